@@ -1,0 +1,192 @@
+"""ApiVersions, Metadata, DescribeCluster and DescribeLogDirs."""
+
+from __future__ import annotations
+
+import shutil
+
+from strom.broker.broker import Broker, handles
+from strom.common.names import topic_name_problem
+from strom.metadata.store import TopicInfo
+from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from strom.protocol.generated.describe_cluster import (
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+)
+from strom.protocol.generated.describe_log_dirs import (
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+)
+from strom.protocol.generated.metadata import MetadataRequest, MetadataResponse
+from strom.protocol.wire import ZERO_UUID
+
+
+def api_versions_response(error_code: int = 0) -> ApiVersionsResponse:
+    keys = [
+        ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
+        for k, (lo, hi) in sorted(BROKER_API_VERSIONS.items())
+    ]
+    return ApiVersionsResponse(error_code=error_code, api_keys=keys, throttle_time_ms=0)
+
+
+@handles(ApiKey.API_VERSIONS)
+async def handle_api_versions(
+    broker: Broker, header: RequestHeader, req: ApiVersionsRequest
+) -> ApiVersionsResponse:
+    return api_versions_response()
+
+
+def _topic_metadata(topic: TopicInfo) -> MetadataResponse.MetadataResponseTopic:
+    parts = [
+        MetadataResponse.MetadataResponsePartition(
+            error_code=0,
+            partition_index=p.partition,
+            leader_id=p.leader,
+            leader_epoch=p.leader_epoch,
+            replica_nodes=list(p.replicas),
+            isr_nodes=list(p.isr),
+            offline_replicas=[],
+        )
+        for p in topic.partitions
+    ]
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=0,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.internal,
+        partitions=parts,
+    )
+
+
+def _named_topic(
+    broker: Broker, name: str, auto_create: bool
+) -> MetadataResponse.MetadataResponseTopic:
+    topic = broker.topic(name)
+    if topic is not None:
+        return _topic_metadata(topic)
+    problem = topic_name_problem(name)
+    if problem:
+        return MetadataResponse.MetadataResponseTopic(
+            error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name
+        )
+    if auto_create:
+        try:
+            created = broker.maybe_auto_create(name)
+        except KafkaError as e:
+            return MetadataResponse.MetadataResponseTopic(error_code=e.code, name=name)
+        if created is not None:
+            return _topic_metadata(created)
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name
+    )
+
+
+@handles(ApiKey.METADATA)
+async def handle_metadata(
+    broker: Broker, header: RequestHeader, req: MetadataRequest
+) -> MetadataResponse:
+    version = header.api_version
+    auto_create = req.allow_auto_topic_creation if version >= 4 else True
+    topics: list[MetadataResponse.MetadataResponseTopic] = []
+    if req.topics is None or (version == 0 and not req.topics):
+        topics = [_topic_metadata(t) for t in broker.metadata.topics().values()]
+    else:
+        for rt in req.topics:
+            if rt.name is None:
+                info = broker.metadata.topic_by_id(rt.topic_id)
+                if info is None:
+                    topics.append(
+                        MetadataResponse.MetadataResponseTopic(
+                            error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None, topic_id=rt.topic_id
+                        )
+                    )
+                else:
+                    topics.append(_topic_metadata(info))
+            else:
+                topics.append(_named_topic(broker, rt.name, auto_create))
+    b = broker.advertised
+    return MetadataResponse(
+        throttle_time_ms=0,
+        brokers=[
+            MetadataResponse.MetadataResponseBroker(node_id=x.node_id, host=x.host, port=x.port,
+                                                     rack=x.rack)
+            for x in broker.metadata.brokers()
+        ]
+        or [MetadataResponse.MetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port)],
+        cluster_id=broker.metadata.cluster_id,
+        controller_id=broker.metadata.controller_id(),
+        topics=topics,
+    )
+
+
+@handles(ApiKey.DESCRIBE_CLUSTER)
+async def handle_describe_cluster(
+    broker: Broker, header: RequestHeader, req: DescribeClusterRequest
+) -> DescribeClusterResponse:
+    if req.endpoint_type not in (1,):
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            error_message=f"endpoint type {req.endpoint_type} is not served by this broker",
+            endpoint_type=req.endpoint_type,
+            cluster_id=broker.metadata.cluster_id,
+        )
+    return DescribeClusterResponse(
+        error_code=0,
+        error_message=None,
+        endpoint_type=1,
+        cluster_id=broker.metadata.cluster_id,
+        controller_id=broker.metadata.controller_id(),
+        brokers=[
+            DescribeClusterResponse.DescribeClusterBroker(
+                broker_id=x.node_id, host=x.host, port=x.port, rack=x.rack
+            )
+            for x in broker.metadata.brokers()
+        ],
+    )
+
+
+@handles(ApiKey.DESCRIBE_LOG_DIRS)
+async def handle_describe_log_dirs(
+    broker: Broker, header: RequestHeader, req: DescribeLogDirsRequest
+) -> DescribeLogDirsResponse:
+    wanted: dict[str, set[int]] | None = None
+    if req.topics is not None:
+        wanted = {t.topic: set(t.partitions) for t in req.topics}
+    results = []
+    for d in broker.log_dirs:
+        by_topic: dict[str, list[DescribeLogDirsResponse.DescribeLogDirsPartition]] = {}
+        offline = d in broker.logs.offline_dirs
+        for tp, part in sorted(broker.replicas.partitions.items()):
+            if wanted is not None and tp.partition not in wanted.get(tp.topic, set()):
+                continue
+            if offline or broker.logs.dir_of(tp) != d:
+                continue
+            by_topic.setdefault(tp.topic, []).append(
+                DescribeLogDirsResponse.DescribeLogDirsPartition(
+                    partition_index=tp.partition, partition_size=part.log.size_in_bytes,
+                    offset_lag=0, is_future_key=False,
+                )
+            )
+        try:
+            usage = shutil.disk_usage(d)
+            total, usable = usage.total, usage.free
+        except OSError:
+            total, usable = -1, -1
+        results.append(
+            DescribeLogDirsResponse.DescribeLogDirsResult(
+                error_code=ErrorCode.KAFKA_STORAGE_ERROR if offline else 0,
+                log_dir=str(d.resolve()),
+                topics=[
+                    DescribeLogDirsResponse.DescribeLogDirsTopic(name=n, partitions=ps)
+                    for n, ps in by_topic.items()
+                ],
+                total_bytes=total,
+                usable_bytes=usable,
+            )
+        )
+    return DescribeLogDirsResponse(throttle_time_ms=0, error_code=0, results=results)
+
+
+__all__ = ["ZERO_UUID", "api_versions_response"]

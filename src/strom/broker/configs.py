@@ -1,0 +1,244 @@
+"""DescribeConfigs, AlterConfigs and IncrementalAlterConfigs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strom.broker.broker import Broker, handles
+from strom.common.config import (
+    BROKER_CONFIGS,
+    TOPIC_CONFIGS,
+    ConfigError,
+    ConfigSource,
+    ConfigType,
+    format_value,
+    validate_topic_configs,
+)
+from strom.common.names import topic_name_problem
+from strom.metadata.store import TopicInfo
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.alter_configs import AlterConfigsRequest, AlterConfigsResponse
+from strom.protocol.generated.describe_configs import (
+    DescribeConfigsRequest,
+    DescribeConfigsResponse,
+)
+from strom.protocol.generated.incremental_alter_configs import (
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+)
+
+TOPIC = 2
+BROKER = 4
+BROKER_LOGGER = 8
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
+Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
+
+
+def _topic_entries(
+    broker: Broker, topic: TopicInfo, keys: list[str] | None, synonyms: bool
+) -> list[Entry]:
+    out = []
+    for name, r in broker.config.resolve_topic(topic.configs).items():
+        if keys is not None and name not in keys:
+            continue
+        out.append(
+            Entry(
+                name=name,
+                value=format_value(r.value),
+                read_only=False,
+                is_default=r.source == ConfigSource.DEFAULT_CONFIG,
+                config_source=r.source,
+                is_sensitive=False,
+                synonyms=[Synonym(n, v, s) for n, v, s in r.synonyms] if synonyms else [],
+                config_type=r.definition.type,
+                documentation=None,
+            )
+        )
+    return out
+
+
+def _broker_entries(broker: Broker, keys: list[str] | None, synonyms: bool) -> list[Entry]:
+    out = []
+    for name, d in BROKER_CONFIGS.items():
+        if keys is not None and name not in keys:
+            continue
+        explicit = name in broker.config.explicit
+        source = ConfigSource.STATIC_BROKER_CONFIG if explicit else ConfigSource.DEFAULT_CONFIG
+        value = format_value(broker.config.get(name))
+        out.append(
+            Entry(
+                name=name,
+                value=value,
+                read_only=True,
+                is_default=not explicit,
+                config_source=source,
+                is_sensitive=d.type == ConfigType.PASSWORD,
+                synonyms=[Synonym(name, value, source)] if synonyms else [],
+                config_type=d.type,
+                documentation=None,
+            )
+        )
+    return out
+
+
+def _check_broker_name(broker: Broker, name: str) -> None:
+    if name not in ("", str(broker.node_id)):
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST,
+            f"Unexpected broker id, expected {broker.node_id} or empty string, but received {name}",
+        )
+
+
+def _topic_or_raise(broker: Broker, name: str) -> TopicInfo:
+    problem = topic_name_problem(name)
+    if problem:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem)
+    topic = broker.topic(name)
+    if topic is None:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic {name} does not exist.")
+    return topic
+
+
+@handles(ApiKey.DESCRIBE_CONFIGS)
+async def handle_describe_configs(
+    broker: Broker, header: RequestHeader, req: DescribeConfigsRequest
+) -> DescribeConfigsResponse:
+    results = []
+    for res in req.resources:
+        out = DescribeConfigsResponse.DescribeConfigsResult(
+            error_code=0, error_message=None, resource_type=res.resource_type,
+            resource_name=res.resource_name,
+        )
+        keys = res.configuration_keys
+        try:
+            if res.resource_type == TOPIC:
+                topic = _topic_or_raise(broker, res.resource_name)
+                out.configs = _topic_entries(broker, topic, keys, req.include_synonyms)
+            elif res.resource_type == BROKER:
+                _check_broker_name(broker, res.resource_name)
+                if res.resource_name:
+                    out.configs = _broker_entries(broker, keys, req.include_synonyms)
+            elif res.resource_type == BROKER_LOGGER:
+                _check_broker_name(broker, res.resource_name)
+            else:
+                raise KafkaError(
+                    ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}"
+                )
+        except KafkaError as e:
+            out.error_code, out.error_message = e.code, e.message
+        results.append(out)
+    return DescribeConfigsResponse(throttle_time_ms=0, results=results)
+
+
+def _apply_topic(
+    broker: Broker, topic: TopicInfo, new: Mapping[str, str], validate_only: bool
+) -> None:
+    try:
+        normalised = validate_topic_configs(new)
+    except ConfigError as e:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, str(e)) from None
+    if validate_only:
+        return
+    updated = broker.metadata.set_topic_configs(topic.name, normalised)
+    broker.replicas.update_topic_config(updated)
+
+
+def _incremental(current: dict[str, str], op: Any) -> None:
+    name, value, kind = op.name, op.value, op.config_operation
+    d = TOPIC_CONFIGS.get(name)
+    if d is None:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+    if kind == SET:
+        if value is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")
+        current[name] = value
+    elif kind == DELETE:
+        current.pop(name, None)
+    elif kind in (APPEND, SUBTRACT):
+        if d.type != ConfigType.LIST:
+            raise KafkaError(
+                ErrorCode.INVALID_CONFIG,
+                f"Config value append is not allowed for config key: {name}",
+            )
+        base = current.get(name)
+        items = base.split(",") if base else list(d.default or [])  # type: ignore[call-overload]
+        given = [x.strip() for x in (value or "").split(",") if x.strip()]
+        if kind == APPEND:
+            items += [x for x in given if x not in items]
+        else:
+            items = [x for x in items if x not in given]
+        current[name] = ",".join(items)
+    else:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown operation {kind}")
+
+
+@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS)
+async def handle_incremental_alter_configs(
+    broker: Broker, header: RequestHeader, req: IncrementalAlterConfigsRequest
+) -> IncrementalAlterConfigsResponse:
+    out = []
+    for res in req.resources:
+        r = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
+            error_code=0, error_message=None, resource_type=res.resource_type,
+            resource_name=res.resource_name,
+        )
+        try:
+            if res.resource_type == TOPIC:
+                topic = _topic_or_raise(broker, res.resource_name)
+                names = [c.name for c in res.configs]
+                dup = {n for n in names if names.count(n) > 1}
+                if dup:
+                    raise KafkaError(ErrorCode.INVALID_REQUEST,
+                                     f"Error due to duplicate config keys : {sorted(dup)}")
+                current = dict(topic.configs)
+                for op in res.configs:
+                    _incremental(current, op)
+                _apply_topic(broker, topic, current, req.validate_only)
+            else:
+                _reject_non_topic(broker, res.resource_type, res.resource_name)
+        except KafkaError as e:
+            r.error_code, r.error_message = e.code, e.message
+        out.append(r)
+    return IncrementalAlterConfigsResponse(throttle_time_ms=0, responses=out)
+
+
+def _reject_non_topic(broker: Broker, resource_type: int, name: str) -> None:
+    if resource_type in (BROKER, BROKER_LOGGER):
+        _check_broker_name(broker, name)
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST,
+            "Dynamic broker configs are not supported by strom; set them in server.properties",
+        )
+    raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}")
+
+
+@handles(ApiKey.ALTER_CONFIGS)
+async def handle_alter_configs(
+    broker: Broker, header: RequestHeader, req: AlterConfigsRequest
+) -> AlterConfigsResponse:
+    out = []
+    for res in req.resources:
+        r = AlterConfigsResponse.AlterConfigsResourceResponse(
+            error_code=0, error_message=None, resource_type=res.resource_type,
+            resource_name=res.resource_name,
+        )
+        try:
+            if res.resource_type == TOPIC:
+                topic = _topic_or_raise(broker, res.resource_name)
+                new: dict[str, str] = {}
+                for c in res.configs:
+                    if c.value is None:
+                        raise KafkaError(ErrorCode.INVALID_REQUEST,
+                                         f"Null value not supported for : {c.name}")
+                    new[c.name] = c.value
+                _apply_topic(broker, topic, new, req.validate_only)
+            else:
+                _reject_non_topic(broker, res.resource_type, res.resource_name)
+        except KafkaError as e:
+            r.error_code, r.error_message = e.code, e.message
+        out.append(r)
+    return AlterConfigsResponse(throttle_time_ms=0, responses=out)

@@ -1,0 +1,139 @@
+"""Fetch: serve file ranges of the log, with long polling.
+
+Sessionless (KIP-227 refusal): full fetch requests are answered with session
+id 0, which tells the client no session was created; a request naming a
+session gets FETCH_SESSION_ID_NOT_FOUND. The first batch of the first
+partition with data is returned whole even above the byte limits (KIP-74).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from strom.broker.broker import Broker, handles
+from strom.common.types import TopicPartition
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.fetch import FetchRequest, FetchResponse
+from strom.protocol.wire import ChunkedRecords
+from strom.replication.partition import READ_COMMITTED
+
+log = logging.getLogger(__name__)
+PartitionData = FetchResponse.PartitionData
+
+
+class _FetchState:
+    def __init__(self, req: FetchRequest) -> None:
+        self.req = req
+        self.remaining = req.max_bytes if req.max_bytes > 0 else 0
+        self.total = 0
+        self.any_error = False
+
+
+def _read_partition(
+    broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
+) -> PartitionData:
+    out = PartitionData(partition_index=tp.partition, high_watermark=-1, last_stable_offset=-1)
+    try:
+        part = broker.replicas.get_partition(tp)
+        part.check_leader_epoch(fp.current_leader_epoch)
+        limit = min(fp.partition_max_bytes, st.remaining)
+        res = part.read_records(
+            fp.fetch_offset, max(limit, 0), st.req.isolation_level, min_one_message=st.total == 0
+        )
+    except KafkaError as e:
+        st.any_error = True
+        out.error_code = e.code
+        if e.code == ErrorCode.OFFSET_OUT_OF_RANGE:
+            p = broker.replicas.partitions.get(tp)
+            if p is not None:
+                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
+                    p.offset_snapshot()
+                )
+        out.records = b""
+        return out
+    except OSError as e:
+        st.any_error = True
+        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+        out.records = b""
+        return out
+    out.high_watermark = res.high_watermark
+    out.last_stable_offset = res.last_stable_offset
+    out.log_start_offset = res.log_start_offset
+    if st.req.isolation_level == READ_COMMITTED:
+        out.aborted_transactions = []
+    else:
+        out.aborted_transactions = None
+    if res.data is not None and res.data.slices:
+        out.records = ChunkedRecords(list(res.data.slices))
+        size = out.records.length
+        st.total += size
+        st.remaining -= size
+    else:
+        out.records = b""
+    return out
+
+
+def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchResponse, _FetchState]:
+    st = _FetchState(req)
+    responses: list[FetchResponse.FetchableTopicResponse] = []
+    for ft in req.topics:
+        name = ft.topic
+        topic_error = None
+        if version >= 13:
+            info = broker.metadata.topic_by_id(ft.topic_id)
+            if info is None:
+                topic_error = ErrorCode.UNKNOWN_TOPIC_ID
+            else:
+                name = info.name
+        parts: list[PartitionData] = []
+        for fp in ft.partitions:
+            if topic_error is not None:
+                st.any_error = True
+                parts.append(
+                    PartitionData(partition_index=fp.partition, error_code=topic_error,
+                                  high_watermark=-1, records=b"")
+                )
+                continue
+            parts.append(_read_partition(broker, st, TopicPartition(name, fp.partition), fp))
+        responses.append(
+            FetchResponse.FetchableTopicResponse(topic=name, topic_id=ft.topic_id, partitions=parts)
+        )
+    return FetchResponse(throttle_time_ms=0, error_code=0, session_id=0, responses=responses), st
+
+
+def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPartition]:
+    out: list[TopicPartition] = []
+    for ft in req.topics:
+        name = ft.topic
+        if version >= 13:
+            info = broker.metadata.topic_by_id(ft.topic_id)
+            if info is None:
+                continue
+            name = info.name
+        out.extend(TopicPartition(name, fp.partition) for fp in ft.partitions)
+    return out
+
+
+@handles(ApiKey.FETCH)
+async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest) -> FetchResponse:
+    version = header.api_version
+    if version >= 7 and req.session_id != 0:
+        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+    if version >= 7 and req.session_epoch > 0:
+        return FetchResponse(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0)
+    resp, st = _read_all(broker, req, version)
+    if st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.any_error:
+        return resp
+    deadline = broker.now_ms() + req.max_wait_ms
+    tps = _requested(broker, req, version)
+    while True:
+        wait_ms = deadline - broker.now_ms()
+        if wait_ms <= 0:
+            break
+        await broker.replicas.wait_for_data(tps, wait_ms / 1000)
+        resp, st = _read_all(broker, req, version)
+        if st.total >= req.min_bytes or st.any_error:
+            break
+    return resp

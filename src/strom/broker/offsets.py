@@ -1,0 +1,93 @@
+"""ListOffsets and DeleteRecords."""
+
+from __future__ import annotations
+
+from strom.broker.broker import Broker, handles
+from strom.common.types import TopicPartition
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
+from strom.protocol.generated.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+from strom.replication.partition import READ_COMMITTED
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+
+ListPartition = ListOffsetsResponse.ListOffsetsPartitionResponse
+
+
+def _list_partition(
+    broker: Broker, tp: TopicPartition, p: ListOffsetsRequest.ListOffsetsPartition, isolation: int
+) -> ListPartition:
+    out = ListPartition(partition_index=tp.partition, timestamp=-1, offset=-1, leader_epoch=-1)
+    try:
+        part = broker.replicas.get_partition(tp)
+        part.check_leader_epoch(p.current_leader_epoch)
+        log_start, hw, lso = part.offset_snapshot()
+        upper = lso if isolation == READ_COMMITTED else hw
+        out.leader_epoch = part.leader_epoch
+        ts = p.timestamp
+        if ts == LATEST:
+            out.offset = upper
+        elif ts == EARLIEST:
+            out.offset = log_start
+        elif ts == MAX_TIMESTAMP:
+            found = part.log.max_timestamp_offset()
+            if found is not None and found.offset < upper:
+                out.timestamp, out.offset = found.timestamp, found.offset
+        elif ts < 0:
+            raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {ts}")
+        else:
+            hit = part.log.fetch_offset_by_timestamp(ts)
+            if hit is not None and hit.offset < upper:
+                out.timestamp, out.offset = hit.timestamp, hit.offset
+    except KafkaError as e:
+        out.error_code = e.code
+        out.leader_epoch = -1
+    except OSError as e:
+        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+    return out
+
+
+@handles(ApiKey.LIST_OFFSETS)
+async def handle_list_offsets(
+    broker: Broker, header: RequestHeader, req: ListOffsetsRequest
+) -> ListOffsetsResponse:
+    topics = []
+    for t in req.topics:
+        parts = [
+            _list_partition(broker, TopicPartition(t.name, p.partition_index), p, req.isolation_level)
+            for p in t.partitions
+        ]
+        topics.append(ListOffsetsResponse.ListOffsetsTopicResponse(name=t.name, partitions=parts))
+    return ListOffsetsResponse(throttle_time_ms=0, topics=topics)
+
+
+@handles(ApiKey.DELETE_RECORDS)
+async def handle_delete_records(
+    broker: Broker, header: RequestHeader, req: DeleteRecordsRequest
+) -> DeleteRecordsResponse:
+    topics = []
+    for t in req.topics:
+        parts = []
+        for p in t.partitions:
+            out = DeleteRecordsResponse.DeleteRecordsPartitionResult(
+                partition_index=p.partition_index, low_watermark=-1
+            )
+            tp = TopicPartition(t.name, p.partition_index)
+            try:
+                part = broker.replicas.get_partition(tp)
+                offset = part.log.high_watermark if p.offset == -1 else p.offset
+                if offset < 0:
+                    raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
+                part.log.delete_records_before(offset, broker.now_ms())
+                out.low_watermark = part.log.log_start_offset
+            except KafkaError as e:
+                out.error_code = e.code
+            except OSError as e:
+                out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+            parts.append(out)
+        topics.append(DeleteRecordsResponse.DeleteRecordsTopicResult(name=t.name, partitions=parts))
+    return DeleteRecordsResponse(throttle_time_ms=0, topics=topics)

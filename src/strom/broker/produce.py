@@ -1,0 +1,83 @@
+"""Produce: validate batch headers and CRCs, assign offsets, append. No per-record work."""
+
+from __future__ import annotations
+
+import logging
+
+from strom.broker.broker import Broker, handles
+from strom.common.types import TopicPartition
+from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
+
+log = logging.getLogger(__name__)
+
+PartitionResponse = ProduceResponse.PartitionProduceResponse
+_RECORD_ERRORS = (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResponse:
+    resp = PartitionResponse(index=index, error_code=code, base_offset=-1, log_start_offset=-1)
+    if message is not None and code in _RECORD_ERRORS:
+        resp.record_errors = [ProduceResponse.BatchIndexAndErrorMessage(0, message)]
+        resp.error_message = message
+    elif message is not None:
+        resp.error_message = message
+    return resp
+
+
+def _produce_partition(
+    broker: Broker, tp: TopicPartition, records: object, acks: int, now_ms: int
+) -> PartitionResponse:
+    if records is None or not isinstance(records, memoryview | bytes):
+        return _error(tp.partition, ErrorCode.CORRUPT_MESSAGE, "null records")
+    try:
+        info = broker.replicas.append(tp, records, acks, now_ms)
+    except KafkaError as e:
+        return _error(tp.partition, e.code, e.message)
+    except OSError as e:
+        log.error("storage error on %s: %s", tp, e)
+        return _error(tp.partition, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
+    return PartitionResponse(
+        index=tp.partition,
+        error_code=0,
+        base_offset=info.first_offset,
+        log_append_time_ms=info.log_append_time,
+        log_start_offset=info.log_start_offset,
+    )
+
+
+@handles(ApiKey.PRODUCE)
+async def handle_produce(
+    broker: Broker, header: RequestHeader, req: ProduceRequest
+) -> ProduceResponse | None:
+    version = header.api_version
+    acks = req.acks
+    now = broker.now_ms()
+    out: list[ProduceResponse.TopicProduceResponse] = []
+    for td in req.topic_data:
+        topic = broker.topic(td.name)
+        parts: list[PartitionResponse] = []
+        for pd in td.partition_data:
+            if version < PRODUCE_MIN_ACCEPTED:
+                parts.append(_error(pd.index, ErrorCode.UNSUPPORTED_VERSION))
+            elif acks not in (0, 1, -1):
+                parts.append(_error(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
+            elif req.transactional_id is not None:
+                parts.append(
+                    _error(
+                        pd.index,
+                        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                        "transactions are not supported yet",
+                    )
+                )
+            elif topic is None or not 0 <= pd.index < len(topic.partitions):
+                parts.append(_error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            else:
+                tp = TopicPartition(td.name, pd.index)
+                parts.append(_produce_partition(broker, tp, pd.records, acks, now))
+        out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
+    if acks == 0:
+        return None
+    return ProduceResponse(responses=out, throttle_time_ms=0)

@@ -1,0 +1,84 @@
+"""The ``strom`` command: one entry point for the broker and the tools.
+
+Exit codes: 0 on success, 1 with a one-line ``Error: ...`` on an expected
+failure (bad arguments, broker errors, unreachable servers), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from strom.cli import console_consumer, console_producer, dump_log, topics
+from strom.cli.common import CliError
+from strom.client.config import ConfigError
+from strom.protocol.errors import KafkaError
+
+Command = Callable[[argparse.Namespace], int]
+
+_TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]] = {
+    "topics": ("create, list, describe, alter and delete topics", topics.add_arguments, topics.run),
+    "console-producer": (
+        "produce lines from standard input",
+        console_producer.add_arguments,
+        console_producer.run,
+    ),
+    "console-consumer": (
+        "print records to standard output",
+        console_consumer.add_arguments,
+        console_consumer.run,
+    ),
+    "dump-log": (
+        "print the batches and records of a log segment",
+        dump_log.add_arguments,
+        dump_log.run,
+    ),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become CliError (exit 1 with one ``Error:`` line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="strom", description="strom: a Kafka-compatible broker")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser(
+        "broker", help="run a broker (strom broker [server.properties] [--override k=v])"
+    )
+    for name, (help_text, add_arguments, _) in _TOOLS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def broker(argv: list[str]) -> int:
+    from strom.server.main import main as broker_main
+
+    return broker_main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] == "broker":
+            return broker(args_list[1:])
+        args = build_parser().parse_args(args_list)
+        return _TOOLS[args.command][2](args)
+    except (CliError, KafkaError, ConfigError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # e.g. `strom console-consumer ... | head`: stop quietly.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Client-side errors: all are KafkaError with a Kafka error code."""
+
+from __future__ import annotations
+
+from strom.protocol.errors import ErrorCode, KafkaError
+
+
+class KafkaTimeoutError(KafkaError):
+    """A request, connection or bootstrap did not complete in time."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.REQUEST_TIMED_OUT, message)
+
+
+class KafkaConnectionError(KafkaError):
+    """A broker could not be reached or the connection broke."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.NETWORK_EXCEPTION, message)
+
+
+def error_for(code: int, context: str, message: str | None = None) -> KafkaError | None:
+    """A KafkaError for a non-zero response code (``context`` names the resource)."""
+    if code == ErrorCode.NONE:
+        return None
+    try:
+        ec = ErrorCode(code)
+    except ValueError:
+        ec = ErrorCode.UNKNOWN_SERVER_ERROR
+    text = f"{context}: {ec.name}" + (f": {message}" if message else "")
+    return KafkaError(ec, text)
+
+
+def raise_for(code: int, context: str, message: str | None = None) -> None:
+    err = error_for(code, context, message)
+    if err is not None:
+        raise err

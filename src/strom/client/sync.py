@@ -1,0 +1,225 @@
+"""Synchronous wrappers: each runs its asyncio twin on a private event loop thread.
+
+Part of the client's IO front (it owns a thread and an event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+from strom.client.admin_types import (
+    AlterConfigOp,
+    ClusterDescription,
+    ConfigEntry,
+    ConfigResource,
+    CreatedTopic,
+    LogDirDescription,
+    NewTopic,
+    OffsetAndTimestamp,
+    TopicDescription,
+)
+from strom.client.aio.admin import AIOAdmin
+from strom.client.aio.producer import AIOProducer, Headers, RecordMetadata
+from strom.client.aio.reader import AIOPartitionReader
+from strom.client.config import ConfigDict
+from strom.client.fetcher import FetchedRecords
+from strom.common.types import TopicPartition
+
+R = TypeVar("R")
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread until :meth:`stop`."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        return self.submit(coro).result()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class _SyncBase:
+    _loop: _LoopThread
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Admin(_SyncBase):
+    """Blocking version of :class:`AIOAdmin`; same methods and results."""
+
+    def __init__(self, config: ConfigDict | None = None) -> None:
+        self._loop = _LoopThread("strom-admin")
+        try:
+            self._admin: AIOAdmin = self._loop.run(_make(AIOAdmin, config))
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self._admin.close())
+        finally:
+            self._loop.stop()
+
+    def create_topics(
+        self, new_topics: Iterable[NewTopic], *, validate_only: bool = False
+    ) -> dict[str, CreatedTopic]:
+        return self._loop.run(self._admin.create_topics(new_topics, validate_only=validate_only))
+
+    def delete_topics(self, names: Iterable[str]) -> None:
+        self._loop.run(self._admin.delete_topics(names))
+
+    def list_topics(self, *, include_internal: bool = False) -> list[str]:
+        return self._loop.run(self._admin.list_topics(include_internal=include_internal))
+
+    def describe_topics(self, names: Iterable[str] | None = None) -> dict[str, TopicDescription]:
+        return self._loop.run(self._admin.describe_topics(names))
+
+    def create_partitions(
+        self, new_counts: Mapping[str, int], *, validate_only: bool = False
+    ) -> None:
+        self._loop.run(self._admin.create_partitions(new_counts, validate_only=validate_only))
+
+    def describe_configs(
+        self, resources: Iterable[ConfigResource], *, include_synonyms: bool = False
+    ) -> dict[ConfigResource, list[ConfigEntry]]:
+        return self._loop.run(
+            self._admin.describe_configs(resources, include_synonyms=include_synonyms)
+        )
+
+    def incremental_alter_configs(
+        self,
+        changes: Mapping[ConfigResource, Iterable[AlterConfigOp]],
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        self._loop.run(self._admin.incremental_alter_configs(changes, validate_only=validate_only))
+
+    def list_offsets(
+        self, specs: Mapping[TopicPartition, int], *, isolation_level: int = 0
+    ) -> dict[TopicPartition, OffsetAndTimestamp]:
+        return self._loop.run(self._admin.list_offsets(specs, isolation_level=isolation_level))
+
+    def delete_records(self, before: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        return self._loop.run(self._admin.delete_records(before))
+
+    def describe_cluster(self) -> ClusterDescription:
+        return self._loop.run(self._admin.describe_cluster())
+
+    def describe_log_dirs(
+        self, broker_ids: Iterable[int] | None = None
+    ) -> dict[int, list[LogDirDescription]]:
+        return self._loop.run(self._admin.describe_log_dirs(broker_ids))
+
+
+class Producer(_SyncBase):
+    """Blocking front of :class:`AIOProducer`; ``send`` returns a concurrent Future."""
+
+    def __init__(self, config: ConfigDict | None = None) -> None:
+        self._loop = _LoopThread("strom-producer")
+        try:
+            self._producer: AIOProducer = self._loop.run(_make(AIOProducer, config))
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> concurrent.futures.Future[RecordMetadata]:
+        """Queue the record (in call order) and return a future of its metadata.
+
+        Errors found before queueing (unknown partition, no metadata) raise here.
+        """
+        result: concurrent.futures.Future[RecordMetadata] = concurrent.futures.Future()
+
+        async def enqueue() -> None:
+            fut = await self._producer.send(topic, value, key, partition, headers, timestamp)
+            fut.add_done_callback(lambda f: _transfer(f, result))
+
+        self._loop.run(enqueue())
+        return result
+
+    def flush(self) -> None:
+        self._loop.run(self._producer.flush())
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self._producer.close())
+        finally:
+            self._loop.stop()
+
+
+class PartitionReader(_SyncBase):
+    """Blocking front of :class:`AIOPartitionReader`."""
+
+    def __init__(self, config: ConfigDict | None = None) -> None:
+        self._loop = _LoopThread("strom-reader")
+        try:
+            self._reader: AIOPartitionReader = self._loop.run(_make(AIOPartitionReader, config))
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def fetch(
+        self, topic: str, partition: int, offset: int, *, max_wait_ms: int | None = None
+    ) -> FetchedRecords:
+        return self._loop.run(self._reader.fetch(topic, partition, offset, max_wait_ms=max_wait_ms))
+
+    def fetch_many(
+        self, positions: Mapping[TopicPartition, int], *, max_wait_ms: int | None = None
+    ) -> dict[TopicPartition, FetchedRecords]:
+        return self._loop.run(self._reader.fetch_many(positions, max_wait_ms=max_wait_ms))
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self._reader.close())
+        finally:
+            self._loop.stop()
+
+
+async def _make(cls: Any, config: ConfigDict | None) -> Any:
+    obj = cls(config)
+    try:
+        await obj.start()
+    except BaseException:
+        await obj.close()
+        raise
+    return obj
+
+
+def _transfer(source: asyncio.Future[R], target: concurrent.futures.Future[R]) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())

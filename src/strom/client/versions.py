@@ -1,0 +1,63 @@
+"""API version negotiation (sans-IO).
+
+The client knows a range per API; after ApiVersions it uses, per API,
+``min(broker max, our max)`` provided that is not below either minimum.
+Fetch stops at v12: v13 and later address topics by id only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode, KafkaError
+
+# api key -> (min, max) versions this client can speak.
+CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
+    ApiKey.PRODUCE: (3, 11),
+    ApiKey.FETCH: (4, 12),
+    ApiKey.LIST_OFFSETS: (1, 10),
+    ApiKey.METADATA: (1, 12),
+    ApiKey.API_VERSIONS: (0, 3),
+    ApiKey.CREATE_TOPICS: (2, 7),
+    ApiKey.DELETE_TOPICS: (1, 6),
+    ApiKey.DELETE_RECORDS: (0, 2),
+    ApiKey.DESCRIBE_CONFIGS: (1, 4),
+    ApiKey.ALTER_CONFIGS: (0, 2),
+    ApiKey.DESCRIBE_LOG_DIRS: (1, 4),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
+    ApiKey.DESCRIBE_CLUSTER: (0, 1),
+}
+
+API_VERSIONS_MAX = CLIENT_API_VERSIONS[ApiKey.API_VERSIONS][1]
+
+
+def negotiate(
+    broker: Iterable[tuple[int, int, int]],
+    ours: Mapping[int, tuple[int, int]] = CLIENT_API_VERSIONS,
+) -> dict[int, int]:
+    """(api_key, broker min, broker max) triples -> api_key -> version to use.
+
+    APIs whose ranges do not overlap are left out.
+    """
+    chosen: dict[int, int] = {}
+    for api_key, broker_min, broker_max in broker:
+        mine = ours.get(api_key)
+        if mine is None:
+            continue
+        version = min(broker_max, mine[1])
+        if version >= max(broker_min, mine[0]):
+            chosen[api_key] = version
+    return chosen
+
+
+def version_for(versions: Mapping[int, int], api_key: int) -> int:
+    """The negotiated version, or UNSUPPORTED_VERSION naming the API."""
+    try:
+        return versions[api_key]
+    except KeyError:
+        name = ApiKey(api_key).name if api_key in ApiKey._value2member_map_ else str(api_key)
+        raise KafkaError(
+            ErrorCode.UNSUPPORTED_VERSION, f"the broker supports no usable version of {name}"
+        ) from None

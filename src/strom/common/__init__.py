@@ -1,0 +1,1 @@
+"""Values and small helpers shared by every layer."""

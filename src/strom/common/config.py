@@ -1,0 +1,417 @@
+"""Config definitions, parsing and validation, with Kafka's names and defaults.
+
+Broker configs come from server.properties plus ``--override key=value``;
+topic configs from CreateTopics/AlterConfigs. Each topic config that has a
+broker-wide default names its broker synonym (``retention.ms`` falls back to
+``log.retention.ms``, then ``log.retention.minutes``, then
+``log.retention.hours``), which is how DescribeConfigs reports sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+LONG_MAX = 9_223_372_036_854_775_807
+INT_MAX = 2_147_483_647
+
+
+class ConfigType(IntEnum):
+    """DescribeConfigs v3+ config types."""
+
+    UNKNOWN = 0
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(IntEnum):
+    UNKNOWN = 0
+    TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+
+
+class ConfigError(ValueError):
+    """An unknown key or an invalid value; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+Validator = Callable[[object], str | None]
+
+
+def at_least(lo: int) -> Validator:
+    def check(v: object) -> str | None:
+        return None if isinstance(v, int) and v >= lo else f"must be at least {lo}"
+
+    return check
+
+
+def one_of(*choices: str) -> Validator:
+    def check(v: object) -> str | None:
+        items = v if isinstance(v, list) else [v]
+        bad = [x for x in items if x not in choices]
+        return None if not bad else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDef:
+    name: str
+    type: ConfigType
+    default: object  # parsed value or None
+    validator: Validator | None = None
+    synonyms: tuple[str, ...] = ()  # broker keys, most specific first (topic configs)
+    sensitive: bool = False
+    read_only: bool = False
+    doc: str = ""
+
+    def parse(self, raw: object) -> object:
+        if raw is None:
+            return None
+        try:
+            value = _parse_typed(self.type, raw)
+        except (TypeError, ValueError):
+            raise ConfigError(self.name, f"invalid value {raw!r} for a {self.type.name.lower()}")
+        if self.validator is not None and value is not None:
+            problem = self.validator(value)
+            if problem:
+                raise ConfigError(self.name, f"invalid value {raw!r}: {problem}")
+        return value
+
+
+def _parse_typed(t: ConfigType, raw: object) -> object:
+    if t is ConfigType.BOOLEAN:
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s not in ("true", "false"):
+            raise ValueError(s)
+        return s == "true"
+    if t in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
+        if isinstance(raw, bool):
+            raise TypeError(raw)
+        v = int(str(raw).strip())
+        limit = {ConfigType.INT: INT_MAX, ConfigType.SHORT: 32767, ConfigType.LONG: LONG_MAX}[t]
+        if not -limit - 1 <= v <= limit:
+            raise ValueError(v)
+        return v
+    if t is ConfigType.DOUBLE:
+        return float(str(raw).strip())
+    if t is ConfigType.LIST:
+        if isinstance(raw, list):
+            return [str(x) for x in raw]
+        s = str(raw).strip()
+        return [x.strip() for x in s.split(",") if x.strip()] if s else []
+    return str(raw).strip()
+
+
+def format_value(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+B, S, I, L, LST, D = (
+    ConfigType.BOOLEAN,
+    ConfigType.STRING,
+    ConfigType.INT,
+    ConfigType.LONG,
+    ConfigType.LIST,
+    ConfigType.DOUBLE,
+)
+_COMPRESSION = one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+_TS_TYPE = one_of("CreateTime", "LogAppendTime")
+_CLEANUP = one_of("delete", "compact")
+
+
+def _defs(*defs: ConfigDef) -> dict[str, ConfigDef]:
+    return {d.name: d for d in defs}
+
+
+BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
+    ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"]),
+    ConfigDef("advertised.listeners", LST, None),
+    ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT"]),
+    ConfigDef("inter.broker.listener.name", S, None),
+    ConfigDef("node.id", I, -1, at_least(-1)),
+    ConfigDef("broker.id", I, -1, at_least(-1)),
+    ConfigDef("broker.rack", S, None),
+    ConfigDef("process.roles", LST, [], one_of("broker", "controller")),
+    ConfigDef("controller.quorum.voters", LST, []),
+    ConfigDef("controller.listener.names", LST, []),
+    ConfigDef("cluster.id", S, None),
+    ConfigDef("zookeeper.connect", S, None),
+    ConfigDef("zookeeper.connection.timeout.ms", I, None),
+    ConfigDef("zookeeper.session.timeout.ms", I, 18000),
+    ConfigDef("log.dirs", LST, None),
+    ConfigDef("log.dir", LST, ["/tmp/kafka-logs"]),
+    ConfigDef("num.partitions", I, 1, at_least(1)),
+    ConfigDef("default.replication.factor", I, 1, at_least(1)),
+    ConfigDef("auto.create.topics.enable", B, True),
+    ConfigDef("delete.topic.enable", B, True),
+    ConfigDef("log.segment.bytes", I, 1_073_741_824, at_least(14)),
+    ConfigDef("log.roll.ms", L, None, at_least(1)),
+    ConfigDef("log.roll.hours", I, 168, at_least(1)),
+    ConfigDef("log.roll.jitter.ms", L, None),
+    ConfigDef("log.roll.jitter.hours", I, 0, at_least(0)),
+    ConfigDef("log.retention.ms", L, None),
+    ConfigDef("log.retention.minutes", I, None),
+    ConfigDef("log.retention.hours", I, 168),
+    ConfigDef("log.retention.bytes", L, -1),
+    ConfigDef("log.retention.check.interval.ms", L, 300_000, at_least(1)),
+    ConfigDef("log.flush.interval.messages", L, LONG_MAX, at_least(1)),
+    ConfigDef("log.flush.interval.ms", L, None),
+    ConfigDef("log.flush.scheduler.interval.ms", L, LONG_MAX),
+    ConfigDef("log.flush.offset.checkpoint.interval.ms", I, 60_000, at_least(0)),
+    ConfigDef("log.index.interval.bytes", I, 4096, at_least(0)),
+    ConfigDef("log.index.size.max.bytes", I, 10_485_760, at_least(4)),
+    ConfigDef("log.message.timestamp.type", S, "CreateTime", _TS_TYPE),
+    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0)),
+    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0)),
+    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0)),
+    ConfigDef("log.cleanup.policy", LST, ["delete"], _CLEANUP),
+    ConfigDef("log.cleaner.enable", B, True),
+    ConfigDef("log.cleaner.delete.retention.ms", L, 86_400_000),
+    ConfigDef("log.cleaner.min.compaction.lag.ms", L, 0),
+    ConfigDef("log.cleaner.max.compaction.lag.ms", L, LONG_MAX),
+    ConfigDef("log.cleaner.min.cleanable.ratio", D, 0.5),
+    ConfigDef("log.cleaner.threads", I, 1),
+    ConfigDef("log.preallocate", B, False),
+    ConfigDef("log.segment.delete.delay.ms", L, 60_000),
+    ConfigDef("message.max.bytes", I, 1_048_588, at_least(0)),
+    ConfigDef("compression.type", S, "producer", _COMPRESSION),
+    ConfigDef("min.insync.replicas", I, 1, at_least(1)),
+    ConfigDef("unclean.leader.election.enable", B, False),
+    ConfigDef("socket.request.max.bytes", I, 104_857_600, at_least(1)),
+    ConfigDef("socket.send.buffer.bytes", I, 102_400),
+    ConfigDef("socket.receive.buffer.bytes", I, 102_400),
+    ConfigDef("connections.max.idle.ms", L, 600_000),
+    ConfigDef("num.network.threads", I, 3, at_least(1)),
+    ConfigDef("num.io.threads", I, 8, at_least(1)),
+    ConfigDef("num.recovery.threads.per.data.dir", I, 2, at_least(1)),
+    ConfigDef("num.replica.fetchers", I, 1, at_least(1)),
+    ConfigDef("replica.lag.time.max.ms", L, 30_000),
+    ConfigDef("replica.fetch.max.bytes", I, 1_048_576),
+    ConfigDef("replica.fetch.wait.max.ms", I, 500),
+    ConfigDef("offsets.topic.num.partitions", I, 50, at_least(1)),
+    ConfigDef("offsets.topic.replication.factor", I, 3, at_least(1)),
+    ConfigDef("offsets.topic.segment.bytes", I, 104_857_600, at_least(1)),
+    ConfigDef("offsets.retention.minutes", I, 10_080, at_least(1)),
+    ConfigDef("offsets.retention.check.interval.ms", L, 600_000, at_least(1)),
+    ConfigDef("offsets.commit.timeout.ms", I, 5000),
+    ConfigDef("offset.metadata.max.bytes", I, 4096),
+    ConfigDef("group.initial.rebalance.delay.ms", I, 3000, at_least(0)),
+    ConfigDef("group.min.session.timeout.ms", I, 6000),
+    ConfigDef("group.max.session.timeout.ms", I, 1_800_000),
+    ConfigDef("group.max.size", I, INT_MAX, at_least(1)),
+    ConfigDef("transaction.state.log.num.partitions", I, 50, at_least(1)),
+    ConfigDef("transaction.state.log.replication.factor", I, 3, at_least(1)),
+    ConfigDef("transaction.state.log.min.isr", I, 2, at_least(1)),
+    ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600),
+    ConfigDef("transaction.max.timeout.ms", I, 900_000, at_least(1)),
+    ConfigDef("transactional.id.expiration.ms", I, 604_800_000),
+    ConfigDef("producer.id.expiration.ms", I, 86_400_000),
+    ConfigDef("fetch.max.bytes", I, 57_671_680),
+    ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"]),
+)
+
+# Topic configs: (definition, broker synonyms most specific first, unit factor per synonym).
+_TOPIC: list[tuple[ConfigDef, tuple[tuple[str, int], ...]]] = [
+    (ConfigDef("cleanup.policy", LST, ["delete"], _CLEANUP), (("log.cleanup.policy", 1),)),
+    (ConfigDef("compression.type", S, "producer", _COMPRESSION), (("compression.type", 1),)),
+    (
+        ConfigDef("delete.retention.ms", L, 86_400_000, at_least(0)),
+        (("log.cleaner.delete.retention.ms", 1),),
+    ),
+    (ConfigDef("file.delete.delay.ms", L, 60_000, at_least(0)), (("log.segment.delete.delay.ms", 1),)),
+    (ConfigDef("flush.messages", L, LONG_MAX, at_least(1)), (("log.flush.interval.messages", 1),)),
+    (ConfigDef("flush.ms", L, LONG_MAX, at_least(0)), (("log.flush.interval.ms", 1),)),
+    (ConfigDef("index.interval.bytes", I, 4096, at_least(0)), (("log.index.interval.bytes", 1),)),
+    (
+        ConfigDef("max.compaction.lag.ms", L, LONG_MAX, at_least(1)),
+        (("log.cleaner.max.compaction.lag.ms", 1),),
+    ),
+    (ConfigDef("max.message.bytes", I, 1_048_588, at_least(0)), (("message.max.bytes", 1),)),
+    (
+        ConfigDef("message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0)),
+        (("log.message.timestamp.difference.max.ms", 1),),
+    ),
+    (
+        ConfigDef("message.timestamp.before.max.ms", L, LONG_MAX, at_least(0)),
+        (("log.message.timestamp.before.max.ms", 1),),
+    ),
+    (
+        ConfigDef("message.timestamp.after.max.ms", L, LONG_MAX, at_least(0)),
+        (("log.message.timestamp.after.max.ms", 1),),
+    ),
+    (
+        ConfigDef("message.timestamp.type", S, "CreateTime", _TS_TYPE),
+        (("log.message.timestamp.type", 1),),
+    ),
+    (
+        ConfigDef("min.cleanable.dirty.ratio", D, 0.5),
+        (("log.cleaner.min.cleanable.ratio", 1),),
+    ),
+    (
+        ConfigDef("min.compaction.lag.ms", L, 0, at_least(0)),
+        (("log.cleaner.min.compaction.lag.ms", 1),),
+    ),
+    (ConfigDef("min.insync.replicas", I, 1, at_least(1)), (("min.insync.replicas", 1),)),
+    (ConfigDef("preallocate", B, False), (("log.preallocate", 1),)),
+    (
+        ConfigDef("retention.bytes", L, -1),
+        (("log.retention.bytes", 1),),
+    ),
+    (
+        ConfigDef("retention.ms", L, 604_800_000, at_least(-1)),
+        (("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)),
+    ),
+    (ConfigDef("segment.bytes", I, 1_073_741_824, at_least(14)), (("log.segment.bytes", 1),)),
+    (ConfigDef("segment.index.bytes", I, 10_485_760, at_least(4)), (("log.index.size.max.bytes", 1),)),
+    (
+        ConfigDef("segment.jitter.ms", L, 0, at_least(0)),
+        (("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", 3_600_000)),
+    ),
+    (
+        ConfigDef("segment.ms", L, 604_800_000, at_least(1)),
+        (("log.roll.ms", 1), ("log.roll.hours", 3_600_000)),
+    ),
+    (
+        ConfigDef("unclean.leader.election.enable", B, False),
+        (("unclean.leader.election.enable", 1),),
+    ),
+    (ConfigDef("message.downconversion.enable", B, True), ()),
+]
+TOPIC_CONFIGS: dict[str, ConfigDef] = {d.name: d for d, _ in _TOPIC}
+TOPIC_SYNONYMS: dict[str, tuple[tuple[str, int], ...]] = {d.name: syn for d, syn in _TOPIC}
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    name: str
+    value: object
+    source: ConfigSource
+    definition: ConfigDef
+    synonyms: tuple[tuple[str, str | None, ConfigSource], ...] = field(default=())
+
+
+class BrokerConfig:
+    """Parsed broker configuration: explicit values over Kafka's defaults."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.explicit: dict[str, object] = {}
+        for key, raw in values.items():
+            d = BROKER_CONFIGS.get(key)
+            if d is None:
+                raise ConfigError(key, "unknown broker config")
+            self.explicit[key] = d.parse(raw)
+
+    def get(self, key: str) -> object:
+        if key in self.explicit:
+            return self.explicit[key]
+        return BROKER_CONFIGS[key].default
+
+    def get_int(self, key: str) -> int:
+        v = self.get(key)
+        assert isinstance(v, int)
+        return v
+
+    def get_str(self, key: str) -> str | None:
+        v = self.get(key)
+        return None if v is None else str(v)
+
+    def get_bool(self, key: str) -> bool:
+        return bool(self.get(key))
+
+    def get_list(self, key: str) -> list[str]:
+        v = self.get(key)
+        return list(v) if isinstance(v, list) else []
+
+    @property
+    def node_id(self) -> int:
+        nid = self.get_int("node.id")
+        return nid if nid >= 0 else max(self.get_int("broker.id"), 0) or 1
+
+    @property
+    def log_dirs(self) -> list[str]:
+        return self.get_list("log.dirs") or self.get_list("log.dir")
+
+    def topic_default(self, name: str) -> tuple[object, ConfigSource, str | None]:
+        """Broker-level value of a topic config: (value, source, synonym key)."""
+        for key, factor in TOPIC_SYNONYMS[name]:
+            if key in self.explicit and self.explicit[key] is not None:
+                v = self.explicit[key]
+                return (v * factor if isinstance(v, int) and factor != 1 else v), (
+                    ConfigSource.STATIC_BROKER_CONFIG
+                ), key
+        return TOPIC_CONFIGS[name].default, ConfigSource.DEFAULT_CONFIG, None
+
+    def resolve_topic(self, overrides: Mapping[str, str]) -> dict[str, ResolvedConfig]:
+        out: dict[str, ResolvedConfig] = {}
+        for name, d in TOPIC_CONFIGS.items():
+            value, source, syn = self.topic_default(name)
+            synonyms: list[tuple[str, str | None, ConfigSource]] = []
+            if name in overrides:
+                synonyms.append((name, overrides[name], ConfigSource.TOPIC_CONFIG))
+                value, source = d.parse(overrides[name]), ConfigSource.TOPIC_CONFIG
+            if syn is not None:
+                synonyms.append((syn, format_value(self.explicit[syn]), ConfigSource.STATIC_BROKER_CONFIG))
+            out[name] = ResolvedConfig(name, value, source, d, tuple(synonyms))
+        return out
+
+    def topic_config_strings(self, overrides: Mapping[str, str]) -> dict[str, str]:
+        """Effective topic config as Kafka-named strings (for storage's LogConfig)."""
+        return {
+            k: format_value(r.value) or "" for k, r in self.resolve_topic(overrides).items()
+        }
+
+
+def validate_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
+    """Check names and values of topic config overrides; return them normalised."""
+    out: dict[str, str] = {}
+    for key, raw in configs.items():
+        d = TOPIC_CONFIGS.get(key)
+        if d is None:
+            raise ConfigError(key, "unknown topic config")
+        if raw is None:
+            raise ConfigError(key, "null value not allowed")
+        out[key] = format_value(d.parse(raw)) or ""
+    return out
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java .properties subset: key=value or key: value, # and ! comments, \\ continuation."""
+    out: dict[str, str] = {}
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if sep < 0:
+            out[line] = ""
+        else:
+            out[line[:sep].strip()] = line[sep + 1 :].strip()
+    return out

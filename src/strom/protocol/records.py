@@ -1,0 +1,503 @@
+"""Kafka RecordBatch v2 (magic 2): header codec, validation, stamping, records.
+
+Batch layout (big-endian; offsets from the start of the batch)::
+
+     0 base_offset            int64
+     8 batch_length           int32   bytes after this field (size - 12)
+    12 partition_leader_epoch int32
+    16 magic                  int8    (2)
+    17 crc                    uint32  CRC32C of bytes [21, end of batch)
+    21 attributes             int16   bits 0-2 codec, 3 timestamp type,
+                                      4 transactional, 5 control
+    23 last_offset_delta      int32
+    27 base_timestamp         int64
+    35 max_timestamp          int64
+    43 producer_id            int64
+    51 producer_epoch         int16
+    53 base_sequence          int32
+    57 records_count          int32
+    61 records (possibly compressed)
+
+Each record: length varint, attributes int8, timestamp_delta varlong,
+offset_delta varint, key_length varint (-1 = null), key, value_length varint,
+value, header_count varint, headers (key_length varint, utf-8 key,
+value_length varint, value). Varints are zigzag, as in protobuf.
+
+The produce path only touches headers: :func:`validate_batches` checks every
+batch, :func:`stamp_batch` writes the base offset and leader epoch (outside the
+CRC) in place. Records are decoded only by clients, tests and tools.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final, TypeAlias
+
+import crc32c
+
+from strom.protocol.compression import compress, decompress
+from strom.protocol.errors import ErrorCode, KafkaError
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+BASE_OFFSET_OFFSET: Final = 0
+BATCH_LENGTH_OFFSET: Final = 8
+PARTITION_LEADER_EPOCH_OFFSET: Final = 12
+MAGIC_OFFSET: Final = 16
+CRC_OFFSET: Final = 17
+ATTRIBUTES_OFFSET: Final = 21
+LAST_OFFSET_DELTA_OFFSET: Final = 23
+BASE_TIMESTAMP_OFFSET: Final = 27
+MAX_TIMESTAMP_OFFSET: Final = 35
+PRODUCER_ID_OFFSET: Final = 43
+PRODUCER_EPOCH_OFFSET: Final = 51
+BASE_SEQUENCE_OFFSET: Final = 53
+RECORDS_COUNT_OFFSET: Final = 57
+BATCH_HEADER_SIZE: Final = 61
+LOG_OVERHEAD: Final = 12  # base_offset + batch_length
+MIN_BATCH_LENGTH: Final = BATCH_HEADER_SIZE - LOG_OVERHEAD  # 49
+MAGIC: Final = 2
+
+COMPRESSION_MASK: Final = 0x07
+TIMESTAMP_TYPE_MASK: Final = 0x08
+TRANSACTIONAL_MASK: Final = 0x10
+CONTROL_MASK: Final = 0x20
+
+CREATE_TIME: Final = 0
+LOG_APPEND_TIME: Final = 1
+NO_TIMESTAMP: Final = -1
+NO_PRODUCER_ID: Final = -1
+NO_PARTITION_LEADER_EPOCH: Final = -1
+
+CONTROL_ABORT: Final = 0
+CONTROL_COMMIT: Final = 1
+
+_HEADER: Final = struct.Struct(">qiibIhiqqqhii")
+_INT64: Final = struct.Struct(">q")
+_INT32: Final = struct.Struct(">i")
+_UINT32: Final = struct.Struct(">I")
+_INT16: Final = struct.Struct(">h")
+_LENGTH: Final = struct.Struct(">qi")
+_CONTROL_KEY: Final = struct.Struct(">hh")
+_CONTROL_VALUE: Final = struct.Struct(">hi")
+
+assert _HEADER.size == BATCH_HEADER_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records_count: int
+
+    @property
+    def compression(self) -> int:
+        return self.attributes & COMPRESSION_MASK
+
+    @property
+    def timestamp_type(self) -> int:
+        """0 CreateTime, 1 LogAppendTime."""
+        return (self.attributes & TIMESTAMP_TYPE_MASK) >> 3
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_MASK)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & CONTROL_MASK)
+
+    @property
+    def has_producer_id(self) -> bool:
+        return self.producer_id >= 0
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.last_offset + 1
+
+    @property
+    def size_in_bytes(self) -> int:
+        return self.batch_length + LOG_OVERHEAD
+
+    @property
+    def last_sequence(self) -> int:
+        """Kafka's lastSequence: base_sequence + last_offset_delta, wrapping at int32."""
+        if self.base_sequence < 0:
+            return -1
+        return (self.base_sequence + self.last_offset_delta) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRecord:
+    control_type: int  # CONTROL_ABORT or CONTROL_COMMIT
+    coordinator_epoch: int
+
+    @property
+    def commit(self) -> bool:
+        return self.control_type == CONTROL_COMMIT
+
+
+def parse_header(buf: Buffer, pos: int = 0) -> BatchHeader:
+    """Parse the 61-byte header at ``pos`` (the caller checks there are 61 bytes)."""
+    return BatchHeader(*_HEADER.unpack_from(buf, pos))
+
+
+def _corrupt(message: str) -> KafkaError:
+    return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
+
+
+class AppendOrigin(IntEnum):
+    """Who is appending: Kafka applies different batch checks to each."""
+
+    REPLICATION = 0
+    COORDINATOR = 1
+    CLIENT = 2
+
+
+def _check_header(header: BatchHeader, origin: AppendOrigin) -> None:
+    count = header.records_count
+    if count < 0:
+        raise _corrupt(f"negative record count {count}")
+    if origin == AppendOrigin.REPLICATION:
+        return
+    if count == 0 or header.last_offset_delta + 1 != count:
+        raise KafkaError(
+            ErrorCode.INVALID_RECORD,
+            f"inconsistent batch offset range (last_offset_delta {header.last_offset_delta}) "
+            f"and count of records ({count})",
+        )
+    if origin != AppendOrigin.CLIENT:
+        return
+    if header.is_control:
+        raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not write control records")
+    if header.is_transactional and header.producer_id < 0:
+        raise KafkaError(ErrorCode.INVALID_RECORD, "transactional batch without a producer id")
+    if header.producer_id >= 0 and header.base_sequence < 0:
+        raise KafkaError(ErrorCode.INVALID_RECORD, "idempotent batch without a base sequence")
+
+
+def validate_batches(
+    data: Buffer, max_batch_size: int, *, origin: AppendOrigin = AppendOrigin.CLIENT
+) -> list[BatchHeader]:
+    """Check every batch of a produce (or replica fetch) payload; return the headers.
+
+    Checks sizes, magic, CRC32C and the record count. Leader appends
+    (``CLIENT``, ``COORDINATOR``) also need count == last_offset_delta + 1;
+    ``CLIENT`` appends may not hold control batches and need consistent
+    producer fields. Never decodes records.
+    """
+    view = memoryview(data)
+    end = len(view)
+    pos = 0
+    headers: list[BatchHeader] = []
+    while pos < end:
+        remaining = end - pos
+        if remaining < BATCH_HEADER_SIZE:
+            raise _corrupt(f"{remaining} trailing bytes are not a complete batch header")
+        magic = view[pos + MAGIC_OFFSET]
+        if magic != MAGIC:
+            if magic in (0, 1):
+                raise KafkaError(
+                    ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, f"magic {magic} is not supported"
+                )
+            raise _corrupt(f"invalid magic {magic}")
+        header = parse_header(view, pos)
+        size = header.batch_length + LOG_OVERHEAD
+        if header.batch_length < MIN_BATCH_LENGTH or size > remaining:
+            raise _corrupt(f"batch length {header.batch_length} does not fit ({remaining} bytes)")
+        if size > max_batch_size:
+            raise KafkaError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"batch of {size} bytes exceeds the maximum of {max_batch_size}",
+            )
+        if crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET : pos + size]) != header.crc:
+            raise _corrupt(f"CRC mismatch in batch at offset {header.base_offset}")
+        _check_header(header, origin)
+        headers.append(header)
+        pos += size
+    return headers
+
+
+def stamp_batch(buf: bytearray, pos: int, base_offset: int, partition_leader_epoch: int) -> None:
+    """Write base offset and leader epoch in place (both outside the CRC)."""
+    _INT64.pack_into(buf, pos + BASE_OFFSET_OFFSET, base_offset)
+    _INT32.pack_into(buf, pos + PARTITION_LEADER_EPOCH_OFFSET, partition_leader_epoch)
+
+
+def set_log_append_time(buf: bytearray, pos: int, timestamp: int) -> None:
+    """Kafka's setMaxTimestamp(LOG_APPEND_TIME, ts): attributes, max_timestamp, new CRC."""
+    (attributes,) = _INT16.unpack_from(buf, pos + ATTRIBUTES_OFFSET)
+    _INT16.pack_into(buf, pos + ATTRIBUTES_OFFSET, attributes | TIMESTAMP_TYPE_MASK)
+    _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, timestamp)
+    (batch_length,) = _INT32.unpack_from(buf, pos + BATCH_LENGTH_OFFSET)
+    end = pos + batch_length + LOG_OVERHEAD
+    crc = crc32c.crc32c(memoryview(buf)[pos + ATTRIBUTES_OFFSET : end])
+    _UINT32.pack_into(buf, pos + CRC_OFFSET, crc)
+
+
+def iter_batches(data: Buffer) -> Iterator[tuple[BatchHeader, memoryview]]:
+    """Yield (header, whole batch) from a fetch response's records.
+
+    A truncated final batch (fetch responses may end mid-batch) ends the
+    iteration silently. A length too small to be a batch is corrupt.
+    """
+    view = memoryview(data)
+    end = len(view)
+    pos = 0
+    while end - pos >= LOG_OVERHEAD:
+        (_, batch_length) = _LENGTH.unpack_from(view, pos)
+        if batch_length < MIN_BATCH_LENGTH:
+            raise _corrupt(f"batch length {batch_length} is too small")
+        size = batch_length + LOG_OVERHEAD
+        if size > end - pos:
+            return
+        yield parse_header(view, pos), view[pos : pos + size]
+        pos += size
+
+
+# -- varints -----------------------------------------------------------------
+
+
+def write_varint(out: bytearray, value: int) -> None:
+    """Append a zigzag varint (or varlong) to ``out``."""
+    z = (value << 1) ^ (value >> 63)
+    while z & ~0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+
+
+def read_varint(buf: Buffer, pos: int) -> tuple[int, int]:
+    """Read a zigzag varint at ``pos``; return (value, new position). Bounds checked."""
+    result = 0
+    shift = 0
+    end = len(buf)
+    while True:
+        if pos >= end:
+            raise _corrupt("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+        if shift > 63:
+            raise _corrupt("varint is too long")
+
+
+def _read_bytes(buf: Buffer, pos: int) -> tuple[bytes | None, int]:
+    length, pos = read_varint(buf, pos)
+    if length < 0:
+        return None, pos
+    if pos + length > len(buf):
+        raise _corrupt("record field runs past the end of the batch")
+    return bytes(buf[pos : pos + length]), pos + length
+
+
+# -- building ----------------------------------------------------------------
+
+RecordInput: TypeAlias = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int]
+
+
+def _write_bytes(out: bytearray, value: bytes | None) -> None:
+    if value is None:
+        write_varint(out, -1)
+    else:
+        write_varint(out, len(value))
+        out += value
+
+
+def _encode_record(
+    out: bytearray, offset_delta: int, timestamp_delta: int, record: RecordInput
+) -> None:
+    key, value, headers, _ = record
+    body = bytearray(b"\x00")  # record attributes
+    write_varint(body, timestamp_delta)
+    write_varint(body, offset_delta)
+    _write_bytes(body, key)
+    _write_bytes(body, value)
+    write_varint(body, len(headers))
+    for header_key, header_value in headers:
+        _write_bytes(body, header_key.encode())
+        _write_bytes(body, header_value)
+    write_varint(out, len(body))
+    out += body
+
+
+def build_batch(
+    records: Sequence[RecordInput],
+    *,
+    base_offset: int = 0,
+    compression: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    is_transactional: bool = False,
+    is_control: bool = False,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    timestamp_type: int = CREATE_TIME,
+) -> bytes:
+    """Encode one v2 batch of (key, value, headers, timestamp) records."""
+    if not records:
+        raise ValueError("a record batch needs at least one record")
+    base_timestamp = records[0][3]
+    max_timestamp = max(record[3] for record in records)
+    body = bytearray()
+    for offset_delta, record in enumerate(records):
+        _encode_record(body, offset_delta, record[3] - base_timestamp, record)
+    payload = compress(compression, body) if compression else bytes(body)
+    attributes = (
+        (compression & COMPRESSION_MASK)
+        | (TIMESTAMP_TYPE_MASK if timestamp_type == LOG_APPEND_TIME else 0)
+        | (TRANSACTIONAL_MASK if is_transactional else 0)
+        | (CONTROL_MASK if is_control else 0)
+    )
+    buf = bytearray(BATCH_HEADER_SIZE)
+    buf += payload
+    _HEADER.pack_into(
+        buf,
+        0,
+        base_offset,
+        len(buf) - LOG_OVERHEAD,
+        partition_leader_epoch,
+        MAGIC,
+        0,
+        attributes,
+        len(records) - 1,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
+    )
+    _UINT32.pack_into(buf, CRC_OFFSET, crc32c.crc32c(memoryview(buf)[ATTRIBUTES_OFFSET:]))
+    return bytes(buf)
+
+
+def build_control_batch(
+    producer_id: int,
+    producer_epoch: int,
+    commit: bool,
+    coordinator_epoch: int,
+    timestamp: int,
+    base_offset: int = 0,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+) -> bytes:
+    """A transaction marker: a transactional control batch with one record."""
+    key = _CONTROL_KEY.pack(0, CONTROL_COMMIT if commit else CONTROL_ABORT)
+    value = _CONTROL_VALUE.pack(0, coordinator_epoch)
+    return build_batch(
+        [(key, value, (), timestamp)],
+        base_offset=base_offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        is_transactional=True,
+        is_control=True,
+        partition_leader_epoch=partition_leader_epoch,
+    )
+
+
+def parse_control_record(record: Record) -> ControlRecord:
+    """Decode a control record's key (version, type) and value (version, epoch)."""
+    if record.key is None or len(record.key) < _CONTROL_KEY.size:
+        raise _corrupt("control record key is too short")
+    _, control_type = _CONTROL_KEY.unpack_from(record.key)
+    coordinator_epoch = -1
+    if record.value is not None and len(record.value) >= _CONTROL_VALUE.size:
+        _, coordinator_epoch = _CONTROL_VALUE.unpack_from(record.value)
+    return ControlRecord(control_type, coordinator_epoch)
+
+
+# -- decoding ----------------------------------------------------------------
+
+
+def _decode_record(buf: Buffer, pos: int, header: BatchHeader) -> tuple[Record, int]:
+    length, pos = read_varint(buf, pos)
+    end = pos + length
+    if length < 1 or end > len(buf):
+        raise _corrupt(f"record length {length} does not fit the batch")
+    pos += 1  # record attributes (unused)
+    timestamp_delta, pos = read_varint(buf, pos)
+    offset_delta, pos = read_varint(buf, pos)
+    key, pos = _read_bytes(buf, pos)
+    value, pos = _read_bytes(buf, pos)
+    header_count, pos = read_varint(buf, pos)
+    if header_count < 0 or header_count > end - pos:
+        raise _corrupt(f"invalid header count {header_count}")
+    headers: list[tuple[str, bytes | None]] = []
+    for _ in range(header_count):
+        raw_key, pos = _read_bytes(buf, pos)
+        if raw_key is None:
+            raise _corrupt("null header key")
+        try:
+            header_key = raw_key.decode()
+        except UnicodeDecodeError as exc:
+            raise _corrupt("header key is not utf-8") from exc
+        header_value, pos = _read_bytes(buf, pos)
+        headers.append((header_key, header_value))
+    if pos != end:
+        raise _corrupt("record length does not match its content")
+    if header.timestamp_type == LOG_APPEND_TIME:
+        timestamp = header.max_timestamp
+    else:
+        timestamp = header.base_timestamp + timestamp_delta
+    record = Record(header.base_offset + offset_delta, timestamp, key, value, tuple(headers))
+    return record, pos
+
+
+def decode_batch(data: Buffer, *, verify_crc: bool = True) -> tuple[BatchHeader, list[Record]]:
+    """Decode one whole batch (decompressing if needed) into its records."""
+    view = memoryview(data)
+    if len(view) < BATCH_HEADER_SIZE:
+        raise _corrupt("batch is shorter than its header")
+    header = parse_header(view)
+    if header.magic != MAGIC:
+        raise KafkaError(
+            ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, f"magic {header.magic} is not supported"
+        )
+    size = header.size_in_bytes
+    if header.batch_length < MIN_BATCH_LENGTH or size > len(view):
+        raise _corrupt(f"batch length {header.batch_length} does not fit ({len(view)} bytes)")
+    if verify_crc and crc32c.crc32c(view[ATTRIBUTES_OFFSET:size]) != header.crc:
+        raise _corrupt("CRC mismatch")
+    body: Buffer = view[BATCH_HEADER_SIZE:size]
+    if header.compression:
+        body = decompress(header.compression, body)
+    count = header.records_count
+    if count < 0 or count > len(body):
+        raise _corrupt(f"invalid record count {count}")
+    records: list[Record] = []
+    pos = 0
+    for _ in range(count):
+        record, pos = _decode_record(body, pos, header)
+        records.append(record)
+    if pos != len(body):
+        raise _corrupt("bytes left over after the last record")
+    return header, records

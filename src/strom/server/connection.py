@@ -1,0 +1,166 @@
+"""One client connection: read a frame, dispatch, write the response.
+
+Requests on one connection are handled one at a time, in order, as Kafka
+does; responses therefore leave in request order. Record data read from the
+log goes out with sendfile when the transport allows it, otherwise with
+page-cache reads (os.pread). A frame that cannot be parsed, an unknown API
+key or an unsupported version closes this connection only; an unexpected
+error inside a handler is logged and answered with UNKNOWN_SERVER_ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from strom.broker.broker import Broker
+from strom.broker.cluster import api_versions_response
+from strom.broker.errors import error_response
+from strom.protocol.api_versions import BROKER_API_VERSIONS
+from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
+from strom.protocol.frame import (
+    API_VERSIONS_KEY,
+    RequestHeader,
+    decode_request,
+    encode_response,
+    parse_request_header,
+)
+from strom.protocol.generated import response_class
+from strom.protocol.wire import Chunk
+
+log = logging.getLogger(__name__)
+_SIZE = struct.Struct(">i")
+
+
+class _FdFile:
+    """The minimal file object loop.sendfile needs: a fileno and a no-op seek."""
+
+    __slots__ = ("_fd", "mode")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.mode = "rb"
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def seek(self, pos: int) -> int:
+        return pos
+
+
+class Connection:
+    def __init__(
+        self,
+        broker: Broker,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        max_frame: int,
+    ) -> None:
+        self.broker = broker
+        self.reader = reader
+        self.writer = writer
+        self.max_frame = max_frame
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.use_sendfile = writer.get_extra_info("sslcontext") is None
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                frame = await self._read_frame()
+                if frame is None:
+                    return
+                await self._process(frame)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except DecodeError as e:
+            log.warning("closing connection from %s: %s", self.peer, e)
+        finally:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def _read_frame(self) -> bytes | None:
+        try:
+            head = await self.reader.readexactly(4)
+        except asyncio.IncompleteReadError:
+            return None
+        size = _SIZE.unpack(head)[0]
+        if size < 0 or size > self.max_frame:
+            raise DecodeError(
+                f"frame of {size} bytes is larger than socket.request.max.bytes={self.max_frame}"
+            )
+        return await self.reader.readexactly(size)
+
+    async def _process(self, frame: bytes) -> None:
+        header, r = parse_request_header(frame)
+        allowed = BROKER_API_VERSIONS.get(header.api_key)
+        if header.api_key == API_VERSIONS_KEY and (
+            allowed is None or header.api_version > allowed[1]
+        ):
+            # Unknown version: answer in the v0 layout so any client can read it.
+            resp = api_versions_response(ErrorCode.UNSUPPORTED_VERSION)
+            await self._send(header, resp, version=0)
+            return
+        if allowed is None or not allowed[0] <= header.api_version <= allowed[1]:
+            raise DecodeError(
+                f"unsupported api key {header.api_key} version {header.api_version}"
+            )
+        request = decode_request(header, r)
+        response = await self._dispatch(header, request)
+        if response is not None:
+            await self._send(header, response, header.api_version)
+
+    async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
+        try:
+            return await self.broker.handle(header, request)
+        except KafkaError as e:
+            return error_response(response_class(header.api_key), request, e.code)
+        except Exception:
+            log.exception(
+                "unexpected error handling api %d v%d from %s",
+                header.api_key, header.api_version, self.peer,
+            )
+            return error_response(
+                response_class(header.api_key), request, ErrorCode.UNKNOWN_SERVER_ERROR
+            )
+
+    async def _send(self, header: RequestHeader, response: Any, version: int) -> None:
+        chunks = encode_response(header.api_key, version, header.correlation_id, response)
+        w = self.writer
+        for chunk in chunks:
+            if isinstance(chunk, Chunk):
+                await self._send_chunk(chunk)
+            else:
+                w.write(chunk)
+        await w.drain()
+
+    async def _send_chunk(self, chunk: Chunk) -> None:
+        fileno = getattr(chunk, "fileno", None)
+        position = getattr(chunk, "position", None)
+        if self.use_sendfile and isinstance(fileno, int) and isinstance(position, int):
+            loop = asyncio.get_running_loop()
+            await self.writer.drain()
+            try:
+                sent = await loop.sendfile(
+                    self.writer.transport,
+                    _FdFile(fileno),  # type: ignore[arg-type]
+                    position,
+                    chunk.length,
+                    fallback=False,
+                )
+            except (asyncio.SendfileNotAvailableError, NotImplementedError, TypeError,
+                    ValueError, AttributeError):
+                self.use_sendfile = False
+            else:
+                if sent == chunk.length:
+                    return
+                raise ConnectionError(f"sendfile sent {sent} of {chunk.length} bytes")
+        data = chunk.read()
+        if len(data) < chunk.length:  # the segment shrank meanwhile: keep the frame size
+            data += b"\x00" * (chunk.length - len(data))
+        self.writer.write(data)

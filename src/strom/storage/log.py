@@ -1,0 +1,587 @@
+"""The log of one partition: ordered segments, offsets, leader epochs, retention.
+
+Directory ``<topic>-<partition>/`` holds the segments (see
+strom.storage.segment) and ``leader-epoch-checkpoint`` (see
+strom.storage.leader_epoch). The log start offset, recovery point and high
+watermark are checkpointed per log directory by the LogManager.
+
+Offsets: ``log_start_offset`` <= ``high_watermark`` <= ``log_end_offset``.
+The leader stamps base offsets (from the log end offset) and its leader epoch
+into each produced batch; followers append batches with offsets as given.
+
+Crash story: appends are not fsynced until the flush policy (flush.messages,
+flush.ms, or a pending roll) says so; ``recovery_point`` is the offset below
+which everything was fsynced. After an unclean shutdown the segments from the
+one holding the recovery point onward are recovered batch by batch; the first
+invalid byte ends the log (later segments are deleted). Segments with missing
+or corrupt indexes are rebuilt even after a clean shutdown.
+
+Any OSError marks the log offline, is reported to ``on_dir_failure`` (the
+LogManager takes the whole directory offline) and reaches the caller as
+``KafkaError(KAFKA_STORAGE_ERROR)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Concatenate, Final, ParamSpec, TypeVar
+
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.records import (
+    AppendOrigin,
+    BatchHeader,
+    parse_header,
+    set_log_append_time,
+    stamp_batch,
+    validate_batches,
+)
+from strom.storage import retention
+from strom.storage.config import LONG_MAX, LogConfig
+from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
+from strom.storage.segment import (
+    LOG_SUFFIX,
+    FileSlice,
+    LogSegment,
+    TimestampAndOffset,
+    filename_prefix,
+)
+
+EARLIEST_TIMESTAMP: Final = -2
+LATEST_TIMESTAMP: Final = -1
+MAX_TIMESTAMP: Final = -3
+_STRAY_SUFFIXES: Final = (".deleted", ".cleaned", ".swap", ".tmp")
+
+DirFailureHandler = Callable[[Path, OSError], None]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UnexpectedAppendOffsetError(KafkaError):
+    """A follower append whose first offset is below the log end offset."""
+
+    def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
+        super().__init__(ErrorCode.UNKNOWN_SERVER_ERROR, message)
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    first_offset: int  # -1 when nothing was appended
+    last_offset: int
+    log_append_time: int  # -1 for CreateTime
+    max_timestamp: int
+    offset_of_max_timestamp: int
+    log_start_offset: int
+    num_batches: int
+    valid_bytes: int
+    batches: tuple[BatchHeader, ...]  # as stored: offsets and epochs stamped
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDataInfo:
+    slices: tuple[FileSlice, ...]
+    total_bytes: int
+
+
+_EMPTY_FETCH: Final = FetchDataInfo((), 0)
+
+
+def parse_topic_partition_dir(name: str) -> tuple[str, int] | None:
+    """``my.topic-3`` -> ("my.topic", 3); None if the name is not a partition dir."""
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not topic or not partition.isdigit():
+        return None
+    return topic, int(partition)
+
+
+def _guard_io(
+    method: Callable[Concatenate[PartitionLog, P], R],
+) -> Callable[Concatenate[PartitionLog, P], R]:
+    """Turn OSError into KAFKA_STORAGE_ERROR and take the log offline."""
+
+    def wrapper(self: PartitionLog, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.offline:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"log {self.dir} is offline")
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            self.handle_io_error(exc)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {exc}") from exc
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+class PartitionLog:
+    """A partition's segments and offsets. Create with :meth:`open`."""
+
+    def __init__(self, dir: Path, config: LogConfig, on_dir_failure: DirFailureHandler | None):
+        self.dir = dir
+        self.config = config
+        self.on_dir_failure = on_dir_failure
+        self.offline = False
+        self.segments: list[LogSegment] = []
+        self.log_start_offset = 0
+        self.log_end_offset = 0
+        self.high_watermark = 0
+        self.recovery_point = 0
+        self.last_flush_ms = 0
+        self.roll_flush_pending = False
+        self.leader_epoch_cache = LeaderEpochCache(dir / LEADER_EPOCH_CHECKPOINT)
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        dir: Path,
+        config: LogConfig,
+        now_ms: int,
+        clean_shutdown: bool,
+        *,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+        high_watermark: int | None = None,
+        on_dir_failure: DirFailureHandler | None = None,
+    ) -> PartitionLog:
+        """Load (and after an unclean shutdown, recover) the log in ``dir``. May raise OSError."""
+        dir.mkdir(parents=True, exist_ok=True)
+        log = cls(dir, config, on_dir_failure)
+        log.last_flush_ms = now_ms
+        log.leader_epoch_cache = LeaderEpochCache.load(dir / LEADER_EPOCH_CHECKPOINT)
+        log._load_segments(now_ms, clean_shutdown, recovery_point)
+        if not log.segments:
+            log.segments.append(log._new_segment(log_start_offset, now_ms))
+        log.log_end_offset = log.segments[-1].read_next_offset()
+        log.log_start_offset = min(
+            max(log_start_offset, log.segments[0].base_offset), log.log_end_offset
+        )
+        log.recovery_point = min(recovery_point if clean_shutdown else 2**63, log.log_end_offset)
+        log.leader_epoch_cache.truncate_from_end(log.log_end_offset)
+        log.leader_epoch_cache.truncate_from_start(log.log_start_offset)
+        hw = log.log_start_offset if high_watermark is None else high_watermark
+        log.update_high_watermark(hw)
+        return log
+
+    def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
+        prefix = filename_prefix(base_offset)
+        for stale in self.dir.glob(prefix + ".*"):
+            stale.unlink()
+        return LogSegment(
+            self.dir,
+            base_offset,
+            index_interval_bytes=self.config.index_interval_bytes,
+            segment_index_bytes=self.config.segment_index_bytes,
+            now_ms=now_ms,
+        )
+
+    def _scan_base_offsets(self) -> list[int]:
+        base_offsets: list[int] = []
+        for path in self.dir.iterdir():
+            stem, suffix = path.stem, path.suffix
+            if path.name.endswith(_STRAY_SUFFIXES):
+                path.unlink()
+            elif len(stem) == 20 and stem.isdigit():
+                if suffix == LOG_SUFFIX:
+                    base_offsets.append(int(stem))
+                elif not path.with_suffix(LOG_SUFFIX).exists():
+                    path.unlink()  # an index without its log
+        return sorted(base_offsets)
+
+    def _load_segments(self, now_ms: int, clean_shutdown: bool, recovery_point: int) -> None:
+        for base_offset in self._scan_base_offsets():
+            self.segments.append(
+                LogSegment(
+                    self.dir,
+                    base_offset,
+                    index_interval_bytes=self.config.index_interval_bytes,
+                    segment_index_bytes=self.config.segment_index_bytes,
+                    now_ms=now_ms,
+                )
+            )
+        first_unflushed = len(self.segments)
+        if not clean_shutdown:
+            bases = [segment.base_offset for segment in self.segments]
+            first_unflushed = max(0, bisect_right(bases, recovery_point) - 1)
+        for i, segment in enumerate(self.segments):
+            if i < first_unflushed and not segment.needs_recovery:
+                continue
+            truncated = segment.recover(self._assign_epoch_from_batch)
+            segment.flush()
+            if truncated and i + 1 < len(self.segments):
+                for later in self.segments[i + 1 :]:
+                    later.delete()
+                del self.segments[i + 1 :]
+                break
+
+    def _assign_epoch_from_batch(self, header: BatchHeader) -> None:
+        epoch = header.partition_leader_epoch
+        if epoch >= 0 and epoch > self.leader_epoch_cache.latest_epoch:
+            self.leader_epoch_cache.assign(epoch, header.base_offset)
+
+    # -- error handling --------------------------------------------------------
+
+    def handle_io_error(self, exc: OSError) -> None:
+        """Mark the log offline and report the failure of its directory."""
+        self.offline = True
+        if self.on_dir_failure is not None:
+            self.on_dir_failure(self.dir.parent, exc)
+
+    def mark_offline(self) -> None:
+        """Called when the log's directory went offline: release files, refuse calls."""
+        self.offline = True
+        for segment in self.segments:
+            with contextlib.suppress(OSError):
+                segment.close()
+
+    # -- appending -------------------------------------------------------------
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self.segments[-1]
+
+    def _check_timestamps(self, headers: Sequence[BatchHeader], now_ms: int) -> None:
+        max_diff = self.config.message_timestamp_difference_max_ms
+        if self.config.log_append_time or max_diff >= LONG_MAX:
+            return
+        for header in headers:
+            for timestamp in (header.base_timestamp, header.max_timestamp):
+                if timestamp >= 0 and abs(timestamp - now_ms) > max_diff:
+                    raise KafkaError(
+                        ErrorCode.INVALID_TIMESTAMP,
+                        f"timestamp {timestamp} is out of range (now {now_ms}, max {max_diff})",
+                    )
+
+    @_guard_io
+    def append_as_leader(
+        self,
+        records: bytes | bytearray | memoryview,
+        leader_epoch: int,
+        now_ms: int,
+        *,
+        origin: AppendOrigin = AppendOrigin.CLIENT,
+        before_append: Callable[[Sequence[BatchHeader], int], None] | None = None,
+    ) -> AppendInfo:
+        """Validate, assign offsets (and LogAppendTime), append.
+
+        ``before_append(headers, first_offset)`` runs after validation and
+        before anything is written: the hook for producer-state checks
+        (idempotence, transactions); it rejects a produce by raising KafkaError.
+        """
+        headers = validate_batches(records, self.config.max_message_bytes, origin=origin)
+        if not headers:
+            return self._empty_append_info()
+        if len(records) > self.config.segment_bytes:
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
+        self._check_timestamps(headers, now_ms)
+        if before_append is not None:
+            before_append(headers, self.log_end_offset)
+        buf = bytearray(records)
+        append_time = now_ms if self.config.log_append_time else -1
+        offset = self.log_end_offset
+        position = 0
+        stamped: list[BatchHeader] = []
+        for header in headers:
+            stamp_batch(buf, position, offset, leader_epoch)
+            if append_time >= 0:
+                set_log_append_time(buf, position, append_time)
+            stamped.append(parse_header(buf, position))
+            position += header.size_in_bytes
+            offset += header.last_offset_delta + 1
+        return self._append(buf, stamped, now_ms, append_time)
+
+    @_guard_io
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, now_ms: int
+    ) -> AppendInfo:
+        """Append replicated batches with their offsets (first offset >= log end offset)."""
+        headers = validate_batches(records, LONG_MAX, origin=AppendOrigin.REPLICATION)
+        if not headers:
+            return self._empty_append_info()
+        first, last = headers[0].base_offset, headers[-1].last_offset
+        if first < self.log_end_offset:
+            raise UnexpectedAppendOffsetError(
+                f"first offset {first} is below the log end offset {self.log_end_offset}",
+                first,
+                last,
+            )
+        previous = first - 1
+        for header in headers:
+            if header.base_offset <= previous or header.last_offset < header.base_offset:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "out of order offsets in append")
+            previous = header.last_offset
+        return self._append(records, headers, now_ms, -1)
+
+    def _empty_append_info(self) -> AppendInfo:
+        return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
+
+    def _append(
+        self,
+        data: bytes | bytearray | memoryview,
+        headers: Sequence[BatchHeader],
+        now_ms: int,
+        append_time: int,
+    ) -> AppendInfo:
+        max_timestamp, offset_of_max = -1, headers[0].base_offset
+        for header in headers:
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
+        first, last = headers[0].base_offset, headers[-1].last_offset
+        segment = self.active_segment
+        if segment.should_roll(
+            batches_size=len(data),
+            max_timestamp=max_timestamp,
+            max_offset=last,
+            now_ms=now_ms,
+            segment_bytes=self.config.segment_bytes,
+            segment_ms=self.config.segment_ms,
+        ):
+            segment = self.roll(now_ms, first)
+        segment.append(data, headers)
+        for header in headers:
+            self._assign_epoch_from_batch(header)
+        self.log_end_offset = last + 1
+        if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
+            self.flush(now_ms)
+        return AppendInfo(
+            first_offset=first,
+            last_offset=last,
+            log_append_time=append_time,
+            max_timestamp=max_timestamp,
+            offset_of_max_timestamp=offset_of_max,
+            log_start_offset=self.log_start_offset,
+            num_batches=len(headers),
+            valid_bytes=len(data),
+            batches=tuple(headers),
+        )
+
+    def roll(self, now_ms: int, base_offset: int | None = None) -> LogSegment:
+        """Start a new active segment at the log end offset (or ``base_offset`` if larger)."""
+        new_base = max(self.log_end_offset, base_offset or 0)
+        active = self.active_segment
+        if active.size == 0 and active.base_offset == new_base:
+            return active
+        active.on_become_inactive()
+        segment = self._new_segment(new_base, now_ms)
+        if active.size == 0:
+            self.segments.pop()
+            active.delete()
+        self.segments.append(segment)
+        self.roll_flush_pending = True
+        return segment
+
+    # -- reading ---------------------------------------------------------------
+
+    def _segment_index_for(self, offset: int) -> int:
+        bases = [segment.base_offset for segment in self.segments]
+        return max(0, bisect_right(bases, offset) - 1)
+
+    @_guard_io
+    def read(
+        self,
+        fetch_offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        min_one_message: bool = True,
+    ) -> FetchDataInfo:
+        """Whole batches from the batch containing ``fetch_offset`` (one segment at most).
+
+        ``max_offset`` is an exclusive bound on batch base offsets (the high
+        watermark for consumers); None means the log end offset.
+        """
+        leo = self.log_end_offset
+        if fetch_offset < self.log_start_offset or fetch_offset > leo:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"offset {fetch_offset} is outside [{self.log_start_offset}, {leo}]",
+            )
+        limit = leo if max_offset is None else min(max_offset, leo)
+        if fetch_offset >= limit:
+            return _EMPTY_FETCH
+        for segment in self.segments[self._segment_index_for(fetch_offset) :]:
+            found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
+            if found is not None:
+                if not found.length:
+                    return _EMPTY_FETCH
+                return FetchDataInfo((found,), found.length)
+        return _EMPTY_FETCH
+
+    @_guard_io
+    def fetch_offset_by_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
+        """ListOffsets: -2 earliest, -1 latest, -3 max timestamp, else first ts >= target."""
+        if timestamp == EARLIEST_TIMESTAMP:
+            return self.earliest()
+        if timestamp == LATEST_TIMESTAMP:
+            return self.latest()
+        if timestamp == MAX_TIMESTAMP:
+            return self.max_timestamp_offset()
+        for segment in self.segments:
+            if segment.largest_timestamp >= timestamp:
+                found = segment.find_offset_by_timestamp(timestamp, self.log_start_offset)
+                if found is not None:
+                    return found
+        return None
+
+    def earliest(self) -> TimestampAndOffset:
+        epoch = self.leader_epoch_cache.epoch_for_offset(self.log_start_offset)
+        return TimestampAndOffset(-1, self.log_start_offset, epoch)
+
+    def latest(self) -> TimestampAndOffset:
+        return TimestampAndOffset(-1, self.log_end_offset, self.leader_epoch_cache.latest_epoch)
+
+    def max_timestamp_offset(self) -> TimestampAndOffset | None:
+        """The first record carrying the log's max timestamp (ListOffsets -3)."""
+        best = max(self.segments, key=lambda segment: segment.max_timestamp_so_far)
+        if best.max_timestamp_so_far < 0:
+            return None
+        return best.find_offset_by_timestamp(best.max_timestamp_so_far, self.log_start_offset)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """OffsetsForLeaderEpoch: (epoch, end offset), (-1, -1) when unknown."""
+        return self.leader_epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
+
+    # -- offsets ---------------------------------------------------------------
+
+    def update_high_watermark(self, offset: int) -> int:
+        """Set the high watermark, clamped to [log_start_offset, log_end_offset]."""
+        self.high_watermark = min(max(offset, self.log_start_offset), self.log_end_offset)
+        return self.high_watermark
+
+    @_guard_io
+    def truncate_to(self, offset: int) -> bool:
+        """Remove batches from the one containing ``offset``; False if nothing to do."""
+        if offset < 0:
+            raise ValueError(f"cannot truncate to a negative offset {offset}")
+        if offset >= self.log_end_offset:
+            return False
+        if offset < self.segments[0].base_offset:
+            self.truncate_fully_and_start_at(offset, self.segments[0].created_ms)
+            return True
+        while len(self.segments) > 1 and self.active_segment.base_offset > offset:
+            segment = self.segments.pop()
+            segment.delete()
+        self.active_segment.truncate_to(offset)
+        self.log_end_offset = self.active_segment.read_next_offset()
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
+        return True
+
+    @_guard_io
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
+        """Delete every segment and restart the log empty at ``offset``."""
+        for segment in self.segments:
+            segment.delete()
+        self.segments = [self._new_segment(offset, now_ms)]
+        self.log_start_offset = self.log_end_offset = offset
+        self.high_watermark = self.recovery_point = offset
+        self.leader_epoch_cache.clear()
+
+    @_guard_io
+    def delete_records_before(self, offset: int, now_ms: int) -> int:
+        """DeleteRecords: advance the log start offset; return the new one."""
+        if offset > self.high_watermark:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} is above the high watermark {self.high_watermark}",
+            )
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self.leader_epoch_cache.truncate_from_start(offset)
+            self._delete_segments(retention.log_start_offset_breached(self), now_ms)
+        return self.log_start_offset
+
+    @_guard_io
+    def delete_expired_segments(self, now_ms: int) -> int:
+        """Retention (retention.ms, retention.bytes) and log start offset; count deleted."""
+        deleted = 0
+        if self.config.delete_enabled:
+            deleted += self._delete_segments(retention.expired_by_time(self, now_ms), now_ms)
+            deleted += self._delete_segments(retention.expired_by_size(self), now_ms)
+        deleted += self._delete_segments(retention.log_start_offset_breached(self), now_ms)
+        return deleted
+
+    def _delete_segments(self, count: int, now_ms: int) -> int:
+        if count <= 0:
+            return 0
+        if count == len(self.segments):
+            self.roll(now_ms)
+        doomed, self.segments = self.segments[:count], self.segments[count:]
+        for segment in doomed:
+            segment.delete()
+        if self.segments[0].base_offset > self.log_start_offset:
+            self.log_start_offset = self.segments[0].base_offset
+            self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
+        self.high_watermark = max(self.high_watermark, self.log_start_offset)
+        return count
+
+    # -- flushing and lifecycle ------------------------------------------------
+
+    @_guard_io
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync segments holding offsets at or above the recovery point."""
+        start = self._segment_index_for(self.recovery_point)
+        if self.log_end_offset > self.recovery_point or self.roll_flush_pending:
+            for segment in self.segments[start:]:
+                segment.flush()
+        self.recovery_point = self.log_end_offset
+        self.roll_flush_pending = False
+        if now_ms is not None:
+            self.last_flush_ms = now_ms
+
+    def maybe_flush(self, now_ms: int) -> bool:
+        """Flush if flush.ms has passed or a rolled segment awaits its flush."""
+        if self.offline:
+            return False
+        due = now_ms - self.last_flush_ms >= self.config.flush_interval_ms
+        if due or self.roll_flush_pending:
+            self.flush(now_ms)
+            return True
+        return False
+
+    @property
+    def size_in_bytes(self) -> int:
+        return sum(segment.size for segment in self.segments)
+
+    @property
+    def num_segments(self) -> int:
+        return len(self.segments)
+
+    @_guard_io
+    def close(self) -> None:
+        for segment in self.segments:
+            segment.close()
+
+    def detach(self) -> None:
+        """Stop using the files (the log refuses calls) without closing .log fds.
+
+        In-flight FileSlices keep reading; the fds close when they are dropped.
+        Used before the LogManager renames and removes a deleted partition.
+        """
+        for segment in self.segments:
+            segment.offset_index.close()
+            segment.time_index.close()
+        self.segments = []
+        self.offline = True
+
+    @_guard_io
+    def delete(self) -> None:
+        """Remove the whole partition directory (open slices stay readable)."""
+        for segment in self.segments:
+            segment.delete()
+        shutil.rmtree(self.dir)
+        self.segments = []
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionLog({self.dir.name}, log_start_offset={self.log_start_offset}, "
+            f"log_end_offset={self.log_end_offset}, high_watermark={self.high_watermark})"
+        )

@@ -1,0 +1,272 @@
+"""All partition logs of a broker, spread over its log directories.
+
+Each log directory holds::
+
+    <topic>-<partition>/                 one PartitionLog per partition
+    <topic>-<partition>.<uuid>-delete/   a deleted partition being removed
+    .kafka_cleanshutdown                 present only after a clean shutdown
+    recovery-point-offset-checkpoint     "topic partition offset" lines
+    log-start-offset-checkpoint          "topic partition offset" lines
+    replication-offset-checkpoint        high watermarks, same format
+
+Crash story: at startup the clean-shutdown marker decides whether logs are
+recovered from their checkpointed recovery points; the marker is deleted once
+every log is loaded and written again only by :meth:`LogManager.shutdown`,
+after all logs are flushed and checkpoints written. Directories renamed to
+``-delete`` are removed at startup if a crash interrupted their deletion.
+
+Failure story: every OSError on a log directory goes through
+:meth:`LogManager.handle_dir_failure`: the directory goes offline, its logs
+refuse all calls, and callers get ``KafkaError(KAFKA_STORAGE_ERROR)`` for
+those partitions. The broker keeps serving the other directories.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+from strom.common.types import TopicPartition
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.storage.checkpoint import (
+    LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+    CorruptCheckpointError,
+    read_offsets,
+    write_offsets,
+)
+from strom.storage.config import LogConfig
+from strom.storage.log import PartitionLog, parse_topic_partition_dir
+
+CLEAN_SHUTDOWN_FILE: Final = ".kafka_cleanshutdown"
+DELETE_DIR_SUFFIX: Final = "-delete"
+
+logger = logging.getLogger(__name__)
+
+
+def _read_offsets_or_empty(path: Path) -> dict[TopicPartition, int]:
+    try:
+        return read_offsets(path)
+    except CorruptCheckpointError:
+        logger.warning("ignoring corrupt checkpoint %s", path)
+        return {}
+
+
+class LogManager:
+    """Loads, creates, deletes, flushes and cleans the partition logs."""
+
+    def __init__(
+        self,
+        log_dirs: Sequence[Path],
+        default_config: LogConfig,
+        now_ms: int,
+        *,
+        topic_config: Callable[[str], LogConfig] | None = None,
+    ) -> None:
+        self.log_dirs = [Path(log_dir) for log_dir in log_dirs]
+        self.default_config = default_config
+        self._topic_config = topic_config
+        self._logs: dict[TopicPartition, PartitionLog] = {}
+        self._dir_of: dict[TopicPartition, Path] = {}
+        self.offline_dirs: set[Path] = set()
+        for log_dir in self.log_dirs:
+            self._load_dir(log_dir, now_ms)
+
+    def config_for(self, topic: str) -> LogConfig:
+        return self._topic_config(topic) if self._topic_config else self.default_config
+
+    # -- startup ---------------------------------------------------------------
+
+    def _load_dir(self, log_dir: Path, now_ms: int) -> None:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            marker = log_dir / CLEAN_SHUTDOWN_FILE
+            clean_shutdown = marker.exists()
+            recovery_points = _read_offsets_or_empty(log_dir / RECOVERY_POINT_CHECKPOINT)
+            log_start_offsets = _read_offsets_or_empty(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            high_watermarks = _read_offsets_or_empty(log_dir / REPLICATION_OFFSET_CHECKPOINT)
+            for child in sorted(log_dir.iterdir()):
+                if not child.is_dir():
+                    continue
+                if child.name.endswith(DELETE_DIR_SUFFIX):
+                    shutil.rmtree(child)
+                    continue
+                parsed = parse_topic_partition_dir(child.name)
+                if parsed is None:
+                    continue
+                tp = TopicPartition(*parsed)
+                if tp in self._logs:
+                    logger.error("duplicate log directory for %s: %s", tp, child)
+                    continue
+                self._register(
+                    tp,
+                    log_dir,
+                    PartitionLog.open(
+                        child,
+                        self.config_for(tp.topic),
+                        now_ms,
+                        clean_shutdown,
+                        recovery_point=recovery_points.get(tp, 0),
+                        log_start_offset=log_start_offsets.get(tp, 0),
+                        high_watermark=high_watermarks.get(tp),
+                        on_dir_failure=self.handle_dir_failure,
+                    ),
+                )
+            marker.unlink(missing_ok=True)
+        except OSError as exc:
+            self.handle_dir_failure(log_dir, exc)
+
+    def _register(self, tp: TopicPartition, log_dir: Path, log: PartitionLog) -> None:
+        self._logs[tp] = log
+        self._dir_of[tp] = log_dir
+
+    # -- failures --------------------------------------------------------------
+
+    def handle_dir_failure(self, log_dir: Path, exc: OSError) -> None:
+        """The single OSError handler: take ``log_dir`` and its logs offline."""
+        if log_dir in self.offline_dirs:
+            return
+        logger.error("log directory %s is offline: %s", log_dir, exc)
+        self.offline_dirs.add(log_dir)
+        for tp, tp_dir in self._dir_of.items():
+            if tp_dir == log_dir:
+                self._logs[tp].mark_offline()
+
+    def _storage_error(self, tp: TopicPartition) -> KafkaError:
+        return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the log directory of {tp} is offline")
+
+    def _online_dirs(self) -> list[Path]:
+        return [log_dir for log_dir in self.log_dirs if log_dir not in self.offline_dirs]
+
+    # -- partitions ------------------------------------------------------------
+
+    def dir_of(self, tp: TopicPartition) -> Path | None:
+        """The log directory holding ``tp``, None if it has no log here."""
+        return self._dir_of.get(tp)
+
+    def get_log(self, tp: TopicPartition) -> PartitionLog | None:
+        """The partition's log, None if absent; KAFKA_STORAGE_ERROR if offline."""
+        log = self._logs.get(tp)
+        if log is not None and (log.offline or self._dir_of[tp] in self.offline_dirs):
+            raise self._storage_error(tp)
+        return log
+
+    def create_log(
+        self, tp: TopicPartition, now_ms: int, config: LogConfig | None = None
+    ) -> PartitionLog:
+        """Get or create the log, in the online directory with the fewest logs."""
+        existing = self.get_log(tp)
+        if existing is not None:
+            return existing
+        online = self._online_dirs()
+        if not online:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "no log directory is online")
+        counts = {log_dir: 0 for log_dir in online}
+        for tp_dir in self._dir_of.values():
+            if tp_dir in counts:
+                counts[tp_dir] += 1
+        log_dir = min(online, key=lambda candidate: counts[candidate])
+        try:
+            log = PartitionLog.open(
+                log_dir / f"{tp.topic}-{tp.partition}",
+                config or self.config_for(tp.topic),
+                now_ms,
+                clean_shutdown=True,
+                on_dir_failure=self.handle_dir_failure,
+            )
+        except OSError as exc:
+            self.handle_dir_failure(log_dir, exc)
+            raise self._storage_error(tp) from exc
+        self._register(tp, log_dir, log)
+        return log
+
+    def delete_log(self, tp: TopicPartition) -> None:
+        """Forget the partition and remove its directory (via a ``-delete`` rename)."""
+        log = self._logs.pop(tp, None)
+        log_dir = self._dir_of.pop(tp, None)
+        if log is None or log_dir is None or log.offline or log_dir in self.offline_dirs:
+            return
+        try:
+            log.detach()
+            doomed = log_dir / f"{tp.topic}-{tp.partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
+            log.dir.rename(doomed)
+            shutil.rmtree(doomed)
+        except OSError as exc:
+            self.handle_dir_failure(log_dir, exc)
+            raise self._storage_error(tp) from exc
+
+    def all_logs(self) -> dict[TopicPartition, PartitionLog]:
+        """The online logs."""
+        return {tp: log for tp, log in self._logs.items() if not log.offline}
+
+    def offline_partitions(self) -> set[TopicPartition]:
+        return {tp for tp, log in self._logs.items() if log.offline}
+
+    # -- periodic work ---------------------------------------------------------
+
+    def cleanup(self, now_ms: int) -> int:
+        """Retention over every online log; the number of segments deleted."""
+        deleted = 0
+        for log in self.all_logs().values():
+            try:
+                deleted += log.delete_expired_segments(now_ms)
+            except KafkaError as exc:
+                if exc.code != ErrorCode.KAFKA_STORAGE_ERROR:
+                    raise
+        return deleted
+
+    def flush_due(self, now_ms: int) -> int:
+        """Flush logs whose flush.ms passed or that rolled; the number flushed."""
+        flushed = 0
+        for log in self.all_logs().values():
+            try:
+                flushed += log.maybe_flush(now_ms)
+            except KafkaError as exc:
+                if exc.code != ErrorCode.KAFKA_STORAGE_ERROR:
+                    raise
+        return flushed
+
+    def write_checkpoints(self) -> None:
+        """Write the recovery point, log start offset and high watermark checkpoints."""
+        for log_dir in self._online_dirs():
+            logs = {
+                tp: log
+                for tp, log in self._logs.items()
+                if self._dir_of[tp] == log_dir and not log.offline
+            }
+            try:
+                write_offsets(
+                    log_dir / RECOVERY_POINT_CHECKPOINT,
+                    {tp: log.recovery_point for tp, log in logs.items()},
+                )
+                write_offsets(
+                    log_dir / LOG_START_OFFSET_CHECKPOINT,
+                    {tp: log.log_start_offset for tp, log in logs.items()},
+                )
+                write_offsets(
+                    log_dir / REPLICATION_OFFSET_CHECKPOINT,
+                    {tp: log.high_watermark for tp, log in logs.items()},
+                )
+            except OSError as exc:
+                self.handle_dir_failure(log_dir, exc)
+
+    def shutdown(self) -> None:
+        """Flush and close every log, checkpoint, and mark each directory clean."""
+        for log in self.all_logs().values():
+            try:
+                log.flush()
+                log.close()
+            except KafkaError as exc:
+                if exc.code != ErrorCode.KAFKA_STORAGE_ERROR:
+                    raise
+        self.write_checkpoints()
+        for log_dir in self._online_dirs():
+            try:
+                (log_dir / CLEAN_SHUTDOWN_FILE).touch()
+            except OSError as exc:
+                self.handle_dir_failure(log_dir, exc)

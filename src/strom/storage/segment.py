@@ -1,0 +1,421 @@
+"""One log segment: a .log file of whole v2 batches plus its two sparse indexes.
+
+Files are named by the segment's base offset, zero-padded to 20 digits::
+
+    00000000000000000000.log        batches, back to back, as on the wire
+    00000000000000000000.index      see strom.storage.index (offset -> position)
+    00000000000000000000.timeindex  see strom.storage.index (timestamp -> offset)
+
+A batch is stored exactly as produced except for its base offset and
+partition leader epoch (stamped by the leader, outside the CRC) and, for
+LogAppendTime topics, its max timestamp (CRC recomputed). Offsets grow
+strictly from batch to batch; relative offsets must fit an int32.
+
+Crash story: appends write the .log bytes first, then the index entries; the
+log fsyncs only on flush. After an unclean shutdown the log recovers every
+segment past its recovery point: :meth:`LogSegment.recover` reads batch by
+batch (length, magic, offsets, CRC32C), truncates the file at the first
+invalid byte (a torn write), and rebuilds both indexes from the valid batches.
+Segments whose index files are missing or fail the sanity check are recovered
+the same way even after a clean shutdown.
+
+Readers get :class:`FileSlice` values that hold the open file, so a segment
+deleted by retention stays readable (unlinked) until the last slice is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import crc32c
+
+from strom.protocol.records import (
+    ATTRIBUTES_OFFSET,
+    BATCH_HEADER_SIZE,
+    MAGIC,
+    MAGIC_OFFSET,
+    MIN_BATCH_LENGTH,
+    BatchHeader,
+    decode_batch,
+    parse_header,
+)
+from strom.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+
+LOG_SUFFIX: Final = ".log"
+INDEX_SUFFIX: Final = ".index"
+TIME_INDEX_SUFFIX: Final = ".timeindex"
+_INT32_MAX: Final = 2**31 - 1
+_SCAN_CHUNK: Final = 8192
+
+
+def _close_fd(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def filename_prefix(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+class LogFile:
+    """An open segment file. The fd closes on :meth:`close` or when unreferenced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._finalizer = weakref.finalize(self, _close_fd, self._fd)
+
+    @property
+    def fileno(self) -> int:
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    """A region of a segment file, for os.sendfile(fileno) or :meth:`read`."""
+
+    file: LogFile
+    position: int
+    length: int
+
+    @property
+    def fileno(self) -> int:
+        return self.file.fileno
+
+    def read(self) -> bytes:
+        """The bytes of the slice (shorter if the file was truncated meanwhile)."""
+        chunks: list[bytes] = []
+        done = 0
+        while done < self.length:
+            chunk = os.pread(self.file.fileno, self.length - done, self.position + done)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            done += len(chunk)
+        return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampAndOffset:
+    timestamp: int
+    offset: int
+    leader_epoch: int = -1
+
+
+class LogSegment:
+    """A segment's .log file and indexes; offsets in [base_offset, next segment)."""
+
+    def __init__(
+        self,
+        dir: Path,
+        base_offset: int,
+        *,
+        index_interval_bytes: int,
+        segment_index_bytes: int,
+        now_ms: int,
+    ) -> None:
+        self.dir = dir
+        self.base_offset = base_offset
+        self.index_interval_bytes = index_interval_bytes
+        self.created_ms = now_ms
+        prefix = dir / filename_prefix(base_offset)
+        self.log_path = prefix.with_name(prefix.name + LOG_SUFFIX)
+        self.index_path = prefix.with_name(prefix.name + INDEX_SUFFIX)
+        self.time_index_path = prefix.with_name(prefix.name + TIME_INDEX_SUFFIX)
+        self.needs_recovery = not (self.index_path.exists() and self.time_index_path.exists())
+        self.file = LogFile(self.log_path)
+        self.size = os.fstat(self.file.fileno).st_size
+        try:
+            self.offset_index = OffsetIndex.open(self.index_path, base_offset, segment_index_bytes)
+            self.time_index = TimeIndex.open(self.time_index_path, base_offset, segment_index_bytes)
+        except CorruptIndexError:
+            self.needs_recovery = True
+            self.index_path.unlink(missing_ok=True)
+            self.time_index_path.unlink(missing_ok=True)
+            self.offset_index = OffsetIndex.open(self.index_path, base_offset, segment_index_bytes)
+            self.time_index = TimeIndex.open(self.time_index_path, base_offset, segment_index_bytes)
+        if self.offset_index.max_position() > self.size:
+            self.needs_recovery = True
+        if self.size == 0:
+            self.needs_recovery = False
+        self.max_timestamp_so_far = -1
+        self.offset_of_max_timestamp_so_far = base_offset
+        self.rolling_based_timestamp: int | None = None
+        self.bytes_since_last_index_entry = 0
+        if not self.needs_recovery:
+            self._load_largest_timestamp()
+            first = self._header_at(0)
+            self.rolling_based_timestamp = first.max_timestamp if first else None
+
+    # -- reading headers -------------------------------------------------------
+
+    def _header_at(self, position: int) -> BatchHeader | None:
+        data = os.pread(self.file.fileno, BATCH_HEADER_SIZE, position)
+        if len(data) < BATCH_HEADER_SIZE:
+            return None
+        return parse_header(data)
+
+    def iter_headers(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each whole batch from ``position`` to the end."""
+        end = self.size
+        chunk = b""
+        chunk_start = position
+        while position + BATCH_HEADER_SIZE <= end:
+            offset = position - chunk_start
+            if offset < 0 or offset + BATCH_HEADER_SIZE > len(chunk):
+                chunk = os.pread(self.file.fileno, min(_SCAN_CHUNK, end - position), position)
+                chunk_start, offset = position, 0
+                if len(chunk) < BATCH_HEADER_SIZE:
+                    return
+            header = parse_header(chunk, offset)
+            size = header.size_in_bytes
+            if header.batch_length < MIN_BATCH_LENGTH or position + size > end:
+                return
+            yield position, header
+            position += size
+
+    def translate_offset(
+        self, offset: int, starting_position: int = 0
+    ) -> tuple[int, BatchHeader] | None:
+        """Position and header of the first batch whose last offset >= ``offset``."""
+        _, position = self.offset_index.lookup(offset)
+        for batch_position, header in self.iter_headers(max(position, starting_position)):
+            if header.last_offset >= offset:
+                return batch_position, header
+        return None
+
+    def read_next_offset(self) -> int:
+        """One past the last offset in the segment (base_offset when empty)."""
+        _, position = self.offset_index.lookup(2**63 - 1)
+        next_offset = self.base_offset
+        for _, header in self.iter_headers(position):
+            next_offset = header.next_offset
+        return next_offset
+
+    def _load_largest_timestamp(self) -> None:
+        timestamp, offset = self.time_index.last_entry
+        self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far = timestamp, offset
+        _, position = self.offset_index.lookup(offset)
+        for _, header in self.iter_headers(position):
+            if header.max_timestamp > self.max_timestamp_so_far:
+                self.max_timestamp_so_far = header.max_timestamp
+                self.offset_of_max_timestamp_so_far = header.last_offset
+
+    # -- appending -------------------------------------------------------------
+
+    def _index_batch(self, header: BatchHeader, position: int) -> None:
+        if header.max_timestamp > self.max_timestamp_so_far:
+            self.max_timestamp_so_far = header.max_timestamp
+            self.offset_of_max_timestamp_so_far = header.last_offset
+        if self.bytes_since_last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(header.last_offset, position)
+            self.time_index.maybe_append(
+                self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far
+            )
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += header.size_in_bytes
+
+    def append(self, data: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]) -> None:
+        """Append whole batches (``headers`` describe ``data``, offsets already final)."""
+        if not headers:
+            return
+        if self.rolling_based_timestamp is None:
+            self.rolling_based_timestamp = headers[0].max_timestamp
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(self.file.fileno, view[written:], self.size + written)
+        position = self.size
+        for header in headers:
+            self._index_batch(header, position)
+            position += header.size_in_bytes
+        self.size += len(view)
+
+    def can_convert_to_relative_offset(self, offset: int) -> bool:
+        return 0 <= offset - self.base_offset <= _INT32_MAX
+
+    def should_roll(
+        self,
+        *,
+        batches_size: int,
+        max_timestamp: int,
+        max_offset: int,
+        now_ms: int,
+        segment_bytes: int,
+        segment_ms: int,
+    ) -> bool:
+        """Kafka's LogSegment.shouldRoll (without roll jitter)."""
+        if self.rolling_based_timestamp is not None and self.rolling_based_timestamp >= 0:
+            waited = max_timestamp - self.rolling_based_timestamp
+        else:
+            waited = now_ms - self.created_ms
+        return (
+            self.size > segment_bytes - batches_size
+            or (self.size > 0 and waited > segment_ms)
+            or self.offset_index.is_full
+            or self.time_index.is_full
+            or not self.can_convert_to_relative_offset(max_offset)
+        )
+
+    # -- reading ---------------------------------------------------------------
+
+    def read(
+        self, start_offset: int, max_bytes: int, max_offset: int, min_one_message: bool
+    ) -> FileSlice | None:
+        """Whole batches from the one containing ``start_offset``, up to ``max_bytes``.
+
+        None when the segment holds no batch with an offset >= start_offset.
+        Batches with base offset >= ``max_offset`` are left out. With
+        ``min_one_message`` the first batch is returned even if too large.
+        """
+        found = self.translate_offset(start_offset)
+        if found is None:
+            return None
+        start, _ = found
+        length = 0
+        for _, header in self.iter_headers(start):
+            size = header.size_in_bytes
+            if header.base_offset >= max_offset:
+                break
+            if length + size > max_bytes:
+                if length == 0 and min_one_message:
+                    length = size
+                break
+            length += size
+        return FileSlice(self.file, start, length)
+
+    def find_offset_by_timestamp(
+        self, timestamp: int, start_offset: int
+    ) -> TimestampAndOffset | None:
+        """The first record at or after ``start_offset`` with a timestamp >= ``timestamp``."""
+        _, offset = self.time_index.lookup(timestamp)
+        _, position = self.offset_index.lookup(max(offset, start_offset))
+        for batch_position, header in self.iter_headers(position):
+            if header.max_timestamp < timestamp or header.last_offset < start_offset:
+                continue
+            data = os.pread(self.file.fileno, header.size_in_bytes, batch_position)
+            _, records = decode_batch(data)
+            for record in records:
+                if record.timestamp >= timestamp and record.offset >= start_offset:
+                    return TimestampAndOffset(
+                        record.timestamp, record.offset, header.partition_leader_epoch
+                    )
+        return None
+
+    @property
+    def largest_timestamp(self) -> int:
+        """Max timestamp in the segment, else the file's mtime (as Kafka)."""
+        if self.max_timestamp_so_far >= 0:
+            return self.max_timestamp_so_far
+        return os.stat(self.log_path).st_mtime_ns // 1_000_000
+
+    # -- recovery and truncation -----------------------------------------------
+
+    def _valid_batch_at(self, position: int, min_offset: int) -> BatchHeader | None:
+        raw = os.pread(self.file.fileno, BATCH_HEADER_SIZE, position)
+        if len(raw) < BATCH_HEADER_SIZE or raw[MAGIC_OFFSET] != MAGIC:
+            return None
+        header = parse_header(raw)
+        size = header.size_in_bytes
+        if (
+            header.batch_length < MIN_BATCH_LENGTH
+            or position + size > self.size
+            or header.base_offset < min_offset
+            or header.last_offset_delta < 0
+            or header.records_count < 0
+            or not self.can_convert_to_relative_offset(header.last_offset)
+        ):
+            return None
+        data = os.pread(self.file.fileno, size, position)
+        if len(data) < size or crc32c.crc32c(memoryview(data)[ATTRIBUTES_OFFSET:]) != header.crc:
+            return None
+        return header
+
+    def recover(self, on_batch: Callable[[BatchHeader], None] | None = None) -> int:
+        """Validate every batch, rebuild the indexes, cut a torn tail; return bytes cut."""
+        self.offset_index.truncate()
+        self.time_index.truncate()
+        self.max_timestamp_so_far = -1
+        self.offset_of_max_timestamp_so_far = self.base_offset
+        self.bytes_since_last_index_entry = 0
+        self.rolling_based_timestamp = None
+        self.size = os.fstat(self.file.fileno).st_size
+        position = 0
+        min_offset = self.base_offset
+        while (header := self._valid_batch_at(position, min_offset)) is not None:
+            if self.rolling_based_timestamp is None:
+                self.rolling_based_timestamp = header.max_timestamp
+            self._index_batch(header, position)
+            if on_batch is not None:
+                on_batch(header)
+            position += header.size_in_bytes
+            min_offset = header.next_offset
+        truncated = self.size - position
+        if truncated:
+            os.ftruncate(self.file.fileno, position)
+            self.size = position
+        self.needs_recovery = False
+        return truncated
+
+    def truncate_to(self, offset: int) -> int:
+        """Drop every batch from the one containing ``offset``; return bytes dropped."""
+        found = self.translate_offset(offset)
+        self.offset_index.truncate_to(offset)
+        self.time_index.truncate_to(offset)
+        if found is None:
+            return 0
+        position, _ = found
+        truncated = self.size - position
+        os.ftruncate(self.file.fileno, position)
+        self.size = position
+        self.bytes_since_last_index_entry = 0
+        if self.size == 0:
+            self.rolling_based_timestamp = None
+        self._load_largest_timestamp()
+        return truncated
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def on_become_inactive(self) -> None:
+        """Record the final max timestamp in the time index (Kafka does so on roll)."""
+        self.time_index.maybe_append(
+            self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, skip_full_check=True
+        )
+
+    def flush(self) -> None:
+        os.fsync(self.file.fileno)
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.on_become_inactive()
+        self.offset_index.close()
+        self.time_index.close()
+        self.file.close()
+
+    def delete(self) -> None:
+        """Unlink the files without closing the .log fd.
+
+        The fd closes when the segment and the last FileSlice on it are
+        dropped, so in-flight reads never see a reused descriptor.
+        """
+        self.offset_index.delete()
+        self.time_index.delete()
+        self.log_path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LogSegment(base_offset={self.base_offset}, size={self.size})"

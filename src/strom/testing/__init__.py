@@ -1,0 +1,29 @@
+"""Shipped helpers for testing against real strom brokers: processes, records, checks."""
+
+from strom.testing.broker import (
+    BrokerExitedError,
+    BrokerProcess,
+    BrokerStartTimeoutError,
+    free_port,
+    strom_argv,
+)
+from strom.testing.records import (
+    Rec,
+    assert_acknowledged_read_back,
+    assert_same_partitions,
+    by_partition,
+    check_acknowledged_read_back,
+)
+
+__all__ = [
+    "BrokerExitedError",
+    "BrokerProcess",
+    "BrokerStartTimeoutError",
+    "Rec",
+    "assert_acknowledged_read_back",
+    "assert_same_partitions",
+    "by_partition",
+    "check_acknowledged_read_back",
+    "free_port",
+    "strom_argv",
+]

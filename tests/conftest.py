@@ -1,0 +1,173 @@
+"""Fixtures that start real broker processes on 127.0.0.1.
+
+STROM_TEST_BROKER selects the broker under test:
+  strom (default)  ``python -m strom broker`` with --override settings
+  reference        the third-party reference broker from ../shared/tools, to
+                   check the tests themselves (in memory: no durability; it
+                   ignores overrides)
+
+Fixtures:
+  broker_kind      "strom" or "reference" (session)
+  broker_overrides broker settings for the module's ``broker``; override it in a
+                   test module to change them (module, default {})
+  broker           one running broker shared by the tests of a module
+  broker_factory   start more brokers: ``broker_factory({"log.segment.bytes": "4096"})``;
+                   each gets its own data dir; all are stopped after the test
+  topic_name       a topic name unique to the test
+  require_strom    skips the test when the broker under test is not strom's
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Callable, Generator, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from strom.testing.broker import ArgvFactory, BrokerProcess, strom_argv
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_SCRIPT = ROOT.parent / "shared" / "tools" / "reference-broker"
+KINDS = ("strom", "reference")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python 3.0 calls deprecated importlib.resources functions when first imported;
+    # import it once here so that warnings-as-errors only judge our own code.
+    with warnings.catch_warnings(), contextlib.suppress(ImportError):
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import kafka  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def broker_kind() -> str:
+    kind = os.environ.get("STROM_TEST_BROKER", "strom")
+    if kind not in KINDS:
+        raise pytest.UsageError(f"STROM_TEST_BROKER={kind!r}: expected one of {KINDS}")
+    return kind
+
+
+@pytest.fixture(scope="session")
+def broker_argv(broker_kind: str) -> ArgvFactory:
+    if broker_kind == "strom":
+        return strom_argv
+    from strom.testing.reference import reference_argv_factory, reference_broker_binary
+
+    script = Path(os.environ.get("STROM_REFERENCE_SCRIPT", REFERENCE_SCRIPT))
+    return reference_argv_factory(reference_broker_binary(script))
+
+
+class BrokerFactory:
+    """Starts brokers in fresh data dirs and stops every one of them at close()."""
+
+    def __init__(self, kind: str, argv: ArgvFactory, new_dir: Callable[[], Path]) -> None:
+        self.kind = kind
+        self._argv = argv
+        self._new_dir = new_dir
+        self.brokers: list[BrokerProcess] = []
+
+    def __call__(
+        self, overrides: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+    ) -> BrokerProcess:
+        proc = BrokerProcess(
+            data_dir if data_dir is not None else self._new_dir(),
+            overrides,
+            argv_factory=self._argv,
+        )
+        self.brokers.append(proc)
+        return proc.start()
+
+    def close(self) -> None:
+        """Stop all brokers; fail if a strom broker died on its own or shut down uncleanly."""
+        problems = []
+        for proc in self.brokers:
+            if proc.returncode is None and proc.is_running():
+                status = proc.stop()
+                if self.kind == "strom" and status != 0:
+                    problems.append(
+                        f"{proc!r} exited with {status} after SIGTERM\n{proc.log_tail()}"
+                    )
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+
+
+def _make_factory(
+    kind: str, argv: ArgvFactory, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> BrokerFactory:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
+    return BrokerFactory(kind, argv, lambda: tmp_path_factory.mktemp(f"broker-{safe}"))
+
+
+@pytest.fixture
+def broker_factory(
+    broker_kind: str,
+    broker_argv: ArgvFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[BrokerFactory]:
+    factory = _make_factory(broker_kind, broker_argv, tmp_path_factory, request.node.name)
+    request.node.stash[_BROKERS] = factory.brokers
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def broker_overrides() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def broker(
+    broker_kind: str,
+    broker_argv: ArgvFactory,
+    broker_overrides: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[BrokerProcess]:
+    factory = _make_factory(broker_kind, broker_argv, tmp_path_factory, request.module.__name__)
+    proc = factory(broker_overrides)
+    yield proc
+    if not proc.is_running():
+        pytest.fail(f"broker died during the module's tests\n{proc.log_tail()}", pytrace=False)
+    factory.close()
+
+
+@pytest.fixture
+def require_strom(broker_kind: str) -> None:
+    if broker_kind != "strom":
+        pytest.skip(f"needs strom's broker (STROM_TEST_BROKER={broker_kind})")
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:150]
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+# -- on failure, show the logs of the brokers the test used ---------------------------
+
+_BROKERS = pytest.StashKey[list[BrokerProcess]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        procs: list[BrokerProcess] = []
+        if _BROKERS in item.stash:
+            stored = item.stash[_BROKERS]
+            procs.extend(stored)
+        funcargs = getattr(item, "funcargs", {})
+        module_broker = funcargs.get("broker")
+        if isinstance(module_broker, BrokerProcess):
+            procs.append(module_broker)
+        for proc in procs:
+            report.sections.append((f"broker log {proc.bootstrap}", proc.log_tail()))
+    return report

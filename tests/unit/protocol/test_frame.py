@@ -1,0 +1,103 @@
+"""Framing, headers, and the generated code being current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strom.protocol.errors import DecodeError
+from strom.protocol.frame import (
+    FrameDecoder,
+    FrameTooLarge,
+    RequestHeader,
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    parse_request_header,
+)
+from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from strom.protocol.generated.metadata import MetadataRequest, MetadataResponse
+
+ROOT = Path(__file__).resolve().parents[3]
+SCHEMAS = ROOT.parent / "shared" / "kafka-protocol" / "message"
+
+
+def _frames(payloads: list[bytes]) -> bytes:
+    return b"".join(len(p).to_bytes(4, "big") + p for p in payloads)
+
+
+@given(st.lists(st.binary(max_size=50), max_size=5))
+def test_frames_whole_and_byte_by_byte(payloads: list[bytes]) -> None:
+    data = _frames(payloads)
+    assert FrameDecoder().feed(data) == payloads
+    dec = FrameDecoder()
+    got: list[bytes] = []
+    for i in range(len(data)):
+        got += dec.feed(data[i : i + 1])
+    assert got == payloads
+    assert dec.pending() == 0
+
+
+def test_oversized_frame_refused_before_body() -> None:
+    dec = FrameDecoder(max_size=100)
+    with pytest.raises(FrameTooLarge):
+        dec.feed((101).to_bytes(4, "big"))
+    with pytest.raises(DecodeError):
+        FrameDecoder().feed(b"\xff\xff\xff\xff")
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=80))
+def test_random_request_frames_raise_only_decode_error(blob: bytes) -> None:
+    try:
+        header, r = parse_request_header(blob)
+        decode_request(header, r)
+    except DecodeError:
+        pass
+
+
+@pytest.mark.parametrize("version", [0, 1, 4, 9, 12])
+def test_request_header_round_trip(version: int) -> None:
+    header = RequestHeader(3, version, 77, "client-x")
+    frame = encode_request(header, MetadataRequest(topics=None if version else []))
+    parsed, r = parse_request_header(frame[4:])
+    assert parsed == header
+    req = decode_request(parsed, r)
+    assert isinstance(req, MetadataRequest)
+
+
+@pytest.mark.parametrize("version", [0, 9, 12])
+def test_response_header_flexibility(version: int) -> None:
+    chunks = encode_response(3, version, 5, MetadataResponse(cluster_id="c"))
+    frame = b"".join(bytes(c) for c in chunks)  # type: ignore[arg-type]
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    cid, resp = decode_response(3, version, frame[4:])
+    assert cid == 5
+    assert isinstance(resp, MetadataResponse)
+
+
+def test_api_versions_response_always_uses_header_v0() -> None:
+    chunks = encode_response(18, 3, 9, ApiVersionsResponse())
+    frame = b"".join(bytes(c) for c in chunks)  # type: ignore[arg-type]
+    # correlation id, then straight into the body (error code): no tag buffer.
+    assert frame[4:8] == (9).to_bytes(4, "big")
+    assert frame[8:10] == b"\x00\x00"
+    cid, _ = decode_response(18, 3, frame[4:])
+    assert cid == 9
+    assert ApiVersionsRequest().client_software_name == ""
+
+
+@pytest.mark.skipif(not SCHEMAS.is_dir(), reason="Kafka schema folder not available")
+def test_generated_code_matches_generator() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_protocol.py"), str(SCHEMAS), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
