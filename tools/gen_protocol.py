@@ -155,9 +155,18 @@ class Gen:
             t = self.cls_ref(msg, msg.structs[f.struct])
         else:
             t = {
-                "int8": "int", "int16": "int", "uint16": "int", "int32": "int", "uint32": "int",
-                "int64": "int", "float64": "float", "bool": "bool", "uuid": "bytes",
-                "string": "str", "bytes": "bytes", "records": "Records",
+                "int8": "int",
+                "int16": "int",
+                "uint16": "int",
+                "int32": "int",
+                "uint32": "int",
+                "int64": "int",
+                "float64": "float",
+                "bool": "bool",
+                "uuid": "bytes",
+                "string": "str",
+                "bytes": "bytes",
+                "records": "Records",
             }[elem]
         if f.is_array:
             t = f"list[{t}]"
@@ -197,7 +206,9 @@ class Gen:
         raise SystemExit(f"no default for {f.type}")
 
     # ---- encode -----------------------------------------------------
-    def enc_value(self, msg: Message, f: Field, v: int, flex: bool, val: str, w: str, ind: str) -> list[str]:
+    def enc_value(
+        self, msg: Message, f: Field, v: int, flex: bool, val: str, w: str, ind: str
+    ) -> list[str]:
         nullable = v in f.nullable
         t = f.elem
         lines: list[str] = []
@@ -214,17 +225,34 @@ class Gen:
                 ind2 = ind
             lines.append(f"{ind2}{w}.{'carray_len' if flex else 'array_len'}(len({n}))")
             lines.append(f"{ind2}for e_{f.attr} in {n}:")
-            lines.extend(self.enc_scalar(msg, f, t, v, flex, False, f"e_{f.attr}", w, ind2 + "    "))
+            lines.extend(
+                self.enc_scalar(msg, f, t, v, flex, False, f"e_{f.attr}", w, ind2 + "    ")
+            )
             return lines
         return self.enc_scalar(msg, f, t, v, flex, nullable, val, w, ind)
 
-    def enc_scalar(self, msg: Message, f: Field, t: str, v: int, flex: bool, nullable: bool,
-                   val: str, w: str, ind: str) -> list[str]:
+    def enc_scalar(
+        self,
+        msg: Message,
+        f: Field,
+        t: str,
+        v: int,
+        flex: bool,
+        nullable: bool,
+        val: str,
+        w: str,
+        ind: str,
+    ) -> list[str]:
         if f.struct is not None:
             fn = self.enc_name(msg, msg.structs[f.struct], v)
             if nullable:
-                return [f"{ind}if {val} is None:", f"{ind}    {w}.int8(-1)", f"{ind}else:",
-                        f"{ind}    {w}.int8(1)", f"{ind}    {fn}({val}, {w})"]
+                return [
+                    f"{ind}if {val} is None:",
+                    f"{ind}    {w}.int8(-1)",
+                    f"{ind}else:",
+                    f"{ind}    {w}.int8(1)",
+                    f"{ind}    {fn}({val}, {w})",
+                ]
             return [f"{ind}{fn}({val}, {w})"]
         if t in PRIMITIVES:
             return [f"{ind}{w}.{t}({val})"]
@@ -283,22 +311,27 @@ class Gen:
         return lines
 
     # ---- decode -----------------------------------------------------
-    def dec_value(self, msg: Message, f: Field, v: int, flex: bool, r: str, target: str,
-                  ind: str) -> list[str]:
+    def dec_value(
+        self, msg: Message, f: Field, v: int, flex: bool, r: str, target: str, ind: str
+    ) -> list[str]:
         nullable = v in f.nullable
         if f.is_array:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
             if nullable:
-                return [f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
-                        f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)]"]
-            return [f"{ind}{target} = [{item} for _ in range({r}.{'carray_len' if flex else 'array_len'}())]"]
+                return [
+                    f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
+                    f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)]",
+                ]
+            length = f"{r}.{'carray_len' if flex else 'array_len'}()"
+            return [f"{ind}{target} = [{item} for _ in range({length})]"]
         if f.struct is not None and nullable:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
             return [f"{ind}{target} = None if {r}.int8() < 0 else {item}"]
         return [f"{ind}{target} = {self.dec_scalar(msg, f, f.elem, v, flex, nullable, r)}"]
 
-    def dec_scalar(self, msg: Message, f: Field, t: str, v: int, flex: bool, nullable: bool,
-                   r: str) -> str:
+    def dec_scalar(
+        self, msg: Message, f: Field, t: str, v: int, flex: bool, nullable: bool, r: str
+    ) -> str:
         if f.struct is not None:
             return f"{self.dec_name(msg, msg.structs[f.struct], v)}({r})"
         if t in PRIMITIVES:
@@ -335,14 +368,18 @@ class Gen:
             else:
                 for f in tagged:
                     d, factory = self.default_expr(msg, f)
-                    lines.append(f"    v_{f.attr}: {self.py_type(msg, f)} = {d + '()' if factory else d}")
+                    lines.append(
+                        f"    v_{f.attr}: {self.py_type(msg, f)} = {d + '()' if factory else d}"
+                    )
                 lines.append("    for _ in range(r._length(r.uvarint())):")
                 lines.append("        tag, size = r.tag_header()")
                 kw = "if"
                 for f in sorted(tagged, key=lambda x: x.tag):
                     lines.append(f"        {kw} tag == {f.tag}:")
                     lines.append("            s = r.sub(size)")
-                    lines.extend(self.dec_value(msg, f, v, True, "s", f"v_{f.attr}", "            "))
+                    lines.extend(
+                        self.dec_value(msg, f, v, True, "s", f"v_{f.attr}", "            ")
+                    )
                     kw = "elif"
                 lines.append("        else:")
                 lines.append("            r.skip(size)")
@@ -394,7 +431,11 @@ class Gen:
                 for v in range(msg.valid.lo, msg.valid.hi + 1):
                     body = "\n".join(body_fn(msg, st, v))
                     if body not in bodies:
-                        name = f"_{kind}_{msg.name}_{st.name}_{v}" if st is not msg.root else f"_{kind}_{msg.name}_{v}"
+                        name = (
+                            f"_{kind}_{msg.name}_{st.name}_{v}"
+                            if st is not msg.root
+                            else f"_{kind}_{msg.name}_{v}"
+                        )
                         bodies[body] = name
                         sig_s = sig.format(C=self.cls_ref(msg, st))
                         self.funcs.append(f"def {name}{sig_s}\n{body}\n")
@@ -405,10 +446,20 @@ class Gen:
         self.dec_table: dict[tuple[str, str], dict[int, str]] = {}
         for m in self.messages:
             self.functions(m)
-        out = [HEADER, "# fmt: off", "# ruff: noqa", "from __future__ import annotations", "",
-               "from dataclasses import dataclass, field", "from typing import ClassVar", "",
-               "from strom.protocol.errors import DecodeError",
-               "from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer", "", ""]
+        out = [
+            HEADER,
+            "# fmt: off",
+            "# ruff: noqa",
+            "from __future__ import annotations",
+            "",
+            "from dataclasses import dataclass, field",
+            "from typing import ClassVar",
+            "",
+            "from strom.protocol.errors import DecodeError",
+            "from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer",
+            "",
+            "",
+        ]
         for m in self.messages:
             out.extend(self.message_src(m))
             out.append("")
@@ -423,8 +474,10 @@ class Gen:
         return "\n".join(out) + "\n"
 
     def message_src(self, msg: Message) -> list[str]:
-        lines = [f"@dataclass(slots=True)", f"class {msg.name}:"]
-        lines.append(f"    API_KEY: ClassVar[int] = {msg.api_key if msg.api_key is not None else -1}")
+        lines = ["@dataclass(slots=True)", f"class {msg.name}:"]
+        lines.append(
+            f"    API_KEY: ClassVar[int] = {msg.api_key if msg.api_key is not None else -1}"
+        )
         lines.append(f"    MIN_VERSION: ClassVar[int] = {msg.valid.lo}")
         lines.append(f"    MAX_VERSION: ClassVar[int] = {msg.valid.hi}")
         flex = msg.flexible.lo if msg.flexible.hi >= 0 else 32767
@@ -440,13 +493,13 @@ class Gen:
         lines.append("")
         lines.append("    def encode(self, w: Writer, version: int) -> None:")
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")
-        lines.append(f"            raise ValueError(f\"{msg.name} has no version {{version}}\")")
+        lines.append(f'            raise ValueError(f"{msg.name} has no version {{version}}")')
         lines.append(f"        _ENC_{msg.name}[version - {msg.valid.lo}](self, w)")
         lines.append("")
         lines.append("    @classmethod")
         lines.append(f"    def decode(cls, r: Reader, version: int) -> {msg.name}:")
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")
-        lines.append(f"            raise DecodeError(f\"{msg.name} has no version {{version}}\")")
+        lines.append(f'            raise DecodeError(f"{msg.name} has no version {{version}}")')
         lines.append(f"        return _DEC_{msg.name}[version - {msg.valid.lo}](r)")
         return lines
 
@@ -477,14 +530,18 @@ def generate(schema_dir: Path) -> dict[str, str]:
         + '"""Kafka messages, generated from the JSON schemas; see tools/gen_protocol.py."""\n\n'
         + "from __future__ import annotations\n\n"
         + "import importlib\nfrom typing import Any\n\n"
-        + "REQUESTS: dict[int, tuple[str, str]] = {\n" + "\n".join(sorted(index_req, key=_k)) + "\n}\n"
-        + "RESPONSES: dict[int, tuple[str, str]] = {\n" + "\n".join(sorted(index_resp, key=_k)) + "\n}\n\n\n"
+        + "REQUESTS: dict[int, tuple[str, str]] = {\n"
+        + "\n".join(sorted(index_req, key=_k))
+        + "\n}\n"
+        + "RESPONSES: dict[int, tuple[str, str]] = {\n"
+        + "\n".join(sorted(index_resp, key=_k))
+        + "\n}\n\n\n"
         + "def request_class(api_key: int) -> Any:\n"
         + "    mod, name = REQUESTS[api_key]\n"
-        + "    return getattr(importlib.import_module(f\"{__name__}.{mod}\"), name)\n\n\n"
+        + '    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)\n\n\n'
         + "def response_class(api_key: int) -> Any:\n"
         + "    mod, name = RESPONSES[api_key]\n"
-        + "    return getattr(importlib.import_module(f\"{__name__}.{mod}\"), name)\n"
+        + '    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)\n'
     )
     return files
 
@@ -499,7 +556,9 @@ def main(argv: list[str]) -> int:
     schema_dir = Path(args[0]) if args else DEFAULT_SCHEMAS
     files = generate(schema_dir)
     if check:
-        bad = [n for n, src in files.items() if not (OUT / n).exists() or (OUT / n).read_text() != src]
+        bad = [
+            n for n, src in files.items() if not (OUT / n).exists() or (OUT / n).read_text() != src
+        ]
         extra = [p.name for p in OUT.glob("*.py") if p.name not in files]
         for n in bad + extra:
             print(f"out of date: {n}")

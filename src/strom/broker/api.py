@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from strom.broker import cluster, configs, fetch, offsets, produce, topics
+from strom.broker import cluster, configs, fetch, init_producer, offsets, produce, topics
 from strom.broker.broker import HANDLERS, Broker
 
-__all__ = ["HANDLERS", "Broker", "cluster", "configs", "fetch", "offsets", "produce", "topics"]
+__all__ = [
+    "HANDLERS",
+    "Broker",
+    "cluster",
+    "configs",
+    "fetch",
+    "init_producer",
+    "offsets",
+    "produce",
+    "topics",
+]

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from strom.broker.producer_ids import ProducerIdManager
+from strom.broker.replica_manager import ReplicaManager
 from strom.common.config import BrokerConfig, ConfigError, validate_topic_configs
 from strom.common.names import INTERNAL_TOPICS, collision_key, topic_name_problem
 from strom.common.types import Clock, SystemClock
@@ -21,7 +23,6 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.storage.config import LogConfig
 from strom.storage.log_manager import LogManager
-from strom.broker.replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Broker:
         self.listener_name, self.host, self.port = parse_listener(listeners[0])
         advertised = config.get_list("advertised.listeners") or listeners
         _, adv_host, adv_port = parse_listener(advertised[0])
-        self.advertised = BrokerInfo(self.node_id, adv_host, adv_port, config.get_str("broker.rack"))
+        self.advertised = BrokerInfo(
+            self.node_id, adv_host, adv_port, config.get_str("broker.rack")
+        )
         self.log_dirs = [Path(d) for d in config.log_dirs]
         self.metadata: MetadataStore = EmbeddedMetadataStore(
             self.log_dirs, self.advertised, config.get_str("cluster.id")
@@ -71,6 +74,7 @@ class Broker:
             self.log_dirs, self.topic_log_config(None), now, topic_config=self.topic_log_config
         )
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
+        self.producer_ids = ProducerIdManager(self.metadata)
         for topic in list(self.metadata.topics().values()):
             self.replicas.ensure_topic(topic, now)
 
@@ -134,9 +138,11 @@ class Broker:
         broker_ids = {b.node_id for b in self.metadata.brokers()}
         if assignments:
             for replicas in assignments:
-                if not replicas or len(set(replicas)) != len(replicas) or not set(
-                    replicas
-                ) <= broker_ids:
+                if (
+                    not replicas
+                    or len(set(replicas)) != len(replicas)
+                    or not set(replicas) <= broker_ids
+                ):
                     raise KafkaError(
                         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         f"Invalid replica assignment {list(replicas)}",
@@ -152,7 +158,9 @@ class Broker:
         if replication_factor == -1:
             replication_factor = self.config.get_int("default.replication.factor")
         if num_partitions <= 0:
-            raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+            raise KafkaError(
+                ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
+            )
         if replication_factor <= 0:
             raise KafkaError(
                 ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0."

@@ -110,8 +110,9 @@ async def handle_metadata(
     return MetadataResponse(
         throttle_time_ms=0,
         brokers=[
-            MetadataResponse.MetadataResponseBroker(node_id=x.node_id, host=x.host, port=x.port,
-                                                     rack=x.rack)
+            MetadataResponse.MetadataResponseBroker(
+                node_id=x.node_id, host=x.host, port=x.port, rack=x.rack
+            )
             for x in broker.metadata.brokers()
         ]
         or [MetadataResponse.MetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port)],
@@ -165,8 +166,10 @@ async def handle_describe_log_dirs(
                 continue
             by_topic.setdefault(tp.topic, []).append(
                 DescribeLogDirsResponse.DescribeLogDirsPartition(
-                    partition_index=tp.partition, partition_size=part.log.size_in_bytes,
-                    offset_lag=0, is_future_key=False,
+                    partition_index=tp.partition,
+                    partition_size=part.log.size_in_bytes,
+                    offset_lag=0,
+                    is_future_key=False,
                 )
             )
         try:

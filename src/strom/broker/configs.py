@@ -110,7 +110,9 @@ async def handle_describe_configs(
     results = []
     for res in req.resources:
         out = DescribeConfigsResponse.DescribeConfigsResult(
-            error_code=0, error_message=None, resource_type=res.resource_type,
+            error_code=0,
+            error_message=None,
+            resource_type=res.resource_type,
             resource_name=res.resource_name,
         )
         keys = res.configuration_keys
@@ -183,7 +185,9 @@ async def handle_incremental_alter_configs(
     out = []
     for res in req.resources:
         r = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=0, error_message=None, resource_type=res.resource_type,
+            error_code=0,
+            error_message=None,
+            resource_type=res.resource_type,
             resource_name=res.resource_name,
         )
         try:
@@ -192,8 +196,10 @@ async def handle_incremental_alter_configs(
                 names = [c.name for c in res.configs]
                 dup = {n for n in names if names.count(n) > 1}
                 if dup:
-                    raise KafkaError(ErrorCode.INVALID_REQUEST,
-                                     f"Error due to duplicate config keys : {sorted(dup)}")
+                    raise KafkaError(
+                        ErrorCode.INVALID_REQUEST,
+                        f"Error due to duplicate config keys : {sorted(dup)}",
+                    )
                 current = dict(topic.configs)
                 for op in res.configs:
                     _incremental(current, op)
@@ -223,7 +229,9 @@ async def handle_alter_configs(
     out = []
     for res in req.resources:
         r = AlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=0, error_message=None, resource_type=res.resource_type,
+            error_code=0,
+            error_message=None,
+            resource_type=res.resource_type,
             resource_name=res.resource_name,
         )
         try:
@@ -232,8 +240,9 @@ async def handle_alter_configs(
                 new: dict[str, str] = {}
                 for c in res.configs:
                     if c.value is None:
-                        raise KafkaError(ErrorCode.INVALID_REQUEST,
-                                         f"Null value not supported for : {c.name}")
+                        raise KafkaError(
+                            ErrorCode.INVALID_REQUEST, f"Null value not supported for : {c.name}"
+                        )
                     new[c.name] = c.value
                 _apply_topic(broker, topic, new, req.validate_only)
             else:

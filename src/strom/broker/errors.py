@@ -45,24 +45,32 @@ def _struct_lists(obj_or_cls: Any) -> list[tuple[str, type]]:
     return out
 
 
+def _first_of(req: Any, attrs: tuple[str, ...], kind: type) -> Any:
+    for src in attrs:
+        value = getattr(req, src, None)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _copy_identity(req: Any, resp: Any, names: set[str]) -> None:
+    for attr in (*_NAME_FIELDS, "resource_type"):
+        if attr in names and hasattr(req, attr):
+            setattr(resp, attr, getattr(req, attr))
+    index = _first_of(req, _INDEX_FIELDS, int)
+    name = _first_of(req, ("name", "topic"), str)
+    for attr in names:
+        if attr in _INDEX_FIELDS and index is not None:
+            setattr(resp, attr, index)
+        elif attr in ("name", "topic") and not getattr(resp, attr) and name is not None:
+            setattr(resp, attr, name)
+
+
 def _fill(req: Any, resp: Any, code: int) -> None:
     names = {f.name for f in dataclasses.fields(resp)}
     if "error_code" in names:
         resp.error_code = code
-    for attr in _NAME_FIELDS + _INDEX_FIELDS + ("resource_type",):
-        if attr in names and hasattr(req, attr):
-            setattr(resp, attr, getattr(req, attr))
-    for attr in _INDEX_FIELDS:
-        if attr in names:
-            for src in _INDEX_FIELDS:
-                if hasattr(req, src) and isinstance(getattr(req, src), int):
-                    setattr(resp, attr, getattr(req, src))
-                    break
-    for attr in ("name", "topic"):
-        if attr in names and not getattr(resp, attr):
-            for src in ("name", "topic"):
-                if isinstance(getattr(req, src, None), str):
-                    setattr(resp, attr, getattr(req, src))
+    _copy_identity(req, resp, names)
     if "records" in names:
         resp.records = b""
     req_lists = _struct_lists(req)

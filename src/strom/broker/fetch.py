@@ -53,7 +53,7 @@ def _read_partition(
                 )
         out.records = b""
         return out
-    except OSError as e:
+    except OSError:
         st.any_error = True
         out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
         out.records = b""
@@ -92,8 +92,12 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
             if topic_error is not None:
                 st.any_error = True
                 parts.append(
-                    PartitionData(partition_index=fp.partition, error_code=topic_error,
-                                  high_watermark=-1, records=b"")
+                    PartitionData(
+                        partition_index=fp.partition,
+                        error_code=topic_error,
+                        high_watermark=-1,
+                        records=b"",
+                    )
                 )
                 continue
             parts.append(_read_partition(broker, st, TopicPartition(name, fp.partition), fp))

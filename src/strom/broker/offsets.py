@@ -46,7 +46,7 @@ def _list_partition(
     except KafkaError as e:
         out.error_code = e.code
         out.leader_epoch = -1
-    except OSError as e:
+    except OSError:
         out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
     return out
 
@@ -58,7 +58,9 @@ async def handle_list_offsets(
     topics = []
     for t in req.topics:
         parts = [
-            _list_partition(broker, TopicPartition(t.name, p.partition_index), p, req.isolation_level)
+            _list_partition(
+                broker, TopicPartition(t.name, p.partition_index), p, req.isolation_level
+            )
             for p in t.partitions
         ]
         topics.append(ListOffsetsResponse.ListOffsetsTopicResponse(name=t.name, partitions=parts))
@@ -86,7 +88,7 @@ async def handle_delete_records(
                 out.low_watermark = part.log.log_start_offset
             except KafkaError as e:
                 out.error_code = e.code
-            except OSError as e:
+            except OSError:
                 out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
             parts.append(out)
         topics.append(DeleteRecordsResponse.DeleteRecordsTopicResult(name=t.name, partitions=parts))

@@ -67,8 +67,11 @@ def _create_one(
     resolved = broker.config.resolve_topic(overrides)
     res.configs = [
         CreateTopicsResponse.CreatableTopicConfigs(
-            name=r.name, value=format_value(r.value), read_only=False,
-            config_source=r.source, is_sensitive=False,
+            name=r.name,
+            value=format_value(r.value),
+            read_only=False,
+            config_source=r.source,
+            is_sensitive=False,
         )
         for r in resolved.values()
     ]
@@ -84,9 +87,13 @@ async def handle_create_topics(
     for t in req.topics:
         if names.count(t.name) > 1:
             results.append(
-                TopicResult(name=t.name, error_code=ErrorCode.INVALID_REQUEST,
-                            error_message="Create topics request from client contains a "
-                            "duplicate topic with name " + t.name, configs=None)
+                TopicResult(
+                    name=t.name,
+                    error_code=ErrorCode.INVALID_REQUEST,
+                    error_message="Create topics request from client contains a "
+                    "duplicate topic with name " + t.name,
+                    configs=None,
+                )
             )
             continue
         results.append(_create_one(broker, t, req.validate_only, header.api_version))
@@ -104,12 +111,14 @@ async def handle_delete_topics(
     )
     out = []
     for name, topic_id in wanted:
-        res = DeleteTopicsResponse.DeletableTopicResult(name=name, topic_id=topic_id,
-                                                        error_message=None)
+        res = DeleteTopicsResponse.DeletableTopicResult(
+            name=name, topic_id=topic_id, error_message=None
+        )
         topic = broker.topic(name) if name is not None else broker.metadata.topic_by_id(topic_id)
         if topic is None:
             res.error_code = (
-                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None
+                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                if name is not None
                 else ErrorCode.UNKNOWN_TOPIC_ID
             )
         elif not broker.config.get_bool("delete.topic.enable"):
@@ -131,8 +140,9 @@ def _create_partitions(
 ) -> None:
     topic = broker.topic(t.name)
     if topic is None:
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                         f"The topic '{t.name}' does not exist.")
+        raise KafkaError(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{t.name}' does not exist."
+        )
     current = len(topic.partitions)
     if t.count < current:
         raise KafkaError(
@@ -154,8 +164,10 @@ def _create_partitions(
         assignment = [tuple(a.broker_ids) for a in t.assignments]
         for replicas in assignment:
             if not replicas or not set(replicas) <= brokers:
-                raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                                 f"Invalid replica assignment {list(replicas)}")
+                raise KafkaError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"Invalid replica assignment {list(replicas)}",
+                )
     else:
         assignment = broker.assign_replicas(extra, topic.replication_factor, current)
     if validate_only:
@@ -170,8 +182,9 @@ async def handle_create_partitions(
 ) -> CreatePartitionsResponse:
     results = []
     for t in req.topics:
-        res = CreatePartitionsResponse.CreatePartitionsTopicResult(name=t.name, error_code=0,
-                                                                   error_message=None)
+        res = CreatePartitionsResponse.CreatePartitionsTopicResult(
+            name=t.name, error_code=0, error_message=None
+        )
         try:
             _create_partitions(broker, t, req.validate_only)
         except KafkaError as e:

@@ -85,7 +85,9 @@ class ConfigDef:
         try:
             value = _parse_typed(self.type, raw)
         except (TypeError, ValueError):
-            raise ConfigError(self.name, f"invalid value {raw!r} for a {self.type.name.lower()}")
+            raise ConfigError(
+                self.name, f"invalid value {raw!r} for a {self.type.name.lower()}"
+            ) from None
         if self.validator is not None and value is not None:
             problem = self.validator(value)
             if problem:
@@ -129,7 +131,7 @@ def format_value(value: object) -> str | None:
     return str(value)
 
 
-B, S, I, L, LST, D = (
+BOOL, STR, INT, LONG, LST, DBL = (
     ConfigType.BOOLEAN,
     ConfigType.STRING,
     ConfigType.INT,
@@ -150,155 +152,168 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"]),
     ConfigDef("advertised.listeners", LST, None),
     ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT"]),
-    ConfigDef("inter.broker.listener.name", S, None),
-    ConfigDef("node.id", I, -1, at_least(-1)),
-    ConfigDef("broker.id", I, -1, at_least(-1)),
-    ConfigDef("broker.rack", S, None),
+    ConfigDef("inter.broker.listener.name", STR, None),
+    ConfigDef("node.id", INT, -1, at_least(-1)),
+    ConfigDef("broker.id", INT, -1, at_least(-1)),
+    ConfigDef("broker.rack", STR, None),
     ConfigDef("process.roles", LST, [], one_of("broker", "controller")),
     ConfigDef("controller.quorum.voters", LST, []),
     ConfigDef("controller.listener.names", LST, []),
-    ConfigDef("cluster.id", S, None),
-    ConfigDef("zookeeper.connect", S, None),
-    ConfigDef("zookeeper.connection.timeout.ms", I, None),
-    ConfigDef("zookeeper.session.timeout.ms", I, 18000),
+    ConfigDef("cluster.id", STR, None),
+    ConfigDef("zookeeper.connect", STR, None),
+    ConfigDef("zookeeper.connection.timeout.ms", INT, None),
+    ConfigDef("zookeeper.session.timeout.ms", INT, 18000),
     ConfigDef("log.dirs", LST, None),
     ConfigDef("log.dir", LST, ["/tmp/kafka-logs"]),
-    ConfigDef("num.partitions", I, 1, at_least(1)),
-    ConfigDef("default.replication.factor", I, 1, at_least(1)),
-    ConfigDef("auto.create.topics.enable", B, True),
-    ConfigDef("delete.topic.enable", B, True),
-    ConfigDef("log.segment.bytes", I, 1_073_741_824, at_least(14)),
-    ConfigDef("log.roll.ms", L, None, at_least(1)),
-    ConfigDef("log.roll.hours", I, 168, at_least(1)),
-    ConfigDef("log.roll.jitter.ms", L, None),
-    ConfigDef("log.roll.jitter.hours", I, 0, at_least(0)),
-    ConfigDef("log.retention.ms", L, None),
-    ConfigDef("log.retention.minutes", I, None),
-    ConfigDef("log.retention.hours", I, 168),
-    ConfigDef("log.retention.bytes", L, -1),
-    ConfigDef("log.retention.check.interval.ms", L, 300_000, at_least(1)),
-    ConfigDef("log.flush.interval.messages", L, LONG_MAX, at_least(1)),
-    ConfigDef("log.flush.interval.ms", L, None),
-    ConfigDef("log.flush.scheduler.interval.ms", L, LONG_MAX),
-    ConfigDef("log.flush.offset.checkpoint.interval.ms", I, 60_000, at_least(0)),
-    ConfigDef("log.index.interval.bytes", I, 4096, at_least(0)),
-    ConfigDef("log.index.size.max.bytes", I, 10_485_760, at_least(4)),
-    ConfigDef("log.message.timestamp.type", S, "CreateTime", _TS_TYPE),
-    ConfigDef("log.message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0)),
-    ConfigDef("log.message.timestamp.before.max.ms", L, LONG_MAX, at_least(0)),
-    ConfigDef("log.message.timestamp.after.max.ms", L, LONG_MAX, at_least(0)),
+    ConfigDef("num.partitions", INT, 1, at_least(1)),
+    ConfigDef("default.replication.factor", INT, 1, at_least(1)),
+    ConfigDef("auto.create.topics.enable", BOOL, True),
+    ConfigDef("delete.topic.enable", BOOL, True),
+    ConfigDef("log.segment.bytes", INT, 1_073_741_824, at_least(14)),
+    ConfigDef("log.roll.ms", LONG, None, at_least(1)),
+    ConfigDef("log.roll.hours", INT, 168, at_least(1)),
+    ConfigDef("log.roll.jitter.ms", LONG, None),
+    ConfigDef("log.roll.jitter.hours", INT, 0, at_least(0)),
+    ConfigDef("log.retention.ms", LONG, None),
+    ConfigDef("log.retention.minutes", INT, None),
+    ConfigDef("log.retention.hours", INT, 168),
+    ConfigDef("log.retention.bytes", LONG, -1),
+    ConfigDef("log.retention.check.interval.ms", LONG, 300_000, at_least(1)),
+    ConfigDef("log.flush.interval.messages", LONG, LONG_MAX, at_least(1)),
+    ConfigDef("log.flush.interval.ms", LONG, None),
+    ConfigDef("log.flush.scheduler.interval.ms", LONG, LONG_MAX),
+    ConfigDef("log.flush.offset.checkpoint.interval.ms", INT, 60_000, at_least(0)),
+    ConfigDef("log.index.interval.bytes", INT, 4096, at_least(0)),
+    ConfigDef("log.index.size.max.bytes", INT, 10_485_760, at_least(4)),
+    ConfigDef("log.message.timestamp.type", STR, "CreateTime", _TS_TYPE),
+    ConfigDef("log.message.timestamp.difference.max.ms", LONG, LONG_MAX, at_least(0)),
+    ConfigDef("log.message.timestamp.before.max.ms", LONG, LONG_MAX, at_least(0)),
+    ConfigDef("log.message.timestamp.after.max.ms", LONG, LONG_MAX, at_least(0)),
     ConfigDef("log.cleanup.policy", LST, ["delete"], _CLEANUP),
-    ConfigDef("log.cleaner.enable", B, True),
-    ConfigDef("log.cleaner.delete.retention.ms", L, 86_400_000),
-    ConfigDef("log.cleaner.min.compaction.lag.ms", L, 0),
-    ConfigDef("log.cleaner.max.compaction.lag.ms", L, LONG_MAX),
-    ConfigDef("log.cleaner.min.cleanable.ratio", D, 0.5),
-    ConfigDef("log.cleaner.threads", I, 1),
-    ConfigDef("log.preallocate", B, False),
-    ConfigDef("log.segment.delete.delay.ms", L, 60_000),
-    ConfigDef("message.max.bytes", I, 1_048_588, at_least(0)),
-    ConfigDef("compression.type", S, "producer", _COMPRESSION),
-    ConfigDef("min.insync.replicas", I, 1, at_least(1)),
-    ConfigDef("unclean.leader.election.enable", B, False),
-    ConfigDef("socket.request.max.bytes", I, 104_857_600, at_least(1)),
-    ConfigDef("socket.send.buffer.bytes", I, 102_400),
-    ConfigDef("socket.receive.buffer.bytes", I, 102_400),
-    ConfigDef("connections.max.idle.ms", L, 600_000),
-    ConfigDef("num.network.threads", I, 3, at_least(1)),
-    ConfigDef("num.io.threads", I, 8, at_least(1)),
-    ConfigDef("num.recovery.threads.per.data.dir", I, 2, at_least(1)),
-    ConfigDef("num.replica.fetchers", I, 1, at_least(1)),
-    ConfigDef("replica.lag.time.max.ms", L, 30_000),
-    ConfigDef("replica.fetch.max.bytes", I, 1_048_576),
-    ConfigDef("replica.fetch.wait.max.ms", I, 500),
-    ConfigDef("offsets.topic.num.partitions", I, 50, at_least(1)),
-    ConfigDef("offsets.topic.replication.factor", I, 3, at_least(1)),
-    ConfigDef("offsets.topic.segment.bytes", I, 104_857_600, at_least(1)),
-    ConfigDef("offsets.retention.minutes", I, 10_080, at_least(1)),
-    ConfigDef("offsets.retention.check.interval.ms", L, 600_000, at_least(1)),
-    ConfigDef("offsets.commit.timeout.ms", I, 5000),
-    ConfigDef("offset.metadata.max.bytes", I, 4096),
-    ConfigDef("group.initial.rebalance.delay.ms", I, 3000, at_least(0)),
-    ConfigDef("group.min.session.timeout.ms", I, 6000),
-    ConfigDef("group.max.session.timeout.ms", I, 1_800_000),
-    ConfigDef("group.max.size", I, INT_MAX, at_least(1)),
-    ConfigDef("transaction.state.log.num.partitions", I, 50, at_least(1)),
-    ConfigDef("transaction.state.log.replication.factor", I, 3, at_least(1)),
-    ConfigDef("transaction.state.log.min.isr", I, 2, at_least(1)),
-    ConfigDef("transaction.state.log.segment.bytes", I, 104_857_600),
-    ConfigDef("transaction.max.timeout.ms", I, 900_000, at_least(1)),
-    ConfigDef("transactional.id.expiration.ms", I, 604_800_000),
-    ConfigDef("producer.id.expiration.ms", I, 86_400_000),
-    ConfigDef("fetch.max.bytes", I, 57_671_680),
+    ConfigDef("log.cleaner.enable", BOOL, True),
+    ConfigDef("log.cleaner.delete.retention.ms", LONG, 86_400_000),
+    ConfigDef("log.cleaner.min.compaction.lag.ms", LONG, 0),
+    ConfigDef("log.cleaner.max.compaction.lag.ms", LONG, LONG_MAX),
+    ConfigDef("log.cleaner.min.cleanable.ratio", DBL, 0.5),
+    ConfigDef("log.cleaner.threads", INT, 1),
+    ConfigDef("log.preallocate", BOOL, False),
+    ConfigDef("log.segment.delete.delay.ms", LONG, 60_000),
+    ConfigDef("message.max.bytes", INT, 1_048_588, at_least(0)),
+    ConfigDef("compression.type", STR, "producer", _COMPRESSION),
+    ConfigDef("min.insync.replicas", INT, 1, at_least(1)),
+    ConfigDef("unclean.leader.election.enable", BOOL, False),
+    ConfigDef("socket.request.max.bytes", INT, 104_857_600, at_least(1)),
+    ConfigDef("socket.send.buffer.bytes", INT, 102_400),
+    ConfigDef("socket.receive.buffer.bytes", INT, 102_400),
+    ConfigDef("connections.max.idle.ms", LONG, 600_000),
+    ConfigDef("num.network.threads", INT, 3, at_least(1)),
+    ConfigDef("num.io.threads", INT, 8, at_least(1)),
+    ConfigDef("num.recovery.threads.per.data.dir", INT, 2, at_least(1)),
+    ConfigDef("num.replica.fetchers", INT, 1, at_least(1)),
+    ConfigDef("replica.lag.time.max.ms", LONG, 30_000),
+    ConfigDef("replica.fetch.max.bytes", INT, 1_048_576),
+    ConfigDef("replica.fetch.wait.max.ms", INT, 500),
+    ConfigDef("offsets.topic.num.partitions", INT, 50, at_least(1)),
+    ConfigDef("offsets.topic.replication.factor", INT, 3, at_least(1)),
+    ConfigDef("offsets.topic.segment.bytes", INT, 104_857_600, at_least(1)),
+    ConfigDef("offsets.retention.minutes", INT, 10_080, at_least(1)),
+    ConfigDef("offsets.retention.check.interval.ms", LONG, 600_000, at_least(1)),
+    ConfigDef("offsets.commit.timeout.ms", INT, 5000),
+    ConfigDef("offset.metadata.max.bytes", INT, 4096),
+    ConfigDef("group.initial.rebalance.delay.ms", INT, 3000, at_least(0)),
+    ConfigDef("group.min.session.timeout.ms", INT, 6000),
+    ConfigDef("group.max.session.timeout.ms", INT, 1_800_000),
+    ConfigDef("group.max.size", INT, INT_MAX, at_least(1)),
+    ConfigDef("transaction.state.log.num.partitions", INT, 50, at_least(1)),
+    ConfigDef("transaction.state.log.replication.factor", INT, 3, at_least(1)),
+    ConfigDef("transaction.state.log.min.isr", INT, 2, at_least(1)),
+    ConfigDef("transaction.state.log.segment.bytes", INT, 104_857_600),
+    ConfigDef("transaction.max.timeout.ms", INT, 900_000, at_least(1)),
+    ConfigDef("transactional.id.expiration.ms", INT, 604_800_000),
+    ConfigDef("producer.id.expiration.ms", INT, 86_400_000),
+    ConfigDef("fetch.max.bytes", INT, 57_671_680),
     ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"]),
 )
 
 # Topic configs: (definition, broker synonyms most specific first, unit factor per synonym).
 _TOPIC: list[tuple[ConfigDef, tuple[tuple[str, int], ...]]] = [
     (ConfigDef("cleanup.policy", LST, ["delete"], _CLEANUP), (("log.cleanup.policy", 1),)),
-    (ConfigDef("compression.type", S, "producer", _COMPRESSION), (("compression.type", 1),)),
+    (ConfigDef("compression.type", STR, "producer", _COMPRESSION), (("compression.type", 1),)),
     (
-        ConfigDef("delete.retention.ms", L, 86_400_000, at_least(0)),
+        ConfigDef("delete.retention.ms", LONG, 86_400_000, at_least(0)),
         (("log.cleaner.delete.retention.ms", 1),),
     ),
-    (ConfigDef("file.delete.delay.ms", L, 60_000, at_least(0)), (("log.segment.delete.delay.ms", 1),)),
-    (ConfigDef("flush.messages", L, LONG_MAX, at_least(1)), (("log.flush.interval.messages", 1),)),
-    (ConfigDef("flush.ms", L, LONG_MAX, at_least(0)), (("log.flush.interval.ms", 1),)),
-    (ConfigDef("index.interval.bytes", I, 4096, at_least(0)), (("log.index.interval.bytes", 1),)),
     (
-        ConfigDef("max.compaction.lag.ms", L, LONG_MAX, at_least(1)),
+        ConfigDef("file.delete.delay.ms", LONG, 60_000, at_least(0)),
+        (("log.segment.delete.delay.ms", 1),),
+    ),
+    (
+        ConfigDef("flush.messages", LONG, LONG_MAX, at_least(1)),
+        (("log.flush.interval.messages", 1),),
+    ),
+    (ConfigDef("flush.ms", LONG, LONG_MAX, at_least(0)), (("log.flush.interval.ms", 1),)),
+    (ConfigDef("index.interval.bytes", INT, 4096, at_least(0)), (("log.index.interval.bytes", 1),)),
+    (
+        ConfigDef("max.compaction.lag.ms", LONG, LONG_MAX, at_least(1)),
         (("log.cleaner.max.compaction.lag.ms", 1),),
     ),
-    (ConfigDef("max.message.bytes", I, 1_048_588, at_least(0)), (("message.max.bytes", 1),)),
+    (ConfigDef("max.message.bytes", INT, 1_048_588, at_least(0)), (("message.max.bytes", 1),)),
     (
-        ConfigDef("message.timestamp.difference.max.ms", L, LONG_MAX, at_least(0)),
+        ConfigDef("message.timestamp.difference.max.ms", LONG, LONG_MAX, at_least(0)),
         (("log.message.timestamp.difference.max.ms", 1),),
     ),
     (
-        ConfigDef("message.timestamp.before.max.ms", L, LONG_MAX, at_least(0)),
+        ConfigDef("message.timestamp.before.max.ms", LONG, LONG_MAX, at_least(0)),
         (("log.message.timestamp.before.max.ms", 1),),
     ),
     (
-        ConfigDef("message.timestamp.after.max.ms", L, LONG_MAX, at_least(0)),
+        ConfigDef("message.timestamp.after.max.ms", LONG, LONG_MAX, at_least(0)),
         (("log.message.timestamp.after.max.ms", 1),),
     ),
     (
-        ConfigDef("message.timestamp.type", S, "CreateTime", _TS_TYPE),
+        ConfigDef("message.timestamp.type", STR, "CreateTime", _TS_TYPE),
         (("log.message.timestamp.type", 1),),
     ),
     (
-        ConfigDef("min.cleanable.dirty.ratio", D, 0.5),
+        ConfigDef("min.cleanable.dirty.ratio", DBL, 0.5),
         (("log.cleaner.min.cleanable.ratio", 1),),
     ),
     (
-        ConfigDef("min.compaction.lag.ms", L, 0, at_least(0)),
+        ConfigDef("min.compaction.lag.ms", LONG, 0, at_least(0)),
         (("log.cleaner.min.compaction.lag.ms", 1),),
     ),
-    (ConfigDef("min.insync.replicas", I, 1, at_least(1)), (("min.insync.replicas", 1),)),
-    (ConfigDef("preallocate", B, False), (("log.preallocate", 1),)),
+    (ConfigDef("min.insync.replicas", INT, 1, at_least(1)), (("min.insync.replicas", 1),)),
+    (ConfigDef("preallocate", BOOL, False), (("log.preallocate", 1),)),
     (
-        ConfigDef("retention.bytes", L, -1),
+        ConfigDef("retention.bytes", LONG, -1),
         (("log.retention.bytes", 1),),
     ),
     (
-        ConfigDef("retention.ms", L, 604_800_000, at_least(-1)),
-        (("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)),
+        ConfigDef("retention.ms", LONG, 604_800_000, at_least(-1)),
+        (
+            ("log.retention.ms", 1),
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+        ),
     ),
-    (ConfigDef("segment.bytes", I, 1_073_741_824, at_least(14)), (("log.segment.bytes", 1),)),
-    (ConfigDef("segment.index.bytes", I, 10_485_760, at_least(4)), (("log.index.size.max.bytes", 1),)),
+    (ConfigDef("segment.bytes", INT, 1_073_741_824, at_least(14)), (("log.segment.bytes", 1),)),
     (
-        ConfigDef("segment.jitter.ms", L, 0, at_least(0)),
+        ConfigDef("segment.index.bytes", INT, 10_485_760, at_least(4)),
+        (("log.index.size.max.bytes", 1),),
+    ),
+    (
+        ConfigDef("segment.jitter.ms", LONG, 0, at_least(0)),
         (("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", 3_600_000)),
     ),
     (
-        ConfigDef("segment.ms", L, 604_800_000, at_least(1)),
+        ConfigDef("segment.ms", LONG, 604_800_000, at_least(1)),
         (("log.roll.ms", 1), ("log.roll.hours", 3_600_000)),
     ),
     (
-        ConfigDef("unclean.leader.election.enable", B, False),
+        ConfigDef("unclean.leader.election.enable", BOOL, False),
         (("unclean.leader.election.enable", 1),),
     ),
-    (ConfigDef("message.downconversion.enable", B, True), ()),
+    (ConfigDef("message.downconversion.enable", BOOL, True), ()),
 ]
 TOPIC_CONFIGS: dict[str, ConfigDef] = {d.name: d for d, _ in _TOPIC}
 TOPIC_SYNONYMS: dict[str, tuple[tuple[str, int], ...]] = {d.name: syn for d, syn in _TOPIC}
@@ -359,9 +374,11 @@ class BrokerConfig:
         for key, factor in TOPIC_SYNONYMS[name]:
             if key in self.explicit and self.explicit[key] is not None:
                 v = self.explicit[key]
-                return (v * factor if isinstance(v, int) and factor != 1 else v), (
-                    ConfigSource.STATIC_BROKER_CONFIG
-                ), key
+                return (
+                    (v * factor if isinstance(v, int) and factor != 1 else v),
+                    (ConfigSource.STATIC_BROKER_CONFIG),
+                    key,
+                )
         return TOPIC_CONFIGS[name].default, ConfigSource.DEFAULT_CONFIG, None
 
     def resolve_topic(self, overrides: Mapping[str, str]) -> dict[str, ResolvedConfig]:
@@ -373,15 +390,15 @@ class BrokerConfig:
                 synonyms.append((name, overrides[name], ConfigSource.TOPIC_CONFIG))
                 value, source = d.parse(overrides[name]), ConfigSource.TOPIC_CONFIG
             if syn is not None:
-                synonyms.append((syn, format_value(self.explicit[syn]), ConfigSource.STATIC_BROKER_CONFIG))
+                synonyms.append(
+                    (syn, format_value(self.explicit[syn]), ConfigSource.STATIC_BROKER_CONFIG)
+                )
             out[name] = ResolvedConfig(name, value, source, d, tuple(synonyms))
         return out
 
     def topic_config_strings(self, overrides: Mapping[str, str]) -> dict[str, str]:
         """Effective topic config as Kafka-named strings (for storage's LogConfig)."""
-        return {
-            k: format_value(r.value) or "" for k, r in self.resolve_topic(overrides).items()
-        }
+        return {k: format_value(r.value) or "" for k, r in self.resolve_topic(overrides).items()}
 
 
 def validate_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:

@@ -14,7 +14,7 @@ def topic_name_problem(name: str | None) -> str | None:
     if name is None or name == "":
         return "Topic name is illegal, it can't be empty"
     if name in (".", ".."):
-        return "Topic name cannot be \".\" or \"..\""
+        return 'Topic name cannot be "." or ".."'
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         return (
             f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, "
@@ -22,7 +22,7 @@ def topic_name_problem(name: str | None) -> str | None:
         )
     if not _LEGAL.match(name):
         return (
-            f"Topic name \"{name}\" is illegal, it contains a character other than ASCII "
+            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
             "alphanumerics, '.', '_' and '-'"
         )
     return None

@@ -46,6 +46,7 @@ class EmbeddedMetadataStore:
         self._dirs = log_dirs
         self._broker = broker
         self._topics: dict[str, TopicInfo] = {}
+        self._next_producer_id = 0
         self._cluster_id = self._load_meta_properties(cluster_id)
         self._load()
 
@@ -68,9 +69,7 @@ class EmbeddedMetadataStore:
             d.mkdir(parents=True, exist_ok=True)
             p = d / "meta.properties"
             if not p.exists():
-                _atomic_write(
-                    p, f"version=1\nnode.id={self._broker.node_id}\ncluster.id={cid}\n"
-                )
+                _atomic_write(p, f"version=1\nnode.id={self._broker.node_id}\ncluster.id={cid}\n")
         return cid
 
     def _load(self) -> None:
@@ -78,20 +77,26 @@ class EmbeddedMetadataStore:
         if not p.exists():
             return
         data = json.loads(p.read_text())
+        self._next_producer_id = int(data.get("next_producer_id", 0))
         for t in data["topics"]:
             parts = tuple(
-                PartitionInfo(i, pa["leader"], pa["leader_epoch"], tuple(pa["replicas"]),
-                              tuple(pa["isr"]))
+                PartitionInfo(
+                    i, pa["leader"], pa["leader_epoch"], tuple(pa["replicas"]), tuple(pa["isr"])
+                )
                 for i, pa in enumerate(t["partitions"])
             )
             self._topics[t["name"]] = TopicInfo(
-                t["name"], bytes.fromhex(t["topic_id"]), parts, dict(t["configs"]),
+                t["name"],
+                bytes.fromhex(t["topic_id"]),
+                parts,
+                dict(t["configs"]),
                 t.get("internal", False),
             )
 
     def _save(self) -> None:
         data = {
             "version": 1,
+            "next_producer_id": self._next_producer_id,
             "topics": [
                 {
                     "name": t.name,
@@ -99,8 +104,12 @@ class EmbeddedMetadataStore:
                     "internal": t.internal,
                     "configs": dict(t.configs),
                     "partitions": [
-                        {"leader": p.leader, "leader_epoch": p.leader_epoch,
-                         "replicas": list(p.replicas), "isr": list(p.isr)}
+                        {
+                            "leader": p.leader,
+                            "leader_epoch": p.leader_epoch,
+                            "replicas": list(p.replicas),
+                            "isr": list(p.isr),
+                        }
                         for p in t.partitions
                     ],
                 }
@@ -162,6 +171,12 @@ class EmbeddedMetadataStore:
         self._topics[name] = info
         self._save()
         return info
+
+    def allocate_producer_ids(self, count: int) -> int:
+        first = self._next_producer_id
+        self._next_producer_id += count
+        self._save()
+        return first
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
         t = self._topics[name]

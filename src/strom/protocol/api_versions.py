@@ -66,6 +66,7 @@ BROKER_API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
     ApiKey.DESCRIBE_CLUSTER: (0, 1),
+    ApiKey.INIT_PRODUCER_ID: (0, 4),
 }
 
 # Produce versions that are advertised but answered with UNSUPPORTED_VERSION.

@@ -11,6 +11,7 @@ error inside a handler is logged and answered with UNKNOWN_SERVER_ERROR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Any
@@ -79,10 +80,8 @@ class Connection:
             log.warning("closing connection from %s: %s", self.peer, e)
         finally:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def _read_frame(self) -> bytes | None:
         try:
@@ -107,9 +106,7 @@ class Connection:
             await self._send(header, resp, version=0)
             return
         if allowed is None or not allowed[0] <= header.api_version <= allowed[1]:
-            raise DecodeError(
-                f"unsupported api key {header.api_key} version {header.api_version}"
-            )
+            raise DecodeError(f"unsupported api key {header.api_key} version {header.api_version}")
         request = decode_request(header, r)
         response = await self._dispatch(header, request)
         if response is not None:
@@ -123,7 +120,9 @@ class Connection:
         except Exception:
             log.exception(
                 "unexpected error handling api %d v%d from %s",
-                header.api_key, header.api_version, self.peer,
+                header.api_key,
+                header.api_version,
+                self.peer,
             )
             return error_response(
                 response_class(header.api_key), request, ErrorCode.UNKNOWN_SERVER_ERROR
@@ -153,8 +152,13 @@ class Connection:
                     chunk.length,
                     fallback=False,
                 )
-            except (asyncio.SendfileNotAvailableError, NotImplementedError, TypeError,
-                    ValueError, AttributeError):
+            except (
+                asyncio.SendfileNotAvailableError,
+                NotImplementedError,
+                TypeError,
+                ValueError,
+                AttributeError,
+            ):
                 self.use_sendfile = False
             else:
                 if sent == chunk.length:

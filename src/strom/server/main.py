@@ -26,7 +26,10 @@ def parse_args(argv: list[str]) -> tuple[BrokerConfig, str]:
     p = argparse.ArgumentParser(prog="strom broker", description="Run a strom broker.")
     p.add_argument("properties", nargs="?", help="server.properties file")
     p.add_argument(
-        "--override", action="append", default=[], metavar="KEY=VALUE",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="set a broker config, overriding the properties file",
     )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -76,8 +79,12 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
     flush_s = min(cfg.get_int("log.flush.scheduler.interval.ms"), 1000) / 1000
     log.info(
         "[KafkaServer id=%d] started: listening on %s:%d (advertised %s:%d), log dirs %s",
-        broker.node_id, broker.host, broker.port, broker.advertised.host,
-        broker.advertised.port, ",".join(str(d) for d in broker.log_dirs),
+        broker.node_id,
+        broker.host,
+        broker.port,
+        broker.advertised.host,
+        broker.advertised.port,
+        ",".join(str(d) for d in broker.log_dirs),
     )
     if ready is not None:
         ready.set()

@@ -44,6 +44,7 @@ from strom.protocol.records import (
 from strom.storage import retention
 from strom.storage.config import LONG_MAX, LogConfig
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
+from strom.storage.producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
 from strom.storage.segment import (
     LOG_SUFFIX,
     FileSlice,
@@ -135,6 +136,7 @@ class PartitionLog:
         self.last_flush_ms = 0
         self.roll_flush_pending = False
         self.leader_epoch_cache = LeaderEpochCache(dir / LEADER_EPOCH_CHECKPOINT)
+        self.producer_state = ProducerStateManager(dir)
 
     # -- opening ---------------------------------------------------------------
 
@@ -168,7 +170,16 @@ class PartitionLog:
         log.leader_epoch_cache.truncate_from_start(log.log_start_offset)
         hw = log.log_start_offset if high_watermark is None else high_watermark
         log.update_high_watermark(hw)
+        log._load_producer_state()
         return log
+
+    def _load_producer_state(self) -> None:
+        """Newest snapshot, then replay the batch headers written after it."""
+        start = max(self.producer_state.load(self.log_end_offset), 0)
+        for segment in self.segments[self._segment_index_for(start) :]:
+            self.producer_state.update(
+                h for _, h in segment.iter_headers() if h.base_offset >= start
+            )
 
     def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
         prefix = filename_prefix(base_offset)
@@ -191,7 +202,7 @@ class PartitionLog:
             elif len(stem) == 20 and stem.isdigit():
                 if suffix == LOG_SUFFIX:
                     base_offsets.append(int(stem))
-                elif not path.with_suffix(LOG_SUFFIX).exists():
+                elif suffix != SNAPSHOT_SUFFIX and not path.with_suffix(LOG_SUFFIX).exists():
                     path.unlink()  # an index without its log
         return sorted(base_offsets)
 
@@ -281,6 +292,25 @@ class PartitionLog:
         if len(records) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
         self._check_timestamps(headers, now_ms)
+        if origin == AppendOrigin.CLIENT and len(headers) != 1:
+            raise KafkaError(
+                ErrorCode.INVALID_RECORD,
+                "Produce requests with version 3 or later must contain exactly one record batch",
+            )
+        duplicate = self.producer_state.find_duplicate(headers)
+        if duplicate is not None:
+            return AppendInfo(
+                duplicate.first_offset,
+                duplicate.last_offset,
+                -1,
+                duplicate.timestamp,
+                duplicate.last_offset,
+                self.log_start_offset,
+                0,
+                0,
+                (),
+            )
+        self.producer_state.check(headers)
         if before_append is not None:
             before_append(headers, self.log_end_offset)
         buf = bytearray(records)
@@ -295,7 +325,9 @@ class PartitionLog:
             stamped.append(parse_header(buf, position))
             position += header.size_in_bytes
             offset += header.last_offset_delta + 1
-        return self._append(buf, stamped, now_ms, append_time)
+        info = self._append(buf, stamped, now_ms, append_time)
+        self.producer_state.update(stamped)
+        return info
 
     @_guard_io
     def append_as_follower(
@@ -317,7 +349,9 @@ class PartitionLog:
             if header.base_offset <= previous or header.last_offset < header.base_offset:
                 raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "out of order offsets in append")
             previous = header.last_offset
-        return self._append(records, headers, now_ms, -1)
+        info = self._append(records, headers, now_ms, -1)
+        self.producer_state.update(headers)
+        return info
 
     def _empty_append_info(self) -> AppendInfo:
         return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
@@ -375,6 +409,7 @@ class PartitionLog:
             active.delete()
         self.segments.append(segment)
         self.roll_flush_pending = True
+        self.producer_state.write_snapshot(self.log_end_offset)
         return segment
 
     # -- reading ---------------------------------------------------------------
@@ -473,6 +508,8 @@ class PartitionLog:
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
         self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
+        self.producer_state.truncate_snapshots(self.log_end_offset)
+        self._load_producer_state()
         return True
 
     @_guard_io
@@ -484,6 +521,8 @@ class PartitionLog:
         self.log_start_offset = self.log_end_offset = offset
         self.high_watermark = self.recovery_point = offset
         self.leader_epoch_cache.clear()
+        self.producer_state.truncate_snapshots(-1)
+        self.producer_state.producers = {}
 
     @_guard_io
     def delete_records_before(self, offset: int, now_ms: int) -> int:
@@ -507,6 +546,7 @@ class PartitionLog:
             deleted += self._delete_segments(retention.expired_by_time(self, now_ms), now_ms)
             deleted += self._delete_segments(retention.expired_by_size(self), now_ms)
         deleted += self._delete_segments(retention.log_start_offset_breached(self), now_ms)
+        self.producer_state.remove_expired(now_ms)
         return deleted
 
     def _delete_segments(self, count: int, now_ms: int) -> int:
@@ -521,6 +561,7 @@ class PartitionLog:
             self.log_start_offset = self.segments[0].base_offset
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         self.high_watermark = max(self.high_watermark, self.log_start_offset)
+        self.producer_state.delete_snapshots_before(self.log_start_offset)
         return count
 
     # -- flushing and lifecycle ------------------------------------------------
@@ -557,6 +598,8 @@ class PartitionLog:
 
     @_guard_io
     def close(self) -> None:
+        if self.segments and not self.offline:
+            self.producer_state.write_snapshot(self.log_end_offset)
         for segment in self.segments:
             segment.close()
 

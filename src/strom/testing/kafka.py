@@ -1,4 +1,7 @@
-"""confluent-kafka helpers shared by the integration tests: topics, acknowledged produce, read all."""
+"""confluent-kafka helpers for tests: create topics, produce with acknowledgements, read all back.
+
+confluent-kafka is a test dependency (the `test` extra); it is imported inside the functions.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,190 @@
+"""On disk: retention deletes old segments; restarts and kill -9 lose nothing acknowledged.
+
+These need strom's broker (the reference broker keeps nothing on disk).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strom.testing import (
+    BrokerProcess,
+    Rec,
+    assert_acknowledged_read_back,
+    assert_same_partitions,
+    by_partition,
+)
+from strom.testing.kafka import (
+    create_topic,
+    produce_acked,
+    producer,
+    read_all,
+    watermarks,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("require_strom")]
+
+SEGMENT_LOG = re.compile(r"^(\d{20})\.log$")
+PARTITIONS = 3
+
+
+def segment_bases(partition_dir: Path) -> list[int]:
+    """Base offsets of the live segments (files renamed for deletion do not count)."""
+    return sorted(
+        int(m.group(1)) for f in partition_dir.iterdir() if (m := SEGMENT_LOG.match(f.name))
+    )
+
+
+def records(tag: str, n: int, size: int = 100) -> list[tuple[int, bytes | None, bytes]]:
+    pad = b"." * max(0, size - 20)
+    return [
+        (
+            i % PARTITIONS,
+            None if i % 4 == 0 else f"k{i % 13}".encode(),
+            f"{tag}-{i}-".encode() + pad,
+        )
+        for i in range(n)
+    ]
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_retention_deletes_old_segments(broker_factory: Any, topic_name: str) -> None:
+    broker: BrokerProcess = broker_factory(
+        {"log.segment.bytes": "1024", "log.retention.check.interval.ms": "200"}
+    )
+    create_topic(broker.bootstrap, topic_name, 1, {"retention.ms": "60000"})
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    # Old records, one batch each (linger 0, one in flight), well past retention.ms.
+    old = produce_acked(
+        broker.bootstrap,
+        topic_name,
+        [(0, None, f"old-{i}-".encode() + b"x" * 200) for i in range(40)],
+        timestamp_ms=hour_ago,
+        linger_ms=0,
+        max_in_flight=1,
+    )
+    fresh = produce_acked(
+        broker.bootstrap, topic_name, [(0, b"fresh", f"fresh-{i}".encode()) for i in range(5)]
+    )
+    first_fresh = min(r.offset for r in fresh)
+    assert first_fresh == len(old)
+    partition_dir = broker.log_dir / f"{topic_name}-0"
+    assert partition_dir.is_dir(), f"no partition directory {partition_dir}"
+
+    def old_segments_gone() -> bool:
+        bases = segment_bases(partition_dir)
+        return bool(bases) and bases[0] > 0 and watermarks(broker.bootstrap, topic_name, 0)[0] > 0
+
+    wait_until(old_segments_gone, 20, "retention to delete the old segments")
+
+    bases = segment_bases(partition_dir)
+    low, high = watermarks(broker.bootstrap, topic_name, 0)
+    assert high == len(old) + len(fresh)
+    assert 0 < low <= first_fresh, f"log start offset {low}, first fresh record at {first_fresh}"
+    assert bases[0] == low, f"first live segment {bases[0]} but log start offset {low}"
+    left = read_all(broker.bootstrap, topic_name, 1)
+    assert [r.offset for r in left] == list(range(low, high))
+    assert [r.value for r in left if r.offset >= first_fresh] == [r.value for r in fresh]
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_clean_restart_keeps_everything(broker_factory: Any, topic_name: str, codec: str) -> None:
+    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+    create_topic(broker.bootstrap, topic_name, PARTITIONS)
+    acked = produce_acked(broker.bootstrap, topic_name, records("a", 3000), compression_type=codec)
+    assert broker.stop() == 0, f"SIGTERM should exit 0\n{broker.log_tail()}"
+    broker.start()
+    assert_same_partitions(
+        by_partition(acked), by_partition(read_all(broker.bootstrap, topic_name, PARTITIONS))
+    )
+
+    # Appends continue after the last offset, and both runs' records are there.
+    more = produce_acked(broker.bootstrap, topic_name, records("b", 30))
+    ends = {p: len(recs) for p, recs in by_partition(acked).items()}
+    for p, recs in by_partition(more).items():
+        assert recs[0].offset == ends[p], f"partition {p} restarted at {recs[0].offset}"
+    broker.restart()
+    assert_same_partitions(
+        by_partition(acked + more), by_partition(read_all(broker.bootstrap, topic_name, PARTITIONS))
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("acks", ["1", "all"])
+def test_kill_9_keeps_acknowledged_records(broker_factory: Any, topic_name: str, acks: str) -> None:
+    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+    create_topic(broker.bootstrap, topic_name, PARTITIONS)
+    acked = produce_acked(broker.bootstrap, topic_name, records("a", 3000), acks=acks)
+    broker.kill()
+    broker.start()
+    read = read_all(broker.bootstrap, topic_name, PARTITIONS)
+    assert_same_partitions(by_partition(acked), by_partition(read))
+
+    more = produce_acked(broker.bootstrap, topic_name, records("b", 30), acks=acks)
+    ends = {p: len(recs) for p, recs in by_partition(acked).items()}
+    for p, recs in by_partition(more).items():
+        assert recs[0].offset == ends[p], f"partition {p} continued at {recs[0].offset}"
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("acks", ["1", "all"])
+def test_kill_9_during_produce(broker_factory: Any, topic_name: str, acks: str) -> None:
+    """Kill -9 while a producer is busy: every acknowledged record survives exactly once."""
+    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+    create_topic(broker.bootstrap, topic_name, PARTITIONS)
+    p = producer(broker.bootstrap, acks=acks, message_timeout_ms=3000, retries=0, linger_ms=2)
+    acked: list[Rec] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            rec = Rec(msg.partition(), msg.offset(), msg.key(), msg.value(), (), None)
+            with lock:
+                acked.append(rec)
+
+    def run() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                p.produce(
+                    topic_name,
+                    value=f"v-{i}".encode(),
+                    partition=i % PARTITIONS,
+                    on_delivery=on_delivery,
+                )
+                i += 1
+            except BufferError:
+                pass
+            p.poll(0.001 if i % 100 == 0 else 0)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(acked) >= 2000, 30, "2000 acknowledged records")
+        broker.kill()
+    finally:
+        stop.set()
+        thread.join(10)
+    p.flush(10)  # the rest fail (message.timeout.ms) or were acknowledged just before the kill
+    with lock:
+        acknowledged = list(acked)
+    broker.start()
+    read = read_all(broker.bootstrap, topic_name, PARTITIONS)
+    assert_acknowledged_read_back(
+        acknowledged, [Rec(r.partition, r.offset, r.key, r.value, (), None) for r in read]
+    )
