@@ -62,7 +62,10 @@ def _read_partition(
     out.last_stable_offset = res.last_stable_offset
     out.log_start_offset = res.log_start_offset
     if st.req.isolation_level == READ_COMMITTED:
-        out.aborted_transactions = []
+        out.aborted_transactions = [
+            FetchResponse.AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+            for a in res.aborted
+        ]
     else:
         out.aborted_transactions = None
     if res.data is not None and res.data.slices:

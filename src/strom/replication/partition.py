@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.log import AppendInfo, FetchDataInfo, PartitionLog
+from strom.storage.txn_index import AbortedTxn
 
 READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
@@ -25,6 +26,7 @@ class ReadResult:
     high_watermark: int
     last_stable_offset: int
     log_start_offset: int
+    aborted: list[AbortedTxn]
 
 
 class Partition:
@@ -71,7 +73,7 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        return self.log.high_watermark
+        return self.log.last_stable_offset
 
     def append_records_to_leader(
         self, records: bytes | memoryview, required_acks: int, now_ms: int
@@ -101,7 +103,12 @@ class Partition:
         lso = self.last_stable_offset
         upper = lso if isolation_level == READ_COMMITTED else hw
         data = self.log.read(fetch_offset, max_bytes, upper, min_one_message)
-        return ReadResult(data, hw, lso, self.log.log_start_offset)
+        aborted = (
+            self.log.collect_aborted_transactions(fetch_offset, upper)
+            if isolation_level == READ_COMMITTED
+            else []
+        )
+        return ReadResult(data, hw, lso, self.log.log_start_offset, aborted)
 
     def offset_snapshot(self) -> tuple[int, int, int]:
         """(log_start_offset, high_watermark, last_stable_offset)."""

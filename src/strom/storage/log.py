@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import shutil
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -36,6 +37,9 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (
     AppendOrigin,
     BatchHeader,
+    ControlRecord,
+    decode_batch,
+    parse_control_record,
     parse_header,
     set_log_append_time,
     stamp_batch,
@@ -52,6 +56,7 @@ from strom.storage.segment import (
     TimestampAndOffset,
     filename_prefix,
 )
+from strom.storage.txn_index import AbortedTxn, TransactionIndex
 
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
@@ -120,6 +125,24 @@ def _guard_io(
     return wrapper
 
 
+def _markers(
+    data: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
+) -> dict[int, ControlRecord]:
+    """The control records (transaction markers) among ``headers``, by base offset."""
+    out: dict[int, ControlRecord] = {}
+    if not any(h.is_control for h in headers):
+        return out
+    view = memoryview(data)
+    position = 0
+    for h in headers:
+        if h.is_control and h.producer_id >= 0:
+            _, records = decode_batch(view[position : position + h.size_in_bytes])
+            if records:
+                out[h.base_offset] = parse_control_record(records[0])
+        position += h.size_in_bytes
+    return out
+
+
 class PartitionLog:
     """A partition's segments and offsets. Create with :meth:`open`."""
 
@@ -137,6 +160,7 @@ class PartitionLog:
         self.roll_flush_pending = False
         self.leader_epoch_cache = LeaderEpochCache(dir / LEADER_EPOCH_CHECKPOINT)
         self.producer_state = ProducerStateManager(dir)
+        self.txn_index = TransactionIndex(dir)
 
     # -- opening ---------------------------------------------------------------
 
@@ -176,10 +200,34 @@ class PartitionLog:
     def _load_producer_state(self) -> None:
         """Newest snapshot, then replay the batch headers written after it."""
         start = max(self.producer_state.load(self.log_end_offset), 0)
+        self.txn_index.load()
+        self.txn_index.truncate_from(start)
         for segment in self.segments[self._segment_index_for(start) :]:
-            self.producer_state.update(
-                h for _, h in segment.iter_headers() if h.base_offset >= start
-            )
+            headers: list[BatchHeader] = []
+            markers: dict[int, ControlRecord] = {}
+            for position, h in segment.iter_headers():
+                if h.base_offset < start:
+                    continue
+                headers.append(h)
+                if h.is_control and h.producer_id >= 0:
+                    raw = os.pread(segment.file.fileno, h.size_in_bytes, position)
+                    markers.update(_markers(raw, [h]))
+            self._track_producers(headers, markers)
+
+    def _track_producers(
+        self, headers: Sequence[BatchHeader], markers: dict[int, ControlRecord]
+    ) -> None:
+        for aborted in self.producer_state.update(headers, markers):
+            self.txn_index.append(aborted)
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The first offset of the oldest open transaction, capped by the high watermark."""
+        unstable = self.producer_state.first_unstable_offset()
+        return self.high_watermark if unstable is None else min(unstable, self.high_watermark)
+
+    def collect_aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
+        return self.txn_index.collect(fetch_offset, upper_bound)
 
     def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
         prefix = filename_prefix(base_offset)
@@ -326,7 +374,7 @@ class PartitionLog:
             position += header.size_in_bytes
             offset += header.last_offset_delta + 1
         info = self._append(buf, stamped, now_ms, append_time)
-        self.producer_state.update(stamped)
+        self._track_producers(stamped, _markers(buf, stamped))
         return info
 
     @_guard_io
@@ -350,7 +398,7 @@ class PartitionLog:
                 raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "out of order offsets in append")
             previous = header.last_offset
         info = self._append(records, headers, now_ms, -1)
-        self.producer_state.update(headers)
+        self._track_producers(headers, _markers(records, headers))
         return info
 
     def _empty_append_info(self) -> AppendInfo:
@@ -523,6 +571,7 @@ class PartitionLog:
         self.leader_epoch_cache.clear()
         self.producer_state.truncate_snapshots(-1)
         self.producer_state.producers = {}
+        self.txn_index.clear()
 
     @_guard_io
     def delete_records_before(self, offset: int, now_ms: int) -> int:
@@ -562,6 +611,7 @@ class PartitionLog:
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         self.high_watermark = max(self.high_watermark, self.log_start_offset)
         self.producer_state.delete_snapshots_before(self.log_start_offset)
+        self.txn_index.drop_before(self.segments[0].base_offset)
         return count
 
     # -- flushing and lifecycle ------------------------------------------------

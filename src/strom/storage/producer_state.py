@@ -25,14 +25,15 @@ from __future__ import annotations
 import os
 import struct
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import crc32c
 
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import BatchHeader
+from strom.protocol.records import BatchHeader, ControlRecord
+from strom.storage.txn_index import AbortedTxn
 
 SNAPSHOT_SUFFIX = ".snapshot"
 MAX_CACHED_BATCHES = 5
@@ -87,7 +88,7 @@ class ProducerStateManager:
     # -- produce path ------------------------------------------------------------
     def find_duplicate(self, headers: Sequence[BatchHeader]) -> BatchMetadata | None:
         """The original append of a retried single-batch produce, if it is one."""
-        if len(headers) != 1 or headers[0].producer_id < 0:
+        if len(headers) != 1 or headers[0].producer_id < 0 or headers[0].is_control:
             return None
         entry = self.producers.get(headers[0].producer_id)
         return entry.find_duplicate(headers[0]) if entry is not None else None
@@ -96,7 +97,7 @@ class ProducerStateManager:
         """Raise the produce error for epochs and sequences that do not follow."""
         pending: dict[int, tuple[int, int]] = {}
         for h in headers:
-            if h.producer_id < 0:
+            if h.producer_id < 0 or h.is_control:
                 continue
             entry = self.producers.get(h.producer_id)
             epoch, last_seq = pending.get(
@@ -128,14 +129,31 @@ class ProducerStateManager:
                 )
             pending[h.producer_id] = (h.producer_epoch, h.last_sequence)
 
-    def update(self, headers: Iterable[BatchHeader]) -> None:
-        """Record appended batches (offsets as stored)."""
+    def update(
+        self,
+        headers: Iterable[BatchHeader],
+        markers: Mapping[int, ControlRecord] | None = None,
+    ) -> list[AbortedTxn]:
+        """Record appended batches (offsets as stored); return the aborted transactions.
+
+        ``markers`` maps the base offset of each control batch to its record.
+        """
+        aborted: list[AbortedTxn] = []
         for h in headers:
-            if h.producer_id < 0 or h.is_control:
+            if h.producer_id < 0:
+                continue
+            if h.is_control:
+                marker = (markers or {}).get(h.base_offset)
+                if marker is not None:
+                    done = self._complete_txn(h, marker)
+                    if done is not None:
+                        aborted.append(done)
                 continue
             entry = self.producers.get(h.producer_id)
             if entry is None or h.producer_epoch != entry.producer_epoch:
+                txn_first = entry.current_txn_first_offset if entry is not None else -1
                 entry = ProducerStateEntry(h.producer_id, h.producer_epoch)
+                entry.current_txn_first_offset = txn_first
                 self.producers[h.producer_id] = entry
             entry.batches.append(
                 BatchMetadata(
@@ -143,6 +161,39 @@ class ProducerStateManager:
                 )
             )
             entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
+            if h.is_transactional and entry.current_txn_first_offset < 0:
+                entry.current_txn_first_offset = h.base_offset
+        return aborted
+
+    def _complete_txn(self, h: BatchHeader, marker: ControlRecord) -> AbortedTxn | None:
+        entry = self.producers.get(h.producer_id)
+        if entry is None:
+            entry = ProducerStateEntry(h.producer_id, h.producer_epoch)
+            self.producers[h.producer_id] = entry
+        first = entry.current_txn_first_offset
+        if first < 0:
+            first = h.base_offset
+        entry.current_txn_first_offset = -1
+        entry.coordinator_epoch = marker.coordinator_epoch
+        entry.producer_epoch = max(entry.producer_epoch, h.producer_epoch)
+        entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
+        if marker.commit:
+            return None
+        unstable = self.first_unstable_offset()
+        lso = unstable if unstable is not None else h.base_offset + 1
+        return AbortedTxn(h.producer_id, first, h.base_offset, lso)
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest ongoing transaction, None when there is none."""
+        firsts = [
+            e.current_txn_first_offset
+            for e in self.producers.values()
+            if e.current_txn_first_offset >= 0
+        ]
+        return min(firsts) if firsts else None
+
+    def ongoing_transactions(self) -> list[ProducerStateEntry]:
+        return [e for e in self.producers.values() if e.current_txn_first_offset >= 0]
 
     def remove_expired(self, now_ms: int) -> int:
         expired = [

@@ -1,0 +1,80 @@
+"""Transactional appends: last stable offset, markers, aborted-transaction index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strom.protocol.records import AppendOrigin, build_batch, build_control_batch
+from strom.storage.config import LogConfig
+from strom.storage.log import PartitionLog
+
+NOW = 1_700_000_000_000
+
+
+def _txn(pid: int, seq: int, n: int = 2) -> bytes:
+    return build_batch(
+        [(None, b"t", (), NOW)] * n, producer_id=pid, producer_epoch=0, base_sequence=seq,
+        is_transactional=True,
+    )
+
+
+def _plain(n: int = 1) -> bytes:
+    return build_batch([(None, b"p", (), NOW)] * n)
+
+
+def _marker(log: PartitionLog, pid: int, commit: bool) -> int:
+    info = log.append_as_leader(
+        build_control_batch(pid, 0, commit, 0, NOW), 0, NOW, origin=AppendOrigin.COORDINATOR
+    )
+    log.update_high_watermark(log.log_end_offset)
+    return info.first_offset
+
+
+def _append(log: PartitionLog, data: bytes) -> None:
+    log.append_as_leader(data, 0, NOW)
+    log.update_high_watermark(log.log_end_offset)
+
+
+def test_lso_stops_at_the_first_open_transaction(tmp_path: Path) -> None:
+    log = PartitionLog.open(tmp_path, LogConfig(), NOW, True)
+    _append(log, _plain())  # 0
+    _append(log, _txn(1, 0))  # 1-2
+    _append(log, _plain())  # 3
+    _append(log, _txn(2, 0))  # 4-5
+    assert log.last_stable_offset == 1
+    _marker(log, 1, commit=True)  # 6
+    assert log.last_stable_offset == 4
+    _marker(log, 2, commit=False)  # 7
+    assert log.last_stable_offset == log.high_watermark == 8
+    aborted = log.collect_aborted_transactions(0, 8)
+    assert [(a.producer_id, a.first_offset, a.last_offset) for a in aborted] == [(2, 4, 7)]
+    assert log.collect_aborted_transactions(8, 8) == []
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_open_transaction_and_aborts_survive_reopen(tmp_path: Path, clean: bool) -> None:
+    log = PartitionLog.open(tmp_path, LogConfig(segment_bytes=200), NOW, True)
+    _append(log, _txn(1, 0))
+    _marker(log, 1, commit=False)
+    _append(log, _txn(2, 0))
+    hw = log.high_watermark
+    if clean:
+        log.close()
+    again = PartitionLog.open(tmp_path, LogConfig(segment_bytes=200), NOW, clean,
+                              high_watermark=hw)
+    assert again.last_stable_offset == 3
+    assert [a.producer_id for a in again.collect_aborted_transactions(0, 10)] == [1]
+    _marker(again, 2, commit=True)
+    assert again.last_stable_offset == again.log_end_offset
+
+
+def test_truncation_reopens_a_transaction(tmp_path: Path) -> None:
+    log = PartitionLog.open(tmp_path, LogConfig(), NOW, True)
+    _append(log, _txn(1, 0))
+    marker = _marker(log, 1, commit=False)
+    log.truncate_to(marker)
+    log.update_high_watermark(log.log_end_offset)
+    assert log.collect_aborted_transactions(0, 10) == []
+    assert log.last_stable_offset == 0
