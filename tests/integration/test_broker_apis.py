@@ -1,0 +1,369 @@
+"""Exact error codes and fields of the broker's APIs, over the raw protocol."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from strom.protocol.errors import ErrorCode
+from strom.protocol.generated.create_partitions import CreatePartitionsRequest
+from strom.protocol.generated.create_topics import CreateTopicsRequest
+from strom.protocol.generated.delete_records import DeleteRecordsRequest
+from strom.protocol.generated.delete_topics import DeleteTopicsRequest
+from strom.protocol.generated.describe_cluster import DescribeClusterRequest
+from strom.protocol.generated.describe_configs import DescribeConfigsRequest
+from strom.protocol.generated.describe_log_dirs import DescribeLogDirsRequest
+from strom.protocol.generated.fetch import FetchRequest
+from strom.protocol.generated.incremental_alter_configs import IncrementalAlterConfigsRequest
+from strom.protocol.generated.list_offsets import ListOffsetsRequest
+from strom.protocol.generated.metadata import MetadataRequest
+from strom.protocol.generated.produce import ProduceRequest
+from strom.protocol.records import build_batch, iter_batches
+from strom.testing.broker import BrokerProcess
+from strom.testing.wire import RawClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("require_strom")]
+
+CT = CreateTopicsRequest
+
+
+@pytest.fixture(scope="module")
+def broker_overrides() -> dict[str, str]:
+    return {"auto.create.topics.enable": "false", "message.max.bytes": "20000"}
+
+
+@pytest.fixture
+def raw(broker: BrokerProcess) -> Iterator[RawClient]:
+    with RawClient(broker.bootstrap) as client:
+        yield client
+
+
+def create(raw: RawClient, name: str, partitions: int = 1, **configs: str) -> int:
+    topic = CT.CreatableTopic(
+        name=name,
+        num_partitions=partitions,
+        replication_factor=1,
+        configs=[CT.CreatableTopicConfig(k.replace("_", "."), v) for k, v in configs.items()],
+    )
+    resp = raw.request(CT(topics=[topic], timeout_ms=5000), 7)
+    return int(resp.topics[0].error_code)
+
+
+def produce(
+    raw: RawClient, topic: str, data: bytes, partition: int = 0, acks: int = -1, version: int = 9
+) -> object:
+    req = ProduceRequest(
+        acks=acks,
+        timeout_ms=5000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=data)],
+            )
+        ],
+    )
+    resp = raw.request(req, version)
+    return resp.responses[0].partition_responses[0]
+
+
+def batch(n: int, start: int = 0, ts: int | None = None) -> bytes:
+    now = ts if ts is not None else int(time.time() * 1000)
+    return build_batch([(b"k%d" % i, b"v%d" % i, (), now + i) for i in range(start, start + n)])
+
+
+def fetch(
+    raw: RawClient,
+    topic: str,
+    offset: int,
+    *,
+    max_wait: int = 0,
+    min_bytes: int = 0,
+    version: int = 12,
+    isolation: int = 0,
+) -> FetchRequest:
+    req = FetchRequest(
+        replica_id=-1,
+        max_wait_ms=max_wait,
+        min_bytes=min_bytes,
+        max_bytes=1 << 20,
+        isolation_level=isolation,
+        topics=[
+            FetchRequest.FetchTopic(
+                topic=topic,
+                partitions=[
+                    FetchRequest.FetchPartition(
+                        partition=0, fetch_offset=offset, partition_max_bytes=1 << 20
+                    )
+                ],
+            )
+        ],
+    )
+    resp = raw.request(req, version)
+    return resp.responses[0].partitions[0]  # type: ignore[no-any-return]
+
+
+def test_produce_and_fetch_mid_batch_offset(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name) == 0
+    first = produce(raw, topic_name, batch(5))
+    assert (first.error_code, first.base_offset) == (0, 0)  # type: ignore[attr-defined]
+    second = produce(raw, topic_name, batch(5, 5))
+    assert second.base_offset == 5  # type: ignore[attr-defined]
+    part = fetch(raw, topic_name, 7)
+    assert part.error_code == 0 and part.high_watermark == 10
+    batches = [h for h, _ in iter_batches(bytes(part.records))]
+    assert [h.base_offset for h in batches] == [5]  # the whole batch holding offset 7
+
+
+def test_produce_errors(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name) == 0
+    corrupt = bytearray(batch(3))
+    corrupt[-1] ^= 0xFF
+    assert produce(raw, topic_name, bytes(corrupt)).error_code == ErrorCode.CORRUPT_MESSAGE  # type: ignore[attr-defined]
+    assert produce(raw, "no-such-topic", batch(1)).error_code == (  # type: ignore[attr-defined]
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    )
+    big = build_batch([(None, b"x" * 30000, (), int(time.time() * 1000))])
+    assert produce(raw, topic_name, big).error_code == ErrorCode.MESSAGE_TOO_LARGE  # type: ignore[attr-defined]
+    two = produce(raw, topic_name, batch(1) + batch(1))
+    assert two.error_code == ErrorCode.INVALID_RECORD  # type: ignore[attr-defined]
+    assert two.record_errors and two.error_message  # type: ignore[attr-defined]
+    assert produce(raw, topic_name, batch(1), acks=2).error_code == ErrorCode.INVALID_REQUIRED_ACKS  # type: ignore[attr-defined]
+    assert produce(raw, topic_name, batch(1), version=2).error_code == ErrorCode.UNSUPPORTED_VERSION  # type: ignore[attr-defined]
+    # Nothing of the above was appended.
+    assert fetch(raw, topic_name, 0).high_watermark == 0
+
+
+def test_log_append_time_topic(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name, message_timestamp_type="LogAppendTime") == 0
+    before = int(time.time() * 1000)
+    resp = produce(raw, topic_name, batch(2, ts=1000))
+    assert resp.log_append_time_ms >= before  # type: ignore[attr-defined]
+
+
+def test_fetch_out_of_range_and_long_poll(
+    raw: RawClient, topic_name: str, broker: BrokerProcess
+) -> None:
+    assert create(raw, topic_name) == 0
+    produce(raw, topic_name, batch(2))
+    part = fetch(raw, topic_name, 50)
+    assert part.error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    assert (part.log_start_offset, part.high_watermark) == (0, 2)
+    started = time.monotonic()
+    part = fetch(raw, topic_name, 2, max_wait=400, min_bytes=1)
+    assert part.error_code == 0 and not bytes(part.records)
+    assert time.monotonic() - started >= 0.35
+    # A produce from another connection wakes the waiting fetch.
+    with RawClient(broker.bootstrap) as other:
+        fetcher_started = time.monotonic()
+        cid = raw.send(
+            FetchRequest(
+                max_wait_ms=10_000,
+                min_bytes=1,
+                max_bytes=1 << 20,
+                topics=[
+                    FetchRequest.FetchTopic(
+                        topic=topic_name,
+                        partitions=[
+                            FetchRequest.FetchPartition(
+                                partition=0, fetch_offset=2, partition_max_bytes=1 << 20
+                            )
+                        ],
+                    )
+                ],
+            ),
+            12,
+        )
+        produce(other, topic_name, batch(1))
+        from strom.protocol.frame import decode_response
+
+        got, resp = decode_response(1, 12, raw.read_frame())
+        assert got == cid
+        assert bytes(resp.responses[0].partitions[0].records)
+        assert time.monotonic() - fetcher_started < 5
+
+
+def test_fetch_sessions_are_refused_correctly(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name) == 0
+    req = FetchRequest(max_wait_ms=0, session_id=0, session_epoch=0, topics=[])
+    resp = raw.request(req, 12)
+    assert (resp.error_code, resp.session_id) == (0, 0)
+    resp = raw.request(FetchRequest(session_id=1234, session_epoch=1, topics=[]), 12)
+    assert resp.error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+
+
+def test_list_offsets(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name) == 0
+    base = 1_700_000_000_000
+    produce(raw, topic_name, batch(3, ts=base))  # timestamps base .. base+2
+    produce(raw, topic_name, batch(3, 3, ts=base + 100))  # base+103 .. base+105
+
+    def lookup(ts: int) -> tuple[int, int]:
+        req = ListOffsetsRequest(
+            replica_id=-1,
+            topics=[
+                ListOffsetsRequest.ListOffsetsTopic(
+                    name=topic_name,
+                    partitions=[
+                        ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=ts)
+                    ],
+                )
+            ],
+        )
+        p = raw.request(req, 7).topics[0].partitions[0]
+        assert p.error_code == 0
+        return p.offset, p.timestamp
+
+    assert lookup(-2) == (0, -1)
+    assert lookup(-1) == (6, -1)
+    assert lookup(-3) == (5, base + 105)
+    assert lookup(base + 1) == (1, base + 1)
+    assert lookup(base + 50) == (3, base + 103)
+    assert lookup(base + 10_000) == (-1, -1)
+
+
+def test_create_topics_validation(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, "bad name!") == ErrorCode.INVALID_TOPIC_EXCEPTION
+    assert create(raw, topic_name, retention_ms="soon") == ErrorCode.INVALID_CONFIG
+    assert create(raw, topic_name, no_such_config="1") == ErrorCode.INVALID_CONFIG
+    assert create(raw, topic_name, 0) == ErrorCode.INVALID_PARTITIONS
+    rf = raw.request(
+        CT(topics=[CT.CreatableTopic(name=topic_name, num_partitions=1, replication_factor=3)]), 7
+    )
+    assert rf.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    only = raw.request(
+        CT(
+            topics=[CT.CreatableTopic(name=topic_name, num_partitions=2, replication_factor=1)],
+            validate_only=True,
+        ),
+        7,
+    )
+    assert only.topics[0].error_code == 0 and only.topics[0].num_partitions == 2
+    meta = raw.request(
+        MetadataRequest(
+            topics=[MetadataRequest.MetadataRequestTopic(name=topic_name)],
+            allow_auto_topic_creation=False,
+        ),
+        12,
+    )
+    assert meta.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert create(raw, topic_name, 2, retention_ms="1000") == 0
+    assert create(raw, topic_name) == ErrorCode.TOPIC_ALREADY_EXISTS
+    created = raw.request(
+        CT(
+            topics=[
+                CT.CreatableTopic(name=topic_name + "x", num_partitions=-1, replication_factor=-1)
+            ]
+        ),
+        7,
+    ).topics[0]
+    configs = {c.name: c for c in created.configs}
+    assert created.num_partitions == 1 and configs["retention.ms"].value == "604800000"
+
+
+def test_partitions_configs_delete(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name, 2) == 0
+    cp = CreatePartitionsRequest
+    res = raw.request(
+        cp(topics=[cp.CreatePartitionsTopic(name=topic_name, count=1, assignments=None)]), 3
+    ).results[0]
+    assert res.error_code == ErrorCode.INVALID_PARTITIONS
+    res = raw.request(
+        cp(topics=[cp.CreatePartitionsTopic(name=topic_name, count=4, assignments=None)]), 3
+    ).results[0]
+    assert res.error_code == 0
+    ia = IncrementalAlterConfigsRequest
+    ops = [
+        ia.AlterableConfig("retention.ms", 0, "12345"),
+        ia.AlterableConfig("cleanup.policy", 2, "compact"),
+    ]
+    res = raw.request(ia(resources=[ia.AlterConfigsResource(2, topic_name, ops)]), 1)
+    assert res.responses[0].error_code == 0
+    bad = [ia.AlterableConfig("retention.ms", 2, "1")]
+    res = raw.request(ia(resources=[ia.AlterConfigsResource(2, topic_name, bad)]), 1)
+    assert res.responses[0].error_code == ErrorCode.INVALID_CONFIG
+    dc = DescribeConfigsRequest
+    desc = raw.request(
+        dc(resources=[dc.DescribeConfigsResource(2, topic_name, None)], include_synonyms=True), 4
+    ).results[0]
+    values = {c.name: (c.value, c.config_source) for c in desc.configs}
+    assert values["retention.ms"] == ("12345", 1)
+    assert values["cleanup.policy"] == ("delete,compact", 1)
+    assert values["segment.bytes"] == ("1073741824", 5)
+    assert values["max.message.bytes"] == ("20000", 4)  # from the broker's message.max.bytes
+    res = raw.request(
+        ia(
+            resources=[
+                ia.AlterConfigsResource(
+                    2, topic_name, [ia.AlterableConfig("retention.ms", 1, None)]
+                )
+            ]
+        ),
+        1,
+    )
+    desc = raw.request(
+        dc(resources=[dc.DescribeConfigsResource(2, topic_name, ["retention.ms"])]), 4
+    )
+    assert [(c.name, c.value) for c in desc.results[0].configs] == [("retention.ms", "604800000")]
+    broker_cfg = raw.request(dc(resources=[dc.DescribeConfigsResource(4, "1", None)]), 4)
+    names = {c.name for c in broker_cfg.results[0].configs}
+    assert {"log.retention.hours", "num.partitions", "message.max.bytes"} <= names
+    dt = DeleteTopicsRequest
+    res = raw.request(dt(topic_names=[topic_name, "nope"], timeout_ms=1000), 5).responses
+    assert [(r.name, r.error_code) for r in res] == [
+        (topic_name, 0),
+        ("nope", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+    ]
+    meta = raw.request(MetadataRequest(topics=None), 12)
+    assert all(t.name for t in meta.topics) and topic_name not in {t.name for t in meta.topics}
+
+
+def test_delete_records_cluster_and_log_dirs(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name) == 0
+    produce(raw, topic_name, batch(4))
+    dr = DeleteRecordsRequest
+    res = (
+        raw.request(
+            dr(
+                topics=[dr.DeleteRecordsTopic(topic_name, [dr.DeleteRecordsPartition(0, 2)])],
+                timeout_ms=1000,
+            ),
+            2,
+        )
+        .topics[0]
+        .partitions[0]
+    )
+    assert (res.error_code, res.low_watermark) == (0, 2)
+    res = (
+        raw.request(
+            dr(
+                topics=[dr.DeleteRecordsTopic(topic_name, [dr.DeleteRecordsPartition(0, 99)])],
+                timeout_ms=1000,
+            ),
+            2,
+        )
+        .topics[0]
+        .partitions[0]
+    )
+    assert res.error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    assert fetch(raw, topic_name, 0).error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    cluster = raw.request(DescribeClusterRequest(), 1)
+    assert cluster.error_code == 0 and [b.broker_id for b in cluster.brokers] == [1]
+    dirs = raw.request(DescribeLogDirsRequest(topics=None), 4).results
+    sizes = {
+        (t.name, p.partition_index): p.partition_size
+        for d in dirs
+        for t in d.topics
+        for p in t.partitions
+    }
+    assert sizes[(topic_name, 0)] > 0
+    assert dirs[0].total_bytes > 0
+
+
+def test_unknown_api_key_closes_only_that_connection(raw: RawClient, broker: BrokerProcess) -> None:
+    with RawClient(broker.bootstrap) as bad:
+        bad.send_raw(b"\x00\x00\x00\x0a\x03\xe7\x00\x00\x00\x00\x00\x01\xff\xff")
+        assert bad.is_closed_by_peer()
+    meta = raw.request(MetadataRequest(topics=None), 12)
+    assert meta.brokers
