@@ -367,3 +367,24 @@ def test_unknown_api_key_closes_only_that_connection(raw: RawClient, broker: Bro
         assert bad.is_closed_by_peer()
     meta = raw.request(MetadataRequest(topics=None), 12)
     assert meta.brokers
+
+
+def test_acks_zero_error_closes_the_connection(broker: BrokerProcess, topic_name: str) -> None:
+    with RawClient(broker.bootstrap) as client:
+        assert create(client, topic_name) == 0
+        req = ProduceRequest(
+            acks=0,
+            timeout_ms=1000,
+            topic_data=[
+                ProduceRequest.TopicProduceData(
+                    name=topic_name,
+                    partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch(1))],
+                )
+            ],
+        )
+        client.send(req, 9)  # no response for acks=0
+        meta = client.request(MetadataRequest(topics=None), 12)
+        assert meta.brokers
+        req.topic_data[0].partition_data[0].index = 7  # no such partition
+        client.send(req, 9)
+        assert client.is_closed_by_peer()

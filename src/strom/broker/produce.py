@@ -7,7 +7,7 @@ import logging
 from strom.broker.broker import Broker, handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
 
@@ -79,5 +79,9 @@ async def handle_produce(
                 parts.append(_produce_partition(broker, tp, pd.records, acks, now))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
     if acks == 0:
+        if any(p.error_code for t in out for p in t.partition_responses):
+            # Kafka closes the connection so that an acks=0 producer notices the
+            # error and refreshes its metadata.
+            raise CloseConnection("acks=0 produce failed")
         return None
     return ProduceResponse(responses=out, throttle_time_ms=0)

@@ -198,3 +198,7 @@ class KafkaError(Exception):
 
     def __repr__(self) -> str:
         return f"KafkaError({self.code.name}, {str(self)!r})"
+
+
+class CloseConnection(Exception):
+    """Raised by a handler when Kafka would close the client's connection."""

@@ -20,7 +20,7 @@ from strom.broker.broker import Broker
 from strom.broker.cluster import api_versions_response
 from strom.broker.errors import error_response
 from strom.protocol.api_versions import BROKER_API_VERSIONS
-from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
+from strom.protocol.errors import CloseConnection, DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import (
     API_VERSIONS_KEY,
     RequestHeader,
@@ -76,7 +76,7 @@ class Connection:
                 await self._process(frame)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
-        except DecodeError as e:
+        except (DecodeError, CloseConnection) as e:
             log.warning("closing connection from %s: %s", self.peer, e)
         finally:
             self.writer.close()
@@ -115,6 +115,8 @@ class Connection:
     async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
         try:
             return await self.broker.handle(header, request)
+        except CloseConnection:
+            raise
         except KafkaError as e:
             return error_response(response_class(header.api_key), request, e.code)
         except Exception:
