@@ -12,6 +12,7 @@ OUT_DIR/<client>-<api>-v<version>-<n>.bin.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -43,10 +44,8 @@ def _pump(src: socket.socket, dst: socket.socket, frames: list[bytes] | None) ->
         pass
     finally:
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def proxy(target: tuple[str, int], frames: list[bytes], lsock: socket.socket) -> None:
@@ -121,14 +120,12 @@ def _drive(boot: str, frames: list[bytes], out: Path) -> int:
         for frame in frames[lo:hi]:
             header, _ = parse_request_header(frame)
             key = (client, header.api_key, header.api_version)
-            n = sum(1 for k in seen if k == key)
             if key in seen and header.api_key != 0:
                 continue
             seen.add(key)
             name = f"{client}-{header.api_key}-v{header.api_version}-{written}.bin"
             (out / name).write_bytes(frame)
             written += 1
-            del n
     print(f"wrote {written} frames to {out}")
     return 0
 

@@ -36,7 +36,7 @@ def test_frames_were_captured_from_both_clients() -> None:
 
 @pytest.mark.parametrize("path", FRAMES, ids=[p.name for p in FRAMES])
 def test_frame_decodes_and_re_encodes_exactly(path: Path) -> None:
-    api_key, version, request, body = _decode(path)
+    _, version, request, body = _decode(path)
     w = Writer()
     request.encode(w, version)  # type: ignore[attr-defined]
     assert w.getvalue() == body
