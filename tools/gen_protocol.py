@@ -529,16 +529,18 @@ def generate(schema_dir: Path) -> dict[str, str]:
         HEADER
         + '"""Kafka messages, generated from the JSON schemas; see tools/gen_protocol.py."""\n\n'
         + "from __future__ import annotations\n\n"
-        + "import importlib\nfrom typing import Any\n\n"
+        + "import functools\nimport importlib\nfrom typing import Any\n\n"
         + "REQUESTS: dict[int, tuple[str, str]] = {\n"
         + "\n".join(sorted(index_req, key=_k))
         + "\n}\n"
         + "RESPONSES: dict[int, tuple[str, str]] = {\n"
         + "\n".join(sorted(index_resp, key=_k))
         + "\n}\n\n\n"
+        + "@functools.cache\n"
         + "def request_class(api_key: int) -> Any:\n"
         + "    mod, name = REQUESTS[api_key]\n"
         + '    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)\n\n\n'
+        + "@functools.cache\n"
         + "def response_class(api_key: int) -> Any:\n"
         + "    mod, name = RESPONSES[api_key]\n"
         + '    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)\n'

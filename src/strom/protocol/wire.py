@@ -43,7 +43,7 @@ class ChunkedRecords:
 
     def __init__(self, parts: list[bytes | memoryview | Chunk]) -> None:
         self.parts = parts
-        self.length = sum(p.length if isinstance(p, Chunk) else len(p) for p in parts)
+        self.length = sum(len(p) if isinstance(p, _BUFFERS) else p.length for p in parts)
 
     def __len__(self) -> int:
         return self.length
@@ -51,10 +51,7 @@ class ChunkedRecords:
     def __bytes__(self) -> bytes:
         out = bytearray()
         for p in self.parts:
-            if isinstance(p, Chunk):
-                out += p.read()
-            else:
-                out += p
+            out += p if isinstance(p, _BUFFERS) else p.read()
         return bytes(out)
 
     def __eq__(self, other: object) -> bool:
@@ -66,6 +63,13 @@ class ChunkedRecords:
 
 
 Records = bytes | bytearray | memoryview | ChunkedRecords
+Buffer = bytes | bytearray | memoryview
+_BUFFERS = (bytes, bytearray, memoryview)
+
+
+def is_buffer(part: object) -> bool:
+    """True for in-memory bytes; False for a Chunk (cheaper than isinstance on a Protocol)."""
+    return isinstance(part, _BUFFERS)
 
 
 class Reader:
@@ -349,12 +353,12 @@ class Writer:
     def _splice(self, v: Records) -> None:
         if isinstance(v, ChunkedRecords):
             for p in v.parts:
-                if isinstance(p, Chunk):
+                if isinstance(p, _BUFFERS):
+                    self.buf += p
+                else:
                     self.parts.append(bytes(self.buf))
                     self.buf = bytearray()
                     self.parts.append(p)
-                else:
-                    self.buf += p
         else:
             self.buf += v
 
@@ -397,8 +401,10 @@ class Writer:
     def getvalue(self) -> bytes:
         out = bytearray()
         for p in self.chunks():
-            out += p.read() if isinstance(p, Chunk) else p
+            out += p if isinstance(p, _BUFFERS) else p.read()
         return bytes(out)
 
     def size(self) -> int:
-        return len(self.buf) + sum(p.length if isinstance(p, Chunk) else len(p) for p in self.parts)
+        return len(self.buf) + sum(
+            len(p) if isinstance(p, _BUFFERS) else p.length for p in self.parts
+        )

@@ -29,10 +29,24 @@ from strom.protocol.frame import (
     parse_request_header,
 )
 from strom.protocol.generated import response_class
-from strom.protocol.wire import Chunk
+from strom.protocol.wire import Chunk, is_buffer
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
+# Record data below this size is read from the page cache and sent with the
+# rest of the response in one write; larger ranges go out with sendfile,
+# whose set-up (drain, pause reading) costs more than copying small ranges.
+SENDFILE_MIN_BYTES = 64 * 1024
+
+
+def _read_exact(chunk: Chunk) -> bytes:
+    """The chunk's bytes from the page cache, padded if the file shrank meanwhile
+    (a truncated log): the frame keeps its announced size, and the client sees a
+    partial batch at the end, which it skips."""
+    data = chunk.read()
+    if len(data) < chunk.length:
+        data += bytes(chunk.length - len(data))
+    return data
 
 
 class _FdFile:
@@ -132,13 +146,25 @@ class Connection:
 
     async def _send(self, header: RequestHeader, response: Any, version: int) -> None:
         chunks = encode_response(header.api_key, version, header.correlation_id, response)
-        w = self.writer
+        pending: list[bytes | bytearray | memoryview] = []
         for chunk in chunks:
-            if isinstance(chunk, Chunk):
-                await self._send_chunk(chunk)
+            if is_buffer(chunk):
+                pending.append(chunk)  # type: ignore[arg-type]
+            elif chunk.length < SENDFILE_MIN_BYTES or not self.use_sendfile:  # type: ignore[union-attr]
+                pending.append(_read_exact(chunk))  # type: ignore[arg-type]
             else:
-                w.write(chunk)
-        await w.drain()
+                self._write(pending)
+                pending = []
+                await self._send_chunk(chunk)  # type: ignore[arg-type]
+        self._write(pending)
+        await self.writer.drain()
+
+    def _write(self, parts: list[bytes | bytearray | memoryview]) -> None:
+        """One write (one send syscall) for the buffered parts of a response."""
+        if len(parts) == 1:
+            self.writer.write(parts[0])
+        elif parts:
+            self.writer.write(b"".join(parts))
 
     async def _send_chunk(self, chunk: Chunk) -> None:
         fileno = getattr(chunk, "fileno", None)
@@ -166,7 +192,4 @@ class Connection:
                 if sent == chunk.length:
                     return
                 raise ConnectionError(f"sendfile sent {sent} of {chunk.length} bytes")
-        data = chunk.read()
-        if len(data) < chunk.length:  # the segment shrank meanwhile: keep the frame size
-            data += b"\x00" * (chunk.length - len(data))
-        self.writer.write(data)
+        self.writer.write(_read_exact(chunk))

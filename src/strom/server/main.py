@@ -86,16 +86,29 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
         broker.advertised.port,
         ",".join(str(d) for d in broker.log_dirs),
     )
+    broker.transactions.startup()
+    txn_abort_s = cfg.get_int("transaction.abort.timed.out.transaction.cleanup.interval.ms") / 1000
+    txn_expire_s = cfg.get_int("transaction.remove.expired.transaction.cleanup.interval.ms") / 1000
     if ready is not None:
         ready.set()
     async with asyncio.TaskGroup() as tg:
         cleaner = tg.create_task(_periodic(retention_s, broker.cleanup_logs, "retention"))
         flusher = tg.create_task(_periodic(flush_s, broker.flush_due, "flush"))
+        groups = tg.create_task(broker.groups.run())
+        txn_timer = tg.create_task(
+            _periodic(txn_abort_s, broker.transactions.abort_timed_out_transactions, "txn abort")
+        )
+        txn_expirer = tg.create_task(
+            _periodic(txn_expire_s, broker.transactions.expire_transactional_ids, "txn expiry")
+        )
         await stop.wait()
         log.info("shutting down")
         server.close()
         cleaner.cancel()
         flusher.cancel()
+        groups.cancel()
+        txn_timer.cancel()
+        txn_expirer.cancel()
         for task in list(connections):
             task.cancel()
     await server.wait_closed()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -188,11 +189,13 @@ RESPONSES: dict[int, tuple[str, str]] = {
 }
 
 
+@functools.cache
 def request_class(api_key: int) -> Any:
     mod, name = REQUESTS[api_key]
     return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
 
 
+@functools.cache
 def response_class(api_key: int) -> Any:
     mod, name = RESPONSES[api_key]
     return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
