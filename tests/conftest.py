@@ -24,12 +24,18 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from strom.testing.broker import ArgvFactory, BrokerProcess, strom_argv
+from strom.testing.broker import (
+    ArgvFactory,
+    BrokerExitedError,
+    BrokerFactory,
+    BrokerProcess,
+    strom_argv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT.parent / "shared" / "tools" / "reference-broker"
@@ -62,45 +68,22 @@ def broker_argv(broker_kind: str) -> ArgvFactory:
     return reference_argv_factory(reference_broker_binary(script))
 
 
-class BrokerFactory:
-    """Starts brokers in fresh data dirs and stops every one of them at close()."""
-
-    def __init__(self, kind: str, argv: ArgvFactory, new_dir: Callable[[], Path]) -> None:
-        self.kind = kind
-        self._argv = argv
-        self._new_dir = new_dir
-        self.brokers: list[BrokerProcess] = []
-
-    def __call__(
-        self, overrides: Mapping[str, str] | None = None, *, data_dir: Path | None = None
-    ) -> BrokerProcess:
-        proc = BrokerProcess(
-            data_dir if data_dir is not None else self._new_dir(),
-            overrides,
-            argv_factory=self._argv,
-        )
-        self.brokers.append(proc)
-        return proc.start()
-
-    def close(self) -> None:
-        """Stop all brokers; fail if a strom broker died on its own or shut down uncleanly."""
-        problems = []
-        for proc in self.brokers:
-            if proc.returncode is None and proc.is_running():
-                status = proc.stop()
-                if self.kind == "strom" and status != 0:
-                    problems.append(
-                        f"{proc!r} exited with {status} after SIGTERM\n{proc.log_tail()}"
-                    )
-        if problems:
-            pytest.fail("\n".join(problems), pytrace=False)
-
-
 def _make_factory(
     kind: str, argv: ArgvFactory, tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> BrokerFactory:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
-    return BrokerFactory(kind, argv, lambda: tmp_path_factory.mktemp(f"broker-{safe}"))
+    return BrokerFactory(
+        lambda: tmp_path_factory.mktemp(f"broker-{safe}"),
+        argv_factory=argv,
+        expect_clean_exit=kind == "strom",  # the reference broker's exit status means nothing
+    )
+
+
+def _close(factory: BrokerFactory) -> None:
+    try:
+        factory.close()
+    except BrokerExitedError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture
@@ -113,7 +96,7 @@ def broker_factory(
     factory = _make_factory(broker_kind, broker_argv, tmp_path_factory, request.node.name)
     request.node.stash[_BROKERS] = factory.brokers
     yield factory
-    factory.close()
+    _close(factory)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +117,7 @@ def broker(
     yield proc
     if not proc.is_running():
         pytest.fail(f"broker died during the module's tests\n{proc.log_tail()}", pytrace=False)
-    factory.close()
+    _close(factory)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from strom.testing import (
-    BrokerProcess,
+    BrokerFactory,
     Rec,
     assert_acknowledged_read_back,
     assert_same_partitions,
@@ -62,10 +62,8 @@ def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_retention_deletes_old_segments(broker_factory: Any, topic_name: str) -> None:
-    broker: BrokerProcess = broker_factory(
-        {"log.segment.bytes": "1024", "log.retention.check.interval.ms": "200"}
-    )
+def test_retention_deletes_old_segments(broker_factory: BrokerFactory, topic_name: str) -> None:
+    broker = broker_factory({"log.segment.bytes": "1024", "log.retention.check.interval.ms": "200"})
     create_topic(broker.bootstrap, topic_name, 1, {"retention.ms": "60000"})
     hour_ago = int(time.time() * 1000) - 3_600_000
     # Old records, one batch each (linger 0, one in flight), well past retention.ms.
@@ -75,6 +73,7 @@ def test_retention_deletes_old_segments(broker_factory: Any, topic_name: str) ->
         [(0, None, f"old-{i}-".encode() + b"x" * 200) for i in range(40)],
         timestamp_ms=hour_ago,
         linger_ms=0,
+        batch_size=512,  # one record per batch, so several segments
         max_in_flight=1,
     )
     fresh = produce_acked(
@@ -102,10 +101,14 @@ def test_retention_deletes_old_segments(broker_factory: Any, topic_name: str) ->
 
 
 @pytest.mark.parametrize("codec", ["none", "zstd"])
-def test_clean_restart_keeps_everything(broker_factory: Any, topic_name: str, codec: str) -> None:
-    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+def test_clean_restart_keeps_everything(
+    broker_factory: BrokerFactory, topic_name: str, codec: str
+) -> None:
+    broker = broker_factory({"log.segment.bytes": "65536"})
     create_topic(broker.bootstrap, topic_name, PARTITIONS)
-    acked = produce_acked(broker.bootstrap, topic_name, records("a", 3000), compression_type=codec)
+    acked = produce_acked(
+        broker.bootstrap, topic_name, records("a", 3000), compression_type=codec, batch_size=16384
+    )
     assert broker.stop() == 0, f"SIGTERM should exit 0\n{broker.log_tail()}"
     broker.start()
     assert_same_partitions(
@@ -125,10 +128,14 @@ def test_clean_restart_keeps_everything(broker_factory: Any, topic_name: str, co
 
 @pytest.mark.fault
 @pytest.mark.parametrize("acks", ["1", "all"])
-def test_kill_9_keeps_acknowledged_records(broker_factory: Any, topic_name: str, acks: str) -> None:
-    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+def test_kill_9_keeps_acknowledged_records(
+    broker_factory: BrokerFactory, topic_name: str, acks: str
+) -> None:
+    broker = broker_factory({"log.segment.bytes": "65536"})
     create_topic(broker.bootstrap, topic_name, PARTITIONS)
-    acked = produce_acked(broker.bootstrap, topic_name, records("a", 3000), acks=acks)
+    acked = produce_acked(
+        broker.bootstrap, topic_name, records("a", 3000), acks=acks, batch_size=16384
+    )
     broker.kill()
     broker.start()
     read = read_all(broker.bootstrap, topic_name, PARTITIONS)
@@ -142,11 +149,18 @@ def test_kill_9_keeps_acknowledged_records(broker_factory: Any, topic_name: str,
 
 @pytest.mark.fault
 @pytest.mark.parametrize("acks", ["1", "all"])
-def test_kill_9_during_produce(broker_factory: Any, topic_name: str, acks: str) -> None:
+def test_kill_9_during_produce(broker_factory: BrokerFactory, topic_name: str, acks: str) -> None:
     """Kill -9 while a producer is busy: every acknowledged record survives exactly once."""
-    broker: BrokerProcess = broker_factory({"log.segment.bytes": "65536"})
+    broker = broker_factory({"log.segment.bytes": "65536"})
     create_topic(broker.bootstrap, topic_name, PARTITIONS)
-    p = producer(broker.bootstrap, acks=acks, message_timeout_ms=3000, retries=0, linger_ms=2)
+    p = producer(
+        broker.bootstrap,
+        acks=acks,
+        message_timeout_ms=3000,
+        retries=0,
+        linger_ms=2,
+        batch_size=16384,
+    )
     acked: list[Rec] = []
     lock = threading.Lock()
     stop = threading.Event()

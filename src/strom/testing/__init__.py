@@ -2,6 +2,7 @@
 
 from strom.testing.broker import (
     BrokerExitedError,
+    BrokerFactory,
     BrokerProcess,
     BrokerStartTimeoutError,
     free_port,
@@ -17,6 +18,7 @@ from strom.testing.records import (
 
 __all__ = [
     "BrokerExitedError",
+    "BrokerFactory",
     "BrokerProcess",
     "BrokerStartTimeoutError",
     "Rec",

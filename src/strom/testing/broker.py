@@ -29,6 +29,7 @@ from typing import IO, Self
 __all__ = [
     "ArgvFactory",
     "BrokerExitedError",
+    "BrokerFactory",
     "BrokerProcess",
     "BrokerStartTimeoutError",
     "free_port",
@@ -39,6 +40,7 @@ HOST = "127.0.0.1"
 LOG_FILE_NAME = "broker.log"
 LOG_TAIL_BYTES = 4000
 POLL_INTERVAL_S = 0.02
+PR_SET_PDEATHSIG = 1
 
 ArgvFactory = Callable[[int, Path, Mapping[str, str]], Sequence[str]]
 """Builds a broker command line from (port, data_dir, overrides)."""
@@ -71,6 +73,19 @@ def strom_argv(port: int, data_dir: Path, overrides: Mapping[str, str]) -> list[
     for key, value in settings.items():
         argv += ["--override", f"{key}={value}"]
     return argv
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies (Linux), so no broker
+    outlives a killed test run. Linux sends it when the thread that started the broker
+    exits: start brokers from a thread that lives as long as they should."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _accepts_connections(port: int) -> bool:
@@ -159,6 +174,7 @@ class BrokerProcess:
             stderr=subprocess.STDOUT,
             env=self._env,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self._wait_ready(started)
         self.start_to_ready_s = time.monotonic() - started
@@ -277,3 +293,49 @@ class BrokerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class BrokerFactory:
+    """Starts brokers, each in a fresh data directory, and stops all of them at close()."""
+
+    def __init__(
+        self,
+        new_dir: Callable[[], Path],
+        *,
+        argv_factory: ArgvFactory = strom_argv,
+        expect_clean_exit: bool = True,
+    ) -> None:
+        self._new_dir = new_dir
+        self._argv_factory = argv_factory
+        self._expect_clean_exit = expect_clean_exit
+        self.brokers: list[BrokerProcess] = []
+
+    def __call__(
+        self, overrides: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+    ) -> BrokerProcess:
+        """Start a broker with these config overrides (in data_dir, or a fresh one)."""
+        proc = BrokerProcess(
+            data_dir if data_dir is not None else self._new_dir(),
+            overrides,
+            argv_factory=self._argv_factory,
+        )
+        self.brokers.append(proc)
+        return proc.start()
+
+    def close(self) -> None:
+        """Stop every running broker (SIGTERM).
+
+        Raises BrokerExitedError if expect_clean_exit and any of them exits non-zero.
+        """
+        problems = []
+        for proc in self.brokers:
+            if proc.is_running():
+                try:
+                    status = proc.stop()
+                except BrokerExitedError as e:
+                    problems.append(str(e))
+                    continue
+                if self._expect_clean_exit and status != 0:
+                    problems.append(f"{proc!r} exited {status} after SIGTERM\n{proc.log_tail()}")
+        if problems:
+            raise BrokerExitedError("\n".join(problems))
