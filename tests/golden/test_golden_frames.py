@@ -6,10 +6,14 @@ carry what the client sent.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from strom.protocol.errors import DecodeError
 from strom.protocol.frame import decode_request, parse_request_header
 from strom.protocol.records import decode_batch, validate_batches
 from strom.protocol.wire import Writer
@@ -71,3 +75,26 @@ def test_produce_frames_cover_every_codec() -> None:
             records = bytes(request.topic_data[0].partition_data[0].records)  # type: ignore[attr-defined]
             seen.add(validate_batches(records, 1 << 20)[0].compression)
     assert seen == set(CODECS.values())
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_mutated_frames_raise_only_decode_error(data: st.DataObject) -> None:
+    """Flip, drop or insert bytes in real frames: the codec either decodes or raises its error."""
+    frame = bytearray(data.draw(st.sampled_from(FRAMES)).read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(frame) - 1))
+        action = data.draw(st.sampled_from(["flip", "drop", "insert", "cut"]))
+        if action == "flip":
+            frame[pos] ^= data.draw(st.integers(1, 255))
+        elif action == "drop":
+            del frame[pos]
+        elif action == "insert":
+            frame.insert(pos, data.draw(st.integers(0, 255)))
+        else:
+            del frame[pos:]
+        if not frame:
+            return
+    with contextlib.suppress(DecodeError):
+        header, r = parse_request_header(bytes(frame))
+        decode_request(header, r)
