@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from strom.broker import cluster, configs, fetch, init_producer, offsets, produce, topics
+from strom.broker import (
+    cluster,
+    configs,
+    fetch,
+    groups,
+    init_producer,
+    offsets,
+    produce,
+    topics,
+    transactions,
+    txn_offsets,
+)
 from strom.broker.broker import HANDLERS, Broker
 
 __all__ = [
@@ -11,8 +22,11 @@ __all__ = [
     "cluster",
     "configs",
     "fetch",
+    "groups",
     "init_producer",
     "offsets",
     "produce",
     "topics",
+    "transactions",
+    "txn_offsets",
 ]

@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from strom.broker.group_runtime import GroupRuntime
 from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_manager import ReplicaManager
+from strom.broker.txn_runtime import TxnRuntime
 from strom.common.config import BrokerConfig, ConfigError, validate_topic_configs
 from strom.common.names import INTERNAL_TOPICS, collision_key, topic_name_problem
 from strom.common.types import Clock, SystemClock
@@ -77,6 +79,9 @@ class Broker:
         self.producer_ids = ProducerIdManager(self.metadata)
         for topic in list(self.metadata.topics().values()):
             self.replicas.ensure_topic(topic, now)
+        self.transactions = TxnRuntime(self)
+        self.groups = GroupRuntime(self)
+        self.groups.load()
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
         info = self.metadata.topics().get(topic) if topic is not None else None
@@ -101,6 +106,7 @@ class Broker:
         self.logs.flush_due(self.now_ms())
 
     def shutdown(self) -> None:
+        self.groups.shutdown()
         self.logs.shutdown()
 
     # -- topics --------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from strom.broker.broker import Broker, handles
+from strom.broker.txn_verification import VERIFICATION_MESSAGES, verify_transaction
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
 from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError
@@ -64,19 +65,15 @@ async def handle_produce(
                 parts.append(_error(pd.index, ErrorCode.UNSUPPORTED_VERSION))
             elif acks not in (0, 1, -1):
                 parts.append(_error(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
-            elif req.transactional_id is not None:
-                parts.append(
-                    _error(
-                        pd.index,
-                        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                        "transactions are not supported yet",
-                    )
-                )
             elif topic is None or not 0 <= pd.index < len(topic.partitions):
                 parts.append(_error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
                 tp = TopicPartition(td.name, pd.index)
-                parts.append(_produce_partition(broker, tp, pd.records, acks, now))
+                refused = verify_transaction(broker, req.transactional_id, tp, pd.records)
+                if refused:
+                    parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
+                else:
+                    parts.append(_produce_partition(broker, tp, pd.records, acks, now))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
     if acks == 0:
         if any(p.error_code for t in out for p in t.partition_responses):

@@ -15,6 +15,7 @@ from strom.common.config import BrokerConfig
 from strom.common.types import TopicPartition
 from strom.metadata.store import TopicInfo
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.records import AppendOrigin
 from strom.replication.partition import Partition
 from strom.storage.config import LogConfig
 from strom.storage.log import AppendInfo
@@ -71,10 +72,16 @@ class ReplicaManager:
         return p
 
     def append(
-        self, tp: TopicPartition, records: bytes | memoryview, acks: int, now_ms: int
+        self,
+        tp: TopicPartition,
+        records: bytes | memoryview,
+        acks: int,
+        now_ms: int,
+        origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
+        """Append as leader; ``origin`` COORDINATOR for coordinator records and markers."""
         part = self.get_partition(tp)
-        info = part.append_records_to_leader(records, acks, now_ms)
+        info = part.append_records_to_leader(records, acks, now_ms, origin)
         self._wake(tp)
         return info
 

@@ -1,8 +1,10 @@
-"""``strom console-consumer``: kafka-console-consumer.sh without groups.
+"""``strom console-consumer``: kafka-console-consumer.sh.
 
-Reads every partition of the topic (or just ``--partition``) from the chosen
-position, prints records like Kafka's DefaultMessageFormatter and stops after
-``--max-messages`` records or when nothing arrived for ``--timeout-ms``.
+Without ``--group`` it reads every partition of the topic (or just
+``--partition``) from the chosen position; with ``--group`` it joins that
+consumer group (strom's AIOConsumer, committing offsets). Records are printed
+like Kafka's DefaultMessageFormatter; it stops after ``--max-messages`` records
+or when nothing arrived for ``--timeout-ms``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from strom.cli.common import (
 from strom.client.admin_types import OffsetSpec
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.client import AIOClient
+from strom.client.aio.consumer import AIOConsumer
 from strom.client.aio.reader import AIOPartitionReader
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode
@@ -44,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consumer-property", action="append", metavar="KEY=VALUE")
     p.add_argument("--consumer.config", dest="consumer_config", metavar="FILE")
     p.add_argument("--isolation-level", choices=("read_uncommitted", "read_committed"))
-    p.add_argument("--group", help="not supported yet (no consumer groups)")
+    p.add_argument("--group", help="consume as a member of this consumer group")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,6 @@ def start_position(args: argparse.Namespace) -> StartAt:
 
 
 def run(args: argparse.Namespace, out: BinaryIO | None = None) -> int:
-    if args.group:
-        raise CliError("consumer groups are not supported yet; omit --group")
     config: dict[str, str | int] = {
         "client.id": "console-consumer",
         **load_properties_file(args.consumer_config),
@@ -149,7 +150,15 @@ def run(args: argparse.Namespace, out: BinaryIO | None = None) -> int:
     if args.max_messages is not None and args.max_messages <= 0:
         print("Processed a total of 0 messages", file=sys.stderr)
         return 0
-    count = asyncio.run(_consume(config, args, start, formatter, out or sys.stdout.buffer))
+    sink = out or sys.stdout.buffer
+    if args.group:
+        if args.partition is not None or args.offset is not None:
+            raise CliError("--partition and --offset cannot be used with --group")
+        config["group.id"] = args.group
+        config.setdefault("auto.offset.reset", "earliest" if args.from_beginning else "latest")
+        count = asyncio.run(_consume_group(config, args, formatter, sink))
+    else:
+        count = asyncio.run(_consume(config, args, start, formatter, sink))
     print(f"Processed a total of {count} messages", file=sys.stderr)
     return 0
 
@@ -241,3 +250,33 @@ async def _consume(
         session = _Session(client, args, formatter, out)
         await session.start(start)
         return await session.run()
+
+
+async def _consume_group(
+    config: dict[str, str | int], args: argparse.Namespace, formatter: Formatter, out: BinaryIO
+) -> int:
+    printed = 0
+    limit = args.max_messages
+    timeout_s = None if args.timeout_ms is None else args.timeout_ms / 1000
+    async with AIOConsumer(config) as consumer:
+        consumer.subscribe([args.topic])
+        last_data = time.monotonic()
+        while limit is None or printed < limit:
+            wait = 0.5
+            if timeout_s is not None:
+                left = timeout_s - (time.monotonic() - last_data)
+                if left <= 0:
+                    break
+                wait = min(wait, left)
+            records = await consumer.poll(
+                wait, max_records=None if limit is None else limit - printed
+            )
+            for r in records:
+                rec = Record(r.offset, r.timestamp, r.key, r.value, r.headers)
+                kind = "LogAppendTime" if r.timestamp_type == 1 else "CreateTime"
+                out.write(formatter.format(rec, r.partition, kind))
+                printed += 1
+            if records:
+                out.flush()
+                last_data = time.monotonic()
+    return printed

@@ -14,8 +14,8 @@ from strom.cli.common import (
     parse_bool,
     parse_properties,
 )
-from strom.client.aio.producer import RecordMetadata
-from strom.client.sync import Producer
+from strom.client.blocking import Producer
+from strom.client.messages import RecordMetadata
 
 _CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 

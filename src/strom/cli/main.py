@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from strom.cli import console_consumer, console_producer, dump_log, topics
+from strom.cli import console_consumer, console_producer, consumer_groups, dump_log, perf, topics
 from strom.cli.common import CliError
 from strom.client.config import ConfigError
 from strom.protocol.errors import KafkaError
@@ -29,6 +29,21 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         "print records to standard output",
         console_consumer.add_arguments,
         console_consumer.run,
+    ),
+    "consumer-groups": (
+        "list, describe, delete consumer groups; reset and delete their offsets",
+        consumer_groups.add_arguments,
+        consumer_groups.run,
+    ),
+    "producer-perf-test": (
+        "measure producer throughput and latency (kafka-producer-perf-test)",
+        perf.add_producer_arguments,
+        perf.run_producer,
+    ),
+    "consumer-perf-test": (
+        "measure consumer throughput (kafka-consumer-perf-test)",
+        perf.add_consumer_arguments,
+        perf.run_consumer,
     ),
     "dump-log": (
         "print the batches and records of a log segment",

@@ -103,6 +103,7 @@ class ClientConfig:
     fetch_max_wait_ms: int
     max_partition_fetch_bytes: int
     isolation_level: int
+    dns_lookup: str = "use_all_dns_ips"
 
     @classmethod
     def from_dict(cls, cfg: ConfigDict | None = None) -> ClientConfig:
@@ -130,4 +131,5 @@ class ClientConfig:
             fetch_max_wait_ms=_int(c, "fetch.max.wait.ms"),
             max_partition_fetch_bytes=_int(c, "max.partition.fetch.bytes"),
             isolation_level=1 if isolation == "read_committed" else 0,
+            dns_lookup=str(c.get("client.dns.lookup", "use_all_dns_ips")),
         )

@@ -82,6 +82,12 @@ class PartitionLag:
     client_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupLag:
+    description: GroupDescription
+    partitions: list[PartitionLag]
+
+
 def decode_assignment(data: bytes) -> tuple[TopicPartition, ...]:
     """A consumer member's assignment bytes (int16 version + body) -> partitions.
 
@@ -130,7 +136,14 @@ def lag_rows(
         tps = sorted(set(member.assignment))
         assigned.update(tps)
         rows.extend(
-            _row(tp, committed, log_end_offsets, member.member_id, member.client_host, member.client_id)
+            _row(
+                tp,
+                committed,
+                log_end_offsets,
+                member.member_id,
+                member.client_host,
+                member.client_id,
+            )
             for tp in tps
         )
     rest = sorted(tp for tp in committed if tp not in assigned)

@@ -27,7 +27,15 @@ from strom.client.aio.producer import AIOProducer, Headers, RecordMetadata
 from strom.client.aio.reader import AIOPartitionReader
 from strom.client.config import ConfigDict
 from strom.client.fetcher import FetchedRecords
+from strom.client.group_types import (
+    ConsumerGroupLag,
+    GroupDescription,
+    GroupListing,
+    OffsetAndMetadata,
+)
+from strom.client.metadata import BrokerMetadata
 from strom.common.types import TopicPartition
+from strom.protocol.errors import KafkaError
 
 R = TypeVar("R")
 
@@ -133,6 +141,68 @@ class Admin(_SyncBase):
         self, broker_ids: Iterable[int] | None = None
     ) -> dict[int, list[LogDirDescription]]:
         return self._loop.run(self._admin.describe_log_dirs(broker_ids))
+
+    # -- consumer groups -----------------------------------------------------
+
+    def find_coordinator(self, group: str) -> BrokerMetadata:
+        return self._loop.run(self._admin.find_coordinator(group))
+
+    def find_coordinators(self, groups: Iterable[str]) -> dict[str, BrokerMetadata]:
+        return self._loop.run(self._admin.find_coordinators(groups))
+
+    def list_groups(self, states: Iterable[str] | None = None) -> list[GroupListing]:
+        return self._loop.run(self._admin.list_groups(states))
+
+    def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupDescription]:
+        return self._loop.run(self._admin.describe_groups(groups))
+
+    def delete_groups(self, groups: Iterable[str]) -> dict[str, KafkaError | None]:
+        return self._loop.run(self._admin.delete_groups(groups))
+
+    def list_group_offsets(
+        self,
+        group: str,
+        partitions: Iterable[TopicPartition] | None = None,
+        *,
+        require_stable: bool = False,
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        return self._loop.run(
+            self._admin.list_group_offsets(group, partitions, require_stable=require_stable)
+        )
+
+    def list_groups_offsets(
+        self,
+        groups: Mapping[str, Iterable[TopicPartition] | None],
+        *,
+        require_stable: bool = False,
+    ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+        return self._loop.run(
+            self._admin.list_groups_offsets(groups, require_stable=require_stable)
+        )
+
+    def alter_group_offsets(
+        self, group: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | int]
+    ) -> None:
+        self._loop.run(self._admin.alter_group_offsets(group, offsets))
+
+    def delete_group_offsets(
+        self, group: str, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, KafkaError | None]:
+        return self._loop.run(self._admin.delete_group_offsets(group, partitions))
+
+    def log_end_offsets(
+        self, partitions: Iterable[TopicPartition], *, isolation_level: int | None = None
+    ) -> dict[TopicPartition, int]:
+        return self._loop.run(
+            self._admin.log_end_offsets(partitions, isolation_level=isolation_level)
+        )
+
+    def consumer_group_lag(
+        self, group: str, *, isolation_level: int | None = None
+    ) -> ConsumerGroupLag:
+        return self._loop.run(
+            self._admin.consumer_group_lag(group, isolation_level=isolation_level)
+        )
 
 
 class Producer(_SyncBase):

@@ -230,6 +230,13 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("transaction.state.log.segment.bytes", INT, 104_857_600),
     ConfigDef("transaction.max.timeout.ms", INT, 900_000, at_least(1)),
     ConfigDef("transactional.id.expiration.ms", INT, 604_800_000),
+    ConfigDef(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms", INT, 10_000, at_least(1)
+    ),
+    ConfigDef(
+        "transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3_600_000, at_least(1)
+    ),
+    ConfigDef("transaction.partition.verification.enable", BOOL, True),
     ConfigDef("producer.id.expiration.ms", INT, 86_400_000),
     ConfigDef("fetch.max.bytes", INT, 57_671_680),
     ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"]),

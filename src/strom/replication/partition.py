@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.records import AppendOrigin
 from strom.storage.log import AppendInfo, FetchDataInfo, PartitionLog
 from strom.storage.txn_index import AbortedTxn
 
@@ -76,7 +77,11 @@ class Partition:
         return self.log.last_stable_offset
 
     def append_records_to_leader(
-        self, records: bytes | memoryview, required_acks: int, now_ms: int
+        self,
+        records: bytes | memoryview,
+        required_acks: int,
+        now_ms: int,
+        origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
         if not self.is_leader:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
@@ -86,7 +91,7 @@ class Partition:
                 f"The size of the current ISR {set(self.isr)} is insufficient to satisfy "
                 f"the min.isr requirement of {self.min_insync_replicas} for partition {self.tp}",
             )
-        info = self.log.append_as_leader(records, self.leader_epoch, now_ms)
+        info = self.log.append_as_leader(records, self.leader_epoch, now_ms, origin=origin)
         self._maybe_increment_high_watermark()
         return info
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from strom.broker.api import Broker
+from strom.broker.groups import CLIENT_HOST
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.server.connection import Connection
 
@@ -64,6 +65,8 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         connections.add(task)
+        peer = writer.get_extra_info("peername")
+        CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the member's host
         try:
             await Connection(broker, reader, writer, max_frame).serve()
         finally:

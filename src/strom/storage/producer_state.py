@@ -88,8 +88,9 @@ class ProducerStateManager:
     # -- produce path ------------------------------------------------------------
     def find_duplicate(self, headers: Sequence[BatchHeader]) -> BatchMetadata | None:
         """The original append of a retried single-batch produce, if it is one."""
-        if len(headers) != 1 or headers[0].producer_id < 0 or headers[0].is_control:
-            return None
+        h = headers[0] if len(headers) == 1 else None
+        if h is None or h.producer_id < 0 or h.is_control or h.base_sequence < 0:
+            return None  # coordinator batches (TxnOffsetCommit) carry no sequence
         entry = self.producers.get(headers[0].producer_id)
         return entry.find_duplicate(headers[0]) if entry is not None else None
 
@@ -113,6 +114,9 @@ class ProducerStateManager:
                     f"Epoch of producer {h.producer_id} at offset is {h.producer_epoch}, "
                     f"which is smaller than the last seen epoch {epoch}",
                 )
+            if h.base_sequence < 0:  # no sequence (coordinator-written): epoch check only
+                pending[h.producer_id] = (h.producer_epoch, last_seq)
+                continue
             if h.producer_epoch > epoch:
                 if h.base_sequence != 0:
                     raise KafkaError(

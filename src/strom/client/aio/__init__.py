@@ -1,4 +1,4 @@
-"""The asyncio front of the strom client: connections, admin, producer, reader."""
+"""The asyncio front of the strom client: connections, admin, producer, consumer, reader."""
 
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.client import AIOClient

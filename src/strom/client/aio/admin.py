@@ -1,4 +1,4 @@
-"""AIOAdmin: topics, partitions, configs, offsets, records, cluster, log dirs.
+"""AIOAdmin: topics, partitions, configs, offsets, records, cluster, log dirs, groups.
 
 Every method raises :class:`KafkaError` with the broker's code when any item
 fails; the message names the item.
@@ -26,6 +26,7 @@ from strom.client.admin_types import (
     TopicDescription,
 )
 from strom.client.aio.client import AIOClient
+from strom.client.aio.group_admin import GroupAdminMixin
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import raise_for
 from strom.client.metadata import BrokerMetadata
@@ -53,14 +54,16 @@ def _code_name(code: int) -> str:
         return str(code)
 
 
-class AIOAdmin:
-    """Admin operations over an :class:`AIOClient` (created from a config dict)."""
+class AIOAdmin(GroupAdminMixin):
+    """Admin operations over an :class:`AIOClient` (created from a config dict);
+    consumer-group operations come from :class:`GroupAdminMixin`."""
 
     def __init__(self, config: ConfigDict | ClientConfig | AIOClient | None = None) -> None:
         """From a config, or sharing an AIOClient (which close() then leaves open)."""
         self._owns_client = not isinstance(config, AIOClient)
         self.client = config if isinstance(config, AIOClient) else AIOClient(config)
         self._timeout_ms = self.client.config.request_timeout_ms
+        self._coordinators: dict[str, BrokerMetadata] = {}
 
     async def __aenter__(self) -> AIOAdmin:
         await self.start()

@@ -64,6 +64,7 @@ class AIOClient:
                 client_id=self.config.client_id,
                 connect_timeout_ms=self.config.connection_setup_timeout_ms,
                 request_timeout_ms=self.config.request_timeout_ms,
+                all_dns_ips=self.config.dns_lookup != "default",
             )
             self._conns[address] = conn
             return conn

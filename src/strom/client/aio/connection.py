@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from typing import Any
 
 from strom.client.errors import KafkaConnectionError, KafkaTimeoutError
@@ -23,6 +24,41 @@ from strom.protocol.wire import Reader
 _SIZE_BYTES = 4
 CLIENT_SOFTWARE_NAME = "strom-python"
 CLIENT_SOFTWARE_VERSION = "0.1.0"
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise KafkaConnectionError(f"cannot resolve {host}: {exc}") from None
+    addresses: list[str] = []
+    for info in infos:
+        address = str(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+async def _connect_any(
+    host: str, port: int, connect_timeout_ms: int, all_dns_ips: bool
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a TCP connection to the first reachable address of ``host``."""
+    addresses = await _resolve(host, port)
+    if not all_dns_ips:
+        addresses = addresses[:1]
+    errors: list[str] = []
+    for address in addresses:
+        try:
+            async with asyncio.timeout(connect_timeout_ms / 1000):
+                return await asyncio.open_connection(address, port)
+        except TimeoutError:
+            errors.append(f"{address}: timed out after {connect_timeout_ms} ms")
+        except OSError as exc:
+            errors.append(f"{address}: {exc.strerror or exc}")
+    detail = "; ".join(errors) or "no addresses"
+    if errors and all("timed out" in e for e in errors):
+        raise KafkaTimeoutError(f"connecting to {host}:{port} timed out ({detail})")
+    raise KafkaConnectionError(f"cannot connect to {host}:{port} ({detail})")
 
 
 class BrokerConnection:
@@ -64,17 +100,14 @@ class BrokerConnection:
         client_id: str | None = "strom",
         connect_timeout_ms: int = 10_000,
         request_timeout_ms: int = 30_000,
+        all_dns_ips: bool = True,
     ) -> BrokerConnection:
-        """Connect and negotiate API versions."""
-        try:
-            async with asyncio.timeout(connect_timeout_ms / 1000):
-                reader, writer = await asyncio.open_connection(host, port)
-        except TimeoutError:
-            raise KafkaTimeoutError(
-                f"connecting to {host}:{port} timed out after {connect_timeout_ms} ms"
-            ) from None
-        except OSError as exc:
-            raise KafkaConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+        """Connect and negotiate API versions.
+
+        With ``all_dns_ips`` (client.dns.lookup=use_all_dns_ips) every address the
+        name resolves to is tried in turn, each within ``connect_timeout_ms``.
+        """
+        reader, writer = await _connect_any(host, port, connect_timeout_ms, all_dns_ips)
         conn = cls(
             host,
             port,
@@ -116,12 +149,19 @@ class BrokerConnection:
         raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, "ApiVersions negotiation failed")
 
     async def send(
-        self, request: Any, *, version: int | None = None, expect_response: bool = True
+        self,
+        request: Any,
+        *,
+        version: int | None = None,
+        expect_response: bool = True,
+        timeout_ms: int | None = None,
     ) -> Any:
         """Send ``request`` at the negotiated (or given) version; await its response.
 
         With ``expect_response=False`` (Produce with acks=0) return None once written.
+        ``timeout_ms`` replaces request.timeout.ms (JoinGroup waits for the rebalance).
         """
+        limit_ms = self.request_timeout_ms if timeout_ms is None else timeout_ms
         if self._closed is not None:
             raise self._closed
         api_key = int(request.API_KEY)
@@ -135,7 +175,7 @@ class BrokerConnection:
         if expect_response:
             self._pending[correlation_id] = (api_key, version, future)
         try:
-            async with asyncio.timeout(self.request_timeout_ms / 1000):
+            async with asyncio.timeout(limit_ms / 1000):
                 self._writer.write(frame)
                 await self._writer.drain()
                 if not expect_response:
@@ -144,8 +184,7 @@ class BrokerConnection:
         except TimeoutError:
             name = ApiKey(api_key).name if api_key in ApiKey._value2member_map_ else api_key
             raise KafkaTimeoutError(
-                f"{name} request to {self.host}:{self.port} timed out after "
-                f"{self.request_timeout_ms} ms"
+                f"{name} request to {self.host}:{self.port} timed out after {limit_ms} ms"
             ) from None
         except (ConnectionError, OSError) as exc:
             self._fail(KafkaConnectionError(f"connection to {self.host}:{self.port} lost: {exc}"))

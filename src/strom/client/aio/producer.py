@@ -1,10 +1,10 @@
-"""AIOProducer: a simple batching producer (no idempotence or transactions yet).
+"""AIOProducer: Kafka's producer on asyncio (idempotent by default, transactions).
 
-``send`` chooses the partition (murmur2 for keys, round-robin otherwise),
-queues the record and returns a future of its :class:`RecordMetadata`. A
-sender task drains batches that are full or have waited ``linger.ms`` and
-sends, per leader, one Produce request holding one RecordBatch per partition.
-Retriable errors refresh metadata and retry up to ``retries`` times.
+``send`` runs the record through the key/value serializers and the partitioner,
+waits (at most ``max.block.ms``) for the topic's metadata and for room in
+``buffer.memory``, and queues it in the :class:`RecordAccumulator`; it returns a
+future of the record's :class:`RecordMetadata`. The :class:`Sender` task sends
+batches as ``linger.ms``/``batch.size`` make them ready. See docs/client.md.
 """
 
 from __future__ import annotations
@@ -12,47 +12,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from strom.client.accumulator import ProducerBatch, RecordAccumulator
+from strom.client.accumulator import BATCH_OVERHEAD, RecordAccumulator, estimate_size
 from strom.client.aio.client import AIOClient
-from strom.client.config import ClientConfig, ConfigDict
-from strom.client.errors import error_for
-from strom.client.partitioner import DefaultPartitioner
+from strom.client.aio.coordinators import now_ms
+from strom.client.aio.sender import Batch, Future, Sender
+from strom.client.aio.txn_api import TransactionsMixin
+from strom.client.errors import KafkaTimeoutError
+from strom.client.messages import (
+    BufferExhaustedError,
+    ProducerRecord,
+    RecordMetadata,
+    RecordTooLargeError,
+)
+from strom.client.partitioner import make_partitioner
+from strom.client.producer_config import ProducerConfig
+from strom.client.serde import header_bytes, serializer
+from strom.client.txn_manager import TransactionManager, TxnState
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
 
-Headers = Sequence[tuple[str, bytes | None]]
+__all__ = ["AIOProducer", "DeliveryCallback", "Headers", "ProducerRecord", "RecordMetadata"]
 
-
-@dataclass(frozen=True, slots=True)
-class RecordMetadata:
-    topic: str
-    partition: int
-    offset: int  # -1 with acks=0
-    timestamp: int
+Headers = Sequence[tuple[str, bytes | str | None]]
+DeliveryCallback = Callable[[RecordMetadata | None, BaseException | None], Any]
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+class AIOProducer(TransactionsMixin):
+    """``async with AIOProducer({"bootstrap.servers": ...}) as p: await p.send(...)``."""
 
-
-class AIOProducer:
-    def __init__(self, config: ConfigDict | ClientConfig | None = None) -> None:
-        self.client = AIOClient(config)
-        cfg = self.client.config
+    def __init__(self, config: Mapping[str, Any] | ProducerConfig | None = None) -> None:
+        cfg = config if isinstance(config, ProducerConfig) else ProducerConfig.from_dict(config)
         self.config = cfg
-        self._acc: RecordAccumulator[asyncio.Future[RecordMetadata]] = RecordAccumulator(
-            batch_size=cfg.batch_size, linger_ms=cfg.linger_ms
+        self.client = AIOClient(cfg.client)
+        self._acc: RecordAccumulator[Future] = RecordAccumulator(
+            batch_size=cfg.batch_size,
+            linger_ms=cfg.linger_ms,
+            buffer_memory=cfg.buffer_memory,
+            retry_backoff_ms=cfg.retry_backoff_ms,
         )
-        self._partitioner = DefaultPartitioner()
-        self._wakeup = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._sender: asyncio.Task[None] | None = None
-        self._closing = False
+        self._partitioner = make_partitioner(
+            cfg.partitioner,
+            batch_size=cfg.batch_size,
+            adaptive=cfg.adaptive,
+            ignore_keys=cfg.ignore_keys,
+            queued=self._acc.queued_bytes,
+        )
+        self._key_ser = serializer(cfg.key_serializer, "key.serializer")
+        self._value_ser = serializer(cfg.value_serializer, "value.serializer")
+        self._txn = TransactionManager(cfg.transactional_id, cfg.idempotent)
+        self._sender = Sender(self.client, cfg, self._acc, self._txn, self._batch_done)
+        self._sender_task: asyncio.Task[None] | None = None
+        self._pending_records = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._memory = asyncio.Event()
+        self._closed = False
 
     async def __aenter__(self) -> AIOProducer:
         await self.start()
@@ -62,185 +79,205 @@ class AIOProducer:
         await self.close()
 
     async def start(self) -> None:
+        """Connect to a bootstrap server and start the sender task."""
         await self.client.bootstrap()
-        self._sender = asyncio.get_running_loop().create_task(self._run())
+        self._sender_task = asyncio.get_running_loop().create_task(self._sender.run())
+
+    @property
+    def produce_requests(self) -> int:
+        """Produce requests sent so far."""
+        return self._sender.produce_requests
+
+    # -- sending -------------------------------------------------------------
 
     async def send(
         self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
+        topic: str | ProducerRecord,
+        value: Any = None,
+        key: Any = None,
         partition: int | None = None,
         headers: Headers | None = None,
         timestamp: int | None = None,
-    ) -> asyncio.Future[RecordMetadata]:
-        """Queue a record; the returned future resolves when the broker acknowledges it."""
-        if self._sender is None or self._closing:
-            raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "producer is not running")
-        count = self.client.cluster.partition_count(topic)
-        if count is None:
-            count = await self.client.wait_for_topic(topic, auto_create=True)
+        *,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> Future:
+        """Queue a record; the returned future resolves to its RecordMetadata.
+
+        ``topic`` may be a :class:`ProducerRecord`. ``on_delivery(metadata, error)``
+        is called once the outcome is known. Raises RecordTooLargeError
+        (MESSAGE_TOO_LARGE) for a record over max.request.size, BufferExhaustedError
+        after max.block.ms without memory, KafkaError UNKNOWN_TOPIC_OR_PARTITION when
+        the topic is absent for max.block.ms.
+        """
+        rec = topic if isinstance(topic, ProducerRecord) else None
+        if rec is not None:
+            topic, value, key = rec.topic, rec.value, rec.key
+            partition, headers, timestamp = rec.partition, rec.headers, rec.timestamp
+        assert isinstance(topic, str)
+        self._check_can_send()
+        key_bytes = self._key_ser(key)
+        value_bytes = self._value_ser(value)
+        hdrs = [(k, header_bytes(v)) for k, v in headers or ()]
+        deadline = time.monotonic() + self.config.max_block_ms / 1000
+        count = self.client.cluster.partition_count(topic) or await self._wait_topic(
+            topic, deadline
+        )
+        size = estimate_size(key_bytes, value_bytes, hdrs)
+        self._check_size(size)
         if partition is None:
-            partition = self._partitioner.partition(topic, key, count)
+            partition = self._partitioner.partition(topic, key_bytes, count)
         elif not 0 <= partition < count:
             raise KafkaError(
                 ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                f"topic {topic!r} has no partition {partition}",
+                f"topic {topic!r} has no partition {partition} ({count} partitions)",
             )
-        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        now = _now_ms()
-        full = self._acc.append(
-            TopicPartition(topic, partition),
-            key,
-            value,
-            headers or (),
-            now if timestamp is None else timestamp,
-            future,
-            now,
-        )
-        if full or self.config.linger_ms <= 0:
-            self._wakeup.set()
-        elif len(self._acc) == 1:
-            self._wakeup.set()  # let the sender compute the linger deadline
+        if not self._acc.has_room(size):
+            await self._wait_memory(size, deadline)
+        future: Future = asyncio.get_running_loop().create_future()
+        if on_delivery is not None:
+            future.add_done_callback(_callback(on_delivery))
+        now = now_ms()
+        tp = TopicPartition(topic, partition)
+        self._txn.maybe_add_partition(tp)
+        ts = now if timestamp is None else timestamp
+        sendable = self._acc.append(tp, key_bytes, value_bytes, hdrs, ts, future, now)
+        self._partitioner.on_append(topic, partition, size, count)
+        self._pending_records += 1
+        self._idle.clear()
+        if sendable or self.config.linger_ms == 0 or self._pending_records == 1:
+            self._sender.wake()
         return future
 
-    async def flush(self) -> None:
-        """Send everything queued and wait for the answers."""
-        batches = self._acc.drain()
-        if batches:
-            self._dispatch(batches)
-        while self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+    async def send_and_wait(self, *args: Any, **kwargs: Any) -> RecordMetadata:
+        """``send`` and wait for the acknowledgement."""
+        return await (await self.send(*args, **kwargs))
 
-    async def close(self) -> None:
-        self._closing = True
+    def _check_can_send(self) -> None:
+        if self._closed or self._sender_task is None:
+            raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "the producer is closed")
+        if self._sender.fatal is not None:
+            raise self._sender.fatal
+        if self._txn.transactional:
+            if self._txn.state == TxnState.ABORTABLE_ERROR and self._txn.last_error:
+                raise KafkaError(
+                    self._txn.last_error.code,
+                    f"cannot send: the transaction must be aborted ({self._txn.last_error})",
+                )
+            self._txn.require(TxnState.IN_TRANSACTION, action="send")
+
+    def _check_size(self, size: int) -> None:
+        if size + BATCH_OVERHEAD > self.config.max_request_size:
+            raise RecordTooLargeError(
+                f"MESSAGE_TOO_LARGE: the message is {size + BATCH_OVERHEAD} bytes when "
+                f"serialized which is larger than {self.config.max_request_size}, the value "
+                "of max.request.size"
+            )
+        if size > self.config.buffer_memory:
+            raise RecordTooLargeError(
+                f"MESSAGE_TOO_LARGE: the message is {size} bytes when serialized which is "
+                f"larger than the total memory buffer ({self.config.buffer_memory}, "
+                "buffer.memory)"
+            )
+
+    async def _wait_topic(self, topic: str, deadline: float) -> int:
+        while True:
+            response = await self.client.refresh_metadata([topic], auto_create=True)
+            count = self.client.cluster.partition_count(topic)
+            if count:
+                return count
+            entry = next((t for t in response.topics if t.name == topic), None)
+            code = entry.error_code if entry is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if code not in (
+                0,
+                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode.LEADER_NOT_AVAILABLE,
+            ):
+                raise KafkaError(ErrorCode(code), f"topic {topic!r}: {ErrorCode(code).name}")
+            if time.monotonic() >= deadline:
+                raise KafkaError(
+                    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                    f"UNKNOWN_TOPIC_OR_PARTITION: topic {topic!r} not present in metadata "
+                    f"after {self.config.max_block_ms} ms (max.block.ms)",
+                )
+            await asyncio.sleep(min(self.config.retry_backoff_ms / 1000, 0.25))
+
+    async def _wait_memory(self, size: int, deadline: float) -> None:
+        while not self._acc.has_room(size):
+            self._acc.exhausted = True
+            self._sender.wake()
+            self._memory.clear()
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    await self._memory.wait()
+            except TimeoutError:
+                free = self.config.buffer_memory - self._acc.used_bytes
+                raise BufferExhaustedError(
+                    f"failed to allocate {size} bytes within the configured max blocking time "
+                    f"{self.config.max_block_ms} ms (max.block.ms); total memory "
+                    f"{self.config.buffer_memory} bytes (buffer.memory), available {free}"
+                ) from None
+        self._acc.exhausted = False
+
+    def _batch_done(self, batch: Batch) -> None:
+        self._pending_records -= batch.record_count
+        self._memory.set()
+        if self._pending_records <= 0:
+            self._pending_records = 0
+            self._idle.set()
+
+    # -- flushing and closing --------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Send everything queued and wait until every record has an outcome."""
+        self._acc.flushing = True
+        self._sender.wake()
         try:
-            if self._sender is not None:
-                await self.flush()
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            raise KafkaTimeoutError(
+                f"flush did not complete within {timeout} s ({self._pending_records} "
+                "record(s) pending)"
+            ) from None
         finally:
-            if self._sender is not None:
-                self._sender.cancel()
+            self._acc.flushing = False
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        count = self.client.cluster.partition_count(topic) or await self._wait_topic(
+            topic, time.monotonic() + self.config.max_block_ms / 1000
+        )
+        return list(range(count))
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Flush (for at most ``timeout`` seconds), then fail what is left and disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._sender_task is not None and timeout != 0:
+                with contextlib.suppress(KafkaTimeoutError):
+                    await self.flush(timeout)
+        finally:
+            closed = KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "the producer was closed")
+            self._sender.fail_queued(closed)
+            if self._sender_task is not None:
+                self._sender_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._sender
-                self._sender = None
+                    await self._sender_task
+            await self._sender.stop()
             await self.client.close()
 
-    # -- sender --------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            deadline = self._acc.next_ready_ms()
-            timeout = None if deadline is None else max(0, deadline - _now_ms()) / 1000
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
-            ready = self._acc.ready(_now_ms())
-            if ready:
-                self._dispatch(self._acc.drain(ready))
+def _callback(func: DeliveryCallback) -> Callable[[Future], None]:
+    def done(future: Future) -> None:
+        if future.cancelled():
+            func(None, asyncio.CancelledError())
+        elif (exc := future.exception()) is not None:
+            func(None, exc)
+        else:
+            func(future.result(), None)
 
-    def _dispatch(self, batches: list[ProducerBatch[asyncio.Future[RecordMetadata]]]) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_batches(batches))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _send_batches(
-        self, batches: list[ProducerBatch[asyncio.Future[RecordMetadata]]]
-    ) -> None:
-        groups: dict[int, list[ProducerBatch[asyncio.Future[RecordMetadata]]]] = defaultdict(list)
-        for batch in batches:
-            try:
-                groups[await self.client.leader_for(batch.tp)].append(batch)
-            except KafkaError as exc:
-                _fail(batch, exc)
-        async with asyncio.TaskGroup() as tg:
-            for leader, group in groups.items():
-                tg.create_task(self._produce(leader, group))
-
-    async def _produce(
-        self, leader: int, batches: list[ProducerBatch[asyncio.Future[RecordMetadata]]]
-    ) -> None:
-        acks = self.config.acks
-        by_topic: dict[str, list[ProduceRequest.PartitionProduceData]] = defaultdict(list)
-        for batch in batches:
-            batch.attempts += 1
-            data = batch.encode(self.config.compression)
-            by_topic[batch.tp.topic].append(
-                ProduceRequest.PartitionProduceData(batch.tp.partition, data)
-            )
-        request = ProduceRequest(
-            transactional_id=None,
-            acks=acks,
-            timeout_ms=self.config.request_timeout_ms,
-            topic_data=[ProduceRequest.TopicProduceData(t, parts) for t, parts in by_topic.items()],
-        )
-        try:
-            conn = await self.client.node_connection(leader)
-            response: ProduceResponse | None = await conn.send(request, expect_response=acks != 0)
-        except KafkaError as exc:
-            await self._retry_or_fail(batches, exc)
-            return
-        if response is None:
-            for batch in batches:
-                _complete(batch, -1, -1)
-            return
-        await self._handle_response(batches, response)
-
-    async def _handle_response(
-        self,
-        batches: list[ProducerBatch[asyncio.Future[RecordMetadata]]],
-        response: ProduceResponse,
-    ) -> None:
-        results = {(t.name, p.index): p for t in response.responses for p in t.partition_responses}
-        retry: list[ProducerBatch[asyncio.Future[RecordMetadata]]] = []
-        last_error: KafkaError | None = None
-        for batch in batches:
-            p = results.get((batch.tp.topic, batch.tp.partition))
-            if p is None:
-                _fail(
-                    batch, KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, f"no answer for {batch.tp}")
-                )
-                continue
-            err = error_for(p.error_code, f"partition {batch.tp}", p.error_message)
-            if err is None:
-                _complete(batch, p.base_offset, p.log_append_time_ms)
-            elif err.retriable and batch.attempts <= self.config.retries:
-                retry.append(batch)
-                last_error = err
-            else:
-                _fail(batch, err)
-        if retry and last_error is not None:
-            await self._retry_or_fail(retry, last_error)
-
-    async def _retry_or_fail(
-        self, batches: list[ProducerBatch[asyncio.Future[RecordMetadata]]], error: KafkaError
-    ) -> None:
-        if not error.retriable or any(b.attempts > self.config.retries for b in batches):
-            for batch in batches:
-                _fail(batch, error)
-            return
-        await asyncio.sleep(self.config.retry_backoff_ms / 1000)
-        try:
-            await self.client.refresh_metadata(sorted({b.tp.topic for b in batches}))
-        except KafkaError as exc:
-            for batch in batches:
-                _fail(batch, exc)
-            return
-        await self._send_batches(batches)
-
-
-def _complete(
-    batch: ProducerBatch[asyncio.Future[RecordMetadata]], base: int, log_append_ms: int
-) -> None:
-    for i, future in enumerate(batch.tokens):
-        if future.done():
-            continue
-        ts = log_append_ms if log_append_ms >= 0 else batch.records[i][3]
-        offset = base + i if base >= 0 else -1
-        future.set_result(RecordMetadata(batch.tp.topic, batch.tp.partition, offset, ts))
-
-
-def _fail(batch: ProducerBatch[asyncio.Future[RecordMetadata]], error: KafkaError) -> None:
-    for future in batch.tokens:
-        if not future.done():
-            future.set_exception(error)
+    return done

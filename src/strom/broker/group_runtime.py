@@ -1,0 +1,295 @@
+"""The group coordinator's IO edge: ``__consumer_offsets``, shards, waiting requests, timers.
+
+One GroupCoordinatorShard per ``__consumer_offsets`` partition led by this
+broker; a group lives in partition ``abs(java hashCode(group_id)) % partitions``.
+The topic is created (compacted, offsets.topic.* settings) on the first
+FindCoordinator; at startup every local partition is loaded by replaying its
+log. A JoinGroup or SyncGroup waits on an asyncio future keyed by the handle
+given to the shard; the shard completes it through its results. Records are
+appended through :class:`OffsetsPartitionWriter` (acks=all) before the
+continuations that answer clients run. ``run()`` drives the deadlines, offset
+expiry and the compaction of the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from strom.common.types import TopicPartition
+from strom.coordinator.group.coordinator import GroupCoordinatorShard
+from strom.coordinator.group.records import CoordinatorRecord
+from strom.coordinator.group.result import CoordinatorResult, GroupConfig
+from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
+from strom.protocol.records import (
+    BatchHeader,
+    build_batch,
+    decode_batch,
+    iter_batches,
+    parse_control_record,
+)
+from strom.storage import cleaner
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+log = logging.getLogger(__name__)
+
+OFFSETS_TOPIC: Final = "__consumer_offsets"
+TICK_S: Final = 0.05
+LOAD_READ_BYTES: Final = 1 << 20
+CLEANER_INTERVAL_MS: Final = 15_000
+
+
+def java_string_hash(s: str) -> int:
+    """Java's String.hashCode (UTF-16 code units, int32 overflow)."""
+    h = 0
+    data = s.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def partition_for(group_id: str, partitions: int) -> int:
+    """Kafka's Utils.abs(groupId.hashCode) % partitions (Utils.abs masks the sign bit)."""
+    return (java_string_hash(group_id) & 0x7FFFFFFF) % partitions
+
+
+def group_config(broker: Broker) -> GroupConfig:
+    cfg = broker.config
+    return GroupConfig(
+        min_session_timeout_ms=cfg.get_int("group.min.session.timeout.ms"),
+        max_session_timeout_ms=cfg.get_int("group.max.session.timeout.ms"),
+        initial_rebalance_delay_ms=cfg.get_int("group.initial.rebalance.delay.ms"),
+        max_size=cfg.get_int("group.max.size"),
+        offset_metadata_max_bytes=cfg.get_int("offset.metadata.max.bytes"),
+        offsets_retention_ms=cfg.get_int("offsets.retention.minutes") * 60_000,
+    )
+
+
+def replay_batch(shard: GroupCoordinatorShard, header: BatchHeader, raw: memoryview) -> None:
+    """Replay one batch at load; transactional ones wait for their marker (TxnOffsetCommit)."""
+    if header.is_control:
+        if header.producer_id >= 0:
+            marker = parse_control_record(decode_batch(raw)[1][0])
+            shard.complete_txn(header.producer_id, marker.commit)
+        return
+    for record in decode_batch(raw)[1]:
+        if record.key is None:
+            continue
+        if header.is_transactional:
+            shard.replay_txn(header.producer_id, record.key, record.value)
+        else:
+            shard.replay(record.key, record.value)
+
+
+class OffsetsPartitionWriter:
+    """PartitionWriter over the broker's ReplicaManager (one uncompressed batch, acks=all)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def append(self, partition: int, records: Sequence[CoordinatorRecord]) -> int:
+        now = self.broker.now_ms()
+        batch = build_batch([(r.key, r.value, (), now) for r in records])
+        tp = TopicPartition(OFFSETS_TOPIC, partition)
+        try:
+            info = self.broker.replicas.append(tp, batch, -1, now)
+        except OSError as e:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, str(e)) from e
+        return info.last_offset
+
+
+class GroupRuntime:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.config = group_config(broker)
+        self.writer = OffsetsPartitionWriter(broker)
+        self.shards: dict[int, GroupCoordinatorShard] = {}
+        self.loading: set[int] = set()
+        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._next_handle = 0
+        self._last_expiry_ms = broker.now_ms()
+        self._last_clean_ms = 0
+        self._cleaner_state: dict[int, cleaner.CleanerCheckpoint] = {}
+
+    # -- placement ------------------------------------------------------------------
+
+    @property
+    def num_partitions(self) -> int:
+        topic = self.broker.topic(OFFSETS_TOPIC)
+        if topic is not None:
+            return len(topic.partitions)
+        return self.broker.config.get_int("offsets.topic.num.partitions")
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.num_partitions)
+
+    def ensure_topic(self) -> bool:
+        """Create ``__consumer_offsets`` if missing; False if it cannot exist now."""
+        if self.broker.topic(OFFSETS_TOPIC) is not None:
+            return True
+        cfg = self.broker.config
+        live = len(self.broker.metadata.brokers())
+        rf = min(cfg.get_int("offsets.topic.replication.factor"), live)
+        try:
+            self.broker.create_topic(
+                OFFSETS_TOPIC,
+                cfg.get_int("offsets.topic.num.partitions"),
+                rf,
+                configs={
+                    "cleanup.policy": "compact",
+                    "segment.bytes": str(cfg.get_int("offsets.topic.segment.bytes")),
+                    "compression.type": "producer",
+                },
+            )
+        except KafkaError as e:
+            log.error("cannot create %s: %s", OFFSETS_TOPIC, e)
+            return False
+        self.load()
+        return True
+
+    def shard(self, group_id: str) -> tuple[int, GroupCoordinatorShard]:
+        """The shard owning ``group_id`` or KafkaError(NOT_COORDINATOR / LOAD_IN_PROGRESS)."""
+        partition = self.partition_for(group_id)
+        if partition in self.loading:
+            raise KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        shard = self.shards.get(partition)
+        if shard is None:
+            raise KafkaError(ErrorCode.NOT_COORDINATOR)
+        return partition, shard
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load every local leader partition of the topic not loaded yet (at startup)."""
+        topic = self.broker.topic(OFFSETS_TOPIC)
+        if topic is None:
+            return
+        for p in topic.partitions:
+            if p.leader == self.broker.node_id and p.partition not in self.shards:
+                self.load_partition(p.partition)
+
+    def load_partition(self, partition: int) -> None:
+        self.loading.add(partition)
+        shard = GroupCoordinatorShard(self.config)
+        tp = TopicPartition(OFFSETS_TOPIC, partition)
+        try:
+            plog = self.broker.replicas.get_partition(tp).log
+            offset = plog.log_start_offset
+            while offset < plog.log_end_offset:
+                data = plog.read(offset, LOAD_READ_BYTES)
+                if not data.slices:
+                    break
+                for header, raw in iter_batches(b"".join(s.read() for s in data.slices)):
+                    offset = header.next_offset
+                    replay_batch(shard, header, raw)
+        except (KafkaError, DecodeError, OSError) as e:
+            log.error("failed to load %s: %s", tp, e)
+            self.loading.discard(partition)
+            return
+        shard.on_loaded(self.broker.now_ms())
+        self.shards[partition] = shard
+        self.loading.discard(partition)
+        if shard.groups:
+            log.info("loaded %d group(s) from %s", len(shard.groups), tp)
+
+    # -- calls -------------------------------------------------------------------------
+
+    async def call(self, partition: int, op: Callable[[int], CoordinatorResult]) -> Any:
+        """Run ``op(handle)`` on the shard and wait for the response to ``handle``."""
+        self._next_handle += 1
+        handle = self._next_handle
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._futures[handle] = fut
+        try:
+            self.execute(partition, op(handle))
+            self._run_due(partition)
+            return await fut
+        finally:
+            self._futures.pop(handle, None)
+
+    def execute(self, partition: int, result: CoordinatorResult) -> None:
+        """Complete responses, append records, then run the continuations, until none is left."""
+        queue = [result]
+        while queue:
+            current = queue.pop(0)
+            for handle, response in current.responses:
+                fut = self._futures.get(handle)
+                if fut is not None and not fut.done():
+                    fut.set_result(response)
+            error = ErrorCode.NONE
+            if current.records:
+                error = self._append(partition, current.records)
+            queue += [then(error) for then in current.then]
+
+    def _append(self, partition: int, records: Sequence[CoordinatorRecord]) -> ErrorCode:
+        try:
+            self.writer.append(partition, records)
+        except KafkaError as e:
+            log.warning("append to %s-%d failed: %s", OFFSETS_TOPIC, partition, e)
+            return e.code
+        return ErrorCode.NONE
+
+    def _run_due(self, partition: int) -> None:
+        shard = self.shards.get(partition)
+        now = self.broker.now_ms()
+        if shard is not None:
+            deadline = shard.next_deadline_ms()
+            if deadline is not None and deadline <= now:
+                self.execute(partition, shard.tick(now))
+
+    # -- periodic work ------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.broker.now_ms()
+        for partition, shard in list(self.shards.items()):
+            deadline = shard.next_deadline_ms()
+            if deadline is not None and deadline <= now:
+                self.execute(partition, shard.tick(now))
+        interval = self.broker.config.get_int("offsets.retention.check.interval.ms")
+        if now - self._last_expiry_ms >= interval:
+            self._last_expiry_ms = now
+            for partition, shard in list(self.shards.items()):
+                self.execute(partition, shard.expire(now))
+        if now - self._last_clean_ms >= CLEANER_INTERVAL_MS:
+            self._last_clean_ms = now
+            self.clean(now)
+
+    def clean(self, now_ms: int) -> int:
+        """Compact the local partitions of ``__consumer_offsets``; bytes removed."""
+        topic = self.broker.topic(OFFSETS_TOPIC)
+        if topic is None or not self.broker.config.get_bool("log.cleaner.enable"):
+            return 0
+        delete_retention_ms = int(
+            self.broker.effective_topic_config(topic).get("delete.retention.ms", "86400000")
+        )
+        removed = 0
+        for partition in self.shards:
+            tp = TopicPartition(OFFSETS_TOPIC, partition)
+            try:
+                plog = self.broker.replicas.get_partition(tp).log
+                state = self._cleaner_state.setdefault(partition, cleaner.CleanerCheckpoint())
+                removed += cleaner.clean_log(plog, now_ms, delete_retention_ms, state)
+            except (KafkaError, OSError) as e:
+                log.error("compaction of %s failed: %s", tp, e)
+        return removed
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("group coordinator tick failed")
+
+    def shutdown(self) -> None:
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.cancel()
+        self._futures.clear()
+        with contextlib.suppress(Exception):
+            self.shards.clear()

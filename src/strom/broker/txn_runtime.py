@@ -1,0 +1,318 @@
+"""The IO edge of the transaction coordinator: ``__transaction_state``, markers, timers.
+
+``TxnRuntime`` owns a sans-IO :class:`TransactionCoordinator`. It creates the
+internal topic on first use, loads every local partition of it by replaying
+its records (at startup, so transactions survive restarts), appends the
+records each request produces, writes the transaction markers (control
+batches) to every partition of a prepared transaction, and runs the periodic
+work: aborting timed-out transactions, retrying markers that could not be
+written, and expiring idle transactional ids.
+
+Crash story: the Prepare* record is appended before any marker is written,
+and Complete* only after all of them. A broker killed in between finds the
+Prepare* state on load and writes the markers again (markers are
+idempotent). An Ongoing transaction found on load is aborted when its
+transaction.timeout.ms has passed since it started.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from strom.common.types import TopicPartition
+from strom.coordinator.txn.coordinator import (
+    MarkerJob,
+    TransactionCoordinator,
+    TxnConfig,
+    TxnResult,
+)
+from strom.coordinator.txn.log_records import decode_record, encode_record
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
+from strom.protocol.records import (
+    AppendOrigin,
+    build_batch,
+    build_control_batch,
+    decode_batch,
+    iter_batches,
+)
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+log = logging.getLogger(__name__)
+
+TXN_TOPIC = "__transaction_state"
+OFFSETS_TOPIC = "__consumer_offsets"
+_READ_CHUNK = 1 << 20
+
+# Kafka's mapping of append errors on the transaction log (TransactionStateManager).
+_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.REQUEST_TIMED_OUT: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
+# First versions that may return PRODUCER_FENCED (KIP-588); older ones get INVALID_PRODUCER_EPOCH.
+FENCED_SINCE = {
+    ApiKey.INIT_PRODUCER_ID: 4,
+    ApiKey.ADD_PARTITIONS_TO_TXN: 2,
+    ApiKey.ADD_OFFSETS_TO_TXN: 2,
+    ApiKey.END_TXN: 2,
+    ApiKey.TXN_OFFSET_COMMIT: 3,
+}
+
+
+def fenced_for_version(code: ErrorCode, header: RequestHeader) -> ErrorCode:
+    if code == ErrorCode.PRODUCER_FENCED and header.api_version < FENCED_SINCE.get(
+        ApiKey(header.api_key), 0
+    ):
+        return ErrorCode.INVALID_PRODUCER_EPOCH
+    return code
+
+
+class TxnRuntime:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        cfg = broker.config
+        self.coordinator = TransactionCoordinator(
+            TxnConfig(
+                num_partitions=cfg.get_int("transaction.state.log.num.partitions"),
+                max_timeout_ms=cfg.get_int("transaction.max.timeout.ms"),
+                id_expiration_ms=cfg.get_int("transactional.id.expiration.ms"),
+            ),
+            broker.producer_ids.generate,
+        )
+        self.verification_enabled = cfg.get_bool("transaction.partition.verification.enable")
+        self.pending_markers: dict[str, MarkerJob] = {}
+        self.started = False
+
+    def startup(self) -> None:
+        """Load the local partitions of ``__transaction_state`` (once)."""
+        if not self.started:
+            self.started = True
+            self.load()
+
+    # -- the internal topic --------------------------------------------------------
+    def ensure_ready(self) -> bool:
+        """Create and load ``__transaction_state`` if needed; True when it is served here."""
+        if self.broker.topic(TXN_TOPIC) is None:
+            self._create_topic()
+            self.started = False
+        self.startup()
+        return bool(self.coordinator.owned)
+
+    def find_coordinator(self, transactional_id: str) -> ErrorCode:
+        """FindCoordinator(key_type=transaction): NONE when this broker coordinates the id."""
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST
+        self.ensure_ready()
+        if self.coordinator.partition_for(transactional_id) in self.coordinator.owned:
+            return ErrorCode.NONE
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+
+    def _create_topic(self) -> None:
+        cfg = self.broker.config
+        brokers = len(self.broker.metadata.brokers())
+        rf = min(cfg.get_int("transaction.state.log.replication.factor"), brokers)
+        min_isr = min(cfg.get_int("transaction.state.log.min.isr"), rf)
+        configs = {
+            "cleanup.policy": "compact",
+            "compression.type": "uncompressed",
+            "min.insync.replicas": str(min_isr),
+            "segment.bytes": str(cfg.get_int("transaction.state.log.segment.bytes")),
+            "unclean.leader.election.enable": "false",
+        }
+        partitions = cfg.get_int("transaction.state.log.num.partitions")
+        try:
+            self.broker.create_topic(TXN_TOPIC, partitions, rf, configs=configs)
+        except KafkaError as e:
+            if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
+                raise
+
+    def load(self) -> None:
+        """Load every local leader partition of ``__transaction_state`` by replay."""
+        topic = self.broker.topic(TXN_TOPIC)
+        if topic is None:
+            return
+        coordinator = self.coordinator
+        coordinator.config = replace(coordinator.config, num_partitions=len(topic.partitions))
+        for info in topic.partitions:
+            tp = TopicPartition(TXN_TOPIC, info.partition)
+            part = self.broker.replicas.partitions.get(tp)
+            if part is None or not part.is_leader:
+                continue
+            coordinator.begin_load(info.partition)
+            count = self._replay_partition(tp)
+            jobs = coordinator.complete_load(info.partition, part.leader_epoch)
+            if count:
+                log.info("loaded %d record(s) of %s, %d to complete", count, tp, len(jobs))
+            for job in jobs:
+                self.send_markers(job)
+
+    def _replay_partition(self, tp: TopicPartition) -> int:
+        plog = self.broker.replicas.get_partition(tp).log
+        offset, end, count = plog.log_start_offset, plog.high_watermark, 0
+        while offset < end:
+            data = plog.read(offset, _READ_CHUNK, end)
+            if not data.slices:
+                break
+            raw = b"".join(s.read() for s in data.slices)
+            progressed = False
+            for header, view in iter_batches(raw):
+                if header.last_offset >= offset and not header.is_control:
+                    for record in decode_batch(view)[1]:
+                        if record.offset >= offset:
+                            count += self._replay_one(tp, record.key, record.value)
+                offset, progressed = max(offset, header.next_offset), True
+            if not progressed:
+                break
+        return count
+
+    def _replay_one(self, tp: TopicPartition, key: bytes | None, value: bytes | None) -> int:
+        try:
+            self.coordinator.replay(decode_record(key, value))
+        except DecodeError as e:
+            log.warning("skipping an unreadable record of %s: %s", tp, e)
+            return 0
+        return 1
+
+    # -- InitProducerId -----------------------------------------------------------------
+    async def init_producer_id(
+        self, header: RequestHeader, req: InitProducerIdRequest
+    ) -> InitProducerIdResponse:
+        txn_id = req.transactional_id or ""
+        if txn_id:
+            self.ensure_ready()
+        expected: tuple[int, int] | None = None
+        if req.producer_id >= 0 or req.producer_epoch >= 0:
+            if req.producer_id < 0 or req.producer_epoch < 0:
+                return InitProducerIdResponse(
+                    error_code=ErrorCode.INVALID_REQUEST, producer_epoch=-1
+                )
+            expected = (req.producer_id, req.producer_epoch)
+        result = self.coordinator.init_producer_id(
+            txn_id, req.transaction_timeout_ms, expected, self.broker.now_ms()
+        )
+        error = fenced_for_version(self.execute(result), header)
+        if error:
+            return InitProducerIdResponse(error_code=error, producer_id=-1, producer_epoch=-1)
+        return InitProducerIdResponse(
+            producer_id=result.producer_id, producer_epoch=result.producer_epoch
+        )
+
+    # -- appends ----------------------------------------------------------------------
+    def _append_records(self, result: TxnResult) -> ErrorCode:
+        now = self.broker.now_ms()
+        records = []
+        for record in result.records:
+            key, value = encode_record(record)
+            records.append((key, value, (), now))
+        tp = TopicPartition(TXN_TOPIC, result.partition)
+        try:
+            self.broker.replicas.append(
+                tp, build_batch(records), -1, now, origin=AppendOrigin.COORDINATOR
+            )
+        except KafkaError as e:
+            log.warning("appending to %s failed: %s", tp, e)
+            return _APPEND_ERRORS.get(ErrorCode(e.code), ErrorCode(e.code))
+        return ErrorCode.NONE
+
+    def execute(self, result: TxnResult) -> ErrorCode:
+        """Append the records of ``result``, apply them, and send any markers now due."""
+        if result.records:
+            error = self._append_records(result)
+            if error:
+                self.coordinator.write_failed(result)
+                return error
+            for record in result.records:
+                self.coordinator.replay(record)
+            job = self.coordinator.marker_job(result.transactional_id)
+            if job is not None:
+                self.send_markers(job)
+        return result.error
+
+    # -- markers ----------------------------------------------------------------------
+    def write_marker(
+        self,
+        tp: TopicPartition,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        coordinator_epoch: int,
+    ) -> ErrorCode:
+        """Append one transaction marker to a local partition."""
+        now = self.broker.now_ms()
+        batch = build_control_batch(producer_id, producer_epoch, commit, coordinator_epoch, now)
+        try:
+            self.broker.replicas.append(tp, batch, -1, now, origin=AppendOrigin.COORDINATOR)
+        except KafkaError as e:
+            return ErrorCode(e.code)
+        if tp.topic == OFFSETS_TOPIC:
+            shard = self.broker.groups.shards.get(tp.partition)
+            if shard is not None:  # transactional offsets become visible (or are dropped)
+                shard.complete_txn(producer_id, commit)
+        return ErrorCode.NONE
+
+    def _marker_done(self, tp: TopicPartition, error: ErrorCode) -> bool:
+        if error == ErrorCode.NONE:
+            return True
+        if error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+            topic = self.broker.topic(tp.topic)
+            if topic is None or not 0 <= tp.partition < len(topic.partitions):
+                return True  # the partition was deleted: Kafka drops its markers too
+        log.warning("writing a transaction marker to %s failed (%s); will retry", tp, error.name)
+        return False
+
+    def send_markers(self, job: MarkerJob) -> bool:
+        """Write the markers of ``job``; complete the transaction when all are written."""
+        failed = set()
+        for tp in sorted(job.partitions):
+            error = self.write_marker(
+                tp, job.producer_id, job.producer_epoch, job.commit, job.coordinator_epoch
+            )
+            if not self._marker_done(tp, error):
+                failed.add(tp)
+        if failed:
+            self.pending_markers[job.transactional_id] = replace(job, partitions=frozenset(failed))
+            return False
+        self.pending_markers.pop(job.transactional_id, None)
+        result = self.coordinator.complete_txn(job, self.broker.now_ms())
+        if result.records:
+            error = self.execute(result)
+            if error:
+                self.pending_markers[job.transactional_id] = replace(job, partitions=frozenset())
+                return False
+        return True
+
+    # -- periodic work ----------------------------------------------------------------
+    def retry_markers(self) -> None:
+        for job in list(self.pending_markers.values()):
+            self.send_markers(job)
+
+    def abort_timed_out_transactions(self) -> int:
+        now = self.broker.now_ms()
+        aborted = 0
+        for txn_id in self.coordinator.timed_out(now):
+            result = self.coordinator.abort_timed_out(txn_id, now)
+            if result.records and not self.execute(result):
+                aborted += 1
+                log.info("aborted transaction of %s after its timeout", txn_id)
+        self.retry_markers()
+        return aborted
+
+    def expire_transactional_ids(self) -> int:
+        expired = 0
+        for result in self.coordinator.expire_transactional_ids(self.broker.now_ms()):
+            if not self.execute(result):
+                expired += len(result.records)
+        return expired

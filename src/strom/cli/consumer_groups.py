@@ -1,0 +1,417 @@
+"""``strom consumer-groups``: kafka-consumer-groups.sh (list, describe, delete,
+reset offsets, delete offsets).
+
+Tables go to standard output exactly as Kafka lays them out; notes such as
+"has no active members." go to standard error as Kafka prints them. A failure
+ends with one ``Error: ...`` line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from strom.cli.common import CliError, add_bootstrap, load_properties_file
+from strom.client import group_tables as tables
+from strom.client.admin_types import OffsetSpec
+from strom.client.group_tools import (
+    ResetError,
+    ResetKind,
+    ResetSpec,
+    parse_datetime_ms,
+    parse_duration_ns,
+    parse_topic_arg,
+    plan_reset,
+    timestamp_before,
+)
+from strom.client.group_types import GROUP_STATES, GroupDescription
+from strom.client.sync import Admin
+from strom.common.types import TopicPartition
+from strom.protocol.errors import ErrorCode, KafkaError
+
+_ACTIONS = ("list", "describe", "delete", "reset-offsets", "delete-offsets")
+_SCENARIOS = (
+    "to-offset",
+    "shift-by",
+    "to-datetime",
+    "by-duration",
+    "to-earliest",
+    "to-latest",
+    "to-current",
+)
+
+# Kafka's Errors messages for the codes this tool reports.
+_MESSAGES = {
+    ErrorCode.NON_EMPTY_GROUP: "The group is not empty.",
+    ErrorCode.GROUP_ID_NOT_FOUND: "The group id does not exist.",
+    ErrorCode.INVALID_GROUP_ID: "The configured groupId is invalid.",
+    ErrorCode.GROUP_AUTHORIZATION_FAILED: "Group authorization failed.",
+    ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC: "The consumer group is actively subscribed to the topic",
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition.",
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+}
+
+
+def _message(err: KafkaError) -> str:
+    return _MESSAGES.get(err.code, str(err))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_bootstrap(p)
+    actions = p.add_mutually_exclusive_group(required=True)
+    for action in _ACTIONS:
+        actions.add_argument(f"--{action}", action="store_true", help=f"{action} consumer groups")
+    p.add_argument("--group", action="append", help="the consumer group (repeatable)")
+    p.add_argument("--all-groups", action="store_true", help="every consumer group")
+    p.add_argument("--topic", action="append", help="topic or topic:0,1 (repeatable)")
+    p.add_argument("--all-topics", action="store_true", help="every topic the group committed")
+    p.add_argument("--members", action="store_true", help="describe the members")
+    p.add_argument("--offsets", action="store_true", help="describe offsets and lag (default)")
+    p.add_argument(
+        "--state", nargs="?", const="", help="describe: the state; list: show/filter states"
+    )
+    p.add_argument("--verbose", action="store_true", help="more columns (describe)")
+    p.add_argument("--dry-run", action="store_true", help="only show the reset (default)")
+    p.add_argument("--execute", action="store_true", help="commit the reset")
+    p.add_argument("--to-offset", type=int, metavar="OFFSET")
+    p.add_argument("--shift-by", type=int, metavar="N")
+    p.add_argument("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss")
+    p.add_argument("--by-duration", metavar="PnDTnHnMnS")
+    p.add_argument("--to-earliest", action="store_true")
+    p.add_argument("--to-latest", action="store_true")
+    p.add_argument("--to-current", action="store_true")
+    p.add_argument("--timeout", type=int, default=5000, metavar="MS", help="default 5000")
+    p.add_argument(
+        "--command-config",
+        metavar="FILE",
+        help="client config properties file (isolation.level=read_committed: lag to the LSO)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    config: dict[str, str | int] = {
+        "request.timeout.ms": args.timeout,
+        **load_properties_file(args.command_config),
+        "bootstrap.servers": args.bootstrap_server,
+    }
+    with Admin(config) as admin:
+        if args.list:
+            return _list(admin, args)
+        if args.describe:
+            return _describe(admin, args)
+        if args.delete:
+            return _delete(admin, args)
+        if args.reset_offsets:
+            return _reset(admin, args)
+        return _delete_offsets(admin, args)
+
+
+_RULES: tuple[tuple[Callable[[argparse.Namespace], bool], str], ...] = (
+    (lambda a: bool(a.group and a.all_groups), "Option --group cannot be used with --all-groups"),
+    (
+        lambda a: bool(a.list and (a.group or a.all_groups)),
+        "Option --group cannot be used with --list",
+    ),
+    (
+        lambda a: a.describe and sum(map(bool, (a.members, a.offsets, _has_state(a)))) > 1,
+        "Option --describe takes at most one of these options: --members, --offsets, --state",
+    ),
+    (lambda a: bool(a.describe and a.state), "Option --describe does not take a value for --state"),
+    (
+        lambda a: bool((a.members or a.offsets or a.verbose) and not a.describe),
+        "Options --members, --offsets and --verbose need --describe",
+    ),
+    (
+        lambda a: _has_state(a) and not (a.describe or a.list),
+        "Option --state needs --describe or --list",
+    ),
+    (
+        lambda a: bool(a.delete and a.topic),
+        "The consumer does not support topic-specific offset deletion from a consumer group.",
+    ),
+    (
+        lambda a: bool(a.topic and not (a.reset_offsets or a.delete_offsets)),
+        "Option --topic can be used with --reset-offsets and --delete-offsets only",
+    ),
+    (
+        lambda a: a.delete_offsets and (not a.topic or len(a.group or ()) != 1),
+        "Option --delete-offsets takes the following options: --group, --topic",
+    ),
+)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Kafka's ConsumerGroupCommandOptions.checkArgs, with --option spellings."""
+    needs_group = args.describe or args.delete or args.reset_offsets
+    if needs_group and not args.group and not args.all_groups:
+        action = _action(args)
+        raise CliError(f"Option --{action} takes one of these options: --all-groups, --group")
+    for broken, message in _RULES:
+        if broken(args):
+            raise CliError(message)
+    if args.reset_offsets:
+        _check_reset(args)
+
+
+def _check_reset(args: argparse.Namespace) -> None:
+    if args.dry_run and args.execute:
+        raise CliError("Option --reset-offsets only accepts one of --execute and --dry-run")
+    chosen = [s for s in _SCENARIOS if _scenario_given(args, s)]
+    if len(chosen) != 1:
+        raise CliError(
+            "Option --reset-offsets requires one of the following scenarios: "
+            + ", ".join(f"--{s}" for s in _SCENARIOS)
+        )
+    if not args.all_topics and not args.topic:
+        raise CliError("One of the reset scopes should be defined: --all-topics, --topic.")
+    if args.all_topics and args.topic:
+        raise CliError("Option --all-topics cannot be used with --topic")
+
+
+def _action(args: argparse.Namespace) -> str:
+    return next(a for a in _ACTIONS if getattr(args, a.replace("-", "_")))
+
+
+def _has_state(args: argparse.Namespace) -> bool:
+    return args.state is not None
+
+
+def _scenario_given(args: argparse.Namespace, name: str) -> bool:
+    value = getattr(args, name.replace("-", "_"))
+    return value is not None and value is not False
+
+
+def _consumer_groups(admin: Admin) -> list[str]:
+    return [g.group_id for g in admin.list_groups() if g.is_consumer_group]
+
+
+def _target_groups(admin: Admin, args: argparse.Namespace) -> list[str]:
+    return _consumer_groups(admin) if args.all_groups else list(dict.fromkeys(args.group))
+
+
+# -- list ----------------------------------------------------------------------
+
+
+def _list(admin: Admin, args: argparse.Namespace) -> int:
+    if not _has_state(args):
+        for group in _consumer_groups(admin):
+            print(group)
+        return 0
+    states = [s.strip() for s in args.state.split(",") if s.strip()]
+    valid = {s.lower() for s in GROUP_STATES}
+    if any(s.lower() not in valid for s in states):
+        raise CliError(
+            f"Invalid state list '{args.state}'. Valid states are: " + ", ".join(GROUP_STATES)
+        )
+    listings = [g for g in admin.list_groups(states or None) if g.is_consumer_group]
+    sys.stdout.write(tables.listing_table(listings, include_state=True))
+    return 0
+
+
+# -- describe ------------------------------------------------------------------
+
+
+def _note_state(d: GroupDescription) -> bool:
+    """Kafka's shouldPrintMemberState notes; False when the group does not exist."""
+    if not d.exists:
+        print(f"Error: Consumer group '{d.group_id}' does not exist.", file=sys.stderr)
+        return False
+    if d.state == "Empty":
+        print(f"\nConsumer group '{d.group_id}' has no active members.", file=sys.stderr)
+    elif d.state in ("PreparingRebalance", "CompletingRebalance"):
+        print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=sys.stderr)
+    return True
+
+
+def _describe(admin: Admin, args: argparse.Namespace) -> int:
+    status = 0
+    for group in sorted(_target_groups(admin, args)):
+        if args.members:
+            d = admin.describe_groups([group])[group]
+            if not _note_state(d):
+                status = 1
+                continue
+            sys.stdout.write(tables.members_table(d, verbose=args.verbose))
+        elif _has_state(args):
+            d = admin.describe_groups([group])[group]
+            if not _note_state(d):
+                status = 1
+                continue
+            sys.stdout.write(tables.state_table(d, verbose=args.verbose))
+        else:
+            lag = admin.consumer_group_lag(group)
+            if not _note_state(lag.description):
+                status = 1
+                continue
+            if lag.partitions:
+                sys.stdout.write(tables.offsets_table(group, lag.partitions, verbose=args.verbose))
+    return status
+
+
+# -- delete --------------------------------------------------------------------
+
+
+def _delete(admin: Admin, args: argparse.Namespace) -> int:
+    results = admin.delete_groups(_target_groups(admin, args))
+    ok = [g for g, err in results.items() if err is None]
+    failed = {g: err for g, err in results.items() if err is not None}
+    quoted = ", ".join(f"'{g}'" for g in ok)
+    if not failed:
+        print(f"Deletion of requested consumer groups ({quoted}) was successful.")
+        return 0
+    print("Error: Deletion of some consumer groups failed:", file=sys.stderr)
+    for group, err in failed.items():
+        text = f"{err.code.name}: {_message(err)}"
+        print(f"* Group '{group}' could not be deleted due to: {text}", file=sys.stderr)
+    if ok:
+        print(f"\nThese consumer groups were deleted successfully: {quoted}")
+    return 1
+
+
+# -- reset offsets -------------------------------------------------------------
+
+
+def _reset_spec(args: argparse.Namespace, now_ms: int) -> ResetSpec:
+    try:
+        if args.to_offset is not None:
+            return ResetSpec(ResetKind.TO_OFFSET, args.to_offset)
+        if args.shift_by is not None:
+            return ResetSpec(ResetKind.SHIFT_BY, args.shift_by)
+        if args.to_datetime is not None:
+            return ResetSpec(ResetKind.TO_DATETIME, parse_datetime_ms(args.to_datetime))
+        if args.by_duration is not None:
+            duration_ns = parse_duration_ns(args.by_duration)
+            return ResetSpec(ResetKind.BY_DURATION, timestamp_before(now_ms, duration_ns))
+    except ResetError as exc:
+        raise CliError(str(exc)) from None
+    if args.to_earliest:
+        return ResetSpec(ResetKind.TO_EARLIEST)
+    if args.to_latest:
+        return ResetSpec(ResetKind.TO_LATEST)
+    return ResetSpec(ResetKind.TO_CURRENT)
+
+
+def _reset(admin: Admin, args: argparse.Namespace) -> int:
+    if not args.dry_run and not args.execute:
+        print(
+            "WARN: No action will be performed as the --execute option is missing. "
+            "In a future major release, the default behavior of this command will be to "
+            "prompt the user before executing the reset rather than doing a dry run. You "
+            "should add the --dry-run option explicitly if you are scripting this command "
+            "and want to keep the current default behavior without prompting.",
+            file=sys.stderr,
+        )
+    spec = _reset_spec(args, time.time_ns() // 1_000_000)
+    groups = _target_groups(admin, args)
+    descriptions = admin.describe_groups(groups)
+    plans: dict[str, dict[TopicPartition, int]] = {}
+    refused = []
+    for group in groups:
+        state = descriptions[group].state
+        if state not in ("Empty", "Dead"):
+            refused.append(
+                f"Assignments can only be reset if the group '{group}' is inactive, "
+                f"but the current state is {state}."
+            )
+            continue
+        plans[group] = _plan_group(admin, args, group, spec)
+        if args.execute and plans[group]:
+            admin.alter_group_offsets(group, plans[group])
+    if plans:
+        sys.stdout.write(tables.reset_table(plans))
+    for line in refused:
+        print(f"Error: {line}", file=sys.stderr)
+    return 1 if refused else 0
+
+
+def _plan_group(
+    admin: Admin, args: argparse.Namespace, group: str, spec: ResetSpec
+) -> dict[TopicPartition, int]:
+    committed = admin.list_group_offsets(group)
+    tps = sorted(committed) if args.all_topics else _topic_partitions(admin, args.topic)
+    if not tps:
+        return {}
+    starts = _offsets(admin, tps, OffsetSpec.EARLIEST)
+    ends = _offsets(admin, tps, OffsetSpec.LATEST)
+    by_time = _offsets(admin, tps, spec.value) if spec.kind.by_timestamp else None
+    try:
+        plan = plan_reset(
+            tps,
+            spec,
+            committed=committed,
+            log_start_offsets=starts,
+            log_end_offsets=ends,
+            timestamp_offsets=by_time,
+        )
+    except ResetError as exc:
+        raise CliError(str(exc)) from None
+    for warning in plan.warnings:
+        print(warning, file=sys.stderr)
+    return plan.offsets
+
+
+def _offsets(admin: Admin, tps: list[TopicPartition], spec: int) -> dict[TopicPartition, int]:
+    found = admin.list_offsets(dict.fromkeys(tps, int(spec)))
+    return {tp: r.offset for tp, r in found.items()}
+
+
+def _topic_partitions(admin: Admin, topic_args: list[str]) -> list[TopicPartition]:
+    """``--topic`` values -> partitions; whole topics are looked up. Unknown
+    partitions fail as Kafka's checkAllTopicPartitionsValid does."""
+    try:
+        parsed = [parse_topic_arg(a) for a in topic_args]
+    except ResetError as exc:
+        raise CliError(str(exc)) from None
+    descriptions = admin.describe_topics(sorted({t for t, _ in parsed}))
+    out: list[TopicPartition] = []
+    missing: list[TopicPartition] = []
+    for topic, partitions in parsed:
+        existing = {p.partition for p in descriptions[topic].partitions}
+        for p in sorted(existing) if partitions is None else partitions:
+            (out if p in existing else missing).append(TopicPartition(topic, p))
+    if missing:
+        names = ",".join(str(tp) for tp in missing)
+        raise CliError(f'The partitions "{names}" do not exist')
+    return sorted(set(out))
+
+
+# -- delete offsets ------------------------------------------------------------
+
+
+def _delete_offsets(admin: Admin, args: argparse.Namespace) -> int:
+    group = args.group[0]
+    statuses: dict[TopicPartition, str] = {}
+    tps: list[TopicPartition] = []
+    for arg in args.topic:
+        try:
+            topic, partitions = parse_topic_arg(arg)
+            if partitions is None:
+                described = admin.describe_topics([topic])[topic]
+                partitions = [p.partition for p in described.partitions]
+        except ResetError as exc:
+            raise CliError(str(exc)) from None
+        except KafkaError as exc:
+            statuses[TopicPartition(topic, -1)] = f"Error: {_message(exc)}"
+            continue
+        tps.extend(TopicPartition(topic, p) for p in partitions)
+    try:
+        results = admin.delete_group_offsets(group, tps) if tps else {}
+    except KafkaError as exc:
+        if exc.code in _MESSAGES:
+            raise CliError(_message(exc)) from None
+        raise
+    for tp, err in results.items():
+        statuses[tp] = "Successful" if err is None else f"Error: {_message(err)}"
+    failed = any(s != "Successful" for s in statuses.values())
+    if failed:
+        print(
+            "Error: Encountered some partition-level error, see the follow-up details.",
+            file=sys.stderr,
+        )
+    else:
+        print(f"Request succeeded for deleting offsets from group {group}.")
+    sys.stdout.write(tables.delete_offsets_table(statuses))
+    return 1 if failed else 0

@@ -1,0 +1,37 @@
+"""Offset lookups of AIOConsumer: by time, beginning and end (ListOffsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from strom.client.admin_types import OffsetAndTimestamp, OffsetSpec
+from strom.client.aio.admin import AIOAdmin
+from strom.client.consumer_config import ConsumerConfig
+from strom.common.types import TopicPartition
+
+
+class OffsetLookups:
+    _admin: AIOAdmin
+    config: ConsumerConfig
+
+    async def offsets_for_times(
+        self, timestamps: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """The earliest offset whose timestamp is >= the given one (None if there is none)."""
+        found = await self._admin.list_offsets(
+            dict(timestamps), isolation_level=self.config.isolation_level
+        )
+        return {tp: (v if v.offset >= 0 else None) for tp, v in found.items()}
+
+    async def beginning_offsets(
+        self, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        found = await self._admin.list_offsets(dict.fromkeys(partitions, OffsetSpec.EARLIEST))
+        return {tp: v.offset for tp, v in found.items()}
+
+    async def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        found = await self._admin.list_offsets(
+            dict.fromkeys(partitions, OffsetSpec.LATEST),
+            isolation_level=self.config.isolation_level,
+        )
+        return {tp: v.offset for tp, v in found.items()}

@@ -1,0 +1,1 @@
+"""The classic group coordinator: pure state machines; see coordinator.py."""

@@ -1,0 +1,137 @@
+"""State shared by the parts of one coordinator shard (one ``__consumer_offsets`` partition).
+
+Responses are built here as the generated protocol classes; the broker's
+handlers adapt them to the request version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from strom.coordinator.group.records import (
+    CoordinatorRecord,
+    GroupMetadataValue,
+    MemberMetadataValue,
+    group_metadata_record,
+)
+from strom.coordinator.group.result import GroupConfig, Timers
+from strom.coordinator.group.state import ClassicGroup, GroupState, Member
+from strom.protocol.errors import ErrorCode
+from strom.protocol.generated.join_group import JoinGroupResponse
+from strom.protocol.generated.sync_group import SyncGroupResponse
+
+HEARTBEAT = "heartbeat"
+PENDING = "pending"
+JOIN = "join"
+SYNC = "sync"
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetAndMetadata:
+    offset: int
+    leader_epoch: int
+    metadata: str
+    commit_timestamp_ms: int
+    expire_timestamp_ms: int = -1
+
+
+def random_member_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def join_error(member_id: str, code: ErrorCode) -> JoinGroupResponse:
+    return JoinGroupResponse(
+        error_code=code,
+        generation_id=-1,
+        protocol_type=None,
+        protocol_name=None,
+        leader="",
+        member_id=member_id,
+    )
+
+
+def sync_error(code: ErrorCode) -> SyncGroupResponse:
+    return SyncGroupResponse(error_code=code, assignment=b"")
+
+
+class ShardBase:
+    """Groups, committed offsets and timers of one shard."""
+
+    def __init__(
+        self,
+        config: GroupConfig,
+        member_id_factory: Callable[[str], str] = random_member_id,
+    ) -> None:
+        self.config = config
+        self.new_member_id = member_id_factory
+        self.groups: dict[str, ClassicGroup] = {}
+        self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+        self.timers = Timers()
+        # TxnOffsetCommit: producer id -> group -> offsets awaiting the marker (txn_offsets.py)
+        self.pending_txn_offsets: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]]
+        self.pending_txn_offsets = {}
+
+    # -- groups ---------------------------------------------------------------------
+
+    def get_or_create_group(self, group_id: str, now_ms: int) -> ClassicGroup:
+        group = self.groups.get(group_id)
+        if group is None:
+            group = ClassicGroup(group_id, state_timestamp_ms=now_ms)
+            self.groups[group_id] = group
+        return group
+
+    def live_group(self, group_id: str) -> ClassicGroup | None:
+        group = self.groups.get(group_id)
+        return None if group is None or group.is_(GroupState.DEAD) else group
+
+    def group_metadata_record(
+        self, group: ClassicGroup, assignment: dict[str, bytes]
+    ) -> CoordinatorRecord:
+        members = tuple(
+            MemberMetadataValue(
+                m.member_id,
+                m.group_instance_id,
+                m.client_id,
+                m.client_host,
+                m.rebalance_timeout_ms,
+                m.session_timeout_ms,
+                m.metadata(group.protocol_name),
+                assignment.get(m.member_id, b""),
+            )
+            for m in group.members.values()
+        )
+        value = GroupMetadataValue(
+            group.protocol_type or "",
+            group.generation_id,
+            group.protocol_name,
+            group.leader_id,
+            group.state_timestamp_ms,
+            members,
+        )
+        return group_metadata_record(group.group_id, value)
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    def schedule_heartbeat(self, group: ClassicGroup, member: Member, now_ms: int) -> None:
+        timeout = (
+            self.config.new_member_join_timeout_ms if member.is_new else member.session_timeout_ms
+        )
+        self.timers.schedule((HEARTBEAT, group.group_id, member.member_id), now_ms + timeout)
+
+    def cancel_heartbeat(self, group: ClassicGroup, member_id: str) -> None:
+        self.timers.cancel((HEARTBEAT, group.group_id, member_id))
+
+    def validate_current_member(
+        self, group: ClassicGroup, member_id: str, instance_id: str | None
+    ) -> ErrorCode | None:
+        if instance_id is not None:
+            current = group.static_members.get(instance_id)
+            if current is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if current != member_id:
+                return ErrorCode.FENCED_INSTANCE_ID
+        if member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return None

@@ -1,0 +1,478 @@
+"""JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance and session timers.
+
+Kafka's classic protocol (GroupCoordinator / ClassicGroup), decision for
+decision: MEMBER_ID_REQUIRED for dynamic members joining with JoinGroup v4+
+(KIP-394), static members replaced in place and fenced with FENCED_INSTANCE_ID
+(KIP-345), the initial rebalance delay extended while new members arrive,
+members that do not rejoin within the rebalance timeout dropped (static
+members kept), members that do not send SyncGroup within the rebalance
+timeout dropped, and silent members expired after their session timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from strom.coordinator.group.base import (
+    HEARTBEAT,
+    JOIN,
+    PENDING,
+    SYNC,
+    ShardBase,
+    join_error,
+    sync_error,
+)
+from strom.coordinator.group.result import CoordinatorResult, map_store_error
+from strom.coordinator.group.state import ClassicGroup, GroupState, Member
+from strom.protocol.errors import ErrorCode
+from strom.protocol.generated.join_group import JoinGroupResponse
+from strom.protocol.generated.sync_group import SyncGroupResponse
+
+S = GroupState
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A JoinGroup as the coordinator sees it (version-independent)."""
+
+    group_id: str
+    member_id: str
+    group_instance_id: str | None
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    client_id: str = ""
+    client_host: str = ""
+    require_known_member_id: bool = True  # JoinGroup v4+
+    supports_skip_assignment: bool = False  # JoinGroup v9+
+
+
+class MembershipOps(ShardBase):
+    # -- JoinGroup ------------------------------------------------------------------
+
+    def join_group(self, handle: int, req: JoinRequest, now_ms: int) -> CoordinatorResult:
+        result = CoordinatorResult()
+        group, error = self._join_target(req, now_ms)
+        if group is None:
+            result.respond(handle, join_error(req.member_id, error))
+            return result
+        unknown = req.member_id == ""
+        if not self._accept_joining_member(group, req.member_id):
+            if group.remove(req.member_id) is not None:
+                self.cancel_heartbeat(group, req.member_id)
+            result.respond(handle, join_error("", ErrorCode.GROUP_MAX_SIZE_REACHED))
+        elif group.is_(S.DEAD):
+            result.respond(handle, join_error(req.member_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        elif not group.supports_protocols(req.protocol_type, [n for n, _ in req.protocols]):
+            result.respond(handle, join_error(req.member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+        elif unknown:
+            self._new_member_join(group, handle, req, now_ms, result)
+        else:
+            self._current_member_join(group, handle, req, now_ms, result)
+        if group.is_(S.PREPARING_REBALANCE):
+            self.maybe_complete_join(group, now_ms, result)
+        return result
+
+    def _join_target(self, req: JoinRequest, now_ms: int) -> tuple[ClassicGroup | None, ErrorCode]:
+        """The group a JoinGroup goes to (created for unknown members), else the error."""
+        cfg = self.config
+        if not req.group_id:
+            return None, ErrorCode.INVALID_GROUP_ID
+        if not cfg.min_session_timeout_ms <= req.session_timeout_ms <= cfg.max_session_timeout_ms:
+            return None, ErrorCode.INVALID_SESSION_TIMEOUT
+        group = self.groups.get(req.group_id)
+        if group is None:
+            if req.member_id != "":
+                return None, ErrorCode.UNKNOWN_MEMBER_ID
+            group = self.get_or_create_group(req.group_id, now_ms)
+        return group, ErrorCode.NONE
+
+    def _accept_joining_member(self, group: ClassicGroup, member_id: str) -> bool:
+        max_size = self.config.max_size
+        if group.state in (S.EMPTY, S.DEAD):
+            return True
+        member = group.members.get(member_id)
+        if group.is_(S.PREPARING_REBALANCE):
+            awaiting = member is not None and member.awaiting_join is not None
+            return awaiting or group.num_awaiting_join < max_size
+        return member is not None or len(group.members) < max_size
+
+    def _new_member_join(
+        self,
+        group: ClassicGroup,
+        handle: int,
+        req: JoinRequest,
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        instance = req.group_instance_id
+        new_id = self.new_member_id(instance if instance is not None else req.client_id)
+        if instance is not None:
+            old_id = group.static_members.get(instance)
+            if old_id is not None:
+                self._update_static_member(group, old_id, new_id, handle, req, now_ms, result)
+            else:
+                self._add_member_and_rebalance(group, new_id, handle, req, now_ms, result)
+        elif req.require_known_member_id:
+            group.pending_members.add(new_id)
+            self.timers.schedule((PENDING, group.group_id, new_id), now_ms + req.session_timeout_ms)
+            result.respond(handle, join_error(new_id, ErrorCode.MEMBER_ID_REQUIRED))
+        else:
+            self._add_member_and_rebalance(group, new_id, handle, req, now_ms, result)
+
+    def _current_member_join(
+        self,
+        group: ClassicGroup,
+        handle: int,
+        req: JoinRequest,
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        member_id = req.member_id
+        if member_id in group.pending_members:
+            self.timers.cancel((PENDING, group.group_id, member_id))
+            self._add_member_and_rebalance(group, member_id, handle, req, now_ms, result)
+            return
+        error = self.validate_current_member(group, member_id, req.group_instance_id)
+        if error is not None:
+            result.respond(handle, join_error(member_id, error))
+            return
+        member = group.members[member_id]
+        if group.is_(S.PREPARING_REBALANCE):
+            self._update_member_and_rebalance(group, member, handle, req, now_ms, result)
+        elif group.is_(S.COMPLETING_REBALANCE):
+            if member.matches(req.protocols):
+                result.respond(handle, self._join_response(group, member, with_members=True))
+            else:
+                self._update_member_and_rebalance(group, member, handle, req, now_ms, result)
+        elif group.is_(S.STABLE):
+            if group.leader_id == member_id or not member.matches(req.protocols):
+                self._update_member_and_rebalance(group, member, handle, req, now_ms, result)
+            else:
+                result.respond(handle, self._join_response(group, member, with_members=False))
+        else:
+            result.respond(handle, join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID))
+
+    def _join_response(
+        self,
+        group: ClassicGroup,
+        member: Member,
+        *,
+        with_members: bool,
+        leader: str | None = None,
+        skip_assignment: bool = False,
+    ) -> JoinGroupResponse:
+        members = []
+        if with_members and group.leader_id == member.member_id:
+            members = [
+                JoinGroupResponse.JoinGroupResponseMember(mid, iid, meta)
+                for mid, iid, meta in group.current_member_metadata()
+            ]
+        return JoinGroupResponse(
+            error_code=0,
+            generation_id=group.generation_id,
+            protocol_type=group.protocol_type,
+            protocol_name=group.protocol_name,
+            leader=(leader if leader is not None else group.leader_id) or "",
+            skip_assignment=skip_assignment,
+            member_id=member.member_id,
+            members=members,
+        )
+
+    def _add_member_and_rebalance(
+        self,
+        group: ClassicGroup,
+        member_id: str,
+        handle: int,
+        req: JoinRequest,
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        member = Member(
+            member_id,
+            req.group_instance_id,
+            req.client_id,
+            req.client_host,
+            req.rebalance_timeout_ms,
+            req.session_timeout_ms,
+            req.protocol_type,
+            list(req.protocols),
+            awaiting_join=handle,
+            is_new=True,
+        )
+        if group.is_(S.PREPARING_REBALANCE) and group.generation_id == 0:
+            group.new_member_added = True
+        group.add(member)
+        self.schedule_heartbeat(group, member, now_ms)
+        self.maybe_prepare_rebalance(group, now_ms, result)
+
+    def _set_awaiting_join(self, member: Member, handle: int, result: CoordinatorResult) -> None:
+        if member.awaiting_join is not None and member.awaiting_join != handle:
+            result.respond(
+                member.awaiting_join, join_error(member.member_id, ErrorCode.REBALANCE_IN_PROGRESS)
+            )
+        member.awaiting_join = handle
+
+    def _update_member_and_rebalance(
+        self,
+        group: ClassicGroup,
+        member: Member,
+        handle: int,
+        req: JoinRequest,
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        member.protocols = list(req.protocols)
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms
+        member.session_timeout_ms = req.session_timeout_ms
+        self._set_awaiting_join(member, handle, result)
+        self.maybe_prepare_rebalance(group, now_ms, result)
+
+    def _update_static_member(
+        self,
+        group: ClassicGroup,
+        old_id: str,
+        new_id: str,
+        handle: int,
+        req: JoinRequest,
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        instance = req.group_instance_id
+        assert instance is not None
+        current_leader = group.leader_id
+        member = group.replace_static_member(instance, old_id, new_id)
+        if member.awaiting_join is not None:
+            result.respond(member.awaiting_join, join_error(old_id, ErrorCode.FENCED_INSTANCE_ID))
+            member.awaiting_join = None
+        if member.awaiting_sync is not None:
+            result.respond(member.awaiting_sync, sync_error(ErrorCode.FENCED_INSTANCE_ID))
+            member.awaiting_sync = None
+        self.cancel_heartbeat(group, old_id)
+        self.schedule_heartbeat(group, member, now_ms)
+        old = (member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms)
+        member.protocols = list(req.protocols)
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms
+        member.session_timeout_ms = req.session_timeout_ms
+        member.awaiting_join = handle
+        if group.is_(S.STABLE):
+            if group.protocol_name != group.select_protocol():
+                self.maybe_prepare_rebalance(group, now_ms, result)
+                return
+            assignment = {m.member_id: m.assignment for m in group.members.values()}
+            result.records.append(self.group_metadata_record(group, assignment))
+
+            def then(error: ErrorCode) -> CoordinatorResult:
+                out = CoordinatorResult()
+                if member.awaiting_join != handle:
+                    return out
+                member.awaiting_join = None
+                if error != ErrorCode.NONE:
+                    member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = old
+                    group.replace_static_member(instance, new_id, old_id)
+                    self.cancel_heartbeat(group, new_id)
+                    self.schedule_heartbeat(group, member, now_ms)
+                    response = join_error("", map_store_error(error, offsets=False))
+                    response.generation_id = group.generation_id
+                    out.respond(handle, response)
+                    return out
+                skip = req.supports_skip_assignment
+                is_leader = group.leader_id == new_id
+                out.respond(
+                    handle,
+                    self._join_response(
+                        group,
+                        member,
+                        with_members=skip and is_leader,
+                        leader=group.leader_id if skip else current_leader,
+                        skip_assignment=skip and is_leader,
+                    ),
+                )
+                return out
+
+            result.then.append(then)
+        elif group.is_(S.COMPLETING_REBALANCE):
+            self.prepare_rebalance(group, now_ms, result)
+
+    # -- rebalance ----------------------------------------------------------------------
+
+    def maybe_prepare_rebalance(
+        self, group: ClassicGroup, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        if group.can_rebalance():
+            self.prepare_rebalance(group, now_ms, result)
+
+    def prepare_rebalance(
+        self, group: ClassicGroup, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        if group.is_(S.COMPLETING_REBALANCE):
+            self._propagate_assignment_error(group, ErrorCode.REBALANCE_IN_PROGRESS, now_ms, result)
+        group.pending_sync_members.clear()
+        self.timers.cancel((SYNC, group.group_id, str(group.generation_id)))
+        key = (JOIN, group.group_id, "")
+        if group.is_(S.EMPTY):
+            delay = self.config.initial_rebalance_delay_ms
+            group.initial_delay_remaining_ms = max(group.rebalance_timeout_ms() - delay, 0)
+            group.new_member_added = False
+            self.timers.schedule(key, now_ms + delay)
+        else:
+            self.timers.schedule(key, now_ms + group.rebalance_timeout_ms())
+        group.transition_to(S.PREPARING_REBALANCE, now_ms)
+        log.info(
+            "Preparing to rebalance group %s with old generation %d",
+            group.group_id,
+            group.generation_id,
+        )
+
+    def maybe_complete_join(
+        self, group: ClassicGroup, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        """DelayedJoin.tryComplete: every member rejoined (the initial delay always waits)."""
+        if (
+            group.is_(S.PREPARING_REBALANCE)
+            and group.initial_delay_remaining_ms is None
+            and group.has_all_members_joined()
+        ):
+            self.timers.cancel((JOIN, group.group_id, ""))
+            self.complete_join(group, now_ms, result)
+
+    def on_join_deadline(self, group: ClassicGroup, now_ms: int, result: CoordinatorResult) -> None:
+        remaining = group.initial_delay_remaining_ms
+        if remaining is not None:
+            if group.new_member_added and remaining > 0:
+                group.new_member_added = False
+                delay = min(self.config.initial_rebalance_delay_ms, remaining)
+                group.initial_delay_remaining_ms = max(remaining - delay, 0)
+                self.timers.schedule((JOIN, group.group_id, ""), now_ms + delay)
+                return
+            group.initial_delay_remaining_ms = None
+        self.complete_join(group, now_ms, result)
+
+    def complete_join(self, group: ClassicGroup, now_ms: int, result: CoordinatorResult) -> None:
+        if not group.is_(S.PREPARING_REBALANCE):
+            return
+        for member in group.not_yet_rejoined():
+            if member.group_instance_id is None:
+                log.info("Group %s removes %s: did not rejoin", group.group_id, member.member_id)
+                group.remove(member.member_id)
+                self.cancel_heartbeat(group, member.member_id)
+        if not group.maybe_elect_new_joined_leader() and group.members:
+            self.timers.schedule((JOIN, group.group_id, ""), now_ms + group.rebalance_timeout_ms())
+            return
+        group.init_next_generation(now_ms)
+        log.info(
+            "Group %s generation %d is %s with %d member(s)",
+            group.group_id,
+            group.generation_id,
+            group.state.value,
+            len(group.members),
+        )
+        if group.is_(S.EMPTY):
+            result.records.append(self.group_metadata_record(group, {}))
+            return
+        for member in group.members.values():
+            if member.awaiting_join is not None:
+                result.respond(
+                    member.awaiting_join, self._join_response(group, member, with_members=True)
+                )
+                member.awaiting_join = None
+            member.is_new = False
+            self.schedule_heartbeat(group, member, now_ms)
+        self.timers.schedule(
+            (SYNC, group.group_id, str(group.generation_id)),
+            now_ms + group.rebalance_timeout_ms(),
+        )
+
+    def on_sync_deadline(self, group: ClassicGroup, now_ms: int, result: CoordinatorResult) -> None:
+        if group.state not in (S.COMPLETING_REBALANCE, S.STABLE) or not group.pending_sync_members:
+            return
+        for member_id in list(group.pending_sync_members):
+            member = group.remove(member_id)
+            self.cancel_heartbeat(group, member_id)
+            if member is not None and member.awaiting_sync is not None:
+                result.respond(member.awaiting_sync, sync_error(ErrorCode.UNKNOWN_MEMBER_ID))
+        self.prepare_rebalance(group, now_ms, result)
+
+    def _propagate_assignment_error(
+        self, group: ClassicGroup, error: ErrorCode, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        for member in group.members.values():
+            member.assignment = b""
+            if member.awaiting_sync is not None:
+                result.respond(member.awaiting_sync, sync_error(error))
+                member.awaiting_sync = None
+                self.schedule_heartbeat(group, member, now_ms)
+
+    def _propagate_assignment(
+        self,
+        group: ClassicGroup,
+        assignment: dict[str, bytes],
+        now_ms: int,
+        result: CoordinatorResult,
+    ) -> None:
+        for member in group.members.values():
+            member.assignment = assignment.get(member.member_id, b"")
+            if member.awaiting_sync is not None:
+                result.respond(
+                    member.awaiting_sync,
+                    SyncGroupResponse(
+                        protocol_type=group.protocol_type,
+                        protocol_name=group.protocol_name,
+                        assignment=member.assignment,
+                    ),
+                )
+                member.awaiting_sync = None
+                self.schedule_heartbeat(group, member, now_ms)
+
+    def remove_pending_member(
+        self, group: ClassicGroup, member_id: str, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        group.remove(member_id)
+        self.timers.cancel((PENDING, group.group_id, member_id))
+        if group.is_(S.PREPARING_REBALANCE):
+            self.maybe_complete_join(group, now_ms, result)
+
+    def remove_member_and_update_group(
+        self, group: ClassicGroup, member: Member, now_ms: int, result: CoordinatorResult
+    ) -> None:
+        log.info("Member %s leaves group %s", member.member_id, group.group_id)
+        if member.awaiting_join is not None:
+            result.respond(member.awaiting_join, join_error("", ErrorCode.UNKNOWN_MEMBER_ID))
+            member.awaiting_join = None
+        if member.awaiting_sync is not None:
+            result.respond(member.awaiting_sync, sync_error(ErrorCode.UNKNOWN_MEMBER_ID))
+            member.awaiting_sync = None
+        group.remove(member.member_id)
+        self.cancel_heartbeat(group, member.member_id)
+        if group.state in (S.STABLE, S.COMPLETING_REBALANCE):
+            self.maybe_prepare_rebalance(group, now_ms, result)
+        elif group.is_(S.PREPARING_REBALANCE):
+            self.maybe_complete_join(group, now_ms, result)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def on_timer(self, kind: str, group_id: str, arg: str, now_ms: int) -> CoordinatorResult:
+        result = CoordinatorResult()
+        group = self.live_group(group_id)
+        if group is None:
+            return result
+        if kind == HEARTBEAT:
+            member = group.members.get(arg)
+            if member is None:
+                return result
+            waiting = member.awaiting_join is not None or member.awaiting_sync is not None
+            if member.is_new or not waiting:
+                log.info("Member %s in group %s has failed, removing it", arg, group_id)
+                self.remove_member_and_update_group(group, member, now_ms, result)
+        elif kind == PENDING:
+            if arg in group.pending_members:
+                self.remove_pending_member(group, arg, now_ms, result)
+        elif kind == JOIN:
+            if group.is_(S.PREPARING_REBALANCE):
+                self.on_join_deadline(group, now_ms, result)
+        elif kind == SYNC and arg == str(group.generation_id):
+            self.on_sync_deadline(group, now_ms, result)
+        return result

@@ -1,0 +1,20 @@
+"""The seam between coordinators and the log: a PartitionWriter appends records.
+
+Coordinators never import storage or replication (see shared/ARCHITECTURE.md).
+The broker implements this protocol over its ReplicaManager; unit tests use an
+in-memory list. ``append`` returns the offset of the last record written, or
+raises ``KafkaError`` (NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from strom.coordinator.group.records import CoordinatorRecord
+
+
+class PartitionWriter(Protocol):
+    def append(self, partition: int, records: Sequence[CoordinatorRecord]) -> int:
+        """Append ``records`` to ``partition`` of the coordinator's internal topic (acks=all)."""
+        ...
