@@ -89,13 +89,20 @@ def read_values(
         c.close()
 
 
-def restart_loop(broker: BrokerProcess, stop: threading.Event, every_s: float, kill: bool) -> None:
+def restart_loop(
+    broker: BrokerProcess, stop: threading.Event, every_s: float, kill: bool, errors: list[str]
+) -> None:
     while not stop.wait(every_s):
-        if kill:
-            broker.kill()
-            broker.start()
-        else:
-            broker.restart()
+        try:
+            if kill:
+                broker.kill()
+                broker.start()
+            else:
+                broker.restart()
+        except Exception as e:  # report it from the test, and leave the broker running
+            errors.append(repr(e))
+            if not broker.is_running():
+                broker.start()
 
 
 @pytest.fixture
@@ -105,13 +112,17 @@ def restarter() -> Iterator[Callable[[BrokerProcess, float, bool], Callable[[], 
 
     def start(broker: BrokerProcess, every_s: float, kill: bool) -> Callable[[], None]:
         stop = threading.Event()
-        t = threading.Thread(target=restart_loop, args=(broker, stop, every_s, kill), daemon=True)
+        errors: list[str] = []
+        t = threading.Thread(
+            target=restart_loop, args=(broker, stop, every_s, kill, errors), daemon=True
+        )
         t.start()
         threads.append((t, stop))
 
         def stopper() -> None:
             stop.set()
             t.join()
+            assert not errors, f"restarting the broker failed: {errors}"
 
         return stopper
 
@@ -440,22 +451,32 @@ def test_consume_transform_produce_exactly_once_with_kills(
     script.write_text(COPIER)
     copier = Supervisor([sys.executable, str(script), broker.bootstrap, "input", "output", "750"])
     try:
+        progress: list[int] = []
         for step in range(4):
             time.sleep(2.0)
-            if step == 3:  # the chaos hits a copy in progress
-                assert sum(committed_offsets(broker.bootstrap, "input")) < n
+            progress.append(sum(committed_offsets(broker.bootstrap, "input")))
             if step % 2 == 0:
                 copier.kill()
             else:
                 broker.kill()
                 broker.start()
-        deadline = time.monotonic() + 45
-        while committed_offsets(broker.bootstrap, "input") != [n // 2, n // 2]:
-            assert time.monotonic() < deadline, committed_offsets(broker.bootstrap, "input")
+        deadline = time.monotonic() + 50
+        last, last_change = committed_offsets(broker.bootstrap, "input"), time.monotonic()
+        while last != [n // 2, n // 2]:
+            assert time.monotonic() < deadline, last
             time.sleep(0.5)
+            now = committed_offsets(broker.bootstrap, "input")
+            if now != last:
+                last, last_change = now, time.monotonic()
+            elif time.monotonic() - last_change > 8:
+                # librdkafka 2.16 can hang in send_offsets_to_transaction (past its timeout,
+                # GIL held) when the broker is killed during the call: restart the copier.
+                copier.kill()
+                last_change = time.monotonic()
     finally:
         copier.stop()
     rows = read_values(broker.bootstrap, "output", 3, "read_committed")
     values = sorted(v for _, _, v in rows)
     assert len(values) == len(set(values)), f"{len(values) - len(set(values))} duplicates"
     assert values == [b"r%06d" % i for i in range(n)]
+    assert progress[0] < n, f"the copy ended before the first kill: {progress}"

@@ -18,7 +18,9 @@ NOW = 1_700_000_000_000
 def _batch(pid: int, epoch: int, seq: int, n: int = 3) -> bytes:
     return build_batch(
         [(None, b"v%d" % (seq + i), (), NOW) for i in range(n)],
-        producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
     )
 
 

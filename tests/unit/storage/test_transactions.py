@@ -15,7 +15,10 @@ NOW = 1_700_000_000_000
 
 def _txn(pid: int, seq: int, n: int = 2) -> bytes:
     return build_batch(
-        [(None, b"t", (), NOW)] * n, producer_id=pid, producer_epoch=0, base_sequence=seq,
+        [(None, b"t", (), NOW)] * n,
+        producer_id=pid,
+        producer_epoch=0,
+        base_sequence=seq,
         is_transactional=True,
     )
 
@@ -62,8 +65,7 @@ def test_open_transaction_and_aborts_survive_reopen(tmp_path: Path, clean: bool)
     hw = log.high_watermark
     if clean:
         log.close()
-    again = PartitionLog.open(tmp_path, LogConfig(segment_bytes=200), NOW, clean,
-                              high_watermark=hw)
+    again = PartitionLog.open(tmp_path, LogConfig(segment_bytes=200), NOW, clean, high_watermark=hw)
     assert again.last_stable_offset == 3
     assert [a.producer_id for a in again.collect_aborted_transactions(0, 10)] == [1]
     _marker(again, 2, commit=True)
