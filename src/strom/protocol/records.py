@@ -464,6 +464,9 @@ def _decode_records(body: bytes, count: int, header: BatchHeader) -> list[Record
             b = body[pos]
             if b < 0x80:
                 length, pos = (b >> 1) ^ -(b & 1), pos + 1
+            elif body[pos + 1] < 0x80:
+                b = (b & 0x7F) | (body[pos + 1] << 7)
+                length, pos = (b >> 1) ^ -(b & 1), pos + 2
             else:
                 length, pos = read_varint(body, pos)
             end = pos + length
@@ -473,11 +476,17 @@ def _decode_records(body: bytes, count: int, header: BatchHeader) -> list[Record
             b = body[pos]
             if b < 0x80:
                 ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+            elif body[pos + 1] < 0x80:
+                b = (b & 0x7F) | (body[pos + 1] << 7)
+                ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
             else:
                 ts_delta, pos = read_varint(body, pos)
             b = body[pos]
             if b < 0x80:
                 off_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+            elif body[pos + 1] < 0x80:
+                b = (b & 0x7F) | (body[pos + 1] << 7)
+                off_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
             else:
                 off_delta, pos = read_varint(body, pos)
             b = body[pos]
