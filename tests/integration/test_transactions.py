@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -89,47 +88,28 @@ def read_values(
         c.close()
 
 
-def restart_loop(
-    broker: BrokerProcess, stop: threading.Event, every_s: float, kill: bool, errors: list[str]
-) -> None:
-    while not stop.wait(every_s):
-        try:
-            if kill:
-                broker.kill()
-                broker.start()
-            else:
-                broker.restart()
-        except Exception as e:  # report it from the test, and leave the broker running
-            errors.append(repr(e))
-            if not broker.is_running():
-                broker.start()
+class Chaos:
+    """Restarts (or kill -9 and starts) a broker every ``every_s``, from the test's thread.
 
+    Brokers must be started from a thread that outlives them (strom.testing sets
+    PR_SET_PDEATHSIG), so the producing loop calls :meth:`tick` between sends.
+    """
 
-@pytest.fixture
-def restarter() -> Iterator[Callable[[BrokerProcess, float, bool], Callable[[], None]]]:
-    """Restart (or kill -9 and start) a broker every ``every_s`` until the returned stop()."""
-    threads: list[tuple[threading.Thread, threading.Event]] = []
+    def __init__(self, broker: BrokerProcess, every_s: float, kill: bool) -> None:
+        self.broker, self.every_s, self.kill = broker, every_s, kill
+        self.next_at = time.monotonic() + every_s
+        self.restarts = 0
 
-    def start(broker: BrokerProcess, every_s: float, kill: bool) -> Callable[[], None]:
-        stop = threading.Event()
-        errors: list[str] = []
-        t = threading.Thread(
-            target=restart_loop, args=(broker, stop, every_s, kill, errors), daemon=True
-        )
-        t.start()
-        threads.append((t, stop))
-
-        def stopper() -> None:
-            stop.set()
-            t.join()
-            assert not errors, f"restarting the broker failed: {errors}"
-
-        return stopper
-
-    yield start
-    for t, stop in threads:
-        stop.set()
-        t.join()
+    def tick(self) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        if self.kill:
+            self.broker.kill()
+            self.broker.start()
+        else:
+            self.broker.restart()
+        self.restarts += 1
+        self.next_at = time.monotonic() + self.every_s
 
 
 def check_exactly_once(read: list[tuple[int, int, bytes]], sent: dict[int, list[bytes]]) -> None:
@@ -148,7 +128,7 @@ def check_exactly_once(read: list[tuple[int, int, bytes]], sent: dict[int, list[
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [False, True], ids=["restart", "kill9"])
 def test_confluent_idempotent_producer_no_duplicates_across_restarts(
-    broker_factory: Any, restarter: Any, topic_name: str, kill: bool
+    broker_factory: Any, topic_name: str, kill: bool
 ) -> None:
     from confluent_kafka import Producer
 
@@ -170,7 +150,7 @@ def test_confluent_idempotent_producer_no_duplicates_across_restarts(
         if err is not None:
             errors.append(str(err))
 
-    stop_restarts = restarter(broker, 1.0, kill)
+    chaos = Chaos(broker, 1.0, kill)
     n = 20_000
     for i in range(n):
         value = b"v%06d" % i
@@ -184,15 +164,16 @@ def test_confluent_idempotent_producer_no_duplicates_across_restarts(
         if i % 500 == 0:
             p.poll(0)
             time.sleep(0.05)
+            chaos.tick()
     assert p.flush(60) == 0
-    stop_restarts()
+    assert chaos.restarts >= 1
     assert not errors, errors[:5]
     check_exactly_once(read_values(broker.bootstrap, topic_name, 3, "read_uncommitted"), sent)
 
 
 @pytest.mark.slow
 def test_kafka_python_idempotent_producer_no_duplicates_across_restarts(
-    broker_factory: Any, restarter: Any, topic_name: str
+    broker_factory: Any, topic_name: str
 ) -> None:
     from kafka import KafkaProducer
 
@@ -210,15 +191,16 @@ def test_kafka_python_idempotent_producer_no_duplicates_across_restarts(
     )
     sent: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
     futures = []
-    stop_restarts = restarter(broker, 0.7, False)
+    chaos = Chaos(broker, 0.7, False)
     for i in range(6000):
         value = b"k%06d" % i
         sent[i % 3].append(value)
         futures.append(p.send(topic_name, value=value, partition=i % 3))
         if i % 100 == 0:
             time.sleep(0.05)
+            chaos.tick()
     p.flush(120)
-    stop_restarts()
+    assert chaos.restarts >= 1
     for f in futures:
         f.get(timeout=1)
     p.close()
