@@ -388,3 +388,21 @@ def test_acks_zero_error_closes_the_connection(broker: BrokerProcess, topic_name
         req.topic_data[0].partition_data[0].index = 7  # no such partition
         client.send(req, 9)
         assert client.is_closed_by_peer()
+
+
+def test_large_fetch_goes_out_whole(raw: RawClient, topic_name: str) -> None:
+    """Ranges above the sendfile threshold arrive intact and in order."""
+    assert create(raw, topic_name) == 0
+    sent = []
+    for i in range(20):
+        data = build_batch(
+            [(None, bytes([i]) * 1000, (), int(time.time() * 1000)) for _ in range(19)]
+        )
+        sent.append(data)
+        assert produce(raw, topic_name, data).error_code == 0  # type: ignore[attr-defined]
+    part = fetch(raw, topic_name, 0)
+    got = bytes(part.records)
+    assert len(got) == sum(len(b) for b in sent) > 64 * 1024
+    headers = [h for h, _ in iter_batches(got)]
+    assert [h.base_offset for h in headers] == [19 * i for i in range(20)]
+    assert [h.crc for h in headers] == [h.crc for b in sent for h, _ in iter_batches(b)]
