@@ -69,6 +69,10 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
         CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the member's host
         try:
             await Connection(broker, reader, writer, max_frame).serve()
+        except asyncio.CancelledError:
+            # Shutdown cancels connection tasks; nothing awaits them, and asyncio's
+            # stream callback would log the cancellation as an error.
+            pass
         finally:
             connections.discard(task)
 
