@@ -419,7 +419,7 @@ def test_consume_transform_produce_exactly_once_with_kills(
     broker = broker_factory(TXN_SETTINGS)
     create_topic(broker.bootstrap, "input", 2)
     create_topic(broker.bootstrap, "output", 3)
-    n = 60_000
+    n = 100_000
     p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True})
     for i in range(n):
         while True:
