@@ -23,7 +23,6 @@ from strom.client.admin_types import (
     TopicDescription,
 )
 from strom.client.aio.admin import AIOAdmin
-from strom.client.aio.producer import AIOProducer, Headers, RecordMetadata
 from strom.client.aio.reader import AIOPartitionReader
 from strom.client.config import ConfigDict
 from strom.client.fetcher import FetchedRecords
@@ -203,49 +202,6 @@ class Admin(_SyncBase):
         return self._loop.run(
             self._admin.consumer_group_lag(group, isolation_level=isolation_level)
         )
-
-
-class Producer(_SyncBase):
-    """Blocking front of :class:`AIOProducer`; ``send`` returns a concurrent Future."""
-
-    def __init__(self, config: ConfigDict | None = None) -> None:
-        self._loop = _LoopThread("strom-producer")
-        try:
-            self._producer: AIOProducer = self._loop.run(_make(AIOProducer, config))
-        except BaseException:
-            self._loop.stop()
-            raise
-
-    def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        headers: Headers | None = None,
-        timestamp: int | None = None,
-    ) -> concurrent.futures.Future[RecordMetadata]:
-        """Queue the record (in call order) and return a future of its metadata.
-
-        Errors found before queueing (unknown partition, no metadata) raise here.
-        """
-        result: concurrent.futures.Future[RecordMetadata] = concurrent.futures.Future()
-
-        async def enqueue() -> None:
-            fut = await self._producer.send(topic, value, key, partition, headers, timestamp)
-            fut.add_done_callback(lambda f: _transfer(f, result))
-
-        self._loop.run(enqueue())
-        return result
-
-    def flush(self) -> None:
-        self._loop.run(self._producer.flush())
-
-    def close(self) -> None:
-        try:
-            self._loop.run(self._producer.close())
-        finally:
-            self._loop.stop()
 
 
 class PartitionReader(_SyncBase):
