@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.frame import decode_request, parse_request_header
-from strom.protocol.records import decode_batch, validate_batches
+from strom.protocol.record_decoder import decode_batch
+from strom.protocol.records import validate_batches
 from strom.protocol.wire import Writer
 
 FRAMES = sorted((Path(__file__).parent / "frames").glob("*.bin"))

@@ -277,6 +277,39 @@ def test_oversize_record_is_message_too_large_locally(
         assert p.send(ProducerRecord(topic_name, b"small")).result(TIMEOUT_S).offset == 0
 
 
+def test_a_batch_too_large_for_the_topic_is_split_and_a_lone_record_fails(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """max.message.bytes below the batch: the broker answers MESSAGE_TOO_LARGE, the
+    producer halves the batch until the parts fit (order and sequences kept); a
+    single record over the limit fails with MESSAGE_TOO_LARGE."""
+    from strom.testing.kafka import create_topic as create_with_config
+
+    create_with_config(broker.bootstrap, topic_name, 1, {"max.message.bytes": "1500"})
+    values = [b"%04d" % i + b"x" * 96 for i in range(40)]  # about 4.9 KB in one batch
+
+    async def run() -> tuple[list[Any], int, BaseException | None]:
+        cfg = _cfg(broker, linger_ms=300, batch_size=100_000, compression_type="none")
+        async with AIOProducer(cfg) as p:
+            futures = [await p.send(topic_name, v) for v in values]
+            mds = await asyncio.gather(*futures)
+            try:
+                await (await p.send(topic_name, b"y" * 3000))
+            except KafkaError as exc:
+                return mds, p.batches_split, exc
+            return mds, p.batches_split, None
+
+    mds, splits, lone = asyncio.run(run())
+    if splits == 0:
+        pytest.skip("the broker accepted a batch over max.message.bytes (no limit enforced)")
+    assert [md.offset for md in mds] == list(range(40))
+    assert isinstance(lone, KafkaError) and lone.code == ErrorCode.MESSAGE_TOO_LARGE
+    batches = batch_counts(broker.bootstrap, topic_name)
+    assert sum(batches) == 40 and max(batches) <= (1500 - 61) // 100
+    got = _read_confluent(broker.bootstrap, topic_name, 1, 40)
+    assert [m.value() for m in got] == values
+
+
 def test_serializers_callbacks_and_records(broker: BrokerProcess, topic_name: str) -> None:
     create_topic(broker.bootstrap, topic_name, 1)
     seen: list[Any] = []

@@ -24,10 +24,10 @@ from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.records import CoordinatorRecord
 from strom.coordinator.group.result import CoordinatorResult, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     BatchHeader,
     build_batch,
-    decode_batch,
     iter_batches,
     parse_control_record,
 )

@@ -33,11 +33,11 @@ from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     AppendOrigin,
     build_batch,
     build_control_batch,
-    decode_batch,
     iter_batches,
 )
 

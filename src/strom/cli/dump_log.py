@@ -17,6 +17,7 @@ import crc32c
 from strom.cli.common import CliError
 from strom.protocol.compression import CODEC_NAMES
 from strom.protocol.errors import KafkaError
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -25,7 +26,6 @@ from strom.protocol.records import (
     MIN_BATCH_LENGTH,
     BatchHeader,
     Record,
-    decode_batch,
     parse_control_record,
     parse_header,
 )

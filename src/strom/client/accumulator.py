@@ -267,6 +267,34 @@ class RecordAccumulator(Generic[T]):
         queue.insert(index, batch)
         self._records += batch.record_count
 
+    def split(self, batch: ProducerBatch[T]) -> list[ProducerBatch[T]]:
+        """Halve a drained batch the broker refused as too large (MESSAGE_TOO_LARGE).
+
+        The halves keep the batch's creation time, attempts and producer id and
+        epoch; with a base sequence, the first half keeps it and the second
+        continues after it, so later batches' sequences stay valid. The caller
+        puts the halves back with :meth:`reenqueue`; memory passes to them.
+        """
+        if batch.record_count < 2:
+            raise ValueError("a batch of one record cannot be split")
+        half = batch.record_count // 2
+        out: list[ProducerBatch[T]] = []
+        sequence = batch.base_sequence
+        for records, tokens in (
+            (batch.records[:half], batch.tokens[:half]),
+            (batch.records[half:], batch.tokens[half:]),
+        ):
+            piece = ProducerBatch(batch.tp, batch.created_ms, records, tokens)
+            piece.size += sum(estimate_size(k, v, h) for k, v, h, _ in records)
+            piece.attempts = batch.attempts
+            if sequence >= 0:
+                piece.set_producer_state(
+                    batch.producer_id, batch.producer_epoch, sequence, batch.is_transactional
+                )
+                sequence = (sequence + len(records)) & 0x7FFFFFFF
+            out.append(piece)
+        return out
+
     def release(self, batch: ProducerBatch[T]) -> None:
         """The batch is done (acknowledged or failed): give its memory back."""
         self.used_bytes = max(0, self.used_bytes - (batch.size - BATCH_OVERHEAD))

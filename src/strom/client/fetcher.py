@@ -7,12 +7,17 @@ batches (transaction markers) are skipped but move the position on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from strom.client.messages import ConsumerRecord, RecordDeserializationError
+from strom.common.types import TopicPartition
+from strom.protocol.errors import KafkaError
+from strom.protocol.record_decoder import decode_batch, decode_batch_as
 from strom.protocol.records import (
     BatchHeader,
     Record,
-    decode_batch,
     iter_batches,
     parse_control_record,
 )
@@ -62,12 +67,8 @@ class AbortedTxn:
     first_offset: int
 
 
-@dataclass(slots=True)
-class PartitionRecords:
-    """Decoded records of one partition with the batch fields a consumer needs."""
-
-    records: list[tuple[Record, int, int]]  # (record, timestamp_type, leader_epoch)
-    next_offset: int
+Deserializer = Callable[[bytes | None], Any]
+_new = tuple.__new__
 
 
 def _skip_committed(
@@ -83,56 +84,119 @@ def _skip_committed(
     return header.is_transactional and header.producer_id in aborting
 
 
-def _append_batch(
-    out: list[tuple[Record, int, int]],
-    header: BatchHeader,
-    batch: memoryview,
-    position: int,
-    verify_crc: bool,
-) -> None:
-    _, records = decode_batch(batch, verify_crc=verify_crc)
-    log_append = header.timestamp_type == 1
-    for record in records:
-        if record.offset < position:
-            continue
-        if log_append:
-            record = Record(
-                record.offset, header.max_timestamp, record.key, record.value, record.headers
-            )
-        out.append((record, header.timestamp_type, header.partition_leader_epoch))
+class CompletedFetch:
+    """One partition's data from a Fetch response, handed out by :meth:`take`.
 
+    Batches are decoded one at a time as records are taken (as Kafka's
+    CompletedFetch does), straight into :class:`ConsumerRecord`, so a large fetch
+    never holds more than one batch of decoded records beyond what was returned.
+    ``position`` is the next offset to return (or to fetch once this is used up):
+    it moves past returned records, skipped control batches and aborted batches.
+    With ``read_committed`` a producer joins the aborted set once a batch reaches
+    its transaction's first offset and leaves it at its ABORT marker, as Kafka's
+    fetcher does. A corrupt batch or a failing deserializer stops the hand-out at
+    that record: records before it are returned, then ``error`` is set and the
+    position stays on the bad record until the user seeks past it.
+    """
 
-def read_committed_records(
-    data: Records | None,
-    fetch_offset: int,
-    *,
-    aborted: list[AbortedTxn] | None = None,
-    read_committed: bool = False,
-    verify_crc: bool = True,
-) -> PartitionRecords:
-    """Records at or after ``fetch_offset``; with ``read_committed`` the batches of
-    aborted transactions are dropped, as Kafka's fetcher does: a producer joins the
-    aborted set once the batch offset reaches its transaction's first offset and
-    leaves it at its ABORT marker. Control batches are never returned."""
-    out: list[tuple[Record, int, int]] = []
-    if data is None:
-        return PartitionRecords(out, fetch_offset)
-    raw = data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data)
-    pending = sorted(aborted or [], key=lambda a: a.first_offset)
-    aborting: set[int] = set()
-    position = fetch_offset
-    for header, batch in iter_batches(raw):
-        if header.last_offset < position:
-            continue
-        if read_committed:
-            while pending and pending[0].first_offset <= header.last_offset:
-                aborting.add(pending.pop(0).producer_id)
-            if _skip_committed(header, batch, aborting, verify_crc):
-                position = header.next_offset
-                continue
-        elif header.is_control:
-            position = header.next_offset
-            continue
-        _append_batch(out, header, batch, position, verify_crc)
-        position = max(position, header.next_offset)
-    return PartitionRecords(out, position)
+    def __init__(
+        self,
+        data: Records | None,
+        fetch_offset: int,
+        tp: TopicPartition,
+        *,
+        aborted: list[AbortedTxn] | None = None,
+        read_committed: bool = False,
+        verify_crc: bool = True,
+        deserializers: tuple[Deserializer, Deserializer] | None = None,
+    ) -> None:
+        self.tp = tp
+        self.fetch_offset = fetch_offset
+        self.position = fetch_offset
+        self.error: KafkaError | None = None
+        raw = b"" if data is None else data
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raw = bytes(raw)
+        self._batches = iter_batches(raw)
+        self._pending = sorted(aborted or [], key=lambda a: a.first_offset)
+        self._aborting: set[int] = set()
+        self._read_committed = read_committed
+        self._verify_crc = verify_crc
+        self._deserializers = deserializers
+        self._records: list[ConsumerRecord] = []
+        self._index = 0
+        self._batch_end = fetch_offset
+        self._finished = False
+
+    @property
+    def exhausted(self) -> bool:
+        """Nothing more to return (an error also ends the hand-out)."""
+        return self._finished or self.error is not None
+
+    def take(self, limit: int) -> list[ConsumerRecord]:
+        """Up to ``limit`` records from the current position on."""
+        out: list[ConsumerRecord] = []
+        while len(out) < limit and not self.exhausted:
+            if self._index >= len(self._records) and not self._next_batch():
+                break
+            chunk = self._records[self._index : self._index + limit - len(out)]
+            if self._deserializers is not None:
+                chunk = self._deserialize(chunk)
+            if chunk:
+                self._index += len(chunk)
+                self.position = chunk[-1].offset + 1
+                out += chunk
+            if self._index >= len(self._records):
+                self.position = max(self.position, self._batch_end)
+        return out
+
+    def _next_batch(self) -> bool:
+        """Decode the next batch with records to return; False at the end of the data."""
+        try:
+            for header, batch in self._batches:
+                if header.last_offset < self.position:
+                    continue
+                if self._skip(header, batch):
+                    self.position = header.next_offset
+                    continue
+                extra = (
+                    self.tp.topic,
+                    self.tp.partition,
+                    header.timestamp_type,
+                    header.partition_leader_epoch,
+                )
+                _, records = decode_batch_as(
+                    batch, ConsumerRecord, extra, verify_crc=self._verify_crc
+                )
+                if header.base_offset < self.position:
+                    records = [r for r in records if r.offset >= self.position]
+                self._records, self._index, self._batch_end = records, 0, header.next_offset
+                if records:
+                    return True
+                self.position = max(self.position, header.next_offset)
+        except KafkaError as exc:
+            self.error = KafkaError(exc.code, f"{self.tp} at offset {self.position}: {exc}")
+            return False
+        self._finished = True
+        return False
+
+    def _skip(self, header: BatchHeader, batch: memoryview) -> bool:
+        if not self._read_committed:
+            return header.is_control
+        pending = self._pending
+        while pending and pending[0].first_offset <= header.last_offset:
+            self._aborting.add(pending.pop(0).producer_id)
+        return _skip_committed(header, batch, self._aborting, self._verify_crc)
+
+    def _deserialize(self, records: list[ConsumerRecord]) -> list[ConsumerRecord]:
+        """Records up to the first whose key or value fails to deserialize."""
+        assert self._deserializers is not None
+        kd, vd = self._deserializers
+        out: list[ConsumerRecord] = []
+        for r in records:
+            try:
+                out.append(_new(ConsumerRecord, (r[0], r[1], kd(r[2]), vd(r[3]), *r[4:])))
+            except Exception as exc:
+                self.error = RecordDeserializationError(self.tp, r.offset, exc)
+                break
+        return out

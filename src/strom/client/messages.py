@@ -40,16 +40,20 @@ class RecordMetadata(NamedTuple):
 
 
 class ConsumerRecord(NamedTuple):
-    """A record returned by ``poll``; key and value went through the deserializers."""
+    """A record returned by ``poll``; key and value went through the deserializers.
 
-    topic: str
-    partition: int
+    The first five fields are those of :class:`strom.protocol.records.Record`, so a
+    fetch decodes each record straight into one of these.
+    """
+
     offset: int
     timestamp: int
-    timestamp_type: int  # 0 CreateTime, 1 LogAppendTime
     key: Any
     value: Any
-    headers: tuple[Header, ...] = ()
+    headers: tuple[Header, ...]
+    topic: str
+    partition: int
+    timestamp_type: int = 0  # 0 CreateTime, 1 LogAppendTime
     leader_epoch: int = -1
 
     @property
@@ -84,3 +88,15 @@ class TransactionStateError(KafkaError):
 
 class CommitFailedError(KafkaError):
     """A synchronous commit failed because the group rebalanced (not retriable)."""
+
+
+class RecordDeserializationError(KafkaError):
+    """A key or value deserializer raised; the position stays at ``offset`` (seek past it)."""
+
+    def __init__(self, tp: TopicPartition, offset: int, cause: BaseException) -> None:
+        super().__init__(
+            ErrorCode.UNKNOWN_SERVER_ERROR,
+            f"cannot deserialize the record at offset {offset} of {tp}: {cause!r}",
+        )
+        self.topic_partition = tp
+        self.offset = offset

@@ -52,6 +52,11 @@ def _bytes_in(data: bytes | None) -> Any:
     return data
 
 
+def passes_through(deserializer: Deserializer) -> bool:
+    """True for the bytes deserializer: records need no deserializing pass."""
+    return deserializer is _bytes_in
+
+
 def _str_in(data: bytes | None) -> Any:
     return None if data is None else data.decode("utf-8", "replace")
 

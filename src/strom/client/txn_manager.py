@@ -130,6 +130,11 @@ class TransactionManager:
         batch.set_producer_state(-1, -1, -1, False)
         self.stamp(batch)
 
+    def split(self, batch: Any, pieces: list[Any]) -> None:
+        """``batch`` was split into ``pieces`` that took over its sequence range."""
+        if self._resolve(batch):
+            self._unresolved.setdefault(batch.tp, set()).update(p.base_sequence for p in pieces)
+
     def classify(self, batch: Any, code: int) -> Outcome:
         """What a Produce error code means for this batch."""
         if code == ErrorCode.NONE or (

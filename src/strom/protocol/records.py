@@ -25,7 +25,8 @@ value_length varint, value). Varints are zigzag, as in protobuf.
 
 The produce path only touches headers: :func:`validate_batches` checks every
 batch, :func:`stamp_batch` writes the base offset and leader epoch (outside the
-CRC) in place. Records are decoded only by clients, tests and tools.
+CRC) in place. Records are decoded (:mod:`strom.protocol.record_decoder`) only by clients,
+coordinators, tests and tools.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Final, NamedTuple, TypeAlias
 
 import crc32c
 
-from strom.protocol.compression import compress, decompress
+from strom.protocol.compression import compress
 from strom.protocol.errors import ErrorCode, KafkaError
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
@@ -169,7 +170,8 @@ def parse_header(buf: Buffer, pos: int = 0) -> BatchHeader:
     return BatchHeader(*_HEADER.unpack_from(buf, pos))
 
 
-def _corrupt(message: str) -> KafkaError:
+def corrupt(message: str) -> KafkaError:
+    """A CORRUPT_MESSAGE error with ``message``."""
     return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
 
 
@@ -184,7 +186,7 @@ class AppendOrigin(IntEnum):
 def _check_header(header: BatchHeader, origin: AppendOrigin) -> None:
     count = header.records_count
     if count < 0:
-        raise _corrupt(f"negative record count {count}")
+        raise corrupt(f"negative record count {count}")
     if origin == AppendOrigin.REPLICATION:
         return
     if count == 0 or header.last_offset_delta + 1 != count:
@@ -220,25 +222,25 @@ def validate_batches(
     while pos < end:
         remaining = end - pos
         if remaining < BATCH_HEADER_SIZE:
-            raise _corrupt(f"{remaining} trailing bytes are not a complete batch header")
+            raise corrupt(f"{remaining} trailing bytes are not a complete batch header")
         magic = view[pos + MAGIC_OFFSET]
         if magic != MAGIC:
             if magic in (0, 1):
                 raise KafkaError(
                     ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, f"magic {magic} is not supported"
                 )
-            raise _corrupt(f"invalid magic {magic}")
+            raise corrupt(f"invalid magic {magic}")
         header = parse_header(view, pos)
         size = header.batch_length + LOG_OVERHEAD
         if header.batch_length < MIN_BATCH_LENGTH or size > remaining:
-            raise _corrupt(f"batch length {header.batch_length} does not fit ({remaining} bytes)")
+            raise corrupt(f"batch length {header.batch_length} does not fit ({remaining} bytes)")
         if size > max_batch_size:
             raise KafkaError(
                 ErrorCode.MESSAGE_TOO_LARGE,
                 f"batch of {size} bytes exceeds the maximum of {max_batch_size}",
             )
         if crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET : pos + size]) != header.crc:
-            raise _corrupt(f"CRC mismatch in batch at offset {header.base_offset}")
+            raise corrupt(f"CRC mismatch in batch at offset {header.base_offset}")
         _check_header(header, origin)
         headers.append(header)
         pos += size
@@ -274,7 +276,7 @@ def iter_batches(data: Buffer) -> Iterator[tuple[BatchHeader, memoryview]]:
     while end - pos >= LOG_OVERHEAD:
         (_, batch_length) = _LENGTH.unpack_from(view, pos)
         if batch_length < MIN_BATCH_LENGTH:
-            raise _corrupt(f"batch length {batch_length} is too small")
+            raise corrupt(f"batch length {batch_length} is too small")
         size = batch_length + LOG_OVERHEAD
         if size > end - pos:
             return
@@ -301,7 +303,7 @@ def read_varint(buf: Buffer, pos: int) -> tuple[int, int]:
     end = len(buf)
     while True:
         if pos >= end:
-            raise _corrupt("truncated varint")
+            raise corrupt("truncated varint")
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -309,22 +311,7 @@ def read_varint(buf: Buffer, pos: int) -> tuple[int, int]:
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
         if shift > 63:
-            raise _corrupt("varint is too long")
-
-
-def _read_bytes(buf: Buffer, pos: int, end: int = -1) -> tuple[bytes | None, int]:
-    """A varint-length-prefixed field (-1: null) ending at or before ``end``."""
-    b = buf[pos]
-    if b < 0x80:
-        length, pos = (b >> 1) ^ -(b & 1), pos + 1
-    else:
-        length, pos = read_varint(buf, pos)
-    if length < 0:
-        return None, pos
-    limit = len(buf) if end < 0 else end
-    if pos + length > limit:
-        raise _corrupt("record field runs past the end of the batch")
-    return bytes(buf[pos : pos + length]), pos + length
+            raise corrupt("varint is too long")
 
 
 # -- building ----------------------------------------------------------------
@@ -434,147 +421,9 @@ def build_control_batch(
 def parse_control_record(record: Record) -> ControlRecord:
     """Decode a control record's key (version, type) and value (version, epoch)."""
     if record.key is None or len(record.key) < _CONTROL_KEY.size:
-        raise _corrupt("control record key is too short")
+        raise corrupt("control record key is too short")
     _, control_type = _CONTROL_KEY.unpack_from(record.key)
     coordinator_epoch = -1
     if record.value is not None and len(record.value) >= _CONTROL_VALUE.size:
         _, coordinator_epoch = _CONTROL_VALUE.unpack_from(record.value)
     return ControlRecord(control_type, coordinator_epoch)
-
-
-# -- decoding ----------------------------------------------------------------
-
-
-def _decode_records(body: bytes, count: int, header: BatchHeader) -> list[Record]:  # noqa: C901
-    """The records of an uncompressed batch body: the consumer's hot loop.
-
-    Varints are decoded inline with a fast path for one-byte values (almost
-    every length and delta), kept in one function on purpose (calls cost more than
-    the work); anything malformed raises CORRUPT_MESSAGE.
-    """
-    base_offset = header.base_offset
-    log_append = header.timestamp_type == LOG_APPEND_TIME
-    base_ts = header.max_timestamp if log_append else header.base_timestamp
-    end_all = len(body)
-    records: list[Record] = []
-    append = records.append
-    pos = 0
-    try:
-        for _ in range(count):
-            b = body[pos]
-            if b < 0x80:
-                length, pos = (b >> 1) ^ -(b & 1), pos + 1
-            elif body[pos + 1] < 0x80:
-                b = (b & 0x7F) | (body[pos + 1] << 7)
-                length, pos = (b >> 1) ^ -(b & 1), pos + 2
-            else:
-                length, pos = read_varint(body, pos)
-            end = pos + length
-            if length < 1 or end > end_all:
-                raise _corrupt(f"record length {length} does not fit the batch")
-            pos += 1  # record attributes (unused)
-            b = body[pos]
-            if b < 0x80:
-                ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
-            elif body[pos + 1] < 0x80:
-                b = (b & 0x7F) | (body[pos + 1] << 7)
-                ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
-            else:
-                ts_delta, pos = read_varint(body, pos)
-            b = body[pos]
-            if b < 0x80:
-                off_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
-            elif body[pos + 1] < 0x80:
-                b = (b & 0x7F) | (body[pos + 1] << 7)
-                off_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
-            else:
-                off_delta, pos = read_varint(body, pos)
-            b = body[pos]
-            if b < 0x80:
-                n, pos = (b >> 1) ^ -(b & 1), pos + 1
-            else:
-                n, pos = read_varint(body, pos)
-            if n >= 0:
-                key: bytes | None = body[pos : pos + n]
-                pos += n
-            else:
-                key = None
-            b = body[pos]
-            if b < 0x80:
-                n, pos = (b >> 1) ^ -(b & 1), pos + 1
-            else:
-                n, pos = read_varint(body, pos)
-            if n >= 0:
-                value: bytes | None = body[pos : pos + n]
-                pos += n
-            else:
-                value = None
-            if pos > end:
-                raise _corrupt("record field runs past the end of the record")
-            b = body[pos]
-            if b == 0:  # no headers (zigzag 0)
-                pos += 1
-                headers: tuple[tuple[str, bytes | None], ...] = ()
-            else:
-                headers, pos = _read_headers(body, pos, end)
-            if pos != end:
-                raise _corrupt("record length does not match its content")
-            append(
-                Record(
-                    base_offset + off_delta,
-                    base_ts if log_append else base_ts + ts_delta,
-                    key,
-                    value,
-                    headers,
-                )
-            )
-    except IndexError:
-        raise _corrupt("record runs past the end of the batch") from None
-    if pos != end_all:
-        raise _corrupt("bytes left over after the last record")
-    return records
-
-
-def _read_headers(
-    body: bytes, pos: int, end: int
-) -> tuple[tuple[tuple[str, bytes | None], ...], int]:
-    count, pos = read_varint(body, pos)
-    if count < 0 or count > end - pos:
-        raise _corrupt(f"invalid header count {count}")
-    out: list[tuple[str, bytes | None]] = []
-    for _ in range(count):
-        raw_key, pos = _read_bytes(body, pos, end)
-        if raw_key is None:
-            raise _corrupt("null header key")
-        try:
-            name = raw_key.decode()
-        except UnicodeDecodeError as exc:
-            raise _corrupt("header key is not utf-8") from exc
-        value, pos = _read_bytes(body, pos, end)
-        out.append((name, value))
-    return tuple(out), pos
-
-
-def decode_batch(data: Buffer, *, verify_crc: bool = True) -> tuple[BatchHeader, list[Record]]:
-    """Decode one whole batch (decompressing if needed) into its records."""
-    view = memoryview(data)
-    if len(view) < BATCH_HEADER_SIZE:
-        raise _corrupt("batch is shorter than its header")
-    header = parse_header(view)
-    if header.magic != MAGIC:
-        raise KafkaError(
-            ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, f"magic {header.magic} is not supported"
-        )
-    size = header.size_in_bytes
-    if header.batch_length < MIN_BATCH_LENGTH or size > len(view):
-        raise _corrupt(f"batch length {header.batch_length} does not fit ({len(view)} bytes)")
-    if verify_crc and crc32c.crc32c(view[ATTRIBUTES_OFFSET:size]) != header.crc:
-        raise _corrupt("CRC mismatch")
-    body: Buffer = view[BATCH_HEADER_SIZE:size]
-    if header.compression:
-        body = decompress(header.compression, body)
-    count = header.records_count
-    if count < 0 or count > len(body):
-        raise _corrupt(f"invalid record count {count}")
-    records = _decode_records(bytes(body), count, header)
-    return header, records

@@ -33,6 +33,7 @@ from typing import Final
 
 import crc32c
 
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -40,7 +41,6 @@ from strom.protocol.records import (
     LOG_OVERHEAD,
     BatchHeader,
     Record,
-    decode_batch,
     iter_batches,
     write_varint,
 )

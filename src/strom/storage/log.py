@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     AppendOrigin,
     BatchHeader,
     ControlRecord,
-    decode_batch,
     parse_control_record,
     parse_header,
     set_log_append_time,

@@ -35,6 +35,7 @@ from typing import Final
 
 import crc32c
 
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -42,7 +43,6 @@ from strom.protocol.records import (
     MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
     BatchHeader,
-    decode_batch,
     parse_header,
 )
 from strom.storage.index import CorruptIndexError, OffsetIndex, TimeIndex

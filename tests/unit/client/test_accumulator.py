@@ -1,6 +1,8 @@
+import pytest
+
 from strom.client.accumulator import RecordAccumulator
 from strom.common.types import TopicPartition
-from strom.protocol.records import decode_batch
+from strom.protocol.record_decoder import decode_batch
 
 TP0 = TopicPartition("t", 0)
 TP1 = TopicPartition("t", 1)
@@ -33,3 +35,41 @@ def test_drain_gives_one_batch_per_partition_in_order() -> None:
         (1, None, None, 7),
     ]
     assert records[0].headers == (("h", b"x"),)
+
+
+def test_split_halves_a_batch_keeping_sequences_memory_and_order() -> None:
+    acc: RecordAccumulator[int] = RecordAccumulator(batch_size=100_000, linger_ms=0)
+    for i in range(5):
+        acc.append(TP0, None, b"v%d" % i, (), 10 + i, i, now_ms=0)
+    used = acc.used_bytes
+    (batch,) = acc.drain([TP0])
+    batch.set_producer_state(7, 1, 20, False)
+    batch.attempts = 1
+    first, second = acc.split(batch)
+    assert (first.tokens, second.tokens) == ([0, 1], [2, 3, 4])
+    assert (first.base_sequence, second.base_sequence) == (20, 22)
+    assert {first.producer_id, second.producer_id} == {7}
+    assert first.attempts == second.attempts == 1 and first.created_ms == batch.created_ms
+    for piece in reversed([first, second]):
+        acc.reenqueue(piece, now_ms=0)
+    assert len(acc) == 5
+    drained = acc.drain([TP0])
+    assert drained == [first]
+    _, records = decode_batch(first.encode(compression=0))
+    assert [r.value for r in records] == [b"v0", b"v1"]
+    acc.release(first)
+    acc.release(acc.drain([TP0])[0])
+    assert acc.used_bytes == 0 < used
+
+
+def test_split_of_unsequenced_batches_keeps_record_order() -> None:
+    acc: RecordAccumulator[int] = RecordAccumulator(batch_size=100_000, linger_ms=0)
+    for i in range(3):
+        acc.append(TP0, None, b"v", (), 0, i, now_ms=0)
+    (batch,) = acc.drain([TP0])
+    pieces = acc.split(batch)
+    for piece in reversed(pieces):
+        acc.reenqueue(piece, now_ms=0)
+    assert [acc.drain([TP0])[0].tokens for _ in range(2)] == [[0], [1, 2]]
+    with pytest.raises(ValueError, match="cannot be split"):
+        acc.split(pieces[0])

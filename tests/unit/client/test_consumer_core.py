@@ -8,10 +8,11 @@ import pytest
 
 from strom.client.config import ConfigError
 from strom.client.consumer_config import ConsumerConfig
-from strom.client.fetcher import AbortedTxn, read_committed_records
+from strom.client.fetcher import AbortedTxn, CompletedFetch
+from strom.client.messages import RecordDeserializationError
 from strom.client.subscription import SubscriptionState
 from strom.common.types import TopicPartition as TP
-from strom.protocol.errors import KafkaError
+from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import build_batch, build_control_batch
 
 
@@ -39,17 +40,62 @@ def test_read_committed_skips_aborted_batches_and_markers() -> None:
         + build_batch([(None, b"plain", [], 5)], base_offset=5)
         + _txn_batch(6, 1, [b"later"])  # pid 1 again, not aborted
     )
-    committed = read_committed_records(data, 0, aborted=[AbortedTxn(1, 0)], read_committed=True)
-    assert [r.value for r, _, _ in committed.records] == [b"c0", b"plain", b"later"]
-    assert committed.next_offset == 7
-    everything = read_committed_records(data, 0, aborted=[AbortedTxn(1, 0)])
-    assert [r.value for r, _, _ in everything.records] == [b"a0", b"a1", b"c0", b"plain", b"later"]
+    committed = CompletedFetch(data, 0, TP("t", 0), aborted=[AbortedTxn(1, 0)], read_committed=True)
+    assert [r.value for r in committed.take(100)] == [b"c0", b"plain", b"later"]
+    assert committed.position == 7 and committed.exhausted
+    everything = CompletedFetch(data, 0, TP("t", 0), aborted=[AbortedTxn(1, 0)])
+    assert [r.value for r in everything.take(100)] == [b"a0", b"a1", b"c0", b"plain", b"later"]
 
 
 def test_batch_starting_before_the_fetch_offset() -> None:
     data = build_batch([(None, b"%d" % i, [], 1) for i in range(5)], base_offset=10)
-    got = read_committed_records(data, 12)
-    assert [r.offset for r, _, _ in got.records] == [12, 13, 14] and got.next_offset == 15
+    got = CompletedFetch(data, 12, TP("t", 3))
+    records = got.take(100)
+    assert [r.offset for r in records] == [12, 13, 14] and got.position == 15
+    assert {(r.topic, r.partition) for r in records} == {("t", 3)}
+
+
+def test_take_hands_out_batches_piecewise_and_tracks_the_position() -> None:
+    data = (
+        b"".join(
+            build_batch([(None, b"%d" % i, [], 1) for i in range(b, b + 4)], base_offset=b)
+            for b in range(0, 12, 4)
+        )
+        + _marker(12, 1, commit=True)
+        + build_batch([(b"k", b"12", [("h", b"v")], 9)], base_offset=13)
+    )
+    fetch = CompletedFetch(data, 0, TP("t", 1))
+    assert [r.offset for r in fetch.take(3)] == [0, 1, 2] and fetch.position == 3
+    assert [r.offset for r in fetch.take(3)] == [3, 4, 5] and fetch.position == 6
+    assert [r.offset for r in fetch.take(6)] == [6, 7, 8, 9, 10, 11]
+    assert fetch.position == 12 and not fetch.exhausted
+    [last] = fetch.take(5)  # the control batch is skipped
+    assert (last.offset, last.key, last.headers, last.timestamp) == (13, b"k", (("h", b"v"),), 9)
+    assert fetch.take(5) == [] and fetch.exhausted and fetch.position == 14
+
+
+def test_a_failing_deserializer_stops_at_its_record() -> None:
+    data = build_batch([(None, b"%d" % i, [], 1) for i in range(5)], base_offset=0)
+
+    def value_de(raw: bytes | None) -> int:
+        if raw == b"3":
+            raise ValueError("bad")
+        return int(raw or b"0")
+
+    fetch = CompletedFetch(data, 0, TP("t", 0), deserializers=(lambda k: k, value_de))
+    assert [r.value for r in fetch.take(10)] == [0, 1, 2]
+    assert fetch.position == 3 and isinstance(fetch.error, RecordDeserializationError)
+    assert fetch.error.offset == 3 and fetch.exhausted
+
+
+def test_a_corrupt_batch_ends_the_hand_out_with_an_error() -> None:
+    good = build_batch([(None, b"a", [], 1)], base_offset=0)
+    bad = bytearray(build_batch([(None, b"b", [], 1)], base_offset=1))
+    bad[-2] ^= 0xFF
+    fetch = CompletedFetch(good + bytes(bad), 0, TP("t", 0))
+    assert [r.value for r in fetch.take(10)] == [b"a"]
+    assert fetch.error is not None and fetch.error.code == ErrorCode.CORRUPT_MESSAGE
+    assert fetch.position == 1
 
 
 def test_positions_pause_and_resets() -> None:

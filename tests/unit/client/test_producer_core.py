@@ -20,7 +20,7 @@ from strom.client.serde import deserializer, serializer
 from strom.client.txn_manager import Outcome, TransactionManager, TxnState
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import decode_batch
+from strom.protocol.record_decoder import decode_batch
 
 TP0 = TopicPartition("t", 0)
 TP1 = TopicPartition("t", 1)
@@ -183,6 +183,28 @@ def test_only_the_oldest_unresolved_batch_may_be_resent() -> None:
     assert txn.needs_new_producer_id
     txn.set_producer_id(2, 0)
     assert txn.is_stale(b2)
+
+
+def test_split_pieces_take_over_the_batch_sequence_range() -> None:
+    txn = TransactionManager(None, idempotent=True)
+    txn.set_producer_id(5, 0)
+    acc = _acc(batch_size=100_000, linger_ms=0)
+    for i in range(4):
+        acc.append(TP0, None, b"x" * 100, (), 0, i, now_ms=0)
+    (big,) = acc.drain()
+    txn.stamp(big)
+    acc.append(TP0, None, b"x" * 100, (), 0, 9, now_ms=0)
+    (later,) = acc.drain()
+    txn.stamp(later)
+    assert txn.classify(big, ErrorCode.MESSAGE_TOO_LARGE) is Outcome.FAIL
+    first, second = acc.split(big)
+    txn.split(big, [first, second])
+    assert (first.base_sequence, second.base_sequence, later.base_sequence) == (0, 2, 4)
+    assert txn.can_send(first) and not txn.can_send(second) and not txn.can_send(later)
+    txn.completed(first)
+    assert txn.can_send(second)
+    txn.completed(second)
+    assert txn.can_send(later)
 
 
 def test_fencing_errors_are_fatal() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import cramjam
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from strom.protocol import compression
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.record_decoder import decode_batch, decode_batch_as
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -22,7 +24,6 @@ from strom.protocol.records import (
     RecordInput,
     build_batch,
     build_control_batch,
-    decode_batch,
     iter_batches,
     parse_control_record,
     parse_header,
@@ -240,3 +241,71 @@ def test_build_decode_round_trip(
         Record(base_offset + i, ts, key, value, tuple(headers))
         for i, (key, value, headers, ts) in enumerate(records)
     ]
+
+
+def _sized(n: int) -> bytes:
+    return (bytes(range(256)) * (n // 256 + 1))[:n]
+
+
+wide_record_st = st.tuples(
+    st.one_of(st.none(), st.integers(0, 300).map(_sized)),
+    st.one_of(st.none(), st.integers(0, 20_000).map(_sized)),
+    headers_st,
+    st.integers(min_value=0, max_value=2**40),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=st.lists(wide_record_st, min_size=1, max_size=200), codec=st.sampled_from(CODECS))
+def test_round_trip_with_multi_byte_varints(
+    records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]], int]],
+    codec: int,
+) -> None:
+    """Lengths and deltas of one, two and three varint bytes (the decoder's fast paths)."""
+    data = build_batch(records, base_offset=7, compression=codec)
+    assert decode_batch(data)[1] == [
+        Record(7 + i, ts, key, value, tuple(headers))
+        for i, (key, value, headers, ts) in enumerate(records)
+    ]
+
+
+class _Row(NamedTuple):
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+    topic: str
+    partition: int
+
+
+def test_decode_into_a_wider_row_and_offset_deltas_past_two_varint_bytes() -> None:
+    records: list[RecordInput] = [(None, b"%d" % i, [], 5_000 + i) for i in range(9_000)]
+    data = build_batch(records, base_offset=100, compression=3)
+    header, rows = decode_batch_as(data, _Row, ("t", 4))
+    assert header.records_count == 9_000 and len(rows) == 9_000
+    assert rows[8_500] == _Row(8_600, 13_500, None, b"8500", (), "t", 4)
+    assert all(r.offset == 100 + i and r.timestamp == 5_000 + i for i, r in enumerate(rows))
+
+
+def test_log_append_time_batches_decode_with_the_batch_timestamp() -> None:
+    buf = bytearray(build_batch(RECORDS))
+    set_log_append_time(buf, 0, 77_777)
+    assert {r.timestamp for r in decode_batch(buf)[1]} == {77_777}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_record_bodies_raise_only_corrupt_message(data: st.DataObject) -> None:
+    records = data.draw(st.lists(wide_record_st, min_size=1, max_size=5))
+    batch = bytearray(build_batch(records))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(BATCH_HEADER_SIZE, len(batch) - 1))
+        batch[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del batch[data.draw(st.integers(BATCH_HEADER_SIZE, len(batch) - 1)) :]
+        struct.pack_into(">i", batch, BATCH_LENGTH_OFFSET, len(batch) - 12)
+    try:
+        decode_batch(batch, verify_crc=False)
+    except KafkaError as exc:
+        assert exc.code == ErrorCode.CORRUPT_MESSAGE

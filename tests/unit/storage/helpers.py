@@ -38,7 +38,7 @@ def open_log(
 
 
 def read_records(info: FetchDataInfo) -> list[Record]:
-    from strom.protocol.records import decode_batch
+    from strom.protocol.record_decoder import decode_batch
 
     out: list[Record] = []
     for file_slice in info.slices:

@@ -1,10 +1,11 @@
-"""The consumer's fetcher: Fetch requests per leader, a buffer of decoded records.
+"""The consumer's fetcher: Fetch requests per leader, a buffer of fetched data.
 
 A fetch covers every fetchable partition without buffered data, one request
 per leader, all in parallel. Results are kept only if the partition's position
 did not move meanwhile (a seek or rebalance discards them). ``drain`` hands
-out at most ``max.poll.records`` records and moves positions past them (and
-past control records and aborted batches once a partition's data is used up).
+out at most ``max.poll.records`` records, decoding batches only as they are
+needed (:class:`~strom.client.fetcher.CompletedFetch`), and moves positions
+past them and past control records and aborted batches.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from strom.client.aio.client import AIOClient
 from strom.client.consumer_config import ConsumerConfig
 from strom.client.errors import error_for
-from strom.client.fetcher import AbortedTxn, read_committed_records
+from strom.client.fetcher import AbortedTxn, CompletedFetch
 from strom.client.messages import ConsumerRecord
+from strom.client.serde import passes_through
 from strom.client.subscription import SubscriptionState
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
-from strom.protocol.records import Record
 
 _FR = FetchRequest
 _REFRESH = frozenset(
@@ -39,14 +39,6 @@ _REFRESH = frozenset(
         ErrorCode.UNKNOWN_TOPIC_ID,
     }
 )
-
-
-@dataclass(slots=True)
-class _Completed:
-    fetch_offset: int
-    records: list[tuple[Record, int, int]]
-    next_offset: int
-    index: int = 0
 
 
 class Fetcher:
@@ -63,7 +55,9 @@ class Fetcher:
         self.subs = subs
         self._key_de = key_de
         self._value_de = value_de
-        self._buffer: dict[TopicPartition, _Completed] = {}
+        raw = passes_through(key_de) and passes_through(value_de)
+        self._deserializers = None if raw else (key_de, value_de)
+        self._buffer: dict[TopicPartition, CompletedFetch] = {}
         self.out_of_range: set[TopicPartition] = set()
         self.errors: list[KafkaError] = []
         self._task: asyncio.Task[None] | None = None
@@ -79,44 +73,28 @@ class Fetcher:
     @property
     def has_buffered(self) -> bool:
         return any(
-            c.index < len(c.records) and tp not in self.subs.paused()
-            for tp, c in self._buffer.items()
+            not c.exhausted and tp not in self.subs.paused() for tp, c in self._buffer.items()
         )
 
     def drain(self, limit: int) -> list[ConsumerRecord]:
+        """Up to ``limit`` buffered records; positions move past them."""
         out: list[ConsumerRecord] = []
         for tp in list(self._buffer):
             if len(out) >= limit:
                 break
             st = self.subs.assignment.get(tp)
             done = self._buffer[tp]
-            if st is None or st.position != done.fetch_offset:
+            if st is None or st.position != done.position:
                 del self._buffer[tp]  # a seek or revocation made it stale
                 continue
             if st.paused:
                 continue
-            take = done.records[done.index : done.index + limit - len(out)]
-            for record, ts_type, epoch in take:
-                out.append(
-                    ConsumerRecord(
-                        tp.topic,
-                        tp.partition,
-                        record.offset,
-                        record.timestamp,
-                        ts_type,
-                        self._key_de(record.key),
-                        self._value_de(record.value),
-                        record.headers,
-                        epoch,
-                    )
-                )
-            done.index += len(take)
-            if done.index >= len(done.records):
-                st.position = done.next_offset
+            out += done.take(limit - len(out))
+            st.position = done.position
+            if done.exhausted:
                 del self._buffer[tp]
-            elif take:
-                st.position = take[-1][0].offset + 1
-            done.fetch_offset = st.position if st.position is not None else done.fetch_offset
+                if done.error is not None:
+                    self.errors.append(done.error)
         return out
 
     def in_flight(self) -> asyncio.Task[None] | None:
@@ -200,15 +178,17 @@ class Fetcher:
                 aborted = [
                     AbortedTxn(a.producer_id, a.first_offset) for a in p.aborted_transactions or ()
                 ]
-                parsed = read_committed_records(
+                if not p.records:
+                    continue
+                self._buffer[tp] = CompletedFetch(
                     p.records,
                     offset,
+                    tp,
                     aborted=aborted,
                     read_committed=read_committed,
                     verify_crc=self.config.check_crcs,
+                    deserializers=self._deserializers,
                 )
-                if parsed.records or parsed.next_offset != offset:
-                    self._buffer[tp] = _Completed(offset, parsed.records, parsed.next_offset)
         return stale
 
     def _request(self, positions: dict[TopicPartition, int], max_wait_ms: int) -> FetchRequest:

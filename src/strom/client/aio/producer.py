@@ -88,6 +88,11 @@ class AIOProducer(TransactionsMixin):
         """Produce requests sent so far."""
         return self._sender.produce_requests
 
+    @property
+    def batches_split(self) -> int:
+        """Batches split in halves after the broker refused them as too large."""
+        return self._sender.batches_split
+
     # -- sending -------------------------------------------------------------
 
     async def send(

@@ -7,7 +7,9 @@ Produce request per leader (at most ``max.in.flight.requests.per.connection``
 in flight per leader), then sleep until a batch is due or something wakes it.
 Responses are handled by :class:`~strom.client.txn_manager.TransactionManager`'s
 classification: success, retry (re-queued after ``retry.backoff.ms``, metadata
-refreshed) or failure (the records' futures get a KafkaError with the code).
+refreshed) or failure (the records' futures get a KafkaError with the code). A
+batch of several records refused with MESSAGE_TOO_LARGE is split in halves and
+re-queued until each part fits (or a single record fails), as Kafka's sender does.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Sender:
         self._stale_topics: set[str] = set()
         self._metadata_task: asyncio.Task[None] | None = None
         self.produce_requests = 0  # sent so far (statistics, tests)
+        self.batches_split = 0  # split after MESSAGE_TOO_LARGE (statistics, tests)
         self.fatal: KafkaError | None = None
 
     def wake(self) -> None:
@@ -233,6 +236,9 @@ class Sender:
             self.txn.completed(batch)
             self._complete(batch, base, append_ms)
             return
+        if code == ErrorCode.MESSAGE_TOO_LARGE and batch.record_count > 1 and self.fatal is None:
+            self._split(batch)
+            return
         assert err is not None
         if code in _REFRESH_ON:
             self._stale_topics.add(batch.tp.topic)
@@ -248,6 +254,16 @@ class Sender:
         if code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH):
             self.txn.fatal(err)
         self._fail(batch, err)
+
+    def _split(self, batch: Batch) -> None:
+        """Too large for the broker: send the records again in two halves (as Kafka's
+        producer splits a batch); a single record too large fails."""
+        pieces = self.acc.split(batch)
+        self.txn.split(batch, pieces)
+        now = now_ms()
+        for piece in reversed(pieces):  # unsequenced pieces go to the front: last first
+            self.acc.reenqueue(piece, now)
+        self.batches_split += 1
 
     def _complete(self, batch: Batch, base: int, append_ms: int) -> None:
         tp = batch.tp
