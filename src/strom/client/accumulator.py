@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 RECORD_OVERHEAD = 22  # varints and attributes of one record, roughly
 BATCH_OVERHEAD = 61
-RecordTuple = tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]], int]
+RecordTuple = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int]
 
 
 def estimate_size(
@@ -130,9 +130,13 @@ class RecordAccumulator(Generic[T]):
         timestamp: int,
         token: T,
         now_ms: int,
+        size: int = -1,
     ) -> bool:
-        """Queue a record (its memory is taken); True when a batch became sendable."""
-        size = estimate_size(key, value, headers)
+        """Queue a record (its memory is taken); True when a batch became sendable.
+
+        ``size`` is the record's :func:`estimate_size` when the caller has it."""
+        if size < 0:
+            size = estimate_size(key, value, headers)
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = deque()
@@ -144,7 +148,7 @@ class RecordAccumulator(Generic[T]):
         ):
             batch = ProducerBatch(tp, now_ms)
             queue.append(batch)
-        batch.records.append((key, value, list(headers), timestamp))
+        batch.records.append((key, value, headers, timestamp))
         batch.tokens.append(token)
         batch.size += size
         self.used_bytes += size

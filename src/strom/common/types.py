@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TopicPartition:
+class TopicPartition(NamedTuple):
+    """A topic and a partition (a NamedTuple: hashing and comparing run in C, and it is
+    a dict key on every hot path)."""
+
     topic: str
     partition: int
 

@@ -70,6 +70,9 @@ class AIOProducer(TransactionsMixin):
         self._idle.set()
         self._memory = asyncio.Event()
         self._closed = False
+        self._create_future: Callable[[], Future] = _not_started
+        self._linger_ms = cfg.linger_ms
+        self._size_limit = min(cfg.max_request_size - BATCH_OVERHEAD, cfg.buffer_memory)
 
     async def __aenter__(self) -> AIOProducer:
         await self.start()
@@ -81,7 +84,9 @@ class AIOProducer(TransactionsMixin):
     async def start(self) -> None:
         """Connect to a bootstrap server and start the sender task."""
         await self.client.bootstrap()
-        self._sender_task = asyncio.get_running_loop().create_task(self._sender.run())
+        loop = asyncio.get_running_loop()
+        self._create_future = loop.create_future
+        self._sender_task = loop.create_task(self._sender.run())
 
     @property
     def produce_requests(self) -> int:
@@ -114,21 +119,21 @@ class AIOProducer(TransactionsMixin):
         after max.block.ms without memory, KafkaError UNKNOWN_TOPIC_OR_PARTITION when
         the topic is absent for max.block.ms.
         """
-        rec = topic if isinstance(topic, ProducerRecord) else None
-        if rec is not None:
-            topic, value, key = rec.topic, rec.value, rec.key
-            partition, headers, timestamp = rec.partition, rec.headers, rec.timestamp
-        assert isinstance(topic, str)
-        self._check_can_send()
+        if type(topic) is not str:
+            topic, value, key, partition, headers, timestamp = _unpack(topic)
+        if self._closed or self._sender.fatal or self._txn.transactional:
+            self._check_can_send()
         key_bytes = self._key_ser(key)
         value_bytes = self._value_ser(value)
-        hdrs = [(k, header_bytes(v)) for k, v in headers or ()]
-        deadline = time.monotonic() + self.config.max_block_ms / 1000
-        count = self.client.cluster.partition_count(topic) or await self._wait_topic(
-            topic, deadline
-        )
+        hdrs = [(k, header_bytes(v)) for k, v in headers] if headers else ()
+        deadline = 0.0  # max.block.ms covers waiting for metadata and memory together
+        count = self.client.cluster.partition_count(topic)
+        if not count:
+            deadline = time.monotonic() + self.config.max_block_ms / 1000
+            count = await self._wait_topic(topic, deadline)
         size = estimate_size(key_bytes, value_bytes, hdrs)
-        self._check_size(size)
+        if size > self._size_limit:
+            self._check_size(size)
         if partition is None:
             partition = self._partitioner.partition(topic, key_bytes, count)
         elif not 0 <= partition < count:
@@ -137,19 +142,37 @@ class AIOProducer(TransactionsMixin):
                 f"topic {topic!r} has no partition {partition} ({count} partitions)",
             )
         if not self._acc.has_room(size):
+            deadline = deadline or time.monotonic() + self.config.max_block_ms / 1000
             await self._wait_memory(size, deadline)
-        future: Future = asyncio.get_running_loop().create_future()
+        tp = TopicPartition(topic, partition)
+        return self._enqueue(tp, count, key_bytes, value_bytes, hdrs, timestamp, size, on_delivery)
+
+    def _enqueue(
+        self,
+        tp: TopicPartition,
+        count: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]],
+        timestamp: int | None,
+        size: int,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> Future:
+        """Append to the accumulator and wake the sender when a batch is due."""
+        future: Future = self._create_future()
         if on_delivery is not None:
             future.add_done_callback(_callback(on_delivery))
         now = now_ms()
-        tp = TopicPartition(topic, partition)
-        self._txn.maybe_add_partition(tp)
+        if self._txn.transactional:
+            self._txn.maybe_add_partition(tp)
         ts = now if timestamp is None else timestamp
-        sendable = self._acc.append(tp, key_bytes, value_bytes, hdrs, ts, future, now)
-        self._partitioner.on_append(topic, partition, size, count)
+        sendable = self._acc.append(tp, key, value, headers, ts, future, now, size)
+        self._partitioner.on_append(tp.topic, tp.partition, size, count)
         self._pending_records += 1
-        self._idle.clear()
-        if sendable or self.config.linger_ms == 0 or self._pending_records == 1:
+        if self._pending_records == 1:
+            self._idle.clear()
+            self._sender.wake()
+        elif sendable or self._linger_ms == 0:
             self._sender.wake()
         return future
 
@@ -274,6 +297,17 @@ class AIOProducer(TransactionsMixin):
                     await self._sender_task
             await self._sender.stop()
             await self.client.close()
+
+
+def _unpack(record: object) -> tuple[str, Any, Any, int | None, Headers | None, int | None]:
+    if not isinstance(record, ProducerRecord):
+        raise TypeError(f"send() takes a topic name or a ProducerRecord, not {record!r}")
+    r = record
+    return r.topic, r.value, r.key, r.partition, r.headers, r.timestamp
+
+
+def _not_started() -> Future:
+    raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "the producer is not started")
 
 
 def _callback(func: DeliveryCallback) -> Callable[[Future], None]:

@@ -32,6 +32,7 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
 
 Future = asyncio.Future[RecordMetadata]
+_new = tuple.__new__
 Batch = ProducerBatch[Future]
 
 _REFRESH_ON = frozenset(
@@ -266,21 +267,21 @@ class Sender:
         self.batches_split += 1
 
     def _complete(self, batch: Batch, base: int, append_ms: int) -> None:
-        tp = batch.tp
-        for i, future in enumerate(batch.tokens):
-            if future.done():
-                continue
-            key, value, _, ts = batch.records[i]
-            future.set_result(
-                RecordMetadata(
-                    tp.topic,
-                    tp.partition,
-                    base + i if base >= 0 else -1,
+        topic, partition = batch.tp
+        offset = base if base >= 0 else -1
+        step = 1 if base >= 0 else 0
+        for future, (key, value, _, ts) in zip(batch.tokens, batch.records, strict=True):
+            if not future.done():
+                md = (
+                    topic,
+                    partition,
+                    offset,
                     append_ms if append_ms >= 0 else ts,
                     -1 if key is None else len(key),
                     -1 if value is None else len(value),
                 )
-            )
+                future.set_result(_new(RecordMetadata, md))
+            offset += step
         self.acc.release(batch)
         self._on_done(batch)
 
