@@ -8,7 +8,7 @@ client, lz4 compression, acks=1, linger.ms=5, batch.size=64 KB:
 Producer: send everything, then flush; records/s. Consumer: read a whole topic
 with partitions assigned (no group), from the beginning; records/s. Every
 consumer reads the same topic (the one aiokafka's producer wrote), so all decode
-the same batches. Each case runs ``--repeat`` times (default 3) and the fastest
+the same batches. Each case runs ``--repeat`` times (default 5) and the fastest
 run counts. Prints a table and strom/kafka-python and strom/aiokafka ratios
 (> 1 means strom is faster).
 
@@ -172,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per case; the best counts")
     args = parser.parse_args()
     if args.repeat < 2:
         parser.error("--repeat must be at least 2")

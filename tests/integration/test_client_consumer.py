@@ -256,6 +256,40 @@ def test_group_rebalance_with_every_strategy(
         b.close()
 
 
+def test_heartbeats_run_between_polls_and_max_poll_interval_leaves(
+    broker: BrokerProcess, broker_kind: str, topic_name: str, groups: None
+) -> None:
+    """Heartbeats are sent in the background: a consumer that does not poll for longer
+    than session.timeout.ms stays in the group. Once max.poll.interval.ms passes
+    without a poll it leaves the group itself (the coordinator sees it go), and the
+    next poll joins again and goes on from the committed position."""
+    from strom.client.sync import Admin
+
+    if broker_kind == "reference":
+        pytest.skip("the reference broker takes ~20 s per join; the timings here need less")
+    create_topic(broker.bootstrap, topic_name, 1)
+    _produce(broker, topic_name, 5)
+    group = f"g-{topic_name}"
+    cfg = _cfg(
+        broker,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=300,
+        max_poll_interval_ms=9000,
+    )
+    with Consumer(cfg) as c, Admin({"bootstrap.servers": broker.bootstrap}) as admin:
+        c.subscribe([topic_name])
+        assert [r.value for r in _poll_until(c, 5)] == [b"v%d" % i for i in range(5)]
+        c.commit()
+        time.sleep(7.5)  # past session.timeout.ms, before max.poll.interval.ms
+        described = admin.describe_groups([group])[group]
+        assert (described.state, len(described.members)) == ("Stable", 1)
+        assert _wait(lambda: admin.describe_groups([group])[group].state == "Empty", 20)
+        _produce(broker, topic_name, 1)
+        assert [r.value for r in _poll_until(c, 1)] == [b"v0"]  # the new record (key k0)
+        assert admin.describe_groups([group])[group].state == "Stable"
+
+
 def test_static_membership_keeps_the_assignment(
     broker: BrokerProcess, topic_name: str, groups: None
 ) -> None:

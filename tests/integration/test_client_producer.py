@@ -18,6 +18,7 @@ from strom.client.partitioner import partition_for_key
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.testing import BrokerProcess
+from strom.testing.broker import BrokerFactory
 from tests.integration.test_client_support import batch_counts, create_topic, missing_apis
 
 pytestmark = pytest.mark.integration
@@ -263,6 +264,45 @@ def test_some_bootstrap_servers_down(broker: BrokerProcess, topic_name: str) -> 
     servers = f"127.0.0.1:{free_port()},{broker.bootstrap}"
     with Producer({"bootstrap.servers": servers}) as p:
         assert p.send(topic_name, b"v").result(TIMEOUT_S).offset == 0
+
+
+def test_use_all_dns_ips_tries_every_address_of_a_name(
+    broker: BrokerProcess, topic_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """client.dns.lookup=use_all_dns_ips (the default): when a name resolves to several
+    addresses and the first refuses, the next is tried. The resolver is the one stub
+    here (this machine has no name with two addresses): 127.0.0.2 is loopback where
+    nothing listens, so connecting there is refused."""
+    from strom.client.aio import connection
+
+    real = connection._resolve
+
+    async def two_addresses(host: str, port: int) -> list[str]:
+        return ["127.0.0.2", *await real(host, port)]
+
+    monkeypatch.setattr(connection, "_resolve", two_addresses)
+    with Producer(_cfg(broker)) as p:
+        assert p.send(topic_name, b"v").result(TIMEOUT_S).offset == 0
+    with pytest.raises(KafkaError) as err:
+        Producer(_cfg(broker, client_dns_lookup="default", request_timeout_ms=1500)).close()
+    assert "127.0.0.2" in str(err.value)
+
+
+def test_missing_topic_without_auto_creation_is_unknown_topic(
+    broker_factory: BrokerFactory, topic_name: str, require_strom: None
+) -> None:
+    """auto.create.topics.enable=false: send() waits max.block.ms for the topic, then
+    fails with UNKNOWN_TOPIC_OR_PARTITION, and so does partitions_for()."""
+    b = broker_factory({"auto.create.topics.enable": "false"})
+    with Producer(_cfg(b, max_block_ms=1500)) as p:
+        start = time.monotonic()
+        with pytest.raises(KafkaError) as err:
+            p.send(topic_name, b"v")
+        assert err.value.code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        assert "max.block.ms" in str(err.value) and time.monotonic() - start >= 1.4
+        with pytest.raises(KafkaError) as err:
+            p.partitions_for(topic_name)
+        assert err.value.code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
 def test_oversize_record_is_message_too_large_locally(
