@@ -1,5 +1,8 @@
 """Client benchmark: strom's producer/consumer vs kafka-python and aiokafka.
 
+strom runs twice: its asyncio API (AIOProducer/AIOConsumer, compared with
+aiokafka) and its blocking API (Producer/Consumer, compared with kafka-python).
+
 One strom broker (fresh, temporary directory), the same records for every
 client, lz4 compression, acks=1, linger.ms=5, batch.size=64 KB:
 
@@ -71,6 +74,31 @@ def strom_consume(bootstrap: str, topic: str, n: int) -> float:
             return time.perf_counter() - start
 
     return asyncio.run(run())
+
+
+def strom_sync_produce(bootstrap: str, topic: str, n: int, size: int) -> float:
+    from strom.client.blocking import Producer
+
+    cfg = {"bootstrap.servers": bootstrap, "enable.idempotence": False, **COMMON}
+    with Producer(cfg) as p:
+        value = payload(size)
+        start = time.perf_counter()
+        for _ in range(n):
+            p.send(topic, value)
+        p.flush()
+        return time.perf_counter() - start
+
+
+def strom_sync_consume(bootstrap: str, topic: str, n: int) -> float:
+    from strom.client.blocking import Consumer
+
+    with Consumer({"bootstrap.servers": bootstrap, "auto.offset.reset": "earliest"}) as c:
+        c.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        start = time.perf_counter()
+        got = 0
+        while got < n:
+            got += len(c.poll(1.0, max_records=5000))
+        return time.perf_counter() - start
 
 
 # -- kafka-python -------------------------------------------------------------------------
@@ -158,6 +186,7 @@ def aio_consume(bootstrap: str, topic: str, n: int) -> float:
 
 CLIENTS: dict[str, tuple[Callable[..., float], Callable[..., float]]] = {
     "strom": (strom_produce, strom_consume),
+    "strom blocking": (strom_sync_produce, strom_sync_consume),
     "kafka-python": (kp_produce, kp_consume),
     "aiokafka": (aio_produce, aio_consume),
 }
@@ -182,7 +211,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, BrokerProcess(Path(tmp)) as broker:
         for size, n in ((100, n100), (1024, n100 // 5)):
             for name, (produce, _) in CLIENTS.items():
-                topic = f"bench-{name}-{size}"
+                topic = f"bench-{name.replace(' ', '-')}-{size}"
                 create_topic(broker.bootstrap, topic, PARTITIONS)
                 create_topic(broker.bootstrap, f"{topic}-again", PARTITIONS)
                 first = produce(broker.bootstrap, topic, n, size)  # the data to consume
@@ -195,7 +224,7 @@ def main() -> None:
                 results[(name, "consume", size)] = rate
             for name in CLIENTS:
                 print(
-                    f"{name:13} {size:5} B  produce {results[(name, 'produce', size)]:>10,.0f} "
+                    f"{name:15} {size:5} B  produce {results[(name, 'produce', size)]:>10,.0f} "
                     f"rec/s  consume {results[(name, 'consume', size)]:>10,.0f} rec/s",
                     flush=True,
                 )
@@ -206,6 +235,11 @@ def main() -> None:
             kp = ours / results[("kafka-python", op, size)]
             aio = ours / results[("aiokafka", op, size)]
             print(f"{op:8} {size:5} B   vs kafka-python {kp:5.2f}x   vs aiokafka {aio:5.2f}x")
+    print("\nstrom's blocking API / kafka-python (both synchronous)")
+    for size in (100, 1024):
+        for op in ("produce", "consume"):
+            ratio = results[("strom blocking", op, size)] / results[("kafka-python", op, size)]
+            print(f"{op:8} {size:5} B   {ratio:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import sys
 from typing import BinaryIO
 
@@ -14,8 +13,7 @@ from strom.cli.common import (
     parse_bool,
     parse_properties,
 )
-from strom.client.blocking import Producer
-from strom.client.messages import RecordMetadata
+from strom.client.blocking import DeliveryFuture, Producer
 
 _CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
     separator = props.get("key.separator", "\t").encode()
     ignore_error = parse_bool(props.get("ignore.error"))
     source = stdin if stdin is not None else sys.stdin.buffer
-    futures: list[concurrent.futures.Future[RecordMetadata]] = []
+    futures: list[DeliveryFuture] = []
     failed = 0
     with Producer(producer_config(args)) as producer:
         for number, raw in enumerate(source, start=1):
@@ -108,7 +106,7 @@ def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
     return 0
 
 
-def _collect(futures: list[concurrent.futures.Future[RecordMetadata]]) -> int:
+def _collect(futures: list[DeliveryFuture]) -> int:
     failed = 0
     for future in futures:
         exc = future.exception()

@@ -1,25 +1,112 @@
 """Blocking Producer and Consumer: the asyncio classes run on a private loop thread.
 
-Part of the client's IO front. ``Producer.send`` returns a
-``concurrent.futures.Future`` whose ``result(timeout)`` is the RecordMetadata;
-delivery callbacks run on the producer's loop thread, so keep them short.
+Part of the client's IO front. ``Producer.send`` returns a :class:`DeliveryFuture`
+whose ``result(timeout)`` is the RecordMetadata; it serializes in the caller's
+thread and hands the record over without a round trip to the loop thread.
+Delivery callbacks run on the producer's loop thread, so keep them short.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import re
-from collections.abc import Coroutine, Iterable, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
 from strom.client.admin_types import OffsetAndTimestamp
 from strom.client.aio.consumer import AIOConsumer, ConsumerGroupMetadata
-from strom.client.aio.producer import AIOProducer, DeliveryCallback, Headers
+from strom.client.aio.producer import AIOProducer, DeliveryCallback, Headers, PreparedRecord
 from strom.client.messages import ConsumerRecord, ProducerRecord, RecordMetadata
-from strom.client.sync import _LoopThread, _make, _transfer
+from strom.client.sync import _LoopThread, _make
 from strom.common.types import TopicPartition
 
 R = TypeVar("R")
+
+
+_PENDING: Any = object()
+_FUTURES_LOCK = threading.Lock()
+
+
+class DeliveryFuture:
+    """The outcome of one blocking ``send()``: ``result(timeout)`` is the record's
+    RecordMetadata or raises its KafkaError.
+
+    It has the methods of ``concurrent.futures.Future`` that a producer's caller
+    uses (result, exception, done, add_done_callback, cancelled), at a fraction
+    of its cost: a record's future is completed on the producer's loop thread,
+    and only a caller that waits gets an Event.
+    """
+
+    __slots__ = ("_callbacks", "_error", "_value", "_waiter")
+
+    def __init__(self) -> None:
+        self._value: Any = _PENDING
+        self._error: BaseException | None = None
+        self._waiter: threading.Event | None = None
+        self._callbacks: list[Callable[[DeliveryFuture], Any]] | None = None
+
+    def done(self) -> bool:
+        return self._value is not _PENDING or self._error is not None
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False  # a queued record cannot be taken back
+
+    def running(self) -> bool:
+        return not self.done()
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        self._wait(timeout)
+        if self._error is not None:
+            raise self._error
+        result: RecordMetadata = self._value
+        return result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[DeliveryFuture], Any]) -> None:
+        with _FUTURES_LOCK:
+            if not self.done():
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def _wait(self, timeout: float | None) -> None:
+        if self.done():
+            return
+        with _FUTURES_LOCK:
+            if self.done():
+                return
+            if self._waiter is None:
+                self._waiter = threading.Event()
+            waiter = self._waiter
+        if not waiter.wait(timeout):
+            raise TimeoutError(f"the record was not acknowledged within {timeout} s")
+
+    # completion (the producer's loop thread; the sender sees an asyncio-like future)
+
+    def set_result(self, value: RecordMetadata) -> None:
+        self._complete(value, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._complete(None, error)
+
+    def _complete(self, value: Any, error: BaseException | None) -> None:
+        with _FUTURES_LOCK:
+            if self.done():
+                return
+            self._value, self._error = value, error
+            waiter, callbacks, self._callbacks = self._waiter, self._callbacks, None
+        if waiter is not None:
+            waiter.set()
+        for fn in callbacks or ():
+            fn(self)
 
 
 class Producer:
@@ -32,6 +119,10 @@ class Producer:
         except BaseException:
             self._loop.stop()
             raise
+        self._lock = threading.Lock()
+        self._handed: list[tuple[PreparedRecord, DeliveryCallback | None, DeliveryFuture]] = []
+        self._handed_bytes = 0
+        self._scheduled = False
 
     def __enter__(self) -> Producer:
         return self
@@ -54,23 +145,53 @@ class Producer:
         timestamp: int | None = None,
         *,
         on_delivery: DeliveryCallback | None = None,
-    ) -> concurrent.futures.Future[RecordMetadata]:
+    ) -> DeliveryFuture:
         """Queue a record (blocking up to max.block.ms for metadata or memory).
 
         Errors found before queueing (oversize record, unknown partition, buffer
-        exhausted) raise here; delivery errors come through the future.
+        exhausted, serializer errors) raise here; delivery errors come through the
+        future. The checks and serializers run in the caller's thread; when the
+        topic's metadata is known and buffer.memory has room, the record is handed
+        to the loop thread without waiting for it (records keep their order).
         """
-        result: concurrent.futures.Future[RecordMetadata] = concurrent.futures.Future()
-        producer = self._producer
-
-        async def enqueue() -> None:
-            fut = await producer.send(
-                topic, value, key, partition, headers, timestamp, on_delivery=on_delivery
+        rec = self._producer.prepare(topic, value, key, partition, headers, timestamp)
+        result = DeliveryFuture()
+        acc = self._producer.accumulator
+        schedule = False
+        with self._lock:
+            fast = bool(rec.partition_count) and (
+                acc.used_bytes + self._handed_bytes + rec.size <= acc.buffer_memory
             )
-            fut.add_done_callback(lambda f: _transfer(f, result))
-
-        self._loop.run(enqueue())
+            if fast:
+                self._handed.append((rec, on_delivery, result))
+                self._handed_bytes += rec.size
+                schedule, self._scheduled = not self._scheduled, True
+        if schedule:
+            self._loop.loop.call_soon_threadsafe(self._take_handed)
+        if not fast:
+            self._loop.run(self._send_waiting(rec, on_delivery, result))
         return result
+
+    def _take_handed(self) -> None:
+        """On the loop: queue the records handed over by send(), in order."""
+        with self._lock:
+            handed, self._handed = self._handed, []
+            self._scheduled = False
+        size = 0
+        for rec, on_delivery, result in handed:
+            size += rec.size
+            try:
+                self._producer.enqueue_into(rec, result, on_delivery)
+            except BaseException as exc:
+                result.set_exception(exc)
+        with self._lock:
+            self._handed_bytes -= size
+
+    async def _send_waiting(
+        self, rec: PreparedRecord, on_delivery: DeliveryCallback | None, result: DeliveryFuture
+    ) -> None:
+        self._take_handed()
+        await self._producer.send_prepared_into(rec, result, on_delivery)
 
     def flush(self, timeout: float | None = None) -> None:
         self._loop.run(self._producer.flush(timeout))

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from strom.client.accumulator import BATCH_OVERHEAD, RecordAccumulator, estimate_size
 from strom.client.aio.client import AIOClient
 from strom.client.aio.coordinators import now_ms
-from strom.client.aio.sender import Batch, Future, Sender
+from strom.client.aio.sender import Batch, Future, RecordFuture, Sender
 from strom.client.aio.txn_api import TransactionsMixin
 from strom.client.errors import KafkaTimeoutError
 from strom.client.messages import (
@@ -47,7 +47,7 @@ class AIOProducer(TransactionsMixin):
         cfg = config if isinstance(config, ProducerConfig) else ProducerConfig.from_dict(config)
         self.config = cfg
         self.client = AIOClient(cfg.client)
-        self._acc: RecordAccumulator[Future] = RecordAccumulator(
+        self._acc: RecordAccumulator[RecordFuture] = RecordAccumulator(
             batch_size=cfg.batch_size,
             linger_ms=cfg.linger_ms,
             buffer_memory=cfg.buffer_memory,
@@ -94,6 +94,11 @@ class AIOProducer(TransactionsMixin):
         return self._sender.produce_requests
 
     @property
+    def accumulator(self) -> RecordAccumulator[RecordFuture]:
+        """The record accumulator (read-only use: its memory figures)."""
+        return self._acc
+
+    @property
     def batches_split(self) -> int:
         """Batches split in halves after the broker refused them as too large."""
         return self._sender.batches_split
@@ -119,6 +124,27 @@ class AIOProducer(TransactionsMixin):
         after max.block.ms without memory, KafkaError UNKNOWN_TOPIC_OR_PARTITION when
         the topic is absent for max.block.ms.
         """
+        rec = self.prepare(topic, value, key, partition, headers, timestamp)
+        if rec.partition_count and self._acc.has_room(rec.size):
+            return self.enqueue(rec, on_delivery)
+        return await self.send_prepared(rec, on_delivery)
+
+    def prepare(
+        self,
+        topic: str | ProducerRecord,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> PreparedRecord:
+        """The checks and serialization of ``send`` that need no waiting.
+
+        Raises what ``send`` raises before queueing (closed producer, transaction
+        state, serializer errors, RecordTooLargeError, a partition the topic lacks).
+        It reads the producer's state without changing it, so the blocking
+        Producer calls it from the caller's thread.
+        """
         if type(topic) is not str:
             topic, value, key, partition, headers, timestamp = _unpack(topic)
         if self._closed or self._sender.fatal or self._txn.transactional:
@@ -126,40 +152,57 @@ class AIOProducer(TransactionsMixin):
         key_bytes = self._key_ser(key)
         value_bytes = self._value_ser(value)
         hdrs = [(k, header_bytes(v)) for k, v in headers] if headers else ()
-        deadline = 0.0  # max.block.ms covers waiting for metadata and memory together
-        count = self.client.cluster.partition_count(topic)
-        if not count:
-            deadline = time.monotonic() + self.config.max_block_ms / 1000
-            count = await self._wait_topic(topic, deadline)
         size = estimate_size(key_bytes, value_bytes, hdrs)
         if size > self._size_limit:
             self._check_size(size)
-        if partition is None:
-            partition = self._partitioner.partition(topic, key_bytes, count)
-        elif not 0 <= partition < count:
-            raise KafkaError(
-                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                f"topic {topic!r} has no partition {partition} ({count} partitions)",
-            )
-        if not self._acc.has_room(size):
-            deadline = deadline or time.monotonic() + self.config.max_block_ms / 1000
-            await self._wait_memory(size, deadline)
-        tp = TopicPartition(topic, partition)
-        return self._enqueue(tp, count, key_bytes, value_bytes, hdrs, timestamp, size, on_delivery)
+        count = self.client.cluster.partition_count(topic) or 0
+        if count and partition is not None:
+            _check_partition(topic, partition, count)
+        return PreparedRecord(
+            topic, partition, key_bytes, value_bytes, hdrs, timestamp, size, count
+        )
 
-    def _enqueue(
-        self,
-        tp: TopicPartition,
-        count: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]],
-        timestamp: int | None,
-        size: int,
-        on_delivery: DeliveryCallback | None = None,
+    async def send_prepared(
+        self, rec: PreparedRecord, on_delivery: DeliveryCallback | None = None
     ) -> Future:
-        """Append to the accumulator and wake the sender when a batch is due."""
+        """Queue a prepared record, waiting up to max.block.ms for its topic's metadata
+        and for room in buffer.memory."""
+        return self.enqueue(await self._wait_ready(rec), on_delivery)
+
+    async def send_prepared_into(
+        self, rec: PreparedRecord, future: RecordFuture, on_delivery: DeliveryCallback | None
+    ) -> None:
+        """:meth:`send_prepared` with the caller's future (the blocking Producer's own)."""
+        self.enqueue_into(await self._wait_ready(rec), future, on_delivery)
+
+    async def _wait_ready(self, rec: PreparedRecord) -> PreparedRecord:
+        if self._closed or self._sender.fatal or self._txn.transactional:
+            self._check_can_send()
+        deadline = time.monotonic() + self.config.max_block_ms / 1000  # for both waits
+        count = self.client.cluster.partition_count(rec.topic)
+        if not count:
+            count = await self._wait_topic(rec.topic, deadline)
+        if rec.partition is not None:
+            _check_partition(rec.topic, rec.partition, count)
+        if not self._acc.has_room(rec.size):
+            await self._wait_memory(rec.size, deadline)
+        return rec._replace(partition_count=count)
+
+    def enqueue(self, rec: PreparedRecord, on_delivery: DeliveryCallback | None = None) -> Future:
+        """Partition a prepared record whose topic has metadata, append it to the
+        accumulator and wake the sender when a batch is due (on the producer's loop)."""
         future: Future = self._create_future()
+        self.enqueue_into(rec, future, on_delivery)
+        return future
+
+    def enqueue_into(
+        self, rec: PreparedRecord, future: RecordFuture, on_delivery: DeliveryCallback | None
+    ) -> None:
+        """:meth:`enqueue` with the caller's future (the blocking Producer's own)."""
+        topic, partition, key, value, headers, timestamp, size, count = rec
+        if partition is None:
+            partition = self._partitioner.partition(topic, key, count)
+        tp = TopicPartition(topic, partition)
         if on_delivery is not None:
             future.add_done_callback(_callback(on_delivery))
         now = now_ms()
@@ -167,14 +210,13 @@ class AIOProducer(TransactionsMixin):
             self._txn.maybe_add_partition(tp)
         ts = now if timestamp is None else timestamp
         sendable = self._acc.append(tp, key, value, headers, ts, future, now, size)
-        self._partitioner.on_append(tp.topic, tp.partition, size, count)
+        self._partitioner.on_append(topic, partition, size, count)
         self._pending_records += 1
         if self._pending_records == 1:
             self._idle.clear()
             self._sender.wake()
         elif sendable or self._linger_ms == 0:
             self._sender.wake()
-        return future
 
     async def send_and_wait(self, *args: Any, **kwargs: Any) -> RecordMetadata:
         """``send`` and wait for the acknowledgement."""
@@ -297,6 +339,27 @@ class AIOProducer(TransactionsMixin):
                     await self._sender_task
             await self._sender.stop()
             await self.client.close()
+
+
+class PreparedRecord(NamedTuple):
+    """A serialized record ready to queue (see :meth:`AIOProducer.prepare`)."""
+
+    topic: str
+    partition: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
+    timestamp: int | None
+    size: int  # estimate_size()
+    partition_count: int  # 0: the topic's metadata is not known yet
+
+
+def _check_partition(topic: str, partition: int, count: int) -> None:
+    if not 0 <= partition < count:
+        raise KafkaError(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            f"topic {topic!r} has no partition {partition} ({count} partitions)",
+        )
 
 
 def _unpack(record: object) -> tuple[str, Any, Any, int | None, Headers | None, int | None]:

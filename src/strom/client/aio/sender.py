@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from strom.client.accumulator import ProducerBatch, RecordAccumulator
 from strom.client.aio.client import AIOClient
@@ -33,7 +33,22 @@ from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
 
 Future = asyncio.Future[RecordMetadata]
 _new = tuple.__new__
-Batch = ProducerBatch[Future]
+
+
+class RecordFuture(Protocol):
+    """What completes with a record's outcome: an asyncio future, or the blocking
+    Producer's DeliveryFuture."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: RecordMetadata, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
+
+
+Batch = ProducerBatch[RecordFuture]
 
 _REFRESH_ON = frozenset(
     {
@@ -53,7 +68,7 @@ class Sender:
         self,
         client: AIOClient,
         config: ProducerConfig,
-        acc: RecordAccumulator[Future],
+        acc: RecordAccumulator[RecordFuture],
         txn: TransactionManager,
         on_done: Callable[[Batch], None],
     ) -> None:
