@@ -100,6 +100,43 @@ def test_retention_deletes_old_segments(broker_factory: BrokerFactory, topic_nam
     assert [r.value for r in left if r.offset >= first_fresh] == [r.value for r in fresh]
 
 
+def test_compacted_topic_keeps_the_latest_record_per_key(
+    broker_factory: BrokerFactory, topic_name: str
+) -> None:
+    """cleanup.policy=compact on a user topic: the log cleaner (every
+    log.cleaner.backoff.ms) leaves one record per key in the closed segments, with
+    offsets unchanged, and consumers read the latest value of every key."""
+    broker = broker_factory({"log.cleaner.backoff.ms": "200"})
+    create_topic(
+        broker.bootstrap, topic_name, 1, {"cleanup.policy": "compact", "segment.bytes": "2048"}
+    )
+    sent = produce_acked(
+        broker.bootstrap,
+        topic_name,
+        [(0, f"k{i % 5}".encode(), f"v{i}-".encode() + b"x" * 100) for i in range(100)],
+        linger_ms=0,
+        batch_size=512,  # one record per batch, so several segments
+        max_in_flight=1,
+    )
+    latest = {r.key: r for r in sent}
+    partition_dir = broker.log_dir / f"{topic_name}-0"
+    assert len(segment_bases(partition_dir)) > 3
+
+    def compacted() -> bool:
+        return len(read_all(broker.bootstrap, topic_name, 1)) < len(sent)
+
+    wait_until(compacted, 20, "the log cleaner to compact the topic")
+    left = read_all(broker.bootstrap, topic_name, 1)
+    active = segment_bases(partition_dir)[-1]
+    closed = [r for r in left if r.offset < active]
+    assert len({r.key for r in closed}) == len(closed), "a key twice in the cleaned segments"
+    for r in closed:
+        assert latest[r.key].offset == r.offset and latest[r.key].value == r.value
+    by_key = {r.key: r.value for r in left}
+    assert by_key == {k: r.value for k, r in latest.items()}
+    assert [r.offset for r in left if r.offset >= active] == list(range(active, len(sent)))
+
+
 @pytest.mark.parametrize("codec", ["none", "zstd"])
 def test_clean_restart_keeps_everything(
     broker_factory: BrokerFactory, topic_name: str, codec: str

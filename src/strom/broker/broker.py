@@ -102,6 +102,9 @@ class Broker:
     def cleanup_logs(self) -> int:
         return self.logs.cleanup(self.now_ms())
 
+    def compact_logs(self) -> int:
+        return self.logs.compact(self.now_ms())
+
     def flush_due(self) -> None:
         self.logs.flush_due(self.now_ms())
 

@@ -7,8 +7,8 @@ FindCoordinator; at startup every local partition is loaded by replaying its
 log. A JoinGroup or SyncGroup waits on an asyncio future keyed by the handle
 given to the shard; the shard completes it through its results. Records are
 appended through :class:`OffsetsPartitionWriter` (acks=all) before the
-continuations that answer clients run. ``run()`` drives the deadlines, offset
-expiry and the compaction of the topic.
+continuations that answer clients run. ``run()`` drives the deadlines and offset
+expiry; the topic is compacted by the log manager like every compacted topic.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from strom.protocol.records import (
     iter_batches,
     parse_control_record,
 )
-from strom.storage import cleaner
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 OFFSETS_TOPIC: Final = "__consumer_offsets"
 TICK_S: Final = 0.05
 LOAD_READ_BYTES: Final = 1 << 20
-CLEANER_INTERVAL_MS: Final = 15_000
 
 
 def java_string_hash(s: str) -> int:
@@ -113,8 +111,6 @@ class GroupRuntime:
         self._futures: dict[int, asyncio.Future[Any]] = {}
         self._next_handle = 0
         self._last_expiry_ms = broker.now_ms()
-        self._last_clean_ms = 0
-        self._cleaner_state: dict[int, cleaner.CleanerCheckpoint] = {}
 
     # -- placement ------------------------------------------------------------------
 
@@ -255,28 +251,6 @@ class GroupRuntime:
             self._last_expiry_ms = now
             for partition, shard in list(self.shards.items()):
                 self.execute(partition, shard.expire(now))
-        if now - self._last_clean_ms >= CLEANER_INTERVAL_MS:
-            self._last_clean_ms = now
-            self.clean(now)
-
-    def clean(self, now_ms: int) -> int:
-        """Compact the local partitions of ``__consumer_offsets``; bytes removed."""
-        topic = self.broker.topic(OFFSETS_TOPIC)
-        if topic is None or not self.broker.config.get_bool("log.cleaner.enable"):
-            return 0
-        delete_retention_ms = int(
-            self.broker.effective_topic_config(topic).get("delete.retention.ms", "86400000")
-        )
-        removed = 0
-        for partition in self.shards:
-            tp = TopicPartition(OFFSETS_TOPIC, partition)
-            try:
-                plog = self.broker.replicas.get_partition(tp).log
-                state = self._cleaner_state.setdefault(partition, cleaner.CleanerCheckpoint())
-                removed += cleaner.clean_log(plog, now_ms, delete_retention_ms, state)
-            except (KafkaError, OSError) as e:
-                log.error("compaction of %s failed: %s", tp, e)
-        return removed
 
     async def run(self) -> None:
         while True:

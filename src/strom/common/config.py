@@ -191,6 +191,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("log.message.timestamp.after.max.ms", LONG, LONG_MAX, at_least(0)),
     ConfigDef("log.cleanup.policy", LST, ["delete"], _CLEANUP),
     ConfigDef("log.cleaner.enable", BOOL, True),
+    ConfigDef("log.cleaner.backoff.ms", LONG, 15_000, at_least(0)),
     ConfigDef("log.cleaner.delete.retention.ms", LONG, 86_400_000),
     ConfigDef("log.cleaner.min.compaction.lag.ms", LONG, 0),
     ConfigDef("log.cleaner.max.compaction.lag.ms", LONG, LONG_MAX),

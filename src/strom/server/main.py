@@ -83,6 +83,7 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     retention_s = cfg.get_int("log.retention.check.interval.ms") / 1000
+    compact_s = cfg.get_int("log.cleaner.backoff.ms") / 1000
     flush_s = min(cfg.get_int("log.flush.scheduler.interval.ms"), 1000) / 1000
     log.info(
         "[KafkaServer id=%d] started: listening on %s:%d (advertised %s:%d), log dirs %s",
@@ -101,6 +102,11 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
     async with asyncio.TaskGroup() as tg:
         cleaner = tg.create_task(_periodic(retention_s, broker.cleanup_logs, "retention"))
         flusher = tg.create_task(_periodic(flush_s, broker.flush_due, "flush"))
+        compactor = (
+            tg.create_task(_periodic(compact_s, broker.compact_logs, "log cleaner"))
+            if cfg.get_bool("log.cleaner.enable")
+            else None
+        )
         groups = tg.create_task(broker.groups.run())
         txn_timer = tg.create_task(
             _periodic(txn_abort_s, broker.transactions.abort_timed_out_transactions, "txn abort")
@@ -113,6 +119,8 @@ async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
         server.close()
         cleaner.cancel()
         flusher.cancel()
+        if compactor is not None:
+            compactor.cancel()
         groups.cancel()
         txn_timer.cancel()
         txn_expirer.cancel()

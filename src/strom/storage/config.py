@@ -45,6 +45,7 @@ _TOPIC_CONFIGS: Final[dict[str, tuple[str, Callable[[str], Any], int | None]]] =
     "message.timestamp.type": ("message_timestamp_type", _timestamp_type, None),
     "message.timestamp.difference.max.ms": ("message_timestamp_difference_max_ms", _int, 0),
     "cleanup.policy": ("cleanup_policy", _cleanup_policy, None),
+    "delete.retention.ms": ("delete_retention_ms", _int, 0),
 }
 
 
@@ -64,10 +65,15 @@ class LogConfig:
     message_timestamp_type: str = CREATE_TIME
     message_timestamp_difference_max_ms: int = LONG_MAX
     cleanup_policy: str = "delete"
+    delete_retention_ms: int = 24 * 60 * 60 * 1000  # how long compaction keeps tombstones
 
     @property
     def delete_enabled(self) -> bool:
         return "delete" in self.cleanup_policy.split(",")
+
+    @property
+    def compact_enabled(self) -> bool:
+        return "compact" in self.cleanup_policy.split(",")
 
     @property
     def log_append_time(self) -> bool:

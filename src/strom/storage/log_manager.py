@@ -40,6 +40,7 @@ from strom.storage.checkpoint import (
     read_offsets,
     write_offsets,
 )
+from strom.storage.cleaner import CleanerCheckpoint, clean_log
 from strom.storage.config import LogConfig
 from strom.storage.log import PartitionLog, parse_topic_partition_dir
 
@@ -73,6 +74,7 @@ class LogManager:
         self._topic_config = topic_config
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
+        self._cleaner_state: dict[TopicPartition, CleanerCheckpoint] = {}
         self.offline_dirs: set[Path] = set()
         for log_dir in self.log_dirs:
             self._load_dir(log_dir, now_ms)
@@ -189,6 +191,7 @@ class LogManager:
         """Forget the partition and remove its directory (via a ``-delete`` rename)."""
         log = self._logs.pop(tp, None)
         log_dir = self._dir_of.pop(tp, None)
+        self._cleaner_state.pop(tp, None)
         if log is None or log_dir is None or log.offline or log_dir in self.offline_dirs:
             return
         try:
@@ -219,6 +222,24 @@ class LogManager:
                 if exc.code != ErrorCode.KAFKA_STORAGE_ERROR:
                     raise
         return deleted
+
+    def compact(self, now_ms: int) -> int:
+        """Compact every online log whose cleanup.policy includes ``compact`` (Kafka's
+        log cleaner: closed segments keep the latest record of each key, tombstones
+        older than delete.retention.ms go); the number of bytes removed. A log is
+        looked at again only once a segment closed since its last cleaning."""
+        removed = 0
+        for tp, log in self.all_logs().items():
+            if not log.config.compact_enabled:
+                continue
+            state = self._cleaner_state.setdefault(tp, CleanerCheckpoint())
+            try:
+                removed += clean_log(log, now_ms, log.config.delete_retention_ms, state)
+            except OSError as exc:
+                self.handle_dir_failure(self._dir_of[tp], exc)
+            except KafkaError as exc:
+                logger.error("compaction of %s failed: %s", tp, exc)
+        return removed
 
     def flush_due(self, now_ms: int) -> int:
         """Flush logs whose flush.ms passed or that rolled; the number flushed."""

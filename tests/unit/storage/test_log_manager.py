@@ -97,6 +97,29 @@ def test_retention_and_flush_over_all_logs(tmp_path: Path) -> None:
     manager.shutdown()
 
 
+def test_compaction_covers_every_compacted_log_and_only_those(tmp_path: Path) -> None:
+    from strom.protocol.records import build_batch
+
+    manager = _manager([tmp_path])
+    compacted = manager.create_log(
+        TopicPartition("c", 0), NOW, LogConfig(segment_bytes=300, cleanup_policy="delete,compact")
+    )
+    plain = manager.create_log(TopicPartition("d", 0), NOW, LogConfig(segment_bytes=300))
+    for log in (compacted, plain):
+        for round_ in range(8):
+            batch = build_batch([(b"k", b"v%d" % round_, [], NOW), (b"j", b"w", [], NOW)])
+            log.append_as_leader(batch, 0, NOW)
+    assert compacted.num_segments > 2 and plain.num_segments > 2
+    plain_before = read_all(plain)
+    assert manager.compact(NOW) > 0
+    assert manager.compact(NOW) == 0  # nothing closed since the last cleaning
+    active = compacted.segments[-1].base_offset
+    closed = [r for r in read_all(compacted) if r.offset < active]
+    assert sorted(r.key for r in closed) == sorted({r.key for r in closed})  # one per key
+    assert read_all(plain) == plain_before
+    manager.shutdown()
+
+
 def test_offline_dir_gives_storage_error(tmp_path: Path) -> None:
     good, bad = tmp_path / "good", tmp_path / "bad"
     manager = _manager([good, bad])
