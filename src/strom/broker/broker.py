@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from strom.storage.config import LogConfig
 from strom.storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
+
+# Request context, set per connection by strom.server: the client's address as Kafka
+# records it ("/1.2.3.4"); JoinGroup stores it as the member's host.
+CLIENT_HOST: ContextVar[str] = ContextVar("strom_client_host", default="")
 
 Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
 HANDLERS: dict[int, Handler] = {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from strom.broker.broker import Broker, handles
 from strom.common.config import (
@@ -36,6 +36,8 @@ BROKER_LOGGER = 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
 Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
+
+R = TypeVar("R")
 
 
 def _topic_entries(
@@ -178,38 +180,57 @@ def _incremental(current: dict[str, str], op: Any) -> None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown operation {kind}")
 
 
-@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS)
-async def handle_incremental_alter_configs(
-    broker: Broker, header: RequestHeader, req: IncrementalAlterConfigsRequest
-) -> IncrementalAlterConfigsResponse:
-    out = []
-    for res in req.resources:
-        r = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=0,
-            error_message=None,
-            resource_type=res.resource_type,
-            resource_name=res.resource_name,
+def _incremental_configs(topic: TopicInfo, res: Any) -> dict[str, str]:
+    names = [c.name for c in res.configs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys : {sorted(dup)}"
         )
+    current = dict(topic.configs)
+    for op in res.configs:
+        _incremental(current, op)
+    return current
+
+
+def _replacement_configs(topic: TopicInfo, res: Any) -> dict[str, str]:
+    new: dict[str, str] = {}
+    for c in res.configs:
+        if c.value is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {c.name}")
+        new[c.name] = c.value
+    return new
+
+
+def _alter_resources(
+    broker: Broker,
+    resources: list[Any],
+    make: Callable[..., R],
+    new_configs: Callable[[TopicInfo, Any], dict[str, str]],
+    validate_only: bool,
+) -> list[R]:
+    """Each resource's answer: topics get ``new_configs`` (validated, then stored unless
+    ``validate_only``); brokers are refused (no dynamic broker configs)."""
+    out = []
+    for res in resources:
+        code, message = 0, None
         try:
             if res.resource_type == TOPIC:
                 topic = _topic_or_raise(broker, res.resource_name)
-                names = [c.name for c in res.configs]
-                dup = {n for n in names if names.count(n) > 1}
-                if dup:
-                    raise KafkaError(
-                        ErrorCode.INVALID_REQUEST,
-                        f"Error due to duplicate config keys : {sorted(dup)}",
-                    )
-                current = dict(topic.configs)
-                for op in res.configs:
-                    _incremental(current, op)
-                _apply_topic(broker, topic, current, req.validate_only)
+                _apply_topic(broker, topic, new_configs(topic, res), validate_only)
             else:
                 _reject_non_topic(broker, res.resource_type, res.resource_name)
         except KafkaError as e:
-            r.error_code, r.error_message = e.code, e.message
-        out.append(r)
-    return IncrementalAlterConfigsResponse(throttle_time_ms=0, responses=out)
+            code, message = e.code, e.message
+        out.append(
+            make(
+                error_code=code,
+                error_message=message,
+                resource_type=res.resource_type,
+                resource_name=res.resource_name,
+            )
+        )
+    return out
 
 
 def _reject_non_topic(broker: Broker, resource_type: int, name: str) -> None:
@@ -222,32 +243,19 @@ def _reject_non_topic(broker: Broker, resource_type: int, name: str) -> None:
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}")
 
 
+@handles(ApiKey.INCREMENTAL_ALTER_CONFIGS)
+async def handle_incremental_alter_configs(
+    broker: Broker, header: RequestHeader, req: IncrementalAlterConfigsRequest
+) -> IncrementalAlterConfigsResponse:
+    make = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+    out = _alter_resources(broker, req.resources, make, _incremental_configs, req.validate_only)
+    return IncrementalAlterConfigsResponse(throttle_time_ms=0, responses=out)
+
+
 @handles(ApiKey.ALTER_CONFIGS)
 async def handle_alter_configs(
     broker: Broker, header: RequestHeader, req: AlterConfigsRequest
 ) -> AlterConfigsResponse:
-    out = []
-    for res in req.resources:
-        r = AlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=0,
-            error_message=None,
-            resource_type=res.resource_type,
-            resource_name=res.resource_name,
-        )
-        try:
-            if res.resource_type == TOPIC:
-                topic = _topic_or_raise(broker, res.resource_name)
-                new: dict[str, str] = {}
-                for c in res.configs:
-                    if c.value is None:
-                        raise KafkaError(
-                            ErrorCode.INVALID_REQUEST, f"Null value not supported for : {c.name}"
-                        )
-                    new[c.name] = c.value
-                _apply_topic(broker, topic, new, req.validate_only)
-            else:
-                _reject_non_topic(broker, res.resource_type, res.resource_name)
-        except KafkaError as e:
-            r.error_code, r.error_message = e.code, e.message
-        out.append(r)
+    make = AlterConfigsResponse.AlterConfigsResourceResponse
+    out = _alter_resources(broker, req.resources, make, _replacement_configs, req.validate_only)
     return AlterConfigsResponse(throttle_time_ms=0, responses=out)

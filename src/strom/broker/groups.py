@@ -3,16 +3,15 @@ OffsetFetch, OffsetDelete, DescribeGroups, ListGroups, DeleteGroups.
 
 Handlers adapt request versions to the coordinator shards (strom.coordinator.group)
 and their answers back; the runtime (group_runtime.py) owns placement, waiting and
-appends. ``CLIENT_HOST`` (set per connection by strom.server.main) holds the
-client address that JoinGroup records as the member.s host, Kafka style ("/1.2.3.4").
+appends. JoinGroup records the connection's ``CLIENT_HOST`` (strom.broker.broker)
+as the member's host.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import CLIENT_HOST, Broker, handles
 from strom.broker.group_runtime import GroupRuntime
 from strom.coordinator.group.base import OffsetAndMetadata
 from strom.coordinator.group.membership import JoinRequest
@@ -35,7 +34,6 @@ from strom.protocol.generated.offset_delete import OffsetDeleteRequest, OffsetDe
 from strom.protocol.generated.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 from strom.protocol.generated.sync_group import SyncGroupRequest, SyncGroupResponse
 
-CLIENT_HOST: ContextVar[str] = ContextVar("strom_client_host", default="")
 KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
 

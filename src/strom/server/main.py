@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from strom.broker.api import Broker
-from strom.broker.groups import CLIENT_HOST
+from strom.broker.broker import CLIENT_HOST
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.server.connection import Connection
 
