@@ -29,7 +29,7 @@ import struct
 from array import array
 from bisect import bisect_right
 from pathlib import Path
-from typing import Final
+from typing import Final, Self
 
 _OFFSET_ENTRY: Final = struct.Struct(">ii")
 _TIME_ENTRY: Final = struct.Struct(">qi")
@@ -73,36 +73,43 @@ class _IndexFile:
         self.path.unlink(missing_ok=True)
 
 
-class OffsetIndex:
-    """Maps offsets to file positions; lookup returns the largest entry <= target."""
+class _SparseIndex:
+    """What both indexes share: the file and two parallel in-memory columns.
+
+    ``_first`` and ``_second`` hold each entry's two fields as absolute values
+    (offsets, positions or timestamps); subclasses decode entries and name them.
+    """
+
+    ENTRY: struct.Struct
 
     def __init__(self, path: Path, base_offset: int, max_index_size: int) -> None:
         self.base_offset = base_offset
-        self._file = _IndexFile(path, _OFFSET_ENTRY.size, max_index_size)
-        self._offsets: array[int] = array("q")
-        self._positions: array[int] = array("q")
+        self._file = _IndexFile(path, self.ENTRY.size, max_index_size)
+        self._first: array[int] = array("q")
+        self._second: array[int] = array("q")
 
     @classmethod
-    def open(cls, path: Path, base_offset: int, max_index_size: int) -> OffsetIndex:
+    def open(cls, path: Path, base_offset: int, max_index_size: int) -> Self:
         """Open (creating if missing) and load; raises CorruptIndexError."""
         index = cls(path, base_offset, max_index_size)
         try:
-            index._load()
+            for raw in index.ENTRY.iter_unpack(index._file.read_all()):
+                first, second = index._decode(raw)
+                if not index._follows(first, second):
+                    raise CorruptIndexError(f"{path}: entries are not monotonic")
+                index._first.append(first)
+                index._second.append(second)
         except BaseException:
             index.close()
             raise
         return index
 
-    def _load(self) -> None:
-        data = self._file.read_all()
-        last_offset, last_position = -1, -1
-        for relative, position in _OFFSET_ENTRY.iter_unpack(data):
-            offset = self.base_offset + relative
-            if relative < 0 or offset <= last_offset or position < last_position:
-                raise CorruptIndexError(f"{self._file.path}: entries are not monotonic")
-            self._offsets.append(offset)
-            self._positions.append(position)
-            last_offset, last_position = offset, position
+    def _decode(self, raw: tuple[int, ...]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _follows(self, first: int, second: int) -> bool:
+        """May an entry (first, second) come after the last one loaded? (Both grow.)"""
+        return not self._first or (first > self._first[-1] and second >= self._second[-1])
 
     @property
     def path(self) -> Path:
@@ -110,155 +117,112 @@ class OffsetIndex:
 
     @property
     def entries(self) -> int:
-        return len(self._offsets)
+        return len(self._first)
 
     @property
     def is_full(self) -> bool:
-        return len(self._offsets) >= self._file.max_entries
+        return len(self._first) >= self._file.max_entries
+
+    def _add(self, first: int, second: int, raw: bytes) -> None:
+        self._file.write_at(len(self._first), raw)
+        self._first.append(first)
+        self._second.append(second)
+
+    def _keep(self, keep: int) -> None:
+        """Keep the first ``keep`` entries."""
+        if keep == len(self._first):
+            return
+        del self._first[keep:]
+        del self._second[keep:]
+        self._file.truncate_entries(keep)
+
+    def truncate(self) -> None:
+        self._keep(0)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def delete(self) -> None:
+        self._file.delete()
+
+
+class OffsetIndex(_SparseIndex):
+    """Maps offsets to file positions; lookup returns the largest entry <= target."""
+
+    ENTRY = _OFFSET_ENTRY
+
+    def _decode(self, raw: tuple[int, ...]) -> tuple[int, int]:
+        relative, position = raw
+        if relative < 0:
+            raise CorruptIndexError(f"{self.path}: negative relative offset")
+        return self.base_offset + relative, position
 
     @property
     def last_entry(self) -> tuple[int, int]:
         """(offset, position) of the last entry, or (base_offset, 0) when empty."""
-        if not self._offsets:
+        if not self._first:
             return self.base_offset, 0
-        return self._offsets[-1], self._positions[-1]
+        return self._first[-1], self._second[-1]
 
     def append(self, offset: int, position: int) -> None:
         """Add an entry; offsets must grow. Ignored when full (the segment rolls)."""
         if self.is_full:
             return
-        if self._offsets and offset <= self._offsets[-1]:
-            raise ValueError(f"index offset {offset} is not larger than {self._offsets[-1]}")
-        self._file.write_at(
-            len(self._offsets), _OFFSET_ENTRY.pack(offset - self.base_offset, position)
-        )
-        self._offsets.append(offset)
-        self._positions.append(position)
+        if self._first and offset <= self._first[-1]:
+            raise ValueError(f"index offset {offset} is not larger than {self._first[-1]}")
+        self._add(offset, position, _OFFSET_ENTRY.pack(offset - self.base_offset, position))
 
     def lookup(self, target_offset: int) -> tuple[int, int]:
         """The largest entry with offset <= target, else (base_offset, 0)."""
-        i = bisect_right(self._offsets, target_offset)
+        i = bisect_right(self._first, target_offset)
         if i == 0:
             return self.base_offset, 0
-        return self._offsets[i - 1], self._positions[i - 1]
+        return self._first[i - 1], self._second[i - 1]
 
     def max_position(self) -> int:
-        return self._positions[-1] if self._positions else 0
+        return self._second[-1] if self._second else 0
 
     def truncate_to(self, offset: int) -> None:
         """Remove entries with offset >= ``offset``."""
-        keep = bisect_right(self._offsets, offset - 1)
-        if keep == len(self._offsets):
-            return
-        del self._offsets[keep:]
-        del self._positions[keep:]
-        self._file.truncate_entries(keep)
-
-    def truncate(self) -> None:
-        if self._offsets:
-            del self._offsets[:]
-            del self._positions[:]
-            self._file.truncate_entries(0)
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def delete(self) -> None:
-        self._file.delete()
+        self._keep(bisect_right(self._first, offset - 1))
 
 
-class TimeIndex:
+class TimeIndex(_SparseIndex):
     """Maps timestamps to offsets; lookup returns the largest entry with ts <= target."""
 
-    def __init__(self, path: Path, base_offset: int, max_index_size: int) -> None:
-        self.base_offset = base_offset
-        self._file = _IndexFile(path, _TIME_ENTRY.size, max_index_size)
-        self._timestamps: array[int] = array("q")
-        self._offsets: array[int] = array("q")
+    ENTRY = _TIME_ENTRY
 
-    @classmethod
-    def open(cls, path: Path, base_offset: int, max_index_size: int) -> TimeIndex:
-        """Open (creating if missing) and load; raises CorruptIndexError."""
-        index = cls(path, base_offset, max_index_size)
-        try:
-            index._load()
-        except BaseException:
-            index.close()
-            raise
-        return index
-
-    def _load(self) -> None:
-        data = self._file.read_all()
-        last_timestamp, last_offset = -(2**63), -1
-        for timestamp, relative in _TIME_ENTRY.iter_unpack(data):
-            offset = self.base_offset + relative
-            if relative < 0 or timestamp <= last_timestamp or offset < last_offset:
-                raise CorruptIndexError(f"{self._file.path}: entries are not monotonic")
-            self._timestamps.append(timestamp)
-            self._offsets.append(offset)
-            last_timestamp, last_offset = timestamp, offset
-
-    @property
-    def path(self) -> Path:
-        return self._file.path
-
-    @property
-    def entries(self) -> int:
-        return len(self._offsets)
-
-    @property
-    def is_full(self) -> bool:
-        return len(self._offsets) >= self._file.max_entries
+    def _decode(self, raw: tuple[int, ...]) -> tuple[int, int]:
+        timestamp, relative = raw
+        if relative < 0:
+            raise CorruptIndexError(f"{self.path}: negative relative offset")
+        return timestamp, self.base_offset + relative
 
     @property
     def last_entry(self) -> tuple[int, int]:
         """(timestamp, offset) of the last entry, or (-1, base_offset) when empty."""
-        if not self._offsets:
+        if not self._first:
             return -1, self.base_offset
-        return self._timestamps[-1], self._offsets[-1]
+        return self._first[-1], self._second[-1]
 
     def maybe_append(self, timestamp: int, offset: int, skip_full_check: bool = False) -> None:
         """Add an entry if ``timestamp`` is larger than the last one (Kafka's maybeAppend)."""
         if (self.is_full and not skip_full_check) or timestamp < 0:
             return
-        if self._timestamps and (timestamp <= self._timestamps[-1] or offset < self._offsets[-1]):
+        if self._first and (timestamp <= self._first[-1] or offset < self._second[-1]):
             return
-        self._file.write_at(
-            len(self._offsets), _TIME_ENTRY.pack(timestamp, offset - self.base_offset)
-        )
-        self._timestamps.append(timestamp)
-        self._offsets.append(offset)
+        self._add(timestamp, offset, _TIME_ENTRY.pack(timestamp, offset - self.base_offset))
 
     def lookup(self, target_timestamp: int) -> tuple[int, int]:
         """The largest entry with timestamp <= target, else (-1, base_offset)."""
-        i = bisect_right(self._timestamps, target_timestamp)
+        i = bisect_right(self._first, target_timestamp)
         if i == 0:
             return -1, self.base_offset
-        return self._timestamps[i - 1], self._offsets[i - 1]
+        return self._first[i - 1], self._second[i - 1]
 
     def truncate_to(self, offset: int) -> None:
         """Remove entries with offset >= ``offset``."""
-        keep = bisect_right(self._offsets, offset - 1)
-        if keep == len(self._offsets):
-            return
-        del self._timestamps[keep:]
-        del self._offsets[keep:]
-        self._file.truncate_entries(keep)
-
-    def truncate(self) -> None:
-        if self._offsets:
-            del self._timestamps[:]
-            del self._offsets[:]
-            self._file.truncate_entries(0)
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def delete(self) -> None:
-        self._file.delete()
+        self._keep(bisect_right(self._second, offset - 1))
