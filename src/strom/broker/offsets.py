@@ -27,22 +27,27 @@ def _list_partition(
         part.check_leader_epoch(p.current_leader_epoch)
         log_start, hw, lso = part.offset_snapshot()
         upper = lso if isolation == READ_COMMITTED else hw
-        out.leader_epoch = part.leader_epoch
         ts = p.timestamp
+        # Kafka's epochs: the leader's for LATEST, the log start's for EARLIEST, the
+        # found batch's for a timestamp; -1 with offset -1 when nothing matches.
         if ts == LATEST:
-            out.offset = upper
+            out.offset, out.leader_epoch = upper, part.leader_epoch
         elif ts == EARLIEST:
-            out.offset = log_start
-        elif ts == MAX_TIMESTAMP:
-            found = part.log.max_timestamp_offset()
-            if found is not None and found.offset < upper:
-                out.timestamp, out.offset = found.timestamp, found.offset
-        elif ts < 0:
+            out.offset, out.leader_epoch = log_start, part.log.earliest().leader_epoch
+        elif ts < 0 and ts != MAX_TIMESTAMP:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {ts}")
         else:
-            hit = part.log.fetch_offset_by_timestamp(ts)
+            hit = (
+                part.log.max_timestamp_offset()
+                if ts == MAX_TIMESTAMP
+                else part.log.fetch_offset_by_timestamp(ts)
+            )
             if hit is not None and hit.offset < upper:
-                out.timestamp, out.offset = hit.timestamp, hit.offset
+                out.timestamp, out.offset, out.leader_epoch = (
+                    hit.timestamp,
+                    hit.offset,
+                    (hit.leader_epoch),
+                )
     except KafkaError as e:
         out.error_code = e.code
         out.leader_epoch = -1

@@ -390,17 +390,32 @@ class BrokerConfig:
         return TOPIC_CONFIGS[name].default, ConfigSource.DEFAULT_CONFIG, None
 
     def resolve_topic(self, overrides: Mapping[str, str]) -> dict[str, ResolvedConfig]:
+        """Every topic config's value, source and synonyms, as Kafka's DescribeConfigs
+        reports them: the topic override, then the broker synonyms that have a value
+        (static, then Kafka's default), from the config's own broker name on (so
+        retention.ms lists no log.retention.hours); the source is the first synonym's."""
         out: dict[str, ResolvedConfig] = {}
         for name, d in TOPIC_CONFIGS.items():
-            value, source, syn = self.topic_default(name)
+            value, _, _ = self.topic_default(name)
+            keys = [key for key, _ in TOPIC_SYNONYMS[name]]
+            broker: list[tuple[str, str | None, ConfigSource]] = [
+                (key, format_value(self.explicit[key]), ConfigSource.STATIC_BROKER_CONFIG)
+                for key in keys
+                if self.explicit.get(key) is not None
+            ]
+            broker += [
+                (key, format_value(BROKER_CONFIGS[key].default), ConfigSource.DEFAULT_CONFIG)
+                for key in keys
+                if key in BROKER_CONFIGS and BROKER_CONFIGS[key].default is not None
+            ]
+            while broker and broker[0][0] != keys[0]:
+                broker.pop(0)
             synonyms: list[tuple[str, str | None, ConfigSource]] = []
             if name in overrides:
                 synonyms.append((name, overrides[name], ConfigSource.TOPIC_CONFIG))
-                value, source = d.parse(overrides[name]), ConfigSource.TOPIC_CONFIG
-            if syn is not None:
-                synonyms.append(
-                    (syn, format_value(self.explicit[syn]), ConfigSource.STATIC_BROKER_CONFIG)
-                )
+                value = d.parse(overrides[name])
+            synonyms += broker
+            source = synonyms[0][2] if synonyms else ConfigSource.DEFAULT_CONFIG
             out[name] = ResolvedConfig(name, value, source, d, tuple(synonyms))
         return out
 
