@@ -44,6 +44,8 @@ def estimate_size(
 
 @dataclass(slots=True, eq=False)
 class ProducerBatch(Generic[T]):
+    """Records queued for one partition, sent as one v2 RecordBatch (Kafka's ProducerBatch)."""
+
     tp: TopicPartition
     created_ms: int
     records: list[RecordTuple] = field(default_factory=list)
@@ -60,10 +62,12 @@ class ProducerBatch(Generic[T]):
 
     @property
     def record_count(self) -> int:
+        """Number of records in the batch."""
         return len(self.records)
 
     @property
     def is_retry(self) -> bool:
+        """True once the batch was sent (``attempts`` > 0): re-queued, it waits for its backoff."""
         return self.attempts > 0
 
     def set_producer_state(
@@ -119,6 +123,7 @@ class RecordAccumulator(Generic[T]):
     # -- appending -----------------------------------------------------------
 
     def has_room(self, size: int) -> bool:
+        """True when ``size`` more bytes fit in buffer.memory (always when none is held)."""
         return self.used_bytes + size <= self.buffer_memory or self.used_bytes == 0
 
     def append(
@@ -156,6 +161,7 @@ class RecordAccumulator(Generic[T]):
         return len(queue) > 1 or batch.size >= self.batch_size
 
     def queued_bytes(self, topic: str, partition: int) -> int:
+        """Estimated bytes queued for one partition (the sticky partitioner's load figure)."""
         queue = self._queues.get(TopicPartition(topic, partition))
         return sum(b.size for b in queue) if queue else 0
 
@@ -175,6 +181,7 @@ class RecordAccumulator(Generic[T]):
         )
 
     def ready(self, now_ms: int) -> list[TopicPartition]:
+        """Partitions whose first batch may be drained now (see the module docstring)."""
         return [tp for tp, q in self._queues.items() if q and self._is_ready(q, now_ms)]
 
     def next_ready_ms(self) -> int | None:

@@ -11,6 +11,8 @@ from strom.common.types import TopicPartition
 
 
 class ConfigResourceType(IntEnum):
+    """Kind of config resource, with Kafka's ids (DescribeConfigs, IncrementalAlterConfigs)."""
+
     UNKNOWN = 0
     TOPIC = 2
     BROKER = 4
@@ -18,6 +20,8 @@ class ConfigResourceType(IntEnum):
 
 
 class ConfigSource(IntEnum):
+    """Where a config value comes from, as DescribeConfigs reports it."""
+
     UNKNOWN = 0
     DYNAMIC_TOPIC_CONFIG = 1
     DYNAMIC_BROKER_CONFIG = 2
@@ -30,6 +34,9 @@ class ConfigSource(IntEnum):
 
 
 class AlterConfigOpType(IntEnum):
+    """An IncrementalAlterConfigs operation: set, delete (back to the default),
+    or append to / subtract from a list value."""
+
     SET = 0
     DELETE = 1
     APPEND = 2
@@ -46,6 +53,9 @@ class OffsetSpec(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class NewTopic:
+    """A topic to create: partition count and replication factor (-1: the broker's
+    defaults) or explicit ``assignments`` (partition -> replica broker ids), and configs."""
+
     name: str
     num_partitions: int = -1  # -1: the broker's num.partitions
     replication_factor: int = -1  # -1: the broker's default.replication.factor
@@ -55,6 +65,8 @@ class NewTopic:
 
 @dataclass(frozen=True, slots=True)
 class CreatedTopic:
+    """A CreateTopics result: the topic id, partition count and replication factor."""
+
     name: str
     topic_id: bytes
     num_partitions: int
@@ -63,6 +75,8 @@ class CreatedTopic:
 
 @dataclass(frozen=True, slots=True)
 class PartitionInfo:
+    """A partition as Metadata reports it: leader, replicas, ISR, offline replicas, epoch."""
+
     partition: int
     leader: int
     replicas: tuple[int, ...]
@@ -73,6 +87,8 @@ class PartitionInfo:
 
 @dataclass(frozen=True, slots=True)
 class TopicDescription:
+    """A topic as Metadata reports it: id, whether internal, partitions by index."""
+
     name: str
     topic_id: bytes
     is_internal: bool
@@ -86,12 +102,16 @@ class TopicDescription:
 
 @dataclass(frozen=True, slots=True)
 class ConfigResource:
+    """A config resource: its type and name (a topic name, or a broker id as a string)."""
+
     type: ConfigResourceType
     name: str
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigSynonym:
+    """A source that could supply a config's value, as DescribeConfigs lists synonyms."""
+
     name: str
     value: str | None
     source: ConfigSource
@@ -99,6 +119,8 @@ class ConfigSynonym:
 
 @dataclass(frozen=True, slots=True)
 class ConfigEntry:
+    """One config of a DescribeConfigs result (``value`` is None for sensitive ones)."""
+
     name: str
     value: str | None
     source: ConfigSource = ConfigSource.UNKNOWN
@@ -110,6 +132,8 @@ class ConfigEntry:
 
 @dataclass(frozen=True, slots=True)
 class AlterConfigOp:
+    """One IncrementalAlterConfigs change: ``op`` applied to config ``name``."""
+
     name: str
     value: str | None = None
     op: AlterConfigOpType = AlterConfigOpType.SET
@@ -117,6 +141,9 @@ class AlterConfigOp:
 
 @dataclass(frozen=True, slots=True)
 class OffsetAndTimestamp:
+    """A ListOffsets result: offset, the found record's timestamp (-1 when none
+    applies) and leader epoch (-1: unknown)."""
+
     offset: int
     timestamp: int
     leader_epoch: int = -1
@@ -124,6 +151,8 @@ class OffsetAndTimestamp:
 
 @dataclass(frozen=True, slots=True)
 class ClusterDescription:
+    """The cluster id, controller id (-1: unknown) and brokers."""
+
     cluster_id: str | None
     controller_id: int
     brokers: list[BrokerMetadata]
@@ -131,6 +160,9 @@ class ClusterDescription:
 
 @dataclass(frozen=True, slots=True)
 class ReplicaInfo:
+    """A replica in a log dir: size in bytes, offset lag, and whether it is a future
+    replica (being moved to this dir)."""
+
     size: int
     offset_lag: int
     is_future: bool
@@ -138,6 +170,9 @@ class ReplicaInfo:
 
 @dataclass(frozen=True, slots=True)
 class LogDirDescription:
+    """One log dir of a broker (DescribeLogDirs): its error code (not raised), its
+    replicas by partition, and total/usable bytes (-1: unknown)."""
+
     log_dir: str
     error_code: int
     replicas: dict[TopicPartition, ReplicaInfo]

@@ -32,6 +32,9 @@ Assignment = dict[str, list[TopicPartition]]
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
+    """One member's ConsumerProtocolSubscription: topics, owned partitions and their
+    generation, group.instance.id, user data and rack."""
+
     topics: tuple[str, ...]
     owned_partitions: tuple[TopicPartition, ...] = ()
     generation_id: int = -1
@@ -69,6 +72,8 @@ def _all_partitions(partitions: Mapping[str, int], topics: set[str]) -> list[Top
 
 
 def range_assign(partitions: Mapping[str, int], subs: Mapping[str, Subscription]) -> Assignment:
+    """Kafka's RangeAssignor: per topic, consecutive ranges to the subscribed members
+    in order; the first ``count % members`` get one partition more."""
     out: Assignment = {m: [] for m in subs}
     by_topic: dict[str, list[str]] = defaultdict(list)
     for m in member_order(subs):
@@ -88,6 +93,8 @@ def range_assign(partitions: Mapping[str, int], subs: Mapping[str, Subscription]
 def roundrobin_assign(
     partitions: Mapping[str, int], subs: Mapping[str, Subscription]
 ) -> Assignment:
+    """Kafka's RoundRobinAssignor: every partition in topic order dealt to the next
+    member (in turn) subscribed to its topic."""
     out: Assignment = {m: [] for m in subs}
     members = member_order(subs)
     if not members:
@@ -224,4 +231,5 @@ def assignor_name(spec: str) -> str | None:
 def assign(
     protocol: str, partitions: Mapping[str, int], subs: Mapping[str, Subscription]
 ) -> Assignment:
+    """The assignment by the assignor named ``protocol`` (a key of ASSIGNORS)."""
     return ASSIGNORS[protocol](partitions, subs)

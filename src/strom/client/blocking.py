@@ -46,18 +46,24 @@ class DeliveryFuture:
         self._callbacks: list[Callable[[DeliveryFuture], Any]] | None = None
 
     def done(self) -> bool:
+        """True once the record was acknowledged or failed."""
         return self._value is not _PENDING or self._error is not None
 
     def cancelled(self) -> bool:
+        """Always False: a record cannot be cancelled."""
         return False
 
     def cancel(self) -> bool:
+        """Does nothing and returns False."""
         return False  # a queued record cannot be taken back
 
     def running(self) -> bool:
+        """True while the outcome is pending."""
         return not self.done()
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
+        """The record's RecordMetadata, waiting up to ``timeout`` s; raises the delivery
+        error, or TimeoutError when ``timeout`` passes first."""
         self._wait(timeout)
         if self._error is not None:
             raise self._error
@@ -65,10 +71,14 @@ class DeliveryFuture:
         return result
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The delivery error (None on success), waiting up to ``timeout`` s; TimeoutError
+        when ``timeout`` passes first."""
         self._wait(timeout)
         return self._error
 
     def add_done_callback(self, fn: Callable[[DeliveryFuture], Any]) -> None:
+        """Call ``fn(future)`` once the outcome is known: now if it is, else on the
+        producer's loop thread."""
         with _FUTURES_LOCK:
             if not self.done():
                 if self._callbacks is None:
@@ -92,9 +102,11 @@ class DeliveryFuture:
     # completion (the producer's loop thread; the sender sees an asyncio-like future)
 
     def set_result(self, value: RecordMetadata) -> None:
+        """Complete with ``value`` (on the producer's loop thread); ignored once done."""
         self._complete(value, None)
 
     def set_exception(self, error: BaseException) -> None:
+        """Fail with ``error`` (on the producer's loop thread); ignored once done."""
         self._complete(None, error)
 
     def _complete(self, value: Any, error: BaseException | None) -> None:
@@ -194,26 +206,36 @@ class Producer:
         await self._producer.send_prepared_into(rec, result, on_delivery)
 
     def flush(self, timeout: float | None = None) -> None:
+        """Send every queued record and wait until each has an outcome (Kafka's flush);
+        KafkaTimeoutError after ``timeout`` s."""
         self._loop.run(self._producer.flush(timeout))
 
     def partitions_for(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic`` (waiting up to max.block.ms for its metadata)."""
         return self._loop.run(self._producer.partitions_for(topic))
 
     def init_transactions(self) -> None:
+        """Kafka's initTransactions: get the producer id and epoch of transactional.id,
+        fencing older instances."""
         self._loop.run(self._producer.init_transactions())
 
     def begin_transaction(self) -> None:
+        """Kafka's beginTransaction (after :meth:`init_transactions`)."""
         self._loop.run(self._producer.begin_transaction())
 
     def send_offsets_to_transaction(
         self, offsets: Mapping[TopicPartition, Any], group_metadata: Any
     ) -> None:
+        """Kafka's sendOffsetsToTransaction: commit consumer ``offsets`` with the
+        transaction; ``group_metadata`` is a group id or ``Consumer.group_metadata()``."""
         self._loop.run(self._producer.send_offsets_to_transaction(offsets, group_metadata))
 
     def commit_transaction(self) -> None:
+        """Kafka's commitTransaction: flush the transaction's records, then commit it."""
         self._loop.run(self._producer.commit_transaction())
 
     def abort_transaction(self) -> None:
+        """Kafka's abortTransaction: fail the unsent records, wait for those in flight, abort."""
         self._loop.run(self._producer.abort_transaction())
 
     def close(self, timeout: float | None = None) -> None:
@@ -256,76 +278,103 @@ class Consumer:
     def subscribe(
         self, topics: Iterable[str] | str | re.Pattern[str], listener: Any = None
     ) -> None:
+        """Join the group for ``topics`` (a list, or a regex matched in full); see
+        :meth:`AIOConsumer.subscribe`."""
         self._run(self._call(self._consumer.subscribe, topics, listener))
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly ``partitions``, without group membership (Kafka's assign)."""
         self._run(self._call(self._consumer.assign, list(partitions)))
 
     def unsubscribe(self) -> None:
+        """Leave the group or drop the manual assignment (Kafka's unsubscribe)."""
         self._run(self._consumer.unsubscribe())
 
     def assignment(self) -> set[TopicPartition]:
+        """The partitions currently assigned to this consumer."""
         result: set[TopicPartition] = self._run(self._call(self._consumer.assignment))
         return result
 
     def subscription(self) -> set[str]:
+        """The subscribed topics."""
         result: set[str] = self._run(self._call(self._consumer.subscription))
         return result
 
     def poll(self, timeout: float = 0.0, *, max_records: int | None = None) -> list[ConsumerRecord]:
+        """Records that arrived (at most ``max_records``, default max.poll.records),
+        waiting up to ``timeout`` s."""
         return self._run(self._consumer.poll(timeout, max_records=max_records))
 
     def commit(
         self, offsets: Mapping[TopicPartition, Any] | None = None, *, asynchronous: bool = False
     ) -> None:
+        """Commit ``offsets`` (default: the current positions) and wait (Kafka's commitSync);
+        CommitFailedError when the group rebalanced. ``asynchronous`` returns at once."""
         self._run(self._consumer.commit(offsets, asynchronous=asynchronous))
 
     def commit_async(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
+        """Start committing ``offsets`` (default: the current positions) and return at once;
+        a KafkaError of the commit is dropped (Kafka's commitAsync without a callback)."""
         self.commit(offsets, asynchronous=True)
 
     def committed(
         self, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """The last committed offset per partition, None where nothing is committed."""
         return self._run(self._consumer.committed(list(partitions)))
 
     def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record poll() returns for ``tp`` (Kafka's position)."""
         result: int = self._run(self._consumer.position(tp))
         return result
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the next offset poll() returns for ``tp`` (Kafka's seek)."""
         self._run(self._call(self._consumer.seek, tp, offset))
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Reset ``partitions`` (default: all assigned) to their earliest offset, lazily."""
         self._run(self._call(self._consumer.seek_to_beginning, partitions))
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Reset ``partitions`` (default: all assigned) to their end offset, lazily."""
         self._run(self._call(self._consumer.seek_to_end, partitions))
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop fetching ``partitions`` until :meth:`resume` (Kafka's pause)."""
         self._run(self._call(self._consumer.pause, list(partitions)))
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        """Fetch ``partitions`` paused with :meth:`pause` again."""
         self._run(self._call(self._consumer.resume, list(partitions)))
 
     def paused(self) -> set[TopicPartition]:
+        """Partitions paused with :meth:`pause` (they are not fetched)."""
         result: set[TopicPartition] = self._run(self._call(self._consumer.paused))
         return result
 
     def offsets_for_times(
         self, timestamps: Mapping[TopicPartition, int]
     ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """Per partition, the earliest offset whose timestamp is >= the given one, None if
+        there is none (Kafka's offsetsForTimes)."""
         return self._run(self._consumer.offsets_for_times(timestamps))
 
     def beginning_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The earliest offset of each partition (Kafka's beginningOffsets)."""
         return self._run(self._consumer.beginning_offsets(list(partitions)))
 
     def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The end offset of each partition (Kafka's endOffsets; the last stable offset with
+        read_committed)."""
         return self._run(self._consumer.end_offsets(list(partitions)))
 
     def partitions_for(self, topic: str) -> list[TopicPartition]:
+        """The partitions of ``topic``; KafkaError UNKNOWN_TOPIC_OR_PARTITION if it is absent."""
         return self._run(self._consumer.partitions_for(topic))
 
     def group_metadata(self) -> ConsumerGroupMetadata:
+        """The consumer's group metadata, for ``Producer.send_offsets_to_transaction``."""
         result: ConsumerGroupMetadata = self._run(self._call(self._consumer.group_metadata))
         return result
 

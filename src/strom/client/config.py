@@ -66,6 +66,7 @@ def _int(cfg: Mapping[str, ConfigValue], key: str) -> int:
 
 
 def parse_acks(value: ConfigValue) -> int:
+    """``acks`` -> -1 (all), 0 or 1; ConfigError for anything else."""
     text = str(value).strip().lower()
     if text == "all":
         return -1
@@ -75,6 +76,7 @@ def parse_acks(value: ConfigValue) -> int:
 
 
 def parse_compression(value: ConfigValue) -> int:
+    """A ``compression.type`` name -> codec id; ConfigError for an unknown name."""
     text = str(value).strip().lower()
     for codec, name in CODEC_NAMES.items():
         if name == text:
@@ -86,6 +88,8 @@ def parse_compression(value: ConfigValue) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
+    """The settings of :class:`AIOClient`, parsed from Kafka's dotted names."""
+
     bootstrap_servers: tuple[tuple[str, int], ...]
     client_id: str
     request_timeout_ms: int
@@ -107,6 +111,7 @@ class ClientConfig:
 
     @classmethod
     def from_dict(cls, cfg: ConfigDict | None = None) -> ClientConfig:
+        """Parse ``cfg`` (Kafka's defaults for missing keys); ConfigError names a bad key."""
         c: Mapping[str, ConfigValue] = cfg or {}
         isolation = str(c.get("isolation.level", DEFAULTS["isolation.level"]))
         if isolation not in ("read_uncommitted", "read_committed"):

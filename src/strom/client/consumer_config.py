@@ -87,6 +87,11 @@ class ConsumerConfig:
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any] | None = None) -> ConsumerConfig:
+        """Check ``cfg`` against CONSUMER_OPTIONS.
+
+        ConfigError for an unknown option, a bad value, an unknown assignor,
+        heartbeat.interval.ms >= session.timeout.ms, or enable.auto.commit=true without
+        a group.id (left unset, auto-commit is just off without a group)."""
         values, given = read_options(CONSUMER_OPTIONS, cfg or {}, "consumer")
         names: list[str] = []
         for spec in values["partition.assignment.strategy"]:

@@ -32,6 +32,7 @@ def error_for(code: int, context: str, message: str | None = None) -> KafkaError
 
 
 def raise_for(code: int, context: str, message: str | None = None) -> None:
+    """Raise :func:`error_for`'s KafkaError when ``code`` is not NONE."""
     err = error_for(code, context, message)
     if err is not None:
         raise err

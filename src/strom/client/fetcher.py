@@ -26,6 +26,8 @@ from strom.protocol.wire import Records
 
 @dataclass(frozen=True, slots=True)
 class FetchedRecords:
+    """One partition's Fetch result: records, the next offset, watermarks, error code."""
+
     records: list[Record]
     next_offset: int  # the position to fetch from next
     high_watermark: int = -1
@@ -63,6 +65,8 @@ def parse_records(
 
 @dataclass(frozen=True, slots=True)
 class AbortedTxn:
+    """An aborted transaction of a Fetch response: producer id and first offset."""
+
     producer_id: int
     first_offset: int
 

@@ -45,7 +45,7 @@ def offsets_table(group: str, rows: Sequence[PartitionLag], *, verbose: bool = F
     cw = max([15, *(len(_opt(r.member_id)) for r in rows)])
     hw = max([15, *(len(_opt(r.client_host)) for r in rows)])
 
-    def line(values: Sequence[object]) -> str:
+    def _row(values: Sequence[object]) -> str:
         head = [(gw, values[0]), (tw, values[1]), (10, values[2])]
         nums = [(15, v) for v in values[3:-3]]
         tail = [(cw, values[-3]), (hw, values[-2]), (0, values[-1])]
@@ -54,13 +54,13 @@ def offsets_table(group: str, rows: Sequence[PartitionLag], *, verbose: bool = F
     header: list[object] = ["GROUP", "TOPIC", "PARTITION"]
     header += ["LEADER-EPOCH"] if verbose else []
     header += ["CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"]
-    lines = [line(header)]
+    lines = [_row(header)]
     for r in rows:
         values: list[object] = [group, r.topic_partition.topic, r.topic_partition.partition]
         values += [_opt(r.leader_epoch)] if verbose else []
         values += [_opt(r.committed_offset), _opt(r.log_end_offset), _opt(r.lag)]
         values += [_opt(r.member_id), _opt(r.client_host), _opt(r.client_id)]
-        lines.append(line(values))
+        lines.append(_row(values))
     return "\n" + "\n".join(lines) + "\n"
 
 
@@ -86,7 +86,7 @@ def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
     with_instance = any(m.group_instance_id for m in members)
     aw = max([20, *(len(assignment_string(m.assignment)) for m in members)])
 
-    def line(values: Sequence[object], extra: Sequence[object]) -> str:
+    def _row(values: Sequence[object], extra: Sequence[object]) -> str:
         cols = [(gw, values[0]), (cw, values[1])]
         cols += [(iw, values[2])] if with_instance else []
         cols += [(hw, values[-3]), (lw, values[-2]), (15, values[-1])]
@@ -97,7 +97,7 @@ def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
 
     header = ["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]
     extra_header = ["CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"]
-    lines = ["", line(header, extra_header)]
+    lines = ["", _row(header, extra_header)]
     for m in members:
         values = [
             d.group_id,
@@ -107,7 +107,7 @@ def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
             m.client_id,
             len(m.assignment),
         ]
-        lines.append(line(values, [MISSING, assignment_string(m.assignment), MISSING, MISSING]))
+        lines.append(_row(values, [MISSING, assignment_string(m.assignment), MISSING, MISSING]))
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,8 @@ class ResetError(ValueError):
 
 
 class ResetKind(Enum):
+    """The reset scenarios of kafka-consumer-groups.sh (values are its option names)."""
+
     TO_EARLIEST = "to-earliest"
     TO_LATEST = "to-latest"
     TO_CURRENT = "to-current"
@@ -36,6 +38,7 @@ class ResetKind(Enum):
 
     @property
     def by_timestamp(self) -> bool:
+        """Whether the new offsets come from a ListOffsets lookup by timestamp."""
         return self in (ResetKind.TO_DATETIME, ResetKind.BY_DURATION)
 
 
@@ -49,6 +52,8 @@ class ResetSpec:
 
 @dataclass(slots=True)
 class ResetPlan:
+    """The planned offset per partition and the warnings to print."""
+
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -24,6 +24,8 @@ INACTIVE_STATES = frozenset({"Empty", "Dead"})
 
 @dataclass(frozen=True, slots=True)
 class GroupListing:
+    """A group as ListGroups reports it (``state`` needs v4+, ``group_type`` v5+)."""
+
     group_id: str
     protocol_type: str
     state: str | None = None  # ListGroups v4+ only
@@ -31,11 +33,14 @@ class GroupListing:
 
     @property
     def is_consumer_group(self) -> bool:
+        """Whether the protocol type is ``consumer`` or empty (offsets only)."""
         return self.protocol_type in ("", CONSUMER_PROTOCOL_TYPE)
 
 
 @dataclass(frozen=True, slots=True)
 class MemberDescription:
+    """A member from DescribeGroups with its assigned partitions (consumer groups only)."""
+
     member_id: str
     group_instance_id: str | None
     client_id: str
@@ -45,6 +50,8 @@ class MemberDescription:
 
 @dataclass(frozen=True, slots=True)
 class GroupDescription:
+    """A group from DescribeGroups: state, protocol, members and its coordinator."""
+
     group_id: str
     state: str
     protocol_type: str
@@ -54,15 +61,19 @@ class GroupDescription:
 
     @property
     def exists(self) -> bool:
+        """False for state ``Dead``, which DescribeGroups reports for an unknown group."""
         return self.state != "Dead"
 
     @property
     def is_active(self) -> bool:
+        """Whether the state is neither ``Empty`` nor ``Dead``."""
         return self.state not in INACTIVE_STATES
 
 
 @dataclass(frozen=True, slots=True)
 class OffsetAndMetadata:
+    """A committed offset with its metadata string and leader epoch (-1: unknown)."""
+
     offset: int
     metadata: str | None = ""
     leader_epoch: int = -1
@@ -84,6 +95,8 @@ class PartitionLag:
 
 @dataclass(frozen=True, slots=True)
 class ConsumerGroupLag:
+    """A group's description and its lag rows (see :func:`lag_rows`)."""
+
     description: GroupDescription
     partitions: list[PartitionLag]
 

@@ -49,6 +49,8 @@ COORDINATOR_ERRORS = frozenset(
 
 
 class MemberState(Enum):
+    """Where a member stands in the join protocol."""
+
     UNJOINED = "UNJOINED"
     JOINING = "JOINING"
     SYNCING = "SYNCING"
@@ -66,6 +68,7 @@ class Next(Enum):
 
 
 def encode_subscription(sub: Subscription, version: int = SUBSCRIPTION_VERSION) -> bytes:
+    """ConsumerProtocolSubscription bytes (JoinGroup protocol metadata) for ``sub``."""
     by_topic: dict[str, list[int]] = {}
     for tp in sorted(sub.owned_partitions):
         by_topic.setdefault(tp.topic, []).append(tp.partition)
@@ -85,6 +88,7 @@ def encode_subscription(sub: Subscription, version: int = SUBSCRIPTION_VERSION) 
 
 
 def decode_subscription(data: bytes, group_instance_id: str | None = None) -> Subscription:
+    """A member's JoinGroup metadata as a Subscription (versions above 3 read as 3)."""
     r = Reader(data)
     version = r.int16()
     msg = ConsumerProtocolSubscription.decode(r, min(max(version, 0), 3))
@@ -95,6 +99,7 @@ def decode_subscription(data: bytes, group_instance_id: str | None = None) -> Su
 
 
 def encode_assignment(tps: list[TopicPartition], version: int = ASSIGNMENT_VERSION) -> bytes:
+    """ConsumerProtocolAssignment bytes (a SyncGroup assignment) for ``tps``."""
     by_topic: dict[str, list[int]] = {}
     for tp in sorted(tps):
         by_topic.setdefault(tp.topic, []).append(tp.partition)
@@ -110,6 +115,7 @@ def encode_assignment(tps: list[TopicPartition], version: int = ASSIGNMENT_VERSI
 
 
 def decode_assignment(data: bytes) -> list[TopicPartition]:
+    """The partitions in SyncGroup assignment bytes (none for empty bytes)."""
     if not data:
         return []
     r = Reader(data)
@@ -130,6 +136,7 @@ class JoinResult:
 
     @property
     def is_leader(self) -> bool:
+        """True when this member leads the group (it computes the assignment)."""
         return self.leader_id == self.member_id
 
 
@@ -164,6 +171,8 @@ class GroupMember:
     def join_request(
         self, protocols: list[tuple[str, bytes]], reason: str = ""
     ) -> JoinGroupRequest:
+        """A JoinGroup request offering ``protocols`` (assignor name, subscription bytes);
+        the member becomes JOINING."""
         self.state = MemberState.JOINING
         return JoinGroupRequest(
             group_id=self.group_id,
@@ -177,6 +186,8 @@ class GroupMember:
         )
 
     def on_join_response(self, response: JoinGroupResponse) -> Next:
+        """SYNC when joined (see :attr:`join_result`), else JOIN, BACKOFF or
+        FIND_COORDINATOR to retry; other error codes raise KafkaError."""
         code = response.error_code
         if code == ErrorCode.NONE:
             self.member_id = response.member_id
@@ -213,6 +224,7 @@ class GroupMember:
     # -- sync ------------------------------------------------------------------
 
     def sync_request(self, assignments: dict[str, bytes]) -> SyncGroupRequest:
+        """A SyncGroup request; ``assignments`` (member id -> bytes) is empty unless leader."""
         return SyncGroupRequest(
             group_id=self.group_id,
             generation_id=self.generation_id,
@@ -226,6 +238,8 @@ class GroupMember:
         )
 
     def on_sync_response(self, response: SyncGroupResponse, now_ms: int) -> Next:
+        """DONE (the member is STABLE) on success, else JOIN or FIND_COORDINATOR; other
+        error codes raise KafkaError."""
         code = response.error_code
         if code == ErrorCode.NONE:
             self.state = MemberState.STABLE
@@ -251,15 +265,18 @@ class GroupMember:
     # -- heartbeat -------------------------------------------------------------
 
     def heartbeat_due(self, now_ms: int) -> bool:
+        """True when STABLE and heartbeat.interval.ms passed since the last heartbeat."""
         return (
             self.state == MemberState.STABLE
             and now_ms - self.last_heartbeat_ms >= self.heartbeat_interval_ms
         )
 
     def next_heartbeat_ms(self) -> int:
+        """When the next heartbeat is due (ms)."""
         return self.last_heartbeat_ms + self.heartbeat_interval_ms
 
     def heartbeat_request(self, now_ms: int) -> HeartbeatRequest:
+        """A Heartbeat request for the current generation; ``now_ms`` is its send time."""
         self.last_heartbeat_ms = now_ms
         return HeartbeatRequest(
             group_id=self.group_id,
@@ -310,10 +327,12 @@ class GroupMember:
         return request
 
     def request_rejoin(self) -> None:
+        """Rejoin on the next poll, keeping the member id and generation."""
         self.rejoin_needed = True
         self.state = MemberState.UNJOINED
 
     def reset_member(self) -> None:
+        """Forget the member id and generation and rejoin as a new member."""
         self.member_id = UNKNOWN_MEMBER_ID
         self.generation_id = NO_GENERATION
         self.state = MemberState.UNJOINED
@@ -321,6 +340,7 @@ class GroupMember:
 
     @property
     def stable(self) -> bool:
+        """True when the member holds its assignment and no rejoin is pending."""
         return self.state == MemberState.STABLE and not self.rejoin_needed
 
 

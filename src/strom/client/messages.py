@@ -36,6 +36,7 @@ class RecordMetadata(NamedTuple):
 
     @property
     def topic_partition(self) -> TopicPartition:
+        """The record's TopicPartition."""
         return TopicPartition(self.topic, self.partition)
 
 
@@ -58,6 +59,7 @@ class ConsumerRecord(NamedTuple):
 
     @property
     def topic_partition(self) -> TopicPartition:
+        """The record's TopicPartition."""
         return TopicPartition(self.topic, self.partition)
 
 

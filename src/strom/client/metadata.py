@@ -16,6 +16,8 @@ from strom.protocol.generated.metadata import MetadataResponse
 
 @dataclass(frozen=True, slots=True)
 class BrokerMetadata:
+    """A broker's node id, address and rack (None: not set)."""
+
     node_id: int
     host: str
     port: int
@@ -24,6 +26,8 @@ class BrokerMetadata:
 
 @dataclass(frozen=True, slots=True)
 class PartitionMetadata:
+    """A partition as the last Metadata response reported it (leader -1: none)."""
+
     topic: str
     partition: int
     leader: int
@@ -36,6 +40,8 @@ class PartitionMetadata:
 
 @dataclass(frozen=True, slots=True)
 class TopicMetadata:
+    """A topic as the last Metadata response reported it; partitions by index."""
+
     name: str
     topic_id: bytes
     is_internal: bool
@@ -87,13 +93,16 @@ class ClusterMetadata:
         self.last_refresh_ms = now_ms
 
     def is_stale(self, now_ms: int, max_age_ms: int) -> bool:
+        """Whether metadata was never loaded or is at least ``max_age_ms`` old."""
         return self.last_refresh_ms < 0 or now_ms - self.last_refresh_ms >= max_age_ms
 
     def partition_count(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has; None when the topic is not known."""
         t = self.topics.get(topic)
         return len(t.partitions) if t is not None else None
 
     def partitions_for(self, topic: str) -> list[TopicPartition]:
+        """The topic's partitions in order; [] when the topic is not known."""
         t = self.topics.get(topic)
         if t is None:
             return []
@@ -110,7 +119,9 @@ class ClusterMetadata:
         return p.leader
 
     def broker(self, node_id: int) -> BrokerMetadata | None:
+        """The broker with ``node_id``; None when not known."""
         return self.brokers.get(node_id)
 
     def any_broker(self) -> BrokerMetadata | None:
+        """The known broker with the lowest node id; None when none is known."""
         return next(iter(sorted(self.brokers.values(), key=lambda b: b.node_id)), None)

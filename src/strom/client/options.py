@@ -18,6 +18,7 @@ Parser = Callable[[str, Any], Any]
 
 
 def as_int(key: str, value: Any) -> int:
+    """An integer (bools are refused); ConfigError otherwise."""
     if isinstance(value, bool):
         raise ConfigError(f"{key}: {value!r} is not an integer")
     try:
@@ -27,6 +28,7 @@ def as_int(key: str, value: Any) -> int:
 
 
 def as_bool(key: str, value: Any) -> bool:
+    """A bool, or true/false, 1/0, yes/no in any case; ConfigError otherwise."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -38,16 +40,19 @@ def as_bool(key: str, value: Any) -> bool:
 
 
 def as_str(key: str, value: Any) -> str:
+    """A str, int or float as text; ConfigError for other types."""
     if not isinstance(value, (str, int, float)):
         raise ConfigError(f"{key}: {value!r} is not a string")
     return str(value)
 
 
 def as_opt_str(key: str, value: Any) -> str | None:
+    """As :func:`as_str`, with None or an empty string meaning unset (None)."""
     return None if value is None or value == "" else as_str(key, value)
 
 
 def as_list(key: str, value: Any) -> list[str]:
+    """A comma-separated string (empty items dropped) or a list/tuple -> stripped strings."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, (list, tuple)):
@@ -56,11 +61,15 @@ def as_list(key: str, value: Any) -> list[str]:
 
 
 def as_any(key: str, value: Any) -> Any:
+    """The value unchanged."""
     return value
 
 
 def one_of(*choices: str) -> Parser:
+    """A parser that accepts one of ``choices`` in any case and returns it lowercased."""
+
     def parse(key: str, value: Any) -> str:
+        """``value`` lowercased when it is one of the choices; ConfigError otherwise."""
         text = str(value).strip().lower()
         if text not in choices:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
@@ -70,7 +79,10 @@ def one_of(*choices: str) -> Parser:
 
 
 def at_least(minimum: int, parser: Parser = as_int) -> Parser:
+    """A parser: ``parser``'s number, with ConfigError when it is below ``minimum``."""
+
     def parse(key: str, value: Any) -> int:
+        """``parser``'s number; ConfigError when it is below the minimum."""
         number: int = parser(key, value)
         if number < minimum:
             raise ConfigError(f"{key}: {value!r} must be at least {minimum}")
@@ -81,6 +93,8 @@ def at_least(minimum: int, parser: Parser = as_int) -> Parser:
 
 @dataclass(frozen=True, slots=True)
 class Option:
+    """One option: Kafka's name, Kafka's default and the parser of user values."""
+
     name: str
     default: Any
     parse: Parser = as_any

@@ -60,6 +60,10 @@ def to_positive(n: int) -> int:
 
 
 def partition_for_key(key: bytes, num_partitions: int) -> int:
+    """Kafka's partition for a key: ``toPositive(murmur2(key)) % num_partitions``.
+
+    ValueError when ``num_partitions`` is not positive.
+    """
     if num_partitions <= 0:
         raise ValueError("num_partitions must be positive")
     return to_positive(murmur2(key)) % num_partitions
@@ -74,6 +78,7 @@ class DefaultPartitioner:
         self._counters: dict[str, int] = {}
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """murmur2 of ``key``, or the topic's next partition round-robin when it is None."""
         if key is not None:
             return partition_for_key(key, num_partitions)
         if num_partitions <= 0:
@@ -84,7 +89,10 @@ class DefaultPartitioner:
 
 
 class Partitioner(Protocol):
-    def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int: ...
+    """What the producer asks for a record's partition, and tells of each append."""
+
+    def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """The partition of a record with ``key`` (None: unkeyed) in ``topic``."""
 
     def on_append(self, topic: str, partition: int, size: int, num_partitions: int) -> None:
         """Called after a record of ``size`` bytes was queued for ``partition``."""
@@ -92,6 +100,7 @@ class Partitioner(Protocol):
 
 class _Hooks:
     def on_append(self, topic: str, partition: int, size: int, num_partitions: int) -> None:
+        """Nothing to track."""
         return None
 
 
@@ -102,6 +111,7 @@ class RoundRobinPartitioner(_Hooks):
         self._inner = DefaultPartitioner()
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """The topic's next partition, round-robin, whatever the key."""
         return self._inner.partition(topic, None, num_partitions)
 
 
@@ -129,6 +139,7 @@ class StickyPartitioner:
         self._current: dict[str, tuple[int, int]] = {}  # topic -> (partition, bytes so far)
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """murmur2 of ``key`` (unless keys are ignored); else the topic's sticky partition."""
         if key is not None and not self.ignore_keys:
             return partition_for_key(key, num_partitions)
         current = self._current.get(topic)
@@ -138,6 +149,7 @@ class StickyPartitioner:
         return current[0]
 
     def on_append(self, topic: str, partition: int, size: int, num_partitions: int) -> None:
+        """Count ``size`` bytes toward the sticky partition; from batch.size on, switch."""
         current = self._current.get(topic)
         if current is None or current[0] != partition:
             return
@@ -163,6 +175,7 @@ class _CallablePartitioner(_Hooks):
         self._func = func
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """The user function's choice, as an int."""
         return int(self._func(topic, key, num_partitions))
 
 
@@ -171,6 +184,7 @@ class _IgnoreKeys(_Hooks):
         self._inner = inner
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """The topic's next partition, round-robin, whatever the key."""
         return self._inner.partition(topic, None, num_partitions)
 
 
@@ -213,4 +227,5 @@ class _DefaultWithHooks(_Hooks):
         self._inner = inner
 
     def partition(self, topic: str, key: bytes | None, num_partitions: int) -> int:
+        """The :class:`DefaultPartitioner`'s choice."""
         return self._inner.partition(topic, key, num_partitions)

@@ -91,6 +91,11 @@ class ProducerConfig:
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any] | None = None) -> ProducerConfig:
+        """Check ``cfg`` against PRODUCER_OPTIONS and Kafka's rules.
+
+        Idempotence as the module describes; delivery.timeout.ms must be at least
+        linger.ms + request.timeout.ms (ConfigError when set, else raised to that sum).
+        ConfigError names the offending option."""
         values, given = read_options(PRODUCER_OPTIONS, cfg or {}, "producer")
         acks = parse_acks(values["acks"])
         idempotent = _idempotence(values, given, acks)

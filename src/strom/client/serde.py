@@ -106,6 +106,7 @@ def serializer(spec: Any, option: str) -> Serializer:
 
 
 def deserializer(spec: Any, option: str) -> Deserializer:
+    """The deserializer for ``spec``; ConfigError naming ``option`` if unknown."""
     if spec is None:
         return _bytes_in
     if callable(spec):

@@ -19,6 +19,8 @@ from strom.protocol.errors import ErrorCode, KafkaError
 
 
 class Mode(Enum):
+    """How partitions are chosen: none yet, topics or a pattern (group), or assign()."""
+
     NONE = "none"
     TOPICS = "topics"
     PATTERN = "pattern"
@@ -31,6 +33,9 @@ LATEST = "latest"
 
 @dataclass(slots=True)
 class PartitionState:
+    """One assigned partition: position, leader epoch, paused flag, pending reset, and
+    last known high watermark and last stable offset."""
+
     position: int | None = None
     leader_epoch: int = -1
     paused: bool = False
@@ -40,6 +45,8 @@ class PartitionState:
 
 
 class SubscriptionState:
+    """The consumer's mode, topics or pattern, and assigned partitions' state."""
+
     def __init__(self, default_reset: str = LATEST) -> None:
         self.default_reset = default_reset
         self.mode = Mode.NONE
@@ -56,10 +63,13 @@ class SubscriptionState:
         self.mode = mode
 
     def subscribe(self, topics: Iterable[str]) -> None:
+        """Subscribe to ``topics``; KafkaError INVALID_REQUEST in another mode."""
         self._set_mode(Mode.TOPICS)
         self.topics = set(topics)
 
     def subscribe_pattern(self, pattern: str | re.Pattern[str]) -> None:
+        """Subscribe to the topics ``pattern`` matches in full (see :meth:`match`);
+        KafkaError INVALID_REQUEST in another mode."""
         self._set_mode(Mode.PATTERN)
         self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
 
@@ -73,11 +83,13 @@ class SubscriptionState:
         return changed
 
     def assign_manual(self, tps: Iterable[TopicPartition]) -> None:
+        """Assign exactly ``tps`` (Kafka's assign); KafkaError INVALID_REQUEST in another mode."""
         self._set_mode(Mode.MANUAL)
         self.set_assignment(tps)
         self.topics = {tp.topic for tp in self.assignment}
 
     def unsubscribe(self) -> None:
+        """Drop the mode, topics, pattern and assignment."""
         self.mode = Mode.NONE
         self.topics = set()
         self.pattern = None
@@ -85,6 +97,7 @@ class SubscriptionState:
 
     @property
     def group_managed(self) -> bool:
+        """True when subscribed to topics or a pattern (the group assigns partitions)."""
         return self.mode in (Mode.TOPICS, Mode.PATTERN)
 
     def set_assignment(self, tps: Iterable[TopicPartition]) -> None:
@@ -93,14 +106,17 @@ class SubscriptionState:
         self.assignment = {tp: self.assignment.get(tp) or PartitionState() for tp in new}
 
     def add(self, tps: Iterable[TopicPartition]) -> None:
+        """Add partitions without a position; those already assigned keep their state."""
         for tp in tps:
             self.assignment.setdefault(tp, PartitionState())
 
     def remove(self, tps: Iterable[TopicPartition]) -> None:
+        """Drop partitions and their state (absent ones are ignored)."""
         for tp in tps:
             self.assignment.pop(tp, None)
 
     def state(self, tp: TopicPartition) -> PartitionState:
+        """The state of ``tp``; KafkaError INVALID_REQUEST if it is not assigned."""
         st = self.assignment.get(tp)
         if st is None:
             raise KafkaError(
@@ -109,11 +125,15 @@ class SubscriptionState:
         return st
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the position of ``tp`` and cancel its pending reset;
+        KafkaError INVALID_REQUEST if it is not assigned."""
         st = self.state(tp)
         st.position = offset
         st.reset = None
 
     def request_reset(self, tps: Iterable[TopicPartition], strategy: str) -> None:
+        """Clear the positions of ``tps`` until a reset to ``strategy`` (EARLIEST or
+        LATEST) is applied; KafkaError INVALID_REQUEST for a partition not assigned."""
         for tp in tps:
             st = self.state(tp)
             st.reset = strategy
@@ -124,9 +144,11 @@ class SubscriptionState:
         return [tp for tp, st in self.assignment.items() if st.position is None and not st.reset]
 
     def pending_resets(self) -> dict[TopicPartition, str]:
+        """Partition -> reset strategy, for partitions waiting for a reset."""
         return {tp: st.reset for tp, st in self.assignment.items() if st.reset}
 
     def fetchable(self) -> dict[TopicPartition, int]:
+        """Partition -> position, for partitions with a position that are not paused."""
         return {
             tp: st.position
             for tp, st in self.assignment.items()
@@ -134,15 +156,19 @@ class SubscriptionState:
         }
 
     def positions(self) -> dict[TopicPartition, int]:
+        """Partition -> position, for every assigned partition with a position."""
         return {tp: st.position for tp, st in self.assignment.items() if st.position is not None}
 
     def pause(self, tps: Iterable[TopicPartition]) -> None:
+        """Pause ``tps``; KafkaError INVALID_REQUEST for a partition not assigned."""
         for tp in tps:
             self.state(tp).paused = True
 
     def resume(self, tps: Iterable[TopicPartition]) -> None:
+        """Resume ``tps``; KafkaError INVALID_REQUEST for a partition not assigned."""
         for tp in tps:
             self.state(tp).paused = False
 
     def paused(self) -> set[TopicPartition]:
+        """Partitions paused with :meth:`pause` (they are not fetched)."""
         return {tp for tp, st in self.assignment.items() if st.paused}

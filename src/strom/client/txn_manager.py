@@ -42,6 +42,8 @@ FATAL_CODES = frozenset(
 
 
 class TxnState(Enum):
+    """Kafka's TransactionManager states (the values are Kafka's names)."""
+
     UNINITIALIZED = "UNINITIALIZED"
     INITIALIZING = "INITIALIZING"
     READY = "READY"
@@ -53,12 +55,17 @@ class TxnState(Enum):
 
 
 class Outcome(Enum):
+    """What a Produce error code means for a batch: success, retry or failure."""
+
     SUCCESS = "success"  # includes DUPLICATE_SEQUENCE_NUMBER
     RETRY = "retry"
     FAIL = "fail"
 
 
 class TransactionManager:
+    """One producer's producer id and epoch, sequences per partition and
+    transaction state."""
+
     def __init__(self, transactional_id: str | None, idempotent: bool) -> None:
         self.transactional_id = transactional_id
         self.idempotent = idempotent or transactional_id is not None
@@ -75,10 +82,12 @@ class TransactionManager:
 
     @property
     def transactional(self) -> bool:
+        """True when the producer has a transactional.id."""
         return self.transactional_id is not None
 
     @property
     def has_producer_id(self) -> bool:
+        """True once InitProducerId gave a producer id."""
         return self.producer_id >= 0
 
     def set_producer_id(self, producer_id: int, producer_epoch: int) -> None:
@@ -154,6 +163,7 @@ class TransactionManager:
         return Outcome.RETRY if is_retriable(code) else Outcome.FAIL
 
     def completed(self, batch: Any) -> None:
+        """The batch was acknowledged: its sequence is resolved."""
         self._resolve(batch)
 
     def failed(self, batch: Any, error: KafkaError) -> None:
@@ -181,6 +191,8 @@ class TransactionManager:
     # -- transactions --------------------------------------------------------
 
     def require(self, *states: TxnState, action: str) -> None:
+        """Raise unless the state is one of ``states``: the fatal error in FATAL_ERROR,
+        else KafkaError INVALID_TXN_STATE (also without a transactional.id)."""
         if self.state == TxnState.FATAL_ERROR and self.last_error is not None:
             raise self.last_error
         if not self.transactional:
@@ -196,18 +208,24 @@ class TransactionManager:
             )
 
     def begin(self) -> None:
+        """READY -> IN_TRANSACTION; KafkaError INVALID_TXN_STATE from another state."""
         self.require(TxnState.READY, action="begin_transaction")
         self.state = TxnState.IN_TRANSACTION
 
     def maybe_add_partition(self, tp: TopicPartition) -> None:
+        """Queue ``tp`` for AddPartitionsToTxn unless the transaction holds it already."""
         if self.transactional and tp not in self.partitions_in_txn:
             self.pending_partitions.add(tp)
 
     def partitions_added(self, tps: set[TopicPartition]) -> None:
+        """AddPartitionsToTxn added ``tps`` to the transaction."""
         self.partitions_in_txn |= tps
         self.pending_partitions -= tps
 
     def begin_end(self, commit: bool) -> None:
+        """Enter COMMITTING or ABORTING before EndTxn. A commit in ABORTABLE_ERROR raises
+        the pending error (abort instead); a state the transition does not allow raises
+        KafkaError INVALID_TXN_STATE."""
         if commit:
             if self.state == TxnState.ABORTABLE_ERROR and self.last_error is not None:
                 raise KafkaError(
@@ -226,6 +244,7 @@ class TransactionManager:
             self.state = TxnState.ABORTING
 
     def end_completed(self) -> None:
+        """EndTxn is done: READY again, with no partitions, offsets group or error."""
         self.state = TxnState.READY
         self.partitions_in_txn.clear()
         self.pending_partitions.clear()
@@ -239,6 +258,8 @@ class TransactionManager:
         return error
 
     def abortable(self, error: KafkaError) -> KafkaError:
+        """Record ``error`` as making the transaction abortable (unless it is fatal already)
+        and return it to raise."""
         if self.state != TxnState.FATAL_ERROR:
             self.state = TxnState.ABORTABLE_ERROR
             self.last_error = error

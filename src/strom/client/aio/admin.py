@@ -73,9 +73,11 @@ class AIOAdmin(GroupAdminMixin):
         await self.close()
 
     async def start(self) -> None:
+        """Bootstrap the client: connect to a bootstrap server and load the broker list."""
         await self.client.bootstrap()
 
     async def close(self) -> None:
+        """Close the client's connections, unless the client was passed in (shared)."""
         if self._owns_client:
             await self.client.close()
 
@@ -84,6 +86,10 @@ class AIOAdmin(GroupAdminMixin):
     async def create_topics(
         self, new_topics: Iterable[NewTopic], *, validate_only: bool = False
     ) -> dict[str, CreatedTopic]:
+        """CreateTopics on the controller; returns the created topics by name.
+
+        ``validate_only`` checks without creating. The first topic error raises, e.g.
+        TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS or INVALID_REPLICATION_FACTOR."""
         topics = [
             _TOPIC_REQ(
                 name=t.name,
@@ -109,6 +115,8 @@ class AIOAdmin(GroupAdminMixin):
         return out
 
     async def delete_topics(self, names: Iterable[str]) -> None:
+        """DeleteTopics on the controller; the first topic error raises
+        (e.g. UNKNOWN_TOPIC_OR_PARTITION)."""
         names = list(names)
         request = DeleteTopicsRequest(
             topics=[DeleteTopicsRequest.DeleteTopicState(name=n) for n in names],
@@ -121,6 +129,7 @@ class AIOAdmin(GroupAdminMixin):
             raise_for(r.error_code, f"topic {r.name!r}", r.error_message)
 
     async def list_topics(self, *, include_internal: bool = False) -> list[str]:
+        """Topic names in the cluster, sorted (internal ones only with ``include_internal``)."""
         await self.client.refresh_metadata(None)
         topics = self.client.cluster.topics.values()
         return sorted(t.name for t in topics if include_internal or not t.is_internal)
@@ -153,6 +162,8 @@ class AIOAdmin(GroupAdminMixin):
     async def create_partitions(
         self, new_counts: Mapping[str, int], *, validate_only: bool = False
     ) -> None:
+        """CreatePartitions on the controller: grow each topic to ``new_counts[topic]``
+        partitions; the first topic error raises (e.g. INVALID_PARTITIONS)."""
         request = CreatePartitionsRequest(
             topics=[
                 CreatePartitionsRequest.CreatePartitionsTopic(name, count, None)
@@ -171,6 +182,8 @@ class AIOAdmin(GroupAdminMixin):
     async def describe_configs(
         self, resources: Iterable[ConfigResource], *, include_synonyms: bool = False
     ) -> dict[ConfigResource, list[ConfigEntry]]:
+        """DescribeConfigs for these resources (to any broker); entries per resource, with
+        synonyms when ``include_synonyms``. The first resource error raises."""
         request = DescribeConfigsRequest(
             resources=[
                 DescribeConfigsRequest.DescribeConfigsResource(int(r.type), r.name, None)
@@ -205,6 +218,8 @@ class AIOAdmin(GroupAdminMixin):
         *,
         validate_only: bool = False,
     ) -> None:
+        """IncrementalAlterConfigs (to any broker): apply the ops per resource
+        (``validate_only``: check only). The first resource error raises (e.g. INVALID_CONFIG)."""
         req = IncrementalAlterConfigsRequest
         request = req(
             resources=[
@@ -288,6 +303,8 @@ class AIOAdmin(GroupAdminMixin):
     # -- cluster -------------------------------------------------------------
 
     async def describe_cluster(self) -> ClusterDescription:
+        """DescribeCluster: cluster id, controller and brokers (from Metadata when the
+        broker does not support DescribeCluster)."""
         conn = await self.client.any_connection()
         if ApiKey.DESCRIBE_CLUSTER not in conn.versions:
             await self.client.refresh_metadata([])
@@ -301,6 +318,9 @@ class AIOAdmin(GroupAdminMixin):
     async def describe_log_dirs(
         self, broker_ids: Iterable[int] | None = None
     ) -> dict[int, list[LogDirDescription]]:
+        """DescribeLogDirs on each broker (None: every known broker); log dirs by broker.
+
+        A broker-level error raises; a log dir's own error stays in its ``error_code``."""
         if broker_ids is None:
             await self.client.refresh_metadata([])
             broker_ids = sorted(self.client.cluster.brokers)

@@ -41,6 +41,7 @@ class AIOClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close every open connection."""
         self._closed = True
         conns = list(self._conns.values())
         self._conns.clear()
@@ -50,6 +51,8 @@ class AIOClient:
     # -- connections ---------------------------------------------------------
 
     async def connect(self, host: str, port: int) -> BrokerConnection:
+        """The open connection to ``host:port``, else a new one (ApiVersions done);
+        raises KafkaConnectionError or KafkaTimeoutError when it cannot connect."""
         address = (host, port)
         lock = self._locks.setdefault(address, asyncio.Lock())
         async with lock:
@@ -95,6 +98,8 @@ class AIOClient:
             await asyncio.sleep(min(self.config.retry_backoff_ms / 1000, remaining))
 
     async def node_connection(self, node_id: int) -> BrokerConnection:
+        """A connection to broker ``node_id``; an unknown id refreshes metadata once,
+        then raises BROKER_NOT_AVAILABLE."""
         broker = self.cluster.broker(node_id)
         if broker is None:
             await self.refresh_metadata(None)
@@ -104,6 +109,7 @@ class AIOClient:
         return await self.connect(broker.host, broker.port)
 
     async def any_connection(self) -> BrokerConnection:
+        """An open connection, else one to the lowest-id known broker, else bootstrap."""
         for conn in self._conns.values():
             if not conn.closed:
                 return conn
@@ -116,6 +122,8 @@ class AIOClient:
         return await self.bootstrap()
 
     async def controller_connection(self) -> BrokerConnection:
+        """A connection to the controller (bootstrapping first if no metadata yet);
+        any broker when the controller is not known."""
         if self.cluster.last_refresh_ms < 0:
             await self.bootstrap()
         controller = self.cluster.controller_id
@@ -173,6 +181,8 @@ class AIOClient:
             await asyncio.sleep(self.config.retry_backoff_ms / 1000)
 
     async def leader_for(self, tp: TopicPartition) -> int:
+        """The node id of ``tp``'s leader, waiting for the topic when it is not known;
+        UNKNOWN_TOPIC_OR_PARTITION when the partition does not exist."""
         leader = self.cluster.leader_for(tp)
         if leader is None:
             await self.wait_for_topic(tp.topic)

@@ -125,6 +125,7 @@ class BrokerConnection:
 
     @property
     def closed(self) -> bool:
+        """Whether the connection broke or was closed (requests then raise)."""
         return self._closed is not None
 
     async def _negotiate(self) -> None:
@@ -233,6 +234,7 @@ class BrokerConnection:
         self._writer.close()
 
     async def close(self) -> None:
+        """Fail the waiting requests with KafkaConnectionError, stop reading, close the socket."""
         self._fail(KafkaConnectionError(f"connection to {self.host}:{self.port} closed"))
         self._read_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -76,6 +76,7 @@ class AIOConsumer(OffsetLookups):
         await self.close()
 
     async def start(self) -> None:
+        """Connect to a bootstrap server and load the broker list."""
         await self.client.bootstrap()
 
     # -- subscription ------------------------------------------------------------------
@@ -104,6 +105,8 @@ class AIOConsumer(OffsetLookups):
         self._subs.assign_manual(tps)
 
     async def unsubscribe(self) -> None:
+        """Leave the group (revoking the assignment first: auto-commit, ``on_revoked``) or
+        drop the manual assignment; buffered records are discarded."""
         if self._group is not None and self._subs.group_managed:
             await self._revoke(list(self._subs.assignment), lost=False)
             await self._group.leave("the consumer unsubscribed")
@@ -111,12 +114,17 @@ class AIOConsumer(OffsetLookups):
         self._subs.unsubscribe()
 
     def assignment(self) -> set[TopicPartition]:
+        """The partitions currently assigned to this consumer (a copy)."""
         return set(self._subs.assignment)
 
     def subscription(self) -> set[str]:
+        """The subscribed topics (for a pattern, the topics it matched so far)."""
         return set(self._subs.topics)
 
     def group_metadata(self) -> ConsumerGroupMetadata:
+        """Group id, generation, member id and group.instance.id, for a transactional
+        producer's ``send_offsets_to_transaction``; KafkaError INVALID_GROUP_ID without
+        a group.id."""
         if self._group is None:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID, "the consumer has no group.id")
         m = self._group.member
@@ -324,6 +332,9 @@ class AIOConsumer(OffsetLookups):
     async def committed(
         self, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """The last committed offset per partition (OffsetFetch, stable offsets only), as an
+        OffsetAndTimestamp with timestamp -1, or None where nothing is committed.
+        KafkaError INVALID_GROUP_ID without a group.id."""
         if self._group is None:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID, "committed() needs a group.id")
         found = await self._group.committed(list(partitions))
@@ -338,30 +349,43 @@ class AIOConsumer(OffsetLookups):
         return pos
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the next offset poll() returns for ``tp`` (Kafka's seek); buffered
+        records of ``tp`` are dropped. KafkaError INVALID_REQUEST if ``tp`` is not assigned."""
         self._subs.seek(tp, offset)
         self._fetcher.discard([tp])
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Reset ``partitions`` (default: every assigned one) to their earliest offset,
+        looked up at the next poll() or position() (Kafka's seekToBeginning)."""
         tps = list(self._subs.assignment if partitions is None else partitions)
         self._subs.request_reset(tps, EARLIEST)
         self._fetcher.discard(tps)
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Reset ``partitions`` (default: every assigned one) to their end offset (the last
+        stable offset with read_committed), looked up at the next poll() or position()
+        (Kafka's seekToEnd)."""
         tps = list(self._subs.assignment if partitions is None else partitions)
         self._subs.request_reset(tps, LATEST)
         self._fetcher.discard(tps)
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop fetching ``partitions`` (Kafka's pause): poll() returns none of their
+        records until :meth:`resume`. KafkaError INVALID_REQUEST for one not assigned."""
         tps = list(partitions)
         self._subs.pause(tps)
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        """Fetch ``partitions`` paused with :meth:`pause` again (Kafka's resume)."""
         self._subs.resume(partitions)
 
     def paused(self) -> set[TopicPartition]:
+        """Partitions paused with :meth:`pause` (they are not fetched)."""
         return self._subs.paused()
 
     async def partitions_for(self, topic: str) -> list[TopicPartition]:
+        """The partitions of ``topic``, once its leaders are known; KafkaError
+        UNKNOWN_TOPIC_OR_PARTITION when the topic does not exist."""
         await self.client.wait_for_topic(topic)
         return self.client.cluster.partitions_for(topic)
 

@@ -42,6 +42,8 @@ _REFRESH = frozenset(
 
 
 class Fetcher:
+    """Fetches the consumer's fetchable partitions and buffers the results per partition."""
+
     def __init__(
         self,
         client: AIOClient,
@@ -72,6 +74,7 @@ class Fetcher:
 
     @property
     def has_buffered(self) -> bool:
+        """True when a partition that is not paused has buffered records left."""
         return any(
             not c.exhausted and tp not in self.subs.paused() for tp, c in self._buffer.items()
         )
@@ -98,6 +101,7 @@ class Fetcher:
         return out
 
     def in_flight(self) -> asyncio.Task[None] | None:
+        """The fetch task while it runs, else None."""
         return self._task if self._task is not None and not self._task.done() else None
 
     def start(self, max_wait_ms: int) -> asyncio.Task[None] | None:
@@ -111,6 +115,7 @@ class Fetcher:
         return self._task
 
     async def stop(self) -> None:
+        """Cancel the fetch in flight and wait for it to end."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -46,6 +46,9 @@ _REJOIN_CODES = (
 
 
 class ConsumerGroup:
+    """A consumer's classic-group IO (Kafka's ConsumerCoordinator): join and sync,
+    heartbeats, offset commits and fetches."""
+
     def __init__(self, client: AIOClient, config: ConsumerConfig) -> None:
         assert config.group_id is not None
         self.client = client
@@ -65,6 +68,8 @@ class ConsumerGroup:
         self.poll_timeout_expired = False
 
     async def coordinator(self) -> BrokerConnection:
+        """A connection to the group coordinator, looked up (FindCoordinator, within
+        default.api.timeout.ms) when unknown or closed."""
         if self._conn is None or self._conn.closed:
             self._conn = await find_coordinator(
                 self.client, self.group_id, GROUP, timeout_ms=self.config.default_api_timeout_ms
@@ -72,6 +77,7 @@ class ConsumerGroup:
         return self._conn
 
     def coordinator_dead(self) -> None:
+        """Forget the coordinator, so the next request looks it up again."""
         self._conn = None
 
     # -- join / sync -------------------------------------------------------------------
@@ -128,6 +134,7 @@ class ConsumerGroup:
     # -- heartbeats -----------------------------------------------------------------
 
     def start_heartbeats(self) -> None:
+        """Start the background heartbeat task unless it is running."""
         if self._heartbeat_task is None or self._heartbeat_task.done():
             loop = asyncio.get_running_loop()
             self._heartbeat_task = loop.create_task(self._heartbeat_loop())
@@ -164,6 +171,7 @@ class ConsumerGroup:
             self.coordinator_dead()
 
     async def stop_heartbeats(self) -> None:
+        """Cancel the heartbeat task and wait for it (a KafkaError it ended with is dropped)."""
         task, self._heartbeat_task = self._heartbeat_task, None
         if task is not None:
             task.cancel()
@@ -171,6 +179,8 @@ class ConsumerGroup:
                 await task
 
     async def leave(self, reason: str = "the consumer is being closed") -> None:
+        """Send LeaveGroup with ``reason`` (not for a static member or one without a
+        member id) and mark the member for rejoin; errors are ignored."""
         request = self.member.leave_request(reason)
         self.member.request_rejoin()
         if request is None or self._conn is None:
@@ -236,6 +246,9 @@ class ConsumerGroup:
     async def committed(
         self, tps: Iterable[TopicPartition], *, require_stable: bool = True
     ) -> dict[TopicPartition, tuple[int, str | None] | None]:
+        """Committed (offset, metadata) per partition, None where nothing is committed
+        (OffsetFetch; ``require_stable`` waits out pending transactional commits).
+        A group or partition error code raises its KafkaError."""
         tps = list(tps)
         by_topic: dict[str, list[int]] = defaultdict(list)
         for tp in tps:

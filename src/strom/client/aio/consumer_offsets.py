@@ -11,6 +11,8 @@ from strom.common.types import TopicPartition
 
 
 class OffsetLookups:
+    """AIOConsumer's ListOffsets lookups: by timestamp, beginning and end."""
+
     _admin: AIOAdmin
     config: ConsumerConfig
 
@@ -26,10 +28,13 @@ class OffsetLookups:
     async def beginning_offsets(
         self, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, int]:
+        """The earliest offset of each partition (Kafka's beginningOffsets)."""
         found = await self._admin.list_offsets(dict.fromkeys(partitions, OffsetSpec.EARLIEST))
         return {tp: v.offset for tp, v in found.items()}
 
     async def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The end offset of each partition (Kafka's endOffsets): the high watermark, or the
+        last stable offset with read_committed."""
         found = await self._admin.list_offsets(
             dict.fromkeys(partitions, OffsetSpec.LATEST),
             isolation_level=self.config.isolation_level,

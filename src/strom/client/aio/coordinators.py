@@ -69,4 +69,5 @@ async def _find_once(client: AIOClient, key: str, key_type: int, what: str) -> B
 
 
 def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch."""
     return time.time_ns() // 1_000_000

@@ -70,11 +70,13 @@ class GroupAdminMixin:
 
         async def list_offsets(
             self, specs: Mapping[TopicPartition, int], *, isolation_level: int = 0
-        ) -> dict[TopicPartition, OffsetAndTimestamp]: ...
+        ) -> dict[TopicPartition, OffsetAndTimestamp]:
+            """ListOffsets, provided by the host class (:meth:`AIOAdmin.list_offsets`)."""
 
     # -- coordinators --------------------------------------------------------
 
     async def find_coordinator(self, group: str) -> BrokerMetadata:
+        """FindCoordinator for one group: its coordinator (see :meth:`find_coordinators`)."""
         return (await self.find_coordinators([group]))[group]
 
     async def find_coordinators(self, groups: Iterable[str]) -> dict[str, BrokerMetadata]:
@@ -190,6 +192,7 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, GroupDescription]]:
+            """DescribeGroups on one coordinator; GROUP_ID_NOT_FOUND becomes state ``Dead``."""
             response: DescribeGroupsResponse = await conn.send(DescribeGroupsRequest(groups=names))
             node = self._coordinators.get(names[0], BrokerMetadata(-1, conn.host, conn.port))
             results: dict[str, tuple[int, GroupDescription]] = {}
@@ -209,6 +212,7 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, KafkaError | None]]:
+            """DeleteGroups on one coordinator; only coordinator errors stay as codes."""
             response: DeleteGroupsResponse = await conn.send(DeleteGroupsRequest(names))
             return {
                 r.group_id: (
@@ -246,6 +250,7 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, dict[TopicPartition, OffsetAndMetadata]]]:
+            """OffsetFetch on one coordinator: one request on v8+, else one per group."""
             if conn.versions.get(ApiKey.OFFSET_FETCH, -1) >= 8:
                 groups_req = [
                     _OF.OffsetFetchRequestGroup(group_id=g, topics=_fetch_topics(specs[g], True))
@@ -295,6 +300,7 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, OffsetCommitResponse]]:
+            """OffsetCommit; a partition's coordinator error marks the group for retry."""
             response: OffsetCommitResponse = await conn.send(request)
             codes = [p.error_code for t in response.topics for p in t.partitions]
             moved = next((c for c in codes if c in COORDINATOR_ERRORS), ErrorCode.NONE)
@@ -327,6 +333,7 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, OffsetDeleteResponse]]:
+            """OffsetDelete; its group-level error code decides between retry and raise."""
             response: OffsetDeleteResponse = await conn.send(request)
             return {group: (response.error_code, response)}
 

@@ -316,6 +316,8 @@ class AIOProducer(TransactionsMixin):
             self._acc.flushing = False
 
     async def partitions_for(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic``, waiting up to max.block.ms for its metadata
+        (the topic may be auto-created); KafkaError UNKNOWN_TOPIC_OR_PARTITION after that."""
         count = self.client.cluster.partition_count(topic) or await self._wait_topic(
             topic, time.monotonic() + self.config.max_block_ms / 1000
         )
@@ -375,6 +377,7 @@ def _not_started() -> Future:
 
 def _callback(func: DeliveryCallback) -> Callable[[Future], None]:
     def done(future: Future) -> None:
+        """Call ``func(metadata, None)``, or ``func(None, error)`` when failed or cancelled."""
         if future.cancelled():
             func(None, asyncio.CancelledError())
         elif (exc := future.exception()) is not None:

@@ -20,6 +20,9 @@ _FR = FetchRequest
 
 
 class AIOPartitionReader:
+    """Reads records by (topic, partition, offset) without a consumer group;
+    use ``async with`` or start() and close()."""
+
     def __init__(self, config: ConfigDict | ClientConfig | AIOClient | None = None) -> None:
         """From a config, or sharing an AIOClient (which close() then leaves open)."""
         self._owns_client = not isinstance(config, AIOClient)
@@ -34,15 +37,19 @@ class AIOPartitionReader:
         await self.close()
 
     async def start(self) -> None:
+        """Bootstrap the client: connect to a bootstrap server and load the broker list."""
         await self.client.bootstrap()
 
     async def close(self) -> None:
+        """Close the client's connections, unless the client was passed in (shared)."""
         if self._owns_client:
             await self.client.close()
 
     async def fetch(
         self, topic: str, partition: int, offset: int, *, max_wait_ms: int | None = None
     ) -> FetchedRecords:
+        """Fetch one partition from ``offset`` (no records when there are none yet);
+        a partition error raises, e.g. OFFSET_OUT_OF_RANGE."""
         tp = TopicPartition(topic, partition)
         result = (await self.fetch_many({tp: offset}, max_wait_ms=max_wait_ms))[tp]
         raise_for(result.error_code, f"partition {tp} at offset {offset}")

@@ -39,13 +39,17 @@ class RecordFuture(Protocol):
     """What completes with a record's outcome: an asyncio future, or the blocking
     Producer's DeliveryFuture."""
 
-    def done(self) -> bool: ...
+    def done(self) -> bool:
+        """True once the outcome is set."""
 
-    def set_result(self, result: RecordMetadata, /) -> None: ...
+    def set_result(self, result: RecordMetadata, /) -> None:
+        """Complete with the record's metadata."""
 
-    def set_exception(self, exception: BaseException, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None:
+        """Complete with the record's error."""
 
-    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
+    def add_done_callback(self, fn: Callable[[Any], object], /) -> None:
+        """Call ``fn(future)`` once the outcome is set."""
 
 
 Batch = ProducerBatch[RecordFuture]
@@ -64,6 +68,9 @@ _REFRESH_ON = frozenset(
 
 
 class Sender:
+    """The producer's background task (Kafka's Sender): sends ready batches and settles
+    their records' futures."""
+
     def __init__(
         self,
         client: AIOClient,
@@ -89,13 +96,16 @@ class Sender:
         self.fatal: KafkaError | None = None
 
     def wake(self) -> None:
+        """Wake the loop for another step now."""
         self.wakeup.set()
 
     @property
     def in_flight(self) -> int:
+        """Produce requests awaiting a response, over all brokers."""
         return sum(self._in_flight.values())
 
     async def run(self) -> None:
+        """Step, then sleep until the next batch is due or :meth:`wake`; until cancelled."""
         while True:
             idle_ms = await self._step()
             timeout = None if idle_ms is None else idle_ms / 1000
@@ -348,6 +358,7 @@ class Sender:
         self._sending.clear()
 
     async def wait_in_flight(self) -> None:
+        """Wait until no Produce request is in flight (their exceptions are not raised)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

@@ -31,12 +31,15 @@ def _offset(value: Any) -> tuple[int, str | None]:
 
 
 class TransactionsMixin:
+    """AIOProducer's transaction methods (KafkaProducer's transaction API)."""
+
     client: AIOClient
     config: ProducerConfig
     _txn: TransactionManager
     _sender: Sender
 
     async def flush(self, timeout: float | None = None) -> None:
+        """Provided by AIOProducer; raises NotImplementedError here."""
         raise NotImplementedError
 
     async def init_transactions(self) -> None:
@@ -58,6 +61,9 @@ class TransactionsMixin:
         txn.state = TxnState.READY
 
     async def begin_transaction(self) -> None:
+        """Start a transaction (Kafka's beginTransaction; no request is sent). KafkaError
+        INVALID_TXN_STATE unless init_transactions completed and none is open; a fenced
+        producer raises its fatal error."""
         self._txn.begin()
 
     async def send_offsets_to_transaction(

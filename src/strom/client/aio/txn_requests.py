@@ -81,6 +81,7 @@ async def init_producer_id(
     """A producer id and epoch (from the transaction coordinator when transactional)."""
 
     async def call(conn: BrokerConnection) -> tuple[int, int]:
+        """Send InitProducerId on ``conn``; the (producer id, epoch) it grants."""
         request = InitProducerIdRequest(
             transactional_id=transactional_id,
             transaction_timeout_ms=transaction_timeout_ms,
@@ -113,6 +114,8 @@ async def add_partitions(client: AIOClient, txn: TransactionManager) -> None:
     )
 
     async def call(conn: BrokerConnection) -> None:
+        """Send AddPartitionsToTxn; raise the first partition error
+        (OPERATION_NOT_ATTEMPTED is skipped: another partition caused it)."""
         response: AddPartitionsToTxnResponse = await conn.send(request)
         for topic in response.results_by_topic_v3_and_below:
             for p in topic.results_by_partition:
@@ -133,7 +136,11 @@ async def add_partitions(client: AIOClient, txn: TransactionManager) -> None:
 
 
 async def add_offsets(client: AIOClient, txn: TransactionManager, group_id: str) -> None:
+    """AddOffsetsToTxn: add ``group_id``'s offsets to the transaction (before
+    TxnOffsetCommit); ProducerFencedError when fenced."""
+
     async def call(conn: BrokerConnection) -> None:
+        """Send AddOffsetsToTxn on ``conn`` and check its error code."""
         request = AddOffsetsToTxnRequest(
             transactional_id=txn.transactional_id or "",
             producer_id=txn.producer_id,
@@ -177,6 +184,7 @@ async def txn_offset_commit(
     )
 
     async def call(conn: BrokerConnection) -> None:
+        """Send TxnOffsetCommit on ``conn``; raise the first partition error."""
         response = await conn.send(request)
         for topic in response.topics:
             for p in topic.partitions:
@@ -186,7 +194,11 @@ async def txn_offset_commit(
 
 
 async def end_txn(client: AIOClient, txn: TransactionManager, commit: bool) -> None:
+    """EndTxn: commit (``commit``) or abort the open transaction; ProducerFencedError
+    when fenced."""
+
     async def call(conn: BrokerConnection) -> None:
+        """Send EndTxn on ``conn`` and check its error code."""
         request = EndTxnRequest(
             transactional_id=txn.transactional_id or "",
             producer_id=txn.producer_id,
