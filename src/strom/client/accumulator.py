@@ -298,6 +298,7 @@ class RecordAccumulator(Generic[T]):
             piece = ProducerBatch(batch.tp, batch.created_ms, records, tokens)
             piece.size += sum(estimate_size(k, v, h) for k, v, h, _ in records)
             piece.attempts = batch.attempts
+            piece.drained = True  # closed: new records go to a batch of their own
             if sequence >= 0:
                 piece.set_producer_state(
                     batch.producer_id, batch.producer_epoch, sequence, batch.is_transactional

@@ -17,6 +17,12 @@ class ConfigResourceType(IntEnum):
     TOPIC = 2
     BROKER = 4
     BROKER_LOGGER = 8
+    CLIENT_METRICS = 16
+    GROUP = 32
+
+    @classmethod
+    def _missing_(cls, value: object) -> ConfigResourceType:
+        return cls.UNKNOWN
 
 
 class ConfigSource(IntEnum):

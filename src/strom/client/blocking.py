@@ -314,7 +314,7 @@ class Consumer:
 
     def commit_async(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
         """Start committing ``offsets`` (default: the current positions) and return at once;
-        a KafkaError of the commit is dropped (Kafka's commitAsync without a callback)."""
+        a failed commit is logged as a warning (Kafka's commitAsync without a callback)."""
         self.commit(offsets, asynchronous=True)
 
     def committed(

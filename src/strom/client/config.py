@@ -49,7 +49,7 @@ def parse_bootstrap(servers: str) -> list[tuple[str, int]]:
         if not item:
             continue
         host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or not (port.isascii() and port.isdigit()):
             raise ConfigError(f"bootstrap.servers: invalid address {item!r} (want HOST:PORT)")
         out.append((host.strip("[]"), int(port)))
     if not out:

@@ -7,6 +7,7 @@ batches (transaction markers) are skipped but move the position on.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,30 +38,24 @@ class FetchedRecords:
 
 
 def parse_records(
-    data: Records | None, fetch_offset: int, *, max_records: int | None = None
+    data: Records | None,
+    fetch_offset: int,
+    *,
+    aborted: list[AbortedTxn] | None = None,
+    read_committed: bool = False,
+    max_records: int | None = None,
 ) -> tuple[list[Record], int]:
-    """Records at or after ``fetch_offset`` and the next offset to fetch."""
-    if data is None:
-        return [], fetch_offset
-    raw = data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data)
-    out: list[Record] = []
-    position = fetch_offset
-    for header, batch in iter_batches(raw):
-        if header.last_offset < position:
-            continue
-        if header.is_control:
-            position = header.next_offset
-            continue
-        _, records = decode_batch(batch)
-        for record in records:
-            if record.offset < position:
-                continue
-            if max_records is not None and len(out) >= max_records:
-                return out, position
-            out.append(record)
-            position = record.offset + 1
-        position = max(position, header.next_offset)
-    return out, position
+    """Records at or after ``fetch_offset`` and the next offset to fetch (the
+    :class:`CompletedFetch` rules: control batches skipped, and with
+    ``read_committed`` aborted transactions too). Corrupt data raises CORRUPT_MESSAGE
+    once the records before it have been returned."""
+    fetch = CompletedFetch(
+        data, fetch_offset, _NO_PARTITION, aborted=aborted, read_committed=read_committed
+    )
+    rows = fetch.take(sys.maxsize if max_records is None else max_records)
+    if fetch.error is not None and not rows:
+        raise fetch.error
+    return [_new(Record, row[:5]) for row in rows], fetch.position
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +68,7 @@ class AbortedTxn:
 
 Deserializer = Callable[[bytes | None], Any]
 _new = tuple.__new__
+_NO_PARTITION = TopicPartition("", -1)
 
 
 def _skip_committed(

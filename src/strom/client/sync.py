@@ -90,7 +90,9 @@ class Admin(_SyncBase):
             raise
 
     def close(self) -> None:
-        """Close the AIOAdmin (and its client) and stop the loop thread."""
+        """Close the AIOAdmin (and its client) and stop the loop thread; idempotent."""
+        if self._loop.loop.is_closed():
+            return
         try:
             self._loop.run(self._admin.close())
         finally:
@@ -267,7 +269,10 @@ class PartitionReader(_SyncBase):
         return self._loop.run(self._reader.fetch_many(positions, max_wait_ms=max_wait_ms))
 
     def close(self) -> None:
-        """Close the AIOPartitionReader (and its client) and stop the loop thread."""
+        """Close the AIOPartitionReader (and its client) and stop the loop thread;
+        idempotent."""
+        if self._loop.loop.is_closed():
+            return
         try:
             self._loop.run(self._reader.close())
         finally:
@@ -282,12 +287,3 @@ async def _make(cls: Any, config: ConfigDict | None) -> Any:
         await obj.close()
         raise
     return obj
-
-
-def _transfer(source: asyncio.Future[R], target: concurrent.futures.Future[R]) -> None:
-    if source.cancelled():
-        target.cancel()
-    elif (exc := source.exception()) is not None:
-        target.set_exception(exc)
-    else:
-        target.set_result(source.result())

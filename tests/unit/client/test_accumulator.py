@@ -53,12 +53,17 @@ def test_split_halves_a_batch_keeping_sequences_memory_and_order() -> None:
     for piece in reversed([first, second]):
         acc.reenqueue(piece, now_ms=0)
     assert len(acc) == 5
+    acc.append(TP0, None, b"later", (), 20, 5, now_ms=0)  # not into a split piece
+    assert second.tokens == [2, 3, 4] and len(acc) == 6
     drained = acc.drain([TP0])
     assert drained == [first]
+    assert acc.drain([TP0]) == [second]
     _, records = decode_batch(first.encode(compression=0))
     assert [r.value for r in records] == [b"v0", b"v1"]
-    acc.release(first)
-    acc.release(acc.drain([TP0])[0])
+    (later,) = acc.drain([TP0])
+    assert later.tokens == [5]
+    for batch in (first, second, later):
+        acc.release(batch)
     assert acc.used_bytes == 0 < used
 
 

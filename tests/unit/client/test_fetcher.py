@@ -1,4 +1,7 @@
-from strom.client.fetcher import parse_records
+import pytest
+
+from strom.client.fetcher import AbortedTxn, parse_records
+from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import build_batch, build_control_batch
 
 
@@ -40,3 +43,31 @@ def test_empty_and_null_and_max_records() -> None:
     assert parse_records(b"", 9) == ([], 9)
     records, next_offset = parse_records(_batch(0, 5), 1, max_records=2)
     assert [r.offset for r in records] == [1, 2] and next_offset == 3
+
+
+def test_read_committed_drops_aborted_transactions() -> None:
+    aborted_txn = build_batch(
+        [(None, b"gone", (), 1)],
+        base_offset=2,
+        producer_id=9,
+        producer_epoch=0,
+        base_sequence=0,
+        is_transactional=True,
+    )
+    data = _batch(0, 2) + aborted_txn + build_control_batch(9, 0, False, 0, 1, base_offset=3)
+    data += _batch(4, 1)
+    aborted = [AbortedTxn(9, 2)]
+    records, next_offset = parse_records(data, 0, aborted=aborted, read_committed=True)
+    assert [r.value for r in records] == [b"v0", b"v1", b"v4"] and next_offset == 5
+    records, _ = parse_records(data, 0, aborted=aborted)
+    assert [r.value for r in records] == [b"v0", b"v1", b"gone", b"v4"]
+
+
+def test_corrupt_data_raises_once_the_good_records_are_out() -> None:
+    bad = bytearray(_batch(2, 2))
+    bad[-3] ^= 0xFF
+    records, next_offset = parse_records(_batch(0, 2) + bytes(bad), 0)
+    assert [r.offset for r in records] == [0, 1] and next_offset == 2
+    with pytest.raises(KafkaError) as info:
+        parse_records(bytes(bad), 2)
+    assert info.value.code == ErrorCode.CORRUPT_MESSAGE

@@ -47,13 +47,6 @@ _TOPIC_REQ = CreateTopicsRequest.CreatableTopic
 _LO = ListOffsetsRequest
 
 
-def _code_name(code: int) -> str:
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return str(code)
-
-
 class AIOAdmin(GroupAdminMixin):
     """Admin operations over an :class:`AIOClient` (created from a config dict);
     consumer-group operations come from :class:`GroupAdminMixin`."""
@@ -182,34 +175,40 @@ class AIOAdmin(GroupAdminMixin):
     async def describe_configs(
         self, resources: Iterable[ConfigResource], *, include_synonyms: bool = False
     ) -> dict[ConfigResource, list[ConfigEntry]]:
-        """DescribeConfigs for these resources (to any broker); entries per resource, with
-        synonyms when ``include_synonyms``. The first resource error raises."""
-        request = DescribeConfigsRequest(
-            resources=[
-                DescribeConfigsRequest.DescribeConfigsResource(int(r.type), r.name, None)
-                for r in resources
-            ],
-            include_synonyms=include_synonyms,
-        )
-        response = await self.client.send(None, request)
+        """DescribeConfigs for these resources; entries per resource, with synonyms when
+        ``include_synonyms``. A broker's configs are asked of that broker (as Kafka's
+        admin does), the rest of any broker. The first resource error raises."""
         out: dict[ConfigResource, list[ConfigEntry]] = {}
-        for r in response.results:
-            resource = ConfigResource(ConfigResourceType(r.resource_type), r.resource_name)
-            raise_for(
-                r.error_code, f"{resource.type.name.lower()} {r.resource_name!r}", r.error_message
+        for node, group in _by_config_node(resources).items():
+            request = DescribeConfigsRequest(
+                resources=[
+                    DescribeConfigsRequest.DescribeConfigsResource(int(r.type), r.name, None)
+                    for r in group
+                ],
+                include_synonyms=include_synonyms,
             )
-            out[resource] = [
-                ConfigEntry(
-                    c.name,
-                    c.value,
-                    _source(c.config_source),
-                    c.is_default or c.config_source == ConfigSource.DEFAULT_CONFIG,
-                    c.read_only,
-                    c.is_sensitive,
-                    tuple(ConfigSynonym(s.name, s.value, _source(s.source)) for s in c.synonyms),
+            response = await self.client.send(node, request)
+            for r in response.results:
+                resource = ConfigResource(ConfigResourceType(r.resource_type), r.resource_name)
+                raise_for(
+                    r.error_code,
+                    f"{resource.type.name.lower()} {r.resource_name!r}",
+                    r.error_message,
                 )
-                for c in r.configs
-            ]
+                out[resource] = [
+                    ConfigEntry(
+                        c.name,
+                        c.value,
+                        _source(c.config_source),
+                        c.is_default or c.config_source == ConfigSource.DEFAULT_CONFIG,
+                        c.read_only,
+                        c.is_sensitive,
+                        tuple(
+                            ConfigSynonym(s.name, s.value, _source(s.source)) for s in c.synonyms
+                        ),
+                    )
+                    for c in r.configs
+                ]
         return out
 
     async def incremental_alter_configs(
@@ -218,23 +217,25 @@ class AIOAdmin(GroupAdminMixin):
         *,
         validate_only: bool = False,
     ) -> None:
-        """IncrementalAlterConfigs (to any broker): apply the ops per resource
-        (``validate_only``: check only). The first resource error raises (e.g. INVALID_CONFIG)."""
+        """IncrementalAlterConfigs: apply the ops per resource (``validate_only``: check
+        only); a broker's configs go to that broker. The first resource error raises
+        (e.g. INVALID_CONFIG)."""
         req = IncrementalAlterConfigsRequest
-        request = req(
-            resources=[
-                req.AlterConfigsResource(
-                    int(res.type),
-                    res.name,
-                    [req.AlterableConfig(op.name, int(op.op), op.value) for op in ops],
-                )
-                for res, ops in changes.items()
-            ],
-            validate_only=validate_only,
-        )
-        response = await self.client.send(None, request)
-        for r in response.responses:
-            raise_for(r.error_code, f"resource {r.resource_name!r}", r.error_message)
+        for node, group in _by_config_node(changes).items():
+            request = req(
+                resources=[
+                    req.AlterConfigsResource(
+                        int(res.type),
+                        res.name,
+                        [req.AlterableConfig(op.name, int(op.op), op.value) for op in changes[res]],
+                    )
+                    for res in group
+                ],
+                validate_only=validate_only,
+            )
+            response = await self.client.send(node, request)
+            for r in response.responses:
+                raise_for(r.error_code, f"resource {r.resource_name!r}", r.error_message)
 
     # -- offsets and records -------------------------------------------------
 
@@ -352,3 +353,13 @@ def _source(value: int) -> ConfigSource:
         return ConfigSource(value)
     except ValueError:
         return ConfigSource.UNKNOWN
+
+
+def _by_config_node(resources: Iterable[ConfigResource]) -> dict[int | None, list[ConfigResource]]:
+    """Resources by the broker to ask: a broker (or broker logger) resource named by a
+    node id goes to that node; everything else to any broker (None)."""
+    out: dict[int | None, list[ConfigResource]] = defaultdict(list)
+    for r in resources:
+        named = r.type in (ConfigResourceType.BROKER, ConfigResourceType.BROKER_LOGGER)
+        out[int(r.name) if named and r.name.isdecimal() else None].append(r)
+    return out

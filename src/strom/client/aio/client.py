@@ -12,7 +12,7 @@ from typing import Any
 
 from strom.client.aio.connection import BrokerConnection
 from strom.client.config import ClientConfig, ConfigDict
-from strom.client.errors import KafkaConnectionError, KafkaTimeoutError
+from strom.client.errors import KafkaConnectionError, KafkaTimeoutError, error_for
 from strom.client.metadata import ClusterMetadata
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -53,6 +53,8 @@ class AIOClient:
     async def connect(self, host: str, port: int) -> BrokerConnection:
         """The open connection to ``host:port``, else a new one (ApiVersions done);
         raises KafkaConnectionError or KafkaTimeoutError when it cannot connect."""
+        if self._closed:
+            raise KafkaConnectionError(f"the client is closed (connecting to {host}:{port})")
         address = (host, port)
         lock = self._locks.setdefault(address, asyncio.Lock())
         async with lock:
@@ -176,8 +178,9 @@ class AIOClient:
                 auto_create and code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             )
             if not retry or time.monotonic() >= deadline:
-                name = ErrorCode(code).name if code else "LEADER_NOT_AVAILABLE"
-                raise KafkaError(ErrorCode(code or 5), f"topic {topic!r}: {name}")
+                err = error_for(code or ErrorCode.LEADER_NOT_AVAILABLE, f"topic {topic!r}")
+                assert err is not None
+                raise err
             await asyncio.sleep(self.config.retry_backoff_ms / 1000)
 
     async def leader_for(self, tp: TopicPartition) -> int:

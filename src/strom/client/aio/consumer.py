@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,8 @@ from strom.client.serde import deserializer
 from strom.client.subscription import EARLIEST, LATEST, SubscriptionState
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +317,7 @@ class AIOConsumer(OffsetLookups):
     ) -> None:
         """Commit ``offsets`` (TopicPartition -> offset or OffsetAndMetadata; the next
         offset to read) or, by default, the current positions of all assigned partitions.
-        With ``asynchronous=True`` return at once (errors are logged by asyncio)."""
+        With ``asynchronous=True`` return at once (a failure is logged as a warning)."""
         if self._group is None:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID, "commit() needs a group.id")
         if offsets is None:
@@ -411,10 +414,11 @@ class AIOConsumer(OffsetLookups):
                         await self._commit_positions(list(self._subs.assignment))
                 if self._commits:
                     await asyncio.gather(*self._commits, return_exceptions=True)
-                if self._subs.group_managed and self._subs.assignment:
-                    with contextlib.suppress(KafkaError):
-                        await self._call("on_revoked", list(self._subs.assignment))
-                    await self._group.leave()
+                if self._subs.group_managed:
+                    if self._subs.assignment:
+                        with contextlib.suppress(KafkaError):
+                            await self._call("on_revoked", list(self._subs.assignment))
+                    await self._group.leave()  # even with no partitions, as Kafka does
             await self._fetcher.stop()
         finally:
             await self.client.close()
@@ -429,5 +433,8 @@ def _offset(value: Any) -> tuple[int, str | None]:
 
 
 async def _quiet(work: Any) -> None:
-    with contextlib.suppress(KafkaError):
+    """An asynchronous commit: its error is logged, as Kafka's commitAsync does."""
+    try:
         await work
+    except KafkaError as exc:
+        log.warning("asynchronous offset commit failed: %s", exc)

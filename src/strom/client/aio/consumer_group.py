@@ -160,12 +160,10 @@ class ConsumerGroup:
             response = await conn.send(self.member.heartbeat_request(now))
             step = self.member.on_heartbeat_response(response.error_code, now_ms())
         except KafkaError as exc:
-            if exc.code == ErrorCode.FENCED_INSTANCE_ID:
+            if not exc.retriable:  # e.g. FENCED_INSTANCE_ID: the next poll() raises it
                 self.fatal = exc
                 self.member.request_rejoin()
                 return
-            if not exc.retriable:
-                raise
             step = Next.FIND_COORDINATOR
         if step is Next.FIND_COORDINATOR:
             self.coordinator_dead()
@@ -237,8 +235,8 @@ class ConsumerGroup:
                 )
             err = error_for(code, f"OffsetCommit for group {self.group_id!r}")
             assert err is not None
-            if not err.retriable and code not in COORDINATOR_ERRORS:
-                raise err
+            if attempt == 4 or (not err.retriable and code not in COORDINATOR_ERRORS):
+                raise err  # retriable errors too, once the attempts are used up
             if code in COORDINATOR_ERRORS:
                 self.coordinator_dead()
             await asyncio.sleep(self.config.retry_backoff_ms / 1000)

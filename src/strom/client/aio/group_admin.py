@@ -108,8 +108,10 @@ class GroupAdminMixin:
             for group in groups:
                 r = await conn.send(FindCoordinatorRequest(key=group, key_type=0))
                 answers.append((group, r.error_code, r.error_message, r.node_id, r.host, r.port))
-        failures: dict[str, int] = {}
+        # a group the answer left out is retried like a coordinator that is not available
+        failures: dict[str, int] = {g: ErrorCode.COORDINATOR_NOT_AVAILABLE for g in groups}
         for group, code, message, node_id, host, port in answers:
+            failures.pop(group, None)
             if code == ErrorCode.NONE:
                 self._coordinators[group] = BrokerMetadata(node_id, host, port)
             elif code in COORDINATOR_ERRORS:
@@ -259,7 +261,7 @@ class GroupAdminMixin:
                 request = _OF(groups=groups_req, require_stable=require_stable)
                 response: OffsetFetchResponse = await conn.send(request)
                 return {
-                    r.group_id: (r.error_code, _fetched(r.group_id, r.topics))
+                    r.group_id: _fetched(r.group_id, r.error_code, r.topics)
                     for r in response.groups
                 }
             results = {}
@@ -269,7 +271,7 @@ class GroupAdminMixin:
                 topics = _fetch_topics(specs[g], False)
                 req = _OF(group_id=g, topics=topics, require_stable=require_stable)
                 resp: OffsetFetchResponse = await conn.send(req)
-                results[g] = (resp.error_code, _fetched(g, resp.topics))
+                results[g] = _fetched(g, resp.error_code, resp.topics)
             return results
 
         return await self._per_coordinator(specs, batch)
@@ -416,14 +418,23 @@ def _fetch_topics(tps: list[TopicPartition] | None, grouped: bool) -> Any:
     return [cls(t, ps) for t, ps in group_partitions(tps).items()]
 
 
-def _fetched(group: str, topics: Iterable[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
+def _fetched(
+    group: str, code: int, topics: Iterable[Any]
+) -> tuple[int, dict[TopicPartition, OffsetAndMetadata]]:
+    """(error code, offsets) of one group's OffsetFetch answer. Before v2 a coordinator
+    error (NOT_COORDINATOR, loading) comes per partition: it becomes the group's code,
+    so the caller retries; other partition errors raise."""
     out: dict[TopicPartition, OffsetAndMetadata] = {}
+    if code:
+        return code, out
     for t in topics:
         for p in t.partitions:
             tp = TopicPartition(t.name, p.partition_index)
+            if p.error_code in COORDINATOR_ERRORS:
+                return p.error_code, {}
             raise_for(p.error_code, f"group {group!r} partition {tp}")
             if p.committed_offset >= 0:
                 out[tp] = OffsetAndMetadata(
                     p.committed_offset, p.metadata, p.committed_leader_epoch
                 )
-    return out
+    return 0, out

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from strom.client.aio.client import AIOClient
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import raise_for
-from strom.client.fetcher import FetchedRecords, parse_records
+from strom.client.fetcher import AbortedTxn, FetchedRecords, parse_records
 from strom.common.types import TopicPartition
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 
@@ -78,7 +78,16 @@ class AIOPartitionReader:
                     if p.error_code:
                         out[tp] = FetchedRecords([], positions[tp], error_code=p.error_code)
                         continue
-                    records, next_offset = parse_records(p.records, positions[tp])
+                    aborted = [
+                        AbortedTxn(a.producer_id, a.first_offset)
+                        for a in p.aborted_transactions or ()
+                    ]
+                    records, next_offset = parse_records(
+                        p.records,
+                        positions[tp],
+                        aborted=aborted,
+                        read_committed=self.config.isolation_level == 1,
+                    )
                     out[tp] = FetchedRecords(
                         records,
                         next_offset,

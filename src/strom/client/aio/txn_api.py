@@ -89,9 +89,15 @@ class TransactionsMixin:
             raise txn.abortable(exc) from None
 
     async def commit_transaction(self) -> None:
-        """Flush the transaction's records, then commit it (EndTxn)."""
+        """Flush the transaction's records, then commit it (EndTxn). After a commit that
+        failed with a retriable error or a timeout, call it again (as in Kafka)."""
         txn = self._txn
-        txn.require(TxnState.IN_TRANSACTION, TxnState.ABORTABLE_ERROR, action="commit_transaction")
+        txn.require(
+            TxnState.IN_TRANSACTION,
+            TxnState.ABORTABLE_ERROR,
+            TxnState.COMMITTING,
+            action="commit_transaction",
+        )
         await self.flush()
         txn.begin_end(commit=True)
         await self._end(True)
