@@ -19,6 +19,7 @@ from strom.protocol.generated.fetch import FetchRequest
 from strom.protocol.generated.incremental_alter_configs import IncrementalAlterConfigsRequest
 from strom.protocol.generated.list_offsets import ListOffsetsRequest
 from strom.protocol.generated.metadata import MetadataRequest
+from strom.protocol.generated.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from strom.protocol.generated.produce import ProduceRequest
 from strom.protocol.records import build_batch, iter_batches
 from strom.testing.broker import BrokerProcess
@@ -211,16 +212,44 @@ def test_list_offsets(raw: RawClient, topic_name: str) -> None:
                 )
             ],
         )
-        p = raw.request(req, 7).topics[0].partitions[0]
+        p = raw.request(req, 10).topics[0].partitions[0]
         assert p.error_code == 0
         return p.offset, p.timestamp
 
     assert lookup(-2) == (0, -1)
     assert lookup(-1) == (6, -1)
     assert lookup(-3) == (5, base + 105)
+    assert lookup(-4) == (0, -1)  # earliest local: the log start (no tiered storage)
+    assert lookup(-5) == (-1, -1)  # latest tiered: nothing is tiered
     assert lookup(base + 1) == (1, base + 1)
     assert lookup(base + 50) == (3, base + 103)
     assert lookup(base + 10_000) == (-1, -1)
+
+
+@pytest.mark.parametrize("version", [0, 2, 4])
+def test_offset_for_leader_epoch(raw: RawClient, topic_name: str, version: int) -> None:
+    """Kafka's lastOffsetForLeaderEpoch: the current epoch ends at the log end offset,
+    an epoch the log never had answers -1/-1, and the current leader epoch fences."""
+    assert create(raw, topic_name) == 0
+    produce(raw, topic_name, batch(4))
+    olep = OffsetForLeaderEpochRequest
+
+    def ask(topic: str, epoch: int, current: int = -1) -> tuple[int, int, int]:
+        part = olep.OffsetForLeaderPartition(
+            partition=0, current_leader_epoch=current, leader_epoch=epoch
+        )
+        req = olep(replica_id=-1, topics=[olep.OffsetForLeaderTopic(topic, [part])])
+        p = raw.request(req, version).topics[0].partitions[0]
+        return p.error_code, p.leader_epoch, p.end_offset
+
+    assert ask(topic_name, 0)[0::2] == (0, 4)
+    if version >= 1:
+        assert ask(topic_name, 0) == (0, 0, 4)
+    assert ask(topic_name, 7)[0::2] == (0, -1)
+    assert ask(f"{topic_name}-absent", 0)[0] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if version >= 2:
+        assert ask(topic_name, 0, current=0) == (0, 0, 4)
+        assert ask(topic_name, 0, current=3)[0] == ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
 def test_create_topics_validation(raw: RawClient, topic_name: str) -> None:

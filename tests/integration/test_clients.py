@@ -709,3 +709,17 @@ def test_list_offsets_by_timestamp(broker: BrokerProcess, topic_name: str, clien
             f"partition {p}: timestamp after the last record gave offset {after_last}, "
             "expected none (-1)"
         )
+
+
+def test_kafka_python_recognises_a_kafka_4_broker(
+    broker: BrokerProcess, require_strom: None
+) -> None:
+    """kafka-python infers the broker's Kafka version from the API versions it lists
+    (ListOffsets v10 means 4.0); strom lists what Kafka 4.0 lists for the APIs it has."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    try:
+        assert consumer.config["api_version"] >= (4, 0)
+    finally:
+        consumer.close()

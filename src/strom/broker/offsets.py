@@ -1,4 +1,4 @@
-"""ListOffsets and DeleteRecords."""
+"""ListOffsets, OffsetForLeaderEpoch and DeleteRecords."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
 from strom.protocol.generated.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+from strom.protocol.generated.offset_for_leader_epoch import (
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+)
 from strom.replication.partition import READ_COMMITTED
 
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
+EARLIEST_LOCAL = -4  # KIP-405: the local log start; without tiered storage, the log start
+LATEST_TIERED = -5  # KIP-1005: nothing is tiered here, so offset -1
 
 ListPartition = ListOffsetsResponse.ListOffsetsPartitionResponse
+EpochEndOffset = OffsetForLeaderEpochResponse.EpochEndOffset
 
 
 def _list_partition(
@@ -32,8 +39,10 @@ def _list_partition(
         # found batch's for a timestamp; -1 with offset -1 when nothing matches.
         if ts == LATEST:
             out.offset, out.leader_epoch = upper, part.leader_epoch
-        elif ts == EARLIEST:
+        elif ts in (EARLIEST, EARLIEST_LOCAL):
             out.offset, out.leader_epoch = log_start, part.log.earliest().leader_epoch
+        elif ts == LATEST_TIERED:
+            pass  # offset -1, epoch -1: Kafka's answer without remote storage
         elif ts < 0 and ts != MAX_TIMESTAMP:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"timestamp {ts}")
         else:
@@ -70,6 +79,41 @@ async def handle_list_offsets(
         ]
         topics.append(ListOffsetsResponse.ListOffsetsTopicResponse(name=t.name, partitions=parts))
     return ListOffsetsResponse(throttle_time_ms=0, topics=topics)
+
+
+def _epoch_end_offset(
+    broker: Broker, tp: TopicPartition, p: OffsetForLeaderEpochRequest.OffsetForLeaderPartition
+) -> EpochEndOffset:
+    """Kafka's lastOffsetForLeaderEpoch: the largest epoch <= the requested one and the
+    offset where it ended (the log end offset for the current epoch); -1/-1 when the
+    log holds no such epoch."""
+    out = EpochEndOffset(partition=p.partition, leader_epoch=-1, end_offset=-1)
+    try:
+        part = broker.replicas.get_partition(tp)
+        part.check_leader_epoch(p.current_leader_epoch)
+        out.leader_epoch, out.end_offset = part.log.end_offset_for_epoch(p.leader_epoch)
+    except KafkaError as e:
+        out.error_code, out.leader_epoch, out.end_offset = e.code, -1, -1
+    except OSError:
+        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+    return out
+
+
+@handles(ApiKey.OFFSET_FOR_LEADER_EPOCH)
+async def handle_offset_for_leader_epoch(
+    broker: Broker, header: RequestHeader, req: OffsetForLeaderEpochRequest
+) -> OffsetForLeaderEpochResponse:
+    topics = [
+        OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(
+            topic=t.topic,
+            partitions=[
+                _epoch_end_offset(broker, TopicPartition(t.topic, p.partition), p)
+                for p in t.partitions
+            ],
+        )
+        for t in req.topics
+    ]
+    return OffsetForLeaderEpochResponse(throttle_time_ms=0, topics=topics)
 
 
 @handles(ApiKey.DELETE_RECORDS)
