@@ -218,6 +218,9 @@ class _Listener:
     def on_revoked(self, tps: list[TopicPartition]) -> None:
         self.events.append(("revoked", tps))
 
+    def on_lost(self, tps: list[TopicPartition]) -> None:
+        self.events.append(("lost", tps))
+
 
 @pytest.mark.parametrize("strategy", ["range", "roundrobin", "sticky", "cooperative-sticky"])
 def test_group_rebalance_with_every_strategy(
@@ -277,8 +280,10 @@ def test_heartbeats_run_between_polls_and_max_poll_interval_leaves(
         heartbeat_interval_ms=300,
         max_poll_interval_ms=9000,
     )
+    listener = _Listener()
+    tp = TopicPartition(topic_name, 0)
     with Consumer(cfg) as c, Admin({"bootstrap.servers": broker.bootstrap}) as admin:
-        c.subscribe([topic_name])
+        c.subscribe([topic_name], listener)
         assert [r.value for r in _poll_until(c, 5)] == [b"v%d" % i for i in range(5)]
         c.commit()
         time.sleep(7.5)  # past session.timeout.ms, before max.poll.interval.ms
@@ -288,6 +293,13 @@ def test_heartbeats_run_between_polls_and_max_poll_interval_leaves(
         _produce(broker, topic_name, 1)
         assert [r.value for r in _poll_until(c, 1)] == [b"v0"]  # the new record (key k0)
         assert admin.describe_groups([group])[group].state == "Stable"
+    # out of the group, the member lost its partition, got it again, and close() revoked it
+    assert listener.events == [
+        ("assigned", [tp]),
+        ("lost", [tp]),
+        ("assigned", [tp]),
+        ("revoked", [tp]),
+    ]
 
 
 def test_static_membership_keeps_the_assignment(
