@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -344,6 +345,43 @@ def test_reset_offsets_moves_a_stopped_group(bootstrap: str, admin: Admin) -> No
     assert clamp.returncode == 0, clamp.stderr
     assert [row[3] for row in table(clamp.stdout)[1:]] == ["10", "10"]
     assert "is higher than latest offset" in clamp.stderr
+
+
+def test_reset_offsets_export_and_from_file(bootstrap: str, admin: Admin, tmp_path: Path) -> None:
+    """--export prints the plan as CSV; --from-file applies such a file (clamped to the
+    log's range with Kafka's warning); several groups use group,topic,partition,offset."""
+    topic, group, _ = stopped_group(bootstrap, [6, 6], 12)
+    exported = cg(
+        bootstrap, "--reset-offsets", "--group", group, "--all-topics", "--to-offset", "2",
+        "--dry-run", "--export",
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == f"{topic},0,2\n{topic},1,2\n\n"
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"{topic},0,4\n{topic},1,99\n")
+    applied = cg(
+        bootstrap, "--reset-offsets", "--group", group, "--from-file", str(plan), "--execute",
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert table(applied.stdout)[1:] == [[group, topic, "0", "4"], [group, topic, "1", "6"]]
+    assert "is higher than latest offset" in applied.stderr
+    assert {tp.partition: o.offset for tp, o in admin.list_group_offsets(group).items()} == {
+        0: 4,
+        1: 6,
+    }
+    other = tmp_path / "groups.csv"
+    other.write_text(f"{group},{topic},1,1\nsomeone-else,{topic},0,0\n")
+    both = cg(
+        bootstrap, "--reset-offsets", "--group", group, "--group", f"{group}-absent",
+        "--from-file", str(other), "--dry-run",
+    )  # fmt: skip
+    assert both.returncode == 1
+    assert table(both.stdout)[1:] == [[group, topic, "1", "1"]]
+    assert f"No reset plan for group {group}-absent found" in both.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,number\n")
+    broken = cg(bootstrap, "--reset-offsets", "--group", group, "--from-file", str(bad))
+    assert broken.returncode == 1 and "Invalid reset plan line 1" in broken.stderr
 
 
 def test_reset_offsets_by_time(bootstrap: str, require_strom: None) -> None:

@@ -20,8 +20,10 @@ from strom.client.group_tools import (
     ResetError,
     ResetKind,
     ResetSpec,
+    export_reset_csv,
     parse_datetime_ms,
     parse_duration_ns,
+    parse_reset_csv,
     parse_topic_arg,
     plan_reset,
     timestamp_before,
@@ -40,6 +42,7 @@ _SCENARIOS = (
     "to-earliest",
     "to-latest",
     "to-current",
+    "from-file",
 )
 
 # Kafka's Errors messages for the codes this tool reports.
@@ -82,6 +85,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to-earliest", action="store_true")
     p.add_argument("--to-latest", action="store_true")
     p.add_argument("--to-current", action="store_true")
+    p.add_argument("--from-file", metavar="CSV", help="reset to the offsets in a CSV file")
+    p.add_argument(
+        "--export", action="store_true", help="print the reset plan as CSV (for --from-file)"
+    )
     p.add_argument("--timeout", type=int, default=5000, metavar="MS", help="default 5000")
     p.add_argument(
         "--command-config",
@@ -129,6 +136,10 @@ _RULES: tuple[tuple[Callable[[argparse.Namespace], bool], str], ...] = (
         "Option --state needs --describe or --list",
     ),
     (
+        lambda a: bool(a.export and not a.reset_offsets),
+        "Option --export takes the following options: --reset-offsets",
+    ),
+    (
         lambda a: bool(a.delete and a.topic),
         "The consumer does not support topic-specific offset deletion from a consumer group.",
     ),
@@ -165,7 +176,7 @@ def _check_reset(args: argparse.Namespace) -> None:
             "Option --reset-offsets requires one of the following scenarios: "
             + ", ".join(f"--{s}" for s in _SCENARIOS)
         )
-    if not args.all_topics and not args.topic:
+    if not args.all_topics and not args.topic and args.from_file is None:
         raise CliError("One of the reset scopes should be defined: --all-topics, --topic.")
     if args.all_topics and args.topic:
         raise CliError("Option --all-topics cannot be used with --topic")
@@ -287,6 +298,8 @@ def _reset_spec(args: argparse.Namespace, now_ms: int) -> ResetSpec:
             return ResetSpec(ResetKind.BY_DURATION, timestamp_before(now_ms, duration_ns))
     except ResetError as exc:
         raise CliError(str(exc)) from None
+    if args.from_file is not None:
+        return ResetSpec(ResetKind.FROM_FILE)
     if args.to_earliest:
         return ResetSpec(ResetKind.TO_EARLIEST)
     if args.to_latest:
@@ -306,6 +319,7 @@ def _reset(admin: Admin, args: argparse.Namespace) -> int:
         )
     spec = _reset_spec(args, time.time_ns() // 1_000_000)
     groups = _target_groups(admin, args)
+    from_file = _read_plan_file(args, groups) if spec.kind is ResetKind.FROM_FILE else None
     descriptions = admin.describe_groups(groups)
     plans: dict[str, dict[TopicPartition, int]] = {}
     refused = []
@@ -317,21 +331,50 @@ def _reset(admin: Admin, args: argparse.Namespace) -> int:
                 f"but the current state is {state}."
             )
             continue
-        plans[group] = _plan_group(admin, args, group, spec)
+        if from_file is not None and group not in from_file:
+            refused.append(f"No reset plan for group {group} found")
+            continue
+        file_offsets = None if from_file is None else from_file[group]
+        plans[group] = _plan_group(admin, args, group, spec, file_offsets)
         if args.execute and plans[group]:
             admin.alter_group_offsets(group, plans[group])
-    if plans:
+    if plans and args.export:
+        print(export_reset_csv(plans, single_group=len(args.group or ()) == 1))
+    elif plans:
         sys.stdout.write(tables.reset_table(plans))
     for line in refused:
         print(f"Error: {line}", file=sys.stderr)
     return 1 if refused else 0
 
 
+def _read_plan_file(
+    args: argparse.Namespace, groups: list[str]
+) -> dict[str, dict[TopicPartition, int]]:
+    try:
+        with open(args.from_file, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.from_file}: {exc.strerror or exc}") from None
+    try:
+        return parse_reset_csv(text, groups[0] if len(args.group or ()) == 1 else None)
+    except ResetError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _plan_group(
-    admin: Admin, args: argparse.Namespace, group: str, spec: ResetSpec
+    admin: Admin,
+    args: argparse.Namespace,
+    group: str,
+    spec: ResetSpec,
+    file_offsets: dict[TopicPartition, int] | None = None,
 ) -> dict[TopicPartition, int]:
     committed = admin.list_group_offsets(group)
-    tps = sorted(committed) if args.all_topics else _topic_partitions(admin, args.topic)
+    if file_offsets is not None:
+        tps = sorted(file_offsets)
+    elif args.all_topics:
+        tps = sorted(committed)
+    else:
+        tps = _topic_partitions(admin, args.topic)
     if not tps:
         return {}
     starts = _offsets(admin, tps, OffsetSpec.EARLIEST)
@@ -345,6 +388,7 @@ def _plan_group(
             log_start_offsets=starts,
             log_end_offsets=ends,
             timestamp_offsets=by_time,
+            file_offsets=file_offsets,
         )
     except ResetError as exc:
         raise CliError(str(exc)) from None

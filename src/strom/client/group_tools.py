@@ -35,6 +35,7 @@ class ResetKind(Enum):
     SHIFT_BY = "shift-by"
     TO_DATETIME = "to-datetime"
     BY_DURATION = "by-duration"
+    FROM_FILE = "from-file"
 
     @property
     def by_timestamp(self) -> bool:
@@ -66,12 +67,13 @@ def plan_reset(
     log_start_offsets: Mapping[TopicPartition, int],
     log_end_offsets: Mapping[TopicPartition, int],
     timestamp_offsets: Mapping[TopicPartition, int] | None = None,
+    file_offsets: Mapping[TopicPartition, int] | None = None,
 ) -> ResetPlan:
     """New offsets for ``partitions``.
 
-    to-offset and shift-by are clamped into [log start, log end] with a
-    warning; by-timestamp lookups that found nothing (-1) fall back to the log
-    end offset, as Kafka's GroupOffsetsResetter does.
+    to-offset, shift-by and from-file (``file_offsets``) are clamped into
+    [log start, log end] with a warning; by-timestamp lookups that found nothing
+    (-1) fall back to the log end offset, as Kafka's GroupOffsetsResetter does.
     """
     plan = ResetPlan()
     for tp in partitions:
@@ -86,6 +88,9 @@ def plan_reset(
             plan.offsets[tp] = end if current is None or current.offset < 0 else current.offset
         elif kind is ResetKind.TO_OFFSET:
             plan.offsets[tp] = _clamp(tp, spec.value, start, end, plan.warnings)
+        elif kind is ResetKind.FROM_FILE:
+            wanted = (file_offsets or {})[tp]
+            plan.offsets[tp] = _clamp(tp, wanted, start, end, plan.warnings)
         elif kind is ResetKind.SHIFT_BY:
             current = committed.get(tp)
             if current is None or current.offset < 0:
@@ -216,3 +221,36 @@ def parse_topic_arg(arg: str) -> tuple[str, list[int] | None]:
         except ValueError:
             raise ResetError(f"Invalid partition '{p}' specified in topic arg '{arg}'") from None
     return topic, out
+
+
+def parse_reset_csv(text: str, single_group: str | None) -> dict[str, dict[TopicPartition, int]]:
+    """A reset plan file (kafka-consumer-groups.sh --export output): rows
+    ``topic,partition,offset`` for ``single_group`` (when one --group is given and
+    the first row has three fields), else ``group,topic,partition,offset``."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    three = bool(lines) and len(lines[0].split(",")) == 3
+    out: dict[str, dict[TopicPartition, int]] = {}
+    for number, line in enumerate(lines, 1):
+        fields = [f.strip() for f in line.split(",")]
+        if single_group is not None and three:
+            fields = [single_group, *fields]
+        if len(fields) != 4:
+            raise ResetError(f"Invalid reset plan line {number}: {line!r}")
+        group, topic, partition, offset = fields
+        try:
+            tp = TopicPartition(topic, int(partition))
+            out.setdefault(group, {})[tp] = int(offset)
+        except ValueError:
+            raise ResetError(f"Invalid reset plan line {number}: {line!r}") from None
+    return out
+
+
+def export_reset_csv(plans: Mapping[str, Mapping[TopicPartition, int]], single_group: bool) -> str:
+    """The plan as kafka-consumer-groups.sh --export writes it: ``topic,partition,offset``
+    rows for one group, ``group,topic,partition,offset`` for several."""
+    rows = []
+    for group, offsets in plans.items():
+        for tp in sorted(offsets):
+            row = f"{tp.topic},{tp.partition},{offsets[tp]}"
+            rows.append(row if single_group else f"{group},{row}")
+    return "".join(f"{row}\n" for row in rows)

@@ -531,3 +531,19 @@ def test_coordinator_errors_give_up_after_the_timeout() -> None:
     with pytest.raises(KafkaError) as info:
         asyncio.run(admin.find_coordinator("g"))
     assert info.value.code == ErrorCode.COORDINATOR_NOT_AVAILABLE
+
+
+def test_reset_plan_csv_round_trip_and_errors() -> None:
+    from strom.client.group_tools import export_reset_csv, parse_reset_csv
+
+    tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    one = export_reset_csv({"g": {tp1: 7, tp0: 3}}, single_group=True)
+    assert one == "t,0,3\nt,1,7\n"
+    assert parse_reset_csv(one, "g") == {"g": {tp0: 3, tp1: 7}}
+    many = export_reset_csv({"g": {tp0: 3}, "h": {tp1: 1}}, single_group=False)
+    assert many == "g,t,0,3\nh,t,1,1\n"
+    assert parse_reset_csv(many, None) == {"g": {tp0: 3}, "h": {tp1: 1}}
+    assert parse_reset_csv(many, "g") == {"g": {tp0: 3}, "h": {tp1: 1}}  # four fields: groups
+    for bad in ["t,x,1\n", "t,0\n", "g,t,0,1,2\n"]:
+        with pytest.raises(ResetError, match="Invalid reset plan line 1"):
+            parse_reset_csv(bad, "g")
