@@ -22,7 +22,7 @@ from strom.protocol.generated.metadata import MetadataRequest
 from strom.protocol.generated.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from strom.protocol.generated.produce import ProduceRequest
 from strom.protocol.records import build_batch, iter_batches
-from strom.testing.broker import BrokerProcess
+from strom.testing.broker import BrokerFactory, BrokerProcess
 from strom.testing.wire import RawClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("require_strom")]
@@ -435,3 +435,71 @@ def test_large_fetch_goes_out_whole(raw: RawClient, topic_name: str) -> None:
     headers = [h for h, _ in iter_batches(got)]
     assert [h.base_offset for h in headers] == [19 * i for i in range(20)]
     assert [h.crc for h in headers] == [h.crc for b in sent for h, _ in iter_batches(b)]
+
+
+def test_dynamic_broker_configs(broker_factory: BrokerFactory, topic_name: str) -> None:
+    """AlterConfigs on a BROKER resource: "" is the cluster-wide default, the node id
+    this broker; the broker-level defaults of topic configs (Kafka's DynamicLogConfig)
+    change at once for every topic and survive a restart; other configs are refused."""
+    b = broker_factory({})
+    ia, dc = IncrementalAlterConfigsRequest, DescribeConfigsRequest
+
+    def alter(name: str, *ops: tuple[str, int, str | None], validate: bool = False) -> int:
+        configs = [ia.AlterableConfig(n, op, v) for n, op, v in ops]
+        req = ia(resources=[ia.AlterConfigsResource(4, name, configs)], validate_only=validate)
+        return int(raw.request(req, 1).responses[0].error_code)
+
+    def describe(kind: int, name: str) -> dict[str, tuple[str | None, int, bool]]:
+        req = dc(resources=[dc.DescribeConfigsResource(kind, name, None)], include_synonyms=True)
+        result = raw.request(req, 4).results[0]
+        assert result.error_code == 0
+        return {c.name: (c.value, c.config_source, c.read_only) for c in result.configs}
+
+    with RawClient(b.bootstrap) as raw:
+        assert create(raw, topic_name) == 0
+        node = "1"
+        assert alter("", ("log.retention.ms", 0, "3600000")) == 0
+        assert alter(node, ("message.max.bytes", 0, "2000")) == 0
+        assert alter(node, ("num.partitions", 0, "5")) == ErrorCode.INVALID_REQUEST
+        assert alter(node, ("message.max.bytes", 0, "lots")) == ErrorCode.INVALID_REQUEST
+        assert alter("7", ("message.max.bytes", 0, "10")) == ErrorCode.INVALID_REQUEST
+        assert alter(node, ("log.segment.bytes", 0, "999999"), validate=True) == 0
+        assert describe(4, "") == {"log.retention.ms": ("3600000", 3, False)}
+        brokers = describe(4, node)
+        assert brokers["message.max.bytes"] == ("2000", 2, False)
+        assert brokers["log.segment.bytes"] == ("1073741824", 5, False)  # validate_only
+        assert brokers["num.partitions"][2] is True
+        topic = describe(2, topic_name)
+        assert topic["retention.ms"] == ("3600000", 3, False)
+        assert topic["max.message.bytes"] == ("2000", 2, False)
+        big = build_batch([(None, b"x" * 3000, (), int(time.time() * 1000))])
+        assert produce(raw, topic_name, big).error_code == ErrorCode.MESSAGE_TOO_LARGE  # type: ignore[attr-defined]
+    b.restart()
+    with RawClient(b.bootstrap) as raw:
+        assert describe(2, topic_name)["max.message.bytes"] == ("2000", 2, False)
+        assert alter(node, ("message.max.bytes", 1, None)) == 0  # DELETE: back to the default
+        assert describe(2, topic_name)["max.message.bytes"] == ("1048588", 5, False)
+        assert describe(2, topic_name)["retention.ms"] == ("3600000", 3, False)
+    # a real client's admin API does the same (librdkafka sends it to the named broker)
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+    )
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    res = ConfigResource(
+        ConfigResource.Type.BROKER,
+        node,
+        incremental_configs=[
+            ConfigEntry(
+                "log.retention.bytes", "123456", incremental_operation=AlterConfigOpType.SET
+            )
+        ],
+    )
+    admin.incremental_alter_configs([res])[res].result(30)
+    described = admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, node)])
+    entries = next(iter(described.values())).result(30)
+    assert entries["log.retention.bytes"].value == "123456"
+    assert not entries["log.retention.bytes"].is_read_only

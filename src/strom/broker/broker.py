@@ -76,6 +76,7 @@ class Broker:
         self.metadata: MetadataStore = EmbeddedMetadataStore(
             self.log_dirs, self.advertised, config.get_str("cluster.id")
         )
+        self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
             self.log_dirs, self.topic_log_config(None), now, topic_config=self.topic_log_config
@@ -87,6 +88,24 @@ class Broker:
         self.transactions = TxnRuntime(self)
         self.groups = GroupRuntime(self)
         self.groups.load()
+
+    def _load_dynamic_configs(self) -> None:
+        """Dynamic broker configs stored by AlterConfigs; a value that no longer parses
+        is dropped with a warning rather than stopping the broker."""
+        for entity, per_broker in (("", False), (str(self.node_id), True)):
+            stored = self.metadata.broker_configs(entity)
+            try:
+                self.config.set_dynamic(per_broker, stored)
+            except ConfigError as exc:
+                log.warning("ignoring stored dynamic broker configs %r: %s", dict(stored), exc)
+
+    def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
+        """Store and apply this broker's (or the cluster default's) dynamic configs; every
+        topic's log picks up the new broker-level defaults. ConfigError when invalid."""
+        self.config.set_dynamic(per_broker, configs)
+        self.metadata.set_broker_configs(str(self.node_id) if per_broker else "", configs)
+        for topic in self.metadata.topics().values():
+            self.replicas.update_topic_config(topic)
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
         info = self.metadata.topics().get(topic) if topic is not None else None

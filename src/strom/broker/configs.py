@@ -8,7 +8,10 @@ from typing import Any, TypeVar
 from strom.broker.broker import Broker, handles
 from strom.common.config import (
     BROKER_CONFIGS,
+    DYNAMIC_BROKER_CONFIGS,
     TOPIC_CONFIGS,
+    TOPIC_SYNONYMS,
+    ConfigDef,
     ConfigError,
     ConfigSource,
     ConfigType,
@@ -63,23 +66,45 @@ def _topic_entries(
     return out
 
 
-def _broker_entries(broker: Broker, keys: list[str] | None, synonyms: bool) -> list[Entry]:
+def _broker_synonym_keys(name: str) -> list[str]:
+    """The broker configs that set the same value as ``name`` (log.retention.ms,
+    .minutes, .hours), most specific first; just ``name`` for most."""
+    for synonyms in TOPIC_SYNONYMS.values():
+        keys = [key for key, _ in synonyms]
+        if name in keys:
+            return keys
+    return [name]
+
+
+def _broker_entries(
+    broker: Broker, keys: list[str] | None, synonyms: bool, *, cluster_default: bool
+) -> list[Entry]:
+    """A broker's configs (every one), or with ``cluster_default`` only the dynamic
+    cluster-wide defaults that are set, as Kafka describes resource name ""."""
+    cfg = broker.config
+    names = sorted(cfg.dynamic_default) if cluster_default else list(BROKER_CONFIGS)
     out = []
-    for name, d in BROKER_CONFIGS.items():
+    for name in names:
         if keys is not None and name not in keys:
             continue
-        explicit = name in broker.config.explicit
-        source = ConfigSource.STATIC_BROKER_CONFIG if explicit else ConfigSource.DEFAULT_CONFIG
-        value = format_value(broker.config.get(name))
+        d = BROKER_CONFIGS[name]
+        if cluster_default:
+            value = format_value(cfg.dynamic_default[name])
+            source = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG
+            chain = [(name, value, source)]
+        else:
+            value, source = format_value(cfg.get(name)), cfg.source_of(name)
+            chain = cfg.synonyms(_broker_synonym_keys(name), name)
+        sensitive = d.type == ConfigType.PASSWORD
         out.append(
             Entry(
                 name=name,
-                value=value,
-                read_only=True,
-                is_default=not explicit,
+                value=None if sensitive else value,
+                read_only=name not in DYNAMIC_BROKER_CONFIGS,
+                is_default=source == ConfigSource.DEFAULT_CONFIG,
                 config_source=source,
-                is_sensitive=d.type == ConfigType.PASSWORD,
-                synonyms=[Synonym(name, value, source)] if synonyms else [],
+                is_sensitive=sensitive,
+                synonyms=[Synonym(n, v, src) for n, v, src in chain] if synonyms else [],
                 config_type=d.type,
                 documentation=None,
             )
@@ -124,8 +149,9 @@ async def handle_describe_configs(
                 out.configs = _topic_entries(broker, topic, keys, req.include_synonyms)
             elif res.resource_type == BROKER:
                 _check_broker_name(broker, res.resource_name)
-                if res.resource_name:
-                    out.configs = _broker_entries(broker, keys, req.include_synonyms)
+                out.configs = _broker_entries(
+                    broker, keys, req.include_synonyms, cluster_default=not res.resource_name
+                )
             elif res.resource_type == BROKER_LOGGER:
                 _check_broker_name(broker, res.resource_name)
             else:
@@ -151,11 +177,23 @@ def _apply_topic(
     broker.replicas.update_topic_config(updated)
 
 
-def _incremental(current: dict[str, str], op: Any) -> None:
+def _apply_broker(broker: Broker, name: str, new: Mapping[str, str], validate_only: bool) -> None:
+    """Dynamic configs of this broker (``name`` its id) or of the cluster default
+    (``name`` ""); Kafka answers INVALID_REQUEST for a config that cannot change at
+    runtime or a bad value."""
+    try:
+        broker.config.parse_dynamic(new)
+        if not validate_only:
+            broker.apply_dynamic_configs(bool(name), new)
+    except ConfigError as e:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, str(e)) from None
+
+
+def _incremental(current: dict[str, str], op: Any, defs: Mapping[str, ConfigDef]) -> None:
     name, value, kind = op.name, op.value, op.config_operation
-    d = TOPIC_CONFIGS.get(name)
+    d = defs.get(name)
     if d is None:
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown config name: {name}")
     if kind == SET:
         if value is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")
@@ -180,20 +218,24 @@ def _incremental(current: dict[str, str], op: Any) -> None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown operation {kind}")
 
 
-def _incremental_configs(topic: TopicInfo, res: Any) -> dict[str, str]:
+def _incremental_configs(
+    current: Mapping[str, str], res: Any, defs: Mapping[str, ConfigDef]
+) -> dict[str, str]:
     names = [c.name for c in res.configs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise KafkaError(
             ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys : {sorted(dup)}"
         )
-    current = dict(topic.configs)
+    new = dict(current)
     for op in res.configs:
-        _incremental(current, op)
-    return current
+        _incremental(new, op, defs)
+    return new
 
 
-def _replacement_configs(topic: TopicInfo, res: Any) -> dict[str, str]:
+def _replacement_configs(
+    current: Mapping[str, str], res: Any, defs: Mapping[str, ConfigDef]
+) -> dict[str, str]:
     new: dict[str, str] = {}
     for c in res.configs:
         if c.value is None:
@@ -202,24 +244,34 @@ def _replacement_configs(topic: TopicInfo, res: Any) -> dict[str, str]:
     return new
 
 
+NewConfigs = Callable[[Mapping[str, str], Any, Mapping[str, ConfigDef]], dict[str, str]]
+
+
 def _alter_resources(
     broker: Broker,
     resources: list[Any],
     make: Callable[..., R],
-    new_configs: Callable[[TopicInfo, Any], dict[str, str]],
+    new_configs: NewConfigs,
     validate_only: bool,
 ) -> list[R]:
-    """Each resource's answer: topics get ``new_configs`` (validated, then stored unless
-    ``validate_only``); brokers are refused (no dynamic broker configs)."""
+    """Each resource's answer: a topic's or a broker's (dynamic) configs become
+    ``new_configs`` of the current ones, validated, then stored unless
+    ``validate_only``."""
     out = []
     for res in resources:
         code, message = 0, None
         try:
             if res.resource_type == TOPIC:
                 topic = _topic_or_raise(broker, res.resource_name)
-                _apply_topic(broker, topic, new_configs(topic, res), validate_only)
+                new = new_configs(topic.configs, res, TOPIC_CONFIGS)
+                _apply_topic(broker, topic, new, validate_only)
+            elif res.resource_type == BROKER:
+                _check_broker_name(broker, res.resource_name)
+                current = broker.metadata.broker_configs(res.resource_name)
+                new = new_configs(current, res, BROKER_CONFIGS)
+                _apply_broker(broker, res.resource_name, new, validate_only)
             else:
-                _reject_non_topic(broker, res.resource_type, res.resource_name)
+                _reject_other(broker, res.resource_type, res.resource_name)
         except KafkaError as e:
             code, message = e.code, e.message
         out.append(
@@ -233,12 +285,11 @@ def _alter_resources(
     return out
 
 
-def _reject_non_topic(broker: Broker, resource_type: int, name: str) -> None:
-    if resource_type in (BROKER, BROKER_LOGGER):
+def _reject_other(broker: Broker, resource_type: int, name: str) -> None:
+    if resource_type == BROKER_LOGGER:
         _check_broker_name(broker, name)
         raise KafkaError(
-            ErrorCode.INVALID_REQUEST,
-            "Dynamic broker configs are not supported by strom; set them in server.properties",
+            ErrorCode.INVALID_REQUEST, "Broker logger levels cannot be changed in strom"
         )
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}")
 

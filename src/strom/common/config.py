@@ -9,7 +9,7 @@ broker-wide default names its broker synonym (``retention.ms`` falls back to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -336,8 +336,16 @@ class ResolvedConfig:
     synonyms: tuple[tuple[str, str | None, ConfigSource], ...] = field(default=())
 
 
+# Broker configs AlterConfigs may change at runtime (Kafka's DynamicLogConfig): the
+# broker-level defaults of topic configs. They apply to every topic at once.
+DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(
+    key for syn in TOPIC_SYNONYMS.values() for key, _ in syn if key in BROKER_CONFIGS
+)
+
+
 class BrokerConfig:
-    """Parsed broker configuration: explicit values over Kafka's defaults."""
+    """Parsed broker configuration: per-broker dynamic values over cluster-wide dynamic
+    defaults over the static (file and command line) values over Kafka's defaults."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self.explicit: dict[str, object] = {}
@@ -346,10 +354,46 @@ class BrokerConfig:
             if d is None:
                 raise ConfigError(key, "unknown broker config")
             self.explicit[key] = d.parse(raw)
+        self.dynamic_broker: dict[str, object] = {}  # this broker (resource name: its id)
+        self.dynamic_default: dict[str, object] = {}  # the cluster default (name "")
+
+    @staticmethod
+    def parse_dynamic(values: Mapping[str, str | None]) -> dict[str, object]:
+        """Checked dynamic values: ConfigError naming a config that cannot change at
+        runtime (Kafka: "Cannot update these configs dynamically") or a bad value."""
+        fixed = sorted(key for key in values if key not in DYNAMIC_BROKER_CONFIGS)
+        if fixed:
+            raise ConfigError(
+                fixed[0], f"Cannot update these configs dynamically: Set({', '.join(fixed)})"
+            )
+        return {key: BROKER_CONFIGS[key].parse(raw) for key, raw in values.items()}
+
+    def set_dynamic(self, per_broker: bool, values: Mapping[str, str | None]) -> None:
+        """Replace the dynamic configs of this broker or of the cluster default."""
+        parsed = self.parse_dynamic(values)
+        if per_broker:
+            self.dynamic_broker = parsed
+        else:
+            self.dynamic_default = parsed
+
+    def _layers(self) -> tuple[tuple[Mapping[str, object], ConfigSource], ...]:
+        return (
+            (self.dynamic_broker, ConfigSource.DYNAMIC_BROKER_CONFIG),
+            (self.dynamic_default, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+            (self.explicit, ConfigSource.STATIC_BROKER_CONFIG),
+        )
+
+    def source_of(self, key: str) -> ConfigSource:
+        """Where the value :meth:`get` returns for ``key`` comes from."""
+        for layer, source in self._layers():
+            if layer.get(key) is not None:
+                return source
+        return ConfigSource.DEFAULT_CONFIG
 
     def get(self, key: str) -> object:
-        if key in self.explicit:
-            return self.explicit[key]
+        for layer, _ in self._layers():
+            if layer.get(key) is not None:
+                return layer[key]
         return BROKER_CONFIGS[key].default
 
     def get_int(self, key: str) -> int:
@@ -378,43 +422,51 @@ class BrokerConfig:
         return self.get_list("log.dirs") or self.get_list("log.dir")
 
     def topic_default(self, name: str) -> tuple[object, ConfigSource, str | None]:
-        """Broker-level value of a topic config: (value, source, synonym key)."""
+        """Broker-level value of a topic config: (value, source, synonym key). The first
+        synonym (most specific unit first) set in any layer wins, as in Kafka's merged
+        broker properties."""
         for key, factor in TOPIC_SYNONYMS[name]:
-            if key in self.explicit and self.explicit[key] is not None:
-                v = self.explicit[key]
-                return (
-                    (v * factor if isinstance(v, int) and factor != 1 else v),
-                    (ConfigSource.STATIC_BROKER_CONFIG),
-                    key,
-                )
+            for layer, source in self._layers():
+                v = layer.get(key)
+                if v is not None:
+                    return (v * factor if isinstance(v, int) and factor != 1 else v), source, key
         return TOPIC_CONFIGS[name].default, ConfigSource.DEFAULT_CONFIG, None
+
+    def synonyms(
+        self, keys: Sequence[str], primary: str
+    ) -> list[tuple[str, str | None, ConfigSource]]:
+        """Kafka's configSynonyms: every layer's value of ``keys`` (dynamic broker,
+        dynamic default, static, then Kafka's default), from ``primary`` on."""
+        out: list[tuple[str, str | None, ConfigSource]] = [
+            (key, format_value(layer[key]), source)
+            for layer, source in self._layers()
+            for key in keys
+            if layer.get(key) is not None
+        ]
+        out += [
+            (key, format_value(BROKER_CONFIGS[key].default), ConfigSource.DEFAULT_CONFIG)
+            for key in keys
+            if key in BROKER_CONFIGS and BROKER_CONFIGS[key].default is not None
+        ]
+        while out and out[0][0] != primary:
+            out.pop(0)
+        return out
 
     def resolve_topic(self, overrides: Mapping[str, str]) -> dict[str, ResolvedConfig]:
         """Every topic config's value, source and synonyms, as Kafka's DescribeConfigs
-        reports them: the topic override, then the broker synonyms that have a value
-        (static, then Kafka's default), from the config's own broker name on (so
-        retention.ms lists no log.retention.hours); the source is the first synonym's."""
+        reports them: the topic override, then the broker synonyms that have a value,
+        from the config's own broker name on (so retention.ms lists no
+        log.retention.hours); the source is the first synonym's."""
         out: dict[str, ResolvedConfig] = {}
         for name, d in TOPIC_CONFIGS.items():
             value, _, _ = self.topic_default(name)
             keys = [key for key, _ in TOPIC_SYNONYMS[name]]
-            broker: list[tuple[str, str | None, ConfigSource]] = [
-                (key, format_value(self.explicit[key]), ConfigSource.STATIC_BROKER_CONFIG)
-                for key in keys
-                if self.explicit.get(key) is not None
-            ]
-            broker += [
-                (key, format_value(BROKER_CONFIGS[key].default), ConfigSource.DEFAULT_CONFIG)
-                for key in keys
-                if key in BROKER_CONFIGS and BROKER_CONFIGS[key].default is not None
-            ]
-            while broker and broker[0][0] != keys[0]:
-                broker.pop(0)
             synonyms: list[tuple[str, str | None, ConfigSource]] = []
             if name in overrides:
                 synonyms.append((name, overrides[name], ConfigSource.TOPIC_CONFIG))
                 value = d.parse(overrides[name])
-            synonyms += broker
+            if keys:
+                synonyms += self.synonyms(keys, keys[0])
             source = synonyms[0][2] if synonyms else ConfigSource.DEFAULT_CONFIG
             out[name] = ResolvedConfig(name, value, source, d, tuple(synonyms))
         return out

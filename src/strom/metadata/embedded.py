@@ -47,6 +47,7 @@ class EmbeddedMetadataStore:
         self._broker = broker
         self._topics: dict[str, TopicInfo] = {}
         self._next_producer_id = 0
+        self._broker_configs: dict[str, dict[str, str]] = {}
         self._cluster_id = self._load_meta_properties(cluster_id)
         self._load()
 
@@ -78,6 +79,9 @@ class EmbeddedMetadataStore:
             return
         data = json.loads(p.read_text())
         self._next_producer_id = int(data.get("next_producer_id", 0))
+        self._broker_configs = {
+            str(k): dict(v) for k, v in data.get("broker_configs", {}).items()
+        }
         for t in data["topics"]:
             parts = tuple(
                 PartitionInfo(
@@ -97,6 +101,7 @@ class EmbeddedMetadataStore:
         data = {
             "version": 1,
             "next_producer_id": self._next_producer_id,
+            "broker_configs": self._broker_configs,
             "topics": [
                 {
                     "name": t.name,
@@ -171,6 +176,16 @@ class EmbeddedMetadataStore:
         self._topics[name] = info
         self._save()
         return info
+
+    def broker_configs(self, entity: str) -> Mapping[str, str]:
+        return dict(self._broker_configs.get(entity, {}))
+
+    def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
+        if configs:
+            self._broker_configs[entity] = dict(configs)
+        else:
+            self._broker_configs.pop(entity, None)
+        self._save()
 
     def allocate_producer_ids(self, count: int) -> int:
         first = self._next_producer_id

@@ -70,6 +70,14 @@ class MetadataStore(Protocol):
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
 
+    def broker_configs(self, entity: str) -> Mapping[str, str]:
+        """Dynamic broker configs of ``entity``: a broker id, or "" for the cluster default."""
+        ...
+
+    def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
+        """Replace the dynamic broker configs of ``entity`` (a broker id or "")."""
+        ...
+
     def allocate_producer_ids(self, count: int) -> int:
         """Reserve ``count`` producer ids never handed out before; return the first."""
         ...
