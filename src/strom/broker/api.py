@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from strom.broker import (
+    acls,
     cluster,
     configs,
     fetch,
     groups,
     init_producer,
     offsets,
+    partition_admin,
     produce,
     topics,
     transactions,
@@ -19,12 +21,14 @@ from strom.broker.broker import HANDLERS, Broker
 __all__ = [
     "HANDLERS",
     "Broker",
+    "acls",
     "cluster",
     "configs",
     "fetch",
     "groups",
     "init_producer",
     "offsets",
+    "partition_admin",
     "produce",
     "topics",
     "transactions",

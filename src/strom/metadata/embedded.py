@@ -79,9 +79,7 @@ class EmbeddedMetadataStore:
             return
         data = json.loads(p.read_text())
         self._next_producer_id = int(data.get("next_producer_id", 0))
-        self._broker_configs = {
-            str(k): dict(v) for k, v in data.get("broker_configs", {}).items()
-        }
+        self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
         for t in data["topics"]:
             parts = tuple(
                 PartitionInfo(
