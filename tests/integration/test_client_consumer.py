@@ -378,3 +378,33 @@ def test_read_committed_hides_aborted_data(
         c.assign([tp])
         values = [r.value for r in _poll_until(c, 5, 10)]
     assert values == [b"aborted-0", b"aborted-1", b"aborted-2", b"committed-0", b"committed-1"]
+
+
+def test_a_bad_record_stops_the_partition_until_a_seek_past_it(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    """A value the deserializer rejects: poll() returns the records before it, then
+    raises RecordDeserializationError naming its offset on every poll, until the user
+    seeks past it (a seek made before the error surfaced drops it, as in Kafka)."""
+    from strom.client.messages import RecordDeserializationError
+
+    create_topic(broker.bootstrap, topic_name, 1)
+    with Producer({"bootstrap.servers": broker.bootstrap}) as p:
+        for value in (b"1", b"2", b"not json", b"4"):
+            p.send(topic_name, value)
+        p.flush()
+    tp = TopicPartition(topic_name, 0)
+    with Consumer(_cfg(broker, value_deserializer="json")) as c:
+        c.assign([tp])
+        c.seek(tp, 0)
+        assert [r.value for r in _poll_until(c, 2)] == [1, 2]
+        for _ in range(2):
+            with pytest.raises(RecordDeserializationError) as info:
+                c.poll(5.0)
+            assert info.value.offset == 2 and c.position(tp) == 2
+        c.seek(tp, 3)
+        assert [(r.offset, r.value) for r in _poll_until(c, 1)] == [(3, 4)]
+        c.seek(tp, 0)
+        assert [r.value for r in _poll_until(c, 2)] == [1, 2]
+        c.seek(tp, 3)  # before the pending error is raised: it no longer applies
+        assert [(r.offset, r.value) for r in _poll_until(c, 1)] == [(3, 4)]

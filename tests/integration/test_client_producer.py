@@ -390,3 +390,18 @@ def test_transactions(broker: BrokerProcess, topic_name: str) -> None:
                 p.send(topic_name, b"zombie").result(TIMEOUT_S)
                 p.commit_transaction()
             assert err.value.code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH)
+
+
+def test_a_raising_delivery_callback_does_not_stop_other_records(
+    broker: BrokerProcess, topic_name: str
+) -> None:
+    create_topic(broker.bootstrap, topic_name, 1)
+
+    def bad(md: Any, err: Any) -> None:
+        raise RuntimeError("a user bug")
+
+    with Producer(_cfg(broker, linger_ms=50)) as p:
+        first = p.send(topic_name, b"a", on_delivery=bad)
+        second = p.send(topic_name, b"b")
+        p.flush(TIMEOUT_S)
+        assert (first.result(TIMEOUT_S).offset, second.result(TIMEOUT_S).offset) == (0, 1)

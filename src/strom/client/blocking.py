@@ -8,6 +8,7 @@ Delivery callbacks run on the producer's loop thread, so keep them short.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -21,6 +22,8 @@ from strom.client.sync import _LoopThread, _make
 from strom.common.types import TopicPartition
 
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 
 _PENDING: Any = object()
@@ -118,7 +121,10 @@ class DeliveryFuture:
         if waiter is not None:
             waiter.set()
         for fn in callbacks or ():
-            fn(self)
+            try:
+                fn(self)
+            except Exception:  # a failing callback must not stop the other records
+                log.exception("a delivery callback raised")
 
 
 class Producer:
@@ -169,7 +175,6 @@ class Producer:
         rec = self._producer.prepare(topic, value, key, partition, headers, timestamp)
         result = DeliveryFuture()
         acc = self._producer.accumulator
-        schedule = False
         with self._lock:
             fast = bool(rec.partition_count) and (
                 acc.used_bytes + self._handed_bytes + rec.size <= acc.buffer_memory
@@ -177,9 +182,9 @@ class Producer:
             if fast:
                 self._handed.append((rec, on_delivery, result))
                 self._handed_bytes += rec.size
-                schedule, self._scheduled = not self._scheduled, True
-        if schedule:
-            self._loop.loop.call_soon_threadsafe(self._take_handed)
+                if not self._scheduled:  # scheduled under the lock: no send can pass it
+                    self._scheduled = True
+                    self._loop.loop.call_soon_threadsafe(self._take_handed)
         if not fast:
             self._loop.run(self._send_waiting(rec, on_delivery, result))
         return result
@@ -199,6 +204,12 @@ class Producer:
         with self._lock:
             self._handed_bytes -= size
 
+    async def _after_handed(self, work: Coroutine[Any, Any, R]) -> R:
+        """Run ``work`` on the loop once every record handed over so far is queued
+        (flush, commit and close must include them)."""
+        self._take_handed()
+        return await work
+
     async def _send_waiting(
         self, rec: PreparedRecord, on_delivery: DeliveryCallback | None, result: DeliveryFuture
     ) -> None:
@@ -208,7 +219,7 @@ class Producer:
     def flush(self, timeout: float | None = None) -> None:
         """Send every queued record and wait until each has an outcome (Kafka's flush);
         KafkaTimeoutError after ``timeout`` s."""
-        self._loop.run(self._producer.flush(timeout))
+        self._loop.run(self._after_handed(self._producer.flush(timeout)))
 
     def partitions_for(self, topic: str) -> list[int]:
         """The partition numbers of ``topic`` (waiting up to max.block.ms for its metadata)."""
@@ -228,22 +239,24 @@ class Producer:
     ) -> None:
         """Kafka's sendOffsetsToTransaction: commit consumer ``offsets`` with the
         transaction; ``group_metadata`` is a group id or ``Consumer.group_metadata()``."""
-        self._loop.run(self._producer.send_offsets_to_transaction(offsets, group_metadata))
+        self._loop.run(
+            self._after_handed(self._producer.send_offsets_to_transaction(offsets, group_metadata))
+        )
 
     def commit_transaction(self) -> None:
         """Kafka's commitTransaction: flush the transaction's records, then commit it."""
-        self._loop.run(self._producer.commit_transaction())
+        self._loop.run(self._after_handed(self._producer.commit_transaction()))
 
     def abort_transaction(self) -> None:
         """Kafka's abortTransaction: fail the unsent records, wait for those in flight, abort."""
-        self._loop.run(self._producer.abort_transaction())
+        self._loop.run(self._after_handed(self._producer.abort_transaction()))
 
     def close(self, timeout: float | None = None) -> None:
         """Flush for at most ``timeout`` s, then stop; idempotent."""
         if self._loop.loop.is_closed():
             return
         try:
-            self._loop.run(self._producer.close(timeout))
+            self._loop.run(self._after_handed(self._producer.close(timeout)))
         finally:
             self._loop.stop()
 

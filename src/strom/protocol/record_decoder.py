@@ -29,6 +29,7 @@ from strom.protocol.records import (
     corrupt,
     parse_header,
     read_varint,
+    read_varint32,
 )
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -68,7 +69,7 @@ def decode_records(  # noqa: C901
                 end = pos + 2 + z2[b + (c << 7)]
                 pos += 2
             else:
-                length, pos = read_varint(body, pos)
+                length, pos = read_varint32(body, pos)
                 end = pos + length
             b = body[pos + 1]  # skips the record attributes (unused)
             if b < 0x80:
@@ -87,7 +88,7 @@ def decode_records(  # noqa: C901
                 off_delta = z2[b + (c << 7)]
                 pos += 2
             else:
-                off_delta, pos = read_varint(body, pos)
+                off_delta, pos = read_varint32(body, pos)
             b = body[pos]
             if b == 1:  # null key (zigzag -1)
                 key: bytes | None = None
@@ -97,7 +98,7 @@ def decode_records(  # noqa: C901
                     n = zz[b]
                     pos += 1
                 else:
-                    n, pos = read_varint(body, pos)
+                    n, pos = read_varint32(body, pos)
                 if n >= 0:
                     key = body[pos : pos + n]
                     pos += n
@@ -111,7 +112,7 @@ def decode_records(  # noqa: C901
                 n = z2[b + (c << 7)]
                 pos += 2
             else:
-                n, pos = read_varint(body, pos)
+                n, pos = read_varint32(body, pos)
             if n >= 0:
                 value: bytes | None = body[pos : pos + n]
                 pos += n
@@ -138,7 +139,7 @@ def decode_records(  # noqa: C901
 
 def _read_bytes(buf: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
     """A varint-length-prefixed field (-1: null) ending at or before ``end``."""
-    length, pos = read_varint(buf, pos)
+    length, pos = read_varint32(buf, pos)
     if length < 0:
         return None, pos
     if pos + length > end:
@@ -147,7 +148,7 @@ def _read_bytes(buf: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
 
 
 def _read_headers(body: bytes, pos: int, end: int) -> tuple[Headers, int]:
-    count, pos = read_varint(body, pos)
+    count, pos = read_varint32(body, pos)
     if count < 0 or count > end - pos:
         raise corrupt(f"invalid header count {count}")
     out: list[tuple[str, bytes | None]] = []

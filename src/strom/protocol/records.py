@@ -296,22 +296,32 @@ def write_varint(out: bytearray, value: int) -> None:
     out.append(z)
 
 
-def read_varint(buf: Buffer, pos: int) -> tuple[int, int]:
-    """Read a zigzag varint at ``pos``; return (value, new position). Bounds checked."""
+def read_varint(buf: Buffer, pos: int, max_bytes: int = 10) -> tuple[int, int]:
+    """Read a zigzag varlong at ``pos`` (at most ``max_bytes`` bytes, the value kept to
+    64 bits as Java's readVarlong does); return (value, new position). Bounds checked."""
     result = 0
     shift = 0
     end = len(buf)
+    limit = pos + max_bytes
     while True:
         if pos >= end:
             raise corrupt("truncated varint")
+        if pos >= limit:
+            raise corrupt("varint is too long")
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            bits = 64 if max_bytes > 5 else 32
+            result &= (1 << bits) - 1
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
-        if shift > 63:
-            raise corrupt("varint is too long")
+
+
+def read_varint32(buf: Buffer, pos: int) -> tuple[int, int]:
+    """Read a zigzag varint of an int32 field: at most 5 bytes, kept to 32 bits (Java's
+    readVarint); lengths, offset deltas and counts of a record."""
+    return read_varint(buf, pos, 5)
 
 
 # -- building ----------------------------------------------------------------

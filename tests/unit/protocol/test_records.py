@@ -309,3 +309,15 @@ def test_mutated_record_bodies_raise_only_corrupt_message(data: st.DataObject) -
         decode_batch(batch, verify_crc=False)
     except KafkaError as exc:
         assert exc.code == ErrorCode.CORRUPT_MESSAGE
+
+
+def test_varints_keep_java_widths() -> None:
+    """readVarlong keeps 64 bits of 10 bytes; an int32 varint has at most 5 bytes."""
+    from strom.protocol.records import read_varint32
+
+    assert read_varint(b"\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 0) == (2**63 - 1, 10)
+    assert read_varint(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 0) == (-(2**63), 10)
+    assert read_varint32(b"\xfe\xff\xff\xff\x0f", 0) == (2**31 - 1, 5)
+    with pytest.raises(KafkaError) as info:
+        read_varint32(b"\x82\x80\x80\x80\x80\x00", 0)
+    assert info.value.code == ErrorCode.CORRUPT_MESSAGE

@@ -178,9 +178,8 @@ class AIOConsumer(OffsetLookups):
         return time.monotonic() < deadline or self._fetcher.has_buffered
 
     def _raise_fetch_errors(self) -> None:
-        if self._fetcher.errors:
-            err = self._fetcher.errors.pop(0)
-            self._fetcher.errors.clear()
+        err = self._fetcher.take_error()
+        if err is not None:
             raise err
 
     async def _ensure_group(self, deadline: float) -> bool:

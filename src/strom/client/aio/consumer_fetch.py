@@ -61,7 +61,8 @@ class Fetcher:
         self._deserializers = None if raw else (key_de, value_de)
         self._buffer: dict[TopicPartition, CompletedFetch] = {}
         self.out_of_range: set[TopicPartition] = set()
-        self.errors: list[KafkaError] = []
+        # (partition or None for a whole request, the position it was found at, error)
+        self._errors: list[tuple[TopicPartition | None, int, KafkaError]] = []
         self._task: asyncio.Task[None] | None = None
 
     def discard(self, tps: Iterable[TopicPartition] | None = None) -> None:
@@ -97,8 +98,21 @@ class Fetcher:
             if done.exhausted:
                 del self._buffer[tp]
                 if done.error is not None:
-                    self.errors.append(done.error)
+                    self._errors.append((tp, done.position, done.error))
         return out
+
+    def take_error(self) -> KafkaError | None:
+        """The first error to raise from poll(), dropping the rest. A partition's error
+        counts only while the partition is still assigned at the position where it
+        was found (a seek past a bad record, as Kafka's fetcher checks)."""
+        errors, self._errors = self._errors, []
+        for tp, position, error in errors:
+            if tp is None:
+                return error
+            st = self.subs.assignment.get(tp)
+            if st is not None and st.position == position:
+                return error
+        return None
 
     def in_flight(self) -> asyncio.Task[None] | None:
         """The fetch task while it runs, else None."""
@@ -137,7 +151,7 @@ class Fetcher:
         for result in results:
             if isinstance(result, KafkaError):
                 if not result.retriable:
-                    self.errors.append(result)
+                    self._errors.append((None, -1, result))
                 stale.update(t.topic for t in positions)
             elif isinstance(result, set):
                 stale |= result
@@ -176,7 +190,7 @@ class Fetcher:
                     continue
                 perr = error_for(p.error_code, f"Fetch {tp}")
                 if perr is not None:
-                    self.errors.append(perr)
+                    self._errors.append((tp, offset, perr))
                     continue
                 st.high_watermark = p.high_watermark
                 st.last_stable_offset = p.last_stable_offset

@@ -198,7 +198,10 @@ class AIOProducer(TransactionsMixin):
     def enqueue_into(
         self, rec: PreparedRecord, future: RecordFuture, on_delivery: DeliveryCallback | None
     ) -> None:
-        """:meth:`enqueue` with the caller's future (the blocking Producer's own)."""
+        """:meth:`enqueue` with the caller's future (the blocking Producer's own). A record
+        handed over from another thread re-checks that the producer can still send."""
+        if self._closed or self._sender.fatal:
+            self._check_can_send()
         topic, partition, key, value, headers, timestamp, size, count = rec
         if partition is None:
             partition = self._partitioner.partition(topic, key, count)
