@@ -503,3 +503,15 @@ def test_dynamic_broker_configs(broker_factory: BrokerFactory, topic_name: str) 
     entries = next(iter(described.values())).result(30)
     assert entries["log.retention.bytes"].value == "123456"
     assert not entries["log.retention.bytes"].is_read_only
+
+
+def test_compacted_topics_refuse_records_without_a_key(raw: RawClient, topic_name: str) -> None:
+    assert create(raw, topic_name, cleanup_policy="compact") == 0
+    now = int(time.time() * 1000)
+    keyless = build_batch([(b"k", b"v", (), now), (None, b"no key", (), now)])
+    refused = produce(raw, topic_name, keyless)
+    assert refused.error_code == ErrorCode.INVALID_RECORD  # type: ignore[attr-defined]
+    assert "Compacted topic cannot accept message without key" in str(
+        refused.error_message  # type: ignore[attr-defined]
+    )
+    assert produce(raw, topic_name, batch(2)).error_code == 0  # type: ignore[attr-defined]

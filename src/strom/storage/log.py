@@ -345,6 +345,8 @@ class PartitionLog:
                 ErrorCode.INVALID_RECORD,
                 "Produce requests with version 3 or later must contain exactly one record batch",
             )
+        if origin == AppendOrigin.CLIENT and self.config.compact_enabled:
+            self._require_keys(records, headers)
         duplicate = self.producer_state.find_duplicate(headers)
         if duplicate is not None:
             return AppendInfo(
@@ -400,6 +402,23 @@ class PartitionLog:
         info = self._append(records, headers, now_ms, -1)
         self._track_producers(headers, _markers(records, headers))
         return info
+
+    def _require_keys(
+        self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
+    ) -> None:
+        """Kafka's LogValidator on a compacted topic: every record needs a key. The one
+        produce path that decodes records, and only for compacted topics, as Kafka."""
+        view = memoryview(records)
+        position = 0
+        for h in headers:
+            _, batch = decode_batch(view[position : position + h.size_in_bytes], verify_crc=False)
+            if any(r.key is None for r in batch):
+                raise KafkaError(
+                    ErrorCode.INVALID_RECORD,
+                    "Compacted topic cannot accept message without key in topic partition "
+                    f"{self.dir.name}.",
+                )
+            position += h.size_in_bytes
 
     def _empty_append_info(self) -> AppendInfo:
         return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
