@@ -181,16 +181,23 @@ def clean_log(
     now_ms: int,
     delete_retention_ms: int,
     checkpoint: CleanerCheckpoint | None = None,
+    min_compaction_lag_ms: int = 0,
 ) -> int:
     """Compact the closed segments of ``log``; the number of bytes removed.
 
-    With a checkpoint, nothing is done unless a segment closed since the last
-    run (Kafka's dirty section); OSError propagates to the caller.
+    Segments holding records younger than ``min_compaction_lag_ms`` and all after them
+    are left alone (Kafka's first uncleanable offset). With a checkpoint, nothing is
+    done unless the cleanable part grew since the last run (Kafka's dirty section);
+    OSError propagates to the caller.
     """
     closed = log.segments[:-1]
+    for i, segment in enumerate(closed):
+        if segment.largest_timestamp > now_ms - min_compaction_lag_ms:
+            closed = closed[:i]
+            break
     if not closed:
         return 0
-    dirty_end = log.segments[-1].base_offset
+    dirty_end = log.segments[len(closed)].base_offset
     if checkpoint is not None and dirty_end <= checkpoint.first_dirty_offset:
         return 0
     latest = build_offset_map(log)

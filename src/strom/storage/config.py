@@ -46,6 +46,7 @@ _TOPIC_CONFIGS: Final[dict[str, tuple[str, Callable[[str], Any], int | None]]] =
     "message.timestamp.difference.max.ms": ("message_timestamp_difference_max_ms", _int, 0),
     "cleanup.policy": ("cleanup_policy", _cleanup_policy, None),
     "delete.retention.ms": ("delete_retention_ms", _int, 0),
+    "min.compaction.lag.ms": ("min_compaction_lag_ms", _int, 0),
 }
 
 
@@ -66,6 +67,7 @@ class LogConfig:
     message_timestamp_difference_max_ms: int = LONG_MAX
     cleanup_policy: str = "delete"
     delete_retention_ms: int = 24 * 60 * 60 * 1000  # how long compaction keeps tombstones
+    min_compaction_lag_ms: int = 0  # records younger than this are not compacted
 
     @property
     def delete_enabled(self) -> bool:

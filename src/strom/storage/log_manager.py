@@ -234,7 +234,13 @@ class LogManager:
                 continue
             state = self._cleaner_state.setdefault(tp, CleanerCheckpoint())
             try:
-                removed += clean_log(log, now_ms, log.config.delete_retention_ms, state)
+                removed += clean_log(
+                    log,
+                    now_ms,
+                    log.config.delete_retention_ms,
+                    state,
+                    log.config.min_compaction_lag_ms,
+                )
             except OSError as exc:
                 self.handle_dir_failure(self._dir_of[tp], exc)
             except KafkaError as exc:

@@ -74,3 +74,14 @@ def test_nothing_to_clean_with_one_segment(tmp_path: Path) -> None:
     log = open_log(tmp_path, LogConfig(cleanup_policy="compact"))
     _append(log, [(b"a", b"1"), (b"a", b"2")])
     assert clean_log(log, NOW, DAY) == 0
+
+
+def test_min_compaction_lag_keeps_young_segments(tmp_path: Path) -> None:
+    log = _fill(tmp_path)
+    closed = log.segments[:-1]
+    assert len(closed) > 1
+    before = read_all(log)
+    # every record was written at NOW: a lag reaching past NOW leaves all of them alone
+    assert clean_log(log, NOW + 999, DAY, min_compaction_lag_ms=1000) == 0
+    assert read_all(log) == before
+    assert clean_log(log, NOW + 1000, DAY, min_compaction_lag_ms=1000) > 0
