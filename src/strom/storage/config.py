@@ -71,11 +71,11 @@ class LogConfig:
 
     @property
     def delete_enabled(self) -> bool:
-        return "delete" in self.cleanup_policy.split(",")
+        return "delete" in self.cleanup_policy  # only "delete" and "compact" pass the parser
 
     @property
     def compact_enabled(self) -> bool:
-        return "compact" in self.cleanup_policy.split(",")
+        return "compact" in self.cleanup_policy
 
     @property
     def log_append_time(self) -> bool:
