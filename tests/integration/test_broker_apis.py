@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from strom.protocol.errors import ErrorCode
+from strom.protocol.generated.alter_replica_log_dirs import AlterReplicaLogDirsRequest
 from strom.protocol.generated.create_partitions import CreatePartitionsRequest
 from strom.protocol.generated.create_topics import CreateTopicsRequest
 from strom.protocol.generated.delete_records import DeleteRecordsRequest
@@ -21,6 +23,7 @@ from strom.protocol.generated.list_offsets import ListOffsetsRequest
 from strom.protocol.generated.metadata import MetadataRequest
 from strom.protocol.generated.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from strom.protocol.generated.produce import ProduceRequest
+from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import build_batch, iter_batches
 from strom.testing.broker import BrokerFactory, BrokerProcess
 from strom.testing.wire import RawClient
@@ -515,3 +518,43 @@ def test_compacted_topics_refuse_records_without_a_key(raw: RawClient, topic_nam
         refused.error_message  # type: ignore[attr-defined]
     )
     assert produce(raw, topic_name, batch(2)).error_code == 0  # type: ignore[attr-defined]
+
+
+def _offsets(raw: RawClient, topic: str) -> list[int]:
+    part = fetch(raw, topic, 0)
+    assert part.error_code == 0  # type: ignore[attr-defined]
+    data = bytes(part.records)  # type: ignore[attr-defined]
+    return [r.offset for _, b in iter_batches(data) for r in decode_batch(b)[1]]
+
+
+def test_alter_replica_log_dirs_moves_a_partition(
+    broker_factory: BrokerFactory, topic_name: str, tmp_path: Path
+) -> None:
+    """AlterReplicaLogDirs to the other log dir moves the partition's files there; reads,
+    writes and a restart go on from the new place. Kafka's errors: a directory not in
+    log.dirs is LOG_DIR_NOT_FOUND, a partition without a replica REPLICA_NOT_AVAILABLE."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    b = broker_factory({"log.dirs": f"{first},{second}"})
+    ard = AlterReplicaLogDirsRequest
+
+    def move(path: Path | str, topic: str, partition: int = 0) -> int:
+        topics = [ard.AlterReplicaLogDirTopic(topic, [partition])]
+        resp = raw.request(ard(dirs=[ard.AlterReplicaLogDir(str(path), topics)]), 2)
+        return int(resp.results[0].partitions[0].error_code)
+
+    with RawClient(b.bootstrap) as raw:
+        assert create(raw, topic_name) == 0
+        produce(raw, topic_name, batch(3))
+        here = next(d for d in (first, second) if (d / f"{topic_name}-0").is_dir())
+        there = second if here == first else first
+        assert move(here, topic_name) == 0  # already there: nothing to do
+        assert move(there, topic_name) == 0
+        assert (there / f"{topic_name}-0").is_dir() and not (here / f"{topic_name}-0").exists()
+        produce(raw, topic_name, batch(2, 3))
+        assert _offsets(raw, topic_name) == list(range(5))
+        assert move(tmp_path / "elsewhere", topic_name) == ErrorCode.LOG_DIR_NOT_FOUND
+        assert move(there, topic_name, 7) == ErrorCode.REPLICA_NOT_AVAILABLE
+    b.restart()
+    with RawClient(b.bootstrap) as raw:
+        assert _offsets(raw, topic_name) == list(range(5))
+        assert (there / f"{topic_name}-0").is_dir() and not (here / f"{topic_name}-0").exists()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from strom.broker.broker import Broker, handles
 from strom.common.names import topic_name_problem
+from strom.common.types import TopicPartition
 from strom.metadata.store import TopicInfo
 from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.alter_replica_log_dirs import (
+    AlterReplicaLogDirsRequest,
+    AlterReplicaLogDirsResponse,
+)
 from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from strom.protocol.generated.describe_cluster import (
     DescribeClusterRequest,
@@ -190,6 +196,53 @@ async def handle_describe_log_dirs(
             )
         )
     return DescribeLogDirsResponse(throttle_time_ms=0, error_code=0, results=results)
+
+
+def _move_replica(broker: Broker, tp: TopicPartition, path: str) -> int:
+    """Kafka's alterReplicaLogDirs for one partition: the directory must be a
+    configured log dir (LOG_DIR_NOT_FOUND) that is online (KAFKA_STORAGE_ERROR); a
+    partition without a local replica is REPLICA_NOT_AVAILABLE. The log moves at
+    once (Kafka copies it in the background through a future replica)."""
+    dest = next((d for d in broker.log_dirs if d.resolve() == Path(path).resolve()), None)
+    try:
+        if dest is None or not Path(path).is_absolute():
+            raise KafkaError(
+                ErrorCode.LOG_DIR_NOT_FOUND, f"Log dir {path} is not found in the config."
+            )
+        if dest in broker.logs.offline_dirs:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"Log directory {path} is offline")
+        if tp not in broker.replicas.partitions:
+            raise KafkaError(ErrorCode.REPLICA_NOT_AVAILABLE, f"{tp} has no replica here")
+        broker.replicas.move_replica(tp, dest, broker.now_ms())
+    except KafkaError as e:
+        code = (
+            ErrorCode.REPLICA_NOT_AVAILABLE
+            if e.code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else e.code
+        )
+        return code
+    return ErrorCode.NONE
+
+
+@handles(ApiKey.ALTER_REPLICA_LOG_DIRS)
+async def handle_alter_replica_log_dirs(
+    broker: Broker, header: RequestHeader, req: AlterReplicaLogDirsRequest
+) -> AlterReplicaLogDirsResponse:
+    results: dict[str, list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult]] = {}
+    for d in req.dirs:
+        for t in d.topics:
+            for p in t.partitions:
+                code = _move_replica(broker, TopicPartition(t.name, p), d.path)
+                results.setdefault(t.name, []).append(
+                    AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult(p, code)
+                )
+    return AlterReplicaLogDirsResponse(
+        throttle_time_ms=0,
+        results=[
+            AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult(name, parts)
+            for name, parts in results.items()
+        ],
+    )
 
 
 __all__ = ["ZERO_UUID", "api_versions_response"]

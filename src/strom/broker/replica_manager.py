@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 from strom.common.config import BrokerConfig
 from strom.common.types import TopicPartition
@@ -57,6 +58,11 @@ class ReplicaManager:
             if tp.topic == topic.name:
                 part.log.config = cfg
                 part.min_insync_replicas = min_isr
+
+    def move_replica(self, tp: TopicPartition, log_dir: Path, now_ms: int) -> None:
+        """AlterReplicaLogDirs for a local replica: its log moves to ``log_dir``."""
+        part = self.get_partition(tp)
+        part.log = self.logs.move_log(tp, log_dir, now_ms)
 
     def delete_topic(self, name: str) -> None:
         for tp in [tp for tp in self.partitions if tp.topic == name]:

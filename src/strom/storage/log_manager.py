@@ -203,6 +203,49 @@ class LogManager:
             self.handle_dir_failure(log_dir, exc)
             raise self._storage_error(tp) from exc
 
+    def move_log(self, tp: TopicPartition, dest: Path, now_ms: int) -> PartitionLog:
+        """AlterReplicaLogDirs: move ``tp``'s log into log directory ``dest`` (one of
+        ``log_dirs``): flush and snapshot, rename the partition directory, reopen it
+        there (a clean open at the log end). Reads in flight keep their open files.
+        Returns the log to use from now on; KAFKA_STORAGE_ERROR when a directory is
+        offline or the move fails."""
+        log = self.get_log(tp)
+        if log is None:
+            raise KafkaError(ErrorCode.REPLICA_NOT_AVAILABLE, f"{tp} has no log here")
+        source = self._dir_of[tp]
+        if dest == source:
+            return log
+        if dest in self.offline_dirs:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"Log directory {dest} is offline")
+        log.flush(now_ms)
+        log.producer_state.write_snapshot(log.log_end_offset)
+        start, hw, end = log.log_start_offset, log.high_watermark, log.log_end_offset
+        log.detach()
+        self._logs.pop(tp)
+        self._dir_of.pop(tp)
+        self._cleaner_state.pop(tp, None)
+        target = dest / log.dir.name
+        try:
+            if target.exists():
+                shutil.rmtree(target)  # a leftover of an interrupted move
+            shutil.move(str(log.dir), str(target))
+            moved = PartitionLog.open(
+                target,
+                log.config,
+                now_ms,
+                clean_shutdown=True,
+                recovery_point=end,
+                log_start_offset=start,
+                high_watermark=hw,
+                on_dir_failure=self.handle_dir_failure,
+            )
+        except OSError as exc:
+            self.handle_dir_failure(dest, exc)
+            raise self._storage_error(tp) from exc
+        self._register(tp, dest, moved)
+        self.write_checkpoints()
+        return moved
+
     def all_logs(self) -> dict[TopicPartition, PartitionLog]:
         """The online logs."""
         return {tp: log for tp, log in self._logs.items() if not log.offline}
