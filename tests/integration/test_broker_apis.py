@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -467,6 +468,11 @@ def test_dynamic_broker_configs(broker_factory: BrokerFactory, topic_name: str) 
         assert alter(node, ("message.max.bytes", 0, "lots")) == ErrorCode.INVALID_REQUEST
         assert alter("7", ("message.max.bytes", 0, "10")) == ErrorCode.INVALID_REQUEST
         assert alter(node, ("log.segment.bytes", 0, "999999"), validate=True) == 0
+        # a value that fails the topic-level checks is refused before anything changes
+        assert alter("", ("log.cleanup.policy", 0, "")) == ErrorCode.INVALID_REQUEST
+        assert alter("", ("log.cleanup.policy", 0, ""), validate=True) == ErrorCode.INVALID_REQUEST
+        assert alter(node, ("log.retention.hours", 0, "-1")) == 0  # negative: unlimited
+        assert alter(node, ("log.retention.hours", 1, None), ("message.max.bytes", 0, "2000")) == 0
         assert describe(4, "") == {"log.retention.ms": ("3600000", 3, False)}
         brokers = describe(4, node)
         assert brokers["message.max.bytes"] == ("2000", 2, False)
@@ -512,10 +518,17 @@ def test_compacted_topics_refuse_records_without_a_key(raw: RawClient, topic_nam
     assert create(raw, topic_name, cleanup_policy="compact") == 0
     now = int(time.time() * 1000)
     keyless = build_batch([(b"k", b"v", (), now), (None, b"no key", (), now)])
-    refused = produce(raw, topic_name, keyless)
-    assert refused.error_code == ErrorCode.INVALID_RECORD  # type: ignore[attr-defined]
-    assert "Compacted topic cannot accept message without key" in str(
-        refused.error_message  # type: ignore[attr-defined]
+    refused: Any = produce(raw, topic_name, keyless)
+    message = (
+        f"Compacted topic cannot accept message without key in topic partition {topic_name}-0."
+    )
+    assert refused.error_code == ErrorCode.INVALID_RECORD
+    assert [(e.batch_index, e.batch_index_error_message) for e in refused.record_errors] == [
+        (1, message)
+    ]
+    assert refused.error_message == (
+        "One or more records have been rejected due to 1 record errors in total, and only "
+        f"showing the first three errors at most: [RecordError(batchIndex=1, message='{message}')]"
     )
     assert produce(raw, topic_name, batch(2)).error_code == 0  # type: ignore[attr-defined]
 

@@ -90,20 +90,45 @@ class Broker:
         self.groups.load()
 
     def _load_dynamic_configs(self) -> None:
-        """Dynamic broker configs stored by AlterConfigs; a value that no longer parses
-        is dropped with a warning rather than stopping the broker."""
+        """Dynamic broker configs stored by AlterConfigs. A stored value that no longer
+        passes the checks is dropped (with a warning), the others still apply."""
         for entity, per_broker in (("", False), (str(self.node_id), True)):
-            stored = self.metadata.broker_configs(entity)
+            good: dict[str, str] = {}
+            for key, value in self.metadata.broker_configs(entity).items():
+                try:
+                    self.check_dynamic_configs(per_broker, {**good, key: value})
+                    good[key] = value
+                except ConfigError as exc:
+                    log.warning(
+                        "ignoring the stored dynamic broker config %s=%r: %s", key, value, exc
+                    )
+            self.config.set_dynamic(per_broker, good)
+
+    def check_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
+        """ConfigError unless ``configs`` may become this broker's (or the cluster
+        default's) dynamic configs: each value parses, and every topic's log config,
+        and a new topic's, is still valid with them."""
+        trial = BrokerConfig({})
+        trial.explicit = self.config.explicit
+        trial.dynamic_broker, trial.dynamic_default = (
+            self.config.dynamic_broker,
+            self.config.dynamic_default,
+        )
+        trial.set_dynamic(per_broker, configs)
+        overrides = [info.configs for info in self.metadata.topics().values()]
+        for topic_overrides in [{}, *overrides]:
             try:
-                self.config.set_dynamic(per_broker, stored)
-            except ConfigError as exc:
-                log.warning("ignoring stored dynamic broker configs %r: %s", dict(stored), exc)
+                LogConfig.from_topic_config(trial.topic_config_strings(topic_overrides))
+            except KafkaError as exc:
+                raise ConfigError(next(iter(configs), ""), exc.message or str(exc)) from None
 
     def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
-        """Store and apply this broker's (or the cluster default's) dynamic configs; every
-        topic's log picks up the new broker-level defaults. ConfigError when invalid."""
-        self.config.set_dynamic(per_broker, configs)
+        """Check, then store and apply this broker's (or the cluster default's) dynamic
+        configs; every topic's log picks up the new broker-level defaults. ConfigError
+        (and nothing changes) when they are invalid."""
+        self.check_dynamic_configs(per_broker, configs)
         self.metadata.set_broker_configs(str(self.node_id) if per_broker else "", configs)
+        self.config.set_dynamic(per_broker, configs)
         for topic in self.metadata.topics().values():
             self.replicas.update_topic_config(topic)
 

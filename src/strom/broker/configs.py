@@ -182,18 +182,20 @@ def _apply_broker(broker: Broker, name: str, new: Mapping[str, str], validate_on
     (``name`` ""); Kafka answers INVALID_REQUEST for a config that cannot change at
     runtime or a bad value."""
     try:
-        broker.config.parse_dynamic(new)
-        if not validate_only:
+        if validate_only:
+            broker.check_dynamic_configs(bool(name), new)
+        else:
             broker.apply_dynamic_configs(bool(name), new)
     except ConfigError as e:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, str(e)) from None
+        raise KafkaError(ErrorCode.INVALID_REQUEST, e.detail) from None
 
 
 def _incremental(current: dict[str, str], op: Any, defs: Mapping[str, ConfigDef]) -> None:
     name, value, kind = op.name, op.value, op.config_operation
     d = defs.get(name)
     if d is None:
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown config name: {name}")
+        kind = "topic" if defs is TOPIC_CONFIGS else "broker"
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown {kind} config name: {name}")
     if kind == SET:
         if value is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")

@@ -8,7 +8,7 @@ from strom.broker.broker import Broker, handles
 from strom.broker.txn_verification import VERIFICATION_MESSAGES, verify_transaction
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
-from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError
+from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError, RecordValidationError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
 
@@ -35,6 +35,13 @@ def _produce_partition(
         return _error(tp.partition, ErrorCode.CORRUPT_MESSAGE, "null records")
     try:
         info = broker.replicas.append(tp, records, acks, now_ms)
+    except RecordValidationError as e:
+        resp = _error(tp.partition, e.code, e.message)
+        resp.record_errors = [
+            ProduceResponse.BatchIndexAndErrorMessage(index, text)
+            for index, text in e.record_errors
+        ]
+        return resp
     except KafkaError as e:
         return _error(tp.partition, e.code, e.message)
     except OSError as e:

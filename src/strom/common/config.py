@@ -47,6 +47,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+        self.detail = message  # without the key (Kafka's own wording where it has one)
 
 
 Validator = Callable[[object], str | None]
@@ -429,7 +430,9 @@ class BrokerConfig:
             for layer, source in self._layers():
                 v = layer.get(key)
                 if v is not None:
-                    return (v * factor if isinstance(v, int) and factor != 1 else v), source, key
+                    if isinstance(v, int) and factor != 1:
+                        v = -1 if v < 0 and name == "retention.ms" else v * factor
+                    return v, source, key  # negative hours/minutes: unlimited, as Kafka
         return TOPIC_CONFIGS[name].default, ConfigSource.DEFAULT_CONFIG, None
 
     def synonyms(

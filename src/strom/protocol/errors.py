@@ -200,5 +200,23 @@ class KafkaError(Exception):
         return f"KafkaError({self.code.name}, {str(self)!r})"
 
 
+class RecordValidationError(KafkaError):
+    """Records of a batch refused one by one (Kafka's RecordValidationException):
+    ``record_errors`` holds (index in the batch, message) per refused record, and the
+    message summarises them as Kafka's LogValidator does."""
+
+    def __init__(self, code: ErrorCode, record_errors: list[tuple[int, str]]) -> None:
+        shown = ", ".join(
+            f"RecordError(batchIndex={index}, message='{text}')"
+            for index, text in record_errors[:3]
+        )
+        super().__init__(
+            code,
+            f"One or more records have been rejected due to {len(record_errors)} record "
+            f"errors in total, and only showing the first three errors at most: [{shown}]",
+        )
+        self.record_errors = record_errors
+
+
 class CloseConnection(Exception):
     """Raised by a handler when Kafka would close the client's connection."""

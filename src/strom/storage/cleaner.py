@@ -191,10 +191,13 @@ def clean_log(
     OSError propagates to the caller.
     """
     closed = log.segments[:-1]
-    for i, segment in enumerate(closed):
-        if segment.largest_timestamp > now_ms - min_compaction_lag_ms:
-            closed = closed[:i]
-            break
+    if min_compaction_lag_ms > 0:  # only dirty segments are held back, as in Kafka
+        first_dirty = checkpoint.first_dirty_offset if checkpoint is not None else 0
+        for i, segment in enumerate(closed):
+            young = segment.largest_timestamp > now_ms - min_compaction_lag_ms
+            if young and segment.base_offset >= first_dirty:
+                closed = closed[:i]
+                break
     if not closed:
         return 0
     dirty_end = log.segments[len(closed)].base_offset

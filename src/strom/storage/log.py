@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import ErrorCode, KafkaError, RecordValidationError
 from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
     AppendOrigin,
@@ -410,14 +410,14 @@ class PartitionLog:
         produce path that decodes records, and only for compacted topics, as Kafka."""
         view = memoryview(records)
         position = 0
+        message = (
+            f"Compacted topic cannot accept message without key in topic partition {self.dir.name}."
+        )
         for h in headers:
             _, batch = decode_batch(view[position : position + h.size_in_bytes], verify_crc=False)
-            if any(r.key is None for r in batch):
-                raise KafkaError(
-                    ErrorCode.INVALID_RECORD,
-                    "Compacted topic cannot accept message without key in topic partition "
-                    f"{self.dir.name}.",
-                )
+            keyless = [(i, message) for i, r in enumerate(batch) if r.key is None]
+            if keyless:
+                raise RecordValidationError(ErrorCode.INVALID_RECORD, keyless)
             position += h.size_in_bytes
 
     def _empty_append_info(self) -> AppendInfo:

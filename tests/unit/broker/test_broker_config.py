@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from strom.common.config import BrokerConfig, ConfigError, ConfigSource
@@ -36,3 +38,21 @@ def test_only_topic_defaults_change_at_runtime() -> None:
     with pytest.raises(ConfigError):
         cfg.set_dynamic(True, {"log.segment.bytes": "tiny"})
     assert cfg.dynamic_broker == {} and cfg.dynamic_default == {}
+
+
+def test_a_bad_stored_dynamic_value_is_dropped_alone(tmp_path: Path) -> None:
+    from strom.broker.api import Broker
+
+    settings = {"listeners": "PLAINTEXT://127.0.0.1:9", "log.dirs": str(tmp_path)}
+    first = Broker(BrokerConfig(settings))
+    first.metadata.set_broker_configs("", {"log.retention.ms": "5000", "message.max.bytes": "x"})
+    first.shutdown()
+    second = Broker(BrokerConfig(settings))
+    try:
+        assert second.config.dynamic_default == {"log.retention.ms": 5000}
+        with pytest.raises(ConfigError):
+            second.apply_dynamic_configs(False, {"log.cleanup.policy": ""})
+        assert second.config.dynamic_default == {"log.retention.ms": 5000}
+        assert second.metadata.broker_configs("")["message.max.bytes"] == "x"  # untouched
+    finally:
+        second.shutdown()
