@@ -90,31 +90,31 @@ class Broker:
         self.groups.load()
 
     def _load_dynamic_configs(self) -> None:
-        """Dynamic broker configs stored by AlterConfigs. A stored value that no longer
-        passes the checks is dropped (with a warning), the others still apply."""
+        """Dynamic broker configs stored by AlterConfigs. When the stored set no longer
+        passes the checks, the values that fail are dropped (with a warning), one by
+        one; the others still apply."""
         for entity, per_broker in (("", False), (str(self.node_id), True)):
-            good: dict[str, str] = {}
-            for key, value in self.metadata.broker_configs(entity).items():
-                try:
-                    self.check_dynamic_configs(per_broker, {**good, key: value})
-                    good[key] = value
-                except ConfigError as exc:
-                    log.warning(
-                        "ignoring the stored dynamic broker config %s=%r: %s", key, value, exc
-                    )
-            self.config.set_dynamic(per_broker, good)
+            stored = dict(self.metadata.broker_configs(entity))
+            if not stored:
+                continue
+            try:
+                self.check_dynamic_configs(per_broker, stored)
+            except ConfigError:
+                good: dict[str, str] = {}
+                for key, value in stored.items():
+                    try:
+                        self.check_dynamic_configs(per_broker, {**good, key: value})
+                        good[key] = value
+                    except ConfigError as exc:
+                        log.warning("ignoring stored dynamic config %s=%r: %s", key, value, exc)
+                stored = good
+            self.config.set_dynamic(per_broker, stored)
 
     def check_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
         """ConfigError unless ``configs`` may become this broker's (or the cluster
         default's) dynamic configs: each value parses, and every topic's log config,
         and a new topic's, is still valid with them."""
-        trial = BrokerConfig({})
-        trial.explicit = self.config.explicit
-        trial.dynamic_broker, trial.dynamic_default = (
-            self.config.dynamic_broker,
-            self.config.dynamic_default,
-        )
-        trial.set_dynamic(per_broker, configs)
+        trial = self.config.with_dynamic(per_broker, configs)
         overrides = [info.configs for info in self.metadata.topics().values()]
         for topic_overrides in [{}, *overrides]:
             try:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.records import CoordinatorRecord
@@ -40,20 +41,6 @@ log = logging.getLogger(__name__)
 OFFSETS_TOPIC: Final = "__consumer_offsets"
 TICK_S: Final = 0.05
 LOAD_READ_BYTES: Final = 1 << 20
-
-
-def java_string_hash(s: str) -> int:
-    """Java's String.hashCode (UTF-16 code units, int32 overflow)."""
-    h = 0
-    data = s.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def partition_for(group_id: str, partitions: int) -> int:
-    """Kafka's Utils.abs(groupId.hashCode) % partitions (Utils.abs masks the sign bit)."""
-    return (java_string_hash(group_id) & 0x7FFFFFFF) % partitions
 
 
 def group_config(broker: Broker) -> GroupConfig:
@@ -122,7 +109,7 @@ class GroupRuntime:
         return self.broker.config.get_int("offsets.topic.num.partitions")
 
     def partition_for(self, group_id: str) -> int:
-        return partition_for(group_id, self.num_partitions)
+        return coordinator_partition(group_id, self.num_partitions)
 
     def ensure_topic(self) -> bool:
         """Create ``__consumer_offsets`` if missing; False if it cannot exist now."""

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from strom.broker.broker import Broker, handles
 from strom.broker.txn_runtime import OFFSETS_TOPIC, TxnRuntime, fenced_for_version
+from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
-from strom.coordinator.txn.coordinator import partition_for
 from strom.coordinator.txn.state import TxnState
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -141,7 +141,7 @@ def offsets_partition_for(broker: Broker, group_id: str) -> int:
         if topic is not None
         else broker.config.get_int("offsets.topic.num.partitions")
     )
-    return partition_for(group_id, count)
+    return coordinator_partition(group_id, count)
 
 
 @handles(ApiKey.ADD_OFFSETS_TO_TXN)

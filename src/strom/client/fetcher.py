@@ -8,13 +8,15 @@ batches (transaction markers) are skipped but move the position on.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from strom.client.messages import ConsumerRecord, RecordDeserializationError
 from strom.common.types import TopicPartition
 from strom.protocol.errors import KafkaError
+from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 from strom.protocol.record_decoder import decode_batch, decode_batch_as
 from strom.protocol.records import (
     BatchHeader,
@@ -200,3 +202,37 @@ class CompletedFetch:
                 self.error = RecordDeserializationError(self.tp, r.offset, exc)
                 break
         return out
+
+
+def fetch_request(
+    positions: Mapping[TopicPartition, int],
+    *,
+    max_wait_ms: int,
+    min_bytes: int,
+    max_bytes: int,
+    partition_max_bytes: int,
+    isolation_level: int,
+) -> FetchRequest:
+    """A sessionless Fetch (session id 0, epoch -1) of every partition from its position."""
+    by_topic: dict[str, list[FetchRequest.FetchPartition]] = defaultdict(list)
+    for tp, offset in positions.items():
+        by_topic[tp.topic].append(
+            FetchRequest.FetchPartition(
+                partition=tp.partition, fetch_offset=offset, partition_max_bytes=partition_max_bytes
+            )
+        )
+    return FetchRequest(
+        replica_id=-1,
+        max_wait_ms=max_wait_ms,
+        min_bytes=min_bytes,
+        max_bytes=max_bytes,
+        isolation_level=isolation_level,
+        session_id=0,
+        session_epoch=-1,
+        topics=[FetchRequest.FetchTopic(topic=t, partitions=ps) for t, ps in by_topic.items()],
+    )
+
+
+def aborted_transactions(partition: FetchResponse.PartitionData) -> list[AbortedTxn]:
+    """The aborted transactions a Fetch response lists for a partition."""
+    return [AbortedTxn(a.producer_id, a.first_offset) for a in partition.aborted_transactions or ()]

@@ -377,6 +377,14 @@ class BrokerConfig:
         else:
             self.dynamic_default = parsed
 
+    def with_dynamic(self, per_broker: bool, values: Mapping[str, str | None]) -> BrokerConfig:
+        """A copy with these dynamic configs instead (this one is unchanged)."""
+        trial = BrokerConfig({})
+        trial.explicit = self.explicit
+        trial.dynamic_broker, trial.dynamic_default = self.dynamic_broker, self.dynamic_default
+        trial.set_dynamic(per_broker, values)
+        return trial
+
     def _layers(self) -> tuple[tuple[Mapping[str, object], ConfigSource], ...]:
         return (
             (self.dynamic_broker, ConfigSource.DYNAMIC_BROKER_CONFIG),

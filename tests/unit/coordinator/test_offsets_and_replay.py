@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from strom.broker.group_runtime import java_string_hash, partition_for
+from strom.common.hashing import coordinator_partition as partition_for
+from strom.common.hashing import java_string_hash
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
 from strom.coordinator.group.records import (

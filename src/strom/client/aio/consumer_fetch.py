@@ -19,7 +19,7 @@ from typing import Any
 from strom.client.aio.client import AIOClient
 from strom.client.consumer_config import ConsumerConfig
 from strom.client.errors import error_for
-from strom.client.fetcher import AbortedTxn, CompletedFetch
+from strom.client.fetcher import CompletedFetch, aborted_transactions, fetch_request
 from strom.client.messages import ConsumerRecord
 from strom.client.serde import passes_through
 from strom.client.subscription import SubscriptionState
@@ -27,7 +27,6 @@ from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 
-_FR = FetchRequest
 _REFRESH = frozenset(
     {
         ErrorCode.NOT_LEADER_OR_FOLLOWER,
@@ -194,16 +193,13 @@ class Fetcher:
                     continue
                 st.high_watermark = p.high_watermark
                 st.last_stable_offset = p.last_stable_offset
-                aborted = [
-                    AbortedTxn(a.producer_id, a.first_offset) for a in p.aborted_transactions or ()
-                ]
                 if not p.records:
                     continue
                 self._buffer[tp] = CompletedFetch(
                     p.records,
                     offset,
                     tp,
-                    aborted=aborted,
+                    aborted=aborted_transactions(p),
                     read_committed=read_committed,
                     verify_crc=self.config.check_crcs,
                     deserializers=self._deserializers,
@@ -211,22 +207,12 @@ class Fetcher:
         return stale
 
     def _request(self, positions: dict[TopicPartition, int], max_wait_ms: int) -> FetchRequest:
-        by_topic: dict[str, list[FetchRequest.FetchPartition]] = defaultdict(list)
-        for tp, offset in positions.items():
-            by_topic[tp.topic].append(
-                _FR.FetchPartition(
-                    partition=tp.partition,
-                    fetch_offset=offset,
-                    partition_max_bytes=self.config.max_partition_fetch_bytes,
-                )
-            )
-        return FetchRequest(
-            replica_id=-1,
+        cfg = self.config
+        return fetch_request(
+            positions,
             max_wait_ms=max_wait_ms,
-            min_bytes=self.config.fetch_min_bytes,
-            max_bytes=self.config.fetch_max_bytes,
-            isolation_level=self.config.isolation_level,
-            session_id=0,
-            session_epoch=-1,
-            topics=[_FR.FetchTopic(topic=t, partitions=ps) for t, ps in by_topic.items()],
+            min_bytes=cfg.fetch_min_bytes,
+            max_bytes=cfg.fetch_max_bytes,
+            partition_max_bytes=cfg.max_partition_fetch_bytes,
+            isolation_level=cfg.isolation_level,
         )

@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from strom.client.aio.client import AIOClient
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import raise_for
-from strom.client.fetcher import AbortedTxn, FetchedRecords, parse_records
+from strom.client.fetcher import FetchedRecords, aborted_transactions, fetch_request, parse_records
 from strom.common.types import TopicPartition
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
-
-_FR = FetchRequest
 
 
 class AIOPartitionReader:
@@ -78,14 +76,10 @@ class AIOPartitionReader:
                     if p.error_code:
                         out[tp] = FetchedRecords([], positions[tp], error_code=p.error_code)
                         continue
-                    aborted = [
-                        AbortedTxn(a.producer_id, a.first_offset)
-                        for a in p.aborted_transactions or ()
-                    ]
                     records, next_offset = parse_records(
                         p.records,
                         positions[tp],
-                        aborted=aborted,
+                        aborted=aborted_transactions(p),
                         read_committed=self.config.isolation_level == 1,
                     )
                     out[tp] = FetchedRecords(
@@ -102,22 +96,12 @@ class AIOPartitionReader:
     def _request(
         self, positions: Mapping[TopicPartition, int], max_wait_ms: int | None
     ) -> FetchRequest:
-        by_topic: dict[str, list[FetchRequest.FetchPartition]] = defaultdict(list)
-        for tp, offset in positions.items():
-            by_topic[tp.topic].append(
-                _FR.FetchPartition(
-                    partition=tp.partition,
-                    fetch_offset=offset,
-                    partition_max_bytes=self.config.max_partition_fetch_bytes,
-                )
-            )
-        return FetchRequest(
-            replica_id=-1,
-            max_wait_ms=self.config.fetch_max_wait_ms if max_wait_ms is None else max_wait_ms,
-            min_bytes=self.config.fetch_min_bytes,
-            max_bytes=self.config.fetch_max_bytes,
-            isolation_level=self.config.isolation_level,
-            session_id=0,
-            session_epoch=-1,
-            topics=[_FR.FetchTopic(topic=t, partitions=ps) for t, ps in by_topic.items()],
+        cfg = self.config
+        return fetch_request(
+            positions,
+            max_wait_ms=cfg.fetch_max_wait_ms if max_wait_ms is None else max_wait_ms,
+            min_bytes=cfg.fetch_min_bytes,
+            max_bytes=cfg.fetch_max_bytes,
+            partition_max_bytes=cfg.max_partition_fetch_bytes,
+            isolation_level=cfg.isolation_level,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
 from strom.coordinator.txn.log_records import TxnRecord
 from strom.coordinator.txn.state import (
@@ -65,21 +66,6 @@ class MarkerJob:
     partitions: frozenset[TopicPartition]
 
 
-def java_string_hash(s: str) -> int:
-    """Java's String.hashCode (over UTF-16 code units, int32 arithmetic)."""
-    h = 0
-    data = s.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def partition_for(key: str, num_partitions: int) -> int:
-    """Kafka's Utils.abs(key.hashCode) % partitions (abs(Integer.MIN_VALUE) is 0)."""
-    h = java_string_hash(key)
-    return (0 if h == -(1 << 31) else abs(h)) % num_partitions
-
-
 class TransactionCoordinator:
     def __init__(self, config: TxnConfig, generate_producer_id: Callable[[], int]) -> None:
         self.config = config
@@ -89,7 +75,7 @@ class TransactionCoordinator:
         self.loading: set[int] = set()
 
     def partition_for(self, transactional_id: str) -> int:
-        return partition_for(transactional_id, self.config.num_partitions)
+        return coordinator_partition(transactional_id, self.config.num_partitions)
 
     # -- loading and replay ----------------------------------------------------
     def begin_load(self, partition: int) -> None:

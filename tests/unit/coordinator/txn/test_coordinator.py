@@ -6,13 +6,13 @@ import itertools
 
 import pytest
 
+from strom.common.hashing import coordinator_partition as partition_for
+from strom.common.hashing import java_string_hash
 from strom.common.types import FakeClock, TopicPartition
 from strom.coordinator.txn.coordinator import (
     TransactionCoordinator,
     TxnConfig,
     TxnResult,
-    java_string_hash,
-    partition_for,
 )
 from strom.coordinator.txn.log_records import (
     TxnRecord,
@@ -79,6 +79,9 @@ def test_java_string_hash_and_placement_match_kafka() -> None:
     assert java_string_hash("polygenelubricants") == -(1 << 31)
     assert partition_for("polygenelubricants", 50) == 0
     assert partition_for("my-txn", 50) == abs(java_string_hash("my-txn")) % 50
+    # a negative hash: Utils.abs, not a sign-bit mask (the group coordinator used the mask)
+    assert java_string_hash("my-group") < 0
+    assert partition_for("my-group", 50) == abs(java_string_hash("my-group")) % 50
 
 
 def test_transition_table_is_kafkas() -> None:
