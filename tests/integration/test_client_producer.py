@@ -273,7 +273,7 @@ def test_use_all_dns_ips_tries_every_address_of_a_name(
     addresses and the first refuses, the next is tried. The resolver is the one stub
     here (this machine has no name with two addresses): 127.0.0.2 is loopback where
     nothing listens, so connecting there is refused."""
-    from strom.client.aio import connection
+    from strom.net import connection
 
     real = connection._resolve
 

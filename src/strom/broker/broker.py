@@ -3,25 +3,42 @@
 ``Broker.handle`` takes a decoded request and returns the response object (or
 None for acks=0 produce). The server owns sockets and framing; the broker
 owns no socket.
+
+Metadata: handlers read ``broker.image`` (an immutable MetadataImage, swapped
+whole). Changes go through the MetadataStore (``broker.store``), whose
+blocking calls run in worker threads (:meth:`Broker.store_call`); the new
+image comes back from the embedded store through :meth:`on_image`, or from the
+controller (UpdateMetadata) in a ZooKeeper cluster. Partition leadership comes
+from the same image for the embedded single node and from LeaderAndIsr in a
+cluster; either way it reaches :meth:`apply_partition_state`, which also loads
+and unloads the coordinators' partitions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from strom.broker.group_runtime import GroupRuntime
+from strom.broker.listeners import (
+    Listener,
+    advertised_endpoints,
+    bound_listeners,
+    inter_broker_listener,
+)
 from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_manager import ReplicaManager
+from strom.broker.topic_admin import TopicAdmin
 from strom.broker.txn_runtime import TxnRuntime
-from strom.common.config import BrokerConfig, ConfigError, validate_topic_configs
-from strom.common.names import INTERNAL_TOPICS, collision_key, topic_name_problem
-from strom.common.types import Clock, SystemClock
-from strom.metadata.embedded import EmbeddedMetadataStore
-from strom.metadata.store import BrokerInfo, MetadataStore, TopicInfo
+from strom.common.config import BrokerConfig, ConfigError
+from strom.common.types import Clock, SystemClock, TopicPartition
+from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
+from strom.metadata.store import BROKERS, MetadataStore
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.storage.config import LogConfig
@@ -30,11 +47,13 @@ from strom.storage.log_manager import LogManager
 log = logging.getLogger(__name__)
 
 # Request context, set per connection by strom.server: the client's address as Kafka
-# records it ("/1.2.3.4"); JoinGroup stores it as the member's host.
+# records it ("/1.2.3.4"), and the name of the listener it connected to.
 CLIENT_HOST: ContextVar[str] = ContextVar("strom_client_host", default="")
+LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 
 Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
 HANDLERS: dict[int, Handler] = {}
+R = TypeVar("R")
 
 
 def handles(api_key: int) -> Callable[[Handler], Handler]:
@@ -45,114 +64,230 @@ def handles(api_key: int) -> Callable[[Handler], Handler]:
     return register
 
 
-def parse_listener(listener: str) -> tuple[str, str, int]:
-    """'PLAINTEXT://host:port' -> (name, host, port)."""
-    name, sep, rest = listener.partition("://")
-    if not sep:
-        raise ConfigError("listeners", f"invalid listener {listener!r}")
-    host, _, port = rest.rpartition(":")
-    try:
-        port_n = int(port)
-    except ValueError:
-        raise ConfigError("listeners", f"invalid port in {listener!r}") from None
-    return name, host.strip("[]") or "127.0.0.1", port_n
-
-
 class Broker:
-    def __init__(self, config: BrokerConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: BrokerConfig, store: MetadataStore, clock: Clock | None = None
+    ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.node_id = config.node_id
-        listeners = config.get_list("listeners")
-        if not listeners:
-            raise ConfigError("listeners", "at least one listener is required")
-        self.listener_name, self.host, self.port = parse_listener(listeners[0])
-        advertised = config.get_list("advertised.listeners") or listeners
-        _, adv_host, adv_port = parse_listener(advertised[0])
-        self.advertised = BrokerInfo(
-            self.node_id, adv_host, adv_port, config.get_str("broker.rack")
-        )
+        if self.node_id < 0:
+            raise ConfigError("broker.id", "the broker id is not known yet")
+        self.listeners: list[Listener] = bound_listeners(config)
+        self.store = store
+        self.image = MetadataImage.empty(store.cluster_id)
+        self.registration: BrokerInfo | None = None
         self.log_dirs = [Path(d) for d in config.log_dirs]
-        self.metadata: MetadataStore = EmbeddedMetadataStore(
-            self.log_dirs, self.advertised, config.get_str("cluster.id")
-        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._metadata_waiters: list[asyncio.Future[None]] = []
+        self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
         self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
-            self.log_dirs, self.topic_log_config(None), now, topic_config=self.topic_log_config
+            self.log_dirs,
+            self.topic_log_config(None),
+            now,
+            topic_config=self.topic_log_config,
+            producer_id_expiration_ms=config.get_int("producer.id.expiration.ms"),
         )
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
-        self.producer_ids = ProducerIdManager(self.metadata)
-        for topic in list(self.metadata.topics().values()):
-            self.replicas.ensure_topic(topic, now)
+        self.replicas.exists = lambda tp: self.image.partition(tp) is not None
+        self.producer_ids = ProducerIdManager(store)
+        self.topics = TopicAdmin(self)
         self.transactions = TxnRuntime(self)
         self.groups = GroupRuntime(self)
-        self.groups.load()
 
+    # -- start -------------------------------------------------------------------
+    def start(self, bound_ports: Mapping[str, int] | None = None) -> BrokerInfo:
+        """Register with the store (the listeners bound, ``bound_ports`` by listener name
+        for those bound to port 0) and start hearing its changes. Call on the loop."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._loop_thread = threading.get_ident()
+        ports = dict(bound_ports or {})
+        self.listeners = [
+            Listener(lst.name, lst.host, ports.get(lst.name, lst.port), lst.security_protocol)
+            for lst in self.listeners
+        ]
+        endpoints = advertised_endpoints(self.config, self.listeners)
+        self.inter_broker_listener = inter_broker_listener(self.config, endpoints)
+        self.registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
+        self.store.start(self)
+        self.store.register_broker(self.registration)  # type: ignore[attr-defined]
+        return self.registration
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the broker's event loop (now, when called from it)."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread or loop.is_closed():
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    async def store_call(self, fn: Callable[..., R], *args: Any) -> R:
+        """A blocking MetadataStore call, in a worker thread."""
+        return await asyncio.to_thread(fn, *args)
+
+    # -- MetadataListener (called from the store's thread) -----------------------
+    def on_image(self, image: MetadataImage) -> None:
+        self._on_loop(lambda: self.apply_image(image))
+
+    def on_config_change(self, entity_type: str, name: str) -> None:
+        self._on_loop(lambda: self._apply_config_change(entity_type, name))
+
+    def _apply_config_change(self, entity_type: str, name: str) -> None:
+        if entity_type == BROKERS:
+            self._load_dynamic_configs()
+            for topic in self.image.topics.values():
+                self.replicas.update_topic_config(topic)
+            return
+        current = self.image.topic(name)
+        if current is not None:
+            configs = self.store.topic_configs(name)
+            updated = TopicInfo(
+                current.name, current.topic_id, current.partitions, configs, current.internal
+            )
+            self.set_image(self.image.replace(topics={**self.image.topics, name: updated}))
+
+    # -- applying metadata -------------------------------------------------------
+    def set_image(self, image: MetadataImage) -> None:
+        """Swap the metadata image (UpdateMetadata in a cluster): configs of changed
+        topics reach their logs; deleted topics are forgotten; waiters are woken."""
+        old, self.image = self.image, image
+        for name, topic in image.topics.items():
+            before = old.topic(name)
+            if before is not None and before.configs != topic.configs:
+                self.replicas.update_topic_config(topic)
+        self._wake_metadata_waiters()
+
+    def apply_image(self, image: MetadataImage) -> None:
+        """The embedded store's new image: it is also the leadership of every local
+        replica, and a topic missing from it has been deleted."""
+        old = self.image
+        self.set_image(image)
+        if not self.leadership_from_image:
+            return
+        for name, topic in old.topics.items():
+            now = image.topic(name)
+            if now is None or now.topic_id != topic.topic_id:
+                self.stop_replicas(name, delete=True)
+        for topic in image.topics.values():
+            for p in topic.partitions:
+                if self.node_id in p.replicas:
+                    self.apply_partition_state(topic, p)
+
+    def apply_partition_state(self, topic: TopicInfo, state: PartitionInfo) -> None:
+        """Make the local replica of one partition leader or follower as ``state`` says;
+        the coordinators load or unload their partition of an internal topic."""
+        tp = TopicPartition(topic.name, state.partition)
+        change = self.replicas.apply_partition_state(topic, state, self.now_ms())
+        if change is None:
+            return
+        self.groups.on_leadership(tp, change.is_leader, state.leader_epoch)
+        self.transactions.on_leadership(tp, change.is_leader, state.leader_epoch)
+
+    def stop_replicas(self, topic: str, delete: bool) -> None:
+        for tp in [tp for tp in self.replicas.partitions if tp.topic == topic]:
+            self.groups.on_leadership(tp, False, -1)
+            self.transactions.on_leadership(tp, False, -1)
+        if delete:
+            self.replicas.delete_topic(topic)
+            log.info("deleted topic %s", topic)
+
+    def _wake_metadata_waiters(self) -> None:
+        waiters, self._metadata_waiters = self._metadata_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for_metadata(
+        self, ready: Callable[[MetadataImage], bool], timeout_s: float
+    ) -> bool:
+        """Wait until ``ready(self.image)``; False after ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not ready(self.image):
+                    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._metadata_waiters.append(fut)
+                    await fut
+        except TimeoutError:
+            return ready(self.image)
+        return True
+
+    # -- configs -------------------------------------------------------------------
     def _load_dynamic_configs(self) -> None:
         """Dynamic broker configs stored by AlterConfigs. When the stored set no longer
         passes the checks, the values that fail are dropped (with a warning), one by
         one; the others still apply."""
         for entity, per_broker in (("", False), (str(self.node_id), True)):
-            stored = dict(self.metadata.broker_configs(entity))
-            if not stored:
-                continue
-            try:
-                self.check_dynamic_configs(per_broker, stored)
-            except ConfigError:
-                good: dict[str, str] = {}
-                for key, value in stored.items():
-                    try:
-                        self.check_dynamic_configs(per_broker, {**good, key: value})
-                        good[key] = value
-                    except ConfigError as exc:
-                        log.warning("ignoring stored dynamic config %s=%r: %s", key, value, exc)
-                stored = good
+            stored = dict(self.store.broker_configs(entity))
+            if stored:
+                try:
+                    self.check_dynamic_configs(per_broker, stored)
+                except ConfigError:
+                    stored = self._good_dynamic_configs(per_broker, stored)
             self.config.set_dynamic(per_broker, stored)
+
+    def _good_dynamic_configs(self, per_broker: bool, stored: dict[str, str]) -> dict[str, str]:
+        good: dict[str, str] = {}
+        for key, value in stored.items():
+            try:
+                self.check_dynamic_configs(per_broker, {**good, key: value})
+                good[key] = value
+            except ConfigError as exc:
+                log.warning("ignoring stored dynamic config %s=%r: %s", key, value, exc)
+        return good
 
     def check_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
         """ConfigError unless ``configs`` may become this broker's (or the cluster
         default's) dynamic configs: each value parses, and every topic's log config,
         and a new topic's, is still valid with them."""
         trial = self.config.with_dynamic(per_broker, configs)
-        overrides = [info.configs for info in self.metadata.topics().values()]
+        overrides = [info.configs for info in self.image.topics.values()]
         for topic_overrides in [{}, *overrides]:
             try:
                 LogConfig.from_topic_config(trial.topic_config_strings(topic_overrides))
             except KafkaError as exc:
                 raise ConfigError(next(iter(configs), ""), exc.message or str(exc)) from None
 
-    def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
+    async def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
         """Check, then store and apply this broker's (or the cluster default's) dynamic
         configs; every topic's log picks up the new broker-level defaults. ConfigError
         (and nothing changes) when they are invalid."""
         self.check_dynamic_configs(per_broker, configs)
-        self.metadata.set_broker_configs(str(self.node_id) if per_broker else "", configs)
+        entity = str(self.node_id) if per_broker else ""
+        await self.store_call(self.store.set_broker_configs, entity, dict(configs))
         self.config.set_dynamic(per_broker, configs)
-        for topic in self.metadata.topics().values():
+        for topic in self.image.topics.values():
             self.replicas.update_topic_config(topic)
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
-        info = self.metadata.topics().get(topic) if topic is not None else None
+        info = self.image.topic(topic) if topic is not None else None
         overrides = info.configs if info is not None else {}
         return LogConfig.from_topic_config(self.config.topic_config_strings(overrides))
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
-    # -- dispatch ----------------------------------------------------------
+    # -- dispatch ----------------------------------------------------------------
     async def handle(self, header: RequestHeader, request: Any) -> Any:
         handler = HANDLERS.get(header.api_key)
         if handler is None:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"api {header.api_key}")
         return await handler(self, header, request)
 
-    # -- periodic work -------------------------------------------------------
+    # -- periodic work -------------------------------------------------------------
     def cleanup_logs(self) -> int:
         return self.logs.cleanup(self.now_ms())
 
     def compact_logs(self) -> int:
         return self.logs.compact(self.now_ms())
+
+    def remove_expired_producers(self) -> int:
+        return self.logs.remove_expired_producers(self.now_ms())
 
     def flush_due(self) -> None:
         self.logs.flush_due(self.now_ms())
@@ -160,110 +295,23 @@ class Broker:
     def shutdown(self) -> None:
         self.groups.shutdown()
         self.logs.shutdown()
+        self.store.close()
 
-    # -- topics --------------------------------------------------------------
+    # -- topics --------------------------------------------------------------------
     def topic(self, name: str) -> TopicInfo | None:
-        return self.metadata.topics().get(name)
+        return self.image.topic(name)
 
     def effective_topic_config(self, topic: TopicInfo) -> dict[str, str]:
         return self.config.topic_config_strings(topic.configs)
 
-    def check_new_topic(
-        self,
-        name: str,
-        num_partitions: int,
-        replication_factor: int,
-        assignments: list[tuple[int, ...]] | None,
-        configs: Mapping[str, str | None],
-    ) -> tuple[list[tuple[int, ...]], dict[str, str]]:
-        """Validate a topic creation; return (replica assignment, normalised configs)."""
-        problem = topic_name_problem(name)
-        if problem:
-            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem)
-        if name in self.metadata.topics():
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-        key = collision_key(name)
-        for other in self.metadata.topics():
-            if collision_key(other) == key:
-                raise KafkaError(
-                    ErrorCode.INVALID_TOPIC_EXCEPTION,
-                    f"Topic '{name}' collides with existing topic: {other}",
-                )
-        try:
-            normalised = validate_topic_configs(configs)
-        except ConfigError as e:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, str(e)) from None
-        broker_ids = {b.node_id for b in self.metadata.brokers()}
-        if assignments:
-            for replicas in assignments:
-                if (
-                    not replicas
-                    or len(set(replicas)) != len(replicas)
-                    or not set(replicas) <= broker_ids
-                ):
-                    raise KafkaError(
-                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                        f"Invalid replica assignment {list(replicas)}",
-                    )
-            return list(assignments), normalised
-        return self.assign_replicas(num_partitions, replication_factor, 0), normalised
-
-    def assign_replicas(
-        self, num_partitions: int, replication_factor: int, start: int
-    ) -> list[tuple[int, ...]]:
-        if num_partitions == -1:
-            num_partitions = self.config.get_int("num.partitions")
-        if replication_factor == -1:
-            replication_factor = self.config.get_int("default.replication.factor")
-        if num_partitions <= 0:
-            raise KafkaError(
-                ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
-            )
-        if replication_factor <= 0:
-            raise KafkaError(
-                ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0."
-            )
-        brokers = sorted(b.node_id for b in self.metadata.brokers())
-        if replication_factor > len(brokers):
-            raise KafkaError(
-                ErrorCode.INVALID_REPLICATION_FACTOR,
-                f"Unable to replicate the partition {replication_factor} time(s): The target "
-                f"replication factor of {replication_factor} cannot be reached because only "
-                f"{len(brokers)} broker(s) are registered.",
-            )
-        n = len(brokers)
-        return [
-            tuple(brokers[(start + p + r) % n] for r in range(replication_factor))
-            for p in range(num_partitions)
-        ]
-
-    def create_topic(
-        self,
-        name: str,
-        num_partitions: int,
-        replication_factor: int,
-        assignments: list[tuple[int, ...]] | None = None,
-        configs: Mapping[str, str | None] | None = None,
-        validate_only: bool = False,
-    ) -> TopicInfo | None:
-        assignment, normalised = self.check_new_topic(
-            name, num_partitions, replication_factor, assignments, configs or {}
-        )
-        if validate_only:
+    def broker_endpoint(self, node_id: int) -> tuple[str, int] | None:
+        """(host, port) of broker ``node_id`` on the listener of the current request."""
+        info = self.image.brokers.get(node_id)
+        if info is None:
             return None
-        topic = self.metadata.create_topic(
-            name, assignment, normalised, internal=name in INTERNAL_TOPICS
-        )
-        self.replicas.ensure_topic(topic, self.now_ms())
-        log.info("created topic %s with %d partition(s)", name, len(assignment))
-        return topic
+        ep = info.endpoint(LISTENER_NAME.get() or self.inter_broker_listener_name)
+        return (ep.host, ep.port) if ep is not None else None
 
-    def delete_topic(self, name: str) -> None:
-        self.metadata.delete_topic(name)
-        self.replicas.delete_topic(name)
-        log.info("deleted topic %s", name)
-
-    def maybe_auto_create(self, name: str) -> TopicInfo | None:
-        if not self.config.get_bool("auto.create.topics.enable"):
-            return None
-        return self.create_topic(name, -1, -1)
+    @property
+    def inter_broker_listener_name(self) -> str:
+        return getattr(self, "inter_broker_listener", "") or self.listeners[0].name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from strom.broker.broker import Broker, handles
-from strom.common.names import topic_name_problem
+from strom.broker.broker import LISTENER_NAME, Broker, handles
+from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition
-from strom.metadata.store import TopicInfo
+from strom.metadata.image import NO_LEADER, PartitionInfo, TopicInfo
 from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
@@ -44,49 +44,99 @@ async def handle_api_versions(
     return api_versions_response()
 
 
-def _topic_metadata(topic: TopicInfo) -> MetadataResponse.MetadataResponseTopic:
-    parts = [
-        MetadataResponse.MetadataResponsePartition(
-            error_code=0,
-            partition_index=p.partition,
-            leader_id=p.leader,
-            leader_epoch=p.leader_epoch,
-            replica_nodes=list(p.replicas),
-            isr_nodes=list(p.isr),
-            offline_replicas=[],
+def _listener(broker: Broker) -> str:
+    return LISTENER_NAME.get() or broker.inter_broker_listener_name
+
+
+def _partition_metadata(
+    broker: Broker, p: PartitionInfo, listener: str, version: int
+) -> MetadataResponse.MetadataResponsePartition:
+    """Kafka's getPartitionMetadata: a leader that is not alive is LEADER_NOT_AVAILABLE;
+    one without the client's listener is LISTENER_NOT_FOUND (v6+); v0 lists only
+    replicas that are alive and answers REPLICA_NOT_AVAILABLE when some are not."""
+    brokers = broker.image.brokers
+    out = MetadataResponse.MetadataResponsePartition(
+        error_code=0,
+        partition_index=p.partition,
+        leader_id=p.leader,
+        leader_epoch=p.leader_epoch,
+        replica_nodes=list(p.replicas),
+        isr_nodes=list(p.isr),
+        offline_replicas=list(p.offline_replicas),
+    )
+    leader = brokers.get(p.leader)
+    if leader is None or leader.endpoint(listener) is None:
+        out.leader_id = NO_LEADER
+        out.error_code = (
+            ErrorCode.LISTENER_NOT_FOUND
+            if leader is not None and version >= 6
+            else ErrorCode.LEADER_NOT_AVAILABLE
         )
-        for p in topic.partitions
-    ]
+    elif version == 0:
+        alive = [r for r in p.replicas if r in brokers]
+        if len(alive) < len(p.replicas):
+            out.replica_nodes = alive
+            out.isr_nodes = [r for r in p.isr if r in brokers]
+            out.error_code = ErrorCode.REPLICA_NOT_AVAILABLE
+    return out
+
+
+def _topic_metadata(
+    broker: Broker, topic: TopicInfo, listener: str, version: int
+) -> MetadataResponse.MetadataResponseTopic:
     return MetadataResponse.MetadataResponseTopic(
         error_code=0,
         name=topic.name,
         topic_id=topic.topic_id,
         is_internal=topic.internal,
-        partitions=parts,
+        partitions=[_partition_metadata(broker, p, listener, version) for p in topic.partitions],
     )
 
 
-def _named_topic(
-    broker: Broker, name: str, auto_create: bool
+async def _named_topic(
+    broker: Broker, name: str, auto_create: bool, listener: str, version: int
 ) -> MetadataResponse.MetadataResponseTopic:
     topic = broker.topic(name)
     if topic is not None:
-        return _topic_metadata(topic)
+        return _topic_metadata(broker, topic, listener, version)
     problem = topic_name_problem(name)
     if problem:
         return MetadataResponse.MetadataResponseTopic(
-            error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name
+            error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name, is_internal=False
         )
-    if auto_create:
+    if auto_create and name not in INTERNAL_TOPICS:
         try:
-            created = broker.maybe_auto_create(name)
+            created = await broker.topics.maybe_auto_create(name)
         except KafkaError as e:
-            return MetadataResponse.MetadataResponseTopic(error_code=e.code, name=name)
+            if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
+                return MetadataResponse.MetadataResponseTopic(error_code=e.code, name=name)
+            created = None
         if created is not None:
-            return _topic_metadata(created)
+            return _topic_metadata(broker, created, listener, version)
+        if broker.config.get_bool("auto.create.topics.enable"):
+            # created, leaders not known yet: Kafka's answer while a topic is created
+            return MetadataResponse.MetadataResponseTopic(
+                error_code=ErrorCode.LEADER_NOT_AVAILABLE, name=name, is_internal=False
+            )
     return MetadataResponse.MetadataResponseTopic(
-        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name
+        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        name=name,
+        is_internal=name in INTERNAL_TOPICS,
     )
+
+
+def _brokers(broker: Broker, listener: str) -> list[MetadataResponse.MetadataResponseBroker]:
+    """The live brokers that have the client's listener, with its endpoint."""
+    out = []
+    for info in sorted(broker.image.brokers.values(), key=lambda b: b.node_id):
+        ep = info.endpoint(listener)
+        if ep is not None:
+            out.append(
+                MetadataResponse.MetadataResponseBroker(
+                    node_id=info.node_id, host=ep.host, port=ep.port, rack=info.rack
+                )
+            )
+    return out
 
 
 @handles(ApiKey.METADATA)
@@ -94,14 +144,17 @@ async def handle_metadata(
     broker: Broker, header: RequestHeader, req: MetadataRequest
 ) -> MetadataResponse:
     version = header.api_version
+    listener = _listener(broker)
     auto_create = req.allow_auto_topic_creation if version >= 4 else True
     topics: list[MetadataResponse.MetadataResponseTopic] = []
     if req.topics is None or (version == 0 and not req.topics):
-        topics = [_topic_metadata(t) for t in broker.metadata.topics().values()]
+        topics = [
+            _topic_metadata(broker, t, listener, version) for t in broker.image.topics.values()
+        ]
     else:
         for rt in req.topics:
             if rt.name is None:
-                info = broker.metadata.topic_by_id(rt.topic_id)
+                info = broker.image.topic_by_id(rt.topic_id)
                 if info is None:
                     topics.append(
                         MetadataResponse.MetadataResponseTopic(
@@ -109,21 +162,14 @@ async def handle_metadata(
                         )
                     )
                 else:
-                    topics.append(_topic_metadata(info))
+                    topics.append(_topic_metadata(broker, info, listener, version))
             else:
-                topics.append(_named_topic(broker, rt.name, auto_create))
-    b = broker.advertised
+                topics.append(await _named_topic(broker, rt.name, auto_create, listener, version))
     return MetadataResponse(
         throttle_time_ms=0,
-        brokers=[
-            MetadataResponse.MetadataResponseBroker(
-                node_id=x.node_id, host=x.host, port=x.port, rack=x.rack
-            )
-            for x in broker.metadata.brokers()
-        ]
-        or [MetadataResponse.MetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port)],
-        cluster_id=broker.metadata.cluster_id,
-        controller_id=broker.metadata.controller_id(),
+        brokers=_brokers(broker, listener),
+        cluster_id=broker.image.cluster_id,
+        controller_id=broker.image.controller_id,
         topics=topics,
     )
 
@@ -137,19 +183,20 @@ async def handle_describe_cluster(
             error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
             error_message=f"endpoint type {req.endpoint_type} is not served by this broker",
             endpoint_type=req.endpoint_type,
-            cluster_id=broker.metadata.cluster_id,
+            cluster_id=broker.image.cluster_id,
         )
+    listener = _listener(broker)
     return DescribeClusterResponse(
         error_code=0,
         error_message=None,
         endpoint_type=1,
-        cluster_id=broker.metadata.cluster_id,
-        controller_id=broker.metadata.controller_id(),
+        cluster_id=broker.image.cluster_id,
+        controller_id=broker.image.controller_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=x.node_id, host=x.host, port=x.port, rack=x.rack
+                broker_id=b.node_id, host=b.host, port=b.port, rack=b.rack
             )
-            for x in broker.metadata.brokers()
+            for b in _brokers(broker, listener)
         ],
     )
 

@@ -19,7 +19,7 @@ from strom.common.config import (
     validate_topic_configs,
 )
 from strom.common.names import topic_name_problem
-from strom.metadata.store import TopicInfo
+from strom.metadata.store import StoreError, TopicInfo
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
@@ -164,20 +164,30 @@ async def handle_describe_configs(
     return DescribeConfigsResponse(throttle_time_ms=0, results=results)
 
 
-def _apply_topic(
+async def _apply_topic(
     broker: Broker, topic: TopicInfo, new: Mapping[str, str], validate_only: bool
 ) -> None:
     try:
         normalised = validate_topic_configs(new)
     except ConfigError as e:
         raise KafkaError(ErrorCode.INVALID_CONFIG, str(e)) from None
+    if topic.internal and "compact" not in normalised.get("cleanup.policy", "compact"):
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"Topic {topic.name} is a kafka internal topic: its cleanup.policy must include "
+            "compact.",
+        )
     if validate_only:
         return
-    updated = broker.metadata.set_topic_configs(topic.name, normalised)
-    broker.replicas.update_topic_config(updated)
+    try:
+        await broker.store_call(broker.store.set_topic_configs, topic.name, normalised)
+    except StoreError as e:
+        raise KafkaError(ErrorCode(e.code), e.message) from None
 
 
-def _apply_broker(broker: Broker, name: str, new: Mapping[str, str], validate_only: bool) -> None:
+async def _apply_broker(
+    broker: Broker, name: str, new: Mapping[str, str], validate_only: bool
+) -> None:
     """Dynamic configs of this broker (``name`` its id) or of the cluster default
     (``name`` ""); Kafka answers INVALID_REQUEST for a config that cannot change at
     runtime or a bad value."""
@@ -185,7 +195,7 @@ def _apply_broker(broker: Broker, name: str, new: Mapping[str, str], validate_on
         if validate_only:
             broker.check_dynamic_configs(bool(name), new)
         else:
-            broker.apply_dynamic_configs(bool(name), new)
+            await broker.apply_dynamic_configs(bool(name), new)
     except ConfigError as e:
         raise KafkaError(ErrorCode.INVALID_REQUEST, e.detail) from None
 
@@ -249,7 +259,7 @@ def _replacement_configs(
 NewConfigs = Callable[[Mapping[str, str], Any, Mapping[str, ConfigDef]], dict[str, str]]
 
 
-def _alter_resources(
+async def _alter_resources(
     broker: Broker,
     resources: list[Any],
     make: Callable[..., R],
@@ -266,12 +276,12 @@ def _alter_resources(
             if res.resource_type == TOPIC:
                 topic = _topic_or_raise(broker, res.resource_name)
                 new = new_configs(topic.configs, res, TOPIC_CONFIGS)
-                _apply_topic(broker, topic, new, validate_only)
+                await _apply_topic(broker, topic, new, validate_only)
             elif res.resource_type == BROKER:
                 _check_broker_name(broker, res.resource_name)
-                current = broker.metadata.broker_configs(res.resource_name)
+                current = broker.store.broker_configs(res.resource_name)
                 new = new_configs(current, res, BROKER_CONFIGS)
-                _apply_broker(broker, res.resource_name, new, validate_only)
+                await _apply_broker(broker, res.resource_name, new, validate_only)
             else:
                 _reject_other(broker, res.resource_type, res.resource_name)
         except KafkaError as e:
@@ -301,7 +311,9 @@ async def handle_incremental_alter_configs(
     broker: Broker, header: RequestHeader, req: IncrementalAlterConfigsRequest
 ) -> IncrementalAlterConfigsResponse:
     make = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
-    out = _alter_resources(broker, req.resources, make, _incremental_configs, req.validate_only)
+    out = await _alter_resources(
+        broker, req.resources, make, _incremental_configs, req.validate_only
+    )
     return IncrementalAlterConfigsResponse(throttle_time_ms=0, responses=out)
 
 
@@ -310,5 +322,7 @@ async def handle_alter_configs(
     broker: Broker, header: RequestHeader, req: AlterConfigsRequest
 ) -> AlterConfigsResponse:
     make = AlterConfigsResponse.AlterConfigsResourceResponse
-    out = _alter_resources(broker, req.resources, make, _replacement_configs, req.validate_only)
+    out = await _alter_resources(
+        broker, req.resources, make, _replacement_configs, req.validate_only
+    )
     return AlterConfigsResponse(throttle_time_ms=0, responses=out)

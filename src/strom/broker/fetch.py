@@ -85,7 +85,7 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
         name = ft.topic
         topic_error = None
         if version >= 13:
-            info = broker.metadata.topic_by_id(ft.topic_id)
+            info = broker.image.topic_by_id(ft.topic_id)
             if info is None:
                 topic_error = ErrorCode.UNKNOWN_TOPIC_ID
             else:
@@ -115,7 +115,7 @@ def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPar
     for ft in req.topics:
         name = ft.topic
         if version >= 13:
-            info = broker.metadata.topic_by_id(ft.topic_id)
+            info = broker.image.topic_by_id(ft.topic_id)
             if info is None:
                 continue
             name = info.name

@@ -3,12 +3,15 @@
 One GroupCoordinatorShard per ``__consumer_offsets`` partition led by this
 broker; a group lives in partition ``abs(java hashCode(group_id)) % partitions``.
 The topic is created (compacted, offsets.topic.* settings) on the first
-FindCoordinator; at startup every local partition is loaded by replaying its
-log. A JoinGroup or SyncGroup waits on an asyncio future keyed by the handle
-given to the shard; the shard completes it through its results. Records are
-appended through :class:`OffsetsPartitionWriter` (acks=all) before the
-continuations that answer clients run. ``run()`` drives the deadlines and offset
-expiry; the topic is compacted by the log manager like every compacted topic.
+FindCoordinator. A partition is loaded by replaying its log when this broker
+becomes its leader, and unloaded (NOT_COORDINATOR) when it stops being one
+(:meth:`GroupRuntime.on_leadership`). A JoinGroup or SyncGroup waits on an
+asyncio future keyed by the handle given to the shard; the shard completes it
+through its results. Records are appended through
+:class:`OffsetsPartitionWriter`, which completes when they are committed
+(acks=all: the high watermark passed them), before the continuations that
+answer clients run. ``run()`` drives the deadlines and offset expiry; the topic
+is compacted by the log manager like every compacted topic.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from strom.coordinator.group.result import CoordinatorResult, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
+    AppendOrigin,
     BatchHeader,
     build_batch,
     iter_batches,
@@ -72,17 +76,21 @@ def replay_batch(shard: GroupCoordinatorShard, header: BatchHeader, raw: memoryv
 
 
 class OffsetsPartitionWriter:
-    """PartitionWriter over the broker's ReplicaManager (one uncompressed batch, acks=all)."""
+    """PartitionWriter over the broker's ReplicaManager: one uncompressed batch, acks=all;
+    completes when the batch is committed (offsets.commit.timeout.ms at most)."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self.timeout_s = broker.config.get_int("offsets.commit.timeout.ms") / 1000
 
-    def append(self, partition: int, records: Sequence[CoordinatorRecord]) -> int:
+    async def append(self, partition: int, records: Sequence[CoordinatorRecord]) -> int:
         now = self.broker.now_ms()
         batch = build_batch([(r.key, r.value, (), now) for r in records])
         tp = TopicPartition(OFFSETS_TOPIC, partition)
         try:
-            info = self.broker.replicas.append(tp, batch, -1, now)
+            info = await self.broker.replicas.append_committed(
+                tp, batch, now, self.timeout_s, AppendOrigin.CLIENT
+            )
         except OSError as e:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, str(e)) from e
         return info.last_offset
@@ -96,6 +104,7 @@ class GroupRuntime:
         self.shards: dict[int, GroupCoordinatorShard] = {}
         self.loading: set[int] = set()
         self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._partition_of: dict[int, int] = {}
         self._next_handle = 0
         self._last_expiry_ms = broker.now_ms()
 
@@ -111,29 +120,16 @@ class GroupRuntime:
     def partition_for(self, group_id: str) -> int:
         return coordinator_partition(group_id, self.num_partitions)
 
-    def ensure_topic(self) -> bool:
-        """Create ``__consumer_offsets`` if missing; False if it cannot exist now."""
-        if self.broker.topic(OFFSETS_TOPIC) is not None:
-            return True
-        cfg = self.broker.config
-        live = len(self.broker.metadata.brokers())
-        rf = min(cfg.get_int("offsets.topic.replication.factor"), live)
-        try:
-            self.broker.create_topic(
-                OFFSETS_TOPIC,
-                cfg.get_int("offsets.topic.num.partitions"),
-                rf,
-                configs={
-                    "cleanup.policy": "compact",
-                    "segment.bytes": str(cfg.get_int("offsets.topic.segment.bytes")),
-                    "compression.type": "producer",
-                },
-            )
-        except KafkaError as e:
-            log.error("cannot create %s: %s", OFFSETS_TOPIC, e)
-            return False
-        self.load()
-        return True
+    async def find_coordinator(self, group_id: str) -> tuple[ErrorCode, int]:
+        """(NONE, leader of the group's partition of ``__consumer_offsets``), or
+        (COORDINATOR_NOT_AVAILABLE, -1) while the topic or its leader is missing."""
+        topic = await self.broker.topics.ensure_internal(OFFSETS_TOPIC)
+        if topic is None:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1
+        info = topic.partition(coordinator_partition(group_id, len(topic.partitions)))
+        if info is None or info.leader < 0:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1
+        return ErrorCode.NONE, info.leader
 
     def shard(self, group_id: str) -> tuple[int, GroupCoordinatorShard]:
         """The shard owning ``group_id`` or KafkaError(NOT_COORDINATOR / LOAD_IN_PROGRESS)."""
@@ -147,14 +143,26 @@ class GroupRuntime:
 
     # -- loading ----------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Load every local leader partition of the topic not loaded yet (at startup)."""
-        topic = self.broker.topic(OFFSETS_TOPIC)
-        if topic is None:
+    def on_leadership(self, tp: TopicPartition, is_leader: bool, leader_epoch: int) -> None:
+        """Load a partition of ``__consumer_offsets`` when this broker becomes its leader;
+        unload it when it stops being one (its groups answer NOT_COORDINATOR)."""
+        if tp.topic != OFFSETS_TOPIC:
             return
-        for p in topic.partitions:
-            if p.leader == self.broker.node_id and p.partition not in self.shards:
-                self.load_partition(p.partition)
+        if is_leader:
+            self.unload_partition(tp.partition)
+            self.load_partition(tp.partition)
+        else:
+            self.unload_partition(tp.partition)
+
+    def unload_partition(self, partition: int) -> None:
+        shard = self.shards.pop(partition, None)
+        self.loading.discard(partition)
+        for handle, owner in list(self._partition_of.items()):
+            fut = self._futures.get(handle)
+            if owner == partition and fut is not None and not fut.done():
+                fut.set_exception(KafkaError(ErrorCode.NOT_COORDINATOR))
+        if shard is not None and shard.groups:
+            log.info("unloaded %d group(s) of %s-%d", len(shard.groups), OFFSETS_TOPIC, partition)
 
     def load_partition(self, partition: int) -> None:
         self.loading.add(partition)
@@ -188,14 +196,16 @@ class GroupRuntime:
         handle = self._next_handle
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[handle] = fut
+        self._partition_of[handle] = partition
         try:
-            self.execute(partition, op(handle))
-            self._run_due(partition)
+            await self.execute(partition, op(handle))
+            await self._run_due(partition)
             return await fut
         finally:
             self._futures.pop(handle, None)
+            self._partition_of.pop(handle, None)
 
-    def execute(self, partition: int, result: CoordinatorResult) -> None:
+    async def execute(self, partition: int, result: CoordinatorResult) -> None:
         """Complete responses, append records, then run the continuations, until none is left."""
         queue = [result]
         while queue:
@@ -206,44 +216,44 @@ class GroupRuntime:
                     fut.set_result(response)
             error = ErrorCode.NONE
             if current.records:
-                error = self._append(partition, current.records)
+                error = await self._append(partition, current.records)
             queue += [then(error) for then in current.then]
 
-    def _append(self, partition: int, records: Sequence[CoordinatorRecord]) -> ErrorCode:
+    async def _append(self, partition: int, records: Sequence[CoordinatorRecord]) -> ErrorCode:
         try:
-            self.writer.append(partition, records)
+            await self.writer.append(partition, records)
         except KafkaError as e:
             log.warning("append to %s-%d failed: %s", OFFSETS_TOPIC, partition, e)
             return e.code
         return ErrorCode.NONE
 
-    def _run_due(self, partition: int) -> None:
+    async def _run_due(self, partition: int) -> None:
         shard = self.shards.get(partition)
         now = self.broker.now_ms()
         if shard is not None:
             deadline = shard.next_deadline_ms()
             if deadline is not None and deadline <= now:
-                self.execute(partition, shard.tick(now))
+                await self.execute(partition, shard.tick(now))
 
     # -- periodic work ------------------------------------------------------------------
 
-    def tick(self) -> None:
+    async def tick(self) -> None:
         now = self.broker.now_ms()
         for partition, shard in list(self.shards.items()):
             deadline = shard.next_deadline_ms()
             if deadline is not None and deadline <= now:
-                self.execute(partition, shard.tick(now))
+                await self.execute(partition, shard.tick(now))
         interval = self.broker.config.get_int("offsets.retention.check.interval.ms")
         if now - self._last_expiry_ms >= interval:
             self._last_expiry_ms = now
             for partition, shard in list(self.shards.items()):
-                self.execute(partition, shard.expire(now))
+                await self.execute(partition, shard.expire(now))
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
             try:
-                self.tick()
+                await self.tick()
             except Exception:
                 log.exception("group coordinator tick failed")
 

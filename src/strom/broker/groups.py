@@ -50,31 +50,21 @@ def _error_message(code: ErrorCode) -> str | None:
 # -- FindCoordinator ----------------------------------------------------------------------
 
 
-def _find_one(broker: Broker, key: str, key_type: int) -> FindCoordinatorResponse.Coordinator:
+async def _find_one(broker: Broker, key: str, key_type: int) -> FindCoordinatorResponse.Coordinator:
+    """The coordinator of ``key``: the leader of its partition of the internal topic,
+    on whichever broker it is (the endpoint of the listener the client used)."""
     out = FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1)
     if key_type == KEY_TYPE_TRANSACTION:  # the transaction coordinator (txn_runtime.py)
-        code = broker.transactions.find_coordinator(key)
-        if code == ErrorCode.NONE:
-            out.node_id, out.host, out.port = (
-                broker.node_id,
-                broker.advertised.host,
-                broker.advertised.port,
-            )
-    elif not runtime(broker).ensure_topic():
-        code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        code, leader = await broker.transactions.find_coordinator(key)
     else:
-        try:
-            runtime(broker).shard(key)
-            code = ErrorCode.NONE
-            out.node_id, out.host, out.port = (
-                broker.node_id,
-                broker.advertised.host,
-                broker.advertised.port,
-            )
-        except KafkaError as e:
-            code = e.code
-            if code == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
-                code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        code, leader = await runtime(broker).find_coordinator(key)
+    if code == ErrorCode.NONE:
+        endpoint = broker.broker_endpoint(leader)
+        if endpoint is None:
+            code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        else:
+            out.node_id = leader
+            out.host, out.port = endpoint
     out.error_code, out.error_message = code, _error_message(code)
     return out
 
@@ -86,9 +76,9 @@ async def handle_find_coordinator(
     if req.key_type not in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION):
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown key type {req.key_type}")
     if header.api_version >= 4:
-        found = [_find_one(broker, key, req.key_type) for key in req.coordinator_keys]
+        found = [await _find_one(broker, key, req.key_type) for key in req.coordinator_keys]
         return FindCoordinatorResponse(coordinators=found)
-    one = _find_one(broker, req.key, req.key_type)
+    one = await _find_one(broker, req.key, req.key_type)
     return FindCoordinatorResponse(
         error_code=one.error_code,
         error_message=one.error_message,
@@ -273,7 +263,7 @@ async def handle_offset_delete(
     error, errors, result = shard.offset_delete(req.group_id, known)
     if error != ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=error)
-    rt.execute(partition, result)
+    await rt.execute(partition, result)
     Topic = OffsetDeleteResponse.OffsetDeleteResponseTopic
     Partition = OffsetDeleteResponse.OffsetDeleteResponsePartition
     return OffsetDeleteResponse(
@@ -415,7 +405,7 @@ async def handle_delete_groups(
             code = e.code
         else:
             errors, result = shard.delete_groups([group_id], broker.now_ms())
-            rt.execute(partition, result)
+            await rt.execute(partition, result)
             code = errors[group_id]
         results.append(DeleteGroupsResponse.DeletableGroupResult(group_id, code))
     return DeleteGroupsResponse(results=results)

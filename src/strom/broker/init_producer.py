@@ -20,6 +20,7 @@ async def handle_init_producer_id(
             return InitProducerIdResponse(error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE)
         return await txn.init_producer_id(header, req)  # type: ignore[no-any-return]
     # Without a transactional id Kafka blindly hands out a fresh producer id.
+    await broker.producer_ids.ensure_available(broker)
     return InitProducerIdResponse(
         throttle_time_ms=0,
         error_code=0,

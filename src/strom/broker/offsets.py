@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from strom.broker.broker import Broker, handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
@@ -14,6 +16,7 @@ from strom.protocol.generated.offset_for_leader_epoch import (
     OffsetForLeaderEpochResponse,
 )
 from strom.replication.partition import READ_COMMITTED
+from strom.storage.checkpoint import LOG_START_OFFSET_CHECKPOINT
 
 LATEST = -1
 EARLIEST = -2
@@ -30,8 +33,7 @@ def _list_partition(
 ) -> ListPartition:
     out = ListPartition(partition_index=tp.partition, timestamp=-1, offset=-1, leader_epoch=-1)
     try:
-        part = broker.replicas.get_partition(tp)
-        part.check_leader_epoch(p.current_leader_epoch)
+        part = broker.replicas.leader_partition(tp, p.current_leader_epoch)
         log_start, hw, lso = part.offset_snapshot()
         upper = lso if isolation == READ_COMMITTED else hw
         ts = p.timestamp
@@ -89,8 +91,7 @@ def _epoch_end_offset(
     log holds no such epoch."""
     out = EpochEndOffset(partition=p.partition, leader_epoch=-1, end_offset=-1)
     try:
-        part = broker.replicas.get_partition(tp)
-        part.check_leader_epoch(p.current_leader_epoch)
+        part = broker.replicas.leader_partition(tp, p.current_leader_epoch)
         out.leader_epoch, out.end_offset = part.log.end_offset_for_epoch(p.leader_epoch)
     except KafkaError as e:
         out.error_code, out.leader_epoch, out.end_offset = e.code, -1, -1
@@ -121,6 +122,7 @@ async def handle_delete_records(
     broker: Broker, header: RequestHeader, req: DeleteRecordsRequest
 ) -> DeleteRecordsResponse:
     topics = []
+    moved = False
     for t in req.topics:
         parts = []
         for p in t.partitions:
@@ -129,16 +131,23 @@ async def handle_delete_records(
             )
             tp = TopicPartition(t.name, p.partition_index)
             try:
-                part = broker.replicas.get_partition(tp)
+                part = broker.replicas.leader_partition(tp)
                 offset = part.log.high_watermark if p.offset == -1 else p.offset
                 if offset < 0:
                     raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
+                before = part.log.log_start_offset
                 part.log.delete_records_before(offset, broker.now_ms())
                 out.low_watermark = part.log.log_start_offset
+                moved = moved or part.log.log_start_offset != before
             except KafkaError as e:
                 out.error_code = e.code
             except OSError:
                 out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
             parts.append(out)
         topics.append(DeleteRecordsResponse.DeleteRecordsTopicResult(name=t.name, partitions=parts))
+    if moved:
+        # The new log start offsets reach the disk before the answer: a crash after it
+        # cannot bring deleted records back.
+        offsets = broker.logs.checkpoint_offsets(LOG_START_OFFSET_CHECKPOINT)
+        await asyncio.to_thread(broker.logs.write_checkpoint, LOG_START_OFFSET_CHECKPOINT, offsets)
     return DeleteRecordsResponse(throttle_time_ms=0, topics=topics)

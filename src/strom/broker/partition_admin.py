@@ -85,8 +85,8 @@ def _elect_all(broker: Broker, election_type: int) -> list[ElectionResult]:
     """Null topic_partitions: every topic gets an entry, listing only the partitions whose
     election did not answer ELECTION_NOT_NEEDED."""
     results = []
-    for name in sorted(broker.metadata.topics()):
-        info = broker.metadata.topics()[name]
+    for name in sorted(broker.image.topics):
+        info = broker.image.topics[name]
         entry = ElectionResult(topic=name, partition_result=[])
         for part in info.partitions:
             code, message = _elect(broker, name, part.partition, election_type)
@@ -195,7 +195,7 @@ def _reassign(
 
 
 def _registered(broker: Broker) -> set[int]:
-    return {b.node_id for b in broker.metadata.brokers()} or {broker.node_id}
+    return set(broker.image.brokers) or {broker.node_id}
 
 
 @handles(ApiKey.ALTER_PARTITION_REASSIGNMENTS)
@@ -357,7 +357,7 @@ async def handle_describe_topic_partitions(
     cursor = req.cursor
     floor = _java_order(cursor.topic_name if cursor is not None else "")
     fetch_all = not req.topics
-    candidates = broker.metadata.topics() if fetch_all else [t.name for t in req.topics]
+    candidates = broker.image.topics if fetch_all else [t.name for t in req.topics]
     names = {n for n in candidates if _java_order(n) >= floor}
     if not fetch_all and cursor is not None and cursor.topic_name not in names:
         return _dtp_failed(req, ErrorCode.INVALID_REQUEST)

@@ -1,20 +1,27 @@
-"""The broker's partitions: local replicas, their logs, and waiting fetchers.
+"""The broker's partitions: local replicas, their logs, leadership, and waiting requests.
 
-Owns the LogManager and one replication.Partition per hosted partition. A
-long-polling Fetch registers a future per partition and is woken by the next
-append to any of them (Kafka's delayed fetch, purgatory-less).
+Owns the LogManager and one replication.Partition per hosted partition.
+Leadership reaches it through :meth:`ReplicaManager.apply_partition_state`
+(LeaderAndIsr, or the embedded store's image). Two kinds of waiting request:
+
+- a long-polling Fetch registers a future per partition and is woken by the
+  next append or high-watermark move on any of them (Kafka's delayed fetch);
+- an acks=all produce, or a coordinator's write, waits until the high
+  watermark passes its last offset (Kafka's delayed produce); it fails with
+  NOT_LEADER_OR_FOLLOWER as soon as the replica stops being leader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from strom.common.config import BrokerConfig
 from strom.common.types import TopicPartition
-from strom.metadata.store import TopicInfo
+from strom.metadata.image import PartitionInfo, TopicInfo
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin
 from strom.replication.partition import Partition
@@ -25,6 +32,10 @@ from strom.storage.log_manager import LogManager
 log = logging.getLogger(__name__)
 
 
+class LeadershipChange(NamedTuple):
+    is_leader: bool
+
+
 class ReplicaManager:
     def __init__(self, config: BrokerConfig, logs: LogManager, node_id: int) -> None:
         self.config = config
@@ -32,28 +43,59 @@ class ReplicaManager:
         self.node_id = node_id
         self.partitions: dict[TopicPartition, Partition] = {}
         self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
+        # acks=all: (required offset, future of the error code) per partition
+        self._commit_waiters: dict[TopicPartition, list[tuple[int, asyncio.Future[ErrorCode]]]] = {}
+        # Called when a local replica becomes a follower (the replica fetchers listen).
+        self.on_follower: Callable[[TopicPartition, Partition], None] | None = None
+        self.on_leader: Callable[[TopicPartition, Partition], None] | None = None
+        # Whether the cluster has the partition (the broker's image): a partition with no
+        # replica here is NOT_LEADER_OR_FOLLOWER when it exists, else unknown.
+        self.exists: Callable[[TopicPartition], bool] = lambda tp: False
 
     def log_config(self, topic: TopicInfo) -> LogConfig:
         return LogConfig.from_topic_config(self.config.topic_config_strings(topic.configs))
 
-    def ensure_topic(self, topic: TopicInfo, now_ms: int) -> None:
-        """Create or open the local replicas of every partition of ``topic``."""
-        cfg = self.log_config(topic)
-        min_isr = int(self.config.topic_config_strings(topic.configs)["min.insync.replicas"])
-        for p in topic.partitions:
-            if self.node_id not in p.replicas:
-                continue
-            tp = TopicPartition(topic.name, p.partition)
-            if tp in self.partitions:
-                continue
+    def _min_isr(self, topic: TopicInfo) -> int:
+        return int(self.config.topic_config_strings(topic.configs)["min.insync.replicas"])
+
+    def apply_partition_state(
+        self, topic: TopicInfo, state: PartitionInfo, now_ms: int
+    ) -> LeadershipChange | None:
+        """Make the local replica leader or follower per ``state`` (created on first use).
+        Returns the change when leadership or the leader epoch changed, else None."""
+        tp = TopicPartition(topic.name, state.partition)
+        part = self.partitions.get(tp)
+        if part is None:
+            cfg = self.log_config(topic)
             plog = self.logs.get_log(tp) or self.logs.create_log(tp, now_ms, cfg)
-            self.partitions[tp] = Partition(
-                tp, plog, self.node_id, p.leader_epoch, p.replicas, p.isr, min_isr
+            part = Partition(
+                tp,
+                plog,
+                self.node_id,
+                self._min_isr(topic),
+                self.config.get_int("replica.lag.time.max.ms"),
             )
+            self.partitions[tp] = part
+        was_leader = part.is_leader
+        if state.leader == self.node_id:
+            changed = part.make_leader(state, now_ms)
+            if changed and self.on_leader is not None:
+                self.on_leader(tp, part)
+            self.on_high_watermark(tp)
+        else:
+            changed = part.make_follower(state)
+            if was_leader:
+                self._fail_commit_waiters(tp, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+            if changed and self.on_follower is not None:
+                self.on_follower(tp, part)
+            self._wake(tp)
+        if not changed and was_leader == part.is_leader:
+            return None
+        return LeadershipChange(part.is_leader)
 
     def update_topic_config(self, topic: TopicInfo) -> None:
         cfg = self.log_config(topic)
-        min_isr = int(self.config.topic_config_strings(topic.configs)["min.insync.replicas"])
+        min_isr = self._min_isr(topic)
         for tp, part in self.partitions.items():
             if tp.topic == topic.name:
                 part.log.config = cfg
@@ -64,17 +106,35 @@ class ReplicaManager:
         part = self.get_partition(tp)
         part.log = self.logs.move_log(tp, log_dir, now_ms)
 
+    def stop_replica(self, tp: TopicPartition, delete: bool) -> None:
+        part = self.partitions.pop(tp, None)
+        if part is not None:
+            self._fail_commit_waiters(tp, ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        if delete:
+            self.logs.delete_log(tp)
+        self._wake(tp)
+
     def delete_topic(self, name: str) -> None:
         for tp in [tp for tp in self.partitions if tp.topic == name]:
-            del self.partitions[tp]
-            self.logs.delete_log(tp)
-            self._wake(tp)
+            self.stop_replica(tp, delete=True)
 
     def get_partition(self, tp: TopicPartition) -> Partition:
+        """The local replica of ``tp``: NOT_LEADER_OR_FOLLOWER when the partition exists
+        but has no replica here, UNKNOWN_TOPIC_OR_PARTITION when it does not exist."""
         p = self.partitions.get(tp)
         if p is None:
+            if self.exists(tp):
+                raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         self.logs.get_log(tp)  # raises KAFKA_STORAGE_ERROR when its directory is offline
+        return p
+
+    def leader_partition(self, tp: TopicPartition, current_leader_epoch: int = -1) -> Partition:
+        """The local replica of ``tp`` if this broker leads it (Kafka's order: the
+        partition, then the client's leader epoch, then leadership)."""
+        p = self.get_partition(tp)
+        p.check_leader_epoch(current_leader_epoch)
+        p.require_leader()
         return p
 
     def append(
@@ -86,11 +146,75 @@ class ReplicaManager:
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
         """Append as leader; ``origin`` COORDINATOR for coordinator records and markers."""
-        part = self.get_partition(tp)
+        part = self.leader_partition(tp)
+        hw = part.high_watermark
         info = part.append_records_to_leader(records, acks, now_ms, origin)
         self._wake(tp)
+        if part.high_watermark != hw:
+            self.on_high_watermark(tp)
         return info
 
+    async def append_committed(
+        self,
+        tp: TopicPartition,
+        records: bytes | memoryview,
+        now_ms: int,
+        timeout_s: float,
+        origin: AppendOrigin = AppendOrigin.COORDINATOR,
+    ) -> AppendInfo:
+        """Append with acks=all and wait until committed; KafkaError on failure."""
+        info = self.append(tp, records, -1, now_ms, origin)
+        if info.last_offset >= 0:
+            code = await self.wait_for_commit(tp, info.last_offset + 1, timeout_s)
+            if code != ErrorCode.NONE:
+                raise KafkaError(code)
+        return info
+
+    # -- acks=all ------------------------------------------------------------------
+    async def wait_for_commit(
+        self, tp: TopicPartition, required_offset: int, timeout_s: float
+    ) -> ErrorCode:
+        """Wait until the high watermark of ``tp`` reaches ``required_offset``: NONE,
+        NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER, or REQUEST_TIMED_OUT."""
+        part = self.partitions.get(tp)
+        if part is None:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        done = part.check_enough_replicas_reach(required_offset)
+        if done is not None:
+            return done
+        fut: asyncio.Future[ErrorCode] = asyncio.get_running_loop().create_future()
+        entry = (required_offset, fut)
+        self._commit_waiters.setdefault(tp, []).append(entry)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await fut
+        except TimeoutError:
+            return ErrorCode.REQUEST_TIMED_OUT
+        finally:
+            waiting = self._commit_waiters.get(tp)
+            if waiting is not None and entry in waiting:
+                waiting.remove(entry)
+                if not waiting:
+                    del self._commit_waiters[tp]
+
+    def on_high_watermark(self, tp: TopicPartition) -> None:
+        """The high watermark of ``tp`` may have moved: complete acks=all waiters it
+        passed, and wake long-polling fetches."""
+        waiting = self._commit_waiters.get(tp)
+        part = self.partitions.get(tp)
+        if waiting and part is not None:
+            for required, fut in list(waiting):
+                code = part.check_enough_replicas_reach(required)
+                if code is not None and not fut.done():
+                    fut.set_result(code)
+        self._wake(tp)
+
+    def _fail_commit_waiters(self, tp: TopicPartition, code: ErrorCode) -> None:
+        for _, fut in self._commit_waiters.pop(tp, []):
+            if not fut.done():
+                fut.set_result(code)
+
+    # -- long-polling fetches ----------------------------------------------------------
     def _wake(self, tp: TopicPartition) -> None:
         waiters = self._waiters.pop(tp, None)
         if waiters:
@@ -99,7 +223,8 @@ class ReplicaManager:
                     fut.set_result(None)
 
     async def wait_for_data(self, tps: Iterable[TopicPartition], timeout_s: float) -> None:
-        """Return when any of ``tps`` gets an append, or after ``timeout_s``."""
+        """Return when any of ``tps`` gets an append or a new high watermark, or after
+        ``timeout_s``."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         keys = list(tps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from strom.broker.broker import Broker, handles
+from strom.broker.topic_admin import internal_topic_problem
 from strom.common.config import format_value
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -20,8 +21,17 @@ log = logging.getLogger(__name__)
 TopicResult = CreateTopicsResponse.CreatableTopicResult
 
 
-def _create_one(
-    broker: Broker, t: CreateTopicsRequest.CreatableTopic, validate_only: bool, version: int
+def _wait_s(req: CreateTopicsRequest | DeleteTopicsRequest | CreatePartitionsRequest) -> float:
+    """How long to wait for the result: the request's timeout_ms (0 or less: no wait)."""
+    return max(req.timeout_ms, 0) / 1000
+
+
+async def _create_one(
+    broker: Broker,
+    t: CreateTopicsRequest.CreatableTopic,
+    validate_only: bool,
+    version: int,
+    wait_s: float,
 ) -> TopicResult:
     res = TopicResult(name=t.name, error_code=0, error_message=None)
     assignments = None
@@ -42,17 +52,16 @@ def _create_one(
     configs = {c.name: c.value for c in t.configs}
     try:
         if validate_only:
-            assignment, _ = broker.check_new_topic(
+            assignment, _ = broker.topics.check_new_topic(
                 t.name, t.num_partitions, t.replication_factor, assignments, configs
             )
             num, rf = len(assignment), len(assignment[0])
             overrides = {k: v for k, v in configs.items() if v is not None}
             topic_id = None
         else:
-            topic = broker.create_topic(
-                t.name, t.num_partitions, t.replication_factor, assignments, configs
+            topic = await broker.topics.create(
+                t.name, t.num_partitions, t.replication_factor, assignments, configs, wait_s=wait_s
             )
-            assert topic is not None
             num, rf = len(topic.partitions), topic.replication_factor
             overrides = dict(topic.configs)
             topic_id = topic.topic_id
@@ -96,7 +105,9 @@ async def handle_create_topics(
                 )
             )
             continue
-        results.append(_create_one(broker, t, req.validate_only, header.api_version))
+        results.append(
+            await _create_one(broker, t, req.validate_only, header.api_version, _wait_s(req))
+        )
     return CreateTopicsResponse(throttle_time_ms=0, topics=results)
 
 
@@ -114,7 +125,7 @@ async def handle_delete_topics(
         res = DeleteTopicsResponse.DeletableTopicResult(
             name=name, topic_id=topic_id, error_message=None
         )
-        topic = broker.topic(name) if name is not None else broker.metadata.topic_by_id(topic_id)
+        topic = broker.topic(name) if name is not None else broker.image.topic_by_id(topic_id)
         if topic is None:
             res.error_code = (
                 ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -127,7 +138,9 @@ async def handle_delete_topics(
         else:
             res.name, res.topic_id = topic.name, topic.topic_id
             try:
-                broker.delete_topic(topic.name)
+                await broker.topics.delete(topic.name, _wait_s(req))
+            except KafkaError as e:
+                res.error_code, res.error_message = e.code, e.message
             except OSError as e:
                 log.error("deleting %s: %s", topic.name, e)
                 res.error_code = ErrorCode.KAFKA_STORAGE_ERROR
@@ -135,8 +148,11 @@ async def handle_delete_topics(
     return DeleteTopicsResponse(throttle_time_ms=0, responses=out)
 
 
-def _create_partitions(
-    broker: Broker, t: CreatePartitionsRequest.CreatePartitionsTopic, validate_only: bool
+async def _create_partitions(
+    broker: Broker,
+    t: CreatePartitionsRequest.CreatePartitionsTopic,
+    validate_only: bool,
+    wait_s: float,
 ) -> None:
     topic = broker.topic(t.name)
     if topic is None:
@@ -160,20 +176,19 @@ def _create_partitions(
                 f"Increasing the number of partitions by {extra} but {len(t.assignments)} "
                 "assignments provided.",
             )
-        brokers = {b.node_id for b in broker.metadata.brokers()}
         assignment = [tuple(a.broker_ids) for a in t.assignments]
         for replicas in assignment:
-            if not replicas or not set(replicas) <= brokers:
-                raise KafkaError(
-                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    f"Invalid replica assignment {list(replicas)}",
-                )
+            broker.topics.check_manual_assignment(replicas)
     else:
-        assignment = broker.assign_replicas(extra, topic.replication_factor, current)
+        brokers = broker.image.live_broker_ids()
+        first = topic.partitions[0].preferred_leader if topic.partitions else -1
+        start = next((i for i, b in enumerate(brokers) if b >= first), 0)
+        assignment = broker.topics.assign_replicas(
+            extra, topic.replication_factor, current, start_index=start
+        )
     if validate_only:
         return
-    updated = broker.metadata.add_partitions(t.name, assignment)
-    broker.replicas.ensure_topic(updated, broker.now_ms())
+    await broker.topics.add_partitions(t.name, assignment, wait_s)
 
 
 @handles(ApiKey.CREATE_PARTITIONS)
@@ -186,7 +201,10 @@ async def handle_create_partitions(
             name=t.name, error_code=0, error_message=None
         )
         try:
-            _create_partitions(broker, t, req.validate_only)
+            refused = internal_topic_problem(t.name, "get new partitions")
+            if refused is not None:
+                raise refused
+            await _create_partitions(broker, t, req.validate_only, _wait_s(req))
         except KafkaError as e:
             res.error_code, res.error_message = e.code, e.message
         results.append(res)

@@ -73,7 +73,7 @@ def _partitions(
     return [TopicPartition(t.name, p) for t in topics for p in t.partitions]
 
 
-def add_partitions(
+async def add_partitions(
     broker: Broker,
     header: RequestHeader,
     txn_id: str,
@@ -93,7 +93,7 @@ def add_partitions(
     result = rt.coordinator.add_partitions(
         txn_id, producer_id, producer_epoch, partitions, broker.now_ms()
     )
-    code = fenced_for_version(rt.execute(result), header)
+    code = fenced_for_version(await rt.execute(result), header)
     return dict.fromkeys(partitions, code)
 
 
@@ -102,7 +102,7 @@ async def handle_add_partitions_to_txn(
     broker: Broker, header: RequestHeader, req: AddPartitionsToTxnRequest
 ) -> AddPartitionsToTxnResponse:
     if header.api_version < 4:
-        errors = add_partitions(
+        errors = await add_partitions(
             broker,
             header,
             req.v3_and_below_transactional_id,
@@ -120,7 +120,7 @@ async def handle_add_partitions_to_txn(
                 txn.transactional_id, txn.producer_id, txn.producer_epoch, partitions
             )
         else:
-            errors = add_partitions(
+            errors = await add_partitions(
                 broker,
                 header,
                 txn.transactional_id,
@@ -153,7 +153,7 @@ async def handle_add_offsets_to_txn(
     result = rt.coordinator.add_partitions(
         req.transactional_id, req.producer_id, req.producer_epoch, [tp], broker.now_ms()
     )
-    return AddOffsetsToTxnResponse(error_code=fenced_for_version(rt.execute(result), header))
+    return AddOffsetsToTxnResponse(error_code=fenced_for_version(await rt.execute(result), header))
 
 
 @handles(ApiKey.END_TXN)
@@ -164,7 +164,7 @@ async def handle_end_txn(
     result = rt.coordinator.end_txn(
         req.transactional_id, req.producer_id, req.producer_epoch, req.committed, broker.now_ms()
     )
-    return EndTxnResponse(error_code=fenced_for_version(rt.execute(result), header))
+    return EndTxnResponse(error_code=fenced_for_version(await rt.execute(result), header))
 
 
 @handles(ApiKey.WRITE_TXN_MARKERS)
@@ -181,7 +181,7 @@ async def handle_write_txn_markers(
             for p in topic.partition_indexes:
                 tp = TopicPartition(topic.name, p)
                 code = (
-                    rt.write_marker(
+                    await rt.write_marker(
                         tp,
                         marker.producer_id,
                         marker.producer_epoch,

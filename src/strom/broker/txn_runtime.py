@@ -1,9 +1,10 @@
 """The IO edge of the transaction coordinator: ``__transaction_state``, markers, timers.
 
 ``TxnRuntime`` owns a sans-IO :class:`TransactionCoordinator`. It creates the
-internal topic on first use, loads every local partition of it by replaying
-its records (at startup, so transactions survive restarts), appends the
-records each request produces, writes the transaction markers (control
+internal topic on first use, loads a partition of it by replaying its records
+when this broker becomes the partition's leader (and unloads it when it stops
+being one), appends the records each request produces (acks=all: a state
+change is answered once committed), writes the transaction markers (control
 batches) to every partition of a prepared transaction, and runs the periodic
 work: aborting timed-out transactions, retrying markers that could not be
 written, and expiring idle transactional ids.
@@ -35,7 +36,6 @@ from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 from strom.protocol.record_decoder import decode_batch
 from strom.protocol.records import (
-    AppendOrigin,
     build_batch,
     build_control_batch,
     iter_batches,
@@ -94,70 +94,52 @@ class TxnRuntime:
         )
         self.verification_enabled = cfg.get_bool("transaction.partition.verification.enable")
         self.pending_markers: dict[str, MarkerJob] = {}
-        self.started = False
+        self.commit_timeout_s = cfg.get_int("offsets.commit.timeout.ms") / 1000
 
     def startup(self) -> None:
-        """Load the local partitions of ``__transaction_state`` (once)."""
-        if not self.started:
-            self.started = True
-            self.load()
+        """Nothing to do: partitions load when this broker becomes their leader."""
 
     # -- the internal topic --------------------------------------------------------
-    def ensure_ready(self) -> bool:
-        """Create and load ``__transaction_state`` if needed; True when it is served here."""
-        if self.broker.topic(TXN_TOPIC) is None:
-            self._create_topic()
-            self.started = False
-        self.startup()
-        return bool(self.coordinator.owned)
-
-    def find_coordinator(self, transactional_id: str) -> ErrorCode:
-        """FindCoordinator(key_type=transaction): NONE when this broker coordinates the id."""
+    async def find_coordinator(self, transactional_id: str) -> tuple[ErrorCode, int]:
+        """FindCoordinator(key_type=transaction): (NONE, leader of the id's partition of
+        ``__transaction_state``), or (COORDINATOR_NOT_AVAILABLE, -1)."""
         if not transactional_id:
-            return ErrorCode.INVALID_REQUEST
-        self.ensure_ready()
-        if self.coordinator.partition_for(transactional_id) in self.coordinator.owned:
-            return ErrorCode.NONE
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-
-    def _create_topic(self) -> None:
-        cfg = self.broker.config
-        brokers = len(self.broker.metadata.brokers())
-        rf = min(cfg.get_int("transaction.state.log.replication.factor"), brokers)
-        min_isr = min(cfg.get_int("transaction.state.log.min.isr"), rf)
-        configs = {
-            "cleanup.policy": "compact",
-            "compression.type": "uncompressed",
-            "min.insync.replicas": str(min_isr),
-            "segment.bytes": str(cfg.get_int("transaction.state.log.segment.bytes")),
-            "unclean.leader.election.enable": "false",
-        }
-        partitions = cfg.get_int("transaction.state.log.num.partitions")
-        try:
-            self.broker.create_topic(TXN_TOPIC, partitions, rf, configs=configs)
-        except KafkaError as e:
-            if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
-                raise
-
-    def load(self) -> None:
-        """Load every local leader partition of ``__transaction_state`` by replay."""
-        topic = self.broker.topic(TXN_TOPIC)
+            return ErrorCode.INVALID_REQUEST, -1
+        topic = await self.broker.topics.ensure_internal(TXN_TOPIC)
         if topic is None:
-            return
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1
+        self._set_partitions(len(topic.partitions))
+        info = topic.partition(self.coordinator.partition_for(transactional_id))
+        if info is None or info.leader < 0:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1
+        return ErrorCode.NONE, info.leader
+
+    def _set_partitions(self, count: int) -> None:
         coordinator = self.coordinator
-        coordinator.config = replace(coordinator.config, num_partitions=len(topic.partitions))
-        for info in topic.partitions:
-            tp = TopicPartition(TXN_TOPIC, info.partition)
-            part = self.broker.replicas.partitions.get(tp)
-            if part is None or not part.is_leader:
-                continue
-            coordinator.begin_load(info.partition)
-            count = self._replay_partition(tp)
-            jobs = coordinator.complete_load(info.partition, part.leader_epoch)
-            if count:
-                log.info("loaded %d record(s) of %s, %d to complete", count, tp, len(jobs))
-            for job in jobs:
-                self.send_markers(job)
+        if coordinator.config.num_partitions != count:
+            coordinator.config = replace(coordinator.config, num_partitions=count)
+
+    def on_leadership(self, tp: TopicPartition, is_leader: bool, leader_epoch: int) -> None:
+        """Load a partition of ``__transaction_state`` when this broker becomes its
+        leader (the coordinator epoch is the leader epoch); unload it otherwise."""
+        if tp.topic != TXN_TOPIC:
+            return
+        topic = self.broker.topic(TXN_TOPIC)
+        if topic is not None:
+            self._set_partitions(len(topic.partitions))
+        self.coordinator.unload(tp.partition)
+        for txn_id in [t for t, job in self.pending_markers.items()
+                       if self.coordinator.partition_for(t) == tp.partition]:  # fmt: skip
+            del self.pending_markers[txn_id]
+        if not is_leader:
+            return
+        self.coordinator.begin_load(tp.partition)
+        count = self._replay_partition(tp)
+        jobs = self.coordinator.complete_load(tp.partition, max(leader_epoch, 0))
+        if count:
+            log.info("loaded %d record(s) of %s, %d to complete", count, tp, len(jobs))
+        for job in jobs:
+            self.pending_markers[job.transactional_id] = job
 
     def _replay_partition(self, tp: TopicPartition) -> int:
         plog = self.broker.replicas.get_partition(tp).log
@@ -191,8 +173,7 @@ class TxnRuntime:
         self, header: RequestHeader, req: InitProducerIdRequest
     ) -> InitProducerIdResponse:
         txn_id = req.transactional_id or ""
-        if txn_id:
-            self.ensure_ready()
+        await self.broker.producer_ids.ensure_available(self.broker)
         expected: tuple[int, int] | None = None
         if req.producer_id >= 0 or req.producer_epoch >= 0:
             if req.producer_id < 0 or req.producer_epoch < 0:
@@ -203,7 +184,7 @@ class TxnRuntime:
         result = self.coordinator.init_producer_id(
             txn_id, req.transaction_timeout_ms, expected, self.broker.now_ms()
         )
-        error = fenced_for_version(self.execute(result), header)
+        error = fenced_for_version(await self.execute(result), header)
         if error:
             return InitProducerIdResponse(error_code=error, producer_id=-1, producer_epoch=-1)
         return InitProducerIdResponse(
@@ -211,7 +192,7 @@ class TxnRuntime:
         )
 
     # -- appends ----------------------------------------------------------------------
-    def _append_records(self, result: TxnResult) -> ErrorCode:
+    async def _append_records(self, result: TxnResult) -> ErrorCode:
         now = self.broker.now_ms()
         records = []
         for record in result.records:
@@ -219,18 +200,18 @@ class TxnRuntime:
             records.append((key, value, (), now))
         tp = TopicPartition(TXN_TOPIC, result.partition)
         try:
-            self.broker.replicas.append(
-                tp, build_batch(records), -1, now, origin=AppendOrigin.COORDINATOR
+            await self.broker.replicas.append_committed(
+                tp, build_batch(records), now, self.commit_timeout_s
             )
         except KafkaError as e:
             log.warning("appending to %s failed: %s", tp, e)
             return _APPEND_ERRORS.get(ErrorCode(e.code), ErrorCode(e.code))
         return ErrorCode.NONE
 
-    def execute(self, result: TxnResult) -> ErrorCode:
+    async def execute(self, result: TxnResult) -> ErrorCode:
         """Append the records of ``result``, apply them, and send any markers now due."""
         if result.records:
-            error = self._append_records(result)
+            error = await self._append_records(result)
             if error:
                 self.coordinator.write_failed(result)
                 return error
@@ -238,11 +219,11 @@ class TxnRuntime:
                 self.coordinator.replay(record)
             job = self.coordinator.marker_job(result.transactional_id)
             if job is not None:
-                self.send_markers(job)
+                await self.send_markers(job)
         return result.error
 
     # -- markers ----------------------------------------------------------------------
-    def write_marker(
+    async def write_marker(
         self,
         tp: TopicPartition,
         producer_id: int,
@@ -254,7 +235,7 @@ class TxnRuntime:
         now = self.broker.now_ms()
         batch = build_control_batch(producer_id, producer_epoch, commit, coordinator_epoch, now)
         try:
-            self.broker.replicas.append(tp, batch, -1, now, origin=AppendOrigin.COORDINATOR)
+            await self.broker.replicas.append_committed(tp, batch, now, self.commit_timeout_s)
         except KafkaError as e:
             return ErrorCode(e.code)
         if tp.topic == OFFSETS_TOPIC:
@@ -273,11 +254,11 @@ class TxnRuntime:
         log.warning("writing a transaction marker to %s failed (%s); will retry", tp, error.name)
         return False
 
-    def send_markers(self, job: MarkerJob) -> bool:
+    async def send_markers(self, job: MarkerJob) -> bool:
         """Write the markers of ``job``; complete the transaction when all are written."""
         failed = set()
         for tp in sorted(job.partitions):
-            error = self.write_marker(
+            error = await self.write_marker(
                 tp, job.producer_id, job.producer_epoch, job.commit, job.coordinator_epoch
             )
             if not self._marker_done(tp, error):
@@ -288,31 +269,31 @@ class TxnRuntime:
         self.pending_markers.pop(job.transactional_id, None)
         result = self.coordinator.complete_txn(job, self.broker.now_ms())
         if result.records:
-            error = self.execute(result)
+            error = await self.execute(result)
             if error:
                 self.pending_markers[job.transactional_id] = replace(job, partitions=frozenset())
                 return False
         return True
 
     # -- periodic work ----------------------------------------------------------------
-    def retry_markers(self) -> None:
+    async def retry_markers(self) -> None:
         for job in list(self.pending_markers.values()):
-            self.send_markers(job)
+            await self.send_markers(job)
 
-    def abort_timed_out_transactions(self) -> int:
+    async def abort_timed_out_transactions(self) -> int:
         now = self.broker.now_ms()
         aborted = 0
         for txn_id in self.coordinator.timed_out(now):
             result = self.coordinator.abort_timed_out(txn_id, now)
-            if result.records and not self.execute(result):
+            if result.records and not await self.execute(result):
                 aborted += 1
                 log.info("aborted transaction of %s after its timeout", txn_id)
-        self.retry_markers()
+        await self.retry_markers()
         return aborted
 
-    def expire_transactional_ids(self) -> int:
+    async def expire_transactional_ids(self) -> int:
         expired = 0
         for result in self.coordinator.expire_transactional_ids(self.broker.now_ms()):
-            if not self.execute(result):
+            if not await self.execute(result):
                 expired += len(result.records)
         return expired

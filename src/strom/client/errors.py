@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
+from strom.net.errors import KafkaConnectionError, KafkaTimeoutError
 from strom.protocol.errors import ErrorCode, KafkaError
 
-
-class KafkaTimeoutError(KafkaError):
-    """A request, connection or bootstrap did not complete in time."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.REQUEST_TIMED_OUT, message)
-
-
-class KafkaConnectionError(KafkaError):
-    """A broker could not be reached or the connection broke."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.NETWORK_EXCEPTION, message)
+__all__ = ["KafkaConnectionError", "KafkaTimeoutError", "error_for", "raise_for"]
 
 
 def error_for(code: int, context: str, message: str | None = None) -> KafkaError | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from strom.net import versions as _net
+from strom.net.versions import version_for
 from strom.protocol.api_versions import ApiKey
-from strom.protocol.errors import ErrorCode, KafkaError
 
 # api key -> (min, max) versions this client can speak.
 CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
@@ -52,31 +53,13 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
 API_VERSIONS_MAX = CLIENT_API_VERSIONS[ApiKey.API_VERSIONS][1]
 
 
+__all__ = ["API_VERSIONS_MAX", "CLIENT_API_VERSIONS", "negotiate", "version_for"]
+
+
 def negotiate(
     broker: Iterable[tuple[int, int, int]],
     ours: Mapping[int, tuple[int, int]] = CLIENT_API_VERSIONS,
 ) -> dict[int, int]:
-    """(api_key, broker min, broker max) triples -> api_key -> version to use.
-
-    APIs whose ranges do not overlap are left out.
-    """
-    chosen: dict[int, int] = {}
-    for api_key, broker_min, broker_max in broker:
-        mine = ours.get(api_key)
-        if mine is None:
-            continue
-        version = min(broker_max, mine[1])
-        if version >= max(broker_min, mine[0]):
-            chosen[api_key] = version
-    return chosen
-
-
-def version_for(versions: Mapping[int, int], api_key: int) -> int:
-    """The negotiated version, or UNSUPPORTED_VERSION naming the API."""
-    try:
-        return versions[api_key]
-    except KeyError:
-        name = ApiKey(api_key).name if api_key in ApiKey._value2member_map_ else str(api_key)
-        raise KafkaError(
-            ErrorCode.UNSUPPORTED_VERSION, f"the broker supports no usable version of {name}"
-        ) from None
+    """(api_key, broker min, broker max) triples -> api_key -> version to use (the
+    client's table by default). APIs whose ranges do not overlap are left out."""
+    return _net.negotiate(broker, ours)

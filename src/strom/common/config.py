@@ -79,6 +79,9 @@ class ConfigDef:
     sensitive: bool = False
     read_only: bool = False
     doc: str = ""
+    # Broker configs only: None when strom obeys it; otherwise why setting it has no
+    # effect in strom (logged as a warning at start when it is set).
+    no_effect: str | None = None
 
     def parse(self, raw: object) -> object:
         if raw is None:
@@ -149,21 +152,36 @@ def _defs(*defs: ConfigDef) -> dict[str, ConfigDef]:
     return {d.name: d for d in defs}
 
 
+_ONE_LOOP = "strom serves every connection and request on one event loop"
+_STORAGE_POOL = "storage work runs in one worker thread"
+
 BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"]),
     ConfigDef("advertised.listeners", LST, None),
-    ConfigDef("listener.security.protocol.map", LST, ["PLAINTEXT:PLAINTEXT"]),
+    ConfigDef(
+        "listener.security.protocol.map",
+        LST,
+        ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"],
+    ),
     ConfigDef("inter.broker.listener.name", STR, None),
-    ConfigDef("node.id", INT, -1, at_least(-1)),
-    ConfigDef("broker.id", INT, -1, at_least(-1)),
+    ConfigDef("security.inter.broker.protocol", STR, "PLAINTEXT"),
+    ConfigDef("node.id", INT, -1),
+    ConfigDef("broker.id", INT, -1),
+    ConfigDef("broker.id.generation.enable", BOOL, True),
+    ConfigDef("reserved.broker.max.id", INT, 1000, at_least(0)),
     ConfigDef("broker.rack", STR, None),
-    ConfigDef("process.roles", LST, [], one_of("broker", "controller")),
-    ConfigDef("controller.quorum.voters", LST, []),
-    ConfigDef("controller.listener.names", LST, []),
     ConfigDef("cluster.id", STR, None),
     ConfigDef("zookeeper.connect", STR, None),
-    ConfigDef("zookeeper.connection.timeout.ms", INT, None),
-    ConfigDef("zookeeper.session.timeout.ms", INT, 18000),
+    ConfigDef("zookeeper.connection.timeout.ms", INT, None, at_least(1)),
+    ConfigDef("zookeeper.session.timeout.ms", INT, 18000, at_least(1)),
+    ConfigDef("zookeeper.max.in.flight.requests", INT, 10, at_least(1)),
+    ConfigDef("controlled.shutdown.enable", BOOL, True),
+    ConfigDef("controlled.shutdown.max.retries", INT, 3, at_least(0)),
+    ConfigDef("controlled.shutdown.retry.backoff.ms", LONG, 5000, at_least(0)),
+    ConfigDef("controller.socket.timeout.ms", INT, 30000, at_least(1)),
+    ConfigDef("auto.leader.rebalance.enable", BOOL, True),
+    ConfigDef("leader.imbalance.per.broker.percentage", INT, 10, at_least(0)),
+    ConfigDef("leader.imbalance.check.interval.seconds", LONG, 300, at_least(1)),
     ConfigDef("log.dirs", LST, None),
     ConfigDef("log.dir", LST, ["/tmp/kafka-logs"]),
     ConfigDef("num.partitions", INT, 1, at_least(1)),
@@ -184,6 +202,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("log.flush.interval.ms", LONG, None),
     ConfigDef("log.flush.scheduler.interval.ms", LONG, LONG_MAX),
     ConfigDef("log.flush.offset.checkpoint.interval.ms", INT, 60_000, at_least(0)),
+    ConfigDef("log.flush.start.offset.checkpoint.interval.ms", INT, 60_000, at_least(0)),
     ConfigDef("log.index.interval.bytes", INT, 4096, at_least(0)),
     ConfigDef("log.index.size.max.bytes", INT, 10_485_760, at_least(4)),
     ConfigDef("log.message.timestamp.type", STR, "CreateTime", _TS_TYPE),
@@ -197,7 +216,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("log.cleaner.min.compaction.lag.ms", LONG, 0),
     ConfigDef("log.cleaner.max.compaction.lag.ms", LONG, LONG_MAX),
     ConfigDef("log.cleaner.min.cleanable.ratio", DBL, 0.5),
-    ConfigDef("log.cleaner.threads", INT, 1),
+    ConfigDef("log.cleaner.threads", INT, 1, at_least(0), no_effect=_STORAGE_POOL),
     ConfigDef("log.preallocate", BOOL, False),
     ConfigDef("log.segment.delete.delay.ms", LONG, 60_000),
     ConfigDef("message.max.bytes", INT, 1_048_588, at_least(0)),
@@ -208,19 +227,27 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("socket.send.buffer.bytes", INT, 102_400),
     ConfigDef("socket.receive.buffer.bytes", INT, 102_400),
     ConfigDef("connections.max.idle.ms", LONG, 600_000),
-    ConfigDef("num.network.threads", INT, 3, at_least(1)),
-    ConfigDef("num.io.threads", INT, 8, at_least(1)),
-    ConfigDef("num.recovery.threads.per.data.dir", INT, 2, at_least(1)),
+    ConfigDef("num.network.threads", INT, 3, at_least(1), no_effect=_ONE_LOOP),
+    ConfigDef("num.io.threads", INT, 8, at_least(1), no_effect=_ONE_LOOP),
+    ConfigDef("queued.max.requests", INT, 500, at_least(1), no_effect=_ONE_LOOP),
+    ConfigDef("num.recovery.threads.per.data.dir", INT, 2, at_least(1), no_effect=_STORAGE_POOL),
     ConfigDef("num.replica.fetchers", INT, 1, at_least(1)),
-    ConfigDef("replica.lag.time.max.ms", LONG, 30_000),
-    ConfigDef("replica.fetch.max.bytes", INT, 1_048_576),
-    ConfigDef("replica.fetch.wait.max.ms", INT, 500),
+    ConfigDef("replica.lag.time.max.ms", LONG, 30_000, at_least(1)),
+    ConfigDef("replica.fetch.min.bytes", INT, 1, at_least(1)),
+    ConfigDef("replica.fetch.max.bytes", INT, 1_048_576, at_least(0)),
+    ConfigDef("fetch.max.bytes", INT, 57_671_680, at_least(1024)),
+    ConfigDef("replica.fetch.response.max.bytes", INT, 10_485_760, at_least(0)),
+    ConfigDef("replica.fetch.wait.max.ms", INT, 500, at_least(0)),
+    ConfigDef("replica.fetch.backoff.ms", INT, 1000, at_least(0)),
+    ConfigDef("replica.socket.timeout.ms", INT, 30_000),
+    ConfigDef("replica.high.watermark.checkpoint.interval.ms", LONG, 5000, at_least(1)),
+    ConfigDef("replica.selector.class", STR, None),
     ConfigDef("offsets.topic.num.partitions", INT, 50, at_least(1)),
     ConfigDef("offsets.topic.replication.factor", INT, 3, at_least(1)),
     ConfigDef("offsets.topic.segment.bytes", INT, 104_857_600, at_least(1)),
     ConfigDef("offsets.retention.minutes", INT, 10_080, at_least(1)),
     ConfigDef("offsets.retention.check.interval.ms", LONG, 600_000, at_least(1)),
-    ConfigDef("offsets.commit.timeout.ms", INT, 5000),
+    ConfigDef("offsets.commit.timeout.ms", INT, 5000, at_least(1)),
     ConfigDef("offset.metadata.max.bytes", INT, 4096),
     ConfigDef("group.initial.rebalance.delay.ms", INT, 3000, at_least(0)),
     ConfigDef("group.min.session.timeout.ms", INT, 6000),
@@ -239,10 +266,30 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
         "transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3_600_000, at_least(1)
     ),
     ConfigDef("transaction.partition.verification.enable", BOOL, True),
-    ConfigDef("producer.id.expiration.ms", INT, 86_400_000),
-    ConfigDef("fetch.max.bytes", INT, 57_671_680),
-    ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"]),
+    ConfigDef("producer.id.expiration.ms", INT, 86_400_000, at_least(1)),
+    ConfigDef("producer.id.expiration.check.interval.ms", INT, 600_000, at_least(1)),
+    ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"], one_of("classic")),
 )
+
+# Keys of other Kafka modes: setting one is refused at start with this reason.
+REFUSED_BROKER_CONFIGS: dict[str, str] = {
+    key: "strom has no KRaft mode; a strom cluster is coordinated by ZooKeeper "
+    "(zookeeper.connect), and a broker without it is a single node"
+    for key in (
+        "process.roles",
+        "controller.quorum.voters",
+        "controller.quorum.bootstrap.servers",
+        "controller.listener.names",
+    )
+}
+
+# Without zookeeper.connect (the embedded single node) these defaults are 1, so that
+# the internal topics can be created with the one broker there is.
+EMBEDDED_DEFAULTS: dict[str, object] = {
+    "offsets.topic.replication.factor": 1,
+    "transaction.state.log.replication.factor": 1,
+    "transaction.state.log.min.isr": 1,
+}
 
 # Topic configs: (definition, broker synonyms most specific first, unit factor per synonym).
 _TOPIC: list[tuple[ConfigDef, tuple[tuple[str, int], ...]]] = [
@@ -351,10 +398,13 @@ class BrokerConfig:
     def __init__(self, values: Mapping[str, str]) -> None:
         self.explicit: dict[str, object] = {}
         for key, raw in values.items():
+            if key in REFUSED_BROKER_CONFIGS:
+                raise ConfigError(key, REFUSED_BROKER_CONFIGS[key])
             d = BROKER_CONFIGS.get(key)
             if d is None:
                 raise ConfigError(key, "unknown broker config")
             self.explicit[key] = d.parse(raw)
+        self.embedded = self.explicit.get("zookeeper.connect") in (None, "")
         self.dynamic_broker: dict[str, object] = {}  # this broker (resource name: its id)
         self.dynamic_default: dict[str, object] = {}  # the cluster default (name "")
 
@@ -380,7 +430,7 @@ class BrokerConfig:
     def with_dynamic(self, per_broker: bool, values: Mapping[str, str | None]) -> BrokerConfig:
         """A copy with these dynamic configs instead (this one is unchanged)."""
         trial = BrokerConfig({})
-        trial.explicit = self.explicit
+        trial.explicit, trial.embedded = self.explicit, self.embedded
         trial.dynamic_broker, trial.dynamic_default = self.dynamic_broker, self.dynamic_default
         trial.set_dynamic(per_broker, values)
         return trial
@@ -403,6 +453,13 @@ class BrokerConfig:
         for layer, _ in self._layers():
             if layer.get(key) is not None:
                 return layer[key]
+        return self.default(key)
+
+    def default(self, key: str) -> object:
+        """Kafka's default of ``key``; for the embedded single node, the defaults of the
+        internal topics' replication settings are 1 (EMBEDDED_DEFAULTS)."""
+        if self.embedded and key in EMBEDDED_DEFAULTS:
+            return EMBEDDED_DEFAULTS[key]
         return BROKER_CONFIGS[key].default
 
     def get_int(self, key: str) -> int:
@@ -423,8 +480,31 @@ class BrokerConfig:
 
     @property
     def node_id(self) -> int:
-        nid = self.get_int("node.id")
-        return nid if nid >= 0 else max(self.get_int("broker.id"), 0) or 1
+        """``node.id`` or ``broker.id`` (0 is a valid id); 1 when neither is set on the
+        embedded single node, -1 in a cluster (an id generated in ZooKeeper when
+        ``broker.id.generation.enable``). ConfigError for a negative id, or for
+        node.id and broker.id that differ."""
+        node_id = self.explicit.get("node.id")
+        broker_id = self.explicit.get("broker.id")
+        for key, value in (("node.id", node_id), ("broker.id", broker_id)):
+            if isinstance(value, int) and value < 0 and not (value == -1 and not self.embedded):
+                raise ConfigError(key, f"invalid value {value}: a broker id must be 0 or more")
+        if isinstance(node_id, int) and isinstance(broker_id, int) and node_id != broker_id:
+            raise ConfigError(
+                "node.id", f"node.id {node_id} and broker.id {broker_id} must be the same"
+            )
+        value = node_id if isinstance(node_id, int) else broker_id
+        if isinstance(value, int) and value >= 0:
+            return value
+        return 1 if self.embedded else -1
+
+    def no_effect_settings(self) -> list[tuple[str, str]]:
+        """(key, why) of each explicitly set config that strom accepts but does not obey."""
+        return [
+            (key, d.no_effect)
+            for key, d in BROKER_CONFIGS.items()
+            if d.no_effect and key in self.explicit
+        ]
 
     @property
     def log_dirs(self) -> list[str]:
@@ -455,9 +535,9 @@ class BrokerConfig:
             if layer.get(key) is not None
         ]
         out += [
-            (key, format_value(BROKER_CONFIGS[key].default), ConfigSource.DEFAULT_CONFIG)
+            (key, format_value(self.default(key)), ConfigSource.DEFAULT_CONFIG)
             for key in keys
-            if key in BROKER_CONFIGS and BROKER_CONFIGS[key].default is not None
+            if key in BROKER_CONFIGS and self.default(key) is not None
         ]
         while out and out[0][0] != primary:
             out.pop(0)

@@ -7,71 +7,46 @@ On disk, in the first log directory:
   leader epochs, config overrides), rewritten whole on each change through a
   temporary file, fsync and rename, so a crash leaves the old or the new image,
   never a torn one.
+
+The store is also the single broker's controller: it is the leader of every
+partition, its ISR is the broker alone, and after each change it hands the
+whole new :class:`MetadataImage` to its listener, as a ZooKeeper cluster's
+controller sends LeaderAndIsr and UpdateMetadata. Methods hold a lock: the
+broker calls them from worker threads.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from strom.common.config import parse_properties
-from strom.metadata.store import BrokerInfo, PartitionInfo, TopicInfo
+from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo, is_internal
+from strom.metadata.meta_properties import atomic_write, check_meta_properties
+from strom.metadata.store import BROKERS, MetadataListener, StoreError
+
+TOPIC_ALREADY_EXISTS = 36
+UNKNOWN_TOPIC_OR_PARTITION = 3
 
 META_FILE = "strom-metadata.json"
-
-
-def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class EmbeddedMetadataStore:
     """The whole cluster image of a single broker, kept in its log directory."""
 
-    def __init__(
-        self, log_dirs: list[Path], broker: BrokerInfo, cluster_id: str | None = None
-    ) -> None:
+    def __init__(self, log_dirs: list[Path], node_id: int, cluster_id: str | None = None) -> None:
         self._dirs = log_dirs
-        self._broker = broker
+        self._node_id = node_id
+        self._broker = BrokerInfo(node_id, ())
+        self._lock = threading.RLock()
+        self._listener: MetadataListener | None = None
         self._topics: dict[str, TopicInfo] = {}
         self._next_producer_id = 0
         self._broker_configs: dict[str, dict[str, str]] = {}
-        self._cluster_id = self._load_meta_properties(cluster_id)
+        self._cluster_id = check_meta_properties(log_dirs, node_id, cluster_id, None)
         self._load()
-
-    def _load_meta_properties(self, wanted: str | None) -> str:
-        found: str | None = None
-        for d in self._dirs:
-            p = d / "meta.properties"
-            if p.exists():
-                props = parse_properties(p.read_text())
-                found = found or props.get("cluster.id")
-                nid = props.get("node.id") or props.get("broker.id")
-                if nid is not None and int(nid) != self._broker.node_id:
-                    raise ValueError(
-                        f"node.id {self._broker.node_id} does not match node.id {nid} in {p}"
-                    )
-        if wanted and found and wanted != found:
-            raise ValueError(f"cluster.id {wanted} does not match {found} in meta.properties")
-        cid = found or wanted or new_cluster_id()
-        for d in self._dirs:
-            d.mkdir(parents=True, exist_ok=True)
-            p = d / "meta.properties"
-            if not p.exists():
-                _atomic_write(p, f"version=1\nnode.id={self._broker.node_id}\ncluster.id={cid}\n")
-        return cid
 
     def _load(self) -> None:
         p = self._dirs[0] / META_FILE
@@ -82,9 +57,7 @@ class EmbeddedMetadataStore:
         self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
         for t in data["topics"]:
             parts = tuple(
-                PartitionInfo(
-                    i, pa["leader"], pa["leader_epoch"], tuple(pa["replicas"]), tuple(pa["isr"])
-                )
+                self._partition(i, tuple(pa["replicas"]), pa["leader_epoch"])
                 for i, pa in enumerate(t["partitions"])
             )
             self._topics[t["name"]] = TopicInfo(
@@ -92,7 +65,7 @@ class EmbeddedMetadataStore:
                 bytes.fromhex(t["topic_id"]),
                 parts,
                 dict(t["configs"]),
-                t.get("internal", False),
+                is_internal(t["name"]),
             )
 
     def _save(self) -> None:
@@ -119,81 +92,110 @@ class EmbeddedMetadataStore:
                 for t in self._topics.values()
             ],
         }
-        _atomic_write(self._dirs[0] / META_FILE, json.dumps(data, indent=1))
+        atomic_write(self._dirs[0] / META_FILE, json.dumps(data, indent=1))
+
+    def _partition(self, index: int, replicas: tuple[int, ...], leader_epoch: int) -> PartitionInfo:
+        """The single broker leads every partition it is a replica of; the ISR is itself."""
+        me = self._node_id
+        if me in replicas:
+            return PartitionInfo(index, me, leader_epoch, replicas, (me,))
+        return PartitionInfo(index, -1, leader_epoch, replicas, ())
+
+    def _publish(self) -> None:
+        if self._listener is not None:
+            self._listener.on_image(self.image())
 
     # -- MetadataStore ---------------------------------------------------
     @property
     def cluster_id(self) -> str:
         return self._cluster_id
 
-    def brokers(self) -> list[BrokerInfo]:
-        return [self._broker]
+    def start(self, listener: MetadataListener) -> None:
+        with self._lock:
+            self._listener = listener
+            self._publish()
 
-    def controller_id(self) -> int:
-        return self._broker.node_id
+    def close(self) -> None:
+        self._listener = None
 
-    def topics(self) -> Mapping[str, TopicInfo]:
-        return self._topics
+    def register_broker(self, info: BrokerInfo) -> None:
+        with self._lock:
+            self._broker = info
+            self._publish()
 
-    def topic_by_id(self, topic_id: bytes) -> TopicInfo | None:
-        for t in self._topics.values():
-            if t.topic_id == topic_id:
-                return t
-        return None
-
-    @staticmethod
-    def _partitions(start: int, assignment: list[tuple[int, ...]]) -> tuple[PartitionInfo, ...]:
-        return tuple(
-            PartitionInfo(start + i, replicas[0], 0, replicas, replicas)
-            for i, replicas in enumerate(assignment)
-        )
+    def image(self) -> MetadataImage:
+        with self._lock:
+            me = self._node_id
+            return MetadataImage(self._cluster_id, me, {me: self._broker}, self._topics)
 
     def create_topic(
-        self,
-        name: str,
-        assignment: list[tuple[int, ...]],
-        configs: Mapping[str, str],
-        internal: bool = False,
-    ) -> TopicInfo:
-        if name in self._topics:
-            raise KeyError(name)
-        topic_id = uuid.uuid4().bytes
-        info = TopicInfo(name, topic_id, self._partitions(0, assignment), dict(configs), internal)
-        self._topics[name] = info
-        self._save()
-        return info
+        self, name: str, assignment: Sequence[tuple[int, ...]], configs: Mapping[str, str]
+    ) -> bytes:
+        with self._lock:
+            if name in self._topics:
+                raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+            topic_id = uuid.uuid4().bytes
+            parts = tuple(self._partition(i, r, 0) for i, r in enumerate(assignment))
+            self._topics[name] = TopicInfo(name, topic_id, parts, dict(configs), is_internal(name))
+            self._save()
+            self._publish()
+            return topic_id
+
+    def _topic(self, name: str) -> TopicInfo:
+        t = self._topics.get(name)
+        if t is None:
+            raise StoreError(UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
+        return t
 
     def delete_topic(self, name: str) -> None:
-        del self._topics[name]
-        self._save()
+        with self._lock:
+            self._topic(name)
+            del self._topics[name]
+            self._save()
+            self._publish()
 
-    def add_partitions(self, name: str, assignment: list[tuple[int, ...]]) -> TopicInfo:
-        t = self._topics[name]
-        parts = t.partitions + self._partitions(len(t.partitions), assignment)
-        info = TopicInfo(t.name, t.topic_id, parts, t.configs, t.internal)
-        self._topics[name] = info
-        self._save()
-        return info
+    def add_partitions(self, name: str, assignment: Sequence[tuple[int, ...]]) -> None:
+        with self._lock:
+            t = self._topic(name)
+            start = len(t.partitions)
+            added = tuple(self._partition(start + i, r, 0) for i, r in enumerate(assignment))
+            self._topics[name] = TopicInfo(
+                t.name, t.topic_id, t.partitions + added, t.configs, t.internal
+            )
+            self._save()
+            self._publish()
+
+    def topic_configs(self, name: str) -> Mapping[str, str]:
+        with self._lock:
+            t = self._topics.get(name)
+            return dict(t.configs) if t is not None else {}
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        with self._lock:
+            t = self._topic(name)
+            self._topics[name] = TopicInfo(
+                t.name, t.topic_id, t.partitions, dict(configs), t.internal
+            )
+            self._save()
+            self._publish()
 
     def broker_configs(self, entity: str) -> Mapping[str, str]:
-        return dict(self._broker_configs.get(entity, {}))
+        with self._lock:
+            return dict(self._broker_configs.get(entity, {}))
 
     def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
-        if configs:
-            self._broker_configs[entity] = dict(configs)
-        else:
-            self._broker_configs.pop(entity, None)
-        self._save()
+        with self._lock:
+            if configs:
+                self._broker_configs[entity] = dict(configs)
+            else:
+                self._broker_configs.pop(entity, None)
+            self._save()
+            if self._listener is not None:
+                self._listener.on_config_change(BROKERS, entity)
 
     def allocate_producer_ids(self, count: int) -> int:
-        first = self._next_producer_id
-        self._next_producer_id += count
-        self._save()
-        return first
-
-    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
-        t = self._topics[name]
-        info = TopicInfo(t.name, t.topic_id, t.partitions, dict(configs), t.internal)
-        self._topics[name] = info
-        self._save()
-        return info
+        with self._lock:
+            first = self._next_producer_id
+            self._next_producer_id += count
+            self._save()
+            return first

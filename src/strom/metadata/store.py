@@ -1,74 +1,106 @@
-"""The cluster image behind one MetadataStore protocol.
+"""The write side of the cluster metadata: one MetadataStore protocol, two stores.
 
-Two implementations: ``embedded`` (a single broker, files in its log
-directory) and ``zk`` (Apache ZooKeeper through kazoo, for clusters). The
-broker reads and changes the cluster only through this protocol.
+``embedded`` (a single broker, files in its log directory) and ``zk`` (Apache
+ZooKeeper through kazoo, for clusters). Request handlers read the broker's
+:class:`~strom.metadata.image.MetadataImage`; admin requests change the
+cluster only through this protocol.
+
+Every method may block (file fsync, a ZooKeeper round trip) and is safe to
+call from any thread: the broker calls them from worker threads, never on
+its event loop. What a store learns (a new image from the embedded store, a
+config change from ZooKeeper) reaches the broker through the
+:class:`MetadataListener` it was started with, called from the store's own
+thread; the listener hands it to the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from strom.metadata.image import (
+    BrokerInfo,
+    Endpoint,
+    MetadataImage,
+    PartitionInfo,
+    TopicInfo,
+)
 
-@dataclass(frozen=True, slots=True)
-class BrokerInfo:
-    node_id: int
-    host: str
-    port: int
-    rack: str | None = None
+__all__ = [
+    "BrokerInfo",
+    "Endpoint",
+    "MetadataImage",
+    "MetadataListener",
+    "MetadataStore",
+    "PartitionInfo",
+    "StoreError",
+    "TopicInfo",
+]
+
+# Config entity types, as Kafka names them under /config.
+TOPICS = "topics"
+BROKERS = "brokers"
+DEFAULT_ENTITY = "<default>"
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionInfo:
-    partition: int
-    leader: int
-    leader_epoch: int
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
+class StoreError(Exception):
+    """The store cannot do what was asked; ``code`` is the Kafka error code to answer."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class TopicInfo:
-    name: str
-    topic_id: bytes
-    partitions: tuple[PartitionInfo, ...]
-    configs: Mapping[str, str] = field(default_factory=dict)
-    internal: bool = False
+class MetadataListener(Protocol):
+    """What the broker hears from its store (called from the store's thread)."""
 
-    @property
-    def replication_factor(self) -> int:
-        return len(self.partitions[0].replicas) if self.partitions else 0
+    def on_image(self, image: MetadataImage) -> None:
+        """The embedded store's whole new image after a change."""
+        ...
+
+    def on_config_change(self, entity_type: str, name: str) -> None:
+        """Configs of ``entity_type`` ("topics" or "brokers") ``name`` changed."""
+        ...
 
 
 class MetadataStore(Protocol):
-    """What the broker needs to know and change about the cluster."""
+    """What the broker changes in the cluster, and the configs it reads."""
 
     @property
     def cluster_id(self) -> str: ...
 
-    def brokers(self) -> list[BrokerInfo]: ...
+    def start(self, listener: MetadataListener) -> None:
+        """Begin delivering changes to ``listener``."""
+        ...
 
-    def controller_id(self) -> int: ...
-
-    def topics(self) -> Mapping[str, TopicInfo]: ...
-
-    def topic_by_id(self, topic_id: bytes) -> TopicInfo | None: ...
+    def close(self) -> None: ...
 
     def create_topic(
         self,
         name: str,
-        assignment: list[tuple[int, ...]],
+        assignment: Sequence[tuple[int, ...]],
         configs: Mapping[str, str],
-        internal: bool = False,
-    ) -> TopicInfo: ...
+    ) -> bytes:
+        """Create a topic with this replica assignment; returns its topic id.
+        StoreError(TOPIC_ALREADY_EXISTS) when it exists."""
+        ...
 
-    def delete_topic(self, name: str) -> None: ...
+    def delete_topic(self, name: str) -> None:
+        """Start deleting a topic (a ZooKeeper cluster deletes it asynchronously)."""
+        ...
 
-    def add_partitions(self, name: str, assignment: list[tuple[int, ...]]) -> TopicInfo: ...
+    def add_partitions(self, name: str, assignment: Sequence[tuple[int, ...]]) -> None:
+        """Append partitions with these replicas to an existing topic."""
+        ...
 
-    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
+    def topic_configs(self, name: str) -> Mapping[str, str]:
+        """The config overrides of topic ``name`` ({} when none)."""
+        ...
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        """Replace the config overrides of a topic."""
+        ...
 
     def broker_configs(self, entity: str) -> Mapping[str, str]:
         """Dynamic broker configs of ``entity``: a broker id, or "" for the cluster default."""

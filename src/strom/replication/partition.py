@@ -1,10 +1,17 @@
-"""A partition replica's state: leadership, ISR, high watermark, leader epoch.
+"""A partition replica's state: leader or follower, ISR, high watermark, leader epoch.
 
-Pure logic over a PartitionLog: appends as leader, reads bounded by the high
-watermark (read_uncommitted) or the last stable offset (read_committed), and
-leader-epoch checks of client requests. With a single broker the ISR is the
-leader alone and the high watermark follows the log end offset; replication
-moves it from follower fetch positions instead.
+Pure logic over a PartitionLog, after Kafka's Partition class. As leader it
+appends client batches, tracks every follower's fetch position (log end
+offset, last caught-up time), advances the high watermark to the lowest log
+end offset of the ISR (the *maximal* ISR while a change is pending, as Kafka
+does, so an acknowledged record is on every replica that may become leader),
+and decides ISR shrinks and expansions, which the IO edge reports to the
+controller with AlterPartition. As follower it appends the leader's batches
+as they are and keeps its high watermark at min(leader's, own log end).
+
+Reads are bounded by the high watermark (read_uncommitted) or the last stable
+offset (read_committed) for consumers, and by the log end for followers.
+Leader epochs fence clients and followers both ways (KIP-320).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strom.common.types import TopicPartition
+from strom.metadata.image import NO_LEADER, PartitionInfo
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin
 from strom.storage.log import AppendInfo, FetchDataInfo, PartitionLog
@@ -30,6 +38,34 @@ class ReadResult:
     aborted: list[AbortedTxn]
 
 
+@dataclass(slots=True)
+class FollowerState:
+    """The leader's view of one follower (Kafka's Replica)."""
+
+    log_end_offset: int = -1
+    log_start_offset: int = -1
+    last_caught_up_time_ms: int = 0
+    last_fetch_leader_log_end_offset: int = -1
+    last_fetch_time_ms: int = 0
+    broker_epoch: int = -1
+
+    def is_caught_up(self, leader_end_offset: int, now_ms: int, lag_max_ms: int) -> bool:
+        return (
+            self.log_end_offset == leader_end_offset
+            or self.last_caught_up_time_ms > now_ms - lag_max_ms
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IsrChange:
+    """An ISR change the leader asks the controller for (AlterPartition)."""
+
+    tp: TopicPartition
+    leader_epoch: int
+    partition_epoch: int
+    new_isr: tuple[int, ...]
+
+
 class Partition:
     """The local replica of one partition."""
 
@@ -38,25 +74,82 @@ class Partition:
         tp: TopicPartition,
         log: PartitionLog,
         node_id: int,
-        leader_epoch: int,
-        replicas: tuple[int, ...],
-        isr: tuple[int, ...],
         min_insync_replicas: int = 1,
+        replica_lag_time_max_ms: int = 30_000,
     ) -> None:
         self.tp = tp
         self.log = log
         self.node_id = node_id
-        self.leader_epoch = leader_epoch
-        self.replicas = replicas
-        self.isr = isr
         self.min_insync_replicas = min_insync_replicas
-        self.leader_id = replicas[0] if replicas else node_id
-        if self.is_leader:
-            self._maybe_increment_high_watermark()
+        self.replica_lag_time_max_ms = replica_lag_time_max_ms
+        self.leader_id = NO_LEADER
+        self.leader_epoch = -1
+        self.partition_epoch = -1
+        self.replicas: tuple[int, ...] = ()
+        self.isr: tuple[int, ...] = ()
+        self.pending_isr: tuple[int, ...] | None = None  # AlterPartition in flight
+        self.followers: dict[int, FollowerState] = {}
+        # The log end offset when this replica became leader: a follower is in sync only
+        # once it reached it (Kafka's leaderEpochStartOffsetOpt).
+        self.leader_epoch_start_offset = -1
 
+    # -- leadership ------------------------------------------------------------------
     @property
     def is_leader(self) -> bool:
         return self.leader_id == self.node_id
+
+    @property
+    def maximal_isr(self) -> tuple[int, ...]:
+        """The committed ISR, widened by a pending expansion (a pending shrink keeps the
+        old members until it is committed)."""
+        if self.pending_isr is None:
+            return self.isr
+        return tuple(sorted(set(self.isr) | set(self.pending_isr)))
+
+    def make_leader(self, state: PartitionInfo, now_ms: int) -> bool:
+        """Become (or stay) leader with ``state``; True when leadership is new or the
+        leader epoch moved. Followers' positions are unknown until they fetch again;
+        those in the ISR count as caught up now (Kafka's makeLeader)."""
+        is_new_epoch = not self.is_leader or state.leader_epoch != self.leader_epoch
+        self._set_state(state)
+        if is_new_epoch:
+            self.leader_epoch_start_offset = self.log.log_end_offset
+            self.log.leader_epoch_cache.assign(state.leader_epoch, self.log.log_end_offset)
+            self.followers = {
+                r: FollowerState(last_caught_up_time_ms=now_ms if r in self.isr else 0)
+                for r in state.replicas
+                if r != self.node_id
+            }
+        else:
+            for r in state.replicas:
+                if r != self.node_id and r not in self.followers:
+                    self.followers[r] = FollowerState()
+            for r in list(self.followers):
+                if r not in state.replicas:
+                    del self.followers[r]
+        self.maybe_increment_high_watermark(now_ms)
+        return is_new_epoch
+
+    def make_follower(self, state: PartitionInfo) -> bool:
+        """Become (or stay) a follower of ``state.leader``; True when the leader or the
+        leader epoch changed (the fetcher must then truncate and restart)."""
+        changed = (
+            self.is_leader
+            or state.leader != self.leader_id
+            or state.leader_epoch != self.leader_epoch
+        )
+        self._set_state(state)
+        self.followers = {}
+        self.leader_epoch_start_offset = -1
+        return changed
+
+    def _set_state(self, state: PartitionInfo) -> None:
+        self.leader_id = state.leader
+        self.leader_epoch = state.leader_epoch
+        self.partition_epoch = state.partition_epoch
+        self.replicas = state.replicas
+        self.isr = state.isr
+        self.pending_isr = None
 
     def check_leader_epoch(self, current_leader_epoch: int) -> None:
         """Kafka's check of the epoch a client believes current (-1: no check)."""
@@ -66,16 +159,130 @@ class Partition:
             raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH)
         raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH)
 
-    def _maybe_increment_high_watermark(self) -> None:
-        # Only the leader replica is tracked locally; with ISR = {leader} the
-        # high watermark is the log end offset.
-        if set(self.isr) <= {self.node_id}:
-            self.log.update_high_watermark(self.log.log_end_offset)
+    def require_leader(self) -> None:
+        if not self.is_leader:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+
+    # -- high watermark ----------------------------------------------------------------
+    def maybe_increment_high_watermark(self, now_ms: int) -> bool:
+        """Leader: move the high watermark to the lowest log end offset of the maximal
+        ISR, and of the caught-up replicas about to join it; True when it moved."""
+        if not self.is_leader:
+            return False
+        leader_end = self.log.log_end_offset
+        new_hw = leader_end
+        maximal = self.maximal_isr
+        for r, f in self.followers.items():
+            if f.log_end_offset >= new_hw:
+                continue
+            joining = r not in maximal and f.is_caught_up(
+                leader_end, now_ms, self.replica_lag_time_max_ms
+            )
+            if r in maximal or joining:
+                new_hw = max(f.log_end_offset, 0)
+        old = self.log.high_watermark
+        if new_hw > old:
+            self.log.update_high_watermark(new_hw)
+            return True
+        return False
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.high_watermark
 
     @property
     def last_stable_offset(self) -> int:
         return self.log.last_stable_offset
 
+    # -- leader: followers and the ISR ----------------------------------------------
+    def update_follower_fetch_state(
+        self,
+        replica_id: int,
+        fetch_offset: int,
+        log_start_offset: int,
+        now_ms: int,
+        broker_epoch: int = -1,
+    ) -> bool:
+        """A follower fetched from ``fetch_offset`` (its log end offset). Returns True
+        when the high watermark moved."""
+        f = self.followers.get(replica_id)
+        if f is None:
+            raise KafkaError(
+                ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                f"broker {replica_id} is not a replica of {self.tp}",
+            )
+        leader_end = self.log.log_end_offset
+        if fetch_offset >= leader_end:
+            f.last_caught_up_time_ms = max(f.last_caught_up_time_ms, now_ms)
+        elif fetch_offset >= f.last_fetch_leader_log_end_offset:
+            f.last_caught_up_time_ms = max(f.last_caught_up_time_ms, f.last_fetch_time_ms)
+        f.last_fetch_leader_log_end_offset = leader_end
+        f.last_fetch_time_ms = now_ms
+        f.log_end_offset = fetch_offset
+        f.log_start_offset = log_start_offset
+        f.broker_epoch = broker_epoch
+        return self.maybe_increment_high_watermark(now_ms)
+
+    def _in_sync(self, replica_id: int) -> bool:
+        f = self.followers.get(replica_id)
+        return (
+            f is not None
+            and f.log_end_offset >= self.log.high_watermark
+            and f.log_end_offset >= self.leader_epoch_start_offset
+        )
+
+    def maybe_expand_isr(self) -> IsrChange | None:
+        """A follower out of the ISR that has caught up joins it (one change at a time)."""
+        if not self.is_leader or self.pending_isr is not None:
+            return None
+        joining = [r for r in self.followers if r not in self.isr and self._in_sync(r)]
+        if not joining:
+            return None
+        return self._propose(tuple(sorted({*self.isr, *joining})))
+
+    def out_of_sync_replicas(self, now_ms: int) -> set[int]:
+        leader_end = self.log.log_end_offset
+        return {
+            r
+            for r in self.isr
+            if r != self.node_id
+            and (
+                r not in self.followers
+                or not self.followers[r].is_caught_up(
+                    leader_end, now_ms, self.replica_lag_time_max_ms
+                )
+            )
+        }
+
+    def maybe_shrink_isr(self, now_ms: int) -> IsrChange | None:
+        """Followers that have not caught up within replica.lag.time.max.ms leave the ISR
+        (the leader never does)."""
+        if not self.is_leader or self.pending_isr is not None:
+            return None
+        out = self.out_of_sync_replicas(now_ms)
+        if not out:
+            return None
+        return self._propose(tuple(r for r in self.isr if r not in out))
+
+    def _propose(self, new_isr: tuple[int, ...]) -> IsrChange:
+        self.pending_isr = new_isr
+        return IsrChange(self.tp, self.leader_epoch, self.partition_epoch, new_isr)
+
+    def on_isr_change_committed(
+        self, leader_epoch: int, partition_epoch: int, isr: tuple[int, ...], now_ms: int
+    ) -> bool:
+        """The controller's answer to AlterPartition: the new committed state. Returns
+        True when the high watermark moved (a shrink can let it advance)."""
+        if leader_epoch != self.leader_epoch or partition_epoch < self.partition_epoch:
+            return False  # stale: a LeaderAndIsr will bring the truth
+        self.isr, self.partition_epoch, self.pending_isr = isr, partition_epoch, None
+        return self.maybe_increment_high_watermark(now_ms)
+
+    def on_isr_change_failed(self) -> None:
+        """AlterPartition failed: forget the pending change (retry on the next check)."""
+        self.pending_isr = None
+
+    # -- appends ---------------------------------------------------------------------
     def append_records_to_leader(
         self,
         records: bytes | memoryview,
@@ -83,8 +290,7 @@ class Partition:
         now_ms: int,
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
-        if not self.is_leader:
-            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        self.require_leader()
         if required_acks == -1 and len(self.isr) < self.min_insync_replicas:
             raise KafkaError(
                 ErrorCode.NOT_ENOUGH_REPLICAS,
@@ -92,25 +298,54 @@ class Partition:
                 f"the min.isr requirement of {self.min_insync_replicas} for partition {self.tp}",
             )
         info = self.log.append_as_leader(records, self.leader_epoch, now_ms, origin=origin)
-        self._maybe_increment_high_watermark()
+        self.maybe_increment_high_watermark(now_ms)
         return info
 
+    def check_enough_replicas_reach(self, required_offset: int) -> ErrorCode | None:
+        """acks=all: None while the high watermark is below ``required_offset``; NONE
+        once it passed and the ISR is large enough, else NOT_ENOUGH_REPLICAS_AFTER_APPEND."""
+        if not self.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if self.log.high_watermark < required_offset:
+            return None
+        if len(self.maximal_isr) < self.min_insync_replicas:
+            return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        return ErrorCode.NONE
+
+    # -- follower ----------------------------------------------------------------------
+    def append_records_to_follower(
+        self, records: bytes | memoryview, leader_high_watermark: int, now_ms: int
+    ) -> AppendInfo:
+        info = self.log.append_as_follower(records, now_ms)
+        self.update_follower_high_watermark(leader_high_watermark)
+        return info
+
+    def update_follower_high_watermark(self, leader_high_watermark: int) -> None:
+        hw = min(leader_high_watermark, self.log.log_end_offset)
+        if hw > self.log.high_watermark:
+            self.log.update_high_watermark(hw)
+
+    # -- reads -------------------------------------------------------------------------
     def read_records(
         self,
         fetch_offset: int,
         max_bytes: int,
         isolation_level: int,
         min_one_message: bool,
+        *,
+        from_follower: bool = False,
     ) -> ReadResult:
-        if not self.is_leader:
-            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        self.require_leader()
         hw = self.log.high_watermark
         lso = self.last_stable_offset
-        upper = lso if isolation_level == READ_COMMITTED else hw
+        if from_follower:
+            upper = self.log.log_end_offset
+        else:
+            upper = lso if isolation_level == READ_COMMITTED else hw
         data = self.log.read(fetch_offset, max_bytes, upper, min_one_message)
         aborted = (
             self.log.collect_aborted_transactions(fetch_offset, upper)
-            if isolation_level == READ_COMMITTED
+            if isolation_level == READ_COMMITTED and not from_follower
             else []
         )
         return ReadResult(data, hw, lso, self.log.log_start_offset, aborted)

@@ -72,11 +72,13 @@ class Connection:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         max_frame: int,
+        idle_ms: int = -1,
     ) -> None:
         self.broker = broker
         self.reader = reader
         self.writer = writer
         self.max_frame = max_frame
+        self.idle_s = idle_ms / 1000 if idle_ms > 0 else None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.use_sendfile = writer.get_extra_info("sslcontext") is None
@@ -99,8 +101,12 @@ class Connection:
 
     async def _read_frame(self) -> bytes | None:
         try:
-            head = await self.reader.readexactly(4)
+            async with asyncio.timeout(self.idle_s):
+                head = await self.reader.readexactly(4)
         except asyncio.IncompleteReadError:
+            return None
+        except TimeoutError:
+            log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
             return None
         size = _SIZE.unpack(head)[0]
         if size < 0 or size > self.max_frame:

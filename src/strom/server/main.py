@@ -1,7 +1,10 @@
-"""`strom broker`: parse the configuration, start the listener, run until stopped.
+"""`strom broker`: parse the configuration, start the listeners, run until stopped.
 
-SIGTERM and SIGINT stop accepting, close connections, flush and close the
-logs and write the clean-shutdown marker.
+Start order: check the settings, lock every log directory (before anything is
+written to it), bind every listener (a port in use fails here, before the
+logs are opened), open the metadata store and the logs, register, then
+accept connections. SIGTERM and SIGINT stop accepting, close connections,
+flush and close the logs and write the clean-shutdown marker.
 """
 
 from __future__ import annotations
@@ -13,18 +16,39 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from strom.broker.api import Broker
-from strom.broker.broker import CLIENT_HOST
+from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
+from strom.broker.listeners import Listener, bound_listeners
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
+from strom.metadata.embedded import EmbeddedMetadataStore
+from strom.metadata.meta_properties import MetaPropertiesError
+from strom.metadata.store import MetadataStore
 from strom.server.connection import Connection
+from strom.storage.checkpoint import (
+    LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+)
+from strom.storage.dir_lock import LogDirError, LogDirLocks
 
 log = logging.getLogger("strom.server")
 
+EPILOG = """\
+Without zookeeper.connect the broker is a single node with an embedded metadata store;
+its defaults of offsets.topic.replication.factor, transaction.state.log.replication.factor
+and transaction.state.log.min.isr are then 1 (Kafka's are 3, 3 and 2)."""
+
 
 def parse_args(argv: list[str]) -> tuple[BrokerConfig, str]:
-    p = argparse.ArgumentParser(prog="strom broker", description="Run a strom broker.")
+    p = argparse.ArgumentParser(
+        prog="strom broker",
+        description="Run a strom broker.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("properties", nargs="?", help="server.properties file")
     p.add_argument(
         "--override",
@@ -46,95 +70,219 @@ def parse_args(argv: list[str]) -> tuple[BrokerConfig, str]:
     return BrokerConfig(values), args.log_level
 
 
-async def _periodic(interval_s: float, fn: object, what: str) -> None:
-    assert callable(fn)
+async def _periodic(interval_s: float, fn: Callable[[], object], what: str) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            fn()
+            result = fn()
+            if isinstance(result, Awaitable):
+                await result
         except Exception:
             log.exception("periodic %s failed", what)
 
 
-async def serve(broker: Broker, ready: asyncio.Event | None = None) -> None:
-    cfg = broker.config
-    max_frame = cfg.get_int("socket.request.max.bytes")
-    connections: set[asyncio.Task[None]] = set()
+class BrokerServer:
+    """The listeners and periodic work of one broker."""
 
-    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        connections.add(task)
-        peer = writer.get_extra_info("peername")
-        CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the member's host
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self._broker: Broker | None = None
+        self.connections: set[asyncio.Task[None]] = set()
+        self.servers: list[asyncio.Server] = []
+        self.stop = asyncio.Event()
+
+    async def bind(self, listeners: list[Listener]) -> dict[str, int]:
+        """Bind every listener (not accepting yet); the bound port of each."""
+        ports: dict[str, int] = {}
+        for lst in listeners:
+            server = await asyncio.start_server(
+                self._client_handler(lst),
+                lst.host,
+                lst.port,
+                limit=2**20,
+                start_serving=False,
+            )
+            self.servers.append(server)
+            ports[lst.name] = server.sockets[0].getsockname()[1]
+        return ports
+
+    @property
+    def broker(self) -> Broker:
+        assert self._broker is not None, "no broker attached"
+        return self._broker
+
+    def attach(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def _client_handler(
+        self, listener: Listener
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        cfg = self.config
+        max_frame = cfg.get_int("socket.request.max.bytes")
+        idle_ms = cfg.get_int("connections.max.idle.ms")
+        buffers = (
+            cfg.get_int("socket.send.buffer.bytes"),
+            cfg.get_int("socket.receive.buffer.bytes"),
+        )
+
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self.connections.add(task)
+            peer = writer.get_extra_info("peername")
+            CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
+            LISTENER_NAME.set(listener.name)
+            _set_buffers(writer, *buffers)
+            try:
+                conn = Connection(self.broker, reader, writer, max_frame, idle_ms)
+                await conn.serve()
+            except asyncio.CancelledError:
+                # Shutdown cancels connection tasks; nothing awaits them, and asyncio's
+                # stream callback would log the cancellation as an error.
+                pass
+            finally:
+                self.connections.discard(task)
+
+        return on_client
+
+    def periodic_tasks(self) -> list[tuple[float, Callable[[], object], str]]:
+        broker, cfg = self.broker, self.broker.config
+
+        def every(key: str) -> float:
+            return cfg.get_int(key) / 1000
+
+        txn = broker.transactions
+        tasks: list[tuple[float, Callable[[], object], str]] = [
+            (every("log.retention.check.interval.ms"), broker.cleanup_logs, "retention"),
+            (min(every("log.flush.scheduler.interval.ms"), 1.0), broker.flush_due, "flush"),
+            (
+                every("producer.id.expiration.check.interval.ms"),
+                broker.remove_expired_producers,
+                "producer expiry",
+            ),
+            (
+                every("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                txn.abort_timed_out_transactions,
+                "txn abort",
+            ),
+            (
+                every("transaction.remove.expired.transaction.cleanup.interval.ms"),
+                txn.expire_transactional_ids,
+                "txn expiry",
+            ),
+        ]
+        if cfg.get_bool("log.cleaner.enable"):
+            tasks.append((every("log.cleaner.backoff.ms"), broker.compact_logs, "log cleaner"))
+        for key, name in (
+            ("log.flush.offset.checkpoint.interval.ms", RECOVERY_POINT_CHECKPOINT),
+            ("log.flush.start.offset.checkpoint.interval.ms", LOG_START_OFFSET_CHECKPOINT),
+            ("replica.high.watermark.checkpoint.interval.ms", REPLICATION_OFFSET_CHECKPOINT),
+        ):
+            interval = cfg.get_int(key)
+            if interval > 0:
+                tasks.append((interval / 1000, _checkpoint_writer(broker, name), name))
+        return tasks
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        broker = self.broker
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        for server in self.servers:
+            await server.start_serving()
+        endpoints = ", ".join(f"{lst.name}://{lst.host}:{lst.port}" for lst in broker.listeners)
+        log.info(
+            "[KafkaServer id=%d] started: listening on %s, log dirs %s",
+            broker.node_id,
+            endpoints,
+            ",".join(str(d) for d in broker.log_dirs),
+        )
+        if ready is not None:
+            ready.set()
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(broker.groups.run())]
+            tasks += [tg.create_task(_periodic(*spec)) for spec in self.periodic_tasks()]
+            await self.stop.wait()
+            log.info("shutting down")
+            for server in self.servers:
+                server.close()
+            for task in tasks + list(self.connections):
+                task.cancel()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+def _set_buffers(writer: asyncio.StreamWriter, send: int, receive: int) -> None:
+    """socket.send.buffer.bytes / socket.receive.buffer.bytes (-1: the OS default)."""
+    import socket
+
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        if send > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send)
+        if receive > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive)
+
+
+def _checkpoint_writer(broker: Broker, name: str) -> Callable[[], Awaitable[None]]:
+    async def write() -> None:
+        offsets = broker.logs.checkpoint_offsets(name)  # a snapshot, taken on the loop
+        await asyncio.to_thread(broker.logs.write_checkpoint, name, offsets)
+
+    return write
+
+
+def open_store(config: BrokerConfig) -> MetadataStore:
+    """The embedded store (a single node); a ZooKeeper store with zookeeper.connect."""
+    log_dirs = [Path(d) for d in config.log_dirs]
+    return EmbeddedMetadataStore(log_dirs, config.node_id, config.get_str("cluster.id"))
+
+
+async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> None:
+    """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event)."""
+    started = time.monotonic()
+    locks = LogDirLocks()
+    locks.acquire([Path(d) for d in config.log_dirs])
+    try:
+        listeners = bound_listeners(config)
+        server = BrokerServer(config)
+        # Bind first: a port in use fails before a log directory is touched.
+        ports = await _bind_all(server, listeners, config)
+        store = open_store(config)
+        broker = Broker(config, store)
+        server.attach(broker)
+        broker.start(ports)
+        log.info("broker initialised in %.0f ms", (time.monotonic() - started) * 1000)
+        for key, why in config.no_effect_settings():
+            log.warning("%s is set but has no effect: %s", key, why)
         try:
-            await Connection(broker, reader, writer, max_frame).serve()
-        except asyncio.CancelledError:
-            # Shutdown cancels connection tasks; nothing awaits them, and asyncio's
-            # stream callback would log the cancellation as an error.
-            pass
+            await server.run(ready)
         finally:
-            connections.discard(task)
+            broker.shutdown()
+            log.info("[KafkaServer id=%d] shut down completed", broker.node_id)
+    finally:
+        locks.release()
 
-    server = await asyncio.start_server(on_client, broker.host, broker.port, limit=2**20)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    retention_s = cfg.get_int("log.retention.check.interval.ms") / 1000
-    compact_s = cfg.get_int("log.cleaner.backoff.ms") / 1000
-    flush_s = min(cfg.get_int("log.flush.scheduler.interval.ms"), 1000) / 1000
-    log.info(
-        "[KafkaServer id=%d] started: listening on %s:%d (advertised %s:%d), log dirs %s",
-        broker.node_id,
-        broker.host,
-        broker.port,
-        broker.advertised.host,
-        broker.advertised.port,
-        ",".join(str(d) for d in broker.log_dirs),
-    )
-    broker.transactions.startup()
-    txn_abort_s = cfg.get_int("transaction.abort.timed.out.transaction.cleanup.interval.ms") / 1000
-    txn_expire_s = cfg.get_int("transaction.remove.expired.transaction.cleanup.interval.ms") / 1000
-    if ready is not None:
-        ready.set()
-    async with asyncio.TaskGroup() as tg:
-        cleaner = tg.create_task(_periodic(retention_s, broker.cleanup_logs, "retention"))
-        flusher = tg.create_task(_periodic(flush_s, broker.flush_due, "flush"))
-        compactor = (
-            tg.create_task(_periodic(compact_s, broker.compact_logs, "log cleaner"))
-            if cfg.get_bool("log.cleaner.enable")
-            else None
-        )
-        groups = tg.create_task(broker.groups.run())
-        txn_timer = tg.create_task(
-            _periodic(txn_abort_s, broker.transactions.abort_timed_out_transactions, "txn abort")
-        )
-        txn_expirer = tg.create_task(
-            _periodic(txn_expire_s, broker.transactions.expire_transactional_ids, "txn expiry")
-        )
-        await stop.wait()
-        log.info("shutting down")
-        server.close()
-        cleaner.cancel()
-        flusher.cancel()
-        if compactor is not None:
-            compactor.cancel()
-        groups.cancel()
-        txn_timer.cancel()
-        txn_expirer.cancel()
-        for task in list(connections):
-            task.cancel()
-    await server.wait_closed()
-    broker.shutdown()
-    log.info("[KafkaServer id=%d] shut down completed", broker.node_id)
+
+async def _bind_all(
+    server: BrokerServer, listeners: list[Listener], config: BrokerConfig
+) -> dict[str, int]:
+    try:
+        return await server.bind(listeners)
+    except OSError as exc:
+        for s in server.servers:
+            s.close()
+        where = ", ".join(f"{lst.name}://{lst.host}:{lst.port}" for lst in listeners)
+        raise ConfigError("listeners", f"cannot bind {where}: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.monotonic()
     try:
         config, level = parse_args(sys.argv[1:] if argv is None else argv)
+        _ = config.node_id  # a negative or inconsistent id is refused here
     except (ConfigError, OSError) as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
@@ -144,15 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        broker = Broker(config)
-    except (ConfigError, ValueError, OSError) as e:
+        asyncio.run(serve(config))
+    except (ConfigError, LogDirError, MetaPropertiesError, ValueError) as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    log.info("broker initialised in %.0f ms", (time.monotonic() - started) * 1000)
-    try:
-        asyncio.run(serve(broker))
     except OSError as e:
         print(f"Error: {e}", file=sys.stderr)
-        broker.shutdown()
         return 1
     return 0

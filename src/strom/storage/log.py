@@ -614,7 +614,6 @@ class PartitionLog:
             deleted += self._delete_segments(retention.expired_by_time(self, now_ms), now_ms)
             deleted += self._delete_segments(retention.expired_by_size(self), now_ms)
         deleted += self._delete_segments(retention.log_start_offset_breached(self), now_ms)
-        self.producer_state.remove_expired(now_ms)
         return deleted
 
     def _delete_segments(self, count: int, now_ms: int) -> int:

@@ -45,6 +45,12 @@ from strom.storage.config import LogConfig
 from strom.storage.log import PartitionLog, parse_topic_partition_dir
 
 CLEAN_SHUTDOWN_FILE: Final = ".kafka_cleanshutdown"
+# Each checkpoint file and the PartitionLog attribute it records.
+_CHECKPOINT_FIELDS: Final = {
+    RECOVERY_POINT_CHECKPOINT: "recovery_point",
+    LOG_START_OFFSET_CHECKPOINT: "log_start_offset",
+    REPLICATION_OFFSET_CHECKPOINT: "high_watermark",
+}
 DELETE_DIR_SUFFIX: Final = "-delete"
 
 logger = logging.getLogger(__name__)
@@ -68,10 +74,12 @@ class LogManager:
         now_ms: int,
         *,
         topic_config: Callable[[str], LogConfig] | None = None,
+        producer_id_expiration_ms: int = 86_400_000,
     ) -> None:
         self.log_dirs = [Path(log_dir) for log_dir in log_dirs]
         self.default_config = default_config
         self._topic_config = topic_config
+        self.producer_id_expiration_ms = producer_id_expiration_ms
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._cleaner_state: dict[TopicPartition, CleanerCheckpoint] = {}
@@ -124,6 +132,7 @@ class LogManager:
             self.handle_dir_failure(log_dir, exc)
 
     def _register(self, tp: TopicPartition, log_dir: Path, log: PartitionLog) -> None:
+        log.producer_state.expiration_ms = self.producer_id_expiration_ms
         self._logs[tp] = log
         self._dir_of[tp] = log_dir
 
@@ -290,6 +299,11 @@ class LogManager:
                 logger.error("compaction of %s failed: %s", tp, exc)
         return removed
 
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Forget producers idle for producer.id.expiration.ms (none with an open
+        transaction); the number removed."""
+        return sum(log.producer_state.remove_expired(now_ms) for log in self.all_logs().values())
+
     def flush_due(self, now_ms: int) -> int:
         """Flush logs whose flush.ms passed or that rolled; the number flushed."""
         flushed = 0
@@ -301,29 +315,33 @@ class LogManager:
                     raise
         return flushed
 
-    def write_checkpoints(self) -> None:
-        """Write the recovery point, log start offset and high watermark checkpoints."""
-        for log_dir in self._online_dirs():
-            logs = {
-                tp: log
-                for tp, log in self._logs.items()
-                if self._dir_of[tp] == log_dir and not log.offline
-            }
+    def checkpoint_offsets(self, name: str) -> dict[Path, dict[TopicPartition, int]]:
+        """The offsets one checkpoint file holds, per online log directory (a snapshot
+        that :meth:`write_checkpoint` may write from another thread): ``name`` is
+        RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT or
+        REPLICATION_OFFSET_CHECKPOINT."""
+        attr = _CHECKPOINT_FIELDS[name]
+        out: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self._online_dirs()}
+        for tp, log in self._logs.items():
+            log_dir = self._dir_of[tp]
+            if log_dir in out and not log.offline:
+                out[log_dir][tp] = getattr(log, attr)
+        return out
+
+    def write_checkpoint(self, name: str, offsets: dict[Path, dict[TopicPartition, int]]) -> None:
+        """Write one checkpoint file in each log directory (blocking: fsync)."""
+        for log_dir, entries in offsets.items():
+            if log_dir in self.offline_dirs:
+                continue
             try:
-                write_offsets(
-                    log_dir / RECOVERY_POINT_CHECKPOINT,
-                    {tp: log.recovery_point for tp, log in logs.items()},
-                )
-                write_offsets(
-                    log_dir / LOG_START_OFFSET_CHECKPOINT,
-                    {tp: log.log_start_offset for tp, log in logs.items()},
-                )
-                write_offsets(
-                    log_dir / REPLICATION_OFFSET_CHECKPOINT,
-                    {tp: log.high_watermark for tp, log in logs.items()},
-                )
+                write_offsets(log_dir / name, entries)
             except OSError as exc:
                 self.handle_dir_failure(log_dir, exc)
+
+    def write_checkpoints(self) -> None:
+        """Write the recovery point, log start offset and high watermark checkpoints."""
+        for name in _CHECKPOINT_FIELDS:
+            self.write_checkpoint(name, self.checkpoint_offsets(name))
 
     def shutdown(self) -> None:
         """Flush and close every log, checkpoint, and mark each directory clean."""

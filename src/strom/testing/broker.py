@@ -311,12 +311,18 @@ class BrokerFactory:
         self.brokers: list[BrokerProcess] = []
 
     def __call__(
-        self, overrides: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+        self,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None = None,
+        port: int | None = None,
     ) -> BrokerProcess:
-        """Start a broker with these config overrides (in data_dir, or a fresh one)."""
+        """Start a broker with these config overrides (in data_dir, or a fresh one;
+        ``port`` is the one its readiness is checked on, when overrides set listeners)."""
         proc = BrokerProcess(
             data_dir if data_dir is not None else self._new_dir(),
             overrides,
+            port=port,
             argv_factory=self._argv_factory,
         )
         self.brokers.append(proc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -41,18 +42,18 @@ def test_only_topic_defaults_change_at_runtime() -> None:
 
 
 def test_a_bad_stored_dynamic_value_is_dropped_alone(tmp_path: Path) -> None:
-    from strom.broker.api import Broker
+    from strom.testing.inprocess import open_broker
 
     settings = {"listeners": "PLAINTEXT://127.0.0.1:9", "log.dirs": str(tmp_path)}
-    first = Broker(BrokerConfig(settings))
-    first.metadata.set_broker_configs("", {"log.retention.ms": "5000", "message.max.bytes": "x"})
+    first = open_broker(BrokerConfig(settings))
+    first.store.set_broker_configs("", {"log.retention.ms": "5000", "message.max.bytes": "x"})
     first.shutdown()
-    second = Broker(BrokerConfig(settings))
+    second = open_broker(BrokerConfig(settings))
     try:
         assert second.config.dynamic_default == {"log.retention.ms": 5000}
         with pytest.raises(ConfigError):
-            second.apply_dynamic_configs(False, {"log.cleanup.policy": ""})
+            asyncio.run(second.apply_dynamic_configs(False, {"log.cleanup.policy": "nonsense"}))
         assert second.config.dynamic_default == {"log.retention.ms": 5000}
-        assert second.metadata.broker_configs("")["message.max.bytes"] == "x"  # untouched
+        assert second.store.broker_configs("")["message.max.bytes"] == "x"  # untouched
     finally:
         second.shutdown()

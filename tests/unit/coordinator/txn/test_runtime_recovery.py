@@ -6,6 +6,8 @@ broker is dropped without the steps that follow the last append.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from strom.broker.broker import Broker
@@ -13,6 +15,7 @@ from strom.common.config import BrokerConfig
 from strom.common.types import FakeClock, TopicPartition
 from strom.coordinator.txn.state import TxnState
 from strom.protocol.records import build_batch
+from strom.testing.inprocess import open_broker
 
 TP = TopicPartition("t", 0)
 
@@ -25,19 +28,28 @@ def _broker(tmp_path: Path, clock: FakeClock) -> Broker:
             "transaction.state.log.num.partitions": "3",
         }
     )
-    broker = Broker(config, clock)
-    broker.transactions.startup()
-    return broker
+    return open_broker(config, clock)
 
 
-def _open_transaction(broker: Broker, txn_id: str, timeout_ms: int = 60_000) -> tuple[int, int]:
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())  # type: ignore[arg-type]
+
+
+async def _ready(broker: Broker) -> None:
+    assert await broker.transactions.find_coordinator("any") != (0, -1)
+    await broker.producer_ids.ensure_available(broker)
+
+
+async def _open_transaction(
+    broker: Broker, txn_id: str, timeout_ms: int = 60_000
+) -> tuple[int, int]:
     rt = broker.transactions
-    assert rt.ensure_ready()
+    await _ready(broker)
     now = broker.now_ms()
     init = rt.coordinator.init_producer_id(txn_id, timeout_ms, None, now)
-    assert rt.execute(init) == 0
+    assert await rt.execute(init) == 0
     pid, epoch = init.producer_id, init.producer_epoch
-    assert rt.execute(rt.coordinator.add_partitions(txn_id, pid, epoch, [TP], now)) == 0
+    assert await rt.execute(rt.coordinator.add_partitions(txn_id, pid, epoch, [TP], now)) == 0
     batch = build_batch(
         [(None, b"x", (), now)],
         producer_id=pid,
@@ -50,18 +62,23 @@ def _open_transaction(broker: Broker, txn_id: str, timeout_ms: int = 60_000) -> 
 
 
 def test_prepared_commit_is_completed_after_a_crash(tmp_path: Path) -> None:
+    run(lambda: _prepared_commit_is_completed_after_a_crash(tmp_path))
+
+
+async def _prepared_commit_is_completed_after_a_crash(tmp_path: Path) -> None:
     clock = FakeClock()
     broker = _broker(tmp_path, clock)
-    broker.create_topic("t", 1, 1)
-    pid, epoch = _open_transaction(broker, "tx")
+    await broker.topics.create("t", 1, 1)
+    pid, epoch = await _open_transaction(broker, "tx")
     log = broker.replicas.get_partition(TP).log
     assert log.last_stable_offset == 0
     prepare = broker.transactions.coordinator.end_txn("tx", pid, epoch, True, clock.now_ms())
     # PrepareCommit reaches the log; the broker dies before any marker is written
-    assert broker.transactions._append_records(prepare) == 0
+    assert await broker.transactions._append_records(prepare) == 0
     broker.shutdown()
 
     again = _broker(tmp_path, clock)
+    await again.transactions.retry_markers()
     log = again.replicas.get_partition(TP).log
     assert log.log_end_offset == 2  # the record and the COMMIT marker
     assert log.last_stable_offset == 2
@@ -72,18 +89,22 @@ def test_prepared_commit_is_completed_after_a_crash(tmp_path: Path) -> None:
 
 
 def test_open_transaction_is_aborted_after_its_timeout_across_restart(tmp_path: Path) -> None:
+    run(lambda: _open_transaction_is_aborted_after_its_timeout_across_restart(tmp_path))
+
+
+async def _open_transaction_is_aborted_after_its_timeout_across_restart(tmp_path: Path) -> None:
     clock = FakeClock()
     broker = _broker(tmp_path, clock)
-    broker.create_topic("t", 1, 1)
-    pid, epoch = _open_transaction(broker, "tx", timeout_ms=5000)
+    await broker.topics.create("t", 1, 1)
+    pid, epoch = await _open_transaction(broker, "tx", timeout_ms=5000)
     broker.shutdown()
 
     clock.advance(4000)
     again = _broker(tmp_path, clock)
     rt = again.transactions
-    assert rt.abort_timed_out_transactions() == 0
+    assert await rt.abort_timed_out_transactions() == 0
     clock.advance(1001)
-    assert rt.abort_timed_out_transactions() == 1
+    assert await rt.abort_timed_out_transactions() == 1
     m = rt.coordinator.transactions["tx"]
     assert (m.state, m.producer_id, m.producer_epoch) == (TxnState.COMPLETE_ABORT, pid, epoch + 1)
     log = again.replicas.get_partition(TP).log
@@ -95,13 +116,18 @@ def test_open_transaction_is_aborted_after_its_timeout_across_restart(tmp_path: 
 
 
 def test_expired_transactional_id_is_gone_after_restart(tmp_path: Path) -> None:
+    run(lambda: _expired_transactional_id_is_gone_after_restart(tmp_path))
+
+
+async def _expired_transactional_id_is_gone_after_restart(tmp_path: Path) -> None:
     clock = FakeClock()
     broker = _broker(tmp_path, clock)
     rt = broker.transactions
-    rt.ensure_ready()
-    assert rt.execute(rt.coordinator.init_producer_id("idle", 1000, None, clock.now_ms())) == 0
+    await _ready(broker)
+    init = rt.coordinator.init_producer_id("idle", 1000, None, clock.now_ms())
+    assert await rt.execute(init) == 0
     clock.advance(604_800_000)
-    assert rt.expire_transactional_ids() == 1
+    assert await rt.expire_transactional_ids() == 1
     broker.shutdown()
     again = _broker(tmp_path, clock)
     assert "idle" not in again.transactions.coordinator.transactions

@@ -1,0 +1,1 @@
+"""The cluster controller as pure state machines (Kafka ZooKeeper-mode controller)."""
