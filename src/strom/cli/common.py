@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
+from strom.common import properties
+
 
 class CliError(Exception):
     """An expected failure: printed as one ``Error: ...`` line, exit code 1."""
@@ -22,24 +24,15 @@ def parse_properties(items: Iterable[str] | None, flag: str) -> dict[str, str]:
 
 
 def load_properties_file(path: str | None) -> dict[str, str]:
-    """A Java-style .properties file (``k=v`` or ``k: v`` lines, ``#``/``!`` comments)."""
+    """A Java .properties file (java.util.Properties#load), {} for None."""
     if path is None:
         return {}
-    out: dict[str, str] = {}
     try:
-        with open(path, encoding="utf-8") as f:
-            for raw in f:
-                line = raw.strip()
-                if not line or line[0] in "#!":
-                    continue
-                cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-                if cut < 0:
-                    out[line] = ""
-                else:
-                    out[line[:cut].strip()] = line[cut + 1 :].strip()
+        return properties.load(path)
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
-    return out
+    except properties.PropertiesError as exc:
+        raise CliError(f"{path}: {exc}") from None
 
 
 def add_bootstrap(parser: argparse.ArgumentParser) -> None:
