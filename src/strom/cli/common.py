@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from strom.common import properties
 
@@ -35,13 +35,56 @@ def load_properties_file(path: str | None) -> dict[str, str]:
         raise CliError(f"{path}: {exc}") from None
 
 
-def add_bootstrap(parser: argparse.ArgumentParser) -> None:
+def add_bootstrap(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument(
         "--bootstrap-server",
-        required=True,
+        required=required,
         metavar="HOST:PORT",
-        help="the server(s) to connect to, comma-separated",
+        help="REQUIRED: the server(s) to connect to, comma-separated HOST1:PORT1,HOST2:PORT2",
     )
+
+
+def add_command_config(
+    parser: argparse.ArgumentParser, *aliases: str, client: str = "Admin Client"
+) -> None:
+    """``--command-config FILE`` (and Kafka's older names for it, e.g. ``--producer.config``):
+    a .properties file of client configs; they become the configs of strom's client."""
+    parser.add_argument(
+        "--command-config",
+        *aliases,
+        dest="command_config",
+        metavar="FILE",
+        help=f"property file containing configs to be passed to {client} "
+        "(any client config of strom's client, e.g. request.timeout.ms)",
+    )
+
+
+def add_command_property(parser: argparse.ArgumentParser, *aliases: str, client: str) -> None:
+    """``--command-property KEY=VALUE`` (repeatable; Kafka's older names as aliases)."""
+    parser.add_argument(
+        "--command-property",
+        *aliases,
+        dest="command_property",
+        action="append",
+        metavar="KEY=VALUE",
+        help=f"{client} config property; takes precedence over --command-config",
+    )
+
+
+def client_config(
+    args: argparse.Namespace,
+    defaults: Mapping[str, str | int] | None = None,
+    *,
+    bootstrap: bool = True,
+) -> dict[str, str | int]:
+    """The client configs of a tool: ``defaults``, then the --command-config file, then
+    --command-property values (when the tool has them), then --bootstrap-server."""
+    config: dict[str, str | int] = dict(defaults or {})
+    config.update(load_properties_file(getattr(args, "command_config", None)))
+    config.update(parse_properties(getattr(args, "command_property", None), "--command-property"))
+    if bootstrap and getattr(args, "bootstrap_server", None):
+        config["bootstrap.servers"] = args.bootstrap_server
+    return config
 
 
 def parse_bool(value: str | None, default: bool = False) -> bool:

@@ -34,12 +34,19 @@ _LENGTH = struct.Struct(">qi")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help="segment .log files")
+    p.add_argument("files", nargs="*", metavar="FILE", help="segment .log files")
     p.add_argument(
         "--print-data-log", action="store_true", help="print each record's key and value"
     )
     p.add_argument("--deep-iteration", action="store_true", help="print each record's metadata")
-    p.add_argument("--files", dest="files_flag", action="append", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--files",
+        dest="files_flag",
+        action="append",
+        metavar="FILE",
+        help="REQUIRED (or give the files as arguments): the data and index log files to dump, "
+        "comma-separated",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

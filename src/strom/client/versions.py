@@ -11,6 +11,12 @@ from collections.abc import Iterable, Mapping
 
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.generated import REQUESTS
+
+# API keys that strom's broker does not implement (no ApiKey member), asked by the admin.
+DESCRIBE_CLIENT_QUOTAS = 48
+ALTER_CLIENT_QUOTAS = 49
+DESCRIBE_USER_SCRAM_CREDENTIALS = 50
 
 # api key -> (min, max) versions this client can speak.
 CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
@@ -47,6 +53,15 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.ADD_OFFSETS_TO_TXN: (0, 3),
     ApiKey.END_TXN: (0, 3),
     ApiKey.TXN_OFFSET_COMMIT: (0, 3),
+    # Admin: partitions with ELR, transactions, client quotas, SCRAM users.
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
+    ApiKey.LIST_TRANSACTIONS: (0, 1),
+    ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
+    ApiKey.DESCRIBE_PRODUCERS: (0, 0),
+    ApiKey.WRITE_TXN_MARKERS: (0, 1),
+    DESCRIBE_CLIENT_QUOTAS: (0, 1),
+    ALTER_CLIENT_QUOTAS: (0, 1),
+    DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 API_VERSIONS_MAX = CLIENT_API_VERSIONS[ApiKey.API_VERSIONS][1]
@@ -71,12 +86,20 @@ def negotiate(
     return chosen
 
 
+def api_name(api_key: int) -> str:
+    """Kafka's upper-case name of an API (``DESCRIBE_CLIENT_QUOTAS``), or its number."""
+    if api_key in ApiKey._value2member_map_:
+        return ApiKey(api_key).name
+    entry = REQUESTS.get(api_key)
+    return entry[0].upper() if entry else str(api_key)
+
+
 def version_for(versions: Mapping[int, int], api_key: int) -> int:
     """The negotiated version, or UNSUPPORTED_VERSION naming the API."""
     try:
         return versions[api_key]
     except KeyError:
-        name = ApiKey(api_key).name if api_key in ApiKey._value2member_map_ else str(api_key)
         raise KafkaError(
-            ErrorCode.UNSUPPORTED_VERSION, f"the broker supports no usable version of {name}"
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"the broker supports no usable version of {api_name(api_key)}",
         ) from None
