@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Mapping
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TypeVar
 
+from strom.client.aio.admin import AIOAdmin
 from strom.common import properties
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -91,3 +97,24 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() == "true"
+
+
+def run_admin(config: Mapping[str, str | int], work: Callable[[AIOAdmin], Awaitable[T]]) -> T:
+    """Run ``work`` with a started AIOAdmin on a fresh event loop; close it after."""
+
+    async def main() -> T:
+        async with AIOAdmin(config) as admin:
+            return await work(admin)
+
+    return asyncio.run(main())
+
+
+def include_pattern(regex: str) -> re.Pattern[str]:
+    """Kafka's TopicFilter.IncludeList: commas mean ``|``, spaces and surrounding
+    quotes are dropped; the pattern must match whole topic names."""
+    cleaned = regex.strip().replace(",", "|").replace(" ", "")
+    cleaned = re.sub(r"^[\"']+", "", re.sub(r"[\"']+$", "", cleaned))
+    try:
+        return re.compile(cleaned)
+    except re.error:
+        raise CliError(f"{cleaned} is an invalid regex.") from None

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from strom.cli import console_consumer_options as options
-from strom.cli.common import CliError, client_config, load_properties_file, parse_properties
+from strom.cli.common import (
+    CliError,
+    client_config,
+    include_pattern,
+    load_properties_file,
+    parse_properties,
+)
 from strom.cli.formatters import MessageFormatter, SerializationError, formatter
 from strom.client.admin_types import OffsetSpec
 from strom.client.aio.admin import AIOAdmin
@@ -60,17 +65,6 @@ def start_position(args: argparse.Namespace) -> StartAt:
             )
         return StartAt(exact=int(text))
     return StartAt(OffsetSpec.EARLIEST if args.from_beginning else OffsetSpec.LATEST)
-
-
-def include_pattern(regex: str) -> re.Pattern[str]:
-    """Kafka's TopicFilter.IncludeList: commas mean ``|``, spaces and surrounding
-    quotes are dropped; the pattern must match whole topic names."""
-    cleaned = regex.strip().replace(",", "|").replace(" ", "")
-    cleaned = re.sub(r"^[\"']+", "", re.sub(r"[\"']+$", "", cleaned))
-    try:
-        return re.compile(cleaned)
-    except re.error:
-        raise CliError(f"{cleaned} is an invalid regex.") from None
 
 
 def message_formatter(args: argparse.Namespace) -> MessageFormatter:

@@ -14,10 +14,14 @@ from importlib import metadata
 from typing import NoReturn
 
 from strom.cli import (
+    broker_api_versions,
     console_consumer,
     console_producer,
     consumer_groups,
+    delete_records,
     dump_log,
+    get_offsets,
+    log_dirs,
     perf_consumer,
     perf_producer,
     topics,
@@ -54,6 +58,26 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         "measure consumer throughput (kafka-consumer-perf-test)",
         perf_consumer.add_consumer_arguments,
         perf_consumer.run_consumer,
+    ),
+    "get-offsets": (
+        "print the offsets of partitions at a time (kafka-get-offsets)",
+        get_offsets.add_arguments,
+        get_offsets.run,
+    ),
+    "delete-records": (
+        "delete records before offsets given in a JSON file (kafka-delete-records)",
+        delete_records.add_arguments,
+        delete_records.run,
+    ),
+    "log-dirs": (
+        "describe the log directories of brokers (kafka-log-dirs)",
+        log_dirs.add_arguments,
+        log_dirs.run,
+    ),
+    "broker-api-versions": (
+        "print the API versions each broker supports (kafka-broker-api-versions)",
+        broker_api_versions.add_arguments,
+        broker_api_versions.run,
     ),
     "dump-log": (
         "print the batches and records of a log segment",

@@ -20,9 +20,9 @@ from strom.cli.common import (
     add_command_config,
     add_command_property,
     client_config,
+    include_pattern,
     parse_properties,
 )
-from strom.cli.console_consumer import include_pattern
 from strom.cli.console_consumer_options import add_topic_or_include
 from strom.cli.progress import Bar
 from strom.client.aio.consumer import AIOConsumer
