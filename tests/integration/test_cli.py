@@ -78,6 +78,19 @@ def test_alter_adds_partitions(bootstrap: str) -> None:
     assert "PartitionCount: 3" in described.stdout
 
 
+def test_alter_config_points_at_strom_configs(bootstrap: str) -> None:
+    topic = new_topic()
+    create(bootstrap, topic, 1)
+    r = strom(
+        "topics", "--bootstrap-server", bootstrap, "--alter", "--topic", topic, "--config", "a=b"
+    )
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        'Error: Option combination "[bootstrap-server],[config]" can\'t be used with option '
+        '"[alter]" (To alter topic configurations, the strom configs tool can be used.)'
+    )
+
+
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_produce_and_consume_keyed_lines(bootstrap: str, codec: str) -> None:
     topic = new_topic(codec)

@@ -93,6 +93,11 @@ def client_config(
     return config
 
 
+def java_str(value: object) -> str:
+    """A value as Java's string concatenation shows it (None is ``null``)."""
+    return "null" if value is None else str(value)
+
+
 def parse_bool(value: str | None, default: bool = False) -> bool:
     if value is None:
         return default

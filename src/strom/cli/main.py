@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from strom.cli import (
     broker_api_versions,
+    configs,
     console_consumer,
     console_producer,
     consumer_groups,
@@ -58,6 +59,11 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         "measure consumer throughput (kafka-consumer-perf-test)",
         perf_consumer.add_consumer_arguments,
         perf_consumer.run_consumer,
+    ),
+    "configs": (
+        "describe and alter configs of topics, brokers, users, clients (kafka-configs)",
+        configs.add_arguments,
+        configs.run,
     ),
     "get-offsets": (
         "print the offsets of partitions at a time (kafka-get-offsets)",

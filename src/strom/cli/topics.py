@@ -10,6 +10,7 @@ from strom.cli.common import (
     add_bootstrap,
     add_command_config,
     client_config,
+    java_str,
     parse_properties,
 )
 from strom.client.admin_types import (
@@ -186,7 +187,7 @@ def _describe(admin: Admin, args: argparse.Namespace) -> None:
     for name in names:
         d = descriptions[name]
         entries = configs.get(ConfigResource(ConfigResourceType.TOPIC, name), [])
-        shown = ",".join(f"{e.name}={e.value}" for e in entries if not e.is_default)
+        shown = ",".join(f"{e.name}={java_str(e.value)}" for e in entries if not e.is_default)
         print(describe_lines(d, shown))
 
 
