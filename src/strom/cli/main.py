@@ -26,6 +26,7 @@ from strom.cli import (
     perf_consumer,
     perf_producer,
     topics,
+    transactions,
 )
 from strom.cli.common import CliError
 from strom.client.config import ConfigError
@@ -84,6 +85,11 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         "print the API versions each broker supports (kafka-broker-api-versions)",
         broker_api_versions.add_arguments,
         broker_api_versions.run,
+    ),
+    "transactions": (
+        "list, describe, abort and find hanging transactions (kafka-transactions)",
+        transactions.add_arguments,
+        transactions.run,
     ),
     "dump-log": (
         "print the batches and records of a log segment",
