@@ -333,3 +333,44 @@ def test_dump_log(tmp_path: Path) -> None:
 def test_dump_log_missing_file(tmp_path: Path) -> None:
     r = strom("dump-log", str(tmp_path / "00000000000000000000.log"))
     assert r.returncode == 1 and r.stderr.startswith("Error: cannot read ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["topics", "--list"],
+        ["console-producer", "--topic", "t"],
+        ["console-consumer", "--topic", "t"],
+        ["consumer-groups", "--list"],
+        ["producer-perf-test", "--topic", "t", "--num-records", "1", "--record-size", "1"]
+        + ["--throughput", "-1"],
+        ["consumer-perf-test", "--topic", "t", "--messages", "1"],
+        ["configs", "--describe", "--topic", "t"],
+        ["get-offsets"],
+        ["delete-records", "--offset-json-file", "OFFSETS"],
+        ["log-dirs", "--describe"],
+        ["broker-api-versions"],
+        ["transactions", "list"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_tool_takes_client_configs_from_command_config(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """The --command-config file's request.timeout.ms (a Java properties file) is the
+    timeout each tool's client gives up after."""
+    props = tmp_path / "client.properties"
+    props.write_text("# an unreachable broker, a short wait\nrequest.timeout.ms : 1500\n")
+    offsets = tmp_path / "offsets.json"
+    offsets.write_text('{"partitions": [{"topic": "t", "partition": 0, "offset": 1}]}')
+    args = [str(offsets) if a == "OFFSETS" else a for a in argv]
+    tool, rest = args[0], args[1:]
+    if tool == "transactions":  # global options come before the subcommand
+        args = [tool, "--bootstrap-server", "127.0.0.1:1", "--command-config", str(props), *rest]
+    else:
+        args = [*args, "--bootstrap-server", "127.0.0.1:1", "--command-config", str(props)]
+    r = strom(*args, stdin="", timeout=30)
+    assert r.returncode == 1, r.stdout
+    assert r.stderr.splitlines()[-1].startswith(
+        "Error: could not reach any of the bootstrap servers 127.0.0.1:1 within 1500 ms"
+    ), r.stderr
