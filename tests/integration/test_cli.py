@@ -6,13 +6,14 @@ import os
 import re
 import subprocess
 import sys
-import uuid
+import time
 from pathlib import Path
 
 import pytest
 
 from strom.protocol.records import build_batch, build_control_batch
-from strom.testing.broker import BrokerProcess
+from strom.testing.broker import BrokerFactory, BrokerProcess
+from tests.integration.cli_helpers import create, new_topic, strom
 
 pytestmark = pytest.mark.integration
 
@@ -21,43 +22,6 @@ pytestmark = pytest.mark.integration
 def bootstrap(broker: BrokerProcess) -> str:
     """The module's broker (tests/conftest.py) as HOST:PORT."""
     return broker.bootstrap
-
-
-def strom(
-    *args: str, stdin: str | bytes | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    data = stdin.decode() if isinstance(stdin, bytes) else stdin
-    return subprocess.run(
-        [sys.executable, "-m", "strom", *args],
-        input=data,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-
-
-def new_topic(prefix: str = "cli") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def create(bootstrap: str, topic: str, partitions: int = 1, *extra: str) -> None:
-    r = strom(
-        "topics",
-        "--bootstrap-server",
-        bootstrap,
-        "--create",
-        "--topic",
-        topic,
-        "--partitions",
-        str(partitions),
-        "--replication-factor",
-        "1",
-        *extra,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == f"Created topic {topic}."
 
 
 def test_topics_lifecycle(bootstrap: str) -> None:
@@ -85,7 +49,9 @@ def test_topics_lifecycle(bootstrap: str) -> None:
     )
     for i, line in enumerate(lines[1:]):
         assert re.fullmatch(
-            rf"\tTopic: {topic}\tPartition: {i}\tLeader: (\d+)\tReplicas: \1\tIsr: \1", line
+            rf"\tTopic: {topic}\tPartition: {i}\tLeader: (\d+)\tReplicas: \1\tIsr: \1"
+            r"\tElr: \tLastKnownElr: ",
+            line,
         ), line
 
     deleted = strom("topics", "--bootstrap-server", bootstrap, "--delete", "--topic", topic)
@@ -110,6 +76,19 @@ def test_alter_adds_partitions(bootstrap: str) -> None:
     assert r.returncode == 0, r.stderr
     described = strom("topics", "--bootstrap-server", bootstrap, "--describe", "--topic", topic)
     assert "PartitionCount: 3" in described.stdout
+
+
+def test_alter_config_points_at_strom_configs(bootstrap: str) -> None:
+    topic = new_topic()
+    create(bootstrap, topic, 1)
+    r = strom(
+        "topics", "--bootstrap-server", bootstrap, "--alter", "--topic", topic, "--config", "a=b"
+    )
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        'Error: Option combination "[bootstrap-server],[config]" can\'t be used with option '
+        '"[alter]" (To alter topic configurations, the strom configs tool can be used.)'
+    )
 
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
@@ -238,21 +217,68 @@ def test_producer_rejects_a_line_without_separator(bootstrap: str) -> None:
     assert r.stderr.strip() == "Error: No key separator found on line number 1: 'no separator here'"
 
 
-def test_unreachable_bootstrap_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+def _first_stderr_line_and_rest(argv: list[str], stdin: str = "") -> tuple[str, float, str, int]:
+    """Run ``strom argv``; the first stderr line, the seconds until it came, the rest of
+    stderr and the exit code."""
+    start = time.monotonic()
+    with subprocess.Popen(
+        [sys.executable, "-m", "strom", *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    ) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+        first = proc.stderr.readline()
+        seconds = time.monotonic() - start
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    return first, seconds, rest, code
+
+
+WARN = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] WARN "
+
+
+def test_unreachable_bootstrap_says_what_it_waits_for_then_fails(tmp_path: Path) -> None:
     props = tmp_path / "client.properties"
-    props.write_text("request.timeout.ms=1000\n")
-    r = strom(
-        "topics",
-        "--bootstrap-server",
-        "127.0.0.1:1",
-        "--list",
-        "--command-config",
-        str(props),
-        timeout=20,
+    props.write_text("request.timeout.ms = \\\n    6000\n")
+    argv = ["topics", "--bootstrap-server", "127.0.0.1:1", "--list", "--command-config"]
+    first, seconds, rest, code = _first_stderr_line_and_rest([*argv, str(props)])
+    assert re.fullmatch(
+        WARN + r"\[clientId=strom\] Connection to the bootstrap servers 127\.0\.0\.1:1 could "
+        r"not be established \(last error: .*\)\. Brokers may not be available; retrying "
+        r"until request\.timeout\.ms \(6000 ms\) has passed\. \(strom\.client\.aio\.client\)\n",
+        first,
+    ), first
+    assert seconds < 4.5  # said after a second or so, long before the 6 s are over
+    assert code == 1
+    assert rest.splitlines()[-1].startswith(
+        "Error: could not reach any of the bootstrap servers 127.0.0.1:1 within 6000 ms"
     )
-    assert r.returncode == 1
-    assert r.stderr.startswith("Error: could not reach any of the bootstrap servers 127.0.0.1:1")
-    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in rest
+
+
+def test_producer_to_a_missing_topic_says_so_then_fails_with_kafkas_message(
+    broker_factory: BrokerFactory, require_strom: None
+) -> None:
+    b = broker_factory({"auto.create.topics.enable": "false"})
+    topic = new_topic("missing")
+    argv = ["console-producer", "--bootstrap-server", b.bootstrap, "--topic", topic]
+    first, seconds, rest, code = _first_stderr_line_and_rest(
+        [*argv, "--max-block-ms", "5000"], stdin="hello\n"
+    )
+    assert re.fullmatch(
+        WARN + rf"\[Producer clientId=console-producer\] Error while fetching metadata: "
+        rf"\{{{topic}=UNKNOWN_TOPIC_OR_PARTITION\}}; waiting up to max\.block\.ms \(5000 ms\) "
+        r"for the topic to appear\. \(strom\.client\.aio\.producer\)\n",
+        first,
+    ), first
+    assert seconds < 4
+    assert code == 1
+    assert rest.splitlines()[-1] == f"Error: Topic {topic} not present in metadata after 5000 ms."
 
 
 def test_usage_errors_exit_1() -> None:
@@ -307,3 +333,53 @@ def test_dump_log(tmp_path: Path) -> None:
 def test_dump_log_missing_file(tmp_path: Path) -> None:
     r = strom("dump-log", str(tmp_path / "00000000000000000000.log"))
     assert r.returncode == 1 and r.stderr.startswith("Error: cannot read ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["topics", "--list"],
+        ["console-producer", "--topic", "t"],
+        ["console-consumer", "--topic", "t"],
+        ["consumer-groups", "--list"],
+        [
+            "producer-perf-test",
+            "--topic",
+            "t",
+            "--num-records",
+            "1",
+            "--record-size",
+            "1",
+            "--throughput",
+            "-1",
+        ],
+        ["consumer-perf-test", "--topic", "t", "--messages", "1"],
+        ["configs", "--describe", "--topic", "t"],
+        ["get-offsets"],
+        ["delete-records", "--offset-json-file", "OFFSETS"],
+        ["log-dirs", "--describe"],
+        ["broker-api-versions"],
+        ["transactions", "list"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_tool_takes_client_configs_from_command_config(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """The --command-config file's request.timeout.ms (a Java properties file) is the
+    timeout each tool's client gives up after."""
+    props = tmp_path / "client.properties"
+    props.write_text("# an unreachable broker, a short wait\nrequest.timeout.ms : 1500\n")
+    offsets = tmp_path / "offsets.json"
+    offsets.write_text('{"partitions": [{"topic": "t", "partition": 0, "offset": 1}]}')
+    args = [str(offsets) if a == "OFFSETS" else a for a in argv]
+    tool, rest = args[0], args[1:]
+    if tool == "transactions":  # global options come before the subcommand
+        args = [tool, "--bootstrap-server", "127.0.0.1:1", "--command-config", str(props), *rest]
+    else:
+        args = [*args, "--bootstrap-server", "127.0.0.1:1", "--command-config", str(props)]
+    r = strom(*args, stdin="", timeout=30)
+    assert r.returncode == 1, r.stdout
+    assert r.stderr.splitlines()[-1].startswith(
+        "Error: could not reach any of the bootstrap servers 127.0.0.1:1 within 1500 ms"
+    ), r.stderr

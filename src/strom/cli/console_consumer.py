@@ -1,10 +1,12 @@
 """``strom console-consumer``: kafka-console-consumer.sh.
 
-Without ``--group`` it reads every partition of the topic (or just
-``--partition``) from the chosen position; with ``--group`` it joins that
-consumer group (strom's AIOConsumer, committing offsets). Records are printed
-like Kafka's DefaultMessageFormatter; it stops after ``--max-messages`` records
-or when nothing arrived for ``--timeout-ms``.
+Without ``--group`` it reads every partition of the topic(s) (``--topic``, or the
+topics ``--include`` matches; or just ``--partition``) from the chosen position;
+with ``--group`` it joins that consumer group (strom's AIOConsumer, committing
+offsets). Records go through the ``--formatter`` (Kafka's DefaultMessageFormatter
+by default); it stops after ``--max-messages`` records, when nothing arrived for
+``--timeout-ms``, or on Ctrl-C, and then prints "Processed a total of N
+messages" to standard error, as Kafka does.
 """
 
 from __future__ import annotations
@@ -16,96 +18,25 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from strom.cli import console_consumer_options as options
 from strom.cli.common import (
     CliError,
-    add_bootstrap,
+    client_config,
+    include_pattern,
     load_properties_file,
-    parse_bool,
     parse_properties,
 )
+from strom.cli.formatters import MessageFormatter, SerializationError, formatter
 from strom.client.admin_types import OffsetSpec
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.client import AIOClient
 from strom.client.aio.consumer import AIOConsumer
 from strom.client.aio.reader import AIOPartitionReader
+from strom.client.messages import ConsumerRecord
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode
-from strom.protocol.records import Record
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_bootstrap(p)
-    p.add_argument("--topic", required=True, help="the topic to consume")
-    p.add_argument("--from-beginning", action="store_true", help="start at the earliest offset")
-    p.add_argument("--max-messages", type=int, help="exit after this many records")
-    p.add_argument("--partition", type=int, help="consume only this partition")
-    p.add_argument(
-        "--offset", default=None, help="earliest, latest or an offset (needs --partition)"
-    )
-    p.add_argument("--timeout-ms", type=int, help="exit when no record arrives for this long")
-    p.add_argument("--property", action="append", metavar="KEY=VALUE", help="formatter property")
-    p.add_argument("--consumer-property", action="append", metavar="KEY=VALUE")
-    p.add_argument("--consumer.config", dest="consumer_config", metavar="FILE")
-    p.add_argument("--isolation-level", choices=("read_uncommitted", "read_committed"))
-    p.add_argument("--group", help="consume as a member of this consumer group")
-
-
-@dataclass(frozen=True, slots=True)
-class Formatter:
-    """Kafka's DefaultMessageFormatter."""
-
-    print_timestamp: bool = False
-    print_partition: bool = False
-    print_offset: bool = False
-    print_headers: bool = False
-    print_key: bool = False
-    print_value: bool = True
-    key_separator: bytes = b"\t"
-    line_separator: bytes = b"\n"
-    headers_separator: bytes = b","
-    null_literal: bytes = b"null"
-
-    @classmethod
-    def from_properties(cls, props: dict[str, str]) -> Formatter:
-        def flag(name: str, default: bool = False) -> bool:
-            return parse_bool(props.get(name), default)
-
-        return cls(
-            flag("print.timestamp"),
-            flag("print.partition"),
-            flag("print.offset"),
-            flag("print.headers"),
-            flag("print.key"),
-            flag("print.value", True),
-            _unescape(props.get("key.separator", "\t")),
-            _unescape(props.get("line.separator", "\n")),
-            _unescape(props.get("headers.separator", ",")),
-            props.get("null.literal", "null").encode(),
-        )
-
-    def format(self, record: Record, partition: int, timestamp_type: str = "CreateTime") -> bytes:
-        fields: list[bytes] = []
-        if self.print_timestamp:
-            fields.append(f"{timestamp_type}:{record.timestamp}".encode())
-        if self.print_partition:
-            fields.append(f"Partition:{partition}".encode())
-        if self.print_offset:
-            fields.append(f"Offset:{record.offset}".encode())
-        if self.print_headers:
-            headers = [
-                k.encode() + b":" + (self.null_literal if v is None else v)
-                for k, v in record.headers
-            ]
-            fields.append(self.headers_separator.join(headers) if headers else b"NO_HEADERS")
-        if self.print_key:
-            fields.append(self.null_literal if record.key is None else record.key)
-        if self.print_value:
-            fields.append(self.null_literal if record.value is None else record.value)
-        return self.key_separator.join(fields) + self.line_separator
-
-
-def _unescape(text: str) -> bytes:
-    return text.encode().decode("unicode_escape").encode()
+add_arguments = options.add_arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,30 +67,67 @@ def start_position(args: argparse.Namespace) -> StartAt:
     return StartAt(OffsetSpec.EARLIEST if args.from_beginning else OffsetSpec.LATEST)
 
 
+def message_formatter(args: argparse.Namespace) -> MessageFormatter:
+    """--formatter configured from --formatter-config, the deserializer options and
+    --formatter-property (in that order of precedence, lowest first)."""
+    props = load_properties_file(args.formatter_config)
+    if args.key_deserializer:
+        props["key.deserializer"] = args.key_deserializer
+    if args.value_deserializer:
+        props["value.deserializer"] = args.value_deserializer
+    props.update(parse_properties(args.formatter_property, "--formatter-property"))
+    return formatter(args.formatter, props)
+
+
+class _Output:
+    """Formats and counts records; Ctrl-C and errors still report the count."""
+
+    def __init__(self, args: argparse.Namespace, fmt: MessageFormatter, out: BinaryIO) -> None:
+        self.fmt = fmt
+        self.out = out
+        self.limit: int | None = args.max_messages
+        self.skip_errors: bool = args.skip_message_on_error
+        self.count = 0
+
+    def done(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    def write(self, record: ConsumerRecord) -> None:
+        try:
+            self.fmt.write_to(record, self.out)
+        except SerializationError as exc:
+            if not self.skip_errors:
+                raise CliError(
+                    f"Error processing message, terminating consumer process: {exc}"
+                ) from None
+            print(f"ERROR Error processing message, skipping this message: {exc}", file=sys.stderr)
+        self.count += 1
+
+
 def run(args: argparse.Namespace, out: BinaryIO | None = None) -> int:
-    config: dict[str, str | int] = {
-        "client.id": "console-consumer",
-        **load_properties_file(args.consumer_config),
-        **parse_properties(args.consumer_property, "--consumer-property"),
-        "bootstrap.servers": args.bootstrap_server,
-    }
+    config = client_config(args, {"client.id": "console-consumer"})
     if args.isolation_level:
         config["isolation.level"] = args.isolation_level
-    formatter = Formatter.from_properties(parse_properties(args.property, "--property"))
     start = start_position(args)
+    if args.partition is not None and args.include:
+        raise CliError("The topic is required when partition is specified.")
+    output = _Output(args, message_formatter(args), out or sys.stdout.buffer)
     if args.max_messages is not None and args.max_messages <= 0:
         print("Processed a total of 0 messages", file=sys.stderr)
         return 0
-    sink = out or sys.stdout.buffer
-    if args.group:
-        if args.partition is not None or args.offset is not None:
-            raise CliError("--partition and --offset cannot be used with --group")
-        config["group.id"] = args.group
-        config.setdefault("auto.offset.reset", "earliest" if args.from_beginning else "latest")
-        count = asyncio.run(_consume_group(config, args, formatter, sink))
-    else:
-        count = asyncio.run(_consume(config, args, start, formatter, sink))
-    print(f"Processed a total of {count} messages", file=sys.stderr)
+    try:
+        if args.group or "group.id" in config:
+            if args.partition is not None or args.offset is not None:
+                raise CliError("Options group and partition cannot be specified together.")
+            config["group.id"] = args.group or config["group.id"]
+            config.setdefault("auto.offset.reset", "earliest" if args.from_beginning else "latest")
+            asyncio.run(_consume_group(config, args, output))
+        else:
+            asyncio.run(_consume(config, args, start, output))
+    except (KeyboardInterrupt, CliError):
+        print(f"Processed a total of {output.count} messages", file=sys.stderr)
+        raise
+    print(f"Processed a total of {output.count} messages", file=sys.stderr)
     return 0
 
 
@@ -173,36 +141,40 @@ async def _positions(
 
 
 class _Session:
-    """The fetch loop: positions per partition, counting and printing."""
+    """The fetch loop without a group: positions per partition, printing in order."""
 
-    def __init__(
-        self, client: AIOClient, args: argparse.Namespace, formatter: Formatter, out: BinaryIO
-    ) -> None:
+    def __init__(self, client: AIOClient, args: argparse.Namespace, output: _Output) -> None:
         self.client = client
         self.admin = AIOAdmin(client)
         self.reader = AIOPartitionReader(client)
         self.args = args
-        self.formatter = formatter
-        self.out = out
-        self.printed = 0
+        self.output = output
         self.positions: dict[TopicPartition, int] = {}
         self.reset = StartAt(OffsetSpec.EARLIEST if args.from_beginning else OffsetSpec.LATEST)
 
-    async def start(self, start: StartAt) -> None:
-        topic, partition = self.args.topic, self.args.partition
-        count = await self.client.wait_for_topic(topic)
-        if partition is not None and not 0 <= partition < count:
-            raise CliError(f"topic {topic!r} has no partition {partition}")
-        parts = [partition] if partition is not None else list(range(count))
-        tps = [TopicPartition(topic, p) for p in parts]
-        self.positions = await _positions(self.admin, tps, start)
+    async def _topics(self) -> list[str]:
+        if self.args.topic:
+            return [self.args.topic]
+        pattern = include_pattern(self.args.include)
+        names = await self.admin.list_topics(include_internal=True)
+        return [n for n in names if pattern.fullmatch(n)]
 
-    def done(self) -> bool:
-        limit = self.args.max_messages
-        return limit is not None and self.printed >= limit
+    async def start(self, start: StartAt) -> None:
+        tps: list[TopicPartition] = []
+        for topic in await self._topics():
+            count = await self.client.wait_for_topic(topic)
+            partition = self.args.partition
+            if partition is not None and not 0 <= partition < count:
+                raise CliError(f"topic {topic!r} has no partition {partition}")
+            parts = [partition] if partition is not None else list(range(count))
+            tps.extend(TopicPartition(topic, p) for p in parts)
+        self.positions = await _positions(self.admin, tps, start) if tps else {}
 
     async def poll(self, wait_ms: int) -> bool:
         """One fetch round; True when records were printed."""
+        if not self.positions:
+            await asyncio.sleep(wait_ms / 1000)
+            return False
         results = await self.reader.fetch_many(self.positions, max_wait_ms=wait_ms)
         lost = [tp for tp, r in results.items() if r.error_code == ErrorCode.OFFSET_OUT_OF_RANGE]
         if lost:
@@ -214,20 +186,19 @@ class _Session:
             if result.error_code:
                 raise CliError(f"partition {tp}: {ErrorCode(result.error_code).name}")
             self.positions[tp] = result.next_offset
-            for record in result.records:
-                if self.done():
-                    self.positions[tp] = record.offset
+            for r in result.records:
+                if self.output.done():
+                    self.positions[tp] = r.offset
                     break
-                self.out.write(self.formatter.format(record, tp.partition))
-                self.printed += 1
+                self.output.write(ConsumerRecord(*r, tp.topic, tp.partition))
                 got = True
-        self.out.flush()
+        self.output.out.flush()
         return got
 
-    async def run(self) -> int:
+    async def run(self) -> None:
         timeout_s = None if self.args.timeout_ms is None else self.args.timeout_ms / 1000
         last_data = time.monotonic()
-        while not self.done():
+        while not self.output.done():
             wait_ms = self.client.config.fetch_max_wait_ms
             if timeout_s is not None:
                 left = timeout_s - (time.monotonic() - last_data)
@@ -236,47 +207,35 @@ class _Session:
                 wait_ms = max(0, min(wait_ms, int(left * 1000)))
             if await self.poll(wait_ms):
                 last_data = time.monotonic()
-        return self.printed
 
 
 async def _consume(
-    config: dict[str, str | int],
-    args: argparse.Namespace,
-    start: StartAt,
-    formatter: Formatter,
-    out: BinaryIO,
-) -> int:
+    config: dict[str, str | int], args: argparse.Namespace, start: StartAt, output: _Output
+) -> None:
     async with AIOClient(config) as client:
-        session = _Session(client, args, formatter, out)
+        session = _Session(client, args, output)
         await session.start(start)
-        return await session.run()
+        await session.run()
 
 
 async def _consume_group(
-    config: dict[str, str | int], args: argparse.Namespace, formatter: Formatter, out: BinaryIO
-) -> int:
-    printed = 0
-    limit = args.max_messages
+    config: dict[str, str | int], args: argparse.Namespace, output: _Output
+) -> None:
     timeout_s = None if args.timeout_ms is None else args.timeout_ms / 1000
     async with AIOConsumer(config) as consumer:
-        consumer.subscribe([args.topic])
+        consumer.subscribe([args.topic] if args.topic else include_pattern(args.include))
         last_data = time.monotonic()
-        while limit is None or printed < limit:
+        while not output.done():
             wait = 0.5
             if timeout_s is not None:
                 left = timeout_s - (time.monotonic() - last_data)
                 if left <= 0:
                     break
                 wait = min(wait, left)
-            records = await consumer.poll(
-                wait, max_records=None if limit is None else limit - printed
-            )
+            limit = None if output.limit is None else output.limit - output.count
+            records = await consumer.poll(wait, max_records=limit)
             for r in records:
-                rec = Record(r.offset, r.timestamp, r.key, r.value, r.headers)
-                kind = "LogAppendTime" if r.timestamp_type == 1 else "CreateTime"
-                out.write(formatter.format(rec, r.partition, kind))
-                printed += 1
+                output.write(r)
             if records:
-                out.flush()
+                output.out.flush()
                 last_data = time.monotonic()
-    return printed

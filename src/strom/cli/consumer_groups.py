@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from strom.cli.common import CliError, add_bootstrap, load_properties_file
+from strom.cli.common import CliError, add_bootstrap, add_command_config, client_config
 from strom.client import group_tables as tables
 from strom.client.admin_types import OffsetSpec
 from strom.client.group_tools import (
@@ -78,32 +78,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="more columns (describe)")
     p.add_argument("--dry-run", action="store_true", help="only show the reset (default)")
     p.add_argument("--execute", action="store_true", help="commit the reset")
-    p.add_argument("--to-offset", type=int, metavar="OFFSET")
-    p.add_argument("--shift-by", type=int, metavar="N")
-    p.add_argument("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss")
-    p.add_argument("--by-duration", metavar="PnDTnHnMnS")
-    p.add_argument("--to-earliest", action="store_true")
-    p.add_argument("--to-latest", action="store_true")
-    p.add_argument("--to-current", action="store_true")
+    p.add_argument(
+        "--to-offset", type=int, metavar="OFFSET", help="Reset offsets to a specific offset."
+    )
+    p.add_argument(
+        "--shift-by",
+        type=int,
+        metavar="N",
+        help="Reset offsets shifting current offset by 'n', where 'n' can be positive or negative.",
+    )
+    p.add_argument(
+        "--to-datetime",
+        metavar="YYYY-MM-DDTHH:mm:SS.sss",
+        help="Reset offsets to offset from datetime. Format: 'YYYY-MM-DDTHH:mm:SS.sss'",
+    )
+    p.add_argument(
+        "--by-duration",
+        metavar="PnDTnHnMnS",
+        help="Reset offsets to offset by duration from current timestamp. Format: 'PnDTnHnMnS'",
+    )
+    p.add_argument("--to-earliest", action="store_true", help="Reset offsets to earliest offset.")
+    p.add_argument("--to-latest", action="store_true", help="Reset offsets to latest offset.")
+    p.add_argument("--to-current", action="store_true", help="Reset offsets to current offset.")
     p.add_argument("--from-file", metavar="CSV", help="reset to the offsets in a CSV file")
     p.add_argument(
         "--export", action="store_true", help="print the reset plan as CSV (for --from-file)"
     )
     p.add_argument("--timeout", type=int, default=5000, metavar="MS", help="default 5000")
-    p.add_argument(
-        "--command-config",
-        metavar="FILE",
-        help="client config properties file (isolation.level=read_committed: lag to the LSO)",
-    )
+    add_command_config(p)
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    config: dict[str, str | int] = {
-        "request.timeout.ms": args.timeout,
-        **load_properties_file(args.command_config),
-        "bootstrap.servers": args.bootstrap_server,
-    }
+    config = client_config(args, {"request.timeout.ms": args.timeout})
     with Admin(config) as admin:
         if args.list:
             return _list(admin, args)

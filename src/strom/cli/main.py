@@ -7,11 +7,27 @@ failure (bad arguments, broker errors, unreachable servers), 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import NoReturn
 
-from strom.cli import console_consumer, console_producer, consumer_groups, dump_log, perf, topics
+from strom.cli import (
+    broker_api_versions,
+    configs,
+    console_consumer,
+    console_producer,
+    consumer_groups,
+    delete_records,
+    dump_log,
+    get_offsets,
+    log_dirs,
+    perf_consumer,
+    perf_producer,
+    topics,
+    transactions,
+)
 from strom.cli.common import CliError
 from strom.client.config import ConfigError
 from strom.protocol.errors import KafkaError
@@ -37,13 +53,43 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
     ),
     "producer-perf-test": (
         "measure producer throughput and latency (kafka-producer-perf-test)",
-        perf.add_producer_arguments,
-        perf.run_producer,
+        perf_producer.add_producer_arguments,
+        perf_producer.run_producer,
     ),
     "consumer-perf-test": (
         "measure consumer throughput (kafka-consumer-perf-test)",
-        perf.add_consumer_arguments,
-        perf.run_consumer,
+        perf_consumer.add_consumer_arguments,
+        perf_consumer.run_consumer,
+    ),
+    "configs": (
+        "describe and alter configs of topics, brokers, users, clients (kafka-configs)",
+        configs.add_arguments,
+        configs.run,
+    ),
+    "get-offsets": (
+        "print the offsets of partitions at a time (kafka-get-offsets)",
+        get_offsets.add_arguments,
+        get_offsets.run,
+    ),
+    "delete-records": (
+        "delete records before offsets given in a JSON file (kafka-delete-records)",
+        delete_records.add_arguments,
+        delete_records.run,
+    ),
+    "log-dirs": (
+        "describe the log directories of brokers (kafka-log-dirs)",
+        log_dirs.add_arguments,
+        log_dirs.run,
+    ),
+    "broker-api-versions": (
+        "print the API versions each broker supports (kafka-broker-api-versions)",
+        broker_api_versions.add_arguments,
+        broker_api_versions.run,
+    ),
+    "transactions": (
+        "list, describe, abort and find hanging transactions (kafka-transactions)",
+        transactions.add_arguments,
+        transactions.run,
     ),
     "dump-log": (
         "print the batches and records of a log segment",
@@ -60,15 +106,49 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see {self.prog} --help)")
 
 
+def version() -> str:
+    """strom's version, as installed (``strom --version``)."""
+    try:
+        return metadata.version("strom")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="strom", description="strom: a Kafka-compatible broker")
+    parser.add_argument(
+        "--version", action="version", version=f"strom {version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser(
         "broker", help="run a broker (strom broker [server.properties] [--override k=v])"
     )
     for name, (help_text, add_arguments, _) in _TOOLS.items():
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        tool = sub.add_parser(name, help=help_text, description=help_text)
+        tool.add_argument(
+            "--version", action="version", version=f"strom {version()}", help="print the version"
+        )
+        add_arguments(tool)
     return parser
+
+
+class _LogFormat(logging.Formatter):
+    """Kafka's tools-log4j layout: ``[time] WARN message (logger)``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "WARN" if record.levelno == logging.WARNING else record.levelname
+        return f"[{self.formatTime(record)}] {level} {record.getMessage()} ({record.name})"
+
+
+def _log_to_stderr() -> None:
+    """Warnings of strom's client (what a retry waits for) go to standard error."""
+    root = logging.getLogger("strom")
+    if any(isinstance(h.formatter, _LogFormat) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogFormat())
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def broker(argv: list[str]) -> int:
@@ -83,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args_list and args_list[0] == "broker":
             return broker(args_list[1:])
         args = build_parser().parse_args(args_list)
+        _log_to_stderr()
         return _TOOLS[args.command][2](args)
     except (CliError, KafkaError, ConfigError) as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -4,46 +4,104 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 
-from strom.cli.common import CliError, add_bootstrap, load_properties_file, parse_properties
+from strom.cli.common import (
+    CliError,
+    add_bootstrap,
+    add_command_config,
+    client_config,
+    java_str,
+    parse_properties,
+)
 from strom.client.admin_types import (
     ConfigResource,
     ConfigResourceType,
-    ConfigSource,
     NewTopic,
     TopicDescription,
 )
 from strom.client.sync import Admin
 from strom.protocol.errors import ErrorCode, KafkaError
 
-_ACTIONS = ("create", "list", "describe", "alter", "delete")
+_ACTIONS = {
+    "create": "Create a new topic.",
+    "list": "List all available topics.",
+    "describe": "List details for the given topics.",
+    "alter": "Alter the number of partitions and replica assignment. "
+    "(To alter topic configurations, the strom configs tool can be used.)",
+    "delete": "Delete a topic.",
+}
+# Kafka's TopicCommand text, naming strom's tool instead of kafka-configs
+CONFIGS_TOOL_NOTE = " (To alter topic configurations, the strom configs tool can be used.)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_bootstrap(p)
+    add_command_config(p)
     actions = p.add_mutually_exclusive_group(required=True)
-    for action in _ACTIONS:
-        actions.add_argument(f"--{action}", action="store_true", help=f"{action} topics")
-    p.add_argument("--topic", help="the topic (a regular expression except with --create)")
+    for action, help_text in _ACTIONS.items():
+        actions.add_argument(f"--{action}", action="store_true", help=help_text)
     p.add_argument(
-        "--partitions", type=int, help="partition count (create, or increase with alter)"
+        "--topic",
+        help="The topic to create, alter, describe or delete. It also accepts a regular "
+        "expression, except for --create option.",
     )
-    p.add_argument("--replication-factor", type=int, help="replication factor (create)")
-    p.add_argument("--config", action="append", metavar="KEY=VALUE", help="topic config (create)")
-    p.add_argument("--if-not-exists", action="store_true", help="create only if absent")
-    p.add_argument("--if-exists", action="store_true", help="alter/describe/delete only if present")
-    p.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
-    p.add_argument("--command-config", metavar="FILE", help="client config properties file")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="The number of partitions for the topic being created or altered. If not "
+        "supplied with --create, the topic uses the cluster default.",
+    )
+    p.add_argument(
+        "--replication-factor",
+        type=int,
+        metavar="N",
+        help="The replication factor for each partition in the topic being created. If not "
+        "supplied, the topic uses the cluster default.",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="A topic configuration override for the topic being created. It is supported "
+        "only in combination with --create." + CONFIGS_TOOL_NOTE,
+    )
+    p.add_argument(
+        "--if-not-exists",
+        action="store_true",
+        help="If set when creating topics, the action will only execute if the topic does "
+        "not already exist.",
+    )
+    p.add_argument(
+        "--if-exists",
+        action="store_true",
+        help="If set when altering or deleting or describing topics, the action will only "
+        "execute if the topic exists.",
+    )
+    p.add_argument(
+        "--exclude-internal",
+        action="store_true",
+        help="Exclude internal topics when listing or describing topics. By default, the "
+        "internal topics are included.",
+    )
+    p.add_argument(
+        "--partition-size-limit-per-response",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="The maximum partition size to be included in one DescribeTopicPartitions response.",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    config: dict[str, str | int] = {
-        **load_properties_file(args.command_config),
-        "bootstrap.servers": args.bootstrap_server,
-    }
+    config = client_config(args)
     if args.create:
         _check_create(args)
+    elif args.alter and args.config:
+        raise CliError(
+            'Option combination "[bootstrap-server],[config]" can\'t be used with option '
+            '"[alter]"' + CONFIGS_TOOL_NOTE
+        )
     elif not args.list and not args.topic and (args.alter or args.delete):
         raise CliError("--topic is required with --alter and --delete")
     with Admin(config) as admin:
@@ -81,8 +139,7 @@ def _create(admin: Admin, args: argparse.Namespace) -> None:
         print(
             "WARNING: Due to limitations in metric names, topics with a period ('.') or "
             "underscore ('_') could collide. To avoid issues it is best to use either, "
-            "but not both.",
-            file=sys.stderr,
+            "but not both."
         )
     try:
         admin.create_topics([topic])
@@ -117,52 +174,47 @@ def _describe(admin: Admin, args: argparse.Namespace) -> None:
     names = _targets(admin, args)
     if not names:
         return
-    descriptions = admin.describe_topics(names)
-    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
     try:
-        configs = admin.describe_configs(resources)
-    except KafkaError:
-        configs = {}
+        descriptions = admin.describe_topic_partitions(
+            names, partition_limit=args.partition_size_limit_per_response
+        )
+    except KafkaError as exc:
+        if exc.code != ErrorCode.UNSUPPORTED_VERSION:
+            raise
+        descriptions = admin.describe_topics(names)  # older brokers: no ELR (N/A)
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+    configs = admin.describe_configs(resources)
     for name in names:
         d = descriptions[name]
         entries = configs.get(ConfigResource(ConfigResourceType.TOPIC, name), [])
-        shown = ",".join(
-            f"{e.name}={'' if e.value is None else e.value}"
-            for e in entries
-            if not e.is_default and e.source != ConfigSource.DEFAULT_CONFIG
-        )
+        shown = ",".join(f"{e.name}={java_str(e.value)}" for e in entries if not e.is_default)
         print(describe_lines(d, shown))
 
 
 def describe_lines(d: TopicDescription, configs: str) -> str:
-    """The text kafka-topics.sh --describe prints for one topic."""
+    """The text kafka-topics.sh --describe prints for one topic (TopicCommand)."""
     rf = len(d.partitions[0].replicas) if d.partitions else 0
+    head = f"Topic: {d.name}"
+    if d.topic_id != bytes(16):
+        head += f"\tTopicId: {d.topic_id_str}"
     lines = [
-        f"Topic: {d.name}\tTopicId: {d.topic_id_str}\tPartitionCount: {len(d.partitions)}\t"
-        f"ReplicationFactor: {rf}\tConfigs: {configs}"
+        f"{head}\tPartitionCount: {len(d.partitions)}\tReplicationFactor: {rf}\tConfigs: {configs}"
     ]
     for p in d.partitions:
         leader = "none" if p.leader < 0 else str(p.leader)
-        line = (
+        lines.append(
             f"\tTopic: {d.name}\tPartition: {p.partition}\tLeader: {leader}\t"
-            f"Replicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}"
+            f"Replicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}\t"
+            f"Elr: {_ids(p.elr)}\tLastKnownElr: {_ids(p.last_known_elr)}"
         )
-        if p.offline_replicas:
-            line += f"\tOffline: {_ids(p.offline_replicas)}"
-        lines.append(line)
     return "\n".join(lines)
 
 
-def _ids(ids: tuple[int, ...]) -> str:
-    return ",".join(str(i) for i in ids)
+def _ids(ids: tuple[int, ...] | None) -> str:
+    return "N/A" if ids is None else ",".join(str(i) for i in ids)
 
 
 def _alter(admin: Admin, args: argparse.Namespace) -> None:
-    if args.config:
-        raise CliError(
-            "--config is not supported with --alter; use kafka-configs "
-            "(incremental_alter_configs) to change topic configs"
-        )
     if args.partitions is None:
         raise CliError("--alter needs --partitions")
     names = _targets(admin, args)

@@ -89,6 +89,10 @@ class PartitionInfo:
     isr: tuple[int, ...]
     offline_replicas: tuple[int, ...] = ()
     leader_epoch: int = -1
+    # eligible leader replicas and last known ELR (DescribeTopicPartitions); None when
+    # the description came from Metadata, which does not carry them
+    elr: tuple[int, ...] | None = None
+    last_known_elr: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,75 @@ class LogDirDescription:
     replicas: dict[TopicPartition, ReplicaInfo]
     total_bytes: int = -1
     usable_bytes: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionListing:
+    """A ListTransactions entry: transactional id, producer id, state (Kafka's names,
+    e.g. ``Ongoing``) and the coordinator (broker id) that listed it."""
+
+    transactional_id: str
+    producer_id: int
+    state: str
+    coordinator_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDescription:
+    """A DescribeTransactions result; ``transaction_start_time_ms`` is None when no
+    transaction is open (-1 on the wire)."""
+
+    coordinator_id: int
+    transactional_id: str
+    state: str
+    producer_id: int
+    producer_epoch: int
+    transaction_timeout_ms: int
+    transaction_start_time_ms: int | None
+    topic_partitions: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerState:
+    """An active producer of a partition (DescribeProducers); ``coordinator_epoch`` and
+    ``current_transaction_start_offset`` are None when unknown (-1 on the wire)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    coordinator_epoch: int | None
+    current_transaction_start_offset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbortTransactionSpec:
+    """What :meth:`AIOAdmin.abort_transaction` writes: an ABORT marker for this producer
+    (id, epoch) and coordinator epoch on one partition."""
+
+    topic_partition: TopicPartition
+    producer_id: int
+    producer_epoch: int
+    coordinator_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaFilterComponent:
+    """One component of a DescribeClientQuotas filter: an entity type (``user``,
+    ``client-id``, ``ip``) matched by name (``match_type`` 0), as the default entity (1)
+    or any entity of the type (2)."""
+
+    entity_type: str
+    match_type: int = 2
+    match: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuotaEntity:
+    """A quota entity: (entity type, name) pairs, e.g. (("user", "alice"),); a name of
+    None is the default entity of that type."""
+
+    entries: tuple[tuple[str, str | None], ...]
 
 
 def format_uuid(raw: bytes) -> str:

@@ -116,6 +116,15 @@ class Admin(_SyncBase):
         """Topics from Metadata, None: all (blocking :meth:`AIOAdmin.describe_topics`)."""
         return self._loop.run(self._admin.describe_topics(names))
 
+    def describe_topic_partitions(
+        self, names: Iterable[str], *, partition_limit: int = 2000
+    ) -> dict[str, TopicDescription]:
+        """Topics with their partitions' ELR, from DescribeTopicPartitions
+        (blocking :meth:`AIOAdmin.describe_topic_partitions`)."""
+        return self._loop.run(
+            self._admin.describe_topic_partitions(names, partition_limit=partition_limit)
+        )
+
     def create_partitions(
         self, new_counts: Mapping[str, int], *, validate_only: bool = False
     ) -> None:

@@ -10,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from strom.net import versions as _net
-from strom.net.versions import version_for
+from strom.net.versions import api_name, version_for
 from strom.protocol.api_versions import ApiKey
+
+# API keys that strom's broker does not implement (no ApiKey member), asked by the admin.
+DESCRIBE_CLIENT_QUOTAS = 48
+ALTER_CLIENT_QUOTAS = 49
+DESCRIBE_USER_SCRAM_CREDENTIALS = 50
 
 # api key -> (min, max) versions this client can speak.
 CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
@@ -48,12 +53,21 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.ADD_OFFSETS_TO_TXN: (0, 3),
     ApiKey.END_TXN: (0, 3),
     ApiKey.TXN_OFFSET_COMMIT: (0, 3),
+    # Admin: partitions with ELR, transactions, client quotas, SCRAM users.
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
+    ApiKey.LIST_TRANSACTIONS: (0, 1),
+    ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
+    ApiKey.DESCRIBE_PRODUCERS: (0, 0),
+    ApiKey.WRITE_TXN_MARKERS: (0, 1),
+    DESCRIBE_CLIENT_QUOTAS: (0, 1),
+    ALTER_CLIENT_QUOTAS: (0, 1),
+    DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 API_VERSIONS_MAX = CLIENT_API_VERSIONS[ApiKey.API_VERSIONS][1]
 
 
-__all__ = ["API_VERSIONS_MAX", "CLIENT_API_VERSIONS", "negotiate", "version_for"]
+__all__ = ["API_VERSIONS_MAX", "CLIENT_API_VERSIONS", "api_name", "negotiate", "version_for"]
 
 
 def negotiate(

@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+# Java .properties parsing lives in strom.common.properties; re-exported here.
+from strom.common.properties import parse_properties as parse_properties
+
 LONG_MAX = 9_223_372_036_854_775_807
 INT_MAX = 2_147_483_647
 
@@ -577,24 +580,4 @@ def validate_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
         if raw is None:
             raise ConfigError(key, "null value not allowed")
         out[key] = format_value(d.parse(raw)) or ""
-    return out
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties subset: key=value or key: value, # and ! comments, \\ continuation."""
-    out: dict[str, str] = {}
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if not line or line[0] in "#!":
-            continue
-        if line.endswith("\\"):
-            pending = line[:-1]
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-        else:
-            out[line[:sep].strip()] = line[sep + 1 :].strip()
     return out

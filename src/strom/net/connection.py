@@ -87,6 +87,8 @@ class BrokerConnection:
         self.client_id = client_id
         self.request_timeout_ms = request_timeout_ms
         self.versions: dict[int, int] = {}
+        # the broker's own (min, max) per api key, as its ApiVersions response lists them
+        self.broker_versions: dict[int, tuple[int, int]] = {}
         self.api_versions: Mapping[int, tuple[int, int]] = api_versions or {}
         self._reader = reader
         self._writer = writer
@@ -155,6 +157,9 @@ class BrokerConnection:
                 continue
             if response.error_code != ErrorCode.NONE:
                 raise KafkaError(ErrorCode(response.error_code), "ApiVersions failed")
+            self.broker_versions = {
+                k.api_key: (k.min_version, k.max_version) for k in response.api_keys
+            }
             self.versions = negotiate(
                 ((k.api_key, k.min_version, k.max_version) for k in response.api_keys),
                 self.api_versions,

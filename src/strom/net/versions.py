@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.generated import REQUESTS
 
 
 def negotiate(
@@ -28,12 +29,20 @@ def negotiate(
     return chosen
 
 
+def api_name(api_key: int) -> str:
+    """Kafka's upper-case name of an API (``DESCRIBE_CLIENT_QUOTAS``), or its number."""
+    if api_key in ApiKey._value2member_map_:
+        return ApiKey(api_key).name
+    entry = REQUESTS.get(api_key)
+    return entry[0].upper() if entry else str(api_key)
+
+
 def version_for(versions: Mapping[int, int], api_key: int) -> int:
     """The negotiated version, or UNSUPPORTED_VERSION naming the API."""
     try:
         return versions[api_key]
     except KeyError:
-        name = ApiKey(api_key).name if api_key in ApiKey._value2member_map_ else str(api_key)
         raise KafkaError(
-            ErrorCode.UNSUPPORTED_VERSION, f"the broker supports no usable version of {name}"
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"the broker supports no usable version of {api_name(api_key)}",
         ) from None

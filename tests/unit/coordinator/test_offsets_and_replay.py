@@ -8,7 +8,10 @@ from strom.common.hashing import coordinator_partition as partition_for
 from strom.common.hashing import java_string_hash
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
-from strom.coordinator.group.records import (
+from strom.coordinator.group.records import offset_commit_record
+from strom.coordinator.group.state import GroupState
+from strom.protocol.errors import ErrorCode as E
+from strom.protocol.group_records import (
     GroupMetadataValue,
     MemberMetadataValue,
     OffsetCommitValue,
@@ -17,10 +20,7 @@ from strom.coordinator.group.records import (
     decode_offset_commit_value,
     encode_group_metadata_value,
     encode_offset_commit_value,
-    offset_commit_record,
 )
-from strom.coordinator.group.state import GroupState
-from strom.protocol.errors import ErrorCode as E
 from tests.unit.coordinator.harness import Harness
 
 S = GroupState

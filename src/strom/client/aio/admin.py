@@ -21,12 +21,13 @@ from strom.client.admin_types import (
     LogDirDescription,
     NewTopic,
     OffsetAndTimestamp,
-    PartitionInfo,
     ReplicaInfo,
     TopicDescription,
 )
 from strom.client.aio.client import AIOClient
+from strom.client.aio.cluster_admin import ClusterAdminMixin, partition_info
 from strom.client.aio.group_admin import GroupAdminMixin
+from strom.client.aio.txn_admin import TransactionAdminMixin
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import raise_for
 from strom.client.metadata import BrokerMetadata
@@ -47,9 +48,9 @@ _TOPIC_REQ = CreateTopicsRequest.CreatableTopic
 _LO = ListOffsetsRequest
 
 
-class AIOAdmin(GroupAdminMixin):
+class AIOAdmin(GroupAdminMixin, TransactionAdminMixin, ClusterAdminMixin):
     """Admin operations over an :class:`AIOClient` (created from a config dict);
-    consumer-group operations come from :class:`GroupAdminMixin`."""
+    consumer-group, transaction and cluster operations come from the mixins."""
 
     def __init__(self, config: ConfigDict | ClientConfig | AIOClient | None = None) -> None:
         """From a config, or sharing an AIOClient (which close() then leaves open)."""
@@ -139,15 +140,7 @@ class AIOAdmin(GroupAdminMixin):
                 continue
             raise_for(t.error_code, f"topic {t.name!r}")
             parts = [
-                PartitionInfo(
-                    p.partition_index,
-                    p.leader_id,
-                    tuple(p.replica_nodes),
-                    tuple(p.isr_nodes),
-                    tuple(p.offline_replicas),
-                    p.leader_epoch,
-                )
-                for p in sorted(t.partitions, key=lambda p: p.partition_index)
+                partition_info(p) for p in sorted(t.partitions, key=lambda p: p.partition_index)
             ]
             out[t.name] = TopicDescription(t.name, t.topic_id, t.is_internal, parts)
         return out

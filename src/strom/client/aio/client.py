@@ -7,6 +7,7 @@ are opened lazily, one per broker address, and shared by everything.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -14,9 +15,12 @@ from strom.client.aio.connection import BrokerConnection
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import KafkaConnectionError, KafkaTimeoutError, error_for
 from strom.client.metadata import ClusterMetadata
+from strom.client.wait_log import WaitLog
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.metadata import MetadataRequest, MetadataResponse
+
+log = logging.getLogger(__name__)
 
 
 def _now_ms() -> int:
@@ -81,6 +85,7 @@ class AIOClient:
         names = ",".join(f"{h}:{p}" for h, p in servers)
         deadline = time.monotonic() + self.config.request_timeout_ms / 1000
         last: KafkaError | None = None
+        notice = WaitLog()
         while True:
             for host, port in servers:
                 try:
@@ -91,6 +96,13 @@ class AIOClient:
                     last = exc
                 if time.monotonic() >= deadline:
                     break
+            if notice.due():
+                log.warning(
+                    f"[clientId={self.config.client_id}] Connection to the bootstrap servers "
+                    f"{names} could not be established (last error: {last}). Brokers may not be "
+                    f"available; retrying until request.timeout.ms "
+                    f"({self.config.request_timeout_ms} ms) has passed."
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KafkaTimeoutError(
@@ -164,6 +176,7 @@ class AIOClient:
         """Partition count of ``topic``, refreshing (and retrying while leaders are
         elected) until request.timeout.ms; UNKNOWN_TOPIC_OR_PARTITION if absent."""
         deadline = time.monotonic() + self.config.request_timeout_ms / 1000
+        notice = WaitLog()
         while True:
             response = await self.refresh_metadata([topic], auto_create=auto_create)
             entry = next((t for t in response.topics if t.name == topic), None)
@@ -181,6 +194,13 @@ class AIOClient:
                 err = error_for(code or ErrorCode.LEADER_NOT_AVAILABLE, f"topic {topic!r}")
                 assert err is not None
                 raise err
+            if notice.due():
+                error = ErrorCode(code or ErrorCode.LEADER_NOT_AVAILABLE).name
+                log.warning(
+                    f"[clientId={self.config.client_id}] Error while fetching metadata: "
+                    f"{{{topic}={error}}}; waiting for the leaders of topic {topic!r} until "
+                    f"request.timeout.ms ({self.config.request_timeout_ms} ms) has passed."
+                )
             await asyncio.sleep(self.config.retry_backoff_ms / 1000)
 
     async def leader_for(self, tp: TopicPartition) -> int:

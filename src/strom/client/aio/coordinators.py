@@ -9,17 +9,21 @@ until the deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from strom.client.aio.client import AIOClient
 from strom.client.aio.connection import BrokerConnection
 from strom.client.errors import error_for
+from strom.client.wait_log import WaitLog
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.find_coordinator import (
     FindCoordinatorRequest,
     FindCoordinatorResponse,
 )
+
+log = logging.getLogger(__name__)
 
 GROUP = 0
 TRANSACTION = 1
@@ -37,12 +41,18 @@ async def find_coordinator(
     budget = client.config.request_timeout_ms if timeout_ms is None else timeout_ms
     deadline = time.monotonic() + budget / 1000
     what = "group" if key_type == GROUP else "transactional id"
+    notice = WaitLog()
     while True:
         try:
             return await _find_once(client, key, key_type, what)
         except KafkaError as exc:
             if not exc.retriable or time.monotonic() >= deadline:
                 raise
+            if notice.due():
+                log.warning(
+                    f"[clientId={client.config.client_id}] Waiting for the coordinator of "
+                    f"{what} {key!r} ({exc}); retrying for up to {budget} ms."
+                )
         await asyncio.sleep(client.config.retry_backoff_ms / 1000)
 
 

@@ -9,6 +9,7 @@ finding the coordinator again, until ``request.timeout.ms`` has passed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -31,6 +32,7 @@ from strom.client.group_types import (
     lag_rows,
 )
 from strom.client.metadata import BrokerMetadata
+from strom.client.wait_log import WaitLog
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
@@ -42,6 +44,7 @@ from strom.protocol.generated.offset_commit import OffsetCommitRequest, OffsetCo
 from strom.protocol.generated.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
 from strom.protocol.generated.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 # (final error code, result) per group; the code is never a coordinator error.
 _Batch = Callable[[BrokerConnection, list[str]], Awaitable[dict[str, tuple[int, T]]]]
@@ -83,6 +86,7 @@ class GroupAdminMixin:
         """The coordinator of each group (cached until it answers NOT_COORDINATOR)."""
         wanted = list(dict.fromkeys(groups))
         deadline = time.monotonic() + self._timeout_ms / 1000
+        notice = WaitLog()
         while True:
             missing = [g for g in wanted if g not in self._coordinators]
             if not missing:
@@ -92,6 +96,12 @@ class GroupAdminMixin:
                 group, code = next(iter(failures.items()))
                 raise_for(code, f"coordinator of group {group!r}")
             if failures:
+                if notice.due():
+                    group, code = next(iter(failures.items()))
+                    log.warning(
+                        f"Waiting for the coordinator of group {group!r} "
+                        f"({ErrorCode(code).name}); retrying for up to {self._timeout_ms} ms."
+                    )
                 await asyncio.sleep(self.client.config.retry_backoff_ms / 1000)
 
     async def _lookup_coordinators(self, groups: list[str]) -> dict[str, int]:

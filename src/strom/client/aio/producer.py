@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -31,12 +32,15 @@ from strom.client.partitioner import make_partitioner
 from strom.client.producer_config import ProducerConfig
 from strom.client.serde import header_bytes, serializer
 from strom.client.txn_manager import TransactionManager, TxnState
+from strom.client.wait_log import WaitLog
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 
 __all__ = ["AIOProducer", "DeliveryCallback", "Headers", "ProducerRecord", "RecordMetadata"]
 
 Headers = Sequence[tuple[str, bytes | str | None]]
+log = logging.getLogger(__name__)
+
 DeliveryCallback = Callable[[RecordMetadata | None, BaseException | None], Any]
 
 
@@ -253,6 +257,7 @@ class AIOProducer(TransactionsMixin):
             )
 
     async def _wait_topic(self, topic: str, deadline: float) -> int:
+        notice = WaitLog()
         while True:
             response = await self.client.refresh_metadata([topic], auto_create=True)
             count = self.client.cluster.partition_count(topic)
@@ -267,10 +272,17 @@ class AIOProducer(TransactionsMixin):
             ):
                 raise KafkaError(ErrorCode(code), f"topic {topic!r}: {ErrorCode(code).name}")
             if time.monotonic() >= deadline:
+                # Kafka's TimeoutException text (KafkaProducer.waitOnMetadata)
                 raise KafkaError(
                     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                    f"UNKNOWN_TOPIC_OR_PARTITION: topic {topic!r} not present in metadata "
-                    f"after {self.config.max_block_ms} ms (max.block.ms)",
+                    f"Topic {topic} not present in metadata after {self.config.max_block_ms} ms.",
+                )
+            if notice.due():
+                error = ErrorCode(code or ErrorCode.LEADER_NOT_AVAILABLE).name
+                log.warning(
+                    f"[Producer clientId={self.client.config.client_id}] Error while fetching "
+                    f"metadata: {{{topic}={error}}}; waiting up to max.block.ms "
+                    f"({self.config.max_block_ms} ms) for the topic to appear."
                 )
             await asyncio.sleep(min(self.config.retry_backoff_ms / 1000, 0.25))
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from strom.coordinator.group.records import (
     CoordinatorRecord,
-    GroupMetadataValue,
-    MemberMetadataValue,
     group_metadata_record,
 )
 from strom.coordinator.group.result import GroupConfig, Timers
@@ -21,6 +19,10 @@ from strom.coordinator.group.state import ClassicGroup, GroupState, Member
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.join_group import JoinGroupResponse
 from strom.protocol.generated.sync_group import SyncGroupResponse
+from strom.protocol.group_records import (
+    GroupMetadataValue,
+    MemberMetadataValue,
+)
 
 HEARTBEAT = "heartbeat"
 PENDING = "pending"

@@ -14,13 +14,6 @@ from collections.abc import Iterable, Sequence
 
 from strom.coordinator.group.base import OffsetAndMetadata
 from strom.coordinator.group.offsets import OffsetOps
-from strom.coordinator.group.records import (
-    GroupMetadataKey,
-    OffsetCommitKey,
-    decode_group_metadata_value,
-    decode_key,
-    decode_offset_commit_value,
-)
 from strom.coordinator.group.result import CoordinatorResult
 from strom.coordinator.group.session import SessionOps
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
@@ -28,6 +21,13 @@ from strom.coordinator.group.txn_offsets import TxnOffsetOps
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.describe_groups import DescribeGroupsResponse
 from strom.protocol.generated.list_groups import ListGroupsResponse
+from strom.protocol.group_records import (
+    GroupMetadataKey,
+    OffsetCommitKey,
+    decode_group_metadata_value,
+    decode_key,
+    decode_offset_commit_value,
+)
 
 S = GroupState
 DescribedGroup = DescribeGroupsResponse.DescribedGroup

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from strom.coordinator.group.base import OffsetAndMetadata, ShardBase
 from strom.coordinator.group.records import (
     CoordinatorRecord,
-    OffsetCommitValue,
     group_metadata_record,
     offset_commit_record,
 )
 from strom.coordinator.group.result import CoordinatorResult, map_store_error
 from strom.coordinator.group.state import ClassicGroup, GroupState
 from strom.protocol.errors import ErrorCode
+from strom.protocol.group_records import OffsetCommitValue
 
 S = GroupState
 TopicPartitionKey = tuple[str, int]

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from strom.coordinator.group.records import subscribed_topics
+from strom.protocol.group_records import subscribed_topics
 
 
 class GroupState(Enum):

@@ -17,14 +17,16 @@ from strom.coordinator.group.base import OffsetAndMetadata, ShardBase
 from strom.coordinator.group.offsets import OffsetCommit
 from strom.coordinator.group.records import (
     CoordinatorRecord,
-    OffsetCommitKey,
-    OffsetCommitValue,
-    decode_key,
-    decode_offset_commit_value,
     offset_commit_record,
 )
 from strom.coordinator.group.state import ClassicGroup, GroupState
 from strom.protocol.errors import ErrorCode
+from strom.protocol.group_records import (
+    OffsetCommitKey,
+    OffsetCommitValue,
+    decode_key,
+    decode_offset_commit_value,
+)
 
 TopicPartitionKey = tuple[str, int]
 GroupOffsets = dict[str, dict[TopicPartitionKey, OffsetAndMetadata]]
