@@ -22,7 +22,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.listeners import (
@@ -32,6 +32,7 @@ from strom.broker.listeners import (
     inter_broker_listener,
 )
 from strom.broker.producer_ids import ProducerIdManager
+from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
 from strom.broker.txn_runtime import TxnRuntime
@@ -43,6 +44,9 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.storage.config import LogConfig
 from strom.storage.log_manager import LogManager
+
+if TYPE_CHECKING:
+    from strom.broker.cluster_member import ClusterMember
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,12 @@ class Broker:
         )
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
+        self.fetchers = ReplicaFetcherManager(self)
+        self.replicas.on_follower = self.fetchers.follow
+        self.replicas.on_leader = lambda tp, part: self.fetchers.unfollow(tp)
+        # A broker of a ZooKeeper cluster (set by the server before start): its place in
+        # the cluster, controller runtime, ISR reporting; None for the single node.
+        self.cluster: ClusterMember | None = None
         self.producer_ids = ProducerIdManager(store)
         self.topics = TopicAdmin(self)
         self.transactions = TxnRuntime(self)
@@ -114,9 +124,13 @@ class Broker:
         ]
         endpoints = advertised_endpoints(self.config, self.listeners)
         self.inter_broker_listener = inter_broker_listener(self.config, endpoints)
-        self.registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
+        registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
         self.store.start(self)
-        self.store.register_broker(self.registration)  # type: ignore[attr-defined]
+        self.registration = self.store.register_broker(registration)
+        if self.cluster is not None:
+            self.leadership_from_image = False
+            self.cluster.broker_epoch = self.registration.epoch
+            self.cluster.start()
         return self.registration
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -191,11 +205,17 @@ class Broker:
 
     def stop_replicas(self, topic: str, delete: bool) -> None:
         for tp in [tp for tp in self.replicas.partitions if tp.topic == topic]:
-            self.groups.on_leadership(tp, False, -1)
-            self.transactions.on_leadership(tp, False, -1)
+            self.stop_replica(tp, delete)
         if delete:
-            self.replicas.delete_topic(topic)
             log.info("deleted topic %s", topic)
+
+    def stop_replica(self, tp: TopicPartition, delete: bool) -> None:
+        """StopReplica: the local replica stops fetching and serving; with ``delete`` its
+        log is removed."""
+        self.fetchers.unfollow(tp)
+        self.groups.on_leadership(tp, False, -1)
+        self.transactions.on_leadership(tp, False, -1)
+        self.replicas.stop_replica(tp, delete)
 
     def _wake_metadata_waiters(self) -> None:
         waiters, self._metadata_waiters = self._metadata_waiters, []

@@ -17,18 +17,49 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 from strom.protocol.wire import ChunkedRecords
-from strom.replication.partition import READ_COMMITTED
+from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, ReadResult
+from strom.replication.truncation import diverging
 
 log = logging.getLogger(__name__)
 PartitionData = FetchResponse.PartitionData
 
 
 class _FetchState:
-    def __init__(self, req: FetchRequest) -> None:
+    def __init__(self, req: FetchRequest, version: int, fetch_max_bytes: int) -> None:
         self.req = req
-        self.remaining = req.max_bytes if req.max_bytes > 0 else 0
+        self.replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+        cap = req.max_bytes if req.max_bytes > 0 else 0
+        # fetch.max.bytes bounds consumers; followers are bounded by their own request
+        self.remaining = cap if self.replica_id >= 0 else min(cap, fetch_max_bytes)
         self.total = 0
         self.any_error = False
+
+
+def _follower_read(
+    broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
+) -> ReadResult | tuple[int, int]:
+    """A follower's fetch: the diverging epoch when its log went astray (Fetch v12+),
+    else the records up to the log end; its fetch position moves the ISR and the
+    high watermark."""
+    part = broker.replicas.leader_partition(tp, fp.current_leader_epoch)
+    div = diverging(fp.last_fetched_epoch, fp.fetch_offset, part.log.end_offset_for_epoch)
+    if div is not None:
+        return div
+    limit = max(min(fp.partition_max_bytes, st.remaining), 0)
+    res = part.read_records(
+        fp.fetch_offset, limit, READ_UNCOMMITTED, st.total == 0, from_follower=True
+    )
+    cluster = broker.cluster
+    epoch = st.req.replica_state.replica_epoch
+    if part.update_follower_fetch_state(
+        st.replica_id, fp.fetch_offset, fp.log_start_offset, broker.now_ms(), epoch
+    ):
+        broker.replicas.on_high_watermark(tp)
+    if cluster is not None:
+        cluster.alter_partition.submit(part.maybe_expand_isr())
+    return ReadResult(
+        res.data, part.high_watermark, res.last_stable_offset, res.log_start_offset, []
+    )
 
 
 def _read_partition(
@@ -36,12 +67,26 @@ def _read_partition(
 ) -> PartitionData:
     out = PartitionData(partition_index=tp.partition, high_watermark=-1, last_stable_offset=-1)
     try:
-        part = broker.replicas.get_partition(tp)
-        part.check_leader_epoch(fp.current_leader_epoch)
-        limit = min(fp.partition_max_bytes, st.remaining)
-        res = part.read_records(
-            fp.fetch_offset, max(limit, 0), st.req.isolation_level, min_one_message=st.total == 0
-        )
+        if st.replica_id >= 0:
+            found = _follower_read(broker, st, tp, fp)
+            if isinstance(found, tuple):
+                out.diverging_epoch = FetchResponse.EpochEndOffset(*found)
+                part = broker.replicas.partitions[tp]
+                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
+                    part.offset_snapshot()
+                )
+                out.records = b""
+                return out
+            res = found
+        else:
+            part = broker.replicas.leader_partition(tp, fp.current_leader_epoch)
+            limit = min(fp.partition_max_bytes, st.remaining)
+            res = part.read_records(
+                fp.fetch_offset,
+                max(limit, 0),
+                st.req.isolation_level,
+                min_one_message=st.total == 0,
+            )
     except KafkaError as e:
         st.any_error = True
         out.error_code = e.code
@@ -79,7 +124,7 @@ def _read_partition(
 
 
 def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchResponse, _FetchState]:
-    st = _FetchState(req)
+    st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
     responses: list[FetchResponse.FetchableTopicResponse] = []
     for ft in req.topics:
         name = ft.topic

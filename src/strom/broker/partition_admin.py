@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from strom.broker import cluster_admin
 from strom.broker.broker import Broker, handles
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition
@@ -124,6 +125,8 @@ async def handle_elect_leaders(
     election_type = req.election_type if header.api_version >= 1 else PREFERRED
     if req.topic_partitions is not None and not req.topic_partitions:
         return ElectLeadersResponse(throttle_time_ms=0, error_code=0, replica_election_results=[])
+    if broker.cluster is not None and election_type in (PREFERRED, UNCLEAN):
+        return await cluster_admin.elect_leaders(broker, req, election_type)
     if election_type not in (PREFERRED, UNCLEAN):
         return _elect_failed(
             req, ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}"
@@ -205,6 +208,8 @@ async def handle_alter_partition_reassignments(
     if not req.topics:
         # QuorumController answers a fresh response data: its error message is "" not null.
         return AlterPartitionReassignmentsResponse(throttle_time_ms=0, error_code=0)
+    if broker.cluster is not None:
+        return await cluster_admin.alter_reassignments(broker, req)
     responses = []
     for t in req.topics:
         partitions = []
@@ -229,7 +234,10 @@ async def handle_alter_partition_reassignments(
 async def handle_list_partition_reassignments(
     broker: Broker, header: RequestHeader, req: ListPartitionReassignmentsRequest
 ) -> ListPartitionReassignmentsResponse:
-    # No reassignment is ever in progress; Kafka skips unknown topics and partitions.
+    if broker.cluster is not None:
+        return await cluster_admin.list_reassignments(broker, req)
+    # No reassignment is ever in progress on a single node; Kafka skips unknown topics
+    # and partitions.
     return ListPartitionReassignmentsResponse(
         throttle_time_ms=0, error_code=0, error_message=None, topics=[]
     )

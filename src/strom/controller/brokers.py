@@ -134,7 +134,13 @@ class BrokerEvents(ControllerCore):
         for tp in follows:
             batch.add_stop_replica(broker_id, tp, delete=False)
         self.send(batch)
-        remaining = [tp for tp in ctx.partitions_led_by(broker_id) if len(ctx.replicas(tp)) > 1]
+        # What the broker should wait for: leaderships another live replica could take
+        # once it is in sync (none where every other replica is down).
+        remaining = [
+            tp
+            for tp in ctx.partitions_led_by(broker_id)
+            if any(r != broker_id and ctx.is_live(r) for r in ctx.replicas(tp))
+        ]
         return ErrorCode.NONE, remaining
 
     # -- automatic leader rebalance ----------------------------------------------------------

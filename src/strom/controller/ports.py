@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from strom.common.errors import ControllerMovedError
 from strom.common.types import TopicPartition
 from strom.metadata.image import BrokerInfo, LeaderAndIsr, TopicAssignment
-
-
-class ControllerMovedError(Exception):
-    """The controller epoch moved: this controller must resign."""
 
 
 class ControllerStore(Protocol):
@@ -84,6 +81,8 @@ class ControllerStore(Protocol):
 
     def delete_isr_change_notifications(self, names: Iterable[str]) -> None: ...
 
+
+__all__ = ["ControllerChannel", "ControllerMovedError", "ControllerStore", "ResponseCallback"]
 
 ResponseCallback = Callable[[Any], None]
 

@@ -118,10 +118,11 @@ class EmbeddedMetadataStore:
     def close(self) -> None:
         self._listener = None
 
-    def register_broker(self, info: BrokerInfo) -> None:
+    def register_broker(self, info: BrokerInfo) -> BrokerInfo:
         with self._lock:
             self._broker = info
             self._publish()
+            return info
 
     def image(self) -> MetadataImage:
         with self._lock:

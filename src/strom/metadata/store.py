@@ -76,6 +76,11 @@ class MetadataStore(Protocol):
 
     def close(self) -> None: ...
 
+    def register_broker(self, info: BrokerInfo) -> BrokerInfo:
+        """Register this broker (its advertised endpoints and rack); returns the
+        registration with its broker epoch."""
+        ...
+
     def create_topic(
         self,
         name: str,
@@ -95,7 +100,8 @@ class MetadataStore(Protocol):
         ...
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
-        """The config overrides of topic ``name`` ({} when none)."""
+        """The config overrides of topic ``name`` ({} when none); from a cache, never
+        blocking (as broker_configs)."""
         ...
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:

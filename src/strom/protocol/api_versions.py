@@ -16,6 +16,10 @@ class ApiKey(IntEnum):
     FETCH = 1
     LIST_OFFSETS = 2
     METADATA = 3
+    LEADER_AND_ISR = 4
+    STOP_REPLICA = 5
+    UPDATE_METADATA = 6
+    CONTROLLED_SHUTDOWN = 7
     OFFSET_COMMIT = 8
     OFFSET_FETCH = 9
     FIND_COORDINATOR = 10
@@ -51,6 +55,7 @@ class ApiKey(IntEnum):
     ALTER_PARTITION_REASSIGNMENTS = 45
     LIST_PARTITION_REASSIGNMENTS = 46
     OFFSET_DELETE = 47
+    ALTER_PARTITION = 56
     DESCRIBE_CLUSTER = 60
     DESCRIBE_PRODUCERS = 61
     DESCRIBE_TRANSACTIONS = 65
@@ -106,6 +111,27 @@ BROKER_API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.LIST_GROUPS: (0, 5),
     ApiKey.DELETE_GROUPS: (0, 2),
     ApiKey.OFFSET_DELETE: (0, 0),
+    # between brokers of a ZooKeeper cluster (strom.broker.control_plane)
+    ApiKey.LEADER_AND_ISR: (5, 7),
+    ApiKey.UPDATE_METADATA: (7, 8),
+    ApiKey.STOP_REPLICA: (3, 4),
+    ApiKey.CONTROLLED_SHUTDOWN: (3, 3),
+    ApiKey.ALTER_PARTITION: (2, 3),
+}
+
+# What a broker speaks to other brokers (the controller's requests, replica fetchers,
+# AlterPartition, transaction markers): strom.net negotiates within these ranges.
+INTER_BROKER_API_VERSIONS: dict[int, tuple[int, int]] = {
+    ApiKey.API_VERSIONS: (0, 3),
+    ApiKey.LEADER_AND_ISR: (5, 7),
+    ApiKey.UPDATE_METADATA: (7, 8),
+    ApiKey.STOP_REPLICA: (3, 4),
+    ApiKey.CONTROLLED_SHUTDOWN: (3, 3),
+    ApiKey.ALTER_PARTITION: (2, 3),
+    ApiKey.FETCH: (12, 17),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (3, 4),
+    ApiKey.WRITE_TXN_MARKERS: (1, 1),
+    ApiKey.LIST_OFFSETS: (1, 10),
 }
 
 # Produce versions that are advertised but answered with UNSUPPORTED_VERSION.

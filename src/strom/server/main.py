@@ -23,9 +23,14 @@ from strom.broker.api import Broker
 from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
 from strom.broker.listeners import Listener, bound_listeners
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
+from strom.common.errors import MetadataUnavailableError
 from strom.metadata.embedded import EmbeddedMetadataStore
-from strom.metadata.meta_properties import MetaPropertiesError
-from strom.metadata.store import MetadataStore
+from strom.metadata.meta_properties import (
+    MetaPropertiesError,
+    check_meta_properties,
+    read_meta_properties,
+)
+from strom.metadata.store import MetadataStore, StoreError
 from strom.server.connection import Connection
 from strom.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT,
@@ -173,6 +178,12 @@ class BrokerServer:
         ]
         if cfg.get_bool("log.cleaner.enable"):
             tasks.append((every("log.cleaner.backoff.ms"), broker.compact_logs, "log cleaner"))
+        if broker.cluster is not None:
+            cluster = broker.cluster
+            lag = every("replica.lag.time.max.ms")
+            tasks.append((lag / 2, cluster.check_isr, "ISR expiration"))
+            rebalance_s = cfg.get_int("leader.imbalance.check.interval.seconds")
+            tasks.append((rebalance_s, cluster.runtime.auto_rebalance, "leader rebalance"))
         for key, name in (
             ("log.flush.offset.checkpoint.interval.ms", RECOVERY_POINT_CHECKPOINT),
             ("log.flush.start.offset.checkpoint.interval.ms", LOG_START_OFFSET_CHECKPOINT),
@@ -205,12 +216,22 @@ class BrokerServer:
             tasks += [tg.create_task(_periodic(*spec)) for spec in self.periodic_tasks()]
             await self.stop.wait()
             log.info("shutting down")
+            await self._before_stop()
             for server in self.servers:
                 server.close()
             for task in tasks + list(self.connections):
                 task.cancel()
         for server in self.servers:
             await server.wait_closed()
+        if broker.cluster is not None:
+            await broker.cluster.shutdown()
+
+    async def _before_stop(self) -> None:
+        """Controlled shutdown (still serving): the controller moves this broker's
+        leaderships away before it stops, so clients only retry once."""
+        cluster = self.broker.cluster
+        if cluster is not None and self.config.get_bool("controlled.shutdown.enable"):
+            await cluster.controlled_shutdown()
 
 
 def _set_buffers(writer: asyncio.StreamWriter, send: int, receive: int) -> None:
@@ -236,9 +257,37 @@ def _checkpoint_writer(broker: Broker, name: str) -> Callable[[], Awaitable[None
 
 
 def open_store(config: BrokerConfig) -> MetadataStore:
-    """The embedded store (a single node); a ZooKeeper store with zookeeper.connect."""
+    """The embedded store (a single node); a ZooKeeper store with zookeeper.connect
+    (connected, its cluster id checked against meta.properties, the broker id
+    generated when none is configured). Blocking: run it in a worker thread."""
     log_dirs = [Path(d) for d in config.log_dirs]
-    return EmbeddedMetadataStore(log_dirs, config.node_id, config.get_str("cluster.id"))
+    if config.embedded:
+        return EmbeddedMetadataStore(log_dirs, config.node_id, config.get_str("cluster.id"))
+    from strom.metadata.zk.store import ZkMetadataStore
+
+    store = ZkMetadataStore(
+        config.get_str("zookeeper.connect") or "",
+        session_timeout_ms=config.get_int("zookeeper.session.timeout.ms"),
+        connection_timeout_ms=config.get("zookeeper.connection.timeout.ms"),  # type: ignore[arg-type]
+    )
+    store.open(config.get_str("cluster.id"))
+    try:
+        node_id = config.node_id
+        if node_id < 0:
+            stored, _ = read_meta_properties(log_dirs)
+            if stored is not None:
+                node_id = stored
+            elif config.get_bool("broker.id.generation.enable"):
+                node_id = store.generate_broker_id(config.get_int("reserved.broker.max.id"))
+                log.info("generated broker id %d", node_id)
+            else:
+                raise ConfigError("broker.id", "no broker.id set and generation is disabled")
+            config.explicit["broker.id"] = node_id
+        check_meta_properties(log_dirs, node_id, None, store.cluster_id, zookeeper=True)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> None:
@@ -251,9 +300,13 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> Non
         server = BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
         ports = await _bind_all(server, listeners, config)
-        store = open_store(config)
+        store = await asyncio.to_thread(open_store, config)
         broker = Broker(config, store)
         server.attach(broker)
+        if not config.embedded:
+            from strom.broker.cluster_member import ClusterMember
+
+            broker.cluster = ClusterMember(broker, store)  # type: ignore[arg-type]
         broker.start(ports)
         log.info("broker initialised in %.0f ms", (time.monotonic() - started) * 1000)
         for key, why in config.no_effect_settings():
@@ -293,7 +346,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(config))
-    except (ConfigError, LogDirError, MetaPropertiesError, ValueError) as e:
+    except (
+        ConfigError,
+        LogDirError,
+        MetaPropertiesError,
+        MetadataUnavailableError,
+        StoreError,
+        ValueError,
+    ) as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -1,0 +1,1 @@
+"""The ZooKeeper store of a strom cluster (the only kazoo importer)."""

@@ -1,0 +1,343 @@
+"""The ZooKeeper MetadataStore of a broker in a cluster (Kafka's KafkaZkClient and
+AdminZkClient, the parts a broker uses).
+
+It registers the broker (an ephemeral /brokers/ids/<id>; its czxid is the broker
+epoch), answers the admin writes any broker may make (create and delete topics,
+add partitions, change configs, reserve producer ids), and keeps a cache of topic
+and broker configs fed by the /config/changes notifications, which it reports to
+its listener. Partition leadership and the cluster image do not come from here:
+the controller sends them (LeaderAndIsr, UpdateMetadata).
+
+Session story: when the session is LOST (expired), ephemerals are gone; once a new
+session is CONNECTED the broker registers again with a new broker epoch (the
+controller then treats it as a new broker), and every cache is re-read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
+from strom.common.errors import MetadataUnavailableError
+from strom.metadata.image import BrokerInfo, TopicAssignment
+from strom.metadata.store import BROKERS, TOPICS, MetadataListener, StoreError
+from strom.metadata.zk import data as zd
+from strom.metadata.zk.session import CONNECTED, LOST, ZkSession
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_REQUEST = 42
+NOTIFICATION_EXPIRY_MS = 15 * 60 * 1000
+
+
+class ZkMetadataStore:
+    def __init__(
+        self,
+        connect: str,
+        *,
+        session_timeout_ms: int,
+        connection_timeout_ms: int | None = None,
+    ) -> None:
+        self.session = ZkSession(
+            connect, session_timeout_ms, connection_timeout_ms, on_state=self._on_state
+        )
+        self._cluster_id = ""
+        self._lock = threading.RLock()
+        self._listener: MetadataListener | None = None
+        self._registration: BrokerInfo | None = None
+        self._topic_configs: dict[str, dict[str, str]] = {}
+        self._broker_configs: dict[str, dict[str, str]] = {}
+        self._last_change = -1
+        self._lost = False
+        self.on_registered: Callable[[BrokerInfo], None] | None = None
+        self.on_session_lost: Callable[[], None] | None = None
+        # ZooKeeper callbacks only enqueue work; this thread does it (kazoo's own
+        # threads must never block).
+        self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run_work, name="zk-store", daemon=True)
+        self._worker.start()
+
+    def _run_work(self) -> None:
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:
+                log.exception("ZooKeeper store work failed")
+
+    # -- opening -------------------------------------------------------------------------
+    def open(self, configured_cluster_id: str | None = None) -> None:
+        """Connect, create Kafka's persistent paths, read or create the cluster id."""
+        self.session.start()
+        for path in zd.PERSISTENT_PATHS:
+            self.session.ensure_path(path)
+        self._cluster_id = self._get_or_create_cluster_id(configured_cluster_id)
+
+    def _get_or_create_cluster_id(self, wanted: str | None) -> str:
+        try:
+            return zd.decode_cluster_id(self.session.get(zd.CLUSTER_ID)[0])
+        except NoNodeError:
+            pass
+        from strom.metadata.meta_properties import new_cluster_id
+
+        cid = wanted or new_cluster_id()
+        try:
+            self.session.create(zd.CLUSTER_ID, zd.encode_cluster_id(cid))
+        except NodeExistsError:
+            return zd.decode_cluster_id(self.session.get(zd.CLUSTER_ID)[0])
+        return cid
+
+    def generate_broker_id(self, reserved_max_id: int) -> int:
+        """Kafka's broker.id.generation.enable: reserved.broker.max.id + the new version
+        of /brokers/seqid."""
+        try:
+            stat = self.session.set(zd.BROKER_SEQID, b"")
+        except NoNodeError:
+            with contextlib.suppress(NodeExistsError):
+                self.session.create(zd.BROKER_SEQID, b"")
+            stat = self.session.set(zd.BROKER_SEQID, b"")
+        return reserved_max_id + int(stat.version)
+
+    @property
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
+    # -- MetadataStore ------------------------------------------------------------------
+    def start(self, listener: MetadataListener) -> None:
+        self._listener = listener
+        self._load_configs()
+        self.session.client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_changes)
+
+    def close(self) -> None:
+        self._listener = None
+        self._work.put(None)
+        self.session.close()
+
+    def register_broker(self, info: BrokerInfo) -> BrokerInfo:
+        """Create /brokers/ids/<id> (ephemeral). An old registration still owned by a
+        previous session of this broker is waited out (up to the session timeout); one
+        owned by a live broker is refused. Returns ``info`` with its broker epoch."""
+        path = f"{zd.BROKER_IDS}/{info.node_id}"
+        data = zd.encode_broker(info.endpoints, info.rack)
+        deadline = time.monotonic() + self.session.session_timeout_ms / 1000 + 2
+        while True:
+            try:
+                self.session.create(path, data, ephemeral=True)
+            except NodeExistsError:
+                try:
+                    _, stat = self.session.get(path)
+                except NoNodeError:
+                    continue
+                if stat.ephemeralOwner == self.session.session_id:
+                    break
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        INVALID_REQUEST,
+                        f"broker.id {info.node_id} is already registered at {path} by another "
+                        f"live broker (session 0x{stat.ephemeralOwner:x}); broker ids must be "
+                        "unique",
+                    ) from None
+                time.sleep(0.2)
+                continue
+            break
+        _, stat = self.session.get(path)
+        registered = BrokerInfo(info.node_id, info.endpoints, info.rack, int(stat.czxid))
+        self._registration = registered
+        log.info("registered broker %d at %s (broker epoch %d)", info.node_id, path, stat.czxid)
+        return registered
+
+    def _on_state(self, state: str) -> None:
+        if state == LOST:
+            self._lost = True
+            if self.on_session_lost is not None:
+                self.on_session_lost()
+        elif state == CONNECTED and self._lost:
+            self._lost = False
+            self._work.put(self._reregister)
+
+    def _reregister(self) -> None:
+        info = self._registration
+        if info is None:
+            return
+        try:
+            registered = self.register_broker(info)
+            self._load_configs()
+        except (StoreError, MetadataUnavailableError) as exc:
+            log.error("could not register again after the ZooKeeper session expired: %s", exc)
+            return
+        if self.on_registered is not None:
+            self.on_registered(registered)
+
+    # -- configs -------------------------------------------------------------------------
+    def _read_config(self, entity_type: str, name: str) -> dict[str, str]:
+        try:
+            return zd.decode_config(self.session.get(zd.config_path(entity_type, name))[0])
+        except NoNodeError:
+            return {}
+
+    def _load_configs(self) -> None:
+        topics = {
+            name: self._read_config(TOPICS, name)
+            for name in self.session.children(f"{zd.CONFIG}/{TOPICS}")
+        }
+        brokers = {}
+        for name in self.session.children(f"{zd.CONFIG}/{BROKERS}"):
+            key = "" if name == zd.DEFAULT_ENTITY else name
+            brokers[key] = self._read_config(BROKERS, key)
+        with self._lock:
+            self._topic_configs, self._broker_configs = topics, brokers
+
+    def _on_config_changes(self, children: list[str]) -> bool:
+        """Kazoo's thread: hand the new notifications to the store's thread (which reads
+        each, refreshes the cache and tells the listener). True: keep watching."""
+        self._work.put(lambda: self._process_changes(children))
+        return True
+
+    def _process_changes(self, children: list[str]) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        for name in sorted(children):
+            seq = int(name.removeprefix(zd.CONFIG_CHANGE_PREFIX) or -1)
+            path = f"{zd.CONFIG_CHANGES}/{name}"
+            if seq <= self._last_change:
+                continue
+            try:
+                raw, stat = self.session.get(path)
+            except NoNodeError:
+                continue
+            self._last_change = seq
+            entity = zd.decode_config_change(raw)
+            if entity is not None:
+                self._refresh(*entity)
+            if now_ms - stat.ctime > NOTIFICATION_EXPIRY_MS:
+                with contextlib.suppress(NoNodeError):
+                    self.session.delete(path)
+
+    def _refresh(self, entity_type: str, name: str) -> None:
+        configs = self._read_config(entity_type, name)
+        with self._lock:
+            if entity_type == TOPICS:
+                self._topic_configs[name] = configs
+            elif entity_type == BROKERS:
+                self._broker_configs[name] = configs
+            else:
+                return
+        if self._listener is not None:
+            self._listener.on_config_change(entity_type, name)
+
+    def _write_config(self, entity_type: str, name: str, configs: Mapping[str, str]) -> None:
+        path = zd.config_path(entity_type, name)
+        data = zd.encode_config(configs)
+        try:
+            self.session.set(path, data)
+        except NoNodeError:
+            self.session.create(path, data, makepath=True)
+        self.session.create(
+            f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
+            zd.encode_config_change(entity_type, name),
+            sequence=True,
+        )
+        self._refresh(entity_type, name)
+
+    def topic_configs(self, name: str) -> Mapping[str, str]:
+        with self._lock:
+            return dict(self._topic_configs.get(name, {}))
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        if self.session.exists(zd.topic_path(name)) is None:
+            raise StoreError(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {name} does not exist.")
+        self._write_config(TOPICS, name, configs)
+
+    def broker_configs(self, entity: str) -> Mapping[str, str]:
+        with self._lock:
+            return dict(self._broker_configs.get(entity, {}))
+
+    def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
+        self._write_config(BROKERS, entity, configs)
+
+    # -- topics --------------------------------------------------------------------------
+    def create_topic(
+        self, name: str, assignment: Sequence[tuple[int, ...]], configs: Mapping[str, str]
+    ) -> bytes:
+        """AdminZkClient.createTopicWithAssignment: configs first, then the topic znode
+        (whose appearance the controller acts on)."""
+        if self.session.exists(f"{zd.DELETE_TOPICS}/{name}") is not None:
+            raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' is marked for deletion.")
+        if self.session.exists(zd.topic_path(name)) is not None:
+            raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        path = zd.config_path(TOPICS, name)
+        try:
+            self.session.set(path, zd.encode_config(configs))
+        except NoNodeError:
+            self.session.create(path, zd.encode_config(configs), makepath=True)
+        with self._lock:
+            self._topic_configs[name] = dict(configs)
+        topic_id = zd.new_topic_id()
+        znode = TopicAssignment(topic_id, dict(enumerate(assignment)))
+        try:
+            self.session.create(zd.topic_path(name), zd.encode_topic(znode))
+        except NodeExistsError:
+            raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.") from None
+        return topic_id
+
+    def delete_topic(self, name: str) -> None:
+        if self.session.exists(zd.topic_path(name)) is None:
+            raise StoreError(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {name} does not exist.")
+        with contextlib.suppress(NodeExistsError):  # already marked for deletion
+            self.session.create(f"{zd.DELETE_TOPICS}/{name}")
+
+    def add_partitions(self, name: str, assignment: Sequence[tuple[int, ...]]) -> None:
+        for _ in range(10):
+            try:
+                raw, stat = self.session.get(zd.topic_path(name))
+            except NoNodeError:
+                raise StoreError(
+                    UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
+                ) from None
+            znode = zd.decode_topic(raw)
+            start = len(znode.replicas)
+            replicas = dict(znode.replicas)
+            replicas.update({start + i: tuple(r) for i, r in enumerate(assignment)})
+            updated = TopicAssignment(znode.topic_id, replicas, znode.adding, znode.removing)
+            try:
+                self.session.set(zd.topic_path(name), zd.encode_topic(updated), stat.version)
+                return
+            except BadVersionError:
+                continue
+        raise StoreError(INVALID_REQUEST, f"concurrent changes to topic {name}; try again")
+
+    # -- producer ids ------------------------------------------------------------------------
+    def allocate_producer_ids(self, count: int) -> int:
+        """Reserve the next block after /latest_producer_id_block (a conditional write,
+        retried when another broker reserved one meanwhile)."""
+        while True:
+            raw, stat = self.session.get(zd.PRODUCER_ID_BLOCK)
+            start = zd.decode_producer_id_block_end(raw) + 1
+            node = self._registration.node_id if self._registration else -1
+            data = zd.encode_producer_id_block(node, start, start + count - 1)
+            try:
+                self.session.set(zd.PRODUCER_ID_BLOCK, data, stat.version)
+                return start
+            except BadVersionError:
+                continue
+
+    # -- read helpers for the controller runtime ----------------------------------------------
+    def controller_id(self, watch: Callable[..., Any] | None = None) -> int:
+        """The broker id in /controller (-1 when there is none), optionally watching it."""
+        stat = self.session.exists(zd.CONTROLLER, watch)
+        if stat is None:
+            return -1
+        try:
+            return zd.decode_controller(self.session.get(zd.CONTROLLER)[0])
+        except NoNodeError:
+            return -1
