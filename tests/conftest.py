@@ -24,7 +24,7 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,8 @@ from strom.testing.broker import (
     BrokerProcess,
     strom_argv,
 )
+from strom.testing.cluster import Cluster
+from strom.testing.zookeeper import INSTALL_HINT, ZooKeeperProcess, zookeeper_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT.parent / "shared" / "tools" / "reference-broker"
@@ -154,3 +156,48 @@ def pytest_runtest_makereport(
         for proc in procs:
             report.sections.append((f"broker log {proc.bootstrap}", proc.log_tail()))
     return report
+
+
+# -- clusters: one real ZooKeeper for the session, a chroot per cluster ---------------
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperProcess]:
+    """Debian's ZooKeeper server on 127.0.0.1 (``.ci/run`` installs it; without it the
+    cluster tests fail with the command that installs it)."""
+    if not zookeeper_installed():
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    zk = ZooKeeperProcess(tmp_path_factory.mktemp("zookeeper"))
+    zk.start()
+    yield zk
+    zk.stop()
+
+
+@pytest.fixture
+def cluster_factory(
+    zookeeper: ZooKeeperProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Cluster]]:
+    """``cluster_factory(brokers=3, overrides={...})``: a started cluster in its own
+    chroot of the session's ZooKeeper; stopped after the test."""
+    made: list[Cluster] = []
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:40]
+
+    def make(
+        brokers: int = 3, overrides: dict[str, str] | None = None, **kwargs: object
+    ) -> Cluster:
+        cluster = Cluster(
+            tmp_path_factory.mktemp(f"cluster-{safe}"),
+            brokers,
+            overrides,
+            zookeeper=zookeeper,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        made.append(cluster)
+        request.node.stash.setdefault(_BROKERS, []).extend(cluster.brokers.values())
+        return cluster.start()
+
+    yield make
+    for cluster in made:
+        cluster.stop()

@@ -123,6 +123,11 @@ def _read_partition(
     return out
 
 
+def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
+    info = broker.image.topic_by_id(topic_id)
+    return info.name if info is not None else broker.replicas.topic_names.get(topic_id)
+
+
 def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchResponse, _FetchState]:
     st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
     responses: list[FetchResponse.FetchableTopicResponse] = []
@@ -130,11 +135,11 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
         name = ft.topic
         topic_error = None
         if version >= 13:
-            info = broker.image.topic_by_id(ft.topic_id)
-            if info is None:
+            found = _topic_name(broker, ft.topic_id)
+            if found is None:
                 topic_error = ErrorCode.UNKNOWN_TOPIC_ID
             else:
-                name = info.name
+                name = found
         parts: list[PartitionData] = []
         for fp in ft.partitions:
             if topic_error is not None:
@@ -160,10 +165,10 @@ def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPar
     for ft in req.topics:
         name = ft.topic
         if version >= 13:
-            info = broker.image.topic_by_id(ft.topic_id)
-            if info is None:
+            found = _topic_name(broker, ft.topic_id)
+            if found is None:
                 continue
-            name = info.name
+            name = found
         out.extend(TopicPartition(name, fp.partition) for fp in ft.partitions)
     return out
 

@@ -42,6 +42,9 @@ class ReplicaManager:
         self.logs = logs
         self.node_id = node_id
         self.partitions: dict[TopicPartition, Partition] = {}
+        # topic id -> name of the topics with a local replica (LeaderAndIsr names them
+        # before UpdateMetadata does: followers fetch by topic id at once)
+        self.topic_names: dict[bytes, str] = {}
         self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
         # acks=all: (required offset, future of the error code) per partition
         self._commit_waiters: dict[TopicPartition, list[tuple[int, asyncio.Future[ErrorCode]]]] = {}
@@ -64,6 +67,8 @@ class ReplicaManager:
         """Make the local replica leader or follower per ``state`` (created on first use).
         Returns the change when leadership or the leader epoch changed, else None."""
         tp = TopicPartition(topic.name, state.partition)
+        if any(topic.topic_id):
+            self.topic_names[topic.topic_id] = topic.name
         part = self.partitions.get(tp)
         if part is None:
             cfg = self.log_config(topic)

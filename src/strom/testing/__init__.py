@@ -8,6 +8,7 @@ from strom.testing.broker import (
     free_port,
     strom_argv,
 )
+from strom.testing.cluster import Cluster
 from strom.testing.records import (
     Rec,
     assert_acknowledged_read_back,
@@ -15,13 +16,17 @@ from strom.testing.records import (
     by_partition,
     check_acknowledged_read_back,
 )
+from strom.testing.zookeeper import ZooKeeperEnsemble, ZooKeeperProcess
 
 __all__ = [
     "BrokerExitedError",
     "BrokerFactory",
     "BrokerProcess",
     "BrokerStartTimeoutError",
+    "Cluster",
     "Rec",
+    "ZooKeeperEnsemble",
+    "ZooKeeperProcess",
     "assert_acknowledged_read_back",
     "assert_same_partitions",
     "by_partition",

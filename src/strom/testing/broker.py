@@ -54,10 +54,10 @@ class BrokerStartTimeoutError(RuntimeError):
     """The broker process is alive but did not accept connections in time."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(host: str = HOST) -> int:
+    """A TCP port on ``host`` (127.0.0.1) that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -88,9 +88,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def _accepts_connections(port: int) -> bool:
+def _accepts_connections(port: int, host: str = HOST) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -112,15 +112,18 @@ class BrokerProcess:
         ready_timeout_s: float = 15.0,
         argv_factory: ArgvFactory = strom_argv,
         env: Mapping[str, str] | None = None,
+        host: str = HOST,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.overrides: dict[str, str] = dict(overrides or {})
-        self.port = port if port is not None else free_port()
+        self.host = host
+        self.port = port if port is not None else free_port(host)
         self.ready_timeout_s = ready_timeout_s
         self._argv_factory = argv_factory
         self._env = dict(env) if env is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._started = 0.0
         self.start_to_ready_s: float | None = None
         """Seconds from spawning the process to its port accepting, for the last start."""
 
@@ -128,7 +131,7 @@ class BrokerProcess:
 
     @property
     def bootstrap(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -157,8 +160,8 @@ class BrokerProcess:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> Self:
-        """Spawn the process and wait until its port accepts connections."""
+    def start(self, wait: bool = True) -> Self:
+        """Spawn the process and (with ``wait``) wait until its port accepts connections."""
         if self.is_running():
             raise RuntimeError(f"broker already running (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +169,7 @@ class BrokerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self._log.write(f"=== starting: {' '.join(self.argv)}\n".encode())
         self._log.flush()
-        started = time.monotonic()
+        self._started = time.monotonic()
         self._proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
@@ -176,9 +179,14 @@ class BrokerProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        self._wait_ready(started)
-        self.start_to_ready_s = time.monotonic() - started
+        if wait:
+            self.wait_ready()
         return self
+
+    def wait_ready(self) -> None:
+        """Wait until the started process accepts connections (or fail with its log)."""
+        self._wait_ready(self._started)
+        self.start_to_ready_s = time.monotonic() - self._started
 
     def _wait_ready(self, started: float) -> None:
         proc = self._require_proc()
@@ -190,7 +198,7 @@ class BrokerProcess:
                     f"broker exited with status {proc.returncode} before accepting "
                     f"connections on {self.bootstrap}\n{self.log_tail()}"
                 )
-            if _accepts_connections(self.port):
+            if _accepts_connections(self.port, self.host):
                 return
             if time.monotonic() > deadline:
                 self.kill()
@@ -243,6 +251,12 @@ class BrokerProcess:
     def resume(self) -> None:
         """SIGCONT after pause()."""
         os.kill(self.pid, signal.SIGCONT)
+
+    def resume_if_paused(self) -> None:
+        """SIGCONT, harmless when the process is not stopped."""
+        if self.is_running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
 
     def log_tail(self, max_bytes: int = LOG_TAIL_BYTES) -> str:
         """The last max_bytes of the broker's combined stdout and stderr."""

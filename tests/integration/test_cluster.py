@@ -1,0 +1,347 @@
+"""Clusters coordinated by the real ZooKeeper: 3 broker processes, each test in its own
+chroot. Clients see every broker, leader, replicas and ISR; the controller moves
+leaderships when brokers die or stop, fails over when it dies itself, deletes topics
+on every broker, reassigns partitions and elects preferred leaders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from kazoo.client import KazooClient
+
+from strom.protocol.generated.alter_partition_reassignments import (
+    AlterPartitionReassignmentsRequest as APR,
+)
+from strom.protocol.generated.elect_leaders import ElectLeadersRequest
+from strom.protocol.generated.list_partition_reassignments import (
+    ListPartitionReassignmentsRequest,
+)
+from strom.testing import Cluster
+from strom.testing.kafka import produce_acked, read_all
+from strom.testing.wire import RawClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("require_strom")]
+
+ClusterFactory = Callable[..., Cluster]
+
+
+def create(cluster: Cluster, topic: str, partitions: int, rf: int, **configs: str) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    new = NewTopic(topic, partitions, rf, config=configs)
+    admin.create_topics([new], operation_timeout=30)[topic].result(60)
+    cluster.wait_for(
+        f"{topic} to have leaders",
+        lambda: all(p.leader_id >= 0 for p in cluster.metadata([topic]).topics[0].partitions),
+    )
+
+
+def zk_get(cluster: Cluster, path: str) -> bytes:
+    zk = KazooClient(cluster.zookeeper_connect, timeout=5)
+    zk.start(10)
+    try:
+        return zk.get(path)[0]  # type: ignore[no-any-return]
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def controller_epoch(cluster: Cluster) -> int:
+    return int(zk_get(cluster, "/controller_epoch"))
+
+
+def test_every_broker_answers_with_the_whole_cluster(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3)
+    create(cluster, topic_name, 6, 3)
+    for b in cluster.brokers.values():
+        with RawClient(b.bootstrap) as c:
+            from strom.protocol.generated.metadata import MetadataRequest
+
+            md = c.request(
+                MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic_name)]), 12
+            )
+        assert sorted(x.node_id for x in md.brokers) == [0, 1, 2]
+        assert md.controller_id in (0, 1, 2)
+        parts = md.topics[0].partitions
+        assert len(parts) == 6
+        assert {p.leader_id for p in parts} == {0, 1, 2}  # leaders spread over the brokers
+        for p in parts:
+            assert sorted(p.replica_nodes) == [0, 1, 2]
+            assert sorted(p.isr_nodes) == [0, 1, 2]
+            assert p.leader_id == p.replica_nodes[0]
+    acked = produce_acked(
+        cluster.bootstrap, topic_name, [(i % 6, None, f"v{i}".encode()) for i in range(60)]
+    )
+    assert len(read_all(cluster.bootstrap, topic_name, 6)) == len(acked) == 60
+
+
+def test_kcat_kafka_python_and_aiokafka_use_a_cluster(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3)
+    create(cluster, topic_name, 3, 3)
+    listing = subprocess.run(
+        ["kcat", "-L", "-b", cluster.bootstrap, "-t", topic_name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    assert "3 brokers:" in listing and "isrs: " in listing
+    produced = subprocess.run(
+        ["kcat", "-P", "-b", cluster.bootstrap, "-t", topic_name, "-X", "acks=all"],
+        input="a\nb\nc\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert produced.returncode == 0, produced.stderr
+    from kafka import KafkaConsumer, KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    for i in range(10):
+        producer.send(topic_name, f"kp{i}".encode()).get(30)
+    producer.close()
+    consumer = KafkaConsumer(
+        topic_name,
+        bootstrap_servers=cluster.bootstrap,
+        auto_offset_reset="earliest",
+        group_id="kp-group",
+        consumer_timeout_ms=15000,
+    )
+    got = [m.value for m in consumer]
+    consumer.close()
+    assert sorted(got) == sorted([b"a", b"b", b"c"] + [f"kp{i}".encode() for i in range(10)])
+
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async def aio() -> int:
+        p = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+        await p.start()
+        await p.send_and_wait(topic_name, b"aio")
+        await p.stop()
+        c = AIOKafkaConsumer(
+            topic_name,
+            bootstrap_servers=cluster.bootstrap,
+            auto_offset_reset="earliest",
+            group_id="aio-group",
+        )
+        await c.start()
+        seen = 0
+        try:
+            while seen < 14:
+                batch = await c.getmany(timeout_ms=15000)
+                if not batch:
+                    break
+                seen += sum(len(v) for v in batch.values())
+        finally:
+            await c.stop()
+        return seen
+
+    assert asyncio.run(aio()) == 14
+
+
+def test_killed_broker_loses_its_leaderships(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=4000)
+    create(cluster, topic_name, 3, 3)
+    victim = cluster.leader(topic_name, 0)
+    cluster.broker(victim).kill()
+    took = cluster.wait_for(
+        "the killed broker's partitions to get new leaders",
+        lambda: all(
+            p.leader_id not in (victim, -1) and victim not in p.isr_nodes
+            for p in cluster.metadata([topic_name]).topics[0].partitions
+        ),
+        timeout_s=4 + 10,
+    )
+    md = cluster.metadata([topic_name])
+    assert victim not in [b.node_id for b in md.brokers]
+    assert took < 4 + 6
+    acked = produce_acked(cluster.bootstrap, topic_name, [(0, None, b"after")])
+    assert acked[0].offset >= 0
+
+
+def test_sigterm_moves_leaderships_before_the_broker_exits(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=20000)
+    create(cluster, topic_name, 3, 3)
+    victim = cluster.leader(topic_name, 0)
+    assert cluster.broker(victim).stop() == 0
+    # The session (20 s) has not expired: only controlled shutdown moved the leaders.
+    parts = cluster.metadata([topic_name]).topics[0].partitions
+    assert all(p.leader_id not in (victim, -1) for p in parts)
+    assert "controlled shutdown succeeded" in cluster.broker(victim).log_path.read_text()
+
+
+def test_controller_failover_bumps_the_epoch(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=4000)
+    create(cluster, topic_name, 3, 3)
+    old = cluster.controller_id()
+    epoch = controller_epoch(cluster)
+    cluster.broker(old).kill()
+    cluster.wait_for(
+        "a new controller",
+        lambda: cluster.controller_id() not in (old, -1) and controller_epoch(cluster) > epoch,
+        timeout_s=4 + 10,
+    )
+    assert controller_epoch(cluster) == epoch + 1
+    # the new controller works: the dead broker's leaderships moved
+    cluster.wait_for(
+        "leaders off the dead controller",
+        lambda: all(
+            p.leader_id != old for p in cluster.metadata([topic_name]).topics[0].partitions
+        ),
+    )
+    cluster.broker(old).start()
+    cluster.wait_for(
+        "the old controller back in every ISR",
+        lambda: all(
+            old in p.isr_nodes for p in cluster.metadata([topic_name]).topics[0].partitions
+        ),
+        timeout_s=30,
+    )
+
+
+def test_topic_deletion_removes_the_data_on_every_broker(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3)
+    create(cluster, topic_name, 2, 3)
+    produce_acked(cluster.bootstrap, topic_name, [(0, None, b"x"), (1, None, b"y")])
+    dirs = [b.log_dir / f"{topic_name}-0" for b in cluster.brokers.values()]
+    assert all(d.exists() for d in dirs)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.delete_topics([topic_name], operation_timeout=30)[topic_name].result(60)
+    cluster.wait_for(
+        "the topic's directories to go on every broker",
+        lambda: (
+            not any(
+                (b.log_dir / f"{topic_name}-{p}").exists()
+                for b in cluster.brokers.values()
+                for p in (0, 1)
+            )
+        ),
+    )
+    assert cluster.metadata([topic_name]).topics[0].error_code == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def _controller_client(cluster: Cluster) -> RawClient:
+    controller = cluster.controller_id()
+    return RawClient(cluster.broker(controller).bootstrap)
+
+
+def test_reassignment_moves_a_partition_and_preferred_election(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(4)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic(topic_name, replica_assignment=[[0, 1]])], operation_timeout=30)[
+        topic_name
+    ].result(60)
+    produce_acked(cluster.bootstrap, topic_name, [(0, None, f"v{i}".encode()) for i in range(20)])
+    with _controller_client(cluster) as c:
+        req = APR(
+            topics=[APR.ReassignableTopic(topic_name, [APR.ReassignablePartition(0, [2, 3])])]
+        )
+        resp = c.request(req, 0)
+    assert resp.error_code == 0
+    assert resp.responses[0].partitions[0].error_code == 0
+    cluster.wait_for(
+        "the reassignment to complete",
+        lambda: (
+            sorted(cluster.partition(topic_name).replica_nodes) == [2, 3]
+            and sorted(cluster.partition(topic_name).isr_nodes) == [2, 3]
+        ),
+        timeout_s=30,
+    )
+    with _controller_client(cluster) as c:
+        listed = c.request(ListPartitionReassignmentsRequest(topics=None), 0)
+    assert listed.error_code == 0 and listed.topics == []
+    assert cluster.partition(topic_name).leader_id in (2, 3)
+    cluster.wait_for(
+        "the old replicas' logs deleted",
+        lambda: (
+            not (cluster.broker(0).log_dir / f"{topic_name}-0").exists()
+            and not (cluster.broker(1).log_dir / f"{topic_name}-0").exists()
+        ),
+    )
+    assert [r.value for r in read_all(cluster.bootstrap, topic_name, 1)] == [
+        f"v{i}".encode() for i in range(20)
+    ]
+    # Preferred election: stop the preferred leader, bring it back, elect it again.
+    preferred = cluster.partition(topic_name).replica_nodes[0]
+    cluster.broker(preferred).stop()
+    cluster.wait_for(
+        "a leader", lambda: cluster.partition(topic_name).leader_id not in (preferred, -1)
+    )
+    cluster.broker(preferred).start()
+    cluster.wait_for(
+        "the preferred replica in sync",
+        lambda: preferred in cluster.partition(topic_name).isr_nodes,
+    )
+    ER = ElectLeadersRequest
+    with _controller_client(cluster) as c:
+        resp = c.request(
+            ER(
+                election_type=0,
+                topic_partitions=[ER.TopicPartitions(topic_name, [0])],
+                timeout_ms=30000,
+            ),
+            2,
+        )
+    assert resp.replica_election_results[0].partition_result[0].error_code == 0
+    assert cluster.partition(topic_name).leader_id == preferred
+
+
+def test_a_live_broker_id_cannot_register_twice(
+    cluster_factory: ClusterFactory, tmp_path: Path
+) -> None:
+    cluster = cluster_factory(1, session_timeout_ms=4000)
+    argv = [
+        sys.executable, "-m", "strom", "broker",
+        "--override", "broker.id=0",
+        "--override", f"zookeeper.connect={cluster.zookeeper_connect}",
+        "--override", "zookeeper.session.timeout.ms=4000",
+        "--override", f"log.dirs={tmp_path / 'log'}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "broker.id 0 is already registered" in done.stderr
+    assert cluster.broker(0).is_running()
+
+
+def test_brokers_register_again_after_zookeeper_restarts(tmp_path: Path, topic_name: str) -> None:
+    with Cluster(tmp_path, 3, session_timeout_ms=4000) as cluster:
+        create(cluster, topic_name, 3, 3)
+        cluster.zookeeper.stop()
+        import time
+
+        time.sleep(5)  # past the session timeout: every session expires
+        cluster.zookeeper.start()
+        cluster.wait_for(
+            "every broker registered again",
+            lambda: len(cluster.metadata().brokers) == 3 and cluster.controller_id() >= 0,
+            timeout_s=40,
+        )
+        zk = KazooClient(cluster.zookeeper_connect, timeout=5)
+        zk.start(10)
+        try:
+            assert sorted(zk.get_children("/brokers/ids")) == ["0", "1", "2"]
+        finally:
+            zk.stop()
+            zk.close()
+        acked = produce_acked(cluster.bootstrap, topic_name, [(0, None, b"again")])
+        assert acked[0].offset >= 0
