@@ -51,7 +51,7 @@ def test_a_bad_stored_dynamic_value_is_dropped_alone(tmp_path: Path) -> None:
     try:
         assert second.config.dynamic_default == {"log.retention.ms": 5000}
         with pytest.raises(ConfigError):
-            second.apply_dynamic_configs(False, {"log.cleanup.policy": ""})
+            second.apply_dynamic_configs(False, {"log.cleanup.policy": "bogus"})
         assert second.config.dynamic_default == {"log.retention.ms": 5000}
         assert second.metadata.broker_configs("")["message.max.bytes"] == "x"  # untouched
     finally:
