@@ -285,10 +285,20 @@ def test_heartbeats_run_between_polls_and_max_poll_interval_leaves(
         c.subscribe([topic_name], listener)
         assert [r.value for r in _poll_until(c, 5)] == [b"v%d" % i for i in range(5)]
         c.commit()
-        time.sleep(7.5)  # past session.timeout.ms, before max.poll.interval.ms
-        described = admin.describe_groups([group])[group]
-        assert (described.state, len(described.members)) == ("Stable", 1)
-        assert _wait(lambda: admin.describe_groups([group])[group].state == "Empty", 20)
+        last_poll = time.monotonic()
+        seen: list[tuple[float, str, int]] = []  # (s since the last poll, state, members)
+
+        def left() -> bool:
+            described = admin.describe_groups([group])[group]
+            seen.append((time.monotonic() - last_poll, described.state, len(described.members)))
+            return described.state == "Empty"
+
+        # Without polls the member leaves once max.poll.interval.ms (9 s) passes; until
+        # then heartbeats keep it in the group, past session.timeout.ms (6 s).
+        assert _wait(left, 20)
+        before = seen[:-1]
+        assert all((state, n) == ("Stable", 1) for _, state, n in before), seen
+        assert any(t > 6.5 for t, _, _ in before), f"never seen past session.timeout.ms: {seen}"
         _produce(broker, topic_name, 1)
         assert [r.value for r in _poll_until(c, 1)] == [b"v0"]  # the new record (key k0)
         assert admin.describe_groups([group])[group].state == "Stable"
