@@ -87,6 +87,18 @@ class _Input:
     def varint(self, max_bytes: int = 5) -> int:
         """A zigzag varint (varlong with ``max_bytes=10``)."""
         buf, pos = self._buf, self._pos
+        if pos + 1 < len(buf):  # one or two bytes: almost every length and delta
+            b = buf[pos]
+            if b < 0x80:
+                self._pos = pos + 1
+                self.position += 1
+                return (b >> 1) ^ -(b & 1)
+            c = buf[pos + 1]
+            if c < 0x80:
+                v = (b & 0x7F) | (c << 7)
+                self._pos = pos + 2
+                self.position += 2
+                return (v >> 1) ^ -(v & 1)
         while len(buf) - pos < max_bytes:
             chunk = self._next_chunk()
             if chunk is None:
