@@ -469,8 +469,12 @@ def test_dynamic_broker_configs(broker_factory: BrokerFactory, topic_name: str) 
         assert alter("7", ("message.max.bytes", 0, "10")) == ErrorCode.INVALID_REQUEST
         assert alter(node, ("log.segment.bytes", 0, "999999"), validate=True) == 0
         # a value that fails the topic-level checks is refused before anything changes
-        assert alter("", ("log.cleanup.policy", 0, "")) == ErrorCode.INVALID_REQUEST
-        assert alter("", ("log.cleanup.policy", 0, ""), validate=True) == ErrorCode.INVALID_REQUEST
+        assert alter("", ("log.flush.interval.ms", 0, "-5")) == ErrorCode.INVALID_REQUEST
+        assert alter("", ("log.flush.interval.ms", 0, "-5"), validate=True) == (
+            ErrorCode.INVALID_REQUEST
+        )
+        # an empty list is a valid cleanup policy (Kafka 4.0's ValidList)
+        assert alter("", ("log.cleanup.policy", 0, ""), validate=True) == 0
         assert alter(node, ("log.retention.hours", 0, "-1")) == 0  # negative: unlimited
         assert alter(node, ("log.retention.hours", 1, None), ("message.max.bytes", 0, "2000")) == 0
         assert describe(4, "") == {"log.retention.ms": ("3600000", 3, False)}

@@ -14,6 +14,7 @@ import pytest
 from strom.protocol.records import build_batch, build_control_batch
 from strom.testing.broker import BrokerFactory, BrokerProcess
 from tests.integration.cli_helpers import create, new_topic, strom
+from tests.integration.test_client_support import lacks
 
 pytestmark = pytest.mark.integration
 
@@ -65,14 +66,14 @@ def test_topics_lifecycle(bootstrap: str) -> None:
     assert tolerated.returncode == 0
 
 
-def test_alter_adds_partitions(bootstrap: str) -> None:
+def test_alter_adds_partitions(bootstrap: str, broker_kind: str) -> None:
     topic = new_topic()
     create(bootstrap, topic, 1)
     r = strom(
         "topics", "--bootstrap-server", bootstrap, "--alter", "--topic", topic, "--partitions", "3"
     )
     if "no usable version of CREATE_PARTITIONS" in r.stderr:
-        pytest.skip("this broker lacks CreatePartitions")
+        lacks(broker_kind, "lacks CreatePartitions")
     assert r.returncode == 0, r.stderr
     described = strom("topics", "--bootstrap-server", bootstrap, "--describe", "--topic", topic)
     assert "PartitionCount: 3" in described.stdout

@@ -1,8 +1,9 @@
 """strom's admin client (strom.client.sync.Admin) against a real broker: every public
 method, with the results and error codes Kafka gives.
 
-Tests that need an API the broker's ApiVersions lacks skip, naming it; so do the few
-where the reference broker (STROM_TEST_BROKER=reference) is known to answer wrongly.
+Tests that need an API the broker's ApiVersions lacks skip on the reference broker
+(STROM_TEST_BROKER=reference), naming it, and fail on strom's; the few where the
+reference broker is known to answer wrongly skip on it too.
 The groups with a member share one consumer (module fixture ``active``): the reference
 broker takes ~20 s per join.
 """
@@ -42,7 +43,7 @@ from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.testing import BrokerProcess
 from strom.testing.broker import free_port
-from tests.integration.test_client_support import missing_apis
+from tests.integration.test_client_support import lacks, require_apis
 
 pytestmark = pytest.mark.integration
 
@@ -78,10 +79,8 @@ def admin(broker: BrokerProcess) -> Iterator[Admin]:
         yield a
 
 
-def _require(broker: BrokerProcess, *keys: ApiKey) -> None:
-    missing = missing_apis(broker.bootstrap, keys)
-    if missing:
-        pytest.skip(f"the broker's ApiVersions lacks {', '.join(missing)}")
+def _require(broker: BrokerProcess, broker_kind: str, *keys: ApiKey) -> None:
+    require_apis(broker.bootstrap, broker_kind, *keys)
 
 
 def _not_on_reference(broker_kind: str, differs: str) -> None:
@@ -261,7 +260,7 @@ def test_delete_topics(admin: Admin, topic_name: str) -> None:
     assert names[0] in str(exc.value)
 
 
-def test_list_topics_and_internal_topics(admin: Admin, topic_name: str) -> None:
+def test_list_topics_and_internal_topics(admin: Admin, broker_kind: str, topic_name: str) -> None:
     _create(admin, topic_name)
     admin.find_coordinator(f"g-{topic_name}")  # Kafka creates __consumer_offsets for it
     public = admin.list_topics()
@@ -270,7 +269,7 @@ def test_list_topics_and_internal_topics(admin: Admin, topic_name: str) -> None:
     assert "__consumer_offsets" not in public
     assert everything == sorted(everything)
     if "__consumer_offsets" not in everything:
-        pytest.skip("the broker shows no __consumer_offsets topic in its metadata")
+        lacks(broker_kind, "shows no __consumer_offsets topic in its metadata")
     assert set(everything) - set(public) == {"__consumer_offsets"}
     internal = admin.describe_topics(["__consumer_offsets"])["__consumer_offsets"]
     assert internal.is_internal
@@ -297,8 +296,10 @@ def test_describe_topics(admin: Admin, topic_name: str) -> None:
     assert unknown not in admin.list_topics()  # describing does not auto-create
 
 
-def test_create_partitions(admin: Admin, broker: BrokerProcess, topic_name: str) -> None:
-    _require(broker, ApiKey.CREATE_PARTITIONS)
+def test_create_partitions(
+    admin: Admin, broker: BrokerProcess, broker_kind: str, topic_name: str
+) -> None:
+    _require(broker, broker_kind, ApiKey.CREATE_PARTITIONS)
     _create(admin, topic_name, 1)
     admin.create_partitions({topic_name: 3})
     parts = admin.describe_topics([topic_name])[topic_name].partitions
@@ -554,7 +555,7 @@ def test_list_offsets_by_timestamp_without_a_match(
 def test_delete_records_moves_the_earliest_offset(
     admin: Admin, broker: BrokerProcess, broker_kind: str, topic_name: str
 ) -> None:
-    _require(broker, ApiKey.DELETE_RECORDS)
+    _require(broker, broker_kind, ApiKey.DELETE_RECORDS)
     _not_on_reference(broker_kind, "closes the connection on DeleteRecords")
     _create(admin, topic_name, 2)
     _produce(broker, topic_name, {0: 10, 1: 5})
@@ -590,7 +591,9 @@ def test_log_end_offsets(admin: Admin, broker: BrokerProcess, topic_name: str) -
 def test_log_end_offsets_read_committed_stops_at_open_transactions(
     admin: Admin, broker: BrokerProcess, broker_kind: str, topic_name: str
 ) -> None:
-    _require(broker, ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.END_TXN)
+    _require(
+        broker, broker_kind, ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.END_TXN
+    )
     _not_on_reference(broker_kind, "answers a read_committed ListOffsets LATEST with 0")
     _create(admin, topic_name, 1)
     _produce(broker, topic_name, {0: 3})
@@ -643,7 +646,7 @@ def test_describe_cluster(admin: Admin, broker: BrokerProcess, topic_name: str) 
 def test_describe_log_dirs(
     admin: Admin, broker: BrokerProcess, broker_kind: str, topic_name: str
 ) -> None:
-    _require(broker, ApiKey.DESCRIBE_LOG_DIRS)
+    _require(broker, broker_kind, ApiKey.DESCRIBE_LOG_DIRS)
     _create(admin, topic_name, 2)
     _produce(broker, topic_name, {0: 20})
     node = _node(admin)
@@ -674,8 +677,8 @@ def test_describe_log_dirs(
 
 
 @pytest.fixture
-def groups(broker: BrokerProcess) -> None:
-    _require(broker, *GROUP_APIS)
+def groups(broker: BrokerProcess, broker_kind: str) -> None:
+    _require(broker, broker_kind, *GROUP_APIS)
 
 
 @dataclass
@@ -691,9 +694,7 @@ class ActiveGroup:
 
 @pytest.fixture(scope="module")
 def active(broker: BrokerProcess, broker_kind: str) -> Iterator[ActiveGroup]:
-    missing = missing_apis(broker.bootstrap, GROUP_APIS)
-    if missing:
-        pytest.skip(f"the broker's ApiVersions lacks {', '.join(missing)}")
+    require_apis(broker.bootstrap, broker_kind, *GROUP_APIS)
     suffix = uuid.uuid4().hex[:8]
     topic, group, client_id = f"active-{suffix}", f"g-active-{suffix}", f"admin-test-{suffix}"
     with Admin(_cfg(broker)) as a:
@@ -907,9 +908,14 @@ def test_alter_group_offsets(
 
 
 def test_delete_group_offsets(
-    admin: Admin, broker: BrokerProcess, topic_name: str, groups: None, active: ActiveGroup
+    admin: Admin,
+    broker: BrokerProcess,
+    broker_kind: str,
+    topic_name: str,
+    groups: None,
+    active: ActiveGroup,
 ) -> None:
-    _require(broker, ApiKey.OFFSET_DELETE)
+    _require(broker, broker_kind, ApiKey.OFFSET_DELETE)
     _create(admin, topic_name, 3)
     p0, p1, p2 = (TopicPartition(topic_name, p) for p in range(3))
     group = f"g-{topic_name}"

@@ -1,8 +1,9 @@
 """strom's consumer against a real broker: interop, polling options, groups, transactions.
 
-Group tests skip (with the reason) when the broker's ApiVersions lacks the group
-APIs, and read_committed when it lacks the transaction APIs; the reference broker
-forms groups slowly (~20 s per join), so its group tests take a while.
+Group tests need the group APIs in the broker's ApiVersions, and read_committed the
+transaction APIs: without them a test skips on the reference broker (naming what is
+missing) and fails on strom's. The reference broker forms groups slowly (~20 s per
+join), so its group tests take a while.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from strom.client.blocking import Consumer, Producer
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.testing import BrokerProcess
-from tests.integration.test_client_support import create_topic, missing_apis
+from tests.integration.test_client_support import create_topic, require_apis
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +29,8 @@ TXN_APIS = [ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.END_TX
 
 
 @pytest.fixture
-def groups(broker: BrokerProcess) -> None:
-    missing = missing_apis(broker.bootstrap, GROUP_APIS)
-    if missing:
-        pytest.skip(f"the broker has no consumer groups yet (ApiVersions lacks {missing})")
+def groups(broker: BrokerProcess, broker_kind: str) -> None:
+    require_apis(broker.bootstrap, broker_kind, *GROUP_APIS)
 
 
 def _cfg(broker: BrokerProcess, **extra: Any) -> dict[str, Any]:
@@ -286,10 +285,20 @@ def test_heartbeats_run_between_polls_and_max_poll_interval_leaves(
         c.subscribe([topic_name], listener)
         assert [r.value for r in _poll_until(c, 5)] == [b"v%d" % i for i in range(5)]
         c.commit()
-        time.sleep(7.5)  # past session.timeout.ms, before max.poll.interval.ms
-        described = admin.describe_groups([group])[group]
-        assert (described.state, len(described.members)) == ("Stable", 1)
-        assert _wait(lambda: admin.describe_groups([group])[group].state == "Empty", 20)
+        last_poll = time.monotonic()
+        seen: list[tuple[float, str, int]] = []  # (s since the last poll, state, members)
+
+        def left() -> bool:
+            described = admin.describe_groups([group])[group]
+            seen.append((time.monotonic() - last_poll, described.state, len(described.members)))
+            return described.state == "Empty"
+
+        # Without polls the member leaves once max.poll.interval.ms (9 s) passes; until
+        # then heartbeats keep it in the group, past session.timeout.ms (6 s).
+        assert _wait(left, 20)
+        before = seen[:-1]
+        assert all((state, n) == ("Stable", 1) for _, state, n in before), seen
+        assert any(t > 6.5 for t, _, _ in before), f"never seen past session.timeout.ms: {seen}"
         _produce(broker, topic_name, 1)
         assert [r.value for r in _poll_until(c, 1)] == [b"v0"]  # the new record (key k0)
         assert admin.describe_groups([group])[group].state == "Stable"
@@ -349,9 +358,7 @@ def test_pattern_subscription(broker: BrokerProcess, topic_name: str, groups: No
 def test_read_committed_hides_aborted_data(
     broker: BrokerProcess, broker_kind: str, topic_name: str
 ) -> None:
-    missing = missing_apis(broker.bootstrap, TXN_APIS)
-    if missing:
-        pytest.skip(f"the broker has no transactions yet (ApiVersions lacks {missing})")
+    require_apis(broker.bootstrap, broker_kind, *TXN_APIS)
     if broker_kind == "reference":
         pytest.skip("the reference broker shows aborted records to read_committed consumers")
     create_topic(broker.bootstrap, topic_name, 1)

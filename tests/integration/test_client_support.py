@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import NoReturn
+
+import pytest
 
 from strom.client.aio.client import AIOClient
 from strom.common.types import TopicPartition
@@ -34,6 +37,21 @@ def broker_supports(bootstrap: str, *keys: ApiKey) -> bool:
 def missing_apis(bootstrap: str, keys: Iterable[ApiKey]) -> list[str]:
     have = asyncio.run(_api_keys(bootstrap))
     return [k.name for k in keys if int(k) not in have]
+
+
+def lacks(broker_kind: str, what: str) -> NoReturn:
+    """The broker under test lacks a feature: the reference broker may (the test skips);
+    strom must not (the test fails: a skip would hide the regression)."""
+    if broker_kind == "reference":
+        pytest.skip(f"the reference broker {what}")
+    pytest.fail(f"strom's broker {what}", pytrace=False)
+
+
+def require_apis(bootstrap: str, broker_kind: str, *keys: ApiKey) -> None:
+    """Stop unless the broker's ApiVersions lists every API in ``keys`` (see :func:`lacks`)."""
+    missing = missing_apis(bootstrap, keys)
+    if missing:
+        lacks(broker_kind, f"does not advertise {', '.join(missing)} in ApiVersions")
 
 
 async def _batches(bootstrap: str, topic: str, partition: int) -> list[int]:

@@ -25,6 +25,7 @@ from strom.client.sync import Admin
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.testing.broker import BrokerProcess
+from tests.integration.test_client_support import lacks
 
 pytestmark = pytest.mark.integration
 
@@ -51,10 +52,10 @@ async def _advertises_join_group(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(broker: BrokerProcess) -> str:
+def bootstrap(broker: BrokerProcess, broker_kind: str) -> str:
     host, port = broker.bootstrap.rsplit(":", 1)
     if not asyncio.run(_advertises_join_group(host, int(port))):
-        pytest.skip("the broker does not advertise JoinGroup: no group coordinator yet")
+        lacks(broker_kind, "does not advertise JoinGroup: no group coordinator")
     return broker.bootstrap
 
 

@@ -218,8 +218,11 @@ def _incremental(current: dict[str, str], op: Any, defs: Mapping[str, ConfigDef]
                 ErrorCode.INVALID_CONFIG,
                 f"Config value append is not allowed for config key: {name}",
             )
-        base = current.get(name)
-        items = base.split(",") if base else list(d.default or [])  # type: ignore[call-overload]
+        base = current.get(name)  # "" is an empty list, not the default
+        if base is None:
+            items = list(d.default or [])  # type: ignore[call-overload]
+        else:
+            items = [x.strip() for x in base.split(",") if x.strip()]
         given = [x.strip() for x in (value or "").split(",") if x.strip()]
         if kind == APPEND:
             items += [x for x in given if x not in items]

@@ -28,14 +28,8 @@ from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.records import CoordinatorRecord
 from strom.coordinator.group.result import CoordinatorResult, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
-from strom.protocol.record_decoder import decode_batch
-from strom.protocol.records import (
-    AppendOrigin,
-    BatchHeader,
-    build_batch,
-    iter_batches,
-    parse_control_record,
-)
+from strom.protocol.record_stream import read_control_record, stream_records
+from strom.protocol.records import AppendOrigin, BatchHeader, build_batch, iter_batches
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -59,14 +53,25 @@ def group_config(broker: Broker) -> GroupConfig:
     )
 
 
-def replay_batch(shard: GroupCoordinatorShard, header: BatchHeader, raw: memoryview) -> None:
-    """Replay one batch at load; transactional ones wait for their marker (TxnOffsetCommit)."""
+def replay_batch(
+    shard: GroupCoordinatorShard, header: BatchHeader, raw: memoryview, max_record_bytes: int
+) -> None:
+    """Replay one batch at load; transactional ones wait for their marker (TxnOffsetCommit).
+
+    Records are streamed: a key or value larger than ``max_record_bytes`` (the topic's
+    max.message.bytes, which bounds what the coordinator writes) was never written by a
+    coordinator; it is skipped without being read into memory."""
     if header.is_control:
         if header.producer_id >= 0:
-            marker = parse_control_record(decode_batch(raw)[1][0])
-            shard.complete_txn(header.producer_id, marker.commit)
+            marker = read_control_record(raw)
+            if marker is not None:
+                shard.complete_txn(header.producer_id, marker.commit)
         return
-    for record in decode_batch(raw)[1]:
+    limit = max_record_bytes
+    for record in stream_records(raw, max_key_bytes=limit, max_value_bytes=limit):
+        if record.partial:
+            log.warning("skipping an oversized record at offset %d", record.offset)
+            continue
         if record.key is None:
             continue
         if header.is_transactional:
@@ -177,7 +182,7 @@ class GroupRuntime:
                     break
                 for header, raw in iter_batches(b"".join(s.read() for s in data.slices)):
                     offset = header.next_offset
-                    replay_batch(shard, header, raw)
+                    replay_batch(shard, header, raw, plog.config.max_message_bytes)
         except (KafkaError, DecodeError, OSError) as e:
             log.error("failed to load %s: %s", tp, e)
             self.loading.discard(partition)

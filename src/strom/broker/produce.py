@@ -6,7 +6,9 @@ import logging
 
 from strom.broker.broker import Broker, handles
 from strom.broker.txn_verification import VERIFICATION_MESSAGES, verify_transaction
+from strom.common.names import INTERNAL_TOPICS
 from strom.common.types import TopicPartition
+from strom.metadata.store import TopicInfo
 from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
 from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError, RecordValidationError
 from strom.protocol.frame import RequestHeader
@@ -16,6 +18,7 @@ log = logging.getLogger(__name__)
 
 PartitionResponse = ProduceResponse.PartitionProduceResponse
 _RECORD_ERRORS = (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)
+ADMIN_CLIENT_ID = "__admin_client"  # Kafka's AdminUtils.ADMIN_CLIENT_ID: may write internal topics
 
 
 def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResponse:
@@ -56,11 +59,26 @@ def _produce_partition(
     )
 
 
+def _refusal(
+    header: RequestHeader, acks: int, name: str, topic: TopicInfo | None, index: int
+) -> PartitionResponse | None:
+    """The error for a partition refused before its records are looked at, if any."""
+    if header.api_version < PRODUCE_MIN_ACCEPTED:
+        return _error(index, ErrorCode.UNSUPPORTED_VERSION)
+    if acks not in (0, 1, -1):
+        return _error(index, ErrorCode.INVALID_REQUIRED_ACKS)
+    if topic is None or not 0 <= index < len(topic.partitions):
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if name in INTERNAL_TOPICS and header.client_id != ADMIN_CLIENT_ID:
+        message = f"Cannot append to internal topic {name}"
+        return _error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message)
+    return None
+
+
 @handles(ApiKey.PRODUCE)
 async def handle_produce(
     broker: Broker, header: RequestHeader, req: ProduceRequest
 ) -> ProduceResponse | None:
-    version = header.api_version
     acks = req.acks
     now = broker.now_ms()
     out: list[ProduceResponse.TopicProduceResponse] = []
@@ -68,12 +86,9 @@ async def handle_produce(
         topic = broker.topic(td.name)
         parts: list[PartitionResponse] = []
         for pd in td.partition_data:
-            if version < PRODUCE_MIN_ACCEPTED:
-                parts.append(_error(pd.index, ErrorCode.UNSUPPORTED_VERSION))
-            elif acks not in (0, 1, -1):
-                parts.append(_error(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
-            elif topic is None or not 0 <= pd.index < len(topic.partitions):
-                parts.append(_error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            refusal = _refusal(header, acks, td.name, topic, pd.index)
+            if refusal is not None:
+                parts.append(refusal)
             else:
                 tp = TopicPartition(td.name, pd.index)
                 refused = verify_transaction(broker, req.transactional_id, tp, pd.records)

@@ -34,7 +34,7 @@ from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from strom.protocol.record_decoder import decode_batch
+from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     build_batch,
     build_control_batch,
@@ -152,12 +152,24 @@ class TxnRuntime:
             progressed = False
             for header, view in iter_batches(raw):
                 if header.last_offset >= offset and not header.is_control:
-                    for record in decode_batch(view)[1]:
-                        if record.offset >= offset:
-                            count += self._replay_one(tp, record.key, record.value)
+                    count += self._replay_batch(tp, view, offset, plog.config.max_message_bytes)
                 offset, progressed = max(offset, header.next_offset), True
             if not progressed:
                 break
+        return count
+
+    def _replay_batch(self, tp: TopicPartition, view: memoryview, offset: int, limit: int) -> int:
+        """Replay the records from ``offset``, streamed: a key or value larger than the
+        topic's max.message.bytes (``limit``) was never written by the coordinator and
+        is skipped without being read into memory."""
+        count = 0
+        for record in stream_records(view, max_key_bytes=limit, max_value_bytes=limit):
+            if record.offset < offset:
+                continue
+            if record.partial:
+                log.warning("skipping an oversized record of %s at %d", tp, record.offset)
+            else:
+                count += self._replay_one(tp, record.key, record.value)
         return count
 
     def _replay_one(self, tp: TopicPartition, key: bytes | None, value: bytes | None) -> int:

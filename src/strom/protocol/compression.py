@@ -96,13 +96,22 @@ def decompress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
         raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"corrupt {name} data: {exc}") from exc
 
 
+def xerial_header() -> bytes:
+    """The header of snappy-java's framing: magic, version 1, compatible version 1."""
+    return _XERIAL_HEADER.pack(XERIAL_MAGIC, 1, 1)
+
+
+def xerial_block(data: bytes) -> bytes:
+    """One block of snappy-java's framing: int32 length + raw snappy."""
+    block = bytes(cramjam.snappy.compress_raw(data))
+    return _INT32.pack(len(block)) + block
+
+
 def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
     view = memoryview(data)
-    out = [_XERIAL_HEADER.pack(XERIAL_MAGIC, 1, 1)]
+    out = [xerial_header()]
     for start in range(0, len(view), _XERIAL_BLOCK_SIZE):
-        block = bytes(cramjam.snappy.compress_raw(bytes(view[start : start + _XERIAL_BLOCK_SIZE])))
-        out.append(_INT32.pack(len(block)))
-        out.append(block)
+        out.append(xerial_block(bytes(view[start : start + _XERIAL_BLOCK_SIZE])))
     return b"".join(out)
 
 

@@ -25,8 +25,9 @@ value_length varint, value). Varints are zigzag, as in protobuf.
 
 The produce path only touches headers: :func:`validate_batches` checks every
 batch, :func:`stamp_batch` writes the base offset and leader epoch (outside the
-CRC) in place. Records are decoded (:mod:`strom.protocol.record_decoder`) only by clients,
-coordinators, tests and tools.
+CRC) in place. Records are decoded whole (:mod:`strom.protocol.record_decoder`) only by
+clients, tests and tools; the broker reads them one at a time with bounded memory
+(:mod:`strom.protocol.record_stream`).
 """
 
 from __future__ import annotations

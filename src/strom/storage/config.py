@@ -25,8 +25,10 @@ def _timestamp_type(value: str) -> str:
 
 
 def _cleanup_policy(value: str) -> str:
+    """A list of "delete" and "compact"; empty is valid (Kafka 4.0's ValidList.in): the
+    log is then neither deleted by retention nor compacted, only cut at its start offset."""
     policies = [policy.strip() for policy in value.split(",") if policy.strip()]
-    if not policies or any(policy not in ("delete", "compact") for policy in policies):
+    if any(policy not in ("delete", "compact") for policy in policies):
         raise ValueError(value)
     return ",".join(policies)
 

@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from strom.protocol.errors import ErrorCode, KafkaError, RecordValidationError
-from strom.protocol.record_decoder import decode_batch
+from strom.protocol.record_stream import read_control_record, stream_records
 from strom.protocol.records import (
     AppendOrigin,
     BatchHeader,
     ControlRecord,
-    parse_control_record,
     parse_header,
     set_log_append_time,
     stamp_batch,
@@ -136,9 +135,9 @@ def _markers(
     position = 0
     for h in headers:
         if h.is_control and h.producer_id >= 0:
-            _, records = decode_batch(view[position : position + h.size_in_bytes])
-            if records:
-                out[h.base_offset] = parse_control_record(records[0])
+            marker = read_control_record(view[position : position + h.size_in_bytes])
+            if marker is not None:
+                out[h.base_offset] = marker
         position += h.size_in_bytes
     return out
 
@@ -407,15 +406,21 @@ class PartitionLog:
         self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
     ) -> None:
         """Kafka's LogValidator on a compacted topic: every record needs a key. The one
-        produce path that decodes records, and only for compacted topics, as Kafka."""
+        produce path that reads records, and only for compacted topics. Like Kafka's
+        skipKeyValueIterator it streams through the records and skips keys and values,
+        so a batch that decompresses to any size is checked in bounded memory."""
         view = memoryview(records)
         position = 0
         message = (
             f"Compacted topic cannot accept message without key in topic partition {self.dir.name}."
         )
         for h in headers:
-            _, batch = decode_batch(view[position : position + h.size_in_bytes], verify_crc=False)
-            keyless = [(i, message) for i, r in enumerate(batch) if r.key is None]
+            batch = view[position : position + h.size_in_bytes]
+            keyless = [
+                (r.batch_index, message)
+                for r in stream_records(batch, verify_crc=False)
+                if r.key_size < 0
+            ]
             if keyless:
                 raise RecordValidationError(ErrorCode.INVALID_RECORD, keyless)
             position += h.size_in_bytes

@@ -35,7 +35,7 @@ from typing import Final
 
 import crc32c
 
-from strom.protocol.record_decoder import decode_batch
+from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -307,8 +307,7 @@ class LogSegment:
             if header.max_timestamp < timestamp or header.last_offset < start_offset:
                 continue
             data = os.pread(self.file.fileno, header.size_in_bytes, batch_position)
-            _, records = decode_batch(data)
-            for record in records:
+            for record in stream_records(data):  # keys and values skipped
                 if record.timestamp >= timestamp and record.offset >= start_offset:
                     return TimestampAndOffset(
                         record.timestamp, record.offset, header.partition_leader_epoch

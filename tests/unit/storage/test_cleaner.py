@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import tracemalloc
+import zlib
 from pathlib import Path
 
-from strom.protocol.records import build_batch
+import crc32c
+
+from strom.protocol.compression import GZIP, ZSTD
+from strom.protocol.records import build_batch, encode_records, iter_batches, write_varint
 from strom.storage.cleaner import CleanerCheckpoint, clean_log
 from strom.storage.config import LogConfig
 from tests.unit.storage.helpers import NOW, open_log, read_all
@@ -85,3 +92,63 @@ def test_min_compaction_lag_keeps_young_segments(tmp_path: Path) -> None:
     assert clean_log(log, NOW + 999, DAY, min_compaction_lag_ms=1000) == 0
     assert read_all(log) == before
     assert clean_log(log, NOW + 1000, DAY, min_compaction_lag_ms=1000) > 0
+
+
+def _batches(log):  # type: ignore[no-untyped-def]
+    out = []
+    for segment in log.segments:
+        data = os.pread(segment.file.fileno, segment.size, 0)
+        out += [h for h, _ in iter_batches(data)]
+    return out
+
+
+def test_rewritten_batches_keep_their_compression(tmp_path: Path) -> None:
+    """As Kafka's cleaner: the records a batch keeps are written with its codec."""
+    log = open_log(tmp_path, LogConfig(segment_bytes=400, cleanup_policy="compact"))
+    pairs = [(b"a", b"x" * 50), (b"b", b"y" * 50), (b"c", b"z" * 50)]
+    for codec in (GZIP, ZSTD):
+        batch = build_batch([(k, v, [], NOW) for k, v in pairs], compression=codec)
+        log.append_as_leader(batch, 0, NOW)
+    _append(log, [(b"a", b"new")])
+    log.roll(NOW)
+    assert clean_log(log, NOW, DAY) > 0
+    kept = [(r.offset, r.key, r.value) for r in read_all(log)]
+    assert kept == [(4, b"b", b"y" * 50), (5, b"c", b"z" * 50), (6, b"a", b"new")]
+    assert [(h.base_offset, h.compression, h.records_count) for h in _batches(log)] == [
+        (3, ZSTD, 2),
+        (6, 0, 1),
+    ]
+
+
+def test_a_bomb_is_cleaned_in_bounded_memory(tmp_path: Path) -> None:
+    """A gzip batch whose kept record holds 200 MB: streamed in, recompressed out."""
+    size = 200 << 20
+    zeros = bytes(1 << 20)
+    old = encode_records([(b"old", b"1", [], NOW)], NOW)
+    head = bytearray(b"\x00\x00\x02\x08bomb")  # attributes, deltas (offset 1), key
+    write_varint(head, size)
+    record = bytearray()
+    write_varint(record, len(head) + size + 1)
+    z = zlib.compressobj(6, zlib.DEFLATED, 31)
+    body = [z.compress(old + record + head)] + [z.compress(zeros) for _ in range(200)]
+    body += [z.compress(b"\x00"), z.flush()]
+    template = bytearray(build_batch([(b"k", b"v", [], NOW)] * 2, compression=GZIP)[:61])
+    bomb = template + b"".join(body)
+    struct.pack_into(">i", bomb, 8, len(bomb) - 12)
+    struct.pack_into(">I", bomb, 17, crc32c.crc32c(bytes(bomb[21:])))
+    log = open_log(tmp_path, LogConfig(segment_bytes=len(bomb), cleanup_policy="compact"))
+    log.append_as_leader(bytes(bomb), 0, NOW)
+    _append(log, [(b"old", b"2")])  # supersedes offset 0: the bomb's batch is rewritten
+    tracemalloc.start()
+    try:
+        assert clean_log(log, NOW, DAY) > 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+    ((header, raw),) = iter_batches(os.pread(log.segments[0].file.fileno, 1 << 30, 0))
+    assert (header.base_offset, header.records_count, header.compression) == (0, 1, GZIP)
+    from strom.protocol.record_stream import stream_records
+
+    (r,) = stream_records(raw, max_key_bytes=10)
+    assert (r.offset, r.key, r.value_size) == (1, b"bomb", size)

@@ -134,7 +134,10 @@ def test_log_config_from_topic_config() -> None:
     assert config.segment_bytes == 1000 and config.retention_ms == -1
     assert config.log_append_time and config.delete_enabled
     assert LogConfig().max_message_bytes == 1048588
-    for bad in ({"segment.bytes": "x"}, {"segment.bytes": "1"}, {"cleanup.policy": "nope"}):
+    empty = LogConfig.from_topic_config({"cleanup.policy": ""})  # Kafka's ValidList allows []
+    assert (empty.cleanup_policy, empty.delete_enabled, empty.compact_enabled) == ("", False, False)
+    bad_policies = ({"cleanup.policy": "nope"}, {"cleanup.policy": "delete,nope"})
+    for bad in ({"segment.bytes": "x"}, {"segment.bytes": "1"}, *bad_policies):
         with pytest.raises(KafkaError) as info:
             LogConfig.from_topic_config(bad)
         assert info.value.code == ErrorCode.INVALID_CONFIG
