@@ -247,9 +247,9 @@ def test_reassignment_moves_a_partition_and_preferred_election(
 ) -> None:
     cluster = cluster_factory(4)
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    admin.create_topics([NewTopic(topic_name, replica_assignment=[[0, 1]])], operation_timeout=30)[
-        topic_name
-    ].result(60)
+    admin.create_topics(
+        [NewTopic(topic_name, 1, replica_assignment=[[0, 1]])], operation_timeout=30
+    )[topic_name].result(60)
     produce_acked(cluster.bootstrap, topic_name, [(0, None, f"v{i}".encode()) for i in range(20)])
     with _controller_client(cluster) as c:
         req = APR(

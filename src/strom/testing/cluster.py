@@ -85,13 +85,34 @@ class Cluster:
             b.start(wait=False)
         for b in self.brokers.values():
             b.wait_ready()
+        self.wait_for_metadata()
         return self
+
+    def wait_for_metadata(self, timeout_s: float = 60.0) -> None:
+        """Wait until every running broker knows every running broker and a controller
+        (a broker learns the cluster from the controller's UpdateMetadata)."""
+        from strom.protocol.generated.metadata import MetadataRequest
+        from strom.testing.wire import RawClient
+
+        running = {i for i, b in self.brokers.items() if b.is_running()}
+
+        def complete() -> bool:
+            for i in running:
+                with RawClient(self.brokers[i].bootstrap, timeout_s=5) as c:
+                    md = c.request(MetadataRequest(topics=[]), 12)
+                if md.controller_id < 0 or {b.node_id for b in md.brokers} != running:
+                    return False
+            return True
+
+        self.wait_for("every broker to know the cluster", complete, timeout_s)
 
     def add_broker(self, broker_id: int) -> BrokerProcess:
         """Start one more broker (adding brokers to a running cluster)."""
         b = self._make(broker_id)
         self.brokers[broker_id] = b
-        return b.start()
+        b.start()
+        self.wait_for_metadata()
+        return b
 
     def stop(self) -> None:
         for b in self.brokers.values():
