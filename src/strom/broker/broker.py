@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strom.broker.group_runtime import GroupRuntime
+from strom.broker.inter_broker import InterBrokerClients
 from strom.broker.listeners import (
     Listener,
     advertised_endpoints,
@@ -98,6 +99,7 @@ class Broker:
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
+        self.peers = InterBrokerClients(self)
         self.replicas.on_follower = self.fetchers.follow
         self.replicas.on_leader = lambda tp, part: self.fetchers.unfollow(tp)
         # A broker of a ZooKeeper cluster (set by the server before start): its place in

@@ -82,6 +82,8 @@ async def handle_leader_and_isr(
         return LeaderAndIsrResponse(error_code=code)
     topics = []
     for ts in req.topic_states:
+        # a topic created elsewhere: its configs (min.insync.replicas...) before its logs
+        await broker.store_call(broker.store.ensure_topic_configs, ts.topic_name)
         topic = _topic_info(broker, ts.topic_name, ts.topic_id)
         errors = []
         for ps in ts.partition_states:

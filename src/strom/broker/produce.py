@@ -1,7 +1,16 @@
-"""Produce: validate batch headers and CRCs, assign offsets, append. No per-record work."""
+"""Produce: validate batch headers and CRCs, assign offsets, append. No per-record work.
+
+acks=0 answers nothing, acks=1 answers after the local append, acks=-1 (all) waits
+(Kafka's delayed produce) until the high watermark passes the batch, i.e. every
+replica of the ISR has it, or the request's timeout_ms passes (REQUEST_TIMED_OUT);
+an ISR that shrank below min.insync.replicas meanwhile answers
+NOT_ENOUGH_REPLICAS_AFTER_APPEND. NOT_LEADER_OR_FOLLOWER carries the current leader
+and its endpoint (KIP-951) so that clients need not refresh their metadata.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from strom.broker.broker import Broker, handles
@@ -31,11 +40,21 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
     return resp
 
 
+class _Appended:
+    """A partition appended with acks=all, waiting for the high watermark."""
+
+    __slots__ = ("next_offset", "response", "tp")
+
+    def __init__(self, tp: TopicPartition, response: PartitionResponse, next_offset: int) -> None:
+        self.tp, self.response, self.next_offset = tp, response, next_offset
+
+
 def _produce_partition(
     broker: Broker, tp: TopicPartition, records: object, acks: int, now_ms: int
-) -> PartitionResponse:
+) -> tuple[PartitionResponse, int]:
+    """The partition's answer and, when appended, the offset after its last record."""
     if records is None or not isinstance(records, memoryview | bytes):
-        return _error(tp.partition, ErrorCode.CORRUPT_MESSAGE, "null records")
+        return _error(tp.partition, ErrorCode.CORRUPT_MESSAGE, "null records"), -1
     try:
         info = broker.replicas.append(tp, records, acks, now_ms)
     except RecordValidationError as e:
@@ -44,19 +63,60 @@ def _produce_partition(
             ProduceResponse.BatchIndexAndErrorMessage(index, text)
             for index, text in e.record_errors
         ]
-        return resp
+        return resp, -1
     except KafkaError as e:
-        return _error(tp.partition, e.code, e.message)
+        return _leader_hint(broker, tp, _error(tp.partition, e.code, e.message)), -1
     except OSError as e:
         log.error("storage error on %s: %s", tp, e)
-        return _error(tp.partition, ErrorCode.KAFKA_STORAGE_ERROR, str(e))
-    return PartitionResponse(
+        return _error(tp.partition, ErrorCode.KAFKA_STORAGE_ERROR, str(e)), -1
+    resp = PartitionResponse(
         index=tp.partition,
         error_code=0,
         base_offset=info.first_offset,
         log_append_time_ms=info.log_append_time,
         log_start_offset=info.log_start_offset,
     )
+    return resp, info.last_offset + 1 if info.last_offset >= 0 else -1
+
+
+def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) -> PartitionResponse:
+    """KIP-951: NOT_LEADER_OR_FOLLOWER names the current leader and its epoch."""
+    if resp.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
+        p = broker.image.partition(tp)
+        if p is not None and p.leader >= 0:
+            resp.current_leader = ProduceResponse.LeaderIdAndEpoch(p.leader, p.leader_epoch)
+    return resp
+
+
+async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> None:
+    """acks=all: each partition's answer once the ISR has its records."""
+    timeout_s = max(timeout_ms, 0) / 1000
+    codes = await asyncio.gather(
+        *(broker.replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in waiting)
+    )
+    for w, code in zip(waiting, codes, strict=True):
+        if code != ErrorCode.NONE:
+            w.response.error_code = code
+            _leader_hint(broker, w.tp, w.response)
+
+
+def _node_endpoints(
+    broker: Broker, out: list[ProduceResponse.TopicProduceResponse]
+) -> list[ProduceResponse.NodeEndpoint]:
+    """KIP-951: the endpoints of the leaders named in NOT_LEADER_OR_FOLLOWER answers."""
+    leaders = {
+        p.current_leader.leader_id
+        for t in out
+        for p in t.partition_responses
+        if p.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER and p.current_leader.leader_id >= 0
+    }
+    endpoints = []
+    for node in sorted(leaders):
+        found = broker.broker_endpoint(node)
+        if found is not None:
+            info = broker.image.brokers[node]
+            endpoints.append(ProduceResponse.NodeEndpoint(node, found[0], found[1], info.rack))
+    return endpoints
 
 
 def _refusal(
@@ -82,6 +142,7 @@ async def handle_produce(
     acks = req.acks
     now = broker.now_ms()
     out: list[ProduceResponse.TopicProduceResponse] = []
+    waiting: list[_Appended] = []
     for td in req.topic_data:
         topic = broker.topic(td.name)
         parts: list[PartitionResponse] = []
@@ -91,11 +152,14 @@ async def handle_produce(
                 parts.append(refusal)
             else:
                 tp = TopicPartition(td.name, pd.index)
-                refused = verify_transaction(broker, req.transactional_id, tp, pd.records)
+                refused = await verify_transaction(broker, req.transactional_id, tp, pd.records)
                 if refused:
                     parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
                 else:
-                    parts.append(_produce_partition(broker, tp, pd.records, acks, now))
+                    resp, next_offset = _produce_partition(broker, tp, pd.records, acks, now)
+                    parts.append(resp)
+                    if acks == -1 and next_offset >= 0:
+                        waiting.append(_Appended(tp, resp, next_offset))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
     if acks == 0:
         if any(p.error_code for t in out for p in t.partition_responses):
@@ -103,4 +167,8 @@ async def handle_produce(
             # error and refreshes its metadata.
             raise CloseConnection("acks=0 produce failed")
         return None
-    return ProduceResponse(responses=out, throttle_time_ms=0)
+    if waiting:
+        await _wait_for_replicas(broker, waiting, req.timeout_ms)
+    return ProduceResponse(
+        responses=out, throttle_time_ms=0, node_endpoints=_node_endpoints(broker, out)
+    )

@@ -46,7 +46,7 @@ def _exists(broker: Broker, topic: str, partition: int) -> bool:
     return info is not None and 0 <= partition < len(info.partitions)
 
 
-def _commit(
+async def _commit(
     broker: Broker, header: RequestHeader, req: TxnOffsetCommitRequest
 ) -> dict[Key, ErrorCode]:
     offsets = [
@@ -66,7 +66,7 @@ def _commit(
     except KafkaError as e:
         return dict.fromkeys(keys, ErrorCode(e.code))
     tp = TopicPartition(OFFSETS_TOPIC, partition)
-    verified = verify_partition(
+    verified = await verify_partition(
         broker, req.transactional_id, tp, req.producer_id, req.producer_epoch
     )
     if verified:
@@ -112,6 +112,6 @@ def _commit(
 async def handle_txn_offset_commit(
     broker: Broker, header: RequestHeader, req: TxnOffsetCommitRequest
 ) -> TxnOffsetCommitResponse:
-    errors = _commit(broker, header, req)
+    errors = await _commit(broker, header, req)
     keys = [(t.name, p.partition_index) for t in req.topics for p in t.partitions]
     return _response(keys, errors)

@@ -18,6 +18,7 @@ transaction.timeout.ms has passed since it started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
+from strom.protocol.generated.write_txn_markers import WriteTxnMarkersRequest
 from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     build_batch,
@@ -61,6 +63,19 @@ _APPEND_ERRORS = {
     ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
     ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
 }
+
+# Marker errors expected while leadership moves: retried without a warning.
+_RETRIABLE_MARKER_ERRORS = frozenset(
+    {
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.LEADER_NOT_AVAILABLE,
+        ErrorCode.NETWORK_EXCEPTION,
+        ErrorCode.BROKER_NOT_AVAILABLE,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        ErrorCode.REQUEST_TIMED_OUT,
+    }
+)
 
 # First versions that may return PRODUCER_FENCED (KIP-588); older ones get INVALID_PRODUCER_EPOCH.
 FENCED_SINCE = {
@@ -263,16 +278,73 @@ class TxnRuntime:
             topic = self.broker.topic(tp.topic)
             if topic is None or not 0 <= tp.partition < len(topic.partitions):
                 return True  # the partition was deleted: Kafka drops its markers too
-        log.warning("writing a transaction marker to %s failed (%s); will retry", tp, error.name)
+        level = logging.DEBUG if error in _RETRIABLE_MARKER_ERRORS else logging.WARNING
+        log.log(level, "writing a transaction marker to %s failed (%s); will retry", tp, error.name)
         return False
+
+    async def _write_markers(self, job: MarkerJob) -> dict[TopicPartition, ErrorCode]:
+        """Every marker of ``job`` to its partition's leader: local appends here, one
+        WriteTxnMarkers request per other broker (all at once)."""
+        by_leader: dict[int, list[TopicPartition]] = {}
+        for tp in sorted(job.partitions):
+            leader = self.broker.image.leader(tp)
+            if self.broker.cluster is None:
+                leader = self.broker.node_id
+            by_leader.setdefault(leader, []).append(tp)
+        results: dict[TopicPartition, ErrorCode] = {}
+
+        async def local(tps: list[TopicPartition]) -> None:
+            for tp in tps:
+                results[tp] = await self.write_marker(
+                    tp, job.producer_id, job.producer_epoch, job.commit, job.coordinator_epoch
+                )
+
+        async def remote(node: int, tps: list[TopicPartition]) -> None:
+            results.update(await self._remote_markers(node, job, tps))
+
+        await asyncio.gather(
+            *(
+                local(tps) if node == self.broker.node_id else remote(node, tps)
+                for node, tps in by_leader.items()
+            )
+        )
+        return results
+
+    async def _remote_markers(
+        self, node: int, job: MarkerJob, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, ErrorCode]:
+        if node < 0:
+            return dict.fromkeys(tps, ErrorCode.LEADER_NOT_AVAILABLE)
+        by_topic: dict[str, list[int]] = {}
+        for tp in tps:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        W = WriteTxnMarkersRequest
+        req = W(
+            markers=[
+                W.WritableTxnMarker(
+                    producer_id=job.producer_id,
+                    producer_epoch=job.producer_epoch,
+                    transaction_result=job.commit,
+                    topics=[W.WritableTxnMarkerTopic(t, ps) for t, ps in by_topic.items()],
+                    coordinator_epoch=job.coordinator_epoch,
+                )
+            ]
+        )
+        try:
+            resp = await self.broker.peers.send(node, req)
+        except KafkaError as e:
+            return dict.fromkeys(tps, ErrorCode(e.code) if e.code else ErrorCode.NETWORK_EXCEPTION)
+        out = dict.fromkeys(tps, ErrorCode.UNKNOWN_SERVER_ERROR)
+        for marker in resp.markers:
+            for t in marker.topics:
+                for p in t.partitions:
+                    out[TopicPartition(t.name, p.partition_index)] = ErrorCode(p.error_code)
+        return out
 
     async def send_markers(self, job: MarkerJob) -> bool:
         """Write the markers of ``job``; complete the transaction when all are written."""
         failed = set()
-        for tp in sorted(job.partitions):
-            error = await self.write_marker(
-                tp, job.producer_id, job.producer_epoch, job.commit, job.coordinator_epoch
-            )
+        for tp, error in (await self._write_markers(job)).items():
             if not self._marker_done(tp, error):
                 failed.add(tp)
         if failed:

@@ -7,17 +7,21 @@ to the producer's ongoing transaction. Errors are those Kafka 3.6+ returns
 for a failed verification: INVALID_TXN_STATE when the partition is not part
 of the transaction, INVALID_PRODUCER_EPOCH for a fenced or stale epoch, and
 NOT_ENOUGH_REPLICAS (retriable for every client) while the coordinator is
-busy or loading. Verification is skipped when the coordinator of the
-transactional id is not on this broker.
+busy or loading. When the transaction coordinator is another broker (a
+cluster), the partition's leader asks it with AddPartitionsToTxn (v4+,
+verify_only), as Kafka's AddPartitionsToTxnManager does.
 """
 
 from __future__ import annotations
 
 from strom.broker.broker import Broker
+from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
-from strom.protocol.errors import ErrorCode
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.generated.add_partitions_to_txn import AddPartitionsToTxnRequest
 from strom.protocol.records import BATCH_HEADER_SIZE, parse_header
 
+TXN_TOPIC = "__transaction_state"
 _RETRY_AS_NOT_ENOUGH_REPLICAS = frozenset(
     {
         ErrorCode.CONCURRENT_TRANSACTIONS,
@@ -34,7 +38,7 @@ VERIFICATION_MESSAGES = {
 }
 
 
-def verify_transaction(
+async def verify_transaction(
     broker: Broker, transactional_id: str | None, tp: TopicPartition, records: object
 ) -> ErrorCode:
     """NONE when the produce may go ahead, otherwise the error for the partition."""
@@ -45,10 +49,12 @@ def verify_transaction(
     header = parse_header(records)
     if not header.is_transactional or header.producer_id < 0:
         return ErrorCode.NONE
-    return verify_partition(broker, transactional_id, tp, header.producer_id, header.producer_epoch)
+    return await verify_partition(
+        broker, transactional_id, tp, header.producer_id, header.producer_epoch
+    )
 
 
-def verify_partition(
+async def verify_partition(
     broker: Broker, transactional_id: str, tp: TopicPartition, producer_id: int, epoch: int
 ) -> ErrorCode:
     """Is ``tp`` part of the open transaction of (producer_id, epoch)? Errors as for Produce."""
@@ -61,12 +67,60 @@ def verify_partition(
     entry = part.log.producer_state.producers.get(producer_id)
     if entry is not None and entry.current_txn_first_offset >= 0 and entry.producer_epoch == epoch:
         return ErrorCode.NONE  # already verified: the transaction is open on this partition
-    errors = runtime.coordinator.verify_partitions(transactional_id, producer_id, epoch, [tp])
-    code = errors[tp]
-    if code == ErrorCode.NOT_COORDINATOR:
+    coordinator = _coordinator_of(broker, transactional_id)
+    if coordinator is not None and coordinator != broker.node_id:
+        code = await _verify_remotely(broker, coordinator, transactional_id, tp, producer_id, epoch)
+    else:
+        errors = runtime.coordinator.verify_partitions(transactional_id, producer_id, epoch, [tp])
+        code = errors[tp]
+    if code == ErrorCode.NOT_COORDINATOR and broker.cluster is None:
         return ErrorCode.NONE
     if code == ErrorCode.PRODUCER_FENCED:
         return ErrorCode.INVALID_PRODUCER_EPOCH
-    if code in _RETRY_AS_NOT_ENOUGH_REPLICAS:
+    if code in _RETRY_AS_NOT_ENOUGH_REPLICAS or code == ErrorCode.NOT_COORDINATOR:
         return ErrorCode.NOT_ENOUGH_REPLICAS
     return code
+
+
+def _coordinator_of(broker: Broker, transactional_id: str) -> int | None:
+    """The broker leading the id's partition of __transaction_state (None: unknown)."""
+    topic = broker.image.topic(TXN_TOPIC)
+    if topic is None:
+        return None
+    index = coordinator_partition(transactional_id, len(topic.partitions))
+    info = topic.partition(index)
+    return info.leader if info is not None and info.leader >= 0 else None
+
+
+async def _verify_remotely(
+    broker: Broker,
+    node: int,
+    transactional_id: str,
+    tp: TopicPartition,
+    producer_id: int,
+    epoch: int,
+) -> ErrorCode:
+    Topic = AddPartitionsToTxnRequest.AddPartitionsToTxnTopic
+    req = AddPartitionsToTxnRequest(
+        transactions=[
+            AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(
+                transactional_id=transactional_id,
+                producer_id=producer_id,
+                producer_epoch=epoch,
+                verify_only=True,
+                topics=[Topic(tp.topic, [tp.partition])],
+            )
+        ]
+    )
+    try:
+        resp = await broker.peers.send(node, req)
+    except KafkaError:
+        return ErrorCode.NETWORK_EXCEPTION
+    if resp.error_code:
+        return ErrorCode(resp.error_code)
+    for result in resp.results_by_transaction:
+        for t in result.topic_results:
+            for p in t.results_by_partition:
+                if t.name == tp.topic and p.partition_index == tp.partition:
+                    return ErrorCode(p.partition_error_code)
+    return ErrorCode.UNKNOWN_SERVER_ERROR

@@ -39,6 +39,11 @@ class BrokerEvents(ControllerCore):
         new = [tp for tp in ctx.assignments if tp not in ctx.states]
         self.init_new_partitions(new, batch)
         self.elect_offline([tp for tp in ctx.states if not ctx.is_online(tp)], batch)
+        # Replicas on brokers that are gone leave the ISRs (Kafka's OfflineReplica).
+        dead = {r for s in ctx.states.values() for r in s.isr if not ctx.is_live(r)}
+        for b in sorted(dead):
+            follows = [tp for tp, s in ctx.states.items() if b in s.isr and s.leader != b]
+            self.remove_replica_from_isr(b, follows, batch)
         for broker_id in ctx.live_brokers:
             for tp in ctx.partitions_on(broker_id):
                 if tp in ctx.states:

@@ -171,6 +171,9 @@ class EmbeddedMetadataStore:
             t = self._topics.get(name)
             return dict(t.configs) if t is not None else {}
 
+    def ensure_topic_configs(self, name: str) -> Mapping[str, str]:
+        return self.topic_configs(name)
+
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         with self._lock:
             t = self._topic(name)

@@ -104,6 +104,11 @@ class MetadataStore(Protocol):
         blocking (as broker_configs)."""
         ...
 
+    def ensure_topic_configs(self, name: str) -> Mapping[str, str]:
+        """The config overrides of topic ``name``, read from the store itself when the
+        cache does not hold them yet (a topic just created elsewhere); may block."""
+        ...
+
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         """Replace the config overrides of a topic."""
         ...

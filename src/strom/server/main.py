@@ -40,6 +40,7 @@ from strom.storage.checkpoint import (
 from strom.storage.dir_lock import LogDirError, LogDirLocks
 
 log = logging.getLogger("strom.server")
+MARKER_RETRY_S = 0.2  # transaction markers that could not be written are retried this often
 
 EPILOG = """\
 Without zookeeper.connect the broker is a single node with an embedded metadata store;
@@ -175,6 +176,7 @@ class BrokerServer:
                 txn.expire_transactional_ids,
                 "txn expiry",
             ),
+            (MARKER_RETRY_S, txn.retry_markers, "txn markers"),
         ]
         if cfg.get_bool("log.cleaner.enable"):
             tasks.append((every("log.cleaner.backoff.ms"), broker.compact_logs, "log cleaner"))
@@ -225,6 +227,7 @@ class BrokerServer:
             await server.wait_closed()
         if broker.cluster is not None:
             await broker.cluster.shutdown()
+        await broker.peers.close()
 
     async def _before_stop(self) -> None:
         """Controlled shutdown (still serving): the controller moves this broker's

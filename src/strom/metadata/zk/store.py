@@ -118,6 +118,33 @@ class ZkMetadataStore:
         self._listener = listener
         self._load_configs()
         self.session.client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_changes)
+        self.session.client.ChildrenWatch(f"{zd.CONFIG}/{TOPICS}", self._on_topic_configs)
+
+    def _on_topic_configs(self, children: list[str]) -> bool:
+        """Kazoo's thread: topics created (their configs are written without a change
+        notification) or deleted; the store's thread reads the new ones."""
+        self._work.put(lambda: self._sync_topic_configs(children))
+        return True
+
+    def _sync_topic_configs(self, children: list[str]) -> None:
+        with self._lock:
+            known = set(self._topic_configs)
+        for name in sorted(set(children) - known):
+            self._refresh(TOPICS, name)
+        with self._lock:
+            for name in known - set(children):
+                self._topic_configs.pop(name, None)
+
+    def ensure_topic_configs(self, name: str) -> Mapping[str, str]:
+        """The topic's configs, read from ZooKeeper when not cached yet (blocking)."""
+        with self._lock:
+            cached = self._topic_configs.get(name)
+        if cached is not None:
+            return dict(cached)
+        configs = self._read_config(TOPICS, name)
+        with self._lock:
+            self._topic_configs.setdefault(name, configs)
+        return configs
 
     def close(self) -> None:
         self._listener = None

@@ -1,0 +1,173 @@
+"""Background producers for fault tests: one thread per client library, each writing
+unique values with acks=all and idempotence, and remembering every acknowledgement.
+
+``ProducerLoad(bootstrap, topic, "confluent-kafka")`` writes ``<client>-<n>`` values
+round robin over the partitions, at most ``rate`` records per second, until
+:meth:`stop`; ``acked`` then holds every acknowledged record with its partition and
+offset, ``errors`` every record that failed for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from strom.testing.records import Rec
+
+CLIENTS = ("confluent-kafka", "kafka-python", "aiokafka")
+FLUSH_S = 120.0
+
+
+class ProducerLoad:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        client: str,
+        partitions: int,
+        *,
+        rate: float = 200.0,
+        transactional_id: str | None = None,
+    ) -> None:
+        if client not in CLIENTS:
+            raise ValueError(f"client must be one of {CLIENTS}")
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.client = client
+        self.partitions = partitions
+        self.rate = rate
+        self.acked: list[Rec] = []
+        self.errors: list[str] = []
+        self.sent = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"load-{client}", daemon=True)
+
+    def start(self) -> ProducerLoad:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending, wait for every outstanding acknowledgement (or failure)."""
+        self._stop.set()
+        self._thread.join(FLUSH_S + 30)
+        if self._thread.is_alive():
+            raise AssertionError(f"{self.client} producer did not finish flushing")
+
+    def _value(self, n: int) -> bytes:
+        return f"{self.client}-{n:08d}".encode()
+
+    def _ack(self, partition: int, offset: int, value: bytes) -> None:
+        with self._lock:
+            self.acked.append(Rec(partition, offset, None, value))
+
+    def _fail(self, what: str) -> None:
+        with self._lock:
+            self.errors.append(what)
+
+    def _pace(self, started: float, n: int) -> None:
+        ahead = n / self.rate - (time.monotonic() - started)
+        if ahead > 0:
+            self._stop.wait(ahead)
+
+    def _run(self) -> None:
+        if self.client == "confluent-kafka":
+            self._run_confluent()
+        elif self.client == "kafka-python":
+            self._run_kafka_python()
+        else:
+            asyncio.run(self._run_aiokafka())
+
+    def _run_confluent(self) -> None:
+        from confluent_kafka import Producer
+
+        p = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "message.timeout.ms": int(FLUSH_S * 1000),
+            }
+        )
+
+        def done(err: Any, msg: Any) -> None:
+            if err is not None:
+                self._fail(f"{msg.value()!r}: {err}")
+            else:
+                self._ack(msg.partition(), msg.offset(), msg.value())
+
+        started, n = time.monotonic(), 0
+        while not self._stop.is_set():
+            try:
+                p.produce(
+                    self.topic, self._value(n), partition=n % self.partitions, on_delivery=done
+                )
+                n += 1
+            except BufferError:
+                pass
+            p.poll(0)
+            self._pace(started, n)
+        self.sent = n
+        p.flush(FLUSH_S)
+
+    def _run_kafka_python(self) -> None:
+        from kafka import KafkaProducer
+
+        p = KafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            retries=2**31 - 1,
+            request_timeout_ms=30000,
+            delivery_timeout_ms=int(FLUSH_S * 1000),
+        )
+        started, n = time.monotonic(), 0
+        while not self._stop.is_set():
+            value = self._value(n)
+            fut = p.send(self.topic, value, partition=n % self.partitions)
+            fut.add_callback(lambda md, v=value: self._ack(md.partition, md.offset, v))
+            fut.add_errback(lambda exc, v=value: self._fail(f"{v!r}: {exc}"))
+            n += 1
+            self._pace(started, n)
+        self.sent = n
+        p.flush(FLUSH_S)
+        p.close(timeout=10)
+
+    async def _run_aiokafka(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        p = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=30000,
+        )
+        await p.start()
+        pending: list[Any] = []
+
+        def settle(fut: Any, value: bytes) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                self._fail(f"{value!r}: {fut.exception() if not fut.cancelled() else 'cancelled'}")
+            else:
+                md = fut.result()
+                self._ack(md.partition, md.offset, value)
+
+        started, n = time.monotonic(), 0
+        try:
+            while not self._stop.is_set():
+                value = self._value(n)
+                fut = await p.send(self.topic, value, partition=n % self.partitions)
+                fut.add_done_callback(lambda f, v=value: settle(f, v))
+                pending.append(fut)
+                n += 1
+                ahead = n / self.rate - (time.monotonic() - started)
+                await asyncio.sleep(max(ahead, 0))
+            self.sent = n
+            await asyncio.wait_for(p.flush(), FLUSH_S)
+        finally:
+            await p.stop()

@@ -1,0 +1,178 @@
+"""Replication on a 3-broker cluster: acks=all with min.insync.replicas=2 loses nothing
+acknowledged when leaders are killed, followers catch up and rejoin the ISR, too few
+replicas refuse writes until one returns, and a paused leader is fenced."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from strom.testing import Cluster, assert_acknowledged_read_back
+from strom.testing.kafka import read_all
+from strom.testing.load import CLIENTS, ProducerLoad
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("require_strom")]
+
+ClusterFactory = Callable[..., Cluster]
+SESSION_MS = 4000
+
+
+def create(cluster: Cluster, topic: str, partitions: int = 3, min_isr: int = 2) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    new = NewTopic(topic, partitions, 3, config={"min.insync.replicas": str(min_isr)})
+    admin.create_topics([new], operation_timeout=30)[topic].result(60)
+    cluster.wait_for(
+        f"{topic} fully replicated",
+        lambda: all(len(p.isr_nodes) == 3 for p in cluster.metadata([topic]).topics[0].partitions),
+    )
+
+
+def in_sync(cluster: Cluster, topic: str, broker_id: int) -> bool:
+    return all(
+        broker_id in p.isr_nodes and p.leader_id >= 0
+        for p in cluster.metadata([topic]).topics[0].partitions
+    )
+
+
+@pytest.mark.slow
+def test_leader_killed_five_times_loses_nothing_acknowledged(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=SESSION_MS)
+    create(cluster, topic_name)
+    loads = [ProducerLoad(cluster.bootstrap, topic_name, c, 3, rate=150).start() for c in CLIENTS]
+    try:
+        for _ in range(5):
+            time.sleep(1.0)  # load flows before each kill
+            victim = cluster.leader(topic_name, 0)
+            cluster.broker(victim).kill()
+            cluster.wait_for(
+                "a new leader",
+                lambda v=victim: cluster.leader(topic_name, 0) not in (v, -1),
+                timeout_s=SESSION_MS / 1000 + 15,
+            )
+            cluster.broker(victim).start()
+            cluster.wait_for(
+                "the restarted broker back in every ISR",
+                lambda v=victim: in_sync(cluster, topic_name, v),
+                timeout_s=60,
+            )
+    finally:
+        for load in loads:
+            load.stop()
+    acked = [r for load in loads for r in load.acked]
+    failed = [e for load in loads for e in load.errors]
+    assert len(acked) > 500, f"too little was acknowledged: {len(acked)}; errors {failed[:5]}"
+    read = read_all(cluster.bootstrap, topic_name, 3)
+    assert_acknowledged_read_back(acked, read)
+    values = [r.value for r in read]
+    assert len(values) == len(set(values)), "a value was written twice"
+    for load in loads:  # every client library kept producing through the failovers
+        assert load.acked, f"{load.client} got no acknowledgement; errors {load.errors[:3]}"
+
+
+def test_follower_killed_catches_up_and_rejoins_the_isr(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, {"replica.lag.time.max.ms": "3000"}, session_timeout_ms=SESSION_MS)
+    create(cluster, topic_name, partitions=1)
+    leader = cluster.leader(topic_name, 0)
+    follower = next(b for b in cluster.brokers if b != leader)
+    cluster.broker(follower).kill()
+    cluster.wait_for(
+        "the follower out of the ISR",
+        lambda: follower not in cluster.partition(topic_name).isr_nodes,
+        timeout_s=SESSION_MS / 1000 + 15,
+    )
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(2000):
+        p.produce(topic_name, f"v{i}".encode(), partition=0)
+        p.poll(0)
+    assert p.flush(60) == 0
+    cluster.broker(follower).start()
+    cluster.wait_for(
+        "the follower back in the ISR", lambda: in_sync(cluster, topic_name, follower), 60
+    )
+    # It holds every record: make it the only replica left, then read.
+    for other in cluster.brokers:
+        if other != follower:
+            cluster.broker(other).stop()
+    cluster.wait_for("the follower leading", lambda: cluster.leader(topic_name, 0) == follower)
+    values = [r.value for r in read_all(cluster.bootstrap, topic_name, 1)]
+    assert values == [f"v{i}".encode() for i in range(2000)]
+
+
+def test_too_few_replicas_refuse_acks_all_until_one_returns(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, {"replica.lag.time.max.ms": "2000"}, session_timeout_ms=SESSION_MS)
+    create(cluster, topic_name, partitions=1, min_isr=2)
+    leader = cluster.leader(topic_name, 0)
+    others = [b for b in cluster.brokers if b != leader]
+    for b in others:
+        cluster.broker(b).stop()
+    cluster.wait_for(
+        "an ISR of one", lambda: cluster.partition(topic_name).isr_nodes == [leader], 30
+    )
+    errors: list[KafkaError] = []
+    p = Producer(
+        {
+            "bootstrap.servers": cluster.bootstrap,
+            "acks": "all",
+            "message.timeout.ms": 3000,
+            "retries": 0,
+        }
+    )
+    p.produce(topic_name, b"refused", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(15)
+    assert errors and errors[0] is not None
+    assert errors[0].code() == KafkaError.NOT_ENOUGH_REPLICAS, errors[0]
+    cluster.broker(others[0]).start()
+    cluster.wait_for(
+        "two replicas in sync",
+        lambda: len(cluster.partition(topic_name).isr_nodes) == 2,
+        timeout_s=30,
+    )
+    delivered: list[object] = []
+    p2 = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    p2.produce(topic_name, b"accepted", partition=0, on_delivery=lambda e, m: delivered.append(e))
+    assert p2.flush(30) == 0 and delivered == [None]
+
+
+@pytest.mark.slow
+def test_paused_leader_is_fenced_and_its_unacknowledged_writes_truncated(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=SESSION_MS)
+    create(cluster, topic_name, partitions=1)
+    load = ProducerLoad(cluster.bootstrap, topic_name, "confluent-kafka", 1, rate=200).start()
+    try:
+        time.sleep(1.0)
+        victim = cluster.leader(topic_name, 0)
+        cluster.broker(victim).pause()
+        cluster.wait_for(
+            "a new leader while the old one is paused",
+            lambda: cluster.leader(topic_name, 0) not in (victim, -1),
+            timeout_s=SESSION_MS / 1000 + 15,
+        )
+        time.sleep(1.0)  # writes go to the new leader
+        cluster.broker(victim).resume()
+        cluster.wait_for(
+            "the old leader back as an in-sync follower",
+            lambda: (
+                in_sync(cluster, topic_name, victim) and cluster.leader(topic_name, 0) != victim
+            ),
+            timeout_s=60,
+        )
+        time.sleep(0.5)
+    finally:
+        load.stop()
+    read = read_all(cluster.bootstrap, topic_name, 1)
+    assert_acknowledged_read_back(load.acked, read)
+    assert len({r.value for r in read}) == len(read)
+    log = cluster.broker(victim).log_path.read_text()
+    assert "ZooKeeper session" in log  # it noticed its session had expired
