@@ -345,3 +345,35 @@ def test_brokers_register_again_after_zookeeper_restarts(tmp_path: Path, topic_n
             zk.close()
         acked = produce_acked(cluster.bootstrap, topic_name, [(0, None, b"again")])
         assert acked[0].offset >= 0
+
+
+def test_delete_records_reaches_every_replica(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    from strom.protocol.generated.delete_records import DeleteRecordsRequest as DR
+    from strom.testing.kafka import watermarks
+
+    cluster = cluster_factory(3, session_timeout_ms=4000)
+    create(cluster, topic_name, 1, 3)
+    produce_acked(cluster.bootstrap, topic_name, [(0, None, f"v{i}".encode()) for i in range(10)])
+    leader = cluster.leader(topic_name, 0)
+    with RawClient(cluster.broker(leader).bootstrap) as c:
+        req = DR(
+            topics=[DR.DeleteRecordsTopic(topic_name, [DR.DeleteRecordsPartition(0, 7)])],
+            timeout_ms=10000,
+        )
+        resp = c.request(req, 2)
+    part = resp.topics[0].partitions[0]
+    assert (part.error_code, part.low_watermark) == (0, 7)
+    # every replica moved its log start: whichever leads next starts at 7
+    for _ in range(2):
+        leader = cluster.leader(topic_name, 0)
+        cluster.broker(leader).stop()
+        cluster.wait_for(
+            "a new leader", lambda v=leader: cluster.leader(topic_name, 0) not in (v, -1)
+        )
+        assert watermarks(cluster.bootstrap, topic_name, 0)[0] == 7
+        cluster.broker(leader).start()
+        cluster.wait_for(
+            "back in sync", lambda v=leader: v in cluster.partition(topic_name).isr_nodes
+        )

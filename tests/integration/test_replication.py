@@ -176,3 +176,73 @@ def test_paused_leader_is_fenced_and_its_unacknowledged_writes_truncated(
     assert len({r.value for r in read}) == len(read)
     log = cluster.broker(victim).log_path.read_text()
     assert "ZooKeeper session" in log  # it noticed its session had expired
+
+
+def test_consumers_fetch_from_the_replica_in_their_rack(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    """KIP-392: the leader names the follower in the consumer's rack as its preferred read
+    replica; that follower serves the fetch; a consumer with client.rack reads it all."""
+    from confluent_kafka import Consumer
+
+    from strom.protocol.generated.fetch import FetchRequest
+    from strom.testing.wire import RawClient
+
+    cluster = cluster_factory(
+        3,
+        {"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"},
+        per_broker=lambda b: {"broker.rack": f"rack-{b}"},
+    )
+    create(cluster, topic_name, partitions=1, min_isr=1)
+    produce = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(50):
+        produce.produce(topic_name, f"v{i}".encode(), partition=0)
+    assert produce.flush(30) == 0
+    part = cluster.partition(topic_name)
+    leader = part.leader_id
+    follower = next(r for r in part.replica_nodes if r != leader)
+    topic_id = cluster.metadata([topic_name]).topics[0].topic_id
+
+    def fetch(broker_id: int) -> FetchRequest:
+        return FetchRequest(
+            max_wait_ms=0,
+            min_bytes=1,
+            max_bytes=1 << 20,
+            rack_id=f"rack-{follower}",
+            topics=[
+                FetchRequest.FetchTopic(
+                    topic_name,
+                    topic_id,
+                    [FetchRequest.FetchPartition(0, -1, 0, -1, 0, 1 << 20)],
+                )
+            ],
+        )
+
+    with RawClient(cluster.broker(leader).bootstrap) as c:
+        at_leader = c.request(fetch(leader), 13).responses[0].partitions[0]
+    assert at_leader.preferred_read_replica == follower
+
+    def follower_serves() -> bool:  # once its high watermark has caught up
+        with RawClient(cluster.broker(follower).bootstrap) as c:
+            at_follower = c.request(fetch(follower), 13).responses[0].partitions[0]
+        assert at_follower.error_code == 0, at_follower
+        return at_follower.high_watermark == 50 and len(bytes(at_follower.records)) > 0
+
+    cluster.wait_for("the follower to serve the fetch", follower_serves)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cluster.bootstrap,
+            "group.id": "rack-aware",
+            "client.rack": f"rack-{follower}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic_name])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(got) < 50 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value())
+    consumer.close()
+    assert got == [f"v{i}".encode() for i in range(50)]

@@ -43,6 +43,7 @@ from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, Topic
 from strom.metadata.store import BROKERS, MetadataStore
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
+from strom.replication.replica_selector import selector_enabled
 from strom.storage.config import LogConfig
 from strom.storage.log_manager import LogManager
 
@@ -100,6 +101,7 @@ class Broker:
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
         self.peers = InterBrokerClients(self)
+        self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
         self.replicas.on_follower = self.fetchers.follow
         self.replicas.on_leader = lambda tp, part: self.fetchers.unfollow(tp)
         # A broker of a ZooKeeper cluster (set by the server before start): its place in

@@ -17,7 +17,8 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 from strom.protocol.wire import ChunkedRecords
-from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, ReadResult
+from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, Partition, ReadResult
+from strom.replication.replica_selector import ReplicaView, candidates, select_read_replica
 from strom.replication.truncation import diverging
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,28 @@ PartitionData = FetchResponse.PartitionData
 class _FetchState:
     def __init__(self, req: FetchRequest, version: int, fetch_max_bytes: int) -> None:
         self.req = req
+        self.version = version
         self.replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
         cap = req.max_bytes if req.max_bytes > 0 else 0
         # fetch.max.bytes bounds consumers; followers are bounded by their own request
         self.remaining = cap if self.replica_id >= 0 else min(cap, fetch_max_bytes)
         self.total = 0
         self.any_error = False
+
+
+def _preferred_replica(
+    broker: Broker, st: _FetchState, part: Partition, fp: FetchRequest.FetchPartition
+) -> int | None:
+    """KIP-392: the replica a consumer in another rack should read from, when it is not
+    this leader (None: read here)."""
+    if not part.is_leader or st.version < 11 or not broker.read_from_closest_replica:
+        return None
+    racks = {b.node_id: b.rack for b in broker.image.brokers.values()}
+    now = broker.now_ms()
+    leader = ReplicaView(broker.node_id, racks.get(broker.node_id), part.log.log_end_offset, 0)
+    followers = candidates(fp.fetch_offset, racks, part.follower_positions(), now)
+    chosen = select_read_replica(st.req.rack_id, leader, followers)
+    return None if chosen == broker.node_id else chosen
 
 
 def _follower_read(
@@ -55,6 +72,7 @@ def _follower_read(
         st.replica_id, fp.fetch_offset, fp.log_start_offset, broker.now_ms(), epoch
     ):
         broker.replicas.on_high_watermark(tp)
+    broker.replicas.on_follower_fetch(tp)
     if cluster is not None:
         cluster.alter_partition.submit(part.maybe_expand_isr())
     return ReadResult(
@@ -79,13 +97,23 @@ def _read_partition(
                 return out
             res = found
         else:
-            part = broker.replicas.leader_partition(tp, fp.current_leader_epoch)
+            part = broker.replicas.get_partition(tp)
+            part.check_leader_epoch(fp.current_leader_epoch)
+            preferred = _preferred_replica(broker, st, part, fp)
+            if preferred is not None:
+                out.preferred_read_replica = preferred
+                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
+                    part.offset_snapshot()
+                )
+                out.records = b""
+                return out
             limit = min(fp.partition_max_bytes, st.remaining)
             res = part.read_records(
                 fp.fetch_offset,
                 max(limit, 0),
                 st.req.isolation_level,
                 min_one_message=st.total == 0,
+                on_follower=not part.is_leader and st.version >= 11,
             )
     except KafkaError as e:
         st.any_error = True

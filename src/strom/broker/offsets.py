@@ -117,37 +117,62 @@ async def handle_offset_for_leader_epoch(
     return OffsetForLeaderEpochResponse(throttle_time_ms=0, topics=topics)
 
 
+DeletePartition = DeleteRecordsResponse.DeleteRecordsPartitionResult
+
+
+def _delete_one(broker: Broker, tp: TopicPartition, offset: int, out: DeletePartition) -> int:
+    """Move the leader's log start offset; the offset the followers must reach (-1:
+    none to wait for); the error goes into ``out``."""
+    try:
+        part = broker.replicas.leader_partition(tp)
+        if offset == -1:
+            offset = part.log.high_watermark
+        if offset < 0:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
+        part.log.delete_records_before(offset, broker.now_ms())
+        out.low_watermark = part.log.log_start_offset
+        broker.replicas.on_high_watermark(tp)  # followers' fetches return the new start
+        return offset if part.followers else -1
+    except KafkaError as e:
+        out.error_code = e.code
+    except OSError:
+        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+    return -1
+
+
+async def _wait_for_followers(
+    broker: Broker, waiting: list[tuple[TopicPartition, DeletePartition, int]], timeout_ms: int
+) -> None:
+    """Kafka's delayed DeleteRecords: answered once every in-sync replica's log start
+    offset reached the new one (REQUEST_TIMED_OUT after the request's timeout)."""
+    for tp, out, offset in waiting:
+        code = await broker.replicas.wait_for_low_watermark(tp, offset, timeout_ms / 1000)
+        part = broker.replicas.partitions.get(tp)
+        if code != ErrorCode.NONE:
+            out.error_code = code
+        elif part is not None:
+            out.low_watermark = part.low_watermark()
+
+
 @handles(ApiKey.DELETE_RECORDS)
 async def handle_delete_records(
     broker: Broker, header: RequestHeader, req: DeleteRecordsRequest
 ) -> DeleteRecordsResponse:
     topics = []
-    moved = False
+    waiting: list[tuple[TopicPartition, DeletePartition, int]] = []
     for t in req.topics:
         parts = []
         for p in t.partitions:
-            out = DeleteRecordsResponse.DeleteRecordsPartitionResult(
-                partition_index=p.partition_index, low_watermark=-1
-            )
+            out = DeletePartition(partition_index=p.partition_index, low_watermark=-1)
             tp = TopicPartition(t.name, p.partition_index)
-            try:
-                part = broker.replicas.leader_partition(tp)
-                offset = part.log.high_watermark if p.offset == -1 else p.offset
-                if offset < 0:
-                    raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
-                before = part.log.log_start_offset
-                part.log.delete_records_before(offset, broker.now_ms())
-                out.low_watermark = part.log.log_start_offset
-                moved = moved or part.log.log_start_offset != before
-            except KafkaError as e:
-                out.error_code = e.code
-            except OSError:
-                out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+            offset = _delete_one(broker, tp, p.offset, out)
+            if offset >= 0:
+                waiting.append((tp, out, offset))
             parts.append(out)
         topics.append(DeleteRecordsResponse.DeleteRecordsTopicResult(name=t.name, partitions=parts))
-    if moved:
-        # The new log start offsets reach the disk before the answer: a crash after it
-        # cannot bring deleted records back.
-        offsets = broker.logs.checkpoint_offsets(LOG_START_OFFSET_CHECKPOINT)
-        await asyncio.to_thread(broker.logs.write_checkpoint, LOG_START_OFFSET_CHECKPOINT, offsets)
+    # The new log start offsets reach the disk before the answer: a crash after it cannot
+    # bring deleted records back.
+    offsets = broker.logs.checkpoint_offsets(LOG_START_OFFSET_CHECKPOINT)
+    await asyncio.to_thread(broker.logs.write_checkpoint, LOG_START_OFFSET_CHECKPOINT, offsets)
+    await _wait_for_followers(broker, waiting, req.timeout_ms)
     return DeleteRecordsResponse(throttle_time_ms=0, topics=topics)

@@ -46,6 +46,8 @@ class ReplicaManager:
         # before UpdateMetadata does: followers fetch by topic id at once)
         self.topic_names: dict[bytes, str] = {}
         self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
+        # requests waiting for followers' progress (DeleteRecords' low watermark)
+        self._follower_waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
         # acks=all: (required offset, future of the error code) per partition
         self._commit_waiters: dict[TopicPartition, list[tuple[int, asyncio.Future[ErrorCode]]]] = {}
         # Called when a local replica becomes a follower (the replica fetchers listen).
@@ -218,6 +220,31 @@ class ReplicaManager:
         for _, fut in self._commit_waiters.pop(tp, []):
             if not fut.done():
                 fut.set_result(code)
+
+    # -- followers' progress ------------------------------------------------------------
+    def on_follower_fetch(self, tp: TopicPartition) -> None:
+        for fut in self._follower_waiters.pop(tp, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for_low_watermark(
+        self, tp: TopicPartition, offset: int, timeout_s: float
+    ) -> ErrorCode:
+        """DeleteRecords in a cluster (Kafka's delayed delete records): wait until every
+        live replica's log start offset reached ``offset``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    part = self.partitions.get(tp)
+                    if part is None or not part.is_leader:
+                        return ErrorCode.NOT_LEADER_OR_FOLLOWER
+                    if part.low_watermark() >= offset:
+                        return ErrorCode.NONE
+                    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._follower_waiters.setdefault(tp, []).append(fut)
+                    await fut
+        except TimeoutError:
+            return ErrorCode.REQUEST_TIMED_OUT
 
     # -- long-polling fetches ----------------------------------------------------------
     def _wake(self, tp: TopicPartition) -> None:

@@ -334,8 +334,13 @@ class Partition:
         min_one_message: bool,
         *,
         from_follower: bool = False,
+        on_follower: bool = False,
     ) -> ReadResult:
-        self.require_leader()
+        """Records from ``fetch_offset``: up to the log end for a follower's fetch, else
+        up to the high watermark (or the last stable offset). ``on_follower``: a
+        consumer reads from this replica while it is a follower (KIP-392)."""
+        if not on_follower:
+            self.require_leader()
         hw = self.log.high_watermark
         lso = self.last_stable_offset
         if from_follower:
@@ -349,6 +354,19 @@ class Partition:
             else []
         )
         return ReadResult(data, hw, lso, self.log.log_start_offset, aborted)
+
+    def low_watermark(self) -> int:
+        """The lowest log start offset of the replicas in the ISR (DeleteRecords)."""
+        starts = [self.log.log_start_offset]
+        starts += [f.log_start_offset for r, f in self.followers.items() if r in self.isr]
+        return min(starts)
+
+    def follower_positions(self) -> dict[int, tuple[int, int, int]]:
+        """Leader: (log start, log end, last caught-up time) of each follower."""
+        return {
+            r: (f.log_start_offset, f.log_end_offset, f.last_caught_up_time_ms)
+            for r, f in self.followers.items()
+        }
 
     def offset_snapshot(self) -> tuple[int, int, int]:
         """(log_start_offset, high_watermark, last_stable_offset)."""
