@@ -161,6 +161,6 @@ def test_broker_api_versions(broker: BrokerProcess) -> None:
     assert all(line.endswith(",") for line in body[:-1]) and not body[-1].endswith(",")
     assert re.fullmatch(r"\tProduce\(0\): 0 to 11 \[usable: 11\],", body[0])
     assert "\tApiVersions(18): 0 to 4 [usable: 4]," in body
-    assert "\tLeaderAndIsr(4): UNSUPPORTED," in body
+    assert "\tCreateDelegationToken(38): UNSUPPORTED," in body
     keys = [int(re.search(r"\((\d+)\):", line).group(1)) for line in body]  # type: ignore[union-attr]
     assert keys == sorted(keys)

@@ -5,7 +5,7 @@ One block per broker, as Kafka's NodeApiVersions.toString(true) lays it out::
     127.0.0.1:9092 (id: 1 rack: null isFenced: false) -> (
     \tProduce(0): 0 to 11 [usable: 11],
     \t...
-    \tLeaderAndIsr(4): UNSUPPORTED,
+    \tCreateDelegationToken(38): UNSUPPORTED,
     ...
     )
 
