@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -327,7 +328,6 @@ def test_brokers_register_again_after_zookeeper_restarts(tmp_path: Path, topic_n
     with Cluster(tmp_path, 3, session_timeout_ms=4000) as cluster:
         create(cluster, topic_name, 3, 3)
         cluster.zookeeper.stop()
-        import time
 
         time.sleep(5)  # past the session timeout: every session expires
         cluster.zookeeper.start()
@@ -377,3 +377,158 @@ def test_delete_records_reaches_every_replica(
         cluster.wait_for(
             "back in sync", lambda v=leader: v in cluster.partition(topic_name).isr_nodes
         )
+
+
+def test_strom_client_produces_and_consumes_through_failover(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    from strom.client import Consumer, Producer
+
+    cluster = cluster_factory(3, session_timeout_ms=4000)
+    create(cluster, topic_name, 3, 3)
+    config = {
+        "bootstrap.servers": cluster.bootstrap,
+        "group.id": "strom-client",
+        "auto.offset.reset": "earliest",
+    }
+
+    def consume(c: Consumer, n: int) -> list[bytes]:
+        got: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while len(got) < n and time.monotonic() < deadline:
+            got += [r.value for r in c.poll(1.0) if r.value is not None]
+        return got
+
+    with (
+        Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"}) as p,
+        Consumer(config) as c,
+    ):
+        c.subscribe([topic_name])
+        for i in range(30):
+            p.send(topic_name, f"a{i}".encode(), partition=i % 3).result(30)
+        first = consume(c, 30)
+        victim = cluster.leader(topic_name, 0)
+        cluster.broker(victim).kill()
+        for i in range(30):  # retried to the new leaders
+            p.send(topic_name, f"b{i}".encode(), partition=i % 3).result(60)
+        second = consume(c, 30)
+    assert sorted(first) == sorted(f"a{i}".encode() for i in range(30))
+    assert sorted(second) == sorted(f"b{i}".encode() for i in range(30))
+
+
+def test_zookeeper_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    from strom.testing.broker import free_port
+
+    argv = [
+        sys.executable, "-m", "strom", "broker",
+        "--override", f"zookeeper.connect=127.0.0.1:{free_port()}",
+        "--override", "zookeeper.connection.timeout.ms=3000",
+        "--override", f"log.dirs={tmp_path / 'log'}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "waiting for ZooKeeper at" in done.stderr
+    assert "Timed out waiting for connection to ZooKeeper" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_log_dir_of_another_cluster_is_refused(
+    cluster_factory: ClusterFactory, zookeeper: object, tmp_path: Path
+) -> None:
+    cluster = cluster_factory(1)
+    b = cluster.broker(0)
+    b.stop()
+    argv = [
+        sys.executable, "-m", "strom", "broker",
+        "--override", "broker.id=0",
+        "--override", f"zookeeper.connect={cluster.zookeeper.connect_string}/another-cluster",
+        "--override", f"log.dirs={b.log_dir}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "doesn't match stored clusterId" in done.stderr
+
+
+def test_new_partitions_and_config_changes_reach_every_broker(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
+
+    cluster = cluster_factory(3, {"replica.lag.time.max.ms": "2000"}, session_timeout_ms=4000)
+    create(cluster, topic_name, 1, 3)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_partitions([NewPartitions(topic_name, 6)])[topic_name].result(60)
+    cluster.wait_for(
+        "six partitions with leaders",
+        lambda: (
+            len(parts := cluster.metadata([topic_name]).topics[0].partitions) == 6
+            and all(p.leader_id >= 0 and len(p.isr_nodes) == 3 for p in parts)
+        ),
+    )
+    res = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic_name,
+        incremental_configs=[
+            ConfigEntry("min.insync.replicas", "3", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    admin.incremental_alter_configs([res])[res].result(30)
+    # Every leader now needs 3 in-sync replicas: stop one broker, and every partition
+    # (whichever broker leads it) refuses acks=all writes.
+    cluster.broker(0).stop()
+    cluster.wait_for(
+        "ISRs of two",
+        lambda: all(
+            len(p.isr_nodes) == 2 for p in cluster.metadata([topic_name]).topics[0].partitions
+        ),
+    )
+    errors: list[object] = []
+    p = Producer(
+        {
+            "bootstrap.servers": cluster.bootstrap,
+            "acks": "all",
+            "retries": 0,
+            "message.timeout.ms": 5000,
+        }
+    )
+    for part in range(6):
+        p.produce(topic_name, b"x", partition=part, on_delivery=lambda e, m: errors.append(e))
+    p.flush(30)
+    assert len(errors) == 6
+    assert all(e is not None and e.code() == KafkaError.NOT_ENOUGH_REPLICAS for e in errors), errors
+
+
+@pytest.mark.slow
+def test_a_paused_controller_is_fenced_when_it_resumes(
+    cluster_factory: ClusterFactory, topic_name: str
+) -> None:
+    cluster = cluster_factory(3, session_timeout_ms=4000)
+    create(cluster, topic_name, 3, 3)
+    old = cluster.controller_id()
+    epoch = controller_epoch(cluster)
+    cluster.broker(old).pause()
+    cluster.wait_for(
+        "a new controller while the old one is paused",
+        lambda: controller_epoch(cluster) > epoch,
+        timeout_s=20,
+    )
+    new = cluster.controller_id()
+    cluster.broker(old).resume()
+    cluster.wait_for(
+        "the old controller registered again as a plain broker",
+        lambda: (
+            old in [b.node_id for b in cluster.metadata().brokers]
+            and cluster.controller_id() == new
+        ),
+        timeout_s=30,
+    )
+    assert "resigns as controller" in cluster.broker(old).log_path.read_text()
+    # no partition state was written with the old controller's epoch afterwards
+    import json
+
+    for p in range(3):
+        state = json.loads(zk_get(cluster, f"/brokers/topics/{topic_name}/partitions/{p}/state"))
+        assert state["controller_epoch"] != epoch or state["leader"] != old

@@ -182,6 +182,8 @@ class ClusterMember:
         """On the loop, once registered: the controller election, AlterPartition sender,
         and what the ZooKeeper session tells."""
         self.zk.on_session_lost = self.runtime.on_session_lost
+        self.zk.on_suspended = self.runtime.on_suspended
+        self.zk.on_connected = self.runtime.on_connected
         self.zk.on_registered = self._registered_again
         self.runtime.start()
         loop = asyncio.get_running_loop()

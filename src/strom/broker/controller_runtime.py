@@ -58,6 +58,11 @@ class ControllerRuntime:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        # ZooKeeper connected: while the session is SUSPENDED the controller decides
+        # nothing (its view may be stale); a LOST session makes it resign first.
+        self._connected = threading.Event()
+        self._connected.set()
+        self._lost = False
 
     @property
     def is_active(self) -> bool:
@@ -83,7 +88,15 @@ class ControllerRuntime:
         return not self._stopped
 
     def on_session_lost(self) -> None:
-        self._jobs.put(self._resign)
+        self._lost = True
+        self._connected.set()
+        self._jobs.put(lambda: None)  # wake the thread: it resigns before anything else
+
+    def on_suspended(self) -> None:
+        self._connected.clear()
+
+    def on_connected(self) -> None:
+        self._connected.set()
 
     def on_registered(self) -> None:
         """Registered again after a session loss: try the election again."""
@@ -100,6 +113,12 @@ class ControllerRuntime:
             job = self._jobs.get()
             if job is None:
                 return
+            while not self._connected.wait(0.5):
+                if self._stopped:
+                    return
+            if self._lost:
+                self._lost = False
+                self._resign()
             try:
                 job()
             except ControllerMovedError as exc:

@@ -35,6 +35,7 @@ class _FetchState:
         self.remaining = cap if self.replica_id >= 0 else min(cap, fetch_max_bytes)
         self.total = 0
         self.any_error = False
+        self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
 
 
 def _preferred_replica(
@@ -80,6 +81,57 @@ def _follower_read(
     )
 
 
+def _no_records(out: PartitionData, part: Partition) -> PartitionData:
+    out.log_start_offset, out.high_watermark, out.last_stable_offset = part.offset_snapshot()
+    out.records = b""
+    return out
+
+
+def _consumer_read(
+    broker: Broker,
+    st: _FetchState,
+    tp: TopicPartition,
+    fp: FetchRequest.FetchPartition,
+    out: PartitionData,
+) -> ReadResult | PartitionData:
+    """A consumer's fetch: records up to the high watermark, or (KIP-392) the answer
+    naming the replica to read from instead."""
+    part = broker.replicas.get_partition(tp)
+    part.check_leader_epoch(fp.current_leader_epoch)
+    preferred = _preferred_replica(broker, st, part, fp)
+    if preferred is not None:
+        out.preferred_read_replica = preferred
+        return _no_records(out, part)
+    limit = min(fp.partition_max_bytes, st.remaining)
+    return part.read_records(
+        fp.fetch_offset,
+        max(limit, 0),
+        st.req.isolation_level,
+        min_one_message=st.total == 0,
+        on_follower=not part.is_leader and st.version >= 11,
+    )
+
+
+def _failed(
+    broker: Broker, st: _FetchState, tp: TopicPartition, out: PartitionData, code: int
+) -> PartitionData:
+    st.any_error = True
+    out.error_code = code
+    out.records = b""
+    if code == ErrorCode.OFFSET_OUT_OF_RANGE:
+        p = broker.replicas.partitions.get(tp)
+        if p is not None:
+            out.log_start_offset, out.high_watermark, out.last_stable_offset = p.offset_snapshot()
+    elif code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH):
+        current = broker.image.partition(tp)  # KIP-951: where to go instead
+        if current is not None and current.leader >= 0:
+            out.current_leader = FetchResponse.LeaderIdAndEpoch(
+                current.leader, current.leader_epoch
+            )
+            st.leaders.add(current.leader)
+    return out
+
+
 def _read_partition(
     broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> PartitionData:
@@ -89,48 +141,17 @@ def _read_partition(
             found = _follower_read(broker, st, tp, fp)
             if isinstance(found, tuple):
                 out.diverging_epoch = FetchResponse.EpochEndOffset(*found)
-                part = broker.replicas.partitions[tp]
-                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
-                    part.offset_snapshot()
-                )
-                out.records = b""
-                return out
+                return _no_records(out, broker.replicas.partitions[tp])
             res = found
         else:
-            part = broker.replicas.get_partition(tp)
-            part.check_leader_epoch(fp.current_leader_epoch)
-            preferred = _preferred_replica(broker, st, part, fp)
-            if preferred is not None:
-                out.preferred_read_replica = preferred
-                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
-                    part.offset_snapshot()
-                )
-                out.records = b""
-                return out
-            limit = min(fp.partition_max_bytes, st.remaining)
-            res = part.read_records(
-                fp.fetch_offset,
-                max(limit, 0),
-                st.req.isolation_level,
-                min_one_message=st.total == 0,
-                on_follower=not part.is_leader and st.version >= 11,
-            )
+            read = _consumer_read(broker, st, tp, fp, out)
+            if isinstance(read, PartitionData):
+                return read
+            res = read
     except KafkaError as e:
-        st.any_error = True
-        out.error_code = e.code
-        if e.code == ErrorCode.OFFSET_OUT_OF_RANGE:
-            p = broker.replicas.partitions.get(tp)
-            if p is not None:
-                out.log_start_offset, out.high_watermark, out.last_stable_offset = (
-                    p.offset_snapshot()
-                )
-        out.records = b""
-        return out
+        return _failed(broker, st, tp, out, e.code)
     except OSError:
-        st.any_error = True
-        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
-        out.records = b""
-        return out
+        return _failed(broker, st, tp, out, ErrorCode.KAFKA_STORAGE_ERROR)
     out.high_watermark = res.high_watermark
     out.last_stable_offset = res.last_stable_offset
     out.log_start_offset = res.log_start_offset
@@ -185,7 +206,21 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
         responses.append(
             FetchResponse.FetchableTopicResponse(topic=name, topic_id=ft.topic_id, partitions=parts)
         )
-    return FetchResponse(throttle_time_ms=0, error_code=0, session_id=0, responses=responses), st
+    endpoints = []
+    for node in sorted(st.leaders):
+        endpoint = broker.broker_endpoint(node)
+        if endpoint is not None:
+            host, port = endpoint
+            rack = broker.image.brokers[node].rack
+            endpoints.append(FetchResponse.NodeEndpoint(node, host, port, rack))
+    resp = FetchResponse(
+        throttle_time_ms=0,
+        error_code=0,
+        session_id=0,
+        responses=responses,
+        node_endpoints=endpoints,
+    )
+    return resp, st
 
 
 def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPartition]:
@@ -217,7 +252,7 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
         wait_ms = deadline - broker.now_ms()
         if wait_ms <= 0:
             break
-        await broker.replicas.wait_for_data(tps, wait_ms / 1000)
+        await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=st.replica_id >= 0)
         resp, st = _read_all(broker, req, version)
         if st.total >= req.min_bytes or st.any_error:
             break

@@ -45,7 +45,8 @@ class ReplicaManager:
         # topic id -> name of the topics with a local replica (LeaderAndIsr names them
         # before UpdateMetadata does: followers fetch by topic id at once)
         self.topic_names: dict[bytes, str] = {}
-        self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}  # consumers
+        self._append_waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}  # followers
         # requests waiting for followers' progress (DeleteRecords' low watermark)
         self._follower_waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
         # acks=all: (required offset, future of the error code) per partition
@@ -156,7 +157,7 @@ class ReplicaManager:
         part = self.leader_partition(tp)
         hw = part.high_watermark
         info = part.append_records_to_leader(records, acks, now_ms, origin)
-        self._wake(tp)
+        self._wake_followers(tp)
         if part.high_watermark != hw:
             self.on_high_watermark(tp)
         return info
@@ -248,20 +249,29 @@ class ReplicaManager:
 
     # -- long-polling fetches ----------------------------------------------------------
     def _wake(self, tp: TopicPartition) -> None:
-        waiters = self._waiters.pop(tp, None)
-        if waiters:
-            for fut in waiters:
+        """The high watermark moved (or the replica changed): consumers and followers."""
+        for waiters in (self._waiters.pop(tp, None), self._append_waiters.pop(tp, None)):
+            for fut in waiters or ():
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait_for_data(self, tps: Iterable[TopicPartition], timeout_s: float) -> None:
-        """Return when any of ``tps`` gets an append or a new high watermark, or after
-        ``timeout_s``."""
+    def _wake_followers(self, tp: TopicPartition) -> None:
+        """An append: followers' fetches (consumers only see it once it is committed)."""
+        for fut in self._append_waiters.pop(tp, None) or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for_data(
+        self, tps: Iterable[TopicPartition], timeout_s: float, *, follower: bool = False
+    ) -> None:
+        """Return when any of ``tps`` gets a new high watermark (a follower: an append),
+        or after ``timeout_s``."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         keys = list(tps)
+        waiters = self._append_waiters if follower else self._waiters
         for tp in keys:
-            self._waiters.setdefault(tp, []).append(fut)
+            waiters.setdefault(tp, []).append(fut)
         try:
             async with asyncio.timeout(timeout_s):
                 await fut
@@ -269,9 +279,9 @@ class ReplicaManager:
             pass
         finally:
             for tp in keys:
-                lst = self._waiters.get(tp)
+                lst = waiters.get(tp)
                 if lst is not None:
                     if fut in lst:
                         lst.remove(fut)
                     if not lst:
-                        del self._waiters[tp]
+                        del waiters[tp]

@@ -286,22 +286,26 @@ class ZkControllerStore:
 
     def _watch_topics(self, names: Iterable[str]) -> None:
         for topic in names:
-            if topic in self._topic_watches:
-                continue
-            self._topic_watches.add(topic)
-            first = [True]
+            if topic not in self._topic_watches:
+                self._topic_watches.add(topic)
+                self.session.client.DataWatch(zd.topic_path(topic), self._topic_watcher(topic))
 
-            def fired(raw: Any, _stat: Any, topic: str = topic, first: list[bool] = first) -> bool:
-                if not self.active or raw is None:
-                    self._topic_watches.discard(topic)
-                    return False
-                if first[0]:
-                    first[0] = False  # the initial read is not a change
-                elif self._on_event is not None:
-                    self._on_event(PARTITION_MODIFICATION, topic)
-                return True
+    def _topic_watcher(self, topic: str) -> Callable[[Any, Any], bool]:
+        """A DataWatch callback for /brokers/topics/<topic>. It takes exactly (data, stat):
+        kazoo passes the event too to a function of three parameters."""
+        first = [True]
 
-            self.session.client.DataWatch(zd.topic_path(topic), fired)
+        def fired(raw: Any, _stat: Any) -> bool:
+            if not self.active or raw is None:
+                self._topic_watches.discard(topic)
+                return False
+            if first[0]:
+                first[0] = False  # the initial read is not a change
+            elif self._on_event is not None:
+                self._on_event(PARTITION_MODIFICATION, topic)
+            return True
+
+        return fired
 
 
 def _rolled_back(exc: Exception) -> bool:

@@ -71,10 +71,11 @@ class ZkSession:
         zookeeper.connection.timeout.ms."""
         deadline = time.monotonic() + self.connection_timeout_ms / 1000
         started = time.monotonic()
+        wait_s = 1.0  # the first message comes after a second, then every few seconds
         while True:
             remaining = deadline - time.monotonic()
             try:
-                self.client.start(timeout=max(min(remaining, LOG_EVERY_S), 0.1))
+                self.client.start(timeout=max(min(remaining, wait_s), 0.1))
                 break
             except KazooTimeoutError:
                 if time.monotonic() >= deadline:
@@ -91,6 +92,7 @@ class ZkSession:
                     time.monotonic() - started,
                     self.connection_timeout_ms,
                 )
+                wait_s = LOG_EVERY_S
         if self.chroot:
             self.call(self.client.ensure_path_async, self.chroot)
             self.client.chroot = self.chroot

@@ -29,7 +29,7 @@ from strom.common.errors import MetadataUnavailableError
 from strom.metadata.image import BrokerInfo, TopicAssignment
 from strom.metadata.store import BROKERS, TOPICS, MetadataListener, StoreError
 from strom.metadata.zk import data as zd
-from strom.metadata.zk.session import CONNECTED, LOST, ZkSession
+from strom.metadata.zk.session import CONNECTED, LOST, SUSPENDED, ZkSession
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class ZkMetadataStore:
         self._lost = False
         self.on_registered: Callable[[BrokerInfo], None] | None = None
         self.on_session_lost: Callable[[], None] | None = None
+        self.on_suspended: Callable[[], None] | None = None
+        self.on_connected: Callable[[], None] | None = None
         # ZooKeeper callbacks only enqueue work; this thread does it (kazoo's own
         # threads must never block).
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -185,6 +187,10 @@ class ZkMetadataStore:
         return registered
 
     def _on_state(self, state: str) -> None:
+        if state == SUSPENDED and self.on_suspended is not None:
+            self.on_suspended()
+        if state == CONNECTED and self.on_connected is not None:
+            self.on_connected()
         if state == LOST:
             self._lost = True
             if self.on_session_lost is not None:
