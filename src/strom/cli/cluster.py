@@ -23,24 +23,32 @@ _COMMANDS = {
 HEADERS = ("BROKER", "HOST:PORT", "RACK", "CONTROLLER")
 
 
+def _connection_arguments(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument(
+        "--bootstrap-server",
+        "-b",
+        metavar="HOST:PORT",
+        default=default,
+        help="A list of host/port pairs to use for establishing the connection to the cluster.",
+    )
+    p.add_argument(
+        "--command-config",
+        "--config",
+        "-c",
+        dest="command_config",
+        metavar="FILE",
+        default=default,
+        help="A property file containing configs to be passed to the Admin Client.",
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # before the command (as strom's other tools) or after it (as kafka-cluster.sh)
+    _connection_arguments(p, None)
     sub = p.add_subparsers(dest="cluster_command", metavar="COMMAND", required=True)
     for name, help_text in _COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument(
-            "--bootstrap-server",
-            "-b",
-            metavar="HOST:PORT",
-            help="A list of host/port pairs to use for establishing the connection to the cluster.",
-        )
-        cmd.add_argument(
-            "--command-config",
-            "--config",
-            "-c",
-            dest="command_config",
-            metavar="FILE",
-            help="A property file containing configs to be passed to the Admin Client.",
-        )
+        _connection_arguments(cmd, argparse.SUPPRESS)
         if name == "unregister":
             cmd.add_argument(
                 "--id", "-i", type=int, required=True, help="The ID of the broker to unregister."

@@ -21,6 +21,7 @@ import random
 from strom.cli.common import CliError, add_bootstrap, add_command_config, client_config
 from strom.cli.kafka_errors import exception_message
 from strom.cli.reassign_json import (
+    Assignment,
     duplicates,
     format_reassignment,
     parse_broker_list,
@@ -158,15 +159,24 @@ def _flag(dest: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     action = _action(args)
+    # the files are read and checked before connecting
+    if action == "generate":
+        brokers = parse_broker_list(args.broker_list)
+        topics = parse_topics(read_text(args.topics_to_move_json_file))
+    elif action == "execute":
+        proposed = parse_execute(read_text(args.reassignment_json_file))
+    elif action != "list":
+        parts, log_dirs = parse_reassignment(read_text(args.reassignment_json_file))
+        refuse_log_dirs(log_dirs)
     with Admin(client_config(args, {"client.id": "reassign-partitions-tool"})) as admin:
         if action == "generate":
-            generate(admin, args)
+            generate(admin, topics, brokers, rack_aware=not args.disable_rack_aware)
         elif action == "execute":
-            execute(admin, read_text(args.reassignment_json_file), args.additional)
+            execute(admin, proposed, args.additional)
         elif action == "verify":
-            verify(admin, read_text(args.reassignment_json_file))
+            verify(admin, parts)
         elif action == "cancel":
-            cancel(admin, read_text(args.reassignment_json_file))
+            cancel(admin, parts)
         else:
             print(current_reassignments(admin))
     return 0
@@ -187,9 +197,7 @@ def _replicas(admin: Admin, topics: set[str]) -> dict[TopicPartition, list[int]]
     return out
 
 
-def generate(admin: Admin, args: argparse.Namespace) -> None:
-    brokers = parse_broker_list(args.broker_list)
-    topics = parse_topics(read_text(args.topics_to_move_json_file))
+def generate(admin: Admin, topics: list[str], brokers: list[int], *, rack_aware: bool) -> None:
     repeated = duplicates(topics)
     if repeated:
         raise CliError(
@@ -198,7 +206,7 @@ def generate(admin: Admin, args: argparse.Namespace) -> None:
     current = _replicas(admin, set(topics))
     wanted = set(brokers)
     racks = {
-        b.node_id: None if args.disable_rack_aware else b.rack
+        b.node_id: b.rack if rack_aware else None
         for b in admin.describe_cluster().brokers
         if b.node_id in wanted
     }
@@ -227,8 +235,7 @@ def generate(admin: Admin, args: argparse.Namespace) -> None:
     print(f"Proposed partition reassignment configuration\n{format_reassignment(proposed)}")
 
 
-def execute(admin: Admin, text: str, additional: bool) -> None:
-    proposed = parse_execute(text)
+def execute(admin: Admin, proposed: dict[TopicPartition, list[int]], additional: bool) -> None:
     if not additional and admin.list_partition_reassignments():
         raise CliError(CANNOT_EXECUTE)
     known = {b.node_id for b in admin.describe_cluster().brokers}
@@ -260,9 +267,7 @@ def _raise_errors(title: str, outcome: dict[TopicPartition, KafkaError | None]) 
         raise CliError("\n".join([title, *lines]))
 
 
-def verify(admin: Admin, text: str) -> None:
-    parts, log_dirs = parse_reassignment(text)
-    refuse_log_dirs(log_dirs)
+def verify(admin: Admin, parts: Assignment) -> None:
     ongoing = admin.list_partition_reassignments()
     lines = ["Status of partition reassignment:"]
     current: dict[TopicPartition, list[int]] = {}
@@ -284,9 +289,7 @@ def verify(admin: Admin, text: str) -> None:
     print("\n".join(lines))
 
 
-def cancel(admin: Admin, text: str) -> None:
-    parts, log_dirs = parse_reassignment(text)
-    refuse_log_dirs(log_dirs)
+def cancel(admin: Admin, parts: Assignment) -> None:
     ongoing = admin.list_partition_reassignments([tp for tp, _ in parts])
     # Kafka's condition, verbatim: a reassignment that only adds replicas stays
     cancelling = sorted(

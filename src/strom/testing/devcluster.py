@@ -184,12 +184,14 @@ def _stop(zookeeper: ZooKeeperProcess, cluster: Cluster) -> None:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     data = Path(args.data).resolve()
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         zookeeper, cluster = prepare(args, data)
     except StartError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    # Ctrl-C even when started in the background (which ignores SIGINT), and SIGTERM
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         start(zookeeper, cluster)
         _announce(zookeeper, cluster, data)
