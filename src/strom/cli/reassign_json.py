@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from strom.cli.common import CliError
+from strom.cli.common import CliError, json_field
 from strom.common.types import TopicPartition
 
 ANY_LOG_DIR = "any"
@@ -43,17 +43,8 @@ def _parse(text: str) -> dict[str, Any]:
     return value
 
 
-def _field(obj: Any, name: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(obj, dict) or name not in obj:
-        raise CliError(f"No such field exists: `{name}`")
-    value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise CliError(f"Field `{name}` has an unexpected value: {json.dumps(value)}")
-    return value
-
-
 def _ints(obj: Any, name: str) -> list[int]:
-    values = _field(obj, name, list)
+    values = json_field(obj, name, list)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise CliError(f"Field `{name}` must be a list of integers: {json.dumps(values)}")
     return list(values)
@@ -73,7 +64,7 @@ def parse_reassignment(text: str) -> tuple[Assignment, dict[tuple[TopicPartition
     parts: Assignment = []
     log_dirs: dict[tuple[TopicPartition, int], str] = {}
     for entry in obj.get("partitions") or []:
-        tp = TopicPartition(_field(entry, "topic", str), _field(entry, "partition", int))
+        tp = TopicPartition(json_field(entry, "topic", str), json_field(entry, "partition", int))
         replicas = _ints(entry, "replicas")
         dirs = entry.get("log_dirs")
         dirs = [ANY_LOG_DIR] * len(replicas) if dirs is None else dirs
@@ -126,7 +117,7 @@ def parse_topics(text: str) -> list[str]:
     """The topic names of a ``--topics-to-move-json-file``, in file order."""
     obj = _parse(text)
     _version(obj)
-    return [_field(entry, "topic", str) for entry in obj.get("topics") or []]
+    return [json_field(entry, "topic", str) for entry in obj.get("topics") or []]
 
 
 def parse_election(text: str) -> set[TopicPartition]:
@@ -137,7 +128,10 @@ def parse_election(text: str) -> set[TopicPartition]:
     entries = obj["partitions"]
     if not isinstance(entries, list):
         raise CliError('Replica election data has no list in its "partitions" field')
-    tps = [TopicPartition(_field(e, "topic", str), _field(e, "partition", int)) for e in entries]
+    tps = [
+        TopicPartition(json_field(e, "topic", str), json_field(e, "partition", int))
+        for e in entries
+    ]
     repeated = duplicates(tps)
     if repeated:
         shown = ", ".join(str(tp) for tp in repeated)

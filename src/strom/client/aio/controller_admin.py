@@ -47,6 +47,13 @@ def _by_topic(partitions: Iterable[TopicPartition]) -> dict[str, list[int]]:
     return out
 
 
+def _outcomes(
+    results: Iterable[tuple[TopicPartition, int, str | None]],
+) -> dict[TopicPartition, KafkaError | None]:
+    """Each partition's error (None: none) from (partition, error code, message)."""
+    return {tp: error_for(code, f"partition {tp}", message) for tp, code, message in results}
+
+
 class ControllerAdminMixin:
     """Elections and reassignments; the host class provides ``client``."""
 
@@ -121,12 +128,11 @@ class ControllerAdminMixin:
             request, lambda r: r.error_code, min_version=0 if kind == ElectionType.PREFERRED else 1
         )
         raise_for(response.error_code, f"elect leaders ({kind.name})")
-        out: dict[TopicPartition, KafkaError | None] = {}
-        for t in response.replica_election_results:
-            for p in t.partition_result:
-                tp = TopicPartition(t.topic, p.partition_id)
-                out[tp] = error_for(p.error_code, f"partition {tp}", p.error_message)
-        return out
+        return _outcomes(
+            (TopicPartition(t.topic, p.partition_id), p.error_code, p.error_message)
+            for t in response.replica_election_results
+            for p in t.partition_result
+        )
 
     async def alter_partition_reassignments(
         self, reassignments: Mapping[TopicPartition, Sequence[int] | None]
@@ -151,12 +157,11 @@ class ControllerAdminMixin:
             request, lambda r: r.error_code
         )
         raise_for(response.error_code, "alter partition reassignments", response.error_message)
-        out: dict[TopicPartition, KafkaError | None] = {}
-        for t in response.responses:
-            for p in t.partitions:
-                tp = TopicPartition(t.name, p.partition_index)
-                out[tp] = error_for(p.error_code, f"partition {tp}", p.error_message)
-        return out
+        return _outcomes(
+            (TopicPartition(t.name, p.partition_index), p.error_code, p.error_message)
+            for t in response.responses
+            for p in t.partitions
+        )
 
     async def list_partition_reassignments(
         self, partitions: Iterable[TopicPartition] | None = None
