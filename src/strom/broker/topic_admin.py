@@ -19,9 +19,9 @@ import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from strom.common.assignment import AssignmentError, assign_replicas
 from strom.common.config import ConfigError, validate_topic_configs
 from strom.common.names import INTERNAL_TOPICS, collision_key, topic_name_problem
-from strom.controller.assignment import AssignmentError, assign_replicas
 from strom.metadata.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import StoreError
 from strom.protocol.errors import ErrorCode, KafkaError

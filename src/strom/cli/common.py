@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from strom.client.aio.admin import AIOAdmin
 from strom.common import properties
@@ -112,6 +113,17 @@ def run_admin(config: Mapping[str, str | int], work: Callable[[AIOAdmin], Awaita
             return await work(admin)
 
     return asyncio.run(main())
+
+
+def json_field(obj: Any, name: str, kind: type) -> Any:
+    """``obj[name]`` of a tool's JSON file, checked to be a ``kind`` (a bool is not an
+    int); Kafka's message for a missing field."""
+    if not isinstance(obj, dict) or name not in obj:
+        raise CliError(f"No such field exists: `{name}`")
+    value = obj[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CliError(f"Field `{name}` has the wrong type: {json.dumps(value)}")
+    return value
 
 
 def include_pattern(regex: str) -> re.Pattern[str]:

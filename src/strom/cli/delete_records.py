@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from strom.cli.common import CliError, add_bootstrap, add_command_config, client_config, run_admin
+from strom.cli.common import (
+    CliError,
+    add_bootstrap,
+    add_command_config,
+    client_config,
+    json_field,
+    run_admin,
+)
 from strom.client.aio.admin import AIOAdmin
 from strom.common.types import TopicPartition
 from strom.protocol.errors import KafkaError
@@ -50,24 +56,15 @@ def parse_offset_json(text: str) -> dict[TopicPartition, int]:
     seen: dict[TopicPartition, int] = {}
     duplicates: list[str] = []
     for entry in data["partitions"]:
-        tp = TopicPartition(_field(entry, "topic", str), _field(entry, "partition", int))
+        tp = TopicPartition(json_field(entry, "topic", str), json_field(entry, "partition", int))
         if tp in seen and str(tp) not in duplicates:
             duplicates.append(str(tp))
-        seen.setdefault(tp, _field(entry, "offset", int))
+        seen.setdefault(tp, json_field(entry, "offset", int))
     if duplicates:
         raise CliError(
             f"Offset json file contains duplicate topic partitions: {','.join(duplicates)}"
         )
     return seen
-
-
-def _field(entry: Any, name: str, kind: type) -> Any:
-    if not isinstance(entry, dict) or name not in entry:
-        raise CliError(f"No such field exists: `{name}`")
-    value = entry[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise CliError(f"Field `{name}` has the wrong type: {json.dumps(value)}")
-    return value
 
 
 async def delete(admin: AIOAdmin, before: dict[TopicPartition, int]) -> list[str]:

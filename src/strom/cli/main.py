@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from strom.cli import (
     broker_api_versions,
+    cluster,
     configs,
     console_consumer,
     console_producer,
@@ -22,9 +23,11 @@ from strom.cli import (
     delete_records,
     dump_log,
     get_offsets,
+    leader_election,
     log_dirs,
     perf_consumer,
     perf_producer,
+    reassign_partitions,
     topics,
     transactions,
 )
@@ -91,6 +94,22 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         transactions.add_arguments,
         transactions.run,
     ),
+    "reassign-partitions": (
+        "move partitions between brokers: generate, execute, verify, cancel, list "
+        "(kafka-reassign-partitions)",
+        reassign_partitions.add_arguments,
+        reassign_partitions.run,
+    ),
+    "leader-election": (
+        "elect the preferred (or an unclean) leader of partitions (kafka-leader-election)",
+        leader_election.add_arguments,
+        leader_election.run,
+    ),
+    "cluster": (
+        "print the cluster id, or the brokers and the controller (kafka-cluster)",
+        cluster.add_arguments,
+        cluster.run,
+    ),
     "dump-log": (
         "print the batches and records of a log segment",
         dump_log.add_arguments,
@@ -122,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser(
         "broker", help="run a broker (strom broker [server.properties] [--override k=v])"
+    )
+    sub.add_parser(
+        "dev-cluster",
+        help="run ZooKeeper and N brokers on 127.0.0.1 until Ctrl-C "
+        "(strom dev-cluster --brokers 3 [--data DIR])",
     )
     for name, (help_text, add_arguments, _) in _TOOLS.items():
         tool = sub.add_parser(name, help=help_text, description=help_text)
@@ -157,11 +181,19 @@ def broker(argv: list[str]) -> int:
     return broker_main(argv)
 
 
+def dev_cluster(argv: list[str]) -> int:
+    from strom.testing.devcluster import main as dev_cluster_main
+
+    return dev_cluster_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list and args_list[0] == "broker":
             return broker(args_list[1:])
+        if args_list and args_list[0] == "dev-cluster":
+            return dev_cluster(args_list[1:])
         args = build_parser().parse_args(args_list)
         _log_to_stderr()
         return _TOOLS[args.command][2](args)

@@ -5,20 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 
+from strom.cli import topics_describe
 from strom.cli.common import (
     CliError,
     add_bootstrap,
     add_command_config,
     client_config,
-    java_str,
     parse_properties,
 )
-from strom.client.admin_types import (
-    ConfigResource,
-    ConfigResourceType,
-    NewTopic,
-    TopicDescription,
-)
+from strom.client.admin_types import NewTopic
 from strom.client.sync import Admin
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -91,10 +86,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="The maximum partition size to be included in one DescribeTopicPartitions response.",
     )
+    topics_describe.add_report_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     config = client_config(args)
+    topics_describe.check_report_arguments(args, next(a for a in _ACTIONS if getattr(args, a)))
     if args.create:
         _check_create(args)
     elif args.alter and args.config:
@@ -172,46 +169,8 @@ def _targets(admin: Admin, args: argparse.Namespace) -> list[str]:
 
 def _describe(admin: Admin, args: argparse.Namespace) -> None:
     names = _targets(admin, args)
-    if not names:
-        return
-    try:
-        descriptions = admin.describe_topic_partitions(
-            names, partition_limit=args.partition_size_limit_per_response
-        )
-    except KafkaError as exc:
-        if exc.code != ErrorCode.UNSUPPORTED_VERSION:
-            raise
-        descriptions = admin.describe_topics(names)  # older brokers: no ELR (N/A)
-    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
-    configs = admin.describe_configs(resources)
-    for name in names:
-        d = descriptions[name]
-        entries = configs.get(ConfigResource(ConfigResourceType.TOPIC, name), [])
-        shown = ",".join(f"{e.name}={java_str(e.value)}" for e in entries if not e.is_default)
-        print(describe_lines(d, shown))
-
-
-def describe_lines(d: TopicDescription, configs: str) -> str:
-    """The text kafka-topics.sh --describe prints for one topic (TopicCommand)."""
-    rf = len(d.partitions[0].replicas) if d.partitions else 0
-    head = f"Topic: {d.name}"
-    if d.topic_id != bytes(16):
-        head += f"\tTopicId: {d.topic_id_str}"
-    lines = [
-        f"{head}\tPartitionCount: {len(d.partitions)}\tReplicationFactor: {rf}\tConfigs: {configs}"
-    ]
-    for p in d.partitions:
-        leader = "none" if p.leader < 0 else str(p.leader)
-        lines.append(
-            f"\tTopic: {d.name}\tPartition: {p.partition}\tLeader: {leader}\t"
-            f"Replicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}\t"
-            f"Elr: {_ids(p.elr)}\tLastKnownElr: {_ids(p.last_known_elr)}"
-        )
-    return "\n".join(lines)
-
-
-def _ids(ids: tuple[int, ...] | None) -> str:
-    return "N/A" if ids is None else ",".join(str(i) for i in ids)
+    if names:
+        topics_describe.describe(admin, args, names)
 
 
 def _alter(admin: Admin, args: argparse.Namespace) -> None:

@@ -57,6 +57,14 @@ class OffsetSpec(IntEnum):
     MAX_TIMESTAMP = -3
 
 
+class ElectionType(IntEnum):
+    """ElectLeaders' election type: the preferred (first) replica, or any live replica
+    of a partition without a leader even when it is out of sync (unclean)."""
+
+    PREFERRED = 0
+    UNCLEAN = 1
+
+
 @dataclass(frozen=True, slots=True)
 class NewTopic:
     """A topic to create: partition count and replication factor (-1: the broker's
@@ -166,6 +174,16 @@ class ClusterDescription:
     cluster_id: str | None
     controller_id: int
     brokers: list[BrokerMetadata]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReassignment:
+    """An ongoing reassignment (ListPartitionReassignments): every replica of the
+    partition now, the ones being added and the ones being removed."""
+
+    replicas: tuple[int, ...]
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from strom.client.admin_types import (
@@ -17,9 +17,11 @@ from strom.client.admin_types import (
     ConfigEntry,
     ConfigResource,
     CreatedTopic,
+    ElectionType,
     LogDirDescription,
     NewTopic,
     OffsetAndTimestamp,
+    PartitionReassignment,
     TopicDescription,
 )
 from strom.client.aio.admin import AIOAdmin
@@ -169,6 +171,36 @@ class Admin(_SyncBase):
     ) -> dict[int, list[LogDirDescription]]:
         """DescribeLogDirs; log dirs by broker (blocking :meth:`AIOAdmin.describe_log_dirs`)."""
         return self._loop.run(self._admin.describe_log_dirs(broker_ids))
+
+    def unregister_broker(self, broker_id: int) -> None:
+        """UnregisterBroker, KRaft clusters only
+        (blocking :meth:`AIOAdmin.unregister_broker`)."""
+        self._loop.run(self._admin.unregister_broker(broker_id))
+
+    # -- the controller: elections and reassignments --------------------------
+
+    def elect_leaders(
+        self,
+        election_type: ElectionType | int,
+        partitions: Iterable[TopicPartition] | None = None,
+    ) -> dict[TopicPartition, KafkaError | None]:
+        """ElectLeaders; each partition's error or None
+        (blocking :meth:`AIOAdmin.elect_leaders`)."""
+        return self._loop.run(self._admin.elect_leaders(election_type, partitions))
+
+    def alter_partition_reassignments(
+        self, reassignments: Mapping[TopicPartition, Sequence[int] | None]
+    ) -> dict[TopicPartition, KafkaError | None]:
+        """AlterPartitionReassignments (None cancels); each partition's error or None
+        (blocking :meth:`AIOAdmin.alter_partition_reassignments`)."""
+        return self._loop.run(self._admin.alter_partition_reassignments(reassignments))
+
+    def list_partition_reassignments(
+        self, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, PartitionReassignment]:
+        """ListPartitionReassignments: the ongoing ones by partition
+        (blocking :meth:`AIOAdmin.list_partition_reassignments`)."""
+        return self._loop.run(self._admin.list_partition_reassignments(partitions))
 
     # -- consumer groups -----------------------------------------------------
 

@@ -17,6 +17,7 @@ from strom.protocol.api_versions import ApiKey
 DESCRIBE_CLIENT_QUOTAS = 48
 ALTER_CLIENT_QUOTAS = 49
 DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+UNREGISTER_BROKER = 64  # KRaft only: ZooKeeper clusters (strom's) answer without it
 
 # api key -> (min, max) versions this client can speak.
 CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
@@ -47,6 +48,10 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
     ApiKey.DESCRIBE_CLUSTER: (0, 1),
+    # The controller's operations: elections and partition reassignments.
+    ApiKey.ELECT_LEADERS: (0, 2),
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
     # Idempotent and transactional producers. AddPartitionsToTxn v4+ is broker-only.
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     ApiKey.ADD_PARTITIONS_TO_TXN: (0, 3),
@@ -62,6 +67,7 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
     DESCRIBE_CLIENT_QUOTAS: (0, 1),
     ALTER_CLIENT_QUOTAS: (0, 1),
     DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    UNREGISTER_BROKER: (0, 0),
 }
 
 API_VERSIONS_MAX = CLIENT_API_VERSIONS[ApiKey.API_VERSIONS][1]

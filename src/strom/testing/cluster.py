@@ -38,7 +38,11 @@ class Cluster:
         session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
         per_broker: Callable[[int], Mapping[str, str]] | None = None,
         first_id: int = 0,
+        host: str | None = None,
+        ports: Mapping[int, int] | None = None,
     ) -> None:
+        """``host``: every broker's address (None: each its own loopback address);
+        ``ports``: the port of some broker ids (the others get free ports)."""
         self.data_dir = Path(data_dir)
         self.own_zookeeper = zookeeper is None
         self.zookeeper = zookeeper or ZooKeeperProcess(self.data_dir / "zookeeper")
@@ -46,6 +50,8 @@ class Cluster:
         self.session_timeout_ms = session_timeout_ms
         self.overrides = dict(overrides or {})
         self.per_broker = per_broker
+        self.host = host
+        self.ports = dict(ports or {})
         self.brokers: dict[int, BrokerProcess] = {}
         for i in range(first_id, first_id + brokers):
             self.brokers[i] = self._make(i)
@@ -55,8 +61,8 @@ class Cluster:
         return self.zookeeper.connect_string + self.chroot
 
     def _make(self, broker_id: int) -> BrokerProcess:
-        host = broker_host(broker_id)
-        port = free_port(host)
+        host = self.host or broker_host(broker_id)
+        port = self.ports.get(broker_id) or free_port(host)
         settings = {
             "broker.id": str(broker_id),
             "listeners": f"PLAINTEXT://{host}:{port}",

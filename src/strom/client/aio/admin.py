@@ -1,4 +1,5 @@
-"""AIOAdmin: topics, partitions, configs, offsets, records, cluster, log dirs, groups.
+"""AIOAdmin: topics, partitions, configs, offsets, records, cluster, log dirs, groups,
+elections and reassignments.
 
 Every method raises :class:`KafkaError` with the broker's code when any item
 fails; the message names the item.
@@ -26,6 +27,7 @@ from strom.client.admin_types import (
 )
 from strom.client.aio.client import AIOClient
 from strom.client.aio.cluster_admin import ClusterAdminMixin, partition_info
+from strom.client.aio.controller_admin import ControllerAdminMixin
 from strom.client.aio.group_admin import GroupAdminMixin
 from strom.client.aio.txn_admin import TransactionAdminMixin
 from strom.client.config import ClientConfig, ConfigDict
@@ -48,9 +50,10 @@ _TOPIC_REQ = CreateTopicsRequest.CreatableTopic
 _LO = ListOffsetsRequest
 
 
-class AIOAdmin(GroupAdminMixin, TransactionAdminMixin, ClusterAdminMixin):
+class AIOAdmin(GroupAdminMixin, TransactionAdminMixin, ClusterAdminMixin, ControllerAdminMixin):
     """Admin operations over an :class:`AIOClient` (created from a config dict);
-    consumer-group, transaction and cluster operations come from the mixins."""
+    consumer-group, transaction, cluster and controller (elections, reassignments)
+    operations come from the mixins."""
 
     def __init__(self, config: ConfigDict | ClientConfig | AIOClient | None = None) -> None:
         """From a config, or sharing an AIOClient (which close() then leaves open)."""

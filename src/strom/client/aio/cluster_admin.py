@@ -1,6 +1,6 @@
 """Cluster admin operations mixed into AIOAdmin: partitions with their eligible
-leader replicas (DescribeTopicPartitions), each broker's API versions, and
-client quotas (DescribeClientQuotas / AlterClientQuotas).
+leader replicas (DescribeTopicPartitions), each broker's API versions,
+client quotas (DescribeClientQuotas / AlterClientQuotas) and UnregisterBroker.
 
 An API the broker does not list in its ApiVersions answer raises
 UNSUPPORTED_VERSION naming the API; nothing is made up.
@@ -26,6 +26,7 @@ from strom.protocol.generated.describe_topic_partitions import (
     DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse,
 )
+from strom.protocol.generated.unregister_broker import UnregisterBrokerRequest
 
 _DTP = DescribeTopicPartitionsRequest
 _ACQ = AlterClientQuotasRequest
@@ -111,6 +112,12 @@ class ClusterAdminMixin:
         response = await self.client.send(None, request)
         for entry in response.entries:
             raise_for(entry.error_code, "alter client quotas", entry.error_message)
+
+    async def unregister_broker(self, broker_id: int) -> None:
+        """UnregisterBroker (KRaft clusters only): UNSUPPORTED_VERSION from a broker that
+        does not list the API, as every broker of a ZooKeeper cluster; an error raises."""
+        response = await self.client.send(None, UnregisterBrokerRequest(broker_id))
+        raise_for(response.error_code, f"broker {broker_id}", response.error_message)
 
 
 def partition_info(p: Any) -> PartitionInfo:
