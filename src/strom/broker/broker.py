@@ -97,6 +97,7 @@ class Broker:
             topic_config=self.topic_log_config,
             producer_id_expiration_ms=config.get_int("producer.id.expiration.ms"),
         )
+        self.logs.on_dir_offline = self._dir_offline
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
@@ -148,6 +149,27 @@ class Broker:
     async def store_call(self, fn: Callable[..., R], *args: Any) -> R:
         """A blocking MetadataStore call, in a worker thread."""
         return await asyncio.to_thread(fn, *args)
+
+    def _dir_offline(self, log_dir: Path) -> None:
+        """A log directory failed. In a cluster, a broker whose every log directory has
+        failed stops at once (Kafka halts it): its ZooKeeper session ends and the
+        controller moves its leaderships; its data comes back when it restarts with
+        the directory working again."""
+        online = [d for d in self.log_dirs if d not in self.logs.offline_dirs]
+        if self.cluster is not None and not online:
+            log.critical(
+                "Shutdown broker because all log dirs in %s have failed",
+                ", ".join(str(d) for d in self.log_dirs),
+            )
+            self.halt(1)
+
+    def halt(self, status: int) -> None:
+        """Exit the process now, without any clean-up (Kafka's Exit.halt)."""
+        import os
+        import sys
+
+        sys.stderr.flush()
+        os._exit(status)
 
     # -- MetadataListener (called from the store's thread) -----------------------
     def on_image(self, image: MetadataImage) -> None:

@@ -80,6 +80,8 @@ class LogManager:
         self.default_config = default_config
         self._topic_config = topic_config
         self.producer_id_expiration_ms = producer_id_expiration_ms
+        # told when a directory goes offline (the broker reacts; may be any thread)
+        self.on_dir_offline: Callable[[Path], None] | None = None
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._cleaner_state: dict[TopicPartition, CleanerCheckpoint] = {}
@@ -147,6 +149,8 @@ class LogManager:
         for tp, tp_dir in self._dir_of.items():
             if tp_dir == log_dir:
                 self._logs[tp].mark_offline()
+        if self.on_dir_offline is not None:
+            self.on_dir_offline(log_dir)
 
     def _storage_error(self, tp: TopicPartition) -> KafkaError:
         return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the log directory of {tp} is offline")
