@@ -532,3 +532,29 @@ def test_a_paused_controller_is_fenced_when_it_resumes(
     for p in range(3):
         state = json.loads(zk_get(cluster, f"/brokers/topics/{topic_name}/partitions/{p}/state"))
         assert state["controller_epoch"] != epoch or state["leader"] != old
+
+
+def test_cluster_default_broker_configs_reach_every_broker(cluster_factory: ClusterFactory) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    from strom.protocol.generated.incremental_alter_configs import (
+        IncrementalAlterConfigsRequest as IAC,
+    )
+
+    cluster = cluster_factory(3)
+    req = IAC(
+        resources=[
+            IAC.AlterConfigsResource(4, "", [IAC.AlterableConfig("log.retention.ms", 0, "123456")])
+        ]
+    )
+    with RawClient(cluster.broker(0).bootstrap) as c:  # the cluster-wide default ("")
+        assert c.request(req, 1).responses[0].error_code == 0
+
+    def applied(broker_id: int) -> bool:
+        admin = AdminClient({"bootstrap.servers": cluster.broker(broker_id).bootstrap})
+        target = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+        configs = admin.describe_configs([target])[target].result(30)
+        return configs["log.retention.ms"].value == "123456"  # type: ignore[no-any-return]
+
+    for b in cluster.brokers:
+        cluster.wait_for(f"broker {b} to apply the cluster default", lambda b=b: applied(b), 20)
