@@ -558,3 +558,18 @@ def test_cluster_default_broker_configs_reach_every_broker(cluster_factory: Clus
 
     for b in cluster.brokers:
         cluster.wait_for(f"broker {b} to apply the cluster default", lambda b=b: applied(b), 20)
+
+
+def test_requests_of_a_stale_controller_or_for_another_broker_epoch_are_refused(
+    cluster_factory: ClusterFactory,
+) -> None:
+    from strom.protocol.generated.update_metadata import UpdateMetadataRequest as UMR
+
+    cluster = cluster_factory(2)
+    epoch = controller_epoch(cluster)
+    with RawClient(cluster.broker(1).bootstrap) as c:
+        stale = c.request(UMR(controller_id=0, controller_epoch=epoch - 1, broker_epoch=-1), 8)
+        wrong_broker = c.request(UMR(controller_id=0, controller_epoch=epoch, broker_epoch=1), 8)
+    assert stale.error_code == 11  # STALE_CONTROLLER_EPOCH
+    assert wrong_broker.error_code == 77  # STALE_BROKER_EPOCH
+    assert sorted(b.node_id for b in cluster.metadata().brokers) == [0, 1]  # nothing changed

@@ -17,11 +17,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
+
+from strom.testing.broker import _die_with_parent
 
 JARS = (
     "/usr/share/java/zookeeper.jar",
@@ -180,6 +183,8 @@ class ZooKeeperProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # dies with the process that started it: no server outlives a killed test run
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         if wait:
             self.wait_ready()
