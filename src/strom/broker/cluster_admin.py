@@ -5,13 +5,11 @@ clients send them to the controller that Metadata names."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from strom.broker.broker import Broker
-from strom.broker.controller_runtime import NotControllerError
 from strom.common.types import TopicPartition
-from strom.controller.reassign import Controller
-from strom.protocol.errors import ErrorCode
+from strom.protocol.errors import ErrorCode, NotControllerError
 from strom.protocol.generated.alter_partition_reassignments import (
     AlterPartitionReassignmentsRequest,
     AlterPartitionReassignmentsResponse,
@@ -21,6 +19,9 @@ from strom.protocol.generated.list_partition_reassignments import (
     ListPartitionReassignmentsRequest,
     ListPartitionReassignmentsResponse,
 )
+
+if TYPE_CHECKING:
+    from strom.controller.reassign import Controller
 
 R = TypeVar("R")
 NOT_CONTROLLER_MESSAGE = "This is not the correct controller for this cluster."

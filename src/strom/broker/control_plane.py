@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 
 from strom.broker.broker import Broker, handles
-from strom.broker.controller_runtime import NotControllerError
 from strom.common.types import TopicPartition
 from strom.metadata.image import (
     SECURITY_PROTOCOL_NAMES,
@@ -29,7 +28,7 @@ from strom.metadata.image import (
     is_internal,
 )
 from strom.protocol.api_versions import ApiKey
-from strom.protocol.errors import ErrorCode
+from strom.protocol.errors import ErrorCode, NotControllerError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.alter_partition import AlterPartitionRequest, AlterPartitionResponse
 from strom.protocol.generated.controlled_shutdown import (

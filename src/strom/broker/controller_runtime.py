@@ -30,7 +30,7 @@ from strom.controller.reassign import Controller
 from strom.metadata.zk import controller_store as zcs
 from strom.metadata.zk import data as zd
 from strom.metadata.zk.store import ZkMetadataStore
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import NotControllerError
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 Job = Callable[[], None]
-
-
-class NotControllerError(KafkaError):
-    def __init__(self) -> None:
-        super().__init__(ErrorCode.NOT_CONTROLLER, "this broker is not the controller")
 
 
 class ControllerRuntime:

@@ -200,6 +200,13 @@ class KafkaError(Exception):
         return f"KafkaError({self.code.name}, {str(self)!r})"
 
 
+class NotControllerError(KafkaError):
+    """This broker is not (or stopped being) the controller of its cluster."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.NOT_CONTROLLER, "this broker is not the controller")
+
+
 class RecordValidationError(KafkaError):
     """Records of a batch refused one by one (Kafka's RecordValidationException):
     ``record_errors`` holds (index in the batch, message) per refused record, and the
