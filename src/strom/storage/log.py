@@ -46,6 +46,9 @@ from strom.protocol.records import (
 )
 from strom.storage import retention
 from strom.storage.config import LONG_MAX, LogConfig
+from strom.storage.deletion import DELETED_SUFFIX, DeletionQueue
+from strom.storage.flush import FlushJob
+from strom.storage.jobs import DirFailureHandler as DirFailureHandler
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
 from strom.storage.producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
 from strom.storage.segment import (
@@ -61,8 +64,8 @@ EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
 _STRAY_SUFFIXES: Final = (".deleted", ".cleaned", ".swap", ".tmp")
+_IN_USE_SUFFIXES: Final = (".deleted", ".cleaned")  # files storage threads still own
 
-DirFailureHandler = Callable[[Path, OSError], None]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -145,11 +148,25 @@ def _markers(
 class PartitionLog:
     """A partition's segments and offsets. Create with :meth:`open`."""
 
-    def __init__(self, dir: Path, config: LogConfig, on_dir_failure: DirFailureHandler | None):
+    def __init__(
+        self,
+        dir: Path,
+        config: LogConfig,
+        on_dir_failure: DirFailureHandler | None,
+        deletions: DeletionQueue | None = None,
+    ):
         self.dir = dir
         self.config = config
         self.on_dir_failure = on_dir_failure
+        # Segments removed from the log wait here for file.delete.delay.ms (the
+        # LogManager's queue, shared by its logs; a log of its own otherwise).
+        self.deletions = deletions if deletions is not None else DeletionQueue()
         self.offline = False
+        # Bumped by every truncation: a storage job planned before one is stale.
+        self.truncations = 0
+        # flush.messages was reached: the next flush job (the produce path awaits it).
+        self.flush_requested = False
+        self.unflushed_snapshots: list[Path] = []
         self.segments: list[LogSegment] = []
         self.log_start_offset = 0
         self.log_end_offset = 0
@@ -175,10 +192,11 @@ class PartitionLog:
         log_start_offset: int = 0,
         high_watermark: int | None = None,
         on_dir_failure: DirFailureHandler | None = None,
+        deletions: DeletionQueue | None = None,
     ) -> PartitionLog:
         """Load (and after an unclean shutdown, recover) the log in ``dir``. May raise OSError."""
         dir.mkdir(parents=True, exist_ok=True)
-        log = cls(dir, config, on_dir_failure)
+        log = cls(dir, config, on_dir_failure, deletions)
         log.last_flush_ms = now_ms
         log.leader_epoch_cache = LeaderEpochCache.load(dir / LEADER_EPOCH_CHECKPOINT)
         log._load_segments(now_ms, clean_shutdown, recovery_point)
@@ -201,7 +219,7 @@ class PartitionLog:
         start = max(self.producer_state.load(self.log_end_offset), 0)
         self.txn_index.load()
         self.txn_index.truncate_from(start)
-        for segment in self.segments[self._segment_index_for(start) :]:
+        for segment in self.segments[self.segment_index_for(start) :]:
             headers: list[BatchHeader] = []
             markers: dict[int, ControlRecord] = {}
             for position, h in segment.iter_headers():
@@ -231,14 +249,25 @@ class PartitionLog:
     def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
         prefix = filename_prefix(base_offset)
         for stale in self.dir.glob(prefix + ".*"):
-            stale.unlink()
-        return LogSegment(
+            if not stale.name.endswith(_IN_USE_SUFFIXES):
+                stale.unlink()
+        segment = LogSegment(
             self.dir,
             base_offset,
             index_interval_bytes=self.config.index_interval_bytes,
             segment_index_bytes=self.config.segment_index_bytes,
             now_ms=now_ms,
         )
+        if self.config.preallocate:
+            segment.preallocate(self.config.segment_bytes)
+        return segment
+
+    def _schedule_deletion(self, segments: Sequence[LogSegment], now_ms: int | None) -> None:
+        """Rename removed segments' files to ``.deleted``; a storage thread unlinks them
+        file.delete.delay.ms later (see strom.storage.deletion)."""
+        for segment in segments:
+            segment.change_suffix(DELETED_SUFFIX)
+            self.deletions.schedule(segment, self.config.file_delete_delay_ms, now_ms)
 
     def _scan_base_offsets(self) -> list[int]:
         base_offsets: list[int] = []
@@ -305,17 +334,40 @@ class PartitionLog:
     def active_segment(self) -> LogSegment:
         return self.segments[-1]
 
-    def _check_timestamps(self, headers: Sequence[BatchHeader], now_ms: int) -> None:
-        max_diff = self.config.message_timestamp_difference_max_ms
-        if self.config.log_append_time or max_diff >= LONG_MAX:
+    def _check_timestamps(
+        self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader], now_ms: int
+    ) -> None:
+        """Kafka's LogValidator on a CreateTime topic: INVALID_TIMESTAMP for any record
+        stamped more than message.timestamp.before.max.ms before now or more than
+        message.timestamp.after.max.ms after it (each falling back to
+        message.timestamp.difference.max.ms). The headers settle most batches; a
+        batch of several records under a "before" limit is streamed to find its
+        earliest timestamp, keys and values skipped."""
+        before = self.config.timestamp_before_max_ms
+        after = self.config.timestamp_after_max_ms
+        if self.config.log_append_time or (before >= LONG_MAX and after >= LONG_MAX):
             return
-        for header in headers:
-            for timestamp in (header.base_timestamp, header.max_timestamp):
-                if timestamp >= 0 and abs(timestamp - now_ms) > max_diff:
-                    raise KafkaError(
-                        ErrorCode.INVALID_TIMESTAMP,
-                        f"timestamp {timestamp} is out of range (now {now_ms}, max {max_diff})",
-                    )
+        earliest, latest = now_ms - before, now_ms + after
+        view = memoryview(records)
+        position = 0
+        for h in headers:
+            batch = view[position : position + h.size_in_bytes]
+            position += h.size_in_bytes
+            if h.max_timestamp <= latest and (
+                before >= LONG_MAX or (h.records_count == 1 and h.max_timestamp >= earliest)
+            ):
+                continue
+            bad = [
+                (
+                    r.batch_index,
+                    f"Timestamp {r.timestamp} of message with offset {r.offset} is out of "
+                    f"range. The timestamp should be within [{earliest}, {latest}]",
+                )
+                for r in stream_records(batch, verify_crc=False)
+                if r.timestamp != -1 and not earliest <= r.timestamp <= latest
+            ]
+            if bad:
+                raise RecordValidationError(ErrorCode.INVALID_TIMESTAMP, bad)
 
     @_guard_io
     def append_as_leader(
@@ -338,7 +390,7 @@ class PartitionLog:
             return self._empty_append_info()
         if len(records) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
-        self._check_timestamps(headers, now_ms)
+        self._check_timestamps(records, headers, now_ms)
         if origin == AppendOrigin.CLIENT and len(headers) != 1:
             raise KafkaError(
                 ErrorCode.INVALID_RECORD,
@@ -447,7 +499,7 @@ class PartitionLog:
             max_offset=last,
             now_ms=now_ms,
             segment_bytes=self.config.segment_bytes,
-            segment_ms=self.config.segment_ms,
+            segment_ms=self.config.max_segment_ms,
         ):
             segment = self.roll(now_ms, first)
         segment.append(data, headers)
@@ -455,7 +507,7 @@ class PartitionLog:
             self._assign_epoch_from_batch(header)
         self.log_end_offset = last + 1
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
-            self.flush(now_ms)
+            self.flush_requested = True  # fsync in a storage thread; produce awaits it
         return AppendInfo(
             first_offset=first,
             last_offset=last,
@@ -481,12 +533,16 @@ class PartitionLog:
             active.delete()
         self.segments.append(segment)
         self.roll_flush_pending = True
-        self.producer_state.write_snapshot(self.log_end_offset)
+        # As Kafka: the snapshot is written now and fsynced by the flush that follows.
+        self.producer_state.write_snapshot(self.log_end_offset, sync=False)
+        self.unflushed_snapshots.append(self.producer_state.snapshot_path(self.log_end_offset))
         return segment
 
     # -- reading ---------------------------------------------------------------
 
-    def _segment_index_for(self, offset: int) -> int:
+    def segment_index_for(self, offset: int) -> int:
+        """Index in :attr:`segments` of the segment holding ``offset`` (the first one
+        for offsets below it)."""
         bases = [segment.base_offset for segment in self.segments]
         return max(0, bisect_right(bases, offset) - 1)
 
@@ -512,7 +568,7 @@ class PartitionLog:
         limit = leo if max_offset is None else min(max_offset, leo)
         if fetch_offset >= limit:
             return _EMPTY_FETCH
-        for segment in self.segments[self._segment_index_for(fetch_offset) :]:
+        for segment in self.segments[self.segment_index_for(fetch_offset) :]:
             found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
             if found is not None:
                 if not found.length:
@@ -571,9 +627,11 @@ class PartitionLog:
         if offset < self.segments[0].base_offset:
             self.truncate_fully_and_start_at(offset, self.segments[0].created_ms)
             return True
+        self.truncations += 1
+        removed: list[LogSegment] = []
         while len(self.segments) > 1 and self.active_segment.base_offset > offset:
-            segment = self.segments.pop()
-            segment.delete()
+            removed.append(self.segments.pop())
+        self._schedule_deletion(removed, None)
         self.active_segment.truncate_to(offset)
         self.log_end_offset = self.active_segment.read_next_offset()
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
@@ -587,8 +645,9 @@ class PartitionLog:
     @_guard_io
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
         """Delete every segment and restart the log empty at ``offset``."""
-        for segment in self.segments:
-            segment.delete()
+        self.truncations += 1
+        removed, self.segments = self.segments, []
+        self._schedule_deletion(removed, now_ms)
         self.segments = [self._new_segment(offset, now_ms)]
         self.log_start_offset = self.log_end_offset = offset
         self.high_watermark = self.recovery_point = offset
@@ -627,8 +686,7 @@ class PartitionLog:
         if count == len(self.segments):
             self.roll(now_ms)
         doomed, self.segments = self.segments[:count], self.segments[count:]
-        for segment in doomed:
-            segment.delete()
+        self._schedule_deletion(doomed, now_ms)
         if self.segments[0].base_offset > self.log_start_offset:
             self.log_start_offset = self.segments[0].base_offset
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
@@ -639,27 +697,48 @@ class PartitionLog:
 
     # -- flushing and lifecycle ------------------------------------------------
 
-    @_guard_io
-    def flush(self, now_ms: int | None = None) -> None:
-        """fsync segments holding offsets at or above the recovery point."""
-        start = self._segment_index_for(self.recovery_point)
+    def _flush_job(self, now_ms: int | None) -> FlushJob:
+        start = self.segment_index_for(self.recovery_point)
+        segments: list[LogSegment] = []
         if self.log_end_offset > self.recovery_point or self.roll_flush_pending:
-            for segment in self.segments[start:]:
-                segment.flush()
-        self.recovery_point = self.log_end_offset
-        self.roll_flush_pending = False
+            segments = self.segments[start:]
+        snapshots, self.unflushed_snapshots = self.unflushed_snapshots, []
+        self.roll_flush_pending = self.flush_requested = False
         if now_ms is not None:
             self.last_flush_ms = now_ms
+        return FlushJob(self, segments, self.log_end_offset, snapshots)
+
+    @_guard_io
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync segments holding offsets at or above the recovery point, in this
+        thread (shutdown, moves, tests); the loop uses :meth:`flush_job`."""
+        job = self._flush_job(now_ms)
+        job.run()
+        if job.error is not None:
+            raise job.error
+        job.complete()
+
+    def flush_job(self, now_ms: int) -> FlushJob | None:
+        """A flush to run in a storage thread if flush.ms has passed, a rolled segment
+        awaits its flush or flush.messages was reached; None otherwise."""
+        if self.offline:
+            return None
+        due = now_ms - self.last_flush_ms >= self.config.flush_interval_ms
+        if due or self.roll_flush_pending or self.flush_requested:
+            return self._flush_job(now_ms)
+        return None
 
     def maybe_flush(self, now_ms: int) -> bool:
-        """Flush if flush.ms has passed or a rolled segment awaits its flush."""
-        if self.offline:
+        """:meth:`flush_job` run in this thread; True if there was one."""
+        job = self.flush_job(now_ms)
+        if job is None:
             return False
-        due = now_ms - self.last_flush_ms >= self.config.flush_interval_ms
-        if due or self.roll_flush_pending:
-            self.flush(now_ms)
-            return True
-        return False
+        job.run()
+        if job.error is not None:
+            self.handle_io_error(job.error)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {job.error}")
+        job.complete()
+        return True
 
     @property
     def size_in_bytes(self) -> int:
