@@ -82,6 +82,7 @@ async def handle_produce(
     acks = req.acks
     now = broker.now_ms()
     out: list[ProduceResponse.TopicProduceResponse] = []
+    appended: list[TopicPartition] = []
     for td in req.topic_data:
         topic = broker.topic(td.name)
         parts: list[PartitionResponse] = []
@@ -96,7 +97,10 @@ async def handle_produce(
                     parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
                 else:
                     parts.append(_produce_partition(broker, tp, pd.records, acks, now))
+                    if not parts[-1].error_code:
+                        appended.append(tp)
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
+    await broker.flush_requested(appended)  # flush.messages: fsynced before the answer
     if acks == 0:
         if any(p.error_code for t in out for p in t.partition_responses):
             # Kafka closes the connection so that an acks=0 producer notices the

@@ -34,7 +34,7 @@ import contextlib
 import logging
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -348,16 +348,26 @@ class LogManager:
         transaction); the number removed."""
         return sum(log.producer_state.remove_expired(now_ms) for log in self.all_logs().values())
 
-    def flush_jobs(self, now_ms: int, *, requested_only: bool = False) -> list[FlushJob]:
-        """Flushes due (flush.ms passed, a segment rolled, flush.messages reached; only
-        the last with ``requested_only``), to run in :attr:`workers`."""
+    def flush_jobs(self, now_ms: int) -> list[FlushJob]:
+        """Flushes due (flush.ms passed, a segment rolled, flush.messages reached), to
+        run in :attr:`workers`."""
         jobs: list[FlushJob] = []
         for log in self.all_logs().values():
-            if requested_only and not log.flush_requested:
-                continue
             job = log.flush_job(now_ms)
             if job is not None:
                 jobs.append(job)
+        return jobs
+
+    def requested_flush_jobs(self, tps: Iterable[TopicPartition], now_ms: int) -> list[FlushJob]:
+        """Flushes of the logs of ``tps`` that reached flush.messages (the produce path:
+        a dictionary lookup per partition, no walk over every log)."""
+        jobs: list[FlushJob] = []
+        for tp in tps:
+            log = self._logs.get(tp)
+            if log is not None and log.flush_requested:
+                job = log.flush_job(now_ms)
+                if job is not None:
+                    jobs.append(job)
         return jobs
 
     def flush_due(self, now_ms: int) -> int:
