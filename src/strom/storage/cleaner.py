@@ -286,7 +286,8 @@ class CleaningJob:
         ``.cleaned`` files; stops early when the job goes stale."""
         try:
             while self.trash:
-                _discard(self.trash.pop())
+                with contextlib.suppress(OSError):  # a leftover; deleted at load anyway
+                    _discard(self.trash.pop())
             latest = build_offset_map(self.map_segments, self.map_upper_offset, lambda: self.stale)
             horizon = self.now_ms - self.delete_retention_ms
             for segment in self.segments:
@@ -321,7 +322,7 @@ class CleaningJob:
                     continue
                 copy.take_names_of(old, DELETED_SUFFIX)
                 log.segments[index] = copy
-                log.deletions.schedule(old, log.config.file_delete_delay_ms, self.now_ms)
+                log.deletions.schedule(old, log.config.file_delete_delay_ms)
                 removed += old.size - copy.size
         except OSError as exc:
             log.handle_io_error(exc)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
-from strom.protocol.errors import ErrorCode, KafkaError, RecordValidationError
-from strom.protocol.record_stream import read_control_record, stream_records
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.record_stream import read_control_record
 from strom.protocol.records import (
     AppendOrigin,
     BatchHeader,
@@ -59,6 +59,7 @@ from strom.storage.segment import (
     filename_prefix,
 )
 from strom.storage.txn_index import AbortedTxn, TransactionIndex
+from strom.storage.validator import check_timestamps, require_keys
 
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
@@ -322,52 +323,17 @@ class PartitionLog:
             self.on_dir_failure(self.dir.parent, exc)
 
     def mark_offline(self) -> None:
-        """Called when the log's directory went offline: release files, refuse calls."""
-        self.offline = True
-        for segment in self.segments:
-            with contextlib.suppress(OSError):
-                segment.close()
+        """Called when the log's directory went offline: release files, refuse calls.
+        As in :meth:`detach`, .log fds are not closed here but when the last slice or
+        storage job holding them is dropped: a sendfile in flight never reads a
+        descriptor number that was closed and reused for another file."""
+        self.detach()
 
     # -- appending -------------------------------------------------------------
 
     @property
     def active_segment(self) -> LogSegment:
         return self.segments[-1]
-
-    def _check_timestamps(
-        self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader], now_ms: int
-    ) -> None:
-        """Kafka's LogValidator on a CreateTime topic: INVALID_TIMESTAMP for any record
-        stamped more than message.timestamp.before.max.ms before now or more than
-        message.timestamp.after.max.ms after it (each falling back to
-        message.timestamp.difference.max.ms). The headers settle most batches; a
-        batch of several records under a "before" limit is streamed to find its
-        earliest timestamp, keys and values skipped."""
-        before = self.config.timestamp_before_max_ms
-        after = self.config.timestamp_after_max_ms
-        if self.config.log_append_time or (before >= LONG_MAX and after >= LONG_MAX):
-            return
-        earliest, latest = now_ms - before, now_ms + after
-        view = memoryview(records)
-        position = 0
-        for h in headers:
-            batch = view[position : position + h.size_in_bytes]
-            position += h.size_in_bytes
-            if h.max_timestamp <= latest and (
-                before >= LONG_MAX or (h.records_count == 1 and h.max_timestamp >= earliest)
-            ):
-                continue
-            bad = [
-                (
-                    r.batch_index,
-                    f"Timestamp {r.timestamp} of message with offset {r.offset} is out of "
-                    f"range. The timestamp should be within [{earliest}, {latest}]",
-                )
-                for r in stream_records(batch, verify_crc=False)
-                if r.timestamp != -1 and not earliest <= r.timestamp <= latest
-            ]
-            if bad:
-                raise RecordValidationError(ErrorCode.INVALID_TIMESTAMP, bad)
 
     @_guard_io
     def append_as_leader(
@@ -390,14 +356,14 @@ class PartitionLog:
             return self._empty_append_info()
         if len(records) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
-        self._check_timestamps(records, headers, now_ms)
+        check_timestamps(self.config, records, headers, now_ms)
         if origin == AppendOrigin.CLIENT and len(headers) != 1:
             raise KafkaError(
                 ErrorCode.INVALID_RECORD,
                 "Produce requests with version 3 or later must contain exactly one record batch",
             )
         if origin == AppendOrigin.CLIENT and self.config.compact_enabled:
-            self._require_keys(records, headers)
+            require_keys(records, headers, self.dir.name)
         duplicate = self.producer_state.find_duplicate(headers)
         if duplicate is not None:
             return AppendInfo(
@@ -453,29 +419,6 @@ class PartitionLog:
         info = self._append(records, headers, now_ms, -1)
         self._track_producers(headers, _markers(records, headers))
         return info
-
-    def _require_keys(
-        self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
-    ) -> None:
-        """Kafka's LogValidator on a compacted topic: every record needs a key. The one
-        produce path that reads records, and only for compacted topics. Like Kafka's
-        skipKeyValueIterator it streams through the records and skips keys and values,
-        so a batch that decompresses to any size is checked in bounded memory."""
-        view = memoryview(records)
-        position = 0
-        message = (
-            f"Compacted topic cannot accept message without key in topic partition {self.dir.name}."
-        )
-        for h in headers:
-            batch = view[position : position + h.size_in_bytes]
-            keyless = [
-                (r.batch_index, message)
-                for r in stream_records(batch, verify_crc=False)
-                if r.key_size < 0
-            ]
-            if keyless:
-                raise RecordValidationError(ErrorCode.INVALID_RECORD, keyless)
-            position += h.size_in_bytes
 
     def _empty_append_info(self) -> AppendInfo:
         return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
@@ -762,8 +705,10 @@ class PartitionLog:
         Used before the LogManager renames and removes a deleted partition.
         """
         for segment in self.segments:
-            segment.offset_index.close()
-            segment.time_index.close()
+            with contextlib.suppress(OSError):
+                segment.offset_index.close()
+            with contextlib.suppress(OSError):
+                segment.time_index.close()
         self.segments = []
         self.offline = True
 
