@@ -93,7 +93,7 @@ class DeletionJob:
     """Remove due targets in a storage thread; report failures on the loop."""
 
     def __init__(self, targets: list[Doomed], on_dir_failure: DirFailureHandler) -> None:
-        self._targets = targets
+        self._targets = list(targets)
         self._on_dir_failure = on_dir_failure
         self._failures: list[tuple[Path, OSError]] = []
         self.count = len(targets)

@@ -10,11 +10,20 @@ The leader stamps base offsets (from the log end offset) and its leader epoch
 into each produced batch; followers append batches with offsets as given.
 
 Crash story: appends are not fsynced until the flush policy (flush.messages,
-flush.ms, or a pending roll) says so; ``recovery_point`` is the offset below
-which everything was fsynced. After an unclean shutdown the segments from the
-one holding the recovery point onward are recovered batch by batch; the first
-invalid byte ends the log (later segments are deleted). Segments with missing
-or corrupt indexes are rebuilt even after a clean shutdown.
+flush.ms, or a pending roll) says so, and then in a storage thread;
+``recovery_point`` is the offset below which everything was fsynced. After an
+unclean shutdown the segments from the one holding the recovery point onward
+are recovered batch by batch; the first invalid byte ends the log (later
+segments are deleted). Segments with missing or corrupt indexes are rebuilt
+even after a clean shutdown.
+
+Threads: the log's lists and offsets change only on the caller's thread (the
+event loop). Blocking work is planned here and run by storage threads: the
+fsync of a flush (:meth:`PartitionLog.flush_job`, see strom.storage.flush),
+the removal of segments that left the log (renamed ``.deleted`` at once,
+unlinked file.delete.delay.ms later, see strom.storage.deletion) and log
+cleaning (strom.storage.cleaner). ``truncations`` counts truncations so that
+a job planned before one is recognised as stale when it completes.
 
 Any OSError marks the log offline, is reported to ``on_dir_failure`` (the
 LogManager takes the whole directory offline) and reaches the caller as

@@ -20,7 +20,15 @@ Segments whose index files are missing or fail the sanity check are recovered
 the same way even after a clean shutdown.
 
 Readers get :class:`FileSlice` values that hold the open file, so a segment
-deleted by retention stays readable (unlinked) until the last slice is gone.
+deleted by retention stays readable until the last slice is gone: its files
+are first renamed ``.deleted``, unlinked file.delete.delay.ms later in a
+storage thread (see strom.storage.deletion), and the fd closes only when no
+slice holds it. A segment written under another suffix (the cleaner's
+``.cleaned`` copies) takes a live segment's names with :meth:`LogSegment.take_names_of`.
+
+``preallocate``: a new segment's file is extended to segment.bytes up front
+(Kafka's FileRecords on Linux); :attr:`LogSegment.size` is the data, and the
+zeros past it are cut on roll and close, or by recovery after a crash.
 """
 
 from __future__ import annotations
