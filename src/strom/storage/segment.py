@@ -427,10 +427,12 @@ class LogSegment:
         if os.fstat(self.file.fileno).st_size < size:
             os.ftruncate(self.file.fileno, size)
 
-    def trim(self) -> None:
-        """Cut the file to the data (a no-op unless it was preallocated)."""
+    def trim(self) -> bool:
+        """Cut the file to the data (a no-op unless it was preallocated); True if cut."""
         if os.fstat(self.file.fileno).st_size > self.size:
             os.ftruncate(self.file.fileno, self.size)
+            return True
+        return False
 
     def flush(self) -> None:
         """fsync the .log file and both indexes (called from a storage thread too)."""
@@ -440,7 +442,11 @@ class LogSegment:
 
     def close(self) -> None:
         if not self.file.closed:
-            self.on_become_inactive()
+            self.time_index.maybe_append(
+                self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, skip_full_check=True
+            )
+            if self.trim():  # after a clean shutdown the file size is the data size
+                os.fsync(self.file.fileno)
         self.offset_index.close()
         self.time_index.close()
         self.file.close()
