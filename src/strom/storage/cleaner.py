@@ -44,6 +44,7 @@ import contextlib
 import logging
 import os
 import struct
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
@@ -274,11 +275,14 @@ class CleaningJob:
         self.discarded: list[LogSegment] = []  # copies not swapped in: for the next job
         self.finished = False
         self.error: OSError | KafkaError | None = None
+        self.stop: threading.Event | None = None  # set: the broker shuts down
 
     @property
     def stale(self) -> bool:
-        """The log was truncated or went offline since the job was planned."""
-        return self.log.offline or self.log.truncations != self.generation
+        """The log was truncated or went offline since the job was planned (or the
+        cleaner stops): the thread stops early and nothing is swapped in."""
+        stopping = self.stop is not None and self.stop.is_set()
+        return stopping or self.log.offline or self.log.truncations != self.generation
 
     def run(self) -> None:
         """Cleaner thread: the offset map and the cleaned copies. Reads only closed

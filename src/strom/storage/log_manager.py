@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -101,6 +102,7 @@ class LogManager:
         self._cleaner_trash: list[LogSegment] = []  # cleaned copies not swapped in
         self.deletions = DeletionQueue()
         self.workers = StorageWorkers()
+        self._stop_cleaning = threading.Event()  # shutdown: running cleanings stop early
         self.offline_dirs: set[Path] = set()
         for log_dir in self.log_dirs:
             self._load_dir(log_dir, now_ms)
@@ -315,6 +317,7 @@ class LogManager:
             state = self._cleaner_state.setdefault(tp, CleanerCheckpoint())
             job = plan_cleaning(log, state, now_ms)
             if job is not None:
+                job.stop = self._stop_cleaning
                 candidates.append((job.to_clean.cleanable_ratio, ManagedCleaning(self, tp, job)))
         candidates.sort(key=lambda pair: -pair[0])
         jobs = [job for _, job in candidates]
@@ -419,6 +422,7 @@ class LogManager:
     def shutdown(self) -> None:
         """Wait for the storage threads, flush and close every log, checkpoint, mark
         each directory clean, and remove the files waiting for their deletion."""
+        self._stop_cleaning.set()
         self.workers.shutdown()
         run_inline([DeletionJob(self.deletions.take_all(), self.handle_dir_failure)])
         trash, self._cleaner_trash = self._cleaner_trash, []

@@ -227,3 +227,19 @@ def test_a_deletion_never_removes_a_new_segment_with_the_same_name(
     _assert_well_formed(log)
     reopened = open_log(tmp_path, LogConfig(segment_bytes=300))
     assert [r.value for r in read_all(reopened)] == [b"second"]
+
+
+def test_shutdown_stops_a_running_cleaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manager, log = _manager(tmp_path)
+    _dirty_log(log)
+    before = read_all(log)
+    (job,) = manager.cleaning_jobs(NOW)
+    pause = Pause(monkeypatch, cleaner, "build_offset_map")
+    pause.start(job)
+    manager.shutdown()  # does not wait for the whole cleaning: it stops at the next check
+    pause.finish()
+    assert not job.job.finished and job.job.cleaned == []
+    again = LogManager([tmp_path], COMPACT, NOW)
+    reopened = again.get_log(TP)
+    assert reopened is not None and read_all(reopened) == before
+    again.shutdown()
