@@ -310,27 +310,30 @@ class CleaningJob:
     def complete(self) -> int:
         """Loop: swap in the cleaned copies still valid; the number of bytes removed."""
         log = self.log
+        pending, self.cleaned = self.cleaned, []
         if self.stale or self.error is not None:
-            self.discarded += [copy for _, copy in self.cleaned]
+            self.discarded += [copy for _, copy in pending]
             if isinstance(self.error, OSError) and not log.offline:
                 log.handle_io_error(self.error)
             elif self.error is not None:
                 logger.error("cleaning %s failed: %s", log.dir.name, self.error)
             return 0
         removed = 0
-        try:
-            for old, copy in self.cleaned:
-                index = next((i for i, s in enumerate(log.segments) if s is old), None)
-                if index is None or index == len(log.segments) - 1:
-                    self.discarded.append(copy)  # deleted by retention meanwhile
-                    continue
+        while pending:
+            old, copy = pending.pop(0)
+            index = next((i for i, s in enumerate(log.segments) if s is old), None)
+            if index is None or index == len(log.segments) - 1:
+                self.discarded.append(copy)  # deleted by retention meanwhile
+                continue
+            try:
                 copy.take_names_of(old, DELETED_SUFFIX)
-                log.segments[index] = copy
-                log.deletions.schedule(old, log.config.file_delete_delay_ms)
-                removed += old.size - copy.size
-        except OSError as exc:
-            log.handle_io_error(exc)
-            return removed
+            except OSError as exc:
+                self.discarded += [copy] + [c for _, c in pending]
+                log.handle_io_error(exc)
+                return removed
+            log.segments[index] = copy
+            log.deletions.schedule(old, log.config.file_delete_delay_ms)
+            removed += old.size - copy.size
         if self.finished and self.checkpoint is not None:
             self.checkpoint.first_dirty_offset = self.to_clean.first_uncleanable_offset
         return removed
