@@ -76,6 +76,7 @@ class FlushJob:
             log.handle_io_error(self.error)
             return 0
         if log.truncations != self.generation:
+            log.roll_flush_pending = True  # flush again soon, from the new recovery point
             return 0
         log.recovery_point = max(log.recovery_point, min(self.offset, log.log_end_offset))
         return 1

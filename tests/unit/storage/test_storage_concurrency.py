@@ -204,6 +204,10 @@ def test_a_flush_never_claims_what_a_truncation_replaced(tmp_path: Path) -> None
         _put(log, b"k", b"new %d" % i)  # offsets 4..11, never fsynced
     job.run()
     assert job.complete() == 0 and log.recovery_point == 4
+    retry = log.flush_job(NOW + 2 * 10**9)  # the next periodic flush covers the new records
+    assert retry is not None and retry.offset == 12
+    retry.run()
+    assert retry.complete() == 1 and log.recovery_point == 12
 
 
 def test_a_deletion_never_removes_a_new_segment_with_the_same_name(
