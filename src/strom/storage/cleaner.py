@@ -8,7 +8,10 @@ then does the IO in the cleaner thread and swaps the result in on the loop:
 1. Offset map (cleaner thread): a 16-byte digest of each key -> offset of the
    key's latest record, over the records from the first dirty offset up to the
    last stable offset (committed records only: a record that a truncation may
-   still remove never supersedes another).
+   still remove never supersedes another). Kafka ends the map at the first
+   uncleanable offset; strom also maps the committed records after it (the
+   active segment's, those held back by min.compaction.lag.ms), so a record
+   superseded there goes at the next cleaning instead of a later one.
 2. Cleaned copies (cleaner thread): each closed segment below the first
    uncleanable offset that holds a superseded record is rewritten to
    ``<base>.log.cleaned`` with its indexes (``.index.cleaned``, ...), fsynced.
