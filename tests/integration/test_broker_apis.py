@@ -537,6 +537,32 @@ def test_compacted_topics_refuse_records_without_a_key(raw: RawClient, topic_nam
     assert produce(raw, topic_name, batch(2)).error_code == 0  # type: ignore[attr-defined]
 
 
+def test_timestamp_limits_and_flush_messages(raw: RawClient, topic_name: str) -> None:
+    """message.timestamp.before/after.max.ms (Kafka 3.6+): INVALID_TIMESTAMP naming each
+    record out of range; flush.messages=1: every produce is fsynced (in a storage
+    thread) before its answer."""
+    configs = {
+        "message.timestamp.before.max.ms": "60000",
+        "message.timestamp.after.max.ms": "1000",
+        "flush.messages": "1",
+    }
+    assert create(raw, topic_name, **{k.replace(".", "_"): v for k, v in configs.items()}) == 0
+    now = int(time.time() * 1000)
+    hour = 3_600_000
+    old = build_batch([(b"k", b"fine", (), now), (b"k", b"old", (), now - hour)])
+    refused: Any = produce(raw, topic_name, old)
+    assert refused.error_code == ErrorCode.INVALID_TIMESTAMP
+    ((index, message),) = [
+        (e.batch_index, e.batch_index_error_message) for e in refused.record_errors
+    ]
+    assert index == 1 and message.startswith(f"Timestamp {now - hour} of message with offset 1")
+    future: Any = produce(raw, topic_name, batch(1, ts=now + hour))
+    assert future.error_code == ErrorCode.INVALID_TIMESTAMP
+    for _ in range(3):
+        assert produce(raw, topic_name, batch(2)).error_code == 0  # type: ignore[attr-defined]
+    assert _offsets(raw, topic_name) == list(range(6))
+
+
 def _offsets(raw: RawClient, topic: str) -> list[int]:
     part = fetch(raw, topic, 0)
     assert part.error_code == 0  # type: ignore[attr-defined]

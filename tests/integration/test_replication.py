@@ -27,7 +27,10 @@ def create(cluster: Cluster, topic: str, partitions: int = 3, min_isr: int = 2) 
     admin.create_topics([new], operation_timeout=30)[topic].result(60)
     cluster.wait_for(
         f"{topic} fully replicated",
-        lambda: all(len(p.isr_nodes) == 3 for p in cluster.metadata([topic]).topics[0].partitions),
+        lambda: all(
+            len(p.isr_nodes) == 3 and p.leader_id >= 0
+            for p in cluster.metadata([topic]).topics[0].partitions
+        ),
     )
 
 

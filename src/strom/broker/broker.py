@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +45,7 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
 from strom.storage.config import LogConfig
+from strom.storage.jobs import StorageJob
 from strom.storage.log_manager import LogManager
 
 if TYPE_CHECKING:
@@ -326,17 +327,43 @@ class Broker:
         return await handler(self, header, request)
 
     # -- periodic work -------------------------------------------------------------
-    def cleanup_logs(self) -> int:
-        return self.logs.cleanup(self.now_ms())
+    # Blocking storage IO runs in the LogManager's storage threads: planned here on
+    # the loop, run in a thread, completed back on the loop (strom.storage.jobs).
+    async def run_storage_jobs(self, jobs: Sequence[StorageJob], *, cleaner: bool = False) -> int:
+        """Run ``jobs`` in a storage thread (the cleaner's with ``cleaner``), then
+        complete them here; cancelled, a running job finishes but is not completed."""
+        if not jobs:
+            return 0
+        await asyncio.wrap_future(self.logs.workers.submit(jobs, cleaner=cleaner))
+        return sum(job.complete() for job in jobs)
 
-    def compact_logs(self) -> int:
-        return self.logs.compact(self.now_ms())
+    async def cleanup_logs(self) -> int:
+        """Retention (on the loop: segments leave their logs, renamed .deleted), then
+        the removal of whatever file.delete.delay.ms made due."""
+        deleted = self.logs.cleanup(self.now_ms())
+        await self.delete_due_files()
+        return deleted
+
+    async def delete_due_files(self) -> int:
+        job = self.logs.deletion_job(self.now_ms())
+        return await self.run_storage_jobs([job]) if job is not None else 0
+
+    async def compact_logs(self) -> int:
+        removed = 0
+        for job in self.logs.cleaning_jobs(self.now_ms()):
+            removed += await self.run_storage_jobs([job], cleaner=True)
+        return removed
 
     def remove_expired_producers(self) -> int:
         return self.logs.remove_expired_producers(self.now_ms())
 
-    def flush_due(self) -> None:
-        self.logs.flush_due(self.now_ms())
+    async def flush_due(self) -> int:
+        return await self.run_storage_jobs(self.logs.flush_jobs(self.now_ms()))
+
+    async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
+        """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
+        before the produce is answered), in a storage thread."""
+        await self.run_storage_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
 
     def shutdown(self) -> None:
         self.groups.shutdown()

@@ -143,6 +143,7 @@ async def handle_produce(
     now = broker.now_ms()
     out: list[ProduceResponse.TopicProduceResponse] = []
     waiting: list[_Appended] = []
+    appended: list[TopicPartition] = []
     for td in req.topic_data:
         topic = broker.topic(td.name)
         parts: list[PartitionResponse] = []
@@ -158,9 +159,12 @@ async def handle_produce(
                 else:
                     resp, next_offset = _produce_partition(broker, tp, pd.records, acks, now)
                     parts.append(resp)
+                    if not resp.error_code:
+                        appended.append(tp)
                     if acks == -1 and next_offset >= 0:
                         waiting.append(_Appended(tp, resp, next_offset))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
+    await broker.flush_requested(appended)  # flush.messages: fsynced before the answer
     if acks == 0:
         if any(p.error_code for t in out for p in t.partition_responses):
             # Kafka closes the connection so that an acks=0 producer notices the

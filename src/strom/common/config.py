@@ -156,7 +156,19 @@ def _defs(*defs: ConfigDef) -> dict[str, ConfigDef]:
 
 
 _ONE_LOOP = "strom serves every connection and request on one event loop"
-_STORAGE_POOL = "storage work runs in one worker thread"
+_CLEANER_THREAD = (
+    "the log cleaner runs in one thread (Kafka's default); fsync and file deletion "
+    "run in another storage thread"
+)
+_RECOVERY = (
+    "logs are loaded and recovered one at a time at startup, before the listeners "
+    "accept connections"
+)
+
+
+def _ratio(v: object) -> str | None:
+    return None if isinstance(v, float) and 0.0 <= v <= 1.0 else "must be between 0 and 1"
+
 
 BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("listeners", LST, ["PLAINTEXT://127.0.0.1:9092"]),
@@ -224,8 +236,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("log.cleaner.delete.retention.ms", LONG, 86_400_000),
     ConfigDef("log.cleaner.min.compaction.lag.ms", LONG, 0),
     ConfigDef("log.cleaner.max.compaction.lag.ms", LONG, LONG_MAX),
-    ConfigDef("log.cleaner.min.cleanable.ratio", DBL, 0.5),
-    ConfigDef("log.cleaner.threads", INT, 1, at_least(0), no_effect=_STORAGE_POOL),
+    ConfigDef("log.cleaner.min.cleanable.ratio", DBL, 0.5, _ratio),
+    ConfigDef("log.cleaner.threads", INT, 1, at_least(0), no_effect=_CLEANER_THREAD),
     ConfigDef("log.preallocate", BOOL, False),
     ConfigDef("log.segment.delete.delay.ms", LONG, 60_000),
     ConfigDef("message.max.bytes", INT, 1_048_588, at_least(0)),
@@ -239,7 +251,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("num.network.threads", INT, 3, at_least(1), no_effect=_ONE_LOOP),
     ConfigDef("num.io.threads", INT, 8, at_least(1), no_effect=_ONE_LOOP),
     ConfigDef("queued.max.requests", INT, 500, at_least(1), no_effect=_ONE_LOOP),
-    ConfigDef("num.recovery.threads.per.data.dir", INT, 2, at_least(1), no_effect=_STORAGE_POOL),
+    ConfigDef("num.recovery.threads.per.data.dir", INT, 2, at_least(1), no_effect=_RECOVERY),
     ConfigDef("num.replica.fetchers", INT, 1, at_least(1)),
     ConfigDef("replica.lag.time.max.ms", LONG, 30_000, at_least(1)),
     ConfigDef("replica.fetch.min.bytes", INT, 1, at_least(1)),
@@ -348,7 +360,7 @@ _TOPIC: list[tuple[ConfigDef, tuple[tuple[str, int], ...]]] = [
         (("log.message.timestamp.type", 1),),
     ),
     (
-        ConfigDef("min.cleanable.dirty.ratio", DBL, 0.5),
+        ConfigDef("min.cleanable.dirty.ratio", DBL, 0.5, _ratio),
         (("log.cleaner.min.cleanable.ratio", 1),),
     ),
     (

@@ -161,6 +161,7 @@ class BrokerServer:
         tasks: list[tuple[float, Callable[[], object], str]] = [
             (every("log.retention.check.interval.ms"), broker.cleanup_logs, "retention"),
             (min(every("log.flush.scheduler.interval.ms"), 1.0), broker.flush_due, "flush"),
+            (1.0, broker.delete_due_files, "file deletion"),  # file.delete.delay.ms
             (
                 every("producer.id.expiration.check.interval.ms"),
                 broker.remove_expired_producers,

@@ -24,6 +24,21 @@ def _timestamp_type(value: str) -> str:
     return value
 
 
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(value)
+    return text == "true"
+
+
+def _ratio(value: str) -> float:
+    """A double in [0, 1] (Kafka's ``between(0, 1)``)."""
+    ratio = float(value.strip())
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(value)
+    return ratio
+
+
 def _cleanup_policy(value: str) -> str:
     """A list of "delete" and "compact"; empty is valid (Kafka 4.0's ValidList.in): the
     log is then neither deleted by retention nor compacted, only cut at its start offset."""
@@ -49,6 +64,12 @@ _TOPIC_CONFIGS: Final[dict[str, tuple[str, Callable[[str], Any], int | None]]] =
     "cleanup.policy": ("cleanup_policy", _cleanup_policy, None),
     "delete.retention.ms": ("delete_retention_ms", _int, 0),
     "min.compaction.lag.ms": ("min_compaction_lag_ms", _int, 0),
+    "max.compaction.lag.ms": ("max_compaction_lag_ms", _int, 1),
+    "min.cleanable.dirty.ratio": ("min_cleanable_dirty_ratio", _ratio, None),
+    "file.delete.delay.ms": ("file_delete_delay_ms", _int, 0),
+    "message.timestamp.before.max.ms": ("message_timestamp_before_max_ms", _int, 0),
+    "message.timestamp.after.max.ms": ("message_timestamp_after_max_ms", _int, 0),
+    "preallocate": ("preallocate", _bool, None),
 }
 
 
@@ -70,6 +91,13 @@ class LogConfig:
     cleanup_policy: str = "delete"
     delete_retention_ms: int = 24 * 60 * 60 * 1000  # how long compaction keeps tombstones
     min_compaction_lag_ms: int = 0  # records younger than this are not compacted
+    # a dirty record older than this gets its log cleaned whatever the dirty ratio
+    max_compaction_lag_ms: int = LONG_MAX
+    min_cleanable_dirty_ratio: float = 0.5  # the cleaner skips logs less dirty than this
+    file_delete_delay_ms: int = 60_000  # how long a deleted segment's files stay (.deleted)
+    message_timestamp_before_max_ms: int = LONG_MAX  # LONG_MAX: difference.max.ms applies
+    message_timestamp_after_max_ms: int = LONG_MAX  # LONG_MAX: difference.max.ms applies
+    preallocate: bool = False  # new segment files are sized to segment.bytes up front
 
     @property
     def delete_enabled(self) -> bool:
@@ -78,6 +106,29 @@ class LogConfig:
     @property
     def compact_enabled(self) -> bool:
         return "compact" in self.cleanup_policy
+
+    @property
+    def max_segment_ms(self) -> int:
+        """segment.ms, or max.compaction.lag.ms if smaller on a compacted topic: the
+        active segment rolls in time for the cleaner (Kafka's LogConfig.maxSegmentMs)."""
+        if self.compact_enabled and self.max_compaction_lag_ms > 0:
+            return min(self.max_compaction_lag_ms, self.segment_ms)
+        return self.segment_ms
+
+    @property
+    def timestamp_before_max_ms(self) -> int:
+        """message.timestamp.before.max.ms, else message.timestamp.difference.max.ms
+        while the former keeps its default (Kafka 3.6+, KIP-937)."""
+        if self.message_timestamp_before_max_ms != LONG_MAX:
+            return self.message_timestamp_before_max_ms
+        return self.message_timestamp_difference_max_ms
+
+    @property
+    def timestamp_after_max_ms(self) -> int:
+        """message.timestamp.after.max.ms, else message.timestamp.difference.max.ms."""
+        if self.message_timestamp_after_max_ms != LONG_MAX:
+            return self.message_timestamp_after_max_ms
+        return self.message_timestamp_difference_max_ms
 
     @property
     def log_append_time(self) -> bool:

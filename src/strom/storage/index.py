@@ -61,12 +61,26 @@ class _IndexFile:
         os.ftruncate(self._fd, entries * self.entry_size)
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        """fsync; a no-op once closed, also when closed by the loop while a storage
+        thread flushes (the log's files change hands, the index is no longer used)."""
+        fd = self._fd
+        if fd < 0:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            if self._fd == fd:
+                raise
+
+    def rename(self, path: Path) -> None:
+        """Rename the file (the open fd follows it)."""
+        os.replace(self.path, path)
+        self.path = path
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
     def delete(self) -> None:
         self.close()
@@ -141,6 +155,9 @@ class _SparseIndex:
 
     def flush(self) -> None:
         self._file.flush()
+
+    def rename(self, path: Path) -> None:
+        self._file.rename(path)
 
     def close(self) -> None:
         self._file.close()

@@ -10,11 +10,20 @@ The leader stamps base offsets (from the log end offset) and its leader epoch
 into each produced batch; followers append batches with offsets as given.
 
 Crash story: appends are not fsynced until the flush policy (flush.messages,
-flush.ms, or a pending roll) says so; ``recovery_point`` is the offset below
-which everything was fsynced. After an unclean shutdown the segments from the
-one holding the recovery point onward are recovered batch by batch; the first
-invalid byte ends the log (later segments are deleted). Segments with missing
-or corrupt indexes are rebuilt even after a clean shutdown.
+flush.ms, or a pending roll) says so, and then in a storage thread;
+``recovery_point`` is the offset below which everything was fsynced. After an
+unclean shutdown the segments from the one holding the recovery point onward
+are recovered batch by batch; the first invalid byte ends the log (later
+segments are deleted). Segments with missing or corrupt indexes are rebuilt
+even after a clean shutdown.
+
+Threads: the log's lists and offsets change only on the caller's thread (the
+event loop). Blocking work is planned here and run by storage threads: the
+fsync of a flush (:meth:`PartitionLog.flush_job`, see strom.storage.flush),
+the removal of segments that left the log (renamed ``.deleted`` at once,
+unlinked file.delete.delay.ms later, see strom.storage.deletion) and log
+cleaning (strom.storage.cleaner). ``truncations`` counts truncations so that
+a job planned before one is recognised as stale when it completes.
 
 Any OSError marks the log offline, is reported to ``on_dir_failure`` (the
 LogManager takes the whole directory offline) and reaches the caller as
@@ -33,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
-from strom.protocol.errors import ErrorCode, KafkaError, RecordValidationError
-from strom.protocol.record_stream import read_control_record, stream_records
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.record_stream import read_control_record
 from strom.protocol.records import (
     AppendOrigin,
     BatchHeader,
@@ -46,6 +55,9 @@ from strom.protocol.records import (
 )
 from strom.storage import retention
 from strom.storage.config import LONG_MAX, LogConfig
+from strom.storage.deletion import DELETED_SUFFIX, DeletionQueue
+from strom.storage.flush import FlushJob
+from strom.storage.jobs import DirFailureHandler as DirFailureHandler
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
 from strom.storage.producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
 from strom.storage.segment import (
@@ -56,13 +68,14 @@ from strom.storage.segment import (
     filename_prefix,
 )
 from strom.storage.txn_index import AbortedTxn, TransactionIndex
+from strom.storage.validator import check_timestamps, require_keys
 
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
 _STRAY_SUFFIXES: Final = (".deleted", ".cleaned", ".swap", ".tmp")
+_IN_USE_SUFFIXES: Final = (".deleted", ".cleaned")  # files storage threads still own
 
-DirFailureHandler = Callable[[Path, OSError], None]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -145,11 +158,25 @@ def _markers(
 class PartitionLog:
     """A partition's segments and offsets. Create with :meth:`open`."""
 
-    def __init__(self, dir: Path, config: LogConfig, on_dir_failure: DirFailureHandler | None):
+    def __init__(
+        self,
+        dir: Path,
+        config: LogConfig,
+        on_dir_failure: DirFailureHandler | None,
+        deletions: DeletionQueue | None = None,
+    ):
         self.dir = dir
         self.config = config
         self.on_dir_failure = on_dir_failure
+        # Segments removed from the log wait here for file.delete.delay.ms (the
+        # LogManager's queue, shared by its logs; a log of its own otherwise).
+        self.deletions = deletions if deletions is not None else DeletionQueue()
         self.offline = False
+        # Bumped by every truncation: a storage job planned before one is stale.
+        self.truncations = 0
+        # flush.messages was reached: the next flush job (the produce path awaits it).
+        self.flush_requested = False
+        self.unflushed_snapshots: list[Path] = []
         self.segments: list[LogSegment] = []
         self.log_start_offset = 0
         self.log_end_offset = 0
@@ -175,10 +202,11 @@ class PartitionLog:
         log_start_offset: int = 0,
         high_watermark: int | None = None,
         on_dir_failure: DirFailureHandler | None = None,
+        deletions: DeletionQueue | None = None,
     ) -> PartitionLog:
         """Load (and after an unclean shutdown, recover) the log in ``dir``. May raise OSError."""
         dir.mkdir(parents=True, exist_ok=True)
-        log = cls(dir, config, on_dir_failure)
+        log = cls(dir, config, on_dir_failure, deletions)
         log.last_flush_ms = now_ms
         log.leader_epoch_cache = LeaderEpochCache.load(dir / LEADER_EPOCH_CHECKPOINT)
         log._load_segments(now_ms, clean_shutdown, recovery_point)
@@ -201,7 +229,7 @@ class PartitionLog:
         start = max(self.producer_state.load(self.log_end_offset), 0)
         self.txn_index.load()
         self.txn_index.truncate_from(start)
-        for segment in self.segments[self._segment_index_for(start) :]:
+        for segment in self.segments[self.segment_index_for(start) :]:
             headers: list[BatchHeader] = []
             markers: dict[int, ControlRecord] = {}
             for position, h in segment.iter_headers():
@@ -231,14 +259,25 @@ class PartitionLog:
     def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
         prefix = filename_prefix(base_offset)
         for stale in self.dir.glob(prefix + ".*"):
-            stale.unlink()
-        return LogSegment(
+            if not stale.name.endswith(_IN_USE_SUFFIXES):
+                stale.unlink()
+        segment = LogSegment(
             self.dir,
             base_offset,
             index_interval_bytes=self.config.index_interval_bytes,
             segment_index_bytes=self.config.segment_index_bytes,
             now_ms=now_ms,
         )
+        if self.config.preallocate:
+            segment.preallocate(self.config.segment_bytes)
+        return segment
+
+    def _schedule_deletion(self, segments: Sequence[LogSegment], now_ms: int | None) -> None:
+        """Rename removed segments' files to ``.deleted``; a storage thread unlinks them
+        file.delete.delay.ms later (see strom.storage.deletion)."""
+        for segment in segments:
+            segment.change_suffix(DELETED_SUFFIX)
+            self.deletions.schedule(segment, self.config.file_delete_delay_ms, now_ms)
 
     def _scan_base_offsets(self) -> list[int]:
         base_offsets: list[int] = []
@@ -293,29 +332,17 @@ class PartitionLog:
             self.on_dir_failure(self.dir.parent, exc)
 
     def mark_offline(self) -> None:
-        """Called when the log's directory went offline: release files, refuse calls."""
-        self.offline = True
-        for segment in self.segments:
-            with contextlib.suppress(OSError):
-                segment.close()
+        """Called when the log's directory went offline: release files, refuse calls.
+        As in :meth:`detach`, .log fds are not closed here but when the last slice or
+        storage job holding them is dropped: a sendfile in flight never reads a
+        descriptor number that was closed and reused for another file."""
+        self.detach()
 
     # -- appending -------------------------------------------------------------
 
     @property
     def active_segment(self) -> LogSegment:
         return self.segments[-1]
-
-    def _check_timestamps(self, headers: Sequence[BatchHeader], now_ms: int) -> None:
-        max_diff = self.config.message_timestamp_difference_max_ms
-        if self.config.log_append_time or max_diff >= LONG_MAX:
-            return
-        for header in headers:
-            for timestamp in (header.base_timestamp, header.max_timestamp):
-                if timestamp >= 0 and abs(timestamp - now_ms) > max_diff:
-                    raise KafkaError(
-                        ErrorCode.INVALID_TIMESTAMP,
-                        f"timestamp {timestamp} is out of range (now {now_ms}, max {max_diff})",
-                    )
 
     @_guard_io
     def append_as_leader(
@@ -338,14 +365,14 @@ class PartitionLog:
             return self._empty_append_info()
         if len(records) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
-        self._check_timestamps(headers, now_ms)
+        check_timestamps(self.config, records, headers, now_ms)
         if origin == AppendOrigin.CLIENT and len(headers) != 1:
             raise KafkaError(
                 ErrorCode.INVALID_RECORD,
                 "Produce requests with version 3 or later must contain exactly one record batch",
             )
         if origin == AppendOrigin.CLIENT and self.config.compact_enabled:
-            self._require_keys(records, headers)
+            require_keys(records, headers, self.dir.name)
         duplicate = self.producer_state.find_duplicate(headers)
         if duplicate is not None:
             return AppendInfo(
@@ -402,29 +429,6 @@ class PartitionLog:
         self._track_producers(headers, _markers(records, headers))
         return info
 
-    def _require_keys(
-        self, records: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
-    ) -> None:
-        """Kafka's LogValidator on a compacted topic: every record needs a key. The one
-        produce path that reads records, and only for compacted topics. Like Kafka's
-        skipKeyValueIterator it streams through the records and skips keys and values,
-        so a batch that decompresses to any size is checked in bounded memory."""
-        view = memoryview(records)
-        position = 0
-        message = (
-            f"Compacted topic cannot accept message without key in topic partition {self.dir.name}."
-        )
-        for h in headers:
-            batch = view[position : position + h.size_in_bytes]
-            keyless = [
-                (r.batch_index, message)
-                for r in stream_records(batch, verify_crc=False)
-                if r.key_size < 0
-            ]
-            if keyless:
-                raise RecordValidationError(ErrorCode.INVALID_RECORD, keyless)
-            position += h.size_in_bytes
-
     def _empty_append_info(self) -> AppendInfo:
         return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
 
@@ -447,7 +451,7 @@ class PartitionLog:
             max_offset=last,
             now_ms=now_ms,
             segment_bytes=self.config.segment_bytes,
-            segment_ms=self.config.segment_ms,
+            segment_ms=self.config.max_segment_ms,
         ):
             segment = self.roll(now_ms, first)
         segment.append(data, headers)
@@ -455,7 +459,7 @@ class PartitionLog:
             self._assign_epoch_from_batch(header)
         self.log_end_offset = last + 1
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
-            self.flush(now_ms)
+            self.flush_requested = True  # fsync in a storage thread; produce awaits it
         return AppendInfo(
             first_offset=first,
             last_offset=last,
@@ -481,12 +485,16 @@ class PartitionLog:
             active.delete()
         self.segments.append(segment)
         self.roll_flush_pending = True
-        self.producer_state.write_snapshot(self.log_end_offset)
+        # As Kafka: the snapshot is written now and fsynced by the flush that follows.
+        self.producer_state.write_snapshot(self.log_end_offset, sync=False)
+        self.unflushed_snapshots.append(self.producer_state.snapshot_path(self.log_end_offset))
         return segment
 
     # -- reading ---------------------------------------------------------------
 
-    def _segment_index_for(self, offset: int) -> int:
+    def segment_index_for(self, offset: int) -> int:
+        """Index in :attr:`segments` of the segment holding ``offset`` (the first one
+        for offsets below it)."""
         bases = [segment.base_offset for segment in self.segments]
         return max(0, bisect_right(bases, offset) - 1)
 
@@ -512,7 +520,7 @@ class PartitionLog:
         limit = leo if max_offset is None else min(max_offset, leo)
         if fetch_offset >= limit:
             return _EMPTY_FETCH
-        for segment in self.segments[self._segment_index_for(fetch_offset) :]:
+        for segment in self.segments[self.segment_index_for(fetch_offset) :]:
             found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
             if found is not None:
                 if not found.length:
@@ -571,9 +579,11 @@ class PartitionLog:
         if offset < self.segments[0].base_offset:
             self.truncate_fully_and_start_at(offset, self.segments[0].created_ms)
             return True
+        self.truncations += 1
+        removed: list[LogSegment] = []
         while len(self.segments) > 1 and self.active_segment.base_offset > offset:
-            segment = self.segments.pop()
-            segment.delete()
+            removed.append(self.segments.pop())
+        self._schedule_deletion(removed, None)
         self.active_segment.truncate_to(offset)
         self.log_end_offset = self.active_segment.read_next_offset()
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
@@ -587,8 +597,9 @@ class PartitionLog:
     @_guard_io
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
         """Delete every segment and restart the log empty at ``offset``."""
-        for segment in self.segments:
-            segment.delete()
+        self.truncations += 1
+        removed, self.segments = self.segments, []
+        self._schedule_deletion(removed, now_ms)
         self.segments = [self._new_segment(offset, now_ms)]
         self.log_start_offset = self.log_end_offset = offset
         self.high_watermark = self.recovery_point = offset
@@ -627,8 +638,7 @@ class PartitionLog:
         if count == len(self.segments):
             self.roll(now_ms)
         doomed, self.segments = self.segments[:count], self.segments[count:]
-        for segment in doomed:
-            segment.delete()
+        self._schedule_deletion(doomed, now_ms)
         if self.segments[0].base_offset > self.log_start_offset:
             self.log_start_offset = self.segments[0].base_offset
             self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
@@ -639,27 +649,48 @@ class PartitionLog:
 
     # -- flushing and lifecycle ------------------------------------------------
 
-    @_guard_io
-    def flush(self, now_ms: int | None = None) -> None:
-        """fsync segments holding offsets at or above the recovery point."""
-        start = self._segment_index_for(self.recovery_point)
+    def _flush_job(self, now_ms: int | None) -> FlushJob:
+        start = self.segment_index_for(self.recovery_point)
+        segments: list[LogSegment] = []
         if self.log_end_offset > self.recovery_point or self.roll_flush_pending:
-            for segment in self.segments[start:]:
-                segment.flush()
-        self.recovery_point = self.log_end_offset
-        self.roll_flush_pending = False
+            segments = self.segments[start:]
+        snapshots, self.unflushed_snapshots = self.unflushed_snapshots, []
+        self.roll_flush_pending = self.flush_requested = False
         if now_ms is not None:
             self.last_flush_ms = now_ms
+        return FlushJob(self, segments, self.log_end_offset, snapshots)
+
+    @_guard_io
+    def flush(self, now_ms: int | None = None) -> None:
+        """fsync segments holding offsets at or above the recovery point, in this
+        thread (shutdown, moves, tests); the loop uses :meth:`flush_job`."""
+        job = self._flush_job(now_ms)
+        job.run()
+        if job.error is not None:
+            raise job.error
+        job.complete()
+
+    def flush_job(self, now_ms: int) -> FlushJob | None:
+        """A flush to run in a storage thread if flush.ms has passed, a rolled segment
+        awaits its flush or flush.messages was reached; None otherwise."""
+        if self.offline:
+            return None
+        due = now_ms - self.last_flush_ms >= self.config.flush_interval_ms
+        if due or self.roll_flush_pending or self.flush_requested:
+            return self._flush_job(now_ms)
+        return None
 
     def maybe_flush(self, now_ms: int) -> bool:
-        """Flush if flush.ms has passed or a rolled segment awaits its flush."""
-        if self.offline:
+        """:meth:`flush_job` run in this thread; True if there was one."""
+        job = self.flush_job(now_ms)
+        if job is None:
             return False
-        due = now_ms - self.last_flush_ms >= self.config.flush_interval_ms
-        if due or self.roll_flush_pending:
-            self.flush(now_ms)
-            return True
-        return False
+        job.run()
+        if job.error is not None:
+            self.handle_io_error(job.error)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {job.error}")
+        job.complete()
+        return True
 
     @property
     def size_in_bytes(self) -> int:
@@ -683,8 +714,10 @@ class PartitionLog:
         Used before the LogManager renames and removes a deleted partition.
         """
         for segment in self.segments:
-            segment.offset_index.close()
-            segment.time_index.close()
+            with contextlib.suppress(OSError):
+                segment.offset_index.close()
+            with contextlib.suppress(OSError):
+                segment.time_index.close()
         self.segments = []
         self.offline = True
 

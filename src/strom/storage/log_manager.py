@@ -3,7 +3,7 @@
 Each log directory holds::
 
     <topic>-<partition>/                 one PartitionLog per partition
-    <topic>-<partition>.<uuid>-delete/   a deleted partition being removed
+    <topic>-<partition>.<uuid>-delete/   a deleted partition, removed file.delete.delay.ms later
     .kafka_cleanshutdown                 present only after a clean shutdown
     recovery-point-offset-checkpoint     "topic partition offset" lines
     log-start-offset-checkpoint          "topic partition offset" lines
@@ -15,6 +15,13 @@ every log is loaded and written again only by :meth:`LogManager.shutdown`,
 after all logs are flushed and checkpoints written. Directories renamed to
 ``-delete`` are removed at startup if a crash interrupted their deletion.
 
+Threads: the loop plans, a storage thread does the blocking IO, the loop
+applies the result (see strom.storage.jobs): :meth:`LogManager.flush_jobs`,
+:meth:`LogManager.deletion_job` and :meth:`LogManager.cleaning_jobs` give the
+jobs, and :attr:`LogManager.workers` runs them; the synchronous
+:meth:`LogManager.flush_due`, :meth:`LogManager.delete_due` and
+:meth:`LogManager.compact` run them inline (tests, tools).
+
 Failure story: every OSError on a log directory goes through
 :meth:`LogManager.handle_dir_failure`: the directory goes offline, its logs
 refuse all calls, and callers get ``KafkaError(KAFKA_STORAGE_ERROR)`` for
@@ -23,10 +30,12 @@ those partitions. The broker keeps serving the other directories.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -40,9 +49,14 @@ from strom.storage.checkpoint import (
     read_offsets,
     write_offsets,
 )
-from strom.storage.cleaner import CleanerCheckpoint, clean_log
+from strom.storage.cleanable import CleanerCheckpoint
+from strom.storage.cleaner import CleaningJob, plan_cleaning
 from strom.storage.config import LogConfig
+from strom.storage.deletion import DeletionJob, DeletionQueue, delete_now
+from strom.storage.flush import FlushJob
+from strom.storage.jobs import StorageWorkers, run_inline
 from strom.storage.log import PartitionLog, parse_topic_partition_dir
+from strom.storage.segment import LogSegment
 
 CLEAN_SHUTDOWN_FILE: Final = ".kafka_cleanshutdown"
 # Each checkpoint file and the PartitionLog attribute it records.
@@ -85,6 +99,12 @@ class LogManager:
         self._logs: dict[TopicPartition, PartitionLog] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._cleaner_state: dict[TopicPartition, CleanerCheckpoint] = {}
+        self._cleaning: set[TopicPartition] = set()  # a cleaning job is in flight
+        self._uncleanable: set[TopicPartition] = set()  # a cleaning failed (as Kafka)
+        self._cleaner_trash: list[LogSegment] = []  # cleaned copies not swapped in
+        self.deletions = DeletionQueue()
+        self.workers = StorageWorkers()
+        self._stop_cleaning = threading.Event()  # shutdown: running cleanings stop early
         self.offline_dirs: set[Path] = set()
         for log_dir in self.log_dirs:
             self._load_dir(log_dir, now_ms)
@@ -127,6 +147,7 @@ class LogManager:
                         log_start_offset=log_start_offsets.get(tp, 0),
                         high_watermark=high_watermarks.get(tp),
                         on_dir_failure=self.handle_dir_failure,
+                        deletions=self.deletions,
                     ),
                 )
             marker.unlink(missing_ok=True)
@@ -193,6 +214,7 @@ class LogManager:
                 now_ms,
                 clean_shutdown=True,
                 on_dir_failure=self.handle_dir_failure,
+                deletions=self.deletions,
             )
         except OSError as exc:
             self.handle_dir_failure(log_dir, exc)
@@ -200,18 +222,21 @@ class LogManager:
         self._register(tp, log_dir, log)
         return log
 
-    def delete_log(self, tp: TopicPartition) -> None:
-        """Forget the partition and remove its directory (via a ``-delete`` rename)."""
+    def delete_log(self, tp: TopicPartition, now_ms: int | None = None) -> None:
+        """Forget the partition and rename its directory to ``-delete``; a storage
+        thread removes it file.delete.delay.ms later (the broker default, as Kafka's
+        LogManager.asyncDelete), so reads in flight finish."""
         log = self._logs.pop(tp, None)
         log_dir = self._dir_of.pop(tp, None)
         self._cleaner_state.pop(tp, None)
+        self._uncleanable.discard(tp)
         if log is None or log_dir is None or log.offline or log_dir in self.offline_dirs:
             return
         try:
             log.detach()
             doomed = log_dir / f"{tp.topic}-{tp.partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
             log.dir.rename(doomed)
-            shutil.rmtree(doomed)
+            self.deletions.schedule(doomed, self.default_config.file_delete_delay_ms, now_ms)
         except OSError as exc:
             self.handle_dir_failure(log_dir, exc)
             raise self._storage_error(tp) from exc
@@ -230,6 +255,11 @@ class LogManager:
             return log
         if dest in self.offline_dirs:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"Log directory {dest} is offline")
+        try:
+            log.active_segment.trim()  # preallocate: reopened, the file size is the data
+        except OSError as exc:
+            self.handle_dir_failure(source, exc)
+            raise self._storage_error(tp) from exc
         log.flush(now_ms)
         log.producer_state.write_snapshot(log.log_end_offset)
         start, hw, end = log.log_start_offset, log.high_watermark, log.log_end_offset
@@ -251,6 +281,7 @@ class LogManager:
                 log_start_offset=start,
                 high_watermark=hw,
                 on_dir_failure=self.handle_dir_failure,
+                deletions=self.deletions,
             )
         except OSError as exc:
             self.handle_dir_failure(dest, exc)
@@ -279,45 +310,90 @@ class LogManager:
                     raise
         return deleted
 
-    def compact(self, now_ms: int) -> int:
-        """Compact every online log whose cleanup.policy includes ``compact`` (Kafka's
-        log cleaner: closed segments keep the latest record of each key, tombstones
-        older than delete.retention.ms go); the number of bytes removed. A log is
-        looked at again only once a segment closed since its last cleaning."""
-        removed = 0
+    def cleaning_jobs(self, now_ms: int) -> list[ManagedCleaning]:
+        """Cleanings for the compacted online logs that should be cleaned now, the
+        filthiest first (Kafka's grabFilthiestCompactedLog, over every log); run them
+        in :attr:`workers` with ``cleaner=True``, then complete them on the loop."""
+        candidates: list[tuple[float, ManagedCleaning]] = []
         for tp, log in self.all_logs().items():
-            if not log.config.compact_enabled:
+            if not log.config.compact_enabled or tp in self._cleaning | self._uncleanable:
                 continue
             state = self._cleaner_state.setdefault(tp, CleanerCheckpoint())
-            try:
-                removed += clean_log(
-                    log,
-                    now_ms,
-                    log.config.delete_retention_ms,
-                    state,
-                    log.config.min_compaction_lag_ms,
-                )
-            except OSError as exc:
-                self.handle_dir_failure(self._dir_of[tp], exc)
-            except KafkaError as exc:
-                logger.error("compaction of %s failed: %s", tp, exc)
+            job = plan_cleaning(log, state, now_ms)
+            if job is not None:
+                job.stop = self._stop_cleaning
+                candidates.append((job.to_clean.cleanable_ratio, ManagedCleaning(self, tp, job)))
+        candidates.sort(key=lambda pair: -pair[0])
+        jobs = [job for _, job in candidates]
+        if self._cleaner_trash and jobs:
+            jobs[0].job.trash += self._cleaner_trash
+            self._cleaner_trash = []
+        self._cleaning.update(job.tp for job in jobs)
+        return jobs
+
+    def compact(self, now_ms: int) -> int:
+        """Compact, in this thread, every online log whose cleanup.policy includes
+        ``compact`` and that should be cleaned now (its dirty ratio above
+        min.cleanable.dirty.ratio, or a dirty record older than max.compaction.lag.ms);
+        the number of bytes removed. See strom.storage.cleaner."""
+        removed = run_inline(self.cleaning_jobs(now_ms))
+        trash, self._cleaner_trash = self._cleaner_trash, []
+        for copy in trash:
+            with contextlib.suppress(OSError):
+                delete_now(copy)
         return removed
+
+    def cleaning_done(self, tp: TopicPartition, job: CleaningJob) -> None:
+        """Bookkeeping after a cleaning completed on the loop."""
+        self._cleaning.discard(tp)
+        self._cleaner_trash += job.discarded
+        if job.error is not None and not isinstance(job.error, OSError):
+            self._uncleanable.add(tp)
 
     def remove_expired_producers(self, now_ms: int) -> int:
         """Forget producers idle for producer.id.expiration.ms (none with an open
         transaction); the number removed."""
         return sum(log.producer_state.remove_expired(now_ms) for log in self.all_logs().values())
 
-    def flush_due(self, now_ms: int) -> int:
-        """Flush logs whose flush.ms passed or that rolled; the number flushed."""
-        flushed = 0
+    def flush_jobs(self, now_ms: int) -> list[FlushJob]:
+        """Flushes due (flush.ms passed, a segment rolled, flush.messages reached), to
+        run in :attr:`workers`."""
+        jobs: list[FlushJob] = []
         for log in self.all_logs().values():
-            try:
-                flushed += log.maybe_flush(now_ms)
-            except KafkaError as exc:
-                if exc.code != ErrorCode.KAFKA_STORAGE_ERROR:
-                    raise
-        return flushed
+            job = log.flush_job(now_ms)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def requested_flush_jobs(self, tps: Iterable[TopicPartition], now_ms: int) -> list[FlushJob]:
+        """Flushes of the logs of ``tps`` that reached flush.messages (the produce path:
+        a dictionary lookup per partition, no walk over every log)."""
+        jobs: list[FlushJob] = []
+        for tp in tps:
+            log = self._logs.get(tp)
+            if log is not None and log.flush_requested:
+                job = log.flush_job(now_ms)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def flush_due(self, now_ms: int) -> int:
+        """Flush, in this thread, logs whose flush.ms passed or that rolled; the number
+        flushed."""
+        jobs = self.flush_jobs(now_ms)
+        run_inline(jobs)
+        return len(jobs)
+
+    def deletion_job(self, now_ms: int) -> DeletionJob | None:
+        """The files and directories whose file.delete.delay.ms has passed, to remove
+        in :attr:`workers`; None when nothing is due."""
+        due = self.deletions.take_due(now_ms)
+        return DeletionJob(due, self.handle_dir_failure) if due else None
+
+    def delete_due(self, now_ms: int) -> int:
+        """Remove, in this thread, what is due; the number of segments and directories."""
+        job = self.deletion_job(now_ms)
+        return run_inline([job]) if job is not None else 0
 
     def checkpoint_offsets(self, name: str) -> dict[Path, dict[TopicPartition, int]]:
         """The offsets one checkpoint file holds, per online log directory (a snapshot
@@ -348,7 +424,15 @@ class LogManager:
             self.write_checkpoint(name, self.checkpoint_offsets(name))
 
     def shutdown(self) -> None:
-        """Flush and close every log, checkpoint, and mark each directory clean."""
+        """Wait for the storage threads, flush and close every log, checkpoint, mark
+        each directory clean, and remove the files waiting for their deletion."""
+        self._stop_cleaning.set()
+        self.workers.shutdown()
+        run_inline([DeletionJob(self.deletions.take_all(), self.handle_dir_failure)])
+        trash, self._cleaner_trash = self._cleaner_trash, []
+        for copy in trash:
+            with contextlib.suppress(OSError):
+                delete_now(copy)
         for log in self.all_logs().values():
             try:
                 log.flush()
@@ -362,3 +446,21 @@ class LogManager:
                 (log_dir / CLEAN_SHUTDOWN_FILE).touch()
             except OSError as exc:
                 self.handle_dir_failure(log_dir, exc)
+
+
+class ManagedCleaning:
+    """A cleaning job whose completion also does the LogManager's bookkeeping."""
+
+    def __init__(self, manager: LogManager, tp: TopicPartition, job: CleaningJob) -> None:
+        self.manager = manager
+        self.tp = tp
+        self.job = job
+
+    def run(self) -> None:
+        self.job.run()
+
+    def complete(self) -> int:
+        try:
+            return self.job.complete()
+        finally:
+            self.manager.cleaning_done(self.tp, self.job)

@@ -221,7 +221,13 @@ class ProducerStateManager:
     def _path(self, offset: int) -> Path:
         return self.dir / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
-    def write_snapshot(self, offset: int) -> None:
+    def snapshot_path(self, offset: int) -> Path:
+        return self._path(offset)
+
+    def write_snapshot(self, offset: int, sync: bool = True) -> None:
+        """Write ``<offset>.snapshot`` (tmp file, renamed). ``sync=False`` skips the
+        fsync, which the caller then runs in a storage thread (Kafka's roll does so);
+        a snapshot torn by a crash fails its CRC at load and an older one is used."""
         body = bytearray(struct.pack(">i", len(self.producers)))
         for e in self.producers.values():
             last = e.batches[-1] if e.batches else None
@@ -240,7 +246,8 @@ class ProducerStateManager:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, self._path(offset))
 
     def _read_snapshot(self, offset: int) -> dict[int, ProducerStateEntry] | None:

@@ -20,7 +20,15 @@ Segments whose index files are missing or fail the sanity check are recovered
 the same way even after a clean shutdown.
 
 Readers get :class:`FileSlice` values that hold the open file, so a segment
-deleted by retention stays readable (unlinked) until the last slice is gone.
+deleted by retention stays readable until the last slice is gone: its files
+are first renamed ``.deleted``, unlinked file.delete.delay.ms later in a
+storage thread (see strom.storage.deletion), and the fd closes only when no
+slice holds it. A segment written under another suffix (the cleaner's
+``.cleaned`` copies) takes a live segment's names with :meth:`LogSegment.take_names_of`.
+
+``preallocate``: a new segment's file is extended to segment.bytes up front
+(Kafka's FileRecords on Linux); :attr:`LogSegment.size` is the data, and the
+zeros past it are cut on roll and close, or by recovery after a crash.
 """
 
 from __future__ import annotations
@@ -63,11 +71,16 @@ def filename_prefix(base_offset: int) -> str:
     return f"{base_offset:020d}"
 
 
+def _with_suffix(path: Path, old: str, new: str) -> Path:
+    name = path.name[: len(path.name) - len(old)] if old else path.name
+    return path.with_name(name + new)
+
+
 class LogFile:
     """An open segment file. The fd closes on :meth:`close` or when unreferenced."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path  # follows renames (.deleted)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self._finalizer = weakref.finalize(self, _close_fd, self._fd)
 
@@ -126,27 +139,29 @@ class LogSegment:
         index_interval_bytes: int,
         segment_index_bytes: int,
         now_ms: int,
+        suffix: str = "",
     ) -> None:
         self.dir = dir
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
         self.created_ms = now_ms
-        prefix = dir / filename_prefix(base_offset)
-        self.log_path = prefix.with_name(prefix.name + LOG_SUFFIX)
-        self.index_path = prefix.with_name(prefix.name + INDEX_SUFFIX)
-        self.time_index_path = prefix.with_name(prefix.name + TIME_INDEX_SUFFIX)
-        self.needs_recovery = not (self.index_path.exists() and self.time_index_path.exists())
+        self.suffix = suffix
+        prefix = filename_prefix(base_offset)
+        self.log_path = dir / (prefix + LOG_SUFFIX + suffix)
+        index_path = dir / (prefix + INDEX_SUFFIX + suffix)
+        time_index_path = dir / (prefix + TIME_INDEX_SUFFIX + suffix)
+        self.needs_recovery = not (index_path.exists() and time_index_path.exists())
         self.file = LogFile(self.log_path)
         self.size = os.fstat(self.file.fileno).st_size
         try:
-            self.offset_index = OffsetIndex.open(self.index_path, base_offset, segment_index_bytes)
-            self.time_index = TimeIndex.open(self.time_index_path, base_offset, segment_index_bytes)
+            self.offset_index = OffsetIndex.open(index_path, base_offset, segment_index_bytes)
+            self.time_index = TimeIndex.open(time_index_path, base_offset, segment_index_bytes)
         except CorruptIndexError:
             self.needs_recovery = True
-            self.index_path.unlink(missing_ok=True)
-            self.time_index_path.unlink(missing_ok=True)
-            self.offset_index = OffsetIndex.open(self.index_path, base_offset, segment_index_bytes)
-            self.time_index = TimeIndex.open(self.time_index_path, base_offset, segment_index_bytes)
+            index_path.unlink(missing_ok=True)
+            time_index_path.unlink(missing_ok=True)
+            self.offset_index = OffsetIndex.open(index_path, base_offset, segment_index_bytes)
+            self.time_index = TimeIndex.open(time_index_path, base_offset, segment_index_bytes)
         if self.offset_index.max_position() > self.size:
             self.needs_recovery = True
         if self.size == 0:
@@ -159,6 +174,14 @@ class LogSegment:
             self._load_largest_timestamp()
             first = self._header_at(0)
             self.rolling_based_timestamp = first.max_timestamp if first else None
+
+    @property
+    def index_path(self) -> Path:
+        return self.offset_index.path
+
+    @property
+    def time_index_path(self) -> Path:
+        return self.time_index.path
 
     # -- reading headers -------------------------------------------------------
 
@@ -389,22 +412,75 @@ class LogSegment:
     # -- lifecycle -------------------------------------------------------------
 
     def on_become_inactive(self) -> None:
-        """Record the final max timestamp in the time index (Kafka does so on roll)."""
+        """Record the final max timestamp in the time index (Kafka does so on roll)
+        and give back the preallocated space past the data."""
         self.time_index.maybe_append(
             self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, skip_full_check=True
         )
+        self.trim()
+
+    def preallocate(self, size: int) -> None:
+        """``preallocate``: size the (empty) file to ``size`` bytes up front, as Kafka's
+        FileRecords does on Linux (RandomAccessFile.setLength: a sparse extension).
+        Appends still go at :attr:`size`; the zeros past it are cut by :meth:`trim` on
+        roll and close, and by recovery after a crash (zeros are not a valid batch)."""
+        if os.fstat(self.file.fileno).st_size < size:
+            os.ftruncate(self.file.fileno, size)
+
+    def trim(self) -> bool:
+        """Cut the file to the data (a no-op unless it was preallocated); True if cut."""
+        if os.fstat(self.file.fileno).st_size > self.size:
+            os.ftruncate(self.file.fileno, self.size)
+            return True
+        return False
 
     def flush(self) -> None:
+        """fsync the .log file and both indexes (called from a storage thread too)."""
         os.fsync(self.file.fileno)
         self.offset_index.flush()
         self.time_index.flush()
 
     def close(self) -> None:
         if not self.file.closed:
-            self.on_become_inactive()
+            self.time_index.maybe_append(
+                self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far, skip_full_check=True
+            )
+            if self.trim():  # after a clean shutdown the file size is the data size
+                os.fsync(self.file.fileno)
         self.offset_index.close()
         self.time_index.close()
         self.file.close()
+
+    def change_suffix(self, suffix: str) -> None:
+        """Rename the three files from this segment's suffix to ``suffix`` (Kafka's
+        changeFileSuffixes, e.g. to ``.deleted``). Open fds follow the files."""
+        if suffix == self.suffix:
+            return
+        new_log = _with_suffix(self.log_path, self.suffix, suffix)
+        if self.log_path.exists():
+            os.replace(self.log_path, new_log)
+        self.log_path = self.file.path = new_log
+        for index in (self.offset_index, self.time_index):
+            if index.path.exists():
+                index.rename(_with_suffix(index.path, self.suffix, suffix))
+        self.suffix = suffix
+
+    def take_names_of(self, old: LogSegment, old_suffix: str) -> None:
+        """Put this segment (written under another suffix, same base offset) in place
+        of ``old``, crash-safely: ``old``'s indexes get ``old_suffix``, then this
+        .log replaces ``old``'s in one rename (``old``'s fd keeps the replaced file
+        readable for slices in flight), then this segment's indexes take their names.
+        A crash in between leaves a .log without indexes (rebuilt at load) and
+        leftover suffixed files (deleted at load), never a .log with foreign indexes."""
+        for index in (old.offset_index, old.time_index):
+            index.rename(_with_suffix(index.path, old.suffix, old_suffix))
+        os.replace(self.log_path, old.log_path)
+        self.log_path = self.file.path = old.log_path
+        old.log_path = old.file.path = _with_suffix(old.log_path, old.suffix, old_suffix)
+        old.suffix = old_suffix
+        for index in (self.offset_index, self.time_index):
+            index.rename(_with_suffix(index.path, self.suffix, ""))
+        self.suffix = ""
 
     def delete(self) -> None:
         """Unlink the files without closing the .log fd.

@@ -174,11 +174,20 @@ class Cluster:
         return int(self.metadata([]).controller_id)
 
     def leader(self, topic: str, partition: int = 0) -> int:
-        for t in self.metadata([topic]).topics:
-            for p in t.partitions:
-                if p.partition_index == partition:
-                    return int(p.leader_id)
-        return -1
+        """The partition's leader as a broker sees it (-1 when it knows none), waiting
+        while the broker asked does not know the partition yet."""
+        found: list[int] = []
+
+        def known() -> bool:
+            for t in self.metadata([topic]).topics:
+                for p in t.partitions:
+                    if p.partition_index == partition:
+                        found.append(int(p.leader_id))
+                        return True
+            return False
+
+        self.wait_for(f"{topic}-{partition} in the metadata", known, 30)
+        return found[-1]
 
     def partition(self, topic: str, partition: int = 0) -> Any:
         for t in self.metadata([topic]).topics:
@@ -195,7 +204,7 @@ class Cluster:
             try:
                 if predicate():
                     return time.monotonic() - start
-            except (OSError, RuntimeError) as exc:
+            except Exception as exc:  # not there yet (a broker still learning the cluster)
                 last_error = exc
             if time.monotonic() - start > timeout_s:
                 raise AssertionError(

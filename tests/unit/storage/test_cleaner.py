@@ -20,7 +20,9 @@ DAY = 86_400_000
 
 
 def _append(log, pairs: list[tuple[bytes, bytes | None]], ts: int = NOW) -> None:  # type: ignore[no-untyped-def]
+    """Append and commit (the cleaner only maps records below the high watermark)."""
     log.append_as_leader(build_batch([(k, v, [], ts) for k, v in pairs]), 0, ts)
+    log.update_high_watermark(log.log_end_offset)
 
 
 def _fill(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -178,7 +178,10 @@ def test_flush_messages_policy(tmp_path: Path) -> None:
     log.append_as_leader(make_batch(3), 0, NOW)
     assert log.recovery_point == 0
     log.append_as_leader(make_batch(3), 0, NOW)
-    assert log.recovery_point == 6
+    # flush.messages reached: a flush is requested (run in a storage thread, awaited by
+    # the produce path), not done on the caller's thread
+    assert log.flush_requested and log.recovery_point == 0
+    assert log.maybe_flush(NOW) and log.recovery_point == 6 and not log.flush_requested
     log.append_as_leader(make_batch(1), 0, NOW)
     assert not log.maybe_flush(NOW + 999)
     assert log.maybe_flush(NOW + 1000) and log.recovery_point == 7

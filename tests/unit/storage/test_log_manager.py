@@ -69,8 +69,12 @@ def test_delete_log(tmp_path: Path) -> None:
     manager = _manager([tmp_path])
     tp = TopicPartition("gone", 3)
     manager.create_log(tp, NOW).append_as_leader(make_batch(1), 0, NOW)
-    manager.delete_log(tp)
+    manager.delete_log(tp, NOW)
     assert manager.get_log(tp) is None
+    (doomed,) = tmp_path.iterdir()  # renamed, removed file.delete.delay.ms later
+    assert doomed.name.startswith("gone-3.") and doomed.name.endswith("-delete")
+    assert manager.delete_due(NOW + 59_999) == 0 and doomed.exists()
+    assert manager.delete_due(NOW + 60_000) == 1
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "gone-3.abcdef-delete").mkdir()  # interrupted deletion
     (tmp_path / "not a partition").mkdir()
@@ -109,6 +113,7 @@ def test_compaction_covers_every_compacted_log_and_only_those(tmp_path: Path) ->
         for round_ in range(8):
             batch = build_batch([(b"k", b"v%d" % round_, [], NOW), (b"j", b"w", [], NOW)])
             log.append_as_leader(batch, 0, NOW)
+        log.update_high_watermark(log.log_end_offset)
     assert compacted.num_segments > 2 and plain.num_segments > 2
     plain_before = read_all(plain)
     assert manager.compact(NOW) > 0
