@@ -68,11 +68,14 @@ class ReplicaManager:
         self, topic: TopicInfo, state: PartitionInfo, now_ms: int
     ) -> LeadershipChange | None:
         """Make the local replica leader or follower per ``state`` (created on first use).
-        Returns the change when leadership or the leader epoch changed, else None."""
+        Returns the change when this broker gained or lost leadership (or first hosts the
+        replica), else None: a leader-epoch bump while staying leader (an ISR or replica
+        change) is not a new election, and the coordinators must keep their state."""
         tp = TopicPartition(topic.name, state.partition)
         if any(topic.topic_id):
             self.topic_names[topic.topic_id] = topic.name
         part = self.partitions.get(tp)
+        created = part is None
         if part is None:
             cfg = self.log_config(topic)
             plog = self.logs.get_log(tp) or self.logs.create_log(tp, now_ms, cfg)
@@ -97,7 +100,7 @@ class ReplicaManager:
             if changed and self.on_follower is not None:
                 self.on_follower(tp, part)
             self._wake(tp)
-        if not changed and was_leader == part.is_leader:
+        if was_leader == part.is_leader and not created:
             return None
         return LeadershipChange(part.is_leader)
 
