@@ -517,15 +517,18 @@ def test_a_paused_controller_is_fenced_when_it_resumes(
     )
     new = cluster.controller_id()
     cluster.broker(old).resume()
+    # asked of the new controller: the resumed broker's own image is stale until it has
+    # resigned and registered again
     cluster.wait_for(
         "the old controller registered again as a plain broker",
         lambda: (
-            old in [b.node_id for b in cluster.metadata().brokers]
-            and cluster.controller_id() == new
+            old in [b.node_id for b in cluster.metadata(via=new).brokers]
+            and cluster.controller_id(via=new) == new
+            and cluster.controller_id(via=old) == new
+            and "resigns as controller" in cluster.broker(old).log_path.read_text()
         ),
         timeout_s=30,
     )
-    assert "resigns as controller" in cluster.broker(old).log_path.read_text()
     # no partition state was written with the old controller's epoch afterwards
     import json
 
