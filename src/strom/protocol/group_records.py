@@ -29,6 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from strom.protocol.consumer_group_records import (
+    RECORD_TYPES,
+    ConsumerGroupKey,
+    decode_key_body,
+)
 from strom.protocol.errors import DecodeError
 from strom.protocol.wire import Reader, Writer
 
@@ -98,14 +103,18 @@ def encode_group_metadata_key(key: GroupMetadataKey) -> bytes:
     return bytes(w.buf)
 
 
-def decode_key(data: bytes) -> OffsetCommitKey | GroupMetadataKey | None:
-    """The key, or None for key versions this coordinator does not own (KIP-848 records)."""
+def decode_key(data: bytes) -> OffsetCommitKey | GroupMetadataKey | ConsumerGroupKey | None:
+    """The key; consumer group keys (types 3-8 and 16, see consumer_group_records) as a
+    ConsumerGroupKey; None for key types this coordinator does not own (share and
+    streams groups)."""
     r = Reader(data)
     version = r.int16()
     if version in (0, 1):
         return OffsetCommitKey(r.string(), r.string(), r.int32())
     if version == GROUP_METADATA_KEY_VERSION:
         return GroupMetadataKey(r.string())
+    if version in RECORD_TYPES:
+        return decode_key_body(version, r)
     if version < 0:
         raise DecodeError(f"invalid record key version {version}")
     return None

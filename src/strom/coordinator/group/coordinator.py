@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from strom.coordinator.group.base import OffsetAndMetadata
+from strom.coordinator.group.consumer.admin import ConsumerAdminOps
+from strom.coordinator.group.consumer.heartbeat import ConsumerHeartbeatOps
+from strom.coordinator.group.consumer.leave import CONSUMER_TIMERS
 from strom.coordinator.group.offsets import OffsetOps
 from strom.coordinator.group.result import CoordinatorResult
 from strom.coordinator.group.session import SessionOps
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
 from strom.coordinator.group.txn_offsets import TxnOffsetOps
+from strom.protocol.consumer_group_records import ConsumerGroupKey, decode_value
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.describe_groups import DescribeGroupsResponse
 from strom.protocol.generated.list_groups import ListGroupsResponse
@@ -35,13 +39,18 @@ DescribedMember = DescribeGroupsResponse.DescribedGroupMember
 GROUP_TYPE_CLASSIC = "classic"
 
 
-class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
+class GroupCoordinatorShard(
+    SessionOps, OffsetOps, TxnOffsetOps, ConsumerHeartbeatOps, ConsumerAdminOps
+):
     # -- timers ---------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> CoordinatorResult:
         result = CoordinatorResult()
         for kind, group_id, arg in self.timers.pop_expired(now_ms):
-            result.extend(self.on_timer(kind, group_id, arg, now_ms))
+            if kind in CONSUMER_TIMERS:
+                result.extend(self.on_consumer_timer(kind, group_id, arg))
+            else:
+                result.extend(self.on_timer(kind, group_id, arg, now_ms))
         return result
 
     def next_deadline_ms(self) -> int | None:
@@ -79,8 +88,9 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
     ) -> list[ListGroupsResponse.ListedGroup]:
         wanted_states = {s.lower() for s in states}
         wanted_types = {t.lower() for t in types}
+        consumer = self.consumer_listed_groups(wanted_states, wanted_types)
         if wanted_types and GROUP_TYPE_CLASSIC not in wanted_types:
-            return []
+            return consumer
         return [
             ListGroupsResponse.ListedGroup(
                 group_id=g.group_id,
@@ -90,7 +100,7 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
             )
             for g in self.groups.values()
             if not g.is_(S.DEAD) and (not wanted_states or g.state.value.lower() in wanted_states)
-        ]
+        ] + consumer
 
     def delete_groups(
         self, group_ids: Sequence[str], now_ms: int
@@ -99,7 +109,16 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
         result = CoordinatorResult()
         for group_id in group_ids:
             group = self.live_group(group_id)
-            if group is None:
+            consumer_group = self.consumer_groups.get(group_id)
+            if consumer_group is not None and not consumer_group.is_empty():
+                errors[group_id] = ErrorCode.NON_EMPTY_GROUP
+            elif consumer_group is not None:
+                result.records += self._remove_offsets(
+                    group_id, list(self.offsets.get(group_id, {}))
+                )
+                result.records += self.delete_consumer_group(group_id)
+                errors[group_id] = ErrorCode.NONE
+            elif group is None:
                 errors[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
             elif not group.is_(S.EMPTY):
                 errors[group_id] = ErrorCode.NON_EMPTY_GROUP
@@ -128,6 +147,9 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
             self._replay_offset(decoded, value)
         elif isinstance(decoded, GroupMetadataKey):
             self._replay_group(decoded.group, value)
+        elif isinstance(decoded, ConsumerGroupKey):
+            parsed = None if value is None else decode_value(decoded.record_type, value)
+            self.replay_consumer_record(decoded, parsed)
 
     def _replay_offset(self, key: OffsetCommitKey, value: bytes | None) -> None:
         tp = (key.topic, key.partition)
@@ -142,12 +164,13 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
         self.offsets.setdefault(key.group, {})[tp] = OffsetAndMetadata(
             v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
         )
-        self.groups.setdefault(key.group, ClassicGroup(key.group))
+        if key.group not in self.consumer_groups:
+            self.groups.setdefault(key.group, ClassicGroup(key.group))
 
     def _replay_group(self, group_id: str, value: bytes | None) -> None:
         if value is None:
             self.groups.pop(group_id, None)
-            if group_id in self.offsets:
+            if group_id in self.offsets and group_id not in self.consumer_groups:
                 self.groups[group_id] = ClassicGroup(group_id)
             return
         v = decode_group_metadata_value(value)
@@ -182,3 +205,4 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
         for group in self.groups.values():
             for member in group.members.values():
                 self.schedule_heartbeat(group, member, now_ms)
+        self.on_consumer_groups_loaded(now_ms)
