@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from strom.coordinator.group.base import ShardBase
 from strom.coordinator.group.consumer.group import ConsumerGroup
 from strom.coordinator.group.consumer.leave import SESSION, ConsumerLeaveOps
 from strom.coordinator.group.consumer.member import Assignment, ConsumerGroupMember, MemberState
@@ -71,6 +72,19 @@ def group_tombstones(op: Operation) -> None:
     for regex in sorted(group.resolved_regexes):
         op.write(cg.REGULAR_EXPRESSION, regex, None)
     op.write(cg.GROUP_METADATA, "", None)
+
+
+def give_way_to_classic(shard: ShardBase, group_id: str) -> list[CoordinatorRecord] | None:
+    """A classic JoinGroup for an empty consumer group deletes it (its offsets stay):
+    the tombstones; None when the consumer group has members."""
+    group = shard.consumer_groups.get(group_id)
+    if group is None:
+        return []
+    if not group.is_empty():
+        return None
+    op = Operation(shard, group_id)
+    group_tombstones(op)
+    return op.records
 
 
 class ConsumerAdminOps(ConsumerLeaveOps):
