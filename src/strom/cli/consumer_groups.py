@@ -28,7 +28,12 @@ from strom.client.group_tools import (
     plan_reset,
     timestamp_before,
 )
-from strom.client.group_types import GROUP_STATES, GroupDescription
+from strom.client.group_types import (
+    GROUP_STATES,
+    GROUP_TYPES,
+    REBALANCING_STATES,
+    GroupDescription,
+)
 from strom.client.sync import Admin
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -74,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offsets", action="store_true", help="describe offsets and lag (default)")
     p.add_argument(
         "--state", nargs="?", const="", help="describe: the state; list: show/filter states"
+    )
+    p.add_argument(
+        "--type",
+        nargs="?",
+        const="",
+        help="list: show the group types, or only these (classic,consumer)",
     )
     p.add_argument("--verbose", action="store_true", help="more columns (describe)")
     p.add_argument("--dry-run", action="store_true", help="only show the reset (default)")
@@ -142,6 +153,7 @@ _RULES: tuple[tuple[Callable[[argparse.Namespace], bool], str], ...] = (
         lambda a: _has_state(a) and not (a.describe or a.list),
         "Option --state needs --describe or --list",
     ),
+    (lambda a: a.type is not None and not a.list, "Option --type needs --list"),
     (
         lambda a: bool(a.export and not a.reset_offsets),
         "Option --export takes the following options: --reset-offsets",
@@ -214,19 +226,32 @@ def _target_groups(admin: Admin, args: argparse.Namespace) -> list[str]:
 
 
 def _list(admin: Admin, args: argparse.Namespace) -> int:
-    if not _has_state(args):
+    if not _has_state(args) and args.type is None:
         for group in _consumer_groups(admin):
             print(group)
         return 0
-    states = [s.strip() for s in args.state.split(",") if s.strip()]
+    states = _split(args.state)
     valid = {s.lower() for s in GROUP_STATES}
     if any(s.lower() not in valid for s in states):
         raise CliError(
             f"Invalid state list '{args.state}'. Valid states are: " + ", ".join(GROUP_STATES)
         )
-    listings = [g for g in admin.list_groups(states or None) if g.is_consumer_group]
-    sys.stdout.write(tables.listing_table(listings, include_state=True))
+    types = [t.lower() for t in _split(args.type)]
+    if any(t not in {k.lower() for k in GROUP_TYPES} for t in types):
+        raise CliError(
+            f"Invalid types list '{args.type}'. Valid types are: " + ", ".join(GROUP_TYPES)
+        )
+    listings = [g for g in admin.list_groups(states or None, types) if g.is_consumer_group]
+    sys.stdout.write(
+        tables.listing_table(
+            listings, include_state=_has_state(args), include_type=args.type is not None
+        )
+    )
     return 0
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 # -- describe ------------------------------------------------------------------
@@ -239,7 +264,7 @@ def _note_state(d: GroupDescription) -> bool:
         return False
     if d.state == "Empty":
         print(f"\nConsumer group '{d.group_id}' has no active members.", file=sys.stderr)
-    elif d.state in ("PreparingRebalance", "CompletingRebalance"):
+    elif d.state in REBALANCING_STATES:
         print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=sys.stderr)
     return True
 
