@@ -22,6 +22,7 @@ MEMBER_TYPE_CLASSIC = 0
 
 
 def supports_consumer_group_describe(conn: BrokerConnection) -> bool:
+    """Whether the broker answers ConsumerGroupDescribe (Kafka 3.7+ brokers)."""
     return conn.versions.get(ApiKey.CONSUMER_GROUP_DESCRIBE, -1) >= 0
 
 
