@@ -44,6 +44,8 @@ REJOIN_ERRORS = frozenset({ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMB
 
 
 class State(Enum):
+    """Where the member stands (see the module's diagram)."""
+
     UNSUBSCRIBED = "UNSUBSCRIBED"
     JOINING = "JOINING"
     STABLE = "STABLE"
@@ -124,6 +126,7 @@ class ConsumerProtocolMember:
     # -- heartbeats ---------------------------------------------------------------
 
     def heartbeat_due(self, now_ms: int) -> bool:
+        """In the group, and the interval passed or there is news to tell."""
         if self.state not in (State.JOINING, State.STABLE):
             return False
         return (
@@ -134,6 +137,7 @@ class ConsumerProtocolMember:
         )
 
     def next_heartbeat_ms(self) -> int:
+        """When the interval passes (ms)."""
         return self.last_heartbeat_ms + self.heartbeat_interval_ms
 
     def heartbeat_request(self, now_ms: int) -> Req:

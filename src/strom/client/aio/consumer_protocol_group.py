@@ -63,9 +63,11 @@ class ConsumerProtocolGroup(ConsumerGroup):
 
     @property
     def is_stable(self) -> bool:
+        """Joined, with the latest assignment taken."""
         return self.protocol_member.stable
 
     def identity(self) -> tuple[int, str, str | None]:
+        """(member epoch, member id, group.instance.id) that commits carry."""
         m = self.protocol_member
         return m.member_epoch, m.member_id, m.group_instance_id
 

@@ -82,6 +82,7 @@ class ProtocolReconcileMixin:
         """Topic names by id; metadata is refreshed once when some are unknown."""
 
         def known() -> dict[bytes, str]:
+            """Names by id of the topics in the client's metadata."""
             return {t.topic_id: t.name for t in self.client.cluster.topics.values()}
 
         names = known()
