@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 
 from strom.coordinator.group.base import OffsetAndMetadata
 from strom.coordinator.group.consumer.admin import ConsumerAdminOps
-from strom.coordinator.group.consumer.heartbeat import ConsumerHeartbeatOps
+from strom.coordinator.group.consumer.classic_ops import ClassicMemberOps
 from strom.coordinator.group.consumer.leave import CONSUMER_TIMERS
+from strom.coordinator.group.membership import JoinRequest
 from strom.coordinator.group.offsets import OffsetOps
 from strom.coordinator.group.result import CoordinatorResult
 from strom.coordinator.group.session import SessionOps
@@ -24,7 +25,10 @@ from strom.coordinator.group.txn_offsets import TxnOffsetOps
 from strom.protocol.consumer_group_records import ConsumerGroupKey, decode_value
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.describe_groups import DescribeGroupsResponse
+from strom.protocol.generated.heartbeat import HeartbeatRequest, HeartbeatResponse
+from strom.protocol.generated.leave_group import LeaveGroupRequest
 from strom.protocol.generated.list_groups import ListGroupsResponse
+from strom.protocol.generated.sync_group import SyncGroupRequest
 from strom.protocol.group_records import (
     GroupMetadataKey,
     OffsetCommitKey,
@@ -40,15 +44,41 @@ GROUP_TYPE_CLASSIC = "classic"
 
 
 class GroupCoordinatorShard(
-    SessionOps, OffsetOps, TxnOffsetOps, ConsumerHeartbeatOps, ConsumerAdminOps
+    SessionOps, OffsetOps, TxnOffsetOps, ClassicMemberOps, ConsumerAdminOps
 ):
+    # -- classic requests for consumer groups (members using the classic protocol) ---------
+
+    def _consumer_group_with_members(self, group_id: str) -> bool:
+        group = self.consumer_groups.get(group_id)
+        return group is not None and not group.is_empty()
+
+    def join_group(self, handle: int, req: JoinRequest, now_ms: int) -> CoordinatorResult:
+        if self._consumer_group_with_members(req.group_id):
+            return self.classic_join_to_consumer_group(handle, req, now_ms)
+        return super().join_group(handle, req, now_ms)
+
+    def sync_group(self, handle: int, req: SyncGroupRequest, now_ms: int) -> CoordinatorResult:
+        if self._consumer_group_with_members(req.group_id):
+            return self.classic_sync_to_consumer_group(handle, req, now_ms)
+        return super().sync_group(handle, req, now_ms)
+
+    def heartbeat(self, req: HeartbeatRequest, now_ms: int) -> HeartbeatResponse:
+        if self._consumer_group_with_members(req.group_id):
+            return self.classic_heartbeat_to_consumer_group(req, now_ms)
+        return super().heartbeat(req, now_ms)
+
+    def leave_group(self, handle: int, req: LeaveGroupRequest, now_ms: int) -> CoordinatorResult:
+        if self._consumer_group_with_members(req.group_id):
+            return self.classic_leave_to_consumer_group(handle, req, now_ms)
+        return super().leave_group(handle, req, now_ms)
+
     # -- timers ---------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> CoordinatorResult:
         result = CoordinatorResult()
         for kind, group_id, arg in self.timers.pop_expired(now_ms):
             if kind in CONSUMER_TIMERS:
-                result.extend(self.on_consumer_timer(kind, group_id, arg))
+                result.extend(self.on_consumer_timer(kind, group_id, arg, now_ms))
             else:
                 result.extend(self.on_timer(kind, group_id, arg, now_ms))
         return result

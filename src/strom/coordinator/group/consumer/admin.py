@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from strom.coordinator.group.base import ShardBase
 from strom.coordinator.group.consumer.group import ConsumerGroup
-from strom.coordinator.group.consumer.leave import SESSION, ConsumerLeaveOps
+from strom.coordinator.group.consumer.leave import ConsumerLeaveOps
 from strom.coordinator.group.consumer.member import Assignment, ConsumerGroupMember, MemberState
 from strom.coordinator.group.consumer.operation import Operation
 from strom.coordinator.group.consumer.target import preferred_assignor
@@ -164,10 +164,7 @@ class ConsumerAdminOps(ConsumerLeaveOps):
         for group in self.consumer_groups.values():
             group.metadata_image = None
             for member in group.members.values():
-                self.timers.schedule(
-                    (SESSION, group.group_id, member.member_id),
-                    now_ms + self.config.consumer_session_timeout_ms,
-                )
+                self.schedule_consumer_session(group.group_id, member, now_ms)
                 if member.state is MemberState.UNREVOKED_PARTITIONS:
                     self.schedule_consumer_rebalance(group.group_id, member, now_ms)
 

@@ -31,7 +31,7 @@ from strom.coordinator.group.consumer.reconcile import Owned, is_subset, reconci
 from strom.coordinator.group.consumer.regex import InvalidRegex, compile_regex, resolve
 from strom.coordinator.group.consumer.target import update_target
 from strom.coordinator.group.result import CoordinatorResult
-from strom.coordinator.group.state import GroupState
+from strom.coordinator.group.state import ClassicGroup, GroupState
 from strom.protocol import consumer_group_records as cg
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.consumer_group_heartbeat import (
@@ -135,7 +135,7 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
         self, handle: int, req: Request, ctx: RequestContext, now_ms: int
     ) -> CoordinatorResult:
         result = CoordinatorResult()
-        op = Operation(self, req.group_id)
+        op = Operation(self, req.group_id, now_ms)
         try:
             validate(req, ctx.api_version, self.config.consumer_assignors)
             if req.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
@@ -165,17 +165,8 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
             member = self._dynamic_member(group, member_id, req.member_epoch, owned)
         else:
             member = self._static_member(op, member_id, req.instance_id, req.member_epoch, owned)
-        updated = _updated(member, req, ctx)
-        bump = self._update_subscription(op, member, updated, now_ms)
-        if bump or op.group.metadata_image is not self.image():
-            bump |= self.maybe_update_subscription_metadata(op)
-        group = op.group
-        if bump:
-            op.write(cg.GROUP_METADATA, "", cg.GroupEpochValue(group.group_epoch + 1))
-        if group.group_epoch > group.assignment_epoch:
-            update_target(op, self.config.consumer_assignors)
-        reconciled = self._reconcile(op, member_id, owned, now_ms)
-        self.schedule_consumer_session(group.group_id, member_id, now_ms)
+        reconciled = self.advance(op, member, _updated(member, req, ctx), owned, now_ms)
+        self.schedule_consumer_session(group.group_id, reconciled, now_ms)
         response = Response(
             member_id=member_id,
             member_epoch=reconciled.member_epoch,
@@ -192,6 +183,27 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
             )
         return response
 
+    def advance(
+        self,
+        op: Operation,
+        member: ConsumerGroupMember,
+        updated: ConsumerGroupMember,
+        owned: Owned,
+        now_ms: int,
+    ) -> ConsumerGroupMember:
+        """Write the member's new subscription, bump the group epoch when that (or the
+        topics' metadata) changed, compute the target assignment for a new group epoch,
+        then move the member one reconciliation step: the member as it now is."""
+        bump = self._update_subscription(op, member, updated, now_ms)
+        if bump or op.group.metadata_image is not self.image():
+            bump |= self.maybe_update_subscription_metadata(op)
+        group = op.group
+        if bump:
+            op.write(cg.GROUP_METADATA, "", cg.GroupEpochValue(group.group_epoch + 1))
+        if group.group_epoch > group.assignment_epoch:
+            update_target(op, self.config.consumer_assignors)
+        return self._reconcile(op, updated.member_id, owned, now_ms)
+
     def _check_group(self, op: Operation, member_epoch: int) -> None:
         """The consumer group exists, or is created by a member joining (epoch 0) in
         place of an empty classic group; GROUP_ID_NOT_FOUND otherwise."""
@@ -199,6 +211,8 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
             return
         classic = self.live_group(op.group_id)
         if classic is not None and (member_epoch != 0 or not classic.is_(GroupState.EMPTY)):
+            if member_epoch == 0 and self.upgrade_classic_group(op, classic):
+                return
             raise KafkaError(
                 ErrorCode.GROUP_ID_NOT_FOUND, f"Group {op.group_id} is not a consumer group."
             )
@@ -208,6 +222,11 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
             )
         if classic is not None and not classic.is_simple():
             op.delete_classic_group()
+
+    def upgrade_classic_group(self, op: Operation, classic: ClassicGroup) -> bool:
+        """Turn a classic group with members into a consumer group (online migration):
+        False when not allowed (see classic_members.py, which does it)."""
+        return False
 
     def _dynamic_member(
         self, group: ConsumerGroup, member_id: str, epoch: int, owned: Owned
@@ -236,7 +255,13 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
                 f"Static member {member_id} with instance id {instance_id} cannot join the "
                 f"group because the instance id is owned by {existing.member_id} member.",
             )
-        # the same instance comes back: the new member id takes over its assignment
+        return self.replace_static_member(op, existing, member_id)
+
+    def replace_static_member(
+        self, op: Operation, existing: ConsumerGroupMember, member_id: str
+    ) -> ConsumerGroupMember:
+        """The same instance comes back: the new member id takes over its assignment."""
+        group = op.group
         member = replace(existing, member_id=member_id, member_epoch=0, previous_member_epoch=0)
         target = group.target_of(existing.member_id)
         self.remove_member_records(op, existing, drop_regex=False)
@@ -316,7 +341,9 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
         new = reconcile(member, epoch, target, group.current_partition_epoch, owned)
         if new != member:
             op.write(cg.CURRENT_MEMBER_ASSIGNMENT, member_id, new.assignment_value())
-            if new.state is MemberState.UNREVOKED_PARTITIONS:
+            if new.uses_classic_protocol:
+                pass  # members of the classic protocol have join and sync timeouts instead
+            elif new.state is MemberState.UNREVOKED_PARTITIONS:
                 self.schedule_consumer_rebalance(group.group_id, new, now_ms)
             else:
                 self.cancel_consumer_rebalance(group.group_id, member_id)

@@ -31,8 +31,10 @@ from strom.protocol.generated.consumer_group_heartbeat import ConsumerGroupHeart
 log = logging.getLogger(__name__)
 
 SESSION = "cg-session"
-REBALANCE = "cg-rebalance"
-CONSUMER_TIMERS = frozenset({SESSION, REBALANCE})
+REBALANCE = "cg-rebalance"  # a member revoking partitions (consumer protocol)
+JOIN_TIMEOUT = "cg-join"  # a classic member asked to rejoin
+SYNC_TIMEOUT = "cg-sync"  # a classic member that joined must send SyncGroup
+CONSUMER_TIMERS = frozenset({SESSION, REBALANCE, JOIN_TIMEOUT, SYNC_TIMEOUT})
 
 
 def heartbeat_error(code: ErrorCode, message: str | None = None) -> ConsumerGroupHeartbeatResponse:
@@ -138,13 +140,19 @@ class ConsumerLeaveOps(ShardBase):
 
     # -- timers ------------------------------------------------------------------------
 
-    def schedule_consumer_session(self, group_id: str, member_id: str, now_ms: int) -> None:
-        deadline = now_ms + self.config.consumer_session_timeout_ms
-        self.timers.schedule((SESSION, group_id, member_id), deadline)
+    def schedule_consumer_session(
+        self, group_id: str, member: ConsumerGroupMember, now_ms: int
+    ) -> None:
+        """group.consumer.session.timeout.ms, or the session timeout a member using the
+        classic protocol joined with."""
+        timeout = self.config.consumer_session_timeout_ms
+        if member.classic is not None:
+            timeout = member.classic.session_timeout_ms
+        self.timers.schedule((SESSION, group_id, member.member_id), now_ms + timeout)
 
     def cancel_consumer_timers(self, group_id: str, member_id: str) -> None:
-        self.timers.cancel((SESSION, group_id, member_id))
-        self.timers.cancel((REBALANCE, group_id, member_id))
+        for kind in CONSUMER_TIMERS:
+            self.timers.cancel((kind, group_id, member_id))
         self.rebalance_epochs.pop((group_id, member_id), None)
 
     def schedule_consumer_rebalance(
@@ -158,7 +166,9 @@ class ConsumerLeaveOps(ShardBase):
         self.timers.cancel((REBALANCE, group_id, member_id))
         self.rebalance_epochs.pop((group_id, member_id), None)
 
-    def on_consumer_timer(self, kind: str, group_id: str, member_id: str) -> CoordinatorResult:
+    def on_consumer_timer(
+        self, kind: str, group_id: str, member_id: str, now_ms: int
+    ) -> CoordinatorResult:
         group = self.consumer_groups.get(group_id)
         member = group.members.get(member_id) if group is not None else None
         if member is None:
@@ -168,11 +178,15 @@ class ConsumerLeaveOps(ShardBase):
             if member.member_epoch != expected:
                 return CoordinatorResult()
             reason = f"it failed to transition from epoch {expected} within its rebalance timeout"
+        elif kind == JOIN_TIMEOUT:
+            reason = "it did not rejoin within its rebalance timeout"
+        elif kind == SYNC_TIMEOUT:
+            reason = "it did not send SyncGroup within its rebalance timeout"
         else:
             reason = "the member session expired"
         log.info(
             "[GroupId %s] Member %s fenced from the group because %s.", group_id, member_id, reason
         )
-        op = Operation(self, group_id)
+        op = Operation(self, group_id, now_ms)
         self.fence_member(op, member)
         return op.finish(None, None, lambda code: None)

@@ -28,13 +28,15 @@ def encode(key: cg.ConsumerGroupKey, value: cg.ConsumerGroupValue | None) -> Coo
 
 
 class Operation:
-    def __init__(self, shard: ShardBase, group_id: str) -> None:
+    def __init__(self, shard: ShardBase, group_id: str, now_ms: int = 0) -> None:
         self.shard = shard
         self.group_id = group_id
+        self.now_ms = now_ms
         existing = shard.consumer_groups.get(group_id)
         self.before: ConsumerGroup | None = existing.snapshot() if existing is not None else None
         self.classic_before: ClassicGroup | None = shard.groups.get(group_id)
         self.records: list[CoordinatorRecord] = []
+        self.side = CoordinatorResult()  # answers to requests the operation ends (parked joins)
         self._new = ConsumerGroup(group_id) if existing is None else None
 
     @property
@@ -67,17 +69,21 @@ class Operation:
             groups[self.group_id] = self.before
         if self.classic_before is not None:
             self.shard.groups[self.group_id] = self.classic_before
+        else:
+            self.shard.groups.pop(self.group_id, None)
 
     def finish(
         self,
         handle: int | None,
         response: Any,
         on_error: Callable[[ErrorCode], Any],
+        on_success: Callable[[], None] = lambda: None,
     ) -> CoordinatorResult:
-        """Respond once the records are appended; roll back and answer ``on_error(code)``
-        if the append fails."""
-        result = CoordinatorResult()
+        """Respond once the records are appended (then ``on_success()``); roll back and
+        answer ``on_error(code)`` if the append fails."""
+        result = self.side
         if not self.records:
+            on_success()
             result.respond(handle, response)
             return result
         result.records = self.records
@@ -85,6 +91,7 @@ class Operation:
         def then(error: ErrorCode) -> CoordinatorResult:
             out = CoordinatorResult()
             if error == ErrorCode.NONE:
+                on_success()
                 out.respond(handle, response)
             else:
                 self.rollback()
