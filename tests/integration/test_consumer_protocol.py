@@ -347,3 +347,38 @@ def test_broker_restart_keeps_the_group(broker_factory: Any, topic_name: str, me
     wait_for(lambda: balanced(ms, topic_name), 30, "group after restart", stable_s=1.0)
     deliveries = [d for m in ms for d in m.delivered]
     assert len(deliveries) == len(set(deliveries)) == 2 * PARTITIONS
+
+
+# -- online migration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("classic_kind", ["kafka-python", "aiokafka"])
+def test_mixed_classic_and_consumer_members_under_migration(
+    broker: BrokerProcess, topic6: str, members: Any, classic_kind: str
+) -> None:
+    from tests.integration.test_groups import GroupMember
+
+    group = group_name()
+    total = 300
+    produce_acked(broker.bootstrap, topic6, [(i % PARTITIONS, None, b"v") for i in range(total)])
+    classic = [GroupMember(classic_kind, broker.bootstrap, group, topic6) for _ in range(2)]
+    for m in classic:
+        m.start()
+    try:
+        wait_for(lambda: covers_exactly(classic, topic6, PARTITIONS), 60, "classic group", 1.0)
+        upgrade = members("confluent", broker.bootstrap, group, [topic6])  # upgrades the group
+        everyone = [*classic, upgrade]
+        wait_for(lambda: covers_exactly(everyone, topic6, PARTITIONS), 60, "mixed group", 1.0)
+        d = describe(broker.bootstrap, group)
+        assert d.group_type == "Consumer" and len(d.members) == 3
+        assert sorted(m.upgraded for m in d.members) == [False, False, True]
+        upgrade.stop()  # the last consumer-protocol member: back to a classic group
+        wait_for(lambda: covers_exactly(classic, topic6, PARTITIONS), 60, "classic again", 1.0)
+        assert describe(broker.bootstrap, group).group_type == "Classic"
+        seen = {(p, o) for m in classic for p, o, _ in list(m.delivered)}
+        seen |= {(p, o) for _, p, o in upgrade.delivered}
+        assert len(seen) == total
+        assert not [e for m in classic for e in m.errors] and not upgrade.errors
+    finally:
+        for m in classic:
+            m.stop()
