@@ -11,7 +11,7 @@ heartbeat answers UNSUPPORTED_VERSION, as Kafka does.
 from __future__ import annotations
 
 from strom.broker.broker import CLIENT_HOST, Broker, handles
-from strom.broker.group_runtime import GroupRuntime
+from strom.broker.groups import runtime
 from strom.coordinator.group.consumer.heartbeat import RequestContext
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -26,16 +26,11 @@ from strom.protocol.generated.consumer_group_heartbeat import (
 )
 
 
-def _runtime(broker: Broker) -> GroupRuntime:
-    groups: GroupRuntime = broker.groups
-    return groups
-
-
 @handles(ApiKey.CONSUMER_GROUP_HEARTBEAT)
 async def handle_consumer_group_heartbeat(
     broker: Broker, header: RequestHeader, req: ConsumerGroupHeartbeatRequest
 ) -> ConsumerGroupHeartbeatResponse:
-    rt = _runtime(broker)
+    rt = runtime(broker)
     if "consumer" not in rt.config.rebalance_protocols:
         return ConsumerGroupHeartbeatResponse(
             error_code=ErrorCode.UNSUPPORTED_VERSION,
@@ -59,7 +54,7 @@ async def handle_consumer_group_describe(
     broker: Broker, header: RequestHeader, req: ConsumerGroupDescribeRequest
 ) -> ConsumerGroupDescribeResponse:
     Described = ConsumerGroupDescribeResponse.DescribedGroup
-    rt = _runtime(broker)
+    rt = runtime(broker)
     out = []
     for group_id in req.group_ids:
         if not group_id:

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from strom.common.types import TopicPartition
 from strom.protocol.consumer_group_records import (
     RECORD_TYPES,
     ConsumerGroupKey,
     decode_key_body,
 )
 from strom.protocol.errors import DecodeError
+from strom.protocol.generated.consumer_protocol_assignment import ConsumerProtocolAssignment
 from strom.protocol.wire import Reader, Writer
 
 OFFSET_COMMIT_KEY_VERSION = 1
@@ -234,3 +236,19 @@ def subscribed_topics(subscription: bytes) -> frozenset[str] | None:
         return frozenset(r.string() for _ in range(r.array_len()))
     except DecodeError:
         return None
+
+
+def encode_consumer_assignment(tps: list[TopicPartition], version: int = 3) -> bytes:
+    """ConsumerProtocolAssignment bytes (a SyncGroup assignment) for ``tps``."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in sorted(tps):
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    msg = ConsumerProtocolAssignment(
+        assigned_partitions=[
+            ConsumerProtocolAssignment.TopicPartition(t, ps) for t, ps in by_topic.items()
+        ]
+    )
+    w = Writer()
+    w.int16(version)
+    msg.encode(w, version)
+    return w.getvalue()

@@ -28,7 +28,8 @@ from strom.protocol.generated.consumer_protocol_assignment import ConsumerProtoc
 from strom.protocol.generated.consumer_protocol_subscription import (
     ConsumerProtocolSubscription,
 )
-from strom.protocol.wire import Reader, Writer
+from strom.protocol.group_records import encode_consumer_assignment
+from strom.protocol.wire import Reader
 
 UPGRADE_POLICIES = frozenset({"upgrade", "bidirectional"})
 DOWNGRADE_POLICIES = frozenset({"downgrade", "bidirectional"})
@@ -72,24 +73,13 @@ def to_ids(pairs: Iterable[tuple[str, Iterable[int]]], image: MetadataImage) -> 
 
 def encode_assignment(a: Assignment, image: MetadataImage, version: int) -> bytes:
     """The member's partitions as ConsumerProtocolAssignment bytes (topic names)."""
-    tps = sorted(
+    tps = [
         TopicPartition(topic.name, p)
         for topic_id, ps in a.items()
         if (topic := image.topic_by_id(topic_id)) is not None
         for p in ps
-    )
-    by_topic: dict[str, list[int]] = {}
-    for tp in tps:
-        by_topic.setdefault(tp.topic, []).append(tp.partition)
-    msg = ConsumerProtocolAssignment(
-        assigned_partitions=[
-            ConsumerProtocolAssignment.TopicPartition(t, ps) for t, ps in by_topic.items()
-        ]
-    )
-    w = Writer()
-    w.int16(version)
-    msg.encode(w, version)
-    return w.getvalue()
+    ]
+    return encode_consumer_assignment(tps, version)
 
 
 def first_protocol(member: ConsumerGroupMember) -> str:
