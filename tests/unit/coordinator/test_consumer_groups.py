@@ -319,3 +319,16 @@ def test_replay_rebuilds_the_same_state() -> None:
         assert loaded.resolved_regexes == live_group.resolved_regexes
         assert loaded.partition_epochs == live_group.partition_epochs
         assert loaded.state == live_group.state
+
+
+def test_a_fenced_member_rejoins_with_epoch_zero_and_its_id() -> None:
+    h = ConsumerHarness({"t": 4})
+    a, b = members(h, 2, topics=["t"])
+    a.join()
+    b.join()
+    settle([a, b])
+    stale = h.heartbeat_req(Req(group_id="g", member_id="m0", member_epoch=a.epoch + 7))
+    assert stale.error_code == E.FENCED_MEMBER_EPOCH
+    assert a.join().error_code == E.NONE  # same member id, epoch 0
+    settle([a, b])
+    assert len(a.owned) == 2 and len(b.owned) == 2

@@ -116,7 +116,11 @@ def owned_partitions(req: Request) -> Owned:
 
 def check_member_epoch(member: ConsumerGroupMember, received: int, owned: Owned) -> None:
     """FENCED_MEMBER_EPOCH unless ``received`` is the member's epoch, or its previous one
-    with a subset of its partitions (the answer that bumped the epoch was lost)."""
+    with a subset of its partitions (the answer that bumped the epoch was lost). Epoch 0
+    is a rejoin, accepted as KIP-848 specifies (KAFKA-19233: a fenced member rejoins
+    with its member id and epoch 0)."""
+    if received == 0:
+        return
     if received > member.member_epoch or (
         received < member.member_epoch
         and (received != member.previous_member_epoch or not is_subset(owned, member.assigned))
