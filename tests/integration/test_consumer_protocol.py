@@ -382,3 +382,51 @@ def test_mixed_classic_and_consumer_members_under_migration(
     finally:
         for m in classic:
             m.stop()
+
+
+# -- the APIs over the raw protocol -------------------------------------------------------
+
+
+def _send(bootstrap: str, *requests: Any, version: int | None = None) -> list[Any]:
+    from strom.net.connection import BrokerConnection
+
+    async def go() -> list[Any]:
+        host, port = bootstrap.rsplit(":", 1)
+        conn = await BrokerConnection.open(host, int(port))
+        try:
+            return [await conn.send(r, version=version) for r in requests]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def test_heartbeat_and_describe_errors(broker: BrokerProcess) -> None:
+    from strom.protocol.errors import ErrorCode
+    from strom.protocol.generated.consumer_group_describe import ConsumerGroupDescribeRequest
+    from strom.protocol.generated.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+
+    hb, described = _send(
+        broker.bootstrap,
+        ConsumerGroupHeartbeatRequest(group_id="", member_id="m", member_epoch=0),
+        ConsumerGroupDescribeRequest(group_ids=["", f"nope-{uuid.uuid4().hex[:6]}"]),
+        version=1,
+    )
+    assert hb.error_code == ErrorCode.INVALID_GROUP_ID
+    assert [g.error_code for g in described.groups] == [
+        ErrorCode.INVALID_GROUP_ID,
+        ErrorCode.GROUP_ID_NOT_FOUND,
+    ]
+
+
+def test_the_consumer_protocol_can_be_switched_off(broker_factory: Any) -> None:
+    from strom.protocol.errors import ErrorCode
+    from strom.protocol.generated.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+
+    broker = broker_factory({**OVERRIDES, "group.coordinator.rebalance.protocols": "classic"})
+    request = ConsumerGroupHeartbeatRequest(
+        group_id="g", member_id="m", member_epoch=0, rebalance_timeout_ms=1000,
+        subscribed_topic_names=["t"], topic_partitions=[],
+    )  # fmt: skip
+    (resp,) = _send(broker.bootstrap, request, version=1)
+    assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
