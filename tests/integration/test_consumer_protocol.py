@@ -405,11 +405,20 @@ def test_heartbeat_and_describe_errors(broker: BrokerProcess) -> None:
     from strom.protocol.errors import ErrorCode
     from strom.protocol.generated.consumer_group_describe import ConsumerGroupDescribeRequest
     from strom.protocol.generated.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+    from strom.protocol.generated.find_coordinator import FindCoordinatorRequest
 
+    group = f"nope-{uuid.uuid4().hex[:6]}"
+    wait_for(
+        lambda: (
+            _send(broker.bootstrap, FindCoordinatorRequest(key=group), version=3)[0].error_code == 0
+        ),
+        30,
+        "the group coordinator",
+    )
     hb, described = _send(
         broker.bootstrap,
         ConsumerGroupHeartbeatRequest(group_id="", member_id="m", member_epoch=0),
-        ConsumerGroupDescribeRequest(group_ids=["", f"nope-{uuid.uuid4().hex[:6]}"]),
+        ConsumerGroupDescribeRequest(group_ids=["", group]),
         version=1,
     )
     assert hb.error_code == ErrorCode.INVALID_GROUP_ID
