@@ -59,7 +59,7 @@ def test_describe_lists_epochs_members_and_assignments() -> None:
     assert set(got["a"].assignment.topic_partitions[0].partitions) == {p for _, p in a.owned}
     assert got["b"].target_assignment.topic_partitions[0].topic_id == topic_id("t")
     assert got["a"].member_type == 1 and got["a"].subscribed_topic_names == ["t"]
-    assert d.authorized_operations == 328
+    assert d.authorized_operations == 3400
     missing = h.shard.consumer_group_describe("nope", with_operations=False)
     assert missing.error_code == E.GROUP_ID_NOT_FOUND
     # DescribeGroups (classic) sees no classic group of that id: Dead, as Kafka answers

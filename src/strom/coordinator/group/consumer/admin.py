@@ -22,8 +22,9 @@ R = ConsumerGroupDescribeResponse
 GROUP_TYPE_CONSUMER = "consumer"
 MEMBER_TYPE_CLASSIC = 0
 MEMBER_TYPE_CONSUMER = 1
-# READ, DELETE, DESCRIBE: every operation on a group (no authorizer refuses any)
-GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+# READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: every operation on a group
+# (Kafka reports them all when no authorizer is configured)
+GROUP_AUTHORIZED_OPERATIONS = sum(1 << op for op in (3, 6, 8, 10, 11))
 
 
 def member_epoch_error(received: int, expected: int, classic: bool) -> ErrorCode | None:

@@ -229,7 +229,7 @@ class ConsumerHeartbeatOps(ConsumerLeaveOps):
 
     def upgrade_classic_group(self, op: Operation, classic: ClassicGroup) -> bool:
         """Turn a classic group with members into a consumer group (online migration):
-        False when not allowed (see classic_members.py, which does it)."""
+        False when not allowed (classic_ops.py does it)."""
         return False
 
     def _dynamic_member(
