@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 from strom.coordinator.group.consumer.assignors import MemberSpec, TopicSpec, range_, uniform
-from strom.coordinator.group.consumer.member import EMPTY_ASSIGNMENT, Assignment, count
+from strom.coordinator.group.consumer.member import EMPTY_ASSIGNMENT, Assignment
 from tests.unit.coordinator.consumer_harness import (
     ConsumerHarness,
     SimMember,
@@ -16,6 +16,10 @@ from tests.unit.coordinator.consumer_harness import (
 )
 
 T, U = b"T" * 16, b"U" * 16
+
+
+def count(a: Assignment) -> int:
+    return sum(len(ps) for ps in a.values())
 
 
 def specs(

@@ -4,8 +4,6 @@ OffsetFetch (Kafka's ConsumerGroup.validateOffsetCommit and validateOffsetFetch)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from strom.coordinator.group.base import ShardBase
 from strom.coordinator.group.consumer.group import ConsumerGroup
 from strom.coordinator.group.consumer.leave import ConsumerLeaveOps
@@ -168,7 +166,3 @@ class ConsumerAdminOps(ConsumerLeaveOps):
                 self.schedule_consumer_session(group.group_id, member, now_ms)
                 if member.state is MemberState.UNREVOKED_PARTITIONS:
                     self.schedule_consumer_rebalance(group.group_id, member, now_ms)
-
-
-def lowered(items: Iterable[str]) -> set[str]:
-    return {i.lower() for i in items}

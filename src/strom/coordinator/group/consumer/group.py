@@ -122,9 +122,6 @@ class ConsumerGroup:
                 names |= resolved.topics
         return frozenset(names)
 
-    def is_subscribed_to(self, topic: str) -> bool:
-        return topic in self.subscribed_topic_names()
-
     def snapshot(self) -> ConsumerGroup:
         """A copy to restore when the records of an operation fail to append."""
         other = copy.copy(self)

@@ -57,10 +57,6 @@ def to_topic_partitions(a: Assignment) -> TopicPartitions:
     return tuple((topic_id, tuple(sorted(ps))) for topic_id, ps in sorted(a.items()))
 
 
-def count(a: Assignment) -> int:
-    return sum(len(ps) for ps in a.values())
-
-
 @dataclass(frozen=True, slots=True)
 class ConsumerGroupMember:
     member_id: str
