@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from enum import Enum
 
+from strom.client.membership import COORDINATOR_ERRORS
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
@@ -32,14 +33,6 @@ Req = ConsumerGroupHeartbeatRequest
 TopicIdPartition = tuple[bytes, int]
 LEAVE_EPOCH = -1
 LEAVE_STATIC_EPOCH = -2
-COORDINATOR_ERRORS = frozenset(
-    {
-        ErrorCode.NOT_COORDINATOR,
-        ErrorCode.COORDINATOR_NOT_AVAILABLE,
-        ErrorCode.NETWORK_EXCEPTION,
-        ErrorCode.REQUEST_TIMED_OUT,
-    }
-)
 REJOIN_ERRORS = frozenset({ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID})
 
 
