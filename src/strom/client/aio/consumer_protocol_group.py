@@ -21,13 +21,13 @@ from strom.client.aio.consumer_group import ConsumerGroup
 from strom.client.aio.coordinators import now_ms
 from strom.client.consumer_config import ConsumerConfig
 from strom.client.consumer_protocol import (
-    COORDINATOR_ERRORS,
     ConsumerProtocolMember,
     State,
     Step,
     Subscription,
     TopicIdPartition,
 )
+from strom.client.membership import COORDINATOR_ERRORS
 from strom.protocol.errors import KafkaError
 
 
