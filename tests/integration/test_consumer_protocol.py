@@ -439,3 +439,16 @@ def test_the_consumer_protocol_can_be_switched_off(broker_factory: Any) -> None:
     )  # fmt: skip
     (resp,) = _send(broker.bootstrap, request, version=1)
     assert resp.error_code == ErrorCode.UNSUPPORTED_VERSION
+    # and ApiVersions stops advertising its APIs, as Kafka's ApiVersionManager does, so
+    # clients fall back to the classic protocol instead of being refused
+    from strom.protocol.generated.api_versions import ApiVersionsRequest
+
+    (versions,) = _send(broker.bootstrap, ApiVersionsRequest(), version=3)
+    advertised = {k.api_key for k in versions.api_keys}
+    assert advertised.isdisjoint({68, 69}) and {0, 1, 11} <= advertised
+    (default,) = _send(_default_broker(broker_factory), ApiVersionsRequest(), version=3)
+    assert {68, 69} <= {k.api_key for k in default.api_keys}
+
+
+def _default_broker(broker_factory: Any) -> str:
+    return str(broker_factory(OVERRIDES).bootstrap)
