@@ -88,6 +88,12 @@ class RecordingChannel:
                 cb(StopReplicaResponse(error_code=error_code))
 
 
+def sim_store(model: ZkModel, session: int, broker_id: int) -> zs.SimControllerStore:
+    elected = zs.elect(model, session, broker_id)
+    assert elected is not None, "another controller is registered"
+    return zs.SimControllerStore(model, session, *elected)
+
+
 class Harness:
     """Brokers with ZooKeeper sessions, topics in the model, controllers on top."""
 
@@ -97,6 +103,7 @@ class Harness:
         self.sessions: dict[int, int] = {}
         self.racks = dict(racks or {})
         self.controller_sessions: dict[int, int] = {}
+        self.store_factory: Callable[[ZkModel, int, int], Any] = sim_store
         for b in brokers:
             self.start_broker(b)
 
@@ -126,12 +133,14 @@ class Harness:
         """``broker_id`` wins the election and fails over."""
         sid = self.model.open_session(6000, NOW)  # its own: the broker may die in a test
         self.controller_sessions[broker_id] = sid
-        elected = zs.elect(self.model, sid, broker_id)
-        assert elected is not None, "another controller is registered"
-        epoch, version = elected
-        store = zs.SimControllerStore(self.model, sid, epoch, version)
+        store = self.store_factory(self.model, sid, broker_id)
         c = Controller(
-            broker_id, epoch, store, RecordingChannel(), config or ControllerConfig(), "PLAINTEXT"
+            broker_id,
+            store.epoch,
+            store,
+            RecordingChannel(),
+            config or ControllerConfig(),
+            "PLAINTEXT",
         )
         c.on_failover()
         return c
