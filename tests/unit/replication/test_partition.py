@@ -266,3 +266,24 @@ def test_failover_keeps_every_acknowledged_record(tmp_path):
 
     assert [e[2] for e in entries(one.log)] == [b"a", b"b", b"d"]
     assert entries(one.log) == entries(two.log)
+
+
+def test_a_leader_that_wrote_nothing_in_its_epoch_follows_without_diverging(tmp_path):
+    """Found by the simulation (seed 0): broker 3 led epoch 1 for a moment without a
+    record, then followed the leader of epoch 2. Its epoch cache still ended with epoch
+    1 at its log end, so every Fetch said last fetched epoch 1; the leader (epochs 0 and
+    2) answered a diverging epoch (0, log end), the truncation to the log end removed
+    nothing, and the follower never fetched again (the ISR never grew back)."""
+    from strom.replication.truncation import diverging
+
+    leader = leader_of(tmp_path / "l", isr=(1, 3))
+    produce(leader, "a", "b")
+    three = partition(tmp_path / "f", 3)
+    three.make_follower(state(1, 0, (1, 3)))
+    fetch(three.log, leader.log)
+    three.make_leader(state(3, 1, (3,)), NOW)  # leads epoch 1, writes nothing
+    leader.make_leader(state(1, 2, (1, 3)), NOW)
+    three.make_follower(state(1, 2, (1, 3)))
+    assert three.log.leader_epoch_cache.latest_epoch == 0
+    last = three.log.leader_epoch_cache.latest_epoch
+    assert diverging(last, three.log.log_end_offset, leader.log.end_offset_for_epoch) is None

@@ -9,6 +9,7 @@ requests), for the tests and the simulation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from strom.common.errors import ControllerMovedError, MetadataUnavailableError
 from strom.common.types import TopicPartition
@@ -110,6 +111,14 @@ def set_config(model: ZkModel, entity_type: str, name: str, configs: Mapping[str
         model.create(zk.NONE_SESSION, path, zd.encode_config(configs), makepath=True)
 
 
+class StoreObserver(Protocol):
+    """Sees every committed write of a controller (the simulation's invariants)."""
+
+    def on_controller_write(self, epoch: int) -> None: ...
+
+    def on_partition_state(self, tp: TopicPartition, state: LeaderAndIsr) -> None: ...
+
+
 class SimControllerStore:
     """strom.controller.ports.ControllerStore over the model. ``reachable()`` False
     (the broker is cut off from ZooKeeper) and an expired session make every call
@@ -122,8 +131,10 @@ class SimControllerStore:
         epoch: int,
         epoch_zk_version: int,
         reachable: Callable[[], bool] = lambda: True,
+        observer: StoreObserver | None = None,
     ) -> None:
         self.model = model
+        self.observer = observer
         self.session = session
         self.epoch = epoch
         self.epoch_zk_version = epoch_zk_version
@@ -160,6 +171,8 @@ class SimControllerStore:
             )
         if not isinstance(first, zk.ZkError):
             self.writes += 1
+            if self.observer is not None:
+                self.observer.on_controller_write(self.epoch)
         return results[1:]
 
     # -- reads -----------------------------------------------------------------------------
@@ -230,6 +243,8 @@ class SimControllerStore:
                 created[tp] = LeaderAndIsr(
                     state.leader, state.leader_epoch, state.isr, state.controller_epoch, 0
                 )
+                if self.observer is not None:
+                    self.observer.on_partition_state(tp, created[tp])
         return created
 
     def update_partition_states(
@@ -240,9 +255,11 @@ class SimControllerStore:
             op = SetData(zd.partition_state_path(tp), zd.encode_partition_state(s), s.zk_version)
             result = self._fenced([op])[0]
             if isinstance(result, zk.Stat):
-                out[tp] = LeaderAndIsr(
+                out[tp] = written = LeaderAndIsr(
                     s.leader, s.leader_epoch, s.isr, s.controller_epoch, result.version
                 )
+                if self.observer is not None:
+                    self.observer.on_partition_state(tp, written)
             else:
                 out[tp] = None
         return out

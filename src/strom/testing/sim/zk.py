@@ -216,6 +216,9 @@ class ZkModel:
     def pending_events(self, session_id: int) -> bool:
         return bool(self._events.get(session_id))
 
+    def sessions_with_events(self) -> list[int]:
+        return sorted(sid for sid, events in self._events.items() if events)
+
     # -- reads --------------------------------------------------------------------------------
     def _node(self, path: str) -> Znode:
         node = self.nodes.get(path)

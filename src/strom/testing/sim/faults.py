@@ -1,0 +1,188 @@
+"""Injecting the faults of a schedule into a running simulation, and healing them."""
+
+from __future__ import annotations
+
+import random
+
+from strom.common.types import TopicPartition
+from strom.controller.reassign import PREFERRED
+from strom.protocol.errors import ErrorCode
+from strom.protocol.generated.controlled_shutdown import ControlledShutdownResponse
+from strom.testing.sim.network import CLIENT, ZK
+from strom.testing.sim.node import SimNode
+from strom.testing.sim.schedule import Fault
+from strom.testing.sim.world import World
+
+SHUTDOWN_RETRIES = 3
+SHUTDOWN_BACKOFF_MS = 500
+
+
+def endpoints(world: World) -> list[int]:
+    return [*sorted(world.nodes), ZK, CLIENT]
+
+
+def _cut_node(world: World, node: int, on: bool) -> None:
+    for other in endpoints(world):
+        if other != node:
+            world.net.set_cut(node, other, on)
+            world.net.set_cut(other, node, on)
+
+
+def restart(world: World, node: SimNode) -> None:
+    if not node.up:
+        node.start()
+
+
+def apply(world: World, f: Fault) -> None:
+    """Start fault ``f``; its end is scheduled when it has a duration."""
+    node, net, sched = world.nodes[f.node], world.net, world.sched
+    world.note(f"fault: {f}")
+    heal = None
+    if f.kind == "crash":
+        node.crash()
+        heal = lambda: restart(world, node)  # noqa: E731
+    elif f.kind == "pause":
+        node.pause()
+        heal = node.resume
+    elif f.kind == "isolate":
+        _cut_node(world, f.node, True)
+        heal = lambda: _cut_node(world, f.node, False)  # noqa: E731
+    elif f.kind in ("cut", "cut_one_way"):
+        both = f.kind == "cut"
+        net.set_cut(f.node, f.other, True)
+        if both:
+            net.set_cut(f.other, f.node, True)
+
+        def heal_cut() -> None:
+            net.set_cut(f.node, f.other, False)
+            if both:
+                net.set_cut(f.other, f.node, False)
+
+        heal = heal_cut
+    elif f.kind == "zk_cut":
+        net.set_cut(f.node, ZK, True)
+        net.set_cut(ZK, f.node, True)
+        heal = lambda: (net.set_cut(f.node, ZK, False), net.set_cut(ZK, f.node, False))  # noqa: E731
+    elif f.kind == "slow":
+        extra = 50 + f.arg % 700
+        net.set_slow(f.node, f.other, extra)
+        net.set_slow(f.other, f.node, extra)
+        heal = lambda: (net.set_slow(f.node, f.other, 0), net.set_slow(f.other, f.node, 0))  # noqa: E731
+    elif f.kind == "duplicate":
+        net.duplicate_p = 0.25
+
+        def no_duplicates() -> None:
+            net.duplicate_p = 0.0
+
+        heal = no_duplicates
+    elif f.kind == "disk":
+        _disk_error(node, f.arg)
+    elif f.kind == "shutdown":
+        controlled_shutdown(world, node, f.duration_ms, SHUTDOWN_RETRIES)
+    elif f.kind == "reassign":
+        reassign(world, f.arg)
+    elif f.kind == "elect":
+        _admin(world, lambda c: c.elect_leaders(None, PREFERRED))
+    if heal is not None:
+        sched.after(f.duration_ms, f"heal {f.kind} {f.node}", heal)
+
+
+def _disk_error(node: SimNode, arg: int) -> None:
+    logs = [log for _, log in sorted(node.disk.items())]
+    if node.up and logs:
+        logs[arg % len(logs)].fail_appends = 1 + arg % 3
+
+
+def _controller(world: World) -> SimNode | None:
+    for n in world.nodes.values():
+        if n.up and n.runtime.active:
+            return n
+    return None
+
+
+def _admin(world: World, fn: object) -> None:
+    """An admin request to the active controller (skipped when there is none)."""
+    c = _controller(world)
+    if c is not None:
+        c.runtime.call(fn, lambda _result: None, None, None)  # type: ignore[arg-type]
+
+
+def reassign(world: World, arg: int) -> None:
+    cfg = world.config
+    rng = random.Random(arg)
+    tp = TopicPartition(cfg.topic, arg % cfg.partitions)
+    target = tuple(rng.sample(sorted(world.nodes), cfg.replication_factor))
+    cancel = arg % 5 == 0
+    _admin(world, lambda c: c.alter_reassignments({tp: None if cancel else target}))
+
+
+def controlled_shutdown(world: World, node: SimNode, downtime_ms: int, retries: int) -> None:
+    """ControlledShutdown to the controller until nothing movable is led here (or the
+    retries are spent), then a clean stop: the session closes, the broker is down
+    for ``downtime_ms``."""
+    if not node.up or node.paused:
+        return
+    inc = node.incarnation
+
+    def stop() -> None:
+        if node.up and node.incarnation == inc:
+            world.note(f"broker {node.id} stops after a controlled shutdown")
+            world.zk.close_session(node.session)
+            node.crash()
+            world.sched.after(downtime_ms, f"restart {node.id}", lambda: restart(world, node))
+
+    settled = {"done": False}
+
+    def answered(resp: ControlledShutdownResponse | None) -> None:
+        if settled["done"]:
+            return
+        settled["done"] = True
+        done = resp is not None and resp.error_code == ErrorCode.NONE and not resp.remaining_partitions
+        if done or retries <= 0:
+            stop()
+        else:
+            node.later(
+                SHUTDOWN_BACKOFF_MS,
+                "controlled-shutdown",
+                lambda: controlled_shutdown(world, node, downtime_ms, retries - 1),
+            )
+
+    controller = world.nodes.get(node.controller_id)
+    if controller is None or not controller.up:
+        answered(None)
+        return
+    epoch = node.broker_epoch
+    refused = ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
+
+    def at_controller() -> None:
+        def to_response(result: tuple[ErrorCode, list[TopicPartition]]) -> ControlledShutdownResponse:
+            code, remaining = result
+            return ControlledShutdownResponse(
+                error_code=code,
+                remaining_partitions=[
+                    ControlledShutdownResponse.RemainingPartition(tp.topic, tp.partition)
+                    for tp in remaining
+                ],
+            )
+
+        controller.runtime.call(
+            lambda c: to_response(c.controlled_shutdown(node.id, epoch)),
+            lambda resp: controller.post(node.id, "controlled-shutdown-answer", lambda: answered(resp), inc),
+            refused,
+            refused,
+        )
+
+    node.later(world.config.request_timeout_ms, "controlled-shutdown-timeout", lambda: answered(None))
+    node.post(controller.id, "controlled-shutdown", at_controller)
+
+
+def heal_all(world: World) -> None:
+    world.note("healing every fault")
+    world.net.heal()
+    for node in world.nodes.values():
+        for log in node.disk.values():
+            log.fail_appends = 0
+        if node.paused:
+            node.resume()
+        if not node.up:
+            node.start()
