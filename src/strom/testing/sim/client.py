@@ -60,7 +60,7 @@ class Producer:
         self.sent += 1
         node = world.nodes[self.leader]
 
-        def answered(code: ErrorCode, offset: int) -> None:
+        def answered(code: ErrorCode, offset: int, epoch: int) -> None:
             if rid != self.request:
                 return  # given up on already
             self.request += 1
@@ -68,7 +68,7 @@ class Producer:
                 self._timeout.cancel()
             if code == ErrorCode.NONE:
                 self.acked += 1
-                world.checker.on_ack(tp, offset, value)
+                world.checker.on_ack(tp, offset, value, epoch)
                 world.sched.after(world.config.produce_interval_ms, "produce", self.send)
                 return
             self.errors[code.name] = self.errors.get(code.name, 0) + 1
@@ -77,7 +77,11 @@ class Producer:
 
         def at_leader() -> None:
             node.on_produce(
-                tp, value, lambda code, offset: node.post(CLIENT, "produce-answer", lambda: answered(code, offset))
+                tp,
+                value,
+                lambda code, offset, epoch: node.post(
+                    CLIENT, "produce-answer", lambda: answered(code, offset, epoch)
+                ),
             )
 
         def timed_out() -> None:

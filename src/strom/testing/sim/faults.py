@@ -33,8 +33,35 @@ def restart(world: World, node: SimNode) -> None:
         node.start()
 
 
+def _leader_of(world: World, partition: int) -> int:
+    from strom.metadata.zk import data as zd
+
+    tp = TopicPartition(world.config.topic, partition % world.config.partitions)
+    node = world.zk.nodes.get(zd.partition_state_path(tp))
+    return zd.decode_partition_state(node.data, 0).leader if node is not None else -1
+
+
+def target(world: World, f: Fault) -> Fault:
+    """Half of the faults on one broker strike the controller, a third of those on a
+    link strike a partition leader's link: where the interesting races are."""
+    node, other = f.node, f.other
+    if f.kind in ("crash", "pause", "isolate", "zk_cut", "shutdown") and f.arg % 2 == 0:
+        c = _controller(world)
+        node = c.id if c is not None else node
+    elif f.kind in ("cut", "cut_one_way", "slow", "leader_cut") and f.arg % 3 != 1:
+        leader = _leader_of(world, f.arg // 3)
+        if leader > 0:
+            node = leader
+            if other == node:
+                other = f.node
+    if (node, other) == (f.node, f.other):
+        return f
+    return Fault(f.at_ms, f.kind, node, other, f.duration_ms, f.arg)
+
+
 def apply(world: World, f: Fault) -> None:
     """Start fault ``f``; its end is scheduled when it has a duration."""
+    f = target(world, f)
     node, net, sched = world.nodes[f.node], world.net, world.sched
     world.note(f"fault: {f}")
     heal = None
@@ -59,6 +86,18 @@ def apply(world: World, f: Fault) -> None:
                 net.set_cut(f.other, f.node, False)
 
         heal = heal_cut
+    elif f.kind == "leader_cut":  # a leader cut off from the other brokers, not ZooKeeper
+        others = [n for n in world.nodes if n != f.node]
+        for n in others:
+            net.set_cut(f.node, n, True)
+            net.set_cut(n, f.node, True)
+
+        def heal_leader_cut() -> None:
+            for n in others:
+                net.set_cut(f.node, n, False)
+                net.set_cut(n, f.node, False)
+
+        heal = heal_leader_cut
     elif f.kind == "zk_cut":
         net.set_cut(f.node, ZK, True)
         net.set_cut(ZK, f.node, True)

@@ -11,9 +11,10 @@ Safety, all the time:
   hold the same records up to it (so a follower that truncated is a prefix of the
   log of the leader it follows);
 - the high watermark of a leader never moves back within its leader epoch;
-- no acknowledged (acks=all) record is lost by a clean election: every new leader
-  holds every record acknowledged so far at its offset; no offset is acknowledged
-  with two different records;
+- no acknowledged (acks=all) record is lost by a clean election: the leader of an
+  epoch holds every record acknowledged in an earlier epoch, at its offset (a leader
+  that learns of its epoch late, after later epochs acknowledged records, is already
+  deposed); no offset is acknowledged with two different records;
 - one controller per controller epoch writes to ZooKeeper.
 
 At the end (:meth:`Checker.check_final`, everything healed and quiet): every
@@ -60,7 +61,8 @@ class Checker:
         self.world: World | None = None
         self.chain: dict[tuple[TopicPartition, int, int], int] = {}
         self.epoch_leader: dict[tuple[TopicPartition, int], int] = {}
-        self.acked: dict[TopicPartition, dict[int, int]] = {}
+        # tp -> offset -> (record, the leader epoch in which it was acknowledged)
+        self.acked: dict[TopicPartition, dict[int, tuple[int, int]]] = {}
         self.acks = 0
         self.unclean: set[TopicPartition] = set()
         self.states: dict[TopicPartition, LeaderAndIsr] = {}
@@ -95,11 +97,14 @@ class Checker:
         log: MemoryLog = part.log  # type: ignore[assignment]
         if tp in self.unclean:
             return
-        for offset, value in sorted(self.acked.get(tp, {}).items()):
+        for offset, (value, acked_in) in sorted(self.acked.get(tp, {}).items()):
+            if acked_in >= epoch:
+                continue  # acknowledged by a later leader: this one is already deposed
             if offset >= log.log_end_offset or log.values[offset] != value:
                 raise Violation(
-                    f"acknowledged record {value} at {tp} offset {offset} is not on broker "
-                    f"{node.id}, the leader of epoch {epoch} (log end {log.log_end_offset})"
+                    f"record {value} acknowledged at {tp} offset {offset} in leader epoch "
+                    f"{acked_in} is not on broker {node.id}, the leader of epoch {epoch} "
+                    f"(log end {log.log_end_offset})"
                 )
 
     def on_leader_append(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
@@ -128,9 +133,11 @@ class Checker:
     def on_stop(self, node: SimNode, tp: TopicPartition) -> None:
         self.replica_epoch.pop((node.id, node.incarnation, tp), None)
 
-    def on_ack(self, tp: TopicPartition, offset: int, value: int) -> None:
+    def on_ack(self, tp: TopicPartition, offset: int, value: int, leader_epoch: int) -> None:
+        """A producer got NONE for ``value`` at ``offset`` from the leader of
+        ``leader_epoch`` (its epoch when the high watermark passed the record)."""
         acked = self.acked.setdefault(tp, {})
-        before = acked.setdefault(offset, value)
+        before, _ = acked.setdefault(offset, (value, leader_epoch))
         if before != value:
             raise Violation(f"{tp} offset {offset} acknowledged twice: records {before} and {value}")
         self.acks += 1
@@ -139,6 +146,10 @@ class Checker:
         first = self.controller_of_epoch.setdefault(epoch, node_id)
         if first != node_id:
             raise Violation(f"controllers {first} and {node_id} both wrote in controller epoch {epoch}")
+        assert self.world is not None
+        latest = zd.decode_controller_epoch(self.world.zk.nodes[zd.CONTROLLER_EPOCH].data)
+        if epoch != latest:
+            raise Violation(f"controller {node_id} of epoch {epoch} wrote after epoch {latest} began")
 
     def on_partition_state(self, node_id: int, tp: TopicPartition, state: LeaderAndIsr) -> None:
         last = self.states.get(tp)

@@ -41,7 +41,7 @@ LEADER_DURING_DELETE = -2
 @dataclass(slots=True)
 class Waiter:
     required: int
-    reply: Callable[[ErrorCode], None]
+    reply: Callable[[ErrorCode, int], None]  # (error, leader epoch)
     timer: Timer | None = None
 
 
@@ -291,7 +291,11 @@ class SimNode:
             self.hw_checkpoint.pop(tp, None)
 
     # -- produce (acks=all) ----------------------------------------------------------------------
-    def on_produce(self, tp: TopicPartition, value: int, reply: Callable[[ErrorCode, int], None]) -> None:
+    def on_produce(
+        self, tp: TopicPartition, value: int, reply: Callable[[ErrorCode, int, int], None]
+    ) -> None:
+        """acks=all: ``reply(error, offset, leader epoch)`` once the high watermark passed
+        the record (the leader's epoch then), or it failed."""
         part = self.partitions.get(tp)
         try:
             if part is None:
@@ -300,7 +304,7 @@ class SimNode:
             hw = part.high_watermark
             info = part.append_records_to_leader(_value(value), -1, self.now_ms)
         except KafkaError as exc:
-            reply(exc.code, -1)
+            reply(exc.code, -1, -1)
             return
         except OSError as exc:
             self.halt(str(exc))
@@ -312,9 +316,9 @@ class SimNode:
         offset = info.first_offset
         done = part.check_enough_replicas_reach(offset + 1)
         if done is not None:
-            reply(done, offset)
+            reply(done, offset, part.leader_epoch)
             return
-        waiter = Waiter(offset + 1, lambda code: reply(code, offset))
+        waiter = Waiter(offset + 1, lambda code, epoch: reply(code, offset, epoch))
         waiter.timer = self.later(
             self.cfg.produce_timeout_ms, "produce-timeout", lambda: self._expire(tp, waiter)
         )
@@ -324,7 +328,7 @@ class SimNode:
         waiting = self.waiters.get(tp, [])
         if waiter in waiting:
             waiting.remove(waiter)
-            waiter.reply(ErrorCode.REQUEST_TIMED_OUT)
+            waiter.reply(ErrorCode.REQUEST_TIMED_OUT, -1)
 
     def on_high_watermark(self, tp: TopicPartition) -> None:
         """The high watermark may have moved: complete the acks=all produces it passed."""
@@ -340,13 +344,13 @@ class SimNode:
                 waiting.remove(w)
                 if w.timer is not None:
                     w.timer.cancel()
-                w.reply(code)
+                w.reply(code, part.leader_epoch)
 
     def _fail_waiters(self, tp: TopicPartition, code: ErrorCode) -> None:
         for w in self.waiters.pop(tp, []):
             if w.timer is not None:
                 w.timer.cancel()
-            w.reply(code)
+            w.reply(code, -1)
 
     # -- periodic work -------------------------------------------------------------------------
     def check_isr(self) -> None:

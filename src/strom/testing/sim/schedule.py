@@ -7,6 +7,8 @@ restarts, pauses, network partitions (a node isolated, a link cut both ways or o
 way, a node cut off from ZooKeeper), slow links that reorder, duplicated messages,
 disk errors, controlled shutdowns and admin operations (reassignments, preferred
 elections). Every fault with a duration heals itself; all are healed at the end.
+Faults on a broker often strike the controller, faults on a link a partition
+leader's (decided when they strike: strom.testing.sim.faults.target).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ FAULT_KINDS = (
     "isolate",
     "cut",
     "cut_one_way",
+    "leader_cut",
     "zk_cut",
     "slow",
     "duplicate",
