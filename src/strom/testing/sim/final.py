@@ -40,8 +40,6 @@ def check_converged(world: World, tps: Sequence[TopicPartition]) -> None:
             other = world.nodes[r].disk.get(tp)
             if other is None or other.entries() != expected:
                 raise Violation(f"{tp}: the log of broker {r} differs from the leader's ({state.leader})")
-        if tp in world.checker.unclean:
-            continue
         for offset, (value, _) in sorted(world.checker.acked.get(tp, {}).items()):
             if offset >= log.log_end_offset or log.values[offset] != value:
                 raise Violation(f"{tp}: acknowledged record {value} at offset {offset} was lost")

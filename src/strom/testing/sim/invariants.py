@@ -6,7 +6,8 @@ Safety, all the time:
 - leader epochs only grow: in ZooKeeper (with the partition epoch) and on every
   broker's replica; the ISR is a non-empty subset of the replicas, with the leader
   in it;
-- an election is clean unless unclean.leader.election.enable allows it;
+- an election is clean unless unclean.leader.election.enable allows it (after an
+  unclean election, the records acknowledged before it may be lost);
 - log matching: two logs holding a record with the same offset and leader epoch
   hold the same records up to it (so a follower that truncated is a prefix of the
   log of the leader it follows);
@@ -64,7 +65,9 @@ class Checker:
         # tp -> offset -> (record, the leader epoch in which it was acknowledged)
         self.acked: dict[TopicPartition, dict[int, tuple[int, int]]] = {}
         self.acks = 0
-        self.unclean: set[TopicPartition] = set()
+        # tp -> the leader epoch of its last unclean election: records acknowledged
+        # before it may be lost (and their offsets acknowledged again)
+        self.unclean: dict[TopicPartition, int] = {}
         self.states: dict[TopicPartition, LeaderAndIsr] = {}
         self.controller_of_epoch: dict[int, int] = {}
         self.replica_epoch: dict[tuple[int, int, TopicPartition], int] = {}
@@ -95,8 +98,6 @@ class Checker:
             raise Violation(f"two leaders of {tp} in leader epoch {epoch}: {first} and {node.id}")
         self.elections += 1
         log: MemoryLog = part.log  # type: ignore[assignment]
-        if tp in self.unclean:
-            return
         for offset, (value, acked_in) in sorted(self.acked.get(tp, {}).items()):
             if acked_in >= epoch:
                 continue  # acknowledged by a later leader: this one is already deposed
@@ -136,6 +137,8 @@ class Checker:
     def on_ack(self, tp: TopicPartition, offset: int, value: int, leader_epoch: int) -> None:
         """A producer got NONE for ``value`` at ``offset`` from the leader of
         ``leader_epoch`` (its epoch when the high watermark passed the record)."""
+        if leader_epoch < self.unclean.get(tp, -1):
+            return  # acknowledged before an unclean election: may be lost
         acked = self.acked.setdefault(tp, {})
         before, _ = acked.setdefault(offset, (value, leader_epoch))
         if before != value:
@@ -161,7 +164,9 @@ class Checker:
         if state.leader >= 0 and state.leader != last.leader and state.leader not in last.isr:
             if not self.unclean_allowed:
                 raise Violation(f"{tp}: unclean election of {state.leader} (ISR was {last.isr})")
-            self.unclean.add(tp)
+            self.unclean[tp] = state.leader_epoch
+            acked = self.acked.get(tp, {})
+            self.acked[tp] = {o: a for o, a in acked.items() if a[1] >= state.leader_epoch}
 
     # -- after every step ----------------------------------------------------------------------
     def check_step(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 import time
@@ -70,7 +71,7 @@ class Simulation:
         self, seed: int, config: SimConfig | None = None, faults: Sequence[Fault] | None = None
     ) -> None:
         self.seed = seed
-        cfg = self.config = config or SimConfig()
+        cfg = self.config = config or SimConfig.for_seed(seed)
         ids = list(range(1, cfg.brokers + 1))
         if faults is None:
             faults = generate_faults(
@@ -221,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-shrink", action="store_true", help="report failures as they are")
     parser.add_argument("--story", action="store_true", help="print the whole story of --seed")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the controller's warnings are part of runs
     if args.seed is not None:
         faults = [fault_from_list(f) for f in json.loads(args.faults)] if args.faults else None
         r = run_seed(args.seed, None, faults)

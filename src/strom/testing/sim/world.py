@@ -41,6 +41,22 @@ class SimConfig:
     faults: int = 6
     topic: str = "sim"
 
+    @classmethod
+    def for_seed(cls, seed: int) -> SimConfig:
+        """The mix CI runs: mostly 3 brokers with 3 replicas and min.insync.replicas 2;
+        some seeds with 4 brokers (reassignments move replicas), 2 replicas,
+        min.insync.replicas 1, or unclean leader elections allowed."""
+        rng = random.Random(seed ^ 0x5EED)
+        brokers = rng.choice((3, 3, 3, 4))
+        rf = rng.choice((3, 3, 3, 2))
+        return cls(
+            brokers=brokers,
+            replication_factor=rf,
+            min_insync_replicas=rng.choice((2, 2, 2, 1)) if rf == 3 else 1,
+            unclean_leader_election=rng.random() < 0.1,
+            faults=rng.choice((4, 6, 6, 8)),
+        )
+
 
 @dataclass
 class World:
