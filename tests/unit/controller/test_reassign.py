@@ -219,3 +219,35 @@ def test_requests_carry_the_controller_epoch():
     c2 = h.elect(2)
     sent = channel(c2).sent
     assert sent and all(s.request.controller_epoch == c2.ctx.epoch for s in sent)
+
+
+def test_a_new_reassignment_drops_replicas_the_previous_one_was_adding():
+    """Found by the simulation (seed 1499): 3,1,2 was being reassigned to 1,3,4 (4 added
+    and in sync, 1 not yet) when a new request moved it back to 3,1,2. Broker 4 stayed in
+    the ISR although no longer a replica, and was never stopped. Kafka's
+    updateCurrentReassignment takes such unneeded replicas out of the ISR and deletes
+    them."""
+    h, c = cluster({0: (3, 1, 2)})
+    c.alter_reassignments({T0: (1, 3, 4)})
+    st = h.state("t", 0)
+    alter_partition(c, 3, T0, [3, 4], st.leader_epoch, st.zk_version, h.broker_epoch(3))
+    assert c.list_reassignments(None)[T0].adding == (4,)  # 1 is not in sync: not done
+    channel(c).clear()
+    c.alter_reassignments({T0: (3, 1, 2)})
+    assert h.state("t", 0).isr == (3,) and h.state("t", 0).leader == 3
+    assert h.assignment("t").replicas[0] == (3, 1, 2) and not c.list_reassignments(None)
+    assert channel(c).stop_replica(4) == {T0: True}
+    assert 4 not in channel(c).leader_and_isr(3)[T0].replicas
+
+
+def test_a_new_reassignment_moves_leadership_off_an_unneeded_replica():
+    h, c = cluster({0: (1, 2)})
+    c.alter_reassignments({T0: (3, 4)})
+    st = h.state("t", 0)
+    alter_partition(c, 1, T0, [1, 2, 3], st.leader_epoch, st.zk_version, h.broker_epoch(1))
+    assert c.elect_leaders([T0], PREFERRED)[T0] == (ErrorCode.NONE, None)
+    assert h.state("t", 0).leader == 3  # an adding replica leads
+    c.alter_reassignments({T0: (1, 2)})
+    st = h.state("t", 0)
+    assert st.leader == 1 and st.isr == (1, 2)
+    assert channel(c).stop_replica(3) == {T0: True}
