@@ -148,6 +148,9 @@ class ControllerRuntime:
             self.node.later(1, "controller-job", self._step)
 
     def _step(self) -> None:
+        if not self.jobs:
+            self.running = False
+            return
         job = self.jobs.popleft()
         try:
             job()
@@ -168,7 +171,14 @@ class ControllerRuntime:
         self.enqueue(self._check_controller)
 
     def on_session_lost(self) -> None:
-        self.enqueue(self.resign)
+        """Kafka's Expire event (put with clearAndPut, processed before the new session
+        exists): the queued jobs are dropped and the controller resigns at once.
+        strom.broker.controller_runtime queues the resignation behind the jobs instead;
+        a job failing with ControllerMovedError meanwhile re-elects this broker inline,
+        and the queued resignation then deposes the new controller while its /controller
+        znode stays: no controller at all (simulation seed 2802; reported, not copied)."""
+        self.jobs.clear()
+        self.resign()
 
     def _watch_controller(self) -> None:
         node = self.node
@@ -240,15 +250,13 @@ class ControllerRuntime:
 
     def _arm_all(self) -> None:
         """Kafka's and kazoo's watches; their first call runs each handler once."""
-        c = self.controller
-        assert c is not None
         for path, handler in CHILD_WATCHES.items():
             self._arm(path)
-            self.enqueue(getattr(c, handler))
+            self._dispatch(handler)
         for path, handler in DATA_WATCHES.items():
             self._arm(path)
             if path in self.node.world.zk.nodes:
-                self.enqueue(getattr(c, handler))
+                self._dispatch(handler)
         for topic in self.node.world.zk.children(self.node.session, zd.TOPICS):
             self._arm(zd.topic_path(topic))
 
@@ -269,10 +277,19 @@ class ControllerRuntime:
             return
         handler = CHILD_WATCHES.get(path) or DATA_WATCHES.get(path)
         if handler is not None:
-            self.enqueue(getattr(c, handler))
+            self._dispatch(handler)
         elif path.startswith(zd.TOPICS + "/") and path in self.node.world.zk.nodes:
-            topic = path.rsplit("/", 1)[1]
-            self.enqueue(lambda: c.on_partition_modification(topic))
+            self._dispatch("on_partition_modification", path.rsplit("/", 1)[1])
+
+    def _dispatch(self, handler: str, *args: str) -> None:
+        """A watch event as a job for whichever controller is active when it runs
+        (strom.broker.controller_runtime's _dispatch)."""
+
+        def job() -> None:
+            if self.controller is not None:
+                getattr(self.controller, handler)(*args)
+
+        self.enqueue(job)
 
     # -- requests from brokers and admins -----------------------------------------------------------
     def call(
