@@ -150,7 +150,9 @@ class Harness:
         self.model.close_session(self.controller_sessions.pop(broker_id))
 
     def state(self, topic: str, partition: int) -> LeaderAndIsr:
-        raw, stat = self.model.get(NONE_SESSION, zd.partition_state_path(TopicPartition(topic, partition)))
+        raw, stat = self.model.get(
+            NONE_SESSION, zd.partition_state_path(TopicPartition(topic, partition))
+        )
         return zd.decode_partition_state(raw, stat.version)
 
     def assignment(self, topic: str) -> Any:

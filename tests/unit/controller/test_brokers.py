@@ -22,7 +22,7 @@ def started(brokers=(1, 2, 3), topic=None, configs=None):
     return h, c
 
 
-# -- failover ------------------------------------------------------------------------------
+# -- failover --------------------------------------------------------------------------
 def test_failover_initialises_new_partitions_and_tells_every_broker():
     h = Harness()
     h.create_topic("t", {0: (1, 2, 3), 1: (2, 3, 1)})
@@ -76,7 +76,7 @@ def test_failover_loads_states_elects_offline_and_cleans_isrs():
     assert um[TopicPartition("t", 2)].offline_replicas == [4, 2]
 
 
-# -- broker loss -------------------------------------------------------------------------------
+# -- broker loss -----------------------------------------------------------------------
 def test_broker_loss_moves_leadership_with_a_new_epoch_and_shrinks_isrs():
     h, c = started()
     before = h.state("t", 0)
@@ -134,7 +134,7 @@ def test_bounced_broker_is_a_failure_and_a_start():
     assert set(lai) == {T0, T1} and lai[T1].leader == 3
 
 
-# -- unclean elections ---------------------------------------------------------------------------
+# -- unclean elections -----------------------------------------------------------------
 def _offline_with_only_2_left(configs=None, default=None, config=None):
     h = Harness((1, 2))
     if default is not None:
@@ -179,7 +179,7 @@ def test_unclean_election_by_static_broker_config():
     assert h.state("t", 0).leader == 2
 
 
-# -- controlled shutdown ----------------------------------------------------------------------------
+# -- controlled shutdown ---------------------------------------------------------------
 def test_controlled_shutdown_moves_leaderships_and_leaves_isrs():
     h, c = started(topic={0: (1, 2, 3), 1: (2, 3, 1), 2: (2,)})
     code, remaining = c.controlled_shutdown(2, h.broker_epoch(2))

@@ -26,11 +26,13 @@ def cluster(replicas=None, brokers=(1, 2, 3, 4), config=None):
 
 def join_isr(h, c, tp, isr):
     st = h.state(tp.topic, tp.partition)
-    resp = alter_partition(c, st.leader, tp, isr, st.leader_epoch, st.zk_version, h.broker_epoch(st.leader))
+    resp = alter_partition(
+        c, st.leader, tp, isr, st.leader_epoch, st.zk_version, h.broker_epoch(st.leader)
+    )
     assert resp.topics[0].partitions[0].error_code == 0
 
 
-# -- reassignment ---------------------------------------------------------------------------------
+# -- reassignment ----------------------------------------------------------------------
 def test_reassignment_adds_replicas_then_completes_when_they_are_in_sync():
     h, c = cluster()
     before = h.state("t", 0)
@@ -93,7 +95,9 @@ def test_reassignment_refusals():
     assert c.alter_reassignments({T0: (1, 1)})[T0][0] == ErrorCode.INVALID_REPLICA_ASSIGNMENT
     assert c.alter_reassignments({T0: ()})[T0][0] == ErrorCode.INVALID_REPLICA_ASSIGNMENT
     unknown = TopicPartition("u", 0)
-    assert c.alter_reassignments({unknown: (1,)})[unknown][0] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert (
+        c.alter_reassignments({unknown: (1,)})[unknown][0] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    )
 
 
 def test_legacy_reassignment_znode_is_emptied_on_completion():
@@ -116,7 +120,7 @@ def test_reassignment_resumes_after_failover():
     assert h.assignment("t").replicas[0] == (1, 2, 4)
 
 
-# -- elections on request ------------------------------------------------------------------------
+# -- elections on request --------------------------------------------------------------
 def test_preferred_election_moves_leadership_back():
     h, c = cluster({0: (1, 2, 3), 1: (2, 3, 1)})
     h.stop_broker(1)
@@ -184,7 +188,7 @@ def test_auto_rebalance_disabled_or_within_the_imbalance_ratio():
     assert h.state("t", 0).leader == 2
 
 
-# -- a stale controller is fenced -------------------------------------------------------------------
+# -- a stale controller is fenced ------------------------------------------------------
 def test_a_deposed_controller_writes_nothing():
     h, c = cluster({0: (1, 2, 3), 1: (2, 3, 1)})
     # the controller's session expires (a long pause); broker 2 becomes controller;
@@ -214,7 +218,7 @@ def test_a_deposed_controller_writes_nothing():
 
 
 def test_requests_carry_the_controller_epoch():
-    h, c = cluster()
+    h, _c = cluster()
     h.resign(1)
     c2 = h.elect(2)
     sent = channel(c2).sent

@@ -78,11 +78,23 @@ SIX = {0: "rack1", 1: "rack2", 2: "rack2", 3: "rack3", 4: "rack3", 5: "rack1"}
     [
         (SIX, 6, 3, True, True),
         (SIX, 13, 3, False, False),
-        ({0: "rack1", 1: "rack1", 2: "rack2", 3: "rack3", 4: "rack3", 5: "rack1"}, 12, 3, True, False),
+        (
+            {0: "rack1", 1: "rack1", 2: "rack2", 3: "rack3", 4: "rack3", 5: "rack1"},
+            12,
+            3,
+            True,
+            False,
+        ),
         (SIX, 12, 2, True, True),
         (SIX, 6, 2, True, True),
         ({0: "rack1", 1: "rack2", 4: "rack3"}, 3, 2, True, True),
-        (SIX | {6: "rack1", 7: "rack2", 8: "rack2", 9: "rack3", 10: "rack1", 11: "rack3"}, 96, 3, True, True),
+        (
+            SIX | {6: "rack1", 7: "rack2", 8: "rack2", 9: "rack3", 10: "rack1", 11: "rack3"},
+            96,
+            3,
+            True,
+            True,
+        ),
     ],
 )
 def test_rack_aware_distribution_for_every_start(racks, partitions, rf, leaders, replicas):
@@ -110,7 +122,7 @@ def test_skip_broker_with_replica_already_assigned():
     assert all(len(set(r)) == 4 for r in out)
 
 
-# -- election rules ---------------------------------------------------------------------------------
+# -- election rules --------------------------------------------------------------------
 def test_offline_partition_leader():
     # the first live ISR member in assignment order; the ISR keeps its live members
     assert offline_partition_leader((1, 2, 3), (3, 2), {2, 3}, False) == ((2, (3, 2)), False)

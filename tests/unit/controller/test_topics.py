@@ -53,7 +53,7 @@ def test_added_partitions_are_started():
     assert set(channel(c).leader_and_isr(3)) == {T1}
 
 
-# -- deletion ---------------------------------------------------------------------------------
+# -- deletion --------------------------------------------------------------------------
 def test_deletion_stops_replicas_and_removes_znodes_when_all_answered():
     h = Harness()
     h.create_topic("t", {0: (1, 2), 1: (2, 3)})
@@ -128,7 +128,7 @@ def test_deletion_resumes_after_failover():
     assert zd.topic_path("t") not in h.model.nodes
 
 
-# -- AlterPartition ---------------------------------------------------------------------------
+# -- AlterPartition --------------------------------------------------------------------
 def _one_partition():
     h = Harness()
     h.create_topic("t", {0: (1, 2, 3)})
@@ -232,7 +232,10 @@ def test_isr_change_notification_rereads_states():
     h, c = _one_partition()
     channel(c).clear()
     h.model.create(
-        0, f"{zd.ISR_CHANGES}/{zd.ISR_CHANGE_PREFIX}", zd.encode_partitions(1, [T0]), sequential=True
+        0,
+        f"{zd.ISR_CHANGES}/{zd.ISR_CHANGE_PREFIX}",
+        zd.encode_partitions(1, [T0]),
+        sequential=True,
     )
     c.on_isr_change_notification()
     assert channel(c).of(UpdateMetadataRequest)

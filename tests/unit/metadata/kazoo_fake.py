@@ -29,7 +29,9 @@ def kazoo_error(exc: zk.ZkError) -> Exception:
 
 
 def kazoo_stat(s: zk.Stat) -> ZnodeStat:
-    return ZnodeStat(s.czxid, s.mzxid, 0, 0, s.version, s.cversion, 0, s.ephemeral_owner, 0, s.num_children, 0)
+    return ZnodeStat(
+        s.czxid, s.mzxid, 0, 0, s.version, s.cversion, 0, s.ephemeral_owner, 0, s.num_children, 0
+    )
 
 
 @contextmanager
@@ -47,7 +49,9 @@ class FakeTransaction:
     def check(self, path: str, version: int) -> None:
         self.ops.append(zk.Check(path, version))
 
-    def create(self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False) -> None:
+    def create(
+        self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False
+    ) -> None:
         self.ops.append(zk.Create(path, value, ephemeral, sequence))
 
     def set_data(self, path: str, value: bytes, version: int = -1) -> None:
@@ -77,9 +81,24 @@ class FakeSession:
             stat = self.model.exists(self.session_id, path)
         return kazoo_stat(stat) if stat is not None else None
 
-    def create(self, path: str, value: bytes = b"", *, ephemeral: bool = False, sequence: bool = False, makepath: bool = False) -> str:
+    def create(
+        self,
+        path: str,
+        value: bytes = b"",
+        *,
+        ephemeral: bool = False,
+        sequence: bool = False,
+        makepath: bool = False,
+    ) -> str:
         with _translated():
-            return self.model.create(self.session_id, path, value, ephemeral=ephemeral, sequential=sequence, makepath=makepath)
+            return self.model.create(
+                self.session_id,
+                path,
+                value,
+                ephemeral=ephemeral,
+                sequential=sequence,
+                makepath=makepath,
+            )
 
     def set(self, path: str, value: bytes, version: int = -1) -> Any:
         with _translated():

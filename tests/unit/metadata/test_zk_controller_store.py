@@ -62,7 +62,9 @@ def test_deposed_controller_is_fenced_by_the_kazoo_store():
     c.store.session.session_id = h.model.open_session(6000, 0)  # kazoo reconnected
     before = {p: (n.data, n.version) for p, n in h.model.nodes.items()}
     with pytest.raises(ControllerMovedError):
-        c.store.update_partition_states({T0: LeaderAndIsr(3, 9, (3,), 1, h.state("t", 0).zk_version)})
+        c.store.update_partition_states(
+            {T0: LeaderAndIsr(3, 9, (3,), 1, h.state("t", 0).zk_version)}
+        )
     with pytest.raises(ControllerMovedError):
         c.store.delete_topic("t")
     assert {p: (n.data, n.version) for p, n in h.model.nodes.items()} == before

@@ -68,9 +68,18 @@ def test_partition_state_both_ways():
     kafka = b'{"controller_epoch":3,"leader":1,"version":1,"leader_epoch":7,"isr":[1,2]}'
     assert zd.decode_partition_state(kafka, 12) == LeaderAndIsr(1, 7, (1, 2), 3, 12)
     ours = json.loads(zd.encode_partition_state(LeaderAndIsr(-1, 8, (2,), 4, 13)))
-    assert ours == {"controller_epoch": 4, "leader": -1, "version": 1, "leader_epoch": 8, "isr": [2]}
+    assert ours == {
+        "controller_epoch": 4,
+        "leader": -1,
+        "version": 1,
+        "leader_epoch": 8,
+        "isr": [2],
+    }
     # Kafka 3.2+ adds leader_recovery_state (version 2): still read
-    v2 = b'{"controller_epoch":3,"leader":1,"version":2,"leader_epoch":7,"isr":[1],"leader_recovery_state":0}'
+    v2 = (
+        b'{"controller_epoch":3,"leader":1,"version":2,"leader_epoch":7,"isr":[1],'
+        b'"leader_recovery_state":0}'
+    )
     assert zd.decode_partition_state(v2, 1).isr == (1,)
 
 
@@ -89,7 +98,10 @@ def test_configs_and_changes():
     assert zd.decode_config(kafka) == {"retention.ms": "1000", "cleanup.policy": "compact"}
     assert json.loads(zd.encode_config({"a": "1"})) == {"version": 1, "config": {"a": "1"}}
     assert zd.decode_config_change(b'{"version":2,"entity_path":"topics/t"}') == ("topics", "t")
-    assert zd.decode_config_change(b'{"version":2,"entity_path":"brokers/<default>"}') == ("brokers", "")
+    assert zd.decode_config_change(b'{"version":2,"entity_path":"brokers/<default>"}') == (
+        "brokers",
+        "",
+    )
     old = b'{"version":1,"entity_type":"topics","entity_name":"t"}'
     assert zd.decode_config_change(old) == ("topics", "t")
     assert json.loads(zd.encode_config_change("brokers", "")) == {

@@ -23,7 +23,9 @@ def batch(*values: str) -> bytes:
 
 
 def open_log(root: Path, name: str, high_watermark: int | None = None) -> PartitionLog:
-    return PartitionLog.open(root / name / "t-0", LogConfig(), NOW, True, high_watermark=high_watermark)
+    return PartitionLog.open(
+        root / name / "t-0", LogConfig(), NOW, True, high_watermark=high_watermark
+    )
 
 
 def write(log: PartitionLog, epoch: int, *values: str) -> None:
@@ -71,7 +73,9 @@ def fetch(follower: PartitionLog, leader: PartitionLog) -> None:
     """The leader's batches from the follower's log end, appended as they are; the
     leader first checks the fetch (diverging epoch) as Fetch v12+ does."""
     div = diverging(
-        follower.leader_epoch_cache.latest_epoch, follower.log_end_offset, leader.end_offset_for_epoch
+        follower.leader_epoch_cache.latest_epoch,
+        follower.log_end_offset,
+        leader.end_offset_for_epoch,
     )
     assert div is None, f"diverging epoch {div}"
     if follower.log_end_offset < leader.log_end_offset:

@@ -23,7 +23,7 @@ def produce(p, *values, acks=-1, now=NOW):
     return info
 
 
-# -- high watermark --------------------------------------------------------------------------
+# -- high watermark --------------------------------------------------------------------
 def test_high_watermark_is_the_lowest_log_end_of_the_isr(tmp_path):
     p = leader_of(tmp_path)
     produce(p, "a", "b", "c")
@@ -91,7 +91,7 @@ def test_high_watermark_never_moves_back(tmp_path):
     assert p.high_watermark == 2
 
 
-# -- ISR shrink and expand ---------------------------------------------------------------------------
+# -- ISR shrink and expand -------------------------------------------------------------
 def test_isr_shrinks_after_replica_lag_time_max(tmp_path):
     p = leader_of(tmp_path)  # lag 10 s
     produce(p, "a")
@@ -158,7 +158,7 @@ def test_stale_isr_answers_are_ignored(tmp_path):
     assert p.isr == (1, 2, 3)
 
 
-# -- acks=all -------------------------------------------------------------------------------------
+# -- acks=all --------------------------------------------------------------------------
 def test_produce_refused_when_the_isr_is_below_min_insync_replicas(tmp_path):
     p = leader_of(tmp_path, isr=(1,), min_isr=2)
     with pytest.raises(KafkaError) as e:
@@ -198,7 +198,7 @@ def test_delayed_produce_fails_when_leadership_moves(tmp_path):
     assert e.value.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
-# -- epochs and leadership --------------------------------------------------------------------------
+# -- epochs and leadership -------------------------------------------------------------
 def test_leader_epoch_fencing(tmp_path):
     p = leader_of(tmp_path, epoch=5)
     p.check_leader_epoch(-1)

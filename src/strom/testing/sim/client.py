@@ -60,38 +60,44 @@ class Producer:
         self.sent += 1
         node = world.nodes[self.leader]
 
-        def answered(code: ErrorCode, offset: int, epoch: int) -> None:
-            if rid != self.request:
-                return  # given up on already
-            self.request += 1
-            if self._timeout is not None:
-                self._timeout.cancel()
-            if code == ErrorCode.NONE:
-                self.acked += 1
-                world.checker.on_ack(tp, offset, value, epoch)
-                world.sched.after(world.config.produce_interval_ms, "produce", self.send)
-                return
-            self.errors[code.name] = self.errors.get(code.name, 0) + 1
-            self._refresh()
-            world.sched.after(RETRY_MS, "produce", self.send)
-
         def at_leader() -> None:
             node.on_produce(
                 tp,
                 value,
                 lambda code, offset, epoch: node.post(
-                    CLIENT, "produce-answer", lambda: answered(code, offset, epoch)
+                    CLIENT,
+                    "produce-answer",
+                    lambda: self._answered(rid, value, code, offset, epoch),
                 ),
             )
 
-        def timed_out() -> None:
-            if rid == self.request:
-                self.request += 1
-                self.errors["TIMEOUT"] = self.errors.get("TIMEOUT", 0) + 1
-                self._refresh()
-                world.sched.after(RETRY_MS, "produce", self.send)
-
-        self._timeout = world.sched.after(world.config.produce_timeout_ms + 500, "produce-timeout", timed_out)
+        self._timeout = world.sched.after(
+            world.config.produce_timeout_ms + 500, "produce-timeout", lambda: self._timed_out(rid)
+        )
         if node.up:
             inc = node.incarnation
             world.net.send(CLIENT, node.id, "produce", lambda: node.accept(inc, at_leader))
+
+    def _answered(self, rid: int, value: int, code: ErrorCode, offset: int, epoch: int) -> None:
+        if rid != self.request:
+            return  # given up on already
+        self.request += 1
+        if self._timeout is not None:
+            self._timeout.cancel()
+        world = self.world
+        if code == ErrorCode.NONE:
+            self.acked += 1
+            world.checker.on_ack(self.tp, offset, value, epoch)
+            world.sched.after(world.config.produce_interval_ms, "produce", self.send)
+            return
+        self._failed(code.name)
+
+    def _timed_out(self, rid: int) -> None:
+        if rid == self.request:
+            self.request += 1
+            self._failed("TIMEOUT")
+
+    def _failed(self, why: str) -> None:
+        self.errors[why] = self.errors.get(why, 0) + 1
+        self._refresh()
+        self.world.sched.after(RETRY_MS, "produce", self.send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from strom.common.types import TopicPartition
 from strom.controller.reassign import PREFERRED
@@ -19,13 +20,6 @@ SHUTDOWN_BACKOFF_MS = 500
 
 def endpoints(world: World) -> list[int]:
     return [*sorted(world.nodes), ZK, CLIENT]
-
-
-def _cut_node(world: World, node: int, on: bool) -> None:
-    for other in endpoints(world):
-        if other != node:
-            world.net.set_cut(node, other, on)
-            world.net.set_cut(other, node, on)
 
 
 def restart(world: World, node: SimNode) -> None:
@@ -59,62 +53,60 @@ def target(world: World, f: Fault) -> Fault:
     return Fault(f.at_ms, f.kind, node, other, f.duration_ms, f.arg)
 
 
-def apply(world: World, f: Fault) -> None:
-    """Start fault ``f``; its end is scheduled when it has a duration."""
-    f = target(world, f)
-    node, net, sched = world.nodes[f.node], world.net, world.sched
-    world.note(f"fault: {f}")
-    heal = None
+def _links(world: World, f: Fault) -> list[tuple[int, int]]:
+    """The links a network fault cuts (directed)."""
+    a, b = f.node, f.other
+    if f.kind == "cut_one_way":
+        return [(a, b)]
+    if f.kind == "cut":
+        return [(a, b), (b, a)]
+    if f.kind == "zk_cut":
+        return [(a, ZK), (ZK, a)]
+    if f.kind == "isolate":
+        others = [n for n in endpoints(world) if n != a]
+    else:  # leader_cut: off the other brokers, not ZooKeeper nor the clients
+        others = [n for n in world.nodes if n != a]
+    return [link for n in others for link in ((a, n), (n, a))]
+
+
+def _start(world: World, f: Fault) -> Callable[[], None] | None:
+    """Start fault ``f``; how to end it (None: it ends by itself)."""
+    node, net = world.nodes[f.node], world.net
     if f.kind == "crash":
         node.crash()
-        heal = lambda: restart(world, node)  # noqa: E731
-    elif f.kind == "pause":
+        return lambda: restart(world, node)
+    if f.kind == "pause":
         node.pause()
-        heal = node.resume
-    elif f.kind == "isolate":
-        _cut_node(world, f.node, True)
-        heal = lambda: _cut_node(world, f.node, False)  # noqa: E731
-    elif f.kind in ("cut", "cut_one_way"):
-        both = f.kind == "cut"
-        net.set_cut(f.node, f.other, True)
-        if both:
-            net.set_cut(f.other, f.node, True)
+        return node.resume
+    if f.kind in ("isolate", "cut", "cut_one_way", "leader_cut", "zk_cut"):
+        links = _links(world, f)
+        for link in links:
+            net.set_cut(*link, True)
 
-        def heal_cut() -> None:
-            net.set_cut(f.node, f.other, False)
-            if both:
-                net.set_cut(f.other, f.node, False)
+        def reconnect() -> None:
+            for link in links:
+                net.set_cut(*link, False)
 
-        heal = heal_cut
-    elif f.kind == "leader_cut":  # a leader cut off from the other brokers, not ZooKeeper
-        others = [n for n in world.nodes if n != f.node]
-        for n in others:
-            net.set_cut(f.node, n, True)
-            net.set_cut(n, f.node, True)
+        return reconnect
+    if f.kind == "slow":
+        net.set_slow(f.node, f.other, 50 + f.arg % 700)
+        net.set_slow(f.other, f.node, 50 + f.arg % 700)
 
-        def heal_leader_cut() -> None:
-            for n in others:
-                net.set_cut(f.node, n, False)
-                net.set_cut(n, f.node, False)
+        def fast() -> None:
+            net.set_slow(f.node, f.other, 0)
+            net.set_slow(f.other, f.node, 0)
 
-        heal = heal_leader_cut
-    elif f.kind == "zk_cut":
-        net.set_cut(f.node, ZK, True)
-        net.set_cut(ZK, f.node, True)
-        heal = lambda: (net.set_cut(f.node, ZK, False), net.set_cut(ZK, f.node, False))  # noqa: E731
-    elif f.kind == "slow":
-        extra = 50 + f.arg % 700
-        net.set_slow(f.node, f.other, extra)
-        net.set_slow(f.other, f.node, extra)
-        heal = lambda: (net.set_slow(f.node, f.other, 0), net.set_slow(f.other, f.node, 0))  # noqa: E731
-    elif f.kind == "duplicate":
+        return fast
+    if f.kind == "duplicate":
         net.duplicate_p = 0.25
+        return lambda: setattr(net, "duplicate_p", 0.0)
+    _one_shot(world, f)
+    return None
 
-        def no_duplicates() -> None:
-            net.duplicate_p = 0.0
 
-        heal = no_duplicates
-    elif f.kind == "disk":
+def _one_shot(world: World, f: Fault) -> None:
+    node = world.nodes[f.node]
+    if f.kind == "disk":
         _disk_error(node, f.arg)
     elif f.kind == "shutdown":
         controlled_shutdown(world, node, f.duration_ms, SHUTDOWN_RETRIES)
@@ -122,8 +114,15 @@ def apply(world: World, f: Fault) -> None:
         reassign(world, f.arg)
     elif f.kind == "elect":
         _admin(world, lambda c: c.elect_leaders(None, PREFERRED))
+
+
+def apply(world: World, f: Fault) -> None:
+    """Start fault ``f``; its end is scheduled when it has a duration."""
+    f = target(world, f)
+    world.note(f"fault: {f}")
+    heal = _start(world, f)
     if heal is not None:
-        sched.after(f.duration_ms, f"heal {f.kind} {f.node}", heal)
+        world.sched.after(f.duration_ms, f"heal {f.kind} {f.node}", heal)
 
 
 def _disk_error(node: SimNode, arg: int) -> None:
@@ -176,7 +175,9 @@ def controlled_shutdown(world: World, node: SimNode, downtime_ms: int, retries: 
         if settled["done"]:
             return
         settled["done"] = True
-        done = resp is not None and resp.error_code == ErrorCode.NONE and not resp.remaining_partitions
+        done = (
+            resp is not None and resp.error_code == ErrorCode.NONE and not resp.remaining_partitions
+        )
         if done or retries <= 0:
             stop()
         else:
@@ -194,7 +195,9 @@ def controlled_shutdown(world: World, node: SimNode, downtime_ms: int, retries: 
     refused = ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
 
     def at_controller() -> None:
-        def to_response(result: tuple[ErrorCode, list[TopicPartition]]) -> ControlledShutdownResponse:
+        def to_response(
+            result: tuple[ErrorCode, list[TopicPartition]],
+        ) -> ControlledShutdownResponse:
             code, remaining = result
             return ControlledShutdownResponse(
                 error_code=code,
@@ -206,12 +209,16 @@ def controlled_shutdown(world: World, node: SimNode, downtime_ms: int, retries: 
 
         controller.runtime.call(
             lambda c: to_response(c.controlled_shutdown(node.id, epoch)),
-            lambda resp: controller.post(node.id, "controlled-shutdown-answer", lambda: answered(resp), inc),
+            lambda resp: controller.post(
+                node.id, "controlled-shutdown-answer", lambda: answered(resp), inc
+            ),
             refused,
             refused,
         )
 
-    node.later(world.config.request_timeout_ms, "controlled-shutdown-timeout", lambda: answered(None))
+    node.later(
+        world.config.request_timeout_ms, "controlled-shutdown-timeout", lambda: answered(None)
+    )
     node.post(controller.id, "controlled-shutdown", at_controller)
 
 

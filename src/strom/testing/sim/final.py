@@ -32,14 +32,21 @@ def check_converged(world: World, tps: Sequence[TopicPartition]) -> None:
             raise Violation(f"{tp}: broker {state.leader} does not lead epoch {state.leader_epoch}")
         if set(state.isr) != set(replicas):
             raise Violation(f"{tp}: ISR {state.isr} never grew back to {replicas}")
-        log: MemoryLog = part.log  # type: ignore[assignment]
-        if part.high_watermark != log.log_end_offset:
-            raise Violation(f"{tp}: high watermark {part.high_watermark} below the log end {log.log_end_offset}")
-        expected = log.entries()
-        for r in replicas:
-            other = world.nodes[r].disk.get(tp)
-            if other is None or other.entries() != expected:
-                raise Violation(f"{tp}: the log of broker {r} differs from the leader's ({state.leader})")
-        for offset, (value, _) in sorted(world.checker.acked.get(tp, {}).items()):
-            if offset >= log.log_end_offset or log.values[offset] != value:
-                raise Violation(f"{tp}: acknowledged record {value} at offset {offset} was lost")
+        _check_logs(world, tp, replicas, state.leader, part.log)  # type: ignore[arg-type]
+
+
+def _check_logs(
+    world: World, tp: TopicPartition, replicas: Sequence[int], leader: int, log: MemoryLog
+) -> None:
+    if log.high_watermark != log.log_end_offset:
+        raise Violation(
+            f"{tp}: high watermark {log.high_watermark} below the log end {log.log_end_offset}"
+        )
+    expected = log.entries()
+    for r in replicas:
+        other = world.nodes[r].disk.get(tp)
+        if other is None or other.entries() != expected:
+            raise Violation(f"{tp}: the log of broker {r} differs from the leader's ({leader})")
+    for offset, (value, _) in sorted(world.checker.acked.get(tp, {}).items()):
+        if offset >= log.log_end_offset or log.values[offset] != value:
+            raise Violation(f"{tp}: acknowledged record {value} at offset {offset} was lost")

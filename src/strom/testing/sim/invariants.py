@@ -78,7 +78,7 @@ class Checker:
     def store_observer(self, node_id: int) -> _Observer:
         return _Observer(self, node_id)
 
-    # -- hooks --------------------------------------------------------------------------------
+    # -- hooks -------------------------------------------------------------------------
     def on_append(self, log: MemoryLog, first: int) -> None:
         tp = log.key
         for o in range(first, log.log_end_offset):
@@ -111,8 +111,9 @@ class Checker:
     def on_leader_append(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
         leader = self.epoch_leader.get((tp, part.leader_epoch))
         if leader != node.id:
+            epoch = part.leader_epoch
             raise Violation(
-                f"broker {node.id} wrote to {tp} in leader epoch {part.leader_epoch} led by {leader}"
+                f"broker {node.id} wrote to {tp} in leader epoch {epoch} led by {leader}"
             )
 
     def on_high_watermark(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
@@ -142,17 +143,23 @@ class Checker:
         acked = self.acked.setdefault(tp, {})
         before, _ = acked.setdefault(offset, (value, leader_epoch))
         if before != value:
-            raise Violation(f"{tp} offset {offset} acknowledged twice: records {before} and {value}")
+            raise Violation(
+                f"{tp} offset {offset} acknowledged twice: records {before} and {value}"
+            )
         self.acks += 1
 
     def on_controller_write(self, node_id: int, epoch: int) -> None:
         first = self.controller_of_epoch.setdefault(epoch, node_id)
         if first != node_id:
-            raise Violation(f"controllers {first} and {node_id} both wrote in controller epoch {epoch}")
+            raise Violation(
+                f"controllers {first} and {node_id} both wrote in controller epoch {epoch}"
+            )
         assert self.world is not None
         latest = zd.decode_controller_epoch(self.world.zk.nodes[zd.CONTROLLER_EPOCH].data)
         if epoch != latest:
-            raise Violation(f"controller {node_id} of epoch {epoch} wrote after epoch {latest} began")
+            raise Violation(
+                f"controller {node_id} of epoch {epoch} wrote after epoch {latest} began"
+            )
 
     def on_partition_state(self, node_id: int, tp: TopicPartition, state: LeaderAndIsr) -> None:
         last = self.states.get(tp)
@@ -168,7 +175,7 @@ class Checker:
             acked = self.acked.get(tp, {})
             self.acked[tp] = {o: a for o, a in acked.items() if a[1] >= state.leader_epoch}
 
-    # -- after every step ----------------------------------------------------------------------
+    # -- after every step --------------------------------------------------------------
     def check_step(self) -> None:
         world = self.world
         assert world is not None
@@ -190,7 +197,9 @@ class Checker:
                 if part.is_leader:
                     self._check_hw(node, tp, part)
                     if not set(part.isr) <= set(part.replicas):
-                        raise Violation(f"broker {node.id}: ISR {part.isr} of {tp} not in {part.replicas}")
+                        raise Violation(
+                            f"broker {node.id}: ISR {part.isr} of {tp} not in {part.replicas}"
+                        )
 
     def _check_zk(self, world: World) -> None:
         zk, topic = world.zk, world.config.topic

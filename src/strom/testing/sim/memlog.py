@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from strom.protocol.records import AppendOrigin
+from strom.storage.leader_epoch import LeaderEpochCache
 from strom.storage.log import AppendInfo, FetchDataInfo, UnexpectedAppendOffsetError
 from strom.storage.txn_index import AbortedTxn
-from strom.storage.leader_epoch import LeaderEpochCache
 
 _VALUE = struct.Struct(">q")
 _ENTRY = struct.Struct(">qiq")
@@ -43,7 +43,7 @@ def encode_entries(entries: Sequence[Entry]) -> bytes:
     return b"".join(_ENTRY.pack(*e) for e in entries)
 
 
-def decode_entries(data: bytes | memoryview) -> list[Entry]:
+def decode_entries(data: bytes | bytearray | memoryview) -> list[Entry]:
     return [_ENTRY.unpack_from(data, i) for i in range(0, len(data), _ENTRY.size)]
 
 
@@ -81,7 +81,7 @@ class MemoryLog:
         stop = self.log_end_offset if end is None else min(end, self.log_end_offset)
         return [(o, self.epochs[o], self.values[o]) for o in range(start, stop)]
 
-    # -- appends ----------------------------------------------------------------------------
+    # -- appends -----------------------------------------------------------------------
     def _disk(self) -> None:
         if self.fail_appends > 0:
             self.fail_appends -= 1
@@ -116,7 +116,9 @@ class MemoryLog:
             self._push(leader_epoch, _VALUE.unpack_from(records, i)[0])
         return self._info(first)
 
-    def append_as_follower(self, records: bytes | bytearray | memoryview, now_ms: int) -> AppendInfo:
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, now_ms: int
+    ) -> AppendInfo:
         entries = decode_entries(records)
         if not entries:
             return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
@@ -128,13 +130,15 @@ class MemoryLog:
                 entries[-1][0],
             )
         if first > self.log_end_offset:
-            raise LogGapError(f"{self.name}: append at {first} past the log end {self.log_end_offset}")
+            raise LogGapError(
+                f"{self.name}: append at {first} past the log end {self.log_end_offset}"
+            )
         self._disk()
         for _, epoch, value in entries:
             self._push(epoch, value)
         return self._info(first)
 
-    # -- offsets ----------------------------------------------------------------------------
+    # -- offsets -----------------------------------------------------------------------
     def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
         return self.leader_epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
 

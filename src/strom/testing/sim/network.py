@@ -30,7 +30,7 @@ class Network:
         self.sent = 0
         self.dropped = 0
 
-    # -- faults -------------------------------------------------------------------------------
+    # -- faults ------------------------------------------------------------------------
     def set_cut(self, src: int, dst: int, on: bool) -> None:
         key = (src, dst)
         n = self.cut.get(key, 0) + (1 if on else -1)
@@ -53,7 +53,7 @@ class Network:
     def up(self, src: int, dst: int) -> bool:
         return (src, dst) not in self.cut
 
-    # -- sending --------------------------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------------
     def _delay(self, src: int, dst: int) -> int:
         delay = self.rng.randint(*BASE_DELAY_MS)
         extra = self.slow.get((src, dst))

@@ -26,7 +26,8 @@ from strom.protocol.generated.update_metadata import UpdateMetadataRequest, Upda
 from strom.replication.partition import Partition
 from strom.storage.log import PartitionLog
 from strom.testing.sim import store as zs
-from strom.testing.sim.fetcher import AlterPartitionSender, FetcherManager
+from strom.testing.sim.alter import AlterPartitionSender
+from strom.testing.sim.fetcher import FetcherManager
 from strom.testing.sim.memlog import MemoryLog
 from strom.testing.sim.network import CLIENT, ZK
 from strom.testing.sim.runtime import ControllerRuntime
@@ -71,7 +72,7 @@ class SimNode:
         self.alter = AlterPartitionSender(self)
         self.runtime = ControllerRuntime(self)
 
-    # -- running code on this broker ----------------------------------------------------------
+    # -- running code on this broker ---------------------------------------------------
     @property
     def now_ms(self) -> int:
         return self.world.sched.now_ms
@@ -90,20 +91,23 @@ class SimNode:
         inc = self.incarnation
         return self.world.sched.after(delay_ms, label, lambda: self.accept(inc, fn))
 
-    def post(self, dst: int, label: str, fn: Callable[[], None], dst_inc: int | None = None) -> bool:
+    def post(
+        self, dst: int, label: str, fn: Callable[[], None], dst_inc: int | None = None
+    ) -> None:
         """Send a message run at ``dst`` (a broker, ZK or CLIENT); to a broker's current
         life unless ``dst_inc`` names the one that asked (an answer)."""
         if dst in (CLIENT, ZK):
-            return self.world.net.send(self.id, dst, label, fn)
+            self.world.net.send(self.id, dst, label, fn)
+            return
         node = self.world.nodes[dst]
         if dst_inc is None:
             if not node.up:
-                return False
+                return
             dst_inc = node.incarnation
         inc = dst_inc
-        return self.world.net.send(self.id, dst, label, lambda: node.accept(inc, fn))
+        self.world.net.send(self.id, dst, label, lambda: node.accept(inc, fn))
 
-    # -- life ----------------------------------------------------------------------------------
+    # -- life --------------------------------------------------------------------------
     def start(self) -> None:
         self.incarnation += 1
         self.up, self.paused, self.deferred = True, False, []
@@ -141,7 +145,7 @@ class SimNode:
         self.world.note(f"broker {self.id} halts: {reason}")
         self.crash()
 
-    # -- ZooKeeper -------------------------------------------------------------------------------
+    # -- ZooKeeper ---------------------------------------------------------------------
     def zk_up(self) -> bool:
         net = self.world.net
         return net.up(self.id, ZK) and net.up(ZK, self.id)
@@ -178,7 +182,7 @@ class SimNode:
     def on_watch(self, path: str) -> None:
         self.runtime.on_watch(path)
 
-    # -- the control plane ----------------------------------------------------------------------
+    # -- the control plane -------------------------------------------------------------
     def fence(self, controller_epoch: int, broker_epoch: int) -> ErrorCode:
         if controller_epoch < self.controller_epoch:
             return ErrorCode.STALE_CONTROLLER_EPOCH
@@ -277,7 +281,9 @@ class SimNode:
                 else:
                     self.stop_replica(tp, ps.delete_partition)
                 errors.append(
-                    StopReplicaResponse.StopReplicaPartitionError(ts.topic_name, ps.partition_index, error)
+                    StopReplicaResponse.StopReplicaPartitionError(
+                        ts.topic_name, ps.partition_index, error
+                    )
                 )
         return StopReplicaResponse(error_code=0, partition_errors=errors)
 
@@ -290,7 +296,7 @@ class SimNode:
             self.disk.pop(tp, None)
             self.hw_checkpoint.pop(tp, None)
 
-    # -- produce (acks=all) ----------------------------------------------------------------------
+    # -- produce (acks=all) ------------------------------------------------------------
     def on_produce(
         self, tp: TopicPartition, value: int, reply: Callable[[ErrorCode, int, int], None]
     ) -> None:
@@ -352,7 +358,7 @@ class SimNode:
                 w.timer.cancel()
             w.reply(code, -1)
 
-    # -- periodic work -------------------------------------------------------------------------
+    # -- periodic work -----------------------------------------------------------------
     def check_isr(self) -> None:
         for part in list(self.partitions.values()):
             if part.is_leader:

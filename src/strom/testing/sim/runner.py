@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from strom.common.types import TopicPartition
 from strom.controller.assignment import assign_replicas
@@ -90,7 +91,7 @@ class Simulation:
     def partitions(self) -> list[TopicPartition]:
         return [TopicPartition(self.config.topic, p) for p in range(self.config.partitions)]
 
-    # -- setup ---------------------------------------------------------------------------------
+    # -- setup -------------------------------------------------------------------------
     def _create_topic(self) -> None:
         cfg, world = self.config, self.world
         brokers: dict[int, str | None] = {b: None for b in world.nodes}
@@ -125,10 +126,8 @@ class Simulation:
             if not node.up or node.session not in pending or not world.net.up(0, node.id):
                 continue
             for event in world.zk.take_events(node.session):
-                inc, path = node.incarnation, event.path
-                world.sched.after(
-                    1, "watch", lambda n=node, i=inc, p=path: n.accept(i, lambda: n.on_watch(p))
-                )
+                run = partial(node.on_watch, event.path)
+                world.sched.after(1, "watch", partial(node.accept, node.incarnation, run))
 
     def _heal(self) -> None:
         for p in self.producers:
@@ -145,10 +144,10 @@ class Simulation:
         for p in self.producers:
             sched.at(START_MS, "producer", p.start)
         for f in self.faults:
-            sched.at(f.at_ms, f"fault {f.kind}", lambda f=f: fx.apply(world, f))
+            sched.at(f.at_ms, f"fault {f.kind}", partial(fx.apply, world, f))
         sched.at(self.config.fault_phase_ms, "heal", self._heal)
 
-    # -- running -------------------------------------------------------------------------------
+    # -- running -----------------------------------------------------------------------
     def run(self) -> Result:
         result = Result(self.seed, self.faults)
         world, sched, checker = self.world, self.world.sched, self.world.checker
@@ -180,7 +179,9 @@ class Simulation:
         check_converged(self.world, self.partitions())
 
 
-def run_seed(seed: int, config: SimConfig | None = None, faults: Sequence[Fault] | None = None) -> Result:
+def run_seed(
+    seed: int, config: SimConfig | None = None, faults: Sequence[Fault] | None = None
+) -> Result:
     return Simulation(seed, config, faults).run()
 
 
@@ -202,7 +203,9 @@ def shrink(result: Result, config: SimConfig | None = None, budget: int = 60) ->
     return best
 
 
-def run_many(seeds: Sequence[int], config: SimConfig | None = None, stop_at_first: bool = False) -> list[Result]:
+def run_many(
+    seeds: Sequence[int], config: SimConfig | None = None, stop_at_first: bool = False
+) -> list[Result]:
     failures = []
     for seed in seeds:
         r = run_seed(seed, config)

@@ -81,7 +81,9 @@ class SimChannel:
         self.busy.add(broker_id)
         self._deliver(broker_id, self.generation[broker_id], *q[0])
 
-    def _deliver(self, broker_id: int, gen: int, request: Any, cb: Callable[[Any], None] | None) -> None:
+    def _deliver(
+        self, broker_id: int, gen: int, request: Any, cb: Callable[[Any], None] | None
+    ) -> None:
         node = self.node
         target = node.world.nodes[broker_id]
         state = {"done": False}
@@ -140,7 +142,7 @@ class ControllerRuntime:
     def active(self) -> bool:
         return self.controller is not None
 
-    # -- the job queue ---------------------------------------------------------------------------
+    # -- the job queue -----------------------------------------------------------------
     def enqueue(self, job: Job) -> None:
         self.jobs.append(job)
         if not self.running:
@@ -165,7 +167,7 @@ class ControllerRuntime:
         else:
             self.running = False
 
-    # -- election and resignation ---------------------------------------------------------------
+    # -- election and resignation ------------------------------------------------------
     def on_registered(self) -> None:
         self._watch_controller()
         self.enqueue(self._check_controller)
@@ -218,7 +220,7 @@ class ControllerRuntime:
             ControllerConfig(unclean_leader_election=cfg.unclean_leader_election),
             zs.LISTENER,
         )
-        controller.deliver = self.enqueue  # type: ignore[method-assign]
+        controller.deliver = lambda event: self.enqueue(event)  # type: ignore[method-assign]
         self.controller = controller
         controller.on_failover()
         self._arm_all()
@@ -235,17 +237,21 @@ class ControllerRuntime:
     def _rebalance(self, controller: Controller) -> None:
         if self.controller is not controller:
             return
-        self.enqueue(controller.on_auto_rebalance)
-        self.node.later(self.node.cfg.auto_rebalance_ms, "auto-rebalance", lambda: self._rebalance(controller))
 
-    # -- watches -------------------------------------------------------------------------------
+        def rebalance() -> None:
+            controller.on_auto_rebalance()
+
+        self.enqueue(rebalance)
+        self.node.later(
+            self.node.cfg.auto_rebalance_ms, "auto-rebalance", lambda: self._rebalance(controller)
+        )
+
+    # -- watches -----------------------------------------------------------------------
     def _arm(self, path: str) -> None:
         zk, sid = self.node.world.zk, self.node.session
         if path in CHILD_WATCHES:
             zk.children(sid, path, watch=True)
-        elif path in DATA_WATCHES:
-            zk.exists(sid, path, watch=True)
-        elif path.startswith(zd.TOPICS + "/"):
+        elif path in DATA_WATCHES or path.startswith(zd.TOPICS + "/"):
             zk.exists(sid, path, watch=True)
 
     def _arm_all(self) -> None:
@@ -291,9 +297,13 @@ class ControllerRuntime:
 
         self.enqueue(job)
 
-    # -- requests from brokers and admins -----------------------------------------------------------
+    # -- requests from brokers and admins ----------------------------------------------
     def call(
-        self, fn: Callable[[Controller], Any], reply: Callable[[Any], None], refused: Any, failed: Any
+        self,
+        fn: Callable[[Controller], Any],
+        reply: Callable[[Any], None],
+        refused: Any,
+        failed: Any,
     ) -> None:
         """Run ``fn(controller)`` as a job; ``reply(result)``, ``reply(refused)`` when this
         broker is not (or stops being) the controller, ``reply(failed)`` when ZooKeeper

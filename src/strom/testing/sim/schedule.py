@@ -101,7 +101,9 @@ class Fault:
 
     def __str__(self) -> str:
         other = f"/{self.other}" if self.other >= 0 else ""
-        return f"{self.at_ms}ms {self.kind} {self.node}{other} for {self.duration_ms}ms arg {self.arg}"
+        return (
+            f"{self.at_ms}ms {self.kind} {self.node}{other} for {self.duration_ms}ms arg {self.arg}"
+        )
 
     def as_list(self) -> list[int | str]:
         return [self.at_ms, self.kind, self.node, self.other, self.duration_ms, self.arg]

@@ -8,6 +8,7 @@ requests), for the tests and the simulation.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from strom.metadata.image import BrokerInfo, Endpoint, LeaderAndIsr, TopicAssign
 from strom.metadata.store import BROKERS, TOPICS
 from strom.metadata.zk import data as zd
 from strom.testing.sim import zk
-from strom.testing.sim.zk import Check, Create, Delete, NoNode, NodeExists, Op, SetData, ZkModel
+from strom.testing.sim.zk import Check, Create, Delete, NodeExists, NoNode, Op, SetData, ZkModel
 
 LISTENER = "PLAINTEXT"
 
@@ -57,10 +58,8 @@ def elect(model: ZkModel, session: int, broker_id: int) -> tuple[int, int] | Non
         try:
             raw, stat = model.get(session, zd.CONTROLLER_EPOCH)
         except NoNode:
-            try:
+            with contextlib.suppress(NodeExists):
                 model.create(session, zd.CONTROLLER_EPOCH, zd.encode_controller_epoch(0))
-            except NodeExists:
-                pass
             continue
         epoch = zd.decode_controller_epoch(raw) + 1
         results = model.multi(
@@ -175,7 +174,7 @@ class SimControllerStore:
                 self.observer.on_controller_write(self.epoch)
         return results[1:]
 
-    # -- reads -----------------------------------------------------------------------------
+    # -- reads -------------------------------------------------------------------------
     def live_brokers(self) -> dict[int, BrokerInfo]:
         out = {}
         for name in self._children(zd.BROKER_IDS):
@@ -229,14 +228,16 @@ class SimControllerStore:
                 out.append((name, zd.decode_partitions(found[0])))
         return out
 
-    # -- fenced writes ------------------------------------------------------------------------
+    # -- fenced writes -----------------------------------------------------------------
     def create_partition_states(
         self, states: Mapping[TopicPartition, LeaderAndIsr]
     ) -> dict[TopicPartition, LeaderAndIsr]:
         created = {}
         for tp, state in states.items():
             self._check()
-            self.model.ensure_path(self.session, f"{zd.TOPICS}/{tp.topic}/partitions/{tp.partition}")
+            self.model.ensure_path(
+                self.session, f"{zd.TOPICS}/{tp.topic}/partitions/{tp.partition}"
+            )
             path = zd.partition_state_path(tp)
             result = self._fenced([Create(path, zd.encode_partition_state(state))])[0]
             if not isinstance(result, zk.ZkError):
@@ -280,7 +281,9 @@ class SimControllerStore:
         for extra in (zd.config_path(TOPICS, topic), f"{zd.DELETE_TOPICS}/{topic}"):
             if extra in self.model.nodes:
                 paths.append(extra)
-        if paths and any(isinstance(r, zk.ZkError) for r in self._fenced([Delete(p) for p in paths])):
+        if paths and any(
+            isinstance(r, zk.ZkError) for r in self._fenced([Delete(p) for p in paths])
+        ):
             self.delete_topic(topic)
 
     def set_reassignment_request(self, remaining: Mapping[TopicPartition, tuple[int, ...]]) -> None:
@@ -296,7 +299,5 @@ class SimControllerStore:
     def delete_isr_change_notifications(self, names: Iterable[str]) -> None:
         for name in names:
             self._check()
-            try:
+            with contextlib.suppress(NoNode):
                 self.model.delete(self.session, f"{zd.ISR_CHANGES}/{name}")
-            except NoNode:
-                pass

@@ -21,122 +21,54 @@ What it keeps of ZooKeeper (see /work/shared/zookeeper.md):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
-NONE_SESSION = 0
+from strom.testing.sim.zk_types import (
+    NONE_SESSION,
+    BadVersion,
+    Check,
+    Create,
+    Delete,
+    NoChildrenForEphemerals,
+    NodeExists,
+    NoNode,
+    NotEmpty,
+    Op,
+    OpResult,
+    RolledBack,
+    RuntimeInconsistency,
+    Session,
+    SessionExpired,
+    SetData,
+    Stat,
+    WatchedEvent,
+    ZkError,
+    Znode,
+)
 
-
-class ZkError(Exception):
-    """A ZooKeeper error code."""
-
-
-class NoNode(ZkError):
-    pass
-
-
-class NodeExists(ZkError):
-    pass
-
-
-class BadVersion(ZkError):
-    pass
-
-
-class NotEmpty(ZkError):
-    pass
-
-
-class NoChildrenForEphemerals(ZkError):
-    pass
-
-
-class SessionExpired(ZkError):
-    pass
-
-
-class RolledBack(ZkError):
-    """In a failed multi: this operation was fine but nothing was applied."""
-
-
-class RuntimeInconsistency(ZkError):
-    """In a failed multi: an operation after the one that failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Stat:
-    version: int
-    cversion: int
-    czxid: int
-    mzxid: int
-    ephemeral_owner: int
-    num_children: int
-
-
-@dataclass(slots=True)
-class Znode:
-    data: bytes
-    czxid: int
-    mzxid: int
-    ephemeral_owner: int = NONE_SESSION
-    version: int = 0
-    cversion: int = 0
-    children: set[str] = field(default_factory=set)
-
-    def stat(self) -> Stat:
-        return Stat(
-            self.version,
-            self.cversion,
-            self.czxid,
-            self.mzxid,
-            self.ephemeral_owner,
-            len(self.children),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WatchedEvent:
-    kind: str  # "created", "deleted", "changed", "child"
-    path: str
-
-
-@dataclass(slots=True)
-class Session:
-    session_id: int
-    timeout_ms: int
-    last_heard_ms: int
-    alive: bool = True
-
-
-# -- multi operations ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Check:
-    path: str
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Create:
-    path: str
-    data: bytes = b""
-    ephemeral: bool = False
-    sequential: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetData:
-    path: str
-    data: bytes
-    version: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    path: str
-    version: int = -1
-
-
-Op = Check | Create | SetData | Delete
-OpResult = str | Stat | None | ZkError
+R = TypeVar("R")
+__all__ = [
+    "NONE_SESSION",
+    "BadVersion",
+    "Check",
+    "Create",
+    "Delete",
+    "NoChildrenForEphemerals",
+    "NoNode",
+    "NodeExists",
+    "NotEmpty",
+    "Op",
+    "OpResult",
+    "RolledBack",
+    "RuntimeInconsistency",
+    "SessionExpired",
+    "SetData",
+    "Stat",
+    "WatchedEvent",
+    "ZkError",
+    "ZkModel",
+]
 
 
 def parent_of(path: str) -> str:
@@ -161,7 +93,7 @@ class ZkModel:
         self._undo: list[Callable[[], None]] = []
         self._fired: list[tuple[str, str]] = []
 
-    # -- sessions ---------------------------------------------------------------------------
+    # -- sessions ----------------------------------------------------------------------
     def open_session(self, timeout_ms: int, now_ms: int) -> int:
         self._next_session += 1
         sid = self._next_session
@@ -201,7 +133,7 @@ class ZkModel:
             key=lambda p: -p.count("/"),
         )
         for path in owned:
-            self._run(lambda p=path: self._delete(p, -1))  # type: ignore[misc]
+            self._run(partial(self._delete, path, -1))
         for watches in (*self._data_watches.values(), *self._child_watches.values()):
             watches.discard(session_id)
         self._events.pop(session_id, None)
@@ -219,7 +151,7 @@ class ZkModel:
     def sessions_with_events(self) -> list[int]:
         return sorted(sid for sid, events in self._events.items() if events)
 
-    # -- reads --------------------------------------------------------------------------------
+    # -- reads -------------------------------------------------------------------------
     def _node(self, path: str) -> Znode:
         node = self.nodes.get(path)
         if node is None:
@@ -247,7 +179,7 @@ class ZkModel:
             self._child_watches.setdefault(path, set()).add(session_id)
         return sorted(node.children)
 
-    # -- writes ----------------------------------------------------------------------------------
+    # -- writes ------------------------------------------------------------------------
     def create(
         self,
         session_id: int,
@@ -262,7 +194,7 @@ class ZkModel:
         if makepath:
             self.ensure_path(session_id, parent_of(path))
         op = Create(path, data, ephemeral, sequential)
-        return self._run(lambda: self._create(session_id, op))  # type: ignore[no-any-return]
+        return self._run(partial(self._create, session_id, op))
 
     def ensure_path(self, session_id: int, path: str) -> None:
         self._require(session_id)
@@ -270,11 +202,11 @@ class ZkModel:
         for i in range(1, len(parts) + 1):
             sub = "/" + "/".join(parts[:i])
             if sub not in self.nodes:
-                self._run(lambda s=sub: self._create(NONE_SESSION, Create(s)))  # type: ignore[misc]
+                self._run(partial(self._create, NONE_SESSION, Create(sub)))
 
     def set(self, session_id: int, path: str, data: bytes, version: int = -1) -> Stat:
         self._require(session_id)
-        return self._run(lambda: self._set(path, data, version))  # type: ignore[no-any-return]
+        return self._run(partial(self._set, path, data, version))
 
     def delete(self, session_id: int, path: str, version: int = -1) -> None:
         self._require(session_id)
@@ -302,7 +234,7 @@ class ZkModel:
         out += [RuntimeInconsistency(op.path) for op in ops[failed_at + 1 :]]
         return out
 
-    # -- the machinery -------------------------------------------------------------------------
+    # -- the machinery -----------------------------------------------------------------
     def _apply(self, session_id: int, op: Op) -> OpResult:
         if isinstance(op, Check):
             node = self._node(op.path)
@@ -316,7 +248,7 @@ class ZkModel:
         self._delete(op.path, op.version)
         return None
 
-    def _run(self, fn: Callable[[], object]) -> object:
+    def _run(self, fn: Callable[[], R]) -> R:
         self._undo, self._fired = [], []
         try:
             result = fn()
