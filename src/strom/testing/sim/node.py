@@ -337,13 +337,17 @@ class SimNode:
             waiter.reply(ErrorCode.REQUEST_TIMED_OUT, -1)
 
     def on_high_watermark(self, tp: TopicPartition) -> None:
-        """The high watermark may have moved: complete the acks=all produces it passed."""
+        """The high watermark may have moved: complete the acks=all produces it passed,
+        wake the long-polling fetches (strom.broker.replica_manager.on_high_watermark)."""
         part = self.partitions.get(tp)
         waiting = self.waiters.get(tp)
         if part is not None:
             self.world.checker.on_high_watermark(self, tp, part)
-        if not waiting or part is None:
-            return
+        if waiting and part is not None:
+            self._complete(tp, part, waiting)
+        self.fetchers.wake(tp)
+
+    def _complete(self, tp: TopicPartition, part: Partition, waiting: list[Waiter]) -> None:
         for w in list(waiting):
             code = part.check_enough_replicas_reach(w.required)
             if code is not None:
