@@ -47,6 +47,7 @@ def _check_logs(
         other = world.nodes[r].disk.get(tp)
         if other is None or other.entries() != expected:
             raise Violation(f"{tp}: the log of broker {r} differs from the leader's ({leader})")
+    world.checker.check_committed(tp, log, 1 << 30, f"broker {leader}")
     for offset, (value, _) in sorted(world.checker.acked.get(tp, {}).items()):
         if offset >= log.log_end_offset or log.values[offset] != value:
             raise Violation(f"{tp}: acknowledged record {value} at offset {offset} was lost")

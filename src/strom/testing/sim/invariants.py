@@ -12,10 +12,12 @@ Safety, all the time:
   hold the same records up to it (so a follower that truncated is a prefix of the
   log of the leader it follows);
 - the high watermark of a leader never moves back within its leader epoch;
-- no acknowledged (acks=all) record is lost by a clean election: the leader of an
-  epoch holds every record acknowledged in an earlier epoch, at its offset (a leader
-  that learns of its epoch late, after later epochs acknowledged records, is already
-  deposed); no offset is acknowledged with two different records;
+- no record below a high watermark a client saw (acknowledged acks=all, or below a
+  leader's high watermark) is lost by a clean election: the leader of an epoch holds
+  every record acknowledged in an earlier epoch at its offset, and the log prefix
+  below every high watermark an earlier epoch's leader reached (a leader that learns
+  of its epoch late, after later epochs committed records, is already deposed); no
+  offset is acknowledged with two different records;
 - one controller per controller epoch writes to ZooKeeper.
 
 At the end (:meth:`Checker.check_final`, everything healed and quiet): every
@@ -72,6 +74,9 @@ class Checker:
         self.controller_of_epoch: dict[int, int] = {}
         self.replica_epoch: dict[tuple[int, int, TopicPartition], int] = {}
         self.leader_hw: dict[tuple[int, int, TopicPartition, int], int] = {}
+        # tp -> leader epoch -> (the highest high watermark its leader showed, the chain
+        # hash of the log up to it): what later leaders must hold
+        self.committed: dict[TopicPartition, dict[int, tuple[int, int]]] = {}
         self.elections = 0
         self._zxid = -1
 
@@ -98,6 +103,7 @@ class Checker:
             raise Violation(f"two leaders of {tp} in leader epoch {epoch}: {first} and {node.id}")
         self.elections += 1
         log: MemoryLog = part.log  # type: ignore[assignment]
+        self.check_committed(tp, log, epoch, f"broker {node.id}")
         for offset, (value, acked_in) in sorted(self.acked.get(tp, {}).items()):
             if acked_in >= epoch:
                 continue  # acknowledged by a later leader: this one is already deposed
@@ -131,6 +137,28 @@ class Checker:
                 f"went back from {last} to {hw}"
             )
         self.leader_hw[key] = hw
+        if hw > last and hw > 0:
+            self._committed(tp, part.leader_epoch, hw, part.log)  # type: ignore[arg-type]
+
+    def _committed(self, tp: TopicPartition, epoch: int, hw: int, log: MemoryLog) -> None:
+        """The leader of ``epoch`` showed the high watermark ``hw``: its first ``hw``
+        records are committed (clients may have read them)."""
+        if epoch < self.unclean.get(tp, -1):
+            return
+        by_epoch = self.committed.setdefault(tp, {})
+        if by_epoch.get(epoch, (0, 0))[0] < hw:
+            by_epoch[epoch] = (hw, log.chain[hw - 1])
+
+    def check_committed(self, tp: TopicPartition, log: MemoryLog, epoch: int, who: str) -> None:
+        """``log`` (of ``who``, leading ``epoch``) holds what earlier epochs committed."""
+        for committed_in, (hw, chain) in sorted(self.committed.get(tp, {}).items()):
+            if committed_in >= epoch:
+                continue
+            if log.log_end_offset < hw or log.chain[hw - 1] != chain:
+                raise Violation(
+                    f"{who}, the leader of {tp} epoch {epoch}, lacks records below the high "
+                    f"watermark {hw} of epoch {committed_in} (its log end {log.log_end_offset})"
+                )
 
     def on_stop(self, node: SimNode, tp: TopicPartition) -> None:
         self.replica_epoch.pop((node.id, node.incarnation, tp), None)
@@ -172,6 +200,7 @@ class Checker:
             if not self.unclean_allowed:
                 raise Violation(f"{tp}: unclean election of {state.leader} (ISR was {last.isr})")
             self.unclean[tp] = state.leader_epoch
+            self.committed.pop(tp, None)
             acked = self.acked.get(tp, {})
             self.acked[tp] = {o: a for o, a in acked.items() if a[1] >= state.leader_epoch}
 

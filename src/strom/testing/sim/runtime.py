@@ -8,6 +8,14 @@ DataWatch do) and a channel to the brokers. Jobs run one at a time; a fenced wri
 The channel (strom.broker.controller_channel.ControllerChannelManager) keeps one
 queue per broker and sends one request at a time, resending it after a timeout
 until it is answered or the broker is removed.
+
+Two deliberate differences from strom.broker.controller_runtime, both reported as
+bugs there (they break the cluster, and the simulation would stop at them): a job
+that cannot reach ZooKeeper waits and runs again once connected, as Kafka's
+ZooKeeper client retries until connected (the broker's runtime drops it, leaving the
+controller's context ahead of ZooKeeper: a reassignment started only in memory kept
+an ISR from ever growing back, seed 12627); and a lost session resigns at once
+(see :meth:`ControllerRuntime.on_session_lost`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 
 Job = Callable[[], None]
 CHANNEL_RETRY_MS = 200
+RETRY_MS = 100
 CHILD_WATCHES = {
     zd.BROKER_IDS: "on_broker_change",
     zd.TOPICS: "on_topic_change",
@@ -161,6 +170,12 @@ class ControllerRuntime:
             self.resign()
             self._check_controller()
         except (MetadataUnavailableError, ZkError) as exc:
+            if not self.node.zk_up():
+                # Kafka's ZooKeeper client retries until it is connected again (or the
+                # session expired): the controller thread waits, the job runs again
+                self.jobs.appendleft(job)
+                self.node.later(RETRY_MS, "controller-job-retry", self._step)
+                return
             self.node.world.note(f"broker {self.node.id}: controller job failed: {exc!r}")
         if self.jobs:
             self.node.later(1, "controller-job", self._step)
@@ -307,7 +322,7 @@ class ControllerRuntime:
     ) -> None:
         """Run ``fn(controller)`` as a job; ``reply(result)``, ``reply(refused)`` when this
         broker is not (or stops being) the controller, ``reply(failed)`` when ZooKeeper
-        failed (the broker's dispatch answers UNKNOWN_SERVER_ERROR)."""
+        failed with the session (the broker's dispatch answers UNKNOWN_SERVER_ERROR)."""
 
         def job() -> None:
             c = self.controller
@@ -320,7 +335,8 @@ class ControllerRuntime:
                 reply(refused)
                 raise
             except (MetadataUnavailableError, ZkError):
-                reply(failed)
+                if self.node.zk_up():
+                    reply(failed)  # else the job runs again once connected
                 raise
             reply(result)
 
