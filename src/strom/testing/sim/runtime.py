@@ -9,13 +9,15 @@ The channel (strom.broker.controller_channel.ControllerChannelManager) keeps one
 queue per broker and sends one request at a time, resending it after a timeout
 until it is answered or the broker is removed.
 
-Two deliberate differences from strom.broker.controller_runtime, both reported as
-bugs there (they break the cluster, and the simulation would stop at them): a job
-that cannot reach ZooKeeper waits and runs again once connected, as Kafka's
-ZooKeeper client retries until connected (the broker's runtime drops it, leaving the
-controller's context ahead of ZooKeeper: a reassignment started only in memory kept
-an ISR from ever growing back, seed 12627); and a lost session resigns at once
-(see :meth:`ControllerRuntime.on_session_lost`).
+Two differences from strom.broker.controller_runtime, which handles the same two
+cases another way (both were found here, seeds 2802 and 12627): a job that cannot
+reach ZooKeeper waits and runs again once connected, as Kafka's ZooKeeper client
+retries until connected, where the broker's runtime rebuilds the controller's state
+from ZooKeeper (same epoch) so that its memory is never ahead of ZooKeeper; and a
+lost session resigns at once (see :meth:`ControllerRuntime.on_session_lost`), where
+the broker's runtime resigns before its next job, does not re-elect itself from a
+job failing meanwhile, and deletes a /controller naming it with no active
+controller behind it.
 """
 
 from __future__ import annotations
@@ -190,10 +192,10 @@ class ControllerRuntime:
     def on_session_lost(self) -> None:
         """Kafka's Expire event (put with clearAndPut, processed before the new session
         exists): the queued jobs are dropped and the controller resigns at once.
-        strom.broker.controller_runtime queues the resignation behind the jobs instead;
+        strom.broker.controller_runtime queued the resignation behind the jobs;
         a job failing with ControllerMovedError meanwhile re-elects this broker inline,
         and the queued resignation then deposes the new controller while its /controller
-        znode stays: no controller at all (simulation seed 2802; reported, not copied)."""
+        znode stays: no controller at all (simulation seed 2802, since fixed there)."""
         self.jobs.clear()
         self.resign()
 
