@@ -206,10 +206,10 @@ def test_consumers_fetch_from_the_replica_in_their_rack(
     follower = next(r for r in part.replica_nodes if r != leader)
     topic_id = cluster.metadata([topic_name]).topics[0].topic_id
 
-    def fetch(broker_id: int) -> FetchRequest:
+    def fetch(broker_id: int, max_wait_ms: int = 0, min_bytes: int = 1) -> FetchRequest:
         return FetchRequest(
-            max_wait_ms=0,
-            min_bytes=1,
+            max_wait_ms=max_wait_ms,
+            min_bytes=min_bytes,
             max_bytes=1 << 20,
             rack_id=f"rack-{follower}",
             topics=[
@@ -221,9 +221,28 @@ def test_consumers_fetch_from_the_replica_in_their_rack(
             ],
         )
 
+    # answered at once, not held for min_bytes (the client's 10 s timeout would fire)
     with RawClient(cluster.broker(leader).bootstrap) as c:
-        at_leader = c.request(fetch(leader), 13).responses[0].partitions[0]
+        at_leader = c.request(fetch(leader, 60_000, 1 << 20), 13).responses[0].partitions[0]
     assert at_leader.preferred_read_replica == follower
+    # a follower whose last fetched epoch ends before its fetch offset is told where the
+    # logs diverge, at once too (Kafka answers a diverging epoch without waiting)
+    epoch = part.leader_epoch
+    diverged = FetchRequest(
+        replica_id=follower,
+        max_wait_ms=60_000,
+        min_bytes=1 << 20,
+        max_bytes=1 << 20,
+        topics=[
+            FetchRequest.FetchTopic(
+                topic_name, topic_id, [FetchRequest.FetchPartition(0, epoch, 60, epoch, 0, 1 << 20)]
+            )
+        ],
+    )
+    with RawClient(cluster.broker(leader).bootstrap) as c:
+        answer = c.request(diverged, 13).responses[0].partitions[0]
+    assert (answer.error_code, answer.diverging_epoch.epoch) == (0, epoch)
+    assert answer.diverging_epoch.end_offset == 50
 
     def follower_serves() -> bool:  # once its high watermark has caught up
         with RawClient(cluster.broker(follower).bootstrap) as c:
