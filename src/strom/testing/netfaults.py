@@ -1,0 +1,256 @@
+"""Network faults between processes on loopback (Linux, root): cut links and slow one
+process's traffic, and undo all of it.
+
+Brokers and ZooKeeper nodes listen on their own 127.0.0.x addresses, but their
+outbound connections leave from 127.0.0.1, so a rule on an address cuts only one
+direction. A process is therefore put in a cgroup (v2, mounted at
+/sys/fs/cgroup/unified here) and its packets are matched with ``-m cgroup --path``:
+every packet its sockets send, requests on its own connections and answers on
+the connections it accepted. :class:`Network` keeps its rules in chains of its own
+(filter table: drops; nat table: the source NAT of shaping) and :meth:`Network.close`
+deletes the chains, the traffic control qdisc on ``lo`` and the cgroups, moving
+their processes back where they were. Use it as a context manager.
+
+Shaping puts an HTB class on ``lo`` (a rate limit) for every packet to or from
+one process's address: its outbound connections are source-NATed to that address
+(``tc`` here has no mark classifier). A netem delay is added under the class when
+the kernel has ``sch_netem`` (:attr:`Network.delay_supported` says whether it had;
+this machine's kernel has none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+CGROUP_ROOT = Path("/sys/fs/cgroup/unified")
+SHAPED_CLASS = "1:20"
+
+
+class NetworkFaultsUnavailable(RuntimeError):
+    """Not root, or iptables, tc or the cgroup v2 hierarchy is missing."""
+
+
+def unavailable_reason() -> str | None:
+    """Why network faults cannot be injected here (None when they can)."""
+    if os.geteuid() != 0:
+        return "network faults need root (iptables, tc and cgroups; CI runs as root)"
+    for tool in ("iptables", "tc"):
+        if shutil.which(tool) is None:
+            return f"network faults need {tool} (Debian packages iptables and iproute2)"
+    if not (CGROUP_ROOT / "cgroup.procs").exists():
+        return f"network faults need the cgroup v2 hierarchy at {CGROUP_ROOT}"
+    return None
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or done.returncode}")
+    return done
+
+
+def _reset_outbound(pid: int, host: str) -> None:
+    """Reset the TCP connections of ``pid`` that do not leave from ``host``."""
+    listing = _run("ss", "-tnpH", "state", "established").stdout
+    for line in listing.splitlines():
+        if f"pid={pid}," not in line:
+            continue
+        local = line.split()[2]  # Recv-Q Send-Q Local Peer
+        address, _, port = local.rpartition(":")
+        if address != host:
+            _run("ss", "-K", "src", address, "sport", "=", f":{port}", check=False)
+
+
+def _cgroup_of(pid: int) -> str:
+    """The cgroup v2 path of ``pid`` ("/" when it has none)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return line[3:] or "/"
+    return "/"
+
+
+class Network:
+    """Cut and slow links between local processes; :meth:`close` undoes everything."""
+
+    def __init__(self) -> None:
+        reason = unavailable_reason()
+        if reason:
+            raise NetworkFaultsUnavailable(reason)
+        self.name = f"strom-{os.getpid()}"
+        self._base = CGROUP_ROOT / self.name
+        self._groups: dict[str, Path] = {}
+        self._origin: dict[int, str] = {}
+        self._chains: list[str] = []
+        self._shaping = False
+        self.delay_supported: bool | None = None
+
+    # -- cgroups ----------------------------------------------------------------------
+    def group(self, name: str, pids: Iterable[int]) -> str:
+        """Put ``pids`` (whole processes) in cgroup ``name``; its ``--path`` for rules."""
+        path = self._base / name
+        path.mkdir(parents=True, exist_ok=True)
+        self._groups[name] = path
+        for pid in pids:
+            self._origin.setdefault(pid, _cgroup_of(pid))
+            (path / "cgroup.procs").write_text(f"{pid}\n")
+        return f"{self.name}/{name}"
+
+    def _release_groups(self) -> None:
+        for path in self._groups.values():
+            with contextlib.suppress(OSError):
+                for pid_text in (path / "cgroup.procs").read_text().split():
+                    pid = int(pid_text)
+                    self._move_back(pid, self._origin.get(pid, "/"))
+        for path in sorted(self._groups.values(), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        with contextlib.suppress(OSError):
+            self._base.rmdir()
+        self._groups.clear()
+
+    @staticmethod
+    def _move_back(pid: int, origin: str) -> None:
+        for target in (CGROUP_ROOT / origin.lstrip("/"), CGROUP_ROOT):
+            try:
+                (target / "cgroup.procs").write_text(f"{pid}\n")
+                return
+            except OSError:
+                continue
+
+    # -- iptables -----------------------------------------------------------------------
+    def _chain(self, table: str, parent: str = "OUTPUT") -> str:
+        chain = f"{self.name}-{table[0]}"
+        entry = f"{table}:{chain}:{parent}"
+        if entry not in self._chains:
+            _run("iptables", "-t", table, "-N", chain)
+            self._chains.append(entry)
+            _run("iptables", "-t", table, "-I", parent, "1", "-j", chain)
+        return chain
+
+    def drop(
+        self,
+        *,
+        group: str | None = None,
+        dst: tuple[str | None, int | None] | None = None,
+        src: str | None = None,
+    ) -> None:
+        """Drop TCP packets sent by ``group``'s processes (a ``group()`` path) and/or
+        to ``dst`` (host, port; either may be None) and/or from address ``src``."""
+        rule = ["-p", "tcp"]
+        if group is not None:
+            rule += ["-m", "cgroup", "--path", group]
+        if src is not None:
+            rule += ["-s", src]
+        if dst is not None:
+            host, port = dst
+            rule += ["-d", host] if host else []
+            rule += ["--dport", str(port)] if port else []
+        _run("iptables", "-A", self._chain("filter"), *rule, "-j", "DROP")
+
+    def heal(self) -> None:
+        """Remove every drop rule (the chains stay until close; shaping stays)."""
+        for entry in self._chains:
+            table, chain, _ = entry.split(":")
+            if table == "filter":
+                _run("iptables", "-t", table, "-F", chain)
+
+    # -- shaping ------------------------------------------------------------------------
+    def shape(self, host: str, pids: Iterable[int], *, rate_kbit: int, delay_ms: int = 0) -> None:
+        """Limit every packet to or from ``host`` to ``rate_kbit`` (and delay it by
+        ``delay_ms`` where the kernel has netem). The processes ``pids`` listen on
+        ``host``; their outbound connections are source-NATed to ``host`` (their open
+        ones are reset, so that they connect again through the NAT) so that all of
+        their traffic, both ways, carries their address."""
+        pids = list(pids)
+        group = self.group(f"shaped-{host}", pids)
+        chain = self._chain("nat", "POSTROUTING")
+        match = ["-m", "cgroup", "--path", group, "-p", "tcp", "-d", "127.0.0.0/8"]
+        _run("iptables", "-t", "nat", "-A", chain, *match, "-j", "SNAT", "--to-source", host)
+        for pid in pids:
+            _reset_outbound(pid, host)
+        qdisc = _run("tc", "qdisc", "show", "dev", "lo").stdout
+        if "htb 1:" not in qdisc:
+            if "noqueue" not in qdisc:
+                raise RuntimeError(f"lo already has a qdisc (another test shaping?): {qdisc}")
+            self._setup_htb(rate_kbit, delay_ms)
+        for side in ("src", "dst"):
+            u32 = ["u32", "match", "ip", side, f"{host}/32", "flowid", SHAPED_CLASS]
+            _run(
+                "tc",
+                "filter",
+                "add",
+                "dev",
+                "lo",
+                "parent",
+                "1:",
+                "protocol",
+                "ip",
+                "prio",
+                "1",
+                *u32,
+            )
+
+    def _setup_htb(self, rate_kbit: int, delay_ms: int) -> None:
+        self._shaping = True
+        _run("tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
+        fast = ["rate", "100gbit", "quantum", "200000"]
+        _run("tc", "class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", *fast)
+        slow = ["rate", f"{rate_kbit}kbit", "ceil", f"{rate_kbit}kbit"]
+        _run(
+            "tc", "class", "add", "dev", "lo", "parent", "1:", "classid", SHAPED_CLASS, "htb", *slow
+        )
+        if delay_ms:
+            netem = ["handle", "20:", "netem", "delay", f"{delay_ms}ms", "limit", "10000"]
+            added = _run(
+                "tc", "qdisc", "add", "dev", "lo", "parent", SHAPED_CLASS, *netem, check=False
+            )
+            self.delay_supported = added.returncode == 0
+
+    def unshape(self) -> None:
+        """Remove the rate limit (connections made through the NAT keep their address)."""
+        if self._shaping:
+            _run("tc", "qdisc", "del", "dev", "lo", "root", check=False)
+            self._shaping = False
+        for entry in list(self._chains):
+            table, chain, parent = entry.split(":")
+            if table == "nat":
+                self._delete_chain(table, chain, parent)
+                self._chains.remove(entry)
+
+    # -- cleanup ------------------------------------------------------------------------
+    @staticmethod
+    def _delete_chain(table: str, chain: str, parent: str) -> None:
+        while _run("iptables", "-t", table, "-D", parent, "-j", chain, check=False).returncode == 0:
+            pass
+        _run("iptables", "-t", table, "-F", chain, check=False)
+        _run("iptables", "-t", table, "-X", chain, check=False)
+
+    def close(self) -> None:
+        """Delete every rule, chain, qdisc and cgroup this object made."""
+        try:
+            self.unshape()
+        finally:
+            for entry in self._chains:
+                table, chain, parent = entry.split(":")
+                self._delete_chain(table, chain, parent)
+            self._chains.clear()
+            self._release_groups()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
