@@ -34,15 +34,6 @@ except OSError as exc:
 
 
 @pytest.fixture
-def network() -> Iterator[Network]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with Network() as net:
-        yield net
-
-
-@pytest.fixture
 def server() -> Iterator[tuple[str, int]]:
     sock = socket.socket()
     sock.bind(("127.0.0.40", 0))

@@ -1,0 +1,169 @@
+"""Shared pieces of the fault scenarios: topics, a workload recorded in a History, the
+checker's report, the figures of each run, and the short or long form.
+
+STROM_FAULT_LONG=1 selects the long form of every scenario (longer faults, more of
+them); without it each scenario is a short form that takes well under a minute.
+STROM_FAULT_RESULTS=PATH appends each scenario's figures to PATH as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import TypeVar
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from strom.testing import Cluster
+from strom.testing.checker import Report, analyse
+from strom.testing.history import History
+from strom.testing.load import CLIENTS, ProducerLoad
+from strom.testing.readback import read_back
+from strom.testing.txnload import TxnLoad
+
+LONG = os.environ.get("STROM_FAULT_LONG") == "1"
+SESSION_MS = 4000
+T = TypeVar("T")
+
+
+def pick(short: T, long: T) -> T:
+    """``long`` when STROM_FAULT_LONG=1, else ``short``."""
+    return long if LONG else short
+
+
+def create_topic(
+    cluster: Cluster,
+    topic: str,
+    partitions: int = 3,
+    *,
+    min_isr: int = 2,
+    assignments: dict[int, list[int]] | None = None,
+) -> None:
+    """A topic with 3 replicas (or the given ``assignments``), fully in sync."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    config = {"min.insync.replicas": str(min_isr)}
+    if assignments is not None:
+        replicas = [assignments[p] for p in sorted(assignments)]
+        new = NewTopic(topic, len(replicas), replica_assignment=replicas, config=config)
+        partitions = len(assignments)
+    else:
+        new = NewTopic(topic, partitions, 3, config=config)
+    admin.create_topics([new], operation_timeout=30)[topic].result(60)
+    cluster.wait_for(
+        f"{topic} fully replicated",
+        lambda: (
+            all(
+                len(p.isr_nodes) == len(p.replica_nodes) and p.leader_id >= 0
+                for p in cluster.metadata([topic]).topics[0].partitions
+            )
+            and len(cluster.metadata([topic]).topics[0].partitions) == partitions
+        ),
+        timeout_s=60,
+    )
+
+
+def isr(cluster: Cluster, topic: str, partition: int = 0) -> list[int]:
+    return list(cluster.partition(topic, partition).isr_nodes)
+
+
+def in_every_isr(cluster: Cluster, topic: str, broker_id: int) -> bool:
+    return all(
+        broker_id in p.isr_nodes and p.leader_id >= 0
+        for p in cluster.metadata([topic]).topics[0].partitions
+    )
+
+
+class Workload:
+    """Idempotent producers of every client library (and transactional ones when
+    asked) writing into one History until :meth:`stop`."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        topic: str,
+        partitions: int,
+        *,
+        rate: float = 100.0,
+        clients: Iterable[str] = CLIENTS,
+        txn_clients: Iterable[str] = (),
+        bootstrap: str | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.topic = topic
+        self.partitions = partitions
+        self.history = History()
+        self.bootstrap = bootstrap or cluster.bootstrap
+        h = self.history
+        self.loads: list[ProducerLoad] = [
+            ProducerLoad(self.bootstrap, topic, c, partitions, rate=rate, history=h)
+            for c in clients
+        ]
+        self.loads += [
+            TxnLoad(
+                self.bootstrap,
+                topic,
+                c,
+                partitions,
+                rate=rate,
+                history=h,
+                transactional_id=f"{topic}-{c}",
+            )
+            for c in txn_clients
+        ]
+
+    def start(self) -> Workload:
+        for load in self.loads:
+            load.start()
+        return self
+
+    def stop(self) -> None:
+        for load in self.loads:
+            load.stop()
+        self.history.production_ended()
+
+    def __enter__(self) -> Workload:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.history.produce_ended_s:
+            self.stop()
+
+    def event(self, what: str) -> None:
+        self.history.event(what)
+
+    def check(self, name: str, gap_s: float = 1.0) -> Report:
+        """Read everything back, analyse, record the figures; the report."""
+        read_back(self.history, self.cluster.bootstrap, self.topic, self.partitions)
+        report = analyse(self.history, gap_s)
+        record_figures(name, report)
+        print(f"\n{name}\n{report.table()}")
+        return report
+
+    def acked_by(self, writer: str) -> int:
+        return sum(1 for w in self.history.writes if w.writer == writer and w.acked)
+
+
+def record_figures(name: str, report: Report) -> None:
+    path = os.environ.get("STROM_FAULT_RESULTS")
+    if not path:
+        return
+    lo, med, hi = report.unavailability()
+    row = {
+        "scenario": name,
+        "form": "long" if LONG else "short",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **report.counts(),
+        "unavailable_min_s": round(lo, 2),
+        "unavailable_median_s": round(med, 2),
+        "unavailable_max_s": round(hi, 2),
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def assert_clean(report: Report, min_acked: int = 100) -> None:
+    """0 lost, 0 duplicated, nothing reordered or inconsistent, enough acknowledged."""
+    assert report.ok, report.table()
+    assert report.acknowledged >= min_acked, report.table()
