@@ -11,17 +11,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from strom.testing import Cluster
-from strom.testing.checker import Report, analyse
-from strom.testing.history import History
-from strom.testing.load import CLIENTS, ProducerLoad
-from strom.testing.readback import read_back
-from strom.testing.txnload import TxnLoad
+from strom.testing import Cluster, workload
+from strom.testing.checker import Report
 
 LONG = os.environ.get("STROM_FAULT_LONG") == "1"
 SESSION_MS = 4000
@@ -75,74 +70,22 @@ def in_every_isr(cluster: Cluster, topic: str, broker_id: int) -> bool:
     )
 
 
-class Workload:
-    """Idempotent producers of every client library (and transactional ones when
-    asked) writing into one History until :meth:`stop`."""
+class Workload(workload.Workload):
+    """The shipped workload on a test cluster; :meth:`report` also records the figures."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        topic: str,
-        partitions: int,
-        *,
-        rate: float = 100.0,
-        clients: Iterable[str] = CLIENTS,
-        txn_clients: Iterable[str] = (),
-        bootstrap: str | None = None,
-    ) -> None:
+    def __init__(self, cluster: Cluster, topic: str, partitions: int, **kwargs: Any) -> None:
+        super().__init__(cluster.bootstrap, topic, partitions, **kwargs)
         self.cluster = cluster
-        self.topic = topic
-        self.partitions = partitions
-        self.history = History()
-        self.bootstrap = bootstrap or cluster.bootstrap
-        h = self.history
-        self.loads: list[ProducerLoad] = [
-            ProducerLoad(self.bootstrap, topic, c, partitions, rate=rate, history=h)
-            for c in clients
-        ]
-        self.loads += [
-            TxnLoad(
-                self.bootstrap,
-                topic,
-                c,
-                partitions,
-                rate=rate,
-                history=h,
-                transactional_id=f"{topic}-{c}",
-            )
-            for c in txn_clients
-        ]
-
-    def start(self) -> Workload:
-        for load in self.loads:
-            load.start()
-        return self
-
-    def stop(self) -> None:
-        for load in self.loads:
-            load.stop()
-        self.history.production_ended()
-
-    def __enter__(self) -> Workload:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.history.produce_ended_s:
-            self.stop()
 
     def event(self, what: str) -> None:
         self.history.event(what)
 
-    def check(self, name: str, gap_s: float = 1.0) -> Report:
-        """Read everything back, analyse, record the figures; the report."""
-        read_back(self.history, self.cluster.bootstrap, self.topic, self.partitions)
-        report = analyse(self.history, gap_s)
+    def report(self, name: str, gap_s: float = 1.0) -> Report:
+        """Stop, read everything back, analyse, record the figures; the report."""
+        report = self.check(gap_s, self.cluster.bootstrap)
         record_figures(name, report)
         print(f"\n{name}\n{report.table()}")
         return report
-
-    def acked_by(self, writer: str) -> int:
-        return sum(1 for w in self.history.writes if w.writer == writer and w.acked)
 
 
 def record_figures(name: str, report: Report) -> None:

@@ -13,6 +13,7 @@ session). Long form (STROM_FAULT_LONG=1): 20 kills; a 30 s pause.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -58,7 +59,7 @@ def test_r1_leader_killed_five_times_loses_and_duplicates_nothing(
                 timeout_s=60,
             )
         load.stop()
-    report = load.check("R1 leader kill -9 x" + str(kills))
+    report = load.report("R1 leader kill -9 x" + str(kills))
     assert_clean(report, min_acked=500)
     for producer in load.loads:  # every client library kept producing through the failovers
         assert producer.acked, f"{producer.client}: no ack; errors {producer.errors[:3]}"
@@ -98,13 +99,13 @@ def test_r4_paused_leader_is_fenced_and_its_writes_truncated(
         )
         time.sleep(1.0)
         load.stop()
-    report = load.check(f"R4 leader SIGSTOP {pause_s:.0f} s")
+    report = load.report(f"R4 leader SIGSTOP {pause_s:.0f} s")
     assert_clean(report)
     assert cluster.partition(topic_name).leader_epoch > epoch
     # the paused leader acknowledged nothing after its successor took over: every
     # acknowledged offset of its epoch lies below the first one of the next epoch
     epochs = sorted(report.epochs, key=lambda e: e.leader_epoch)
-    for before, after in zip(epochs, epochs[1:], strict=False):
+    for before, after in itertools.pairwise(epochs):
         assert before.last_offset < after.first_offset, epochs
     log = cluster.broker(victim).log_path.read_text()
     assert "ZooKeeper session" in log  # it noticed its session had expired

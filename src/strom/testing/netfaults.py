@@ -5,8 +5,9 @@ Brokers and ZooKeeper nodes listen on their own 127.0.0.x addresses, but their
 outbound connections leave from 127.0.0.1, so a rule on an address cuts only one
 direction. A process is therefore put in a cgroup (v2, mounted at
 /sys/fs/cgroup/unified here) and its packets are matched with ``-m cgroup --path``:
-every packet its sockets send, requests on its own connections and answers on
-the connections it accepted. :class:`Network` keeps its rules in chains of its own
+every packet its sockets send. A socket belongs to the cgroup its process was in
+when it was made, so the connections a process had before it was moved are reset
+(``ss -K``) and made again.  :class:`Network` keeps its rules in chains of its own
 (filter table: drops; nat table: the source NAT of shaping) and :meth:`Network.close`
 deletes the chains, the traffic control qdisc on ``lo`` and the cgroups, moving
 their processes back where they were. Use it as a context manager.
@@ -24,12 +25,14 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified")
+Endpoint = tuple[int, str, int]
+"""A process as a fault sees it: (pid, host, port of its listener)."""
 SHAPED_CLASS = "1:20"
 
 
@@ -56,16 +59,36 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _reset_outbound(pid: int, host: str) -> None:
-    """Reset the TCP connections of ``pid`` that do not leave from ``host``."""
-    listing = _run("ss", "-tnpH", "state", "established").stdout
-    for line in listing.splitlines():
-        if f"pid={pid}," not in line:
-            continue
-        local = line.split()[2]  # Recv-Q Send-Q Local Peer
-        address, _, port = local.rpartition(":")
-        if address != host:
-            _run("ss", "-K", "src", address, "sport", "=", f":{port}", check=False)
+def _connections(pid: int) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """(local, peer) addresses of the established TCP connections of ``pid``."""
+    out = []
+    for line in _run("ss", "-tnpH", "state", "established").stdout.splitlines():
+        if f"pid={pid}," in line:
+            fields = line.split()  # Recv-Q Send-Q Local Peer Process
+            local, peer = fields[2].rpartition(":"), fields[3].rpartition(":")
+            out.append(((local[0], int(local[2])), (peer[0], int(peer[2]))))
+    return out
+
+
+def _reset(pid: int, which: Callable[[tuple[str, int], tuple[str, int]], bool]) -> None:
+    """Reset the connections of ``pid`` for which ``which(local, peer)``: a socket is
+    matched by the cgroup its process was in when it was made, so connections older
+    than a move must be made again."""
+    for (lhost, lport), (phost, pport) in _connections(pid):
+        if which((lhost, lport), (phost, pport)):
+            kill = [
+                "src",
+                lhost,
+                "sport",
+                "=",
+                f":{lport}",
+                "dst",
+                phost,
+                "dport",
+                "=",
+                f":{pport}",
+            ]
+            _run("ss", "-K", *kill, check=False)
 
 
 def _cgroup_of(pid: int) -> str:
@@ -155,6 +178,28 @@ class Network:
             rule += ["--dport", str(port)] if port else []
         _run("iptables", "-A", self._chain("filter"), *rule, "-j", "DROP")
 
+    def isolate(self, name: str, pid: int, host: str, port: int) -> None:
+        """Cut process ``pid`` (listening on host:port) off from everyone: every packet
+        it sends and every packet sent to its listener is dropped."""
+        self.drop(group=self.group(name, [pid]))
+        self.drop(dst=(host, port))
+        _reset(pid, lambda local, peer: local != (host, port))
+
+    def partition(self, side_a: Iterable[Endpoint], side_b: Iterable[Endpoint]) -> None:
+        """Cut every link between the processes of ``side_a`` and those of ``side_b``
+        ((pid, host, port) of each, port being its listener): the packets a process of
+        one side sends to a listener of the other are dropped. Processes on neither
+        side (clients) still reach both."""
+        a, b = list(side_a), list(side_b)
+        groups = (self.group("side-a", [e[0] for e in a]), self.group("side-b", [e[0] for e in b]))
+        for group, others in ((groups[0], b), (groups[1], a)):
+            for _, host, port in others:
+                self.drop(group=group, dst=(host, port))
+        for side, others in ((a, b), (b, a)):
+            listeners = {(host, port) for _, host, port in others}
+            for pid, _, _ in side:
+                _reset(pid, lambda local, peer, ls=listeners: peer in ls)  # type: ignore[misc]
+
     def heal(self) -> None:
         """Remove every drop rule (the chains stay until close; shaping stays)."""
         for entry in self._chains:
@@ -175,7 +220,7 @@ class Network:
         match = ["-m", "cgroup", "--path", group, "-p", "tcp", "-d", "127.0.0.0/8"]
         _run("iptables", "-t", "nat", "-A", chain, *match, "-j", "SNAT", "--to-source", host)
         for pid in pids:
-            _reset_outbound(pid, host)
+            _reset(pid, lambda local, peer: local[0] != host)
         qdisc = _run("tc", "qdisc", "show", "dev", "lo").stdout
         if "htb 1:" not in qdisc:
             if "noqueue" not in qdisc:
