@@ -110,3 +110,31 @@ def assert_clean(report: Report, min_acked: int = 100) -> None:
     """0 lost, 0 duplicated, nothing reordered or inconsistent, enough acknowledged."""
     assert report.ok, report.table()
     assert report.acknowledged >= min_acked, report.table()
+
+
+def partitions_via(cluster: Cluster, broker_id: int, topic: str) -> list[Any]:
+    """The topic's partitions as broker ``broker_id`` answers Metadata."""
+    return workload.partitions_of(cluster.broker(broker_id).bootstrap, topic)
+
+
+def produce_direct(
+    cluster: Cluster, broker_id: int, topic: str, value: bytes, timeout_ms: int = 3000
+) -> tuple[int, int]:
+    """Produce one record with acks=all straight to broker ``broker_id`` (partition 0,
+    no metadata lookup): (error code, base offset)."""
+    from strom.protocol.generated.produce import ProduceRequest
+    from strom.protocol.records import build_batch
+    from strom.testing.wire import RawClient
+
+    batch = build_batch([(None, value, [], int(time.time() * 1000))])
+    req = ProduceRequest(
+        transactional_id=None,
+        acks=-1,
+        timeout_ms=timeout_ms,
+        topic_data=[
+            ProduceRequest.TopicProduceData(topic, [ProduceRequest.PartitionProduceData(0, batch)])
+        ],
+    )
+    with RawClient(cluster.broker(broker_id).bootstrap, timeout_s=timeout_ms / 1000 + 10) as c:
+        part = c.request(req, 9).responses[0].partition_responses[0]
+    return int(part.error_code), int(part.base_offset)
