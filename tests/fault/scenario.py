@@ -80,9 +80,9 @@ class Workload(workload.Workload):
     def event(self, what: str) -> None:
         self.history.event(what)
 
-    def report(self, name: str, gap_s: float = 1.0) -> Report:
+    def report(self, name: str, gap_s: float = 1.0, bootstrap: str | None = None) -> Report:
         """Stop, read everything back, analyse, record the figures; the report."""
-        report = self.check(gap_s, self.cluster.bootstrap)
+        report = self.check(gap_s, bootstrap or self.cluster.bootstrap)
         record_figures(name, report)
         print(f"\n{name}\n{report.table()}")
         return report
