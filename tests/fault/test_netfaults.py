@@ -17,12 +17,13 @@ pytestmark = [pytest.mark.fault]
 
 CLIENT = """
 import socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port, n, early = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+s = socket.create_connection((host, port), timeout=1.5) if early else None
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()
 start = time.monotonic()
 try:
-    with socket.create_connection((host, port), timeout=1.5) as s:
+    with s or socket.create_connection((host, port), timeout=1.5) as s:
         s.settimeout(10)
         s.sendall(b"x" * n)
         s.shutdown(socket.SHUT_WR)
@@ -40,6 +41,13 @@ def server() -> Iterator[tuple[str, int]]:
     sock.listen(8)
     stop = threading.Event()
 
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(20)
+            while conn.recv(65536):
+                pass
+            conn.sendall(b"k")
+
     def serve() -> None:
         sock.settimeout(0.2)
         while not stop.is_set():
@@ -47,12 +55,7 @@ def server() -> Iterator[tuple[str, int]]:
                 conn, _ = sock.accept()
             except OSError:
                 continue
-            with conn:
-                conn.settimeout(10)
-                assert conn
-                while conn.recv(65536):
-                    pass
-                conn.sendall(b"k")
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -62,9 +65,11 @@ def server() -> Iterator[tuple[str, int]]:
     sock.close()
 
 
-def client(addr: tuple[str, int], n: int = 10) -> subprocess.Popen[str]:
+def client(addr: tuple[str, int], n: int = 10, early: bool = False) -> subprocess.Popen[str]:
+    """A process that connects to ``addr`` (at once if ``early``, else when told to go)
+    and sends ``n`` bytes."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, addr[0], str(addr[1]), str(n)],
+        [sys.executable, "-c", CLIENT, addr[0], str(addr[1]), str(n), "1" if early else "0"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -105,7 +110,7 @@ def test_packets_to_an_address_and_port_are_dropped(
 
 def test_a_process_s_traffic_is_rate_limited(network: Network, server: tuple[str, int]) -> None:
     n = 64 * 1024  # 0.5 Mbit: about 2 s at 256 kbit/s
-    slow, fast = client(server, n), client(server, n)
+    slow, fast = client(server, n, early=True), client(server, n, early=True)
     network.shape("127.0.0.41", [slow.pid], rate_kbit=256, delay_ms=50)
     fast_result, slow_result = outcome(fast), outcome(slow)
     assert fast_result.startswith("ok") and float(fast_result.split()[1]) < 0.5, fast_result

@@ -8,15 +8,11 @@ direction. A process is therefore put in a cgroup (v2, mounted at
 every packet its sockets send. A socket belongs to the cgroup its process was in
 when it was made, so the connections a process had before it was moved are reset
 (``ss -K``) and made again.  :class:`Network` keeps its rules in chains of its own
-(filter table: drops; nat table: the source NAT of shaping) and :meth:`Network.close`
+(filter table) and :meth:`Network.close`
 deletes the chains, the traffic control qdisc on ``lo`` and the cgroups, moving
 their processes back where they were. Use it as a context manager.
 
-Shaping puts an HTB class on ``lo`` (a rate limit) for every packet to or from
-one process's address: its outbound connections are source-NATed to that address
-(``tc`` here has no mark classifier). A netem delay is added under the class when
-the kernel has ``sch_netem`` (:attr:`Network.delay_supported` says whether it had;
-this machine's kernel has none).
+Shaping one process's traffic: :mod:`strom.testing.shaping`.
 """
 
 from __future__ import annotations
@@ -30,10 +26,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from strom.testing.shaping import Shaper
+
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified")
 Endpoint = tuple[int, str, int]
 """A process as a fault sees it: (pid, host, port of its listener)."""
-SHAPED_CLASS = "1:20"
 
 
 class NetworkFaultsUnavailable(RuntimeError):
@@ -59,7 +56,7 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _connections(pid: int) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+def connections(pid: int) -> list[tuple[tuple[str, int], tuple[str, int]]]:
     """(local, peer) addresses of the established TCP connections of ``pid``."""
     out = []
     for line in _run("ss", "-tnpH", "state", "established").stdout.splitlines():
@@ -74,7 +71,7 @@ def _reset(pid: int, which: Callable[[tuple[str, int], tuple[str, int]], bool]) 
     """Reset the connections of ``pid`` for which ``which(local, peer)``: a socket is
     matched by the cgroup its process was in when it was made, so connections older
     than a move must be made again."""
-    for (lhost, lport), (phost, pport) in _connections(pid):
+    for (lhost, lport), (phost, pport) in connections(pid):
         if which((lhost, lport), (phost, pport)):
             kill = [
                 "src",
@@ -112,7 +109,7 @@ class Network:
         self._groups: dict[str, Path] = {}
         self._origin: dict[int, str] = {}
         self._chains: list[str] = []
-        self._shaping = False
+        self._shaper: Shaper | None = None
         self.delay_supported: bool | None = None
 
     # -- cgroups ----------------------------------------------------------------------
@@ -209,66 +206,19 @@ class Network:
 
     # -- shaping ------------------------------------------------------------------------
     def shape(self, host: str, pids: Iterable[int], *, rate_kbit: int, delay_ms: int = 0) -> None:
-        """Limit every packet to or from ``host`` to ``rate_kbit`` (and delay it by
-        ``delay_ms`` where the kernel has netem). The processes ``pids`` listen on
-        ``host``; their outbound connections are source-NATed to ``host`` (their open
-        ones are reset, so that they connect again through the NAT) so that all of
-        their traffic, both ways, carries their address."""
-        pids = list(pids)
-        group = self.group(f"shaped-{host}", pids)
-        chain = self._chain("nat", "POSTROUTING")
-        match = ["-m", "cgroup", "--path", group, "-p", "tcp", "-d", "127.0.0.0/8"]
-        _run("iptables", "-t", "nat", "-A", chain, *match, "-j", "SNAT", "--to-source", host)
-        for pid in pids:
-            _reset(pid, lambda local, peer: local[0] != host)
-        qdisc = _run("tc", "qdisc", "show", "dev", "lo").stdout
-        if "htb 1:" not in qdisc:
-            if "noqueue" not in qdisc:
-                raise RuntimeError(f"lo already has a qdisc (another test shaping?): {qdisc}")
-            self._setup_htb(rate_kbit, delay_ms)
-        for side in ("src", "dst"):
-            u32 = ["u32", "match", "ip", side, f"{host}/32", "flowid", SHAPED_CLASS]
-            _run(
-                "tc",
-                "filter",
-                "add",
-                "dev",
-                "lo",
-                "parent",
-                "1:",
-                "protocol",
-                "ip",
-                "prio",
-                "1",
-                *u32,
-            )
-
-    def _setup_htb(self, rate_kbit: int, delay_ms: int) -> None:
-        self._shaping = True
-        _run("tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
-        fast = ["rate", "100gbit", "quantum", "200000"]
-        _run("tc", "class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", *fast)
-        slow = ["rate", f"{rate_kbit}kbit", "ceil", f"{rate_kbit}kbit"]
-        _run(
-            "tc", "class", "add", "dev", "lo", "parent", "1:", "classid", SHAPED_CLASS, "htb", *slow
-        )
-        if delay_ms:
-            netem = ["handle", "20:", "netem", "delay", f"{delay_ms}ms", "limit", "10000"]
-            added = _run(
-                "tc", "qdisc", "add", "dev", "lo", "parent", SHAPED_CLASS, *netem, check=False
-            )
-            self.delay_supported = added.returncode == 0
+        """Limit all the traffic of the processes ``pids`` (listening on ``host``) to
+        ``rate_kbit``, and delay it by ``delay_ms`` where the kernel has netem (see
+        :mod:`strom.testing.shaping`)."""
+        if self._shaper is not None:
+            raise RuntimeError("one process at a time is shaped")
+        self._shaper = Shaper(host, pids, rate_kbit, delay_ms)
+        self.delay_supported = self._shaper.delay_supported
 
     def unshape(self) -> None:
-        """Remove the rate limit (connections made through the NAT keep their address)."""
-        if self._shaping:
-            _run("tc", "qdisc", "del", "dev", "lo", "root", check=False)
-            self._shaping = False
-        for entry in list(self._chains):
-            table, chain, parent = entry.split(":")
-            if table == "nat":
-                self._delete_chain(table, chain, parent)
-                self._chains.remove(entry)
+        """Remove the rate limit."""
+        if self._shaper is not None:
+            self._shaper.close()
+            self._shaper = None
 
     # -- cleanup ------------------------------------------------------------------------
     @staticmethod
