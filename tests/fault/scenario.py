@@ -3,7 +3,8 @@ checker's report, the figures of each run, and the short or long form.
 
 STROM_FAULT_LONG=1 selects the long form of every scenario (longer faults, more of
 them); without it each scenario is a short form that takes well under a minute.
-STROM_FAULT_RESULTS=PATH appends each scenario's figures to PATH as JSON lines.
+STROM_FAULT_RESULTS=PATH appends each scenario's figures to PATH as JSON lines;
+STROM_FAULT_HISTORY_DIR=DIR writes each scenario's whole history there as JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -84,6 +86,10 @@ class Workload(workload.Workload):
         """Stop, read everything back, analyse, record the figures; the report."""
         report = self.check(gap_s, bootstrap or self.cluster.bootstrap)
         record_figures(name, report)
+        dump = os.environ.get("STROM_FAULT_HISTORY_DIR")
+        if dump:
+            safe = "".join(c if c.isalnum() else "-" for c in name)
+            self.history.dump(Path(dump) / f"{safe}.json")
         print(f"\n{name}\n{report.table()}")
         return report
 

@@ -10,10 +10,12 @@ sequence. Times are seconds since the history started (``time.monotonic``).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 __all__ = [
     "Event",
@@ -148,5 +150,19 @@ class History:
         with self._lock:
             self.events.append(Event(started_s, what, self.now()))
 
-    def production_ended(self) -> None:
-        self.produce_ended_s = self.now()
+    def production_ended(self, at_s: float | None = None) -> None:
+        self.produce_ended_s = self.now() if at_s is None else at_s
+
+    def dump(self, path: Path) -> None:
+        """Everything recorded, as JSON (for looking into a failed run)."""
+        with self._lock:
+            body = {
+                "writes": [asdict(w) for w in self.writes],
+                "txns": {k: str(v) for k, v in self.txns.items()},
+                "reads": [asdict(r) for r in self.reads],
+                "consumers": self.consumers,
+                "events": [asdict(e) for e in self.events],
+                "produce_ended_s": self.produce_ended_s,
+            }
+        text = json.dumps(body, default=lambda b: b.decode(errors="replace"))
+        path.write_text(text)

@@ -59,10 +59,14 @@ class ProducerLoad:
 
     def stop(self) -> None:
         """Stop sending, wait for every outstanding acknowledgement (or failure)."""
-        self._stop.set()
+        self.request_stop()
         self._thread.join(FLUSH_S + 30)
         if self._thread.is_alive():
             raise AssertionError(f"{self.client} producer did not finish flushing")
+
+    def request_stop(self) -> None:
+        """Stop sending new records (:meth:`stop` also waits for the outstanding ones)."""
+        self._stop.set()
 
     def _send(self, n: int, txn: str | None = None) -> Write:
         value = writer_value(self.writer, n)

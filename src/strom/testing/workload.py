@@ -43,19 +43,20 @@ class Workload:
         self.loads: list[ProducerLoad] = [
             ProducerLoad(bootstrap, topic, c, partitions, rate=rate, history=h) for c in clients
         ]
-        self.loads += [
-            TxnLoad(
+        for i, c in enumerate(txn_clients):
+            suffix = f"-{i}" if i else ""  # a library may be listed twice
+            txn = TxnLoad(
                 bootstrap,
                 topic,
                 c,
                 partitions,
                 rate=rate,
                 history=h,
-                transactional_id=f"{topic}-{c}",
+                writer=f"txn-{c}{suffix}",
+                transactional_id=f"{topic}-{c}{suffix}",
                 transaction_timeout_ms=transaction_timeout_ms,
             )
-            for c in txn_clients
-        ]
+            self.loads.append(txn)
         self._stopped = False
 
     def start(self) -> Self:
@@ -68,9 +69,12 @@ class Workload:
         if self._stopped:
             return
         self._stopped = True
+        ended = self.history.now()  # what follows is flushing, not production
+        for load in self.loads:
+            load.request_stop()
         for load in self.loads:
             load.stop()
-        self.history.production_ended()
+        self.history.production_ended(ended)
 
     def __enter__(self) -> Self:
         return self.start()
