@@ -50,6 +50,8 @@ class ProducerLoad:
         self.errors: list[str] = []
         self.sent = 0
         self._stop = threading.Event()
+        self._held = threading.Event()
+        self._held_s = 0.0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"load-{client}", daemon=True)
 
@@ -82,8 +84,24 @@ class ProducerLoad:
         with self._lock:
             self.errors.append(f"{w.value!r}: {error}")
 
+    def hold(self) -> None:
+        """Send nothing until :meth:`release` (the producer stays open, idle)."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
+
+    def _ahead(self, started: float, n: int) -> float:
+        """Seconds until record ``n`` is due (time held does not count)."""
+        return n / self.rate - (time.monotonic() - started - self._held_s)
+
     def _pace(self, started: float, n: int) -> None:
-        ahead = n / self.rate - (time.monotonic() - started)
+        if self._held.is_set():
+            since = time.monotonic()
+            while self._held.is_set() and not self._stop.is_set():
+                self._stop.wait(0.05)
+            self._held_s += time.monotonic() - since
+        ahead = self._ahead(started, n)
         if ahead > 0:
             self._stop.wait(ahead)
 
@@ -186,8 +204,11 @@ class ProducerLoad:
                 fut.add_done_callback(lambda f, w=w: settle(f, w))
                 pending.append(fut)
                 n += 1
-                ahead = n / self.rate - (time.monotonic() - started)
-                await asyncio.sleep(max(ahead, 0))
+                since = time.monotonic()
+                while self._held.is_set() and not self._stop.is_set():
+                    await asyncio.sleep(0.05)
+                self._held_s += time.monotonic() - since
+                await asyncio.sleep(max(self._ahead(started, n), 0))
             self.sent = n
             await asyncio.wait_for(p.flush(), FLUSH_S)
         finally:
