@@ -39,9 +39,14 @@ class GroupCoordinatorShard(SessionOps, OffsetOps, TxnOffsetOps):
     # -- timers ---------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> CoordinatorResult:
+        """Fire the due timers one by one: a timer that an earlier one of the same tick
+        re-scheduled (a join completed: new heartbeat deadlines) waits for its new
+        deadline."""
         result = CoordinatorResult()
-        for kind, group_id, arg in self.timers.pop_expired(now_ms):
-            result.extend(self.on_timer(kind, group_id, arg, now_ms))
+        for key in self.timers.pop_expired(now_ms):
+            if self.timers.deadline(key) is None:
+                kind, group_id, arg = key
+                result.extend(self.on_timer(kind, group_id, arg, now_ms))
         return result
 
     def next_deadline_ms(self) -> int | None:
