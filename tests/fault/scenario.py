@@ -95,18 +95,26 @@ class Workload(workload.Workload):
 
 
 def record_figures(name: str, report: Report) -> None:
+    lo, med, hi = report.unavailability()
+    record_row(
+        name,
+        **report.counts(),
+        unavailable_min_s=round(lo, 2),
+        unavailable_median_s=round(med, 2),
+        unavailable_max_s=round(hi, 2),
+    )
+
+
+def record_row(name: str, **figures: object) -> None:
+    """Append a scenario's figures to $STROM_FAULT_RESULTS (when set) as a JSON line."""
     path = os.environ.get("STROM_FAULT_RESULTS")
     if not path:
         return
-    lo, med, hi = report.unavailability()
     row = {
         "scenario": name,
         "form": "long" if LONG else "short",
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        **report.counts(),
-        "unavailable_min_s": round(lo, 2),
-        "unavailable_median_s": round(med, 2),
-        "unavailable_max_s": round(hi, 2),
+        **figures,
     }
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")

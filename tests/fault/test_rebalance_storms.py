@@ -33,7 +33,7 @@ from strom.protocol.generated.find_coordinator import FindCoordinatorRequest
 from strom.testing import Cluster
 from strom.testing.kafka import read_all
 from strom.testing.wire import RawClient
-from tests.fault.scenario import create_topic, pick
+from tests.fault.scenario import create_topic, pick, record_row
 from tests.integration.test_cluster_coordinators import SETTINGS, bounce
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.usefixtures("require_strom")]
@@ -222,8 +222,19 @@ def test_r10_rebalance_storms_while_coordinators_are_bounced(
     assert shared.group_log_lines > 100 and shared.commits > 30  # the watch watched
     assert shared.violations == [], shared.violations[:10]
     assert shared.unknown == [], shared.unknown[:10]
-    values = {r.value for r in read_all(cluster.bootstrap, f"{prefix}-t4", PARTITIONS)}
+    copied = read_all(cluster.bootstrap, f"{prefix}-t4", PARTITIONS)
+    values = {r.value for r in copied}
     assert values == {b"r%06d" % i for i in range(RECORDS)}
+    record_row(
+        "R10 rebalance storms, 3 chained groups",
+        records=RECORDS,
+        copied_to_t4=len(copied),
+        commits=shared.commits,
+        redelivered_after_commit=len(shared.violations),
+        unknown_member_id=len(shared.unknown),
+        lost=RECORDS - len(values),
+        coordinator_bounces=next_bounce - 1,
+    )
 
 
 def _churn(rng: random.Random, members: list[Member], member: Callable[..., Member]) -> None:
