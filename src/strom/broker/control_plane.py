@@ -54,6 +54,8 @@ def _fence(broker: Broker, controller_epoch: int, broker_epoch: int) -> ErrorCod
         return ErrorCode.STALE_CONTROLLER_EPOCH  # a single node has no controller
     if controller_epoch < cluster.controller_epoch:
         return ErrorCode.STALE_CONTROLLER_EPOCH
+    # Kafka refuses only an older broker epoch: a newer one is this broker's new
+    # registration, which the controller may see (and use) before the broker does
     if broker_epoch != -1 and broker_epoch < cluster.broker_epoch:
         return ErrorCode.STALE_BROKER_EPOCH
     cluster.controller_epoch = controller_epoch

@@ -75,8 +75,14 @@ class GroupCoordinatorShard(
     # -- timers ---------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> CoordinatorResult:
+        """Fire the due timers one by one: a timer that an earlier one of the same tick
+        re-scheduled (a join completed: new heartbeat deadlines) waits for its new
+        deadline."""
         result = CoordinatorResult()
-        for kind, group_id, arg in self.timers.pop_expired(now_ms):
+        for key in self.timers.pop_expired(now_ms):
+            if self.timers.deadline(key) is not None:
+                continue  # re-armed by an earlier timer of this tick
+            kind, group_id, arg = key
             if kind in CONSUMER_TIMERS:
                 result.extend(self.on_consumer_timer(kind, group_id, arg, now_ms))
             else:
