@@ -39,6 +39,8 @@ from strom.testing.broker import (
 from strom.testing.cluster import Cluster
 from strom.testing.zookeeper import INSTALL_HINT, ZooKeeperProcess, zookeeper_installed
 
+pytest_plugins = ["pytester"]  # strom's pytest plugin is tested in separate pytest runs
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT.parent / "shared" / "tools" / "reference-broker"
 KINDS = ("strom", "reference")

@@ -294,14 +294,20 @@ def open_store(config: BrokerConfig) -> MetadataStore:
     return store
 
 
-async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> None:
-    """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event)."""
+async def serve(
+    config: BrokerConfig,
+    ready: asyncio.Event | None = None,
+    server: BrokerServer | None = None,
+) -> None:
+    """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event). ``ready`` is
+    set once it accepts connections; ``server`` (made here by default) lets an embedding
+    caller see the broker and set its ``stop`` event."""
     started = time.monotonic()
     locks = LogDirLocks()
     locks.acquire([Path(d) for d in config.log_dirs])
     try:
         listeners = bound_listeners(config)
-        server = BrokerServer(config)
+        server = server if server is not None else BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
         ports = await _bind_all(server, listeners, config)
         store = await asyncio.to_thread(open_store, config)
