@@ -94,6 +94,11 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     @property
+    def metrics_url(self) -> str | None:
+        """The Prometheus endpoint when ``metrics.listener`` is set (port 0: any port)."""
+        return self._server.broker.metrics_url if self._server is not None else None
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._ready.is_set()
 
