@@ -88,6 +88,10 @@ _TOOLS: dict[str, tuple[str, str]] = {
         "print the batches and records of a log segment",
         "dump_log",
     ),
+    "console": (
+        "a web console: cluster, topics, messages, consumer groups and their lag",
+        "console.command",
+    ),
     "size": (
         "size a cluster for a workload: brokers, partitions, disk, network, memory",
         "sizing",
