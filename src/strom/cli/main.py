@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn
 
 from strom.cli.common import CliError
-from strom.client.config import ConfigError
 from strom.protocol.errors import KafkaError
 
 Command = Callable[[argparse.Namespace], int]
@@ -193,6 +192,14 @@ def dev_cluster(argv: list[str]) -> int:
     return dev_cluster_main(argv)
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """The errors printed as one ``Error:`` line (the client's import waits for one:
+    ``strom broker`` and ``strom --help`` need none of it)."""
+    from strom.client.config import ConfigError
+
+    return (CliError, KafkaError, ConfigError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -204,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser(chosen).parse_args(args_list)
         _log_to_stderr()
         return tool(args.command)[1](args)
-    except (CliError, KafkaError, ConfigError) as exc:
+    except _expected_errors() as exc:  # evaluated only when something is raised
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
