@@ -17,8 +17,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
@@ -247,8 +246,7 @@ class BrokerMetrics:
             self.isr_expands += 1
 
 
-@dataclass(slots=True)
-class PartitionGauges:
+class PartitionGauges(NamedTuple):
     topic: str
     partition: int
     is_leader: bool
@@ -262,8 +260,7 @@ class PartitionGauges:
     high_watermark: int
 
 
-@dataclass(slots=True)
-class GroupLag:
+class GroupLag(NamedTuple):
     group: str
     topic: str
     partition: int
@@ -275,47 +272,55 @@ class GroupLag:
         return max(self.log_end_offset - self.committed_offset, 0)
 
 
-@dataclass(slots=True)
 class MetricsSnapshot:
-    """What a scrape shows: the counters copied and the gauges computed, on the loop."""
+    """What a scrape shows: the counters copied and the gauges computed, on the loop.
+    (Plain classes here, not dataclasses: this module is imported at every start.)"""
 
-    node_id: int
-    topics: dict[str, dict[str, int]]
-    all_topics: dict[str, int]
-    requests: dict[tuple[int, int], int]
-    errors: dict[tuple[int, int], int]
-    latency: dict[int, Histogram]
-    isr_shrinks: int
-    isr_expands: int
-    log_flush: Histogram
-    connections: dict[str, int]
-    connections_created: dict[str, int]
-    connections_closed: dict[str, int]
-    partitions: list[PartitionGauges] = field(default_factory=list)
-    active_controller: bool = False
-    offline_partitions: int = 0
-    global_partitions: int = 0
-    global_topics: int = 0
-    lag: list[GroupLag] = field(default_factory=list)
+    __slots__ = (
+        "active_controller",
+        "all_topics",
+        "connections",
+        "connections_closed",
+        "connections_created",
+        "errors",
+        "global_partitions",
+        "global_topics",
+        "isr_expands",
+        "isr_shrinks",
+        "lag",
+        "latency",
+        "log_flush",
+        "node_id",
+        "offline_partitions",
+        "partitions",
+        "requests",
+        "topics",
+    )
+
+    def __init__(self, node_id: int, m: BrokerMetrics) -> None:
+        self.node_id = node_id
+        self.topics = {name: stats.values() for name, stats in m.topics.items()}
+        self.all_topics = m.all_topics.values()
+        self.requests = dict(m.requests)
+        self.errors = dict(m.errors)
+        self.latency = {key: h.copy() for key, h in m.latency.items()}
+        self.isr_shrinks = m.isr_shrinks
+        self.isr_expands = m.isr_expands
+        self.log_flush = m.log_flush.copy()
+        self.connections = dict(m.connections)
+        self.connections_created = dict(m.connections_created)
+        self.connections_closed = dict(m.connections_closed)
+        self.partitions: list[PartitionGauges] = []
+        self.active_controller = False
+        self.offline_partitions = 0
+        self.global_partitions = 0
+        self.global_topics = 0
+        self.lag: list[GroupLag] = []
 
 
 def snapshot(broker: Broker) -> MetricsSnapshot:
     """Copy the counters and compute the gauges; call on the broker's loop."""
-    m = broker.metrics
-    snap = MetricsSnapshot(
-        node_id=broker.node_id,
-        topics={name: stats.values() for name, stats in m.topics.items()},
-        all_topics=m.all_topics.values(),
-        requests=dict(m.requests),
-        errors=dict(m.errors),
-        latency={key: h.copy() for key, h in m.latency.items()},
-        isr_shrinks=m.isr_shrinks,
-        isr_expands=m.isr_expands,
-        log_flush=m.log_flush.copy(),
-        connections=dict(m.connections),
-        connections_created=dict(m.connections_created),
-        connections_closed=dict(m.connections_closed),
-    )
+    snap = MetricsSnapshot(broker.node_id, broker.metrics)
     high_watermarks: dict[TopicPartition, int] = {}
     for tp, part in broker.replicas.partitions.items():
         log = part.log
