@@ -5,7 +5,9 @@
     python bench/sizing_bench.py --quick         # 5x fewer records
 
 Measures, with librdkafka (../shared/tools/kafka-bench.py), 1 KiB records, 6 partitions,
-broker CPU seconds read from /proc (user + system):
+the producer batching as Kafka's clients do by default (batch.size 16384, linger.ms 5:
+smaller batches cost more CPU per MB than librdkafka's own 1 MB default), broker CPU
+seconds read from /proc (user + system):
 
 - produce: MB of records appended per broker CPU second (one broker, acks=1);
 - consume: MB fetched by a consumer per broker CPU second (the same broker, read back);
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KAFKA_BENCH = ROOT.parent / "shared" / "tools" / "kafka-bench.py"
 FIGURES = ROOT / "src" / "strom" / "cli" / "sizing_figures.py"
 SIZE = 1024
+BATCH_SIZE = 16384  # Kafka's producer default (batch.size)
 PARTITIONS = 6
 
 
@@ -74,6 +77,10 @@ def kafka_bench(bootstrap: str, messages: int, *extra: str) -> dict[str, object]
             str(PARTITIONS),
             "--acks",
             "1",
+            "--batch-size",
+            str(BATCH_SIZE),
+            "--linger-ms",
+            "5",
             "--latency-messages",
             "0",
             "--consume-mode",
