@@ -14,7 +14,7 @@ import pytest
 
 from strom.client.sync import Admin
 from strom.testing import BrokerProcess, EmbeddedBroker
-from strom.testing.readback import TopicReader
+from strom.testing.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
 

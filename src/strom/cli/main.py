@@ -153,6 +153,11 @@ def build_parser(tools: Iterable[str] | None = None) -> argparse.ArgumentParser:
         help="run ZooKeeper and N brokers on 127.0.0.1 until Ctrl-C "
         "(strom dev-cluster --brokers 3 [--data DIR])",
     )
+    sub.add_parser(
+        "verify",
+        help="check that acknowledged records survive faults injected into a dev-cluster "
+        "(strom verify --duration 120 --faults kill-leader,pause [--report report.html])",
+    )
     for name, (help_text, _) in _TOOLS.items():
         parser_of_tool = sub.add_parser(name, help=help_text, description=help_text)
         parser_of_tool.add_argument("--version", action=_VersionAction)
@@ -192,6 +197,12 @@ def dev_cluster(argv: list[str]) -> int:
     return dev_cluster_main(argv)
 
 
+def verify(argv: list[str]) -> int:
+    from strom.testing.verify import main as verify_main
+
+    return verify_main(argv)
+
+
 def _expected_errors() -> tuple[type[Exception], ...]:
     """The errors printed as one ``Error:`` line (the client's import waits for one:
     ``strom broker`` and ``strom --help`` need none of it)."""
@@ -207,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return broker(args_list[1:])
         if args_list and args_list[0] == "dev-cluster":
             return dev_cluster(args_list[1:])
+        if args_list and args_list[0] == "verify":
+            return verify(args_list[1:])
         chosen = [args_list[0]] if args_list and args_list[0] in _TOOLS else []
         args = build_parser(chosen).parse_args(args_list)
         _log_to_stderr()

@@ -15,7 +15,7 @@ any project that installs strom gets the fixtures (``-p no:strom`` turns them of
     a fresh topic for each test (its name), deleted after it. Shape it with a marker:
     ``@pytest.mark.strom_topic(partitions=3, config={"cleanup.policy": "compact"})``.
 ``strom_reader`` (session)
-    a :class:`strom.testing.readback.TopicReader`: ``read(topic)``, ``values(topic)``,
+    a :class:`strom.testing.topic_reader.TopicReader`: ``read(topic)``, ``values(topic)``,
     ``assert_values(topic, [...])``, ``assert_records(topic, [(key, value), ...])``.
 ``strom_admin`` (session)
     strom's blocking admin client (:class:`strom.client.sync.Admin`) on the bootstrap.
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from strom.client.sync import Admin
     from strom.testing.cluster import Cluster
     from strom.testing.embedded import EmbeddedBroker
-    from strom.testing.readback import TopicReader
+    from strom.testing.topic_reader import TopicReader
 
 TOPIC_MARKER = "strom_topic"
 # Kafka's defaults, but for one: a consumer group's first rebalance waits 3 s for more
@@ -147,8 +147,8 @@ def strom_admin(strom_bootstrap: str) -> Iterator[Admin]:
 
 @pytest.fixture(scope="session")
 def strom_reader(strom_bootstrap: str) -> Iterator[TopicReader]:
-    """Reads topics back and asserts on them (:class:`strom.testing.readback.TopicReader`)."""
-    from strom.testing.readback import TopicReader
+    """Reads topics back and asserts on them (:class:`strom.testing.topic_reader.TopicReader`)."""
+    from strom.testing.topic_reader import TopicReader
 
     with TopicReader(strom_bootstrap) as reader:
         yield reader
