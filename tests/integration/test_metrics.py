@@ -259,7 +259,8 @@ def test_isr_shrink_and_expand_in_a_cluster(
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     new = NewTopic(topic_name, 1, 3, config={"min.insync.replicas": "3"})
     admin.create_topics([new])[topic_name].result(30)
-    _wait("the ISR", lambda: len(cluster.partition(topic_name).isr_nodes) == 3)
+    # (wait_for retries while a broker does not know the new topic yet)
+    cluster.wait_for("the ISR", lambda: len(cluster.partition(topic_name).isr_nodes) == 3)
     leader = cluster.leader(topic_name)
     url = f"http://127.0.0.1:{ports[leader]}/metrics"
     # not the controller: it must stay awake to take the leader's AlterPartition
