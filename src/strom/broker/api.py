@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strom.broker import (
     acls,
+    authz,
     cluster,
     configs,
     control_plane,
@@ -13,6 +14,7 @@ from strom.broker import (
     offsets,
     partition_admin,
     produce,
+    scram,
     topics,
     transactions,
     txn_offsets,
@@ -23,6 +25,7 @@ __all__ = [
     "HANDLERS",
     "Broker",
     "acls",
+    "authz",
     "cluster",
     "configs",
     "control_plane",
@@ -32,6 +35,7 @@ __all__ = [
     "offsets",
     "partition_admin",
     "produce",
+    "scram",
     "topics",
     "transactions",
     "txn_offsets",

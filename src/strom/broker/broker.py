@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strom.broker.authorizer import Authorizer
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.inter_broker import InterBrokerClients
 from strom.broker.listeners import (
@@ -40,7 +41,7 @@ from strom.broker.txn_runtime import TxnRuntime
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
-from strom.metadata.store import BROKERS, MetadataStore
+from strom.metadata.store import BROKERS, USERS, MetadataStore
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -60,12 +61,25 @@ LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 
 Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
 HANDLERS: dict[int, Handler] = {}
+# With an authorizer, a request passes its API's rule (strom.broker.authz), which checks
+# what Kafka checks and calls the handler with what is allowed.
+AuthzRule = Callable[["Broker", RequestHeader, Any, Handler], Awaitable[Any]]
+AUTHZ_RULES: dict[int, AuthzRule] = {}
 R = TypeVar("R")
 
 
 def handles(api_key: int) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[api_key] = fn
+        return fn
+
+    return register
+
+
+def authorizes(*api_keys: int) -> Callable[[AuthzRule], AuthzRule]:
+    def register(fn: AuthzRule) -> AuthzRule:
+        for api_key in api_keys:
+            AUTHZ_RULES[api_key] = fn
         return fn
 
     return register
@@ -89,6 +103,7 @@ class Broker:
         self._loop_thread: int | None = None
         self._metadata_waiters: list[asyncio.Future[None]] = []
         self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
+        self.authorizer = Authorizer.from_config(config)  # None: no authorizer.class.name
         self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
@@ -132,6 +147,8 @@ class Broker:
         self.inter_broker_listener = inter_broker_listener(self.config, endpoints)
         registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
         self.store.start(self)
+        if self.authorizer is not None:
+            self.authorizer.load(self.store.acls())
         self.registration = self.store.register_broker(registration)
         if self.cluster is not None:
             self.leadership_from_image = False
@@ -179,7 +196,14 @@ class Broker:
     def on_config_change(self, entity_type: str, name: str) -> None:
         self._on_loop(lambda: self._apply_config_change(entity_type, name))
 
+    def on_acls_change(self) -> None:
+        if self.authorizer is not None:
+            acls = self.store.acls()
+            self._on_loop(lambda: self.authorizer.load(acls) if self.authorizer else None)
+
     def _apply_config_change(self, entity_type: str, name: str) -> None:
+        if entity_type == USERS:
+            return  # SCRAM credentials: the store's cache is read at each authentication
         if entity_type == BROKERS:
             self._load_dynamic_configs()
             for topic in self.image.topics.values():
@@ -324,6 +348,10 @@ class Broker:
         handler = HANDLERS.get(header.api_key)
         if handler is None:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"api {header.api_key}")
+        if self.authorizer is not None:
+            rule = AUTHZ_RULES.get(header.api_key)
+            if rule is not None:
+                return await rule(self, header, request, handler)
         return await handler(self, header, request)
 
     # -- periodic work -------------------------------------------------------------

@@ -224,9 +224,8 @@ class AclBindingFilter:
         """ResourcePatternFilter.matches."""
         if self.resource_type != ResourceType.ANY and self.resource_type != p.resource_type:
             return False
-        if self.pattern_type not in (PatternType.ANY, PatternType.MATCH):
-            if self.pattern_type != p.pattern_type:
-                return False
+        if self.pattern_type not in (PatternType.ANY, PatternType.MATCH, p.pattern_type):
+            return False
         if self.name is None:
             return True
         if self.pattern_type in (PatternType.ANY, PatternType.LITERAL, PatternType.PREFIXED):

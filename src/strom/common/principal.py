@@ -120,7 +120,7 @@ def parse_mapping_rules(text: str) -> list[MappingRule]:
         if m is None:
             raise ValueError(f"Invalid rule: {piece}")
         if m.end() != len(piece):
-            raise ValueError(f"Invalid rule: `{piece}`, unmatched substring: `{piece[m.end():]}`")
+            raise ValueError(f"Invalid rule: `{piece}`, unmatched substring: `{piece[m.end() :]}`")
         if m.group(1):
             rules.append(MappingRule(default=True))
         elif m.group(2) is not None:
@@ -157,24 +157,25 @@ _JAAS_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s=;"]+)|(=)|(;))')
 _FLAGS = ("required", "requisite", "sufficient", "optional")
 
 
-def parse_jaas_config(text: str) -> list[JaasEntry]:
-    """``LoginModule flag key="value" key2=value2;`` (one or more entries).
-    ValueError when it does not parse."""
+def _jaas_tokens(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos, text = 0, text.strip()
+    kinds = ("str", "word", "=", ";")
     while pos < len(text):
         m = _JAAS_TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise ValueError(f"Invalid JAAS config: unexpected text at {text[pos:pos + 20]!r}")
+            raise ValueError(f"Invalid JAAS config: unexpected text at {text[pos : pos + 20]!r}")
         pos = m.end()
-        if m.group(1) is not None:
-            tokens.append(("str", re.sub(r"\\(.)", r"\1", m.group(1))))
-        elif m.group(2) is not None:
-            tokens.append(("word", m.group(2)))
-        elif m.group(3):
-            tokens.append(("=", "="))
-        elif m.group(4):
-            tokens.append((";", ";"))
+        kind = next(k for k, g in zip(kinds, m.groups(), strict=True) if g is not None)
+        value = m.group(1) if kind == "str" else m.group(kinds.index(kind) + 1)
+        tokens.append((kind, re.sub(r"\\(.)", r"\1", value) if kind == "str" else value))
+    return tokens
+
+
+def parse_jaas_config(text: str) -> list[JaasEntry]:
+    """``LoginModule flag key="value" key2=value2;`` (one or more entries).
+    ValueError when it does not parse."""
+    tokens = _jaas_tokens(text)
     entries: list[JaasEntry] = []
     i = 0
     while i < len(tokens):

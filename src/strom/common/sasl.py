@@ -181,9 +181,10 @@ def validate_unsecured_token(
     if now_ms - skew >= expiry_ms:
         raise TokenInvalid("invalid_token")
     iat = claims.get("iat")
-    if iat is not None:
-        if not isinstance(iat, int | float) or isinstance(iat, bool) or iat * 1000 > now_ms + skew:
-            raise TokenInvalid("invalid_token")
+    if iat is not None and (
+        not isinstance(iat, int | float) or isinstance(iat, bool) or iat * 1000 > now_ms + skew
+    ):
+        raise TokenInvalid("invalid_token")
     raw_scope = claims.get(options.scope_claim)
     if isinstance(raw_scope, str):
         scope: tuple[str, ...] = tuple(raw_scope.split())

@@ -106,9 +106,7 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef(
         "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", LONG, 10_000, no_effect=_OAUTH_HTTPS
     ),
-    ConfigDef(
-        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", LONG, 100, no_effect=_OAUTH_HTTPS
-    ),
+    ConfigDef("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", LONG, 100, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.oauthbearer.clock.skew.seconds", INT, 30, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.oauthbearer.expected.audience", LST, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.oauthbearer.expected.issuer", STR, None, no_effect=_OAUTH_HTTPS),

@@ -22,6 +22,7 @@ from pathlib import Path
 from strom.broker.api import Broker
 from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
 from strom.broker.listeners import Listener, bound_listeners
+from strom.broker.session import SESSION, Session
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.common.errors import MetadataUnavailableError
 from strom.metadata.embedded import EmbeddedMetadataStore
@@ -31,7 +32,9 @@ from strom.metadata.meta_properties import (
     read_meta_properties,
 )
 from strom.metadata.store import MetadataStore, StoreError
+from strom.server.authenticator import Authenticator
 from strom.server.connection import Connection
+from strom.server.listener_security import ListenerSecurity, listener_security
 from strom.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
@@ -101,12 +104,14 @@ class BrokerServer:
         """Bind every listener (not accepting yet); the bound port of each."""
         ports: dict[str, int] = {}
         for lst in listeners:
+            security = listener_security(self.config, lst)
             server = await asyncio.start_server(
-                self._client_handler(lst),
+                self._client_handler(lst, security),
                 lst.host,
                 lst.port,
                 limit=2**20,
                 start_serving=False,
+                ssl=security.ssl_context,
             )
             self.servers.append(server)
             ports[lst.name] = server.sockets[0].getsockname()[1]
@@ -121,7 +126,7 @@ class BrokerServer:
         self._broker = broker
 
     def _client_handler(
-        self, listener: Listener
+        self, listener: Listener, security: ListenerSecurity
     ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         cfg = self.config
         max_frame = cfg.get_int("socket.request.max.bytes")
@@ -138,9 +143,14 @@ class BrokerServer:
             peer = writer.get_extra_info("peername")
             CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
             LISTENER_NAME.set(listener.name)
+            SESSION.set(Session(client_host=peer[0] if peer else ""))
             _set_buffers(writer, *buffers)
+            auth = None
+            if security.ssl_context is not None or security.sasl:
+                store = self.broker.store
+                auth = Authenticator(security, store.scram_credentials, peer[0] if peer else "")
             try:
-                conn = Connection(self.broker, reader, writer, max_frame, idle_ms)
+                conn = Connection(self.broker, reader, writer, max_frame, idle_ms, auth)
                 await conn.serve()
             except asyncio.CancelledError:
                 # Shutdown cancels connection tasks; nothing awaits them, and asyncio's

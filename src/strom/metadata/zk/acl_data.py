@@ -62,7 +62,9 @@ def encode_acls(entries: Iterable[AccessControlEntry]) -> bytes:
             "operation": OPERATION_NAMES[e.operation],
             "host": e.host,
         }
-        for e in sorted(entries, key=lambda e: (e.principal, e.host, e.operation, e.permission_type))
+        for e in sorted(
+            entries, key=lambda e: (e.principal, e.host, e.operation, e.permission_type)
+        )
     ]
     return json.dumps({"version": 1, "acls": acls}, separators=(",", ":")).encode()
 

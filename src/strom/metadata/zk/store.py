@@ -25,10 +25,10 @@ from typing import Any
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
-from strom.common.errors import MetadataUnavailableError
-from strom.metadata.image import BrokerInfo, TopicAssignment
 from strom.common.acl import AclBinding
+from strom.common.errors import MetadataUnavailableError
 from strom.common.scram import ScramCredential
+from strom.metadata.image import BrokerInfo, TopicAssignment
 from strom.metadata.store import BROKERS, TOPICS, USERS, MetadataListener, StoreError
 from strom.metadata.zk import data as zd
 from strom.metadata.zk.security_store import ZkSecurity

@@ -1,0 +1,198 @@
+"""The group APIs as KafkaApis authorizes them: READ of the group to join, sync,
+heartbeat, leave and commit; DESCRIBE to find its coordinator, describe it and fetch
+its offsets; DELETE to delete it or its offsets; the topics' READ / DESCRIBE for
+their offsets."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from strom.broker.authz.common import (
+    CLUSTER_DENIED,
+    GROUP_DENIED,
+    RT,
+    TOPIC_DENIED,
+    TXN_DENIED,
+    Op,
+    allowed,
+    cluster_allowed,
+    refuse,
+    split,
+    topic_check,
+)
+from strom.broker.broker import Broker, Handler, authorizes
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.offset_delete import OffsetDeleteResponse
+from strom.protocol.generated.offset_fetch import OffsetFetchResponse
+
+GROUP_KEY, TRANSACTION_KEY = 0, 1
+
+
+def _group_ok(broker: Broker, op: Op, group: str) -> bool:
+    return allowed(broker, op, RT.GROUP, group)
+
+
+@authorizes(ApiKey.FIND_COORDINATOR)
+async def find_coordinator(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if req.key_type == TRANSACTION_KEY:
+        kind, code = RT.TRANSACTIONAL_ID, TXN_DENIED
+    else:
+        kind, code = RT.GROUP, GROUP_DENIED
+
+    def ok(key: str) -> bool:
+        return allowed(broker, Op.DESCRIBE, kind, key)
+
+    if header.api_version < 4:
+        return await handler(broker, header, req) if ok(req.key) else refuse(header, req, code)
+    return await split(
+        broker, header, req, handler, field="coordinator_keys", resp_field="coordinators",
+        ok=ok, code=code,
+    )  # fmt: skip
+
+
+@authorizes(ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP)
+async def group_member(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    if not _group_ok(broker, Op.READ, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    return await handler(broker, header, req)
+
+
+@authorizes(ApiKey.OFFSET_COMMIT)
+async def offset_commit(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    if not _group_ok(broker, Op.READ, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    return await split(
+        broker, header, req, handler, field="topics", resp_field="topics",
+        ok=topic_check(broker, Op.READ, lambda t: t.name), code=TOPIC_DENIED,
+    )  # fmt: skip
+
+
+def _fetch_group(
+    broker: Broker, topics: list[Any] | None
+) -> tuple[list[Any] | None, list[tuple[str, list[int]]]]:
+    """The requested topics the principal may describe, and the (topic, partitions)
+    it may not (None: every topic, filtered in the answer)."""
+    if topics is None:
+        return None, []
+    ok = topic_check(broker, Op.DESCRIBE, lambda t: t.name)
+    return [t for t in topics if ok(t)], [
+        (t.name, list(t.partition_indexes)) for t in topics if not ok(t)
+    ]
+
+
+@authorizes(ApiKey.OFFSET_FETCH)
+async def offset_fetch(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    if header.api_version >= 8:
+        return await _offset_fetch_groups(broker, header, req, handler)
+    if not _group_ok(broker, Op.DESCRIBE, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    good, denied = _fetch_group(broker, req.topics)
+    resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+    if good is None:
+        resp.topics = [t for t in resp.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.name)]
+    for name, parts in denied:
+        resp.topics.append(
+            OffsetFetchResponse.OffsetFetchResponseTopic(
+                name,
+                [
+                    OffsetFetchResponse.OffsetFetchResponsePartition(p, -1, -1, "", TOPIC_DENIED)
+                    for p in parts
+                ],
+            )
+        )
+    return resp
+
+
+async def _offset_fetch_groups(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    Group = OffsetFetchResponse.OffsetFetchResponseGroup
+    results: dict[str, Any] = {}
+    allowed_groups, filters = [], {}
+    for g in req.groups:
+        if not _group_ok(broker, Op.DESCRIBE, g.group_id):
+            results[g.group_id] = Group(g.group_id, [], GROUP_DENIED)
+            continue
+        good, denied = _fetch_group(broker, g.topics)
+        filters[g.group_id] = (good is None, denied)
+        allowed_groups.append(dataclasses.replace(g, topics=good))
+    resp = refuse(header, dataclasses.replace(req, groups=[]), 0)
+    if allowed_groups:
+        resp = await handler(broker, header, dataclasses.replace(req, groups=allowed_groups))
+    for group in resp.groups:
+        every, denied = filters.get(group.group_id, (False, []))
+        if every:
+            group.topics = [
+                t for t in group.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.name)
+            ]
+        for name, parts in denied:
+            group.topics.append(
+                OffsetFetchResponse.OffsetFetchResponseTopics(
+                    name,
+                    [
+                        OffsetFetchResponse.OffsetFetchResponsePartitions(
+                            p, -1, -1, "", TOPIC_DENIED
+                        )
+                        for p in parts
+                    ],
+                )
+            )
+        results[group.group_id] = group
+    resp.groups = [results[g.group_id] for g in req.groups if g.group_id in results]
+    return resp
+
+
+@authorizes(ApiKey.OFFSET_DELETE)
+async def offset_delete(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    if not _group_ok(broker, Op.DELETE, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    ok = topic_check(broker, Op.READ, lambda t: t.name)
+    good = [t for t in req.topics if ok(t)]
+    if len(good) == len(req.topics):
+        return await handler(broker, header, req)
+    resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+    for t in req.topics:
+        if not ok(t):
+            resp.topics.append(
+                OffsetDeleteResponse.OffsetDeleteResponseTopic(
+                    t.name,
+                    [
+                        OffsetDeleteResponse.OffsetDeleteResponsePartition(
+                            p.partition_index, TOPIC_DENIED
+                        )
+                        for p in t.partitions
+                    ],
+                )
+            )
+    return resp
+
+
+@authorizes(ApiKey.DESCRIBE_GROUPS)
+async def describe_groups(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    return await split(
+        broker, header, req, handler, field="groups", resp_field="groups",
+        ok=lambda g: _group_ok(broker, Op.DESCRIBE, g), code=GROUP_DENIED,
+    )  # fmt: skip
+
+
+@authorizes(ApiKey.LIST_GROUPS)
+async def list_groups(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    resp = await handler(broker, header, req)
+    if not cluster_allowed(broker, Op.DESCRIBE):
+        resp.groups = [g for g in resp.groups if _group_ok(broker, Op.DESCRIBE, g.group_id)]
+    return resp
+
+
+@authorizes(ApiKey.DELETE_GROUPS)
+async def delete_groups(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    return await split(
+        broker, header, req, handler, field="groups_names", resp_field="results",
+        ok=lambda g: _group_ok(broker, Op.DELETE, g), code=GROUP_DENIED,
+    )  # fmt: skip
+
+
+__all__ = ["CLUSTER_DENIED"]

@@ -1,0 +1,158 @@
+"""Producer ids and transactions as KafkaApis authorizes them: WRITE of the
+transactional id for every transactional API, the idempotent-write check of
+InitProducerId without one (IDEMPOTENT_WRITE on the cluster, or WRITE on some
+topic: KIP-679), WRITE of the topics added, READ of the group and its topics for
+offsets, CLUSTER_ACTION for the brokers' own requests, DESCRIBE to see
+transactions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from strom.broker.authz.common import (
+    CLUSTER_DENIED,
+    GROUP_DENIED,
+    RT,
+    TOPIC_DENIED,
+    TXN_DENIED,
+    Op,
+    allowed,
+    cluster_allowed,
+    refuse,
+    split,
+    topic_check,
+)
+from strom.broker.broker import Broker, Handler, authorizes
+from strom.broker.session import SESSION
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode
+from strom.protocol.frame import RequestHeader
+from strom.protocol.generated.add_partitions_to_txn import AddPartitionsToTxnResponse
+
+APR = AddPartitionsToTxnResponse
+
+
+def _txn_ok(broker: Broker, op: Op, transactional_id: str | None) -> bool:
+    return transactional_id is not None and allowed(
+        broker, op, RT.TRANSACTIONAL_ID, transactional_id
+    )
+
+
+@authorizes(ApiKey.INIT_PRODUCER_ID)
+async def init_producer_id(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if req.transactional_id is not None:
+        if not _txn_ok(broker, Op.WRITE, req.transactional_id):
+            return refuse(header, req, TXN_DENIED)
+    elif not cluster_allowed(broker, Op.IDEMPOTENT_WRITE):
+        authorizer = broker.authorizer
+        if authorizer is not None and not authorizer.authorize_by_resource_type(
+            SESSION.get(), Op.WRITE, RT.TOPIC
+        ):
+            return refuse(header, req, CLUSTER_DENIED)
+    return await handler(broker, header, req)
+
+
+@authorizes(ApiKey.ADD_PARTITIONS_TO_TXN)
+async def add_partitions_to_txn(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if header.api_version >= 4:  # the brokers' batched verification
+        if not cluster_allowed(broker, Op.CLUSTER_ACTION):
+            return APR(error_code=CLUSTER_DENIED)
+        return await handler(broker, header, req)
+    if not _txn_ok(broker, Op.WRITE, req.v3_and_below_transactional_id):
+        return refuse(header, req, TXN_DENIED)
+    ok = topic_check(broker, Op.WRITE, lambda t: t.name)
+    if all(ok(t) and broker.topic(t.name) is not None for t in req.v3_and_below_topics):
+        return await handler(broker, header, req)
+    # Kafka adds nothing then: the refused topics get their error, the others
+    # OPERATION_NOT_ATTEMPTED
+    results = []
+    for t in req.v3_and_below_topics:
+        if not ok(t):
+            code = TOPIC_DENIED
+        elif broker.topic(t.name) is None:
+            code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        else:
+            code = ErrorCode.OPERATION_NOT_ATTEMPTED
+        parts = [APR.AddPartitionsToTxnPartitionResult(p, code) for p in t.partitions]
+        results.append(APR.AddPartitionsToTxnTopicResult(t.name, parts))
+    return APR(results_by_topic_v3_and_below=results)
+
+
+@authorizes(ApiKey.ADD_OFFSETS_TO_TXN)
+async def add_offsets_to_txn(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
+        return refuse(header, req, TXN_DENIED)
+    if not allowed(broker, Op.READ, RT.GROUP, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    return await handler(broker, header, req)
+
+
+@authorizes(ApiKey.END_TXN)
+async def end_txn(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
+        return refuse(header, req, TXN_DENIED)
+    return await handler(broker, header, req)
+
+
+@authorizes(ApiKey.TXN_OFFSET_COMMIT)
+async def txn_offset_commit(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
+        return refuse(header, req, TXN_DENIED)
+    if not allowed(broker, Op.READ, RT.GROUP, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    return await split(
+        broker, header, req, handler, field="topics", resp_field="topics",
+        ok=topic_check(broker, Op.READ, lambda t: t.name), code=TOPIC_DENIED,
+    )  # fmt: skip
+
+
+@authorizes(ApiKey.DESCRIBE_TRANSACTIONS)
+async def describe_transactions(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    resp = await split(
+        broker, header, req, handler, field="transactional_ids",
+        resp_field="transaction_states",
+        ok=lambda t: _txn_ok(broker, Op.DESCRIBE, t), code=TXN_DENIED,
+    )  # fmt: skip
+    for state in resp.transaction_states:  # partitions of topics it may not see are hidden
+        state.topics = [t for t in state.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.topic)]
+    return resp
+
+
+@authorizes(ApiKey.LIST_TRANSACTIONS)
+async def list_transactions(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    resp = await handler(broker, header, req)
+    resp.transaction_states = [
+        s for s in resp.transaction_states if _txn_ok(broker, Op.DESCRIBE, s.transactional_id)
+    ]
+    return resp
+
+
+@authorizes(
+    ApiKey.WRITE_TXN_MARKERS,
+    ApiKey.LEADER_AND_ISR,
+    ApiKey.STOP_REPLICA,
+    ApiKey.UPDATE_METADATA,
+    ApiKey.CONTROLLED_SHUTDOWN,
+    ApiKey.ALTER_PARTITION,
+)
+async def cluster_action(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+    """Requests only brokers send: CLUSTER_ACTION on the cluster."""
+    if not cluster_allowed(broker, Op.CLUSTER_ACTION):
+        return refuse(header, req, CLUSTER_DENIED)
+    return await handler(broker, header, req)
+
+
+__all__ = ["dataclasses"]
