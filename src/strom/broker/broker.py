@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strom.broker.authorizer import Authorizer
 from strom.broker.group_runtime import GroupRuntime
-from strom.broker.inter_broker import InterBrokerClients
+from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
 from strom.broker.listeners import (
     Listener,
     advertised_endpoints,
@@ -42,6 +42,7 @@ from strom.common.config import BrokerConfig, ConfigError
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
+from strom.net.security import ClientSecurity
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -104,6 +105,7 @@ class Broker:
         self._metadata_waiters: list[asyncio.Future[None]] = []
         self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
         self.authorizer = Authorizer.from_config(config)  # None: no authorizer.class.name
+        self.inter_broker_security: ClientSecurity | None = None  # set at start
         self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
@@ -145,6 +147,12 @@ class Broker:
         ]
         endpoints = advertised_endpoints(self.config, self.listeners)
         self.inter_broker_listener = inter_broker_listener(self.config, endpoints)
+        protocol = next(
+            ep.security_protocol for ep in endpoints if ep.listener == self.inter_broker_listener
+        )
+        self.inter_broker_security = inter_broker_security(
+            self.config, self.inter_broker_listener, protocol
+        )
         registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
         self.store.start(self)
         if self.authorizer is not None:

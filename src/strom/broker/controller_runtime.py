@@ -148,6 +148,7 @@ class ControllerRuntime:
             self.broker.inter_broker_listener_name,
             f"controller-{self.broker.node_id}",
             cfg.get_int("controller.socket.timeout.ms"),
+            self.broker.inter_broker_security,
         )
         controller = Controller(
             self.broker.node_id,

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import NoReturn
 
 from strom.cli import (
+    acls,
     broker_api_versions,
     cluster,
     configs,
@@ -109,6 +110,11 @@ _TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]
         "print the cluster id, or the brokers and the controller (kafka-cluster)",
         cluster.add_arguments,
         cluster.run,
+    ),
+    "acls": (
+        "add, remove and list ACLs (kafka-acls)",
+        acls.add_arguments,
+        acls.run,
     ),
     "dump-log": (
         "print the batches and records of a log segment",
