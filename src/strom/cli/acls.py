@@ -70,9 +70,12 @@ def _resources(args: argparse.Namespace, pattern: PatternType) -> list[ResourceP
     out += [ResourcePattern(ResourceType.GROUP, n, pattern) for n in args.group]
     if args.cluster:
         out.append(ResourcePattern(ResourceType.CLUSTER, CLUSTER_NAME, pattern))
-    out += [ResourcePattern(ResourceType.TRANSACTIONAL_ID, n, pattern) for n in args.transactional_id]  # fmt: skip
-    out += [ResourcePattern(ResourceType.DELEGATION_TOKEN, n, pattern) for n in args.delegation_token]  # fmt: skip
-    out += [ResourcePattern(ResourceType.USER, n, pattern) for n in args.user_principal]
+    for kind, names in (
+        (ResourceType.TRANSACTIONAL_ID, args.transactional_id),
+        (ResourceType.DELEGATION_TOKEN, args.delegation_token),
+        (ResourceType.USER, args.user_principal),
+    ):
+        out += [ResourcePattern(kind, n, pattern) for n in names]
     return out
 
 
@@ -94,39 +97,48 @@ def _operations(args: argparse.Namespace) -> set[Op]:
         raise CliError(str(exc)) from None
 
 
-def _to_add(args: argparse.Namespace, pattern: PatternType) -> dict[ResourcePattern, set[AccessControlEntry]]:  # fmt: skip
+NO_PRINCIPAL = (
+    "You must specify one of: --allow-principal, --deny-principal when trying to add ACLs."
+)
+NO_RESOURCE = (
+    "You must provide at least one resource: --topic <topic> or --cluster or --group <group> "
+    "or --transactional-id <id> or --delegation-token <token> or --user-principal <principal>"
+)
+# --producer and --consumer: the operations each resource type gets
+PRODUCER_OPS = {
+    ResourceType.TOPIC: {Op.WRITE, Op.DESCRIBE, Op.CREATE},
+    ResourceType.TRANSACTIONAL_ID: {Op.WRITE, Op.DESCRIBE},
+}
+CONSUMER_OPS = {ResourceType.TOPIC: {Op.READ, Op.DESCRIBE}, ResourceType.GROUP: {Op.READ}}
+Plan = dict[ResourcePattern, set[AccessControlEntry]]
+
+
+def _to_add(args: argparse.Namespace, pattern: PatternType) -> Plan:
     """Kafka's getResourceToAcls: the ACLs each resource gets."""
     if not args.allow_principal and not args.deny_principal:
-        raise CliError("You must specify one of: --allow-principal, --deny-principal when trying to add ACLs.")  # fmt: skip
+        raise CliError(NO_PRINCIPAL)
 
     def entries(ops: set[Op]) -> set[AccessControlEntry]:
         allow = _entries(args.allow_principal, args.allow_host, ops, AclPermissionType.ALLOW)
         return allow | _entries(args.deny_principal, args.deny_host, ops, AclPermissionType.DENY)
 
-    out: dict[ResourcePattern, set[AccessControlEntry]] = {}
-    if args.producer or args.consumer:
-        if args.producer:
-            for r in _resources(args, pattern):
-                if r.resource_type == ResourceType.TOPIC:
-                    out.setdefault(r, set()).update(entries({Op.WRITE, Op.DESCRIBE, Op.CREATE}))
-                elif r.resource_type == ResourceType.TRANSACTIONAL_ID:
-                    out.setdefault(r, set()).update(entries({Op.WRITE, Op.DESCRIBE}))
-            if args.idempotent:
-                cluster = ResourcePattern(ResourceType.CLUSTER, CLUSTER_NAME, PatternType.LITERAL)
-                out.setdefault(cluster, set()).update(entries({Op.IDEMPOTENT_WRITE}))
-        if args.consumer:
-            if not args.group:
-                raise CliError("With --consumer you must specify a --group")
-            for r in _resources(args, pattern):
-                if r.resource_type == ResourceType.TOPIC:
-                    out.setdefault(r, set()).update(entries({Op.READ, Op.DESCRIBE}))
-                elif r.resource_type == ResourceType.GROUP:
-                    out.setdefault(r, set()).update(entries({Op.READ}))
-        return out
     resources = _resources(args, pattern)
-    if not resources:
-        raise CliError("You must provide at least one resource: --topic <topic> or --cluster or --group <group> or --transactional-id <id> or --delegation-token <token> or --user-principal <principal>")  # fmt: skip
-    return {r: entries(_operations(args)) for r in resources}
+    if not (args.producer or args.consumer):
+        if not resources:
+            raise CliError(NO_RESOURCE)
+        return {r: entries(_operations(args)) for r in resources}
+    if args.consumer and not args.group:
+        raise CliError("With --consumer you must specify a --group")
+    out: Plan = {}
+    tables = ([PRODUCER_OPS] if args.producer else []) + ([CONSUMER_OPS] if args.consumer else [])
+    for table in tables:
+        for r in resources:
+            if r.resource_type in table:
+                out.setdefault(r, set()).update(entries(table[r.resource_type]))
+    if args.producer and args.idempotent:
+        cluster = ResourcePattern(ResourceType.CLUSTER, CLUSTER_NAME, PatternType.LITERAL)
+        out.setdefault(cluster, set()).update(entries({Op.IDEMPOTENT_WRITE}))
+    return out
 
 
 def _show(pattern: ResourcePattern, entries: list[AccessControlEntry]) -> str:
@@ -193,7 +205,7 @@ async def _remove(admin: AIOAdmin, args: argparse.Namespace, pattern: PatternTyp
                     e.host,
                     e.operation,
                     e.permission_type,
-                )  # fmt: skip
+                )
             )
     await admin.delete_acls(filters)
     await _print_current(
@@ -205,7 +217,10 @@ def run(args: argparse.Namespace) -> int:
     default = PatternType.ANY if args.list else PatternType.LITERAL
     pattern = PatternType[args.resource_pattern_type] if args.resource_pattern_type else default
     if not args.list and pattern in (PatternType.ANY, PatternType.MATCH):
-        raise CliError(f"A '--resource-pattern-type' value of '{pattern.name}' is not valid when adding or removing ACLs.")  # fmt: skip
+        raise CliError(
+            f"A '--resource-pattern-type' value of '{pattern.name}' is not valid when adding "
+            "or removing ACLs."
+        )
 
     async def work(admin: AIOAdmin) -> None:
         if args.add:
