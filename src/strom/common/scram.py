@@ -183,7 +183,9 @@ class ScramServer:
     def _client_final(self, text: str) -> bytes:
         attrs = _attrs(text, "c", "r")
         without_proof, sep, proof_b64 = text.rpartition(",p=")
-        if not sep or attrs["r"] != self._nonce_full:
+        # Kafka checks endsWith (not equals): librdkafka before 2.1 sends the client
+        # nonce twice, and Kafka accepts it
+        if not sep or not attrs["r"].endswith(self._nonce_full):
             raise SaslCredentialsError("Invalid client nonce in the final client message.")
         if attrs["c"] not in ("biws", "eSws"):  # "n,," or "y,," without channel binding
             raise SaslCredentialsError("Invalid channel binding in the final client message.")

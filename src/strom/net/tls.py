@@ -119,14 +119,19 @@ def _openssl_cipher(name: str) -> str:
     return "-".join(parts)
 
 
+def _list(value: object) -> list[str]:
+    """A list setting: a list (the broker's parsed config) or comma-separated text."""
+    if isinstance(value, list):
+        return [str(v).strip() for v in value]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
 def _protocols(ctx: ssl.SSLContext, get: Get) -> None:
-    enabled = get("ssl.enabled.protocols")
-    names = [str(n) for n in enabled] if isinstance(enabled, list) else []
+    names = _list(get("ssl.enabled.protocols"))
     versions = sorted(_VERSIONS[n] for n in names if n in _VERSIONS)
     if versions:
         ctx.minimum_version, ctx.maximum_version = versions[0], versions[-1]
-    raw = get("ssl.cipher.suites")
-    suites = [str(s) for s in raw] if isinstance(raw, list) else []
+    suites = _list(get("ssl.cipher.suites"))
     tls12 = [_openssl_cipher(s) for s in suites if not s.startswith("TLS_AES")]
     tls12 = [s for s in tls12 if not s.startswith("TLS_CHACHA20")]
     if tls12:
