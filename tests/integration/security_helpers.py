@@ -91,7 +91,7 @@ class Secured:
     # -- client settings --------------------------------------------------------------
     def confluent(
         self, scenario: str, user: str = "alice", password: str | None = None
-    ) -> dict[str, Any]:  # noqa: E501
+    ) -> dict[str, Any]:
         protocol, _, mechanism = scenario.partition("/")
         conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap(scenario)}
         if protocol != "PLAINTEXT":
