@@ -40,8 +40,12 @@ def cluster_allowed(broker: Broker, op: AclOperation) -> bool:
 
 
 def refuse(header: RequestHeader, request: Any, code: int) -> Any:
-    """The whole request answered with ``code`` (Kafka's getErrorResponse)."""
-    return error_response(response_class(header.api_key), request, code)
+    """The whole request answered with ``code`` (Kafka's getErrorResponse), with the
+    exception's default message where the response has a top-level message."""
+    resp = error_response(response_class(header.api_key), request, code)
+    if code in MESSAGES and hasattr(resp, "error_message") and hasattr(resp, "error_code"):
+        resp.error_message = MESSAGES[code]
+    return resp
 
 
 async def split(
