@@ -403,8 +403,8 @@ def test_strom_acls_cli(acl_broker: tuple[sh.Secured, BrokerProcess]) -> None:
     added = strom(*base, "--add", "--allow-principal", "User:bob", "--producer", "--topic", name)
     assert added.returncode == 0, added.stderr
     assert (
-        f"Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name={name}, patternType=LITERAL)`: "
-        in added.stdout
+        "Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, "
+        f"name={name}, patternType=LITERAL)`: " in added.stdout
     )
     assert "(principal=User:bob, host=*, operation=WRITE, permissionType=ALLOW)" in added.stdout
     assert produce(sec, "bob", name) == 0
