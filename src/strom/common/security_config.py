@@ -31,6 +31,12 @@ _OAUTH_HTTPS = (
 _TOKENS = "strom has no delegation tokens"
 _ZK_TLS = "strom connects to ZooKeeper through kazoo without TLS or ZooKeeper ACLs"
 _ENCODER = "strom stores no dynamic password configs, so nothing is encoded"
+_NEGOTIATED = "Python's TLS context negotiates the highest of ssl.enabled.protocols"
+_STATIC_TLS = "key and trust stores are read at start, never reconfigured at runtime"
+_LOGIN = (
+    "strom's clients log in for each connection (a fresh unsecured OAUTHBEARER token); "
+    "there is no login to refresh"
+)
 
 AUTHORIZER_CLASSES = (
     "kafka.security.authorizer.AclAuthorizer",
@@ -52,7 +58,7 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("connection.failed.authentication.delay.ms", INT, 100, at_least(0)),
     ConfigDef("security.providers", STR, None, no_effect=_JAVA_SSL),
     # -- TLS
-    ConfigDef("ssl.protocol", STR, "TLSv1.3", one_of(*SSL_PROTOCOLS)),
+    ConfigDef("ssl.protocol", STR, "TLSv1.3", one_of(*SSL_PROTOCOLS), no_effect=_NEGOTIATED),
     ConfigDef("ssl.provider", STR, None, no_effect=_JAVA_SSL),
     ConfigDef("ssl.cipher.suites", LST, []),
     ConfigDef("ssl.enabled.protocols", LST, ["TLSv1.2", "TLSv1.3"], one_of(*SSL_PROTOCOLS)),
@@ -64,7 +70,7 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("ssl.keystore.certificate.chain", PWD, None),
     ConfigDef("ssl.truststore.type", STR, "JKS", one_of("JKS", "PKCS12", "PEM")),
     ConfigDef("ssl.truststore.location", STR, None),
-    ConfigDef("ssl.truststore.password", PWD, None),
+    ConfigDef("ssl.truststore.password", PWD, None, no_effect="PEM trust stores have no password"),
     ConfigDef("ssl.truststore.certificates", PWD, None),
     ConfigDef("ssl.keymanager.algorithm", STR, "SunX509", no_effect=_JAVA_SSL),
     ConfigDef("ssl.trustmanager.algorithm", STR, "PKIX", no_effect=_JAVA_SSL),
@@ -73,8 +79,8 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("ssl.client.auth", STR, "none", one_of("none", "requested", "required")),
     ConfigDef("ssl.principal.mapping.rules", STR, "DEFAULT"),
     ConfigDef("ssl.engine.factory.class", STR, None, no_effect=_JAVA_SSL),
-    ConfigDef("ssl.allow.dn.changes", BOOL, False),
-    ConfigDef("ssl.allow.san.changes", BOOL, False),
+    ConfigDef("ssl.allow.dn.changes", BOOL, False, no_effect=_STATIC_TLS),
+    ConfigDef("ssl.allow.san.changes", BOOL, False, no_effect=_STATIC_TLS),
     # -- SASL
     ConfigDef("sasl.enabled.mechanisms", LST, ["GSSAPI"]),
     ConfigDef("sasl.mechanism.inter.broker.protocol", STR, "GSSAPI"),
@@ -84,10 +90,10 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("sasl.client.callback.handler.class", STR, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.login.class", STR, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.login.callback.handler.class", STR, None, no_effect=_OAUTH_HTTPS),
-    ConfigDef("sasl.login.refresh.window.factor", DBL, 0.8),
-    ConfigDef("sasl.login.refresh.window.jitter", DBL, 0.05),
-    ConfigDef("sasl.login.refresh.min.period.seconds", INT, 60, at_least(0)),
-    ConfigDef("sasl.login.refresh.buffer.seconds", INT, 300, at_least(0)),
+    ConfigDef("sasl.login.refresh.window.factor", DBL, 0.8, no_effect=_LOGIN),
+    ConfigDef("sasl.login.refresh.window.jitter", DBL, 0.05, no_effect=_LOGIN),
+    ConfigDef("sasl.login.refresh.min.period.seconds", INT, 60, no_effect=_LOGIN),
+    ConfigDef("sasl.login.refresh.buffer.seconds", INT, 300, no_effect=_LOGIN),
     ConfigDef("sasl.login.connect.timeout.ms", INT, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.login.read.timeout.ms", INT, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.login.retry.backoff.max.ms", LONG, 10_000, no_effect=_OAUTH_HTTPS),
@@ -113,16 +119,16 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     # -- delegation tokens
     ConfigDef("delegation.token.master.key", PWD, None, no_effect=_TOKENS),
     ConfigDef("delegation.token.secret.key", PWD, None, no_effect=_TOKENS),
-    ConfigDef("delegation.token.max.lifetime.ms", LONG, 604_800_000, at_least(1)),
-    ConfigDef("delegation.token.expiry.time.ms", LONG, 86_400_000, at_least(1)),
-    ConfigDef("delegation.token.expiry.check.interval.ms", LONG, 3_600_000, at_least(1)),
+    ConfigDef("delegation.token.max.lifetime.ms", LONG, 604_800_000, no_effect=_TOKENS),
+    ConfigDef("delegation.token.expiry.time.ms", LONG, 86_400_000, no_effect=_TOKENS),
+    ConfigDef("delegation.token.expiry.check.interval.ms", LONG, 3_600_000, no_effect=_TOKENS),
     # -- dynamic password encoding
     ConfigDef("password.encoder.secret", PWD, None, no_effect=_ENCODER),
     ConfigDef("password.encoder.old.secret", PWD, None, no_effect=_ENCODER),
     ConfigDef("password.encoder.keyfactory.algorithm", STR, None, no_effect=_ENCODER),
-    ConfigDef("password.encoder.cipher.algorithm", STR, "AES/CBC/PKCS5Padding"),
-    ConfigDef("password.encoder.key.length", INT, 128, at_least(8)),
-    ConfigDef("password.encoder.iterations", INT, 4096, at_least(1024)),
+    ConfigDef("password.encoder.cipher.algorithm", STR, "AES/CBC/PKCS5Padding", no_effect=_ENCODER),
+    ConfigDef("password.encoder.key.length", INT, 128, no_effect=_ENCODER),
+    ConfigDef("password.encoder.iterations", INT, 4096, no_effect=_ENCODER),
     # -- ZooKeeper client security
     ConfigDef("zookeeper.set.acl", BOOL, False, no_effect=_ZK_TLS),
     ConfigDef("zookeeper.ssl.client.enable", BOOL, False, no_effect=_ZK_TLS),
@@ -140,7 +146,6 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("zookeeper.ssl.crl.enable", BOOL, False, no_effect=_ZK_TLS),
     ConfigDef("zookeeper.ssl.ocsp.enable", BOOL, False, no_effect=_ZK_TLS),
 )
-_ = INT  # (re-exported types kept together)
 
 # Settings a ``listener.name.<listener>.`` prefix may scope (Kafka: the SSL and SASL
 # settings and connections.max.reauth.ms).

@@ -23,13 +23,15 @@ SRC = Path(strom.common.__file__).parent.parent
 READ_BY_CONFIG = {
     "log.dir",  # log.dirs falls back to it
     "group.coordinator.rebalance.protocols",  # its validator admits only what strom has
+    "principal.builder.class",  # likewise: Kafka's default builder is the only one
 }
 
 
 def _source_without_config_module() -> str:
     parts = []
     for path in SRC.rglob("*.py"):
-        if "generated" in path.parts or (path.name == "config.py" and path.parent.name == "common"):
+        tables = ("config.py", "security_config.py")
+        if "generated" in path.parts or (path.name in tables and path.parent.name == "common"):
             continue
         parts.append(path.read_text())
     return "\n".join(parts)
