@@ -277,14 +277,20 @@ def roundtrip_kcat(args: list[str], topic: str, n: int = 20) -> list[bytes]:
     assert kcat is not None, "kcat is not installed (apt-get install kcat)"
     data = "".join(f"v{i}\n" for i in range(n))
     produced = subprocess.run(
-        [kcat, *args, "-P", "-t", topic], input=data, capture_output=True, text=True,
-        timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+        [kcat, *args, "-P", "-t", topic],
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     assert produced.returncode == 0, produced.stderr
     consumed = subprocess.run(
         [kcat, *args, "-G", unique("g"), "-o", "beginning", "-c", str(n), "-e", topic],
-        capture_output=True, timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     assert consumed.returncode == 0, consumed.stderr
     return consumed.stdout.splitlines()
 

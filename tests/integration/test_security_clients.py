@@ -169,9 +169,17 @@ def test_strom_configs_adds_scram_credentials(secured: tuple[sh.Secured, BrokerP
     sec, proc = secured
     user = sh.unique("carol")
     r = strom(
-        "configs", "--bootstrap-server", proc.bootstrap, "--alter", "--entity-type", "users",
-        "--entity-name", user, "--add-config", "SCRAM-SHA-512=[iterations=8192,password=c-pw]",
-    )  # fmt: skip
+        "configs",
+        "--bootstrap-server",
+        proc.bootstrap,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        user,
+        "--add-config",
+        "SCRAM-SHA-512=[iterations=8192,password=c-pw]",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"Completed updating config for user {user}."
 
@@ -191,9 +199,13 @@ def test_strom_configs_adds_scram_credentials(secured: tuple[sh.Secured, BrokerP
             "".join(f"{k}={v}\n" for k, v in sec.strom("SASL_SSL/SCRAM-SHA-512", user).items())
         )
         listed = strom(
-            "topics", "--bootstrap-server", sec.bootstrap("SASL_SSL"),
-            "--command-config", str(props), "--list",
-        )  # fmt: skip
+            "topics",
+            "--bootstrap-server",
+            sec.bootstrap("SASL_SSL"),
+            "--command-config",
+            str(props),
+            "--list",
+        )
         assert listed.returncode == 0, listed.stderr
         assert topic in listed.stdout.split()
     finally:

@@ -23,11 +23,18 @@ Op, RT, PT = AclOperation, ResourceType, PatternType
 ALLOW, DENY = AclPermissionType.ALLOW, AclPermissionType.DENY
 
 
-def acl(kind: RT, name: str, principal: str, op: Op, perm: AclPermissionType = ALLOW,
-        pattern: PT = PT.LITERAL, host: str = "*") -> AclBinding:  # fmt: skip
+def acl(
+    kind: RT,
+    name: str,
+    principal: str,
+    op: Op,
+    perm: AclPermissionType = ALLOW,
+    pattern: PT = PT.LITERAL,
+    host: str = "*",
+) -> AclBinding:
     return AclBinding(
         ResourcePattern(kind, name, pattern), AccessControlEntry(principal, host, op, perm)
-    )  # noqa: E501
+    )
 
 
 ACLS = [
@@ -115,12 +122,14 @@ def test_authorize_by_resource_type(authorizer: Authorizer) -> None:
     assert not authorizer.authorize_by_resource_type(DAVE, Op.WRITE, RT.TOPIC)
     assert authorizer.authorize_by_resource_type(ADMIN, Op.WRITE, RT.TOPIC)
     denied = Authorizer(frozenset(), False)
-    denied.load([
-        acl(RT.TOPIC, "t", "User:bob", Op.WRITE),
-        acl(RT.TOPIC, "t", "User:bob", Op.WRITE, DENY, PT.PREFIXED),
-    ])  # fmt: skip
+    denied.load(
+        [
+            acl(RT.TOPIC, "t", "User:bob", Op.WRITE),
+            acl(RT.TOPIC, "t", "User:bob", Op.WRITE, DENY, PT.PREFIXED),
+        ]
+    )
     assert not denied.authorize_by_resource_type(BOB, Op.WRITE, RT.TOPIC)
     denied.load(
         [acl(RT.TOPIC, "*", "User:bob", Op.WRITE, DENY), acl(RT.TOPIC, "t", "User:bob", Op.WRITE)]
-    )  # noqa: E501
+    )
     assert not denied.authorize_by_resource_type(BOB, Op.WRITE, RT.TOPIC)

@@ -21,11 +21,17 @@ from strom.common.acl import (
 Op, RT, PT = AclOperation, ResourceType, PatternType
 
 
-def b(kind: RT, name: str, pattern: PT = PT.LITERAL, principal: str = "User:a",
-      op: Op = Op.READ, perm: AclPermissionType = AclPermissionType.ALLOW) -> AclBinding:  # fmt: skip
+def b(
+    kind: RT,
+    name: str,
+    pattern: PT = PT.LITERAL,
+    principal: str = "User:a",
+    op: Op = Op.READ,
+    perm: AclPermissionType = AclPermissionType.ALLOW,
+) -> AclBinding:
     return AclBinding(
         ResourcePattern(kind, name, pattern), AccessControlEntry(principal, "*", op, perm)
-    )  # noqa: E501
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,7 +63,7 @@ def test_filters_match_as_kafka() -> None:
         b(RT.TOPIC, "foo"),
         b(RT.TOPIC, "fo", PT.PREFIXED),
         b(RT.TOPIC, "*"),
-    )  # noqa: E501
+    )
     everything = AclBindingFilter()
     assert all(everything.matches(x) for x in (literal, prefixed, wildcard))
     exact = AclBindingFilter(RT.TOPIC, "foo", PT.LITERAL)

@@ -19,7 +19,7 @@ def test_distinguished_name_is_rfc2253_most_specific_first() -> None:
         (("countryName", "US"),),
         (("organizationName", "Acme, Inc"),),
         (("commonName", "alice"),),
-    )  # noqa: E501
+    )
     assert distinguished_name(subject) == "CN=alice,O=Acme\\, Inc,C=US"
     assert distinguished_name(((("commonName", " x"),),)) == "CN=\\ x"
 
@@ -32,17 +32,17 @@ def test_distinguished_name_is_rfc2253_most_specific_first() -> None:
             "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT",
             "CN=duke,OU=ServiceUsers,O=Org,C=US",
             "duke",
-        ),  # noqa: E501
+        ),
         (
             "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT",
             "CN=duke,OU=Admin,O=Org",
             "CN=duke,OU=Admin,O=Org",
-        ),  # noqa: E501
+        ),
         (
             "RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L",
             "CN=Duke,OU=JavaSoft,O=Sun,L=Santa Clara,ST=CA,C=US",
             "duke@javasoft",
-        ),  # noqa: E501
+        ),
         ("RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/U", "OU=x,CN=kafka-server.1,O=y", "KAFKA"),
         ("RULE:^CN=([^,ADEFLTU,]+)(,.*|$)/$1/,DEFAULT", "CN=duke,OU=x", "duke"),
     ],

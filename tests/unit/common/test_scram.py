@@ -39,8 +39,9 @@ def rfc_credential() -> ScramCredential:
 
 
 def test_rfc7677_vector_server_side() -> None:
-    server = ScramServer(MECH, lambda u: rfc_credential() if u == "user" else None,
-                         nonce=lambda: SERVER_NONCE)  # fmt: skip
+    server = ScramServer(
+        MECH, lambda u: rfc_credential() if u == "user" else None, nonce=lambda: SERVER_NONCE
+    )
     assert server.evaluate(CLIENT_FIRST) == SERVER_FIRST
     assert not server.complete
     assert server.evaluate(CLIENT_FINAL) == SERVER_FINAL

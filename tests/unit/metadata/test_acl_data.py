@@ -20,7 +20,7 @@ from strom.metadata.zk import acl_data as ad
 
 ENTRY = AccessControlEntry(
     "User:alice", "*", AclOperation.IDEMPOTENT_WRITE, AclPermissionType.ALLOW
-)  # noqa: E501
+)
 
 
 def test_acl_znode_round_trip_in_kafkas_json() -> None:
@@ -33,7 +33,7 @@ def test_acl_znode_round_trip_in_kafkas_json() -> None:
                 "permissionType": "Allow",
                 "operation": "IdempotentWrite",
                 "host": "*",
-            }  # noqa: E501
+            }
         ],
     }
     assert ad.decode_acls(data) == {ENTRY}
@@ -48,8 +48,11 @@ def test_paths_and_change_notifications() -> None:
     assert ad.resource_path(prefixed) == "/kafka-acl-extended/prefixed/Topic/pay-"
     assert ad.encode_change(literal) == b"TransactionalId:tx"
     assert json.loads(ad.encode_change(prefixed)) == {
-        "version": 1, "resourceType": "Topic", "name": "pay-", "patternType": "PREFIXED",
-    }  # fmt: skip
+        "version": 1,
+        "resourceType": "Topic",
+        "name": "pay-",
+        "patternType": "PREFIXED",
+    }
     assert ad.decode_change(ad.encode_change(literal), extended=False) == literal
     assert ad.decode_change(ad.encode_change(prefixed), extended=True) == prefixed
 

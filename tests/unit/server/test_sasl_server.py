@@ -116,7 +116,7 @@ def test_reauthentication_keeps_the_principal_and_mechanism() -> None:
     assert (
         resp.error_message
         == "Cannot change principals during re-authentication from User.alice: User.bob"
-    )  # noqa: E501
+    )
     other = session(previous=("SCRAM-SHA-256", "User:alice"))
     other.on_frame(frame(SaslHandshakeRequest("PLAIN"), 1))
     failed = other.on_frame(frame(SaslAuthenticateRequest(b"x"), 1))
@@ -145,7 +145,7 @@ def test_fuzzed_handshake_frames_give_only_decode_errors_or_replies() -> None:
             (frame(SaslHandshakeRequest("PLAIN"), 1), bytes(data))
             if rng.random() < 0.5
             else (bytes(data),)
-        ):  # noqa: E501
+        ):
             try:
                 s.on_frame(step)
             except DecodeError:

@@ -46,10 +46,16 @@ _CODES = {
 async def create_topics(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
     every = cluster_allowed(broker, Op.CREATE)
     resp = await split(
-        broker, header, req, handler, field="topics", resp_field="topics",
+        broker,
+        header,
+        req,
+        handler,
+        field="topics",
+        resp_field="topics",
         ok=lambda t: every or allowed(broker, Op.CREATE, RT.TOPIC, t.name),
-        code=TOPIC_DENIED, message="Authorization failed.",
-    )  # fmt: skip
+        code=TOPIC_DENIED,
+        message="Authorization failed.",
+    )
     for t in resp.topics:
         if t.error_code == ErrorCode.NONE and not allowed(
             broker, Op.DESCRIBE_CONFIGS, RT.TOPIC, t.name
@@ -66,9 +72,15 @@ async def delete_topics(broker: Broker, header: RequestHeader, req: Any, handler
 
     if header.api_version < 6:
         return await split(
-            broker, header, req, handler, field="topic_names", resp_field="responses",
-            ok=may_delete, code=TOPIC_DENIED,
-        )  # fmt: skip
+            broker,
+            header,
+            req,
+            handler,
+            field="topic_names",
+            resp_field="responses",
+            ok=may_delete,
+            code=TOPIC_DENIED,
+        )
     good, denied = [], []
     Result = refuse(header, dataclasses.replace(req, topics=[]), 0).__class__.DeletableTopicResult
     for t in req.topics:
@@ -80,8 +92,9 @@ async def delete_topics(broker: Broker, header: RequestHeader, req: Any, handler
             good.append(t)  # an unknown id: the handler answers UNKNOWN_TOPIC_ID
         elif not allowed(broker, Op.DESCRIBE, RT.TOPIC, name):
             code = TOPIC_DENIED if t.topic_id == ZERO_UUID else ErrorCode.UNKNOWN_TOPIC_ID
-            denied.append(Result(name=None if t.name is None else name, topic_id=t.topic_id,
-                                 error_code=code))  # fmt: skip
+            denied.append(
+                Result(name=None if t.name is None else name, topic_id=t.topic_id, error_code=code)
+            )
         elif not may_delete(name):
             denied.append(Result(name=name, topic_id=t.topic_id, error_code=TOPIC_DENIED))
         else:
@@ -100,10 +113,16 @@ async def create_partitions(
     broker: Broker, header: RequestHeader, req: Any, handler: Handler
 ) -> Any:
     return await split(
-        broker, header, req, handler, field="topics", resp_field="results",
-        ok=lambda t: allowed(broker, Op.ALTER, RT.TOPIC, t.name), code=TOPIC_DENIED,
+        broker,
+        header,
+        req,
+        handler,
+        field="topics",
+        resp_field="results",
+        ok=lambda t: allowed(broker, Op.ALTER, RT.TOPIC, t.name),
+        code=TOPIC_DENIED,
         message="The topic authorization is failed.",
-    )  # fmt: skip
+    )
 
 
 def _config_ok(broker: Broker, op: Op, resource: Any) -> bool:

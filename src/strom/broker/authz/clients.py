@@ -52,9 +52,15 @@ async def produce(broker: Broker, header: RequestHeader, req: Any, handler: Hand
         return refuse(header, req, TXN_DENIED)
     ok = topic_check(broker, Op.WRITE, lambda t: t.name)
     return await split(
-        broker, header, req, handler, field="topic_data", resp_field="responses", ok=ok,
+        broker,
+        header,
+        req,
+        handler,
+        field="topic_data",
+        resp_field="responses",
+        ok=ok,
         code=TOPIC_DENIED,
-    )  # fmt: skip
+    )
 
 
 @authorizes(ApiKey.FETCH)
@@ -73,18 +79,30 @@ async def fetch(broker: Broker, header: RequestHeader, req: Any, handler: Handle
         return info.name if info is not None else None
 
     return await split(
-        broker, header, req, handler, field="topics", resp_field="responses",
-        ok=topic_check(broker, Op.READ, name_of), code=TOPIC_DENIED,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="topics",
+        resp_field="responses",
+        ok=topic_check(broker, Op.READ, name_of),
+        code=TOPIC_DENIED,
+    )
 
 
 def _by_topic(field: str, name: str, op: Op, resp_field: str = "topics") -> Any:
     async def rule(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
         ok = topic_check(broker, op, lambda t: getattr(t, name))
         return await split(
-            broker, header, req, handler, field=field, resp_field=resp_field, ok=ok,
+            broker,
+            header,
+            req,
+            handler,
+            field=field,
+            resp_field=resp_field,
+            ok=ok,
             code=TOPIC_DENIED,
-        )  # fmt: skip
+        )
 
     return rule
 
@@ -170,8 +188,9 @@ async def describe_topic_partitions(
     resp = refuse(header, dataclasses.replace(req, topics=[]), 0)
     if good:
         resp = await handler(broker, header, dataclasses.replace(req, topics=good))
-    denied = refuse(header, dataclasses.replace(req, topics=[t for t in req.topics if not ok(t)]),
-                    TOPIC_DENIED)  # fmt: skip
+    denied = refuse(
+        header, dataclasses.replace(req, topics=[t for t in req.topics if not ok(t)]), TOPIC_DENIED
+    )
     resp.topics = sorted(resp.topics + denied.topics, key=lambda t: t.name or "")
     return resp
 

@@ -49,9 +49,15 @@ async def find_coordinator(
     if header.api_version < 4:
         return await handler(broker, header, req) if ok(req.key) else refuse(header, req, code)
     return await split(
-        broker, header, req, handler, field="coordinator_keys", resp_field="coordinators",
-        ok=ok, code=code,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="coordinator_keys",
+        resp_field="coordinators",
+        ok=ok,
+        code=code,
+    )
 
 
 @authorizes(ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP)
@@ -66,9 +72,15 @@ async def offset_commit(broker: Broker, header: RequestHeader, req: Any, handler
     if not _group_ok(broker, Op.READ, req.group_id):
         return refuse(header, req, GROUP_DENIED)
     return await split(
-        broker, header, req, handler, field="topics", resp_field="topics",
-        ok=topic_check(broker, Op.READ, lambda t: t.name), code=TOPIC_DENIED,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="topics",
+        resp_field="topics",
+        ok=topic_check(broker, Op.READ, lambda t: t.name),
+        code=TOPIC_DENIED,
+    )
 
 
 def _fetch_group(
@@ -174,9 +186,15 @@ async def offset_delete(broker: Broker, header: RequestHeader, req: Any, handler
 @authorizes(ApiKey.DESCRIBE_GROUPS)
 async def describe_groups(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
     return await split(
-        broker, header, req, handler, field="groups", resp_field="groups",
-        ok=lambda g: _group_ok(broker, Op.DESCRIBE, g), code=GROUP_DENIED,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="groups",
+        resp_field="groups",
+        ok=lambda g: _group_ok(broker, Op.DESCRIBE, g),
+        code=GROUP_DENIED,
+    )
 
 
 @authorizes(ApiKey.LIST_GROUPS)
@@ -190,9 +208,15 @@ async def list_groups(broker: Broker, header: RequestHeader, req: Any, handler: 
 @authorizes(ApiKey.DELETE_GROUPS)
 async def delete_groups(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
     return await split(
-        broker, header, req, handler, field="groups_names", resp_field="results",
-        ok=lambda g: _group_ok(broker, Op.DELETE, g), code=GROUP_DENIED,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="groups_names",
+        resp_field="results",
+        ok=lambda g: _group_ok(broker, Op.DELETE, g),
+        code=GROUP_DENIED,
+    )
 
 
 __all__ = ["CLUSTER_DENIED"]

@@ -110,9 +110,15 @@ async def txn_offset_commit(
     if not allowed(broker, Op.READ, RT.GROUP, req.group_id):
         return refuse(header, req, GROUP_DENIED)
     return await split(
-        broker, header, req, handler, field="topics", resp_field="topics",
-        ok=topic_check(broker, Op.READ, lambda t: t.name), code=TOPIC_DENIED,
-    )  # fmt: skip
+        broker,
+        header,
+        req,
+        handler,
+        field="topics",
+        resp_field="topics",
+        ok=topic_check(broker, Op.READ, lambda t: t.name),
+        code=TOPIC_DENIED,
+    )
 
 
 @authorizes(ApiKey.DESCRIBE_TRANSACTIONS)
@@ -120,10 +126,15 @@ async def describe_transactions(
     broker: Broker, header: RequestHeader, req: Any, handler: Handler
 ) -> Any:
     resp = await split(
-        broker, header, req, handler, field="transactional_ids",
+        broker,
+        header,
+        req,
+        handler,
+        field="transactional_ids",
         resp_field="transaction_states",
-        ok=lambda t: _txn_ok(broker, Op.DESCRIBE, t), code=TXN_DENIED,
-    )  # fmt: skip
+        ok=lambda t: _txn_ok(broker, Op.DESCRIBE, t),
+        code=TXN_DENIED,
+    )
     for state in resp.transaction_states:  # partitions of topics it may not see are hidden
         state.topics = [t for t in state.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.topic)]
     return resp
