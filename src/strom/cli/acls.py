@@ -44,20 +44,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", action="append", default=[], help="a topic resource")
     p.add_argument("--group", action="append", default=[], help="a consumer group resource")
     p.add_argument("--cluster", action="store_true", help="the cluster resource")
-    p.add_argument("--transactional-id", action="append", default=[])
-    p.add_argument("--delegation-token", action="append", default=[])
-    p.add_argument("--user-principal", action="append", default=[])
+    p.add_argument("--transactional-id", action="append", default=[], help="a transactional id")
+    p.add_argument("--delegation-token", action="append", default=[], help="a delegation token")
+    p.add_argument("--user-principal", action="append", default=[], help="a user resource")
     p.add_argument(
         "--resource-pattern-type",
         type=str.upper,
         choices=["ANY", "MATCH", "LITERAL", "PREFIXED"],
         help="LITERAL (default for --add/--remove), PREFIXED, ANY (default for --list), MATCH",
     )
-    p.add_argument("--allow-principal", action="append", default=[])
-    p.add_argument("--deny-principal", action="append", default=[])
+    p.add_argument("--allow-principal", action="append", default=[], help="e.g. User:alice")
+    p.add_argument("--deny-principal", action="append", default=[], help="e.g. User:mallory")
     p.add_argument("--principal", action="append", default=[], help="--list: ACLs of these")
-    p.add_argument("--allow-host", action="append", default=[])
-    p.add_argument("--deny-host", action="append", default=[])
+    p.add_argument("--allow-host", action="append", default=[], help="default: * (any)")
+    p.add_argument("--deny-host", action="append", default=[], help="default: * (any)")
     p.add_argument("--operation", action="append", default=[], help="default: All")
     p.add_argument("--producer", action="store_true", help="ACLs for a producer")
     p.add_argument("--consumer", action="store_true", help="ACLs for a consumer")

@@ -22,7 +22,7 @@ GROUP_DENIED = ErrorCode.GROUP_AUTHORIZATION_FAILED
 CLUSTER_DENIED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
 TXN_DENIED = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 # Kafka's default messages (Errors.X.message()) where it answers with them
-MESSAGES = {
+MESSAGES: dict[int, str] = {
     TOPIC_DENIED: "Topic authorization failed.",
     GROUP_DENIED: "Group authorization failed.",
     CLUSTER_DENIED: "Cluster authorization failed.",
