@@ -59,6 +59,7 @@ class SecurityAdminMixin:
     client: AIOClient
 
     async def describe_acls(self, flt: AclBindingFilter) -> list[AclBinding]:
+        """DescribeAcls: the bindings matching ``flt``; an error raises."""
         request = DescribeAclsRequest(
             resource_type_filter=flt.resource_type,
             resource_name_filter=flt.name,
