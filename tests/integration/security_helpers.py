@@ -19,7 +19,7 @@ from typing import Any
 
 from strom.common.sasl import unsecured_token
 from strom.testing.broker import BrokerFactory, BrokerProcess, free_port
-from strom.testing.certs import CertFiles, TestCA
+from strom.testing.certs import CertFiles, CertificateAuthority
 
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -40,12 +40,12 @@ class Secured:
 
     certs_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
-    ca: TestCA | None = None
+    ca: CertificateAuthority | None = None
     broker_cert: CertFiles | None = None
     clients: dict[str, CertFiles] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ca = TestCA(self.certs_dir)
+        self.ca = CertificateAuthority(self.certs_dir)
         self.broker_cert = self.ca.issue("broker", {"CN": "broker"})
         for name in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             self.ports[name] = free_port()

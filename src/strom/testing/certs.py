@@ -27,7 +27,7 @@ class CertFiles:
     cert: Path
 
 
-class TestCA:
+class CertificateAuthority:
     """A certificate authority whose certificates expire in a day."""
 
     def __init__(self, directory: Path, name: str = "strom-test-ca") -> None:
