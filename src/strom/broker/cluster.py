@@ -168,8 +168,8 @@ async def handle_metadata(
             else:
                 topics.append(await _named_topic(broker, rt.name, auto_create, listener, version))
     if version >= 8 and req.include_topic_authorized_operations:
-        for t in topics:
-            if t.error_code == ErrorCode.NONE and t.name:
+        for t in topics:  # unknown topics too, as Kafka (not those it refuses)
+            if t.name:
                 t.topic_authorized_operations = authorized_operations(
                     broker, ResourceType.TOPIC, t.name
                 )

@@ -379,9 +379,8 @@ async def handle_describe_topic_partitions(
         return _dtp_failed(req, ErrorCode.UNKNOWN_SERVER_ERROR)
     limit = max(min(MAX_REQUEST_PARTITION_SIZE_LIMIT, req.response_partition_limit), 1)
     resp = _describe_topics(broker, sorted(names, key=_java_order), cursor, limit, fetch_all)
-    for topic in resp.topics:
-        if topic.error_code == ErrorCode.NONE and topic.name:
-            topic.topic_authorized_operations = authorized_operations(
-                broker, ResourceType.TOPIC, topic.name
-            )
+    for topic in resp.topics:  # Kafka fills them for unknown topics too
+        topic.topic_authorized_operations = authorized_operations(
+            broker, ResourceType.TOPIC, topic.name or ""
+        )
     return resp
