@@ -27,6 +27,7 @@ from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.offset_delete import OffsetDeleteResponse
 from strom.protocol.generated.offset_fetch import OffsetFetchResponse
 
+OFR = OffsetFetchResponse
 GROUP_KEY, TRANSACTION_KEY = 0, 1
 
 
@@ -96,6 +97,20 @@ def _fetch_group(
     ]
 
 
+def _denied_offsets(
+    denied: list[tuple[str, list[int]]], topic_cls: Any, part_cls: Any
+) -> list[Any]:
+    """Topics of OffsetFetch answered TOPIC_AUTHORIZATION_FAILED, every partition."""
+    return [
+        topic_cls(name, [part_cls(p, -1, -1, "", TOPIC_DENIED) for p in parts])
+        for name, parts in denied
+    ]
+
+
+def _visible(broker: Broker, topics: list[Any]) -> list[Any]:
+    return [t for t in topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.name)]
+
+
 @authorizes(ApiKey.OFFSET_FETCH)
 async def offset_fetch(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
     if header.api_version >= 8:
@@ -105,29 +120,21 @@ async def offset_fetch(broker: Broker, header: RequestHeader, req: Any, handler:
     good, denied = _fetch_group(broker, req.topics)
     resp = await handler(broker, header, dataclasses.replace(req, topics=good))
     if good is None:
-        resp.topics = [t for t in resp.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.name)]
-    for name, parts in denied:
-        resp.topics.append(
-            OffsetFetchResponse.OffsetFetchResponseTopic(
-                name,
-                [
-                    OffsetFetchResponse.OffsetFetchResponsePartition(p, -1, -1, "", TOPIC_DENIED)
-                    for p in parts
-                ],
-            )
-        )
+        resp.topics = _visible(broker, resp.topics)
+    resp.topics += _denied_offsets(
+        denied, OFR.OffsetFetchResponseTopic, OFR.OffsetFetchResponsePartition
+    )
     return resp
 
 
 async def _offset_fetch_groups(
     broker: Broker, header: RequestHeader, req: Any, handler: Handler
 ) -> Any:
-    Group = OffsetFetchResponse.OffsetFetchResponseGroup
     results: dict[str, Any] = {}
     allowed_groups, filters = [], {}
     for g in req.groups:
         if not _group_ok(broker, Op.DESCRIBE, g.group_id):
-            results[g.group_id] = Group(g.group_id, [], GROUP_DENIED)
+            results[g.group_id] = OFR.OffsetFetchResponseGroup(g.group_id, [], GROUP_DENIED)
             continue
         good, denied = _fetch_group(broker, g.topics)
         filters[g.group_id] = (good is None, denied)
@@ -138,21 +145,10 @@ async def _offset_fetch_groups(
     for group in resp.groups:
         every, denied = filters.get(group.group_id, (False, []))
         if every:
-            group.topics = [
-                t for t in group.topics if allowed(broker, Op.DESCRIBE, RT.TOPIC, t.name)
-            ]
-        for name, parts in denied:
-            group.topics.append(
-                OffsetFetchResponse.OffsetFetchResponseTopics(
-                    name,
-                    [
-                        OffsetFetchResponse.OffsetFetchResponsePartitions(
-                            p, -1, -1, "", TOPIC_DENIED
-                        )
-                        for p in parts
-                    ],
-                )
-            )
+            group.topics = _visible(broker, group.topics)
+        group.topics += _denied_offsets(
+            denied, OFR.OffsetFetchResponseTopics, OFR.OffsetFetchResponsePartitions
+        )
         results[group.group_id] = group
     resp.groups = [results[g.group_id] for g in req.groups if g.group_id in results]
     return resp

@@ -83,32 +83,32 @@ async def add_partitions_to_txn(
     return APR(results_by_topic_v3_and_below=results)
 
 
-@authorizes(ApiKey.ADD_OFFSETS_TO_TXN)
-async def add_offsets_to_txn(
+def _txn_refusal(broker: Broker, header: RequestHeader, req: Any) -> Any | None:
+    """WRITE of the transactional id, then READ of the group (when the request names
+    one): Kafka's error response for the first that fails, else None."""
+    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
+        return refuse(header, req, TXN_DENIED)
+    group = getattr(req, "group_id", None)
+    if group is not None and not allowed(broker, Op.READ, RT.GROUP, group):
+        return refuse(header, req, GROUP_DENIED)
+    return None
+
+
+@authorizes(ApiKey.ADD_OFFSETS_TO_TXN, ApiKey.END_TXN)
+async def add_offsets_or_end(
     broker: Broker, header: RequestHeader, req: Any, handler: Handler
 ) -> Any:
-    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
-        return refuse(header, req, TXN_DENIED)
-    if not allowed(broker, Op.READ, RT.GROUP, req.group_id):
-        return refuse(header, req, GROUP_DENIED)
-    return await handler(broker, header, req)
-
-
-@authorizes(ApiKey.END_TXN)
-async def end_txn(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
-    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
-        return refuse(header, req, TXN_DENIED)
-    return await handler(broker, header, req)
+    refused = _txn_refusal(broker, header, req)
+    return refused if refused is not None else await handler(broker, header, req)
 
 
 @authorizes(ApiKey.TXN_OFFSET_COMMIT)
 async def txn_offset_commit(
     broker: Broker, header: RequestHeader, req: Any, handler: Handler
 ) -> Any:
-    if not _txn_ok(broker, Op.WRITE, req.transactional_id):
-        return refuse(header, req, TXN_DENIED)
-    if not allowed(broker, Op.READ, RT.GROUP, req.group_id):
-        return refuse(header, req, GROUP_DENIED)
+    refused = _txn_refusal(broker, header, req)
+    if refused is not None:
+        return refused
     return await split(
         broker,
         header,

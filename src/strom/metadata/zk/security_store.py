@@ -44,9 +44,15 @@ UNKNOWN_SERVER_ERROR = -1
 class ZkSecurity:
     """The ACL and SCRAM part of a ZkMetadataStore (its session, its work queue)."""
 
-    def __init__(self, session: ZkSession, submit: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        session: ZkSession,
+        submit: Callable[[Callable[[], None]], None],
+        write_config: Callable[[str, str, Mapping[str, str]], None],
+    ) -> None:
         self.session = session
         self._submit = submit
+        self._write_config = write_config  # the store's: write, notify, refresh
         self._lock = threading.RLock()
         self._acls: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
         self._scram: dict[str, dict[str, ScramCredential]] = {}
@@ -249,18 +255,7 @@ class ZkSecurity:
                     config.pop(mechanism, None)
                 else:
                     config[mechanism] = new.to_text()
-            path = zd.config_path(USERS, sanitized)
-            data = zd.encode_config(config)
-            try:
-                self.session.set(path, data)
-            except NoNodeError:
-                self.session.create(path, data, makepath=True)
-            self.session.create(
-                f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
-                zd.encode_config_change(USERS, sanitized),
-                sequence=True,
-            )
-            self.refresh_user(sanitized)
+            self._write_config(USERS, sanitized, config)
 
     def refresh_user(self, sanitized: str) -> None:
         creds = self._read_user(sanitized)[1]

@@ -70,7 +70,7 @@ class ZkMetadataStore:
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run_work, name="zk-store", daemon=True)
         self._worker.start()
-        self.security = ZkSecurity(self.session, self._work.put)
+        self.security = ZkSecurity(self.session, self._work.put, self._write_config)
 
     def _run_work(self) -> None:
         while True:
