@@ -508,3 +508,72 @@ def test_acls_survive_a_restart_and_delete_acls_matches_filters(
     assert [b.entry.principal for b in deleted[0]] == ["User:alice"]
     assert produce(sec, "alice", name) == TOPIC_DENIED
     assert CLUSTER_NAME == "kafka-cluster"
+
+
+def test_per_entity_answers_of_group_and_config_apis(
+    acl_broker: tuple[sh.Secured, BrokerProcess],
+) -> None:
+    """OffsetFetch v8 per group and per topic, DescribeGroups per group with authorized
+    operations, ListGroups filtered, DescribeConfigs per resource, as strom's client
+    reads the raw answers."""
+    from strom.protocol.generated.describe_configs import DescribeConfigsRequest
+    from strom.protocol.generated.describe_groups import DescribeGroupsRequest
+    from strom.protocol.generated.list_groups import ListGroupsRequest
+    from strom.protocol.generated.offset_fetch import OffsetFetchRequest
+
+    sec, _ = acl_broker
+    mine, other = topic(sec), topic(sec)
+    group, hidden = sh.unique("g"), sh.unique("g")
+    produce(sec, "admin", mine)
+    grant(
+        sec,
+        acl(RT.TOPIC, mine, "User:alice", Op.READ),
+        acl(RT.GROUP, group, "User:alice", Op.READ),
+        acl(RT.TOPIC, other, "User:alice", Op.DESCRIBE_CONFIGS),
+    )
+    assert consume_one(sec, "alice", mine, group) == 0
+    assert consume_one(sec, "admin", mine, hidden) == 0
+    OF = OffsetFetchRequest
+
+    async def as_alice() -> tuple[Any, ...]:
+        async with AIOAdmin(sec.strom(SASL, "alice")) as admin:
+            send = admin.client.send
+            fetched = await send(
+                None,
+                OF(
+                    groups=[
+                        OF.OffsetFetchRequestGroup(
+                            group,
+                            topics=[
+                                OF.OffsetFetchRequestTopics(mine, [0]),
+                                OF.OffsetFetchRequestTopics(other, [0]),
+                            ],
+                        ),
+                        OF.OffsetFetchRequestGroup(hidden, topics=None),
+                    ]
+                ),
+            )
+            described = await send(
+                None, DescribeGroupsRequest([group, hidden], include_authorized_operations=True)
+            )
+            listed = await send(None, ListGroupsRequest())
+            R = DescribeConfigsRequest.DescribeConfigsResource
+            configs = await send(
+                None, DescribeConfigsRequest([R(2, mine, None), R(2, other, None), R(4, "1", None)])
+            )
+            return fetched, described, listed, configs
+
+    fetched, described, listed, configs = asyncio.run(as_alice())
+    by_group = {g.group_id: g for g in fetched.groups}
+    assert by_group[hidden].error_code == GROUP_DENIED
+    codes = {t.name: [p.error_code for p in t.partitions] for t in by_group[group].topics}
+    assert codes == {mine: [0], other: [TOPIC_DENIED]}
+    groups = {g.group_id: (g.error_code, g.authorized_operations) for g in described.groups}
+    assert groups[hidden][0] == GROUP_DENIED
+    assert groups[group] == (0, (1 << Op.READ) | (1 << Op.DESCRIBE))
+    assert {g.group_id for g in listed.groups} == {group}  # hidden is left out
+    assert [(r.resource_name, r.error_code) for r in configs.results] == [
+        (mine, TOPIC_DENIED),
+        (other, 0),
+        ("1", CLUSTER_DENIED),
+    ]
