@@ -116,6 +116,9 @@ SECURITY_CONFIGS: tuple[ConfigDef, ...] = (
     ConfigDef("sasl.oauthbearer.clock.skew.seconds", INT, 30, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.oauthbearer.expected.audience", LST, None, no_effect=_OAUTH_HTTPS),
     ConfigDef("sasl.oauthbearer.expected.issuer", STR, None, no_effect=_OAUTH_HTTPS),
+    ConfigDef("sasl.oauthbearer.header.urlencode", BOOL, False, no_effect=_OAUTH_HTTPS),
+    ConfigDef("sasl.oauthbearer.jwt.retriever.class", STR, None, no_effect=_OAUTH_HTTPS),
+    ConfigDef("sasl.oauthbearer.jwt.validator.class", STR, None, no_effect=_OAUTH_HTTPS),
     # -- delegation tokens
     ConfigDef("delegation.token.master.key", PWD, None, no_effect=_TOKENS),
     ConfigDef("delegation.token.secret.key", PWD, None, no_effect=_TOKENS),
