@@ -311,21 +311,13 @@ def test_a_live_broker_id_cannot_register_twice(
 ) -> None:
     cluster = cluster_factory(1, session_timeout_ms=4000)
     argv = [
-        sys.executable,
-        "-m",
-        "strom",
-        "broker",
-        "--override",
-        "broker.id=0",
-        "--override",
-        f"zookeeper.connect={cluster.zookeeper_connect}",
-        "--override",
-        "zookeeper.session.timeout.ms=4000",
-        "--override",
-        f"log.dirs={tmp_path / 'log'}",
-        "--override",
-        "listeners=PLAINTEXT://127.0.0.1:0",
-    ]
+        sys.executable, "-m", "strom", "broker",
+        "--override", "broker.id=0",
+        "--override", f"zookeeper.connect={cluster.zookeeper_connect}",
+        "--override", "zookeeper.session.timeout.ms=4000",
+        "--override", f"log.dirs={tmp_path / 'log'}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "broker.id 0 is already registered" in done.stderr
@@ -428,19 +420,12 @@ def test_zookeeper_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
     from strom.testing.broker import free_port
 
     argv = [
-        sys.executable,
-        "-m",
-        "strom",
-        "broker",
-        "--override",
-        f"zookeeper.connect=127.0.0.1:{free_port()}",
-        "--override",
-        "zookeeper.connection.timeout.ms=3000",
-        "--override",
-        f"log.dirs={tmp_path / 'log'}",
-        "--override",
-        "listeners=PLAINTEXT://127.0.0.1:0",
-    ]
+        sys.executable, "-m", "strom", "broker",
+        "--override", f"zookeeper.connect=127.0.0.1:{free_port()}",
+        "--override", "zookeeper.connection.timeout.ms=3000",
+        "--override", f"log.dirs={tmp_path / 'log'}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "waiting for ZooKeeper at" in done.stderr
@@ -455,19 +440,12 @@ def test_a_log_dir_of_another_cluster_is_refused(
     b = cluster.broker(0)
     b.stop()
     argv = [
-        sys.executable,
-        "-m",
-        "strom",
-        "broker",
-        "--override",
-        "broker.id=0",
-        "--override",
-        f"zookeeper.connect={cluster.zookeeper.connect_string}/another-cluster",
-        "--override",
-        f"log.dirs={b.log_dir}",
-        "--override",
-        "listeners=PLAINTEXT://127.0.0.1:0",
-    ]
+        sys.executable, "-m", "strom", "broker",
+        "--override", "broker.id=0",
+        "--override", f"zookeeper.connect={cluster.zookeeper.connect_string}/another-cluster",
+        "--override", f"log.dirs={b.log_dir}",
+        "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+    ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "doesn't match stored clusterId" in done.stderr

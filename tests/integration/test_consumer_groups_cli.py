@@ -326,43 +326,23 @@ def test_reset_offsets_moves_a_stopped_group(bootstrap: str, admin: Admin) -> No
     }
 
     run = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--topic",
-        f"{topic}:0",
-        "--to-offset",
-        "3",
-        "--execute",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--topic", f"{topic}:0",
+        "--to-offset", "3", "--execute",
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert table(run.stdout)[1] == [group, topic, "0", "3"]
     shift = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--topic",
-        f"{topic}:1",
-        "--shift-by",
-        "-4",
-        "--execute",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--topic", f"{topic}:1",
+        "--shift-by", "-4", "--execute",
+    )  # fmt: skip
     assert shift.returncode == 0, shift.stderr
     assert table(shift.stdout)[1] == [group, topic, "1", "6"]
     assert first_offsets(bootstrap, group, topic, 2) == {0: 3, 1: 6}
 
     clamp = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--all-topics",
-        "--to-offset",
-        "99",
+        bootstrap, "--reset-offsets", "--group", group, "--all-topics", "--to-offset", "99",
         "--dry-run",
-    )
+    )  # fmt: skip
     assert clamp.returncode == 0, clamp.stderr
     assert [row[3] for row in table(clamp.stdout)[1:]] == ["10", "10"]
     assert "is higher than latest offset" in clamp.stderr
@@ -373,29 +353,16 @@ def test_reset_offsets_export_and_from_file(bootstrap: str, admin: Admin, tmp_pa
     log's range with Kafka's warning); several groups use group,topic,partition,offset."""
     topic, group, _ = stopped_group(bootstrap, [6, 6], 12)
     exported = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--all-topics",
-        "--to-offset",
-        "2",
-        "--dry-run",
-        "--export",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--all-topics", "--to-offset", "2",
+        "--dry-run", "--export",
+    )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout == f"{topic},0,2\n{topic},1,2\n\n"
     plan = tmp_path / "plan.csv"
     plan.write_text(f"{topic},0,4\n{topic},1,99\n")
     applied = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--from-file",
-        str(plan),
-        "--execute",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--from-file", str(plan), "--execute",
+    )  # fmt: skip
     assert applied.returncode == 0, applied.stderr
     assert table(applied.stdout)[1:] == [[group, topic, "0", "4"], [group, topic, "1", "6"]]
     assert "is higher than latest offset" in applied.stderr
@@ -406,16 +373,9 @@ def test_reset_offsets_export_and_from_file(bootstrap: str, admin: Admin, tmp_pa
     other = tmp_path / "groups.csv"
     other.write_text(f"{group},{topic},1,1\nsomeone-else,{topic},0,0\n")
     both = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--group",
-        f"{group}-absent",
-        "--from-file",
-        str(other),
-        "--dry-run",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--group", f"{group}-absent",
+        "--from-file", str(other), "--dry-run",
+    )  # fmt: skip
     assert both.returncode == 1
     assert table(both.stdout)[1:] == [[group, topic, "1", "1"]]
     assert f"No reset plan for group {group}-absent found" in both.stderr
@@ -428,29 +388,15 @@ def test_reset_offsets_export_and_from_file(bootstrap: str, admin: Admin, tmp_pa
 def test_reset_offsets_by_time(bootstrap: str, require_strom: None) -> None:
     topic, group, _ = stopped_group(bootstrap, [4], 4)
     future = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--topic",
-        topic,
-        "--to-datetime",
-        "2999-01-01T00:00:00.000",
-        "--dry-run",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--topic", topic,
+        "--to-datetime", "2999-01-01T00:00:00.000", "--dry-run",
+    )  # fmt: skip
     assert future.returncode == 0, future.stderr
     assert table(future.stdout)[1] == [group, topic, "0", "4"]
     past = cg(
-        bootstrap,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--topic",
-        topic,
-        "--by-duration",
-        "P3650D",
-        "--execute",
-    )
+        bootstrap, "--reset-offsets", "--group", group, "--topic", topic,
+        "--by-duration", "P3650D", "--execute",
+    )  # fmt: skip
     assert past.returncode == 0, past.stderr
     assert table(past.stdout)[1] == [group, topic, "0", "0"]
 
@@ -461,15 +407,8 @@ def test_reset_offsets_refused_while_active(bootstrap: str) -> None:
     c = group_consumer(bootstrap, group, topic)
     try:
         wait_assigned(c)
-        r = cg(
-            bootstrap,
-            "--reset-offsets",
-            "--group",
-            group,
-            "--all-topics",
-            "--to-latest",
-            "--execute",
-        )
+        r = cg(bootstrap, "--reset-offsets", "--group", group, "--all-topics", "--to-latest",
+               "--execute")  # fmt: skip
         assert r.returncode == 1
         assert (
             f"Error: Assignments can only be reset if the group '{group}' is inactive, "

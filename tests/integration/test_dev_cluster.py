@@ -78,17 +78,9 @@ def test_dev_cluster_serves_stops_on_sigint_and_keeps_its_data(tmp_path: Path) -
         for i in range(3):
             assert (data / f"broker-{i}" / "log").is_dir()
         created = strom(
-            "topics",
-            "--bootstrap-server",
-            bootstrap,
-            "--create",
-            "--topic",
-            "dev",
-            "--partitions",
-            "2",
-            "--replication-factor",
-            "3",
-        )
+            "topics", "--bootstrap-server", bootstrap, "--create", "--topic", "dev",
+            "--partitions", "2", "--replication-factor", "3",
+        )  # fmt: skip
         assert created.returncode == 0, created.stderr
         produce_acked(bootstrap, "dev", [(i % 2, None, f"r{i}".encode()) for i in range(10)])
         assert len(read_all(bootstrap, "dev", 2)) == 10

@@ -143,11 +143,8 @@ class TxnRuntime:
         if topic is not None:
             self._set_partitions(len(topic.partitions))
         self.coordinator.unload(tp.partition)
-        for txn_id in [
-            t
-            for t, job in self.pending_markers.items()
-            if self.coordinator.partition_for(t) == tp.partition
-        ]:
+        for txn_id in [t for t, job in self.pending_markers.items()
+                       if self.coordinator.partition_for(t) == tp.partition]:  # fmt: skip
             del self.pending_markers[txn_id]
         if not is_leader:
             return

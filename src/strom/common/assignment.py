@@ -117,13 +117,9 @@ def assign_replicas(
     racks = {b: r for b, r in brokers.items() if r is not None}
     if not racks:
         return _rack_unaware(
-            num_partitions,
-            replication_factor,
-            sorted(brokers),
-            start_index,
-            shift,
+            num_partitions, replication_factor, sorted(brokers), start_index, shift,
             first_partition,
-        )
+        )  # fmt: skip
     if len(racks) != n:
         raise AssignmentError(
             "Not all brokers have rack information for replica rack aware assignment."
