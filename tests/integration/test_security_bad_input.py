@@ -114,7 +114,7 @@ def serves(sec: sh.Secured) -> bool:
 def test_plaintext_client_on_the_tls_port_is_closed(
     bad_broker: tuple[sh.Secured, BrokerProcess],
 ) -> None:
-    sec, _ = bad_broker
+    sec, proc = bad_broker
     raw = Raw(sec.ports["SSL"])
     raw.send(ApiVersionsRequest("raw", "1"), 3)
     raw.sock.settimeout(10)
@@ -125,6 +125,7 @@ def test_plaintext_client_on_the_tls_port_is_closed(
     raw.close()
     assert not data.startswith(b"\x00\x00")  # no Kafka frame: a TLS alert or nothing
     assert serves(sec)
+    assert "(SSL handshake failed: " in proc.log_path.read_text()
 
 
 def test_tls_client_on_the_plaintext_port_fails_its_handshake(

@@ -45,6 +45,25 @@ def _maybe_refuse(what: str, *codes: int) -> None:
         raise CloseConnection(f"{what} contains UNKNOWN elements")
 
 
+def refuse_unknown(req: Any) -> None:
+    """CloseConnection for an ACL request with UNKNOWN elements (checked first)."""
+    items: list[tuple[Any, str]]
+    if isinstance(req, DescribeAclsRequest):
+        items = [(req, "DescribeAclsRequest")]
+    elif isinstance(req, CreateAclsRequest):
+        items = [(c, "CreatableAcls") for c in req.creations]
+    else:
+        items = [(f, "Filters") for f in req.filters]
+    for item, what in items:
+        _maybe_refuse(
+            what,
+            getattr(item, "pattern_type_filter", getattr(item, "resource_pattern_type", 1)),
+            getattr(item, "resource_type_filter", getattr(item, "resource_type", 1)),
+            item.permission_type,
+            item.operation,
+        )
+
+
 def _filter(f: Any) -> AclBindingFilter:
     """A DescribeAcls request or a DeleteAcls filter as an AclBindingFilter."""
     try:
@@ -74,13 +93,7 @@ async def _apply(
 async def handle_describe_acls(
     broker: Broker, header: RequestHeader, req: DescribeAclsRequest
 ) -> DescribeAclsResponse:
-    _maybe_refuse(
-        "DescribeAclsRequest",
-        req.pattern_type_filter,
-        req.resource_type_filter,
-        req.permission_type,
-        req.operation,
-    )
+    refuse_unknown(req)
     if broker.authorizer is None:
         return DescribeAclsResponse(
             throttle_time_ms=0,
@@ -120,14 +133,7 @@ def _binding(c: CreateAclsRequest.AclCreation) -> AclBinding:
 async def handle_create_acls(
     broker: Broker, header: RequestHeader, req: CreateAclsRequest
 ) -> CreateAclsResponse:
-    for c in req.creations:
-        _maybe_refuse(
-            "CreatableAcls",
-            c.resource_pattern_type,
-            c.resource_type,
-            c.permission_type,
-            c.operation,
-        )
+    refuse_unknown(req)
     Result = CreateAclsResponse.AclCreationResult
     if broker.authorizer is None:
         return CreateAclsResponse(
@@ -162,14 +168,7 @@ async def handle_create_acls(
 async def handle_delete_acls(
     broker: Broker, header: RequestHeader, req: DeleteAclsRequest
 ) -> DeleteAclsResponse:
-    for f in req.filters:
-        _maybe_refuse(
-            "Filters",
-            f.pattern_type_filter,
-            f.resource_type_filter,
-            f.operation,
-            f.permission_type,
-        )
+    refuse_unknown(req)
     FilterResult = DeleteAclsResponse.DeleteAclsFilterResult
     if broker.authorizer is None:
         return DeleteAclsResponse(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Callable, Mapping
@@ -93,8 +94,23 @@ class Authenticator:
             previous=previous,
         )
 
+    async def _start_tls(self, io: FrameIO) -> bool:
+        """The TLS handshake (here rather than in asyncio's server, so that a failed
+        one is logged as Kafka logs a failed authentication)."""
+        context = self.security.ssl_context
+        assert context is not None
+        try:
+            await io.writer.start_tls(context)
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            log.info("Failed authentication with %s (SSL handshake failed: %s)", io.peer, reason)
+            return False
+        return True
+
     async def authenticate(self, io: FrameIO) -> bool:
         """Establish the principal; False when the connection must close."""
+        if self.security.ssl_context is not None and not await self._start_tls(io):
+            return False
         tls_only = self.security.ssl_context is not None and not self.security.sasl
         if tls_only and not self._tls_principal(io):
             return False

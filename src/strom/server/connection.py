@@ -83,7 +83,8 @@ class Connection:
         self.idle_s = idle_ms / 1000 if idle_ms > 0 else None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.use_sendfile = writer.get_extra_info("sslcontext") is None
+        tls = auth is not None and auth.security.ssl_context is not None  # (handshake later)
+        self.use_sendfile = writer.get_extra_info("sslcontext") is None and not tls
         # TLS and SASL listeners: authenticate first; kept for requests only while the
         # session can expire (KIP-368)
         self.auth = auth

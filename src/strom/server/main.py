@@ -111,7 +111,6 @@ class BrokerServer:
                 lst.port,
                 limit=2**20,
                 start_serving=False,
-                ssl=security.ssl_context,
             )
             self.servers.append(server)
             ports[lst.name] = server.sockets[0].getsockname()[1]

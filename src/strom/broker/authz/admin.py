@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from strom.broker.acls import refuse_unknown
 from strom.broker.authz.common import (
     CLUSTER_DENIED,
     MESSAGES,
@@ -188,12 +189,25 @@ for _key in (
     ApiKey.ALTER_REPLICA_LOG_DIRS,
     ApiKey.ELECT_LEADERS,
     ApiKey.ALTER_PARTITION_REASSIGNMENTS,
-    ApiKey.CREATE_ACLS,
-    ApiKey.DELETE_ACLS,
 ):
     authorizes(_key)(_cluster_op(Op.ALTER))
-for _key in (ApiKey.LIST_PARTITION_REASSIGNMENTS, ApiKey.DESCRIBE_ACLS):
-    authorizes(_key)(_cluster_op(Op.DESCRIBE))
+authorizes(ApiKey.LIST_PARTITION_REASSIGNMENTS)(_cluster_op(Op.DESCRIBE))
+
+
+def _acl_op(op: Op) -> Any:
+    """Kafka parses ACL requests first: one with UNKNOWN elements closes the connection
+    before any right is checked."""
+    rule = _cluster_op(op)
+
+    async def checked(broker: Broker, header: RequestHeader, req: Any, handler: Handler) -> Any:
+        refuse_unknown(req)
+        return await rule(broker, header, req, handler)
+
+    return checked
+
+
+authorizes(ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS)(_acl_op(Op.ALTER))
+authorizes(ApiKey.DESCRIBE_ACLS)(_acl_op(Op.DESCRIBE))
 
 
 @authorizes(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS)

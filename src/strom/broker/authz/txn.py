@@ -55,23 +55,15 @@ async def init_producer_id(
     return await handler(broker, header, req)
 
 
-@authorizes(ApiKey.ADD_PARTITIONS_TO_TXN)
-async def add_partitions_to_txn(
-    broker: Broker, header: RequestHeader, req: Any, handler: Handler
-) -> Any:
-    if header.api_version >= 4:  # the brokers' batched verification
-        if not cluster_allowed(broker, Op.CLUSTER_ACTION):
-            return APR(error_code=CLUSTER_DENIED)
-        return await handler(broker, header, req)
-    if not _txn_ok(broker, Op.WRITE, req.v3_and_below_transactional_id):
-        return refuse(header, req, TXN_DENIED)
+def _refused_topics(broker: Broker, topics: list[Any]) -> list[Any] | None:
+    """When a topic may not be written (or does not exist), Kafka adds none of them:
+    the results, refused topics with their error, the others OPERATION_NOT_ATTEMPTED.
+    None when every topic may be added."""
     ok = topic_check(broker, Op.WRITE, lambda t: t.name)
-    if all(ok(t) and broker.topic(t.name) is not None for t in req.v3_and_below_topics):
-        return await handler(broker, header, req)
-    # Kafka adds nothing then: the refused topics get their error, the others
-    # OPERATION_NOT_ATTEMPTED
+    if all(ok(t) and broker.topic(t.name) is not None for t in topics):
+        return None
     results = []
-    for t in req.v3_and_below_topics:
+    for t in topics:
         if not ok(t):
             code = TOPIC_DENIED
         elif broker.topic(t.name) is None:
@@ -80,7 +72,37 @@ async def add_partitions_to_txn(
             code = ErrorCode.OPERATION_NOT_ATTEMPTED
         parts = [APR.AddPartitionsToTxnPartitionResult(p, code) for p in t.partitions]
         results.append(APR.AddPartitionsToTxnTopicResult(t.name, parts))
-    return APR(results_by_topic_v3_and_below=results)
+    return results
+
+
+@authorizes(ApiKey.ADD_PARTITIONS_TO_TXN)
+async def add_partitions_to_txn(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    if header.api_version < 4:  # a client's: WRITE of the transactional id and the topics
+        if not _txn_ok(broker, Op.WRITE, req.v3_and_below_transactional_id):
+            return refuse(header, req, TXN_DENIED)
+        refused = _refused_topics(broker, req.v3_and_below_topics)
+        if refused is None:
+            return await handler(broker, header, req)
+        return APR(results_by_topic_v3_and_below=refused)
+    # the brokers' batched verification: CLUSTER_ACTION, then each transaction's topics
+    if not cluster_allowed(broker, Op.CLUSTER_ACTION):
+        return APR(error_code=CLUSTER_DENIED)
+    good, denied = [], []
+    for txn in req.transactions:
+        results = _refused_topics(broker, txn.topics)
+        if results is None:
+            good.append(txn)
+        else:
+            denied.append(APR.AddPartitionsToTxnResult(txn.transactional_id, results))
+    if not denied:
+        return await handler(broker, header, req)
+    resp = APR()
+    if good:
+        resp = await handler(broker, header, dataclasses.replace(req, transactions=good))
+    resp.results_by_transaction.extend(denied)
+    return resp
 
 
 def _txn_refusal(broker: Broker, header: RequestHeader, req: Any) -> Any | None:
@@ -164,6 +186,3 @@ async def cluster_action(broker: Broker, header: RequestHeader, req: Any, handle
     if not cluster_allowed(broker, Op.CLUSTER_ACTION):
         return refuse(header, req, CLUSTER_DENIED)
     return await handler(broker, header, req)
-
-
-__all__ = ["dataclasses"]
