@@ -578,3 +578,31 @@ def test_per_entity_answers_of_group_and_config_apis(
         (other, 0),
         ("1", CLUSTER_DENIED),
     ]
+
+
+def test_brokers_add_partitions_to_transactions_with_cluster_action(
+    acl_broker: tuple[sh.Secured, BrokerProcess],
+) -> None:
+    """AddPartitionsToTxn v4+ (brokers verifying transactions) needs CLUSTER_ACTION;
+    then each transaction's topics need WRITE, or none of them is added."""
+    from strom.protocol.generated.add_partitions_to_txn import AddPartitionsToTxnRequest as APT
+
+    sec, _ = acl_broker
+    name = topic(sec)
+    grant(sec, acl(RT.CLUSTER, CLUSTER_NAME, "User:alice", Op.CLUSTER_ACTION))
+    txn = APT.AddPartitionsToTxnTransaction(
+        sh.unique("tx"), 1, 0, True, [APT.AddPartitionsToTxnTopic(name, [0])]
+    )
+
+    async def send(user: str) -> Any:
+        async with AIOAdmin(sec.strom(SASL, user)) as admin:
+            return await admin.client.send(None, APT(transactions=[txn]), version=4)
+
+    assert asyncio.run(send("bob")).error_code == CLUSTER_DENIED
+    resp = asyncio.run(send("alice"))
+    assert resp.error_code == 0
+    (result,) = resp.results_by_transaction
+    assert [
+        (t.name, [p.partition_error_code for p in t.results_by_partition])
+        for t in result.topic_results
+    ] == [(name, [TOPIC_DENIED])]
