@@ -210,3 +210,61 @@ def test_strom_configs_adds_scram_credentials(secured: tuple[sh.Secured, BrokerP
         assert topic in listed.stdout.split()
     finally:
         del sh.PASSWORDS[user]
+
+
+def test_a_listeners_key_store_is_rotated_at_runtime(
+    secured: tuple[sh.Secured, BrokerProcess], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Kafka's per-broker dynamic update of listener.name.<l>.ssl.keystore.location: new
+    connections present the new certificate; refused at the cluster level, for password
+    configs and for a store that does not load. (Last in the module: it puts the old
+    store back.)"""
+    from confluent_kafka.admin import AdminClient
+
+    from strom.client.admin_types import AlterConfigOp, AlterConfigOpType, ConfigResource
+    from strom.client.admin_types import ConfigResourceType as CRT
+    from strom.protocol.errors import KafkaError
+    from strom.testing.certs import CertificateAuthority
+
+    sec, proc = secured
+    key = "listener.name.sasl_ssl.ssl.keystore.location"
+    other_ca = CertificateAuthority(tmp_path_factory.mktemp("other-ca"))
+    rotated = other_ca.issue("broker2", {"CN": "broker2"})
+    assert sec.broker_cert is not None
+    old = str(sec.broker_cert.keystore)
+
+    async def alter(name: str, entity: str, value: str | None) -> int:
+        op = AlterConfigOp(
+            name, value, AlterConfigOpType.SET if value else AlterConfigOpType.DELETE
+        )
+        async with AIOAdmin({"bootstrap.servers": proc.bootstrap}) as admin:
+            try:
+                await admin.incremental_alter_configs({ConfigResource(CRT.BROKER, entity): [op]})
+            except KafkaError as exc:
+                return exc.code
+            return 0
+
+    def lists_topics(ca: str) -> bool:
+        conf = {**sec.confluent("SASL_SSL/PLAIN"), "ssl.ca.location": ca}
+        try:
+            AdminClient(conf).list_topics(timeout=4)
+        except Exception:
+            return False
+        return True
+
+    assert asyncio.run(alter(key, "", str(rotated.keystore))) == 42  # not at cluster level
+    assert asyncio.run(alter("listener.name.sasl_ssl.ssl.key.password", "1", "x")) == 42
+    assert asyncio.run(alter(key, "1", "/no/such/file.pem")) == 42
+    assert lists_topics(sec.ca_path)
+    assert asyncio.run(alter(key, "1", str(rotated.keystore))) == 0
+    try:
+        assert lists_topics(str(other_ca.ca_path))
+        assert not lists_topics(sec.ca_path)
+        described = strom(
+            "configs", "--bootstrap-server", proc.bootstrap, "--describe", "--broker", "1"
+        )
+        assert f"{key}={rotated.keystore} sensitive=false" in described.stdout
+    finally:
+        assert asyncio.run(alter(key, "1", None)) == 0
+    assert lists_topics(sec.ca_path)
+    assert old

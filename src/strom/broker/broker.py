@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,10 +40,12 @@ from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
 from strom.broker.txn_runtime import TxnRuntime
 from strom.common.config import BrokerConfig, ConfigError
+from strom.common.security_config import listener_of, reconfigurable_listener_key
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
 from strom.net.security import ClientSecurity
+from strom.net.tls import server_context
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -106,6 +109,8 @@ class Broker:
         self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
         self.authorizer = Authorizer.from_config(config)  # None: no authorizer.class.name
         self.inter_broker_security: ClientSecurity | None = None  # set at start
+        # the server's: rebuild the listeners' TLS contexts after a dynamic change
+        self.on_listeners_changed: Callable[[], None] | None = None
         self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
@@ -214,6 +219,7 @@ class Broker:
             return  # SCRAM credentials: the store's cache is read at each authentication
         if entity_type == BROKERS:
             self._load_dynamic_configs()
+            self._listeners_changed()
             for topic in self.image.topics.values():
                 self.replicas.update_topic_config(topic)
             return
@@ -325,12 +331,28 @@ class Broker:
         default's) dynamic configs: each value parses, and every topic's log config,
         and a new topic's, is still valid with them."""
         trial = self.config.with_dynamic(per_broker, configs)
+        self._check_listener_stores(trial, configs)
         overrides = [info.configs for info in self.image.topics.values()]
         for topic_overrides in [{}, *overrides]:
             try:
                 LogConfig.from_topic_config(trial.topic_config_strings(topic_overrides))
             except KafkaError as exc:
                 raise ConfigError(next(iter(configs), ""), exc.message or str(exc)) from None
+
+    def _check_listener_stores(self, trial: BrokerConfig, configs: Mapping[str, str]) -> None:
+        """A listener's new key or trust store must load (ConfigError otherwise)."""
+        names = {lst.name for lst in self.listeners}
+        for key in configs:
+            if reconfigurable_listener_key(key) is None:
+                continue
+            listener = listener_of(key)
+            if listener not in names:
+                raise ConfigError(key, f"{listener} is not a listener of this broker")
+            server_context(partial(trial.listener_get, listener))
+
+    def _listeners_changed(self) -> None:
+        if self.on_listeners_changed is not None:
+            self.on_listeners_changed()
 
     async def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
         """Check, then store and apply this broker's (or the cluster default's) dynamic
@@ -342,6 +364,7 @@ class Broker:
         self.config.set_dynamic(per_broker, configs)
         for topic in self.image.topics.values():
             self.replicas.update_topic_config(topic)
+        self._listeners_changed()
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
         info = self.image.topic(topic) if topic is not None else None

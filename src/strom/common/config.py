@@ -33,7 +33,12 @@ from strom.common.config_types import (
 
 # Java .properties parsing lives in strom.common.properties; re-exported here.
 from strom.common.properties import parse_properties as parse_properties
-from strom.common.security_config import SECURITY_CONFIGS, listener_key_base
+from strom.common.security_config import (
+    RECONFIGURABLE_SSL_PASSWORDS,
+    SECURITY_CONFIGS,
+    listener_key_base,
+    reconfigurable_listener_key,
+)
 
 __all__ = [
     "INT_MAX",
@@ -344,16 +349,38 @@ class BrokerConfig:
     def parse_dynamic(values: Mapping[str, str | None]) -> dict[str, object]:
         """Checked dynamic values: ConfigError naming a config that cannot change at
         runtime (Kafka: "Cannot update these configs dynamically") or a bad value."""
-        fixed = sorted(key for key in values if key not in DYNAMIC_BROKER_CONFIGS)
+        for key in values:
+            if listener_key_base(key) in RECONFIGURABLE_SSL_PASSWORDS:
+                raise ConfigError(
+                    key,
+                    "strom keeps no password configs dynamically (Kafka encrypts them with "
+                    "password.encoder.secret): give the store's key unencrypted in a PEM file",
+                )
+        fixed = sorted(
+            key
+            for key in values
+            if key not in DYNAMIC_BROKER_CONFIGS and reconfigurable_listener_key(key) is None
+        )
         if fixed:
             raise ConfigError(
                 fixed[0], f"Cannot update these configs dynamically: Set({', '.join(fixed)})"
             )
-        return {key: BROKER_CONFIGS[key].parse(raw) for key, raw in values.items()}
+        return {
+            key: BROKER_CONFIGS[reconfigurable_listener_key(key) or key].parse(raw)
+            for key, raw in values.items()
+        }
 
     def set_dynamic(self, per_broker: bool, values: Mapping[str, str | None]) -> None:
-        """Replace the dynamic configs of this broker or of the cluster default."""
+        """Replace the dynamic configs of this broker or of the cluster default (a
+        listener's stores only per broker, as Kafka's per-broker configs)."""
         parsed = self.parse_dynamic(values)
+        per_broker_only = sorted(k for k in parsed if reconfigurable_listener_key(k))
+        if per_broker_only and not per_broker:
+            raise ConfigError(
+                per_broker_only[0],
+                "Cannot update these configs at default cluster level, broker id must be "
+                f"specified: Set({', '.join(per_broker_only)})",
+            )
         if per_broker:
             self.dynamic_broker = parsed
         else:

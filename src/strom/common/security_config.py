@@ -32,7 +32,7 @@ _TOKENS = "strom has no delegation tokens"
 _ZK_TLS = "strom connects to ZooKeeper through kazoo without TLS or ZooKeeper ACLs"
 _ENCODER = "strom stores no dynamic password configs, so nothing is encoded"
 _NEGOTIATED = "Python's TLS context negotiates the highest of ssl.enabled.protocols"
-_STATIC_TLS = "key and trust stores are read at start, never reconfigured at runtime"
+_STATIC_TLS = "a key store changed at runtime is not compared with the one it replaces"
 _LOGIN = (
     "strom's clients log in for each connection (a fresh unsecured OAUTHBEARER token); "
     "there is no login to refresh"
@@ -172,3 +172,33 @@ def listener_key_base(key: str) -> str | None:
         return tail
     _, dot, tail = tail.partition(".")  # a SASL mechanism
     return tail if dot and tail in LISTENER_SCOPED else None
+
+
+# Kafka's SslConfigs.RECONFIGURABLE_CONFIGS: a listener's key and trust stores may change
+# at runtime, per broker, with the listener prefix (certificates are rotated this way).
+# The password ones are refused: strom does not keep password configs dynamically
+# (Kafka stores them encrypted with password.encoder.secret).
+RECONFIGURABLE_SSL = frozenset(
+    {"ssl.keystore.type", "ssl.keystore.location", "ssl.truststore.type", "ssl.truststore.location"}
+)
+RECONFIGURABLE_SSL_PASSWORDS = frozenset(
+    {
+        "ssl.keystore.password",
+        "ssl.key.password",
+        "ssl.truststore.password",
+        "ssl.keystore.key",
+        "ssl.keystore.certificate.chain",
+        "ssl.truststore.certificates",
+    }
+)
+
+
+def reconfigurable_listener_key(key: str) -> str | None:
+    """The setting of a ``listener.name.<listener>.`` key that may change at runtime."""
+    base = listener_key_base(key)
+    return base if base in RECONFIGURABLE_SSL else None
+
+
+def listener_of(key: str) -> str:
+    """``listener.name.ssl.ssl.keystore.location`` -> ``SSL``."""
+    return key[len("listener.name.") :].partition(".")[0].upper()

@@ -98,6 +98,9 @@ class BrokerServer:
         self._broker: Broker | None = None
         self.connections: set[asyncio.Task[None]] = set()
         self.servers: list[asyncio.Server] = []
+        # by listener name; rebuilt when a listener's stores change at runtime
+        self.securities: dict[str, ListenerSecurity] = {}
+        self._listeners: list[Listener] = []
         self.stop = asyncio.Event()
 
     async def bind(self, listeners: list[Listener]) -> dict[str, int]:
@@ -105,8 +108,10 @@ class BrokerServer:
         ports: dict[str, int] = {}
         for lst in listeners:
             security = listener_security(self.config, lst)
+            self.securities[lst.name] = security
+            self._listeners.append(lst)
             server = await asyncio.start_server(
-                self._client_handler(lst, security),
+                self._client_handler(lst),
                 lst.host,
                 lst.port,
                 limit=2**20,
@@ -123,9 +128,19 @@ class BrokerServer:
 
     def attach(self, broker: Broker) -> None:
         self._broker = broker
+        broker.on_listeners_changed = self._reload_securities
+
+    def _reload_securities(self) -> None:
+        """New connections use a listener's new key and trust stores (the broker checked
+        that they load before storing them)."""
+        for lst in self._listeners:
+            try:
+                self.securities[lst.name] = listener_security(self.config, lst)
+            except ConfigError as exc:
+                log.error("keeping the TLS settings of listener %s: %s", lst.name, exc)
 
     def _client_handler(
-        self, listener: Listener, security: ListenerSecurity
+        self, listener: Listener
     ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         cfg = self.config
         max_frame = cfg.get_int("socket.request.max.bytes")
@@ -145,6 +160,7 @@ class BrokerServer:
             SESSION.set(Session(client_host=peer[0] if peer else ""))
             _set_buffers(writer, *buffers)
             auth = None
+            security = self.securities[listener.name]
             if security.ssl_context is not None or security.sasl:
                 store = self.broker.store
                 auth = Authenticator(security, store.scram_credentials, peer[0] if peer else "")
