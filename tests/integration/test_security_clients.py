@@ -188,6 +188,27 @@ def test_strom_configs_adds_scram_credentials(secured: tuple[sh.Secured, BrokerP
             return await admin.describe_user_scram_credentials([user])
 
     assert asyncio.run(describe()) == {user: {"SCRAM-SHA-512": 8192}}
+
+    async def errors() -> list[int]:
+        from strom.protocol.errors import KafkaError
+
+        codes = []
+        async with AIOAdmin({"bootstrap.servers": proc.bootstrap}) as admin:
+            for call in (
+                admin.describe_user_scram_credentials(["nobody-" + user]),
+                admin.alter_user_scram_credentials([(user, "SCRAM-SHA-256", "pw", 1000)]),
+                admin.alter_user_scram_credentials([(user, "SCRAM-SHA-256", "pw", 20000)]),
+                admin.alter_user_scram_credentials(deletions=[(user, "SCRAM-SHA-256")]),
+            ):
+                try:
+                    await call
+                    codes.append(0)
+                except KafkaError as exc:
+                    codes.append(exc.code)
+        return codes
+
+    # unknown user; too few and too many iterations; deleting what does not exist
+    assert asyncio.run(errors()) == [91, 93, 93, 91]
     sh.PASSWORDS[user] = "c-pw"
     try:
         topic = sh.unique("carol")
