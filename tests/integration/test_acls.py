@@ -606,3 +606,27 @@ def test_brokers_add_partitions_to_transactions_with_cluster_action(
         (t.name, [p.partition_error_code for p in t.results_by_partition])
         for t in result.topic_results
     ] == [(name, [TOPIC_DENIED])]
+
+
+def test_automatic_topic_creation_needs_create(
+    acl_broker: tuple[sh.Secured, BrokerProcess],
+) -> None:
+    from strom.protocol.generated.metadata import MetadataRequest
+
+    sec, _ = acl_broker
+    prefix = sh.unique("auto") + "-"
+    grant(sec, acl(RT.TOPIC, prefix, "User:alice", Op.WRITE, pattern=PatternType.PREFIXED))
+    name = f"{prefix}new"
+
+    async def metadata(user: str, auto: bool = True) -> int:
+        async with AIOAdmin(sec.strom(SASL, user)) as admin:
+            request = MetadataRequest(
+                topics=[MetadataRequest.MetadataRequestTopic(name=name)],
+                allow_auto_topic_creation=auto,
+            )
+            return int((await admin.client.send(None, request)).topics[0].error_code)
+
+    assert asyncio.run(metadata("alice")) == TOPIC_DENIED  # may describe, may not create
+    assert asyncio.run(metadata("admin", auto=False)) == 3  # nothing created: UNKNOWN_TOPIC
+    grant(sec, acl(RT.TOPIC, prefix, "User:alice", Op.CREATE, pattern=PatternType.PREFIXED))
+    assert asyncio.run(metadata("alice")) in (0, 5)  # created (leader maybe not yet known)
