@@ -34,7 +34,9 @@ class _FetchState:
         # fetch.max.bytes bounds consumers; followers are bounded by their own request
         self.remaining = cap if self.replica_id >= 0 else min(cap, fetch_max_bytes)
         self.total = 0
-        self.any_error = False
+        # an error, a diverging epoch or a preferred read replica: answered at once, not
+        # held for min_bytes (Kafka's ReplicaManager.fetchMessages)
+        self.answer_now = False
         self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
 
 
@@ -101,6 +103,7 @@ def _consumer_read(
     preferred = _preferred_replica(broker, st, part, fp)
     if preferred is not None:
         out.preferred_read_replica = preferred
+        st.answer_now = True
         return _no_records(out, part)
     limit = min(fp.partition_max_bytes, st.remaining)
     return part.read_records(
@@ -115,7 +118,7 @@ def _consumer_read(
 def _failed(
     broker: Broker, st: _FetchState, tp: TopicPartition, out: PartitionData, code: int
 ) -> PartitionData:
-    st.any_error = True
+    st.answer_now = True
     out.error_code = code
     out.records = b""
     if code == ErrorCode.OFFSET_OUT_OF_RANGE:
@@ -141,6 +144,7 @@ def _read_partition(
             found = _follower_read(broker, st, tp, fp)
             if isinstance(found, tuple):
                 out.diverging_epoch = FetchResponse.EpochEndOffset(*found)
+                st.answer_now = True
                 return _no_records(out, broker.replicas.partitions[tp])
             res = found
         else:
@@ -192,7 +196,7 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
         parts: list[PartitionData] = []
         for fp in ft.partitions:
             if topic_error is not None:
-                st.any_error = True
+                st.answer_now = True
                 parts.append(
                     PartitionData(
                         partition_index=fp.partition,
@@ -244,7 +248,7 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
     if version >= 7 and req.session_epoch > 0:
         return FetchResponse(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0)
     resp, st = _read_all(broker, req, version)
-    if st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.any_error:
+    if st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now:
         return resp
     deadline = broker.now_ms() + req.max_wait_ms
     tps = _requested(broker, req, version)
@@ -254,6 +258,6 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
             break
         await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=st.replica_id >= 0)
         resp, st = _read_all(broker, req, version)
-        if st.total >= req.min_bytes or st.any_error:
+        if st.total >= req.min_bytes or st.answer_now:
             break
     return resp

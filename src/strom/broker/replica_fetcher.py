@@ -188,10 +188,12 @@ class ReplicaFetcher:
         now = self.broker.now_ms()
         by_topic: dict[str, list[FetchRequest.FetchPartition]] = {}
         ids: dict[str, bytes] = {}
+        sent: dict[TopicPartition, tuple[_Follow, int]] = {}  # the fetch state asked for
         for tp, f in self.partitions.items():
             if f.truncating or f.delayed_until_ms > now:
                 continue
             plog = f.part.log
+            sent[tp] = (f, plog.log_end_offset)
             by_topic.setdefault(tp.topic, []).append(
                 FetchRequest.FetchPartition(
                     partition=tp.partition,
@@ -228,8 +230,19 @@ class ReplicaFetcher:
                 found = self.broker.image.topic_by_id(t.topic_id)
                 name = found.name if found is not None else ""
             for p in t.partitions:
-                self._handle(TopicPartition(name, p.partition_index), p)
+                tp = TopicPartition(name, p.partition_index)
+                if self._still_current(tp, sent.get(tp)):
+                    self._handle(tp, p)
         return True
+
+    def _still_current(self, tp: TopicPartition, asked: tuple[_Follow, int] | None) -> bool:
+        """Whether the partition's fetch state is still the one the request was made for
+        (Kafka's AbstractFetcherThread checks it): a new leader epoch, a truncation or a
+        moved log meanwhile make the answer stale, and it is dropped."""
+        f = self.partitions.get(tp)
+        if asked is None or f is not asked[0] or f.truncating:
+            return False
+        return f.part.log.log_end_offset == asked[1]
 
     def _handle(self, tp: TopicPartition, p: FetchResponse.PartitionData) -> None:
         f = self.partitions.get(tp)
