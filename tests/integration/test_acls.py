@@ -630,3 +630,75 @@ def test_automatic_topic_creation_needs_create(
     assert asyncio.run(metadata("admin", auto=False)) == 3  # nothing created: UNKNOWN_TOPIC
     grant(sec, acl(RT.TOPIC, prefix, "User:alice", Op.CREATE, pattern=PatternType.PREFIXED))
     assert asyncio.run(metadata("alice")) in (0, 5)  # created (leader maybe not yet known)
+
+
+def test_kip848_consumer_groups_under_acls(acl_broker: tuple[sh.Secured, BrokerProcess]) -> None:
+    """ConsumerGroupHeartbeat needs READ of the group (and DESCRIBE of the subscribed
+    topics); ConsumerGroupDescribe DESCRIBE of each group."""
+    from strom.protocol.generated.consumer_group_describe import ConsumerGroupDescribeRequest
+    from strom.protocol.generated.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+
+    sec, _ = acl_broker
+    name, secret = topic(sec), topic(sec)
+    group, other = sh.unique("g"), sh.unique("g")
+    grant(
+        sec, acl(RT.TOPIC, name, "User:alice", Op.READ), acl(RT.GROUP, group, "User:alice", Op.READ)
+    )
+    produce(sec, "admin", name)
+    from confluent_kafka import Consumer
+
+    c = Consumer(
+        {
+            **sec.confluent(SASL, "alice"),
+            "group.id": group,
+            "group.protocol": "consumer",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        c.subscribe([name])
+        got = None
+        for _ in range(30):
+            got = c.poll(1.0)
+            if got is not None and got.error() is None:
+                break
+        assert got is not None and got.error() is None, got and got.error()
+    finally:
+        c.close()
+    CGH = ConsumerGroupHeartbeatRequest
+
+    async def as_alice() -> tuple[int, int, Any]:
+        async with AIOAdmin(sec.strom(SASL, "alice")) as admin:
+            send = admin.client.send
+            denied_group = await send(
+                None,
+                CGH(
+                    group_id=other,
+                    member_id="m" * 22,
+                    member_epoch=0,
+                    rebalance_timeout_ms=30000,
+                    subscribed_topic_names=[name],
+                ),
+                version=1,
+            )
+            denied_topic = await send(
+                None,
+                CGH(
+                    group_id=group,
+                    member_id="n" * 22,
+                    member_epoch=0,
+                    rebalance_timeout_ms=30000,
+                    subscribed_topic_names=[secret],
+                ),
+                version=1,
+            )
+            described = await send(
+                None, ConsumerGroupDescribeRequest([group, other], True), version=0
+            )
+            return denied_group.error_code, denied_topic.error_code, described
+
+    denied_group, denied_topic, described = asyncio.run(as_alice())
+    assert (denied_group, denied_topic) == (GROUP_DENIED, TOPIC_DENIED)
+    codes = {g.group_id: (g.error_code, g.authorized_operations) for g in described.groups}
+    assert codes[other][0] == GROUP_DENIED
+    assert codes[group] == (0, (1 << Op.READ) | (1 << Op.DESCRIBE))

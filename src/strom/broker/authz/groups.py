@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from strom.broker.authorized_ops import authorized_operations
 from strom.broker.authz.common import (
     CLUSTER_DENIED,
     GROUP_DENIED,
@@ -216,3 +217,52 @@ async def delete_groups(broker: Broker, header: RequestHeader, req: Any, handler
 
 
 __all__ = ["CLUSTER_DENIED"]
+
+
+# -- KIP-848 ------------------------------------------------------------------------------
+DESCRIBED_UNAUTHORIZED = (
+    "The described group uses topics that the client is not authorized to describe."
+)
+
+
+@authorizes(ApiKey.CONSUMER_GROUP_HEARTBEAT)
+async def consumer_group_heartbeat(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    """READ of the group; every subscribed topic name must be DESCRIBE-able (clients
+    may not learn of topics they cannot describe)."""
+    if not _group_ok(broker, Op.READ, req.group_id):
+        return refuse(header, req, GROUP_DENIED)
+    names = req.subscribed_topic_names or []
+    if any(not allowed(broker, Op.DESCRIBE, RT.TOPIC, n) for n in names):
+        return refuse(header, req, TOPIC_DENIED)
+    return await handler(broker, header, req)
+
+
+@authorizes(ApiKey.CONSUMER_GROUP_DESCRIBE)
+async def consumer_group_describe(
+    broker: Broker, header: RequestHeader, req: Any, handler: Handler
+) -> Any:
+    """DESCRIBE of each group; a group whose members are assigned topics the client may
+    not describe is answered TOPIC_AUTHORIZATION_FAILED, without its members."""
+    good = [g for g in req.group_ids if _group_ok(broker, Op.DESCRIBE, g)]
+    resp = await handler(broker, header, dataclasses.replace(req, group_ids=good))
+    Described = type(resp).DescribedGroup
+    for group_id in req.group_ids:
+        if group_id not in good:
+            resp.groups.append(Described(error_code=GROUP_DENIED, group_id=group_id))
+    for group in resp.groups:
+        if group.error_code != 0:
+            continue
+        topics = {
+            tp.topic_name
+            for m in group.members
+            for a in (m.assignment, m.target_assignment)
+            for tp in a.topic_partitions
+        }
+        if any(not allowed(broker, Op.DESCRIBE, RT.TOPIC, t) for t in topics):
+            group.error_code, group.error_message = TOPIC_DENIED, DESCRIBED_UNAUTHORIZED
+            group.members = []
+        elif req.include_authorized_operations:
+            group.authorized_operations = authorized_operations(broker, RT.GROUP, group.group_id)
+    return resp
