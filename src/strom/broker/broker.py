@@ -34,6 +34,7 @@ from strom.broker.listeners import (
     bound_listeners,
     inter_broker_listener,
 )
+from strom.broker.metrics import BrokerMetrics
 from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
@@ -50,6 +51,7 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
 from strom.storage.config import LogConfig
+from strom.storage.flush import FlushJob
 from strom.storage.jobs import StorageJob
 from strom.storage.log_manager import LogManager
 
@@ -135,6 +137,8 @@ class Broker:
         self.topics = TopicAdmin(self)
         self.transactions = TxnRuntime(self)
         self.groups = GroupRuntime(self)
+        self.metrics = BrokerMetrics()  # counted on the loop; read by metrics.listener
+        self.metrics_url: str | None = None  # where metrics.listener serves them, if set
 
     # -- start -------------------------------------------------------------------
     def start(self, bound_ports: Mapping[str, int] | None = None) -> BrokerInfo:
@@ -417,12 +421,18 @@ class Broker:
         return self.logs.remove_expired_producers(self.now_ms())
 
     async def flush_due(self) -> int:
-        return await self.run_storage_jobs(self.logs.flush_jobs(self.now_ms()))
+        return await self._flush(self.logs.flush_jobs(self.now_ms()))
 
     async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
         """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
         before the produce is answered), in a storage thread."""
-        await self.run_storage_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
+        await self._flush(self.logs.requested_flush_jobs(tps, self.now_ms()))
+
+    async def _flush(self, jobs: Sequence[FlushJob]) -> int:
+        done = await self.run_storage_jobs(jobs)
+        for job in jobs:
+            self.metrics.log_flush.observe(job.elapsed_ms)  # LogFlushRateAndTimeMs
+        return done
 
     def shutdown(self) -> None:
         self.groups.shutdown()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+import time
 from typing import Any
 
 from strom.broker.broker import Broker
@@ -140,6 +141,7 @@ class Connection:
         return await self.reader.readexactly(size)
 
     async def _process(self, frame: bytes) -> None:
+        started = time.perf_counter()
         header, r = parse_request_header(frame)
         allowed = BROKER_API_VERSIONS.get(header.api_key)
         if header.api_key == API_VERSIONS_KEY and (
@@ -155,6 +157,10 @@ class Connection:
         response = await self._dispatch(header, request)
         if response is not None:
             await self._send(header, response, header.api_version)
+        elapsed_ms = (time.perf_counter() - started) * 1000  # Kafka's TotalTimeMs
+        self.broker.metrics.on_request(
+            header.api_key, header.api_version, request, response, elapsed_ms
+        )
 
     async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
         try:

@@ -5,7 +5,6 @@ reassignments, ACLs and SCRAM credentials."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from strom.broker.acls import refuse_unknown
@@ -18,6 +17,7 @@ from strom.broker.authz.common import (
     allowed,
     cluster_allowed,
     refuse,
+    replaced,
     split,
 )
 from strom.broker.broker import Broker, Handler, authorizes
@@ -83,7 +83,7 @@ async def delete_topics(broker: Broker, header: RequestHeader, req: Any, handler
             code=TOPIC_DENIED,
         )
     good, denied = [], []
-    Result = refuse(header, dataclasses.replace(req, topics=[]), 0).__class__.DeletableTopicResult
+    Result = refuse(header, replaced(req, topics=[]), 0).__class__.DeletableTopicResult
     for t in req.topics:
         name = t.name
         if name is None:
@@ -102,9 +102,9 @@ async def delete_topics(broker: Broker, header: RequestHeader, req: Any, handler
             good.append(t)
     if not denied:
         return await handler(broker, header, req)
-    resp = refuse(header, dataclasses.replace(req, topics=[]), 0)
+    resp = refuse(header, replaced(req, topics=[]), 0)
     if good:
-        resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+        resp = await handler(broker, header, replaced(req, topics=good))
     resp.responses.extend(denied)
     return resp
 
@@ -141,10 +141,10 @@ async def _configs(
     if not bad:
         return await handler(broker, header, req)
     good = [r for r in req.resources if _config_ok(broker, op, r)]
-    resp = refuse(header, dataclasses.replace(req, resources=[]), 0)
+    resp = refuse(header, replaced(req, resources=[]), 0)
     if good:
-        resp = await handler(broker, header, dataclasses.replace(req, resources=good))
-    denied = refuse(header, dataclasses.replace(req, resources=bad), 0)
+        resp = await handler(broker, header, replaced(req, resources=good))
+    denied = refuse(header, replaced(req, resources=bad), 0)
     for entry, r in zip(getattr(denied, resp_field), bad, strict=True):
         entry.error_code = _CODES[CONFIG_RESOURCES[r.resource_type]]
         entry.error_message = MESSAGES[entry.error_code]

@@ -3,7 +3,6 @@ Metadata and DescribeTopicPartitions, as KafkaApis authorizes them."""
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from typing import Any
 
@@ -16,6 +15,7 @@ from strom.broker.authz.common import (
     allowed,
     cluster_allowed,
     refuse,
+    replaced,
     split,
     topic_check,
 )
@@ -166,7 +166,7 @@ async def metadata(
             good.append(rt)
     if not denied:
         return await handler(broker, header, req)
-    resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+    resp = await handler(broker, header, replaced(req, topics=good))
     if not good:  # (v0: an empty list would have meant every topic)
         resp.topics = []
     resp.topics.extend(denied)
@@ -185,11 +185,11 @@ async def describe_topic_partitions(
     if all(ok(t) for t in req.topics):
         return await handler(broker, header, req)
     good = [t for t in req.topics if ok(t)]
-    resp = refuse(header, dataclasses.replace(req, topics=[]), 0)
+    resp = refuse(header, replaced(req, topics=[]), 0)
     if good:
-        resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+        resp = await handler(broker, header, replaced(req, topics=good))
     denied = refuse(
-        header, dataclasses.replace(req, topics=[t for t in req.topics if not ok(t)]), TOPIC_DENIED
+        header, replaced(req, topics=[t for t in req.topics if not ok(t)]), TOPIC_DENIED
     )
     resp.topics = sorted(resp.topics + denied.topics, key=lambda t: t.name or "")
     return resp

@@ -3,9 +3,8 @@ what is allowed (handled) and what is not (answered with an error code)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from strom.broker.broker import Broker, Handler
 from strom.broker.errors import error_response
@@ -14,6 +13,7 @@ from strom.common.acl import CLUSTER_NAME, AclOperation, ResourceType
 from strom.protocol.errors import ErrorCode
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated import response_class
+from strom.protocol.message import Message, fields
 
 Op = AclOperation
 RT = ResourceType
@@ -28,6 +28,17 @@ MESSAGES: dict[int, str] = {
     CLUSTER_DENIED: "Cluster authorization failed.",
     TXN_DENIED: "Transactional Id authorization failed.",
 }
+
+
+M = TypeVar("M", bound=Message)
+
+
+def replaced(message: M, **changes: Any) -> M:
+    """A shallow copy of a generated message with some fields changed."""
+    copy = type(message)(*(getattr(message, f) for f in fields(message)))
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy
 
 
 def allowed(broker: Broker, op: AclOperation, resource_type: ResourceType, name: str) -> bool:
@@ -70,14 +81,14 @@ async def split(
         (good if ok(item) else bad).append(item)
     if not bad:
         return await handler(broker, header, req)
-    denied = refuse(header, dataclasses.replace(req, **{field: bad}), code)
+    denied = refuse(header, replaced(req, **{field: bad}), code)
     if message is not None:
         for entry in getattr(denied, resp_field):
             entry.error_message = message
     if good:
-        resp = await handler(broker, header, dataclasses.replace(req, **{field: good}))
+        resp = await handler(broker, header, replaced(req, **{field: good}))
     else:
-        resp = refuse(header, dataclasses.replace(req, **{field: []}), ErrorCode.NONE)
+        resp = refuse(header, replaced(req, **{field: []}), ErrorCode.NONE)
     if resp is None:  # Produce with acks=0
         return None
     getattr(resp, resp_field).extend(getattr(denied, resp_field))

@@ -5,7 +5,6 @@ their offsets."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from strom.broker.authorized_ops import authorized_operations
@@ -19,6 +18,7 @@ from strom.broker.authz.common import (
     allowed,
     cluster_allowed,
     refuse,
+    replaced,
     split,
     topic_check,
 )
@@ -119,7 +119,7 @@ async def offset_fetch(broker: Broker, header: RequestHeader, req: Any, handler:
     if not _group_ok(broker, Op.DESCRIBE, req.group_id):
         return refuse(header, req, GROUP_DENIED)
     good, denied = _fetch_group(broker, req.topics)
-    resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+    resp = await handler(broker, header, replaced(req, topics=good))
     if good is None:
         resp.topics = _visible(broker, resp.topics)
     resp.topics += _denied_offsets(
@@ -139,10 +139,10 @@ async def _offset_fetch_groups(
             continue
         good, denied = _fetch_group(broker, g.topics)
         filters[g.group_id] = (good is None, denied)
-        allowed_groups.append(dataclasses.replace(g, topics=good))
-    resp = refuse(header, dataclasses.replace(req, groups=[]), 0)
+        allowed_groups.append(replaced(g, topics=good))
+    resp = refuse(header, replaced(req, groups=[]), 0)
     if allowed_groups:
-        resp = await handler(broker, header, dataclasses.replace(req, groups=allowed_groups))
+        resp = await handler(broker, header, replaced(req, groups=allowed_groups))
     for group in resp.groups:
         every, denied = filters.get(group.group_id, (False, []))
         if every:
@@ -163,7 +163,7 @@ async def offset_delete(broker: Broker, header: RequestHeader, req: Any, handler
     good = [t for t in req.topics if ok(t)]
     if len(good) == len(req.topics):
         return await handler(broker, header, req)
-    resp = await handler(broker, header, dataclasses.replace(req, topics=good))
+    resp = await handler(broker, header, replaced(req, topics=good))
     for t in req.topics:
         if not ok(t):
             resp.topics.append(
@@ -246,7 +246,7 @@ async def consumer_group_describe(
     """DESCRIBE of each group; a group whose members are assigned topics the client may
     not describe is answered TOPIC_AUTHORIZATION_FAILED, without its members."""
     good = [g for g in req.group_ids if _group_ok(broker, Op.DESCRIBE, g)]
-    resp = await handler(broker, header, dataclasses.replace(req, group_ids=good))
+    resp = await handler(broker, header, replaced(req, group_ids=good))
     Described = type(resp).DescribedGroup
     for group_id in req.group_ids:
         if group_id not in good:

@@ -7,7 +7,6 @@ transactions."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from strom.broker.authz.common import (
@@ -20,6 +19,7 @@ from strom.broker.authz.common import (
     allowed,
     cluster_allowed,
     refuse,
+    replaced,
     split,
     topic_check,
 )
@@ -100,7 +100,7 @@ async def add_partitions_to_txn(
         return await handler(broker, header, req)
     resp = APR()
     if good:
-        resp = await handler(broker, header, dataclasses.replace(req, transactions=good))
+        resp = await handler(broker, header, replaced(req, transactions=good))
     resp.results_by_transaction.extend(denied)
     return resp
 
