@@ -63,7 +63,11 @@ def test_broker_id_zero_stays_zero(broker_factory: BrokerFactory) -> None:
         ("node.id=-2", "node.id: invalid value -2"),
         ("process.roles=broker", "process.roles: strom has no KRaft mode"),
         ("listeners=PLAINTEXT://127.0.0.1:9,PLAINTEXT://127.0.0.1:10", "different name"),
-        ("listeners=SSL://127.0.0.1:0", "security protocol SSL"),
+        ("listeners=SSL://127.0.0.1:0", "ssl.keystore.location: a TLS listener needs a key store"),
+        (
+            "listeners=SASL_PLAINTEXT://127.0.0.1:0",
+            "GSSAPI (Kerberos) is not supported by strom",
+        ),
         ("listeners=NOPE://127.0.0.1:0", "No security protocol defined for listener NOPE"),
     ],
 )

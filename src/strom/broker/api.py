@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strom.broker import (
     acls,
+    authz,
     cluster,
     configs,
     consumer_group_apis,
@@ -14,6 +15,7 @@ from strom.broker import (
     offsets,
     partition_admin,
     produce,
+    scram,
     topics,
     transactions,
     txn_offsets,
@@ -24,6 +26,7 @@ __all__ = [
     "HANDLERS",
     "Broker",
     "acls",
+    "authz",
     "cluster",
     "configs",
     "consumer_group_apis",
@@ -34,6 +37,7 @@ __all__ = [
     "offsets",
     "partition_admin",
     "produce",
+    "scram",
     "topics",
     "transactions",
     "txn_offsets",

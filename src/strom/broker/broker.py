@@ -21,11 +21,13 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strom.broker.authorizer import Authorizer
 from strom.broker.group_runtime import GroupRuntime
-from strom.broker.inter_broker import InterBrokerClients
+from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
 from strom.broker.listeners import (
     Listener,
     advertised_endpoints,
@@ -39,9 +41,12 @@ from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
 from strom.broker.txn_runtime import TxnRuntime
 from strom.common.config import BrokerConfig, ConfigError
+from strom.common.security_config import listener_of, reconfigurable_listener_key
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
-from strom.metadata.store import BROKERS, MetadataStore
+from strom.metadata.store import BROKERS, USERS, MetadataStore
+from strom.net.security import ClientSecurity
+from strom.net.tls import server_context
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -62,12 +67,25 @@ LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 
 Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
 HANDLERS: dict[int, Handler] = {}
+# With an authorizer, a request passes its API's rule (strom.broker.authz), which checks
+# what Kafka checks and calls the handler with what is allowed.
+AuthzRule = Callable[["Broker", RequestHeader, Any, Handler], Awaitable[Any]]
+AUTHZ_RULES: dict[int, AuthzRule] = {}
 R = TypeVar("R")
 
 
 def handles(api_key: int) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[api_key] = fn
+        return fn
+
+    return register
+
+
+def authorizes(*api_keys: int) -> Callable[[AuthzRule], AuthzRule]:
+    def register(fn: AuthzRule) -> AuthzRule:
+        for api_key in api_keys:
+            AUTHZ_RULES[api_key] = fn
         return fn
 
     return register
@@ -91,6 +109,10 @@ class Broker:
         self._loop_thread: int | None = None
         self._metadata_waiters: list[asyncio.Future[None]] = []
         self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
+        self.authorizer = Authorizer.from_config(config)  # None: no authorizer.class.name
+        self.inter_broker_security: ClientSecurity | None = None  # set at start
+        # the server's: rebuild the listeners' TLS contexts after a dynamic change
+        self.on_listeners_changed: Callable[[], None] | None = None
         self._load_dynamic_configs()
         now = self.clock.now_ms()
         self.logs = LogManager(
@@ -134,8 +156,16 @@ class Broker:
         ]
         endpoints = advertised_endpoints(self.config, self.listeners)
         self.inter_broker_listener = inter_broker_listener(self.config, endpoints)
+        protocol = next(
+            ep.security_protocol for ep in endpoints if ep.listener == self.inter_broker_listener
+        )
+        self.inter_broker_security = inter_broker_security(
+            self.config, self.inter_broker_listener, protocol
+        )
         registration = BrokerInfo(self.node_id, endpoints, self.config.get_str("broker.rack"))
         self.store.start(self)
+        if self.authorizer is not None:
+            self.authorizer.load(self.store.acls())
         self.registration = self.store.register_broker(registration)
         if self.cluster is not None:
             self.leadership_from_image = False
@@ -183,9 +213,17 @@ class Broker:
     def on_config_change(self, entity_type: str, name: str) -> None:
         self._on_loop(lambda: self._apply_config_change(entity_type, name))
 
+    def on_acls_change(self) -> None:
+        if self.authorizer is not None:
+            acls = self.store.acls()
+            self._on_loop(lambda: self.authorizer.load(acls) if self.authorizer else None)
+
     def _apply_config_change(self, entity_type: str, name: str) -> None:
+        if entity_type == USERS:
+            return  # SCRAM credentials: the store's cache is read at each authentication
         if entity_type == BROKERS:
             self._load_dynamic_configs()
+            self._listeners_changed()
             for topic in self.image.topics.values():
                 self.replicas.update_topic_config(topic)
             return
@@ -297,12 +335,28 @@ class Broker:
         default's) dynamic configs: each value parses, and every topic's log config,
         and a new topic's, is still valid with them."""
         trial = self.config.with_dynamic(per_broker, configs)
+        self._check_listener_stores(trial, configs)
         overrides = [info.configs for info in self.image.topics.values()]
         for topic_overrides in [{}, *overrides]:
             try:
                 LogConfig.from_topic_config(trial.topic_config_strings(topic_overrides))
             except KafkaError as exc:
                 raise ConfigError(next(iter(configs), ""), exc.message or str(exc)) from None
+
+    def _check_listener_stores(self, trial: BrokerConfig, configs: Mapping[str, str]) -> None:
+        """A listener's new key or trust store must load (ConfigError otherwise)."""
+        names = {lst.name for lst in self.listeners}
+        for key in configs:
+            if reconfigurable_listener_key(key) is None:
+                continue
+            listener = listener_of(key)
+            if listener not in names:
+                raise ConfigError(key, f"{listener} is not a listener of this broker")
+            server_context(partial(trial.listener_get, listener))
+
+    def _listeners_changed(self) -> None:
+        if self.on_listeners_changed is not None:
+            self.on_listeners_changed()
 
     async def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
         """Check, then store and apply this broker's (or the cluster default's) dynamic
@@ -314,6 +368,7 @@ class Broker:
         self.config.set_dynamic(per_broker, configs)
         for topic in self.image.topics.values():
             self.replicas.update_topic_config(topic)
+        self._listeners_changed()
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
         info = self.image.topic(topic) if topic is not None else None
@@ -328,6 +383,10 @@ class Broker:
         handler = HANDLERS.get(header.api_key)
         if handler is None:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"api {header.api_key}")
+        if self.authorizer is not None:
+            rule = AUTHZ_RULES.get(header.api_key)
+            if rule is not None:
+                return await rule(self, header, request, handler)
         return await handler(self, header, request)
 
     # -- periodic work -------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from strom.broker.authorized_ops import authorized_operations, cluster_authorized_operations
 from strom.broker.broker import LISTENER_NAME, Broker, handles
+from strom.common.acl import ResourceType
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition
 from strom.metadata.image import NO_LEADER, PartitionInfo, TopicInfo
@@ -177,13 +179,22 @@ async def handle_metadata(
                     topics.append(_topic_metadata(broker, info, listener, version))
             else:
                 topics.append(await _named_topic(broker, rt.name, auto_create, listener, version))
-    return MetadataResponse(
+    if version >= 8 and req.include_topic_authorized_operations:
+        for t in topics:  # unknown topics too, as Kafka (not those it refuses)
+            if t.name:
+                t.topic_authorized_operations = authorized_operations(
+                    broker, ResourceType.TOPIC, t.name
+                )
+    resp = MetadataResponse(
         throttle_time_ms=0,
         brokers=_brokers(broker, listener),
         cluster_id=broker.image.cluster_id,
         controller_id=broker.image.controller_id,
         topics=topics,
     )
+    if 8 <= version <= 10 and req.include_cluster_authorized_operations:
+        resp.cluster_authorized_operations = cluster_authorized_operations(broker)
+    return resp
 
 
 @handles(ApiKey.DESCRIBE_CLUSTER)
@@ -198,7 +209,13 @@ async def handle_describe_cluster(
             cluster_id=broker.image.cluster_id,
         )
     listener = _listener(broker)
+    ops = (
+        cluster_authorized_operations(broker)
+        if req.include_cluster_authorized_operations
+        else -(2**31)
+    )
     return DescribeClusterResponse(
+        cluster_authorized_operations=ops,
         error_code=0,
         error_message=None,
         endpoint_type=1,

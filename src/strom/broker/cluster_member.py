@@ -59,6 +59,7 @@ class ControllerLink:
                 client_id=f"broker-{self.broker.node_id}",
                 request_timeout_ms=timeout_ms,
                 api_versions=INTER_BROKER_API_VERSIONS,
+                security=self.broker.inter_broker_security,
             )
             self._to = controller
         return await self._conn.send(request, timeout_ms=timeout_ms)

@@ -19,6 +19,7 @@ from strom.common.config import (
     validate_topic_configs,
 )
 from strom.common.names import topic_name_problem
+from strom.common.security_config import listener_key_base, reconfigurable_listener_key
 from strom.metadata.store import StoreError, TopicInfo
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -83,11 +84,13 @@ def _broker_entries(
     cluster-wide defaults that are set, as Kafka describes resource name ""."""
     cfg = broker.config
     names = sorted(cfg.dynamic_default) if cluster_default else list(BROKER_CONFIGS)
+    if not cluster_default:  # a listener's stores changed at runtime
+        names += sorted(k for k in cfg.dynamic_broker if k not in BROKER_CONFIGS)
     out = []
     for name in names:
         if keys is not None and name not in keys:
             continue
-        d = BROKER_CONFIGS[name]
+        d = BROKER_CONFIGS.get(name) or BROKER_CONFIGS[listener_key_base(name) or name]
         if cluster_default:
             value = format_value(cfg.dynamic_default[name])
             source = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG
@@ -100,7 +103,8 @@ def _broker_entries(
             Entry(
                 name=name,
                 value=None if sensitive else value,
-                read_only=name not in DYNAMIC_BROKER_CONFIGS,
+                read_only=name not in DYNAMIC_BROKER_CONFIGS
+                and reconfigurable_listener_key(name) is None,
                 is_default=source == ConfigSource.DEFAULT_CONFIG,
                 config_source=source,
                 is_sensitive=sensitive,
@@ -203,6 +207,8 @@ async def _apply_broker(
 def _incremental(current: dict[str, str], op: Any, defs: Mapping[str, ConfigDef]) -> None:
     name, value, kind = op.name, op.value, op.config_operation
     d = defs.get(name)
+    if d is None and defs is BROKER_CONFIGS:  # a listener's setting: checked when applied
+        d = defs.get(listener_key_base(name) or "")
     if d is None:
         kind = "topic" if defs is TOPIC_CONFIGS else "broker"
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown {kind} config name: {name}")

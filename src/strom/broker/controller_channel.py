@@ -18,6 +18,7 @@ from typing import Any
 
 from strom.metadata.image import BrokerInfo
 from strom.net.connection import BrokerConnection
+from strom.net.security import ClientSecurity
 from strom.protocol.api_versions import INTER_BROKER_API_VERSIONS
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -42,8 +43,10 @@ class ControllerChannelManager:
         listener: str,
         client_id: str,
         request_timeout_ms: int,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.loop = loop
+        self.security = security
         self.listener = listener
         self.client_id = client_id
         self.request_timeout_ms = request_timeout_ms
@@ -100,6 +103,7 @@ class ControllerChannelManager:
             client_id=self.client_id,
             request_timeout_ms=self.request_timeout_ms,
             api_versions=INTER_BROKER_API_VERSIONS,
+            security=self.security,
         )
         return peer.conn
 

@@ -203,6 +203,7 @@ class ControllerRuntime:
             self.broker.inter_broker_listener_name,
             f"controller-{self.broker.node_id}",
             self.broker.config.get_int("controller.socket.timeout.ms"),
+            getattr(self.broker, "inter_broker_security", None),  # (test doubles lack it)
         )
 
     def _new_controller(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from strom.broker.authorized_ops import authorized_operations
 from strom.broker.broker import CLIENT_HOST, Broker, handles
 from strom.broker.group_runtime import GroupRuntime
+from strom.common.acl import ResourceType
 from strom.coordinator.group.base import OffsetAndMetadata
 from strom.coordinator.group.membership import JoinRequest
 from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
@@ -387,6 +389,12 @@ async def handle_describe_groups(
             out.append(DescribeGroupsResponse.DescribedGroup(error_code=e.code, group_id=group_id))
             continue
         out.append(shard.describe_group(group_id))
+    if req.include_authorized_operations:
+        for group in out:
+            if group.error_code == ErrorCode.NONE:
+                group.authorized_operations = authorized_operations(
+                    broker, ResourceType.GROUP, group.group_id
+                )
     return DescribeGroupsResponse(groups=out)
 
 

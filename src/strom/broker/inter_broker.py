@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from strom.common.config import BROKER_CONFIGS, BrokerConfig
 from strom.net.connection import BrokerConnection
+from strom.net.security import ClientSecurity, client_security
 from strom.protocol.api_versions import INTER_BROKER_API_VERSIONS, ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -42,6 +44,7 @@ class InterBrokerClients:
                 client_id=f"broker-{self.broker.node_id}",
                 request_timeout_ms=self.timeout_ms,
                 api_versions=_VERSIONS,
+                security=self.broker.inter_broker_security,
             )
             self._conns[node_id] = conn
         try:
@@ -57,3 +60,26 @@ class InterBrokerClients:
             with contextlib.suppress(Exception):
                 await conn.close()
         self._conns.clear()
+
+
+def inter_broker_security(
+    config: BrokerConfig, listener: str, protocol: str
+) -> ClientSecurity | None:
+    """How this broker connects to the others' ``listener`` (the inter-broker one):
+    its TLS settings (``listener.name.<listener>.ssl.*``), the mechanism
+    ``sasl.mechanism.inter.broker.protocol`` with the username and password of the
+    listener's JAAS config for it. None for PLAINTEXT."""
+    if protocol == "PLAINTEXT":
+        return None
+    mechanism = config.get_str("sasl.mechanism.inter.broker.protocol") or "GSSAPI"
+
+    def get(key: str) -> object:
+        if key == "security.protocol":
+            return protocol
+        if key == "sasl.mechanism":
+            return mechanism
+        if key == "sasl.jaas.config":
+            return config.listener_get(listener, key, mechanism)
+        return config.listener_get(listener, key) if key in BROKER_CONFIGS else None
+
+    return client_security(get)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from strom.common.config import BrokerConfig, ConfigError
 from strom.metadata.image import SECURITY_PROTOCOL_IDS, Endpoint
 
-# Security protocols strom serves today; the others are refused at start.
-SUPPORTED_PROTOCOLS = frozenset({"PLAINTEXT"})
+# Security protocols strom serves (all of Kafka's).
+SUPPORTED_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 DEFAULT_HOST = "127.0.0.1"
 
 

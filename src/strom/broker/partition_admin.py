@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from strom.broker import cluster_admin
+from strom.broker.authorized_ops import authorized_operations
 from strom.broker.broker import Broker, handles
+from strom.common.acl import ResourceType
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition
 from strom.metadata.store import PartitionInfo, TopicInfo
@@ -45,7 +47,7 @@ ELIGIBLE_LEADERS_NOT_AVAILABLE_MESSAGE = "Eligible topic partition leaders are n
 MAX_REQUEST_PARTITION_SIZE_LIMIT = 2000
 # AuthHelper.authorizedOperations without an authorizer: every operation a TOPIC supports
 # (READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10,
-# ALTER_CONFIGS 11) as a bit field.
+# ALTER_CONFIGS 11) as a bit field (strom.broker.authorized_ops).
 TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 
 PartitionResult = ElectLeadersResponse.PartitionResult
@@ -377,6 +379,8 @@ async def handle_describe_topic_partitions(
         return _dtp_failed(req, ErrorCode.UNKNOWN_SERVER_ERROR)
     limit = max(min(MAX_REQUEST_PARTITION_SIZE_LIMIT, req.response_partition_limit), 1)
     resp = _describe_topics(broker, sorted(names, key=_java_order), cursor, limit, fetch_all)
-    for topic in resp.topics:
-        topic.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS
+    for topic in resp.topics:  # Kafka fills them for unknown topics too
+        topic.topic_authorized_operations = authorized_operations(
+            broker, ResourceType.TOPIC, topic.name or ""
+        )
     return resp

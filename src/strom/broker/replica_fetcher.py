@@ -104,6 +104,7 @@ class ReplicaFetcher:
             client_id=f"replica-fetcher-{self.broker.node_id}",
             request_timeout_ms=self.socket_timeout_ms + self.wait_ms,
             api_versions=INTER_BROKER_API_VERSIONS,
+            security=self.broker.inter_broker_security,
         )
         return self._conn
 

@@ -101,9 +101,9 @@ def _check_names(types: list[str], added: dict[str, str], deleted: list[str]) ->
                 f"--bootstrap-server. Unexpected config names: {', '.join(unknown)}"
             )
         return
-    if any(k in SCRAM for k in keys):
-        raise CliError("strom configs cannot alter SCRAM credentials (AlterUserScramCredentials)")
-    unknown = [k for k in keys if k not in CLIENT_QUOTAS]
+    if any(k in SCRAM for k in keys) and types != [opts.USERS]:
+        raise CliError("SCRAM credentials can be altered only for users (--entity-type users)")
+    unknown = [k for k in keys if k not in CLIENT_QUOTAS and k not in SCRAM]
     if unknown:
         kind = "quota" if opts.CLIENTS in types else "quota and SCRAM credential"
         raise CliError(
@@ -115,8 +115,16 @@ def _check_names(types: list[str], added: dict[str, str], deleted: list[str]) ->
 async def alter_quotas(
     admin: AIOAdmin, types: list[str], names: list[str], added: dict[str, str], deleted: list[str]
 ) -> None:
-    """Kafka's alterQuotaConfigs: deleting a quota the entity does not have fails."""
+    """Kafka's alterQuotaConfigs: deleting a quota the entity does not have fails.
+    SCRAM-SHA-256/512 keys of a user go through AlterUserScramCredentials."""
     _check_names(types, added, deleted)
+    scram_added = {k: added.pop(k) for k in list(added) if k in SCRAM}
+    scram_deleted = [k for k in deleted if k in SCRAM]
+    deleted = [k for k in deleted if k not in SCRAM]
+    if scram_added or scram_deleted:
+        await alter_scram(admin, names[0], scram_added, scram_deleted)
+    if not added and not deleted:
+        return
     values: dict[str, float | None] = {}
     for key, text in added.items():
         try:
@@ -140,3 +148,39 @@ async def alter_quotas(
     await _quota_call(
         admin.alter_client_quotas(entity, values), "AlterClientQuotas", "altered", types
     )
+
+
+def parse_scram(key: str, text: str) -> tuple[str, int]:
+    """``SCRAM-SHA-256=[iterations=8192,password=secret]`` -> (password, iterations);
+    Kafka's default is 4096 iterations."""
+    values = dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+    if "password" not in values:
+        raise CliError(f"{key}: a SCRAM credential needs a password: {key}=[password=...]")
+    try:
+        iterations = int(values.get("iterations", "4096"))
+    except ValueError:
+        raise CliError(f"{key}: iterations must be a number") from None
+    return values["password"], iterations
+
+
+async def alter_scram(
+    admin: AIOAdmin, user: str, added: dict[str, str], deleted: list[str]
+) -> None:
+    """Kafka's alterUserScramCredentialConfigs."""
+    if not user:
+        raise CliError("SCRAM credentials can be altered only for a named user")
+    upserts = [(user, key, *parse_scram(key, text)) for key, text in added.items()]
+    await admin.alter_user_scram_credentials(upserts, [(user, key) for key in deleted])
+
+
+async def describe_scram(admin: AIOAdmin, names: list[str]) -> None:
+    """``SCRAM credential configs for user-principal 'u' are SCRAM-SHA-256=iterations=N``."""
+    try:
+        found = await admin.describe_user_scram_credentials(names or None)
+    except KafkaError as exc:
+        if exc.code != ErrorCode.RESOURCE_NOT_FOUND:
+            raise
+        return
+    for user, mechanisms in found.items():
+        entries = ", ".join(f"{m}=iterations={n}" for m, n in mechanisms.items())
+        print(f"SCRAM credential configs for user-principal '{user}' are {entries}")

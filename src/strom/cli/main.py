@@ -83,6 +83,10 @@ _TOOLS: dict[str, tuple[str, str]] = {
         "print the cluster id, or the brokers and the controller (kafka-cluster)",
         "cluster",
     ),
+    "acls": (
+        "add, remove and list ACLs (kafka-acls)",
+        "acls",
+    ),
     "dump-log": (
         "print the batches and records of a log segment",
         "dump_log",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from strom.common.config_types import ConfigError as _SettingError
+from strom.net.security import ClientSecurity, security_from_mapping
 from strom.protocol.compression import CODEC_NAMES
 
 ConfigValue = str | int | float | bool
@@ -108,6 +110,8 @@ class ClientConfig:
     max_partition_fetch_bytes: int
     isolation_level: int
     dns_lookup: str = "use_all_dns_ips"
+    # security.protocol, ssl.*, sasl.* (PLAINTEXT when unset)
+    security: ClientSecurity | None = None
 
     @classmethod
     def from_dict(cls, cfg: ConfigDict | None = None) -> ClientConfig:
@@ -137,4 +141,14 @@ class ClientConfig:
             max_partition_fetch_bytes=_int(c, "max.partition.fetch.bytes"),
             isolation_level=1 if isolation == "read_committed" else 0,
             dns_lookup=str(c.get("client.dns.lookup", "use_all_dns_ips")),
+            security=_security(c),
         )
+
+
+def _security(cfg: Mapping[str, ConfigValue]) -> ClientSecurity | None:
+    if str(cfg.get("security.protocol", "PLAINTEXT")).upper() == "PLAINTEXT":
+        return None
+    try:
+        return security_from_mapping(cfg)
+    except _SettingError as exc:
+        raise ConfigError(str(exc)) from None

@@ -119,6 +119,31 @@ def read_options(
     return values, {k for k, v in cfg.items() if v is not None}
 
 
+# TLS and SASL settings (Kafka's client names; sasl.username and sasl.password as
+# librdkafka's), read by strom.net.security
+SECURITY_KEYS = (
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.certificates",
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.keystore.key",
+    "ssl.keystore.certificate.chain",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.enabled.protocols",
+    "ssl.cipher.suites",
+    "ssl.protocol",
+    "sasl.mechanism",
+    "sasl.jaas.config",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+)
+
+
 def common_options() -> list[Option]:
     """Connection options shared by producer and consumer (Kafka's defaults)."""
     return [
@@ -138,7 +163,12 @@ def common_options() -> list[Option]:
         Option("reconnect.backoff.ms", 50, at_least(0)),
         Option("reconnect.backoff.max.ms", 1000, at_least(0)),
         Option("connections.max.idle.ms", 540_000, as_int),
-        Option("security.protocol", "PLAINTEXT", one_of("plaintext")),
+        Option(
+            "security.protocol",
+            "PLAINTEXT",
+            one_of("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"),
+        ),
+        *(Option(key, None, as_any) for key in SECURITY_KEYS),
         Option("send.buffer.bytes", 131_072, as_int),
         Option("receive.buffer.bytes", 65_536, as_int),
         Option("metrics.sample.window.ms", 30_000, as_int),
@@ -157,5 +187,7 @@ def client_dict(values: Mapping[str, Any], client_id: str) -> dict[str, Any]:
         "client.dns.lookup",
     )
     out = {k: values[k] for k in keys}
+    out["security.protocol"] = str(values["security.protocol"]).upper()
+    out.update({k: values[k] for k in SECURITY_KEYS if values.get(k) is not None})
     out["client.id"] = client_id
     return out

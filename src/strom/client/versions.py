@@ -16,7 +16,7 @@ from strom.protocol.api_versions import ApiKey
 # API keys that strom's broker does not implement (no ApiKey member), asked by the admin.
 DESCRIBE_CLIENT_QUOTAS = 48
 ALTER_CLIENT_QUOTAS = 49
-DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+DESCRIBE_USER_SCRAM_CREDENTIALS = ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS
 UNREGISTER_BROKER = 64  # KRaft only: ZooKeeper clusters (strom's) answer without it
 
 # api key -> (min, max) versions this client can speak.
@@ -70,6 +70,13 @@ CLIENT_API_VERSIONS: dict[int, tuple[int, int]] = {
     DESCRIBE_CLIENT_QUOTAS: (0, 1),
     ALTER_CLIENT_QUOTAS: (0, 1),
     DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
+    ApiKey.SASL_HANDSHAKE: (1, 1),
+    ApiKey.SASL_AUTHENTICATE: (0, 2),
+    # ACLs
+    ApiKey.DESCRIBE_ACLS: (1, 3),
+    ApiKey.CREATE_ACLS: (1, 3),
+    ApiKey.DELETE_ACLS: (1, 3),
     UNREGISTER_BROKER: (0, 0),
 }
 

@@ -9,67 +9,53 @@ broker-wide default names its broker synonym (``retention.ms`` falls back to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+
+from strom.common.config_types import (
+    BOOL,
+    DBL,
+    INT,
+    INT_MAX,
+    LONG,
+    LONG_MAX,
+    LST,
+    STR,
+    ConfigDef,
+    ConfigError,
+    ConfigSource,
+    ConfigType,
+    Validator,
+    at_least,
+    format_value,
+    one_of,
+)
 
 # Java .properties parsing lives in strom.common.properties; re-exported here.
 from strom.common.properties import parse_properties as parse_properties
+from strom.common.security_config import (
+    RECONFIGURABLE_SSL_PASSWORDS,
+    SECURITY_CONFIGS,
+    listener_key_base,
+    reconfigurable_listener_key,
+)
 
-LONG_MAX = 9_223_372_036_854_775_807
-INT_MAX = 2_147_483_647
+__all__ = [
+    "INT_MAX",
+    "LONG_MAX",
+    "ConfigDef",
+    "ConfigError",
+    "ConfigSource",
+    "ConfigType",
+    "Validator",
+    "at_least",
+    "format_value",
+    "one_of",
+]
 
-
-class ConfigType(IntEnum):
-    """DescribeConfigs v3+ config types."""
-
-    UNKNOWN = 0
-    BOOLEAN = 1
-    STRING = 2
-    INT = 3
-    SHORT = 4
-    LONG = 5
-    DOUBLE = 6
-    LIST = 7
-    CLASS = 8
-    PASSWORD = 9
-
-
-class ConfigSource(IntEnum):
-    UNKNOWN = 0
-    TOPIC_CONFIG = 1
-    DYNAMIC_BROKER_CONFIG = 2
-    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
-    STATIC_BROKER_CONFIG = 4
-    DEFAULT_CONFIG = 5
-
-
-class ConfigError(ValueError):
-    """An unknown key or an invalid value; the message names the key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.detail = message  # without the key (Kafka's own wording where it has one)
-
-
-Validator = Callable[[object], str | None]
-
-
-def at_least(lo: int) -> Validator:
-    def check(v: object) -> str | None:
-        return None if isinstance(v, int) and v >= lo else f"must be at least {lo}"
-
-    return check
-
-
-def one_of(*choices: str) -> Validator:
-    def check(v: object) -> str | None:
-        items = v if isinstance(v, list) else [v]
-        bad = [x for x in items if x not in choices]
-        return None if not bad else f"must be one of {', '.join(choices)}"
-
-    return check
+_COMPRESSION = one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+_TS_TYPE = one_of("CreateTime", "LogAppendTime")
+_CLEANUP = one_of("delete", "compact")
 
 
 def _with_classic(v: object) -> str | None:
@@ -95,85 +81,6 @@ def _lower_one_of(*choices: str) -> Validator:
         return None if str(v).lower() in choices else f"must be one of {', '.join(choices)}"
 
     return check
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigDef:
-    name: str
-    type: ConfigType
-    default: object  # parsed value or None
-    validator: Validator | None = None
-    synonyms: tuple[str, ...] = ()  # broker keys, most specific first (topic configs)
-    sensitive: bool = False
-    read_only: bool = False
-    doc: str = ""
-    # Broker configs only: None when strom obeys it; otherwise why setting it has no
-    # effect in strom (logged as a warning at start when it is set).
-    no_effect: str | None = None
-
-    def parse(self, raw: object) -> object:
-        if raw is None:
-            return None
-        try:
-            value = _parse_typed(self.type, raw)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                self.name, f"invalid value {raw!r} for a {self.type.name.lower()}"
-            ) from None
-        if self.validator is not None and value is not None:
-            problem = self.validator(value)
-            if problem:
-                raise ConfigError(self.name, f"invalid value {raw!r}: {problem}")
-        return value
-
-
-def _parse_typed(t: ConfigType, raw: object) -> object:
-    if t is ConfigType.BOOLEAN:
-        if isinstance(raw, bool):
-            return raw
-        s = str(raw).strip().lower()
-        if s not in ("true", "false"):
-            raise ValueError(s)
-        return s == "true"
-    if t in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
-        if isinstance(raw, bool):
-            raise TypeError(raw)
-        v = int(str(raw).strip())
-        limit = {ConfigType.INT: INT_MAX, ConfigType.SHORT: 32767, ConfigType.LONG: LONG_MAX}[t]
-        if not -limit - 1 <= v <= limit:
-            raise ValueError(v)
-        return v
-    if t is ConfigType.DOUBLE:
-        return float(str(raw).strip())
-    if t is ConfigType.LIST:
-        if isinstance(raw, list):
-            return [str(x) for x in raw]
-        s = str(raw).strip()
-        return [x.strip() for x in s.split(",") if x.strip()] if s else []
-    return str(raw).strip()
-
-
-def format_value(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(value)
-    return str(value)
-
-
-BOOL, STR, INT, LONG, LST, DBL = (
-    ConfigType.BOOLEAN,
-    ConfigType.STRING,
-    ConfigType.INT,
-    ConfigType.LONG,
-    ConfigType.LIST,
-    ConfigType.DOUBLE,
-)
-_COMPRESSION = one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
-_TS_TYPE = one_of("CreateTime", "LogAppendTime")
-_CLEANUP = one_of("delete", "compact")
 
 
 def _defs(*defs: ConfigDef) -> dict[str, ConfigDef]:
@@ -356,6 +263,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
         "bidirectional",
         _lower_one_of("disabled", "downgrade", "upgrade", "bidirectional"),
     ),
+    *SECURITY_CONFIGS,
 )
 
 # Keys of other Kafka modes: setting one is refused at start with this reason.
@@ -487,10 +395,10 @@ class BrokerConfig:
         for key, raw in values.items():
             if key in REFUSED_BROKER_CONFIGS:
                 raise ConfigError(key, REFUSED_BROKER_CONFIGS[key])
-            d = BROKER_CONFIGS.get(key)
+            d = BROKER_CONFIGS.get(key) or BROKER_CONFIGS.get(listener_key_base(key) or "")
             if d is None:
                 raise ConfigError(key, "unknown broker config")
-            self.explicit[key] = d.parse(raw)
+            self.explicit[key] = ConfigDef(key, d.type, None, d.validator).parse(raw)
         self.embedded = self.explicit.get("zookeeper.connect") in (None, "")
         self.dynamic_broker: dict[str, object] = {}  # this broker (resource name: its id)
         self.dynamic_default: dict[str, object] = {}  # the cluster default (name "")
@@ -499,16 +407,38 @@ class BrokerConfig:
     def parse_dynamic(values: Mapping[str, str | None]) -> dict[str, object]:
         """Checked dynamic values: ConfigError naming a config that cannot change at
         runtime (Kafka: "Cannot update these configs dynamically") or a bad value."""
-        fixed = sorted(key for key in values if key not in DYNAMIC_BROKER_CONFIGS)
+        for key in values:
+            if listener_key_base(key) in RECONFIGURABLE_SSL_PASSWORDS:
+                raise ConfigError(
+                    key,
+                    "strom keeps no password configs dynamically (Kafka encrypts them with "
+                    "password.encoder.secret): give the store's key unencrypted in a PEM file",
+                )
+        fixed = sorted(
+            key
+            for key in values
+            if key not in DYNAMIC_BROKER_CONFIGS and reconfigurable_listener_key(key) is None
+        )
         if fixed:
             raise ConfigError(
                 fixed[0], f"Cannot update these configs dynamically: Set({', '.join(fixed)})"
             )
-        return {key: BROKER_CONFIGS[key].parse(raw) for key, raw in values.items()}
+        return {
+            key: BROKER_CONFIGS[reconfigurable_listener_key(key) or key].parse(raw)
+            for key, raw in values.items()
+        }
 
     def set_dynamic(self, per_broker: bool, values: Mapping[str, str | None]) -> None:
-        """Replace the dynamic configs of this broker or of the cluster default."""
+        """Replace the dynamic configs of this broker or of the cluster default (a
+        listener's stores only per broker, as Kafka's per-broker configs)."""
         parsed = self.parse_dynamic(values)
+        per_broker_only = sorted(k for k in parsed if reconfigurable_listener_key(k))
+        if per_broker_only and not per_broker:
+            raise ConfigError(
+                per_broker_only[0],
+                "Cannot update these configs at default cluster level, broker id must be "
+                f"specified: Set({', '.join(per_broker_only)})",
+            )
         if per_broker:
             self.dynamic_broker = parsed
         else:
@@ -548,6 +478,17 @@ class BrokerConfig:
         if self.embedded and key in EMBEDDED_DEFAULTS:
             return EMBEDDED_DEFAULTS[key]
         return BROKER_CONFIGS[key].default
+
+    def listener_get(self, listener: str, key: str, mechanism: str | None = None) -> object:
+        """``key`` for one listener: ``listener.name.<listener>.<mechanism>.<key>`` (SASL
+        settings), ``listener.name.<listener>.<key>``, then ``key`` itself."""
+        prefix = f"listener.name.{listener.lower()}."
+        keys = [f"{prefix}{mechanism.lower()}.{key}"] if mechanism else []
+        for scoped in (*keys, prefix + key):
+            for layer, _ in self._layers():
+                if layer.get(scoped) is not None:
+                    return layer[scoped]
+        return self.get(key)
 
     def get_int(self, key: str) -> int:
         v = self.get(key)

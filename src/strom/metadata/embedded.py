@@ -4,7 +4,8 @@ On disk, in the first log directory:
 - ``meta.properties`` (Kafka's format: ``version``, ``node.id``,
   ``cluster.id``), also written to every other log directory;
 - ``strom-metadata.json``: the topics (name, topic id, partition replicas,
-  leader epochs, config overrides), rewritten whole on each change through a
+  leader epochs, config overrides), dynamic broker configs, ACLs and SCRAM
+  credentials, rewritten whole on each change through a
   temporary file, fsync and rename, so a crash leaves the old or the new image,
   never a torn one.
 
@@ -23,9 +24,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from strom.common.acl import (
+    AccessControlEntry,
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    PatternType,
+    ResourcePattern,
+    ResourceType,
+)
+from strom.common.scram import ScramCredential
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo, is_internal
 from strom.metadata.meta_properties import atomic_write, check_meta_properties
-from strom.metadata.store import BROKERS, MetadataListener, StoreError
+from strom.metadata.store import BROKERS, USERS, MetadataListener, StoreError
 
 TOPIC_ALREADY_EXISTS = 36
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -45,6 +56,8 @@ class EmbeddedMetadataStore:
         self._topics: dict[str, TopicInfo] = {}
         self._next_producer_id = 0
         self._broker_configs: dict[str, dict[str, str]] = {}
+        self._acls: set[AclBinding] = set()
+        self._scram: dict[str, dict[str, ScramCredential]] = {}
         self._cluster_id = check_meta_properties(log_dirs, node_id, cluster_id, None)
         self._load()
 
@@ -55,6 +68,11 @@ class EmbeddedMetadataStore:
         data = json.loads(p.read_text())
         self._next_producer_id = int(data.get("next_producer_id", 0))
         self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
+        self._acls = {_binding_from_json(a) for a in data.get("acls", [])}
+        self._scram = {
+            user: {m: ScramCredential.from_text(text) for m, text in creds.items()}
+            for user, creds in data.get("scram", {}).items()
+        }
         for t in data["topics"]:
             parts = tuple(
                 self._partition(i, tuple(pa["replicas"]), pa["leader_epoch"])
@@ -73,6 +91,11 @@ class EmbeddedMetadataStore:
             "version": 1,
             "next_producer_id": self._next_producer_id,
             "broker_configs": self._broker_configs,
+            "acls": sorted((_binding_to_json(b) for b in self._acls), key=str),
+            "scram": {
+                user: {m: c.to_text() for m, c in creds.items()}
+                for user, creds in self._scram.items()
+            },
             "topics": [
                 {
                     "name": t.name,
@@ -203,3 +226,70 @@ class EmbeddedMetadataStore:
             self._next_producer_id += count
             self._save()
             return first
+
+    # -- security ------------------------------------------------------------------------
+    def acls(self) -> list[AclBinding]:
+        with self._lock:
+            return list(self._acls)
+
+    def change_acls(
+        self, add: Sequence[AclBinding], remove: Sequence[AclBinding]
+    ) -> dict[AclBinding, str]:
+        with self._lock:
+            self._acls = (self._acls | set(add)) - set(remove)
+            self._save()
+            if self._listener is not None:
+                self._listener.on_acls_change()
+        return {}
+
+    def scram_credentials(self, user: str) -> Mapping[str, ScramCredential]:
+        with self._lock:
+            return dict(self._scram.get(user, {}))
+
+    def scram_users(self) -> list[str]:
+        with self._lock:
+            return sorted(self._scram)
+
+    def alter_scram(
+        self,
+        upserts: Sequence[tuple[str, str, ScramCredential]],
+        deletions: Sequence[tuple[str, str]],
+    ) -> None:
+        with self._lock:
+            for user, mechanism, cred in upserts:
+                self._scram.setdefault(user, {})[mechanism] = cred
+            for user, mechanism in deletions:
+                self._scram.get(user, {}).pop(mechanism, None)
+                if not self._scram.get(user, True):
+                    del self._scram[user]
+            self._save()
+            if self._listener is not None:
+                for user in {u for u, _, _ in upserts} | {u for u, _ in deletions}:
+                    self._listener.on_config_change(USERS, user)
+
+
+def _binding_to_json(b: AclBinding) -> dict[str, object]:
+    p, e = b.pattern, b.entry
+    return {
+        "resource_type": p.resource_type.name,
+        "name": p.name,
+        "pattern_type": p.pattern_type.name,
+        "principal": e.principal,
+        "host": e.host,
+        "operation": e.operation.name,
+        "permission_type": e.permission_type.name,
+    }
+
+
+def _binding_from_json(obj: dict[str, str]) -> AclBinding:
+    return AclBinding(
+        ResourcePattern(
+            ResourceType[obj["resource_type"]], obj["name"], PatternType[obj["pattern_type"]]
+        ),
+        AccessControlEntry(
+            obj["principal"],
+            obj["host"],
+            AclOperation[obj["operation"]],
+            AclPermissionType[obj["permission_type"]],
+        ),
+    )

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from strom.common.acl import AclBinding
+from strom.common.scram import ScramCredential
 from strom.metadata.image import (
     BrokerInfo,
     Endpoint,
@@ -40,6 +42,7 @@ __all__ = [
 # Config entity types, as Kafka names them under /config.
 TOPICS = "topics"
 BROKERS = "brokers"
+USERS = "users"
 DEFAULT_ENTITY = "<default>"
 
 
@@ -60,7 +63,11 @@ class MetadataListener(Protocol):
         ...
 
     def on_config_change(self, entity_type: str, name: str) -> None:
-        """Configs of ``entity_type`` ("topics" or "brokers") ``name`` changed."""
+        """Configs of ``entity_type`` ("topics", "brokers" or "users") ``name`` changed."""
+        ...
+
+    def on_acls_change(self) -> None:
+        """Some ACLs changed: :meth:`MetadataStore.acls` has the new set."""
         ...
 
 
@@ -123,4 +130,32 @@ class MetadataStore(Protocol):
 
     def allocate_producer_ids(self, count: int) -> int:
         """Reserve ``count`` producer ids never handed out before; return the first."""
+        ...
+
+    # -- security --------------------------------------------------------------------------
+    def acls(self) -> list[AclBinding]:
+        """Every ACL binding; from a cache, never blocking."""
+        ...
+
+    def change_acls(
+        self, add: Sequence[AclBinding], remove: Sequence[AclBinding]
+    ) -> dict[AclBinding, str]:
+        """Create ``add`` and delete ``remove`` (exact bindings); the bindings that could
+        not be written, each with the reason (the others were)."""
+        ...
+
+    def scram_credentials(self, user: str) -> Mapping[str, ScramCredential]:
+        """The SCRAM credentials of ``user`` by mechanism name; from a cache."""
+        ...
+
+    def scram_users(self) -> list[str]:
+        """The users that have a SCRAM credential; from a cache."""
+        ...
+
+    def alter_scram(
+        self,
+        upserts: Sequence[tuple[str, str, ScramCredential]],
+        deletions: Sequence[tuple[str, str]],
+    ) -> None:
+        """Set (user, mechanism, credential) and delete (user, mechanism) credentials."""
         ...

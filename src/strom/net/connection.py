@@ -16,10 +16,14 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from strom.net.errors import KafkaConnectionError, KafkaTimeoutError
+from strom.net.sasl_client import authenticate
+from strom.net.security import ClientSecurity
 from strom.net.versions import negotiate, version_for
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
@@ -46,9 +50,16 @@ async def _resolve(host: str, port: int) -> list[str]:
 
 
 async def _connect_any(
-    host: str, port: int, connect_timeout_ms: int, all_dns_ips: bool
+    host: str,
+    port: int,
+    connect_timeout_ms: int,
+    all_dns_ips: bool,
+    security: ClientSecurity | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a TCP connection to the first reachable address of ``host``."""
+    """Open a TCP connection (TLS with an SSL or SASL_SSL ``security``) to the first
+    reachable address of ``host``."""
+    tls = security.ssl_context if security is not None else None
+    extra: dict[str, Any] = {} if tls is None else {"ssl": tls, "server_hostname": host}
     addresses = await _resolve(host, port)
     if not all_dns_ips:
         addresses = addresses[:1]
@@ -56,9 +67,11 @@ async def _connect_any(
     for address in addresses:
         try:
             async with asyncio.timeout(connect_timeout_ms / 1000):
-                return await asyncio.open_connection(address, port)
+                return await asyncio.open_connection(address, port, **extra)
         except TimeoutError:
             errors.append(f"{address}: timed out after {connect_timeout_ms} ms")
+        except ssl.SSLError as exc:
+            errors.append(f"{address}: TLS handshake failed: {exc.reason or exc}")
         except OSError as exc:
             errors.append(f"{address}: {exc.strerror or exc}")
     detail = "; ".join(errors) or "no addresses"
@@ -97,6 +110,9 @@ class BrokerConnection:
         self._pending: dict[int, tuple[int, int, asyncio.Future[Any]]] = {}
         self._closed: KafkaError | None = None
         self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
+        # KIP-368: when the broker's session ends (monotonic seconds); the connection is
+        # then reported closed, so that callers open a new, freshly authenticated one
+        self.session_expiry: float | None = None
 
     def __repr__(self) -> str:
         return f"BrokerConnection({self.host}:{self.port})"
@@ -112,6 +128,7 @@ class BrokerConnection:
         request_timeout_ms: int = 30_000,
         all_dns_ips: bool = True,
         api_versions: Mapping[int, tuple[int, int]] | None = None,
+        security: ClientSecurity | None = None,
     ) -> BrokerConnection:
         """Connect and negotiate API versions (``api_versions``: api key -> the
         (min, max) versions the caller speaks).
@@ -119,7 +136,7 @@ class BrokerConnection:
         With ``all_dns_ips`` (client.dns.lookup=use_all_dns_ips) every address the
         name resolves to is tried in turn, each within ``connect_timeout_ms``.
         """
-        reader, writer = await _connect_any(host, port, connect_timeout_ms, all_dns_ips)
+        reader, writer = await _connect_any(host, port, connect_timeout_ms, all_dns_ips, security)
         conn = cls(
             host,
             port,
@@ -131,6 +148,10 @@ class BrokerConnection:
         )
         try:
             await conn._negotiate()
+            if security is not None and security.sasl:
+                lifetime_ms = await authenticate(conn, security)
+                if lifetime_ms > 0:  # re-authenticate (reconnect) at 85% of the lifetime
+                    conn.session_expiry = time.monotonic() + lifetime_ms * 0.85 / 1000
         except BaseException:
             await conn.close()
             raise
@@ -138,7 +159,10 @@ class BrokerConnection:
 
     @property
     def closed(self) -> bool:
-        """Whether the connection broke or was closed (requests then raise)."""
+        """Whether the connection broke or was closed (requests then raise), or its
+        authenticated session is about to expire (open a new one)."""
+        if self.session_expiry is not None and time.monotonic() >= self.session_expiry:
+            return True
         return self._closed is not None
 
     async def _negotiate(self) -> None:

@@ -31,6 +31,7 @@ from strom.protocol.frame import (
 )
 from strom.protocol.generated import response_class
 from strom.protocol.wire import Chunk, is_buffer
+from strom.server.authenticator import Authenticator, Verdict
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
@@ -74,6 +75,7 @@ class Connection:
         writer: asyncio.StreamWriter,
         max_frame: int,
         idle_ms: int = -1,
+        auth: Authenticator | None = None,
     ) -> None:
         self.broker = broker
         self.reader = reader
@@ -82,14 +84,26 @@ class Connection:
         self.idle_s = idle_ms / 1000 if idle_ms > 0 else None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.use_sendfile = writer.get_extra_info("sslcontext") is None
+        tls = auth is not None and auth.security.ssl_context is not None  # (handshake later)
+        self.use_sendfile = writer.get_extra_info("sslcontext") is None and not tls
+        # TLS and SASL listeners: authenticate first; kept for requests only while the
+        # session can expire (KIP-368)
+        self.auth = auth
 
     async def serve(self) -> None:
         try:
+            if self.auth is not None and not await self._authenticate(self.auth):
+                return
             while True:
                 frame = await self._read_frame()
                 if frame is None:
                     return
+                if self.auth is not None:
+                    verdict = await self.auth.on_request(self, frame)
+                    if verdict is not Verdict.PROCESS:
+                        if verdict is Verdict.CLOSE:
+                            return
+                        continue
                 await self._process(frame)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -100,7 +114,19 @@ class Connection:
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
 
-    async def _read_frame(self) -> bytes | None:
+    async def _authenticate(self, auth: Authenticator) -> bool:
+        if not await auth.authenticate(self):
+            return False
+        if not auth.needs_requests:
+            self.auth = None
+        return True
+
+    async def read_frame(self, max_size: int) -> bytes | None:
+        """A frame of at most ``max_size`` bytes (during authentication)."""
+        return await self._read_frame(max_size)
+
+    async def _read_frame(self, max_size: int | None = None) -> bytes | None:
+        limit = self.max_frame if max_size is None else max_size
         try:
             async with asyncio.timeout(self.idle_s):
                 head = await self.reader.readexactly(4)
@@ -110,10 +136,8 @@ class Connection:
             log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
             return None
         size = _SIZE.unpack(head)[0]
-        if size < 0 or size > self.max_frame:
-            raise DecodeError(
-                f"frame of {size} bytes is larger than socket.request.max.bytes={self.max_frame}"
-            )
+        if size < 0 or size > limit:
+            raise DecodeError(f"frame of {size} bytes is larger than the maximum {limit}")
         return await self.reader.readexactly(size)
 
     async def _process(self, frame: bytes) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from strom.broker.api import Broker
 from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
 from strom.broker.listeners import Listener, bound_listeners
+from strom.broker.session import SESSION, Session
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.common.errors import MetadataUnavailableError
 from strom.metadata.embedded import EmbeddedMetadataStore
@@ -32,7 +33,9 @@ from strom.metadata.meta_properties import (
     read_meta_properties,
 )
 from strom.metadata.store import MetadataStore, StoreError
+from strom.server.authenticator import Authenticator
 from strom.server.connection import Connection
+from strom.server.listener_security import ListenerSecurity, listener_security
 
 if TYPE_CHECKING:
     from strom.server.metrics_http import MetricsServer
@@ -99,12 +102,18 @@ class BrokerServer:
         self._broker: Broker | None = None
         self.connections: set[asyncio.Task[None]] = set()
         self.servers: list[asyncio.Server] = []
+        # by listener name; rebuilt when a listener's stores change at runtime
+        self.securities: dict[str, ListenerSecurity] = {}
+        self._listeners: list[Listener] = []
         self.stop = asyncio.Event()
 
     async def bind(self, listeners: list[Listener]) -> dict[str, int]:
         """Bind every listener (not accepting yet); the bound port of each."""
         ports: dict[str, int] = {}
         for lst in listeners:
+            security = listener_security(self.config, lst)
+            self.securities[lst.name] = security
+            self._listeners.append(lst)
             server = await asyncio.start_server(
                 self._client_handler(lst),
                 lst.host,
@@ -123,6 +132,16 @@ class BrokerServer:
 
     def attach(self, broker: Broker) -> None:
         self._broker = broker
+        broker.on_listeners_changed = self._reload_securities
+
+    def _reload_securities(self) -> None:
+        """New connections use a listener's new key and trust stores (the broker checked
+        that they load before storing them)."""
+        for lst in self._listeners:
+            try:
+                self.securities[lst.name] = listener_security(self.config, lst)
+            except ConfigError as exc:
+                log.error("keeping the TLS settings of listener %s: %s", lst.name, exc)
 
     def _client_handler(
         self, listener: Listener
@@ -142,11 +161,17 @@ class BrokerServer:
             peer = writer.get_extra_info("peername")
             CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
             LISTENER_NAME.set(listener.name)
+            SESSION.set(Session(client_host=peer[0] if peer else ""))
             _set_buffers(writer, *buffers)
             metrics = self.broker.metrics
             metrics.on_connection(listener.name, opened=True)
+            auth = None
+            security = self.securities[listener.name]
+            if security.ssl_context is not None or security.sasl:
+                store = self.broker.store
+                auth = Authenticator(security, store.scram_credentials, peer[0] if peer else "")
             try:
-                conn = Connection(self.broker, reader, writer, max_frame, idle_ms)
+                conn = Connection(self.broker, reader, writer, max_frame, idle_ms, auth)
                 await conn.serve()
             except asyncio.CancelledError:
                 # Shutdown cancels connection tasks; nothing awaits them, and asyncio's

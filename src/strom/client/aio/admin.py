@@ -29,6 +29,7 @@ from strom.client.aio.client import AIOClient
 from strom.client.aio.cluster_admin import ClusterAdminMixin, partition_info
 from strom.client.aio.controller_admin import ControllerAdminMixin
 from strom.client.aio.group_admin import GroupAdminMixin
+from strom.client.aio.security_admin import SecurityAdminMixin
 from strom.client.aio.txn_admin import TransactionAdminMixin
 from strom.client.config import ClientConfig, ConfigDict
 from strom.client.errors import raise_for
@@ -50,10 +51,16 @@ _TOPIC_REQ = CreateTopicsRequest.CreatableTopic
 _LO = ListOffsetsRequest
 
 
-class AIOAdmin(GroupAdminMixin, TransactionAdminMixin, ClusterAdminMixin, ControllerAdminMixin):
+class AIOAdmin(
+    GroupAdminMixin,
+    TransactionAdminMixin,
+    ClusterAdminMixin,
+    ControllerAdminMixin,
+    SecurityAdminMixin,
+):
     """Admin operations over an :class:`AIOClient` (created from a config dict);
-    consumer-group, transaction, cluster and controller (elections, reassignments)
-    operations come from the mixins."""
+    consumer-group, transaction, cluster, controller (elections, reassignments) and
+    security (ACLs, SCRAM credentials) operations come from the mixins."""
 
     def __init__(self, config: ConfigDict | ClientConfig | AIOClient | None = None) -> None:
         """From a config, or sharing an AIOClient (which close() then leaves open)."""

@@ -74,6 +74,7 @@ class AIOClient:
                 connect_timeout_ms=self.config.connection_setup_timeout_ms,
                 request_timeout_ms=self.config.request_timeout_ms,
                 all_dns_ips=self.config.dns_lookup != "default",
+                security=self.config.security,
             )
             self._conns[address] = conn
             return conn

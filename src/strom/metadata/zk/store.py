@@ -25,10 +25,13 @@ from typing import Any
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
+from strom.common.acl import AclBinding
 from strom.common.errors import MetadataUnavailableError
+from strom.common.scram import ScramCredential
 from strom.metadata.image import BrokerInfo, TopicAssignment
-from strom.metadata.store import BROKERS, TOPICS, MetadataListener, StoreError
+from strom.metadata.store import BROKERS, TOPICS, USERS, MetadataListener, StoreError
 from strom.metadata.zk import data as zd
+from strom.metadata.zk.security_store import ZkSecurity
 from strom.metadata.zk.session import CONNECTED, LOST, SUSPENDED, ZkSession
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ class ZkMetadataStore:
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run_work, name="zk-store", daemon=True)
         self._worker.start()
+        self.security = ZkSecurity(self.session, self._work.put, self._write_config)
 
     def _run_work(self) -> None:
         while True:
@@ -84,6 +88,7 @@ class ZkMetadataStore:
         self.session.start()
         for path in zd.PERSISTENT_PATHS:
             self.session.ensure_path(path)
+        self.security.ensure_paths()
         self._cluster_id = self._get_or_create_cluster_id(configured_cluster_id)
 
     def _get_or_create_cluster_id(self, wanted: str | None) -> str:
@@ -119,6 +124,7 @@ class ZkMetadataStore:
     def start(self, listener: MetadataListener) -> None:
         self._listener = listener
         self._load_configs()
+        self.security.start(listener)
         self.session.client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_changes)
         self.session.client.ChildrenWatch(f"{zd.CONFIG}/{TOPICS}", self._on_topic_configs)
 
@@ -206,6 +212,9 @@ class ZkMetadataStore:
         try:
             registered = self.register_broker(info)
             self._load_configs()
+            self.security.load()
+            if self._listener is not None:
+                self._listener.on_acls_change()
         except (StoreError, MetadataUnavailableError) as exc:
             log.error("could not register again after the ZooKeeper session expired: %s", exc)
             return
@@ -257,6 +266,11 @@ class ZkMetadataStore:
                     self.session.delete(path)
 
     def _refresh(self, entity_type: str, name: str) -> None:
+        if entity_type == USERS:
+            self.security.refresh_user(name)
+            if self._listener is not None:
+                self._listener.on_config_change(USERS, name)
+            return
         configs = self._read_config(entity_type, name)
         with self._lock:
             if entity_type == TOPICS:
@@ -297,6 +311,28 @@ class ZkMetadataStore:
 
     def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
         self._write_config(BROKERS, entity, configs)
+
+    # -- security (strom.metadata.zk.security_store) ---------------------------------------
+    def acls(self) -> list[AclBinding]:
+        return self.security.acls()
+
+    def change_acls(
+        self, add: Sequence[AclBinding], remove: Sequence[AclBinding]
+    ) -> dict[AclBinding, str]:
+        return self.security.change_acls(add, remove)
+
+    def scram_credentials(self, user: str) -> Mapping[str, ScramCredential]:
+        return self.security.scram_credentials(user)
+
+    def scram_users(self) -> list[str]:
+        return self.security.scram_users()
+
+    def alter_scram(
+        self,
+        upserts: Sequence[tuple[str, str, ScramCredential]],
+        deletions: Sequence[tuple[str, str]],
+    ) -> None:
+        self.security.alter_scram(upserts, deletions)
 
     # -- topics --------------------------------------------------------------------------
     def create_topic(
