@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strom.broker.fetch_sessions import FetchSessionCache
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.inter_broker import InterBrokerClients
 from strom.broker.listeners import (
@@ -102,6 +103,9 @@ class Broker:
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
+        self.fetch_sessions = FetchSessionCache(
+            config.get_int("max.incremental.fetch.session.cache.slots")
+        )
         self.peers = InterBrokerClients(self)
         self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
         self.replicas.on_follower = self.fetchers.follow

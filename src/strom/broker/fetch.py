@@ -1,9 +1,9 @@
 """Fetch: serve file ranges of the log, with long polling.
 
-Sessionless (KIP-227 refusal): full fetch requests are answered with session
-id 0, which tells the client no session was created; a request naming a
-session gets FETCH_SESSION_ID_NOT_FOUND. The first batch of the first
-partition with data is returned whole even above the byte limits (KIP-74).
+Incremental fetch sessions (KIP-227, strom.broker.fetch_sessions) decide which
+partitions a request reads and which of them its answer carries. The first batch
+of the first partition with data is returned whole even above the byte limits
+(KIP-74).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from strom.broker.broker import Broker, handles
+from strom.broker.fetch_sessions import FetchItem, new_context
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -177,35 +178,46 @@ def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
     return info.name if info is not None else broker.replicas.topic_names.get(topic_id)
 
 
-def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchResponse, _FetchState]:
+def _read_all(
+    broker: Broker, req: FetchRequest, version: int, items: list[FetchItem]
+) -> tuple[list[PartitionData], _FetchState]:
+    """Read every item (in order): one PartitionData each."""
     st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
-    responses: list[FetchResponse.FetchableTopicResponse] = []
-    for ft in req.topics:
-        name = ft.topic
-        topic_error = None
-        if version >= 13:
-            found = _topic_name(broker, ft.topic_id)
-            if found is None:
-                topic_error = ErrorCode.UNKNOWN_TOPIC_ID
-            else:
-                name = found
-        parts: list[PartitionData] = []
-        for fp in ft.partitions:
-            if topic_error is not None:
-                st.any_error = True
-                parts.append(
-                    PartitionData(
-                        partition_index=fp.partition,
-                        error_code=topic_error,
-                        high_watermark=-1,
-                        records=b"",
-                    )
+    parts: list[PartitionData] = []
+    for item in items:
+        fp = item.req
+        if item.topic is None:
+            st.any_error = True
+            parts.append(
+                PartitionData(
+                    partition_index=fp.partition,
+                    error_code=ErrorCode.UNKNOWN_TOPIC_ID,
+                    high_watermark=-1,
+                    records=b"",
                 )
-                continue
-            parts.append(_read_partition(broker, st, TopicPartition(name, fp.partition), fp))
-        responses.append(
-            FetchResponse.FetchableTopicResponse(topic=name, topic_id=ft.topic_id, partitions=parts)
-        )
+            )
+        else:
+            parts.append(_read_partition(broker, st, TopicPartition(item.topic, fp.partition), fp))
+    return parts, st
+
+
+def _response(
+    broker: Broker,
+    st: _FetchState,
+    error: int,
+    session_id: int,
+    pairs: list[tuple[FetchItem, PartitionData]],
+) -> FetchResponse:
+    """The answer: the partitions grouped by topic, in order, and (KIP-951) the
+    endpoints of the leaders named in current_leader."""
+    responses: list[FetchResponse.FetchableTopicResponse] = []
+    last: FetchResponse.FetchableTopicResponse | None = None
+    for item, out in pairs:
+        name = item.topic or ""
+        if last is None or last.topic_id != item.topic_id or last.topic != name:
+            last = FetchResponse.FetchableTopicResponse(topic=name, topic_id=item.topic_id)
+            responses.append(last)
+        last.partitions.append(out)
     endpoints = []
     for node in sorted(st.leaders):
         endpoint = broker.broker_endpoint(node)
@@ -213,47 +225,40 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
             host, port = endpoint
             rack = broker.image.brokers[node].rack
             endpoints.append(FetchResponse.NodeEndpoint(node, host, port, rack))
-    resp = FetchResponse(
+    return FetchResponse(
         throttle_time_ms=0,
-        error_code=0,
-        session_id=0,
+        error_code=error,
+        session_id=session_id,
         responses=responses,
         node_endpoints=endpoints,
     )
-    return resp, st
-
-
-def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPartition]:
-    out: list[TopicPartition] = []
-    for ft in req.topics:
-        name = ft.topic
-        if version >= 13:
-            found = _topic_name(broker, ft.topic_id)
-            if found is None:
-                continue
-            name = found
-        out.extend(TopicPartition(name, fp.partition) for fp in ft.partitions)
-    return out
 
 
 @handles(ApiKey.FETCH)
 async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest) -> FetchResponse:
     version = header.api_version
-    if version >= 7 and req.session_id != 0:
-        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
-    if version >= 7 and req.session_epoch > 0:
-        return FetchResponse(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0)
-    resp, st = _read_all(broker, req, version)
-    if st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.any_error:
-        return resp
-    deadline = broker.now_ms() + req.max_wait_ms
-    tps = _requested(broker, req, version)
-    while True:
-        wait_ms = deadline - broker.now_ms()
-        if wait_ms <= 0:
-            break
-        await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=st.replica_id >= 0)
-        resp, st = _read_all(broker, req, version)
-        if st.total >= req.min_bytes or st.any_error:
-            break
-    return resp
+    replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+    ctx = new_context(
+        broker.fetch_sessions,
+        version,
+        req,
+        replica_id >= 0,
+        lambda topic_id: _topic_name(broker, topic_id),
+        broker.now_ms(),
+    )
+    if ctx.error:
+        return FetchResponse(error_code=ctx.error, session_id=0)
+    parts, st = _read_all(broker, req, version, ctx.items)
+    if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.any_error):
+        deadline = broker.now_ms() + req.max_wait_ms
+        tps = [TopicPartition(i.topic, i.req.partition) for i in ctx.items if i.topic is not None]
+        while True:
+            wait_ms = deadline - broker.now_ms()
+            if wait_ms <= 0:
+                break
+            await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=replica_id >= 0)
+            parts, st = _read_all(broker, req, version, ctx.items)
+            if st.total >= req.min_bytes or st.any_error:
+                break
+    error, session_id, pairs = ctx.respond(parts, version >= 13, broker.now_ms())
+    return _response(broker, st, error, session_id, pairs)

@@ -123,6 +123,10 @@ class ReplicaManager:
             self._fail_commit_waiters(tp, ErrorCode.NOT_LEADER_OR_FOLLOWER)
         if delete:
             self.logs.delete_log(tp)
+            if not any(other.topic == tp.topic for other in self.partitions):
+                # the topic's id no longer names a local replica (fetches by id: UNKNOWN_TOPIC_ID)
+                for topic_id in [i for i, name in self.topic_names.items() if name == tp.topic]:
+                    del self.topic_names[topic_id]
         self._wake(tp)
 
     def delete_topic(self, name: str) -> None:
