@@ -60,6 +60,7 @@ class FetchItem:
     topic: str | None
     topic_id: bytes
     req: FetchPartition
+    cached: CachedPartition | None = None  # in an incremental fetch: the session's entry
 
 
 class CachedPartition:
@@ -249,16 +250,18 @@ class FetchContext:
         self._req_epoch = req_epoch
 
     def respond(
-        self, parts: list[PartitionData], uses_topic_ids: bool, now_ms: int
+        self, parts: list[PartitionData | None], uses_topic_ids: bool, now_ms: int
     ) -> tuple[int, int, list[tuple[FetchItem, PartitionData]]]:
         """(error code, session id, the partitions to answer) once ``parts`` (one per
-        item, in order) were read."""
-        pairs = list(zip(self.items, parts, strict=True))
+        item, in order) were read; None for a session partition known to have nothing
+        to tell (only in an incremental fetch)."""
         session = self.session
         if session is not None:
             if session.epoch != next_epoch(self._req_epoch):  # a duplicate request won
                 return ErrorCode.INVALID_FETCH_SESSION_EPOCH, session.id, []
-            return 0, session.id, self._changed(session, pairs)
+            return 0, session.id, self._changed(session, parts)
+        pairs = [(item, out) for item, out in zip(self.items, parts, strict=True) if out]
+        assert len(pairs) == len(parts), "only an incremental fetch skips partitions"
         if self._cache is None:
             return 0, INVALID_SESSION_ID, pairs
         cached = {
@@ -269,11 +272,13 @@ class FetchContext:
         return 0, created, pairs
 
     def _changed(
-        self, session: FetchSession, pairs: list[tuple[FetchItem, PartitionData]]
+        self, session: FetchSession, parts: list[PartitionData | None]
     ) -> list[tuple[FetchItem, PartitionData]]:
         kept = []
         partitions = session.partitions
-        for key, (item, out) in zip(self.keys, pairs, strict=True):
+        for key, item, out in zip(self.keys, self.items, parts, strict=True):
+            if out is None:
+                continue
             cached = partitions.get(key)
             if cached is None or not cached.must_respond(out):
                 continue
@@ -325,7 +330,7 @@ def _session_item(cached: CachedPartition, uses_ids: bool, topic_names: TopicNam
     # By id, the name is looked up every time: a topic deleted (and maybe created again
     # under its name) is UNKNOWN_TOPIC_ID, never the new topic's partition.
     name = topic_names(cached.topic_id) if uses_ids else cached.topic
-    return FetchItem(name, cached.topic_id, cached.req)
+    return FetchItem(name, cached.topic_id, cached.req, cached)
 
 
 def _requested(

@@ -89,11 +89,22 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
 
 
 async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> None:
-    """acks=all: each partition's answer once the ISR has its records."""
+    """acks=all: each partition's answer once the ISR has its records (no task is made
+    for a partition already committed, as on a single node)."""
     timeout_s = max(timeout_ms, 0) / 1000
-    codes = await asyncio.gather(
-        *(broker.replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in waiting)
-    )
+    replicas = broker.replicas
+    done = [replicas.commit_status(w.tp, w.next_offset) for w in waiting]
+    pending = [w for w, code in zip(waiting, done, strict=True) if code is None]
+    if len(pending) == 1:
+        waited = [await replicas.wait_for_commit(pending[0].tp, pending[0].next_offset, timeout_s)]
+    elif pending:
+        waited = await asyncio.gather(
+            *(replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in pending)
+        )
+    else:
+        waited = []
+    results = iter(waited)
+    codes = [code if code is not None else next(results) for code in done]
     for w, code in zip(waiting, codes, strict=True):
         if code != ErrorCode.NONE:
             w.response.error_code = code

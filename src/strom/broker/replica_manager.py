@@ -186,6 +186,14 @@ class ReplicaManager:
         return info
 
     # -- acks=all ------------------------------------------------------------------
+    def commit_status(self, tp: TopicPartition, required_offset: int) -> ErrorCode | None:
+        """What :meth:`wait_for_commit` would answer without waiting, None if it would
+        wait."""
+        part = self.partitions.get(tp)
+        if part is None:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return part.check_enough_replicas_reach(required_offset)
+
     async def wait_for_commit(
         self, tp: TopicPartition, required_offset: int, timeout_s: float
     ) -> ErrorCode:
