@@ -442,9 +442,14 @@ def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes
 # -- brokers ----------------------------------------------------------------------------
 @contextmanager
 def single(kind: str, work: Path, ref_script: Path, env: dict[str, str]) -> Iterator[Target]:
-    data = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
-    if kind == "strom":
-        proc = BrokerProcess(data, env={**os.environ, **env})
+    """A broker: "reference", "strom" (this tree), or "strom@LABEL=SRC" (strom from
+    another source tree, e.g. the commit before a change, in the same run)."""
+    data = Path(tempfile.mkdtemp(prefix="broker-", dir=work))
+    if kind.startswith("strom"):
+        _, _, src = kind.partition("=")
+        extra = {"PYTHONPATH": src} if src else {}
+        proc = BrokerProcess(data, env={**os.environ, **env, **extra})
+        kind = kind.partition("=")[0]
     else:
         binary = reference_broker_binary(ref_script)
         proc = BrokerProcess(data, argv_factory=reference_argv_factory(binary))
@@ -470,28 +475,35 @@ def follower_cluster(work: Path, env: dict[str, str]) -> Iterator[Target]:
 
 
 def print_table(results: list[dict[str, Any]], kinds: list[str]) -> None:
+    """Per case and broker: the highest rate within the p99 limit and CPU us/request,
+    with ratios to the reference broker of the same run."""
+    names = [k.partition("=")[0] for k in kinds]
     by = {(r["broker"], r["case"]): r for r in results}
     cases = list(dict.fromkeys(r["case"] for r in results))
-    head = "".join(f"{k + ' req/s':>16}{k + ' us/req':>16}" for k in kinds)
-    print(f"\n{'case (p99 <= limit)':24}{head}{'rate ratio':>12}{'cpu ratio':>11}")
+    print(f"\n{'case':22}{'broker':>16}{'req/s':>9}{'us/req':>9}{'rate/ref':>10}{'cpu/ref':>9}")
     for case in cases:
-        row = f"{case:24}"
-        for k in kinds:
-            r = by.get((k, case), {})
-            row += f"{r.get('max_rate', '-'):>16}{r.get('cpu_us_per_req') or '-':>16}"
-        s, ref = by.get(("strom", case)), by.get(("reference", case))
-        if s and ref and ref["max_rate"]:
-            row += f"{s['max_rate'] / ref['max_rate']:>12.2f}"
-            if s["cpu_us_per_req"] and ref["cpu_us_per_req"]:
-                row += f"{s['cpu_us_per_req'] / ref['cpu_us_per_req']:>11.2f}"
-        print(row)
+        ref = by.get(("reference", case))
+        for name in names:
+            r = by.get((name, case))
+            if r is None:
+                continue
+            row = f"{case:22}{name:>16}{r['max_rate']:>9}{r['cpu_us_per_req'] or '-':>9}"
+            if ref and name != "reference" and ref["max_rate"]:
+                row += f"{r['max_rate'] / ref['max_rate']:>10.2f}"
+                if r["cpu_us_per_req"] and ref["cpu_us_per_req"]:
+                    row += f"{r['cpu_us_per_req'] / ref['cpu_us_per_req']:>9.2f}"
+            print(row)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--cases", default=",".join(SINGLE_CASES))
     ap.add_argument("--follower", action="store_true", help="also the follower cases (ZooKeeper)")
-    ap.add_argument("--brokers", default="strom,reference")
+    ap.add_argument(
+        "--brokers",
+        default="strom,reference",
+        help="strom, reference, or strom@LABEL=SRC_DIR for strom from another tree",
+    )
     ap.add_argument("--step-s", type=float, default=3.0, help="seconds per rate step")
     ap.add_argument("--rates", default=",".join(map(str, RATES)), help="the rate ladder")
     ap.add_argument("--p99-ms", type=float, default=5.0)
@@ -520,7 +532,8 @@ def main() -> int:
                 order = kinds if (i + j) % 2 == 0 else list(reversed(kinds))
                 for kind in order:
                     with single(kind, work, ref_script, env) as t:
-                        prof = profile_rate if kind == "strom" and case == profile_case else None
+                        is_strom = kind.startswith("strom")
+                        prof = profile_rate if is_strom and case == profile_case else None
                         results.append(run_case(case, t, a, prof))
             if a.follower and "strom" in kinds:
                 with follower_cluster(work, env) as t:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -363,11 +363,6 @@ class Broker:
 
     async def flush_due(self) -> int:
         return await self.run_storage_jobs(self.logs.flush_jobs(self.now_ms()))
-
-    async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
-        """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
-        before the produce is answered), in a storage thread."""
-        await self.run_storage_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
 
     def shutdown(self) -> None:
         self.groups.shutdown()

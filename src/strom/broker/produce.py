@@ -146,6 +146,13 @@ def _refusal(
     return None
 
 
+def _close_on_error(out: list[ProduceResponse.TopicProduceResponse]) -> None:
+    """acks=0: Kafka closes the connection when a partition failed, so that the producer
+    notices the error and refreshes its metadata."""
+    if any(p.error_code for t in out for p in t.partition_responses):
+        raise CloseConnection("acks=0 produce failed")
+
+
 @handles(ApiKey.PRODUCE)
 async def handle_produce(
     broker: Broker, header: RequestHeader, req: ProduceRequest
@@ -164,7 +171,11 @@ async def handle_produce(
                 parts.append(refusal)
             else:
                 tp = TopicPartition(td.name, pd.index)
-                refused = await verify_transaction(broker, req.transactional_id, tp, pd.records)
+                refused = (
+                    await verify_transaction(broker, req.transactional_id, tp, pd.records)
+                    if req.transactional_id is not None
+                    else ErrorCode.NONE
+                )
                 if refused:
                     parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
                 else:
@@ -175,12 +186,11 @@ async def handle_produce(
                     if acks == -1 and next_offset >= 0:
                         waiting.append(_Appended(tp, resp, next_offset))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
-    await broker.flush_requested(appended)  # flush.messages: fsynced before the answer
+    flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
+    if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
+        await broker.run_storage_jobs(flushes)
     if acks == 0:
-        if any(p.error_code for t in out for p in t.partition_responses):
-            # Kafka closes the connection so that an acks=0 producer notices the
-            # error and refreshes its metadata.
-            raise CloseConnection("acks=0 produce failed")
+        _close_on_error(out)
         return None
     if waiting:
         await _wait_for_replicas(broker, waiting, req.timeout_ms)
