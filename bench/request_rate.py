@@ -339,10 +339,14 @@ def make_frames(case: str, t: Target, setup: Wire, n_conns: int) -> list[Callabl
         return [lambda f=frame: f for _ in range(n_conns)]  # type: ignore[misc]
     topic = "rr-fetch-100p" if case.startswith("fetch") else "rr-follow-100p"
     replica_id = 1 if case.startswith("follower") else -1
-    if case in ("fetch-100p", "follower-100p"):
+    if replica_id < 0:  # the follower cluster created its topic before broker 1 stopped
         ensure_100p(setup, topic, replica_id)
     offsets = end_offsets(setup, topic, 100)
     spec = FetchSpec(topic, offsets, replica_id)
+    check = setup.request(spec.full(session_epoch=-1), FETCH_V)
+    errors = {p.error_code for t in check.responses for p in t.partitions} - {0}
+    if errors and replica_id < 0:
+        raise RuntimeError(f"{t.kind}: fetch of {topic} answers errors {errors}")
     if not case.endswith("-session"):
         frame = fetch_frame(spec.full(session_epoch=-1))
         return [lambda f=frame: f for _ in range(n_conns)]  # type: ignore[misc]
@@ -387,7 +391,7 @@ def run_case(
         setup.close()
     conns = [connect(t.bootstrap, f) for f in frames]
     steps: list[dict[str, Any]] = []
-    best = 0
+    best = best_p50 = 0
     failures = 0
     try:
         run_step(conns, 500, 0.5)  # warm-up
@@ -415,6 +419,8 @@ def run_case(
             }
             steps.append(step)
             print(f"  {t.kind:9} {case:22} {json.dumps(step)}", flush=True)
+            if not overloaded and step["p50_ms"] <= a.p99_ms:
+                best_p50 = rate  # kept up, with a median within the limit
             if ok:
                 best = rate
                 failures = 0
@@ -426,9 +432,16 @@ def run_case(
     finally:
         for c in conns:
             c.sock.close()
-    passing = [s for s in steps if s["ok"]]
-    cpu = passing[-1]["cpu_us_per_req"] if passing else None
-    return {"broker": t.kind, "case": case, "max_rate": best, "cpu_us_per_req": cpu, "steps": steps}
+    kept_up = [s for s in steps if s["rate"] == best_p50]
+    cpu = kept_up[-1]["cpu_us_per_req"] if kept_up else None
+    return {
+        "broker": t.kind,
+        "case": case,
+        "max_rate": best,
+        "max_rate_p50": best_p50,
+        "cpu_us_per_req": cpu,
+        "steps": steps,
+    }
 
 
 def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
@@ -480,19 +493,27 @@ def print_table(results: list[dict[str, Any]], kinds: list[str]) -> None:
     names = [k.partition("=")[0] for k in kinds]
     by = {(r["broker"], r["case"]): r for r in results}
     cases = list(dict.fromkeys(r["case"] for r in results))
-    print(f"\n{'case':22}{'broker':>16}{'req/s':>9}{'us/req':>9}{'rate/ref':>10}{'cpu/ref':>9}")
+    print("\nreq/s: highest rate with p99 within the limit; p50 req/s: highest kept up")
+    print("with a median within it; us/req: broker CPU per request at that rate")
+    head = f"{'case':22}{'broker':>16}{'req/s':>8}{'p50 req/s':>10}{'us/req':>8}"
+    print(head + f"{'rate/ref':>9}{'p50/ref':>9}{'cpu/ref':>8}")
     for case in cases:
         ref = by.get(("reference", case))
         for name in names:
             r = by.get((name, case))
             if r is None:
                 continue
-            row = f"{case:22}{name:>16}{r['max_rate']:>9}{r['cpu_us_per_req'] or '-':>9}"
-            if ref and name != "reference" and ref["max_rate"]:
-                row += f"{r['max_rate'] / ref['max_rate']:>10.2f}"
-                if r["cpu_us_per_req"] and ref["cpu_us_per_req"]:
-                    row += f"{r['cpu_us_per_req'] / ref['cpu_us_per_req']:>9.2f}"
+            row = f"{case:22}{name:>16}{r['max_rate']:>8}{r['max_rate_p50']:>10}"
+            row += f"{r['cpu_us_per_req'] or '-':>8}"
+            if ref and name != "reference":
+                row += _ratio(r["max_rate"], ref["max_rate"], 9)
+                row += _ratio(r["max_rate_p50"], ref["max_rate_p50"], 9)
+                row += _ratio(r["cpu_us_per_req"], ref["cpu_us_per_req"], 8)
             print(row)
+
+
+def _ratio(a: float | None, b: float | None, width: int) -> str:
+    return f"{a / b:>{width}.2f}" if a and b else f"{'-':>{width}}"
 
 
 def main() -> int:
