@@ -46,13 +46,16 @@ LAIResp = LeaderAndIsrResponse
 
 def _fence(broker: Broker, controller_epoch: int, broker_epoch: int) -> ErrorCode:
     """STALE_CONTROLLER_EPOCH for an older controller, STALE_BROKER_EPOCH for a request
-    meant for another registration of this broker; else NONE (and the epoch is noted)."""
+    meant for an earlier registration of this broker; else NONE (and the epoch is noted).
+    A newer broker epoch is accepted, as Kafka's isBrokerEpochStale does: after a new
+    ZooKeeper session the controller may see the new registration, and send requests
+    with its epoch, before ZooKeeper's thread has told this broker its new epoch."""
     cluster = broker.cluster
     if cluster is None:
         return ErrorCode.STALE_CONTROLLER_EPOCH  # a single node has no controller
     if controller_epoch < cluster.controller_epoch:
         return ErrorCode.STALE_CONTROLLER_EPOCH
-    if broker_epoch != -1 and broker_epoch != cluster.broker_epoch:
+    if broker_epoch != -1 and broker_epoch < cluster.broker_epoch:
         return ErrorCode.STALE_BROKER_EPOCH
     cluster.controller_epoch = controller_epoch
     return ErrorCode.NONE
