@@ -472,3 +472,62 @@ def test_delete_offsets_refused_for_a_subscribed_topic(bootstrap: str, admin: Ad
         assert admin.list_group_offsets(group)[TopicPartition(topic, 0)].offset == 1
     finally:
         c.close()
+
+
+# -- consumer groups of the KIP-848 protocol -----------------------------------
+
+
+def test_consumer_protocol_group_list_type_and_describe_epochs(
+    bootstrap: str, require_strom: None
+) -> None:
+    from confluent_kafka import Consumer
+
+    topic, group = names()
+    create_topic_with(bootstrap, topic, [2, 2])
+    _, classic, _ = stopped_group(bootstrap, [1], 1)
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "group.protocol": "consumer",
+            "client.id": "kip848-client",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    c.subscribe([topic])
+    try:
+        consume_and_commit(c, 3)
+        types = cg(bootstrap, "--list", "--type")
+        assert types.returncode == 0, types.stderr
+        rows = table(types.stdout)
+        assert rows[0] == ["GROUP", "TYPE"]
+        assert [group, "Consumer"] in rows and [classic, "Classic"] in rows
+        only = cg(bootstrap, "--list", "--type", "consumer", "--state")
+        assert table(only.stdout)[0] == ["GROUP", "TYPE", "STATE"]
+        assert [group, "Consumer", "Stable"] in table(only.stdout)
+        assert classic not in only.stdout
+        bad = cg(bootstrap, "--list", "--type", "share")
+        assert bad.returncode == 1 and "Invalid types list 'share'" in bad.stderr
+
+        state = columns(
+            cg(bootstrap, "--describe", "--group", group, "--state", "--verbose").stdout
+        )
+        assert state[0]["ASSIGNMENT-STRATEGY"] == "uniform" and state[0]["STATE"] == "Stable"
+        epoch = state[0]["GROUP-EPOCH"]
+        assert int(epoch) >= 1 and state[0]["TARGET-ASSIGNMENT-EPOCH"] == epoch
+
+        members = columns(
+            cg(bootstrap, "--describe", "--group", group, "--members", "--verbose").stdout
+        )
+        assert len(members) == 1 and members[0]["CLIENT-ID"] == "kip848-client"
+        assert members[0]["CURRENT-EPOCH"] == epoch and members[0]["TARGET-EPOCH"] == epoch
+        assert members[0]["CURRENT-ASSIGNMENT"] == f"{topic}:0,1"
+        assert members[0]["TARGET-ASSIGNMENT"] == f"{topic}:0,1"
+
+        lag = columns(cg(bootstrap, "--describe", "--group", group).stdout)
+        assert sum(int(r["CURRENT-OFFSET"]) for r in lag) == 3
+        assert sum(int(r["LAG"]) for r in lag) == 1
+        assert {r["CLIENT-ID"] for r in lag} == {"kip848-client"}
+    finally:
+        c.close()

@@ -28,11 +28,20 @@ from strom.protocol.generated.describe_log_dirs import (
 from strom.protocol.generated.metadata import MetadataRequest, MetadataResponse
 from strom.protocol.wire import ZERO_UUID
 
+# APIs of the consumer rebalance protocol (KIP-848), advertised only while
+# group.coordinator.rebalance.protocols includes "consumer", as Kafka's ApiVersionManager does
+CONSUMER_PROTOCOL_APIS = frozenset(
+    {ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE}
+)
 
-def api_versions_response(error_code: int = 0) -> ApiVersionsResponse:
+
+def api_versions_response(
+    error_code: int = 0, hidden: frozenset[int] = frozenset()
+) -> ApiVersionsResponse:
     keys = [
         ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
         for k, (lo, hi) in sorted(BROKER_API_VERSIONS.items())
+        if k not in hidden
     ]
     return ApiVersionsResponse(error_code=error_code, api_keys=keys, throttle_time_ms=0)
 
@@ -41,7 +50,10 @@ def api_versions_response(error_code: int = 0) -> ApiVersionsResponse:
 async def handle_api_versions(
     broker: Broker, header: RequestHeader, req: ApiVersionsRequest
 ) -> ApiVersionsResponse:
-    return api_versions_response()
+    protocols = broker.config.get_list("group.coordinator.rebalance.protocols")
+    return api_versions_response(
+        hidden=frozenset() if "consumer" in protocols else CONSUMER_PROTOCOL_APIS
+    )
 
 
 def _listener(broker: Broker) -> str:

@@ -4,7 +4,9 @@ Controller to broker: LeaderAndIsr (make local replicas leaders or followers),
 UpdateMetadata (the new cluster image), StopReplica (stop, and maybe delete,
 local replicas). Each is fenced twice: a request from an older controller epoch
 is STALE_CONTROLLER_EPOCH, one meant for an earlier registration of this broker
-(another broker epoch) is STALE_BROKER_EPOCH; a partition state older than the
+(an older broker epoch) is STALE_BROKER_EPOCH; a newer broker epoch is accepted, as
+Kafka does: the controller can see a re-registration before the broker has learnt
+its own new epoch; a partition state older than the
 local one (leader epoch, then partition epoch) is refused for that partition.
 
 Broker to controller: AlterPartition (a leader's ISR change) and
@@ -46,15 +48,14 @@ LAIResp = LeaderAndIsrResponse
 
 def _fence(broker: Broker, controller_epoch: int, broker_epoch: int) -> ErrorCode:
     """STALE_CONTROLLER_EPOCH for an older controller, STALE_BROKER_EPOCH for a request
-    meant for an earlier registration of this broker; else NONE (and the epoch is noted).
-    A newer broker epoch is accepted, as Kafka's isBrokerEpochStale does: after a new
-    ZooKeeper session the controller may see the new registration, and send requests
-    with its epoch, before ZooKeeper's thread has told this broker its new epoch."""
+    meant for an earlier registration of this broker; else NONE (and the epoch is noted)."""
     cluster = broker.cluster
     if cluster is None:
         return ErrorCode.STALE_CONTROLLER_EPOCH  # a single node has no controller
     if controller_epoch < cluster.controller_epoch:
         return ErrorCode.STALE_CONTROLLER_EPOCH
+    # Kafka refuses only an older broker epoch: a newer one is this broker's new
+    # registration, which the controller may see (and use) before the broker does
     if broker_epoch != -1 and broker_epoch < cluster.broker_epoch:
         return ErrorCode.STALE_BROKER_EPOCH
     cluster.controller_epoch = controller_epoch

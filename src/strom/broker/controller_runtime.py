@@ -11,7 +11,16 @@ through the ControllerChannelManager on the loop.
 Resignation: when a fenced write fails (another controller was elected), when
 /controller names another broker, or when the ZooKeeper session is lost, the
 controller stops (its watches end, its channel closes) and the broker goes back
-to watching /controller.
+to watching /controller. A /controller naming this broker with no active
+controller behind it (left by a resignation on a new session, or by an earlier
+process of this broker) is deleted, as Kafka's triggerControllerMove does, so
+that an election can follow.
+
+A job whose ZooKeeper call failed with an unknown outcome (connection lost,
+timeout) may have left the controller's memory ahead of ZooKeeper: the
+controller then rebuilds its state from ZooKeeper, as on failover, with the same
+epoch, retrying until ZooKeeper answers (Kafka's ZooKeeper client retries its
+requests until connected again instead).
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ class ControllerRuntime:
         self._connected = threading.Event()
         self._connected.set()
         self._lost = False
+        # the controller's memory may be ahead of ZooKeeper (a job failed mid-way)
+        self._stale = False
 
     @property
     def is_active(self) -> bool:
@@ -111,19 +122,52 @@ class ControllerRuntime:
             while not self._connected.wait(0.5):
                 if self._stopped:
                     return
-            if self._lost:
-                self._lost = False
-                self._resign()
+            self._before_job()
             try:
                 job()
             except ControllerMovedError as exc:
                 log.warning("controller moved: %s; resigning", exc)
                 self._resign()
-                self._check_controller()
+                if not self._lost:  # after a session loss, the new registration re-checks
+                    self._check_controller()
             except MetadataUnavailableError as exc:
                 log.warning("controller job failed, ZooKeeper unavailable: %s", exc)
+                if self.controller is not None:
+                    self._stale = True
+                    self._jobs.put(lambda: None)  # rebuild before the next job
             except Exception:
                 log.exception("controller job failed")
+
+    def _before_job(self) -> None:
+        if self._lost:
+            self._lost = False
+            self._stale = False
+            self._resign()
+        if self._stale:
+            self._reload()
+
+    def _reload(self) -> None:
+        """Rebuild the active controller's state from ZooKeeper (same epoch); on failure,
+        try again a second later."""
+        if self.controller is None or self.cstore is None or self.channel is None:
+            self._stale = False
+            return
+        log.info("controller %d reloads its state from ZooKeeper", self.broker.node_id)
+        assert self._loop is not None
+        old_channel = self.channel
+        self._loop.call_soon_threadsafe(old_channel.close)
+        self.channel = self._new_channel()
+        controller = self._new_controller(self.cstore, self.channel)
+        try:
+            controller.on_failover()
+        except MetadataUnavailableError as exc:
+            log.warning("controller reload failed, ZooKeeper unavailable: %s", exc)
+            timer = threading.Timer(1.0, lambda: self._jobs.put(lambda: None))
+            timer.daemon = True
+            timer.start()
+            return
+        self.controller = controller
+        self._stale = False
 
     def _check_controller(self) -> None:
         if self._stopped:
@@ -131,6 +175,11 @@ class ControllerRuntime:
         current = self.zk.controller_id()
         if self.controller is not None and current != self.broker.node_id:
             self._resign()
+        if current == self.broker.node_id and self.controller is None:
+            # ours, with no active controller behind it: free it for an election
+            if zcs.release(self.zk.session, self.broker.node_id):
+                log.info("broker %d deleted its stale /controller", self.broker.node_id)
+            current = self.zk.controller_id()
         if current == -1 and self.controller is None:
             self._try_elect()
 
@@ -141,19 +190,30 @@ class ControllerRuntime:
         epoch, version = elected
         assert self._loop is not None
         log.info("broker %d is the controller (epoch %d)", self.broker.node_id, epoch)
-        cfg = self.broker.config
         self.cstore = zcs.ZkControllerStore(self.zk.session, epoch, version)
-        self.channel = ControllerChannelManager(
+        self.channel = self._new_channel()
+        self.controller = self._new_controller(self.cstore, self.channel)
+        self.cstore.watch(self._on_event)  # events queue behind the failover
+        self.controller.on_failover()
+
+    def _new_channel(self) -> ControllerChannelManager:
+        assert self._loop is not None
+        return ControllerChannelManager(
             self._loop,
             self.broker.inter_broker_listener_name,
             f"controller-{self.broker.node_id}",
-            cfg.get_int("controller.socket.timeout.ms"),
+            self.broker.config.get_int("controller.socket.timeout.ms"),
         )
+
+    def _new_controller(
+        self, cstore: zcs.ZkControllerStore, channel: ControllerChannelManager
+    ) -> Controller:
+        cfg = self.broker.config
         controller = Controller(
             self.broker.node_id,
-            epoch,
-            self.cstore,
-            self.channel,
+            cstore.epoch,
+            cstore,
+            channel,
             ControllerConfig(
                 unclean_leader_election=cfg.get_bool("unclean.leader.election.enable"),
                 delete_topic_enable=cfg.get_bool("delete.topic.enable"),
@@ -163,9 +223,7 @@ class ControllerRuntime:
             self.broker.inter_broker_listener_name,
         )
         controller.deliver = lambda event: self._jobs.put(event)  # type: ignore[method-assign]
-        self.controller = controller
-        controller.on_failover()
-        self.cstore.watch(self._on_event)
+        return controller
 
     def _resign(self) -> None:
         if self.controller is None:

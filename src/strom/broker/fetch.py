@@ -40,7 +40,9 @@ class _FetchState:
         # fetch.max.bytes bounds consumers; followers are bounded by their own request
         self.remaining = cap if self.replica_id >= 0 else min(cap, fetch_max_bytes)
         self.total = 0
-        self.any_error = False
+        # an error, a diverging epoch or a preferred read replica: answered at once, not
+        # held for min_bytes (Kafka's ReplicaManager.fetchMessages)
+        self.answer_now = False
         self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
         self.preferred_replicas = False  # KIP-392 selection applies
 
@@ -108,6 +110,7 @@ def _consumer_read(
     preferred = _preferred_replica(broker, st, part, fp)
     if preferred is not None:
         out.preferred_read_replica = preferred
+        st.answer_now = True
         return _no_records(out, part)
     limit = min(fp.partition_max_bytes, st.remaining)
     return part.read_records(
@@ -122,7 +125,7 @@ def _consumer_read(
 def _failed(
     broker: Broker, st: _FetchState, tp: TopicPartition, out: PartitionData, code: int
 ) -> PartitionData:
-    st.any_error = True
+    st.answer_now = True
     out.error_code = code
     out.records = b""
     if code == ErrorCode.OFFSET_OUT_OF_RANGE:
@@ -155,6 +158,7 @@ def _read_partition(
             found = _follower_read(broker, st, tp, fp)
             if isinstance(found, tuple):
                 out.diverging_epoch = FetchResponse.EpochEndOffset(*found)
+                st.answer_now = True
                 return _no_records(out, broker.replicas.partitions[tp])
             res = found
         else:
@@ -228,7 +232,7 @@ def _read_all(
     for item in items:
         fp = item.req
         if item.topic is None:
-            st.any_error = True
+            st.answer_now = True
             parts.append(
                 PartitionData(
                     partition_index=fp.partition,
@@ -294,7 +298,7 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
     if ctx.error:
         return FetchResponse(error_code=ctx.error, session_id=0)
     parts, st = _read_all(broker, req, version, ctx.items)
-    if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.any_error):
+    if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now):
         deadline = broker.now_ms() + req.max_wait_ms
         tps = [TopicPartition(i.topic, i.req.partition) for i in ctx.items if i.topic is not None]
         while True:
@@ -303,7 +307,7 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
                 break
             await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=replica_id >= 0)
             parts, st = _read_all(broker, req, version, ctx.items)
-            if st.total >= req.min_bytes or st.any_error:
+            if st.total >= req.min_bytes or st.answer_now:
                 break
     error, session_id, pairs = ctx.respond(parts, version >= 13, broker.now_ms())
     return _response(broker, st, error, session_id, pairs)

@@ -22,8 +22,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from strom.common.config import BrokerConfig, ConfigError
 from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
+from strom.coordinator.group.consumer.assignors import CLASS_NAMES
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.records import CoordinatorRecord
 from strom.coordinator.group.result import CoordinatorResult, GroupConfig
@@ -42,7 +44,27 @@ LOAD_READ_BYTES: Final = 1 << 20
 
 
 def group_config(broker: Broker) -> GroupConfig:
+    """The group.* settings; ConfigError when the consumer group bounds contradict each
+    other (as Kafka refuses to start then)."""
     cfg = broker.config
+    session = _within(
+        cfg,
+        "group.consumer.session.timeout.ms",
+        "group.consumer.min.session.timeout.ms",
+        "group.consumer.max.session.timeout.ms",
+    )
+    heartbeat = _within(
+        cfg,
+        "group.consumer.heartbeat.interval.ms",
+        "group.consumer.min.heartbeat.interval.ms",
+        "group.consumer.max.heartbeat.interval.ms",
+    )
+    if heartbeat >= session:
+        raise ConfigError(
+            "group.consumer.heartbeat.interval.ms",
+            "must be less than group.consumer.session.timeout.ms",
+        )
+    assignors = [CLASS_NAMES.get(a, a) for a in cfg.get_list("group.consumer.assignors")]
     return GroupConfig(
         min_session_timeout_ms=cfg.get_int("group.min.session.timeout.ms"),
         max_session_timeout_ms=cfg.get_int("group.max.session.timeout.ms"),
@@ -50,7 +72,21 @@ def group_config(broker: Broker) -> GroupConfig:
         max_size=cfg.get_int("group.max.size"),
         offset_metadata_max_bytes=cfg.get_int("offset.metadata.max.bytes"),
         offsets_retention_ms=cfg.get_int("offsets.retention.minutes") * 60_000,
+        rebalance_protocols=tuple(cfg.get_list("group.coordinator.rebalance.protocols")),
+        consumer_session_timeout_ms=session,
+        consumer_heartbeat_interval_ms=heartbeat,
+        consumer_max_size=cfg.get_int("group.consumer.max.size"),
+        consumer_assignors=tuple(dict.fromkeys(assignors)),
+        consumer_migration_policy=(cfg.get_str("group.consumer.migration.policy") or "").lower(),
     )
+
+
+def _within(cfg: BrokerConfig, key: str, low_key: str, high_key: str) -> int:
+    """``key``'s value, checked against its bounds."""
+    value, low, high = cfg.get_int(key), cfg.get_int(low_key), cfg.get_int(high_key)
+    if not low <= value <= high:
+        raise ConfigError(key, f"must be between {low} and {high}")
+    return value
 
 
 def replay_batch(
@@ -171,7 +207,7 @@ class GroupRuntime:
 
     def load_partition(self, partition: int) -> None:
         self.loading.add(partition)
-        shard = GroupCoordinatorShard(self.config)
+        shard = GroupCoordinatorShard(self.config, image=lambda: self.broker.image)
         tp = TopicPartition(OFFSETS_TOPIC, partition)
         try:
             plog = self.broker.replicas.get_partition(tp).log

@@ -229,6 +229,7 @@ async def handle_offset_commit(
             for t in req.topics
             for p in t.partitions
         ],
+        api_version=version,
     )
     rt = runtime(broker)
     try:
@@ -291,11 +292,20 @@ FetchTopics = list[tuple[str, list[int]]] | None
 FetchRows = list[tuple[str, list[tuple[int, OffsetAndMetadata | None]]]]
 
 
-def _fetch(broker: Broker, group_id: str, topics: FetchTopics) -> tuple[ErrorCode, FetchRows]:
+def _fetch(
+    broker: Broker,
+    group_id: str,
+    topics: FetchTopics,
+    member: tuple[str | None, int] = (None, -1),
+) -> tuple[ErrorCode, FetchRows]:
+    """``member``: the member id and epoch of OffsetFetch v9+ (checked in consumer groups)."""
     try:
         _, shard = runtime(broker).shard(group_id)
     except KafkaError as e:
         return e.code, []
+    member_error = shard.fetch_member_error(group_id, *member)
+    if member_error is not None:
+        return member_error, []
     wanted = None if topics is None else [(t, p) for t, parts in topics for p in parts]
     found = shard.fetch_offsets(group_id, wanted)
     rows: FetchRows = []
@@ -319,7 +329,7 @@ def _partition_fields(partition: int, o: OffsetAndMetadata | None, code: int) ->
 def _fetch_group(broker: Broker, group: OffsetFetchRequest.OffsetFetchRequestGroup) -> Any:
     R = OffsetFetchResponse
     topics = None if group.topics is None else [(t.name, t.partition_indexes) for t in group.topics]
-    error, rows = _fetch(broker, group.group_id, topics)
+    error, rows = _fetch(broker, group.group_id, topics, (group.member_id, group.member_epoch))
     return R.OffsetFetchResponseGroup(
         group_id=group.group_id,
         error_code=error,

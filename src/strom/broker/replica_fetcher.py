@@ -193,6 +193,8 @@ class ReplicaFetcher:
         wanted = self._wanted()
         if not wanted:
             return False
+        # the fetch state each partition is asked for (see _still_current)
+        sent = {tp: (self.partitions[tp], fp.fetch_offset) for tp, (_, fp) in wanted.items()}
         data = self.session.build_next(wanted)
         cluster = self.broker.cluster
         req = FetchRequest(
@@ -227,8 +229,19 @@ class ReplicaFetcher:
                 found = self.broker.image.topic_by_id(t.topic_id)
                 name = found.name if found is not None else ""
             for p in t.partitions:
-                self._handle(TopicPartition(name, p.partition_index), p)
+                tp = TopicPartition(name, p.partition_index)
+                if self._still_current(tp, sent.get(tp)):
+                    self._handle(tp, p)
         return True
+
+    def _still_current(self, tp: TopicPartition, asked: tuple[_Follow, int] | None) -> bool:
+        """Whether the partition's fetch state is still the one the request was made for
+        (Kafka's AbstractFetcherThread checks it): a new leader epoch, a truncation or a
+        moved log meanwhile make the answer stale, and it is dropped."""
+        f = self.partitions.get(tp)
+        if asked is None or f is not asked[0] or f.truncating:
+            return False
+        return f.part.log.log_end_offset == asked[1]
 
     def _wanted(self) -> dict[TopicPartition, Wanted]:
         """The partitions to fetch now: topic id and fetch parameters."""

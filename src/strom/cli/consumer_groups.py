@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 
 from strom.cli.common import CliError, add_bootstrap, add_command_config, client_config
+from strom.cli.consumer_groups_reset import reset
 from strom.client import group_tables as tables
-from strom.client.admin_types import OffsetSpec
 from strom.client.group_tools import (
     ResetError,
-    ResetKind,
-    ResetSpec,
-    export_reset_csv,
-    parse_datetime_ms,
-    parse_duration_ns,
-    parse_reset_csv,
     parse_topic_arg,
-    plan_reset,
-    timestamp_before,
 )
-from strom.client.group_types import GROUP_STATES, GroupDescription
+from strom.client.group_types import (
+    GROUP_STATES,
+    GROUP_TYPES,
+    REBALANCING_STATES,
+    GroupDescription,
+)
 from strom.client.sync import Admin
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -75,6 +71,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state", nargs="?", const="", help="describe: the state; list: show/filter states"
     )
+    p.add_argument(
+        "--type",
+        nargs="?",
+        const="",
+        help="list: show the group types, or only these (classic,consumer)",
+    )
     p.add_argument("--verbose", action="store_true", help="more columns (describe)")
     p.add_argument("--dry-run", action="store_true", help="only show the reset (default)")
     p.add_argument("--execute", action="store_true", help="commit the reset")
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         if args.delete:
             return _delete(admin, args)
         if args.reset_offsets:
-            return _reset(admin, args)
+            return reset(admin, args, _target_groups(admin, args))
         return _delete_offsets(admin, args)
 
 
@@ -142,6 +144,7 @@ _RULES: tuple[tuple[Callable[[argparse.Namespace], bool], str], ...] = (
         lambda a: _has_state(a) and not (a.describe or a.list),
         "Option --state needs --describe or --list",
     ),
+    (lambda a: a.type is not None and not a.list, "Option --type needs --list"),
     (
         lambda a: bool(a.export and not a.reset_offsets),
         "Option --export takes the following options: --reset-offsets",
@@ -214,19 +217,32 @@ def _target_groups(admin: Admin, args: argparse.Namespace) -> list[str]:
 
 
 def _list(admin: Admin, args: argparse.Namespace) -> int:
-    if not _has_state(args):
+    if not _has_state(args) and args.type is None:
         for group in _consumer_groups(admin):
             print(group)
         return 0
-    states = [s.strip() for s in args.state.split(",") if s.strip()]
+    states = _split(args.state)
     valid = {s.lower() for s in GROUP_STATES}
     if any(s.lower() not in valid for s in states):
         raise CliError(
             f"Invalid state list '{args.state}'. Valid states are: " + ", ".join(GROUP_STATES)
         )
-    listings = [g for g in admin.list_groups(states or None) if g.is_consumer_group]
-    sys.stdout.write(tables.listing_table(listings, include_state=True))
+    types = [t.lower() for t in _split(args.type)]
+    if any(t not in {k.lower() for k in GROUP_TYPES} for t in types):
+        raise CliError(
+            f"Invalid types list '{args.type}'. Valid types are: " + ", ".join(GROUP_TYPES)
+        )
+    listings = [g for g in admin.list_groups(states or None, types) if g.is_consumer_group]
+    sys.stdout.write(
+        tables.listing_table(
+            listings, include_state=_has_state(args), include_type=args.type is not None
+        )
+    )
     return 0
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 # -- describe ------------------------------------------------------------------
@@ -239,7 +255,7 @@ def _note_state(d: GroupDescription) -> bool:
         return False
     if d.state == "Empty":
         print(f"\nConsumer group '{d.group_id}' has no active members.", file=sys.stderr)
-    elif d.state in ("PreparingRebalance", "CompletingRebalance"):
+    elif d.state in REBALANCING_STATES:
         print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=sys.stderr)
     return True
 
@@ -287,146 +303,6 @@ def _delete(admin: Admin, args: argparse.Namespace) -> int:
     if ok:
         print(f"\nThese consumer groups were deleted successfully: {quoted}")
     return 1
-
-
-# -- reset offsets -------------------------------------------------------------
-
-
-def _reset_spec(args: argparse.Namespace, now_ms: int) -> ResetSpec:
-    try:
-        if args.to_offset is not None:
-            return ResetSpec(ResetKind.TO_OFFSET, args.to_offset)
-        if args.shift_by is not None:
-            return ResetSpec(ResetKind.SHIFT_BY, args.shift_by)
-        if args.to_datetime is not None:
-            return ResetSpec(ResetKind.TO_DATETIME, parse_datetime_ms(args.to_datetime))
-        if args.by_duration is not None:
-            duration_ns = parse_duration_ns(args.by_duration)
-            return ResetSpec(ResetKind.BY_DURATION, timestamp_before(now_ms, duration_ns))
-    except ResetError as exc:
-        raise CliError(str(exc)) from None
-    if args.from_file is not None:
-        return ResetSpec(ResetKind.FROM_FILE)
-    if args.to_earliest:
-        return ResetSpec(ResetKind.TO_EARLIEST)
-    if args.to_latest:
-        return ResetSpec(ResetKind.TO_LATEST)
-    return ResetSpec(ResetKind.TO_CURRENT)
-
-
-def _reset(admin: Admin, args: argparse.Namespace) -> int:
-    if not args.dry_run and not args.execute:
-        print(
-            "WARN: No action will be performed as the --execute option is missing. "
-            "In a future major release, the default behavior of this command will be to "
-            "prompt the user before executing the reset rather than doing a dry run. You "
-            "should add the --dry-run option explicitly if you are scripting this command "
-            "and want to keep the current default behavior without prompting.",
-            file=sys.stderr,
-        )
-    spec = _reset_spec(args, time.time_ns() // 1_000_000)
-    groups = _target_groups(admin, args)
-    from_file = _read_plan_file(args, groups) if spec.kind is ResetKind.FROM_FILE else None
-    descriptions = admin.describe_groups(groups)
-    plans: dict[str, dict[TopicPartition, int]] = {}
-    refused = []
-    for group in groups:
-        state = descriptions[group].state
-        if state not in ("Empty", "Dead"):
-            refused.append(
-                f"Assignments can only be reset if the group '{group}' is inactive, "
-                f"but the current state is {state}."
-            )
-            continue
-        if from_file is not None and group not in from_file:
-            refused.append(f"No reset plan for group {group} found")
-            continue
-        file_offsets = None if from_file is None else from_file[group]
-        plans[group] = _plan_group(admin, args, group, spec, file_offsets)
-        if args.execute and plans[group]:
-            admin.alter_group_offsets(group, plans[group])
-    if plans and args.export:
-        print(export_reset_csv(plans, single_group=len(args.group or ()) == 1))
-    elif plans:
-        sys.stdout.write(tables.reset_table(plans))
-    for line in refused:
-        print(f"Error: {line}", file=sys.stderr)
-    return 1 if refused else 0
-
-
-def _read_plan_file(
-    args: argparse.Namespace, groups: list[str]
-) -> dict[str, dict[TopicPartition, int]]:
-    try:
-        with open(args.from_file, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise CliError(f"cannot read {args.from_file}: {exc.strerror or exc}") from None
-    try:
-        return parse_reset_csv(text, groups[0] if len(args.group or ()) == 1 else None)
-    except ResetError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _plan_group(
-    admin: Admin,
-    args: argparse.Namespace,
-    group: str,
-    spec: ResetSpec,
-    file_offsets: dict[TopicPartition, int] | None = None,
-) -> dict[TopicPartition, int]:
-    committed = admin.list_group_offsets(group)
-    if file_offsets is not None:
-        tps = sorted(file_offsets)
-    elif args.all_topics:
-        tps = sorted(committed)
-    else:
-        tps = _topic_partitions(admin, args.topic)
-    if not tps:
-        return {}
-    starts = _offsets(admin, tps, OffsetSpec.EARLIEST)
-    ends = _offsets(admin, tps, OffsetSpec.LATEST)
-    by_time = _offsets(admin, tps, spec.value) if spec.kind.by_timestamp else None
-    try:
-        plan = plan_reset(
-            tps,
-            spec,
-            committed=committed,
-            log_start_offsets=starts,
-            log_end_offsets=ends,
-            timestamp_offsets=by_time,
-            file_offsets=file_offsets,
-        )
-    except ResetError as exc:
-        raise CliError(str(exc)) from None
-    for warning in plan.warnings:
-        print(warning, file=sys.stderr)
-    return plan.offsets
-
-
-def _offsets(admin: Admin, tps: list[TopicPartition], spec: int) -> dict[TopicPartition, int]:
-    found = admin.list_offsets(dict.fromkeys(tps, int(spec)))
-    return {tp: r.offset for tp, r in found.items()}
-
-
-def _topic_partitions(admin: Admin, topic_args: list[str]) -> list[TopicPartition]:
-    """``--topic`` values -> partitions; whole topics are looked up. Unknown
-    partitions fail as Kafka's checkAllTopicPartitionsValid does."""
-    try:
-        parsed = [parse_topic_arg(a) for a in topic_args]
-    except ResetError as exc:
-        raise CliError(str(exc)) from None
-    descriptions = admin.describe_topics(sorted({t for t, _ in parsed}))
-    out: list[TopicPartition] = []
-    missing: list[TopicPartition] = []
-    for topic, partitions in parsed:
-        existing = {p.partition for p in descriptions[topic].partitions}
-        for p in sorted(existing) if partitions is None else partitions:
-            (out if p in existing else missing).append(TopicPartition(topic, p))
-    if missing:
-        names = ",".join(str(tp) for tp in missing)
-        raise CliError(f'The partitions "{names}" do not exist')
-    return sorted(set(out))
 
 
 # -- delete offsets ------------------------------------------------------------

@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run ZooKeeper and N brokers on 127.0.0.1 until Ctrl-C "
         "(strom dev-cluster --brokers 3 [--data DIR])",
     )
+    sub.add_parser(
+        "verify",
+        help="check that acknowledged records survive faults injected into a dev-cluster "
+        "(strom verify --duration 120 --faults kill-leader,pause [--report report.html])",
+    )
     for name, (help_text, add_arguments, _) in _TOOLS.items():
         tool = sub.add_parser(name, help=help_text, description=help_text)
         tool.add_argument(
@@ -187,6 +192,12 @@ def dev_cluster(argv: list[str]) -> int:
     return dev_cluster_main(argv)
 
 
+def verify(argv: list[str]) -> int:
+    from strom.testing.verify import main as verify_main
+
+    return verify_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -194,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return broker(args_list[1:])
         if args_list and args_list[0] == "dev-cluster":
             return dev_cluster(args_list[1:])
+        if args_list and args_list[0] == "verify":
+            return verify(args_list[1:])
         args = build_parser().parse_args(args_list)
         _log_to_stderr()
         return _TOOLS[args.command][2](args)

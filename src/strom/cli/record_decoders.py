@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strom.cli.common import CliError
+from strom.protocol import consumer_group_records as cg
 from strom.protocol import group_records as group
 from strom.protocol import txn_log_records as txn
 from strom.protocol.errors import DecodeError
@@ -126,11 +127,62 @@ def _group_value(data: bytes) -> dict[str, Any]:
     return out
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _uuid(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _topic_partitions_by_id(items: cg.TopicPartitions) -> list[dict[str, Any]]:
+    return [{"topicId": _uuid(t), "partitions": list(ps)} for t, ps in items]
+
+
+def _as_json(value: Any) -> Any:
+    """A consumer group record value (a dataclass) as Kafka's JSON: camelCase fields,
+    topic ids as Kafka prints Uuids, bytes as base64."""
+    out: dict[str, Any] = {}
+    for name in value.__slots__:
+        v = getattr(value, name)
+        if name in ("assigned_partitions", "partitions_pending_revocation", "topic_partitions"):
+            v = _topic_partitions_by_id(v)
+        elif name == "topics" and v and not isinstance(v[0], str):
+            v = [_as_json(t) for t in v]
+        elif name == "topic_id":
+            v = _uuid(v)
+        elif name == "partition_racks":
+            name, v = "partition_metadata", [{"partition": p, "racks": list(r)} for p, r in v]
+        elif name == "classic_member_metadata" and v is not None:
+            protocols = [{"name": n, "metadata": _b64(m)} for n, m in v.supported_protocols]
+            v = {"sessionTimeoutMs": v.session_timeout_ms, "supportedProtocols": protocols}
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[_camel(name)] = v
+    return out
+
+
+def _consumer_group_record(decoded: cg.ConsumerGroupKey, value: bytes | None) -> Parsed:
+    data = {"groupId": decoded.group}
+    if decoded.record_type == cg.REGULAR_EXPRESSION:
+        data["regularExpression"] = decoded.member_id
+    elif decoded.member_id:
+        data["memberId"] = decoded.member_id
+    payload = None
+    if value is not None:
+        parsed = cg.decode_value(decoded.record_type, value)
+        payload = {"version": str(_version(value)), "data": _as_json(parsed)}
+    return _json({"type": str(decoded.record_type), "data": data}), _payload(payload)
+
+
 def _offsets(key: bytes, value: bytes | None) -> Parsed:
     decoded = group.decode_key(key)
     key_type = _version(key)
     if decoded is None:
         raise _Unknown(key_type)
+    if isinstance(decoded, cg.ConsumerGroupKey):
+        return _consumer_group_record(decoded, value)
     if isinstance(decoded, group.OffsetCommitKey):
         data: dict[str, Any] = {
             "group": decoded.group,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,8 @@ CONSUMER_OPTIONS: dict[str, Option] = {
         *common_options(),
         Option("group.id", None, as_opt_str),
         Option("group.instance.id", None, as_opt_str),
-        Option("group.protocol", "classic", one_of("classic")),
+        Option("group.protocol", "classic", one_of("classic", "consumer")),
+        Option("group.remote.assignor", None, as_opt_str),
         Option("session.timeout.ms", 45_000, at_least(1)),
         Option("heartbeat.interval.ms", 3_000, at_least(1)),
         Option("max.poll.interval.ms", 300_000, at_least(1)),
@@ -64,6 +65,9 @@ class ConsumerConfig:
     client: ClientConfig
     group_id: str | None
     group_instance_id: str | None
+    group_protocol: str  # "classic" (JoinGroup/SyncGroup) or "consumer" (KIP-848)
+    group_remote_assignor: str | None  # the coordinator's assignor (consumer protocol)
+    client_rack: str
     session_timeout_ms: int
     heartbeat_interval_ms: int
     max_poll_interval_ms: int
@@ -93,6 +97,7 @@ class ConsumerConfig:
         heartbeat.interval.ms >= session.timeout.ms, or enable.auto.commit=true without
         a group.id (left unset, auto-commit is just off without a group)."""
         values, given = read_options(CONSUMER_OPTIONS, cfg or {}, "consumer")
+        _check_group_protocol(values, given)
         names: list[str] = []
         for spec in values["partition.assignment.strategy"]:
             name = assignor_name(spec)
@@ -120,6 +125,9 @@ class ConsumerConfig:
             client=ClientConfig.from_dict(client_dict(values, client_id)),
             group_id=values["group.id"],
             group_instance_id=values["group.instance.id"],
+            group_protocol=values["group.protocol"],
+            group_remote_assignor=values["group.remote.assignor"],
+            client_rack=str(values["client.rack"] or ""),
             session_timeout_ms=session,
             heartbeat_interval_ms=heartbeat,
             max_poll_interval_ms=values["max.poll.interval.ms"],
@@ -141,3 +149,18 @@ class ConsumerConfig:
             value_deserializer=values["value.deserializer"],
             retry_backoff_ms=values["retry.backoff.ms"],
         )
+
+
+# Settings of the classic protocol that the coordinator owns with group.protocol=consumer.
+CLASSIC_ONLY = ("partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms")
+
+
+def _check_group_protocol(values: Mapping[str, Any], given: Iterable[str]) -> None:
+    """As Kafka's consumer: classic-only settings are refused with group.protocol=consumer,
+    and group.remote.assignor is refused with the classic protocol."""
+    if values["group.protocol"] == "consumer":
+        for key in CLASSIC_ONLY:
+            if key in given:
+                raise ConfigError(f"{key}: not supported when group.protocol=consumer")
+    elif values["group.remote.assignor"] is not None:
+        raise ConfigError("group.remote.assignor: only supported when group.protocol=consumer")

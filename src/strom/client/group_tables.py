@@ -24,18 +24,30 @@ def _opt(value: object | None) -> str:
     return MISSING if value is None else str(value)
 
 
-def listing_table(listings: Iterable[GroupListing], *, include_state: bool) -> str:
-    """``--list --state``: GROUP and STATE columns (group width: longest id, >= 15, + 10)."""
+def listing_table(
+    listings: Iterable[GroupListing], *, include_state: bool, include_type: bool = False
+) -> str:
+    """``--list --state`` / ``--type``: GROUP, then TYPE and STATE columns (group width:
+    longest id, >= 15, + 10)."""
     rows = list(listings)
     width = max((max(15, len(g.group_id)) for g in rows), default=15) + 10
-    cols = [(width, "GROUP")] + ([(20, "STATE")] if include_state else [])
+    cols = [(width, "GROUP")]
+    cols += [(20, "TYPE")] if include_type else []
+    cols += [(20, "STATE")] if include_state else []
     lines = [_line(cols)]
     for g in rows:
         values = [(width, g.group_id)]
+        if include_type:
+            values.append((20, _type_name(g.group_type)))
         if include_state:
             values.append((20, g.state or "Unknown"))
         lines.append(_line(values))
     return "\n".join(lines) + "\n"
+
+
+def _type_name(group_type: str | None) -> str:
+    """Kafka's GroupType names: Classic, Consumer, ... (Unknown when not reported)."""
+    return group_type.capitalize() if group_type else "Unknown"
 
 
 def offsets_table(group: str, rows: Sequence[PartitionLag], *, verbose: bool = False) -> str:
@@ -76,15 +88,22 @@ def assignment_string(tps: Iterable[TopicPartition]) -> str:
 
 
 def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
-    """``--describe --members [--verbose]`` (classic members have no epochs: ``-``)."""
+    """``--describe --members [--verbose]``: epochs and target assignments of consumer
+    group members (``-`` for classic groups); UPGRADED when classic and consumer protocol
+    members share the group."""
     members = d.members
+    current = [assignment_string(m.assignment) for m in members]
+    target = [assignment_string(m.target_assignment or ()) for m in members]
     gw = max([15, len(d.group_id)])
     cw = max([15, *(len(m.member_id) for m in members)])
     iw = max([17, *(len(m.group_instance_id or "") for m in members)])
     hw = max([15, *(len(m.client_host) for m in members)])
     lw = max([15, *(len(m.client_id) for m in members)])
     with_instance = any(m.group_instance_id for m in members)
-    aw = max([20, *(len(assignment_string(m.assignment)) for m in members)])
+    aw = max([20, *(len(a) for a in current)])
+    tw = max([20, *(len(a) for a in target)])
+    upgrades = {m.upgraded for m in members if m.upgraded is not None}
+    mixed = upgrades == {True, False}
 
     def _row(values: Sequence[object], extra: Sequence[object]) -> str:
         cols = [(gw, values[0]), (cw, values[1])]
@@ -92,13 +111,20 @@ def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
         cols += [(hw, values[-3]), (lw, values[-2]), (15, values[-1])]
         text = _line(cols) + " "
         if verbose:
-            text += _line([(15, extra[0]), (aw, extra[1]), (15, extra[2]), (20, extra[3])])
+            text += _line([(15, extra[0]), (aw, extra[1]), (15, extra[2]), (tw, extra[3])])
+            text += f" {extra[4]}" if mixed else ""
         return text
 
     header = ["GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]
-    extra_header = ["CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"]
+    extra_header = [
+        "CURRENT-EPOCH",
+        "CURRENT-ASSIGNMENT",
+        "TARGET-EPOCH",
+        "TARGET-ASSIGNMENT",
+        "UPGRADED",
+    ]
     lines = ["", _row(header, extra_header)]
-    for m in members:
+    for m, cur, tgt in zip(members, current, target, strict=True):
         values = [
             d.group_id,
             m.member_id,
@@ -107,7 +133,9 @@ def members_table(d: GroupDescription, *, verbose: bool = False) -> str:
             m.client_id,
             len(m.assignment),
         ]
-        lines.append(_row(values, [MISSING, assignment_string(m.assignment), MISSING, MISSING]))
+        extra = [_opt(m.member_epoch), cur, _opt(d.target_assignment_epoch), tgt]
+        extra.append("-" if m.upgraded is None else str(m.upgraded).lower())
+        lines.append(_row(values, extra))
     return "\n".join(lines) + "\n"
 
 
@@ -120,7 +148,8 @@ def state_table(d: GroupDescription, *, verbose: bool = False) -> str:
     if verbose:
         header: list[object] = ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE"]
         header += ["GROUP-EPOCH", "TARGET-ASSIGNMENT-EPOCH", "#MEMBERS"]
-        values: list[object] = [d.group_id, coordinator, strategy, d.state, MISSING, MISSING]
+        values: list[object] = [d.group_id, coordinator, strategy, d.state]
+        values += [_opt(d.group_epoch), _opt(d.target_assignment_epoch)]
         widths = [gw, ow, 20, 20, 15, 25, 0]
     else:
         header = ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"]

@@ -17,9 +17,23 @@ from strom.protocol.wire import Reader
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 
-# Kafka's classic group states, as DescribeGroups and ListGroups spell them.
-GROUP_STATES = ("PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Empty")
+# The states of classic and consumer groups, as DescribeGroups, ConsumerGroupDescribe and
+# ListGroups spell them (Kafka's GroupState for the consumer type).
+GROUP_STATES = (
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Dead",
+    "Empty",
+    "Assigning",
+    "Reconciling",
+)
 INACTIVE_STATES = frozenset({"Empty", "Dead"})
+REBALANCING_STATES = frozenset(
+    {"PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling"}
+)
+# Group types (ListGroups v5, KIP-848) as Kafka's GroupType prints them
+GROUP_TYPES = ("Classic", "Consumer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,25 +53,34 @@ class GroupListing:
 
 @dataclass(frozen=True, slots=True)
 class MemberDescription:
-    """A member from DescribeGroups with its assigned partitions (consumer groups only)."""
+    """A member from DescribeGroups with its assigned partitions (consumer groups only);
+    members of KIP-848 consumer groups (ConsumerGroupDescribe) also have their epoch,
+    their target assignment and whether they use the consumer protocol (``upgraded``)."""
 
     member_id: str
     group_instance_id: str | None
     client_id: str
     client_host: str
     assignment: tuple[TopicPartition, ...] = ()
+    member_epoch: int | None = None
+    target_assignment: tuple[TopicPartition, ...] | None = None
+    upgraded: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GroupDescription:
-    """A group from DescribeGroups: state, protocol, members and its coordinator."""
+    """A group from DescribeGroups or ConsumerGroupDescribe: state, protocol, members and
+    its coordinator; consumer groups also have their epochs."""
 
     group_id: str
     state: str
     protocol_type: str
-    partition_assignor: str  # DescribeGroups' protocol_data: the chosen protocol
+    partition_assignor: str  # DescribeGroups' protocol_data; a consumer group's assignor
     members: tuple[MemberDescription, ...]
     coordinator: BrokerMetadata
+    group_type: str = "Classic"  # "Consumer": a KIP-848 group (ConsumerGroupDescribe)
+    group_epoch: int | None = None
+    target_assignment_epoch: int | None = None
 
     @property
     def exists(self) -> bool:

@@ -31,6 +31,7 @@ from strom.protocol.generated.heartbeat import HeartbeatRequest
 from strom.protocol.generated.join_group import JoinGroupRequest, JoinGroupResponse
 from strom.protocol.generated.leave_group import LeaveGroupRequest
 from strom.protocol.generated.sync_group import SyncGroupRequest, SyncGroupResponse
+from strom.protocol.group_records import encode_consumer_assignment
 from strom.protocol.wire import Reader, Writer
 
 SUBSCRIPTION_VERSION = 3
@@ -100,18 +101,7 @@ def decode_subscription(data: bytes, group_instance_id: str | None = None) -> Su
 
 def encode_assignment(tps: list[TopicPartition], version: int = ASSIGNMENT_VERSION) -> bytes:
     """ConsumerProtocolAssignment bytes (a SyncGroup assignment) for ``tps``."""
-    by_topic: dict[str, list[int]] = {}
-    for tp in sorted(tps):
-        by_topic.setdefault(tp.topic, []).append(tp.partition)
-    msg = ConsumerProtocolAssignment(
-        assigned_partitions=[
-            ConsumerProtocolAssignment.TopicPartition(t, ps) for t, ps in by_topic.items()
-        ]
-    )
-    w = Writer()
-    w.int16(version)
-    msg.encode(w, version)
-    return w.getvalue()
+    return encode_consumer_assignment(tps, version)
 
 
 def decode_assignment(data: bytes) -> list[TopicPartition]:

@@ -213,10 +213,12 @@ class Admin(_SyncBase):
         (blocking :meth:`AIOAdmin.find_coordinators`)."""
         return self._loop.run(self._admin.find_coordinators(groups))
 
-    def list_groups(self, states: Iterable[str] | None = None) -> list[GroupListing]:
-        """ListGroups on every broker, optionally by state
+    def list_groups(
+        self, states: Iterable[str] | None = None, types: Iterable[str] | None = None
+    ) -> list[GroupListing]:
+        """ListGroups on every broker, optionally by state and type
         (blocking :meth:`AIOAdmin.list_groups`)."""
-        return self._loop.run(self._admin.list_groups(states))
+        return self._loop.run(self._admin.list_groups(states, types))
 
     def describe_groups(self, groups: Iterable[str]) -> dict[str, GroupDescription]:
         """DescribeGroups; descriptions by group (blocking :meth:`AIOAdmin.describe_groups`)."""

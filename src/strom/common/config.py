@@ -72,6 +72,31 @@ def one_of(*choices: str) -> Validator:
     return check
 
 
+def _with_classic(v: object) -> str | None:
+    problem = one_of("classic", "consumer")(v)
+    if problem is None and isinstance(v, list) and "classic" not in v:
+        return "disabling the 'classic' protocol is not supported"
+    return problem
+
+
+def _assignors(v: object) -> str | None:
+    known = (
+        "uniform",
+        "range",
+        *(f"org.apache.kafka.coordinator.group.assignor.{n}Assignor" for n in ("Uniform", "Range")),
+    )
+    if isinstance(v, list) and not v:
+        return "at least one assignor is needed"
+    return one_of(*known)(v)
+
+
+def _lower_one_of(*choices: str) -> Validator:
+    def check(v: object) -> str | None:
+        return None if str(v).lower() in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigDef:
     name: str
@@ -298,7 +323,27 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("transaction.partition.verification.enable", BOOL, True),
     ConfigDef("producer.id.expiration.ms", INT, 86_400_000, at_least(1)),
     ConfigDef("producer.id.expiration.check.interval.ms", INT, 600_000, at_least(1)),
-    ConfigDef("group.coordinator.rebalance.protocols", LST, ["classic"], one_of("classic")),
+    ConfigDef(
+        "group.coordinator.rebalance.protocols",
+        LST,
+        ["classic", "consumer"],
+        _with_classic,
+    ),
+    # consumer groups (KIP-848); the min/max bounds are checked against the values at start
+    ConfigDef("group.consumer.session.timeout.ms", INT, 45_000, at_least(1)),
+    ConfigDef("group.consumer.min.session.timeout.ms", INT, 45_000, at_least(1)),
+    ConfigDef("group.consumer.max.session.timeout.ms", INT, 60_000, at_least(1)),
+    ConfigDef("group.consumer.heartbeat.interval.ms", INT, 5_000, at_least(1)),
+    ConfigDef("group.consumer.min.heartbeat.interval.ms", INT, 5_000, at_least(1)),
+    ConfigDef("group.consumer.max.heartbeat.interval.ms", INT, 15_000, at_least(1)),
+    ConfigDef("group.consumer.max.size", INT, INT_MAX, at_least(1)),
+    ConfigDef("group.consumer.assignors", LST, ["uniform", "range"], _assignors),
+    ConfigDef(
+        "group.consumer.migration.policy",
+        STR,
+        "bidirectional",
+        _lower_one_of("disabled", "downgrade", "upgrade", "bidirectional"),
+    ),
 )
 
 # Keys of other Kafka modes: setting one is refused at start with this reason.

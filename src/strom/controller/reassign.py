@@ -90,6 +90,9 @@ class Controller(TopicEvents):
         replicas = target + tuple(r for r in original if r not in target)
         adding = tuple(r for r in target if r not in original)
         removing = tuple(r for r in original if r not in target)
+        # replicas a reassignment in progress was adding that the new target drops
+        # (Kafka's unneededReplicas): out of the ISR and stopped, as a cancel does
+        unneeded = tuple(r for r in ctx.assignments[tp].replicas if r not in replicas)
         ctx.assignments[tp] = ReplicaAssignment(replicas, adding, removing)
         self.write_assignment(tp.topic)
         log.info(
@@ -100,13 +103,27 @@ class Controller(TopicEvents):
             list(removing),
         )
         batch = self.new_batch()
-        written = self.change_states(
-            [tp], lambda _tp, cur: self.new_state(cur, cur.leader, cur.isr)
-        )
-        for w in written:
+        for w in self.change_states([tp], self._without(replicas, unneeded)):
             batch.add_leader_and_isr(self.live_replicas(w), w)
+        for r in unneeded:
+            if ctx.is_live(r):
+                batch.add_stop_replica(r, tp, delete=True)
         self.send(batch)
         self.maybe_complete_reassignments([tp])
+
+    def _without(self, replicas: tuple[int, ...], unneeded: tuple[int, ...]) -> StateChange:
+        """A new leader epoch (the added replicas start fetching) with ``unneeded`` out
+        of the ISR, and a leader among ``replicas`` if it was one of them."""
+        live = self.ctx.live_not_shutting_down()
+
+        def change(_tp: TopicPartition, cur: LeaderAndIsr) -> LeaderAndIsr | None:
+            isr = tuple(r for r in cur.isr if r not in unneeded) or cur.isr
+            if cur.leader not in unneeded:
+                return self.new_state(cur, cur.leader, isr)
+            election = reassignment_leader(replicas, isr, live)
+            return self.new_state(cur, election[0] if election else -1, isr)
+
+        return change
 
     def _cancel(self, tp: TopicPartition, current: ReplicaAssignment) -> None:
         ctx = self.ctx

@@ -174,6 +174,8 @@ class TopicEvents(BrokerEvents):
             out.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
         elif p.leader_epoch != cur.leader_epoch:
             out.error_code = ErrorCode.FENCED_LEADER_EPOCH
+        elif new_isr == cur.isr and p.partition_epoch <= cur.zk_version:
+            pass  # already so (a retry whose first answer was lost): the current state
         elif p.partition_epoch != cur.zk_version:
             out.error_code = ErrorCode.INVALID_UPDATE_VERSION
         elif any(r not in ctx.replicas(tp) or not ctx.is_live(r) for r in new_isr) or any(

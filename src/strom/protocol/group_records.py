@@ -29,7 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from strom.common.types import TopicPartition
+from strom.protocol.consumer_group_records import (
+    RECORD_TYPES,
+    ConsumerGroupKey,
+    decode_key_body,
+)
 from strom.protocol.errors import DecodeError
+from strom.protocol.generated.consumer_protocol_assignment import ConsumerProtocolAssignment
 from strom.protocol.wire import Reader, Writer
 
 OFFSET_COMMIT_KEY_VERSION = 1
@@ -98,14 +105,18 @@ def encode_group_metadata_key(key: GroupMetadataKey) -> bytes:
     return bytes(w.buf)
 
 
-def decode_key(data: bytes) -> OffsetCommitKey | GroupMetadataKey | None:
-    """The key, or None for key versions this coordinator does not own (KIP-848 records)."""
+def decode_key(data: bytes) -> OffsetCommitKey | GroupMetadataKey | ConsumerGroupKey | None:
+    """The key; consumer group keys (types 3-8 and 16, see consumer_group_records) as a
+    ConsumerGroupKey; None for key types this coordinator does not own (share and
+    streams groups)."""
     r = Reader(data)
     version = r.int16()
     if version in (0, 1):
         return OffsetCommitKey(r.string(), r.string(), r.int32())
     if version == GROUP_METADATA_KEY_VERSION:
         return GroupMetadataKey(r.string())
+    if version in RECORD_TYPES:
+        return decode_key_body(version, r)
     if version < 0:
         raise DecodeError(f"invalid record key version {version}")
     return None
@@ -225,3 +236,19 @@ def subscribed_topics(subscription: bytes) -> frozenset[str] | None:
         return frozenset(r.string() for _ in range(r.array_len()))
     except DecodeError:
         return None
+
+
+def encode_consumer_assignment(tps: list[TopicPartition], version: int = 3) -> bytes:
+    """ConsumerProtocolAssignment bytes (a SyncGroup assignment) for ``tps``."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in sorted(tps):
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    msg = ConsumerProtocolAssignment(
+        assigned_partitions=[
+            ConsumerProtocolAssignment.TopicPartition(t, ps) for t, ps in by_topic.items()
+        ]
+    )
+    w = Writer()
+    w.int16(version)
+    msg.encode(w, version)
+    return w.getvalue()

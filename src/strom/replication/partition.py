@@ -141,6 +141,10 @@ class Partition:
         self._set_state(state)
         self.followers = {}
         self.leader_epoch_start_offset = -1
+        # An epoch this replica led without writing a record starts at its log end: drop
+        # it, as Kafka's truncateTo does. Sent as the last fetched epoch, the leader would
+        # answer a diverging epoch at this very log end, and no truncation removes it.
+        self.log.leader_epoch_cache.truncate_from_end(self.log.log_end_offset)
         return changed
 
     def _set_state(self, state: PartitionInfo) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import shutil
 from bisect import bisect_right
@@ -70,6 +71,7 @@ from strom.storage.segment import (
 from strom.storage.txn_index import AbortedTxn, TransactionIndex
 from strom.storage.validator import check_timestamps, require_keys
 
+log = logging.getLogger(__name__)
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
@@ -312,6 +314,16 @@ class PartitionLog:
                 continue
             truncated = segment.recover(self._assign_epoch_from_batch)
             segment.flush()
+            if truncated:  # Kafka: "Found invalid messages in log segment ..."
+                log.warning(
+                    "recovery of %s cut %d bytes of a torn or corrupt tail from segment %d "
+                    "at byte %d (next offset %d)",
+                    self.dir.name,
+                    truncated,
+                    segment.base_offset,
+                    segment.size,
+                    segment.read_next_offset(),
+                )
             if truncated and i + 1 < len(self.segments):
                 for later in self.segments[i + 1 :]:
                     later.delete()

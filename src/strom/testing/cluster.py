@@ -148,14 +148,14 @@ class Cluster:
     def broker(self, broker_id: int) -> BrokerProcess:
         return self.brokers[broker_id]
 
-    def metadata(self, topics: list[str] | None = None) -> Any:
-        """The Metadata (v12) answer of the first running broker."""
+    def metadata(self, topics: list[str] | None = None, via: int | None = None) -> Any:
+        """The Metadata (v12) answer of the first running broker (of broker ``via``)."""
         from strom.protocol.generated.metadata import MetadataRequest
         from strom.testing.wire import RawClient
 
         last: Exception | None = None
-        for b in self.brokers.values():
-            if not b.is_running():
+        for node_id, b in self.brokers.items():
+            if not b.is_running() or via not in (None, node_id):
                 continue
             try:
                 with RawClient(b.bootstrap, timeout_s=5) as c:
@@ -170,8 +170,8 @@ class Cluster:
                 last = exc
         raise RuntimeError(f"no broker answered Metadata: {last}")
 
-    def controller_id(self) -> int:
-        return int(self.metadata([]).controller_id)
+    def controller_id(self, via: int | None = None) -> int:
+        return int(self.metadata([], via).controller_id)
 
     def leader(self, topic: str, partition: int = 0) -> int:
         """The partition's leader as a broker sees it (-1 when it knows none), waiting

@@ -4,10 +4,13 @@ ZooKeeper (Debian's ``zookeeper`` package, run by :mod:`strom.testing.zookeeper`
 keeps its data in ``DIR/zookeeper``; broker N listens on 127.0.0.1:(BASE+N) and
 keeps its logs in ``DIR/broker-N/log`` and its output in ``DIR/broker-N/broker.log``.
 Once every broker serves (each one's Metadata lists all N brokers and a controller)
-the tool prints ``zookeeper.connect=...`` and ``bootstrap.servers=...``, then runs
-until Ctrl-C (SIGINT) or SIGTERM: the brokers stop one by one with SIGTERM (a
-controlled shutdown each), then ZooKeeper. Starting again with the same ``--data``
-finds the same topics and records.
+the tool prints ``zookeeper.connect=...`` and ``bootstrap.servers=...``, writes
+``DIR/cluster.json`` (pids, broker ids, addresses, ZooKeeper: see
+:mod:`strom.testing.devstate`, read by ``strom verify``), then runs until Ctrl-C
+(SIGINT) or SIGTERM: the brokers stop one by one with SIGTERM (a controlled
+shutdown each), then ZooKeeper. A broker that exits is reported; it is started
+again when ``DIR/control/start-<id>`` appears. Starting again with the same
+``--data`` finds the same topics and records.
 
 It lives in strom.testing (not strom.cli) because it starts broker processes;
 ``strom dev-cluster`` dispatches here as ``strom broker`` dispatches to the server.
@@ -16,6 +19,7 @@ It lives in strom.testing (not strom.cli) because it starts broker processes;
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -26,6 +30,13 @@ from types import FrameType
 from strom.protocol.generated.metadata import MetadataRequest
 from strom.testing.broker import BrokerExitedError, BrokerStartTimeoutError
 from strom.testing.cluster import Cluster
+from strom.testing.devstate import (
+    ClusterState,
+    Process,
+    remove_state,
+    start_requests,
+    write_state,
+)
 from strom.testing.wire import RawClient
 from strom.testing.zookeeper import (
     INSTALL_HINT,
@@ -153,8 +164,18 @@ def _announce(zookeeper: ZooKeeperProcess, cluster: Cluster, data: Path) -> None
     print("Ctrl-C stops the cluster.", flush=True)
 
 
-def _watch(cluster: Cluster) -> None:
-    """Until interrupted: report a broker that exits (once)."""
+def _state(zookeeper: ZooKeeperProcess, cluster: Cluster) -> ClusterState:
+    zk = Process(-1, zookeeper.host, zookeeper.port, zookeeper.pid, str(zookeeper.log_path))
+    brokers = tuple(
+        Process(i, b.host, b.port, b.pid if b.is_running() else -1, str(b.log_path))
+        for i, b in cluster.brokers.items()
+    )
+    return ClusterState(os.getpid(), cluster.chroot, cluster.bootstrap, zk, brokers)
+
+
+def _watch(zookeeper: ZooKeeperProcess, cluster: Cluster, data: Path) -> None:
+    """Until interrupted: report a broker that exits (once); start the brokers whose
+    start is requested, and keep the state file up to date."""
     reported: set[int] = set()
     while True:
         time.sleep(0.5)
@@ -166,6 +187,17 @@ def _watch(cluster: Cluster) -> None:
                     file=sys.stderr,
                     flush=True,
                 )
+        for broker_id in start_requests(data):
+            again = cluster.brokers.get(broker_id)
+            if again is not None and not again.is_running():
+                again.start(wait=False)
+                reported.discard(broker_id)
+                print(
+                    f"broker {broker_id} started again (pid {again.pid})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                write_state(data, _state(zookeeper, cluster))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -176,6 +208,7 @@ def _stop(zookeeper: ZooKeeperProcess, cluster: Cluster) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut it short
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("Stopping the brokers, then ZooKeeper...", flush=True)
+    remove_state(cluster.data_dir)
     cluster.stop()
     zookeeper.stop()
     print("Stopped.", flush=True)
@@ -194,8 +227,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         start(zookeeper, cluster)
+        write_state(data, _state(zookeeper, cluster))
         _announce(zookeeper, cluster, data)
-        _watch(cluster)
+        _watch(zookeeper, cluster, data)
     except KeyboardInterrupt:
         _stop(zookeeper, cluster)
         return 0

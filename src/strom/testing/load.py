@@ -1,19 +1,23 @@
 """Background producers for fault tests: one thread per client library, each writing
 unique values with acks=all and idempotence, and remembering every acknowledgement.
 
-``ProducerLoad(bootstrap, topic, "confluent-kafka")`` writes ``<client>-<n>`` values
-round robin over the partitions, at most ``rate`` records per second, until
-:meth:`stop`; ``acked`` then holds every acknowledged record with its partition and
-offset, ``errors`` every record that failed for good.
+``ProducerLoad(bootstrap, topic, "confluent-kafka")`` writes ``<writer>:<n>`` values
+(key: the writer, by default the client's name) round robin over the partitions, at
+most ``rate`` records per second, until :meth:`stop`; ``acked`` then holds every
+acknowledged record with its partition and offset, ``errors`` every record that
+failed for good, and ``history`` (shared between loads when given) every write with
+the time of its acknowledgement or failure, for :func:`strom.testing.checker.analyse`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
+from strom.testing.history import History, Write, writer_value
 from strom.testing.records import Rec
 
 CLIENTS = ("confluent-kafka", "kafka-python", "aiokafka")
@@ -29,7 +33,8 @@ class ProducerLoad:
         partitions: int,
         *,
         rate: float = 200.0,
-        transactional_id: str | None = None,
+        history: History | None = None,
+        writer: str | None = None,
     ) -> None:
         if client not in CLIENTS:
             raise ValueError(f"client must be one of {CLIENTS}")
@@ -38,37 +43,65 @@ class ProducerLoad:
         self.client = client
         self.partitions = partitions
         self.rate = rate
+        self.history = history if history is not None else History()
+        self.writer = writer or client
+        self.key = self.writer.encode()
         self.acked: list[Rec] = []
         self.errors: list[str] = []
         self.sent = 0
         self._stop = threading.Event()
+        self._held = threading.Event()
+        self._held_s = 0.0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"load-{client}", daemon=True)
 
-    def start(self) -> ProducerLoad:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop sending, wait for every outstanding acknowledgement (or failure)."""
-        self._stop.set()
+        self.request_stop()
         self._thread.join(FLUSH_S + 30)
         if self._thread.is_alive():
             raise AssertionError(f"{self.client} producer did not finish flushing")
 
-    def _value(self, n: int) -> bytes:
-        return f"{self.client}-{n:08d}".encode()
+    def request_stop(self) -> None:
+        """Stop sending new records (:meth:`stop` also waits for the outstanding ones)."""
+        self._stop.set()
 
-    def _ack(self, partition: int, offset: int, value: bytes) -> None:
-        with self._lock:
-            self.acked.append(Rec(partition, offset, None, value))
+    def _send(self, n: int, txn: str | None = None) -> Write:
+        value = writer_value(self.writer, n)
+        return self.history.sent(self.writer, n % self.partitions, value, txn)
 
-    def _fail(self, what: str) -> None:
+    def _ack(self, w: Write, offset: int) -> None:
+        self.history.acked(w, offset)
         with self._lock:
-            self.errors.append(what)
+            self.acked.append(Rec(w.partition, offset, self.key, w.value))
+
+    def _fail(self, w: Write, error: object) -> None:
+        self.history.failed(w, str(error))
+        with self._lock:
+            self.errors.append(f"{w.value!r}: {error}")
+
+    def hold(self) -> None:
+        """Send nothing until :meth:`release` (the producer stays open, idle)."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
+
+    def _ahead(self, started: float, n: int) -> float:
+        """Seconds until record ``n`` is due (time held does not count)."""
+        return n / self.rate - (time.monotonic() - started - self._held_s)
 
     def _pace(self, started: float, n: int) -> None:
-        ahead = n / self.rate - (time.monotonic() - started)
+        if self._held.is_set():
+            since = time.monotonic()
+            while self._held.is_set() and not self._stop.is_set():
+                self._stop.wait(0.05)
+            self._held_s += time.monotonic() - since
+        ahead = self._ahead(started, n)
         if ahead > 0:
             self._stop.wait(ahead)
 
@@ -93,21 +126,28 @@ class ProducerLoad:
             }
         )
 
-        def done(err: Any, msg: Any) -> None:
+        def done(w: Write, err: Any, msg: Any) -> None:
             if err is not None:
-                self._fail(f"{msg.value()!r}: {err}")
+                self._fail(w, err)
             else:
-                self._ack(msg.partition(), msg.offset(), msg.value())
+                self._ack(w, msg.offset())
 
         started, n = time.monotonic(), 0
         while not self._stop.is_set():
-            try:
-                p.produce(
-                    self.topic, self._value(n), partition=n % self.partitions, on_delivery=done
-                )
-                n += 1
-            except BufferError:
-                pass
+            w = self._send(n)
+            while True:
+                try:
+                    p.produce(
+                        self.topic,
+                        w.value,
+                        self.key,
+                        partition=w.partition,
+                        on_delivery=functools.partial(done, w),
+                    )
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            n += 1
             p.poll(0)
             self._pace(started, n)
         self.sent = n
@@ -127,10 +167,10 @@ class ProducerLoad:
         )
         started, n = time.monotonic(), 0
         while not self._stop.is_set():
-            value = self._value(n)
-            fut = p.send(self.topic, value, partition=n % self.partitions)
-            fut.add_callback(lambda md, v=value: self._ack(md.partition, md.offset, v))
-            fut.add_errback(lambda exc, v=value: self._fail(f"{v!r}: {exc}"))
+            w = self._send(n)
+            fut = p.send(self.topic, w.value, self.key, partition=w.partition)
+            fut.add_callback(lambda md, w=w: self._ack(w, md.offset))
+            fut.add_errback(lambda exc, w=w: self._fail(w, exc))
             n += 1
             self._pace(started, n)
         self.sent = n
@@ -150,23 +190,25 @@ class ProducerLoad:
         await p.start()
         pending: list[Any] = []
 
-        def settle(fut: Any, value: bytes) -> None:
+        def settle(fut: Any, w: Write) -> None:
             if fut.cancelled() or fut.exception() is not None:
-                self._fail(f"{value!r}: {fut.exception() if not fut.cancelled() else 'cancelled'}")
+                self._fail(w, fut.exception() if not fut.cancelled() else "cancelled")
             else:
-                md = fut.result()
-                self._ack(md.partition, md.offset, value)
+                self._ack(w, fut.result().offset)
 
         started, n = time.monotonic(), 0
         try:
             while not self._stop.is_set():
-                value = self._value(n)
-                fut = await p.send(self.topic, value, partition=n % self.partitions)
-                fut.add_done_callback(lambda f, v=value: settle(f, v))
+                w = self._send(n)
+                fut = await p.send(self.topic, w.value, self.key, partition=w.partition)
+                fut.add_done_callback(lambda f, w=w: settle(f, w))
                 pending.append(fut)
                 n += 1
-                ahead = n / self.rate - (time.monotonic() - started)
-                await asyncio.sleep(max(ahead, 0))
+                since = time.monotonic()
+                while self._held.is_set() and not self._stop.is_set():
+                    await asyncio.sleep(0.05)
+                self._held_s += time.monotonic() - since
+                await asyncio.sleep(max(self._ahead(started, n), 0))
             self.sent = n
             await asyncio.wait_for(p.flush(), FLUSH_S)
         finally:

@@ -57,3 +57,42 @@ def test_a_bad_stored_dynamic_value_is_dropped_alone(tmp_path: Path) -> None:
         assert second.store.broker_configs("")["message.max.bytes"] == "x"  # untouched
     finally:
         second.shutdown()
+
+
+def test_consumer_group_settings() -> None:
+    from types import SimpleNamespace
+
+    from strom.broker.group_runtime import group_config
+
+    def config(**values: str) -> object:
+        return group_config(SimpleNamespace(config=BrokerConfig(values)))  # type: ignore[arg-type]
+
+    defaults = config()
+    assert defaults.rebalance_protocols == ("classic", "consumer")  # type: ignore[attr-defined]
+    assert defaults.consumer_session_timeout_ms == 45_000  # type: ignore[attr-defined]
+    assert defaults.consumer_heartbeat_interval_ms == 5_000  # type: ignore[attr-defined]
+    assert defaults.consumer_assignors == ("uniform", "range")  # type: ignore[attr-defined]
+    assert defaults.consumer_migration_policy == "bidirectional"  # type: ignore[attr-defined]
+    named = config(
+        **{"group.consumer.assignors": "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}
+    )
+    assert named.consumer_assignors == ("range",)  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="between 45000 and 60000"):
+        config(**{"group.consumer.session.timeout.ms": "10000"})
+    with pytest.raises(ConfigError, match=r"less than group\.consumer\.session\.timeout\.ms"):
+        config(
+            **{
+                "group.consumer.min.session.timeout.ms": "5000",
+                "group.consumer.session.timeout.ms": "5000",
+                "group.consumer.heartbeat.interval.ms": "5000",
+            }
+        )
+    with pytest.raises(ConfigError, match="classic"):
+        BrokerConfig({"group.coordinator.rebalance.protocols": "consumer"})
+    with pytest.raises(ConfigError):
+        BrokerConfig({"group.consumer.assignors": "sticky"})
+    with pytest.raises(ConfigError):
+        BrokerConfig({"group.consumer.migration.policy": "sideways"})
+    assert config(**{"group.consumer.migration.policy": "UPGRADE"}).consumer_migration_policy == (  # type: ignore[attr-defined]
+        "upgrade"
+    )

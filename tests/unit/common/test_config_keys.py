@@ -22,7 +22,6 @@ SRC = Path(strom.common.__file__).parent.parent
 # Read by BrokerConfig itself (the module the scan leaves out).
 READ_BY_CONFIG = {
     "log.dir",  # log.dirs falls back to it
-    "group.coordinator.rebalance.protocols",  # its validator admits only what strom has
 }
 
 

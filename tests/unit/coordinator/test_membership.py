@@ -130,6 +130,22 @@ def test_session_timeout_removes_silent_member_and_rebalances() -> None:
     assert h.heartbeat(b, 3) == E.UNKNOWN_MEMBER_ID
 
 
+def test_timers_due_together_fire_against_the_deadlines_of_the_moment() -> None:
+    """The silent member's heartbeat expiry completes the join, which gives the members
+    that rejoined new heartbeat deadlines; their old ones, due in the same tick, no
+    longer count (R10, a rebalance storm, found them removed as failed)."""
+    h = Harness()
+    _silent, b, c = h.form(3, session_ms=6000)  # the same heartbeat deadline for all
+    d = h.join_new(session_ms=6000)  # a rebalance
+    h.join(b, session_ms=6000)
+    h.join(c, session_ms=6000)
+    assert h.state() is S.PREPARING_REBALANCE
+    h.advance(6000)  # the silent one (the first timer of the tick) expires
+    assert set(h.group().members) == {b, c, d}
+    assert h.state() is S.COMPLETING_REBALANCE
+    assert h.heartbeat(b, h.group().generation_id) == E.NONE
+
+
 def test_rebalance_timeout_drops_members_that_do_not_rejoin() -> None:
     h = Harness()
     a, b = h.form(2, rebalance_ms=20_000, session_ms=30_000)

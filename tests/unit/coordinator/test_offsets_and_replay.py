@@ -10,6 +10,7 @@ from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
 from strom.coordinator.group.records import offset_commit_record
 from strom.coordinator.group.state import GroupState
+from strom.protocol.consumer_group_records import ConsumerGroupKey
 from strom.protocol.errors import ErrorCode as E
 from strom.protocol.group_records import (
     GroupMetadataValue,
@@ -191,7 +192,8 @@ def test_record_layouts_match_kafka() -> None:
         (MemberMetadataValue("m1", "i1", "c", "/h", 300, 10, b"sub", b"asg"),),
     )
     assert decode_group_metadata_value(encode_group_metadata_value(value)) == value
-    assert decode_key(b"\x00\x05\x00\x01g") is None  # KIP-848 records are not ours
+    assert decode_key(b"\x00\x05\x00\x01g\x00\x01m") == ConsumerGroupKey(5, "g", "m")
+    assert decode_key(b"\x00\x09\x00\x01g") is None  # share groups' records are not ours
 
 
 def test_group_placement_is_javas_string_hash() -> None:

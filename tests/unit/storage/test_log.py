@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -358,7 +359,9 @@ def test_corrupt_byte_in_last_batch(tmp_path: Path) -> None:
         _check_recovered(tmp_path, 3)
 
 
-def test_unclean_recovery_truncates_later_segments(tmp_path: Path) -> None:
+def test_unclean_recovery_truncates_later_segments(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log = open_log(tmp_path, SMALL)
     for _ in range(60):
         log.append_as_leader(make_batch(3), 0, NOW)
@@ -368,10 +371,16 @@ def test_unclean_recovery_truncates_later_segments(tmp_path: Path) -> None:
     with open(second.log_path, "r+b") as f:
         f.seek(70)
         f.write(b"\xff")
-    log = open_log(tmp_path, SMALL, clean=False)
+    with caplog.at_level(logging.WARNING, logger="strom.storage.log"):
+        log = open_log(tmp_path, SMALL, clean=False)
     assert log.num_segments == 2 and log.log_end_offset == second.base_offset
     assert [r.offset for r in read_all(log)] == list(range(second.base_offset))
     log.close()
+    # said as Kafka says "Found invalid messages in log segment ..."
+    assert caplog.messages == [
+        f"recovery of topic-0 cut {second.size} bytes of a torn or corrupt tail from "
+        f"segment {second.base_offset} at byte 0 (next offset {second.base_offset})"
+    ]
 
 
 def test_os_error_is_kafka_storage_error(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""AIOConsumer: Kafka's consumer on asyncio, with classic consumer groups.
+"""AIOConsumer: Kafka's consumer on asyncio, with consumer groups of either protocol
+(``group.protocol``: classic, or consumer for KIP-848, see consumer_reconcile.py).
 
 ``subscribe`` (topics or a regex, with a rebalance listener) puts the consumer
 in a group; ``assign`` reads chosen partitions. ``poll(timeout)`` joins or
@@ -25,6 +26,8 @@ from strom.client.aio.client import AIOClient
 from strom.client.aio.consumer_fetch import Fetcher
 from strom.client.aio.consumer_group import ConsumerGroup
 from strom.client.aio.consumer_offsets import OffsetLookups
+from strom.client.aio.consumer_protocol_group import ConsumerProtocolGroup
+from strom.client.aio.consumer_reconcile import ProtocolReconcileMixin
 from strom.client.aio.coordinators import now_ms
 from strom.client.assignors import COOPERATIVE, Subscription
 from strom.client.consumer_config import ConsumerConfig
@@ -48,7 +51,7 @@ class ConsumerGroupMetadata:
     group_instance_id: str | None
 
 
-class AIOConsumer(OffsetLookups):
+class AIOConsumer(OffsetLookups, ProtocolReconcileMixin):
     """``async with AIOConsumer({...}) as c: c.subscribe(["t"]); await c.poll(1.0)``."""
 
     def __init__(self, config: Mapping[str, Any] | ConsumerConfig | None = None) -> None:
@@ -64,7 +67,10 @@ class AIOConsumer(OffsetLookups):
             deserializer(cfg.key_deserializer, "key.deserializer"),
             deserializer(cfg.value_deserializer, "value.deserializer"),
         )
-        self._group = ConsumerGroup(self.client, cfg) if cfg.group_id else None
+        self._group: ConsumerGroup | None = None
+        if cfg.group_id:
+            kind = ConsumerProtocolGroup if cfg.group_protocol == "consumer" else ConsumerGroup
+            self._group = kind(self.client, cfg)
         self._listener: Any = None
         self._join_task: asyncio.Task[None] | None = None
         self._next_auto_commit_ms = now_ms() + cfg.auto_commit_interval_ms
@@ -99,7 +105,10 @@ class AIOConsumer(OffsetLookups):
         else:
             self._subs.subscribe(topics)
         self._listener = listener
-        self._group.member.request_rejoin()
+        if isinstance(self._group, ConsumerProtocolGroup):
+            self._group.subscribe(self._protocol_subscription())
+        else:
+            self._group.member.request_rejoin()
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Read exactly these partitions (no group membership)."""
@@ -130,10 +139,8 @@ class AIOConsumer(OffsetLookups):
         a group.id."""
         if self._group is None:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID, "the consumer has no group.id")
-        m = self._group.member
-        return ConsumerGroupMetadata(
-            self._group.group_id, m.generation_id, m.member_id, m.group_instance_id
-        )
+        generation, member_id, instance_id = self._group.identity()
+        return ConsumerGroupMetadata(self._group.group_id, generation, member_id, instance_id)
 
     # -- polling -------------------------------------------------------------------------
 
@@ -186,6 +193,8 @@ class AIOConsumer(OffsetLookups):
         """Join when needed; False while the join is still running at the deadline."""
         group = self._group
         assert group is not None
+        if isinstance(group, ConsumerProtocolGroup):
+            return await self._ensure_protocol_group(group, deadline)
         if self._subs.pattern is not None:
             await self._match_pattern()
         if not group.member.rejoin_needed and group.member.stable:
@@ -407,7 +416,7 @@ class AIOConsumer(OffsetLookups):
                 if (
                     self.config.enable_auto_commit
                     and self._subs.group_managed
-                    and self._group.member.stable
+                    and self._group.is_stable
                 ):
                     with contextlib.suppress(KafkaError):
                         await self._commit_positions(list(self._subs.assignment))

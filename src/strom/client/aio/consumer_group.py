@@ -42,6 +42,8 @@ _REJOIN_CODES = (
     ErrorCode.UNKNOWN_MEMBER_ID,
     ErrorCode.REBALANCE_IN_PROGRESS,
     ErrorCode.FENCED_INSTANCE_ID,
+    ErrorCode.STALE_MEMBER_EPOCH,
+    ErrorCode.FENCED_MEMBER_EPOCH,
 )
 
 
@@ -192,28 +194,16 @@ class ConsumerGroup:
         """OffsetCommit; CommitFailedError when the group rebalanced meanwhile."""
         if not offsets:
             return
-        by_topic: dict[str, list[OffsetCommitRequest.OffsetCommitRequestPartition]] = defaultdict(
-            list
-        )
-        for tp, (offset, metadata) in offsets.items():
-            by_topic[tp.topic].append(
-                OffsetCommitRequest.OffsetCommitRequestPartition(
-                    partition_index=tp.partition,
-                    committed_offset=offset,
-                    committed_metadata=metadata,
-                )
-            )
-        member = self.member
-        request = OffsetCommitRequest(
-            group_id=self.group_id,
-            generation_id_or_member_epoch=member.generation_id if managed else -1,
-            member_id=member.member_id if managed else "",
-            group_instance_id=member.group_instance_id if managed else None,
-            topics=[
-                OffsetCommitRequest.OffsetCommitRequestTopic(t, ps) for t, ps in by_topic.items()
-            ],
-        )
+        topics = _commit_topics(offsets)
         for attempt in range(5):
+            generation, member_id, instance_id = self.identity() if managed else (-1, "", None)
+            request = OffsetCommitRequest(
+                group_id=self.group_id,
+                generation_id_or_member_epoch=generation,
+                member_id=member_id,
+                group_instance_id=instance_id,
+                topics=topics,
+            )
             try:
                 response = await (await self.coordinator()).send(request)
                 code = next(
@@ -226,8 +216,11 @@ class ConsumerGroup:
                 code = ErrorCode.COORDINATOR_NOT_AVAILABLE
             if code == ErrorCode.NONE:
                 return
+            if code == ErrorCode.STALE_MEMBER_EPOCH and attempt < 4:
+                await asyncio.sleep(self.config.retry_backoff_ms / 1000)
+                continue  # the member's epoch moved on: again with the new one
             if code in _REJOIN_CODES:
-                member.request_rejoin()
+                self.commit_failed()
                 raise CommitFailedError(
                     ErrorCode(code),
                     f"commit failed: {ErrorCode(code).name}: the group rebalanced and the "
@@ -240,6 +233,20 @@ class ConsumerGroup:
             if code in COORDINATOR_ERRORS:
                 self.coordinator_dead()
             await asyncio.sleep(self.config.retry_backoff_ms / 1000)
+
+    @property
+    def is_stable(self) -> bool:
+        """The member holds its assignment and has nothing to rebalance."""
+        return self.member.stable
+
+    def identity(self) -> tuple[int, str, str | None]:
+        """(generation, member id, group.instance.id) that commits carry."""
+        m = self.member
+        return m.generation_id, m.member_id, m.group_instance_id
+
+    def commit_failed(self) -> None:
+        """A commit failed because the group moved on: rejoin."""
+        self.member.request_rejoin()
 
     async def committed(
         self, tps: Iterable[TopicPartition], *, require_stable: bool = True
@@ -276,6 +283,17 @@ class ConsumerGroup:
             )
         response: OffsetFetchResponse = await conn.send(request)
         return _committed(response, version, tps)
+
+
+def _commit_topics(offsets: Offsets) -> list[OffsetCommitRequest.OffsetCommitRequestTopic]:
+    by_topic: dict[str, list[OffsetCommitRequest.OffsetCommitRequestPartition]] = defaultdict(list)
+    for tp, (offset, metadata) in offsets.items():
+        by_topic[tp.topic].append(
+            OffsetCommitRequest.OffsetCommitRequestPartition(
+                partition_index=tp.partition, committed_offset=offset, committed_metadata=metadata
+            )
+        )
+    return [OffsetCommitRequest.OffsetCommitRequestTopic(t, ps) for t, ps in by_topic.items()]
 
 
 def _committed(

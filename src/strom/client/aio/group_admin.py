@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strom.client.admin_types import OffsetAndTimestamp, OffsetSpec
 from strom.client.aio.client import AIOClient
 from strom.client.aio.connection import BrokerConnection
+from strom.client.aio.consumer_group_describe import (
+    describe_consumer_groups,
+    supports_consumer_group_describe,
+)
 from strom.client.errors import KafkaConnectionError, error_for, raise_for
 from strom.client.group_types import (
     CONSUMER_PROTOCOL_TYPE,
@@ -173,10 +177,14 @@ class GroupAdminMixin:
 
     # -- groups --------------------------------------------------------------
 
-    async def list_groups(self, states: Iterable[str] | None = None) -> list[GroupListing]:
+    async def list_groups(
+        self, states: Iterable[str] | None = None, types: Iterable[str] | None = None
+    ) -> list[GroupListing]:
         """Groups of every broker, sorted by id; ``states`` filters (ListGroups v4+),
-        matched case-insensitively against Kafka's state names."""
+        matched case-insensitively against Kafka's state names; ``types`` ("classic",
+        "consumer") filters by group type (ListGroups v5+)."""
         wanted = [_canonical_state(s) for s in states or ()]
+        kinds = [t.strip().lower() for t in types or ()]
         await self.client.refresh_metadata([])
         out: dict[str, GroupListing] = {}
         for node_id in sorted(self.client.cluster.brokers):
@@ -188,7 +196,14 @@ class GroupAdminMixin:
                     f"the broker supports ListGroups v{version}, but v4 or newer is needed "
                     "to list groups by state",
                 )
-            response: ListGroupsResponse = await conn.send(ListGroupsRequest(states_filter=wanted))
+            if kinds and version < 5:
+                raise KafkaError(
+                    ErrorCode.UNSUPPORTED_VERSION,
+                    f"the broker supports ListGroups v{version}, but v5 or newer is needed "
+                    "to list groups by type",
+                )
+            request = ListGroupsRequest(states_filter=wanted, types_filter=kinds)
+            response: ListGroupsResponse = await conn.send(request)
             raise_for(response.error_code, f"list groups on broker {node_id}")
             for g in response.groups:
                 state = g.group_state if version >= 4 else None
@@ -204,10 +219,16 @@ class GroupAdminMixin:
         async def batch(
             conn: BrokerConnection, names: list[str]
         ) -> dict[str, tuple[int, GroupDescription]]:
-            """DescribeGroups on one coordinator; GROUP_ID_NOT_FOUND becomes state ``Dead``."""
-            response: DescribeGroupsResponse = await conn.send(DescribeGroupsRequest(groups=names))
+            """ConsumerGroupDescribe, then DescribeGroups for the rest, on one coordinator;
+            GROUP_ID_NOT_FOUND becomes state ``Dead``."""
             node = self._coordinators.get(names[0], BrokerMetadata(-1, conn.host, conn.port))
             results: dict[str, tuple[int, GroupDescription]] = {}
+            if supports_consumer_group_describe(conn):
+                results = await describe_consumer_groups(conn, names, node)
+                names = [n for n in names if n not in results]
+                if not names:
+                    return results
+            response: DescribeGroupsResponse = await conn.send(DescribeGroupsRequest(groups=names))
             for g in response.groups:
                 code = g.error_code
                 if code == ErrorCode.GROUP_ID_NOT_FOUND:

@@ -1,1 +1,2 @@
-"""The classic group coordinator: pure state machines; see coordinator.py."""
+"""The group coordinator: classic groups and consumer groups (consumer/); pure state
+machines; see coordinator.py."""

@@ -6,16 +6,20 @@ handlers adapt them to the request version.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from strom.coordinator.group.consumer.group import ConsumerGroup
 from strom.coordinator.group.records import (
     CoordinatorRecord,
     group_metadata_record,
 )
 from strom.coordinator.group.result import GroupConfig, Timers
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
+from strom.metadata.image import MetadataImage
+from strom.protocol import consumer_group_records as cg
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.join_group import JoinGroupResponse
 from strom.protocol.generated.sync_group import SyncGroupResponse
@@ -43,6 +47,14 @@ def random_member_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
+def random_uuid_member_id() -> str:
+    """A consumer group member id as Kafka makes one: a random Uuid's string form."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+_EMPTY_IMAGE = MetadataImage.empty()
+
+
 def join_error(member_id: str, code: ErrorCode) -> JoinGroupResponse:
     return JoinGroupResponse(
         error_code=code,
@@ -65,10 +77,17 @@ class ShardBase:
         self,
         config: GroupConfig,
         member_id_factory: Callable[[str], str] = random_member_id,
+        image: Callable[[], MetadataImage] = lambda: _EMPTY_IMAGE,
+        uuid_factory: Callable[[], str] = random_uuid_member_id,
     ) -> None:
         self.config = config
         self.new_member_id = member_id_factory
+        self.new_uuid = uuid_factory
+        self.image = image  # the broker's current metadata image (topics, brokers' racks)
         self.groups: dict[str, ClassicGroup] = {}
+        self.consumer_groups: dict[str, ConsumerGroup] = {}  # KIP-848 groups (consumer/)
+        self.rebalance_epochs: dict[tuple[str, str], int] = {}  # consumer members revoking
+        self._topic_names: tuple[MetadataImage, frozenset[str]] | None = None
         self.offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
         self.timers = Timers()
         # TxnOffsetCommit: producer id -> group -> offsets awaiting the marker (txn_offsets.py)
@@ -87,6 +106,20 @@ class ShardBase:
     def live_group(self, group_id: str) -> ClassicGroup | None:
         group = self.groups.get(group_id)
         return None if group is None or group.is_(GroupState.DEAD) else group
+
+    def replay_consumer_record(
+        self, key: cg.ConsumerGroupKey, value: cg.ConsumerGroupValue | None
+    ) -> None:
+        """Apply one consumer group record (live as it is written, and at load). The
+        group's first record replaces a simple classic group that only held offsets."""
+        group = self.consumer_groups.get(key.group)
+        if group is None:
+            if value is None:
+                return
+            group = self.adopt_consumer_group(ConsumerGroup(key.group))
+        group.replay(key, value)
+        if key.record_type == cg.GROUP_METADATA and value is None:
+            del self.consumer_groups[key.group]
 
     def group_metadata_record(
         self, group: ClassicGroup, assignment: dict[str, bytes]
@@ -113,6 +146,13 @@ class ShardBase:
             members,
         )
         return group_metadata_record(group.group_id, value)
+
+    def adopt_consumer_group(self, group: ConsumerGroup) -> ConsumerGroup:
+        self.consumer_groups[group.group_id] = group
+        classic = self.groups.get(group.group_id)
+        if classic is not None and classic.is_simple():
+            del self.groups[group.group_id]
+        return group
 
     # -- heartbeats -------------------------------------------------------------------
 

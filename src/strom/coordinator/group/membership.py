@@ -23,6 +23,7 @@ from strom.coordinator.group.base import (
     join_error,
     sync_error,
 )
+from strom.coordinator.group.consumer.admin import give_way_to_classic
 from strom.coordinator.group.result import CoordinatorResult, map_store_error
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
 from strom.protocol.errors import ErrorCode
@@ -55,6 +56,11 @@ class MembershipOps(ShardBase):
 
     def join_group(self, handle: int, req: JoinRequest, now_ms: int) -> CoordinatorResult:
         result = CoordinatorResult()
+        tombstones = give_way_to_classic(self, req.group_id)
+        if tombstones is None:  # a consumer group with members
+            result.respond(handle, join_error(req.member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+            return result
+        result.records += tombstones
         group, error = self._join_target(req, now_ms)
         if group is None:
             result.respond(handle, join_error(req.member_id, error))

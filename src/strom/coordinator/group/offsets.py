@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from strom.coordinator.group.base import OffsetAndMetadata, ShardBase
+from strom.coordinator.group.consumer.admin import commit_error, fetch_error, group_tombstones
+from strom.coordinator.group.consumer.operation import Operation
 from strom.coordinator.group.records import (
     CoordinatorRecord,
     group_metadata_record,
@@ -44,6 +46,7 @@ class CommitRequest:
     group_instance_id: str | None = None
     retention_time_ms: int = -1  # OffsetCommit v2-4; -1: broker default
     partitions: Sequence[OffsetCommit] = ()
+    api_version: int = 9  # members of consumer groups using the consumer protocol need v9+
 
 
 CommitErrors = dict[TopicPartitionKey, ErrorCode]
@@ -66,9 +69,34 @@ class OffsetOps(ShardBase):
         if error is not None:
             result.respond(handle, dict.fromkeys(keys, error))
             return result
-        group = self.groups[req.group_id]
-        if req.member_id in group.members:
+        group = self.groups.get(req.group_id)
+        if group is not None and req.member_id in group.members:
             self.schedule_heartbeat(group, group.members[req.member_id], now_ms)
+        errors, pending = self._commit_partitions(req, now_ms, partition_exists)
+        if not pending:
+            result.respond(handle, errors)
+            return result
+        result.records += [self._offset_record(req.group_id, k, v) for k, v in pending.items()]
+
+        def then(write_error: ErrorCode) -> CoordinatorResult:
+            out = CoordinatorResult()
+            code = map_store_error(write_error, offsets=True)
+            if code == ErrorCode.NONE:
+                if req.group_id not in self.consumer_groups:
+                    self.get_or_create_group(req.group_id, now_ms)
+                self.offsets.setdefault(req.group_id, {}).update(pending)
+            for key in pending:
+                errors[key] = code
+            out.respond(handle, {k: errors[k] for k in keys})
+            return out
+
+        result.then.append(then)
+        return result
+
+    def _commit_partitions(
+        self, req: CommitRequest, now_ms: int, partition_exists: Callable[[str, int], bool]
+    ) -> tuple[CommitErrors, dict[TopicPartitionKey, OffsetAndMetadata]]:
+        """(errors of refused partitions, the offsets to write)."""
         errors: CommitErrors = {}
         pending: dict[TopicPartitionKey, OffsetAndMetadata] = {}
         for p in req.partitions:
@@ -84,26 +112,13 @@ class OffsetOps(ShardBase):
                 pending[key] = OffsetAndMetadata(
                     p.offset, p.leader_epoch, metadata, commit_ts, expire
                 )
-        if not pending:
-            result.respond(handle, errors)
-            return result
-        result.records += [self._offset_record(req.group_id, k, v) for k, v in pending.items()]
-
-        def then(write_error: ErrorCode) -> CoordinatorResult:
-            out = CoordinatorResult()
-            code = map_store_error(write_error, offsets=True)
-            if code == ErrorCode.NONE:
-                self.get_or_create_group(req.group_id, now_ms)
-                self.offsets.setdefault(req.group_id, {}).update(pending)
-            for key in pending:
-                errors[key] = code
-            out.respond(handle, {k: errors[k] for k in keys})
-            return out
-
-        result.then.append(then)
-        return result
+        return errors, pending
 
     def _commit_error(self, req: CommitRequest, now_ms: int) -> ErrorCode | None:
+        consumer_group = self.consumer_groups.get(req.group_id)
+        if consumer_group is not None:
+            epoch, member_id = req.generation_id, req.member_id
+            return commit_error(consumer_group, member_id, epoch, req.api_version, False)
         group = self.groups.get(req.group_id)
         if group is None:
             if req.generation_id >= 0:
@@ -142,11 +157,20 @@ class OffsetOps(ShardBase):
     ) -> dict[TopicPartitionKey, OffsetAndMetadata | None]:
         """Committed offsets (None: nothing committed); all of the group's when ``partitions``
         is None. Unknown groups have no offsets, whatever their state."""
-        group = self.live_group(group_id)
-        committed = self.offsets.get(group_id, {}) if group is not None else {}
+        exists = self.live_group(group_id) is not None or group_id in self.consumer_groups
+        committed = self.offsets.get(group_id, {}) if exists else {}
         if partitions is None:
             return dict(sorted(committed.items()))
         return {key: committed.get(key) for key in partitions}
+
+    def fetch_member_error(
+        self, group_id: str, member_id: str | None, member_epoch: int
+    ) -> ErrorCode | None:
+        """OffsetFetch v9+ from a member of a consumer group: its id and epoch must match."""
+        consumer_group = self.consumer_groups.get(group_id)
+        if consumer_group is None:
+            return None
+        return fetch_error(consumer_group, member_id, member_epoch)
 
     # -- delete ---------------------------------------------------------------------------
 
@@ -155,11 +179,21 @@ class OffsetOps(ShardBase):
     ) -> tuple[ErrorCode, CommitErrors, list[CoordinatorRecord]]:
         """OffsetDelete: (group error, partition errors, tombstones to append)."""
         group = self.live_group(group_id)
-        if group is None:
+        consumer_group = self.consumer_groups.get(group_id)
+        if group is None and consumer_group is None:
             return ErrorCode.GROUP_ID_NOT_FOUND, {}, []
         errors: CommitErrors = {}
         eligible: list[TopicPartitionKey] = []
-        if group.is_(S.EMPTY):
+        if consumer_group is not None:
+            subscribed = consumer_group.subscribed_topic_names()
+            for key in partitions:
+                if key[0] in subscribed:
+                    errors[key] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    eligible.append(key)
+        elif group is None:
+            return ErrorCode.GROUP_ID_NOT_FOUND, {}, []
+        elif group.is_(S.EMPTY):
             eligible = list(partitions)
         elif group.protocol_type == "consumer":
             subscribed = group.subscribed_topics() or frozenset()
@@ -209,6 +243,30 @@ class OffsetOps(ShardBase):
                 and group.group_id not in self.offsets
             ):
                 records += self.delete_group_records(group, now_ms)
+        for group_id in sorted(self.consumer_groups):
+            records += self._expire_consumer_group(group_id, now_ms, retention_ms)
+        return records
+
+    def _expire_consumer_group(
+        self, group_id: str, now_ms: int, retention_ms: int
+    ) -> list[CoordinatorRecord]:
+        """Offsets of topics the group no longer subscribes to expire by their commit
+        time; an empty consumer group without offsets is then deleted."""
+        group = self.consumer_groups[group_id]
+        subscribed = group.subscribed_topic_names()
+        expired = []
+        for key, o in self.offsets.get(group_id, {}).items():
+            expire = o.expire_timestamp_ms
+            due = (
+                now_ms >= expire if expire >= 0 else now_ms - o.commit_timestamp_ms >= retention_ms
+            )
+            if key[0] not in subscribed and due:
+                expired.append(key)
+        records = self._remove_offsets(group_id, expired)
+        if group.is_empty() and group_id not in self.offsets:
+            op = Operation(self, group_id)
+            group_tombstones(op)
+            records += op.records
         return records
 
     def _expired_offsets(

@@ -103,6 +103,10 @@ class ClassicGroup:
     def is_(self, state: GroupState) -> bool:
         return self.state is state
 
+    def is_simple(self) -> bool:
+        """Created only to hold committed offsets: never joined by anyone."""
+        return not self.members and self.protocol_type is None and self.generation_id == 0
+
     def can_rebalance(self) -> bool:
         return self.state in VALID_PREVIOUS_STATES[GroupState.PREPARING_REBALANCE]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from strom.coordinator.group.base import OffsetAndMetadata, ShardBase
+from strom.coordinator.group.consumer.admin import commit_error
 from strom.coordinator.group.offsets import OffsetCommit
 from strom.coordinator.group.records import (
     CoordinatorRecord,
@@ -46,6 +47,9 @@ class TxnOffsetOps(ShardBase):
         now_ms: int,
     ) -> ErrorCode | None:
         """Kafka's checks of a TxnOffsetCommit; an unknown group is created (Empty)."""
+        consumer_group = self.consumer_groups.get(group_id)
+        if consumer_group is not None:
+            return commit_error(consumer_group, member_id, generation_id, 9, transactional=True)
         group = self.groups.get(group_id)
         if group is None:
             self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=now_ms)
@@ -123,7 +127,8 @@ class TxnOffsetOps(ShardBase):
         if not commit or not by_group:
             return
         for group_id, offsets in by_group.items():
-            self.groups.setdefault(group_id, ClassicGroup(group_id))
+            if group_id not in self.consumer_groups:
+                self.groups.setdefault(group_id, ClassicGroup(group_id))
             self.offsets.setdefault(group_id, {}).update(offsets)
 
     def has_pending_txn_offsets(self, group_id: str, tp: TopicPartitionKey) -> bool:

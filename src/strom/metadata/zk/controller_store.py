@@ -66,6 +66,19 @@ def elect(session: ZkSession, broker_id: int) -> tuple[int, int] | None:
         return epoch, int(results[1].version)
 
 
+def release(session: ZkSession, broker_id: int) -> bool:
+    """Delete /controller when it names ``broker_id`` (a controller that resigned while
+    its znode stayed); whether it was deleted."""
+    try:
+        raw, stat = session.get(zd.CONTROLLER)
+        if zd.decode_controller(raw) != broker_id:
+            return False
+        session.delete(zd.CONTROLLER, stat.version)
+    except (NoNodeError, BadVersionError):
+        return False
+    return True
+
+
 class ZkControllerStore:
     def __init__(self, session: ZkSession, epoch: int, epoch_zk_version: int) -> None:
         self.session = session

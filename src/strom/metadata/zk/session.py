@@ -22,7 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import (
+    ConnectionClosedError,
+    ConnectionLoss,
+    KazooException,
+    OperationTimeoutError,
+    SessionExpiredError,
+)
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 
@@ -131,12 +137,22 @@ class ZkSession:
     # -- calls --------------------------------------------------------------------------
     def call(self, async_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a kazoo ``*_async`` call and wait for it at most the request timeout;
-        MetadataUnavailableError when it does not finish (the outcome is unknown)."""
+        MetadataUnavailableError when it does not finish or the connection or session was
+        lost meanwhile (the outcome is unknown)."""
         try:
             return async_fn(*args, **kwargs).get(timeout=self.request_timeout_s)
         except KazooTimeoutError:
             raise MetadataUnavailableError(
                 f"ZooKeeper at {self.hosts} did not answer within {self.request_timeout_s} s"
+            ) from None
+        except (
+            ConnectionLoss,
+            ConnectionClosedError,
+            OperationTimeoutError,
+            SessionExpiredError,
+        ) as exc:
+            raise MetadataUnavailableError(
+                f"ZooKeeper at {self.hosts}: {type(exc).__name__}, the outcome is unknown"
             ) from None
 
     def get(self, path: str, watch: Callable[..., Any] | None = None) -> tuple[bytes, Any]:

@@ -15,20 +15,20 @@ from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 class ConsumerGroupDescribeRequest:
     API_KEY: ClassVar[int] = 69
     MIN_VERSION: ClassVar[int] = 0
-    MAX_VERSION: ClassVar[int] = 0
+    MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
     group_ids: list[str] = field(default_factory=list)
     include_authorized_operations: bool = False
 
     def encode(self, w: Writer, version: int) -> None:
-        if not 0 <= version <= 0:
+        if not 0 <= version <= 1:
             raise ValueError(f"ConsumerGroupDescribeRequest has no version {version}")
         _ENC_ConsumerGroupDescribeRequest[version - 0](self, w)
 
     @classmethod
     def decode(cls, r: Reader, version: int) -> ConsumerGroupDescribeRequest:
-        if not 0 <= version <= 0:
+        if not 0 <= version <= 1:
             raise DecodeError(f"ConsumerGroupDescribeRequest has no version {version}")
         return _DEC_ConsumerGroupDescribeRequest[version - 0](r)
 
@@ -37,7 +37,7 @@ class ConsumerGroupDescribeRequest:
 class ConsumerGroupDescribeResponse:
     API_KEY: ClassVar[int] = 69
     MIN_VERSION: ClassVar[int] = 0
-    MAX_VERSION: ClassVar[int] = 0
+    MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
     @dataclass(slots=True)
@@ -62,6 +62,7 @@ class ConsumerGroupDescribeResponse:
         subscribed_topic_regex: str | None = None
         assignment: ConsumerGroupDescribeResponse.Assignment = field(default_factory=lambda: ConsumerGroupDescribeResponse.Assignment())
         target_assignment: ConsumerGroupDescribeResponse.Assignment = field(default_factory=lambda: ConsumerGroupDescribeResponse.Assignment())
+        member_type: int = -1
 
     @dataclass(slots=True)
     class DescribedGroup:
@@ -79,13 +80,13 @@ class ConsumerGroupDescribeResponse:
     groups: list[ConsumerGroupDescribeResponse.DescribedGroup] = field(default_factory=list)
 
     def encode(self, w: Writer, version: int) -> None:
-        if not 0 <= version <= 0:
+        if not 0 <= version <= 1:
             raise ValueError(f"ConsumerGroupDescribeResponse has no version {version}")
         _ENC_ConsumerGroupDescribeResponse[version - 0](self, w)
 
     @classmethod
     def decode(cls, r: Reader, version: int) -> ConsumerGroupDescribeResponse:
-        if not 0 <= version <= 0:
+        if not 0 <= version <= 1:
             raise DecodeError(f"ConsumerGroupDescribeResponse has no version {version}")
         return _DEC_ConsumerGroupDescribeResponse[version - 0](r)
 
@@ -148,6 +149,23 @@ def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeRespons
     _e_ConsumerGroupDescribeResponse_Assignment_0(self.target_assignment, w)
     w.buf.append(0)
 
+def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeResponse.Member, w: Writer) -> None:
+    w.cstring(self.member_id)
+    w.cnstring(self.instance_id)
+    w.cnstring(self.rack_id)
+    w.int32(self.member_epoch)
+    w.cstring(self.client_id)
+    w.cstring(self.client_host)
+    w_subscribed_topic_names = self.subscribed_topic_names
+    w.carray_len(len(w_subscribed_topic_names))
+    for e_subscribed_topic_names in w_subscribed_topic_names:
+        w.cstring(e_subscribed_topic_names)
+    w.cnstring(self.subscribed_topic_regex)
+    _e_ConsumerGroupDescribeResponse_Assignment_0(self.assignment, w)
+    _e_ConsumerGroupDescribeResponse_Assignment_0(self.target_assignment, w)
+    w.int8(self.member_type)
+    w.buf.append(0)
+
 def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescribeResponse.Member:
     v_member_id = r.cstring()
     v_instance_id = r.cnstring()
@@ -161,6 +179,21 @@ def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescrib
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
     return ConsumerGroupDescribeResponse.Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment)
+
+def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescribeResponse.Member:
+    v_member_id = r.cstring()
+    v_instance_id = r.cnstring()
+    v_rack_id = r.cnstring()
+    v_member_epoch = r.int32()
+    v_client_id = r.cstring()
+    v_client_host = r.cstring()
+    v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
+    v_subscribed_topic_regex = r.cnstring()
+    v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
+    v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
+    v_member_type = r.int8()
+    r.skip_tags()
+    return ConsumerGroupDescribeResponse.Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment, member_type=v_member_type)
 
 def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse.DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
@@ -177,6 +210,21 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescrib
     w.int32(self.authorized_operations)
     w.buf.append(0)
 
+def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescribeResponse.DescribedGroup, w: Writer) -> None:
+    w.int16(self.error_code)
+    w.cnstring(self.error_message)
+    w.cstring(self.group_id)
+    w.cstring(self.group_state)
+    w.int32(self.group_epoch)
+    w.int32(self.assignment_epoch)
+    w.cstring(self.assignor_name)
+    w_members = self.members
+    w.carray_len(len(w_members))
+    for e_members in w_members:
+        _e_ConsumerGroupDescribeResponse_Member_1(e_members, w)
+    w.int32(self.authorized_operations)
+    w.buf.append(0)
+
 def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGroupDescribeResponse.DescribedGroup:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
@@ -190,6 +238,19 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     r.skip_tags()
     return ConsumerGroupDescribeResponse.DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
 
+def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse.DescribedGroup:
+    v_error_code = r.int16()
+    v_error_message = r.cnstring()
+    v_group_id = r.cstring()
+    v_group_state = r.cstring()
+    v_group_epoch = r.int32()
+    v_assignment_epoch = r.int32()
+    v_assignor_name = r.cstring()
+    v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(r.carray_len())]
+    v_authorized_operations = r.int32()
+    r.skip_tags()
+    return ConsumerGroupDescribeResponse.DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+
 def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
     w_groups = self.groups
@@ -198,13 +259,27 @@ def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: W
         _e_ConsumerGroupDescribeResponse_DescribedGroup_0(e_groups, w)
     w.buf.append(0)
 
+def _e_ConsumerGroupDescribeResponse_1(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
+    w.int32(self.throttle_time_ms)
+    w_groups = self.groups
+    w.carray_len(len(w_groups))
+    for e_groups in w_groups:
+        _e_ConsumerGroupDescribeResponse_DescribedGroup_1(e_groups, w)
+    w.buf.append(0)
+
 def _d_ConsumerGroupDescribeResponse_0(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
 
-_ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0,)
-_DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0,)
-_ENC_ConsumerGroupDescribeResponse = (_e_ConsumerGroupDescribeResponse_0,)
-_DEC_ConsumerGroupDescribeResponse = (_d_ConsumerGroupDescribeResponse_0,)
+def _d_ConsumerGroupDescribeResponse_1(r: Reader) -> ConsumerGroupDescribeResponse:
+    v_throttle_time_ms = r.int32()
+    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(r.carray_len())]
+    r.skip_tags()
+    return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+
+_ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
+_DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
+_ENC_ConsumerGroupDescribeResponse = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
+_DEC_ConsumerGroupDescribeResponse = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
