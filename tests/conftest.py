@@ -39,6 +39,8 @@ from strom.testing.broker import (
 from strom.testing.cluster import Cluster
 from strom.testing.zookeeper import INSTALL_HINT, ZooKeeperProcess, zookeeper_installed
 
+pytest_plugins = ["pytester"]  # strom's pytest plugin is tested in separate pytest runs
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = ROOT.parent / "shared" / "tools" / "reference-broker"
 KINDS = ("strom", "reference")
@@ -137,6 +139,8 @@ def topic_name(request: pytest.FixtureRequest) -> str:
 # -- on failure, show the logs of the brokers the test used ---------------------------
 
 _BROKERS = pytest.StashKey[list[BrokerProcess]]()
+# Each phase's report of a test, for fixtures that add to it at teardown (screenshots).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -144,6 +148,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
     if report.failed:
         procs: list[BrokerProcess] = []
         if _BROKERS in item.stash:

@@ -409,19 +409,33 @@ class Gen:
         visit(msg.root)
         return seen
 
-    def class_src(self, msg: Message, st: Struct, ind: str) -> list[str]:
-        lines = [f"{ind}@dataclass(slots=True)", f"{ind}class {st.name}:"]
+    def class_src(self, msg: Message, st: Struct, head: list[str]) -> list[str]:
+        """A plain class with ``__slots__`` and a straight-line ``__init__`` (see
+        strom.protocol.message: a dataclass would be built at import time)."""
+        slots = "".join(f"{f.attr!r}, " for f in st.fields)
+        lines = [f"class {st.name}(Message):", f"    __slots__ = ({slots.rstrip()})"]
+        lines.extend(f"    {h}" if h else "" for h in head)
+        if head:
+            lines.append("")
+        for f in st.fields:
+            lines.append(f"    {f.attr}: {self.py_type(msg, f)}")
+        if not st.fields:
+            return lines
+        params: list[str] = []
+        body: list[str] = []
         for f in st.fields:
             d, factory = self.default_expr(msg, f)
             t = self.py_type(msg, f)
-            if factory and d != "list":
-                lines.append(f"{ind}    {f.attr}: {t} = field(default_factory=lambda: {d}())")
-            elif factory:
-                lines.append(f"{ind}    {f.attr}: {t} = field(default_factory={d})")
+            if factory:
+                params.append(f"{f.attr}: {t} = DEFAULT")
+                made = "[]" if d == "list" else f"{d}()"
+                body.append(f"self.{f.attr} = {made} if {f.attr} is DEFAULT else {f.attr}")
             else:
-                lines.append(f"{ind}    {f.attr}: {t} = {d}")
-        if not st.fields:
-            lines.append(f"{ind}    pass")
+                params.append(f"{f.attr}: {t} = {d}")
+                body.append(f"self.{f.attr} = {f.attr}")
+        lines.append("")
+        lines.append(f"    def __init__(self, {', '.join(params)}) -> None:")
+        lines.extend(f"        {b}" for b in body)
         return lines
 
     def functions(self, msg: Message) -> None:
@@ -459,10 +473,10 @@ class Gen:
             "# ruff: noqa",
             "from __future__ import annotations",
             "",
-            "from dataclasses import dataclass, field",
             "from typing import ClassVar",
             "",
             "from strom.protocol.errors import DecodeError",
+            "from strom.protocol.message import DEFAULT, Message",
             "from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer",
             "",
             "",
@@ -482,22 +496,20 @@ class Gen:
         return "\n".join(out) + "\n"
 
     def message_src(self, msg: Message) -> list[str]:
-        lines = ["@dataclass(slots=True)", f"class {msg.name}:"]
-        lines.append(
-            f"    API_KEY: ClassVar[int] = {msg.api_key if msg.api_key is not None else -1}"
-        )
-        lines.append(f"    MIN_VERSION: ClassVar[int] = {msg.valid.lo}")
-        lines.append(f"    MAX_VERSION: ClassVar[int] = {msg.valid.hi}")
         flex = msg.flexible.lo if msg.flexible.hi >= 0 else 32767
-        lines.append(f"    FIRST_FLEXIBLE_VERSION: ClassVar[int] = {flex}")
-        lines.append("")
+        head = [
+            f"API_KEY: ClassVar[int] = {msg.api_key if msg.api_key is not None else -1}",
+            f"MIN_VERSION: ClassVar[int] = {msg.valid.lo}",
+            f"MAX_VERSION: ClassVar[int] = {msg.valid.hi}",
+            f"FIRST_FLEXIBLE_VERSION: ClassVar[int] = {flex}",
+            "",
+        ]
         for st in self.order(msg):
             if st is msg.root:
                 continue
-            lines.extend(self.class_src(msg, st, "    "))
-            lines.append("")
-        body = self.class_src(msg, msg.root, "")[2:]
-        lines.extend(body)
+            head.extend(self.class_src(msg, st, []))
+            head.append("")
+        lines = self.class_src(msg, msg.root, head[:-1])
         lines.append("")
         lines.append("    def encode(self, w: Writer, version: int) -> None:")
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +33,7 @@ from strom.broker.listeners import (
     bound_listeners,
     inter_broker_listener,
 )
+from strom.broker.metrics import BrokerMetrics
 from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
@@ -46,6 +47,7 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
 from strom.storage.config import LogConfig
+from strom.storage.flush import FlushJob
 from strom.storage.jobs import StorageJob
 from strom.storage.log_manager import LogManager
 
@@ -117,6 +119,8 @@ class Broker:
         self.topics = TopicAdmin(self)
         self.transactions = TxnRuntime(self)
         self.groups = GroupRuntime(self)
+        self.metrics = BrokerMetrics()  # counted on the loop; read by metrics.listener
+        self.metrics_url: str | None = None  # where metrics.listener serves them, if set
 
     # -- start -------------------------------------------------------------------
     def start(self, bound_ports: Mapping[str, int] | None = None) -> BrokerInfo:
@@ -362,7 +366,19 @@ class Broker:
         return self.logs.remove_expired_producers(self.now_ms())
 
     async def flush_due(self) -> int:
-        return await self.run_storage_jobs(self.logs.flush_jobs(self.now_ms()))
+        return await self.run_flush_jobs(self.logs.flush_jobs(self.now_ms()))
+
+    async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
+        """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
+        before the produce is answered), in a storage thread."""
+        await self.run_flush_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
+
+    async def run_flush_jobs(self, jobs: Sequence[FlushJob]) -> int:
+        """fsync in a storage thread; each flush's time goes to the metrics."""
+        done = await self.run_storage_jobs(jobs)
+        for job in jobs:
+            self.metrics.log_flush.observe(job.elapsed_ms)  # LogFlushRateAndTimeMs
+        return done
 
     def shutdown(self) -> None:
         self.groups.shutdown()

@@ -76,10 +76,14 @@ class AlterPartitionManager:
         self.link = link
         self.pending: dict[TopicPartition, IsrChange] = {}
         self._wake = asyncio.Event()
+        self._isr_before: dict[TopicPartition, tuple[int, ...]] = {}  # the ISR proposed from
 
     def submit(self, change: IsrChange | None) -> None:
         if change is not None:
             self.pending[change.tp] = change
+            part = self.broker.replicas.partitions.get(change.tp)
+            if part is not None:
+                self._isr_before.setdefault(change.tp, part.isr)
             self._wake.set()
 
     async def run(self) -> None:
@@ -113,6 +117,7 @@ class AlterPartitionManager:
 
     def _fail(self, batch: dict[TopicPartition, IsrChange]) -> None:
         for tp in batch:
+            self._isr_before.pop(tp, None)
             part = self.broker.replicas.partitions.get(tp)
             if part is not None:
                 part.on_isr_change_failed()
@@ -158,12 +163,17 @@ class AlterPartitionManager:
                 if part is None or tp not in batch:
                     continue
                 if p.error_code != ErrorCode.NONE:
+                    self._isr_before.pop(tp, None)
                     log.info("ISR change of %s refused: %s", tp, ErrorCode(p.error_code).name)
                     part.on_isr_change_failed()
                     continue
                 moved = part.on_isr_change_committed(
                     p.leader_epoch, p.partition_epoch, tuple(p.isr), now
                 )
+                # Kafka's IsrShrinksPerSec / IsrExpandsPerSec: a proposal the controller took
+                before = self._isr_before.pop(tp, None)
+                if before is not None:
+                    self.broker.metrics.on_isr_change(before, p.isr)
                 if moved:
                     self.broker.replicas.on_high_watermark(tp)
 

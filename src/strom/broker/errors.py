@@ -14,13 +14,13 @@ Numbers Kafka answers as unknown (offsets, epochs, node ids, ports) are -1.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import typing
 from functools import cache
 from typing import Any, Final
 
 from strom.protocol.api_versions import ApiKey
+from strom.protocol.message import fields
 
 # (request field, or None for the element of a list of scalars; response field)
 Identity = tuple[tuple[str | None, str], ...]
@@ -160,12 +160,12 @@ def _element_type(cls: type, attr: str) -> type:
 
 def _stamp(obj: Any, code: int) -> None:
     """The error code and the unknown values on one response entity."""
-    for f in dataclasses.fields(obj):
-        if f.name == "error_code":
+    for name in fields(obj):
+        if name == "error_code":
             obj.error_code = code
-        elif f.name in _UNKNOWN and isinstance(getattr(obj, f.name), int):
-            setattr(obj, f.name, -1)
-        elif f.name == "records":
+        elif name in _UNKNOWN and isinstance(getattr(obj, name), int):
+            setattr(obj, name, -1)
+        elif name == "records":
             obj.records = b""
 
 

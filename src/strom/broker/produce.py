@@ -188,7 +188,7 @@ async def handle_produce(
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
     flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
     if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
-        await broker.run_storage_jobs(flushes)
+        await broker.run_flush_jobs(flushes)
     if acks == 0:
         _close_on_error(out)
         return None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from strom.client.aio.admin import AIOAdmin
 from strom.common import properties
+
+if TYPE_CHECKING:  # the client is imported when a tool runs, not for its --help
+    from strom.client.aio.admin import AIOAdmin
 
 T = TypeVar("T")
 
@@ -107,6 +108,9 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
 
 def run_admin(config: Mapping[str, str | int], work: Callable[[AIOAdmin], Awaitable[T]]) -> T:
     """Run ``work`` with a started AIOAdmin on a fresh event loop; close it after."""
+    import asyncio
+
+    from strom.client.aio.admin import AIOAdmin
 
     async def main() -> T:
         async with AIOAdmin(config) as admin:

@@ -16,10 +16,9 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-import crc32c
-
 from strom.cli import dump_index, record_decoders
 from strom.cli.common import CliError
+from strom.common.crc import crc32c
 from strom.protocol.compression import CODEC_NAMES
 from strom.protocol.errors import KafkaError
 from strom.protocol.record_decoder import decode_batch

@@ -7,113 +7,93 @@ failure (bad arguments, broker errors, unreachable servers), 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from importlib import metadata
+from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn
 
-from strom.cli import (
-    broker_api_versions,
-    cluster,
-    configs,
-    console_consumer,
-    console_producer,
-    consumer_groups,
-    delete_records,
-    dump_log,
-    get_offsets,
-    leader_election,
-    log_dirs,
-    perf_consumer,
-    perf_producer,
-    reassign_partitions,
-    topics,
-    transactions,
-)
 from strom.cli.common import CliError
-from strom.client.config import ConfigError
 from strom.protocol.errors import KafkaError
 
 Command = Callable[[argparse.Namespace], int]
 
-_TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]] = {
-    "topics": ("create, list, describe, alter and delete topics", topics.add_arguments, topics.run),
+# name: (help, module in strom.cli). The module's add_arguments(parser) and run(args) make
+# the tool ("module:add_fn:run_fn" names others). A tool's module is imported only when that
+# tool runs or prints its help: `strom --help` imports none of them.
+_TOOLS: dict[str, tuple[str, str]] = {
+    "topics": (
+        "create, list, describe, alter and delete topics",
+        "topics",
+    ),
     "console-producer": (
         "produce lines from standard input",
-        console_producer.add_arguments,
-        console_producer.run,
+        "console_producer",
     ),
     "console-consumer": (
         "print records to standard output",
-        console_consumer.add_arguments,
-        console_consumer.run,
+        "console_consumer",
     ),
     "consumer-groups": (
         "list, describe, delete consumer groups; reset and delete their offsets",
-        consumer_groups.add_arguments,
-        consumer_groups.run,
+        "consumer_groups",
     ),
     "producer-perf-test": (
         "measure producer throughput and latency (kafka-producer-perf-test)",
-        perf_producer.add_producer_arguments,
-        perf_producer.run_producer,
+        "perf_producer:add_producer_arguments:run_producer",
     ),
     "consumer-perf-test": (
         "measure consumer throughput (kafka-consumer-perf-test)",
-        perf_consumer.add_consumer_arguments,
-        perf_consumer.run_consumer,
+        "perf_consumer:add_consumer_arguments:run_consumer",
     ),
     "configs": (
         "describe and alter configs of topics, brokers, users, clients (kafka-configs)",
-        configs.add_arguments,
-        configs.run,
+        "configs",
     ),
     "get-offsets": (
         "print the offsets of partitions at a time (kafka-get-offsets)",
-        get_offsets.add_arguments,
-        get_offsets.run,
+        "get_offsets",
     ),
     "delete-records": (
         "delete records before offsets given in a JSON file (kafka-delete-records)",
-        delete_records.add_arguments,
-        delete_records.run,
+        "delete_records",
     ),
     "log-dirs": (
         "describe the log directories of brokers (kafka-log-dirs)",
-        log_dirs.add_arguments,
-        log_dirs.run,
+        "log_dirs",
     ),
     "broker-api-versions": (
         "print the API versions each broker supports (kafka-broker-api-versions)",
-        broker_api_versions.add_arguments,
-        broker_api_versions.run,
+        "broker_api_versions",
     ),
     "transactions": (
         "list, describe, abort and find hanging transactions (kafka-transactions)",
-        transactions.add_arguments,
-        transactions.run,
+        "transactions",
     ),
     "reassign-partitions": (
         "move partitions between brokers: generate, execute, verify, cancel, list "
         "(kafka-reassign-partitions)",
-        reassign_partitions.add_arguments,
-        reassign_partitions.run,
+        "reassign_partitions",
     ),
     "leader-election": (
         "elect the preferred (or an unclean) leader of partitions (kafka-leader-election)",
-        leader_election.add_arguments,
-        leader_election.run,
+        "leader_election",
     ),
     "cluster": (
         "print the cluster id, or the brokers and the controller (kafka-cluster)",
-        cluster.add_arguments,
-        cluster.run,
+        "cluster",
     ),
     "dump-log": (
         "print the batches and records of a log segment",
-        dump_log.add_arguments,
-        dump_log.run,
+        "dump_log",
+    ),
+    "console": (
+        "a web console: cluster, topics, messages, consumer groups and their lag",
+        "console.command",
+    ),
+    "size": (
+        "size a cluster for a workload: brokers, partitions, disk, network, memory",
+        "sizing",
     ),
 }
 
@@ -127,17 +107,43 @@ class _Parser(argparse.ArgumentParser):
 
 def version() -> str:
     """strom's version, as installed (``strom --version``)."""
+    from importlib import metadata  # ~15 ms: only when asked
+
     try:
         return metadata.version("strom")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when given."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"strom {version()}")
+        parser.exit()
+
+
+def tool(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Command]:
+    """The add-arguments and run functions of tool ``name`` (importing its module)."""
+    module_name, _, funcs = _TOOLS[name][1].partition(":")
+    add_name, _, run_name = funcs.partition(":")
+    module = importlib.import_module(f"strom.cli.{module_name}")
+    add: Callable[[argparse.ArgumentParser], None] = getattr(module, add_name or "add_arguments")
+    run: Command = getattr(module, run_name or "run")
+    return add, run
+
+
+def build_parser(tools: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """strom's parser; the arguments of ``tools`` (default: every tool) are added, the
+    others are listed with their help only."""
+    with_arguments = set(_TOOLS if tools is None else tools)
     parser = _Parser(prog="strom", description="strom: a Kafka-compatible broker")
-    parser.add_argument(
-        "--version", action="version", version=f"strom {version()}", help="print the version"
-    )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser(
         "broker", help="run a broker (strom broker [server.properties] [--override k=v])"
@@ -152,12 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that acknowledged records survive faults injected into a dev-cluster "
         "(strom verify --duration 120 --faults kill-leader,pause [--report report.html])",
     )
-    for name, (help_text, add_arguments, _) in _TOOLS.items():
-        tool = sub.add_parser(name, help=help_text, description=help_text)
-        tool.add_argument(
-            "--version", action="version", version=f"strom {version()}", help="print the version"
-        )
-        add_arguments(tool)
+    for name, (help_text, _) in _TOOLS.items():
+        parser_of_tool = sub.add_parser(name, help=help_text, description=help_text)
+        parser_of_tool.add_argument("--version", action=_VersionAction)
+        if name in with_arguments:
+            tool(name)[0](parser_of_tool)
     return parser
 
 
@@ -198,6 +203,14 @@ def verify(argv: list[str]) -> int:
     return verify_main(argv)
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """The errors printed as one ``Error:`` line (the client's import waits for one:
+    ``strom broker`` and ``strom --help`` need none of it)."""
+    from strom.client.config import ConfigError
+
+    return (CliError, KafkaError, ConfigError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -207,10 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dev_cluster(args_list[1:])
         if args_list and args_list[0] == "verify":
             return verify(args_list[1:])
-        args = build_parser().parse_args(args_list)
+        chosen = [args_list[0]] if args_list and args_list[0] in _TOOLS else []
+        args = build_parser(chosen).parse_args(args_list)
         _log_to_stderr()
-        return _TOOLS[args.command][2](args)
-    except (CliError, KafkaError, ConfigError) as exc:
+        return tool(args.command)[1](args)
+    except _expected_errors() as exc:  # evaluated only when something is raised
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import TYPE_CHECKING
 
 from strom.cli import topics_describe
 from strom.cli.common import (
@@ -13,9 +14,10 @@ from strom.cli.common import (
     client_config,
     parse_properties,
 )
-from strom.client.admin_types import NewTopic
-from strom.client.sync import Admin
 from strom.protocol.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:  # the client is imported when the tool runs, not for its --help
+    from strom.client.sync import Admin
 
 _ACTIONS = {
     "create": "Create a new topic.",
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif not args.list and not args.topic and (args.alter or args.delete):
         raise CliError("--topic is required with --alter and --delete")
+    from strom.client.sync import Admin
+
     with Admin(config) as admin:
         if args.create:
             _create(admin, args)
@@ -126,6 +130,8 @@ def _check_create(args: argparse.Namespace) -> None:
 
 
 def _create(admin: Admin, args: argparse.Namespace) -> None:
+    from strom.client.admin_types import NewTopic
+
     topic = NewTopic(
         args.topic,
         -1 if args.partitions is None else args.partitions,

@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from strom.cli.common import CliError, java_str
-from strom.client.admin_types import (
-    ConfigEntry,
-    ConfigResource,
-    ConfigResourceType,
-    PartitionInfo,
-    PartitionReassignment,
-    TopicDescription,
-)
-from strom.client.sync import Admin
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:  # the client is imported when the tool runs, not for its --help
+    from strom.client.admin_types import (
+        ConfigEntry,
+        PartitionInfo,
+        PartitionReassignment,
+        TopicDescription,
+    )
+    from strom.client.sync import Admin
 
 REPORTS = {
     "under_replicated_partitions": "If set when describing topics, only show "
@@ -115,6 +116,8 @@ def replication_factor(info: PartitionInfo, reassignment: PartitionReassignment 
 
 def describe(admin: Admin, args: argparse.Namespace, names: list[str]) -> None:
     """Print the topics ``names`` (existing, sorted) as TopicCommand.describeTopic."""
+    from strom.client.admin_types import ConfigResource, ConfigResourceType
+
     try:
         descriptions = admin.describe_topic_partitions(
             names, partition_limit=args.partition_size_limit_per_response

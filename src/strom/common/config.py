@@ -191,6 +191,17 @@ _RECOVERY = (
 )
 
 
+def _http_listener(v: object) -> str | None:
+    """metrics.listener: http://HOST:PORT."""
+    if not isinstance(v, str) or not v:
+        return None
+    scheme, _, rest = v.partition("://")
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if scheme != "http" or not host or not port.isdigit() or int(port) > 65535:
+        return "must be http://HOST:PORT"
+    return None
+
+
 def _ratio(v: object) -> str | None:
     return None if isinstance(v, float) and 0.0 <= v <= 1.0 else "must be between 0 and 1"
 
@@ -209,6 +220,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("broker.id", INT, -1),
     ConfigDef("broker.id.generation.enable", BOOL, True),
     ConfigDef("reserved.broker.max.id", INT, 1000, at_least(0)),
+    # strom's own: the Prometheus endpoint (Kafka has JMX); off unless set
+    ConfigDef("metrics.listener", STR, None, _http_listener),
     ConfigDef("broker.rack", STR, None),
     ConfigDef("cluster.id", STR, None),
     ConfigDef("zookeeper.connect", STR, None),

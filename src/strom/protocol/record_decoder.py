@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final, TypeVar
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.compression import decompress
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (

@@ -20,8 +20,7 @@ import hashlib
 from collections.abc import Callable, Container, Iterator
 from typing import Final, NamedTuple
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.compression_stream import decompress_chunks
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (

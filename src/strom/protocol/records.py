@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, NamedTuple, TypeAlias
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.compression import compress
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -333,7 +332,7 @@ RecordInput: TypeAlias = tuple[bytes | None, bytes | None, Sequence[tuple[str, b
 def varint_bytes(value: int) -> bytes:
     """A zigzag varint (or varlong) as bytes."""
     if -_SMALL <= value < _SMALL:
-        return _VARINTS[value + _SMALL]
+        return (_VARINTS or _varint_table())[value + _SMALL]
     out = bytearray()
     write_varint(out, value)
     return bytes(out)
@@ -349,7 +348,16 @@ def _varints(limit: int) -> tuple[bytes, ...]:
 
 
 _SMALL: Final = 8192  # every value in [-8192, 8192) fits two varint bytes
-_VARINTS: Final = _varints(_SMALL)
+# Built on first use, not at import (~10 ms: a broker that writes no records never needs it).
+_VARINTS: Final[list[bytes]] = []
+
+
+def _varint_table() -> list[bytes]:
+    if not _VARINTS:
+        _VARINTS[:] = _varints(_SMALL)  # one atomic assignment: safe from any thread
+    return _VARINTS
+
+
 _NULL: Final = b"\x01"  # varint -1: a null key or value
 
 
@@ -373,7 +381,7 @@ def encode_records(records: Sequence[RecordInput], base_timestamp: int) -> bytes
     Varints come from a table; each record is a few parts joined once at the end
     (no per-record buffer, keys and values copied once).
     """
-    table = _VARINTS
+    table = _VARINTS or _varint_table()
     small = _SMALL
     parts: list[bytes] = []
     extend = parts.extend

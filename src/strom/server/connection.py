@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -164,6 +165,7 @@ class Connection:
 
     # -- requests ---------------------------------------------------------------------
     async def _process(self, frame: memoryview) -> None:
+        started = time.perf_counter()
         header, r = parse_request_header(frame)
         allowed = BROKER_API_VERSIONS.get(header.api_key)
         if header.api_key == API_VERSIONS_KEY and (
@@ -179,6 +181,15 @@ class Connection:
         response = await self._dispatch(header, request)
         if response is not None:
             await self._send(header, response, header.api_version)
+        # Kafka's TotalTimeMs (here: until the answer is queued for its write)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.broker.metrics.on_request(
+            header.api_key, header.api_version, request, response, elapsed_ms
+        )
+        elapsed_ms = (time.perf_counter() - started) * 1000  # Kafka's TotalTimeMs
+        self.broker.metrics.on_request(
+            header.api_key, header.api_version, request, response, elapsed_ms
+        )
 
     async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
         try:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strom.broker.api import Broker
 from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
@@ -33,6 +34,9 @@ from strom.metadata.meta_properties import (
 )
 from strom.metadata.store import MetadataStore, StoreError
 from strom.server.connection import Connection
+
+if TYPE_CHECKING:
+    from strom.server.metrics_http import MetricsServer
 from strom.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
@@ -140,6 +144,8 @@ class BrokerServer:
             CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
             LISTENER_NAME.set(listener.name)
             _set_buffers(writer, *buffers)
+            metrics = self.broker.metrics
+            metrics.on_connection(listener.name, opened=True)
             try:
                 conn = Connection(self.broker, reader, writer, max_frame, idle_ms)
                 await conn.serve()
@@ -149,6 +155,7 @@ class BrokerServer:
                 pass
             finally:
                 self.connections.discard(task)
+                metrics.on_connection(listener.name, opened=False)
 
         return on_client
 
@@ -295,14 +302,20 @@ def open_store(config: BrokerConfig) -> MetadataStore:
     return store
 
 
-async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> None:
-    """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event)."""
+async def serve(
+    config: BrokerConfig,
+    ready: asyncio.Event | None = None,
+    server: BrokerServer | None = None,
+) -> None:
+    """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event). ``ready`` is
+    set once it accepts connections; ``server`` (made here by default) lets an embedding
+    caller see the broker and set its ``stop`` event."""
     started = time.monotonic()
     locks = LogDirLocks()
     locks.acquire([Path(d) for d in config.log_dirs])
     try:
         listeners = bound_listeners(config)
-        server = BrokerServer(config)
+        server = server if server is not None else BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
         ports = await _bind_all(server, listeners, config)
         store = await asyncio.to_thread(open_store, config)
@@ -313,6 +326,7 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> Non
 
             broker.cluster = ClusterMember(broker, store)  # type: ignore[arg-type]
         broker.start(ports)
+        metrics = _start_metrics(broker, config)
         log.info(
             "broker initialised in %.0f ms (event loop: %s)",
             (time.monotonic() - started) * 1000,
@@ -323,10 +337,29 @@ async def serve(config: BrokerConfig, ready: asyncio.Event | None = None) -> Non
         try:
             await server.run(ready)
         finally:
+            if metrics is not None:
+                await metrics.close()
             broker.shutdown()
             log.info("[KafkaServer id=%d] shut down completed", broker.node_id)
     finally:
         locks.release()
+
+
+def _start_metrics(broker: Broker, config: BrokerConfig) -> MetricsServer | None:
+    """The Prometheus endpoint of metrics.listener, when set (ConfigError if it cannot
+    bind or prometheus-client is missing)."""
+    listener = config.get_str("metrics.listener")
+    if not listener:
+        return None
+    from strom.server.metrics_http import MetricsServer
+
+    metrics = MetricsServer(broker, listener)
+    try:
+        metrics.start()
+    except OSError as exc:
+        raise ConfigError("metrics.listener", f"cannot bind {listener}: {exc}") from None
+    broker.metrics_url = metrics.url
+    return metrics
 
 
 async def _bind_all(

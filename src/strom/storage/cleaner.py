@@ -52,8 +52,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.compression_stream import CHUNK_BYTES, stream_compressor
 from strom.protocol.errors import KafkaError
 from strom.protocol.record_stream import stream_kept_records, stream_records

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +57,10 @@ class FlushJob:
         self.snapshots = snapshots
         self.generation = log.truncations
         self.error: OSError | None = None
+        self.elapsed_ms = 0.0  # how long run() took (the broker's LogFlushRateAndTimeMs)
 
     def run(self) -> None:
+        started = time.perf_counter()
         try:
             for segment in self.segments:
                 segment.flush()
@@ -66,6 +69,7 @@ class FlushJob:
         except OSError as exc:
             self.error = exc
         self.segments = []
+        self.elapsed_ms = (time.perf_counter() - started) * 1000
 
     def complete(self) -> int:
         """1 when the recovery point moved to the planned offset, else 0."""

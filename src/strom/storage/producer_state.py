@@ -29,8 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import BatchHeader, ControlRecord
 from strom.storage.txn_index import AbortedTxn

@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import crc32c
-
+from strom.common.crc import crc32c
 from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,

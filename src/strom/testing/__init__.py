@@ -9,6 +9,7 @@ from strom.testing.broker import (
     strom_argv,
 )
 from strom.testing.cluster import Cluster
+from strom.testing.embedded import EmbeddedBroker, EmbeddedBrokerError
 from strom.testing.records import (
     Rec,
     assert_acknowledged_read_back,
@@ -24,6 +25,8 @@ __all__ = [
     "BrokerProcess",
     "BrokerStartTimeoutError",
     "Cluster",
+    "EmbeddedBroker",
+    "EmbeddedBrokerError",
     "Rec",
     "ZooKeeperEnsemble",
     "ZooKeeperProcess",

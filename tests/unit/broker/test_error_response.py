@@ -11,7 +11,6 @@ error response mirrors nothing must list no entities.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import typing
 import uuid
@@ -22,6 +21,7 @@ import pytest
 from strom.broker.errors import error_response
 from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
 from strom.protocol.generated import request_class, response_class
+from strom.protocol.message import fields, is_message
 from strom.protocol.wire import ZERO_UUID, Reader, Writer
 
 CODE = 13  # NETWORK_EXCEPTION: any code will do
@@ -130,21 +130,21 @@ def _scalar(hint: Any, name: str, values: _Values, default: Any = None) -> Any:
 
 def populate(cls: type, values: _Values) -> Any:
     obj = cls()
-    for f in dataclasses.fields(cls):
-        hint = _hints(cls)[f.name]
+    for name in fields(cls):
+        hint = _hints(cls)[name]
         if typing.get_origin(hint) is typing.ClassVar:
             continue
         lists = [a for a in (*typing.get_args(hint), hint) if typing.get_origin(a) is list]
         if lists:
             (elem,) = typing.get_args(lists[0])
-            if dataclasses.is_dataclass(elem):
-                setattr(obj, f.name, [populate(typing.cast(type, elem), values) for _ in "ab"])
+            if is_message(elem):
+                setattr(obj, name, [populate(typing.cast(type, elem), values) for _ in "ab"])
             else:
-                setattr(obj, f.name, [_scalar(elem, f.name, values) for _ in "ab"])
-        elif structs := [a for a in (*typing.get_args(hint), hint) if dataclasses.is_dataclass(a)]:
-            setattr(obj, f.name, populate(typing.cast(type, structs[0]), values))
+                setattr(obj, name, [_scalar(elem, name, values) for _ in "ab"])
+        elif structs := [a for a in (*typing.get_args(hint), hint) if is_message(a)]:
+            setattr(obj, name, populate(typing.cast(type, structs[0]), values))
         else:
-            setattr(obj, f.name, _scalar(hint, f.name, values, getattr(obj, f.name)))
+            setattr(obj, name, _scalar(hint, name, values, getattr(obj, name)))
     return obj
 
 
@@ -211,11 +211,11 @@ def response_entities(
 def entity_lists(obj: Any) -> list[str]:
     """The non-empty lists of structs in ``obj`` (top level)."""
     return [
-        f.name
-        for f in dataclasses.fields(obj)
-        if isinstance(getattr(obj, f.name), list)
-        and getattr(obj, f.name)
-        and dataclasses.is_dataclass(getattr(obj, f.name)[0])
+        name
+        for name in fields(obj)
+        if isinstance(getattr(obj, name), list)
+        and getattr(obj, name)
+        and is_message(type(getattr(obj, name)[0]))
     ]
 
 
@@ -236,7 +236,7 @@ def test_error_response_mirrors_the_request(api_key: int, version: int) -> None:
     resp_cls = response_class(api_key)
     answer = error_response(resp_cls, request, CODE)
     resp = round_trip(answer, version)
-    names = {f.name for f in dataclasses.fields(resp_cls)}
+    names = set(fields(resp_cls))
     if "error_code" in names and has_field_in_version(resp_cls, "error_code", version):
         assert resp.error_code == CODE
     mirrored: set[str] = set()

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from strom.broker.broker import Broker
+from strom.broker.metrics import BrokerMetrics
 from strom.common.types import TopicPartition
 from strom.protocol.records import build_batch
 from strom.storage.config import LogConfig
@@ -42,6 +43,8 @@ def _stub(logs: Any, now_ms: int = NOW) -> Any:
     stub = SimpleNamespace(logs=logs, now_ms=lambda: now_ms)
     stub.run_storage_jobs = functools.partial(Broker.run_storage_jobs, stub)
     stub.delete_due_files = functools.partial(Broker.delete_due_files, stub)
+    stub._flush = functools.partial(Broker._flush, stub)
+    stub.metrics = BrokerMetrics()
     return stub
 
 
@@ -89,6 +92,8 @@ def test_periodic_storage_work_through_the_threads(tmp_path: Path) -> None:
         broker = _stub(manager, now + 1000)
         assert await Broker.flush_due(broker) == 1
         assert log.recovery_point == log.log_end_offset
+        assert broker.metrics.log_flush.count == 1  # LogFlushRateAndTimeMs
+        assert broker.metrics.log_flush.sum > 0
         assert await Broker.compact_logs(broker) > 0
         old = _stub(manager, now + 120_000)
         assert await Broker.cleanup_logs(old) > 0  # retention, then the due deletions

@@ -53,8 +53,8 @@ def test_version(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
 def test_tools_that_talk_to_a_broker_take_a_command_config() -> None:
     for name, parser in _parsers().items():
         # dev-cluster and verify start processes (strom.testing); verify drives the client
-        # libraries of the test extra, which take no command config file
-        if name in ("strom", "broker", "dev-cluster", "verify", "dump-log") or " " in name:
+        # libraries of the test extra, which take no command config file; size asks nothing
+        if name in ("strom", "broker", "dev-cluster", "verify", "dump-log", "size") or " " in name:
             continue
         options = {o for a in parser._actions for o in a.option_strings}
         assert "--command-config" in options, name

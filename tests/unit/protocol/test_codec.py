@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 import types
 import typing
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.generated import REQUESTS, RESPONSES, request_class, response_class
+from strom.protocol.message import fields, is_message
 from strom.protocol.wire import ZERO_UUID, Reader, Writer
 
 CLASSES = sorted(
@@ -29,11 +29,11 @@ _small = st.integers(min_value=0, max_value=127)
 
 def _strategy(cls: type, depth: int = 0) -> st.SearchStrategy[Any]:
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]))
-    fields: dict[str, st.SearchStrategy[Any]] = {}
-    for f in dataclasses.fields(cls):
-        default = f.default
-        fields[f.name] = _for_hint(hints[f.name], default, depth)
-    return st.builds(cls, **fields)
+    defaults = cls()
+    strategies: dict[str, st.SearchStrategy[Any]] = {}
+    for name in fields(cls):
+        strategies[name] = _for_hint(hints[name], getattr(defaults, name), depth)
+    return st.builds(cls, **strategies)
 
 
 def _for_hint(hint: Any, default: Any, depth: int) -> st.SearchStrategy[Any]:
@@ -45,7 +45,7 @@ def _for_hint(hint: Any, default: Any, depth: int) -> st.SearchStrategy[Any]:
         (elem,) = args
         if depth > 2:
             return st.just([])
-        return st.lists(_for_hint(elem, dataclasses.MISSING, depth + 1), max_size=2)
+        return st.lists(_for_hint(elem, None, depth + 1), max_size=2)
     if hint is bool:
         return st.booleans()
     if hint is int:
@@ -58,9 +58,9 @@ def _for_hint(hint: Any, default: Any, depth: int) -> st.SearchStrategy[Any]:
         return (
             st.binary(min_size=16, max_size=16) if default == ZERO_UUID else st.binary(max_size=8)
         )
-    if dataclasses.is_dataclass(hint):
+    if is_message(hint):
         return _strategy(typing.cast(type, hint), depth + 1)
-    return st.just(default if default is not dataclasses.MISSING else None)
+    return st.just(default)
 
 
 def _encode(obj: Any, version: int) -> bytes:

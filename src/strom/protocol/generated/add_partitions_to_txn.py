@@ -4,38 +4,56 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnRequest:
+class AddPartitionsToTxnRequest(Message):
+    __slots__ = ('transactions', 'v3_and_below_transactional_id', 'v3_and_below_producer_id', 'v3_and_below_producer_epoch', 'v3_and_below_topics',)
     API_KEY: ClassVar[int] = 24
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class AddPartitionsToTxnTopic:
-        name: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class AddPartitionsToTxnTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[int]
 
-    @dataclass(slots=True)
-    class AddPartitionsToTxnTransaction:
-        transactional_id: str = ''
-        producer_id: int = 0
-        producer_epoch: int = 0
-        verify_only: bool = False
-        topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = field(default_factory=list)
+        def __init__(self, name: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    transactions: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction] = field(default_factory=list)
-    v3_and_below_transactional_id: str = ''
-    v3_and_below_producer_id: int = 0
-    v3_and_below_producer_epoch: int = 0
-    v3_and_below_topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = field(default_factory=list)
+    class AddPartitionsToTxnTransaction(Message):
+        __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics',)
+        transactional_id: str
+        producer_id: int
+        producer_epoch: int
+        verify_only: bool
+        topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic]
+
+        def __init__(self, transactional_id: str = '', producer_id: int = 0, producer_epoch: int = 0, verify_only: bool = False, topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = DEFAULT) -> None:
+            self.transactional_id = transactional_id
+            self.producer_id = producer_id
+            self.producer_epoch = producer_epoch
+            self.verify_only = verify_only
+            self.topics = [] if topics is DEFAULT else topics
+
+    transactions: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction]
+    v3_and_below_transactional_id: str
+    v3_and_below_producer_id: int
+    v3_and_below_producer_epoch: int
+    v3_and_below_topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic]
+
+    def __init__(self, transactions: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction] = DEFAULT, v3_and_below_transactional_id: str = '', v3_and_below_producer_id: int = 0, v3_and_below_producer_epoch: int = 0, v3_and_below_topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = DEFAULT) -> None:
+        self.transactions = [] if transactions is DEFAULT else transactions
+        self.v3_and_below_transactional_id = v3_and_below_transactional_id
+        self.v3_and_below_producer_id = v3_and_below_producer_id
+        self.v3_and_below_producer_epoch = v3_and_below_producer_epoch
+        self.v3_and_below_topics = [] if v3_and_below_topics is DEFAULT else v3_and_below_topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:
@@ -49,32 +67,50 @@ class AddPartitionsToTxnRequest:
         return _DEC_AddPartitionsToTxnRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnResponse:
+class AddPartitionsToTxnResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'results_by_transaction', 'results_by_topic_v3_and_below',)
     API_KEY: ClassVar[int] = 24
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class AddPartitionsToTxnPartitionResult:
-        partition_index: int = 0
-        partition_error_code: int = 0
+    class AddPartitionsToTxnPartitionResult(Message):
+        __slots__ = ('partition_index', 'partition_error_code',)
+        partition_index: int
+        partition_error_code: int
 
-    @dataclass(slots=True)
-    class AddPartitionsToTxnTopicResult:
-        name: str = ''
-        results_by_partition: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, partition_error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.partition_error_code = partition_error_code
 
-    @dataclass(slots=True)
-    class AddPartitionsToTxnResult:
-        transactional_id: str = ''
-        topic_results: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = field(default_factory=list)
+    class AddPartitionsToTxnTopicResult(Message):
+        __slots__ = ('name', 'results_by_partition',)
+        name: str
+        results_by_partition: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult]
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    results_by_transaction: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult] = field(default_factory=list)
-    results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = field(default_factory=list)
+        def __init__(self, name: str = '', results_by_partition: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult] = DEFAULT) -> None:
+            self.name = name
+            self.results_by_partition = [] if results_by_partition is DEFAULT else results_by_partition
+
+    class AddPartitionsToTxnResult(Message):
+        __slots__ = ('transactional_id', 'topic_results',)
+        transactional_id: str
+        topic_results: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult]
+
+        def __init__(self, transactional_id: str = '', topic_results: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = DEFAULT) -> None:
+            self.transactional_id = transactional_id
+            self.topic_results = [] if topic_results is DEFAULT else topic_results
+
+    throttle_time_ms: int
+    error_code: int
+    results_by_transaction: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult]
+    results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results_by_transaction: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult] = DEFAULT, results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.results_by_transaction = [] if results_by_transaction is DEFAULT else results_by_transaction
+        self.results_by_topic_v3_and_below = [] if results_by_topic_v3_and_below is DEFAULT else results_by_topic_v3_and_below
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:

@@ -4,31 +4,43 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AddRaftVoterRequest:
+class AddRaftVoterRequest(Message):
+    __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners',)
     API_KEY: ClassVar[int] = 80
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Listener:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+    class Listener(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
 
-    cluster_id: str | None = ''
-    timeout_ms: int = 0
-    voter_id: int = 0
-    voter_directory_id: bytes = ZERO_UUID
-    listeners: list[AddRaftVoterRequest.Listener] = field(default_factory=list)
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+
+    cluster_id: str | None
+    timeout_ms: int
+    voter_id: int
+    voter_directory_id: bytes
+    listeners: list[AddRaftVoterRequest.Listener]
+
+    def __init__(self, cluster_id: str | None = '', timeout_ms: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[AddRaftVoterRequest.Listener] = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.timeout_ms = timeout_ms
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
+        self.listeners = [] if listeners is DEFAULT else listeners
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -42,16 +54,21 @@ class AddRaftVoterRequest:
         return _DEC_AddRaftVoterRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AddRaftVoterResponse:
+class AddRaftVoterResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 80
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

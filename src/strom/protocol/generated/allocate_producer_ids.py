@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AllocateProducerIdsRequest:
+class AllocateProducerIdsRequest(Message):
+    __slots__ = ('broker_id', 'broker_epoch',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    broker_id: int = 0
-    broker_epoch: int = -1
+    broker_id: int
+    broker_epoch: int
+
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -33,17 +37,23 @@ class AllocateProducerIdsRequest:
         return _DEC_AllocateProducerIdsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AllocateProducerIdsResponse:
+class AllocateProducerIdsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    producer_id_start: int = 0
-    producer_id_len: int = 0
+    throttle_time_ms: int
+    error_code: int
+    producer_id_start: int
+    producer_id_len: int
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, producer_id_start: int = 0, producer_id_len: int = 0) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.producer_id_start = producer_id_start
+        self.producer_id_len = producer_id_len
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

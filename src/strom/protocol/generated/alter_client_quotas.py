@@ -4,38 +4,55 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterClientQuotasRequest:
+class AlterClientQuotasRequest(Message):
+    __slots__ = ('entries', 'validate_only',)
     API_KEY: ClassVar[int] = 49
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class EntityData:
-        entity_type: str = ''
-        entity_name: str | None = ''
+    class EntityData(Message):
+        __slots__ = ('entity_type', 'entity_name',)
+        entity_type: str
+        entity_name: str | None
 
-    @dataclass(slots=True)
-    class OpData:
-        key: str = ''
-        value: float = 0.0
-        remove: bool = False
+        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+            self.entity_type = entity_type
+            self.entity_name = entity_name
 
-    @dataclass(slots=True)
-    class EntryData:
-        entity: list[AlterClientQuotasRequest.EntityData] = field(default_factory=list)
-        ops: list[AlterClientQuotasRequest.OpData] = field(default_factory=list)
+    class OpData(Message):
+        __slots__ = ('key', 'value', 'remove',)
+        key: str
+        value: float
+        remove: bool
 
-    entries: list[AlterClientQuotasRequest.EntryData] = field(default_factory=list)
-    validate_only: bool = False
+        def __init__(self, key: str = '', value: float = 0.0, remove: bool = False) -> None:
+            self.key = key
+            self.value = value
+            self.remove = remove
+
+    class EntryData(Message):
+        __slots__ = ('entity', 'ops',)
+        entity: list[AlterClientQuotasRequest.EntityData]
+        ops: list[AlterClientQuotasRequest.OpData]
+
+        def __init__(self, entity: list[AlterClientQuotasRequest.EntityData] = DEFAULT, ops: list[AlterClientQuotasRequest.OpData] = DEFAULT) -> None:
+            self.entity = [] if entity is DEFAULT else entity
+            self.ops = [] if ops is DEFAULT else ops
+
+    entries: list[AlterClientQuotasRequest.EntryData]
+    validate_only: bool
+
+    def __init__(self, entries: list[AlterClientQuotasRequest.EntryData] = DEFAULT, validate_only: bool = False) -> None:
+        self.entries = [] if entries is DEFAULT else entries
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -49,26 +66,39 @@ class AlterClientQuotasRequest:
         return _DEC_AlterClientQuotasRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterClientQuotasResponse:
+class AlterClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'entries',)
     API_KEY: ClassVar[int] = 49
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class EntityData:
-        entity_type: str = ''
-        entity_name: str | None = ''
+    class EntityData(Message):
+        __slots__ = ('entity_type', 'entity_name',)
+        entity_type: str
+        entity_name: str | None
 
-    @dataclass(slots=True)
-    class EntryData:
-        error_code: int = 0
-        error_message: str | None = ''
-        entity: list[AlterClientQuotasResponse.EntityData] = field(default_factory=list)
+        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+            self.entity_type = entity_type
+            self.entity_name = entity_name
 
-    throttle_time_ms: int = 0
-    entries: list[AlterClientQuotasResponse.EntryData] = field(default_factory=list)
+    class EntryData(Message):
+        __slots__ = ('error_code', 'error_message', 'entity',)
+        error_code: int
+        error_message: str | None
+        entity: list[AlterClientQuotasResponse.EntityData]
+
+        def __init__(self, error_code: int = 0, error_message: str | None = '', entity: list[AlterClientQuotasResponse.EntityData] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.entity = [] if entity is DEFAULT else entity
+
+    throttle_time_ms: int
+    entries: list[AlterClientQuotasResponse.EntryData]
+
+    def __init__(self, throttle_time_ms: int = 0, entries: list[AlterClientQuotasResponse.EntryData] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.entries = [] if entries is DEFAULT else entries
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -4,33 +4,46 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterConfigsRequest:
+class AlterConfigsRequest(Message):
+    __slots__ = ('resources', 'validate_only',)
     API_KEY: ClassVar[int] = 33
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AlterableConfig:
-        name: str = ''
-        value: str | None = ''
+    class AlterableConfig(Message):
+        __slots__ = ('name', 'value',)
+        name: str
+        value: str | None
 
-    @dataclass(slots=True)
-    class AlterConfigsResource:
-        resource_type: int = 0
-        resource_name: str = ''
-        configs: list[AlterConfigsRequest.AlterableConfig] = field(default_factory=list)
+        def __init__(self, name: str = '', value: str | None = '') -> None:
+            self.name = name
+            self.value = value
 
-    resources: list[AlterConfigsRequest.AlterConfigsResource] = field(default_factory=list)
-    validate_only: bool = False
+    class AlterConfigsResource(Message):
+        __slots__ = ('resource_type', 'resource_name', 'configs',)
+        resource_type: int
+        resource_name: str
+        configs: list[AlterConfigsRequest.AlterableConfig]
+
+        def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[AlterConfigsRequest.AlterableConfig] = DEFAULT) -> None:
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.configs = [] if configs is DEFAULT else configs
+
+    resources: list[AlterConfigsRequest.AlterConfigsResource]
+    validate_only: bool
+
+    def __init__(self, resources: list[AlterConfigsRequest.AlterConfigsResource] = DEFAULT, validate_only: bool = False) -> None:
+        self.resources = [] if resources is DEFAULT else resources
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -44,22 +57,32 @@ class AlterConfigsRequest:
         return _DEC_AlterConfigsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterConfigsResponse:
+class AlterConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 33
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AlterConfigsResourceResponse:
-        error_code: int = 0
-        error_message: str | None = ''
-        resource_type: int = 0
-        resource_name: str = ''
+    class AlterConfigsResourceResponse(Message):
+        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+        error_code: int
+        error_message: str | None
+        resource_type: int
+        resource_name: str
 
-    throttle_time_ms: int = 0
-    responses: list[AlterConfigsResponse.AlterConfigsResourceResponse] = field(default_factory=list)
+        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+
+    throttle_time_ms: int
+    responses: list[AlterConfigsResponse.AlterConfigsResourceResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, responses: list[AlterConfigsResponse.AlterConfigsResourceResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = [] if responses is DEFAULT else responses
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

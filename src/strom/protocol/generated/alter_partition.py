@@ -4,43 +4,65 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterPartitionRequest:
+class AlterPartitionRequest(Message):
+    __slots__ = ('broker_id', 'broker_epoch', 'topics',)
     API_KEY: ClassVar[int] = 56
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class BrokerState:
-        broker_id: int = 0
-        broker_epoch: int = -1
+    class BrokerState(Message):
+        __slots__ = ('broker_id', 'broker_epoch',)
+        broker_id: int
+        broker_epoch: int
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        leader_epoch: int = 0
-        new_isr: list[int] = field(default_factory=list)
-        new_isr_with_epochs: list[AlterPartitionRequest.BrokerState] = field(default_factory=list)
-        leader_recovery_state: int = 0
-        partition_epoch: int = 0
+        def __init__(self, broker_id: int = 0, broker_epoch: int = -1) -> None:
+            self.broker_id = broker_id
+            self.broker_epoch = broker_epoch
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        topic_id: bytes = ZERO_UUID
-        partitions: list[AlterPartitionRequest.PartitionData] = field(default_factory=list)
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch',)
+        partition_index: int
+        leader_epoch: int
+        new_isr: list[int]
+        new_isr_with_epochs: list[AlterPartitionRequest.BrokerState]
+        leader_recovery_state: int
+        partition_epoch: int
 
-    broker_id: int = 0
-    broker_epoch: int = -1
-    topics: list[AlterPartitionRequest.TopicData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, leader_epoch: int = 0, new_isr: list[int] = DEFAULT, new_isr_with_epochs: list[AlterPartitionRequest.BrokerState] = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
+            self.partition_index = partition_index
+            self.leader_epoch = leader_epoch
+            self.new_isr = [] if new_isr is DEFAULT else new_isr
+            self.new_isr_with_epochs = [] if new_isr_with_epochs is DEFAULT else new_isr_with_epochs
+            self.leader_recovery_state = leader_recovery_state
+            self.partition_epoch = partition_epoch
+
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'topic_id', 'partitions',)
+        topic_name: str
+        topic_id: bytes
+        partitions: list[AlterPartitionRequest.PartitionData]
+
+        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    broker_id: int
+    broker_epoch: int
+    topics: list[AlterPartitionRequest.TopicData]
+
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, topics: list[AlterPartitionRequest.TopicData] = DEFAULT) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -54,32 +76,51 @@ class AlterPartitionRequest:
         return _DEC_AlterPartitionRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterPartitionResponse:
+class AlterPartitionResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'topics',)
     API_KEY: ClassVar[int] = 56
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        leader_id: int = 0
-        leader_epoch: int = 0
-        isr: list[int] = field(default_factory=list)
-        leader_recovery_state: int = 0
-        partition_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch',)
+        partition_index: int
+        error_code: int
+        leader_id: int
+        leader_epoch: int
+        isr: list[int]
+        leader_recovery_state: int
+        partition_epoch: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        topic_id: bytes = ZERO_UUID
-        partitions: list[AlterPartitionResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.isr = [] if isr is DEFAULT else isr
+            self.leader_recovery_state = leader_recovery_state
+            self.partition_epoch = partition_epoch
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    topics: list[AlterPartitionResponse.TopicData] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'topic_id', 'partitions',)
+        topic_name: str
+        topic_id: bytes
+        partitions: list[AlterPartitionResponse.PartitionData]
+
+        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    error_code: int
+    topics: list[AlterPartitionResponse.TopicData]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[AlterPartitionResponse.TopicData] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

@@ -4,32 +4,44 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsRequest:
+class AlterPartitionReassignmentsRequest(Message):
+    __slots__ = ('timeout_ms', 'topics',)
     API_KEY: ClassVar[int] = 45
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ReassignablePartition:
-        partition_index: int = 0
-        replicas: list[int] | None = None
+    class ReassignablePartition(Message):
+        __slots__ = ('partition_index', 'replicas',)
+        partition_index: int
+        replicas: list[int] | None
 
-    @dataclass(slots=True)
-    class ReassignableTopic:
-        name: str = ''
-        partitions: list[AlterPartitionReassignmentsRequest.ReassignablePartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, replicas: list[int] | None = None) -> None:
+            self.partition_index = partition_index
+            self.replicas = replicas
 
-    timeout_ms: int = 60000
-    topics: list[AlterPartitionReassignmentsRequest.ReassignableTopic] = field(default_factory=list)
+    class ReassignableTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[AlterPartitionReassignmentsRequest.ReassignablePartition]
+
+        def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsRequest.ReassignablePartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    timeout_ms: int
+    topics: list[AlterPartitionReassignmentsRequest.ReassignableTopic]
+
+    def __init__(self, timeout_ms: int = 60000, topics: list[AlterPartitionReassignmentsRequest.ReassignableTopic] = DEFAULT) -> None:
+        self.timeout_ms = timeout_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -43,28 +55,43 @@ class AlterPartitionReassignmentsRequest:
         return _DEC_AlterPartitionReassignmentsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsResponse:
+class AlterPartitionReassignmentsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses',)
     API_KEY: ClassVar[int] = 45
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ReassignablePartitionResponse:
-        partition_index: int = 0
-        error_code: int = 0
-        error_message: str | None = ''
+    class ReassignablePartitionResponse(Message):
+        __slots__ = ('partition_index', 'error_code', 'error_message',)
+        partition_index: int
+        error_code: int
+        error_message: str | None
 
-    @dataclass(slots=True)
-    class ReassignableTopicResponse:
-        name: str = ''
-        partitions: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.error_message = error_message
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    responses: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = field(default_factory=list)
+    class ReassignableTopicResponse(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse]
+
+        def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', responses: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.responses = [] if responses is DEFAULT else responses
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,31 +4,42 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsRequest:
+class AlterReplicaLogDirsRequest(Message):
+    __slots__ = ('dirs',)
     API_KEY: ClassVar[int] = 34
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AlterReplicaLogDirTopic:
-        name: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class AlterReplicaLogDirTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[int]
 
-    @dataclass(slots=True)
-    class AlterReplicaLogDir:
-        path: str = ''
-        topics: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic] = field(default_factory=list)
+        def __init__(self, name: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    dirs: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir] = field(default_factory=list)
+    class AlterReplicaLogDir(Message):
+        __slots__ = ('path', 'topics',)
+        path: str
+        topics: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic]
+
+        def __init__(self, path: str = '', topics: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic] = DEFAULT) -> None:
+            self.path = path
+            self.topics = [] if topics is DEFAULT else topics
+
+    dirs: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir]
+
+    def __init__(self, dirs: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir] = DEFAULT) -> None:
+        self.dirs = [] if dirs is DEFAULT else dirs
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -42,25 +53,37 @@ class AlterReplicaLogDirsRequest:
         return _DEC_AlterReplicaLogDirsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsResponse:
+class AlterReplicaLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 34
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AlterReplicaLogDirPartitionResult:
-        partition_index: int = 0
-        error_code: int = 0
+    class AlterReplicaLogDirPartitionResult(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class AlterReplicaLogDirTopicResult:
-        topic_name: str = ''
-        partitions: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    throttle_time_ms: int = 0
-    results: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult] = field(default_factory=list)
+    class AlterReplicaLogDirTopicResult(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult]
+
+        def __init__(self, topic_name: str = '', partitions: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    results: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

@@ -4,35 +4,50 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsRequest:
+class AlterUserScramCredentialsRequest(Message):
+    __slots__ = ('deletions', 'upsertions',)
     API_KEY: ClassVar[int] = 51
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ScramCredentialDeletion:
-        name: str = ''
-        mechanism: int = 0
+    class ScramCredentialDeletion(Message):
+        __slots__ = ('name', 'mechanism',)
+        name: str
+        mechanism: int
 
-    @dataclass(slots=True)
-    class ScramCredentialUpsertion:
-        name: str = ''
-        mechanism: int = 0
-        iterations: int = 0
-        salt: bytes = b""
-        salted_password: bytes = b""
+        def __init__(self, name: str = '', mechanism: int = 0) -> None:
+            self.name = name
+            self.mechanism = mechanism
 
-    deletions: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion] = field(default_factory=list)
-    upsertions: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion] = field(default_factory=list)
+    class ScramCredentialUpsertion(Message):
+        __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password',)
+        name: str
+        mechanism: int
+        iterations: int
+        salt: bytes
+        salted_password: bytes
+
+        def __init__(self, name: str = '', mechanism: int = 0, iterations: int = 0, salt: bytes = b"", salted_password: bytes = b"") -> None:
+            self.name = name
+            self.mechanism = mechanism
+            self.iterations = iterations
+            self.salt = salt
+            self.salted_password = salted_password
+
+    deletions: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion]
+    upsertions: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion]
+
+    def __init__(self, deletions: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion] = DEFAULT, upsertions: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion] = DEFAULT) -> None:
+        self.deletions = [] if deletions is DEFAULT else deletions
+        self.upsertions = [] if upsertions is DEFAULT else upsertions
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -46,21 +61,30 @@ class AlterUserScramCredentialsRequest:
         return _DEC_AlterUserScramCredentialsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsResponse:
+class AlterUserScramCredentialsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 51
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class AlterUserScramCredentialsResult:
-        user: str = ''
-        error_code: int = 0
-        error_message: str | None = ''
+    class AlterUserScramCredentialsResult(Message):
+        __slots__ = ('user', 'error_code', 'error_message',)
+        user: str
+        error_code: int
+        error_message: str | None
 
-    throttle_time_ms: int = 0
-    results: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult] = field(default_factory=list)
+        def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+            self.user = user
+            self.error_code = error_code
+            self.error_message = error_message
+
+    throttle_time_ms: int
+    results: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ApiVersionsRequest:
+class ApiVersionsRequest(Message):
+    __slots__ = ('client_software_name', 'client_software_version',)
     API_KEY: ClassVar[int] = 18
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    client_software_name: str = ''
-    client_software_version: str = ''
+    client_software_name: str
+    client_software_version: str
+
+    def __init__(self, client_software_name: str = '', client_software_version: str = '') -> None:
+        self.client_software_name = client_software_name
+        self.client_software_version = client_software_version
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -33,38 +37,62 @@ class ApiVersionsRequest:
         return _DEC_ApiVersionsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ApiVersionsResponse:
+class ApiVersionsResponse(Message):
+    __slots__ = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready',)
     API_KEY: ClassVar[int] = 18
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class ApiVersion:
-        api_key: int = 0
-        min_version: int = 0
-        max_version: int = 0
+    class ApiVersion(Message):
+        __slots__ = ('api_key', 'min_version', 'max_version',)
+        api_key: int
+        min_version: int
+        max_version: int
 
-    @dataclass(slots=True)
-    class SupportedFeatureKey:
-        name: str = ''
-        min_version: int = 0
-        max_version: int = 0
+        def __init__(self, api_key: int = 0, min_version: int = 0, max_version: int = 0) -> None:
+            self.api_key = api_key
+            self.min_version = min_version
+            self.max_version = max_version
 
-    @dataclass(slots=True)
-    class FinalizedFeatureKey:
-        name: str = ''
-        max_version_level: int = 0
-        min_version_level: int = 0
+    class SupportedFeatureKey(Message):
+        __slots__ = ('name', 'min_version', 'max_version',)
+        name: str
+        min_version: int
+        max_version: int
 
-    error_code: int = 0
-    api_keys: list[ApiVersionsResponse.ApiVersion] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    supported_features: list[ApiVersionsResponse.SupportedFeatureKey] = field(default_factory=list)
-    finalized_features_epoch: int = -1
-    finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey] = field(default_factory=list)
-    zk_migration_ready: bool = False
+        def __init__(self, name: str = '', min_version: int = 0, max_version: int = 0) -> None:
+            self.name = name
+            self.min_version = min_version
+            self.max_version = max_version
+
+    class FinalizedFeatureKey(Message):
+        __slots__ = ('name', 'max_version_level', 'min_version_level',)
+        name: str
+        max_version_level: int
+        min_version_level: int
+
+        def __init__(self, name: str = '', max_version_level: int = 0, min_version_level: int = 0) -> None:
+            self.name = name
+            self.max_version_level = max_version_level
+            self.min_version_level = min_version_level
+
+    error_code: int
+    api_keys: list[ApiVersionsResponse.ApiVersion]
+    throttle_time_ms: int
+    supported_features: list[ApiVersionsResponse.SupportedFeatureKey]
+    finalized_features_epoch: int
+    finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey]
+    zk_migration_ready: bool
+
+    def __init__(self, error_code: int = 0, api_keys: list[ApiVersionsResponse.ApiVersion] = DEFAULT, throttle_time_ms: int = 0, supported_features: list[ApiVersionsResponse.SupportedFeatureKey] = DEFAULT, finalized_features_epoch: int = -1, finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey] = DEFAULT, zk_migration_ready: bool = False) -> None:
+        self.error_code = error_code
+        self.api_keys = [] if api_keys is DEFAULT else api_keys
+        self.throttle_time_ms = throttle_time_ms
+        self.supported_features = [] if supported_features is DEFAULT else supported_features
+        self.finalized_features_epoch = finalized_features_epoch
+        self.finalized_features = [] if finalized_features is DEFAULT else finalized_features
+        self.zk_migration_ready = zk_migration_ready
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

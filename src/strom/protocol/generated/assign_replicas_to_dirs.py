@@ -4,37 +4,53 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class AssignReplicasToDirsRequest:
+class AssignReplicasToDirsRequest(Message):
+    __slots__ = ('broker_id', 'broker_epoch', 'directories',)
     API_KEY: ClassVar[int] = 73
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index',)
+        partition_index: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[AssignReplicasToDirsRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0) -> None:
+            self.partition_index = partition_index
 
-    @dataclass(slots=True)
-    class DirectoryData:
-        id: bytes = ZERO_UUID
-        topics: list[AssignReplicasToDirsRequest.TopicData] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[AssignReplicasToDirsRequest.PartitionData]
 
-    broker_id: int = 0
-    broker_epoch: int = -1
-    directories: list[AssignReplicasToDirsRequest.DirectoryData] = field(default_factory=list)
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class DirectoryData(Message):
+        __slots__ = ('id', 'topics',)
+        id: bytes
+        topics: list[AssignReplicasToDirsRequest.TopicData]
+
+        def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsRequest.TopicData] = DEFAULT) -> None:
+            self.id = id
+            self.topics = [] if topics is DEFAULT else topics
+
+    broker_id: int
+    broker_epoch: int
+    directories: list[AssignReplicasToDirsRequest.DirectoryData]
+
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, directories: list[AssignReplicasToDirsRequest.DirectoryData] = DEFAULT) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
+        self.directories = [] if directories is DEFAULT else directories
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -48,31 +64,48 @@ class AssignReplicasToDirsRequest:
         return _DEC_AssignReplicasToDirsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class AssignReplicasToDirsResponse:
+class AssignReplicasToDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'directories',)
     API_KEY: ClassVar[int] = 73
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[AssignReplicasToDirsResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    @dataclass(slots=True)
-    class DirectoryData:
-        id: bytes = ZERO_UUID
-        topics: list[AssignReplicasToDirsResponse.TopicData] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[AssignReplicasToDirsResponse.PartitionData]
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    directories: list[AssignReplicasToDirsResponse.DirectoryData] = field(default_factory=list)
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class DirectoryData(Message):
+        __slots__ = ('id', 'topics',)
+        id: bytes
+        topics: list[AssignReplicasToDirsResponse.TopicData]
+
+        def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsResponse.TopicData] = DEFAULT) -> None:
+            self.id = id
+            self.topics = [] if topics is DEFAULT else topics
+
+    throttle_time_ms: int
+    error_code: int
+    directories: list[AssignReplicasToDirsResponse.DirectoryData]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, directories: list[AssignReplicasToDirsResponse.DirectoryData] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.directories = [] if directories is DEFAULT else directories
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

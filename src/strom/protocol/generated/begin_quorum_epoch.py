@@ -4,42 +4,63 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class BeginQuorumEpochRequest:
+class BeginQuorumEpochRequest(Message):
+    __slots__ = ('cluster_id', 'voter_id', 'topics', 'leader_endpoints',)
     API_KEY: ClassVar[int] = 53
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        voter_directory_id: bytes = ZERO_UUID
-        leader_id: int = 0
-        leader_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch',)
+        partition_index: int
+        voter_directory_id: bytes
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[BeginQuorumEpochRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, voter_directory_id: bytes = ZERO_UUID, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.partition_index = partition_index
+            self.voter_directory_id = voter_directory_id
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class LeaderEndpoint:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[BeginQuorumEpochRequest.PartitionData]
 
-    cluster_id: str | None = None
-    voter_id: int = -1
-    topics: list[BeginQuorumEpochRequest.TopicData] = field(default_factory=list)
-    leader_endpoints: list[BeginQuorumEpochRequest.LeaderEndpoint] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class LeaderEndpoint(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
+
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+
+    cluster_id: str | None
+    voter_id: int
+    topics: list[BeginQuorumEpochRequest.TopicData]
+    leader_endpoints: list[BeginQuorumEpochRequest.LeaderEndpoint]
+
+    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[BeginQuorumEpochRequest.TopicData] = DEFAULT, leader_endpoints: list[BeginQuorumEpochRequest.LeaderEndpoint] = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.voter_id = voter_id
+        self.topics = [] if topics is DEFAULT else topics
+        self.leader_endpoints = [] if leader_endpoints is DEFAULT else leader_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -53,34 +74,54 @@ class BeginQuorumEpochRequest:
         return _DEC_BeginQuorumEpochRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class BeginQuorumEpochResponse:
+class BeginQuorumEpochResponse(Message):
+    __slots__ = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 53
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        leader_id: int = 0
-        leader_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+        partition_index: int
+        error_code: int
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[BeginQuorumEpochResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[BeginQuorumEpochResponse.PartitionData]
 
-    error_code: int = 0
-    topics: list[BeginQuorumEpochResponse.TopicData] = field(default_factory=list)
-    node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port',)
+        node_id: int
+        host: str
+        port: int
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+
+    error_code: int
+    topics: list[BeginQuorumEpochResponse.TopicData]
+    node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint]
+
+    def __init__(self, error_code: int = 0, topics: list[BeginQuorumEpochResponse.TopicData] = DEFAULT, node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.topics = [] if topics is DEFAULT else topics
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -4,42 +4,64 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class BrokerRegistrationRequest:
+class BrokerRegistrationRequest(Message):
+    __slots__ = ('broker_id', 'cluster_id', 'incarnation_id', 'listeners', 'features', 'rack', 'is_migrating_zk_broker', 'log_dirs', 'previous_broker_epoch',)
     API_KEY: ClassVar[int] = 62
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Listener:
-        name: str = ''
-        host: str = ''
-        port: int = 0
-        security_protocol: int = 0
+    class Listener(Message):
+        __slots__ = ('name', 'host', 'port', 'security_protocol',)
+        name: str
+        host: str
+        port: int
+        security_protocol: int
 
-    @dataclass(slots=True)
-    class Feature:
-        name: str = ''
-        min_supported_version: int = 0
-        max_supported_version: int = 0
+        def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+            self.security_protocol = security_protocol
 
-    broker_id: int = 0
-    cluster_id: str = ''
-    incarnation_id: bytes = ZERO_UUID
-    listeners: list[BrokerRegistrationRequest.Listener] = field(default_factory=list)
-    features: list[BrokerRegistrationRequest.Feature] = field(default_factory=list)
-    rack: str | None = ''
-    is_migrating_zk_broker: bool = False
-    log_dirs: list[bytes] = field(default_factory=list)
-    previous_broker_epoch: int = -1
+    class Feature(Message):
+        __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
+        name: str
+        min_supported_version: int
+        max_supported_version: int
+
+        def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+            self.name = name
+            self.min_supported_version = min_supported_version
+            self.max_supported_version = max_supported_version
+
+    broker_id: int
+    cluster_id: str
+    incarnation_id: bytes
+    listeners: list[BrokerRegistrationRequest.Listener]
+    features: list[BrokerRegistrationRequest.Feature]
+    rack: str | None
+    is_migrating_zk_broker: bool
+    log_dirs: list[bytes]
+    previous_broker_epoch: int
+
+    def __init__(self, broker_id: int = 0, cluster_id: str = '', incarnation_id: bytes = ZERO_UUID, listeners: list[BrokerRegistrationRequest.Listener] = DEFAULT, features: list[BrokerRegistrationRequest.Feature] = DEFAULT, rack: str | None = '', is_migrating_zk_broker: bool = False, log_dirs: list[bytes] = DEFAULT, previous_broker_epoch: int = -1) -> None:
+        self.broker_id = broker_id
+        self.cluster_id = cluster_id
+        self.incarnation_id = incarnation_id
+        self.listeners = [] if listeners is DEFAULT else listeners
+        self.features = [] if features is DEFAULT else features
+        self.rack = rack
+        self.is_migrating_zk_broker = is_migrating_zk_broker
+        self.log_dirs = [] if log_dirs is DEFAULT else log_dirs
+        self.previous_broker_epoch = previous_broker_epoch
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -53,16 +75,21 @@ class BrokerRegistrationRequest:
         return _DEC_BrokerRegistrationRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class BrokerRegistrationResponse:
+class BrokerRegistrationResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'broker_epoch',)
     API_KEY: ClassVar[int] = 62
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    broker_epoch: int = -1
+    throttle_time_ms: int
+    error_code: int
+    broker_epoch: int
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, broker_epoch: int = -1) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.broker_epoch = broker_epoch
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

@@ -4,27 +4,35 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ConsumerProtocolAssignment:
+class ConsumerProtocolAssignment(Message):
+    __slots__ = ('assigned_partitions', 'user_data',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    @dataclass(slots=True)
-    class TopicPartition:
-        topic: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class TopicPartition(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[int]
 
-    assigned_partitions: list[ConsumerProtocolAssignment.TopicPartition] = field(default_factory=list)
-    user_data: bytes | None = None
+        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    assigned_partitions: list[ConsumerProtocolAssignment.TopicPartition]
+    user_data: bytes | None
+
+    def __init__(self, assigned_partitions: list[ConsumerProtocolAssignment.TopicPartition] = DEFAULT, user_data: bytes | None = None) -> None:
+        self.assigned_partitions = [] if assigned_partitions is DEFAULT else assigned_partitions
+        self.user_data = user_data
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

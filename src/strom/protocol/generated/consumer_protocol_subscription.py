@@ -4,30 +4,41 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ConsumerProtocolSubscription:
+class ConsumerProtocolSubscription(Message):
+    __slots__ = ('topics', 'user_data', 'owned_partitions', 'generation_id', 'rack_id',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    @dataclass(slots=True)
-    class TopicPartition:
-        topic: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class TopicPartition(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[int]
 
-    topics: list[str] = field(default_factory=list)
-    user_data: bytes | None = None
-    owned_partitions: list[ConsumerProtocolSubscription.TopicPartition] = field(default_factory=list)
-    generation_id: int = -1
-    rack_id: str | None = None
+        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    topics: list[str]
+    user_data: bytes | None
+    owned_partitions: list[ConsumerProtocolSubscription.TopicPartition]
+    generation_id: int
+    rack_id: str | None
+
+    def __init__(self, topics: list[str] = DEFAULT, user_data: bytes | None = None, owned_partitions: list[ConsumerProtocolSubscription.TopicPartition] = DEFAULT, generation_id: int = -1, rack_id: str | None = None) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.user_data = user_data
+        self.owned_partitions = [] if owned_partitions is DEFAULT else owned_partitions
+        self.generation_id = generation_id
+        self.rack_id = rack_id
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

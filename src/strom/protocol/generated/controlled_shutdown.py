@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ControlledShutdownRequest:
+class ControlledShutdownRequest(Message):
+    __slots__ = ('broker_id', 'broker_epoch',)
     API_KEY: ClassVar[int] = 7
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    broker_id: int = 0
-    broker_epoch: int = -1
+    broker_id: int
+    broker_epoch: int
+
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -33,20 +37,28 @@ class ControlledShutdownRequest:
         return _DEC_ControlledShutdownRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ControlledShutdownResponse:
+class ControlledShutdownResponse(Message):
+    __slots__ = ('error_code', 'remaining_partitions',)
     API_KEY: ClassVar[int] = 7
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class RemainingPartition:
-        topic_name: str = ''
-        partition_index: int = 0
+    class RemainingPartition(Message):
+        __slots__ = ('topic_name', 'partition_index',)
+        topic_name: str
+        partition_index: int
 
-    error_code: int = 0
-    remaining_partitions: list[ControlledShutdownResponse.RemainingPartition] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+
+    error_code: int
+    remaining_partitions: list[ControlledShutdownResponse.RemainingPartition]
+
+    def __init__(self, error_code: int = 0, remaining_partitions: list[ControlledShutdownResponse.RemainingPartition] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.remaining_partitions = [] if remaining_partitions is DEFAULT else remaining_partitions
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

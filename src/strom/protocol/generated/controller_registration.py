@@ -4,38 +4,56 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ControllerRegistrationRequest:
+class ControllerRegistrationRequest(Message):
+    __slots__ = ('controller_id', 'incarnation_id', 'zk_migration_ready', 'listeners', 'features',)
     API_KEY: ClassVar[int] = 70
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Listener:
-        name: str = ''
-        host: str = ''
-        port: int = 0
-        security_protocol: int = 0
+    class Listener(Message):
+        __slots__ = ('name', 'host', 'port', 'security_protocol',)
+        name: str
+        host: str
+        port: int
+        security_protocol: int
 
-    @dataclass(slots=True)
-    class Feature:
-        name: str = ''
-        min_supported_version: int = 0
-        max_supported_version: int = 0
+        def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+            self.security_protocol = security_protocol
 
-    controller_id: int = 0
-    incarnation_id: bytes = ZERO_UUID
-    zk_migration_ready: bool = False
-    listeners: list[ControllerRegistrationRequest.Listener] = field(default_factory=list)
-    features: list[ControllerRegistrationRequest.Feature] = field(default_factory=list)
+    class Feature(Message):
+        __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
+        name: str
+        min_supported_version: int
+        max_supported_version: int
+
+        def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+            self.name = name
+            self.min_supported_version = min_supported_version
+            self.max_supported_version = max_supported_version
+
+    controller_id: int
+    incarnation_id: bytes
+    zk_migration_ready: bool
+    listeners: list[ControllerRegistrationRequest.Listener]
+    features: list[ControllerRegistrationRequest.Feature]
+
+    def __init__(self, controller_id: int = 0, incarnation_id: bytes = ZERO_UUID, zk_migration_ready: bool = False, listeners: list[ControllerRegistrationRequest.Listener] = DEFAULT, features: list[ControllerRegistrationRequest.Feature] = DEFAULT) -> None:
+        self.controller_id = controller_id
+        self.incarnation_id = incarnation_id
+        self.zk_migration_ready = zk_migration_ready
+        self.listeners = [] if listeners is DEFAULT else listeners
+        self.features = [] if features is DEFAULT else features
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -49,16 +67,21 @@ class ControllerRegistrationRequest:
         return _DEC_ControllerRegistrationRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ControllerRegistrationResponse:
+class ControllerRegistrationResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 70
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

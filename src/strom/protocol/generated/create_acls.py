@@ -4,31 +4,43 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class CreateAclsRequest:
+class CreateAclsRequest(Message):
+    __slots__ = ('creations',)
     API_KEY: ClassVar[int] = 30
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AclCreation:
-        resource_type: int = 0
-        resource_name: str = ''
-        resource_pattern_type: int = 3
-        principal: str = ''
-        host: str = ''
-        operation: int = 0
-        permission_type: int = 0
+    class AclCreation(Message):
+        __slots__ = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+        resource_type: int
+        resource_name: str
+        resource_pattern_type: int
+        principal: str
+        host: str
+        operation: int
+        permission_type: int
 
-    creations: list[CreateAclsRequest.AclCreation] = field(default_factory=list)
+        def __init__(self, resource_type: int = 0, resource_name: str = '', resource_pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.resource_pattern_type = resource_pattern_type
+            self.principal = principal
+            self.host = host
+            self.operation = operation
+            self.permission_type = permission_type
+
+    creations: list[CreateAclsRequest.AclCreation]
+
+    def __init__(self, creations: list[CreateAclsRequest.AclCreation] = DEFAULT) -> None:
+        self.creations = [] if creations is DEFAULT else creations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -42,20 +54,28 @@ class CreateAclsRequest:
         return _DEC_CreateAclsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class CreateAclsResponse:
+class CreateAclsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 30
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class AclCreationResult:
-        error_code: int = 0
-        error_message: str | None = ''
+    class AclCreationResult(Message):
+        __slots__ = ('error_code', 'error_message',)
+        error_code: int
+        error_message: str | None
 
-    throttle_time_ms: int = 0
-    results: list[CreateAclsResponse.AclCreationResult] = field(default_factory=list)
+        def __init__(self, error_code: int = 0, error_message: str | None = '') -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+
+    throttle_time_ms: int
+    results: list[CreateAclsResponse.AclCreationResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreateAclsResponse.AclCreationResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

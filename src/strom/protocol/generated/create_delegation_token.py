@@ -4,29 +4,39 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class CreateDelegationTokenRequest:
+class CreateDelegationTokenRequest(Message):
+    __slots__ = ('owner_principal_type', 'owner_principal_name', 'renewers', 'max_lifetime_ms',)
     API_KEY: ClassVar[int] = 38
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class CreatableRenewers:
-        principal_type: str = ''
-        principal_name: str = ''
+    class CreatableRenewers(Message):
+        __slots__ = ('principal_type', 'principal_name',)
+        principal_type: str
+        principal_name: str
 
-    owner_principal_type: str | None = ''
-    owner_principal_name: str | None = ''
-    renewers: list[CreateDelegationTokenRequest.CreatableRenewers] = field(default_factory=list)
-    max_lifetime_ms: int = 0
+        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+            self.principal_type = principal_type
+            self.principal_name = principal_name
+
+    owner_principal_type: str | None
+    owner_principal_name: str | None
+    renewers: list[CreateDelegationTokenRequest.CreatableRenewers]
+    max_lifetime_ms: int
+
+    def __init__(self, owner_principal_type: str | None = '', owner_principal_name: str | None = '', renewers: list[CreateDelegationTokenRequest.CreatableRenewers] = DEFAULT, max_lifetime_ms: int = 0) -> None:
+        self.owner_principal_type = owner_principal_type
+        self.owner_principal_name = owner_principal_name
+        self.renewers = [] if renewers is DEFAULT else renewers
+        self.max_lifetime_ms = max_lifetime_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -40,24 +50,37 @@ class CreateDelegationTokenRequest:
         return _DEC_CreateDelegationTokenRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class CreateDelegationTokenResponse:
+class CreateDelegationTokenResponse(Message):
+    __slots__ = ('error_code', 'principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp_ms', 'expiry_timestamp_ms', 'max_timestamp_ms', 'token_id', 'hmac', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 38
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    error_code: int = 0
-    principal_type: str = ''
-    principal_name: str = ''
-    token_requester_principal_type: str = ''
-    token_requester_principal_name: str = ''
-    issue_timestamp_ms: int = 0
-    expiry_timestamp_ms: int = 0
-    max_timestamp_ms: int = 0
-    token_id: str = ''
-    hmac: bytes = b""
-    throttle_time_ms: int = 0
+    error_code: int
+    principal_type: str
+    principal_name: str
+    token_requester_principal_type: str
+    token_requester_principal_name: str
+    issue_timestamp_ms: int
+    expiry_timestamp_ms: int
+    max_timestamp_ms: int
+    token_id: str
+    hmac: bytes
+    throttle_time_ms: int
+
+    def __init__(self, error_code: int = 0, principal_type: str = '', principal_name: str = '', token_requester_principal_type: str = '', token_requester_principal_name: str = '', issue_timestamp_ms: int = 0, expiry_timestamp_ms: int = 0, max_timestamp_ms: int = 0, token_id: str = '', hmac: bytes = b"", throttle_time_ms: int = 0) -> None:
+        self.error_code = error_code
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+        self.token_requester_principal_type = token_requester_principal_type
+        self.token_requester_principal_name = token_requester_principal_name
+        self.issue_timestamp_ms = issue_timestamp_ms
+        self.expiry_timestamp_ms = expiry_timestamp_ms
+        self.max_timestamp_ms = max_timestamp_ms
+        self.token_id = token_id
+        self.hmac = hmac
+        self.throttle_time_ms = throttle_time_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

@@ -4,33 +4,46 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class CreatePartitionsRequest:
+class CreatePartitionsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'validate_only',)
     API_KEY: ClassVar[int] = 37
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class CreatePartitionsAssignment:
-        broker_ids: list[int] = field(default_factory=list)
+    class CreatePartitionsAssignment(Message):
+        __slots__ = ('broker_ids',)
+        broker_ids: list[int]
 
-    @dataclass(slots=True)
-    class CreatePartitionsTopic:
-        name: str = ''
-        count: int = 0
-        assignments: list[CreatePartitionsRequest.CreatePartitionsAssignment] | None = field(default_factory=list)
+        def __init__(self, broker_ids: list[int] = DEFAULT) -> None:
+            self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
 
-    topics: list[CreatePartitionsRequest.CreatePartitionsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
-    validate_only: bool = False
+    class CreatePartitionsTopic(Message):
+        __slots__ = ('name', 'count', 'assignments',)
+        name: str
+        count: int
+        assignments: list[CreatePartitionsRequest.CreatePartitionsAssignment] | None
+
+        def __init__(self, name: str = '', count: int = 0, assignments: list[CreatePartitionsRequest.CreatePartitionsAssignment] | None = DEFAULT) -> None:
+            self.name = name
+            self.count = count
+            self.assignments = [] if assignments is DEFAULT else assignments
+
+    topics: list[CreatePartitionsRequest.CreatePartitionsTopic]
+    timeout_ms: int
+    validate_only: bool
+
+    def __init__(self, topics: list[CreatePartitionsRequest.CreatePartitionsTopic] = DEFAULT, timeout_ms: int = 0, validate_only: bool = False) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.timeout_ms = timeout_ms
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -44,21 +57,30 @@ class CreatePartitionsRequest:
         return _DEC_CreatePartitionsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class CreatePartitionsResponse:
+class CreatePartitionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 37
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class CreatePartitionsTopicResult:
-        name: str = ''
-        error_code: int = 0
-        error_message: str | None = None
+    class CreatePartitionsTopicResult(Message):
+        __slots__ = ('name', 'error_code', 'error_message',)
+        name: str
+        error_code: int
+        error_message: str | None
 
-    throttle_time_ms: int = 0
-    results: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = field(default_factory=list)
+        def __init__(self, name: str = '', error_code: int = 0, error_message: str | None = None) -> None:
+            self.name = name
+            self.error_code = error_code
+            self.error_message = error_message
+
+    throttle_time_ms: int
+    results: list[CreatePartitionsResponse.CreatePartitionsTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

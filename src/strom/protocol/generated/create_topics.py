@@ -4,41 +4,61 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class CreateTopicsRequest:
+class CreateTopicsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'validate_only',)
     API_KEY: ClassVar[int] = 19
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    @dataclass(slots=True)
-    class CreatableReplicaAssignment:
-        partition_index: int = 0
-        broker_ids: list[int] = field(default_factory=list)
+    class CreatableReplicaAssignment(Message):
+        __slots__ = ('partition_index', 'broker_ids',)
+        partition_index: int
+        broker_ids: list[int]
 
-    @dataclass(slots=True)
-    class CreatableTopicConfig:
-        name: str = ''
-        value: str | None = ''
+        def __init__(self, partition_index: int = 0, broker_ids: list[int] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
 
-    @dataclass(slots=True)
-    class CreatableTopic:
-        name: str = ''
-        num_partitions: int = 0
-        replication_factor: int = 0
-        assignments: list[CreateTopicsRequest.CreatableReplicaAssignment] = field(default_factory=list)
-        configs: list[CreateTopicsRequest.CreatableTopicConfig] = field(default_factory=list)
+    class CreatableTopicConfig(Message):
+        __slots__ = ('name', 'value',)
+        name: str
+        value: str | None
 
-    topics: list[CreateTopicsRequest.CreatableTopic] = field(default_factory=list)
-    timeout_ms: int = 60000
-    validate_only: bool = False
+        def __init__(self, name: str = '', value: str | None = '') -> None:
+            self.name = name
+            self.value = value
+
+    class CreatableTopic(Message):
+        __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs',)
+        name: str
+        num_partitions: int
+        replication_factor: int
+        assignments: list[CreateTopicsRequest.CreatableReplicaAssignment]
+        configs: list[CreateTopicsRequest.CreatableTopicConfig]
+
+        def __init__(self, name: str = '', num_partitions: int = 0, replication_factor: int = 0, assignments: list[CreateTopicsRequest.CreatableReplicaAssignment] = DEFAULT, configs: list[CreateTopicsRequest.CreatableTopicConfig] = DEFAULT) -> None:
+            self.name = name
+            self.num_partitions = num_partitions
+            self.replication_factor = replication_factor
+            self.assignments = [] if assignments is DEFAULT else assignments
+            self.configs = [] if configs is DEFAULT else configs
+
+    topics: list[CreateTopicsRequest.CreatableTopic]
+    timeout_ms: int
+    validate_only: bool
+
+    def __init__(self, topics: list[CreateTopicsRequest.CreatableTopic] = DEFAULT, timeout_ms: int = 60000, validate_only: bool = False) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.timeout_ms = timeout_ms
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 7:
@@ -52,34 +72,55 @@ class CreateTopicsRequest:
         return _DEC_CreateTopicsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class CreateTopicsResponse:
+class CreateTopicsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 19
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    @dataclass(slots=True)
-    class CreatableTopicConfigs:
-        name: str = ''
-        value: str | None = ''
-        read_only: bool = False
-        config_source: int = -1
-        is_sensitive: bool = False
+    class CreatableTopicConfigs(Message):
+        __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive',)
+        name: str
+        value: str | None
+        read_only: bool
+        config_source: int
+        is_sensitive: bool
 
-    @dataclass(slots=True)
-    class CreatableTopicResult:
-        name: str = ''
-        topic_id: bytes = ZERO_UUID
-        error_code: int = 0
-        error_message: str | None = ''
-        topic_config_error_code: int = 0
-        num_partitions: int = -1
-        replication_factor: int = -1
-        configs: list[CreateTopicsResponse.CreatableTopicConfigs] | None = field(default_factory=list)
+        def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, config_source: int = -1, is_sensitive: bool = False) -> None:
+            self.name = name
+            self.value = value
+            self.read_only = read_only
+            self.config_source = config_source
+            self.is_sensitive = is_sensitive
 
-    throttle_time_ms: int = 0
-    topics: list[CreateTopicsResponse.CreatableTopicResult] = field(default_factory=list)
+    class CreatableTopicResult(Message):
+        __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs',)
+        name: str
+        topic_id: bytes
+        error_code: int
+        error_message: str | None
+        topic_config_error_code: int
+        num_partitions: int
+        replication_factor: int
+        configs: list[CreateTopicsResponse.CreatableTopicConfigs] | None
+
+        def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = '', topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponse.CreatableTopicConfigs] | None = DEFAULT) -> None:
+            self.name = name
+            self.topic_id = topic_id
+            self.error_code = error_code
+            self.error_message = error_message
+            self.topic_config_error_code = topic_config_error_code
+            self.num_partitions = num_partitions
+            self.replication_factor = replication_factor
+            self.configs = [] if configs is DEFAULT else configs
+
+    throttle_time_ms: int
+    topics: list[CreateTopicsResponse.CreatableTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[CreateTopicsResponse.CreatableTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 7:

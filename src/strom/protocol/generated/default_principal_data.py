@@ -4,23 +4,28 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DefaultPrincipalData:
+class DefaultPrincipalData(Message):
+    __slots__ = ('type', 'name', 'token_authenticated',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    type: str = ''
-    name: str = ''
-    token_authenticated: bool = False
+    type: str
+    name: str
+    token_authenticated: bool
+
+    def __init__(self, type: str = '', name: str = '', token_authenticated: bool = False) -> None:
+        self.type = type
+        self.name = name
+        self.token_authenticated = token_authenticated
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

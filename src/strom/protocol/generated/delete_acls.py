@@ -4,31 +4,43 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DeleteAclsRequest:
+class DeleteAclsRequest(Message):
+    __slots__ = ('filters',)
     API_KEY: ClassVar[int] = 31
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DeleteAclsFilter:
-        resource_type_filter: int = 0
-        resource_name_filter: str | None = ''
-        pattern_type_filter: int = 3
-        principal_filter: str | None = ''
-        host_filter: str | None = ''
-        operation: int = 0
-        permission_type: int = 0
+    class DeleteAclsFilter(Message):
+        __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
+        resource_type_filter: int
+        resource_name_filter: str | None
+        pattern_type_filter: int
+        principal_filter: str | None
+        host_filter: str | None
+        operation: int
+        permission_type: int
 
-    filters: list[DeleteAclsRequest.DeleteAclsFilter] = field(default_factory=list)
+        def __init__(self, resource_type_filter: int = 0, resource_name_filter: str | None = '', pattern_type_filter: int = 3, principal_filter: str | None = '', host_filter: str | None = '', operation: int = 0, permission_type: int = 0) -> None:
+            self.resource_type_filter = resource_type_filter
+            self.resource_name_filter = resource_name_filter
+            self.pattern_type_filter = pattern_type_filter
+            self.principal_filter = principal_filter
+            self.host_filter = host_filter
+            self.operation = operation
+            self.permission_type = permission_type
+
+    filters: list[DeleteAclsRequest.DeleteAclsFilter]
+
+    def __init__(self, filters: list[DeleteAclsRequest.DeleteAclsFilter] = DEFAULT) -> None:
+        self.filters = [] if filters is DEFAULT else filters
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -42,33 +54,53 @@ class DeleteAclsRequest:
         return _DEC_DeleteAclsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DeleteAclsResponse:
+class DeleteAclsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'filter_results',)
     API_KEY: ClassVar[int] = 31
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DeleteAclsMatchingAcl:
-        error_code: int = 0
-        error_message: str | None = ''
-        resource_type: int = 0
-        resource_name: str = ''
-        pattern_type: int = 3
-        principal: str = ''
-        host: str = ''
-        operation: int = 0
-        permission_type: int = 0
+    class DeleteAclsMatchingAcl(Message):
+        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+        error_code: int
+        error_message: str | None
+        resource_type: int
+        resource_name: str
+        pattern_type: int
+        principal: str
+        host: str
+        operation: int
+        permission_type: int
 
-    @dataclass(slots=True)
-    class DeleteAclsFilterResult:
-        error_code: int = 0
-        error_message: str | None = ''
-        matching_acls: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = field(default_factory=list)
+        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.pattern_type = pattern_type
+            self.principal = principal
+            self.host = host
+            self.operation = operation
+            self.permission_type = permission_type
 
-    throttle_time_ms: int = 0
-    filter_results: list[DeleteAclsResponse.DeleteAclsFilterResult] = field(default_factory=list)
+    class DeleteAclsFilterResult(Message):
+        __slots__ = ('error_code', 'error_message', 'matching_acls',)
+        error_code: int
+        error_message: str | None
+        matching_acls: list[DeleteAclsResponse.DeleteAclsMatchingAcl]
+
+        def __init__(self, error_code: int = 0, error_message: str | None = '', matching_acls: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.matching_acls = [] if matching_acls is DEFAULT else matching_acls
+
+    throttle_time_ms: int
+    filter_results: list[DeleteAclsResponse.DeleteAclsFilterResult]
+
+    def __init__(self, throttle_time_ms: int = 0, filter_results: list[DeleteAclsResponse.DeleteAclsFilterResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.filter_results = [] if filter_results is DEFAULT else filter_results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DeleteGroupsRequest:
+class DeleteGroupsRequest(Message):
+    __slots__ = ('groups_names',)
     API_KEY: ClassVar[int] = 42
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    groups_names: list[str] = field(default_factory=list)
+    groups_names: list[str]
+
+    def __init__(self, groups_names: list[str] = DEFAULT) -> None:
+        self.groups_names = [] if groups_names is DEFAULT else groups_names
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -32,20 +35,28 @@ class DeleteGroupsRequest:
         return _DEC_DeleteGroupsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DeleteGroupsResponse:
+class DeleteGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 42
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DeletableGroupResult:
-        group_id: str = ''
-        error_code: int = 0
+    class DeletableGroupResult(Message):
+        __slots__ = ('group_id', 'error_code',)
+        group_id: str
+        error_code: int
 
-    throttle_time_ms: int = 0
-    results: list[DeleteGroupsResponse.DeletableGroupResult] = field(default_factory=list)
+        def __init__(self, group_id: str = '', error_code: int = 0) -> None:
+            self.group_id = group_id
+            self.error_code = error_code
+
+    throttle_time_ms: int
+    results: list[DeleteGroupsResponse.DeletableGroupResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[DeleteGroupsResponse.DeletableGroupResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

@@ -4,32 +4,44 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DeleteRecordsRequest:
+class DeleteRecordsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms',)
     API_KEY: ClassVar[int] = 21
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DeleteRecordsPartition:
-        partition_index: int = 0
-        offset: int = 0
+    class DeleteRecordsPartition(Message):
+        __slots__ = ('partition_index', 'offset',)
+        partition_index: int
+        offset: int
 
-    @dataclass(slots=True)
-    class DeleteRecordsTopic:
-        name: str = ''
-        partitions: list[DeleteRecordsRequest.DeleteRecordsPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, offset: int = 0) -> None:
+            self.partition_index = partition_index
+            self.offset = offset
 
-    topics: list[DeleteRecordsRequest.DeleteRecordsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
+    class DeleteRecordsTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[DeleteRecordsRequest.DeleteRecordsPartition]
+
+        def __init__(self, name: str = '', partitions: list[DeleteRecordsRequest.DeleteRecordsPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    topics: list[DeleteRecordsRequest.DeleteRecordsTopic]
+    timeout_ms: int
+
+    def __init__(self, topics: list[DeleteRecordsRequest.DeleteRecordsTopic] = DEFAULT, timeout_ms: int = 0) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.timeout_ms = timeout_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -43,26 +55,39 @@ class DeleteRecordsRequest:
         return _DEC_DeleteRecordsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DeleteRecordsResponse:
+class DeleteRecordsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 21
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DeleteRecordsPartitionResult:
-        partition_index: int = 0
-        low_watermark: int = 0
-        error_code: int = 0
+    class DeleteRecordsPartitionResult(Message):
+        __slots__ = ('partition_index', 'low_watermark', 'error_code',)
+        partition_index: int
+        low_watermark: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class DeleteRecordsTopicResult:
-        name: str = ''
-        partitions: list[DeleteRecordsResponse.DeleteRecordsPartitionResult] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, low_watermark: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.low_watermark = low_watermark
+            self.error_code = error_code
 
-    throttle_time_ms: int = 0
-    topics: list[DeleteRecordsResponse.DeleteRecordsTopicResult] = field(default_factory=list)
+    class DeleteRecordsTopicResult(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[DeleteRecordsResponse.DeleteRecordsPartitionResult]
+
+        def __init__(self, name: str = '', partitions: list[DeleteRecordsResponse.DeleteRecordsPartitionResult] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[DeleteRecordsResponse.DeleteRecordsTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DeleteRecordsResponse.DeleteRecordsTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

@@ -4,31 +4,42 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DeleteShareGroupStateRequest:
+class DeleteShareGroupStateRequest(Message):
+    __slots__ = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 86
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition',)
+        partition: int
 
-    @dataclass(slots=True)
-    class DeleteStateData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[DeleteShareGroupStateRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition: int = 0) -> None:
+            self.partition = partition
 
-    group_id: str = ''
-    topics: list[DeleteShareGroupStateRequest.DeleteStateData] = field(default_factory=list)
+    class DeleteStateData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[DeleteShareGroupStateRequest.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    topics: list[DeleteShareGroupStateRequest.DeleteStateData]
+
+    def __init__(self, group_id: str = '', topics: list[DeleteShareGroupStateRequest.DeleteStateData] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -42,25 +53,37 @@ class DeleteShareGroupStateRequest:
         return _DEC_DeleteShareGroupStateRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DeleteShareGroupStateResponse:
+class DeleteShareGroupStateResponse(Message):
+    __slots__ = ('results',)
     API_KEY: ClassVar[int] = 86
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionResult:
-        partition: int = 0
-        error_code: int = 0
-        error_message: str | None = None
+    class PartitionResult(Message):
+        __slots__ = ('partition', 'error_code', 'error_message',)
+        partition: int
+        error_code: int
+        error_message: str | None
 
-    @dataclass(slots=True)
-    class DeleteStateResult:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[DeleteShareGroupStateResponse.PartitionResult] = field(default_factory=list)
+        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
+            self.partition = partition
+            self.error_code = error_code
+            self.error_message = error_message
 
-    results: list[DeleteShareGroupStateResponse.DeleteStateResult] = field(default_factory=list)
+    class DeleteStateResult(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[DeleteShareGroupStateResponse.PartitionResult]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    results: list[DeleteShareGroupStateResponse.DeleteStateResult]
+
+    def __init__(self, results: list[DeleteShareGroupStateResponse.DeleteStateResult] = DEFAULT) -> None:
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

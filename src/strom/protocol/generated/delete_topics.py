@@ -4,28 +4,37 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DeleteTopicsRequest:
+class DeleteTopicsRequest(Message):
+    __slots__ = ('topics', 'topic_names', 'timeout_ms',)
     API_KEY: ClassVar[int] = 20
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class DeleteTopicState:
-        name: str | None = None
-        topic_id: bytes = ZERO_UUID
+    class DeleteTopicState(Message):
+        __slots__ = ('name', 'topic_id',)
+        name: str | None
+        topic_id: bytes
 
-    topics: list[DeleteTopicsRequest.DeleteTopicState] = field(default_factory=list)
-    topic_names: list[str] = field(default_factory=list)
-    timeout_ms: int = 0
+        def __init__(self, name: str | None = None, topic_id: bytes = ZERO_UUID) -> None:
+            self.name = name
+            self.topic_id = topic_id
+
+    topics: list[DeleteTopicsRequest.DeleteTopicState]
+    topic_names: list[str]
+    timeout_ms: int
+
+    def __init__(self, topics: list[DeleteTopicsRequest.DeleteTopicState] = DEFAULT, topic_names: list[str] = DEFAULT, timeout_ms: int = 0) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.topic_names = [] if topic_names is DEFAULT else topic_names
+        self.timeout_ms = timeout_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 6:
@@ -39,22 +48,32 @@ class DeleteTopicsRequest:
         return _DEC_DeleteTopicsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DeleteTopicsResponse:
+class DeleteTopicsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 20
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class DeletableTopicResult:
-        name: str | None = ''
-        topic_id: bytes = ZERO_UUID
-        error_code: int = 0
-        error_message: str | None = None
+    class DeletableTopicResult(Message):
+        __slots__ = ('name', 'topic_id', 'error_code', 'error_message',)
+        name: str | None
+        topic_id: bytes
+        error_code: int
+        error_message: str | None
 
-    throttle_time_ms: int = 0
-    responses: list[DeleteTopicsResponse.DeletableTopicResult] = field(default_factory=list)
+        def __init__(self, name: str | None = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = None) -> None:
+            self.name = name
+            self.topic_id = topic_id
+            self.error_code = error_code
+            self.error_message = error_message
+
+    throttle_time_ms: int
+    responses: list[DeleteTopicsResponse.DeletableTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, responses: list[DeleteTopicsResponse.DeletableTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = [] if responses is DEFAULT else responses
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 6:

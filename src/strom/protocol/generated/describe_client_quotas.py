@@ -4,28 +4,37 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasRequest:
+class DescribeClientQuotasRequest(Message):
+    __slots__ = ('components', 'strict',)
     API_KEY: ClassVar[int] = 48
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class ComponentData:
-        entity_type: str = ''
-        match_type: int = 0
-        match: str | None = ''
+    class ComponentData(Message):
+        __slots__ = ('entity_type', 'match_type', 'match',)
+        entity_type: str
+        match_type: int
+        match: str | None
 
-    components: list[DescribeClientQuotasRequest.ComponentData] = field(default_factory=list)
-    strict: bool = False
+        def __init__(self, entity_type: str = '', match_type: int = 0, match: str | None = '') -> None:
+            self.entity_type = entity_type
+            self.match_type = match_type
+            self.match = match
+
+    components: list[DescribeClientQuotasRequest.ComponentData]
+    strict: bool
+
+    def __init__(self, components: list[DescribeClientQuotasRequest.ComponentData] = DEFAULT, strict: bool = False) -> None:
+        self.components = [] if components is DEFAULT else components
+        self.strict = strict
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -39,32 +48,50 @@ class DescribeClientQuotasRequest:
         return _DEC_DescribeClientQuotasRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasResponse:
+class DescribeClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'entries',)
     API_KEY: ClassVar[int] = 48
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class EntityData:
-        entity_type: str = ''
-        entity_name: str | None = ''
+    class EntityData(Message):
+        __slots__ = ('entity_type', 'entity_name',)
+        entity_type: str
+        entity_name: str | None
 
-    @dataclass(slots=True)
-    class ValueData:
-        key: str = ''
-        value: float = 0.0
+        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+            self.entity_type = entity_type
+            self.entity_name = entity_name
 
-    @dataclass(slots=True)
-    class EntryData:
-        entity: list[DescribeClientQuotasResponse.EntityData] = field(default_factory=list)
-        values: list[DescribeClientQuotasResponse.ValueData] = field(default_factory=list)
+    class ValueData(Message):
+        __slots__ = ('key', 'value',)
+        key: str
+        value: float
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    entries: list[DescribeClientQuotasResponse.EntryData] | None = field(default_factory=list)
+        def __init__(self, key: str = '', value: float = 0.0) -> None:
+            self.key = key
+            self.value = value
+
+    class EntryData(Message):
+        __slots__ = ('entity', 'values',)
+        entity: list[DescribeClientQuotasResponse.EntityData]
+        values: list[DescribeClientQuotasResponse.ValueData]
+
+        def __init__(self, entity: list[DescribeClientQuotasResponse.EntityData] = DEFAULT, values: list[DescribeClientQuotasResponse.ValueData] = DEFAULT) -> None:
+            self.entity = [] if entity is DEFAULT else entity
+            self.values = [] if values is DEFAULT else values
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    entries: list[DescribeClientQuotasResponse.EntryData] | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', entries: list[DescribeClientQuotasResponse.EntryData] | None = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entries = [] if entries is DEFAULT else entries
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

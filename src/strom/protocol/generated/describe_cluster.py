@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeClusterRequest:
+class DescribeClusterRequest(Message):
+    __slots__ = ('include_cluster_authorized_operations', 'endpoint_type',)
     API_KEY: ClassVar[int] = 60
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    include_cluster_authorized_operations: bool = False
-    endpoint_type: int = 1
+    include_cluster_authorized_operations: bool
+    endpoint_type: int
+
+    def __init__(self, include_cluster_authorized_operations: bool = False, endpoint_type: int = 1) -> None:
+        self.include_cluster_authorized_operations = include_cluster_authorized_operations
+        self.endpoint_type = endpoint_type
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -33,28 +37,44 @@ class DescribeClusterRequest:
         return _DEC_DescribeClusterRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeClusterResponse:
+class DescribeClusterResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'endpoint_type', 'cluster_id', 'controller_id', 'brokers', 'cluster_authorized_operations',)
     API_KEY: ClassVar[int] = 60
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class DescribeClusterBroker:
-        broker_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+    class DescribeClusterBroker(Message):
+        __slots__ = ('broker_id', 'host', 'port', 'rack',)
+        broker_id: int
+        host: str
+        port: int
+        rack: str | None
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    endpoint_type: int = 1
-    cluster_id: str = ''
-    controller_id: int = -1
-    brokers: list[DescribeClusterResponse.DescribeClusterBroker] = field(default_factory=list)
-    cluster_authorized_operations: int = -2147483648
+        def __init__(self, broker_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.broker_id = broker_id
+            self.host = host
+            self.port = port
+            self.rack = rack
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    endpoint_type: int
+    cluster_id: str
+    controller_id: int
+    brokers: list[DescribeClusterResponse.DescribeClusterBroker]
+    cluster_authorized_operations: int
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, endpoint_type: int = 1, cluster_id: str = '', controller_id: int = -1, brokers: list[DescribeClusterResponse.DescribeClusterBroker] = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.endpoint_type = endpoint_type
+        self.cluster_id = cluster_id
+        self.controller_id = controller_id
+        self.brokers = [] if brokers is DEFAULT else brokers
+        self.cluster_authorized_operations = cluster_authorized_operations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -4,29 +4,39 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeConfigsRequest:
+class DescribeConfigsRequest(Message):
+    __slots__ = ('resources', 'include_synonyms', 'include_documentation',)
     API_KEY: ClassVar[int] = 32
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class DescribeConfigsResource:
-        resource_type: int = 0
-        resource_name: str = ''
-        configuration_keys: list[str] | None = field(default_factory=list)
+    class DescribeConfigsResource(Message):
+        __slots__ = ('resource_type', 'resource_name', 'configuration_keys',)
+        resource_type: int
+        resource_name: str
+        configuration_keys: list[str] | None
 
-    resources: list[DescribeConfigsRequest.DescribeConfigsResource] = field(default_factory=list)
-    include_synonyms: bool = False
-    include_documentation: bool = False
+        def __init__(self, resource_type: int = 0, resource_name: str = '', configuration_keys: list[str] | None = DEFAULT) -> None:
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.configuration_keys = [] if configuration_keys is DEFAULT else configuration_keys
+
+    resources: list[DescribeConfigsRequest.DescribeConfigsResource]
+    include_synonyms: bool
+    include_documentation: bool
+
+    def __init__(self, resources: list[DescribeConfigsRequest.DescribeConfigsResource] = DEFAULT, include_synonyms: bool = False, include_documentation: bool = False) -> None:
+        self.resources = [] if resources is DEFAULT else resources
+        self.include_synonyms = include_synonyms
+        self.include_documentation = include_documentation
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -40,41 +50,68 @@ class DescribeConfigsRequest:
         return _DEC_DescribeConfigsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeConfigsResponse:
+class DescribeConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 32
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class DescribeConfigsSynonym:
-        name: str = ''
-        value: str | None = ''
-        source: int = 0
+    class DescribeConfigsSynonym(Message):
+        __slots__ = ('name', 'value', 'source',)
+        name: str
+        value: str | None
+        source: int
 
-    @dataclass(slots=True)
-    class DescribeConfigsResourceResult:
-        name: str = ''
-        value: str | None = ''
-        read_only: bool = False
-        is_default: bool = False
-        config_source: int = -1
-        is_sensitive: bool = False
-        synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym] = field(default_factory=list)
-        config_type: int = 0
-        documentation: str | None = ''
+        def __init__(self, name: str = '', value: str | None = '', source: int = 0) -> None:
+            self.name = name
+            self.value = value
+            self.source = source
 
-    @dataclass(slots=True)
-    class DescribeConfigsResult:
-        error_code: int = 0
-        error_message: str | None = ''
-        resource_type: int = 0
-        resource_name: str = ''
-        configs: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = field(default_factory=list)
+    class DescribeConfigsResourceResult(Message):
+        __slots__ = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation',)
+        name: str
+        value: str | None
+        read_only: bool
+        is_default: bool
+        config_source: int
+        is_sensitive: bool
+        synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym]
+        config_type: int
+        documentation: str | None
 
-    throttle_time_ms: int = 0
-    results: list[DescribeConfigsResponse.DescribeConfigsResult] = field(default_factory=list)
+        def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, is_default: bool = False, config_source: int = -1, is_sensitive: bool = False, synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym] = DEFAULT, config_type: int = 0, documentation: str | None = '') -> None:
+            self.name = name
+            self.value = value
+            self.read_only = read_only
+            self.is_default = is_default
+            self.config_source = config_source
+            self.is_sensitive = is_sensitive
+            self.synonyms = [] if synonyms is DEFAULT else synonyms
+            self.config_type = config_type
+            self.documentation = documentation
+
+    class DescribeConfigsResult(Message):
+        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs',)
+        error_code: int
+        error_message: str | None
+        resource_type: int
+        resource_name: str
+        configs: list[DescribeConfigsResponse.DescribeConfigsResourceResult]
+
+        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', configs: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.configs = [] if configs is DEFAULT else configs
+
+    throttle_time_ms: int
+    results: list[DescribeConfigsResponse.DescribeConfigsResult]
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[DescribeConfigsResponse.DescribeConfigsResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

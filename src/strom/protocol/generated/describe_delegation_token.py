@@ -4,26 +4,33 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeDelegationTokenRequest:
+class DescribeDelegationTokenRequest(Message):
+    __slots__ = ('owners',)
     API_KEY: ClassVar[int] = 41
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DescribeDelegationTokenOwner:
-        principal_type: str = ''
-        principal_name: str = ''
+    class DescribeDelegationTokenOwner(Message):
+        __slots__ = ('principal_type', 'principal_name',)
+        principal_type: str
+        principal_name: str
 
-    owners: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] | None = field(default_factory=list)
+        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+            self.principal_type = principal_type
+            self.principal_name = principal_name
+
+    owners: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] | None
+
+    def __init__(self, owners: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] | None = DEFAULT) -> None:
+        self.owners = [] if owners is DEFAULT else owners
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:
@@ -37,34 +44,55 @@ class DescribeDelegationTokenRequest:
         return _DEC_DescribeDelegationTokenRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeDelegationTokenResponse:
+class DescribeDelegationTokenResponse(Message):
+    __slots__ = ('error_code', 'tokens', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 41
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DescribedDelegationTokenRenewer:
-        principal_type: str = ''
-        principal_name: str = ''
+    class DescribedDelegationTokenRenewer(Message):
+        __slots__ = ('principal_type', 'principal_name',)
+        principal_type: str
+        principal_name: str
 
-    @dataclass(slots=True)
-    class DescribedDelegationToken:
-        principal_type: str = ''
-        principal_name: str = ''
-        token_requester_principal_type: str = ''
-        token_requester_principal_name: str = ''
-        issue_timestamp: int = 0
-        expiry_timestamp: int = 0
-        max_timestamp: int = 0
-        token_id: str = ''
-        hmac: bytes = b""
-        renewers: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = field(default_factory=list)
+        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+            self.principal_type = principal_type
+            self.principal_name = principal_name
 
-    error_code: int = 0
-    tokens: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = field(default_factory=list)
-    throttle_time_ms: int = 0
+    class DescribedDelegationToken(Message):
+        __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers',)
+        principal_type: str
+        principal_name: str
+        token_requester_principal_type: str
+        token_requester_principal_name: str
+        issue_timestamp: int
+        expiry_timestamp: int
+        max_timestamp: int
+        token_id: str
+        hmac: bytes
+        renewers: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer]
+
+        def __init__(self, principal_type: str = '', principal_name: str = '', token_requester_principal_type: str = '', token_requester_principal_name: str = '', issue_timestamp: int = 0, expiry_timestamp: int = 0, max_timestamp: int = 0, token_id: str = '', hmac: bytes = b"", renewers: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = DEFAULT) -> None:
+            self.principal_type = principal_type
+            self.principal_name = principal_name
+            self.token_requester_principal_type = token_requester_principal_type
+            self.token_requester_principal_name = token_requester_principal_name
+            self.issue_timestamp = issue_timestamp
+            self.expiry_timestamp = expiry_timestamp
+            self.max_timestamp = max_timestamp
+            self.token_id = token_id
+            self.hmac = hmac
+            self.renewers = [] if renewers is DEFAULT else renewers
+
+    error_code: int
+    tokens: list[DescribeDelegationTokenResponse.DescribedDelegationToken]
+    throttle_time_ms: int
+
+    def __init__(self, error_code: int = 0, tokens: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = DEFAULT, throttle_time_ms: int = 0) -> None:
+        self.error_code = error_code
+        self.tokens = [] if tokens is DEFAULT else tokens
+        self.throttle_time_ms = throttle_time_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 3:

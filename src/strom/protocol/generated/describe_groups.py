@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeGroupsRequest:
+class DescribeGroupsRequest(Message):
+    __slots__ = ('groups', 'include_authorized_operations',)
     API_KEY: ClassVar[int] = 15
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    groups: list[str] = field(default_factory=list)
-    include_authorized_operations: bool = False
+    groups: list[str]
+    include_authorized_operations: bool
+
+    def __init__(self, groups: list[str] = DEFAULT, include_authorized_operations: bool = False) -> None:
+        self.groups = [] if groups is DEFAULT else groups
+        self.include_authorized_operations = include_authorized_operations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:
@@ -33,34 +37,55 @@ class DescribeGroupsRequest:
         return _DEC_DescribeGroupsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeGroupsResponse:
+class DescribeGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'groups',)
     API_KEY: ClassVar[int] = 15
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    @dataclass(slots=True)
-    class DescribedGroupMember:
-        member_id: str = ''
-        group_instance_id: str | None = None
-        client_id: str = ''
-        client_host: str = ''
-        member_metadata: bytes = b""
-        member_assignment: bytes = b""
+    class DescribedGroupMember(Message):
+        __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
+        member_id: str
+        group_instance_id: str | None
+        client_id: str
+        client_host: str
+        member_metadata: bytes
+        member_assignment: bytes
 
-    @dataclass(slots=True)
-    class DescribedGroup:
-        error_code: int = 0
-        group_id: str = ''
-        group_state: str = ''
-        protocol_type: str = ''
-        protocol_data: str = ''
-        members: list[DescribeGroupsResponse.DescribedGroupMember] = field(default_factory=list)
-        authorized_operations: int = -2147483648
+        def __init__(self, member_id: str = '', group_instance_id: str | None = None, client_id: str = '', client_host: str = '', member_metadata: bytes = b"", member_assignment: bytes = b"") -> None:
+            self.member_id = member_id
+            self.group_instance_id = group_instance_id
+            self.client_id = client_id
+            self.client_host = client_host
+            self.member_metadata = member_metadata
+            self.member_assignment = member_assignment
 
-    throttle_time_ms: int = 0
-    groups: list[DescribeGroupsResponse.DescribedGroup] = field(default_factory=list)
+    class DescribedGroup(Message):
+        __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations',)
+        error_code: int
+        group_id: str
+        group_state: str
+        protocol_type: str
+        protocol_data: str
+        members: list[DescribeGroupsResponse.DescribedGroupMember]
+        authorized_operations: int
+
+        def __init__(self, error_code: int = 0, group_id: str = '', group_state: str = '', protocol_type: str = '', protocol_data: str = '', members: list[DescribeGroupsResponse.DescribedGroupMember] = DEFAULT, authorized_operations: int = -2147483648) -> None:
+            self.error_code = error_code
+            self.group_id = group_id
+            self.group_state = group_state
+            self.protocol_type = protocol_type
+            self.protocol_data = protocol_data
+            self.members = [] if members is DEFAULT else members
+            self.authorized_operations = authorized_operations
+
+    throttle_time_ms: int
+    groups: list[DescribeGroupsResponse.DescribedGroup]
+
+    def __init__(self, throttle_time_ms: int = 0, groups: list[DescribeGroupsResponse.DescribedGroup] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.groups = [] if groups is DEFAULT else groups
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:

@@ -4,26 +4,33 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeLogDirsRequest:
+class DescribeLogDirsRequest(Message):
+    __slots__ = ('topics',)
     API_KEY: ClassVar[int] = 35
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DescribableLogDirTopic:
-        topic: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class DescribableLogDirTopic(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[int]
 
-    topics: list[DescribeLogDirsRequest.DescribableLogDirTopic] | None = field(default_factory=list)
+        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    topics: list[DescribeLogDirsRequest.DescribableLogDirTopic] | None
+
+    def __init__(self, topics: list[DescribeLogDirsRequest.DescribableLogDirTopic] | None = DEFAULT) -> None:
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -37,36 +44,58 @@ class DescribeLogDirsRequest:
         return _DEC_DescribeLogDirsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeLogDirsResponse:
+class DescribeLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'results',)
     API_KEY: ClassVar[int] = 35
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class DescribeLogDirsPartition:
-        partition_index: int = 0
-        partition_size: int = 0
-        offset_lag: int = 0
-        is_future_key: bool = False
+    class DescribeLogDirsPartition(Message):
+        __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key',)
+        partition_index: int
+        partition_size: int
+        offset_lag: int
+        is_future_key: bool
 
-    @dataclass(slots=True)
-    class DescribeLogDirsTopic:
-        name: str = ''
-        partitions: list[DescribeLogDirsResponse.DescribeLogDirsPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, partition_size: int = 0, offset_lag: int = 0, is_future_key: bool = False) -> None:
+            self.partition_index = partition_index
+            self.partition_size = partition_size
+            self.offset_lag = offset_lag
+            self.is_future_key = is_future_key
 
-    @dataclass(slots=True)
-    class DescribeLogDirsResult:
-        error_code: int = 0
-        log_dir: str = ''
-        topics: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = field(default_factory=list)
-        total_bytes: int = -1
-        usable_bytes: int = -1
+    class DescribeLogDirsTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[DescribeLogDirsResponse.DescribeLogDirsPartition]
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    results: list[DescribeLogDirsResponse.DescribeLogDirsResult] = field(default_factory=list)
+        def __init__(self, name: str = '', partitions: list[DescribeLogDirsResponse.DescribeLogDirsPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class DescribeLogDirsResult(Message):
+        __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes',)
+        error_code: int
+        log_dir: str
+        topics: list[DescribeLogDirsResponse.DescribeLogDirsTopic]
+        total_bytes: int
+        usable_bytes: int
+
+        def __init__(self, error_code: int = 0, log_dir: str = '', topics: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = DEFAULT, total_bytes: int = -1, usable_bytes: int = -1) -> None:
+            self.error_code = error_code
+            self.log_dir = log_dir
+            self.topics = [] if topics is DEFAULT else topics
+            self.total_bytes = total_bytes
+            self.usable_bytes = usable_bytes
+
+    throttle_time_ms: int
+    error_code: int
+    results: list[DescribeLogDirsResponse.DescribeLogDirsResult]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results: list[DescribeLogDirsResponse.DescribeLogDirsResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

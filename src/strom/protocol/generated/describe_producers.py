@@ -4,26 +4,33 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeProducersRequest:
+class DescribeProducersRequest(Message):
+    __slots__ = ('topics',)
     API_KEY: ClassVar[int] = 61
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TopicRequest:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+    class TopicRequest(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    topics: list[DescribeProducersRequest.TopicRequest] = field(default_factory=list)
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+    topics: list[DescribeProducersRequest.TopicRequest]
+
+    def __init__(self, topics: list[DescribeProducersRequest.TopicRequest] = DEFAULT) -> None:
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -37,36 +44,58 @@ class DescribeProducersRequest:
         return _DEC_DescribeProducersRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeProducersResponse:
+class DescribeProducersResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 61
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ProducerState:
-        producer_id: int = 0
-        producer_epoch: int = 0
-        last_sequence: int = -1
-        last_timestamp: int = -1
-        coordinator_epoch: int = 0
-        current_txn_start_offset: int = -1
+    class ProducerState(Message):
+        __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset',)
+        producer_id: int
+        producer_epoch: int
+        last_sequence: int
+        last_timestamp: int
+        coordinator_epoch: int
+        current_txn_start_offset: int
 
-    @dataclass(slots=True)
-    class PartitionResponse:
-        partition_index: int = 0
-        error_code: int = 0
-        error_message: str | None = None
-        active_producers: list[DescribeProducersResponse.ProducerState] = field(default_factory=list)
+        def __init__(self, producer_id: int = 0, producer_epoch: int = 0, last_sequence: int = -1, last_timestamp: int = -1, coordinator_epoch: int = 0, current_txn_start_offset: int = -1) -> None:
+            self.producer_id = producer_id
+            self.producer_epoch = producer_epoch
+            self.last_sequence = last_sequence
+            self.last_timestamp = last_timestamp
+            self.coordinator_epoch = coordinator_epoch
+            self.current_txn_start_offset = current_txn_start_offset
 
-    @dataclass(slots=True)
-    class TopicResponse:
-        name: str = ''
-        partitions: list[DescribeProducersResponse.PartitionResponse] = field(default_factory=list)
+    class PartitionResponse(Message):
+        __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers',)
+        partition_index: int
+        error_code: int
+        error_message: str | None
+        active_producers: list[DescribeProducersResponse.ProducerState]
 
-    throttle_time_ms: int = 0
-    topics: list[DescribeProducersResponse.TopicResponse] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, active_producers: list[DescribeProducersResponse.ProducerState] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.error_message = error_message
+            self.active_producers = [] if active_producers is DEFAULT else active_producers
+
+    class TopicResponse(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[DescribeProducersResponse.PartitionResponse]
+
+        def __init__(self, name: str = '', partitions: list[DescribeProducersResponse.PartitionResponse] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[DescribeProducersResponse.TopicResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeProducersResponse.TopicResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

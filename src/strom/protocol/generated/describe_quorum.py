@@ -4,30 +4,40 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeQuorumRequest:
+class DescribeQuorumRequest(Message):
+    __slots__ = ('topics',)
     API_KEY: ClassVar[int] = 55
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index',)
+        partition_index: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[DescribeQuorumRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0) -> None:
+            self.partition_index = partition_index
 
-    topics: list[DescribeQuorumRequest.TopicData] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[DescribeQuorumRequest.PartitionData]
+
+        def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    topics: list[DescribeQuorumRequest.TopicData]
+
+    def __init__(self, topics: list[DescribeQuorumRequest.TopicData] = DEFAULT) -> None:
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -41,52 +51,88 @@ class DescribeQuorumRequest:
         return _DEC_DescribeQuorumRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponse:
+class DescribeQuorumResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'topics', 'nodes',)
     API_KEY: ClassVar[int] = 55
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ReplicaState:
-        replica_id: int = 0
-        replica_directory_id: bytes = ZERO_UUID
-        log_end_offset: int = 0
-        last_fetch_timestamp: int = -1
-        last_caught_up_timestamp: int = -1
+    class ReplicaState(Message):
+        __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp',)
+        replica_id: int
+        replica_directory_id: bytes
+        log_end_offset: int
+        last_fetch_timestamp: int
+        last_caught_up_timestamp: int
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        error_message: str | None = ''
-        leader_id: int = 0
-        leader_epoch: int = 0
-        high_watermark: int = 0
-        current_voters: list[DescribeQuorumResponse.ReplicaState] = field(default_factory=list)
-        observers: list[DescribeQuorumResponse.ReplicaState] = field(default_factory=list)
+        def __init__(self, replica_id: int = 0, replica_directory_id: bytes = ZERO_UUID, log_end_offset: int = 0, last_fetch_timestamp: int = -1, last_caught_up_timestamp: int = -1) -> None:
+            self.replica_id = replica_id
+            self.replica_directory_id = replica_directory_id
+            self.log_end_offset = log_end_offset
+            self.last_fetch_timestamp = last_fetch_timestamp
+            self.last_caught_up_timestamp = last_caught_up_timestamp
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[DescribeQuorumResponse.PartitionData] = field(default_factory=list)
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers',)
+        partition_index: int
+        error_code: int
+        error_message: str | None
+        leader_id: int
+        leader_epoch: int
+        high_watermark: int
+        current_voters: list[DescribeQuorumResponse.ReplicaState]
+        observers: list[DescribeQuorumResponse.ReplicaState]
 
-    @dataclass(slots=True)
-    class Listener:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '', leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponse.ReplicaState] = DEFAULT, observers: list[DescribeQuorumResponse.ReplicaState] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.error_message = error_message
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.high_watermark = high_watermark
+            self.current_voters = [] if current_voters is DEFAULT else current_voters
+            self.observers = [] if observers is DEFAULT else observers
 
-    @dataclass(slots=True)
-    class Node:
-        node_id: int = 0
-        listeners: list[DescribeQuorumResponse.Listener] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[DescribeQuorumResponse.PartitionData]
 
-    error_code: int = 0
-    error_message: str | None = ''
-    topics: list[DescribeQuorumResponse.TopicData] = field(default_factory=list)
-    nodes: list[DescribeQuorumResponse.Node] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class Listener(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
+
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+
+    class Node(Message):
+        __slots__ = ('node_id', 'listeners',)
+        node_id: int
+        listeners: list[DescribeQuorumResponse.Listener]
+
+        def __init__(self, node_id: int = 0, listeners: list[DescribeQuorumResponse.Listener] = DEFAULT) -> None:
+            self.node_id = node_id
+            self.listeners = [] if listeners is DEFAULT else listeners
+
+    error_code: int
+    error_message: str | None
+    topics: list[DescribeQuorumResponse.TopicData]
+    nodes: list[DescribeQuorumResponse.Node]
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', topics: list[DescribeQuorumResponse.TopicData] = DEFAULT, nodes: list[DescribeQuorumResponse.Node] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topics = [] if topics is DEFAULT else topics
+        self.nodes = [] if nodes is DEFAULT else nodes
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

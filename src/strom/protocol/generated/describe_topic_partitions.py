@@ -4,32 +4,44 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsRequest:
+class DescribeTopicPartitionsRequest(Message):
+    __slots__ = ('topics', 'response_partition_limit', 'cursor',)
     API_KEY: ClassVar[int] = 75
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TopicRequest:
-        name: str = ''
+    class TopicRequest(Message):
+        __slots__ = ('name',)
+        name: str
 
-    @dataclass(slots=True)
-    class Cursor:
-        topic_name: str = ''
-        partition_index: int = 0
+        def __init__(self, name: str = '') -> None:
+            self.name = name
 
-    topics: list[DescribeTopicPartitionsRequest.TopicRequest] = field(default_factory=list)
-    response_partition_limit: int = 2000
-    cursor: DescribeTopicPartitionsRequest.Cursor | None = None
+    class Cursor(Message):
+        __slots__ = ('topic_name', 'partition_index',)
+        topic_name: str
+        partition_index: int
+
+        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+
+    topics: list[DescribeTopicPartitionsRequest.TopicRequest]
+    response_partition_limit: int
+    cursor: DescribeTopicPartitionsRequest.Cursor | None
+
+    def __init__(self, topics: list[DescribeTopicPartitionsRequest.TopicRequest] = DEFAULT, response_partition_limit: int = 2000, cursor: DescribeTopicPartitionsRequest.Cursor | None = None) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.response_partition_limit = response_partition_limit
+        self.cursor = cursor
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -43,42 +55,70 @@ class DescribeTopicPartitionsRequest:
         return _DEC_DescribeTopicPartitionsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsResponse:
+class DescribeTopicPartitionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'next_cursor',)
     API_KEY: ClassVar[int] = 75
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class DescribeTopicPartitionsResponsePartition:
-        error_code: int = 0
-        partition_index: int = 0
-        leader_id: int = 0
-        leader_epoch: int = -1
-        replica_nodes: list[int] = field(default_factory=list)
-        isr_nodes: list[int] = field(default_factory=list)
-        eligible_leader_replicas: list[int] | None = None
-        last_known_elr: list[int] | None = None
-        offline_replicas: list[int] = field(default_factory=list)
+    class DescribeTopicPartitionsResponsePartition(Message):
+        __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas',)
+        error_code: int
+        partition_index: int
+        leader_id: int
+        leader_epoch: int
+        replica_nodes: list[int]
+        isr_nodes: list[int]
+        eligible_leader_replicas: list[int] | None
+        last_known_elr: list[int] | None
+        offline_replicas: list[int]
 
-    @dataclass(slots=True)
-    class DescribeTopicPartitionsResponseTopic:
-        error_code: int = 0
-        name: str | None = ''
-        topic_id: bytes = ZERO_UUID
-        is_internal: bool = False
-        partitions: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition] = field(default_factory=list)
-        topic_authorized_operations: int = -2147483648
+        def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = DEFAULT, isr_nodes: list[int] = DEFAULT, eligible_leader_replicas: list[int] | None = None, last_known_elr: list[int] | None = None, offline_replicas: list[int] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.partition_index = partition_index
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
+            self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
+            self.eligible_leader_replicas = eligible_leader_replicas
+            self.last_known_elr = last_known_elr
+            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
 
-    @dataclass(slots=True)
-    class Cursor:
-        topic_name: str = ''
-        partition_index: int = 0
+    class DescribeTopicPartitionsResponseTopic(Message):
+        __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+        error_code: int
+        name: str | None
+        topic_id: bytes
+        is_internal: bool
+        partitions: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition]
+        topic_authorized_operations: int
 
-    throttle_time_ms: int = 0
-    topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic] = field(default_factory=list)
-    next_cursor: DescribeTopicPartitionsResponse.Cursor | None = None
+        def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition] = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
+            self.error_code = error_code
+            self.name = name
+            self.topic_id = topic_id
+            self.is_internal = is_internal
+            self.partitions = [] if partitions is DEFAULT else partitions
+            self.topic_authorized_operations = topic_authorized_operations
+
+    class Cursor(Message):
+        __slots__ = ('topic_name', 'partition_index',)
+        topic_name: str
+        partition_index: int
+
+        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+
+    throttle_time_ms: int
+    topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic]
+    next_cursor: DescribeTopicPartitionsResponse.Cursor | None
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic] = DEFAULT, next_cursor: DescribeTopicPartitionsResponse.Cursor | None = None) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
+        self.next_cursor = next_cursor
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeTransactionsRequest:
+class DescribeTransactionsRequest(Message):
+    __slots__ = ('transactional_ids',)
     API_KEY: ClassVar[int] = 65
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    transactional_ids: list[str] = field(default_factory=list)
+    transactional_ids: list[str]
+
+    def __init__(self, transactional_ids: list[str] = DEFAULT) -> None:
+        self.transactional_ids = [] if transactional_ids is DEFAULT else transactional_ids
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -32,31 +35,49 @@ class DescribeTransactionsRequest:
         return _DEC_DescribeTransactionsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeTransactionsResponse:
+class DescribeTransactionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'transaction_states',)
     API_KEY: ClassVar[int] = 65
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[int]
 
-    @dataclass(slots=True)
-    class TransactionState:
-        error_code: int = 0
-        transactional_id: str = ''
-        transaction_state: str = ''
-        transaction_timeout_ms: int = 0
-        transaction_start_time_ms: int = 0
-        producer_id: int = 0
-        producer_epoch: int = 0
-        topics: list[DescribeTransactionsResponse.TopicData] = field(default_factory=list)
+        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    throttle_time_ms: int = 0
-    transaction_states: list[DescribeTransactionsResponse.TransactionState] = field(default_factory=list)
+    class TransactionState(Message):
+        __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics',)
+        error_code: int
+        transactional_id: str
+        transaction_state: str
+        transaction_timeout_ms: int
+        transaction_start_time_ms: int
+        producer_id: int
+        producer_epoch: int
+        topics: list[DescribeTransactionsResponse.TopicData]
+
+        def __init__(self, error_code: int = 0, transactional_id: str = '', transaction_state: str = '', transaction_timeout_ms: int = 0, transaction_start_time_ms: int = 0, producer_id: int = 0, producer_epoch: int = 0, topics: list[DescribeTransactionsResponse.TopicData] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.transactional_id = transactional_id
+            self.transaction_state = transaction_state
+            self.transaction_timeout_ms = transaction_timeout_ms
+            self.transaction_start_time_ms = transaction_start_time_ms
+            self.producer_id = producer_id
+            self.producer_epoch = producer_epoch
+            self.topics = [] if topics is DEFAULT else topics
+
+    throttle_time_ms: int
+    transaction_states: list[DescribeTransactionsResponse.TransactionState]
+
+    def __init__(self, throttle_time_ms: int = 0, transaction_states: list[DescribeTransactionsResponse.TransactionState] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.transaction_states = [] if transaction_states is DEFAULT else transaction_states
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,25 +4,31 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsRequest:
+class DescribeUserScramCredentialsRequest(Message):
+    __slots__ = ('users',)
     API_KEY: ClassVar[int] = 50
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class UserName:
-        name: str = ''
+    class UserName(Message):
+        __slots__ = ('name',)
+        name: str
 
-    users: list[DescribeUserScramCredentialsRequest.UserName] | None = field(default_factory=list)
+        def __init__(self, name: str = '') -> None:
+            self.name = name
+
+    users: list[DescribeUserScramCredentialsRequest.UserName] | None
+
+    def __init__(self, users: list[DescribeUserScramCredentialsRequest.UserName] | None = DEFAULT) -> None:
+        self.users = [] if users is DEFAULT else users
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -36,29 +42,45 @@ class DescribeUserScramCredentialsRequest:
         return _DEC_DescribeUserScramCredentialsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsResponse:
+class DescribeUserScramCredentialsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
     API_KEY: ClassVar[int] = 50
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class CredentialInfo:
-        mechanism: int = 0
-        iterations: int = 0
+    class CredentialInfo(Message):
+        __slots__ = ('mechanism', 'iterations',)
+        mechanism: int
+        iterations: int
 
-    @dataclass(slots=True)
-    class DescribeUserScramCredentialsResult:
-        user: str = ''
-        error_code: int = 0
-        error_message: str | None = ''
-        credential_infos: list[DescribeUserScramCredentialsResponse.CredentialInfo] = field(default_factory=list)
+        def __init__(self, mechanism: int = 0, iterations: int = 0) -> None:
+            self.mechanism = mechanism
+            self.iterations = iterations
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    results: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult] = field(default_factory=list)
+    class DescribeUserScramCredentialsResult(Message):
+        __slots__ = ('user', 'error_code', 'error_message', 'credential_infos',)
+        user: str
+        error_code: int
+        error_message: str | None
+        credential_infos: list[DescribeUserScramCredentialsResponse.CredentialInfo]
+
+        def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '', credential_infos: list[DescribeUserScramCredentialsResponse.CredentialInfo] = DEFAULT) -> None:
+            self.user = user
+            self.error_code = error_code
+            self.error_message = error_message
+            self.credential_infos = [] if credential_infos is DEFAULT else credential_infos
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    results: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

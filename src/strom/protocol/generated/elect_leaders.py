@@ -4,28 +4,37 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ElectLeadersRequest:
+class ElectLeadersRequest(Message):
+    __slots__ = ('election_type', 'topic_partitions', 'timeout_ms',)
     API_KEY: ClassVar[int] = 43
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class TopicPartitions:
-        topic: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class TopicPartitions(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[int]
 
-    election_type: int = 0
-    topic_partitions: list[ElectLeadersRequest.TopicPartitions] | None = field(default_factory=list)
-    timeout_ms: int = 60000
+        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    election_type: int
+    topic_partitions: list[ElectLeadersRequest.TopicPartitions] | None
+    timeout_ms: int
+
+    def __init__(self, election_type: int = 0, topic_partitions: list[ElectLeadersRequest.TopicPartitions] | None = DEFAULT, timeout_ms: int = 60000) -> None:
+        self.election_type = election_type
+        self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+        self.timeout_ms = timeout_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -39,27 +48,41 @@ class ElectLeadersRequest:
         return _DEC_ElectLeadersRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ElectLeadersResponse:
+class ElectLeadersResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'replica_election_results',)
     API_KEY: ClassVar[int] = 43
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class PartitionResult:
-        partition_id: int = 0
-        error_code: int = 0
-        error_message: str | None = ''
+    class PartitionResult(Message):
+        __slots__ = ('partition_id', 'error_code', 'error_message',)
+        partition_id: int
+        error_code: int
+        error_message: str | None
 
-    @dataclass(slots=True)
-    class ReplicaElectionResult:
-        topic: str = ''
-        partition_result: list[ElectLeadersResponse.PartitionResult] = field(default_factory=list)
+        def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+            self.partition_id = partition_id
+            self.error_code = error_code
+            self.error_message = error_message
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    replica_election_results: list[ElectLeadersResponse.ReplicaElectionResult] = field(default_factory=list)
+    class ReplicaElectionResult(Message):
+        __slots__ = ('topic', 'partition_result',)
+        topic: str
+        partition_result: list[ElectLeadersResponse.PartitionResult]
+
+        def __init__(self, topic: str = '', partition_result: list[ElectLeadersResponse.PartitionResult] = DEFAULT) -> None:
+            self.topic = topic
+            self.partition_result = [] if partition_result is DEFAULT else partition_result
+
+    throttle_time_ms: int
+    error_code: int
+    replica_election_results: list[ElectLeadersResponse.ReplicaElectionResult]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, replica_election_results: list[ElectLeadersResponse.ReplicaElectionResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.replica_election_results = [] if replica_election_results is DEFAULT else replica_election_results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

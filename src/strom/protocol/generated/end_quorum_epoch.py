@@ -4,47 +4,72 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class EndQuorumEpochRequest:
+class EndQuorumEpochRequest(Message):
+    __slots__ = ('cluster_id', 'topics', 'leader_endpoints',)
     API_KEY: ClassVar[int] = 54
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class ReplicaInfo:
-        candidate_id: int = 0
-        candidate_directory_id: bytes = ZERO_UUID
+    class ReplicaInfo(Message):
+        __slots__ = ('candidate_id', 'candidate_directory_id',)
+        candidate_id: int
+        candidate_directory_id: bytes
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        leader_id: int = 0
-        leader_epoch: int = 0
-        preferred_successors: list[int] = field(default_factory=list)
-        preferred_candidates: list[EndQuorumEpochRequest.ReplicaInfo] = field(default_factory=list)
+        def __init__(self, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID) -> None:
+            self.candidate_id = candidate_id
+            self.candidate_directory_id = candidate_directory_id
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[EndQuorumEpochRequest.PartitionData] = field(default_factory=list)
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates',)
+        partition_index: int
+        leader_id: int
+        leader_epoch: int
+        preferred_successors: list[int]
+        preferred_candidates: list[EndQuorumEpochRequest.ReplicaInfo]
 
-    @dataclass(slots=True)
-    class LeaderEndpoint:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+        def __init__(self, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = 0, preferred_successors: list[int] = DEFAULT, preferred_candidates: list[EndQuorumEpochRequest.ReplicaInfo] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.preferred_successors = [] if preferred_successors is DEFAULT else preferred_successors
+            self.preferred_candidates = [] if preferred_candidates is DEFAULT else preferred_candidates
 
-    cluster_id: str | None = None
-    topics: list[EndQuorumEpochRequest.TopicData] = field(default_factory=list)
-    leader_endpoints: list[EndQuorumEpochRequest.LeaderEndpoint] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[EndQuorumEpochRequest.PartitionData]
+
+        def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class LeaderEndpoint(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
+
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
+
+    cluster_id: str | None
+    topics: list[EndQuorumEpochRequest.TopicData]
+    leader_endpoints: list[EndQuorumEpochRequest.LeaderEndpoint]
+
+    def __init__(self, cluster_id: str | None = None, topics: list[EndQuorumEpochRequest.TopicData] = DEFAULT, leader_endpoints: list[EndQuorumEpochRequest.LeaderEndpoint] = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.topics = [] if topics is DEFAULT else topics
+        self.leader_endpoints = [] if leader_endpoints is DEFAULT else leader_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -58,34 +83,54 @@ class EndQuorumEpochRequest:
         return _DEC_EndQuorumEpochRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class EndQuorumEpochResponse:
+class EndQuorumEpochResponse(Message):
+    __slots__ = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 54
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        leader_id: int = 0
-        leader_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+        partition_index: int
+        error_code: int
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[EndQuorumEpochResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[EndQuorumEpochResponse.PartitionData]
 
-    error_code: int = 0
-    topics: list[EndQuorumEpochResponse.TopicData] = field(default_factory=list)
-    node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port',)
+        node_id: int
+        host: str
+        port: int
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+
+    error_code: int
+    topics: list[EndQuorumEpochResponse.TopicData]
+    node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint]
+
+    def __init__(self, error_code: int = 0, topics: list[EndQuorumEpochResponse.TopicData] = DEFAULT, node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.topics = [] if topics is DEFAULT else topics
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

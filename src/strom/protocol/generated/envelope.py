@@ -4,23 +4,28 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class EnvelopeRequest:
+class EnvelopeRequest(Message):
+    __slots__ = ('request_data', 'request_principal', 'client_host_address',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    request_data: bytes = b""
-    request_principal: bytes | None = b""
-    client_host_address: bytes = b""
+    request_data: bytes
+    request_principal: bytes | None
+    client_host_address: bytes
+
+    def __init__(self, request_data: bytes = b"", request_principal: bytes | None = b"", client_host_address: bytes = b"") -> None:
+        self.request_data = request_data
+        self.request_principal = request_principal
+        self.client_host_address = client_host_address
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -34,15 +39,19 @@ class EnvelopeRequest:
         return _DEC_EnvelopeRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class EnvelopeResponse:
+class EnvelopeResponse(Message):
+    __slots__ = ('response_data', 'error_code',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    response_data: bytes | None = None
-    error_code: int = 0
+    response_data: bytes | None
+    error_code: int
+
+    def __init__(self, response_data: bytes | None = None, error_code: int = 0) -> None:
+        self.response_data = response_data
+        self.error_code = error_code
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ExpireDelegationTokenRequest:
+class ExpireDelegationTokenRequest(Message):
+    __slots__ = ('hmac', 'expiry_time_period_ms',)
     API_KEY: ClassVar[int] = 40
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    hmac: bytes = b""
-    expiry_time_period_ms: int = 0
+    hmac: bytes
+    expiry_time_period_ms: int
+
+    def __init__(self, hmac: bytes = b"", expiry_time_period_ms: int = 0) -> None:
+        self.hmac = hmac
+        self.expiry_time_period_ms = expiry_time_period_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -33,16 +37,21 @@ class ExpireDelegationTokenRequest:
         return _DEC_ExpireDelegationTokenRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ExpireDelegationTokenResponse:
+class ExpireDelegationTokenResponse(Message):
+    __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 40
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    error_code: int = 0
-    expiry_timestamp_ms: int = 0
-    throttle_time_ms: int = 0
+    error_code: int
+    expiry_timestamp_ms: int
+    throttle_time_ms: int
+
+    def __init__(self, error_code: int = 0, expiry_timestamp_ms: int = 0, throttle_time_ms: int = 0) -> None:
+        self.error_code = error_code
+        self.expiry_timestamp_ms = expiry_timestamp_ms
+        self.throttle_time_ms = throttle_time_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

@@ -4,59 +4,96 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class FetchRequest:
+class FetchRequest(Message):
+    __slots__ = ('cluster_id', 'replica_id', 'replica_state', 'max_wait_ms', 'min_bytes', 'max_bytes', 'isolation_level', 'session_id', 'session_epoch', 'topics', 'forgotten_topics_data', 'rack_id',)
     API_KEY: ClassVar[int] = 1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 17
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 12
 
-    @dataclass(slots=True)
-    class ReplicaState:
-        replica_id: int = -1
-        replica_epoch: int = -1
+    class ReplicaState(Message):
+        __slots__ = ('replica_id', 'replica_epoch',)
+        replica_id: int
+        replica_epoch: int
 
-    @dataclass(slots=True)
-    class FetchPartition:
-        partition: int = 0
-        current_leader_epoch: int = -1
-        fetch_offset: int = 0
-        last_fetched_epoch: int = -1
-        log_start_offset: int = -1
-        partition_max_bytes: int = 0
-        replica_directory_id: bytes = ZERO_UUID
+        def __init__(self, replica_id: int = -1, replica_epoch: int = -1) -> None:
+            self.replica_id = replica_id
+            self.replica_epoch = replica_epoch
 
-    @dataclass(slots=True)
-    class FetchTopic:
-        topic: str = ''
-        topic_id: bytes = ZERO_UUID
-        partitions: list[FetchRequest.FetchPartition] = field(default_factory=list)
+    class FetchPartition(Message):
+        __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id',)
+        partition: int
+        current_leader_epoch: int
+        fetch_offset: int
+        last_fetched_epoch: int
+        log_start_offset: int
+        partition_max_bytes: int
+        replica_directory_id: bytes
 
-    @dataclass(slots=True)
-    class ForgottenTopic:
-        topic: str = ''
-        topic_id: bytes = ZERO_UUID
-        partitions: list[int] = field(default_factory=list)
+        def __init__(self, partition: int = 0, current_leader_epoch: int = -1, fetch_offset: int = 0, last_fetched_epoch: int = -1, log_start_offset: int = -1, partition_max_bytes: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
+            self.partition = partition
+            self.current_leader_epoch = current_leader_epoch
+            self.fetch_offset = fetch_offset
+            self.last_fetched_epoch = last_fetched_epoch
+            self.log_start_offset = log_start_offset
+            self.partition_max_bytes = partition_max_bytes
+            self.replica_directory_id = replica_directory_id
 
-    cluster_id: str | None = None
-    replica_id: int = -1
-    replica_state: FetchRequest.ReplicaState = field(default_factory=lambda: FetchRequest.ReplicaState())
-    max_wait_ms: int = 0
-    min_bytes: int = 0
-    max_bytes: int = 2147483647
-    isolation_level: int = 0
-    session_id: int = 0
-    session_epoch: int = -1
-    topics: list[FetchRequest.FetchTopic] = field(default_factory=list)
-    forgotten_topics_data: list[FetchRequest.ForgottenTopic] = field(default_factory=list)
-    rack_id: str = ''
+    class FetchTopic(Message):
+        __slots__ = ('topic', 'topic_id', 'partitions',)
+        topic: str
+        topic_id: bytes
+        partitions: list[FetchRequest.FetchPartition]
+
+        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchRequest.FetchPartition] = DEFAULT) -> None:
+            self.topic = topic
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class ForgottenTopic(Message):
+        __slots__ = ('topic', 'topic_id', 'partitions',)
+        topic: str
+        topic_id: bytes
+        partitions: list[int]
+
+        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
+            self.topic = topic
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    cluster_id: str | None
+    replica_id: int
+    replica_state: FetchRequest.ReplicaState
+    max_wait_ms: int
+    min_bytes: int
+    max_bytes: int
+    isolation_level: int
+    session_id: int
+    session_epoch: int
+    topics: list[FetchRequest.FetchTopic]
+    forgotten_topics_data: list[FetchRequest.ForgottenTopic]
+    rack_id: str
+
+    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, replica_state: FetchRequest.ReplicaState = DEFAULT, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, isolation_level: int = 0, session_id: int = 0, session_epoch: int = -1, topics: list[FetchRequest.FetchTopic] = DEFAULT, forgotten_topics_data: list[FetchRequest.ForgottenTopic] = DEFAULT, rack_id: str = '') -> None:
+        self.cluster_id = cluster_id
+        self.replica_id = replica_id
+        self.replica_state = FetchRequest.ReplicaState() if replica_state is DEFAULT else replica_state
+        self.max_wait_ms = max_wait_ms
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.isolation_level = isolation_level
+        self.session_id = session_id
+        self.session_epoch = session_epoch
+        self.topics = [] if topics is DEFAULT else topics
+        self.forgotten_topics_data = [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
+        self.rack_id = rack_id
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 17:
@@ -70,65 +107,112 @@ class FetchRequest:
         return _DEC_FetchRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class FetchResponse:
+class FetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'session_id', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 17
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 12
 
-    @dataclass(slots=True)
-    class EpochEndOffset:
-        epoch: int = -1
-        end_offset: int = -1
+    class EpochEndOffset(Message):
+        __slots__ = ('epoch', 'end_offset',)
+        epoch: int
+        end_offset: int
 
-    @dataclass(slots=True)
-    class LeaderIdAndEpoch:
-        leader_id: int = -1
-        leader_epoch: int = -1
+        def __init__(self, epoch: int = -1, end_offset: int = -1) -> None:
+            self.epoch = epoch
+            self.end_offset = end_offset
 
-    @dataclass(slots=True)
-    class SnapshotId:
-        end_offset: int = -1
-        epoch: int = -1
+    class LeaderIdAndEpoch(Message):
+        __slots__ = ('leader_id', 'leader_epoch',)
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class AbortedTransaction:
-        producer_id: int = 0
-        first_offset: int = 0
+        def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        high_watermark: int = 0
-        last_stable_offset: int = -1
-        log_start_offset: int = -1
-        diverging_epoch: FetchResponse.EpochEndOffset = field(default_factory=lambda: FetchResponse.EpochEndOffset())
-        current_leader: FetchResponse.LeaderIdAndEpoch = field(default_factory=lambda: FetchResponse.LeaderIdAndEpoch())
-        snapshot_id: FetchResponse.SnapshotId = field(default_factory=lambda: FetchResponse.SnapshotId())
-        aborted_transactions: list[FetchResponse.AbortedTransaction] | None = field(default_factory=list)
-        preferred_read_replica: int = -1
-        records: Records | None = None
+    class SnapshotId(Message):
+        __slots__ = ('end_offset', 'epoch',)
+        end_offset: int
+        epoch: int
 
-    @dataclass(slots=True)
-    class FetchableTopicResponse:
-        topic: str = ''
-        topic_id: bytes = ZERO_UUID
-        partitions: list[FetchResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, end_offset: int = -1, epoch: int = -1) -> None:
+            self.end_offset = end_offset
+            self.epoch = epoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+    class AbortedTransaction(Message):
+        __slots__ = ('producer_id', 'first_offset',)
+        producer_id: int
+        first_offset: int
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    session_id: int = 0
-    responses: list[FetchResponse.FetchableTopicResponse] = field(default_factory=list)
-    node_endpoints: list[FetchResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, producer_id: int = 0, first_offset: int = 0) -> None:
+            self.producer_id = producer_id
+            self.first_offset = first_offset
+
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records',)
+        partition_index: int
+        error_code: int
+        high_watermark: int
+        last_stable_offset: int
+        log_start_offset: int
+        diverging_epoch: FetchResponse.EpochEndOffset
+        current_leader: FetchResponse.LeaderIdAndEpoch
+        snapshot_id: FetchResponse.SnapshotId
+        aborted_transactions: list[FetchResponse.AbortedTransaction] | None
+        preferred_read_replica: int
+        records: Records | None
+
+        def __init__(self, partition_index: int = 0, error_code: int = 0, high_watermark: int = 0, last_stable_offset: int = -1, log_start_offset: int = -1, diverging_epoch: FetchResponse.EpochEndOffset = DEFAULT, current_leader: FetchResponse.LeaderIdAndEpoch = DEFAULT, snapshot_id: FetchResponse.SnapshotId = DEFAULT, aborted_transactions: list[FetchResponse.AbortedTransaction] | None = DEFAULT, preferred_read_replica: int = -1, records: Records | None = None) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.high_watermark = high_watermark
+            self.last_stable_offset = last_stable_offset
+            self.log_start_offset = log_start_offset
+            self.diverging_epoch = FetchResponse.EpochEndOffset() if diverging_epoch is DEFAULT else diverging_epoch
+            self.current_leader = FetchResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+            self.snapshot_id = FetchResponse.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+            self.aborted_transactions = [] if aborted_transactions is DEFAULT else aborted_transactions
+            self.preferred_read_replica = preferred_read_replica
+            self.records = records
+
+    class FetchableTopicResponse(Message):
+        __slots__ = ('topic', 'topic_id', 'partitions',)
+        topic: str
+        topic_id: bytes
+        partitions: list[FetchResponse.PartitionData]
+
+        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchResponse.PartitionData] = DEFAULT) -> None:
+            self.topic = topic
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port', 'rack',)
+        node_id: int
+        host: str
+        port: int
+        rack: str | None
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+            self.rack = rack
+
+    throttle_time_ms: int
+    error_code: int
+    session_id: int
+    responses: list[FetchResponse.FetchableTopicResponse]
+    node_endpoints: list[FetchResponse.NodeEndpoint]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, session_id: int = 0, responses: list[FetchResponse.FetchableTopicResponse] = DEFAULT, node_endpoints: list[FetchResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.session_id = session_id
+        self.responses = [] if responses is DEFAULT else responses
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 17:

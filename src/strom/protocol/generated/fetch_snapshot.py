@@ -4,42 +4,63 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class FetchSnapshotRequest:
+class FetchSnapshotRequest(Message):
+    __slots__ = ('cluster_id', 'replica_id', 'max_bytes', 'topics',)
     API_KEY: ClassVar[int] = 59
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class SnapshotId:
-        end_offset: int = 0
-        epoch: int = 0
+    class SnapshotId(Message):
+        __slots__ = ('end_offset', 'epoch',)
+        end_offset: int
+        epoch: int
 
-    @dataclass(slots=True)
-    class PartitionSnapshot:
-        partition: int = 0
-        current_leader_epoch: int = 0
-        snapshot_id: FetchSnapshotRequest.SnapshotId = field(default_factory=lambda: FetchSnapshotRequest.SnapshotId())
-        position: int = 0
-        replica_directory_id: bytes = ZERO_UUID
+        def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
+            self.end_offset = end_offset
+            self.epoch = epoch
 
-    @dataclass(slots=True)
-    class TopicSnapshot:
-        name: str = ''
-        partitions: list[FetchSnapshotRequest.PartitionSnapshot] = field(default_factory=list)
+    class PartitionSnapshot(Message):
+        __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id',)
+        partition: int
+        current_leader_epoch: int
+        snapshot_id: FetchSnapshotRequest.SnapshotId
+        position: int
+        replica_directory_id: bytes
 
-    cluster_id: str | None = None
-    replica_id: int = -1
-    max_bytes: int = 2147483647
-    topics: list[FetchSnapshotRequest.TopicSnapshot] = field(default_factory=list)
+        def __init__(self, partition: int = 0, current_leader_epoch: int = 0, snapshot_id: FetchSnapshotRequest.SnapshotId = DEFAULT, position: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
+            self.partition = partition
+            self.current_leader_epoch = current_leader_epoch
+            self.snapshot_id = FetchSnapshotRequest.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+            self.position = position
+            self.replica_directory_id = replica_directory_id
+
+    class TopicSnapshot(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[FetchSnapshotRequest.PartitionSnapshot]
+
+        def __init__(self, name: str = '', partitions: list[FetchSnapshotRequest.PartitionSnapshot] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    cluster_id: str | None
+    replica_id: int
+    max_bytes: int
+    topics: list[FetchSnapshotRequest.TopicSnapshot]
+
+    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, max_bytes: int = 2147483647, topics: list[FetchSnapshotRequest.TopicSnapshot] = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.replica_id = replica_id
+        self.max_bytes = max_bytes
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -53,48 +74,80 @@ class FetchSnapshotRequest:
         return _DEC_FetchSnapshotRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class FetchSnapshotResponse:
+class FetchSnapshotResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 59
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class SnapshotId:
-        end_offset: int = 0
-        epoch: int = 0
+    class SnapshotId(Message):
+        __slots__ = ('end_offset', 'epoch',)
+        end_offset: int
+        epoch: int
 
-    @dataclass(slots=True)
-    class LeaderIdAndEpoch:
-        leader_id: int = 0
-        leader_epoch: int = 0
+        def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
+            self.end_offset = end_offset
+            self.epoch = epoch
 
-    @dataclass(slots=True)
-    class PartitionSnapshot:
-        index: int = 0
-        error_code: int = 0
-        snapshot_id: FetchSnapshotResponse.SnapshotId = field(default_factory=lambda: FetchSnapshotResponse.SnapshotId())
-        current_leader: FetchSnapshotResponse.LeaderIdAndEpoch = field(default_factory=lambda: FetchSnapshotResponse.LeaderIdAndEpoch())
-        size: int = 0
-        position: int = 0
-        unaligned_records: Records | None = None
+    class LeaderIdAndEpoch(Message):
+        __slots__ = ('leader_id', 'leader_epoch',)
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class TopicSnapshot:
-        name: str = ''
-        partitions: list[FetchSnapshotResponse.PartitionSnapshot] = field(default_factory=list)
+        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
+    class PartitionSnapshot(Message):
+        __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records',)
+        index: int
+        error_code: int
+        snapshot_id: FetchSnapshotResponse.SnapshotId
+        current_leader: FetchSnapshotResponse.LeaderIdAndEpoch
+        size: int
+        position: int
+        unaligned_records: Records | None
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    topics: list[FetchSnapshotResponse.TopicSnapshot] = field(default_factory=list)
-    node_endpoints: list[FetchSnapshotResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, index: int = 0, error_code: int = 0, snapshot_id: FetchSnapshotResponse.SnapshotId = DEFAULT, current_leader: FetchSnapshotResponse.LeaderIdAndEpoch = DEFAULT, size: int = 0, position: int = 0, unaligned_records: Records | None = None) -> None:
+            self.index = index
+            self.error_code = error_code
+            self.snapshot_id = FetchSnapshotResponse.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+            self.current_leader = FetchSnapshotResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+            self.size = size
+            self.position = position
+            self.unaligned_records = unaligned_records
+
+    class TopicSnapshot(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[FetchSnapshotResponse.PartitionSnapshot]
+
+        def __init__(self, name: str = '', partitions: list[FetchSnapshotResponse.PartitionSnapshot] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port',)
+        node_id: int
+        host: str
+        port: int
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+
+    throttle_time_ms: int
+    error_code: int
+    topics: list[FetchSnapshotResponse.TopicSnapshot]
+    node_endpoints: list[FetchSnapshotResponse.NodeEndpoint]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[FetchSnapshotResponse.TopicSnapshot] = DEFAULT, node_endpoints: list[FetchSnapshotResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.topics = [] if topics is DEFAULT else topics
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

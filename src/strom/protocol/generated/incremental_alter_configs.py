@@ -4,34 +4,48 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsRequest:
+class IncrementalAlterConfigsRequest(Message):
+    __slots__ = ('resources', 'validate_only',)
     API_KEY: ClassVar[int] = 44
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class AlterableConfig:
-        name: str = ''
-        config_operation: int = 0
-        value: str | None = ''
+    class AlterableConfig(Message):
+        __slots__ = ('name', 'config_operation', 'value',)
+        name: str
+        config_operation: int
+        value: str | None
 
-    @dataclass(slots=True)
-    class AlterConfigsResource:
-        resource_type: int = 0
-        resource_name: str = ''
-        configs: list[IncrementalAlterConfigsRequest.AlterableConfig] = field(default_factory=list)
+        def __init__(self, name: str = '', config_operation: int = 0, value: str | None = '') -> None:
+            self.name = name
+            self.config_operation = config_operation
+            self.value = value
 
-    resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = field(default_factory=list)
-    validate_only: bool = False
+    class AlterConfigsResource(Message):
+        __slots__ = ('resource_type', 'resource_name', 'configs',)
+        resource_type: int
+        resource_name: str
+        configs: list[IncrementalAlterConfigsRequest.AlterableConfig]
+
+        def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[IncrementalAlterConfigsRequest.AlterableConfig] = DEFAULT) -> None:
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+            self.configs = [] if configs is DEFAULT else configs
+
+    resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource]
+    validate_only: bool
+
+    def __init__(self, resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = DEFAULT, validate_only: bool = False) -> None:
+        self.resources = [] if resources is DEFAULT else resources
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -45,22 +59,32 @@ class IncrementalAlterConfigsRequest:
         return _DEC_IncrementalAlterConfigsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsResponse:
+class IncrementalAlterConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 44
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class AlterConfigsResourceResponse:
-        error_code: int = 0
-        error_message: str | None = ''
-        resource_type: int = 0
-        resource_name: str = ''
+    class AlterConfigsResourceResponse(Message):
+        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+        error_code: int
+        error_message: str | None
+        resource_type: int
+        resource_name: str
 
-    throttle_time_ms: int = 0
-    responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = field(default_factory=list)
+        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.resource_type = resource_type
+            self.resource_name = resource_name
+
+    throttle_time_ms: int
+    responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = [] if responses is DEFAULT else responses
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -4,33 +4,46 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class InitializeShareGroupStateRequest:
+class InitializeShareGroupStateRequest(Message):
+    __slots__ = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 83
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition: int = 0
-        state_epoch: int = 0
-        start_offset: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition', 'state_epoch', 'start_offset',)
+        partition: int
+        state_epoch: int
+        start_offset: int
 
-    @dataclass(slots=True)
-    class InitializeStateData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[InitializeShareGroupStateRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition: int = 0, state_epoch: int = 0, start_offset: int = 0) -> None:
+            self.partition = partition
+            self.state_epoch = state_epoch
+            self.start_offset = start_offset
 
-    group_id: str = ''
-    topics: list[InitializeShareGroupStateRequest.InitializeStateData] = field(default_factory=list)
+    class InitializeStateData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[InitializeShareGroupStateRequest.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    topics: list[InitializeShareGroupStateRequest.InitializeStateData]
+
+    def __init__(self, group_id: str = '', topics: list[InitializeShareGroupStateRequest.InitializeStateData] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -44,25 +57,37 @@ class InitializeShareGroupStateRequest:
         return _DEC_InitializeShareGroupStateRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class InitializeShareGroupStateResponse:
+class InitializeShareGroupStateResponse(Message):
+    __slots__ = ('results',)
     API_KEY: ClassVar[int] = 83
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionResult:
-        partition: int = 0
-        error_code: int = 0
-        error_message: str | None = None
+    class PartitionResult(Message):
+        __slots__ = ('partition', 'error_code', 'error_message',)
+        partition: int
+        error_code: int
+        error_message: str | None
 
-    @dataclass(slots=True)
-    class InitializeStateResult:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[InitializeShareGroupStateResponse.PartitionResult] = field(default_factory=list)
+        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
+            self.partition = partition
+            self.error_code = error_code
+            self.error_message = error_message
 
-    results: list[InitializeShareGroupStateResponse.InitializeStateResult] = field(default_factory=list)
+    class InitializeStateResult(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[InitializeShareGroupStateResponse.PartitionResult]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    results: list[InitializeShareGroupStateResponse.InitializeStateResult]
+
+    def __init__(self, results: list[InitializeShareGroupStateResponse.InitializeStateResult] = DEFAULT) -> None:
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

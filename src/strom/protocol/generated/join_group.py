@@ -4,33 +4,47 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class JoinGroupRequest:
+class JoinGroupRequest(Message):
+    __slots__ = ('group_id', 'session_timeout_ms', 'rebalance_timeout_ms', 'member_id', 'group_instance_id', 'protocol_type', 'protocols', 'reason',)
     API_KEY: ClassVar[int] = 11
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class JoinGroupRequestProtocol:
-        name: str = ''
-        metadata: bytes = b""
+    class JoinGroupRequestProtocol(Message):
+        __slots__ = ('name', 'metadata',)
+        name: str
+        metadata: bytes
 
-    group_id: str = ''
-    session_timeout_ms: int = 0
-    rebalance_timeout_ms: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    protocol_type: str = ''
-    protocols: list[JoinGroupRequest.JoinGroupRequestProtocol] = field(default_factory=list)
-    reason: str | None = None
+        def __init__(self, name: str = '', metadata: bytes = b"") -> None:
+            self.name = name
+            self.metadata = metadata
+
+    group_id: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    member_id: str
+    group_instance_id: str | None
+    protocol_type: str
+    protocols: list[JoinGroupRequest.JoinGroupRequestProtocol]
+    reason: str | None
+
+    def __init__(self, group_id: str = '', session_timeout_ms: int = 0, rebalance_timeout_ms: int = -1, member_id: str = '', group_instance_id: str | None = None, protocol_type: str = '', protocols: list[JoinGroupRequest.JoinGroupRequestProtocol] = DEFAULT, reason: str | None = None) -> None:
+        self.group_id = group_id
+        self.session_timeout_ms = session_timeout_ms
+        self.rebalance_timeout_ms = rebalance_timeout_ms
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.protocol_type = protocol_type
+        self.protocols = [] if protocols is DEFAULT else protocols
+        self.reason = reason
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:
@@ -44,28 +58,44 @@ class JoinGroupRequest:
         return _DEC_JoinGroupRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class JoinGroupResponse:
+class JoinGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'generation_id', 'protocol_type', 'protocol_name', 'leader', 'skip_assignment', 'member_id', 'members',)
     API_KEY: ClassVar[int] = 11
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class JoinGroupResponseMember:
-        member_id: str = ''
-        group_instance_id: str | None = None
-        metadata: bytes = b""
+    class JoinGroupResponseMember(Message):
+        __slots__ = ('member_id', 'group_instance_id', 'metadata',)
+        member_id: str
+        group_instance_id: str | None
+        metadata: bytes
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    generation_id: int = -1
-    protocol_type: str | None = None
-    protocol_name: str | None = ''
-    leader: str = ''
-    skip_assignment: bool = False
-    member_id: str = ''
-    members: list[JoinGroupResponse.JoinGroupResponseMember] = field(default_factory=list)
+        def __init__(self, member_id: str = '', group_instance_id: str | None = None, metadata: bytes = b"") -> None:
+            self.member_id = member_id
+            self.group_instance_id = group_instance_id
+            self.metadata = metadata
+
+    throttle_time_ms: int
+    error_code: int
+    generation_id: int
+    protocol_type: str | None
+    protocol_name: str | None
+    leader: str
+    skip_assignment: bool
+    member_id: str
+    members: list[JoinGroupResponse.JoinGroupResponseMember]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, generation_id: int = -1, protocol_type: str | None = None, protocol_name: str | None = '', leader: str = '', skip_assignment: bool = False, member_id: str = '', members: list[JoinGroupResponse.JoinGroupResponseMember] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.generation_id = generation_id
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.leader = leader
+        self.skip_assignment = skip_assignment
+        self.member_id = member_id
+        self.members = [] if members is DEFAULT else members
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:

@@ -4,55 +4,89 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class LeaderAndIsrRequest:
+class LeaderAndIsrRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'type', 'ungrouped_partition_states', 'topic_states', 'live_leaders',)
     API_KEY: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class LeaderAndIsrPartitionState:
-        topic_name: str = ''
-        partition_index: int = 0
-        controller_epoch: int = 0
-        leader: int = 0
-        leader_epoch: int = 0
-        isr: list[int] = field(default_factory=list)
-        partition_epoch: int = 0
-        replicas: list[int] = field(default_factory=list)
-        adding_replicas: list[int] = field(default_factory=list)
-        removing_replicas: list[int] = field(default_factory=list)
-        is_new: bool = False
-        leader_recovery_state: int = 0
+    class LeaderAndIsrPartitionState(Message):
+        __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state',)
+        topic_name: str
+        partition_index: int
+        controller_epoch: int
+        leader: int
+        leader_epoch: int
+        isr: list[int]
+        partition_epoch: int
+        replicas: list[int]
+        adding_replicas: list[int]
+        removing_replicas: list[int]
+        is_new: bool
+        leader_recovery_state: int
 
-    @dataclass(slots=True)
-    class LeaderAndIsrTopicState:
-        topic_name: str = ''
-        topic_id: bytes = ZERO_UUID
-        partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, partition_epoch: int = 0, replicas: list[int] = DEFAULT, adding_replicas: list[int] = DEFAULT, removing_replicas: list[int] = DEFAULT, is_new: bool = False, leader_recovery_state: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+            self.controller_epoch = controller_epoch
+            self.leader = leader
+            self.leader_epoch = leader_epoch
+            self.isr = [] if isr is DEFAULT else isr
+            self.partition_epoch = partition_epoch
+            self.replicas = [] if replicas is DEFAULT else replicas
+            self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
+            self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
+            self.is_new = is_new
+            self.leader_recovery_state = leader_recovery_state
 
-    @dataclass(slots=True)
-    class LeaderAndIsrLiveLeader:
-        broker_id: int = 0
-        host_name: str = ''
-        port: int = 0
+    class LeaderAndIsrTopicState(Message):
+        __slots__ = ('topic_name', 'topic_id', 'partition_states',)
+        topic_name: str
+        topic_id: bytes
+        partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState]
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    type: int = 0
-    ungrouped_partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = field(default_factory=list)
-    topic_states: list[LeaderAndIsrRequest.LeaderAndIsrTopicState] = field(default_factory=list)
-    live_leaders: list[LeaderAndIsrRequest.LeaderAndIsrLiveLeader] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.topic_id = topic_id
+            self.partition_states = [] if partition_states is DEFAULT else partition_states
+
+    class LeaderAndIsrLiveLeader(Message):
+        __slots__ = ('broker_id', 'host_name', 'port',)
+        broker_id: int
+        host_name: str
+        port: int
+
+        def __init__(self, broker_id: int = 0, host_name: str = '', port: int = 0) -> None:
+            self.broker_id = broker_id
+            self.host_name = host_name
+            self.port = port
+
+    controller_id: int
+    is_k_raft_controller: bool
+    controller_epoch: int
+    broker_epoch: int
+    type: int
+    ungrouped_partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState]
+    topic_states: list[LeaderAndIsrRequest.LeaderAndIsrTopicState]
+    live_leaders: list[LeaderAndIsrRequest.LeaderAndIsrLiveLeader]
+
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, type: int = 0, ungrouped_partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = DEFAULT, topic_states: list[LeaderAndIsrRequest.LeaderAndIsrTopicState] = DEFAULT, live_leaders: list[LeaderAndIsrRequest.LeaderAndIsrLiveLeader] = DEFAULT) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.type = type
+        self.ungrouped_partition_states = [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        self.topic_states = [] if topic_states is DEFAULT else topic_states
+        self.live_leaders = [] if live_leaders is DEFAULT else live_leaders
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 7:
@@ -66,27 +100,41 @@ class LeaderAndIsrRequest:
         return _DEC_LeaderAndIsrRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class LeaderAndIsrResponse:
+class LeaderAndIsrResponse(Message):
+    __slots__ = ('error_code', 'partition_errors', 'topics',)
     API_KEY: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class LeaderAndIsrPartitionError:
-        topic_name: str = ''
-        partition_index: int = 0
-        error_code: int = 0
+    class LeaderAndIsrPartitionError(Message):
+        __slots__ = ('topic_name', 'partition_index', 'error_code',)
+        topic_name: str
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class LeaderAndIsrTopicError:
-        topic_id: bytes = ZERO_UUID
-        partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    error_code: int = 0
-    partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = field(default_factory=list)
-    topics: list[LeaderAndIsrResponse.LeaderAndIsrTopicError] = field(default_factory=list)
+    class LeaderAndIsrTopicError(Message):
+        __slots__ = ('topic_id', 'partition_errors',)
+        topic_id: bytes
+        partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
+
+    error_code: int
+    partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError]
+    topics: list[LeaderAndIsrResponse.LeaderAndIsrTopicError]
+
+    def __init__(self, error_code: int = 0, partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = DEFAULT, topics: list[LeaderAndIsrResponse.LeaderAndIsrTopicError] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 7:

@@ -4,29 +4,39 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class LeaderChangeMessage:
+class LeaderChangeMessage(Message):
+    __slots__ = ('version', 'leader_id', 'voters', 'granting_voters',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Voter:
-        voter_id: int = 0
-        voter_directory_id: bytes = ZERO_UUID
+    class Voter(Message):
+        __slots__ = ('voter_id', 'voter_directory_id',)
+        voter_id: int
+        voter_directory_id: bytes
 
-    version: int = 0
-    leader_id: int = 0
-    voters: list[LeaderChangeMessage.Voter] = field(default_factory=list)
-    granting_voters: list[LeaderChangeMessage.Voter] = field(default_factory=list)
+        def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID) -> None:
+            self.voter_id = voter_id
+            self.voter_directory_id = voter_directory_id
+
+    version: int
+    leader_id: int
+    voters: list[LeaderChangeMessage.Voter]
+    granting_voters: list[LeaderChangeMessage.Voter]
+
+    def __init__(self, version: int = 0, leader_id: int = 0, voters: list[LeaderChangeMessage.Voter] = DEFAULT, granting_voters: list[LeaderChangeMessage.Voter] = DEFAULT) -> None:
+        self.version = version
+        self.leader_id = leader_id
+        self.voters = [] if voters is DEFAULT else voters
+        self.granting_voters = [] if granting_voters is DEFAULT else granting_voters
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

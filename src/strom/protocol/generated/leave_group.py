@@ -4,29 +4,39 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class LeaveGroupRequest:
+class LeaveGroupRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'members',)
     API_KEY: ClassVar[int] = 13
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class MemberIdentity:
-        member_id: str = ''
-        group_instance_id: str | None = None
-        reason: str | None = None
+    class MemberIdentity(Message):
+        __slots__ = ('member_id', 'group_instance_id', 'reason',)
+        member_id: str
+        group_instance_id: str | None
+        reason: str | None
 
-    group_id: str = ''
-    member_id: str = ''
-    members: list[LeaveGroupRequest.MemberIdentity] = field(default_factory=list)
+        def __init__(self, member_id: str = '', group_instance_id: str | None = None, reason: str | None = None) -> None:
+            self.member_id = member_id
+            self.group_instance_id = group_instance_id
+            self.reason = reason
+
+    group_id: str
+    member_id: str
+    members: list[LeaveGroupRequest.MemberIdentity]
+
+    def __init__(self, group_id: str = '', member_id: str = '', members: list[LeaveGroupRequest.MemberIdentity] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.members = [] if members is DEFAULT else members
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:
@@ -40,22 +50,32 @@ class LeaveGroupRequest:
         return _DEC_LeaveGroupRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class LeaveGroupResponse:
+class LeaveGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'members',)
     API_KEY: ClassVar[int] = 13
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class MemberResponse:
-        member_id: str = ''
-        group_instance_id: str | None = ''
-        error_code: int = 0
+    class MemberResponse(Message):
+        __slots__ = ('member_id', 'group_instance_id', 'error_code',)
+        member_id: str
+        group_instance_id: str | None
+        error_code: int
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    members: list[LeaveGroupResponse.MemberResponse] = field(default_factory=list)
+        def __init__(self, member_id: str = '', group_instance_id: str | None = '', error_code: int = 0) -> None:
+            self.member_id = member_id
+            self.group_instance_id = group_instance_id
+            self.error_code = error_code
+
+    throttle_time_ms: int
+    error_code: int
+    members: list[LeaveGroupResponse.MemberResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, members: list[LeaveGroupResponse.MemberResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.members = [] if members is DEFAULT else members
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:

@@ -4,21 +4,20 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ListClientMetricsResourcesRequest:
+class ListClientMetricsResourcesRequest(Message):
+    __slots__ = ()
     API_KEY: ClassVar[int] = 74
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    pass
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -32,20 +31,28 @@ class ListClientMetricsResourcesRequest:
         return _DEC_ListClientMetricsResourcesRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ListClientMetricsResourcesResponse:
+class ListClientMetricsResourcesResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'client_metrics_resources',)
     API_KEY: ClassVar[int] = 74
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ClientMetricsResource:
-        name: str = ''
+    class ClientMetricsResource(Message):
+        __slots__ = ('name',)
+        name: str
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    client_metrics_resources: list[ListClientMetricsResourcesResponse.ClientMetricsResource] = field(default_factory=list)
+        def __init__(self, name: str = '') -> None:
+            self.name = name
+
+    throttle_time_ms: int
+    error_code: int
+    client_metrics_resources: list[ListClientMetricsResourcesResponse.ClientMetricsResource]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, client_metrics_resources: list[ListClientMetricsResourcesResponse.ClientMetricsResource] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.client_metrics_resources = [] if client_metrics_resources is DEFAULT else client_metrics_resources
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ListGroupsRequest:
+class ListGroupsRequest(Message):
+    __slots__ = ('states_filter', 'types_filter',)
     API_KEY: ClassVar[int] = 16
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    states_filter: list[str] = field(default_factory=list)
-    types_filter: list[str] = field(default_factory=list)
+    states_filter: list[str]
+    types_filter: list[str]
+
+    def __init__(self, states_filter: list[str] = DEFAULT, types_filter: list[str] = DEFAULT) -> None:
+        self.states_filter = [] if states_filter is DEFAULT else states_filter
+        self.types_filter = [] if types_filter is DEFAULT else types_filter
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:
@@ -33,23 +37,34 @@ class ListGroupsRequest:
         return _DEC_ListGroupsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ListGroupsResponse:
+class ListGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'groups',)
     API_KEY: ClassVar[int] = 16
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class ListedGroup:
-        group_id: str = ''
-        protocol_type: str = ''
-        group_state: str = ''
-        group_type: str = ''
+    class ListedGroup(Message):
+        __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type',)
+        group_id: str
+        protocol_type: str
+        group_state: str
+        group_type: str
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    groups: list[ListGroupsResponse.ListedGroup] = field(default_factory=list)
+        def __init__(self, group_id: str = '', protocol_type: str = '', group_state: str = '', group_type: str = '') -> None:
+            self.group_id = group_id
+            self.protocol_type = protocol_type
+            self.group_state = group_state
+            self.group_type = group_type
+
+    throttle_time_ms: int
+    error_code: int
+    groups: list[ListGroupsResponse.ListedGroup]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, groups: list[ListGroupsResponse.ListedGroup] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.groups = [] if groups is DEFAULT else groups
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 5:

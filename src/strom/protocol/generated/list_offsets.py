@@ -4,36 +4,52 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ListOffsetsRequest:
+class ListOffsetsRequest(Message):
+    __slots__ = ('replica_id', 'isolation_level', 'topics', 'timeout_ms',)
     API_KEY: ClassVar[int] = 2
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 10
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class ListOffsetsPartition:
-        partition_index: int = 0
-        current_leader_epoch: int = -1
-        timestamp: int = 0
-        max_num_offsets: int = 1
+    class ListOffsetsPartition(Message):
+        __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets',)
+        partition_index: int
+        current_leader_epoch: int
+        timestamp: int
+        max_num_offsets: int
 
-    @dataclass(slots=True)
-    class ListOffsetsTopic:
-        name: str = ''
-        partitions: list[ListOffsetsRequest.ListOffsetsPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, current_leader_epoch: int = -1, timestamp: int = 0, max_num_offsets: int = 1) -> None:
+            self.partition_index = partition_index
+            self.current_leader_epoch = current_leader_epoch
+            self.timestamp = timestamp
+            self.max_num_offsets = max_num_offsets
 
-    replica_id: int = 0
-    isolation_level: int = 0
-    topics: list[ListOffsetsRequest.ListOffsetsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
+    class ListOffsetsTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[ListOffsetsRequest.ListOffsetsPartition]
+
+        def __init__(self, name: str = '', partitions: list[ListOffsetsRequest.ListOffsetsPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    replica_id: int
+    isolation_level: int
+    topics: list[ListOffsetsRequest.ListOffsetsTopic]
+    timeout_ms: int
+
+    def __init__(self, replica_id: int = 0, isolation_level: int = 0, topics: list[ListOffsetsRequest.ListOffsetsTopic] = DEFAULT, timeout_ms: int = 0) -> None:
+        self.replica_id = replica_id
+        self.isolation_level = isolation_level
+        self.topics = [] if topics is DEFAULT else topics
+        self.timeout_ms = timeout_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 10:
@@ -47,29 +63,45 @@ class ListOffsetsRequest:
         return _DEC_ListOffsetsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ListOffsetsResponse:
+class ListOffsetsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 2
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 10
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class ListOffsetsPartitionResponse:
-        partition_index: int = 0
-        error_code: int = 0
-        old_style_offsets: list[int] = field(default_factory=list)
-        timestamp: int = -1
-        offset: int = -1
-        leader_epoch: int = -1
+    class ListOffsetsPartitionResponse(Message):
+        __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch',)
+        partition_index: int
+        error_code: int
+        old_style_offsets: list[int]
+        timestamp: int
+        offset: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class ListOffsetsTopicResponse:
-        name: str = ''
-        partitions: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, old_style_offsets: list[int] = DEFAULT, timestamp: int = -1, offset: int = -1, leader_epoch: int = -1) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.old_style_offsets = [] if old_style_offsets is DEFAULT else old_style_offsets
+            self.timestamp = timestamp
+            self.offset = offset
+            self.leader_epoch = leader_epoch
 
-    throttle_time_ms: int = 0
-    topics: list[ListOffsetsResponse.ListOffsetsTopicResponse] = field(default_factory=list)
+    class ListOffsetsTopicResponse(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[ListOffsetsResponse.ListOffsetsPartitionResponse]
+
+        def __init__(self, name: str = '', partitions: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[ListOffsetsResponse.ListOffsetsTopicResponse]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[ListOffsetsResponse.ListOffsetsTopicResponse] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 10:

@@ -4,27 +4,35 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsRequest:
+class ListPartitionReassignmentsRequest(Message):
+    __slots__ = ('timeout_ms', 'topics',)
     API_KEY: ClassVar[int] = 46
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class ListPartitionReassignmentsTopics:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+    class ListPartitionReassignmentsTopics(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    timeout_ms: int = 60000
-    topics: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] | None = None
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+    timeout_ms: int
+    topics: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] | None
+
+    def __init__(self, timeout_ms: int = 60000, topics: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] | None = None) -> None:
+        self.timeout_ms = timeout_ms
+        self.topics = topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -38,29 +46,45 @@ class ListPartitionReassignmentsRequest:
         return _DEC_ListPartitionReassignmentsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsResponse:
+class ListPartitionReassignmentsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'topics',)
     API_KEY: ClassVar[int] = 46
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class OngoingPartitionReassignment:
-        partition_index: int = 0
-        replicas: list[int] = field(default_factory=list)
-        adding_replicas: list[int] = field(default_factory=list)
-        removing_replicas: list[int] = field(default_factory=list)
+    class OngoingPartitionReassignment(Message):
+        __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas',)
+        partition_index: int
+        replicas: list[int]
+        adding_replicas: list[int]
+        removing_replicas: list[int]
 
-    @dataclass(slots=True)
-    class OngoingTopicReassignment:
-        name: str = ''
-        partitions: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, replicas: list[int] = DEFAULT, adding_replicas: list[int] = DEFAULT, removing_replicas: list[int] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.replicas = [] if replicas is DEFAULT else replicas
+            self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
+            self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    topics: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment] = field(default_factory=list)
+    class OngoingTopicReassignment(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment]
+
+        def __init__(self, name: str = '', partitions: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    topics: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', topics: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,23 +4,28 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ListTransactionsRequest:
+class ListTransactionsRequest(Message):
+    __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter',)
     API_KEY: ClassVar[int] = 66
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    state_filters: list[str] = field(default_factory=list)
-    producer_id_filters: list[int] = field(default_factory=list)
-    duration_filter: int = -1
+    state_filters: list[str]
+    producer_id_filters: list[int]
+    duration_filter: int
+
+    def __init__(self, state_filters: list[str] = DEFAULT, producer_id_filters: list[int] = DEFAULT, duration_filter: int = -1) -> None:
+        self.state_filters = [] if state_filters is DEFAULT else state_filters
+        self.producer_id_filters = [] if producer_id_filters is DEFAULT else producer_id_filters
+        self.duration_filter = duration_filter
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -34,23 +39,34 @@ class ListTransactionsRequest:
         return _DEC_ListTransactionsRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ListTransactionsResponse:
+class ListTransactionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'unknown_state_filters', 'transaction_states',)
     API_KEY: ClassVar[int] = 66
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TransactionState:
-        transactional_id: str = ''
-        producer_id: int = 0
-        transaction_state: str = ''
+    class TransactionState(Message):
+        __slots__ = ('transactional_id', 'producer_id', 'transaction_state',)
+        transactional_id: str
+        producer_id: int
+        transaction_state: str
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    unknown_state_filters: list[str] = field(default_factory=list)
-    transaction_states: list[ListTransactionsResponse.TransactionState] = field(default_factory=list)
+        def __init__(self, transactional_id: str = '', producer_id: int = 0, transaction_state: str = '') -> None:
+            self.transactional_id = transactional_id
+            self.producer_id = producer_id
+            self.transaction_state = transaction_state
+
+    throttle_time_ms: int
+    error_code: int
+    unknown_state_filters: list[str]
+    transaction_states: list[ListTransactionsResponse.TransactionState]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, unknown_state_filters: list[str] = DEFAULT, transaction_states: list[ListTransactionsResponse.TransactionState] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.unknown_state_filters = [] if unknown_state_filters is DEFAULT else unknown_state_filters
+        self.transaction_states = [] if transaction_states is DEFAULT else transaction_states
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

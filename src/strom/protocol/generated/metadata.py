@@ -4,29 +4,39 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class MetadataRequest:
+class MetadataRequest(Message):
+    __slots__ = ('topics', 'allow_auto_topic_creation', 'include_cluster_authorized_operations', 'include_topic_authorized_operations',)
     API_KEY: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 12
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    @dataclass(slots=True)
-    class MetadataRequestTopic:
-        topic_id: bytes = ZERO_UUID
-        name: str | None = ''
+    class MetadataRequestTopic(Message):
+        __slots__ = ('topic_id', 'name',)
+        topic_id: bytes
+        name: str | None
 
-    topics: list[MetadataRequest.MetadataRequestTopic] | None = field(default_factory=list)
-    allow_auto_topic_creation: bool = True
-    include_cluster_authorized_operations: bool = False
-    include_topic_authorized_operations: bool = False
+        def __init__(self, topic_id: bytes = ZERO_UUID, name: str | None = '') -> None:
+            self.topic_id = topic_id
+            self.name = name
+
+    topics: list[MetadataRequest.MetadataRequestTopic] | None
+    allow_auto_topic_creation: bool
+    include_cluster_authorized_operations: bool
+    include_topic_authorized_operations: bool
+
+    def __init__(self, topics: list[MetadataRequest.MetadataRequestTopic] | None = DEFAULT, allow_auto_topic_creation: bool = True, include_cluster_authorized_operations: bool = False, include_topic_authorized_operations: bool = False) -> None:
+        self.topics = [] if topics is DEFAULT else topics
+        self.allow_auto_topic_creation = allow_auto_topic_creation
+        self.include_cluster_authorized_operations = include_cluster_authorized_operations
+        self.include_topic_authorized_operations = include_topic_authorized_operations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 12:
@@ -40,45 +50,76 @@ class MetadataRequest:
         return _DEC_MetadataRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class MetadataResponse:
+class MetadataResponse(Message):
+    __slots__ = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations',)
     API_KEY: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 12
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    @dataclass(slots=True)
-    class MetadataResponseBroker:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+    class MetadataResponseBroker(Message):
+        __slots__ = ('node_id', 'host', 'port', 'rack',)
+        node_id: int
+        host: str
+        port: int
+        rack: str | None
 
-    @dataclass(slots=True)
-    class MetadataResponsePartition:
-        error_code: int = 0
-        partition_index: int = 0
-        leader_id: int = 0
-        leader_epoch: int = -1
-        replica_nodes: list[int] = field(default_factory=list)
-        isr_nodes: list[int] = field(default_factory=list)
-        offline_replicas: list[int] = field(default_factory=list)
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+            self.rack = rack
 
-    @dataclass(slots=True)
-    class MetadataResponseTopic:
-        error_code: int = 0
-        name: str | None = ''
-        topic_id: bytes = ZERO_UUID
-        is_internal: bool = False
-        partitions: list[MetadataResponse.MetadataResponsePartition] = field(default_factory=list)
-        topic_authorized_operations: int = -2147483648
+    class MetadataResponsePartition(Message):
+        __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas',)
+        error_code: int
+        partition_index: int
+        leader_id: int
+        leader_epoch: int
+        replica_nodes: list[int]
+        isr_nodes: list[int]
+        offline_replicas: list[int]
 
-    throttle_time_ms: int = 0
-    brokers: list[MetadataResponse.MetadataResponseBroker] = field(default_factory=list)
-    cluster_id: str | None = None
-    controller_id: int = -1
-    topics: list[MetadataResponse.MetadataResponseTopic] = field(default_factory=list)
-    cluster_authorized_operations: int = -2147483648
+        def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = DEFAULT, isr_nodes: list[int] = DEFAULT, offline_replicas: list[int] = DEFAULT) -> None:
+            self.error_code = error_code
+            self.partition_index = partition_index
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
+            self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
+            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
+
+    class MetadataResponseTopic(Message):
+        __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+        error_code: int
+        name: str | None
+        topic_id: bytes
+        is_internal: bool
+        partitions: list[MetadataResponse.MetadataResponsePartition]
+        topic_authorized_operations: int
+
+        def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[MetadataResponse.MetadataResponsePartition] = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
+            self.error_code = error_code
+            self.name = name
+            self.topic_id = topic_id
+            self.is_internal = is_internal
+            self.partitions = [] if partitions is DEFAULT else partitions
+            self.topic_authorized_operations = topic_authorized_operations
+
+    throttle_time_ms: int
+    brokers: list[MetadataResponse.MetadataResponseBroker]
+    cluster_id: str | None
+    controller_id: int
+    topics: list[MetadataResponse.MetadataResponseTopic]
+    cluster_authorized_operations: int
+
+    def __init__(self, throttle_time_ms: int = 0, brokers: list[MetadataResponse.MetadataResponseBroker] = DEFAULT, cluster_id: str | None = None, controller_id: int = -1, topics: list[MetadataResponse.MetadataResponseTopic] = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.brokers = [] if brokers is DEFAULT else brokers
+        self.cluster_id = cluster_id
+        self.controller_id = controller_id
+        self.topics = [] if topics is DEFAULT else topics
+        self.cluster_authorized_operations = cluster_authorized_operations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 12:

@@ -4,39 +4,58 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class OffsetCommitRequest:
+class OffsetCommitRequest(Message):
+    __slots__ = ('group_id', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'retention_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 8
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 8
 
-    @dataclass(slots=True)
-    class OffsetCommitRequestPartition:
-        partition_index: int = 0
-        committed_offset: int = 0
-        committed_leader_epoch: int = -1
-        commit_timestamp: int = -1
-        committed_metadata: str | None = ''
+    class OffsetCommitRequestPartition(Message):
+        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata',)
+        partition_index: int
+        committed_offset: int
+        committed_leader_epoch: int
+        commit_timestamp: int
+        committed_metadata: str | None
 
-    @dataclass(slots=True)
-    class OffsetCommitRequestTopic:
-        name: str = ''
-        partitions: list[OffsetCommitRequest.OffsetCommitRequestPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, commit_timestamp: int = -1, committed_metadata: str | None = '') -> None:
+            self.partition_index = partition_index
+            self.committed_offset = committed_offset
+            self.committed_leader_epoch = committed_leader_epoch
+            self.commit_timestamp = commit_timestamp
+            self.committed_metadata = committed_metadata
 
-    group_id: str = ''
-    generation_id_or_member_epoch: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    retention_time_ms: int = -1
-    topics: list[OffsetCommitRequest.OffsetCommitRequestTopic] = field(default_factory=list)
+    class OffsetCommitRequestTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetCommitRequest.OffsetCommitRequestPartition]
+
+        def __init__(self, name: str = '', partitions: list[OffsetCommitRequest.OffsetCommitRequestPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    generation_id_or_member_epoch: int
+    member_id: str
+    group_instance_id: str | None
+    retention_time_ms: int
+    topics: list[OffsetCommitRequest.OffsetCommitRequestTopic]
+
+    def __init__(self, group_id: str = '', generation_id_or_member_epoch: int = -1, member_id: str = '', group_instance_id: str | None = None, retention_time_ms: int = -1, topics: list[OffsetCommitRequest.OffsetCommitRequestTopic] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.generation_id_or_member_epoch = generation_id_or_member_epoch
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.retention_time_ms = retention_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:
@@ -50,25 +69,37 @@ class OffsetCommitRequest:
         return _DEC_OffsetCommitRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class OffsetCommitResponse:
+class OffsetCommitResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 8
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 8
 
-    @dataclass(slots=True)
-    class OffsetCommitResponsePartition:
-        partition_index: int = 0
-        error_code: int = 0
+    class OffsetCommitResponsePartition(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class OffsetCommitResponseTopic:
-        name: str = ''
-        partitions: list[OffsetCommitResponse.OffsetCommitResponsePartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    throttle_time_ms: int = 0
-    topics: list[OffsetCommitResponse.OffsetCommitResponseTopic] = field(default_factory=list)
+    class OffsetCommitResponseTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetCommitResponse.OffsetCommitResponsePartition]
+
+        def __init__(self, name: str = '', partitions: list[OffsetCommitResponse.OffsetCommitResponsePartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[OffsetCommitResponse.OffsetCommitResponseTopic]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetCommitResponse.OffsetCommitResponseTopic] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:

@@ -4,31 +4,42 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class OffsetDeleteRequest:
+class OffsetDeleteRequest(Message):
+    __slots__ = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 47
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    @dataclass(slots=True)
-    class OffsetDeleteRequestPartition:
-        partition_index: int = 0
+    class OffsetDeleteRequestPartition(Message):
+        __slots__ = ('partition_index',)
+        partition_index: int
 
-    @dataclass(slots=True)
-    class OffsetDeleteRequestTopic:
-        name: str = ''
-        partitions: list[OffsetDeleteRequest.OffsetDeleteRequestPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0) -> None:
+            self.partition_index = partition_index
 
-    group_id: str = ''
-    topics: list[OffsetDeleteRequest.OffsetDeleteRequestTopic] = field(default_factory=list)
+    class OffsetDeleteRequestTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetDeleteRequest.OffsetDeleteRequestPartition]
+
+        def __init__(self, name: str = '', partitions: list[OffsetDeleteRequest.OffsetDeleteRequestPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    topics: list[OffsetDeleteRequest.OffsetDeleteRequestTopic]
+
+    def __init__(self, group_id: str = '', topics: list[OffsetDeleteRequest.OffsetDeleteRequestTopic] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -42,26 +53,39 @@ class OffsetDeleteRequest:
         return _DEC_OffsetDeleteRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class OffsetDeleteResponse:
+class OffsetDeleteResponse(Message):
+    __slots__ = ('error_code', 'throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 47
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    @dataclass(slots=True)
-    class OffsetDeleteResponsePartition:
-        partition_index: int = 0
-        error_code: int = 0
+    class OffsetDeleteResponsePartition(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class OffsetDeleteResponseTopic:
-        name: str = ''
-        partitions: list[OffsetDeleteResponse.OffsetDeleteResponsePartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    error_code: int = 0
-    throttle_time_ms: int = 0
-    topics: list[OffsetDeleteResponse.OffsetDeleteResponseTopic] = field(default_factory=list)
+    class OffsetDeleteResponseTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetDeleteResponse.OffsetDeleteResponsePartition]
+
+        def __init__(self, name: str = '', partitions: list[OffsetDeleteResponse.OffsetDeleteResponsePartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    error_code: int
+    throttle_time_ms: int
+    topics: list[OffsetDeleteResponse.OffsetDeleteResponseTopic]
+
+    def __init__(self, error_code: int = 0, throttle_time_ms: int = 0, topics: list[OffsetDeleteResponse.OffsetDeleteResponseTopic] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,41 +4,61 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class OffsetFetchRequest:
+class OffsetFetchRequest(Message):
+    __slots__ = ('group_id', 'topics', 'groups', 'require_stable',)
     API_KEY: ClassVar[int] = 9
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class OffsetFetchRequestTopic:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+    class OffsetFetchRequestTopic(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    @dataclass(slots=True)
-    class OffsetFetchRequestTopics:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
 
-    @dataclass(slots=True)
-    class OffsetFetchRequestGroup:
-        group_id: str = ''
-        member_id: str | None = None
-        member_epoch: int = -1
-        topics: list[OffsetFetchRequest.OffsetFetchRequestTopics] | None = field(default_factory=list)
+    class OffsetFetchRequestTopics(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    group_id: str = ''
-    topics: list[OffsetFetchRequest.OffsetFetchRequestTopic] | None = field(default_factory=list)
-    groups: list[OffsetFetchRequest.OffsetFetchRequestGroup] = field(default_factory=list)
-    require_stable: bool = False
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+    class OffsetFetchRequestGroup(Message):
+        __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics',)
+        group_id: str
+        member_id: str | None
+        member_epoch: int
+        topics: list[OffsetFetchRequest.OffsetFetchRequestTopics] | None
+
+        def __init__(self, group_id: str = '', member_id: str | None = None, member_epoch: int = -1, topics: list[OffsetFetchRequest.OffsetFetchRequestTopics] | None = DEFAULT) -> None:
+            self.group_id = group_id
+            self.member_id = member_id
+            self.member_epoch = member_epoch
+            self.topics = [] if topics is DEFAULT else topics
+
+    group_id: str
+    topics: list[OffsetFetchRequest.OffsetFetchRequestTopic] | None
+    groups: list[OffsetFetchRequest.OffsetFetchRequestGroup]
+    require_stable: bool
+
+    def __init__(self, group_id: str = '', topics: list[OffsetFetchRequest.OffsetFetchRequestTopic] | None = DEFAULT, groups: list[OffsetFetchRequest.OffsetFetchRequestGroup] = DEFAULT, require_stable: bool = False) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
+        self.groups = [] if groups is DEFAULT else groups
+        self.require_stable = require_stable
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:
@@ -52,49 +72,82 @@ class OffsetFetchRequest:
         return _DEC_OffsetFetchRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class OffsetFetchResponse:
+class OffsetFetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'error_code', 'groups',)
     API_KEY: ClassVar[int] = 9
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class OffsetFetchResponsePartition:
-        partition_index: int = 0
-        committed_offset: int = 0
-        committed_leader_epoch: int = -1
-        metadata: str | None = ''
-        error_code: int = 0
+    class OffsetFetchResponsePartition(Message):
+        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+        partition_index: int
+        committed_offset: int
+        committed_leader_epoch: int
+        metadata: str | None
+        error_code: int
 
-    @dataclass(slots=True)
-    class OffsetFetchResponseTopic:
-        name: str = ''
-        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.committed_offset = committed_offset
+            self.committed_leader_epoch = committed_leader_epoch
+            self.metadata = metadata
+            self.error_code = error_code
 
-    @dataclass(slots=True)
-    class OffsetFetchResponsePartitions:
-        partition_index: int = 0
-        committed_offset: int = 0
-        committed_leader_epoch: int = -1
-        metadata: str | None = ''
-        error_code: int = 0
+    class OffsetFetchResponseTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartition]
 
-    @dataclass(slots=True)
-    class OffsetFetchResponseTopics:
-        name: str = ''
-        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartitions] = field(default_factory=list)
+        def __init__(self, name: str = '', partitions: list[OffsetFetchResponse.OffsetFetchResponsePartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    @dataclass(slots=True)
-    class OffsetFetchResponseGroup:
-        group_id: str = ''
-        topics: list[OffsetFetchResponse.OffsetFetchResponseTopics] = field(default_factory=list)
-        error_code: int = 0
+    class OffsetFetchResponsePartitions(Message):
+        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+        partition_index: int
+        committed_offset: int
+        committed_leader_epoch: int
+        metadata: str | None
+        error_code: int
 
-    throttle_time_ms: int = 0
-    topics: list[OffsetFetchResponse.OffsetFetchResponseTopic] = field(default_factory=list)
-    error_code: int = 0
-    groups: list[OffsetFetchResponse.OffsetFetchResponseGroup] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.committed_offset = committed_offset
+            self.committed_leader_epoch = committed_leader_epoch
+            self.metadata = metadata
+            self.error_code = error_code
+
+    class OffsetFetchResponseTopics(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartitions]
+
+        def __init__(self, name: str = '', partitions: list[OffsetFetchResponse.OffsetFetchResponsePartitions] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class OffsetFetchResponseGroup(Message):
+        __slots__ = ('group_id', 'topics', 'error_code',)
+        group_id: str
+        topics: list[OffsetFetchResponse.OffsetFetchResponseTopics]
+        error_code: int
+
+        def __init__(self, group_id: str = '', topics: list[OffsetFetchResponse.OffsetFetchResponseTopics] = DEFAULT, error_code: int = 0) -> None:
+            self.group_id = group_id
+            self.topics = [] if topics is DEFAULT else topics
+            self.error_code = error_code
+
+    throttle_time_ms: int
+    topics: list[OffsetFetchResponse.OffsetFetchResponseTopic]
+    error_code: int
+    groups: list[OffsetFetchResponse.OffsetFetchResponseGroup]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetFetchResponse.OffsetFetchResponseTopic] = DEFAULT, error_code: int = 0, groups: list[OffsetFetchResponse.OffsetFetchResponseGroup] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
+        self.error_code = error_code
+        self.groups = [] if groups is DEFAULT else groups
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 9:

@@ -4,33 +4,46 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochRequest:
+class OffsetForLeaderEpochRequest(Message):
+    __slots__ = ('replica_id', 'topics',)
     API_KEY: ClassVar[int] = 23
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class OffsetForLeaderPartition:
-        partition: int = 0
-        current_leader_epoch: int = -1
-        leader_epoch: int = 0
+    class OffsetForLeaderPartition(Message):
+        __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch',)
+        partition: int
+        current_leader_epoch: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class OffsetForLeaderTopic:
-        topic: str = ''
-        partitions: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = field(default_factory=list)
+        def __init__(self, partition: int = 0, current_leader_epoch: int = -1, leader_epoch: int = 0) -> None:
+            self.partition = partition
+            self.current_leader_epoch = current_leader_epoch
+            self.leader_epoch = leader_epoch
 
-    replica_id: int = -2
-    topics: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = field(default_factory=list)
+    class OffsetForLeaderTopic(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition]
+
+        def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    replica_id: int
+    topics: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic]
+
+    def __init__(self, replica_id: int = -2, topics: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = DEFAULT) -> None:
+        self.replica_id = replica_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -44,27 +57,41 @@ class OffsetForLeaderEpochRequest:
         return _DEC_OffsetForLeaderEpochRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochResponse:
+class OffsetForLeaderEpochResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 23
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    @dataclass(slots=True)
-    class EpochEndOffset:
-        error_code: int = 0
-        partition: int = 0
-        leader_epoch: int = -1
-        end_offset: int = -1
+    class EpochEndOffset(Message):
+        __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset',)
+        error_code: int
+        partition: int
+        leader_epoch: int
+        end_offset: int
 
-    @dataclass(slots=True)
-    class OffsetForLeaderTopicResult:
-        topic: str = ''
-        partitions: list[OffsetForLeaderEpochResponse.EpochEndOffset] = field(default_factory=list)
+        def __init__(self, error_code: int = 0, partition: int = 0, leader_epoch: int = -1, end_offset: int = -1) -> None:
+            self.error_code = error_code
+            self.partition = partition
+            self.leader_epoch = leader_epoch
+            self.end_offset = end_offset
 
-    throttle_time_ms: int = 0
-    topics: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = field(default_factory=list)
+    class OffsetForLeaderTopicResult(Message):
+        __slots__ = ('topic', 'partitions',)
+        topic: str
+        partitions: list[OffsetForLeaderEpochResponse.EpochEndOffset]
+
+        def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochResponse.EpochEndOffset] = DEFAULT) -> None:
+            self.topic = topic
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

@@ -4,34 +4,48 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ProduceRequest:
+class ProduceRequest(Message):
+    __slots__ = ('transactional_id', 'acks', 'timeout_ms', 'topic_data',)
     API_KEY: ClassVar[int] = 0
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 11
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    @dataclass(slots=True)
-    class PartitionProduceData:
-        index: int = 0
-        records: Records | None = None
+    class PartitionProduceData(Message):
+        __slots__ = ('index', 'records',)
+        index: int
+        records: Records | None
 
-    @dataclass(slots=True)
-    class TopicProduceData:
-        name: str = ''
-        partition_data: list[ProduceRequest.PartitionProduceData] = field(default_factory=list)
+        def __init__(self, index: int = 0, records: Records | None = None) -> None:
+            self.index = index
+            self.records = records
 
-    transactional_id: str | None = None
-    acks: int = 0
-    timeout_ms: int = 0
-    topic_data: list[ProduceRequest.TopicProduceData] = field(default_factory=list)
+    class TopicProduceData(Message):
+        __slots__ = ('name', 'partition_data',)
+        name: str
+        partition_data: list[ProduceRequest.PartitionProduceData]
+
+        def __init__(self, name: str = '', partition_data: list[ProduceRequest.PartitionProduceData] = DEFAULT) -> None:
+            self.name = name
+            self.partition_data = [] if partition_data is DEFAULT else partition_data
+
+    transactional_id: str | None
+    acks: int
+    timeout_ms: int
+    topic_data: list[ProduceRequest.TopicProduceData]
+
+    def __init__(self, transactional_id: str | None = None, acks: int = 0, timeout_ms: int = 0, topic_data: list[ProduceRequest.TopicProduceData] = DEFAULT) -> None:
+        self.transactional_id = transactional_id
+        self.acks = acks
+        self.timeout_ms = timeout_ms
+        self.topic_data = [] if topic_data is DEFAULT else topic_data
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 11:
@@ -45,49 +59,82 @@ class ProduceRequest:
         return _DEC_ProduceRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ProduceResponse:
+class ProduceResponse(Message):
+    __slots__ = ('responses', 'throttle_time_ms', 'node_endpoints',)
     API_KEY: ClassVar[int] = 0
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 11
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    @dataclass(slots=True)
-    class BatchIndexAndErrorMessage:
-        batch_index: int = 0
-        batch_index_error_message: str | None = None
+    class BatchIndexAndErrorMessage(Message):
+        __slots__ = ('batch_index', 'batch_index_error_message',)
+        batch_index: int
+        batch_index_error_message: str | None
 
-    @dataclass(slots=True)
-    class LeaderIdAndEpoch:
-        leader_id: int = -1
-        leader_epoch: int = -1
+        def __init__(self, batch_index: int = 0, batch_index_error_message: str | None = None) -> None:
+            self.batch_index = batch_index
+            self.batch_index_error_message = batch_index_error_message
 
-    @dataclass(slots=True)
-    class PartitionProduceResponse:
-        index: int = 0
-        error_code: int = 0
-        base_offset: int = 0
-        log_append_time_ms: int = -1
-        log_start_offset: int = -1
-        record_errors: list[ProduceResponse.BatchIndexAndErrorMessage] = field(default_factory=list)
-        error_message: str | None = None
-        current_leader: ProduceResponse.LeaderIdAndEpoch = field(default_factory=lambda: ProduceResponse.LeaderIdAndEpoch())
+    class LeaderIdAndEpoch(Message):
+        __slots__ = ('leader_id', 'leader_epoch',)
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class TopicProduceResponse:
-        name: str = ''
-        partition_responses: list[ProduceResponse.PartitionProduceResponse] = field(default_factory=list)
+        def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+    class PartitionProduceResponse(Message):
+        __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader',)
+        index: int
+        error_code: int
+        base_offset: int
+        log_append_time_ms: int
+        log_start_offset: int
+        record_errors: list[ProduceResponse.BatchIndexAndErrorMessage]
+        error_message: str | None
+        current_leader: ProduceResponse.LeaderIdAndEpoch
 
-    responses: list[ProduceResponse.TopicProduceResponse] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    node_endpoints: list[ProduceResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, index: int = 0, error_code: int = 0, base_offset: int = 0, log_append_time_ms: int = -1, log_start_offset: int = -1, record_errors: list[ProduceResponse.BatchIndexAndErrorMessage] = DEFAULT, error_message: str | None = None, current_leader: ProduceResponse.LeaderIdAndEpoch = DEFAULT) -> None:
+            self.index = index
+            self.error_code = error_code
+            self.base_offset = base_offset
+            self.log_append_time_ms = log_append_time_ms
+            self.log_start_offset = log_start_offset
+            self.record_errors = [] if record_errors is DEFAULT else record_errors
+            self.error_message = error_message
+            self.current_leader = ProduceResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+
+    class TopicProduceResponse(Message):
+        __slots__ = ('name', 'partition_responses',)
+        name: str
+        partition_responses: list[ProduceResponse.PartitionProduceResponse]
+
+        def __init__(self, name: str = '', partition_responses: list[ProduceResponse.PartitionProduceResponse] = DEFAULT) -> None:
+            self.name = name
+            self.partition_responses = [] if partition_responses is DEFAULT else partition_responses
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port', 'rack',)
+        node_id: int
+        host: str
+        port: int
+        rack: str | None
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+            self.rack = rack
+
+    responses: list[ProduceResponse.TopicProduceResponse]
+    throttle_time_ms: int
+    node_endpoints: list[ProduceResponse.NodeEndpoint]
+
+    def __init__(self, responses: list[ProduceResponse.TopicProduceResponse] = DEFAULT, throttle_time_ms: int = 0, node_endpoints: list[ProduceResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.responses = [] if responses is DEFAULT else responses
+        self.throttle_time_ms = throttle_time_ms
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 11:

@@ -4,32 +4,44 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ReadShareGroupStateRequest:
+class ReadShareGroupStateRequest(Message):
+    __slots__ = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 84
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition: int = 0
-        leader_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition', 'leader_epoch',)
+        partition: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class ReadStateData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ReadShareGroupStateRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
+            self.partition = partition
+            self.leader_epoch = leader_epoch
 
-    group_id: str = ''
-    topics: list[ReadShareGroupStateRequest.ReadStateData] = field(default_factory=list)
+    class ReadStateData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ReadShareGroupStateRequest.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    topics: list[ReadShareGroupStateRequest.ReadStateData]
+
+    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateRequest.ReadStateData] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -43,35 +55,56 @@ class ReadShareGroupStateRequest:
         return _DEC_ReadShareGroupStateRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ReadShareGroupStateResponse:
+class ReadShareGroupStateResponse(Message):
+    __slots__ = ('results',)
     API_KEY: ClassVar[int] = 84
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class StateBatch:
-        first_offset: int = 0
-        last_offset: int = 0
-        delivery_state: int = 0
-        delivery_count: int = 0
+    class StateBatch(Message):
+        __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
+        first_offset: int
+        last_offset: int
+        delivery_state: int
+        delivery_count: int
 
-    @dataclass(slots=True)
-    class PartitionResult:
-        partition: int = 0
-        error_code: int = 0
-        error_message: str | None = None
-        state_epoch: int = 0
-        start_offset: int = 0
-        state_batches: list[ReadShareGroupStateResponse.StateBatch] = field(default_factory=list)
+        def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_state: int = 0, delivery_count: int = 0) -> None:
+            self.first_offset = first_offset
+            self.last_offset = last_offset
+            self.delivery_state = delivery_state
+            self.delivery_count = delivery_count
 
-    @dataclass(slots=True)
-    class ReadStateResult:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ReadShareGroupStateResponse.PartitionResult] = field(default_factory=list)
+    class PartitionResult(Message):
+        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches',)
+        partition: int
+        error_code: int
+        error_message: str | None
+        state_epoch: int
+        start_offset: int
+        state_batches: list[ReadShareGroupStateResponse.StateBatch]
 
-    results: list[ReadShareGroupStateResponse.ReadStateResult] = field(default_factory=list)
+        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0, state_batches: list[ReadShareGroupStateResponse.StateBatch] = DEFAULT) -> None:
+            self.partition = partition
+            self.error_code = error_code
+            self.error_message = error_message
+            self.state_epoch = state_epoch
+            self.start_offset = start_offset
+            self.state_batches = [] if state_batches is DEFAULT else state_batches
+
+    class ReadStateResult(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ReadShareGroupStateResponse.PartitionResult]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    results: list[ReadShareGroupStateResponse.ReadStateResult]
+
+    def __init__(self, results: list[ReadShareGroupStateResponse.ReadStateResult] = DEFAULT) -> None:
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,32 +4,44 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ReadShareGroupStateSummaryRequest:
+class ReadShareGroupStateSummaryRequest(Message):
+    __slots__ = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 87
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition: int = 0
-        leader_epoch: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition', 'leader_epoch',)
+        partition: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class ReadStateSummaryData:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ReadShareGroupStateSummaryRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
+            self.partition = partition
+            self.leader_epoch = leader_epoch
 
-    group_id: str = ''
-    topics: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData] = field(default_factory=list)
+    class ReadStateSummaryData(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ReadShareGroupStateSummaryRequest.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str
+    topics: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData]
+
+    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -43,27 +55,41 @@ class ReadShareGroupStateSummaryRequest:
         return _DEC_ReadShareGroupStateSummaryRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ReadShareGroupStateSummaryResponse:
+class ReadShareGroupStateSummaryResponse(Message):
+    __slots__ = ('results',)
     API_KEY: ClassVar[int] = 87
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionResult:
-        partition: int = 0
-        error_code: int = 0
-        error_message: str | None = None
-        state_epoch: int = 0
-        start_offset: int = 0
+    class PartitionResult(Message):
+        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset',)
+        partition: int
+        error_code: int
+        error_message: str | None
+        state_epoch: int
+        start_offset: int
 
-    @dataclass(slots=True)
-    class ReadStateSummaryResult:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ReadShareGroupStateSummaryResponse.PartitionResult] = field(default_factory=list)
+        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0) -> None:
+            self.partition = partition
+            self.error_code = error_code
+            self.error_message = error_message
+            self.state_epoch = state_epoch
+            self.start_offset = start_offset
 
-    results: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult] = field(default_factory=list)
+    class ReadStateSummaryResult(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ReadShareGroupStateSummaryResponse.PartitionResult]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryResponse.PartitionResult] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    results: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult]
+
+    def __init__(self, results: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult] = DEFAULT) -> None:
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,23 +4,28 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class RemoveRaftVoterRequest:
+class RemoveRaftVoterRequest(Message):
+    __slots__ = ('cluster_id', 'voter_id', 'voter_directory_id',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    cluster_id: str | None = ''
-    voter_id: int = 0
-    voter_directory_id: bytes = ZERO_UUID
+    cluster_id: str | None
+    voter_id: int
+    voter_directory_id: bytes
+
+    def __init__(self, cluster_id: str | None = '', voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID) -> None:
+        self.cluster_id = cluster_id
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -34,16 +39,21 @@ class RemoveRaftVoterRequest:
         return _DEC_RemoveRaftVoterRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class RemoveRaftVoterResponse:
+class RemoveRaftVoterResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class SaslAuthenticateRequest:
+class SaslAuthenticateRequest(Message):
+    __slots__ = ('auth_bytes',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    auth_bytes: bytes = b""
+    auth_bytes: bytes
+
+    def __init__(self, auth_bytes: bytes = b"") -> None:
+        self.auth_bytes = auth_bytes
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -32,17 +35,23 @@ class SaslAuthenticateRequest:
         return _DEC_SaslAuthenticateRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class SaslAuthenticateResponse:
+class SaslAuthenticateResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    error_code: int = 0
-    error_message: str | None = ''
-    auth_bytes: bytes = b""
-    session_lifetime_ms: int = 0
+    error_code: int
+    error_message: str | None
+    auth_bytes: bytes
+    session_lifetime_ms: int
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', auth_bytes: bytes = b"", session_lifetime_ms: int = 0) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.auth_bytes = auth_bytes
+        self.session_lifetime_ms = session_lifetime_ms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

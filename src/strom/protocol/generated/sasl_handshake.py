@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class SaslHandshakeRequest:
+class SaslHandshakeRequest(Message):
+    __slots__ = ('mechanism',)
     API_KEY: ClassVar[int] = 17
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    mechanism: str = ''
+    mechanism: str
+
+    def __init__(self, mechanism: str = '') -> None:
+        self.mechanism = mechanism
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -32,15 +35,19 @@ class SaslHandshakeRequest:
         return _DEC_SaslHandshakeRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class SaslHandshakeResponse:
+class SaslHandshakeResponse(Message):
+    __slots__ = ('error_code', 'mechanisms',)
     API_KEY: ClassVar[int] = 17
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    error_code: int = 0
-    mechanisms: list[str] = field(default_factory=list)
+    error_code: int
+    mechanisms: list[str]
+
+    def __init__(self, error_code: int = 0, mechanisms: list[str] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.mechanisms = [] if mechanisms is DEFAULT else mechanisms
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

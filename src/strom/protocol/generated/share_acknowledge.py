@@ -4,40 +4,59 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ShareAcknowledgeRequest:
+class ShareAcknowledgeRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'topics',)
     API_KEY: ClassVar[int] = 79
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class AcknowledgementBatch:
-        first_offset: int = 0
-        last_offset: int = 0
-        acknowledge_types: list[int] = field(default_factory=list)
+    class AcknowledgementBatch(Message):
+        __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
+        first_offset: int
+        last_offset: int
+        acknowledge_types: list[int]
 
-    @dataclass(slots=True)
-    class AcknowledgePartition:
-        partition_index: int = 0
-        acknowledgement_batches: list[ShareAcknowledgeRequest.AcknowledgementBatch] = field(default_factory=list)
+        def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] = DEFAULT) -> None:
+            self.first_offset = first_offset
+            self.last_offset = last_offset
+            self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
 
-    @dataclass(slots=True)
-    class AcknowledgeTopic:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ShareAcknowledgeRequest.AcknowledgePartition] = field(default_factory=list)
+    class AcknowledgePartition(Message):
+        __slots__ = ('partition_index', 'acknowledgement_batches',)
+        partition_index: int
+        acknowledgement_batches: list[ShareAcknowledgeRequest.AcknowledgementBatch]
 
-    group_id: str | None = None
-    member_id: str | None = ''
-    share_session_epoch: int = 0
-    topics: list[ShareAcknowledgeRequest.AcknowledgeTopic] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, acknowledgement_batches: list[ShareAcknowledgeRequest.AcknowledgementBatch] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
+
+    class AcknowledgeTopic(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ShareAcknowledgeRequest.AcknowledgePartition]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeRequest.AcknowledgePartition] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str | None
+    member_id: str | None
+    share_session_epoch: int
+    topics: list[ShareAcknowledgeRequest.AcknowledgeTopic]
+
+    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, topics: list[ShareAcknowledgeRequest.AcknowledgeTopic] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.share_session_epoch = share_session_epoch
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -51,42 +70,69 @@ class ShareAcknowledgeRequest:
         return _DEC_ShareAcknowledgeRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ShareAcknowledgeResponse:
+class ShareAcknowledgeResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 79
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class LeaderIdAndEpoch:
-        leader_id: int = 0
-        leader_epoch: int = 0
+    class LeaderIdAndEpoch(Message):
+        __slots__ = ('leader_id', 'leader_epoch',)
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        error_message: str | None = None
-        current_leader: ShareAcknowledgeResponse.LeaderIdAndEpoch = field(default_factory=lambda: ShareAcknowledgeResponse.LeaderIdAndEpoch())
+        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class ShareAcknowledgeTopicResponse:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ShareAcknowledgeResponse.PartitionData] = field(default_factory=list)
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'error_message', 'current_leader',)
+        partition_index: int
+        error_code: int
+        error_message: str | None
+        current_leader: ShareAcknowledgeResponse.LeaderIdAndEpoch
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, current_leader: ShareAcknowledgeResponse.LeaderIdAndEpoch = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.error_message = error_message
+            self.current_leader = ShareAcknowledgeResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse] = field(default_factory=list)
-    node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint] = field(default_factory=list)
+    class ShareAcknowledgeTopicResponse(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ShareAcknowledgeResponse.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port', 'rack',)
+        node_id: int
+        host: str
+        port: int
+        rack: str | None
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+            self.rack = rack
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse]
+    node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse] = DEFAULT, node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.responses = [] if responses is DEFAULT else responses
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

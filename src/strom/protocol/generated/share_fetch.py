@@ -4,50 +4,78 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ShareFetchRequest:
+class ShareFetchRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data',)
     API_KEY: ClassVar[int] = 78
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class AcknowledgementBatch:
-        first_offset: int = 0
-        last_offset: int = 0
-        acknowledge_types: list[int] = field(default_factory=list)
+    class AcknowledgementBatch(Message):
+        __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
+        first_offset: int
+        last_offset: int
+        acknowledge_types: list[int]
 
-    @dataclass(slots=True)
-    class FetchPartition:
-        partition_index: int = 0
-        partition_max_bytes: int = 0
-        acknowledgement_batches: list[ShareFetchRequest.AcknowledgementBatch] = field(default_factory=list)
+        def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] = DEFAULT) -> None:
+            self.first_offset = first_offset
+            self.last_offset = last_offset
+            self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
 
-    @dataclass(slots=True)
-    class FetchTopic:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ShareFetchRequest.FetchPartition] = field(default_factory=list)
+    class FetchPartition(Message):
+        __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches',)
+        partition_index: int
+        partition_max_bytes: int
+        acknowledgement_batches: list[ShareFetchRequest.AcknowledgementBatch]
 
-    @dataclass(slots=True)
-    class ForgottenTopic:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[int] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, partition_max_bytes: int = 0, acknowledgement_batches: list[ShareFetchRequest.AcknowledgementBatch] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.partition_max_bytes = partition_max_bytes
+            self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
 
-    group_id: str | None = None
-    member_id: str | None = ''
-    share_session_epoch: int = 0
-    max_wait_ms: int = 0
-    min_bytes: int = 0
-    max_bytes: int = 2147483647
-    topics: list[ShareFetchRequest.FetchTopic] = field(default_factory=list)
-    forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic] = field(default_factory=list)
+    class FetchTopic(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ShareFetchRequest.FetchPartition]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchRequest.FetchPartition] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class ForgottenTopic(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[int]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    group_id: str | None
+    member_id: str | None
+    share_session_epoch: int
+    max_wait_ms: int
+    min_bytes: int
+    max_bytes: int
+    topics: list[ShareFetchRequest.FetchTopic]
+    forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic]
+
+    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, topics: list[ShareFetchRequest.FetchTopic] = DEFAULT, forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic] = DEFAULT) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.share_session_epoch = share_session_epoch
+        self.max_wait_ms = max_wait_ms
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.topics = [] if topics is DEFAULT else topics
+        self.forgotten_topics_data = [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -61,52 +89,88 @@ class ShareFetchRequest:
         return _DEC_ShareFetchRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ShareFetchResponse:
+class ShareFetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 78
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class LeaderIdAndEpoch:
-        leader_id: int = 0
-        leader_epoch: int = 0
+    class LeaderIdAndEpoch(Message):
+        __slots__ = ('leader_id', 'leader_epoch',)
+        leader_id: int
+        leader_epoch: int
 
-    @dataclass(slots=True)
-    class AcquiredRecords:
-        first_offset: int = 0
-        last_offset: int = 0
-        delivery_count: int = 0
+        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        error_message: str | None = None
-        acknowledge_error_code: int = 0
-        acknowledge_error_message: str | None = None
-        current_leader: ShareFetchResponse.LeaderIdAndEpoch = field(default_factory=lambda: ShareFetchResponse.LeaderIdAndEpoch())
-        records: Records | None = None
-        acquired_records: list[ShareFetchResponse.AcquiredRecords] = field(default_factory=list)
+    class AcquiredRecords(Message):
+        __slots__ = ('first_offset', 'last_offset', 'delivery_count',)
+        first_offset: int
+        last_offset: int
+        delivery_count: int
 
-    @dataclass(slots=True)
-    class ShareFetchableTopicResponse:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[ShareFetchResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_count: int = 0) -> None:
+            self.first_offset = first_offset
+            self.last_offset = last_offset
+            self.delivery_count = delivery_count
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
-        rack: str | None = None
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records',)
+        partition_index: int
+        error_code: int
+        error_message: str | None
+        acknowledge_error_code: int
+        acknowledge_error_message: str | None
+        current_leader: ShareFetchResponse.LeaderIdAndEpoch
+        records: Records | None
+        acquired_records: list[ShareFetchResponse.AcquiredRecords]
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    responses: list[ShareFetchResponse.ShareFetchableTopicResponse] = field(default_factory=list)
-    node_endpoints: list[ShareFetchResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, acknowledge_error_code: int = 0, acknowledge_error_message: str | None = None, current_leader: ShareFetchResponse.LeaderIdAndEpoch = DEFAULT, records: Records | None = None, acquired_records: list[ShareFetchResponse.AcquiredRecords] = DEFAULT) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.error_message = error_message
+            self.acknowledge_error_code = acknowledge_error_code
+            self.acknowledge_error_message = acknowledge_error_message
+            self.current_leader = ShareFetchResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+            self.records = records
+            self.acquired_records = [] if acquired_records is DEFAULT else acquired_records
+
+    class ShareFetchableTopicResponse(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[ShareFetchResponse.PartitionData]
+
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port', 'rack',)
+        node_id: int
+        host: str
+        port: int
+        rack: str | None
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+            self.rack = rack
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[ShareFetchResponse.ShareFetchableTopicResponse]
+    node_endpoints: list[ShareFetchResponse.NodeEndpoint]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareFetchResponse.ShareFetchableTopicResponse] = DEFAULT, node_endpoints: list[ShareFetchResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.responses = [] if responses is DEFAULT else responses
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ShareGroupDescribeRequest:
+class ShareGroupDescribeRequest(Message):
+    __slots__ = ('group_ids', 'include_authorized_operations',)
     API_KEY: ClassVar[int] = 77
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    group_ids: list[str] = field(default_factory=list)
-    include_authorized_operations: bool = False
+    group_ids: list[str]
+    include_authorized_operations: bool
+
+    def __init__(self, group_ids: list[str] = DEFAULT, include_authorized_operations: bool = False) -> None:
+        self.group_ids = [] if group_ids is DEFAULT else group_ids
+        self.include_authorized_operations = include_authorized_operations
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -33,47 +37,79 @@ class ShareGroupDescribeRequest:
         return _DEC_ShareGroupDescribeRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ShareGroupDescribeResponse:
+class ShareGroupDescribeResponse(Message):
+    __slots__ = ('throttle_time_ms', 'groups',)
     API_KEY: ClassVar[int] = 77
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TopicPartitions:
-        topic_id: bytes = ZERO_UUID
-        topic_name: str = ''
-        partitions: list[int] = field(default_factory=list)
+    class TopicPartitions(Message):
+        __slots__ = ('topic_id', 'topic_name', 'partitions',)
+        topic_id: bytes
+        topic_name: str
+        partitions: list[int]
 
-    @dataclass(slots=True)
-    class Assignment:
-        topic_partitions: list[ShareGroupDescribeResponse.TopicPartitions] = field(default_factory=list)
+        def __init__(self, topic_id: bytes = ZERO_UUID, topic_name: str = '', partitions: list[int] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    @dataclass(slots=True)
-    class Member:
-        member_id: str = ''
-        rack_id: str | None = None
-        member_epoch: int = 0
-        client_id: str = ''
-        client_host: str = ''
-        subscribed_topic_names: list[str] = field(default_factory=list)
-        assignment: ShareGroupDescribeResponse.Assignment = field(default_factory=lambda: ShareGroupDescribeResponse.Assignment())
+    class Assignment(Message):
+        __slots__ = ('topic_partitions',)
+        topic_partitions: list[ShareGroupDescribeResponse.TopicPartitions]
 
-    @dataclass(slots=True)
-    class DescribedGroup:
-        error_code: int = 0
-        error_message: str | None = None
-        group_id: str = ''
-        group_state: str = ''
-        group_epoch: int = 0
-        assignment_epoch: int = 0
-        assignor_name: str = ''
-        members: list[ShareGroupDescribeResponse.Member] = field(default_factory=list)
-        authorized_operations: int = -2147483648
+        def __init__(self, topic_partitions: list[ShareGroupDescribeResponse.TopicPartitions] = DEFAULT) -> None:
+            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
 
-    throttle_time_ms: int = 0
-    groups: list[ShareGroupDescribeResponse.DescribedGroup] = field(default_factory=list)
+    class Member(Message):
+        __slots__ = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment',)
+        member_id: str
+        rack_id: str | None
+        member_epoch: int
+        client_id: str
+        client_host: str
+        subscribed_topic_names: list[str]
+        assignment: ShareGroupDescribeResponse.Assignment
+
+        def __init__(self, member_id: str = '', rack_id: str | None = None, member_epoch: int = 0, client_id: str = '', client_host: str = '', subscribed_topic_names: list[str] = DEFAULT, assignment: ShareGroupDescribeResponse.Assignment = DEFAULT) -> None:
+            self.member_id = member_id
+            self.rack_id = rack_id
+            self.member_epoch = member_epoch
+            self.client_id = client_id
+            self.client_host = client_host
+            self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+            self.assignment = ShareGroupDescribeResponse.Assignment() if assignment is DEFAULT else assignment
+
+    class DescribedGroup(Message):
+        __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
+        error_code: int
+        error_message: str | None
+        group_id: str
+        group_state: str
+        group_epoch: int
+        assignment_epoch: int
+        assignor_name: str
+        members: list[ShareGroupDescribeResponse.Member]
+        authorized_operations: int
+
+        def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', group_epoch: int = 0, assignment_epoch: int = 0, assignor_name: str = '', members: list[ShareGroupDescribeResponse.Member] = DEFAULT, authorized_operations: int = -2147483648) -> None:
+            self.error_code = error_code
+            self.error_message = error_message
+            self.group_id = group_id
+            self.group_state = group_state
+            self.group_epoch = group_epoch
+            self.assignment_epoch = assignment_epoch
+            self.assignor_name = assignor_name
+            self.members = [] if members is DEFAULT else members
+            self.authorized_operations = authorized_operations
+
+    throttle_time_ms: int
+    groups: list[ShareGroupDescribeResponse.DescribedGroup]
+
+    def __init__(self, throttle_time_ms: int = 0, groups: list[ShareGroupDescribeResponse.DescribedGroup] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.groups = [] if groups is DEFAULT else groups
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,25 +4,32 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class ShareGroupHeartbeatRequest:
+class ShareGroupHeartbeatRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'member_epoch', 'rack_id', 'subscribed_topic_names',)
     API_KEY: ClassVar[int] = 76
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    group_id: str = ''
-    member_id: str = ''
-    member_epoch: int = 0
-    rack_id: str | None = None
-    subscribed_topic_names: list[str] | None = None
+    group_id: str
+    member_id: str
+    member_epoch: int
+    rack_id: str | None
+    subscribed_topic_names: list[str] | None
+
+    def __init__(self, group_id: str = '', member_id: str = '', member_epoch: int = 0, rack_id: str | None = None, subscribed_topic_names: list[str] | None = None) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.member_epoch = member_epoch
+        self.rack_id = rack_id
+        self.subscribed_topic_names = subscribed_topic_names
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -36,29 +43,45 @@ class ShareGroupHeartbeatRequest:
         return _DEC_ShareGroupHeartbeatRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class ShareGroupHeartbeatResponse:
+class ShareGroupHeartbeatResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'member_id', 'member_epoch', 'heartbeat_interval_ms', 'assignment',)
     API_KEY: ClassVar[int] = 76
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class TopicPartitions:
-        topic_id: bytes = ZERO_UUID
-        partitions: list[int] = field(default_factory=list)
+    class TopicPartitions(Message):
+        __slots__ = ('topic_id', 'partitions',)
+        topic_id: bytes
+        partitions: list[int]
 
-    @dataclass(slots=True)
-    class Assignment:
-        topic_partitions: list[ShareGroupHeartbeatResponse.TopicPartitions] = field(default_factory=list)
+        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
+            self.topic_id = topic_id
+            self.partitions = [] if partitions is DEFAULT else partitions
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    member_id: str | None = None
-    member_epoch: int = 0
-    heartbeat_interval_ms: int = 0
-    assignment: ShareGroupHeartbeatResponse.Assignment | None = None
+    class Assignment(Message):
+        __slots__ = ('topic_partitions',)
+        topic_partitions: list[ShareGroupHeartbeatResponse.TopicPartitions]
+
+        def __init__(self, topic_partitions: list[ShareGroupHeartbeatResponse.TopicPartitions] = DEFAULT) -> None:
+            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    member_id: str | None
+    member_epoch: int
+    heartbeat_interval_ms: int
+    assignment: ShareGroupHeartbeatResponse.Assignment | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0, heartbeat_interval_ms: int = 0, assignment: ShareGroupHeartbeatResponse.Assignment | None = None) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.member_id = member_id
+        self.member_epoch = member_epoch
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.assignment = assignment
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class SnapshotFooterRecord:
+class SnapshotFooterRecord(Message):
+    __slots__ = ('version',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    version: int = 0
+    version: int
+
+    def __init__(self, version: int = 0) -> None:
+        self.version = version
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

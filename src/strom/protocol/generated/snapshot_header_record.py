@@ -4,22 +4,26 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class SnapshotHeaderRecord:
+class SnapshotHeaderRecord(Message):
+    __slots__ = ('version', 'last_contained_log_timestamp',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    version: int = 0
-    last_contained_log_timestamp: int = 0
+    version: int
+    last_contained_log_timestamp: int
+
+    def __init__(self, version: int = 0, last_contained_log_timestamp: int = 0) -> None:
+        self.version = version
+        self.last_contained_log_timestamp = last_contained_log_timestamp
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

@@ -4,49 +4,76 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class StopReplicaRequest:
+class StopReplicaRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'delete_partitions', 'ungrouped_partitions', 'topics', 'topic_states',)
     API_KEY: ClassVar[int] = 5
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class StopReplicaPartitionV0:
-        topic_name: str = ''
-        partition_index: int = 0
+    class StopReplicaPartitionV0(Message):
+        __slots__ = ('topic_name', 'partition_index',)
+        topic_name: str
+        partition_index: int
 
-    @dataclass(slots=True)
-    class StopReplicaTopicV1:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
 
-    @dataclass(slots=True)
-    class StopReplicaPartitionState:
-        partition_index: int = 0
-        leader_epoch: int = -1
-        delete_partition: bool = False
+    class StopReplicaTopicV1(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    @dataclass(slots=True)
-    class StopReplicaTopicState:
-        topic_name: str = ''
-        partition_states: list[StopReplicaRequest.StopReplicaPartitionState] = field(default_factory=list)
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    delete_partitions: bool = False
-    ungrouped_partitions: list[StopReplicaRequest.StopReplicaPartitionV0] = field(default_factory=list)
-    topics: list[StopReplicaRequest.StopReplicaTopicV1] = field(default_factory=list)
-    topic_states: list[StopReplicaRequest.StopReplicaTopicState] = field(default_factory=list)
+    class StopReplicaPartitionState(Message):
+        __slots__ = ('partition_index', 'leader_epoch', 'delete_partition',)
+        partition_index: int
+        leader_epoch: int
+        delete_partition: bool
+
+        def __init__(self, partition_index: int = 0, leader_epoch: int = -1, delete_partition: bool = False) -> None:
+            self.partition_index = partition_index
+            self.leader_epoch = leader_epoch
+            self.delete_partition = delete_partition
+
+    class StopReplicaTopicState(Message):
+        __slots__ = ('topic_name', 'partition_states',)
+        topic_name: str
+        partition_states: list[StopReplicaRequest.StopReplicaPartitionState]
+
+        def __init__(self, topic_name: str = '', partition_states: list[StopReplicaRequest.StopReplicaPartitionState] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partition_states = [] if partition_states is DEFAULT else partition_states
+
+    controller_id: int
+    is_k_raft_controller: bool
+    controller_epoch: int
+    broker_epoch: int
+    delete_partitions: bool
+    ungrouped_partitions: list[StopReplicaRequest.StopReplicaPartitionV0]
+    topics: list[StopReplicaRequest.StopReplicaTopicV1]
+    topic_states: list[StopReplicaRequest.StopReplicaTopicState]
+
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, delete_partitions: bool = False, ungrouped_partitions: list[StopReplicaRequest.StopReplicaPartitionV0] = DEFAULT, topics: list[StopReplicaRequest.StopReplicaTopicV1] = DEFAULT, topic_states: list[StopReplicaRequest.StopReplicaTopicState] = DEFAULT) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.delete_partitions = delete_partitions
+        self.ungrouped_partitions = [] if ungrouped_partitions is DEFAULT else ungrouped_partitions
+        self.topics = [] if topics is DEFAULT else topics
+        self.topic_states = [] if topic_states is DEFAULT else topic_states
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -60,21 +87,30 @@ class StopReplicaRequest:
         return _DEC_StopReplicaRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class StopReplicaResponse:
+class StopReplicaResponse(Message):
+    __slots__ = ('error_code', 'partition_errors',)
     API_KEY: ClassVar[int] = 5
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    @dataclass(slots=True)
-    class StopReplicaPartitionError:
-        topic_name: str = ''
-        partition_index: int = 0
-        error_code: int = 0
+    class StopReplicaPartitionError(Message):
+        __slots__ = ('topic_name', 'partition_index', 'error_code',)
+        topic_name: str
+        partition_index: int
+        error_code: int
 
-    error_code: int = 0
-    partition_errors: list[StopReplicaResponse.StopReplicaPartitionError] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+            self.error_code = error_code
+
+    error_code: int
+    partition_errors: list[StopReplicaResponse.StopReplicaPartitionError]
+
+    def __init__(self, error_code: int = 0, partition_errors: list[StopReplicaResponse.StopReplicaPartitionError] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

@@ -4,40 +4,60 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitRequest:
+class TxnOffsetCommitRequest(Message):
+    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics',)
     API_KEY: ClassVar[int] = 28
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class TxnOffsetCommitRequestPartition:
-        partition_index: int = 0
-        committed_offset: int = 0
-        committed_leader_epoch: int = -1
-        committed_metadata: str | None = ''
+    class TxnOffsetCommitRequestPartition(Message):
+        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata',)
+        partition_index: int
+        committed_offset: int
+        committed_leader_epoch: int
+        committed_metadata: str | None
 
-    @dataclass(slots=True)
-    class TxnOffsetCommitRequestTopic:
-        name: str = ''
-        partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, committed_metadata: str | None = '') -> None:
+            self.partition_index = partition_index
+            self.committed_offset = committed_offset
+            self.committed_leader_epoch = committed_leader_epoch
+            self.committed_metadata = committed_metadata
 
-    transactional_id: str = ''
-    group_id: str = ''
-    producer_id: int = 0
-    producer_epoch: int = 0
-    generation_id: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = field(default_factory=list)
+    class TxnOffsetCommitRequestTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition]
+
+        def __init__(self, name: str = '', partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    transactional_id: str
+    group_id: str
+    producer_id: int
+    producer_epoch: int
+    generation_id: int
+    member_id: str
+    group_instance_id: str | None
+    topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic]
+
+    def __init__(self, transactional_id: str = '', group_id: str = '', producer_id: int = 0, producer_epoch: int = 0, generation_id: int = -1, member_id: str = '', group_instance_id: str | None = None, topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = DEFAULT) -> None:
+        self.transactional_id = transactional_id
+        self.group_id = group_id
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.generation_id = generation_id
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:
@@ -51,25 +71,37 @@ class TxnOffsetCommitRequest:
         return _DEC_TxnOffsetCommitRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitResponse:
+class TxnOffsetCommitResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 28
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    @dataclass(slots=True)
-    class TxnOffsetCommitResponsePartition:
-        partition_index: int = 0
-        error_code: int = 0
+    class TxnOffsetCommitResponsePartition(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class TxnOffsetCommitResponseTopic:
-        name: str = ''
-        partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    throttle_time_ms: int = 0
-    topics: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic] = field(default_factory=list)
+    class TxnOffsetCommitResponseTopic(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition]
+
+        def __init__(self, name: str = '', partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    throttle_time_ms: int
+    topics: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic]
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 4:

@@ -4,21 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class UnregisterBrokerRequest:
+class UnregisterBrokerRequest(Message):
+    __slots__ = ('broker_id',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    broker_id: int = 0
+    broker_id: int
+
+    def __init__(self, broker_id: int = 0) -> None:
+        self.broker_id = broker_id
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -32,16 +35,21 @@ class UnregisterBrokerRequest:
         return _DEC_UnregisterBrokerRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class UnregisterBrokerResponse:
+class UnregisterBrokerResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

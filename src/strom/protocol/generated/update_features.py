@@ -4,30 +4,41 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class UpdateFeaturesRequest:
+class UpdateFeaturesRequest(Message):
+    __slots__ = ('timeout_ms', 'feature_updates', 'validate_only',)
     API_KEY: ClassVar[int] = 57
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class FeatureUpdateKey:
-        feature: str = ''
-        max_version_level: int = 0
-        allow_downgrade: bool = False
-        upgrade_type: int = 1
+    class FeatureUpdateKey(Message):
+        __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type',)
+        feature: str
+        max_version_level: int
+        allow_downgrade: bool
+        upgrade_type: int
 
-    timeout_ms: int = 60000
-    feature_updates: list[UpdateFeaturesRequest.FeatureUpdateKey] = field(default_factory=list)
-    validate_only: bool = False
+        def __init__(self, feature: str = '', max_version_level: int = 0, allow_downgrade: bool = False, upgrade_type: int = 1) -> None:
+            self.feature = feature
+            self.max_version_level = max_version_level
+            self.allow_downgrade = allow_downgrade
+            self.upgrade_type = upgrade_type
+
+    timeout_ms: int
+    feature_updates: list[UpdateFeaturesRequest.FeatureUpdateKey]
+    validate_only: bool
+
+    def __init__(self, timeout_ms: int = 60000, feature_updates: list[UpdateFeaturesRequest.FeatureUpdateKey] = DEFAULT, validate_only: bool = False) -> None:
+        self.timeout_ms = timeout_ms
+        self.feature_updates = [] if feature_updates is DEFAULT else feature_updates
+        self.validate_only = validate_only
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:
@@ -41,23 +52,34 @@ class UpdateFeaturesRequest:
         return _DEC_UpdateFeaturesRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class UpdateFeaturesResponse:
+class UpdateFeaturesResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
     API_KEY: ClassVar[int] = 57
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class UpdatableFeatureResult:
-        feature: str = ''
-        error_code: int = 0
-        error_message: str | None = ''
+    class UpdatableFeatureResult(Message):
+        __slots__ = ('feature', 'error_code', 'error_message',)
+        feature: str
+        error_code: int
+        error_message: str | None
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    results: list[UpdateFeaturesResponse.UpdatableFeatureResult] = field(default_factory=list)
+        def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+            self.feature = feature
+            self.error_code = error_code
+            self.error_message = error_message
+
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    results: list[UpdateFeaturesResponse.UpdatableFeatureResult]
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[UpdateFeaturesResponse.UpdatableFeatureResult] = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 2:

@@ -4,61 +4,100 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class UpdateMetadataRequest:
+class UpdateMetadataRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'type', 'controller_epoch', 'broker_epoch', 'ungrouped_partition_states', 'topic_states', 'live_brokers',)
     API_KEY: ClassVar[int] = 6
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 8
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    @dataclass(slots=True)
-    class UpdateMetadataPartitionState:
-        topic_name: str = ''
-        partition_index: int = 0
-        controller_epoch: int = 0
-        leader: int = 0
-        leader_epoch: int = 0
-        isr: list[int] = field(default_factory=list)
-        zk_version: int = 0
-        replicas: list[int] = field(default_factory=list)
-        offline_replicas: list[int] = field(default_factory=list)
+    class UpdateMetadataPartitionState(Message):
+        __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas',)
+        topic_name: str
+        partition_index: int
+        controller_epoch: int
+        leader: int
+        leader_epoch: int
+        isr: list[int]
+        zk_version: int
+        replicas: list[int]
+        offline_replicas: list[int]
 
-    @dataclass(slots=True)
-    class UpdateMetadataTopicState:
-        topic_name: str = ''
-        topic_id: bytes = ZERO_UUID
-        partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, zk_version: int = 0, replicas: list[int] = DEFAULT, offline_replicas: list[int] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partition_index = partition_index
+            self.controller_epoch = controller_epoch
+            self.leader = leader
+            self.leader_epoch = leader_epoch
+            self.isr = [] if isr is DEFAULT else isr
+            self.zk_version = zk_version
+            self.replicas = [] if replicas is DEFAULT else replicas
+            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
 
-    @dataclass(slots=True)
-    class UpdateMetadataEndpoint:
-        port: int = 0
-        host: str = ''
-        listener: str = ''
-        security_protocol: int = 0
+    class UpdateMetadataTopicState(Message):
+        __slots__ = ('topic_name', 'topic_id', 'partition_states',)
+        topic_name: str
+        topic_id: bytes
+        partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState]
 
-    @dataclass(slots=True)
-    class UpdateMetadataBroker:
-        id: int = 0
-        v0_host: str = ''
-        v0_port: int = 0
-        endpoints: list[UpdateMetadataRequest.UpdateMetadataEndpoint] = field(default_factory=list)
-        rack: str | None = ''
+        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.topic_id = topic_id
+            self.partition_states = [] if partition_states is DEFAULT else partition_states
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    type: int = 0
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    ungrouped_partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = field(default_factory=list)
-    topic_states: list[UpdateMetadataRequest.UpdateMetadataTopicState] = field(default_factory=list)
-    live_brokers: list[UpdateMetadataRequest.UpdateMetadataBroker] = field(default_factory=list)
+    class UpdateMetadataEndpoint(Message):
+        __slots__ = ('port', 'host', 'listener', 'security_protocol',)
+        port: int
+        host: str
+        listener: str
+        security_protocol: int
+
+        def __init__(self, port: int = 0, host: str = '', listener: str = '', security_protocol: int = 0) -> None:
+            self.port = port
+            self.host = host
+            self.listener = listener
+            self.security_protocol = security_protocol
+
+    class UpdateMetadataBroker(Message):
+        __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack',)
+        id: int
+        v0_host: str
+        v0_port: int
+        endpoints: list[UpdateMetadataRequest.UpdateMetadataEndpoint]
+        rack: str | None
+
+        def __init__(self, id: int = 0, v0_host: str = '', v0_port: int = 0, endpoints: list[UpdateMetadataRequest.UpdateMetadataEndpoint] = DEFAULT, rack: str | None = '') -> None:
+            self.id = id
+            self.v0_host = v0_host
+            self.v0_port = v0_port
+            self.endpoints = [] if endpoints is DEFAULT else endpoints
+            self.rack = rack
+
+    controller_id: int
+    is_k_raft_controller: bool
+    type: int
+    controller_epoch: int
+    broker_epoch: int
+    ungrouped_partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState]
+    topic_states: list[UpdateMetadataRequest.UpdateMetadataTopicState]
+    live_brokers: list[UpdateMetadataRequest.UpdateMetadataBroker]
+
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, type: int = 0, controller_epoch: int = 0, broker_epoch: int = -1, ungrouped_partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = DEFAULT, topic_states: list[UpdateMetadataRequest.UpdateMetadataTopicState] = DEFAULT, live_brokers: list[UpdateMetadataRequest.UpdateMetadataBroker] = DEFAULT) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.type = type
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.ungrouped_partition_states = [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        self.topic_states = [] if topic_states is DEFAULT else topic_states
+        self.live_brokers = [] if live_brokers is DEFAULT else live_brokers
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 8:
@@ -72,14 +111,17 @@ class UpdateMetadataRequest:
         return _DEC_UpdateMetadataRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class UpdateMetadataResponse:
+class UpdateMetadataResponse(Message):
+    __slots__ = ('error_code',)
     API_KEY: ClassVar[int] = 6
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 8
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    error_code: int = 0
+    error_code: int
+
+    def __init__(self, error_code: int = 0) -> None:
+        self.error_code = error_code
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 8:

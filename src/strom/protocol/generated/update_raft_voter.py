@@ -4,37 +4,54 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class UpdateRaftVoterRequest:
+class UpdateRaftVoterRequest(Message):
+    __slots__ = ('cluster_id', 'current_leader_epoch', 'voter_id', 'voter_directory_id', 'listeners', 'k_raft_version_feature',)
     API_KEY: ClassVar[int] = 82
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Listener:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+    class Listener(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
 
-    @dataclass(slots=True)
-    class KRaftVersionFeature:
-        min_supported_version: int = 0
-        max_supported_version: int = 0
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
 
-    cluster_id: str | None = ''
-    current_leader_epoch: int = 0
-    voter_id: int = 0
-    voter_directory_id: bytes = ZERO_UUID
-    listeners: list[UpdateRaftVoterRequest.Listener] = field(default_factory=list)
-    k_raft_version_feature: UpdateRaftVoterRequest.KRaftVersionFeature = field(default_factory=lambda: UpdateRaftVoterRequest.KRaftVersionFeature())
+    class KRaftVersionFeature(Message):
+        __slots__ = ('min_supported_version', 'max_supported_version',)
+        min_supported_version: int
+        max_supported_version: int
+
+        def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+            self.min_supported_version = min_supported_version
+            self.max_supported_version = max_supported_version
+
+    cluster_id: str | None
+    current_leader_epoch: int
+    voter_id: int
+    voter_directory_id: bytes
+    listeners: list[UpdateRaftVoterRequest.Listener]
+    k_raft_version_feature: UpdateRaftVoterRequest.KRaftVersionFeature
+
+    def __init__(self, cluster_id: str | None = '', current_leader_epoch: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[UpdateRaftVoterRequest.Listener] = DEFAULT, k_raft_version_feature: UpdateRaftVoterRequest.KRaftVersionFeature = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.current_leader_epoch = current_leader_epoch
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
+        self.listeners = [] if listeners is DEFAULT else listeners
+        self.k_raft_version_feature = UpdateRaftVoterRequest.KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -48,23 +65,34 @@ class UpdateRaftVoterRequest:
         return _DEC_UpdateRaftVoterRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class UpdateRaftVoterResponse:
+class UpdateRaftVoterResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'current_leader',)
     API_KEY: ClassVar[int] = 82
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class CurrentLeader:
-        leader_id: int = -1
-        leader_epoch: int = -1
-        host: str = ''
-        port: int = 0
+    class CurrentLeader(Message):
+        __slots__ = ('leader_id', 'leader_epoch', 'host', 'port',)
+        leader_id: int
+        leader_epoch: int
+        host: str
+        port: int
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    current_leader: UpdateRaftVoterResponse.CurrentLeader = field(default_factory=lambda: UpdateRaftVoterResponse.CurrentLeader())
+        def __init__(self, leader_id: int = -1, leader_epoch: int = -1, host: str = '', port: int = 0) -> None:
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.host = host
+            self.port = port
+
+    throttle_time_ms: int
+    error_code: int
+    current_leader: UpdateRaftVoterResponse.CurrentLeader
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, current_leader: UpdateRaftVoterResponse.CurrentLeader = DEFAULT) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.current_leader = UpdateRaftVoterResponse.CurrentLeader() if current_leader is DEFAULT else current_leader
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

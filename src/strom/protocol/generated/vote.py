@@ -4,38 +4,56 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class VoteRequest:
+class VoteRequest(Message):
+    __slots__ = ('cluster_id', 'voter_id', 'topics',)
     API_KEY: ClassVar[int] = 52
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        candidate_epoch: int = 0
-        candidate_id: int = 0
-        candidate_directory_id: bytes = ZERO_UUID
-        voter_directory_id: bytes = ZERO_UUID
-        last_offset_epoch: int = 0
-        last_offset: int = 0
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset',)
+        partition_index: int
+        candidate_epoch: int
+        candidate_id: int
+        candidate_directory_id: bytes
+        voter_directory_id: bytes
+        last_offset_epoch: int
+        last_offset: int
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[VoteRequest.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, candidate_epoch: int = 0, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID, voter_directory_id: bytes = ZERO_UUID, last_offset_epoch: int = 0, last_offset: int = 0) -> None:
+            self.partition_index = partition_index
+            self.candidate_epoch = candidate_epoch
+            self.candidate_id = candidate_id
+            self.candidate_directory_id = candidate_directory_id
+            self.voter_directory_id = voter_directory_id
+            self.last_offset_epoch = last_offset_epoch
+            self.last_offset = last_offset
 
-    cluster_id: str | None = None
-    voter_id: int = -1
-    topics: list[VoteRequest.TopicData] = field(default_factory=list)
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[VoteRequest.PartitionData]
+
+        def __init__(self, topic_name: str = '', partitions: list[VoteRequest.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    cluster_id: str | None
+    voter_id: int
+    topics: list[VoteRequest.TopicData]
+
+    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[VoteRequest.TopicData] = DEFAULT) -> None:
+        self.cluster_id = cluster_id
+        self.voter_id = voter_id
+        self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -49,35 +67,56 @@ class VoteRequest:
         return _DEC_VoteRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class VoteResponse:
+class VoteResponse(Message):
+    __slots__ = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 52
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class PartitionData:
-        partition_index: int = 0
-        error_code: int = 0
-        leader_id: int = 0
-        leader_epoch: int = 0
-        vote_granted: bool = False
+    class PartitionData(Message):
+        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted',)
+        partition_index: int
+        error_code: int
+        leader_id: int
+        leader_epoch: int
+        vote_granted: bool
 
-    @dataclass(slots=True)
-    class TopicData:
-        topic_name: str = ''
-        partitions: list[VoteResponse.PartitionData] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, vote_granted: bool = False) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
+            self.leader_id = leader_id
+            self.leader_epoch = leader_epoch
+            self.vote_granted = vote_granted
 
-    @dataclass(slots=True)
-    class NodeEndpoint:
-        node_id: int = 0
-        host: str = ''
-        port: int = 0
+    class TopicData(Message):
+        __slots__ = ('topic_name', 'partitions',)
+        topic_name: str
+        partitions: list[VoteResponse.PartitionData]
 
-    error_code: int = 0
-    topics: list[VoteResponse.TopicData] = field(default_factory=list)
-    node_endpoints: list[VoteResponse.NodeEndpoint] = field(default_factory=list)
+        def __init__(self, topic_name: str = '', partitions: list[VoteResponse.PartitionData] = DEFAULT) -> None:
+            self.topic_name = topic_name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class NodeEndpoint(Message):
+        __slots__ = ('node_id', 'host', 'port',)
+        node_id: int
+        host: str
+        port: int
+
+        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+            self.node_id = node_id
+            self.host = host
+            self.port = port
+
+    error_code: int
+    topics: list[VoteResponse.TopicData]
+    node_endpoints: list[VoteResponse.NodeEndpoint]
+
+    def __init__(self, error_code: int = 0, topics: list[VoteResponse.TopicData] = DEFAULT, node_endpoints: list[VoteResponse.NodeEndpoint] = DEFAULT) -> None:
+        self.error_code = error_code
+        self.topics = [] if topics is DEFAULT else topics
+        self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -4,40 +4,59 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class VotersRecord:
+class VotersRecord(Message):
+    __slots__ = ('version', 'voters',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    @dataclass(slots=True)
-    class Endpoint:
-        name: str = ''
-        host: str = ''
-        port: int = 0
+    class Endpoint(Message):
+        __slots__ = ('name', 'host', 'port',)
+        name: str
+        host: str
+        port: int
 
-    @dataclass(slots=True)
-    class KRaftVersionFeature:
-        min_supported_version: int = 0
-        max_supported_version: int = 0
+        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+            self.name = name
+            self.host = host
+            self.port = port
 
-    @dataclass(slots=True)
-    class Voter:
-        voter_id: int = 0
-        voter_directory_id: bytes = ZERO_UUID
-        endpoints: list[VotersRecord.Endpoint] = field(default_factory=list)
-        k_raft_version_feature: VotersRecord.KRaftVersionFeature = field(default_factory=lambda: VotersRecord.KRaftVersionFeature())
+    class KRaftVersionFeature(Message):
+        __slots__ = ('min_supported_version', 'max_supported_version',)
+        min_supported_version: int
+        max_supported_version: int
 
-    version: int = 0
-    voters: list[VotersRecord.Voter] = field(default_factory=list)
+        def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+            self.min_supported_version = min_supported_version
+            self.max_supported_version = max_supported_version
+
+    class Voter(Message):
+        __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature',)
+        voter_id: int
+        voter_directory_id: bytes
+        endpoints: list[VotersRecord.Endpoint]
+        k_raft_version_feature: VotersRecord.KRaftVersionFeature
+
+        def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, endpoints: list[VotersRecord.Endpoint] = DEFAULT, k_raft_version_feature: VotersRecord.KRaftVersionFeature = DEFAULT) -> None:
+            self.voter_id = voter_id
+            self.voter_directory_id = voter_directory_id
+            self.endpoints = [] if endpoints is DEFAULT else endpoints
+            self.k_raft_version_feature = VotersRecord.KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
+
+    version: int
+    voters: list[VotersRecord.Voter]
+
+    def __init__(self, version: int = 0, voters: list[VotersRecord.Voter] = DEFAULT) -> None:
+        self.version = version
+        self.voters = [] if voters is DEFAULT else voters
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:

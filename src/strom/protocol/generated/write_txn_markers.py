@@ -4,34 +4,48 @@
 # ruff: noqa
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
+from strom.protocol.message import DEFAULT, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersRequest:
+class WriteTxnMarkersRequest(Message):
+    __slots__ = ('markers',)
     API_KEY: ClassVar[int] = 27
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class WritableTxnMarkerTopic:
-        name: str = ''
-        partition_indexes: list[int] = field(default_factory=list)
+    class WritableTxnMarkerTopic(Message):
+        __slots__ = ('name', 'partition_indexes',)
+        name: str
+        partition_indexes: list[int]
 
-    @dataclass(slots=True)
-    class WritableTxnMarker:
-        producer_id: int = 0
-        producer_epoch: int = 0
-        transaction_result: bool = False
-        topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = field(default_factory=list)
-        coordinator_epoch: int = 0
+        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
+            self.name = name
+            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
 
-    markers: list[WriteTxnMarkersRequest.WritableTxnMarker] = field(default_factory=list)
+    class WritableTxnMarker(Message):
+        __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch',)
+        producer_id: int
+        producer_epoch: int
+        transaction_result: bool
+        topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic]
+        coordinator_epoch: int
+
+        def __init__(self, producer_id: int = 0, producer_epoch: int = 0, transaction_result: bool = False, topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = DEFAULT, coordinator_epoch: int = 0) -> None:
+            self.producer_id = producer_id
+            self.producer_epoch = producer_epoch
+            self.transaction_result = transaction_result
+            self.topics = [] if topics is DEFAULT else topics
+            self.coordinator_epoch = coordinator_epoch
+
+    markers: list[WriteTxnMarkersRequest.WritableTxnMarker]
+
+    def __init__(self, markers: list[WriteTxnMarkersRequest.WritableTxnMarker] = DEFAULT) -> None:
+        self.markers = [] if markers is DEFAULT else markers
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:
@@ -45,29 +59,44 @@ class WriteTxnMarkersRequest:
         return _DEC_WriteTxnMarkersRequest[version - 0](r)
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersResponse:
+class WriteTxnMarkersResponse(Message):
+    __slots__ = ('markers',)
     API_KEY: ClassVar[int] = 27
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    @dataclass(slots=True)
-    class WritableTxnMarkerPartitionResult:
-        partition_index: int = 0
-        error_code: int = 0
+    class WritableTxnMarkerPartitionResult(Message):
+        __slots__ = ('partition_index', 'error_code',)
+        partition_index: int
+        error_code: int
 
-    @dataclass(slots=True)
-    class WritableTxnMarkerTopicResult:
-        name: str = ''
-        partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = field(default_factory=list)
+        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+            self.partition_index = partition_index
+            self.error_code = error_code
 
-    @dataclass(slots=True)
-    class WritableTxnMarkerResult:
-        producer_id: int = 0
-        topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = field(default_factory=list)
+    class WritableTxnMarkerTopicResult(Message):
+        __slots__ = ('name', 'partitions',)
+        name: str
+        partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult]
 
-    markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = field(default_factory=list)
+        def __init__(self, name: str = '', partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = DEFAULT) -> None:
+            self.name = name
+            self.partitions = [] if partitions is DEFAULT else partitions
+
+    class WritableTxnMarkerResult(Message):
+        __slots__ = ('producer_id', 'topics',)
+        producer_id: int
+        topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult]
+
+        def __init__(self, producer_id: int = 0, topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = DEFAULT) -> None:
+            self.producer_id = producer_id
+            self.topics = [] if topics is DEFAULT else topics
+
+    markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult]
+
+    def __init__(self, markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = DEFAULT) -> None:
+        self.markers = [] if markers is DEFAULT else markers
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 1:

@@ -1,0 +1,377 @@
+"""The broker's metrics: plain counters on the event loop, read whole at scrape time.
+
+Counting costs a few integer additions per request and per partition of a produce
+or fetch (never per record: a batch's record count is read from its header), with
+no lock: only the loop writes them. The Prometheus endpoint (strom.server.metrics_http)
+asks the loop for a :class:`MetricsSnapshot`, a copy taken on the loop, and renders
+it in its own thread. The snapshot also computes the gauges from the broker's state
+then (partition counts, log sizes, consumer group lag), so nothing is kept up to date
+for them between scrapes.
+
+Names follow Kafka's JMX beans as the Prometheus JMX exporter's usual Kafka rules
+(lowercased) name them; see strom.server.metrics_http.
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from strom.common.types import TopicPartition
+from strom.protocol.api_versions import ApiKey
+from strom.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+# Request latency (ms): Kafka's RequestMetrics TotalTimeMs, as Prometheus buckets.
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+)  # fmt: skip
+FLUSH_BUCKETS_MS: tuple[float, ...] = (0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
+
+# Errors that are not the broker's failure: Kafka does not count them in
+# FailedProduceRequestsPerSec / FailedFetchRequestsPerSec (ReplicaManager).
+EXPECTED_PRODUCE_ERRORS = frozenset(
+    {
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.CORRUPT_MESSAGE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+    }
+)
+EXPECTED_FETCH_ERRORS = frozenset(
+    {
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.UNKNOWN_LEADER_EPOCH,
+        ErrorCode.FENCED_LEADER_EPOCH,
+        ErrorCode.REPLICA_NOT_AVAILABLE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        ErrorCode.INCONSISTENT_TOPIC_ID,
+        ErrorCode.UNKNOWN_TOPIC_ID,
+    }
+)
+_LENGTH = struct.Struct(">i")
+_BATCH_LENGTH_AT = 8
+_RECORDS_COUNT_AT = 57
+_BATCH_HEADER = 61
+
+
+class Histogram:
+    """Counts per bucket (not cumulative), sum and count; written on the loop only."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def copy(self) -> Histogram:
+        out = Histogram(self.bounds)
+        out.counts, out.sum, out.count = list(self.counts), self.sum, self.count
+        return out
+
+
+class TopicStats:
+    """Kafka's BrokerTopicMetrics of one topic (or of all: the all-topics bean)."""
+
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "failed_fetch_requests",
+        "failed_produce_requests",
+        "fetch_requests",
+        "messages_in",
+        "produce_requests",
+        "replication_bytes_out",
+    )
+
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.replication_bytes_out = 0
+        self.produce_requests = 0
+        self.fetch_requests = 0
+        self.failed_produce_requests = 0
+        self.failed_fetch_requests = 0
+
+    def values(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def batch_counts(records: bytes | memoryview) -> tuple[int, int]:
+    """(records, bytes) of the v2 batches in ``records``, from their headers only."""
+    size = len(records)
+    count = 0
+    position = 0
+    while position + _BATCH_HEADER <= size:
+        count += _LENGTH.unpack_from(records, position + _RECORDS_COUNT_AT)[0]
+        position += 12 + _LENGTH.unpack_from(records, position + _BATCH_LENGTH_AT)[0]
+    return count, size
+
+
+class BrokerMetrics:
+    """The counters; ``on_*`` are called on the loop by the server and the broker."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, TopicStats] = {}
+        self.all_topics = TopicStats()
+        self.requests: dict[tuple[int, int], int] = {}  # (api key, version) -> count
+        self.errors: dict[tuple[int, int], int] = {}  # (api key, error code) -> count
+        self.latency: dict[int, Histogram] = {}  # api key -> TotalTimeMs
+        self.isr_shrinks = 0
+        self.isr_expands = 0
+        self.log_flush = Histogram(FLUSH_BUCKETS_MS)
+        self.connections: dict[str, int] = {}  # listener -> open connections
+        self.connections_created: dict[str, int] = {}
+        self.connections_closed: dict[str, int] = {}
+
+    def topic(self, name: str) -> TopicStats:
+        stats = self.topics.get(name)
+        if stats is None:
+            stats = self.topics[name] = TopicStats()
+        return stats
+
+    # -- connections (strom.server) -----------------------------------------------------
+    def on_connection(self, listener: str, opened: bool) -> None:
+        if opened:
+            self.connections[listener] = self.connections.get(listener, 0) + 1
+            self.connections_created[listener] = self.connections_created.get(listener, 0) + 1
+        else:
+            self.connections[listener] = self.connections.get(listener, 1) - 1
+            self.connections_closed[listener] = self.connections_closed.get(listener, 0) + 1
+
+    # -- requests (strom.server, once the response is sent) ---------------------------------
+    def on_request(
+        self, api_key: int, version: int, request: Any, response: Any, elapsed_ms: float
+    ) -> None:
+        key = (api_key, version)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        latency = self.latency.get(api_key)
+        if latency is None:
+            latency = self.latency[api_key] = Histogram(LATENCY_BUCKETS_MS)
+        latency.observe(elapsed_ms)
+        if api_key == ApiKey.PRODUCE:
+            self._on_produce(request, response)
+        elif api_key == ApiKey.FETCH:
+            self._on_fetch(request, response, version)
+        else:
+            code = getattr(response, "error_code", 0)
+            if code:
+                self.on_error(api_key, code)
+
+    def on_error(self, api_key: int, code: int) -> None:
+        key = (api_key, code)
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    def _on_produce(self, request: Any, response: Any) -> None:
+        errors: dict[tuple[str, int], int] = {}
+        if response is not None:
+            for t in response.responses:
+                for p in t.partition_responses:
+                    if p.error_code:
+                        errors[(t.name, p.index)] = p.error_code
+        every = self.all_topics
+        for td in request.topic_data:
+            stats = self.topic(td.name)
+            for pd in td.partition_data:
+                stats.produce_requests += 1
+                every.produce_requests += 1
+                code = errors.get((td.name, pd.index), 0) if errors else 0
+                if code:
+                    self.on_error(ApiKey.PRODUCE, code)
+                    if code not in EXPECTED_PRODUCE_ERRORS:
+                        stats.failed_produce_requests += 1
+                        every.failed_produce_requests += 1
+                elif pd.records is not None:
+                    count, size = batch_counts(pd.records)
+                    stats.messages_in += count
+                    every.messages_in += count
+                    stats.bytes_in += size
+                    every.bytes_in += size
+
+    def _on_fetch(self, request: Any, response: Any, version: int) -> None:
+        if response is None:
+            return
+        if response.error_code:
+            self.on_error(ApiKey.FETCH, response.error_code)
+        follower = (request.replica_state.replica_id if version >= 15 else request.replica_id) >= 0
+        for t in response.responses:
+            stats = self.topic(t.topic) if t.topic else None  # None: an unknown topic id
+            for p in t.partitions:
+                self._fetched(stats, p.error_code, p.records, follower)
+
+    def _fetched(self, stats: TopicStats | None, code: int, records: Any, follower: bool) -> None:
+        """One partition of a fetch response."""
+        every = self.all_topics
+        every.fetch_requests += 1
+        if stats is not None:
+            stats.fetch_requests += 1
+        if code:
+            self.on_error(ApiKey.FETCH, code)
+            if code not in EXPECTED_FETCH_ERRORS:
+                every.failed_fetch_requests += 1
+                if stats is not None:
+                    stats.failed_fetch_requests += 1
+            return
+        size = len(records) if records is not None else 0  # ChunkedRecords too
+        if stats is None or not size:
+            return
+        if follower:
+            stats.replication_bytes_out += size
+            every.replication_bytes_out += size
+        else:
+            stats.bytes_out += size
+            every.bytes_out += size
+
+    # -- replication and storage ----------------------------------------------------------
+    def on_isr_change(self, old: Sequence[int], new: Sequence[int]) -> None:
+        if len(new) < len(old):
+            self.isr_shrinks += 1
+        elif len(new) > len(old):
+            self.isr_expands += 1
+
+
+class PartitionGauges(NamedTuple):
+    topic: str
+    partition: int
+    is_leader: bool
+    under_replicated: bool
+    under_min_isr: bool
+    at_min_isr: bool
+    size_bytes: int
+    segments: int
+    log_start_offset: int
+    log_end_offset: int
+    high_watermark: int
+
+
+class GroupLag(NamedTuple):
+    group: str
+    topic: str
+    partition: int
+    committed_offset: int
+    log_end_offset: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.log_end_offset - self.committed_offset, 0)
+
+
+class MetricsSnapshot:
+    """What a scrape shows: the counters copied and the gauges computed, on the loop.
+    (Plain classes here, not dataclasses: this module is imported at every start.)"""
+
+    __slots__ = (
+        "active_controller",
+        "all_topics",
+        "connections",
+        "connections_closed",
+        "connections_created",
+        "errors",
+        "global_partitions",
+        "global_topics",
+        "isr_expands",
+        "isr_shrinks",
+        "lag",
+        "latency",
+        "log_flush",
+        "node_id",
+        "offline_partitions",
+        "partitions",
+        "requests",
+        "topics",
+    )
+
+    def __init__(self, node_id: int, m: BrokerMetrics) -> None:
+        self.node_id = node_id
+        self.topics = {name: stats.values() for name, stats in m.topics.items()}
+        self.all_topics = m.all_topics.values()
+        self.requests = dict(m.requests)
+        self.errors = dict(m.errors)
+        self.latency = {key: h.copy() for key, h in m.latency.items()}
+        self.isr_shrinks = m.isr_shrinks
+        self.isr_expands = m.isr_expands
+        self.log_flush = m.log_flush.copy()
+        self.connections = dict(m.connections)
+        self.connections_created = dict(m.connections_created)
+        self.connections_closed = dict(m.connections_closed)
+        self.partitions: list[PartitionGauges] = []
+        self.active_controller = False
+        self.offline_partitions = 0
+        self.global_partitions = 0
+        self.global_topics = 0
+        self.lag: list[GroupLag] = []
+
+
+def snapshot(broker: Broker) -> MetricsSnapshot:
+    """Copy the counters and compute the gauges; call on the broker's loop."""
+    snap = MetricsSnapshot(broker.node_id, broker.metrics)
+    high_watermarks: dict[TopicPartition, int] = {}
+    for tp, part in broker.replicas.partitions.items():
+        log = part.log
+        isr, replicas, min_isr = len(part.isr), len(part.replicas), part.min_insync_replicas
+        leader = part.is_leader
+        high_watermarks[tp] = part.high_watermark
+        snap.partitions.append(
+            PartitionGauges(
+                tp.topic,
+                tp.partition,
+                leader,
+                leader and isr < replicas,
+                leader and isr < min_isr,
+                leader and isr == min_isr,
+                log.size_in_bytes,
+                log.num_segments,
+                log.log_start_offset,
+                log.log_end_offset,
+                part.high_watermark,
+            )
+        )
+    _controller_gauges(broker, snap)
+    _group_lag(broker, high_watermarks, snap)
+    return snap
+
+
+def _controller_gauges(broker: Broker, snap: MetricsSnapshot) -> None:
+    """Kafka's KafkaController beans: set on the active controller, zero elsewhere."""
+    cluster = broker.cluster
+    if cluster is not None:
+        snap.active_controller = cluster.runtime.is_active
+    else:
+        snap.active_controller = broker.image.controller_id == broker.node_id
+    if not snap.active_controller:
+        return
+    image = broker.image
+    snap.global_topics = len(image.topics)
+    for topic in image.topics.values():
+        snap.global_partitions += len(topic.partitions)
+        snap.offline_partitions += sum(1 for p in topic.partitions if p.leader < 0)
+
+
+def _group_lag(
+    broker: Broker, high_watermarks: dict[TopicPartition, int], snap: MetricsSnapshot
+) -> None:
+    """The lag of every group this broker coordinates, on the partitions it has a replica
+    of: the log end offset a consumer sees (the high watermark) minus the committed
+    offset, as ``strom consumer-groups --describe`` prints it."""
+    for shard in broker.groups.shards.values():
+        for group, committed in shard.offsets.items():
+            for (topic, partition), om in committed.items():
+                end = high_watermarks.get(TopicPartition(topic, partition))
+                if end is not None:
+                    snap.lag.append(GroupLag(group, topic, partition, om.offset, end))

@@ -1,0 +1,56 @@
+"""The base of the generated message classes (strom.protocol.generated).
+
+The generator writes plain classes with ``__slots__`` and a straight-line
+``__init__`` rather than ``@dataclass``: a dataclass is built at import time
+(its ``__init__``, ``__repr__`` and ``__eq__`` are compiled from source by
+``exec``), which made importing the codec most of a broker's start. The
+generated ``__init__`` is what the dataclass's would be: fields in schema
+order, positional or keyword, defaults from the schema, and a fresh list (or
+struct) for a field whose default is one, unless a value, even None, is
+passed. Equality and repr are dataclass-like and shared here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class _Default:
+    """The default of a field whose default is a fresh object (a list or a struct)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
+class Message:
+    """A message or one of its structs: ``__slots__`` name the fields in schema order."""
+
+    __slots__ = ()
+    API_KEY: ClassVar[int] = -1
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as an unfrozen dataclass
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields(self))
+        return f"{type(self).__qualname__}({args})"
+
+
+def fields(message: Message | type[Message]) -> tuple[str, ...]:
+    """The field names of a message class or instance, in schema order."""
+    names: tuple[str, ...] = message.__slots__
+    return names
+
+
+def is_message(value: object) -> bool:
+    """Whether ``value`` is a generated message class."""
+    return isinstance(value, type) and issubclass(value, Message)
