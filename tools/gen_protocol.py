@@ -301,7 +301,10 @@ class Gen:
                     if factory and f.is_array:
                         cond = f"self.{f.attr}"
                     elif factory:
-                        cond = f"self.{f.attr} != {d}()"
+                        # compared with one shared default, not a new one per encode
+                        const = "_DEFAULT_" + d.replace(".", "_")
+                        self.defaults[const] = f"{d}()"
+                        cond = f"self.{f.attr} != {const}"
                     else:
                         cond = f"self.{f.attr} != {d}"
                     lines.append(f"    if {cond}:")
@@ -461,6 +464,7 @@ class Gen:
     def emit(self) -> str:
         self.enc_table: dict[tuple[str, str], dict[int, str]] = {}
         self.dec_table: dict[tuple[str, str], dict[int, str]] = {}
+        self.defaults: dict[str, str] = {}
         for m in self.messages:
             self.functions(m)
         out = [
@@ -488,6 +492,7 @@ class Gen:
             lo = m.valid.lo
             out.append(f"_ENC_{m.name} = ({', '.join(enc[v] for v in range(lo, m.valid.hi + 1))},)")
             out.append(f"_DEC_{m.name} = ({', '.join(dec[v] for v in range(lo, m.valid.hi + 1))},)")
+        out.extend(f"{name} = {expr}" for name, expr in sorted(self.defaults.items()))
         return "\n".join(out) + "\n"
 
     def message_src(self, msg: Message) -> list[str]:

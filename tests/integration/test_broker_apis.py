@@ -189,15 +189,6 @@ def test_fetch_out_of_range_and_long_poll(
         assert time.monotonic() - fetcher_started < 5
 
 
-def test_fetch_sessions_are_refused_correctly(raw: RawClient, topic_name: str) -> None:
-    assert create(raw, topic_name) == 0
-    req = FetchRequest(max_wait_ms=0, session_id=0, session_epoch=0, topics=[])
-    resp = raw.request(req, 12)
-    assert (resp.error_code, resp.session_id) == (0, 0)
-    resp = raw.request(FetchRequest(session_id=1234, session_epoch=1, topics=[]), 12)
-    assert resp.error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
-
-
 def test_list_offsets(raw: RawClient, topic_name: str) -> None:
     assert create(raw, topic_name) == 0
     base = 1_700_000_000_000

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strom.broker.authorizer import Authorizer
+from strom.broker.fetch_sessions import FetchSessionCache
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
 from strom.broker.listeners import (
@@ -126,6 +127,9 @@ class Broker:
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
+        self.fetch_sessions = FetchSessionCache(
+            config.get_int("max.incremental.fetch.session.cache.slots")
+        )
         self.peers = InterBrokerClients(self)
         self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
         self.replicas.on_follower = self.fetchers.follow
@@ -421,14 +425,15 @@ class Broker:
         return self.logs.remove_expired_producers(self.now_ms())
 
     async def flush_due(self) -> int:
-        return await self._flush(self.logs.flush_jobs(self.now_ms()))
+        return await self.run_flush_jobs(self.logs.flush_jobs(self.now_ms()))
 
     async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
         """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
         before the produce is answered), in a storage thread."""
-        await self._flush(self.logs.requested_flush_jobs(tps, self.now_ms()))
+        await self.run_flush_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
 
-    async def _flush(self, jobs: Sequence[FlushJob]) -> int:
+    async def run_flush_jobs(self, jobs: Sequence[FlushJob]) -> int:
+        """fsync in a storage thread; each flush's time goes to the metrics."""
         done = await self.run_storage_jobs(jobs)
         for job in jobs:
             self.metrics.log_flush.observe(job.elapsed_ms)  # LogFlushRateAndTimeMs

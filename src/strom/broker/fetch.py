@@ -1,9 +1,9 @@
 """Fetch: serve file ranges of the log, with long polling.
 
-Sessionless (KIP-227 refusal): full fetch requests are answered with session
-id 0, which tells the client no session was created; a request naming a
-session gets FETCH_SESSION_ID_NOT_FOUND. The first batch of the first
-partition with data is returned whole even above the byte limits (KIP-74).
+Incremental fetch sessions (KIP-227, strom.broker.fetch_sessions) decide which
+partitions a request reads and which of them its answer carries. The first batch
+of the first partition with data is returned whole even above the byte limits
+(KIP-74).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from strom.broker.broker import Broker, handles
+from strom.broker.fetch_sessions import FetchItem, new_context
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -23,6 +24,11 @@ from strom.replication.truncation import diverging
 
 log = logging.getLogger(__name__)
 PartitionData = FetchResponse.PartitionData
+# Shared "not set" values of a partition's answer (assigned whole when set, never
+# changed in place): three objects fewer per partition and request.
+_NO_DIVERGING_EPOCH = FetchResponse.EpochEndOffset()
+_NO_CURRENT_LEADER = FetchResponse.LeaderIdAndEpoch()
+_NO_SNAPSHOT_ID = FetchResponse.SnapshotId()
 
 
 class _FetchState:
@@ -38,6 +44,7 @@ class _FetchState:
         # held for min_bytes (Kafka's ReplicaManager.fetchMessages)
         self.answer_now = False
         self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
+        self.preferred_replicas = False  # KIP-392 selection applies
 
 
 def _preferred_replica(
@@ -45,7 +52,7 @@ def _preferred_replica(
 ) -> int | None:
     """KIP-392: the replica a consumer in another rack should read from, when it is not
     this leader (None: read here)."""
-    if not part.is_leader or st.version < 11 or not broker.read_from_closest_replica:
+    if not broker.read_from_closest_replica or st.version < 11 or not part.is_leader:
         return None
     racks = {b.node_id: b.rack for b in broker.image.brokers.values()}
     now = broker.now_ms()
@@ -138,7 +145,14 @@ def _failed(
 def _read_partition(
     broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> PartitionData:
-    out = PartitionData(partition_index=tp.partition, high_watermark=-1, last_stable_offset=-1)
+    out = PartitionData(
+        partition_index=tp.partition,
+        high_watermark=-1,
+        last_stable_offset=-1,
+        diverging_epoch=_NO_DIVERGING_EPOCH,
+        current_leader=_NO_CURRENT_LEADER,
+        snapshot_id=_NO_SNAPSHOT_ID,
+    )
     try:
         if st.replica_id >= 0:
             found = _follower_read(broker, st, tp, fp)
@@ -181,35 +195,78 @@ def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
     return info.name if info is not None else broker.replicas.topic_names.get(topic_id)
 
 
-def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchResponse, _FetchState]:
+def _unchanged(broker: Broker, st: _FetchState, tp: TopicPartition, item: FetchItem) -> bool:
+    """A consumer's partition in an incremental fetch with nothing to tell: reading it
+    would give no records, no error, and the high watermark and log start offset the
+    session last answered, so it would be left out of the answer. Anything else (a
+    follower, whose fetch moves the ISR; a preferred replica; any doubt) is read."""
+    cached = item.cached
+    if cached is None or st.replica_id >= 0 or st.preferred_replicas:
+        return False
+    part = broker.replicas.partitions.get(tp)
+    if part is None or not part.is_leader:
+        return False
+    fp = item.req
+    if 0 <= fp.current_leader_epoch != part.leader_epoch:
+        return False
+    plog = part.log
+    if plog.offline or broker.logs.offline_dirs:
+        return False
+    hw = plog.high_watermark
+    upper = part.last_stable_offset if st.req.isolation_level == READ_COMMITTED else hw
+    return (
+        plog.log_start_offset <= upper <= fp.fetch_offset <= plog.log_end_offset
+        and cached.high_watermark == hw
+        and cached.local_log_start_offset == plog.log_start_offset
+    )
+
+
+def _read_all(
+    broker: Broker, req: FetchRequest, version: int, items: list[FetchItem]
+) -> tuple[list[PartitionData | None], _FetchState]:
+    """Read every item (in order): one PartitionData each, None where an incremental
+    fetch has nothing to tell (see _unchanged)."""
     st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
-    responses: list[FetchResponse.FetchableTopicResponse] = []
-    for ft in req.topics:
-        name = ft.topic
-        topic_error = None
-        if version >= 13:
-            found = _topic_name(broker, ft.topic_id)
-            if found is None:
-                topic_error = ErrorCode.UNKNOWN_TOPIC_ID
-            else:
-                name = found
-        parts: list[PartitionData] = []
-        for fp in ft.partitions:
-            if topic_error is not None:
-                st.answer_now = True
-                parts.append(
-                    PartitionData(
-                        partition_index=fp.partition,
-                        error_code=topic_error,
-                        high_watermark=-1,
-                        records=b"",
-                    )
+    st.preferred_replicas = broker.read_from_closest_replica and version >= 11
+    parts: list[PartitionData | None] = []
+    for item in items:
+        fp = item.req
+        if item.topic is None:
+            st.answer_now = True
+            parts.append(
+                PartitionData(
+                    partition_index=fp.partition,
+                    error_code=ErrorCode.UNKNOWN_TOPIC_ID,
+                    high_watermark=-1,
+                    records=b"",
                 )
-                continue
-            parts.append(_read_partition(broker, st, TopicPartition(name, fp.partition), fp))
-        responses.append(
-            FetchResponse.FetchableTopicResponse(topic=name, topic_id=ft.topic_id, partitions=parts)
-        )
+            )
+        else:
+            tp = TopicPartition(item.topic, fp.partition)
+            if item.cached is not None and _unchanged(broker, st, tp, item):
+                parts.append(None)
+            else:
+                parts.append(_read_partition(broker, st, tp, fp))
+    return parts, st
+
+
+def _response(
+    broker: Broker,
+    st: _FetchState,
+    error: int,
+    session_id: int,
+    pairs: list[tuple[FetchItem, PartitionData]],
+) -> FetchResponse:
+    """The answer: the partitions grouped by topic, in order, and (KIP-951) the
+    endpoints of the leaders named in current_leader."""
+    responses: list[FetchResponse.FetchableTopicResponse] = []
+    last: FetchResponse.FetchableTopicResponse | None = None
+    for item, out in pairs:
+        name = item.topic or ""
+        if last is None or last.topic_id != item.topic_id or last.topic != name:
+            last = FetchResponse.FetchableTopicResponse(topic=name, topic_id=item.topic_id)
+            responses.append(last)
+        last.partitions.append(out)
     endpoints = []
     for node in sorted(st.leaders):
         endpoint = broker.broker_endpoint(node)
@@ -217,47 +274,40 @@ def _read_all(broker: Broker, req: FetchRequest, version: int) -> tuple[FetchRes
             host, port = endpoint
             rack = broker.image.brokers[node].rack
             endpoints.append(FetchResponse.NodeEndpoint(node, host, port, rack))
-    resp = FetchResponse(
+    return FetchResponse(
         throttle_time_ms=0,
-        error_code=0,
-        session_id=0,
+        error_code=error,
+        session_id=session_id,
         responses=responses,
         node_endpoints=endpoints,
     )
-    return resp, st
-
-
-def _requested(broker: Broker, req: FetchRequest, version: int) -> list[TopicPartition]:
-    out: list[TopicPartition] = []
-    for ft in req.topics:
-        name = ft.topic
-        if version >= 13:
-            found = _topic_name(broker, ft.topic_id)
-            if found is None:
-                continue
-            name = found
-        out.extend(TopicPartition(name, fp.partition) for fp in ft.partitions)
-    return out
 
 
 @handles(ApiKey.FETCH)
 async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest) -> FetchResponse:
     version = header.api_version
-    if version >= 7 and req.session_id != 0:
-        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
-    if version >= 7 and req.session_epoch > 0:
-        return FetchResponse(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0)
-    resp, st = _read_all(broker, req, version)
-    if st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now:
-        return resp
-    deadline = broker.now_ms() + req.max_wait_ms
-    tps = _requested(broker, req, version)
-    while True:
-        wait_ms = deadline - broker.now_ms()
-        if wait_ms <= 0:
-            break
-        await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=st.replica_id >= 0)
-        resp, st = _read_all(broker, req, version)
-        if st.total >= req.min_bytes or st.answer_now:
-            break
-    return resp
+    replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+    ctx = new_context(
+        broker.fetch_sessions,
+        version,
+        req,
+        replica_id >= 0,
+        lambda topic_id: _topic_name(broker, topic_id),
+        broker.now_ms(),
+    )
+    if ctx.error:
+        return FetchResponse(error_code=ctx.error, session_id=0)
+    parts, st = _read_all(broker, req, version, ctx.items)
+    if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now):
+        deadline = broker.now_ms() + req.max_wait_ms
+        tps = [TopicPartition(i.topic, i.req.partition) for i in ctx.items if i.topic is not None]
+        while True:
+            wait_ms = deadline - broker.now_ms()
+            if wait_ms <= 0:
+                break
+            await broker.replicas.wait_for_data(tps, wait_ms / 1000, follower=replica_id >= 0)
+            parts, st = _read_all(broker, req, version, ctx.items)
+            if st.total >= req.min_bytes or st.answer_now:
+                break
+    error, session_id, pairs = ctx.respond(parts, version >= 13, broker.now_ms())
+    return _response(broker, st, error, session_id, pairs)

@@ -89,11 +89,22 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
 
 
 async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> None:
-    """acks=all: each partition's answer once the ISR has its records."""
+    """acks=all: each partition's answer once the ISR has its records (no task is made
+    for a partition already committed, as on a single node)."""
     timeout_s = max(timeout_ms, 0) / 1000
-    codes = await asyncio.gather(
-        *(broker.replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in waiting)
-    )
+    replicas = broker.replicas
+    done = [replicas.commit_status(w.tp, w.next_offset) for w in waiting]
+    pending = [w for w, code in zip(waiting, done, strict=True) if code is None]
+    if len(pending) == 1:
+        waited = [await replicas.wait_for_commit(pending[0].tp, pending[0].next_offset, timeout_s)]
+    elif pending:
+        waited = await asyncio.gather(
+            *(replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in pending)
+        )
+    else:
+        waited = []
+    results = iter(waited)
+    codes = [code if code is not None else next(results) for code in done]
     for w, code in zip(waiting, codes, strict=True):
         if code != ErrorCode.NONE:
             w.response.error_code = code
@@ -135,6 +146,13 @@ def _refusal(
     return None
 
 
+def _close_on_error(out: list[ProduceResponse.TopicProduceResponse]) -> None:
+    """acks=0: Kafka closes the connection when a partition failed, so that the producer
+    notices the error and refreshes its metadata."""
+    if any(p.error_code for t in out for p in t.partition_responses):
+        raise CloseConnection("acks=0 produce failed")
+
+
 @handles(ApiKey.PRODUCE)
 async def handle_produce(
     broker: Broker, header: RequestHeader, req: ProduceRequest
@@ -153,7 +171,11 @@ async def handle_produce(
                 parts.append(refusal)
             else:
                 tp = TopicPartition(td.name, pd.index)
-                refused = await verify_transaction(broker, req.transactional_id, tp, pd.records)
+                refused = (
+                    await verify_transaction(broker, req.transactional_id, tp, pd.records)
+                    if req.transactional_id is not None
+                    else ErrorCode.NONE
+                )
                 if refused:
                     parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
                 else:
@@ -164,12 +186,11 @@ async def handle_produce(
                     if acks == -1 and next_offset >= 0:
                         waiting.append(_Appended(tp, resp, next_offset))
         out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
-    await broker.flush_requested(appended)  # flush.messages: fsynced before the answer
+    flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
+    if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
+        await broker.run_flush_jobs(flushes)
     if acks == 0:
-        if any(p.error_code for t in out for p in t.partition_responses):
-            # Kafka closes the connection so that an acks=0 producer notices the
-            # error and refreshes its metadata.
-            raise CloseConnection("acks=0 produce failed")
+        _close_on_error(out)
         return None
     if waiting:
         await _wait_for_replicas(broker, waiting, req.timeout_ms)

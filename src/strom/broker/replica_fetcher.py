@@ -9,6 +9,9 @@ diverging epoch of a Fetch response (v12+) does the same. Batches are appended
 exactly as the leader has them (offsets, epochs, producer state rebuilt); the
 follower's high watermark is min(leader's, its log end); its log start offset
 follows the leader's. A fetcher's errors back off ``replica.fetch.backoff.ms``.
+Each fetcher keeps an incremental fetch session (KIP-227) with its leader: once
+the session exists, a request names only the partitions whose fetch position moved
+(or that were added), and the answer only the partitions with news.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +32,7 @@ from strom.protocol.generated.offset_for_leader_epoch import (
     OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse,
 )
+from strom.replication.fetch_session_handler import FetchSessionHandler, Wanted
 from strom.replication.partition import Partition
 from strom.replication.truncation import truncation_for
 from strom.storage.log import UnexpectedAppendOffsetError
@@ -57,6 +62,7 @@ class ReplicaFetcher:
         self.partitions: dict[TopicPartition, _Follow] = {}
         self._wake = asyncio.Event()
         self._conn: BrokerConnection | None = None
+        self.session = FetchSessionHandler()  # KIP-227: a fetch session with the leader
         self.task: asyncio.Task[None] | None = None
         cfg = broker.config
         self.backoff_ms = cfg.get_int("replica.fetch.backoff.ms")
@@ -185,29 +191,12 @@ class ReplicaFetcher:
         f.delayed_until_ms = self.broker.now_ms() + self.backoff_ms
 
     async def _fetch(self, conn: BrokerConnection) -> bool:
-        now = self.broker.now_ms()
-        by_topic: dict[str, list[FetchRequest.FetchPartition]] = {}
-        ids: dict[str, bytes] = {}
-        sent: dict[TopicPartition, tuple[_Follow, int]] = {}  # the fetch state asked for
-        for tp, f in self.partitions.items():
-            if f.truncating or f.delayed_until_ms > now:
-                continue
-            plog = f.part.log
-            sent[tp] = (f, plog.log_end_offset)
-            by_topic.setdefault(tp.topic, []).append(
-                FetchRequest.FetchPartition(
-                    partition=tp.partition,
-                    current_leader_epoch=f.leader_epoch,
-                    fetch_offset=plog.log_end_offset,
-                    last_fetched_epoch=plog.leader_epoch_cache.latest_epoch,
-                    log_start_offset=plog.log_start_offset,
-                    partition_max_bytes=self.max_bytes,
-                )
-            )
-            topic = self.broker.image.topic(tp.topic)
-            ids[tp.topic] = topic.topic_id if topic is not None else bytes(16)
-        if not by_topic:
+        wanted = self._wanted()
+        if not wanted:
             return False
+        # the fetch state each partition is asked for (see _still_current)
+        sent = {tp: (self.partitions[tp], fp.fetch_offset) for tp, (_, fp) in wanted.items()}
+        data = self.session.build_next(wanted)
         cluster = self.broker.cluster
         req = FetchRequest(
             replica_id=self.broker.node_id,
@@ -217,12 +206,23 @@ class ReplicaFetcher:
             max_wait_ms=self.wait_ms,
             min_bytes=self.min_bytes,
             max_bytes=self.response_max_bytes,
-            session_id=0,
-            session_epoch=-1,
-            topics=[FetchRequest.FetchTopic(t, ids[t], ps) for t, ps in by_topic.items()],
+            session_id=data.session_id,
+            session_epoch=data.epoch,
+            topics=[
+                FetchRequest.FetchTopic(t, topic_id, [fp for _, fp in parts])
+                for (t, topic_id), parts in _by_topic(data.to_send.items()).items()
+            ],
+            forgotten_topics_data=[
+                FetchRequest.ForgottenTopic(t, topic_id, [tp.partition for tp, _ in parts])
+                for (t, topic_id), parts in _by_topic(data.to_forget).items()
+            ],
         )
-        resp: FetchResponse = await conn.send(req)
-        if resp.error_code != ErrorCode.NONE:
+        try:
+            resp: FetchResponse = await conn.send(req)
+        except BaseException:
+            self.session.handle_error()
+            raise
+        if not self.session.handle_response(resp):
             raise KafkaError(ErrorCode(resp.error_code), "fetch failed")
         for t in resp.responses:
             name = t.topic
@@ -243,6 +243,35 @@ class ReplicaFetcher:
         if asked is None or f is not asked[0] or f.truncating:
             return False
         return f.part.log.log_end_offset == asked[1]
+
+    def _wanted(self) -> dict[TopicPartition, Wanted]:
+        """The partitions to fetch now: topic id and fetch parameters."""
+        now = self.broker.now_ms()
+        wanted: dict[TopicPartition, Wanted] = {}
+        for tp, f in self.partitions.items():
+            if f.truncating or f.delayed_until_ms > now:
+                continue
+            plog = f.part.log
+            wanted[tp] = (
+                self._topic_id(tp.topic),
+                FetchRequest.FetchPartition(
+                    partition=tp.partition,
+                    current_leader_epoch=f.leader_epoch,
+                    fetch_offset=plog.log_end_offset,
+                    last_fetched_epoch=plog.leader_epoch_cache.latest_epoch,
+                    log_start_offset=plog.log_start_offset,
+                    partition_max_bytes=self.max_bytes,
+                ),
+            )
+        return wanted
+
+    def _topic_id(self, topic: str) -> bytes:
+        """From the image, or from LeaderAndIsr when UpdateMetadata has not come yet."""
+        info = self.broker.image.topic(topic)
+        if info is not None:
+            return info.topic_id
+        names = self.broker.replicas.topic_names
+        return next((i for i, name in names.items() if name == topic), bytes(16))
 
     def _handle(self, tp: TopicPartition, p: FetchResponse.PartitionData) -> None:
         f = self.partitions.get(tp)
@@ -310,6 +339,20 @@ class ReplicaFetcher:
             plog.truncate_fully_and_start_at(p.log_start_offset, now)
         else:
             self._delay(f)
+
+
+def _by_topic(
+    items: Iterable[tuple[TopicPartition, tuple[bytes, FetchRequest.FetchPartition] | bytes]],
+) -> dict[tuple[str, bytes], list[tuple[TopicPartition, FetchRequest.FetchPartition]]]:
+    """Partitions grouped by (topic, topic id), in order."""
+    out: dict[tuple[str, bytes], list[tuple[TopicPartition, FetchRequest.FetchPartition]]] = {}
+    for tp, value in items:
+        if isinstance(value, bytes):
+            topic_id, fp = value, FetchRequest.FetchPartition(partition=tp.partition)
+        else:
+            topic_id, fp = value
+        out.setdefault((tp.topic, topic_id), []).append((tp, fp))
+    return out
 
 
 class ReplicaFetcherManager:

@@ -123,6 +123,10 @@ class ReplicaManager:
             self._fail_commit_waiters(tp, ErrorCode.NOT_LEADER_OR_FOLLOWER)
         if delete:
             self.logs.delete_log(tp)
+            if not any(other.topic == tp.topic for other in self.partitions):
+                # the topic's id no longer names a local replica (fetches by id: UNKNOWN_TOPIC_ID)
+                for topic_id in [i for i, name in self.topic_names.items() if name == tp.topic]:
+                    del self.topic_names[topic_id]
         self._wake(tp)
 
     def delete_topic(self, name: str) -> None:
@@ -182,6 +186,14 @@ class ReplicaManager:
         return info
 
     # -- acks=all ------------------------------------------------------------------
+    def commit_status(self, tp: TopicPartition, required_offset: int) -> ErrorCode | None:
+        """What :meth:`wait_for_commit` would answer without waiting, None if it would
+        wait."""
+        part = self.partitions.get(tp)
+        if part is None:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return part.check_enough_replicas_reach(required_offset)
+
     async def wait_for_commit(
         self, tp: TopicPartition, required_offset: int, timeout_s: float
     ) -> ErrorCode:

@@ -202,6 +202,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = _defs(
     ConfigDef("replica.fetch.min.bytes", INT, 1, at_least(1)),
     ConfigDef("replica.fetch.max.bytes", INT, 1_048_576, at_least(0)),
     ConfigDef("fetch.max.bytes", INT, 57_671_680, at_least(1024)),
+    ConfigDef("max.incremental.fetch.session.cache.slots", INT, 1000, at_least(0)),
     ConfigDef("replica.fetch.response.max.bytes", INT, 10_485_760, at_least(0)),
     ConfigDef("replica.fetch.wait.max.ms", INT, 500, at_least(0)),
     ConfigDef("replica.fetch.backoff.ms", INT, 1000, at_least(0)),

@@ -121,6 +121,12 @@ class Reader:
         return bytes(self.buf[p : p + 16])
 
     def uvarint(self) -> int:
+        pos = self.pos
+        if pos < self.end:
+            b = self.buf[pos]
+            if b < 0x80:  # one byte: lengths, counts and empty tag sections mostly
+                self.pos = pos + 1
+                return b
         value = 0
         shift = 0
         buf = self.buf
@@ -245,6 +251,10 @@ class Reader:
         self._take(size)
 
     def skip_tags(self) -> None:
+        pos = self.pos
+        if pos < self.end and self.buf[pos] == 0:  # no tagged fields: the usual case
+            self.pos = pos + 1
+            return
         for _ in range(self._length(self.uvarint())):
             _, size = self.tag_header()
             self._take(size)
@@ -300,6 +310,9 @@ class Writer:
 
     def uvarint(self, v: int) -> None:
         buf = self.buf
+        if 0 <= v < 0x80:
+            buf.append(v)
+            return
         while v >= 0x80:
             buf.append((v & 0x7F) | 0x80)
             v >>= 7
@@ -386,6 +399,9 @@ class Writer:
         return Writer()
 
     def tagged(self, tags: list[tuple[int, Writer]]) -> None:
+        if not tags:
+            self.buf.append(0)
+            return
         self.uvarint(len(tags))
         for tag, w in tags:
             self.uvarint(tag)

@@ -158,7 +158,7 @@ class Authenticator:
         self._expiry_ms = session.session_expiry_ms
         return True
 
-    async def on_request(self, io: FrameIO, frame: bytes) -> Verdict:
+    async def on_request(self, io: FrameIO, frame: bytes | memoryview) -> Verdict:
         """A request after authentication: a SaslHandshake starts re-authentication;
         anything else on an expired session closes the connection."""
         api_key = _API_KEY.unpack_from(frame, 0)[0] if len(frame) >= 2 else -1
@@ -169,7 +169,7 @@ class Authenticator:
                 self._last_reauth = now
                 mechanism = session.mechanism.mechanism if session.mechanism else ""
                 self._session = self._new_session((mechanism, self.principal))
-                ok = await self._exchange(io, self._session, frame)
+                ok = await self._exchange(io, self._session, bytes(frame))
                 return Verdict.HANDLED if ok else Verdict.CLOSE
         if self._expiry_ms is not None and _now_ms() >= self._expiry_ms:
             log.debug("Disconnecting expired channel of %s (%s)", io.peer, self.principal)

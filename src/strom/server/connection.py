@@ -6,6 +6,19 @@ log goes out with sendfile when the transport allows it, otherwise with
 page-cache reads (os.pread). A frame that cannot be parsed, an unknown API
 key or an unsupported version closes this connection only; an unexpected
 error inside a handler is logged and answered with UNKNOWN_SERVER_ERROR.
+
+Per-request cost: one read takes whatever the socket holds, which may be several
+pipelined requests (strom.server.frames splits them without copying). Responses
+are queued and written with one call when no complete request is left in what
+was read, or as soon as a request has to wait (a long-polling fetch, an acks=all
+produce), so a batch of pipelined requests costs one read and one write. The idle
+limit (connections.max.idle.ms) is one timer re-armed once per idle period, not
+one per request.
+
+On TLS and SASL listeners the connection first hands itself to the authenticator
+(strom.server.authenticator: the TLS handshake, then the SASL exchange, whose frames
+it reads through the same splitter), which stays in the path of each request only
+while the session can expire (KIP-368 re-authentication).
 """
 
 from __future__ import annotations
@@ -13,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
+import types
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from strom.broker.broker import Broker
@@ -32,13 +46,16 @@ from strom.protocol.frame import (
 from strom.protocol.generated import response_class
 from strom.protocol.wire import Chunk, is_buffer
 from strom.server.authenticator import Authenticator, Verdict
+from strom.server.frames import FrameSplitter
+from strom.server.sendfile import sendfile
 
 log = logging.getLogger(__name__)
-_SIZE = struct.Struct(">i")
 # Record data below this size is read from the page cache and sent with the
 # rest of the response in one write; larger ranges go out with sendfile,
 # whose set-up (drain, pause reading) costs more than copying small ranges.
 SENDFILE_MIN_BYTES = 64 * 1024
+READ_BYTES = 1 << 20  # at most this much is taken from the socket's buffer at once
+FLUSH_BYTES = 256 * 1024  # queued responses beyond this are written at once
 
 
 def _read_exact(chunk: Chunk) -> bytes:
@@ -51,20 +68,32 @@ def _read_exact(chunk: Chunk) -> bytes:
     return data
 
 
-class _FdFile:
-    """The minimal file object loop.sendfile needs: a fileno and a no-op seek."""
-
-    __slots__ = ("_fd", "mode")
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self.mode = "rb"
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def seek(self, pos: int) -> int:
-        return pos
+@types.coroutine
+def _drive(
+    coro: Coroutine[Any, Any, Any], on_suspend: Callable[[], None]
+) -> Generator[Any, Any, Any]:
+    """``await coro``, calling ``on_suspend`` once if and when it first has to wait."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    on_suspend()
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # thrown in by the task (cancellation)
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class Connection:
@@ -89,58 +118,109 @@ class Connection:
         # TLS and SASL listeners: authenticate first; kept for requests only while the
         # session can expire (KIP-368)
         self.auth = auth
+        self._frames = FrameSplitter(max_frame)
+        self._out: list[bytes | bytearray | memoryview] = []
+        self._out_bytes = 0
+        self._loop = asyncio.get_running_loop()
+        self._last_active = self._loop.time()
+        self._busy = False
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
+        self._arm_idle_timer(self._last_active)
         try:
-            if self.auth is not None and not await self._authenticate(self.auth):
+            if not await self._authenticate():
                 return
             while True:
-                frame = await self._read_frame()
+                frame = self._frames.next_frame()
                 if frame is None:
-                    return
-                if self.auth is not None:
-                    verdict = await self.auth.on_request(self, frame)
-                    if verdict is not Verdict.PROCESS:
-                        if verdict is Verdict.CLOSE:
-                            return
-                        continue
-                await self._process(frame)
+                    await self._flush()
+                    if not await self._read_more():
+                        return
+                    continue
+                verdict = await self._admit(frame)
+                if verdict is not Verdict.PROCESS:
+                    if verdict is Verdict.CLOSE:
+                        return
+                    continue
+                self._busy = True
+                try:
+                    await self._process(frame)
+                finally:
+                    self._busy = False
+                    del frame
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except (DecodeError, CloseConnection) as e:
             log.warning("closing connection from %s: %s", self.peer, e)
         finally:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._write_queued()  # answers to the requests before a bad one still go out
             self.writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
 
-    async def _authenticate(self, auth: Authenticator) -> bool:
+    async def _read_more(self) -> bool:
+        """Whatever the socket holds, fed to the frame splitter; False at its end."""
+        data = await self.reader.read(READ_BYTES)
+        if not data:
+            return False
+        self._last_active = self._loop.time()
+        self._frames.feed(data)
+        return True
+
+    # -- authentication (TLS and SASL listeners) --------------------------------------
+    async def _authenticate(self) -> bool:
+        """False when the connection must close."""
+        auth = self.auth
+        if auth is None:
+            return True
         if not await auth.authenticate(self):
             return False
         if not auth.needs_requests:
             self.auth = None
         return True
 
+    async def _admit(self, frame: memoryview) -> Verdict:
+        """Whether a request is processed (a re-authentication is handled here)."""
+        if self.auth is None:
+            return Verdict.PROCESS
+        self._write_queued()  # the answers to earlier requests go out first
+        return await self.auth.on_request(self, frame)
+
     async def read_frame(self, max_size: int) -> bytes | None:
-        """A frame of at most ``max_size`` bytes (during authentication)."""
-        return await self._read_frame(max_size)
-
-    async def _read_frame(self, max_size: int | None = None) -> bytes | None:
-        limit = self.max_frame if max_size is None else max_size
+        """A frame of at most ``max_size`` bytes (during authentication); None at the
+        end of the stream."""
+        frames = self._frames
+        limit, frames.max_frame = frames.max_frame, max_size
         try:
-            async with asyncio.timeout(self.idle_s):
-                head = await self.reader.readexactly(4)
-        except asyncio.IncompleteReadError:
-            return None
-        except TimeoutError:
-            log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
-            return None
-        size = _SIZE.unpack(head)[0]
-        if size < 0 or size > limit:
-            raise DecodeError(f"frame of {size} bytes is larger than the maximum {limit}")
-        return await self.reader.readexactly(size)
+            while (frame := frames.next_frame()) is None:
+                if not await self._read_more():
+                    return None
+            return bytes(frame)
+        finally:
+            frames.max_frame = limit
 
-    async def _process(self, frame: bytes) -> None:
+    # -- connections.max.idle.ms ------------------------------------------------------
+    def _arm_idle_timer(self, since: float) -> None:
+        if self.idle_s is not None:
+            self._idle_timer = self._loop.call_at(since + self.idle_s, self._check_idle)
+
+    def _check_idle(self) -> None:
+        assert self.idle_s is not None
+        now = self._loop.time()
+        if self._busy:
+            self._arm_idle_timer(now)
+        elif now - self._last_active < self.idle_s:
+            self._arm_idle_timer(self._last_active)
+        else:
+            self._idle_timer = None
+            log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
+            self.writer.close()  # the pending read sees the end of the stream
+
+    # -- requests ---------------------------------------------------------------------
+    async def _process(self, frame: memoryview) -> None:
         started = time.perf_counter()
         header, r = parse_request_header(frame)
         allowed = BROKER_API_VERSIONS.get(header.api_key)
@@ -157,14 +237,16 @@ class Connection:
         response = await self._dispatch(header, request)
         if response is not None:
             await self._send(header, response, header.api_version)
-        elapsed_ms = (time.perf_counter() - started) * 1000  # Kafka's TotalTimeMs
+        # Kafka's TotalTimeMs (here: until the answer is queued for its write)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         self.broker.metrics.on_request(
             header.api_key, header.api_version, request, response, elapsed_ms
         )
 
     async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
         try:
-            return await self.broker.handle(header, request)
+            # Answers queued for earlier requests leave as soon as this one has to wait.
+            return await _drive(self.broker.handle(header, request), self._write_queued)
         except CloseConnection:
             raise
         except KafkaError as e:
@@ -180,52 +262,46 @@ class Connection:
                 response_class(header.api_key), request, ErrorCode.UNKNOWN_SERVER_ERROR
             )
 
+    # -- responses --------------------------------------------------------------------
     async def _send(self, header: RequestHeader, response: Any, version: int) -> None:
         chunks = encode_response(header.api_key, version, header.correlation_id, response)
-        pending: list[bytes | bytearray | memoryview] = []
         for chunk in chunks:
             if is_buffer(chunk):
-                pending.append(chunk)  # type: ignore[arg-type]
+                self._queue(chunk)  # type: ignore[arg-type]
             elif chunk.length < SENDFILE_MIN_BYTES or not self.use_sendfile:  # type: ignore[union-attr]
-                pending.append(_read_exact(chunk))  # type: ignore[arg-type]
+                self._queue(_read_exact(chunk))  # type: ignore[arg-type]
             else:
-                self._write(pending)
-                pending = []
+                await self._flush()
                 await self._send_chunk(chunk)  # type: ignore[arg-type]
-        self._write(pending)
-        await self.writer.drain()
+        if self._out_bytes >= FLUSH_BYTES:
+            await self._flush()
 
-    def _write(self, parts: list[bytes | bytearray | memoryview]) -> None:
-        """One write (one send syscall) for the buffered parts of a response."""
-        if len(parts) == 1:
-            self.writer.write(parts[0])
-        elif parts:
-            self.writer.write(b"".join(parts))
+    def _queue(self, part: bytes | bytearray | memoryview) -> None:
+        self._out.append(part)
+        self._out_bytes += len(part)
+
+    def _write_queued(self) -> None:
+        """One write (one send syscall) for every queued part."""
+        out = self._out
+        if out:
+            self.writer.write(out[0] if len(out) == 1 else b"".join(out))
+            self._out = []
+            self._out_bytes = 0
+            self._last_active = self._loop.time()
+
+    async def _flush(self) -> None:
+        self._write_queued()
+        await self.writer.drain()
 
     async def _send_chunk(self, chunk: Chunk) -> None:
         fileno = getattr(chunk, "fileno", None)
         position = getattr(chunk, "position", None)
         if self.use_sendfile and isinstance(fileno, int) and isinstance(position, int):
-            loop = asyncio.get_running_loop()
-            await self.writer.drain()
-            try:
-                sent = await loop.sendfile(
-                    self.writer.transport,
-                    _FdFile(fileno),  # type: ignore[arg-type]
-                    position,
-                    chunk.length,
-                    fallback=False,
-                )
-            except (
-                asyncio.SendfileNotAvailableError,
-                NotImplementedError,
-                TypeError,
-                ValueError,
-                AttributeError,
-            ):
+            sent = await sendfile(self.writer, fileno, position, chunk.length)
+            if sent is None:
                 self.use_sendfile = False
+            elif sent == chunk.length:
+                return
             else:
-                if sent == chunk.length:
-                    return
                 raise ConnectionError(f"sendfile sent {sent} of {chunk.length} bytes")
         self.writer.write(_read_exact(chunk))

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -351,7 +352,11 @@ async def serve(
             broker.cluster = ClusterMember(broker, store)  # type: ignore[arg-type]
         broker.start(ports)
         metrics = _start_metrics(broker, config)
-        log.info("broker initialised in %.0f ms", (time.monotonic() - started) * 1000)
+        log.info(
+            "broker initialised in %.0f ms (event loop: %s)",
+            (time.monotonic() - started) * 1000,
+            type(asyncio.get_running_loop()).__module__,
+        )
         for key, why in config.no_effect_settings():
             log.warning("%s is set but has no effect: %s", key, why)
         try:
@@ -394,6 +399,18 @@ async def _bind_all(
         raise ConfigError("listeners", f"cannot bind {where}: {exc.strerror or exc}") from None
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``fast`` extra) and STROM_NO_UVLOOP
+    is not set; None: asyncio's own."""
+    if os.environ.get("STROM_NO_UVLOOP"):
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         config, level = parse_args(sys.argv[1:] if argv is None else argv)
@@ -407,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        asyncio.run(serve(config))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(config))
     except (
         ConfigError,
         LogDirError,

@@ -188,7 +188,9 @@ class LogManager:
     def get_log(self, tp: TopicPartition) -> PartitionLog | None:
         """The partition's log, None if absent; KAFKA_STORAGE_ERROR if offline."""
         log = self._logs.get(tp)
-        if log is not None and (log.offline or self._dir_of[tp] in self.offline_dirs):
+        if log is not None and (
+            log.offline or (self.offline_dirs and self._dir_of[tp] in self.offline_dirs)
+        ):
             raise self._storage_error(tp)
         return log
 

@@ -188,6 +188,8 @@ class ProducerStateManager:
 
     def first_unstable_offset(self) -> int | None:
         """The first offset of the oldest ongoing transaction, None when there is none."""
+        if not self.producers:
+            return None
         firsts = [
             e.current_txn_first_offset
             for e in self.producers.values()

@@ -43,7 +43,7 @@ def _stub(logs: Any, now_ms: int = NOW) -> Any:
     stub = SimpleNamespace(logs=logs, now_ms=lambda: now_ms)
     stub.run_storage_jobs = functools.partial(Broker.run_storage_jobs, stub)
     stub.delete_due_files = functools.partial(Broker.delete_due_files, stub)
-    stub._flush = functools.partial(Broker._flush, stub)
+    stub.run_flush_jobs = functools.partial(Broker.run_flush_jobs, stub)
     stub.metrics = BrokerMetrics()
     return stub
 

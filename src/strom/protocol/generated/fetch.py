@@ -625,7 +625,7 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state != FetchRequest.ReplicaState():
+    if self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -652,7 +652,7 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state != FetchRequest.ReplicaState():
+    if self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -965,15 +965,15 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writ
     w.int32(self.preferred_read_replica)
     w.crecords(self.records)
     tags: list[tuple[int, Writer]] = []
-    if self.diverging_epoch != FetchResponse.EpochEndOffset():
+    if self.diverging_epoch != _DEFAULT_FetchResponse_EpochEndOffset:
         t = Writer()
         _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
         tags.append((0, t))
-    if self.current_leader != FetchResponse.LeaderIdAndEpoch():
+    if self.current_leader != _DEFAULT_FetchResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
         tags.append((1, t))
-    if self.snapshot_id != FetchResponse.SnapshotId():
+    if self.snapshot_id != _DEFAULT_FetchResponse_SnapshotId:
         t = Writer()
         _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
         tags.append((2, t))
@@ -1302,3 +1302,7 @@ _ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e
 _DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
 _ENC_FetchResponse = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
 _DEC_FetchResponse = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
+_DEFAULT_FetchRequest_ReplicaState = FetchRequest.ReplicaState()
+_DEFAULT_FetchResponse_EpochEndOffset = FetchResponse.EpochEndOffset()
+_DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch()
+_DEFAULT_FetchResponse_SnapshotId = FetchResponse.SnapshotId()

@@ -328,7 +328,7 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.Par
     w.int64(self.position)
     w.crecords(self.unaligned_records)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader != FetchSnapshotResponse.LeaderIdAndEpoch():
+    if self.current_leader != _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))
@@ -436,3 +436,4 @@ _ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_
 _DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
 _ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
 _DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
+_DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()

@@ -1,0 +1,151 @@
+"""CPU cost of one request inside the broker, without sockets: parse the frame's header,
+decode, handle, encode the response (what strom.server.connection does per request).
+
+An in-process single-node broker (logs in a temporary directory) serves pre-encoded
+frames in a loop; the figure is process CPU microseconds per request (less sensitive
+to a busy machine than wall time). With --profile, cProfile's top functions by
+internal time are printed for each case.
+
+    python bench/request_cost.py                 # every case, 20,000 requests each
+    python bench/request_cost.py --profile --cases produce-acks1
+
+Cases as in bench/request_rate.py: produce-acks1, produce-acksall (one record of
+100 B), fetch-1p (the last record of one partition), fetch-100p (100 caught-up
+partitions, no session), fetch-100p-session (the same in an incremental session).
+Figures only, never a timed assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from strom.broker.api import Broker
+from strom.common.config import BrokerConfig
+from strom.common.types import TopicPartition
+from strom.protocol.frame import decode_request, encode_response, parse_request_header
+from strom.protocol.generated.create_topics import CreateTopicsRequest
+from strom.protocol.generated.fetch import FetchRequest
+from strom.protocol.generated.produce import ProduceRequest
+from strom.testing.inprocess import open_broker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from request_rate import (
+    EPOCH_MARK,
+    PRODUCE_V,
+    FetchSpec,
+    fetch_frame,
+    one_record_batch,
+    produce_frame,
+)
+
+CASES = ("produce-acks1", "produce-acksall", "fetch-1p", "fetch-100p", "fetch-100p-session")
+
+
+async def serve(broker: Broker, frame: bytes) -> Any:
+    header, r = parse_request_header(memoryview(frame)[4:])
+    request = decode_request(header, r)
+    response = await broker.handle(header, request)
+    if response is not None:
+        encode_response(header.api_key, header.api_version, header.correlation_id, response)
+    return response
+
+
+async def create(broker: Broker, name: str, partitions: int) -> None:
+    t = CreateTopicsRequest.CreatableTopic(name=name, num_partitions=partitions)
+    t.replication_factor = 1
+    frame = _frame(CreateTopicsRequest(topics=[t], timeout_ms=30000), 19, 5)
+    await serve(broker, frame)
+    for _ in range(200):
+        topic = broker.image.topic(name)
+        if topic is not None and len(broker.replicas.partitions) >= partitions:
+            return
+        await asyncio.sleep(0.01)
+
+
+def _frame(req: Any, api_key: int, version: int) -> bytes:
+    from strom.protocol.frame import RequestHeader, encode_request
+
+    return encode_request(RequestHeader(api_key, version, 1, "cost-bench"), req)
+
+
+async def frames_for(broker: Broker, case: str, n: int) -> list[bytes]:
+    if case.startswith("produce"):
+        await create(broker, case, 1)
+        return [produce_frame(case, 1 if case == "produce-acks1" else -1)] * n
+    parts = 1 if case == "fetch-1p" else 100
+    await create(broker, case, parts)
+    for p in range(parts):
+        req = ProduceRequest(acks=1, timeout_ms=30000)
+        pd = ProduceRequest.PartitionProduceData(index=p, records=one_record_batch())
+        req.topic_data = [ProduceRequest.TopicProduceData(name=case, partition_data=[pd])]
+        await serve(broker, _frame(req, 0, PRODUCE_V))
+    logs = broker.replicas.partitions
+    ends = [logs[TopicPartition(case, p)].log.log_end_offset for p in range(parts)]
+    if case == "fetch-1p":
+        return [fetch_frame(FetchSpec(case, [ends[0] - 1]).full(session_epoch=-1))] * n
+    spec = FetchSpec(case, ends)
+    if case == "fetch-100p":
+        return [fetch_frame(spec.full(session_epoch=-1))] * n
+    resp = await serve(broker, fetch_frame(spec.full(session_epoch=0)))
+    if not resp.session_id:
+        print("  no session created: full requests")
+        return [fetch_frame(spec.full(session_epoch=-1))] * n
+    req = FetchRequest(max_wait_ms=0, session_id=resp.session_id, session_epoch=EPOCH_MARK)
+    out = []
+    for epoch in range(1, n + 1):
+        req.session_epoch = epoch
+        out.append(fetch_frame(req))
+    return out
+
+
+async def run(case: str, n: int, profile: bool, work: Path) -> float:
+    config = BrokerConfig({"log.dirs": str(work / case)})
+    broker = open_broker(config)
+    try:
+        frames = await frames_for(broker, case, n)
+        for f in frames[: n // 10]:  # warm-up
+            await serve(broker, f)
+        frames = frames[n // 10 :] if case.endswith("session") else frames
+        prof = cProfile.Profile() if profile else None
+        t0 = time.process_time()
+        if prof is not None:
+            prof.enable()
+        for f in frames:
+            await serve(broker, f)
+        if prof is not None:
+            prof.disable()
+        us = (time.process_time() - t0) * 1e6 / len(frames)
+        if prof is not None:
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return us
+    finally:
+        broker.shutdown()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--requests", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="strom-cost-") as tmp:
+        for case in [c for c in a.cases.split(",") if c]:
+            best = min(
+                asyncio.run(run(case, a.requests, a.profile, Path(tmp) / str(i)))
+                for i in range(1 if a.profile else a.repeat)
+            )
+            print(f"{case:22} {best:8.1f} us CPU per request", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
