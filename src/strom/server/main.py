@@ -399,16 +399,27 @@ async def _bind_all(
         raise ConfigError("listeners", f"cannot bind {where}: {exc.strerror or exc}") from None
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(tls: bool = False) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (the ``fast`` extra) and STROM_NO_UVLOOP
-    is not set; None: asyncio's own."""
-    if os.environ.get("STROM_NO_UVLOOP"):
+    is not set; None: asyncio's own. A broker with a TLS listener (``tls``) runs on
+    asyncio's loop: uvloop's start_tls (0.19-0.23) never completes a server-side
+    handshake on an accepted stream, and the handshake belongs to the connection (a
+    failed one is logged as Kafka logs a failed authentication)."""
+    if os.environ.get("STROM_NO_UVLOOP") or tls:
         return None
     try:
         import uvloop
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def _has_tls_listener(config: BrokerConfig) -> bool:
+    try:
+        listeners = bound_listeners(config)
+    except ConfigError:
+        return False  # serve() reports it
+    return any(lst.security_protocol in ("SSL", "SASL_SSL") for lst in listeners)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(_has_tls_listener(config))) as runner:
             runner.run(serve(config))
     except (
         ConfigError,
