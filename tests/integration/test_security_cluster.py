@@ -65,7 +65,12 @@ def _cluster(tmp: Path, zookeeper: ZooKeeperProcess) -> tuple[Cluster, dict[int,
         ports=plain, session_timeout_ms=4000,
     )  # fmt: skip
     cluster.ca = ca  # type: ignore[attr-defined]
-    return cluster.start(), {i: f"{broker_host(i)}:{secure[i]}" for i in range(BROKERS)}
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()  # brokers that did start are not left running
+        raise
+    return cluster, {i: f"{broker_host(i)}:{secure[i]}" for i in range(BROKERS)}
 
 
 def _conf(
