@@ -10,8 +10,9 @@ from strom.common.types import TopicPartition
 from strom.metadata.image import LeaderAndIsr
 from strom.metadata.zk import controller_store as zcs
 from strom.metadata.zk import data as zd
-from tests.unit.controller.harness import Harness, alter_partition
-from tests.unit.metadata.kazoo_fake import FakeSession
+from strom.protocol.generated.leader_and_isr import LeaderAndIsrRequest
+from tests.unit.controller.harness import Harness, alter_partition, channel
+from tests.unit.metadata.kazoo_fake import FakeKazooClient, FakeSession
 
 T0 = TopicPartition("t", 0)
 
@@ -90,3 +91,62 @@ def test_topic_deletion_removes_the_whole_subtree():
     c.store.delete_topic("t")
     assert not [p for p in h.model.nodes if "/t" in p and p.endswith(("/t", "state"))]
     assert h.model.children(0, zd.DELETE_TOPICS) == []
+
+
+def watched_harness() -> tuple[Harness, dict[int, FakeKazooClient]]:
+    """Controllers whose stores watch through kazoo's own ChildrenWatch and DataWatch."""
+    h = Harness()
+    clients: dict[int, FakeKazooClient] = {}
+
+    def store(model, sid, broker_id):
+        session = FakeSession(model, sid)
+        session.client = clients[broker_id] = FakeKazooClient(model, sid)
+        elected = zcs.elect(session, broker_id)
+        assert elected is not None
+        return zcs.ZkControllerStore(session, *elected)
+
+    h.store_factory = store
+    return h, clients
+
+
+def test_a_broker_that_registered_again_while_the_controller_was_disconnected_is_seen():
+    """kazoo re-arms the watches after a connection loss by reading again, and its
+    ChildrenWatch calls back only when the children differ: a broker whose session
+    expired and who registered again meanwhile has the same id, a new broker epoch.
+    Kafka's ZooKeeper client gets a BrokerChange for it (SetWatches); so does the store,
+    and the controller treats the broker as bounced: requests carry its new epoch."""
+    h, clients = watched_harness()
+    h.create_topic("t", {0: (1, 2, 3)})
+    c = h.elect(2)
+    client = clients[2]
+    events: list[str] = []
+
+    def on_event(name: str, _arg: str | None) -> None:
+        events.append(name)
+        if name == zcs.BROKER_CHANGE:
+            c.on_broker_change()
+
+    c.store.watch(on_event)
+    h.stop_broker(3)  # a change while connected: the watch works
+    client.deliver()
+    assert zcs.BROKER_CHANGE in events and not c.ctx.is_live(3)
+    old_epoch = c.ctx.broker_epoch(1)
+    events.clear()
+    channel(c).clear()
+
+    client.suspend()
+    h.stop_broker(1)  # its session expires
+    new_epoch = h.start_broker(1)  # and it registers again
+    client.reconnect()
+    client.deliver()
+    assert new_epoch != old_epoch
+    assert events == [zcs.BROKER_CHANGE]
+    assert c.ctx.broker_epoch(1) == new_epoch
+    sent = channel(c).of(LeaderAndIsrRequest, 1)
+    assert sent and all(s.request.broker_epoch == new_epoch for s in sent)
+    assert T0 in channel(c).leader_and_isr(1)
+
+    c.store.close()  # a controller that resigned hears nothing more
+    client.suspend()
+    client.reconnect()
+    assert events == [zcs.BROKER_CHANGE]

@@ -11,6 +11,15 @@ Watches are one-shot in ZooKeeper; kazoo's ChildrenWatch/DataWatch re-arm them.
 Their callbacks run on kazoo's threads and only hand an event name to
 ``on_event`` (the runtime queues it for the controller thread). They stop when
 the store is closed (the controller resigned).
+
+A connection loss drops the watches (ZooKeeper keeps them per connection). Kafka's
+ZooKeeper client sends them again on reconnection with the last zxid it saw
+(SetWatches), and ZooKeeper fires those whose znodes changed meanwhile. kazoo does
+not: its ChildrenWatch reads the children again and calls back only if the list
+differs, so a broker that re-registered while the controller was disconnected (the
+same ids, a new broker epoch) went unnoticed, and the controller kept sending it
+requests for its previous life. On reconnection the store reports a broker change;
+the controller compares the broker epochs (Kafka's processBrokerChange).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from kazoo.client import KazooState
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from strom.common.errors import ControllerMovedError
@@ -87,9 +97,12 @@ class ZkControllerStore:
         self.active = True
         self._topic_watches: set[str] = set()
         self._on_event: EventSink | None = None
+        self._suspended = False
 
     def close(self) -> None:
         self.active = False
+        if self._on_event is not None:
+            self.session.client.remove_listener(self._connection_state)
 
     # -- fencing ------------------------------------------------------------------------
     def _fenced(self) -> Any:
@@ -296,6 +309,20 @@ class ZkControllerStore:
         client.ChildrenWatch(zd.ISR_CHANGES, children(ISR_CHANGE), send_event=False)
         client.DataWatch(zd.REASSIGN_PARTITIONS, data(REASSIGNMENT))
         client.DataWatch(zd.PREFERRED_ELECTION, data(PREFERRED_ELECTION))
+        client.add_listener(self._connection_state)
+
+    def _connection_state(self, state: str) -> bool:
+        """kazoo's connection listener: connected again after a connection loss, report a
+        broker change (see the module's docstring). True removes the listener."""
+        if not self.active:
+            return True
+        if state == KazooState.SUSPENDED:
+            self._suspended = True
+        elif state == KazooState.CONNECTED and self._suspended:
+            self._suspended = False
+            if self._on_event is not None:
+                self._on_event(BROKER_CHANGE, None)
+        return False
 
     def _watch_topics(self, names: Iterable[str]) -> None:
         for topic in names:

@@ -2,8 +2,9 @@
 every broker watches /controller and tries the election when it is free; the winner
 runs strom.controller.reassign.Controller with a fenced store over the ZooKeeper
 model, its watches (re-armed after each event, as kazoo's ChildrenWatch and
-DataWatch do) and a channel to the brokers. Jobs run one at a time; a fenced write
-(ControllerMovedError) makes it resign, an unreachable ZooKeeper drops the job.
+DataWatch do; an event waits, in order, while ZooKeeper is unreachable) and a channel
+to the brokers. Jobs run one at a time; a fenced write (ControllerMovedError) makes it
+resign, an unreachable ZooKeeper makes the job wait (below).
 
 The channel (strom.broker.controller_channel.ControllerChannelManager) keeps one
 queue per broker and sends one request at a time, resending it after a timeout
@@ -148,6 +149,7 @@ class ControllerRuntime:
         self.channel: SimChannel | None = None
         self.jobs: deque[Job] = deque()
         self.running = False
+        self.watch_events: deque[str] = deque()  # kazoo's event thread, one at a time
 
     @property
     def active(self) -> bool:
@@ -284,12 +286,31 @@ class ControllerRuntime:
             self._arm(zd.topic_path(topic))
 
     def on_watch(self, path: str) -> None:
+        """A watch fired. kazoo runs the watch callbacks one at a time on its event thread,
+        and its ChildrenWatch and DataWatch read the znode again (re-arming the watch)
+        before calling back; that read waits while ZooKeeper is unreachable (kazoo retries
+        it and queues requests until connected; its session listener reads again on
+        reconnection), so an event waits for ZooKeeper and is never dropped. Dropping it
+        left the /brokers/ids watch disarmed for good: a broker registering then was
+        never given its partitions (seed 109732)."""
+        self.watch_events.append(path)
+        if len(self.watch_events) == 1:
+            self._next_watch()
+
+    def _next_watch(self) -> None:
+        while self.watch_events:
+            if not self.node.zk_up():
+                self.node.later(RETRY_MS, "watch-retry", self._next_watch)
+                return
+            self._handle_watch(self.watch_events.popleft())
+
+    def _handle_watch(self, path: str) -> None:
         if path == zd.CONTROLLER:
             self._watch_controller()
             self.enqueue(self._check_controller)
             return
         c = self.controller
-        if c is None or not self.node.zk_up():
+        if c is None:
             return
         try:
             self._arm(path)
