@@ -1,9 +1,11 @@
 """``strom console`` in a real browser: Debian's Chromium, headless, driven by Playwright,
-against a real broker process; a failing test leaves a screenshot (its path is in the
-report). .ci/run installs chromium."""
+against a real broker process (and, for the ACL page, one with Kafka's ACL authorizer); a
+failing test leaves a screenshot (its path is in the report). .ci/run installs chromium."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -11,7 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,10 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from strom.cli.sizing import Workload, parse_retention, size
+from strom.client.aio.admin import AIOAdmin
+from strom.common import acl
 from strom.testing import BrokerProcess
+from strom.testing.broker import BrokerFactory
 from strom.testing.kafka import create_topic, produce_acked
 
 from ..conftest import PHASE_REPORTS
@@ -44,13 +50,12 @@ def broker_overrides() -> dict[str, str]:
     return {"group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "3"}
 
 
-@pytest.fixture(scope="module")
-def console(broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def serve_console(bootstrap: str, log: Path) -> Iterator[str]:
     """``strom console`` on a port of its choosing; its base URL."""
-    log = tmp_path_factory.mktemp("console") / "console.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "strom", "console", "--bootstrap-server", broker.bootstrap,
+            [sys.executable, "-m", "strom", "console", "--bootstrap-server", bootstrap,
              "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=err,
@@ -70,6 +75,13 @@ def console(broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> 
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def console(broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("console") / "console.log"
+    with serve_console(broker.bootstrap, log) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +292,131 @@ def test_sizing_page_matches_the_calculator(page: Page, console: str) -> None:
     form.get_by_label("retention", exact=True).fill("soon")
     form.get_by_role("button").click()
     expect(page.locator(".error")).to_contain_text("--retention")
+
+
+# -- ACLs --------------------------------------------------------------------------------------
+
+# Kafka's authorizer and no super user: the console's principal on PLAINTEXT,
+# User:ANONYMOUS, may do whatever no ACL covers (allow.everyone.if.no.acl.found), so a
+# test can also deny it something.
+ACL_BROKER = {
+    "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+    "allow.everyone.if.no.acl.found": "true",
+}
+ANONYMOUS = "User:ANONYMOUS"
+Op, RT, PT = acl.AclOperation, acl.ResourceType, acl.PatternType
+ALLOW, DENY = acl.AclPermissionType.ALLOW, acl.AclPermissionType.DENY
+
+
+@pytest.fixture(scope="module")
+def acl_console(
+    broker_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """A broker with the ACL authorizer and a console on it: (bootstrap, console URL)."""
+    if broker_kind != "strom":
+        pytest.skip("configures strom's authorizer")
+    factory = BrokerFactory(lambda: tmp_path_factory.mktemp("acl-broker"))
+    try:
+        bootstrap = factory(ACL_BROKER).bootstrap
+        with serve_console(bootstrap, tmp_path_factory.mktemp("acl-console") / "log") as base:
+            yield bootstrap, base
+    finally:
+        factory.close()
+
+
+def admin_call(bootstrap: str, work: Callable[[AIOAdmin], Awaitable[Any]]) -> Any:
+    """``work`` with an AIOAdmin, on a thread of its own (Playwright's loop has this one)."""
+
+    async def main() -> Any:
+        async with AIOAdmin({"bootstrap.servers": bootstrap}) as admin:
+            return await work(admin)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+def binding(
+    kind: acl.ResourceType,
+    name: str,
+    pattern: acl.PatternType,
+    principal: str,
+    op: acl.AclOperation,
+    permission: acl.AclPermissionType,
+) -> acl.AclBinding:
+    return acl.AclBinding(
+        acl.ResourcePattern(kind, name, pattern),
+        acl.AccessControlEntry(principal, "*", op, permission),
+    )
+
+
+def test_acls_add_list_filter_and_delete(page: Page, acl_console: tuple[str, str]) -> None:
+    bootstrap, base = acl_console
+    prefix = f"orders-{uuid.uuid4().hex[:8]}-"
+    on_prefix = acl.AclBindingFilter(RT.TOPIC, prefix, PT.PREFIXED)
+    read, describe = (
+        binding(RT.TOPIC, prefix, PT.PREFIXED, "User:alice", op, ALLOW)
+        for op in (Op.READ, Op.DESCRIBE)
+    )
+    admin_call(bootstrap, lambda a: a.create_acls([describe]))  # differs in the operation only
+    page.goto(base + "/acls")
+    add = page.locator("#add-acl")
+    add.get_by_label("principal").fill("User:alice")
+    add.get_by_label("operation").select_option("Read")
+    add.get_by_label("resource_type").select_option("Topic")
+    add.get_by_label("name", exact=True).fill(prefix)
+    add.get_by_label("pattern_type").select_option("prefixed")
+    add.get_by_role("button", name="Add ACL").click()
+    expect(page.locator(".notice")).to_contain_text("added (principal=User:alice, host=*")
+    assert set(admin_call(bootstrap, lambda a: a.describe_acls(on_prefix))) == {read, describe}
+
+    search = page.locator("#acl-filter")
+    search.get_by_label("principal").fill("ALICE")
+    search.get_by_label("resource", exact=True).fill(prefix)
+    search.get_by_role("button", name="Filter").click()
+    rows = page.locator("#acls tbody tr")
+    expect(rows).to_have_count(2)
+    row = rows.filter(has_text="Read")
+    expect(row.locator("td")).to_have_text(
+        ["User:alice", "*", "Read", "Allow", "Topic", prefix, "prefixed", "Delete"]
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator(".notice")).to_contain_text("deleted (principal=User:alice, host=*")
+    assert admin_call(bootstrap, lambda a: a.describe_acls(on_prefix)) == [describe]
+    page.goto(f"{base}/acls?resource={prefix}")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Describe")
+
+    add.get_by_label("principal").fill("alice")  # no principal type: refused, and said why
+    add.get_by_label("name", exact=True).fill(prefix)
+    add.get_by_role("button", name="Add ACL").click()
+    expect(page.locator(".error")).to_contain_text("Could not parse principal from `alice`")
+    admin_call(bootstrap, lambda a: a.delete_acls([describe.to_filter()]))
+
+
+def test_acls_page_says_the_console_may_not_see_them(
+    page: Page, acl_console: tuple[str, str]
+) -> None:
+    bootstrap, base = acl_console
+    # Alter stays allowed, so that the console's principal can take these back
+    bindings = [
+        binding(RT.CLUSTER, acl.CLUSTER_NAME, PT.LITERAL, ANONYMOUS, op, permission)
+        for op, permission in ((Op.ALTER, ALLOW), (Op.DESCRIBE, DENY))
+    ]
+    admin_call(bootstrap, lambda a: a.create_acls(bindings))
+    try:
+        page.goto(base + "/acls")
+        expect(page.locator("#acls-unavailable")).to_contain_text(
+            "may not describe ACLs (CLUSTER_AUTHORIZATION_FAILED)"
+        )
+        expect(page.locator("#add-acl")).to_have_count(0)
+    finally:
+        admin_call(bootstrap, lambda a: a.delete_acls([b.to_filter() for b in bindings]))
+
+
+def test_acls_page_without_an_authorizer(page: Page, console: str) -> None:
+    page.goto(console + "/acls")
+    unavailable = page.locator("#acls-unavailable")
+    expect(unavailable).to_contain_text("brokers have no authorizer")
+    expect(unavailable).to_contain_text("SECURITY_DISABLED")
+    expect(page.locator("#acls")).to_have_count(0)

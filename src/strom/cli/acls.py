@@ -195,18 +195,7 @@ async def _remove(admin: AIOAdmin, args: argparse.Namespace, pattern: PatternTyp
         if not principals:
             filters.append(AclBindingFilter(r.resource_type, r.name, r.pattern_type))
             continue
-        for e in _to_add(args, pattern).get(r, set()):
-            filters.append(
-                AclBindingFilter(
-                    r.resource_type,
-                    r.name,
-                    r.pattern_type,
-                    e.principal,
-                    e.host,
-                    e.operation,
-                    e.permission_type,
-                )
-            )
+        filters += [AclBinding(r, e).to_filter() for e in _to_add(args, pattern).get(r, set())]
     await admin.delete_acls(filters)
     await _print_current(
         admin, [AclBindingFilter(r.resource_type, r.name, r.pattern_type) for r in resources]

@@ -140,6 +140,13 @@ def permission_from_name(text: str) -> AclPermissionType:
     return AclPermissionType(_by_name(PERMISSION_NAMES, text, "permission type"))  # type: ignore[arg-type]
 
 
+def pattern_type_from_name(text: str) -> PatternType:
+    try:
+        return PatternType[text.strip().upper()]
+    except KeyError:
+        raise AclError(f"unknown pattern type {text!r}") from None
+
+
 def operations_bitfield(ops: frozenset[AclOperation] | set[AclOperation]) -> int:
     """Utils.to32BitField: bit ``code`` set for each operation."""
     out = 0
@@ -173,6 +180,14 @@ class AccessControlEntry:
 class AclBinding:
     pattern: ResourcePattern
     entry: AccessControlEntry
+
+    def to_filter(self) -> AclBindingFilter:
+        """AclBinding.toFilter: the filter matching exactly this binding."""
+        p, e = self.pattern, self.entry
+        return AclBindingFilter(
+            p.resource_type, p.name, p.pattern_type, e.principal, e.host, e.operation,
+            e.permission_type,
+        )  # fmt: skip
 
 
 def validate_binding(binding: AclBinding) -> None:

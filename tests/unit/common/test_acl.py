@@ -15,6 +15,7 @@ from strom.common.acl import (
     PatternType,
     ResourcePattern,
     ResourceType,
+    pattern_type_from_name,
     validate_binding,
 )
 
@@ -77,6 +78,19 @@ def test_filters_match_as_kafka() -> None:
     assert AclBindingFilter(principal="User:a", operation=Op.READ).matches(literal)
     assert not AclBindingFilter(principal="User:b").matches(literal)
     assert AclBindingFilter(operation=Op.UNKNOWN).unknown_element()
+
+
+def test_a_bindings_filter_matches_it_alone() -> None:
+    binding = b(RT.TOPIC, "fo", PT.PREFIXED, op=Op.WRITE)
+    assert binding.to_filter().matches(binding)
+    others = [b(RT.TOPIC, "fo"), b(RT.TOPIC, "fo", PT.PREFIXED), b(RT.GROUP, "fo", PT.PREFIXED)]
+    assert not any(binding.to_filter().matches(o) for o in others)
+
+
+def test_pattern_type_names() -> None:
+    assert pattern_type_from_name(" prefixed") == PT.PREFIXED
+    with pytest.raises(AclError, match="unknown pattern type"):
+        pattern_type_from_name("glob")
 
 
 def test_operation_names_are_kafkas() -> None:

@@ -28,6 +28,7 @@ from strom.client.admin_types import (
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.producer import AIOProducer
 from strom.client.aio.reader import AIOPartitionReader
+from strom.common.acl import AclBinding, ResourceType, describe_binding, resource_type_from_name
 from strom.common.types import TopicPartition
 from strom.protocol.errors import KafkaError
 
@@ -59,6 +60,9 @@ def make_app(config: Mapping[str, Any]) -> web.Application:
             web.get("/groups", groups),
             web.get("/groups/{group}", group),
             web.get("/groups/{group}/lag", group_lag),
+            web.get("/acls", acls),
+            web.post("/acls", create_acl),
+            web.post("/acls/delete", delete_acl),
             web.get("/size", sizing),
             web.static("/static", STATIC),
         ]
@@ -240,6 +244,41 @@ async def group_lag(request: web.Request) -> web.Response:
             "state": lag.description.state,
         }
     )
+
+
+# -- ACLs --------------------------------------------------------------------------------------
+
+
+async def acls(request: web.Request) -> web.Response:
+    q = request.query
+    kind = q.get("resource_type", "")
+    try:
+        bindings = await data.acls(
+            request.app[ADMIN],
+            q.get("principal", ""),
+            q.get("resource", ""),
+            resource_type_from_name(kind) if kind else ResourceType.ANY,
+        )
+    except data.AclsUnavailable as exc:
+        return _html(request, "ACLs", views.acls_page(None, {}, str(exc)), "/acls")
+    return _html(request, "ACLs", views.acls_page(bindings, dict(q)), "/acls")
+
+
+async def _posted_acl(request: web.Request) -> AclBinding:
+    return data.acl_binding({k: str(v) for k, v in (await request.post()).items()})
+
+
+async def create_acl(request: web.Request) -> web.Response:
+    binding = await _posted_acl(request)
+    await data.create_acl(request.app[ADMIN], binding)
+    raise _redirect("/acls", f"added {describe_binding(binding)} on {binding.pattern}")
+
+
+async def delete_acl(request: web.Request) -> web.Response:
+    binding = await _posted_acl(request)
+    if not await data.delete_acl(request.app[ADMIN], binding):
+        raise CliError(f"no ACL {describe_binding(binding)} on {binding.pattern}")
+    raise _redirect("/acls", f"deleted {describe_binding(binding)} on {binding.pattern}")
 
 
 # -- sizing ------------------------------------------------------------------------------------

@@ -2,15 +2,18 @@
 
 Each page costs a fixed number of requests, whatever the number of partitions: one
 Metadata for the topics, one DescribeLogDirs per broker for sizes, one ListOffsets per
-leader for offsets, one DescribeGroups and OffsetFetch per coordinator for groups.
+leader for offsets, one DescribeGroups and OffsetFetch per coordinator for groups, one
+DescribeAcls for the ACLs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from strom.cli.common import CliError
 from strom.client.admin_types import (
     ConfigEntry,
     ConfigResource,
@@ -21,7 +24,21 @@ from strom.client.admin_types import (
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.reader import AIOPartitionReader
 from strom.client.group_types import ConsumerGroupLag
+from strom.common.acl import (
+    CLUSTER_NAME,
+    AccessControlEntry,
+    AclBinding,
+    AclBindingFilter,
+    ResourcePattern,
+    ResourceType,
+    operation_from_name,
+    pattern_type_from_name,
+    permission_from_name,
+    resource_type_from_name,
+    validate_binding,
+)
 from strom.common.types import TopicPartition
+from strom.protocol.errors import ErrorCode, KafkaError
 
 MAX_MESSAGES = 500  # a page of the message browser at most
 SEARCH_RANGE = 10_000  # records a search walks at most
@@ -222,3 +239,86 @@ async def groups(admin: AIOAdmin) -> list[GroupRow]:
 
 async def group_lag(admin: AIOAdmin, group_id: str) -> ConsumerGroupLag:
     return await admin.consumer_group_lag(group_id)
+
+
+# -- ACLs ------------------------------------------------------------------------------------
+
+NO_AUTHORIZER = (
+    "This cluster keeps no ACLs: its brokers have no authorizer (they answer "
+    "SECURITY_DISABLED). Set authorizer.class.name on the brokers to use ACLs."
+)
+NOT_ALLOWED = (
+    "The console's principal may not {what} ACLs (CLUSTER_AUTHORIZATION_FAILED): it needs "
+    "{operation} on the cluster resource, from an ACL or super.users."
+)
+
+
+class AclsUnavailable(CliError):
+    """The cluster will not show or change ACLs: no authorizer, or not for this principal."""
+
+
+@contextlib.contextmanager
+def _acl_errors(what: str, operation: str) -> Iterator[None]:
+    """SECURITY_DISABLED and CLUSTER_AUTHORIZATION_FAILED as an AclsUnavailable that says so."""
+    try:
+        yield
+    except KafkaError as exc:
+        if exc.code == ErrorCode.SECURITY_DISABLED:
+            raise AclsUnavailable(NO_AUTHORIZER) from None
+        if exc.code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED:
+            raise AclsUnavailable(NOT_ALLOWED.format(what=what, operation=operation)) from None
+        raise
+
+
+async def acls(
+    admin: AIOAdmin,
+    principal: str = "",
+    resource: str = "",
+    resource_type: ResourceType = ResourceType.ANY,
+) -> list[AclBinding]:
+    """The cluster's ACL bindings of ``resource_type`` whose principal and resource name
+    contain ``principal`` and ``resource`` (case aside), by resource then principal."""
+    with _acl_errors("describe", "Describe"):
+        found = await admin.describe_acls(AclBindingFilter(resource_type))
+    who, where = principal.strip().lower(), resource.strip().lower()
+    return sorted(
+        (b for b in found if who in b.entry.principal.lower() and where in b.pattern.name.lower()),
+        key=lambda b: (b.pattern.resource_type, b.pattern.name, b.pattern.pattern_type,
+                       b.entry.principal, b.entry.host, b.entry.operation,
+                       b.entry.permission_type),
+    )  # fmt: skip
+
+
+def acl_binding(form: Mapping[str, str]) -> AclBinding:
+    """The binding an ACL form names (fields as the ACL page's forms send them, Kafka's
+    names: Topic, Read, Allow, prefixed); an AclError (a ValueError) says what is wrong.
+    The cluster resource's name may be left out."""
+    kind = resource_type_from_name(form.get("resource_type", ""))
+    name = form.get("name", "").strip()
+    binding = AclBinding(
+        ResourcePattern(
+            kind,
+            name or (CLUSTER_NAME if kind == ResourceType.CLUSTER else ""),
+            pattern_type_from_name(form.get("pattern_type", "")),
+        ),
+        AccessControlEntry(
+            form.get("principal", "").strip(),
+            form.get("host", "").strip() or "*",
+            operation_from_name(form.get("operation", "")),
+            permission_from_name(form.get("permission_type", "")),
+        ),
+    )
+    validate_binding(binding)
+    return binding
+
+
+async def create_acl(admin: AIOAdmin, binding: AclBinding) -> None:
+    with _acl_errors("create", "Alter"):
+        await admin.create_acls([binding])
+
+
+async def delete_acl(admin: AIOAdmin, binding: AclBinding) -> int:
+    """DeleteAcls with the filter that matches ``binding`` alone: how many it deleted."""
+    with _acl_errors("delete", "Alter"):
+        deleted = await admin.delete_acls([binding.to_filter()])
+    return sum(len(d) for d in deleted)

@@ -2,6 +2,7 @@
 
 Pages are small and complete without JavaScript, except the consumer group page's lag
 plot, drawn by static/console.js from /api/groups/GROUP/lag while the page is open.
+ACLs show and take Kafka's names (Topic, Read, Allow), as ``strom acls`` prints them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,29 @@ from strom.cli.console.data import GroupRow, Message, TopicDetail, TopicRow, sho
 from strom.cli.sizing import Sizing, Workload
 from strom.client.admin_types import ClusterDescription
 from strom.client.group_types import ConsumerGroupLag
+from strom.common.acl import (
+    OPERATION_NAMES,
+    PERMISSION_NAMES,
+    RESOURCE_TYPE_NAMES,
+    AclBinding,
+    PatternType,
+    ResourceType,
+)
 
-NAV = (("/", "Cluster"), ("/topics", "Topics"), ("/groups", "Consumer groups"), ("/size", "Sizing"))
+NAV = (
+    ("/", "Cluster"),
+    ("/topics", "Topics"),
+    ("/groups", "Consumer groups"),
+    ("/acls", "ACLs"),
+    ("/size", "Sizing"),
+)
+# What the ACL form offers: the resource types a client's requests are authorized on.
+ACL_RESOURCE_TYPES = (
+    ResourceType.TOPIC,
+    ResourceType.GROUP,
+    ResourceType.CLUSTER,
+    ResourceType.TRANSACTIONAL_ID,
+)
 
 
 def e(value: object) -> str:
@@ -303,3 +325,74 @@ def size_page(w: Workload | None, s: Sizing | None, form: dict[str, str]) -> str
         rows = [[e(r.what), f"<strong>{e(r.value)}</strong>", e(r.how)] for r in s.rows]
         body += table(["What", "Value", "How"], rows, id="sizing-result")
     return body
+
+
+def _select(name: str, options: Iterable[str], selected: str = "", first: str = "") -> str:
+    """A select of ``options`` (values as shown); ``first``: an empty choice, shown so."""
+    choices = [f'<option value="">{e(first)}</option>'] if first else []
+    choices += [
+        f'<option value="{e(o)}"{" selected" if o == selected else ""}>{e(o)}</option>'
+        for o in options
+    ]
+    return f"<select name={name} aria-label={name}>{''.join(choices)}</select>"
+
+
+def _acl_fields(b: AclBinding) -> dict[str, str]:
+    """A binding's fields by form name, in Kafka's words (what the forms send back)."""
+    p, entry = b.pattern, b.entry
+    return {
+        "principal": entry.principal,
+        "host": entry.host,
+        "operation": OPERATION_NAMES[entry.operation],
+        "permission_type": PERMISSION_NAMES[entry.permission_type],
+        "resource_type": RESOURCE_TYPE_NAMES[p.resource_type],
+        "name": p.name,
+        "pattern_type": p.pattern_type.name.lower(),
+    }
+
+
+def _acl_row(b: AclBinding) -> list[str]:
+    cells = _acl_fields(b)
+    hidden = "".join(f'<input type=hidden name={k} value="{e(v)}">' for k, v in cells.items())
+    delete = (
+        f"<form method=post action=/acls/delete class=inline "
+        f"onsubmit=\"return confirm('Delete this ACL?')\">{hidden}"
+        "<button class=danger>Delete</button></form>"
+    )
+    return [e(v) for v in cells.values()] + [delete]
+
+
+def acls_page(bindings: list[AclBinding] | None, form: dict[str, str], problem: str = "") -> str:
+    """The ACLs and the form to add one; ``problem`` instead when the cluster will not
+    show them (no authorizer, or not for the console's principal)."""
+    if bindings is None:
+        return f'<p class="error" id="acls-unavailable" role="alert">{e(problem)}</p>'
+    types = [RESOURCE_TYPE_NAMES[t] for t in ACL_RESOURCE_TYPES]
+    operations = list(OPERATION_NAMES.values())
+    patterns = [PatternType.LITERAL.name.lower(), PatternType.PREFIXED.name.lower()]
+    rows = [_acl_row(b) for b in bindings]
+    return (
+        "<h2>Add an ACL</h2><form method=post action=/acls class=inline id=add-acl>"
+        "<input name=principal placeholder=User:alice required aria-label=principal>"
+        "<input name=host value=* required aria-label=host>"
+        + _select("operation", operations, "Read")
+        + _select("permission_type", PERMISSION_NAMES.values(), "Allow")
+        + _select("resource_type", types, "Topic")
+        + '<input name=name placeholder="name (cluster: kafka-cluster)" aria-label=name>'
+        + _select("pattern_type", patterns, "literal")
+        + "<button>Add ACL</button></form>"
+        "<h2>Bindings</h2><form method=get class=inline id=acl-filter>"
+        f'<input name=principal placeholder=principal value="{e(form.get("principal", ""))}" '
+        "aria-label=principal>"
+        + _select("resource_type", types, form.get("resource_type", ""), "any resource type")
+        + f'<input name=resource placeholder="resource name" '
+        f'value="{e(form.get("resource", ""))}" aria-label=resource>'
+        "<button>Filter</button></form>"
+        f"<p>{len(rows)} ACL binding(s).</p>"
+        + table(
+            ["Principal", "Host", "Operation", "Permission", "Resource type", "Resource",
+             "Pattern", ""],
+            rows,
+            id="acls",
+        )
+    )  # fmt: skip
