@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import json
 import os
 import shutil
@@ -160,13 +161,14 @@ def strom_broker_argv(port: int, data: Path) -> list[str]:
     ]
 
 
+# The child gets the ApiVersions check as source (#HELPERS): importing this module there
+# would time the bench's own imports (argparse, statistics, ...) as the broker's.
 EMBEDDED = r"""
 import json, socket, struct, sys, time
+#HELPERS
 import strom
 started = time.perf_counter()
 from strom.testing import EmbeddedBroker
-sys.path.insert(0, sys.argv[1])
-from start_bench import answers_api_versions
 first = EmbeddedBroker(memory=True).start()
 assert answers_api_versions(first.port)
 cold = time.perf_counter() - started
@@ -180,10 +182,16 @@ print(json.dumps({"cold": cold, "warm": warm}))
 """
 
 
+def embedded_script() -> str:
+    helpers = "\n".join(inspect.getsource(fn) for fn in (_read, answers_api_versions))
+    constants = f"HOST = {HOST!r}\nAPI_VERSIONS = {API_VERSIONS!r}\n"
+    return EMBEDDED.replace("#HELPERS\n", constants + helpers)
+
+
 def embedded_start(runs: int) -> tuple[list[float], list[float]]:
     env = child_env()
     cold, warm = [], []
-    argv = [sys.executable, "-c", EMBEDDED, str(Path(__file__).parent)]
+    argv = [sys.executable, "-c", embedded_script()]
     for i in range(runs + 1):
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
