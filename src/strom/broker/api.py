@@ -1,9 +1,14 @@
-"""Entry point of the broker layer: the Broker with every request handler registered."""
+"""The Broker with every request handler and authorization rule registered at once.
+
+A broker imports each API's handler on the API's first request
+(:data:`strom.broker.broker.HANDLER_MODULES`), and the authorization rules with an
+authorizer; import this module to have them all (tests of the tables, tools)."""
 
 from __future__ import annotations
 
 from strom.broker import (
     acls,
+    api_versions,
     authz,
     cluster,
     configs,
@@ -26,6 +31,7 @@ __all__ = [
     "HANDLERS",
     "Broker",
     "acls",
+    "api_versions",
     "authz",
     "cluster",
     "configs",

@@ -17,16 +17,16 @@ and unloads the coordinators' partitions.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from strom.broker.authorizer import Authorizer
-from strom.broker.fetch_sessions import FetchSessionCache
+from strom.broker.fetcher_manager import ReplicaFetcherManager
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
 from strom.broker.listeners import (
@@ -37,7 +37,6 @@ from strom.broker.listeners import (
 )
 from strom.broker.metrics import BrokerMetrics
 from strom.broker.producer_ids import ProducerIdManager
-from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
 from strom.broker.txn_runtime import TxnRuntime
@@ -46,8 +45,8 @@ from strom.common.security_config import listener_of, reconfigurable_listener_ke
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
-from strom.net.security import ClientSecurity
 from strom.net.tls import server_context
+from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -57,7 +56,10 @@ from strom.storage.jobs import StorageJob
 from strom.storage.log_manager import LogManager
 
 if TYPE_CHECKING:
+    from strom.broker.authorizer import Authorizer
     from strom.broker.cluster_member import ClusterMember
+    from strom.broker.fetch_sessions import FetchSessionCache
+    from strom.net.security import ClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,76 @@ LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 
 Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
 HANDLERS: dict[int, Handler] = {}
+# The module of strom.broker that registers each API's handler (with @handles). A broker
+# imports it on the API's first request: it loads the code, and the generated codec, of
+# the APIs it is asked for, not of every API at start. (strom.broker.api imports them all;
+# tests/unit/broker/test_handler_modules.py checks this table against the registrations.)
+HANDLER_MODULES: dict[str, tuple[ApiKey, ...]] = {
+    "api_versions": (ApiKey.API_VERSIONS,),
+    "acls": (ApiKey.DESCRIBE_ACLS, ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS),
+    "cluster": (
+        ApiKey.METADATA,
+        ApiKey.DESCRIBE_CLUSTER,
+        ApiKey.DESCRIBE_LOG_DIRS,
+        ApiKey.ALTER_REPLICA_LOG_DIRS,
+    ),
+    "configs": (
+        ApiKey.DESCRIBE_CONFIGS,
+        ApiKey.ALTER_CONFIGS,
+        ApiKey.INCREMENTAL_ALTER_CONFIGS,
+    ),
+    "consumer_group_apis": (ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE),
+    "control_plane": (
+        ApiKey.LEADER_AND_ISR,
+        ApiKey.UPDATE_METADATA,
+        ApiKey.STOP_REPLICA,
+        ApiKey.ALTER_PARTITION,
+        ApiKey.CONTROLLED_SHUTDOWN,
+    ),
+    "fetch": (ApiKey.FETCH,),
+    "groups": (
+        ApiKey.FIND_COORDINATOR,
+        ApiKey.JOIN_GROUP,
+        ApiKey.SYNC_GROUP,
+        ApiKey.HEARTBEAT,
+        ApiKey.LEAVE_GROUP,
+        ApiKey.OFFSET_COMMIT,
+        ApiKey.OFFSET_DELETE,
+        ApiKey.OFFSET_FETCH,
+        ApiKey.DESCRIBE_GROUPS,
+        ApiKey.LIST_GROUPS,
+        ApiKey.DELETE_GROUPS,
+    ),
+    "init_producer": (ApiKey.INIT_PRODUCER_ID,),
+    "offsets": (ApiKey.LIST_OFFSETS, ApiKey.OFFSET_FOR_LEADER_EPOCH, ApiKey.DELETE_RECORDS),
+    "partition_admin": (
+        ApiKey.ELECT_LEADERS,
+        ApiKey.ALTER_PARTITION_REASSIGNMENTS,
+        ApiKey.LIST_PARTITION_REASSIGNMENTS,
+        ApiKey.DESCRIBE_TOPIC_PARTITIONS,
+    ),
+    "produce": (ApiKey.PRODUCE,),
+    "scram": (
+        ApiKey.SASL_HANDSHAKE,
+        ApiKey.SASL_AUTHENTICATE,
+        ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS,
+        ApiKey.ALTER_USER_SCRAM_CREDENTIALS,
+    ),
+    "topics": (ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.CREATE_PARTITIONS),
+    "transactions": (
+        ApiKey.ADD_PARTITIONS_TO_TXN,
+        ApiKey.ADD_OFFSETS_TO_TXN,
+        ApiKey.END_TXN,
+        ApiKey.WRITE_TXN_MARKERS,
+        ApiKey.DESCRIBE_TRANSACTIONS,
+        ApiKey.LIST_TRANSACTIONS,
+        ApiKey.DESCRIBE_PRODUCERS,
+    ),
+    "txn_offsets": (ApiKey.TXN_OFFSET_COMMIT,),
+}
+_HANDLER_MODULE: dict[int, str] = {
+    key: name for name, keys in HANDLER_MODULES.items() for key in keys
+}
 # With an authorizer, a request passes its API's rule (strom.broker.authz), which checks
 # what Kafka checks and calls the handler with what is allowed.
 AuthzRule = Callable[["Broker", RequestHeader, Any, Handler], Awaitable[Any]]
@@ -92,6 +164,28 @@ def authorizes(*api_keys: int) -> Callable[[AuthzRule], AuthzRule]:
     return register
 
 
+def handler_for(api_key: int) -> Handler | None:
+    """The handler of ``api_key`` (None: not an API the broker handles), its module
+    imported on the API's first request."""
+    handler = HANDLERS.get(api_key)
+    if handler is None and api_key in _HANDLER_MODULE:
+        importlib.import_module(f"strom.broker.{_HANDLER_MODULE[api_key]}")  # @handles
+        handler = HANDLERS.get(api_key)
+    return handler
+
+
+def load_authorizer(config: BrokerConfig) -> Authorizer | None:
+    """The ACL authorizer of ``authorizer.class.name`` (None without one), with the
+    authorization rule of every API registered (strom.broker.authz): both are imported
+    only by a broker that has an authorizer."""
+    if not config.get_str("authorizer.class.name"):
+        return None
+    from strom.broker import authz  # noqa: F401 - registers the rules (@authorizes)
+    from strom.broker.authorizer import Authorizer
+
+    return Authorizer.from_config(config)
+
+
 class Broker:
     def __init__(
         self, config: BrokerConfig, store: MetadataStore, clock: Clock | None = None
@@ -110,7 +204,7 @@ class Broker:
         self._loop_thread: int | None = None
         self._metadata_waiters: list[asyncio.Future[None]] = []
         self.leadership_from_image = True  # the embedded store; a cluster uses LeaderAndIsr
-        self.authorizer = Authorizer.from_config(config)  # None: no authorizer.class.name
+        self.authorizer = load_authorizer(config)  # None: no authorizer.class.name
         self.inter_broker_security: ClientSecurity | None = None  # set at start
         # the server's: rebuild the listeners' TLS contexts after a dynamic change
         self.on_listeners_changed: Callable[[], None] | None = None
@@ -127,9 +221,7 @@ class Broker:
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self.fetchers = ReplicaFetcherManager(self)
-        self.fetch_sessions = FetchSessionCache(
-            config.get_int("max.incremental.fetch.session.cache.slots")
-        )
+        self._fetch_session_slots = config.get_int("max.incremental.fetch.session.cache.slots")
         self.peers = InterBrokerClients(self)
         self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
         self.replicas.on_follower = self.fetchers.follow
@@ -143,6 +235,14 @@ class Broker:
         self.groups = GroupRuntime(self)
         self.metrics = BrokerMetrics()  # counted on the loop; read by metrics.listener
         self.metrics_url: str | None = None  # where metrics.listener serves them, if set
+
+    @cached_property
+    def fetch_sessions(self) -> FetchSessionCache:
+        """The incremental fetch sessions (KIP-227), made with the first Fetch (and the
+        Fetch codec then imported)."""
+        from strom.broker.fetch_sessions import FetchSessionCache
+
+        return FetchSessionCache(self._fetch_session_slots)
 
     # -- start -------------------------------------------------------------------
     def start(self, bound_ports: Mapping[str, int] | None = None) -> BrokerInfo:
@@ -384,7 +484,7 @@ class Broker:
 
     # -- dispatch ----------------------------------------------------------------
     async def handle(self, header: RequestHeader, request: Any) -> Any:
-        handler = HANDLERS.get(header.api_key)
+        handler = handler_for(header.api_key)
         if handler is None:
             raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, f"api {header.api_key}")
         if self.authorizer is not None:

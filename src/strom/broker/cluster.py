@@ -1,4 +1,4 @@
-"""ApiVersions, Metadata, DescribeCluster and DescribeLogDirs."""
+"""Metadata, DescribeCluster, DescribeLogDirs and AlterReplicaLogDirs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from strom.common.acl import ResourceType
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition
 from strom.metadata.image import NO_LEADER, PartitionInfo, TopicInfo
-from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
+from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.alter_replica_log_dirs import (
     AlterReplicaLogDirsRequest,
     AlterReplicaLogDirsResponse,
 )
-from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from strom.protocol.generated.describe_cluster import (
     DescribeClusterRequest,
     DescribeClusterResponse,
@@ -29,33 +28,6 @@ from strom.protocol.generated.describe_log_dirs import (
 )
 from strom.protocol.generated.metadata import MetadataRequest, MetadataResponse
 from strom.protocol.wire import ZERO_UUID
-
-# APIs of the consumer rebalance protocol (KIP-848), advertised only while
-# group.coordinator.rebalance.protocols includes "consumer", as Kafka's ApiVersionManager does
-CONSUMER_PROTOCOL_APIS = frozenset(
-    {ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE}
-)
-
-
-def api_versions_response(
-    error_code: int = 0, hidden: frozenset[int] = frozenset()
-) -> ApiVersionsResponse:
-    keys = [
-        ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
-        for k, (lo, hi) in sorted(BROKER_API_VERSIONS.items())
-        if k not in hidden
-    ]
-    return ApiVersionsResponse(error_code=error_code, api_keys=keys, throttle_time_ms=0)
-
-
-@handles(ApiKey.API_VERSIONS)
-async def handle_api_versions(
-    broker: Broker, header: RequestHeader, req: ApiVersionsRequest
-) -> ApiVersionsResponse:
-    protocols = broker.config.get_list("group.coordinator.rebalance.protocols")
-    return api_versions_response(
-        hidden=frozenset() if "consumer" in protocols else CONSUMER_PROTOCOL_APIS
-    )
 
 
 def _listener(broker: Broker) -> str:
@@ -321,4 +293,4 @@ async def handle_alter_replica_log_dirs(
     )
 
 
-__all__ = ["ZERO_UUID", "api_versions_response"]
+__all__ = ["ZERO_UUID"]

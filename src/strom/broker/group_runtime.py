@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any, Final
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
-from strom.coordinator.group.consumer.assignors import CLASS_NAMES
-from strom.coordinator.group.coordinator import GroupCoordinatorShard
-from strom.coordinator.group.records import CoordinatorRecord
-from strom.coordinator.group.result import CoordinatorResult, GroupConfig
+from strom.coordinator.group.config import ASSIGNOR_CLASS_NAMES, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.record_stream import read_control_record, stream_records
 from strom.protocol.records import AppendOrigin, BatchHeader, build_batch, iter_batches
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
+    from strom.coordinator.group.coordinator import GroupCoordinatorShard
+    from strom.coordinator.group.records import CoordinatorRecord
+    from strom.coordinator.group.result import CoordinatorResult
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def group_config(broker: Broker) -> GroupConfig:
             "group.consumer.heartbeat.interval.ms",
             "must be less than group.consumer.session.timeout.ms",
         )
-    assignors = [CLASS_NAMES.get(a, a) for a in cfg.get_list("group.consumer.assignors")]
+    assignors = [ASSIGNOR_CLASS_NAMES.get(a, a) for a in cfg.get_list("group.consumer.assignors")]
     return GroupConfig(
         min_session_timeout_ms=cfg.get_int("group.min.session.timeout.ms"),
         max_session_timeout_ms=cfg.get_int("group.max.session.timeout.ms"),
@@ -206,6 +206,10 @@ class GroupRuntime:
             log.info("unloaded %d group(s) of %s-%d", len(shard.groups), OFFSETS_TOPIC, partition)
 
     def load_partition(self, partition: int) -> None:
+        # The coordinator's code is imported with the first partition this broker leads:
+        # a broker that no consumer group uses never loads it.
+        from strom.coordinator.group.coordinator import GroupCoordinatorShard
+
         self.loading.add(partition)
         shard = GroupCoordinatorShard(self.config, image=lambda: self.broker.image)
         tp = TopicPartition(OFFSETS_TOPIC, partition)

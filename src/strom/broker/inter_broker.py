@@ -8,13 +8,13 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from strom.common.config import BROKER_CONFIGS, BrokerConfig
-from strom.net.connection import BrokerConnection
-from strom.net.security import ClientSecurity, client_security
 from strom.protocol.api_versions import INTER_BROKER_API_VERSIONS, ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
+    from strom.net.connection import BrokerConnection
+    from strom.net.security import ClientSecurity
 
 # what a broker asks of its peers beyond the controller's and the fetchers' requests
 _VERSIONS = {
@@ -38,6 +38,8 @@ class InterBrokerClients:
             ep = info.endpoint(self.broker.inter_broker_listener_name) if info else None
             if ep is None:
                 raise KafkaError(ErrorCode.BROKER_NOT_AVAILABLE, f"broker {node_id} is not live")
+            from strom.net.connection import BrokerConnection  # with the first peer (a cluster)
+
             conn = await BrokerConnection.open(
                 ep.host,
                 ep.port,
@@ -71,6 +73,8 @@ def inter_broker_security(
     listener's JAAS config for it. None for PLAINTEXT."""
     if protocol == "PLAINTEXT":
         return None
+    from strom.net.security import client_security  # TLS and SASL: imported only for them
+
     mechanism = config.get_str("sasl.mechanism.inter.broker.protocol") or "GSSAPI"
 
     def get(key: str) -> object:

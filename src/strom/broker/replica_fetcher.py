@@ -353,37 +353,3 @@ def _by_topic(
             topic_id, fp = value
         out.setdefault((tp.topic, topic_id), []).append((tp, fp))
     return out
-
-
-class ReplicaFetcherManager:
-    """Which fetcher follows which partition: by leader, then by partition hash."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.num_fetchers = broker.config.get_int("num.replica.fetchers")
-        self.fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
-        self._where: dict[TopicPartition, tuple[int, int]] = {}
-
-    def follow(self, tp: TopicPartition, part: Partition) -> None:
-        """``part`` became (or stays with a new epoch) a follower of ``part.leader_id``."""
-        self.unfollow(tp)
-        if part.leader_id < 0:
-            return  # no leader yet: wait for the next LeaderAndIsr
-        key = (part.leader_id, hash(tp) % self.num_fetchers)
-        fetcher = self.fetchers.get(key)
-        if fetcher is None:
-            fetcher = ReplicaFetcher(self.broker, *key)
-            self.fetchers[key] = fetcher
-            fetcher.start()
-        fetcher.add(tp, part)
-        self._where[tp] = key
-
-    def unfollow(self, tp: TopicPartition) -> None:
-        key = self._where.pop(tp, None)
-        if key is not None and key in self.fetchers:
-            self.fetchers[key].remove(tp)
-
-    async def shutdown(self) -> None:
-        for fetcher in list(self.fetchers.values()):
-            await fetcher.stop()
-        self.fetchers.clear()

@@ -24,18 +24,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strom.common.types import TopicPartition
-from strom.coordinator.txn.coordinator import (
-    MarkerJob,
-    TransactionCoordinator,
-    TxnConfig,
-    TxnResult,
-)
-from strom.coordinator.txn.log_records import decode_record, encode_record
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
-from strom.protocol.generated.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from strom.protocol.generated.write_txn_markers import WriteTxnMarkersRequest
 from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     build_batch,
@@ -45,6 +36,11 @@ from strom.protocol.records import (
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
+    from strom.coordinator.txn.coordinator import MarkerJob, TransactionCoordinator, TxnResult
+    from strom.protocol.generated.init_producer_id import (
+        InitProducerIdRequest,
+        InitProducerIdResponse,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +95,29 @@ class TxnRuntime:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         cfg = broker.config
-        self.coordinator = TransactionCoordinator(
-            TxnConfig(
-                num_partitions=cfg.get_int("transaction.state.log.num.partitions"),
-                max_timeout_ms=cfg.get_int("transaction.max.timeout.ms"),
-                id_expiration_ms=cfg.get_int("transactional.id.expiration.ms"),
-            ),
-            broker.producer_ids.generate,
-        )
+        self._coordinator: TransactionCoordinator | None = None  # made on first use
         self.verification_enabled = cfg.get_bool("transaction.partition.verification.enable")
         self.pending_markers: dict[str, MarkerJob] = {}
         self.commit_timeout_s = cfg.get_int("offsets.commit.timeout.ms") / 1000
+
+    @property
+    def coordinator(self) -> TransactionCoordinator:
+        """The sans-IO coordinator, made (and its code imported) on first use: by a
+        producer id, a transactional id or a partition of ``__transaction_state``; a
+        broker that none of them reaches never loads it."""
+        if self._coordinator is None:
+            from strom.coordinator.txn.coordinator import TransactionCoordinator, TxnConfig
+
+            cfg = self.broker.config
+            self._coordinator = TransactionCoordinator(
+                TxnConfig(
+                    num_partitions=cfg.get_int("transaction.state.log.num.partitions"),
+                    max_timeout_ms=cfg.get_int("transaction.max.timeout.ms"),
+                    id_expiration_ms=cfg.get_int("transactional.id.expiration.ms"),
+                ),
+                self.broker.producer_ids.generate,
+            )
+        return self._coordinator
 
     def startup(self) -> None:
         """Nothing to do: partitions load when this broker becomes their leader."""
@@ -188,6 +196,8 @@ class TxnRuntime:
         return count
 
     def _replay_one(self, tp: TopicPartition, key: bytes | None, value: bytes | None) -> int:
+        from strom.coordinator.txn.log_records import decode_record  # with the coordinator
+
         try:
             self.coordinator.replay(decode_record(key, value))
         except DecodeError as e:
@@ -199,6 +209,9 @@ class TxnRuntime:
     async def init_producer_id(
         self, header: RequestHeader, req: InitProducerIdRequest
     ) -> InitProducerIdResponse:
+        # the codec is imported with the API's first request, as its handler is
+        from strom.protocol.generated.init_producer_id import InitProducerIdResponse
+
         txn_id = req.transactional_id or ""
         await self.broker.producer_ids.ensure_available(self.broker)
         expected: tuple[int, int] | None = None
@@ -220,6 +233,8 @@ class TxnRuntime:
 
     # -- appends ----------------------------------------------------------------------
     async def _append_records(self, result: TxnResult) -> ErrorCode:
+        from strom.coordinator.txn.log_records import encode_record  # with the coordinator
+
         now = self.broker.now_ms()
         records = []
         for record in result.records:
@@ -318,7 +333,9 @@ class TxnRuntime:
         by_topic: dict[str, list[int]] = {}
         for tp in tps:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
-        W = WriteTxnMarkersRequest
+        # the codec is imported with the first markers for another broker (a cluster)
+        from strom.protocol.generated.write_txn_markers import WriteTxnMarkersRequest as W
+
         req = W(
             markers=[
                 W.WritableTxnMarker(
@@ -365,6 +382,8 @@ class TxnRuntime:
             await self.send_markers(job)
 
     async def abort_timed_out_transactions(self) -> int:
+        if self._coordinator is None:
+            return 0  # no transaction yet
         now = self.broker.now_ms()
         aborted = 0
         for txn_id in self.coordinator.timed_out(now):
@@ -376,6 +395,8 @@ class TxnRuntime:
         return aborted
 
     async def expire_transactional_ids(self) -> int:
+        if self._coordinator is None:
+            return 0  # no transactional id yet
         expired = 0
         for result in self.coordinator.expire_transactional_ids(self.broker.now_ms()):
             if not await self.execute(result):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Protocol
 
 
@@ -40,3 +41,13 @@ class FakeClock:
 
     def advance(self, ms: int) -> None:
         self._now += ms
+
+
+def random_uuid() -> bytes:
+    """A random (version 4) UUID's 16 bytes, as ``uuid.uuid4().bytes``: Kafka's topic and
+    cluster ids. Made here because the uuid module imports platform, a few ms of a
+    broker's start."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return bytes(b)

@@ -20,23 +20,18 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from strom.common.acl import (
-    AccessControlEntry,
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    PatternType,
-    ResourcePattern,
-    ResourceType,
-)
-from strom.common.scram import ScramCredential
+from strom.common.types import random_uuid
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo, is_internal
 from strom.metadata.meta_properties import atomic_write, check_meta_properties
 from strom.metadata.store import BROKERS, USERS, MetadataListener, StoreError
+
+if TYPE_CHECKING:
+    from strom.common.acl import AclBinding
+    from strom.common.scram import ScramCredential
 
 TOPIC_ALREADY_EXISTS = 36
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -69,10 +64,7 @@ class EmbeddedMetadataStore:
         self._next_producer_id = int(data.get("next_producer_id", 0))
         self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
         self._acls = {_binding_from_json(a) for a in data.get("acls", [])}
-        self._scram = {
-            user: {m: ScramCredential.from_text(text) for m, text in creds.items()}
-            for user, creds in data.get("scram", {}).items()
-        }
+        self._scram = _scram_from_json(data.get("scram", {}))
         for t in data["topics"]:
             parts = tuple(
                 self._partition(i, tuple(pa["replicas"]), pa["leader_epoch"])
@@ -158,7 +150,7 @@ class EmbeddedMetadataStore:
         with self._lock:
             if name in self._topics:
                 raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-            topic_id = uuid.uuid4().bytes
+            topic_id = random_uuid()
             parts = tuple(self._partition(i, r, 0) for i, r in enumerate(assignment))
             self._topics[name] = TopicInfo(name, topic_id, parts, dict(configs), is_internal(name))
             self._save()
@@ -282,6 +274,17 @@ def _binding_to_json(b: AclBinding) -> dict[str, object]:
 
 
 def _binding_from_json(obj: dict[str, str]) -> AclBinding:
+    # the ACL types are imported only by a store that has ACLs
+    from strom.common.acl import (
+        AccessControlEntry,
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        PatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
     return AclBinding(
         ResourcePattern(
             ResourceType[obj["resource_type"]], obj["name"], PatternType[obj["pattern_type"]]
@@ -293,3 +296,17 @@ def _binding_from_json(obj: dict[str, str]) -> AclBinding:
             AclPermissionType[obj["permission_type"]],
         ),
     )
+
+
+def _scram_from_json(
+    stored: Mapping[str, Mapping[str, str]],
+) -> dict[str, dict[str, ScramCredential]]:
+    if not stored:
+        return {}
+    # the SCRAM types are imported only by a store that has credentials
+    from strom.common.scram import ScramCredential
+
+    return {
+        user: {m: ScramCredential.from_text(text) for m, text in creds.items()}
+        for user, creds in stored.items()
+    }

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from strom.common.config import parse_properties
+from strom.common.types import random_uuid
 
 META_PROPERTIES = "meta.properties"
 
@@ -26,7 +26,7 @@ class MetaPropertiesError(ValueError):
 
 def new_cluster_id() -> str:
     """A random cluster id in Kafka's form (a URL-safe base64 UUID, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return base64.urlsafe_b64encode(random_uuid()).decode().rstrip("=")
 
 
 def atomic_write(path: Path, text: str) -> None:

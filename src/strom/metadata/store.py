@@ -16,10 +16,8 @@ thread; the listener hands it to the event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from strom.common.acl import AclBinding
-from strom.common.scram import ScramCredential
 from strom.metadata.image import (
     BrokerInfo,
     Endpoint,
@@ -27,6 +25,10 @@ from strom.metadata.image import (
     PartitionInfo,
     TopicInfo,
 )
+
+if TYPE_CHECKING:
+    from strom.common.acl import AclBinding
+    from strom.common.scram import ScramCredential
 
 __all__ = [
     "BrokerInfo",

@@ -19,17 +19,18 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strom.net.errors import KafkaConnectionError, KafkaTimeoutError
-from strom.net.sasl_client import authenticate
-from strom.net.security import ClientSecurity
 from strom.net.versions import negotiate, version_for
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader, decode_response, encode_request
 from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from strom.protocol.wire import Reader
+
+if TYPE_CHECKING:
+    from strom.net.security import ClientSecurity
 
 _SIZE_BYTES = 4
 CLIENT_SOFTWARE_NAME = "strom-python"
@@ -149,6 +150,9 @@ class BrokerConnection:
         try:
             await conn._negotiate()
             if security is not None and security.sasl:
+                # SASL's code is imported by the first connection that authenticates
+                from strom.net.sasl_client import authenticate
+
                 lifetime_ms = await authenticate(conn, security)
                 if lifetime_ms > 0:  # re-authenticate (reconnect) at 85% of the lifetime
                     conn.session_expiry = time.monotonic() + lifetime_ms * 0.85 / 1000

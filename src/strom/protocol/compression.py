@@ -15,16 +15,16 @@ batch (everything after the 61-byte header) is compressed.
 
 Unknown codecs raise ``KafkaError(UNSUPPORTED_COMPRESSION_TYPE)``; data that
 cannot be decompressed raises ``KafkaError(CORRUPT_MESSAGE)``.
+
+The codec libraries (gzip, cramjam) are imported by the functions that use them, with
+the first compressed batch: a broker that sees none does not load them.
 """
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from typing import Final
-
-import cramjam
 
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -63,9 +63,13 @@ def compress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
     if codec == NONE:
         return bytes(data)
     if codec == GZIP:
+        import gzip
+
         return gzip.compress(bytes(data), compresslevel=_GZIP_LEVEL, mtime=0)
     if codec == SNAPPY:
         return _xerial_compress(data)
+    import cramjam
+
     if codec == LZ4:
         return bytes(cramjam.lz4.compress(bytes(data)))
     if codec == ZSTD:
@@ -81,6 +85,10 @@ def decompress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
         raise KafkaError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}"
         )
+    import gzip
+
+    import cramjam
+
     try:
         if codec == GZIP:
             return gzip.decompress(bytes(data))
@@ -103,6 +111,8 @@ def xerial_header() -> bytes:
 
 def xerial_block(data: bytes) -> bytes:
     """One block of snappy-java's framing: int32 length + raw snappy."""
+    import cramjam
+
     block = bytes(cramjam.snappy.compress_raw(data))
     return _INT32.pack(len(block)) + block
 
@@ -116,6 +126,8 @@ def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
 
 
 def _snappy_decompress(data: bytes) -> bytes:
+    import cramjam
+
     if not data.startswith(XERIAL_MAGIC):
         return bytes(cramjam.snappy.decompress_raw(data))
     if len(data) < _XERIAL_HEADER.size:

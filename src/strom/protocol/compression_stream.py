@@ -22,6 +22,10 @@ The client keeps its whole-batch codec (:mod:`strom.protocol.compression`).
 :func:`stream_compressor` is the streaming counterpart of ``compress``, for the
 log cleaner's rewritten batches. Corrupt input raises
 ``KafkaError(CORRUPT_MESSAGE)``.
+
+As in :mod:`strom.protocol.compression`, each codec's library is imported by the
+functions that use it, with the first batch of that codec, and its errors become
+CORRUPT_MESSAGE there.
 """
 
 from __future__ import annotations
@@ -29,10 +33,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from typing import Final, Protocol
-
-import cramjam
-import lz4.frame
-import zstandard
 
 from strom.protocol.compression import (
     CODEC_NAMES,
@@ -79,16 +79,7 @@ def decompress_chunks(codec: int, data: Buffer) -> Iterator[bytes]:
         yield from chunks[codec](bytes(data))
     except KafkaError:
         raise
-    except (
-        OSError,
-        EOFError,
-        IndexError,
-        RuntimeError,
-        ValueError,
-        zlib.error,
-        zstandard.ZstdError,
-        cramjam.DecompressionError,
-    ) as exc:
+    except (OSError, EOFError, IndexError, RuntimeError, ValueError, zlib.error) as exc:
         raise _corrupt(f"corrupt {CODEC_NAMES[codec]} data: {exc}") from exc
 
 
@@ -109,6 +100,8 @@ def _gzip_chunks(data: bytes) -> Iterator[bytes]:
 
 
 def _lz4_chunks(data: bytes) -> Iterator[bytes]:
+    import lz4.frame
+
     while data:
         frame = lz4.frame.LZ4FrameDecompressor()
         out = frame.decompress(data, max_length=CHUNK_BYTES)
@@ -124,12 +117,17 @@ def _lz4_chunks(data: bytes) -> Iterator[bytes]:
 
 
 def _zstd_chunks(data: bytes) -> Iterator[bytes]:
+    import zstandard
+
     check_zstd_frames(data)
-    reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
-        data, read_across_frames=True
-    )
-    while chunk := reader.read(CHUNK_BYTES):
-        yield chunk
+    try:
+        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
+            data, read_across_frames=True
+        )
+        while chunk := reader.read(CHUNK_BYTES):
+            yield chunk
+    except zstandard.ZstdError as exc:
+        raise _corrupt(f"corrupt zstd data: {exc}") from exc
 
 
 def check_zstd_frames(data: bytes) -> None:
@@ -193,9 +191,15 @@ def _snappy_chunks(data: bytes) -> Iterator[bytes]:
 
 
 def _snappy_block(block: bytes) -> Iterator[bytes]:
-    size = cramjam.snappy.decompress_raw_len(block)
-    if size <= SNAPPY_WHOLE_BYTES:
-        yield bytes(cramjam.snappy.decompress_raw(block))
+    import cramjam
+
+    try:
+        size = cramjam.snappy.decompress_raw_len(block)
+        whole = bytes(cramjam.snappy.decompress_raw(block)) if size <= SNAPPY_WHOLE_BYTES else None
+    except cramjam.DecompressionError as exc:
+        raise _corrupt(f"corrupt snappy data: {exc}") from exc
+    if whole is not None:
+        yield whole
     else:
         yield from _snappy_stream(block, size)
 
@@ -320,6 +324,8 @@ class _Cramjam:
     """lz4 frames and zstd through cramjam's streaming compressors (as ``compress``)."""
 
     def __init__(self, codec: int) -> None:
+        import cramjam
+
         self._c = cramjam.lz4.Compressor() if codec == LZ4 else cramjam.zstd.Compressor(_ZSTD_LEVEL)
 
     def compress(self, data: bytes) -> bytes:

@@ -10,10 +10,12 @@ chunks (file regions served with sendfile) without copying them.
 from __future__ import annotations
 
 import struct
-import uuid
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from strom.protocol.errors import DecodeError
+
+if TYPE_CHECKING:
+    import uuid
 
 _I8 = struct.Struct(">b")
 _I16 = struct.Struct(">h")
@@ -303,7 +305,7 @@ class Writer:
         self.buf += _F64.pack(v)
 
     def uuid(self, v: bytes | uuid.UUID) -> None:
-        b = v.bytes if isinstance(v, uuid.UUID) else v
+        b = v if isinstance(v, bytes | bytearray | memoryview) else v.bytes
         if len(b) != 16:
             raise ValueError("uuid must be 16 bytes")
         self.buf += b

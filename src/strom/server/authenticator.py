@@ -7,6 +7,9 @@ A failed authentication is logged (at INFO, as Kafka, with the client's address 
 the reason, never a password), answered after
 ``connection.failed.authentication.delay.ms``, and the connection closed; the
 broker goes on serving everyone else.
+
+The SASL code (strom.common.sasl, strom.common.scram, strom.server.sasl_server) is
+imported by the first SASL exchange: a broker without SASL listeners never loads it.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from strom.broker.session import SESSION, Session
 from strom.common.principal import ANONYMOUS, NoMatchingRule, distinguished_name
 from strom.common.principal import map_distinguished_name as map_dn
-from strom.common.sasl import OAUTHBEARER, PLAIN, OAuthBearerServer, PlainServer, ServerMechanism
-from strom.common.scram import HASHES, ScramCredential, ScramServer
 from strom.protocol.api_versions import ApiKey
-from strom.server.listener_security import ListenerSecurity
-from strom.server.sasl_server import SaslServerSession
+
+if TYPE_CHECKING:
+    from strom.common.sasl import ServerMechanism
+    from strom.common.scram import ScramCredential
+    from strom.server.listener_security import ListenerSecurity
+    from strom.server.sasl_server import SaslServerSession
 
 log = logging.getLogger(__name__)
 _API_KEY = struct.Struct(">h")
@@ -74,15 +79,26 @@ class Authenticator:
         return self._expiry_ms is not None
 
     def _mechanism(self, name: str) -> ServerMechanism:
+        from strom.common.sasl import (
+            OAUTHBEARER,
+            PLAIN,
+            OAuthBearerServer,
+            PlainServer,
+            UnsecuredValidatorOptions,
+        )
+        from strom.common.scram import HASHES, ScramServer
+
         if name == PLAIN:
             return PlainServer(self.security.plain_users)
         if name == OAUTHBEARER:
-            return OAuthBearerServer(self.security.oauth)
+            return OAuthBearerServer(self.security.oauth or UnsecuredValidatorOptions())
         if name in HASHES:
             return ScramServer(name, lambda user: self._scram_lookup(user).get(name))
         raise AssertionError(f"mechanism {name} is not enabled")
 
     def _new_session(self, previous: tuple[str, str] | None = None) -> SaslServerSession:
+        from strom.server.sasl_server import SaslServerSession
+
         reauth = previous[0] if previous else None
         return SaslServerSession(
             self.security.mechanisms,

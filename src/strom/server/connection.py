@@ -31,8 +31,8 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
+from strom.broker.api_versions import api_versions_response
 from strom.broker.broker import Broker
-from strom.broker.cluster import api_versions_response
 from strom.broker.errors import error_response
 from strom.protocol.api_versions import BROKER_API_VERSIONS
 from strom.protocol.errors import CloseConnection, DecodeError, ErrorCode, KafkaError

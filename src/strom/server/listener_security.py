@@ -2,26 +2,23 @@
 at start (a problem is a ConfigError then, as Kafka fails to start): the TLS context
 of SSL and SASL_SSL listeners, the enabled SASL mechanisms with their JAAS options
 (``listener.name.<listener>.<mechanism>.sasl.jaas.config``), the KIP-368 session
-limits, and ``ssl.principal.mapping.rules``."""
+limits, and ``ssl.principal.mapping.rules``. The SASL code (strom.common.sasl) is
+imported only for SASL listeners."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from strom.broker.listeners import Listener
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.principal import MappingRule, parse_jaas_config, parse_mapping_rules
-from strom.common.sasl import (
-    GSSAPI,
-    KNOWN_MECHANISMS,
-    OAUTHBEARER,
-    PLAIN,
-    UnsecuredValidatorOptions,
-)
-from strom.common.scram import HASHES
 from strom.net.tls import server_context
+
+if TYPE_CHECKING:
+    from strom.common.sasl import UnsecuredValidatorOptions
 
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
@@ -33,7 +30,7 @@ class ListenerSecurity:
     ssl_context: ssl.SSLContext | None = None
     mechanisms: tuple[str, ...] = ()
     plain_users: Mapping[str, str] = field(default_factory=dict)
-    oauth: UnsecuredValidatorOptions = field(default_factory=UnsecuredValidatorOptions)
+    oauth: UnsecuredValidatorOptions | None = None  # OAUTHBEARER's (SASL listeners)
     reauth_ms: Mapping[str, int] = field(default_factory=dict)  # by mechanism
     failed_delay_ms: int = 100
     max_receive: int = 524_288
@@ -56,6 +53,8 @@ def _jaas(config: BrokerConfig, listener: str, mechanism: str) -> dict[str, str]
 
 
 def _mechanisms(config: BrokerConfig, listener: str) -> tuple[str, ...]:
+    from strom.common.sasl import GSSAPI, KNOWN_MECHANISMS
+
     value = config.listener_get(listener, "sasl.enabled.mechanisms")
     items = value if isinstance(value, list) else []
     names = tuple(str(m).strip().upper() for m in items if str(m).strip())
@@ -89,6 +88,8 @@ def listener_security(config: BrokerConfig, lst: Listener) -> ListenerSecurity:
     context = server_context(get) if protocol.endswith("SSL") else None
     if not protocol.startswith("SASL_"):
         return ListenerSecurity(name, protocol, context, mapping_rules=rules)
+    from strom.common.sasl import OAUTHBEARER, PLAIN, UnsecuredValidatorOptions
+
     mechanisms = _mechanisms(config, name)
     users: dict[str, str] = {}
     oauth = UnsecuredValidatorOptions()
@@ -121,4 +122,4 @@ def listener_security(config: BrokerConfig, lst: Listener) -> ListenerSecurity:
     )
 
 
-__all__ = ["HASHES", "ListenerSecurity", "listener_security"]
+__all__ = ["ListenerSecurity", "listener_security"]

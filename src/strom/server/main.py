@@ -9,7 +9,6 @@ flush and close the logs and write the clean-shutdown marker.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -21,8 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strom.broker.api import Broker
-from strom.broker.broker import CLIENT_HOST, LISTENER_NAME
+from strom.broker.broker import CLIENT_HOST, LISTENER_NAME, Broker
 from strom.broker.listeners import Listener, bound_listeners
 from strom.broker.session import SESSION, Session
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
@@ -57,6 +55,8 @@ and transaction.state.log.min.isr are then 1 (Kafka's are 3, 3 and 2)."""
 
 
 def parse_args(argv: list[str]) -> tuple[BrokerConfig, str]:
+    import argparse  # here, not at import: an embedded broker parses no command line
+
     p = argparse.ArgumentParser(
         prog="strom broker",
         description="Run a strom broker.",

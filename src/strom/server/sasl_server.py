@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from strom.broker.cluster import api_versions_response
+from strom.broker.api_versions import api_versions_response
 from strom.broker.errors import error_response
 from strom.common.sasl import (
     SaslAuthenticationError,

@@ -34,12 +34,11 @@ import contextlib
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from strom.common.types import TopicPartition
+from strom.common.types import TopicPartition, random_uuid
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT,
@@ -49,14 +48,16 @@ from strom.storage.checkpoint import (
     read_offsets,
     write_offsets,
 )
-from strom.storage.cleanable import CleanerCheckpoint
-from strom.storage.cleaner import CleaningJob, plan_cleaning
 from strom.storage.config import LogConfig
 from strom.storage.deletion import DeletionJob, DeletionQueue, delete_now
 from strom.storage.flush import FlushJob
 from strom.storage.jobs import StorageWorkers, run_inline
 from strom.storage.log import PartitionLog, parse_topic_partition_dir
 from strom.storage.segment import LogSegment
+
+if TYPE_CHECKING:
+    from strom.storage.cleanable import CleanerCheckpoint
+    from strom.storage.cleaner import CleaningJob
 
 CLEAN_SHUTDOWN_FILE: Final = ".kafka_cleanshutdown"
 # Each checkpoint file and the PartitionLog attribute it records.
@@ -236,7 +237,7 @@ class LogManager:
             return
         try:
             log.detach()
-            doomed = log_dir / f"{tp.topic}-{tp.partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}"
+            doomed = log_dir / f"{tp.topic}-{tp.partition}.{random_uuid().hex()}{DELETE_DIR_SUFFIX}"
             log.dir.rename(doomed)
             self.deletions.schedule(doomed, self.default_config.file_delete_delay_ms, now_ms)
         except OSError as exc:
@@ -316,10 +317,19 @@ class LogManager:
         """Cleanings for the compacted online logs that should be cleaned now, the
         filthiest first (Kafka's grabFilthiestCompactedLog, over every log); run them
         in :attr:`workers` with ``cleaner=True``, then complete them on the loop."""
+        compacted = [
+            (tp, log)
+            for tp, log in self.all_logs().items()
+            if log.config.compact_enabled and tp not in self._cleaning | self._uncleanable
+        ]
+        if not compacted:
+            return []
+        # the cleaner's code is imported with the first compacted log
+        from strom.storage.cleanable import CleanerCheckpoint
+        from strom.storage.cleaner import plan_cleaning
+
         candidates: list[tuple[float, ManagedCleaning]] = []
-        for tp, log in self.all_logs().items():
-            if not log.config.compact_enabled or tp in self._cleaning | self._uncleanable:
-                continue
+        for tp, log in compacted:
             state = self._cleaner_state.setdefault(tp, CleanerCheckpoint())
             job = plan_cleaning(log, state, now_ms)
             if job is not None:

@@ -6,11 +6,12 @@ import itertools
 from typing import Any
 
 from strom.common.types import FakeClock
+from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.membership import JoinRequest
 from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
 from strom.coordinator.group.records import CoordinatorRecord
-from strom.coordinator.group.result import CoordinatorResult, GroupConfig
+from strom.coordinator.group.result import CoordinatorResult
 from strom.coordinator.group.state import GroupState
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.heartbeat import HeartbeatRequest

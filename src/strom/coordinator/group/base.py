@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.consumer.group import ConsumerGroup
 from strom.coordinator.group.records import (
     CoordinatorRecord,
     group_metadata_record,
 )
-from strom.coordinator.group.result import GroupConfig, Timers
+from strom.coordinator.group.result import Timers
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
 from strom.metadata.image import MetadataImage
 from strom.protocol import consumer_group_records as cg

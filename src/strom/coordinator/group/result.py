@@ -1,4 +1,4 @@
-"""What a coordinator call returns, its configuration and its timers.
+"""What a coordinator call returns, and its timers.
 
 A call returns a :class:`CoordinatorResult`: responses to complete now (keyed
 by the caller's request handles), records to append to the group's
@@ -20,8 +20,6 @@ from typing import Any
 from strom.coordinator.group.records import CoordinatorRecord
 from strom.protocol.errors import ErrorCode
 
-NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
-
 Continuation = Callable[[ErrorCode], "CoordinatorResult"]
 
 
@@ -39,26 +37,6 @@ class CoordinatorResult:
         self.responses += other.responses
         self.records += other.records
         self.then += other.then
-
-
-@dataclass(frozen=True, slots=True)
-class GroupConfig:
-    """Kafka's group.* and offsets.* broker settings that the coordinator obeys."""
-
-    min_session_timeout_ms: int = 6000
-    max_session_timeout_ms: int = 1_800_000
-    initial_rebalance_delay_ms: int = 3000
-    max_size: int = 2**31 - 1
-    offset_metadata_max_bytes: int = 4096
-    offsets_retention_ms: int = 7 * 24 * 60 * 60 * 1000
-    new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
-    # consumer groups (KIP-848): group.consumer.*, group.coordinator.rebalance.protocols
-    rebalance_protocols: tuple[str, ...] = ("classic", "consumer")
-    consumer_session_timeout_ms: int = 45_000
-    consumer_heartbeat_interval_ms: int = 5_000
-    consumer_max_size: int = 2**31 - 1
-    consumer_assignors: tuple[str, ...] = ("uniform", "range")  # the first is the default
-    consumer_migration_policy: str = "bidirectional"  # disabled, downgrade, upgrade
 
 
 TimerKey = tuple[str, str, str]  # (kind, group id, member id or generation)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.offsets import OffsetCommit
-from strom.coordinator.group.result import GroupConfig
 from strom.protocol.errors import ErrorCode
 
 NOW = 1_700_000_000_000

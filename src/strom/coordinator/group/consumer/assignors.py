@@ -178,8 +178,3 @@ def range_(
 
 
 ASSIGNORS: dict[str, Assignor] = {"uniform": uniform, "range": range_}
-# group.consumer.assignors also accepts Kafka's class names
-CLASS_NAMES = {
-    "org.apache.kafka.coordinator.group.assignor.UniformAssignor": "uniform",
-    "org.apache.kafka.coordinator.group.assignor.RangeAssignor": "range",
-}
