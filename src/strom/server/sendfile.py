@@ -70,7 +70,7 @@ async def _empty_write_buffer(writer: asyncio.StreamWriter) -> None:
     transport = writer.transport
     if not transport.get_write_buffer_size():
         return
-    high, low = transport.get_write_buffer_limits()
+    low, high = transport.get_write_buffer_limits()  # (low, high), as asyncio's
     transport.set_write_buffer_limits(high=0)
     try:
         await writer.drain()
