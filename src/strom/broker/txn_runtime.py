@@ -165,10 +165,17 @@ class TxnRuntime:
             self.pending_markers[job.transactional_id] = job
 
     def _replay_partition(self, tp: TopicPartition) -> int:
+        """Replay the whole log, up to its log end offset and not its high watermark
+        (Kafka's TransactionStateManager reads with FetchIsolation.LOG_END): a
+        follower just made leader may hold records the old leader had committed
+        and answered while its own high watermark, learnt from the next fetch
+        answer, still lags behind them. Its log is now the partition's truth; a
+        load stopped at the high watermark would forget an Ongoing transaction's
+        partitions, or a Prepare* decision, the client was already told of."""
         plog = self.broker.replicas.get_partition(tp).log
-        offset, end, count = plog.log_start_offset, plog.high_watermark, 0
-        while offset < end:
-            data = plog.read(offset, _READ_CHUNK, end)
+        offset, count = plog.log_start_offset, 0
+        while offset < plog.log_end_offset:
+            data = plog.read(offset, _READ_CHUNK)
             if not data.slices:
                 break
             raw = b"".join(s.read() for s in data.slices)

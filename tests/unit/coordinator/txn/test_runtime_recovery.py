@@ -132,3 +132,38 @@ async def _expired_transactional_id_is_gone_after_restart(tmp_path: Path) -> Non
     again = _broker(tmp_path, clock)
     assert "idle" not in again.transactions.coordinator.transactions
     again.shutdown()
+
+
+def test_new_coordinator_loads_records_above_its_high_watermark(tmp_path: Path) -> None:
+    run(lambda: _new_coordinator_loads_records_above_its_high_watermark(tmp_path))
+
+
+async def _new_coordinator_loads_records_above_its_high_watermark(tmp_path: Path) -> None:
+    """A follower of ``__transaction_state`` holds the leader's last record (the
+    Ongoing state with the partitions added) but not yet the high watermark that
+    covers it (the leader died before its next fetch answer). Promoted, it loads
+    up to its log end offset, as Kafka's TransactionStateManager does: a load
+    stopped at the high watermark finds the previous CompleteCommit, forgets the
+    open transaction, and the records it already has on ``t-0`` are later
+    committed by the next transaction's marker (incident: 4 of 10 values read)."""
+    clock = FakeClock()
+    broker = _broker(tmp_path, clock)
+    await broker.topics.create("t", 1, 1)
+    pid, epoch = await _open_transaction(broker, "tx")
+    rt = broker.transactions
+    txn_tp = TopicPartition("__transaction_state", rt.coordinator.partition_for("tx"))
+    txn_log = broker.replicas.get_partition(txn_tp).log
+    ongoing_offset = txn_log.log_end_offset - 1
+    # the follower's view: the record is there, the high watermark is not past it
+    txn_log.high_watermark = ongoing_offset
+    rt.on_leadership(txn_tp, True, 1)
+    m = rt.coordinator.transactions["tx"]
+    assert (m.state, m.partitions) == (TxnState.ONGOING, frozenset({TP}))
+    # the producer's restart fences it: the open transaction is aborted, not forgotten
+    init = rt.coordinator.init_producer_id("tx", 60_000, None, clock.now_ms())
+    await rt.execute(init)
+    log = broker.replicas.get_partition(TP).log
+    aborted = log.collect_aborted_transactions(0, log.log_end_offset)
+    assert [a.producer_id for a in aborted] == [pid]
+    assert rt.coordinator.transactions["tx"].producer_epoch > epoch
+    broker.shutdown()
