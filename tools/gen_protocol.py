@@ -304,7 +304,8 @@ class Gen:
                         # compared with one shared default, not a new one per encode
                         const = "_DEFAULT_" + d.replace(".", "_")
                         self.defaults[const] = f"{d}()"
-                        cond = f"self.{f.attr} != {const}"
+                        # (the shared default itself, as handlers pass it, is not compared)
+                        cond = f"self.{f.attr} is not {const} and self.{f.attr} != {const}"
                     else:
                         cond = f"self.{f.attr} != {d}"
                     lines.append(f"    if {cond}:")

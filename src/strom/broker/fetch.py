@@ -16,7 +16,13 @@ from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
-from strom.protocol.generated.fetch import FetchRequest, FetchResponse
+from strom.protocol.generated.fetch import (
+    FetchRequest,
+    FetchResponse,
+    _DEFAULT_FetchResponse_EpochEndOffset,
+    _DEFAULT_FetchResponse_LeaderIdAndEpoch,
+    _DEFAULT_FetchResponse_SnapshotId,
+)
 from strom.protocol.wire import ChunkedRecords
 from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, Partition, ReadResult
 from strom.replication.replica_selector import ReplicaView, candidates, select_read_replica
@@ -25,10 +31,11 @@ from strom.replication.truncation import diverging
 log = logging.getLogger(__name__)
 PartitionData = FetchResponse.PartitionData
 # Shared "not set" values of a partition's answer (assigned whole when set, never
-# changed in place): three objects fewer per partition and request.
-_NO_DIVERGING_EPOCH = FetchResponse.EpochEndOffset()
-_NO_CURRENT_LEADER = FetchResponse.LeaderIdAndEpoch()
-_NO_SNAPSHOT_ID = FetchResponse.SnapshotId()
+# changed in place): three objects fewer per partition and request, and the encoder
+# recognises its own defaults by identity instead of comparing them field by field.
+_NO_DIVERGING_EPOCH = _DEFAULT_FetchResponse_EpochEndOffset
+_NO_CURRENT_LEADER = _DEFAULT_FetchResponse_LeaderIdAndEpoch
+_NO_SNAPSHOT_ID = _DEFAULT_FetchResponse_SnapshotId
 
 
 class _FetchState:

@@ -625,7 +625,7 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
+    if self.replica_state is not _DEFAULT_FetchRequest_ReplicaState and self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -652,7 +652,7 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
+    if self.replica_state is not _DEFAULT_FetchRequest_ReplicaState and self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -965,15 +965,15 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writ
     w.int32(self.preferred_read_replica)
     w.crecords(self.records)
     tags: list[tuple[int, Writer]] = []
-    if self.diverging_epoch != _DEFAULT_FetchResponse_EpochEndOffset:
+    if self.diverging_epoch is not _DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != _DEFAULT_FetchResponse_EpochEndOffset:
         t = Writer()
         _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
         tags.append((0, t))
-    if self.current_leader != _DEFAULT_FetchResponse_LeaderIdAndEpoch:
+    if self.current_leader is not _DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_FetchResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
         tags.append((1, t))
-    if self.snapshot_id != _DEFAULT_FetchResponse_SnapshotId:
+    if self.snapshot_id is not _DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != _DEFAULT_FetchResponse_SnapshotId:
         t = Writer()
         _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
         tags.append((2, t))

@@ -328,7 +328,7 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.Par
     w.int64(self.position)
     w.crecords(self.unaligned_records)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader != _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
+    if self.current_leader is not _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))

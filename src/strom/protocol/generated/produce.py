@@ -347,7 +347,7 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse.Partiti
         _e_ProduceResponse_BatchIndexAndErrorMessage_9(e_record_errors, w)
     w.cnstring(self.error_message)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader != _DEFAULT_ProduceResponse_LeaderIdAndEpoch:
+    if self.current_leader is not _DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_ProduceResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_ProduceResponse_LeaderIdAndEpoch_10(self.current_leader, t)
         tags.append((0, t))

@@ -171,7 +171,7 @@ def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> No
     w.int32(self.throttle_time_ms)
     w.int16(self.error_code)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader != _DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
+    if self.current_leader is not _DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != _DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
         t = Writer()
         _e_UpdateRaftVoterResponse_CurrentLeader_0(self.current_leader, t)
         tags.append((0, t))
