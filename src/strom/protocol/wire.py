@@ -10,7 +10,7 @@ chunks (file regions served with sendfile) without copying them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from strom.protocol.errors import DecodeError
 
@@ -96,6 +96,10 @@ class Reader:
 
     def int8(self) -> int:
         return int(_I8.unpack_from(self.buf, self._take(1))[0])
+
+    def fixed(self, s: struct.Struct) -> tuple[Any, ...]:
+        """Consecutive fixed-width fields, read with one unpack (generated decoders)."""
+        return s.unpack_from(self.buf, self._take(s.size))
 
     def bool(self) -> bool:
         return self.buf[self._take(1)] != 0

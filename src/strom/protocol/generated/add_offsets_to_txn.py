@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -69,49 +70,41 @@ class AddOffsetsToTxnResponse(Message):
 
 def _e_AddOffsetsToTxnRequest_0(self: AddOffsetsToTxnRequest, w: Writer) -> None:
     w.string(self.transactional_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_qh.pack(self.producer_id, self.producer_epoch)
     w.string(self.group_id)
 
 def _e_AddOffsetsToTxnRequest_3(self: AddOffsetsToTxnRequest, w: Writer) -> None:
     w.cstring(self.transactional_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_qh.pack(self.producer_id, self.producer_epoch)
     w.cstring(self.group_id)
     w.buf.append(0)
 
 def _d_AddOffsetsToTxnRequest_0(r: Reader) -> AddOffsetsToTxnRequest:
     v_transactional_id = r.string()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_group_id = r.string()
     return AddOffsetsToTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, group_id=v_group_id)
 
 def _d_AddOffsetsToTxnRequest_3(r: Reader) -> AddOffsetsToTxnRequest:
     v_transactional_id = r.cstring()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_group_id = r.cstring()
     r.skip_tags()
     return AddOffsetsToTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, group_id=v_group_id)
 
 def _e_AddOffsetsToTxnResponse_0(self: AddOffsetsToTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
 
 def _e_AddOffsetsToTxnResponse_3(self: AddOffsetsToTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.buf.append(0)
 
 def _d_AddOffsetsToTxnResponse_0(r: Reader) -> AddOffsetsToTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     return AddOffsetsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
 def _d_AddOffsetsToTxnResponse_3(r: Reader) -> AddOffsetsToTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return AddOffsetsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
@@ -119,3 +112,5 @@ _ENC_AddOffsetsToTxnRequest = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRe
 _DEC_AddOffsetsToTxnRequest = (_d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_3, _d_AddOffsetsToTxnRequest_3,)
 _ENC_AddOffsetsToTxnResponse = (_e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_3, _e_AddOffsetsToTxnResponse_3,)
 _DEC_AddOffsetsToTxnResponse = (_d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_3, _d_AddOffsetsToTxnResponse_3,)
+_S_ih = Struct(">ih")
+_S_qh = Struct(">qh")

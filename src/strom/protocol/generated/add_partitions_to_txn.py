@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -158,9 +159,7 @@ def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(self: AddPartit
 
 def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, w: Writer) -> None:
     w.cstring(self.transactional_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.bool(self.verify_only)
+    w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.verify_only)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -176,17 +175,14 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(r: Reader) -> A
 
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction:
     v_transactional_id = r.cstring()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_verify_only = r.bool()
+    v_producer_id, v_producer_epoch, v_verify_only = r.fixed(_S_qho)
     v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, verify_only=v_verify_only, topics=v_topics)
 
 def _e_AddPartitionsToTxnRequest_0(self: AddPartitionsToTxnRequest, w: Writer) -> None:
     w.string(self.v3_and_below_transactional_id)
-    w.int64(self.v3_and_below_producer_id)
-    w.int16(self.v3_and_below_producer_epoch)
+    w.buf += _S_qh.pack(self.v3_and_below_producer_id, self.v3_and_below_producer_epoch)
     w_v3_and_below_topics = self.v3_and_below_topics
     w.array_len(len(w_v3_and_below_topics))
     for e_v3_and_below_topics in w_v3_and_below_topics:
@@ -194,8 +190,7 @@ def _e_AddPartitionsToTxnRequest_0(self: AddPartitionsToTxnRequest, w: Writer) -
 
 def _e_AddPartitionsToTxnRequest_3(self: AddPartitionsToTxnRequest, w: Writer) -> None:
     w.cstring(self.v3_and_below_transactional_id)
-    w.int64(self.v3_and_below_producer_id)
-    w.int16(self.v3_and_below_producer_epoch)
+    w.buf += _S_qh.pack(self.v3_and_below_producer_id, self.v3_and_below_producer_epoch)
     w_v3_and_below_topics = self.v3_and_below_topics
     w.carray_len(len(w_v3_and_below_topics))
     for e_v3_and_below_topics in w_v3_and_below_topics:
@@ -211,15 +206,13 @@ def _e_AddPartitionsToTxnRequest_4(self: AddPartitionsToTxnRequest, w: Writer) -
 
 def _d_AddPartitionsToTxnRequest_0(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.string()
-    v_v3_and_below_producer_id = r.int64()
-    v_v3_and_below_producer_epoch = r.int16()
+    v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
     v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r) for _ in range(r.array_len())]
     return AddPartitionsToTxnRequest(v3_and_below_transactional_id=v_v3_and_below_transactional_id, v3_and_below_producer_id=v_v3_and_below_producer_id, v3_and_below_producer_epoch=v_v3_and_below_producer_epoch, v3_and_below_topics=v_v3_and_below_topics)
 
 def _d_AddPartitionsToTxnRequest_3(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.cstring()
-    v_v3_and_below_producer_id = r.int64()
-    v_v3_and_below_producer_epoch = r.int16()
+    v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
     v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AddPartitionsToTxnRequest(v3_and_below_transactional_id=v_v3_and_below_transactional_id, v3_and_below_producer_id=v_v3_and_below_producer_id, v3_and_below_producer_epoch=v_v3_and_below_producer_epoch, v3_and_below_topics=v_v3_and_below_topics)
@@ -230,22 +223,18 @@ def _d_AddPartitionsToTxnRequest_4(r: Reader) -> AddPartitionsToTxnRequest:
     return AddPartitionsToTxnRequest(transactions=v_transactions)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(self: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.partition_error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.partition_error_code)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(self: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.partition_error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.partition_error_code)
     w.buf.append(0)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult:
-    v_partition_index = r.int32()
-    v_partition_error_code = r.int16()
+    v_partition_index, v_partition_error_code = r.fixed(_S_ih)
     return AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult:
-    v_partition_index = r.int32()
-    v_partition_error_code = r.int16()
+    v_partition_index, v_partition_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
 
@@ -318,8 +307,7 @@ def _e_AddPartitionsToTxnResponse_3(self: AddPartitionsToTxnResponse, w: Writer)
     w.buf.append(0)
 
 def _e_AddPartitionsToTxnResponse_4(self: AddPartitionsToTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_results_by_transaction = self.results_by_transaction
     w.carray_len(len(w_results_by_transaction))
     for e_results_by_transaction in w_results_by_transaction:
@@ -338,8 +326,7 @@ def _d_AddPartitionsToTxnResponse_3(r: Reader) -> AddPartitionsToTxnResponse:
     return AddPartitionsToTxnResponse(throttle_time_ms=v_throttle_time_ms, results_by_topic_v3_and_below=v_results_by_topic_v3_and_below)
 
 def _d_AddPartitionsToTxnResponse_4(r: Reader) -> AddPartitionsToTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_results_by_transaction = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AddPartitionsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results_by_transaction=v_results_by_transaction)
@@ -348,3 +335,6 @@ _ENC_AddPartitionsToTxnRequest = (_e_AddPartitionsToTxnRequest_0, _e_AddPartitio
 _DEC_AddPartitionsToTxnRequest = (_d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_3, _d_AddPartitionsToTxnRequest_4, _d_AddPartitionsToTxnRequest_4,)
 _ENC_AddPartitionsToTxnResponse = (_e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_3, _e_AddPartitionsToTxnResponse_4, _e_AddPartitionsToTxnResponse_4,)
 _DEC_AddPartitionsToTxnResponse = (_d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_3, _d_AddPartitionsToTxnResponse_4, _d_AddPartitionsToTxnResponse_4,)
+_S_ih = Struct(">ih")
+_S_qh = Struct(">qh")
+_S_qho = Struct(">qh?")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -97,8 +98,7 @@ def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest.Listener
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.timeout_ms)
-    w.int32(self.voter_id)
+    w.buf += _S_ii.pack(self.timeout_ms, self.voter_id)
     w.uuid(self.voter_directory_id)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
@@ -108,22 +108,19 @@ def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
 
 def _d_AddRaftVoterRequest_0(r: Reader) -> AddRaftVoterRequest:
     v_cluster_id = r.cnstring()
-    v_timeout_ms = r.int32()
-    v_voter_id = r.int32()
+    v_timeout_ms, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
     v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AddRaftVoterRequest(cluster_id=v_cluster_id, timeout_ms=v_timeout_ms, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners)
 
 def _e_AddRaftVoterResponse_0(self: AddRaftVoterResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_AddRaftVoterResponse_0(r: Reader) -> AddRaftVoterResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return AddRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
@@ -132,3 +129,5 @@ _ENC_AddRaftVoterRequest = (_e_AddRaftVoterRequest_0,)
 _DEC_AddRaftVoterRequest = (_d_AddRaftVoterRequest_0,)
 _ENC_AddRaftVoterResponse = (_e_AddRaftVoterResponse_0,)
 _DEC_AddRaftVoterResponse = (_d_AddRaftVoterResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -68,28 +69,20 @@ class AllocateProducerIdsResponse(Message):
 
 
 def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsRequest_0(r: Reader) -> AllocateProducerIdsRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
     return AllocateProducerIdsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
 def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int64(self.producer_id_start)
-    w.int32(self.producer_id_len)
+    w.buf += _S_ihqi.pack(self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_producer_id_start = r.int64()
-    v_producer_id_len = r.int32()
+    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed(_S_ihqi)
     r.skip_tags()
     return AllocateProducerIdsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id_start=v_producer_id_start, producer_id_len=v_producer_id_len)
 
@@ -97,3 +90,5 @@ _ENC_AllocateProducerIdsRequest = (_e_AllocateProducerIdsRequest_0,)
 _DEC_AllocateProducerIdsRequest = (_d_AllocateProducerIdsRequest_0,)
 _ENC_AllocateProducerIdsResponse = (_e_AllocateProducerIdsResponse_0,)
 _DEC_AllocateProducerIdsResponse = (_d_AllocateProducerIdsResponse_0,)
+_S_ihqi = Struct(">ihqi")
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -134,25 +135,21 @@ def _d_AlterClientQuotasRequest_EntityData_1(r: Reader) -> AlterClientQuotasRequ
 
 def _e_AlterClientQuotasRequest_OpData_0(self: AlterClientQuotasRequest.OpData, w: Writer) -> None:
     w.string(self.key)
-    w.float64(self.value)
-    w.bool(self.remove)
+    w.buf += _S_do.pack(self.value, self.remove)
 
 def _e_AlterClientQuotasRequest_OpData_1(self: AlterClientQuotasRequest.OpData, w: Writer) -> None:
     w.cstring(self.key)
-    w.float64(self.value)
-    w.bool(self.remove)
+    w.buf += _S_do.pack(self.value, self.remove)
     w.buf.append(0)
 
 def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest.OpData:
     v_key = r.string()
-    v_value = r.float64()
-    v_remove = r.bool()
+    v_value, v_remove = r.fixed(_S_do)
     return AlterClientQuotasRequest.OpData(key=v_key, value=v_value, remove=v_remove)
 
 def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest.OpData:
     v_key = r.cstring()
-    v_value = r.float64()
-    v_remove = r.bool()
+    v_value, v_remove = r.fixed(_S_do)
     r.skip_tags()
     return AlterClientQuotasRequest.OpData(key=v_key, value=v_value, remove=v_remove)
 
@@ -294,3 +291,4 @@ _ENC_AlterClientQuotasRequest = (_e_AlterClientQuotasRequest_0, _e_AlterClientQu
 _DEC_AlterClientQuotasRequest = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)
 _ENC_AlterClientQuotasResponse = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
 _DEC_AlterClientQuotasResponse = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
+_S_do = Struct(">d?")

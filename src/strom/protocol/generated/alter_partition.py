@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -138,8 +139,7 @@ def _e_AlterPartitionRequest_BrokerState_0(self: AlterPartitionRequest.BrokerSta
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_BrokerState_3(self: AlterPartitionRequest.BrokerState, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w.buf.append(0)
 
 def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest.BrokerState:
@@ -147,14 +147,12 @@ def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest.B
     return AlterPartitionRequest.BrokerState()
 
 def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest.BrokerState:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
     return AlterPartitionRequest.BrokerState(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
 def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
     for e_new_isr in w_new_isr:
@@ -163,50 +161,41 @@ def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest.Partiti
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
     for e_new_isr in w_new_isr:
         w.int32(e_new_isr)
-    w.int8(self.leader_recovery_state)
-    w.int32(self.partition_epoch)
+    w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr_with_epochs = self.new_isr_with_epochs
     w.carray_len(len(w_new_isr_with_epochs))
     for e_new_isr_with_epochs in w_new_isr_with_epochs:
         _e_AlterPartitionRequest_BrokerState_3(e_new_isr_with_epochs, w)
-    w.int8(self.leader_recovery_state)
-    w.int32(self.partition_epoch)
+    w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
 def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
     return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, partition_epoch=v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
-    v_leader_recovery_state = r.int8()
-    v_partition_epoch = r.int32()
+    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
     return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(r.carray_len())]
-    v_leader_recovery_state = r.int8()
-    v_partition_epoch = r.int32()
+    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
     return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr_with_epochs=v_new_isr_with_epochs, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
@@ -267,8 +256,7 @@ def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest.Top
     return AlterPartitionRequest.TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_AlterPartitionRequest_0(self: AlterPartitionRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -276,8 +264,7 @@ def _e_AlterPartitionRequest_0(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_1(self: AlterPartitionRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -285,8 +272,7 @@ def _e_AlterPartitionRequest_1(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_2(self: AlterPartitionRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -294,8 +280,7 @@ def _e_AlterPartitionRequest_2(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_3(self: AlterPartitionRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -303,38 +288,31 @@ def _e_AlterPartitionRequest_3(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_AlterPartitionRequest_0(r: Reader) -> AlterPartitionRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
 
 def _d_AlterPartitionRequest_1(r: Reader) -> AlterPartitionRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
 
 def _d_AlterPartitionRequest_2(r: Reader) -> AlterPartitionRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
 
 def _d_AlterPartitionRequest_3(r: Reader) -> AlterPartitionRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
 
 def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
@@ -343,36 +321,25 @@ def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse.Parti
     w.buf.append(0)
 
 def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
         w.int32(e_isr)
-    w.int8(self.leader_recovery_state)
-    w.int32(self.partition_epoch)
+    w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
 def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
     return AlterPartitionResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch)
 
 def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
-    v_leader_recovery_state = r.int8()
-    v_partition_epoch = r.int32()
+    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
     return AlterPartitionResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
@@ -419,8 +386,7 @@ def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse.T
     return AlterPartitionResponse.TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_AlterPartitionResponse_0(self: AlterPartitionResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -428,8 +394,7 @@ def _e_AlterPartitionResponse_0(self: AlterPartitionResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_AlterPartitionResponse_1(self: AlterPartitionResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -437,8 +402,7 @@ def _e_AlterPartitionResponse_1(self: AlterPartitionResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_AlterPartitionResponse_2(self: AlterPartitionResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -446,22 +410,19 @@ def _e_AlterPartitionResponse_2(self: AlterPartitionResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _d_AlterPartitionResponse_0(r: Reader) -> AlterPartitionResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
 
 def _d_AlterPartitionResponse_1(r: Reader) -> AlterPartitionResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
 
 def _d_AlterPartitionResponse_2(r: Reader) -> AlterPartitionResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
@@ -470,3 +431,8 @@ _ENC_AlterPartitionRequest = (_e_AlterPartitionRequest_0, _e_AlterPartitionReque
 _DEC_AlterPartitionRequest = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)
 _ENC_AlterPartitionResponse = (_e_AlterPartitionResponse_0, _e_AlterPartitionResponse_1, _e_AlterPartitionResponse_2, _e_AlterPartitionResponse_2,)
 _DEC_AlterPartitionResponse = (_d_AlterPartitionResponse_0, _d_AlterPartitionResponse_1, _d_AlterPartitionResponse_2, _d_AlterPartitionResponse_2,)
+_S_bi = Struct(">bi")
+_S_ih = Struct(">ih")
+_S_ihii = Struct(">ihii")
+_S_ii = Struct(">ii")
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -152,14 +153,12 @@ def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassign
     return AlterPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
 
 def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(self: AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message)
@@ -179,8 +178,7 @@ def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader
     return AlterPartitionReassignmentsResponse.ReassignableTopicResponse(name=v_name, partitions=v_partitions)
 
 def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_responses = self.responses
     w.carray_len(len(w_responses))
@@ -189,8 +187,7 @@ def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsRe
     w.buf.append(0)
 
 def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -200,3 +197,4 @@ _ENC_AlterPartitionReassignmentsRequest = (_e_AlterPartitionReassignmentsRequest
 _DEC_AlterPartitionReassignmentsRequest = (_d_AlterPartitionReassignmentsRequest_0,)
 _ENC_AlterPartitionReassignmentsResponse = (_e_AlterPartitionReassignmentsResponse_0,)
 _DEC_AlterPartitionReassignmentsResponse = (_d_AlterPartitionReassignmentsResponse_0,)
+_S_ih = Struct(">ih")

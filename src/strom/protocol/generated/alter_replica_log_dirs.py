@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -172,22 +173,18 @@ def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
     return AlterReplicaLogDirsRequest(dirs=v_dirs)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -247,3 +244,4 @@ _ENC_AlterReplicaLogDirsRequest = (_e_AlterReplicaLogDirsRequest_0, _e_AlterRepl
 _DEC_AlterReplicaLogDirsRequest = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
 _ENC_AlterReplicaLogDirsResponse = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
 _DEC_AlterReplicaLogDirsResponse = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -111,16 +112,14 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> 
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest.ScramCredentialUpsertion, w: Writer) -> None:
     w.cstring(self.name)
-    w.int8(self.mechanism)
-    w.int32(self.iterations)
+    w.buf += _S_bi.pack(self.mechanism, self.iterations)
     w.cbytes(self.salt)
     w.cbytes(self.salted_password)
     w.buf.append(0)
 
 def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r: Reader) -> AlterUserScramCredentialsRequest.ScramCredentialUpsertion:
     v_name = r.cstring()
-    v_mechanism = r.int8()
-    v_iterations = r.int32()
+    v_mechanism, v_iterations = r.fixed(_S_bi)
     v_salt = r.cbytes()
     v_salted_password = r.cbytes()
     r.skip_tags()
@@ -174,3 +173,4 @@ _ENC_AlterUserScramCredentialsRequest = (_e_AlterUserScramCredentialsRequest_0,)
 _DEC_AlterUserScramCredentialsRequest = (_d_AlterUserScramCredentialsRequest_0,)
 _ENC_AlterUserScramCredentialsResponse = (_e_AlterUserScramCredentialsResponse_0,)
 _DEC_AlterUserScramCredentialsResponse = (_d_AlterUserScramCredentialsResponse_0,)
+_S_bi = Struct(">bi")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -124,26 +125,18 @@ def _d_ApiVersionsRequest_3(r: Reader) -> ApiVersionsRequest:
     return ApiVersionsRequest(client_software_name=v_client_software_name, client_software_version=v_client_software_version)
 
 def _e_ApiVersionsResponse_ApiVersion_0(self: ApiVersionsResponse.ApiVersion, w: Writer) -> None:
-    w.int16(self.api_key)
-    w.int16(self.min_version)
-    w.int16(self.max_version)
+    w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
 
 def _e_ApiVersionsResponse_ApiVersion_3(self: ApiVersionsResponse.ApiVersion, w: Writer) -> None:
-    w.int16(self.api_key)
-    w.int16(self.min_version)
-    w.int16(self.max_version)
+    w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
     w.buf.append(0)
 
 def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse.ApiVersion:
-    v_api_key = r.int16()
-    v_min_version = r.int16()
-    v_max_version = r.int16()
+    v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
     return ApiVersionsResponse.ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
 
 def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse.ApiVersion:
-    v_api_key = r.int16()
-    v_min_version = r.int16()
-    v_max_version = r.int16()
+    v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
     r.skip_tags()
     return ApiVersionsResponse.ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
 
@@ -152,8 +145,7 @@ def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse.Suppo
 
 def _e_ApiVersionsResponse_SupportedFeatureKey_3(self: ApiVersionsResponse.SupportedFeatureKey, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.min_version)
-    w.int16(self.max_version)
+    w.buf += _S_hh.pack(self.min_version, self.max_version)
     w.buf.append(0)
 
 def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsResponse.SupportedFeatureKey:
@@ -161,8 +153,7 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse.SupportedFeatureKey:
     v_name = r.cstring()
-    v_min_version = r.int16()
-    v_max_version = r.int16()
+    v_min_version, v_max_version = r.fixed(_S_hh)
     r.skip_tags()
     return ApiVersionsResponse.SupportedFeatureKey(name=v_name, min_version=v_min_version, max_version=v_max_version)
 
@@ -171,8 +162,7 @@ def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse.Final
 
 def _e_ApiVersionsResponse_FinalizedFeatureKey_3(self: ApiVersionsResponse.FinalizedFeatureKey, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.max_version_level)
-    w.int16(self.min_version_level)
+    w.buf += _S_hh.pack(self.max_version_level, self.min_version_level)
     w.buf.append(0)
 
 def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsResponse.FinalizedFeatureKey:
@@ -180,8 +170,7 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse.FinalizedFeatureKey:
     v_name = r.cstring()
-    v_max_version_level = r.int16()
-    v_min_version_level = r.int16()
+    v_max_version_level, v_min_version_level = r.fixed(_S_hh)
     r.skip_tags()
     return ApiVersionsResponse.FinalizedFeatureKey(name=v_name, max_version_level=v_max_version_level, min_version_level=v_min_version_level)
 
@@ -273,3 +262,5 @@ _ENC_ApiVersionsRequest = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_
 _DEC_ApiVersionsRequest = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
 _ENC_ApiVersionsResponse = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
 _DEC_ApiVersionsResponse = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
+_S_hh = Struct(">hh")
+_S_hhh = Struct(">hhh")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -157,8 +158,7 @@ def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasT
     return AssignReplicasToDirsRequest.DirectoryData(id=v_id, topics=v_topics)
 
 def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w_directories = self.directories
     w.carray_len(len(w_directories))
     for e_directories in w_directories:
@@ -166,20 +166,17 @@ def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Write
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsRequest_0(r: Reader) -> AssignReplicasToDirsRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AssignReplicasToDirsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, directories=v_directories)
 
 def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return AssignReplicasToDirsResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -212,8 +209,7 @@ def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicas
     return AssignReplicasToDirsResponse.DirectoryData(id=v_id, topics=v_topics)
 
 def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_directories = self.directories
     w.carray_len(len(w_directories))
     for e_directories in w_directories:
@@ -221,8 +217,7 @@ def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Wri
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsResponse_0(r: Reader) -> AssignReplicasToDirsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return AssignReplicasToDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, directories=v_directories)
@@ -231,3 +226,5 @@ _ENC_AssignReplicasToDirsRequest = (_e_AssignReplicasToDirsRequest_0,)
 _DEC_AssignReplicasToDirsRequest = (_d_AssignReplicasToDirsRequest_0,)
 _ENC_AssignReplicasToDirsResponse = (_e_AssignReplicasToDirsResponse_0,)
 _DEC_AssignReplicasToDirsResponse = (_d_AssignReplicasToDirsResponse_0,)
+_S_ih = Struct(">ih")
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -136,28 +137,22 @@ class BeginQuorumEpochResponse(Message):
 
 
 def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
 
 def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest.PartitionData, w: Writer) -> None:
     w.int32(self.partition_index)
     w.uuid(self.voter_directory_id)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     return BeginQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest.PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return BeginQuorumEpochRequest.PartitionData(partition_index=v_partition_index, voter_directory_id=v_voter_directory_id, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
@@ -240,30 +235,18 @@ def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     return BeginQuorumEpochRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
 
 def _e_BeginQuorumEpochResponse_PartitionData_0(self: BeginQuorumEpochResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
 
 def _e_BeginQuorumEpochResponse_PartitionData_1(self: BeginQuorumEpochResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     return BeginQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
     return BeginQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
@@ -357,3 +340,6 @@ _ENC_BeginQuorumEpochRequest = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpoc
 _DEC_BeginQuorumEpochRequest = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
 _ENC_BeginQuorumEpochResponse = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
 _DEC_BeginQuorumEpochResponse = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
+_S_ihii = Struct(">ihii")
+_S_ii = Struct(">ii")
+_S_iii = Struct(">iii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -78,19 +79,11 @@ class BrokerHeartbeatResponse(Message):
 
 
 def _e_BrokerHeartbeatRequest_0(self: BrokerHeartbeatRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
-    w.int64(self.current_metadata_offset)
-    w.bool(self.want_fence)
-    w.bool(self.want_shut_down)
+    w.buf += _S_iqqoo.pack(self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down)
     w.buf.append(0)
 
 def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
-    w.int64(self.current_metadata_offset)
-    w.bool(self.want_fence)
-    w.bool(self.want_shut_down)
+    w.buf += _S_iqqoo.pack(self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down)
     tags: list[tuple[int, Writer]] = []
     if self.offline_log_dirs:
         t = Writer()
@@ -102,20 +95,12 @@ def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None
     w.tagged(tags)
 
 def _d_BrokerHeartbeatRequest_0(r: Reader) -> BrokerHeartbeatRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
-    v_current_metadata_offset = r.int64()
-    v_want_fence = r.bool()
-    v_want_shut_down = r.bool()
+    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
     r.skip_tags()
     return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down)
 
 def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
-    v_current_metadata_offset = r.int64()
-    v_want_fence = r.bool()
-    v_want_shut_down = r.bool()
+    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
     v_offline_log_dirs: list[bytes] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
@@ -127,19 +112,11 @@ def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
     return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down, offline_log_dirs=v_offline_log_dirs)
 
 def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.bool(self.is_caught_up)
-    w.bool(self.is_fenced)
-    w.bool(self.should_shut_down)
+    w.buf += _S_ihooo.pack(self.throttle_time_ms, self.error_code, self.is_caught_up, self.is_fenced, self.should_shut_down)
     w.buf.append(0)
 
 def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_is_caught_up = r.bool()
-    v_is_fenced = r.bool()
-    v_should_shut_down = r.bool()
+    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed(_S_ihooo)
     r.skip_tags()
     return BrokerHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, is_caught_up=v_is_caught_up, is_fenced=v_is_fenced, should_shut_down=v_should_shut_down)
 
@@ -147,3 +124,5 @@ _ENC_BrokerHeartbeatRequest = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRe
 _DEC_BrokerHeartbeatRequest = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)
 _ENC_BrokerHeartbeatResponse = (_e_BrokerHeartbeatResponse_0, _e_BrokerHeartbeatResponse_0,)
 _DEC_BrokerHeartbeatResponse = (_d_BrokerHeartbeatResponse_0, _d_BrokerHeartbeatResponse_0,)
+_S_ihooo = Struct(">ih???")
+_S_iqqoo = Struct(">iqq??")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -106,28 +107,24 @@ class BrokerRegistrationResponse(Message):
 def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest.Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
-    w.int16(self.security_protocol)
+    w.buf += _S_Hh.pack(self.port, self.security_protocol)
     w.buf.append(0)
 
 def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequest.Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    v_security_protocol = r.int16()
+    v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
     return BrokerRegistrationRequest.Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
 
 def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest.Feature, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.min_supported_version)
-    w.int16(self.max_supported_version)
+    w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationRequest.Feature:
     v_name = r.cstring()
-    v_min_supported_version = r.int16()
-    v_max_supported_version = r.int16()
+    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
     return BrokerRegistrationRequest.Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
@@ -250,15 +247,11 @@ def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker, log_dirs=v_log_dirs, previous_broker_epoch=v_previous_broker_epoch)
 
 def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int64(self.broker_epoch)
+    w.buf += _S_ihq.pack(self.throttle_time_ms, self.error_code, self.broker_epoch)
     w.buf.append(0)
 
 def _d_BrokerRegistrationResponse_0(r: Reader) -> BrokerRegistrationResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_broker_epoch = r.int64()
+    v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed(_S_ihq)
     r.skip_tags()
     return BrokerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, broker_epoch=v_broker_epoch)
 
@@ -266,3 +259,6 @@ _ENC_BrokerRegistrationRequest = (_e_BrokerRegistrationRequest_0, _e_BrokerRegis
 _DEC_BrokerRegistrationRequest = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)
 _ENC_BrokerRegistrationResponse = (_e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0,)
 _DEC_BrokerRegistrationResponse = (_d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0,)
+_S_Hh = Struct(">Hh")
+_S_hh = Struct(">hh")
+_S_ihq = Struct(">ihq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -240,8 +241,7 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescrib
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
-    w.int32(self.group_epoch)
-    w.int32(self.assignment_epoch)
+    w.buf += _S_ii.pack(self.group_epoch, self.assignment_epoch)
     w.cstring(self.assignor_name)
     w_members = self.members
     w.carray_len(len(w_members))
@@ -255,8 +255,7 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescrib
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
-    w.int32(self.group_epoch)
-    w.int32(self.assignment_epoch)
+    w.buf += _S_ii.pack(self.group_epoch, self.assignment_epoch)
     w.cstring(self.assignor_name)
     w_members = self.members
     w.carray_len(len(w_members))
@@ -270,8 +269,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
     v_group_state = r.cstring()
-    v_group_epoch = r.int32()
-    v_assignment_epoch = r.int32()
+    v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
@@ -283,8 +281,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
     v_group_state = r.cstring()
-    v_group_epoch = r.int32()
-    v_assignment_epoch = r.int32()
+    v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
@@ -323,3 +320,4 @@ _ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0, _e_Consu
 _DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
 _ENC_ConsumerGroupDescribeResponse = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
 _DEC_ConsumerGroupDescribeResponse = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
+_S_ii = Struct(">ii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -235,12 +236,10 @@ def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHe
     return ConsumerGroupHeartbeatResponse.Assignment(topic_partitions=v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_0(self: ConsumerGroupHeartbeatResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.cnstring(self.member_id)
-    w.int32(self.member_epoch)
-    w.int32(self.heartbeat_interval_ms)
+    w.buf += _S_ii.pack(self.member_epoch, self.heartbeat_interval_ms)
     if self.assignment is None:
         w.int8(-1)
     else:
@@ -249,12 +248,10 @@ def _e_ConsumerGroupHeartbeatResponse_0(self: ConsumerGroupHeartbeatResponse, w:
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatResponse_0(r: Reader) -> ConsumerGroupHeartbeatResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_member_id = r.cnstring()
-    v_member_epoch = r.int32()
-    v_heartbeat_interval_ms = r.int32()
+    v_member_epoch, v_heartbeat_interval_ms = r.fixed(_S_ii)
     v_assignment = None if r.int8() < 0 else _d_ConsumerGroupHeartbeatResponse_Assignment_0(r)
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, member_id=v_member_id, member_epoch=v_member_epoch, heartbeat_interval_ms=v_heartbeat_interval_ms, assignment=v_assignment)
@@ -263,3 +260,5 @@ _ENC_ConsumerGroupHeartbeatRequest = (_e_ConsumerGroupHeartbeatRequest_0, _e_Con
 _DEC_ConsumerGroupHeartbeatRequest = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
 _ENC_ConsumerGroupHeartbeatResponse = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
 _DEC_ConsumerGroupHeartbeatResponse = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -76,12 +77,10 @@ def _e_ControlledShutdownRequest_0(self: ControlledShutdownRequest, w: Writer) -
     w.int32(self.broker_id)
 
 def _e_ControlledShutdownRequest_2(self: ControlledShutdownRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
 
 def _e_ControlledShutdownRequest_3(self: ControlledShutdownRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w.buf.append(0)
 
 def _d_ControlledShutdownRequest_0(r: Reader) -> ControlledShutdownRequest:
@@ -89,13 +88,11 @@ def _d_ControlledShutdownRequest_0(r: Reader) -> ControlledShutdownRequest:
     return ControlledShutdownRequest(broker_id=v_broker_id)
 
 def _d_ControlledShutdownRequest_2(r: Reader) -> ControlledShutdownRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
 def _d_ControlledShutdownRequest_3(r: Reader) -> ControlledShutdownRequest:
-    v_broker_id = r.int32()
-    v_broker_epoch = r.int64()
+    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
     return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
@@ -149,3 +146,4 @@ _ENC_ControlledShutdownRequest = (_e_ControlledShutdownRequest_0, _e_ControlledS
 _DEC_ControlledShutdownRequest = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)
 _ENC_ControlledShutdownResponse = (_e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_3,)
 _DEC_ControlledShutdownResponse = (_d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_3,)
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -98,28 +99,24 @@ class ControllerRegistrationResponse(Message):
 def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequest.Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
-    w.int16(self.security_protocol)
+    w.buf += _S_Hh.pack(self.port, self.security_protocol)
     w.buf.append(0)
 
 def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest.Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    v_security_protocol = r.int16()
+    v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
     return ControllerRegistrationRequest.Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
 
 def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest.Feature, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.min_supported_version)
-    w.int16(self.max_supported_version)
+    w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest.Feature:
     v_name = r.cstring()
-    v_min_supported_version = r.int16()
-    v_max_supported_version = r.int16()
+    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
     return ControllerRegistrationRequest.Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
@@ -147,14 +144,12 @@ def _d_ControllerRegistrationRequest_0(r: Reader) -> ControllerRegistrationReque
     return ControllerRegistrationRequest(controller_id=v_controller_id, incarnation_id=v_incarnation_id, zk_migration_ready=v_zk_migration_ready, listeners=v_listeners, features=v_features)
 
 def _e_ControllerRegistrationResponse_0(self: ControllerRegistrationResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_ControllerRegistrationResponse_0(r: Reader) -> ControllerRegistrationResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return ControllerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
@@ -163,3 +158,6 @@ _ENC_ControllerRegistrationRequest = (_e_ControllerRegistrationRequest_0,)
 _DEC_ControllerRegistrationRequest = (_d_ControllerRegistrationRequest_0,)
 _ENC_ControllerRegistrationResponse = (_e_ControllerRegistrationResponse_0,)
 _DEC_ControllerRegistrationResponse = (_d_ControllerRegistrationResponse_0,)
+_S_Hh = Struct(">Hh")
+_S_hh = Struct(">hh")
+_S_ih = Struct(">ih")

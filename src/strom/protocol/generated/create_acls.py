@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -94,8 +95,7 @@ def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest.AclCreation, w: W
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest.AclCreation, w: Writer) -> None:
     w.int8(self.resource_type)
@@ -103,8 +103,7 @@ def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest.AclCreation, w: W
     w.int8(self.resource_pattern_type)
     w.string(self.principal)
     w.string(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest.AclCreation, w: Writer) -> None:
     w.int8(self.resource_type)
@@ -112,8 +111,7 @@ def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest.AclCreation, w: W
     w.int8(self.resource_pattern_type)
     w.cstring(self.principal)
     w.cstring(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
 def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest.AclCreation:
@@ -121,8 +119,7 @@ def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest.AclCreati
     v_resource_name = r.string()
     v_principal = r.string()
     v_host = r.string()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest.AclCreation:
@@ -131,8 +128,7 @@ def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest.AclCreati
     v_resource_pattern_type = r.int8()
     v_principal = r.string()
     v_host = r.string()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest.AclCreation:
@@ -141,8 +137,7 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest.AclCreati
     v_resource_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
     return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
@@ -228,3 +223,4 @@ _ENC_CreateAclsRequest = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_Cre
 _DEC_CreateAclsRequest = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
 _ENC_CreateAclsResponse = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
 _DEC_CreateAclsResponse = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
+_S_bb = Struct(">bb")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -162,9 +163,7 @@ def _e_CreateDelegationTokenResponse_0(self: CreateDelegationTokenResponse, w: W
     w.int16(self.error_code)
     w.string(self.principal_type)
     w.string(self.principal_name)
-    w.int64(self.issue_timestamp_ms)
-    w.int64(self.expiry_timestamp_ms)
-    w.int64(self.max_timestamp_ms)
+    w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.string(self.token_id)
     w.bytes_(self.hmac)
     w.int32(self.throttle_time_ms)
@@ -173,9 +172,7 @@ def _e_CreateDelegationTokenResponse_2(self: CreateDelegationTokenResponse, w: W
     w.int16(self.error_code)
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
-    w.int64(self.issue_timestamp_ms)
-    w.int64(self.expiry_timestamp_ms)
-    w.int64(self.max_timestamp_ms)
+    w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
     w.int32(self.throttle_time_ms)
@@ -187,9 +184,7 @@ def _e_CreateDelegationTokenResponse_3(self: CreateDelegationTokenResponse, w: W
     w.cstring(self.principal_name)
     w.cstring(self.token_requester_principal_type)
     w.cstring(self.token_requester_principal_name)
-    w.int64(self.issue_timestamp_ms)
-    w.int64(self.expiry_timestamp_ms)
-    w.int64(self.max_timestamp_ms)
+    w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
     w.int32(self.throttle_time_ms)
@@ -199,9 +194,7 @@ def _d_CreateDelegationTokenResponse_0(r: Reader) -> CreateDelegationTokenRespon
     v_error_code = r.int16()
     v_principal_type = r.string()
     v_principal_name = r.string()
-    v_issue_timestamp_ms = r.int64()
-    v_expiry_timestamp_ms = r.int64()
-    v_max_timestamp_ms = r.int64()
+    v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_throttle_time_ms = r.int32()
@@ -211,9 +204,7 @@ def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenRespon
     v_error_code = r.int16()
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
-    v_issue_timestamp_ms = r.int64()
-    v_expiry_timestamp_ms = r.int64()
-    v_max_timestamp_ms = r.int64()
+    v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     v_throttle_time_ms = r.int32()
@@ -226,9 +217,7 @@ def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenRespon
     v_principal_name = r.cstring()
     v_token_requester_principal_type = r.cstring()
     v_token_requester_principal_name = r.cstring()
-    v_issue_timestamp_ms = r.int64()
-    v_expiry_timestamp_ms = r.int64()
-    v_max_timestamp_ms = r.int64()
+    v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     v_throttle_time_ms = r.int32()
@@ -239,3 +228,4 @@ _ENC_CreateDelegationTokenRequest = (_e_CreateDelegationTokenRequest_0, _e_Creat
 _DEC_CreateDelegationTokenRequest = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)
 _ENC_CreateDelegationTokenResponse = (_e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_2, _e_CreateDelegationTokenResponse_3,)
 _DEC_CreateDelegationTokenResponse = (_d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_2, _d_CreateDelegationTokenResponse_3,)
+_S_qqq = Struct(">qqq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -159,28 +160,24 @@ def _e_CreatePartitionsRequest_0(self: CreatePartitionsRequest, w: Writer) -> No
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreatePartitionsRequest_CreatePartitionsTopic_0(e_topics, w)
-    w.int32(self.timeout_ms)
-    w.bool(self.validate_only)
+    w.buf += _S_io.pack(self.timeout_ms, self.validate_only)
 
 def _e_CreatePartitionsRequest_2(self: CreatePartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreatePartitionsRequest_CreatePartitionsTopic_2(e_topics, w)
-    w.int32(self.timeout_ms)
-    w.bool(self.validate_only)
+    w.buf += _S_io.pack(self.timeout_ms, self.validate_only)
     w.buf.append(0)
 
 def _d_CreatePartitionsRequest_0(r: Reader) -> CreatePartitionsRequest:
     v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(r.array_len())]
-    v_timeout_ms = r.int32()
-    v_validate_only = r.bool()
+    v_timeout_ms, v_validate_only = r.fixed(_S_io)
     return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
 def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
     v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    v_validate_only = r.bool()
+    v_timeout_ms, v_validate_only = r.fixed(_S_io)
     r.skip_tags()
     return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
@@ -238,3 +235,4 @@ _ENC_CreatePartitionsRequest = (_e_CreatePartitionsRequest_0, _e_CreatePartition
 _DEC_CreatePartitionsRequest = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)
 _ENC_CreatePartitionsResponse = (_e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_2, _e_CreatePartitionsResponse_2,)
 _DEC_CreatePartitionsResponse = (_d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_2, _d_CreatePartitionsResponse_2,)
+_S_io = Struct(">i?")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -182,8 +183,7 @@ def _d_CreateTopicsRequest_CreatableTopicConfig_5(r: Reader) -> CreateTopicsRequ
 
 def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest.CreatableTopic, w: Writer) -> None:
     w.string(self.name)
-    w.int32(self.num_partitions)
-    w.int16(self.replication_factor)
+    w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_assignments = self.assignments
     w.array_len(len(w_assignments))
     for e_assignments in w_assignments:
@@ -195,8 +195,7 @@ def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest.CreatableT
 
 def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest.CreatableTopic, w: Writer) -> None:
     w.cstring(self.name)
-    w.int32(self.num_partitions)
-    w.int16(self.replication_factor)
+    w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_assignments = self.assignments
     w.carray_len(len(w_assignments))
     for e_assignments in w_assignments:
@@ -209,16 +208,14 @@ def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest.CreatableT
 
 def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest.CreatableTopic:
     v_name = r.string()
-    v_num_partitions = r.int32()
-    v_replication_factor = r.int16()
+    v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(r.array_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(r.array_len())]
     return CreateTopicsRequest.CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
 
 def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest.CreatableTopic:
     v_name = r.cstring()
-    v_num_partitions = r.int32()
-    v_replication_factor = r.int16()
+    v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(r.carray_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -236,16 +233,14 @@ def _e_CreateTopicsRequest_1(self: CreateTopicsRequest, w: Writer) -> None:
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreateTopicsRequest_CreatableTopic_0(e_topics, w)
-    w.int32(self.timeout_ms)
-    w.bool(self.validate_only)
+    w.buf += _S_io.pack(self.timeout_ms, self.validate_only)
 
 def _e_CreateTopicsRequest_5(self: CreateTopicsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreateTopicsRequest_CreatableTopic_5(e_topics, w)
-    w.int32(self.timeout_ms)
-    w.bool(self.validate_only)
+    w.buf += _S_io.pack(self.timeout_ms, self.validate_only)
     w.buf.append(0)
 
 def _d_CreateTopicsRequest_0(r: Reader) -> CreateTopicsRequest:
@@ -255,14 +250,12 @@ def _d_CreateTopicsRequest_0(r: Reader) -> CreateTopicsRequest:
 
 def _d_CreateTopicsRequest_1(r: Reader) -> CreateTopicsRequest:
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(r.array_len())]
-    v_timeout_ms = r.int32()
-    v_validate_only = r.bool()
+    v_timeout_ms, v_validate_only = r.fixed(_S_io)
     return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
 def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    v_validate_only = r.bool()
+    v_timeout_ms, v_validate_only = r.fixed(_S_io)
     r.skip_tags()
     return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
@@ -272,9 +265,7 @@ def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse.C
 def _e_CreateTopicsResponse_CreatableTopicConfigs_5(self: CreateTopicsResponse.CreatableTopicConfigs, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
-    w.bool(self.read_only)
-    w.int8(self.config_source)
-    w.bool(self.is_sensitive)
+    w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
     w.buf.append(0)
 
 def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsResponse.CreatableTopicConfigs:
@@ -283,9 +274,7 @@ def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsRe
 def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsResponse.CreatableTopicConfigs:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_read_only = r.bool()
-    v_config_source = r.int8()
-    v_is_sensitive = r.bool()
+    v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     r.skip_tags()
     return CreateTopicsResponse.CreatableTopicConfigs(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive)
 
@@ -302,8 +291,7 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse.Cr
     w.cstring(self.name)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.num_partitions)
-    w.int16(self.replication_factor)
+    w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_configs = self.configs
     if w_configs is None:
         w.buf.append(0)
@@ -323,8 +311,7 @@ def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse.Cr
     w.uuid(self.topic_id)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.num_partitions)
-    w.int16(self.replication_factor)
+    w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_configs = self.configs
     if w_configs is None:
         w.buf.append(0)
@@ -354,8 +341,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_num_partitions = r.int32()
-    v_replication_factor = r.int16()
+    v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
     v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
     v_topic_config_error_code: int = 0
@@ -373,8 +359,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
     v_topic_id = r.uuid()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_num_partitions = r.int32()
-    v_replication_factor = r.int16()
+    v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
     v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
     v_topic_config_error_code: int = 0
@@ -451,3 +436,6 @@ _ENC_CreateTopicsRequest = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, 
 _DEC_CreateTopicsRequest = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)
 _ENC_CreateTopicsResponse = (_e_CreateTopicsResponse_0, _e_CreateTopicsResponse_1, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_7,)
 _DEC_CreateTopicsResponse = (_d_CreateTopicsResponse_0, _d_CreateTopicsResponse_1, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_7,)
+_S_ih = Struct(">ih")
+_S_io = Struct(">i?")
+_S_obo = Struct(">?b?")

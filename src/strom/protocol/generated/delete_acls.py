@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -119,8 +120,7 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_0(self: DeleteAclsRequest.DeleteAclsFi
     w.nstring(self.resource_name_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest.DeleteAclsFilter, w: Writer) -> None:
     w.int8(self.resource_type_filter)
@@ -128,8 +128,7 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest.DeleteAclsFi
     w.int8(self.pattern_type_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest.DeleteAclsFilter, w: Writer) -> None:
     w.int8(self.resource_type_filter)
@@ -137,8 +136,7 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest.DeleteAclsFi
     w.int8(self.pattern_type_filter)
     w.cnstring(self.principal_filter)
     w.cnstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
@@ -146,8 +144,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest.Dele
     v_resource_name_filter = r.nstring()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
@@ -156,8 +153,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest.Dele
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
@@ -166,8 +162,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest.Dele
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
     return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
@@ -210,8 +205,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse.Delet
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse.DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
@@ -221,8 +215,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse.Delet
     w.int8(self.pattern_type)
     w.string(self.principal)
     w.string(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse.DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
@@ -232,8 +225,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse.Delet
     w.int8(self.pattern_type)
     w.cstring(self.principal)
     w.cstring(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
@@ -243,8 +235,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsRespon
     v_resource_name = r.string()
     v_principal = r.string()
     v_host = r.string()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
@@ -255,8 +246,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsRespon
     v_pattern_type = r.int8()
     v_principal = r.string()
     v_host = r.string()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
@@ -267,8 +257,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsRespon
     v_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
     return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
@@ -358,3 +347,4 @@ _ENC_DeleteAclsRequest = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_Del
 _DEC_DeleteAclsRequest = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)
 _ENC_DeleteAclsResponse = (_e_DeleteAclsResponse_0, _e_DeleteAclsResponse_1, _e_DeleteAclsResponse_2, _e_DeleteAclsResponse_2,)
 _DEC_DeleteAclsResponse = (_d_DeleteAclsResponse_0, _d_DeleteAclsResponse_1, _d_DeleteAclsResponse_2, _d_DeleteAclsResponse_2,)
+_S_bb = Struct(">bb")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -102,22 +103,18 @@ class DeleteRecordsResponse(Message):
 
 
 def _e_DeleteRecordsRequest_DeleteRecordsPartition_0(self: DeleteRecordsRequest.DeleteRecordsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.offset)
+    w.buf += _S_iq.pack(self.partition_index, self.offset)
 
 def _e_DeleteRecordsRequest_DeleteRecordsPartition_2(self: DeleteRecordsRequest.DeleteRecordsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.offset)
+    w.buf += _S_iq.pack(self.partition_index, self.offset)
     w.buf.append(0)
 
 def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(r: Reader) -> DeleteRecordsRequest.DeleteRecordsPartition:
-    v_partition_index = r.int32()
-    v_offset = r.int64()
+    v_partition_index, v_offset = r.fixed(_S_iq)
     return DeleteRecordsRequest.DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
 
 def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(r: Reader) -> DeleteRecordsRequest.DeleteRecordsPartition:
-    v_partition_index = r.int32()
-    v_offset = r.int64()
+    v_partition_index, v_offset = r.fixed(_S_iq)
     r.skip_tags()
     return DeleteRecordsRequest.DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
 
@@ -174,26 +171,18 @@ def _d_DeleteRecordsRequest_2(r: Reader) -> DeleteRecordsRequest:
     return DeleteRecordsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
 
 def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(self: DeleteRecordsResponse.DeleteRecordsPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.low_watermark)
-    w.int16(self.error_code)
+    w.buf += _S_iqh.pack(self.partition_index, self.low_watermark, self.error_code)
 
 def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(self: DeleteRecordsResponse.DeleteRecordsPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.low_watermark)
-    w.int16(self.error_code)
+    w.buf += _S_iqh.pack(self.partition_index, self.low_watermark, self.error_code)
     w.buf.append(0)
 
 def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r: Reader) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
-    v_partition_index = r.int32()
-    v_low_watermark = r.int64()
-    v_error_code = r.int16()
+    v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
     return DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
 
 def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r: Reader) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
-    v_partition_index = r.int32()
-    v_low_watermark = r.int64()
-    v_error_code = r.int16()
+    v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
     r.skip_tags()
     return DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
 
@@ -253,3 +242,5 @@ _ENC_DeleteRecordsRequest = (_e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_
 _DEC_DeleteRecordsRequest = (_d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_2,)
 _ENC_DeleteRecordsResponse = (_e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_2,)
 _DEC_DeleteRecordsResponse = (_d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_2,)
+_S_iq = Struct(">iq")
+_S_iqh = Struct(">iqh")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -135,14 +136,12 @@ def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest
     return DeleteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_DeleteShareGroupStateResponse_PartitionResult_0(self: DeleteShareGroupStateResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateResponse_PartitionResult_0(r: Reader) -> DeleteShareGroupStateResponse.PartitionResult:
-    v_partition = r.int32()
-    v_error_code = r.int16()
+    v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return DeleteShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
@@ -177,3 +176,4 @@ _ENC_DeleteShareGroupStateRequest = (_e_DeleteShareGroupStateRequest_0,)
 _DEC_DeleteShareGroupStateRequest = (_d_DeleteShareGroupStateRequest_0,)
 _ENC_DeleteShareGroupStateResponse = (_e_DeleteShareGroupStateResponse_0,)
 _DEC_DeleteShareGroupStateResponse = (_d_DeleteShareGroupStateResponse_0,)
+_S_ih = Struct(">ih")

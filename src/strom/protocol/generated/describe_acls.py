@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -108,8 +109,7 @@ def _e_DescribeAclsRequest_0(self: DescribeAclsRequest, w: Writer) -> None:
     w.nstring(self.resource_name_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DescribeAclsRequest_1(self: DescribeAclsRequest, w: Writer) -> None:
     w.int8(self.resource_type_filter)
@@ -117,8 +117,7 @@ def _e_DescribeAclsRequest_1(self: DescribeAclsRequest, w: Writer) -> None:
     w.int8(self.pattern_type_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DescribeAclsRequest_2(self: DescribeAclsRequest, w: Writer) -> None:
     w.int8(self.resource_type_filter)
@@ -126,8 +125,7 @@ def _e_DescribeAclsRequest_2(self: DescribeAclsRequest, w: Writer) -> None:
     w.int8(self.pattern_type_filter)
     w.cnstring(self.principal_filter)
     w.cnstring(self.host_filter)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
 def _d_DescribeAclsRequest_0(r: Reader) -> DescribeAclsRequest:
@@ -135,8 +133,7 @@ def _d_DescribeAclsRequest_0(r: Reader) -> DescribeAclsRequest:
     v_resource_name_filter = r.nstring()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DescribeAclsRequest_1(r: Reader) -> DescribeAclsRequest:
@@ -145,8 +142,7 @@ def _d_DescribeAclsRequest_1(r: Reader) -> DescribeAclsRequest:
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
@@ -155,36 +151,31 @@ def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
     return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _e_DescribeAclsResponse_AclDescription_0(self: DescribeAclsResponse.AclDescription, w: Writer) -> None:
     w.string(self.principal)
     w.string(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DescribeAclsResponse_AclDescription_2(self: DescribeAclsResponse.AclDescription, w: Writer) -> None:
     w.cstring(self.principal)
     w.cstring(self.host)
-    w.int8(self.operation)
-    w.int8(self.permission_type)
+    w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
 def _d_DescribeAclsResponse_AclDescription_0(r: Reader) -> DescribeAclsResponse.AclDescription:
     v_principal = r.string()
     v_host = r.string()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     return DescribeAclsResponse.AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _d_DescribeAclsResponse_AclDescription_2(r: Reader) -> DescribeAclsResponse.AclDescription:
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation = r.int8()
-    v_permission_type = r.int8()
+    v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
     return DescribeAclsResponse.AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
@@ -237,8 +228,7 @@ def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsRes
     return DescribeAclsResponse.DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
 
 def _e_DescribeAclsResponse_0(self: DescribeAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.nstring(self.error_message)
     w_resources = self.resources
     w.array_len(len(w_resources))
@@ -246,8 +236,7 @@ def _e_DescribeAclsResponse_0(self: DescribeAclsResponse, w: Writer) -> None:
         _e_DescribeAclsResponse_DescribeAclsResource_0(e_resources, w)
 
 def _e_DescribeAclsResponse_1(self: DescribeAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.nstring(self.error_message)
     w_resources = self.resources
     w.array_len(len(w_resources))
@@ -255,8 +244,7 @@ def _e_DescribeAclsResponse_1(self: DescribeAclsResponse, w: Writer) -> None:
         _e_DescribeAclsResponse_DescribeAclsResource_1(e_resources, w)
 
 def _e_DescribeAclsResponse_2(self: DescribeAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_resources = self.resources
     w.carray_len(len(w_resources))
@@ -265,22 +253,19 @@ def _e_DescribeAclsResponse_2(self: DescribeAclsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DescribeAclsResponse_0(r: Reader) -> DescribeAclsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_0(r) for _ in range(r.array_len())]
     return DescribeAclsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, resources=v_resources)
 
 def _d_DescribeAclsResponse_1(r: Reader) -> DescribeAclsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_1(r) for _ in range(r.array_len())]
     return DescribeAclsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, resources=v_resources)
 
 def _d_DescribeAclsResponse_2(r: Reader) -> DescribeAclsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -290,3 +275,5 @@ _ENC_DescribeAclsRequest = (_e_DescribeAclsRequest_0, _e_DescribeAclsRequest_1, 
 _DEC_DescribeAclsRequest = (_d_DescribeAclsRequest_0, _d_DescribeAclsRequest_1, _d_DescribeAclsRequest_2, _d_DescribeAclsRequest_2,)
 _ENC_DescribeAclsResponse = (_e_DescribeAclsResponse_0, _e_DescribeAclsResponse_1, _e_DescribeAclsResponse_2, _e_DescribeAclsResponse_2,)
 _DEC_DescribeAclsResponse = (_d_DescribeAclsResponse_0, _d_DescribeAclsResponse_1, _d_DescribeAclsResponse_2, _d_DescribeAclsResponse_2,)
+_S_bb = Struct(">bb")
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -228,8 +229,7 @@ def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuot
     return DescribeClientQuotasResponse.EntryData(entity=v_entity, values=v_values)
 
 def _e_DescribeClientQuotasResponse_0(self: DescribeClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.nstring(self.error_message)
     w_entries = self.entries
     if w_entries is None:
@@ -240,8 +240,7 @@ def _e_DescribeClientQuotasResponse_0(self: DescribeClientQuotasResponse, w: Wri
             _e_DescribeClientQuotasResponse_EntryData_0(e_entries, w)
 
 def _e_DescribeClientQuotasResponse_1(self: DescribeClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_entries = self.entries
     if w_entries is None:
@@ -253,16 +252,14 @@ def _e_DescribeClientQuotasResponse_1(self: DescribeClientQuotasResponse, w: Wri
     w.buf.append(0)
 
 def _d_DescribeClientQuotasResponse_0(r: Reader) -> DescribeClientQuotasResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.narray_len()
     v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)]
     return DescribeClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, entries=v_entries)
 
 def _d_DescribeClientQuotasResponse_1(r: Reader) -> DescribeClientQuotasResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.cnarray_len()
     v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)]
@@ -273,3 +270,4 @@ _ENC_DescribeClientQuotasRequest = (_e_DescribeClientQuotasRequest_0, _e_Describ
 _DEC_DescribeClientQuotasRequest = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
 _ENC_DescribeClientQuotasResponse = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
 _DEC_DescribeClientQuotasResponse = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
+_S_ih = Struct(">ih")

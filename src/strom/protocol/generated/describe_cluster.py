@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -93,8 +94,7 @@ def _e_DescribeClusterRequest_0(self: DescribeClusterRequest, w: Writer) -> None
     w.buf.append(0)
 
 def _e_DescribeClusterRequest_1(self: DescribeClusterRequest, w: Writer) -> None:
-    w.bool(self.include_cluster_authorized_operations)
-    w.int8(self.endpoint_type)
+    w.buf += _S_ob.pack(self.include_cluster_authorized_operations, self.endpoint_type)
     w.buf.append(0)
 
 def _d_DescribeClusterRequest_0(r: Reader) -> DescribeClusterRequest:
@@ -103,8 +103,7 @@ def _d_DescribeClusterRequest_0(r: Reader) -> DescribeClusterRequest:
     return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations)
 
 def _d_DescribeClusterRequest_1(r: Reader) -> DescribeClusterRequest:
-    v_include_cluster_authorized_operations = r.bool()
-    v_endpoint_type = r.int8()
+    v_include_cluster_authorized_operations, v_endpoint_type = r.fixed(_S_ob)
     r.skip_tags()
     return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations, endpoint_type=v_endpoint_type)
 
@@ -124,8 +123,7 @@ def _d_DescribeClusterResponse_DescribeClusterBroker_0(r: Reader) -> DescribeClu
     return DescribeClusterResponse.DescribeClusterBroker(broker_id=v_broker_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_DescribeClusterResponse_0(self: DescribeClusterResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.cluster_id)
     w.int32(self.controller_id)
@@ -137,8 +135,7 @@ def _e_DescribeClusterResponse_0(self: DescribeClusterResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _e_DescribeClusterResponse_1(self: DescribeClusterResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.int8(self.endpoint_type)
     w.cstring(self.cluster_id)
@@ -151,8 +148,7 @@ def _e_DescribeClusterResponse_1(self: DescribeClusterResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_cluster_id = r.cstring()
     v_controller_id = r.int32()
@@ -162,8 +158,7 @@ def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
     return DescribeClusterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, cluster_id=v_cluster_id, controller_id=v_controller_id, brokers=v_brokers, cluster_authorized_operations=v_cluster_authorized_operations)
 
 def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_endpoint_type = r.int8()
     v_cluster_id = r.cstring()
@@ -177,3 +172,5 @@ _ENC_DescribeClusterRequest = (_e_DescribeClusterRequest_0, _e_DescribeClusterRe
 _DEC_DescribeClusterRequest = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)
 _ENC_DescribeClusterResponse = (_e_DescribeClusterResponse_0, _e_DescribeClusterResponse_1,)
 _DEC_DescribeClusterResponse = (_d_DescribeClusterResponse_0, _d_DescribeClusterResponse_1,)
+_S_ih = Struct(">ih")
+_S_ob = Struct(">?b")

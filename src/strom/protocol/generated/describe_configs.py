@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -181,16 +182,14 @@ def _e_DescribeConfigsRequest_3(self: DescribeConfigsRequest, w: Writer) -> None
     w.array_len(len(w_resources))
     for e_resources in w_resources:
         _e_DescribeConfigsRequest_DescribeConfigsResource_0(e_resources, w)
-    w.bool(self.include_synonyms)
-    w.bool(self.include_documentation)
+    w.buf += _S_oo.pack(self.include_synonyms, self.include_documentation)
 
 def _e_DescribeConfigsRequest_4(self: DescribeConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.carray_len(len(w_resources))
     for e_resources in w_resources:
         _e_DescribeConfigsRequest_DescribeConfigsResource_4(e_resources, w)
-    w.bool(self.include_synonyms)
-    w.bool(self.include_documentation)
+    w.buf += _S_oo.pack(self.include_synonyms, self.include_documentation)
     w.buf.append(0)
 
 def _d_DescribeConfigsRequest_0(r: Reader) -> DescribeConfigsRequest:
@@ -204,14 +203,12 @@ def _d_DescribeConfigsRequest_1(r: Reader) -> DescribeConfigsRequest:
 
 def _d_DescribeConfigsRequest_3(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
-    v_include_synonyms = r.bool()
-    v_include_documentation = r.bool()
+    v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
     return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
 
 def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(r.carray_len())]
-    v_include_synonyms = r.bool()
-    v_include_documentation = r.bool()
+    v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
     r.skip_tags()
     return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
 
@@ -248,16 +245,12 @@ def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeCo
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
-    w.bool(self.read_only)
-    w.bool(self.is_default)
-    w.bool(self.is_sensitive)
+    w.buf += _S_ooo.pack(self.read_only, self.is_default, self.is_sensitive)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
-    w.bool(self.read_only)
-    w.int8(self.config_source)
-    w.bool(self.is_sensitive)
+    w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
     w_synonyms = self.synonyms
     w.array_len(len(w_synonyms))
     for e_synonyms in w_synonyms:
@@ -266,9 +259,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(self: DescribeCon
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
-    w.bool(self.read_only)
-    w.int8(self.config_source)
-    w.bool(self.is_sensitive)
+    w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
     w_synonyms = self.synonyms
     w.array_len(len(w_synonyms))
     for e_synonyms in w_synonyms:
@@ -279,9 +270,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeCon
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
-    w.bool(self.read_only)
-    w.int8(self.config_source)
-    w.bool(self.is_sensitive)
+    w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
     w_synonyms = self.synonyms
     w.carray_len(len(w_synonyms))
     for e_synonyms in w_synonyms:
@@ -293,26 +282,20 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeCon
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
-    v_read_only = r.bool()
-    v_is_default = r.bool()
-    v_is_sensitive = r.bool()
+    v_read_only, v_is_default, v_is_sensitive = r.fixed(_S_ooo)
     return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, is_default=v_is_default, is_sensitive=v_is_sensitive)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
-    v_read_only = r.bool()
-    v_config_source = r.int8()
-    v_is_sensitive = r.bool()
+    v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
     return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
-    v_read_only = r.bool()
-    v_config_source = r.int8()
-    v_is_sensitive = r.bool()
+    v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
     v_config_type = r.int8()
     v_documentation = r.nstring()
@@ -321,9 +304,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> Des
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_read_only = r.bool()
-    v_config_source = r.int8()
-    v_is_sensitive = r.bool()
+    v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r) for _ in range(r.carray_len())]
     v_config_type = r.int8()
     v_documentation = r.cnstring()
@@ -458,3 +439,6 @@ _ENC_DescribeConfigsRequest = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRe
 _DEC_DescribeConfigsRequest = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)
 _ENC_DescribeConfigsResponse = (_e_DescribeConfigsResponse_0, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_3, _e_DescribeConfigsResponse_4,)
 _DEC_DescribeConfigsResponse = (_d_DescribeConfigsResponse_0, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_3, _d_DescribeConfigsResponse_4,)
+_S_obo = Struct(">?b?")
+_S_oo = Struct(">??")
+_S_ooo = Struct(">???")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -179,9 +180,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r: Read
 def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: DescribeDelegationTokenResponse.DescribedDelegationToken, w: Writer) -> None:
     w.string(self.principal_type)
     w.string(self.principal_name)
-    w.int64(self.issue_timestamp)
-    w.int64(self.expiry_timestamp)
-    w.int64(self.max_timestamp)
+    w.buf += _S_qqq.pack(self.issue_timestamp, self.expiry_timestamp, self.max_timestamp)
     w.string(self.token_id)
     w.bytes_(self.hmac)
     w_renewers = self.renewers
@@ -192,9 +191,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: Describe
 def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(self: DescribeDelegationTokenResponse.DescribedDelegationToken, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
-    w.int64(self.issue_timestamp)
-    w.int64(self.expiry_timestamp)
-    w.int64(self.max_timestamp)
+    w.buf += _S_qqq.pack(self.issue_timestamp, self.expiry_timestamp, self.max_timestamp)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
     w_renewers = self.renewers
@@ -208,9 +205,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(self: Describe
     w.cstring(self.principal_name)
     w.cstring(self.token_requester_principal_type)
     w.cstring(self.token_requester_principal_name)
-    w.int64(self.issue_timestamp)
-    w.int64(self.expiry_timestamp)
-    w.int64(self.max_timestamp)
+    w.buf += _S_qqq.pack(self.issue_timestamp, self.expiry_timestamp, self.max_timestamp)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
     w_renewers = self.renewers
@@ -222,9 +217,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(self: Describe
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationToken:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    v_issue_timestamp = r.int64()
-    v_expiry_timestamp = r.int64()
-    v_max_timestamp = r.int64()
+    v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(r.array_len())]
@@ -233,9 +226,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationToken:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
-    v_issue_timestamp = r.int64()
-    v_expiry_timestamp = r.int64()
-    v_max_timestamp = r.int64()
+    v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
@@ -247,9 +238,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_principal_name = r.cstring()
     v_token_requester_principal_type = r.cstring()
     v_token_requester_principal_name = r.cstring()
-    v_issue_timestamp = r.int64()
-    v_expiry_timestamp = r.int64()
-    v_max_timestamp = r.int64()
+    v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
@@ -306,3 +295,4 @@ _ENC_DescribeDelegationTokenRequest = (_e_DescribeDelegationTokenRequest_0, _e_D
 _DEC_DescribeDelegationTokenRequest = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
 _ENC_DescribeDelegationTokenResponse = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
 _DEC_DescribeDelegationTokenResponse = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
+_S_qqq = Struct(">qqq")

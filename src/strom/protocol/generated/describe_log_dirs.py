@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -166,30 +167,18 @@ def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     return DescribeLogDirsRequest(topics=v_topics)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(self: DescribeLogDirsResponse.DescribeLogDirsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.partition_size)
-    w.int64(self.offset_lag)
-    w.bool(self.is_future_key)
+    w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(self: DescribeLogDirsResponse.DescribeLogDirsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.partition_size)
-    w.int64(self.offset_lag)
-    w.bool(self.is_future_key)
+    w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
     w.buf.append(0)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsPartition:
-    v_partition_index = r.int32()
-    v_partition_size = r.int64()
-    v_offset_lag = r.int64()
-    v_is_future_key = r.bool()
+    v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
     return DescribeLogDirsResponse.DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsPartition:
-    v_partition_index = r.int32()
-    v_partition_size = r.int64()
-    v_offset_lag = r.int64()
-    v_is_future_key = r.bool()
+    v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
     r.skip_tags()
     return DescribeLogDirsResponse.DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
 
@@ -243,8 +232,7 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResp
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(e_topics, w)
-    w.int64(self.total_bytes)
-    w.int64(self.usable_bytes)
+    w.buf += _S_qq.pack(self.total_bytes, self.usable_bytes)
     w.buf.append(0)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsResult:
@@ -264,8 +252,7 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLog
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
-    v_total_bytes = r.int64()
-    v_usable_bytes = r.int64()
+    v_total_bytes, v_usable_bytes = r.fixed(_S_qq)
     r.skip_tags()
     return DescribeLogDirsResponse.DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics, total_bytes=v_total_bytes, usable_bytes=v_usable_bytes)
 
@@ -285,8 +272,7 @@ def _e_DescribeLogDirsResponse_2(self: DescribeLogDirsResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _e_DescribeLogDirsResponse_3(self: DescribeLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -294,8 +280,7 @@ def _e_DescribeLogDirsResponse_3(self: DescribeLogDirsResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _e_DescribeLogDirsResponse_4(self: DescribeLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -314,15 +299,13 @@ def _d_DescribeLogDirsResponse_2(r: Reader) -> DescribeLogDirsResponse:
     return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
 
 def _d_DescribeLogDirsResponse_3(r: Reader) -> DescribeLogDirsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
 
 def _d_DescribeLogDirsResponse_4(r: Reader) -> DescribeLogDirsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
@@ -331,3 +314,6 @@ _ENC_DescribeLogDirsRequest = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRe
 _DEC_DescribeLogDirsRequest = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)
 _ENC_DescribeLogDirsResponse = (_e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_2, _e_DescribeLogDirsResponse_3, _e_DescribeLogDirsResponse_4,)
 _DEC_DescribeLogDirsResponse = (_d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_2, _d_DescribeLogDirsResponse_3, _d_DescribeLogDirsResponse_4,)
+_S_ih = Struct(">ih")
+_S_iqqo = Struct(">iqq?")
+_S_qq = Struct(">qq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -136,27 +137,16 @@ def _d_DescribeProducersRequest_0(r: Reader) -> DescribeProducersRequest:
     return DescribeProducersRequest(topics=v_topics)
 
 def _e_DescribeProducersResponse_ProducerState_0(self: DescribeProducersResponse.ProducerState, w: Writer) -> None:
-    w.int64(self.producer_id)
-    w.int32(self.producer_epoch)
-    w.int32(self.last_sequence)
-    w.int64(self.last_timestamp)
-    w.int32(self.coordinator_epoch)
-    w.int64(self.current_txn_start_offset)
+    w.buf += _S_qiiqiq.pack(self.producer_id, self.producer_epoch, self.last_sequence, self.last_timestamp, self.coordinator_epoch, self.current_txn_start_offset)
     w.buf.append(0)
 
 def _d_DescribeProducersResponse_ProducerState_0(r: Reader) -> DescribeProducersResponse.ProducerState:
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int32()
-    v_last_sequence = r.int32()
-    v_last_timestamp = r.int64()
-    v_coordinator_epoch = r.int32()
-    v_current_txn_start_offset = r.int64()
+    v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed(_S_qiiqiq)
     r.skip_tags()
     return DescribeProducersResponse.ProducerState(producer_id=v_producer_id, producer_epoch=v_producer_epoch, last_sequence=v_last_sequence, last_timestamp=v_last_timestamp, coordinator_epoch=v_coordinator_epoch, current_txn_start_offset=v_current_txn_start_offset)
 
 def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResponse.PartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w_active_producers = self.active_producers
     w.carray_len(len(w_active_producers))
@@ -165,8 +155,7 @@ def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResp
     w.buf.append(0)
 
 def _d_DescribeProducersResponse_PartitionResponse_0(r: Reader) -> DescribeProducersResponse.PartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -204,3 +193,5 @@ _ENC_DescribeProducersRequest = (_e_DescribeProducersRequest_0,)
 _DEC_DescribeProducersRequest = (_d_DescribeProducersRequest_0,)
 _ENC_DescribeProducersResponse = (_e_DescribeProducersResponse_0,)
 _DEC_DescribeProducersResponse = (_d_DescribeProducersResponse_0,)
+_S_ih = Struct(">ih")
+_S_qiiqiq = Struct(">qiiqiq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -182,54 +183,38 @@ def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
     return DescribeQuorumRequest(topics=v_topics)
 
 def _e_DescribeQuorumResponse_ReplicaState_0(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int64(self.log_end_offset)
+    w.buf += _S_iq.pack(self.replica_id, self.log_end_offset)
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_ReplicaState_1(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int64(self.log_end_offset)
-    w.int64(self.last_fetch_timestamp)
-    w.int64(self.last_caught_up_timestamp)
+    w.buf += _S_iqqq.pack(self.replica_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
     w.int32(self.replica_id)
     w.uuid(self.replica_directory_id)
-    w.int64(self.log_end_offset)
-    w.int64(self.last_fetch_timestamp)
-    w.int64(self.last_caught_up_timestamp)
+    w.buf += _S_qqq.pack(self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse.ReplicaState:
-    v_replica_id = r.int32()
-    v_log_end_offset = r.int64()
+    v_replica_id, v_log_end_offset = r.fixed(_S_iq)
     r.skip_tags()
     return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset)
 
 def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse.ReplicaState:
-    v_replica_id = r.int32()
-    v_log_end_offset = r.int64()
-    v_last_fetch_timestamp = r.int64()
-    v_last_caught_up_timestamp = r.int64()
+    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_iqqq)
     r.skip_tags()
     return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
 
 def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse.ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
-    v_log_end_offset = r.int64()
-    v_last_fetch_timestamp = r.int64()
-    v_last_caught_up_timestamp = r.int64()
+    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_qqq)
     r.skip_tags()
     return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, replica_directory_id=v_replica_directory_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
 
 def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
-    w.int64(self.high_watermark)
+    w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
     w_current_voters = self.current_voters
     w.carray_len(len(w_current_voters))
     for e_current_voters in w_current_voters:
@@ -241,11 +226,7 @@ def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse.Parti
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_PartitionData_1(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
-    w.int64(self.high_watermark)
+    w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
     w_current_voters = self.current_voters
     w.carray_len(len(w_current_voters))
     for e_current_voters in w_current_voters:
@@ -257,12 +238,9 @@ def _e_DescribeQuorumResponse_PartitionData_1(self: DescribeQuorumResponse.Parti
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
-    w.int64(self.high_watermark)
+    w.buf += _S_iiq.pack(self.leader_id, self.leader_epoch, self.high_watermark)
     w_current_voters = self.current_voters
     w.carray_len(len(w_current_voters))
     for e_current_voters in w_current_voters:
@@ -274,34 +252,23 @@ def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse.Parti
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
-    v_high_watermark = r.int64()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return DescribeQuorumResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
-    v_high_watermark = r.int64()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return DescribeQuorumResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
-    v_high_watermark = r.int64()
+    v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_iiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -443,3 +410,9 @@ _ENC_DescribeQuorumRequest = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumReque
 _DEC_DescribeQuorumRequest = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
 _ENC_DescribeQuorumResponse = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
 _DEC_DescribeQuorumResponse = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
+_S_ih = Struct(">ih")
+_S_ihiiq = Struct(">ihiiq")
+_S_iiq = Struct(">iiq")
+_S_iq = Struct(">iq")
+_S_iqqq = Struct(">iqqq")
+_S_qqq = Struct(">qqq")

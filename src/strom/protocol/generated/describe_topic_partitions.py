@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -173,10 +174,7 @@ def _d_DescribeTopicPartitionsRequest_0(r: Reader) -> DescribeTopicPartitionsReq
     return DescribeTopicPartitionsRequest(topics=v_topics, response_partition_limit=v_response_partition_limit, cursor=v_cursor)
 
 def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(self: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
@@ -206,10 +204,7 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r: Reader) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition:
-    v_error_code = r.int16()
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
     v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
     n = r.cnarray_len()
@@ -277,3 +272,4 @@ _ENC_DescribeTopicPartitionsRequest = (_e_DescribeTopicPartitionsRequest_0,)
 _DEC_DescribeTopicPartitionsRequest = (_d_DescribeTopicPartitionsRequest_0,)
 _ENC_DescribeTopicPartitionsResponse = (_e_DescribeTopicPartitionsResponse_0,)
 _DEC_DescribeTopicPartitionsResponse = (_d_DescribeTopicPartitionsResponse_0,)
+_S_hiii = Struct(">hiii")

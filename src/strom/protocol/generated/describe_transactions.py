@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -121,10 +122,7 @@ def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransaction
     w.int16(self.error_code)
     w.cstring(self.transactional_id)
     w.cstring(self.transaction_state)
-    w.int32(self.transaction_timeout_ms)
-    w.int64(self.transaction_start_time_ms)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_iqqh.pack(self.transaction_timeout_ms, self.transaction_start_time_ms, self.producer_id, self.producer_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -135,10 +133,7 @@ def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTra
     v_error_code = r.int16()
     v_transactional_id = r.cstring()
     v_transaction_state = r.cstring()
-    v_transaction_timeout_ms = r.int32()
-    v_transaction_start_time_ms = r.int64()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqqh)
     v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return DescribeTransactionsResponse.TransactionState(error_code=v_error_code, transactional_id=v_transactional_id, transaction_state=v_transaction_state, transaction_timeout_ms=v_transaction_timeout_ms, transaction_start_time_ms=v_transaction_start_time_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
@@ -161,3 +156,4 @@ _ENC_DescribeTransactionsRequest = (_e_DescribeTransactionsRequest_0,)
 _DEC_DescribeTransactionsRequest = (_d_DescribeTransactionsRequest_0,)
 _ENC_DescribeTransactionsResponse = (_e_DescribeTransactionsResponse_0,)
 _DEC_DescribeTransactionsResponse = (_d_DescribeTransactionsResponse_0,)
+_S_iqqh = Struct(">iqqh")

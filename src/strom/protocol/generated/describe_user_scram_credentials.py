@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -120,13 +121,11 @@ def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCred
     return DescribeUserScramCredentialsRequest(users=v_users)
 
 def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserScramCredentialsResponse.CredentialInfo, w: Writer) -> None:
-    w.int8(self.mechanism)
-    w.int32(self.iterations)
+    w.buf += _S_bi.pack(self.mechanism, self.iterations)
     w.buf.append(0)
 
 def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse.CredentialInfo:
-    v_mechanism = r.int8()
-    v_iterations = r.int32()
+    v_mechanism, v_iterations = r.fixed(_S_bi)
     r.skip_tags()
     return DescribeUserScramCredentialsResponse.CredentialInfo(mechanism=v_mechanism, iterations=v_iterations)
 
@@ -149,8 +148,7 @@ def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     return DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message, credential_infos=v_credential_infos)
 
 def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentialsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_results = self.results
     w.carray_len(len(w_results))
@@ -159,8 +157,7 @@ def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentials
     w.buf.append(0)
 
 def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCredentialsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -170,3 +167,5 @@ _ENC_DescribeUserScramCredentialsRequest = (_e_DescribeUserScramCredentialsReque
 _DEC_DescribeUserScramCredentialsRequest = (_d_DescribeUserScramCredentialsRequest_0,)
 _ENC_DescribeUserScramCredentialsResponse = (_e_DescribeUserScramCredentialsResponse_0,)
 _DEC_DescribeUserScramCredentialsResponse = (_d_DescribeUserScramCredentialsResponse_0,)
+_S_bi = Struct(">bi")
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -177,25 +178,21 @@ def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
 
 def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition_id)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_id, self.error_code)
     w.nstring(self.error_message)
 
 def _e_ElectLeadersResponse_PartitionResult_2(self: ElectLeadersResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition_id)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_id, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_ElectLeadersResponse_PartitionResult_0(r: Reader) -> ElectLeadersResponse.PartitionResult:
-    v_partition_id = r.int32()
-    v_error_code = r.int16()
+    v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     return ElectLeadersResponse.PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
 
 def _d_ElectLeadersResponse_PartitionResult_2(r: Reader) -> ElectLeadersResponse.PartitionResult:
-    v_partition_id = r.int32()
-    v_error_code = r.int16()
+    v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return ElectLeadersResponse.PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
@@ -234,16 +231,14 @@ def _e_ElectLeadersResponse_0(self: ElectLeadersResponse, w: Writer) -> None:
         _e_ElectLeadersResponse_ReplicaElectionResult_0(e_replica_election_results, w)
 
 def _e_ElectLeadersResponse_1(self: ElectLeadersResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_replica_election_results = self.replica_election_results
     w.array_len(len(w_replica_election_results))
     for e_replica_election_results in w_replica_election_results:
         _e_ElectLeadersResponse_ReplicaElectionResult_0(e_replica_election_results, w)
 
 def _e_ElectLeadersResponse_2(self: ElectLeadersResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_replica_election_results = self.replica_election_results
     w.carray_len(len(w_replica_election_results))
     for e_replica_election_results in w_replica_election_results:
@@ -256,14 +251,12 @@ def _d_ElectLeadersResponse_0(r: Reader) -> ElectLeadersResponse:
     return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, replica_election_results=v_replica_election_results)
 
 def _d_ElectLeadersResponse_1(r: Reader) -> ElectLeadersResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(r.array_len())]
     return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
 
 def _d_ElectLeadersResponse_2(r: Reader) -> ElectLeadersResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
@@ -272,3 +265,4 @@ _ENC_ElectLeadersRequest = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, 
 _DEC_ElectLeadersRequest = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)
 _ENC_ElectLeadersResponse = (_e_ElectLeadersResponse_0, _e_ElectLeadersResponse_1, _e_ElectLeadersResponse_2,)
 _DEC_ElectLeadersResponse = (_d_ElectLeadersResponse_0, _d_ElectLeadersResponse_1, _d_ElectLeadersResponse_2,)
+_S_ih = Struct(">ih")

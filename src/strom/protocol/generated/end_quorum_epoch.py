@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -162,18 +163,14 @@ def _d_EndQuorumEpochRequest_ReplicaInfo_1(r: Reader) -> EndQuorumEpochRequest.R
     return EndQuorumEpochRequest.ReplicaInfo(candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id)
 
 def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
     w_preferred_successors = self.preferred_successors
     w.array_len(len(w_preferred_successors))
     for e_preferred_successors in w_preferred_successors:
         w.int32(e_preferred_successors)
 
 def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
     w_preferred_candidates = self.preferred_candidates
     w.carray_len(len(w_preferred_candidates))
     for e_preferred_candidates in w_preferred_candidates:
@@ -181,16 +178,12 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest.Partiti
     w.buf.append(0)
 
 def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_successors = [r.int32() for _ in range(r.array_len())]
     return EndQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_successors=v_preferred_successors)
 
 def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return EndQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_candidates=v_preferred_candidates)
@@ -272,30 +265,18 @@ def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
 
 def _e_EndQuorumEpochResponse_PartitionData_0(self: EndQuorumEpochResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
 
 def _e_EndQuorumEpochResponse_PartitionData_1(self: EndQuorumEpochResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     return EndQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
     return EndQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
@@ -389,3 +370,5 @@ _ENC_EndQuorumEpochRequest = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochReque
 _DEC_EndQuorumEpochRequest = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
 _ENC_EndQuorumEpochResponse = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
 _DEC_EndQuorumEpochResponse = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
+_S_ihii = Struct(">ihii")
+_S_iii = Struct(">iii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -73,64 +74,46 @@ class EndTxnResponse(Message):
 
 def _e_EndTxnRequest_0(self: EndTxnRequest, w: Writer) -> None:
     w.string(self.transactional_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.bool(self.committed)
+    w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.committed)
 
 def _e_EndTxnRequest_3(self: EndTxnRequest, w: Writer) -> None:
     w.cstring(self.transactional_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.bool(self.committed)
+    w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.committed)
     w.buf.append(0)
 
 def _d_EndTxnRequest_0(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.string()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_committed = r.bool()
+    v_producer_id, v_producer_epoch, v_committed = r.fixed(_S_qho)
     return EndTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, committed=v_committed)
 
 def _d_EndTxnRequest_3(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.cstring()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_committed = r.bool()
+    v_producer_id, v_producer_epoch, v_committed = r.fixed(_S_qho)
     r.skip_tags()
     return EndTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, committed=v_committed)
 
 def _e_EndTxnResponse_0(self: EndTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
 
 def _e_EndTxnResponse_3(self: EndTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.buf.append(0)
 
 def _e_EndTxnResponse_5(self: EndTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_ihqh.pack(self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch)
     w.buf.append(0)
 
 def _d_EndTxnResponse_0(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
 def _d_EndTxnResponse_3(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
 def _d_EndTxnResponse_5(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
     r.skip_tags()
     return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
 
@@ -138,3 +121,6 @@ _ENC_EndTxnRequest = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0
 _DEC_EndTxnRequest = (_d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_3, _d_EndTxnRequest_3, _d_EndTxnRequest_3,)
 _ENC_EndTxnResponse = (_e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_3, _e_EndTxnResponse_3, _e_EndTxnResponse_5,)
 _DEC_EndTxnResponse = (_d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_3, _d_EndTxnResponse_3, _d_EndTxnResponse_5,)
+_S_ih = Struct(">ih")
+_S_ihqh = Struct(">ihqh")
+_S_qho = Struct(">qh?")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -86,26 +87,18 @@ def _d_ExpireDelegationTokenRequest_2(r: Reader) -> ExpireDelegationTokenRequest
     return ExpireDelegationTokenRequest(hmac=v_hmac, expiry_time_period_ms=v_expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenResponse_0(self: ExpireDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int64(self.expiry_timestamp_ms)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
 
 def _e_ExpireDelegationTokenResponse_2(self: ExpireDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int64(self.expiry_timestamp_ms)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
     w.buf.append(0)
 
 def _d_ExpireDelegationTokenResponse_0(r: Reader) -> ExpireDelegationTokenResponse:
-    v_error_code = r.int16()
-    v_expiry_timestamp_ms = r.int64()
-    v_throttle_time_ms = r.int32()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
     return ExpireDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
 
 def _d_ExpireDelegationTokenResponse_2(r: Reader) -> ExpireDelegationTokenResponse:
-    v_error_code = r.int16()
-    v_expiry_timestamp_ms = r.int64()
-    v_throttle_time_ms = r.int32()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
     r.skip_tags()
     return ExpireDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
 
@@ -113,3 +106,4 @@ _ENC_ExpireDelegationTokenRequest = (_e_ExpireDelegationTokenRequest_0, _e_Expir
 _DEC_ExpireDelegationTokenRequest = (_d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_2,)
 _ENC_ExpireDelegationTokenResponse = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
 _DEC_ExpireDelegationTokenResponse = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
+_S_hqi = Struct(">hqi")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -233,8 +234,7 @@ def _e_FetchRequest_ReplicaState_12(self: FetchRequest.ReplicaState, w: Writer) 
     w.buf.append(0)
 
 def _e_FetchRequest_ReplicaState_15(self: FetchRequest.ReplicaState, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int64(self.replica_epoch)
+    w.buf += _S_iq.pack(self.replica_id, self.replica_epoch)
     w.buf.append(0)
 
 def _d_FetchRequest_ReplicaState_0(r: Reader) -> FetchRequest.ReplicaState:
@@ -245,45 +245,25 @@ def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest.ReplicaState:
     return FetchRequest.ReplicaState()
 
 def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest.ReplicaState:
-    v_replica_id = r.int32()
-    v_replica_epoch = r.int64()
+    v_replica_id, v_replica_epoch = r.fixed(_S_iq)
     r.skip_tags()
     return FetchRequest.ReplicaState(replica_id=v_replica_id, replica_epoch=v_replica_epoch)
 
 def _e_FetchRequest_FetchPartition_0(self: FetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int64(self.fetch_offset)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_iqi.pack(self.partition, self.fetch_offset, self.partition_max_bytes)
 
 def _e_FetchRequest_FetchPartition_5(self: FetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int64(self.fetch_offset)
-    w.int64(self.log_start_offset)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_iqqi.pack(self.partition, self.fetch_offset, self.log_start_offset, self.partition_max_bytes)
 
 def _e_FetchRequest_FetchPartition_9(self: FetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
-    w.int64(self.fetch_offset)
-    w.int64(self.log_start_offset)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_iiqqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.log_start_offset, self.partition_max_bytes)
 
 def _e_FetchRequest_FetchPartition_12(self: FetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
-    w.int64(self.fetch_offset)
-    w.int32(self.last_fetched_epoch)
-    w.int64(self.log_start_offset)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
     w.buf.append(0)
 
 def _e_FetchRequest_FetchPartition_17(self: FetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
-    w.int64(self.fetch_offset)
-    w.int32(self.last_fetched_epoch)
-    w.int64(self.log_start_offset)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
     tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
         t = Writer()
@@ -292,43 +272,24 @@ def _e_FetchRequest_FetchPartition_17(self: FetchRequest.FetchPartition, w: Writ
     w.tagged(tags)
 
 def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest.FetchPartition:
-    v_partition = r.int32()
-    v_fetch_offset = r.int64()
-    v_partition_max_bytes = r.int32()
+    v_partition, v_fetch_offset, v_partition_max_bytes = r.fixed(_S_iqi)
     return FetchRequest.FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, partition_max_bytes=v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_5(r: Reader) -> FetchRequest.FetchPartition:
-    v_partition = r.int32()
-    v_fetch_offset = r.int64()
-    v_log_start_offset = r.int64()
-    v_partition_max_bytes = r.int32()
+    v_partition, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iqqi)
     return FetchRequest.FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest.FetchPartition:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_fetch_offset = r.int64()
-    v_log_start_offset = r.int64()
-    v_partition_max_bytes = r.int32()
+    v_partition, v_current_leader_epoch, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqqi)
     return FetchRequest.FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest.FetchPartition:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_fetch_offset = r.int64()
-    v_last_fetched_epoch = r.int32()
-    v_log_start_offset = r.int64()
-    v_partition_max_bytes = r.int32()
+    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     r.skip_tags()
     return FetchRequest.FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest.FetchPartition:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_fetch_offset = r.int64()
-    v_last_fetched_epoch = r.int32()
-    v_log_start_offset = r.int64()
-    v_partition_max_bytes = r.int32()
+    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     v_replica_directory_id: bytes = ZERO_UUID
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
@@ -464,54 +425,35 @@ def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest.ForgottenTopic:
     return FetchRequest.ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_FetchRequest_0(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
+    w.buf += _S_iii.pack(self.replica_id, self.max_wait_ms, self.min_bytes)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchRequest_FetchTopic_0(e_topics, w)
 
 def _e_FetchRequest_3(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
+    w.buf += _S_iiii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchRequest_FetchTopic_0(e_topics, w)
 
 def _e_FetchRequest_4(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
+    w.buf += _S_iiiib.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchRequest_FetchTopic_0(e_topics, w)
 
 def _e_FetchRequest_5(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
+    w.buf += _S_iiiib.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchRequest_FetchTopic_5(e_topics, w)
 
 def _e_FetchRequest_7(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -522,13 +464,7 @@ def _e_FetchRequest_7(self: FetchRequest, w: Writer) -> None:
         _e_FetchRequest_ForgottenTopic_7(e_forgotten_topics_data, w)
 
 def _e_FetchRequest_9(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -539,13 +475,7 @@ def _e_FetchRequest_9(self: FetchRequest, w: Writer) -> None:
         _e_FetchRequest_ForgottenTopic_7(e_forgotten_topics_data, w)
 
 def _e_FetchRequest_11(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -557,13 +487,7 @@ def _e_FetchRequest_11(self: FetchRequest, w: Writer) -> None:
     w.string(self.rack_id)
 
 def _e_FetchRequest_12(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -581,13 +505,7 @@ def _e_FetchRequest_12(self: FetchRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -605,12 +523,7 @@ def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -632,12 +545,7 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
-    w.int8(self.isolation_level)
-    w.int32(self.session_id)
-    w.int32(self.session_epoch)
+    w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -659,83 +567,46 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _d_FetchRequest_0(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes = r.fixed(_S_iii)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, topics=v_topics)
 
 def _d_FetchRequest_3(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics)
 
 def _d_FetchRequest_4(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
 
 def _d_FetchRequest_5(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
 
 def _d_FetchRequest_7(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
 
 def _d_FetchRequest_9(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
 
 def _d_FetchRequest_11(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
     v_rack_id = r.string()
     return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
 
 def _d_FetchRequest_12(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_12(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
@@ -750,13 +621,7 @@ def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
 
 def _d_FetchRequest_13(r: Reader) -> FetchRequest:
-    v_replica_id = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
@@ -771,12 +636,7 @@ def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
 
 def _d_FetchRequest_15(r: Reader) -> FetchRequest:
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
     v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
@@ -795,12 +655,7 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
 
 def _d_FetchRequest_17(r: Reader) -> FetchRequest:
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
-    v_isolation_level = r.int8()
-    v_session_id = r.int32()
-    v_session_epoch = r.int32()
+    v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
     v_topics = [_d_FetchRequest_FetchTopic_17(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
@@ -822,16 +677,14 @@ def _e_FetchResponse_EpochEndOffset_0(self: FetchResponse.EpochEndOffset, w: Wri
     pass
 
 def _e_FetchResponse_EpochEndOffset_12(self: FetchResponse.EpochEndOffset, w: Writer) -> None:
-    w.int32(self.epoch)
-    w.int64(self.end_offset)
+    w.buf += _S_iq.pack(self.epoch, self.end_offset)
     w.buf.append(0)
 
 def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse.EpochEndOffset:
     return FetchResponse.EpochEndOffset()
 
 def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse.EpochEndOffset:
-    v_epoch = r.int32()
-    v_end_offset = r.int64()
+    v_epoch, v_end_offset = r.fixed(_S_iq)
     r.skip_tags()
     return FetchResponse.EpochEndOffset(epoch=v_epoch, end_offset=v_end_offset)
 
@@ -839,36 +692,30 @@ def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse.LeaderIdAndEpoch, w:
     pass
 
 def _e_FetchResponse_LeaderIdAndEpoch_12(self: FetchResponse.LeaderIdAndEpoch, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse.LeaderIdAndEpoch:
     return FetchResponse.LeaderIdAndEpoch()
 
 def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse.LeaderIdAndEpoch:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return FetchResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _e_FetchResponse_SnapshotId_0(self: FetchResponse.SnapshotId, w: Writer) -> None:
-    w.int64(self.end_offset)
-    w.int32(self.epoch)
+    w.buf += _S_qi.pack(self.end_offset, self.epoch)
 
 def _e_FetchResponse_SnapshotId_12(self: FetchResponse.SnapshotId, w: Writer) -> None:
-    w.int64(self.end_offset)
-    w.int32(self.epoch)
+    w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
 def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse.SnapshotId:
-    v_end_offset = r.int64()
-    v_epoch = r.int32()
+    v_end_offset, v_epoch = r.fixed(_S_qi)
     return FetchResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
 def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse.SnapshotId:
-    v_end_offset = r.int64()
-    v_epoch = r.int32()
+    v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
     return FetchResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
@@ -876,39 +723,30 @@ def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse.AbortedTransaction
     pass
 
 def _e_FetchResponse_AbortedTransaction_4(self: FetchResponse.AbortedTransaction, w: Writer) -> None:
-    w.int64(self.producer_id)
-    w.int64(self.first_offset)
+    w.buf += _S_qq.pack(self.producer_id, self.first_offset)
 
 def _e_FetchResponse_AbortedTransaction_12(self: FetchResponse.AbortedTransaction, w: Writer) -> None:
-    w.int64(self.producer_id)
-    w.int64(self.first_offset)
+    w.buf += _S_qq.pack(self.producer_id, self.first_offset)
     w.buf.append(0)
 
 def _d_FetchResponse_AbortedTransaction_0(r: Reader) -> FetchResponse.AbortedTransaction:
     return FetchResponse.AbortedTransaction()
 
 def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse.AbortedTransaction:
-    v_producer_id = r.int64()
-    v_first_offset = r.int64()
+    v_producer_id, v_first_offset = r.fixed(_S_qq)
     return FetchResponse.AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
 
 def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse.AbortedTransaction:
-    v_producer_id = r.int64()
-    v_first_offset = r.int64()
+    v_producer_id, v_first_offset = r.fixed(_S_qq)
     r.skip_tags()
     return FetchResponse.AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
 
 def _e_FetchResponse_PartitionData_0(self: FetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.high_watermark)
+    w.buf += _S_ihq.pack(self.partition_index, self.error_code, self.high_watermark)
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_4(self: FetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.high_watermark)
-    w.int64(self.last_stable_offset)
+    w.buf += _S_ihqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
         w.array_len(-1)
@@ -919,11 +757,7 @@ def _e_FetchResponse_PartitionData_4(self: FetchResponse.PartitionData, w: Write
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_5(self: FetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.high_watermark)
-    w.int64(self.last_stable_offset)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
         w.array_len(-1)
@@ -934,11 +768,7 @@ def _e_FetchResponse_PartitionData_5(self: FetchResponse.PartitionData, w: Write
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_11(self: FetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.high_watermark)
-    w.int64(self.last_stable_offset)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
         w.array_len(-1)
@@ -950,11 +780,7 @@ def _e_FetchResponse_PartitionData_11(self: FetchResponse.PartitionData, w: Writ
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.high_watermark)
-    w.int64(self.last_stable_offset)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
         w.buf.append(0)
@@ -980,39 +806,26 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writ
     w.tagged(tags)
 
 def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_high_watermark = r.int64()
+    v_partition_index, v_error_code, v_high_watermark = r.fixed(_S_ihq)
     v_records = r.records()
     return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, records=v_records)
 
 def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_high_watermark = r.int64()
-    v_last_stable_offset = r.int64()
+    v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
     return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, aborted_transactions=v_aborted_transactions, records=v_records)
 
 def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_high_watermark = r.int64()
-    v_last_stable_offset = r.int64()
-    v_log_start_offset = r.int64()
+    v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
     return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, records=v_records)
 
 def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_high_watermark = r.int64()
-    v_last_stable_offset = r.int64()
-    v_log_start_offset = r.int64()
+    v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_preferred_read_replica = r.int32()
@@ -1020,11 +833,7 @@ def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse.PartitionData:
     return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
 
 def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_high_watermark = r.int64()
-    v_last_stable_offset = r.int64()
-    v_log_start_offset = r.int64()
+    v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.cnarray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)]
     v_preferred_read_replica = r.int32()
@@ -1179,27 +988,21 @@ def _e_FetchResponse_5(self: FetchResponse, w: Writer) -> None:
         _e_FetchResponse_FetchableTopicResponse_5(e_responses, w)
 
 def _e_FetchResponse_7(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.session_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.session_id)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_5(e_responses, w)
 
 def _e_FetchResponse_11(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.session_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.session_id)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_11(e_responses, w)
 
 def _e_FetchResponse_12(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.session_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.session_id)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -1207,9 +1010,7 @@ def _e_FetchResponse_12(self: FetchResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_FetchResponse_13(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.session_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.session_id)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -1217,9 +1018,7 @@ def _e_FetchResponse_13(self: FetchResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.session_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.session_id)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -1254,39 +1053,29 @@ def _d_FetchResponse_5(r: Reader) -> FetchResponse:
     return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
 
 def _d_FetchResponse_7(r: Reader) -> FetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_session_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
     return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
 
 def _d_FetchResponse_11(r: Reader) -> FetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_session_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(r.array_len())]
     return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
 
 def _d_FetchResponse_12(r: Reader) -> FetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_session_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
 
 def _d_FetchResponse_13(r: Reader) -> FetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_session_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
 
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_session_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[FetchResponse.NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
@@ -1306,3 +1095,20 @@ _DEFAULT_FetchRequest_ReplicaState = FetchRequest.ReplicaState()
 _DEFAULT_FetchResponse_EpochEndOffset = FetchResponse.EpochEndOffset()
 _DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch()
 _DEFAULT_FetchResponse_SnapshotId = FetchResponse.SnapshotId()
+_S_ihi = Struct(">ihi")
+_S_ihq = Struct(">ihq")
+_S_ihqq = Struct(">ihqq")
+_S_ihqqq = Struct(">ihqqq")
+_S_ii = Struct(">ii")
+_S_iii = Struct(">iii")
+_S_iiibii = Struct(">iiibii")
+_S_iiii = Struct(">iiii")
+_S_iiiib = Struct(">iiiib")
+_S_iiiibii = Struct(">iiiibii")
+_S_iiqiqi = Struct(">iiqiqi")
+_S_iiqqi = Struct(">iiqqi")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")
+_S_iqqi = Struct(">iqqi")
+_S_qi = Struct(">qi")
+_S_qq = Struct(">qq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -162,26 +163,22 @@ class FetchSnapshotResponse(Message):
 
 
 def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest.SnapshotId, w: Writer) -> None:
-    w.int64(self.end_offset)
-    w.int32(self.epoch)
+    w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
 def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest.SnapshotId:
-    v_end_offset = r.int64()
-    v_epoch = r.int32()
+    v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
     return FetchSnapshotRequest.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest.PartitionSnapshot, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
+    w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
     w.int64(self.position)
     w.buf.append(0)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest.PartitionSnapshot, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
+    w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
     w.int64(self.position)
     tags: list[tuple[int, Writer]] = []
@@ -192,16 +189,14 @@ def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest.Parti
     w.tagged(tags)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest.PartitionSnapshot:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
+    v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     r.skip_tags()
     return FetchSnapshotRequest.PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest.PartitionSnapshot:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
+    v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     v_replica_directory_id: bytes = ZERO_UUID
@@ -243,8 +238,7 @@ def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest.T
     return FetchSnapshotRequest.TopicSnapshot(name=v_name, partitions=v_partitions)
 
 def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_bytes)
+    w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -257,8 +251,7 @@ def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int32(self.max_bytes)
+    w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -271,8 +264,7 @@ def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
-    v_replica_id = r.int32()
-    v_max_bytes = r.int32()
+    v_replica_id, v_max_bytes = r.fixed(_S_ii)
     v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     v_cluster_id: str | None = None
     for _ in range(r._length(r.uvarint())):
@@ -285,8 +277,7 @@ def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
     return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
 
 def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
-    v_replica_id = r.int32()
-    v_max_bytes = r.int32()
+    v_replica_id, v_max_bytes = r.fixed(_S_ii)
     v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(r.carray_len())]
     v_cluster_id: str | None = None
     for _ in range(r._length(r.uvarint())):
@@ -299,33 +290,27 @@ def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
     return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
 
 def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse.SnapshotId, w: Writer) -> None:
-    w.int64(self.end_offset)
-    w.int32(self.epoch)
+    w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse.SnapshotId:
-    v_end_offset = r.int64()
-    v_epoch = r.int32()
+    v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
     return FetchSnapshotResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
 def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse.LeaderIdAndEpoch, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse.LeaderIdAndEpoch:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return FetchSnapshotResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.PartitionSnapshot, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.index, self.error_code)
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
-    w.int64(self.size)
-    w.int64(self.position)
+    w.buf += _S_qq.pack(self.size, self.position)
     w.crecords(self.unaligned_records)
     tags: list[tuple[int, Writer]] = []
     if self.current_leader is not _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
@@ -335,11 +320,9 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.Par
     w.tagged(tags)
 
 def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResponse.PartitionSnapshot:
-    v_index = r.int32()
-    v_error_code = r.int16()
+    v_index, v_error_code = r.fixed(_S_ih)
     v_snapshot_id = _d_FetchSnapshotResponse_SnapshotId_0(r)
-    v_size = r.int64()
-    v_position = r.int64()
+    v_size, v_position = r.fixed(_S_qq)
     v_unaligned_records = r.crecords()
     v_current_leader: FetchSnapshotResponse.LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()
     for _ in range(r._length(r.uvarint())):
@@ -386,8 +369,7 @@ def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse.
     return FetchSnapshotResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -395,8 +377,7 @@ def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -412,15 +393,13 @@ def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
     w.tagged(tags)
 
 def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return FetchSnapshotResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
 
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[FetchSnapshotResponse.NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
@@ -437,3 +416,7 @@ _DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_
 _ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
 _DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
 _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_qi = Struct(">qi")
+_S_qq = Struct(">qq")

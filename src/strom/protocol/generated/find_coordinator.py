@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -143,8 +144,7 @@ def _e_FindCoordinatorResponse_Coordinator_4(self: FindCoordinatorResponse.Coord
     w.cstring(self.key)
     w.int32(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.port, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -159,29 +159,25 @@ def _d_FindCoordinatorResponse_Coordinator_4(r: Reader) -> FindCoordinatorRespon
     v_key = r.cstring()
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.int32()
-    v_error_code = r.int16()
+    v_port, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return FindCoordinatorResponse.Coordinator(key=v_key, node_id=v_node_id, host=v_host, port=v_port, error_code=v_error_code, error_message=v_error_message)
 
 def _e_FindCoordinatorResponse_0(self: FindCoordinatorResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.node_id)
+    w.buf += _S_hi.pack(self.error_code, self.node_id)
     w.string(self.host)
     w.int32(self.port)
 
 def _e_FindCoordinatorResponse_1(self: FindCoordinatorResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.nstring(self.error_message)
     w.int32(self.node_id)
     w.string(self.host)
     w.int32(self.port)
 
 def _e_FindCoordinatorResponse_3(self: FindCoordinatorResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.int32(self.node_id)
     w.cstring(self.host)
@@ -197,15 +193,13 @@ def _e_FindCoordinatorResponse_4(self: FindCoordinatorResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _d_FindCoordinatorResponse_0(r: Reader) -> FindCoordinatorResponse:
-    v_error_code = r.int16()
-    v_node_id = r.int32()
+    v_error_code, v_node_id = r.fixed(_S_hi)
     v_host = r.string()
     v_port = r.int32()
     return FindCoordinatorResponse(error_code=v_error_code, node_id=v_node_id, host=v_host, port=v_port)
 
 def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     v_node_id = r.int32()
     v_host = r.string()
@@ -213,8 +207,7 @@ def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
     return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, node_id=v_node_id, host=v_host, port=v_port)
 
 def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_node_id = r.int32()
     v_host = r.cstring()
@@ -232,3 +225,5 @@ _ENC_FindCoordinatorRequest = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRe
 _DEC_FindCoordinatorRequest = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)
 _ENC_FindCoordinatorResponse = (_e_FindCoordinatorResponse_0, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_3, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4,)
 _DEC_FindCoordinatorResponse = (_d_FindCoordinatorResponse_0, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_3, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4,)
+_S_hi = Struct(">hi")
+_S_ih = Struct(">ih")

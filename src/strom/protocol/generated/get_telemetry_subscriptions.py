@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -85,17 +86,14 @@ def _d_GetTelemetrySubscriptionsRequest_0(r: Reader) -> GetTelemetrySubscription
     return GetTelemetrySubscriptionsRequest(client_instance_id=v_client_instance_id)
 
 def _e_GetTelemetrySubscriptionsResponse_0(self: GetTelemetrySubscriptionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.uuid(self.client_instance_id)
     w.int32(self.subscription_id)
     w_accepted_compression_types = self.accepted_compression_types
     w.carray_len(len(w_accepted_compression_types))
     for e_accepted_compression_types in w_accepted_compression_types:
         w.int8(e_accepted_compression_types)
-    w.int32(self.push_interval_ms)
-    w.int32(self.telemetry_max_bytes)
-    w.bool(self.delta_temporality)
+    w.buf += _S_iio.pack(self.push_interval_ms, self.telemetry_max_bytes, self.delta_temporality)
     w_requested_metrics = self.requested_metrics
     w.carray_len(len(w_requested_metrics))
     for e_requested_metrics in w_requested_metrics:
@@ -103,14 +101,11 @@ def _e_GetTelemetrySubscriptionsResponse_0(self: GetTelemetrySubscriptionsRespon
     w.buf.append(0)
 
 def _d_GetTelemetrySubscriptionsResponse_0(r: Reader) -> GetTelemetrySubscriptionsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_client_instance_id = r.uuid()
     v_subscription_id = r.int32()
     v_accepted_compression_types = [r.int8() for _ in range(r.carray_len())]
-    v_push_interval_ms = r.int32()
-    v_telemetry_max_bytes = r.int32()
-    v_delta_temporality = r.bool()
+    v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality = r.fixed(_S_iio)
     v_requested_metrics = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
     return GetTelemetrySubscriptionsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, accepted_compression_types=v_accepted_compression_types, push_interval_ms=v_push_interval_ms, telemetry_max_bytes=v_telemetry_max_bytes, delta_temporality=v_delta_temporality, requested_metrics=v_requested_metrics)
@@ -119,3 +114,5 @@ _ENC_GetTelemetrySubscriptionsRequest = (_e_GetTelemetrySubscriptionsRequest_0,)
 _DEC_GetTelemetrySubscriptionsRequest = (_d_GetTelemetrySubscriptionsRequest_0,)
 _ENC_GetTelemetrySubscriptionsResponse = (_e_GetTelemetrySubscriptionsResponse_0,)
 _DEC_GetTelemetrySubscriptionsResponse = (_d_GetTelemetrySubscriptionsResponse_0,)
+_S_ih = Struct(">ih")
+_S_iio = Struct(">ii?")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -110,12 +111,10 @@ def _e_HeartbeatResponse_0(self: HeartbeatResponse, w: Writer) -> None:
     w.int16(self.error_code)
 
 def _e_HeartbeatResponse_1(self: HeartbeatResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
 
 def _e_HeartbeatResponse_4(self: HeartbeatResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.buf.append(0)
 
 def _d_HeartbeatResponse_0(r: Reader) -> HeartbeatResponse:
@@ -123,13 +122,11 @@ def _d_HeartbeatResponse_0(r: Reader) -> HeartbeatResponse:
     return HeartbeatResponse(error_code=v_error_code)
 
 def _d_HeartbeatResponse_1(r: Reader) -> HeartbeatResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
 def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
@@ -137,3 +134,4 @@ _ENC_HeartbeatRequest = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_Heartb
 _DEC_HeartbeatRequest = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
 _ENC_HeartbeatResponse = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
 _DEC_HeartbeatResponse = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -82,9 +83,7 @@ def _e_InitProducerIdRequest_2(self: InitProducerIdRequest, w: Writer) -> None:
 
 def _e_InitProducerIdRequest_3(self: InitProducerIdRequest, w: Writer) -> None:
     w.cnstring(self.transactional_id)
-    w.int32(self.transaction_timeout_ms)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_iqh.pack(self.transaction_timeout_ms, self.producer_id, self.producer_epoch)
     w.buf.append(0)
 
 def _d_InitProducerIdRequest_0(r: Reader) -> InitProducerIdRequest:
@@ -100,37 +99,23 @@ def _d_InitProducerIdRequest_2(r: Reader) -> InitProducerIdRequest:
 
 def _d_InitProducerIdRequest_3(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms = r.int32()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqh)
     r.skip_tags()
     return InitProducerIdRequest(transactional_id=v_transactional_id, transaction_timeout_ms=v_transaction_timeout_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
 
 def _e_InitProducerIdResponse_0(self: InitProducerIdResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_ihqh.pack(self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch)
 
 def _e_InitProducerIdResponse_2(self: InitProducerIdResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_ihqh.pack(self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch)
     w.buf.append(0)
 
 def _d_InitProducerIdResponse_0(r: Reader) -> InitProducerIdResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
     return InitProducerIdResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
 
 def _d_InitProducerIdResponse_2(r: Reader) -> InitProducerIdResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
     r.skip_tags()
     return InitProducerIdResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
 
@@ -138,3 +123,5 @@ _ENC_InitProducerIdRequest = (_e_InitProducerIdRequest_0, _e_InitProducerIdReque
 _DEC_InitProducerIdRequest = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
 _ENC_InitProducerIdResponse = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
 _DEC_InitProducerIdResponse = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
+_S_ihqh = Struct(">ihqh")
+_S_iqh = Struct(">iqh")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -102,15 +103,11 @@ class InitializeShareGroupStateResponse(Message):
 
 
 def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGroupStateRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.state_epoch)
-    w.int64(self.start_offset)
+    w.buf += _S_iiq.pack(self.partition, self.state_epoch, self.start_offset)
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest.PartitionData:
-    v_partition = r.int32()
-    v_state_epoch = r.int32()
-    v_start_offset = r.int64()
+    v_partition, v_state_epoch, v_start_offset = r.fixed(_S_iiq)
     r.skip_tags()
     return InitializeShareGroupStateRequest.PartitionData(partition=v_partition, state_epoch=v_state_epoch, start_offset=v_start_offset)
 
@@ -143,14 +140,12 @@ def _d_InitializeShareGroupStateRequest_0(r: Reader) -> InitializeShareGroupStat
     return InitializeShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_InitializeShareGroupStateResponse_PartitionResult_0(self: InitializeShareGroupStateResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateResponse_PartitionResult_0(r: Reader) -> InitializeShareGroupStateResponse.PartitionResult:
-    v_partition = r.int32()
-    v_error_code = r.int16()
+    v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return InitializeShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
@@ -185,3 +180,5 @@ _ENC_InitializeShareGroupStateRequest = (_e_InitializeShareGroupStateRequest_0,)
 _DEC_InitializeShareGroupStateRequest = (_d_InitializeShareGroupStateRequest_0,)
 _ENC_InitializeShareGroupStateResponse = (_e_InitializeShareGroupStateResponse_0,)
 _DEC_InitializeShareGroupStateResponse = (_d_InitializeShareGroupStateResponse_0,)
+_S_ih = Struct(">ih")
+_S_iiq = Struct(">iiq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -141,8 +142,7 @@ def _e_JoinGroupRequest_0(self: JoinGroupRequest, w: Writer) -> None:
 
 def _e_JoinGroupRequest_1(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.session_timeout_ms)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_ii.pack(self.session_timeout_ms, self.rebalance_timeout_ms)
     w.string(self.member_id)
     w.string(self.protocol_type)
     w_protocols = self.protocols
@@ -152,8 +152,7 @@ def _e_JoinGroupRequest_1(self: JoinGroupRequest, w: Writer) -> None:
 
 def _e_JoinGroupRequest_5(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.session_timeout_ms)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_ii.pack(self.session_timeout_ms, self.rebalance_timeout_ms)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w.string(self.protocol_type)
@@ -164,8 +163,7 @@ def _e_JoinGroupRequest_5(self: JoinGroupRequest, w: Writer) -> None:
 
 def _e_JoinGroupRequest_6(self: JoinGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.session_timeout_ms)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_ii.pack(self.session_timeout_ms, self.rebalance_timeout_ms)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cstring(self.protocol_type)
@@ -177,8 +175,7 @@ def _e_JoinGroupRequest_6(self: JoinGroupRequest, w: Writer) -> None:
 
 def _e_JoinGroupRequest_8(self: JoinGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.session_timeout_ms)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_ii.pack(self.session_timeout_ms, self.rebalance_timeout_ms)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cstring(self.protocol_type)
@@ -199,8 +196,7 @@ def _d_JoinGroupRequest_0(r: Reader) -> JoinGroupRequest:
 
 def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
-    v_session_timeout_ms = r.int32()
-    v_rebalance_timeout_ms = r.int32()
+    v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.string()
     v_protocol_type = r.string()
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
@@ -208,8 +204,7 @@ def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
 
 def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
-    v_session_timeout_ms = r.int32()
-    v_rebalance_timeout_ms = r.int32()
+    v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_protocol_type = r.string()
@@ -218,8 +213,7 @@ def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
 
 def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
-    v_session_timeout_ms = r.int32()
-    v_rebalance_timeout_ms = r.int32()
+    v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
@@ -229,8 +223,7 @@ def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
 
 def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
-    v_session_timeout_ms = r.int32()
-    v_rebalance_timeout_ms = r.int32()
+    v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
@@ -273,8 +266,7 @@ def _d_JoinGroupResponse_JoinGroupResponseMember_6(r: Reader) -> JoinGroupRespon
     return JoinGroupResponse.JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
 
 def _e_JoinGroupResponse_0(self: JoinGroupResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_hi.pack(self.error_code, self.generation_id)
     w.string((self.protocol_name or ''))
     w.string(self.leader)
     w.string(self.member_id)
@@ -284,9 +276,7 @@ def _e_JoinGroupResponse_0(self: JoinGroupResponse, w: Writer) -> None:
         _e_JoinGroupResponse_JoinGroupResponseMember_0(e_members, w)
 
 def _e_JoinGroupResponse_2(self: JoinGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.generation_id)
     w.string((self.protocol_name or ''))
     w.string(self.leader)
     w.string(self.member_id)
@@ -296,9 +286,7 @@ def _e_JoinGroupResponse_2(self: JoinGroupResponse, w: Writer) -> None:
         _e_JoinGroupResponse_JoinGroupResponseMember_0(e_members, w)
 
 def _e_JoinGroupResponse_5(self: JoinGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.generation_id)
     w.string((self.protocol_name or ''))
     w.string(self.leader)
     w.string(self.member_id)
@@ -308,9 +296,7 @@ def _e_JoinGroupResponse_5(self: JoinGroupResponse, w: Writer) -> None:
         _e_JoinGroupResponse_JoinGroupResponseMember_5(e_members, w)
 
 def _e_JoinGroupResponse_6(self: JoinGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.generation_id)
     w.cstring((self.protocol_name or ''))
     w.cstring(self.leader)
     w.cstring(self.member_id)
@@ -321,9 +307,7 @@ def _e_JoinGroupResponse_6(self: JoinGroupResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_JoinGroupResponse_7(self: JoinGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.generation_id)
     w.cnstring(self.protocol_type)
     w.cnstring(self.protocol_name)
     w.cstring(self.leader)
@@ -335,9 +319,7 @@ def _e_JoinGroupResponse_7(self: JoinGroupResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_JoinGroupResponse_9(self: JoinGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
-    w.int32(self.generation_id)
+    w.buf += _S_ihi.pack(self.throttle_time_ms, self.error_code, self.generation_id)
     w.cnstring(self.protocol_type)
     w.cnstring(self.protocol_name)
     w.cstring(self.leader)
@@ -350,8 +332,7 @@ def _e_JoinGroupResponse_9(self: JoinGroupResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_error_code, v_generation_id = r.fixed(_S_hi)
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
@@ -359,9 +340,7 @@ def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
     return JoinGroupResponse(error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
 
 def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
@@ -369,9 +348,7 @@ def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
 
 def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
@@ -379,9 +356,7 @@ def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
 
 def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.cstring()
     v_leader = r.cstring()
     v_member_id = r.cstring()
@@ -390,9 +365,7 @@ def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
 
 def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
     v_leader = r.cstring()
@@ -402,9 +375,7 @@ def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
 
 def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
-    v_generation_id = r.int32()
+    v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
     v_leader = r.cstring()
@@ -418,3 +389,6 @@ _ENC_JoinGroupRequest = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGr
 _DEC_JoinGroupRequest = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)
 _ENC_JoinGroupResponse = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
 _DEC_JoinGroupResponse = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
+_S_hi = Struct(">hi")
+_S_ihi = Struct(">ihi")
+_S_ii = Struct(">ii")

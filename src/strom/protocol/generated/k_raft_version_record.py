@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -38,15 +39,14 @@ class KRaftVersionRecord(Message):
 
 
 def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
-    w.int16(self.version)
-    w.int16(self.k_raft_version)
+    w.buf += _S_hh.pack(self.version, self.k_raft_version)
     w.buf.append(0)
 
 def _d_KRaftVersionRecord_0(r: Reader) -> KRaftVersionRecord:
-    v_version = r.int16()
-    v_k_raft_version = r.int16()
+    v_version, v_k_raft_version = r.fixed(_S_hh)
     r.skip_tags()
     return KRaftVersionRecord(version=v_version, k_raft_version=v_k_raft_version)
 
 _ENC_KRaftVersionRecord = (_e_KRaftVersionRecord_0,)
 _DEC_KRaftVersionRecord = (_d_KRaftVersionRecord_0,)
+_S_hh = Struct(">hh")

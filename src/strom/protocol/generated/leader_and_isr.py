@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -150,10 +151,7 @@ class LeaderAndIsrResponse(Message):
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -166,10 +164,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrReques
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -182,10 +177,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrReques
     w.bool(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -198,10 +190,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrReques
     w.bool(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -222,10 +211,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrReques
     w.bool(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
@@ -247,10 +233,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrReques
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
@@ -268,16 +251,12 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrReques
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
         w.int32(e_removing_replicas)
-    w.bool(self.is_new)
-    w.int8(self.leader_recovery_state)
+    w.buf += _S_ob.pack(self.is_new, self.leader_recovery_state)
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -285,10 +264,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndI
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -296,10 +272,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndI
     return LeaderAndIsrRequest.LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -307,10 +280,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndI
     return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -320,10 +290,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndI
     return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.carray_len())]
@@ -334,17 +301,13 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndI
     return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.carray_len())]
     v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
     v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_is_new = r.bool()
-    v_leader_recovery_state = r.int8()
+    v_is_new, v_leader_recovery_state = r.fixed(_S_ob)
     r.skip_tags()
     return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new, leader_recovery_state=v_leader_recovery_state)
 
@@ -449,8 +412,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRe
     return LeaderAndIsrRequest.LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
 
 def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -461,8 +423,7 @@ def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
         _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(e_live_leaders, w)
 
 def _e_LeaderAndIsrRequest_1(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -473,9 +434,7 @@ def _e_LeaderAndIsrRequest_1(self: LeaderAndIsrRequest, w: Writer) -> None:
         _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(e_live_leaders, w)
 
 def _e_LeaderAndIsrRequest_2(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.array_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -486,9 +445,7 @@ def _e_LeaderAndIsrRequest_2(self: LeaderAndIsrRequest, w: Writer) -> None:
         _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(e_live_leaders, w)
 
 def _e_LeaderAndIsrRequest_3(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.array_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -499,9 +456,7 @@ def _e_LeaderAndIsrRequest_3(self: LeaderAndIsrRequest, w: Writer) -> None:
         _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(e_live_leaders, w)
 
 def _e_LeaderAndIsrRequest_4(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -513,10 +468,7 @@ def _e_LeaderAndIsrRequest_4(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_5(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
-    w.int8(self.type)
+    w.buf += _S_iiqb.pack(self.controller_id, self.controller_epoch, self.broker_epoch, self.type)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -528,10 +480,7 @@ def _e_LeaderAndIsrRequest_5(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_6(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
-    w.int8(self.type)
+    w.buf += _S_iiqb.pack(self.controller_id, self.controller_epoch, self.broker_epoch, self.type)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -543,11 +492,7 @@ def _e_LeaderAndIsrRequest_6(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_7(self: LeaderAndIsrRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.bool(self.is_k_raft_controller)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
-    w.int8(self.type)
+    w.buf += _S_ioiqb.pack(self.controller_id, self.is_k_raft_controller, self.controller_epoch, self.broker_epoch, self.type)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -559,70 +504,52 @@ def _e_LeaderAndIsrRequest_7(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_0(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(r.array_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_1(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(r.array_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_2(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(r.array_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_3(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(r.array_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_4(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(r.carray_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_5(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
-    v_type = r.int8()
+    v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(r.carray_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_6(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
-    v_type = r.int8()
+    v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
 def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
-    v_controller_id = r.int32()
-    v_is_k_raft_controller = r.bool()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
-    v_type = r.int8()
+    v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_ioiqb)
     v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
     v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -630,36 +557,30 @@ def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
     w.cstring(self.topic_name)
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return LeaderAndIsrResponse.LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return LeaderAndIsrResponse.LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return LeaderAndIsrResponse.LeaderAndIsrPartitionError(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -734,3 +655,10 @@ _ENC_LeaderAndIsrRequest = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, 
 _DEC_LeaderAndIsrRequest = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
 _ENC_LeaderAndIsrResponse = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
 _DEC_LeaderAndIsrResponse = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_iiii = Struct(">iiii")
+_S_iiq = Struct(">iiq")
+_S_iiqb = Struct(">iiqb")
+_S_ioiqb = Struct(">i?iqb")
+_S_ob = Struct(">?b")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -71,8 +72,7 @@ def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage.Voter:
     return LeaderChangeMessage.Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
 
 def _e_LeaderChangeMessage_0(self: LeaderChangeMessage, w: Writer) -> None:
-    w.int16(self.version)
-    w.int32(self.leader_id)
+    w.buf += _S_hi.pack(self.version, self.leader_id)
     w_voters = self.voters
     w.carray_len(len(w_voters))
     for e_voters in w_voters:
@@ -84,8 +84,7 @@ def _e_LeaderChangeMessage_0(self: LeaderChangeMessage, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderChangeMessage_1(self: LeaderChangeMessage, w: Writer) -> None:
-    w.int16(self.version)
-    w.int32(self.leader_id)
+    w.buf += _S_hi.pack(self.version, self.leader_id)
     w_voters = self.voters
     w.carray_len(len(w_voters))
     for e_voters in w_voters:
@@ -97,16 +96,14 @@ def _e_LeaderChangeMessage_1(self: LeaderChangeMessage, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_LeaderChangeMessage_0(r: Reader) -> LeaderChangeMessage:
-    v_version = r.int16()
-    v_leader_id = r.int32()
+    v_version, v_leader_id = r.fixed(_S_hi)
     v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
     v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return LeaderChangeMessage(version=v_version, leader_id=v_leader_id, voters=v_voters, granting_voters=v_granting_voters)
 
 def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
-    v_version = r.int16()
-    v_leader_id = r.int32()
+    v_version, v_leader_id = r.fixed(_S_hi)
     v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
     v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -114,3 +111,4 @@ def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
 
 _ENC_LeaderChangeMessage = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
 _DEC_LeaderChangeMessage = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
+_S_hi = Struct(">hi")

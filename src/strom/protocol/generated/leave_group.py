@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -211,20 +212,17 @@ def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:
     w.int16(self.error_code)
 
 def _e_LeaveGroupResponse_1(self: LeaveGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
 
 def _e_LeaveGroupResponse_3(self: LeaveGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_members = self.members
     w.array_len(len(w_members))
     for e_members in w_members:
         _e_LeaveGroupResponse_MemberResponse_3(e_members, w)
 
 def _e_LeaveGroupResponse_4(self: LeaveGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_members = self.members
     w.carray_len(len(w_members))
     for e_members in w_members:
@@ -236,19 +234,16 @@ def _d_LeaveGroupResponse_0(r: Reader) -> LeaveGroupResponse:
     return LeaveGroupResponse(error_code=v_error_code)
 
 def _d_LeaveGroupResponse_1(r: Reader) -> LeaveGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
 def _d_LeaveGroupResponse_3(r: Reader) -> LeaveGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(r.array_len())]
     return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
 
 def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
@@ -257,3 +252,4 @@ _ENC_LeaveGroupRequest = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_Lea
 _DEC_LeaveGroupRequest = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
 _ENC_LeaveGroupResponse = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
 _DEC_LeaveGroupResponse = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -83,8 +84,7 @@ def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r: Reader) -> 
     return ListClientMetricsResourcesResponse.ClientMetricsResource(name=v_name)
 
 def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_client_metrics_resources = self.client_metrics_resources
     w.carray_len(len(w_client_metrics_resources))
     for e_client_metrics_resources in w_client_metrics_resources:
@@ -92,8 +92,7 @@ def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResp
     w.buf.append(0)
 
 def _d_ListClientMetricsResourcesResponse_0(r: Reader) -> ListClientMetricsResourcesResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ListClientMetricsResourcesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_metrics_resources=v_client_metrics_resources)
@@ -102,3 +101,4 @@ _ENC_ListClientMetricsResourcesRequest = (_e_ListClientMetricsResourcesRequest_0
 _DEC_ListClientMetricsResourcesRequest = (_d_ListClientMetricsResourcesRequest_0,)
 _ENC_ListClientMetricsResourcesResponse = (_e_ListClientMetricsResourcesResponse_0,)
 _DEC_ListClientMetricsResourcesResponse = (_d_ListClientMetricsResourcesResponse_0,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -176,16 +177,14 @@ def _e_ListGroupsResponse_0(self: ListGroupsResponse, w: Writer) -> None:
         _e_ListGroupsResponse_ListedGroup_0(e_groups, w)
 
 def _e_ListGroupsResponse_1(self: ListGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
         _e_ListGroupsResponse_ListedGroup_0(e_groups, w)
 
 def _e_ListGroupsResponse_3(self: ListGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -193,8 +192,7 @@ def _e_ListGroupsResponse_3(self: ListGroupsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_ListGroupsResponse_4(self: ListGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -202,8 +200,7 @@ def _e_ListGroupsResponse_4(self: ListGroupsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_ListGroupsResponse_5(self: ListGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -216,28 +213,24 @@ def _d_ListGroupsResponse_0(r: Reader) -> ListGroupsResponse:
     return ListGroupsResponse(error_code=v_error_code, groups=v_groups)
 
 def _d_ListGroupsResponse_1(r: Reader) -> ListGroupsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
     return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
 
 def _d_ListGroupsResponse_3(r: Reader) -> ListGroupsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
 
 def _d_ListGroupsResponse_4(r: Reader) -> ListGroupsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
 
 def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
@@ -246,3 +239,4 @@ _ENC_ListGroupsRequest = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_Lis
 _DEC_ListGroupsRequest = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
 _ENC_ListGroupsResponse = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
 _DEC_ListGroupsResponse = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -116,46 +117,32 @@ class ListOffsetsResponse(Message):
 
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_0(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.timestamp)
-    w.int32(self.max_num_offsets)
+    w.buf += _S_iqi.pack(self.partition_index, self.timestamp, self.max_num_offsets)
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_1(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.timestamp)
+    w.buf += _S_iq.pack(self.partition_index, self.timestamp)
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_4(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.current_leader_epoch)
-    w.int64(self.timestamp)
+    w.buf += _S_iiq.pack(self.partition_index, self.current_leader_epoch, self.timestamp)
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_6(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.current_leader_epoch)
-    w.int64(self.timestamp)
+    w.buf += _S_iiq.pack(self.partition_index, self.current_leader_epoch, self.timestamp)
     w.buf.append(0)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_0(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
-    v_partition_index = r.int32()
-    v_timestamp = r.int64()
-    v_max_num_offsets = r.int32()
+    v_partition_index, v_timestamp, v_max_num_offsets = r.fixed(_S_iqi)
     return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp, max_num_offsets=v_max_num_offsets)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_1(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
-    v_partition_index = r.int32()
-    v_timestamp = r.int64()
+    v_partition_index, v_timestamp = r.fixed(_S_iq)
     return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_4(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
-    v_partition_index = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_timestamp = r.int64()
+    v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
     return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_6(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
-    v_partition_index = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_timestamp = r.int64()
+    v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
     r.skip_tags()
     return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
 
@@ -224,24 +211,21 @@ def _e_ListOffsetsRequest_1(self: ListOffsetsRequest, w: Writer) -> None:
         _e_ListOffsetsRequest_ListOffsetsTopic_1(e_topics, w)
 
 def _e_ListOffsetsRequest_2(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int8(self.isolation_level)
+    w.buf += _S_ib.pack(self.replica_id, self.isolation_level)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_1(e_topics, w)
 
 def _e_ListOffsetsRequest_4(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int8(self.isolation_level)
+    w.buf += _S_ib.pack(self.replica_id, self.isolation_level)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_4(e_topics, w)
 
 def _e_ListOffsetsRequest_6(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int8(self.isolation_level)
+    w.buf += _S_ib.pack(self.replica_id, self.isolation_level)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -249,8 +233,7 @@ def _e_ListOffsetsRequest_6(self: ListOffsetsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_ListOffsetsRequest_10(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
-    w.int8(self.isolation_level)
+    w.buf += _S_ib.pack(self.replica_id, self.isolation_level)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -269,88 +252,60 @@ def _d_ListOffsetsRequest_1(r: Reader) -> ListOffsetsRequest:
     return ListOffsetsRequest(replica_id=v_replica_id, topics=v_topics)
 
 def _d_ListOffsetsRequest_2(r: Reader) -> ListOffsetsRequest:
-    v_replica_id = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_isolation_level = r.fixed(_S_ib)
     v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(r.array_len())]
     return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
 
 def _d_ListOffsetsRequest_4(r: Reader) -> ListOffsetsRequest:
-    v_replica_id = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_isolation_level = r.fixed(_S_ib)
     v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_4(r) for _ in range(r.array_len())]
     return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
 
 def _d_ListOffsetsRequest_6(r: Reader) -> ListOffsetsRequest:
-    v_replica_id = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_isolation_level = r.fixed(_S_ib)
     v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
 
 def _d_ListOffsetsRequest_10(r: Reader) -> ListOffsetsRequest:
-    v_replica_id = r.int32()
-    v_isolation_level = r.int8()
+    v_replica_id, v_isolation_level = r.fixed(_S_ib)
     v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(r.carray_len())]
     v_timeout_ms = r.int32()
     r.skip_tags()
     return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics, timeout_ms=v_timeout_ms)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w_old_style_offsets = self.old_style_offsets
     w.array_len(len(w_old_style_offsets))
     for e_old_style_offsets in w_old_style_offsets:
         w.int64(e_old_style_offsets)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.timestamp)
-    w.int64(self.offset)
+    w.buf += _S_ihqq.pack(self.partition_index, self.error_code, self.timestamp, self.offset)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_4(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.timestamp)
-    w.int64(self.offset)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihqqi.pack(self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int64(self.timestamp)
-    w.int64(self.offset)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ihqqi.pack(self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_old_style_offsets = [r.int64() for _ in range(r.array_len())]
     return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, old_style_offsets=v_old_style_offsets)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_timestamp = r.int64()
-    v_offset = r.int64()
+    v_partition_index, v_error_code, v_timestamp, v_offset = r.fixed(_S_ihqq)
     return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_timestamp = r.int64()
-    v_offset = r.int64()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
     return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_timestamp = r.int64()
-    v_offset = r.int64()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
     r.skip_tags()
     return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
 
@@ -466,3 +421,10 @@ _ENC_ListOffsetsRequest = (_e_ListOffsetsRequest_0, _e_ListOffsetsRequest_1, _e_
 _DEC_ListOffsetsRequest = (_d_ListOffsetsRequest_0, _d_ListOffsetsRequest_1, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_10,)
 _ENC_ListOffsetsResponse = (_e_ListOffsetsResponse_0, _e_ListOffsetsResponse_1, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6,)
 _DEC_ListOffsetsResponse = (_d_ListOffsetsResponse_0, _d_ListOffsetsResponse_1, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6,)
+_S_ib = Struct(">ib")
+_S_ih = Struct(">ih")
+_S_ihqq = Struct(">ihqq")
+_S_ihqqi = Struct(">ihqqi")
+_S_iiq = Struct(">iiq")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")

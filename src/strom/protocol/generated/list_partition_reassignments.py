@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -169,8 +170,7 @@ def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) 
     return ListPartitionReassignmentsResponse.OngoingTopicReassignment(name=v_name, partitions=v_partitions)
 
 def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -179,8 +179,7 @@ def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResp
     w.buf.append(0)
 
 def _d_ListPartitionReassignmentsResponse_0(r: Reader) -> ListPartitionReassignmentsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -190,3 +189,4 @@ _ENC_ListPartitionReassignmentsRequest = (_e_ListPartitionReassignmentsRequest_0
 _DEC_ListPartitionReassignmentsRequest = (_d_ListPartitionReassignmentsRequest_0,)
 _ENC_ListPartitionReassignmentsResponse = (_e_ListPartitionReassignmentsResponse_0,)
 _DEC_ListPartitionReassignmentsResponse = (_d_ListPartitionReassignmentsResponse_0,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -130,8 +131,7 @@ def _d_ListTransactionsResponse_TransactionState_0(r: Reader) -> ListTransaction
     return ListTransactionsResponse.TransactionState(transactional_id=v_transactional_id, producer_id=v_producer_id, transaction_state=v_transaction_state)
 
 def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w_unknown_state_filters = self.unknown_state_filters
     w.carray_len(len(w_unknown_state_filters))
     for e_unknown_state_filters in w_unknown_state_filters:
@@ -143,8 +143,7 @@ def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> 
     w.buf.append(0)
 
 def _d_ListTransactionsResponse_0(r: Reader) -> ListTransactionsResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_unknown_state_filters = [r.cstring() for _ in range(r.carray_len())]
     v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
@@ -154,3 +153,4 @@ _ENC_ListTransactionsRequest = (_e_ListTransactionsRequest_0, _e_ListTransaction
 _DEC_ListTransactionsRequest = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)
 _ENC_ListTransactionsResponse = (_e_ListTransactionsResponse_0, _e_ListTransactionsResponse_0,)
 _DEC_ListTransactionsResponse = (_d_ListTransactionsResponse_0, _d_ListTransactionsResponse_0,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -193,9 +194,7 @@ def _e_MetadataRequest_8(self: MetadataRequest, w: Writer) -> None:
         w.array_len(len(w_topics))
         for e_topics in w_topics:
             _e_MetadataRequest_MetadataRequestTopic_0(e_topics, w)
-    w.bool(self.allow_auto_topic_creation)
-    w.bool(self.include_cluster_authorized_operations)
-    w.bool(self.include_topic_authorized_operations)
+    w.buf += _S_ooo.pack(self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations)
 
 def _e_MetadataRequest_9(self: MetadataRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -205,9 +204,7 @@ def _e_MetadataRequest_9(self: MetadataRequest, w: Writer) -> None:
         w.carray_len(len(w_topics))
         for e_topics in w_topics:
             _e_MetadataRequest_MetadataRequestTopic_9(e_topics, w)
-    w.bool(self.allow_auto_topic_creation)
-    w.bool(self.include_cluster_authorized_operations)
-    w.bool(self.include_topic_authorized_operations)
+    w.buf += _S_ooo.pack(self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataRequest_10(self: MetadataRequest, w: Writer) -> None:
@@ -218,9 +215,7 @@ def _e_MetadataRequest_10(self: MetadataRequest, w: Writer) -> None:
         w.carray_len(len(w_topics))
         for e_topics in w_topics:
             _e_MetadataRequest_MetadataRequestTopic_10(e_topics, w)
-    w.bool(self.allow_auto_topic_creation)
-    w.bool(self.include_cluster_authorized_operations)
-    w.bool(self.include_topic_authorized_operations)
+    w.buf += _S_ooo.pack(self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataRequest_11(self: MetadataRequest, w: Writer) -> None:
@@ -231,8 +226,7 @@ def _e_MetadataRequest_11(self: MetadataRequest, w: Writer) -> None:
         w.carray_len(len(w_topics))
         for e_topics in w_topics:
             _e_MetadataRequest_MetadataRequestTopic_10(e_topics, w)
-    w.bool(self.allow_auto_topic_creation)
-    w.bool(self.include_topic_authorized_operations)
+    w.buf += _S_oo.pack(self.allow_auto_topic_creation, self.include_topic_authorized_operations)
     w.buf.append(0)
 
 def _d_MetadataRequest_0(r: Reader) -> MetadataRequest:
@@ -253,34 +247,27 @@ def _d_MetadataRequest_4(r: Reader) -> MetadataRequest:
 def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
-    v_allow_auto_topic_creation = r.bool()
-    v_include_cluster_authorized_operations = r.bool()
-    v_include_topic_authorized_operations = r.bool()
+    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)]
-    v_allow_auto_topic_creation = r.bool()
-    v_include_cluster_authorized_operations = r.bool()
-    v_include_topic_authorized_operations = r.bool()
+    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     r.skip_tags()
     return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
-    v_allow_auto_topic_creation = r.bool()
-    v_include_cluster_authorized_operations = r.bool()
-    v_include_topic_authorized_operations = r.bool()
+    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     r.skip_tags()
     return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
-    v_allow_auto_topic_creation = r.bool()
-    v_include_topic_authorized_operations = r.bool()
+    v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed(_S_oo)
     r.skip_tags()
     return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_topic_authorized_operations=v_include_topic_authorized_operations)
 
@@ -324,9 +311,7 @@ def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse.
     return MetadataResponse.MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
+    w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
@@ -337,9 +322,7 @@ def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse.Metad
         w.int32(e_isr_nodes)
 
 def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
+    w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
@@ -354,10 +337,7 @@ def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse.Metad
         w.int32(e_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
@@ -372,10 +352,7 @@ def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse.Metad
         w.int32(e_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition_index)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
@@ -391,37 +368,27 @@ def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse.Metad
     w.buf.append(0)
 
 def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataResponse.MetadataResponsePartition:
-    v_error_code = r.int16()
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
+    v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes)
 
 def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse.MetadataResponsePartition:
-    v_error_code = r.int16()
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
+    v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
     return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse.MetadataResponsePartition:
-    v_error_code = r.int16()
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
     return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse.MetadataResponsePartition:
-    v_error_code = r.int16()
-    v_partition_index = r.int32()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
     v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
@@ -809,3 +776,7 @@ _ENC_MetadataRequest = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataR
 _DEC_MetadataRequest = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)
 _ENC_MetadataResponse = (_e_MetadataResponse_0, _e_MetadataResponse_1, _e_MetadataResponse_2, _e_MetadataResponse_3, _e_MetadataResponse_3, _e_MetadataResponse_5, _e_MetadataResponse_5, _e_MetadataResponse_7, _e_MetadataResponse_8, _e_MetadataResponse_9, _e_MetadataResponse_10, _e_MetadataResponse_11, _e_MetadataResponse_12,)
 _DEC_MetadataResponse = (_d_MetadataResponse_0, _d_MetadataResponse_1, _d_MetadataResponse_2, _d_MetadataResponse_3, _d_MetadataResponse_3, _d_MetadataResponse_5, _d_MetadataResponse_5, _d_MetadataResponse_7, _d_MetadataResponse_8, _d_MetadataResponse_9, _d_MetadataResponse_10, _d_MetadataResponse_11, _d_MetadataResponse_12,)
+_S_hii = Struct(">hii")
+_S_hiii = Struct(">hiii")
+_S_oo = Struct(">??")
+_S_ooo = Struct(">???")

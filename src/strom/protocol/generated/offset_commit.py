@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -114,53 +115,39 @@ class OffsetCommitResponse(Message):
 
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
+    w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.committed_metadata)
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int64(self.commit_timestamp)
+    w.buf += _S_iqq.pack(self.partition_index, self.committed_offset, self.commit_timestamp)
     w.nstring(self.committed_metadata)
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_6(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.committed_metadata)
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.committed_metadata)
     w.buf.append(0)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
+    v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
     return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_commit_timestamp = r.int64()
+    v_partition_index, v_committed_offset, v_commit_timestamp = r.fixed(_S_iqq)
     v_committed_metadata = r.nstring()
     return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, commit_timestamp=v_commit_timestamp, committed_metadata=v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
     return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
     return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
@@ -332,22 +319,18 @@ def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
 
 def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(self: OffsetCommitResponse.OffsetCommitResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(self: OffsetCommitResponse.OffsetCommitResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> OffsetCommitResponse.OffsetCommitResponsePartition:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return OffsetCommitResponse.OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse.OffsetCommitResponsePartition:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return OffsetCommitResponse.OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -417,3 +400,7 @@ _ENC_OffsetCommitRequest = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, 
 _DEC_OffsetCommitRequest = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)
 _ENC_OffsetCommitResponse = (_e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_8, _e_OffsetCommitResponse_8,)
 _DEC_OffsetCommitResponse = (_d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_8, _d_OffsetCommitResponse_8,)
+_S_ih = Struct(">ih")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")
+_S_iqq = Struct(">iqq")

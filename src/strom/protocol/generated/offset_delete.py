@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -131,12 +132,10 @@ def _d_OffsetDeleteRequest_0(r: Reader) -> OffsetDeleteRequest:
     return OffsetDeleteRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse.OffsetDeleteResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r: Reader) -> OffsetDeleteResponse.OffsetDeleteResponsePartition:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return OffsetDeleteResponse.OffsetDeleteResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteResponse.OffsetDeleteResponseTopic, w: Writer) -> None:
@@ -152,16 +151,14 @@ def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDele
     return OffsetDeleteResponse.OffsetDeleteResponseTopic(name=v_name, partitions=v_partitions)
 
 def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_hi.pack(self.error_code, self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(e_topics, w)
 
 def _d_OffsetDeleteResponse_0(r: Reader) -> OffsetDeleteResponse:
-    v_error_code = r.int16()
-    v_throttle_time_ms = r.int32()
+    v_error_code, v_throttle_time_ms = r.fixed(_S_hi)
     v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(r.array_len())]
     return OffsetDeleteResponse(error_code=v_error_code, throttle_time_ms=v_throttle_time_ms, topics=v_topics)
 
@@ -169,3 +166,5 @@ _ENC_OffsetDeleteRequest = (_e_OffsetDeleteRequest_0,)
 _DEC_OffsetDeleteRequest = (_d_OffsetDeleteRequest_0,)
 _ENC_OffsetDeleteResponse = (_e_OffsetDeleteResponse_0,)
 _DEC_OffsetDeleteResponse = (_d_OffsetDeleteResponse_0,)
+_S_hi = Struct(">hi")
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -369,22 +370,17 @@ def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
     return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
+    w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.metadata)
     w.int16(self.error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_5(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.metadata)
     w.int16(self.error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
     w.int16(self.error_code)
     w.buf.append(0)
@@ -393,24 +389,19 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartition_8(self: OffsetFetchRespo
     w.buf.append(0)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
+    v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_metadata = r.nstring()
     v_error_code = r.int16()
     return OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, metadata=v_metadata, error_code=v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.nstring()
     v_error_code = r.int16()
     return OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
@@ -472,9 +463,7 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_6(self: OffsetFetchResp
     w.buf.append(0)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(self: OffsetFetchResponse.OffsetFetchResponsePartitions, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
     w.int16(self.error_code)
     w.buf.append(0)
@@ -487,9 +476,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_6(r: Reader) -> OffsetF
     return OffsetFetchResponse.OffsetFetchResponsePartitions()
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartitions:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
@@ -635,3 +622,5 @@ _ENC_OffsetFetchRequest = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_
 _DEC_OffsetFetchRequest = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)
 _ENC_OffsetFetchResponse = (_e_OffsetFetchResponse_0, _e_OffsetFetchResponse_0, _e_OffsetFetchResponse_2, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_5, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_8, _e_OffsetFetchResponse_8,)
 _DEC_OffsetFetchResponse = (_d_OffsetFetchResponse_0, _d_OffsetFetchResponse_0, _d_OffsetFetchResponse_2, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_5, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_8, _d_OffsetFetchResponse_8,)
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")

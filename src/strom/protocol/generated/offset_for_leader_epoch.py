@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -106,35 +107,25 @@ class OffsetForLeaderEpochResponse(Message):
 
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition, self.leader_epoch)
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iii.pack(self.partition, self.current_leader_epoch, self.leader_epoch)
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.current_leader_epoch)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iii.pack(self.partition, self.current_leader_epoch, self.leader_epoch)
     w.buf.append(0)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
-    v_partition = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition, v_leader_epoch = r.fixed(_S_ii)
     return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, leader_epoch=v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
     return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
-    v_partition = r.int32()
-    v_current_leader_epoch = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
     r.skip_tags()
     return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
 
@@ -223,41 +214,25 @@ def _d_OffsetForLeaderEpochRequest_4(r: Reader) -> OffsetForLeaderEpochRequest:
     return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition)
-    w.int64(self.end_offset)
+    w.buf += _S_hiq.pack(self.error_code, self.partition, self.end_offset)
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition)
-    w.int32(self.leader_epoch)
-    w.int64(self.end_offset)
+    w.buf += _S_hiiq.pack(self.error_code, self.partition, self.leader_epoch, self.end_offset)
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int32(self.partition)
-    w.int32(self.leader_epoch)
-    w.int64(self.end_offset)
+    w.buf += _S_hiiq.pack(self.error_code, self.partition, self.leader_epoch, self.end_offset)
     w.buf.append(0)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
-    v_error_code = r.int16()
-    v_partition = r.int32()
-    v_end_offset = r.int64()
+    v_error_code, v_partition, v_end_offset = r.fixed(_S_hiq)
     return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, end_offset=v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
-    v_error_code = r.int16()
-    v_partition = r.int32()
-    v_leader_epoch = r.int32()
-    v_end_offset = r.int64()
+    v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
     return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
-    v_error_code = r.int16()
-    v_partition = r.int32()
-    v_leader_epoch = r.int32()
-    v_end_offset = r.int64()
+    v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
     r.skip_tags()
     return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
 
@@ -349,3 +324,7 @@ _ENC_OffsetForLeaderEpochRequest = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetF
 _DEC_OffsetForLeaderEpochRequest = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)
 _ENC_OffsetForLeaderEpochResponse = (_e_OffsetForLeaderEpochResponse_0, _e_OffsetForLeaderEpochResponse_1, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_4,)
 _DEC_OffsetForLeaderEpochResponse = (_d_OffsetForLeaderEpochResponse_0, _d_OffsetForLeaderEpochResponse_1, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_4,)
+_S_hiiq = Struct(">hiiq")
+_S_hiq = Struct(">hiq")
+_S_ii = Struct(">ii")
+_S_iii = Struct(">iii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -195,8 +196,7 @@ def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest.TopicProdu
     return ProduceRequest.TopicProduceData(name=v_name, partition_data=v_partition_data)
 
 def _e_ProduceRequest_0(self: ProduceRequest, w: Writer) -> None:
-    w.int16(self.acks)
-    w.int32(self.timeout_ms)
+    w.buf += _S_hi.pack(self.acks, self.timeout_ms)
     w_topic_data = self.topic_data
     w.array_len(len(w_topic_data))
     for e_topic_data in w_topic_data:
@@ -204,8 +204,7 @@ def _e_ProduceRequest_0(self: ProduceRequest, w: Writer) -> None:
 
 def _e_ProduceRequest_3(self: ProduceRequest, w: Writer) -> None:
     w.nstring(self.transactional_id)
-    w.int16(self.acks)
-    w.int32(self.timeout_ms)
+    w.buf += _S_hi.pack(self.acks, self.timeout_ms)
     w_topic_data = self.topic_data
     w.array_len(len(w_topic_data))
     for e_topic_data in w_topic_data:
@@ -213,8 +212,7 @@ def _e_ProduceRequest_3(self: ProduceRequest, w: Writer) -> None:
 
 def _e_ProduceRequest_9(self: ProduceRequest, w: Writer) -> None:
     w.cnstring(self.transactional_id)
-    w.int16(self.acks)
-    w.int32(self.timeout_ms)
+    w.buf += _S_hi.pack(self.acks, self.timeout_ms)
     w_topic_data = self.topic_data
     w.carray_len(len(w_topic_data))
     for e_topic_data in w_topic_data:
@@ -222,22 +220,19 @@ def _e_ProduceRequest_9(self: ProduceRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_ProduceRequest_0(r: Reader) -> ProduceRequest:
-    v_acks = r.int16()
-    v_timeout_ms = r.int32()
+    v_acks, v_timeout_ms = r.fixed(_S_hi)
     v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
     return ProduceRequest(acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
 
 def _d_ProduceRequest_3(r: Reader) -> ProduceRequest:
     v_transactional_id = r.nstring()
-    v_acks = r.int16()
-    v_timeout_ms = r.int32()
+    v_acks, v_timeout_ms = r.fixed(_S_hi)
     v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
     return ProduceRequest(transactional_id=v_transactional_id, acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
 
 def _d_ProduceRequest_9(r: Reader) -> ProduceRequest:
     v_transactional_id = r.cnstring()
-    v_acks = r.int16()
-    v_timeout_ms = r.int32()
+    v_acks, v_timeout_ms = r.fixed(_S_hi)
     v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ProduceRequest(transactional_id=v_transactional_id, acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
@@ -275,8 +270,7 @@ def _e_ProduceResponse_LeaderIdAndEpoch_9(self: ProduceResponse.LeaderIdAndEpoch
     w.buf.append(0)
 
 def _e_ProduceResponse_LeaderIdAndEpoch_10(self: ProduceResponse.LeaderIdAndEpoch, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ProduceResponse_LeaderIdAndEpoch_0(r: Reader) -> ProduceResponse.LeaderIdAndEpoch:
@@ -287,35 +281,21 @@ def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse.LeaderId
     return ProduceResponse.LeaderIdAndEpoch()
 
 def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse.LeaderIdAndEpoch:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return ProduceResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
+    w.buf += _S_ihq.pack(self.index, self.error_code, self.base_offset)
 
 def _e_ProduceResponse_PartitionProduceResponse_2(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
-    w.int64(self.log_append_time_ms)
+    w.buf += _S_ihqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms)
 
 def _e_ProduceResponse_PartitionProduceResponse_5(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
-    w.int64(self.log_append_time_ms)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
 
 def _e_ProduceResponse_PartitionProduceResponse_8(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
-    w.int64(self.log_append_time_ms)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.array_len(len(w_record_errors))
     for e_record_errors in w_record_errors:
@@ -323,11 +303,7 @@ def _e_ProduceResponse_PartitionProduceResponse_8(self: ProduceResponse.Partitio
     w.nstring(self.error_message)
 
 def _e_ProduceResponse_PartitionProduceResponse_9(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
-    w.int64(self.log_append_time_ms)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.carray_len(len(w_record_errors))
     for e_record_errors in w_record_errors:
@@ -336,11 +312,7 @@ def _e_ProduceResponse_PartitionProduceResponse_9(self: ProduceResponse.Partitio
     w.buf.append(0)
 
 def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
-    w.int32(self.index)
-    w.int16(self.error_code)
-    w.int64(self.base_offset)
-    w.int64(self.log_append_time_ms)
-    w.int64(self.log_start_offset)
+    w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.carray_len(len(w_record_errors))
     for e_record_errors in w_record_errors:
@@ -354,53 +326,32 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse.Partiti
     w.tagged(tags)
 
 def _d_ProduceResponse_PartitionProduceResponse_0(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
+    v_index, v_error_code, v_base_offset = r.fixed(_S_ihq)
     return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset)
 
 def _d_ProduceResponse_PartitionProduceResponse_2(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
-    v_log_append_time_ms = r.int64()
+    v_index, v_error_code, v_base_offset, v_log_append_time_ms = r.fixed(_S_ihqq)
     return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms)
 
 def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
-    v_log_append_time_ms = r.int64()
-    v_log_start_offset = r.int64()
+    v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset)
 
 def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
-    v_log_append_time_ms = r.int64()
-    v_log_start_offset = r.int64()
+    v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(r.array_len())]
     v_error_message = r.nstring()
     return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
-    v_log_append_time_ms = r.int64()
-    v_log_start_offset = r.int64()
+    v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
     v_error_message = r.cnstring()
     r.skip_tags()
     return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse.PartitionProduceResponse:
-    v_index = r.int32()
-    v_error_code = r.int16()
-    v_base_offset = r.int64()
-    v_log_append_time_ms = r.int64()
-    v_log_start_offset = r.int64()
+    v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
     v_error_message = r.cnstring()
     v_current_leader: ProduceResponse.LeaderIdAndEpoch = ProduceResponse.LeaderIdAndEpoch()
@@ -623,3 +574,8 @@ _DEC_ProduceRequest = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceReque
 _ENC_ProduceResponse = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
 _DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
 _DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse.LeaderIdAndEpoch()
+_S_hi = Struct(">hi")
+_S_ihq = Struct(">ihq")
+_S_ihqq = Struct(">ihqq")
+_S_ihqqq = Struct(">ihqqq")
+_S_ii = Struct(">ii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -71,29 +72,23 @@ class PushTelemetryResponse(Message):
 
 def _e_PushTelemetryRequest_0(self: PushTelemetryRequest, w: Writer) -> None:
     w.uuid(self.client_instance_id)
-    w.int32(self.subscription_id)
-    w.bool(self.terminating)
-    w.int8(self.compression_type)
+    w.buf += _S_iob.pack(self.subscription_id, self.terminating, self.compression_type)
     w.cbytes(self.metrics)
     w.buf.append(0)
 
 def _d_PushTelemetryRequest_0(r: Reader) -> PushTelemetryRequest:
     v_client_instance_id = r.uuid()
-    v_subscription_id = r.int32()
-    v_terminating = r.bool()
-    v_compression_type = r.int8()
+    v_subscription_id, v_terminating, v_compression_type = r.fixed(_S_iob)
     v_metrics = r.cbytes()
     r.skip_tags()
     return PushTelemetryRequest(client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, terminating=v_terminating, compression_type=v_compression_type, metrics=v_metrics)
 
 def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.buf.append(0)
 
 def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return PushTelemetryResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
 
@@ -101,3 +96,5 @@ _ENC_PushTelemetryRequest = (_e_PushTelemetryRequest_0,)
 _DEC_PushTelemetryRequest = (_d_PushTelemetryRequest_0,)
 _ENC_PushTelemetryResponse = (_e_PushTelemetryResponse_0,)
 _DEC_PushTelemetryResponse = (_d_PushTelemetryResponse_0,)
+_S_ih = Struct(">ih")
+_S_iob = Struct(">i?b")

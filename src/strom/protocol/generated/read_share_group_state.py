@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -119,13 +120,11 @@ class ReadShareGroupStateResponse(Message):
 
 
 def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest.PartitionData:
-    v_partition = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return ReadShareGroupStateRequest.PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
 
@@ -158,26 +157,18 @@ def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     return ReadShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateResponse.StateBatch, w: Writer) -> None:
-    w.int64(self.first_offset)
-    w.int64(self.last_offset)
-    w.int8(self.delivery_state)
-    w.int16(self.delivery_count)
+    w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse.StateBatch:
-    v_first_offset = r.int64()
-    v_last_offset = r.int64()
-    v_delivery_state = r.int8()
-    v_delivery_count = r.int16()
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
     return ReadShareGroupStateResponse.StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
 
 def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.state_epoch)
-    w.int64(self.start_offset)
+    w.buf += _S_iq.pack(self.state_epoch, self.start_offset)
     w_state_batches = self.state_batches
     w.carray_len(len(w_state_batches))
     for e_state_batches in w_state_batches:
@@ -185,11 +176,9 @@ def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateRe
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateResponse.PartitionResult:
-    v_partition = r.int32()
-    v_error_code = r.int16()
+    v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_state_epoch = r.int32()
-    v_start_offset = r.int64()
+    v_state_epoch, v_start_offset = r.fixed(_S_iq)
     v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ReadShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
@@ -224,3 +213,7 @@ _ENC_ReadShareGroupStateRequest = (_e_ReadShareGroupStateRequest_0,)
 _DEC_ReadShareGroupStateRequest = (_d_ReadShareGroupStateRequest_0,)
 _ENC_ReadShareGroupStateResponse = (_e_ReadShareGroupStateResponse_0,)
 _DEC_ReadShareGroupStateResponse = (_d_ReadShareGroupStateResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_iq = Struct(">iq")
+_S_qqbh = Struct(">qqbh")

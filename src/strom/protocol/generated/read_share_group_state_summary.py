@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -104,13 +105,11 @@ class ReadShareGroupStateSummaryResponse(Message):
 
 
 def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupStateSummaryRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.partition, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest.PartitionData:
-    v_partition = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest.PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
 
@@ -143,19 +142,15 @@ def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSumm
     return ReadShareGroupStateSummaryRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroupStateSummaryResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.state_epoch)
-    w.int64(self.start_offset)
+    w.buf += _S_iq.pack(self.state_epoch, self.start_offset)
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse.PartitionResult:
-    v_partition = r.int32()
-    v_error_code = r.int16()
+    v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_state_epoch = r.int32()
-    v_start_offset = r.int64()
+    v_state_epoch, v_start_offset = r.fixed(_S_iq)
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset)
 
@@ -189,3 +184,6 @@ _ENC_ReadShareGroupStateSummaryRequest = (_e_ReadShareGroupStateSummaryRequest_0
 _DEC_ReadShareGroupStateSummaryRequest = (_d_ReadShareGroupStateSummaryRequest_0,)
 _ENC_ReadShareGroupStateSummaryResponse = (_e_ReadShareGroupStateSummaryResponse_0,)
 _DEC_ReadShareGroupStateSummaryResponse = (_d_ReadShareGroupStateSummaryResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -81,14 +82,12 @@ def _d_RemoveRaftVoterRequest_0(r: Reader) -> RemoveRaftVoterRequest:
     return RemoveRaftVoterRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
 
 def _e_RemoveRaftVoterResponse_0(self: RemoveRaftVoterResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_RemoveRaftVoterResponse_0(r: Reader) -> RemoveRaftVoterResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return RemoveRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
@@ -97,3 +96,4 @@ _ENC_RemoveRaftVoterRequest = (_e_RemoveRaftVoterRequest_0,)
 _DEC_RemoveRaftVoterRequest = (_d_RemoveRaftVoterRequest_0,)
 _ENC_RemoveRaftVoterResponse = (_e_RemoveRaftVoterResponse_0,)
 _DEC_RemoveRaftVoterResponse = (_d_RemoveRaftVoterResponse_0,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -86,26 +87,18 @@ def _d_RenewDelegationTokenRequest_2(r: Reader) -> RenewDelegationTokenRequest:
     return RenewDelegationTokenRequest(hmac=v_hmac, renew_period_ms=v_renew_period_ms)
 
 def _e_RenewDelegationTokenResponse_0(self: RenewDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int64(self.expiry_timestamp_ms)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
 
 def _e_RenewDelegationTokenResponse_2(self: RenewDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
-    w.int64(self.expiry_timestamp_ms)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
     w.buf.append(0)
 
 def _d_RenewDelegationTokenResponse_0(r: Reader) -> RenewDelegationTokenResponse:
-    v_error_code = r.int16()
-    v_expiry_timestamp_ms = r.int64()
-    v_throttle_time_ms = r.int32()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
     return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
 
 def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse:
-    v_error_code = r.int16()
-    v_expiry_timestamp_ms = r.int64()
-    v_throttle_time_ms = r.int32()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
     r.skip_tags()
     return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
 
@@ -113,3 +106,4 @@ _ENC_RenewDelegationTokenRequest = (_e_RenewDelegationTokenRequest_0, _e_RenewDe
 _DEC_RenewDelegationTokenRequest = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)
 _ENC_RenewDelegationTokenResponse = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
 _DEC_RenewDelegationTokenResponse = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
+_S_hqi = Struct(">hqi")

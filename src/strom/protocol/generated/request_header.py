@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -42,43 +43,32 @@ class RequestHeader(Message):
 
 
 def _e_RequestHeader_0(self: RequestHeader, w: Writer) -> None:
-    w.int16(self.request_api_key)
-    w.int16(self.request_api_version)
-    w.int32(self.correlation_id)
+    w.buf += _S_hhi.pack(self.request_api_key, self.request_api_version, self.correlation_id)
 
 def _e_RequestHeader_1(self: RequestHeader, w: Writer) -> None:
-    w.int16(self.request_api_key)
-    w.int16(self.request_api_version)
-    w.int32(self.correlation_id)
+    w.buf += _S_hhi.pack(self.request_api_key, self.request_api_version, self.correlation_id)
     w.nstring(self.client_id)
 
 def _e_RequestHeader_2(self: RequestHeader, w: Writer) -> None:
-    w.int16(self.request_api_key)
-    w.int16(self.request_api_version)
-    w.int32(self.correlation_id)
+    w.buf += _S_hhi.pack(self.request_api_key, self.request_api_version, self.correlation_id)
     w.nstring(self.client_id)
     w.buf.append(0)
 
 def _d_RequestHeader_0(r: Reader) -> RequestHeader:
-    v_request_api_key = r.int16()
-    v_request_api_version = r.int16()
-    v_correlation_id = r.int32()
+    v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
     return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id)
 
 def _d_RequestHeader_1(r: Reader) -> RequestHeader:
-    v_request_api_key = r.int16()
-    v_request_api_version = r.int16()
-    v_correlation_id = r.int32()
+    v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
     v_client_id = r.nstring()
     return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id, client_id=v_client_id)
 
 def _d_RequestHeader_2(r: Reader) -> RequestHeader:
-    v_request_api_key = r.int16()
-    v_request_api_version = r.int16()
-    v_correlation_id = r.int32()
+    v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
     v_client_id = r.nstring()
     r.skip_tags()
     return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id, client_id=v_client_id)
 
 _ENC_RequestHeader = (_e_RequestHeader_0, _e_RequestHeader_1, _e_RequestHeader_2,)
 _DEC_RequestHeader = (_d_RequestHeader_0, _d_RequestHeader_1, _d_RequestHeader_2,)
+_S_hhi = Struct(">hhi")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -147,8 +148,7 @@ class ShareAcknowledgeResponse(Message):
 
 
 def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequest.AcknowledgementBatch, w: Writer) -> None:
-    w.int64(self.first_offset)
-    w.int64(self.last_offset)
+    w.buf += _S_qq.pack(self.first_offset, self.last_offset)
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
     for e_acknowledge_types in w_acknowledge_types:
@@ -156,8 +156,7 @@ def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequ
     w.buf.append(0)
 
 def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowledgeRequest.AcknowledgementBatch:
-    v_first_offset = r.int64()
-    v_last_offset = r.int64()
+    v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
     return ShareAcknowledgeRequest.AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
@@ -209,26 +208,22 @@ def _d_ShareAcknowledgeRequest_0(r: Reader) -> ShareAcknowledgeRequest:
     return ShareAcknowledgeRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, topics=v_topics)
 
 def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeResponse.LeaderIdAndEpoch, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse.LeaderIdAndEpoch:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return ShareAcknowledgeResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self.current_leader, w)
     w.buf.append(0)
 
 def _d_ShareAcknowledgeResponse_PartitionData_0(r: Reader) -> ShareAcknowledgeResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_current_leader = _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r)
     r.skip_tags()
@@ -264,8 +259,7 @@ def _d_ShareAcknowledgeResponse_NodeEndpoint_0(r: Reader) -> ShareAcknowledgeRes
     return ShareAcknowledgeResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_responses = self.responses
     w.carray_len(len(w_responses))
@@ -278,8 +272,7 @@ def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> 
     w.buf.append(0)
 
 def _d_ShareAcknowledgeResponse_0(r: Reader) -> ShareAcknowledgeResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(r.carray_len())]
     v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
@@ -290,3 +283,6 @@ _ENC_ShareAcknowledgeRequest = (_e_ShareAcknowledgeRequest_0,)
 _DEC_ShareAcknowledgeRequest = (_d_ShareAcknowledgeRequest_0,)
 _ENC_ShareAcknowledgeResponse = (_e_ShareAcknowledgeResponse_0,)
 _DEC_ShareAcknowledgeResponse = (_d_ShareAcknowledgeResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_qq = Struct(">qq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -185,8 +186,7 @@ class ShareFetchResponse(Message):
 
 
 def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest.AcknowledgementBatch, w: Writer) -> None:
-    w.int64(self.first_offset)
-    w.int64(self.last_offset)
+    w.buf += _S_qq.pack(self.first_offset, self.last_offset)
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
     for e_acknowledge_types in w_acknowledge_types:
@@ -194,15 +194,13 @@ def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest.Acknowle
     w.buf.append(0)
 
 def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest.AcknowledgementBatch:
-    v_first_offset = r.int64()
-    v_last_offset = r.int64()
+    v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
     return ShareFetchRequest.AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
 
 def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest.FetchPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.partition_max_bytes)
+    w.buf += _S_ii.pack(self.partition_index, self.partition_max_bytes)
     w_acknowledgement_batches = self.acknowledgement_batches
     w.carray_len(len(w_acknowledgement_batches))
     for e_acknowledgement_batches in w_acknowledgement_batches:
@@ -210,8 +208,7 @@ def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest.FetchPartition
     w.buf.append(0)
 
 def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest.FetchPartition:
-    v_partition_index = r.int32()
-    v_partition_max_bytes = r.int32()
+    v_partition_index, v_partition_max_bytes = r.fixed(_S_ii)
     v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ShareFetchRequest.FetchPartition(partition_index=v_partition_index, partition_max_bytes=v_partition_max_bytes, acknowledgement_batches=v_acknowledgement_batches)
@@ -247,10 +244,7 @@ def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest.Forgot
 def _e_ShareFetchRequest_0(self: ShareFetchRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
     w.cnstring(self.member_id)
-    w.int32(self.share_session_epoch)
-    w.int32(self.max_wait_ms)
-    w.int32(self.min_bytes)
-    w.int32(self.max_bytes)
+    w.buf += _S_iiii.pack(self.share_session_epoch, self.max_wait_ms, self.min_bytes, self.max_bytes)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -264,42 +258,32 @@ def _e_ShareFetchRequest_0(self: ShareFetchRequest, w: Writer) -> None:
 def _d_ShareFetchRequest_0(r: Reader) -> ShareFetchRequest:
     v_group_id = r.cnstring()
     v_member_id = r.cnstring()
-    v_share_session_epoch = r.int32()
-    v_max_wait_ms = r.int32()
-    v_min_bytes = r.int32()
-    v_max_bytes = r.int32()
+    v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
     v_topics = [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return ShareFetchRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
 
 def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse.LeaderIdAndEpoch, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse.LeaderIdAndEpoch:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
     return ShareFetchResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
 def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse.AcquiredRecords, w: Writer) -> None:
-    w.int64(self.first_offset)
-    w.int64(self.last_offset)
-    w.int16(self.delivery_count)
+    w.buf += _S_qqh.pack(self.first_offset, self.last_offset, self.delivery_count)
     w.buf.append(0)
 
 def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse.AcquiredRecords:
-    v_first_offset = r.int64()
-    v_last_offset = r.int64()
-    v_delivery_count = r.int16()
+    v_first_offset, v_last_offset, v_delivery_count = r.fixed(_S_qqh)
     r.skip_tags()
     return ShareFetchResponse.AcquiredRecords(first_offset=v_first_offset, last_offset=v_last_offset, delivery_count=v_delivery_count)
 
 def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w.int16(self.acknowledge_error_code)
     w.cnstring(self.acknowledge_error_message)
@@ -312,8 +296,7 @@ def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse.PartitionData
     w.buf.append(0)
 
 def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_acknowledge_error_code = r.int16()
     v_acknowledge_error_message = r.cnstring()
@@ -353,8 +336,7 @@ def _d_ShareFetchResponse_NodeEndpoint_0(r: Reader) -> ShareFetchResponse.NodeEn
     return ShareFetchResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_responses = self.responses
     w.carray_len(len(w_responses))
@@ -367,8 +349,7 @@ def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_ShareFetchResponse_0(r: Reader) -> ShareFetchResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(r.carray_len())]
     v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
@@ -379,3 +360,8 @@ _ENC_ShareFetchRequest = (_e_ShareFetchRequest_0,)
 _DEC_ShareFetchRequest = (_d_ShareFetchRequest_0,)
 _ENC_ShareFetchResponse = (_e_ShareFetchResponse_0,)
 _DEC_ShareFetchResponse = (_d_ShareFetchResponse_0,)
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")
+_S_iiii = Struct(">iiii")
+_S_qq = Struct(">qq")
+_S_qqh = Struct(">qqh")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -194,8 +195,7 @@ def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeRespo
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
-    w.int32(self.group_epoch)
-    w.int32(self.assignment_epoch)
+    w.buf += _S_ii.pack(self.group_epoch, self.assignment_epoch)
     w.cstring(self.assignor_name)
     w_members = self.members
     w.carray_len(len(w_members))
@@ -209,8 +209,7 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
     v_group_state = r.cstring()
-    v_group_epoch = r.int32()
-    v_assignment_epoch = r.int32()
+    v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     v_members = [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
@@ -235,3 +234,4 @@ _ENC_ShareGroupDescribeRequest = (_e_ShareGroupDescribeRequest_0,)
 _DEC_ShareGroupDescribeRequest = (_d_ShareGroupDescribeRequest_0,)
 _ENC_ShareGroupDescribeResponse = (_e_ShareGroupDescribeResponse_0,)
 _DEC_ShareGroupDescribeResponse = (_d_ShareGroupDescribeResponse_0,)
+_S_ii = Struct(">ii")

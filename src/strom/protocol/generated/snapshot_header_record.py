@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -38,15 +39,14 @@ class SnapshotHeaderRecord(Message):
 
 
 def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
-    w.int16(self.version)
-    w.int64(self.last_contained_log_timestamp)
+    w.buf += _S_hq.pack(self.version, self.last_contained_log_timestamp)
     w.buf.append(0)
 
 def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
-    v_version = r.int16()
-    v_last_contained_log_timestamp = r.int64()
+    v_version, v_last_contained_log_timestamp = r.fixed(_S_hq)
     r.skip_tags()
     return SnapshotHeaderRecord(version=v_version, last_contained_log_timestamp=v_last_contained_log_timestamp)
 
 _ENC_SnapshotHeaderRecord = (_e_SnapshotHeaderRecord_0,)
 _DEC_SnapshotHeaderRecord = (_d_SnapshotHeaderRecord_0,)
+_S_hq = Struct(">hq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -192,9 +193,7 @@ def _e_StopReplicaRequest_StopReplicaPartitionState_2(self: StopReplicaRequest.S
     w.buf.append(0)
 
 def _e_StopReplicaRequest_StopReplicaPartitionState_3(self: StopReplicaRequest.StopReplicaPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.leader_epoch)
-    w.bool(self.delete_partition)
+    w.buf += _S_iio.pack(self.partition_index, self.leader_epoch, self.delete_partition)
     w.buf.append(0)
 
 def _d_StopReplicaRequest_StopReplicaPartitionState_0(r: Reader) -> StopReplicaRequest.StopReplicaPartitionState:
@@ -205,9 +204,7 @@ def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaR
     return StopReplicaRequest.StopReplicaPartitionState()
 
 def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest.StopReplicaPartitionState:
-    v_partition_index = r.int32()
-    v_leader_epoch = r.int32()
-    v_delete_partition = r.bool()
+    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed(_S_iio)
     r.skip_tags()
     return StopReplicaRequest.StopReplicaPartitionState(partition_index=v_partition_index, leader_epoch=v_leader_epoch, delete_partition=v_delete_partition)
 
@@ -239,29 +236,21 @@ def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaReque
     return StopReplicaRequest.StopReplicaTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
 def _e_StopReplicaRequest_0(self: StopReplicaRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.bool(self.delete_partitions)
+    w.buf += _S_iio.pack(self.controller_id, self.controller_epoch, self.delete_partitions)
     w_ungrouped_partitions = self.ungrouped_partitions
     w.array_len(len(w_ungrouped_partitions))
     for e_ungrouped_partitions in w_ungrouped_partitions:
         _e_StopReplicaRequest_StopReplicaPartitionV0_0(e_ungrouped_partitions, w)
 
 def _e_StopReplicaRequest_1(self: StopReplicaRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
-    w.bool(self.delete_partitions)
+    w.buf += _S_iiqo.pack(self.controller_id, self.controller_epoch, self.broker_epoch, self.delete_partitions)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_StopReplicaRequest_StopReplicaTopicV1_1(e_topics, w)
 
 def _e_StopReplicaRequest_2(self: StopReplicaRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
-    w.bool(self.delete_partitions)
+    w.buf += _S_iiqo.pack(self.controller_id, self.controller_epoch, self.broker_epoch, self.delete_partitions)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -269,9 +258,7 @@ def _e_StopReplicaRequest_2(self: StopReplicaRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_StopReplicaRequest_3(self: StopReplicaRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -279,10 +266,7 @@ def _e_StopReplicaRequest_3(self: StopReplicaRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_StopReplicaRequest_4(self: StopReplicaRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.bool(self.is_k_raft_controller)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_ioiq.pack(self.controller_id, self.is_k_raft_controller, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -290,67 +274,50 @@ def _e_StopReplicaRequest_4(self: StopReplicaRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_StopReplicaRequest_0(r: Reader) -> StopReplicaRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_delete_partitions = r.bool()
+    v_controller_id, v_controller_epoch, v_delete_partitions = r.fixed(_S_iio)
     v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(r.array_len())]
     return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, delete_partitions=v_delete_partitions, ungrouped_partitions=v_ungrouped_partitions)
 
 def _d_StopReplicaRequest_1(r: Reader) -> StopReplicaRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
-    v_delete_partitions = r.bool()
+    v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
     v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(r.array_len())]
     return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, delete_partitions=v_delete_partitions, topics=v_topics)
 
 def _d_StopReplicaRequest_2(r: Reader) -> StopReplicaRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
-    v_delete_partitions = r.bool()
+    v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
     v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, delete_partitions=v_delete_partitions, topics=v_topics)
 
 def _d_StopReplicaRequest_3(r: Reader) -> StopReplicaRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states)
 
 def _d_StopReplicaRequest_4(r: Reader) -> StopReplicaRequest:
-    v_controller_id = r.int32()
-    v_is_k_raft_controller = r.bool()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
     v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return StopReplicaRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states)
 
 def _e_StopReplicaResponse_StopReplicaPartitionError_0(self: StopReplicaResponse.StopReplicaPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_StopReplicaResponse_StopReplicaPartitionError_2(self: StopReplicaResponse.StopReplicaPartitionError, w: Writer) -> None:
     w.cstring(self.topic_name)
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplicaResponse.StopReplicaPartitionError:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return StopReplicaResponse.StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse.StopReplicaPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return StopReplicaResponse.StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
@@ -384,3 +351,8 @@ _ENC_StopReplicaRequest = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_
 _DEC_StopReplicaRequest = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
 _ENC_StopReplicaResponse = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
 _DEC_StopReplicaResponse = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
+_S_ih = Struct(">ih")
+_S_iio = Struct(">ii?")
+_S_iiq = Struct(">iiq")
+_S_iiqo = Struct(">iiq?")
+_S_ioiq = Struct(">i?iq")

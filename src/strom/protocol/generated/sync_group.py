@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -191,19 +192,16 @@ def _e_SyncGroupResponse_0(self: SyncGroupResponse, w: Writer) -> None:
     w.bytes_(self.assignment)
 
 def _e_SyncGroupResponse_1(self: SyncGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.bytes_(self.assignment)
 
 def _e_SyncGroupResponse_4(self: SyncGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cbytes(self.assignment)
     w.buf.append(0)
 
 def _e_SyncGroupResponse_5(self: SyncGroupResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.protocol_type)
     w.cnstring(self.protocol_name)
     w.cbytes(self.assignment)
@@ -215,21 +213,18 @@ def _d_SyncGroupResponse_0(r: Reader) -> SyncGroupResponse:
     return SyncGroupResponse(error_code=v_error_code, assignment=v_assignment)
 
 def _d_SyncGroupResponse_1(r: Reader) -> SyncGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_assignment = r.bytes_()
     return SyncGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, assignment=v_assignment)
 
 def _d_SyncGroupResponse_4(r: Reader) -> SyncGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_assignment = r.cbytes()
     r.skip_tags()
     return SyncGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, assignment=v_assignment)
 
 def _d_SyncGroupResponse_5(r: Reader) -> SyncGroupResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
     v_assignment = r.cbytes()
@@ -240,3 +235,4 @@ _ENC_SyncGroupRequest = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGr
 _DEC_SyncGroupRequest = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
 _ENC_SyncGroupResponse = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
 _DEC_SyncGroupResponse = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -116,40 +117,30 @@ class TxnOffsetCommitResponse(Message):
 
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
+    w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.committed_metadata)
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.committed_metadata)
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int64(self.committed_offset)
-    w.int32(self.committed_leader_epoch)
+    w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.committed_metadata)
     w.buf.append(0)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
+    v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
     return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
     return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
-    v_partition_index = r.int32()
-    v_committed_offset = r.int64()
-    v_committed_leader_epoch = r.int32()
+    v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
     return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
@@ -195,8 +186,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOff
 def _e_TxnOffsetCommitRequest_0(self: TxnOffsetCommitRequest, w: Writer) -> None:
     w.string(self.transactional_id)
     w.string(self.group_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_qh.pack(self.producer_id, self.producer_epoch)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -205,8 +195,7 @@ def _e_TxnOffsetCommitRequest_0(self: TxnOffsetCommitRequest, w: Writer) -> None
 def _e_TxnOffsetCommitRequest_2(self: TxnOffsetCommitRequest, w: Writer) -> None:
     w.string(self.transactional_id)
     w.string(self.group_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
+    w.buf += _S_qh.pack(self.producer_id, self.producer_epoch)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -215,9 +204,7 @@ def _e_TxnOffsetCommitRequest_2(self: TxnOffsetCommitRequest, w: Writer) -> None
 def _e_TxnOffsetCommitRequest_3(self: TxnOffsetCommitRequest, w: Writer) -> None:
     w.cstring(self.transactional_id)
     w.cstring(self.group_id)
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.int32(self.generation_id)
+    w.buf += _S_qhi.pack(self.producer_id, self.producer_epoch, self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w_topics = self.topics
@@ -229,25 +216,21 @@ def _e_TxnOffsetCommitRequest_3(self: TxnOffsetCommitRequest, w: Writer) -> None
 def _d_TxnOffsetCommitRequest_0(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.string()
     v_group_id = r.string()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
     return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
 
 def _d_TxnOffsetCommitRequest_2(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.string()
     v_group_id = r.string()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
+    v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(r.array_len())]
     return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
 
 def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.cstring()
     v_group_id = r.cstring()
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_generation_id = r.int32()
+    v_producer_id, v_producer_epoch, v_generation_id = r.fixed(_S_qhi)
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(r.carray_len())]
@@ -255,22 +238,18 @@ def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(self: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(self: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -330,3 +309,8 @@ _ENC_TxnOffsetCommitRequest = (_e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRe
 _DEC_TxnOffsetCommitRequest = (_d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_2, _d_TxnOffsetCommitRequest_3, _d_TxnOffsetCommitRequest_3,)
 _ENC_TxnOffsetCommitResponse = (_e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_3, _e_TxnOffsetCommitResponse_3,)
 _DEC_TxnOffsetCommitResponse = (_d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_3, _d_TxnOffsetCommitResponse_3,)
+_S_ih = Struct(">ih")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")
+_S_qh = Struct(">qh")
+_S_qhi = Struct(">qhi")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -73,14 +74,12 @@ def _d_UnregisterBrokerRequest_0(r: Reader) -> UnregisterBrokerRequest:
     return UnregisterBrokerRequest(broker_id=v_broker_id)
 
 def _e_UnregisterBrokerResponse_0(self: UnregisterBrokerResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_UnregisterBrokerResponse_0(r: Reader) -> UnregisterBrokerResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return UnregisterBrokerResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
@@ -89,3 +88,4 @@ _ENC_UnregisterBrokerRequest = (_e_UnregisterBrokerRequest_0,)
 _DEC_UnregisterBrokerRequest = (_d_UnregisterBrokerRequest_0,)
 _ENC_UnregisterBrokerResponse = (_e_UnregisterBrokerResponse_0,)
 _DEC_UnregisterBrokerResponse = (_d_UnregisterBrokerResponse_0,)
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -95,27 +96,23 @@ class UpdateFeaturesResponse(Message):
 
 def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(self: UpdateFeaturesRequest.FeatureUpdateKey, w: Writer) -> None:
     w.cstring(self.feature)
-    w.int16(self.max_version_level)
-    w.bool(self.allow_downgrade)
+    w.buf += _S_ho.pack(self.max_version_level, self.allow_downgrade)
     w.buf.append(0)
 
 def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest.FeatureUpdateKey, w: Writer) -> None:
     w.cstring(self.feature)
-    w.int16(self.max_version_level)
-    w.int8(self.upgrade_type)
+    w.buf += _S_hb.pack(self.max_version_level, self.upgrade_type)
     w.buf.append(0)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest.FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level = r.int16()
-    v_allow_downgrade = r.bool()
+    v_max_version_level, v_allow_downgrade = r.fixed(_S_ho)
     r.skip_tags()
     return UpdateFeaturesRequest.FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, allow_downgrade=v_allow_downgrade)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest.FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level = r.int16()
-    v_upgrade_type = r.int8()
+    v_max_version_level, v_upgrade_type = r.fixed(_S_hb)
     r.skip_tags()
     return UpdateFeaturesRequest.FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, upgrade_type=v_upgrade_type)
 
@@ -163,8 +160,7 @@ def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r: Reader) -> UpdateFeatu
     return UpdateFeaturesResponse.UpdatableFeatureResult(feature=v_feature, error_code=v_error_code, error_message=v_error_message)
 
 def _e_UpdateFeaturesResponse_0(self: UpdateFeaturesResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w_results = self.results
     w.carray_len(len(w_results))
@@ -173,22 +169,19 @@ def _e_UpdateFeaturesResponse_0(self: UpdateFeaturesResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_UpdateFeaturesResponse_2(self: UpdateFeaturesResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_UpdateFeaturesResponse_0(r: Reader) -> UpdateFeaturesResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, results=v_results)
 
 def _d_UpdateFeaturesResponse_2(r: Reader) -> UpdateFeaturesResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
@@ -197,3 +190,6 @@ _ENC_UpdateFeaturesRequest = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesReque
 _DEC_UpdateFeaturesRequest = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
 _ENC_UpdateFeaturesResponse = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
 _DEC_UpdateFeaturesResponse = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
+_S_hb = Struct(">hb")
+_S_ho = Struct(">h?")
+_S_ih = Struct(">ih")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -137,10 +138,7 @@ class UpdateMetadataResponse(Message):
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -153,10 +151,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadata
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -172,10 +167,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadata
         w.int32(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
@@ -191,10 +183,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadata
         w.int32(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.controller_epoch)
-    w.int32(self.leader)
-    w.int32(self.leader_epoch)
+    w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
@@ -212,10 +201,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadata
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -223,10 +209,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> Update
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
     v_topic_name = r.string()
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -234,10 +217,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> Update
     return UpdateMetadataRequest.UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
@@ -245,10 +225,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> Update
     return UpdateMetadataRequest.UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
-    v_partition_index = r.int32()
-    v_controller_epoch = r.int32()
-    v_leader = r.int32()
-    v_leader_epoch = r.int32()
+    v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.carray_len())]
@@ -417,8 +394,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadata
     return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
 
 def _e_UpdateMetadataRequest_0(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -429,8 +405,7 @@ def _e_UpdateMetadataRequest_0(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_0(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_1(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -441,8 +416,7 @@ def _e_UpdateMetadataRequest_1(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_1(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_2(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -453,8 +427,7 @@ def _e_UpdateMetadataRequest_2(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_2(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_3(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -465,8 +438,7 @@ def _e_UpdateMetadataRequest_3(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_3(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_4(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
+    w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
     w_ungrouped_partition_states = self.ungrouped_partition_states
     w.array_len(len(w_ungrouped_partition_states))
     for e_ungrouped_partition_states in w_ungrouped_partition_states:
@@ -477,9 +449,7 @@ def _e_UpdateMetadataRequest_4(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_3(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_5(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.array_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -490,9 +460,7 @@ def _e_UpdateMetadataRequest_5(self: UpdateMetadataRequest, w: Writer) -> None:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_3(e_live_brokers, w)
 
 def _e_UpdateMetadataRequest_6(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -504,9 +472,7 @@ def _e_UpdateMetadataRequest_6(self: UpdateMetadataRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_UpdateMetadataRequest_7(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_iiq.pack(self.controller_id, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -518,10 +484,7 @@ def _e_UpdateMetadataRequest_7(self: UpdateMetadataRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
-    w.bool(self.is_k_raft_controller)
-    w.int32(self.controller_epoch)
-    w.int64(self.broker_epoch)
+    w.buf += _S_ioiq.pack(self.controller_id, self.is_k_raft_controller, self.controller_epoch, self.broker_epoch)
     w_topic_states = self.topic_states
     w.carray_len(len(w_topic_states))
     for e_topic_states in w_topic_states:
@@ -538,71 +501,57 @@ def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
     w.tagged(tags)
 
 def _d_UpdateMetadataRequest_0(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_1(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_2(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_3(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_4(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
+    v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_5(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_6(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_7(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
 
 def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
-    v_controller_id = r.int32()
-    v_is_k_raft_controller = r.bool()
-    v_controller_epoch = r.int32()
-    v_broker_epoch = r.int64()
+    v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     v_type: int = 0
@@ -635,3 +584,7 @@ _ENC_UpdateMetadataRequest = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataReque
 _DEC_UpdateMetadataRequest = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
 _ENC_UpdateMetadataResponse = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
 _DEC_UpdateMetadataResponse = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
+_S_ii = Struct(">ii")
+_S_iiii = Struct(">iiii")
+_S_iiq = Struct(">iiq")
+_S_ioiq = Struct(">i?iq")

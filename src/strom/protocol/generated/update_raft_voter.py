@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -120,20 +121,17 @@ def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest.Li
     return UpdateRaftVoterRequest.Listener(name=v_name, host=v_host, port=v_port)
 
 def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest.KRaftVersionFeature, w: Writer) -> None:
-    w.int16(self.min_supported_version)
-    w.int16(self.max_supported_version)
+    w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest.KRaftVersionFeature:
-    v_min_supported_version = r.int16()
-    v_max_supported_version = r.int16()
+    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
     return UpdateRaftVoterRequest.KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.current_leader_epoch)
-    w.int32(self.voter_id)
+    w.buf += _S_ii.pack(self.current_leader_epoch, self.voter_id)
     w.uuid(self.voter_directory_id)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
@@ -144,8 +142,7 @@ def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None
 
 def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     v_cluster_id = r.cnstring()
-    v_current_leader_epoch = r.int32()
-    v_voter_id = r.int32()
+    v_current_leader_epoch, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
     v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
     v_k_raft_version_feature = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r)
@@ -153,23 +150,20 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     return UpdateRaftVoterRequest(cluster_id=v_cluster_id, current_leader_epoch=v_current_leader_epoch, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners, k_raft_version_feature=v_k_raft_version_feature)
 
 def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse.CurrentLeader, w: Writer) -> None:
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
+    w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.cstring(self.host)
     w.int32(self.port)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse.CurrentLeader:
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
+    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     v_host = r.cstring()
     v_port = r.int32()
     r.skip_tags()
     return UpdateRaftVoterResponse.CurrentLeader(leader_id=v_leader_id, leader_epoch=v_leader_epoch, host=v_host, port=v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     tags: list[tuple[int, Writer]] = []
     if self.current_leader is not _DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != _DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
         t = Writer()
@@ -178,8 +172,7 @@ def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> No
     w.tagged(tags)
 
 def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
-    v_throttle_time_ms = r.int32()
-    v_error_code = r.int16()
+    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_current_leader: UpdateRaftVoterResponse.CurrentLeader = UpdateRaftVoterResponse.CurrentLeader()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
@@ -195,3 +188,6 @@ _DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)
 _ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
 _DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
 _DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse.CurrentLeader()
+_S_hh = Struct(">hh")
+_S_ih = Struct(">ih")
+_S_ii = Struct(">ii")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -131,40 +132,26 @@ class VoteResponse(Message):
 
 
 def _e_VoteRequest_PartitionData_0(self: VoteRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.candidate_epoch)
-    w.int32(self.candidate_id)
-    w.int32(self.last_offset_epoch)
-    w.int64(self.last_offset)
+    w.buf += _S_iiiiq.pack(self.partition_index, self.candidate_epoch, self.candidate_id, self.last_offset_epoch, self.last_offset)
     w.buf.append(0)
 
 def _e_VoteRequest_PartitionData_1(self: VoteRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int32(self.candidate_epoch)
-    w.int32(self.candidate_id)
+    w.buf += _S_iii.pack(self.partition_index, self.candidate_epoch, self.candidate_id)
     w.uuid(self.candidate_directory_id)
     w.uuid(self.voter_directory_id)
-    w.int32(self.last_offset_epoch)
-    w.int64(self.last_offset)
+    w.buf += _S_iq.pack(self.last_offset_epoch, self.last_offset)
     w.buf.append(0)
 
 def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_candidate_epoch = r.int32()
-    v_candidate_id = r.int32()
-    v_last_offset_epoch = r.int32()
-    v_last_offset = r.int64()
+    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed(_S_iiiiq)
     r.skip_tags()
     return VoteRequest.PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
 
 def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest.PartitionData:
-    v_partition_index = r.int32()
-    v_candidate_epoch = r.int32()
-    v_candidate_id = r.int32()
+    v_partition_index, v_candidate_epoch, v_candidate_id = r.fixed(_S_iii)
     v_candidate_directory_id = r.uuid()
     v_voter_directory_id = r.uuid()
-    v_last_offset_epoch = r.int32()
-    v_last_offset = r.int64()
+    v_last_offset_epoch, v_last_offset = r.fixed(_S_iq)
     r.skip_tags()
     return VoteRequest.PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id, voter_directory_id=v_voter_directory_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
 
@@ -227,19 +214,11 @@ def _d_VoteRequest_1(r: Reader) -> VoteRequest:
     return VoteRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics)
 
 def _e_VoteResponse_PartitionData_0(self: VoteResponse.PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
-    w.int32(self.leader_id)
-    w.int32(self.leader_epoch)
-    w.bool(self.vote_granted)
+    w.buf += _S_ihiio.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.vote_granted)
     w.buf.append(0)
 
 def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse.PartitionData:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
-    v_leader_id = r.int32()
-    v_leader_epoch = r.int32()
-    v_vote_granted = r.bool()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed(_S_ihiio)
     r.skip_tags()
     return VoteResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, vote_granted=v_vote_granted)
 
@@ -324,3 +303,7 @@ _ENC_VoteRequest = (_e_VoteRequest_0, _e_VoteRequest_1,)
 _DEC_VoteRequest = (_d_VoteRequest_0, _d_VoteRequest_1,)
 _ENC_VoteResponse = (_e_VoteResponse_0, _e_VoteResponse_1,)
 _DEC_VoteResponse = (_d_VoteResponse_0, _d_VoteResponse_1,)
+_S_ihiio = Struct(">ihii?")
+_S_iii = Struct(">iii")
+_S_iiiiq = Struct(">iiiiq")
+_S_iq = Struct(">iq")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -84,13 +85,11 @@ def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord.Endpoint:
     return VotersRecord.Endpoint(name=v_name, host=v_host, port=v_port)
 
 def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord.KRaftVersionFeature, w: Writer) -> None:
-    w.int16(self.min_supported_version)
-    w.int16(self.max_supported_version)
+    w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord.KRaftVersionFeature:
-    v_min_supported_version = r.int16()
-    v_max_supported_version = r.int16()
+    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
     return VotersRecord.KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
@@ -128,3 +127,4 @@ def _d_VotersRecord_0(r: Reader) -> VotersRecord:
 
 _ENC_VotersRecord = (_e_VotersRecord_0,)
 _DEC_VotersRecord = (_d_VotersRecord_0,)
+_S_hh = Struct(">hh")

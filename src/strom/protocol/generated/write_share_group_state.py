@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -119,25 +120,16 @@ class WriteShareGroupStateResponse(Message):
 
 
 def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateRequest.StateBatch, w: Writer) -> None:
-    w.int64(self.first_offset)
-    w.int64(self.last_offset)
-    w.int8(self.delivery_state)
-    w.int16(self.delivery_count)
+    w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
     w.buf.append(0)
 
 def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest.StateBatch:
-    v_first_offset = r.int64()
-    v_last_offset = r.int64()
-    v_delivery_state = r.int8()
-    v_delivery_count = r.int16()
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
     return WriteShareGroupStateRequest.StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
 
 def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest.PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int32(self.state_epoch)
-    w.int32(self.leader_epoch)
-    w.int64(self.start_offset)
+    w.buf += _S_iiiq.pack(self.partition, self.state_epoch, self.leader_epoch, self.start_offset)
     w_state_batches = self.state_batches
     w.carray_len(len(w_state_batches))
     for e_state_batches in w_state_batches:
@@ -145,10 +137,7 @@ def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateReq
     w.buf.append(0)
 
 def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest.PartitionData:
-    v_partition = r.int32()
-    v_state_epoch = r.int32()
-    v_leader_epoch = r.int32()
-    v_start_offset = r.int64()
+    v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
     v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
     return WriteShareGroupStateRequest.PartitionData(partition=v_partition, state_epoch=v_state_epoch, leader_epoch=v_leader_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
@@ -182,14 +171,12 @@ def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     return WriteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
 def _e_WriteShareGroupStateResponse_PartitionResult_0(self: WriteShareGroupStateResponse.PartitionResult, w: Writer) -> None:
-    w.int32(self.partition)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_WriteShareGroupStateResponse_PartitionResult_0(r: Reader) -> WriteShareGroupStateResponse.PartitionResult:
-    v_partition = r.int32()
-    v_error_code = r.int16()
+    v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
     return WriteShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
@@ -224,3 +211,6 @@ _ENC_WriteShareGroupStateRequest = (_e_WriteShareGroupStateRequest_0,)
 _DEC_WriteShareGroupStateRequest = (_d_WriteShareGroupStateRequest_0,)
 _ENC_WriteShareGroupStateResponse = (_e_WriteShareGroupStateResponse_0,)
 _DEC_WriteShareGroupStateResponse = (_d_WriteShareGroupStateResponse_0,)
+_S_ih = Struct(">ih")
+_S_iiiq = Struct(">iiiq")
+_S_qqbh = Struct(">qqbh")

@@ -4,6 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
+from struct import Struct
 from typing import ClassVar
 
 from strom.protocol.errors import DecodeError
@@ -137,9 +138,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMar
     return WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest.WritableTxnMarker, w: Writer) -> None:
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.bool(self.transaction_result)
+    w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -147,9 +146,7 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest.W
     w.int32(self.coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest.WritableTxnMarker, w: Writer) -> None:
-    w.int64(self.producer_id)
-    w.int16(self.producer_epoch)
-    w.bool(self.transaction_result)
+    w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -158,17 +155,13 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest.W
     w.buf.append(0)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarker:
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_transaction_result = r.bool()
+    v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(r.array_len())]
     v_coordinator_epoch = r.int32()
     return WriteTxnMarkersRequest.WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarker:
-    v_producer_id = r.int64()
-    v_producer_epoch = r.int16()
-    v_transaction_result = r.bool()
+    v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(r.carray_len())]
     v_coordinator_epoch = r.int32()
     r.skip_tags()
@@ -197,22 +190,18 @@ def _d_WriteTxnMarkersRequest_1(r: Reader) -> WriteTxnMarkersRequest:
     return WriteTxnMarkersRequest(markers=v_markers)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(self: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(self: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, w: Writer) -> None:
-    w.int32(self.partition_index)
-    w.int16(self.error_code)
+    w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     return WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult:
-    v_partition_index = r.int32()
-    v_error_code = r.int16()
+    v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
     return WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
@@ -294,3 +283,5 @@ _ENC_WriteTxnMarkersRequest = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRe
 _DEC_WriteTxnMarkersRequest = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
 _ENC_WriteTxnMarkersResponse = (_e_WriteTxnMarkersResponse_0, _e_WriteTxnMarkersResponse_1,)
 _DEC_WriteTxnMarkersResponse = (_d_WriteTxnMarkersResponse_0, _d_WriteTxnMarkersResponse_1,)
+_S_ih = Struct(">ih")
+_S_qho = Struct(">qh?")
