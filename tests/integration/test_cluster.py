@@ -71,13 +71,14 @@ def test_every_broker_answers_with_the_whole_cluster(
 ) -> None:
     cluster = cluster_factory(3)
     create(cluster, topic_name, 6, 3)
-    for b in cluster.brokers.values():
-        with RawClient(b.bootstrap) as c:
-            from strom.protocol.generated.metadata import MetadataRequest
-
-            md = c.request(
-                MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic_name)]), 12
-            )
+    for node_id in cluster.brokers:
+        # each broker learns of the topic from the controller's UpdateMetadata, a moment
+        # after the creation is answered (Kafka's metadata is eventually consistent too)
+        cluster.wait_for(
+            f"broker {node_id} to know {topic_name}",
+            lambda n=node_id: len(cluster.metadata([topic_name], n).topics[0].partitions) == 6,  # type: ignore[misc]
+        )
+        md = cluster.metadata([topic_name], node_id)
         assert sorted(x.node_id for x in md.brokers) == [0, 1, 2]
         assert md.controller_id in (0, 1, 2)
         parts = md.topics[0].partitions
