@@ -7,16 +7,18 @@ from typing import Any, TypeVar
 
 from strom.broker.broker import Broker, handles
 from strom.common.config import (
-    BROKER_CONFIGS,
-    DYNAMIC_BROKER_CONFIGS,
-    TOPIC_CONFIGS,
-    TOPIC_SYNONYMS,
     ConfigDef,
     ConfigError,
     ConfigSource,
     ConfigType,
     format_value,
     validate_topic_configs,
+)
+from strom.common.config_defs import (
+    BROKER_CONFIGS,
+    DYNAMIC_BROKER_CONFIGS,
+    TOPIC_CONFIGS,
+    TOPIC_SYNONYMS,
 )
 from strom.common.names import topic_name_problem
 from strom.common.security_config import listener_key_base, reconfigurable_listener_key

@@ -2,22 +2,25 @@
 OffsetFetch, OffsetDelete, DescribeGroups, ListGroups, DeleteGroups.
 
 Handlers adapt request versions to the coordinator shards (strom.coordinator.group)
-and their answers back; the runtime (group_runtime.py) owns placement, waiting and
-appends. JoinGroup records the connection's ``CLIENT_HOST`` (strom.broker.broker)
-as the member's host.
+and their answers back (the offset APIs' in group_offsets.py); the runtime
+(group_runtime.py) owns placement, waiting and appends. JoinGroup records the
+connection's ``CLIENT_HOST`` (strom.broker.broker) as the member's host.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from strom.broker.authorized_ops import authorized_operations
 from strom.broker.broker import CLIENT_HOST, Broker, handles
+from strom.broker.group_offsets import (
+    commit_request,
+    commit_response,
+    delete_response,
+    offset_fetch_response,
+    partition_exists,
+)
 from strom.broker.group_runtime import GroupRuntime
 from strom.common.acl import ResourceType
-from strom.coordinator.group.base import OffsetAndMetadata
 from strom.coordinator.group.membership import JoinRequest
-from strom.coordinator.group.offsets import CommitRequest, OffsetCommit
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
@@ -179,73 +182,27 @@ async def handle_leave_group(
     return resp
 
 
-# -- OffsetCommit / OffsetDelete ---------------------------------------------------------------
-
-
-def _partition_exists(broker: Broker, topic: str, partition: int) -> bool:
-    info = broker.topic(topic)
-    return info is not None and 0 <= partition < len(info.partitions)
-
-
-def _commit_response(
-    req: OffsetCommitRequest, errors: dict[tuple[str, int], Any]
-) -> OffsetCommitResponse:
-    Topic, Partition = (
-        OffsetCommitResponse.OffsetCommitResponseTopic,
-        (OffsetCommitResponse.OffsetCommitResponsePartition),
-    )
-    return OffsetCommitResponse(
-        topics=[
-            Topic(
-                t.name,
-                [
-                    Partition(p.partition_index, errors[(t.name, p.partition_index)])
-                    for p in t.partitions
-                ],
-            )
-            for t in req.topics
-        ]
-    )
+# -- OffsetCommit / OffsetDelete / OffsetFetch (adapted in group_offsets.py) ------------------
 
 
 @handles(ApiKey.OFFSET_COMMIT)
 async def handle_offset_commit(
     broker: Broker, header: RequestHeader, req: OffsetCommitRequest
 ) -> OffsetCommitResponse:
-    version = header.api_version
-    commit = CommitRequest(
-        group_id=req.group_id,
-        generation_id=req.generation_id_or_member_epoch,
-        member_id=req.member_id,
-        group_instance_id=req.group_instance_id if version >= 7 else None,
-        retention_time_ms=req.retention_time_ms if 2 <= version <= 4 else -1,
-        partitions=[
-            OffsetCommit(
-                t.name,
-                p.partition_index,
-                p.committed_offset,
-                p.committed_leader_epoch if version >= 6 else -1,
-                p.committed_metadata,
-                p.commit_timestamp if version == 1 else -1,
-            )
-            for t in req.topics
-            for p in t.partitions
-        ],
-        api_version=version,
-    )
+    commit = commit_request(req, header.api_version)
     rt = runtime(broker)
     try:
         partition, shard = rt.shard(req.group_id)
     except KafkaError as e:
         code = e.code
-        return _commit_response(req, {(p.topic, p.partition): code for p in commit.partitions})
+        return commit_response(req, {(p.topic, p.partition): code for p in commit.partitions})
     errors = await rt.call(
         partition,
         lambda h: shard.commit_offsets(
-            h, commit, broker.now_ms(), lambda t, p: _partition_exists(broker, t, p)
+            h, commit, broker.now_ms(), lambda t, p: partition_exists(broker, t, p)
         ),
     )
-    return _commit_response(req, errors)
+    return commit_response(req, errors)
 
 
 @handles(ApiKey.OFFSET_DELETE)
@@ -261,117 +218,20 @@ async def handle_offset_delete(
         (t.name, p.partition_index)
         for t in req.topics
         for p in t.partitions
-        if _partition_exists(broker, t.name, p.partition_index)
+        if partition_exists(broker, t.name, p.partition_index)
     ]
     error, errors, result = shard.offset_delete(req.group_id, known)
     if error != ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=error)
     await rt.execute(partition, result)
-    Topic = OffsetDeleteResponse.OffsetDeleteResponseTopic
-    Partition = OffsetDeleteResponse.OffsetDeleteResponsePartition
-    return OffsetDeleteResponse(
-        topics=[
-            Topic(
-                t.name,
-                [
-                    Partition(
-                        p.partition_index,
-                        errors.get(
-                            (t.name, p.partition_index), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                        ),
-                    )
-                    for p in t.partitions
-                ],
-            )
-            for t in req.topics
-        ]
-    )
-
-
-# -- OffsetFetch -----------------------------------------------------------------------------
-
-FetchTopics = list[tuple[str, list[int]]] | None
-FetchRows = list[tuple[str, list[tuple[int, OffsetAndMetadata | None]]]]
-
-
-def _fetch(
-    broker: Broker,
-    group_id: str,
-    topics: FetchTopics,
-    member: tuple[str | None, int] = (None, -1),
-) -> tuple[ErrorCode, FetchRows]:
-    """``member``: the member id and epoch of OffsetFetch v9+ (checked in consumer groups)."""
-    try:
-        _, shard = runtime(broker).shard(group_id)
-    except KafkaError as e:
-        return e.code, []
-    member_error = shard.fetch_member_error(group_id, *member)
-    if member_error is not None:
-        return member_error, []
-    wanted = None if topics is None else [(t, p) for t, parts in topics for p in parts]
-    found = shard.fetch_offsets(group_id, wanted)
-    rows: FetchRows = []
-    for (topic, partition), committed in found.items():
-        if not rows or rows[-1][0] != topic:
-            rows.append((topic, []))
-        rows[-1][1].append((partition, committed))
-    return ErrorCode.NONE, rows
-
-
-def _partition_fields(partition: int, o: OffsetAndMetadata | None, code: int) -> dict[str, Any]:
-    return {
-        "partition_index": partition,
-        "committed_offset": o.offset if o is not None else -1,
-        "committed_leader_epoch": o.leader_epoch if o is not None else -1,
-        "metadata": o.metadata if o is not None else "",
-        "error_code": code,
-    }
-
-
-def _fetch_group(broker: Broker, group: OffsetFetchRequest.OffsetFetchRequestGroup) -> Any:
-    R = OffsetFetchResponse
-    topics = None if group.topics is None else [(t.name, t.partition_indexes) for t in group.topics]
-    error, rows = _fetch(broker, group.group_id, topics, (group.member_id, group.member_epoch))
-    return R.OffsetFetchResponseGroup(
-        group_id=group.group_id,
-        error_code=error,
-        topics=[
-            R.OffsetFetchResponseTopics(
-                topic,
-                [R.OffsetFetchResponsePartitions(**_partition_fields(p, o, 0)) for p, o in parts],
-            )
-            for topic, parts in rows
-        ],
-    )
+    return delete_response(req, errors)
 
 
 @handles(ApiKey.OFFSET_FETCH)
 async def handle_offset_fetch(
     broker: Broker, header: RequestHeader, req: OffsetFetchRequest
 ) -> OffsetFetchResponse:
-    R = OffsetFetchResponse
-    version = header.api_version
-    if version >= 8:
-        return R(groups=[_fetch_group(broker, g) for g in req.groups])
-    topics = None if req.topics is None else [(t.name, t.partition_indexes) for t in req.topics]
-    error, rows = _fetch(broker, req.group_id, topics)
-    if error != ErrorCode.NONE:
-        if version >= 2:
-            return R(error_code=error)
-        rows = [(t, [(p, None) for p in parts]) for t, parts in topics or []]
-    return R(
-        error_code=error,
-        topics=[
-            R.OffsetFetchResponseTopic(
-                topic,
-                [
-                    R.OffsetFetchResponsePartition(**_partition_fields(p, o, error))
-                    for p, o in parts
-                ],
-            )
-            for topic, parts in rows
-        ],
-    )
+    return offset_fetch_response(runtime(broker), req, header.api_version)
 
 
 # -- DescribeGroups / ListGroups / DeleteGroups ------------------------------------------------

@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from strom.common.config import BROKER_CONFIGS, BrokerConfig
+from strom.common.config import BrokerConfig
+from strom.common.config_defs import BROKER_CONFIGS
 from strom.protocol.api_versions import INTER_BROKER_API_VERSIONS, ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from strom.broker.broker import Broker, handles
-from strom.broker.txn_runtime import OFFSETS_TOPIC, TxnRuntime, fenced_for_version
+from strom.broker.topic_admin import OFFSETS_TOPIC
+from strom.broker.txn_runtime import TxnRuntime, fenced_for_version
 from strom.common.hashing import coordinator_partition
 from strom.common.types import TopicPartition
 from strom.coordinator.txn.state import TxnState

@@ -5,9 +5,9 @@ internal topic on first use, loads a partition of it by replaying its records
 when this broker becomes the partition's leader (and unloads it when it stops
 being one), appends the records each request produces (acks=all: a state
 change is answered once committed), writes the transaction markers (control
-batches) to every partition of a prepared transaction, and runs the periodic
-work: aborting timed-out transactions, retrying markers that could not be
-written, and expiring idle transactional ids.
+batches) to every partition of a prepared transaction (txn_markers.py), and
+runs the periodic work: aborting timed-out transactions, retrying markers that
+could not be written, and expiring idle transactional ids.
 
 Crash story: the Prepare* record is appended before any marker is written,
 and Complete* only after all of them. A broker killed in between finds the
@@ -18,21 +18,17 @@ transaction.timeout.ms has passed since it started.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from strom.broker.txn_markers import TxnMarkers
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.record_stream import stream_records
-from strom.protocol.records import (
-    build_batch,
-    build_control_batch,
-    iter_batches,
-)
+from strom.protocol.records import build_batch, iter_batches
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -45,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TXN_TOPIC = "__transaction_state"
-OFFSETS_TOPIC = "__consumer_offsets"
 _READ_CHUNK = 1 << 20
 
 # Kafka's mapping of append errors on the transaction log (TransactionStateManager).
@@ -59,19 +54,6 @@ _APPEND_ERRORS = {
     ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
     ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
 }
-
-# Marker errors expected while leadership moves: retried without a warning.
-_RETRIABLE_MARKER_ERRORS = frozenset(
-    {
-        ErrorCode.NOT_LEADER_OR_FOLLOWER,
-        ErrorCode.LEADER_NOT_AVAILABLE,
-        ErrorCode.NETWORK_EXCEPTION,
-        ErrorCode.BROKER_NOT_AVAILABLE,
-        ErrorCode.NOT_ENOUGH_REPLICAS,
-        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-        ErrorCode.REQUEST_TIMED_OUT,
-    }
-)
 
 # First versions that may return PRODUCER_FENCED (KIP-588); older ones get INVALID_PRODUCER_EPOCH.
 FENCED_SINCE = {
@@ -91,7 +73,7 @@ def fenced_for_version(code: ErrorCode, header: RequestHeader) -> ErrorCode:
     return code
 
 
-class TxnRuntime:
+class TxnRuntime(TxnMarkers):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         cfg = broker.config
@@ -271,123 +253,7 @@ class TxnRuntime:
                 await self.send_markers(job)
         return result.error
 
-    # -- markers ----------------------------------------------------------------------
-    async def write_marker(
-        self,
-        tp: TopicPartition,
-        producer_id: int,
-        producer_epoch: int,
-        commit: bool,
-        coordinator_epoch: int,
-    ) -> ErrorCode:
-        """Append one transaction marker to a local partition."""
-        now = self.broker.now_ms()
-        batch = build_control_batch(producer_id, producer_epoch, commit, coordinator_epoch, now)
-        try:
-            await self.broker.replicas.append_committed(tp, batch, now, self.commit_timeout_s)
-        except KafkaError as e:
-            return ErrorCode(e.code)
-        if tp.topic == OFFSETS_TOPIC:
-            shard = self.broker.groups.shards.get(tp.partition)
-            if shard is not None:  # transactional offsets become visible (or are dropped)
-                shard.complete_txn(producer_id, commit)
-        return ErrorCode.NONE
-
-    def _marker_done(self, tp: TopicPartition, error: ErrorCode) -> bool:
-        if error == ErrorCode.NONE:
-            return True
-        if error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
-            topic = self.broker.topic(tp.topic)
-            if topic is None or not 0 <= tp.partition < len(topic.partitions):
-                return True  # the partition was deleted: Kafka drops its markers too
-        level = logging.DEBUG if error in _RETRIABLE_MARKER_ERRORS else logging.WARNING
-        log.log(level, "writing a transaction marker to %s failed (%s); will retry", tp, error.name)
-        return False
-
-    async def _write_markers(self, job: MarkerJob) -> dict[TopicPartition, ErrorCode]:
-        """Every marker of ``job`` to its partition's leader: local appends here, one
-        WriteTxnMarkers request per other broker (all at once)."""
-        by_leader: dict[int, list[TopicPartition]] = {}
-        for tp in sorted(job.partitions):
-            leader = self.broker.image.leader(tp)
-            if self.broker.cluster is None:
-                leader = self.broker.node_id
-            by_leader.setdefault(leader, []).append(tp)
-        results: dict[TopicPartition, ErrorCode] = {}
-
-        async def local(tps: list[TopicPartition]) -> None:
-            for tp in tps:
-                results[tp] = await self.write_marker(
-                    tp, job.producer_id, job.producer_epoch, job.commit, job.coordinator_epoch
-                )
-
-        async def remote(node: int, tps: list[TopicPartition]) -> None:
-            results.update(await self._remote_markers(node, job, tps))
-
-        await asyncio.gather(
-            *(
-                local(tps) if node == self.broker.node_id else remote(node, tps)
-                for node, tps in by_leader.items()
-            )
-        )
-        return results
-
-    async def _remote_markers(
-        self, node: int, job: MarkerJob, tps: list[TopicPartition]
-    ) -> dict[TopicPartition, ErrorCode]:
-        if node < 0:
-            return dict.fromkeys(tps, ErrorCode.LEADER_NOT_AVAILABLE)
-        by_topic: dict[str, list[int]] = {}
-        for tp in tps:
-            by_topic.setdefault(tp.topic, []).append(tp.partition)
-        # the codec is imported with the first markers for another broker (a cluster)
-        from strom.protocol.generated.write_txn_markers import WriteTxnMarkersRequest as W
-
-        req = W(
-            markers=[
-                W.WritableTxnMarker(
-                    producer_id=job.producer_id,
-                    producer_epoch=job.producer_epoch,
-                    transaction_result=job.commit,
-                    topics=[W.WritableTxnMarkerTopic(t, ps) for t, ps in by_topic.items()],
-                    coordinator_epoch=job.coordinator_epoch,
-                )
-            ]
-        )
-        try:
-            resp = await self.broker.peers.send(node, req)
-        except KafkaError as e:
-            return dict.fromkeys(tps, ErrorCode(e.code) if e.code else ErrorCode.NETWORK_EXCEPTION)
-        out = dict.fromkeys(tps, ErrorCode.UNKNOWN_SERVER_ERROR)
-        for marker in resp.markers:
-            for t in marker.topics:
-                for p in t.partitions:
-                    out[TopicPartition(t.name, p.partition_index)] = ErrorCode(p.error_code)
-        return out
-
-    async def send_markers(self, job: MarkerJob) -> bool:
-        """Write the markers of ``job``; complete the transaction when all are written."""
-        failed = set()
-        for tp, error in (await self._write_markers(job)).items():
-            if not self._marker_done(tp, error):
-                failed.add(tp)
-        if failed:
-            self.pending_markers[job.transactional_id] = replace(job, partitions=frozenset(failed))
-            return False
-        self.pending_markers.pop(job.transactional_id, None)
-        result = self.coordinator.complete_txn(job, self.broker.now_ms())
-        if result.records:
-            error = await self.execute(result)
-            if error:
-                self.pending_markers[job.transactional_id] = replace(job, partitions=frozenset())
-                return False
-        return True
-
     # -- periodic work ----------------------------------------------------------------
-    async def retry_markers(self) -> None:
-        for job in list(self.pending_markers.values()):
-            await self.send_markers(job)
-
     async def abort_timed_out_transactions(self) -> int:
         if self._coordinator is None:
             return 0  # no transaction yet

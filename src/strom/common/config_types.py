@@ -1,5 +1,5 @@
 """Config definitions: types, sources, validators and one config's parsing (Kafka's
-ConfigDef). The broker's and topics' tables are in strom.common.config and
+ConfigDef). The broker's and topics' tables are in strom.common.config_defs and
 strom.common.security_config."""
 
 from __future__ import annotations

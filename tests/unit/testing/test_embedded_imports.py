@@ -31,6 +31,7 @@ print("\n".join(sorted(sys.modules)))
 LAZY = {
     "strom.broker.api",  # imports every handler
     *(f"strom.broker.{name}" for name in HANDLER_MODULES if name != "api_versions"),
+    "strom.broker.group_offsets",  # the offset APIs' adaptation, for groups.py
     # the authorizer, with authorizer.class.name only
     "strom.broker.authz",
     "strom.broker.authorizer",

@@ -5,7 +5,8 @@
 in a group; ``assign`` reads chosen partitions. ``poll(timeout)`` joins or
 rejoins the group when needed, initialises positions (committed offset, else
 ``auto.offset.reset``), auto-commits, and returns at most ``max.poll.records``
-records. Heartbeats run in the background. See docs/client.md.
+records. Heartbeats run in the background. Commits are consumer_commits.py,
+positions and seeks consumer_positions.py. See docs/client.md.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from strom.client.admin_types import OffsetAndTimestamp, OffsetSpec
 from strom.client.aio.admin import AIOAdmin
 from strom.client.aio.client import AIOClient
+from strom.client.aio.consumer_commits import CommitsMixin
 from strom.client.aio.consumer_fetch import Fetcher
 from strom.client.aio.consumer_group import ConsumerGroup
 from strom.client.aio.consumer_offsets import OffsetLookups
+from strom.client.aio.consumer_positions import PositionsMixin
 from strom.client.aio.consumer_protocol_group import ConsumerProtocolGroup
 from strom.client.aio.consumer_reconcile import ProtocolReconcileMixin
 from strom.client.aio.coordinators import now_ms
@@ -34,7 +36,7 @@ from strom.client.consumer_config import ConsumerConfig
 from strom.client.membership import encode_subscription
 from strom.client.messages import ConsumerRecord
 from strom.client.serde import deserializer
-from strom.client.subscription import EARLIEST, LATEST, SubscriptionState
+from strom.client.subscription import SubscriptionState
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -51,7 +53,7 @@ class ConsumerGroupMetadata:
     group_instance_id: str | None
 
 
-class AIOConsumer(OffsetLookups, ProtocolReconcileMixin):
+class AIOConsumer(CommitsMixin, PositionsMixin, OffsetLookups, ProtocolReconcileMixin):
     """``async with AIOConsumer({...}) as c: c.subscribe(["t"]); await c.poll(1.0)``."""
 
     def __init__(self, config: Mapping[str, Any] | ConsumerConfig | None = None) -> None:
@@ -266,119 +268,7 @@ class AIOConsumer(OffsetLookups, ProtocolReconcileMixin):
             if inspect.isawaitable(result):
                 await result
 
-    async def _update_positions(self) -> None:
-        missing = self._subs.needs_position()
-        if missing and self._group is not None:
-            committed = await self._group.committed(missing)
-            for tp, found in committed.items():
-                if found is not None:
-                    self._subs.seek(tp, found[0])
-            missing = [tp for tp in missing if committed.get(tp) is None]
-        missing += [tp for tp in self._fetcher.out_of_range if tp in self._subs.assignment]
-        self._fetcher.out_of_range.clear()
-        if missing:
-            if self.config.auto_offset_reset == "none":
-                raise KafkaError(
-                    ErrorCode.OFFSET_OUT_OF_RANGE,
-                    f"no valid offset for {sorted(missing)} and auto.offset.reset=none",
-                )
-            self._subs.request_reset(missing, self.config.auto_offset_reset)
-        await self._apply_resets()
-
-    async def _apply_resets(self) -> None:
-        resets = self._subs.pending_resets()
-        if not resets:
-            return
-        specs = {
-            tp: OffsetSpec.EARLIEST if s == EARLIEST else OffsetSpec.LATEST
-            for tp, s in resets.items()
-        }
-        found = await self._admin.list_offsets(specs, isolation_level=self.config.isolation_level)
-        for tp, ot in found.items():
-            if tp in self._subs.assignment:
-                self._subs.seek(tp, ot.offset)
-
-    # -- offsets ---------------------------------------------------------------------
-
-    async def _maybe_auto_commit(self) -> None:
-        if not self.config.enable_auto_commit or self._group is None:
-            return
-        now = now_ms()
-        if now < self._next_auto_commit_ms:
-            return
-        self._next_auto_commit_ms = now + self.config.auto_commit_interval_ms
-        self._spawn_commit(self._commit_positions(list(self._subs.assignment)))
-
-    def _spawn_commit(self, coro: Any) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._commits.add(task)
-        task.add_done_callback(self._commits.discard)
-        return task
-
-    async def _commit_positions(self, tps: list[TopicPartition]) -> None:
-        positions = self._subs.positions()
-        offsets = {tp: (positions[tp], "") for tp in tps if tp in positions}
-        await self.commit(offsets)
-
-    async def commit(
-        self, offsets: Mapping[TopicPartition, Any] | None = None, *, asynchronous: bool = False
-    ) -> None:
-        """Commit ``offsets`` (TopicPartition -> offset or OffsetAndMetadata; the next
-        offset to read) or, by default, the current positions of all assigned partitions.
-        With ``asynchronous=True`` return at once (a failure is logged as a warning)."""
-        if self._group is None:
-            raise KafkaError(ErrorCode.INVALID_GROUP_ID, "commit() needs a group.id")
-        if offsets is None:
-            chosen: dict[TopicPartition, tuple[int, str | None]] = {
-                tp: (pos, "") for tp, pos in self._subs.positions().items()
-            }
-        else:
-            chosen = {tp: _offset(v) for tp, v in offsets.items()}
-        work = self._group.commit(chosen, managed=self._subs.group_managed)
-        if asynchronous:
-            self._spawn_commit(_quiet(work))
-            return
-        await work
-
-    async def committed(
-        self, partitions: Iterable[TopicPartition]
-    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
-        """The last committed offset per partition (OffsetFetch, stable offsets only), as an
-        OffsetAndTimestamp with timestamp -1, or None where nothing is committed.
-        KafkaError INVALID_GROUP_ID without a group.id."""
-        if self._group is None:
-            raise KafkaError(ErrorCode.INVALID_GROUP_ID, "committed() needs a group.id")
-        found = await self._group.committed(list(partitions))
-        return {tp: None if v is None else OffsetAndTimestamp(v[0], -1) for tp, v in found.items()}
-
-    async def position(self, tp: TopicPartition) -> int:
-        """The offset of the next record poll() will return for ``tp``."""
-        self._subs.state(tp)
-        await self._update_positions()
-        pos = self._subs.state(tp).position
-        assert pos is not None
-        return pos
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        """Make ``offset`` the next offset poll() returns for ``tp`` (Kafka's seek); buffered
-        records of ``tp`` are dropped. KafkaError INVALID_REQUEST if ``tp`` is not assigned."""
-        self._subs.seek(tp, offset)
-        self._fetcher.discard([tp])
-
-    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        """Reset ``partitions`` (default: every assigned one) to their earliest offset,
-        looked up at the next poll() or position() (Kafka's seekToBeginning)."""
-        tps = list(self._subs.assignment if partitions is None else partitions)
-        self._subs.request_reset(tps, EARLIEST)
-        self._fetcher.discard(tps)
-
-    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        """Reset ``partitions`` (default: every assigned one) to their end offset (the last
-        stable offset with read_committed), looked up at the next poll() or position()
-        (Kafka's seekToEnd)."""
-        tps = list(self._subs.assignment if partitions is None else partitions)
-        self._subs.request_reset(tps, LATEST)
-        self._fetcher.discard(tps)
+    # -- fetching -----------------------------------------------------------------------
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop fetching ``partitions`` (Kafka's pause): poll() returns none of their
@@ -430,19 +320,3 @@ class AIOConsumer(OffsetLookups, ProtocolReconcileMixin):
             await self._fetcher.stop()
         finally:
             await self.client.close()
-
-
-def _offset(value: Any) -> tuple[int, str | None]:
-    if isinstance(value, int):
-        return value, ""
-    if isinstance(value, tuple):
-        return int(value[0]), value[1]
-    return int(value.offset), getattr(value, "metadata", "")
-
-
-async def _quiet(work: Any) -> None:
-    """An asynchronous commit: its error is logged, as Kafka's commitAsync does."""
-    try:
-        await work
-    except KafkaError as exc:
-        log.warning("asynchronous offset commit failed: %s", exc)

@@ -52,7 +52,7 @@ class ZkSecurity:
     ) -> None:
         self.session = session
         self._submit = submit
-        self._write_config = write_config  # the store's: write, notify, refresh
+        self._write_config = write_config  # the config store's: write, notify, refresh
         self._lock = threading.RLock()
         self._acls: dict[ResourcePattern, frozenset[AccessControlEntry]] = {}
         self._scram: dict[str, dict[str, ScramCredential]] = {}

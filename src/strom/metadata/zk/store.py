@@ -4,9 +4,9 @@ AdminZkClient, the parts a broker uses).
 It registers the broker (an ephemeral /brokers/ids/<id>; its czxid is the broker
 epoch), answers the admin writes any broker may make (create and delete topics,
 add partitions, change configs, reserve producer ids), and keeps a cache of topic
-and broker configs fed by the /config/changes notifications, which it reports to
-its listener. Partition leadership and the cluster image do not come from here:
-the controller sends them (LeaderAndIsr, UpdateMetadata).
+and broker configs fed by the /config/changes notifications (config_store.py),
+which it reports to its listener. Partition leadership and the cluster image do
+not come from here: the controller sends them (LeaderAndIsr, UpdateMetadata).
 
 Session story: when the session is LOST (expired), ephemerals are gone; once a new
 session is CONNECTED the broker registers again with a new broker epoch (the
@@ -29,8 +29,9 @@ from strom.common.acl import AclBinding
 from strom.common.errors import MetadataUnavailableError
 from strom.common.scram import ScramCredential
 from strom.metadata.image import BrokerInfo, TopicAssignment
-from strom.metadata.store import BROKERS, TOPICS, USERS, MetadataListener, StoreError
+from strom.metadata.store import BROKERS, TOPICS, MetadataListener, StoreError
 from strom.metadata.zk import data as zd
+from strom.metadata.zk.config_store import ZkConfigs
 from strom.metadata.zk.security_store import ZkSecurity
 from strom.metadata.zk.session import CONNECTED, LOST, SUSPENDED, ZkSession
 
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = 36
 UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_REQUEST = 42
-NOTIFICATION_EXPIRY_MS = 15 * 60 * 1000
 
 
 class ZkMetadataStore:
@@ -54,12 +54,8 @@ class ZkMetadataStore:
             connect, session_timeout_ms, connection_timeout_ms, on_state=self._on_state
         )
         self._cluster_id = ""
-        self._lock = threading.RLock()
         self._listener: MetadataListener | None = None
         self._registration: BrokerInfo | None = None
-        self._topic_configs: dict[str, dict[str, str]] = {}
-        self._broker_configs: dict[str, dict[str, str]] = {}
-        self._last_change = -1
         self._lost = False
         self.on_registered: Callable[[BrokerInfo], None] | None = None
         self.on_session_lost: Callable[[], None] | None = None
@@ -70,7 +66,11 @@ class ZkMetadataStore:
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run_work, name="zk-store", daemon=True)
         self._worker.start()
-        self.security = ZkSecurity(self.session, self._work.put, self._write_config)
+        # a user's config change re-reads its credentials; a SCRAM write is a config write
+        self.configs = ZkConfigs(
+            self.session, self._work.put, lambda user: self.security.refresh_user(user)
+        )
+        self.security = ZkSecurity(self.session, self._work.put, self.configs.write)
 
     def _run_work(self) -> None:
         while True:
@@ -122,40 +122,13 @@ class ZkMetadataStore:
 
     # -- MetadataStore ------------------------------------------------------------------
     def start(self, listener: MetadataListener) -> None:
-        self._listener = listener
-        self._load_configs()
+        self._listener = self.configs.listener = listener
+        self.configs.load()
         self.security.start(listener)
-        self.session.client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_changes)
-        self.session.client.ChildrenWatch(f"{zd.CONFIG}/{TOPICS}", self._on_topic_configs)
-
-    def _on_topic_configs(self, children: list[str]) -> bool:
-        """Kazoo's thread: topics created (their configs are written without a change
-        notification) or deleted; the store's thread reads the new ones."""
-        self._work.put(lambda: self._sync_topic_configs(children))
-        return True
-
-    def _sync_topic_configs(self, children: list[str]) -> None:
-        with self._lock:
-            known = set(self._topic_configs)
-        for name in sorted(set(children) - known):
-            self._refresh(TOPICS, name)
-        with self._lock:
-            for name in known - set(children):
-                self._topic_configs.pop(name, None)
-
-    def ensure_topic_configs(self, name: str) -> Mapping[str, str]:
-        """The topic's configs, read from ZooKeeper when not cached yet (blocking)."""
-        with self._lock:
-            cached = self._topic_configs.get(name)
-        if cached is not None:
-            return dict(cached)
-        configs = self._read_config(TOPICS, name)
-        with self._lock:
-            self._topic_configs.setdefault(name, configs)
-        return configs
+        self.configs.watch()
 
     def close(self) -> None:
-        self._listener = None
+        self._listener = self.configs.listener = None
         self._work.put(None)
         self.session.close()
 
@@ -211,7 +184,7 @@ class ZkMetadataStore:
             return
         try:
             registered = self.register_broker(info)
-            self._load_configs()
+            self.configs.load()
             self.security.load()
             if self._listener is not None:
                 self._listener.on_acls_change()
@@ -221,96 +194,24 @@ class ZkMetadataStore:
         if self.on_registered is not None:
             self.on_registered(registered)
 
-    # -- configs -------------------------------------------------------------------------
-    def _read_config(self, entity_type: str, name: str) -> dict[str, str]:
-        try:
-            return zd.decode_config(self.session.get(zd.config_path(entity_type, name))[0])
-        except NoNodeError:
-            return {}
-
-    def _load_configs(self) -> None:
-        topics = {
-            name: self._read_config(TOPICS, name)
-            for name in self.session.children(f"{zd.CONFIG}/{TOPICS}")
-        }
-        brokers = {}
-        for name in self.session.children(f"{zd.CONFIG}/{BROKERS}"):
-            key = "" if name == zd.DEFAULT_ENTITY else name
-            brokers[key] = self._read_config(BROKERS, key)
-        with self._lock:
-            self._topic_configs, self._broker_configs = topics, brokers
-
-    def _on_config_changes(self, children: list[str]) -> bool:
-        """Kazoo's thread: hand the new notifications to the store's thread (which reads
-        each, refreshes the cache and tells the listener). True: keep watching."""
-        self._work.put(lambda: self._process_changes(children))
-        return True
-
-    def _process_changes(self, children: list[str]) -> None:
-        now_ms = time.time_ns() // 1_000_000
-        for name in sorted(children):
-            seq = int(name.removeprefix(zd.CONFIG_CHANGE_PREFIX) or -1)
-            path = f"{zd.CONFIG_CHANGES}/{name}"
-            if seq <= self._last_change:
-                continue
-            try:
-                raw, stat = self.session.get(path)
-            except NoNodeError:
-                continue
-            self._last_change = seq
-            entity = zd.decode_config_change(raw)
-            if entity is not None:
-                self._refresh(*entity)
-            if now_ms - stat.ctime > NOTIFICATION_EXPIRY_MS:
-                with contextlib.suppress(NoNodeError):
-                    self.session.delete(path)
-
-    def _refresh(self, entity_type: str, name: str) -> None:
-        if entity_type == USERS:
-            self.security.refresh_user(name)
-            if self._listener is not None:
-                self._listener.on_config_change(USERS, name)
-            return
-        configs = self._read_config(entity_type, name)
-        with self._lock:
-            if entity_type == TOPICS:
-                self._topic_configs[name] = configs
-            elif entity_type == BROKERS:
-                self._broker_configs[name] = configs
-            else:
-                return
-        if self._listener is not None:
-            self._listener.on_config_change(entity_type, name)
-
-    def _write_config(self, entity_type: str, name: str, configs: Mapping[str, str]) -> None:
-        path = zd.config_path(entity_type, name)
-        data = zd.encode_config(configs)
-        try:
-            self.session.set(path, data)
-        except NoNodeError:
-            self.session.create(path, data, makepath=True)
-        self.session.create(
-            f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
-            zd.encode_config_change(entity_type, name),
-            sequence=True,
-        )
-        self._refresh(entity_type, name)
+    # -- configs (strom.metadata.zk.config_store) ------------------------------------------
+    def ensure_topic_configs(self, name: str) -> Mapping[str, str]:
+        """The topic's configs, read from ZooKeeper when not cached yet (blocking)."""
+        return self.configs.ensure_topic_configs(name)
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
-        with self._lock:
-            return dict(self._topic_configs.get(name, {}))
+        return self.configs.topic_configs(name)
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         if self.session.exists(zd.topic_path(name)) is None:
             raise StoreError(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {name} does not exist.")
-        self._write_config(TOPICS, name, configs)
+        self.configs.write(TOPICS, name, configs)
 
     def broker_configs(self, entity: str) -> Mapping[str, str]:
-        with self._lock:
-            return dict(self._broker_configs.get(entity, {}))
+        return self.configs.broker_configs(entity)
 
     def set_broker_configs(self, entity: str, configs: Mapping[str, str]) -> None:
-        self._write_config(BROKERS, entity, configs)
+        self.configs.write(BROKERS, entity, configs)
 
     # -- security (strom.metadata.zk.security_store) ---------------------------------------
     def acls(self) -> list[AclBinding]:
@@ -344,13 +245,7 @@ class ZkMetadataStore:
             raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' is marked for deletion.")
         if self.session.exists(zd.topic_path(name)) is not None:
             raise StoreError(TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-        path = zd.config_path(TOPICS, name)
-        try:
-            self.session.set(path, zd.encode_config(configs))
-        except NoNodeError:
-            self.session.create(path, zd.encode_config(configs), makepath=True)
-        with self._lock:
-            self._topic_configs[name] = dict(configs)
+        self.configs.create_topic_configs(name, configs)
         topic_id = zd.new_topic_id()
         znode = TopicAssignment(topic_id, dict(enumerate(assignment)))
         try:

@@ -33,7 +33,8 @@ from strom.coordinator.group.consumer.member import (
     to_topic_partitions,
 )
 from strom.coordinator.group.consumer.operation import Operation
-from strom.coordinator.group.membership import JoinRequest, MembershipOps
+from strom.coordinator.group.membership import JoinRequest
+from strom.coordinator.group.rebalance import RebalanceOps
 from strom.coordinator.group.result import CoordinatorResult
 from strom.coordinator.group.state import ClassicGroup, GroupState, Member
 from strom.protocol import consumer_group_records as cg
@@ -53,7 +54,7 @@ def _fail(code: ErrorCode, message: str) -> KafkaError:
     return KafkaError(code, message)
 
 
-class ClassicMemberOps(ConsumerHeartbeatOps, MembershipOps):
+class ClassicMemberOps(ConsumerHeartbeatOps, RebalanceOps):
     # -- JoinGroup ----------------------------------------------------------------------
 
     def classic_join_to_consumer_group(
