@@ -14,7 +14,8 @@ Measures, with min/median/max over the runs (issue 15's targets in brackets):
   (../shared/tools/reference-broker, Tansu, in memory);
 - an in-process broker (strom.testing.EmbeddedBroker), from after ``import strom`` until it
   answers ApiVersions [< 0.05 s]: the first one of a fresh process (which imports the broker
-  code) and a second one in the same process (the code already imported);
+  code, starting with the standard library's asyncio, timed apart) and a second one in the
+  same process (the code already imported);
 - the ``python -X importtime`` breakdown of ``import strom.server.main`` (per module, the
   minimum over the runs).
 Children run with bytecode caching on (PYTHONDONTWRITEBYTECODE removed), after one warm-up
@@ -168,6 +169,8 @@ import json, socket, struct, sys, time
 #HELPERS
 import strom
 started = time.perf_counter()
+import asyncio  # the first thing the broker imports; timed apart: the standard library's floor
+asyncio_s = time.perf_counter() - started
 from strom.testing import EmbeddedBroker
 first = EmbeddedBroker(memory=True).start()
 assert answers_api_versions(first.port)
@@ -178,7 +181,7 @@ assert answers_api_versions(second.port)
 warm = time.perf_counter() - started
 second.stop()
 first.stop()
-print(json.dumps({"cold": cold, "warm": warm}))
+print(json.dumps({"cold": cold, "warm": warm, "asyncio": asyncio_s}))
 """
 
 
@@ -188,9 +191,10 @@ def embedded_script() -> str:
     return EMBEDDED.replace("#HELPERS\n", constants + helpers)
 
 
-def embedded_start(runs: int) -> tuple[list[float], list[float]]:
+def embedded_start(runs: int) -> tuple[list[float], list[float], list[float]]:
+    """(first broker's start, second broker's start, the first's ``import asyncio``)."""
     env = child_env()
-    cold, warm = [], []
+    cold, warm, floor = [], [], []
     argv = [sys.executable, "-c", embedded_script()]
     for i in range(runs + 1):
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
@@ -198,7 +202,8 @@ def embedded_start(runs: int) -> tuple[list[float], list[float]]:
         if i:
             cold.append(result["cold"])
             warm.append(result["warm"])
-    return cold, warm
+            floor.append(result["asyncio"])
+    return cold, warm, floor
 
 
 def importtime(statement: str, runs: int) -> tuple[float, list[tuple[str, int, int]]]:
@@ -263,8 +268,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f"reference broker: {args.reference} not found; not measured")
-    cold, warm = embedded_start(runs)
+    cold, warm, floor = embedded_start(runs)
     record("embedded_cold", "EmbeddedBroker, first in a process", cold, 0.05)
+    record("embedded_asyncio", "  of which: import asyncio (stdlib)", floor)
+    record(
+        "embedded_cold_strom",
+        "  the rest: strom's imports and start",
+        [c - f for c, f in zip(cold, floor, strict=True)],
+    )
     record("embedded_warm", "EmbeddedBroker, second in a process", warm, 0.05)
     total, rows = importtime("import strom.server.main", max(5, runs // 2))
     print(
