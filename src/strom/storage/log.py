@@ -52,7 +52,8 @@ from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
 from strom.storage.log_append import LogAppend
 from strom.storage.log_core import guard_io
 from strom.storage.log_loader import load_segments
-from strom.storage.segment import FileSlice, LogSegment, TimestampAndOffset
+from strom.storage.segment import LogSegment, TimestampAndOffset
+from strom.storage.segment_files import FileSlice
 
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1

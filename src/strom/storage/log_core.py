@@ -25,7 +25,8 @@ from strom.storage.deletion import DELETED_SUFFIX, DeletionQueue
 from strom.storage.jobs import DirFailureHandler
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
 from strom.storage.producer_state import ProducerStateManager
-from strom.storage.segment import LogSegment, filename_prefix
+from strom.storage.segment import LogSegment
+from strom.storage.segment_files import filename_prefix
 from strom.storage.txn_index import AbortedTxn, TransactionIndex
 
 _IN_USE_SUFFIXES: Final = (".deleted", ".cleaned")  # files storage threads still own

@@ -18,7 +18,8 @@ from typing import Final
 
 from strom.storage.log_core import LogCore
 from strom.storage.producer_state import SNAPSHOT_SUFFIX
-from strom.storage.segment import LOG_SUFFIX, LogSegment
+from strom.storage.segment import LogSegment
+from strom.storage.segment_files import LOG_SUFFIX
 
 logger = logging.getLogger("strom.storage.log")  # the partition log's logger
 _STRAY_SUFFIXES: Final = (".deleted", ".cleaned", ".swap", ".tmp")
