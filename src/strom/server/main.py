@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strom.broker.broker import Broker
-from strom.broker.listeners import bound_listeners
+from strom.broker.listeners import Listener, bound_listeners
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.common.errors import MetadataUnavailableError
 from strom.metadata.embedded import EmbeddedMetadataStore
@@ -113,15 +113,17 @@ async def serve(
     config: BrokerConfig,
     ready: asyncio.Event | None = None,
     server: BrokerServer | None = None,
+    listeners: list[Listener] | None = None,
 ) -> None:
     """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event). ``ready`` is
     set once it accepts connections; ``server`` (made here by default) lets an embedding
-    caller see the broker and set its ``stop`` event."""
+    caller see the broker and set its ``stop`` event; ``listeners`` are the config's,
+    when the caller parsed them already."""
     started = time.monotonic()
     locks = LogDirLocks()
     locks.acquire([Path(d) for d in config.log_dirs])
     try:
-        listeners = bound_listeners(config)
+        listeners = bound_listeners(config) if listeners is None else listeners
         server = server if server is not None else BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
         ports = await bind_all(server, listeners, config)
@@ -184,11 +186,17 @@ def loop_factory(tls: bool = False) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-def _has_tls_listener(config: BrokerConfig) -> bool:
+def _parse_listeners(config: BrokerConfig) -> list[Listener] | None:
+    """The listeners of ``config``; None when they do not parse (serve() reports it)."""
     try:
-        listeners = bound_listeners(config)
+        return bound_listeners(config)
     except ConfigError:
-        return False  # serve() reports it
+        return None
+
+
+def _has_tls_listener(listeners: list[Listener] | None) -> bool:
+    if listeners is None:
+        return False
     return any(lst.security_protocol in ("SSL", "SASL_SSL") for lst in listeners)
 
 
@@ -205,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        with asyncio.Runner(loop_factory=loop_factory(_has_tls_listener(config))) as runner:
-            runner.run(serve(config))
+        listeners = _parse_listeners(config)
+        with asyncio.Runner(loop_factory=loop_factory(_has_tls_listener(listeners))) as runner:
+            runner.run(serve(config, listeners=listeners))
     except (
         ConfigError,
         LogDirError,
