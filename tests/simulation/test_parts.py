@@ -8,7 +8,7 @@ import pytest
 
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode
-from strom.storage.log import UnexpectedAppendOffsetError
+from strom.storage.log_append import UnexpectedAppendOffsetError
 from strom.testing.sim.invariants import Checker, Violation
 from strom.testing.sim.memlog import LogGapError, MemoryLog, encode_entries, encode_values
 from strom.testing.sim.network import Network

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.common.acl import (
     AccessControlEntry,
     AclBinding,

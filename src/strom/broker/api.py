@@ -1,7 +1,7 @@
 """The Broker with every request handler and authorization rule registered at once.
 
 A broker imports each API's handler on the API's first request
-(:data:`strom.broker.broker.HANDLER_MODULES`), and the authorization rules with an
+(:data:`strom.broker.handlers.HANDLER_MODULES`), and the authorization rules with an
 authorizer; import this module to have them all (tests of the tables, tools)."""
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from strom.broker import (
     transactions,
     txn_offsets,
 )
-from strom.broker.broker import HANDLERS, Broker
+from strom.broker.broker import Broker
+from strom.broker.handlers import HANDLERS
 
 __all__ = [
     "HANDLERS",

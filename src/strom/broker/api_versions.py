@@ -3,7 +3,8 @@ version of it, which the server gives before any handler runs)."""
 
 from __future__ import annotations
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.api_versions import ApiVersionsRequest, ApiVersionsResponse

@@ -1,8 +1,9 @@
 """The broker: wiring of config, metadata, storage and handlers; dispatch by api key.
 
 ``Broker.handle`` takes a decoded request and returns the response object (or
-None for acks=0 produce). The server owns sockets and framing; the broker
-owns no socket.
+None for acks=0 produce), through the handler table of strom.broker.handlers.
+The server owns sockets and framing; the broker owns no socket. Its storage
+jobs (retention, flushes, compaction) are strom.broker.log_jobs.
 
 Metadata: handlers read ``broker.image`` (an immutable MetadataImage, swapped
 whole). Changes go through the MetadataStore (``broker.store``), whose
@@ -17,10 +18,9 @@ and unloads the coordinators' partitions.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import cached_property, partial
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from strom.broker.fetcher_manager import ReplicaFetcherManager
 from strom.broker.group_runtime import GroupRuntime
+from strom.broker.handlers import AUTHZ_RULES, handler_for, load_authorizer
 from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
 from strom.broker.listeners import (
     Listener,
@@ -35,6 +36,7 @@ from strom.broker.listeners import (
     bound_listeners,
     inter_broker_listener,
 )
+from strom.broker.log_jobs import LogJobs
 from strom.broker.metrics import BrokerMetrics
 from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_manager import ReplicaManager
@@ -46,17 +48,13 @@ from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
 from strom.net.tls import server_context
-from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
 from strom.storage.config import LogConfig
-from strom.storage.flush import FlushJob
-from strom.storage.jobs import StorageJob
 from strom.storage.log_manager import LogManager
 
 if TYPE_CHECKING:
-    from strom.broker.authorizer import Authorizer
     from strom.broker.cluster_member import ClusterMember
     from strom.broker.fetch_sessions import FetchSessionCache
     from strom.net.security import ClientSecurity
@@ -68,125 +66,10 @@ log = logging.getLogger(__name__)
 CLIENT_HOST: ContextVar[str] = ContextVar("strom_client_host", default="")
 LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 
-Handler = Callable[["Broker", RequestHeader, Any], Awaitable[Any]]
-HANDLERS: dict[int, Handler] = {}
-# The module of strom.broker that registers each API's handler (with @handles). A broker
-# imports it on the API's first request: it loads the code, and the generated codec, of
-# the APIs it is asked for, not of every API at start. (strom.broker.api imports them all;
-# tests/unit/broker/test_handler_modules.py checks this table against the registrations.)
-HANDLER_MODULES: dict[str, tuple[ApiKey, ...]] = {
-    "api_versions": (ApiKey.API_VERSIONS,),
-    "acls": (ApiKey.DESCRIBE_ACLS, ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS),
-    "cluster": (
-        ApiKey.METADATA,
-        ApiKey.DESCRIBE_CLUSTER,
-        ApiKey.DESCRIBE_LOG_DIRS,
-        ApiKey.ALTER_REPLICA_LOG_DIRS,
-    ),
-    "configs": (
-        ApiKey.DESCRIBE_CONFIGS,
-        ApiKey.ALTER_CONFIGS,
-        ApiKey.INCREMENTAL_ALTER_CONFIGS,
-    ),
-    "consumer_group_apis": (ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE),
-    "control_plane": (
-        ApiKey.LEADER_AND_ISR,
-        ApiKey.UPDATE_METADATA,
-        ApiKey.STOP_REPLICA,
-        ApiKey.ALTER_PARTITION,
-        ApiKey.CONTROLLED_SHUTDOWN,
-    ),
-    "fetch": (ApiKey.FETCH,),
-    "groups": (
-        ApiKey.FIND_COORDINATOR,
-        ApiKey.JOIN_GROUP,
-        ApiKey.SYNC_GROUP,
-        ApiKey.HEARTBEAT,
-        ApiKey.LEAVE_GROUP,
-        ApiKey.OFFSET_COMMIT,
-        ApiKey.OFFSET_DELETE,
-        ApiKey.OFFSET_FETCH,
-        ApiKey.DESCRIBE_GROUPS,
-        ApiKey.LIST_GROUPS,
-        ApiKey.DELETE_GROUPS,
-    ),
-    "init_producer": (ApiKey.INIT_PRODUCER_ID,),
-    "offsets": (ApiKey.LIST_OFFSETS, ApiKey.OFFSET_FOR_LEADER_EPOCH, ApiKey.DELETE_RECORDS),
-    "partition_admin": (
-        ApiKey.ELECT_LEADERS,
-        ApiKey.ALTER_PARTITION_REASSIGNMENTS,
-        ApiKey.LIST_PARTITION_REASSIGNMENTS,
-        ApiKey.DESCRIBE_TOPIC_PARTITIONS,
-    ),
-    "produce": (ApiKey.PRODUCE,),
-    "scram": (
-        ApiKey.SASL_HANDSHAKE,
-        ApiKey.SASL_AUTHENTICATE,
-        ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS,
-        ApiKey.ALTER_USER_SCRAM_CREDENTIALS,
-    ),
-    "topics": (ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.CREATE_PARTITIONS),
-    "transactions": (
-        ApiKey.ADD_PARTITIONS_TO_TXN,
-        ApiKey.ADD_OFFSETS_TO_TXN,
-        ApiKey.END_TXN,
-        ApiKey.WRITE_TXN_MARKERS,
-        ApiKey.DESCRIBE_TRANSACTIONS,
-        ApiKey.LIST_TRANSACTIONS,
-        ApiKey.DESCRIBE_PRODUCERS,
-    ),
-    "txn_offsets": (ApiKey.TXN_OFFSET_COMMIT,),
-}
-_HANDLER_MODULE: dict[int, str] = {
-    key: name for name, keys in HANDLER_MODULES.items() for key in keys
-}
-# With an authorizer, a request passes its API's rule (strom.broker.authz), which checks
-# what Kafka checks and calls the handler with what is allowed.
-AuthzRule = Callable[["Broker", RequestHeader, Any, Handler], Awaitable[Any]]
-AUTHZ_RULES: dict[int, AuthzRule] = {}
 R = TypeVar("R")
 
 
-def handles(api_key: int) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[api_key] = fn
-        return fn
-
-    return register
-
-
-def authorizes(*api_keys: int) -> Callable[[AuthzRule], AuthzRule]:
-    def register(fn: AuthzRule) -> AuthzRule:
-        for api_key in api_keys:
-            AUTHZ_RULES[api_key] = fn
-        return fn
-
-    return register
-
-
-def handler_for(api_key: int) -> Handler | None:
-    """The handler of ``api_key`` (None: not an API the broker handles), its module
-    imported on the API's first request."""
-    handler = HANDLERS.get(api_key)
-    if handler is None and api_key in _HANDLER_MODULE:
-        importlib.import_module(f"strom.broker.{_HANDLER_MODULE[api_key]}")  # @handles
-        handler = HANDLERS.get(api_key)
-    return handler
-
-
-def load_authorizer(config: BrokerConfig) -> Authorizer | None:
-    """The ACL authorizer of ``authorizer.class.name`` (None without one), with the
-    authorization rule of every API registered (strom.broker.authz): both are imported
-    only by a broker that has an authorizer."""
-    if not config.get_str("authorizer.class.name"):
-        return None
-    from strom.broker import authz  # noqa: F401 - registers the rules (@authorizes)
-    from strom.broker.authorizer import Authorizer
-
-    return Authorizer.from_config(config)
-
-
-class Broker:
+class Broker(LogJobs):
     def __init__(
         self, config: BrokerConfig, store: MetadataStore, clock: Clock | None = None
     ) -> None:
@@ -492,52 +375,6 @@ class Broker:
             if rule is not None:
                 return await rule(self, header, request, handler)
         return await handler(self, header, request)
-
-    # -- periodic work -------------------------------------------------------------
-    # Blocking storage IO runs in the LogManager's storage threads: planned here on
-    # the loop, run in a thread, completed back on the loop (strom.storage.jobs).
-    async def run_storage_jobs(self, jobs: Sequence[StorageJob], *, cleaner: bool = False) -> int:
-        """Run ``jobs`` in a storage thread (the cleaner's with ``cleaner``), then
-        complete them here; cancelled, a running job finishes but is not completed."""
-        if not jobs:
-            return 0
-        await asyncio.wrap_future(self.logs.workers.submit(jobs, cleaner=cleaner))
-        return sum(job.complete() for job in jobs)
-
-    async def cleanup_logs(self) -> int:
-        """Retention (on the loop: segments leave their logs, renamed .deleted), then
-        the removal of whatever file.delete.delay.ms made due."""
-        deleted = self.logs.cleanup(self.now_ms())
-        await self.delete_due_files()
-        return deleted
-
-    async def delete_due_files(self) -> int:
-        job = self.logs.deletion_job(self.now_ms())
-        return await self.run_storage_jobs([job]) if job is not None else 0
-
-    async def compact_logs(self) -> int:
-        removed = 0
-        for job in self.logs.cleaning_jobs(self.now_ms()):
-            removed += await self.run_storage_jobs([job], cleaner=True)
-        return removed
-
-    def remove_expired_producers(self) -> int:
-        return self.logs.remove_expired_producers(self.now_ms())
-
-    async def flush_due(self) -> int:
-        return await self.run_flush_jobs(self.logs.flush_jobs(self.now_ms()))
-
-    async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
-        """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
-        before the produce is answered), in a storage thread."""
-        await self.run_flush_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
-
-    async def run_flush_jobs(self, jobs: Sequence[FlushJob]) -> int:
-        """fsync in a storage thread; each flush's time goes to the metrics."""
-        done = await self.run_storage_jobs(jobs)
-        for job in jobs:
-            self.metrics.log_flush.observe(job.elapsed_ms)  # LogFlushRateAndTimeMs
-        return done
 
     def shutdown(self) -> None:
         self.groups.shutdown()

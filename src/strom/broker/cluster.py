@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from strom.broker.authorized_ops import authorized_operations, cluster_authorized_operations
-from strom.broker.broker import LISTENER_NAME, Broker, handles
+from strom.broker.broker import LISTENER_NAME, Broker
+from strom.broker.handlers import handles
 from strom.common.acl import ResourceType
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition

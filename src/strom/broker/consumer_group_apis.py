@@ -10,8 +10,9 @@ heartbeat answers UNSUPPORTED_VERSION, as Kafka does.
 
 from __future__ import annotations
 
-from strom.broker.broker import CLIENT_HOST, Broker, handles
+from strom.broker.broker import CLIENT_HOST, Broker
 from strom.broker.groups import runtime
+from strom.broker.handlers import handles
 from strom.coordinator.group.consumer.heartbeat import RequestContext
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.common.types import TopicPartition
 from strom.metadata.image import (
     SECURITY_PROTOCOL_NAMES,

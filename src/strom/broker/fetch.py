@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
 from strom.broker.fetch_sessions import FetchItem, new_context
+from strom.broker.handlers import handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError

@@ -10,7 +10,7 @@ connection's ``CLIENT_HOST`` (strom.broker.broker) as the member's host.
 from __future__ import annotations
 
 from strom.broker.authorized_ops import authorized_operations
-from strom.broker.broker import CLIENT_HOST, Broker, handles
+from strom.broker.broker import CLIENT_HOST, Broker
 from strom.broker.group_offsets import (
     commit_request,
     commit_response,
@@ -19,6 +19,7 @@ from strom.broker.group_offsets import (
     partition_exists,
 )
 from strom.broker.group_runtime import GroupRuntime
+from strom.broker.handlers import handles
 from strom.common.acl import ResourceType
 from strom.coordinator.group.membership import JoinRequest
 from strom.protocol.api_versions import ApiKey

@@ -3,7 +3,8 @@ go to the transaction coordinator)."""
 
 from __future__ import annotations
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode
 from strom.protocol.frame import RequestHeader

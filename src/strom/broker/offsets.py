@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from strom.broker import cluster_admin
 from strom.broker.authorized_ops import authorized_operations
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.common.acl import ResourceType
 from strom.common.names import INTERNAL_TOPICS, topic_name_problem
 from strom.common.types import TopicPartition

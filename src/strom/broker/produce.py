@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.broker.txn_verification import VERIFICATION_MESSAGES, verify_transaction
 from strom.common.names import INTERNAL_TOPICS
 from strom.common.types import TopicPartition

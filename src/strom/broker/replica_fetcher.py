@@ -35,7 +35,7 @@ from strom.protocol.generated.offset_for_leader_epoch import (
 from strom.replication.fetch_session_handler import FetchSessionHandler, Wanted
 from strom.replication.partition import Partition
 from strom.replication.truncation import truncation_for
-from strom.storage.log import UnexpectedAppendOffsetError
+from strom.storage.log_append import UnexpectedAppendOffsetError
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker

@@ -26,7 +26,7 @@ from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin
 from strom.replication.partition import Partition
 from strom.storage.config import LogConfig
-from strom.storage.log import AppendInfo
+from strom.storage.log_append import AppendInfo
 from strom.storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.common.scram import (
     MAX_ITERATIONS,
     MECHANISM_NAMES,

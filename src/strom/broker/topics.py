@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.broker.topic_admin import internal_topic_problem
 from strom.common.config import format_value
 from strom.protocol.api_versions import ApiKey

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.broker.topic_admin import OFFSETS_TOPIC
 from strom.broker.txn_runtime import TxnRuntime, fenced_for_version
 from strom.common.hashing import coordinator_partition

@@ -10,7 +10,8 @@ KIP-890 verification as for Produce.
 
 from __future__ import annotations
 
-from strom.broker.broker import Broker, handles
+from strom.broker.broker import Broker
+from strom.broker.handlers import handles
 from strom.broker.topic_admin import OFFSETS_TOPIC
 from strom.broker.txn_verification import verify_partition
 from strom.common.types import TopicPartition

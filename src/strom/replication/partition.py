@@ -22,7 +22,8 @@ from strom.common.types import TopicPartition
 from strom.metadata.image import NO_LEADER, PartitionInfo
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin
-from strom.storage.log import AppendInfo, FetchDataInfo, PartitionLog
+from strom.storage.log import FetchDataInfo, PartitionLog
+from strom.storage.log_append import AppendInfo
 from strom.storage.txn_index import AbortedTxn
 
 READ_UNCOMMITTED = 0

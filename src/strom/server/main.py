@@ -4,25 +4,24 @@ Start order: check the settings, lock every log directory (before anything is
 written to it), bind every listener (a port in use fails here, before the
 logs are opened), open the metadata store and the logs, register, then
 accept connections. SIGTERM and SIGINT stop accepting, close connections,
-flush and close the logs and write the clean-shutdown marker.
+flush and close the logs and write the clean-shutdown marker. The listeners and
+their connections are strom.server.broker_server, the periodic tasks
+strom.server.periodic.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strom.broker.broker import CLIENT_HOST, LISTENER_NAME, Broker
+from strom.broker.broker import Broker
 from strom.broker.listeners import Listener, bound_listeners
-from strom.broker.session import SESSION, Session
 from strom.common.config import BrokerConfig, ConfigError, parse_properties
 from strom.common.errors import MetadataUnavailableError
 from strom.metadata.embedded import EmbeddedMetadataStore
@@ -32,21 +31,13 @@ from strom.metadata.meta_properties import (
     read_meta_properties,
 )
 from strom.metadata.store import MetadataStore, StoreError
-from strom.server.authenticator import Authenticator
-from strom.server.connection import Connection
-from strom.server.listener_security import ListenerSecurity, listener_security
+from strom.server.broker_server import BrokerServer, bind_all
 
 if TYPE_CHECKING:
     from strom.server.metrics_http import MetricsServer
-from strom.storage.checkpoint import (
-    LOG_START_OFFSET_CHECKPOINT,
-    RECOVERY_POINT_CHECKPOINT,
-    REPLICATION_OFFSET_CHECKPOINT,
-)
 from strom.storage.dir_lock import LogDirError, LogDirLocks
 
 log = logging.getLogger("strom.server")
-MARKER_RETRY_S = 0.2  # transaction markers that could not be written are retried this often
 
 EPILOG = """\
 Without zookeeper.connect the broker is a single node with an embedded metadata store;
@@ -82,215 +73,6 @@ def parse_args(argv: list[str]) -> tuple[BrokerConfig, str]:
             raise ConfigError(item, "--override takes KEY=VALUE")
         values[key.strip()] = value.strip()
     return BrokerConfig(values), args.log_level
-
-
-async def _periodic(interval_s: float, fn: Callable[[], object], what: str) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            result = fn()
-            if isinstance(result, Awaitable):
-                await result
-        except Exception:
-            log.exception("periodic %s failed", what)
-
-
-class BrokerServer:
-    """The listeners and periodic work of one broker."""
-
-    def __init__(self, config: BrokerConfig) -> None:
-        self.config = config
-        self._broker: Broker | None = None
-        self.connections: set[asyncio.Task[None]] = set()
-        self.servers: list[asyncio.Server] = []
-        # by listener name; rebuilt when a listener's stores change at runtime
-        self.securities: dict[str, ListenerSecurity] = {}
-        self._listeners: list[Listener] = []
-        self.stop = asyncio.Event()
-
-    async def bind(self, listeners: list[Listener]) -> dict[str, int]:
-        """Bind every listener (not accepting yet); the bound port of each."""
-        ports: dict[str, int] = {}
-        for lst in listeners:
-            security = listener_security(self.config, lst)
-            self.securities[lst.name] = security
-            self._listeners.append(lst)
-            server = await asyncio.start_server(
-                self._client_handler(lst),
-                lst.host,
-                lst.port,
-                limit=2**20,
-                start_serving=False,
-            )
-            self.servers.append(server)
-            ports[lst.name] = server.sockets[0].getsockname()[1]
-        return ports
-
-    @property
-    def broker(self) -> Broker:
-        assert self._broker is not None, "no broker attached"
-        return self._broker
-
-    def attach(self, broker: Broker) -> None:
-        self._broker = broker
-        broker.on_listeners_changed = self._reload_securities
-
-    def _reload_securities(self) -> None:
-        """New connections use a listener's new key and trust stores (the broker checked
-        that they load before storing them)."""
-        for lst in self._listeners:
-            try:
-                self.securities[lst.name] = listener_security(self.config, lst)
-            except ConfigError as exc:
-                log.error("keeping the TLS settings of listener %s: %s", lst.name, exc)
-
-    def _client_handler(
-        self, listener: Listener
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        cfg = self.config
-        max_frame = cfg.get_int("socket.request.max.bytes")
-        idle_ms = cfg.get_int("connections.max.idle.ms")
-        buffers = (
-            cfg.get_int("socket.send.buffer.bytes"),
-            cfg.get_int("socket.receive.buffer.bytes"),
-        )
-
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self.connections.add(task)
-            peer = writer.get_extra_info("peername")
-            CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
-            LISTENER_NAME.set(listener.name)
-            SESSION.set(Session(client_host=peer[0] if peer else ""))
-            _set_buffers(writer, *buffers)
-            metrics = self.broker.metrics
-            metrics.on_connection(listener.name, opened=True)
-            auth = None
-            security = self.securities[listener.name]
-            if security.ssl_context is not None or security.sasl:
-                store = self.broker.store
-                auth = Authenticator(security, store.scram_credentials, peer[0] if peer else "")
-            try:
-                conn = Connection(self.broker, reader, writer, max_frame, idle_ms, auth)
-                await conn.serve()
-            except asyncio.CancelledError:
-                # Shutdown cancels connection tasks; nothing awaits them, and asyncio's
-                # stream callback would log the cancellation as an error.
-                pass
-            finally:
-                self.connections.discard(task)
-                metrics.on_connection(listener.name, opened=False)
-
-        return on_client
-
-    def periodic_tasks(self) -> list[tuple[float, Callable[[], object], str]]:
-        broker, cfg = self.broker, self.broker.config
-
-        def every(key: str) -> float:
-            return cfg.get_int(key) / 1000
-
-        txn = broker.transactions
-        tasks: list[tuple[float, Callable[[], object], str]] = [
-            (every("log.retention.check.interval.ms"), broker.cleanup_logs, "retention"),
-            (min(every("log.flush.scheduler.interval.ms"), 1.0), broker.flush_due, "flush"),
-            (1.0, broker.delete_due_files, "file deletion"),  # file.delete.delay.ms
-            (
-                every("producer.id.expiration.check.interval.ms"),
-                broker.remove_expired_producers,
-                "producer expiry",
-            ),
-            (
-                every("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
-                txn.abort_timed_out_transactions,
-                "txn abort",
-            ),
-            (
-                every("transaction.remove.expired.transaction.cleanup.interval.ms"),
-                txn.expire_transactional_ids,
-                "txn expiry",
-            ),
-            (MARKER_RETRY_S, txn.retry_markers, "txn markers"),
-        ]
-        if cfg.get_bool("log.cleaner.enable"):
-            tasks.append((every("log.cleaner.backoff.ms"), broker.compact_logs, "log cleaner"))
-        if broker.cluster is not None:
-            cluster = broker.cluster
-            lag = every("replica.lag.time.max.ms")
-            tasks.append((lag / 2, cluster.check_isr, "ISR expiration"))
-            rebalance_s = cfg.get_int("leader.imbalance.check.interval.seconds")
-            tasks.append((rebalance_s, cluster.runtime.auto_rebalance, "leader rebalance"))
-        for key, name in (
-            ("log.flush.offset.checkpoint.interval.ms", RECOVERY_POINT_CHECKPOINT),
-            ("log.flush.start.offset.checkpoint.interval.ms", LOG_START_OFFSET_CHECKPOINT),
-            ("replica.high.watermark.checkpoint.interval.ms", REPLICATION_OFFSET_CHECKPOINT),
-        ):
-            interval = cfg.get_int(key)
-            if interval > 0:
-                tasks.append((interval / 1000, _checkpoint_writer(broker, name), name))
-        return tasks
-
-    async def run(self, ready: asyncio.Event | None = None) -> None:
-        broker = self.broker
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stop.set)
-        for server in self.servers:
-            await server.start_serving()
-        endpoints = ", ".join(f"{lst.name}://{lst.host}:{lst.port}" for lst in broker.listeners)
-        log.info(
-            "[KafkaServer id=%d] started: listening on %s, log dirs %s",
-            broker.node_id,
-            endpoints,
-            ",".join(str(d) for d in broker.log_dirs),
-        )
-        if ready is not None:
-            ready.set()
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(broker.groups.run())]
-            tasks += [tg.create_task(_periodic(*spec)) for spec in self.periodic_tasks()]
-            await self.stop.wait()
-            log.info("shutting down")
-            await self._before_stop()
-            for server in self.servers:
-                server.close()
-            for task in tasks + list(self.connections):
-                task.cancel()
-        for server in self.servers:
-            await server.wait_closed()
-        if broker.cluster is not None:
-            await broker.cluster.shutdown()
-        await broker.peers.close()
-
-    async def _before_stop(self) -> None:
-        """Controlled shutdown (still serving): the controller moves this broker's
-        leaderships away before it stops, so clients only retry once."""
-        cluster = self.broker.cluster
-        if cluster is not None and self.config.get_bool("controlled.shutdown.enable"):
-            await cluster.controlled_shutdown()
-
-
-def _set_buffers(writer: asyncio.StreamWriter, send: int, receive: int) -> None:
-    """socket.send.buffer.bytes / socket.receive.buffer.bytes (-1: the OS default)."""
-    import socket
-
-    sock = writer.get_extra_info("socket")
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):
-        if send > 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send)
-        if receive > 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive)
-
-
-def _checkpoint_writer(broker: Broker, name: str) -> Callable[[], Awaitable[None]]:
-    async def write() -> None:
-        offsets = broker.logs.checkpoint_offsets(name)  # a snapshot, taken on the loop
-        await asyncio.to_thread(broker.logs.write_checkpoint, name, offsets)
-
-    return write
 
 
 def open_store(config: BrokerConfig) -> MetadataStore:
@@ -331,18 +113,20 @@ async def serve(
     config: BrokerConfig,
     ready: asyncio.Event | None = None,
     server: BrokerServer | None = None,
+    listeners: list[Listener] | None = None,
 ) -> None:
     """Run one broker until SIGTERM/SIGINT (or its server's ``stop`` event). ``ready`` is
     set once it accepts connections; ``server`` (made here by default) lets an embedding
-    caller see the broker and set its ``stop`` event."""
+    caller see the broker and set its ``stop`` event; ``listeners`` are the config's,
+    when the caller parsed them already."""
     started = time.monotonic()
     locks = LogDirLocks()
     locks.acquire([Path(d) for d in config.log_dirs])
     try:
-        listeners = bound_listeners(config)
+        listeners = bound_listeners(config) if listeners is None else listeners
         server = server if server is not None else BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
-        ports = await _bind_all(server, listeners, config)
+        ports = await bind_all(server, listeners, config)
         store = await asyncio.to_thread(open_store, config)
         broker = Broker(config, store)
         server.attach(broker)
@@ -387,18 +171,6 @@ def _start_metrics(broker: Broker, config: BrokerConfig) -> MetricsServer | None
     return metrics
 
 
-async def _bind_all(
-    server: BrokerServer, listeners: list[Listener], config: BrokerConfig
-) -> dict[str, int]:
-    try:
-        return await server.bind(listeners)
-    except OSError as exc:
-        for s in server.servers:
-            s.close()
-        where = ", ".join(f"{lst.name}://{lst.host}:{lst.port}" for lst in listeners)
-        raise ConfigError("listeners", f"cannot bind {where}: {exc.strerror or exc}") from None
-
-
 def loop_factory(tls: bool = False) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (the ``fast`` extra) and STROM_NO_UVLOOP
     is not set; None: asyncio's own. A broker with a TLS listener (``tls``) runs on
@@ -414,11 +186,17 @@ def loop_factory(tls: bool = False) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-def _has_tls_listener(config: BrokerConfig) -> bool:
+def _parse_listeners(config: BrokerConfig) -> list[Listener] | None:
+    """The listeners of ``config``; None when they do not parse (serve() reports it)."""
     try:
-        listeners = bound_listeners(config)
+        return bound_listeners(config)
     except ConfigError:
-        return False  # serve() reports it
+        return None
+
+
+def _has_tls_listener(listeners: list[Listener] | None) -> bool:
+    if listeners is None:
+        return False
     return any(lst.security_protocol in ("SSL", "SASL_SSL") for lst in listeners)
 
 
@@ -435,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        with asyncio.Runner(loop_factory=loop_factory(_has_tls_listener(config))) as runner:
-            runner.run(serve(config))
+        listeners = _parse_listeners(config)
+        with asyncio.Runner(loop_factory=loop_factory(_has_tls_listener(listeners))) as runner:
+            runner.run(serve(config, listeners=listeners))
     except (
         ConfigError,
         LogDirError,

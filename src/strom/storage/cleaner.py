@@ -71,7 +71,8 @@ from strom.storage.cleanable import (
 )
 from strom.storage.deletion import DELETED_SUFFIX
 from strom.storage.log import PartitionLog
-from strom.storage.segment import LOG_SUFFIX, LogSegment, filename_prefix
+from strom.storage.segment import LogSegment
+from strom.storage.segment_files import LOG_SUFFIX, filename_prefix
 
 __all__ = ["CleanerCheckpoint", "CleaningJob", "clean_log", "plan_cleaning"]
 

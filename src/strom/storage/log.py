@@ -1,5 +1,9 @@
 """The log of one partition: ordered segments, offsets, leader epochs, retention.
 
+:class:`PartitionLog` opens, reads, truncates, deletes and flushes; its state and
+shared helpers are strom.storage.log_core, appending strom.storage.log_append and
+loading the segments at open strom.storage.log_loader.
+
 Directory ``<topic>-<partition>/`` holds the segments (see
 strom.storage.segment) and ``leader-epoch-checkpoint`` (see
 strom.storage.leader_epoch). The log start offset, recovery point and high
@@ -33,75 +37,27 @@ LogManager takes the whole directory offline) and reaches the caller as
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
-import os
 import shutil
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, Final, ParamSpec, TypeVar
+from typing import Final
 
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.record_stream import read_control_record
-from strom.protocol.records import (
-    AppendOrigin,
-    BatchHeader,
-    ControlRecord,
-    parse_header,
-    set_log_append_time,
-    stamp_batch,
-    validate_batches,
-)
 from strom.storage import retention
-from strom.storage.config import LONG_MAX, LogConfig
-from strom.storage.deletion import DELETED_SUFFIX, DeletionQueue
+from strom.storage.config import LogConfig
+from strom.storage.deletion import DeletionQueue
 from strom.storage.flush import FlushJob
-from strom.storage.jobs import DirFailureHandler as DirFailureHandler
+from strom.storage.jobs import DirFailureHandler
 from strom.storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
-from strom.storage.producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
-from strom.storage.segment import (
-    LOG_SUFFIX,
-    FileSlice,
-    LogSegment,
-    TimestampAndOffset,
-    filename_prefix,
-)
-from strom.storage.txn_index import AbortedTxn, TransactionIndex
-from strom.storage.validator import check_timestamps, require_keys
+from strom.storage.log_append import LogAppend
+from strom.storage.log_core import guard_io
+from strom.storage.log_loader import load_segments
+from strom.storage.segment import LogSegment, TimestampAndOffset
+from strom.storage.segment_files import FileSlice
 
-log = logging.getLogger(__name__)
 EARLIEST_TIMESTAMP: Final = -2
 LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
-_STRAY_SUFFIXES: Final = (".deleted", ".cleaned", ".swap", ".tmp")
-_IN_USE_SUFFIXES: Final = (".deleted", ".cleaned")  # files storage threads still own
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class UnexpectedAppendOffsetError(KafkaError):
-    """A follower append whose first offset is below the log end offset."""
-
-    def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
-        super().__init__(ErrorCode.UNKNOWN_SERVER_ERROR, message)
-        self.first_offset = first_offset
-        self.last_offset = last_offset
-
-
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
-    first_offset: int  # -1 when nothing was appended
-    last_offset: int
-    log_append_time: int  # -1 for CreateTime
-    max_timestamp: int
-    offset_of_max_timestamp: int
-    log_start_offset: int
-    num_batches: int
-    valid_bytes: int
-    batches: tuple[BatchHeader, ...]  # as stored: offsets and epochs stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,74 +77,8 @@ def parse_topic_partition_dir(name: str) -> tuple[str, int] | None:
     return topic, int(partition)
 
 
-def _guard_io(
-    method: Callable[Concatenate[PartitionLog, P], R],
-) -> Callable[Concatenate[PartitionLog, P], R]:
-    """Turn OSError into KAFKA_STORAGE_ERROR and take the log offline."""
-
-    def wrapper(self: PartitionLog, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self.offline:
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"log {self.dir} is offline")
-        try:
-            return method(self, *args, **kwargs)
-        except OSError as exc:
-            self.handle_io_error(exc)
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {exc}") from exc
-
-    functools.update_wrapper(wrapper, method)
-    return wrapper
-
-
-def _markers(
-    data: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
-) -> dict[int, ControlRecord]:
-    """The control records (transaction markers) among ``headers``, by base offset."""
-    out: dict[int, ControlRecord] = {}
-    if not any(h.is_control for h in headers):
-        return out
-    view = memoryview(data)
-    position = 0
-    for h in headers:
-        if h.is_control and h.producer_id >= 0:
-            marker = read_control_record(view[position : position + h.size_in_bytes])
-            if marker is not None:
-                out[h.base_offset] = marker
-        position += h.size_in_bytes
-    return out
-
-
-class PartitionLog:
+class PartitionLog(LogAppend):
     """A partition's segments and offsets. Create with :meth:`open`."""
-
-    def __init__(
-        self,
-        dir: Path,
-        config: LogConfig,
-        on_dir_failure: DirFailureHandler | None,
-        deletions: DeletionQueue | None = None,
-    ):
-        self.dir = dir
-        self.config = config
-        self.on_dir_failure = on_dir_failure
-        # Segments removed from the log wait here for file.delete.delay.ms (the
-        # LogManager's queue, shared by its logs; a log of its own otherwise).
-        self.deletions = deletions if deletions is not None else DeletionQueue()
-        self.offline = False
-        # Bumped by every truncation: a storage job planned before one is stale.
-        self.truncations = 0
-        # flush.messages was reached: the next flush job (the produce path awaits it).
-        self.flush_requested = False
-        self.unflushed_snapshots: list[Path] = []
-        self.segments: list[LogSegment] = []
-        self.log_start_offset = 0
-        self.log_end_offset = 0
-        self.high_watermark = 0
-        self.recovery_point = 0
-        self.last_flush_ms = 0
-        self.roll_flush_pending = False
-        self.leader_epoch_cache = LeaderEpochCache(dir / LEADER_EPOCH_CHECKPOINT)
-        self.producer_state = ProducerStateManager(dir)
-        self.txn_index = TransactionIndex(dir)
 
     # -- opening ---------------------------------------------------------------
 
@@ -211,7 +101,7 @@ class PartitionLog:
         log = cls(dir, config, on_dir_failure, deletions)
         log.last_flush_ms = now_ms
         log.leader_epoch_cache = LeaderEpochCache.load(dir / LEADER_EPOCH_CHECKPOINT)
-        log._load_segments(now_ms, clean_shutdown, recovery_point)
+        load_segments(log, now_ms, clean_shutdown, recovery_point)
         if not log.segments:
             log.segments.append(log._new_segment(log_start_offset, now_ms))
         log.log_end_offset = log.segments[-1].read_next_offset()
@@ -226,122 +116,7 @@ class PartitionLog:
         log._load_producer_state()
         return log
 
-    def _load_producer_state(self) -> None:
-        """Newest snapshot, then replay the batch headers written after it."""
-        start = max(self.producer_state.load(self.log_end_offset), 0)
-        self.txn_index.load()
-        self.txn_index.truncate_from(start)
-        for segment in self.segments[self.segment_index_for(start) :]:
-            headers: list[BatchHeader] = []
-            markers: dict[int, ControlRecord] = {}
-            for position, h in segment.iter_headers():
-                if h.base_offset < start:
-                    continue
-                headers.append(h)
-                if h.is_control and h.producer_id >= 0:
-                    raw = os.pread(segment.file.fileno, h.size_in_bytes, position)
-                    markers.update(_markers(raw, [h]))
-            self._track_producers(headers, markers)
-
-    def _track_producers(
-        self, headers: Sequence[BatchHeader], markers: dict[int, ControlRecord]
-    ) -> None:
-        for aborted in self.producer_state.update(headers, markers):
-            self.txn_index.append(aborted)
-
-    @property
-    def last_stable_offset(self) -> int:
-        """The first offset of the oldest open transaction, capped by the high watermark."""
-        unstable = self.producer_state.first_unstable_offset()
-        return self.high_watermark if unstable is None else min(unstable, self.high_watermark)
-
-    def collect_aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
-        return self.txn_index.collect(fetch_offset, upper_bound)
-
-    def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
-        prefix = filename_prefix(base_offset)
-        for stale in self.dir.glob(prefix + ".*"):
-            if not stale.name.endswith(_IN_USE_SUFFIXES):
-                stale.unlink()
-        segment = LogSegment(
-            self.dir,
-            base_offset,
-            index_interval_bytes=self.config.index_interval_bytes,
-            segment_index_bytes=self.config.segment_index_bytes,
-            now_ms=now_ms,
-        )
-        if self.config.preallocate:
-            segment.preallocate(self.config.segment_bytes)
-        return segment
-
-    def _schedule_deletion(self, segments: Sequence[LogSegment], now_ms: int | None) -> None:
-        """Rename removed segments' files to ``.deleted``; a storage thread unlinks them
-        file.delete.delay.ms later (see strom.storage.deletion)."""
-        for segment in segments:
-            segment.change_suffix(DELETED_SUFFIX)
-            self.deletions.schedule(segment, self.config.file_delete_delay_ms, now_ms)
-
-    def _scan_base_offsets(self) -> list[int]:
-        base_offsets: list[int] = []
-        for path in self.dir.iterdir():
-            stem, suffix = path.stem, path.suffix
-            if path.name.endswith(_STRAY_SUFFIXES):
-                path.unlink()
-            elif len(stem) == 20 and stem.isdigit():
-                if suffix == LOG_SUFFIX:
-                    base_offsets.append(int(stem))
-                elif suffix != SNAPSHOT_SUFFIX and not path.with_suffix(LOG_SUFFIX).exists():
-                    path.unlink()  # an index without its log
-        return sorted(base_offsets)
-
-    def _load_segments(self, now_ms: int, clean_shutdown: bool, recovery_point: int) -> None:
-        for base_offset in self._scan_base_offsets():
-            self.segments.append(
-                LogSegment(
-                    self.dir,
-                    base_offset,
-                    index_interval_bytes=self.config.index_interval_bytes,
-                    segment_index_bytes=self.config.segment_index_bytes,
-                    now_ms=now_ms,
-                )
-            )
-        first_unflushed = len(self.segments)
-        if not clean_shutdown:
-            bases = [segment.base_offset for segment in self.segments]
-            first_unflushed = max(0, bisect_right(bases, recovery_point) - 1)
-        for i, segment in enumerate(self.segments):
-            if i < first_unflushed and not segment.needs_recovery:
-                continue
-            truncated = segment.recover(self._assign_epoch_from_batch)
-            segment.flush()
-            if truncated:  # Kafka: "Found invalid messages in log segment ..."
-                log.warning(
-                    "recovery of %s cut %d bytes of a torn or corrupt tail from segment %d "
-                    "at byte %d (next offset %d)",
-                    self.dir.name,
-                    truncated,
-                    segment.base_offset,
-                    segment.size,
-                    segment.read_next_offset(),
-                )
-            if truncated and i + 1 < len(self.segments):
-                for later in self.segments[i + 1 :]:
-                    later.delete()
-                del self.segments[i + 1 :]
-                break
-
-    def _assign_epoch_from_batch(self, header: BatchHeader) -> None:
-        epoch = header.partition_leader_epoch
-        if epoch >= 0 and epoch > self.leader_epoch_cache.latest_epoch:
-            self.leader_epoch_cache.assign(epoch, header.base_offset)
-
     # -- error handling --------------------------------------------------------
-
-    def handle_io_error(self, exc: OSError) -> None:
-        """Mark the log offline and report the failure of its directory."""
-        self.offline = True
-        if self.on_dir_failure is not None:
-            self.on_dir_failure(self.dir.parent, exc)
 
     def mark_offline(self) -> None:
         """Called when the log's directory went offline: release files, refuse calls.
@@ -350,167 +125,9 @@ class PartitionLog:
         descriptor number that was closed and reused for another file."""
         self.detach()
 
-    # -- appending -------------------------------------------------------------
-
-    @property
-    def active_segment(self) -> LogSegment:
-        return self.segments[-1]
-
-    @_guard_io
-    def append_as_leader(
-        self,
-        records: bytes | bytearray | memoryview,
-        leader_epoch: int,
-        now_ms: int,
-        *,
-        origin: AppendOrigin = AppendOrigin.CLIENT,
-        before_append: Callable[[Sequence[BatchHeader], int], None] | None = None,
-    ) -> AppendInfo:
-        """Validate, assign offsets (and LogAppendTime), append.
-
-        ``before_append(headers, first_offset)`` runs after validation and
-        before anything is written: the hook for producer-state checks
-        (idempotence, transactions); it rejects a produce by raising KafkaError.
-        """
-        headers = validate_batches(records, self.config.max_message_bytes, origin=origin)
-        if not headers:
-            return self._empty_append_info()
-        if len(records) > self.config.segment_bytes:
-            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
-        check_timestamps(self.config, records, headers, now_ms)
-        if origin == AppendOrigin.CLIENT and len(headers) != 1:
-            raise KafkaError(
-                ErrorCode.INVALID_RECORD,
-                "Produce requests with version 3 or later must contain exactly one record batch",
-            )
-        if origin == AppendOrigin.CLIENT and self.config.compact_enabled:
-            require_keys(records, headers, self.dir.name)
-        duplicate = self.producer_state.find_duplicate(headers)
-        if duplicate is not None:
-            return AppendInfo(
-                duplicate.first_offset,
-                duplicate.last_offset,
-                -1,
-                duplicate.timestamp,
-                duplicate.last_offset,
-                self.log_start_offset,
-                0,
-                0,
-                (),
-            )
-        self.producer_state.check(headers)
-        if before_append is not None:
-            before_append(headers, self.log_end_offset)
-        buf = bytearray(records)
-        append_time = now_ms if self.config.log_append_time else -1
-        offset = self.log_end_offset
-        position = 0
-        stamped: list[BatchHeader] = []
-        for header in headers:
-            stamp_batch(buf, position, offset, leader_epoch)
-            if append_time >= 0:
-                set_log_append_time(buf, position, append_time)
-            stamped.append(parse_header(buf, position))
-            position += header.size_in_bytes
-            offset += header.last_offset_delta + 1
-        info = self._append(buf, stamped, now_ms, append_time)
-        self._track_producers(stamped, _markers(buf, stamped))
-        return info
-
-    @_guard_io
-    def append_as_follower(
-        self, records: bytes | bytearray | memoryview, now_ms: int
-    ) -> AppendInfo:
-        """Append replicated batches with their offsets (first offset >= log end offset)."""
-        headers = validate_batches(records, LONG_MAX, origin=AppendOrigin.REPLICATION)
-        if not headers:
-            return self._empty_append_info()
-        first, last = headers[0].base_offset, headers[-1].last_offset
-        if first < self.log_end_offset:
-            raise UnexpectedAppendOffsetError(
-                f"first offset {first} is below the log end offset {self.log_end_offset}",
-                first,
-                last,
-            )
-        previous = first - 1
-        for header in headers:
-            if header.base_offset <= previous or header.last_offset < header.base_offset:
-                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "out of order offsets in append")
-            previous = header.last_offset
-        info = self._append(records, headers, now_ms, -1)
-        self._track_producers(headers, _markers(records, headers))
-        return info
-
-    def _empty_append_info(self) -> AppendInfo:
-        return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
-
-    def _append(
-        self,
-        data: bytes | bytearray | memoryview,
-        headers: Sequence[BatchHeader],
-        now_ms: int,
-        append_time: int,
-    ) -> AppendInfo:
-        max_timestamp, offset_of_max = -1, headers[0].base_offset
-        for header in headers:
-            if header.max_timestamp > max_timestamp:
-                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
-        first, last = headers[0].base_offset, headers[-1].last_offset
-        segment = self.active_segment
-        if segment.should_roll(
-            batches_size=len(data),
-            max_timestamp=max_timestamp,
-            max_offset=last,
-            now_ms=now_ms,
-            segment_bytes=self.config.segment_bytes,
-            segment_ms=self.config.max_segment_ms,
-        ):
-            segment = self.roll(now_ms, first)
-        segment.append(data, headers)
-        for header in headers:
-            self._assign_epoch_from_batch(header)
-        self.log_end_offset = last + 1
-        if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
-            self.flush_requested = True  # fsync in a storage thread; produce awaits it
-        return AppendInfo(
-            first_offset=first,
-            last_offset=last,
-            log_append_time=append_time,
-            max_timestamp=max_timestamp,
-            offset_of_max_timestamp=offset_of_max,
-            log_start_offset=self.log_start_offset,
-            num_batches=len(headers),
-            valid_bytes=len(data),
-            batches=tuple(headers),
-        )
-
-    def roll(self, now_ms: int, base_offset: int | None = None) -> LogSegment:
-        """Start a new active segment at the log end offset (or ``base_offset`` if larger)."""
-        new_base = max(self.log_end_offset, base_offset or 0)
-        active = self.active_segment
-        if active.size == 0 and active.base_offset == new_base:
-            return active
-        active.on_become_inactive()
-        segment = self._new_segment(new_base, now_ms)
-        if active.size == 0:
-            self.segments.pop()
-            active.delete()
-        self.segments.append(segment)
-        self.roll_flush_pending = True
-        # As Kafka: the snapshot is written now and fsynced by the flush that follows.
-        self.producer_state.write_snapshot(self.log_end_offset, sync=False)
-        self.unflushed_snapshots.append(self.producer_state.snapshot_path(self.log_end_offset))
-        return segment
-
     # -- reading ---------------------------------------------------------------
 
-    def segment_index_for(self, offset: int) -> int:
-        """Index in :attr:`segments` of the segment holding ``offset`` (the first one
-        for offsets below it)."""
-        bases = [segment.base_offset for segment in self.segments]
-        return max(0, bisect_right(bases, offset) - 1)
-
-    @_guard_io
+    @guard_io
     def read(
         self,
         fetch_offset: int,
@@ -540,7 +157,7 @@ class PartitionLog:
                 return FetchDataInfo((found,), found.length)
         return _EMPTY_FETCH
 
-    @_guard_io
+    @guard_io
     def fetch_offset_by_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
         """ListOffsets: -2 earliest, -1 latest, -3 max timestamp, else first ts >= target."""
         if timestamp == EARLIEST_TIMESTAMP:
@@ -576,12 +193,7 @@ class PartitionLog:
 
     # -- offsets ---------------------------------------------------------------
 
-    def update_high_watermark(self, offset: int) -> int:
-        """Set the high watermark, clamped to [log_start_offset, log_end_offset]."""
-        self.high_watermark = min(max(offset, self.log_start_offset), self.log_end_offset)
-        return self.high_watermark
-
-    @_guard_io
+    @guard_io
     def truncate_to(self, offset: int) -> bool:
         """Remove batches from the one containing ``offset``; False if nothing to do."""
         if offset < 0:
@@ -606,7 +218,7 @@ class PartitionLog:
         self._load_producer_state()
         return True
 
-    @_guard_io
+    @guard_io
     def truncate_fully_and_start_at(self, offset: int, now_ms: int) -> None:
         """Delete every segment and restart the log empty at ``offset``."""
         self.truncations += 1
@@ -620,7 +232,7 @@ class PartitionLog:
         self.producer_state.producers = {}
         self.txn_index.clear()
 
-    @_guard_io
+    @guard_io
     def delete_records_before(self, offset: int, now_ms: int) -> int:
         """DeleteRecords: advance the log start offset; return the new one."""
         if offset > self.high_watermark:
@@ -634,7 +246,7 @@ class PartitionLog:
             self._delete_segments(retention.log_start_offset_breached(self), now_ms)
         return self.log_start_offset
 
-    @_guard_io
+    @guard_io
     def delete_expired_segments(self, now_ms: int) -> int:
         """Retention (retention.ms, retention.bytes) and log start offset; count deleted."""
         deleted = 0
@@ -672,7 +284,7 @@ class PartitionLog:
             self.last_flush_ms = now_ms
         return FlushJob(self, segments, self.log_end_offset, snapshots)
 
-    @_guard_io
+    @guard_io
     def flush(self, now_ms: int | None = None) -> None:
         """fsync segments holding offsets at or above the recovery point, in this
         thread (shutdown, moves, tests); the loop uses :meth:`flush_job`."""
@@ -704,15 +316,7 @@ class PartitionLog:
         job.complete()
         return True
 
-    @property
-    def size_in_bytes(self) -> int:
-        return sum(segment.size for segment in self.segments)
-
-    @property
-    def num_segments(self) -> int:
-        return len(self.segments)
-
-    @_guard_io
+    @guard_io
     def close(self) -> None:
         if self.segments and not self.offline:
             self.producer_state.write_snapshot(self.log_end_offset)
@@ -733,7 +337,7 @@ class PartitionLog:
         self.segments = []
         self.offline = True
 
-    @_guard_io
+    @guard_io
     def delete(self) -> None:
         """Remove the whole partition directory (open slices stay readable)."""
         for segment in self.segments:

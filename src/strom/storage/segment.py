@@ -6,6 +6,9 @@ Files are named by the segment's base offset, zero-padded to 20 digits::
     00000000000000000000.index      see strom.storage.index (offset -> position)
     00000000000000000000.timeindex  see strom.storage.index (timestamp -> offset)
 
+(names, suffixes and renames: strom.storage.segment_files; the open .log file whose
+fd outlives a deleted segment: strom.storage.logfile).
+
 A batch is stored exactly as produced except for its base offset and
 partition leader epoch (stamped by the leader, outside the CRC) and, for
 LogAppendTime topics, its max timestamp (CRC recomputed). Offsets grow
@@ -33,9 +36,7 @@ zeros past it are cut on roll and close, or by recovery after a crash.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,71 +54,18 @@ from strom.protocol.records import (
     parse_header,
 )
 from strom.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from strom.storage.logfile import LogFile
+from strom.storage.segment_files import (
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    FileSlice,
+    SegmentFiles,
+    filename_prefix,
+)
 
-LOG_SUFFIX: Final = ".log"
-INDEX_SUFFIX: Final = ".index"
-TIME_INDEX_SUFFIX: Final = ".timeindex"
 _INT32_MAX: Final = 2**31 - 1
 _SCAN_CHUNK: Final = 8192
-
-
-def _close_fd(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def filename_prefix(base_offset: int) -> str:
-    return f"{base_offset:020d}"
-
-
-def _with_suffix(path: Path, old: str, new: str) -> Path:
-    name = path.name[: len(path.name) - len(old)] if old else path.name
-    return path.with_name(name + new)
-
-
-class LogFile:
-    """An open segment file. The fd closes on :meth:`close` or when unreferenced."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path  # follows renames (.deleted)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._finalizer = weakref.finalize(self, _close_fd, self._fd)
-
-    @property
-    def fileno(self) -> int:
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        self._finalizer()
-
-
-@dataclass(frozen=True, slots=True)
-class FileSlice:
-    """A region of a segment file, for os.sendfile(fileno) or :meth:`read`."""
-
-    file: LogFile
-    position: int
-    length: int
-
-    @property
-    def fileno(self) -> int:
-        return self.file.fileno
-
-    def read(self) -> bytes:
-        """The bytes of the slice (shorter if the file was truncated meanwhile)."""
-        chunks: list[bytes] = []
-        done = 0
-        while done < self.length:
-            chunk = os.pread(self.file.fileno, self.length - done, self.position + done)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            done += len(chunk)
-        return b"".join(chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +75,7 @@ class TimestampAndOffset:
     leader_epoch: int = -1
 
 
-class LogSegment:
+class LogSegment(SegmentFiles):
     """A segment's .log file and indexes; offsets in [base_offset, next segment)."""
 
     def __init__(
@@ -173,14 +121,6 @@ class LogSegment:
             self._load_largest_timestamp()
             first = self._header_at(0)
             self.rolling_based_timestamp = first.max_timestamp if first else None
-
-    @property
-    def index_path(self) -> Path:
-        return self.offset_index.path
-
-    @property
-    def time_index_path(self) -> Path:
-        return self.time_index.path
 
     # -- reading headers -------------------------------------------------------
 
@@ -449,47 +389,6 @@ class LogSegment:
         self.offset_index.close()
         self.time_index.close()
         self.file.close()
-
-    def change_suffix(self, suffix: str) -> None:
-        """Rename the three files from this segment's suffix to ``suffix`` (Kafka's
-        changeFileSuffixes, e.g. to ``.deleted``). Open fds follow the files."""
-        if suffix == self.suffix:
-            return
-        new_log = _with_suffix(self.log_path, self.suffix, suffix)
-        if self.log_path.exists():
-            os.replace(self.log_path, new_log)
-        self.log_path = self.file.path = new_log
-        for index in (self.offset_index, self.time_index):
-            if index.path.exists():
-                index.rename(_with_suffix(index.path, self.suffix, suffix))
-        self.suffix = suffix
-
-    def take_names_of(self, old: LogSegment, old_suffix: str) -> None:
-        """Put this segment (written under another suffix, same base offset) in place
-        of ``old``, crash-safely: ``old``'s indexes get ``old_suffix``, then this
-        .log replaces ``old``'s in one rename (``old``'s fd keeps the replaced file
-        readable for slices in flight), then this segment's indexes take their names.
-        A crash in between leaves a .log without indexes (rebuilt at load) and
-        leftover suffixed files (deleted at load), never a .log with foreign indexes."""
-        for index in (old.offset_index, old.time_index):
-            index.rename(_with_suffix(index.path, old.suffix, old_suffix))
-        os.replace(self.log_path, old.log_path)
-        self.log_path = self.file.path = old.log_path
-        old.log_path = old.file.path = _with_suffix(old.log_path, old.suffix, old_suffix)
-        old.suffix = old_suffix
-        for index in (self.offset_index, self.time_index):
-            index.rename(_with_suffix(index.path, self.suffix, ""))
-        self.suffix = ""
-
-    def delete(self) -> None:
-        """Unlink the files without closing the .log fd.
-
-        The fd closes when the segment and the last FileSlice on it are
-        dropped, so in-flight reads never see a reused descriptor.
-        """
-        self.offset_index.delete()
-        self.time_index.delete()
-        self.log_path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"LogSegment(base_offset={self.base_offset}, size={self.size})"

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Self
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
     from strom.common.config import BrokerConfig
-    from strom.server.main import BrokerServer
+    from strom.server.broker_server import BrokerServer
 
 __all__ = ["EmbeddedBroker", "EmbeddedBrokerError"]
 
@@ -170,7 +170,8 @@ class EmbeddedBroker:
             self._ready.set()
 
     async def _serve(self, config: BrokerConfig) -> None:
-        from strom.server.main import BrokerServer, serve
+        from strom.server.broker_server import BrokerServer
+        from strom.server.main import serve
 
         self._loop = asyncio.get_running_loop()
         server = self._server = BrokerServer(config)

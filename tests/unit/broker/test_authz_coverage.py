@@ -5,7 +5,7 @@ would otherwise be open to every principal once an authorizer is on."""
 from __future__ import annotations
 
 import strom.broker.api  # noqa: F401 - registers the handlers and rules
-from strom.broker.broker import AUTHZ_RULES, HANDLERS
+from strom.broker.handlers import AUTHZ_RULES, HANDLERS
 from strom.protocol.api_versions import ApiKey
 
 UNCHECKED = {

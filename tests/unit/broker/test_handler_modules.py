@@ -4,7 +4,7 @@ that HANDLER_MODULES names: the table must name the module that registers it."""
 from __future__ import annotations
 
 import strom.broker.api  # noqa: F401 - registers every handler
-from strom.broker.broker import HANDLER_MODULES, HANDLERS, handler_for
+from strom.broker.handlers import HANDLER_MODULES, HANDLERS, handler_for
 from strom.protocol.api_versions import BROKER_API_VERSIONS, ApiKey
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from strom.common.config import BrokerConfig
-from strom.server.main import _has_tls_listener, loop_factory
+from strom.server.main import _has_tls_listener, _parse_listeners, loop_factory
 
 
 def _config(listeners: str, protocol_map: str | None = None) -> BrokerConfig:
@@ -37,4 +37,4 @@ def test_uvloop_unless_a_listener_uses_tls(monkeypatch: pytest.MonkeyPatch) -> N
     ],
 )
 def test_tls_listeners_are_recognised(listeners: str, protocol_map: str | None, tls: bool) -> None:
-    assert _has_tls_listener(_config(listeners, protocol_map)) is tls
+    assert _has_tls_listener(_parse_listeners(_config(listeners, protocol_map))) is tls

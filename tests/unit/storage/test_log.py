@@ -9,7 +9,7 @@ import pytest
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin, build_batch, build_control_batch, validate_batches
 from strom.storage.config import LogConfig
-from strom.storage.log import UnexpectedAppendOffsetError
+from strom.storage.log_append import UnexpectedAppendOffsetError
 
 from .helpers import NOW, make_batch, open_log, read_all, read_records
 

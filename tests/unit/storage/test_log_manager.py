@@ -10,7 +10,8 @@ from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.checkpoint import read_offsets
 from strom.storage.config import LogConfig
-from strom.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
+from strom.storage.log_dirs import CLEAN_SHUTDOWN_FILE
+from strom.storage.log_manager import LogManager
 
 from .helpers import NOW, make_batch, read_all
 

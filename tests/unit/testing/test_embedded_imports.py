@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from strom.broker.broker import HANDLER_MODULES
+from strom.broker.handlers import HANDLER_MODULES
 
 # Start a broker, send ApiVersions v0 and read the answer, stop; list sys.modules.
 SCRIPT = r"""

@@ -20,7 +20,8 @@ from strom.broker.authz.common import (
     replaced,
     split,
 )
-from strom.broker.broker import Broker, Handler, authorizes
+from strom.broker.broker import Broker
+from strom.broker.handlers import Handler, authorizes
 from strom.common.acl import CLUSTER_NAME
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from strom.broker.broker import Broker, Handler
+from strom.broker.broker import Broker
 from strom.broker.errors import error_response
+from strom.broker.handlers import Handler
 from strom.broker.session import SESSION
 from strom.common.acl import CLUSTER_NAME, AclOperation, ResourceType
 from strom.protocol.errors import ErrorCode

@@ -22,7 +22,8 @@ from strom.broker.authz.common import (
     split,
     topic_check,
 )
-from strom.broker.broker import Broker, Handler, authorizes
+from strom.broker.broker import Broker
+from strom.broker.handlers import Handler, authorizes
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.offset_delete import OffsetDeleteResponse

@@ -23,7 +23,8 @@ from strom.broker.authz.common import (
     split,
     topic_check,
 )
-from strom.broker.broker import Broker, Handler, authorizes
+from strom.broker.broker import Broker
+from strom.broker.handlers import Handler, authorizes
 from strom.broker.session import SESSION
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode

@@ -15,7 +15,7 @@ from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.replication.partition import Partition
 from strom.replication.truncation import truncation_for
-from strom.storage.log import UnexpectedAppendOffsetError
+from strom.storage.log_append import UnexpectedAppendOffsetError
 from strom.testing.sim.leader import FetchPart, FetchResult, LeaderSide, log_of
 from strom.testing.sim.schedule import Timer
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from strom.protocol.records import AppendOrigin
 from strom.storage.leader_epoch import LeaderEpochCache
-from strom.storage.log import AppendInfo, FetchDataInfo, UnexpectedAppendOffsetError
+from strom.storage.log import FetchDataInfo
+from strom.storage.log_append import AppendInfo, UnexpectedAppendOffsetError
 from strom.storage.txn_index import AbortedTxn
 
 _VALUE = struct.Struct(">q")

@@ -1,0 +1,202 @@
+"""Appending to a partition log (the produce and replication hot paths).
+
+The leader validates the batches (strom.protocol.records.validate_batches, plus
+timestamps and keys, strom.storage.validator), answers a retried idempotent
+batch with its first append, checks the producer state, then stamps base
+offsets (from the log end offset), its leader epoch and LogAppendTime into the
+batches in place and appends the bytes; followers append batches with offsets
+as given. A batch that would not fit the active segment (or is due by time,
+or overflows its indexes or relative offsets) rolls a new segment first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.records import (
+    AppendOrigin,
+    BatchHeader,
+    parse_header,
+    set_log_append_time,
+    stamp_batch,
+    validate_batches,
+)
+from strom.storage.config import LONG_MAX
+from strom.storage.log_core import LogCore, control_markers, guard_io
+from strom.storage.segment import LogSegment
+from strom.storage.validator import check_timestamps, require_keys
+
+
+class UnexpectedAppendOffsetError(KafkaError):
+    """A follower append whose first offset is below the log end offset."""
+
+    def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
+        super().__init__(ErrorCode.UNKNOWN_SERVER_ERROR, message)
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    first_offset: int  # -1 when nothing was appended
+    last_offset: int
+    log_append_time: int  # -1 for CreateTime
+    max_timestamp: int
+    offset_of_max_timestamp: int
+    log_start_offset: int
+    num_batches: int
+    valid_bytes: int
+    batches: tuple[BatchHeader, ...]  # as stored: offsets and epochs stamped
+
+
+class LogAppend(LogCore):
+    """Appends to a partition log: the leader's (validated, offsets and epoch stamped)
+    and the followers' (offsets as replicated), and the roll to a new segment."""
+
+    @guard_io
+    def append_as_leader(
+        self,
+        records: bytes | bytearray | memoryview,
+        leader_epoch: int,
+        now_ms: int,
+        *,
+        origin: AppendOrigin = AppendOrigin.CLIENT,
+        before_append: Callable[[Sequence[BatchHeader], int], None] | None = None,
+    ) -> AppendInfo:
+        """Validate, assign offsets (and LogAppendTime), append.
+
+        ``before_append(headers, first_offset)`` runs after validation and
+        before anything is written: the hook for producer-state checks
+        (idempotence, transactions); it rejects a produce by raising KafkaError.
+        """
+        headers = validate_batches(records, self.config.max_message_bytes, origin=origin)
+        if not headers:
+            return self._empty_append_info()
+        if len(records) > self.config.segment_bytes:
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, "records exceed segment.bytes")
+        check_timestamps(self.config, records, headers, now_ms)
+        if origin == AppendOrigin.CLIENT and len(headers) != 1:
+            raise KafkaError(
+                ErrorCode.INVALID_RECORD,
+                "Produce requests with version 3 or later must contain exactly one record batch",
+            )
+        if origin == AppendOrigin.CLIENT and self.config.compact_enabled:
+            require_keys(records, headers, self.dir.name)
+        duplicate = self.producer_state.find_duplicate(headers)
+        if duplicate is not None:
+            return AppendInfo(
+                duplicate.first_offset,
+                duplicate.last_offset,
+                -1,
+                duplicate.timestamp,
+                duplicate.last_offset,
+                self.log_start_offset,
+                0,
+                0,
+                (),
+            )
+        self.producer_state.check(headers)
+        if before_append is not None:
+            before_append(headers, self.log_end_offset)
+        buf = bytearray(records)
+        append_time = now_ms if self.config.log_append_time else -1
+        offset = self.log_end_offset
+        position = 0
+        stamped: list[BatchHeader] = []
+        for header in headers:
+            stamp_batch(buf, position, offset, leader_epoch)
+            if append_time >= 0:
+                set_log_append_time(buf, position, append_time)
+            stamped.append(parse_header(buf, position))
+            position += header.size_in_bytes
+            offset += header.last_offset_delta + 1
+        info = self._append(buf, stamped, now_ms, append_time)
+        self._track_producers(stamped, control_markers(buf, stamped))
+        return info
+
+    @guard_io
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, now_ms: int
+    ) -> AppendInfo:
+        """Append replicated batches with their offsets (first offset >= log end offset)."""
+        headers = validate_batches(records, LONG_MAX, origin=AppendOrigin.REPLICATION)
+        if not headers:
+            return self._empty_append_info()
+        first, last = headers[0].base_offset, headers[-1].last_offset
+        if first < self.log_end_offset:
+            raise UnexpectedAppendOffsetError(
+                f"first offset {first} is below the log end offset {self.log_end_offset}",
+                first,
+                last,
+            )
+        previous = first - 1
+        for header in headers:
+            if header.base_offset <= previous or header.last_offset < header.base_offset:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "out of order offsets in append")
+            previous = header.last_offset
+        info = self._append(records, headers, now_ms, -1)
+        self._track_producers(headers, control_markers(records, headers))
+        return info
+
+    def _empty_append_info(self) -> AppendInfo:
+        return AppendInfo(-1, -1, -1, -1, -1, self.log_start_offset, 0, 0, ())
+
+    def _append(
+        self,
+        data: bytes | bytearray | memoryview,
+        headers: Sequence[BatchHeader],
+        now_ms: int,
+        append_time: int,
+    ) -> AppendInfo:
+        max_timestamp, offset_of_max = -1, headers[0].base_offset
+        for header in headers:
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
+        first, last = headers[0].base_offset, headers[-1].last_offset
+        segment = self.active_segment
+        if segment.should_roll(
+            batches_size=len(data),
+            max_timestamp=max_timestamp,
+            max_offset=last,
+            now_ms=now_ms,
+            segment_bytes=self.config.segment_bytes,
+            segment_ms=self.config.max_segment_ms,
+        ):
+            segment = self.roll(now_ms, first)
+        segment.append(data, headers)
+        for header in headers:
+            self._assign_epoch_from_batch(header)
+        self.log_end_offset = last + 1
+        if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
+            self.flush_requested = True  # fsync in a storage thread; produce awaits it
+        return AppendInfo(
+            first_offset=first,
+            last_offset=last,
+            log_append_time=append_time,
+            max_timestamp=max_timestamp,
+            offset_of_max_timestamp=offset_of_max,
+            log_start_offset=self.log_start_offset,
+            num_batches=len(headers),
+            valid_bytes=len(data),
+            batches=tuple(headers),
+        )
+
+    def roll(self, now_ms: int, base_offset: int | None = None) -> LogSegment:
+        """Start a new active segment at the log end offset (or ``base_offset`` if larger)."""
+        new_base = max(self.log_end_offset, base_offset or 0)
+        active = self.active_segment
+        if active.size == 0 and active.base_offset == new_base:
+            return active
+        active.on_become_inactive()
+        segment = self._new_segment(new_base, now_ms)
+        if active.size == 0:
+            self.segments.pop()
+            active.delete()
+        self.segments.append(segment)
+        self.roll_flush_pending = True
+        # As Kafka: the snapshot is written now and fsynced by the flush that follows.
+        self.producer_state.write_snapshot(self.log_end_offset, sync=False)
+        self.unflushed_snapshots.append(self.producer_state.snapshot_path(self.log_end_offset))
+        return segment
