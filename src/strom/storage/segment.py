@@ -33,9 +33,7 @@ zeros past it are cut on roll and close, or by recovery after a crash.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +51,13 @@ from strom.protocol.records import (
     parse_header,
 )
 from strom.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from strom.storage.logfile import LogFile
 
 LOG_SUFFIX: Final = ".log"
 INDEX_SUFFIX: Final = ".index"
 TIME_INDEX_SUFFIX: Final = ".timeindex"
 _INT32_MAX: Final = 2**31 - 1
 _SCAN_CHUNK: Final = 8192
-
-
-def _close_fd(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 def filename_prefix(base_offset: int) -> str:
@@ -73,26 +67,6 @@ def filename_prefix(base_offset: int) -> str:
 def _with_suffix(path: Path, old: str, new: str) -> Path:
     name = path.name[: len(path.name) - len(old)] if old else path.name
     return path.with_name(name + new)
-
-
-class LogFile:
-    """An open segment file. The fd closes on :meth:`close` or when unreferenced."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path  # follows renames (.deleted)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._finalizer = weakref.finalize(self, _close_fd, self._fd)
-
-    @property
-    def fileno(self) -> int:
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        self._finalizer()
 
 
 @dataclass(frozen=True, slots=True)
