@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class AllocateProducerIdsRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -40,6 +41,7 @@ class AllocateProducerIdsRequest(Message):
 
 class AllocateProducerIdsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0

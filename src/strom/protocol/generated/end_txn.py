@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class EndTxnRequest(Message):
     __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'committed',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'producer_epoch', 'committed',)
     API_KEY: ClassVar[int] = 26
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -44,6 +45,7 @@ class EndTxnRequest(Message):
 
 class EndTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
     API_KEY: ClassVar[int] = 26
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class EnvelopeRequest(Message):
     __slots__ = ('request_data', 'request_principal', 'client_host_address',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('request_data', 'request_principal', 'client_host_address',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -42,6 +43,7 @@ class EnvelopeRequest(Message):
 
 class EnvelopeResponse(Message):
     __slots__ = ('response_data', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('response_data', 'error_code',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0

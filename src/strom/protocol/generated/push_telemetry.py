@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class PushTelemetryRequest(Message):
     __slots__ = ('client_instance_id', 'subscription_id', 'terminating', 'compression_type', 'metrics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('client_instance_id', 'subscription_id', 'terminating', 'compression_type', 'metrics',)
     API_KEY: ClassVar[int] = 72
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -46,6 +47,7 @@ class PushTelemetryRequest(Message):
 
 class PushTelemetryResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
     API_KEY: ClassVar[int] = 72
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class RemoveRaftVoterRequest(Message):
     __slots__ = ('cluster_id', 'voter_id', 'voter_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'voter_id', 'voter_directory_id',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -42,6 +43,7 @@ class RemoveRaftVoterRequest(Message):
 
 class RemoveRaftVoterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class RenewDelegationTokenRequest(Message):
     __slots__ = ('hmac', 'renew_period_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('hmac', 'renew_period_ms',)
     API_KEY: ClassVar[int] = 39
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -40,6 +41,7 @@ class RenewDelegationTokenRequest(Message):
 
 class RenewDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 39
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2

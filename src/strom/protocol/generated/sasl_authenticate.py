@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class SaslAuthenticateRequest(Message):
     __slots__ = ('auth_bytes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('auth_bytes',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -38,6 +39,7 @@ class SaslAuthenticateRequest(Message):
 
 class SaslAuthenticateResponse(Message):
     __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class UnregisterBrokerRequest(Message):
     __slots__ = ('broker_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -38,6 +39,7 @@ class UnregisterBrokerRequest(Message):
 
 class UnregisterBrokerResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
