@@ -582,13 +582,17 @@ class Gen:
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")
         lines.append(f'            raise DecodeError(f"{msg.name} has no version {{version}}")')
         lines.append(f"        return _DEC_{msg.name}[version - {msg.valid.lo}](r)")
-        if structs:
-            lines.extend(["", ""])
+        lines.extend(["", ""])
         for st in structs:
             ref = self.cls_ref(msg, st)
             lines.append(f"setattr({msg.name}, {st.name!r}, {ref})")
             lines.append(f"setattr({ref}, '__name__', {st.name!r})")
             lines.append(f"setattr({ref}, '__qualname__', '{msg.name}.{st.name}')")
+        # The fields' annotations, which a compiled class lacks (typing.get_type_hints:
+        # strom.broker.errors finds the element class of a list field by its hint).
+        for st in [*structs, msg.root]:
+            hints = ", ".join(f"{f.attr!r}: {self.py_type(msg, f)!r}" for f in st.fields)
+            lines.append(f"setattr({self.cls_ref(msg, st)}, '__annotations__', {{{hints}}})")
         return lines
 
 

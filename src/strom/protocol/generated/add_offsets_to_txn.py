@@ -43,6 +43,9 @@ class AddOffsetsToTxnRequest(Message):
         return _DEC_AddOffsetsToTxnRequest[version - 0](r)
 
 
+setattr(AddOffsetsToTxnRequest, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'group_id': 'str'})
+
+
 class AddOffsetsToTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
@@ -68,6 +71,9 @@ class AddOffsetsToTxnResponse(Message):
         if not 0 <= version <= 4:
             raise DecodeError(f"AddOffsetsToTxnResponse has no version {version}")
         return _DEC_AddOffsetsToTxnResponse[version - 0](r)
+
+
+setattr(AddOffsetsToTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_AddOffsetsToTxnRequest_0(self: AddOffsetsToTxnRequest, w: Writer) -> None:

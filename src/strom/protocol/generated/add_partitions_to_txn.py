@@ -82,6 +82,9 @@ setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, '__qualname__', 'AddP
 setattr(AddPartitionsToTxnRequest, 'AddPartitionsToTxnTransaction', AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction)
 setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__name__', 'AddPartitionsToTxnTransaction')
 setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__qualname__', 'AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction')
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, '__annotations__', {'name': 'str', 'partitions': 'list[int]'})
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'verify_only': 'bool', 'topics': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]'})
+setattr(AddPartitionsToTxnRequest, '__annotations__', {'transactions': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]', 'v3_and_below_transactional_id': 'str', 'v3_and_below_producer_id': 'int', 'v3_and_below_producer_epoch': 'int', 'v3_and_below_topics': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]'})
 
 
 class AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(Message):
@@ -161,6 +164,10 @@ setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, '__qualname__'
 setattr(AddPartitionsToTxnResponse, 'AddPartitionsToTxnResult', AddPartitionsToTxnResponse_AddPartitionsToTxnResult)
 setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__name__', 'AddPartitionsToTxnResult')
 setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__qualname__', 'AddPartitionsToTxnResponse.AddPartitionsToTxnResult')
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, '__annotations__', {'partition_index': 'int', 'partition_error_code': 'int'})
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, '__annotations__', {'name': 'str', 'results_by_partition': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]'})
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__annotations__', {'transactional_id': 'str', 'topic_results': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]'})
+setattr(AddPartitionsToTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'results_by_transaction': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]', 'results_by_topic_v3_and_below': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]'})
 
 
 def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, w: Writer) -> None:

@@ -63,6 +63,8 @@ class AddRaftVoterRequest(Message):
 setattr(AddRaftVoterRequest, 'Listener', AddRaftVoterRequest_Listener)
 setattr(AddRaftVoterRequest_Listener, '__name__', 'Listener')
 setattr(AddRaftVoterRequest_Listener, '__qualname__', 'AddRaftVoterRequest.Listener')
+setattr(AddRaftVoterRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(AddRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'timeout_ms': 'int', 'voter_id': 'int', 'voter_directory_id': 'bytes', 'listeners': 'list[AddRaftVoterRequest_Listener]'})
 
 
 class AddRaftVoterResponse(Message):
@@ -92,6 +94,9 @@ class AddRaftVoterResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"AddRaftVoterResponse has no version {version}")
         return _DEC_AddRaftVoterResponse[version - 0](r)
+
+
+setattr(AddRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest_Listener, w: Writer) -> None:

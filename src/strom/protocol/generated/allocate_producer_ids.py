@@ -39,6 +39,9 @@ class AllocateProducerIdsRequest(Message):
         return _DEC_AllocateProducerIdsRequest[version - 0](r)
 
 
+setattr(AllocateProducerIdsRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+
+
 class AllocateProducerIdsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
@@ -68,6 +71,9 @@ class AllocateProducerIdsResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"AllocateProducerIdsResponse has no version {version}")
         return _DEC_AllocateProducerIdsResponse[version - 0](r)
+
+
+setattr(AllocateProducerIdsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id_start': 'int', 'producer_id_len': 'int'})
 
 
 def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer) -> None:

@@ -87,6 +87,10 @@ setattr(AlterClientQuotasRequest_OpData, '__qualname__', 'AlterClientQuotasReque
 setattr(AlterClientQuotasRequest, 'EntryData', AlterClientQuotasRequest_EntryData)
 setattr(AlterClientQuotasRequest_EntryData, '__name__', 'EntryData')
 setattr(AlterClientQuotasRequest_EntryData, '__qualname__', 'AlterClientQuotasRequest.EntryData')
+setattr(AlterClientQuotasRequest_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(AlterClientQuotasRequest_OpData, '__annotations__', {'key': 'str', 'value': 'float', 'remove': 'bool'})
+setattr(AlterClientQuotasRequest_EntryData, '__annotations__', {'entity': 'list[AlterClientQuotasRequest_EntityData]', 'ops': 'list[AlterClientQuotasRequest_OpData]'})
+setattr(AlterClientQuotasRequest, '__annotations__', {'entries': 'list[AlterClientQuotasRequest_EntryData]', 'validate_only': 'bool'})
 
 
 class AlterClientQuotasResponse_EntityData(Message):
@@ -149,6 +153,9 @@ setattr(AlterClientQuotasResponse_EntityData, '__qualname__', 'AlterClientQuotas
 setattr(AlterClientQuotasResponse, 'EntryData', AlterClientQuotasResponse_EntryData)
 setattr(AlterClientQuotasResponse_EntryData, '__name__', 'EntryData')
 setattr(AlterClientQuotasResponse_EntryData, '__qualname__', 'AlterClientQuotasResponse.EntryData')
+setattr(AlterClientQuotasResponse_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(AlterClientQuotasResponse_EntryData, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'entity': 'list[AlterClientQuotasResponse_EntityData]'})
+setattr(AlterClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'int', 'entries': 'list[AlterClientQuotasResponse_EntryData]'})
 
 
 def _e_AlterClientQuotasRequest_EntityData_0(self: AlterClientQuotasRequest_EntityData, w: Writer) -> None:

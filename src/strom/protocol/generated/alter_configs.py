@@ -72,6 +72,9 @@ setattr(AlterConfigsRequest_AlterableConfig, '__qualname__', 'AlterConfigsReques
 setattr(AlterConfigsRequest, 'AlterConfigsResource', AlterConfigsRequest_AlterConfigsResource)
 setattr(AlterConfigsRequest_AlterConfigsResource, '__name__', 'AlterConfigsResource')
 setattr(AlterConfigsRequest_AlterConfigsResource, '__qualname__', 'AlterConfigsRequest.AlterConfigsResource')
+setattr(AlterConfigsRequest_AlterableConfig, '__annotations__', {'name': 'str', 'value': 'str | None'})
+setattr(AlterConfigsRequest_AlterConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[AlterConfigsRequest_AlterableConfig]'})
+setattr(AlterConfigsRequest, '__annotations__', {'resources': 'list[AlterConfigsRequest_AlterConfigsResource]', 'validate_only': 'bool'})
 
 
 class AlterConfigsResponse_AlterConfigsResourceResponse(Message):
@@ -121,6 +124,8 @@ class AlterConfigsResponse(Message):
 setattr(AlterConfigsResponse, 'AlterConfigsResourceResponse', AlterConfigsResponse_AlterConfigsResourceResponse)
 setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__name__', 'AlterConfigsResourceResponse')
 setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__qualname__', 'AlterConfigsResponse.AlterConfigsResourceResponse')
+setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str'})
+setattr(AlterConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[AlterConfigsResponse_AlterConfigsResourceResponse]'})
 
 
 def _e_AlterConfigsRequest_AlterableConfig_0(self: AlterConfigsRequest_AlterableConfig, w: Writer) -> None:

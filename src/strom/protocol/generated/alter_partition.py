@@ -97,6 +97,10 @@ setattr(AlterPartitionRequest_PartitionData, '__qualname__', 'AlterPartitionRequ
 setattr(AlterPartitionRequest, 'TopicData', AlterPartitionRequest_TopicData)
 setattr(AlterPartitionRequest_TopicData, '__name__', 'TopicData')
 setattr(AlterPartitionRequest_TopicData, '__qualname__', 'AlterPartitionRequest.TopicData')
+setattr(AlterPartitionRequest_BrokerState, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+setattr(AlterPartitionRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'leader_epoch': 'int', 'new_isr': 'list[int]', 'new_isr_with_epochs': 'list[AlterPartitionRequest_BrokerState]', 'leader_recovery_state': 'int', 'partition_epoch': 'int'})
+setattr(AlterPartitionRequest_TopicData, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partitions': 'list[AlterPartitionRequest_PartitionData]'})
+setattr(AlterPartitionRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'topics': 'list[AlterPartitionRequest_TopicData]'})
 
 
 class AlterPartitionResponse_PartitionData(Message):
@@ -171,6 +175,9 @@ setattr(AlterPartitionResponse_PartitionData, '__qualname__', 'AlterPartitionRes
 setattr(AlterPartitionResponse, 'TopicData', AlterPartitionResponse_TopicData)
 setattr(AlterPartitionResponse_TopicData, '__name__', 'TopicData')
 setattr(AlterPartitionResponse_TopicData, '__qualname__', 'AlterPartitionResponse.TopicData')
+setattr(AlterPartitionResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'leader_recovery_state': 'int', 'partition_epoch': 'int'})
+setattr(AlterPartitionResponse_TopicData, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partitions': 'list[AlterPartitionResponse_PartitionData]'})
+setattr(AlterPartitionResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'topics': 'list[AlterPartitionResponse_TopicData]'})
 
 
 def _e_AlterPartitionRequest_BrokerState_0(self: AlterPartitionRequest_BrokerState, w: Writer) -> None:

@@ -70,6 +70,9 @@ setattr(AlterPartitionReassignmentsRequest_ReassignablePartition, '__qualname__'
 setattr(AlterPartitionReassignmentsRequest, 'ReassignableTopic', AlterPartitionReassignmentsRequest_ReassignableTopic)
 setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__name__', 'ReassignableTopic')
 setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__qualname__', 'AlterPartitionReassignmentsRequest.ReassignableTopic')
+setattr(AlterPartitionReassignmentsRequest_ReassignablePartition, '__annotations__', {'partition_index': 'int', 'replicas': 'list[int] | None'})
+setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__annotations__', {'name': 'str', 'partitions': 'list[AlterPartitionReassignmentsRequest_ReassignablePartition]'})
+setattr(AlterPartitionReassignmentsRequest, '__annotations__', {'timeout_ms': 'int', 'topics': 'list[AlterPartitionReassignmentsRequest_ReassignableTopic]'})
 
 
 class AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(Message):
@@ -136,6 +139,9 @@ setattr(AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, '__qu
 setattr(AlterPartitionReassignmentsResponse, 'ReassignableTopicResponse', AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
 setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__name__', 'ReassignableTopicResponse')
 setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__qualname__', 'AlterPartitionReassignmentsResponse.ReassignableTopicResponse')
+setattr(AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]'})
+setattr(AlterPartitionReassignmentsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]'})
 
 
 def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPartitionReassignmentsRequest_ReassignablePartition, w: Writer) -> None:

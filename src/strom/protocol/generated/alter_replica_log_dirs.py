@@ -68,6 +68,9 @@ setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, '__qualname__', 'Alt
 setattr(AlterReplicaLogDirsRequest, 'AlterReplicaLogDir', AlterReplicaLogDirsRequest_AlterReplicaLogDir)
 setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__name__', 'AlterReplicaLogDir')
 setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__qualname__', 'AlterReplicaLogDirsRequest.AlterReplicaLogDir')
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, '__annotations__', {'name': 'str', 'partitions': 'list[int]'})
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__annotations__', {'path': 'str', 'topics': 'list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]'})
+setattr(AlterReplicaLogDirsRequest, '__annotations__', {'dirs': 'list[AlterReplicaLogDirsRequest_AlterReplicaLogDir]'})
 
 
 class AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(Message):
@@ -128,6 +131,9 @@ setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, '__qualna
 setattr(AlterReplicaLogDirsResponse, 'AlterReplicaLogDirTopicResult', AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
 setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__name__', 'AlterReplicaLogDirTopicResult')
 setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__qualname__', 'AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult')
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__annotations__', {'topic_name': 'str', 'partitions': 'list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]'})
+setattr(AlterReplicaLogDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]'})
 
 
 def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(self: AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, w: Writer) -> None:

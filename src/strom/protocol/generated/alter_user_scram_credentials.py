@@ -76,6 +76,9 @@ setattr(AlterUserScramCredentialsRequest_ScramCredentialDeletion, '__qualname__'
 setattr(AlterUserScramCredentialsRequest, 'ScramCredentialUpsertion', AlterUserScramCredentialsRequest_ScramCredentialUpsertion)
 setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__name__', 'ScramCredentialUpsertion')
 setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__qualname__', 'AlterUserScramCredentialsRequest.ScramCredentialUpsertion')
+setattr(AlterUserScramCredentialsRequest_ScramCredentialDeletion, '__annotations__', {'name': 'str', 'mechanism': 'int'})
+setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__annotations__', {'name': 'str', 'mechanism': 'int', 'iterations': 'int', 'salt': 'bytes', 'salted_password': 'bytes'})
+setattr(AlterUserScramCredentialsRequest, '__annotations__', {'deletions': 'list[AlterUserScramCredentialsRequest_ScramCredentialDeletion]', 'upsertions': 'list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]'})
 
 
 class AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(Message):
@@ -123,6 +126,8 @@ class AlterUserScramCredentialsResponse(Message):
 setattr(AlterUserScramCredentialsResponse, 'AlterUserScramCredentialsResult', AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult)
 setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__name__', 'AlterUserScramCredentialsResult')
 setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__qualname__', 'AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult')
+setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__annotations__', {'user': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(AlterUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]'})
 
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUserScramCredentialsRequest_ScramCredentialDeletion, w: Writer) -> None:

@@ -39,6 +39,9 @@ class ApiVersionsRequest(Message):
         return _DEC_ApiVersionsRequest[version - 0](r)
 
 
+setattr(ApiVersionsRequest, '__annotations__', {'client_software_name': 'str', 'client_software_version': 'str'})
+
+
 class ApiVersionsResponse_ApiVersion(Message):
     __slots__ = ('api_key', 'min_version', 'max_version',)
     FIELDS: ClassVar[tuple[str, ...]] = ('api_key', 'min_version', 'max_version',)
@@ -128,6 +131,10 @@ setattr(ApiVersionsResponse_SupportedFeatureKey, '__qualname__', 'ApiVersionsRes
 setattr(ApiVersionsResponse, 'FinalizedFeatureKey', ApiVersionsResponse_FinalizedFeatureKey)
 setattr(ApiVersionsResponse_FinalizedFeatureKey, '__name__', 'FinalizedFeatureKey')
 setattr(ApiVersionsResponse_FinalizedFeatureKey, '__qualname__', 'ApiVersionsResponse.FinalizedFeatureKey')
+setattr(ApiVersionsResponse_ApiVersion, '__annotations__', {'api_key': 'int', 'min_version': 'int', 'max_version': 'int'})
+setattr(ApiVersionsResponse_SupportedFeatureKey, '__annotations__', {'name': 'str', 'min_version': 'int', 'max_version': 'int'})
+setattr(ApiVersionsResponse_FinalizedFeatureKey, '__annotations__', {'name': 'str', 'max_version_level': 'int', 'min_version_level': 'int'})
+setattr(ApiVersionsResponse, '__annotations__', {'error_code': 'int', 'api_keys': 'list[ApiVersionsResponse_ApiVersion]', 'throttle_time_ms': 'int', 'supported_features': 'list[ApiVersionsResponse_SupportedFeatureKey]', 'finalized_features_epoch': 'int', 'finalized_features': 'list[ApiVersionsResponse_FinalizedFeatureKey]', 'zk_migration_ready': 'bool'})
 
 
 def _e_ApiVersionsRequest_0(self: ApiVersionsRequest, w: Writer) -> None:

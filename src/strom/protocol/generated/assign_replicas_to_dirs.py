@@ -85,6 +85,10 @@ setattr(AssignReplicasToDirsRequest_TopicData, '__qualname__', 'AssignReplicasTo
 setattr(AssignReplicasToDirsRequest, 'DirectoryData', AssignReplicasToDirsRequest_DirectoryData)
 setattr(AssignReplicasToDirsRequest_DirectoryData, '__name__', 'DirectoryData')
 setattr(AssignReplicasToDirsRequest_DirectoryData, '__qualname__', 'AssignReplicasToDirsRequest.DirectoryData')
+setattr(AssignReplicasToDirsRequest_PartitionData, '__annotations__', {'partition_index': 'int'})
+setattr(AssignReplicasToDirsRequest_TopicData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[AssignReplicasToDirsRequest_PartitionData]'})
+setattr(AssignReplicasToDirsRequest_DirectoryData, '__annotations__', {'id': 'bytes', 'topics': 'list[AssignReplicasToDirsRequest_TopicData]'})
+setattr(AssignReplicasToDirsRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'directories': 'list[AssignReplicasToDirsRequest_DirectoryData]'})
 
 
 class AssignReplicasToDirsResponse_PartitionData(Message):
@@ -162,6 +166,10 @@ setattr(AssignReplicasToDirsResponse_TopicData, '__qualname__', 'AssignReplicasT
 setattr(AssignReplicasToDirsResponse, 'DirectoryData', AssignReplicasToDirsResponse_DirectoryData)
 setattr(AssignReplicasToDirsResponse_DirectoryData, '__name__', 'DirectoryData')
 setattr(AssignReplicasToDirsResponse_DirectoryData, '__qualname__', 'AssignReplicasToDirsResponse.DirectoryData')
+setattr(AssignReplicasToDirsResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(AssignReplicasToDirsResponse_TopicData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[AssignReplicasToDirsResponse_PartitionData]'})
+setattr(AssignReplicasToDirsResponse_DirectoryData, '__annotations__', {'id': 'bytes', 'topics': 'list[AssignReplicasToDirsResponse_TopicData]'})
+setattr(AssignReplicasToDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'directories': 'list[AssignReplicasToDirsResponse_DirectoryData]'})
 
 
 def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsRequest_PartitionData, w: Writer) -> None:

@@ -95,6 +95,10 @@ setattr(BeginQuorumEpochRequest_TopicData, '__qualname__', 'BeginQuorumEpochRequ
 setattr(BeginQuorumEpochRequest, 'LeaderEndpoint', BeginQuorumEpochRequest_LeaderEndpoint)
 setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__name__', 'LeaderEndpoint')
 setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__qualname__', 'BeginQuorumEpochRequest.LeaderEndpoint')
+setattr(BeginQuorumEpochRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'voter_directory_id': 'bytes', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(BeginQuorumEpochRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[BeginQuorumEpochRequest_PartitionData]'})
+setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(BeginQuorumEpochRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'topics': 'list[BeginQuorumEpochRequest_TopicData]', 'leader_endpoints': 'list[BeginQuorumEpochRequest_LeaderEndpoint]'})
 
 
 class BeginQuorumEpochResponse_PartitionData(Message):
@@ -178,6 +182,10 @@ setattr(BeginQuorumEpochResponse_TopicData, '__qualname__', 'BeginQuorumEpochRes
 setattr(BeginQuorumEpochResponse, 'NodeEndpoint', BeginQuorumEpochResponse_NodeEndpoint)
 setattr(BeginQuorumEpochResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(BeginQuorumEpochResponse_NodeEndpoint, '__qualname__', 'BeginQuorumEpochResponse.NodeEndpoint')
+setattr(BeginQuorumEpochResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(BeginQuorumEpochResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[BeginQuorumEpochResponse_PartitionData]'})
+setattr(BeginQuorumEpochResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(BeginQuorumEpochResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[BeginQuorumEpochResponse_TopicData]', 'node_endpoints': 'list[BeginQuorumEpochResponse_NodeEndpoint]'})
 
 
 def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest_PartitionData, w: Writer) -> None:

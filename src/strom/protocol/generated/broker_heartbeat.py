@@ -47,6 +47,9 @@ class BrokerHeartbeatRequest(Message):
         return _DEC_BrokerHeartbeatRequest[version - 0](r)
 
 
+setattr(BrokerHeartbeatRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'current_metadata_offset': 'int', 'want_fence': 'bool', 'want_shut_down': 'bool', 'offline_log_dirs': 'list[bytes]'})
+
+
 class BrokerHeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'is_caught_up', 'is_fenced', 'should_shut_down',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'is_caught_up', 'is_fenced', 'should_shut_down',)
@@ -78,6 +81,9 @@ class BrokerHeartbeatResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"BrokerHeartbeatResponse has no version {version}")
         return _DEC_BrokerHeartbeatResponse[version - 0](r)
+
+
+setattr(BrokerHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'is_caught_up': 'bool', 'is_fenced': 'bool', 'should_shut_down': 'bool'})
 
 
 def _e_BrokerHeartbeatRequest_0(self: BrokerHeartbeatRequest, w: Writer) -> None:

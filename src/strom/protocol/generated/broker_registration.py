@@ -90,6 +90,9 @@ setattr(BrokerRegistrationRequest_Listener, '__qualname__', 'BrokerRegistrationR
 setattr(BrokerRegistrationRequest, 'Feature', BrokerRegistrationRequest_Feature)
 setattr(BrokerRegistrationRequest_Feature, '__name__', 'Feature')
 setattr(BrokerRegistrationRequest_Feature, '__qualname__', 'BrokerRegistrationRequest.Feature')
+setattr(BrokerRegistrationRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int', 'security_protocol': 'int'})
+setattr(BrokerRegistrationRequest_Feature, '__annotations__', {'name': 'str', 'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(BrokerRegistrationRequest, '__annotations__', {'broker_id': 'int', 'cluster_id': 'str', 'incarnation_id': 'bytes', 'listeners': 'list[BrokerRegistrationRequest_Listener]', 'features': 'list[BrokerRegistrationRequest_Feature]', 'rack': 'str | None', 'is_migrating_zk_broker': 'bool', 'log_dirs': 'list[bytes]', 'previous_broker_epoch': 'int'})
 
 
 class BrokerRegistrationResponse(Message):
@@ -119,6 +122,9 @@ class BrokerRegistrationResponse(Message):
         if not 0 <= version <= 4:
             raise DecodeError(f"BrokerRegistrationResponse has no version {version}")
         return _DEC_BrokerRegistrationResponse[version - 0](r)
+
+
+setattr(BrokerRegistrationResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'broker_epoch': 'int'})
 
 
 def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest_Listener, w: Writer) -> None:

@@ -39,6 +39,9 @@ class ConsumerGroupDescribeRequest(Message):
         return _DEC_ConsumerGroupDescribeRequest[version - 0](r)
 
 
+setattr(ConsumerGroupDescribeRequest, '__annotations__', {'group_ids': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
 class ConsumerGroupDescribeResponse_TopicPartitions(Message):
     __slots__ = ('topic_id', 'topic_name', 'partitions',)
     FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'topic_name', 'partitions',)
@@ -159,6 +162,11 @@ setattr(ConsumerGroupDescribeResponse_Member, '__qualname__', 'ConsumerGroupDesc
 setattr(ConsumerGroupDescribeResponse, 'DescribedGroup', ConsumerGroupDescribeResponse_DescribedGroup)
 setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__name__', 'DescribedGroup')
 setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__qualname__', 'ConsumerGroupDescribeResponse.DescribedGroup')
+setattr(ConsumerGroupDescribeResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'topic_name': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerGroupDescribeResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ConsumerGroupDescribeResponse_TopicPartitions]'})
+setattr(ConsumerGroupDescribeResponse_Member, '__annotations__', {'member_id': 'str', 'instance_id': 'str | None', 'rack_id': 'str | None', 'member_epoch': 'int', 'client_id': 'str', 'client_host': 'str', 'subscribed_topic_names': 'list[str]', 'subscribed_topic_regex': 'str | None', 'assignment': 'ConsumerGroupDescribeResponse_Assignment', 'target_assignment': 'ConsumerGroupDescribeResponse_Assignment', 'member_type': 'int'})
+setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'group_id': 'str', 'group_state': 'str', 'group_epoch': 'int', 'assignment_epoch': 'int', 'assignor_name': 'str', 'members': 'list[ConsumerGroupDescribeResponse_Member]', 'authorized_operations': 'int'})
+setattr(ConsumerGroupDescribeResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[ConsumerGroupDescribeResponse_DescribedGroup]'})
 
 
 def _e_ConsumerGroupDescribeRequest_0(self: ConsumerGroupDescribeRequest, w: Writer) -> None:

@@ -71,6 +71,8 @@ class ConsumerGroupHeartbeatRequest(Message):
 setattr(ConsumerGroupHeartbeatRequest, 'TopicPartitions', ConsumerGroupHeartbeatRequest_TopicPartitions)
 setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__name__', 'TopicPartitions')
 setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__qualname__', 'ConsumerGroupHeartbeatRequest.TopicPartitions')
+setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ConsumerGroupHeartbeatRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'member_epoch': 'int', 'instance_id': 'str | None', 'rack_id': 'str | None', 'rebalance_timeout_ms': 'int', 'subscribed_topic_names': 'list[str] | None', 'subscribed_topic_regex': 'str | None', 'server_assignor': 'str | None', 'topic_partitions': 'list[ConsumerGroupHeartbeatRequest_TopicPartitions] | None'})
 
 
 class ConsumerGroupHeartbeatResponse_TopicPartitions(Message):
@@ -139,6 +141,9 @@ setattr(ConsumerGroupHeartbeatResponse_TopicPartitions, '__qualname__', 'Consume
 setattr(ConsumerGroupHeartbeatResponse, 'Assignment', ConsumerGroupHeartbeatResponse_Assignment)
 setattr(ConsumerGroupHeartbeatResponse_Assignment, '__name__', 'Assignment')
 setattr(ConsumerGroupHeartbeatResponse_Assignment, '__qualname__', 'ConsumerGroupHeartbeatResponse.Assignment')
+setattr(ConsumerGroupHeartbeatResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ConsumerGroupHeartbeatResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ConsumerGroupHeartbeatResponse_TopicPartitions]'})
+setattr(ConsumerGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'member_id': 'str | None', 'member_epoch': 'int', 'heartbeat_interval_ms': 'int', 'assignment': 'ConsumerGroupHeartbeatResponse_Assignment | None'})
 
 
 def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartbeatRequest_TopicPartitions, w: Writer) -> None:

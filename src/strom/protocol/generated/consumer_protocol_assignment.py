@@ -55,6 +55,8 @@ class ConsumerProtocolAssignment(Message):
 setattr(ConsumerProtocolAssignment, 'TopicPartition', ConsumerProtocolAssignment_TopicPartition)
 setattr(ConsumerProtocolAssignment_TopicPartition, '__name__', 'TopicPartition')
 setattr(ConsumerProtocolAssignment_TopicPartition, '__qualname__', 'ConsumerProtocolAssignment.TopicPartition')
+setattr(ConsumerProtocolAssignment_TopicPartition, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerProtocolAssignment, '__annotations__', {'assigned_partitions': 'list[ConsumerProtocolAssignment_TopicPartition]', 'user_data': 'bytes | None'})
 
 
 def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignment_TopicPartition, w: Writer) -> None:

@@ -61,6 +61,8 @@ class ConsumerProtocolSubscription(Message):
 setattr(ConsumerProtocolSubscription, 'TopicPartition', ConsumerProtocolSubscription_TopicPartition)
 setattr(ConsumerProtocolSubscription_TopicPartition, '__name__', 'TopicPartition')
 setattr(ConsumerProtocolSubscription_TopicPartition, '__qualname__', 'ConsumerProtocolSubscription.TopicPartition')
+setattr(ConsumerProtocolSubscription_TopicPartition, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerProtocolSubscription, '__annotations__', {'topics': 'list[str]', 'user_data': 'bytes | None', 'owned_partitions': 'list[ConsumerProtocolSubscription_TopicPartition]', 'generation_id': 'int', 'rack_id': 'str | None'})
 
 
 def _e_ConsumerProtocolSubscription_TopicPartition_0(self: ConsumerProtocolSubscription_TopicPartition, w: Writer) -> None:

@@ -39,6 +39,9 @@ class ControlledShutdownRequest(Message):
         return _DEC_ControlledShutdownRequest[version - 0](r)
 
 
+setattr(ControlledShutdownRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+
+
 class ControlledShutdownResponse_RemainingPartition(Message):
     __slots__ = ('topic_name', 'partition_index',)
     FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index',)
@@ -82,6 +85,8 @@ class ControlledShutdownResponse(Message):
 setattr(ControlledShutdownResponse, 'RemainingPartition', ControlledShutdownResponse_RemainingPartition)
 setattr(ControlledShutdownResponse_RemainingPartition, '__name__', 'RemainingPartition')
 setattr(ControlledShutdownResponse_RemainingPartition, '__qualname__', 'ControlledShutdownResponse.RemainingPartition')
+setattr(ControlledShutdownResponse_RemainingPartition, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(ControlledShutdownResponse, '__annotations__', {'error_code': 'int', 'remaining_partitions': 'list[ControlledShutdownResponse_RemainingPartition]'})
 
 
 def _e_ControlledShutdownRequest_0(self: ControlledShutdownRequest, w: Writer) -> None:

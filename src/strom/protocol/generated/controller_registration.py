@@ -82,6 +82,9 @@ setattr(ControllerRegistrationRequest_Listener, '__qualname__', 'ControllerRegis
 setattr(ControllerRegistrationRequest, 'Feature', ControllerRegistrationRequest_Feature)
 setattr(ControllerRegistrationRequest_Feature, '__name__', 'Feature')
 setattr(ControllerRegistrationRequest_Feature, '__qualname__', 'ControllerRegistrationRequest.Feature')
+setattr(ControllerRegistrationRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int', 'security_protocol': 'int'})
+setattr(ControllerRegistrationRequest_Feature, '__annotations__', {'name': 'str', 'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(ControllerRegistrationRequest, '__annotations__', {'controller_id': 'int', 'incarnation_id': 'bytes', 'zk_migration_ready': 'bool', 'listeners': 'list[ControllerRegistrationRequest_Listener]', 'features': 'list[ControllerRegistrationRequest_Feature]'})
 
 
 class ControllerRegistrationResponse(Message):
@@ -111,6 +114,9 @@ class ControllerRegistrationResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"ControllerRegistrationResponse has no version {version}")
         return _DEC_ControllerRegistrationResponse[version - 0](r)
+
+
+setattr(ControllerRegistrationResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequest_Listener, w: Writer) -> None:

@@ -63,6 +63,8 @@ class CreateAclsRequest(Message):
 setattr(CreateAclsRequest, 'AclCreation', CreateAclsRequest_AclCreation)
 setattr(CreateAclsRequest_AclCreation, '__name__', 'AclCreation')
 setattr(CreateAclsRequest_AclCreation, '__qualname__', 'CreateAclsRequest.AclCreation')
+setattr(CreateAclsRequest_AclCreation, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'resource_pattern_type': 'int', 'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(CreateAclsRequest, '__annotations__', {'creations': 'list[CreateAclsRequest_AclCreation]'})
 
 
 class CreateAclsResponse_AclCreationResult(Message):
@@ -108,6 +110,8 @@ class CreateAclsResponse(Message):
 setattr(CreateAclsResponse, 'AclCreationResult', CreateAclsResponse_AclCreationResult)
 setattr(CreateAclsResponse_AclCreationResult, '__name__', 'AclCreationResult')
 setattr(CreateAclsResponse_AclCreationResult, '__qualname__', 'CreateAclsResponse.AclCreationResult')
+setattr(CreateAclsResponse_AclCreationResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None'})
+setattr(CreateAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[CreateAclsResponse_AclCreationResult]'})
 
 
 def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest_AclCreation, w: Writer) -> None:

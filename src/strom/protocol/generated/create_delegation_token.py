@@ -59,6 +59,8 @@ class CreateDelegationTokenRequest(Message):
 setattr(CreateDelegationTokenRequest, 'CreatableRenewers', CreateDelegationTokenRequest_CreatableRenewers)
 setattr(CreateDelegationTokenRequest_CreatableRenewers, '__name__', 'CreatableRenewers')
 setattr(CreateDelegationTokenRequest_CreatableRenewers, '__qualname__', 'CreateDelegationTokenRequest.CreatableRenewers')
+setattr(CreateDelegationTokenRequest_CreatableRenewers, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(CreateDelegationTokenRequest, '__annotations__', {'owner_principal_type': 'str | None', 'owner_principal_name': 'str | None', 'renewers': 'list[CreateDelegationTokenRequest_CreatableRenewers]', 'max_lifetime_ms': 'int'})
 
 
 class CreateDelegationTokenResponse(Message):
@@ -104,6 +106,9 @@ class CreateDelegationTokenResponse(Message):
         if not 0 <= version <= 3:
             raise DecodeError(f"CreateDelegationTokenResponse has no version {version}")
         return _DEC_CreateDelegationTokenResponse[version - 0](r)
+
+
+setattr(CreateDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'principal_type': 'str', 'principal_name': 'str', 'token_requester_principal_type': 'str', 'token_requester_principal_name': 'str', 'issue_timestamp_ms': 'int', 'expiry_timestamp_ms': 'int', 'max_timestamp_ms': 'int', 'token_id': 'str', 'hmac': 'bytes', 'throttle_time_ms': 'int'})
 
 
 def _e_CreateDelegationTokenRequest_CreatableRenewers_0(self: CreateDelegationTokenRequest_CreatableRenewers, w: Writer) -> None:

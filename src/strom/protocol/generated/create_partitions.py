@@ -72,6 +72,9 @@ setattr(CreatePartitionsRequest_CreatePartitionsAssignment, '__qualname__', 'Cre
 setattr(CreatePartitionsRequest, 'CreatePartitionsTopic', CreatePartitionsRequest_CreatePartitionsTopic)
 setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__name__', 'CreatePartitionsTopic')
 setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__qualname__', 'CreatePartitionsRequest.CreatePartitionsTopic')
+setattr(CreatePartitionsRequest_CreatePartitionsAssignment, '__annotations__', {'broker_ids': 'list[int]'})
+setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__annotations__', {'name': 'str', 'count': 'int', 'assignments': 'list[CreatePartitionsRequest_CreatePartitionsAssignment] | None'})
+setattr(CreatePartitionsRequest, '__annotations__', {'topics': 'list[CreatePartitionsRequest_CreatePartitionsTopic]', 'timeout_ms': 'int', 'validate_only': 'bool'})
 
 
 class CreatePartitionsResponse_CreatePartitionsTopicResult(Message):
@@ -119,6 +122,8 @@ class CreatePartitionsResponse(Message):
 setattr(CreatePartitionsResponse, 'CreatePartitionsTopicResult', CreatePartitionsResponse_CreatePartitionsTopicResult)
 setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__name__', 'CreatePartitionsTopicResult')
 setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__qualname__', 'CreatePartitionsResponse.CreatePartitionsTopicResult')
+setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__annotations__', {'name': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(CreatePartitionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[CreatePartitionsResponse_CreatePartitionsTopicResult]'})
 
 
 def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(self: CreatePartitionsRequest_CreatePartitionsAssignment, w: Writer) -> None:

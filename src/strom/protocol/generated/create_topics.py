@@ -93,6 +93,10 @@ setattr(CreateTopicsRequest_CreatableTopicConfig, '__qualname__', 'CreateTopicsR
 setattr(CreateTopicsRequest, 'CreatableTopic', CreateTopicsRequest_CreatableTopic)
 setattr(CreateTopicsRequest_CreatableTopic, '__name__', 'CreatableTopic')
 setattr(CreateTopicsRequest_CreatableTopic, '__qualname__', 'CreateTopicsRequest.CreatableTopic')
+setattr(CreateTopicsRequest_CreatableReplicaAssignment, '__annotations__', {'partition_index': 'int', 'broker_ids': 'list[int]'})
+setattr(CreateTopicsRequest_CreatableTopicConfig, '__annotations__', {'name': 'str', 'value': 'str | None'})
+setattr(CreateTopicsRequest_CreatableTopic, '__annotations__', {'name': 'str', 'num_partitions': 'int', 'replication_factor': 'int', 'assignments': 'list[CreateTopicsRequest_CreatableReplicaAssignment]', 'configs': 'list[CreateTopicsRequest_CreatableTopicConfig]'})
+setattr(CreateTopicsRequest, '__annotations__', {'topics': 'list[CreateTopicsRequest_CreatableTopic]', 'timeout_ms': 'int', 'validate_only': 'bool'})
 
 
 class CreateTopicsResponse_CreatableTopicConfigs(Message):
@@ -171,6 +175,9 @@ setattr(CreateTopicsResponse_CreatableTopicConfigs, '__qualname__', 'CreateTopic
 setattr(CreateTopicsResponse, 'CreatableTopicResult', CreateTopicsResponse_CreatableTopicResult)
 setattr(CreateTopicsResponse_CreatableTopicResult, '__name__', 'CreatableTopicResult')
 setattr(CreateTopicsResponse_CreatableTopicResult, '__qualname__', 'CreateTopicsResponse.CreatableTopicResult')
+setattr(CreateTopicsResponse_CreatableTopicConfigs, '__annotations__', {'name': 'str', 'value': 'str | None', 'read_only': 'bool', 'config_source': 'int', 'is_sensitive': 'bool'})
+setattr(CreateTopicsResponse_CreatableTopicResult, '__annotations__', {'name': 'str', 'topic_id': 'bytes', 'error_code': 'int', 'error_message': 'str | None', 'topic_config_error_code': 'int', 'num_partitions': 'int', 'replication_factor': 'int', 'configs': 'list[CreateTopicsResponse_CreatableTopicConfigs] | None'})
+setattr(CreateTopicsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[CreateTopicsResponse_CreatableTopicResult]'})
 
 
 def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(self: CreateTopicsRequest_CreatableReplicaAssignment, w: Writer) -> None:

@@ -41,6 +41,9 @@ class DefaultPrincipalData(Message):
         return _DEC_DefaultPrincipalData[version - 0](r)
 
 
+setattr(DefaultPrincipalData, '__annotations__', {'type': 'str', 'name': 'str', 'token_authenticated': 'bool'})
+
+
 def _e_DefaultPrincipalData_0(self: DefaultPrincipalData, w: Writer) -> None:
     w.cstring(self.type)
     w.cstring(self.name)

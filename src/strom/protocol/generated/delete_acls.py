@@ -63,6 +63,8 @@ class DeleteAclsRequest(Message):
 setattr(DeleteAclsRequest, 'DeleteAclsFilter', DeleteAclsRequest_DeleteAclsFilter)
 setattr(DeleteAclsRequest_DeleteAclsFilter, '__name__', 'DeleteAclsFilter')
 setattr(DeleteAclsRequest_DeleteAclsFilter, '__qualname__', 'DeleteAclsRequest.DeleteAclsFilter')
+setattr(DeleteAclsRequest_DeleteAclsFilter, '__annotations__', {'resource_type_filter': 'int', 'resource_name_filter': 'str | None', 'pattern_type_filter': 'int', 'principal_filter': 'str | None', 'host_filter': 'str | None', 'operation': 'int', 'permission_type': 'int'})
+setattr(DeleteAclsRequest, '__annotations__', {'filters': 'list[DeleteAclsRequest_DeleteAclsFilter]'})
 
 
 class DeleteAclsResponse_DeleteAclsMatchingAcl(Message):
@@ -139,6 +141,9 @@ setattr(DeleteAclsResponse_DeleteAclsMatchingAcl, '__qualname__', 'DeleteAclsRes
 setattr(DeleteAclsResponse, 'DeleteAclsFilterResult', DeleteAclsResponse_DeleteAclsFilterResult)
 setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__name__', 'DeleteAclsFilterResult')
 setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__qualname__', 'DeleteAclsResponse.DeleteAclsFilterResult')
+setattr(DeleteAclsResponse_DeleteAclsMatchingAcl, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str', 'pattern_type': 'int', 'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'matching_acls': 'list[DeleteAclsResponse_DeleteAclsMatchingAcl]'})
+setattr(DeleteAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'filter_results': 'list[DeleteAclsResponse_DeleteAclsFilterResult]'})
 
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_0(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:

@@ -37,6 +37,9 @@ class DeleteGroupsRequest(Message):
         return _DEC_DeleteGroupsRequest[version - 0](r)
 
 
+setattr(DeleteGroupsRequest, '__annotations__', {'groups_names': 'list[str]'})
+
+
 class DeleteGroupsResponse_DeletableGroupResult(Message):
     __slots__ = ('group_id', 'error_code',)
     FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'error_code',)
@@ -80,6 +83,8 @@ class DeleteGroupsResponse(Message):
 setattr(DeleteGroupsResponse, 'DeletableGroupResult', DeleteGroupsResponse_DeletableGroupResult)
 setattr(DeleteGroupsResponse_DeletableGroupResult, '__name__', 'DeletableGroupResult')
 setattr(DeleteGroupsResponse_DeletableGroupResult, '__qualname__', 'DeleteGroupsResponse.DeletableGroupResult')
+setattr(DeleteGroupsResponse_DeletableGroupResult, '__annotations__', {'group_id': 'str', 'error_code': 'int'})
+setattr(DeleteGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[DeleteGroupsResponse_DeletableGroupResult]'})
 
 
 def _e_DeleteGroupsRequest_0(self: DeleteGroupsRequest, w: Writer) -> None:

@@ -70,6 +70,9 @@ setattr(DeleteRecordsRequest_DeleteRecordsPartition, '__qualname__', 'DeleteReco
 setattr(DeleteRecordsRequest, 'DeleteRecordsTopic', DeleteRecordsRequest_DeleteRecordsTopic)
 setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__name__', 'DeleteRecordsTopic')
 setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__qualname__', 'DeleteRecordsRequest.DeleteRecordsTopic')
+setattr(DeleteRecordsRequest_DeleteRecordsPartition, '__annotations__', {'partition_index': 'int', 'offset': 'int'})
+setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[DeleteRecordsRequest_DeleteRecordsPartition]'})
+setattr(DeleteRecordsRequest, '__annotations__', {'topics': 'list[DeleteRecordsRequest_DeleteRecordsTopic]', 'timeout_ms': 'int'})
 
 
 class DeleteRecordsResponse_DeleteRecordsPartitionResult(Message):
@@ -132,6 +135,9 @@ setattr(DeleteRecordsResponse_DeleteRecordsPartitionResult, '__qualname__', 'Del
 setattr(DeleteRecordsResponse, 'DeleteRecordsTopicResult', DeleteRecordsResponse_DeleteRecordsTopicResult)
 setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__name__', 'DeleteRecordsTopicResult')
 setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__qualname__', 'DeleteRecordsResponse.DeleteRecordsTopicResult')
+setattr(DeleteRecordsResponse_DeleteRecordsPartitionResult, '__annotations__', {'partition_index': 'int', 'low_watermark': 'int', 'error_code': 'int'})
+setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__annotations__', {'name': 'str', 'partitions': 'list[DeleteRecordsResponse_DeleteRecordsPartitionResult]'})
+setattr(DeleteRecordsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DeleteRecordsResponse_DeleteRecordsTopicResult]'})
 
 
 def _e_DeleteRecordsRequest_DeleteRecordsPartition_0(self: DeleteRecordsRequest_DeleteRecordsPartition, w: Writer) -> None:

@@ -68,6 +68,9 @@ setattr(DeleteShareGroupStateRequest_PartitionData, '__qualname__', 'DeleteShare
 setattr(DeleteShareGroupStateRequest, 'DeleteStateData', DeleteShareGroupStateRequest_DeleteStateData)
 setattr(DeleteShareGroupStateRequest_DeleteStateData, '__name__', 'DeleteStateData')
 setattr(DeleteShareGroupStateRequest_DeleteStateData, '__qualname__', 'DeleteShareGroupStateRequest.DeleteStateData')
+setattr(DeleteShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int'})
+setattr(DeleteShareGroupStateRequest_DeleteStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[DeleteShareGroupStateRequest_PartitionData]'})
+setattr(DeleteShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[DeleteShareGroupStateRequest_DeleteStateData]'})
 
 
 class DeleteShareGroupStateResponse_PartitionResult(Message):
@@ -128,6 +131,9 @@ setattr(DeleteShareGroupStateResponse_PartitionResult, '__qualname__', 'DeleteSh
 setattr(DeleteShareGroupStateResponse, 'DeleteStateResult', DeleteShareGroupStateResponse_DeleteStateResult)
 setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__name__', 'DeleteStateResult')
 setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__qualname__', 'DeleteShareGroupStateResponse.DeleteStateResult')
+setattr(DeleteShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[DeleteShareGroupStateResponse_PartitionResult]'})
+setattr(DeleteShareGroupStateResponse, '__annotations__', {'results': 'list[DeleteShareGroupStateResponse_DeleteStateResult]'})
 
 
 def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateRequest_PartitionData, w: Writer) -> None:

@@ -57,6 +57,8 @@ class DeleteTopicsRequest(Message):
 setattr(DeleteTopicsRequest, 'DeleteTopicState', DeleteTopicsRequest_DeleteTopicState)
 setattr(DeleteTopicsRequest_DeleteTopicState, '__name__', 'DeleteTopicState')
 setattr(DeleteTopicsRequest_DeleteTopicState, '__qualname__', 'DeleteTopicsRequest.DeleteTopicState')
+setattr(DeleteTopicsRequest_DeleteTopicState, '__annotations__', {'name': 'str | None', 'topic_id': 'bytes'})
+setattr(DeleteTopicsRequest, '__annotations__', {'topics': 'list[DeleteTopicsRequest_DeleteTopicState]', 'topic_names': 'list[str]', 'timeout_ms': 'int'})
 
 
 class DeleteTopicsResponse_DeletableTopicResult(Message):
@@ -106,6 +108,8 @@ class DeleteTopicsResponse(Message):
 setattr(DeleteTopicsResponse, 'DeletableTopicResult', DeleteTopicsResponse_DeletableTopicResult)
 setattr(DeleteTopicsResponse_DeletableTopicResult, '__name__', 'DeletableTopicResult')
 setattr(DeleteTopicsResponse_DeletableTopicResult, '__qualname__', 'DeleteTopicsResponse.DeletableTopicResult')
+setattr(DeleteTopicsResponse_DeletableTopicResult, '__annotations__', {'name': 'str | None', 'topic_id': 'bytes', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(DeleteTopicsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[DeleteTopicsResponse_DeletableTopicResult]'})
 
 
 def _e_DeleteTopicsRequest_DeleteTopicState_0(self: DeleteTopicsRequest_DeleteTopicState, w: Writer) -> None:

@@ -49,6 +49,9 @@ class DescribeAclsRequest(Message):
         return _DEC_DescribeAclsRequest[version - 0](r)
 
 
+setattr(DescribeAclsRequest, '__annotations__', {'resource_type_filter': 'int', 'resource_name_filter': 'str | None', 'pattern_type_filter': 'int', 'principal_filter': 'str | None', 'host_filter': 'str | None', 'operation': 'int', 'permission_type': 'int'})
+
+
 class DescribeAclsResponse_AclDescription(Message):
     __slots__ = ('principal', 'host', 'operation', 'permission_type',)
     FIELDS: ClassVar[tuple[str, ...]] = ('principal', 'host', 'operation', 'permission_type',)
@@ -119,6 +122,9 @@ setattr(DescribeAclsResponse_AclDescription, '__qualname__', 'DescribeAclsRespon
 setattr(DescribeAclsResponse, 'DescribeAclsResource', DescribeAclsResponse_DescribeAclsResource)
 setattr(DescribeAclsResponse_DescribeAclsResource, '__name__', 'DescribeAclsResource')
 setattr(DescribeAclsResponse_DescribeAclsResource, '__qualname__', 'DescribeAclsResponse.DescribeAclsResource')
+setattr(DescribeAclsResponse_AclDescription, '__annotations__', {'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(DescribeAclsResponse_DescribeAclsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'pattern_type': 'int', 'acls': 'list[DescribeAclsResponse_AclDescription]'})
+setattr(DescribeAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'resources': 'list[DescribeAclsResponse_DescribeAclsResource]'})
 
 
 def _e_DescribeAclsRequest_0(self: DescribeAclsRequest, w: Writer) -> None:

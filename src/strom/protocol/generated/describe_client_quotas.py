@@ -57,6 +57,8 @@ class DescribeClientQuotasRequest(Message):
 setattr(DescribeClientQuotasRequest, 'ComponentData', DescribeClientQuotasRequest_ComponentData)
 setattr(DescribeClientQuotasRequest_ComponentData, '__name__', 'ComponentData')
 setattr(DescribeClientQuotasRequest_ComponentData, '__qualname__', 'DescribeClientQuotasRequest.ComponentData')
+setattr(DescribeClientQuotasRequest_ComponentData, '__annotations__', {'entity_type': 'str', 'match_type': 'int', 'match': 'str | None'})
+setattr(DescribeClientQuotasRequest, '__annotations__', {'components': 'list[DescribeClientQuotasRequest_ComponentData]', 'strict': 'bool'})
 
 
 class DescribeClientQuotasResponse_EntityData(Message):
@@ -136,6 +138,10 @@ setattr(DescribeClientQuotasResponse_ValueData, '__qualname__', 'DescribeClientQ
 setattr(DescribeClientQuotasResponse, 'EntryData', DescribeClientQuotasResponse_EntryData)
 setattr(DescribeClientQuotasResponse_EntryData, '__name__', 'EntryData')
 setattr(DescribeClientQuotasResponse_EntryData, '__qualname__', 'DescribeClientQuotasResponse.EntryData')
+setattr(DescribeClientQuotasResponse_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(DescribeClientQuotasResponse_ValueData, '__annotations__', {'key': 'str', 'value': 'float'})
+setattr(DescribeClientQuotasResponse_EntryData, '__annotations__', {'entity': 'list[DescribeClientQuotasResponse_EntityData]', 'values': 'list[DescribeClientQuotasResponse_ValueData]'})
+setattr(DescribeClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'entries': 'list[DescribeClientQuotasResponse_EntryData] | None'})
 
 
 def _e_DescribeClientQuotasRequest_ComponentData_0(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:

@@ -39,6 +39,9 @@ class DescribeClusterRequest(Message):
         return _DEC_DescribeClusterRequest[version - 0](r)
 
 
+setattr(DescribeClusterRequest, '__annotations__', {'include_cluster_authorized_operations': 'bool', 'endpoint_type': 'int'})
+
+
 class DescribeClusterResponse_DescribeClusterBroker(Message):
     __slots__ = ('broker_id', 'host', 'port', 'rack',)
     FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'host', 'port', 'rack',)
@@ -98,6 +101,8 @@ class DescribeClusterResponse(Message):
 setattr(DescribeClusterResponse, 'DescribeClusterBroker', DescribeClusterResponse_DescribeClusterBroker)
 setattr(DescribeClusterResponse_DescribeClusterBroker, '__name__', 'DescribeClusterBroker')
 setattr(DescribeClusterResponse_DescribeClusterBroker, '__qualname__', 'DescribeClusterResponse.DescribeClusterBroker')
+setattr(DescribeClusterResponse_DescribeClusterBroker, '__annotations__', {'broker_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(DescribeClusterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'endpoint_type': 'int', 'cluster_id': 'str', 'controller_id': 'int', 'brokers': 'list[DescribeClusterResponse_DescribeClusterBroker]', 'cluster_authorized_operations': 'int'})
 
 
 def _e_DescribeClusterRequest_0(self: DescribeClusterRequest, w: Writer) -> None:

@@ -59,6 +59,8 @@ class DescribeConfigsRequest(Message):
 setattr(DescribeConfigsRequest, 'DescribeConfigsResource', DescribeConfigsRequest_DescribeConfigsResource)
 setattr(DescribeConfigsRequest_DescribeConfigsResource, '__name__', 'DescribeConfigsResource')
 setattr(DescribeConfigsRequest_DescribeConfigsResource, '__qualname__', 'DescribeConfigsRequest.DescribeConfigsResource')
+setattr(DescribeConfigsRequest_DescribeConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configuration_keys': 'list[str] | None'})
+setattr(DescribeConfigsRequest, '__annotations__', {'resources': 'list[DescribeConfigsRequest_DescribeConfigsResource]', 'include_synonyms': 'bool', 'include_documentation': 'bool'})
 
 
 class DescribeConfigsResponse_DescribeConfigsSynonym(Message):
@@ -156,6 +158,10 @@ setattr(DescribeConfigsResponse_DescribeConfigsResourceResult, '__qualname__', '
 setattr(DescribeConfigsResponse, 'DescribeConfigsResult', DescribeConfigsResponse_DescribeConfigsResult)
 setattr(DescribeConfigsResponse_DescribeConfigsResult, '__name__', 'DescribeConfigsResult')
 setattr(DescribeConfigsResponse_DescribeConfigsResult, '__qualname__', 'DescribeConfigsResponse.DescribeConfigsResult')
+setattr(DescribeConfigsResponse_DescribeConfigsSynonym, '__annotations__', {'name': 'str', 'value': 'str | None', 'source': 'int'})
+setattr(DescribeConfigsResponse_DescribeConfigsResourceResult, '__annotations__', {'name': 'str', 'value': 'str | None', 'read_only': 'bool', 'is_default': 'bool', 'config_source': 'int', 'is_sensitive': 'bool', 'synonyms': 'list[DescribeConfigsResponse_DescribeConfigsSynonym]', 'config_type': 'int', 'documentation': 'str | None'})
+setattr(DescribeConfigsResponse_DescribeConfigsResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[DescribeConfigsResponse_DescribeConfigsResourceResult]'})
+setattr(DescribeConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[DescribeConfigsResponse_DescribeConfigsResult]'})
 
 
 def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsRequest_DescribeConfigsResource, w: Writer) -> None:

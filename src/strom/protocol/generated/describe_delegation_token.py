@@ -53,6 +53,8 @@ class DescribeDelegationTokenRequest(Message):
 setattr(DescribeDelegationTokenRequest, 'DescribeDelegationTokenOwner', DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
 setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__name__', 'DescribeDelegationTokenOwner')
 setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__qualname__', 'DescribeDelegationTokenRequest.DescribeDelegationTokenOwner')
+setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(DescribeDelegationTokenRequest, '__annotations__', {'owners': 'list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None'})
 
 
 class DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(Message):
@@ -131,6 +133,9 @@ setattr(DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, '__qual
 setattr(DescribeDelegationTokenResponse, 'DescribedDelegationToken', DescribeDelegationTokenResponse_DescribedDelegationToken)
 setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__name__', 'DescribedDelegationToken')
 setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__qualname__', 'DescribeDelegationTokenResponse.DescribedDelegationToken')
+setattr(DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__annotations__', {'principal_type': 'str', 'principal_name': 'str', 'token_requester_principal_type': 'str', 'token_requester_principal_name': 'str', 'issue_timestamp': 'int', 'expiry_timestamp': 'int', 'max_timestamp': 'int', 'token_id': 'str', 'hmac': 'bytes', 'renewers': 'list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]'})
+setattr(DescribeDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'tokens': 'list[DescribeDelegationTokenResponse_DescribedDelegationToken]', 'throttle_time_ms': 'int'})
 
 
 def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(self: DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, w: Writer) -> None:

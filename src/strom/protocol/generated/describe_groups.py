@@ -39,6 +39,9 @@ class DescribeGroupsRequest(Message):
         return _DEC_DescribeGroupsRequest[version - 0](r)
 
 
+setattr(DescribeGroupsRequest, '__annotations__', {'groups': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
 class DescribeGroupsResponse_DescribedGroupMember(Message):
     __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
     FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
@@ -115,6 +118,9 @@ setattr(DescribeGroupsResponse_DescribedGroupMember, '__qualname__', 'DescribeGr
 setattr(DescribeGroupsResponse, 'DescribedGroup', DescribeGroupsResponse_DescribedGroup)
 setattr(DescribeGroupsResponse_DescribedGroup, '__name__', 'DescribedGroup')
 setattr(DescribeGroupsResponse_DescribedGroup, '__qualname__', 'DescribeGroupsResponse.DescribedGroup')
+setattr(DescribeGroupsResponse_DescribedGroupMember, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'client_id': 'str', 'client_host': 'str', 'member_metadata': 'bytes', 'member_assignment': 'bytes'})
+setattr(DescribeGroupsResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'group_id': 'str', 'group_state': 'str', 'protocol_type': 'str', 'protocol_data': 'str', 'members': 'list[DescribeGroupsResponse_DescribedGroupMember]', 'authorized_operations': 'int'})
+setattr(DescribeGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[DescribeGroupsResponse_DescribedGroup]'})
 
 
 def _e_DescribeGroupsRequest_0(self: DescribeGroupsRequest, w: Writer) -> None:

@@ -53,6 +53,8 @@ class DescribeLogDirsRequest(Message):
 setattr(DescribeLogDirsRequest, 'DescribableLogDirTopic', DescribeLogDirsRequest_DescribableLogDirTopic)
 setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__name__', 'DescribableLogDirTopic')
 setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__qualname__', 'DescribeLogDirsRequest.DescribableLogDirTopic')
+setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(DescribeLogDirsRequest, '__annotations__', {'topics': 'list[DescribeLogDirsRequest_DescribableLogDirTopic] | None'})
 
 
 class DescribeLogDirsResponse_DescribeLogDirsPartition(Message):
@@ -140,6 +142,10 @@ setattr(DescribeLogDirsResponse_DescribeLogDirsTopic, '__qualname__', 'DescribeL
 setattr(DescribeLogDirsResponse, 'DescribeLogDirsResult', DescribeLogDirsResponse_DescribeLogDirsResult)
 setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__name__', 'DescribeLogDirsResult')
 setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__qualname__', 'DescribeLogDirsResponse.DescribeLogDirsResult')
+setattr(DescribeLogDirsResponse_DescribeLogDirsPartition, '__annotations__', {'partition_index': 'int', 'partition_size': 'int', 'offset_lag': 'int', 'is_future_key': 'bool'})
+setattr(DescribeLogDirsResponse_DescribeLogDirsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[DescribeLogDirsResponse_DescribeLogDirsPartition]'})
+setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__annotations__', {'error_code': 'int', 'log_dir': 'str', 'topics': 'list[DescribeLogDirsResponse_DescribeLogDirsTopic]', 'total_bytes': 'int', 'usable_bytes': 'int'})
+setattr(DescribeLogDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'results': 'list[DescribeLogDirsResponse_DescribeLogDirsResult]'})
 
 
 def _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(self: DescribeLogDirsRequest_DescribableLogDirTopic, w: Writer) -> None:

@@ -53,6 +53,8 @@ class DescribeProducersRequest(Message):
 setattr(DescribeProducersRequest, 'TopicRequest', DescribeProducersRequest_TopicRequest)
 setattr(DescribeProducersRequest_TopicRequest, '__name__', 'TopicRequest')
 setattr(DescribeProducersRequest_TopicRequest, '__qualname__', 'DescribeProducersRequest.TopicRequest')
+setattr(DescribeProducersRequest_TopicRequest, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(DescribeProducersRequest, '__annotations__', {'topics': 'list[DescribeProducersRequest_TopicRequest]'})
 
 
 class DescribeProducersResponse_ProducerState(Message):
@@ -140,6 +142,10 @@ setattr(DescribeProducersResponse_PartitionResponse, '__qualname__', 'DescribePr
 setattr(DescribeProducersResponse, 'TopicResponse', DescribeProducersResponse_TopicResponse)
 setattr(DescribeProducersResponse_TopicResponse, '__name__', 'TopicResponse')
 setattr(DescribeProducersResponse_TopicResponse, '__qualname__', 'DescribeProducersResponse.TopicResponse')
+setattr(DescribeProducersResponse_ProducerState, '__annotations__', {'producer_id': 'int', 'producer_epoch': 'int', 'last_sequence': 'int', 'last_timestamp': 'int', 'coordinator_epoch': 'int', 'current_txn_start_offset': 'int'})
+setattr(DescribeProducersResponse_PartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'active_producers': 'list[DescribeProducersResponse_ProducerState]'})
+setattr(DescribeProducersResponse_TopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[DescribeProducersResponse_PartitionResponse]'})
+setattr(DescribeProducersResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DescribeProducersResponse_TopicResponse]'})
 
 
 def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest_TopicRequest, w: Writer) -> None:

@@ -66,6 +66,9 @@ setattr(DescribeQuorumRequest_PartitionData, '__qualname__', 'DescribeQuorumRequ
 setattr(DescribeQuorumRequest, 'TopicData', DescribeQuorumRequest_TopicData)
 setattr(DescribeQuorumRequest_TopicData, '__name__', 'TopicData')
 setattr(DescribeQuorumRequest_TopicData, '__qualname__', 'DescribeQuorumRequest.TopicData')
+setattr(DescribeQuorumRequest_PartitionData, '__annotations__', {'partition_index': 'int'})
+setattr(DescribeQuorumRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[DescribeQuorumRequest_PartitionData]'})
+setattr(DescribeQuorumRequest, '__annotations__', {'topics': 'list[DescribeQuorumRequest_TopicData]'})
 
 
 class DescribeQuorumResponse_ReplicaState(Message):
@@ -195,6 +198,12 @@ setattr(DescribeQuorumResponse_Listener, '__qualname__', 'DescribeQuorumResponse
 setattr(DescribeQuorumResponse, 'Node', DescribeQuorumResponse_Node)
 setattr(DescribeQuorumResponse_Node, '__name__', 'Node')
 setattr(DescribeQuorumResponse_Node, '__qualname__', 'DescribeQuorumResponse.Node')
+setattr(DescribeQuorumResponse_ReplicaState, '__annotations__', {'replica_id': 'int', 'replica_directory_id': 'bytes', 'log_end_offset': 'int', 'last_fetch_timestamp': 'int', 'last_caught_up_timestamp': 'int'})
+setattr(DescribeQuorumResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'leader_id': 'int', 'leader_epoch': 'int', 'high_watermark': 'int', 'current_voters': 'list[DescribeQuorumResponse_ReplicaState]', 'observers': 'list[DescribeQuorumResponse_ReplicaState]'})
+setattr(DescribeQuorumResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[DescribeQuorumResponse_PartitionData]'})
+setattr(DescribeQuorumResponse_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(DescribeQuorumResponse_Node, '__annotations__', {'node_id': 'int', 'listeners': 'list[DescribeQuorumResponse_Listener]'})
+setattr(DescribeQuorumResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'topics': 'list[DescribeQuorumResponse_TopicData]', 'nodes': 'list[DescribeQuorumResponse_Node]'})
 
 
 def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_PartitionData, w: Writer) -> None:

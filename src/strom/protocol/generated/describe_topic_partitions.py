@@ -70,6 +70,9 @@ setattr(DescribeTopicPartitionsRequest_TopicRequest, '__qualname__', 'DescribeTo
 setattr(DescribeTopicPartitionsRequest, 'Cursor', DescribeTopicPartitionsRequest_Cursor)
 setattr(DescribeTopicPartitionsRequest_Cursor, '__name__', 'Cursor')
 setattr(DescribeTopicPartitionsRequest_Cursor, '__qualname__', 'DescribeTopicPartitionsRequest.Cursor')
+setattr(DescribeTopicPartitionsRequest_TopicRequest, '__annotations__', {'name': 'str'})
+setattr(DescribeTopicPartitionsRequest_Cursor, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(DescribeTopicPartitionsRequest, '__annotations__', {'topics': 'list[DescribeTopicPartitionsRequest_TopicRequest]', 'response_partition_limit': 'int', 'cursor': 'DescribeTopicPartitionsRequest_Cursor | None'})
 
 
 class DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(Message):
@@ -169,6 +172,10 @@ setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, '_
 setattr(DescribeTopicPartitionsResponse, 'Cursor', DescribeTopicPartitionsResponse_Cursor)
 setattr(DescribeTopicPartitionsResponse_Cursor, '__name__', 'Cursor')
 setattr(DescribeTopicPartitionsResponse_Cursor, '__qualname__', 'DescribeTopicPartitionsResponse.Cursor')
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, '__annotations__', {'error_code': 'int', 'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'replica_nodes': 'list[int]', 'isr_nodes': 'list[int]', 'eligible_leader_replicas': 'list[int] | None', 'last_known_elr': 'list[int] | None', 'offline_replicas': 'list[int]'})
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, '__annotations__', {'error_code': 'int', 'name': 'str | None', 'topic_id': 'bytes', 'is_internal': 'bool', 'partitions': 'list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]', 'topic_authorized_operations': 'int'})
+setattr(DescribeTopicPartitionsResponse_Cursor, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(DescribeTopicPartitionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]', 'next_cursor': 'DescribeTopicPartitionsResponse_Cursor | None'})
 
 
 def _e_DescribeTopicPartitionsRequest_TopicRequest_0(self: DescribeTopicPartitionsRequest_TopicRequest, w: Writer) -> None:

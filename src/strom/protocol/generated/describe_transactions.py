@@ -37,6 +37,9 @@ class DescribeTransactionsRequest(Message):
         return _DEC_DescribeTransactionsRequest[version - 0](r)
 
 
+setattr(DescribeTransactionsRequest, '__annotations__', {'transactional_ids': 'list[str]'})
+
+
 class DescribeTransactionsResponse_TopicData(Message):
     __slots__ = ('topic', 'partitions',)
     FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
@@ -107,6 +110,9 @@ setattr(DescribeTransactionsResponse_TopicData, '__qualname__', 'DescribeTransac
 setattr(DescribeTransactionsResponse, 'TransactionState', DescribeTransactionsResponse_TransactionState)
 setattr(DescribeTransactionsResponse_TransactionState, '__name__', 'TransactionState')
 setattr(DescribeTransactionsResponse_TransactionState, '__qualname__', 'DescribeTransactionsResponse.TransactionState')
+setattr(DescribeTransactionsResponse_TopicData, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(DescribeTransactionsResponse_TransactionState, '__annotations__', {'error_code': 'int', 'transactional_id': 'str', 'transaction_state': 'str', 'transaction_timeout_ms': 'int', 'transaction_start_time_ms': 'int', 'producer_id': 'int', 'producer_epoch': 'int', 'topics': 'list[DescribeTransactionsResponse_TopicData]'})
+setattr(DescribeTransactionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'transaction_states': 'list[DescribeTransactionsResponse_TransactionState]'})
 
 
 def _e_DescribeTransactionsRequest_0(self: DescribeTransactionsRequest, w: Writer) -> None:

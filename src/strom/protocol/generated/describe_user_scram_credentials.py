@@ -51,6 +51,8 @@ class DescribeUserScramCredentialsRequest(Message):
 setattr(DescribeUserScramCredentialsRequest, 'UserName', DescribeUserScramCredentialsRequest_UserName)
 setattr(DescribeUserScramCredentialsRequest_UserName, '__name__', 'UserName')
 setattr(DescribeUserScramCredentialsRequest_UserName, '__qualname__', 'DescribeUserScramCredentialsRequest.UserName')
+setattr(DescribeUserScramCredentialsRequest_UserName, '__annotations__', {'name': 'str'})
+setattr(DescribeUserScramCredentialsRequest, '__annotations__', {'users': 'list[DescribeUserScramCredentialsRequest_UserName] | None'})
 
 
 class DescribeUserScramCredentialsResponse_CredentialInfo(Message):
@@ -119,6 +121,9 @@ setattr(DescribeUserScramCredentialsResponse_CredentialInfo, '__qualname__', 'De
 setattr(DescribeUserScramCredentialsResponse, 'DescribeUserScramCredentialsResult', DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult)
 setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__name__', 'DescribeUserScramCredentialsResult')
 setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__qualname__', 'DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult')
+setattr(DescribeUserScramCredentialsResponse_CredentialInfo, '__annotations__', {'mechanism': 'int', 'iterations': 'int'})
+setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__annotations__', {'user': 'str', 'error_code': 'int', 'error_message': 'str | None', 'credential_infos': 'list[DescribeUserScramCredentialsResponse_CredentialInfo]'})
+setattr(DescribeUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'results': 'list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]'})
 
 
 def _e_DescribeUserScramCredentialsRequest_UserName_0(self: DescribeUserScramCredentialsRequest_UserName, w: Writer) -> None:

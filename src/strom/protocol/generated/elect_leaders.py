@@ -57,6 +57,8 @@ class ElectLeadersRequest(Message):
 setattr(ElectLeadersRequest, 'TopicPartitions', ElectLeadersRequest_TopicPartitions)
 setattr(ElectLeadersRequest_TopicPartitions, '__name__', 'TopicPartitions')
 setattr(ElectLeadersRequest_TopicPartitions, '__qualname__', 'ElectLeadersRequest.TopicPartitions')
+setattr(ElectLeadersRequest_TopicPartitions, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ElectLeadersRequest, '__annotations__', {'election_type': 'int', 'topic_partitions': 'list[ElectLeadersRequest_TopicPartitions] | None', 'timeout_ms': 'int'})
 
 
 class ElectLeadersResponse_PartitionResult(Message):
@@ -121,6 +123,9 @@ setattr(ElectLeadersResponse_PartitionResult, '__qualname__', 'ElectLeadersRespo
 setattr(ElectLeadersResponse, 'ReplicaElectionResult', ElectLeadersResponse_ReplicaElectionResult)
 setattr(ElectLeadersResponse_ReplicaElectionResult, '__name__', 'ReplicaElectionResult')
 setattr(ElectLeadersResponse_ReplicaElectionResult, '__qualname__', 'ElectLeadersResponse.ReplicaElectionResult')
+setattr(ElectLeadersResponse_PartitionResult, '__annotations__', {'partition_id': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(ElectLeadersResponse_ReplicaElectionResult, '__annotations__', {'topic': 'str', 'partition_result': 'list[ElectLeadersResponse_PartitionResult]'})
+setattr(ElectLeadersResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'replica_election_results': 'list[ElectLeadersResponse_ReplicaElectionResult]'})
 
 
 def _e_ElectLeadersRequest_TopicPartitions_0(self: ElectLeadersRequest_TopicPartitions, w: Writer) -> None:

@@ -110,6 +110,11 @@ setattr(EndQuorumEpochRequest_TopicData, '__qualname__', 'EndQuorumEpochRequest.
 setattr(EndQuorumEpochRequest, 'LeaderEndpoint', EndQuorumEpochRequest_LeaderEndpoint)
 setattr(EndQuorumEpochRequest_LeaderEndpoint, '__name__', 'LeaderEndpoint')
 setattr(EndQuorumEpochRequest_LeaderEndpoint, '__qualname__', 'EndQuorumEpochRequest.LeaderEndpoint')
+setattr(EndQuorumEpochRequest_ReplicaInfo, '__annotations__', {'candidate_id': 'int', 'candidate_directory_id': 'bytes'})
+setattr(EndQuorumEpochRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'preferred_successors': 'list[int]', 'preferred_candidates': 'list[EndQuorumEpochRequest_ReplicaInfo]'})
+setattr(EndQuorumEpochRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[EndQuorumEpochRequest_PartitionData]'})
+setattr(EndQuorumEpochRequest_LeaderEndpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(EndQuorumEpochRequest, '__annotations__', {'cluster_id': 'str | None', 'topics': 'list[EndQuorumEpochRequest_TopicData]', 'leader_endpoints': 'list[EndQuorumEpochRequest_LeaderEndpoint]'})
 
 
 class EndQuorumEpochResponse_PartitionData(Message):
@@ -193,6 +198,10 @@ setattr(EndQuorumEpochResponse_TopicData, '__qualname__', 'EndQuorumEpochRespons
 setattr(EndQuorumEpochResponse, 'NodeEndpoint', EndQuorumEpochResponse_NodeEndpoint)
 setattr(EndQuorumEpochResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(EndQuorumEpochResponse_NodeEndpoint, '__qualname__', 'EndQuorumEpochResponse.NodeEndpoint')
+setattr(EndQuorumEpochResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(EndQuorumEpochResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[EndQuorumEpochResponse_PartitionData]'})
+setattr(EndQuorumEpochResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(EndQuorumEpochResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[EndQuorumEpochResponse_TopicData]', 'node_endpoints': 'list[EndQuorumEpochResponse_NodeEndpoint]'})
 
 
 def _e_EndQuorumEpochRequest_ReplicaInfo_0(self: EndQuorumEpochRequest_ReplicaInfo, w: Writer) -> None:

@@ -43,6 +43,9 @@ class EndTxnRequest(Message):
         return _DEC_EndTxnRequest[version - 0](r)
 
 
+setattr(EndTxnRequest, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'committed': 'bool'})
+
+
 class EndTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
@@ -72,6 +75,9 @@ class EndTxnResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"EndTxnResponse has no version {version}")
         return _DEC_EndTxnResponse[version - 0](r)
+
+
+setattr(EndTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
 
 
 def _e_EndTxnRequest_0(self: EndTxnRequest, w: Writer) -> None:

@@ -41,6 +41,9 @@ class EnvelopeRequest(Message):
         return _DEC_EnvelopeRequest[version - 0](r)
 
 
+setattr(EnvelopeRequest, '__annotations__', {'request_data': 'bytes', 'request_principal': 'bytes | None', 'client_host_address': 'bytes'})
+
+
 class EnvelopeResponse(Message):
     __slots__ = ('response_data', 'error_code',)
     FIELDS: ClassVar[tuple[str, ...]] = ('response_data', 'error_code',)
@@ -66,6 +69,9 @@ class EnvelopeResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"EnvelopeResponse has no version {version}")
         return _DEC_EnvelopeResponse[version - 0](r)
+
+
+setattr(EnvelopeResponse, '__annotations__', {'response_data': 'bytes | None', 'error_code': 'int'})
 
 
 def _e_EnvelopeRequest_0(self: EnvelopeRequest, w: Writer) -> None:

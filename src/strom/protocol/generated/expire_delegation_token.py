@@ -39,6 +39,9 @@ class ExpireDelegationTokenRequest(Message):
         return _DEC_ExpireDelegationTokenRequest[version - 0](r)
 
 
+setattr(ExpireDelegationTokenRequest, '__annotations__', {'hmac': 'bytes', 'expiry_time_period_ms': 'int'})
+
+
 class ExpireDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
@@ -66,6 +69,9 @@ class ExpireDelegationTokenResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"ExpireDelegationTokenResponse has no version {version}")
         return _DEC_ExpireDelegationTokenResponse[version - 0](r)
+
+
+setattr(ExpireDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'expiry_timestamp_ms': 'int', 'throttle_time_ms': 'int'})
 
 
 def _e_ExpireDelegationTokenRequest_0(self: ExpireDelegationTokenRequest, w: Writer) -> None:

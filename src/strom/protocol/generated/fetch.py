@@ -134,6 +134,11 @@ setattr(FetchRequest_FetchTopic, '__qualname__', 'FetchRequest.FetchTopic')
 setattr(FetchRequest, 'ForgottenTopic', FetchRequest_ForgottenTopic)
 setattr(FetchRequest_ForgottenTopic, '__name__', 'ForgottenTopic')
 setattr(FetchRequest_ForgottenTopic, '__qualname__', 'FetchRequest.ForgottenTopic')
+setattr(FetchRequest_ReplicaState, '__annotations__', {'replica_id': 'int', 'replica_epoch': 'int'})
+setattr(FetchRequest_FetchPartition, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'fetch_offset': 'int', 'last_fetched_epoch': 'int', 'log_start_offset': 'int', 'partition_max_bytes': 'int', 'replica_directory_id': 'bytes'})
+setattr(FetchRequest_FetchTopic, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[FetchRequest_FetchPartition]'})
+setattr(FetchRequest_ForgottenTopic, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(FetchRequest, '__annotations__', {'cluster_id': 'str | None', 'replica_id': 'int', 'replica_state': 'FetchRequest_ReplicaState', 'max_wait_ms': 'int', 'min_bytes': 'int', 'max_bytes': 'int', 'isolation_level': 'int', 'session_id': 'int', 'session_epoch': 'int', 'topics': 'list[FetchRequest_FetchTopic]', 'forgotten_topics_data': 'list[FetchRequest_ForgottenTopic]', 'rack_id': 'str'})
 
 
 class FetchResponse_EpochEndOffset(Message):
@@ -299,6 +304,14 @@ setattr(FetchResponse_FetchableTopicResponse, '__qualname__', 'FetchResponse.Fet
 setattr(FetchResponse, 'NodeEndpoint', FetchResponse_NodeEndpoint)
 setattr(FetchResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(FetchResponse_NodeEndpoint, '__qualname__', 'FetchResponse.NodeEndpoint')
+setattr(FetchResponse_EpochEndOffset, '__annotations__', {'epoch': 'int', 'end_offset': 'int'})
+setattr(FetchResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(FetchResponse_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchResponse_AbortedTransaction, '__annotations__', {'producer_id': 'int', 'first_offset': 'int'})
+setattr(FetchResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'high_watermark': 'int', 'last_stable_offset': 'int', 'log_start_offset': 'int', 'diverging_epoch': 'FetchResponse_EpochEndOffset', 'current_leader': 'FetchResponse_LeaderIdAndEpoch', 'snapshot_id': 'FetchResponse_SnapshotId', 'aborted_transactions': 'list[FetchResponse_AbortedTransaction] | None', 'preferred_read_replica': 'int', 'records': 'Records | None'})
+setattr(FetchResponse_FetchableTopicResponse, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[FetchResponse_PartitionData]'})
+setattr(FetchResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(FetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'session_id': 'int', 'responses': 'list[FetchResponse_FetchableTopicResponse]', 'node_endpoints': 'list[FetchResponse_NodeEndpoint]'})
 
 
 def _e_FetchRequest_ReplicaState_0(self: FetchRequest_ReplicaState, w: Writer) -> None:

@@ -95,6 +95,10 @@ setattr(FetchSnapshotRequest_PartitionSnapshot, '__qualname__', 'FetchSnapshotRe
 setattr(FetchSnapshotRequest, 'TopicSnapshot', FetchSnapshotRequest_TopicSnapshot)
 setattr(FetchSnapshotRequest_TopicSnapshot, '__name__', 'TopicSnapshot')
 setattr(FetchSnapshotRequest_TopicSnapshot, '__qualname__', 'FetchSnapshotRequest.TopicSnapshot')
+setattr(FetchSnapshotRequest_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchSnapshotRequest_PartitionSnapshot, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'snapshot_id': 'FetchSnapshotRequest_SnapshotId', 'position': 'int', 'replica_directory_id': 'bytes'})
+setattr(FetchSnapshotRequest_TopicSnapshot, '__annotations__', {'name': 'str', 'partitions': 'list[FetchSnapshotRequest_PartitionSnapshot]'})
+setattr(FetchSnapshotRequest, '__annotations__', {'cluster_id': 'str | None', 'replica_id': 'int', 'max_bytes': 'int', 'topics': 'list[FetchSnapshotRequest_TopicSnapshot]'})
 
 
 class FetchSnapshotResponse_SnapshotId(Message):
@@ -216,6 +220,12 @@ setattr(FetchSnapshotResponse_TopicSnapshot, '__qualname__', 'FetchSnapshotRespo
 setattr(FetchSnapshotResponse, 'NodeEndpoint', FetchSnapshotResponse_NodeEndpoint)
 setattr(FetchSnapshotResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(FetchSnapshotResponse_NodeEndpoint, '__qualname__', 'FetchSnapshotResponse.NodeEndpoint')
+setattr(FetchSnapshotResponse_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchSnapshotResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(FetchSnapshotResponse_PartitionSnapshot, '__annotations__', {'index': 'int', 'error_code': 'int', 'snapshot_id': 'FetchSnapshotResponse_SnapshotId', 'current_leader': 'FetchSnapshotResponse_LeaderIdAndEpoch', 'size': 'int', 'position': 'int', 'unaligned_records': 'Records | None'})
+setattr(FetchSnapshotResponse_TopicSnapshot, '__annotations__', {'name': 'str', 'partitions': 'list[FetchSnapshotResponse_PartitionSnapshot]'})
+setattr(FetchSnapshotResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(FetchSnapshotResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'topics': 'list[FetchSnapshotResponse_TopicSnapshot]', 'node_endpoints': 'list[FetchSnapshotResponse_NodeEndpoint]'})
 
 
 def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, w: Writer) -> None:

@@ -41,6 +41,9 @@ class FindCoordinatorRequest(Message):
         return _DEC_FindCoordinatorRequest[version - 0](r)
 
 
+setattr(FindCoordinatorRequest, '__annotations__', {'key': 'str', 'key_type': 'int', 'coordinator_keys': 'list[str]'})
+
+
 class FindCoordinatorResponse_Coordinator(Message):
     __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message',)
     FIELDS: ClassVar[tuple[str, ...]] = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message',)
@@ -102,6 +105,8 @@ class FindCoordinatorResponse(Message):
 setattr(FindCoordinatorResponse, 'Coordinator', FindCoordinatorResponse_Coordinator)
 setattr(FindCoordinatorResponse_Coordinator, '__name__', 'Coordinator')
 setattr(FindCoordinatorResponse_Coordinator, '__qualname__', 'FindCoordinatorResponse.Coordinator')
+setattr(FindCoordinatorResponse_Coordinator, '__annotations__', {'key': 'str', 'node_id': 'int', 'host': 'str', 'port': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(FindCoordinatorResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'node_id': 'int', 'host': 'str', 'port': 'int', 'coordinators': 'list[FindCoordinatorResponse_Coordinator]'})
 
 
 def _e_FindCoordinatorRequest_0(self: FindCoordinatorRequest, w: Writer) -> None:

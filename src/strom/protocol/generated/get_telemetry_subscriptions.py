@@ -37,6 +37,9 @@ class GetTelemetrySubscriptionsRequest(Message):
         return _DEC_GetTelemetrySubscriptionsRequest[version - 0](r)
 
 
+setattr(GetTelemetrySubscriptionsRequest, '__annotations__', {'client_instance_id': 'bytes'})
+
+
 class GetTelemetrySubscriptionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'client_instance_id', 'subscription_id', 'accepted_compression_types', 'push_interval_ms', 'telemetry_max_bytes', 'delta_temporality', 'requested_metrics',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'client_instance_id', 'subscription_id', 'accepted_compression_types', 'push_interval_ms', 'telemetry_max_bytes', 'delta_temporality', 'requested_metrics',)
@@ -76,6 +79,9 @@ class GetTelemetrySubscriptionsResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"GetTelemetrySubscriptionsResponse has no version {version}")
         return _DEC_GetTelemetrySubscriptionsResponse[version - 0](r)
+
+
+setattr(GetTelemetrySubscriptionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'client_instance_id': 'bytes', 'subscription_id': 'int', 'accepted_compression_types': 'list[int]', 'push_interval_ms': 'int', 'telemetry_max_bytes': 'int', 'delta_temporality': 'bool', 'requested_metrics': 'list[str]'})
 
 
 def _e_GetTelemetrySubscriptionsRequest_0(self: GetTelemetrySubscriptionsRequest, w: Writer) -> None:

@@ -43,6 +43,9 @@ class HeartbeatRequest(Message):
         return _DEC_HeartbeatRequest[version - 0](r)
 
 
+setattr(HeartbeatRequest, '__annotations__', {'group_id': 'str', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None'})
+
+
 class HeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
@@ -68,6 +71,9 @@ class HeartbeatResponse(Message):
         if not 0 <= version <= 4:
             raise DecodeError(f"HeartbeatResponse has no version {version}")
         return _DEC_HeartbeatResponse[version - 0](r)
+
+
+setattr(HeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_HeartbeatRequest_0(self: HeartbeatRequest, w: Writer) -> None:

@@ -74,6 +74,9 @@ setattr(IncrementalAlterConfigsRequest_AlterableConfig, '__qualname__', 'Increme
 setattr(IncrementalAlterConfigsRequest, 'AlterConfigsResource', IncrementalAlterConfigsRequest_AlterConfigsResource)
 setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__name__', 'AlterConfigsResource')
 setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__qualname__', 'IncrementalAlterConfigsRequest.AlterConfigsResource')
+setattr(IncrementalAlterConfigsRequest_AlterableConfig, '__annotations__', {'name': 'str', 'config_operation': 'int', 'value': 'str | None'})
+setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[IncrementalAlterConfigsRequest_AlterableConfig]'})
+setattr(IncrementalAlterConfigsRequest, '__annotations__', {'resources': 'list[IncrementalAlterConfigsRequest_AlterConfigsResource]', 'validate_only': 'bool'})
 
 
 class IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(Message):
@@ -123,6 +126,8 @@ class IncrementalAlterConfigsResponse(Message):
 setattr(IncrementalAlterConfigsResponse, 'AlterConfigsResourceResponse', IncrementalAlterConfigsResponse_AlterConfigsResourceResponse)
 setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__name__', 'AlterConfigsResourceResponse')
 setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__qualname__', 'IncrementalAlterConfigsResponse.AlterConfigsResourceResponse')
+setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str'})
+setattr(IncrementalAlterConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]'})
 
 
 def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(self: IncrementalAlterConfigsRequest_AlterableConfig, w: Writer) -> None:

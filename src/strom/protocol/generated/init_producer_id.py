@@ -43,6 +43,9 @@ class InitProducerIdRequest(Message):
         return _DEC_InitProducerIdRequest[version - 0](r)
 
 
+setattr(InitProducerIdRequest, '__annotations__', {'transactional_id': 'str | None', 'transaction_timeout_ms': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
+
+
 class InitProducerIdResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
@@ -72,6 +75,9 @@ class InitProducerIdResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"InitProducerIdResponse has no version {version}")
         return _DEC_InitProducerIdResponse[version - 0](r)
+
+
+setattr(InitProducerIdResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
 
 
 def _e_InitProducerIdRequest_0(self: InitProducerIdRequest, w: Writer) -> None:

@@ -72,6 +72,9 @@ setattr(InitializeShareGroupStateRequest_PartitionData, '__qualname__', 'Initial
 setattr(InitializeShareGroupStateRequest, 'InitializeStateData', InitializeShareGroupStateRequest_InitializeStateData)
 setattr(InitializeShareGroupStateRequest_InitializeStateData, '__name__', 'InitializeStateData')
 setattr(InitializeShareGroupStateRequest_InitializeStateData, '__qualname__', 'InitializeShareGroupStateRequest.InitializeStateData')
+setattr(InitializeShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'state_epoch': 'int', 'start_offset': 'int'})
+setattr(InitializeShareGroupStateRequest_InitializeStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[InitializeShareGroupStateRequest_PartitionData]'})
+setattr(InitializeShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[InitializeShareGroupStateRequest_InitializeStateData]'})
 
 
 class InitializeShareGroupStateResponse_PartitionResult(Message):
@@ -132,6 +135,9 @@ setattr(InitializeShareGroupStateResponse_PartitionResult, '__qualname__', 'Init
 setattr(InitializeShareGroupStateResponse, 'InitializeStateResult', InitializeShareGroupStateResponse_InitializeStateResult)
 setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__name__', 'InitializeStateResult')
 setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__qualname__', 'InitializeShareGroupStateResponse.InitializeStateResult')
+setattr(InitializeShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[InitializeShareGroupStateResponse_PartitionResult]'})
+setattr(InitializeShareGroupStateResponse, '__annotations__', {'results': 'list[InitializeShareGroupStateResponse_InitializeStateResult]'})
 
 
 def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGroupStateRequest_PartitionData, w: Writer) -> None:

@@ -67,6 +67,8 @@ class JoinGroupRequest(Message):
 setattr(JoinGroupRequest, 'JoinGroupRequestProtocol', JoinGroupRequest_JoinGroupRequestProtocol)
 setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__name__', 'JoinGroupRequestProtocol')
 setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__qualname__', 'JoinGroupRequest.JoinGroupRequestProtocol')
+setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__annotations__', {'name': 'str', 'metadata': 'bytes'})
+setattr(JoinGroupRequest, '__annotations__', {'group_id': 'str', 'session_timeout_ms': 'int', 'rebalance_timeout_ms': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'protocol_type': 'str', 'protocols': 'list[JoinGroupRequest_JoinGroupRequestProtocol]', 'reason': 'str | None'})
 
 
 class JoinGroupResponse_JoinGroupResponseMember(Message):
@@ -128,6 +130,8 @@ class JoinGroupResponse(Message):
 setattr(JoinGroupResponse, 'JoinGroupResponseMember', JoinGroupResponse_JoinGroupResponseMember)
 setattr(JoinGroupResponse_JoinGroupResponseMember, '__name__', 'JoinGroupResponseMember')
 setattr(JoinGroupResponse_JoinGroupResponseMember, '__qualname__', 'JoinGroupResponse.JoinGroupResponseMember')
+setattr(JoinGroupResponse_JoinGroupResponseMember, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'metadata': 'bytes'})
+setattr(JoinGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'generation_id': 'int', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'leader': 'str', 'skip_assignment': 'bool', 'member_id': 'str', 'members': 'list[JoinGroupResponse_JoinGroupResponseMember]'})
 
 
 def _e_JoinGroupRequest_JoinGroupRequestProtocol_0(self: JoinGroupRequest_JoinGroupRequestProtocol, w: Writer) -> None:

@@ -39,6 +39,9 @@ class KRaftVersionRecord(Message):
         return _DEC_KRaftVersionRecord[version - 0](r)
 
 
+setattr(KRaftVersionRecord, '__annotations__', {'version': 'int', 'k_raft_version': 'int'})
+
+
 def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
     w.buf += _S_hh.pack(self.version, self.k_raft_version)
     w.buf.append(0)

@@ -121,6 +121,10 @@ setattr(LeaderAndIsrRequest_LeaderAndIsrTopicState, '__qualname__', 'LeaderAndIs
 setattr(LeaderAndIsrRequest, 'LeaderAndIsrLiveLeader', LeaderAndIsrRequest_LeaderAndIsrLiveLeader)
 setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__name__', 'LeaderAndIsrLiveLeader')
 setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__qualname__', 'LeaderAndIsrRequest.LeaderAndIsrLiveLeader')
+setattr(LeaderAndIsrRequest_LeaderAndIsrPartitionState, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'controller_epoch': 'int', 'leader': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'partition_epoch': 'int', 'replicas': 'list[int]', 'adding_replicas': 'list[int]', 'removing_replicas': 'list[int]', 'is_new': 'bool', 'leader_recovery_state': 'int'})
+setattr(LeaderAndIsrRequest_LeaderAndIsrTopicState, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partition_states': 'list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]'})
+setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__annotations__', {'broker_id': 'int', 'host_name': 'str', 'port': 'int'})
+setattr(LeaderAndIsrRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'controller_epoch': 'int', 'broker_epoch': 'int', 'type': 'int', 'ungrouped_partition_states': 'list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]', 'topic_states': 'list[LeaderAndIsrRequest_LeaderAndIsrTopicState]', 'live_leaders': 'list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]'})
 
 
 class LeaderAndIsrResponse_LeaderAndIsrPartitionError(Message):
@@ -185,6 +189,9 @@ setattr(LeaderAndIsrResponse_LeaderAndIsrPartitionError, '__qualname__', 'Leader
 setattr(LeaderAndIsrResponse, 'LeaderAndIsrTopicError', LeaderAndIsrResponse_LeaderAndIsrTopicError)
 setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__name__', 'LeaderAndIsrTopicError')
 setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__qualname__', 'LeaderAndIsrResponse.LeaderAndIsrTopicError')
+setattr(LeaderAndIsrResponse_LeaderAndIsrPartitionError, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'error_code': 'int'})
+setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__annotations__', {'topic_id': 'bytes', 'partition_errors': 'list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]'})
+setattr(LeaderAndIsrResponse, '__annotations__', {'error_code': 'int', 'partition_errors': 'list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]', 'topics': 'list[LeaderAndIsrResponse_LeaderAndIsrTopicError]'})
 
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:

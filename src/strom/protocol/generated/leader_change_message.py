@@ -59,6 +59,8 @@ class LeaderChangeMessage(Message):
 setattr(LeaderChangeMessage, 'Voter', LeaderChangeMessage_Voter)
 setattr(LeaderChangeMessage_Voter, '__name__', 'Voter')
 setattr(LeaderChangeMessage_Voter, '__qualname__', 'LeaderChangeMessage.Voter')
+setattr(LeaderChangeMessage_Voter, '__annotations__', {'voter_id': 'int', 'voter_directory_id': 'bytes'})
+setattr(LeaderChangeMessage, '__annotations__', {'version': 'int', 'leader_id': 'int', 'voters': 'list[LeaderChangeMessage_Voter]', 'granting_voters': 'list[LeaderChangeMessage_Voter]'})
 
 
 def _e_LeaderChangeMessage_Voter_0(self: LeaderChangeMessage_Voter, w: Writer) -> None:

@@ -59,6 +59,8 @@ class LeaveGroupRequest(Message):
 setattr(LeaveGroupRequest, 'MemberIdentity', LeaveGroupRequest_MemberIdentity)
 setattr(LeaveGroupRequest_MemberIdentity, '__name__', 'MemberIdentity')
 setattr(LeaveGroupRequest_MemberIdentity, '__qualname__', 'LeaveGroupRequest.MemberIdentity')
+setattr(LeaveGroupRequest_MemberIdentity, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'reason': 'str | None'})
+setattr(LeaveGroupRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'members': 'list[LeaveGroupRequest_MemberIdentity]'})
 
 
 class LeaveGroupResponse_MemberResponse(Message):
@@ -108,6 +110,8 @@ class LeaveGroupResponse(Message):
 setattr(LeaveGroupResponse, 'MemberResponse', LeaveGroupResponse_MemberResponse)
 setattr(LeaveGroupResponse_MemberResponse, '__name__', 'MemberResponse')
 setattr(LeaveGroupResponse_MemberResponse, '__qualname__', 'LeaveGroupResponse.MemberResponse')
+setattr(LeaveGroupResponse_MemberResponse, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'error_code': 'int'})
+setattr(LeaveGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'members': 'list[LeaveGroupResponse_MemberResponse]'})
 
 
 def _e_LeaveGroupRequest_MemberIdentity_0(self: LeaveGroupRequest_MemberIdentity, w: Writer) -> None:

@@ -33,6 +33,9 @@ class ListClientMetricsResourcesRequest(Message):
         return _DEC_ListClientMetricsResourcesRequest[version - 0](r)
 
 
+setattr(ListClientMetricsResourcesRequest, '__annotations__', {})
+
+
 class ListClientMetricsResourcesResponse_ClientMetricsResource(Message):
     __slots__ = ('name',)
     FIELDS: ClassVar[tuple[str, ...]] = ('name',)
@@ -76,6 +79,8 @@ class ListClientMetricsResourcesResponse(Message):
 setattr(ListClientMetricsResourcesResponse, 'ClientMetricsResource', ListClientMetricsResourcesResponse_ClientMetricsResource)
 setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__name__', 'ClientMetricsResource')
 setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__qualname__', 'ListClientMetricsResourcesResponse.ClientMetricsResource')
+setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__annotations__', {'name': 'str'})
+setattr(ListClientMetricsResourcesResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'client_metrics_resources': 'list[ListClientMetricsResourcesResponse_ClientMetricsResource]'})
 
 
 def _e_ListClientMetricsResourcesRequest_0(self: ListClientMetricsResourcesRequest, w: Writer) -> None:

@@ -39,6 +39,9 @@ class ListGroupsRequest(Message):
         return _DEC_ListGroupsRequest[version - 0](r)
 
 
+setattr(ListGroupsRequest, '__annotations__', {'states_filter': 'list[str]', 'types_filter': 'list[str]'})
+
+
 class ListGroupsResponse_ListedGroup(Message):
     __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type',)
     FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'protocol_type', 'group_state', 'group_type',)
@@ -88,6 +91,8 @@ class ListGroupsResponse(Message):
 setattr(ListGroupsResponse, 'ListedGroup', ListGroupsResponse_ListedGroup)
 setattr(ListGroupsResponse_ListedGroup, '__name__', 'ListedGroup')
 setattr(ListGroupsResponse_ListedGroup, '__qualname__', 'ListGroupsResponse.ListedGroup')
+setattr(ListGroupsResponse_ListedGroup, '__annotations__', {'group_id': 'str', 'protocol_type': 'str', 'group_state': 'str', 'group_type': 'str'})
+setattr(ListGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'groups': 'list[ListGroupsResponse_ListedGroup]'})
 
 
 def _e_ListGroupsRequest_0(self: ListGroupsRequest, w: Writer) -> None:

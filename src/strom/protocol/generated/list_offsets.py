@@ -78,6 +78,9 @@ setattr(ListOffsetsRequest_ListOffsetsPartition, '__qualname__', 'ListOffsetsReq
 setattr(ListOffsetsRequest, 'ListOffsetsTopic', ListOffsetsRequest_ListOffsetsTopic)
 setattr(ListOffsetsRequest_ListOffsetsTopic, '__name__', 'ListOffsetsTopic')
 setattr(ListOffsetsRequest_ListOffsetsTopic, '__qualname__', 'ListOffsetsRequest.ListOffsetsTopic')
+setattr(ListOffsetsRequest_ListOffsetsPartition, '__annotations__', {'partition_index': 'int', 'current_leader_epoch': 'int', 'timestamp': 'int', 'max_num_offsets': 'int'})
+setattr(ListOffsetsRequest_ListOffsetsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[ListOffsetsRequest_ListOffsetsPartition]'})
+setattr(ListOffsetsRequest, '__annotations__', {'replica_id': 'int', 'isolation_level': 'int', 'topics': 'list[ListOffsetsRequest_ListOffsetsTopic]', 'timeout_ms': 'int'})
 
 
 class ListOffsetsResponse_ListOffsetsPartitionResponse(Message):
@@ -146,6 +149,9 @@ setattr(ListOffsetsResponse_ListOffsetsPartitionResponse, '__qualname__', 'ListO
 setattr(ListOffsetsResponse, 'ListOffsetsTopicResponse', ListOffsetsResponse_ListOffsetsTopicResponse)
 setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__name__', 'ListOffsetsTopicResponse')
 setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__qualname__', 'ListOffsetsResponse.ListOffsetsTopicResponse')
+setattr(ListOffsetsResponse_ListOffsetsPartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'old_style_offsets': 'list[int]', 'timestamp': 'int', 'offset': 'int', 'leader_epoch': 'int'})
+setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[ListOffsetsResponse_ListOffsetsPartitionResponse]'})
+setattr(ListOffsetsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[ListOffsetsResponse_ListOffsetsTopicResponse]'})
 
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_0(self: ListOffsetsRequest_ListOffsetsPartition, w: Writer) -> None:

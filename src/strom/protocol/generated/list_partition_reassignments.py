@@ -55,6 +55,8 @@ class ListPartitionReassignmentsRequest(Message):
 setattr(ListPartitionReassignmentsRequest, 'ListPartitionReassignmentsTopics', ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics)
 setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__name__', 'ListPartitionReassignmentsTopics')
 setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__qualname__', 'ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics')
+setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(ListPartitionReassignmentsRequest, '__annotations__', {'timeout_ms': 'int', 'topics': 'list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None'})
 
 
 class ListPartitionReassignmentsResponse_OngoingPartitionReassignment(Message):
@@ -123,6 +125,9 @@ setattr(ListPartitionReassignmentsResponse_OngoingPartitionReassignment, '__qual
 setattr(ListPartitionReassignmentsResponse, 'OngoingTopicReassignment', ListPartitionReassignmentsResponse_OngoingTopicReassignment)
 setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__name__', 'OngoingTopicReassignment')
 setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__qualname__', 'ListPartitionReassignmentsResponse.OngoingTopicReassignment')
+setattr(ListPartitionReassignmentsResponse_OngoingPartitionReassignment, '__annotations__', {'partition_index': 'int', 'replicas': 'list[int]', 'adding_replicas': 'list[int]', 'removing_replicas': 'list[int]'})
+setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__annotations__', {'name': 'str', 'partitions': 'list[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]'})
+setattr(ListPartitionReassignmentsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'topics': 'list[ListPartitionReassignmentsResponse_OngoingTopicReassignment]'})
 
 
 def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self: ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, w: Writer) -> None:

@@ -41,6 +41,9 @@ class ListTransactionsRequest(Message):
         return _DEC_ListTransactionsRequest[version - 0](r)
 
 
+setattr(ListTransactionsRequest, '__annotations__', {'state_filters': 'list[str]', 'producer_id_filters': 'list[int]', 'duration_filter': 'int'})
+
+
 class ListTransactionsResponse_TransactionState(Message):
     __slots__ = ('transactional_id', 'producer_id', 'transaction_state',)
     FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'transaction_state',)
@@ -90,6 +93,8 @@ class ListTransactionsResponse(Message):
 setattr(ListTransactionsResponse, 'TransactionState', ListTransactionsResponse_TransactionState)
 setattr(ListTransactionsResponse_TransactionState, '__name__', 'TransactionState')
 setattr(ListTransactionsResponse_TransactionState, '__qualname__', 'ListTransactionsResponse.TransactionState')
+setattr(ListTransactionsResponse_TransactionState, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'transaction_state': 'str'})
+setattr(ListTransactionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'unknown_state_filters': 'list[str]', 'transaction_states': 'list[ListTransactionsResponse_TransactionState]'})
 
 
 def _e_ListTransactionsRequest_0(self: ListTransactionsRequest, w: Writer) -> None:

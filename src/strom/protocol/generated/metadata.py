@@ -59,6 +59,8 @@ class MetadataRequest(Message):
 setattr(MetadataRequest, 'MetadataRequestTopic', MetadataRequest_MetadataRequestTopic)
 setattr(MetadataRequest_MetadataRequestTopic, '__name__', 'MetadataRequestTopic')
 setattr(MetadataRequest_MetadataRequestTopic, '__qualname__', 'MetadataRequest.MetadataRequestTopic')
+setattr(MetadataRequest_MetadataRequestTopic, '__annotations__', {'topic_id': 'bytes', 'name': 'str | None'})
+setattr(MetadataRequest, '__annotations__', {'topics': 'list[MetadataRequest_MetadataRequestTopic] | None', 'allow_auto_topic_creation': 'bool', 'include_cluster_authorized_operations': 'bool', 'include_topic_authorized_operations': 'bool'})
 
 
 class MetadataResponse_MetadataResponseBroker(Message):
@@ -164,6 +166,10 @@ setattr(MetadataResponse_MetadataResponsePartition, '__qualname__', 'MetadataRes
 setattr(MetadataResponse, 'MetadataResponseTopic', MetadataResponse_MetadataResponseTopic)
 setattr(MetadataResponse_MetadataResponseTopic, '__name__', 'MetadataResponseTopic')
 setattr(MetadataResponse_MetadataResponseTopic, '__qualname__', 'MetadataResponse.MetadataResponseTopic')
+setattr(MetadataResponse_MetadataResponseBroker, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(MetadataResponse_MetadataResponsePartition, '__annotations__', {'error_code': 'int', 'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'replica_nodes': 'list[int]', 'isr_nodes': 'list[int]', 'offline_replicas': 'list[int]'})
+setattr(MetadataResponse_MetadataResponseTopic, '__annotations__', {'error_code': 'int', 'name': 'str | None', 'topic_id': 'bytes', 'is_internal': 'bool', 'partitions': 'list[MetadataResponse_MetadataResponsePartition]', 'topic_authorized_operations': 'int'})
+setattr(MetadataResponse, '__annotations__', {'throttle_time_ms': 'int', 'brokers': 'list[MetadataResponse_MetadataResponseBroker]', 'cluster_id': 'str | None', 'controller_id': 'int', 'topics': 'list[MetadataResponse_MetadataResponseTopic]', 'cluster_authorized_operations': 'int'})
 
 
 def _e_MetadataRequest_MetadataRequestTopic_0(self: MetadataRequest_MetadataRequestTopic, w: Writer) -> None:

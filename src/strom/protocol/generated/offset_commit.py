@@ -84,6 +84,9 @@ setattr(OffsetCommitRequest_OffsetCommitRequestPartition, '__qualname__', 'Offse
 setattr(OffsetCommitRequest, 'OffsetCommitRequestTopic', OffsetCommitRequest_OffsetCommitRequestTopic)
 setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__name__', 'OffsetCommitRequestTopic')
 setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__qualname__', 'OffsetCommitRequest.OffsetCommitRequestTopic')
+setattr(OffsetCommitRequest_OffsetCommitRequestPartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'commit_timestamp': 'int', 'committed_metadata': 'str | None'})
+setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetCommitRequest_OffsetCommitRequestPartition]'})
+setattr(OffsetCommitRequest, '__annotations__', {'group_id': 'str', 'generation_id_or_member_epoch': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'retention_time_ms': 'int', 'topics': 'list[OffsetCommitRequest_OffsetCommitRequestTopic]'})
 
 
 class OffsetCommitResponse_OffsetCommitResponsePartition(Message):
@@ -144,6 +147,9 @@ setattr(OffsetCommitResponse_OffsetCommitResponsePartition, '__qualname__', 'Off
 setattr(OffsetCommitResponse, 'OffsetCommitResponseTopic', OffsetCommitResponse_OffsetCommitResponseTopic)
 setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__name__', 'OffsetCommitResponseTopic')
 setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__qualname__', 'OffsetCommitResponse.OffsetCommitResponseTopic')
+setattr(OffsetCommitResponse_OffsetCommitResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetCommitResponse_OffsetCommitResponsePartition]'})
+setattr(OffsetCommitResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetCommitResponse_OffsetCommitResponseTopic]'})
 
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(self: OffsetCommitRequest_OffsetCommitRequestPartition, w: Writer) -> None:

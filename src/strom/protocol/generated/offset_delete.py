@@ -68,6 +68,9 @@ setattr(OffsetDeleteRequest_OffsetDeleteRequestPartition, '__qualname__', 'Offse
 setattr(OffsetDeleteRequest, 'OffsetDeleteRequestTopic', OffsetDeleteRequest_OffsetDeleteRequestTopic)
 setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__name__', 'OffsetDeleteRequestTopic')
 setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__qualname__', 'OffsetDeleteRequest.OffsetDeleteRequestTopic')
+setattr(OffsetDeleteRequest_OffsetDeleteRequestPartition, '__annotations__', {'partition_index': 'int'})
+setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetDeleteRequest_OffsetDeleteRequestPartition]'})
+setattr(OffsetDeleteRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetDeleteRequest_OffsetDeleteRequestTopic]'})
 
 
 class OffsetDeleteResponse_OffsetDeleteResponsePartition(Message):
@@ -130,6 +133,9 @@ setattr(OffsetDeleteResponse_OffsetDeleteResponsePartition, '__qualname__', 'Off
 setattr(OffsetDeleteResponse, 'OffsetDeleteResponseTopic', OffsetDeleteResponse_OffsetDeleteResponseTopic)
 setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__name__', 'OffsetDeleteResponseTopic')
 setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__qualname__', 'OffsetDeleteResponse.OffsetDeleteResponseTopic')
+setattr(OffsetDeleteResponse_OffsetDeleteResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetDeleteResponse_OffsetDeleteResponsePartition]'})
+setattr(OffsetDeleteResponse, '__annotations__', {'error_code': 'int', 'throttle_time_ms': 'int', 'topics': 'list[OffsetDeleteResponse_OffsetDeleteResponseTopic]'})
 
 
 def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(self: OffsetDeleteRequest_OffsetDeleteRequestPartition, w: Writer) -> None:

@@ -93,6 +93,10 @@ setattr(OffsetFetchRequest_OffsetFetchRequestTopics, '__qualname__', 'OffsetFetc
 setattr(OffsetFetchRequest, 'OffsetFetchRequestGroup', OffsetFetchRequest_OffsetFetchRequestGroup)
 setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__name__', 'OffsetFetchRequestGroup')
 setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__qualname__', 'OffsetFetchRequest.OffsetFetchRequestGroup')
+setattr(OffsetFetchRequest_OffsetFetchRequestTopic, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(OffsetFetchRequest_OffsetFetchRequestTopics, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__annotations__', {'group_id': 'str', 'member_id': 'str | None', 'member_epoch': 'int', 'topics': 'list[OffsetFetchRequest_OffsetFetchRequestTopics] | None'})
+setattr(OffsetFetchRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetFetchRequest_OffsetFetchRequestTopic] | None', 'groups': 'list[OffsetFetchRequest_OffsetFetchRequestGroup]', 'require_stable': 'bool'})
 
 
 class OffsetFetchResponse_OffsetFetchResponsePartition(Message):
@@ -216,6 +220,12 @@ setattr(OffsetFetchResponse_OffsetFetchResponseTopics, '__qualname__', 'OffsetFe
 setattr(OffsetFetchResponse, 'OffsetFetchResponseGroup', OffsetFetchResponse_OffsetFetchResponseGroup)
 setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__name__', 'OffsetFetchResponseGroup')
 setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponseGroup')
+setattr(OffsetFetchResponse_OffsetFetchResponsePartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'metadata': 'str | None', 'error_code': 'int'})
+setattr(OffsetFetchResponse_OffsetFetchResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetFetchResponse_OffsetFetchResponsePartition]'})
+setattr(OffsetFetchResponse_OffsetFetchResponsePartitions, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'metadata': 'str | None', 'error_code': 'int'})
+setattr(OffsetFetchResponse_OffsetFetchResponseTopics, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetFetchResponse_OffsetFetchResponsePartitions]'})
+setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetFetchResponse_OffsetFetchResponseTopics]', 'error_code': 'int'})
+setattr(OffsetFetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetFetchResponse_OffsetFetchResponseTopic]', 'error_code': 'int', 'groups': 'list[OffsetFetchResponse_OffsetFetchResponseGroup]'})
 
 
 def _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:

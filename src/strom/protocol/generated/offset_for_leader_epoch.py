@@ -72,6 +72,9 @@ setattr(OffsetForLeaderEpochRequest_OffsetForLeaderPartition, '__qualname__', 'O
 setattr(OffsetForLeaderEpochRequest, 'OffsetForLeaderTopic', OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
 setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__name__', 'OffsetForLeaderTopic')
 setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__qualname__', 'OffsetForLeaderEpochRequest.OffsetForLeaderTopic')
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderPartition, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'leader_epoch': 'int'})
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__annotations__', {'topic': 'str', 'partitions': 'list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]'})
+setattr(OffsetForLeaderEpochRequest, '__annotations__', {'replica_id': 'int', 'topics': 'list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]'})
 
 
 class OffsetForLeaderEpochResponse_EpochEndOffset(Message):
@@ -136,6 +139,9 @@ setattr(OffsetForLeaderEpochResponse_EpochEndOffset, '__qualname__', 'OffsetForL
 setattr(OffsetForLeaderEpochResponse, 'OffsetForLeaderTopicResult', OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
 setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__name__', 'OffsetForLeaderTopicResult')
 setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__qualname__', 'OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult')
+setattr(OffsetForLeaderEpochResponse_EpochEndOffset, '__annotations__', {'error_code': 'int', 'partition': 'int', 'leader_epoch': 'int', 'end_offset': 'int'})
+setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__annotations__', {'topic': 'str', 'partitions': 'list[OffsetForLeaderEpochResponse_EpochEndOffset]'})
+setattr(OffsetForLeaderEpochResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]'})
 
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderPartition, w: Writer) -> None:

@@ -74,6 +74,9 @@ setattr(ProduceRequest_PartitionProduceData, '__qualname__', 'ProduceRequest.Par
 setattr(ProduceRequest, 'TopicProduceData', ProduceRequest_TopicProduceData)
 setattr(ProduceRequest_TopicProduceData, '__name__', 'TopicProduceData')
 setattr(ProduceRequest_TopicProduceData, '__qualname__', 'ProduceRequest.TopicProduceData')
+setattr(ProduceRequest_PartitionProduceData, '__annotations__', {'index': 'int', 'records': 'Records | None'})
+setattr(ProduceRequest_TopicProduceData, '__annotations__', {'name': 'str', 'partition_data': 'list[ProduceRequest_PartitionProduceData]'})
+setattr(ProduceRequest, '__annotations__', {'transactional_id': 'str | None', 'acks': 'int', 'timeout_ms': 'int', 'topic_data': 'list[ProduceRequest_TopicProduceData]'})
 
 
 class ProduceResponse_BatchIndexAndErrorMessage(Message):
@@ -197,6 +200,12 @@ setattr(ProduceResponse_TopicProduceResponse, '__qualname__', 'ProduceResponse.T
 setattr(ProduceResponse, 'NodeEndpoint', ProduceResponse_NodeEndpoint)
 setattr(ProduceResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(ProduceResponse_NodeEndpoint, '__qualname__', 'ProduceResponse.NodeEndpoint')
+setattr(ProduceResponse_BatchIndexAndErrorMessage, '__annotations__', {'batch_index': 'int', 'batch_index_error_message': 'str | None'})
+setattr(ProduceResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ProduceResponse_PartitionProduceResponse, '__annotations__', {'index': 'int', 'error_code': 'int', 'base_offset': 'int', 'log_append_time_ms': 'int', 'log_start_offset': 'int', 'record_errors': 'list[ProduceResponse_BatchIndexAndErrorMessage]', 'error_message': 'str | None', 'current_leader': 'ProduceResponse_LeaderIdAndEpoch'})
+setattr(ProduceResponse_TopicProduceResponse, '__annotations__', {'name': 'str', 'partition_responses': 'list[ProduceResponse_PartitionProduceResponse]'})
+setattr(ProduceResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ProduceResponse, '__annotations__', {'responses': 'list[ProduceResponse_TopicProduceResponse]', 'throttle_time_ms': 'int', 'node_endpoints': 'list[ProduceResponse_NodeEndpoint]'})
 
 
 def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:

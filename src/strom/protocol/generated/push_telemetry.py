@@ -45,6 +45,9 @@ class PushTelemetryRequest(Message):
         return _DEC_PushTelemetryRequest[version - 0](r)
 
 
+setattr(PushTelemetryRequest, '__annotations__', {'client_instance_id': 'bytes', 'subscription_id': 'int', 'terminating': 'bool', 'compression_type': 'int', 'metrics': 'bytes'})
+
+
 class PushTelemetryResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
@@ -70,6 +73,9 @@ class PushTelemetryResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"PushTelemetryResponse has no version {version}")
         return _DEC_PushTelemetryResponse[version - 0](r)
+
+
+setattr(PushTelemetryResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_PushTelemetryRequest_0(self: PushTelemetryRequest, w: Writer) -> None:

@@ -70,6 +70,9 @@ setattr(ReadShareGroupStateRequest_PartitionData, '__qualname__', 'ReadShareGrou
 setattr(ReadShareGroupStateRequest, 'ReadStateData', ReadShareGroupStateRequest_ReadStateData)
 setattr(ReadShareGroupStateRequest_ReadStateData, '__name__', 'ReadStateData')
 setattr(ReadShareGroupStateRequest_ReadStateData, '__qualname__', 'ReadShareGroupStateRequest.ReadStateData')
+setattr(ReadShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'leader_epoch': 'int'})
+setattr(ReadShareGroupStateRequest_ReadStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateRequest_PartitionData]'})
+setattr(ReadShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[ReadShareGroupStateRequest_ReadStateData]'})
 
 
 class ReadShareGroupStateResponse_StateBatch(Message):
@@ -155,6 +158,10 @@ setattr(ReadShareGroupStateResponse_PartitionResult, '__qualname__', 'ReadShareG
 setattr(ReadShareGroupStateResponse, 'ReadStateResult', ReadShareGroupStateResponse_ReadStateResult)
 setattr(ReadShareGroupStateResponse_ReadStateResult, '__name__', 'ReadStateResult')
 setattr(ReadShareGroupStateResponse_ReadStateResult, '__qualname__', 'ReadShareGroupStateResponse.ReadStateResult')
+setattr(ReadShareGroupStateResponse_StateBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_state': 'int', 'delivery_count': 'int'})
+setattr(ReadShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None', 'state_epoch': 'int', 'start_offset': 'int', 'state_batches': 'list[ReadShareGroupStateResponse_StateBatch]'})
+setattr(ReadShareGroupStateResponse_ReadStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateResponse_PartitionResult]'})
+setattr(ReadShareGroupStateResponse, '__annotations__', {'results': 'list[ReadShareGroupStateResponse_ReadStateResult]'})
 
 
 def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateRequest_PartitionData, w: Writer) -> None:

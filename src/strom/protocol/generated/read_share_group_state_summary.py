@@ -70,6 +70,9 @@ setattr(ReadShareGroupStateSummaryRequest_PartitionData, '__qualname__', 'ReadSh
 setattr(ReadShareGroupStateSummaryRequest, 'ReadStateSummaryData', ReadShareGroupStateSummaryRequest_ReadStateSummaryData)
 setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__name__', 'ReadStateSummaryData')
 setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__qualname__', 'ReadShareGroupStateSummaryRequest.ReadStateSummaryData')
+setattr(ReadShareGroupStateSummaryRequest_PartitionData, '__annotations__', {'partition': 'int', 'leader_epoch': 'int'})
+setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateSummaryRequest_PartitionData]'})
+setattr(ReadShareGroupStateSummaryRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]'})
 
 
 class ReadShareGroupStateSummaryResponse_PartitionResult(Message):
@@ -134,6 +137,9 @@ setattr(ReadShareGroupStateSummaryResponse_PartitionResult, '__qualname__', 'Rea
 setattr(ReadShareGroupStateSummaryResponse, 'ReadStateSummaryResult', ReadShareGroupStateSummaryResponse_ReadStateSummaryResult)
 setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__name__', 'ReadStateSummaryResult')
 setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__qualname__', 'ReadShareGroupStateSummaryResponse.ReadStateSummaryResult')
+setattr(ReadShareGroupStateSummaryResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None', 'state_epoch': 'int', 'start_offset': 'int'})
+setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateSummaryResponse_PartitionResult]'})
+setattr(ReadShareGroupStateSummaryResponse, '__annotations__', {'results': 'list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]'})
 
 
 def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupStateSummaryRequest_PartitionData, w: Writer) -> None:

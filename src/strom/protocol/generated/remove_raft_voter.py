@@ -41,6 +41,9 @@ class RemoveRaftVoterRequest(Message):
         return _DEC_RemoveRaftVoterRequest[version - 0](r)
 
 
+setattr(RemoveRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'voter_directory_id': 'bytes'})
+
+
 class RemoveRaftVoterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
@@ -68,6 +71,9 @@ class RemoveRaftVoterResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"RemoveRaftVoterResponse has no version {version}")
         return _DEC_RemoveRaftVoterResponse[version - 0](r)
+
+
+setattr(RemoveRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_RemoveRaftVoterRequest_0(self: RemoveRaftVoterRequest, w: Writer) -> None:

@@ -39,6 +39,9 @@ class RenewDelegationTokenRequest(Message):
         return _DEC_RenewDelegationTokenRequest[version - 0](r)
 
 
+setattr(RenewDelegationTokenRequest, '__annotations__', {'hmac': 'bytes', 'renew_period_ms': 'int'})
+
+
 class RenewDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
@@ -66,6 +69,9 @@ class RenewDelegationTokenResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"RenewDelegationTokenResponse has no version {version}")
         return _DEC_RenewDelegationTokenResponse[version - 0](r)
+
+
+setattr(RenewDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'expiry_timestamp_ms': 'int', 'throttle_time_ms': 'int'})
 
 
 def _e_RenewDelegationTokenRequest_0(self: RenewDelegationTokenRequest, w: Writer) -> None:

@@ -43,6 +43,9 @@ class RequestHeader(Message):
         return _DEC_RequestHeader[version - 0](r)
 
 
+setattr(RequestHeader, '__annotations__', {'request_api_key': 'int', 'request_api_version': 'int', 'correlation_id': 'int', 'client_id': 'str | None'})
+
+
 def _e_RequestHeader_0(self: RequestHeader, w: Writer) -> None:
     w.buf += _S_hhi.pack(self.request_api_key, self.request_api_version, self.correlation_id)
 

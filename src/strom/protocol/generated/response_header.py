@@ -37,6 +37,9 @@ class ResponseHeader(Message):
         return _DEC_ResponseHeader[version - 0](r)
 
 
+setattr(ResponseHeader, '__annotations__', {'correlation_id': 'int'})
+
+
 def _e_ResponseHeader_0(self: ResponseHeader, w: Writer) -> None:
     w.int32(self.correlation_id)
 

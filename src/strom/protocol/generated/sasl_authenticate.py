@@ -37,6 +37,9 @@ class SaslAuthenticateRequest(Message):
         return _DEC_SaslAuthenticateRequest[version - 0](r)
 
 
+setattr(SaslAuthenticateRequest, '__annotations__', {'auth_bytes': 'bytes'})
+
+
 class SaslAuthenticateResponse(Message):
     __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
     FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
@@ -66,6 +69,9 @@ class SaslAuthenticateResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"SaslAuthenticateResponse has no version {version}")
         return _DEC_SaslAuthenticateResponse[version - 0](r)
+
+
+setattr(SaslAuthenticateResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'auth_bytes': 'bytes', 'session_lifetime_ms': 'int'})
 
 
 def _e_SaslAuthenticateRequest_0(self: SaslAuthenticateRequest, w: Writer) -> None:

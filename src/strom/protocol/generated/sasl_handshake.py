@@ -37,6 +37,9 @@ class SaslHandshakeRequest(Message):
         return _DEC_SaslHandshakeRequest[version - 0](r)
 
 
+setattr(SaslHandshakeRequest, '__annotations__', {'mechanism': 'str'})
+
+
 class SaslHandshakeResponse(Message):
     __slots__ = ('error_code', 'mechanisms',)
     FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'mechanisms',)
@@ -62,6 +65,9 @@ class SaslHandshakeResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"SaslHandshakeResponse has no version {version}")
         return _DEC_SaslHandshakeResponse[version - 0](r)
+
+
+setattr(SaslHandshakeResponse, '__annotations__', {'error_code': 'int', 'mechanisms': 'list[str]'})
 
 
 def _e_SaslHandshakeRequest_0(self: SaslHandshakeRequest, w: Writer) -> None:

@@ -91,6 +91,10 @@ setattr(ShareAcknowledgeRequest_AcknowledgePartition, '__qualname__', 'ShareAckn
 setattr(ShareAcknowledgeRequest, 'AcknowledgeTopic', ShareAcknowledgeRequest_AcknowledgeTopic)
 setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__name__', 'AcknowledgeTopic')
 setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__qualname__', 'ShareAcknowledgeRequest.AcknowledgeTopic')
+setattr(ShareAcknowledgeRequest_AcknowledgementBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'acknowledge_types': 'list[int]'})
+setattr(ShareAcknowledgeRequest_AcknowledgePartition, '__annotations__', {'partition_index': 'int', 'acknowledgement_batches': 'list[ShareAcknowledgeRequest_AcknowledgementBatch]'})
+setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareAcknowledgeRequest_AcknowledgePartition]'})
+setattr(ShareAcknowledgeRequest, '__annotations__', {'group_id': 'str | None', 'member_id': 'str | None', 'share_session_epoch': 'int', 'topics': 'list[ShareAcknowledgeRequest_AcknowledgeTopic]'})
 
 
 class ShareAcknowledgeResponse_LeaderIdAndEpoch(Message):
@@ -195,6 +199,11 @@ setattr(ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, '__qualname__', 
 setattr(ShareAcknowledgeResponse, 'NodeEndpoint', ShareAcknowledgeResponse_NodeEndpoint)
 setattr(ShareAcknowledgeResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(ShareAcknowledgeResponse_NodeEndpoint, '__qualname__', 'ShareAcknowledgeResponse.NodeEndpoint')
+setattr(ShareAcknowledgeResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ShareAcknowledgeResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'current_leader': 'ShareAcknowledgeResponse_LeaderIdAndEpoch'})
+setattr(ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareAcknowledgeResponse_PartitionData]'})
+setattr(ShareAcknowledgeResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ShareAcknowledgeResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]', 'node_endpoints': 'list[ShareAcknowledgeResponse_NodeEndpoint]'})
 
 
 def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequest_AcknowledgementBatch, w: Writer) -> None:

@@ -116,6 +116,11 @@ setattr(ShareFetchRequest_FetchTopic, '__qualname__', 'ShareFetchRequest.FetchTo
 setattr(ShareFetchRequest, 'ForgottenTopic', ShareFetchRequest_ForgottenTopic)
 setattr(ShareFetchRequest_ForgottenTopic, '__name__', 'ForgottenTopic')
 setattr(ShareFetchRequest_ForgottenTopic, '__qualname__', 'ShareFetchRequest.ForgottenTopic')
+setattr(ShareFetchRequest_AcknowledgementBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'acknowledge_types': 'list[int]'})
+setattr(ShareFetchRequest_FetchPartition, '__annotations__', {'partition_index': 'int', 'partition_max_bytes': 'int', 'acknowledgement_batches': 'list[ShareFetchRequest_AcknowledgementBatch]'})
+setattr(ShareFetchRequest_FetchTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareFetchRequest_FetchPartition]'})
+setattr(ShareFetchRequest_ForgottenTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ShareFetchRequest, '__annotations__', {'group_id': 'str | None', 'member_id': 'str | None', 'share_session_epoch': 'int', 'max_wait_ms': 'int', 'min_bytes': 'int', 'max_bytes': 'int', 'topics': 'list[ShareFetchRequest_FetchTopic]', 'forgotten_topics_data': 'list[ShareFetchRequest_ForgottenTopic]'})
 
 
 class ShareFetchResponse_LeaderIdAndEpoch(Message):
@@ -245,6 +250,12 @@ setattr(ShareFetchResponse_ShareFetchableTopicResponse, '__qualname__', 'ShareFe
 setattr(ShareFetchResponse, 'NodeEndpoint', ShareFetchResponse_NodeEndpoint)
 setattr(ShareFetchResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(ShareFetchResponse_NodeEndpoint, '__qualname__', 'ShareFetchResponse.NodeEndpoint')
+setattr(ShareFetchResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ShareFetchResponse_AcquiredRecords, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_count': 'int'})
+setattr(ShareFetchResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'acknowledge_error_code': 'int', 'acknowledge_error_message': 'str | None', 'current_leader': 'ShareFetchResponse_LeaderIdAndEpoch', 'records': 'Records | None', 'acquired_records': 'list[ShareFetchResponse_AcquiredRecords]'})
+setattr(ShareFetchResponse_ShareFetchableTopicResponse, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareFetchResponse_PartitionData]'})
+setattr(ShareFetchResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ShareFetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[ShareFetchResponse_ShareFetchableTopicResponse]', 'node_endpoints': 'list[ShareFetchResponse_NodeEndpoint]'})
 
 
 def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest_AcknowledgementBatch, w: Writer) -> None:

@@ -39,6 +39,9 @@ class ShareGroupDescribeRequest(Message):
         return _DEC_ShareGroupDescribeRequest[version - 0](r)
 
 
+setattr(ShareGroupDescribeRequest, '__annotations__', {'group_ids': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
 class ShareGroupDescribeResponse_TopicPartitions(Message):
     __slots__ = ('topic_id', 'topic_name', 'partitions',)
     FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'topic_name', 'partitions',)
@@ -151,6 +154,11 @@ setattr(ShareGroupDescribeResponse_Member, '__qualname__', 'ShareGroupDescribeRe
 setattr(ShareGroupDescribeResponse, 'DescribedGroup', ShareGroupDescribeResponse_DescribedGroup)
 setattr(ShareGroupDescribeResponse_DescribedGroup, '__name__', 'DescribedGroup')
 setattr(ShareGroupDescribeResponse_DescribedGroup, '__qualname__', 'ShareGroupDescribeResponse.DescribedGroup')
+setattr(ShareGroupDescribeResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'topic_name': 'str', 'partitions': 'list[int]'})
+setattr(ShareGroupDescribeResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ShareGroupDescribeResponse_TopicPartitions]'})
+setattr(ShareGroupDescribeResponse_Member, '__annotations__', {'member_id': 'str', 'rack_id': 'str | None', 'member_epoch': 'int', 'client_id': 'str', 'client_host': 'str', 'subscribed_topic_names': 'list[str]', 'assignment': 'ShareGroupDescribeResponse_Assignment'})
+setattr(ShareGroupDescribeResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'group_id': 'str', 'group_state': 'str', 'group_epoch': 'int', 'assignment_epoch': 'int', 'assignor_name': 'str', 'members': 'list[ShareGroupDescribeResponse_Member]', 'authorized_operations': 'int'})
+setattr(ShareGroupDescribeResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[ShareGroupDescribeResponse_DescribedGroup]'})
 
 
 def _e_ShareGroupDescribeRequest_0(self: ShareGroupDescribeRequest, w: Writer) -> None:

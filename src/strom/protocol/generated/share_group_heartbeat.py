@@ -45,6 +45,9 @@ class ShareGroupHeartbeatRequest(Message):
         return _DEC_ShareGroupHeartbeatRequest[version - 0](r)
 
 
+setattr(ShareGroupHeartbeatRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'member_epoch': 'int', 'rack_id': 'str | None', 'subscribed_topic_names': 'list[str] | None'})
+
+
 class ShareGroupHeartbeatResponse_TopicPartitions(Message):
     __slots__ = ('topic_id', 'partitions',)
     FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
@@ -111,6 +114,9 @@ setattr(ShareGroupHeartbeatResponse_TopicPartitions, '__qualname__', 'ShareGroup
 setattr(ShareGroupHeartbeatResponse, 'Assignment', ShareGroupHeartbeatResponse_Assignment)
 setattr(ShareGroupHeartbeatResponse_Assignment, '__name__', 'Assignment')
 setattr(ShareGroupHeartbeatResponse_Assignment, '__qualname__', 'ShareGroupHeartbeatResponse.Assignment')
+setattr(ShareGroupHeartbeatResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ShareGroupHeartbeatResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ShareGroupHeartbeatResponse_TopicPartitions]'})
+setattr(ShareGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'member_id': 'str | None', 'member_epoch': 'int', 'heartbeat_interval_ms': 'int', 'assignment': 'ShareGroupHeartbeatResponse_Assignment | None'})
 
 
 def _e_ShareGroupHeartbeatRequest_0(self: ShareGroupHeartbeatRequest, w: Writer) -> None:

@@ -37,6 +37,9 @@ class SnapshotFooterRecord(Message):
         return _DEC_SnapshotFooterRecord[version - 0](r)
 
 
+setattr(SnapshotFooterRecord, '__annotations__', {'version': 'int'})
+
+
 def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:
     w.int16(self.version)
     w.buf.append(0)

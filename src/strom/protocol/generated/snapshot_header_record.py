@@ -39,6 +39,9 @@ class SnapshotHeaderRecord(Message):
         return _DEC_SnapshotHeaderRecord[version - 0](r)
 
 
+setattr(SnapshotHeaderRecord, '__annotations__', {'version': 'int', 'last_contained_log_timestamp': 'int'})
+
+
 def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
     w.buf += _S_hq.pack(self.version, self.last_contained_log_timestamp)
     w.buf.append(0)

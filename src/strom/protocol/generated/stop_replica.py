@@ -114,6 +114,11 @@ setattr(StopReplicaRequest_StopReplicaPartitionState, '__qualname__', 'StopRepli
 setattr(StopReplicaRequest, 'StopReplicaTopicState', StopReplicaRequest_StopReplicaTopicState)
 setattr(StopReplicaRequest_StopReplicaTopicState, '__name__', 'StopReplicaTopicState')
 setattr(StopReplicaRequest_StopReplicaTopicState, '__qualname__', 'StopReplicaRequest.StopReplicaTopicState')
+setattr(StopReplicaRequest_StopReplicaPartitionV0, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(StopReplicaRequest_StopReplicaTopicV1, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(StopReplicaRequest_StopReplicaPartitionState, '__annotations__', {'partition_index': 'int', 'leader_epoch': 'int', 'delete_partition': 'bool'})
+setattr(StopReplicaRequest_StopReplicaTopicState, '__annotations__', {'topic_name': 'str', 'partition_states': 'list[StopReplicaRequest_StopReplicaPartitionState]'})
+setattr(StopReplicaRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'controller_epoch': 'int', 'broker_epoch': 'int', 'delete_partitions': 'bool', 'ungrouped_partitions': 'list[StopReplicaRequest_StopReplicaPartitionV0]', 'topics': 'list[StopReplicaRequest_StopReplicaTopicV1]', 'topic_states': 'list[StopReplicaRequest_StopReplicaTopicState]'})
 
 
 class StopReplicaResponse_StopReplicaPartitionError(Message):
@@ -161,6 +166,8 @@ class StopReplicaResponse(Message):
 setattr(StopReplicaResponse, 'StopReplicaPartitionError', StopReplicaResponse_StopReplicaPartitionError)
 setattr(StopReplicaResponse_StopReplicaPartitionError, '__name__', 'StopReplicaPartitionError')
 setattr(StopReplicaResponse_StopReplicaPartitionError, '__qualname__', 'StopReplicaResponse.StopReplicaPartitionError')
+setattr(StopReplicaResponse_StopReplicaPartitionError, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'error_code': 'int'})
+setattr(StopReplicaResponse, '__annotations__', {'error_code': 'int', 'partition_errors': 'list[StopReplicaResponse_StopReplicaPartitionError]'})
 
 
 def _e_StopReplicaRequest_StopReplicaPartitionV0_0(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:

@@ -65,6 +65,8 @@ class SyncGroupRequest(Message):
 setattr(SyncGroupRequest, 'SyncGroupRequestAssignment', SyncGroupRequest_SyncGroupRequestAssignment)
 setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__name__', 'SyncGroupRequestAssignment')
 setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__qualname__', 'SyncGroupRequest.SyncGroupRequestAssignment')
+setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__annotations__', {'member_id': 'str', 'assignment': 'bytes'})
+setattr(SyncGroupRequest, '__annotations__', {'group_id': 'str', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'assignments': 'list[SyncGroupRequest_SyncGroupRequestAssignment]'})
 
 
 class SyncGroupResponse(Message):
@@ -98,6 +100,9 @@ class SyncGroupResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"SyncGroupResponse has no version {version}")
         return _DEC_SyncGroupResponse[version - 0](r)
+
+
+setattr(SyncGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'assignment': 'bytes'})
 
 
 def _e_SyncGroupRequest_SyncGroupRequestAssignment_0(self: SyncGroupRequest_SyncGroupRequestAssignment, w: Writer) -> None:

@@ -86,6 +86,9 @@ setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, '__qualname__', 
 setattr(TxnOffsetCommitRequest, 'TxnOffsetCommitRequestTopic', TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
 setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__name__', 'TxnOffsetCommitRequestTopic')
 setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__qualname__', 'TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic')
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'committed_metadata': 'str | None'})
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]'})
+setattr(TxnOffsetCommitRequest, '__annotations__', {'transactional_id': 'str', 'group_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'topics': 'list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]'})
 
 
 class TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(Message):
@@ -146,6 +149,9 @@ setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, '__qualname__'
 setattr(TxnOffsetCommitResponse, 'TxnOffsetCommitResponseTopic', TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
 setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__name__', 'TxnOffsetCommitResponseTopic')
 setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__qualname__', 'TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic')
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]'})
+setattr(TxnOffsetCommitResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]'})
 
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, w: Writer) -> None:

@@ -37,6 +37,9 @@ class UnregisterBrokerRequest(Message):
         return _DEC_UnregisterBrokerRequest[version - 0](r)
 
 
+setattr(UnregisterBrokerRequest, '__annotations__', {'broker_id': 'int'})
+
+
 class UnregisterBrokerResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
     FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
@@ -64,6 +67,9 @@ class UnregisterBrokerResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"UnregisterBrokerResponse has no version {version}")
         return _DEC_UnregisterBrokerResponse[version - 0](r)
+
+
+setattr(UnregisterBrokerResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> None:

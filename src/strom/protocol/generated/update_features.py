@@ -61,6 +61,8 @@ class UpdateFeaturesRequest(Message):
 setattr(UpdateFeaturesRequest, 'FeatureUpdateKey', UpdateFeaturesRequest_FeatureUpdateKey)
 setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__name__', 'FeatureUpdateKey')
 setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__qualname__', 'UpdateFeaturesRequest.FeatureUpdateKey')
+setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__annotations__', {'feature': 'str', 'max_version_level': 'int', 'allow_downgrade': 'bool', 'upgrade_type': 'int'})
+setattr(UpdateFeaturesRequest, '__annotations__', {'timeout_ms': 'int', 'feature_updates': 'list[UpdateFeaturesRequest_FeatureUpdateKey]', 'validate_only': 'bool'})
 
 
 class UpdateFeaturesResponse_UpdatableFeatureResult(Message):
@@ -112,6 +114,8 @@ class UpdateFeaturesResponse(Message):
 setattr(UpdateFeaturesResponse, 'UpdatableFeatureResult', UpdateFeaturesResponse_UpdatableFeatureResult)
 setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__name__', 'UpdatableFeatureResult')
 setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__qualname__', 'UpdateFeaturesResponse.UpdatableFeatureResult')
+setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__annotations__', {'feature': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(UpdateFeaturesResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'results': 'list[UpdateFeaturesResponse_UpdatableFeatureResult]'})
 
 
 def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(self: UpdateFeaturesRequest_FeatureUpdateKey, w: Writer) -> None:

@@ -138,6 +138,11 @@ setattr(UpdateMetadataRequest_UpdateMetadataEndpoint, '__qualname__', 'UpdateMet
 setattr(UpdateMetadataRequest, 'UpdateMetadataBroker', UpdateMetadataRequest_UpdateMetadataBroker)
 setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__name__', 'UpdateMetadataBroker')
 setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__qualname__', 'UpdateMetadataRequest.UpdateMetadataBroker')
+setattr(UpdateMetadataRequest_UpdateMetadataPartitionState, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'controller_epoch': 'int', 'leader': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'zk_version': 'int', 'replicas': 'list[int]', 'offline_replicas': 'list[int]'})
+setattr(UpdateMetadataRequest_UpdateMetadataTopicState, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partition_states': 'list[UpdateMetadataRequest_UpdateMetadataPartitionState]'})
+setattr(UpdateMetadataRequest_UpdateMetadataEndpoint, '__annotations__', {'port': 'int', 'host': 'str', 'listener': 'str', 'security_protocol': 'int'})
+setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__annotations__', {'id': 'int', 'v0_host': 'str', 'v0_port': 'int', 'endpoints': 'list[UpdateMetadataRequest_UpdateMetadataEndpoint]', 'rack': 'str | None'})
+setattr(UpdateMetadataRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'type': 'int', 'controller_epoch': 'int', 'broker_epoch': 'int', 'ungrouped_partition_states': 'list[UpdateMetadataRequest_UpdateMetadataPartitionState]', 'topic_states': 'list[UpdateMetadataRequest_UpdateMetadataTopicState]', 'live_brokers': 'list[UpdateMetadataRequest_UpdateMetadataBroker]'})
 
 
 class UpdateMetadataResponse(Message):
@@ -163,6 +168,9 @@ class UpdateMetadataResponse(Message):
         if not 0 <= version <= 8:
             raise DecodeError(f"UpdateMetadataResponse has no version {version}")
         return _DEC_UpdateMetadataResponse[version - 0](r)
+
+
+setattr(UpdateMetadataResponse, '__annotations__', {'error_code': 'int'})
 
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:

@@ -80,6 +80,9 @@ setattr(UpdateRaftVoterRequest_Listener, '__qualname__', 'UpdateRaftVoterRequest
 setattr(UpdateRaftVoterRequest, 'KRaftVersionFeature', UpdateRaftVoterRequest_KRaftVersionFeature)
 setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__name__', 'KRaftVersionFeature')
 setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__qualname__', 'UpdateRaftVoterRequest.KRaftVersionFeature')
+setattr(UpdateRaftVoterRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__annotations__', {'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(UpdateRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'current_leader_epoch': 'int', 'voter_id': 'int', 'voter_directory_id': 'bytes', 'listeners': 'list[UpdateRaftVoterRequest_Listener]', 'k_raft_version_feature': 'UpdateRaftVoterRequest_KRaftVersionFeature'})
 
 
 class UpdateRaftVoterResponse_CurrentLeader(Message):
@@ -131,6 +134,8 @@ class UpdateRaftVoterResponse(Message):
 setattr(UpdateRaftVoterResponse, 'CurrentLeader', UpdateRaftVoterResponse_CurrentLeader)
 setattr(UpdateRaftVoterResponse_CurrentLeader, '__name__', 'CurrentLeader')
 setattr(UpdateRaftVoterResponse_CurrentLeader, '__qualname__', 'UpdateRaftVoterResponse.CurrentLeader')
+setattr(UpdateRaftVoterResponse_CurrentLeader, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int', 'host': 'str', 'port': 'int'})
+setattr(UpdateRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'current_leader': 'UpdateRaftVoterResponse_CurrentLeader'})
 
 
 def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest_Listener, w: Writer) -> None:

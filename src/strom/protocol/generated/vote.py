@@ -82,6 +82,9 @@ setattr(VoteRequest_PartitionData, '__qualname__', 'VoteRequest.PartitionData')
 setattr(VoteRequest, 'TopicData', VoteRequest_TopicData)
 setattr(VoteRequest_TopicData, '__name__', 'TopicData')
 setattr(VoteRequest_TopicData, '__qualname__', 'VoteRequest.TopicData')
+setattr(VoteRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'candidate_epoch': 'int', 'candidate_id': 'int', 'candidate_directory_id': 'bytes', 'voter_directory_id': 'bytes', 'last_offset_epoch': 'int', 'last_offset': 'int'})
+setattr(VoteRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[VoteRequest_PartitionData]'})
+setattr(VoteRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'topics': 'list[VoteRequest_TopicData]'})
 
 
 class VoteResponse_PartitionData(Message):
@@ -167,6 +170,10 @@ setattr(VoteResponse_TopicData, '__qualname__', 'VoteResponse.TopicData')
 setattr(VoteResponse, 'NodeEndpoint', VoteResponse_NodeEndpoint)
 setattr(VoteResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
 setattr(VoteResponse_NodeEndpoint, '__qualname__', 'VoteResponse.NodeEndpoint')
+setattr(VoteResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'vote_granted': 'bool'})
+setattr(VoteResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[VoteResponse_PartitionData]'})
+setattr(VoteResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(VoteResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[VoteResponse_TopicData]', 'node_endpoints': 'list[VoteResponse_NodeEndpoint]'})
 
 
 def _e_VoteRequest_PartitionData_0(self: VoteRequest_PartitionData, w: Writer) -> None:

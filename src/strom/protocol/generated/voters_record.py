@@ -91,6 +91,10 @@ setattr(VotersRecord_KRaftVersionFeature, '__qualname__', 'VotersRecord.KRaftVer
 setattr(VotersRecord, 'Voter', VotersRecord_Voter)
 setattr(VotersRecord_Voter, '__name__', 'Voter')
 setattr(VotersRecord_Voter, '__qualname__', 'VotersRecord.Voter')
+setattr(VotersRecord_Endpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(VotersRecord_KRaftVersionFeature, '__annotations__', {'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(VotersRecord_Voter, '__annotations__', {'voter_id': 'int', 'voter_directory_id': 'bytes', 'endpoints': 'list[VotersRecord_Endpoint]', 'k_raft_version_feature': 'VotersRecord_KRaftVersionFeature'})
+setattr(VotersRecord, '__annotations__', {'version': 'int', 'voters': 'list[VotersRecord_Voter]'})
 
 
 def _e_VotersRecord_Endpoint_0(self: VotersRecord_Endpoint, w: Writer) -> None:

@@ -95,6 +95,10 @@ setattr(WriteShareGroupStateRequest_PartitionData, '__qualname__', 'WriteShareGr
 setattr(WriteShareGroupStateRequest, 'WriteStateData', WriteShareGroupStateRequest_WriteStateData)
 setattr(WriteShareGroupStateRequest_WriteStateData, '__name__', 'WriteStateData')
 setattr(WriteShareGroupStateRequest_WriteStateData, '__qualname__', 'WriteShareGroupStateRequest.WriteStateData')
+setattr(WriteShareGroupStateRequest_StateBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_state': 'int', 'delivery_count': 'int'})
+setattr(WriteShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'state_epoch': 'int', 'leader_epoch': 'int', 'start_offset': 'int', 'state_batches': 'list[WriteShareGroupStateRequest_StateBatch]'})
+setattr(WriteShareGroupStateRequest_WriteStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[WriteShareGroupStateRequest_PartitionData]'})
+setattr(WriteShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[WriteShareGroupStateRequest_WriteStateData]'})
 
 
 class WriteShareGroupStateResponse_PartitionResult(Message):
@@ -155,6 +159,9 @@ setattr(WriteShareGroupStateResponse_PartitionResult, '__qualname__', 'WriteShar
 setattr(WriteShareGroupStateResponse, 'WriteStateResult', WriteShareGroupStateResponse_WriteStateResult)
 setattr(WriteShareGroupStateResponse_WriteStateResult, '__name__', 'WriteStateResult')
 setattr(WriteShareGroupStateResponse_WriteStateResult, '__qualname__', 'WriteShareGroupStateResponse.WriteStateResult')
+setattr(WriteShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(WriteShareGroupStateResponse_WriteStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[WriteShareGroupStateResponse_PartitionResult]'})
+setattr(WriteShareGroupStateResponse, '__annotations__', {'results': 'list[WriteShareGroupStateResponse_WriteStateResult]'})
 
 
 def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateRequest_StateBatch, w: Writer) -> None:

@@ -74,6 +74,9 @@ setattr(WriteTxnMarkersRequest_WritableTxnMarkerTopic, '__qualname__', 'WriteTxn
 setattr(WriteTxnMarkersRequest, 'WritableTxnMarker', WriteTxnMarkersRequest_WritableTxnMarker)
 setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__name__', 'WritableTxnMarker')
 setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__qualname__', 'WriteTxnMarkersRequest.WritableTxnMarker')
+setattr(WriteTxnMarkersRequest_WritableTxnMarkerTopic, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__annotations__', {'producer_id': 'int', 'producer_epoch': 'int', 'transaction_result': 'bool', 'topics': 'list[WriteTxnMarkersRequest_WritableTxnMarkerTopic]', 'coordinator_epoch': 'int'})
+setattr(WriteTxnMarkersRequest, '__annotations__', {'markers': 'list[WriteTxnMarkersRequest_WritableTxnMarker]'})
 
 
 class WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(Message):
@@ -147,6 +150,10 @@ setattr(WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, '__qualname__', 'W
 setattr(WriteTxnMarkersResponse, 'WritableTxnMarkerResult', WriteTxnMarkersResponse_WritableTxnMarkerResult)
 setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__name__', 'WritableTxnMarkerResult')
 setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__qualname__', 'WriteTxnMarkersResponse.WritableTxnMarkerResult')
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, '__annotations__', {'name': 'str', 'partitions': 'list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]'})
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__annotations__', {'producer_id': 'int', 'topics': 'list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]'})
+setattr(WriteTxnMarkersResponse, '__annotations__', {'markers': 'list[WriteTxnMarkersResponse_WritableTxnMarkerResult]'})
 
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(self: WriteTxnMarkersRequest_WritableTxnMarkerTopic, w: Writer) -> None:
