@@ -20,6 +20,8 @@ from __future__ import annotations
 import enum
 from typing import ClassVar, Final
 
+from mypy_extensions import mypyc_attr
+
 
 class Default(enum.Enum):
     """The default of a field whose default is a fresh object (a list or a struct): a
@@ -35,6 +37,9 @@ class Default(enum.Enum):
 DEFAULT: Final = Default.DEFAULT
 
 
+# Compiled in the mypyc build (a compiled message class must derive from a compiled
+# base), and derived from by the messages it leaves interpreted.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Message:
     """A message or one of its structs: ``FIELDS`` (and ``__slots__``) name the fields
     in schema order."""

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.record_stream import read_control_record
 from strom.protocol.records import (
@@ -82,6 +84,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@mypyc_attr(native_class=False)  # derives from an interpreted class (see protocol.frame)
 class UnexpectedAppendOffsetError(KafkaError):
     """A follower append whose first offset is below the log end offset."""
 
