@@ -106,6 +106,21 @@ async def frames_for(broker: Broker, case: str, n: int) -> list[bytes]:
     return out
 
 
+def check_answer(case: str, response: Any) -> None:
+    """The last answer carries no error (a failing setup would time error paths)."""
+    if case.startswith("produce"):
+        parts = [p for t in response.responses for p in t.partition_responses]
+        want = 1
+    else:
+        parts = [p for t in response.responses for p in t.partitions]
+        want = 1 if case == "fetch-1p" else (0 if case.endswith("session") else 100)
+        if response.error_code:
+            raise SystemExit(f"{case}: fetch answered error {response.error_code}")
+    errors = [p.error_code for p in parts if p.error_code]
+    if errors or len(parts) != want:
+        raise SystemExit(f"{case}: {len(parts)} partitions answered (want {want}), errors {errors}")
+
+
 async def run(case: str, n: int, profile: bool, work: Path) -> float:
     config = BrokerConfig({"log.dirs": str(work / case)})
     broker = open_broker(config)
@@ -118,11 +133,13 @@ async def run(case: str, n: int, profile: bool, work: Path) -> float:
         t0 = time.process_time()
         if prof is not None:
             prof.enable()
+        response = None
         for f in frames:
-            await serve(broker, f)
+            response = await serve(broker, f)
         if prof is not None:
             prof.disable()
         us = (time.process_time() - t0) * 1e6 / len(frames)
+        check_answer(case, response)
         if prof is not None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return us

@@ -155,7 +155,9 @@ class Gen:
 
     # ---- naming -------------------------------------------------------
     def cls_ref(self, msg: Message, st: Struct) -> str:
-        return msg.name if st is msg.root else f"{msg.name}.{st.name}"
+        """The module-level name of a struct's class (``FetchRequest_FetchPartition``;
+        users write ``FetchRequest.FetchPartition``, an alias of the same class)."""
+        return msg.name if st is msg.root else f"{msg.name}_{st.name}"
 
     # ---- type helpers -----------------------------------------------
     def py_type(self, msg: Message, f: Field) -> str:
@@ -458,9 +460,14 @@ class Gen:
 
     def class_src(self, msg: Message, st: Struct, head: list[str]) -> list[str]:
         """A plain class with ``__slots__`` and a straight-line ``__init__`` (see
-        strom.protocol.message: a dataclass would be built at import time)."""
+        strom.protocol.message: a dataclass would be built at import time). ``FIELDS``
+        repeats the slots: a mypyc-compiled class has no ``__slots__`` attribute."""
         slots = "".join(f"{f.attr!r}, " for f in st.fields)
-        lines = [f"class {st.name}(Message):", f"    __slots__ = ({slots.rstrip()})"]
+        lines = [
+            f"class {self.cls_ref(msg, st)}(Message):",
+            f"    __slots__ = ({slots.rstrip()})",
+            f"    FIELDS: ClassVar[tuple[str, ...]] = ({slots.rstrip()})",
+        ]
         lines.extend(f"    {h}" if h else "" for h in head)
         if head:
             lines.append("")
@@ -474,7 +481,7 @@ class Gen:
             d, factory = self.default_expr(msg, f)
             t = self.py_type(msg, f)
             if factory:
-                params.append(f"{f.attr}: {t} = DEFAULT")
+                params.append(f"{f.attr}: {t} | Default = DEFAULT")
                 made = "[]" if d == "list" else f"{d}()"
                 body.append(f"self.{f.attr} = {made} if {f.attr} is DEFAULT else {f.attr}")
             else:
@@ -521,10 +528,10 @@ class Gen:
             "from __future__ import annotations",
             "",
             "from struct import Struct",
-            "from typing import ClassVar",
+            "from typing import ClassVar, TypeAlias",
             "",
             "from strom.protocol.errors import DecodeError",
-            "from strom.protocol.message import DEFAULT, Message",
+            "from strom.protocol.message import DEFAULT, Default, Message",
             "from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer",
             "",
             "",
@@ -552,12 +559,18 @@ class Gen:
             f"FIRST_FLEXIBLE_VERSION: ClassVar[int] = {flex}",
             "",
         ]
-        for st in self.order(msg):
-            if st is msg.root:
-                continue
-            head.extend(self.class_src(msg, st, []))
+        # Structs are module-level classes (mypyc compiles no nested class), named in
+        # the message's class by an alias for type checkers, set again after the class
+        # (a compiled class drops the alias) with the nested class's names.
+        structs = [st for st in self.order(msg) if st is not msg.root]
+        lines: list[str] = []
+        for st in structs:
+            lines.extend(self.class_src(msg, st, []))
+            lines.extend(["", ""])
+        head.extend(f"{st.name}: TypeAlias = {self.cls_ref(msg, st)}" for st in structs)
+        if structs:
             head.append("")
-        lines = self.class_src(msg, msg.root, head[:-1])
+        lines.extend(self.class_src(msg, msg.root, head[:-1]))
         lines.append("")
         lines.append("    def encode(self, w: Writer, version: int) -> None:")
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")
@@ -569,6 +582,17 @@ class Gen:
         lines.append(f"        if not {msg.valid.lo} <= version <= {msg.valid.hi}:")
         lines.append(f'            raise DecodeError(f"{msg.name} has no version {{version}}")')
         lines.append(f"        return _DEC_{msg.name}[version - {msg.valid.lo}](r)")
+        lines.extend(["", ""])
+        for st in structs:
+            ref = self.cls_ref(msg, st)
+            lines.append(f"setattr({msg.name}, {st.name!r}, {ref})")
+            lines.append(f"setattr({ref}, '__name__', {st.name!r})")
+            lines.append(f"setattr({ref}, '__qualname__', '{msg.name}.{st.name}')")
+        # The fields' annotations, which a compiled class lacks (typing.get_type_hints:
+        # strom.broker.errors finds the element class of a list field by its hint).
+        for st in [*structs, msg.root]:
+            hints = ", ".join(f"{f.attr!r}: {self.py_type(msg, f)!r}" for f in st.fields)
+            lines.append(f"setattr({self.cls_ref(msg, st)}, '__annotations__', {{{hints}}})")
         return lines
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
@@ -52,15 +51,24 @@ def next_epoch(epoch: int) -> int:
     return 1 if epoch == _INT_MAX else epoch + 1
 
 
-@dataclass(slots=True)
 class FetchItem:
     """One partition to read: its topic name (None: an unknown topic id), id and the
-    fetch parameters (from the request, or cached by the session)."""
+    fetch parameters (from the request, or cached by the session). A plain class, one
+    per partition and request: mypyc compiles its ``__init__``, not a dataclass's."""
 
-    topic: str | None
-    topic_id: bytes
-    req: FetchPartition
-    cached: CachedPartition | None = None  # in an incremental fetch: the session's entry
+    __slots__ = ("cached", "req", "topic", "topic_id")
+
+    def __init__(
+        self,
+        topic: str | None,
+        topic_id: bytes,
+        req: FetchPartition,
+        cached: CachedPartition | None = None,  # in an incremental fetch: the session's entry
+    ) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.req = req
+        self.cached = cached
 
 
 class CachedPartition:

@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from strom.protocol.errors import DecodeError
 from strom.protocol.generated import REQUESTS, RESPONSES, request_class, response_class
 from strom.protocol.wire import Chunk, Reader, Writer
@@ -26,6 +28,9 @@ API_VERSIONS_KEY = 18
 _SIZE = struct.Struct(">i")
 
 
+# A plain Python class in the mypyc build (setup.py): a compiled class must not derive
+# from an interpreted one (DecodeError), which crashed the garbage collector in tests.
+@mypyc_attr(native_class=False)
 class FrameTooLarge(DecodeError):
     """A frame announced a size above the maximum."""
 

@@ -8,29 +8,44 @@ generated ``__init__`` is what the dataclass's would be: fields in schema
 order, positional or keyword, defaults from the schema, and a fresh list (or
 struct) for a field whose default is one, unless a value, even None, is
 passed. Equality and repr are dataclass-like and shared here.
+
+A message's structs are module-level classes (``FetchRequest_FetchPartition``) that
+the message's class names as attributes (``FetchRequest.FetchPartition``, with that
+``__qualname__``): the optional mypyc build (setup.py) compiles no nested class.
+``FIELDS`` lists the fields, as ``__slots__`` does, which a compiled class lacks.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import enum
+from typing import ClassVar, Final
+
+from mypy_extensions import mypyc_attr
 
 
-class _Default:
-    """The default of a field whose default is a fresh object (a list or a struct)."""
+class Default(enum.Enum):
+    """The default of a field whose default is a fresh object (a list or a struct): a
+    parameter typed ``list[X] | Default = DEFAULT`` (mypyc checks a default against
+    the parameter's type, and an enum's one member narrows by identity)."""
 
-    __slots__ = ()
+    DEFAULT = "DEFAULT"
 
     def __repr__(self) -> str:
         return "DEFAULT"
 
 
-DEFAULT: Any = _Default()
+DEFAULT: Final = Default.DEFAULT
 
 
+# Compiled in the mypyc build (a compiled message class must derive from a compiled
+# base), and derived from by the messages it leaves interpreted.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Message:
-    """A message or one of its structs: ``__slots__`` name the fields in schema order."""
+    """A message or one of its structs: ``FIELDS`` (and ``__slots__``) name the fields
+    in schema order."""
 
     __slots__ = ()
+    FIELDS: ClassVar[tuple[str, ...]] = ()
     API_KEY: ClassVar[int] = -1
 
     def __eq__(self, other: object) -> bool:
@@ -47,8 +62,7 @@ class Message:
 
 def fields(message: Message | type[Message]) -> tuple[str, ...]:
     """The field names of a message class or instance, in schema order."""
-    names: tuple[str, ...] = message.__slots__
-    return names
+    return message.FIELDS
 
 
 def is_message(value: object) -> bool:

@@ -10,7 +10,7 @@ chunks (file regions served with sendfile) without copying them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from strom.protocol.errors import DecodeError
 
@@ -28,7 +28,6 @@ _F64 = struct.Struct(">d")
 ZERO_UUID = b"\x00" * 16
 
 
-@runtime_checkable
 class Chunk(Protocol):
     """An opaque piece of record data that is not in memory (e.g. a file range)."""
 

@@ -31,6 +31,8 @@ from strom.metadata.meta_properties import (
     read_meta_properties,
 )
 from strom.metadata.store import MetadataStore, StoreError
+from strom.mypyc_build import MODULES as MYPYC_MODULES
+from strom.mypyc_build import compiled_modules
 from strom.server.broker_server import BrokerServer, bind_all
 
 if TYPE_CHECKING:
@@ -137,9 +139,11 @@ async def serve(
         broker.start(ports)
         metrics = _start_metrics(broker, config)
         log.info(
-            "broker initialised in %.0f ms (event loop: %s)",
+            "broker initialised in %.0f ms (event loop: %s, mypyc: %d of %d modules)",
             (time.monotonic() - started) * 1000,
             type(asyncio.get_running_loop()).__module__,
+            len(compiled_modules()),
+            len(MYPYC_MODULES),
         )
         for key, why in config.no_effect_settings():
             log.warning("%s is set but has no effect: %s", key, why)

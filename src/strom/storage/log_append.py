@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (
     AppendOrigin,
@@ -29,6 +31,7 @@ from strom.storage.segment import LogSegment
 from strom.storage.validator import check_timestamps, require_keys
 
 
+@mypyc_attr(native_class=False)  # derives from an interpreted class (see protocol.frame)
 class UnexpectedAppendOffsetError(KafkaError):
     """A follower append whose first offset is below the log end offset."""
 

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class AddOffsetsToTxnRequest(Message):
     __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'group_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'producer_epoch', 'group_id',)
     API_KEY: ClassVar[int] = 25
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -42,8 +43,12 @@ class AddOffsetsToTxnRequest(Message):
         return _DEC_AddOffsetsToTxnRequest[version - 0](r)
 
 
+setattr(AddOffsetsToTxnRequest, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'group_id': 'str'})
+
+
 class AddOffsetsToTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
     API_KEY: ClassVar[int] = 25
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -66,6 +71,9 @@ class AddOffsetsToTxnResponse(Message):
         if not 0 <= version <= 4:
             raise DecodeError(f"AddOffsetsToTxnResponse has no version {version}")
         return _DEC_AddOffsetsToTxnResponse[version - 0](r)
+
+
+setattr(AddOffsetsToTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_AddOffsetsToTxnRequest_0(self: AddOffsetsToTxnRequest, w: Writer) -> None:

@@ -5,51 +5,59 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[int]
+
+    def __init__(self, name: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(Message):
+    __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics',)
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    verify_only: bool
+    topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]
+
+    def __init__(self, transactional_id: str = '', producer_id: int = 0, producer_epoch: int = 0, verify_only: bool = False, topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic] | Default = DEFAULT) -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.verify_only = verify_only
+        self.topics = [] if topics is DEFAULT else topics
 
 
 class AddPartitionsToTxnRequest(Message):
     __slots__ = ('transactions', 'v3_and_below_transactional_id', 'v3_and_below_producer_id', 'v3_and_below_producer_epoch', 'v3_and_below_topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactions', 'v3_and_below_transactional_id', 'v3_and_below_producer_id', 'v3_and_below_producer_epoch', 'v3_and_below_topics',)
     API_KEY: ClassVar[int] = 24
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class AddPartitionsToTxnTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[int]
+    AddPartitionsToTxnTopic: TypeAlias = AddPartitionsToTxnRequest_AddPartitionsToTxnTopic
+    AddPartitionsToTxnTransaction: TypeAlias = AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction
 
-        def __init__(self, name: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class AddPartitionsToTxnTransaction(Message):
-        __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics',)
-        transactional_id: str
-        producer_id: int
-        producer_epoch: int
-        verify_only: bool
-        topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic]
-
-        def __init__(self, transactional_id: str = '', producer_id: int = 0, producer_epoch: int = 0, verify_only: bool = False, topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = DEFAULT) -> None:
-            self.transactional_id = transactional_id
-            self.producer_id = producer_id
-            self.producer_epoch = producer_epoch
-            self.verify_only = verify_only
-            self.topics = [] if topics is DEFAULT else topics
-
-    transactions: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction]
+    transactions: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]
     v3_and_below_transactional_id: str
     v3_and_below_producer_id: int
     v3_and_below_producer_epoch: int
-    v3_and_below_topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic]
+    v3_and_below_topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]
 
-    def __init__(self, transactions: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction] = DEFAULT, v3_and_below_transactional_id: str = '', v3_and_below_producer_id: int = 0, v3_and_below_producer_epoch: int = 0, v3_and_below_topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = DEFAULT) -> None:
+    def __init__(self, transactions: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction] | Default = DEFAULT, v3_and_below_transactional_id: str = '', v3_and_below_producer_id: int = 0, v3_and_below_producer_epoch: int = 0, v3_and_below_topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic] | Default = DEFAULT) -> None:
         self.transactions = [] if transactions is DEFAULT else transactions
         self.v3_and_below_transactional_id = v3_and_below_transactional_id
         self.v3_and_below_producer_id = v3_and_below_producer_id
@@ -68,46 +76,68 @@ class AddPartitionsToTxnRequest(Message):
         return _DEC_AddPartitionsToTxnRequest[version - 0](r)
 
 
+setattr(AddPartitionsToTxnRequest, 'AddPartitionsToTxnTopic', AddPartitionsToTxnRequest_AddPartitionsToTxnTopic)
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, '__name__', 'AddPartitionsToTxnTopic')
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, '__qualname__', 'AddPartitionsToTxnRequest.AddPartitionsToTxnTopic')
+setattr(AddPartitionsToTxnRequest, 'AddPartitionsToTxnTransaction', AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction)
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__name__', 'AddPartitionsToTxnTransaction')
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__qualname__', 'AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction')
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, '__annotations__', {'name': 'str', 'partitions': 'list[int]'})
+setattr(AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'verify_only': 'bool', 'topics': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]'})
+setattr(AddPartitionsToTxnRequest, '__annotations__', {'transactions': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]', 'v3_and_below_transactional_id': 'str', 'v3_and_below_producer_id': 'int', 'v3_and_below_producer_epoch': 'int', 'v3_and_below_topics': 'list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]'})
+
+
+class AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(Message):
+    __slots__ = ('partition_index', 'partition_error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'partition_error_code',)
+    partition_index: int
+    partition_error_code: int
+
+    def __init__(self, partition_index: int = 0, partition_error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.partition_error_code = partition_error_code
+
+
+class AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(Message):
+    __slots__ = ('name', 'results_by_partition',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'results_by_partition',)
+    name: str
+    results_by_partition: list[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]
+
+    def __init__(self, name: str = '', results_by_partition: list[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult] | Default = DEFAULT) -> None:
+        self.name = name
+        self.results_by_partition = [] if results_by_partition is DEFAULT else results_by_partition
+
+
+class AddPartitionsToTxnResponse_AddPartitionsToTxnResult(Message):
+    __slots__ = ('transactional_id', 'topic_results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'topic_results',)
+    transactional_id: str
+    topic_results: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]
+
+    def __init__(self, transactional_id: str = '', topic_results: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult] | Default = DEFAULT) -> None:
+        self.transactional_id = transactional_id
+        self.topic_results = [] if topic_results is DEFAULT else topic_results
+
+
 class AddPartitionsToTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'results_by_transaction', 'results_by_topic_v3_and_below',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'results_by_transaction', 'results_by_topic_v3_and_below',)
     API_KEY: ClassVar[int] = 24
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class AddPartitionsToTxnPartitionResult(Message):
-        __slots__ = ('partition_index', 'partition_error_code',)
-        partition_index: int
-        partition_error_code: int
-
-        def __init__(self, partition_index: int = 0, partition_error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.partition_error_code = partition_error_code
-
-    class AddPartitionsToTxnTopicResult(Message):
-        __slots__ = ('name', 'results_by_partition',)
-        name: str
-        results_by_partition: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult]
-
-        def __init__(self, name: str = '', results_by_partition: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult] = DEFAULT) -> None:
-            self.name = name
-            self.results_by_partition = [] if results_by_partition is DEFAULT else results_by_partition
-
-    class AddPartitionsToTxnResult(Message):
-        __slots__ = ('transactional_id', 'topic_results',)
-        transactional_id: str
-        topic_results: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult]
-
-        def __init__(self, transactional_id: str = '', topic_results: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = DEFAULT) -> None:
-            self.transactional_id = transactional_id
-            self.topic_results = [] if topic_results is DEFAULT else topic_results
+    AddPartitionsToTxnPartitionResult: TypeAlias = AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult
+    AddPartitionsToTxnTopicResult: TypeAlias = AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult
+    AddPartitionsToTxnResult: TypeAlias = AddPartitionsToTxnResponse_AddPartitionsToTxnResult
 
     throttle_time_ms: int
     error_code: int
-    results_by_transaction: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult]
-    results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult]
+    results_by_transaction: list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]
+    results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results_by_transaction: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult] = DEFAULT, results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results_by_transaction: list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult] | Default = DEFAULT, results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.results_by_transaction = [] if results_by_transaction is DEFAULT else results_by_transaction
@@ -125,14 +155,29 @@ class AddPartitionsToTxnResponse(Message):
         return _DEC_AddPartitionsToTxnResponse[version - 0](r)
 
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, w: Writer) -> None:
+setattr(AddPartitionsToTxnResponse, 'AddPartitionsToTxnPartitionResult', AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult)
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, '__name__', 'AddPartitionsToTxnPartitionResult')
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, '__qualname__', 'AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult')
+setattr(AddPartitionsToTxnResponse, 'AddPartitionsToTxnTopicResult', AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult)
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, '__name__', 'AddPartitionsToTxnTopicResult')
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, '__qualname__', 'AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult')
+setattr(AddPartitionsToTxnResponse, 'AddPartitionsToTxnResult', AddPartitionsToTxnResponse_AddPartitionsToTxnResult)
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__name__', 'AddPartitionsToTxnResult')
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__qualname__', 'AddPartitionsToTxnResponse.AddPartitionsToTxnResult')
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, '__annotations__', {'partition_index': 'int', 'partition_error_code': 'int'})
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, '__annotations__', {'name': 'str', 'results_by_partition': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]'})
+setattr(AddPartitionsToTxnResponse_AddPartitionsToTxnResult, '__annotations__', {'transactional_id': 'str', 'topic_results': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]'})
+setattr(AddPartitionsToTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'results_by_transaction': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]', 'results_by_topic_v3_and_below': 'list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]'})
+
+
+def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, w: Writer) -> None:
+def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -140,24 +185,24 @@ def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(self: AddPartitionsTo
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTopic:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTopic:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, w: Writer) -> None:
+def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, w: Writer) -> None:
     pass
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, w: Writer) -> None:
+def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(self: AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, w: Writer) -> None:
+def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, w: Writer) -> None:
     w.cstring(self.transactional_id)
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.verify_only)
     w_topics = self.topics
@@ -166,19 +211,19 @@ def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(self: AddPartit
         _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(e_topics, w)
     w.buf.append(0)
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction:
-    return AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction()
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction:
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction()
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction:
     r.skip_tags()
-    return AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction()
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction()
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r: Reader) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction:
     v_transactional_id = r.cstring()
     v_producer_id, v_producer_epoch, v_verify_only = r.fixed(_S_qho)
     v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, verify_only=v_verify_only, topics=v_topics)
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, verify_only=v_verify_only, topics=v_topics)
 
 def _e_AddPartitionsToTxnRequest_0(self: AddPartitionsToTxnRequest, w: Writer) -> None:
     w.string(self.v3_and_below_transactional_id)
@@ -222,30 +267,30 @@ def _d_AddPartitionsToTxnRequest_4(r: Reader) -> AddPartitionsToTxnRequest:
     r.skip_tags()
     return AddPartitionsToTxnRequest(transactions=v_transactions)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(self: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.partition_error_code)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(self: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(self: AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.partition_error_code)
     w.buf.append(0)
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult:
     v_partition_index, v_partition_error_code = r.fixed(_S_ih)
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult:
     v_partition_index, v_partition_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(self: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, w: Writer) -> None:
     w.string(self.name)
     w_results_by_partition = self.results_by_partition
     w.array_len(len(w_results_by_partition))
     for e_results_by_partition in w_results_by_partition:
         _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(e_results_by_partition, w)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(self: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(self: AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w_results_by_partition = self.results_by_partition
     w.carray_len(len(w_results_by_partition))
@@ -253,24 +298,24 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(self: AddParti
         _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(e_results_by_partition, w)
     w.buf.append(0)
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.string()
     v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r) for _ in range(r.array_len())]
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.cstring()
     v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(self: AddPartitionsToTxnResponse.AddPartitionsToTxnResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnResult, w: Writer) -> None:
     pass
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(self: AddPartitionsToTxnResponse.AddPartitionsToTxnResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(self: AddPartitionsToTxnResponse_AddPartitionsToTxnResult, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(self: AddPartitionsToTxnResponse.AddPartitionsToTxnResult, w: Writer) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(self: AddPartitionsToTxnResponse_AddPartitionsToTxnResult, w: Writer) -> None:
     w.cstring(self.transactional_id)
     w_topic_results = self.topic_results
     w.carray_len(len(w_topic_results))
@@ -278,18 +323,18 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(self: AddPartitions
         _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(e_topic_results, w)
     w.buf.append(0)
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult:
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnResult()
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnResult:
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnResult()
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnResult:
     r.skip_tags()
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnResult()
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnResult()
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r: Reader) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult:
+def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnResult:
     v_transactional_id = r.cstring()
     v_topic_results = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AddPartitionsToTxnResponse.AddPartitionsToTxnResult(transactional_id=v_transactional_id, topic_results=v_topic_results)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnResult(transactional_id=v_transactional_id, topic_results=v_topic_results)
 
 def _e_AddPartitionsToTxnResponse_0(self: AddPartitionsToTxnResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

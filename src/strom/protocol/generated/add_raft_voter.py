@@ -5,38 +5,43 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AddRaftVoterRequest_Listener(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
 
 
 class AddRaftVoterRequest(Message):
     __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners',)
     API_KEY: ClassVar[int] = 80
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Listener(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
+    Listener: TypeAlias = AddRaftVoterRequest_Listener
 
     cluster_id: str | None
     timeout_ms: int
     voter_id: int
     voter_directory_id: bytes
-    listeners: list[AddRaftVoterRequest.Listener]
+    listeners: list[AddRaftVoterRequest_Listener]
 
-    def __init__(self, cluster_id: str | None = '', timeout_ms: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[AddRaftVoterRequest.Listener] = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = '', timeout_ms: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[AddRaftVoterRequest_Listener] | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.timeout_ms = timeout_ms
         self.voter_id = voter_id
@@ -55,8 +60,16 @@ class AddRaftVoterRequest(Message):
         return _DEC_AddRaftVoterRequest[version - 0](r)
 
 
+setattr(AddRaftVoterRequest, 'Listener', AddRaftVoterRequest_Listener)
+setattr(AddRaftVoterRequest_Listener, '__name__', 'Listener')
+setattr(AddRaftVoterRequest_Listener, '__qualname__', 'AddRaftVoterRequest.Listener')
+setattr(AddRaftVoterRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(AddRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'timeout_ms': 'int', 'voter_id': 'int', 'voter_directory_id': 'bytes', 'listeners': 'list[AddRaftVoterRequest_Listener]'})
+
+
 class AddRaftVoterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 80
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -83,18 +96,21 @@ class AddRaftVoterResponse(Message):
         return _DEC_AddRaftVoterResponse[version - 0](r)
 
 
-def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest.Listener, w: Writer) -> None:
+setattr(AddRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+
+
+def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest.Listener:
+def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return AddRaftVoterRequest.Listener(name=v_name, host=v_host, port=v_port)
+    return AddRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)

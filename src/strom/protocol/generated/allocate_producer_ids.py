@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class AllocateProducerIdsRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -38,8 +39,12 @@ class AllocateProducerIdsRequest(Message):
         return _DEC_AllocateProducerIdsRequest[version - 0](r)
 
 
+setattr(AllocateProducerIdsRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+
+
 class AllocateProducerIdsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id_start', 'producer_id_len',)
     API_KEY: ClassVar[int] = 67
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -66,6 +71,9 @@ class AllocateProducerIdsResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"AllocateProducerIdsResponse has no version {version}")
         return _DEC_AllocateProducerIdsResponse[version - 0](r)
+
+
+setattr(AllocateProducerIdsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id_start': 'int', 'producer_id_len': 'int'})
 
 
 def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer) -> None:

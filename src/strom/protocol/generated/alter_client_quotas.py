@@ -5,53 +5,64 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterClientQuotasRequest_EntityData(Message):
+    __slots__ = ('entity_type', 'entity_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity_type', 'entity_name',)
+    entity_type: str
+    entity_name: str | None
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+
+
+class AlterClientQuotasRequest_OpData(Message):
+    __slots__ = ('key', 'value', 'remove',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('key', 'value', 'remove',)
+    key: str
+    value: float
+    remove: bool
+
+    def __init__(self, key: str = '', value: float = 0.0, remove: bool = False) -> None:
+        self.key = key
+        self.value = value
+        self.remove = remove
+
+
+class AlterClientQuotasRequest_EntryData(Message):
+    __slots__ = ('entity', 'ops',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity', 'ops',)
+    entity: list[AlterClientQuotasRequest_EntityData]
+    ops: list[AlterClientQuotasRequest_OpData]
+
+    def __init__(self, entity: list[AlterClientQuotasRequest_EntityData] | Default = DEFAULT, ops: list[AlterClientQuotasRequest_OpData] | Default = DEFAULT) -> None:
+        self.entity = [] if entity is DEFAULT else entity
+        self.ops = [] if ops is DEFAULT else ops
 
 
 class AlterClientQuotasRequest(Message):
     __slots__ = ('entries', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entries', 'validate_only',)
     API_KEY: ClassVar[int] = 49
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class EntityData(Message):
-        __slots__ = ('entity_type', 'entity_name',)
-        entity_type: str
-        entity_name: str | None
+    EntityData: TypeAlias = AlterClientQuotasRequest_EntityData
+    OpData: TypeAlias = AlterClientQuotasRequest_OpData
+    EntryData: TypeAlias = AlterClientQuotasRequest_EntryData
 
-        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
-            self.entity_type = entity_type
-            self.entity_name = entity_name
-
-    class OpData(Message):
-        __slots__ = ('key', 'value', 'remove',)
-        key: str
-        value: float
-        remove: bool
-
-        def __init__(self, key: str = '', value: float = 0.0, remove: bool = False) -> None:
-            self.key = key
-            self.value = value
-            self.remove = remove
-
-    class EntryData(Message):
-        __slots__ = ('entity', 'ops',)
-        entity: list[AlterClientQuotasRequest.EntityData]
-        ops: list[AlterClientQuotasRequest.OpData]
-
-        def __init__(self, entity: list[AlterClientQuotasRequest.EntityData] = DEFAULT, ops: list[AlterClientQuotasRequest.OpData] = DEFAULT) -> None:
-            self.entity = [] if entity is DEFAULT else entity
-            self.ops = [] if ops is DEFAULT else ops
-
-    entries: list[AlterClientQuotasRequest.EntryData]
+    entries: list[AlterClientQuotasRequest_EntryData]
     validate_only: bool
 
-    def __init__(self, entries: list[AlterClientQuotasRequest.EntryData] = DEFAULT, validate_only: bool = False) -> None:
+    def __init__(self, entries: list[AlterClientQuotasRequest_EntryData] | Default = DEFAULT, validate_only: bool = False) -> None:
         self.entries = [] if entries is DEFAULT else entries
         self.validate_only = validate_only
 
@@ -67,37 +78,60 @@ class AlterClientQuotasRequest(Message):
         return _DEC_AlterClientQuotasRequest[version - 0](r)
 
 
+setattr(AlterClientQuotasRequest, 'EntityData', AlterClientQuotasRequest_EntityData)
+setattr(AlterClientQuotasRequest_EntityData, '__name__', 'EntityData')
+setattr(AlterClientQuotasRequest_EntityData, '__qualname__', 'AlterClientQuotasRequest.EntityData')
+setattr(AlterClientQuotasRequest, 'OpData', AlterClientQuotasRequest_OpData)
+setattr(AlterClientQuotasRequest_OpData, '__name__', 'OpData')
+setattr(AlterClientQuotasRequest_OpData, '__qualname__', 'AlterClientQuotasRequest.OpData')
+setattr(AlterClientQuotasRequest, 'EntryData', AlterClientQuotasRequest_EntryData)
+setattr(AlterClientQuotasRequest_EntryData, '__name__', 'EntryData')
+setattr(AlterClientQuotasRequest_EntryData, '__qualname__', 'AlterClientQuotasRequest.EntryData')
+setattr(AlterClientQuotasRequest_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(AlterClientQuotasRequest_OpData, '__annotations__', {'key': 'str', 'value': 'float', 'remove': 'bool'})
+setattr(AlterClientQuotasRequest_EntryData, '__annotations__', {'entity': 'list[AlterClientQuotasRequest_EntityData]', 'ops': 'list[AlterClientQuotasRequest_OpData]'})
+setattr(AlterClientQuotasRequest, '__annotations__', {'entries': 'list[AlterClientQuotasRequest_EntryData]', 'validate_only': 'bool'})
+
+
+class AlterClientQuotasResponse_EntityData(Message):
+    __slots__ = ('entity_type', 'entity_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity_type', 'entity_name',)
+    entity_type: str
+    entity_name: str | None
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+
+
+class AlterClientQuotasResponse_EntryData(Message):
+    __slots__ = ('error_code', 'error_message', 'entity',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'entity',)
+    error_code: int
+    error_message: str | None
+    entity: list[AlterClientQuotasResponse_EntityData]
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', entity: list[AlterClientQuotasResponse_EntityData] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entity = [] if entity is DEFAULT else entity
+
+
 class AlterClientQuotasResponse(Message):
     __slots__ = ('throttle_time_ms', 'entries',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'entries',)
     API_KEY: ClassVar[int] = 49
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class EntityData(Message):
-        __slots__ = ('entity_type', 'entity_name',)
-        entity_type: str
-        entity_name: str | None
-
-        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
-            self.entity_type = entity_type
-            self.entity_name = entity_name
-
-    class EntryData(Message):
-        __slots__ = ('error_code', 'error_message', 'entity',)
-        error_code: int
-        error_message: str | None
-        entity: list[AlterClientQuotasResponse.EntityData]
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', entity: list[AlterClientQuotasResponse.EntityData] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.entity = [] if entity is DEFAULT else entity
+    EntityData: TypeAlias = AlterClientQuotasResponse_EntityData
+    EntryData: TypeAlias = AlterClientQuotasResponse_EntryData
 
     throttle_time_ms: int
-    entries: list[AlterClientQuotasResponse.EntryData]
+    entries: list[AlterClientQuotasResponse_EntryData]
 
-    def __init__(self, throttle_time_ms: int = 0, entries: list[AlterClientQuotasResponse.EntryData] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, entries: list[AlterClientQuotasResponse_EntryData] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.entries = [] if entries is DEFAULT else entries
 
@@ -113,47 +147,58 @@ class AlterClientQuotasResponse(Message):
         return _DEC_AlterClientQuotasResponse[version - 0](r)
 
 
-def _e_AlterClientQuotasRequest_EntityData_0(self: AlterClientQuotasRequest.EntityData, w: Writer) -> None:
+setattr(AlterClientQuotasResponse, 'EntityData', AlterClientQuotasResponse_EntityData)
+setattr(AlterClientQuotasResponse_EntityData, '__name__', 'EntityData')
+setattr(AlterClientQuotasResponse_EntityData, '__qualname__', 'AlterClientQuotasResponse.EntityData')
+setattr(AlterClientQuotasResponse, 'EntryData', AlterClientQuotasResponse_EntryData)
+setattr(AlterClientQuotasResponse_EntryData, '__name__', 'EntryData')
+setattr(AlterClientQuotasResponse_EntryData, '__qualname__', 'AlterClientQuotasResponse.EntryData')
+setattr(AlterClientQuotasResponse_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(AlterClientQuotasResponse_EntryData, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'entity': 'list[AlterClientQuotasResponse_EntityData]'})
+setattr(AlterClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'int', 'entries': 'list[AlterClientQuotasResponse_EntryData]'})
+
+
+def _e_AlterClientQuotasRequest_EntityData_0(self: AlterClientQuotasRequest_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
     w.nstring(self.entity_name)
 
-def _e_AlterClientQuotasRequest_EntityData_1(self: AlterClientQuotasRequest.EntityData, w: Writer) -> None:
+def _e_AlterClientQuotasRequest_EntityData_1(self: AlterClientQuotasRequest_EntityData, w: Writer) -> None:
     w.cstring(self.entity_type)
     w.cnstring(self.entity_name)
     w.buf.append(0)
 
-def _d_AlterClientQuotasRequest_EntityData_0(r: Reader) -> AlterClientQuotasRequest.EntityData:
+def _d_AlterClientQuotasRequest_EntityData_0(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasRequest.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _d_AlterClientQuotasRequest_EntityData_1(r: Reader) -> AlterClientQuotasRequest.EntityData:
+def _d_AlterClientQuotasRequest_EntityData_1(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasRequest.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _e_AlterClientQuotasRequest_OpData_0(self: AlterClientQuotasRequest.OpData, w: Writer) -> None:
+def _e_AlterClientQuotasRequest_OpData_0(self: AlterClientQuotasRequest_OpData, w: Writer) -> None:
     w.string(self.key)
     w.buf += _S_do.pack(self.value, self.remove)
 
-def _e_AlterClientQuotasRequest_OpData_1(self: AlterClientQuotasRequest.OpData, w: Writer) -> None:
+def _e_AlterClientQuotasRequest_OpData_1(self: AlterClientQuotasRequest_OpData, w: Writer) -> None:
     w.cstring(self.key)
     w.buf += _S_do.pack(self.value, self.remove)
     w.buf.append(0)
 
-def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest.OpData:
+def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.string()
     v_value, v_remove = r.fixed(_S_do)
-    return AlterClientQuotasRequest.OpData(key=v_key, value=v_value, remove=v_remove)
+    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
 
-def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest.OpData:
+def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.cstring()
     v_value, v_remove = r.fixed(_S_do)
     r.skip_tags()
-    return AlterClientQuotasRequest.OpData(key=v_key, value=v_value, remove=v_remove)
+    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
 
-def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest.EntryData, w: Writer) -> None:
+def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
     w_entity = self.entity
     w.array_len(len(w_entity))
     for e_entity in w_entity:
@@ -163,7 +208,7 @@ def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest.Entry
     for e_ops in w_ops:
         _e_AlterClientQuotasRequest_OpData_0(e_ops, w)
 
-def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest.EntryData, w: Writer) -> None:
+def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
     w_entity = self.entity
     w.carray_len(len(w_entity))
     for e_entity in w_entity:
@@ -174,16 +219,16 @@ def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest.Entry
         _e_AlterClientQuotasRequest_OpData_1(e_ops, w)
     w.buf.append(0)
 
-def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest.EntryData:
+def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest_EntryData:
     v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(r.array_len())]
     v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasRequest.EntryData(entity=v_entity, ops=v_ops)
+    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
 
-def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest.EntryData:
+def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest_EntryData:
     v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(r.carray_len())]
     v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterClientQuotasRequest.EntryData(entity=v_entity, ops=v_ops)
+    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
 
 def _e_AlterClientQuotasRequest_0(self: AlterClientQuotasRequest, w: Writer) -> None:
     w_entries = self.entries
@@ -211,27 +256,27 @@ def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
     r.skip_tags()
     return AlterClientQuotasRequest(entries=v_entries, validate_only=v_validate_only)
 
-def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse.EntityData, w: Writer) -> None:
+def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
     w.nstring(self.entity_name)
 
-def _e_AlterClientQuotasResponse_EntityData_1(self: AlterClientQuotasResponse.EntityData, w: Writer) -> None:
+def _e_AlterClientQuotasResponse_EntityData_1(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:
     w.cstring(self.entity_type)
     w.cnstring(self.entity_name)
     w.buf.append(0)
 
-def _d_AlterClientQuotasResponse_EntityData_0(r: Reader) -> AlterClientQuotasResponse.EntityData:
+def _d_AlterClientQuotasResponse_EntityData_0(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasResponse.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _d_AlterClientQuotasResponse_EntityData_1(r: Reader) -> AlterClientQuotasResponse.EntityData:
+def _d_AlterClientQuotasResponse_EntityData_1(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasResponse.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse.EntryData, w: Writer) -> None:
+def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w_entity = self.entity
@@ -239,7 +284,7 @@ def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse.Ent
     for e_entity in w_entity:
         _e_AlterClientQuotasResponse_EntityData_0(e_entity, w)
 
-def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse.EntryData, w: Writer) -> None:
+def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w_entity = self.entity
@@ -248,18 +293,18 @@ def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse.Ent
         _e_AlterClientQuotasResponse_EntityData_1(e_entity, w)
     w.buf.append(0)
 
-def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResponse.EntryData:
+def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasResponse.EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
 
-def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse.EntryData:
+def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterClientQuotasResponse.EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
 
 def _e_AlterClientQuotasResponse_0(self: AlterClientQuotasResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

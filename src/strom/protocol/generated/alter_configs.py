@@ -5,44 +5,52 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterConfigsRequest_AlterableConfig(Message):
+    __slots__ = ('name', 'value',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'value',)
+    name: str
+    value: str | None
+
+    def __init__(self, name: str = '', value: str | None = '') -> None:
+        self.name = name
+        self.value = value
+
+
+class AlterConfigsRequest_AlterConfigsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'configs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type', 'resource_name', 'configs',)
+    resource_type: int
+    resource_name: str
+    configs: list[AlterConfigsRequest_AlterableConfig]
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[AlterConfigsRequest_AlterableConfig] | Default = DEFAULT) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = [] if configs is DEFAULT else configs
 
 
 class AlterConfigsRequest(Message):
     __slots__ = ('resources', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resources', 'validate_only',)
     API_KEY: ClassVar[int] = 33
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AlterableConfig(Message):
-        __slots__ = ('name', 'value',)
-        name: str
-        value: str | None
+    AlterableConfig: TypeAlias = AlterConfigsRequest_AlterableConfig
+    AlterConfigsResource: TypeAlias = AlterConfigsRequest_AlterConfigsResource
 
-        def __init__(self, name: str = '', value: str | None = '') -> None:
-            self.name = name
-            self.value = value
-
-    class AlterConfigsResource(Message):
-        __slots__ = ('resource_type', 'resource_name', 'configs',)
-        resource_type: int
-        resource_name: str
-        configs: list[AlterConfigsRequest.AlterableConfig]
-
-        def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[AlterConfigsRequest.AlterableConfig] = DEFAULT) -> None:
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.configs = [] if configs is DEFAULT else configs
-
-    resources: list[AlterConfigsRequest.AlterConfigsResource]
+    resources: list[AlterConfigsRequest_AlterConfigsResource]
     validate_only: bool
 
-    def __init__(self, resources: list[AlterConfigsRequest.AlterConfigsResource] = DEFAULT, validate_only: bool = False) -> None:
+    def __init__(self, resources: list[AlterConfigsRequest_AlterConfigsResource] | Default = DEFAULT, validate_only: bool = False) -> None:
         self.resources = [] if resources is DEFAULT else resources
         self.validate_only = validate_only
 
@@ -58,30 +66,46 @@ class AlterConfigsRequest(Message):
         return _DEC_AlterConfigsRequest[version - 0](r)
 
 
+setattr(AlterConfigsRequest, 'AlterableConfig', AlterConfigsRequest_AlterableConfig)
+setattr(AlterConfigsRequest_AlterableConfig, '__name__', 'AlterableConfig')
+setattr(AlterConfigsRequest_AlterableConfig, '__qualname__', 'AlterConfigsRequest.AlterableConfig')
+setattr(AlterConfigsRequest, 'AlterConfigsResource', AlterConfigsRequest_AlterConfigsResource)
+setattr(AlterConfigsRequest_AlterConfigsResource, '__name__', 'AlterConfigsResource')
+setattr(AlterConfigsRequest_AlterConfigsResource, '__qualname__', 'AlterConfigsRequest.AlterConfigsResource')
+setattr(AlterConfigsRequest_AlterableConfig, '__annotations__', {'name': 'str', 'value': 'str | None'})
+setattr(AlterConfigsRequest_AlterConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[AlterConfigsRequest_AlterableConfig]'})
+setattr(AlterConfigsRequest, '__annotations__', {'resources': 'list[AlterConfigsRequest_AlterConfigsResource]', 'validate_only': 'bool'})
+
+
+class AlterConfigsResponse_AlterConfigsResourceResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+
+
 class AlterConfigsResponse(Message):
     __slots__ = ('throttle_time_ms', 'responses',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 33
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AlterConfigsResourceResponse(Message):
-        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
-        error_code: int
-        error_message: str | None
-        resource_type: int
-        resource_name: str
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.resource_type = resource_type
-            self.resource_name = resource_name
+    AlterConfigsResourceResponse: TypeAlias = AlterConfigsResponse_AlterConfigsResourceResponse
 
     throttle_time_ms: int
-    responses: list[AlterConfigsResponse.AlterConfigsResourceResponse]
+    responses: list[AlterConfigsResponse_AlterConfigsResourceResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, responses: list[AlterConfigsResponse.AlterConfigsResourceResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, responses: list[AlterConfigsResponse_AlterConfigsResourceResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
 
@@ -97,27 +121,34 @@ class AlterConfigsResponse(Message):
         return _DEC_AlterConfigsResponse[version - 0](r)
 
 
-def _e_AlterConfigsRequest_AlterableConfig_0(self: AlterConfigsRequest.AlterableConfig, w: Writer) -> None:
+setattr(AlterConfigsResponse, 'AlterConfigsResourceResponse', AlterConfigsResponse_AlterConfigsResourceResponse)
+setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__name__', 'AlterConfigsResourceResponse')
+setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__qualname__', 'AlterConfigsResponse.AlterConfigsResourceResponse')
+setattr(AlterConfigsResponse_AlterConfigsResourceResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str'})
+setattr(AlterConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[AlterConfigsResponse_AlterConfigsResourceResponse]'})
+
+
+def _e_AlterConfigsRequest_AlterableConfig_0(self: AlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
 
-def _e_AlterConfigsRequest_AlterableConfig_2(self: AlterConfigsRequest.AlterableConfig, w: Writer) -> None:
+def _e_AlterConfigsRequest_AlterableConfig_2(self: AlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
     w.buf.append(0)
 
-def _d_AlterConfigsRequest_AlterableConfig_0(r: Reader) -> AlterConfigsRequest.AlterableConfig:
+def _d_AlterConfigsRequest_AlterableConfig_0(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return AlterConfigsRequest.AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
 
-def _d_AlterConfigsRequest_AlterableConfig_2(r: Reader) -> AlterConfigsRequest.AlterableConfig:
+def _d_AlterConfigsRequest_AlterableConfig_2(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return AlterConfigsRequest.AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
 
-def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest.AlterConfigsResource, w: Writer) -> None:
+def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
@@ -125,7 +156,7 @@ def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest.Alte
     for e_configs in w_configs:
         _e_AlterConfigsRequest_AlterableConfig_0(e_configs, w)
 
-def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest.AlterConfigsResource, w: Writer) -> None:
+def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
@@ -134,18 +165,18 @@ def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest.Alte
         _e_AlterConfigsRequest_AlterableConfig_2(e_configs, w)
     w.buf.append(0)
 
-def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequest.AlterConfigsResource:
+def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return AlterConfigsRequest.AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
-def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest.AlterConfigsResource:
+def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterConfigsRequest.AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
 def _e_AlterConfigsRequest_0(self: AlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -173,33 +204,33 @@ def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
     r.skip_tags()
     return AlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
 
-def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse.AlterConfigsResourceResponse, w: Writer) -> None:
+def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
     w.string(self.resource_name)
 
-def _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(self: AlterConfigsResponse.AlterConfigsResourceResponse, w: Writer) -> None:
+def _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w.buf.append(0)
 
-def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> AlterConfigsResponse.AlterConfigsResourceResponse:
+def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> AlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return AlterConfigsResponse.AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
 
-def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterConfigsResponse.AlterConfigsResourceResponse:
+def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return AlterConfigsResponse.AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
 
 def _e_AlterConfigsResponse_0(self: AlterConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,62 +5,73 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterPartitionRequest_BrokerState(Message):
+    __slots__ = ('broker_id', 'broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch',)
+    broker_id: int
+    broker_epoch: int
+
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
+
+
+class AlterPartitionRequest_PartitionData(Message):
+    __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch',)
+    partition_index: int
+    leader_epoch: int
+    new_isr: list[int]
+    new_isr_with_epochs: list[AlterPartitionRequest_BrokerState]
+    leader_recovery_state: int
+    partition_epoch: int
+
+    def __init__(self, partition_index: int = 0, leader_epoch: int = 0, new_isr: list[int] | Default = DEFAULT, new_isr_with_epochs: list[AlterPartitionRequest_BrokerState] | Default = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
+        self.partition_index = partition_index
+        self.leader_epoch = leader_epoch
+        self.new_isr = [] if new_isr is DEFAULT else new_isr
+        self.new_isr_with_epochs = [] if new_isr_with_epochs is DEFAULT else new_isr_with_epochs
+        self.leader_recovery_state = leader_recovery_state
+        self.partition_epoch = partition_epoch
+
+
+class AlterPartitionRequest_TopicData(Message):
+    __slots__ = ('topic_name', 'topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'topic_id', 'partitions',)
+    topic_name: str
+    topic_id: bytes
+    partitions: list[AlterPartitionRequest_PartitionData]
+
+    def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class AlterPartitionRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch', 'topics',)
     API_KEY: ClassVar[int] = 56
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class BrokerState(Message):
-        __slots__ = ('broker_id', 'broker_epoch',)
-        broker_id: int
-        broker_epoch: int
-
-        def __init__(self, broker_id: int = 0, broker_epoch: int = -1) -> None:
-            self.broker_id = broker_id
-            self.broker_epoch = broker_epoch
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch',)
-        partition_index: int
-        leader_epoch: int
-        new_isr: list[int]
-        new_isr_with_epochs: list[AlterPartitionRequest.BrokerState]
-        leader_recovery_state: int
-        partition_epoch: int
-
-        def __init__(self, partition_index: int = 0, leader_epoch: int = 0, new_isr: list[int] = DEFAULT, new_isr_with_epochs: list[AlterPartitionRequest.BrokerState] = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
-            self.partition_index = partition_index
-            self.leader_epoch = leader_epoch
-            self.new_isr = [] if new_isr is DEFAULT else new_isr
-            self.new_isr_with_epochs = [] if new_isr_with_epochs is DEFAULT else new_isr_with_epochs
-            self.leader_recovery_state = leader_recovery_state
-            self.partition_epoch = partition_epoch
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'topic_id', 'partitions',)
-        topic_name: str
-        topic_id: bytes
-        partitions: list[AlterPartitionRequest.PartitionData]
-
-        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    BrokerState: TypeAlias = AlterPartitionRequest_BrokerState
+    PartitionData: TypeAlias = AlterPartitionRequest_PartitionData
+    TopicData: TypeAlias = AlterPartitionRequest_TopicData
 
     broker_id: int
     broker_epoch: int
-    topics: list[AlterPartitionRequest.TopicData]
+    topics: list[AlterPartitionRequest_TopicData]
 
-    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, topics: list[AlterPartitionRequest.TopicData] = DEFAULT) -> None:
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, topics: list[AlterPartitionRequest_TopicData] | Default = DEFAULT) -> None:
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.topics = [] if topics is DEFAULT else topics
@@ -77,48 +88,71 @@ class AlterPartitionRequest(Message):
         return _DEC_AlterPartitionRequest[version - 0](r)
 
 
+setattr(AlterPartitionRequest, 'BrokerState', AlterPartitionRequest_BrokerState)
+setattr(AlterPartitionRequest_BrokerState, '__name__', 'BrokerState')
+setattr(AlterPartitionRequest_BrokerState, '__qualname__', 'AlterPartitionRequest.BrokerState')
+setattr(AlterPartitionRequest, 'PartitionData', AlterPartitionRequest_PartitionData)
+setattr(AlterPartitionRequest_PartitionData, '__name__', 'PartitionData')
+setattr(AlterPartitionRequest_PartitionData, '__qualname__', 'AlterPartitionRequest.PartitionData')
+setattr(AlterPartitionRequest, 'TopicData', AlterPartitionRequest_TopicData)
+setattr(AlterPartitionRequest_TopicData, '__name__', 'TopicData')
+setattr(AlterPartitionRequest_TopicData, '__qualname__', 'AlterPartitionRequest.TopicData')
+setattr(AlterPartitionRequest_BrokerState, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+setattr(AlterPartitionRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'leader_epoch': 'int', 'new_isr': 'list[int]', 'new_isr_with_epochs': 'list[AlterPartitionRequest_BrokerState]', 'leader_recovery_state': 'int', 'partition_epoch': 'int'})
+setattr(AlterPartitionRequest_TopicData, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partitions': 'list[AlterPartitionRequest_PartitionData]'})
+setattr(AlterPartitionRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'topics': 'list[AlterPartitionRequest_TopicData]'})
+
+
+class AlterPartitionResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+    isr: list[int]
+    leader_recovery_state: int
+    partition_epoch: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, isr: list[int] | Default = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.isr = [] if isr is DEFAULT else isr
+        self.leader_recovery_state = leader_recovery_state
+        self.partition_epoch = partition_epoch
+
+
+class AlterPartitionResponse_TopicData(Message):
+    __slots__ = ('topic_name', 'topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'topic_id', 'partitions',)
+    topic_name: str
+    topic_id: bytes
+    partitions: list[AlterPartitionResponse_PartitionData]
+
+    def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class AlterPartitionResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'topics',)
     API_KEY: ClassVar[int] = 56
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch',)
-        partition_index: int
-        error_code: int
-        leader_id: int
-        leader_epoch: int
-        isr: list[int]
-        leader_recovery_state: int
-        partition_epoch: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, leader_recovery_state: int = 0, partition_epoch: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.isr = [] if isr is DEFAULT else isr
-            self.leader_recovery_state = leader_recovery_state
-            self.partition_epoch = partition_epoch
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'topic_id', 'partitions',)
-        topic_name: str
-        topic_id: bytes
-        partitions: list[AlterPartitionResponse.PartitionData]
-
-        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[AlterPartitionResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = AlterPartitionResponse_PartitionData
+    TopicData: TypeAlias = AlterPartitionResponse_TopicData
 
     throttle_time_ms: int
     error_code: int
-    topics: list[AlterPartitionResponse.TopicData]
+    topics: list[AlterPartitionResponse_TopicData]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[AlterPartitionResponse.TopicData] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[AlterPartitionResponse_TopicData] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
@@ -135,23 +169,34 @@ class AlterPartitionResponse(Message):
         return _DEC_AlterPartitionResponse[version - 0](r)
 
 
-def _e_AlterPartitionRequest_BrokerState_0(self: AlterPartitionRequest.BrokerState, w: Writer) -> None:
+setattr(AlterPartitionResponse, 'PartitionData', AlterPartitionResponse_PartitionData)
+setattr(AlterPartitionResponse_PartitionData, '__name__', 'PartitionData')
+setattr(AlterPartitionResponse_PartitionData, '__qualname__', 'AlterPartitionResponse.PartitionData')
+setattr(AlterPartitionResponse, 'TopicData', AlterPartitionResponse_TopicData)
+setattr(AlterPartitionResponse_TopicData, '__name__', 'TopicData')
+setattr(AlterPartitionResponse_TopicData, '__qualname__', 'AlterPartitionResponse.TopicData')
+setattr(AlterPartitionResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'leader_recovery_state': 'int', 'partition_epoch': 'int'})
+setattr(AlterPartitionResponse_TopicData, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partitions': 'list[AlterPartitionResponse_PartitionData]'})
+setattr(AlterPartitionResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'topics': 'list[AlterPartitionResponse_TopicData]'})
+
+
+def _e_AlterPartitionRequest_BrokerState_0(self: AlterPartitionRequest_BrokerState, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_BrokerState_3(self: AlterPartitionRequest.BrokerState, w: Writer) -> None:
+def _e_AlterPartitionRequest_BrokerState_3(self: AlterPartitionRequest_BrokerState, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
     w.buf.append(0)
 
-def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest.BrokerState:
+def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest_BrokerState:
     r.skip_tags()
-    return AlterPartitionRequest.BrokerState()
+    return AlterPartitionRequest_BrokerState()
 
-def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest.BrokerState:
+def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest_BrokerState:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return AlterPartitionRequest.BrokerState(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return AlterPartitionRequest_BrokerState(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
-def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
+def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
@@ -160,7 +205,7 @@ def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest.Partiti
     w.int32(self.partition_epoch)
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
+def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
@@ -169,7 +214,7 @@ def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest.Partiti
     w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest.PartitionData, w: Writer) -> None:
+def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr_with_epochs = self.new_isr_with_epochs
     w.carray_len(len(w_new_isr_with_epochs))
@@ -178,28 +223,28 @@ def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest.Partiti
     w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
-def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest.PartitionData:
+def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
-    return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, partition_epoch=v_partition_epoch)
 
-def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest.PartitionData:
+def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
-def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest.PartitionData:
+def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionRequest.PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr_with_epochs=v_new_isr_with_epochs, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr_with_epochs=v_new_isr_with_epochs, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
-def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest.TopicData, w: Writer) -> None:
+def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -207,7 +252,7 @@ def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest.TopicData, 
         _e_AlterPartitionRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_TopicData_1(self: AlterPartitionRequest.TopicData, w: Writer) -> None:
+def _e_AlterPartitionRequest_TopicData_1(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -215,7 +260,7 @@ def _e_AlterPartitionRequest_TopicData_1(self: AlterPartitionRequest.TopicData, 
         _e_AlterPartitionRequest_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_TopicData_2(self: AlterPartitionRequest.TopicData, w: Writer) -> None:
+def _e_AlterPartitionRequest_TopicData_2(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -223,7 +268,7 @@ def _e_AlterPartitionRequest_TopicData_2(self: AlterPartitionRequest.TopicData, 
         _e_AlterPartitionRequest_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _e_AlterPartitionRequest_TopicData_3(self: AlterPartitionRequest.TopicData, w: Writer) -> None:
+def _e_AlterPartitionRequest_TopicData_3(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -231,29 +276,29 @@ def _e_AlterPartitionRequest_TopicData_3(self: AlterPartitionRequest.TopicData, 
         _e_AlterPartitionRequest_PartitionData_3(e_partitions, w)
     w.buf.append(0)
 
-def _d_AlterPartitionRequest_TopicData_0(r: Reader) -> AlterPartitionRequest.TopicData:
+def _d_AlterPartitionRequest_TopicData_0(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_AlterPartitionRequest_TopicData_1(r: Reader) -> AlterPartitionRequest.TopicData:
+def _d_AlterPartitionRequest_TopicData_1(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_AlterPartitionRequest_TopicData_2(r: Reader) -> AlterPartitionRequest.TopicData:
+def _d_AlterPartitionRequest_TopicData_2(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest.TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
-def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest.TopicData:
+def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest.TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_AlterPartitionRequest_0(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -311,7 +356,7 @@ def _d_AlterPartitionRequest_3(r: Reader) -> AlterPartitionRequest:
     r.skip_tags()
     return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
 
-def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse.PartitionData, w: Writer) -> None:
+def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
@@ -320,7 +365,7 @@ def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse.Parti
     w.int32(self.partition_epoch)
     w.buf.append(0)
 
-def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse.PartitionData, w: Writer) -> None:
+def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
@@ -329,21 +374,21 @@ def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse.Parti
     w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
-def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionResponse.PartitionData:
+def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
-    return AlterPartitionResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch)
+    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch)
 
-def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse.PartitionData:
+def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
 
-def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse.TopicData, w: Writer) -> None:
+def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -351,7 +396,7 @@ def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse.TopicData
         _e_AlterPartitionResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _e_AlterPartitionResponse_TopicData_1(self: AlterPartitionResponse.TopicData, w: Writer) -> None:
+def _e_AlterPartitionResponse_TopicData_1(self: AlterPartitionResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -359,7 +404,7 @@ def _e_AlterPartitionResponse_TopicData_1(self: AlterPartitionResponse.TopicData
         _e_AlterPartitionResponse_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _e_AlterPartitionResponse_TopicData_2(self: AlterPartitionResponse.TopicData, w: Writer) -> None:
+def _e_AlterPartitionResponse_TopicData_2(self: AlterPartitionResponse_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -367,23 +412,23 @@ def _e_AlterPartitionResponse_TopicData_2(self: AlterPartitionResponse.TopicData
         _e_AlterPartitionResponse_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_AlterPartitionResponse_TopicData_0(r: Reader) -> AlterPartitionResponse.TopicData:
+def _d_AlterPartitionResponse_TopicData_0(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_AlterPartitionResponse_TopicData_1(r: Reader) -> AlterPartitionResponse.TopicData:
+def _d_AlterPartitionResponse_TopicData_1(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse.TopicData:
+def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse.TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_AlterPartitionResponse_0(self: AlterPartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

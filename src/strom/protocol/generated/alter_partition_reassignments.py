@@ -5,42 +5,50 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterPartitionReassignmentsRequest_ReassignablePartition(Message):
+    __slots__ = ('partition_index', 'replicas',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'replicas',)
+    partition_index: int
+    replicas: list[int] | None
+
+    def __init__(self, partition_index: int = 0, replicas: list[int] | None = None) -> None:
+        self.partition_index = partition_index
+        self.replicas = replicas
+
+
+class AlterPartitionReassignmentsRequest_ReassignableTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition]
+
+    def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class AlterPartitionReassignmentsRequest(Message):
     __slots__ = ('timeout_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('timeout_ms', 'topics',)
     API_KEY: ClassVar[int] = 45
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ReassignablePartition(Message):
-        __slots__ = ('partition_index', 'replicas',)
-        partition_index: int
-        replicas: list[int] | None
-
-        def __init__(self, partition_index: int = 0, replicas: list[int] | None = None) -> None:
-            self.partition_index = partition_index
-            self.replicas = replicas
-
-    class ReassignableTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[AlterPartitionReassignmentsRequest.ReassignablePartition]
-
-        def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsRequest.ReassignablePartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ReassignablePartition: TypeAlias = AlterPartitionReassignmentsRequest_ReassignablePartition
+    ReassignableTopic: TypeAlias = AlterPartitionReassignmentsRequest_ReassignableTopic
 
     timeout_ms: int
-    topics: list[AlterPartitionReassignmentsRequest.ReassignableTopic]
+    topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic]
 
-    def __init__(self, timeout_ms: int = 60000, topics: list[AlterPartitionReassignmentsRequest.ReassignableTopic] = DEFAULT) -> None:
+    def __init__(self, timeout_ms: int = 60000, topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic] | Default = DEFAULT) -> None:
         self.timeout_ms = timeout_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -56,39 +64,58 @@ class AlterPartitionReassignmentsRequest(Message):
         return _DEC_AlterPartitionReassignmentsRequest[version - 0](r)
 
 
+setattr(AlterPartitionReassignmentsRequest, 'ReassignablePartition', AlterPartitionReassignmentsRequest_ReassignablePartition)
+setattr(AlterPartitionReassignmentsRequest_ReassignablePartition, '__name__', 'ReassignablePartition')
+setattr(AlterPartitionReassignmentsRequest_ReassignablePartition, '__qualname__', 'AlterPartitionReassignmentsRequest.ReassignablePartition')
+setattr(AlterPartitionReassignmentsRequest, 'ReassignableTopic', AlterPartitionReassignmentsRequest_ReassignableTopic)
+setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__name__', 'ReassignableTopic')
+setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__qualname__', 'AlterPartitionReassignmentsRequest.ReassignableTopic')
+setattr(AlterPartitionReassignmentsRequest_ReassignablePartition, '__annotations__', {'partition_index': 'int', 'replicas': 'list[int] | None'})
+setattr(AlterPartitionReassignmentsRequest_ReassignableTopic, '__annotations__', {'name': 'str', 'partitions': 'list[AlterPartitionReassignmentsRequest_ReassignablePartition]'})
+setattr(AlterPartitionReassignmentsRequest, '__annotations__', {'timeout_ms': 'int', 'topics': 'list[AlterPartitionReassignmentsRequest_ReassignableTopic]'})
+
+
+class AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'error_message',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class AlterPartitionReassignmentsResponse_ReassignableTopicResponse(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]
+
+    def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class AlterPartitionReassignmentsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'responses',)
     API_KEY: ClassVar[int] = 45
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ReassignablePartitionResponse(Message):
-        __slots__ = ('partition_index', 'error_code', 'error_message',)
-        partition_index: int
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.error_message = error_message
-
-    class ReassignableTopicResponse(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse]
-
-        def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ReassignablePartitionResponse: TypeAlias = AlterPartitionReassignmentsResponse_ReassignablePartitionResponse
+    ReassignableTopicResponse: TypeAlias = AlterPartitionReassignmentsResponse_ReassignableTopicResponse
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    responses: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse]
+    responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', responses: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -106,7 +133,18 @@ class AlterPartitionReassignmentsResponse(Message):
         return _DEC_AlterPartitionReassignmentsResponse[version - 0](r)
 
 
-def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPartitionReassignmentsRequest.ReassignablePartition, w: Writer) -> None:
+setattr(AlterPartitionReassignmentsResponse, 'ReassignablePartitionResponse', AlterPartitionReassignmentsResponse_ReassignablePartitionResponse)
+setattr(AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, '__name__', 'ReassignablePartitionResponse')
+setattr(AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, '__qualname__', 'AlterPartitionReassignmentsResponse.ReassignablePartitionResponse')
+setattr(AlterPartitionReassignmentsResponse, 'ReassignableTopicResponse', AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
+setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__name__', 'ReassignableTopicResponse')
+setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__qualname__', 'AlterPartitionReassignmentsResponse.ReassignableTopicResponse')
+setattr(AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(AlterPartitionReassignmentsResponse_ReassignableTopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]'})
+setattr(AlterPartitionReassignmentsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]'})
+
+
+def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPartitionReassignmentsRequest_ReassignablePartition, w: Writer) -> None:
     w.int32(self.partition_index)
     w_replicas = self.replicas
     if w_replicas is None:
@@ -117,14 +155,14 @@ def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPar
             w.int32(e_replicas)
     w.buf.append(0)
 
-def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest.ReassignablePartition:
+def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignablePartition:
     v_partition_index = r.int32()
     n = r.cnarray_len()
     v_replicas = None if n < 0 else [r.int32() for _ in range(n)]
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest.ReassignablePartition(partition_index=v_partition_index, replicas=v_replicas)
+    return AlterPartitionReassignmentsRequest_ReassignablePartition(partition_index=v_partition_index, replicas=v_replicas)
 
-def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartitionReassignmentsRequest.ReassignableTopic, w: Writer) -> None:
+def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartitionReassignmentsRequest_ReassignableTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -132,11 +170,11 @@ def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartiti
         _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> AlterPartitionReassignmentsRequest.ReassignableTopic:
+def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignableTopic:
     v_name = r.cstring()
     v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest.ReassignableTopic(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsRequest_ReassignableTopic(name=v_name, partitions=v_partitions)
 
 def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -152,18 +190,18 @@ def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassign
     r.skip_tags()
     return AlterPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
 
-def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(self: AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, w: Writer) -> None:
+def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(self: AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse:
+def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse_ReassignablePartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message)
+    return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message)
 
-def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: AlterPartitionReassignmentsResponse.ReassignableTopicResponse, w: Writer) -> None:
+def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: AlterPartitionReassignmentsResponse_ReassignableTopicResponse, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -171,11 +209,11 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: Alt
         _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse.ReassignableTopicResponse:
+def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse_ReassignableTopicResponse:
     v_name = r.cstring()
     v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse.ReassignableTopicResponse(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(name=v_name, partitions=v_partitions)
 
 def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,41 +5,49 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[int]
+
+    def __init__(self, name: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class AlterReplicaLogDirsRequest_AlterReplicaLogDir(Message):
+    __slots__ = ('path', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('path', 'topics',)
+    path: str
+    topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]
+
+    def __init__(self, path: str = '', topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic] | Default = DEFAULT) -> None:
+        self.path = path
+        self.topics = [] if topics is DEFAULT else topics
 
 
 class AlterReplicaLogDirsRequest(Message):
     __slots__ = ('dirs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('dirs',)
     API_KEY: ClassVar[int] = 34
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AlterReplicaLogDirTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[int]
+    AlterReplicaLogDirTopic: TypeAlias = AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic
+    AlterReplicaLogDir: TypeAlias = AlterReplicaLogDirsRequest_AlterReplicaLogDir
 
-        def __init__(self, name: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir]
 
-    class AlterReplicaLogDir(Message):
-        __slots__ = ('path', 'topics',)
-        path: str
-        topics: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic]
-
-        def __init__(self, path: str = '', topics: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic] = DEFAULT) -> None:
-            self.path = path
-            self.topics = [] if topics is DEFAULT else topics
-
-    dirs: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir]
-
-    def __init__(self, dirs: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir] = DEFAULT) -> None:
+    def __init__(self, dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir] | Default = DEFAULT) -> None:
         self.dirs = [] if dirs is DEFAULT else dirs
 
     def encode(self, w: Writer, version: int) -> None:
@@ -54,35 +62,54 @@ class AlterReplicaLogDirsRequest(Message):
         return _DEC_AlterReplicaLogDirsRequest[version - 0](r)
 
 
+setattr(AlterReplicaLogDirsRequest, 'AlterReplicaLogDirTopic', AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, '__name__', 'AlterReplicaLogDirTopic')
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, '__qualname__', 'AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic')
+setattr(AlterReplicaLogDirsRequest, 'AlterReplicaLogDir', AlterReplicaLogDirsRequest_AlterReplicaLogDir)
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__name__', 'AlterReplicaLogDir')
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__qualname__', 'AlterReplicaLogDirsRequest.AlterReplicaLogDir')
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, '__annotations__', {'name': 'str', 'partitions': 'list[int]'})
+setattr(AlterReplicaLogDirsRequest_AlterReplicaLogDir, '__annotations__', {'path': 'str', 'topics': 'list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]'})
+setattr(AlterReplicaLogDirsRequest, '__annotations__', {'dirs': 'list[AlterReplicaLogDirsRequest_AlterReplicaLogDir]'})
+
+
+class AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]
+
+    def __init__(self, topic_name: str = '', partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class AlterReplicaLogDirsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 34
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AlterReplicaLogDirPartitionResult(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class AlterReplicaLogDirTopicResult(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult]
-
-        def __init__(self, topic_name: str = '', partitions: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    AlterReplicaLogDirPartitionResult: TypeAlias = AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult
+    AlterReplicaLogDirTopicResult: TypeAlias = AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult
 
     throttle_time_ms: int
-    results: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult]
+    results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -98,14 +125,25 @@ class AlterReplicaLogDirsResponse(Message):
         return _DEC_AlterReplicaLogDirsResponse[version - 0](r)
 
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(self: AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, w: Writer) -> None:
+setattr(AlterReplicaLogDirsResponse, 'AlterReplicaLogDirPartitionResult', AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult)
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, '__name__', 'AlterReplicaLogDirPartitionResult')
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, '__qualname__', 'AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult')
+setattr(AlterReplicaLogDirsResponse, 'AlterReplicaLogDirTopicResult', AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__name__', 'AlterReplicaLogDirTopicResult')
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__qualname__', 'AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult')
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, '__annotations__', {'topic_name': 'str', 'partitions': 'list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]'})
+setattr(AlterReplicaLogDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]'})
+
+
+def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(self: AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, w: Writer) -> None:
+def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -113,25 +151,25 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLo
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
 
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(self: AlterReplicaLogDirsRequest.AlterReplicaLogDir, w: Writer) -> None:
+def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(self: AlterReplicaLogDirsRequest_AlterReplicaLogDir, w: Writer) -> None:
     w.string(self.path)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(e_topics, w)
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirsRequest.AlterReplicaLogDir, w: Writer) -> None:
+def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirsRequest_AlterReplicaLogDir, w: Writer) -> None:
     w.cstring(self.path)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -139,16 +177,16 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirs
         _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(e_topics, w)
     w.buf.append(0)
 
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest.AlterReplicaLogDir:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.string()
     v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest.AlterReplicaLogDir(path=v_path, topics=v_topics)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
 
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest.AlterReplicaLogDir:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.cstring()
     v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsRequest.AlterReplicaLogDir(path=v_path, topics=v_topics)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
 
 def _e_AlterReplicaLogDirsRequest_0(self: AlterReplicaLogDirsRequest, w: Writer) -> None:
     w_dirs = self.dirs
@@ -172,30 +210,30 @@ def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
     r.skip_tags()
     return AlterReplicaLogDirsRequest(dirs=v_dirs)
 
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, w: Writer) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, w: Writer) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult:
+def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult:
+def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, w: Writer) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:
     w.string(self.topic_name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(e_partitions, w)
 
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, w: Writer) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -203,16 +241,16 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterRe
         _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(e_partitions, w)
     w.buf.append(0)
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult:
+def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.string()
     v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult:
+def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
 
 def _e_AlterReplicaLogDirsResponse_0(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

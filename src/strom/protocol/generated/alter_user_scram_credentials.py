@@ -5,48 +5,56 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AlterUserScramCredentialsRequest_ScramCredentialDeletion(Message):
+    __slots__ = ('name', 'mechanism',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'mechanism',)
+    name: str
+    mechanism: int
+
+    def __init__(self, name: str = '', mechanism: int = 0) -> None:
+        self.name = name
+        self.mechanism = mechanism
+
+
+class AlterUserScramCredentialsRequest_ScramCredentialUpsertion(Message):
+    __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'mechanism', 'iterations', 'salt', 'salted_password',)
+    name: str
+    mechanism: int
+    iterations: int
+    salt: bytes
+    salted_password: bytes
+
+    def __init__(self, name: str = '', mechanism: int = 0, iterations: int = 0, salt: bytes = b"", salted_password: bytes = b"") -> None:
+        self.name = name
+        self.mechanism = mechanism
+        self.iterations = iterations
+        self.salt = salt
+        self.salted_password = salted_password
 
 
 class AlterUserScramCredentialsRequest(Message):
     __slots__ = ('deletions', 'upsertions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('deletions', 'upsertions',)
     API_KEY: ClassVar[int] = 51
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ScramCredentialDeletion(Message):
-        __slots__ = ('name', 'mechanism',)
-        name: str
-        mechanism: int
+    ScramCredentialDeletion: TypeAlias = AlterUserScramCredentialsRequest_ScramCredentialDeletion
+    ScramCredentialUpsertion: TypeAlias = AlterUserScramCredentialsRequest_ScramCredentialUpsertion
 
-        def __init__(self, name: str = '', mechanism: int = 0) -> None:
-            self.name = name
-            self.mechanism = mechanism
+    deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion]
+    upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]
 
-    class ScramCredentialUpsertion(Message):
-        __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password',)
-        name: str
-        mechanism: int
-        iterations: int
-        salt: bytes
-        salted_password: bytes
-
-        def __init__(self, name: str = '', mechanism: int = 0, iterations: int = 0, salt: bytes = b"", salted_password: bytes = b"") -> None:
-            self.name = name
-            self.mechanism = mechanism
-            self.iterations = iterations
-            self.salt = salt
-            self.salted_password = salted_password
-
-    deletions: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion]
-    upsertions: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion]
-
-    def __init__(self, deletions: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion] = DEFAULT, upsertions: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion] = DEFAULT) -> None:
+    def __init__(self, deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion] | Default = DEFAULT, upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion] | Default = DEFAULT) -> None:
         self.deletions = [] if deletions is DEFAULT else deletions
         self.upsertions = [] if upsertions is DEFAULT else upsertions
 
@@ -62,28 +70,44 @@ class AlterUserScramCredentialsRequest(Message):
         return _DEC_AlterUserScramCredentialsRequest[version - 0](r)
 
 
+setattr(AlterUserScramCredentialsRequest, 'ScramCredentialDeletion', AlterUserScramCredentialsRequest_ScramCredentialDeletion)
+setattr(AlterUserScramCredentialsRequest_ScramCredentialDeletion, '__name__', 'ScramCredentialDeletion')
+setattr(AlterUserScramCredentialsRequest_ScramCredentialDeletion, '__qualname__', 'AlterUserScramCredentialsRequest.ScramCredentialDeletion')
+setattr(AlterUserScramCredentialsRequest, 'ScramCredentialUpsertion', AlterUserScramCredentialsRequest_ScramCredentialUpsertion)
+setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__name__', 'ScramCredentialUpsertion')
+setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__qualname__', 'AlterUserScramCredentialsRequest.ScramCredentialUpsertion')
+setattr(AlterUserScramCredentialsRequest_ScramCredentialDeletion, '__annotations__', {'name': 'str', 'mechanism': 'int'})
+setattr(AlterUserScramCredentialsRequest_ScramCredentialUpsertion, '__annotations__', {'name': 'str', 'mechanism': 'int', 'iterations': 'int', 'salt': 'bytes', 'salted_password': 'bytes'})
+setattr(AlterUserScramCredentialsRequest, '__annotations__', {'deletions': 'list[AlterUserScramCredentialsRequest_ScramCredentialDeletion]', 'upsertions': 'list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]'})
+
+
+class AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(Message):
+    __slots__ = ('user', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('user', 'error_code', 'error_message',)
+    user: str
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+        self.user = user
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class AlterUserScramCredentialsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 51
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class AlterUserScramCredentialsResult(Message):
-        __slots__ = ('user', 'error_code', 'error_message',)
-        user: str
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '') -> None:
-            self.user = user
-            self.error_code = error_code
-            self.error_message = error_message
+    AlterUserScramCredentialsResult: TypeAlias = AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult
 
     throttle_time_ms: int
-    results: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult]
+    results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -99,31 +123,38 @@ class AlterUserScramCredentialsResponse(Message):
         return _DEC_AlterUserScramCredentialsResponse[version - 0](r)
 
 
-def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUserScramCredentialsRequest.ScramCredentialDeletion, w: Writer) -> None:
+setattr(AlterUserScramCredentialsResponse, 'AlterUserScramCredentialsResult', AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult)
+setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__name__', 'AlterUserScramCredentialsResult')
+setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__qualname__', 'AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult')
+setattr(AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, '__annotations__', {'user': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(AlterUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]'})
+
+
+def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUserScramCredentialsRequest_ScramCredentialDeletion, w: Writer) -> None:
     w.cstring(self.name)
     w.int8(self.mechanism)
     w.buf.append(0)
 
-def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> AlterUserScramCredentialsRequest.ScramCredentialDeletion:
+def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> AlterUserScramCredentialsRequest_ScramCredentialDeletion:
     v_name = r.cstring()
     v_mechanism = r.int8()
     r.skip_tags()
-    return AlterUserScramCredentialsRequest.ScramCredentialDeletion(name=v_name, mechanism=v_mechanism)
+    return AlterUserScramCredentialsRequest_ScramCredentialDeletion(name=v_name, mechanism=v_mechanism)
 
-def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest.ScramCredentialUpsertion, w: Writer) -> None:
+def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest_ScramCredentialUpsertion, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_bi.pack(self.mechanism, self.iterations)
     w.cbytes(self.salt)
     w.cbytes(self.salted_password)
     w.buf.append(0)
 
-def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r: Reader) -> AlterUserScramCredentialsRequest.ScramCredentialUpsertion:
+def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r: Reader) -> AlterUserScramCredentialsRequest_ScramCredentialUpsertion:
     v_name = r.cstring()
     v_mechanism, v_iterations = r.fixed(_S_bi)
     v_salt = r.cbytes()
     v_salted_password = r.cbytes()
     r.skip_tags()
-    return AlterUserScramCredentialsRequest.ScramCredentialUpsertion(name=v_name, mechanism=v_mechanism, iterations=v_iterations, salt=v_salt, salted_password=v_salted_password)
+    return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(name=v_name, mechanism=v_mechanism, iterations=v_iterations, salt=v_salt, salted_password=v_salted_password)
 
 def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest, w: Writer) -> None:
     w_deletions = self.deletions
@@ -142,18 +173,18 @@ def _d_AlterUserScramCredentialsRequest_0(r: Reader) -> AlterUserScramCredential
     r.skip_tags()
     return AlterUserScramCredentialsRequest(deletions=v_deletions, upsertions=v_upsertions)
 
-def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(self: AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, w: Writer) -> None:
+def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(self: AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r: Reader) -> AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult:
+def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r: Reader) -> AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult:
     v_user = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message)
+    return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message)
 
 def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ApiVersionsRequest(Message):
     __slots__ = ('client_software_name', 'client_software_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('client_software_name', 'client_software_version',)
     API_KEY: ClassVar[int] = 18
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -38,55 +39,69 @@ class ApiVersionsRequest(Message):
         return _DEC_ApiVersionsRequest[version - 0](r)
 
 
+setattr(ApiVersionsRequest, '__annotations__', {'client_software_name': 'str', 'client_software_version': 'str'})
+
+
+class ApiVersionsResponse_ApiVersion(Message):
+    __slots__ = ('api_key', 'min_version', 'max_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('api_key', 'min_version', 'max_version',)
+    api_key: int
+    min_version: int
+    max_version: int
+
+    def __init__(self, api_key: int = 0, min_version: int = 0, max_version: int = 0) -> None:
+        self.api_key = api_key
+        self.min_version = min_version
+        self.max_version = max_version
+
+
+class ApiVersionsResponse_SupportedFeatureKey(Message):
+    __slots__ = ('name', 'min_version', 'max_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'min_version', 'max_version',)
+    name: str
+    min_version: int
+    max_version: int
+
+    def __init__(self, name: str = '', min_version: int = 0, max_version: int = 0) -> None:
+        self.name = name
+        self.min_version = min_version
+        self.max_version = max_version
+
+
+class ApiVersionsResponse_FinalizedFeatureKey(Message):
+    __slots__ = ('name', 'max_version_level', 'min_version_level',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'max_version_level', 'min_version_level',)
+    name: str
+    max_version_level: int
+    min_version_level: int
+
+    def __init__(self, name: str = '', max_version_level: int = 0, min_version_level: int = 0) -> None:
+        self.name = name
+        self.max_version_level = max_version_level
+        self.min_version_level = min_version_level
+
+
 class ApiVersionsResponse(Message):
     __slots__ = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready',)
     API_KEY: ClassVar[int] = 18
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class ApiVersion(Message):
-        __slots__ = ('api_key', 'min_version', 'max_version',)
-        api_key: int
-        min_version: int
-        max_version: int
-
-        def __init__(self, api_key: int = 0, min_version: int = 0, max_version: int = 0) -> None:
-            self.api_key = api_key
-            self.min_version = min_version
-            self.max_version = max_version
-
-    class SupportedFeatureKey(Message):
-        __slots__ = ('name', 'min_version', 'max_version',)
-        name: str
-        min_version: int
-        max_version: int
-
-        def __init__(self, name: str = '', min_version: int = 0, max_version: int = 0) -> None:
-            self.name = name
-            self.min_version = min_version
-            self.max_version = max_version
-
-    class FinalizedFeatureKey(Message):
-        __slots__ = ('name', 'max_version_level', 'min_version_level',)
-        name: str
-        max_version_level: int
-        min_version_level: int
-
-        def __init__(self, name: str = '', max_version_level: int = 0, min_version_level: int = 0) -> None:
-            self.name = name
-            self.max_version_level = max_version_level
-            self.min_version_level = min_version_level
+    ApiVersion: TypeAlias = ApiVersionsResponse_ApiVersion
+    SupportedFeatureKey: TypeAlias = ApiVersionsResponse_SupportedFeatureKey
+    FinalizedFeatureKey: TypeAlias = ApiVersionsResponse_FinalizedFeatureKey
 
     error_code: int
-    api_keys: list[ApiVersionsResponse.ApiVersion]
+    api_keys: list[ApiVersionsResponse_ApiVersion]
     throttle_time_ms: int
-    supported_features: list[ApiVersionsResponse.SupportedFeatureKey]
+    supported_features: list[ApiVersionsResponse_SupportedFeatureKey]
     finalized_features_epoch: int
-    finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey]
+    finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey]
     zk_migration_ready: bool
 
-    def __init__(self, error_code: int = 0, api_keys: list[ApiVersionsResponse.ApiVersion] = DEFAULT, throttle_time_ms: int = 0, supported_features: list[ApiVersionsResponse.SupportedFeatureKey] = DEFAULT, finalized_features_epoch: int = -1, finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey] = DEFAULT, zk_migration_ready: bool = False) -> None:
+    def __init__(self, error_code: int = 0, api_keys: list[ApiVersionsResponse_ApiVersion] | Default = DEFAULT, throttle_time_ms: int = 0, supported_features: list[ApiVersionsResponse_SupportedFeatureKey] | Default = DEFAULT, finalized_features_epoch: int = -1, finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] | Default = DEFAULT, zk_migration_ready: bool = False) -> None:
         self.error_code = error_code
         self.api_keys = [] if api_keys is DEFAULT else api_keys
         self.throttle_time_ms = throttle_time_ms
@@ -107,6 +122,21 @@ class ApiVersionsResponse(Message):
         return _DEC_ApiVersionsResponse[version - 0](r)
 
 
+setattr(ApiVersionsResponse, 'ApiVersion', ApiVersionsResponse_ApiVersion)
+setattr(ApiVersionsResponse_ApiVersion, '__name__', 'ApiVersion')
+setattr(ApiVersionsResponse_ApiVersion, '__qualname__', 'ApiVersionsResponse.ApiVersion')
+setattr(ApiVersionsResponse, 'SupportedFeatureKey', ApiVersionsResponse_SupportedFeatureKey)
+setattr(ApiVersionsResponse_SupportedFeatureKey, '__name__', 'SupportedFeatureKey')
+setattr(ApiVersionsResponse_SupportedFeatureKey, '__qualname__', 'ApiVersionsResponse.SupportedFeatureKey')
+setattr(ApiVersionsResponse, 'FinalizedFeatureKey', ApiVersionsResponse_FinalizedFeatureKey)
+setattr(ApiVersionsResponse_FinalizedFeatureKey, '__name__', 'FinalizedFeatureKey')
+setattr(ApiVersionsResponse_FinalizedFeatureKey, '__qualname__', 'ApiVersionsResponse.FinalizedFeatureKey')
+setattr(ApiVersionsResponse_ApiVersion, '__annotations__', {'api_key': 'int', 'min_version': 'int', 'max_version': 'int'})
+setattr(ApiVersionsResponse_SupportedFeatureKey, '__annotations__', {'name': 'str', 'min_version': 'int', 'max_version': 'int'})
+setattr(ApiVersionsResponse_FinalizedFeatureKey, '__annotations__', {'name': 'str', 'max_version_level': 'int', 'min_version_level': 'int'})
+setattr(ApiVersionsResponse, '__annotations__', {'error_code': 'int', 'api_keys': 'list[ApiVersionsResponse_ApiVersion]', 'throttle_time_ms': 'int', 'supported_features': 'list[ApiVersionsResponse_SupportedFeatureKey]', 'finalized_features_epoch': 'int', 'finalized_features': 'list[ApiVersionsResponse_FinalizedFeatureKey]', 'zk_migration_ready': 'bool'})
+
+
 def _e_ApiVersionsRequest_0(self: ApiVersionsRequest, w: Writer) -> None:
     pass
 
@@ -124,55 +154,55 @@ def _d_ApiVersionsRequest_3(r: Reader) -> ApiVersionsRequest:
     r.skip_tags()
     return ApiVersionsRequest(client_software_name=v_client_software_name, client_software_version=v_client_software_version)
 
-def _e_ApiVersionsResponse_ApiVersion_0(self: ApiVersionsResponse.ApiVersion, w: Writer) -> None:
+def _e_ApiVersionsResponse_ApiVersion_0(self: ApiVersionsResponse_ApiVersion, w: Writer) -> None:
     w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
 
-def _e_ApiVersionsResponse_ApiVersion_3(self: ApiVersionsResponse.ApiVersion, w: Writer) -> None:
+def _e_ApiVersionsResponse_ApiVersion_3(self: ApiVersionsResponse_ApiVersion, w: Writer) -> None:
     w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
     w.buf.append(0)
 
-def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse.ApiVersion:
+def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse_ApiVersion:
     v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
-    return ApiVersionsResponse.ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
 
-def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse.ApiVersion:
+def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse_ApiVersion:
     v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
     r.skip_tags()
-    return ApiVersionsResponse.ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
 
-def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse.SupportedFeatureKey, w: Writer) -> None:
+def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
     pass
 
-def _e_ApiVersionsResponse_SupportedFeatureKey_3(self: ApiVersionsResponse.SupportedFeatureKey, w: Writer) -> None:
+def _e_ApiVersionsResponse_SupportedFeatureKey_3(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_hh.pack(self.min_version, self.max_version)
     w.buf.append(0)
 
-def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsResponse.SupportedFeatureKey:
-    return ApiVersionsResponse.SupportedFeatureKey()
+def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsResponse_SupportedFeatureKey:
+    return ApiVersionsResponse_SupportedFeatureKey()
 
-def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse.SupportedFeatureKey:
+def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse_SupportedFeatureKey:
     v_name = r.cstring()
     v_min_version, v_max_version = r.fixed(_S_hh)
     r.skip_tags()
-    return ApiVersionsResponse.SupportedFeatureKey(name=v_name, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_SupportedFeatureKey(name=v_name, min_version=v_min_version, max_version=v_max_version)
 
-def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse.FinalizedFeatureKey, w: Writer) -> None:
+def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
     pass
 
-def _e_ApiVersionsResponse_FinalizedFeatureKey_3(self: ApiVersionsResponse.FinalizedFeatureKey, w: Writer) -> None:
+def _e_ApiVersionsResponse_FinalizedFeatureKey_3(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_hh.pack(self.max_version_level, self.min_version_level)
     w.buf.append(0)
 
-def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsResponse.FinalizedFeatureKey:
-    return ApiVersionsResponse.FinalizedFeatureKey()
+def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsResponse_FinalizedFeatureKey:
+    return ApiVersionsResponse_FinalizedFeatureKey()
 
-def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse.FinalizedFeatureKey:
+def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse_FinalizedFeatureKey:
     v_name = r.cstring()
     v_max_version_level, v_min_version_level = r.fixed(_S_hh)
     r.skip_tags()
-    return ApiVersionsResponse.FinalizedFeatureKey(name=v_name, max_version_level=v_max_version_level, min_version_level=v_min_version_level)
+    return ApiVersionsResponse_FinalizedFeatureKey(name=v_name, max_version_level=v_max_version_level, min_version_level=v_min_version_level)
 
 def _e_ApiVersionsResponse_0(self: ApiVersionsResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -236,9 +266,9 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(r.carray_len())]
     v_throttle_time_ms = r.int32()
-    v_supported_features: list[ApiVersionsResponse.SupportedFeatureKey] = list()
+    v_supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = list()
     v_finalized_features_epoch: int = -1
-    v_finalized_features: list[ApiVersionsResponse.FinalizedFeatureKey] = list()
+    v_finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = list()
     v_zk_migration_ready: bool = False
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()

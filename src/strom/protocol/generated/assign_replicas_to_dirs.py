@@ -5,50 +5,61 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class AssignReplicasToDirsRequest_PartitionData(Message):
+    __slots__ = ('partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index',)
+    partition_index: int
+
+    def __init__(self, partition_index: int = 0) -> None:
+        self.partition_index = partition_index
+
+
+class AssignReplicasToDirsRequest_TopicData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[AssignReplicasToDirsRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class AssignReplicasToDirsRequest_DirectoryData(Message):
+    __slots__ = ('id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('id', 'topics',)
+    id: bytes
+    topics: list[AssignReplicasToDirsRequest_TopicData]
+
+    def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsRequest_TopicData] | Default = DEFAULT) -> None:
+        self.id = id
+        self.topics = [] if topics is DEFAULT else topics
 
 
 class AssignReplicasToDirsRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch', 'directories',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch', 'directories',)
     API_KEY: ClassVar[int] = 73
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index',)
-        partition_index: int
-
-        def __init__(self, partition_index: int = 0) -> None:
-            self.partition_index = partition_index
-
-    class TopicData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[AssignReplicasToDirsRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class DirectoryData(Message):
-        __slots__ = ('id', 'topics',)
-        id: bytes
-        topics: list[AssignReplicasToDirsRequest.TopicData]
-
-        def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsRequest.TopicData] = DEFAULT) -> None:
-            self.id = id
-            self.topics = [] if topics is DEFAULT else topics
+    PartitionData: TypeAlias = AssignReplicasToDirsRequest_PartitionData
+    TopicData: TypeAlias = AssignReplicasToDirsRequest_TopicData
+    DirectoryData: TypeAlias = AssignReplicasToDirsRequest_DirectoryData
 
     broker_id: int
     broker_epoch: int
-    directories: list[AssignReplicasToDirsRequest.DirectoryData]
+    directories: list[AssignReplicasToDirsRequest_DirectoryData]
 
-    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, directories: list[AssignReplicasToDirsRequest.DirectoryData] = DEFAULT) -> None:
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, directories: list[AssignReplicasToDirsRequest_DirectoryData] | Default = DEFAULT) -> None:
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.directories = [] if directories is DEFAULT else directories
@@ -65,45 +76,71 @@ class AssignReplicasToDirsRequest(Message):
         return _DEC_AssignReplicasToDirsRequest[version - 0](r)
 
 
+setattr(AssignReplicasToDirsRequest, 'PartitionData', AssignReplicasToDirsRequest_PartitionData)
+setattr(AssignReplicasToDirsRequest_PartitionData, '__name__', 'PartitionData')
+setattr(AssignReplicasToDirsRequest_PartitionData, '__qualname__', 'AssignReplicasToDirsRequest.PartitionData')
+setattr(AssignReplicasToDirsRequest, 'TopicData', AssignReplicasToDirsRequest_TopicData)
+setattr(AssignReplicasToDirsRequest_TopicData, '__name__', 'TopicData')
+setattr(AssignReplicasToDirsRequest_TopicData, '__qualname__', 'AssignReplicasToDirsRequest.TopicData')
+setattr(AssignReplicasToDirsRequest, 'DirectoryData', AssignReplicasToDirsRequest_DirectoryData)
+setattr(AssignReplicasToDirsRequest_DirectoryData, '__name__', 'DirectoryData')
+setattr(AssignReplicasToDirsRequest_DirectoryData, '__qualname__', 'AssignReplicasToDirsRequest.DirectoryData')
+setattr(AssignReplicasToDirsRequest_PartitionData, '__annotations__', {'partition_index': 'int'})
+setattr(AssignReplicasToDirsRequest_TopicData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[AssignReplicasToDirsRequest_PartitionData]'})
+setattr(AssignReplicasToDirsRequest_DirectoryData, '__annotations__', {'id': 'bytes', 'topics': 'list[AssignReplicasToDirsRequest_TopicData]'})
+setattr(AssignReplicasToDirsRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'directories': 'list[AssignReplicasToDirsRequest_DirectoryData]'})
+
+
+class AssignReplicasToDirsResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class AssignReplicasToDirsResponse_TopicData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[AssignReplicasToDirsResponse_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class AssignReplicasToDirsResponse_DirectoryData(Message):
+    __slots__ = ('id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('id', 'topics',)
+    id: bytes
+    topics: list[AssignReplicasToDirsResponse_TopicData]
+
+    def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsResponse_TopicData] | Default = DEFAULT) -> None:
+        self.id = id
+        self.topics = [] if topics is DEFAULT else topics
+
+
 class AssignReplicasToDirsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'directories',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'directories',)
     API_KEY: ClassVar[int] = 73
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class TopicData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[AssignReplicasToDirsResponse.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[AssignReplicasToDirsResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class DirectoryData(Message):
-        __slots__ = ('id', 'topics',)
-        id: bytes
-        topics: list[AssignReplicasToDirsResponse.TopicData]
-
-        def __init__(self, id: bytes = ZERO_UUID, topics: list[AssignReplicasToDirsResponse.TopicData] = DEFAULT) -> None:
-            self.id = id
-            self.topics = [] if topics is DEFAULT else topics
+    PartitionData: TypeAlias = AssignReplicasToDirsResponse_PartitionData
+    TopicData: TypeAlias = AssignReplicasToDirsResponse_TopicData
+    DirectoryData: TypeAlias = AssignReplicasToDirsResponse_DirectoryData
 
     throttle_time_ms: int
     error_code: int
-    directories: list[AssignReplicasToDirsResponse.DirectoryData]
+    directories: list[AssignReplicasToDirsResponse_DirectoryData]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, directories: list[AssignReplicasToDirsResponse.DirectoryData] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, directories: list[AssignReplicasToDirsResponse_DirectoryData] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.directories = [] if directories is DEFAULT else directories
@@ -120,16 +157,31 @@ class AssignReplicasToDirsResponse(Message):
         return _DEC_AssignReplicasToDirsResponse[version - 0](r)
 
 
-def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsRequest.PartitionData, w: Writer) -> None:
+setattr(AssignReplicasToDirsResponse, 'PartitionData', AssignReplicasToDirsResponse_PartitionData)
+setattr(AssignReplicasToDirsResponse_PartitionData, '__name__', 'PartitionData')
+setattr(AssignReplicasToDirsResponse_PartitionData, '__qualname__', 'AssignReplicasToDirsResponse.PartitionData')
+setattr(AssignReplicasToDirsResponse, 'TopicData', AssignReplicasToDirsResponse_TopicData)
+setattr(AssignReplicasToDirsResponse_TopicData, '__name__', 'TopicData')
+setattr(AssignReplicasToDirsResponse_TopicData, '__qualname__', 'AssignReplicasToDirsResponse.TopicData')
+setattr(AssignReplicasToDirsResponse, 'DirectoryData', AssignReplicasToDirsResponse_DirectoryData)
+setattr(AssignReplicasToDirsResponse_DirectoryData, '__name__', 'DirectoryData')
+setattr(AssignReplicasToDirsResponse_DirectoryData, '__qualname__', 'AssignReplicasToDirsResponse.DirectoryData')
+setattr(AssignReplicasToDirsResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(AssignReplicasToDirsResponse_TopicData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[AssignReplicasToDirsResponse_PartitionData]'})
+setattr(AssignReplicasToDirsResponse_DirectoryData, '__annotations__', {'id': 'bytes', 'topics': 'list[AssignReplicasToDirsResponse_TopicData]'})
+setattr(AssignReplicasToDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'directories': 'list[AssignReplicasToDirsResponse_DirectoryData]'})
+
+
+def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsRequest_PartitionData, w: Writer) -> None:
     w.int32(self.partition_index)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsRequest_PartitionData_0(r: Reader) -> AssignReplicasToDirsRequest.PartitionData:
+def _d_AssignReplicasToDirsRequest_PartitionData_0(r: Reader) -> AssignReplicasToDirsRequest_PartitionData:
     v_partition_index = r.int32()
     r.skip_tags()
-    return AssignReplicasToDirsRequest.PartitionData(partition_index=v_partition_index)
+    return AssignReplicasToDirsRequest_PartitionData(partition_index=v_partition_index)
 
-def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest.TopicData, w: Writer) -> None:
+def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -137,13 +189,13 @@ def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest
         _e_AssignReplicasToDirsRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsRequest_TopicData_0(r: Reader) -> AssignReplicasToDirsRequest.TopicData:
+def _d_AssignReplicasToDirsRequest_TopicData_0(r: Reader) -> AssignReplicasToDirsRequest_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AssignReplicasToDirsRequest.TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AssignReplicasToDirsRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsRequest.DirectoryData, w: Writer) -> None:
+def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsRequest_DirectoryData, w: Writer) -> None:
     w.uuid(self.id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -151,11 +203,11 @@ def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsReq
         _e_AssignReplicasToDirsRequest_TopicData_0(e_topics, w)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasToDirsRequest.DirectoryData:
+def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasToDirsRequest_DirectoryData:
     v_id = r.uuid()
     v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AssignReplicasToDirsRequest.DirectoryData(id=v_id, topics=v_topics)
+    return AssignReplicasToDirsRequest_DirectoryData(id=v_id, topics=v_topics)
 
 def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -171,16 +223,16 @@ def _d_AssignReplicasToDirsRequest_0(r: Reader) -> AssignReplicasToDirsRequest:
     r.skip_tags()
     return AssignReplicasToDirsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, directories=v_directories)
 
-def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsResponse.PartitionData, w: Writer) -> None:
+def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse.PartitionData:
+def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return AssignReplicasToDirsResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code)
+    return AssignReplicasToDirsResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsResponse.TopicData, w: Writer) -> None:
+def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsResponse_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -188,13 +240,13 @@ def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsRespon
         _e_AssignReplicasToDirsResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsResponse_TopicData_0(r: Reader) -> AssignReplicasToDirsResponse.TopicData:
+def _d_AssignReplicasToDirsResponse_TopicData_0(r: Reader) -> AssignReplicasToDirsResponse_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AssignReplicasToDirsResponse.TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AssignReplicasToDirsResponse_TopicData(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsResponse.DirectoryData, w: Writer) -> None:
+def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsResponse_DirectoryData, w: Writer) -> None:
     w.uuid(self.id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -202,11 +254,11 @@ def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsRe
         _e_AssignReplicasToDirsResponse_TopicData_0(e_topics, w)
     w.buf.append(0)
 
-def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicasToDirsResponse.DirectoryData:
+def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicasToDirsResponse_DirectoryData:
     v_id = r.uuid()
     v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AssignReplicasToDirsResponse.DirectoryData(id=v_id, topics=v_topics)
+    return AssignReplicasToDirsResponse_DirectoryData(id=v_id, topics=v_topics)
 
 def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,59 +5,70 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class BeginQuorumEpochRequest_PartitionData(Message):
+    __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch',)
+    partition_index: int
+    voter_directory_id: bytes
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, partition_index: int = 0, voter_directory_id: bytes = ZERO_UUID, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.partition_index = partition_index
+        self.voter_directory_id = voter_directory_id
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class BeginQuorumEpochRequest_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[BeginQuorumEpochRequest_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class BeginQuorumEpochRequest_LeaderEndpoint(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
 
 
 class BeginQuorumEpochRequest(Message):
     __slots__ = ('cluster_id', 'voter_id', 'topics', 'leader_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'voter_id', 'topics', 'leader_endpoints',)
     API_KEY: ClassVar[int] = 53
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch',)
-        partition_index: int
-        voter_directory_id: bytes
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, partition_index: int = 0, voter_directory_id: bytes = ZERO_UUID, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.partition_index = partition_index
-            self.voter_directory_id = voter_directory_id
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[BeginQuorumEpochRequest.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class LeaderEndpoint(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
+    PartitionData: TypeAlias = BeginQuorumEpochRequest_PartitionData
+    TopicData: TypeAlias = BeginQuorumEpochRequest_TopicData
+    LeaderEndpoint: TypeAlias = BeginQuorumEpochRequest_LeaderEndpoint
 
     cluster_id: str | None
     voter_id: int
-    topics: list[BeginQuorumEpochRequest.TopicData]
-    leader_endpoints: list[BeginQuorumEpochRequest.LeaderEndpoint]
+    topics: list[BeginQuorumEpochRequest_TopicData]
+    leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint]
 
-    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[BeginQuorumEpochRequest.TopicData] = DEFAULT, leader_endpoints: list[BeginQuorumEpochRequest.LeaderEndpoint] = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[BeginQuorumEpochRequest_TopicData] | Default = DEFAULT, leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint] | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.voter_id = voter_id
         self.topics = [] if topics is DEFAULT else topics
@@ -75,51 +86,77 @@ class BeginQuorumEpochRequest(Message):
         return _DEC_BeginQuorumEpochRequest[version - 0](r)
 
 
+setattr(BeginQuorumEpochRequest, 'PartitionData', BeginQuorumEpochRequest_PartitionData)
+setattr(BeginQuorumEpochRequest_PartitionData, '__name__', 'PartitionData')
+setattr(BeginQuorumEpochRequest_PartitionData, '__qualname__', 'BeginQuorumEpochRequest.PartitionData')
+setattr(BeginQuorumEpochRequest, 'TopicData', BeginQuorumEpochRequest_TopicData)
+setattr(BeginQuorumEpochRequest_TopicData, '__name__', 'TopicData')
+setattr(BeginQuorumEpochRequest_TopicData, '__qualname__', 'BeginQuorumEpochRequest.TopicData')
+setattr(BeginQuorumEpochRequest, 'LeaderEndpoint', BeginQuorumEpochRequest_LeaderEndpoint)
+setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__name__', 'LeaderEndpoint')
+setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__qualname__', 'BeginQuorumEpochRequest.LeaderEndpoint')
+setattr(BeginQuorumEpochRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'voter_directory_id': 'bytes', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(BeginQuorumEpochRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[BeginQuorumEpochRequest_PartitionData]'})
+setattr(BeginQuorumEpochRequest_LeaderEndpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(BeginQuorumEpochRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'topics': 'list[BeginQuorumEpochRequest_TopicData]', 'leader_endpoints': 'list[BeginQuorumEpochRequest_LeaderEndpoint]'})
+
+
+class BeginQuorumEpochResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class BeginQuorumEpochResponse_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[BeginQuorumEpochResponse_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class BeginQuorumEpochResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port',)
+    node_id: int
+    host: str
+    port: int
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+
+
 class BeginQuorumEpochResponse(Message):
     __slots__ = ('error_code', 'topics', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 53
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
-        partition_index: int
-        error_code: int
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[BeginQuorumEpochResponse.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[BeginQuorumEpochResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port',)
-        node_id: int
-        host: str
-        port: int
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
+    PartitionData: TypeAlias = BeginQuorumEpochResponse_PartitionData
+    TopicData: TypeAlias = BeginQuorumEpochResponse_TopicData
+    NodeEndpoint: TypeAlias = BeginQuorumEpochResponse_NodeEndpoint
 
     error_code: int
-    topics: list[BeginQuorumEpochResponse.TopicData]
-    node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint]
+    topics: list[BeginQuorumEpochResponse_TopicData]
+    node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint]
 
-    def __init__(self, error_code: int = 0, topics: list[BeginQuorumEpochResponse.TopicData] = DEFAULT, node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, topics: list[BeginQuorumEpochResponse_TopicData] | Default = DEFAULT, node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
@@ -136,34 +173,49 @@ class BeginQuorumEpochResponse(Message):
         return _DEC_BeginQuorumEpochResponse[version - 0](r)
 
 
-def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest.PartitionData, w: Writer) -> None:
+setattr(BeginQuorumEpochResponse, 'PartitionData', BeginQuorumEpochResponse_PartitionData)
+setattr(BeginQuorumEpochResponse_PartitionData, '__name__', 'PartitionData')
+setattr(BeginQuorumEpochResponse_PartitionData, '__qualname__', 'BeginQuorumEpochResponse.PartitionData')
+setattr(BeginQuorumEpochResponse, 'TopicData', BeginQuorumEpochResponse_TopicData)
+setattr(BeginQuorumEpochResponse_TopicData, '__name__', 'TopicData')
+setattr(BeginQuorumEpochResponse_TopicData, '__qualname__', 'BeginQuorumEpochResponse.TopicData')
+setattr(BeginQuorumEpochResponse, 'NodeEndpoint', BeginQuorumEpochResponse_NodeEndpoint)
+setattr(BeginQuorumEpochResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(BeginQuorumEpochResponse_NodeEndpoint, '__qualname__', 'BeginQuorumEpochResponse.NodeEndpoint')
+setattr(BeginQuorumEpochResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(BeginQuorumEpochResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[BeginQuorumEpochResponse_PartitionData]'})
+setattr(BeginQuorumEpochResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(BeginQuorumEpochResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[BeginQuorumEpochResponse_TopicData]', 'node_endpoints': 'list[BeginQuorumEpochResponse_NodeEndpoint]'})
+
+
+def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
 
-def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest.PartitionData, w: Writer) -> None:
+def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.int32(self.partition_index)
     w.uuid(self.voter_directory_id)
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochRequest.PartitionData:
+def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    return BeginQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest.PartitionData:
+def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return BeginQuorumEpochRequest.PartitionData(partition_index=v_partition_index, voter_directory_id=v_voter_directory_id, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, voter_directory_id=v_voter_directory_id, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest.TopicData, w: Writer) -> None:
+def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_BeginQuorumEpochRequest_PartitionData_0(e_partitions, w)
 
-def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest.TopicData, w: Writer) -> None:
+def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -171,35 +223,35 @@ def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest.TopicDa
         _e_BeginQuorumEpochRequest_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest.TopicData:
+def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest.TopicData:
+def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return BeginQuorumEpochRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest.LeaderEndpoint, w: Writer) -> None:
+def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
 
-def _e_BeginQuorumEpochRequest_LeaderEndpoint_1(self: BeginQuorumEpochRequest.LeaderEndpoint, w: Writer) -> None:
+def _e_BeginQuorumEpochRequest_LeaderEndpoint_1(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRequest.LeaderEndpoint:
-    return BeginQuorumEpochRequest.LeaderEndpoint()
+def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
+    return BeginQuorumEpochRequest_LeaderEndpoint()
 
-def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRequest.LeaderEndpoint:
+def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return BeginQuorumEpochRequest.LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    return BeginQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
 
 def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -234,30 +286,30 @@ def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     r.skip_tags()
     return BeginQuorumEpochRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
 
-def _e_BeginQuorumEpochResponse_PartitionData_0(self: BeginQuorumEpochResponse.PartitionData, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_PartitionData_0(self: BeginQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
 
-def _e_BeginQuorumEpochResponse_PartitionData_1(self: BeginQuorumEpochResponse.PartitionData, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_PartitionData_1(self: BeginQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochResponse.PartitionData:
+def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return BeginQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse.PartitionData:
+def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
-    return BeginQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse.TopicData, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_BeginQuorumEpochResponse_PartitionData_0(e_partitions, w)
 
-def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse.TopicData, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -265,35 +317,35 @@ def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse.Topic
         _e_BeginQuorumEpochResponse_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse.TopicData:
+def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse.TopicData:
+def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return BeginQuorumEpochResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_BeginQuorumEpochResponse_NodeEndpoint_0(self: BeginQuorumEpochResponse.NodeEndpoint, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_NodeEndpoint_0(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
-def _e_BeginQuorumEpochResponse_NodeEndpoint_1(self: BeginQuorumEpochResponse.NodeEndpoint, w: Writer) -> None:
+def _e_BeginQuorumEpochResponse_NodeEndpoint_1(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochResponse.NodeEndpoint:
-    return BeginQuorumEpochResponse.NodeEndpoint()
+def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
+    return BeginQuorumEpochResponse_NodeEndpoint()
 
-def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochResponse.NodeEndpoint:
+def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return BeginQuorumEpochResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return BeginQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
 
 def _e_BeginQuorumEpochResponse_0(self: BeginQuorumEpochResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -326,7 +378,7 @@ def _d_BeginQuorumEpochResponse_0(r: Reader) -> BeginQuorumEpochResponse:
 def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
-    v_node_endpoints: list[BeginQuorumEpochResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class BrokerHeartbeatRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs',)
     API_KEY: ClassVar[int] = 63
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -26,7 +27,7 @@ class BrokerHeartbeatRequest(Message):
     want_shut_down: bool
     offline_log_dirs: list[bytes]
 
-    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, current_metadata_offset: int = 0, want_fence: bool = False, want_shut_down: bool = False, offline_log_dirs: list[bytes] = DEFAULT) -> None:
+    def __init__(self, broker_id: int = 0, broker_epoch: int = -1, current_metadata_offset: int = 0, want_fence: bool = False, want_shut_down: bool = False, offline_log_dirs: list[bytes] | Default = DEFAULT) -> None:
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.current_metadata_offset = current_metadata_offset
@@ -46,8 +47,12 @@ class BrokerHeartbeatRequest(Message):
         return _DEC_BrokerHeartbeatRequest[version - 0](r)
 
 
+setattr(BrokerHeartbeatRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int', 'current_metadata_offset': 'int', 'want_fence': 'bool', 'want_shut_down': 'bool', 'offline_log_dirs': 'list[bytes]'})
+
+
 class BrokerHeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'is_caught_up', 'is_fenced', 'should_shut_down',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'is_caught_up', 'is_fenced', 'should_shut_down',)
     API_KEY: ClassVar[int] = 63
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -76,6 +81,9 @@ class BrokerHeartbeatResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"BrokerHeartbeatResponse has no version {version}")
         return _DEC_BrokerHeartbeatResponse[version - 0](r)
+
+
+setattr(BrokerHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'is_caught_up': 'bool', 'is_fenced': 'bool', 'should_shut_down': 'bool'})
 
 
 def _e_BrokerHeartbeatRequest_0(self: BrokerHeartbeatRequest, w: Writer) -> None:

@@ -5,55 +5,63 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class BrokerRegistrationRequest_Listener(Message):
+    __slots__ = ('name', 'host', 'port', 'security_protocol',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port', 'security_protocol',)
+    name: str
+    host: str
+    port: int
+    security_protocol: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.security_protocol = security_protocol
+
+
+class BrokerRegistrationRequest_Feature(Message):
+    __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'min_supported_version', 'max_supported_version',)
+    name: str
+    min_supported_version: int
+    max_supported_version: int
+
+    def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+        self.name = name
+        self.min_supported_version = min_supported_version
+        self.max_supported_version = max_supported_version
 
 
 class BrokerRegistrationRequest(Message):
     __slots__ = ('broker_id', 'cluster_id', 'incarnation_id', 'listeners', 'features', 'rack', 'is_migrating_zk_broker', 'log_dirs', 'previous_broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'cluster_id', 'incarnation_id', 'listeners', 'features', 'rack', 'is_migrating_zk_broker', 'log_dirs', 'previous_broker_epoch',)
     API_KEY: ClassVar[int] = 62
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Listener(Message):
-        __slots__ = ('name', 'host', 'port', 'security_protocol',)
-        name: str
-        host: str
-        port: int
-        security_protocol: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
-            self.security_protocol = security_protocol
-
-    class Feature(Message):
-        __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
-        name: str
-        min_supported_version: int
-        max_supported_version: int
-
-        def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
-            self.name = name
-            self.min_supported_version = min_supported_version
-            self.max_supported_version = max_supported_version
+    Listener: TypeAlias = BrokerRegistrationRequest_Listener
+    Feature: TypeAlias = BrokerRegistrationRequest_Feature
 
     broker_id: int
     cluster_id: str
     incarnation_id: bytes
-    listeners: list[BrokerRegistrationRequest.Listener]
-    features: list[BrokerRegistrationRequest.Feature]
+    listeners: list[BrokerRegistrationRequest_Listener]
+    features: list[BrokerRegistrationRequest_Feature]
     rack: str | None
     is_migrating_zk_broker: bool
     log_dirs: list[bytes]
     previous_broker_epoch: int
 
-    def __init__(self, broker_id: int = 0, cluster_id: str = '', incarnation_id: bytes = ZERO_UUID, listeners: list[BrokerRegistrationRequest.Listener] = DEFAULT, features: list[BrokerRegistrationRequest.Feature] = DEFAULT, rack: str | None = '', is_migrating_zk_broker: bool = False, log_dirs: list[bytes] = DEFAULT, previous_broker_epoch: int = -1) -> None:
+    def __init__(self, broker_id: int = 0, cluster_id: str = '', incarnation_id: bytes = ZERO_UUID, listeners: list[BrokerRegistrationRequest_Listener] | Default = DEFAULT, features: list[BrokerRegistrationRequest_Feature] | Default = DEFAULT, rack: str | None = '', is_migrating_zk_broker: bool = False, log_dirs: list[bytes] | Default = DEFAULT, previous_broker_epoch: int = -1) -> None:
         self.broker_id = broker_id
         self.cluster_id = cluster_id
         self.incarnation_id = incarnation_id
@@ -76,8 +84,20 @@ class BrokerRegistrationRequest(Message):
         return _DEC_BrokerRegistrationRequest[version - 0](r)
 
 
+setattr(BrokerRegistrationRequest, 'Listener', BrokerRegistrationRequest_Listener)
+setattr(BrokerRegistrationRequest_Listener, '__name__', 'Listener')
+setattr(BrokerRegistrationRequest_Listener, '__qualname__', 'BrokerRegistrationRequest.Listener')
+setattr(BrokerRegistrationRequest, 'Feature', BrokerRegistrationRequest_Feature)
+setattr(BrokerRegistrationRequest_Feature, '__name__', 'Feature')
+setattr(BrokerRegistrationRequest_Feature, '__qualname__', 'BrokerRegistrationRequest.Feature')
+setattr(BrokerRegistrationRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int', 'security_protocol': 'int'})
+setattr(BrokerRegistrationRequest_Feature, '__annotations__', {'name': 'str', 'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(BrokerRegistrationRequest, '__annotations__', {'broker_id': 'int', 'cluster_id': 'str', 'incarnation_id': 'bytes', 'listeners': 'list[BrokerRegistrationRequest_Listener]', 'features': 'list[BrokerRegistrationRequest_Feature]', 'rack': 'str | None', 'is_migrating_zk_broker': 'bool', 'log_dirs': 'list[bytes]', 'previous_broker_epoch': 'int'})
+
+
 class BrokerRegistrationResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'broker_epoch',)
     API_KEY: ClassVar[int] = 62
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -104,29 +124,32 @@ class BrokerRegistrationResponse(Message):
         return _DEC_BrokerRegistrationResponse[version - 0](r)
 
 
-def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest.Listener, w: Writer) -> None:
+setattr(BrokerRegistrationResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'broker_epoch': 'int'})
+
+
+def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.buf += _S_Hh.pack(self.port, self.security_protocol)
     w.buf.append(0)
 
-def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequest.Listener:
+def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
-    return BrokerRegistrationRequest.Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    return BrokerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
 
-def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest.Feature, w: Writer) -> None:
+def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
-def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationRequest.Feature:
+def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationRequest_Feature:
     v_name = r.cstring()
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return BrokerRegistrationRequest.Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return BrokerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
 def _e_BrokerRegistrationRequest_0(self: BrokerRegistrationRequest, w: Writer) -> None:
     w.int32(self.broker_id)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ConsumerGroupDescribeRequest(Message):
     __slots__ = ('group_ids', 'include_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_ids', 'include_authorized_operations',)
     API_KEY: ClassVar[int] = 69
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -22,7 +23,7 @@ class ConsumerGroupDescribeRequest(Message):
     group_ids: list[str]
     include_authorized_operations: bool
 
-    def __init__(self, group_ids: list[str] = DEFAULT, include_authorized_operations: bool = False) -> None:
+    def __init__(self, group_ids: list[str] | Default = DEFAULT, include_authorized_operations: bool = False) -> None:
         self.group_ids = [] if group_ids is DEFAULT else group_ids
         self.include_authorized_operations = include_authorized_operations
 
@@ -38,85 +39,102 @@ class ConsumerGroupDescribeRequest(Message):
         return _DEC_ConsumerGroupDescribeRequest[version - 0](r)
 
 
+setattr(ConsumerGroupDescribeRequest, '__annotations__', {'group_ids': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
+class ConsumerGroupDescribeResponse_TopicPartitions(Message):
+    __slots__ = ('topic_id', 'topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'topic_name', 'partitions',)
+    topic_id: bytes
+    topic_name: str
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, topic_name: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ConsumerGroupDescribeResponse_Assignment(Message):
+    __slots__ = ('topic_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_partitions',)
+    topic_partitions: list[ConsumerGroupDescribeResponse_TopicPartitions]
+
+    def __init__(self, topic_partitions: list[ConsumerGroupDescribeResponse_TopicPartitions] | Default = DEFAULT) -> None:
+        self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+
+
+class ConsumerGroupDescribeResponse_Member(Message):
+    __slots__ = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', 'member_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', 'member_type',)
+    member_id: str
+    instance_id: str | None
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    subscribed_topic_regex: str | None
+    assignment: ConsumerGroupDescribeResponse_Assignment
+    target_assignment: ConsumerGroupDescribeResponse_Assignment
+    member_type: int
+
+    def __init__(self, member_id: str = '', instance_id: str | None = None, rack_id: str | None = None, member_epoch: int = 0, client_id: str = '', client_host: str = '', subscribed_topic_names: list[str] | Default = DEFAULT, subscribed_topic_regex: str | None = None, assignment: ConsumerGroupDescribeResponse_Assignment | Default = DEFAULT, target_assignment: ConsumerGroupDescribeResponse_Assignment | Default = DEFAULT, member_type: int = -1) -> None:
+        self.member_id = member_id
+        self.instance_id = instance_id
+        self.rack_id = rack_id
+        self.member_epoch = member_epoch
+        self.client_id = client_id
+        self.client_host = client_host
+        self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        self.subscribed_topic_regex = subscribed_topic_regex
+        self.assignment = ConsumerGroupDescribeResponse_Assignment() if assignment is DEFAULT else assignment
+        self.target_assignment = ConsumerGroupDescribeResponse_Assignment() if target_assignment is DEFAULT else target_assignment
+        self.member_type = member_type
+
+
+class ConsumerGroupDescribeResponse_DescribedGroup(Message):
+    __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    assignor_name: str
+    members: list[ConsumerGroupDescribeResponse_Member]
+    authorized_operations: int
+
+    def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', group_epoch: int = 0, assignment_epoch: int = 0, assignor_name: str = '', members: list[ConsumerGroupDescribeResponse_Member] | Default = DEFAULT, authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.group_id = group_id
+        self.group_state = group_state
+        self.group_epoch = group_epoch
+        self.assignment_epoch = assignment_epoch
+        self.assignor_name = assignor_name
+        self.members = [] if members is DEFAULT else members
+        self.authorized_operations = authorized_operations
+
+
 class ConsumerGroupDescribeResponse(Message):
     __slots__ = ('throttle_time_ms', 'groups',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'groups',)
     API_KEY: ClassVar[int] = 69
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic_id', 'topic_name', 'partitions',)
-        topic_id: bytes
-        topic_name: str
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, topic_name: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class Assignment(Message):
-        __slots__ = ('topic_partitions',)
-        topic_partitions: list[ConsumerGroupDescribeResponse.TopicPartitions]
-
-        def __init__(self, topic_partitions: list[ConsumerGroupDescribeResponse.TopicPartitions] = DEFAULT) -> None:
-            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
-
-    class Member(Message):
-        __slots__ = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', 'member_type',)
-        member_id: str
-        instance_id: str | None
-        rack_id: str | None
-        member_epoch: int
-        client_id: str
-        client_host: str
-        subscribed_topic_names: list[str]
-        subscribed_topic_regex: str | None
-        assignment: ConsumerGroupDescribeResponse.Assignment
-        target_assignment: ConsumerGroupDescribeResponse.Assignment
-        member_type: int
-
-        def __init__(self, member_id: str = '', instance_id: str | None = None, rack_id: str | None = None, member_epoch: int = 0, client_id: str = '', client_host: str = '', subscribed_topic_names: list[str] = DEFAULT, subscribed_topic_regex: str | None = None, assignment: ConsumerGroupDescribeResponse.Assignment = DEFAULT, target_assignment: ConsumerGroupDescribeResponse.Assignment = DEFAULT, member_type: int = -1) -> None:
-            self.member_id = member_id
-            self.instance_id = instance_id
-            self.rack_id = rack_id
-            self.member_epoch = member_epoch
-            self.client_id = client_id
-            self.client_host = client_host
-            self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
-            self.subscribed_topic_regex = subscribed_topic_regex
-            self.assignment = ConsumerGroupDescribeResponse.Assignment() if assignment is DEFAULT else assignment
-            self.target_assignment = ConsumerGroupDescribeResponse.Assignment() if target_assignment is DEFAULT else target_assignment
-            self.member_type = member_type
-
-    class DescribedGroup(Message):
-        __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
-        error_code: int
-        error_message: str | None
-        group_id: str
-        group_state: str
-        group_epoch: int
-        assignment_epoch: int
-        assignor_name: str
-        members: list[ConsumerGroupDescribeResponse.Member]
-        authorized_operations: int
-
-        def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', group_epoch: int = 0, assignment_epoch: int = 0, assignor_name: str = '', members: list[ConsumerGroupDescribeResponse.Member] = DEFAULT, authorized_operations: int = -2147483648) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.group_id = group_id
-            self.group_state = group_state
-            self.group_epoch = group_epoch
-            self.assignment_epoch = assignment_epoch
-            self.assignor_name = assignor_name
-            self.members = [] if members is DEFAULT else members
-            self.authorized_operations = authorized_operations
+    TopicPartitions: TypeAlias = ConsumerGroupDescribeResponse_TopicPartitions
+    Assignment: TypeAlias = ConsumerGroupDescribeResponse_Assignment
+    Member: TypeAlias = ConsumerGroupDescribeResponse_Member
+    DescribedGroup: TypeAlias = ConsumerGroupDescribeResponse_DescribedGroup
 
     throttle_time_ms: int
-    groups: list[ConsumerGroupDescribeResponse.DescribedGroup]
+    groups: list[ConsumerGroupDescribeResponse_DescribedGroup]
 
-    def __init__(self, throttle_time_ms: int = 0, groups: list[ConsumerGroupDescribeResponse.DescribedGroup] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, groups: list[ConsumerGroupDescribeResponse_DescribedGroup] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
 
@@ -130,6 +148,25 @@ class ConsumerGroupDescribeResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"ConsumerGroupDescribeResponse has no version {version}")
         return _DEC_ConsumerGroupDescribeResponse[version - 0](r)
+
+
+setattr(ConsumerGroupDescribeResponse, 'TopicPartitions', ConsumerGroupDescribeResponse_TopicPartitions)
+setattr(ConsumerGroupDescribeResponse_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ConsumerGroupDescribeResponse_TopicPartitions, '__qualname__', 'ConsumerGroupDescribeResponse.TopicPartitions')
+setattr(ConsumerGroupDescribeResponse, 'Assignment', ConsumerGroupDescribeResponse_Assignment)
+setattr(ConsumerGroupDescribeResponse_Assignment, '__name__', 'Assignment')
+setattr(ConsumerGroupDescribeResponse_Assignment, '__qualname__', 'ConsumerGroupDescribeResponse.Assignment')
+setattr(ConsumerGroupDescribeResponse, 'Member', ConsumerGroupDescribeResponse_Member)
+setattr(ConsumerGroupDescribeResponse_Member, '__name__', 'Member')
+setattr(ConsumerGroupDescribeResponse_Member, '__qualname__', 'ConsumerGroupDescribeResponse.Member')
+setattr(ConsumerGroupDescribeResponse, 'DescribedGroup', ConsumerGroupDescribeResponse_DescribedGroup)
+setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__name__', 'DescribedGroup')
+setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__qualname__', 'ConsumerGroupDescribeResponse.DescribedGroup')
+setattr(ConsumerGroupDescribeResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'topic_name': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerGroupDescribeResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ConsumerGroupDescribeResponse_TopicPartitions]'})
+setattr(ConsumerGroupDescribeResponse_Member, '__annotations__', {'member_id': 'str', 'instance_id': 'str | None', 'rack_id': 'str | None', 'member_epoch': 'int', 'client_id': 'str', 'client_host': 'str', 'subscribed_topic_names': 'list[str]', 'subscribed_topic_regex': 'str | None', 'assignment': 'ConsumerGroupDescribeResponse_Assignment', 'target_assignment': 'ConsumerGroupDescribeResponse_Assignment', 'member_type': 'int'})
+setattr(ConsumerGroupDescribeResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'group_id': 'str', 'group_state': 'str', 'group_epoch': 'int', 'assignment_epoch': 'int', 'assignor_name': 'str', 'members': 'list[ConsumerGroupDescribeResponse_Member]', 'authorized_operations': 'int'})
+setattr(ConsumerGroupDescribeResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[ConsumerGroupDescribeResponse_DescribedGroup]'})
 
 
 def _e_ConsumerGroupDescribeRequest_0(self: ConsumerGroupDescribeRequest, w: Writer) -> None:
@@ -146,7 +183,7 @@ def _d_ConsumerGroupDescribeRequest_0(r: Reader) -> ConsumerGroupDescribeRequest
     r.skip_tags()
     return ConsumerGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
 
-def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescribeResponse.TopicPartitions, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w.cstring(self.topic_name)
     w_partitions = self.partitions
@@ -155,26 +192,26 @@ def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescri
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupDescribeResponse.TopicPartitions:
+def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupDescribeResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ConsumerGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeResponse.Assignment, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
     w.carray_len(len(w_topic_partitions))
     for e_topic_partitions in w_topic_partitions:
         _e_ConsumerGroupDescribeResponse_TopicPartitions_0(e_topic_partitions, w)
     w.buf.append(0)
 
-def _d_ConsumerGroupDescribeResponse_Assignment_0(r: Reader) -> ConsumerGroupDescribeResponse.Assignment:
+def _d_ConsumerGroupDescribeResponse_Assignment_0(r: Reader) -> ConsumerGroupDescribeResponse_Assignment:
     v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
 
-def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeResponse.Member, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
@@ -190,7 +227,7 @@ def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeRespons
     _e_ConsumerGroupDescribeResponse_Assignment_0(self.target_assignment, w)
     w.buf.append(0)
 
-def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeResponse.Member, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
@@ -207,7 +244,7 @@ def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeRespons
     w.int8(self.member_type)
     w.buf.append(0)
 
-def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescribeResponse.Member:
+def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescribeResponse_Member:
     v_member_id = r.cstring()
     v_instance_id = r.cnstring()
     v_rack_id = r.cnstring()
@@ -219,9 +256,9 @@ def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescrib
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment)
+    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment)
 
-def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescribeResponse.Member:
+def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescribeResponse_Member:
     v_member_id = r.cstring()
     v_instance_id = r.cnstring()
     v_rack_id = r.cnstring()
@@ -234,9 +271,9 @@ def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescrib
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_member_type = r.int8()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment, member_type=v_member_type)
+    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment, member_type=v_member_type)
 
-def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse.DescribedGroup, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
@@ -250,7 +287,7 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescrib
     w.int32(self.authorized_operations)
     w.buf.append(0)
 
-def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescribeResponse.DescribedGroup, w: Writer) -> None:
+def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
@@ -264,7 +301,7 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescrib
     w.int32(self.authorized_operations)
     w.buf.append(0)
 
-def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGroupDescribeResponse.DescribedGroup:
+def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
@@ -274,9 +311,9 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
 
-def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse.DescribedGroup:
+def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
@@ -286,7 +323,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse.DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

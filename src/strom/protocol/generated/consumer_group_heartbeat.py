@@ -5,28 +5,33 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ConsumerGroupHeartbeatRequest_TopicPartitions(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ConsumerGroupHeartbeatRequest(Message):
     __slots__ = ('group_id', 'member_id', 'member_epoch', 'instance_id', 'rack_id', 'rebalance_timeout_ms', 'subscribed_topic_names', 'subscribed_topic_regex', 'server_assignor', 'topic_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'member_epoch', 'instance_id', 'rack_id', 'rebalance_timeout_ms', 'subscribed_topic_names', 'subscribed_topic_regex', 'server_assignor', 'topic_partitions',)
     API_KEY: ClassVar[int] = 68
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    TopicPartitions: TypeAlias = ConsumerGroupHeartbeatRequest_TopicPartitions
 
     group_id: str
     member_id: str
@@ -37,9 +42,9 @@ class ConsumerGroupHeartbeatRequest(Message):
     subscribed_topic_names: list[str] | None
     subscribed_topic_regex: str | None
     server_assignor: str | None
-    topic_partitions: list[ConsumerGroupHeartbeatRequest.TopicPartitions] | None
+    topic_partitions: list[ConsumerGroupHeartbeatRequest_TopicPartitions] | None
 
-    def __init__(self, group_id: str = '', member_id: str = '', member_epoch: int = 0, instance_id: str | None = None, rack_id: str | None = None, rebalance_timeout_ms: int = -1, subscribed_topic_names: list[str] | None = None, subscribed_topic_regex: str | None = None, server_assignor: str | None = None, topic_partitions: list[ConsumerGroupHeartbeatRequest.TopicPartitions] | None = None) -> None:
+    def __init__(self, group_id: str = '', member_id: str = '', member_epoch: int = 0, instance_id: str | None = None, rack_id: str | None = None, rebalance_timeout_ms: int = -1, subscribed_topic_names: list[str] | None = None, subscribed_topic_regex: str | None = None, server_assignor: str | None = None, topic_partitions: list[ConsumerGroupHeartbeatRequest_TopicPartitions] | None = None) -> None:
         self.group_id = group_id
         self.member_id = member_id
         self.member_epoch = member_epoch
@@ -63,28 +68,43 @@ class ConsumerGroupHeartbeatRequest(Message):
         return _DEC_ConsumerGroupHeartbeatRequest[version - 0](r)
 
 
+setattr(ConsumerGroupHeartbeatRequest, 'TopicPartitions', ConsumerGroupHeartbeatRequest_TopicPartitions)
+setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__qualname__', 'ConsumerGroupHeartbeatRequest.TopicPartitions')
+setattr(ConsumerGroupHeartbeatRequest_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ConsumerGroupHeartbeatRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'member_epoch': 'int', 'instance_id': 'str | None', 'rack_id': 'str | None', 'rebalance_timeout_ms': 'int', 'subscribed_topic_names': 'list[str] | None', 'subscribed_topic_regex': 'str | None', 'server_assignor': 'str | None', 'topic_partitions': 'list[ConsumerGroupHeartbeatRequest_TopicPartitions] | None'})
+
+
+class ConsumerGroupHeartbeatResponse_TopicPartitions(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ConsumerGroupHeartbeatResponse_Assignment(Message):
+    __slots__ = ('topic_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_partitions',)
+    topic_partitions: list[ConsumerGroupHeartbeatResponse_TopicPartitions]
+
+    def __init__(self, topic_partitions: list[ConsumerGroupHeartbeatResponse_TopicPartitions] | Default = DEFAULT) -> None:
+        self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+
+
 class ConsumerGroupHeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'member_id', 'member_epoch', 'heartbeat_interval_ms', 'assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'member_id', 'member_epoch', 'heartbeat_interval_ms', 'assignment',)
     API_KEY: ClassVar[int] = 68
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class Assignment(Message):
-        __slots__ = ('topic_partitions',)
-        topic_partitions: list[ConsumerGroupHeartbeatResponse.TopicPartitions]
-
-        def __init__(self, topic_partitions: list[ConsumerGroupHeartbeatResponse.TopicPartitions] = DEFAULT) -> None:
-            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+    TopicPartitions: TypeAlias = ConsumerGroupHeartbeatResponse_TopicPartitions
+    Assignment: TypeAlias = ConsumerGroupHeartbeatResponse_Assignment
 
     throttle_time_ms: int
     error_code: int
@@ -92,9 +112,9 @@ class ConsumerGroupHeartbeatResponse(Message):
     member_id: str | None
     member_epoch: int
     heartbeat_interval_ms: int
-    assignment: ConsumerGroupHeartbeatResponse.Assignment | None
+    assignment: ConsumerGroupHeartbeatResponse_Assignment | None
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0, heartbeat_interval_ms: int = 0, assignment: ConsumerGroupHeartbeatResponse.Assignment | None = None) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0, heartbeat_interval_ms: int = 0, assignment: ConsumerGroupHeartbeatResponse_Assignment | None = None) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -115,7 +135,18 @@ class ConsumerGroupHeartbeatResponse(Message):
         return _DEC_ConsumerGroupHeartbeatResponse[version - 0](r)
 
 
-def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartbeatRequest.TopicPartitions, w: Writer) -> None:
+setattr(ConsumerGroupHeartbeatResponse, 'TopicPartitions', ConsumerGroupHeartbeatResponse_TopicPartitions)
+setattr(ConsumerGroupHeartbeatResponse_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ConsumerGroupHeartbeatResponse_TopicPartitions, '__qualname__', 'ConsumerGroupHeartbeatResponse.TopicPartitions')
+setattr(ConsumerGroupHeartbeatResponse, 'Assignment', ConsumerGroupHeartbeatResponse_Assignment)
+setattr(ConsumerGroupHeartbeatResponse_Assignment, '__name__', 'Assignment')
+setattr(ConsumerGroupHeartbeatResponse_Assignment, '__qualname__', 'ConsumerGroupHeartbeatResponse.Assignment')
+setattr(ConsumerGroupHeartbeatResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ConsumerGroupHeartbeatResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ConsumerGroupHeartbeatResponse_TopicPartitions]'})
+setattr(ConsumerGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'member_id': 'str | None', 'member_epoch': 'int', 'heartbeat_interval_ms': 'int', 'assignment': 'ConsumerGroupHeartbeatResponse_Assignment | None'})
+
+
+def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartbeatRequest_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -123,11 +154,11 @@ def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartb
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatRequest.TopicPartitions:
+def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatRequest_TopicPartitions:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest.TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatRequest_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -209,7 +240,7 @@ def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatReque
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, instance_id=v_instance_id, rack_id=v_rack_id, rebalance_timeout_ms=v_rebalance_timeout_ms, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, server_assignor=v_server_assignor, topic_partitions=v_topic_partitions)
 
-def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeartbeatResponse.TopicPartitions, w: Writer) -> None:
+def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -217,23 +248,23 @@ def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeart
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatResponse.TopicPartitions:
+def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse.TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatResponse.Assignment, w: Writer) -> None:
+def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
     w.carray_len(len(w_topic_partitions))
     for e_topic_partitions in w_topic_partitions:
         _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(e_topic_partitions, w)
     w.buf.append(0)
 
-def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse.Assignment:
+def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse_Assignment:
     v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse.Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_0(self: ConsumerGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

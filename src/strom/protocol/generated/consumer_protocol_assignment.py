@@ -5,33 +5,38 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ConsumerProtocolAssignment_TopicPartition(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ConsumerProtocolAssignment(Message):
     __slots__ = ('assigned_partitions', 'user_data',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('assigned_partitions', 'user_data',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    class TopicPartition(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[int]
+    TopicPartition: TypeAlias = ConsumerProtocolAssignment_TopicPartition
 
-        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    assigned_partitions: list[ConsumerProtocolAssignment.TopicPartition]
+    assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition]
     user_data: bytes | None
 
-    def __init__(self, assigned_partitions: list[ConsumerProtocolAssignment.TopicPartition] = DEFAULT, user_data: bytes | None = None) -> None:
+    def __init__(self, assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition] | Default = DEFAULT, user_data: bytes | None = None) -> None:
         self.assigned_partitions = [] if assigned_partitions is DEFAULT else assigned_partitions
         self.user_data = user_data
 
@@ -47,17 +52,24 @@ class ConsumerProtocolAssignment(Message):
         return _DEC_ConsumerProtocolAssignment[version - 0](r)
 
 
-def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignment.TopicPartition, w: Writer) -> None:
+setattr(ConsumerProtocolAssignment, 'TopicPartition', ConsumerProtocolAssignment_TopicPartition)
+setattr(ConsumerProtocolAssignment_TopicPartition, '__name__', 'TopicPartition')
+setattr(ConsumerProtocolAssignment_TopicPartition, '__qualname__', 'ConsumerProtocolAssignment.TopicPartition')
+setattr(ConsumerProtocolAssignment_TopicPartition, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerProtocolAssignment, '__annotations__', {'assigned_partitions': 'list[ConsumerProtocolAssignment_TopicPartition]', 'user_data': 'bytes | None'})
+
+
+def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignment_TopicPartition, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _d_ConsumerProtocolAssignment_TopicPartition_0(r: Reader) -> ConsumerProtocolAssignment.TopicPartition:
+def _d_ConsumerProtocolAssignment_TopicPartition_0(r: Reader) -> ConsumerProtocolAssignment_TopicPartition:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolAssignment.TopicPartition(topic=v_topic, partitions=v_partitions)
+    return ConsumerProtocolAssignment_TopicPartition(topic=v_topic, partitions=v_partitions)
 
 def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer) -> None:
     w_assigned_partitions = self.assigned_partitions

@@ -5,36 +5,41 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ConsumerProtocolSubscription_TopicPartition(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ConsumerProtocolSubscription(Message):
     __slots__ = ('topics', 'user_data', 'owned_partitions', 'generation_id', 'rack_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'user_data', 'owned_partitions', 'generation_id', 'rack_id',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    class TopicPartition(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[int]
-
-        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
+    TopicPartition: TypeAlias = ConsumerProtocolSubscription_TopicPartition
 
     topics: list[str]
     user_data: bytes | None
-    owned_partitions: list[ConsumerProtocolSubscription.TopicPartition]
+    owned_partitions: list[ConsumerProtocolSubscription_TopicPartition]
     generation_id: int
     rack_id: str | None
 
-    def __init__(self, topics: list[str] = DEFAULT, user_data: bytes | None = None, owned_partitions: list[ConsumerProtocolSubscription.TopicPartition] = DEFAULT, generation_id: int = -1, rack_id: str | None = None) -> None:
+    def __init__(self, topics: list[str] | Default = DEFAULT, user_data: bytes | None = None, owned_partitions: list[ConsumerProtocolSubscription_TopicPartition] | Default = DEFAULT, generation_id: int = -1, rack_id: str | None = None) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.user_data = user_data
         self.owned_partitions = [] if owned_partitions is DEFAULT else owned_partitions
@@ -53,23 +58,30 @@ class ConsumerProtocolSubscription(Message):
         return _DEC_ConsumerProtocolSubscription[version - 0](r)
 
 
-def _e_ConsumerProtocolSubscription_TopicPartition_0(self: ConsumerProtocolSubscription.TopicPartition, w: Writer) -> None:
+setattr(ConsumerProtocolSubscription, 'TopicPartition', ConsumerProtocolSubscription_TopicPartition)
+setattr(ConsumerProtocolSubscription_TopicPartition, '__name__', 'TopicPartition')
+setattr(ConsumerProtocolSubscription_TopicPartition, '__qualname__', 'ConsumerProtocolSubscription.TopicPartition')
+setattr(ConsumerProtocolSubscription_TopicPartition, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ConsumerProtocolSubscription, '__annotations__', {'topics': 'list[str]', 'user_data': 'bytes | None', 'owned_partitions': 'list[ConsumerProtocolSubscription_TopicPartition]', 'generation_id': 'int', 'rack_id': 'str | None'})
+
+
+def _e_ConsumerProtocolSubscription_TopicPartition_0(self: ConsumerProtocolSubscription_TopicPartition, w: Writer) -> None:
     pass
 
-def _e_ConsumerProtocolSubscription_TopicPartition_1(self: ConsumerProtocolSubscription.TopicPartition, w: Writer) -> None:
+def _e_ConsumerProtocolSubscription_TopicPartition_1(self: ConsumerProtocolSubscription_TopicPartition, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _d_ConsumerProtocolSubscription_TopicPartition_0(r: Reader) -> ConsumerProtocolSubscription.TopicPartition:
-    return ConsumerProtocolSubscription.TopicPartition()
+def _d_ConsumerProtocolSubscription_TopicPartition_0(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
+    return ConsumerProtocolSubscription_TopicPartition()
 
-def _d_ConsumerProtocolSubscription_TopicPartition_1(r: Reader) -> ConsumerProtocolSubscription.TopicPartition:
+def _d_ConsumerProtocolSubscription_TopicPartition_1(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolSubscription.TopicPartition(topic=v_topic, partitions=v_partitions)
+    return ConsumerProtocolSubscription_TopicPartition(topic=v_topic, partitions=v_partitions)
 
 def _e_ConsumerProtocolSubscription_0(self: ConsumerProtocolSubscription, w: Writer) -> None:
     w_topics = self.topics

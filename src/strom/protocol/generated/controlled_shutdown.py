@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ControlledShutdownRequest(Message):
     __slots__ = ('broker_id', 'broker_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'broker_epoch',)
     API_KEY: ClassVar[int] = 7
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
@@ -38,26 +39,34 @@ class ControlledShutdownRequest(Message):
         return _DEC_ControlledShutdownRequest[version - 0](r)
 
 
+setattr(ControlledShutdownRequest, '__annotations__', {'broker_id': 'int', 'broker_epoch': 'int'})
+
+
+class ControlledShutdownResponse_RemainingPartition(Message):
+    __slots__ = ('topic_name', 'partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index',)
+    topic_name: str
+    partition_index: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+
+
 class ControlledShutdownResponse(Message):
     __slots__ = ('error_code', 'remaining_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'remaining_partitions',)
     API_KEY: ClassVar[int] = 7
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class RemainingPartition(Message):
-        __slots__ = ('topic_name', 'partition_index',)
-        topic_name: str
-        partition_index: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
+    RemainingPartition: TypeAlias = ControlledShutdownResponse_RemainingPartition
 
     error_code: int
-    remaining_partitions: list[ControlledShutdownResponse.RemainingPartition]
+    remaining_partitions: list[ControlledShutdownResponse_RemainingPartition]
 
-    def __init__(self, error_code: int = 0, remaining_partitions: list[ControlledShutdownResponse.RemainingPartition] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, remaining_partitions: list[ControlledShutdownResponse_RemainingPartition] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.remaining_partitions = [] if remaining_partitions is DEFAULT else remaining_partitions
 
@@ -71,6 +80,13 @@ class ControlledShutdownResponse(Message):
         if not 0 <= version <= 3:
             raise DecodeError(f"ControlledShutdownResponse has no version {version}")
         return _DEC_ControlledShutdownResponse[version - 0](r)
+
+
+setattr(ControlledShutdownResponse, 'RemainingPartition', ControlledShutdownResponse_RemainingPartition)
+setattr(ControlledShutdownResponse_RemainingPartition, '__name__', 'RemainingPartition')
+setattr(ControlledShutdownResponse_RemainingPartition, '__qualname__', 'ControlledShutdownResponse.RemainingPartition')
+setattr(ControlledShutdownResponse_RemainingPartition, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(ControlledShutdownResponse, '__annotations__', {'error_code': 'int', 'remaining_partitions': 'list[ControlledShutdownResponse_RemainingPartition]'})
 
 
 def _e_ControlledShutdownRequest_0(self: ControlledShutdownRequest, w: Writer) -> None:
@@ -96,25 +112,25 @@ def _d_ControlledShutdownRequest_3(r: Reader) -> ControlledShutdownRequest:
     r.skip_tags()
     return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
 
-def _e_ControlledShutdownResponse_RemainingPartition_0(self: ControlledShutdownResponse.RemainingPartition, w: Writer) -> None:
+def _e_ControlledShutdownResponse_RemainingPartition_0(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
     w.string(self.topic_name)
     w.int32(self.partition_index)
 
-def _e_ControlledShutdownResponse_RemainingPartition_3(self: ControlledShutdownResponse.RemainingPartition, w: Writer) -> None:
+def _e_ControlledShutdownResponse_RemainingPartition_3(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.int32(self.partition_index)
     w.buf.append(0)
 
-def _d_ControlledShutdownResponse_RemainingPartition_0(r: Reader) -> ControlledShutdownResponse.RemainingPartition:
+def _d_ControlledShutdownResponse_RemainingPartition_0(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.string()
     v_partition_index = r.int32()
-    return ControlledShutdownResponse.RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
 
-def _d_ControlledShutdownResponse_RemainingPartition_3(r: Reader) -> ControlledShutdownResponse.RemainingPartition:
+def _d_ControlledShutdownResponse_RemainingPartition_3(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return ControlledShutdownResponse.RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
 
 def _e_ControlledShutdownResponse_0(self: ControlledShutdownResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,51 +5,59 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ControllerRegistrationRequest_Listener(Message):
+    __slots__ = ('name', 'host', 'port', 'security_protocol',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port', 'security_protocol',)
+    name: str
+    host: str
+    port: int
+    security_protocol: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.security_protocol = security_protocol
+
+
+class ControllerRegistrationRequest_Feature(Message):
+    __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'min_supported_version', 'max_supported_version',)
+    name: str
+    min_supported_version: int
+    max_supported_version: int
+
+    def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+        self.name = name
+        self.min_supported_version = min_supported_version
+        self.max_supported_version = max_supported_version
 
 
 class ControllerRegistrationRequest(Message):
     __slots__ = ('controller_id', 'incarnation_id', 'zk_migration_ready', 'listeners', 'features',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('controller_id', 'incarnation_id', 'zk_migration_ready', 'listeners', 'features',)
     API_KEY: ClassVar[int] = 70
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Listener(Message):
-        __slots__ = ('name', 'host', 'port', 'security_protocol',)
-        name: str
-        host: str
-        port: int
-        security_protocol: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0, security_protocol: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
-            self.security_protocol = security_protocol
-
-    class Feature(Message):
-        __slots__ = ('name', 'min_supported_version', 'max_supported_version',)
-        name: str
-        min_supported_version: int
-        max_supported_version: int
-
-        def __init__(self, name: str = '', min_supported_version: int = 0, max_supported_version: int = 0) -> None:
-            self.name = name
-            self.min_supported_version = min_supported_version
-            self.max_supported_version = max_supported_version
+    Listener: TypeAlias = ControllerRegistrationRequest_Listener
+    Feature: TypeAlias = ControllerRegistrationRequest_Feature
 
     controller_id: int
     incarnation_id: bytes
     zk_migration_ready: bool
-    listeners: list[ControllerRegistrationRequest.Listener]
-    features: list[ControllerRegistrationRequest.Feature]
+    listeners: list[ControllerRegistrationRequest_Listener]
+    features: list[ControllerRegistrationRequest_Feature]
 
-    def __init__(self, controller_id: int = 0, incarnation_id: bytes = ZERO_UUID, zk_migration_ready: bool = False, listeners: list[ControllerRegistrationRequest.Listener] = DEFAULT, features: list[ControllerRegistrationRequest.Feature] = DEFAULT) -> None:
+    def __init__(self, controller_id: int = 0, incarnation_id: bytes = ZERO_UUID, zk_migration_ready: bool = False, listeners: list[ControllerRegistrationRequest_Listener] | Default = DEFAULT, features: list[ControllerRegistrationRequest_Feature] | Default = DEFAULT) -> None:
         self.controller_id = controller_id
         self.incarnation_id = incarnation_id
         self.zk_migration_ready = zk_migration_ready
@@ -68,8 +76,20 @@ class ControllerRegistrationRequest(Message):
         return _DEC_ControllerRegistrationRequest[version - 0](r)
 
 
+setattr(ControllerRegistrationRequest, 'Listener', ControllerRegistrationRequest_Listener)
+setattr(ControllerRegistrationRequest_Listener, '__name__', 'Listener')
+setattr(ControllerRegistrationRequest_Listener, '__qualname__', 'ControllerRegistrationRequest.Listener')
+setattr(ControllerRegistrationRequest, 'Feature', ControllerRegistrationRequest_Feature)
+setattr(ControllerRegistrationRequest_Feature, '__name__', 'Feature')
+setattr(ControllerRegistrationRequest_Feature, '__qualname__', 'ControllerRegistrationRequest.Feature')
+setattr(ControllerRegistrationRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int', 'security_protocol': 'int'})
+setattr(ControllerRegistrationRequest_Feature, '__annotations__', {'name': 'str', 'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(ControllerRegistrationRequest, '__annotations__', {'controller_id': 'int', 'incarnation_id': 'bytes', 'zk_migration_ready': 'bool', 'listeners': 'list[ControllerRegistrationRequest_Listener]', 'features': 'list[ControllerRegistrationRequest_Feature]'})
+
+
 class ControllerRegistrationResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 70
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -96,29 +116,32 @@ class ControllerRegistrationResponse(Message):
         return _DEC_ControllerRegistrationResponse[version - 0](r)
 
 
-def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequest.Listener, w: Writer) -> None:
+setattr(ControllerRegistrationResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+
+
+def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.buf += _S_Hh.pack(self.port, self.security_protocol)
     w.buf.append(0)
 
-def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest.Listener:
+def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
-    return ControllerRegistrationRequest.Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    return ControllerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
 
-def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest.Feature, w: Writer) -> None:
+def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
-def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest.Feature:
+def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest_Feature:
     v_name = r.cstring()
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return ControllerRegistrationRequest.Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return ControllerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
 def _e_ControllerRegistrationRequest_0(self: ControllerRegistrationRequest, w: Writer) -> None:
     w.int32(self.controller_id)

@@ -5,42 +5,47 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class CreateAclsRequest_AclCreation(Message):
+    __slots__ = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+    resource_type: int
+    resource_name: str
+    resource_pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', resource_pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.resource_pattern_type = resource_pattern_type
+        self.principal = principal
+        self.host = host
+        self.operation = operation
+        self.permission_type = permission_type
 
 
 class CreateAclsRequest(Message):
     __slots__ = ('creations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('creations',)
     API_KEY: ClassVar[int] = 30
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AclCreation(Message):
-        __slots__ = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type',)
-        resource_type: int
-        resource_name: str
-        resource_pattern_type: int
-        principal: str
-        host: str
-        operation: int
-        permission_type: int
+    AclCreation: TypeAlias = CreateAclsRequest_AclCreation
 
-        def __init__(self, resource_type: int = 0, resource_name: str = '', resource_pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.resource_pattern_type = resource_pattern_type
-            self.principal = principal
-            self.host = host
-            self.operation = operation
-            self.permission_type = permission_type
+    creations: list[CreateAclsRequest_AclCreation]
 
-    creations: list[CreateAclsRequest.AclCreation]
-
-    def __init__(self, creations: list[CreateAclsRequest.AclCreation] = DEFAULT) -> None:
+    def __init__(self, creations: list[CreateAclsRequest_AclCreation] | Default = DEFAULT) -> None:
         self.creations = [] if creations is DEFAULT else creations
 
     def encode(self, w: Writer, version: int) -> None:
@@ -55,26 +60,38 @@ class CreateAclsRequest(Message):
         return _DEC_CreateAclsRequest[version - 0](r)
 
 
+setattr(CreateAclsRequest, 'AclCreation', CreateAclsRequest_AclCreation)
+setattr(CreateAclsRequest_AclCreation, '__name__', 'AclCreation')
+setattr(CreateAclsRequest_AclCreation, '__qualname__', 'CreateAclsRequest.AclCreation')
+setattr(CreateAclsRequest_AclCreation, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'resource_pattern_type': 'int', 'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(CreateAclsRequest, '__annotations__', {'creations': 'list[CreateAclsRequest_AclCreation]'})
+
+
+class CreateAclsResponse_AclCreationResult(Message):
+    __slots__ = ('error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message',)
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '') -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class CreateAclsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 30
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AclCreationResult(Message):
-        __slots__ = ('error_code', 'error_message',)
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '') -> None:
-            self.error_code = error_code
-            self.error_message = error_message
+    AclCreationResult: TypeAlias = CreateAclsResponse_AclCreationResult
 
     throttle_time_ms: int
-    results: list[CreateAclsResponse.AclCreationResult]
+    results: list[CreateAclsResponse_AclCreationResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[CreateAclsResponse.AclCreationResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreateAclsResponse_AclCreationResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -90,14 +107,21 @@ class CreateAclsResponse(Message):
         return _DEC_CreateAclsResponse[version - 0](r)
 
 
-def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest.AclCreation, w: Writer) -> None:
+setattr(CreateAclsResponse, 'AclCreationResult', CreateAclsResponse_AclCreationResult)
+setattr(CreateAclsResponse_AclCreationResult, '__name__', 'AclCreationResult')
+setattr(CreateAclsResponse_AclCreationResult, '__qualname__', 'CreateAclsResponse.AclCreationResult')
+setattr(CreateAclsResponse_AclCreationResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None'})
+setattr(CreateAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[CreateAclsResponse_AclCreationResult]'})
+
+
+def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest.AclCreation, w: Writer) -> None:
+def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w.int8(self.resource_pattern_type)
@@ -105,7 +129,7 @@ def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest.AclCreation, w: W
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest.AclCreation, w: Writer) -> None:
+def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w.int8(self.resource_pattern_type)
@@ -114,24 +138,24 @@ def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest.AclCreation, w: W
     w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
-def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest.AclCreation:
+def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest.AclCreation:
+def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_resource_pattern_type = r.int8()
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest.AclCreation:
+def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_resource_pattern_type = r.int8()
@@ -139,7 +163,7 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest.AclCreati
     v_host = r.cstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return CreateAclsRequest.AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
 def _e_CreateAclsRequest_0(self: CreateAclsRequest, w: Writer) -> None:
     w_creations = self.creations
@@ -173,25 +197,25 @@ def _d_CreateAclsRequest_2(r: Reader) -> CreateAclsRequest:
     r.skip_tags()
     return CreateAclsRequest(creations=v_creations)
 
-def _e_CreateAclsResponse_AclCreationResult_0(self: CreateAclsResponse.AclCreationResult, w: Writer) -> None:
+def _e_CreateAclsResponse_AclCreationResult_0(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
 
-def _e_CreateAclsResponse_AclCreationResult_2(self: CreateAclsResponse.AclCreationResult, w: Writer) -> None:
+def _e_CreateAclsResponse_AclCreationResult_2(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_CreateAclsResponse_AclCreationResult_0(r: Reader) -> CreateAclsResponse.AclCreationResult:
+def _d_CreateAclsResponse_AclCreationResult_0(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateAclsResponse.AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
 
-def _d_CreateAclsResponse_AclCreationResult_2(r: Reader) -> CreateAclsResponse.AclCreationResult:
+def _d_CreateAclsResponse_AclCreationResult_2(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreateAclsResponse.AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
 
 def _e_CreateAclsResponse_0(self: CreateAclsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,35 +5,40 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class CreateDelegationTokenRequest_CreatableRenewers(Message):
+    __slots__ = ('principal_type', 'principal_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('principal_type', 'principal_name',)
+    principal_type: str
+    principal_name: str
+
+    def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
 
 
 class CreateDelegationTokenRequest(Message):
     __slots__ = ('owner_principal_type', 'owner_principal_name', 'renewers', 'max_lifetime_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('owner_principal_type', 'owner_principal_name', 'renewers', 'max_lifetime_ms',)
     API_KEY: ClassVar[int] = 38
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class CreatableRenewers(Message):
-        __slots__ = ('principal_type', 'principal_name',)
-        principal_type: str
-        principal_name: str
-
-        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
-            self.principal_type = principal_type
-            self.principal_name = principal_name
+    CreatableRenewers: TypeAlias = CreateDelegationTokenRequest_CreatableRenewers
 
     owner_principal_type: str | None
     owner_principal_name: str | None
-    renewers: list[CreateDelegationTokenRequest.CreatableRenewers]
+    renewers: list[CreateDelegationTokenRequest_CreatableRenewers]
     max_lifetime_ms: int
 
-    def __init__(self, owner_principal_type: str | None = '', owner_principal_name: str | None = '', renewers: list[CreateDelegationTokenRequest.CreatableRenewers] = DEFAULT, max_lifetime_ms: int = 0) -> None:
+    def __init__(self, owner_principal_type: str | None = '', owner_principal_name: str | None = '', renewers: list[CreateDelegationTokenRequest_CreatableRenewers] | Default = DEFAULT, max_lifetime_ms: int = 0) -> None:
         self.owner_principal_type = owner_principal_type
         self.owner_principal_name = owner_principal_name
         self.renewers = [] if renewers is DEFAULT else renewers
@@ -51,8 +56,16 @@ class CreateDelegationTokenRequest(Message):
         return _DEC_CreateDelegationTokenRequest[version - 0](r)
 
 
+setattr(CreateDelegationTokenRequest, 'CreatableRenewers', CreateDelegationTokenRequest_CreatableRenewers)
+setattr(CreateDelegationTokenRequest_CreatableRenewers, '__name__', 'CreatableRenewers')
+setattr(CreateDelegationTokenRequest_CreatableRenewers, '__qualname__', 'CreateDelegationTokenRequest.CreatableRenewers')
+setattr(CreateDelegationTokenRequest_CreatableRenewers, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(CreateDelegationTokenRequest, '__annotations__', {'owner_principal_type': 'str | None', 'owner_principal_name': 'str | None', 'renewers': 'list[CreateDelegationTokenRequest_CreatableRenewers]', 'max_lifetime_ms': 'int'})
+
+
 class CreateDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp_ms', 'expiry_timestamp_ms', 'max_timestamp_ms', 'token_id', 'hmac', 'throttle_time_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp_ms', 'expiry_timestamp_ms', 'max_timestamp_ms', 'token_id', 'hmac', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 38
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
@@ -95,25 +108,28 @@ class CreateDelegationTokenResponse(Message):
         return _DEC_CreateDelegationTokenResponse[version - 0](r)
 
 
-def _e_CreateDelegationTokenRequest_CreatableRenewers_0(self: CreateDelegationTokenRequest.CreatableRenewers, w: Writer) -> None:
+setattr(CreateDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'principal_type': 'str', 'principal_name': 'str', 'token_requester_principal_type': 'str', 'token_requester_principal_name': 'str', 'issue_timestamp_ms': 'int', 'expiry_timestamp_ms': 'int', 'max_timestamp_ms': 'int', 'token_id': 'str', 'hmac': 'bytes', 'throttle_time_ms': 'int'})
+
+
+def _e_CreateDelegationTokenRequest_CreatableRenewers_0(self: CreateDelegationTokenRequest_CreatableRenewers, w: Writer) -> None:
     w.string(self.principal_type)
     w.string(self.principal_name)
 
-def _e_CreateDelegationTokenRequest_CreatableRenewers_2(self: CreateDelegationTokenRequest.CreatableRenewers, w: Writer) -> None:
+def _e_CreateDelegationTokenRequest_CreatableRenewers_2(self: CreateDelegationTokenRequest_CreatableRenewers, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.buf.append(0)
 
-def _d_CreateDelegationTokenRequest_CreatableRenewers_0(r: Reader) -> CreateDelegationTokenRequest.CreatableRenewers:
+def _d_CreateDelegationTokenRequest_CreatableRenewers_0(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return CreateDelegationTokenRequest.CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
 
-def _d_CreateDelegationTokenRequest_CreatableRenewers_2(r: Reader) -> CreateDelegationTokenRequest.CreatableRenewers:
+def _d_CreateDelegationTokenRequest_CreatableRenewers_2(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return CreateDelegationTokenRequest.CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
 
 def _e_CreateDelegationTokenRequest_0(self: CreateDelegationTokenRequest, w: Writer) -> None:
     w_renewers = self.renewers

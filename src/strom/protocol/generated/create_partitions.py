@@ -5,43 +5,51 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class CreatePartitionsRequest_CreatePartitionsAssignment(Message):
+    __slots__ = ('broker_ids',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_ids',)
+    broker_ids: list[int]
+
+    def __init__(self, broker_ids: list[int] | Default = DEFAULT) -> None:
+        self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
+
+
+class CreatePartitionsRequest_CreatePartitionsTopic(Message):
+    __slots__ = ('name', 'count', 'assignments',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'count', 'assignments',)
+    name: str
+    count: int
+    assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None
+
+    def __init__(self, name: str = '', count: int = 0, assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None | Default = DEFAULT) -> None:
+        self.name = name
+        self.count = count
+        self.assignments = [] if assignments is DEFAULT else assignments
 
 
 class CreatePartitionsRequest(Message):
     __slots__ = ('topics', 'timeout_ms', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'timeout_ms', 'validate_only',)
     API_KEY: ClassVar[int] = 37
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class CreatePartitionsAssignment(Message):
-        __slots__ = ('broker_ids',)
-        broker_ids: list[int]
+    CreatePartitionsAssignment: TypeAlias = CreatePartitionsRequest_CreatePartitionsAssignment
+    CreatePartitionsTopic: TypeAlias = CreatePartitionsRequest_CreatePartitionsTopic
 
-        def __init__(self, broker_ids: list[int] = DEFAULT) -> None:
-            self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
-
-    class CreatePartitionsTopic(Message):
-        __slots__ = ('name', 'count', 'assignments',)
-        name: str
-        count: int
-        assignments: list[CreatePartitionsRequest.CreatePartitionsAssignment] | None
-
-        def __init__(self, name: str = '', count: int = 0, assignments: list[CreatePartitionsRequest.CreatePartitionsAssignment] | None = DEFAULT) -> None:
-            self.name = name
-            self.count = count
-            self.assignments = [] if assignments is DEFAULT else assignments
-
-    topics: list[CreatePartitionsRequest.CreatePartitionsTopic]
+    topics: list[CreatePartitionsRequest_CreatePartitionsTopic]
     timeout_ms: int
     validate_only: bool
 
-    def __init__(self, topics: list[CreatePartitionsRequest.CreatePartitionsTopic] = DEFAULT, timeout_ms: int = 0, validate_only: bool = False) -> None:
+    def __init__(self, topics: list[CreatePartitionsRequest_CreatePartitionsTopic] | Default = DEFAULT, timeout_ms: int = 0, validate_only: bool = False) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
         self.validate_only = validate_only
@@ -58,28 +66,44 @@ class CreatePartitionsRequest(Message):
         return _DEC_CreatePartitionsRequest[version - 0](r)
 
 
+setattr(CreatePartitionsRequest, 'CreatePartitionsAssignment', CreatePartitionsRequest_CreatePartitionsAssignment)
+setattr(CreatePartitionsRequest_CreatePartitionsAssignment, '__name__', 'CreatePartitionsAssignment')
+setattr(CreatePartitionsRequest_CreatePartitionsAssignment, '__qualname__', 'CreatePartitionsRequest.CreatePartitionsAssignment')
+setattr(CreatePartitionsRequest, 'CreatePartitionsTopic', CreatePartitionsRequest_CreatePartitionsTopic)
+setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__name__', 'CreatePartitionsTopic')
+setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__qualname__', 'CreatePartitionsRequest.CreatePartitionsTopic')
+setattr(CreatePartitionsRequest_CreatePartitionsAssignment, '__annotations__', {'broker_ids': 'list[int]'})
+setattr(CreatePartitionsRequest_CreatePartitionsTopic, '__annotations__', {'name': 'str', 'count': 'int', 'assignments': 'list[CreatePartitionsRequest_CreatePartitionsAssignment] | None'})
+setattr(CreatePartitionsRequest, '__annotations__', {'topics': 'list[CreatePartitionsRequest_CreatePartitionsTopic]', 'timeout_ms': 'int', 'validate_only': 'bool'})
+
+
+class CreatePartitionsResponse_CreatePartitionsTopicResult(Message):
+    __slots__ = ('name', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'error_code', 'error_message',)
+    name: str
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, name: str = '', error_code: int = 0, error_message: str | None = None) -> None:
+        self.name = name
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class CreatePartitionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 37
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class CreatePartitionsTopicResult(Message):
-        __slots__ = ('name', 'error_code', 'error_message',)
-        name: str
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, name: str = '', error_code: int = 0, error_message: str | None = None) -> None:
-            self.name = name
-            self.error_code = error_code
-            self.error_message = error_message
+    CreatePartitionsTopicResult: TypeAlias = CreatePartitionsResponse_CreatePartitionsTopicResult
 
     throttle_time_ms: int
-    results: list[CreatePartitionsResponse.CreatePartitionsTopicResult]
+    results: list[CreatePartitionsResponse_CreatePartitionsTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreatePartitionsResponse_CreatePartitionsTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -95,29 +119,36 @@ class CreatePartitionsResponse(Message):
         return _DEC_CreatePartitionsResponse[version - 0](r)
 
 
-def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(self: CreatePartitionsRequest.CreatePartitionsAssignment, w: Writer) -> None:
+setattr(CreatePartitionsResponse, 'CreatePartitionsTopicResult', CreatePartitionsResponse_CreatePartitionsTopicResult)
+setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__name__', 'CreatePartitionsTopicResult')
+setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__qualname__', 'CreatePartitionsResponse.CreatePartitionsTopicResult')
+setattr(CreatePartitionsResponse_CreatePartitionsTopicResult, '__annotations__', {'name': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(CreatePartitionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[CreatePartitionsResponse_CreatePartitionsTopicResult]'})
+
+
+def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(self: CreatePartitionsRequest_CreatePartitionsAssignment, w: Writer) -> None:
     w_broker_ids = self.broker_ids
     w.array_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
         w.int32(e_broker_ids)
 
-def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(self: CreatePartitionsRequest.CreatePartitionsAssignment, w: Writer) -> None:
+def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(self: CreatePartitionsRequest_CreatePartitionsAssignment, w: Writer) -> None:
     w_broker_ids = self.broker_ids
     w.carray_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
         w.int32(e_broker_ids)
     w.buf.append(0)
 
-def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r: Reader) -> CreatePartitionsRequest.CreatePartitionsAssignment:
+def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreatePartitionsRequest.CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
 
-def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r: Reader) -> CreatePartitionsRequest.CreatePartitionsAssignment:
+def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     v_broker_ids = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreatePartitionsRequest.CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
 
-def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsRequest.CreatePartitionsTopic, w: Writer) -> None:
+def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsRequest_CreatePartitionsTopic, w: Writer) -> None:
     w.string(self.name)
     w.int32(self.count)
     w_assignments = self.assignments
@@ -128,7 +159,7 @@ def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsReq
         for e_assignments in w_assignments:
             _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(e_assignments, w)
 
-def _e_CreatePartitionsRequest_CreatePartitionsTopic_2(self: CreatePartitionsRequest.CreatePartitionsTopic, w: Writer) -> None:
+def _e_CreatePartitionsRequest_CreatePartitionsTopic_2(self: CreatePartitionsRequest_CreatePartitionsTopic, w: Writer) -> None:
     w.cstring(self.name)
     w.int32(self.count)
     w_assignments = self.assignments
@@ -140,20 +171,20 @@ def _e_CreatePartitionsRequest_CreatePartitionsTopic_2(self: CreatePartitionsReq
             _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(e_assignments, w)
     w.buf.append(0)
 
-def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreatePartitionsRequest.CreatePartitionsTopic:
+def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.string()
     v_count = r.int32()
     n = r.narray_len()
     v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)]
-    return CreatePartitionsRequest.CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
 
-def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest.CreatePartitionsTopic:
+def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.cstring()
     v_count = r.int32()
     n = r.cnarray_len()
     v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)]
     r.skip_tags()
-    return CreatePartitionsRequest.CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
 
 def _e_CreatePartitionsRequest_0(self: CreatePartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -181,29 +212,29 @@ def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
     r.skip_tags()
     return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
-def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(self: CreatePartitionsResponse.CreatePartitionsTopicResult, w: Writer) -> None:
+def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:
     w.string(self.name)
     w.int16(self.error_code)
     w.nstring(self.error_message)
 
-def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_2(self: CreatePartitionsResponse.CreatePartitionsTopicResult, w: Writer) -> None:
+def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_2(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r: Reader) -> CreatePartitionsResponse.CreatePartitionsTopicResult:
+def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r: Reader) -> CreatePartitionsResponse_CreatePartitionsTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreatePartitionsResponse.CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
 
-def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r: Reader) -> CreatePartitionsResponse.CreatePartitionsTopicResult:
+def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r: Reader) -> CreatePartitionsResponse_CreatePartitionsTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreatePartitionsResponse.CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
 
 def _e_CreatePartitionsResponse_0(self: CreatePartitionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

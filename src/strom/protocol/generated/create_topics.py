@@ -5,58 +5,69 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class CreateTopicsRequest_CreatableReplicaAssignment(Message):
+    __slots__ = ('partition_index', 'broker_ids',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'broker_ids',)
+    partition_index: int
+    broker_ids: list[int]
+
+    def __init__(self, partition_index: int = 0, broker_ids: list[int] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
+
+
+class CreateTopicsRequest_CreatableTopicConfig(Message):
+    __slots__ = ('name', 'value',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'value',)
+    name: str
+    value: str | None
+
+    def __init__(self, name: str = '', value: str | None = '') -> None:
+        self.name = name
+        self.value = value
+
+
+class CreateTopicsRequest_CreatableTopic(Message):
+    __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs',)
+    name: str
+    num_partitions: int
+    replication_factor: int
+    assignments: list[CreateTopicsRequest_CreatableReplicaAssignment]
+    configs: list[CreateTopicsRequest_CreatableTopicConfig]
+
+    def __init__(self, name: str = '', num_partitions: int = 0, replication_factor: int = 0, assignments: list[CreateTopicsRequest_CreatableReplicaAssignment] | Default = DEFAULT, configs: list[CreateTopicsRequest_CreatableTopicConfig] | Default = DEFAULT) -> None:
+        self.name = name
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.assignments = [] if assignments is DEFAULT else assignments
+        self.configs = [] if configs is DEFAULT else configs
 
 
 class CreateTopicsRequest(Message):
     __slots__ = ('topics', 'timeout_ms', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'timeout_ms', 'validate_only',)
     API_KEY: ClassVar[int] = 19
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    class CreatableReplicaAssignment(Message):
-        __slots__ = ('partition_index', 'broker_ids',)
-        partition_index: int
-        broker_ids: list[int]
+    CreatableReplicaAssignment: TypeAlias = CreateTopicsRequest_CreatableReplicaAssignment
+    CreatableTopicConfig: TypeAlias = CreateTopicsRequest_CreatableTopicConfig
+    CreatableTopic: TypeAlias = CreateTopicsRequest_CreatableTopic
 
-        def __init__(self, partition_index: int = 0, broker_ids: list[int] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
-
-    class CreatableTopicConfig(Message):
-        __slots__ = ('name', 'value',)
-        name: str
-        value: str | None
-
-        def __init__(self, name: str = '', value: str | None = '') -> None:
-            self.name = name
-            self.value = value
-
-    class CreatableTopic(Message):
-        __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs',)
-        name: str
-        num_partitions: int
-        replication_factor: int
-        assignments: list[CreateTopicsRequest.CreatableReplicaAssignment]
-        configs: list[CreateTopicsRequest.CreatableTopicConfig]
-
-        def __init__(self, name: str = '', num_partitions: int = 0, replication_factor: int = 0, assignments: list[CreateTopicsRequest.CreatableReplicaAssignment] = DEFAULT, configs: list[CreateTopicsRequest.CreatableTopicConfig] = DEFAULT) -> None:
-            self.name = name
-            self.num_partitions = num_partitions
-            self.replication_factor = replication_factor
-            self.assignments = [] if assignments is DEFAULT else assignments
-            self.configs = [] if configs is DEFAULT else configs
-
-    topics: list[CreateTopicsRequest.CreatableTopic]
+    topics: list[CreateTopicsRequest_CreatableTopic]
     timeout_ms: int
     validate_only: bool
 
-    def __init__(self, topics: list[CreateTopicsRequest.CreatableTopic] = DEFAULT, timeout_ms: int = 60000, validate_only: bool = False) -> None:
+    def __init__(self, topics: list[CreateTopicsRequest_CreatableTopic] | Default = DEFAULT, timeout_ms: int = 60000, validate_only: bool = False) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
         self.validate_only = validate_only
@@ -73,53 +84,76 @@ class CreateTopicsRequest(Message):
         return _DEC_CreateTopicsRequest[version - 0](r)
 
 
+setattr(CreateTopicsRequest, 'CreatableReplicaAssignment', CreateTopicsRequest_CreatableReplicaAssignment)
+setattr(CreateTopicsRequest_CreatableReplicaAssignment, '__name__', 'CreatableReplicaAssignment')
+setattr(CreateTopicsRequest_CreatableReplicaAssignment, '__qualname__', 'CreateTopicsRequest.CreatableReplicaAssignment')
+setattr(CreateTopicsRequest, 'CreatableTopicConfig', CreateTopicsRequest_CreatableTopicConfig)
+setattr(CreateTopicsRequest_CreatableTopicConfig, '__name__', 'CreatableTopicConfig')
+setattr(CreateTopicsRequest_CreatableTopicConfig, '__qualname__', 'CreateTopicsRequest.CreatableTopicConfig')
+setattr(CreateTopicsRequest, 'CreatableTopic', CreateTopicsRequest_CreatableTopic)
+setattr(CreateTopicsRequest_CreatableTopic, '__name__', 'CreatableTopic')
+setattr(CreateTopicsRequest_CreatableTopic, '__qualname__', 'CreateTopicsRequest.CreatableTopic')
+setattr(CreateTopicsRequest_CreatableReplicaAssignment, '__annotations__', {'partition_index': 'int', 'broker_ids': 'list[int]'})
+setattr(CreateTopicsRequest_CreatableTopicConfig, '__annotations__', {'name': 'str', 'value': 'str | None'})
+setattr(CreateTopicsRequest_CreatableTopic, '__annotations__', {'name': 'str', 'num_partitions': 'int', 'replication_factor': 'int', 'assignments': 'list[CreateTopicsRequest_CreatableReplicaAssignment]', 'configs': 'list[CreateTopicsRequest_CreatableTopicConfig]'})
+setattr(CreateTopicsRequest, '__annotations__', {'topics': 'list[CreateTopicsRequest_CreatableTopic]', 'timeout_ms': 'int', 'validate_only': 'bool'})
+
+
+class CreateTopicsResponse_CreatableTopicConfigs(Message):
+    __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'value', 'read_only', 'config_source', 'is_sensitive',)
+    name: str
+    value: str | None
+    read_only: bool
+    config_source: int
+    is_sensitive: bool
+
+    def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, config_source: int = -1, is_sensitive: bool = False) -> None:
+        self.name = name
+        self.value = value
+        self.read_only = read_only
+        self.config_source = config_source
+        self.is_sensitive = is_sensitive
+
+
+class CreateTopicsResponse_CreatableTopicResult(Message):
+    __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs',)
+    name: str
+    topic_id: bytes
+    error_code: int
+    error_message: str | None
+    topic_config_error_code: int
+    num_partitions: int
+    replication_factor: int
+    configs: list[CreateTopicsResponse_CreatableTopicConfigs] | None
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = '', topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponse_CreatableTopicConfigs] | None | Default = DEFAULT) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topic_config_error_code = topic_config_error_code
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.configs = [] if configs is DEFAULT else configs
+
+
 class CreateTopicsResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 19
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    class CreatableTopicConfigs(Message):
-        __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive',)
-        name: str
-        value: str | None
-        read_only: bool
-        config_source: int
-        is_sensitive: bool
-
-        def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, config_source: int = -1, is_sensitive: bool = False) -> None:
-            self.name = name
-            self.value = value
-            self.read_only = read_only
-            self.config_source = config_source
-            self.is_sensitive = is_sensitive
-
-    class CreatableTopicResult(Message):
-        __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs',)
-        name: str
-        topic_id: bytes
-        error_code: int
-        error_message: str | None
-        topic_config_error_code: int
-        num_partitions: int
-        replication_factor: int
-        configs: list[CreateTopicsResponse.CreatableTopicConfigs] | None
-
-        def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = '', topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponse.CreatableTopicConfigs] | None = DEFAULT) -> None:
-            self.name = name
-            self.topic_id = topic_id
-            self.error_code = error_code
-            self.error_message = error_message
-            self.topic_config_error_code = topic_config_error_code
-            self.num_partitions = num_partitions
-            self.replication_factor = replication_factor
-            self.configs = [] if configs is DEFAULT else configs
+    CreatableTopicConfigs: TypeAlias = CreateTopicsResponse_CreatableTopicConfigs
+    CreatableTopicResult: TypeAlias = CreateTopicsResponse_CreatableTopicResult
 
     throttle_time_ms: int
-    topics: list[CreateTopicsResponse.CreatableTopicResult]
+    topics: list[CreateTopicsResponse_CreatableTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[CreateTopicsResponse.CreatableTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[CreateTopicsResponse_CreatableTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -135,14 +169,25 @@ class CreateTopicsResponse(Message):
         return _DEC_CreateTopicsResponse[version - 0](r)
 
 
-def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(self: CreateTopicsRequest.CreatableReplicaAssignment, w: Writer) -> None:
+setattr(CreateTopicsResponse, 'CreatableTopicConfigs', CreateTopicsResponse_CreatableTopicConfigs)
+setattr(CreateTopicsResponse_CreatableTopicConfigs, '__name__', 'CreatableTopicConfigs')
+setattr(CreateTopicsResponse_CreatableTopicConfigs, '__qualname__', 'CreateTopicsResponse.CreatableTopicConfigs')
+setattr(CreateTopicsResponse, 'CreatableTopicResult', CreateTopicsResponse_CreatableTopicResult)
+setattr(CreateTopicsResponse_CreatableTopicResult, '__name__', 'CreatableTopicResult')
+setattr(CreateTopicsResponse_CreatableTopicResult, '__qualname__', 'CreateTopicsResponse.CreatableTopicResult')
+setattr(CreateTopicsResponse_CreatableTopicConfigs, '__annotations__', {'name': 'str', 'value': 'str | None', 'read_only': 'bool', 'config_source': 'int', 'is_sensitive': 'bool'})
+setattr(CreateTopicsResponse_CreatableTopicResult, '__annotations__', {'name': 'str', 'topic_id': 'bytes', 'error_code': 'int', 'error_message': 'str | None', 'topic_config_error_code': 'int', 'num_partitions': 'int', 'replication_factor': 'int', 'configs': 'list[CreateTopicsResponse_CreatableTopicConfigs] | None'})
+setattr(CreateTopicsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[CreateTopicsResponse_CreatableTopicResult]'})
+
+
+def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(self: CreateTopicsRequest_CreatableReplicaAssignment, w: Writer) -> None:
     w.int32(self.partition_index)
     w_broker_ids = self.broker_ids
     w.array_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
         w.int32(e_broker_ids)
 
-def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsRequest.CreatableReplicaAssignment, w: Writer) -> None:
+def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsRequest_CreatableReplicaAssignment, w: Writer) -> None:
     w.int32(self.partition_index)
     w_broker_ids = self.broker_ids
     w.carray_len(len(w_broker_ids))
@@ -150,38 +195,38 @@ def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsReques
         w.int32(e_broker_ids)
     w.buf.append(0)
 
-def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(r: Reader) -> CreateTopicsRequest.CreatableReplicaAssignment:
+def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreateTopicsRequest.CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
 
-def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(r: Reader) -> CreateTopicsRequest.CreatableReplicaAssignment:
+def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     v_broker_ids = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsRequest.CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
 
-def _e_CreateTopicsRequest_CreatableTopicConfig_0(self: CreateTopicsRequest.CreatableTopicConfig, w: Writer) -> None:
+def _e_CreateTopicsRequest_CreatableTopicConfig_0(self: CreateTopicsRequest_CreatableTopicConfig, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
 
-def _e_CreateTopicsRequest_CreatableTopicConfig_5(self: CreateTopicsRequest.CreatableTopicConfig, w: Writer) -> None:
+def _e_CreateTopicsRequest_CreatableTopicConfig_5(self: CreateTopicsRequest_CreatableTopicConfig, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
     w.buf.append(0)
 
-def _d_CreateTopicsRequest_CreatableTopicConfig_0(r: Reader) -> CreateTopicsRequest.CreatableTopicConfig:
+def _d_CreateTopicsRequest_CreatableTopicConfig_0(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return CreateTopicsRequest.CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
 
-def _d_CreateTopicsRequest_CreatableTopicConfig_5(r: Reader) -> CreateTopicsRequest.CreatableTopicConfig:
+def _d_CreateTopicsRequest_CreatableTopicConfig_5(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return CreateTopicsRequest.CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
 
-def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest.CreatableTopic, w: Writer) -> None:
+def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest_CreatableTopic, w: Writer) -> None:
     w.string(self.name)
     w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_assignments = self.assignments
@@ -193,7 +238,7 @@ def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest.CreatableT
     for e_configs in w_configs:
         _e_CreateTopicsRequest_CreatableTopicConfig_0(e_configs, w)
 
-def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest.CreatableTopic, w: Writer) -> None:
+def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest_CreatableTopic, w: Writer) -> None:
     w.cstring(self.name)
     w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_assignments = self.assignments
@@ -206,20 +251,20 @@ def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest.CreatableT
         _e_CreateTopicsRequest_CreatableTopicConfig_5(e_configs, w)
     w.buf.append(0)
 
-def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest.CreatableTopic:
+def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.string()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(r.array_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(r.array_len())]
-    return CreateTopicsRequest.CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
 
-def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest.CreatableTopic:
+def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.cstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(r.carray_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsRequest.CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
 
 def _e_CreateTopicsRequest_0(self: CreateTopicsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -259,35 +304,35 @@ def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
     r.skip_tags()
     return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
 
-def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse.CreatableTopicConfigs, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse_CreatableTopicConfigs, w: Writer) -> None:
     pass
 
-def _e_CreateTopicsResponse_CreatableTopicConfigs_5(self: CreateTopicsResponse.CreatableTopicConfigs, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicConfigs_5(self: CreateTopicsResponse_CreatableTopicConfigs, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
     w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
     w.buf.append(0)
 
-def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsResponse.CreatableTopicConfigs:
-    return CreateTopicsResponse.CreatableTopicConfigs()
+def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsResponse_CreatableTopicConfigs:
+    return CreateTopicsResponse_CreatableTopicConfigs()
 
-def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsResponse.CreatableTopicConfigs:
+def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsResponse_CreatableTopicConfigs:
     v_name = r.cstring()
     v_value = r.cnstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     r.skip_tags()
-    return CreateTopicsResponse.CreatableTopicConfigs(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive)
+    return CreateTopicsResponse_CreatableTopicConfigs(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive)
 
-def _e_CreateTopicsResponse_CreatableTopicResult_0(self: CreateTopicsResponse.CreatableTopicResult, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_0(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.string(self.name)
     w.int16(self.error_code)
 
-def _e_CreateTopicsResponse_CreatableTopicResult_1(self: CreateTopicsResponse.CreatableTopicResult, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_1(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.string(self.name)
     w.int16(self.error_code)
     w.nstring(self.error_message)
 
-def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse.CreatableTopicResult, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
@@ -306,7 +351,7 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse.Cr
         tags.append((0, t))
     w.tagged(tags)
 
-def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse.CreatableTopicResult, w: Writer) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w.uuid(self.topic_id)
     w.int16(self.error_code)
@@ -326,18 +371,18 @@ def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse.Cr
         tags.append((0, t))
     w.tagged(tags)
 
-def _d_CreateTopicsResponse_CreatableTopicResult_0(r: Reader) -> CreateTopicsResponse.CreatableTopicResult:
+def _d_CreateTopicsResponse_CreatableTopicResult_0(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return CreateTopicsResponse.CreatableTopicResult(name=v_name, error_code=v_error_code)
+    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code)
 
-def _d_CreateTopicsResponse_CreatableTopicResult_1(r: Reader) -> CreateTopicsResponse.CreatableTopicResult:
+def _d_CreateTopicsResponse_CreatableTopicResult_1(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateTopicsResponse.CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
 
-def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsResponse.CreatableTopicResult:
+def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
@@ -352,9 +397,9 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse.CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
 
-def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsResponse.CreatableTopicResult:
+def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
     v_topic_id = r.uuid()
     v_error_code = r.int16()
@@ -370,7 +415,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse.CreatableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
 
 def _e_CreateTopicsResponse_0(self: CreateTopicsResponse, w: Writer) -> None:
     w_topics = self.topics

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DefaultPrincipalData(Message):
     __slots__ = ('type', 'name', 'token_authenticated',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('type', 'name', 'token_authenticated',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -38,6 +39,9 @@ class DefaultPrincipalData(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"DefaultPrincipalData has no version {version}")
         return _DEC_DefaultPrincipalData[version - 0](r)
+
+
+setattr(DefaultPrincipalData, '__annotations__', {'type': 'str', 'name': 'str', 'token_authenticated': 'bool'})
 
 
 def _e_DefaultPrincipalData_0(self: DefaultPrincipalData, w: Writer) -> None:

@@ -5,42 +5,47 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DeleteAclsRequest_DeleteAclsFilter(Message):
+    __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
+    resource_type_filter: int
+    resource_name_filter: str | None
+    pattern_type_filter: int
+    principal_filter: str | None
+    host_filter: str | None
+    operation: int
+    permission_type: int
+
+    def __init__(self, resource_type_filter: int = 0, resource_name_filter: str | None = '', pattern_type_filter: int = 3, principal_filter: str | None = '', host_filter: str | None = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.resource_type_filter = resource_type_filter
+        self.resource_name_filter = resource_name_filter
+        self.pattern_type_filter = pattern_type_filter
+        self.principal_filter = principal_filter
+        self.host_filter = host_filter
+        self.operation = operation
+        self.permission_type = permission_type
 
 
 class DeleteAclsRequest(Message):
     __slots__ = ('filters',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('filters',)
     API_KEY: ClassVar[int] = 31
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DeleteAclsFilter(Message):
-        __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
-        resource_type_filter: int
-        resource_name_filter: str | None
-        pattern_type_filter: int
-        principal_filter: str | None
-        host_filter: str | None
-        operation: int
-        permission_type: int
+    DeleteAclsFilter: TypeAlias = DeleteAclsRequest_DeleteAclsFilter
 
-        def __init__(self, resource_type_filter: int = 0, resource_name_filter: str | None = '', pattern_type_filter: int = 3, principal_filter: str | None = '', host_filter: str | None = '', operation: int = 0, permission_type: int = 0) -> None:
-            self.resource_type_filter = resource_type_filter
-            self.resource_name_filter = resource_name_filter
-            self.pattern_type_filter = pattern_type_filter
-            self.principal_filter = principal_filter
-            self.host_filter = host_filter
-            self.operation = operation
-            self.permission_type = permission_type
+    filters: list[DeleteAclsRequest_DeleteAclsFilter]
 
-    filters: list[DeleteAclsRequest.DeleteAclsFilter]
-
-    def __init__(self, filters: list[DeleteAclsRequest.DeleteAclsFilter] = DEFAULT) -> None:
+    def __init__(self, filters: list[DeleteAclsRequest_DeleteAclsFilter] | Default = DEFAULT) -> None:
         self.filters = [] if filters is DEFAULT else filters
 
     def encode(self, w: Writer, version: int) -> None:
@@ -55,51 +60,66 @@ class DeleteAclsRequest(Message):
         return _DEC_DeleteAclsRequest[version - 0](r)
 
 
+setattr(DeleteAclsRequest, 'DeleteAclsFilter', DeleteAclsRequest_DeleteAclsFilter)
+setattr(DeleteAclsRequest_DeleteAclsFilter, '__name__', 'DeleteAclsFilter')
+setattr(DeleteAclsRequest_DeleteAclsFilter, '__qualname__', 'DeleteAclsRequest.DeleteAclsFilter')
+setattr(DeleteAclsRequest_DeleteAclsFilter, '__annotations__', {'resource_type_filter': 'int', 'resource_name_filter': 'str | None', 'pattern_type_filter': 'int', 'principal_filter': 'str | None', 'host_filter': 'str | None', 'operation': 'int', 'permission_type': 'int'})
+setattr(DeleteAclsRequest, '__annotations__', {'filters': 'list[DeleteAclsRequest_DeleteAclsFilter]'})
+
+
+class DeleteAclsResponse_DeleteAclsMatchingAcl(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type',)
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.pattern_type = pattern_type
+        self.principal = principal
+        self.host = host
+        self.operation = operation
+        self.permission_type = permission_type
+
+
+class DeleteAclsResponse_DeleteAclsFilterResult(Message):
+    __slots__ = ('error_code', 'error_message', 'matching_acls',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'matching_acls',)
+    error_code: int
+    error_message: str | None
+    matching_acls: list[DeleteAclsResponse_DeleteAclsMatchingAcl]
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', matching_acls: list[DeleteAclsResponse_DeleteAclsMatchingAcl] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.matching_acls = [] if matching_acls is DEFAULT else matching_acls
+
+
 class DeleteAclsResponse(Message):
     __slots__ = ('throttle_time_ms', 'filter_results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'filter_results',)
     API_KEY: ClassVar[int] = 31
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DeleteAclsMatchingAcl(Message):
-        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type',)
-        error_code: int
-        error_message: str | None
-        resource_type: int
-        resource_name: str
-        pattern_type: int
-        principal: str
-        host: str
-        operation: int
-        permission_type: int
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.pattern_type = pattern_type
-            self.principal = principal
-            self.host = host
-            self.operation = operation
-            self.permission_type = permission_type
-
-    class DeleteAclsFilterResult(Message):
-        __slots__ = ('error_code', 'error_message', 'matching_acls',)
-        error_code: int
-        error_message: str | None
-        matching_acls: list[DeleteAclsResponse.DeleteAclsMatchingAcl]
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', matching_acls: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.matching_acls = [] if matching_acls is DEFAULT else matching_acls
+    DeleteAclsMatchingAcl: TypeAlias = DeleteAclsResponse_DeleteAclsMatchingAcl
+    DeleteAclsFilterResult: TypeAlias = DeleteAclsResponse_DeleteAclsFilterResult
 
     throttle_time_ms: int
-    filter_results: list[DeleteAclsResponse.DeleteAclsFilterResult]
+    filter_results: list[DeleteAclsResponse_DeleteAclsFilterResult]
 
-    def __init__(self, throttle_time_ms: int = 0, filter_results: list[DeleteAclsResponse.DeleteAclsFilterResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, filter_results: list[DeleteAclsResponse_DeleteAclsFilterResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.filter_results = [] if filter_results is DEFAULT else filter_results
 
@@ -115,14 +135,25 @@ class DeleteAclsResponse(Message):
         return _DEC_DeleteAclsResponse[version - 0](r)
 
 
-def _e_DeleteAclsRequest_DeleteAclsFilter_0(self: DeleteAclsRequest.DeleteAclsFilter, w: Writer) -> None:
+setattr(DeleteAclsResponse, 'DeleteAclsMatchingAcl', DeleteAclsResponse_DeleteAclsMatchingAcl)
+setattr(DeleteAclsResponse_DeleteAclsMatchingAcl, '__name__', 'DeleteAclsMatchingAcl')
+setattr(DeleteAclsResponse_DeleteAclsMatchingAcl, '__qualname__', 'DeleteAclsResponse.DeleteAclsMatchingAcl')
+setattr(DeleteAclsResponse, 'DeleteAclsFilterResult', DeleteAclsResponse_DeleteAclsFilterResult)
+setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__name__', 'DeleteAclsFilterResult')
+setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__qualname__', 'DeleteAclsResponse.DeleteAclsFilterResult')
+setattr(DeleteAclsResponse_DeleteAclsMatchingAcl, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str', 'pattern_type': 'int', 'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(DeleteAclsResponse_DeleteAclsFilterResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'matching_acls': 'list[DeleteAclsResponse_DeleteAclsMatchingAcl]'})
+setattr(DeleteAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'filter_results': 'list[DeleteAclsResponse_DeleteAclsFilterResult]'})
+
+
+def _e_DeleteAclsRequest_DeleteAclsFilter_0(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
     w.int8(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest.DeleteAclsFilter, w: Writer) -> None:
+def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
     w.int8(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
     w.int8(self.pattern_type_filter)
@@ -130,7 +161,7 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest.DeleteAclsFi
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest.DeleteAclsFilter, w: Writer) -> None:
+def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
     w.int8(self.resource_type_filter)
     w.cnstring(self.resource_name_filter)
     w.int8(self.pattern_type_filter)
@@ -139,24 +170,24 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest.DeleteAclsFi
     w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
-def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
+def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
     v_resource_name_filter = r.nstring()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
-def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
+def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
     v_resource_name_filter = r.nstring()
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
-def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest.DeleteAclsFilter:
+def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
     v_resource_name_filter = r.cnstring()
     v_pattern_type_filter = r.int8()
@@ -164,7 +195,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest.Dele
     v_host_filter = r.cnstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return DeleteAclsRequest.DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
 def _e_DeleteAclsRequest_0(self: DeleteAclsRequest, w: Writer) -> None:
     w_filters = self.filters
@@ -198,7 +229,7 @@ def _d_DeleteAclsRequest_2(r: Reader) -> DeleteAclsRequest:
     r.skip_tags()
     return DeleteAclsRequest(filters=v_filters)
 
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse.DeleteAclsMatchingAcl, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
@@ -207,7 +238,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse.Delet
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse.DeleteAclsMatchingAcl, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
@@ -217,7 +248,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse.Delet
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse.DeleteAclsMatchingAcl, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.int8(self.resource_type)
@@ -228,7 +259,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse.Delet
     w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
+def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
@@ -236,9 +267,9 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
+def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
@@ -247,9 +278,9 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsResponse.DeleteAclsMatchingAcl:
+def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_resource_type = r.int8()
@@ -259,9 +290,9 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsRespon
     v_host = r.cstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return DeleteAclsResponse.DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse.DeleteAclsFilterResult, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w_matching_acls = self.matching_acls
@@ -269,7 +300,7 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse.Dele
     for e_matching_acls in w_matching_acls:
         _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(e_matching_acls, w)
 
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(self: DeleteAclsResponse.DeleteAclsFilterResult, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w_matching_acls = self.matching_acls
@@ -277,7 +308,7 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(self: DeleteAclsResponse.Dele
     for e_matching_acls in w_matching_acls:
         _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(e_matching_acls, w)
 
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(self: DeleteAclsResponse.DeleteAclsFilterResult, w: Writer) -> None:
+def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w_matching_acls = self.matching_acls
@@ -286,24 +317,24 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(self: DeleteAclsResponse.Dele
         _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(e_matching_acls, w)
     w.buf.append(0)
 
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(r: Reader) -> DeleteAclsResponse.DeleteAclsFilterResult:
+def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse.DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
 
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(r: Reader) -> DeleteAclsResponse.DeleteAclsFilterResult:
+def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse.DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
 
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(r: Reader) -> DeleteAclsResponse.DeleteAclsFilterResult:
+def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteAclsResponse.DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
 
 def _e_DeleteAclsResponse_0(self: DeleteAclsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DeleteGroupsRequest(Message):
     __slots__ = ('groups_names',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('groups_names',)
     API_KEY: ClassVar[int] = 42
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -21,7 +22,7 @@ class DeleteGroupsRequest(Message):
 
     groups_names: list[str]
 
-    def __init__(self, groups_names: list[str] = DEFAULT) -> None:
+    def __init__(self, groups_names: list[str] | Default = DEFAULT) -> None:
         self.groups_names = [] if groups_names is DEFAULT else groups_names
 
     def encode(self, w: Writer, version: int) -> None:
@@ -36,26 +37,34 @@ class DeleteGroupsRequest(Message):
         return _DEC_DeleteGroupsRequest[version - 0](r)
 
 
+setattr(DeleteGroupsRequest, '__annotations__', {'groups_names': 'list[str]'})
+
+
+class DeleteGroupsResponse_DeletableGroupResult(Message):
+    __slots__ = ('group_id', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'error_code',)
+    group_id: str
+    error_code: int
+
+    def __init__(self, group_id: str = '', error_code: int = 0) -> None:
+        self.group_id = group_id
+        self.error_code = error_code
+
+
 class DeleteGroupsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 42
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DeletableGroupResult(Message):
-        __slots__ = ('group_id', 'error_code',)
-        group_id: str
-        error_code: int
-
-        def __init__(self, group_id: str = '', error_code: int = 0) -> None:
-            self.group_id = group_id
-            self.error_code = error_code
+    DeletableGroupResult: TypeAlias = DeleteGroupsResponse_DeletableGroupResult
 
     throttle_time_ms: int
-    results: list[DeleteGroupsResponse.DeletableGroupResult]
+    results: list[DeleteGroupsResponse_DeletableGroupResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[DeleteGroupsResponse.DeletableGroupResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[DeleteGroupsResponse_DeletableGroupResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -69,6 +78,13 @@ class DeleteGroupsResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"DeleteGroupsResponse has no version {version}")
         return _DEC_DeleteGroupsResponse[version - 0](r)
+
+
+setattr(DeleteGroupsResponse, 'DeletableGroupResult', DeleteGroupsResponse_DeletableGroupResult)
+setattr(DeleteGroupsResponse_DeletableGroupResult, '__name__', 'DeletableGroupResult')
+setattr(DeleteGroupsResponse_DeletableGroupResult, '__qualname__', 'DeleteGroupsResponse.DeletableGroupResult')
+setattr(DeleteGroupsResponse_DeletableGroupResult, '__annotations__', {'group_id': 'str', 'error_code': 'int'})
+setattr(DeleteGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[DeleteGroupsResponse_DeletableGroupResult]'})
 
 
 def _e_DeleteGroupsRequest_0(self: DeleteGroupsRequest, w: Writer) -> None:
@@ -93,25 +109,25 @@ def _d_DeleteGroupsRequest_2(r: Reader) -> DeleteGroupsRequest:
     r.skip_tags()
     return DeleteGroupsRequest(groups_names=v_groups_names)
 
-def _e_DeleteGroupsResponse_DeletableGroupResult_0(self: DeleteGroupsResponse.DeletableGroupResult, w: Writer) -> None:
+def _e_DeleteGroupsResponse_DeletableGroupResult_0(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.string(self.group_id)
     w.int16(self.error_code)
 
-def _e_DeleteGroupsResponse_DeletableGroupResult_2(self: DeleteGroupsResponse.DeletableGroupResult, w: Writer) -> None:
+def _e_DeleteGroupsResponse_DeletableGroupResult_2(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.cstring(self.group_id)
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsResponse.DeletableGroupResult:
+def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.string()
     v_error_code = r.int16()
-    return DeleteGroupsResponse.DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
 
-def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse.DeletableGroupResult:
+def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.cstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return DeleteGroupsResponse.DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
 
 def _e_DeleteGroupsResponse_0(self: DeleteGroupsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,42 +5,50 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DeleteRecordsRequest_DeleteRecordsPartition(Message):
+    __slots__ = ('partition_index', 'offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'offset',)
+    partition_index: int
+    offset: int
+
+    def __init__(self, partition_index: int = 0, offset: int = 0) -> None:
+        self.partition_index = partition_index
+        self.offset = offset
+
+
+class DeleteRecordsRequest_DeleteRecordsTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[DeleteRecordsRequest_DeleteRecordsPartition]
+
+    def __init__(self, name: str = '', partitions: list[DeleteRecordsRequest_DeleteRecordsPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class DeleteRecordsRequest(Message):
     __slots__ = ('topics', 'timeout_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'timeout_ms',)
     API_KEY: ClassVar[int] = 21
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DeleteRecordsPartition(Message):
-        __slots__ = ('partition_index', 'offset',)
-        partition_index: int
-        offset: int
+    DeleteRecordsPartition: TypeAlias = DeleteRecordsRequest_DeleteRecordsPartition
+    DeleteRecordsTopic: TypeAlias = DeleteRecordsRequest_DeleteRecordsTopic
 
-        def __init__(self, partition_index: int = 0, offset: int = 0) -> None:
-            self.partition_index = partition_index
-            self.offset = offset
-
-    class DeleteRecordsTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[DeleteRecordsRequest.DeleteRecordsPartition]
-
-        def __init__(self, name: str = '', partitions: list[DeleteRecordsRequest.DeleteRecordsPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    topics: list[DeleteRecordsRequest.DeleteRecordsTopic]
+    topics: list[DeleteRecordsRequest_DeleteRecordsTopic]
     timeout_ms: int
 
-    def __init__(self, topics: list[DeleteRecordsRequest.DeleteRecordsTopic] = DEFAULT, timeout_ms: int = 0) -> None:
+    def __init__(self, topics: list[DeleteRecordsRequest_DeleteRecordsTopic] | Default = DEFAULT, timeout_ms: int = 0) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
 
@@ -56,37 +64,56 @@ class DeleteRecordsRequest(Message):
         return _DEC_DeleteRecordsRequest[version - 0](r)
 
 
+setattr(DeleteRecordsRequest, 'DeleteRecordsPartition', DeleteRecordsRequest_DeleteRecordsPartition)
+setattr(DeleteRecordsRequest_DeleteRecordsPartition, '__name__', 'DeleteRecordsPartition')
+setattr(DeleteRecordsRequest_DeleteRecordsPartition, '__qualname__', 'DeleteRecordsRequest.DeleteRecordsPartition')
+setattr(DeleteRecordsRequest, 'DeleteRecordsTopic', DeleteRecordsRequest_DeleteRecordsTopic)
+setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__name__', 'DeleteRecordsTopic')
+setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__qualname__', 'DeleteRecordsRequest.DeleteRecordsTopic')
+setattr(DeleteRecordsRequest_DeleteRecordsPartition, '__annotations__', {'partition_index': 'int', 'offset': 'int'})
+setattr(DeleteRecordsRequest_DeleteRecordsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[DeleteRecordsRequest_DeleteRecordsPartition]'})
+setattr(DeleteRecordsRequest, '__annotations__', {'topics': 'list[DeleteRecordsRequest_DeleteRecordsTopic]', 'timeout_ms': 'int'})
+
+
+class DeleteRecordsResponse_DeleteRecordsPartitionResult(Message):
+    __slots__ = ('partition_index', 'low_watermark', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'low_watermark', 'error_code',)
+    partition_index: int
+    low_watermark: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, low_watermark: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.low_watermark = low_watermark
+        self.error_code = error_code
+
+
+class DeleteRecordsResponse_DeleteRecordsTopicResult(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult]
+
+    def __init__(self, name: str = '', partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class DeleteRecordsResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 21
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DeleteRecordsPartitionResult(Message):
-        __slots__ = ('partition_index', 'low_watermark', 'error_code',)
-        partition_index: int
-        low_watermark: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, low_watermark: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.low_watermark = low_watermark
-            self.error_code = error_code
-
-    class DeleteRecordsTopicResult(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[DeleteRecordsResponse.DeleteRecordsPartitionResult]
-
-        def __init__(self, name: str = '', partitions: list[DeleteRecordsResponse.DeleteRecordsPartitionResult] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    DeleteRecordsPartitionResult: TypeAlias = DeleteRecordsResponse_DeleteRecordsPartitionResult
+    DeleteRecordsTopicResult: TypeAlias = DeleteRecordsResponse_DeleteRecordsTopicResult
 
     throttle_time_ms: int
-    topics: list[DeleteRecordsResponse.DeleteRecordsTopicResult]
+    topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[DeleteRecordsResponse.DeleteRecordsTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -102,30 +129,41 @@ class DeleteRecordsResponse(Message):
         return _DEC_DeleteRecordsResponse[version - 0](r)
 
 
-def _e_DeleteRecordsRequest_DeleteRecordsPartition_0(self: DeleteRecordsRequest.DeleteRecordsPartition, w: Writer) -> None:
+setattr(DeleteRecordsResponse, 'DeleteRecordsPartitionResult', DeleteRecordsResponse_DeleteRecordsPartitionResult)
+setattr(DeleteRecordsResponse_DeleteRecordsPartitionResult, '__name__', 'DeleteRecordsPartitionResult')
+setattr(DeleteRecordsResponse_DeleteRecordsPartitionResult, '__qualname__', 'DeleteRecordsResponse.DeleteRecordsPartitionResult')
+setattr(DeleteRecordsResponse, 'DeleteRecordsTopicResult', DeleteRecordsResponse_DeleteRecordsTopicResult)
+setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__name__', 'DeleteRecordsTopicResult')
+setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__qualname__', 'DeleteRecordsResponse.DeleteRecordsTopicResult')
+setattr(DeleteRecordsResponse_DeleteRecordsPartitionResult, '__annotations__', {'partition_index': 'int', 'low_watermark': 'int', 'error_code': 'int'})
+setattr(DeleteRecordsResponse_DeleteRecordsTopicResult, '__annotations__', {'name': 'str', 'partitions': 'list[DeleteRecordsResponse_DeleteRecordsPartitionResult]'})
+setattr(DeleteRecordsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DeleteRecordsResponse_DeleteRecordsTopicResult]'})
+
+
+def _e_DeleteRecordsRequest_DeleteRecordsPartition_0(self: DeleteRecordsRequest_DeleteRecordsPartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.offset)
 
-def _e_DeleteRecordsRequest_DeleteRecordsPartition_2(self: DeleteRecordsRequest.DeleteRecordsPartition, w: Writer) -> None:
+def _e_DeleteRecordsRequest_DeleteRecordsPartition_2(self: DeleteRecordsRequest_DeleteRecordsPartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.offset)
     w.buf.append(0)
 
-def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(r: Reader) -> DeleteRecordsRequest.DeleteRecordsPartition:
+def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(r: Reader) -> DeleteRecordsRequest_DeleteRecordsPartition:
     v_partition_index, v_offset = r.fixed(_S_iq)
-    return DeleteRecordsRequest.DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
+    return DeleteRecordsRequest_DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
 
-def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(r: Reader) -> DeleteRecordsRequest.DeleteRecordsPartition:
+def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsPartition:
     v_partition_index, v_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return DeleteRecordsRequest.DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
+    return DeleteRecordsRequest_DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
 
-def _e_DeleteRecordsRequest_DeleteRecordsTopic_0(self: DeleteRecordsRequest.DeleteRecordsTopic, w: Writer) -> None:
+def _e_DeleteRecordsRequest_DeleteRecordsTopic_0(self: DeleteRecordsRequest_DeleteRecordsTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_DeleteRecordsRequest_DeleteRecordsPartition_0(e_partitions, w)
 
-def _e_DeleteRecordsRequest_DeleteRecordsTopic_2(self: DeleteRecordsRequest.DeleteRecordsTopic, w: Writer) -> None:
+def _e_DeleteRecordsRequest_DeleteRecordsTopic_2(self: DeleteRecordsRequest_DeleteRecordsTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -133,16 +171,16 @@ def _e_DeleteRecordsRequest_DeleteRecordsTopic_2(self: DeleteRecordsRequest.Dele
         _e_DeleteRecordsRequest_DeleteRecordsPartition_2(e_partitions, w)
     w.buf.append(0)
 
-def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(r: Reader) -> DeleteRecordsRequest.DeleteRecordsTopic:
+def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.string()
     v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r) for _ in range(r.array_len())]
-    return DeleteRecordsRequest.DeleteRecordsTopic(name=v_name, partitions=v_partitions)
+    return DeleteRecordsRequest_DeleteRecordsTopic(name=v_name, partitions=v_partitions)
 
-def _d_DeleteRecordsRequest_DeleteRecordsTopic_2(r: Reader) -> DeleteRecordsRequest.DeleteRecordsTopic:
+def _d_DeleteRecordsRequest_DeleteRecordsTopic_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.cstring()
     v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteRecordsRequest.DeleteRecordsTopic(name=v_name, partitions=v_partitions)
+    return DeleteRecordsRequest_DeleteRecordsTopic(name=v_name, partitions=v_partitions)
 
 def _e_DeleteRecordsRequest_0(self: DeleteRecordsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -170,30 +208,30 @@ def _d_DeleteRecordsRequest_2(r: Reader) -> DeleteRecordsRequest:
     r.skip_tags()
     return DeleteRecordsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
 
-def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(self: DeleteRecordsResponse.DeleteRecordsPartitionResult, w: Writer) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(self: DeleteRecordsResponse_DeleteRecordsPartitionResult, w: Writer) -> None:
     w.buf += _S_iqh.pack(self.partition_index, self.low_watermark, self.error_code)
 
-def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(self: DeleteRecordsResponse.DeleteRecordsPartitionResult, w: Writer) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(self: DeleteRecordsResponse_DeleteRecordsPartitionResult, w: Writer) -> None:
     w.buf += _S_iqh.pack(self.partition_index, self.low_watermark, self.error_code)
     w.buf.append(0)
 
-def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r: Reader) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
+def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r: Reader) -> DeleteRecordsResponse_DeleteRecordsPartitionResult:
     v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
-    return DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
+    return DeleteRecordsResponse_DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
 
-def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r: Reader) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
+def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsPartitionResult:
     v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
     r.skip_tags()
-    return DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
+    return DeleteRecordsResponse_DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
 
-def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(self: DeleteRecordsResponse.DeleteRecordsTopicResult, w: Writer) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(self: DeleteRecordsResponse_DeleteRecordsTopicResult, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(e_partitions, w)
 
-def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(self: DeleteRecordsResponse.DeleteRecordsTopicResult, w: Writer) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(self: DeleteRecordsResponse_DeleteRecordsTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -201,16 +239,16 @@ def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(self: DeleteRecordsRespo
         _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(e_partitions, w)
     w.buf.append(0)
 
-def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r: Reader) -> DeleteRecordsResponse.DeleteRecordsTopicResult:
+def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.string()
     v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r) for _ in range(r.array_len())]
-    return DeleteRecordsResponse.DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
+    return DeleteRecordsResponse_DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
 
-def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r: Reader) -> DeleteRecordsResponse.DeleteRecordsTopicResult:
+def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.cstring()
     v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteRecordsResponse.DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
+    return DeleteRecordsResponse_DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
 
 def _e_DeleteRecordsResponse_0(self: DeleteRecordsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

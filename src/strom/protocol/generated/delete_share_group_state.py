@@ -5,40 +5,48 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DeleteShareGroupStateRequest_PartitionData(Message):
+    __slots__ = ('partition',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition',)
+    partition: int
+
+    def __init__(self, partition: int = 0) -> None:
+        self.partition = partition
+
+
+class DeleteShareGroupStateRequest_DeleteStateData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[DeleteShareGroupStateRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class DeleteShareGroupStateRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 86
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition',)
-        partition: int
-
-        def __init__(self, partition: int = 0) -> None:
-            self.partition = partition
-
-    class DeleteStateData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[DeleteShareGroupStateRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = DeleteShareGroupStateRequest_PartitionData
+    DeleteStateData: TypeAlias = DeleteShareGroupStateRequest_DeleteStateData
 
     group_id: str
-    topics: list[DeleteShareGroupStateRequest.DeleteStateData]
+    topics: list[DeleteShareGroupStateRequest_DeleteStateData]
 
-    def __init__(self, group_id: str = '', topics: list[DeleteShareGroupStateRequest.DeleteStateData] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[DeleteShareGroupStateRequest_DeleteStateData] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -54,36 +62,55 @@ class DeleteShareGroupStateRequest(Message):
         return _DEC_DeleteShareGroupStateRequest[version - 0](r)
 
 
+setattr(DeleteShareGroupStateRequest, 'PartitionData', DeleteShareGroupStateRequest_PartitionData)
+setattr(DeleteShareGroupStateRequest_PartitionData, '__name__', 'PartitionData')
+setattr(DeleteShareGroupStateRequest_PartitionData, '__qualname__', 'DeleteShareGroupStateRequest.PartitionData')
+setattr(DeleteShareGroupStateRequest, 'DeleteStateData', DeleteShareGroupStateRequest_DeleteStateData)
+setattr(DeleteShareGroupStateRequest_DeleteStateData, '__name__', 'DeleteStateData')
+setattr(DeleteShareGroupStateRequest_DeleteStateData, '__qualname__', 'DeleteShareGroupStateRequest.DeleteStateData')
+setattr(DeleteShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int'})
+setattr(DeleteShareGroupStateRequest_DeleteStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[DeleteShareGroupStateRequest_PartitionData]'})
+setattr(DeleteShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[DeleteShareGroupStateRequest_DeleteStateData]'})
+
+
+class DeleteShareGroupStateResponse_PartitionResult(Message):
+    __slots__ = ('partition', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'error_code', 'error_message',)
+    partition: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class DeleteShareGroupStateResponse_DeleteStateResult(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[DeleteShareGroupStateResponse_PartitionResult]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class DeleteShareGroupStateResponse(Message):
     __slots__ = ('results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('results',)
     API_KEY: ClassVar[int] = 86
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionResult(Message):
-        __slots__ = ('partition', 'error_code', 'error_message',)
-        partition: int
-        error_code: int
-        error_message: str | None
+    PartitionResult: TypeAlias = DeleteShareGroupStateResponse_PartitionResult
+    DeleteStateResult: TypeAlias = DeleteShareGroupStateResponse_DeleteStateResult
 
-        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
-            self.partition = partition
-            self.error_code = error_code
-            self.error_message = error_message
+    results: list[DeleteShareGroupStateResponse_DeleteStateResult]
 
-    class DeleteStateResult(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[DeleteShareGroupStateResponse.PartitionResult]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[DeleteShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    results: list[DeleteShareGroupStateResponse.DeleteStateResult]
-
-    def __init__(self, results: list[DeleteShareGroupStateResponse.DeleteStateResult] = DEFAULT) -> None:
+    def __init__(self, results: list[DeleteShareGroupStateResponse_DeleteStateResult] | Default = DEFAULT) -> None:
         self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
@@ -98,16 +125,27 @@ class DeleteShareGroupStateResponse(Message):
         return _DEC_DeleteShareGroupStateResponse[version - 0](r)
 
 
-def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateRequest.PartitionData, w: Writer) -> None:
+setattr(DeleteShareGroupStateResponse, 'PartitionResult', DeleteShareGroupStateResponse_PartitionResult)
+setattr(DeleteShareGroupStateResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(DeleteShareGroupStateResponse_PartitionResult, '__qualname__', 'DeleteShareGroupStateResponse.PartitionResult')
+setattr(DeleteShareGroupStateResponse, 'DeleteStateResult', DeleteShareGroupStateResponse_DeleteStateResult)
+setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__name__', 'DeleteStateResult')
+setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__qualname__', 'DeleteShareGroupStateResponse.DeleteStateResult')
+setattr(DeleteShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(DeleteShareGroupStateResponse_DeleteStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[DeleteShareGroupStateResponse_PartitionResult]'})
+setattr(DeleteShareGroupStateResponse, '__annotations__', {'results': 'list[DeleteShareGroupStateResponse_DeleteStateResult]'})
+
+
+def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.int32(self.partition)
     w.buf.append(0)
 
-def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest.PartitionData:
+def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest_PartitionData:
     v_partition = r.int32()
     r.skip_tags()
-    return DeleteShareGroupStateRequest.PartitionData(partition=v_partition)
+    return DeleteShareGroupStateRequest_PartitionData(partition=v_partition)
 
-def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest.DeleteStateData, w: Writer) -> None:
+def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest_DeleteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -115,11 +153,11 @@ def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStat
         _e_DeleteShareGroupStateRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareGroupStateRequest.DeleteStateData:
+def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareGroupStateRequest_DeleteStateData:
     v_topic_id = r.uuid()
     v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateRequest.DeleteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateRequest_DeleteStateData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -135,18 +173,18 @@ def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest
     r.skip_tags()
     return DeleteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_DeleteShareGroupStateResponse_PartitionResult_0(self: DeleteShareGroupStateResponse.PartitionResult, w: Writer) -> None:
+def _e_DeleteShareGroupStateResponse_PartitionResult_0(self: DeleteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_DeleteShareGroupStateResponse_PartitionResult_0(r: Reader) -> DeleteShareGroupStateResponse.PartitionResult:
+def _d_DeleteShareGroupStateResponse_PartitionResult_0(r: Reader) -> DeleteShareGroupStateResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return DeleteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
 
-def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupStateResponse.DeleteStateResult, w: Writer) -> None:
+def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupStateResponse_DeleteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -154,11 +192,11 @@ def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupS
         _e_DeleteShareGroupStateResponse_PartitionResult_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteShareGroupStateResponse.DeleteStateResult:
+def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteShareGroupStateResponse_DeleteStateResult:
     v_topic_id = r.uuid()
     v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateResponse.DeleteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateResponse_DeleteStateResult(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results

@@ -5,34 +5,39 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DeleteTopicsRequest_DeleteTopicState(Message):
+    __slots__ = ('name', 'topic_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'topic_id',)
+    name: str | None
+    topic_id: bytes
+
+    def __init__(self, name: str | None = None, topic_id: bytes = ZERO_UUID) -> None:
+        self.name = name
+        self.topic_id = topic_id
 
 
 class DeleteTopicsRequest(Message):
     __slots__ = ('topics', 'topic_names', 'timeout_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'topic_names', 'timeout_ms',)
     API_KEY: ClassVar[int] = 20
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class DeleteTopicState(Message):
-        __slots__ = ('name', 'topic_id',)
-        name: str | None
-        topic_id: bytes
+    DeleteTopicState: TypeAlias = DeleteTopicsRequest_DeleteTopicState
 
-        def __init__(self, name: str | None = None, topic_id: bytes = ZERO_UUID) -> None:
-            self.name = name
-            self.topic_id = topic_id
-
-    topics: list[DeleteTopicsRequest.DeleteTopicState]
+    topics: list[DeleteTopicsRequest_DeleteTopicState]
     topic_names: list[str]
     timeout_ms: int
 
-    def __init__(self, topics: list[DeleteTopicsRequest.DeleteTopicState] = DEFAULT, topic_names: list[str] = DEFAULT, timeout_ms: int = 0) -> None:
+    def __init__(self, topics: list[DeleteTopicsRequest_DeleteTopicState] | Default = DEFAULT, topic_names: list[str] | Default = DEFAULT, timeout_ms: int = 0) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.topic_names = [] if topic_names is DEFAULT else topic_names
         self.timeout_ms = timeout_ms
@@ -49,30 +54,42 @@ class DeleteTopicsRequest(Message):
         return _DEC_DeleteTopicsRequest[version - 0](r)
 
 
+setattr(DeleteTopicsRequest, 'DeleteTopicState', DeleteTopicsRequest_DeleteTopicState)
+setattr(DeleteTopicsRequest_DeleteTopicState, '__name__', 'DeleteTopicState')
+setattr(DeleteTopicsRequest_DeleteTopicState, '__qualname__', 'DeleteTopicsRequest.DeleteTopicState')
+setattr(DeleteTopicsRequest_DeleteTopicState, '__annotations__', {'name': 'str | None', 'topic_id': 'bytes'})
+setattr(DeleteTopicsRequest, '__annotations__', {'topics': 'list[DeleteTopicsRequest_DeleteTopicState]', 'topic_names': 'list[str]', 'timeout_ms': 'int'})
+
+
+class DeleteTopicsResponse_DeletableTopicResult(Message):
+    __slots__ = ('name', 'topic_id', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'topic_id', 'error_code', 'error_message',)
+    name: str | None
+    topic_id: bytes
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, name: str | None = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = None) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class DeleteTopicsResponse(Message):
     __slots__ = ('throttle_time_ms', 'responses',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 20
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class DeletableTopicResult(Message):
-        __slots__ = ('name', 'topic_id', 'error_code', 'error_message',)
-        name: str | None
-        topic_id: bytes
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, name: str | None = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = None) -> None:
-            self.name = name
-            self.topic_id = topic_id
-            self.error_code = error_code
-            self.error_message = error_message
+    DeletableTopicResult: TypeAlias = DeleteTopicsResponse_DeletableTopicResult
 
     throttle_time_ms: int
-    responses: list[DeleteTopicsResponse.DeletableTopicResult]
+    responses: list[DeleteTopicsResponse_DeletableTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, responses: list[DeleteTopicsResponse.DeletableTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, responses: list[DeleteTopicsResponse_DeletableTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
 
@@ -88,29 +105,36 @@ class DeleteTopicsResponse(Message):
         return _DEC_DeleteTopicsResponse[version - 0](r)
 
 
-def _e_DeleteTopicsRequest_DeleteTopicState_0(self: DeleteTopicsRequest.DeleteTopicState, w: Writer) -> None:
+setattr(DeleteTopicsResponse, 'DeletableTopicResult', DeleteTopicsResponse_DeletableTopicResult)
+setattr(DeleteTopicsResponse_DeletableTopicResult, '__name__', 'DeletableTopicResult')
+setattr(DeleteTopicsResponse_DeletableTopicResult, '__qualname__', 'DeleteTopicsResponse.DeletableTopicResult')
+setattr(DeleteTopicsResponse_DeletableTopicResult, '__annotations__', {'name': 'str | None', 'topic_id': 'bytes', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(DeleteTopicsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[DeleteTopicsResponse_DeletableTopicResult]'})
+
+
+def _e_DeleteTopicsRequest_DeleteTopicState_0(self: DeleteTopicsRequest_DeleteTopicState, w: Writer) -> None:
     pass
 
-def _e_DeleteTopicsRequest_DeleteTopicState_4(self: DeleteTopicsRequest.DeleteTopicState, w: Writer) -> None:
+def _e_DeleteTopicsRequest_DeleteTopicState_4(self: DeleteTopicsRequest_DeleteTopicState, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_DeleteTopicsRequest_DeleteTopicState_6(self: DeleteTopicsRequest.DeleteTopicState, w: Writer) -> None:
+def _e_DeleteTopicsRequest_DeleteTopicState_6(self: DeleteTopicsRequest_DeleteTopicState, w: Writer) -> None:
     w.cnstring(self.name)
     w.uuid(self.topic_id)
     w.buf.append(0)
 
-def _d_DeleteTopicsRequest_DeleteTopicState_0(r: Reader) -> DeleteTopicsRequest.DeleteTopicState:
-    return DeleteTopicsRequest.DeleteTopicState()
+def _d_DeleteTopicsRequest_DeleteTopicState_0(r: Reader) -> DeleteTopicsRequest_DeleteTopicState:
+    return DeleteTopicsRequest_DeleteTopicState()
 
-def _d_DeleteTopicsRequest_DeleteTopicState_4(r: Reader) -> DeleteTopicsRequest.DeleteTopicState:
+def _d_DeleteTopicsRequest_DeleteTopicState_4(r: Reader) -> DeleteTopicsRequest_DeleteTopicState:
     r.skip_tags()
-    return DeleteTopicsRequest.DeleteTopicState()
+    return DeleteTopicsRequest_DeleteTopicState()
 
-def _d_DeleteTopicsRequest_DeleteTopicState_6(r: Reader) -> DeleteTopicsRequest.DeleteTopicState:
+def _d_DeleteTopicsRequest_DeleteTopicState_6(r: Reader) -> DeleteTopicsRequest_DeleteTopicState:
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     r.skip_tags()
-    return DeleteTopicsRequest.DeleteTopicState(name=v_name, topic_id=v_topic_id)
+    return DeleteTopicsRequest_DeleteTopicState(name=v_name, topic_id=v_topic_id)
 
 def _e_DeleteTopicsRequest_0(self: DeleteTopicsRequest, w: Writer) -> None:
     w_topic_names = self.topic_names
@@ -152,53 +176,53 @@ def _d_DeleteTopicsRequest_6(r: Reader) -> DeleteTopicsRequest:
     r.skip_tags()
     return DeleteTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_0(self: DeleteTopicsResponse.DeletableTopicResult, w: Writer) -> None:
+def _e_DeleteTopicsResponse_DeletableTopicResult_0(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.string((self.name or ''))
     w.int16(self.error_code)
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_4(self: DeleteTopicsResponse.DeletableTopicResult, w: Writer) -> None:
+def _e_DeleteTopicsResponse_DeletableTopicResult_4(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cstring((self.name or ''))
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_5(self: DeleteTopicsResponse.DeletableTopicResult, w: Writer) -> None:
+def _e_DeleteTopicsResponse_DeletableTopicResult_5(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cstring((self.name or ''))
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_6(self: DeleteTopicsResponse.DeletableTopicResult, w: Writer) -> None:
+def _e_DeleteTopicsResponse_DeletableTopicResult_6(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cnstring(self.name)
     w.uuid(self.topic_id)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_DeleteTopicsResponse_DeletableTopicResult_0(r: Reader) -> DeleteTopicsResponse.DeletableTopicResult:
+def _d_DeleteTopicsResponse_DeletableTopicResult_0(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return DeleteTopicsResponse.DeletableTopicResult(name=v_name, error_code=v_error_code)
+    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
 
-def _d_DeleteTopicsResponse_DeletableTopicResult_4(r: Reader) -> DeleteTopicsResponse.DeletableTopicResult:
+def _d_DeleteTopicsResponse_DeletableTopicResult_4(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return DeleteTopicsResponse.DeletableTopicResult(name=v_name, error_code=v_error_code)
+    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
 
-def _d_DeleteTopicsResponse_DeletableTopicResult_5(r: Reader) -> DeleteTopicsResponse.DeletableTopicResult:
+def _d_DeleteTopicsResponse_DeletableTopicResult_5(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse.DeletableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
 
-def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsResponse.DeletableTopicResult:
+def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse.DeletableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message)
 
 def _e_DeleteTopicsResponse_0(self: DeleteTopicsResponse, w: Writer) -> None:
     w_responses = self.responses

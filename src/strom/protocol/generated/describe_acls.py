@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DescribeAclsRequest(Message):
     __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type',)
     API_KEY: ClassVar[int] = 29
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
@@ -48,45 +49,56 @@ class DescribeAclsRequest(Message):
         return _DEC_DescribeAclsRequest[version - 0](r)
 
 
+setattr(DescribeAclsRequest, '__annotations__', {'resource_type_filter': 'int', 'resource_name_filter': 'str | None', 'pattern_type_filter': 'int', 'principal_filter': 'str | None', 'host_filter': 'str | None', 'operation': 'int', 'permission_type': 'int'})
+
+
+class DescribeAclsResponse_AclDescription(Message):
+    __slots__ = ('principal', 'host', 'operation', 'permission_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('principal', 'host', 'operation', 'permission_type',)
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+    def __init__(self, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.principal = principal
+        self.host = host
+        self.operation = operation
+        self.permission_type = permission_type
+
+
+class DescribeAclsResponse_DescribeAclsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'pattern_type', 'acls',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type', 'resource_name', 'pattern_type', 'acls',)
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    acls: list[DescribeAclsResponse_AclDescription]
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, acls: list[DescribeAclsResponse_AclDescription] | Default = DEFAULT) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.pattern_type = pattern_type
+        self.acls = [] if acls is DEFAULT else acls
+
+
 class DescribeAclsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'resources',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'resources',)
     API_KEY: ClassVar[int] = 29
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class AclDescription(Message):
-        __slots__ = ('principal', 'host', 'operation', 'permission_type',)
-        principal: str
-        host: str
-        operation: int
-        permission_type: int
-
-        def __init__(self, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
-            self.principal = principal
-            self.host = host
-            self.operation = operation
-            self.permission_type = permission_type
-
-    class DescribeAclsResource(Message):
-        __slots__ = ('resource_type', 'resource_name', 'pattern_type', 'acls',)
-        resource_type: int
-        resource_name: str
-        pattern_type: int
-        acls: list[DescribeAclsResponse.AclDescription]
-
-        def __init__(self, resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, acls: list[DescribeAclsResponse.AclDescription] = DEFAULT) -> None:
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.pattern_type = pattern_type
-            self.acls = [] if acls is DEFAULT else acls
+    AclDescription: TypeAlias = DescribeAclsResponse_AclDescription
+    DescribeAclsResource: TypeAlias = DescribeAclsResponse_DescribeAclsResource
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    resources: list[DescribeAclsResponse.DescribeAclsResource]
+    resources: list[DescribeAclsResponse_DescribeAclsResource]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', resources: list[DescribeAclsResponse.DescribeAclsResource] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', resources: list[DescribeAclsResponse_DescribeAclsResource] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -102,6 +114,17 @@ class DescribeAclsResponse(Message):
         if not 0 <= version <= 3:
             raise DecodeError(f"DescribeAclsResponse has no version {version}")
         return _DEC_DescribeAclsResponse[version - 0](r)
+
+
+setattr(DescribeAclsResponse, 'AclDescription', DescribeAclsResponse_AclDescription)
+setattr(DescribeAclsResponse_AclDescription, '__name__', 'AclDescription')
+setattr(DescribeAclsResponse_AclDescription, '__qualname__', 'DescribeAclsResponse.AclDescription')
+setattr(DescribeAclsResponse, 'DescribeAclsResource', DescribeAclsResponse_DescribeAclsResource)
+setattr(DescribeAclsResponse_DescribeAclsResource, '__name__', 'DescribeAclsResource')
+setattr(DescribeAclsResponse_DescribeAclsResource, '__qualname__', 'DescribeAclsResponse.DescribeAclsResource')
+setattr(DescribeAclsResponse_AclDescription, '__annotations__', {'principal': 'str', 'host': 'str', 'operation': 'int', 'permission_type': 'int'})
+setattr(DescribeAclsResponse_DescribeAclsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'pattern_type': 'int', 'acls': 'list[DescribeAclsResponse_AclDescription]'})
+setattr(DescribeAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'resources': 'list[DescribeAclsResponse_DescribeAclsResource]'})
 
 
 def _e_DescribeAclsRequest_0(self: DescribeAclsRequest, w: Writer) -> None:
@@ -155,31 +178,31 @@ def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
     r.skip_tags()
     return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
 
-def _e_DescribeAclsResponse_AclDescription_0(self: DescribeAclsResponse.AclDescription, w: Writer) -> None:
+def _e_DescribeAclsResponse_AclDescription_0(self: DescribeAclsResponse_AclDescription, w: Writer) -> None:
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
-def _e_DescribeAclsResponse_AclDescription_2(self: DescribeAclsResponse.AclDescription, w: Writer) -> None:
+def _e_DescribeAclsResponse_AclDescription_2(self: DescribeAclsResponse_AclDescription, w: Writer) -> None:
     w.cstring(self.principal)
     w.cstring(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
     w.buf.append(0)
 
-def _d_DescribeAclsResponse_AclDescription_0(r: Reader) -> DescribeAclsResponse.AclDescription:
+def _d_DescribeAclsResponse_AclDescription_0(r: Reader) -> DescribeAclsResponse_AclDescription:
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DescribeAclsResponse.AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DescribeAclsResponse_AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _d_DescribeAclsResponse_AclDescription_2(r: Reader) -> DescribeAclsResponse.AclDescription:
+def _d_DescribeAclsResponse_AclDescription_2(r: Reader) -> DescribeAclsResponse_AclDescription:
     v_principal = r.cstring()
     v_host = r.cstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return DescribeAclsResponse.AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DescribeAclsResponse_AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
 
-def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse.DescribeAclsResource, w: Writer) -> None:
+def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w_acls = self.acls
@@ -187,7 +210,7 @@ def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse.De
     for e_acls in w_acls:
         _e_DescribeAclsResponse_AclDescription_0(e_acls, w)
 
-def _e_DescribeAclsResponse_DescribeAclsResource_1(self: DescribeAclsResponse.DescribeAclsResource, w: Writer) -> None:
+def _e_DescribeAclsResponse_DescribeAclsResource_1(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w.int8(self.pattern_type)
@@ -196,7 +219,7 @@ def _e_DescribeAclsResponse_DescribeAclsResource_1(self: DescribeAclsResponse.De
     for e_acls in w_acls:
         _e_DescribeAclsResponse_AclDescription_0(e_acls, w)
 
-def _e_DescribeAclsResponse_DescribeAclsResource_2(self: DescribeAclsResponse.DescribeAclsResource, w: Writer) -> None:
+def _e_DescribeAclsResponse_DescribeAclsResource_2(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w.int8(self.pattern_type)
@@ -206,26 +229,26 @@ def _e_DescribeAclsResponse_DescribeAclsResource_2(self: DescribeAclsResponse.De
         _e_DescribeAclsResponse_AclDescription_2(e_acls, w)
     w.buf.append(0)
 
-def _d_DescribeAclsResponse_DescribeAclsResource_0(r: Reader) -> DescribeAclsResponse.DescribeAclsResource:
+def _d_DescribeAclsResponse_DescribeAclsResource_0(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse.DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, acls=v_acls)
+    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, acls=v_acls)
 
-def _d_DescribeAclsResponse_DescribeAclsResource_1(r: Reader) -> DescribeAclsResponse.DescribeAclsResource:
+def _d_DescribeAclsResponse_DescribeAclsResource_1(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_pattern_type = r.int8()
     v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse.DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
+    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
 
-def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsResponse.DescribeAclsResource:
+def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_pattern_type = r.int8()
     v_acls = [_d_DescribeAclsResponse_AclDescription_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeAclsResponse.DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
+    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
 
 def _e_DescribeAclsResponse_0(self: DescribeAclsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,35 +5,40 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeClientQuotasRequest_ComponentData(Message):
+    __slots__ = ('entity_type', 'match_type', 'match',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity_type', 'match_type', 'match',)
+    entity_type: str
+    match_type: int
+    match: str | None
+
+    def __init__(self, entity_type: str = '', match_type: int = 0, match: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.match_type = match_type
+        self.match = match
 
 
 class DescribeClientQuotasRequest(Message):
     __slots__ = ('components', 'strict',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('components', 'strict',)
     API_KEY: ClassVar[int] = 48
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class ComponentData(Message):
-        __slots__ = ('entity_type', 'match_type', 'match',)
-        entity_type: str
-        match_type: int
-        match: str | None
+    ComponentData: TypeAlias = DescribeClientQuotasRequest_ComponentData
 
-        def __init__(self, entity_type: str = '', match_type: int = 0, match: str | None = '') -> None:
-            self.entity_type = entity_type
-            self.match_type = match_type
-            self.match = match
-
-    components: list[DescribeClientQuotasRequest.ComponentData]
+    components: list[DescribeClientQuotasRequest_ComponentData]
     strict: bool
 
-    def __init__(self, components: list[DescribeClientQuotasRequest.ComponentData] = DEFAULT, strict: bool = False) -> None:
+    def __init__(self, components: list[DescribeClientQuotasRequest_ComponentData] | Default = DEFAULT, strict: bool = False) -> None:
         self.components = [] if components is DEFAULT else components
         self.strict = strict
 
@@ -49,46 +54,64 @@ class DescribeClientQuotasRequest(Message):
         return _DEC_DescribeClientQuotasRequest[version - 0](r)
 
 
+setattr(DescribeClientQuotasRequest, 'ComponentData', DescribeClientQuotasRequest_ComponentData)
+setattr(DescribeClientQuotasRequest_ComponentData, '__name__', 'ComponentData')
+setattr(DescribeClientQuotasRequest_ComponentData, '__qualname__', 'DescribeClientQuotasRequest.ComponentData')
+setattr(DescribeClientQuotasRequest_ComponentData, '__annotations__', {'entity_type': 'str', 'match_type': 'int', 'match': 'str | None'})
+setattr(DescribeClientQuotasRequest, '__annotations__', {'components': 'list[DescribeClientQuotasRequest_ComponentData]', 'strict': 'bool'})
+
+
+class DescribeClientQuotasResponse_EntityData(Message):
+    __slots__ = ('entity_type', 'entity_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity_type', 'entity_name',)
+    entity_type: str
+    entity_name: str | None
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+
+
+class DescribeClientQuotasResponse_ValueData(Message):
+    __slots__ = ('key', 'value',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('key', 'value',)
+    key: str
+    value: float
+
+    def __init__(self, key: str = '', value: float = 0.0) -> None:
+        self.key = key
+        self.value = value
+
+
+class DescribeClientQuotasResponse_EntryData(Message):
+    __slots__ = ('entity', 'values',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('entity', 'values',)
+    entity: list[DescribeClientQuotasResponse_EntityData]
+    values: list[DescribeClientQuotasResponse_ValueData]
+
+    def __init__(self, entity: list[DescribeClientQuotasResponse_EntityData] | Default = DEFAULT, values: list[DescribeClientQuotasResponse_ValueData] | Default = DEFAULT) -> None:
+        self.entity = [] if entity is DEFAULT else entity
+        self.values = [] if values is DEFAULT else values
+
+
 class DescribeClientQuotasResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'entries',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'entries',)
     API_KEY: ClassVar[int] = 48
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class EntityData(Message):
-        __slots__ = ('entity_type', 'entity_name',)
-        entity_type: str
-        entity_name: str | None
-
-        def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
-            self.entity_type = entity_type
-            self.entity_name = entity_name
-
-    class ValueData(Message):
-        __slots__ = ('key', 'value',)
-        key: str
-        value: float
-
-        def __init__(self, key: str = '', value: float = 0.0) -> None:
-            self.key = key
-            self.value = value
-
-    class EntryData(Message):
-        __slots__ = ('entity', 'values',)
-        entity: list[DescribeClientQuotasResponse.EntityData]
-        values: list[DescribeClientQuotasResponse.ValueData]
-
-        def __init__(self, entity: list[DescribeClientQuotasResponse.EntityData] = DEFAULT, values: list[DescribeClientQuotasResponse.ValueData] = DEFAULT) -> None:
-            self.entity = [] if entity is DEFAULT else entity
-            self.values = [] if values is DEFAULT else values
+    EntityData: TypeAlias = DescribeClientQuotasResponse_EntityData
+    ValueData: TypeAlias = DescribeClientQuotasResponse_ValueData
+    EntryData: TypeAlias = DescribeClientQuotasResponse_EntryData
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    entries: list[DescribeClientQuotasResponse.EntryData] | None
+    entries: list[DescribeClientQuotasResponse_EntryData] | None
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', entries: list[DescribeClientQuotasResponse.EntryData] | None = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', entries: list[DescribeClientQuotasResponse_EntryData] | None | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -106,29 +129,44 @@ class DescribeClientQuotasResponse(Message):
         return _DEC_DescribeClientQuotasResponse[version - 0](r)
 
 
-def _e_DescribeClientQuotasRequest_ComponentData_0(self: DescribeClientQuotasRequest.ComponentData, w: Writer) -> None:
+setattr(DescribeClientQuotasResponse, 'EntityData', DescribeClientQuotasResponse_EntityData)
+setattr(DescribeClientQuotasResponse_EntityData, '__name__', 'EntityData')
+setattr(DescribeClientQuotasResponse_EntityData, '__qualname__', 'DescribeClientQuotasResponse.EntityData')
+setattr(DescribeClientQuotasResponse, 'ValueData', DescribeClientQuotasResponse_ValueData)
+setattr(DescribeClientQuotasResponse_ValueData, '__name__', 'ValueData')
+setattr(DescribeClientQuotasResponse_ValueData, '__qualname__', 'DescribeClientQuotasResponse.ValueData')
+setattr(DescribeClientQuotasResponse, 'EntryData', DescribeClientQuotasResponse_EntryData)
+setattr(DescribeClientQuotasResponse_EntryData, '__name__', 'EntryData')
+setattr(DescribeClientQuotasResponse_EntryData, '__qualname__', 'DescribeClientQuotasResponse.EntryData')
+setattr(DescribeClientQuotasResponse_EntityData, '__annotations__', {'entity_type': 'str', 'entity_name': 'str | None'})
+setattr(DescribeClientQuotasResponse_ValueData, '__annotations__', {'key': 'str', 'value': 'float'})
+setattr(DescribeClientQuotasResponse_EntryData, '__annotations__', {'entity': 'list[DescribeClientQuotasResponse_EntityData]', 'values': 'list[DescribeClientQuotasResponse_ValueData]'})
+setattr(DescribeClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'entries': 'list[DescribeClientQuotasResponse_EntryData] | None'})
+
+
+def _e_DescribeClientQuotasRequest_ComponentData_0(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.string(self.entity_type)
     w.int8(self.match_type)
     w.nstring(self.match)
 
-def _e_DescribeClientQuotasRequest_ComponentData_1(self: DescribeClientQuotasRequest.ComponentData, w: Writer) -> None:
+def _e_DescribeClientQuotasRequest_ComponentData_1(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.cstring(self.entity_type)
     w.int8(self.match_type)
     w.cnstring(self.match)
     w.buf.append(0)
 
-def _d_DescribeClientQuotasRequest_ComponentData_0(r: Reader) -> DescribeClientQuotasRequest.ComponentData:
+def _d_DescribeClientQuotasRequest_ComponentData_0(r: Reader) -> DescribeClientQuotasRequest_ComponentData:
     v_entity_type = r.string()
     v_match_type = r.int8()
     v_match = r.nstring()
-    return DescribeClientQuotasRequest.ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
+    return DescribeClientQuotasRequest_ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
 
-def _d_DescribeClientQuotasRequest_ComponentData_1(r: Reader) -> DescribeClientQuotasRequest.ComponentData:
+def _d_DescribeClientQuotasRequest_ComponentData_1(r: Reader) -> DescribeClientQuotasRequest_ComponentData:
     v_entity_type = r.cstring()
     v_match_type = r.int8()
     v_match = r.cnstring()
     r.skip_tags()
-    return DescribeClientQuotasRequest.ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
+    return DescribeClientQuotasRequest_ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
 
 def _e_DescribeClientQuotasRequest_0(self: DescribeClientQuotasRequest, w: Writer) -> None:
     w_components = self.components
@@ -156,47 +194,47 @@ def _d_DescribeClientQuotasRequest_1(r: Reader) -> DescribeClientQuotasRequest:
     r.skip_tags()
     return DescribeClientQuotasRequest(components=v_components, strict=v_strict)
 
-def _e_DescribeClientQuotasResponse_EntityData_0(self: DescribeClientQuotasResponse.EntityData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_EntityData_0(self: DescribeClientQuotasResponse_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
     w.nstring(self.entity_name)
 
-def _e_DescribeClientQuotasResponse_EntityData_1(self: DescribeClientQuotasResponse.EntityData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_EntityData_1(self: DescribeClientQuotasResponse_EntityData, w: Writer) -> None:
     w.cstring(self.entity_type)
     w.cnstring(self.entity_name)
     w.buf.append(0)
 
-def _d_DescribeClientQuotasResponse_EntityData_0(r: Reader) -> DescribeClientQuotasResponse.EntityData:
+def _d_DescribeClientQuotasResponse_EntityData_0(r: Reader) -> DescribeClientQuotasResponse_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return DescribeClientQuotasResponse.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return DescribeClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _d_DescribeClientQuotasResponse_EntityData_1(r: Reader) -> DescribeClientQuotasResponse.EntityData:
+def _d_DescribeClientQuotasResponse_EntityData_1(r: Reader) -> DescribeClientQuotasResponse_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return DescribeClientQuotasResponse.EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return DescribeClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
 
-def _e_DescribeClientQuotasResponse_ValueData_0(self: DescribeClientQuotasResponse.ValueData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_ValueData_0(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.string(self.key)
     w.float64(self.value)
 
-def _e_DescribeClientQuotasResponse_ValueData_1(self: DescribeClientQuotasResponse.ValueData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_ValueData_1(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.cstring(self.key)
     w.float64(self.value)
     w.buf.append(0)
 
-def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuotasResponse.ValueData:
+def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.string()
     v_value = r.float64()
-    return DescribeClientQuotasResponse.ValueData(key=v_key, value=v_value)
+    return DescribeClientQuotasResponse_ValueData(key=v_key, value=v_value)
 
-def _d_DescribeClientQuotasResponse_ValueData_1(r: Reader) -> DescribeClientQuotasResponse.ValueData:
+def _d_DescribeClientQuotasResponse_ValueData_1(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.cstring()
     v_value = r.float64()
     r.skip_tags()
-    return DescribeClientQuotasResponse.ValueData(key=v_key, value=v_value)
+    return DescribeClientQuotasResponse_ValueData(key=v_key, value=v_value)
 
-def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasResponse.EntryData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasResponse_EntryData, w: Writer) -> None:
     w_entity = self.entity
     w.array_len(len(w_entity))
     for e_entity in w_entity:
@@ -206,7 +244,7 @@ def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasRespon
     for e_values in w_values:
         _e_DescribeClientQuotasResponse_ValueData_0(e_values, w)
 
-def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasResponse.EntryData, w: Writer) -> None:
+def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasResponse_EntryData, w: Writer) -> None:
     w_entity = self.entity
     w.carray_len(len(w_entity))
     for e_entity in w_entity:
@@ -217,16 +255,16 @@ def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasRespon
         _e_DescribeClientQuotasResponse_ValueData_1(e_values, w)
     w.buf.append(0)
 
-def _d_DescribeClientQuotasResponse_EntryData_0(r: Reader) -> DescribeClientQuotasResponse.EntryData:
+def _d_DescribeClientQuotasResponse_EntryData_0(r: Reader) -> DescribeClientQuotasResponse_EntryData:
     v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
     v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(r.array_len())]
-    return DescribeClientQuotasResponse.EntryData(entity=v_entity, values=v_values)
+    return DescribeClientQuotasResponse_EntryData(entity=v_entity, values=v_values)
 
-def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuotasResponse.EntryData:
+def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuotasResponse_EntryData:
     v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
     v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeClientQuotasResponse.EntryData(entity=v_entity, values=v_values)
+    return DescribeClientQuotasResponse_EntryData(entity=v_entity, values=v_values)
 
 def _e_DescribeClientQuotasResponse_0(self: DescribeClientQuotasResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

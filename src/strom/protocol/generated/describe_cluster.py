@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DescribeClusterRequest(Message):
     __slots__ = ('include_cluster_authorized_operations', 'endpoint_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('include_cluster_authorized_operations', 'endpoint_type',)
     API_KEY: ClassVar[int] = 60
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -38,25 +39,33 @@ class DescribeClusterRequest(Message):
         return _DEC_DescribeClusterRequest[version - 0](r)
 
 
+setattr(DescribeClusterRequest, '__annotations__', {'include_cluster_authorized_operations': 'bool', 'endpoint_type': 'int'})
+
+
+class DescribeClusterResponse_DescribeClusterBroker(Message):
+    __slots__ = ('broker_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'host', 'port', 'rack',)
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, broker_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.broker_id = broker_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
 class DescribeClusterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'endpoint_type', 'cluster_id', 'controller_id', 'brokers', 'cluster_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'endpoint_type', 'cluster_id', 'controller_id', 'brokers', 'cluster_authorized_operations',)
     API_KEY: ClassVar[int] = 60
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class DescribeClusterBroker(Message):
-        __slots__ = ('broker_id', 'host', 'port', 'rack',)
-        broker_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, broker_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.broker_id = broker_id
-            self.host = host
-            self.port = port
-            self.rack = rack
+    DescribeClusterBroker: TypeAlias = DescribeClusterResponse_DescribeClusterBroker
 
     throttle_time_ms: int
     error_code: int
@@ -64,10 +73,10 @@ class DescribeClusterResponse(Message):
     endpoint_type: int
     cluster_id: str
     controller_id: int
-    brokers: list[DescribeClusterResponse.DescribeClusterBroker]
+    brokers: list[DescribeClusterResponse_DescribeClusterBroker]
     cluster_authorized_operations: int
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, endpoint_type: int = 1, cluster_id: str = '', controller_id: int = -1, brokers: list[DescribeClusterResponse.DescribeClusterBroker] = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, endpoint_type: int = 1, cluster_id: str = '', controller_id: int = -1, brokers: list[DescribeClusterResponse_DescribeClusterBroker] | Default = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -89,6 +98,13 @@ class DescribeClusterResponse(Message):
         return _DEC_DescribeClusterResponse[version - 0](r)
 
 
+setattr(DescribeClusterResponse, 'DescribeClusterBroker', DescribeClusterResponse_DescribeClusterBroker)
+setattr(DescribeClusterResponse_DescribeClusterBroker, '__name__', 'DescribeClusterBroker')
+setattr(DescribeClusterResponse_DescribeClusterBroker, '__qualname__', 'DescribeClusterResponse.DescribeClusterBroker')
+setattr(DescribeClusterResponse_DescribeClusterBroker, '__annotations__', {'broker_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(DescribeClusterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'endpoint_type': 'int', 'cluster_id': 'str', 'controller_id': 'int', 'brokers': 'list[DescribeClusterResponse_DescribeClusterBroker]', 'cluster_authorized_operations': 'int'})
+
+
 def _e_DescribeClusterRequest_0(self: DescribeClusterRequest, w: Writer) -> None:
     w.bool(self.include_cluster_authorized_operations)
     w.buf.append(0)
@@ -107,20 +123,20 @@ def _d_DescribeClusterRequest_1(r: Reader) -> DescribeClusterRequest:
     r.skip_tags()
     return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations, endpoint_type=v_endpoint_type)
 
-def _e_DescribeClusterResponse_DescribeClusterBroker_0(self: DescribeClusterResponse.DescribeClusterBroker, w: Writer) -> None:
+def _e_DescribeClusterResponse_DescribeClusterBroker_0(self: DescribeClusterResponse_DescribeClusterBroker, w: Writer) -> None:
     w.int32(self.broker_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_DescribeClusterResponse_DescribeClusterBroker_0(r: Reader) -> DescribeClusterResponse.DescribeClusterBroker:
+def _d_DescribeClusterResponse_DescribeClusterBroker_0(r: Reader) -> DescribeClusterResponse_DescribeClusterBroker:
     v_broker_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return DescribeClusterResponse.DescribeClusterBroker(broker_id=v_broker_id, host=v_host, port=v_port, rack=v_rack)
+    return DescribeClusterResponse_DescribeClusterBroker(broker_id=v_broker_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_DescribeClusterResponse_0(self: DescribeClusterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,36 +5,41 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeConfigsRequest_DescribeConfigsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'configuration_keys',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type', 'resource_name', 'configuration_keys',)
+    resource_type: int
+    resource_name: str
+    configuration_keys: list[str] | None
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', configuration_keys: list[str] | None | Default = DEFAULT) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configuration_keys = [] if configuration_keys is DEFAULT else configuration_keys
 
 
 class DescribeConfigsRequest(Message):
     __slots__ = ('resources', 'include_synonyms', 'include_documentation',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resources', 'include_synonyms', 'include_documentation',)
     API_KEY: ClassVar[int] = 32
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class DescribeConfigsResource(Message):
-        __slots__ = ('resource_type', 'resource_name', 'configuration_keys',)
-        resource_type: int
-        resource_name: str
-        configuration_keys: list[str] | None
+    DescribeConfigsResource: TypeAlias = DescribeConfigsRequest_DescribeConfigsResource
 
-        def __init__(self, resource_type: int = 0, resource_name: str = '', configuration_keys: list[str] | None = DEFAULT) -> None:
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.configuration_keys = [] if configuration_keys is DEFAULT else configuration_keys
-
-    resources: list[DescribeConfigsRequest.DescribeConfigsResource]
+    resources: list[DescribeConfigsRequest_DescribeConfigsResource]
     include_synonyms: bool
     include_documentation: bool
 
-    def __init__(self, resources: list[DescribeConfigsRequest.DescribeConfigsResource] = DEFAULT, include_synonyms: bool = False, include_documentation: bool = False) -> None:
+    def __init__(self, resources: list[DescribeConfigsRequest_DescribeConfigsResource] | Default = DEFAULT, include_synonyms: bool = False, include_documentation: bool = False) -> None:
         self.resources = [] if resources is DEFAULT else resources
         self.include_synonyms = include_synonyms
         self.include_documentation = include_documentation
@@ -51,66 +56,84 @@ class DescribeConfigsRequest(Message):
         return _DEC_DescribeConfigsRequest[version - 0](r)
 
 
+setattr(DescribeConfigsRequest, 'DescribeConfigsResource', DescribeConfigsRequest_DescribeConfigsResource)
+setattr(DescribeConfigsRequest_DescribeConfigsResource, '__name__', 'DescribeConfigsResource')
+setattr(DescribeConfigsRequest_DescribeConfigsResource, '__qualname__', 'DescribeConfigsRequest.DescribeConfigsResource')
+setattr(DescribeConfigsRequest_DescribeConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configuration_keys': 'list[str] | None'})
+setattr(DescribeConfigsRequest, '__annotations__', {'resources': 'list[DescribeConfigsRequest_DescribeConfigsResource]', 'include_synonyms': 'bool', 'include_documentation': 'bool'})
+
+
+class DescribeConfigsResponse_DescribeConfigsSynonym(Message):
+    __slots__ = ('name', 'value', 'source',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'value', 'source',)
+    name: str
+    value: str | None
+    source: int
+
+    def __init__(self, name: str = '', value: str | None = '', source: int = 0) -> None:
+        self.name = name
+        self.value = value
+        self.source = source
+
+
+class DescribeConfigsResponse_DescribeConfigsResourceResult(Message):
+    __slots__ = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation',)
+    name: str
+    value: str | None
+    read_only: bool
+    is_default: bool
+    config_source: int
+    is_sensitive: bool
+    synonyms: list[DescribeConfigsResponse_DescribeConfigsSynonym]
+    config_type: int
+    documentation: str | None
+
+    def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, is_default: bool = False, config_source: int = -1, is_sensitive: bool = False, synonyms: list[DescribeConfigsResponse_DescribeConfigsSynonym] | Default = DEFAULT, config_type: int = 0, documentation: str | None = '') -> None:
+        self.name = name
+        self.value = value
+        self.read_only = read_only
+        self.is_default = is_default
+        self.config_source = config_source
+        self.is_sensitive = is_sensitive
+        self.synonyms = [] if synonyms is DEFAULT else synonyms
+        self.config_type = config_type
+        self.documentation = documentation
+
+
+class DescribeConfigsResponse_DescribeConfigsResult(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs',)
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+    configs: list[DescribeConfigsResponse_DescribeConfigsResourceResult]
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', configs: list[DescribeConfigsResponse_DescribeConfigsResourceResult] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = [] if configs is DEFAULT else configs
+
+
 class DescribeConfigsResponse(Message):
     __slots__ = ('throttle_time_ms', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'results',)
     API_KEY: ClassVar[int] = 32
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class DescribeConfigsSynonym(Message):
-        __slots__ = ('name', 'value', 'source',)
-        name: str
-        value: str | None
-        source: int
-
-        def __init__(self, name: str = '', value: str | None = '', source: int = 0) -> None:
-            self.name = name
-            self.value = value
-            self.source = source
-
-    class DescribeConfigsResourceResult(Message):
-        __slots__ = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation',)
-        name: str
-        value: str | None
-        read_only: bool
-        is_default: bool
-        config_source: int
-        is_sensitive: bool
-        synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym]
-        config_type: int
-        documentation: str | None
-
-        def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, is_default: bool = False, config_source: int = -1, is_sensitive: bool = False, synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym] = DEFAULT, config_type: int = 0, documentation: str | None = '') -> None:
-            self.name = name
-            self.value = value
-            self.read_only = read_only
-            self.is_default = is_default
-            self.config_source = config_source
-            self.is_sensitive = is_sensitive
-            self.synonyms = [] if synonyms is DEFAULT else synonyms
-            self.config_type = config_type
-            self.documentation = documentation
-
-    class DescribeConfigsResult(Message):
-        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs',)
-        error_code: int
-        error_message: str | None
-        resource_type: int
-        resource_name: str
-        configs: list[DescribeConfigsResponse.DescribeConfigsResourceResult]
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', configs: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.configs = [] if configs is DEFAULT else configs
+    DescribeConfigsSynonym: TypeAlias = DescribeConfigsResponse_DescribeConfigsSynonym
+    DescribeConfigsResourceResult: TypeAlias = DescribeConfigsResponse_DescribeConfigsResourceResult
+    DescribeConfigsResult: TypeAlias = DescribeConfigsResponse_DescribeConfigsResult
 
     throttle_time_ms: int
-    results: list[DescribeConfigsResponse.DescribeConfigsResult]
+    results: list[DescribeConfigsResponse_DescribeConfigsResult]
 
-    def __init__(self, throttle_time_ms: int = 0, results: list[DescribeConfigsResponse.DescribeConfigsResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, results: list[DescribeConfigsResponse_DescribeConfigsResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
 
@@ -126,7 +149,22 @@ class DescribeConfigsResponse(Message):
         return _DEC_DescribeConfigsResponse[version - 0](r)
 
 
-def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsRequest.DescribeConfigsResource, w: Writer) -> None:
+setattr(DescribeConfigsResponse, 'DescribeConfigsSynonym', DescribeConfigsResponse_DescribeConfigsSynonym)
+setattr(DescribeConfigsResponse_DescribeConfigsSynonym, '__name__', 'DescribeConfigsSynonym')
+setattr(DescribeConfigsResponse_DescribeConfigsSynonym, '__qualname__', 'DescribeConfigsResponse.DescribeConfigsSynonym')
+setattr(DescribeConfigsResponse, 'DescribeConfigsResourceResult', DescribeConfigsResponse_DescribeConfigsResourceResult)
+setattr(DescribeConfigsResponse_DescribeConfigsResourceResult, '__name__', 'DescribeConfigsResourceResult')
+setattr(DescribeConfigsResponse_DescribeConfigsResourceResult, '__qualname__', 'DescribeConfigsResponse.DescribeConfigsResourceResult')
+setattr(DescribeConfigsResponse, 'DescribeConfigsResult', DescribeConfigsResponse_DescribeConfigsResult)
+setattr(DescribeConfigsResponse_DescribeConfigsResult, '__name__', 'DescribeConfigsResult')
+setattr(DescribeConfigsResponse_DescribeConfigsResult, '__qualname__', 'DescribeConfigsResponse.DescribeConfigsResult')
+setattr(DescribeConfigsResponse_DescribeConfigsSynonym, '__annotations__', {'name': 'str', 'value': 'str | None', 'source': 'int'})
+setattr(DescribeConfigsResponse_DescribeConfigsResourceResult, '__annotations__', {'name': 'str', 'value': 'str | None', 'read_only': 'bool', 'is_default': 'bool', 'config_source': 'int', 'is_sensitive': 'bool', 'synonyms': 'list[DescribeConfigsResponse_DescribeConfigsSynonym]', 'config_type': 'int', 'documentation': 'str | None'})
+setattr(DescribeConfigsResponse_DescribeConfigsResult, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[DescribeConfigsResponse_DescribeConfigsResourceResult]'})
+setattr(DescribeConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'results': 'list[DescribeConfigsResponse_DescribeConfigsResult]'})
+
+
+def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsRequest_DescribeConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w_configuration_keys = self.configuration_keys
@@ -137,7 +175,7 @@ def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsReq
         for e_configuration_keys in w_configuration_keys:
             w.string(e_configuration_keys)
 
-def _e_DescribeConfigsRequest_DescribeConfigsResource_4(self: DescribeConfigsRequest.DescribeConfigsResource, w: Writer) -> None:
+def _e_DescribeConfigsRequest_DescribeConfigsResource_4(self: DescribeConfigsRequest_DescribeConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w_configuration_keys = self.configuration_keys
@@ -149,20 +187,20 @@ def _e_DescribeConfigsRequest_DescribeConfigsResource_4(self: DescribeConfigsReq
             w.cstring(e_configuration_keys)
     w.buf.append(0)
 
-def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeConfigsRequest.DescribeConfigsResource:
+def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.narray_len()
     v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)]
-    return DescribeConfigsRequest.DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
 
-def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest.DescribeConfigsResource:
+def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.cnarray_len()
     v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)]
     r.skip_tags()
-    return DescribeConfigsRequest.DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
 
 def _e_DescribeConfigsRequest_0(self: DescribeConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -212,42 +250,42 @@ def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
     r.skip_tags()
     return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
 
-def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsResponse.DescribeConfigsSynonym, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     pass
 
-def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(self: DescribeConfigsResponse.DescribeConfigsSynonym, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
     w.int8(self.source)
 
-def _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(self: DescribeConfigsResponse.DescribeConfigsSynonym, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
     w.int8(self.source)
     w.buf.append(0)
 
-def _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(r: Reader) -> DescribeConfigsResponse.DescribeConfigsSynonym:
-    return DescribeConfigsResponse.DescribeConfigsSynonym()
+def _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
+    return DescribeConfigsResponse_DescribeConfigsSynonym()
 
-def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r: Reader) -> DescribeConfigsResponse.DescribeConfigsSynonym:
+def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
     v_name = r.string()
     v_value = r.nstring()
     v_source = r.int8()
-    return DescribeConfigsResponse.DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
 
-def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeConfigsResponse.DescribeConfigsSynonym:
+def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
     v_name = r.cstring()
     v_value = r.cnstring()
     v_source = r.int8()
     r.skip_tags()
-    return DescribeConfigsResponse.DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
     w.buf += _S_ooo.pack(self.read_only, self.is_default, self.is_sensitive)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
     w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
@@ -256,7 +294,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(self: DescribeCon
     for e_synonyms in w_synonyms:
         _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(e_synonyms, w)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
     w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
@@ -267,7 +305,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeCon
     w.int8(self.config_type)
     w.nstring(self.documentation)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeConfigsResponse.DescribeConfigsResourceResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
     w.buf += _S_obo.pack(self.read_only, self.config_source, self.is_sensitive)
@@ -279,29 +317,29 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeCon
     w.cnstring(self.documentation)
     w.buf.append(0)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_is_default, v_is_sensitive = r.fixed(_S_ooo)
-    return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, is_default=v_is_default, is_sensitive=v_is_sensitive)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, is_default=v_is_default, is_sensitive=v_is_sensitive)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
     v_config_type = r.int8()
     v_documentation = r.nstring()
-    return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.cstring()
     v_value = r.cnstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
@@ -309,9 +347,9 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> Des
     v_config_type = r.int8()
     v_documentation = r.cnstring()
     r.skip_tags()
-    return DescribeConfigsResponse.DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResponse.DescribeConfigsResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
@@ -321,7 +359,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResp
     for e_configs in w_configs:
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(e_configs, w)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResult_1(self: DescribeConfigsResponse.DescribeConfigsResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_1(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
@@ -331,7 +369,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_1(self: DescribeConfigsResp
     for e_configs in w_configs:
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(e_configs, w)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResult_3(self: DescribeConfigsResponse.DescribeConfigsResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_3(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
@@ -341,7 +379,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_3(self: DescribeConfigsResp
     for e_configs in w_configs:
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(e_configs, w)
 
-def _e_DescribeConfigsResponse_DescribeConfigsResult_4(self: DescribeConfigsResponse.DescribeConfigsResult, w: Writer) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_4(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.int8(self.resource_type)
@@ -352,38 +390,38 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_4(self: DescribeConfigsResp
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(e_configs, w)
     w.buf.append(0)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_0(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResult_0(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse.DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse.DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse.DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeConfigsResponse.DescribeConfigsResult:
+def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeConfigsResponse.DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
 def _e_DescribeConfigsResponse_0(self: DescribeConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,32 +5,37 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(Message):
+    __slots__ = ('principal_type', 'principal_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('principal_type', 'principal_name',)
+    principal_type: str
+    principal_name: str
+
+    def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
 
 
 class DescribeDelegationTokenRequest(Message):
     __slots__ = ('owners',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('owners',)
     API_KEY: ClassVar[int] = 41
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DescribeDelegationTokenOwner(Message):
-        __slots__ = ('principal_type', 'principal_name',)
-        principal_type: str
-        principal_name: str
+    DescribeDelegationTokenOwner: TypeAlias = DescribeDelegationTokenRequest_DescribeDelegationTokenOwner
 
-        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
-            self.principal_type = principal_type
-            self.principal_name = principal_name
+    owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None
 
-    owners: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] | None
-
-    def __init__(self, owners: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] | None = DEFAULT) -> None:
+    def __init__(self, owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None | Default = DEFAULT) -> None:
         self.owners = [] if owners is DEFAULT else owners
 
     def encode(self, w: Writer, version: int) -> None:
@@ -45,52 +50,67 @@ class DescribeDelegationTokenRequest(Message):
         return _DEC_DescribeDelegationTokenRequest[version - 0](r)
 
 
+setattr(DescribeDelegationTokenRequest, 'DescribeDelegationTokenOwner', DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
+setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__name__', 'DescribeDelegationTokenOwner')
+setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__qualname__', 'DescribeDelegationTokenRequest.DescribeDelegationTokenOwner')
+setattr(DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(DescribeDelegationTokenRequest, '__annotations__', {'owners': 'list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None'})
+
+
+class DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(Message):
+    __slots__ = ('principal_type', 'principal_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('principal_type', 'principal_name',)
+    principal_type: str
+    principal_name: str
+
+    def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+
+
+class DescribeDelegationTokenResponse_DescribedDelegationToken(Message):
+    __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers',)
+    principal_type: str
+    principal_name: str
+    token_requester_principal_type: str
+    token_requester_principal_name: str
+    issue_timestamp: int
+    expiry_timestamp: int
+    max_timestamp: int
+    token_id: str
+    hmac: bytes
+    renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]
+
+    def __init__(self, principal_type: str = '', principal_name: str = '', token_requester_principal_type: str = '', token_requester_principal_name: str = '', issue_timestamp: int = 0, expiry_timestamp: int = 0, max_timestamp: int = 0, token_id: str = '', hmac: bytes = b"", renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer] | Default = DEFAULT) -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+        self.token_requester_principal_type = token_requester_principal_type
+        self.token_requester_principal_name = token_requester_principal_name
+        self.issue_timestamp = issue_timestamp
+        self.expiry_timestamp = expiry_timestamp
+        self.max_timestamp = max_timestamp
+        self.token_id = token_id
+        self.hmac = hmac
+        self.renewers = [] if renewers is DEFAULT else renewers
+
+
 class DescribeDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'tokens', 'throttle_time_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'tokens', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 41
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 3
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DescribedDelegationTokenRenewer(Message):
-        __slots__ = ('principal_type', 'principal_name',)
-        principal_type: str
-        principal_name: str
-
-        def __init__(self, principal_type: str = '', principal_name: str = '') -> None:
-            self.principal_type = principal_type
-            self.principal_name = principal_name
-
-    class DescribedDelegationToken(Message):
-        __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers',)
-        principal_type: str
-        principal_name: str
-        token_requester_principal_type: str
-        token_requester_principal_name: str
-        issue_timestamp: int
-        expiry_timestamp: int
-        max_timestamp: int
-        token_id: str
-        hmac: bytes
-        renewers: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer]
-
-        def __init__(self, principal_type: str = '', principal_name: str = '', token_requester_principal_type: str = '', token_requester_principal_name: str = '', issue_timestamp: int = 0, expiry_timestamp: int = 0, max_timestamp: int = 0, token_id: str = '', hmac: bytes = b"", renewers: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = DEFAULT) -> None:
-            self.principal_type = principal_type
-            self.principal_name = principal_name
-            self.token_requester_principal_type = token_requester_principal_type
-            self.token_requester_principal_name = token_requester_principal_name
-            self.issue_timestamp = issue_timestamp
-            self.expiry_timestamp = expiry_timestamp
-            self.max_timestamp = max_timestamp
-            self.token_id = token_id
-            self.hmac = hmac
-            self.renewers = [] if renewers is DEFAULT else renewers
+    DescribedDelegationTokenRenewer: TypeAlias = DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer
+    DescribedDelegationToken: TypeAlias = DescribeDelegationTokenResponse_DescribedDelegationToken
 
     error_code: int
-    tokens: list[DescribeDelegationTokenResponse.DescribedDelegationToken]
+    tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken]
     throttle_time_ms: int
 
-    def __init__(self, error_code: int = 0, tokens: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = DEFAULT, throttle_time_ms: int = 0) -> None:
+    def __init__(self, error_code: int = 0, tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken] | Default = DEFAULT, throttle_time_ms: int = 0) -> None:
         self.error_code = error_code
         self.tokens = [] if tokens is DEFAULT else tokens
         self.throttle_time_ms = throttle_time_ms
@@ -107,25 +127,36 @@ class DescribeDelegationTokenResponse(Message):
         return _DEC_DescribeDelegationTokenResponse[version - 0](r)
 
 
-def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(self: DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, w: Writer) -> None:
+setattr(DescribeDelegationTokenResponse, 'DescribedDelegationTokenRenewer', DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer)
+setattr(DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, '__name__', 'DescribedDelegationTokenRenewer')
+setattr(DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, '__qualname__', 'DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer')
+setattr(DescribeDelegationTokenResponse, 'DescribedDelegationToken', DescribeDelegationTokenResponse_DescribedDelegationToken)
+setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__name__', 'DescribedDelegationToken')
+setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__qualname__', 'DescribeDelegationTokenResponse.DescribedDelegationToken')
+setattr(DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, '__annotations__', {'principal_type': 'str', 'principal_name': 'str'})
+setattr(DescribeDelegationTokenResponse_DescribedDelegationToken, '__annotations__', {'principal_type': 'str', 'principal_name': 'str', 'token_requester_principal_type': 'str', 'token_requester_principal_name': 'str', 'issue_timestamp': 'int', 'expiry_timestamp': 'int', 'max_timestamp': 'int', 'token_id': 'str', 'hmac': 'bytes', 'renewers': 'list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]'})
+setattr(DescribeDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'tokens': 'list[DescribeDelegationTokenResponse_DescribedDelegationToken]', 'throttle_time_ms': 'int'})
+
+
+def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(self: DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, w: Writer) -> None:
     w.string(self.principal_type)
     w.string(self.principal_name)
 
-def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(self: DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, w: Writer) -> None:
+def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(self: DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.buf.append(0)
 
-def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r: Reader) -> DescribeDelegationTokenRequest.DescribeDelegationTokenOwner:
+def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenRequest.DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
 
-def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r: Reader) -> DescribeDelegationTokenRequest.DescribeDelegationTokenOwner:
+def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenRequest.DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
 
 def _e_DescribeDelegationTokenRequest_0(self: DescribeDelegationTokenRequest, w: Writer) -> None:
     w_owners = self.owners
@@ -157,27 +188,27 @@ def _d_DescribeDelegationTokenRequest_2(r: Reader) -> DescribeDelegationTokenReq
     r.skip_tags()
     return DescribeDelegationTokenRequest(owners=v_owners)
 
-def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(self: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, w: Writer) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(self: DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, w: Writer) -> None:
     w.string(self.principal_type)
     w.string(self.principal_name)
 
-def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(self: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, w: Writer) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(self: DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.buf.append(0)
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer:
+def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer:
+def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
 
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: DescribeDelegationTokenResponse.DescribedDelegationToken, w: Writer) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: DescribeDelegationTokenResponse_DescribedDelegationToken, w: Writer) -> None:
     w.string(self.principal_type)
     w.string(self.principal_name)
     w.buf += _S_qqq.pack(self.issue_timestamp, self.expiry_timestamp, self.max_timestamp)
@@ -188,7 +219,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: Describe
     for e_renewers in w_renewers:
         _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(e_renewers, w)
 
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(self: DescribeDelegationTokenResponse.DescribedDelegationToken, w: Writer) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(self: DescribeDelegationTokenResponse_DescribedDelegationToken, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.buf += _S_qqq.pack(self.issue_timestamp, self.expiry_timestamp, self.max_timestamp)
@@ -200,7 +231,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(self: Describe
         _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(e_renewers, w)
     w.buf.append(0)
 
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(self: DescribeDelegationTokenResponse.DescribedDelegationToken, w: Writer) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(self: DescribeDelegationTokenResponse_DescribedDelegationToken, w: Writer) -> None:
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.cstring(self.token_requester_principal_type)
@@ -214,16 +245,16 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(self: Describe
         _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(e_renewers, w)
     w.buf.append(0)
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationToken:
+def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.string()
     v_principal_name = r.string()
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(r.array_len())]
-    return DescribeDelegationTokenResponse.DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationToken:
+def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
@@ -231,9 +262,9 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> 
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeDelegationTokenResponse.DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> DescribeDelegationTokenResponse.DescribedDelegationToken:
+def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     v_token_requester_principal_type = r.cstring()
@@ -243,7 +274,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeDelegationTokenResponse.DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
 
 def _e_DescribeDelegationTokenResponse_0(self: DescribeDelegationTokenResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DescribeGroupsRequest(Message):
     __slots__ = ('groups', 'include_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('groups', 'include_authorized_operations',)
     API_KEY: ClassVar[int] = 15
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -22,7 +23,7 @@ class DescribeGroupsRequest(Message):
     groups: list[str]
     include_authorized_operations: bool
 
-    def __init__(self, groups: list[str] = DEFAULT, include_authorized_operations: bool = False) -> None:
+    def __init__(self, groups: list[str] | Default = DEFAULT, include_authorized_operations: bool = False) -> None:
         self.groups = [] if groups is DEFAULT else groups
         self.include_authorized_operations = include_authorized_operations
 
@@ -38,53 +39,64 @@ class DescribeGroupsRequest(Message):
         return _DEC_DescribeGroupsRequest[version - 0](r)
 
 
+setattr(DescribeGroupsRequest, '__annotations__', {'groups': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
+class DescribeGroupsResponse_DescribedGroupMember(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    member_metadata: bytes
+    member_assignment: bytes
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, client_id: str = '', client_host: str = '', member_metadata: bytes = b"", member_assignment: bytes = b"") -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.client_id = client_id
+        self.client_host = client_host
+        self.member_metadata = member_metadata
+        self.member_assignment = member_assignment
+
+
+class DescribeGroupsResponse_DescribedGroup(Message):
+    __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations',)
+    error_code: int
+    group_id: str
+    group_state: str
+    protocol_type: str
+    protocol_data: str
+    members: list[DescribeGroupsResponse_DescribedGroupMember]
+    authorized_operations: int
+
+    def __init__(self, error_code: int = 0, group_id: str = '', group_state: str = '', protocol_type: str = '', protocol_data: str = '', members: list[DescribeGroupsResponse_DescribedGroupMember] | Default = DEFAULT, authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.group_id = group_id
+        self.group_state = group_state
+        self.protocol_type = protocol_type
+        self.protocol_data = protocol_data
+        self.members = [] if members is DEFAULT else members
+        self.authorized_operations = authorized_operations
+
+
 class DescribeGroupsResponse(Message):
     __slots__ = ('throttle_time_ms', 'groups',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'groups',)
     API_KEY: ClassVar[int] = 15
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 5
 
-    class DescribedGroupMember(Message):
-        __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment',)
-        member_id: str
-        group_instance_id: str | None
-        client_id: str
-        client_host: str
-        member_metadata: bytes
-        member_assignment: bytes
-
-        def __init__(self, member_id: str = '', group_instance_id: str | None = None, client_id: str = '', client_host: str = '', member_metadata: bytes = b"", member_assignment: bytes = b"") -> None:
-            self.member_id = member_id
-            self.group_instance_id = group_instance_id
-            self.client_id = client_id
-            self.client_host = client_host
-            self.member_metadata = member_metadata
-            self.member_assignment = member_assignment
-
-    class DescribedGroup(Message):
-        __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations',)
-        error_code: int
-        group_id: str
-        group_state: str
-        protocol_type: str
-        protocol_data: str
-        members: list[DescribeGroupsResponse.DescribedGroupMember]
-        authorized_operations: int
-
-        def __init__(self, error_code: int = 0, group_id: str = '', group_state: str = '', protocol_type: str = '', protocol_data: str = '', members: list[DescribeGroupsResponse.DescribedGroupMember] = DEFAULT, authorized_operations: int = -2147483648) -> None:
-            self.error_code = error_code
-            self.group_id = group_id
-            self.group_state = group_state
-            self.protocol_type = protocol_type
-            self.protocol_data = protocol_data
-            self.members = [] if members is DEFAULT else members
-            self.authorized_operations = authorized_operations
+    DescribedGroupMember: TypeAlias = DescribeGroupsResponse_DescribedGroupMember
+    DescribedGroup: TypeAlias = DescribeGroupsResponse_DescribedGroup
 
     throttle_time_ms: int
-    groups: list[DescribeGroupsResponse.DescribedGroup]
+    groups: list[DescribeGroupsResponse_DescribedGroup]
 
-    def __init__(self, throttle_time_ms: int = 0, groups: list[DescribeGroupsResponse.DescribedGroup] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, groups: list[DescribeGroupsResponse_DescribedGroup] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
 
@@ -98,6 +110,17 @@ class DescribeGroupsResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"DescribeGroupsResponse has no version {version}")
         return _DEC_DescribeGroupsResponse[version - 0](r)
+
+
+setattr(DescribeGroupsResponse, 'DescribedGroupMember', DescribeGroupsResponse_DescribedGroupMember)
+setattr(DescribeGroupsResponse_DescribedGroupMember, '__name__', 'DescribedGroupMember')
+setattr(DescribeGroupsResponse_DescribedGroupMember, '__qualname__', 'DescribeGroupsResponse.DescribedGroupMember')
+setattr(DescribeGroupsResponse, 'DescribedGroup', DescribeGroupsResponse_DescribedGroup)
+setattr(DescribeGroupsResponse_DescribedGroup, '__name__', 'DescribedGroup')
+setattr(DescribeGroupsResponse_DescribedGroup, '__qualname__', 'DescribeGroupsResponse.DescribedGroup')
+setattr(DescribeGroupsResponse_DescribedGroupMember, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'client_id': 'str', 'client_host': 'str', 'member_metadata': 'bytes', 'member_assignment': 'bytes'})
+setattr(DescribeGroupsResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'group_id': 'str', 'group_state': 'str', 'protocol_type': 'str', 'protocol_data': 'str', 'members': 'list[DescribeGroupsResponse_DescribedGroupMember]', 'authorized_operations': 'int'})
+setattr(DescribeGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[DescribeGroupsResponse_DescribedGroup]'})
 
 
 def _e_DescribeGroupsRequest_0(self: DescribeGroupsRequest, w: Writer) -> None:
@@ -136,14 +159,14 @@ def _d_DescribeGroupsRequest_5(r: Reader) -> DescribeGroupsRequest:
     r.skip_tags()
     return DescribeGroupsRequest(groups=v_groups, include_authorized_operations=v_include_authorized_operations)
 
-def _e_DescribeGroupsResponse_DescribedGroupMember_0(self: DescribeGroupsResponse.DescribedGroupMember, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroupMember_0(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
     w.string(self.member_id)
     w.string(self.client_id)
     w.string(self.client_host)
     w.bytes_(self.member_metadata)
     w.bytes_(self.member_assignment)
 
-def _e_DescribeGroupsResponse_DescribedGroupMember_4(self: DescribeGroupsResponse.DescribedGroupMember, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroupMember_4(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w.string(self.client_id)
@@ -151,7 +174,7 @@ def _e_DescribeGroupsResponse_DescribedGroupMember_4(self: DescribeGroupsRespons
     w.bytes_(self.member_metadata)
     w.bytes_(self.member_assignment)
 
-def _e_DescribeGroupsResponse_DescribedGroupMember_5(self: DescribeGroupsResponse.DescribedGroupMember, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroupMember_5(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cstring(self.client_id)
@@ -160,24 +183,24 @@ def _e_DescribeGroupsResponse_DescribedGroupMember_5(self: DescribeGroupsRespons
     w.cbytes(self.member_assignment)
     w.buf.append(0)
 
-def _d_DescribeGroupsResponse_DescribedGroupMember_0(r: Reader) -> DescribeGroupsResponse.DescribedGroupMember:
+def _d_DescribeGroupsResponse_DescribedGroupMember_0(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.string()
     v_client_id = r.string()
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse.DescribedGroupMember(member_id=v_member_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
 
-def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroupsResponse.DescribedGroupMember:
+def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_client_id = r.string()
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse.DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
 
-def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroupsResponse.DescribedGroupMember:
+def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_client_id = r.cstring()
@@ -185,9 +208,9 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroup
     v_member_metadata = r.cbytes()
     v_member_assignment = r.cbytes()
     r.skip_tags()
-    return DescribeGroupsResponse.DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
 
-def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse.DescribedGroup, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
@@ -198,7 +221,7 @@ def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse.Desc
     for e_members in w_members:
         _e_DescribeGroupsResponse_DescribedGroupMember_0(e_members, w)
 
-def _e_DescribeGroupsResponse_DescribedGroup_3(self: DescribeGroupsResponse.DescribedGroup, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_3(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
@@ -210,7 +233,7 @@ def _e_DescribeGroupsResponse_DescribedGroup_3(self: DescribeGroupsResponse.Desc
         _e_DescribeGroupsResponse_DescribedGroupMember_0(e_members, w)
     w.int32(self.authorized_operations)
 
-def _e_DescribeGroupsResponse_DescribedGroup_4(self: DescribeGroupsResponse.DescribedGroup, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_4(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
@@ -222,7 +245,7 @@ def _e_DescribeGroupsResponse_DescribedGroup_4(self: DescribeGroupsResponse.Desc
         _e_DescribeGroupsResponse_DescribedGroupMember_4(e_members, w)
     w.int32(self.authorized_operations)
 
-def _e_DescribeGroupsResponse_DescribedGroup_5(self: DescribeGroupsResponse.DescribedGroup, w: Writer) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_5(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
@@ -235,16 +258,16 @@ def _e_DescribeGroupsResponse_DescribedGroup_5(self: DescribeGroupsResponse.Desc
     w.int32(self.authorized_operations)
     w.buf.append(0)
 
-def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsResponse.DescribedGroup:
+def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
     v_group_id = r.string()
     v_group_state = r.string()
     v_protocol_type = r.string()
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse.DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members)
+    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members)
 
-def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsResponse.DescribedGroup:
+def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
     v_group_id = r.string()
     v_group_state = r.string()
@@ -252,9 +275,9 @@ def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsRespo
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse.DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
 
-def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsResponse.DescribedGroup:
+def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
     v_group_id = r.string()
     v_group_state = r.string()
@@ -262,9 +285,9 @@ def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsRespo
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(r.array_len())]
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse.DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
 
-def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsResponse.DescribedGroup:
+def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
     v_group_id = r.cstring()
     v_group_state = r.cstring()
@@ -273,7 +296,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsRespo
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeGroupsResponse.DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
 
 def _e_DescribeGroupsResponse_0(self: DescribeGroupsResponse, w: Writer) -> None:
     w_groups = self.groups

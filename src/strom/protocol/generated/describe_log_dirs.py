@@ -5,32 +5,37 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeLogDirsRequest_DescribableLogDirTopic(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class DescribeLogDirsRequest(Message):
     __slots__ = ('topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics',)
     API_KEY: ClassVar[int] = 35
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DescribableLogDirTopic(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[int]
+    DescribableLogDirTopic: TypeAlias = DescribeLogDirsRequest_DescribableLogDirTopic
 
-        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
+    topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None
 
-    topics: list[DescribeLogDirsRequest.DescribableLogDirTopic] | None
-
-    def __init__(self, topics: list[DescribeLogDirsRequest.DescribableLogDirTopic] | None = DEFAULT) -> None:
+    def __init__(self, topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None | Default = DEFAULT) -> None:
         self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
@@ -45,55 +50,73 @@ class DescribeLogDirsRequest(Message):
         return _DEC_DescribeLogDirsRequest[version - 0](r)
 
 
+setattr(DescribeLogDirsRequest, 'DescribableLogDirTopic', DescribeLogDirsRequest_DescribableLogDirTopic)
+setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__name__', 'DescribableLogDirTopic')
+setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__qualname__', 'DescribeLogDirsRequest.DescribableLogDirTopic')
+setattr(DescribeLogDirsRequest_DescribableLogDirTopic, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(DescribeLogDirsRequest, '__annotations__', {'topics': 'list[DescribeLogDirsRequest_DescribableLogDirTopic] | None'})
+
+
+class DescribeLogDirsResponse_DescribeLogDirsPartition(Message):
+    __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key',)
+    partition_index: int
+    partition_size: int
+    offset_lag: int
+    is_future_key: bool
+
+    def __init__(self, partition_index: int = 0, partition_size: int = 0, offset_lag: int = 0, is_future_key: bool = False) -> None:
+        self.partition_index = partition_index
+        self.partition_size = partition_size
+        self.offset_lag = offset_lag
+        self.is_future_key = is_future_key
+
+
+class DescribeLogDirsResponse_DescribeLogDirsTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition]
+
+    def __init__(self, name: str = '', partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class DescribeLogDirsResponse_DescribeLogDirsResult(Message):
+    __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes',)
+    error_code: int
+    log_dir: str
+    topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic]
+    total_bytes: int
+    usable_bytes: int
+
+    def __init__(self, error_code: int = 0, log_dir: str = '', topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic] | Default = DEFAULT, total_bytes: int = -1, usable_bytes: int = -1) -> None:
+        self.error_code = error_code
+        self.log_dir = log_dir
+        self.topics = [] if topics is DEFAULT else topics
+        self.total_bytes = total_bytes
+        self.usable_bytes = usable_bytes
+
+
 class DescribeLogDirsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'results',)
     API_KEY: ClassVar[int] = 35
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class DescribeLogDirsPartition(Message):
-        __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key',)
-        partition_index: int
-        partition_size: int
-        offset_lag: int
-        is_future_key: bool
-
-        def __init__(self, partition_index: int = 0, partition_size: int = 0, offset_lag: int = 0, is_future_key: bool = False) -> None:
-            self.partition_index = partition_index
-            self.partition_size = partition_size
-            self.offset_lag = offset_lag
-            self.is_future_key = is_future_key
-
-    class DescribeLogDirsTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[DescribeLogDirsResponse.DescribeLogDirsPartition]
-
-        def __init__(self, name: str = '', partitions: list[DescribeLogDirsResponse.DescribeLogDirsPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class DescribeLogDirsResult(Message):
-        __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes',)
-        error_code: int
-        log_dir: str
-        topics: list[DescribeLogDirsResponse.DescribeLogDirsTopic]
-        total_bytes: int
-        usable_bytes: int
-
-        def __init__(self, error_code: int = 0, log_dir: str = '', topics: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = DEFAULT, total_bytes: int = -1, usable_bytes: int = -1) -> None:
-            self.error_code = error_code
-            self.log_dir = log_dir
-            self.topics = [] if topics is DEFAULT else topics
-            self.total_bytes = total_bytes
-            self.usable_bytes = usable_bytes
+    DescribeLogDirsPartition: TypeAlias = DescribeLogDirsResponse_DescribeLogDirsPartition
+    DescribeLogDirsTopic: TypeAlias = DescribeLogDirsResponse_DescribeLogDirsTopic
+    DescribeLogDirsResult: TypeAlias = DescribeLogDirsResponse_DescribeLogDirsResult
 
     throttle_time_ms: int
     error_code: int
-    results: list[DescribeLogDirsResponse.DescribeLogDirsResult]
+    results: list[DescribeLogDirsResponse_DescribeLogDirsResult]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results: list[DescribeLogDirsResponse.DescribeLogDirsResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results: list[DescribeLogDirsResponse_DescribeLogDirsResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.results = [] if results is DEFAULT else results
@@ -110,14 +133,29 @@ class DescribeLogDirsResponse(Message):
         return _DEC_DescribeLogDirsResponse[version - 0](r)
 
 
-def _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(self: DescribeLogDirsRequest.DescribableLogDirTopic, w: Writer) -> None:
+setattr(DescribeLogDirsResponse, 'DescribeLogDirsPartition', DescribeLogDirsResponse_DescribeLogDirsPartition)
+setattr(DescribeLogDirsResponse_DescribeLogDirsPartition, '__name__', 'DescribeLogDirsPartition')
+setattr(DescribeLogDirsResponse_DescribeLogDirsPartition, '__qualname__', 'DescribeLogDirsResponse.DescribeLogDirsPartition')
+setattr(DescribeLogDirsResponse, 'DescribeLogDirsTopic', DescribeLogDirsResponse_DescribeLogDirsTopic)
+setattr(DescribeLogDirsResponse_DescribeLogDirsTopic, '__name__', 'DescribeLogDirsTopic')
+setattr(DescribeLogDirsResponse_DescribeLogDirsTopic, '__qualname__', 'DescribeLogDirsResponse.DescribeLogDirsTopic')
+setattr(DescribeLogDirsResponse, 'DescribeLogDirsResult', DescribeLogDirsResponse_DescribeLogDirsResult)
+setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__name__', 'DescribeLogDirsResult')
+setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__qualname__', 'DescribeLogDirsResponse.DescribeLogDirsResult')
+setattr(DescribeLogDirsResponse_DescribeLogDirsPartition, '__annotations__', {'partition_index': 'int', 'partition_size': 'int', 'offset_lag': 'int', 'is_future_key': 'bool'})
+setattr(DescribeLogDirsResponse_DescribeLogDirsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[DescribeLogDirsResponse_DescribeLogDirsPartition]'})
+setattr(DescribeLogDirsResponse_DescribeLogDirsResult, '__annotations__', {'error_code': 'int', 'log_dir': 'str', 'topics': 'list[DescribeLogDirsResponse_DescribeLogDirsTopic]', 'total_bytes': 'int', 'usable_bytes': 'int'})
+setattr(DescribeLogDirsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'results': 'list[DescribeLogDirsResponse_DescribeLogDirsResult]'})
+
+
+def _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(self: DescribeLogDirsRequest_DescribableLogDirTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequest.DescribableLogDirTopic, w: Writer) -> None:
+def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequest_DescribableLogDirTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -125,16 +163,16 @@ def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequ
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r: Reader) -> DescribeLogDirsRequest.DescribableLogDirTopic:
+def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return DescribeLogDirsRequest.DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r: Reader) -> DescribeLogDirsRequest.DescribableLogDirTopic:
+def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsRequest.DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
 
 def _e_DescribeLogDirsRequest_0(self: DescribeLogDirsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -166,30 +204,30 @@ def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     r.skip_tags()
     return DescribeLogDirsRequest(topics=v_topics)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(self: DescribeLogDirsResponse.DescribeLogDirsPartition, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(self: DescribeLogDirsResponse_DescribeLogDirsPartition, w: Writer) -> None:
     w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(self: DescribeLogDirsResponse.DescribeLogDirsPartition, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(self: DescribeLogDirsResponse_DescribeLogDirsPartition, w: Writer) -> None:
     w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
     w.buf.append(0)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsPartition:
+def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
-    return DescribeLogDirsResponse.DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsPartition:
+def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
     r.skip_tags()
-    return DescribeLogDirsResponse.DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(self: DescribeLogDirsResponse.DescribeLogDirsTopic, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(self: DescribeLogDirsResponse_DescribeLogDirsTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(e_partitions, w)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsResponse.DescribeLogDirsTopic, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsResponse_DescribeLogDirsTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -197,18 +235,18 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsRespo
         _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(e_partitions, w)
     w.buf.append(0)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsTopic:
+def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.string()
     v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse.DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsTopic:
+def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.cstring()
     v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse.DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResponse.DescribeLogDirsResult, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.string(self.log_dir)
     w_topics = self.topics
@@ -216,7 +254,7 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResp
     for e_topics in w_topics:
         _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(e_topics, w)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(self: DescribeLogDirsResponse.DescribeLogDirsResult, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring(self.log_dir)
     w_topics = self.topics
@@ -225,7 +263,7 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(self: DescribeLogDirsResp
         _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(e_topics, w)
     w.buf.append(0)
 
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResponse.DescribeLogDirsResult, w: Writer) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring(self.log_dir)
     w_topics = self.topics
@@ -235,26 +273,26 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResp
     w.buf += _S_qq.pack(self.total_bytes, self.usable_bytes)
     w.buf.append(0)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsResult:
+def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.string()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse.DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsResult:
+def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse.DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLogDirsResponse.DescribeLogDirsResult:
+def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
     v_total_bytes, v_usable_bytes = r.fixed(_S_qq)
     r.skip_tags()
-    return DescribeLogDirsResponse.DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics, total_bytes=v_total_bytes, usable_bytes=v_usable_bytes)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics, total_bytes=v_total_bytes, usable_bytes=v_usable_bytes)
 
 def _e_DescribeLogDirsResponse_0(self: DescribeLogDirsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

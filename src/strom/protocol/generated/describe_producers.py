@@ -5,32 +5,37 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeProducersRequest_TopicRequest(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
 
 
 class DescribeProducersRequest(Message):
     __slots__ = ('topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics',)
     API_KEY: ClassVar[int] = 61
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicRequest(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
+    TopicRequest: TypeAlias = DescribeProducersRequest_TopicRequest
 
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+    topics: list[DescribeProducersRequest_TopicRequest]
 
-    topics: list[DescribeProducersRequest.TopicRequest]
-
-    def __init__(self, topics: list[DescribeProducersRequest.TopicRequest] = DEFAULT) -> None:
+    def __init__(self, topics: list[DescribeProducersRequest_TopicRequest] | Default = DEFAULT) -> None:
         self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
@@ -45,56 +50,74 @@ class DescribeProducersRequest(Message):
         return _DEC_DescribeProducersRequest[version - 0](r)
 
 
+setattr(DescribeProducersRequest, 'TopicRequest', DescribeProducersRequest_TopicRequest)
+setattr(DescribeProducersRequest_TopicRequest, '__name__', 'TopicRequest')
+setattr(DescribeProducersRequest_TopicRequest, '__qualname__', 'DescribeProducersRequest.TopicRequest')
+setattr(DescribeProducersRequest_TopicRequest, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(DescribeProducersRequest, '__annotations__', {'topics': 'list[DescribeProducersRequest_TopicRequest]'})
+
+
+class DescribeProducersResponse_ProducerState(Message):
+    __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset',)
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    coordinator_epoch: int
+    current_txn_start_offset: int
+
+    def __init__(self, producer_id: int = 0, producer_epoch: int = 0, last_sequence: int = -1, last_timestamp: int = -1, coordinator_epoch: int = 0, current_txn_start_offset: int = -1) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.last_sequence = last_sequence
+        self.last_timestamp = last_timestamp
+        self.coordinator_epoch = coordinator_epoch
+        self.current_txn_start_offset = current_txn_start_offset
+
+
+class DescribeProducersResponse_PartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'error_message', 'active_producers',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    active_producers: list[DescribeProducersResponse_ProducerState]
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, active_producers: list[DescribeProducersResponse_ProducerState] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.active_producers = [] if active_producers is DEFAULT else active_producers
+
+
+class DescribeProducersResponse_TopicResponse(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[DescribeProducersResponse_PartitionResponse]
+
+    def __init__(self, name: str = '', partitions: list[DescribeProducersResponse_PartitionResponse] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class DescribeProducersResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 61
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ProducerState(Message):
-        __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset',)
-        producer_id: int
-        producer_epoch: int
-        last_sequence: int
-        last_timestamp: int
-        coordinator_epoch: int
-        current_txn_start_offset: int
-
-        def __init__(self, producer_id: int = 0, producer_epoch: int = 0, last_sequence: int = -1, last_timestamp: int = -1, coordinator_epoch: int = 0, current_txn_start_offset: int = -1) -> None:
-            self.producer_id = producer_id
-            self.producer_epoch = producer_epoch
-            self.last_sequence = last_sequence
-            self.last_timestamp = last_timestamp
-            self.coordinator_epoch = coordinator_epoch
-            self.current_txn_start_offset = current_txn_start_offset
-
-    class PartitionResponse(Message):
-        __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers',)
-        partition_index: int
-        error_code: int
-        error_message: str | None
-        active_producers: list[DescribeProducersResponse.ProducerState]
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, active_producers: list[DescribeProducersResponse.ProducerState] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.error_message = error_message
-            self.active_producers = [] if active_producers is DEFAULT else active_producers
-
-    class TopicResponse(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[DescribeProducersResponse.PartitionResponse]
-
-        def __init__(self, name: str = '', partitions: list[DescribeProducersResponse.PartitionResponse] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ProducerState: TypeAlias = DescribeProducersResponse_ProducerState
+    PartitionResponse: TypeAlias = DescribeProducersResponse_PartitionResponse
+    TopicResponse: TypeAlias = DescribeProducersResponse_TopicResponse
 
     throttle_time_ms: int
-    topics: list[DescribeProducersResponse.TopicResponse]
+    topics: list[DescribeProducersResponse_TopicResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeProducersResponse.TopicResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeProducersResponse_TopicResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -110,7 +133,22 @@ class DescribeProducersResponse(Message):
         return _DEC_DescribeProducersResponse[version - 0](r)
 
 
-def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest.TopicRequest, w: Writer) -> None:
+setattr(DescribeProducersResponse, 'ProducerState', DescribeProducersResponse_ProducerState)
+setattr(DescribeProducersResponse_ProducerState, '__name__', 'ProducerState')
+setattr(DescribeProducersResponse_ProducerState, '__qualname__', 'DescribeProducersResponse.ProducerState')
+setattr(DescribeProducersResponse, 'PartitionResponse', DescribeProducersResponse_PartitionResponse)
+setattr(DescribeProducersResponse_PartitionResponse, '__name__', 'PartitionResponse')
+setattr(DescribeProducersResponse_PartitionResponse, '__qualname__', 'DescribeProducersResponse.PartitionResponse')
+setattr(DescribeProducersResponse, 'TopicResponse', DescribeProducersResponse_TopicResponse)
+setattr(DescribeProducersResponse_TopicResponse, '__name__', 'TopicResponse')
+setattr(DescribeProducersResponse_TopicResponse, '__qualname__', 'DescribeProducersResponse.TopicResponse')
+setattr(DescribeProducersResponse_ProducerState, '__annotations__', {'producer_id': 'int', 'producer_epoch': 'int', 'last_sequence': 'int', 'last_timestamp': 'int', 'coordinator_epoch': 'int', 'current_txn_start_offset': 'int'})
+setattr(DescribeProducersResponse_PartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'active_producers': 'list[DescribeProducersResponse_ProducerState]'})
+setattr(DescribeProducersResponse_TopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[DescribeProducersResponse_PartitionResponse]'})
+setattr(DescribeProducersResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DescribeProducersResponse_TopicResponse]'})
+
+
+def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest_TopicRequest, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -118,11 +156,11 @@ def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest.To
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _d_DescribeProducersRequest_TopicRequest_0(r: Reader) -> DescribeProducersRequest.TopicRequest:
+def _d_DescribeProducersRequest_TopicRequest_0(r: Reader) -> DescribeProducersRequest_TopicRequest:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeProducersRequest.TopicRequest(name=v_name, partition_indexes=v_partition_indexes)
+    return DescribeProducersRequest_TopicRequest(name=v_name, partition_indexes=v_partition_indexes)
 
 def _e_DescribeProducersRequest_0(self: DescribeProducersRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -136,16 +174,16 @@ def _d_DescribeProducersRequest_0(r: Reader) -> DescribeProducersRequest:
     r.skip_tags()
     return DescribeProducersRequest(topics=v_topics)
 
-def _e_DescribeProducersResponse_ProducerState_0(self: DescribeProducersResponse.ProducerState, w: Writer) -> None:
+def _e_DescribeProducersResponse_ProducerState_0(self: DescribeProducersResponse_ProducerState, w: Writer) -> None:
     w.buf += _S_qiiqiq.pack(self.producer_id, self.producer_epoch, self.last_sequence, self.last_timestamp, self.coordinator_epoch, self.current_txn_start_offset)
     w.buf.append(0)
 
-def _d_DescribeProducersResponse_ProducerState_0(r: Reader) -> DescribeProducersResponse.ProducerState:
+def _d_DescribeProducersResponse_ProducerState_0(r: Reader) -> DescribeProducersResponse_ProducerState:
     v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed(_S_qiiqiq)
     r.skip_tags()
-    return DescribeProducersResponse.ProducerState(producer_id=v_producer_id, producer_epoch=v_producer_epoch, last_sequence=v_last_sequence, last_timestamp=v_last_timestamp, coordinator_epoch=v_coordinator_epoch, current_txn_start_offset=v_current_txn_start_offset)
+    return DescribeProducersResponse_ProducerState(producer_id=v_producer_id, producer_epoch=v_producer_epoch, last_sequence=v_last_sequence, last_timestamp=v_last_timestamp, coordinator_epoch=v_coordinator_epoch, current_txn_start_offset=v_current_txn_start_offset)
 
-def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResponse.PartitionResponse, w: Writer) -> None:
+def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResponse_PartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w_active_producers = self.active_producers
@@ -154,14 +192,14 @@ def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResp
         _e_DescribeProducersResponse_ProducerState_0(e_active_producers, w)
     w.buf.append(0)
 
-def _d_DescribeProducersResponse_PartitionResponse_0(r: Reader) -> DescribeProducersResponse.PartitionResponse:
+def _d_DescribeProducersResponse_PartitionResponse_0(r: Reader) -> DescribeProducersResponse_PartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeProducersResponse.PartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, active_producers=v_active_producers)
+    return DescribeProducersResponse_PartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, active_producers=v_active_producers)
 
-def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse.TopicResponse, w: Writer) -> None:
+def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse_TopicResponse, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -169,11 +207,11 @@ def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse
         _e_DescribeProducersResponse_PartitionResponse_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_DescribeProducersResponse_TopicResponse_0(r: Reader) -> DescribeProducersResponse.TopicResponse:
+def _d_DescribeProducersResponse_TopicResponse_0(r: Reader) -> DescribeProducersResponse_TopicResponse:
     v_name = r.cstring()
     v_partitions = [_d_DescribeProducersResponse_PartitionResponse_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeProducersResponse.TopicResponse(name=v_name, partitions=v_partitions)
+    return DescribeProducersResponse_TopicResponse(name=v_name, partitions=v_partitions)
 
 def _e_DescribeProducersResponse_0(self: DescribeProducersResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

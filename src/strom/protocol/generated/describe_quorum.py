@@ -5,39 +5,47 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeQuorumRequest_PartitionData(Message):
+    __slots__ = ('partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index',)
+    partition_index: int
+
+    def __init__(self, partition_index: int = 0) -> None:
+        self.partition_index = partition_index
+
+
+class DescribeQuorumRequest_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[DescribeQuorumRequest_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class DescribeQuorumRequest(Message):
     __slots__ = ('topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics',)
     API_KEY: ClassVar[int] = 55
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index',)
-        partition_index: int
+    PartitionData: TypeAlias = DescribeQuorumRequest_PartitionData
+    TopicData: TypeAlias = DescribeQuorumRequest_TopicData
 
-        def __init__(self, partition_index: int = 0) -> None:
-            self.partition_index = partition_index
+    topics: list[DescribeQuorumRequest_TopicData]
 
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[DescribeQuorumRequest.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    topics: list[DescribeQuorumRequest.TopicData]
-
-    def __init__(self, topics: list[DescribeQuorumRequest.TopicData] = DEFAULT) -> None:
+    def __init__(self, topics: list[DescribeQuorumRequest_TopicData] | Default = DEFAULT) -> None:
         self.topics = [] if topics is DEFAULT else topics
 
     def encode(self, w: Writer, version: int) -> None:
@@ -52,84 +60,112 @@ class DescribeQuorumRequest(Message):
         return _DEC_DescribeQuorumRequest[version - 0](r)
 
 
+setattr(DescribeQuorumRequest, 'PartitionData', DescribeQuorumRequest_PartitionData)
+setattr(DescribeQuorumRequest_PartitionData, '__name__', 'PartitionData')
+setattr(DescribeQuorumRequest_PartitionData, '__qualname__', 'DescribeQuorumRequest.PartitionData')
+setattr(DescribeQuorumRequest, 'TopicData', DescribeQuorumRequest_TopicData)
+setattr(DescribeQuorumRequest_TopicData, '__name__', 'TopicData')
+setattr(DescribeQuorumRequest_TopicData, '__qualname__', 'DescribeQuorumRequest.TopicData')
+setattr(DescribeQuorumRequest_PartitionData, '__annotations__', {'partition_index': 'int'})
+setattr(DescribeQuorumRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[DescribeQuorumRequest_PartitionData]'})
+setattr(DescribeQuorumRequest, '__annotations__', {'topics': 'list[DescribeQuorumRequest_TopicData]'})
+
+
+class DescribeQuorumResponse_ReplicaState(Message):
+    __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp',)
+    replica_id: int
+    replica_directory_id: bytes
+    log_end_offset: int
+    last_fetch_timestamp: int
+    last_caught_up_timestamp: int
+
+    def __init__(self, replica_id: int = 0, replica_directory_id: bytes = ZERO_UUID, log_end_offset: int = 0, last_fetch_timestamp: int = -1, last_caught_up_timestamp: int = -1) -> None:
+        self.replica_id = replica_id
+        self.replica_directory_id = replica_directory_id
+        self.log_end_offset = log_end_offset
+        self.last_fetch_timestamp = last_fetch_timestamp
+        self.last_caught_up_timestamp = last_caught_up_timestamp
+
+
+class DescribeQuorumResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    current_voters: list[DescribeQuorumResponse_ReplicaState]
+    observers: list[DescribeQuorumResponse_ReplicaState]
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '', leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponse_ReplicaState] | Default = DEFAULT, observers: list[DescribeQuorumResponse_ReplicaState] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.high_watermark = high_watermark
+        self.current_voters = [] if current_voters is DEFAULT else current_voters
+        self.observers = [] if observers is DEFAULT else observers
+
+
+class DescribeQuorumResponse_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[DescribeQuorumResponse_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class DescribeQuorumResponse_Listener(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+
+
+class DescribeQuorumResponse_Node(Message):
+    __slots__ = ('node_id', 'listeners',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'listeners',)
+    node_id: int
+    listeners: list[DescribeQuorumResponse_Listener]
+
+    def __init__(self, node_id: int = 0, listeners: list[DescribeQuorumResponse_Listener] | Default = DEFAULT) -> None:
+        self.node_id = node_id
+        self.listeners = [] if listeners is DEFAULT else listeners
+
+
 class DescribeQuorumResponse(Message):
     __slots__ = ('error_code', 'error_message', 'topics', 'nodes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'topics', 'nodes',)
     API_KEY: ClassVar[int] = 55
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ReplicaState(Message):
-        __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp',)
-        replica_id: int
-        replica_directory_id: bytes
-        log_end_offset: int
-        last_fetch_timestamp: int
-        last_caught_up_timestamp: int
-
-        def __init__(self, replica_id: int = 0, replica_directory_id: bytes = ZERO_UUID, log_end_offset: int = 0, last_fetch_timestamp: int = -1, last_caught_up_timestamp: int = -1) -> None:
-            self.replica_id = replica_id
-            self.replica_directory_id = replica_directory_id
-            self.log_end_offset = log_end_offset
-            self.last_fetch_timestamp = last_fetch_timestamp
-            self.last_caught_up_timestamp = last_caught_up_timestamp
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers',)
-        partition_index: int
-        error_code: int
-        error_message: str | None
-        leader_id: int
-        leader_epoch: int
-        high_watermark: int
-        current_voters: list[DescribeQuorumResponse.ReplicaState]
-        observers: list[DescribeQuorumResponse.ReplicaState]
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '', leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponse.ReplicaState] = DEFAULT, observers: list[DescribeQuorumResponse.ReplicaState] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.error_message = error_message
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.high_watermark = high_watermark
-            self.current_voters = [] if current_voters is DEFAULT else current_voters
-            self.observers = [] if observers is DEFAULT else observers
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[DescribeQuorumResponse.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class Listener(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
-
-    class Node(Message):
-        __slots__ = ('node_id', 'listeners',)
-        node_id: int
-        listeners: list[DescribeQuorumResponse.Listener]
-
-        def __init__(self, node_id: int = 0, listeners: list[DescribeQuorumResponse.Listener] = DEFAULT) -> None:
-            self.node_id = node_id
-            self.listeners = [] if listeners is DEFAULT else listeners
+    ReplicaState: TypeAlias = DescribeQuorumResponse_ReplicaState
+    PartitionData: TypeAlias = DescribeQuorumResponse_PartitionData
+    TopicData: TypeAlias = DescribeQuorumResponse_TopicData
+    Listener: TypeAlias = DescribeQuorumResponse_Listener
+    Node: TypeAlias = DescribeQuorumResponse_Node
 
     error_code: int
     error_message: str | None
-    topics: list[DescribeQuorumResponse.TopicData]
-    nodes: list[DescribeQuorumResponse.Node]
+    topics: list[DescribeQuorumResponse_TopicData]
+    nodes: list[DescribeQuorumResponse_Node]
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', topics: list[DescribeQuorumResponse.TopicData] = DEFAULT, nodes: list[DescribeQuorumResponse.Node] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = '', topics: list[DescribeQuorumResponse_TopicData] | Default = DEFAULT, nodes: list[DescribeQuorumResponse_Node] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.topics = [] if topics is DEFAULT else topics
@@ -147,16 +183,39 @@ class DescribeQuorumResponse(Message):
         return _DEC_DescribeQuorumResponse[version - 0](r)
 
 
-def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest.PartitionData, w: Writer) -> None:
+setattr(DescribeQuorumResponse, 'ReplicaState', DescribeQuorumResponse_ReplicaState)
+setattr(DescribeQuorumResponse_ReplicaState, '__name__', 'ReplicaState')
+setattr(DescribeQuorumResponse_ReplicaState, '__qualname__', 'DescribeQuorumResponse.ReplicaState')
+setattr(DescribeQuorumResponse, 'PartitionData', DescribeQuorumResponse_PartitionData)
+setattr(DescribeQuorumResponse_PartitionData, '__name__', 'PartitionData')
+setattr(DescribeQuorumResponse_PartitionData, '__qualname__', 'DescribeQuorumResponse.PartitionData')
+setattr(DescribeQuorumResponse, 'TopicData', DescribeQuorumResponse_TopicData)
+setattr(DescribeQuorumResponse_TopicData, '__name__', 'TopicData')
+setattr(DescribeQuorumResponse_TopicData, '__qualname__', 'DescribeQuorumResponse.TopicData')
+setattr(DescribeQuorumResponse, 'Listener', DescribeQuorumResponse_Listener)
+setattr(DescribeQuorumResponse_Listener, '__name__', 'Listener')
+setattr(DescribeQuorumResponse_Listener, '__qualname__', 'DescribeQuorumResponse.Listener')
+setattr(DescribeQuorumResponse, 'Node', DescribeQuorumResponse_Node)
+setattr(DescribeQuorumResponse_Node, '__name__', 'Node')
+setattr(DescribeQuorumResponse_Node, '__qualname__', 'DescribeQuorumResponse.Node')
+setattr(DescribeQuorumResponse_ReplicaState, '__annotations__', {'replica_id': 'int', 'replica_directory_id': 'bytes', 'log_end_offset': 'int', 'last_fetch_timestamp': 'int', 'last_caught_up_timestamp': 'int'})
+setattr(DescribeQuorumResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'leader_id': 'int', 'leader_epoch': 'int', 'high_watermark': 'int', 'current_voters': 'list[DescribeQuorumResponse_ReplicaState]', 'observers': 'list[DescribeQuorumResponse_ReplicaState]'})
+setattr(DescribeQuorumResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[DescribeQuorumResponse_PartitionData]'})
+setattr(DescribeQuorumResponse_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(DescribeQuorumResponse_Node, '__annotations__', {'node_id': 'int', 'listeners': 'list[DescribeQuorumResponse_Listener]'})
+setattr(DescribeQuorumResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'topics': 'list[DescribeQuorumResponse_TopicData]', 'nodes': 'list[DescribeQuorumResponse_Node]'})
+
+
+def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_PartitionData, w: Writer) -> None:
     w.int32(self.partition_index)
     w.buf.append(0)
 
-def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest.PartitionData:
+def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest_PartitionData:
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeQuorumRequest.PartitionData(partition_index=v_partition_index)
+    return DescribeQuorumRequest_PartitionData(partition_index=v_partition_index)
 
-def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest.TopicData, w: Writer) -> None:
+def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -164,11 +223,11 @@ def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest.TopicData, 
         _e_DescribeQuorumRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest.TopicData:
+def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
 def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -182,38 +241,38 @@ def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
     r.skip_tags()
     return DescribeQuorumRequest(topics=v_topics)
 
-def _e_DescribeQuorumResponse_ReplicaState_0(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
+def _e_DescribeQuorumResponse_ReplicaState_0(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
     w.buf += _S_iq.pack(self.replica_id, self.log_end_offset)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_ReplicaState_1(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
+def _e_DescribeQuorumResponse_ReplicaState_1(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
     w.buf += _S_iqqq.pack(self.replica_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse.ReplicaState, w: Writer) -> None:
+def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
     w.int32(self.replica_id)
     w.uuid(self.replica_directory_id)
     w.buf += _S_qqq.pack(self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
-def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse.ReplicaState:
+def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id, v_log_end_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset)
+    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset)
 
-def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse.ReplicaState:
+def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_iqqq)
     r.skip_tags()
-    return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
 
-def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse.ReplicaState:
+def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
     v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_qqq)
     r.skip_tags()
-    return DescribeQuorumResponse.ReplicaState(replica_id=v_replica_id, replica_directory_id=v_replica_directory_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, replica_directory_id=v_replica_directory_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
 
-def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
     w_current_voters = self.current_voters
     w.carray_len(len(w_current_voters))
@@ -225,7 +284,7 @@ def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse.Parti
         _e_DescribeQuorumResponse_ReplicaState_0(e_observers, w)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_PartitionData_1(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_PartitionData_1(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
     w_current_voters = self.current_voters
     w.carray_len(len(w_current_voters))
@@ -237,7 +296,7 @@ def _e_DescribeQuorumResponse_PartitionData_1(self: DescribeQuorumResponse.Parti
         _e_DescribeQuorumResponse_ReplicaState_1(e_observers, w)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse.PartitionData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w.buf += _S_iiq.pack(self.leader_id, self.leader_epoch, self.high_watermark)
@@ -251,30 +310,30 @@ def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse.Parti
         _e_DescribeQuorumResponse_ReplicaState_2(e_observers, w)
     w.buf.append(0)
 
-def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse.PartitionData:
+def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
 
-def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse.PartitionData:
+def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
 
-def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumResponse.PartitionData:
+def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_iiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
 
-def _e_DescribeQuorumResponse_TopicData_0(self: DescribeQuorumResponse.TopicData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_TopicData_0(self: DescribeQuorumResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -282,7 +341,7 @@ def _e_DescribeQuorumResponse_TopicData_0(self: DescribeQuorumResponse.TopicData
         _e_DescribeQuorumResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_TopicData_1(self: DescribeQuorumResponse.TopicData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_TopicData_1(self: DescribeQuorumResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -290,7 +349,7 @@ def _e_DescribeQuorumResponse_TopicData_1(self: DescribeQuorumResponse.TopicData
         _e_DescribeQuorumResponse_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse.TopicData, w: Writer) -> None:
+def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -298,48 +357,48 @@ def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse.TopicData
         _e_DescribeQuorumResponse_PartitionData_2(e_partitions, w)
     w.buf.append(0)
 
-def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse.TopicData:
+def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse.TopicData:
+def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse.TopicData:
+def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse.Listener, w: Writer) -> None:
+def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_Listener_2(self: DescribeQuorumResponse.Listener, w: Writer) -> None:
+def _e_DescribeQuorumResponse_Listener_2(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse.Listener:
+def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Listener:
     r.skip_tags()
-    return DescribeQuorumResponse.Listener()
+    return DescribeQuorumResponse_Listener()
 
-def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse.Listener:
+def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return DescribeQuorumResponse.Listener(name=v_name, host=v_host, port=v_port)
+    return DescribeQuorumResponse_Listener(name=v_name, host=v_host, port=v_port)
 
-def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse.Node, w: Writer) -> None:
+def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse_Node, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_DescribeQuorumResponse_Node_2(self: DescribeQuorumResponse.Node, w: Writer) -> None:
+def _e_DescribeQuorumResponse_Node_2(self: DescribeQuorumResponse_Node, w: Writer) -> None:
     w.int32(self.node_id)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
@@ -347,15 +406,15 @@ def _e_DescribeQuorumResponse_Node_2(self: DescribeQuorumResponse.Node, w: Write
         _e_DescribeQuorumResponse_Listener_2(e_listeners, w)
     w.buf.append(0)
 
-def _d_DescribeQuorumResponse_Node_0(r: Reader) -> DescribeQuorumResponse.Node:
+def _d_DescribeQuorumResponse_Node_0(r: Reader) -> DescribeQuorumResponse_Node:
     r.skip_tags()
-    return DescribeQuorumResponse.Node()
+    return DescribeQuorumResponse_Node()
 
-def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse.Node:
+def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse_Node:
     v_node_id = r.int32()
     v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse.Node(node_id=v_node_id, listeners=v_listeners)
+    return DescribeQuorumResponse_Node(node_id=v_node_id, listeners=v_listeners)
 
 def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,41 +5,49 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeTopicPartitionsRequest_TopicRequest(Message):
+    __slots__ = ('name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name',)
+    name: str
+
+    def __init__(self, name: str = '') -> None:
+        self.name = name
+
+
+class DescribeTopicPartitionsRequest_Cursor(Message):
+    __slots__ = ('topic_name', 'partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index',)
+    topic_name: str
+    partition_index: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
 
 
 class DescribeTopicPartitionsRequest(Message):
     __slots__ = ('topics', 'response_partition_limit', 'cursor',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'response_partition_limit', 'cursor',)
     API_KEY: ClassVar[int] = 75
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicRequest(Message):
-        __slots__ = ('name',)
-        name: str
+    TopicRequest: TypeAlias = DescribeTopicPartitionsRequest_TopicRequest
+    Cursor: TypeAlias = DescribeTopicPartitionsRequest_Cursor
 
-        def __init__(self, name: str = '') -> None:
-            self.name = name
-
-    class Cursor(Message):
-        __slots__ = ('topic_name', 'partition_index',)
-        topic_name: str
-        partition_index: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-
-    topics: list[DescribeTopicPartitionsRequest.TopicRequest]
+    topics: list[DescribeTopicPartitionsRequest_TopicRequest]
     response_partition_limit: int
-    cursor: DescribeTopicPartitionsRequest.Cursor | None
+    cursor: DescribeTopicPartitionsRequest_Cursor | None
 
-    def __init__(self, topics: list[DescribeTopicPartitionsRequest.TopicRequest] = DEFAULT, response_partition_limit: int = 2000, cursor: DescribeTopicPartitionsRequest.Cursor | None = None) -> None:
+    def __init__(self, topics: list[DescribeTopicPartitionsRequest_TopicRequest] | Default = DEFAULT, response_partition_limit: int = 2000, cursor: DescribeTopicPartitionsRequest_Cursor | None = None) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.response_partition_limit = response_partition_limit
         self.cursor = cursor
@@ -56,67 +64,89 @@ class DescribeTopicPartitionsRequest(Message):
         return _DEC_DescribeTopicPartitionsRequest[version - 0](r)
 
 
+setattr(DescribeTopicPartitionsRequest, 'TopicRequest', DescribeTopicPartitionsRequest_TopicRequest)
+setattr(DescribeTopicPartitionsRequest_TopicRequest, '__name__', 'TopicRequest')
+setattr(DescribeTopicPartitionsRequest_TopicRequest, '__qualname__', 'DescribeTopicPartitionsRequest.TopicRequest')
+setattr(DescribeTopicPartitionsRequest, 'Cursor', DescribeTopicPartitionsRequest_Cursor)
+setattr(DescribeTopicPartitionsRequest_Cursor, '__name__', 'Cursor')
+setattr(DescribeTopicPartitionsRequest_Cursor, '__qualname__', 'DescribeTopicPartitionsRequest.Cursor')
+setattr(DescribeTopicPartitionsRequest_TopicRequest, '__annotations__', {'name': 'str'})
+setattr(DescribeTopicPartitionsRequest_Cursor, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(DescribeTopicPartitionsRequest, '__annotations__', {'topics': 'list[DescribeTopicPartitionsRequest_TopicRequest]', 'response_partition_limit': 'int', 'cursor': 'DescribeTopicPartitionsRequest_Cursor | None'})
+
+
+class DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(Message):
+    __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas',)
+    error_code: int
+    partition_index: int
+    leader_id: int
+    leader_epoch: int
+    replica_nodes: list[int]
+    isr_nodes: list[int]
+    eligible_leader_replicas: list[int] | None
+    last_known_elr: list[int] | None
+    offline_replicas: list[int]
+
+    def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] | Default = DEFAULT, isr_nodes: list[int] | Default = DEFAULT, eligible_leader_replicas: list[int] | None = None, last_known_elr: list[int] | None = None, offline_replicas: list[int] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
+        self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
+        self.eligible_leader_replicas = eligible_leader_replicas
+        self.last_known_elr = last_known_elr
+        self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
+
+
+class DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(Message):
+    __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+    error_code: int
+    name: str | None
+    topic_id: bytes
+    is_internal: bool
+    partitions: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]
+    topic_authorized_operations: int
+
+    def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition] | Default = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.name = name
+        self.topic_id = topic_id
+        self.is_internal = is_internal
+        self.partitions = [] if partitions is DEFAULT else partitions
+        self.topic_authorized_operations = topic_authorized_operations
+
+
+class DescribeTopicPartitionsResponse_Cursor(Message):
+    __slots__ = ('topic_name', 'partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index',)
+    topic_name: str
+    partition_index: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+
+
 class DescribeTopicPartitionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics', 'next_cursor',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics', 'next_cursor',)
     API_KEY: ClassVar[int] = 75
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class DescribeTopicPartitionsResponsePartition(Message):
-        __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas',)
-        error_code: int
-        partition_index: int
-        leader_id: int
-        leader_epoch: int
-        replica_nodes: list[int]
-        isr_nodes: list[int]
-        eligible_leader_replicas: list[int] | None
-        last_known_elr: list[int] | None
-        offline_replicas: list[int]
-
-        def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = DEFAULT, isr_nodes: list[int] = DEFAULT, eligible_leader_replicas: list[int] | None = None, last_known_elr: list[int] | None = None, offline_replicas: list[int] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.partition_index = partition_index
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
-            self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
-            self.eligible_leader_replicas = eligible_leader_replicas
-            self.last_known_elr = last_known_elr
-            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-
-    class DescribeTopicPartitionsResponseTopic(Message):
-        __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
-        error_code: int
-        name: str | None
-        topic_id: bytes
-        is_internal: bool
-        partitions: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition]
-        topic_authorized_operations: int
-
-        def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition] = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
-            self.error_code = error_code
-            self.name = name
-            self.topic_id = topic_id
-            self.is_internal = is_internal
-            self.partitions = [] if partitions is DEFAULT else partitions
-            self.topic_authorized_operations = topic_authorized_operations
-
-    class Cursor(Message):
-        __slots__ = ('topic_name', 'partition_index',)
-        topic_name: str
-        partition_index: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
+    DescribeTopicPartitionsResponsePartition: TypeAlias = DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition
+    DescribeTopicPartitionsResponseTopic: TypeAlias = DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic
+    Cursor: TypeAlias = DescribeTopicPartitionsResponse_Cursor
 
     throttle_time_ms: int
-    topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic]
-    next_cursor: DescribeTopicPartitionsResponse.Cursor | None
+    topics: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]
+    next_cursor: DescribeTopicPartitionsResponse_Cursor | None
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic] = DEFAULT, next_cursor: DescribeTopicPartitionsResponse.Cursor | None = None) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic] | Default = DEFAULT, next_cursor: DescribeTopicPartitionsResponse_Cursor | None = None) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
         self.next_cursor = next_cursor
@@ -133,25 +163,40 @@ class DescribeTopicPartitionsResponse(Message):
         return _DEC_DescribeTopicPartitionsResponse[version - 0](r)
 
 
-def _e_DescribeTopicPartitionsRequest_TopicRequest_0(self: DescribeTopicPartitionsRequest.TopicRequest, w: Writer) -> None:
+setattr(DescribeTopicPartitionsResponse, 'DescribeTopicPartitionsResponsePartition', DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition)
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, '__name__', 'DescribeTopicPartitionsResponsePartition')
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, '__qualname__', 'DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition')
+setattr(DescribeTopicPartitionsResponse, 'DescribeTopicPartitionsResponseTopic', DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic)
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, '__name__', 'DescribeTopicPartitionsResponseTopic')
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, '__qualname__', 'DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic')
+setattr(DescribeTopicPartitionsResponse, 'Cursor', DescribeTopicPartitionsResponse_Cursor)
+setattr(DescribeTopicPartitionsResponse_Cursor, '__name__', 'Cursor')
+setattr(DescribeTopicPartitionsResponse_Cursor, '__qualname__', 'DescribeTopicPartitionsResponse.Cursor')
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, '__annotations__', {'error_code': 'int', 'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'replica_nodes': 'list[int]', 'isr_nodes': 'list[int]', 'eligible_leader_replicas': 'list[int] | None', 'last_known_elr': 'list[int] | None', 'offline_replicas': 'list[int]'})
+setattr(DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, '__annotations__', {'error_code': 'int', 'name': 'str | None', 'topic_id': 'bytes', 'is_internal': 'bool', 'partitions': 'list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]', 'topic_authorized_operations': 'int'})
+setattr(DescribeTopicPartitionsResponse_Cursor, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(DescribeTopicPartitionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]', 'next_cursor': 'DescribeTopicPartitionsResponse_Cursor | None'})
+
+
+def _e_DescribeTopicPartitionsRequest_TopicRequest_0(self: DescribeTopicPartitionsRequest_TopicRequest, w: Writer) -> None:
     w.cstring(self.name)
     w.buf.append(0)
 
-def _d_DescribeTopicPartitionsRequest_TopicRequest_0(r: Reader) -> DescribeTopicPartitionsRequest.TopicRequest:
+def _d_DescribeTopicPartitionsRequest_TopicRequest_0(r: Reader) -> DescribeTopicPartitionsRequest_TopicRequest:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeTopicPartitionsRequest.TopicRequest(name=v_name)
+    return DescribeTopicPartitionsRequest_TopicRequest(name=v_name)
 
-def _e_DescribeTopicPartitionsRequest_Cursor_0(self: DescribeTopicPartitionsRequest.Cursor, w: Writer) -> None:
+def _e_DescribeTopicPartitionsRequest_Cursor_0(self: DescribeTopicPartitionsRequest_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.int32(self.partition_index)
     w.buf.append(0)
 
-def _d_DescribeTopicPartitionsRequest_Cursor_0(r: Reader) -> DescribeTopicPartitionsRequest.Cursor:
+def _d_DescribeTopicPartitionsRequest_Cursor_0(r: Reader) -> DescribeTopicPartitionsRequest_Cursor:
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsRequest.Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    return DescribeTopicPartitionsRequest_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
 
 def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -173,7 +218,7 @@ def _d_DescribeTopicPartitionsRequest_0(r: Reader) -> DescribeTopicPartitionsReq
     r.skip_tags()
     return DescribeTopicPartitionsRequest(topics=v_topics, response_partition_limit=v_response_partition_limit, cursor=v_cursor)
 
-def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(self: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, w: Writer) -> None:
+def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
@@ -203,7 +248,7 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
         w.int32(e_offline_replicas)
     w.buf.append(0)
 
-def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r: Reader) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition:
+def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r: Reader) -> DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
     v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
@@ -213,9 +258,9 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
     v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, eligible_leader_replicas=v_eligible_leader_replicas, last_known_elr=v_last_known_elr, offline_replicas=v_offline_replicas)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, eligible_leader_replicas=v_eligible_leader_replicas, last_known_elr=v_last_known_elr, offline_replicas=v_offline_replicas)
 
-def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(self: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, w: Writer) -> None:
+def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.name)
     w.uuid(self.topic_id)
@@ -227,7 +272,7 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(se
     w.int32(self.topic_authorized_operations)
     w.buf.append(0)
 
-def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r: Reader) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic:
+def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r: Reader) -> DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic:
     v_error_code = r.int16()
     v_name = r.cnstring()
     v_topic_id = r.uuid()
@@ -235,18 +280,18 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r:
     v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
 
-def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsResponse.Cursor, w: Writer) -> None:
+def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsResponse_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.int32(self.partition_index)
     w.buf.append(0)
 
-def _d_DescribeTopicPartitionsResponse_Cursor_0(r: Reader) -> DescribeTopicPartitionsResponse.Cursor:
+def _d_DescribeTopicPartitionsResponse_Cursor_0(r: Reader) -> DescribeTopicPartitionsResponse_Cursor:
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsResponse.Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    return DescribeTopicPartitionsResponse_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
 
 def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

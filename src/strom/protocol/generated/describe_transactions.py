@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class DescribeTransactionsRequest(Message):
     __slots__ = ('transactional_ids',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_ids',)
     API_KEY: ClassVar[int] = 65
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -21,7 +22,7 @@ class DescribeTransactionsRequest(Message):
 
     transactional_ids: list[str]
 
-    def __init__(self, transactional_ids: list[str] = DEFAULT) -> None:
+    def __init__(self, transactional_ids: list[str] | Default = DEFAULT) -> None:
         self.transactional_ids = [] if transactional_ids is DEFAULT else transactional_ids
 
     def encode(self, w: Writer, version: int) -> None:
@@ -36,47 +37,58 @@ class DescribeTransactionsRequest(Message):
         return _DEC_DescribeTransactionsRequest[version - 0](r)
 
 
+setattr(DescribeTransactionsRequest, '__annotations__', {'transactional_ids': 'list[str]'})
+
+
+class DescribeTransactionsResponse_TopicData(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class DescribeTransactionsResponse_TransactionState(Message):
+    __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics',)
+    error_code: int
+    transactional_id: str
+    transaction_state: str
+    transaction_timeout_ms: int
+    transaction_start_time_ms: int
+    producer_id: int
+    producer_epoch: int
+    topics: list[DescribeTransactionsResponse_TopicData]
+
+    def __init__(self, error_code: int = 0, transactional_id: str = '', transaction_state: str = '', transaction_timeout_ms: int = 0, transaction_start_time_ms: int = 0, producer_id: int = 0, producer_epoch: int = 0, topics: list[DescribeTransactionsResponse_TopicData] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.transactional_id = transactional_id
+        self.transaction_state = transaction_state
+        self.transaction_timeout_ms = transaction_timeout_ms
+        self.transaction_start_time_ms = transaction_start_time_ms
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.topics = [] if topics is DEFAULT else topics
+
+
 class DescribeTransactionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'transaction_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'transaction_states',)
     API_KEY: ClassVar[int] = 65
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicData(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[int]
-
-        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class TransactionState(Message):
-        __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics',)
-        error_code: int
-        transactional_id: str
-        transaction_state: str
-        transaction_timeout_ms: int
-        transaction_start_time_ms: int
-        producer_id: int
-        producer_epoch: int
-        topics: list[DescribeTransactionsResponse.TopicData]
-
-        def __init__(self, error_code: int = 0, transactional_id: str = '', transaction_state: str = '', transaction_timeout_ms: int = 0, transaction_start_time_ms: int = 0, producer_id: int = 0, producer_epoch: int = 0, topics: list[DescribeTransactionsResponse.TopicData] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.transactional_id = transactional_id
-            self.transaction_state = transaction_state
-            self.transaction_timeout_ms = transaction_timeout_ms
-            self.transaction_start_time_ms = transaction_start_time_ms
-            self.producer_id = producer_id
-            self.producer_epoch = producer_epoch
-            self.topics = [] if topics is DEFAULT else topics
+    TopicData: TypeAlias = DescribeTransactionsResponse_TopicData
+    TransactionState: TypeAlias = DescribeTransactionsResponse_TransactionState
 
     throttle_time_ms: int
-    transaction_states: list[DescribeTransactionsResponse.TransactionState]
+    transaction_states: list[DescribeTransactionsResponse_TransactionState]
 
-    def __init__(self, throttle_time_ms: int = 0, transaction_states: list[DescribeTransactionsResponse.TransactionState] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, transaction_states: list[DescribeTransactionsResponse_TransactionState] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.transaction_states = [] if transaction_states is DEFAULT else transaction_states
 
@@ -92,6 +104,17 @@ class DescribeTransactionsResponse(Message):
         return _DEC_DescribeTransactionsResponse[version - 0](r)
 
 
+setattr(DescribeTransactionsResponse, 'TopicData', DescribeTransactionsResponse_TopicData)
+setattr(DescribeTransactionsResponse_TopicData, '__name__', 'TopicData')
+setattr(DescribeTransactionsResponse_TopicData, '__qualname__', 'DescribeTransactionsResponse.TopicData')
+setattr(DescribeTransactionsResponse, 'TransactionState', DescribeTransactionsResponse_TransactionState)
+setattr(DescribeTransactionsResponse_TransactionState, '__name__', 'TransactionState')
+setattr(DescribeTransactionsResponse_TransactionState, '__qualname__', 'DescribeTransactionsResponse.TransactionState')
+setattr(DescribeTransactionsResponse_TopicData, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(DescribeTransactionsResponse_TransactionState, '__annotations__', {'error_code': 'int', 'transactional_id': 'str', 'transaction_state': 'str', 'transaction_timeout_ms': 'int', 'transaction_start_time_ms': 'int', 'producer_id': 'int', 'producer_epoch': 'int', 'topics': 'list[DescribeTransactionsResponse_TopicData]'})
+setattr(DescribeTransactionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'transaction_states': 'list[DescribeTransactionsResponse_TransactionState]'})
+
+
 def _e_DescribeTransactionsRequest_0(self: DescribeTransactionsRequest, w: Writer) -> None:
     w_transactional_ids = self.transactional_ids
     w.carray_len(len(w_transactional_ids))
@@ -104,7 +127,7 @@ def _d_DescribeTransactionsRequest_0(r: Reader) -> DescribeTransactionsRequest:
     r.skip_tags()
     return DescribeTransactionsRequest(transactional_ids=v_transactional_ids)
 
-def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsResponse.TopicData, w: Writer) -> None:
+def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -112,13 +135,13 @@ def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsRespon
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_DescribeTransactionsResponse_TopicData_0(r: Reader) -> DescribeTransactionsResponse.TopicData:
+def _d_DescribeTransactionsResponse_TopicData_0(r: Reader) -> DescribeTransactionsResponse_TopicData:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsResponse.TopicData(topic=v_topic, partitions=v_partitions)
+    return DescribeTransactionsResponse_TopicData(topic=v_topic, partitions=v_partitions)
 
-def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransactionsResponse.TransactionState, w: Writer) -> None:
+def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransactionsResponse_TransactionState, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring(self.transactional_id)
     w.cstring(self.transaction_state)
@@ -129,14 +152,14 @@ def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransaction
         _e_DescribeTransactionsResponse_TopicData_0(e_topics, w)
     w.buf.append(0)
 
-def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTransactionsResponse.TransactionState:
+def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTransactionsResponse_TransactionState:
     v_error_code = r.int16()
     v_transactional_id = r.cstring()
     v_transaction_state = r.cstring()
     v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqqh)
     v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsResponse.TransactionState(error_code=v_error_code, transactional_id=v_transactional_id, transaction_state=v_transaction_state, transaction_timeout_ms=v_transaction_timeout_ms, transaction_start_time_ms=v_transaction_start_time_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
+    return DescribeTransactionsResponse_TransactionState(error_code=v_error_code, transactional_id=v_transactional_id, transaction_state=v_transaction_state, transaction_timeout_ms=v_transaction_timeout_ms, transaction_start_time_ms=v_transaction_start_time_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
 
 def _e_DescribeTransactionsResponse_0(self: DescribeTransactionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

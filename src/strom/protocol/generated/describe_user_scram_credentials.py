@@ -5,30 +5,35 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class DescribeUserScramCredentialsRequest_UserName(Message):
+    __slots__ = ('name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name',)
+    name: str
+
+    def __init__(self, name: str = '') -> None:
+        self.name = name
 
 
 class DescribeUserScramCredentialsRequest(Message):
     __slots__ = ('users',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('users',)
     API_KEY: ClassVar[int] = 50
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class UserName(Message):
-        __slots__ = ('name',)
-        name: str
+    UserName: TypeAlias = DescribeUserScramCredentialsRequest_UserName
 
-        def __init__(self, name: str = '') -> None:
-            self.name = name
+    users: list[DescribeUserScramCredentialsRequest_UserName] | None
 
-    users: list[DescribeUserScramCredentialsRequest.UserName] | None
-
-    def __init__(self, users: list[DescribeUserScramCredentialsRequest.UserName] | None = DEFAULT) -> None:
+    def __init__(self, users: list[DescribeUserScramCredentialsRequest_UserName] | None | Default = DEFAULT) -> None:
         self.users = [] if users is DEFAULT else users
 
     def encode(self, w: Writer, version: int) -> None:
@@ -43,41 +48,56 @@ class DescribeUserScramCredentialsRequest(Message):
         return _DEC_DescribeUserScramCredentialsRequest[version - 0](r)
 
 
+setattr(DescribeUserScramCredentialsRequest, 'UserName', DescribeUserScramCredentialsRequest_UserName)
+setattr(DescribeUserScramCredentialsRequest_UserName, '__name__', 'UserName')
+setattr(DescribeUserScramCredentialsRequest_UserName, '__qualname__', 'DescribeUserScramCredentialsRequest.UserName')
+setattr(DescribeUserScramCredentialsRequest_UserName, '__annotations__', {'name': 'str'})
+setattr(DescribeUserScramCredentialsRequest, '__annotations__', {'users': 'list[DescribeUserScramCredentialsRequest_UserName] | None'})
+
+
+class DescribeUserScramCredentialsResponse_CredentialInfo(Message):
+    __slots__ = ('mechanism', 'iterations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('mechanism', 'iterations',)
+    mechanism: int
+    iterations: int
+
+    def __init__(self, mechanism: int = 0, iterations: int = 0) -> None:
+        self.mechanism = mechanism
+        self.iterations = iterations
+
+
+class DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(Message):
+    __slots__ = ('user', 'error_code', 'error_message', 'credential_infos',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('user', 'error_code', 'error_message', 'credential_infos',)
+    user: str
+    error_code: int
+    error_message: str | None
+    credential_infos: list[DescribeUserScramCredentialsResponse_CredentialInfo]
+
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '', credential_infos: list[DescribeUserScramCredentialsResponse_CredentialInfo] | Default = DEFAULT) -> None:
+        self.user = user
+        self.error_code = error_code
+        self.error_message = error_message
+        self.credential_infos = [] if credential_infos is DEFAULT else credential_infos
+
+
 class DescribeUserScramCredentialsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
     API_KEY: ClassVar[int] = 50
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class CredentialInfo(Message):
-        __slots__ = ('mechanism', 'iterations',)
-        mechanism: int
-        iterations: int
-
-        def __init__(self, mechanism: int = 0, iterations: int = 0) -> None:
-            self.mechanism = mechanism
-            self.iterations = iterations
-
-    class DescribeUserScramCredentialsResult(Message):
-        __slots__ = ('user', 'error_code', 'error_message', 'credential_infos',)
-        user: str
-        error_code: int
-        error_message: str | None
-        credential_infos: list[DescribeUserScramCredentialsResponse.CredentialInfo]
-
-        def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '', credential_infos: list[DescribeUserScramCredentialsResponse.CredentialInfo] = DEFAULT) -> None:
-            self.user = user
-            self.error_code = error_code
-            self.error_message = error_message
-            self.credential_infos = [] if credential_infos is DEFAULT else credential_infos
+    CredentialInfo: TypeAlias = DescribeUserScramCredentialsResponse_CredentialInfo
+    DescribeUserScramCredentialsResult: TypeAlias = DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    results: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult]
+    results: list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -95,14 +115,25 @@ class DescribeUserScramCredentialsResponse(Message):
         return _DEC_DescribeUserScramCredentialsResponse[version - 0](r)
 
 
-def _e_DescribeUserScramCredentialsRequest_UserName_0(self: DescribeUserScramCredentialsRequest.UserName, w: Writer) -> None:
+setattr(DescribeUserScramCredentialsResponse, 'CredentialInfo', DescribeUserScramCredentialsResponse_CredentialInfo)
+setattr(DescribeUserScramCredentialsResponse_CredentialInfo, '__name__', 'CredentialInfo')
+setattr(DescribeUserScramCredentialsResponse_CredentialInfo, '__qualname__', 'DescribeUserScramCredentialsResponse.CredentialInfo')
+setattr(DescribeUserScramCredentialsResponse, 'DescribeUserScramCredentialsResult', DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult)
+setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__name__', 'DescribeUserScramCredentialsResult')
+setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__qualname__', 'DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult')
+setattr(DescribeUserScramCredentialsResponse_CredentialInfo, '__annotations__', {'mechanism': 'int', 'iterations': 'int'})
+setattr(DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, '__annotations__', {'user': 'str', 'error_code': 'int', 'error_message': 'str | None', 'credential_infos': 'list[DescribeUserScramCredentialsResponse_CredentialInfo]'})
+setattr(DescribeUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'results': 'list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]'})
+
+
+def _e_DescribeUserScramCredentialsRequest_UserName_0(self: DescribeUserScramCredentialsRequest_UserName, w: Writer) -> None:
     w.cstring(self.name)
     w.buf.append(0)
 
-def _d_DescribeUserScramCredentialsRequest_UserName_0(r: Reader) -> DescribeUserScramCredentialsRequest.UserName:
+def _d_DescribeUserScramCredentialsRequest_UserName_0(r: Reader) -> DescribeUserScramCredentialsRequest_UserName:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeUserScramCredentialsRequest.UserName(name=v_name)
+    return DescribeUserScramCredentialsRequest_UserName(name=v_name)
 
 def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsRequest, w: Writer) -> None:
     w_users = self.users
@@ -120,16 +151,16 @@ def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCred
     r.skip_tags()
     return DescribeUserScramCredentialsRequest(users=v_users)
 
-def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserScramCredentialsResponse.CredentialInfo, w: Writer) -> None:
+def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserScramCredentialsResponse_CredentialInfo, w: Writer) -> None:
     w.buf += _S_bi.pack(self.mechanism, self.iterations)
     w.buf.append(0)
 
-def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse.CredentialInfo:
+def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse_CredentialInfo:
     v_mechanism, v_iterations = r.fixed(_S_bi)
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse.CredentialInfo(mechanism=v_mechanism, iterations=v_iterations)
+    return DescribeUserScramCredentialsResponse_CredentialInfo(mechanism=v_mechanism, iterations=v_iterations)
 
-def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, w: Writer) -> None:
+def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
@@ -139,13 +170,13 @@ def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
         _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(e_credential_infos, w)
     w.buf.append(0)
 
-def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r: Reader) -> DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult:
+def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r: Reader) -> DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult:
     v_user = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message, credential_infos=v_credential_infos)
+    return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message, credential_infos=v_credential_infos)
 
 def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentialsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

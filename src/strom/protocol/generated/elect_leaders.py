@@ -5,34 +5,39 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ElectLeadersRequest_TopicPartitions(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ElectLeadersRequest(Message):
     __slots__ = ('election_type', 'topic_partitions', 'timeout_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('election_type', 'topic_partitions', 'timeout_ms',)
     API_KEY: ClassVar[int] = 43
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[int]
-
-        def __init__(self, topic: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
+    TopicPartitions: TypeAlias = ElectLeadersRequest_TopicPartitions
 
     election_type: int
-    topic_partitions: list[ElectLeadersRequest.TopicPartitions] | None
+    topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None
     timeout_ms: int
 
-    def __init__(self, election_type: int = 0, topic_partitions: list[ElectLeadersRequest.TopicPartitions] | None = DEFAULT, timeout_ms: int = 60000) -> None:
+    def __init__(self, election_type: int = 0, topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None | Default = DEFAULT, timeout_ms: int = 60000) -> None:
         self.election_type = election_type
         self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
         self.timeout_ms = timeout_ms
@@ -49,38 +54,53 @@ class ElectLeadersRequest(Message):
         return _DEC_ElectLeadersRequest[version - 0](r)
 
 
+setattr(ElectLeadersRequest, 'TopicPartitions', ElectLeadersRequest_TopicPartitions)
+setattr(ElectLeadersRequest_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ElectLeadersRequest_TopicPartitions, '__qualname__', 'ElectLeadersRequest.TopicPartitions')
+setattr(ElectLeadersRequest_TopicPartitions, '__annotations__', {'topic': 'str', 'partitions': 'list[int]'})
+setattr(ElectLeadersRequest, '__annotations__', {'election_type': 'int', 'topic_partitions': 'list[ElectLeadersRequest_TopicPartitions] | None', 'timeout_ms': 'int'})
+
+
+class ElectLeadersResponse_PartitionResult(Message):
+    __slots__ = ('partition_id', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_id', 'error_code', 'error_message',)
+    partition_id: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.partition_id = partition_id
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class ElectLeadersResponse_ReplicaElectionResult(Message):
+    __slots__ = ('topic', 'partition_result',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partition_result',)
+    topic: str
+    partition_result: list[ElectLeadersResponse_PartitionResult]
+
+    def __init__(self, topic: str = '', partition_result: list[ElectLeadersResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partition_result = [] if partition_result is DEFAULT else partition_result
+
+
 class ElectLeadersResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'replica_election_results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'replica_election_results',)
     API_KEY: ClassVar[int] = 43
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class PartitionResult(Message):
-        __slots__ = ('partition_id', 'error_code', 'error_message',)
-        partition_id: int
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
-            self.partition_id = partition_id
-            self.error_code = error_code
-            self.error_message = error_message
-
-    class ReplicaElectionResult(Message):
-        __slots__ = ('topic', 'partition_result',)
-        topic: str
-        partition_result: list[ElectLeadersResponse.PartitionResult]
-
-        def __init__(self, topic: str = '', partition_result: list[ElectLeadersResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic = topic
-            self.partition_result = [] if partition_result is DEFAULT else partition_result
+    PartitionResult: TypeAlias = ElectLeadersResponse_PartitionResult
+    ReplicaElectionResult: TypeAlias = ElectLeadersResponse_ReplicaElectionResult
 
     throttle_time_ms: int
     error_code: int
-    replica_election_results: list[ElectLeadersResponse.ReplicaElectionResult]
+    replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, replica_election_results: list[ElectLeadersResponse.ReplicaElectionResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.replica_election_results = [] if replica_election_results is DEFAULT else replica_election_results
@@ -97,14 +117,25 @@ class ElectLeadersResponse(Message):
         return _DEC_ElectLeadersResponse[version - 0](r)
 
 
-def _e_ElectLeadersRequest_TopicPartitions_0(self: ElectLeadersRequest.TopicPartitions, w: Writer) -> None:
+setattr(ElectLeadersResponse, 'PartitionResult', ElectLeadersResponse_PartitionResult)
+setattr(ElectLeadersResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(ElectLeadersResponse_PartitionResult, '__qualname__', 'ElectLeadersResponse.PartitionResult')
+setattr(ElectLeadersResponse, 'ReplicaElectionResult', ElectLeadersResponse_ReplicaElectionResult)
+setattr(ElectLeadersResponse_ReplicaElectionResult, '__name__', 'ReplicaElectionResult')
+setattr(ElectLeadersResponse_ReplicaElectionResult, '__qualname__', 'ElectLeadersResponse.ReplicaElectionResult')
+setattr(ElectLeadersResponse_PartitionResult, '__annotations__', {'partition_id': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(ElectLeadersResponse_ReplicaElectionResult, '__annotations__', {'topic': 'str', 'partition_result': 'list[ElectLeadersResponse_PartitionResult]'})
+setattr(ElectLeadersResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'replica_election_results': 'list[ElectLeadersResponse_ReplicaElectionResult]'})
+
+
+def _e_ElectLeadersRequest_TopicPartitions_0(self: ElectLeadersRequest_TopicPartitions, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest.TopicPartitions, w: Writer) -> None:
+def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest_TopicPartitions, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -112,16 +143,16 @@ def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest.TopicPart
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ElectLeadersRequest_TopicPartitions_0(r: Reader) -> ElectLeadersRequest.TopicPartitions:
+def _d_ElectLeadersRequest_TopicPartitions_0(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ElectLeadersRequest.TopicPartitions(topic=v_topic, partitions=v_partitions)
+    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
 
-def _d_ElectLeadersRequest_TopicPartitions_2(r: Reader) -> ElectLeadersRequest.TopicPartitions:
+def _d_ElectLeadersRequest_TopicPartitions_2(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ElectLeadersRequest.TopicPartitions(topic=v_topic, partitions=v_partitions)
+    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
 
 def _e_ElectLeadersRequest_0(self: ElectLeadersRequest, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -177,34 +208,34 @@ def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     r.skip_tags()
     return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
 
-def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse.PartitionResult, w: Writer) -> None:
+def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_id, self.error_code)
     w.nstring(self.error_message)
 
-def _e_ElectLeadersResponse_PartitionResult_2(self: ElectLeadersResponse.PartitionResult, w: Writer) -> None:
+def _e_ElectLeadersResponse_PartitionResult_2(self: ElectLeadersResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_id, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_ElectLeadersResponse_PartitionResult_0(r: Reader) -> ElectLeadersResponse.PartitionResult:
+def _d_ElectLeadersResponse_PartitionResult_0(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
-    return ElectLeadersResponse.PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
 
-def _d_ElectLeadersResponse_PartitionResult_2(r: Reader) -> ElectLeadersResponse.PartitionResult:
+def _d_ElectLeadersResponse_PartitionResult_2(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ElectLeadersResponse.PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
 
-def _e_ElectLeadersResponse_ReplicaElectionResult_0(self: ElectLeadersResponse.ReplicaElectionResult, w: Writer) -> None:
+def _e_ElectLeadersResponse_ReplicaElectionResult_0(self: ElectLeadersResponse_ReplicaElectionResult, w: Writer) -> None:
     w.string(self.topic)
     w_partition_result = self.partition_result
     w.array_len(len(w_partition_result))
     for e_partition_result in w_partition_result:
         _e_ElectLeadersResponse_PartitionResult_0(e_partition_result, w)
 
-def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse.ReplicaElectionResult, w: Writer) -> None:
+def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse_ReplicaElectionResult, w: Writer) -> None:
     w.cstring(self.topic)
     w_partition_result = self.partition_result
     w.carray_len(len(w_partition_result))
@@ -212,16 +243,16 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse.R
         _e_ElectLeadersResponse_PartitionResult_2(e_partition_result, w)
     w.buf.append(0)
 
-def _d_ElectLeadersResponse_ReplicaElectionResult_0(r: Reader) -> ElectLeadersResponse.ReplicaElectionResult:
+def _d_ElectLeadersResponse_ReplicaElectionResult_0(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.string()
     v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse.ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
 
-def _d_ElectLeadersResponse_ReplicaElectionResult_2(r: Reader) -> ElectLeadersResponse.ReplicaElectionResult:
+def _d_ElectLeadersResponse_ReplicaElectionResult_2(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.cstring()
     v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ElectLeadersResponse.ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
 
 def _e_ElectLeadersResponse_0(self: ElectLeadersResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,69 +5,83 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class EndQuorumEpochRequest_ReplicaInfo(Message):
+    __slots__ = ('candidate_id', 'candidate_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('candidate_id', 'candidate_directory_id',)
+    candidate_id: int
+    candidate_directory_id: bytes
+
+    def __init__(self, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID) -> None:
+        self.candidate_id = candidate_id
+        self.candidate_directory_id = candidate_directory_id
+
+
+class EndQuorumEpochRequest_PartitionData(Message):
+    __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates',)
+    partition_index: int
+    leader_id: int
+    leader_epoch: int
+    preferred_successors: list[int]
+    preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo]
+
+    def __init__(self, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = 0, preferred_successors: list[int] | Default = DEFAULT, preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.preferred_successors = [] if preferred_successors is DEFAULT else preferred_successors
+        self.preferred_candidates = [] if preferred_candidates is DEFAULT else preferred_candidates
+
+
+class EndQuorumEpochRequest_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[EndQuorumEpochRequest_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class EndQuorumEpochRequest_LeaderEndpoint(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
 
 
 class EndQuorumEpochRequest(Message):
     __slots__ = ('cluster_id', 'topics', 'leader_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'topics', 'leader_endpoints',)
     API_KEY: ClassVar[int] = 54
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class ReplicaInfo(Message):
-        __slots__ = ('candidate_id', 'candidate_directory_id',)
-        candidate_id: int
-        candidate_directory_id: bytes
-
-        def __init__(self, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID) -> None:
-            self.candidate_id = candidate_id
-            self.candidate_directory_id = candidate_directory_id
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates',)
-        partition_index: int
-        leader_id: int
-        leader_epoch: int
-        preferred_successors: list[int]
-        preferred_candidates: list[EndQuorumEpochRequest.ReplicaInfo]
-
-        def __init__(self, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = 0, preferred_successors: list[int] = DEFAULT, preferred_candidates: list[EndQuorumEpochRequest.ReplicaInfo] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.preferred_successors = [] if preferred_successors is DEFAULT else preferred_successors
-            self.preferred_candidates = [] if preferred_candidates is DEFAULT else preferred_candidates
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[EndQuorumEpochRequest.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class LeaderEndpoint(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
+    ReplicaInfo: TypeAlias = EndQuorumEpochRequest_ReplicaInfo
+    PartitionData: TypeAlias = EndQuorumEpochRequest_PartitionData
+    TopicData: TypeAlias = EndQuorumEpochRequest_TopicData
+    LeaderEndpoint: TypeAlias = EndQuorumEpochRequest_LeaderEndpoint
 
     cluster_id: str | None
-    topics: list[EndQuorumEpochRequest.TopicData]
-    leader_endpoints: list[EndQuorumEpochRequest.LeaderEndpoint]
+    topics: list[EndQuorumEpochRequest_TopicData]
+    leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint]
 
-    def __init__(self, cluster_id: str | None = None, topics: list[EndQuorumEpochRequest.TopicData] = DEFAULT, leader_endpoints: list[EndQuorumEpochRequest.LeaderEndpoint] = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = None, topics: list[EndQuorumEpochRequest_TopicData] | Default = DEFAULT, leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint] | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.topics = [] if topics is DEFAULT else topics
         self.leader_endpoints = [] if leader_endpoints is DEFAULT else leader_endpoints
@@ -84,51 +98,81 @@ class EndQuorumEpochRequest(Message):
         return _DEC_EndQuorumEpochRequest[version - 0](r)
 
 
+setattr(EndQuorumEpochRequest, 'ReplicaInfo', EndQuorumEpochRequest_ReplicaInfo)
+setattr(EndQuorumEpochRequest_ReplicaInfo, '__name__', 'ReplicaInfo')
+setattr(EndQuorumEpochRequest_ReplicaInfo, '__qualname__', 'EndQuorumEpochRequest.ReplicaInfo')
+setattr(EndQuorumEpochRequest, 'PartitionData', EndQuorumEpochRequest_PartitionData)
+setattr(EndQuorumEpochRequest_PartitionData, '__name__', 'PartitionData')
+setattr(EndQuorumEpochRequest_PartitionData, '__qualname__', 'EndQuorumEpochRequest.PartitionData')
+setattr(EndQuorumEpochRequest, 'TopicData', EndQuorumEpochRequest_TopicData)
+setattr(EndQuorumEpochRequest_TopicData, '__name__', 'TopicData')
+setattr(EndQuorumEpochRequest_TopicData, '__qualname__', 'EndQuorumEpochRequest.TopicData')
+setattr(EndQuorumEpochRequest, 'LeaderEndpoint', EndQuorumEpochRequest_LeaderEndpoint)
+setattr(EndQuorumEpochRequest_LeaderEndpoint, '__name__', 'LeaderEndpoint')
+setattr(EndQuorumEpochRequest_LeaderEndpoint, '__qualname__', 'EndQuorumEpochRequest.LeaderEndpoint')
+setattr(EndQuorumEpochRequest_ReplicaInfo, '__annotations__', {'candidate_id': 'int', 'candidate_directory_id': 'bytes'})
+setattr(EndQuorumEpochRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'preferred_successors': 'list[int]', 'preferred_candidates': 'list[EndQuorumEpochRequest_ReplicaInfo]'})
+setattr(EndQuorumEpochRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[EndQuorumEpochRequest_PartitionData]'})
+setattr(EndQuorumEpochRequest_LeaderEndpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(EndQuorumEpochRequest, '__annotations__', {'cluster_id': 'str | None', 'topics': 'list[EndQuorumEpochRequest_TopicData]', 'leader_endpoints': 'list[EndQuorumEpochRequest_LeaderEndpoint]'})
+
+
+class EndQuorumEpochResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class EndQuorumEpochResponse_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[EndQuorumEpochResponse_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class EndQuorumEpochResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port',)
+    node_id: int
+    host: str
+    port: int
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+
+
 class EndQuorumEpochResponse(Message):
     __slots__ = ('error_code', 'topics', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 54
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch',)
-        partition_index: int
-        error_code: int
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[EndQuorumEpochResponse.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[EndQuorumEpochResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port',)
-        node_id: int
-        host: str
-        port: int
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
+    PartitionData: TypeAlias = EndQuorumEpochResponse_PartitionData
+    TopicData: TypeAlias = EndQuorumEpochResponse_TopicData
+    NodeEndpoint: TypeAlias = EndQuorumEpochResponse_NodeEndpoint
 
     error_code: int
-    topics: list[EndQuorumEpochResponse.TopicData]
-    node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint]
+    topics: list[EndQuorumEpochResponse_TopicData]
+    node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint]
 
-    def __init__(self, error_code: int = 0, topics: list[EndQuorumEpochResponse.TopicData] = DEFAULT, node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, topics: list[EndQuorumEpochResponse_TopicData] | Default = DEFAULT, node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
@@ -145,31 +189,46 @@ class EndQuorumEpochResponse(Message):
         return _DEC_EndQuorumEpochResponse[version - 0](r)
 
 
-def _e_EndQuorumEpochRequest_ReplicaInfo_0(self: EndQuorumEpochRequest.ReplicaInfo, w: Writer) -> None:
+setattr(EndQuorumEpochResponse, 'PartitionData', EndQuorumEpochResponse_PartitionData)
+setattr(EndQuorumEpochResponse_PartitionData, '__name__', 'PartitionData')
+setattr(EndQuorumEpochResponse_PartitionData, '__qualname__', 'EndQuorumEpochResponse.PartitionData')
+setattr(EndQuorumEpochResponse, 'TopicData', EndQuorumEpochResponse_TopicData)
+setattr(EndQuorumEpochResponse_TopicData, '__name__', 'TopicData')
+setattr(EndQuorumEpochResponse_TopicData, '__qualname__', 'EndQuorumEpochResponse.TopicData')
+setattr(EndQuorumEpochResponse, 'NodeEndpoint', EndQuorumEpochResponse_NodeEndpoint)
+setattr(EndQuorumEpochResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(EndQuorumEpochResponse_NodeEndpoint, '__qualname__', 'EndQuorumEpochResponse.NodeEndpoint')
+setattr(EndQuorumEpochResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(EndQuorumEpochResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[EndQuorumEpochResponse_PartitionData]'})
+setattr(EndQuorumEpochResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(EndQuorumEpochResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[EndQuorumEpochResponse_TopicData]', 'node_endpoints': 'list[EndQuorumEpochResponse_NodeEndpoint]'})
+
+
+def _e_EndQuorumEpochRequest_ReplicaInfo_0(self: EndQuorumEpochRequest_ReplicaInfo, w: Writer) -> None:
     pass
 
-def _e_EndQuorumEpochRequest_ReplicaInfo_1(self: EndQuorumEpochRequest.ReplicaInfo, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_ReplicaInfo_1(self: EndQuorumEpochRequest_ReplicaInfo, w: Writer) -> None:
     w.int32(self.candidate_id)
     w.uuid(self.candidate_directory_id)
     w.buf.append(0)
 
-def _d_EndQuorumEpochRequest_ReplicaInfo_0(r: Reader) -> EndQuorumEpochRequest.ReplicaInfo:
-    return EndQuorumEpochRequest.ReplicaInfo()
+def _d_EndQuorumEpochRequest_ReplicaInfo_0(r: Reader) -> EndQuorumEpochRequest_ReplicaInfo:
+    return EndQuorumEpochRequest_ReplicaInfo()
 
-def _d_EndQuorumEpochRequest_ReplicaInfo_1(r: Reader) -> EndQuorumEpochRequest.ReplicaInfo:
+def _d_EndQuorumEpochRequest_ReplicaInfo_1(r: Reader) -> EndQuorumEpochRequest_ReplicaInfo:
     v_candidate_id = r.int32()
     v_candidate_directory_id = r.uuid()
     r.skip_tags()
-    return EndQuorumEpochRequest.ReplicaInfo(candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id)
+    return EndQuorumEpochRequest_ReplicaInfo(candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id)
 
-def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest.PartitionData, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
     w_preferred_successors = self.preferred_successors
     w.array_len(len(w_preferred_successors))
     for e_preferred_successors in w_preferred_successors:
         w.int32(e_preferred_successors)
 
-def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest.PartitionData, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
     w_preferred_candidates = self.preferred_candidates
     w.carray_len(len(w_preferred_candidates))
@@ -177,25 +236,25 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest.Partiti
         _e_EndQuorumEpochRequest_ReplicaInfo_1(e_preferred_candidates, w)
     w.buf.append(0)
 
-def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest.PartitionData:
+def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_successors = [r.int32() for _ in range(r.array_len())]
-    return EndQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_successors=v_preferred_successors)
+    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_successors=v_preferred_successors)
 
-def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest.PartitionData:
+def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochRequest.PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_candidates=v_preferred_candidates)
+    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_candidates=v_preferred_candidates)
 
-def _e_EndQuorumEpochRequest_TopicData_0(self: EndQuorumEpochRequest.TopicData, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_TopicData_0(self: EndQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_EndQuorumEpochRequest_PartitionData_0(e_partitions, w)
 
-def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest.TopicData, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -203,35 +262,35 @@ def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest.TopicData, 
         _e_EndQuorumEpochRequest_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest.TopicData:
+def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest.TopicData:
+def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest.LeaderEndpoint, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
 
-def _e_EndQuorumEpochRequest_LeaderEndpoint_1(self: EndQuorumEpochRequest.LeaderEndpoint, w: Writer) -> None:
+def _e_EndQuorumEpochRequest_LeaderEndpoint_1(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochRequest.LeaderEndpoint:
-    return EndQuorumEpochRequest.LeaderEndpoint()
+def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
+    return EndQuorumEpochRequest_LeaderEndpoint()
 
-def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochRequest.LeaderEndpoint:
+def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return EndQuorumEpochRequest.LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    return EndQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
 
 def _e_EndQuorumEpochRequest_0(self: EndQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -264,30 +323,30 @@ def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     r.skip_tags()
     return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
 
-def _e_EndQuorumEpochResponse_PartitionData_0(self: EndQuorumEpochResponse.PartitionData, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_PartitionData_0(self: EndQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
 
-def _e_EndQuorumEpochResponse_PartitionData_1(self: EndQuorumEpochResponse.PartitionData, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_PartitionData_1(self: EndQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochResponse.PartitionData:
+def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return EndQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse.PartitionData:
+def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
-    return EndQuorumEpochResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse.TopicData, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_EndQuorumEpochResponse_PartitionData_0(e_partitions, w)
 
-def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse.TopicData, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -295,35 +354,35 @@ def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse.TopicData
         _e_EndQuorumEpochResponse_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse.TopicData:
+def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse.TopicData:
+def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_EndQuorumEpochResponse_NodeEndpoint_0(self: EndQuorumEpochResponse.NodeEndpoint, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_NodeEndpoint_0(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
-def _e_EndQuorumEpochResponse_NodeEndpoint_1(self: EndQuorumEpochResponse.NodeEndpoint, w: Writer) -> None:
+def _e_EndQuorumEpochResponse_NodeEndpoint_1(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochResponse.NodeEndpoint:
-    return EndQuorumEpochResponse.NodeEndpoint()
+def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
+    return EndQuorumEpochResponse_NodeEndpoint()
 
-def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochResponse.NodeEndpoint:
+def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return EndQuorumEpochResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return EndQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
 
 def _e_EndQuorumEpochResponse_0(self: EndQuorumEpochResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -356,7 +415,7 @@ def _d_EndQuorumEpochResponse_0(r: Reader) -> EndQuorumEpochResponse:
 def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
-    v_node_endpoints: list[EndQuorumEpochResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class EndTxnRequest(Message):
     __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'committed',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'producer_epoch', 'committed',)
     API_KEY: ClassVar[int] = 26
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -42,8 +43,12 @@ class EndTxnRequest(Message):
         return _DEC_EndTxnRequest[version - 0](r)
 
 
+setattr(EndTxnRequest, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'committed': 'bool'})
+
+
 class EndTxnResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
     API_KEY: ClassVar[int] = 26
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -70,6 +75,9 @@ class EndTxnResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"EndTxnResponse has no version {version}")
         return _DEC_EndTxnResponse[version - 0](r)
+
+
+setattr(EndTxnResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
 
 
 def _e_EndTxnRequest_0(self: EndTxnRequest, w: Writer) -> None:

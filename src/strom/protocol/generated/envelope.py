@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class EnvelopeRequest(Message):
     __slots__ = ('request_data', 'request_principal', 'client_host_address',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('request_data', 'request_principal', 'client_host_address',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -40,8 +41,12 @@ class EnvelopeRequest(Message):
         return _DEC_EnvelopeRequest[version - 0](r)
 
 
+setattr(EnvelopeRequest, '__annotations__', {'request_data': 'bytes', 'request_principal': 'bytes | None', 'client_host_address': 'bytes'})
+
+
 class EnvelopeResponse(Message):
     __slots__ = ('response_data', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('response_data', 'error_code',)
     API_KEY: ClassVar[int] = 58
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -64,6 +69,9 @@ class EnvelopeResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"EnvelopeResponse has no version {version}")
         return _DEC_EnvelopeResponse[version - 0](r)
+
+
+setattr(EnvelopeResponse, '__annotations__', {'response_data': 'bytes | None', 'error_code': 'int'})
 
 
 def _e_EnvelopeRequest_0(self: EnvelopeRequest, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ExpireDelegationTokenRequest(Message):
     __slots__ = ('hmac', 'expiry_time_period_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('hmac', 'expiry_time_period_ms',)
     API_KEY: ClassVar[int] = 40
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -38,8 +39,12 @@ class ExpireDelegationTokenRequest(Message):
         return _DEC_ExpireDelegationTokenRequest[version - 0](r)
 
 
+setattr(ExpireDelegationTokenRequest, '__annotations__', {'hmac': 'bytes', 'expiry_time_period_ms': 'int'})
+
+
 class ExpireDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 40
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -64,6 +69,9 @@ class ExpireDelegationTokenResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"ExpireDelegationTokenResponse has no version {version}")
         return _DEC_ExpireDelegationTokenResponse[version - 0](r)
+
+
+setattr(ExpireDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'expiry_timestamp_ms': 'int', 'throttle_time_ms': 'int'})
 
 
 def _e_ExpireDelegationTokenRequest_0(self: ExpireDelegationTokenRequest, w: Writer) -> None:

@@ -5,87 +5,101 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class FetchRequest_ReplicaState(Message):
+    __slots__ = ('replica_id', 'replica_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('replica_id', 'replica_epoch',)
+    replica_id: int
+    replica_epoch: int
+
+    def __init__(self, replica_id: int = -1, replica_epoch: int = -1) -> None:
+        self.replica_id = replica_id
+        self.replica_epoch = replica_epoch
+
+
+class FetchRequest_FetchPartition(Message):
+    __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id',)
+    partition: int
+    current_leader_epoch: int
+    fetch_offset: int
+    last_fetched_epoch: int
+    log_start_offset: int
+    partition_max_bytes: int
+    replica_directory_id: bytes
+
+    def __init__(self, partition: int = 0, current_leader_epoch: int = -1, fetch_offset: int = 0, last_fetched_epoch: int = -1, log_start_offset: int = -1, partition_max_bytes: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.fetch_offset = fetch_offset
+        self.last_fetched_epoch = last_fetched_epoch
+        self.log_start_offset = log_start_offset
+        self.partition_max_bytes = partition_max_bytes
+        self.replica_directory_id = replica_directory_id
+
+
+class FetchRequest_FetchTopic(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'topic_id', 'partitions',)
+    topic: str
+    topic_id: bytes
+    partitions: list[FetchRequest_FetchPartition]
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchRequest_FetchPartition] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class FetchRequest_ForgottenTopic(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'topic_id', 'partitions',)
+    topic: str
+    topic_id: bytes
+    partitions: list[int]
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class FetchRequest(Message):
     __slots__ = ('cluster_id', 'replica_id', 'replica_state', 'max_wait_ms', 'min_bytes', 'max_bytes', 'isolation_level', 'session_id', 'session_epoch', 'topics', 'forgotten_topics_data', 'rack_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'replica_id', 'replica_state', 'max_wait_ms', 'min_bytes', 'max_bytes', 'isolation_level', 'session_id', 'session_epoch', 'topics', 'forgotten_topics_data', 'rack_id',)
     API_KEY: ClassVar[int] = 1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 17
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 12
 
-    class ReplicaState(Message):
-        __slots__ = ('replica_id', 'replica_epoch',)
-        replica_id: int
-        replica_epoch: int
-
-        def __init__(self, replica_id: int = -1, replica_epoch: int = -1) -> None:
-            self.replica_id = replica_id
-            self.replica_epoch = replica_epoch
-
-    class FetchPartition(Message):
-        __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id',)
-        partition: int
-        current_leader_epoch: int
-        fetch_offset: int
-        last_fetched_epoch: int
-        log_start_offset: int
-        partition_max_bytes: int
-        replica_directory_id: bytes
-
-        def __init__(self, partition: int = 0, current_leader_epoch: int = -1, fetch_offset: int = 0, last_fetched_epoch: int = -1, log_start_offset: int = -1, partition_max_bytes: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
-            self.partition = partition
-            self.current_leader_epoch = current_leader_epoch
-            self.fetch_offset = fetch_offset
-            self.last_fetched_epoch = last_fetched_epoch
-            self.log_start_offset = log_start_offset
-            self.partition_max_bytes = partition_max_bytes
-            self.replica_directory_id = replica_directory_id
-
-    class FetchTopic(Message):
-        __slots__ = ('topic', 'topic_id', 'partitions',)
-        topic: str
-        topic_id: bytes
-        partitions: list[FetchRequest.FetchPartition]
-
-        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchRequest.FetchPartition] = DEFAULT) -> None:
-            self.topic = topic
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class ForgottenTopic(Message):
-        __slots__ = ('topic', 'topic_id', 'partitions',)
-        topic: str
-        topic_id: bytes
-        partitions: list[int]
-
-        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
-            self.topic = topic
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ReplicaState: TypeAlias = FetchRequest_ReplicaState
+    FetchPartition: TypeAlias = FetchRequest_FetchPartition
+    FetchTopic: TypeAlias = FetchRequest_FetchTopic
+    ForgottenTopic: TypeAlias = FetchRequest_ForgottenTopic
 
     cluster_id: str | None
     replica_id: int
-    replica_state: FetchRequest.ReplicaState
+    replica_state: FetchRequest_ReplicaState
     max_wait_ms: int
     min_bytes: int
     max_bytes: int
     isolation_level: int
     session_id: int
     session_epoch: int
-    topics: list[FetchRequest.FetchTopic]
-    forgotten_topics_data: list[FetchRequest.ForgottenTopic]
+    topics: list[FetchRequest_FetchTopic]
+    forgotten_topics_data: list[FetchRequest_ForgottenTopic]
     rack_id: str
 
-    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, replica_state: FetchRequest.ReplicaState = DEFAULT, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, isolation_level: int = 0, session_id: int = 0, session_epoch: int = -1, topics: list[FetchRequest.FetchTopic] = DEFAULT, forgotten_topics_data: list[FetchRequest.ForgottenTopic] = DEFAULT, rack_id: str = '') -> None:
+    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, replica_state: FetchRequest_ReplicaState | Default = DEFAULT, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, isolation_level: int = 0, session_id: int = 0, session_epoch: int = -1, topics: list[FetchRequest_FetchTopic] | Default = DEFAULT, forgotten_topics_data: list[FetchRequest_ForgottenTopic] | Default = DEFAULT, rack_id: str = '') -> None:
         self.cluster_id = cluster_id
         self.replica_id = replica_id
-        self.replica_state = FetchRequest.ReplicaState() if replica_state is DEFAULT else replica_state
+        self.replica_state = FetchRequest_ReplicaState() if replica_state is DEFAULT else replica_state
         self.max_wait_ms = max_wait_ms
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
@@ -108,107 +122,149 @@ class FetchRequest(Message):
         return _DEC_FetchRequest[version - 0](r)
 
 
+setattr(FetchRequest, 'ReplicaState', FetchRequest_ReplicaState)
+setattr(FetchRequest_ReplicaState, '__name__', 'ReplicaState')
+setattr(FetchRequest_ReplicaState, '__qualname__', 'FetchRequest.ReplicaState')
+setattr(FetchRequest, 'FetchPartition', FetchRequest_FetchPartition)
+setattr(FetchRequest_FetchPartition, '__name__', 'FetchPartition')
+setattr(FetchRequest_FetchPartition, '__qualname__', 'FetchRequest.FetchPartition')
+setattr(FetchRequest, 'FetchTopic', FetchRequest_FetchTopic)
+setattr(FetchRequest_FetchTopic, '__name__', 'FetchTopic')
+setattr(FetchRequest_FetchTopic, '__qualname__', 'FetchRequest.FetchTopic')
+setattr(FetchRequest, 'ForgottenTopic', FetchRequest_ForgottenTopic)
+setattr(FetchRequest_ForgottenTopic, '__name__', 'ForgottenTopic')
+setattr(FetchRequest_ForgottenTopic, '__qualname__', 'FetchRequest.ForgottenTopic')
+setattr(FetchRequest_ReplicaState, '__annotations__', {'replica_id': 'int', 'replica_epoch': 'int'})
+setattr(FetchRequest_FetchPartition, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'fetch_offset': 'int', 'last_fetched_epoch': 'int', 'log_start_offset': 'int', 'partition_max_bytes': 'int', 'replica_directory_id': 'bytes'})
+setattr(FetchRequest_FetchTopic, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[FetchRequest_FetchPartition]'})
+setattr(FetchRequest_ForgottenTopic, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(FetchRequest, '__annotations__', {'cluster_id': 'str | None', 'replica_id': 'int', 'replica_state': 'FetchRequest_ReplicaState', 'max_wait_ms': 'int', 'min_bytes': 'int', 'max_bytes': 'int', 'isolation_level': 'int', 'session_id': 'int', 'session_epoch': 'int', 'topics': 'list[FetchRequest_FetchTopic]', 'forgotten_topics_data': 'list[FetchRequest_ForgottenTopic]', 'rack_id': 'str'})
+
+
+class FetchResponse_EpochEndOffset(Message):
+    __slots__ = ('epoch', 'end_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('epoch', 'end_offset',)
+    epoch: int
+    end_offset: int
+
+    def __init__(self, epoch: int = -1, end_offset: int = -1) -> None:
+        self.epoch = epoch
+        self.end_offset = end_offset
+
+
+class FetchResponse_LeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch',)
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class FetchResponse_SnapshotId(Message):
+    __slots__ = ('end_offset', 'epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('end_offset', 'epoch',)
+    end_offset: int
+    epoch: int
+
+    def __init__(self, end_offset: int = -1, epoch: int = -1) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
+
+
+class FetchResponse_AbortedTransaction(Message):
+    __slots__ = ('producer_id', 'first_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('producer_id', 'first_offset',)
+    producer_id: int
+    first_offset: int
+
+    def __init__(self, producer_id: int = 0, first_offset: int = 0) -> None:
+        self.producer_id = producer_id
+        self.first_offset = first_offset
+
+
+class FetchResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records',)
+    partition_index: int
+    error_code: int
+    high_watermark: int
+    last_stable_offset: int
+    log_start_offset: int
+    diverging_epoch: FetchResponse_EpochEndOffset
+    current_leader: FetchResponse_LeaderIdAndEpoch
+    snapshot_id: FetchResponse_SnapshotId
+    aborted_transactions: list[FetchResponse_AbortedTransaction] | None
+    preferred_read_replica: int
+    records: Records | None
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, high_watermark: int = 0, last_stable_offset: int = -1, log_start_offset: int = -1, diverging_epoch: FetchResponse_EpochEndOffset | Default = DEFAULT, current_leader: FetchResponse_LeaderIdAndEpoch | Default = DEFAULT, snapshot_id: FetchResponse_SnapshotId | Default = DEFAULT, aborted_transactions: list[FetchResponse_AbortedTransaction] | None | Default = DEFAULT, preferred_read_replica: int = -1, records: Records | None = None) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.high_watermark = high_watermark
+        self.last_stable_offset = last_stable_offset
+        self.log_start_offset = log_start_offset
+        self.diverging_epoch = FetchResponse_EpochEndOffset() if diverging_epoch is DEFAULT else diverging_epoch
+        self.current_leader = FetchResponse_LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self.snapshot_id = FetchResponse_SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+        self.aborted_transactions = [] if aborted_transactions is DEFAULT else aborted_transactions
+        self.preferred_read_replica = preferred_read_replica
+        self.records = records
+
+
+class FetchResponse_FetchableTopicResponse(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'topic_id', 'partitions',)
+    topic: str
+    topic_id: bytes
+    partitions: list[FetchResponse_PartitionData]
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class FetchResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port', 'rack',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
 class FetchResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'session_id', 'responses', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'session_id', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 17
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 12
 
-    class EpochEndOffset(Message):
-        __slots__ = ('epoch', 'end_offset',)
-        epoch: int
-        end_offset: int
-
-        def __init__(self, epoch: int = -1, end_offset: int = -1) -> None:
-            self.epoch = epoch
-            self.end_offset = end_offset
-
-    class LeaderIdAndEpoch(Message):
-        __slots__ = ('leader_id', 'leader_epoch',)
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class SnapshotId(Message):
-        __slots__ = ('end_offset', 'epoch',)
-        end_offset: int
-        epoch: int
-
-        def __init__(self, end_offset: int = -1, epoch: int = -1) -> None:
-            self.end_offset = end_offset
-            self.epoch = epoch
-
-    class AbortedTransaction(Message):
-        __slots__ = ('producer_id', 'first_offset',)
-        producer_id: int
-        first_offset: int
-
-        def __init__(self, producer_id: int = 0, first_offset: int = 0) -> None:
-            self.producer_id = producer_id
-            self.first_offset = first_offset
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records',)
-        partition_index: int
-        error_code: int
-        high_watermark: int
-        last_stable_offset: int
-        log_start_offset: int
-        diverging_epoch: FetchResponse.EpochEndOffset
-        current_leader: FetchResponse.LeaderIdAndEpoch
-        snapshot_id: FetchResponse.SnapshotId
-        aborted_transactions: list[FetchResponse.AbortedTransaction] | None
-        preferred_read_replica: int
-        records: Records | None
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, high_watermark: int = 0, last_stable_offset: int = -1, log_start_offset: int = -1, diverging_epoch: FetchResponse.EpochEndOffset = DEFAULT, current_leader: FetchResponse.LeaderIdAndEpoch = DEFAULT, snapshot_id: FetchResponse.SnapshotId = DEFAULT, aborted_transactions: list[FetchResponse.AbortedTransaction] | None = DEFAULT, preferred_read_replica: int = -1, records: Records | None = None) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.high_watermark = high_watermark
-            self.last_stable_offset = last_stable_offset
-            self.log_start_offset = log_start_offset
-            self.diverging_epoch = FetchResponse.EpochEndOffset() if diverging_epoch is DEFAULT else diverging_epoch
-            self.current_leader = FetchResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-            self.snapshot_id = FetchResponse.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
-            self.aborted_transactions = [] if aborted_transactions is DEFAULT else aborted_transactions
-            self.preferred_read_replica = preferred_read_replica
-            self.records = records
-
-    class FetchableTopicResponse(Message):
-        __slots__ = ('topic', 'topic_id', 'partitions',)
-        topic: str
-        topic_id: bytes
-        partitions: list[FetchResponse.PartitionData]
-
-        def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchResponse.PartitionData] = DEFAULT) -> None:
-            self.topic = topic
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port', 'rack',)
-        node_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.rack = rack
+    EpochEndOffset: TypeAlias = FetchResponse_EpochEndOffset
+    LeaderIdAndEpoch: TypeAlias = FetchResponse_LeaderIdAndEpoch
+    SnapshotId: TypeAlias = FetchResponse_SnapshotId
+    AbortedTransaction: TypeAlias = FetchResponse_AbortedTransaction
+    PartitionData: TypeAlias = FetchResponse_PartitionData
+    FetchableTopicResponse: TypeAlias = FetchResponse_FetchableTopicResponse
+    NodeEndpoint: TypeAlias = FetchResponse_NodeEndpoint
 
     throttle_time_ms: int
     error_code: int
     session_id: int
-    responses: list[FetchResponse.FetchableTopicResponse]
-    node_endpoints: list[FetchResponse.NodeEndpoint]
+    responses: list[FetchResponse_FetchableTopicResponse]
+    node_endpoints: list[FetchResponse_NodeEndpoint]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, session_id: int = 0, responses: list[FetchResponse.FetchableTopicResponse] = DEFAULT, node_endpoints: list[FetchResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, session_id: int = 0, responses: list[FetchResponse_FetchableTopicResponse] | Default = DEFAULT, node_endpoints: list[FetchResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.session_id = session_id
@@ -227,42 +283,73 @@ class FetchResponse(Message):
         return _DEC_FetchResponse[version - 0](r)
 
 
-def _e_FetchRequest_ReplicaState_0(self: FetchRequest.ReplicaState, w: Writer) -> None:
+setattr(FetchResponse, 'EpochEndOffset', FetchResponse_EpochEndOffset)
+setattr(FetchResponse_EpochEndOffset, '__name__', 'EpochEndOffset')
+setattr(FetchResponse_EpochEndOffset, '__qualname__', 'FetchResponse.EpochEndOffset')
+setattr(FetchResponse, 'LeaderIdAndEpoch', FetchResponse_LeaderIdAndEpoch)
+setattr(FetchResponse_LeaderIdAndEpoch, '__name__', 'LeaderIdAndEpoch')
+setattr(FetchResponse_LeaderIdAndEpoch, '__qualname__', 'FetchResponse.LeaderIdAndEpoch')
+setattr(FetchResponse, 'SnapshotId', FetchResponse_SnapshotId)
+setattr(FetchResponse_SnapshotId, '__name__', 'SnapshotId')
+setattr(FetchResponse_SnapshotId, '__qualname__', 'FetchResponse.SnapshotId')
+setattr(FetchResponse, 'AbortedTransaction', FetchResponse_AbortedTransaction)
+setattr(FetchResponse_AbortedTransaction, '__name__', 'AbortedTransaction')
+setattr(FetchResponse_AbortedTransaction, '__qualname__', 'FetchResponse.AbortedTransaction')
+setattr(FetchResponse, 'PartitionData', FetchResponse_PartitionData)
+setattr(FetchResponse_PartitionData, '__name__', 'PartitionData')
+setattr(FetchResponse_PartitionData, '__qualname__', 'FetchResponse.PartitionData')
+setattr(FetchResponse, 'FetchableTopicResponse', FetchResponse_FetchableTopicResponse)
+setattr(FetchResponse_FetchableTopicResponse, '__name__', 'FetchableTopicResponse')
+setattr(FetchResponse_FetchableTopicResponse, '__qualname__', 'FetchResponse.FetchableTopicResponse')
+setattr(FetchResponse, 'NodeEndpoint', FetchResponse_NodeEndpoint)
+setattr(FetchResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(FetchResponse_NodeEndpoint, '__qualname__', 'FetchResponse.NodeEndpoint')
+setattr(FetchResponse_EpochEndOffset, '__annotations__', {'epoch': 'int', 'end_offset': 'int'})
+setattr(FetchResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(FetchResponse_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchResponse_AbortedTransaction, '__annotations__', {'producer_id': 'int', 'first_offset': 'int'})
+setattr(FetchResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'high_watermark': 'int', 'last_stable_offset': 'int', 'log_start_offset': 'int', 'diverging_epoch': 'FetchResponse_EpochEndOffset', 'current_leader': 'FetchResponse_LeaderIdAndEpoch', 'snapshot_id': 'FetchResponse_SnapshotId', 'aborted_transactions': 'list[FetchResponse_AbortedTransaction] | None', 'preferred_read_replica': 'int', 'records': 'Records | None'})
+setattr(FetchResponse_FetchableTopicResponse, '__annotations__', {'topic': 'str', 'topic_id': 'bytes', 'partitions': 'list[FetchResponse_PartitionData]'})
+setattr(FetchResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(FetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'session_id': 'int', 'responses': 'list[FetchResponse_FetchableTopicResponse]', 'node_endpoints': 'list[FetchResponse_NodeEndpoint]'})
+
+
+def _e_FetchRequest_ReplicaState_0(self: FetchRequest_ReplicaState, w: Writer) -> None:
     pass
 
-def _e_FetchRequest_ReplicaState_12(self: FetchRequest.ReplicaState, w: Writer) -> None:
+def _e_FetchRequest_ReplicaState_12(self: FetchRequest_ReplicaState, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_FetchRequest_ReplicaState_15(self: FetchRequest.ReplicaState, w: Writer) -> None:
+def _e_FetchRequest_ReplicaState_15(self: FetchRequest_ReplicaState, w: Writer) -> None:
     w.buf += _S_iq.pack(self.replica_id, self.replica_epoch)
     w.buf.append(0)
 
-def _d_FetchRequest_ReplicaState_0(r: Reader) -> FetchRequest.ReplicaState:
-    return FetchRequest.ReplicaState()
+def _d_FetchRequest_ReplicaState_0(r: Reader) -> FetchRequest_ReplicaState:
+    return FetchRequest_ReplicaState()
 
-def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest.ReplicaState:
+def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest_ReplicaState:
     r.skip_tags()
-    return FetchRequest.ReplicaState()
+    return FetchRequest_ReplicaState()
 
-def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest.ReplicaState:
+def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest_ReplicaState:
     v_replica_id, v_replica_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return FetchRequest.ReplicaState(replica_id=v_replica_id, replica_epoch=v_replica_epoch)
+    return FetchRequest_ReplicaState(replica_id=v_replica_id, replica_epoch=v_replica_epoch)
 
-def _e_FetchRequest_FetchPartition_0(self: FetchRequest.FetchPartition, w: Writer) -> None:
+def _e_FetchRequest_FetchPartition_0(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition, self.fetch_offset, self.partition_max_bytes)
 
-def _e_FetchRequest_FetchPartition_5(self: FetchRequest.FetchPartition, w: Writer) -> None:
+def _e_FetchRequest_FetchPartition_5(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iqqi.pack(self.partition, self.fetch_offset, self.log_start_offset, self.partition_max_bytes)
 
-def _e_FetchRequest_FetchPartition_9(self: FetchRequest.FetchPartition, w: Writer) -> None:
+def _e_FetchRequest_FetchPartition_9(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iiqqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.log_start_offset, self.partition_max_bytes)
 
-def _e_FetchRequest_FetchPartition_12(self: FetchRequest.FetchPartition, w: Writer) -> None:
+def _e_FetchRequest_FetchPartition_12(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
     w.buf.append(0)
 
-def _e_FetchRequest_FetchPartition_17(self: FetchRequest.FetchPartition, w: Writer) -> None:
+def _e_FetchRequest_FetchPartition_17(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
     tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
@@ -271,24 +358,24 @@ def _e_FetchRequest_FetchPartition_17(self: FetchRequest.FetchPartition, w: Writ
         tags.append((0, t))
     w.tagged(tags)
 
-def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest.FetchPartition:
+def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_partition_max_bytes = r.fixed(_S_iqi)
-    return FetchRequest.FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, partition_max_bytes=v_partition_max_bytes)
 
-def _d_FetchRequest_FetchPartition_5(r: Reader) -> FetchRequest.FetchPartition:
+def _d_FetchRequest_FetchPartition_5(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iqqi)
-    return FetchRequest.FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
-def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest.FetchPartition:
+def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqqi)
-    return FetchRequest.FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
-def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest.FetchPartition:
+def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     r.skip_tags()
-    return FetchRequest.FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
 
-def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest.FetchPartition:
+def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     v_replica_directory_id: bytes = ZERO_UUID
     for _ in range(r._length(r.uvarint())):
@@ -298,30 +385,30 @@ def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest.FetchPartition:
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchRequest.FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes, replica_directory_id=v_replica_directory_id)
+    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes, replica_directory_id=v_replica_directory_id)
 
-def _e_FetchRequest_FetchTopic_0(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_0(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchRequest_FetchPartition_0(e_partitions, w)
 
-def _e_FetchRequest_FetchTopic_5(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_5(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchRequest_FetchPartition_5(e_partitions, w)
 
-def _e_FetchRequest_FetchTopic_9(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_9(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchRequest_FetchPartition_9(e_partitions, w)
 
-def _e_FetchRequest_FetchTopic_12(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_12(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -329,7 +416,7 @@ def _e_FetchRequest_FetchTopic_12(self: FetchRequest.FetchTopic, w: Writer) -> N
         _e_FetchRequest_FetchPartition_12(e_partitions, w)
     w.buf.append(0)
 
-def _e_FetchRequest_FetchTopic_13(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_13(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -337,7 +424,7 @@ def _e_FetchRequest_FetchTopic_13(self: FetchRequest.FetchTopic, w: Writer) -> N
         _e_FetchRequest_FetchPartition_12(e_partitions, w)
     w.buf.append(0)
 
-def _e_FetchRequest_FetchTopic_17(self: FetchRequest.FetchTopic, w: Writer) -> None:
+def _e_FetchRequest_FetchTopic_17(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -345,50 +432,50 @@ def _e_FetchRequest_FetchTopic_17(self: FetchRequest.FetchTopic, w: Writer) -> N
         _e_FetchRequest_FetchPartition_17(e_partitions, w)
     w.buf.append(0)
 
-def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(r.array_len())]
-    return FetchRequest.FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(r.array_len())]
-    return FetchRequest.FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(r.array_len())]
-    return FetchRequest.FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.cstring()
     v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest.FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest.FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
 
-def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest.FetchTopic:
+def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest.FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_FetchRequest_ForgottenTopic_0(self: FetchRequest.ForgottenTopic, w: Writer) -> None:
+def _e_FetchRequest_ForgottenTopic_0(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     pass
 
-def _e_FetchRequest_ForgottenTopic_7(self: FetchRequest.ForgottenTopic, w: Writer) -> None:
+def _e_FetchRequest_ForgottenTopic_7(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         w.int32(e_partitions)
 
-def _e_FetchRequest_ForgottenTopic_12(self: FetchRequest.ForgottenTopic, w: Writer) -> None:
+def _e_FetchRequest_ForgottenTopic_12(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -396,7 +483,7 @@ def _e_FetchRequest_ForgottenTopic_12(self: FetchRequest.ForgottenTopic, w: Writ
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest.ForgottenTopic, w: Writer) -> None:
+def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -404,25 +491,25 @@ def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest.ForgottenTopic, w: Writ
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest.ForgottenTopic:
-    return FetchRequest.ForgottenTopic()
+def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
+    return FetchRequest_ForgottenTopic()
 
-def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest.ForgottenTopic:
+def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return FetchRequest.ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest.ForgottenTopic:
+def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest.ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest.ForgottenTopic:
+def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest.ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_FetchRequest_0(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iii.pack(self.replica_id, self.max_wait_ms, self.min_bytes)
@@ -641,7 +728,7 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    v_replica_state: FetchRequest.ReplicaState = FetchRequest.ReplicaState()
+    v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -660,7 +747,7 @@ def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    v_replica_state: FetchRequest.ReplicaState = FetchRequest.ReplicaState()
+    v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -673,79 +760,79 @@ def _d_FetchRequest_17(r: Reader) -> FetchRequest:
             r.skip(size)
     return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
 
-def _e_FetchResponse_EpochEndOffset_0(self: FetchResponse.EpochEndOffset, w: Writer) -> None:
+def _e_FetchResponse_EpochEndOffset_0(self: FetchResponse_EpochEndOffset, w: Writer) -> None:
     pass
 
-def _e_FetchResponse_EpochEndOffset_12(self: FetchResponse.EpochEndOffset, w: Writer) -> None:
+def _e_FetchResponse_EpochEndOffset_12(self: FetchResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_iq.pack(self.epoch, self.end_offset)
     w.buf.append(0)
 
-def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse.EpochEndOffset:
-    return FetchResponse.EpochEndOffset()
+def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse_EpochEndOffset:
+    return FetchResponse_EpochEndOffset()
 
-def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse.EpochEndOffset:
+def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse_EpochEndOffset:
     v_epoch, v_end_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return FetchResponse.EpochEndOffset(epoch=v_epoch, end_offset=v_end_offset)
+    return FetchResponse_EpochEndOffset(epoch=v_epoch, end_offset=v_end_offset)
 
-def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     pass
 
-def _e_FetchResponse_LeaderIdAndEpoch_12(self: FetchResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_FetchResponse_LeaderIdAndEpoch_12(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse.LeaderIdAndEpoch:
-    return FetchResponse.LeaderIdAndEpoch()
+def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
+    return FetchResponse_LeaderIdAndEpoch()
 
-def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse.LeaderIdAndEpoch:
+def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return FetchResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return FetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_FetchResponse_SnapshotId_0(self: FetchResponse.SnapshotId, w: Writer) -> None:
+def _e_FetchResponse_SnapshotId_0(self: FetchResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
 
-def _e_FetchResponse_SnapshotId_12(self: FetchResponse.SnapshotId, w: Writer) -> None:
+def _e_FetchResponse_SnapshotId_12(self: FetchResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
-def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse.SnapshotId:
+def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
-    return FetchResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
-def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse.SnapshotId:
+def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
-def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse.AbortedTransaction, w: Writer) -> None:
+def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
     pass
 
-def _e_FetchResponse_AbortedTransaction_4(self: FetchResponse.AbortedTransaction, w: Writer) -> None:
+def _e_FetchResponse_AbortedTransaction_4(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
     w.buf += _S_qq.pack(self.producer_id, self.first_offset)
 
-def _e_FetchResponse_AbortedTransaction_12(self: FetchResponse.AbortedTransaction, w: Writer) -> None:
+def _e_FetchResponse_AbortedTransaction_12(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
     w.buf += _S_qq.pack(self.producer_id, self.first_offset)
     w.buf.append(0)
 
-def _d_FetchResponse_AbortedTransaction_0(r: Reader) -> FetchResponse.AbortedTransaction:
-    return FetchResponse.AbortedTransaction()
+def _d_FetchResponse_AbortedTransaction_0(r: Reader) -> FetchResponse_AbortedTransaction:
+    return FetchResponse_AbortedTransaction()
 
-def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse.AbortedTransaction:
+def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse_AbortedTransaction:
     v_producer_id, v_first_offset = r.fixed(_S_qq)
-    return FetchResponse.AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
 
-def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse.AbortedTransaction:
+def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse_AbortedTransaction:
     v_producer_id, v_first_offset = r.fixed(_S_qq)
     r.skip_tags()
-    return FetchResponse.AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
 
-def _e_FetchResponse_PartitionData_0(self: FetchResponse.PartitionData, w: Writer) -> None:
+def _e_FetchResponse_PartitionData_0(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.partition_index, self.error_code, self.high_watermark)
     w.records(self.records)
 
-def _e_FetchResponse_PartitionData_4(self: FetchResponse.PartitionData, w: Writer) -> None:
+def _e_FetchResponse_PartitionData_4(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
@@ -756,7 +843,7 @@ def _e_FetchResponse_PartitionData_4(self: FetchResponse.PartitionData, w: Write
             _e_FetchResponse_AbortedTransaction_4(e_aborted_transactions, w)
     w.records(self.records)
 
-def _e_FetchResponse_PartitionData_5(self: FetchResponse.PartitionData, w: Writer) -> None:
+def _e_FetchResponse_PartitionData_5(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
@@ -767,7 +854,7 @@ def _e_FetchResponse_PartitionData_5(self: FetchResponse.PartitionData, w: Write
             _e_FetchResponse_AbortedTransaction_4(e_aborted_transactions, w)
     w.records(self.records)
 
-def _e_FetchResponse_PartitionData_11(self: FetchResponse.PartitionData, w: Writer) -> None:
+def _e_FetchResponse_PartitionData_11(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
@@ -779,7 +866,7 @@ def _e_FetchResponse_PartitionData_11(self: FetchResponse.PartitionData, w: Writ
     w.int32(self.preferred_read_replica)
     w.records(self.records)
 
-def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writer) -> None:
+def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset)
     w_aborted_transactions = self.aborted_transactions
     if w_aborted_transactions is None:
@@ -805,42 +892,42 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse.PartitionData, w: Writ
         tags.append((2, t))
     w.tagged(tags)
 
-def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse.PartitionData:
+def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark = r.fixed(_S_ihq)
     v_records = r.records()
-    return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, records=v_records)
+    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, records=v_records)
 
-def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse.PartitionData:
+def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
-    return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, aborted_transactions=v_aborted_transactions, records=v_records)
 
-def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse.PartitionData:
+def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
-    return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, records=v_records)
 
-def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse.PartitionData:
+def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_preferred_read_replica = r.int32()
     v_records = r.records()
-    return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
 
-def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse.PartitionData:
+def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.cnarray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)]
     v_preferred_read_replica = r.int32()
     v_records = r.crecords()
-    v_diverging_epoch: FetchResponse.EpochEndOffset = FetchResponse.EpochEndOffset()
-    v_current_leader: FetchResponse.LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch()
-    v_snapshot_id: FetchResponse.SnapshotId = FetchResponse.SnapshotId()
+    v_diverging_epoch: FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
+    v_current_leader: FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
+    v_snapshot_id: FetchResponse_SnapshotId = FetchResponse_SnapshotId()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -854,37 +941,37 @@ def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse.PartitionData:
             v_snapshot_id = _d_FetchResponse_SnapshotId_12(s)
         else:
             r.skip(size)
-    return FetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, diverging_epoch=v_diverging_epoch, current_leader=v_current_leader, snapshot_id=v_snapshot_id, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, diverging_epoch=v_diverging_epoch, current_leader=v_current_leader, snapshot_id=v_snapshot_id, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
 
-def _e_FetchResponse_FetchableTopicResponse_0(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_0(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchResponse_PartitionData_0(e_partitions, w)
 
-def _e_FetchResponse_FetchableTopicResponse_4(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_4(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchResponse_PartitionData_4(e_partitions, w)
 
-def _e_FetchResponse_FetchableTopicResponse_5(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_5(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchResponse_PartitionData_5(e_partitions, w)
 
-def _e_FetchResponse_FetchableTopicResponse_11(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_11(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_FetchResponse_PartitionData_11(e_partitions, w)
 
-def _e_FetchResponse_FetchableTopicResponse_12(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_12(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -892,7 +979,7 @@ def _e_FetchResponse_FetchableTopicResponse_12(self: FetchResponse.FetchableTopi
         _e_FetchResponse_PartitionData_12(e_partitions, w)
     w.buf.append(0)
 
-def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse.FetchableTopicResponse, w: Writer) -> None:
+def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -900,65 +987,65 @@ def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse.FetchableTopi
         _e_FetchResponse_PartitionData_12(e_partitions, w)
     w.buf.append(0)
 
-def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return FetchResponse.FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(r.array_len())]
-    return FetchResponse.FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(r.array_len())]
-    return FetchResponse.FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(r.array_len())]
-    return FetchResponse.FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.cstring()
     v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse.FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
 
-def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse.FetchableTopicResponse:
+def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse.FetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_FetchResponse_NodeEndpoint_0(self: FetchResponse.NodeEndpoint, w: Writer) -> None:
+def _e_FetchResponse_NodeEndpoint_0(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
-def _e_FetchResponse_NodeEndpoint_12(self: FetchResponse.NodeEndpoint, w: Writer) -> None:
+def _e_FetchResponse_NodeEndpoint_12(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_FetchResponse_NodeEndpoint_16(self: FetchResponse.NodeEndpoint, w: Writer) -> None:
+def _e_FetchResponse_NodeEndpoint_16(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_FetchResponse_NodeEndpoint_0(r: Reader) -> FetchResponse.NodeEndpoint:
-    return FetchResponse.NodeEndpoint()
+def _d_FetchResponse_NodeEndpoint_0(r: Reader) -> FetchResponse_NodeEndpoint:
+    return FetchResponse_NodeEndpoint()
 
-def _d_FetchResponse_NodeEndpoint_12(r: Reader) -> FetchResponse.NodeEndpoint:
+def _d_FetchResponse_NodeEndpoint_12(r: Reader) -> FetchResponse_NodeEndpoint:
     r.skip_tags()
-    return FetchResponse.NodeEndpoint()
+    return FetchResponse_NodeEndpoint()
 
-def _d_FetchResponse_NodeEndpoint_16(r: Reader) -> FetchResponse.NodeEndpoint:
+def _d_FetchResponse_NodeEndpoint_16(r: Reader) -> FetchResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return FetchResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return FetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_FetchResponse_0(self: FetchResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -1077,7 +1164,7 @@ def _d_FetchResponse_13(r: Reader) -> FetchResponse:
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
-    v_node_endpoints: list[FetchResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[FetchResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -1091,10 +1178,10 @@ _ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e
 _DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
 _ENC_FetchResponse = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
 _DEC_FetchResponse = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
-_DEFAULT_FetchRequest_ReplicaState = FetchRequest.ReplicaState()
-_DEFAULT_FetchResponse_EpochEndOffset = FetchResponse.EpochEndOffset()
-_DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch()
-_DEFAULT_FetchResponse_SnapshotId = FetchResponse.SnapshotId()
+_DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
+_DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
+_DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
+_DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
 _S_ihi = Struct(">ihi")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")

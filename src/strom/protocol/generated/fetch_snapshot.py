@@ -5,59 +5,70 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class FetchSnapshotRequest_SnapshotId(Message):
+    __slots__ = ('end_offset', 'epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('end_offset', 'epoch',)
+    end_offset: int
+    epoch: int
+
+    def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
+
+
+class FetchSnapshotRequest_PartitionSnapshot(Message):
+    __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id',)
+    partition: int
+    current_leader_epoch: int
+    snapshot_id: FetchSnapshotRequest_SnapshotId
+    position: int
+    replica_directory_id: bytes
+
+    def __init__(self, partition: int = 0, current_leader_epoch: int = 0, snapshot_id: FetchSnapshotRequest_SnapshotId | Default = DEFAULT, position: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.snapshot_id = FetchSnapshotRequest_SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+        self.position = position
+        self.replica_directory_id = replica_directory_id
+
+
+class FetchSnapshotRequest_TopicSnapshot(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[FetchSnapshotRequest_PartitionSnapshot]
+
+    def __init__(self, name: str = '', partitions: list[FetchSnapshotRequest_PartitionSnapshot] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class FetchSnapshotRequest(Message):
     __slots__ = ('cluster_id', 'replica_id', 'max_bytes', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'replica_id', 'max_bytes', 'topics',)
     API_KEY: ClassVar[int] = 59
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class SnapshotId(Message):
-        __slots__ = ('end_offset', 'epoch',)
-        end_offset: int
-        epoch: int
-
-        def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
-            self.end_offset = end_offset
-            self.epoch = epoch
-
-    class PartitionSnapshot(Message):
-        __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id',)
-        partition: int
-        current_leader_epoch: int
-        snapshot_id: FetchSnapshotRequest.SnapshotId
-        position: int
-        replica_directory_id: bytes
-
-        def __init__(self, partition: int = 0, current_leader_epoch: int = 0, snapshot_id: FetchSnapshotRequest.SnapshotId = DEFAULT, position: int = 0, replica_directory_id: bytes = ZERO_UUID) -> None:
-            self.partition = partition
-            self.current_leader_epoch = current_leader_epoch
-            self.snapshot_id = FetchSnapshotRequest.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
-            self.position = position
-            self.replica_directory_id = replica_directory_id
-
-    class TopicSnapshot(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[FetchSnapshotRequest.PartitionSnapshot]
-
-        def __init__(self, name: str = '', partitions: list[FetchSnapshotRequest.PartitionSnapshot] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    SnapshotId: TypeAlias = FetchSnapshotRequest_SnapshotId
+    PartitionSnapshot: TypeAlias = FetchSnapshotRequest_PartitionSnapshot
+    TopicSnapshot: TypeAlias = FetchSnapshotRequest_TopicSnapshot
 
     cluster_id: str | None
     replica_id: int
     max_bytes: int
-    topics: list[FetchSnapshotRequest.TopicSnapshot]
+    topics: list[FetchSnapshotRequest_TopicSnapshot]
 
-    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, max_bytes: int = 2147483647, topics: list[FetchSnapshotRequest.TopicSnapshot] = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, max_bytes: int = 2147483647, topics: list[FetchSnapshotRequest_TopicSnapshot] | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.replica_id = replica_id
         self.max_bytes = max_bytes
@@ -75,76 +86,108 @@ class FetchSnapshotRequest(Message):
         return _DEC_FetchSnapshotRequest[version - 0](r)
 
 
+setattr(FetchSnapshotRequest, 'SnapshotId', FetchSnapshotRequest_SnapshotId)
+setattr(FetchSnapshotRequest_SnapshotId, '__name__', 'SnapshotId')
+setattr(FetchSnapshotRequest_SnapshotId, '__qualname__', 'FetchSnapshotRequest.SnapshotId')
+setattr(FetchSnapshotRequest, 'PartitionSnapshot', FetchSnapshotRequest_PartitionSnapshot)
+setattr(FetchSnapshotRequest_PartitionSnapshot, '__name__', 'PartitionSnapshot')
+setattr(FetchSnapshotRequest_PartitionSnapshot, '__qualname__', 'FetchSnapshotRequest.PartitionSnapshot')
+setattr(FetchSnapshotRequest, 'TopicSnapshot', FetchSnapshotRequest_TopicSnapshot)
+setattr(FetchSnapshotRequest_TopicSnapshot, '__name__', 'TopicSnapshot')
+setattr(FetchSnapshotRequest_TopicSnapshot, '__qualname__', 'FetchSnapshotRequest.TopicSnapshot')
+setattr(FetchSnapshotRequest_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchSnapshotRequest_PartitionSnapshot, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'snapshot_id': 'FetchSnapshotRequest_SnapshotId', 'position': 'int', 'replica_directory_id': 'bytes'})
+setattr(FetchSnapshotRequest_TopicSnapshot, '__annotations__', {'name': 'str', 'partitions': 'list[FetchSnapshotRequest_PartitionSnapshot]'})
+setattr(FetchSnapshotRequest, '__annotations__', {'cluster_id': 'str | None', 'replica_id': 'int', 'max_bytes': 'int', 'topics': 'list[FetchSnapshotRequest_TopicSnapshot]'})
+
+
+class FetchSnapshotResponse_SnapshotId(Message):
+    __slots__ = ('end_offset', 'epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('end_offset', 'epoch',)
+    end_offset: int
+    epoch: int
+
+    def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
+
+
+class FetchSnapshotResponse_LeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch',)
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class FetchSnapshotResponse_PartitionSnapshot(Message):
+    __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records',)
+    index: int
+    error_code: int
+    snapshot_id: FetchSnapshotResponse_SnapshotId
+    current_leader: FetchSnapshotResponse_LeaderIdAndEpoch
+    size: int
+    position: int
+    unaligned_records: Records | None
+
+    def __init__(self, index: int = 0, error_code: int = 0, snapshot_id: FetchSnapshotResponse_SnapshotId | Default = DEFAULT, current_leader: FetchSnapshotResponse_LeaderIdAndEpoch | Default = DEFAULT, size: int = 0, position: int = 0, unaligned_records: Records | None = None) -> None:
+        self.index = index
+        self.error_code = error_code
+        self.snapshot_id = FetchSnapshotResponse_SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+        self.current_leader = FetchSnapshotResponse_LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self.size = size
+        self.position = position
+        self.unaligned_records = unaligned_records
+
+
+class FetchSnapshotResponse_TopicSnapshot(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[FetchSnapshotResponse_PartitionSnapshot]
+
+    def __init__(self, name: str = '', partitions: list[FetchSnapshotResponse_PartitionSnapshot] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class FetchSnapshotResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port',)
+    node_id: int
+    host: str
+    port: int
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+
+
 class FetchSnapshotResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'topics', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 59
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class SnapshotId(Message):
-        __slots__ = ('end_offset', 'epoch',)
-        end_offset: int
-        epoch: int
-
-        def __init__(self, end_offset: int = 0, epoch: int = 0) -> None:
-            self.end_offset = end_offset
-            self.epoch = epoch
-
-    class LeaderIdAndEpoch(Message):
-        __slots__ = ('leader_id', 'leader_epoch',)
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class PartitionSnapshot(Message):
-        __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records',)
-        index: int
-        error_code: int
-        snapshot_id: FetchSnapshotResponse.SnapshotId
-        current_leader: FetchSnapshotResponse.LeaderIdAndEpoch
-        size: int
-        position: int
-        unaligned_records: Records | None
-
-        def __init__(self, index: int = 0, error_code: int = 0, snapshot_id: FetchSnapshotResponse.SnapshotId = DEFAULT, current_leader: FetchSnapshotResponse.LeaderIdAndEpoch = DEFAULT, size: int = 0, position: int = 0, unaligned_records: Records | None = None) -> None:
-            self.index = index
-            self.error_code = error_code
-            self.snapshot_id = FetchSnapshotResponse.SnapshotId() if snapshot_id is DEFAULT else snapshot_id
-            self.current_leader = FetchSnapshotResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-            self.size = size
-            self.position = position
-            self.unaligned_records = unaligned_records
-
-    class TopicSnapshot(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[FetchSnapshotResponse.PartitionSnapshot]
-
-        def __init__(self, name: str = '', partitions: list[FetchSnapshotResponse.PartitionSnapshot] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port',)
-        node_id: int
-        host: str
-        port: int
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
+    SnapshotId: TypeAlias = FetchSnapshotResponse_SnapshotId
+    LeaderIdAndEpoch: TypeAlias = FetchSnapshotResponse_LeaderIdAndEpoch
+    PartitionSnapshot: TypeAlias = FetchSnapshotResponse_PartitionSnapshot
+    TopicSnapshot: TypeAlias = FetchSnapshotResponse_TopicSnapshot
+    NodeEndpoint: TypeAlias = FetchSnapshotResponse_NodeEndpoint
 
     throttle_time_ms: int
     error_code: int
-    topics: list[FetchSnapshotResponse.TopicSnapshot]
-    node_endpoints: list[FetchSnapshotResponse.NodeEndpoint]
+    topics: list[FetchSnapshotResponse_TopicSnapshot]
+    node_endpoints: list[FetchSnapshotResponse_NodeEndpoint]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[FetchSnapshotResponse.TopicSnapshot] = DEFAULT, node_endpoints: list[FetchSnapshotResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, topics: list[FetchSnapshotResponse_TopicSnapshot] | Default = DEFAULT, node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
@@ -162,22 +205,45 @@ class FetchSnapshotResponse(Message):
         return _DEC_FetchSnapshotResponse[version - 0](r)
 
 
-def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest.SnapshotId, w: Writer) -> None:
+setattr(FetchSnapshotResponse, 'SnapshotId', FetchSnapshotResponse_SnapshotId)
+setattr(FetchSnapshotResponse_SnapshotId, '__name__', 'SnapshotId')
+setattr(FetchSnapshotResponse_SnapshotId, '__qualname__', 'FetchSnapshotResponse.SnapshotId')
+setattr(FetchSnapshotResponse, 'LeaderIdAndEpoch', FetchSnapshotResponse_LeaderIdAndEpoch)
+setattr(FetchSnapshotResponse_LeaderIdAndEpoch, '__name__', 'LeaderIdAndEpoch')
+setattr(FetchSnapshotResponse_LeaderIdAndEpoch, '__qualname__', 'FetchSnapshotResponse.LeaderIdAndEpoch')
+setattr(FetchSnapshotResponse, 'PartitionSnapshot', FetchSnapshotResponse_PartitionSnapshot)
+setattr(FetchSnapshotResponse_PartitionSnapshot, '__name__', 'PartitionSnapshot')
+setattr(FetchSnapshotResponse_PartitionSnapshot, '__qualname__', 'FetchSnapshotResponse.PartitionSnapshot')
+setattr(FetchSnapshotResponse, 'TopicSnapshot', FetchSnapshotResponse_TopicSnapshot)
+setattr(FetchSnapshotResponse_TopicSnapshot, '__name__', 'TopicSnapshot')
+setattr(FetchSnapshotResponse_TopicSnapshot, '__qualname__', 'FetchSnapshotResponse.TopicSnapshot')
+setattr(FetchSnapshotResponse, 'NodeEndpoint', FetchSnapshotResponse_NodeEndpoint)
+setattr(FetchSnapshotResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(FetchSnapshotResponse_NodeEndpoint, '__qualname__', 'FetchSnapshotResponse.NodeEndpoint')
+setattr(FetchSnapshotResponse_SnapshotId, '__annotations__', {'end_offset': 'int', 'epoch': 'int'})
+setattr(FetchSnapshotResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(FetchSnapshotResponse_PartitionSnapshot, '__annotations__', {'index': 'int', 'error_code': 'int', 'snapshot_id': 'FetchSnapshotResponse_SnapshotId', 'current_leader': 'FetchSnapshotResponse_LeaderIdAndEpoch', 'size': 'int', 'position': 'int', 'unaligned_records': 'Records | None'})
+setattr(FetchSnapshotResponse_TopicSnapshot, '__annotations__', {'name': 'str', 'partitions': 'list[FetchSnapshotResponse_PartitionSnapshot]'})
+setattr(FetchSnapshotResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(FetchSnapshotResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'topics': 'list[FetchSnapshotResponse_TopicSnapshot]', 'node_endpoints': 'list[FetchSnapshotResponse_NodeEndpoint]'})
+
+
+def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
-def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest.SnapshotId:
+def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchSnapshotRequest.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchSnapshotRequest_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
-def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest.PartitionSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
     w.int64(self.position)
     w.buf.append(0)
 
-def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest.PartitionSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
     w.int64(self.position)
@@ -188,14 +254,14 @@ def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest.Parti
         tags.append((0, t))
     w.tagged(tags)
 
-def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest.PartitionSnapshot:
+def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     r.skip_tags()
-    return FetchSnapshotRequest.PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position)
+    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position)
 
-def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest.PartitionSnapshot:
+def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
@@ -207,9 +273,9 @@ def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotReque
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchSnapshotRequest.PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position, replica_directory_id=v_replica_directory_id)
+    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position, replica_directory_id=v_replica_directory_id)
 
-def _e_FetchSnapshotRequest_TopicSnapshot_0(self: FetchSnapshotRequest.TopicSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotRequest_TopicSnapshot_0(self: FetchSnapshotRequest_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -217,7 +283,7 @@ def _e_FetchSnapshotRequest_TopicSnapshot_0(self: FetchSnapshotRequest.TopicSnap
         _e_FetchSnapshotRequest_PartitionSnapshot_0(e_partitions, w)
     w.buf.append(0)
 
-def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest.TopicSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -225,17 +291,17 @@ def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest.TopicSnap
         _e_FetchSnapshotRequest_PartitionSnapshot_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest.TopicSnapshot:
+def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotRequest.TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
 
-def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest.TopicSnapshot:
+def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotRequest.TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
 
 def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
@@ -289,25 +355,25 @@ def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
             r.skip(size)
     return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
 
-def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse.SnapshotId, w: Writer) -> None:
+def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
-def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse.SnapshotId:
+def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchSnapshotResponse.SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchSnapshotResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
 
-def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse.LeaderIdAndEpoch:
+def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return FetchSnapshotResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return FetchSnapshotResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.PartitionSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ih.pack(self.index, self.error_code)
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_qq.pack(self.size, self.position)
@@ -319,12 +385,12 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse.Par
         tags.append((0, t))
     w.tagged(tags)
 
-def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResponse.PartitionSnapshot:
+def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResponse_PartitionSnapshot:
     v_index, v_error_code = r.fixed(_S_ih)
     v_snapshot_id = _d_FetchSnapshotResponse_SnapshotId_0(r)
     v_size, v_position = r.fixed(_S_qq)
     v_unaligned_records = r.crecords()
-    v_current_leader: FetchSnapshotResponse.LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()
+    v_current_leader: FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -332,9 +398,9 @@ def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResp
             v_current_leader = _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(s)
         else:
             r.skip(size)
-    return FetchSnapshotResponse.PartitionSnapshot(index=v_index, error_code=v_error_code, snapshot_id=v_snapshot_id, current_leader=v_current_leader, size=v_size, position=v_position, unaligned_records=v_unaligned_records)
+    return FetchSnapshotResponse_PartitionSnapshot(index=v_index, error_code=v_error_code, snapshot_id=v_snapshot_id, current_leader=v_current_leader, size=v_size, position=v_position, unaligned_records=v_unaligned_records)
 
-def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse.TopicSnapshot, w: Writer) -> None:
+def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -342,31 +408,31 @@ def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse.TopicSn
         _e_FetchSnapshotResponse_PartitionSnapshot_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse.TopicSnapshot:
+def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse_TopicSnapshot:
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotResponse.TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotResponse_TopicSnapshot(name=v_name, partitions=v_partitions)
 
-def _e_FetchSnapshotResponse_NodeEndpoint_0(self: FetchSnapshotResponse.NodeEndpoint, w: Writer) -> None:
+def _e_FetchSnapshotResponse_NodeEndpoint_0(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_FetchSnapshotResponse_NodeEndpoint_1(self: FetchSnapshotResponse.NodeEndpoint, w: Writer) -> None:
+def _e_FetchSnapshotResponse_NodeEndpoint_1(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse.NodeEndpoint:
+def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
     r.skip_tags()
-    return FetchSnapshotResponse.NodeEndpoint()
+    return FetchSnapshotResponse_NodeEndpoint()
 
-def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse.NodeEndpoint:
+def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return FetchSnapshotResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return FetchSnapshotResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -401,7 +467,7 @@ def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
-    v_node_endpoints: list[FetchSnapshotResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -415,7 +481,7 @@ _ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_
 _DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
 _ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
 _DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
-_DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()
+_DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
 _S_qi = Struct(">qi")

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class FindCoordinatorRequest(Message):
     __slots__ = ('key', 'key_type', 'coordinator_keys',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('key', 'key_type', 'coordinator_keys',)
     API_KEY: ClassVar[int] = 10
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
@@ -23,7 +24,7 @@ class FindCoordinatorRequest(Message):
     key_type: int
     coordinator_keys: list[str]
 
-    def __init__(self, key: str = '', key_type: int = 0, coordinator_keys: list[str] = DEFAULT) -> None:
+    def __init__(self, key: str = '', key_type: int = 0, coordinator_keys: list[str] | Default = DEFAULT) -> None:
         self.key = key
         self.key_type = key_type
         self.coordinator_keys = [] if coordinator_keys is DEFAULT else coordinator_keys
@@ -40,29 +41,37 @@ class FindCoordinatorRequest(Message):
         return _DEC_FindCoordinatorRequest[version - 0](r)
 
 
+setattr(FindCoordinatorRequest, '__annotations__', {'key': 'str', 'key_type': 'int', 'coordinator_keys': 'list[str]'})
+
+
+class FindCoordinatorResponse_Coordinator(Message):
+    __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message',)
+    key: str
+    node_id: int
+    host: str
+    port: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, key: str = '', node_id: int = 0, host: str = '', port: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.key = key
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class FindCoordinatorResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'node_id', 'host', 'port', 'coordinators',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'node_id', 'host', 'port', 'coordinators',)
     API_KEY: ClassVar[int] = 10
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 6
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class Coordinator(Message):
-        __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message',)
-        key: str
-        node_id: int
-        host: str
-        port: int
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, key: str = '', node_id: int = 0, host: str = '', port: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
-            self.key = key
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.error_code = error_code
-            self.error_message = error_message
+    Coordinator: TypeAlias = FindCoordinatorResponse_Coordinator
 
     throttle_time_ms: int
     error_code: int
@@ -70,9 +79,9 @@ class FindCoordinatorResponse(Message):
     node_id: int
     host: str
     port: int
-    coordinators: list[FindCoordinatorResponse.Coordinator]
+    coordinators: list[FindCoordinatorResponse_Coordinator]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', node_id: int = 0, host: str = '', port: int = 0, coordinators: list[FindCoordinatorResponse.Coordinator] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', node_id: int = 0, host: str = '', port: int = 0, coordinators: list[FindCoordinatorResponse_Coordinator] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -91,6 +100,13 @@ class FindCoordinatorResponse(Message):
         if not 0 <= version <= 6:
             raise DecodeError(f"FindCoordinatorResponse has no version {version}")
         return _DEC_FindCoordinatorResponse[version - 0](r)
+
+
+setattr(FindCoordinatorResponse, 'Coordinator', FindCoordinatorResponse_Coordinator)
+setattr(FindCoordinatorResponse_Coordinator, '__name__', 'Coordinator')
+setattr(FindCoordinatorResponse_Coordinator, '__qualname__', 'FindCoordinatorResponse.Coordinator')
+setattr(FindCoordinatorResponse_Coordinator, '__annotations__', {'key': 'str', 'node_id': 'int', 'host': 'str', 'port': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(FindCoordinatorResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'node_id': 'int', 'host': 'str', 'port': 'int', 'coordinators': 'list[FindCoordinatorResponse_Coordinator]'})
 
 
 def _e_FindCoordinatorRequest_0(self: FindCoordinatorRequest, w: Writer) -> None:
@@ -134,13 +150,13 @@ def _d_FindCoordinatorRequest_4(r: Reader) -> FindCoordinatorRequest:
     r.skip_tags()
     return FindCoordinatorRequest(key_type=v_key_type, coordinator_keys=v_coordinator_keys)
 
-def _e_FindCoordinatorResponse_Coordinator_0(self: FindCoordinatorResponse.Coordinator, w: Writer) -> None:
+def _e_FindCoordinatorResponse_Coordinator_0(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     pass
 
-def _e_FindCoordinatorResponse_Coordinator_3(self: FindCoordinatorResponse.Coordinator, w: Writer) -> None:
+def _e_FindCoordinatorResponse_Coordinator_3(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_FindCoordinatorResponse_Coordinator_4(self: FindCoordinatorResponse.Coordinator, w: Writer) -> None:
+def _e_FindCoordinatorResponse_Coordinator_4(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     w.cstring(self.key)
     w.int32(self.node_id)
     w.cstring(self.host)
@@ -148,21 +164,21 @@ def _e_FindCoordinatorResponse_Coordinator_4(self: FindCoordinatorResponse.Coord
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_FindCoordinatorResponse_Coordinator_0(r: Reader) -> FindCoordinatorResponse.Coordinator:
-    return FindCoordinatorResponse.Coordinator()
+def _d_FindCoordinatorResponse_Coordinator_0(r: Reader) -> FindCoordinatorResponse_Coordinator:
+    return FindCoordinatorResponse_Coordinator()
 
-def _d_FindCoordinatorResponse_Coordinator_3(r: Reader) -> FindCoordinatorResponse.Coordinator:
+def _d_FindCoordinatorResponse_Coordinator_3(r: Reader) -> FindCoordinatorResponse_Coordinator:
     r.skip_tags()
-    return FindCoordinatorResponse.Coordinator()
+    return FindCoordinatorResponse_Coordinator()
 
-def _d_FindCoordinatorResponse_Coordinator_4(r: Reader) -> FindCoordinatorResponse.Coordinator:
+def _d_FindCoordinatorResponse_Coordinator_4(r: Reader) -> FindCoordinatorResponse_Coordinator:
     v_key = r.cstring()
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return FindCoordinatorResponse.Coordinator(key=v_key, node_id=v_node_id, host=v_host, port=v_port, error_code=v_error_code, error_message=v_error_message)
+    return FindCoordinatorResponse_Coordinator(key=v_key, node_id=v_node_id, host=v_host, port=v_port, error_code=v_error_code, error_message=v_error_message)
 
 def _e_FindCoordinatorResponse_0(self: FindCoordinatorResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.node_id)

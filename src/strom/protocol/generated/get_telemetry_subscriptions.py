@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class GetTelemetrySubscriptionsRequest(Message):
     __slots__ = ('client_instance_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('client_instance_id',)
     API_KEY: ClassVar[int] = 71
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -36,8 +37,12 @@ class GetTelemetrySubscriptionsRequest(Message):
         return _DEC_GetTelemetrySubscriptionsRequest[version - 0](r)
 
 
+setattr(GetTelemetrySubscriptionsRequest, '__annotations__', {'client_instance_id': 'bytes'})
+
+
 class GetTelemetrySubscriptionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'client_instance_id', 'subscription_id', 'accepted_compression_types', 'push_interval_ms', 'telemetry_max_bytes', 'delta_temporality', 'requested_metrics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'client_instance_id', 'subscription_id', 'accepted_compression_types', 'push_interval_ms', 'telemetry_max_bytes', 'delta_temporality', 'requested_metrics',)
     API_KEY: ClassVar[int] = 71
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -53,7 +58,7 @@ class GetTelemetrySubscriptionsResponse(Message):
     delta_temporality: bool
     requested_metrics: list[str]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, client_instance_id: bytes = ZERO_UUID, subscription_id: int = 0, accepted_compression_types: list[int] = DEFAULT, push_interval_ms: int = 0, telemetry_max_bytes: int = 0, delta_temporality: bool = False, requested_metrics: list[str] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, client_instance_id: bytes = ZERO_UUID, subscription_id: int = 0, accepted_compression_types: list[int] | Default = DEFAULT, push_interval_ms: int = 0, telemetry_max_bytes: int = 0, delta_temporality: bool = False, requested_metrics: list[str] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.client_instance_id = client_instance_id
@@ -74,6 +79,9 @@ class GetTelemetrySubscriptionsResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"GetTelemetrySubscriptionsResponse has no version {version}")
         return _DEC_GetTelemetrySubscriptionsResponse[version - 0](r)
+
+
+setattr(GetTelemetrySubscriptionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'client_instance_id': 'bytes', 'subscription_id': 'int', 'accepted_compression_types': 'list[int]', 'push_interval_ms': 'int', 'telemetry_max_bytes': 'int', 'delta_temporality': 'bool', 'requested_metrics': 'list[str]'})
 
 
 def _e_GetTelemetrySubscriptionsRequest_0(self: GetTelemetrySubscriptionsRequest, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class HeartbeatRequest(Message):
     __slots__ = ('group_id', 'generation_id', 'member_id', 'group_instance_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'generation_id', 'member_id', 'group_instance_id',)
     API_KEY: ClassVar[int] = 12
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -42,8 +43,12 @@ class HeartbeatRequest(Message):
         return _DEC_HeartbeatRequest[version - 0](r)
 
 
+setattr(HeartbeatRequest, '__annotations__', {'group_id': 'str', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None'})
+
+
 class HeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
     API_KEY: ClassVar[int] = 12
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
@@ -66,6 +71,9 @@ class HeartbeatResponse(Message):
         if not 0 <= version <= 4:
             raise DecodeError(f"HeartbeatResponse has no version {version}")
         return _DEC_HeartbeatResponse[version - 0](r)
+
+
+setattr(HeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_HeartbeatRequest_0(self: HeartbeatRequest, w: Writer) -> None:

@@ -5,46 +5,54 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class IncrementalAlterConfigsRequest_AlterableConfig(Message):
+    __slots__ = ('name', 'config_operation', 'value',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'config_operation', 'value',)
+    name: str
+    config_operation: int
+    value: str | None
+
+    def __init__(self, name: str = '', config_operation: int = 0, value: str | None = '') -> None:
+        self.name = name
+        self.config_operation = config_operation
+        self.value = value
+
+
+class IncrementalAlterConfigsRequest_AlterConfigsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'configs',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resource_type', 'resource_name', 'configs',)
+    resource_type: int
+    resource_name: str
+    configs: list[IncrementalAlterConfigsRequest_AlterableConfig]
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[IncrementalAlterConfigsRequest_AlterableConfig] | Default = DEFAULT) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = [] if configs is DEFAULT else configs
 
 
 class IncrementalAlterConfigsRequest(Message):
     __slots__ = ('resources', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('resources', 'validate_only',)
     API_KEY: ClassVar[int] = 44
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class AlterableConfig(Message):
-        __slots__ = ('name', 'config_operation', 'value',)
-        name: str
-        config_operation: int
-        value: str | None
+    AlterableConfig: TypeAlias = IncrementalAlterConfigsRequest_AlterableConfig
+    AlterConfigsResource: TypeAlias = IncrementalAlterConfigsRequest_AlterConfigsResource
 
-        def __init__(self, name: str = '', config_operation: int = 0, value: str | None = '') -> None:
-            self.name = name
-            self.config_operation = config_operation
-            self.value = value
-
-    class AlterConfigsResource(Message):
-        __slots__ = ('resource_type', 'resource_name', 'configs',)
-        resource_type: int
-        resource_name: str
-        configs: list[IncrementalAlterConfigsRequest.AlterableConfig]
-
-        def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[IncrementalAlterConfigsRequest.AlterableConfig] = DEFAULT) -> None:
-            self.resource_type = resource_type
-            self.resource_name = resource_name
-            self.configs = [] if configs is DEFAULT else configs
-
-    resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource]
+    resources: list[IncrementalAlterConfigsRequest_AlterConfigsResource]
     validate_only: bool
 
-    def __init__(self, resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = DEFAULT, validate_only: bool = False) -> None:
+    def __init__(self, resources: list[IncrementalAlterConfigsRequest_AlterConfigsResource] | Default = DEFAULT, validate_only: bool = False) -> None:
         self.resources = [] if resources is DEFAULT else resources
         self.validate_only = validate_only
 
@@ -60,30 +68,46 @@ class IncrementalAlterConfigsRequest(Message):
         return _DEC_IncrementalAlterConfigsRequest[version - 0](r)
 
 
+setattr(IncrementalAlterConfigsRequest, 'AlterableConfig', IncrementalAlterConfigsRequest_AlterableConfig)
+setattr(IncrementalAlterConfigsRequest_AlterableConfig, '__name__', 'AlterableConfig')
+setattr(IncrementalAlterConfigsRequest_AlterableConfig, '__qualname__', 'IncrementalAlterConfigsRequest.AlterableConfig')
+setattr(IncrementalAlterConfigsRequest, 'AlterConfigsResource', IncrementalAlterConfigsRequest_AlterConfigsResource)
+setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__name__', 'AlterConfigsResource')
+setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__qualname__', 'IncrementalAlterConfigsRequest.AlterConfigsResource')
+setattr(IncrementalAlterConfigsRequest_AlterableConfig, '__annotations__', {'name': 'str', 'config_operation': 'int', 'value': 'str | None'})
+setattr(IncrementalAlterConfigsRequest_AlterConfigsResource, '__annotations__', {'resource_type': 'int', 'resource_name': 'str', 'configs': 'list[IncrementalAlterConfigsRequest_AlterableConfig]'})
+setattr(IncrementalAlterConfigsRequest, '__annotations__', {'resources': 'list[IncrementalAlterConfigsRequest_AlterConfigsResource]', 'validate_only': 'bool'})
+
+
+class IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'resource_type', 'resource_name',)
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+
+
 class IncrementalAlterConfigsResponse(Message):
     __slots__ = ('throttle_time_ms', 'responses',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'responses',)
     API_KEY: ClassVar[int] = 44
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class AlterConfigsResourceResponse(Message):
-        __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name',)
-        error_code: int
-        error_message: str | None
-        resource_type: int
-        resource_name: str
-
-        def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.resource_type = resource_type
-            self.resource_name = resource_name
+    AlterConfigsResourceResponse: TypeAlias = IncrementalAlterConfigsResponse_AlterConfigsResourceResponse
 
     throttle_time_ms: int
-    responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse]
+    responses: list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, responses: list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
 
@@ -99,31 +123,38 @@ class IncrementalAlterConfigsResponse(Message):
         return _DEC_IncrementalAlterConfigsResponse[version - 0](r)
 
 
-def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(self: IncrementalAlterConfigsRequest.AlterableConfig, w: Writer) -> None:
+setattr(IncrementalAlterConfigsResponse, 'AlterConfigsResourceResponse', IncrementalAlterConfigsResponse_AlterConfigsResourceResponse)
+setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__name__', 'AlterConfigsResourceResponse')
+setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__qualname__', 'IncrementalAlterConfigsResponse.AlterConfigsResourceResponse')
+setattr(IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'resource_type': 'int', 'resource_name': 'str'})
+setattr(IncrementalAlterConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 'responses': 'list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]'})
+
+
+def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(self: IncrementalAlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.string(self.name)
     w.int8(self.config_operation)
     w.nstring(self.value)
 
-def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(self: IncrementalAlterConfigsRequest.AlterableConfig, w: Writer) -> None:
+def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(self: IncrementalAlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.cstring(self.name)
     w.int8(self.config_operation)
     w.cnstring(self.value)
     w.buf.append(0)
 
-def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(r: Reader) -> IncrementalAlterConfigsRequest.AlterableConfig:
+def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(r: Reader) -> IncrementalAlterConfigsRequest_AlterableConfig:
     v_name = r.string()
     v_config_operation = r.int8()
     v_value = r.nstring()
-    return IncrementalAlterConfigsRequest.AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
 
-def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(r: Reader) -> IncrementalAlterConfigsRequest.AlterableConfig:
+def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_config_operation = r.int8()
     v_value = r.cnstring()
     r.skip_tags()
-    return IncrementalAlterConfigsRequest.AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
 
-def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAlterConfigsRequest.AlterConfigsResource, w: Writer) -> None:
+def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
@@ -131,7 +162,7 @@ def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAl
     for e_configs in w_configs:
         _e_IncrementalAlterConfigsRequest_AlterableConfig_0(e_configs, w)
 
-def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(self: IncrementalAlterConfigsRequest.AlterConfigsResource, w: Writer) -> None:
+def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(self: IncrementalAlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
@@ -140,18 +171,18 @@ def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(self: IncrementalAl
         _e_IncrementalAlterConfigsRequest_AlterableConfig_1(e_configs, w)
     w.buf.append(0)
 
-def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> IncrementalAlterConfigsRequest.AlterConfigsResource:
+def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return IncrementalAlterConfigsRequest.AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
-def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r: Reader) -> IncrementalAlterConfigsRequest.AlterConfigsResource:
+def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return IncrementalAlterConfigsRequest.AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
 
 def _e_IncrementalAlterConfigsRequest_0(self: IncrementalAlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -179,33 +210,33 @@ def _d_IncrementalAlterConfigsRequest_1(r: Reader) -> IncrementalAlterConfigsReq
     r.skip_tags()
     return IncrementalAlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
 
-def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(self: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, w: Writer) -> None:
+def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
     w.nstring(self.error_message)
     w.int8(self.resource_type)
     w.string(self.resource_name)
 
-def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(self: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, w: Writer) -> None:
+def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.int8(self.resource_type)
     w.cstring(self.resource_name)
     w.buf.append(0)
 
-def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse:
+def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> IncrementalAlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
 
-def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse:
+def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader) -> IncrementalAlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
 
 def _e_IncrementalAlterConfigsResponse_0(self: IncrementalAlterConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class InitProducerIdRequest(Message):
     __slots__ = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch',)
     API_KEY: ClassVar[int] = 22
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -42,8 +43,12 @@ class InitProducerIdRequest(Message):
         return _DEC_InitProducerIdRequest[version - 0](r)
 
 
+setattr(InitProducerIdRequest, '__annotations__', {'transactional_id': 'str | None', 'transaction_timeout_ms': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
+
+
 class InitProducerIdResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch',)
     API_KEY: ClassVar[int] = 22
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -70,6 +75,9 @@ class InitProducerIdResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"InitProducerIdResponse has no version {version}")
         return _DEC_InitProducerIdResponse[version - 0](r)
+
+
+setattr(InitProducerIdResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'producer_id': 'int', 'producer_epoch': 'int'})
 
 
 def _e_InitProducerIdRequest_0(self: InitProducerIdRequest, w: Writer) -> None:

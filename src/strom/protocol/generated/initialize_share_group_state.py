@@ -5,44 +5,52 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class InitializeShareGroupStateRequest_PartitionData(Message):
+    __slots__ = ('partition', 'state_epoch', 'start_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'state_epoch', 'start_offset',)
+    partition: int
+    state_epoch: int
+    start_offset: int
+
+    def __init__(self, partition: int = 0, state_epoch: int = 0, start_offset: int = 0) -> None:
+        self.partition = partition
+        self.state_epoch = state_epoch
+        self.start_offset = start_offset
+
+
+class InitializeShareGroupStateRequest_InitializeStateData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[InitializeShareGroupStateRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class InitializeShareGroupStateRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 83
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition', 'state_epoch', 'start_offset',)
-        partition: int
-        state_epoch: int
-        start_offset: int
-
-        def __init__(self, partition: int = 0, state_epoch: int = 0, start_offset: int = 0) -> None:
-            self.partition = partition
-            self.state_epoch = state_epoch
-            self.start_offset = start_offset
-
-    class InitializeStateData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[InitializeShareGroupStateRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = InitializeShareGroupStateRequest_PartitionData
+    InitializeStateData: TypeAlias = InitializeShareGroupStateRequest_InitializeStateData
 
     group_id: str
-    topics: list[InitializeShareGroupStateRequest.InitializeStateData]
+    topics: list[InitializeShareGroupStateRequest_InitializeStateData]
 
-    def __init__(self, group_id: str = '', topics: list[InitializeShareGroupStateRequest.InitializeStateData] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[InitializeShareGroupStateRequest_InitializeStateData] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -58,36 +66,55 @@ class InitializeShareGroupStateRequest(Message):
         return _DEC_InitializeShareGroupStateRequest[version - 0](r)
 
 
+setattr(InitializeShareGroupStateRequest, 'PartitionData', InitializeShareGroupStateRequest_PartitionData)
+setattr(InitializeShareGroupStateRequest_PartitionData, '__name__', 'PartitionData')
+setattr(InitializeShareGroupStateRequest_PartitionData, '__qualname__', 'InitializeShareGroupStateRequest.PartitionData')
+setattr(InitializeShareGroupStateRequest, 'InitializeStateData', InitializeShareGroupStateRequest_InitializeStateData)
+setattr(InitializeShareGroupStateRequest_InitializeStateData, '__name__', 'InitializeStateData')
+setattr(InitializeShareGroupStateRequest_InitializeStateData, '__qualname__', 'InitializeShareGroupStateRequest.InitializeStateData')
+setattr(InitializeShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'state_epoch': 'int', 'start_offset': 'int'})
+setattr(InitializeShareGroupStateRequest_InitializeStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[InitializeShareGroupStateRequest_PartitionData]'})
+setattr(InitializeShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[InitializeShareGroupStateRequest_InitializeStateData]'})
+
+
+class InitializeShareGroupStateResponse_PartitionResult(Message):
+    __slots__ = ('partition', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'error_code', 'error_message',)
+    partition: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class InitializeShareGroupStateResponse_InitializeStateResult(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[InitializeShareGroupStateResponse_PartitionResult]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class InitializeShareGroupStateResponse(Message):
     __slots__ = ('results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('results',)
     API_KEY: ClassVar[int] = 83
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionResult(Message):
-        __slots__ = ('partition', 'error_code', 'error_message',)
-        partition: int
-        error_code: int
-        error_message: str | None
+    PartitionResult: TypeAlias = InitializeShareGroupStateResponse_PartitionResult
+    InitializeStateResult: TypeAlias = InitializeShareGroupStateResponse_InitializeStateResult
 
-        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
-            self.partition = partition
-            self.error_code = error_code
-            self.error_message = error_message
+    results: list[InitializeShareGroupStateResponse_InitializeStateResult]
 
-    class InitializeStateResult(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[InitializeShareGroupStateResponse.PartitionResult]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[InitializeShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    results: list[InitializeShareGroupStateResponse.InitializeStateResult]
-
-    def __init__(self, results: list[InitializeShareGroupStateResponse.InitializeStateResult] = DEFAULT) -> None:
+    def __init__(self, results: list[InitializeShareGroupStateResponse_InitializeStateResult] | Default = DEFAULT) -> None:
         self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
@@ -102,16 +129,27 @@ class InitializeShareGroupStateResponse(Message):
         return _DEC_InitializeShareGroupStateResponse[version - 0](r)
 
 
-def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGroupStateRequest.PartitionData, w: Writer) -> None:
+setattr(InitializeShareGroupStateResponse, 'PartitionResult', InitializeShareGroupStateResponse_PartitionResult)
+setattr(InitializeShareGroupStateResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(InitializeShareGroupStateResponse_PartitionResult, '__qualname__', 'InitializeShareGroupStateResponse.PartitionResult')
+setattr(InitializeShareGroupStateResponse, 'InitializeStateResult', InitializeShareGroupStateResponse_InitializeStateResult)
+setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__name__', 'InitializeStateResult')
+setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__qualname__', 'InitializeShareGroupStateResponse.InitializeStateResult')
+setattr(InitializeShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(InitializeShareGroupStateResponse_InitializeStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[InitializeShareGroupStateResponse_PartitionResult]'})
+setattr(InitializeShareGroupStateResponse, '__annotations__', {'results': 'list[InitializeShareGroupStateResponse_InitializeStateResult]'})
+
+
+def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iiq.pack(self.partition, self.state_epoch, self.start_offset)
     w.buf.append(0)
 
-def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest.PartitionData:
+def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest_PartitionData:
     v_partition, v_state_epoch, v_start_offset = r.fixed(_S_iiq)
     r.skip_tags()
-    return InitializeShareGroupStateRequest.PartitionData(partition=v_partition, state_epoch=v_state_epoch, start_offset=v_start_offset)
+    return InitializeShareGroupStateRequest_PartitionData(partition=v_partition, state_epoch=v_state_epoch, start_offset=v_start_offset)
 
-def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeShareGroupStateRequest.InitializeStateData, w: Writer) -> None:
+def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeShareGroupStateRequest_InitializeStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -119,11 +157,11 @@ def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeSh
         _e_InitializeShareGroupStateRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_InitializeShareGroupStateRequest_InitializeStateData_0(r: Reader) -> InitializeShareGroupStateRequest.InitializeStateData:
+def _d_InitializeShareGroupStateRequest_InitializeStateData_0(r: Reader) -> InitializeShareGroupStateRequest_InitializeStateData:
     v_topic_id = r.uuid()
     v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return InitializeShareGroupStateRequest.InitializeStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return InitializeShareGroupStateRequest_InitializeStateData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_InitializeShareGroupStateRequest_0(self: InitializeShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -139,18 +177,18 @@ def _d_InitializeShareGroupStateRequest_0(r: Reader) -> InitializeShareGroupStat
     r.skip_tags()
     return InitializeShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_InitializeShareGroupStateResponse_PartitionResult_0(self: InitializeShareGroupStateResponse.PartitionResult, w: Writer) -> None:
+def _e_InitializeShareGroupStateResponse_PartitionResult_0(self: InitializeShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_InitializeShareGroupStateResponse_PartitionResult_0(r: Reader) -> InitializeShareGroupStateResponse.PartitionResult:
+def _d_InitializeShareGroupStateResponse_PartitionResult_0(r: Reader) -> InitializeShareGroupStateResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return InitializeShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return InitializeShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
 
-def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: InitializeShareGroupStateResponse.InitializeStateResult, w: Writer) -> None:
+def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: InitializeShareGroupStateResponse_InitializeStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -158,11 +196,11 @@ def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: Initializ
         _e_InitializeShareGroupStateResponse_PartitionResult_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(r: Reader) -> InitializeShareGroupStateResponse.InitializeStateResult:
+def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(r: Reader) -> InitializeShareGroupStateResponse_InitializeStateResult:
     v_topic_id = r.uuid()
     v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return InitializeShareGroupStateResponse.InitializeStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return InitializeShareGroupStateResponse_InitializeStateResult(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_InitializeShareGroupStateResponse_0(self: InitializeShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results

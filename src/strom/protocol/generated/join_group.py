@@ -5,28 +5,33 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class JoinGroupRequest_JoinGroupRequestProtocol(Message):
+    __slots__ = ('name', 'metadata',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'metadata',)
+    name: str
+    metadata: bytes
+
+    def __init__(self, name: str = '', metadata: bytes = b"") -> None:
+        self.name = name
+        self.metadata = metadata
 
 
 class JoinGroupRequest(Message):
     __slots__ = ('group_id', 'session_timeout_ms', 'rebalance_timeout_ms', 'member_id', 'group_instance_id', 'protocol_type', 'protocols', 'reason',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'session_timeout_ms', 'rebalance_timeout_ms', 'member_id', 'group_instance_id', 'protocol_type', 'protocols', 'reason',)
     API_KEY: ClassVar[int] = 11
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class JoinGroupRequestProtocol(Message):
-        __slots__ = ('name', 'metadata',)
-        name: str
-        metadata: bytes
-
-        def __init__(self, name: str = '', metadata: bytes = b"") -> None:
-            self.name = name
-            self.metadata = metadata
+    JoinGroupRequestProtocol: TypeAlias = JoinGroupRequest_JoinGroupRequestProtocol
 
     group_id: str
     session_timeout_ms: int
@@ -34,10 +39,10 @@ class JoinGroupRequest(Message):
     member_id: str
     group_instance_id: str | None
     protocol_type: str
-    protocols: list[JoinGroupRequest.JoinGroupRequestProtocol]
+    protocols: list[JoinGroupRequest_JoinGroupRequestProtocol]
     reason: str | None
 
-    def __init__(self, group_id: str = '', session_timeout_ms: int = 0, rebalance_timeout_ms: int = -1, member_id: str = '', group_instance_id: str | None = None, protocol_type: str = '', protocols: list[JoinGroupRequest.JoinGroupRequestProtocol] = DEFAULT, reason: str | None = None) -> None:
+    def __init__(self, group_id: str = '', session_timeout_ms: int = 0, rebalance_timeout_ms: int = -1, member_id: str = '', group_instance_id: str | None = None, protocol_type: str = '', protocols: list[JoinGroupRequest_JoinGroupRequestProtocol] | Default = DEFAULT, reason: str | None = None) -> None:
         self.group_id = group_id
         self.session_timeout_ms = session_timeout_ms
         self.rebalance_timeout_ms = rebalance_timeout_ms
@@ -59,23 +64,35 @@ class JoinGroupRequest(Message):
         return _DEC_JoinGroupRequest[version - 0](r)
 
 
+setattr(JoinGroupRequest, 'JoinGroupRequestProtocol', JoinGroupRequest_JoinGroupRequestProtocol)
+setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__name__', 'JoinGroupRequestProtocol')
+setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__qualname__', 'JoinGroupRequest.JoinGroupRequestProtocol')
+setattr(JoinGroupRequest_JoinGroupRequestProtocol, '__annotations__', {'name': 'str', 'metadata': 'bytes'})
+setattr(JoinGroupRequest, '__annotations__', {'group_id': 'str', 'session_timeout_ms': 'int', 'rebalance_timeout_ms': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'protocol_type': 'str', 'protocols': 'list[JoinGroupRequest_JoinGroupRequestProtocol]', 'reason': 'str | None'})
+
+
+class JoinGroupResponse_JoinGroupResponseMember(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'metadata',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'group_instance_id', 'metadata',)
+    member_id: str
+    group_instance_id: str | None
+    metadata: bytes
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, metadata: bytes = b"") -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.metadata = metadata
+
+
 class JoinGroupResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'generation_id', 'protocol_type', 'protocol_name', 'leader', 'skip_assignment', 'member_id', 'members',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'generation_id', 'protocol_type', 'protocol_name', 'leader', 'skip_assignment', 'member_id', 'members',)
     API_KEY: ClassVar[int] = 11
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class JoinGroupResponseMember(Message):
-        __slots__ = ('member_id', 'group_instance_id', 'metadata',)
-        member_id: str
-        group_instance_id: str | None
-        metadata: bytes
-
-        def __init__(self, member_id: str = '', group_instance_id: str | None = None, metadata: bytes = b"") -> None:
-            self.member_id = member_id
-            self.group_instance_id = group_instance_id
-            self.metadata = metadata
+    JoinGroupResponseMember: TypeAlias = JoinGroupResponse_JoinGroupResponseMember
 
     throttle_time_ms: int
     error_code: int
@@ -85,9 +102,9 @@ class JoinGroupResponse(Message):
     leader: str
     skip_assignment: bool
     member_id: str
-    members: list[JoinGroupResponse.JoinGroupResponseMember]
+    members: list[JoinGroupResponse_JoinGroupResponseMember]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, generation_id: int = -1, protocol_type: str | None = None, protocol_name: str | None = '', leader: str = '', skip_assignment: bool = False, member_id: str = '', members: list[JoinGroupResponse.JoinGroupResponseMember] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, generation_id: int = -1, protocol_type: str | None = None, protocol_name: str | None = '', leader: str = '', skip_assignment: bool = False, member_id: str = '', members: list[JoinGroupResponse_JoinGroupResponseMember] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.generation_id = generation_id
@@ -110,25 +127,32 @@ class JoinGroupResponse(Message):
         return _DEC_JoinGroupResponse[version - 0](r)
 
 
-def _e_JoinGroupRequest_JoinGroupRequestProtocol_0(self: JoinGroupRequest.JoinGroupRequestProtocol, w: Writer) -> None:
+setattr(JoinGroupResponse, 'JoinGroupResponseMember', JoinGroupResponse_JoinGroupResponseMember)
+setattr(JoinGroupResponse_JoinGroupResponseMember, '__name__', 'JoinGroupResponseMember')
+setattr(JoinGroupResponse_JoinGroupResponseMember, '__qualname__', 'JoinGroupResponse.JoinGroupResponseMember')
+setattr(JoinGroupResponse_JoinGroupResponseMember, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'metadata': 'bytes'})
+setattr(JoinGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'generation_id': 'int', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'leader': 'str', 'skip_assignment': 'bool', 'member_id': 'str', 'members': 'list[JoinGroupResponse_JoinGroupResponseMember]'})
+
+
+def _e_JoinGroupRequest_JoinGroupRequestProtocol_0(self: JoinGroupRequest_JoinGroupRequestProtocol, w: Writer) -> None:
     w.string(self.name)
     w.bytes_(self.metadata)
 
-def _e_JoinGroupRequest_JoinGroupRequestProtocol_6(self: JoinGroupRequest.JoinGroupRequestProtocol, w: Writer) -> None:
+def _e_JoinGroupRequest_JoinGroupRequestProtocol_6(self: JoinGroupRequest_JoinGroupRequestProtocol, w: Writer) -> None:
     w.cstring(self.name)
     w.cbytes(self.metadata)
     w.buf.append(0)
 
-def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(r: Reader) -> JoinGroupRequest.JoinGroupRequestProtocol:
+def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupRequest.JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
 
-def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(r: Reader) -> JoinGroupRequest.JoinGroupRequestProtocol:
+def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.cstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupRequest.JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
 
 def _e_JoinGroupRequest_0(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -232,38 +256,38 @@ def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     r.skip_tags()
     return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols, reason=v_reason)
 
-def _e_JoinGroupResponse_JoinGroupResponseMember_0(self: JoinGroupResponse.JoinGroupResponseMember, w: Writer) -> None:
+def _e_JoinGroupResponse_JoinGroupResponseMember_0(self: JoinGroupResponse_JoinGroupResponseMember, w: Writer) -> None:
     w.string(self.member_id)
     w.bytes_(self.metadata)
 
-def _e_JoinGroupResponse_JoinGroupResponseMember_5(self: JoinGroupResponse.JoinGroupResponseMember, w: Writer) -> None:
+def _e_JoinGroupResponse_JoinGroupResponseMember_5(self: JoinGroupResponse_JoinGroupResponseMember, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w.bytes_(self.metadata)
 
-def _e_JoinGroupResponse_JoinGroupResponseMember_6(self: JoinGroupResponse.JoinGroupResponseMember, w: Writer) -> None:
+def _e_JoinGroupResponse_JoinGroupResponseMember_6(self: JoinGroupResponse_JoinGroupResponseMember, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cbytes(self.metadata)
     w.buf.append(0)
 
-def _d_JoinGroupResponse_JoinGroupResponseMember_0(r: Reader) -> JoinGroupResponse.JoinGroupResponseMember:
+def _d_JoinGroupResponse_JoinGroupResponseMember_0(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupResponse.JoinGroupResponseMember(member_id=v_member_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, metadata=v_metadata)
 
-def _d_JoinGroupResponse_JoinGroupResponseMember_5(r: Reader) -> JoinGroupResponse.JoinGroupResponseMember:
+def _d_JoinGroupResponse_JoinGroupResponseMember_5(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_metadata = r.bytes_()
-    return JoinGroupResponse.JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
 
-def _d_JoinGroupResponse_JoinGroupResponseMember_6(r: Reader) -> JoinGroupResponse.JoinGroupResponseMember:
+def _d_JoinGroupResponse_JoinGroupResponseMember_6(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupResponse.JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
 
 def _e_JoinGroupResponse_0(self: JoinGroupResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.generation_id)

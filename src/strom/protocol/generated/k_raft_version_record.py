@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class KRaftVersionRecord(Message):
     __slots__ = ('version', 'k_raft_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('version', 'k_raft_version',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -36,6 +37,9 @@ class KRaftVersionRecord(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"KRaftVersionRecord has no version {version}")
         return _DEC_KRaftVersionRecord[version - 0](r)
+
+
+setattr(KRaftVersionRecord, '__annotations__', {'version': 'int', 'k_raft_version': 'int'})
 
 
 def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:

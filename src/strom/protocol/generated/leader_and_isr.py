@@ -5,81 +5,92 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class LeaderAndIsrRequest_LeaderAndIsrPartitionState(Message):
+    __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state',)
+    topic_name: str
+    partition_index: int
+    controller_epoch: int
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    partition_epoch: int
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
+    is_new: bool
+    leader_recovery_state: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] | Default = DEFAULT, partition_epoch: int = 0, replicas: list[int] | Default = DEFAULT, adding_replicas: list[int] | Default = DEFAULT, removing_replicas: list[int] | Default = DEFAULT, is_new: bool = False, leader_recovery_state: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.controller_epoch = controller_epoch
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.isr = [] if isr is DEFAULT else isr
+        self.partition_epoch = partition_epoch
+        self.replicas = [] if replicas is DEFAULT else replicas
+        self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
+        self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
+        self.is_new = is_new
+        self.leader_recovery_state = leader_recovery_state
+
+
+class LeaderAndIsrRequest_LeaderAndIsrTopicState(Message):
+    __slots__ = ('topic_name', 'topic_id', 'partition_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'topic_id', 'partition_states',)
+    topic_name: str
+    topic_id: bytes
+    partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
+
+    def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partition_states = [] if partition_states is DEFAULT else partition_states
+
+
+class LeaderAndIsrRequest_LeaderAndIsrLiveLeader(Message):
+    __slots__ = ('broker_id', 'host_name', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id', 'host_name', 'port',)
+    broker_id: int
+    host_name: str
+    port: int
+
+    def __init__(self, broker_id: int = 0, host_name: str = '', port: int = 0) -> None:
+        self.broker_id = broker_id
+        self.host_name = host_name
+        self.port = port
 
 
 class LeaderAndIsrRequest(Message):
     __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'type', 'ungrouped_partition_states', 'topic_states', 'live_leaders',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'type', 'ungrouped_partition_states', 'topic_states', 'live_leaders',)
     API_KEY: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class LeaderAndIsrPartitionState(Message):
-        __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state',)
-        topic_name: str
-        partition_index: int
-        controller_epoch: int
-        leader: int
-        leader_epoch: int
-        isr: list[int]
-        partition_epoch: int
-        replicas: list[int]
-        adding_replicas: list[int]
-        removing_replicas: list[int]
-        is_new: bool
-        leader_recovery_state: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, partition_epoch: int = 0, replicas: list[int] = DEFAULT, adding_replicas: list[int] = DEFAULT, removing_replicas: list[int] = DEFAULT, is_new: bool = False, leader_recovery_state: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-            self.controller_epoch = controller_epoch
-            self.leader = leader
-            self.leader_epoch = leader_epoch
-            self.isr = [] if isr is DEFAULT else isr
-            self.partition_epoch = partition_epoch
-            self.replicas = [] if replicas is DEFAULT else replicas
-            self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
-            self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
-            self.is_new = is_new
-            self.leader_recovery_state = leader_recovery_state
-
-    class LeaderAndIsrTopicState(Message):
-        __slots__ = ('topic_name', 'topic_id', 'partition_states',)
-        topic_name: str
-        topic_id: bytes
-        partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState]
-
-        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.topic_id = topic_id
-            self.partition_states = [] if partition_states is DEFAULT else partition_states
-
-    class LeaderAndIsrLiveLeader(Message):
-        __slots__ = ('broker_id', 'host_name', 'port',)
-        broker_id: int
-        host_name: str
-        port: int
-
-        def __init__(self, broker_id: int = 0, host_name: str = '', port: int = 0) -> None:
-            self.broker_id = broker_id
-            self.host_name = host_name
-            self.port = port
+    LeaderAndIsrPartitionState: TypeAlias = LeaderAndIsrRequest_LeaderAndIsrPartitionState
+    LeaderAndIsrTopicState: TypeAlias = LeaderAndIsrRequest_LeaderAndIsrTopicState
+    LeaderAndIsrLiveLeader: TypeAlias = LeaderAndIsrRequest_LeaderAndIsrLiveLeader
 
     controller_id: int
     is_k_raft_controller: bool
     controller_epoch: int
     broker_epoch: int
     type: int
-    ungrouped_partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState]
-    topic_states: list[LeaderAndIsrRequest.LeaderAndIsrTopicState]
-    live_leaders: list[LeaderAndIsrRequest.LeaderAndIsrLiveLeader]
+    ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
+    topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState]
+    live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]
 
-    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, type: int = 0, ungrouped_partition_states: list[LeaderAndIsrRequest.LeaderAndIsrPartitionState] = DEFAULT, topic_states: list[LeaderAndIsrRequest.LeaderAndIsrTopicState] = DEFAULT, live_leaders: list[LeaderAndIsrRequest.LeaderAndIsrLiveLeader] = DEFAULT) -> None:
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, type: int = 0, ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] | Default = DEFAULT, topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState] | Default = DEFAULT, live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader] | Default = DEFAULT) -> None:
         self.controller_id = controller_id
         self.is_k_raft_controller = is_k_raft_controller
         self.controller_epoch = controller_epoch
@@ -101,38 +112,61 @@ class LeaderAndIsrRequest(Message):
         return _DEC_LeaderAndIsrRequest[version - 0](r)
 
 
+setattr(LeaderAndIsrRequest, 'LeaderAndIsrPartitionState', LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+setattr(LeaderAndIsrRequest_LeaderAndIsrPartitionState, '__name__', 'LeaderAndIsrPartitionState')
+setattr(LeaderAndIsrRequest_LeaderAndIsrPartitionState, '__qualname__', 'LeaderAndIsrRequest.LeaderAndIsrPartitionState')
+setattr(LeaderAndIsrRequest, 'LeaderAndIsrTopicState', LeaderAndIsrRequest_LeaderAndIsrTopicState)
+setattr(LeaderAndIsrRequest_LeaderAndIsrTopicState, '__name__', 'LeaderAndIsrTopicState')
+setattr(LeaderAndIsrRequest_LeaderAndIsrTopicState, '__qualname__', 'LeaderAndIsrRequest.LeaderAndIsrTopicState')
+setattr(LeaderAndIsrRequest, 'LeaderAndIsrLiveLeader', LeaderAndIsrRequest_LeaderAndIsrLiveLeader)
+setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__name__', 'LeaderAndIsrLiveLeader')
+setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__qualname__', 'LeaderAndIsrRequest.LeaderAndIsrLiveLeader')
+setattr(LeaderAndIsrRequest_LeaderAndIsrPartitionState, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'controller_epoch': 'int', 'leader': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'partition_epoch': 'int', 'replicas': 'list[int]', 'adding_replicas': 'list[int]', 'removing_replicas': 'list[int]', 'is_new': 'bool', 'leader_recovery_state': 'int'})
+setattr(LeaderAndIsrRequest_LeaderAndIsrTopicState, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partition_states': 'list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]'})
+setattr(LeaderAndIsrRequest_LeaderAndIsrLiveLeader, '__annotations__', {'broker_id': 'int', 'host_name': 'str', 'port': 'int'})
+setattr(LeaderAndIsrRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'controller_epoch': 'int', 'broker_epoch': 'int', 'type': 'int', 'ungrouped_partition_states': 'list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]', 'topic_states': 'list[LeaderAndIsrRequest_LeaderAndIsrTopicState]', 'live_leaders': 'list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]'})
+
+
+class LeaderAndIsrResponse_LeaderAndIsrPartitionError(Message):
+    __slots__ = ('topic_name', 'partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index', 'error_code',)
+    topic_name: str
+    partition_index: int
+    error_code: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class LeaderAndIsrResponse_LeaderAndIsrTopicError(Message):
+    __slots__ = ('topic_id', 'partition_errors',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partition_errors',)
+    topic_id: bytes
+    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
+
+
 class LeaderAndIsrResponse(Message):
     __slots__ = ('error_code', 'partition_errors', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'partition_errors', 'topics',)
     API_KEY: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 7
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class LeaderAndIsrPartitionError(Message):
-        __slots__ = ('topic_name', 'partition_index', 'error_code',)
-        topic_name: str
-        partition_index: int
-        error_code: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class LeaderAndIsrTopicError(Message):
-        __slots__ = ('topic_id', 'partition_errors',)
-        topic_id: bytes
-        partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
+    LeaderAndIsrPartitionError: TypeAlias = LeaderAndIsrResponse_LeaderAndIsrPartitionError
+    LeaderAndIsrTopicError: TypeAlias = LeaderAndIsrResponse_LeaderAndIsrTopicError
 
     error_code: int
-    partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError]
-    topics: list[LeaderAndIsrResponse.LeaderAndIsrTopicError]
+    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
+    topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError]
 
-    def __init__(self, error_code: int = 0, partition_errors: list[LeaderAndIsrResponse.LeaderAndIsrPartitionError] = DEFAULT, topics: list[LeaderAndIsrResponse.LeaderAndIsrTopicError] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] | Default = DEFAULT, topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
         self.topics = [] if topics is DEFAULT else topics
@@ -149,7 +183,18 @@ class LeaderAndIsrResponse(Message):
         return _DEC_LeaderAndIsrResponse[version - 0](r)
 
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+setattr(LeaderAndIsrResponse, 'LeaderAndIsrPartitionError', LeaderAndIsrResponse_LeaderAndIsrPartitionError)
+setattr(LeaderAndIsrResponse_LeaderAndIsrPartitionError, '__name__', 'LeaderAndIsrPartitionError')
+setattr(LeaderAndIsrResponse_LeaderAndIsrPartitionError, '__qualname__', 'LeaderAndIsrResponse.LeaderAndIsrPartitionError')
+setattr(LeaderAndIsrResponse, 'LeaderAndIsrTopicError', LeaderAndIsrResponse_LeaderAndIsrTopicError)
+setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__name__', 'LeaderAndIsrTopicError')
+setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__qualname__', 'LeaderAndIsrResponse.LeaderAndIsrTopicError')
+setattr(LeaderAndIsrResponse_LeaderAndIsrPartitionError, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'error_code': 'int'})
+setattr(LeaderAndIsrResponse_LeaderAndIsrTopicError, '__annotations__', {'topic_id': 'bytes', 'partition_errors': 'list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]'})
+setattr(LeaderAndIsrResponse, '__annotations__', {'error_code': 'int', 'partition_errors': 'list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]', 'topics': 'list[LeaderAndIsrResponse_LeaderAndIsrTopicError]'})
+
+
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
@@ -162,7 +207,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrReques
     for e_replicas in w_replicas:
         w.int32(e_replicas)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
@@ -176,7 +221,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrReques
         w.int32(e_replicas)
     w.bool(self.is_new)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
@@ -189,7 +234,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrReques
         w.int32(e_replicas)
     w.bool(self.is_new)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
@@ -210,7 +255,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrReques
         w.int32(e_removing_replicas)
     w.bool(self.is_new)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
@@ -232,7 +277,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrReques
     w.bool(self.is_new)
     w.buf.append(0)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrRequest.LeaderAndIsrPartitionState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
@@ -254,32 +299,32 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrReques
     w.buf += _S_ob.pack(self.is_new, self.leader_recovery_state)
     w.buf.append(0)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_is_new = r.bool()
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_is_new = r.bool()
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_partition_epoch = r.int32()
@@ -287,9 +332,9 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndI
     v_adding_replicas = [r.int32() for _ in range(r.array_len())]
     v_removing_replicas = [r.int32() for _ in range(r.array_len())]
     v_is_new = r.bool()
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
@@ -298,9 +343,9 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndI
     v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
     v_is_new = r.bool()
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrPartitionState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
@@ -309,26 +354,26 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndI
     v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
     v_is_new, v_leader_recovery_state = r.fixed(_S_ob)
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new, leader_recovery_state=v_leader_recovery_state)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new, leader_recovery_state=v_leader_recovery_state)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     pass
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     w.string(self.topic_name)
     w_partition_states = self.partition_states
     w.array_len(len(w_partition_states))
     for e_partition_states in w_partition_states:
         _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(e_partition_states, w)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     w.string(self.topic_name)
     w_partition_states = self.partition_states
     w.array_len(len(w_partition_states))
     for e_partition_states in w_partition_states:
         _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(e_partition_states, w)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partition_states = self.partition_states
     w.carray_len(len(w_partition_states))
@@ -336,7 +381,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(self: LeaderAndIsrRequest.Le
         _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(e_partition_states, w)
     w.buf.append(0)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.uuid(self.topic_id)
     w_partition_states = self.partition_states
@@ -345,7 +390,7 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(self: LeaderAndIsrRequest.Le
         _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(e_partition_states, w)
     w.buf.append(0)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(self: LeaderAndIsrRequest.LeaderAndIsrTopicState, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.uuid(self.topic_id)
     w_partition_states = self.partition_states
@@ -354,62 +399,62 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(self: LeaderAndIsrRequest.Le
         _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(e_partition_states, w)
     w.buf.append(0)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState()
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState()
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
     v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
     v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrTopicState:
+def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(self: LeaderAndIsrRequest.LeaderAndIsrLiveLeader, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
     w.int32(self.broker_id)
     w.string(self.host_name)
     w.int32(self.port)
 
-def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(self: LeaderAndIsrRequest.LeaderAndIsrLiveLeader, w: Writer) -> None:
+def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
     w.int32(self.broker_id)
     w.cstring(self.host_name)
     w.int32(self.port)
     w.buf.append(0)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrLiveLeader:
+def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.string()
     v_port = r.int32()
-    return LeaderAndIsrRequest.LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
+    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
 
-def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRequest.LeaderAndIsrLiveLeader:
+def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.cstring()
     v_port = r.int32()
     r.skip_tags()
-    return LeaderAndIsrRequest.LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
+    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
 
 def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
@@ -555,42 +600,42 @@ def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
     r.skip_tags()
     return LeaderAndIsrRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(self: LeaderAndIsrResponse_LeaderAndIsrPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(self: LeaderAndIsrResponse_LeaderAndIsrPartitionError, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(self: LeaderAndIsrResponse.LeaderAndIsrPartitionError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(self: LeaderAndIsrResponse_LeaderAndIsrPartitionError, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
+def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.string()
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return LeaderAndIsrResponse.LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
+def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.cstring()
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return LeaderAndIsrResponse.LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrPartitionError:
+def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return LeaderAndIsrResponse.LeaderAndIsrPartitionError(partition_index=v_partition_index, error_code=v_error_code)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(self: LeaderAndIsrResponse.LeaderAndIsrTopicError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:
     pass
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(self: LeaderAndIsrResponse.LeaderAndIsrTopicError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(self: LeaderAndIsrResponse.LeaderAndIsrTopicError, w: Writer) -> None:
+def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partition_errors = self.partition_errors
     w.carray_len(len(w_partition_errors))
@@ -598,18 +643,18 @@ def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(self: LeaderAndIsrResponse.
         _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(e_partition_errors, w)
     w.buf.append(0)
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrTopicError:
-    return LeaderAndIsrResponse.LeaderAndIsrTopicError()
+def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
+    return LeaderAndIsrResponse_LeaderAndIsrTopicError()
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrTopicError:
+def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
     r.skip_tags()
-    return LeaderAndIsrResponse.LeaderAndIsrTopicError()
+    return LeaderAndIsrResponse_LeaderAndIsrTopicError()
 
-def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r: Reader) -> LeaderAndIsrResponse.LeaderAndIsrTopicError:
+def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
     v_topic_id = r.uuid()
     v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderAndIsrResponse.LeaderAndIsrTopicError(topic_id=v_topic_id, partition_errors=v_partition_errors)
+    return LeaderAndIsrResponse_LeaderAndIsrTopicError(topic_id=v_topic_id, partition_errors=v_partition_errors)
 
 def _e_LeaderAndIsrResponse_0(self: LeaderAndIsrResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,35 +5,40 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class LeaderChangeMessage_Voter(Message):
+    __slots__ = ('voter_id', 'voter_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('voter_id', 'voter_directory_id',)
+    voter_id: int
+    voter_directory_id: bytes
+
+    def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID) -> None:
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
 
 
 class LeaderChangeMessage(Message):
     __slots__ = ('version', 'leader_id', 'voters', 'granting_voters',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('version', 'leader_id', 'voters', 'granting_voters',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Voter(Message):
-        __slots__ = ('voter_id', 'voter_directory_id',)
-        voter_id: int
-        voter_directory_id: bytes
-
-        def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID) -> None:
-            self.voter_id = voter_id
-            self.voter_directory_id = voter_directory_id
+    Voter: TypeAlias = LeaderChangeMessage_Voter
 
     version: int
     leader_id: int
-    voters: list[LeaderChangeMessage.Voter]
-    granting_voters: list[LeaderChangeMessage.Voter]
+    voters: list[LeaderChangeMessage_Voter]
+    granting_voters: list[LeaderChangeMessage_Voter]
 
-    def __init__(self, version: int = 0, leader_id: int = 0, voters: list[LeaderChangeMessage.Voter] = DEFAULT, granting_voters: list[LeaderChangeMessage.Voter] = DEFAULT) -> None:
+    def __init__(self, version: int = 0, leader_id: int = 0, voters: list[LeaderChangeMessage_Voter] | Default = DEFAULT, granting_voters: list[LeaderChangeMessage_Voter] | Default = DEFAULT) -> None:
         self.version = version
         self.leader_id = leader_id
         self.voters = [] if voters is DEFAULT else voters
@@ -51,25 +56,32 @@ class LeaderChangeMessage(Message):
         return _DEC_LeaderChangeMessage[version - 0](r)
 
 
-def _e_LeaderChangeMessage_Voter_0(self: LeaderChangeMessage.Voter, w: Writer) -> None:
+setattr(LeaderChangeMessage, 'Voter', LeaderChangeMessage_Voter)
+setattr(LeaderChangeMessage_Voter, '__name__', 'Voter')
+setattr(LeaderChangeMessage_Voter, '__qualname__', 'LeaderChangeMessage.Voter')
+setattr(LeaderChangeMessage_Voter, '__annotations__', {'voter_id': 'int', 'voter_directory_id': 'bytes'})
+setattr(LeaderChangeMessage, '__annotations__', {'version': 'int', 'leader_id': 'int', 'voters': 'list[LeaderChangeMessage_Voter]', 'granting_voters': 'list[LeaderChangeMessage_Voter]'})
+
+
+def _e_LeaderChangeMessage_Voter_0(self: LeaderChangeMessage_Voter, w: Writer) -> None:
     w.int32(self.voter_id)
     w.buf.append(0)
 
-def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage.Voter, w: Writer) -> None:
+def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage_Voter, w: Writer) -> None:
     w.int32(self.voter_id)
     w.uuid(self.voter_directory_id)
     w.buf.append(0)
 
-def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage.Voter:
+def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage_Voter:
     v_voter_id = r.int32()
     r.skip_tags()
-    return LeaderChangeMessage.Voter(voter_id=v_voter_id)
+    return LeaderChangeMessage_Voter(voter_id=v_voter_id)
 
-def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage.Voter:
+def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     r.skip_tags()
-    return LeaderChangeMessage.Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
+    return LeaderChangeMessage_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
 
 def _e_LeaderChangeMessage_0(self: LeaderChangeMessage, w: Writer) -> None:
     w.buf += _S_hi.pack(self.version, self.leader_id)

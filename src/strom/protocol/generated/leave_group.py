@@ -5,36 +5,41 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class LeaveGroupRequest_MemberIdentity(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'reason',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'group_instance_id', 'reason',)
+    member_id: str
+    group_instance_id: str | None
+    reason: str | None
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, reason: str | None = None) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.reason = reason
 
 
 class LeaveGroupRequest(Message):
     __slots__ = ('group_id', 'member_id', 'members',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'members',)
     API_KEY: ClassVar[int] = 13
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class MemberIdentity(Message):
-        __slots__ = ('member_id', 'group_instance_id', 'reason',)
-        member_id: str
-        group_instance_id: str | None
-        reason: str | None
-
-        def __init__(self, member_id: str = '', group_instance_id: str | None = None, reason: str | None = None) -> None:
-            self.member_id = member_id
-            self.group_instance_id = group_instance_id
-            self.reason = reason
+    MemberIdentity: TypeAlias = LeaveGroupRequest_MemberIdentity
 
     group_id: str
     member_id: str
-    members: list[LeaveGroupRequest.MemberIdentity]
+    members: list[LeaveGroupRequest_MemberIdentity]
 
-    def __init__(self, group_id: str = '', member_id: str = '', members: list[LeaveGroupRequest.MemberIdentity] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', member_id: str = '', members: list[LeaveGroupRequest_MemberIdentity] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.member_id = member_id
         self.members = [] if members is DEFAULT else members
@@ -51,29 +56,41 @@ class LeaveGroupRequest(Message):
         return _DEC_LeaveGroupRequest[version - 0](r)
 
 
+setattr(LeaveGroupRequest, 'MemberIdentity', LeaveGroupRequest_MemberIdentity)
+setattr(LeaveGroupRequest_MemberIdentity, '__name__', 'MemberIdentity')
+setattr(LeaveGroupRequest_MemberIdentity, '__qualname__', 'LeaveGroupRequest.MemberIdentity')
+setattr(LeaveGroupRequest_MemberIdentity, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'reason': 'str | None'})
+setattr(LeaveGroupRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'members': 'list[LeaveGroupRequest_MemberIdentity]'})
+
+
+class LeaveGroupResponse_MemberResponse(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'group_instance_id', 'error_code',)
+    member_id: str
+    group_instance_id: str | None
+    error_code: int
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = '', error_code: int = 0) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.error_code = error_code
+
+
 class LeaveGroupResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'members',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'members',)
     API_KEY: ClassVar[int] = 13
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class MemberResponse(Message):
-        __slots__ = ('member_id', 'group_instance_id', 'error_code',)
-        member_id: str
-        group_instance_id: str | None
-        error_code: int
-
-        def __init__(self, member_id: str = '', group_instance_id: str | None = '', error_code: int = 0) -> None:
-            self.member_id = member_id
-            self.group_instance_id = group_instance_id
-            self.error_code = error_code
+    MemberResponse: TypeAlias = LeaveGroupResponse_MemberResponse
 
     throttle_time_ms: int
     error_code: int
-    members: list[LeaveGroupResponse.MemberResponse]
+    members: list[LeaveGroupResponse_MemberResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, members: list[LeaveGroupResponse.MemberResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, members: list[LeaveGroupResponse_MemberResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.members = [] if members is DEFAULT else members
@@ -90,44 +107,51 @@ class LeaveGroupResponse(Message):
         return _DEC_LeaveGroupResponse[version - 0](r)
 
 
-def _e_LeaveGroupRequest_MemberIdentity_0(self: LeaveGroupRequest.MemberIdentity, w: Writer) -> None:
+setattr(LeaveGroupResponse, 'MemberResponse', LeaveGroupResponse_MemberResponse)
+setattr(LeaveGroupResponse_MemberResponse, '__name__', 'MemberResponse')
+setattr(LeaveGroupResponse_MemberResponse, '__qualname__', 'LeaveGroupResponse.MemberResponse')
+setattr(LeaveGroupResponse_MemberResponse, '__annotations__', {'member_id': 'str', 'group_instance_id': 'str | None', 'error_code': 'int'})
+setattr(LeaveGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'members': 'list[LeaveGroupResponse_MemberResponse]'})
+
+
+def _e_LeaveGroupRequest_MemberIdentity_0(self: LeaveGroupRequest_MemberIdentity, w: Writer) -> None:
     pass
 
-def _e_LeaveGroupRequest_MemberIdentity_3(self: LeaveGroupRequest.MemberIdentity, w: Writer) -> None:
+def _e_LeaveGroupRequest_MemberIdentity_3(self: LeaveGroupRequest_MemberIdentity, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
 
-def _e_LeaveGroupRequest_MemberIdentity_4(self: LeaveGroupRequest.MemberIdentity, w: Writer) -> None:
+def _e_LeaveGroupRequest_MemberIdentity_4(self: LeaveGroupRequest_MemberIdentity, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.buf.append(0)
 
-def _e_LeaveGroupRequest_MemberIdentity_5(self: LeaveGroupRequest.MemberIdentity, w: Writer) -> None:
+def _e_LeaveGroupRequest_MemberIdentity_5(self: LeaveGroupRequest_MemberIdentity, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cnstring(self.reason)
     w.buf.append(0)
 
-def _d_LeaveGroupRequest_MemberIdentity_0(r: Reader) -> LeaveGroupRequest.MemberIdentity:
-    return LeaveGroupRequest.MemberIdentity()
+def _d_LeaveGroupRequest_MemberIdentity_0(r: Reader) -> LeaveGroupRequest_MemberIdentity:
+    return LeaveGroupRequest_MemberIdentity()
 
-def _d_LeaveGroupRequest_MemberIdentity_3(r: Reader) -> LeaveGroupRequest.MemberIdentity:
+def _d_LeaveGroupRequest_MemberIdentity_3(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    return LeaveGroupRequest.MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
 
-def _d_LeaveGroupRequest_MemberIdentity_4(r: Reader) -> LeaveGroupRequest.MemberIdentity:
+def _d_LeaveGroupRequest_MemberIdentity_4(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest.MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
 
-def _d_LeaveGroupRequest_MemberIdentity_5(r: Reader) -> LeaveGroupRequest.MemberIdentity:
+def _d_LeaveGroupRequest_MemberIdentity_5(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_reason = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest.MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id, reason=v_reason)
+    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id, reason=v_reason)
 
 def _e_LeaveGroupRequest_0(self: LeaveGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -178,35 +202,35 @@ def _d_LeaveGroupRequest_5(r: Reader) -> LeaveGroupRequest:
     r.skip_tags()
     return LeaveGroupRequest(group_id=v_group_id, members=v_members)
 
-def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse.MemberResponse, w: Writer) -> None:
+def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     pass
 
-def _e_LeaveGroupResponse_MemberResponse_3(self: LeaveGroupResponse.MemberResponse, w: Writer) -> None:
+def _e_LeaveGroupResponse_MemberResponse_3(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w.int16(self.error_code)
 
-def _e_LeaveGroupResponse_MemberResponse_4(self: LeaveGroupResponse.MemberResponse, w: Writer) -> None:
+def _e_LeaveGroupResponse_MemberResponse_4(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _d_LeaveGroupResponse_MemberResponse_0(r: Reader) -> LeaveGroupResponse.MemberResponse:
-    return LeaveGroupResponse.MemberResponse()
+def _d_LeaveGroupResponse_MemberResponse_0(r: Reader) -> LeaveGroupResponse_MemberResponse:
+    return LeaveGroupResponse_MemberResponse()
 
-def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse.MemberResponse:
+def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_error_code = r.int16()
-    return LeaveGroupResponse.MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
 
-def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse.MemberResponse:
+def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return LeaveGroupResponse.MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
 
 def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ListClientMetricsResourcesRequest(Message):
     __slots__ = ()
+    FIELDS: ClassVar[tuple[str, ...]] = ()
     API_KEY: ClassVar[int] = 74
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -32,25 +33,33 @@ class ListClientMetricsResourcesRequest(Message):
         return _DEC_ListClientMetricsResourcesRequest[version - 0](r)
 
 
+setattr(ListClientMetricsResourcesRequest, '__annotations__', {})
+
+
+class ListClientMetricsResourcesResponse_ClientMetricsResource(Message):
+    __slots__ = ('name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name',)
+    name: str
+
+    def __init__(self, name: str = '') -> None:
+        self.name = name
+
+
 class ListClientMetricsResourcesResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'client_metrics_resources',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'client_metrics_resources',)
     API_KEY: ClassVar[int] = 74
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ClientMetricsResource(Message):
-        __slots__ = ('name',)
-        name: str
-
-        def __init__(self, name: str = '') -> None:
-            self.name = name
+    ClientMetricsResource: TypeAlias = ListClientMetricsResourcesResponse_ClientMetricsResource
 
     throttle_time_ms: int
     error_code: int
-    client_metrics_resources: list[ListClientMetricsResourcesResponse.ClientMetricsResource]
+    client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, client_metrics_resources: list[ListClientMetricsResourcesResponse.ClientMetricsResource] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.client_metrics_resources = [] if client_metrics_resources is DEFAULT else client_metrics_resources
@@ -67,6 +76,13 @@ class ListClientMetricsResourcesResponse(Message):
         return _DEC_ListClientMetricsResourcesResponse[version - 0](r)
 
 
+setattr(ListClientMetricsResourcesResponse, 'ClientMetricsResource', ListClientMetricsResourcesResponse_ClientMetricsResource)
+setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__name__', 'ClientMetricsResource')
+setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__qualname__', 'ListClientMetricsResourcesResponse.ClientMetricsResource')
+setattr(ListClientMetricsResourcesResponse_ClientMetricsResource, '__annotations__', {'name': 'str'})
+setattr(ListClientMetricsResourcesResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'client_metrics_resources': 'list[ListClientMetricsResourcesResponse_ClientMetricsResource]'})
+
+
 def _e_ListClientMetricsResourcesRequest_0(self: ListClientMetricsResourcesRequest, w: Writer) -> None:
     w.buf.append(0)
 
@@ -74,14 +90,14 @@ def _d_ListClientMetricsResourcesRequest_0(r: Reader) -> ListClientMetricsResour
     r.skip_tags()
     return ListClientMetricsResourcesRequest()
 
-def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(self: ListClientMetricsResourcesResponse.ClientMetricsResource, w: Writer) -> None:
+def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(self: ListClientMetricsResourcesResponse_ClientMetricsResource, w: Writer) -> None:
     w.cstring(self.name)
     w.buf.append(0)
 
-def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r: Reader) -> ListClientMetricsResourcesResponse.ClientMetricsResource:
+def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r: Reader) -> ListClientMetricsResourcesResponse_ClientMetricsResource:
     v_name = r.cstring()
     r.skip_tags()
-    return ListClientMetricsResourcesResponse.ClientMetricsResource(name=v_name)
+    return ListClientMetricsResourcesResponse_ClientMetricsResource(name=v_name)
 
 def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

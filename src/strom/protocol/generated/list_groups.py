@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ListGroupsRequest(Message):
     __slots__ = ('states_filter', 'types_filter',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('states_filter', 'types_filter',)
     API_KEY: ClassVar[int] = 16
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -22,7 +23,7 @@ class ListGroupsRequest(Message):
     states_filter: list[str]
     types_filter: list[str]
 
-    def __init__(self, states_filter: list[str] = DEFAULT, types_filter: list[str] = DEFAULT) -> None:
+    def __init__(self, states_filter: list[str] | Default = DEFAULT, types_filter: list[str] | Default = DEFAULT) -> None:
         self.states_filter = [] if states_filter is DEFAULT else states_filter
         self.types_filter = [] if types_filter is DEFAULT else types_filter
 
@@ -38,31 +39,39 @@ class ListGroupsRequest(Message):
         return _DEC_ListGroupsRequest[version - 0](r)
 
 
+setattr(ListGroupsRequest, '__annotations__', {'states_filter': 'list[str]', 'types_filter': 'list[str]'})
+
+
+class ListGroupsResponse_ListedGroup(Message):
+    __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'protocol_type', 'group_state', 'group_type',)
+    group_id: str
+    protocol_type: str
+    group_state: str
+    group_type: str
+
+    def __init__(self, group_id: str = '', protocol_type: str = '', group_state: str = '', group_type: str = '') -> None:
+        self.group_id = group_id
+        self.protocol_type = protocol_type
+        self.group_state = group_state
+        self.group_type = group_type
+
+
 class ListGroupsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'groups',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'groups',)
     API_KEY: ClassVar[int] = 16
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class ListedGroup(Message):
-        __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type',)
-        group_id: str
-        protocol_type: str
-        group_state: str
-        group_type: str
-
-        def __init__(self, group_id: str = '', protocol_type: str = '', group_state: str = '', group_type: str = '') -> None:
-            self.group_id = group_id
-            self.protocol_type = protocol_type
-            self.group_state = group_state
-            self.group_type = group_type
+    ListedGroup: TypeAlias = ListGroupsResponse_ListedGroup
 
     throttle_time_ms: int
     error_code: int
-    groups: list[ListGroupsResponse.ListedGroup]
+    groups: list[ListGroupsResponse_ListedGroup]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, groups: list[ListGroupsResponse.ListedGroup] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, groups: list[ListGroupsResponse_ListedGroup] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.groups = [] if groups is DEFAULT else groups
@@ -77,6 +86,13 @@ class ListGroupsResponse(Message):
         if not 0 <= version <= 5:
             raise DecodeError(f"ListGroupsResponse has no version {version}")
         return _DEC_ListGroupsResponse[version - 0](r)
+
+
+setattr(ListGroupsResponse, 'ListedGroup', ListGroupsResponse_ListedGroup)
+setattr(ListGroupsResponse_ListedGroup, '__name__', 'ListedGroup')
+setattr(ListGroupsResponse_ListedGroup, '__qualname__', 'ListGroupsResponse.ListedGroup')
+setattr(ListGroupsResponse_ListedGroup, '__annotations__', {'group_id': 'str', 'protocol_type': 'str', 'group_state': 'str', 'group_type': 'str'})
+setattr(ListGroupsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'groups': 'list[ListGroupsResponse_ListedGroup]'})
 
 
 def _e_ListGroupsRequest_0(self: ListGroupsRequest, w: Writer) -> None:
@@ -121,53 +137,53 @@ def _d_ListGroupsRequest_5(r: Reader) -> ListGroupsRequest:
     r.skip_tags()
     return ListGroupsRequest(states_filter=v_states_filter, types_filter=v_types_filter)
 
-def _e_ListGroupsResponse_ListedGroup_0(self: ListGroupsResponse.ListedGroup, w: Writer) -> None:
+def _e_ListGroupsResponse_ListedGroup_0(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.string(self.group_id)
     w.string(self.protocol_type)
 
-def _e_ListGroupsResponse_ListedGroup_3(self: ListGroupsResponse.ListedGroup, w: Writer) -> None:
+def _e_ListGroupsResponse_ListedGroup_3(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.protocol_type)
     w.buf.append(0)
 
-def _e_ListGroupsResponse_ListedGroup_4(self: ListGroupsResponse.ListedGroup, w: Writer) -> None:
+def _e_ListGroupsResponse_ListedGroup_4(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.protocol_type)
     w.cstring(self.group_state)
     w.buf.append(0)
 
-def _e_ListGroupsResponse_ListedGroup_5(self: ListGroupsResponse.ListedGroup, w: Writer) -> None:
+def _e_ListGroupsResponse_ListedGroup_5(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.protocol_type)
     w.cstring(self.group_state)
     w.cstring(self.group_type)
     w.buf.append(0)
 
-def _d_ListGroupsResponse_ListedGroup_0(r: Reader) -> ListGroupsResponse.ListedGroup:
+def _d_ListGroupsResponse_ListedGroup_0(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.string()
     v_protocol_type = r.string()
-    return ListGroupsResponse.ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
 
-def _d_ListGroupsResponse_ListedGroup_3(r: Reader) -> ListGroupsResponse.ListedGroup:
+def _d_ListGroupsResponse_ListedGroup_3(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse.ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
 
-def _d_ListGroupsResponse_ListedGroup_4(r: Reader) -> ListGroupsResponse.ListedGroup:
+def _d_ListGroupsResponse_ListedGroup_4(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     v_group_state = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse.ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state)
+    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state)
 
-def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse.ListedGroup:
+def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     v_group_state = r.cstring()
     v_group_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse.ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state, group_type=v_group_type)
+    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state, group_type=v_group_type)
 
 def _e_ListGroupsResponse_0(self: ListGroupsResponse, w: Writer) -> None:
     w.int16(self.error_code)

@@ -5,48 +5,56 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ListOffsetsRequest_ListOffsetsPartition(Message):
+    __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets',)
+    partition_index: int
+    current_leader_epoch: int
+    timestamp: int
+    max_num_offsets: int
+
+    def __init__(self, partition_index: int = 0, current_leader_epoch: int = -1, timestamp: int = 0, max_num_offsets: int = 1) -> None:
+        self.partition_index = partition_index
+        self.current_leader_epoch = current_leader_epoch
+        self.timestamp = timestamp
+        self.max_num_offsets = max_num_offsets
+
+
+class ListOffsetsRequest_ListOffsetsTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[ListOffsetsRequest_ListOffsetsPartition]
+
+    def __init__(self, name: str = '', partitions: list[ListOffsetsRequest_ListOffsetsPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ListOffsetsRequest(Message):
     __slots__ = ('replica_id', 'isolation_level', 'topics', 'timeout_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('replica_id', 'isolation_level', 'topics', 'timeout_ms',)
     API_KEY: ClassVar[int] = 2
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 10
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class ListOffsetsPartition(Message):
-        __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets',)
-        partition_index: int
-        current_leader_epoch: int
-        timestamp: int
-        max_num_offsets: int
-
-        def __init__(self, partition_index: int = 0, current_leader_epoch: int = -1, timestamp: int = 0, max_num_offsets: int = 1) -> None:
-            self.partition_index = partition_index
-            self.current_leader_epoch = current_leader_epoch
-            self.timestamp = timestamp
-            self.max_num_offsets = max_num_offsets
-
-    class ListOffsetsTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[ListOffsetsRequest.ListOffsetsPartition]
-
-        def __init__(self, name: str = '', partitions: list[ListOffsetsRequest.ListOffsetsPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ListOffsetsPartition: TypeAlias = ListOffsetsRequest_ListOffsetsPartition
+    ListOffsetsTopic: TypeAlias = ListOffsetsRequest_ListOffsetsTopic
 
     replica_id: int
     isolation_level: int
-    topics: list[ListOffsetsRequest.ListOffsetsTopic]
+    topics: list[ListOffsetsRequest_ListOffsetsTopic]
     timeout_ms: int
 
-    def __init__(self, replica_id: int = 0, isolation_level: int = 0, topics: list[ListOffsetsRequest.ListOffsetsTopic] = DEFAULT, timeout_ms: int = 0) -> None:
+    def __init__(self, replica_id: int = 0, isolation_level: int = 0, topics: list[ListOffsetsRequest_ListOffsetsTopic] | Default = DEFAULT, timeout_ms: int = 0) -> None:
         self.replica_id = replica_id
         self.isolation_level = isolation_level
         self.topics = [] if topics is DEFAULT else topics
@@ -64,43 +72,62 @@ class ListOffsetsRequest(Message):
         return _DEC_ListOffsetsRequest[version - 0](r)
 
 
+setattr(ListOffsetsRequest, 'ListOffsetsPartition', ListOffsetsRequest_ListOffsetsPartition)
+setattr(ListOffsetsRequest_ListOffsetsPartition, '__name__', 'ListOffsetsPartition')
+setattr(ListOffsetsRequest_ListOffsetsPartition, '__qualname__', 'ListOffsetsRequest.ListOffsetsPartition')
+setattr(ListOffsetsRequest, 'ListOffsetsTopic', ListOffsetsRequest_ListOffsetsTopic)
+setattr(ListOffsetsRequest_ListOffsetsTopic, '__name__', 'ListOffsetsTopic')
+setattr(ListOffsetsRequest_ListOffsetsTopic, '__qualname__', 'ListOffsetsRequest.ListOffsetsTopic')
+setattr(ListOffsetsRequest_ListOffsetsPartition, '__annotations__', {'partition_index': 'int', 'current_leader_epoch': 'int', 'timestamp': 'int', 'max_num_offsets': 'int'})
+setattr(ListOffsetsRequest_ListOffsetsTopic, '__annotations__', {'name': 'str', 'partitions': 'list[ListOffsetsRequest_ListOffsetsPartition]'})
+setattr(ListOffsetsRequest, '__annotations__', {'replica_id': 'int', 'isolation_level': 'int', 'topics': 'list[ListOffsetsRequest_ListOffsetsTopic]', 'timeout_ms': 'int'})
+
+
+class ListOffsetsResponse_ListOffsetsPartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch',)
+    partition_index: int
+    error_code: int
+    old_style_offsets: list[int]
+    timestamp: int
+    offset: int
+    leader_epoch: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, old_style_offsets: list[int] | Default = DEFAULT, timestamp: int = -1, offset: int = -1, leader_epoch: int = -1) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.old_style_offsets = [] if old_style_offsets is DEFAULT else old_style_offsets
+        self.timestamp = timestamp
+        self.offset = offset
+        self.leader_epoch = leader_epoch
+
+
+class ListOffsetsResponse_ListOffsetsTopicResponse(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[ListOffsetsResponse_ListOffsetsPartitionResponse]
+
+    def __init__(self, name: str = '', partitions: list[ListOffsetsResponse_ListOffsetsPartitionResponse] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class ListOffsetsResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 2
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 10
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class ListOffsetsPartitionResponse(Message):
-        __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch',)
-        partition_index: int
-        error_code: int
-        old_style_offsets: list[int]
-        timestamp: int
-        offset: int
-        leader_epoch: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, old_style_offsets: list[int] = DEFAULT, timestamp: int = -1, offset: int = -1, leader_epoch: int = -1) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.old_style_offsets = [] if old_style_offsets is DEFAULT else old_style_offsets
-            self.timestamp = timestamp
-            self.offset = offset
-            self.leader_epoch = leader_epoch
-
-    class ListOffsetsTopicResponse(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[ListOffsetsResponse.ListOffsetsPartitionResponse]
-
-        def __init__(self, name: str = '', partitions: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    ListOffsetsPartitionResponse: TypeAlias = ListOffsetsResponse_ListOffsetsPartitionResponse
+    ListOffsetsTopicResponse: TypeAlias = ListOffsetsResponse_ListOffsetsTopicResponse
 
     throttle_time_ms: int
-    topics: list[ListOffsetsResponse.ListOffsetsTopicResponse]
+    topics: list[ListOffsetsResponse_ListOffsetsTopicResponse]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[ListOffsetsResponse.ListOffsetsTopicResponse] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[ListOffsetsResponse_ListOffsetsTopicResponse] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -116,58 +143,69 @@ class ListOffsetsResponse(Message):
         return _DEC_ListOffsetsResponse[version - 0](r)
 
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_0(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
+setattr(ListOffsetsResponse, 'ListOffsetsPartitionResponse', ListOffsetsResponse_ListOffsetsPartitionResponse)
+setattr(ListOffsetsResponse_ListOffsetsPartitionResponse, '__name__', 'ListOffsetsPartitionResponse')
+setattr(ListOffsetsResponse_ListOffsetsPartitionResponse, '__qualname__', 'ListOffsetsResponse.ListOffsetsPartitionResponse')
+setattr(ListOffsetsResponse, 'ListOffsetsTopicResponse', ListOffsetsResponse_ListOffsetsTopicResponse)
+setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__name__', 'ListOffsetsTopicResponse')
+setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__qualname__', 'ListOffsetsResponse.ListOffsetsTopicResponse')
+setattr(ListOffsetsResponse_ListOffsetsPartitionResponse, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'old_style_offsets': 'list[int]', 'timestamp': 'int', 'offset': 'int', 'leader_epoch': 'int'})
+setattr(ListOffsetsResponse_ListOffsetsTopicResponse, '__annotations__', {'name': 'str', 'partitions': 'list[ListOffsetsResponse_ListOffsetsPartitionResponse]'})
+setattr(ListOffsetsResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[ListOffsetsResponse_ListOffsetsTopicResponse]'})
+
+
+def _e_ListOffsetsRequest_ListOffsetsPartition_0(self: ListOffsetsRequest_ListOffsetsPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.timestamp, self.max_num_offsets)
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_1(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsPartition_1(self: ListOffsetsRequest_ListOffsetsPartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.timestamp)
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_4(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsPartition_4(self: ListOffsetsRequest_ListOffsetsPartition, w: Writer) -> None:
     w.buf += _S_iiq.pack(self.partition_index, self.current_leader_epoch, self.timestamp)
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_6(self: ListOffsetsRequest.ListOffsetsPartition, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsPartition_6(self: ListOffsetsRequest_ListOffsetsPartition, w: Writer) -> None:
     w.buf += _S_iiq.pack(self.partition_index, self.current_leader_epoch, self.timestamp)
     w.buf.append(0)
 
-def _d_ListOffsetsRequest_ListOffsetsPartition_0(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
+def _d_ListOffsetsRequest_ListOffsetsPartition_0(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_timestamp, v_max_num_offsets = r.fixed(_S_iqi)
-    return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp, max_num_offsets=v_max_num_offsets)
+    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp, max_num_offsets=v_max_num_offsets)
 
-def _d_ListOffsetsRequest_ListOffsetsPartition_1(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
+def _d_ListOffsetsRequest_ListOffsetsPartition_1(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_timestamp = r.fixed(_S_iq)
-    return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp)
+    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp)
 
-def _d_ListOffsetsRequest_ListOffsetsPartition_4(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
+def _d_ListOffsetsRequest_ListOffsetsPartition_4(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
-    return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
+    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
 
-def _d_ListOffsetsRequest_ListOffsetsPartition_6(r: Reader) -> ListOffsetsRequest.ListOffsetsPartition:
+def _d_ListOffsetsRequest_ListOffsetsPartition_6(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
     r.skip_tags()
-    return ListOffsetsRequest.ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
+    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_0(self: ListOffsetsRequest.ListOffsetsTopic, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsTopic_0(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsRequest_ListOffsetsPartition_0(e_partitions, w)
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_1(self: ListOffsetsRequest.ListOffsetsTopic, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsTopic_1(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsRequest_ListOffsetsPartition_1(e_partitions, w)
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_4(self: ListOffsetsRequest.ListOffsetsTopic, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsTopic_4(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsRequest_ListOffsetsPartition_4(e_partitions, w)
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_6(self: ListOffsetsRequest.ListOffsetsTopic, w: Writer) -> None:
+def _e_ListOffsetsRequest_ListOffsetsTopic_6(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -175,26 +213,26 @@ def _e_ListOffsetsRequest_ListOffsetsTopic_6(self: ListOffsetsRequest.ListOffset
         _e_ListOffsetsRequest_ListOffsetsPartition_6(e_partitions, w)
     w.buf.append(0)
 
-def _d_ListOffsetsRequest_ListOffsetsTopic_0(r: Reader) -> ListOffsetsRequest.ListOffsetsTopic:
+def _d_ListOffsetsRequest_ListOffsetsTopic_0(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_0(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest.ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsRequest_ListOffsetsTopic_1(r: Reader) -> ListOffsetsRequest.ListOffsetsTopic:
+def _d_ListOffsetsRequest_ListOffsetsTopic_1(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_1(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest.ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsRequest_ListOffsetsTopic_4(r: Reader) -> ListOffsetsRequest.ListOffsetsTopic:
+def _d_ListOffsetsRequest_ListOffsetsTopic_4(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_4(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest.ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsRequest_ListOffsetsTopic_6(r: Reader) -> ListOffsetsRequest.ListOffsetsTopic:
+def _d_ListOffsetsRequest_ListOffsetsTopic_6(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.cstring()
     v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListOffsetsRequest.ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
 
 def _e_ListOffsetsRequest_0(self: ListOffsetsRequest, w: Writer) -> None:
     w.int32(self.replica_id)
@@ -274,63 +312,63 @@ def _d_ListOffsetsRequest_10(r: Reader) -> ListOffsetsRequest:
     r.skip_tags()
     return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics, timeout_ms=v_timeout_ms)
 
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w_old_style_offsets = self.old_style_offsets
     w.array_len(len(w_old_style_offsets))
     for e_old_style_offsets in w_old_style_offsets:
         w.int64(e_old_style_offsets)
 
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ihqq.pack(self.partition_index, self.error_code, self.timestamp, self.offset)
 
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_4(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_4(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ihqqi.pack(self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch)
 
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(self: ListOffsetsResponse.ListOffsetsPartitionResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ihqqi.pack(self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_old_style_offsets = [r.int64() for _ in range(r.array_len())]
-    return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, old_style_offsets=v_old_style_offsets)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, old_style_offsets=v_old_style_offsets)
 
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code, v_timestamp, v_offset = r.fixed(_S_ihqq)
-    return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset)
 
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
-    return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
 
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r: Reader) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
     r.skip_tags()
-    return ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
 
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(self: ListOffsetsResponse.ListOffsetsTopicResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(e_partitions, w)
 
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(self: ListOffsetsResponse.ListOffsetsTopicResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(e_partitions, w)
 
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_4(self: ListOffsetsResponse.ListOffsetsTopicResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_4(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_ListOffsetsResponse_ListOffsetsPartitionResponse_4(e_partitions, w)
 
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(self: ListOffsetsResponse.ListOffsetsTopicResponse, w: Writer) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -338,26 +376,26 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(self: ListOffsetsResponse.
         _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(e_partitions, w)
     w.buf.append(0)
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r: Reader) -> ListOffsetsResponse.ListOffsetsTopicResponse:
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse.ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r: Reader) -> ListOffsetsResponse.ListOffsetsTopicResponse:
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse.ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r: Reader) -> ListOffsetsResponse.ListOffsetsTopicResponse:
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse.ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r: Reader) -> ListOffsetsResponse.ListOffsetsTopicResponse:
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.cstring()
     v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListOffsetsResponse.ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
 
 def _e_ListOffsetsResponse_0(self: ListOffsetsResponse, w: Writer) -> None:
     w_topics = self.topics

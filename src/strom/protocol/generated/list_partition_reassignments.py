@@ -5,33 +5,38 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
 
 
 class ListPartitionReassignmentsRequest(Message):
     __slots__ = ('timeout_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('timeout_ms', 'topics',)
     API_KEY: ClassVar[int] = 46
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class ListPartitionReassignmentsTopics(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
-
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+    ListPartitionReassignmentsTopics: TypeAlias = ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics
 
     timeout_ms: int
-    topics: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] | None
+    topics: list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None
 
-    def __init__(self, timeout_ms: int = 60000, topics: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] | None = None) -> None:
+    def __init__(self, timeout_ms: int = 60000, topics: list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None = None) -> None:
         self.timeout_ms = timeout_ms
         self.topics = topics
 
@@ -47,41 +52,56 @@ class ListPartitionReassignmentsRequest(Message):
         return _DEC_ListPartitionReassignmentsRequest[version - 0](r)
 
 
+setattr(ListPartitionReassignmentsRequest, 'ListPartitionReassignmentsTopics', ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics)
+setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__name__', 'ListPartitionReassignmentsTopics')
+setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__qualname__', 'ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics')
+setattr(ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(ListPartitionReassignmentsRequest, '__annotations__', {'timeout_ms': 'int', 'topics': 'list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None'})
+
+
+class ListPartitionReassignmentsResponse_OngoingPartitionReassignment(Message):
+    __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas',)
+    partition_index: int
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
+
+    def __init__(self, partition_index: int = 0, replicas: list[int] | Default = DEFAULT, adding_replicas: list[int] | Default = DEFAULT, removing_replicas: list[int] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.replicas = [] if replicas is DEFAULT else replicas
+        self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
+        self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
+
+
+class ListPartitionReassignmentsResponse_OngoingTopicReassignment(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]
+
+    def __init__(self, name: str = '', partitions: list[ListPartitionReassignmentsResponse_OngoingPartitionReassignment] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class ListPartitionReassignmentsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'topics',)
     API_KEY: ClassVar[int] = 46
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class OngoingPartitionReassignment(Message):
-        __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas',)
-        partition_index: int
-        replicas: list[int]
-        adding_replicas: list[int]
-        removing_replicas: list[int]
-
-        def __init__(self, partition_index: int = 0, replicas: list[int] = DEFAULT, adding_replicas: list[int] = DEFAULT, removing_replicas: list[int] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.replicas = [] if replicas is DEFAULT else replicas
-            self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
-            self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
-
-    class OngoingTopicReassignment(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment]
-
-        def __init__(self, name: str = '', partitions: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OngoingPartitionReassignment: TypeAlias = ListPartitionReassignmentsResponse_OngoingPartitionReassignment
+    OngoingTopicReassignment: TypeAlias = ListPartitionReassignmentsResponse_OngoingTopicReassignment
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    topics: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment]
+    topics: list[ListPartitionReassignmentsResponse_OngoingTopicReassignment]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', topics: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', topics: list[ListPartitionReassignmentsResponse_OngoingTopicReassignment] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -99,7 +119,18 @@ class ListPartitionReassignmentsResponse(Message):
         return _DEC_ListPartitionReassignmentsResponse[version - 0](r)
 
 
-def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self: ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, w: Writer) -> None:
+setattr(ListPartitionReassignmentsResponse, 'OngoingPartitionReassignment', ListPartitionReassignmentsResponse_OngoingPartitionReassignment)
+setattr(ListPartitionReassignmentsResponse_OngoingPartitionReassignment, '__name__', 'OngoingPartitionReassignment')
+setattr(ListPartitionReassignmentsResponse_OngoingPartitionReassignment, '__qualname__', 'ListPartitionReassignmentsResponse.OngoingPartitionReassignment')
+setattr(ListPartitionReassignmentsResponse, 'OngoingTopicReassignment', ListPartitionReassignmentsResponse_OngoingTopicReassignment)
+setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__name__', 'OngoingTopicReassignment')
+setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__qualname__', 'ListPartitionReassignmentsResponse.OngoingTopicReassignment')
+setattr(ListPartitionReassignmentsResponse_OngoingPartitionReassignment, '__annotations__', {'partition_index': 'int', 'replicas': 'list[int]', 'adding_replicas': 'list[int]', 'removing_replicas': 'list[int]'})
+setattr(ListPartitionReassignmentsResponse_OngoingTopicReassignment, '__annotations__', {'name': 'str', 'partitions': 'list[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]'})
+setattr(ListPartitionReassignmentsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'topics': 'list[ListPartitionReassignmentsResponse_OngoingTopicReassignment]'})
+
+
+def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self: ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -107,11 +138,11 @@ def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r: Reader) -> ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics:
+def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r: Reader) -> ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(name=v_name, partition_indexes=v_partition_indexes)
 
 def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -131,7 +162,7 @@ def _d_ListPartitionReassignmentsRequest_0(r: Reader) -> ListPartitionReassignme
     r.skip_tags()
     return ListPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
 
-def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: ListPartitionReassignmentsResponse.OngoingPartitionReassignment, w: Writer) -> None:
+def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: ListPartitionReassignmentsResponse_OngoingPartitionReassignment, w: Writer) -> None:
     w.int32(self.partition_index)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
@@ -147,15 +178,15 @@ def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: L
         w.int32(e_removing_replicas)
     w.buf.append(0)
 
-def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse.OngoingPartitionReassignment:
+def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingPartitionReassignment:
     v_partition_index = r.int32()
     v_replicas = [r.int32() for _ in range(r.carray_len())]
     v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
     v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsResponse.OngoingPartitionReassignment(partition_index=v_partition_index, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas)
+    return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(partition_index=v_partition_index, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas)
 
-def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListPartitionReassignmentsResponse.OngoingTopicReassignment, w: Writer) -> None:
+def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListPartitionReassignmentsResponse_OngoingTopicReassignment, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -163,11 +194,11 @@ def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListP
         _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse.OngoingTopicReassignment:
+def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingTopicReassignment:
     v_name = r.cstring()
     v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsResponse.OngoingTopicReassignment(name=v_name, partitions=v_partitions)
+    return ListPartitionReassignmentsResponse_OngoingTopicReassignment(name=v_name, partitions=v_partitions)
 
 def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ListTransactionsRequest(Message):
     __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('state_filters', 'producer_id_filters', 'duration_filter',)
     API_KEY: ClassVar[int] = 66
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -23,7 +24,7 @@ class ListTransactionsRequest(Message):
     producer_id_filters: list[int]
     duration_filter: int
 
-    def __init__(self, state_filters: list[str] = DEFAULT, producer_id_filters: list[int] = DEFAULT, duration_filter: int = -1) -> None:
+    def __init__(self, state_filters: list[str] | Default = DEFAULT, producer_id_filters: list[int] | Default = DEFAULT, duration_filter: int = -1) -> None:
         self.state_filters = [] if state_filters is DEFAULT else state_filters
         self.producer_id_filters = [] if producer_id_filters is DEFAULT else producer_id_filters
         self.duration_filter = duration_filter
@@ -40,30 +41,38 @@ class ListTransactionsRequest(Message):
         return _DEC_ListTransactionsRequest[version - 0](r)
 
 
+setattr(ListTransactionsRequest, '__annotations__', {'state_filters': 'list[str]', 'producer_id_filters': 'list[int]', 'duration_filter': 'int'})
+
+
+class ListTransactionsResponse_TransactionState(Message):
+    __slots__ = ('transactional_id', 'producer_id', 'transaction_state',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'producer_id', 'transaction_state',)
+    transactional_id: str
+    producer_id: int
+    transaction_state: str
+
+    def __init__(self, transactional_id: str = '', producer_id: int = 0, transaction_state: str = '') -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.transaction_state = transaction_state
+
+
 class ListTransactionsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'unknown_state_filters', 'transaction_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'unknown_state_filters', 'transaction_states',)
     API_KEY: ClassVar[int] = 66
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TransactionState(Message):
-        __slots__ = ('transactional_id', 'producer_id', 'transaction_state',)
-        transactional_id: str
-        producer_id: int
-        transaction_state: str
-
-        def __init__(self, transactional_id: str = '', producer_id: int = 0, transaction_state: str = '') -> None:
-            self.transactional_id = transactional_id
-            self.producer_id = producer_id
-            self.transaction_state = transaction_state
+    TransactionState: TypeAlias = ListTransactionsResponse_TransactionState
 
     throttle_time_ms: int
     error_code: int
     unknown_state_filters: list[str]
-    transaction_states: list[ListTransactionsResponse.TransactionState]
+    transaction_states: list[ListTransactionsResponse_TransactionState]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, unknown_state_filters: list[str] = DEFAULT, transaction_states: list[ListTransactionsResponse.TransactionState] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, unknown_state_filters: list[str] | Default = DEFAULT, transaction_states: list[ListTransactionsResponse_TransactionState] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.unknown_state_filters = [] if unknown_state_filters is DEFAULT else unknown_state_filters
@@ -79,6 +88,13 @@ class ListTransactionsResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"ListTransactionsResponse has no version {version}")
         return _DEC_ListTransactionsResponse[version - 0](r)
+
+
+setattr(ListTransactionsResponse, 'TransactionState', ListTransactionsResponse_TransactionState)
+setattr(ListTransactionsResponse_TransactionState, '__name__', 'TransactionState')
+setattr(ListTransactionsResponse_TransactionState, '__qualname__', 'ListTransactionsResponse.TransactionState')
+setattr(ListTransactionsResponse_TransactionState, '__annotations__', {'transactional_id': 'str', 'producer_id': 'int', 'transaction_state': 'str'})
+setattr(ListTransactionsResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'unknown_state_filters': 'list[str]', 'transaction_states': 'list[ListTransactionsResponse_TransactionState]'})
 
 
 def _e_ListTransactionsRequest_0(self: ListTransactionsRequest, w: Writer) -> None:
@@ -117,18 +133,18 @@ def _d_ListTransactionsRequest_1(r: Reader) -> ListTransactionsRequest:
     r.skip_tags()
     return ListTransactionsRequest(state_filters=v_state_filters, producer_id_filters=v_producer_id_filters, duration_filter=v_duration_filter)
 
-def _e_ListTransactionsResponse_TransactionState_0(self: ListTransactionsResponse.TransactionState, w: Writer) -> None:
+def _e_ListTransactionsResponse_TransactionState_0(self: ListTransactionsResponse_TransactionState, w: Writer) -> None:
     w.cstring(self.transactional_id)
     w.int64(self.producer_id)
     w.cstring(self.transaction_state)
     w.buf.append(0)
 
-def _d_ListTransactionsResponse_TransactionState_0(r: Reader) -> ListTransactionsResponse.TransactionState:
+def _d_ListTransactionsResponse_TransactionState_0(r: Reader) -> ListTransactionsResponse_TransactionState:
     v_transactional_id = r.cstring()
     v_producer_id = r.int64()
     v_transaction_state = r.cstring()
     r.skip_tags()
-    return ListTransactionsResponse.TransactionState(transactional_id=v_transactional_id, producer_id=v_producer_id, transaction_state=v_transaction_state)
+    return ListTransactionsResponse_TransactionState(transactional_id=v_transactional_id, producer_id=v_producer_id, transaction_state=v_transaction_state)
 
 def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,35 +5,40 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class MetadataRequest_MetadataRequestTopic(Message):
+    __slots__ = ('topic_id', 'name',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'name',)
+    topic_id: bytes
+    name: str | None
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, name: str | None = '') -> None:
+        self.topic_id = topic_id
+        self.name = name
 
 
 class MetadataRequest(Message):
     __slots__ = ('topics', 'allow_auto_topic_creation', 'include_cluster_authorized_operations', 'include_topic_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topics', 'allow_auto_topic_creation', 'include_cluster_authorized_operations', 'include_topic_authorized_operations',)
     API_KEY: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 12
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    class MetadataRequestTopic(Message):
-        __slots__ = ('topic_id', 'name',)
-        topic_id: bytes
-        name: str | None
+    MetadataRequestTopic: TypeAlias = MetadataRequest_MetadataRequestTopic
 
-        def __init__(self, topic_id: bytes = ZERO_UUID, name: str | None = '') -> None:
-            self.topic_id = topic_id
-            self.name = name
-
-    topics: list[MetadataRequest.MetadataRequestTopic] | None
+    topics: list[MetadataRequest_MetadataRequestTopic] | None
     allow_auto_topic_creation: bool
     include_cluster_authorized_operations: bool
     include_topic_authorized_operations: bool
 
-    def __init__(self, topics: list[MetadataRequest.MetadataRequestTopic] | None = DEFAULT, allow_auto_topic_creation: bool = True, include_cluster_authorized_operations: bool = False, include_topic_authorized_operations: bool = False) -> None:
+    def __init__(self, topics: list[MetadataRequest_MetadataRequestTopic] | None | Default = DEFAULT, allow_auto_topic_creation: bool = True, include_cluster_authorized_operations: bool = False, include_topic_authorized_operations: bool = False) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.allow_auto_topic_creation = allow_auto_topic_creation
         self.include_cluster_authorized_operations = include_cluster_authorized_operations
@@ -51,70 +56,88 @@ class MetadataRequest(Message):
         return _DEC_MetadataRequest[version - 0](r)
 
 
+setattr(MetadataRequest, 'MetadataRequestTopic', MetadataRequest_MetadataRequestTopic)
+setattr(MetadataRequest_MetadataRequestTopic, '__name__', 'MetadataRequestTopic')
+setattr(MetadataRequest_MetadataRequestTopic, '__qualname__', 'MetadataRequest.MetadataRequestTopic')
+setattr(MetadataRequest_MetadataRequestTopic, '__annotations__', {'topic_id': 'bytes', 'name': 'str | None'})
+setattr(MetadataRequest, '__annotations__', {'topics': 'list[MetadataRequest_MetadataRequestTopic] | None', 'allow_auto_topic_creation': 'bool', 'include_cluster_authorized_operations': 'bool', 'include_topic_authorized_operations': 'bool'})
+
+
+class MetadataResponse_MetadataResponseBroker(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port', 'rack',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
+class MetadataResponse_MetadataResponsePartition(Message):
+    __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas',)
+    error_code: int
+    partition_index: int
+    leader_id: int
+    leader_epoch: int
+    replica_nodes: list[int]
+    isr_nodes: list[int]
+    offline_replicas: list[int]
+
+    def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] | Default = DEFAULT, isr_nodes: list[int] | Default = DEFAULT, offline_replicas: list[int] | Default = DEFAULT) -> None:
+        self.error_code = error_code
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
+        self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
+        self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
+
+
+class MetadataResponse_MetadataResponseTopic(Message):
+    __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
+    error_code: int
+    name: str | None
+    topic_id: bytes
+    is_internal: bool
+    partitions: list[MetadataResponse_MetadataResponsePartition]
+    topic_authorized_operations: int
+
+    def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[MetadataResponse_MetadataResponsePartition] | Default = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.name = name
+        self.topic_id = topic_id
+        self.is_internal = is_internal
+        self.partitions = [] if partitions is DEFAULT else partitions
+        self.topic_authorized_operations = topic_authorized_operations
+
+
 class MetadataResponse(Message):
     __slots__ = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations',)
     API_KEY: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 12
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    class MetadataResponseBroker(Message):
-        __slots__ = ('node_id', 'host', 'port', 'rack',)
-        node_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.rack = rack
-
-    class MetadataResponsePartition(Message):
-        __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas',)
-        error_code: int
-        partition_index: int
-        leader_id: int
-        leader_epoch: int
-        replica_nodes: list[int]
-        isr_nodes: list[int]
-        offline_replicas: list[int]
-
-        def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = DEFAULT, isr_nodes: list[int] = DEFAULT, offline_replicas: list[int] = DEFAULT) -> None:
-            self.error_code = error_code
-            self.partition_index = partition_index
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
-            self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
-            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-
-    class MetadataResponseTopic(Message):
-        __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations',)
-        error_code: int
-        name: str | None
-        topic_id: bytes
-        is_internal: bool
-        partitions: list[MetadataResponse.MetadataResponsePartition]
-        topic_authorized_operations: int
-
-        def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[MetadataResponse.MetadataResponsePartition] = DEFAULT, topic_authorized_operations: int = -2147483648) -> None:
-            self.error_code = error_code
-            self.name = name
-            self.topic_id = topic_id
-            self.is_internal = is_internal
-            self.partitions = [] if partitions is DEFAULT else partitions
-            self.topic_authorized_operations = topic_authorized_operations
+    MetadataResponseBroker: TypeAlias = MetadataResponse_MetadataResponseBroker
+    MetadataResponsePartition: TypeAlias = MetadataResponse_MetadataResponsePartition
+    MetadataResponseTopic: TypeAlias = MetadataResponse_MetadataResponseTopic
 
     throttle_time_ms: int
-    brokers: list[MetadataResponse.MetadataResponseBroker]
+    brokers: list[MetadataResponse_MetadataResponseBroker]
     cluster_id: str | None
     controller_id: int
-    topics: list[MetadataResponse.MetadataResponseTopic]
+    topics: list[MetadataResponse_MetadataResponseTopic]
     cluster_authorized_operations: int
 
-    def __init__(self, throttle_time_ms: int = 0, brokers: list[MetadataResponse.MetadataResponseBroker] = DEFAULT, cluster_id: str | None = None, controller_id: int = -1, topics: list[MetadataResponse.MetadataResponseTopic] = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
+    def __init__(self, throttle_time_ms: int = 0, brokers: list[MetadataResponse_MetadataResponseBroker] | Default = DEFAULT, cluster_id: str | None = None, controller_id: int = -1, topics: list[MetadataResponse_MetadataResponseTopic] | Default = DEFAULT, cluster_authorized_operations: int = -2147483648) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.brokers = [] if brokers is DEFAULT else brokers
         self.cluster_id = cluster_id
@@ -134,32 +157,47 @@ class MetadataResponse(Message):
         return _DEC_MetadataResponse[version - 0](r)
 
 
-def _e_MetadataRequest_MetadataRequestTopic_0(self: MetadataRequest.MetadataRequestTopic, w: Writer) -> None:
+setattr(MetadataResponse, 'MetadataResponseBroker', MetadataResponse_MetadataResponseBroker)
+setattr(MetadataResponse_MetadataResponseBroker, '__name__', 'MetadataResponseBroker')
+setattr(MetadataResponse_MetadataResponseBroker, '__qualname__', 'MetadataResponse.MetadataResponseBroker')
+setattr(MetadataResponse, 'MetadataResponsePartition', MetadataResponse_MetadataResponsePartition)
+setattr(MetadataResponse_MetadataResponsePartition, '__name__', 'MetadataResponsePartition')
+setattr(MetadataResponse_MetadataResponsePartition, '__qualname__', 'MetadataResponse.MetadataResponsePartition')
+setattr(MetadataResponse, 'MetadataResponseTopic', MetadataResponse_MetadataResponseTopic)
+setattr(MetadataResponse_MetadataResponseTopic, '__name__', 'MetadataResponseTopic')
+setattr(MetadataResponse_MetadataResponseTopic, '__qualname__', 'MetadataResponse.MetadataResponseTopic')
+setattr(MetadataResponse_MetadataResponseBroker, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(MetadataResponse_MetadataResponsePartition, '__annotations__', {'error_code': 'int', 'partition_index': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'replica_nodes': 'list[int]', 'isr_nodes': 'list[int]', 'offline_replicas': 'list[int]'})
+setattr(MetadataResponse_MetadataResponseTopic, '__annotations__', {'error_code': 'int', 'name': 'str | None', 'topic_id': 'bytes', 'is_internal': 'bool', 'partitions': 'list[MetadataResponse_MetadataResponsePartition]', 'topic_authorized_operations': 'int'})
+setattr(MetadataResponse, '__annotations__', {'throttle_time_ms': 'int', 'brokers': 'list[MetadataResponse_MetadataResponseBroker]', 'cluster_id': 'str | None', 'controller_id': 'int', 'topics': 'list[MetadataResponse_MetadataResponseTopic]', 'cluster_authorized_operations': 'int'})
+
+
+def _e_MetadataRequest_MetadataRequestTopic_0(self: MetadataRequest_MetadataRequestTopic, w: Writer) -> None:
     w.string((self.name or ''))
 
-def _e_MetadataRequest_MetadataRequestTopic_9(self: MetadataRequest.MetadataRequestTopic, w: Writer) -> None:
+def _e_MetadataRequest_MetadataRequestTopic_9(self: MetadataRequest_MetadataRequestTopic, w: Writer) -> None:
     w.cstring((self.name or ''))
     w.buf.append(0)
 
-def _e_MetadataRequest_MetadataRequestTopic_10(self: MetadataRequest.MetadataRequestTopic, w: Writer) -> None:
+def _e_MetadataRequest_MetadataRequestTopic_10(self: MetadataRequest_MetadataRequestTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w.cnstring(self.name)
     w.buf.append(0)
 
-def _d_MetadataRequest_MetadataRequestTopic_0(r: Reader) -> MetadataRequest.MetadataRequestTopic:
+def _d_MetadataRequest_MetadataRequestTopic_0(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.string()
-    return MetadataRequest.MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(name=v_name)
 
-def _d_MetadataRequest_MetadataRequestTopic_9(r: Reader) -> MetadataRequest.MetadataRequestTopic:
+def _d_MetadataRequest_MetadataRequestTopic_9(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.cstring()
     r.skip_tags()
-    return MetadataRequest.MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(name=v_name)
 
-def _d_MetadataRequest_MetadataRequestTopic_10(r: Reader) -> MetadataRequest.MetadataRequestTopic:
+def _d_MetadataRequest_MetadataRequestTopic_10(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_topic_id = r.uuid()
     v_name = r.cnstring()
     r.skip_tags()
-    return MetadataRequest.MetadataRequestTopic(topic_id=v_topic_id, name=v_name)
+    return MetadataRequest_MetadataRequestTopic(topic_id=v_topic_id, name=v_name)
 
 def _e_MetadataRequest_0(self: MetadataRequest, w: Writer) -> None:
     w_topics = self.topics or []
@@ -271,46 +309,46 @@ def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     r.skip_tags()
     return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_topic_authorized_operations=v_include_topic_authorized_operations)
 
-def _e_MetadataResponse_MetadataResponseBroker_0(self: MetadataResponse.MetadataResponseBroker, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseBroker_0(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
     w.int32(self.node_id)
     w.string(self.host)
     w.int32(self.port)
 
-def _e_MetadataResponse_MetadataResponseBroker_1(self: MetadataResponse.MetadataResponseBroker, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseBroker_1(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
     w.int32(self.node_id)
     w.string(self.host)
     w.int32(self.port)
     w.nstring(self.rack)
 
-def _e_MetadataResponse_MetadataResponseBroker_9(self: MetadataResponse.MetadataResponseBroker, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseBroker_9(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_MetadataResponse_MetadataResponseBroker_0(r: Reader) -> MetadataResponse.MetadataResponseBroker:
+def _d_MetadataResponse_MetadataResponseBroker_0(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
-    return MetadataResponse.MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port)
+    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port)
 
-def _d_MetadataResponse_MetadataResponseBroker_1(r: Reader) -> MetadataResponse.MetadataResponseBroker:
+def _d_MetadataResponse_MetadataResponseBroker_1(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
     v_rack = r.nstring()
-    return MetadataResponse.MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
-def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse.MetadataResponseBroker:
+def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return MetadataResponse.MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
-def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
@@ -321,7 +359,7 @@ def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse.Metad
     for e_isr_nodes in w_isr_nodes:
         w.int32(e_isr_nodes)
 
-def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
@@ -336,7 +374,7 @@ def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse.Metad
     for e_offline_replicas in w_offline_replicas:
         w.int32(e_offline_replicas)
 
-def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
@@ -351,7 +389,7 @@ def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse.Metad
     for e_offline_replicas in w_offline_replicas:
         w.int32(e_offline_replicas)
 
-def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse.MetadataResponsePartition, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
@@ -367,35 +405,35 @@ def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse.Metad
         w.int32(e_offline_replicas)
     w.buf.append(0)
 
-def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataResponse.MetadataResponsePartition:
+def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes)
+    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes)
 
-def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse.MetadataResponsePartition:
+def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
 
-def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse.MetadataResponsePartition:
+def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
 
-def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse.MetadataResponsePartition:
+def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
     v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return MetadataResponse.MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
 
-def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.string((self.name or ''))
     w_partitions = self.partitions
@@ -403,7 +441,7 @@ def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse.MetadataR
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_0(e_partitions, w)
 
-def _e_MetadataResponse_MetadataResponseTopic_1(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_1(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.string((self.name or ''))
     w.bool(self.is_internal)
@@ -412,7 +450,7 @@ def _e_MetadataResponse_MetadataResponseTopic_1(self: MetadataResponse.MetadataR
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_0(e_partitions, w)
 
-def _e_MetadataResponse_MetadataResponseTopic_5(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_5(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.string((self.name or ''))
     w.bool(self.is_internal)
@@ -421,7 +459,7 @@ def _e_MetadataResponse_MetadataResponseTopic_5(self: MetadataResponse.MetadataR
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_5(e_partitions, w)
 
-def _e_MetadataResponse_MetadataResponseTopic_7(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_7(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.string((self.name or ''))
     w.bool(self.is_internal)
@@ -430,7 +468,7 @@ def _e_MetadataResponse_MetadataResponseTopic_7(self: MetadataResponse.MetadataR
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_7(e_partitions, w)
 
-def _e_MetadataResponse_MetadataResponseTopic_8(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_8(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.string((self.name or ''))
     w.bool(self.is_internal)
@@ -440,7 +478,7 @@ def _e_MetadataResponse_MetadataResponseTopic_8(self: MetadataResponse.MetadataR
         _e_MetadataResponse_MetadataResponsePartition_7(e_partitions, w)
     w.int32(self.topic_authorized_operations)
 
-def _e_MetadataResponse_MetadataResponseTopic_9(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_9(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring((self.name or ''))
     w.bool(self.is_internal)
@@ -451,7 +489,7 @@ def _e_MetadataResponse_MetadataResponseTopic_9(self: MetadataResponse.MetadataR
     w.int32(self.topic_authorized_operations)
     w.buf.append(0)
 
-def _e_MetadataResponse_MetadataResponseTopic_10(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_10(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.cstring((self.name or ''))
     w.uuid(self.topic_id)
@@ -463,7 +501,7 @@ def _e_MetadataResponse_MetadataResponseTopic_10(self: MetadataResponse.Metadata
     w.int32(self.topic_authorized_operations)
     w.buf.append(0)
 
-def _e_MetadataResponse_MetadataResponseTopic_12(self: MetadataResponse.MetadataResponseTopic, w: Writer) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_12(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.name)
     w.uuid(self.topic_id)
@@ -475,51 +513,51 @@ def _e_MetadataResponse_MetadataResponseTopic_12(self: MetadataResponse.Metadata
     w.int32(self.topic_authorized_operations)
     w.buf.append(0)
 
-def _d_MetadataResponse_MetadataResponseTopic_0(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_0(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, partitions=v_partitions)
 
-def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
 
-def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
 
-def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
 
-def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
     v_topic_authorized_operations = r.int32()
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
 
-def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cstring()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
 
-def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cstring()
     v_topic_id = r.uuid()
@@ -527,9 +565,9 @@ def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse.
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
 
-def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse.MetadataResponseTopic:
+def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cnstring()
     v_topic_id = r.uuid()
@@ -537,7 +575,7 @@ def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse.
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse.MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
 
 def _e_MetadataResponse_0(self: MetadataResponse, w: Writer) -> None:
     w_brokers = self.brokers

@@ -5,52 +5,60 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class OffsetCommitRequest_OffsetCommitRequestPartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    commit_timestamp: int
+    committed_metadata: str | None
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, commit_timestamp: int = -1, committed_metadata: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.commit_timestamp = commit_timestamp
+        self.committed_metadata = committed_metadata
+
+
+class OffsetCommitRequest_OffsetCommitRequestTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetCommitRequest_OffsetCommitRequestPartition]
+
+    def __init__(self, name: str = '', partitions: list[OffsetCommitRequest_OffsetCommitRequestPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class OffsetCommitRequest(Message):
     __slots__ = ('group_id', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'retention_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'retention_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 8
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 8
 
-    class OffsetCommitRequestPartition(Message):
-        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata',)
-        partition_index: int
-        committed_offset: int
-        committed_leader_epoch: int
-        commit_timestamp: int
-        committed_metadata: str | None
-
-        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, commit_timestamp: int = -1, committed_metadata: str | None = '') -> None:
-            self.partition_index = partition_index
-            self.committed_offset = committed_offset
-            self.committed_leader_epoch = committed_leader_epoch
-            self.commit_timestamp = commit_timestamp
-            self.committed_metadata = committed_metadata
-
-    class OffsetCommitRequestTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetCommitRequest.OffsetCommitRequestPartition]
-
-        def __init__(self, name: str = '', partitions: list[OffsetCommitRequest.OffsetCommitRequestPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OffsetCommitRequestPartition: TypeAlias = OffsetCommitRequest_OffsetCommitRequestPartition
+    OffsetCommitRequestTopic: TypeAlias = OffsetCommitRequest_OffsetCommitRequestTopic
 
     group_id: str
     generation_id_or_member_epoch: int
     member_id: str
     group_instance_id: str | None
     retention_time_ms: int
-    topics: list[OffsetCommitRequest.OffsetCommitRequestTopic]
+    topics: list[OffsetCommitRequest_OffsetCommitRequestTopic]
 
-    def __init__(self, group_id: str = '', generation_id_or_member_epoch: int = -1, member_id: str = '', group_instance_id: str | None = None, retention_time_ms: int = -1, topics: list[OffsetCommitRequest.OffsetCommitRequestTopic] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', generation_id_or_member_epoch: int = -1, member_id: str = '', group_instance_id: str | None = None, retention_time_ms: int = -1, topics: list[OffsetCommitRequest_OffsetCommitRequestTopic] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.generation_id_or_member_epoch = generation_id_or_member_epoch
         self.member_id = member_id
@@ -70,35 +78,54 @@ class OffsetCommitRequest(Message):
         return _DEC_OffsetCommitRequest[version - 0](r)
 
 
+setattr(OffsetCommitRequest, 'OffsetCommitRequestPartition', OffsetCommitRequest_OffsetCommitRequestPartition)
+setattr(OffsetCommitRequest_OffsetCommitRequestPartition, '__name__', 'OffsetCommitRequestPartition')
+setattr(OffsetCommitRequest_OffsetCommitRequestPartition, '__qualname__', 'OffsetCommitRequest.OffsetCommitRequestPartition')
+setattr(OffsetCommitRequest, 'OffsetCommitRequestTopic', OffsetCommitRequest_OffsetCommitRequestTopic)
+setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__name__', 'OffsetCommitRequestTopic')
+setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__qualname__', 'OffsetCommitRequest.OffsetCommitRequestTopic')
+setattr(OffsetCommitRequest_OffsetCommitRequestPartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'commit_timestamp': 'int', 'committed_metadata': 'str | None'})
+setattr(OffsetCommitRequest_OffsetCommitRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetCommitRequest_OffsetCommitRequestPartition]'})
+setattr(OffsetCommitRequest, '__annotations__', {'group_id': 'str', 'generation_id_or_member_epoch': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'retention_time_ms': 'int', 'topics': 'list[OffsetCommitRequest_OffsetCommitRequestTopic]'})
+
+
+class OffsetCommitResponse_OffsetCommitResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class OffsetCommitResponse_OffsetCommitResponseTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetCommitResponse_OffsetCommitResponsePartition]
+
+    def __init__(self, name: str = '', partitions: list[OffsetCommitResponse_OffsetCommitResponsePartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class OffsetCommitResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 8
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 8
 
-    class OffsetCommitResponsePartition(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class OffsetCommitResponseTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetCommitResponse.OffsetCommitResponsePartition]
-
-        def __init__(self, name: str = '', partitions: list[OffsetCommitResponse.OffsetCommitResponsePartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OffsetCommitResponsePartition: TypeAlias = OffsetCommitResponse_OffsetCommitResponsePartition
+    OffsetCommitResponseTopic: TypeAlias = OffsetCommitResponse_OffsetCommitResponseTopic
 
     throttle_time_ms: int
-    topics: list[OffsetCommitResponse.OffsetCommitResponseTopic]
+    topics: list[OffsetCommitResponse_OffsetCommitResponseTopic]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetCommitResponse.OffsetCommitResponseTopic] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetCommitResponse_OffsetCommitResponseTopic] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -114,66 +141,77 @@ class OffsetCommitResponse(Message):
         return _DEC_OffsetCommitResponse[version - 0](r)
 
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
+setattr(OffsetCommitResponse, 'OffsetCommitResponsePartition', OffsetCommitResponse_OffsetCommitResponsePartition)
+setattr(OffsetCommitResponse_OffsetCommitResponsePartition, '__name__', 'OffsetCommitResponsePartition')
+setattr(OffsetCommitResponse_OffsetCommitResponsePartition, '__qualname__', 'OffsetCommitResponse.OffsetCommitResponsePartition')
+setattr(OffsetCommitResponse, 'OffsetCommitResponseTopic', OffsetCommitResponse_OffsetCommitResponseTopic)
+setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__name__', 'OffsetCommitResponseTopic')
+setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__qualname__', 'OffsetCommitResponse.OffsetCommitResponseTopic')
+setattr(OffsetCommitResponse_OffsetCommitResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(OffsetCommitResponse_OffsetCommitResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetCommitResponse_OffsetCommitResponsePartition]'})
+setattr(OffsetCommitResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetCommitResponse_OffsetCommitResponseTopic]'})
+
+
+def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(self: OffsetCommitRequest_OffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.committed_metadata)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(self: OffsetCommitRequest_OffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iqq.pack(self.partition_index, self.committed_offset, self.commit_timestamp)
     w.nstring(self.committed_metadata)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_6(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestPartition_6(self: OffsetCommitRequest_OffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.committed_metadata)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(self: OffsetCommitRequest.OffsetCommitRequestPartition, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(self: OffsetCommitRequest_OffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.committed_metadata)
     w.buf.append(0)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_commit_timestamp = r.fixed(_S_iqq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, commit_timestamp=v_commit_timestamp, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, commit_timestamp=v_commit_timestamp, committed_metadata=v_committed_metadata)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestPartition:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
-    return OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(self: OffsetCommitRequest.OffsetCommitRequestTopic, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(e_partitions, w)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_1(self: OffsetCommitRequest.OffsetCommitRequestTopic, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestTopic_1(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(e_partitions, w)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_6(self: OffsetCommitRequest.OffsetCommitRequestTopic, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestTopic_6(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetCommitRequest_OffsetCommitRequestPartition_6(e_partitions, w)
 
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest.OffsetCommitRequestTopic, w: Writer) -> None:
+def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -181,26 +219,26 @@ def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest.
         _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(e_partitions, w)
     w.buf.append(0)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestTopic:
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest.OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestTopic:
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest.OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestTopic:
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest.OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r: Reader) -> OffsetCommitRequest.OffsetCommitRequestTopic:
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitRequest.OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
 def _e_OffsetCommitRequest_0(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -318,30 +356,30 @@ def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     r.skip_tags()
     return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
 
-def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(self: OffsetCommitResponse.OffsetCommitResponsePartition, w: Writer) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(self: OffsetCommitResponse_OffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(self: OffsetCommitResponse.OffsetCommitResponsePartition, w: Writer) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(self: OffsetCommitResponse_OffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> OffsetCommitResponse.OffsetCommitResponsePartition:
+def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return OffsetCommitResponse.OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse.OffsetCommitResponsePartition:
+def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return OffsetCommitResponse.OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(self: OffsetCommitResponse.OffsetCommitResponseTopic, w: Writer) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(self: OffsetCommitResponse_OffsetCommitResponseTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(e_partitions, w)
 
-def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitResponse.OffsetCommitResponseTopic, w: Writer) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitResponse_OffsetCommitResponseTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -349,16 +387,16 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitRespon
         _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(e_partitions, w)
     w.buf.append(0)
 
-def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r: Reader) -> OffsetCommitResponse.OffsetCommitResponseTopic:
+def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse.OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r: Reader) -> OffsetCommitResponse.OffsetCommitResponseTopic:
+def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitResponse.OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
 
 def _e_OffsetCommitResponse_0(self: OffsetCommitResponse, w: Writer) -> None:
     w_topics = self.topics

@@ -5,40 +5,48 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class OffsetDeleteRequest_OffsetDeleteRequestPartition(Message):
+    __slots__ = ('partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index',)
+    partition_index: int
+
+    def __init__(self, partition_index: int = 0) -> None:
+        self.partition_index = partition_index
+
+
+class OffsetDeleteRequest_OffsetDeleteRequestTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetDeleteRequest_OffsetDeleteRequestPartition]
+
+    def __init__(self, name: str = '', partitions: list[OffsetDeleteRequest_OffsetDeleteRequestPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class OffsetDeleteRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 47
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    class OffsetDeleteRequestPartition(Message):
-        __slots__ = ('partition_index',)
-        partition_index: int
-
-        def __init__(self, partition_index: int = 0) -> None:
-            self.partition_index = partition_index
-
-    class OffsetDeleteRequestTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetDeleteRequest.OffsetDeleteRequestPartition]
-
-        def __init__(self, name: str = '', partitions: list[OffsetDeleteRequest.OffsetDeleteRequestPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OffsetDeleteRequestPartition: TypeAlias = OffsetDeleteRequest_OffsetDeleteRequestPartition
+    OffsetDeleteRequestTopic: TypeAlias = OffsetDeleteRequest_OffsetDeleteRequestTopic
 
     group_id: str
-    topics: list[OffsetDeleteRequest.OffsetDeleteRequestTopic]
+    topics: list[OffsetDeleteRequest_OffsetDeleteRequestTopic]
 
-    def __init__(self, group_id: str = '', topics: list[OffsetDeleteRequest.OffsetDeleteRequestTopic] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[OffsetDeleteRequest_OffsetDeleteRequestTopic] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -54,36 +62,55 @@ class OffsetDeleteRequest(Message):
         return _DEC_OffsetDeleteRequest[version - 0](r)
 
 
+setattr(OffsetDeleteRequest, 'OffsetDeleteRequestPartition', OffsetDeleteRequest_OffsetDeleteRequestPartition)
+setattr(OffsetDeleteRequest_OffsetDeleteRequestPartition, '__name__', 'OffsetDeleteRequestPartition')
+setattr(OffsetDeleteRequest_OffsetDeleteRequestPartition, '__qualname__', 'OffsetDeleteRequest.OffsetDeleteRequestPartition')
+setattr(OffsetDeleteRequest, 'OffsetDeleteRequestTopic', OffsetDeleteRequest_OffsetDeleteRequestTopic)
+setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__name__', 'OffsetDeleteRequestTopic')
+setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__qualname__', 'OffsetDeleteRequest.OffsetDeleteRequestTopic')
+setattr(OffsetDeleteRequest_OffsetDeleteRequestPartition, '__annotations__', {'partition_index': 'int'})
+setattr(OffsetDeleteRequest_OffsetDeleteRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetDeleteRequest_OffsetDeleteRequestPartition]'})
+setattr(OffsetDeleteRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetDeleteRequest_OffsetDeleteRequestTopic]'})
+
+
+class OffsetDeleteResponse_OffsetDeleteResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class OffsetDeleteResponse_OffsetDeleteResponseTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetDeleteResponse_OffsetDeleteResponsePartition]
+
+    def __init__(self, name: str = '', partitions: list[OffsetDeleteResponse_OffsetDeleteResponsePartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class OffsetDeleteResponse(Message):
     __slots__ = ('error_code', 'throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 47
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 32767
 
-    class OffsetDeleteResponsePartition(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class OffsetDeleteResponseTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetDeleteResponse.OffsetDeleteResponsePartition]
-
-        def __init__(self, name: str = '', partitions: list[OffsetDeleteResponse.OffsetDeleteResponsePartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OffsetDeleteResponsePartition: TypeAlias = OffsetDeleteResponse_OffsetDeleteResponsePartition
+    OffsetDeleteResponseTopic: TypeAlias = OffsetDeleteResponse_OffsetDeleteResponseTopic
 
     error_code: int
     throttle_time_ms: int
-    topics: list[OffsetDeleteResponse.OffsetDeleteResponseTopic]
+    topics: list[OffsetDeleteResponse_OffsetDeleteResponseTopic]
 
-    def __init__(self, error_code: int = 0, throttle_time_ms: int = 0, topics: list[OffsetDeleteResponse.OffsetDeleteResponseTopic] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, throttle_time_ms: int = 0, topics: list[OffsetDeleteResponse_OffsetDeleteResponseTopic] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
@@ -100,24 +127,35 @@ class OffsetDeleteResponse(Message):
         return _DEC_OffsetDeleteResponse[version - 0](r)
 
 
-def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(self: OffsetDeleteRequest.OffsetDeleteRequestPartition, w: Writer) -> None:
+setattr(OffsetDeleteResponse, 'OffsetDeleteResponsePartition', OffsetDeleteResponse_OffsetDeleteResponsePartition)
+setattr(OffsetDeleteResponse_OffsetDeleteResponsePartition, '__name__', 'OffsetDeleteResponsePartition')
+setattr(OffsetDeleteResponse_OffsetDeleteResponsePartition, '__qualname__', 'OffsetDeleteResponse.OffsetDeleteResponsePartition')
+setattr(OffsetDeleteResponse, 'OffsetDeleteResponseTopic', OffsetDeleteResponse_OffsetDeleteResponseTopic)
+setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__name__', 'OffsetDeleteResponseTopic')
+setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__qualname__', 'OffsetDeleteResponse.OffsetDeleteResponseTopic')
+setattr(OffsetDeleteResponse_OffsetDeleteResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(OffsetDeleteResponse_OffsetDeleteResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetDeleteResponse_OffsetDeleteResponsePartition]'})
+setattr(OffsetDeleteResponse, '__annotations__', {'error_code': 'int', 'throttle_time_ms': 'int', 'topics': 'list[OffsetDeleteResponse_OffsetDeleteResponseTopic]'})
+
+
+def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(self: OffsetDeleteRequest_OffsetDeleteRequestPartition, w: Writer) -> None:
     w.int32(self.partition_index)
 
-def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r: Reader) -> OffsetDeleteRequest.OffsetDeleteRequestPartition:
+def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestPartition:
     v_partition_index = r.int32()
-    return OffsetDeleteRequest.OffsetDeleteRequestPartition(partition_index=v_partition_index)
+    return OffsetDeleteRequest_OffsetDeleteRequestPartition(partition_index=v_partition_index)
 
-def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest.OffsetDeleteRequestTopic, w: Writer) -> None:
+def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest_OffsetDeleteRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(e_partitions, w)
 
-def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r: Reader) -> OffsetDeleteRequest.OffsetDeleteRequestTopic:
+def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteRequest.OffsetDeleteRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetDeleteRequest_OffsetDeleteRequestTopic(name=v_name, partitions=v_partitions)
 
 def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -131,24 +169,24 @@ def _d_OffsetDeleteRequest_0(r: Reader) -> OffsetDeleteRequest:
     v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(r.array_len())]
     return OffsetDeleteRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse.OffsetDeleteResponsePartition, w: Writer) -> None:
+def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse_OffsetDeleteResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r: Reader) -> OffsetDeleteResponse.OffsetDeleteResponsePartition:
+def _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return OffsetDeleteResponse.OffsetDeleteResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetDeleteResponse_OffsetDeleteResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteResponse.OffsetDeleteResponseTopic, w: Writer) -> None:
+def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteResponse_OffsetDeleteResponseTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(e_partitions, w)
 
-def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDeleteResponse.OffsetDeleteResponseTopic:
+def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteResponse.OffsetDeleteResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetDeleteResponse_OffsetDeleteResponseTopic(name=v_name, partitions=v_partitions)
 
 def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.throttle_time_ms)

@@ -5,57 +5,68 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class OffsetFetchRequest_OffsetFetchRequestTopic(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+
+class OffsetFetchRequest_OffsetFetchRequestTopics(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+
+class OffsetFetchRequest_OffsetFetchRequestGroup(Message):
+    __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'member_epoch', 'topics',)
+    group_id: str
+    member_id: str | None
+    member_epoch: int
+    topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None
+
+    def __init__(self, group_id: str = '', member_id: str | None = None, member_epoch: int = -1, topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None | Default = DEFAULT) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.member_epoch = member_epoch
+        self.topics = [] if topics is DEFAULT else topics
 
 
 class OffsetFetchRequest(Message):
     __slots__ = ('group_id', 'topics', 'groups', 'require_stable',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics', 'groups', 'require_stable',)
     API_KEY: ClassVar[int] = 9
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class OffsetFetchRequestTopic(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
-
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-
-    class OffsetFetchRequestTopics(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
-
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-
-    class OffsetFetchRequestGroup(Message):
-        __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics',)
-        group_id: str
-        member_id: str | None
-        member_epoch: int
-        topics: list[OffsetFetchRequest.OffsetFetchRequestTopics] | None
-
-        def __init__(self, group_id: str = '', member_id: str | None = None, member_epoch: int = -1, topics: list[OffsetFetchRequest.OffsetFetchRequestTopics] | None = DEFAULT) -> None:
-            self.group_id = group_id
-            self.member_id = member_id
-            self.member_epoch = member_epoch
-            self.topics = [] if topics is DEFAULT else topics
+    OffsetFetchRequestTopic: TypeAlias = OffsetFetchRequest_OffsetFetchRequestTopic
+    OffsetFetchRequestTopics: TypeAlias = OffsetFetchRequest_OffsetFetchRequestTopics
+    OffsetFetchRequestGroup: TypeAlias = OffsetFetchRequest_OffsetFetchRequestGroup
 
     group_id: str
-    topics: list[OffsetFetchRequest.OffsetFetchRequestTopic] | None
-    groups: list[OffsetFetchRequest.OffsetFetchRequestGroup]
+    topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None
+    groups: list[OffsetFetchRequest_OffsetFetchRequestGroup]
     require_stable: bool
 
-    def __init__(self, group_id: str = '', topics: list[OffsetFetchRequest.OffsetFetchRequestTopic] | None = DEFAULT, groups: list[OffsetFetchRequest.OffsetFetchRequestGroup] = DEFAULT, require_stable: bool = False) -> None:
+    def __init__(self, group_id: str = '', topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None | Default = DEFAULT, groups: list[OffsetFetchRequest_OffsetFetchRequestGroup] | Default = DEFAULT, require_stable: bool = False) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
         self.groups = [] if groups is DEFAULT else groups
@@ -73,78 +84,110 @@ class OffsetFetchRequest(Message):
         return _DEC_OffsetFetchRequest[version - 0](r)
 
 
+setattr(OffsetFetchRequest, 'OffsetFetchRequestTopic', OffsetFetchRequest_OffsetFetchRequestTopic)
+setattr(OffsetFetchRequest_OffsetFetchRequestTopic, '__name__', 'OffsetFetchRequestTopic')
+setattr(OffsetFetchRequest_OffsetFetchRequestTopic, '__qualname__', 'OffsetFetchRequest.OffsetFetchRequestTopic')
+setattr(OffsetFetchRequest, 'OffsetFetchRequestTopics', OffsetFetchRequest_OffsetFetchRequestTopics)
+setattr(OffsetFetchRequest_OffsetFetchRequestTopics, '__name__', 'OffsetFetchRequestTopics')
+setattr(OffsetFetchRequest_OffsetFetchRequestTopics, '__qualname__', 'OffsetFetchRequest.OffsetFetchRequestTopics')
+setattr(OffsetFetchRequest, 'OffsetFetchRequestGroup', OffsetFetchRequest_OffsetFetchRequestGroup)
+setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__name__', 'OffsetFetchRequestGroup')
+setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__qualname__', 'OffsetFetchRequest.OffsetFetchRequestGroup')
+setattr(OffsetFetchRequest_OffsetFetchRequestTopic, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(OffsetFetchRequest_OffsetFetchRequestTopics, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(OffsetFetchRequest_OffsetFetchRequestGroup, '__annotations__', {'group_id': 'str', 'member_id': 'str | None', 'member_epoch': 'int', 'topics': 'list[OffsetFetchRequest_OffsetFetchRequestTopics] | None'})
+setattr(OffsetFetchRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetFetchRequest_OffsetFetchRequestTopic] | None', 'groups': 'list[OffsetFetchRequest_OffsetFetchRequestGroup]', 'require_stable': 'bool'})
+
+
+class OffsetFetchResponse_OffsetFetchResponsePartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    metadata: str | None
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
+
+
+class OffsetFetchResponse_OffsetFetchResponseTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition]
+
+    def __init__(self, name: str = '', partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class OffsetFetchResponse_OffsetFetchResponsePartitions(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    metadata: str | None
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
+
+
+class OffsetFetchResponse_OffsetFetchResponseTopics(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions]
+
+    def __init__(self, name: str = '', partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class OffsetFetchResponse_OffsetFetchResponseGroup(Message):
+    __slots__ = ('group_id', 'topics', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics', 'error_code',)
+    group_id: str
+    topics: list[OffsetFetchResponse_OffsetFetchResponseTopics]
+    error_code: int
+
+    def __init__(self, group_id: str = '', topics: list[OffsetFetchResponse_OffsetFetchResponseTopics] | Default = DEFAULT, error_code: int = 0) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is DEFAULT else topics
+        self.error_code = error_code
+
+
 class OffsetFetchResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics', 'error_code', 'groups',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics', 'error_code', 'groups',)
     API_KEY: ClassVar[int] = 9
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 9
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class OffsetFetchResponsePartition(Message):
-        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
-        partition_index: int
-        committed_offset: int
-        committed_leader_epoch: int
-        metadata: str | None
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.committed_offset = committed_offset
-            self.committed_leader_epoch = committed_leader_epoch
-            self.metadata = metadata
-            self.error_code = error_code
-
-    class OffsetFetchResponseTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartition]
-
-        def __init__(self, name: str = '', partitions: list[OffsetFetchResponse.OffsetFetchResponsePartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class OffsetFetchResponsePartitions(Message):
-        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code',)
-        partition_index: int
-        committed_offset: int
-        committed_leader_epoch: int
-        metadata: str | None
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.committed_offset = committed_offset
-            self.committed_leader_epoch = committed_leader_epoch
-            self.metadata = metadata
-            self.error_code = error_code
-
-    class OffsetFetchResponseTopics(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[OffsetFetchResponse.OffsetFetchResponsePartitions]
-
-        def __init__(self, name: str = '', partitions: list[OffsetFetchResponse.OffsetFetchResponsePartitions] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class OffsetFetchResponseGroup(Message):
-        __slots__ = ('group_id', 'topics', 'error_code',)
-        group_id: str
-        topics: list[OffsetFetchResponse.OffsetFetchResponseTopics]
-        error_code: int
-
-        def __init__(self, group_id: str = '', topics: list[OffsetFetchResponse.OffsetFetchResponseTopics] = DEFAULT, error_code: int = 0) -> None:
-            self.group_id = group_id
-            self.topics = [] if topics is DEFAULT else topics
-            self.error_code = error_code
+    OffsetFetchResponsePartition: TypeAlias = OffsetFetchResponse_OffsetFetchResponsePartition
+    OffsetFetchResponseTopic: TypeAlias = OffsetFetchResponse_OffsetFetchResponseTopic
+    OffsetFetchResponsePartitions: TypeAlias = OffsetFetchResponse_OffsetFetchResponsePartitions
+    OffsetFetchResponseTopics: TypeAlias = OffsetFetchResponse_OffsetFetchResponseTopics
+    OffsetFetchResponseGroup: TypeAlias = OffsetFetchResponse_OffsetFetchResponseGroup
 
     throttle_time_ms: int
-    topics: list[OffsetFetchResponse.OffsetFetchResponseTopic]
+    topics: list[OffsetFetchResponse_OffsetFetchResponseTopic]
     error_code: int
-    groups: list[OffsetFetchResponse.OffsetFetchResponseGroup]
+    groups: list[OffsetFetchResponse_OffsetFetchResponseGroup]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetFetchResponse.OffsetFetchResponseTopic] = DEFAULT, error_code: int = 0, groups: list[OffsetFetchResponse.OffsetFetchResponseGroup] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetFetchResponse_OffsetFetchResponseTopic] | Default = DEFAULT, error_code: int = 0, groups: list[OffsetFetchResponse_OffsetFetchResponseGroup] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
         self.error_code = error_code
@@ -162,14 +205,37 @@ class OffsetFetchResponse(Message):
         return _DEC_OffsetFetchResponse[version - 0](r)
 
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(self: OffsetFetchRequest.OffsetFetchRequestTopic, w: Writer) -> None:
+setattr(OffsetFetchResponse, 'OffsetFetchResponsePartition', OffsetFetchResponse_OffsetFetchResponsePartition)
+setattr(OffsetFetchResponse_OffsetFetchResponsePartition, '__name__', 'OffsetFetchResponsePartition')
+setattr(OffsetFetchResponse_OffsetFetchResponsePartition, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponsePartition')
+setattr(OffsetFetchResponse, 'OffsetFetchResponseTopic', OffsetFetchResponse_OffsetFetchResponseTopic)
+setattr(OffsetFetchResponse_OffsetFetchResponseTopic, '__name__', 'OffsetFetchResponseTopic')
+setattr(OffsetFetchResponse_OffsetFetchResponseTopic, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponseTopic')
+setattr(OffsetFetchResponse, 'OffsetFetchResponsePartitions', OffsetFetchResponse_OffsetFetchResponsePartitions)
+setattr(OffsetFetchResponse_OffsetFetchResponsePartitions, '__name__', 'OffsetFetchResponsePartitions')
+setattr(OffsetFetchResponse_OffsetFetchResponsePartitions, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponsePartitions')
+setattr(OffsetFetchResponse, 'OffsetFetchResponseTopics', OffsetFetchResponse_OffsetFetchResponseTopics)
+setattr(OffsetFetchResponse_OffsetFetchResponseTopics, '__name__', 'OffsetFetchResponseTopics')
+setattr(OffsetFetchResponse_OffsetFetchResponseTopics, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponseTopics')
+setattr(OffsetFetchResponse, 'OffsetFetchResponseGroup', OffsetFetchResponse_OffsetFetchResponseGroup)
+setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__name__', 'OffsetFetchResponseGroup')
+setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__qualname__', 'OffsetFetchResponse.OffsetFetchResponseGroup')
+setattr(OffsetFetchResponse_OffsetFetchResponsePartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'metadata': 'str | None', 'error_code': 'int'})
+setattr(OffsetFetchResponse_OffsetFetchResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetFetchResponse_OffsetFetchResponsePartition]'})
+setattr(OffsetFetchResponse_OffsetFetchResponsePartitions, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'metadata': 'str | None', 'error_code': 'int'})
+setattr(OffsetFetchResponse_OffsetFetchResponseTopics, '__annotations__', {'name': 'str', 'partitions': 'list[OffsetFetchResponse_OffsetFetchResponsePartitions]'})
+setattr(OffsetFetchResponse_OffsetFetchResponseGroup, '__annotations__', {'group_id': 'str', 'topics': 'list[OffsetFetchResponse_OffsetFetchResponseTopics]', 'error_code': 'int'})
+setattr(OffsetFetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetFetchResponse_OffsetFetchResponseTopic]', 'error_code': 'int', 'groups': 'list[OffsetFetchResponse_OffsetFetchResponseGroup]'})
+
+
+def _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
         w.int32(e_partition_indexes)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(self: OffsetFetchRequest.OffsetFetchRequestTopic, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -177,31 +243,31 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(self: OffsetFetchRequest.Off
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest.OffsetFetchRequestTopic, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:
     w.buf.append(0)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopic:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.string()
     v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return OffsetFetchRequest.OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopic:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopic_8(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopic:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopic_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestTopic()
+    return OffsetFetchRequest_OffsetFetchRequestTopic()
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopics_0(self: OffsetFetchRequest.OffsetFetchRequestTopics, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestTopics_0(self: OffsetFetchRequest_OffsetFetchRequestTopics, w: Writer) -> None:
     pass
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopics_6(self: OffsetFetchRequest.OffsetFetchRequestTopics, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestTopics_6(self: OffsetFetchRequest_OffsetFetchRequestTopics, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(self: OffsetFetchRequest.OffsetFetchRequestTopics, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(self: OffsetFetchRequest_OffsetFetchRequestTopics, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -209,26 +275,26 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(self: OffsetFetchRequest.Of
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopics:
-    return OffsetFetchRequest.OffsetFetchRequestTopics()
+def _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
+    return OffsetFetchRequest_OffsetFetchRequestTopics()
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopics_6(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopics:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopics_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestTopics()
+    return OffsetFetchRequest_OffsetFetchRequestTopics()
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestTopics:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopics(name=v_name, partition_indexes=v_partition_indexes)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(self: OffsetFetchRequest.OffsetFetchRequestGroup, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     pass
 
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_6(self: OffsetFetchRequest.OffsetFetchRequestGroup, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestGroup_6(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(self: OffsetFetchRequest.OffsetFetchRequestGroup, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w_topics = self.topics
     if w_topics is None:
@@ -239,7 +305,7 @@ def _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(self: OffsetFetchRequest.Off
             _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(e_topics, w)
     w.buf.append(0)
 
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_9(self: OffsetFetchRequest.OffsetFetchRequestGroup, w: Writer) -> None:
+def _e_OffsetFetchRequest_OffsetFetchRequestGroup_9(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cnstring(self.member_id)
     w.int32(self.member_epoch)
@@ -252,28 +318,28 @@ def _e_OffsetFetchRequest_OffsetFetchRequestGroup_9(self: OffsetFetchRequest.Off
             _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(e_topics, w)
     w.buf.append(0)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_0(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestGroup:
-    return OffsetFetchRequest.OffsetFetchRequestGroup()
+def _d_OffsetFetchRequest_OffsetFetchRequestGroup_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
+    return OffsetFetchRequest_OffsetFetchRequestGroup()
 
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_6(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestGroup:
+def _d_OffsetFetchRequest_OffsetFetchRequestGroup_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestGroup()
+    return OffsetFetchRequest_OffsetFetchRequestGroup()
 
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestGroup:
+def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestGroup(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, topics=v_topics)
 
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchRequest.OffsetFetchRequestGroup:
+def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     v_member_id = r.cnstring()
     v_member_epoch = r.int32()
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
     r.skip_tags()
-    return OffsetFetchRequest.OffsetFetchRequestGroup(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, topics=v_topics)
 
 def _e_OffsetFetchRequest_0(self: OffsetFetchRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -369,63 +435,63 @@ def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
     r.skip_tags()
     return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.metadata)
     w.int16(self.error_code)
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_5(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_5(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.metadata)
     w.int16(self.error_code)
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_8(self: OffsetFetchResponse.OffsetFetchResponsePartition, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_8(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf.append(0)
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, metadata=v_metadata, error_code=v_error_code)
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartition:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartition_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponsePartition()
+    return OffsetFetchResponse_OffsetFetchResponsePartition()
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(self: OffsetFetchResponse.OffsetFetchResponseTopic, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(self: OffsetFetchResponse_OffsetFetchResponseTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(e_partitions, w)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_5(self: OffsetFetchResponse.OffsetFetchResponseTopic, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_5(self: OffsetFetchResponse_OffsetFetchResponseTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetFetchResponse_OffsetFetchResponsePartition_5(e_partitions, w)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(self: OffsetFetchResponse.OffsetFetchResponseTopic, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(self: OffsetFetchResponse_OffsetFetchResponseTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -433,62 +499,62 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(self: OffsetFetchResponse.
         _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(e_partitions, w)
     w.buf.append(0)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_8(self: OffsetFetchResponse.OffsetFetchResponseTopic, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_8(self: OffsetFetchResponse_OffsetFetchResponseTopic, w: Writer) -> None:
     w.buf.append(0)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopic:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse.OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopic:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse.OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopic:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopic:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopic_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseTopic()
+    return OffsetFetchResponse_OffsetFetchResponseTopic()
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0(self: OffsetFetchResponse.OffsetFetchResponsePartitions, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0(self: OffsetFetchResponse_OffsetFetchResponsePartitions, w: Writer) -> None:
     pass
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_6(self: OffsetFetchResponse.OffsetFetchResponsePartitions, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_6(self: OffsetFetchResponse_OffsetFetchResponsePartitions, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(self: OffsetFetchResponse.OffsetFetchResponsePartitions, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(self: OffsetFetchResponse_OffsetFetchResponsePartitions, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartitions:
-    return OffsetFetchResponse.OffsetFetchResponsePartitions()
+def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
+    return OffsetFetchResponse_OffsetFetchResponsePartitions()
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartitions:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponsePartitions()
+    return OffsetFetchResponse_OffsetFetchResponsePartitions()
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponsePartitions:
+def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponsePartitions(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartitions(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(self: OffsetFetchResponse.OffsetFetchResponseTopics, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
     pass
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopics_6(self: OffsetFetchResponse.OffsetFetchResponseTopics, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopics_6(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(self: OffsetFetchResponse.OffsetFetchResponseTopics, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -496,26 +562,26 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(self: OffsetFetchResponse
         _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(e_partitions, w)
     w.buf.append(0)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopics_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopics:
-    return OffsetFetchResponse.OffsetFetchResponseTopics()
+def _d_OffsetFetchResponse_OffsetFetchResponseTopics_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopics:
+    return OffsetFetchResponse_OffsetFetchResponseTopics()
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopics_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopics:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopics_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopics:
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseTopics()
+    return OffsetFetchResponse_OffsetFetchResponseTopics()
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseTopics:
+def _d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopics:
     v_name = r.cstring()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseTopics(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopics(name=v_name, partitions=v_partitions)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(self: OffsetFetchResponse.OffsetFetchResponseGroup, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(self: OffsetFetchResponse_OffsetFetchResponseGroup, w: Writer) -> None:
     pass
 
-def _e_OffsetFetchResponse_OffsetFetchResponseGroup_6(self: OffsetFetchResponse.OffsetFetchResponseGroup, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseGroup_6(self: OffsetFetchResponse_OffsetFetchResponseGroup, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(self: OffsetFetchResponse.OffsetFetchResponseGroup, w: Writer) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(self: OffsetFetchResponse_OffsetFetchResponseGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -524,19 +590,19 @@ def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(self: OffsetFetchResponse.
     w.int16(self.error_code)
     w.buf.append(0)
 
-def _d_OffsetFetchResponse_OffsetFetchResponseGroup_0(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseGroup:
-    return OffsetFetchResponse.OffsetFetchResponseGroup()
+def _d_OffsetFetchResponse_OffsetFetchResponseGroup_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
+    return OffsetFetchResponse_OffsetFetchResponseGroup()
 
-def _d_OffsetFetchResponse_OffsetFetchResponseGroup_6(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseGroup:
+def _d_OffsetFetchResponse_OffsetFetchResponseGroup_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseGroup()
+    return OffsetFetchResponse_OffsetFetchResponseGroup()
 
-def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchResponse.OffsetFetchResponseGroup:
+def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
     v_group_id = r.cstring()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(r.carray_len())]
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse.OffsetFetchResponseGroup(group_id=v_group_id, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponseGroup(group_id=v_group_id, topics=v_topics, error_code=v_error_code)
 
 def _e_OffsetFetchResponse_0(self: OffsetFetchResponse, w: Writer) -> None:
     w_topics = self.topics

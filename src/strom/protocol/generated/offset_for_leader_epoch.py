@@ -5,44 +5,52 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class OffsetForLeaderEpochRequest_OffsetForLeaderPartition(Message):
+    __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'current_leader_epoch', 'leader_epoch',)
+    partition: int
+    current_leader_epoch: int
+    leader_epoch: int
+
+    def __init__(self, partition: int = 0, current_leader_epoch: int = -1, leader_epoch: int = 0) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.leader_epoch = leader_epoch
+
+
+class OffsetForLeaderEpochRequest_OffsetForLeaderTopic(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]
+
+    def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class OffsetForLeaderEpochRequest(Message):
     __slots__ = ('replica_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('replica_id', 'topics',)
     API_KEY: ClassVar[int] = 23
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class OffsetForLeaderPartition(Message):
-        __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch',)
-        partition: int
-        current_leader_epoch: int
-        leader_epoch: int
-
-        def __init__(self, partition: int = 0, current_leader_epoch: int = -1, leader_epoch: int = 0) -> None:
-            self.partition = partition
-            self.current_leader_epoch = current_leader_epoch
-            self.leader_epoch = leader_epoch
-
-    class OffsetForLeaderTopic(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition]
-
-        def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
+    OffsetForLeaderPartition: TypeAlias = OffsetForLeaderEpochRequest_OffsetForLeaderPartition
+    OffsetForLeaderTopic: TypeAlias = OffsetForLeaderEpochRequest_OffsetForLeaderTopic
 
     replica_id: int
-    topics: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic]
+    topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]
 
-    def __init__(self, replica_id: int = -2, topics: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = DEFAULT) -> None:
+    def __init__(self, replica_id: int = -2, topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic] | Default = DEFAULT) -> None:
         self.replica_id = replica_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -58,39 +66,58 @@ class OffsetForLeaderEpochRequest(Message):
         return _DEC_OffsetForLeaderEpochRequest[version - 0](r)
 
 
+setattr(OffsetForLeaderEpochRequest, 'OffsetForLeaderPartition', OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderPartition, '__name__', 'OffsetForLeaderPartition')
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderPartition, '__qualname__', 'OffsetForLeaderEpochRequest.OffsetForLeaderPartition')
+setattr(OffsetForLeaderEpochRequest, 'OffsetForLeaderTopic', OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__name__', 'OffsetForLeaderTopic')
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__qualname__', 'OffsetForLeaderEpochRequest.OffsetForLeaderTopic')
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderPartition, '__annotations__', {'partition': 'int', 'current_leader_epoch': 'int', 'leader_epoch': 'int'})
+setattr(OffsetForLeaderEpochRequest_OffsetForLeaderTopic, '__annotations__', {'topic': 'str', 'partitions': 'list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]'})
+setattr(OffsetForLeaderEpochRequest, '__annotations__', {'replica_id': 'int', 'topics': 'list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]'})
+
+
+class OffsetForLeaderEpochResponse_EpochEndOffset(Message):
+    __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'partition', 'leader_epoch', 'end_offset',)
+    error_code: int
+    partition: int
+    leader_epoch: int
+    end_offset: int
+
+    def __init__(self, error_code: int = 0, partition: int = 0, leader_epoch: int = -1, end_offset: int = -1) -> None:
+        self.error_code = error_code
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+        self.end_offset = end_offset
+
+
+class OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(Message):
+    __slots__ = ('topic', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic', 'partitions',)
+    topic: str
+    partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset]
+
+    def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset] | Default = DEFAULT) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class OffsetForLeaderEpochResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 23
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class EpochEndOffset(Message):
-        __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset',)
-        error_code: int
-        partition: int
-        leader_epoch: int
-        end_offset: int
-
-        def __init__(self, error_code: int = 0, partition: int = 0, leader_epoch: int = -1, end_offset: int = -1) -> None:
-            self.error_code = error_code
-            self.partition = partition
-            self.leader_epoch = leader_epoch
-            self.end_offset = end_offset
-
-    class OffsetForLeaderTopicResult(Message):
-        __slots__ = ('topic', 'partitions',)
-        topic: str
-        partitions: list[OffsetForLeaderEpochResponse.EpochEndOffset]
-
-        def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochResponse.EpochEndOffset] = DEFAULT) -> None:
-            self.topic = topic
-            self.partitions = [] if partitions is DEFAULT else partitions
+    EpochEndOffset: TypeAlias = OffsetForLeaderEpochResponse_EpochEndOffset
+    OffsetForLeaderTopicResult: TypeAlias = OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult
 
     throttle_time_ms: int
-    topics: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult]
+    topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -106,44 +133,55 @@ class OffsetForLeaderEpochResponse(Message):
         return _DEC_OffsetForLeaderEpochResponse[version - 0](r)
 
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
+setattr(OffsetForLeaderEpochResponse, 'EpochEndOffset', OffsetForLeaderEpochResponse_EpochEndOffset)
+setattr(OffsetForLeaderEpochResponse_EpochEndOffset, '__name__', 'EpochEndOffset')
+setattr(OffsetForLeaderEpochResponse_EpochEndOffset, '__qualname__', 'OffsetForLeaderEpochResponse.EpochEndOffset')
+setattr(OffsetForLeaderEpochResponse, 'OffsetForLeaderTopicResult', OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__name__', 'OffsetForLeaderTopicResult')
+setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__qualname__', 'OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult')
+setattr(OffsetForLeaderEpochResponse_EpochEndOffset, '__annotations__', {'error_code': 'int', 'partition': 'int', 'leader_epoch': 'int', 'end_offset': 'int'})
+setattr(OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, '__annotations__', {'topic': 'str', 'partitions': 'list[OffsetForLeaderEpochResponse_EpochEndOffset]'})
+setattr(OffsetForLeaderEpochResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]'})
+
+
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderPartition, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.leader_epoch)
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(self: OffsetForLeaderEpochRequest_OffsetForLeaderPartition, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition, self.current_leader_epoch, self.leader_epoch)
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(self: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, w: Writer) -> None:
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(self: OffsetForLeaderEpochRequest_OffsetForLeaderPartition, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition, self.current_leader_epoch, self.leader_epoch)
     w.buf.append(0)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
-    return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, leader_epoch=v_leader_epoch)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
-    return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
     r.skip_tags()
-    return OffsetForLeaderEpochRequest.OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(self: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, w: Writer) -> None:
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(e_partitions, w)
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(self: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, w: Writer) -> None:
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(e_partitions, w)
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, w: Writer) -> None:
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -151,21 +189,21 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderE
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(e_partitions, w)
     w.buf.append(0)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest.OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest.OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r: Reader) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.cstring()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochRequest.OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
 
 def _e_OffsetForLeaderEpochRequest_0(self: OffsetForLeaderEpochRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -213,44 +251,44 @@ def _d_OffsetForLeaderEpochRequest_4(r: Reader) -> OffsetForLeaderEpochRequest:
     r.skip_tags()
     return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
 
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(self: OffsetForLeaderEpochResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_hiq.pack(self.error_code, self.partition, self.end_offset)
 
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(self: OffsetForLeaderEpochResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_hiiq.pack(self.error_code, self.partition, self.leader_epoch, self.end_offset)
 
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(self: OffsetForLeaderEpochResponse.EpochEndOffset, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(self: OffsetForLeaderEpochResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_hiiq.pack(self.error_code, self.partition, self.leader_epoch, self.end_offset)
     w.buf.append(0)
 
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
+def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_end_offset = r.fixed(_S_hiq)
-    return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, end_offset=v_end_offset)
 
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
+def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
-    return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
 
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse.EpochEndOffset:
+def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
     r.skip_tags()
-    return OffsetForLeaderEpochResponse.EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
 
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(self: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(e_partitions, w)
 
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(self: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:
     w.string(self.topic)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(e_partitions, w)
 
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, w: Writer) -> None:
+def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -258,21 +296,21 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetFor
         _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(e_partitions, w)
     w.buf.append(0)
 
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r: Reader) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult:
+def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
 
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r: Reader) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult:
+def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
 
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r: Reader) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult:
+def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.cstring()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
 
 def _e_OffsetForLeaderEpochResponse_0(self: OffsetForLeaderEpochResponse, w: Writer) -> None:
     w_topics = self.topics

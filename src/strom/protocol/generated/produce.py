@@ -5,44 +5,52 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ProduceRequest_PartitionProduceData(Message):
+    __slots__ = ('index', 'records',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('index', 'records',)
+    index: int
+    records: Records | None
+
+    def __init__(self, index: int = 0, records: Records | None = None) -> None:
+        self.index = index
+        self.records = records
+
+
+class ProduceRequest_TopicProduceData(Message):
+    __slots__ = ('name', 'partition_data',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_data',)
+    name: str
+    partition_data: list[ProduceRequest_PartitionProduceData]
+
+    def __init__(self, name: str = '', partition_data: list[ProduceRequest_PartitionProduceData] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_data = [] if partition_data is DEFAULT else partition_data
 
 
 class ProduceRequest(Message):
     __slots__ = ('transactional_id', 'acks', 'timeout_ms', 'topic_data',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'acks', 'timeout_ms', 'topic_data',)
     API_KEY: ClassVar[int] = 0
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 11
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    class PartitionProduceData(Message):
-        __slots__ = ('index', 'records',)
-        index: int
-        records: Records | None
-
-        def __init__(self, index: int = 0, records: Records | None = None) -> None:
-            self.index = index
-            self.records = records
-
-    class TopicProduceData(Message):
-        __slots__ = ('name', 'partition_data',)
-        name: str
-        partition_data: list[ProduceRequest.PartitionProduceData]
-
-        def __init__(self, name: str = '', partition_data: list[ProduceRequest.PartitionProduceData] = DEFAULT) -> None:
-            self.name = name
-            self.partition_data = [] if partition_data is DEFAULT else partition_data
+    PartitionProduceData: TypeAlias = ProduceRequest_PartitionProduceData
+    TopicProduceData: TypeAlias = ProduceRequest_TopicProduceData
 
     transactional_id: str | None
     acks: int
     timeout_ms: int
-    topic_data: list[ProduceRequest.TopicProduceData]
+    topic_data: list[ProduceRequest_TopicProduceData]
 
-    def __init__(self, transactional_id: str | None = None, acks: int = 0, timeout_ms: int = 0, topic_data: list[ProduceRequest.TopicProduceData] = DEFAULT) -> None:
+    def __init__(self, transactional_id: str | None = None, acks: int = 0, timeout_ms: int = 0, topic_data: list[ProduceRequest_TopicProduceData] | Default = DEFAULT) -> None:
         self.transactional_id = transactional_id
         self.acks = acks
         self.timeout_ms = timeout_ms
@@ -60,79 +68,107 @@ class ProduceRequest(Message):
         return _DEC_ProduceRequest[version - 0](r)
 
 
+setattr(ProduceRequest, 'PartitionProduceData', ProduceRequest_PartitionProduceData)
+setattr(ProduceRequest_PartitionProduceData, '__name__', 'PartitionProduceData')
+setattr(ProduceRequest_PartitionProduceData, '__qualname__', 'ProduceRequest.PartitionProduceData')
+setattr(ProduceRequest, 'TopicProduceData', ProduceRequest_TopicProduceData)
+setattr(ProduceRequest_TopicProduceData, '__name__', 'TopicProduceData')
+setattr(ProduceRequest_TopicProduceData, '__qualname__', 'ProduceRequest.TopicProduceData')
+setattr(ProduceRequest_PartitionProduceData, '__annotations__', {'index': 'int', 'records': 'Records | None'})
+setattr(ProduceRequest_TopicProduceData, '__annotations__', {'name': 'str', 'partition_data': 'list[ProduceRequest_PartitionProduceData]'})
+setattr(ProduceRequest, '__annotations__', {'transactional_id': 'str | None', 'acks': 'int', 'timeout_ms': 'int', 'topic_data': 'list[ProduceRequest_TopicProduceData]'})
+
+
+class ProduceResponse_BatchIndexAndErrorMessage(Message):
+    __slots__ = ('batch_index', 'batch_index_error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('batch_index', 'batch_index_error_message',)
+    batch_index: int
+    batch_index_error_message: str | None
+
+    def __init__(self, batch_index: int = 0, batch_index_error_message: str | None = None) -> None:
+        self.batch_index = batch_index
+        self.batch_index_error_message = batch_index_error_message
+
+
+class ProduceResponse_LeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch',)
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class ProduceResponse_PartitionProduceResponse(Message):
+    __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader',)
+    index: int
+    error_code: int
+    base_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    record_errors: list[ProduceResponse_BatchIndexAndErrorMessage]
+    error_message: str | None
+    current_leader: ProduceResponse_LeaderIdAndEpoch
+
+    def __init__(self, index: int = 0, error_code: int = 0, base_offset: int = 0, log_append_time_ms: int = -1, log_start_offset: int = -1, record_errors: list[ProduceResponse_BatchIndexAndErrorMessage] | Default = DEFAULT, error_message: str | None = None, current_leader: ProduceResponse_LeaderIdAndEpoch | Default = DEFAULT) -> None:
+        self.index = index
+        self.error_code = error_code
+        self.base_offset = base_offset
+        self.log_append_time_ms = log_append_time_ms
+        self.log_start_offset = log_start_offset
+        self.record_errors = [] if record_errors is DEFAULT else record_errors
+        self.error_message = error_message
+        self.current_leader = ProduceResponse_LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+
+
+class ProduceResponse_TopicProduceResponse(Message):
+    __slots__ = ('name', 'partition_responses',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_responses',)
+    name: str
+    partition_responses: list[ProduceResponse_PartitionProduceResponse]
+
+    def __init__(self, name: str = '', partition_responses: list[ProduceResponse_PartitionProduceResponse] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_responses = [] if partition_responses is DEFAULT else partition_responses
+
+
+class ProduceResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port', 'rack',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
 class ProduceResponse(Message):
     __slots__ = ('responses', 'throttle_time_ms', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('responses', 'throttle_time_ms', 'node_endpoints',)
     API_KEY: ClassVar[int] = 0
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 11
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 9
 
-    class BatchIndexAndErrorMessage(Message):
-        __slots__ = ('batch_index', 'batch_index_error_message',)
-        batch_index: int
-        batch_index_error_message: str | None
+    BatchIndexAndErrorMessage: TypeAlias = ProduceResponse_BatchIndexAndErrorMessage
+    LeaderIdAndEpoch: TypeAlias = ProduceResponse_LeaderIdAndEpoch
+    PartitionProduceResponse: TypeAlias = ProduceResponse_PartitionProduceResponse
+    TopicProduceResponse: TypeAlias = ProduceResponse_TopicProduceResponse
+    NodeEndpoint: TypeAlias = ProduceResponse_NodeEndpoint
 
-        def __init__(self, batch_index: int = 0, batch_index_error_message: str | None = None) -> None:
-            self.batch_index = batch_index
-            self.batch_index_error_message = batch_index_error_message
-
-    class LeaderIdAndEpoch(Message):
-        __slots__ = ('leader_id', 'leader_epoch',)
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class PartitionProduceResponse(Message):
-        __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader',)
-        index: int
-        error_code: int
-        base_offset: int
-        log_append_time_ms: int
-        log_start_offset: int
-        record_errors: list[ProduceResponse.BatchIndexAndErrorMessage]
-        error_message: str | None
-        current_leader: ProduceResponse.LeaderIdAndEpoch
-
-        def __init__(self, index: int = 0, error_code: int = 0, base_offset: int = 0, log_append_time_ms: int = -1, log_start_offset: int = -1, record_errors: list[ProduceResponse.BatchIndexAndErrorMessage] = DEFAULT, error_message: str | None = None, current_leader: ProduceResponse.LeaderIdAndEpoch = DEFAULT) -> None:
-            self.index = index
-            self.error_code = error_code
-            self.base_offset = base_offset
-            self.log_append_time_ms = log_append_time_ms
-            self.log_start_offset = log_start_offset
-            self.record_errors = [] if record_errors is DEFAULT else record_errors
-            self.error_message = error_message
-            self.current_leader = ProduceResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-
-    class TopicProduceResponse(Message):
-        __slots__ = ('name', 'partition_responses',)
-        name: str
-        partition_responses: list[ProduceResponse.PartitionProduceResponse]
-
-        def __init__(self, name: str = '', partition_responses: list[ProduceResponse.PartitionProduceResponse] = DEFAULT) -> None:
-            self.name = name
-            self.partition_responses = [] if partition_responses is DEFAULT else partition_responses
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port', 'rack',)
-        node_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.rack = rack
-
-    responses: list[ProduceResponse.TopicProduceResponse]
+    responses: list[ProduceResponse_TopicProduceResponse]
     throttle_time_ms: int
-    node_endpoints: list[ProduceResponse.NodeEndpoint]
+    node_endpoints: list[ProduceResponse_NodeEndpoint]
 
-    def __init__(self, responses: list[ProduceResponse.TopicProduceResponse] = DEFAULT, throttle_time_ms: int = 0, node_endpoints: list[ProduceResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, responses: list[ProduceResponse_TopicProduceResponse] | Default = DEFAULT, throttle_time_ms: int = 0, node_endpoints: list[ProduceResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.responses = [] if responses is DEFAULT else responses
         self.throttle_time_ms = throttle_time_ms
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
@@ -149,34 +185,57 @@ class ProduceResponse(Message):
         return _DEC_ProduceResponse[version - 0](r)
 
 
-def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest.PartitionProduceData, w: Writer) -> None:
+setattr(ProduceResponse, 'BatchIndexAndErrorMessage', ProduceResponse_BatchIndexAndErrorMessage)
+setattr(ProduceResponse_BatchIndexAndErrorMessage, '__name__', 'BatchIndexAndErrorMessage')
+setattr(ProduceResponse_BatchIndexAndErrorMessage, '__qualname__', 'ProduceResponse.BatchIndexAndErrorMessage')
+setattr(ProduceResponse, 'LeaderIdAndEpoch', ProduceResponse_LeaderIdAndEpoch)
+setattr(ProduceResponse_LeaderIdAndEpoch, '__name__', 'LeaderIdAndEpoch')
+setattr(ProduceResponse_LeaderIdAndEpoch, '__qualname__', 'ProduceResponse.LeaderIdAndEpoch')
+setattr(ProduceResponse, 'PartitionProduceResponse', ProduceResponse_PartitionProduceResponse)
+setattr(ProduceResponse_PartitionProduceResponse, '__name__', 'PartitionProduceResponse')
+setattr(ProduceResponse_PartitionProduceResponse, '__qualname__', 'ProduceResponse.PartitionProduceResponse')
+setattr(ProduceResponse, 'TopicProduceResponse', ProduceResponse_TopicProduceResponse)
+setattr(ProduceResponse_TopicProduceResponse, '__name__', 'TopicProduceResponse')
+setattr(ProduceResponse_TopicProduceResponse, '__qualname__', 'ProduceResponse.TopicProduceResponse')
+setattr(ProduceResponse, 'NodeEndpoint', ProduceResponse_NodeEndpoint)
+setattr(ProduceResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(ProduceResponse_NodeEndpoint, '__qualname__', 'ProduceResponse.NodeEndpoint')
+setattr(ProduceResponse_BatchIndexAndErrorMessage, '__annotations__', {'batch_index': 'int', 'batch_index_error_message': 'str | None'})
+setattr(ProduceResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ProduceResponse_PartitionProduceResponse, '__annotations__', {'index': 'int', 'error_code': 'int', 'base_offset': 'int', 'log_append_time_ms': 'int', 'log_start_offset': 'int', 'record_errors': 'list[ProduceResponse_BatchIndexAndErrorMessage]', 'error_message': 'str | None', 'current_leader': 'ProduceResponse_LeaderIdAndEpoch'})
+setattr(ProduceResponse_TopicProduceResponse, '__annotations__', {'name': 'str', 'partition_responses': 'list[ProduceResponse_PartitionProduceResponse]'})
+setattr(ProduceResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ProduceResponse, '__annotations__', {'responses': 'list[ProduceResponse_TopicProduceResponse]', 'throttle_time_ms': 'int', 'node_endpoints': 'list[ProduceResponse_NodeEndpoint]'})
+
+
+def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
     w.int32(self.index)
     w.records(self.records)
 
-def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest.PartitionProduceData, w: Writer) -> None:
+def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
     w.int32(self.index)
     w.crecords(self.records)
     w.buf.append(0)
 
-def _d_ProduceRequest_PartitionProduceData_0(r: Reader) -> ProduceRequest.PartitionProduceData:
+def _d_ProduceRequest_PartitionProduceData_0(r: Reader) -> ProduceRequest_PartitionProduceData:
     v_index = r.int32()
     v_records = r.records()
-    return ProduceRequest.PartitionProduceData(index=v_index, records=v_records)
+    return ProduceRequest_PartitionProduceData(index=v_index, records=v_records)
 
-def _d_ProduceRequest_PartitionProduceData_9(r: Reader) -> ProduceRequest.PartitionProduceData:
+def _d_ProduceRequest_PartitionProduceData_9(r: Reader) -> ProduceRequest_PartitionProduceData:
     v_index = r.int32()
     v_records = r.crecords()
     r.skip_tags()
-    return ProduceRequest.PartitionProduceData(index=v_index, records=v_records)
+    return ProduceRequest_PartitionProduceData(index=v_index, records=v_records)
 
-def _e_ProduceRequest_TopicProduceData_0(self: ProduceRequest.TopicProduceData, w: Writer) -> None:
+def _e_ProduceRequest_TopicProduceData_0(self: ProduceRequest_TopicProduceData, w: Writer) -> None:
     w.string(self.name)
     w_partition_data = self.partition_data
     w.array_len(len(w_partition_data))
     for e_partition_data in w_partition_data:
         _e_ProduceRequest_PartitionProduceData_0(e_partition_data, w)
 
-def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest.TopicProduceData, w: Writer) -> None:
+def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest_TopicProduceData, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_data = self.partition_data
     w.carray_len(len(w_partition_data))
@@ -184,16 +243,16 @@ def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest.TopicProduceData, 
         _e_ProduceRequest_PartitionProduceData_9(e_partition_data, w)
     w.buf.append(0)
 
-def _d_ProduceRequest_TopicProduceData_0(r: Reader) -> ProduceRequest.TopicProduceData:
+def _d_ProduceRequest_TopicProduceData_0(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.string()
     v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(r.array_len())]
-    return ProduceRequest.TopicProduceData(name=v_name, partition_data=v_partition_data)
+    return ProduceRequest_TopicProduceData(name=v_name, partition_data=v_partition_data)
 
-def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest.TopicProduceData:
+def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.cstring()
     v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ProduceRequest.TopicProduceData(name=v_name, partition_data=v_partition_data)
+    return ProduceRequest_TopicProduceData(name=v_name, partition_data=v_partition_data)
 
 def _e_ProduceRequest_0(self: ProduceRequest, w: Writer) -> None:
     w.buf += _S_hi.pack(self.acks, self.timeout_ms)
@@ -237,64 +296,64 @@ def _d_ProduceRequest_9(r: Reader) -> ProduceRequest:
     r.skip_tags()
     return ProduceRequest(transactional_id=v_transactional_id, acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
 
-def _e_ProduceResponse_BatchIndexAndErrorMessage_0(self: ProduceResponse.BatchIndexAndErrorMessage, w: Writer) -> None:
+def _e_ProduceResponse_BatchIndexAndErrorMessage_0(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
     pass
 
-def _e_ProduceResponse_BatchIndexAndErrorMessage_8(self: ProduceResponse.BatchIndexAndErrorMessage, w: Writer) -> None:
+def _e_ProduceResponse_BatchIndexAndErrorMessage_8(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
     w.int32(self.batch_index)
     w.nstring(self.batch_index_error_message)
 
-def _e_ProduceResponse_BatchIndexAndErrorMessage_9(self: ProduceResponse.BatchIndexAndErrorMessage, w: Writer) -> None:
+def _e_ProduceResponse_BatchIndexAndErrorMessage_9(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
     w.int32(self.batch_index)
     w.cnstring(self.batch_index_error_message)
     w.buf.append(0)
 
-def _d_ProduceResponse_BatchIndexAndErrorMessage_0(r: Reader) -> ProduceResponse.BatchIndexAndErrorMessage:
-    return ProduceResponse.BatchIndexAndErrorMessage()
+def _d_ProduceResponse_BatchIndexAndErrorMessage_0(r: Reader) -> ProduceResponse_BatchIndexAndErrorMessage:
+    return ProduceResponse_BatchIndexAndErrorMessage()
 
-def _d_ProduceResponse_BatchIndexAndErrorMessage_8(r: Reader) -> ProduceResponse.BatchIndexAndErrorMessage:
+def _d_ProduceResponse_BatchIndexAndErrorMessage_8(r: Reader) -> ProduceResponse_BatchIndexAndErrorMessage:
     v_batch_index = r.int32()
     v_batch_index_error_message = r.nstring()
-    return ProduceResponse.BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
+    return ProduceResponse_BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
 
-def _d_ProduceResponse_BatchIndexAndErrorMessage_9(r: Reader) -> ProduceResponse.BatchIndexAndErrorMessage:
+def _d_ProduceResponse_BatchIndexAndErrorMessage_9(r: Reader) -> ProduceResponse_BatchIndexAndErrorMessage:
     v_batch_index = r.int32()
     v_batch_index_error_message = r.cnstring()
     r.skip_tags()
-    return ProduceResponse.BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
+    return ProduceResponse_BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
 
-def _e_ProduceResponse_LeaderIdAndEpoch_0(self: ProduceResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_ProduceResponse_LeaderIdAndEpoch_0(self: ProduceResponse_LeaderIdAndEpoch, w: Writer) -> None:
     pass
 
-def _e_ProduceResponse_LeaderIdAndEpoch_9(self: ProduceResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_ProduceResponse_LeaderIdAndEpoch_9(self: ProduceResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_ProduceResponse_LeaderIdAndEpoch_10(self: ProduceResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_ProduceResponse_LeaderIdAndEpoch_10(self: ProduceResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ProduceResponse_LeaderIdAndEpoch_0(r: Reader) -> ProduceResponse.LeaderIdAndEpoch:
-    return ProduceResponse.LeaderIdAndEpoch()
+def _d_ProduceResponse_LeaderIdAndEpoch_0(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
+    return ProduceResponse_LeaderIdAndEpoch()
 
-def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse.LeaderIdAndEpoch:
+def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
     r.skip_tags()
-    return ProduceResponse.LeaderIdAndEpoch()
+    return ProduceResponse_LeaderIdAndEpoch()
 
-def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse.LeaderIdAndEpoch:
+def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ProduceResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return ProduceResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.index, self.error_code, self.base_offset)
 
-def _e_ProduceResponse_PartitionProduceResponse_2(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_2(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms)
 
-def _e_ProduceResponse_PartitionProduceResponse_5(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_5(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
 
-def _e_ProduceResponse_PartitionProduceResponse_8(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_8(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.array_len(len(w_record_errors))
@@ -302,7 +361,7 @@ def _e_ProduceResponse_PartitionProduceResponse_8(self: ProduceResponse.Partitio
         _e_ProduceResponse_BatchIndexAndErrorMessage_8(e_record_errors, w)
     w.nstring(self.error_message)
 
-def _e_ProduceResponse_PartitionProduceResponse_9(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_9(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.carray_len(len(w_record_errors))
@@ -311,7 +370,7 @@ def _e_ProduceResponse_PartitionProduceResponse_9(self: ProduceResponse.Partitio
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse.PartitionProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihqqq.pack(self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset)
     w_record_errors = self.record_errors
     w.carray_len(len(w_record_errors))
@@ -325,36 +384,36 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse.Partiti
         tags.append((0, t))
     w.tagged(tags)
 
-def _d_ProduceResponse_PartitionProduceResponse_0(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_0(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset = r.fixed(_S_ihq)
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset)
 
-def _d_ProduceResponse_PartitionProduceResponse_2(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_2(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms = r.fixed(_S_ihqq)
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms)
 
-def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset)
 
-def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(r.array_len())]
     v_error_message = r.nstring()
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
 
-def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
 
-def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse.PartitionProduceResponse:
+def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
     v_error_message = r.cnstring()
-    v_current_leader: ProduceResponse.LeaderIdAndEpoch = ProduceResponse.LeaderIdAndEpoch()
+    v_current_leader: ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -362,37 +421,37 @@ def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse
             v_current_leader = _d_ProduceResponse_LeaderIdAndEpoch_10(s)
         else:
             r.skip(size)
-    return ProduceResponse.PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message, current_leader=v_current_leader)
+    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message, current_leader=v_current_leader)
 
-def _e_ProduceResponse_TopicProduceResponse_0(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_0(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.string(self.name)
     w_partition_responses = self.partition_responses
     w.array_len(len(w_partition_responses))
     for e_partition_responses in w_partition_responses:
         _e_ProduceResponse_PartitionProduceResponse_0(e_partition_responses, w)
 
-def _e_ProduceResponse_TopicProduceResponse_2(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_2(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.string(self.name)
     w_partition_responses = self.partition_responses
     w.array_len(len(w_partition_responses))
     for e_partition_responses in w_partition_responses:
         _e_ProduceResponse_PartitionProduceResponse_2(e_partition_responses, w)
 
-def _e_ProduceResponse_TopicProduceResponse_5(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_5(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.string(self.name)
     w_partition_responses = self.partition_responses
     w.array_len(len(w_partition_responses))
     for e_partition_responses in w_partition_responses:
         _e_ProduceResponse_PartitionProduceResponse_5(e_partition_responses, w)
 
-def _e_ProduceResponse_TopicProduceResponse_8(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_8(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.string(self.name)
     w_partition_responses = self.partition_responses
     w.array_len(len(w_partition_responses))
     for e_partition_responses in w_partition_responses:
         _e_ProduceResponse_PartitionProduceResponse_8(e_partition_responses, w)
 
-def _e_ProduceResponse_TopicProduceResponse_9(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_9(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_responses = self.partition_responses
     w.carray_len(len(w_partition_responses))
@@ -400,7 +459,7 @@ def _e_ProduceResponse_TopicProduceResponse_9(self: ProduceResponse.TopicProduce
         _e_ProduceResponse_PartitionProduceResponse_9(e_partition_responses, w)
     w.buf.append(0)
 
-def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse.TopicProduceResponse, w: Writer) -> None:
+def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_responses = self.partition_responses
     w.carray_len(len(w_partition_responses))
@@ -408,65 +467,65 @@ def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse.TopicProduc
         _e_ProduceResponse_PartitionProduceResponse_10(e_partition_responses, w)
     w.buf.append(0)
 
-def _d_ProduceResponse_TopicProduceResponse_0(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_0(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(r.array_len())]
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _d_ProduceResponse_TopicProduceResponse_2(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_2(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(r.array_len())]
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _d_ProduceResponse_TopicProduceResponse_5(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_5(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(r.array_len())]
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _d_ProduceResponse_TopicProduceResponse_8(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_8(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(r.array_len())]
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _d_ProduceResponse_TopicProduceResponse_9(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_9(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _d_ProduceResponse_TopicProduceResponse_10(r: Reader) -> ProduceResponse.TopicProduceResponse:
+def _d_ProduceResponse_TopicProduceResponse_10(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
     v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ProduceResponse.TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
 
-def _e_ProduceResponse_NodeEndpoint_0(self: ProduceResponse.NodeEndpoint, w: Writer) -> None:
+def _e_ProduceResponse_NodeEndpoint_0(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
-def _e_ProduceResponse_NodeEndpoint_9(self: ProduceResponse.NodeEndpoint, w: Writer) -> None:
+def _e_ProduceResponse_NodeEndpoint_9(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_ProduceResponse_NodeEndpoint_10(self: ProduceResponse.NodeEndpoint, w: Writer) -> None:
+def _e_ProduceResponse_NodeEndpoint_10(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_ProduceResponse_NodeEndpoint_0(r: Reader) -> ProduceResponse.NodeEndpoint:
-    return ProduceResponse.NodeEndpoint()
+def _d_ProduceResponse_NodeEndpoint_0(r: Reader) -> ProduceResponse_NodeEndpoint:
+    return ProduceResponse_NodeEndpoint()
 
-def _d_ProduceResponse_NodeEndpoint_9(r: Reader) -> ProduceResponse.NodeEndpoint:
+def _d_ProduceResponse_NodeEndpoint_9(r: Reader) -> ProduceResponse_NodeEndpoint:
     r.skip_tags()
-    return ProduceResponse.NodeEndpoint()
+    return ProduceResponse_NodeEndpoint()
 
-def _d_ProduceResponse_NodeEndpoint_10(r: Reader) -> ProduceResponse.NodeEndpoint:
+def _d_ProduceResponse_NodeEndpoint_10(r: Reader) -> ProduceResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ProduceResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ProduceResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_ProduceResponse_0(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -559,7 +618,7 @@ def _d_ProduceResponse_9(r: Reader) -> ProduceResponse:
 def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
     v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(r.carray_len())]
     v_throttle_time_ms = r.int32()
-    v_node_endpoints: list[ProduceResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[ProduceResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -573,7 +632,7 @@ _ENC_ProduceRequest = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceReque
 _DEC_ProduceRequest = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
 _ENC_ProduceResponse = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
 _DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
-_DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse.LeaderIdAndEpoch()
+_DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
 _S_hi = Struct(">hi")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class PushTelemetryRequest(Message):
     __slots__ = ('client_instance_id', 'subscription_id', 'terminating', 'compression_type', 'metrics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('client_instance_id', 'subscription_id', 'terminating', 'compression_type', 'metrics',)
     API_KEY: ClassVar[int] = 72
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -44,8 +45,12 @@ class PushTelemetryRequest(Message):
         return _DEC_PushTelemetryRequest[version - 0](r)
 
 
+setattr(PushTelemetryRequest, '__annotations__', {'client_instance_id': 'bytes', 'subscription_id': 'int', 'terminating': 'bool', 'compression_type': 'int', 'metrics': 'bytes'})
+
+
 class PushTelemetryResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code',)
     API_KEY: ClassVar[int] = 72
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -68,6 +73,9 @@ class PushTelemetryResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"PushTelemetryResponse has no version {version}")
         return _DEC_PushTelemetryResponse[version - 0](r)
+
+
+setattr(PushTelemetryResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int'})
 
 
 def _e_PushTelemetryRequest_0(self: PushTelemetryRequest, w: Writer) -> None:

@@ -5,42 +5,50 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ReadShareGroupStateRequest_PartitionData(Message):
+    __slots__ = ('partition', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'leader_epoch',)
+    partition: int
+    leader_epoch: int
+
+    def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+
+
+class ReadShareGroupStateRequest_ReadStateData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ReadShareGroupStateRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ReadShareGroupStateRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 84
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition', 'leader_epoch',)
-        partition: int
-        leader_epoch: int
-
-        def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
-            self.partition = partition
-            self.leader_epoch = leader_epoch
-
-    class ReadStateData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ReadShareGroupStateRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = ReadShareGroupStateRequest_PartitionData
+    ReadStateData: TypeAlias = ReadShareGroupStateRequest_ReadStateData
 
     group_id: str
-    topics: list[ReadShareGroupStateRequest.ReadStateData]
+    topics: list[ReadShareGroupStateRequest_ReadStateData]
 
-    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateRequest.ReadStateData] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateRequest_ReadStateData] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -56,55 +64,77 @@ class ReadShareGroupStateRequest(Message):
         return _DEC_ReadShareGroupStateRequest[version - 0](r)
 
 
+setattr(ReadShareGroupStateRequest, 'PartitionData', ReadShareGroupStateRequest_PartitionData)
+setattr(ReadShareGroupStateRequest_PartitionData, '__name__', 'PartitionData')
+setattr(ReadShareGroupStateRequest_PartitionData, '__qualname__', 'ReadShareGroupStateRequest.PartitionData')
+setattr(ReadShareGroupStateRequest, 'ReadStateData', ReadShareGroupStateRequest_ReadStateData)
+setattr(ReadShareGroupStateRequest_ReadStateData, '__name__', 'ReadStateData')
+setattr(ReadShareGroupStateRequest_ReadStateData, '__qualname__', 'ReadShareGroupStateRequest.ReadStateData')
+setattr(ReadShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'leader_epoch': 'int'})
+setattr(ReadShareGroupStateRequest_ReadStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateRequest_PartitionData]'})
+setattr(ReadShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[ReadShareGroupStateRequest_ReadStateData]'})
+
+
+class ReadShareGroupStateResponse_StateBatch(Message):
+    __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
+    first_offset: int
+    last_offset: int
+    delivery_state: int
+    delivery_count: int
+
+    def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_state: int = 0, delivery_count: int = 0) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.delivery_state = delivery_state
+        self.delivery_count = delivery_count
+
+
+class ReadShareGroupStateResponse_PartitionResult(Message):
+    __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches',)
+    partition: int
+    error_code: int
+    error_message: str | None
+    state_epoch: int
+    start_offset: int
+    state_batches: list[ReadShareGroupStateResponse_StateBatch]
+
+    def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0, state_batches: list[ReadShareGroupStateResponse_StateBatch] | Default = DEFAULT) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+        self.state_epoch = state_epoch
+        self.start_offset = start_offset
+        self.state_batches = [] if state_batches is DEFAULT else state_batches
+
+
+class ReadShareGroupStateResponse_ReadStateResult(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ReadShareGroupStateResponse_PartitionResult]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class ReadShareGroupStateResponse(Message):
     __slots__ = ('results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('results',)
     API_KEY: ClassVar[int] = 84
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class StateBatch(Message):
-        __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
-        first_offset: int
-        last_offset: int
-        delivery_state: int
-        delivery_count: int
+    StateBatch: TypeAlias = ReadShareGroupStateResponse_StateBatch
+    PartitionResult: TypeAlias = ReadShareGroupStateResponse_PartitionResult
+    ReadStateResult: TypeAlias = ReadShareGroupStateResponse_ReadStateResult
 
-        def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_state: int = 0, delivery_count: int = 0) -> None:
-            self.first_offset = first_offset
-            self.last_offset = last_offset
-            self.delivery_state = delivery_state
-            self.delivery_count = delivery_count
+    results: list[ReadShareGroupStateResponse_ReadStateResult]
 
-    class PartitionResult(Message):
-        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches',)
-        partition: int
-        error_code: int
-        error_message: str | None
-        state_epoch: int
-        start_offset: int
-        state_batches: list[ReadShareGroupStateResponse.StateBatch]
-
-        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0, state_batches: list[ReadShareGroupStateResponse.StateBatch] = DEFAULT) -> None:
-            self.partition = partition
-            self.error_code = error_code
-            self.error_message = error_message
-            self.state_epoch = state_epoch
-            self.start_offset = start_offset
-            self.state_batches = [] if state_batches is DEFAULT else state_batches
-
-    class ReadStateResult(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ReadShareGroupStateResponse.PartitionResult]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    results: list[ReadShareGroupStateResponse.ReadStateResult]
-
-    def __init__(self, results: list[ReadShareGroupStateResponse.ReadStateResult] = DEFAULT) -> None:
+    def __init__(self, results: list[ReadShareGroupStateResponse_ReadStateResult] | Default = DEFAULT) -> None:
         self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
@@ -119,16 +149,31 @@ class ReadShareGroupStateResponse(Message):
         return _DEC_ReadShareGroupStateResponse[version - 0](r)
 
 
-def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateRequest.PartitionData, w: Writer) -> None:
+setattr(ReadShareGroupStateResponse, 'StateBatch', ReadShareGroupStateResponse_StateBatch)
+setattr(ReadShareGroupStateResponse_StateBatch, '__name__', 'StateBatch')
+setattr(ReadShareGroupStateResponse_StateBatch, '__qualname__', 'ReadShareGroupStateResponse.StateBatch')
+setattr(ReadShareGroupStateResponse, 'PartitionResult', ReadShareGroupStateResponse_PartitionResult)
+setattr(ReadShareGroupStateResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(ReadShareGroupStateResponse_PartitionResult, '__qualname__', 'ReadShareGroupStateResponse.PartitionResult')
+setattr(ReadShareGroupStateResponse, 'ReadStateResult', ReadShareGroupStateResponse_ReadStateResult)
+setattr(ReadShareGroupStateResponse_ReadStateResult, '__name__', 'ReadStateResult')
+setattr(ReadShareGroupStateResponse_ReadStateResult, '__qualname__', 'ReadShareGroupStateResponse.ReadStateResult')
+setattr(ReadShareGroupStateResponse_StateBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_state': 'int', 'delivery_count': 'int'})
+setattr(ReadShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None', 'state_epoch': 'int', 'start_offset': 'int', 'state_batches': 'list[ReadShareGroupStateResponse_StateBatch]'})
+setattr(ReadShareGroupStateResponse_ReadStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateResponse_PartitionResult]'})
+setattr(ReadShareGroupStateResponse, '__annotations__', {'results': 'list[ReadShareGroupStateResponse_ReadStateResult]'})
+
+
+def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest.PartitionData:
+def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest_PartitionData:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ReadShareGroupStateRequest.PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    return ReadShareGroupStateRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
 
-def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest.ReadStateData, w: Writer) -> None:
+def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest_ReadStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -136,11 +181,11 @@ def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateReque
         _e_ReadShareGroupStateRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupStateRequest.ReadStateData:
+def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupStateRequest_ReadStateData:
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateRequest.ReadStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateRequest_ReadStateData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -156,16 +201,16 @@ def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     r.skip_tags()
     return ReadShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateResponse.StateBatch, w: Writer) -> None:
+def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateResponse_StateBatch, w: Writer) -> None:
     w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse.StateBatch:
+def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse_StateBatch:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
-    return ReadShareGroupStateResponse.StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    return ReadShareGroupStateResponse_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
 
-def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse.PartitionResult, w: Writer) -> None:
+def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf += _S_iq.pack(self.state_epoch, self.start_offset)
@@ -175,15 +220,15 @@ def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateRe
         _e_ReadShareGroupStateResponse_StateBatch_0(e_state_batches, w)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateResponse.PartitionResult:
+def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
     v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return ReadShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
 
-def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateResponse.ReadStateResult, w: Writer) -> None:
+def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateResponse_ReadStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -191,11 +236,11 @@ def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateRe
         _e_ReadShareGroupStateResponse_PartitionResult_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGroupStateResponse.ReadStateResult:
+def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGroupStateResponse_ReadStateResult:
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateResponse.ReadStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateResponse_ReadStateResult(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results

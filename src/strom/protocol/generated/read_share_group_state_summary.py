@@ -5,42 +5,50 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ReadShareGroupStateSummaryRequest_PartitionData(Message):
+    __slots__ = ('partition', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'leader_epoch',)
+    partition: int
+    leader_epoch: int
+
+    def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+
+
+class ReadShareGroupStateSummaryRequest_ReadStateSummaryData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ReadShareGroupStateSummaryRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ReadShareGroupStateSummaryRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 87
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition', 'leader_epoch',)
-        partition: int
-        leader_epoch: int
-
-        def __init__(self, partition: int = 0, leader_epoch: int = 0) -> None:
-            self.partition = partition
-            self.leader_epoch = leader_epoch
-
-    class ReadStateSummaryData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ReadShareGroupStateSummaryRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = ReadShareGroupStateSummaryRequest_PartitionData
+    ReadStateSummaryData: TypeAlias = ReadShareGroupStateSummaryRequest_ReadStateSummaryData
 
     group_id: str
-    topics: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData]
+    topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]
 
-    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -56,40 +64,59 @@ class ReadShareGroupStateSummaryRequest(Message):
         return _DEC_ReadShareGroupStateSummaryRequest[version - 0](r)
 
 
+setattr(ReadShareGroupStateSummaryRequest, 'PartitionData', ReadShareGroupStateSummaryRequest_PartitionData)
+setattr(ReadShareGroupStateSummaryRequest_PartitionData, '__name__', 'PartitionData')
+setattr(ReadShareGroupStateSummaryRequest_PartitionData, '__qualname__', 'ReadShareGroupStateSummaryRequest.PartitionData')
+setattr(ReadShareGroupStateSummaryRequest, 'ReadStateSummaryData', ReadShareGroupStateSummaryRequest_ReadStateSummaryData)
+setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__name__', 'ReadStateSummaryData')
+setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__qualname__', 'ReadShareGroupStateSummaryRequest.ReadStateSummaryData')
+setattr(ReadShareGroupStateSummaryRequest_PartitionData, '__annotations__', {'partition': 'int', 'leader_epoch': 'int'})
+setattr(ReadShareGroupStateSummaryRequest_ReadStateSummaryData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateSummaryRequest_PartitionData]'})
+setattr(ReadShareGroupStateSummaryRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]'})
+
+
+class ReadShareGroupStateSummaryResponse_PartitionResult(Message):
+    __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset',)
+    partition: int
+    error_code: int
+    error_message: str | None
+    state_epoch: int
+    start_offset: int
+
+    def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+        self.state_epoch = state_epoch
+        self.start_offset = start_offset
+
+
+class ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class ReadShareGroupStateSummaryResponse(Message):
     __slots__ = ('results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('results',)
     API_KEY: ClassVar[int] = 87
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionResult(Message):
-        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset',)
-        partition: int
-        error_code: int
-        error_message: str | None
-        state_epoch: int
-        start_offset: int
+    PartitionResult: TypeAlias = ReadShareGroupStateSummaryResponse_PartitionResult
+    ReadStateSummaryResult: TypeAlias = ReadShareGroupStateSummaryResponse_ReadStateSummaryResult
 
-        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None, state_epoch: int = 0, start_offset: int = 0) -> None:
-            self.partition = partition
-            self.error_code = error_code
-            self.error_message = error_message
-            self.state_epoch = state_epoch
-            self.start_offset = start_offset
+    results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]
 
-    class ReadStateSummaryResult(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ReadShareGroupStateSummaryResponse.PartitionResult]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ReadShareGroupStateSummaryResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    results: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult]
-
-    def __init__(self, results: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult] = DEFAULT) -> None:
+    def __init__(self, results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult] | Default = DEFAULT) -> None:
         self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
@@ -104,16 +131,27 @@ class ReadShareGroupStateSummaryResponse(Message):
         return _DEC_ReadShareGroupStateSummaryResponse[version - 0](r)
 
 
-def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupStateSummaryRequest.PartitionData, w: Writer) -> None:
+setattr(ReadShareGroupStateSummaryResponse, 'PartitionResult', ReadShareGroupStateSummaryResponse_PartitionResult)
+setattr(ReadShareGroupStateSummaryResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(ReadShareGroupStateSummaryResponse_PartitionResult, '__qualname__', 'ReadShareGroupStateSummaryResponse.PartitionResult')
+setattr(ReadShareGroupStateSummaryResponse, 'ReadStateSummaryResult', ReadShareGroupStateSummaryResponse_ReadStateSummaryResult)
+setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__name__', 'ReadStateSummaryResult')
+setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__qualname__', 'ReadShareGroupStateSummaryResponse.ReadStateSummaryResult')
+setattr(ReadShareGroupStateSummaryResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None', 'state_epoch': 'int', 'start_offset': 'int'})
+setattr(ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ReadShareGroupStateSummaryResponse_PartitionResult]'})
+setattr(ReadShareGroupStateSummaryResponse, '__annotations__', {'results': 'list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]'})
+
+
+def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupStateSummaryRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest.PartitionData:
+def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_PartitionData:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest.PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    return ReadShareGroupStateSummaryRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
 
-def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest.ReadStateSummaryData, w: Writer) -> None:
+def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest_ReadStateSummaryData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -121,11 +159,11 @@ def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareG
         _e_ReadShareGroupStateSummaryRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> ReadShareGroupStateSummaryRequest.ReadStateSummaryData:
+def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_ReadStateSummaryData:
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest.ReadStateSummaryData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -141,20 +179,20 @@ def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSumm
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroupStateSummaryResponse.PartitionResult, w: Writer) -> None:
+def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroupStateSummaryResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf += _S_iq.pack(self.state_epoch, self.start_offset)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse.PartitionResult:
+def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset)
+    return ReadShareGroupStateSummaryResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset)
 
-def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, w: Writer) -> None:
+def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -162,11 +200,11 @@ def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadSha
         _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse.ReadStateSummaryResult:
+def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_ReadStateSummaryResult:
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse.ReadStateSummaryResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResponse, w: Writer) -> None:
     w_results = self.results

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class RemoveRaftVoterRequest(Message):
     __slots__ = ('cluster_id', 'voter_id', 'voter_directory_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'voter_id', 'voter_directory_id',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -40,8 +41,12 @@ class RemoveRaftVoterRequest(Message):
         return _DEC_RemoveRaftVoterRequest[version - 0](r)
 
 
+setattr(RemoveRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'voter_directory_id': 'bytes'})
+
+
 class RemoveRaftVoterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 81
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -66,6 +71,9 @@ class RemoveRaftVoterResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"RemoveRaftVoterResponse has no version {version}")
         return _DEC_RemoveRaftVoterResponse[version - 0](r)
+
+
+setattr(RemoveRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_RemoveRaftVoterRequest_0(self: RemoveRaftVoterRequest, w: Writer) -> None:

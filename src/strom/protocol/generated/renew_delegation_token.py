@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class RenewDelegationTokenRequest(Message):
     __slots__ = ('hmac', 'renew_period_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('hmac', 'renew_period_ms',)
     API_KEY: ClassVar[int] = 39
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -38,8 +39,12 @@ class RenewDelegationTokenRequest(Message):
         return _DEC_RenewDelegationTokenRequest[version - 0](r)
 
 
+setattr(RenewDelegationTokenRequest, '__annotations__', {'hmac': 'bytes', 'renew_period_ms': 'int'})
+
+
 class RenewDelegationTokenResponse(Message):
     __slots__ = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'expiry_timestamp_ms', 'throttle_time_ms',)
     API_KEY: ClassVar[int] = 39
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -64,6 +69,9 @@ class RenewDelegationTokenResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"RenewDelegationTokenResponse has no version {version}")
         return _DEC_RenewDelegationTokenResponse[version - 0](r)
+
+
+setattr(RenewDelegationTokenResponse, '__annotations__', {'error_code': 'int', 'expiry_timestamp_ms': 'int', 'throttle_time_ms': 'int'})
 
 
 def _e_RenewDelegationTokenRequest_0(self: RenewDelegationTokenRequest, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class RequestHeader(Message):
     __slots__ = ('request_api_key', 'request_api_version', 'correlation_id', 'client_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('request_api_key', 'request_api_version', 'correlation_id', 'client_id',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -40,6 +41,9 @@ class RequestHeader(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"RequestHeader has no version {version}")
         return _DEC_RequestHeader[version - 0](r)
+
+
+setattr(RequestHeader, '__annotations__', {'request_api_key': 'int', 'request_api_version': 'int', 'correlation_id': 'int', 'client_id': 'str | None'})
 
 
 def _e_RequestHeader_0(self: RequestHeader, w: Writer) -> None:

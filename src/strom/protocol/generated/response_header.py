@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ResponseHeader(Message):
     __slots__ = ('correlation_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('correlation_id',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -34,6 +35,9 @@ class ResponseHeader(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"ResponseHeader has no version {version}")
         return _DEC_ResponseHeader[version - 0](r)
+
+
+setattr(ResponseHeader, '__annotations__', {'correlation_id': 'int'})
 
 
 def _e_ResponseHeader_0(self: ResponseHeader, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class SaslAuthenticateRequest(Message):
     __slots__ = ('auth_bytes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('auth_bytes',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -36,8 +37,12 @@ class SaslAuthenticateRequest(Message):
         return _DEC_SaslAuthenticateRequest[version - 0](r)
 
 
+setattr(SaslAuthenticateRequest, '__annotations__', {'auth_bytes': 'bytes'})
+
+
 class SaslAuthenticateResponse(Message):
     __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms',)
     API_KEY: ClassVar[int] = 36
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
@@ -64,6 +69,9 @@ class SaslAuthenticateResponse(Message):
         if not 0 <= version <= 2:
             raise DecodeError(f"SaslAuthenticateResponse has no version {version}")
         return _DEC_SaslAuthenticateResponse[version - 0](r)
+
+
+setattr(SaslAuthenticateResponse, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'auth_bytes': 'bytes', 'session_lifetime_ms': 'int'})
 
 
 def _e_SaslAuthenticateRequest_0(self: SaslAuthenticateRequest, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class SaslHandshakeRequest(Message):
     __slots__ = ('mechanism',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('mechanism',)
     API_KEY: ClassVar[int] = 17
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -36,8 +37,12 @@ class SaslHandshakeRequest(Message):
         return _DEC_SaslHandshakeRequest[version - 0](r)
 
 
+setattr(SaslHandshakeRequest, '__annotations__', {'mechanism': 'str'})
+
+
 class SaslHandshakeResponse(Message):
     __slots__ = ('error_code', 'mechanisms',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'mechanisms',)
     API_KEY: ClassVar[int] = 17
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
@@ -46,7 +51,7 @@ class SaslHandshakeResponse(Message):
     error_code: int
     mechanisms: list[str]
 
-    def __init__(self, error_code: int = 0, mechanisms: list[str] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, mechanisms: list[str] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.mechanisms = [] if mechanisms is DEFAULT else mechanisms
 
@@ -60,6 +65,9 @@ class SaslHandshakeResponse(Message):
         if not 0 <= version <= 1:
             raise DecodeError(f"SaslHandshakeResponse has no version {version}")
         return _DEC_SaslHandshakeResponse[version - 0](r)
+
+
+setattr(SaslHandshakeResponse, '__annotations__', {'error_code': 'int', 'mechanisms': 'list[str]'})
 
 
 def _e_SaslHandshakeRequest_0(self: SaslHandshakeRequest, w: Writer) -> None:

@@ -5,55 +5,66 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ShareAcknowledgeRequest_AcknowledgementBatch(Message):
+    __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('first_offset', 'last_offset', 'acknowledge_types',)
+    first_offset: int
+    last_offset: int
+    acknowledge_types: list[int]
+
+    def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] | Default = DEFAULT) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
+
+
+class ShareAcknowledgeRequest_AcknowledgePartition(Message):
+    __slots__ = ('partition_index', 'acknowledgement_batches',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'acknowledgement_batches',)
+    partition_index: int
+    acknowledgement_batches: list[ShareAcknowledgeRequest_AcknowledgementBatch]
+
+    def __init__(self, partition_index: int = 0, acknowledgement_batches: list[ShareAcknowledgeRequest_AcknowledgementBatch] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
+
+
+class ShareAcknowledgeRequest_AcknowledgeTopic(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ShareAcknowledgeRequest_AcknowledgePartition]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeRequest_AcknowledgePartition] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ShareAcknowledgeRequest(Message):
     __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'share_session_epoch', 'topics',)
     API_KEY: ClassVar[int] = 79
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class AcknowledgementBatch(Message):
-        __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
-        first_offset: int
-        last_offset: int
-        acknowledge_types: list[int]
-
-        def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] = DEFAULT) -> None:
-            self.first_offset = first_offset
-            self.last_offset = last_offset
-            self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
-
-    class AcknowledgePartition(Message):
-        __slots__ = ('partition_index', 'acknowledgement_batches',)
-        partition_index: int
-        acknowledgement_batches: list[ShareAcknowledgeRequest.AcknowledgementBatch]
-
-        def __init__(self, partition_index: int = 0, acknowledgement_batches: list[ShareAcknowledgeRequest.AcknowledgementBatch] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
-
-    class AcknowledgeTopic(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ShareAcknowledgeRequest.AcknowledgePartition]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeRequest.AcknowledgePartition] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    AcknowledgementBatch: TypeAlias = ShareAcknowledgeRequest_AcknowledgementBatch
+    AcknowledgePartition: TypeAlias = ShareAcknowledgeRequest_AcknowledgePartition
+    AcknowledgeTopic: TypeAlias = ShareAcknowledgeRequest_AcknowledgeTopic
 
     group_id: str | None
     member_id: str | None
     share_session_epoch: int
-    topics: list[ShareAcknowledgeRequest.AcknowledgeTopic]
+    topics: list[ShareAcknowledgeRequest_AcknowledgeTopic]
 
-    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, topics: list[ShareAcknowledgeRequest.AcknowledgeTopic] = DEFAULT) -> None:
+    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, topics: list[ShareAcknowledgeRequest_AcknowledgeTopic] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
@@ -71,64 +82,93 @@ class ShareAcknowledgeRequest(Message):
         return _DEC_ShareAcknowledgeRequest[version - 0](r)
 
 
+setattr(ShareAcknowledgeRequest, 'AcknowledgementBatch', ShareAcknowledgeRequest_AcknowledgementBatch)
+setattr(ShareAcknowledgeRequest_AcknowledgementBatch, '__name__', 'AcknowledgementBatch')
+setattr(ShareAcknowledgeRequest_AcknowledgementBatch, '__qualname__', 'ShareAcknowledgeRequest.AcknowledgementBatch')
+setattr(ShareAcknowledgeRequest, 'AcknowledgePartition', ShareAcknowledgeRequest_AcknowledgePartition)
+setattr(ShareAcknowledgeRequest_AcknowledgePartition, '__name__', 'AcknowledgePartition')
+setattr(ShareAcknowledgeRequest_AcknowledgePartition, '__qualname__', 'ShareAcknowledgeRequest.AcknowledgePartition')
+setattr(ShareAcknowledgeRequest, 'AcknowledgeTopic', ShareAcknowledgeRequest_AcknowledgeTopic)
+setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__name__', 'AcknowledgeTopic')
+setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__qualname__', 'ShareAcknowledgeRequest.AcknowledgeTopic')
+setattr(ShareAcknowledgeRequest_AcknowledgementBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'acknowledge_types': 'list[int]'})
+setattr(ShareAcknowledgeRequest_AcknowledgePartition, '__annotations__', {'partition_index': 'int', 'acknowledgement_batches': 'list[ShareAcknowledgeRequest_AcknowledgementBatch]'})
+setattr(ShareAcknowledgeRequest_AcknowledgeTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareAcknowledgeRequest_AcknowledgePartition]'})
+setattr(ShareAcknowledgeRequest, '__annotations__', {'group_id': 'str | None', 'member_id': 'str | None', 'share_session_epoch': 'int', 'topics': 'list[ShareAcknowledgeRequest_AcknowledgeTopic]'})
+
+
+class ShareAcknowledgeResponse_LeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch',)
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class ShareAcknowledgeResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'current_leader',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'error_message', 'current_leader',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    current_leader: ShareAcknowledgeResponse_LeaderIdAndEpoch
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, current_leader: ShareAcknowledgeResponse_LeaderIdAndEpoch | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.current_leader = ShareAcknowledgeResponse_LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+
+
+class ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ShareAcknowledgeResponse_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ShareAcknowledgeResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port', 'rack',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
 class ShareAcknowledgeResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 79
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class LeaderIdAndEpoch(Message):
-        __slots__ = ('leader_id', 'leader_epoch',)
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'error_message', 'current_leader',)
-        partition_index: int
-        error_code: int
-        error_message: str | None
-        current_leader: ShareAcknowledgeResponse.LeaderIdAndEpoch
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, current_leader: ShareAcknowledgeResponse.LeaderIdAndEpoch = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.error_message = error_message
-            self.current_leader = ShareAcknowledgeResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-
-    class ShareAcknowledgeTopicResponse(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ShareAcknowledgeResponse.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareAcknowledgeResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port', 'rack',)
-        node_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.rack = rack
+    LeaderIdAndEpoch: TypeAlias = ShareAcknowledgeResponse_LeaderIdAndEpoch
+    PartitionData: TypeAlias = ShareAcknowledgeResponse_PartitionData
+    ShareAcknowledgeTopicResponse: TypeAlias = ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse
+    NodeEndpoint: TypeAlias = ShareAcknowledgeResponse_NodeEndpoint
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse]
-    node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint]
+    responses: list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]
+    node_endpoints: list[ShareAcknowledgeResponse_NodeEndpoint]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse] = DEFAULT, node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse] | Default = DEFAULT, node_endpoints: list[ShareAcknowledgeResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -147,7 +187,26 @@ class ShareAcknowledgeResponse(Message):
         return _DEC_ShareAcknowledgeResponse[version - 0](r)
 
 
-def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequest.AcknowledgementBatch, w: Writer) -> None:
+setattr(ShareAcknowledgeResponse, 'LeaderIdAndEpoch', ShareAcknowledgeResponse_LeaderIdAndEpoch)
+setattr(ShareAcknowledgeResponse_LeaderIdAndEpoch, '__name__', 'LeaderIdAndEpoch')
+setattr(ShareAcknowledgeResponse_LeaderIdAndEpoch, '__qualname__', 'ShareAcknowledgeResponse.LeaderIdAndEpoch')
+setattr(ShareAcknowledgeResponse, 'PartitionData', ShareAcknowledgeResponse_PartitionData)
+setattr(ShareAcknowledgeResponse_PartitionData, '__name__', 'PartitionData')
+setattr(ShareAcknowledgeResponse_PartitionData, '__qualname__', 'ShareAcknowledgeResponse.PartitionData')
+setattr(ShareAcknowledgeResponse, 'ShareAcknowledgeTopicResponse', ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse)
+setattr(ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, '__name__', 'ShareAcknowledgeTopicResponse')
+setattr(ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, '__qualname__', 'ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse')
+setattr(ShareAcknowledgeResponse, 'NodeEndpoint', ShareAcknowledgeResponse_NodeEndpoint)
+setattr(ShareAcknowledgeResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(ShareAcknowledgeResponse_NodeEndpoint, '__qualname__', 'ShareAcknowledgeResponse.NodeEndpoint')
+setattr(ShareAcknowledgeResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ShareAcknowledgeResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'current_leader': 'ShareAcknowledgeResponse_LeaderIdAndEpoch'})
+setattr(ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareAcknowledgeResponse_PartitionData]'})
+setattr(ShareAcknowledgeResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ShareAcknowledgeResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]', 'node_endpoints': 'list[ShareAcknowledgeResponse_NodeEndpoint]'})
+
+
+def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequest_AcknowledgementBatch, w: Writer) -> None:
     w.buf += _S_qq.pack(self.first_offset, self.last_offset)
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
@@ -155,13 +214,13 @@ def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequ
         w.int8(e_acknowledge_types)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowledgeRequest.AcknowledgementBatch:
+def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest.AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareAcknowledgeRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
 
-def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequest.AcknowledgePartition, w: Writer) -> None:
+def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequest_AcknowledgePartition, w: Writer) -> None:
     w.int32(self.partition_index)
     w_acknowledgement_batches = self.acknowledgement_batches
     w.carray_len(len(w_acknowledgement_batches))
@@ -169,13 +228,13 @@ def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequ
         _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(e_acknowledgement_batches, w)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(r: Reader) -> ShareAcknowledgeRequest.AcknowledgePartition:
+def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgePartition:
     v_partition_index = r.int32()
     v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest.AcknowledgePartition(partition_index=v_partition_index, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareAcknowledgeRequest_AcknowledgePartition(partition_index=v_partition_index, acknowledgement_batches=v_acknowledgement_batches)
 
-def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest.AcknowledgeTopic, w: Writer) -> None:
+def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest_AcknowledgeTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -183,11 +242,11 @@ def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest.
         _e_ShareAcknowledgeRequest_AcknowledgePartition_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r: Reader) -> ShareAcknowledgeRequest.AcknowledgeTopic:
+def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgeTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest.AcknowledgeTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeRequest_AcknowledgeTopic(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ShareAcknowledgeRequest_0(self: ShareAcknowledgeRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
@@ -207,29 +266,29 @@ def _d_ShareAcknowledgeRequest_0(r: Reader) -> ShareAcknowledgeRequest:
     r.skip_tags()
     return ShareAcknowledgeRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, topics=v_topics)
 
-def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse.LeaderIdAndEpoch:
+def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ShareAcknowledgeResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return ShareAcknowledgeResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse.PartitionData, w: Writer) -> None:
+def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self.current_leader, w)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeResponse_PartitionData_0(r: Reader) -> ShareAcknowledgeResponse.PartitionData:
+def _d_ShareAcknowledgeResponse_PartitionData_0(r: Reader) -> ShareAcknowledgeResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_current_leader = _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r)
     r.skip_tags()
-    return ShareAcknowledgeResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, current_leader=v_current_leader)
+    return ShareAcknowledgeResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, current_leader=v_current_leader)
 
-def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, w: Writer) -> None:
+def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -237,26 +296,26 @@ def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAckno
         _e_ShareAcknowledgeResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r: Reader) -> ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse:
+def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r: Reader) -> ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse:
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_ShareAcknowledgeResponse_NodeEndpoint_0(self: ShareAcknowledgeResponse.NodeEndpoint, w: Writer) -> None:
+def _e_ShareAcknowledgeResponse_NodeEndpoint_0(self: ShareAcknowledgeResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_ShareAcknowledgeResponse_NodeEndpoint_0(r: Reader) -> ShareAcknowledgeResponse.NodeEndpoint:
+def _d_ShareAcknowledgeResponse_NodeEndpoint_0(r: Reader) -> ShareAcknowledgeResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareAcknowledgeResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareAcknowledgeResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,59 +5,73 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class ShareFetchRequest_AcknowledgementBatch(Message):
+    __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('first_offset', 'last_offset', 'acknowledge_types',)
+    first_offset: int
+    last_offset: int
+    acknowledge_types: list[int]
+
+    def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] | Default = DEFAULT) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
+
+
+class ShareFetchRequest_FetchPartition(Message):
+    __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches',)
+    partition_index: int
+    partition_max_bytes: int
+    acknowledgement_batches: list[ShareFetchRequest_AcknowledgementBatch]
+
+    def __init__(self, partition_index: int = 0, partition_max_bytes: int = 0, acknowledgement_batches: list[ShareFetchRequest_AcknowledgementBatch] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.partition_max_bytes = partition_max_bytes
+        self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
+
+
+class ShareFetchRequest_FetchTopic(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ShareFetchRequest_FetchPartition]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchRequest_FetchPartition] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ShareFetchRequest_ForgottenTopic(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class ShareFetchRequest(Message):
     __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data',)
     API_KEY: ClassVar[int] = 78
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class AcknowledgementBatch(Message):
-        __slots__ = ('first_offset', 'last_offset', 'acknowledge_types',)
-        first_offset: int
-        last_offset: int
-        acknowledge_types: list[int]
-
-        def __init__(self, first_offset: int = 0, last_offset: int = 0, acknowledge_types: list[int] = DEFAULT) -> None:
-            self.first_offset = first_offset
-            self.last_offset = last_offset
-            self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
-
-    class FetchPartition(Message):
-        __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches',)
-        partition_index: int
-        partition_max_bytes: int
-        acknowledgement_batches: list[ShareFetchRequest.AcknowledgementBatch]
-
-        def __init__(self, partition_index: int = 0, partition_max_bytes: int = 0, acknowledgement_batches: list[ShareFetchRequest.AcknowledgementBatch] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.partition_max_bytes = partition_max_bytes
-            self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
-
-    class FetchTopic(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ShareFetchRequest.FetchPartition]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchRequest.FetchPartition] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class ForgottenTopic(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    AcknowledgementBatch: TypeAlias = ShareFetchRequest_AcknowledgementBatch
+    FetchPartition: TypeAlias = ShareFetchRequest_FetchPartition
+    FetchTopic: TypeAlias = ShareFetchRequest_FetchTopic
+    ForgottenTopic: TypeAlias = ShareFetchRequest_ForgottenTopic
 
     group_id: str | None
     member_id: str | None
@@ -65,10 +79,10 @@ class ShareFetchRequest(Message):
     max_wait_ms: int
     min_bytes: int
     max_bytes: int
-    topics: list[ShareFetchRequest.FetchTopic]
-    forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic]
+    topics: list[ShareFetchRequest_FetchTopic]
+    forgotten_topics_data: list[ShareFetchRequest_ForgottenTopic]
 
-    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, topics: list[ShareFetchRequest.FetchTopic] = DEFAULT, forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic] = DEFAULT) -> None:
+    def __init__(self, group_id: str | None = None, member_id: str | None = '', share_session_epoch: int = 0, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, topics: list[ShareFetchRequest_FetchTopic] | Default = DEFAULT, forgotten_topics_data: list[ShareFetchRequest_ForgottenTopic] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
@@ -90,83 +104,119 @@ class ShareFetchRequest(Message):
         return _DEC_ShareFetchRequest[version - 0](r)
 
 
+setattr(ShareFetchRequest, 'AcknowledgementBatch', ShareFetchRequest_AcknowledgementBatch)
+setattr(ShareFetchRequest_AcknowledgementBatch, '__name__', 'AcknowledgementBatch')
+setattr(ShareFetchRequest_AcknowledgementBatch, '__qualname__', 'ShareFetchRequest.AcknowledgementBatch')
+setattr(ShareFetchRequest, 'FetchPartition', ShareFetchRequest_FetchPartition)
+setattr(ShareFetchRequest_FetchPartition, '__name__', 'FetchPartition')
+setattr(ShareFetchRequest_FetchPartition, '__qualname__', 'ShareFetchRequest.FetchPartition')
+setattr(ShareFetchRequest, 'FetchTopic', ShareFetchRequest_FetchTopic)
+setattr(ShareFetchRequest_FetchTopic, '__name__', 'FetchTopic')
+setattr(ShareFetchRequest_FetchTopic, '__qualname__', 'ShareFetchRequest.FetchTopic')
+setattr(ShareFetchRequest, 'ForgottenTopic', ShareFetchRequest_ForgottenTopic)
+setattr(ShareFetchRequest_ForgottenTopic, '__name__', 'ForgottenTopic')
+setattr(ShareFetchRequest_ForgottenTopic, '__qualname__', 'ShareFetchRequest.ForgottenTopic')
+setattr(ShareFetchRequest_AcknowledgementBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'acknowledge_types': 'list[int]'})
+setattr(ShareFetchRequest_FetchPartition, '__annotations__', {'partition_index': 'int', 'partition_max_bytes': 'int', 'acknowledgement_batches': 'list[ShareFetchRequest_AcknowledgementBatch]'})
+setattr(ShareFetchRequest_FetchTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareFetchRequest_FetchPartition]'})
+setattr(ShareFetchRequest_ForgottenTopic, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ShareFetchRequest, '__annotations__', {'group_id': 'str | None', 'member_id': 'str | None', 'share_session_epoch': 'int', 'max_wait_ms': 'int', 'min_bytes': 'int', 'max_bytes': 'int', 'topics': 'list[ShareFetchRequest_FetchTopic]', 'forgotten_topics_data': 'list[ShareFetchRequest_ForgottenTopic]'})
+
+
+class ShareFetchResponse_LeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch',)
+    leader_id: int
+    leader_epoch: int
+
+    def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+
+
+class ShareFetchResponse_AcquiredRecords(Message):
+    __slots__ = ('first_offset', 'last_offset', 'delivery_count',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('first_offset', 'last_offset', 'delivery_count',)
+    first_offset: int
+    last_offset: int
+    delivery_count: int
+
+    def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_count: int = 0) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.delivery_count = delivery_count
+
+
+class ShareFetchResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    acknowledge_error_code: int
+    acknowledge_error_message: str | None
+    current_leader: ShareFetchResponse_LeaderIdAndEpoch
+    records: Records | None
+    acquired_records: list[ShareFetchResponse_AcquiredRecords]
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, acknowledge_error_code: int = 0, acknowledge_error_message: str | None = None, current_leader: ShareFetchResponse_LeaderIdAndEpoch | Default = DEFAULT, records: Records | None = None, acquired_records: list[ShareFetchResponse_AcquiredRecords] | Default = DEFAULT) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.acknowledge_error_code = acknowledge_error_code
+        self.acknowledge_error_message = acknowledge_error_message
+        self.current_leader = ShareFetchResponse_LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self.records = records
+        self.acquired_records = [] if acquired_records is DEFAULT else acquired_records
+
+
+class ShareFetchResponse_ShareFetchableTopicResponse(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[ShareFetchResponse_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ShareFetchResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port', 'rack',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+
+
 class ShareFetchResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints',)
     API_KEY: ClassVar[int] = 78
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class LeaderIdAndEpoch(Message):
-        __slots__ = ('leader_id', 'leader_epoch',)
-        leader_id: int
-        leader_epoch: int
-
-        def __init__(self, leader_id: int = 0, leader_epoch: int = 0) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-
-    class AcquiredRecords(Message):
-        __slots__ = ('first_offset', 'last_offset', 'delivery_count',)
-        first_offset: int
-        last_offset: int
-        delivery_count: int
-
-        def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_count: int = 0) -> None:
-            self.first_offset = first_offset
-            self.last_offset = last_offset
-            self.delivery_count = delivery_count
-
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records',)
-        partition_index: int
-        error_code: int
-        error_message: str | None
-        acknowledge_error_code: int
-        acknowledge_error_message: str | None
-        current_leader: ShareFetchResponse.LeaderIdAndEpoch
-        records: Records | None
-        acquired_records: list[ShareFetchResponse.AcquiredRecords]
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, acknowledge_error_code: int = 0, acknowledge_error_message: str | None = None, current_leader: ShareFetchResponse.LeaderIdAndEpoch = DEFAULT, records: Records | None = None, acquired_records: list[ShareFetchResponse.AcquiredRecords] = DEFAULT) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.error_message = error_message
-            self.acknowledge_error_code = acknowledge_error_code
-            self.acknowledge_error_message = acknowledge_error_message
-            self.current_leader = ShareFetchResponse.LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-            self.records = records
-            self.acquired_records = [] if acquired_records is DEFAULT else acquired_records
-
-    class ShareFetchableTopicResponse(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[ShareFetchResponse.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[ShareFetchResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port', 'rack',)
-        node_id: int
-        host: str
-        port: int
-        rack: str | None
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
-            self.rack = rack
+    LeaderIdAndEpoch: TypeAlias = ShareFetchResponse_LeaderIdAndEpoch
+    AcquiredRecords: TypeAlias = ShareFetchResponse_AcquiredRecords
+    PartitionData: TypeAlias = ShareFetchResponse_PartitionData
+    ShareFetchableTopicResponse: TypeAlias = ShareFetchResponse_ShareFetchableTopicResponse
+    NodeEndpoint: TypeAlias = ShareFetchResponse_NodeEndpoint
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    responses: list[ShareFetchResponse.ShareFetchableTopicResponse]
-    node_endpoints: list[ShareFetchResponse.NodeEndpoint]
+    responses: list[ShareFetchResponse_ShareFetchableTopicResponse]
+    node_endpoints: list[ShareFetchResponse_NodeEndpoint]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareFetchResponse.ShareFetchableTopicResponse] = DEFAULT, node_endpoints: list[ShareFetchResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, responses: list[ShareFetchResponse_ShareFetchableTopicResponse] | Default = DEFAULT, node_endpoints: list[ShareFetchResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -185,7 +235,30 @@ class ShareFetchResponse(Message):
         return _DEC_ShareFetchResponse[version - 0](r)
 
 
-def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest.AcknowledgementBatch, w: Writer) -> None:
+setattr(ShareFetchResponse, 'LeaderIdAndEpoch', ShareFetchResponse_LeaderIdAndEpoch)
+setattr(ShareFetchResponse_LeaderIdAndEpoch, '__name__', 'LeaderIdAndEpoch')
+setattr(ShareFetchResponse_LeaderIdAndEpoch, '__qualname__', 'ShareFetchResponse.LeaderIdAndEpoch')
+setattr(ShareFetchResponse, 'AcquiredRecords', ShareFetchResponse_AcquiredRecords)
+setattr(ShareFetchResponse_AcquiredRecords, '__name__', 'AcquiredRecords')
+setattr(ShareFetchResponse_AcquiredRecords, '__qualname__', 'ShareFetchResponse.AcquiredRecords')
+setattr(ShareFetchResponse, 'PartitionData', ShareFetchResponse_PartitionData)
+setattr(ShareFetchResponse_PartitionData, '__name__', 'PartitionData')
+setattr(ShareFetchResponse_PartitionData, '__qualname__', 'ShareFetchResponse.PartitionData')
+setattr(ShareFetchResponse, 'ShareFetchableTopicResponse', ShareFetchResponse_ShareFetchableTopicResponse)
+setattr(ShareFetchResponse_ShareFetchableTopicResponse, '__name__', 'ShareFetchableTopicResponse')
+setattr(ShareFetchResponse_ShareFetchableTopicResponse, '__qualname__', 'ShareFetchResponse.ShareFetchableTopicResponse')
+setattr(ShareFetchResponse, 'NodeEndpoint', ShareFetchResponse_NodeEndpoint)
+setattr(ShareFetchResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(ShareFetchResponse_NodeEndpoint, '__qualname__', 'ShareFetchResponse.NodeEndpoint')
+setattr(ShareFetchResponse_LeaderIdAndEpoch, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int'})
+setattr(ShareFetchResponse_AcquiredRecords, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_count': 'int'})
+setattr(ShareFetchResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'error_message': 'str | None', 'acknowledge_error_code': 'int', 'acknowledge_error_message': 'str | None', 'current_leader': 'ShareFetchResponse_LeaderIdAndEpoch', 'records': 'Records | None', 'acquired_records': 'list[ShareFetchResponse_AcquiredRecords]'})
+setattr(ShareFetchResponse_ShareFetchableTopicResponse, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[ShareFetchResponse_PartitionData]'})
+setattr(ShareFetchResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int', 'rack': 'str | None'})
+setattr(ShareFetchResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'responses': 'list[ShareFetchResponse_ShareFetchableTopicResponse]', 'node_endpoints': 'list[ShareFetchResponse_NodeEndpoint]'})
+
+
+def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest_AcknowledgementBatch, w: Writer) -> None:
     w.buf += _S_qq.pack(self.first_offset, self.last_offset)
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
@@ -193,13 +266,13 @@ def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest.Acknowle
         w.int8(e_acknowledge_types)
     w.buf.append(0)
 
-def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest.AcknowledgementBatch:
+def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest.AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareFetchRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
 
-def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest.FetchPartition, w: Writer) -> None:
+def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.partition_max_bytes)
     w_acknowledgement_batches = self.acknowledgement_batches
     w.carray_len(len(w_acknowledgement_batches))
@@ -207,13 +280,13 @@ def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest.FetchPartition
         _e_ShareFetchRequest_AcknowledgementBatch_0(e_acknowledgement_batches, w)
     w.buf.append(0)
 
-def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest.FetchPartition:
+def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest_FetchPartition:
     v_partition_index, v_partition_max_bytes = r.fixed(_S_ii)
     v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest.FetchPartition(partition_index=v_partition_index, partition_max_bytes=v_partition_max_bytes, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareFetchRequest_FetchPartition(partition_index=v_partition_index, partition_max_bytes=v_partition_max_bytes, acknowledgement_batches=v_acknowledgement_batches)
 
-def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest.FetchTopic, w: Writer) -> None:
+def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest_FetchTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -221,13 +294,13 @@ def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest.FetchTopic, w: Wri
         _e_ShareFetchRequest_FetchPartition_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ShareFetchRequest_FetchTopic_0(r: Reader) -> ShareFetchRequest.FetchTopic:
+def _d_ShareFetchRequest_FetchTopic_0(r: Reader) -> ShareFetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest.FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest.ForgottenTopic, w: Writer) -> None:
+def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest_ForgottenTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -235,11 +308,11 @@ def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest.ForgottenTopic
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest.ForgottenTopic:
+def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest.ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_ShareFetchRequest_0(self: ShareFetchRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
@@ -264,25 +337,25 @@ def _d_ShareFetchRequest_0(r: Reader) -> ShareFetchRequest:
     r.skip_tags()
     return ShareFetchRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
 
-def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse.LeaderIdAndEpoch, w: Writer) -> None:
+def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
-def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse.LeaderIdAndEpoch:
+def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ShareFetchResponse.LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return ShareFetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
 
-def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse.AcquiredRecords, w: Writer) -> None:
+def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRecords, w: Writer) -> None:
     w.buf += _S_qqh.pack(self.first_offset, self.last_offset, self.delivery_count)
     w.buf.append(0)
 
-def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse.AcquiredRecords:
+def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse_AcquiredRecords:
     v_first_offset, v_last_offset, v_delivery_count = r.fixed(_S_qqh)
     r.skip_tags()
-    return ShareFetchResponse.AcquiredRecords(first_offset=v_first_offset, last_offset=v_last_offset, delivery_count=v_delivery_count)
+    return ShareFetchResponse_AcquiredRecords(first_offset=v_first_offset, last_offset=v_last_offset, delivery_count=v_delivery_count)
 
-def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse.PartitionData, w: Writer) -> None:
+def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
     w.int16(self.acknowledge_error_code)
@@ -295,7 +368,7 @@ def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse.PartitionData
         _e_ShareFetchResponse_AcquiredRecords_0(e_acquired_records, w)
     w.buf.append(0)
 
-def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse.PartitionData:
+def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_acknowledge_error_code = r.int16()
@@ -304,9 +377,9 @@ def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse.Parti
     v_records = r.crecords()
     v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, acknowledge_error_code=v_acknowledge_error_code, acknowledge_error_message=v_acknowledge_error_message, current_leader=v_current_leader, records=v_records, acquired_records=v_acquired_records)
+    return ShareFetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, acknowledge_error_code=v_acknowledge_error_code, acknowledge_error_message=v_acknowledge_error_message, current_leader=v_current_leader, records=v_records, acquired_records=v_acquired_records)
 
-def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse.ShareFetchableTopicResponse, w: Writer) -> None:
+def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse_ShareFetchableTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -314,26 +387,26 @@ def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse
         _e_ShareFetchResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(r: Reader) -> ShareFetchResponse.ShareFetchableTopicResponse:
+def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(r: Reader) -> ShareFetchResponse_ShareFetchableTopicResponse:
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchResponse.ShareFetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchResponse_ShareFetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_ShareFetchResponse_NodeEndpoint_0(self: ShareFetchResponse.NodeEndpoint, w: Writer) -> None:
+def _e_ShareFetchResponse_NodeEndpoint_0(self: ShareFetchResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.int32(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_ShareFetchResponse_NodeEndpoint_0(r: Reader) -> ShareFetchResponse.NodeEndpoint:
+def _d_ShareFetchResponse_NodeEndpoint_0(r: Reader) -> ShareFetchResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareFetchResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareFetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
 
 def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ShareGroupDescribeRequest(Message):
     __slots__ = ('group_ids', 'include_authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_ids', 'include_authorized_operations',)
     API_KEY: ClassVar[int] = 77
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -22,7 +23,7 @@ class ShareGroupDescribeRequest(Message):
     group_ids: list[str]
     include_authorized_operations: bool
 
-    def __init__(self, group_ids: list[str] = DEFAULT, include_authorized_operations: bool = False) -> None:
+    def __init__(self, group_ids: list[str] | Default = DEFAULT, include_authorized_operations: bool = False) -> None:
         self.group_ids = [] if group_ids is DEFAULT else group_ids
         self.include_authorized_operations = include_authorized_operations
 
@@ -38,77 +39,94 @@ class ShareGroupDescribeRequest(Message):
         return _DEC_ShareGroupDescribeRequest[version - 0](r)
 
 
+setattr(ShareGroupDescribeRequest, '__annotations__', {'group_ids': 'list[str]', 'include_authorized_operations': 'bool'})
+
+
+class ShareGroupDescribeResponse_TopicPartitions(Message):
+    __slots__ = ('topic_id', 'topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'topic_name', 'partitions',)
+    topic_id: bytes
+    topic_name: str
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, topic_name: str = '', partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ShareGroupDescribeResponse_Assignment(Message):
+    __slots__ = ('topic_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_partitions',)
+    topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions]
+
+    def __init__(self, topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions] | Default = DEFAULT) -> None:
+        self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+
+
+class ShareGroupDescribeResponse_Member(Message):
+    __slots__ = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment',)
+    member_id: str
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    assignment: ShareGroupDescribeResponse_Assignment
+
+    def __init__(self, member_id: str = '', rack_id: str | None = None, member_epoch: int = 0, client_id: str = '', client_host: str = '', subscribed_topic_names: list[str] | Default = DEFAULT, assignment: ShareGroupDescribeResponse_Assignment | Default = DEFAULT) -> None:
+        self.member_id = member_id
+        self.rack_id = rack_id
+        self.member_epoch = member_epoch
+        self.client_id = client_id
+        self.client_host = client_host
+        self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        self.assignment = ShareGroupDescribeResponse_Assignment() if assignment is DEFAULT else assignment
+
+
+class ShareGroupDescribeResponse_DescribedGroup(Message):
+    __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    assignor_name: str
+    members: list[ShareGroupDescribeResponse_Member]
+    authorized_operations: int
+
+    def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', group_epoch: int = 0, assignment_epoch: int = 0, assignor_name: str = '', members: list[ShareGroupDescribeResponse_Member] | Default = DEFAULT, authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.group_id = group_id
+        self.group_state = group_state
+        self.group_epoch = group_epoch
+        self.assignment_epoch = assignment_epoch
+        self.assignor_name = assignor_name
+        self.members = [] if members is DEFAULT else members
+        self.authorized_operations = authorized_operations
+
+
 class ShareGroupDescribeResponse(Message):
     __slots__ = ('throttle_time_ms', 'groups',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'groups',)
     API_KEY: ClassVar[int] = 77
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic_id', 'topic_name', 'partitions',)
-        topic_id: bytes
-        topic_name: str
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, topic_name: str = '', partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class Assignment(Message):
-        __slots__ = ('topic_partitions',)
-        topic_partitions: list[ShareGroupDescribeResponse.TopicPartitions]
-
-        def __init__(self, topic_partitions: list[ShareGroupDescribeResponse.TopicPartitions] = DEFAULT) -> None:
-            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
-
-    class Member(Message):
-        __slots__ = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment',)
-        member_id: str
-        rack_id: str | None
-        member_epoch: int
-        client_id: str
-        client_host: str
-        subscribed_topic_names: list[str]
-        assignment: ShareGroupDescribeResponse.Assignment
-
-        def __init__(self, member_id: str = '', rack_id: str | None = None, member_epoch: int = 0, client_id: str = '', client_host: str = '', subscribed_topic_names: list[str] = DEFAULT, assignment: ShareGroupDescribeResponse.Assignment = DEFAULT) -> None:
-            self.member_id = member_id
-            self.rack_id = rack_id
-            self.member_epoch = member_epoch
-            self.client_id = client_id
-            self.client_host = client_host
-            self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
-            self.assignment = ShareGroupDescribeResponse.Assignment() if assignment is DEFAULT else assignment
-
-    class DescribedGroup(Message):
-        __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations',)
-        error_code: int
-        error_message: str | None
-        group_id: str
-        group_state: str
-        group_epoch: int
-        assignment_epoch: int
-        assignor_name: str
-        members: list[ShareGroupDescribeResponse.Member]
-        authorized_operations: int
-
-        def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', group_epoch: int = 0, assignment_epoch: int = 0, assignor_name: str = '', members: list[ShareGroupDescribeResponse.Member] = DEFAULT, authorized_operations: int = -2147483648) -> None:
-            self.error_code = error_code
-            self.error_message = error_message
-            self.group_id = group_id
-            self.group_state = group_state
-            self.group_epoch = group_epoch
-            self.assignment_epoch = assignment_epoch
-            self.assignor_name = assignor_name
-            self.members = [] if members is DEFAULT else members
-            self.authorized_operations = authorized_operations
+    TopicPartitions: TypeAlias = ShareGroupDescribeResponse_TopicPartitions
+    Assignment: TypeAlias = ShareGroupDescribeResponse_Assignment
+    Member: TypeAlias = ShareGroupDescribeResponse_Member
+    DescribedGroup: TypeAlias = ShareGroupDescribeResponse_DescribedGroup
 
     throttle_time_ms: int
-    groups: list[ShareGroupDescribeResponse.DescribedGroup]
+    groups: list[ShareGroupDescribeResponse_DescribedGroup]
 
-    def __init__(self, throttle_time_ms: int = 0, groups: list[ShareGroupDescribeResponse.DescribedGroup] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, groups: list[ShareGroupDescribeResponse_DescribedGroup] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
 
@@ -122,6 +140,25 @@ class ShareGroupDescribeResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"ShareGroupDescribeResponse has no version {version}")
         return _DEC_ShareGroupDescribeResponse[version - 0](r)
+
+
+setattr(ShareGroupDescribeResponse, 'TopicPartitions', ShareGroupDescribeResponse_TopicPartitions)
+setattr(ShareGroupDescribeResponse_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ShareGroupDescribeResponse_TopicPartitions, '__qualname__', 'ShareGroupDescribeResponse.TopicPartitions')
+setattr(ShareGroupDescribeResponse, 'Assignment', ShareGroupDescribeResponse_Assignment)
+setattr(ShareGroupDescribeResponse_Assignment, '__name__', 'Assignment')
+setattr(ShareGroupDescribeResponse_Assignment, '__qualname__', 'ShareGroupDescribeResponse.Assignment')
+setattr(ShareGroupDescribeResponse, 'Member', ShareGroupDescribeResponse_Member)
+setattr(ShareGroupDescribeResponse_Member, '__name__', 'Member')
+setattr(ShareGroupDescribeResponse_Member, '__qualname__', 'ShareGroupDescribeResponse.Member')
+setattr(ShareGroupDescribeResponse, 'DescribedGroup', ShareGroupDescribeResponse_DescribedGroup)
+setattr(ShareGroupDescribeResponse_DescribedGroup, '__name__', 'DescribedGroup')
+setattr(ShareGroupDescribeResponse_DescribedGroup, '__qualname__', 'ShareGroupDescribeResponse.DescribedGroup')
+setattr(ShareGroupDescribeResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'topic_name': 'str', 'partitions': 'list[int]'})
+setattr(ShareGroupDescribeResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ShareGroupDescribeResponse_TopicPartitions]'})
+setattr(ShareGroupDescribeResponse_Member, '__annotations__', {'member_id': 'str', 'rack_id': 'str | None', 'member_epoch': 'int', 'client_id': 'str', 'client_host': 'str', 'subscribed_topic_names': 'list[str]', 'assignment': 'ShareGroupDescribeResponse_Assignment'})
+setattr(ShareGroupDescribeResponse_DescribedGroup, '__annotations__', {'error_code': 'int', 'error_message': 'str | None', 'group_id': 'str', 'group_state': 'str', 'group_epoch': 'int', 'assignment_epoch': 'int', 'assignor_name': 'str', 'members': 'list[ShareGroupDescribeResponse_Member]', 'authorized_operations': 'int'})
+setattr(ShareGroupDescribeResponse, '__annotations__', {'throttle_time_ms': 'int', 'groups': 'list[ShareGroupDescribeResponse_DescribedGroup]'})
 
 
 def _e_ShareGroupDescribeRequest_0(self: ShareGroupDescribeRequest, w: Writer) -> None:
@@ -138,7 +175,7 @@ def _d_ShareGroupDescribeRequest_0(r: Reader) -> ShareGroupDescribeRequest:
     r.skip_tags()
     return ShareGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
 
-def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResponse.TopicPartitions, w: Writer) -> None:
+def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w.cstring(self.topic_name)
     w_partitions = self.partitions
@@ -147,26 +184,26 @@ def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResp
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ShareGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ShareGroupDescribeResponse.TopicPartitions:
+def _d_ShareGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ShareGroupDescribeResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupDescribeResponse.TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ShareGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse.Assignment, w: Writer) -> None:
+def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
     w.carray_len(len(w_topic_partitions))
     for e_topic_partitions in w_topic_partitions:
         _e_ShareGroupDescribeResponse_TopicPartitions_0(e_topic_partitions, w)
     w.buf.append(0)
 
-def _d_ShareGroupDescribeResponse_Assignment_0(r: Reader) -> ShareGroupDescribeResponse.Assignment:
+def _d_ShareGroupDescribeResponse_Assignment_0(r: Reader) -> ShareGroupDescribeResponse_Assignment:
     v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupDescribeResponse.Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
 
-def _e_ShareGroupDescribeResponse_Member_0(self: ShareGroupDescribeResponse.Member, w: Writer) -> None:
+def _e_ShareGroupDescribeResponse_Member_0(self: ShareGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.rack_id)
     w.int32(self.member_epoch)
@@ -179,7 +216,7 @@ def _e_ShareGroupDescribeResponse_Member_0(self: ShareGroupDescribeResponse.Memb
     _e_ShareGroupDescribeResponse_Assignment_0(self.assignment, w)
     w.buf.append(0)
 
-def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeResponse.Member:
+def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeResponse_Member:
     v_member_id = r.cstring()
     v_rack_id = r.cnstring()
     v_member_epoch = r.int32()
@@ -188,9 +225,9 @@ def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeRespo
     v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
     v_assignment = _d_ShareGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ShareGroupDescribeResponse.Member(member_id=v_member_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, assignment=v_assignment)
+    return ShareGroupDescribeResponse_Member(member_id=v_member_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, assignment=v_assignment)
 
-def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeResponse.DescribedGroup, w: Writer) -> None:
+def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
@@ -204,7 +241,7 @@ def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeRespo
     w.int32(self.authorized_operations)
     w.buf.append(0)
 
-def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescribeResponse.DescribedGroup:
+def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescribeResponse_DescribedGroup:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_group_id = r.cstring()
@@ -214,7 +251,7 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_members = [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ShareGroupDescribeResponse.DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ShareGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class ShareGroupHeartbeatRequest(Message):
     __slots__ = ('group_id', 'member_id', 'member_epoch', 'rack_id', 'subscribed_topic_names',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'member_id', 'member_epoch', 'rack_id', 'subscribed_topic_names',)
     API_KEY: ClassVar[int] = 76
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -44,28 +45,39 @@ class ShareGroupHeartbeatRequest(Message):
         return _DEC_ShareGroupHeartbeatRequest[version - 0](r)
 
 
+setattr(ShareGroupHeartbeatRequest, '__annotations__', {'group_id': 'str', 'member_id': 'str', 'member_epoch': 'int', 'rack_id': 'str | None', 'subscribed_topic_names': 'list[str] | None'})
+
+
+class ShareGroupHeartbeatResponse_TopicPartitions(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[int]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class ShareGroupHeartbeatResponse_Assignment(Message):
+    __slots__ = ('topic_partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_partitions',)
+    topic_partitions: list[ShareGroupHeartbeatResponse_TopicPartitions]
+
+    def __init__(self, topic_partitions: list[ShareGroupHeartbeatResponse_TopicPartitions] | Default = DEFAULT) -> None:
+        self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+
+
 class ShareGroupHeartbeatResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'member_id', 'member_epoch', 'heartbeat_interval_ms', 'assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'member_id', 'member_epoch', 'heartbeat_interval_ms', 'assignment',)
     API_KEY: ClassVar[int] = 76
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class TopicPartitions(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[int]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[int] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class Assignment(Message):
-        __slots__ = ('topic_partitions',)
-        topic_partitions: list[ShareGroupHeartbeatResponse.TopicPartitions]
-
-        def __init__(self, topic_partitions: list[ShareGroupHeartbeatResponse.TopicPartitions] = DEFAULT) -> None:
-            self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
+    TopicPartitions: TypeAlias = ShareGroupHeartbeatResponse_TopicPartitions
+    Assignment: TypeAlias = ShareGroupHeartbeatResponse_Assignment
 
     throttle_time_ms: int
     error_code: int
@@ -73,9 +85,9 @@ class ShareGroupHeartbeatResponse(Message):
     member_id: str | None
     member_epoch: int
     heartbeat_interval_ms: int
-    assignment: ShareGroupHeartbeatResponse.Assignment | None
+    assignment: ShareGroupHeartbeatResponse_Assignment | None
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0, heartbeat_interval_ms: int = 0, assignment: ShareGroupHeartbeatResponse.Assignment | None = None) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, member_id: str | None = None, member_epoch: int = 0, heartbeat_interval_ms: int = 0, assignment: ShareGroupHeartbeatResponse_Assignment | None = None) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -94,6 +106,17 @@ class ShareGroupHeartbeatResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"ShareGroupHeartbeatResponse has no version {version}")
         return _DEC_ShareGroupHeartbeatResponse[version - 0](r)
+
+
+setattr(ShareGroupHeartbeatResponse, 'TopicPartitions', ShareGroupHeartbeatResponse_TopicPartitions)
+setattr(ShareGroupHeartbeatResponse_TopicPartitions, '__name__', 'TopicPartitions')
+setattr(ShareGroupHeartbeatResponse_TopicPartitions, '__qualname__', 'ShareGroupHeartbeatResponse.TopicPartitions')
+setattr(ShareGroupHeartbeatResponse, 'Assignment', ShareGroupHeartbeatResponse_Assignment)
+setattr(ShareGroupHeartbeatResponse_Assignment, '__name__', 'Assignment')
+setattr(ShareGroupHeartbeatResponse_Assignment, '__qualname__', 'ShareGroupHeartbeatResponse.Assignment')
+setattr(ShareGroupHeartbeatResponse_TopicPartitions, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[int]'})
+setattr(ShareGroupHeartbeatResponse_Assignment, '__annotations__', {'topic_partitions': 'list[ShareGroupHeartbeatResponse_TopicPartitions]'})
+setattr(ShareGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'member_id': 'str | None', 'member_epoch': 'int', 'heartbeat_interval_ms': 'int', 'assignment': 'ShareGroupHeartbeatResponse_Assignment | None'})
 
 
 def _e_ShareGroupHeartbeatRequest_0(self: ShareGroupHeartbeatRequest, w: Writer) -> None:
@@ -120,7 +143,7 @@ def _d_ShareGroupHeartbeatRequest_0(r: Reader) -> ShareGroupHeartbeatRequest:
     r.skip_tags()
     return ShareGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, rack_id=v_rack_id, subscribed_topic_names=v_subscribed_topic_names)
 
-def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatResponse.TopicPartitions, w: Writer) -> None:
+def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -128,23 +151,23 @@ def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatRe
         w.int32(e_partitions)
     w.buf.append(0)
 
-def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHeartbeatResponse.TopicPartitions:
+def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupHeartbeatResponse.TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
 
-def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatResponse.Assignment, w: Writer) -> None:
+def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
     w.carray_len(len(w_topic_partitions))
     for e_topic_partitions in w_topic_partitions:
         _e_ShareGroupHeartbeatResponse_TopicPartitions_0(e_topic_partitions, w)
     w.buf.append(0)
 
-def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse.Assignment:
+def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse_Assignment:
     v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupHeartbeatResponse.Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
 
 def _e_ShareGroupHeartbeatResponse_0(self: ShareGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class SnapshotFooterRecord(Message):
     __slots__ = ('version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('version',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -34,6 +35,9 @@ class SnapshotFooterRecord(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"SnapshotFooterRecord has no version {version}")
         return _DEC_SnapshotFooterRecord[version - 0](r)
+
+
+setattr(SnapshotFooterRecord, '__annotations__', {'version': 'int'})
 
 
 def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class SnapshotHeaderRecord(Message):
     __slots__ = ('version', 'last_contained_log_timestamp',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('version', 'last_contained_log_timestamp',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -36,6 +37,9 @@ class SnapshotHeaderRecord(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"SnapshotHeaderRecord has no version {version}")
         return _DEC_SnapshotHeaderRecord[version - 0](r)
+
+
+setattr(SnapshotHeaderRecord, '__annotations__', {'version': 'int', 'last_contained_log_timestamp': 'int'})
 
 
 def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:

@@ -5,68 +5,82 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class StopReplicaRequest_StopReplicaPartitionV0(Message):
+    __slots__ = ('topic_name', 'partition_index',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index',)
+    topic_name: str
+    partition_index: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+
+
+class StopReplicaRequest_StopReplicaTopicV1(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+
+class StopReplicaRequest_StopReplicaPartitionState(Message):
+    __slots__ = ('partition_index', 'leader_epoch', 'delete_partition',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'leader_epoch', 'delete_partition',)
+    partition_index: int
+    leader_epoch: int
+    delete_partition: bool
+
+    def __init__(self, partition_index: int = 0, leader_epoch: int = -1, delete_partition: bool = False) -> None:
+        self.partition_index = partition_index
+        self.leader_epoch = leader_epoch
+        self.delete_partition = delete_partition
+
+
+class StopReplicaRequest_StopReplicaTopicState(Message):
+    __slots__ = ('topic_name', 'partition_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_states',)
+    topic_name: str
+    partition_states: list[StopReplicaRequest_StopReplicaPartitionState]
+
+    def __init__(self, topic_name: str = '', partition_states: list[StopReplicaRequest_StopReplicaPartitionState] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partition_states = [] if partition_states is DEFAULT else partition_states
 
 
 class StopReplicaRequest(Message):
     __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'delete_partitions', 'ungrouped_partitions', 'topics', 'topic_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'delete_partitions', 'ungrouped_partitions', 'topics', 'topic_states',)
     API_KEY: ClassVar[int] = 5
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class StopReplicaPartitionV0(Message):
-        __slots__ = ('topic_name', 'partition_index',)
-        topic_name: str
-        partition_index: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-
-    class StopReplicaTopicV1(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
-
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-
-    class StopReplicaPartitionState(Message):
-        __slots__ = ('partition_index', 'leader_epoch', 'delete_partition',)
-        partition_index: int
-        leader_epoch: int
-        delete_partition: bool
-
-        def __init__(self, partition_index: int = 0, leader_epoch: int = -1, delete_partition: bool = False) -> None:
-            self.partition_index = partition_index
-            self.leader_epoch = leader_epoch
-            self.delete_partition = delete_partition
-
-    class StopReplicaTopicState(Message):
-        __slots__ = ('topic_name', 'partition_states',)
-        topic_name: str
-        partition_states: list[StopReplicaRequest.StopReplicaPartitionState]
-
-        def __init__(self, topic_name: str = '', partition_states: list[StopReplicaRequest.StopReplicaPartitionState] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partition_states = [] if partition_states is DEFAULT else partition_states
+    StopReplicaPartitionV0: TypeAlias = StopReplicaRequest_StopReplicaPartitionV0
+    StopReplicaTopicV1: TypeAlias = StopReplicaRequest_StopReplicaTopicV1
+    StopReplicaPartitionState: TypeAlias = StopReplicaRequest_StopReplicaPartitionState
+    StopReplicaTopicState: TypeAlias = StopReplicaRequest_StopReplicaTopicState
 
     controller_id: int
     is_k_raft_controller: bool
     controller_epoch: int
     broker_epoch: int
     delete_partitions: bool
-    ungrouped_partitions: list[StopReplicaRequest.StopReplicaPartitionV0]
-    topics: list[StopReplicaRequest.StopReplicaTopicV1]
-    topic_states: list[StopReplicaRequest.StopReplicaTopicState]
+    ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0]
+    topics: list[StopReplicaRequest_StopReplicaTopicV1]
+    topic_states: list[StopReplicaRequest_StopReplicaTopicState]
 
-    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, delete_partitions: bool = False, ungrouped_partitions: list[StopReplicaRequest.StopReplicaPartitionV0] = DEFAULT, topics: list[StopReplicaRequest.StopReplicaTopicV1] = DEFAULT, topic_states: list[StopReplicaRequest.StopReplicaTopicState] = DEFAULT) -> None:
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, controller_epoch: int = 0, broker_epoch: int = -1, delete_partitions: bool = False, ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0] | Default = DEFAULT, topics: list[StopReplicaRequest_StopReplicaTopicV1] | Default = DEFAULT, topic_states: list[StopReplicaRequest_StopReplicaTopicState] | Default = DEFAULT) -> None:
         self.controller_id = controller_id
         self.is_k_raft_controller = is_k_raft_controller
         self.controller_epoch = controller_epoch
@@ -88,28 +102,52 @@ class StopReplicaRequest(Message):
         return _DEC_StopReplicaRequest[version - 0](r)
 
 
+setattr(StopReplicaRequest, 'StopReplicaPartitionV0', StopReplicaRequest_StopReplicaPartitionV0)
+setattr(StopReplicaRequest_StopReplicaPartitionV0, '__name__', 'StopReplicaPartitionV0')
+setattr(StopReplicaRequest_StopReplicaPartitionV0, '__qualname__', 'StopReplicaRequest.StopReplicaPartitionV0')
+setattr(StopReplicaRequest, 'StopReplicaTopicV1', StopReplicaRequest_StopReplicaTopicV1)
+setattr(StopReplicaRequest_StopReplicaTopicV1, '__name__', 'StopReplicaTopicV1')
+setattr(StopReplicaRequest_StopReplicaTopicV1, '__qualname__', 'StopReplicaRequest.StopReplicaTopicV1')
+setattr(StopReplicaRequest, 'StopReplicaPartitionState', StopReplicaRequest_StopReplicaPartitionState)
+setattr(StopReplicaRequest_StopReplicaPartitionState, '__name__', 'StopReplicaPartitionState')
+setattr(StopReplicaRequest_StopReplicaPartitionState, '__qualname__', 'StopReplicaRequest.StopReplicaPartitionState')
+setattr(StopReplicaRequest, 'StopReplicaTopicState', StopReplicaRequest_StopReplicaTopicState)
+setattr(StopReplicaRequest_StopReplicaTopicState, '__name__', 'StopReplicaTopicState')
+setattr(StopReplicaRequest_StopReplicaTopicState, '__qualname__', 'StopReplicaRequest.StopReplicaTopicState')
+setattr(StopReplicaRequest_StopReplicaPartitionV0, '__annotations__', {'topic_name': 'str', 'partition_index': 'int'})
+setattr(StopReplicaRequest_StopReplicaTopicV1, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(StopReplicaRequest_StopReplicaPartitionState, '__annotations__', {'partition_index': 'int', 'leader_epoch': 'int', 'delete_partition': 'bool'})
+setattr(StopReplicaRequest_StopReplicaTopicState, '__annotations__', {'topic_name': 'str', 'partition_states': 'list[StopReplicaRequest_StopReplicaPartitionState]'})
+setattr(StopReplicaRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'controller_epoch': 'int', 'broker_epoch': 'int', 'delete_partitions': 'bool', 'ungrouped_partitions': 'list[StopReplicaRequest_StopReplicaPartitionV0]', 'topics': 'list[StopReplicaRequest_StopReplicaTopicV1]', 'topic_states': 'list[StopReplicaRequest_StopReplicaTopicState]'})
+
+
+class StopReplicaResponse_StopReplicaPartitionError(Message):
+    __slots__ = ('topic_name', 'partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index', 'error_code',)
+    topic_name: str
+    partition_index: int
+    error_code: int
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
 class StopReplicaResponse(Message):
     __slots__ = ('error_code', 'partition_errors',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'partition_errors',)
     API_KEY: ClassVar[int] = 5
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 2
 
-    class StopReplicaPartitionError(Message):
-        __slots__ = ('topic_name', 'partition_index', 'error_code',)
-        topic_name: str
-        partition_index: int
-        error_code: int
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0, error_code: int = 0) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-            self.error_code = error_code
+    StopReplicaPartitionError: TypeAlias = StopReplicaResponse_StopReplicaPartitionError
 
     error_code: int
-    partition_errors: list[StopReplicaResponse.StopReplicaPartitionError]
+    partition_errors: list[StopReplicaResponse_StopReplicaPartitionError]
 
-    def __init__(self, error_code: int = 0, partition_errors: list[StopReplicaResponse.StopReplicaPartitionError] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, partition_errors: list[StopReplicaResponse_StopReplicaPartitionError] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
 
@@ -125,39 +163,46 @@ class StopReplicaResponse(Message):
         return _DEC_StopReplicaResponse[version - 0](r)
 
 
-def _e_StopReplicaRequest_StopReplicaPartitionV0_0(self: StopReplicaRequest.StopReplicaPartitionV0, w: Writer) -> None:
+setattr(StopReplicaResponse, 'StopReplicaPartitionError', StopReplicaResponse_StopReplicaPartitionError)
+setattr(StopReplicaResponse_StopReplicaPartitionError, '__name__', 'StopReplicaPartitionError')
+setattr(StopReplicaResponse_StopReplicaPartitionError, '__qualname__', 'StopReplicaResponse.StopReplicaPartitionError')
+setattr(StopReplicaResponse_StopReplicaPartitionError, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'error_code': 'int'})
+setattr(StopReplicaResponse, '__annotations__', {'error_code': 'int', 'partition_errors': 'list[StopReplicaResponse_StopReplicaPartitionError]'})
+
+
+def _e_StopReplicaRequest_StopReplicaPartitionV0_0(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     w.string(self.topic_name)
     w.int32(self.partition_index)
 
-def _e_StopReplicaRequest_StopReplicaPartitionV0_1(self: StopReplicaRequest.StopReplicaPartitionV0, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaPartitionV0_1(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     pass
 
-def _e_StopReplicaRequest_StopReplicaPartitionV0_2(self: StopReplicaRequest.StopReplicaPartitionV0, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaPartitionV0_2(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     w.buf.append(0)
 
-def _d_StopReplicaRequest_StopReplicaPartitionV0_0(r: Reader) -> StopReplicaRequest.StopReplicaPartitionV0:
+def _d_StopReplicaRequest_StopReplicaPartitionV0_0(r: Reader) -> StopReplicaRequest_StopReplicaPartitionV0:
     v_topic_name = r.string()
     v_partition_index = r.int32()
-    return StopReplicaRequest.StopReplicaPartitionV0(topic_name=v_topic_name, partition_index=v_partition_index)
+    return StopReplicaRequest_StopReplicaPartitionV0(topic_name=v_topic_name, partition_index=v_partition_index)
 
-def _d_StopReplicaRequest_StopReplicaPartitionV0_1(r: Reader) -> StopReplicaRequest.StopReplicaPartitionV0:
-    return StopReplicaRequest.StopReplicaPartitionV0()
+def _d_StopReplicaRequest_StopReplicaPartitionV0_1(r: Reader) -> StopReplicaRequest_StopReplicaPartitionV0:
+    return StopReplicaRequest_StopReplicaPartitionV0()
 
-def _d_StopReplicaRequest_StopReplicaPartitionV0_2(r: Reader) -> StopReplicaRequest.StopReplicaPartitionV0:
+def _d_StopReplicaRequest_StopReplicaPartitionV0_2(r: Reader) -> StopReplicaRequest_StopReplicaPartitionV0:
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaPartitionV0()
+    return StopReplicaRequest_StopReplicaPartitionV0()
 
-def _e_StopReplicaRequest_StopReplicaTopicV1_0(self: StopReplicaRequest.StopReplicaTopicV1, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicV1_0(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     pass
 
-def _e_StopReplicaRequest_StopReplicaTopicV1_1(self: StopReplicaRequest.StopReplicaTopicV1, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicV1_1(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     w.string(self.name)
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
         w.int32(e_partition_indexes)
 
-def _e_StopReplicaRequest_StopReplicaTopicV1_2(self: StopReplicaRequest.StopReplicaTopicV1, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicV1_2(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -165,56 +210,56 @@ def _e_StopReplicaRequest_StopReplicaTopicV1_2(self: StopReplicaRequest.StopRepl
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _e_StopReplicaRequest_StopReplicaTopicV1_3(self: StopReplicaRequest.StopReplicaTopicV1, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicV1_3(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     w.buf.append(0)
 
-def _d_StopReplicaRequest_StopReplicaTopicV1_0(r: Reader) -> StopReplicaRequest.StopReplicaTopicV1:
-    return StopReplicaRequest.StopReplicaTopicV1()
+def _d_StopReplicaRequest_StopReplicaTopicV1_0(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
+    return StopReplicaRequest_StopReplicaTopicV1()
 
-def _d_StopReplicaRequest_StopReplicaTopicV1_1(r: Reader) -> StopReplicaRequest.StopReplicaTopicV1:
+def _d_StopReplicaRequest_StopReplicaTopicV1_1(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.string()
     v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return StopReplicaRequest.StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
+    return StopReplicaRequest_StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
 
-def _d_StopReplicaRequest_StopReplicaTopicV1_2(r: Reader) -> StopReplicaRequest.StopReplicaTopicV1:
+def _d_StopReplicaRequest_StopReplicaTopicV1_2(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
+    return StopReplicaRequest_StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
 
-def _d_StopReplicaRequest_StopReplicaTopicV1_3(r: Reader) -> StopReplicaRequest.StopReplicaTopicV1:
+def _d_StopReplicaRequest_StopReplicaTopicV1_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaTopicV1()
+    return StopReplicaRequest_StopReplicaTopicV1()
 
-def _e_StopReplicaRequest_StopReplicaPartitionState_0(self: StopReplicaRequest.StopReplicaPartitionState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaPartitionState_0(self: StopReplicaRequest_StopReplicaPartitionState, w: Writer) -> None:
     pass
 
-def _e_StopReplicaRequest_StopReplicaPartitionState_2(self: StopReplicaRequest.StopReplicaPartitionState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaPartitionState_2(self: StopReplicaRequest_StopReplicaPartitionState, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_StopReplicaRequest_StopReplicaPartitionState_3(self: StopReplicaRequest.StopReplicaPartitionState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaPartitionState_3(self: StopReplicaRequest_StopReplicaPartitionState, w: Writer) -> None:
     w.buf += _S_iio.pack(self.partition_index, self.leader_epoch, self.delete_partition)
     w.buf.append(0)
 
-def _d_StopReplicaRequest_StopReplicaPartitionState_0(r: Reader) -> StopReplicaRequest.StopReplicaPartitionState:
-    return StopReplicaRequest.StopReplicaPartitionState()
+def _d_StopReplicaRequest_StopReplicaPartitionState_0(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
+    return StopReplicaRequest_StopReplicaPartitionState()
 
-def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaRequest.StopReplicaPartitionState:
+def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaPartitionState()
+    return StopReplicaRequest_StopReplicaPartitionState()
 
-def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest.StopReplicaPartitionState:
+def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
     v_partition_index, v_leader_epoch, v_delete_partition = r.fixed(_S_iio)
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaPartitionState(partition_index=v_partition_index, leader_epoch=v_leader_epoch, delete_partition=v_delete_partition)
+    return StopReplicaRequest_StopReplicaPartitionState(partition_index=v_partition_index, leader_epoch=v_leader_epoch, delete_partition=v_delete_partition)
 
-def _e_StopReplicaRequest_StopReplicaTopicState_0(self: StopReplicaRequest.StopReplicaTopicState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicState_0(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
     pass
 
-def _e_StopReplicaRequest_StopReplicaTopicState_2(self: StopReplicaRequest.StopReplicaTopicState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicState_2(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_StopReplicaRequest_StopReplicaTopicState_3(self: StopReplicaRequest.StopReplicaTopicState, w: Writer) -> None:
+def _e_StopReplicaRequest_StopReplicaTopicState_3(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partition_states = self.partition_states
     w.carray_len(len(w_partition_states))
@@ -222,18 +267,18 @@ def _e_StopReplicaRequest_StopReplicaTopicState_3(self: StopReplicaRequest.StopR
         _e_StopReplicaRequest_StopReplicaPartitionState_3(e_partition_states, w)
     w.buf.append(0)
 
-def _d_StopReplicaRequest_StopReplicaTopicState_0(r: Reader) -> StopReplicaRequest.StopReplicaTopicState:
-    return StopReplicaRequest.StopReplicaTopicState()
+def _d_StopReplicaRequest_StopReplicaTopicState_0(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
+    return StopReplicaRequest_StopReplicaTopicState()
 
-def _d_StopReplicaRequest_StopReplicaTopicState_2(r: Reader) -> StopReplicaRequest.StopReplicaTopicState:
+def _d_StopReplicaRequest_StopReplicaTopicState_2(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaTopicState()
+    return StopReplicaRequest_StopReplicaTopicState()
 
-def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaRequest.StopReplicaTopicState:
+def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
     v_topic_name = r.cstring()
     v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return StopReplicaRequest.StopReplicaTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return StopReplicaRequest_StopReplicaTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
 def _e_StopReplicaRequest_0(self: StopReplicaRequest, w: Writer) -> None:
     w.buf += _S_iio.pack(self.controller_id, self.controller_epoch, self.delete_partitions)
@@ -301,25 +346,25 @@ def _d_StopReplicaRequest_4(r: Reader) -> StopReplicaRequest:
     r.skip_tags()
     return StopReplicaRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states)
 
-def _e_StopReplicaResponse_StopReplicaPartitionError_0(self: StopReplicaResponse.StopReplicaPartitionError, w: Writer) -> None:
+def _e_StopReplicaResponse_StopReplicaPartitionError_0(self: StopReplicaResponse_StopReplicaPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_StopReplicaResponse_StopReplicaPartitionError_2(self: StopReplicaResponse.StopReplicaPartitionError, w: Writer) -> None:
+def _e_StopReplicaResponse_StopReplicaPartitionError_2(self: StopReplicaResponse_StopReplicaPartitionError, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplicaResponse.StopReplicaPartitionError:
+def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.string()
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return StopReplicaResponse.StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return StopReplicaResponse_StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse.StopReplicaPartitionError:
+def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.cstring()
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return StopReplicaResponse.StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return StopReplicaResponse_StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
 
 def _e_StopReplicaResponse_0(self: StopReplicaResponse, w: Writer) -> None:
     w.int16(self.error_code)

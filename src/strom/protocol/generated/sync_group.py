@@ -5,28 +5,33 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class SyncGroupRequest_SyncGroupRequestAssignment(Message):
+    __slots__ = ('member_id', 'assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('member_id', 'assignment',)
+    member_id: str
+    assignment: bytes
+
+    def __init__(self, member_id: str = '', assignment: bytes = b"") -> None:
+        self.member_id = member_id
+        self.assignment = assignment
 
 
 class SyncGroupRequest(Message):
     __slots__ = ('group_id', 'generation_id', 'member_id', 'group_instance_id', 'protocol_type', 'protocol_name', 'assignments',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'generation_id', 'member_id', 'group_instance_id', 'protocol_type', 'protocol_name', 'assignments',)
     API_KEY: ClassVar[int] = 14
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 4
 
-    class SyncGroupRequestAssignment(Message):
-        __slots__ = ('member_id', 'assignment',)
-        member_id: str
-        assignment: bytes
-
-        def __init__(self, member_id: str = '', assignment: bytes = b"") -> None:
-            self.member_id = member_id
-            self.assignment = assignment
+    SyncGroupRequestAssignment: TypeAlias = SyncGroupRequest_SyncGroupRequestAssignment
 
     group_id: str
     generation_id: int
@@ -34,9 +39,9 @@ class SyncGroupRequest(Message):
     group_instance_id: str | None
     protocol_type: str | None
     protocol_name: str | None
-    assignments: list[SyncGroupRequest.SyncGroupRequestAssignment]
+    assignments: list[SyncGroupRequest_SyncGroupRequestAssignment]
 
-    def __init__(self, group_id: str = '', generation_id: int = 0, member_id: str = '', group_instance_id: str | None = None, protocol_type: str | None = None, protocol_name: str | None = None, assignments: list[SyncGroupRequest.SyncGroupRequestAssignment] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', generation_id: int = 0, member_id: str = '', group_instance_id: str | None = None, protocol_type: str | None = None, protocol_name: str | None = None, assignments: list[SyncGroupRequest_SyncGroupRequestAssignment] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.generation_id = generation_id
         self.member_id = member_id
@@ -57,8 +62,16 @@ class SyncGroupRequest(Message):
         return _DEC_SyncGroupRequest[version - 0](r)
 
 
+setattr(SyncGroupRequest, 'SyncGroupRequestAssignment', SyncGroupRequest_SyncGroupRequestAssignment)
+setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__name__', 'SyncGroupRequestAssignment')
+setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__qualname__', 'SyncGroupRequest.SyncGroupRequestAssignment')
+setattr(SyncGroupRequest_SyncGroupRequestAssignment, '__annotations__', {'member_id': 'str', 'assignment': 'bytes'})
+setattr(SyncGroupRequest, '__annotations__', {'group_id': 'str', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'assignments': 'list[SyncGroupRequest_SyncGroupRequestAssignment]'})
+
+
 class SyncGroupResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'protocol_type', 'protocol_name', 'assignment',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'protocol_type', 'protocol_name', 'assignment',)
     API_KEY: ClassVar[int] = 14
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 5
@@ -89,25 +102,28 @@ class SyncGroupResponse(Message):
         return _DEC_SyncGroupResponse[version - 0](r)
 
 
-def _e_SyncGroupRequest_SyncGroupRequestAssignment_0(self: SyncGroupRequest.SyncGroupRequestAssignment, w: Writer) -> None:
+setattr(SyncGroupResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'protocol_type': 'str | None', 'protocol_name': 'str | None', 'assignment': 'bytes'})
+
+
+def _e_SyncGroupRequest_SyncGroupRequestAssignment_0(self: SyncGroupRequest_SyncGroupRequestAssignment, w: Writer) -> None:
     w.string(self.member_id)
     w.bytes_(self.assignment)
 
-def _e_SyncGroupRequest_SyncGroupRequestAssignment_4(self: SyncGroupRequest.SyncGroupRequestAssignment, w: Writer) -> None:
+def _e_SyncGroupRequest_SyncGroupRequestAssignment_4(self: SyncGroupRequest_SyncGroupRequestAssignment, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cbytes(self.assignment)
     w.buf.append(0)
 
-def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(r: Reader) -> SyncGroupRequest.SyncGroupRequestAssignment:
+def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(r: Reader) -> SyncGroupRequest_SyncGroupRequestAssignment:
     v_member_id = r.string()
     v_assignment = r.bytes_()
-    return SyncGroupRequest.SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
+    return SyncGroupRequest_SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
 
-def _d_SyncGroupRequest_SyncGroupRequestAssignment_4(r: Reader) -> SyncGroupRequest.SyncGroupRequestAssignment:
+def _d_SyncGroupRequest_SyncGroupRequestAssignment_4(r: Reader) -> SyncGroupRequest_SyncGroupRequestAssignment:
     v_member_id = r.cstring()
     v_assignment = r.cbytes()
     r.skip_tags()
-    return SyncGroupRequest.SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
+    return SyncGroupRequest_SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
 
 def _e_SyncGroupRequest_0(self: SyncGroupRequest, w: Writer) -> None:
     w.string(self.group_id)

@@ -5,41 +5,49 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    committed_metadata: str | None
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, committed_metadata: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.committed_metadata = committed_metadata
+
+
+class TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]
+
+    def __init__(self, name: str = '', partitions: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class TxnOffsetCommitRequest(Message):
     __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics',)
     API_KEY: ClassVar[int] = 28
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class TxnOffsetCommitRequestPartition(Message):
-        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata',)
-        partition_index: int
-        committed_offset: int
-        committed_leader_epoch: int
-        committed_metadata: str | None
-
-        def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, committed_metadata: str | None = '') -> None:
-            self.partition_index = partition_index
-            self.committed_offset = committed_offset
-            self.committed_leader_epoch = committed_leader_epoch
-            self.committed_metadata = committed_metadata
-
-    class TxnOffsetCommitRequestTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition]
-
-        def __init__(self, name: str = '', partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    TxnOffsetCommitRequestPartition: TypeAlias = TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition
+    TxnOffsetCommitRequestTopic: TypeAlias = TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic
 
     transactional_id: str
     group_id: str
@@ -48,9 +56,9 @@ class TxnOffsetCommitRequest(Message):
     generation_id: int
     member_id: str
     group_instance_id: str | None
-    topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic]
+    topics: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]
 
-    def __init__(self, transactional_id: str = '', group_id: str = '', producer_id: int = 0, producer_epoch: int = 0, generation_id: int = -1, member_id: str = '', group_instance_id: str | None = None, topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = DEFAULT) -> None:
+    def __init__(self, transactional_id: str = '', group_id: str = '', producer_id: int = 0, producer_epoch: int = 0, generation_id: int = -1, member_id: str = '', group_instance_id: str | None = None, topics: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic] | Default = DEFAULT) -> None:
         self.transactional_id = transactional_id
         self.group_id = group_id
         self.producer_id = producer_id
@@ -72,35 +80,54 @@ class TxnOffsetCommitRequest(Message):
         return _DEC_TxnOffsetCommitRequest[version - 0](r)
 
 
+setattr(TxnOffsetCommitRequest, 'TxnOffsetCommitRequestPartition', TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, '__name__', 'TxnOffsetCommitRequestPartition')
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, '__qualname__', 'TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition')
+setattr(TxnOffsetCommitRequest, 'TxnOffsetCommitRequestTopic', TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__name__', 'TxnOffsetCommitRequestTopic')
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__qualname__', 'TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic')
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, '__annotations__', {'partition_index': 'int', 'committed_offset': 'int', 'committed_leader_epoch': 'int', 'committed_metadata': 'str | None'})
+setattr(TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, '__annotations__', {'name': 'str', 'partitions': 'list[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]'})
+setattr(TxnOffsetCommitRequest, '__annotations__', {'transactional_id': 'str', 'group_id': 'str', 'producer_id': 'int', 'producer_epoch': 'int', 'generation_id': 'int', 'member_id': 'str', 'group_instance_id': 'str | None', 'topics': 'list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]'})
+
+
+class TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]
+
+    def __init__(self, name: str = '', partitions: list[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class TxnOffsetCommitResponse(Message):
     __slots__ = ('throttle_time_ms', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'topics',)
     API_KEY: ClassVar[int] = 28
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 4
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 3
 
-    class TxnOffsetCommitResponsePartition(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-
-    class TxnOffsetCommitResponseTopic(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition]
-
-        def __init__(self, name: str = '', partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    TxnOffsetCommitResponsePartition: TypeAlias = TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition
+    TxnOffsetCommitResponseTopic: TypeAlias = TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic
 
     throttle_time_ms: int
-    topics: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic]
+    topics: list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]
 
-    def __init__(self, throttle_time_ms: int = 0, topics: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, topics: list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
 
@@ -116,50 +143,61 @@ class TxnOffsetCommitResponse(Message):
         return _DEC_TxnOffsetCommitResponse[version - 0](r)
 
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
+setattr(TxnOffsetCommitResponse, 'TxnOffsetCommitResponsePartition', TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition)
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, '__name__', 'TxnOffsetCommitResponsePartition')
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, '__qualname__', 'TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition')
+setattr(TxnOffsetCommitResponse, 'TxnOffsetCommitResponseTopic', TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__name__', 'TxnOffsetCommitResponseTopic')
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__qualname__', 'TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic')
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, '__annotations__', {'name': 'str', 'partitions': 'list[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]'})
+setattr(TxnOffsetCommitResponse, '__annotations__', {'throttle_time_ms': 'int', 'topics': 'list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]'})
+
+
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.committed_metadata)
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.committed_metadata)
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, w: Writer) -> None:
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.committed_metadata)
     w.buf.append(0)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, w: Writer) -> None:
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(e_partitions, w)
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, w: Writer) -> None:
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(e_partitions, w)
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, w: Writer) -> None:
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -167,21 +205,21 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommi
         _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(e_partitions, w)
     w.buf.append(0)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.cstring()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
 
 def _e_TxnOffsetCommitRequest_0(self: TxnOffsetCommitRequest, w: Writer) -> None:
     w.string(self.transactional_id)
@@ -237,30 +275,30 @@ def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     r.skip_tags()
     return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
 
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(self: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, w: Writer) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(self: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, w: Writer) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(self: TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition:
+def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition:
+def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(self: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, w: Writer) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(e_partitions, w)
 
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, w: Writer) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -268,16 +306,16 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCom
         _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(e_partitions, w)
     w.buf.append(0)
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic:
+def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r: Reader) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic:
+def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
 
 def _e_TxnOffsetCommitResponse_0(self: TxnOffsetCommitResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
 
 
 class UnregisterBrokerRequest(Message):
     __slots__ = ('broker_id',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('broker_id',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -36,8 +37,12 @@ class UnregisterBrokerRequest(Message):
         return _DEC_UnregisterBrokerRequest[version - 0](r)
 
 
+setattr(UnregisterBrokerRequest, '__annotations__', {'broker_id': 'int'})
+
+
 class UnregisterBrokerResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message',)
     API_KEY: ClassVar[int] = 64
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
@@ -62,6 +67,9 @@ class UnregisterBrokerResponse(Message):
         if not 0 <= version <= 0:
             raise DecodeError(f"UnregisterBrokerResponse has no version {version}")
         return _DEC_UnregisterBrokerResponse[version - 0](r)
+
+
+setattr(UnregisterBrokerResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None'})
 
 
 def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> None:

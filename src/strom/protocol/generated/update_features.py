@@ -5,38 +5,43 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class UpdateFeaturesRequest_FeatureUpdateKey(Message):
+    __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type',)
+    feature: str
+    max_version_level: int
+    allow_downgrade: bool
+    upgrade_type: int
+
+    def __init__(self, feature: str = '', max_version_level: int = 0, allow_downgrade: bool = False, upgrade_type: int = 1) -> None:
+        self.feature = feature
+        self.max_version_level = max_version_level
+        self.allow_downgrade = allow_downgrade
+        self.upgrade_type = upgrade_type
 
 
 class UpdateFeaturesRequest(Message):
     __slots__ = ('timeout_ms', 'feature_updates', 'validate_only',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('timeout_ms', 'feature_updates', 'validate_only',)
     API_KEY: ClassVar[int] = 57
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class FeatureUpdateKey(Message):
-        __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type',)
-        feature: str
-        max_version_level: int
-        allow_downgrade: bool
-        upgrade_type: int
-
-        def __init__(self, feature: str = '', max_version_level: int = 0, allow_downgrade: bool = False, upgrade_type: int = 1) -> None:
-            self.feature = feature
-            self.max_version_level = max_version_level
-            self.allow_downgrade = allow_downgrade
-            self.upgrade_type = upgrade_type
+    FeatureUpdateKey: TypeAlias = UpdateFeaturesRequest_FeatureUpdateKey
 
     timeout_ms: int
-    feature_updates: list[UpdateFeaturesRequest.FeatureUpdateKey]
+    feature_updates: list[UpdateFeaturesRequest_FeatureUpdateKey]
     validate_only: bool
 
-    def __init__(self, timeout_ms: int = 60000, feature_updates: list[UpdateFeaturesRequest.FeatureUpdateKey] = DEFAULT, validate_only: bool = False) -> None:
+    def __init__(self, timeout_ms: int = 60000, feature_updates: list[UpdateFeaturesRequest_FeatureUpdateKey] | Default = DEFAULT, validate_only: bool = False) -> None:
         self.timeout_ms = timeout_ms
         self.feature_updates = [] if feature_updates is DEFAULT else feature_updates
         self.validate_only = validate_only
@@ -53,30 +58,42 @@ class UpdateFeaturesRequest(Message):
         return _DEC_UpdateFeaturesRequest[version - 0](r)
 
 
+setattr(UpdateFeaturesRequest, 'FeatureUpdateKey', UpdateFeaturesRequest_FeatureUpdateKey)
+setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__name__', 'FeatureUpdateKey')
+setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__qualname__', 'UpdateFeaturesRequest.FeatureUpdateKey')
+setattr(UpdateFeaturesRequest_FeatureUpdateKey, '__annotations__', {'feature': 'str', 'max_version_level': 'int', 'allow_downgrade': 'bool', 'upgrade_type': 'int'})
+setattr(UpdateFeaturesRequest, '__annotations__', {'timeout_ms': 'int', 'feature_updates': 'list[UpdateFeaturesRequest_FeatureUpdateKey]', 'validate_only': 'bool'})
+
+
+class UpdateFeaturesResponse_UpdatableFeatureResult(Message):
+    __slots__ = ('feature', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('feature', 'error_code', 'error_message',)
+    feature: str
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+        self.feature = feature
+        self.error_code = error_code
+        self.error_message = error_message
+
+
 class UpdateFeaturesResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'error_message', 'results',)
     API_KEY: ClassVar[int] = 57
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 2
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class UpdatableFeatureResult(Message):
-        __slots__ = ('feature', 'error_code', 'error_message',)
-        feature: str
-        error_code: int
-        error_message: str | None
-
-        def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = '') -> None:
-            self.feature = feature
-            self.error_code = error_code
-            self.error_message = error_message
+    UpdatableFeatureResult: TypeAlias = UpdateFeaturesResponse_UpdatableFeatureResult
 
     throttle_time_ms: int
     error_code: int
     error_message: str | None
-    results: list[UpdateFeaturesResponse.UpdatableFeatureResult]
+    results: list[UpdateFeaturesResponse_UpdatableFeatureResult]
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[UpdateFeaturesResponse.UpdatableFeatureResult] = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[UpdateFeaturesResponse_UpdatableFeatureResult] | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
@@ -94,27 +111,34 @@ class UpdateFeaturesResponse(Message):
         return _DEC_UpdateFeaturesResponse[version - 0](r)
 
 
-def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(self: UpdateFeaturesRequest.FeatureUpdateKey, w: Writer) -> None:
+setattr(UpdateFeaturesResponse, 'UpdatableFeatureResult', UpdateFeaturesResponse_UpdatableFeatureResult)
+setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__name__', 'UpdatableFeatureResult')
+setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__qualname__', 'UpdateFeaturesResponse.UpdatableFeatureResult')
+setattr(UpdateFeaturesResponse_UpdatableFeatureResult, '__annotations__', {'feature': 'str', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(UpdateFeaturesResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'error_message': 'str | None', 'results': 'list[UpdateFeaturesResponse_UpdatableFeatureResult]'})
+
+
+def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(self: UpdateFeaturesRequest_FeatureUpdateKey, w: Writer) -> None:
     w.cstring(self.feature)
     w.buf += _S_ho.pack(self.max_version_level, self.allow_downgrade)
     w.buf.append(0)
 
-def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest.FeatureUpdateKey, w: Writer) -> None:
+def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest_FeatureUpdateKey, w: Writer) -> None:
     w.cstring(self.feature)
     w.buf += _S_hb.pack(self.max_version_level, self.upgrade_type)
     w.buf.append(0)
 
-def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest.FeatureUpdateKey:
+def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
     v_max_version_level, v_allow_downgrade = r.fixed(_S_ho)
     r.skip_tags()
-    return UpdateFeaturesRequest.FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, allow_downgrade=v_allow_downgrade)
+    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, allow_downgrade=v_allow_downgrade)
 
-def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest.FeatureUpdateKey:
+def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
     v_max_version_level, v_upgrade_type = r.fixed(_S_hb)
     r.skip_tags()
-    return UpdateFeaturesRequest.FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, upgrade_type=v_upgrade_type)
+    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, upgrade_type=v_upgrade_type)
 
 def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -146,18 +170,18 @@ def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     r.skip_tags()
     return UpdateFeaturesRequest(timeout_ms=v_timeout_ms, feature_updates=v_feature_updates, validate_only=v_validate_only)
 
-def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse.UpdatableFeatureResult, w: Writer) -> None:
+def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse_UpdatableFeatureResult, w: Writer) -> None:
     w.cstring(self.feature)
     w.int16(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r: Reader) -> UpdateFeaturesResponse.UpdatableFeatureResult:
+def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r: Reader) -> UpdateFeaturesResponse_UpdatableFeatureResult:
     v_feature = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UpdateFeaturesResponse.UpdatableFeatureResult(feature=v_feature, error_code=v_error_code, error_message=v_error_message)
+    return UpdateFeaturesResponse_UpdatableFeatureResult(feature=v_feature, error_code=v_error_code, error_message=v_error_message)
 
 def _e_UpdateFeaturesResponse_0(self: UpdateFeaturesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)

@@ -5,92 +5,106 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class UpdateMetadataRequest_UpdateMetadataPartitionState(Message):
+    __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas',)
+    topic_name: str
+    partition_index: int
+    controller_epoch: int
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    zk_version: int
+    replicas: list[int]
+    offline_replicas: list[int]
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] | Default = DEFAULT, zk_version: int = 0, replicas: list[int] | Default = DEFAULT, offline_replicas: list[int] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.controller_epoch = controller_epoch
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.isr = [] if isr is DEFAULT else isr
+        self.zk_version = zk_version
+        self.replicas = [] if replicas is DEFAULT else replicas
+        self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
+
+
+class UpdateMetadataRequest_UpdateMetadataTopicState(Message):
+    __slots__ = ('topic_name', 'topic_id', 'partition_states',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'topic_id', 'partition_states',)
+    topic_name: str
+    topic_id: bytes
+    partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
+
+    def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partition_states = [] if partition_states is DEFAULT else partition_states
+
+
+class UpdateMetadataRequest_UpdateMetadataEndpoint(Message):
+    __slots__ = ('port', 'host', 'listener', 'security_protocol',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('port', 'host', 'listener', 'security_protocol',)
+    port: int
+    host: str
+    listener: str
+    security_protocol: int
+
+    def __init__(self, port: int = 0, host: str = '', listener: str = '', security_protocol: int = 0) -> None:
+        self.port = port
+        self.host = host
+        self.listener = listener
+        self.security_protocol = security_protocol
+
+
+class UpdateMetadataRequest_UpdateMetadataBroker(Message):
+    __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack',)
+    id: int
+    v0_host: str
+    v0_port: int
+    endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint]
+    rack: str | None
+
+    def __init__(self, id: int = 0, v0_host: str = '', v0_port: int = 0, endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint] | Default = DEFAULT, rack: str | None = '') -> None:
+        self.id = id
+        self.v0_host = v0_host
+        self.v0_port = v0_port
+        self.endpoints = [] if endpoints is DEFAULT else endpoints
+        self.rack = rack
 
 
 class UpdateMetadataRequest(Message):
     __slots__ = ('controller_id', 'is_k_raft_controller', 'type', 'controller_epoch', 'broker_epoch', 'ungrouped_partition_states', 'topic_states', 'live_brokers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('controller_id', 'is_k_raft_controller', 'type', 'controller_epoch', 'broker_epoch', 'ungrouped_partition_states', 'topic_states', 'live_brokers',)
     API_KEY: ClassVar[int] = 6
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 8
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 6
 
-    class UpdateMetadataPartitionState(Message):
-        __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas',)
-        topic_name: str
-        partition_index: int
-        controller_epoch: int
-        leader: int
-        leader_epoch: int
-        isr: list[int]
-        zk_version: int
-        replicas: list[int]
-        offline_replicas: list[int]
-
-        def __init__(self, topic_name: str = '', partition_index: int = 0, controller_epoch: int = 0, leader: int = 0, leader_epoch: int = 0, isr: list[int] = DEFAULT, zk_version: int = 0, replicas: list[int] = DEFAULT, offline_replicas: list[int] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partition_index = partition_index
-            self.controller_epoch = controller_epoch
-            self.leader = leader
-            self.leader_epoch = leader_epoch
-            self.isr = [] if isr is DEFAULT else isr
-            self.zk_version = zk_version
-            self.replicas = [] if replicas is DEFAULT else replicas
-            self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-
-    class UpdateMetadataTopicState(Message):
-        __slots__ = ('topic_name', 'topic_id', 'partition_states',)
-        topic_name: str
-        topic_id: bytes
-        partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState]
-
-        def __init__(self, topic_name: str = '', topic_id: bytes = ZERO_UUID, partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.topic_id = topic_id
-            self.partition_states = [] if partition_states is DEFAULT else partition_states
-
-    class UpdateMetadataEndpoint(Message):
-        __slots__ = ('port', 'host', 'listener', 'security_protocol',)
-        port: int
-        host: str
-        listener: str
-        security_protocol: int
-
-        def __init__(self, port: int = 0, host: str = '', listener: str = '', security_protocol: int = 0) -> None:
-            self.port = port
-            self.host = host
-            self.listener = listener
-            self.security_protocol = security_protocol
-
-    class UpdateMetadataBroker(Message):
-        __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack',)
-        id: int
-        v0_host: str
-        v0_port: int
-        endpoints: list[UpdateMetadataRequest.UpdateMetadataEndpoint]
-        rack: str | None
-
-        def __init__(self, id: int = 0, v0_host: str = '', v0_port: int = 0, endpoints: list[UpdateMetadataRequest.UpdateMetadataEndpoint] = DEFAULT, rack: str | None = '') -> None:
-            self.id = id
-            self.v0_host = v0_host
-            self.v0_port = v0_port
-            self.endpoints = [] if endpoints is DEFAULT else endpoints
-            self.rack = rack
+    UpdateMetadataPartitionState: TypeAlias = UpdateMetadataRequest_UpdateMetadataPartitionState
+    UpdateMetadataTopicState: TypeAlias = UpdateMetadataRequest_UpdateMetadataTopicState
+    UpdateMetadataEndpoint: TypeAlias = UpdateMetadataRequest_UpdateMetadataEndpoint
+    UpdateMetadataBroker: TypeAlias = UpdateMetadataRequest_UpdateMetadataBroker
 
     controller_id: int
     is_k_raft_controller: bool
     type: int
     controller_epoch: int
     broker_epoch: int
-    ungrouped_partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState]
-    topic_states: list[UpdateMetadataRequest.UpdateMetadataTopicState]
-    live_brokers: list[UpdateMetadataRequest.UpdateMetadataBroker]
+    ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
+    topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState]
+    live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker]
 
-    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, type: int = 0, controller_epoch: int = 0, broker_epoch: int = -1, ungrouped_partition_states: list[UpdateMetadataRequest.UpdateMetadataPartitionState] = DEFAULT, topic_states: list[UpdateMetadataRequest.UpdateMetadataTopicState] = DEFAULT, live_brokers: list[UpdateMetadataRequest.UpdateMetadataBroker] = DEFAULT) -> None:
+    def __init__(self, controller_id: int = 0, is_k_raft_controller: bool = False, type: int = 0, controller_epoch: int = 0, broker_epoch: int = -1, ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] | Default = DEFAULT, topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState] | Default = DEFAULT, live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker] | Default = DEFAULT) -> None:
         self.controller_id = controller_id
         self.is_k_raft_controller = is_k_raft_controller
         self.type = type
@@ -112,8 +126,28 @@ class UpdateMetadataRequest(Message):
         return _DEC_UpdateMetadataRequest[version - 0](r)
 
 
+setattr(UpdateMetadataRequest, 'UpdateMetadataPartitionState', UpdateMetadataRequest_UpdateMetadataPartitionState)
+setattr(UpdateMetadataRequest_UpdateMetadataPartitionState, '__name__', 'UpdateMetadataPartitionState')
+setattr(UpdateMetadataRequest_UpdateMetadataPartitionState, '__qualname__', 'UpdateMetadataRequest.UpdateMetadataPartitionState')
+setattr(UpdateMetadataRequest, 'UpdateMetadataTopicState', UpdateMetadataRequest_UpdateMetadataTopicState)
+setattr(UpdateMetadataRequest_UpdateMetadataTopicState, '__name__', 'UpdateMetadataTopicState')
+setattr(UpdateMetadataRequest_UpdateMetadataTopicState, '__qualname__', 'UpdateMetadataRequest.UpdateMetadataTopicState')
+setattr(UpdateMetadataRequest, 'UpdateMetadataEndpoint', UpdateMetadataRequest_UpdateMetadataEndpoint)
+setattr(UpdateMetadataRequest_UpdateMetadataEndpoint, '__name__', 'UpdateMetadataEndpoint')
+setattr(UpdateMetadataRequest_UpdateMetadataEndpoint, '__qualname__', 'UpdateMetadataRequest.UpdateMetadataEndpoint')
+setattr(UpdateMetadataRequest, 'UpdateMetadataBroker', UpdateMetadataRequest_UpdateMetadataBroker)
+setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__name__', 'UpdateMetadataBroker')
+setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__qualname__', 'UpdateMetadataRequest.UpdateMetadataBroker')
+setattr(UpdateMetadataRequest_UpdateMetadataPartitionState, '__annotations__', {'topic_name': 'str', 'partition_index': 'int', 'controller_epoch': 'int', 'leader': 'int', 'leader_epoch': 'int', 'isr': 'list[int]', 'zk_version': 'int', 'replicas': 'list[int]', 'offline_replicas': 'list[int]'})
+setattr(UpdateMetadataRequest_UpdateMetadataTopicState, '__annotations__', {'topic_name': 'str', 'topic_id': 'bytes', 'partition_states': 'list[UpdateMetadataRequest_UpdateMetadataPartitionState]'})
+setattr(UpdateMetadataRequest_UpdateMetadataEndpoint, '__annotations__', {'port': 'int', 'host': 'str', 'listener': 'str', 'security_protocol': 'int'})
+setattr(UpdateMetadataRequest_UpdateMetadataBroker, '__annotations__', {'id': 'int', 'v0_host': 'str', 'v0_port': 'int', 'endpoints': 'list[UpdateMetadataRequest_UpdateMetadataEndpoint]', 'rack': 'str | None'})
+setattr(UpdateMetadataRequest, '__annotations__', {'controller_id': 'int', 'is_k_raft_controller': 'bool', 'type': 'int', 'controller_epoch': 'int', 'broker_epoch': 'int', 'ungrouped_partition_states': 'list[UpdateMetadataRequest_UpdateMetadataPartitionState]', 'topic_states': 'list[UpdateMetadataRequest_UpdateMetadataTopicState]', 'live_brokers': 'list[UpdateMetadataRequest_UpdateMetadataBroker]'})
+
+
 class UpdateMetadataResponse(Message):
     __slots__ = ('error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code',)
     API_KEY: ClassVar[int] = 6
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 8
@@ -136,7 +170,10 @@ class UpdateMetadataResponse(Message):
         return _DEC_UpdateMetadataResponse[version - 0](r)
 
 
-def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
+setattr(UpdateMetadataResponse, '__annotations__', {'error_code': 'int'})
+
+
+def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
@@ -149,7 +186,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadata
     for e_replicas in w_replicas:
         w.int32(e_replicas)
 
-def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
@@ -166,7 +203,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadata
     for e_offline_replicas in w_offline_replicas:
         w.int32(e_offline_replicas)
 
-def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
@@ -182,7 +219,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadata
     for e_offline_replicas in w_offline_replicas:
         w.int32(e_offline_replicas)
 
-def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadataRequest.UpdateMetadataPartitionState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
@@ -199,51 +236,51 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadata
         w.int32(e_offline_replicas)
     w.buf.append(0)
 
-def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
+def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest.UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas)
 
-def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
+def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest.UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
 
-def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
+def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest.UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
 
-def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest.UpdateMetadataPartitionState:
+def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.carray_len())]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest.UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
 
-def _e_UpdateMetadataRequest_UpdateMetadataTopicState_0(self: UpdateMetadataRequest.UpdateMetadataTopicState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataTopicState_0(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     pass
 
-def _e_UpdateMetadataRequest_UpdateMetadataTopicState_5(self: UpdateMetadataRequest.UpdateMetadataTopicState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataTopicState_5(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     w.string(self.topic_name)
     w_partition_states = self.partition_states
     w.array_len(len(w_partition_states))
     for e_partition_states in w_partition_states:
         _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(e_partition_states, w)
 
-def _e_UpdateMetadataRequest_UpdateMetadataTopicState_6(self: UpdateMetadataRequest.UpdateMetadataTopicState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataTopicState_6(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partition_states = self.partition_states
     w.carray_len(len(w_partition_states))
@@ -251,7 +288,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataTopicState_6(self: UpdateMetadataRequ
         _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(e_partition_states, w)
     w.buf.append(0)
 
-def _e_UpdateMetadataRequest_UpdateMetadataTopicState_7(self: UpdateMetadataRequest.UpdateMetadataTopicState, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataTopicState_7(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     w.cstring(self.topic_name)
     w.uuid(self.topic_id)
     w_partition_states = self.partition_states
@@ -260,85 +297,85 @@ def _e_UpdateMetadataRequest_UpdateMetadataTopicState_7(self: UpdateMetadataRequ
         _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(e_partition_states, w)
     w.buf.append(0)
 
-def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMetadataRequest.UpdateMetadataTopicState:
-    return UpdateMetadataRequest.UpdateMetadataTopicState()
+def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
+    return UpdateMetadataRequest_UpdateMetadataTopicState()
 
-def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest.UpdateMetadataTopicState:
+def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.string()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest.UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
-def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest.UpdateMetadataTopicState:
+def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest.UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
 
-def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMetadataRequest.UpdateMetadataTopicState:
+def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest.UpdateMetadataTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
 
-def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_0(self: UpdateMetadataRequest.UpdateMetadataEndpoint, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_0(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     pass
 
-def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(self: UpdateMetadataRequest.UpdateMetadataEndpoint, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     w.int32(self.port)
     w.string(self.host)
     w.int16(self.security_protocol)
 
-def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_3(self: UpdateMetadataRequest.UpdateMetadataEndpoint, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_3(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     w.int32(self.port)
     w.string(self.host)
     w.string(self.listener)
     w.int16(self.security_protocol)
 
-def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_6(self: UpdateMetadataRequest.UpdateMetadataEndpoint, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_6(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     w.int32(self.port)
     w.cstring(self.host)
     w.cstring(self.listener)
     w.int16(self.security_protocol)
     w.buf.append(0)
 
-def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_0(r: Reader) -> UpdateMetadataRequest.UpdateMetadataEndpoint:
-    return UpdateMetadataRequest.UpdateMetadataEndpoint()
+def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
+    return UpdateMetadataRequest_UpdateMetadataEndpoint()
 
-def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r: Reader) -> UpdateMetadataRequest.UpdateMetadataEndpoint:
+def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest.UpdateMetadataEndpoint(port=v_port, host=v_host, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, security_protocol=v_security_protocol)
 
-def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r: Reader) -> UpdateMetadataRequest.UpdateMetadataEndpoint:
+def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.string()
     v_listener = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest.UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
 
-def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetadataRequest.UpdateMetadataEndpoint:
+def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.cstring()
     v_listener = r.cstring()
     v_security_protocol = r.int16()
     r.skip_tags()
-    return UpdateMetadataRequest.UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
 
-def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest.UpdateMetadataBroker, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
     w.string(self.v0_host)
     w.int32(self.v0_port)
 
-def _e_UpdateMetadataRequest_UpdateMetadataBroker_1(self: UpdateMetadataRequest.UpdateMetadataBroker, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataBroker_1(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
         _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(e_endpoints, w)
 
-def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest.UpdateMetadataBroker, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
@@ -346,7 +383,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest.
         _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(e_endpoints, w)
     w.nstring(self.rack)
 
-def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest.UpdateMetadataBroker, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
@@ -354,7 +391,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest.
         _e_UpdateMetadataRequest_UpdateMetadataEndpoint_3(e_endpoints, w)
     w.nstring(self.rack)
 
-def _e_UpdateMetadataRequest_UpdateMetadataBroker_6(self: UpdateMetadataRequest.UpdateMetadataBroker, w: Writer) -> None:
+def _e_UpdateMetadataRequest_UpdateMetadataBroker_6(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
     w_endpoints = self.endpoints
     w.carray_len(len(w_endpoints))
@@ -363,35 +400,35 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_6(self: UpdateMetadataRequest.
     w.cnstring(self.rack)
     w.buf.append(0)
 
-def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadataRequest.UpdateMetadataBroker:
+def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_v0_host = r.string()
     v_v0_port = r.int32()
-    return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, v0_host=v_v0_host, v0_port=v_v0_port)
+    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, v0_host=v_v0_host, v0_port=v_v0_port)
 
-def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest.UpdateMetadataBroker:
+def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, endpoints=v_endpoints)
+    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints)
 
-def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest.UpdateMetadataBroker:
+def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
     v_rack = r.nstring()
-    return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
 
-def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest.UpdateMetadataBroker:
+def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(r.array_len())]
     v_rack = r.nstring()
-    return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
 
-def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest.UpdateMetadataBroker:
+def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(r.carray_len())]
     v_rack = r.cnstring()
     r.skip_tags()
-    return UpdateMetadataRequest.UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
 
 def _e_UpdateMetadataRequest_0(self: UpdateMetadataRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)

@@ -5,54 +5,62 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class UpdateRaftVoterRequest_Listener(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+
+
+class UpdateRaftVoterRequest_KRaftVersionFeature(Message):
+    __slots__ = ('min_supported_version', 'max_supported_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('min_supported_version', 'max_supported_version',)
+    min_supported_version: int
+    max_supported_version: int
+
+    def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+        self.min_supported_version = min_supported_version
+        self.max_supported_version = max_supported_version
 
 
 class UpdateRaftVoterRequest(Message):
     __slots__ = ('cluster_id', 'current_leader_epoch', 'voter_id', 'voter_directory_id', 'listeners', 'k_raft_version_feature',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'current_leader_epoch', 'voter_id', 'voter_directory_id', 'listeners', 'k_raft_version_feature',)
     API_KEY: ClassVar[int] = 82
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Listener(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
-
-    class KRaftVersionFeature(Message):
-        __slots__ = ('min_supported_version', 'max_supported_version',)
-        min_supported_version: int
-        max_supported_version: int
-
-        def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
-            self.min_supported_version = min_supported_version
-            self.max_supported_version = max_supported_version
+    Listener: TypeAlias = UpdateRaftVoterRequest_Listener
+    KRaftVersionFeature: TypeAlias = UpdateRaftVoterRequest_KRaftVersionFeature
 
     cluster_id: str | None
     current_leader_epoch: int
     voter_id: int
     voter_directory_id: bytes
-    listeners: list[UpdateRaftVoterRequest.Listener]
-    k_raft_version_feature: UpdateRaftVoterRequest.KRaftVersionFeature
+    listeners: list[UpdateRaftVoterRequest_Listener]
+    k_raft_version_feature: UpdateRaftVoterRequest_KRaftVersionFeature
 
-    def __init__(self, cluster_id: str | None = '', current_leader_epoch: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[UpdateRaftVoterRequest.Listener] = DEFAULT, k_raft_version_feature: UpdateRaftVoterRequest.KRaftVersionFeature = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = '', current_leader_epoch: int = 0, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, listeners: list[UpdateRaftVoterRequest_Listener] | Default = DEFAULT, k_raft_version_feature: UpdateRaftVoterRequest_KRaftVersionFeature | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.current_leader_epoch = current_leader_epoch
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.listeners = [] if listeners is DEFAULT else listeners
-        self.k_raft_version_feature = UpdateRaftVoterRequest.KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
+        self.k_raft_version_feature = UpdateRaftVoterRequest_KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -66,34 +74,50 @@ class UpdateRaftVoterRequest(Message):
         return _DEC_UpdateRaftVoterRequest[version - 0](r)
 
 
+setattr(UpdateRaftVoterRequest, 'Listener', UpdateRaftVoterRequest_Listener)
+setattr(UpdateRaftVoterRequest_Listener, '__name__', 'Listener')
+setattr(UpdateRaftVoterRequest_Listener, '__qualname__', 'UpdateRaftVoterRequest.Listener')
+setattr(UpdateRaftVoterRequest, 'KRaftVersionFeature', UpdateRaftVoterRequest_KRaftVersionFeature)
+setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__name__', 'KRaftVersionFeature')
+setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__qualname__', 'UpdateRaftVoterRequest.KRaftVersionFeature')
+setattr(UpdateRaftVoterRequest_Listener, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(UpdateRaftVoterRequest_KRaftVersionFeature, '__annotations__', {'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(UpdateRaftVoterRequest, '__annotations__', {'cluster_id': 'str | None', 'current_leader_epoch': 'int', 'voter_id': 'int', 'voter_directory_id': 'bytes', 'listeners': 'list[UpdateRaftVoterRequest_Listener]', 'k_raft_version_feature': 'UpdateRaftVoterRequest_KRaftVersionFeature'})
+
+
+class UpdateRaftVoterResponse_CurrentLeader(Message):
+    __slots__ = ('leader_id', 'leader_epoch', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('leader_id', 'leader_epoch', 'host', 'port',)
+    leader_id: int
+    leader_epoch: int
+    host: str
+    port: int
+
+    def __init__(self, leader_id: int = -1, leader_epoch: int = -1, host: str = '', port: int = 0) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.host = host
+        self.port = port
+
+
 class UpdateRaftVoterResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'current_leader',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('throttle_time_ms', 'error_code', 'current_leader',)
     API_KEY: ClassVar[int] = 82
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class CurrentLeader(Message):
-        __slots__ = ('leader_id', 'leader_epoch', 'host', 'port',)
-        leader_id: int
-        leader_epoch: int
-        host: str
-        port: int
-
-        def __init__(self, leader_id: int = -1, leader_epoch: int = -1, host: str = '', port: int = 0) -> None:
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.host = host
-            self.port = port
+    CurrentLeader: TypeAlias = UpdateRaftVoterResponse_CurrentLeader
 
     throttle_time_ms: int
     error_code: int
-    current_leader: UpdateRaftVoterResponse.CurrentLeader
+    current_leader: UpdateRaftVoterResponse_CurrentLeader
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, current_leader: UpdateRaftVoterResponse.CurrentLeader = DEFAULT) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, current_leader: UpdateRaftVoterResponse_CurrentLeader | Default = DEFAULT) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.current_leader = UpdateRaftVoterResponse.CurrentLeader() if current_leader is DEFAULT else current_leader
+        self.current_leader = UpdateRaftVoterResponse_CurrentLeader() if current_leader is DEFAULT else current_leader
 
     def encode(self, w: Writer, version: int) -> None:
         if not 0 <= version <= 0:
@@ -107,27 +131,34 @@ class UpdateRaftVoterResponse(Message):
         return _DEC_UpdateRaftVoterResponse[version - 0](r)
 
 
-def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest.Listener, w: Writer) -> None:
+setattr(UpdateRaftVoterResponse, 'CurrentLeader', UpdateRaftVoterResponse_CurrentLeader)
+setattr(UpdateRaftVoterResponse_CurrentLeader, '__name__', 'CurrentLeader')
+setattr(UpdateRaftVoterResponse_CurrentLeader, '__qualname__', 'UpdateRaftVoterResponse.CurrentLeader')
+setattr(UpdateRaftVoterResponse_CurrentLeader, '__annotations__', {'leader_id': 'int', 'leader_epoch': 'int', 'host': 'str', 'port': 'int'})
+setattr(UpdateRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'error_code': 'int', 'current_leader': 'UpdateRaftVoterResponse_CurrentLeader'})
+
+
+def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest.Listener:
+def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return UpdateRaftVoterRequest.Listener(name=v_name, host=v_host, port=v_port)
+    return UpdateRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
 
-def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest.KRaftVersionFeature, w: Writer) -> None:
+def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
-def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest.KRaftVersionFeature:
+def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest_KRaftVersionFeature:
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return UpdateRaftVoterRequest.KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return UpdateRaftVoterRequest_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -149,18 +180,18 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     r.skip_tags()
     return UpdateRaftVoterRequest(cluster_id=v_cluster_id, current_leader_epoch=v_current_leader_epoch, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners, k_raft_version_feature=v_k_raft_version_feature)
 
-def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse.CurrentLeader, w: Writer) -> None:
+def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse_CurrentLeader, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.cstring(self.host)
     w.int32(self.port)
     w.buf.append(0)
 
-def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse.CurrentLeader:
+def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse_CurrentLeader:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     v_host = r.cstring()
     v_port = r.int32()
     r.skip_tags()
-    return UpdateRaftVoterResponse.CurrentLeader(leader_id=v_leader_id, leader_epoch=v_leader_epoch, host=v_host, port=v_port)
+    return UpdateRaftVoterResponse_CurrentLeader(leader_id=v_leader_id, leader_epoch=v_leader_epoch, host=v_host, port=v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -173,7 +204,7 @@ def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> No
 
 def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_current_leader: UpdateRaftVoterResponse.CurrentLeader = UpdateRaftVoterResponse.CurrentLeader()
+    v_current_leader: UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:
@@ -187,7 +218,7 @@ _ENC_UpdateRaftVoterRequest = (_e_UpdateRaftVoterRequest_0,)
 _DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)
 _ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
 _DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
-_DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse.CurrentLeader()
+_DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
 _S_hh = Struct(">hh")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")

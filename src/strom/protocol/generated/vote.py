@@ -5,53 +5,61 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class VoteRequest_PartitionData(Message):
+    __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset',)
+    partition_index: int
+    candidate_epoch: int
+    candidate_id: int
+    candidate_directory_id: bytes
+    voter_directory_id: bytes
+    last_offset_epoch: int
+    last_offset: int
+
+    def __init__(self, partition_index: int = 0, candidate_epoch: int = 0, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID, voter_directory_id: bytes = ZERO_UUID, last_offset_epoch: int = 0, last_offset: int = 0) -> None:
+        self.partition_index = partition_index
+        self.candidate_epoch = candidate_epoch
+        self.candidate_id = candidate_id
+        self.candidate_directory_id = candidate_directory_id
+        self.voter_directory_id = voter_directory_id
+        self.last_offset_epoch = last_offset_epoch
+        self.last_offset = last_offset
+
+
+class VoteRequest_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[VoteRequest_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[VoteRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class VoteRequest(Message):
     __slots__ = ('cluster_id', 'voter_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('cluster_id', 'voter_id', 'topics',)
     API_KEY: ClassVar[int] = 52
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset',)
-        partition_index: int
-        candidate_epoch: int
-        candidate_id: int
-        candidate_directory_id: bytes
-        voter_directory_id: bytes
-        last_offset_epoch: int
-        last_offset: int
-
-        def __init__(self, partition_index: int = 0, candidate_epoch: int = 0, candidate_id: int = 0, candidate_directory_id: bytes = ZERO_UUID, voter_directory_id: bytes = ZERO_UUID, last_offset_epoch: int = 0, last_offset: int = 0) -> None:
-            self.partition_index = partition_index
-            self.candidate_epoch = candidate_epoch
-            self.candidate_id = candidate_id
-            self.candidate_directory_id = candidate_directory_id
-            self.voter_directory_id = voter_directory_id
-            self.last_offset_epoch = last_offset_epoch
-            self.last_offset = last_offset
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[VoteRequest.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[VoteRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
+    PartitionData: TypeAlias = VoteRequest_PartitionData
+    TopicData: TypeAlias = VoteRequest_TopicData
 
     cluster_id: str | None
     voter_id: int
-    topics: list[VoteRequest.TopicData]
+    topics: list[VoteRequest_TopicData]
 
-    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[VoteRequest.TopicData] = DEFAULT) -> None:
+    def __init__(self, cluster_id: str | None = None, voter_id: int = -1, topics: list[VoteRequest_TopicData] | Default = DEFAULT) -> None:
         self.cluster_id = cluster_id
         self.voter_id = voter_id
         self.topics = [] if topics is DEFAULT else topics
@@ -68,53 +76,75 @@ class VoteRequest(Message):
         return _DEC_VoteRequest[version - 0](r)
 
 
+setattr(VoteRequest, 'PartitionData', VoteRequest_PartitionData)
+setattr(VoteRequest_PartitionData, '__name__', 'PartitionData')
+setattr(VoteRequest_PartitionData, '__qualname__', 'VoteRequest.PartitionData')
+setattr(VoteRequest, 'TopicData', VoteRequest_TopicData)
+setattr(VoteRequest_TopicData, '__name__', 'TopicData')
+setattr(VoteRequest_TopicData, '__qualname__', 'VoteRequest.TopicData')
+setattr(VoteRequest_PartitionData, '__annotations__', {'partition_index': 'int', 'candidate_epoch': 'int', 'candidate_id': 'int', 'candidate_directory_id': 'bytes', 'voter_directory_id': 'bytes', 'last_offset_epoch': 'int', 'last_offset': 'int'})
+setattr(VoteRequest_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[VoteRequest_PartitionData]'})
+setattr(VoteRequest, '__annotations__', {'cluster_id': 'str | None', 'voter_id': 'int', 'topics': 'list[VoteRequest_TopicData]'})
+
+
+class VoteResponse_PartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+    vote_granted: bool
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, vote_granted: bool = False) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.vote_granted = vote_granted
+
+
+class VoteResponse_TopicData(Message):
+    __slots__ = ('topic_name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_name', 'partitions',)
+    topic_name: str
+    partitions: list[VoteResponse_PartitionData]
+
+    def __init__(self, topic_name: str = '', partitions: list[VoteResponse_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class VoteResponse_NodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('node_id', 'host', 'port',)
+    node_id: int
+    host: str
+    port: int
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+
+
 class VoteResponse(Message):
     __slots__ = ('error_code', 'topics', 'node_endpoints',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('error_code', 'topics', 'node_endpoints',)
     API_KEY: ClassVar[int] = 52
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionData(Message):
-        __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted',)
-        partition_index: int
-        error_code: int
-        leader_id: int
-        leader_epoch: int
-        vote_granted: bool
-
-        def __init__(self, partition_index: int = 0, error_code: int = 0, leader_id: int = 0, leader_epoch: int = 0, vote_granted: bool = False) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
-            self.leader_id = leader_id
-            self.leader_epoch = leader_epoch
-            self.vote_granted = vote_granted
-
-    class TopicData(Message):
-        __slots__ = ('topic_name', 'partitions',)
-        topic_name: str
-        partitions: list[VoteResponse.PartitionData]
-
-        def __init__(self, topic_name: str = '', partitions: list[VoteResponse.PartitionData] = DEFAULT) -> None:
-            self.topic_name = topic_name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class NodeEndpoint(Message):
-        __slots__ = ('node_id', 'host', 'port',)
-        node_id: int
-        host: str
-        port: int
-
-        def __init__(self, node_id: int = 0, host: str = '', port: int = 0) -> None:
-            self.node_id = node_id
-            self.host = host
-            self.port = port
+    PartitionData: TypeAlias = VoteResponse_PartitionData
+    TopicData: TypeAlias = VoteResponse_TopicData
+    NodeEndpoint: TypeAlias = VoteResponse_NodeEndpoint
 
     error_code: int
-    topics: list[VoteResponse.TopicData]
-    node_endpoints: list[VoteResponse.NodeEndpoint]
+    topics: list[VoteResponse_TopicData]
+    node_endpoints: list[VoteResponse_NodeEndpoint]
 
-    def __init__(self, error_code: int = 0, topics: list[VoteResponse.TopicData] = DEFAULT, node_endpoints: list[VoteResponse.NodeEndpoint] = DEFAULT) -> None:
+    def __init__(self, error_code: int = 0, topics: list[VoteResponse_TopicData] | Default = DEFAULT, node_endpoints: list[VoteResponse_NodeEndpoint] | Default = DEFAULT) -> None:
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
@@ -131,31 +161,46 @@ class VoteResponse(Message):
         return _DEC_VoteResponse[version - 0](r)
 
 
-def _e_VoteRequest_PartitionData_0(self: VoteRequest.PartitionData, w: Writer) -> None:
+setattr(VoteResponse, 'PartitionData', VoteResponse_PartitionData)
+setattr(VoteResponse_PartitionData, '__name__', 'PartitionData')
+setattr(VoteResponse_PartitionData, '__qualname__', 'VoteResponse.PartitionData')
+setattr(VoteResponse, 'TopicData', VoteResponse_TopicData)
+setattr(VoteResponse_TopicData, '__name__', 'TopicData')
+setattr(VoteResponse_TopicData, '__qualname__', 'VoteResponse.TopicData')
+setattr(VoteResponse, 'NodeEndpoint', VoteResponse_NodeEndpoint)
+setattr(VoteResponse_NodeEndpoint, '__name__', 'NodeEndpoint')
+setattr(VoteResponse_NodeEndpoint, '__qualname__', 'VoteResponse.NodeEndpoint')
+setattr(VoteResponse_PartitionData, '__annotations__', {'partition_index': 'int', 'error_code': 'int', 'leader_id': 'int', 'leader_epoch': 'int', 'vote_granted': 'bool'})
+setattr(VoteResponse_TopicData, '__annotations__', {'topic_name': 'str', 'partitions': 'list[VoteResponse_PartitionData]'})
+setattr(VoteResponse_NodeEndpoint, '__annotations__', {'node_id': 'int', 'host': 'str', 'port': 'int'})
+setattr(VoteResponse, '__annotations__', {'error_code': 'int', 'topics': 'list[VoteResponse_TopicData]', 'node_endpoints': 'list[VoteResponse_NodeEndpoint]'})
+
+
+def _e_VoteRequest_PartitionData_0(self: VoteRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iiiiq.pack(self.partition_index, self.candidate_epoch, self.candidate_id, self.last_offset_epoch, self.last_offset)
     w.buf.append(0)
 
-def _e_VoteRequest_PartitionData_1(self: VoteRequest.PartitionData, w: Writer) -> None:
+def _e_VoteRequest_PartitionData_1(self: VoteRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.candidate_epoch, self.candidate_id)
     w.uuid(self.candidate_directory_id)
     w.uuid(self.voter_directory_id)
     w.buf += _S_iq.pack(self.last_offset_epoch, self.last_offset)
     w.buf.append(0)
 
-def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest.PartitionData:
+def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest_PartitionData:
     v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed(_S_iiiiq)
     r.skip_tags()
-    return VoteRequest.PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
+    return VoteRequest_PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
 
-def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest.PartitionData:
+def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest_PartitionData:
     v_partition_index, v_candidate_epoch, v_candidate_id = r.fixed(_S_iii)
     v_candidate_directory_id = r.uuid()
     v_voter_directory_id = r.uuid()
     v_last_offset_epoch, v_last_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return VoteRequest.PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id, voter_directory_id=v_voter_directory_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
+    return VoteRequest_PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id, voter_directory_id=v_voter_directory_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
 
-def _e_VoteRequest_TopicData_0(self: VoteRequest.TopicData, w: Writer) -> None:
+def _e_VoteRequest_TopicData_0(self: VoteRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -163,7 +208,7 @@ def _e_VoteRequest_TopicData_0(self: VoteRequest.TopicData, w: Writer) -> None:
         _e_VoteRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _e_VoteRequest_TopicData_1(self: VoteRequest.TopicData, w: Writer) -> None:
+def _e_VoteRequest_TopicData_1(self: VoteRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -171,17 +216,17 @@ def _e_VoteRequest_TopicData_1(self: VoteRequest.TopicData, w: Writer) -> None:
         _e_VoteRequest_PartitionData_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_VoteRequest_TopicData_0(r: Reader) -> VoteRequest.TopicData:
+def _d_VoteRequest_TopicData_0(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_VoteRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return VoteRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _d_VoteRequest_TopicData_1(r: Reader) -> VoteRequest.TopicData:
+def _d_VoteRequest_TopicData_1(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_VoteRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return VoteRequest.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
 def _e_VoteRequest_0(self: VoteRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -213,16 +258,16 @@ def _d_VoteRequest_1(r: Reader) -> VoteRequest:
     r.skip_tags()
     return VoteRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics)
 
-def _e_VoteResponse_PartitionData_0(self: VoteResponse.PartitionData, w: Writer) -> None:
+def _e_VoteResponse_PartitionData_0(self: VoteResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiio.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.vote_granted)
     w.buf.append(0)
 
-def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse.PartitionData:
+def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed(_S_ihiio)
     r.skip_tags()
-    return VoteResponse.PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, vote_granted=v_vote_granted)
+    return VoteResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, vote_granted=v_vote_granted)
 
-def _e_VoteResponse_TopicData_0(self: VoteResponse.TopicData, w: Writer) -> None:
+def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -230,31 +275,31 @@ def _e_VoteResponse_TopicData_0(self: VoteResponse.TopicData, w: Writer) -> None
         _e_VoteResponse_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_VoteResponse_TopicData_0(r: Reader) -> VoteResponse.TopicData:
+def _d_VoteResponse_TopicData_0(r: Reader) -> VoteResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_VoteResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return VoteResponse.TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
 
-def _e_VoteResponse_NodeEndpoint_0(self: VoteResponse.NodeEndpoint, w: Writer) -> None:
+def _e_VoteResponse_NodeEndpoint_0(self: VoteResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
-def _e_VoteResponse_NodeEndpoint_1(self: VoteResponse.NodeEndpoint, w: Writer) -> None:
+def _e_VoteResponse_NodeEndpoint_1(self: VoteResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse.NodeEndpoint:
+def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
     r.skip_tags()
-    return VoteResponse.NodeEndpoint()
+    return VoteResponse_NodeEndpoint()
 
-def _d_VoteResponse_NodeEndpoint_1(r: Reader) -> VoteResponse.NodeEndpoint:
+def _d_VoteResponse_NodeEndpoint_1(r: Reader) -> VoteResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return VoteResponse.NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return VoteResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
 
 def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -289,7 +334,7 @@ def _d_VoteResponse_0(r: Reader) -> VoteResponse:
 def _d_VoteResponse_1(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
     v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(r.carray_len())]
-    v_node_endpoints: list[VoteResponse.NodeEndpoint] = list()
+    v_node_endpoints: list[VoteResponse_NodeEndpoint] = list()
     for _ in range(r._length(r.uvarint())):
         tag, size = r.tag_header()
         if tag == 0:

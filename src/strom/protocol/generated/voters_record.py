@@ -5,57 +5,68 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class VotersRecord_Endpoint(Message):
+    __slots__ = ('name', 'host', 'port',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'host', 'port',)
+    name: str
+    host: str
+    port: int
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+
+
+class VotersRecord_KRaftVersionFeature(Message):
+    __slots__ = ('min_supported_version', 'max_supported_version',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('min_supported_version', 'max_supported_version',)
+    min_supported_version: int
+    max_supported_version: int
+
+    def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
+        self.min_supported_version = min_supported_version
+        self.max_supported_version = max_supported_version
+
+
+class VotersRecord_Voter(Message):
+    __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature',)
+    voter_id: int
+    voter_directory_id: bytes
+    endpoints: list[VotersRecord_Endpoint]
+    k_raft_version_feature: VotersRecord_KRaftVersionFeature
+
+    def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, endpoints: list[VotersRecord_Endpoint] | Default = DEFAULT, k_raft_version_feature: VotersRecord_KRaftVersionFeature | Default = DEFAULT) -> None:
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
+        self.endpoints = [] if endpoints is DEFAULT else endpoints
+        self.k_raft_version_feature = VotersRecord_KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
 
 
 class VotersRecord(Message):
     __slots__ = ('version', 'voters',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('version', 'voters',)
     API_KEY: ClassVar[int] = -1
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class Endpoint(Message):
-        __slots__ = ('name', 'host', 'port',)
-        name: str
-        host: str
-        port: int
-
-        def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
-            self.name = name
-            self.host = host
-            self.port = port
-
-    class KRaftVersionFeature(Message):
-        __slots__ = ('min_supported_version', 'max_supported_version',)
-        min_supported_version: int
-        max_supported_version: int
-
-        def __init__(self, min_supported_version: int = 0, max_supported_version: int = 0) -> None:
-            self.min_supported_version = min_supported_version
-            self.max_supported_version = max_supported_version
-
-    class Voter(Message):
-        __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature',)
-        voter_id: int
-        voter_directory_id: bytes
-        endpoints: list[VotersRecord.Endpoint]
-        k_raft_version_feature: VotersRecord.KRaftVersionFeature
-
-        def __init__(self, voter_id: int = 0, voter_directory_id: bytes = ZERO_UUID, endpoints: list[VotersRecord.Endpoint] = DEFAULT, k_raft_version_feature: VotersRecord.KRaftVersionFeature = DEFAULT) -> None:
-            self.voter_id = voter_id
-            self.voter_directory_id = voter_directory_id
-            self.endpoints = [] if endpoints is DEFAULT else endpoints
-            self.k_raft_version_feature = VotersRecord.KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
+    Endpoint: TypeAlias = VotersRecord_Endpoint
+    KRaftVersionFeature: TypeAlias = VotersRecord_KRaftVersionFeature
+    Voter: TypeAlias = VotersRecord_Voter
 
     version: int
-    voters: list[VotersRecord.Voter]
+    voters: list[VotersRecord_Voter]
 
-    def __init__(self, version: int = 0, voters: list[VotersRecord.Voter] = DEFAULT) -> None:
+    def __init__(self, version: int = 0, voters: list[VotersRecord_Voter] | Default = DEFAULT) -> None:
         self.version = version
         self.voters = [] if voters is DEFAULT else voters
 
@@ -71,29 +82,44 @@ class VotersRecord(Message):
         return _DEC_VotersRecord[version - 0](r)
 
 
-def _e_VotersRecord_Endpoint_0(self: VotersRecord.Endpoint, w: Writer) -> None:
+setattr(VotersRecord, 'Endpoint', VotersRecord_Endpoint)
+setattr(VotersRecord_Endpoint, '__name__', 'Endpoint')
+setattr(VotersRecord_Endpoint, '__qualname__', 'VotersRecord.Endpoint')
+setattr(VotersRecord, 'KRaftVersionFeature', VotersRecord_KRaftVersionFeature)
+setattr(VotersRecord_KRaftVersionFeature, '__name__', 'KRaftVersionFeature')
+setattr(VotersRecord_KRaftVersionFeature, '__qualname__', 'VotersRecord.KRaftVersionFeature')
+setattr(VotersRecord, 'Voter', VotersRecord_Voter)
+setattr(VotersRecord_Voter, '__name__', 'Voter')
+setattr(VotersRecord_Voter, '__qualname__', 'VotersRecord.Voter')
+setattr(VotersRecord_Endpoint, '__annotations__', {'name': 'str', 'host': 'str', 'port': 'int'})
+setattr(VotersRecord_KRaftVersionFeature, '__annotations__', {'min_supported_version': 'int', 'max_supported_version': 'int'})
+setattr(VotersRecord_Voter, '__annotations__', {'voter_id': 'int', 'voter_directory_id': 'bytes', 'endpoints': 'list[VotersRecord_Endpoint]', 'k_raft_version_feature': 'VotersRecord_KRaftVersionFeature'})
+setattr(VotersRecord, '__annotations__', {'version': 'int', 'voters': 'list[VotersRecord_Voter]'})
+
+
+def _e_VotersRecord_Endpoint_0(self: VotersRecord_Endpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
     w.uint16(self.port)
     w.buf.append(0)
 
-def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord.Endpoint:
+def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord_Endpoint:
     v_name = r.cstring()
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return VotersRecord.Endpoint(name=v_name, host=v_host, port=v_port)
+    return VotersRecord_Endpoint(name=v_name, host=v_host, port=v_port)
 
-def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord.KRaftVersionFeature, w: Writer) -> None:
+def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
-def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord.KRaftVersionFeature:
+def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord_KRaftVersionFeature:
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return VotersRecord.KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return VotersRecord_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
 
-def _e_VotersRecord_Voter_0(self: VotersRecord.Voter, w: Writer) -> None:
+def _e_VotersRecord_Voter_0(self: VotersRecord_Voter, w: Writer) -> None:
     w.int32(self.voter_id)
     w.uuid(self.voter_directory_id)
     w_endpoints = self.endpoints
@@ -103,13 +129,13 @@ def _e_VotersRecord_Voter_0(self: VotersRecord.Voter, w: Writer) -> None:
     _e_VotersRecord_KRaftVersionFeature_0(self.k_raft_version_feature, w)
     w.buf.append(0)
 
-def _d_VotersRecord_Voter_0(r: Reader) -> VotersRecord.Voter:
+def _d_VotersRecord_Voter_0(r: Reader) -> VotersRecord_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     v_endpoints = [_d_VotersRecord_Endpoint_0(r) for _ in range(r.carray_len())]
     v_k_raft_version_feature = _d_VotersRecord_KRaftVersionFeature_0(r)
     r.skip_tags()
-    return VotersRecord.Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, endpoints=v_endpoints, k_raft_version_feature=v_k_raft_version_feature)
+    return VotersRecord_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, endpoints=v_endpoints, k_raft_version_feature=v_k_raft_version_feature)
 
 def _e_VotersRecord_0(self: VotersRecord, w: Writer) -> None:
     w.int16(self.version)

@@ -5,61 +5,72 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class WriteShareGroupStateRequest_StateBatch(Message):
+    __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
+    first_offset: int
+    last_offset: int
+    delivery_state: int
+    delivery_count: int
+
+    def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_state: int = 0, delivery_count: int = 0) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.delivery_state = delivery_state
+        self.delivery_count = delivery_count
+
+
+class WriteShareGroupStateRequest_PartitionData(Message):
+    __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches',)
+    partition: int
+    state_epoch: int
+    leader_epoch: int
+    start_offset: int
+    state_batches: list[WriteShareGroupStateRequest_StateBatch]
+
+    def __init__(self, partition: int = 0, state_epoch: int = 0, leader_epoch: int = 0, start_offset: int = 0, state_batches: list[WriteShareGroupStateRequest_StateBatch] | Default = DEFAULT) -> None:
+        self.partition = partition
+        self.state_epoch = state_epoch
+        self.leader_epoch = leader_epoch
+        self.start_offset = start_offset
+        self.state_batches = [] if state_batches is DEFAULT else state_batches
+
+
+class WriteShareGroupStateRequest_WriteStateData(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[WriteShareGroupStateRequest_PartitionData]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[WriteShareGroupStateRequest_PartitionData] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
 
 
 class WriteShareGroupStateRequest(Message):
     __slots__ = ('group_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('group_id', 'topics',)
     API_KEY: ClassVar[int] = 85
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class StateBatch(Message):
-        __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count',)
-        first_offset: int
-        last_offset: int
-        delivery_state: int
-        delivery_count: int
-
-        def __init__(self, first_offset: int = 0, last_offset: int = 0, delivery_state: int = 0, delivery_count: int = 0) -> None:
-            self.first_offset = first_offset
-            self.last_offset = last_offset
-            self.delivery_state = delivery_state
-            self.delivery_count = delivery_count
-
-    class PartitionData(Message):
-        __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches',)
-        partition: int
-        state_epoch: int
-        leader_epoch: int
-        start_offset: int
-        state_batches: list[WriteShareGroupStateRequest.StateBatch]
-
-        def __init__(self, partition: int = 0, state_epoch: int = 0, leader_epoch: int = 0, start_offset: int = 0, state_batches: list[WriteShareGroupStateRequest.StateBatch] = DEFAULT) -> None:
-            self.partition = partition
-            self.state_epoch = state_epoch
-            self.leader_epoch = leader_epoch
-            self.start_offset = start_offset
-            self.state_batches = [] if state_batches is DEFAULT else state_batches
-
-    class WriteStateData(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[WriteShareGroupStateRequest.PartitionData]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[WriteShareGroupStateRequest.PartitionData] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
+    StateBatch: TypeAlias = WriteShareGroupStateRequest_StateBatch
+    PartitionData: TypeAlias = WriteShareGroupStateRequest_PartitionData
+    WriteStateData: TypeAlias = WriteShareGroupStateRequest_WriteStateData
 
     group_id: str
-    topics: list[WriteShareGroupStateRequest.WriteStateData]
+    topics: list[WriteShareGroupStateRequest_WriteStateData]
 
-    def __init__(self, group_id: str = '', topics: list[WriteShareGroupStateRequest.WriteStateData] = DEFAULT) -> None:
+    def __init__(self, group_id: str = '', topics: list[WriteShareGroupStateRequest_WriteStateData] | Default = DEFAULT) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
 
@@ -75,36 +86,59 @@ class WriteShareGroupStateRequest(Message):
         return _DEC_WriteShareGroupStateRequest[version - 0](r)
 
 
+setattr(WriteShareGroupStateRequest, 'StateBatch', WriteShareGroupStateRequest_StateBatch)
+setattr(WriteShareGroupStateRequest_StateBatch, '__name__', 'StateBatch')
+setattr(WriteShareGroupStateRequest_StateBatch, '__qualname__', 'WriteShareGroupStateRequest.StateBatch')
+setattr(WriteShareGroupStateRequest, 'PartitionData', WriteShareGroupStateRequest_PartitionData)
+setattr(WriteShareGroupStateRequest_PartitionData, '__name__', 'PartitionData')
+setattr(WriteShareGroupStateRequest_PartitionData, '__qualname__', 'WriteShareGroupStateRequest.PartitionData')
+setattr(WriteShareGroupStateRequest, 'WriteStateData', WriteShareGroupStateRequest_WriteStateData)
+setattr(WriteShareGroupStateRequest_WriteStateData, '__name__', 'WriteStateData')
+setattr(WriteShareGroupStateRequest_WriteStateData, '__qualname__', 'WriteShareGroupStateRequest.WriteStateData')
+setattr(WriteShareGroupStateRequest_StateBatch, '__annotations__', {'first_offset': 'int', 'last_offset': 'int', 'delivery_state': 'int', 'delivery_count': 'int'})
+setattr(WriteShareGroupStateRequest_PartitionData, '__annotations__', {'partition': 'int', 'state_epoch': 'int', 'leader_epoch': 'int', 'start_offset': 'int', 'state_batches': 'list[WriteShareGroupStateRequest_StateBatch]'})
+setattr(WriteShareGroupStateRequest_WriteStateData, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[WriteShareGroupStateRequest_PartitionData]'})
+setattr(WriteShareGroupStateRequest, '__annotations__', {'group_id': 'str', 'topics': 'list[WriteShareGroupStateRequest_WriteStateData]'})
+
+
+class WriteShareGroupStateResponse_PartitionResult(Message):
+    __slots__ = ('partition', 'error_code', 'error_message',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition', 'error_code', 'error_message',)
+    partition: int
+    error_code: int
+    error_message: str | None
+
+    def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class WriteShareGroupStateResponse_WriteStateResult(Message):
+    __slots__ = ('topic_id', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('topic_id', 'partitions',)
+    topic_id: bytes
+    partitions: list[WriteShareGroupStateResponse_PartitionResult]
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[WriteShareGroupStateResponse_PartitionResult] | Default = DEFAULT) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
 class WriteShareGroupStateResponse(Message):
     __slots__ = ('results',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('results',)
     API_KEY: ClassVar[int] = 85
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 0
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 0
 
-    class PartitionResult(Message):
-        __slots__ = ('partition', 'error_code', 'error_message',)
-        partition: int
-        error_code: int
-        error_message: str | None
+    PartitionResult: TypeAlias = WriteShareGroupStateResponse_PartitionResult
+    WriteStateResult: TypeAlias = WriteShareGroupStateResponse_WriteStateResult
 
-        def __init__(self, partition: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
-            self.partition = partition
-            self.error_code = error_code
-            self.error_message = error_message
+    results: list[WriteShareGroupStateResponse_WriteStateResult]
 
-    class WriteStateResult(Message):
-        __slots__ = ('topic_id', 'partitions',)
-        topic_id: bytes
-        partitions: list[WriteShareGroupStateResponse.PartitionResult]
-
-        def __init__(self, topic_id: bytes = ZERO_UUID, partitions: list[WriteShareGroupStateResponse.PartitionResult] = DEFAULT) -> None:
-            self.topic_id = topic_id
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    results: list[WriteShareGroupStateResponse.WriteStateResult]
-
-    def __init__(self, results: list[WriteShareGroupStateResponse.WriteStateResult] = DEFAULT) -> None:
+    def __init__(self, results: list[WriteShareGroupStateResponse_WriteStateResult] | Default = DEFAULT) -> None:
         self.results = [] if results is DEFAULT else results
 
     def encode(self, w: Writer, version: int) -> None:
@@ -119,16 +153,27 @@ class WriteShareGroupStateResponse(Message):
         return _DEC_WriteShareGroupStateResponse[version - 0](r)
 
 
-def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateRequest.StateBatch, w: Writer) -> None:
+setattr(WriteShareGroupStateResponse, 'PartitionResult', WriteShareGroupStateResponse_PartitionResult)
+setattr(WriteShareGroupStateResponse_PartitionResult, '__name__', 'PartitionResult')
+setattr(WriteShareGroupStateResponse_PartitionResult, '__qualname__', 'WriteShareGroupStateResponse.PartitionResult')
+setattr(WriteShareGroupStateResponse, 'WriteStateResult', WriteShareGroupStateResponse_WriteStateResult)
+setattr(WriteShareGroupStateResponse_WriteStateResult, '__name__', 'WriteStateResult')
+setattr(WriteShareGroupStateResponse_WriteStateResult, '__qualname__', 'WriteShareGroupStateResponse.WriteStateResult')
+setattr(WriteShareGroupStateResponse_PartitionResult, '__annotations__', {'partition': 'int', 'error_code': 'int', 'error_message': 'str | None'})
+setattr(WriteShareGroupStateResponse_WriteStateResult, '__annotations__', {'topic_id': 'bytes', 'partitions': 'list[WriteShareGroupStateResponse_PartitionResult]'})
+setattr(WriteShareGroupStateResponse, '__annotations__', {'results': 'list[WriteShareGroupStateResponse_WriteStateResult]'})
+
+
+def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateRequest_StateBatch, w: Writer) -> None:
     w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
     w.buf.append(0)
 
-def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest.StateBatch:
+def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest_StateBatch:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
-    return WriteShareGroupStateRequest.StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    return WriteShareGroupStateRequest_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
 
-def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest.PartitionData, w: Writer) -> None:
+def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iiiq.pack(self.partition, self.state_epoch, self.leader_epoch, self.start_offset)
     w_state_batches = self.state_batches
     w.carray_len(len(w_state_batches))
@@ -136,13 +181,13 @@ def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateReq
         _e_WriteShareGroupStateRequest_StateBatch_0(e_state_batches, w)
     w.buf.append(0)
 
-def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest.PartitionData:
+def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest_PartitionData:
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
     v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateRequest.PartitionData(partition=v_partition, state_epoch=v_state_epoch, leader_epoch=v_leader_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return WriteShareGroupStateRequest_PartitionData(partition=v_partition, state_epoch=v_state_epoch, leader_epoch=v_leader_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
 
-def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRequest.WriteStateData, w: Writer) -> None:
+def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRequest_WriteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -150,11 +195,11 @@ def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRe
         _e_WriteShareGroupStateRequest_PartitionData_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGroupStateRequest.WriteStateData:
+def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGroupStateRequest_WriteStateData:
     v_topic_id = r.uuid()
     v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateRequest.WriteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateRequest_WriteStateData(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -170,18 +215,18 @@ def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     r.skip_tags()
     return WriteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
 
-def _e_WriteShareGroupStateResponse_PartitionResult_0(self: WriteShareGroupStateResponse.PartitionResult, w: Writer) -> None:
+def _e_WriteShareGroupStateResponse_PartitionResult_0(self: WriteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
-def _d_WriteShareGroupStateResponse_PartitionResult_0(r: Reader) -> WriteShareGroupStateResponse.PartitionResult:
+def _d_WriteShareGroupStateResponse_PartitionResult_0(r: Reader) -> WriteShareGroupStateResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return WriteShareGroupStateResponse.PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return WriteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
 
-def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStateResponse.WriteStateResult, w: Writer) -> None:
+def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStateResponse_WriteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -189,11 +234,11 @@ def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStat
         _e_WriteShareGroupStateResponse_PartitionResult_0(e_partitions, w)
     w.buf.append(0)
 
-def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareGroupStateResponse.WriteStateResult:
+def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareGroupStateResponse_WriteStateResult:
     v_topic_id = r.uuid()
     v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateResponse.WriteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateResponse_WriteStateResult(topic_id=v_topic_id, partitions=v_partitions)
 
 def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results

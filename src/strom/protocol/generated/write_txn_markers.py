@@ -5,47 +5,55 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from strom.protocol.errors import DecodeError
-from strom.protocol.message import DEFAULT, Message
+from strom.protocol.message import DEFAULT, Default, Message
 from strom.protocol.wire import ZERO_UUID, Reader, Records, Writer
+
+
+class WriteTxnMarkersRequest_WritableTxnMarkerTopic(Message):
+    __slots__ = ('name', 'partition_indexes',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partition_indexes',)
+    name: str
+    partition_indexes: list[int]
+
+    def __init__(self, name: str = '', partition_indexes: list[int] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+
+
+class WriteTxnMarkersRequest_WritableTxnMarker(Message):
+    __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch',)
+    producer_id: int
+    producer_epoch: int
+    transaction_result: bool
+    topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic]
+    coordinator_epoch: int
+
+    def __init__(self, producer_id: int = 0, producer_epoch: int = 0, transaction_result: bool = False, topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic] | Default = DEFAULT, coordinator_epoch: int = 0) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.transaction_result = transaction_result
+        self.topics = [] if topics is DEFAULT else topics
+        self.coordinator_epoch = coordinator_epoch
 
 
 class WriteTxnMarkersRequest(Message):
     __slots__ = ('markers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('markers',)
     API_KEY: ClassVar[int] = 27
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class WritableTxnMarkerTopic(Message):
-        __slots__ = ('name', 'partition_indexes',)
-        name: str
-        partition_indexes: list[int]
+    WritableTxnMarkerTopic: TypeAlias = WriteTxnMarkersRequest_WritableTxnMarkerTopic
+    WritableTxnMarker: TypeAlias = WriteTxnMarkersRequest_WritableTxnMarker
 
-        def __init__(self, name: str = '', partition_indexes: list[int] = DEFAULT) -> None:
-            self.name = name
-            self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
+    markers: list[WriteTxnMarkersRequest_WritableTxnMarker]
 
-    class WritableTxnMarker(Message):
-        __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch',)
-        producer_id: int
-        producer_epoch: int
-        transaction_result: bool
-        topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic]
-        coordinator_epoch: int
-
-        def __init__(self, producer_id: int = 0, producer_epoch: int = 0, transaction_result: bool = False, topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = DEFAULT, coordinator_epoch: int = 0) -> None:
-            self.producer_id = producer_id
-            self.producer_epoch = producer_epoch
-            self.transaction_result = transaction_result
-            self.topics = [] if topics is DEFAULT else topics
-            self.coordinator_epoch = coordinator_epoch
-
-    markers: list[WriteTxnMarkersRequest.WritableTxnMarker]
-
-    def __init__(self, markers: list[WriteTxnMarkersRequest.WritableTxnMarker] = DEFAULT) -> None:
+    def __init__(self, markers: list[WriteTxnMarkersRequest_WritableTxnMarker] | Default = DEFAULT) -> None:
         self.markers = [] if markers is DEFAULT else markers
 
     def encode(self, w: Writer, version: int) -> None:
@@ -60,43 +68,65 @@ class WriteTxnMarkersRequest(Message):
         return _DEC_WriteTxnMarkersRequest[version - 0](r)
 
 
+setattr(WriteTxnMarkersRequest, 'WritableTxnMarkerTopic', WriteTxnMarkersRequest_WritableTxnMarkerTopic)
+setattr(WriteTxnMarkersRequest_WritableTxnMarkerTopic, '__name__', 'WritableTxnMarkerTopic')
+setattr(WriteTxnMarkersRequest_WritableTxnMarkerTopic, '__qualname__', 'WriteTxnMarkersRequest.WritableTxnMarkerTopic')
+setattr(WriteTxnMarkersRequest, 'WritableTxnMarker', WriteTxnMarkersRequest_WritableTxnMarker)
+setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__name__', 'WritableTxnMarker')
+setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__qualname__', 'WriteTxnMarkersRequest.WritableTxnMarker')
+setattr(WriteTxnMarkersRequest_WritableTxnMarkerTopic, '__annotations__', {'name': 'str', 'partition_indexes': 'list[int]'})
+setattr(WriteTxnMarkersRequest_WritableTxnMarker, '__annotations__', {'producer_id': 'int', 'producer_epoch': 'int', 'transaction_result': 'bool', 'topics': 'list[WriteTxnMarkersRequest_WritableTxnMarkerTopic]', 'coordinator_epoch': 'int'})
+setattr(WriteTxnMarkersRequest, '__annotations__', {'markers': 'list[WriteTxnMarkersRequest_WritableTxnMarker]'})
+
+
+class WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(Message):
+    __slots__ = ('partition_index', 'error_code',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('partition_index', 'error_code',)
+    partition_index: int
+    error_code: int
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+
+
+class WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(Message):
+    __slots__ = ('name', 'partitions',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('name', 'partitions',)
+    name: str
+    partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]
+
+    def __init__(self, name: str = '', partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult] | Default = DEFAULT) -> None:
+        self.name = name
+        self.partitions = [] if partitions is DEFAULT else partitions
+
+
+class WriteTxnMarkersResponse_WritableTxnMarkerResult(Message):
+    __slots__ = ('producer_id', 'topics',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('producer_id', 'topics',)
+    producer_id: int
+    topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]
+
+    def __init__(self, producer_id: int = 0, topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult] | Default = DEFAULT) -> None:
+        self.producer_id = producer_id
+        self.topics = [] if topics is DEFAULT else topics
+
+
 class WriteTxnMarkersResponse(Message):
     __slots__ = ('markers',)
+    FIELDS: ClassVar[tuple[str, ...]] = ('markers',)
     API_KEY: ClassVar[int] = 27
     MIN_VERSION: ClassVar[int] = 0
     MAX_VERSION: ClassVar[int] = 1
     FIRST_FLEXIBLE_VERSION: ClassVar[int] = 1
 
-    class WritableTxnMarkerPartitionResult(Message):
-        __slots__ = ('partition_index', 'error_code',)
-        partition_index: int
-        error_code: int
+    WritableTxnMarkerPartitionResult: TypeAlias = WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult
+    WritableTxnMarkerTopicResult: TypeAlias = WriteTxnMarkersResponse_WritableTxnMarkerTopicResult
+    WritableTxnMarkerResult: TypeAlias = WriteTxnMarkersResponse_WritableTxnMarkerResult
 
-        def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
-            self.partition_index = partition_index
-            self.error_code = error_code
+    markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult]
 
-    class WritableTxnMarkerTopicResult(Message):
-        __slots__ = ('name', 'partitions',)
-        name: str
-        partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult]
-
-        def __init__(self, name: str = '', partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = DEFAULT) -> None:
-            self.name = name
-            self.partitions = [] if partitions is DEFAULT else partitions
-
-    class WritableTxnMarkerResult(Message):
-        __slots__ = ('producer_id', 'topics',)
-        producer_id: int
-        topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult]
-
-        def __init__(self, producer_id: int = 0, topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = DEFAULT) -> None:
-            self.producer_id = producer_id
-            self.topics = [] if topics is DEFAULT else topics
-
-    markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult]
-
-    def __init__(self, markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = DEFAULT) -> None:
+    def __init__(self, markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult] | Default = DEFAULT) -> None:
         self.markers = [] if markers is DEFAULT else markers
 
     def encode(self, w: Writer, version: int) -> None:
@@ -111,14 +141,29 @@ class WriteTxnMarkersResponse(Message):
         return _DEC_WriteTxnMarkersResponse[version - 0](r)
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(self: WriteTxnMarkersRequest.WritableTxnMarkerTopic, w: Writer) -> None:
+setattr(WriteTxnMarkersResponse, 'WritableTxnMarkerPartitionResult', WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, '__name__', 'WritableTxnMarkerPartitionResult')
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, '__qualname__', 'WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult')
+setattr(WriteTxnMarkersResponse, 'WritableTxnMarkerTopicResult', WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, '__name__', 'WritableTxnMarkerTopicResult')
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, '__qualname__', 'WriteTxnMarkersResponse.WritableTxnMarkerTopicResult')
+setattr(WriteTxnMarkersResponse, 'WritableTxnMarkerResult', WriteTxnMarkersResponse_WritableTxnMarkerResult)
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__name__', 'WritableTxnMarkerResult')
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__qualname__', 'WriteTxnMarkersResponse.WritableTxnMarkerResult')
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, '__annotations__', {'partition_index': 'int', 'error_code': 'int'})
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, '__annotations__', {'name': 'str', 'partitions': 'list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]'})
+setattr(WriteTxnMarkersResponse_WritableTxnMarkerResult, '__annotations__', {'producer_id': 'int', 'topics': 'list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]'})
+setattr(WriteTxnMarkersResponse, '__annotations__', {'markers': 'list[WriteTxnMarkersResponse_WritableTxnMarkerResult]'})
+
+
+def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(self: WriteTxnMarkersRequest_WritableTxnMarkerTopic, w: Writer) -> None:
     w.string(self.name)
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
         w.int32(e_partition_indexes)
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequest.WritableTxnMarkerTopic, w: Writer) -> None:
+def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequest_WritableTxnMarkerTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
@@ -126,18 +171,18 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequ
         w.int32(e_partition_indexes)
     w.buf.append(0)
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarkerTopic:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.string()
     v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarkerTopic:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest.WritableTxnMarker, w: Writer) -> None:
+def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest_WritableTxnMarker, w: Writer) -> None:
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
     w_topics = self.topics
     w.array_len(len(w_topics))
@@ -145,7 +190,7 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest.W
         _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(e_topics, w)
     w.int32(self.coordinator_epoch)
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest.WritableTxnMarker, w: Writer) -> None:
+def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest_WritableTxnMarker, w: Writer) -> None:
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -154,18 +199,18 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest.W
     w.int32(self.coordinator_epoch)
     w.buf.append(0)
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarker:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(r.array_len())]
     v_coordinator_epoch = r.int32()
-    return WriteTxnMarkersRequest.WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest.WritableTxnMarker:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(r.carray_len())]
     v_coordinator_epoch = r.int32()
     r.skip_tags()
-    return WriteTxnMarkersRequest.WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_0(self: WriteTxnMarkersRequest, w: Writer) -> None:
     w_markers = self.markers
@@ -189,30 +234,30 @@ def _d_WriteTxnMarkersRequest_1(r: Reader) -> WriteTxnMarkersRequest:
     r.skip_tags()
     return WriteTxnMarkersRequest(markers=v_markers)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(self: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(self: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(self: WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(self: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, w: Writer) -> None:
     w.string(self.name)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(e_partitions, w)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
@@ -220,25 +265,25 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMark
         _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(e_partitions, w)
     w.buf.append(0)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerTopicResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.string()
     v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse.WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerTopicResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.cstring()
     v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersResponse.WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(self: WriteTxnMarkersResponse.WritableTxnMarkerResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerResult, w: Writer) -> None:
     w.int64(self.producer_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(e_topics, w)
 
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersResponse.WritableTxnMarkerResult, w: Writer) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersResponse_WritableTxnMarkerResult, w: Writer) -> None:
     w.int64(self.producer_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -246,16 +291,16 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersRe
         _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(e_topics, w)
     w.buf.append(0)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse.WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r: Reader) -> WriteTxnMarkersResponse.WritableTxnMarkerResult:
+def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersResponse.WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
 
 def _e_WriteTxnMarkersResponse_0(self: WriteTxnMarkersResponse, w: Writer) -> None:
     w_markers = self.markers
