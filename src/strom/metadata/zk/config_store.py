@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from strom.metadata.store import BROKERS, TOPICS, USERS, MetadataListener
 from strom.metadata.zk import data as zd
@@ -79,11 +79,7 @@ class ZkConfigs:
     def create_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         """A new topic's configs, written before its znode and without a change
         notification (the controller and every broker learn of the topic itself)."""
-        path = zd.config_path(TOPICS, name)
-        try:
-            self.session.set(path, zd.encode_config(configs))
-        except NoNodeError:
-            self.session.create(path, zd.encode_config(configs), makepath=True)
+        self._set_or_create(zd.config_path(TOPICS, name), zd.encode_config(configs))
         with self._lock:
             self._topic_configs[name] = dict(configs)
 
@@ -148,18 +144,26 @@ class ZkConfigs:
             self.listener.on_config_change(entity_type, name)
 
     def write(self, entity_type: str, name: str, configs: Mapping[str, str]) -> None:
-        path = zd.config_path(entity_type, name)
-        data = zd.encode_config(configs)
-        try:
-            self.session.set(path, data)
-        except NoNodeError:
-            self.session.create(path, data, makepath=True)
+        self._set_or_create(zd.config_path(entity_type, name), zd.encode_config(configs))
         self.session.create(
             f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
             zd.encode_config_change(entity_type, name),
             sequence=True,
         )
         self._refresh(entity_type, name)
+
+    def _set_or_create(self, path: str, data: bytes) -> None:
+        """KafkaZkClient.setOrCreateEntityConfigs: set, else create, else (another writer
+        created it in between, as two brokers creating an internal topic at once) set."""
+        try:
+            self.session.set(path, data)
+            return
+        except NoNodeError:
+            pass
+        try:
+            self.session.create(path, data, makepath=True)
+        except NodeExistsError:
+            self.session.set(path, data)
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         with self._lock:
