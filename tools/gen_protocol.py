@@ -342,7 +342,7 @@ class Gen:
                         cond = f"self.{f.attr}"
                     elif factory:
                         # compared with one shared default, not a new one per encode
-                        const = "_DEFAULT_" + d.replace(".", "_")
+                        const = "DEFAULT_" + d.replace(".", "_")
                         self.defaults[const] = f"{d}()"
                         # (the shared default itself, as handlers pass it, is not compared)
                         cond = f"self.{f.attr} is not {const} and self.{f.attr} != {const}"
@@ -547,6 +547,11 @@ class Gen:
             lo = m.valid.lo
             out.append(f"_ENC_{m.name} = ({', '.join(enc[v] for v in range(lo, m.valid.hi + 1))},)")
             out.append(f"_DEC_{m.name} = ({', '.join(dec[v] for v in range(lo, m.valid.hi + 1))},)")
+        if any(name.startswith("DEFAULT_") for name in self.defaults):
+            out.append(
+                "# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded);"
+                " handlers pass it where the field is absent"
+            )
         out.extend(f"{name} = {expr}" for name, expr in sorted(self.defaults.items()))
         return "\n".join(out) + "\n"
 

@@ -18,11 +18,11 @@ from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.fetch import (
+    DEFAULT_FetchResponse_EpochEndOffset,
+    DEFAULT_FetchResponse_LeaderIdAndEpoch,
+    DEFAULT_FetchResponse_SnapshotId,
     FetchRequest,
     FetchResponse,
-    _DEFAULT_FetchResponse_EpochEndOffset,
-    _DEFAULT_FetchResponse_LeaderIdAndEpoch,
-    _DEFAULT_FetchResponse_SnapshotId,
 )
 from strom.protocol.wire import ChunkedRecords
 from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, Partition, ReadResult
@@ -34,9 +34,9 @@ PartitionData = FetchResponse.PartitionData
 # Shared "not set" values of a partition's answer (assigned whole when set, never
 # changed in place): three objects fewer per partition and request, and the encoder
 # recognises its own defaults by identity instead of comparing them field by field.
-_NO_DIVERGING_EPOCH = _DEFAULT_FetchResponse_EpochEndOffset
-_NO_CURRENT_LEADER = _DEFAULT_FetchResponse_LeaderIdAndEpoch
-_NO_SNAPSHOT_ID = _DEFAULT_FetchResponse_SnapshotId
+_NO_DIVERGING_EPOCH = DEFAULT_FetchResponse_EpochEndOffset
+_NO_CURRENT_LEADER = DEFAULT_FetchResponse_LeaderIdAndEpoch
+_NO_SNAPSHOT_ID = DEFAULT_FetchResponse_SnapshotId
 
 
 class _FetchState:

@@ -625,7 +625,7 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state is not _DEFAULT_FetchRequest_ReplicaState and self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
+    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -647,7 +647,7 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if self.replica_state is not _DEFAULT_FetchRequest_ReplicaState and self.replica_state != _DEFAULT_FetchRequest_ReplicaState:
+    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
@@ -878,15 +878,15 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
     w.int32(self.preferred_read_replica)
     w.crecords(self.records)
     tags: list[tuple[int, Writer]] = []
-    if self.diverging_epoch is not _DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != _DEFAULT_FetchResponse_EpochEndOffset:
+    if self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset:
         t = Writer()
         _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
         tags.append((0, t))
-    if self.current_leader is not _DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_FetchResponse_LeaderIdAndEpoch:
+    if self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
         tags.append((1, t))
-    if self.snapshot_id is not _DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != _DEFAULT_FetchResponse_SnapshotId:
+    if self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId:
         t = Writer()
         _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
         tags.append((2, t))
@@ -1178,10 +1178,11 @@ _ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e
 _DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
 _ENC_FetchResponse = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
 _DEC_FetchResponse = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
-_DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-_DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
-_DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
-_DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
+# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
+DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
+DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
+DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
+DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
 _S_ihi = Struct(">ihi")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")

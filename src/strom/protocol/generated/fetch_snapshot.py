@@ -379,7 +379,7 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_Par
     w.buf += _S_qq.pack(self.size, self.position)
     w.crecords(self.unaligned_records)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
+    if self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))
@@ -481,7 +481,8 @@ _ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_
 _DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
 _ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
 _DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
-_DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
+# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
+DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
 _S_qi = Struct(">qi")

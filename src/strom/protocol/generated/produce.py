@@ -378,7 +378,7 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse_Partiti
         _e_ProduceResponse_BatchIndexAndErrorMessage_9(e_record_errors, w)
     w.cnstring(self.error_message)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not _DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != _DEFAULT_ProduceResponse_LeaderIdAndEpoch:
+    if self.current_leader is not DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_ProduceResponse_LeaderIdAndEpoch:
         t = Writer()
         _e_ProduceResponse_LeaderIdAndEpoch_10(self.current_leader, t)
         tags.append((0, t))
@@ -632,7 +632,8 @@ _ENC_ProduceRequest = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceReque
 _DEC_ProduceRequest = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
 _ENC_ProduceResponse = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
 _DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
-_DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
+# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
+DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
 _S_hi = Struct(">hi")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")

@@ -196,7 +196,7 @@ def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResp
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not _DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != _DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
+    if self.current_leader is not DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
         t = Writer()
         _e_UpdateRaftVoterResponse_CurrentLeader_0(self.current_leader, t)
         tags.append((0, t))
@@ -218,7 +218,8 @@ _ENC_UpdateRaftVoterRequest = (_e_UpdateRaftVoterRequest_0,)
 _DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)
 _ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
 _DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
-_DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
+# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
+DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
 _S_hh = Struct(">hh")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
