@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.hashing import coordinator_partition
+from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.coordinator.group.config import ASSIGNOR_CLASS_NAMES, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OFFSETS_TOPIC: Final = "__consumer_offsets"
 TICK_S: Final = 0.05
 LOAD_READ_BYTES: Final = 1 << 20
 

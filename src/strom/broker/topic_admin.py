@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING
 
 from strom.common.assignment import AssignmentError, assign_replicas
 from strom.common.config import ConfigError, validate_topic_configs
-from strom.common.names import INTERNAL_TOPICS, collision_key, topic_name_problem
+from strom.common.names import (
+    INTERNAL_TOPICS,
+    OFFSETS_TOPIC,
+    collision_key,
+    topic_name_problem,
+)
 from strom.metadata.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import StoreError
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -31,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OFFSETS_TOPIC = "__consumer_offsets"
-TXN_TOPIC = "__transaction_state"
 DEFAULT_WAIT_S = 30.0
 
 

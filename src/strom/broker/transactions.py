@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from strom.broker.broker import Broker
 from strom.broker.handlers import handles
-from strom.broker.topic_admin import OFFSETS_TOPIC
 from strom.broker.txn_runtime import TxnRuntime, fenced_for_version
 from strom.common.hashing import coordinator_partition
+from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.coordinator.txn.state import TxnState
 from strom.protocol.api_versions import ApiKey

@@ -16,7 +16,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from strom.broker.topic_admin import OFFSETS_TOPIC
+from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import build_control_batch

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from strom.broker.broker import Broker
 from strom.broker.handlers import handles
-from strom.broker.topic_admin import OFFSETS_TOPIC
 from strom.broker.txn_verification import verify_partition
+from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.coordinator.group.offsets import OffsetCommit
 from strom.coordinator.group.result import map_store_error

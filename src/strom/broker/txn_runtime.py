@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strom.broker.txn_markers import TxnMarkers
+from strom.common.names import TXN_TOPIC
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TXN_TOPIC = "__transaction_state"
 _READ_CHUNK = 1 << 20
 
 # Kafka's mapping of append errors on the transaction log (TransactionStateManager).

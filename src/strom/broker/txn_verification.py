@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from strom.broker.broker import Broker
 from strom.common.hashing import coordinator_partition
+from strom.common.names import TXN_TOPIC
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.generated.add_partitions_to_txn import AddPartitionsToTxnRequest
 from strom.protocol.records import BATCH_HEADER_SIZE, parse_header
 
-TXN_TOPIC = "__transaction_state"
 _RETRY_AS_NOT_ENOUGH_REPLICAS = frozenset(
     {
         ErrorCode.CONCURRENT_TRANSACTIONS,

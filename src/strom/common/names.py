@@ -6,7 +6,9 @@ import re
 
 MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+OFFSETS_TOPIC = "__consumer_offsets"  # the group coordinator's
+TXN_TOPIC = "__transaction_state"  # the transaction coordinator's
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC, TXN_TOPIC})
 
 
 def topic_name_problem(name: str | None) -> str | None:
