@@ -14,8 +14,10 @@ Measures, with min/median/max over the runs (issue 15's targets in brackets):
   (../shared/tools/reference-broker, Tansu, in memory);
 - an in-process broker (strom.testing.EmbeddedBroker), from after ``import strom`` until it
   answers ApiVersions [< 0.05 s]: the first one of a fresh process (which imports the broker
-  code, starting with the standard library's asyncio, timed apart) and a second one in the
-  same process (the code already imported);
+  code, starting with the standard library's asyncio, timed apart), the same until it has
+  also created a topic (CreateTopics answered: code the broker loads on first use, such as
+  the storage of a partition, counted too), and a second one in the same process (the code
+  already imported);
 - the ``python -X importtime`` breakdown of ``import strom.server.main`` (per module, the
   minimum over the runs).
 Children run with bytecode caching on (PYTHONDONTWRITEBYTECODE removed), after one warm-up
@@ -109,6 +111,23 @@ def answers_api_versions(port: int) -> bool:
         return False
 
 
+def creates_topic(port: int, name: str) -> bool:
+    """CreateTopics v2 for one partition of ``name`` on the broker at ``port``; True when
+    it answered no error (the broker has made the partition's log)."""
+    topic = name.encode()
+    body = struct.pack(
+        f">hhih5si h{len(topic)}s ihii i?", 19, 2, 2, 5, b"bench", 1, len(topic), topic,
+        1, 1, 0, 0, 10_000, False,
+    )  # fmt: skip
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _read(sock, 4))[0]
+        answer = _read(sock, size)
+    # correlation id, throttle time, [topics]: name, error code, error message (null)
+    error, message = struct.unpack(">hh", answer[-4:])
+    return struct.unpack(">i", answer[:4])[0] == 2 and error == 0 and message == -1
+
+
 def _read(sock: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -175,35 +194,41 @@ from strom.testing import EmbeddedBroker
 first = EmbeddedBroker(memory=True).start()
 assert answers_api_versions(first.port)
 cold = time.perf_counter() - started
+assert creates_topic(first.port, "bench")  # what it still imports on first use
+cold_topic = time.perf_counter() - started
 started = time.perf_counter()
 second = EmbeddedBroker(memory=True).start()
 assert answers_api_versions(second.port)
 warm = time.perf_counter() - started
 second.stop()
 first.stop()
-print(json.dumps({"cold": cold, "warm": warm, "asyncio": asyncio_s}))
+print(json.dumps({"cold": cold, "topic": cold_topic, "warm": warm, "asyncio": asyncio_s}))
 """
 
 
 def embedded_script() -> str:
-    helpers = "\n".join(inspect.getsource(fn) for fn in (_read, answers_api_versions))
+    helpers = "\n".join(
+        inspect.getsource(fn) for fn in (_read, answers_api_versions, creates_topic)
+    )
     constants = f"HOST = {HOST!r}\nAPI_VERSIONS = {API_VERSIONS!r}\n"
     return EMBEDDED.replace("#HELPERS\n", constants + helpers)
 
 
-def embedded_start(runs: int) -> tuple[list[float], list[float], list[float]]:
-    """(first broker's start, second broker's start, the first's ``import asyncio``)."""
+def embedded_start(runs: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(first broker's start, its start and first topic made, second broker's start, the
+    first's ``import asyncio``)."""
     env = child_env()
-    cold, warm, floor = [], [], []
+    cold, topic, warm, floor = [], [], [], []
     argv = [sys.executable, "-c", embedded_script()]
     for i in range(runs + 1):
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         if i:
             cold.append(result["cold"])
+            topic.append(result["topic"])
             warm.append(result["warm"])
             floor.append(result["asyncio"])
-    return cold, warm, floor
+    return cold, topic, warm, floor
 
 
 def importtime(statement: str, runs: int) -> tuple[float, list[tuple[str, int, int]]]:
@@ -268,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f"reference broker: {args.reference} not found; not measured")
-    cold, warm, floor = embedded_start(runs)
+    cold, topic, warm, floor = embedded_start(runs)
     record("embedded_cold", "EmbeddedBroker, first in a process", cold, 0.05)
+    record("embedded_cold_topic", "  ... and its first topic created", topic)
     record("embedded_asyncio", "  of which: import asyncio (stdlib)", floor)
     record(
         "embedded_cold_strom",
