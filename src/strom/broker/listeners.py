@@ -10,9 +10,10 @@ the listener whose protocol is ``security.inter.broker.protocol``, never both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from strom.common.config import BrokerConfig, ConfigError
+from strom.common.values import Value
 from strom.metadata.image import SECURITY_PROTOCOL_IDS, Endpoint
 
 # Security protocols strom serves (all of Kafka's).
@@ -20,14 +21,21 @@ SUPPORTED_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL
 DEFAULT_HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True, slots=True)
-class Listener:
+class Listener(Value):
     """A listener the broker binds."""
 
-    name: str
-    host: str
-    port: int
-    security_protocol: str
+    __slots__ = ("host", "name", "port", "security_protocol")
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "host", "port", "security_protocol")
+    name: Final[str]
+    host: Final[str]
+    port: Final[int]
+    security_protocol: Final[str]
+
+    def __init__(self, name: str, host: str, port: int, security_protocol: str) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.security_protocol = security_protocol
 
 
 def parse_listener(listener: str, key: str = "listeners") -> tuple[str, str, int]:

@@ -4,15 +4,21 @@ connection by strom.server (a ContextVar, read by the authorizer)."""
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from strom.common.principal import ANONYMOUS
+from strom.common.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    principal: str = ANONYMOUS  # "User:alice"
-    client_host: str = ""  # the client's IP address, as ACL hosts name it ("127.0.0.1")
+class Session(Value):
+    __slots__ = ("client_host", "principal")
+    FIELDS: ClassVar[tuple[str, ...]] = ("principal", "client_host")
+    principal: Final[str]  # "User:alice"
+    client_host: Final[str]  # the client's IP address, as ACL hosts name it ("127.0.0.1")
+
+    def __init__(self, principal: str = ANONYMOUS, client_host: str = "") -> None:
+        self.principal = principal
+        self.client_host = client_host
 
 
 ANONYMOUS_SESSION = Session()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strom.common.names import OFFSETS_TOPIC
@@ -151,6 +150,10 @@ class TxnMarkers:
 
     async def send_markers(self, job: MarkerJob) -> bool:
         """Write the markers of ``job``; complete the transaction when all are written."""
+        # Here, not at the top: dataclasses costs ~1 ms to import, and a broker imports
+        # this module at start, before any transaction (issue 15).
+        from dataclasses import replace
+
         failed = set()
         for tp, error in (await self._write_markers(job)).items():
             if not self._marker_done(tp, error):

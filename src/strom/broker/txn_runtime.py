@@ -19,7 +19,6 @@ transaction.timeout.ms has passed since it started.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strom.broker.txn_markers import TxnMarkers
@@ -122,6 +121,8 @@ class TxnRuntime(TxnMarkers):
     def _set_partitions(self, count: int) -> None:
         coordinator = self.coordinator
         if coordinator.config.num_partitions != count:
+            from dataclasses import replace  # here: not imported at start (issue 15)
+
             coordinator.config = replace(coordinator.config, num_partitions=count)
 
     def on_leadership(self, tp: TopicPartition, is_leader: bool, leader_epoch: int) -> None:

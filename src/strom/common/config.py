@@ -10,7 +10,7 @@ reports them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from typing import ClassVar, Final
 
 from strom.common.config_defs import (
     BROKER_CONFIGS,
@@ -40,6 +40,7 @@ from strom.common.security_config import (
     listener_key_base,
     reconfigurable_listener_key,
 )
+from strom.common.values import Value
 
 __all__ = [
     "INT_MAX",
@@ -55,13 +56,28 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedConfig:
-    name: str
-    value: object
-    source: ConfigSource
-    definition: ConfigDef
-    synonyms: tuple[tuple[str, str | None, ConfigSource], ...] = field(default=())
+class ResolvedConfig(Value):
+    __slots__ = ("definition", "name", "source", "synonyms", "value")
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "value", "source", "definition", "synonyms")
+    name: Final[str]
+    value: Final[object]
+    source: Final[ConfigSource]
+    definition: Final[ConfigDef]
+    synonyms: Final[tuple[tuple[str, str | None, ConfigSource], ...]]
+
+    def __init__(
+        self,
+        name: str,
+        value: object,
+        source: ConfigSource,
+        definition: ConfigDef,
+        synonyms: tuple[tuple[str, str | None, ConfigSource], ...] = (),
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.source = source
+        self.definition = definition
+        self.synonyms = synonyms
 
 
 class BrokerConfig:

@@ -5,8 +5,10 @@ strom.common.security_config."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar, Final
+
+from strom.common.values import Value
 
 LONG_MAX = 9_223_372_036_854_775_807
 INT_MAX = 2_147_483_647
@@ -64,19 +66,62 @@ def one_of(*choices: str) -> Validator:
     return check
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigDef:
-    name: str
-    type: ConfigType
-    default: object  # parsed value or None
-    validator: Validator | None = None
-    synonyms: tuple[str, ...] = ()  # broker keys, most specific first (topic configs)
-    sensitive: bool = False
-    read_only: bool = False
-    doc: str = ""
+class ConfigDef(Value):
+    __slots__ = (
+        "default",
+        "doc",
+        "name",
+        "no_effect",
+        "read_only",
+        "sensitive",
+        "synonyms",
+        "type",
+        "validator",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "name",
+        "type",
+        "default",
+        "validator",
+        "synonyms",
+        "sensitive",
+        "read_only",
+        "doc",
+        "no_effect",
+    )
+    name: Final[str]
+    type: Final[ConfigType]
+    default: Final[object]  # parsed value or None
+    validator: Final[Validator | None]
+    synonyms: Final[tuple[str, ...]]  # broker keys, most specific first (topic configs)
+    sensitive: Final[bool]
+    read_only: Final[bool]
+    doc: Final[str]
     # Broker configs only: None when strom obeys it; otherwise why setting it has no
     # effect in strom (logged as a warning at start when it is set).
-    no_effect: str | None = None
+    no_effect: Final[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        type: ConfigType,
+        default: object,
+        validator: Validator | None = None,
+        synonyms: tuple[str, ...] = (),
+        sensitive: bool = False,
+        read_only: bool = False,
+        doc: str = "",
+        no_effect: str | None = None,
+    ) -> None:
+        self.name = name
+        self.type = type
+        self.default = default
+        self.validator = validator
+        self.synonyms = synonyms
+        self.sensitive = sensitive
+        self.read_only = read_only
+        self.doc = doc
+        self.no_effect = no_effect
 
     def parse(self, raw: object) -> object:
         if raw is None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import ClassVar, Final
+
+from strom.common.values import Value
 
 USER_TYPE = "User"
 ANONYMOUS = "User:ANONYMOUS"
@@ -86,13 +88,28 @@ class NoMatchingRule(ValueError):
     """No ``ssl.principal.mapping.rules`` rule applies to a name."""
 
 
-@dataclass(frozen=True, slots=True)
-class MappingRule:
-    default: bool = False
-    pattern: str = ""
-    replacement: str = ""
-    lower: bool = False
-    upper: bool = False
+class MappingRule(Value):
+    __slots__ = ("default", "lower", "pattern", "replacement", "upper")
+    FIELDS: ClassVar[tuple[str, ...]] = ("default", "pattern", "replacement", "lower", "upper")
+    default: Final[bool]
+    pattern: Final[str]
+    replacement: Final[str]
+    lower: Final[bool]
+    upper: Final[bool]
+
+    def __init__(
+        self,
+        default: bool = False,
+        pattern: str = "",
+        replacement: str = "",
+        lower: bool = False,
+        upper: bool = False,
+    ) -> None:
+        self.default = default
+        self.pattern = pattern
+        self.replacement = replacement
+        self.lower = lower
+        self.upper = upper
 
     def apply(self, dn: str) -> str | None:
         if self.default:
@@ -146,11 +163,17 @@ def map_distinguished_name(rules: Sequence[MappingRule], dn: str) -> str:
 
 
 # -- sasl.jaas.config -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class JaasEntry:
-    login_module: str
-    flag: str
-    options: dict[str, str] = field(default_factory=dict)
+class JaasEntry(Value):
+    __slots__ = ("flag", "login_module", "options")
+    FIELDS: ClassVar[tuple[str, ...]] = ("login_module", "flag", "options")
+    login_module: Final[str]
+    flag: Final[str]
+    options: Final[dict[str, str]]
+
+    def __init__(self, login_module: str, flag: str, options: dict[str, str] | None = None) -> None:
+        self.login_module = login_module
+        self.flag = flag
+        self.options = {} if options is None else options
 
 
 _JAAS_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s=;"]+)|(=)|(;))')

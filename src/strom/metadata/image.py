@@ -14,11 +14,12 @@ leader; ``replicas[0]`` is the *preferred* leader only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import ClassVar, Final
 
 from strom.common.names import INTERNAL_TOPICS
 from strom.common.types import TopicPartition
+from strom.common.values import Value
 
 NO_LEADER = -1
 
@@ -31,25 +32,47 @@ SECURITY_PROTOCOL_NAMES: Mapping[int, str] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(Value):
     """One advertised listener of a broker."""
 
-    listener: str
-    host: str
-    port: int
-    security_protocol: str = "PLAINTEXT"
+    __slots__ = ("host", "listener", "port", "security_protocol")
+    FIELDS: ClassVar[tuple[str, ...]] = ("listener", "host", "port", "security_protocol")
+    listener: Final[str]
+    host: Final[str]
+    port: Final[int]
+    security_protocol: Final[str]
+
+    def __init__(
+        self, listener: str, host: str, port: int, security_protocol: str = "PLAINTEXT"
+    ) -> None:
+        self.listener = listener
+        self.host = host
+        self.port = port
+        self.security_protocol = security_protocol
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerInfo:
+class BrokerInfo(Value):
     """A registered broker: its id, advertised listeners, rack and broker epoch (the
     czxid of its ``/brokers/ids`` znode in a ZooKeeper cluster, -1 when unknown)."""
 
-    node_id: int
-    endpoints: tuple[Endpoint, ...]
-    rack: str | None = None
-    epoch: int = -1
+    __slots__ = ("endpoints", "epoch", "node_id", "rack")
+    FIELDS: ClassVar[tuple[str, ...]] = ("node_id", "endpoints", "rack", "epoch")
+    node_id: Final[int]
+    endpoints: Final[tuple[Endpoint, ...]]
+    rack: Final[str | None]
+    epoch: Final[int]
+
+    def __init__(
+        self,
+        node_id: int,
+        endpoints: tuple[Endpoint, ...],
+        rack: str | None = None,
+        epoch: int = -1,
+    ) -> None:
+        self.node_id = node_id
+        self.endpoints = endpoints
+        self.rack = rack
+        self.epoch = epoch
 
     def endpoint(self, listener: str) -> Endpoint | None:
         """The endpoint of ``listener`` (a listener name such as PLAINTEXT), if any."""
@@ -59,34 +82,92 @@ class BrokerInfo:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionInfo:
+class PartitionInfo(Value):
     """A partition's state: leader (-1: none), leader epoch, partition epoch (the
     version of its state znode), replicas in assignment order, ISR, and the replicas
     whose log directory is offline; adding/removing replicas during a reassignment."""
 
-    partition: int
-    leader: int
-    leader_epoch: int
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-    partition_epoch: int = 0
-    offline_replicas: tuple[int, ...] = ()
-    adding_replicas: tuple[int, ...] = ()
-    removing_replicas: tuple[int, ...] = ()
+    __slots__ = (
+        "adding_replicas",
+        "isr",
+        "leader",
+        "leader_epoch",
+        "offline_replicas",
+        "partition",
+        "partition_epoch",
+        "removing_replicas",
+        "replicas",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "partition",
+        "leader",
+        "leader_epoch",
+        "replicas",
+        "isr",
+        "partition_epoch",
+        "offline_replicas",
+        "adding_replicas",
+        "removing_replicas",
+    )
+    partition: Final[int]
+    leader: Final[int]
+    leader_epoch: Final[int]
+    replicas: Final[tuple[int, ...]]
+    isr: Final[tuple[int, ...]]
+    partition_epoch: Final[int]
+    offline_replicas: Final[tuple[int, ...]]
+    adding_replicas: Final[tuple[int, ...]]
+    removing_replicas: Final[tuple[int, ...]]
+
+    def __init__(
+        self,
+        partition: int,
+        leader: int,
+        leader_epoch: int,
+        replicas: tuple[int, ...],
+        isr: tuple[int, ...],
+        partition_epoch: int = 0,
+        offline_replicas: tuple[int, ...] = (),
+        adding_replicas: tuple[int, ...] = (),
+        removing_replicas: tuple[int, ...] = (),
+    ) -> None:
+        self.partition = partition
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.replicas = replicas
+        self.isr = isr
+        self.partition_epoch = partition_epoch
+        self.offline_replicas = offline_replicas
+        self.adding_replicas = adding_replicas
+        self.removing_replicas = removing_replicas
 
     @property
     def preferred_leader(self) -> int:
         return self.replicas[0] if self.replicas else NO_LEADER
 
 
-@dataclass(frozen=True, slots=True)
-class TopicInfo:
-    name: str
-    topic_id: bytes
-    partitions: tuple[PartitionInfo, ...]
-    configs: Mapping[str, str] = field(default_factory=dict)
-    internal: bool = False
+class TopicInfo(Value):
+    __slots__ = ("configs", "internal", "name", "partitions", "topic_id")
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "topic_id", "partitions", "configs", "internal")
+    name: Final[str]
+    topic_id: Final[bytes]
+    partitions: Final[tuple[PartitionInfo, ...]]
+    configs: Final[Mapping[str, str]]
+    internal: Final[bool]
+
+    def __init__(
+        self,
+        name: str,
+        topic_id: bytes,
+        partitions: tuple[PartitionInfo, ...],
+        configs: Mapping[str, str] | None = None,
+        internal: bool = False,
+    ) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partitions = partitions
+        self.configs = {} if configs is None else configs
+        self.internal = internal
 
     @property
     def replication_factor(self) -> int:
@@ -98,25 +179,59 @@ class TopicInfo:
         return next((p for p in self.partitions if p.partition == index), None)
 
 
-@dataclass(frozen=True, slots=True)
-class TopicAssignment:
+class TopicAssignment(Value):
     """The /brokers/topics/<t> znode: topic id and replicas per partition."""
 
-    topic_id: bytes | None
-    replicas: Mapping[int, tuple[int, ...]]
-    adding: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    removing: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    __slots__ = ("adding", "removing", "replicas", "topic_id")
+    FIELDS: ClassVar[tuple[str, ...]] = ("topic_id", "replicas", "adding", "removing")
+    topic_id: Final[bytes | None]
+    replicas: Final[Mapping[int, tuple[int, ...]]]
+    adding: Final[Mapping[int, tuple[int, ...]]]
+    removing: Final[Mapping[int, tuple[int, ...]]]
+
+    def __init__(
+        self,
+        topic_id: bytes | None,
+        replicas: Mapping[int, tuple[int, ...]],
+        adding: Mapping[int, tuple[int, ...]] | None = None,
+        removing: Mapping[int, tuple[int, ...]] | None = None,
+    ) -> None:
+        self.topic_id = topic_id
+        self.replicas = replicas
+        self.adding = {} if adding is None else adding
+        self.removing = {} if removing is None else removing
 
 
-@dataclass(frozen=True, slots=True)
-class LeaderAndIsr:
+class LeaderAndIsr(Value):
     """A partition's state znode; ``zk_version`` (the znode version) is the partition epoch."""
 
-    leader: int
-    leader_epoch: int
-    isr: tuple[int, ...]
-    controller_epoch: int
-    zk_version: int = 0
+    __slots__ = ("controller_epoch", "isr", "leader", "leader_epoch", "zk_version")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "leader",
+        "leader_epoch",
+        "isr",
+        "controller_epoch",
+        "zk_version",
+    )
+    leader: Final[int]
+    leader_epoch: Final[int]
+    isr: Final[tuple[int, ...]]
+    controller_epoch: Final[int]
+    zk_version: Final[int]
+
+    def __init__(
+        self,
+        leader: int,
+        leader_epoch: int,
+        isr: tuple[int, ...],
+        controller_epoch: int,
+        zk_version: int = 0,
+    ) -> None:
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.isr = isr
+        self.controller_epoch = controller_epoch
+        self.zk_version = zk_version
 
 
 def is_internal(name: str) -> bool:

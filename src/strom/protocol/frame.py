@@ -14,11 +14,11 @@ that a client that does not know the broker's versions can read it.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from mypy_extensions import mypyc_attr
 
+from strom.common.values import Value
 from strom.protocol.errors import DecodeError
 from strom.protocol.generated import REQUESTS, RESPONSES, request_class, response_class
 from strom.protocol.wire import Chunk, Reader, Writer
@@ -67,12 +67,25 @@ class FrameDecoder:
         return len(self._buf)
 
 
-@dataclass(slots=True)
-class RequestHeader:
+class RequestHeader(Value):
+    """A request's header (v1 and v2: the tagged fields are skipped)."""
+
+    __slots__ = ("api_key", "api_version", "client_id", "correlation_id")
+    FIELDS: ClassVar[tuple[str, ...]] = ("api_key", "api_version", "correlation_id", "client_id")
     api_key: int
     api_version: int
     correlation_id: int
     client_id: str | None
+
+    def __init__(
+        self, api_key: int, api_version: int, correlation_id: int, client_id: str | None
+    ) -> None:
+        self.api_key = api_key
+        self.api_version = api_version
+        self.correlation_id = correlation_id
+        self.client_id = client_id
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as an unfrozen dataclass
 
 
 def is_flexible_request(api_key: int, api_version: int) -> bool:

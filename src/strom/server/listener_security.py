@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from strom.broker.listeners import Listener
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.principal import MappingRule, parse_jaas_config, parse_mapping_rules
+from strom.common.values import Value
 from strom.net.tls import server_context
 
 if TYPE_CHECKING:
@@ -23,18 +23,65 @@ if TYPE_CHECKING:
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
-@dataclass(frozen=True, slots=True)
-class ListenerSecurity:
-    listener: str
-    protocol: str
-    ssl_context: ssl.SSLContext | None = None
-    mechanisms: tuple[str, ...] = ()
-    plain_users: Mapping[str, str] = field(default_factory=dict)
-    oauth: UnsecuredValidatorOptions | None = None  # OAUTHBEARER's (SASL listeners)
-    reauth_ms: Mapping[str, int] = field(default_factory=dict)  # by mechanism
-    failed_delay_ms: int = 100
-    max_receive: int = 524_288
-    mapping_rules: tuple[MappingRule, ...] = ()
+class ListenerSecurity(Value):
+    __slots__ = (
+        "failed_delay_ms",
+        "listener",
+        "mapping_rules",
+        "max_receive",
+        "mechanisms",
+        "oauth",
+        "plain_users",
+        "protocol",
+        "reauth_ms",
+        "ssl_context",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "listener",
+        "protocol",
+        "ssl_context",
+        "mechanisms",
+        "plain_users",
+        "oauth",
+        "reauth_ms",
+        "failed_delay_ms",
+        "max_receive",
+        "mapping_rules",
+    )
+    listener: Final[str]
+    protocol: Final[str]
+    ssl_context: Final[ssl.SSLContext | None]
+    mechanisms: Final[tuple[str, ...]]
+    plain_users: Final[Mapping[str, str]]
+    oauth: Final[UnsecuredValidatorOptions | None]  # OAUTHBEARER's (SASL listeners)
+    reauth_ms: Final[Mapping[str, int]]  # by mechanism
+    failed_delay_ms: Final[int]
+    max_receive: Final[int]
+    mapping_rules: Final[tuple[MappingRule, ...]]
+
+    def __init__(
+        self,
+        listener: str,
+        protocol: str,
+        ssl_context: ssl.SSLContext | None = None,
+        mechanisms: tuple[str, ...] = (),
+        plain_users: Mapping[str, str] | None = None,
+        oauth: UnsecuredValidatorOptions | None = None,
+        reauth_ms: Mapping[str, int] | None = None,
+        failed_delay_ms: int = 100,
+        max_receive: int = 524_288,
+        mapping_rules: tuple[MappingRule, ...] = (),
+    ) -> None:
+        self.listener = listener
+        self.protocol = protocol
+        self.ssl_context = ssl_context
+        self.mechanisms = mechanisms
+        self.plain_users = {} if plain_users is None else plain_users
+        self.oauth = oauth
+        self.reauth_ms = {} if reauth_ms is None else reauth_ms
+        self.failed_delay_ms = failed_delay_ms
+        self.max_receive = max_receive
+        self.mapping_rules = mapping_rules
 
     @property
     def sasl(self) -> bool:
