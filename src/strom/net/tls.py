@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
-import tempfile
 from collections.abc import Callable, Iterator
 
 from strom.common.config_types import ConfigError
@@ -53,6 +52,8 @@ def _check_pem(get: Get, key: str) -> None:
 @contextlib.contextmanager
 def _pem_file(text: str) -> Iterator[str]:
     """Inline PEM as a private temporary file (the ssl module loads files only)."""
+    import tempfile  # not at every broker's start: with inline PEM only
+
     fd, path = tempfile.mkstemp(prefix="strom-pem-", suffix=".pem")
     try:
         with os.fdopen(fd, "w") as f:

@@ -16,7 +16,6 @@ match its content, bytes after the last record) raises CORRUPT_MESSAGE, as
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Container, Iterator
 from typing import Final, NamedTuple
 
@@ -177,6 +176,8 @@ def _field(src: _Input, size: int, limit: int) -> bytes | None:
 
 
 def _digest(src: _Input, size: int) -> bytes:
+    import hashlib  # here, not at the top: it loads OpenSSL, 1 ms of every broker's start
+
     h = hashlib.blake2b(digest_size=DIGEST_BYTES)
     src.skip(size, h.update)
     return h.digest()
