@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
+from strom.common.values import Value
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage import retention
 from strom.storage.config import LogConfig
@@ -60,10 +60,15 @@ LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
 
 
-@dataclass(frozen=True, slots=True)
-class FetchDataInfo:
-    slices: tuple[FileSlice, ...]
-    total_bytes: int
+class FetchDataInfo(Value):
+    __slots__ = ("slices", "total_bytes")
+    FIELDS: ClassVar[tuple[str, ...]] = ("slices", "total_bytes")
+    slices: Final[tuple[FileSlice, ...]]
+    total_bytes: Final[int]
+
+    def __init__(self, slices: tuple[FileSlice, ...], total_bytes: int) -> None:
+        self.slices = slices
+        self.total_bytes = total_bytes
 
 
 _EMPTY_FETCH: Final = FetchDataInfo((), 0)
