@@ -414,19 +414,20 @@ class Partition:
         consumer reads from this replica while it is a follower (KIP-392)."""
         if not on_follower:
             self.require_leader()
-        hw = self.log.high_watermark
-        lso = self.last_stable_offset
+        log = self.log
+        hw = log.high_watermark
+        lso = log.last_stable_offset
         if from_follower:
-            upper = self.log.log_end_offset
+            upper = log.log_end_offset
         else:
             upper = lso if isolation_level == READ_COMMITTED else hw
-        data = self.log.read(fetch_offset, max_bytes, upper, min_one_message)
+        data = log.read(fetch_offset, max_bytes, upper, min_one_message)
         aborted = (
-            self.log.collect_aborted_transactions(fetch_offset, upper)
+            log.collect_aborted_transactions(fetch_offset, upper)
             if isolation_level == READ_COMMITTED and not from_follower
             else []
         )
-        return ReadResult(data, hw, lso, self.log.log_start_offset, aborted)
+        return ReadResult(data, hw, lso, log.log_start_offset, aborted)
 
     def low_watermark(self) -> int:
         """The lowest log start offset of the replicas in the ISR (DeleteRecords)."""
