@@ -115,17 +115,18 @@ def _consumer_read(
     naming the replica to read from instead."""
     part = broker.replicas.get_partition(tp)
     part.check_leader_epoch(fp.current_leader_epoch)
-    preferred = _preferred_replica(broker, st, part, fp)
-    if preferred is not None:
-        out.preferred_read_replica = preferred
-        st.answer_now = True
-        return _no_records(out, part)
+    if st.preferred_replicas:  # else no call per partition to find there is none
+        preferred = _preferred_replica(broker, st, part, fp)
+        if preferred is not None:
+            out.preferred_read_replica = preferred
+            st.answer_now = True
+            return _no_records(out, part)
     limit = min(fp.partition_max_bytes, st.remaining)
     return part.read_records(
         fp.fetch_offset,
         max(limit, 0),
         st.req.isolation_level,
-        min_one_message=st.total == 0,
+        st.total == 0,
         on_follower=not part.is_leader and st.version >= 11,
     )
 

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final, NamedTuple, TypeAlias
+from typing import ClassVar, Final, NamedTuple, TypeAlias
 
 from strom.common.crc import crc32c
+from strom.common.values import Value
 from strom.protocol.compression import compress
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -88,21 +88,82 @@ _CONTROL_VALUE: Final = struct.Struct(">hi")
 assert _HEADER.size == BATCH_HEADER_SIZE
 
 
-@dataclass(frozen=True, slots=True)
-class BatchHeader:
-    base_offset: int
-    batch_length: int
-    partition_leader_epoch: int
-    magic: int
-    crc: int
-    attributes: int
-    last_offset_delta: int
-    base_timestamp: int
-    max_timestamp: int
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    records_count: int
+class BatchHeader(Value):
+    """A v2 record batch's 61-byte header, as parsed by :func:`parse_header`."""
+
+    __slots__ = (
+        "attributes",
+        "base_offset",
+        "base_sequence",
+        "base_timestamp",
+        "batch_length",
+        "crc",
+        "last_offset_delta",
+        "magic",
+        "max_timestamp",
+        "partition_leader_epoch",
+        "producer_epoch",
+        "producer_id",
+        "records_count",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "base_offset",
+        "batch_length",
+        "partition_leader_epoch",
+        "magic",
+        "crc",
+        "attributes",
+        "last_offset_delta",
+        "base_timestamp",
+        "max_timestamp",
+        "producer_id",
+        "producer_epoch",
+        "base_sequence",
+        "records_count",
+    )
+    base_offset: Final[int]
+    batch_length: Final[int]
+    partition_leader_epoch: Final[int]
+    magic: Final[int]
+    crc: Final[int]
+    attributes: Final[int]
+    last_offset_delta: Final[int]
+    base_timestamp: Final[int]
+    max_timestamp: Final[int]
+    producer_id: Final[int]
+    producer_epoch: Final[int]
+    base_sequence: Final[int]
+    records_count: Final[int]
+
+    def __init__(
+        self,
+        base_offset: int,
+        batch_length: int,
+        partition_leader_epoch: int,
+        magic: int,
+        crc: int,
+        attributes: int,
+        last_offset_delta: int,
+        base_timestamp: int,
+        max_timestamp: int,
+        producer_id: int,
+        producer_epoch: int,
+        base_sequence: int,
+        records_count: int,
+    ) -> None:
+        self.base_offset = base_offset
+        self.batch_length = batch_length
+        self.partition_leader_epoch = partition_leader_epoch
+        self.magic = magic
+        self.crc = crc
+        self.attributes = attributes
+        self.last_offset_delta = last_offset_delta
+        self.base_timestamp = base_timestamp
+        self.max_timestamp = max_timestamp
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.base_sequence = base_sequence
+        self.records_count = records_count
 
     @property
     def compression(self) -> int:
@@ -155,10 +216,17 @@ class Record(NamedTuple):
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ControlRecord:
-    control_type: int  # CONTROL_ABORT or CONTROL_COMMIT
-    coordinator_epoch: int
+class ControlRecord(Value):
+    """The key and value of a control batch's record (a transaction marker)."""
+
+    __slots__ = ("control_type", "coordinator_epoch")
+    FIELDS: ClassVar[tuple[str, ...]] = ("control_type", "coordinator_epoch")
+    control_type: Final[int]  # CONTROL_ABORT or CONTROL_COMMIT
+    coordinator_epoch: Final[int]
+
+    def __init__(self, control_type: int, coordinator_epoch: int) -> None:
+        self.control_type = control_type
+        self.coordinator_epoch = coordinator_epoch
 
     @property
     def commit(self) -> bool:

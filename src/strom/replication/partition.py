@@ -16,9 +16,10 @@ Leader epochs fence clients and followers both ways (KIP-320).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from strom.common.types import TopicPartition
+from strom.common.values import Value
 from strom.metadata.image import NO_LEADER, PartitionInfo
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin
@@ -30,25 +31,79 @@ READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
 
 
-@dataclass(frozen=True, slots=True)
-class ReadResult:
-    data: FetchDataInfo | None
-    high_watermark: int
-    last_stable_offset: int
-    log_start_offset: int
-    aborted: list[AbortedTxn]
+class ReadResult(Value):
+    __slots__ = ("aborted", "data", "high_watermark", "last_stable_offset", "log_start_offset")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "data",
+        "high_watermark",
+        "last_stable_offset",
+        "log_start_offset",
+        "aborted",
+    )
+    data: Final[FetchDataInfo | None]
+    high_watermark: Final[int]
+    last_stable_offset: Final[int]
+    log_start_offset: Final[int]
+    aborted: Final[list[AbortedTxn]]
+
+    def __init__(
+        self,
+        data: FetchDataInfo | None,
+        high_watermark: int,
+        last_stable_offset: int,
+        log_start_offset: int,
+        aborted: list[AbortedTxn],
+    ) -> None:
+        self.data = data
+        self.high_watermark = high_watermark
+        self.last_stable_offset = last_stable_offset
+        self.log_start_offset = log_start_offset
+        self.aborted = aborted
 
 
-@dataclass(slots=True)
-class FollowerState:
+class FollowerState(Value):
     """The leader's view of one follower (Kafka's Replica)."""
 
-    log_end_offset: int = -1
-    log_start_offset: int = -1
-    last_caught_up_time_ms: int = 0
-    last_fetch_leader_log_end_offset: int = -1
-    last_fetch_time_ms: int = 0
-    broker_epoch: int = -1
+    __slots__ = (
+        "broker_epoch",
+        "last_caught_up_time_ms",
+        "last_fetch_leader_log_end_offset",
+        "last_fetch_time_ms",
+        "log_end_offset",
+        "log_start_offset",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "log_end_offset",
+        "log_start_offset",
+        "last_caught_up_time_ms",
+        "last_fetch_leader_log_end_offset",
+        "last_fetch_time_ms",
+        "broker_epoch",
+    )
+    log_end_offset: int
+    log_start_offset: int
+    last_caught_up_time_ms: int
+    last_fetch_leader_log_end_offset: int
+    last_fetch_time_ms: int
+    broker_epoch: int
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as an unfrozen dataclass
+
+    def __init__(
+        self,
+        log_end_offset: int = -1,
+        log_start_offset: int = -1,
+        last_caught_up_time_ms: int = 0,
+        last_fetch_leader_log_end_offset: int = -1,
+        last_fetch_time_ms: int = 0,
+        broker_epoch: int = -1,
+    ) -> None:
+        self.log_end_offset = log_end_offset
+        self.log_start_offset = log_start_offset
+        self.last_caught_up_time_ms = last_caught_up_time_ms
+        self.last_fetch_leader_log_end_offset = last_fetch_leader_log_end_offset
+        self.last_fetch_time_ms = last_fetch_time_ms
+        self.broker_epoch = broker_epoch
 
     def is_caught_up(self, leader_end_offset: int, now_ms: int, lag_max_ms: int) -> bool:
         return (
@@ -57,14 +112,27 @@ class FollowerState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class IsrChange:
+class IsrChange(Value):
     """An ISR change the leader asks the controller for (AlterPartition)."""
 
-    tp: TopicPartition
-    leader_epoch: int
-    partition_epoch: int
-    new_isr: tuple[int, ...]
+    __slots__ = ("leader_epoch", "new_isr", "partition_epoch", "tp")
+    FIELDS: ClassVar[tuple[str, ...]] = ("tp", "leader_epoch", "partition_epoch", "new_isr")
+    tp: Final[TopicPartition]
+    leader_epoch: Final[int]
+    partition_epoch: Final[int]
+    new_isr: Final[tuple[int, ...]]
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        leader_epoch: int,
+        partition_epoch: int,
+        new_isr: tuple[int, ...],
+    ) -> None:
+        self.tp = tp
+        self.leader_epoch = leader_epoch
+        self.partition_epoch = partition_epoch
+        self.new_isr = new_isr
 
 
 class Partition:
@@ -346,19 +414,20 @@ class Partition:
         consumer reads from this replica while it is a follower (KIP-392)."""
         if not on_follower:
             self.require_leader()
-        hw = self.log.high_watermark
-        lso = self.last_stable_offset
+        log = self.log
+        hw = log.high_watermark
+        lso = log.last_stable_offset
         if from_follower:
-            upper = self.log.log_end_offset
+            upper = log.log_end_offset
         else:
             upper = lso if isolation_level == READ_COMMITTED else hw
-        data = self.log.read(fetch_offset, max_bytes, upper, min_one_message)
+        data = log.read(fetch_offset, max_bytes, upper, min_one_message)
         aborted = (
-            self.log.collect_aborted_transactions(fetch_offset, upper)
+            log.collect_aborted_transactions(fetch_offset, upper)
             if isolation_level == READ_COMMITTED and not from_follower
             else []
         )
-        return ReadResult(data, hw, lso, self.log.log_start_offset, aborted)
+        return ReadResult(data, hw, lso, log.log_start_offset, aborted)
 
     def low_watermark(self) -> int:
         """The lowest log start offset of the replicas in the ISR (DeleteRecords)."""

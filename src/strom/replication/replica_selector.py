@@ -10,7 +10,9 @@ offset are candidates.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from strom.common.values import Value
 
 SELECTOR_CLASSES = frozenset(
     {
@@ -21,12 +23,30 @@ SELECTOR_CLASSES = frozenset(
 LEADER_SELECTOR = "org.apache.kafka.common.replica.LeaderSelector"
 
 
-@dataclass(frozen=True, slots=True)
-class ReplicaView:
-    broker_id: int
-    rack: str | None
-    log_end_offset: int
-    time_since_caught_up_ms: int
+class ReplicaView(Value):
+    __slots__ = ("broker_id", "log_end_offset", "rack", "time_since_caught_up_ms")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "broker_id",
+        "rack",
+        "log_end_offset",
+        "time_since_caught_up_ms",
+    )
+    broker_id: Final[int]
+    rack: Final[str | None]
+    log_end_offset: Final[int]
+    time_since_caught_up_ms: Final[int]
+
+    def __init__(
+        self,
+        broker_id: int,
+        rack: str | None,
+        log_end_offset: int,
+        time_since_caught_up_ms: int,
+    ) -> None:
+        self.broker_id = broker_id
+        self.rack = rack
+        self.log_end_offset = log_end_offset
+        self.time_since_caught_up_ms = time_since_caught_up_ms
 
 
 def select_read_replica(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
+from strom.common.values import Value
 from strom.protocol.errors import ErrorCode, KafkaError
 
 LONG_MAX: Final = 2**63 - 1
@@ -73,31 +72,118 @@ _TOPIC_CONFIGS: Final[dict[str, tuple[str, Callable[[str], Any], int | None]]] =
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LogConfig:
+class LogConfig(Value):
     """Kafka topic configs that the log obeys (defaults as Kafka's)."""
 
-    segment_bytes: int = 1024 * 1024 * 1024
-    segment_ms: int = 7 * 24 * 60 * 60 * 1000
-    retention_ms: int = 7 * 24 * 60 * 60 * 1000  # -1: keep forever
-    retention_bytes: int = -1  # -1: no size limit
-    max_message_bytes: int = 1048588
-    index_interval_bytes: int = 4096
-    segment_index_bytes: int = 10 * 1024 * 1024
-    flush_interval_messages: int = LONG_MAX
-    flush_interval_ms: int = LONG_MAX
-    message_timestamp_type: str = CREATE_TIME
-    message_timestamp_difference_max_ms: int = LONG_MAX
-    cleanup_policy: str = "delete"
-    delete_retention_ms: int = 24 * 60 * 60 * 1000  # how long compaction keeps tombstones
-    min_compaction_lag_ms: int = 0  # records younger than this are not compacted
+    __slots__ = (
+        "cleanup_policy",
+        "delete_retention_ms",
+        "file_delete_delay_ms",
+        "flush_interval_messages",
+        "flush_interval_ms",
+        "index_interval_bytes",
+        "max_compaction_lag_ms",
+        "max_message_bytes",
+        "message_timestamp_after_max_ms",
+        "message_timestamp_before_max_ms",
+        "message_timestamp_difference_max_ms",
+        "message_timestamp_type",
+        "min_cleanable_dirty_ratio",
+        "min_compaction_lag_ms",
+        "preallocate",
+        "retention_bytes",
+        "retention_ms",
+        "segment_bytes",
+        "segment_index_bytes",
+        "segment_ms",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "segment_bytes",
+        "segment_ms",
+        "retention_ms",
+        "retention_bytes",
+        "max_message_bytes",
+        "index_interval_bytes",
+        "segment_index_bytes",
+        "flush_interval_messages",
+        "flush_interval_ms",
+        "message_timestamp_type",
+        "message_timestamp_difference_max_ms",
+        "cleanup_policy",
+        "delete_retention_ms",
+        "min_compaction_lag_ms",
+        "max_compaction_lag_ms",
+        "min_cleanable_dirty_ratio",
+        "file_delete_delay_ms",
+        "message_timestamp_before_max_ms",
+        "message_timestamp_after_max_ms",
+        "preallocate",
+    )
+    segment_bytes: Final[int]
+    segment_ms: Final[int]
+    retention_ms: Final[int]  # -1: keep forever
+    retention_bytes: Final[int]  # -1: no size limit
+    max_message_bytes: Final[int]
+    index_interval_bytes: Final[int]
+    segment_index_bytes: Final[int]
+    flush_interval_messages: Final[int]
+    flush_interval_ms: Final[int]
+    message_timestamp_type: Final[str]
+    message_timestamp_difference_max_ms: Final[int]
+    cleanup_policy: Final[str]
+    delete_retention_ms: Final[int]  # how long compaction keeps tombstones
+    min_compaction_lag_ms: Final[int]  # records younger than this are not compacted
     # a dirty record older than this gets its log cleaned whatever the dirty ratio
-    max_compaction_lag_ms: int = LONG_MAX
-    min_cleanable_dirty_ratio: float = 0.5  # the cleaner skips logs less dirty than this
-    file_delete_delay_ms: int = 60_000  # how long a deleted segment's files stay (.deleted)
-    message_timestamp_before_max_ms: int = LONG_MAX  # LONG_MAX: difference.max.ms applies
-    message_timestamp_after_max_ms: int = LONG_MAX  # LONG_MAX: difference.max.ms applies
-    preallocate: bool = False  # new segment files are sized to segment.bytes up front
+    max_compaction_lag_ms: Final[int]
+    min_cleanable_dirty_ratio: Final[float]  # the cleaner skips logs less dirty than this
+    file_delete_delay_ms: Final[int]  # how long a deleted segment's files stay (.deleted)
+    message_timestamp_before_max_ms: Final[int]  # LONG_MAX: difference.max.ms applies
+    message_timestamp_after_max_ms: Final[int]  # LONG_MAX: difference.max.ms applies
+    preallocate: Final[bool]  # new segment files are sized to segment.bytes up front
+
+    def __init__(
+        self,
+        segment_bytes: int = 1024 * 1024 * 1024,
+        segment_ms: int = 7 * 24 * 60 * 60 * 1000,
+        retention_ms: int = 7 * 24 * 60 * 60 * 1000,
+        retention_bytes: int = -1,
+        max_message_bytes: int = 1048588,
+        index_interval_bytes: int = 4096,
+        segment_index_bytes: int = 10 * 1024 * 1024,
+        flush_interval_messages: int = LONG_MAX,
+        flush_interval_ms: int = LONG_MAX,
+        message_timestamp_type: str = CREATE_TIME,
+        message_timestamp_difference_max_ms: int = LONG_MAX,
+        cleanup_policy: str = "delete",
+        delete_retention_ms: int = 24 * 60 * 60 * 1000,
+        min_compaction_lag_ms: int = 0,
+        max_compaction_lag_ms: int = LONG_MAX,
+        min_cleanable_dirty_ratio: float = 0.5,
+        file_delete_delay_ms: int = 60_000,
+        message_timestamp_before_max_ms: int = LONG_MAX,
+        message_timestamp_after_max_ms: int = LONG_MAX,
+        preallocate: bool = False,
+    ) -> None:
+        self.segment_bytes = segment_bytes
+        self.segment_ms = segment_ms
+        self.retention_ms = retention_ms
+        self.retention_bytes = retention_bytes
+        self.max_message_bytes = max_message_bytes
+        self.index_interval_bytes = index_interval_bytes
+        self.segment_index_bytes = segment_index_bytes
+        self.flush_interval_messages = flush_interval_messages
+        self.flush_interval_ms = flush_interval_ms
+        self.message_timestamp_type = message_timestamp_type
+        self.message_timestamp_difference_max_ms = message_timestamp_difference_max_ms
+        self.cleanup_policy = cleanup_policy
+        self.delete_retention_ms = delete_retention_ms
+        self.min_compaction_lag_ms = min_compaction_lag_ms
+        self.max_compaction_lag_ms = max_compaction_lag_ms
+        self.min_cleanable_dirty_ratio = min_cleanable_dirty_ratio
+        self.file_delete_delay_ms = file_delete_delay_ms
+        self.message_timestamp_before_max_ms = message_timestamp_before_max_ms
+        self.message_timestamp_after_max_ms = message_timestamp_after_max_ms
+        self.preallocate = preallocate
 
     @property
     def delete_enabled(self) -> bool:
@@ -165,4 +251,4 @@ class LogConfig:
                     ErrorCode.INVALID_CONFIG, f"{name} must be at least {minimum}, got {value}"
                 )
             changes[field] = value
-        return dataclasses.replace(defaults or cls(), **changes)
+        return (defaults or cls()).replace(**changes)

@@ -25,9 +25,10 @@ tests drive it with a fake one.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from strom.common.values import Value
 from strom.storage.jobs import DirFailureHandler
 from strom.storage.segment import LogSegment
 
@@ -36,11 +37,19 @@ DELETED_SUFFIX = ".deleted"
 Doomed = LogSegment | Path  # a segment (files renamed .deleted) or a directory
 
 
-@dataclass(slots=True)
-class _Entry:
+class _Entry(Value):
+    __slots__ = ("delay_ms", "removed_ms", "target")
+    FIELDS: ClassVar[tuple[str, ...]] = ("target", "delay_ms", "removed_ms")
     target: Doomed
     delay_ms: int
     removed_ms: int | None  # None: stamped by the next take_due
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as an unfrozen dataclass
+
+    def __init__(self, target: Doomed, delay_ms: int, removed_ms: int | None) -> None:
+        self.target = target
+        self.delay_ms = delay_ms
+        self.removed_ms = removed_ms
 
 
 def log_dir_of(target: Doomed) -> Path:

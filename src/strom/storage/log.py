@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
+from strom.common.values import Value
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage import retention
 from strom.storage.config import LogConfig
@@ -60,10 +60,15 @@ LATEST_TIMESTAMP: Final = -1
 MAX_TIMESTAMP: Final = -3
 
 
-@dataclass(frozen=True, slots=True)
-class FetchDataInfo:
-    slices: tuple[FileSlice, ...]
-    total_bytes: int
+class FetchDataInfo(Value):
+    __slots__ = ("slices", "total_bytes")
+    FIELDS: ClassVar[tuple[str, ...]] = ("slices", "total_bytes")
+    slices: Final[tuple[FileSlice, ...]]
+    total_bytes: Final[int]
+
+    def __init__(self, slices: tuple[FileSlice, ...], total_bytes: int) -> None:
+        self.slices = slices
+        self.total_bytes = total_bytes
 
 
 _EMPTY_FETCH: Final = FetchDataInfo((), 0)
@@ -127,7 +132,6 @@ class PartitionLog(LogAppend):
 
     # -- reading ---------------------------------------------------------------
 
-    @guard_io
     def read(
         self,
         fetch_offset: int,
@@ -138,8 +142,12 @@ class PartitionLog(LogAppend):
         """Whole batches from the batch containing ``fetch_offset`` (one segment at most).
 
         ``max_offset`` is an exclusive bound on batch base offsets (the high
-        watermark for consumers); None means the log end offset.
+        watermark for consumers); None means the log end offset. Guarded as
+        :func:`guard_io` guards, written out: it runs per partition of every fetch,
+        and the wrapper's call cost as much again as a read of a caught-up partition.
         """
+        if self.offline:
+            raise self.offline_error()
         leo = self.log_end_offset
         if fetch_offset < self.log_start_offset or fetch_offset > leo:
             raise KafkaError(
@@ -149,12 +157,15 @@ class PartitionLog(LogAppend):
         limit = leo if max_offset is None else min(max_offset, leo)
         if fetch_offset >= limit:
             return _EMPTY_FETCH
-        for segment in self.segments[self.segment_index_for(fetch_offset) :]:
-            found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
-            if found is not None:
-                if not found.length:
-                    return _EMPTY_FETCH
-                return FetchDataInfo((found,), found.length)
+        try:
+            for segment in self.segments[self.segment_index_for(fetch_offset) :]:
+                found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
+                if found is not None:
+                    if not found.length:
+                        return _EMPTY_FETCH
+                    return FetchDataInfo((found,), found.length)
+        except OSError as exc:
+            raise self.io_failure(exc) from exc
         return _EMPTY_FETCH
 
     @guard_io

@@ -12,10 +12,11 @@ or overflows its indexes or relative offsets) rolls a new segment first.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from mypy_extensions import mypyc_attr
 
+from strom.common.values import Value
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (
     AppendOrigin,
@@ -41,17 +42,60 @@ class UnexpectedAppendOffsetError(KafkaError):
         self.last_offset = last_offset
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
-    first_offset: int  # -1 when nothing was appended
-    last_offset: int
-    log_append_time: int  # -1 for CreateTime
-    max_timestamp: int
-    offset_of_max_timestamp: int
-    log_start_offset: int
-    num_batches: int
-    valid_bytes: int
-    batches: tuple[BatchHeader, ...]  # as stored: offsets and epochs stamped
+class AppendInfo(Value):
+    __slots__ = (
+        "batches",
+        "first_offset",
+        "last_offset",
+        "log_append_time",
+        "log_start_offset",
+        "max_timestamp",
+        "num_batches",
+        "offset_of_max_timestamp",
+        "valid_bytes",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "first_offset",
+        "last_offset",
+        "log_append_time",
+        "max_timestamp",
+        "offset_of_max_timestamp",
+        "log_start_offset",
+        "num_batches",
+        "valid_bytes",
+        "batches",
+    )
+    first_offset: Final[int]  # -1 when nothing was appended
+    last_offset: Final[int]
+    log_append_time: Final[int]  # -1 for CreateTime
+    max_timestamp: Final[int]
+    offset_of_max_timestamp: Final[int]
+    log_start_offset: Final[int]
+    num_batches: Final[int]
+    valid_bytes: Final[int]
+    batches: Final[tuple[BatchHeader, ...]]  # as stored: offsets and epochs stamped
+
+    def __init__(
+        self,
+        first_offset: int,
+        last_offset: int,
+        log_append_time: int,
+        max_timestamp: int,
+        offset_of_max_timestamp: int,
+        log_start_offset: int,
+        num_batches: int,
+        valid_bytes: int,
+        batches: tuple[BatchHeader, ...],
+    ) -> None:
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.log_append_time = log_append_time
+        self.max_timestamp = max_timestamp
+        self.offset_of_max_timestamp = offset_of_max_timestamp
+        self.log_start_offset = log_start_offset
+        self.num_batches = num_batches
+        self.valid_bytes = valid_bytes
+        self.batches = batches
 
 
 class LogAppend(LogCore):

@@ -43,12 +43,11 @@ def guard_io(
 
     def wrapper(self: L, /, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.offline:
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"log {self.dir} is offline")
+            raise self.offline_error()
         try:
             return method(self, *args, **kwargs)
         except OSError as exc:
-            self.handle_io_error(exc)
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {exc}") from exc
+            raise self.io_failure(exc) from exc
 
     functools.update_wrapper(wrapper, method)
     return wrapper
@@ -170,6 +169,15 @@ class LogCore:
         self.offline = True
         if self.on_dir_failure is not None:
             self.on_dir_failure(self.dir.parent, exc)
+
+    def offline_error(self) -> KafkaError:
+        """What a guarded method (:func:`guard_io`) raises once the log is offline."""
+        return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"log {self.dir} is offline")
+
+    def io_failure(self, exc: OSError) -> KafkaError:
+        """Take the log offline for ``exc``; the KAFKA_STORAGE_ERROR to raise instead."""
+        self.handle_io_error(exc)
+        return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.dir}: {exc}")
 
     @property
     def active_segment(self) -> LogSegment:

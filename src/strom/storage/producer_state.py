@@ -26,10 +26,11 @@ import os
 import struct
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Final
 
 from strom.common.crc import crc32c
+from strom.common.values import Value
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import BatchHeader, ControlRecord
 from strom.storage.txn_index import AbortedTxn
@@ -41,23 +42,77 @@ _HEAD = struct.Struct(">hIi")
 _ENTRY = struct.Struct(">qhiqiqiq")
 
 
-@dataclass(frozen=True, slots=True)
-class BatchMetadata:
-    first_seq: int
-    last_seq: int
-    first_offset: int
-    last_offset: int
-    timestamp: int
+class BatchMetadata(Value):
+    __slots__ = ("first_offset", "first_seq", "last_offset", "last_seq", "timestamp")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "first_seq",
+        "last_seq",
+        "first_offset",
+        "last_offset",
+        "timestamp",
+    )
+    first_seq: Final[int]
+    last_seq: Final[int]
+    first_offset: Final[int]
+    last_offset: Final[int]
+    timestamp: Final[int]
+
+    def __init__(
+        self,
+        first_seq: int,
+        last_seq: int,
+        first_offset: int,
+        last_offset: int,
+        timestamp: int,
+    ) -> None:
+        self.first_seq = first_seq
+        self.last_seq = last_seq
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.timestamp = timestamp
 
 
-@dataclass(slots=True)
-class ProducerStateEntry:
+class ProducerStateEntry(Value):
+    __slots__ = (
+        "batches",
+        "coordinator_epoch",
+        "current_txn_first_offset",
+        "last_timestamp",
+        "producer_epoch",
+        "producer_id",
+    )
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "producer_id",
+        "producer_epoch",
+        "batches",
+        "coordinator_epoch",
+        "current_txn_first_offset",
+        "last_timestamp",
+    )
     producer_id: int
     producer_epoch: int
-    batches: deque[BatchMetadata] = field(default_factory=lambda: deque(maxlen=MAX_CACHED_BATCHES))
-    coordinator_epoch: int = -1
-    current_txn_first_offset: int = -1
-    last_timestamp: int = -1
+    batches: deque[BatchMetadata]  # the last MAX_CACHED_BATCHES
+    coordinator_epoch: int
+    current_txn_first_offset: int
+    last_timestamp: int
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as an unfrozen dataclass
+
+    def __init__(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        batches: deque[BatchMetadata] | None = None,  # None: a new, empty one
+        coordinator_epoch: int = -1,
+        current_txn_first_offset: int = -1,
+        last_timestamp: int = -1,
+    ) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.batches = deque(maxlen=MAX_CACHED_BATCHES) if batches is None else batches
+        self.coordinator_epoch = coordinator_epoch
+        self.current_txn_first_offset = current_txn_first_offset
+        self.last_timestamp = last_timestamp
 
     @property
     def last_seq(self) -> int:

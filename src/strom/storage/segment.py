@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 from strom.common.crc import crc32c
+from strom.common.values import Value
 from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
@@ -68,11 +68,17 @@ _INT32_MAX: Final = 2**31 - 1
 _SCAN_CHUNK: Final = 8192
 
 
-@dataclass(frozen=True, slots=True)
-class TimestampAndOffset:
-    timestamp: int
-    offset: int
-    leader_epoch: int = -1
+class TimestampAndOffset(Value):
+    __slots__ = ("leader_epoch", "offset", "timestamp")
+    FIELDS: ClassVar[tuple[str, ...]] = ("timestamp", "offset", "leader_epoch")
+    timestamp: Final[int]
+    offset: Final[int]
+    leader_epoch: Final[int]
+
+    def __init__(self, timestamp: int, offset: int, leader_epoch: int = -1) -> None:
+        self.timestamp = timestamp
+        self.offset = offset
+        self.leader_epoch = leader_epoch
 
 
 class LogSegment(SegmentFiles):

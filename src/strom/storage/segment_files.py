@@ -16,10 +16,10 @@ Renames keep the files open: slices in flight (:class:`FileSlice`, a region of a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
+from strom.common.values import Value
 from strom.storage.index import OffsetIndex, TimeIndex
 from strom.storage.logfile import LogFile
 
@@ -37,13 +37,19 @@ def _with_suffix(path: Path, old: str, new: str) -> Path:
     return path.with_name(name + new)
 
 
-@dataclass(frozen=True, slots=True)
-class FileSlice:
+class FileSlice(Value):
     """A region of a segment file, for os.sendfile(fileno) or :meth:`read`."""
 
-    file: LogFile
-    position: int
-    length: int
+    __slots__ = ("file", "length", "position")
+    FIELDS: ClassVar[tuple[str, ...]] = ("file", "position", "length")
+    file: Final[LogFile]
+    position: Final[int]
+    length: Final[int]
+
+    def __init__(self, file: LogFile, position: int, length: int) -> None:
+        self.file = file
+        self.position = position
+        self.length = length
 
     @property
     def fileno(self) -> int:

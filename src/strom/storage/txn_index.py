@@ -18,19 +18,39 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Final
+
+from strom.common.values import Value
 
 TXN_INDEX_FILE = "aborted.txnindex"
 _ENTRY = struct.Struct(">hqqqq")
 
 
-@dataclass(frozen=True, slots=True)
-class AbortedTxn:
-    producer_id: int
-    first_offset: int
-    last_offset: int
-    last_stable_offset: int
+class AbortedTxn(Value):
+    __slots__ = ("first_offset", "last_offset", "last_stable_offset", "producer_id")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "producer_id",
+        "first_offset",
+        "last_offset",
+        "last_stable_offset",
+    )
+    producer_id: Final[int]
+    first_offset: Final[int]
+    last_offset: Final[int]
+    last_stable_offset: Final[int]
+
+    def __init__(
+        self,
+        producer_id: int,
+        first_offset: int,
+        last_offset: int,
+        last_stable_offset: int,
+    ) -> None:
+        self.producer_id = producer_id
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self.last_stable_offset = last_stable_offset
 
 
 class TransactionIndex:

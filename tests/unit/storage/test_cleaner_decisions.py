@@ -4,7 +4,6 @@ uncleanable offsets."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from strom.common.types import TopicPartition
@@ -80,7 +79,7 @@ def test_a_record_above_the_high_watermark_supersedes_nothing(tmp_path: Path) ->
 
 
 def test_min_cleanable_dirty_ratio(tmp_path: Path) -> None:
-    config = dataclasses.replace(COMPACT, min_cleanable_dirty_ratio=0.5)
+    config = COMPACT.replace(min_cleanable_dirty_ratio=0.5)
     manager, log = _manager(tmp_path, config)
     _unique_keys(log, 40)  # a big clean section once cleaned: no key repeats
     manager.compact(NOW)
@@ -94,14 +93,14 @@ def test_min_cleanable_dirty_ratio(tmp_path: Path) -> None:
     before = read_all(log)
     assert manager.cleaning_jobs(NOW) == [] and manager.compact(NOW) == 0
     assert read_all(log) == before
-    log.config = dataclasses.replace(config, min_cleanable_dirty_ratio=dirty.cleanable_ratio / 2)
+    log.config = config.replace(min_cleanable_dirty_ratio=dirty.cleanable_ratio / 2)
     assert manager.compact(NOW) > 0
     assert [r.value for r in read_all(log) if r.key == b"key-000"] == [b"again"]
     manager.shutdown()
 
 
 def test_max_compaction_lag_cleans_below_the_ratio(tmp_path: Path) -> None:
-    config = dataclasses.replace(COMPACT, max_compaction_lag_ms=10_000)
+    config = COMPACT.replace(max_compaction_lag_ms=10_000)
     manager, log = _manager(tmp_path, config)
     _unique_keys(log, 40)
     log.roll(NOW)  # all cleaned: the dirty section starts with the records below
@@ -136,7 +135,7 @@ def test_max_compaction_lag_rolls_the_active_segment(tmp_path: Path) -> None:
 
 
 def test_min_compaction_lag_holds_young_segments_back(tmp_path: Path) -> None:
-    config = dataclasses.replace(COMPACT, min_compaction_lag_ms=1_000)
+    config = COMPACT.replace(min_compaction_lag_ms=1_000)
     log = open_log(tmp_path, config)
     for i in range(20):
         _put(log, b"k", b"v%d" % i, NOW + i)

@@ -9,6 +9,7 @@ import pytest
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import AppendOrigin, build_batch, build_control_batch, validate_batches
 from strom.storage.config import LogConfig
+from strom.storage.log import PartitionLog
 from strom.storage.log_append import UnexpectedAppendOffsetError
 
 from .helpers import NOW, make_batch, open_log, read_all, read_records
@@ -383,19 +384,37 @@ def test_unclean_recovery_truncates_later_segments(
     ]
 
 
-def test_os_error_is_kafka_storage_error(tmp_path: Path) -> None:
+def _dead_disk(tmp_path: Path, flags: int) -> tuple[PartitionLog, list[Path]]:
+    """A log of one batch whose segment file descriptor now opens /dev/null with
+    ``flags`` (O_RDONLY: EBADF on write; O_WRONLY: on read), and its failed dirs."""
     failures: list[Path] = []
     log = open_log(tmp_path)
     log.on_dir_failure = lambda path, exc: failures.append(path)
     log.append_as_leader(make_batch(1), 0, NOW)
-    read_only = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(read_only, log.active_segment.file.fileno)  # a dead disk: EBADF on write
-    os.close(read_only)
+    dead = os.open(os.devnull, flags)
+    os.dup2(dead, log.active_segment.file.fileno)
+    os.close(dead)
+    return log, failures
+
+
+def test_os_error_is_kafka_storage_error(tmp_path: Path) -> None:
+    log, failures = _dead_disk(tmp_path, os.O_RDONLY)
     with pytest.raises(KafkaError) as info:
         log.append_as_leader(make_batch(1), 0, NOW)
     assert info.value.code == ErrorCode.KAFKA_STORAGE_ERROR
     assert failures == [tmp_path] and log.offline
     with pytest.raises(KafkaError) as info:
+        log.read(0, 100)
+    assert info.value.code == ErrorCode.KAFKA_STORAGE_ERROR
+
+
+def test_os_error_on_read_takes_the_log_offline(tmp_path: Path) -> None:
+    log, failures = _dead_disk(tmp_path, os.O_WRONLY)
+    with pytest.raises(KafkaError) as info:
+        log.read(0, 100)
+    assert info.value.code == ErrorCode.KAFKA_STORAGE_ERROR
+    assert failures == [tmp_path] and log.offline
+    with pytest.raises(KafkaError, match="offline") as info:
         log.read(0, 100)
     assert info.value.code == ErrorCode.KAFKA_STORAGE_ERROR
 

@@ -113,7 +113,7 @@ class LogMachine(RuleBasedStateMachine):
 
     @rule(retention_bytes=st.integers(min_value=0, max_value=1500))
     def retention(self, retention_bytes: int) -> None:
-        self.log.config = dataclasses.replace(CONFIG, retention_bytes=retention_bytes)
+        self.log.config = CONFIG.replace(retention_bytes=retention_bytes)
         self.log.update_high_watermark(self.log.log_end_offset)
         self.log.delete_expired_segments(NOW)
         self.log.config = CONFIG
