@@ -28,14 +28,13 @@ from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.coordinator.group.config import ASSIGNOR_CLASS_NAMES, GroupConfig
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
-from strom.protocol.record_stream import read_control_record, stream_records
-from strom.protocol.records import AppendOrigin, BatchHeader, build_batch, iter_batches
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
     from strom.coordinator.group.coordinator import GroupCoordinatorShard
     from strom.coordinator.group.records import CoordinatorRecord
     from strom.coordinator.group.result import CoordinatorResult
+    from strom.protocol.records import BatchHeader
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,8 @@ def replay_batch(
     Records are streamed: a key or value larger than ``max_record_bytes`` (the topic's
     max.message.bytes, which bounds what the coordinator writes) was never written by a
     coordinator; it is skipped without being read into memory."""
+    from strom.protocol.record_stream import read_control_record, stream_records
+
     if header.is_control:
         if header.producer_id >= 0:
             marker = read_control_record(raw)
@@ -125,6 +126,9 @@ class OffsetsPartitionWriter:
         self.timeout_s = broker.config.get_int("offsets.commit.timeout.ms") / 1000
 
     async def append(self, partition: int, records: Sequence[CoordinatorRecord]) -> int:
+        from strom.protocol.append_origin import AppendOrigin
+        from strom.protocol.records import build_batch
+
         now = self.broker.now_ms()
         batch = build_batch([(r.key, r.value, (), now) for r in records])
         tp = TopicPartition(OFFSETS_TOPIC, partition)
@@ -206,9 +210,11 @@ class GroupRuntime:
             log.info("unloaded %d group(s) of %s-%d", len(shard.groups), OFFSETS_TOPIC, partition)
 
     def load_partition(self, partition: int) -> None:
-        # The coordinator's code is imported with the first partition this broker leads:
-        # a broker that no consumer group uses never loads it.
+        # The coordinator's code, and the record decoding of a load, are imported with the
+        # first partition this broker leads: a broker that no consumer group uses never
+        # loads them.
         from strom.coordinator.group.coordinator import GroupCoordinatorShard
+        from strom.protocol.records import iter_batches
 
         self.loading.add(partition)
         shard = GroupCoordinatorShard(self.config, image=lambda: self.broker.image)

@@ -17,17 +17,21 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from strom.common.config import BrokerConfig
 from strom.common.types import TopicPartition
 from strom.metadata.image import PartitionInfo, TopicInfo
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import AppendOrigin
-from strom.replication.partition import Partition
 from strom.storage.config import LogConfig
-from strom.storage.log_append import AppendInfo
 from strom.storage.log_manager import LogManager
+
+# A partition's code, and its log's, are imported with the first partition this broker
+# hosts, not at its start (issue 15).
+if TYPE_CHECKING:
+    from strom.replication.partition import Partition
+    from strom.storage.log_append import AppendInfo
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,8 @@ class ReplicaManager:
         part = self.partitions.get(tp)
         created = part is None
         if part is None:
+            from strom.replication.partition import Partition
+
             cfg = self.log_config(topic)
             plog = self.logs.get_log(tp) or self.logs.create_log(tp, now_ms, cfg)
             part = Partition(

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from strom.common.names import OFFSETS_TOPIC
 from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import build_control_batch
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -64,6 +63,8 @@ class TxnMarkers:
         coordinator_epoch: int,
     ) -> ErrorCode:
         """Append one transaction marker to a local partition."""
+        from strom.protocol.records import build_control_batch  # not needed at start
+
         now = self.broker.now_ms()
         batch = build_control_batch(producer_id, producer_epoch, commit, coordinator_epoch, now)
         try:

@@ -18,13 +18,14 @@ from strom.common.types import TopicPartition
 from strom.coordinator.group.offsets import OffsetCommit
 from strom.coordinator.group.result import map_store_error
 from strom.protocol.api_versions import ApiKey
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.protocol.generated.txn_offset_commit import (
     TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 )
-from strom.protocol.records import AppendOrigin, build_batch
+from strom.protocol.records import build_batch
 
 R = TxnOffsetCommitResponse
 Key = tuple[str, int]

@@ -27,8 +27,6 @@ from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import DecodeError, ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
-from strom.protocol.record_stream import stream_records
-from strom.protocol.records import build_batch, iter_batches
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -155,6 +153,8 @@ class TxnRuntime(TxnMarkers):
         answer, still lags behind them. Its log is now the partition's truth; a
         load stopped at the high watermark would forget an Ongoing transaction's
         partitions, or a Prepare* decision, the client was already told of."""
+        from strom.protocol.records import iter_batches  # with the first load, not at start
+
         plog = self.broker.replicas.get_partition(tp).log
         offset, count = plog.log_start_offset, 0
         while offset < plog.log_end_offset:
@@ -175,6 +175,8 @@ class TxnRuntime(TxnMarkers):
         """Replay the records from ``offset``, streamed: a key or value larger than the
         topic's max.message.bytes (``limit``) was never written by the coordinator and
         is skipped without being read into memory."""
+        from strom.protocol.record_stream import stream_records
+
         count = 0
         for record in stream_records(view, max_key_bytes=limit, max_value_bytes=limit):
             if record.offset < offset:
@@ -224,6 +226,7 @@ class TxnRuntime(TxnMarkers):
     # -- appends ----------------------------------------------------------------------
     async def _append_records(self, result: TxnResult) -> ErrorCode:
         from strom.coordinator.txn.log_records import encode_record  # with the coordinator
+        from strom.protocol.records import build_batch
 
         now = self.broker.now_ms()
         records = []

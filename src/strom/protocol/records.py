@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
-from enum import IntEnum
 from typing import ClassVar, Final, NamedTuple, TypeAlias
 
 from strom.common.crc import crc32c
 from strom.common.values import Value
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.compression import compress
 from strom.protocol.errors import ErrorCode, KafkaError
 
@@ -241,14 +241,6 @@ def parse_header(buf: Buffer, pos: int = 0) -> BatchHeader:
 def corrupt(message: str) -> KafkaError:
     """A CORRUPT_MESSAGE error with ``message``."""
     return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
-
-
-class AppendOrigin(IntEnum):
-    """Who is appending: Kafka applies different batch checks to each."""
-
-    REPLICATION = 0
-    COORDINATOR = 1
-    CLIENT = 2
 
 
 def _check_header(header: BatchHeader, origin: AppendOrigin) -> None:

@@ -21,8 +21,8 @@ from typing import ClassVar, Final
 from strom.common.types import TopicPartition
 from strom.common.values import Value
 from strom.metadata.image import NO_LEADER, PartitionInfo
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import AppendOrigin
 from strom.storage.log import FetchDataInfo, PartitionLog
 from strom.storage.log_append import AppendInfo
 from strom.storage.txn_index import AbortedTxn

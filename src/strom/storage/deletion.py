@@ -24,17 +24,18 @@ tests drive it with a fake one.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from strom.common.values import Value
 from strom.storage.jobs import DirFailureHandler
-from strom.storage.segment import LogSegment
+
+if TYPE_CHECKING:  # not imported at a broker's start (issue 15)
+    from strom.storage.segment import LogSegment
 
 DELETED_SUFFIX = ".deleted"
 
-Doomed = LogSegment | Path  # a segment (files renamed .deleted) or a directory
+Doomed: TypeAlias = "LogSegment | Path"  # a segment (files renamed .deleted) or a directory
 
 
 class _Entry(Value):
@@ -54,7 +55,7 @@ class _Entry(Value):
 
 def log_dir_of(target: Doomed) -> Path:
     """The log directory (``log.dirs`` entry) holding ``target``."""
-    return target.dir.parent if isinstance(target, LogSegment) else target.parent
+    return target.parent if isinstance(target, Path) else target.dir.parent
 
 
 class DeletionQueue:
@@ -92,9 +93,11 @@ class DeletionQueue:
 
 def delete_now(target: Doomed) -> None:
     """Remove ``target``'s files (blocking; run in a storage thread). Raises OSError."""
-    if isinstance(target, LogSegment):
+    if not isinstance(target, Path):
         target.delete()
     elif target.exists():
+        import shutil
+
         shutil.rmtree(target)
 
 

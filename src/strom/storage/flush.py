@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strom.storage.segment import LogSegment
-
 if TYPE_CHECKING:
     from strom.storage.log import PartitionLog
+    from strom.storage.segment import LogSegment
 
 
 def fsync_path(path: Path) -> None:

@@ -17,9 +17,9 @@ from typing import ClassVar, Final
 from mypy_extensions import mypyc_attr
 
 from strom.common.values import Value
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (
-    AppendOrigin,
     BatchHeader,
     parse_header,
     set_log_append_time,

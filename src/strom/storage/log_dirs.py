@@ -27,7 +27,6 @@ those partitions. The broker keeps serving the other directories.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,11 +45,13 @@ from strom.storage.checkpoint import (
 from strom.storage.config import LogConfig
 from strom.storage.deletion import DeletionQueue
 from strom.storage.jobs import StorageWorkers
-from strom.storage.log import PartitionLog, parse_topic_partition_dir
-from strom.storage.segment import LogSegment
 
+# The log's code (segments, indexes, records, producer state: most of what a broker
+# imports) is imported with the first log a broker opens, not at its start (issue 15).
 if TYPE_CHECKING:
     from strom.storage.cleanable import CleanerCheckpoint
+    from strom.storage.log import PartitionLog
+    from strom.storage.segment import LogSegment
 
 CLEAN_SHUTDOWN_FILE: Final = ".kafka_cleanshutdown"
 # Each checkpoint file and the PartitionLog attribute it records.
@@ -120,7 +121,11 @@ class LogDirs:
             for child in sorted(log_dir.iterdir()):
                 if not child.is_dir():
                     continue
+                from strom.storage.log import PartitionLog, parse_topic_partition_dir
+
                 if child.name.endswith(DELETE_DIR_SUFFIX):
+                    import shutil
+
                     shutil.rmtree(child)
                     continue
                 parsed = parse_topic_partition_dir(child.name)
@@ -204,6 +209,8 @@ class LogDirs:
             if tp_dir in counts:
                 counts[tp_dir] += 1
         log_dir = min(online, key=lambda candidate: counts[candidate])
+        from strom.storage.log import PartitionLog
+
         try:
             log = PartitionLog.open(
                 log_dir / f"{tp.topic}-{tp.partition}",
@@ -265,6 +272,10 @@ class LogDirs:
         self._dir_of.pop(tp)
         self._cleaner_state.pop(tp, None)
         target = dest / log.dir.name
+        import shutil
+
+        from strom.storage.log import PartitionLog
+
         try:
             if target.exists():
                 shutil.rmtree(target)  # a leftover of an interrupted move

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strom.protocol import compression
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.record_decoder import decode_batch, decode_batch_as
 from strom.protocol.records import (
@@ -19,7 +20,6 @@ from strom.protocol.records import (
     LOG_APPEND_TIME,
     MAGIC_OFFSET,
     RECORDS_COUNT_OFFSET,
-    AppendOrigin,
     Record,
     RecordInput,
     build_batch,

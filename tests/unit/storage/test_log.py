@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import AppendOrigin, build_batch, build_control_batch, validate_batches
+from strom.protocol.records import build_batch, build_control_batch, validate_batches
 from strom.storage.config import LogConfig
 from strom.storage.log import PartitionLog
 from strom.storage.log_append import UnexpectedAppendOffsetError

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from strom.protocol.records import AppendOrigin, build_batch, build_control_batch
+from strom.protocol.append_origin import AppendOrigin
+from strom.protocol.records import build_batch, build_control_batch
 from strom.storage.config import LogConfig
 from strom.storage.log import PartitionLog
 

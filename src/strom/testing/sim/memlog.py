@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from strom.protocol.records import AppendOrigin
+from strom.protocol.append_origin import AppendOrigin
 from strom.storage.leader_epoch import LeaderEpochCache
 from strom.storage.log import FetchDataInfo
 from strom.storage.log_append import AppendInfo, UnexpectedAppendOffsetError
