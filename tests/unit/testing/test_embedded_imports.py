@@ -1,8 +1,8 @@
 """Issue 15 ("instant start"): an EmbeddedBroker imports what a single broker needs to
 start and answer ApiVersions, and nothing else. The other APIs' handlers and codecs,
 the group and transaction coordinators, the cluster, security, compression and log
-cleaner code, and the code of a partition's log, are imported when first used. A structural check in a fresh interpreter
-(what ``sys.modules`` holds), not a timed one."""
+cleaner code, and the code of a partition's log, are imported when first used. A
+structural check in a fresh interpreter (what ``sys.modules`` holds), not a timed one."""
 
 from __future__ import annotations
 
