@@ -42,7 +42,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from strom.broker.metrics import Histogram, MetricsSnapshot, snapshot
+from strom.broker.metrics import Histogram
+from strom.broker.metrics_snapshot import MetricsSnapshot, snapshot
 from strom.common.config import ConfigError
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode
