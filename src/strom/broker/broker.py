@@ -47,7 +47,6 @@ from strom.common.security_config import listener_of, reconfigurable_listener_ke
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
-from strom.net.tls import server_context
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frame import RequestHeader
 from strom.replication.replica_selector import selector_enabled
@@ -339,6 +338,8 @@ class Broker(LogJobs):
             listener = listener_of(key)
             if listener not in names:
                 raise ConfigError(key, f"{listener} is not a listener of this broker")
+            from strom.net.tls import server_context  # TLS listeners only
+
             server_context(partial(trial.listener_get, listener))
 
     def _listeners_changed(self) -> None:

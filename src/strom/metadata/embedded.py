@@ -18,7 +18,6 @@ broker calls them from worker threads.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,6 +59,8 @@ class EmbeddedMetadataStore:
         p = self._dirs[0] / META_FILE
         if not p.exists():
             return
+        import json  # here and in _save: a new broker starts without it (issue 15)
+
         data = json.loads(p.read_text())
         self._next_producer_id = int(data.get("next_producer_id", 0))
         self._broker_configs = {str(k): dict(v) for k, v in data.get("broker_configs", {}).items()}
@@ -79,6 +80,8 @@ class EmbeddedMetadataStore:
             )
 
     def _save(self) -> None:
+        import json
+
         data = {
             "version": 1,
             "next_producer_id": self._next_producer_id,

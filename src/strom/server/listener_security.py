@@ -15,7 +15,6 @@ from strom.broker.listeners import Listener
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.principal import MappingRule, parse_jaas_config, parse_mapping_rules
 from strom.common.values import Value
-from strom.net.tls import server_context
 
 if TYPE_CHECKING:
     from strom.common.sasl import UnsecuredValidatorOptions
@@ -132,7 +131,11 @@ def listener_security(config: BrokerConfig, lst: Listener) -> ListenerSecurity:
         rules = tuple(parse_mapping_rules(str(get("ssl.principal.mapping.rules") or "DEFAULT")))
     except ValueError as exc:
         raise ConfigError("ssl.principal.mapping.rules", str(exc)) from None
-    context = server_context(get) if protocol.endswith("SSL") else None
+    context = None
+    if protocol.endswith("SSL"):
+        from strom.net.tls import server_context  # not imported by a plaintext broker
+
+        context = server_context(get)
     if not protocol.startswith("SASL_"):
         return ListenerSecurity(name, protocol, context, mapping_rules=rules)
     from strom.common.sasl import OAUTHBEARER, PLAIN, UnsecuredValidatorOptions
