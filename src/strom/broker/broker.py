@@ -26,10 +26,9 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from strom.broker.fetcher_manager import ReplicaFetcherManager
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.handlers import AUTHZ_RULES, handler_for, load_authorizer
-from strom.broker.inter_broker import InterBrokerClients, inter_broker_security
+from strom.broker.inter_broker import inter_broker_security
 from strom.broker.listeners import (
     Listener,
     advertised_endpoints,
@@ -38,10 +37,7 @@ from strom.broker.listeners import (
 )
 from strom.broker.log_jobs import LogJobs
 from strom.broker.metrics import BrokerMetrics
-from strom.broker.producer_ids import ProducerIdManager
 from strom.broker.replica_manager import ReplicaManager
-from strom.broker.topic_admin import TopicAdmin
-from strom.broker.txn_runtime import TxnRuntime
 from strom.common.config import BrokerConfig, ConfigError
 from strom.common.security_config import listener_of, reconfigurable_listener_key
 from strom.common.types import Clock, SystemClock, TopicPartition
@@ -56,6 +52,11 @@ from strom.storage.log_manager import LogManager
 if TYPE_CHECKING:
     from strom.broker.cluster_member import ClusterMember
     from strom.broker.fetch_sessions import FetchSessionCache
+    from strom.broker.fetcher_manager import ReplicaFetcherManager
+    from strom.broker.inter_broker import InterBrokerClients
+    from strom.broker.producer_ids import ProducerIdManager
+    from strom.broker.topic_admin import TopicAdmin
+    from strom.broker.txn_runtime import TxnRuntime
     from strom.net.security import ClientSecurity
 
 log = logging.getLogger(__name__)
@@ -102,21 +103,52 @@ class Broker(LogJobs):
         self.logs.on_dir_offline = self._dir_offline
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
-        self.fetchers = ReplicaFetcherManager(self)
         self._fetch_session_slots = config.get_int("max.incremental.fetch.session.cache.slots")
-        self.peers = InterBrokerClients(self)
         self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
-        self.replicas.on_follower = self.fetchers.follow
-        self.replicas.on_leader = lambda tp, part: self.fetchers.unfollow(tp)
+        self.replicas.on_follower = lambda tp, part: self.fetchers.follow(tp, part)
+        self.replicas.on_leader = lambda tp, part: self._unfollow(tp)
         # A broker of a ZooKeeper cluster (set by the server before start): its place in
         # the cluster, controller runtime, ISR reporting; None for the single node.
         self.cluster: ClusterMember | None = None
-        self.producer_ids = ProducerIdManager(store)
-        self.topics = TopicAdmin(self)
-        self.transactions = TxnRuntime(self)
         self.groups = GroupRuntime(self)
         self.metrics = BrokerMetrics()  # counted on the loop; read by metrics.listener
         self.metrics_url: str | None = None  # where metrics.listener serves them, if set
+
+    # Made, and their modules imported, on first use rather than at start (issue 15).
+    @cached_property
+    def topics(self) -> TopicAdmin:
+        from strom.broker.topic_admin import TopicAdmin
+
+        return TopicAdmin(self)
+
+    @cached_property
+    def transactions(self) -> TxnRuntime:
+        from strom.broker.txn_runtime import TxnRuntime
+
+        return TxnRuntime(self)
+
+    @cached_property
+    def producer_ids(self) -> ProducerIdManager:
+        from strom.broker.producer_ids import ProducerIdManager
+
+        return ProducerIdManager(self.store)
+
+    @cached_property
+    def fetchers(self) -> ReplicaFetcherManager:
+        """The replica fetchers of the partitions this broker follows (a cluster)."""
+        from strom.broker.fetcher_manager import ReplicaFetcherManager
+
+        return ReplicaFetcherManager(self)
+
+    @cached_property
+    def peers(self) -> InterBrokerClients:
+        from strom.broker.inter_broker import InterBrokerClients
+
+        return InterBrokerClients(self)
+
+    def _unfollow(self, tp: TopicPartition) -> None:
+        if "fetchers" in self.__dict__:  # nothing to stop before the first follower
+            self.fetchers.unfollow(tp)
 
     @cached_property
     def fetch_sessions(self) -> FetchSessionCache:
@@ -267,7 +299,7 @@ class Broker(LogJobs):
     def stop_replica(self, tp: TopicPartition, delete: bool) -> None:
         """StopReplica: the local replica stops fetching and serving; with ``delete`` its
         log is removed."""
-        self.fetchers.unfollow(tp)
+        self._unfollow(tp)
         self.groups.on_leadership(tp, False, -1)
         self.transactions.on_leadership(tp, False, -1)
         self.replicas.stop_replica(tp, delete)

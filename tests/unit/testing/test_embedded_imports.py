@@ -73,12 +73,19 @@ LAZY = {
     "strom.protocol.records",
     "strom.protocol.record_stream",
     "strom.common.crc",
+    # made by the broker on first use: topic admin, transactions, producer ids, peers
+    "strom.broker.topic_admin",
+    "strom.broker.txn_runtime",
+    "strom.broker.producer_ids",
+    "strom.broker.fetcher_manager",
+    "strom.common.assignment",
     # the standard library's modules strom's start no longer needs (each 0.5-4 ms)
     "dataclasses",
     "tempfile",
     "shutil",
     "random",
     "hashlib",
+    "json",
     # strom.testing's other helpers
     "strom.testing.broker",
     "strom.testing.cluster",
