@@ -80,8 +80,9 @@ def distinguished_name(subject: Sequence[Sequence[tuple[str, str]]]) -> str:
 
 # -- ssl.principal.mapping.rules --------------------------------------------------------
 _RULE = r"(DEFAULT)|RULE:((\\.|[^\\/])*)/((\\.|[^\\/])*)/([LU]?).*?|(.*?)"
-_RULE_SPLITTER = re.compile(r"\s*(" + _RULE + r")\s*(,\s*|$)")
-_RULE_PARSER = re.compile(_RULE)
+_RULE_SPLITTER = r"\s*(" + _RULE + r")\s*(,\s*|$)"
+# The patterns here are compiled on first use (re's cache), not at import: a broker
+# whose listeners keep the DEFAULT rule and no SASL never needs them (issue 15).
 
 
 class NoMatchingRule(ValueError):
@@ -130,10 +131,12 @@ class MappingRule(Value):
 def parse_mapping_rules(text: str) -> list[MappingRule]:
     """SslPrincipalMapper.fromRules: ``DEFAULT`` or ``RULE:pattern/replacement/[LU]``,
     comma separated. ValueError for an invalid rule."""
+    if text.strip() == "DEFAULT":
+        return [MappingRule(default=True)]
     rules: list[MappingRule] = []
-    pieces = [m.group(1) for m in _RULE_SPLITTER.finditer(text.strip()) if m.group(1)]
+    pieces = [m.group(1) for m in re.finditer(_RULE_SPLITTER, text.strip()) if m.group(1)]
     for piece in pieces:
-        m = _RULE_PARSER.match(piece)
+        m = re.match(_RULE, piece)
         if m is None:
             raise ValueError(f"Invalid rule: {piece}")
         if m.end() != len(piece):
@@ -176,7 +179,7 @@ class JaasEntry(Value):
         self.options = {} if options is None else options
 
 
-_JAAS_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s=;"]+)|(=)|(;))')
+_JAAS_TOKEN = r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s=;"]+)|(=)|(;))'
 _FLAGS = ("required", "requisite", "sufficient", "optional")
 
 
@@ -184,8 +187,9 @@ def _jaas_tokens(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     pos, text = 0, text.strip()
     kinds = ("str", "word", "=", ";")
+    token = re.compile(_JAAS_TOKEN)
     while pos < len(text):
-        m = _JAAS_TOKEN.match(text, pos)
+        m = token.match(text, pos)
         if m is None or m.end() == pos:
             raise ValueError(f"Invalid JAAS config: unexpected text at {text[pos : pos + 20]!r}")
         pos = m.end()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from strom.common.principal import (
+    MappingRule,
     NoMatchingRule,
     distinguished_name,
     map_distinguished_name,
@@ -71,3 +72,10 @@ def test_jaas_config() -> None:
     for bad in ["", "Module;", "Module required user=x", "Module maybe;", "Module required x;"]:
         with pytest.raises(ValueError):
             parse_jaas_config(bad)
+
+
+def test_the_default_rule_alone_parses_as_the_rule_list_does() -> None:
+    # "DEFAULT" takes a short path (no pattern compiled at a broker's start); the same
+    # rule inside a longer list goes through the parser
+    assert parse_mapping_rules(" DEFAULT ") == [MappingRule(default=True)]
+    assert parse_mapping_rules("DEFAULT,DEFAULT") == [MappingRule(default=True)] * 2
