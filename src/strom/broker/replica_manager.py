@@ -17,10 +17,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from strom.common.config import BrokerConfig
 from strom.common.types import TopicPartition
+from strom.common.values import Value
 from strom.metadata.image import PartitionInfo, TopicInfo
 from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -36,8 +37,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class LeadershipChange(NamedTuple):
-    is_leader: bool
+class LeadershipChange(Value):
+    """A replica became leader or follower (or was first hosted): ``is_leader``."""
+
+    __slots__ = ("is_leader",)
+    FIELDS: ClassVar[tuple[str, ...]] = ("is_leader",)
+    is_leader: Final[bool]
+
+    def __init__(self, is_leader: bool) -> None:
+        self.is_leader = is_leader
 
 
 class ReplicaManager:

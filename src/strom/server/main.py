@@ -129,7 +129,10 @@ async def serve(
         server = server if server is not None else BrokerServer(config)
         # Bind first: a port in use fails before a log directory is touched.
         ports = await bind_all(server, listeners, config)
-        store = await asyncio.to_thread(open_store, config)
+        if config.embedded:  # a few small files, read (and first written) as the logs are
+            store = open_store(config)
+        else:  # ZooKeeper: a session to establish, in a worker thread
+            store = await asyncio.to_thread(open_store, config)
         broker = Broker(config, store)
         server.attach(broker)
         if not config.embedded:

@@ -25,9 +25,11 @@ the broker awaits the returned futures. Without a loop (unit tests, tools),
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 DirFailureHandler = Callable[[Path, OSError], None]
 
@@ -52,19 +54,29 @@ def run_inline(jobs: Sequence[StorageJob]) -> int:
 
 
 class StorageWorkers:
-    """The storage threads: one for the log cleaner, one for fsync and deletion."""
+    """The storage threads: one for the log cleaner, one for fsync and deletion, each
+    made with its first job (and the thread pool's module imported then, not at a
+    broker's start)."""
 
     def __init__(self) -> None:
-        self._cleaner = ThreadPoolExecutor(1, thread_name_prefix="strom-log-cleaner")
-        self._io = ThreadPoolExecutor(1, thread_name_prefix="strom-storage-io")
+        self._executors: dict[bool, ThreadPoolExecutor] = {}  # by ``cleaner``
+        self._closed = False
 
     def submit(self, jobs: Sequence[StorageJob], *, cleaner: bool = False) -> Future[None]:
         """Run the jobs' :meth:`~StorageJob.run` in order in a storage thread; the
         caller completes them on the loop once the future is done."""
-        executor = self._cleaner if cleaner else self._io
+        executor = self._executors.get(cleaner)
+        if executor is None:
+            if self._closed:  # as a shut down ThreadPoolExecutor
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            from concurrent.futures import ThreadPoolExecutor
+
+            name = "strom-log-cleaner" if cleaner else "strom-storage-io"
+            executor = self._executors[cleaner] = ThreadPoolExecutor(1, thread_name_prefix=name)
         return executor.submit(run_jobs, list(jobs))
 
     def shutdown(self) -> None:
         """Wait for the running jobs; queued ones are dropped (never completed)."""
-        for executor in (self._cleaner, self._io):
+        self._closed = True
+        for executor in self._executors.values():
             executor.shutdown(wait=True, cancel_futures=True)
