@@ -10,6 +10,10 @@ and ``FIELDS`` name the fields (a class compiled by mypyc has no ``__slots__`` t
 the ``__init__`` is written out, and equality, hash, repr and :meth:`Value.replace` come
 from this base, as they did from the dataclass. Immutability is by convention (and by
 mypy, with ``Final`` where it is declared), not enforced at run time.
+
+This departs from the architecture's "frozen slotted dataclasses for values" on the
+broker's start and request paths only; code loaded later or elsewhere (the coordinators'
+state, the client, the tools, the cleaner) keeps dataclasses.
 """
 
 from __future__ import annotations
