@@ -10,7 +10,11 @@ during the whole storm.
 No live member is told UNKNOWN_MEMBER_ID (librdkafka's group log, commit errors),
 no record is delivered again after a commit that covers it, and every record of t1
 reaches t4 (at least once: a record read but not committed before a rebalance may
-be copied twice).
+be copied twice). One UNKNOWN_MEMBER_ID is Kafka's answer too and is counted apart:
+the SyncGroup of a member whose coordinator moved after its JoinGroup response. A
+generation is stored when its leader syncs; a coordinator killed before that leaves
+the next one the previous generation, which does not have the member's new id
+(GroupCoordinator.validateCurrentMember: UNKNOWN_MEMBER_ID), and the member rejoins.
 
 Short form: about 18 s of storm, 2 coordinator bounces; long form
 (STROM_FAULT_LONG=1): 120 s, 6 bounces.
@@ -54,6 +58,7 @@ class Shared:
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    unknown_after_failover: list[str] = field(default_factory=list)  # see the docstring
     group_log_lines: int = 0
     lines: list[str] = field(default_factory=list)
     commits: int = 0
@@ -87,6 +92,8 @@ class Member:
         self.conf = conf
         self.stop_event = threading.Event()
         self.closing = False
+        self.awaiting_sync = False  # between a JoinGroup response and the SyncGroup's
+        self.coordinator_moved = False  # ... and the group's coordinator changed since
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -150,8 +157,18 @@ class _Watch(logging.Handler):
             self.member.shared.group_log_lines += 1
             stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
             self.member.shared.lines.append(f"{stamp}.{int(record.msecs):03d} {line}")
-            if any(u in line for u in UNKNOWN) and not self.member.closing:
-                self.member.shared.unknown.append(f"{self.member.name}: {line[:300]}")
+            m = self.member
+            if "JoinGroup response:" in line:
+                m.awaiting_sync, m.coordinator_moved = True, False
+            elif "changing coordinator" in line and m.awaiting_sync:
+                m.coordinator_moved = True
+            sync = "SyncGroup response:" in line or "synchronization failed" in line
+            if any(u in line for u in UNKNOWN) and not m.closing:
+                lost_generation = sync and m.coordinator_moved
+                shared = m.shared.unknown_after_failover if lost_generation else m.shared.unknown
+                shared.append(f"{m.name}: {line[:300]}")
+            if "synchronization failed" in line or "SyncGroup response: Success" in line:
+                m.awaiting_sync = False
 
 
 def feed(bootstrap: str, topic: str, seconds: float) -> None:
@@ -232,6 +249,7 @@ def test_r10_rebalance_storms_while_coordinators_are_bounced(
         commits=shared.commits,
         redelivered_after_commit=len(shared.violations),
         unknown_member_id=len(shared.unknown),
+        unknown_member_id_sync_after_failover=len(shared.unknown_after_failover),
         lost=RECORDS - len(values),
         coordinator_bounces=next_bounce - 1,
     )
