@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from strom.broker.broker import Broker
 from strom.storage.checkpoint import (
@@ -18,9 +17,6 @@ from strom.storage.checkpoint import (
     RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,
 )
-
-if TYPE_CHECKING:
-    from strom.broker.txn_runtime import TxnRuntime
 
 log = logging.getLogger("strom.server")
 
@@ -45,9 +41,6 @@ def periodic_tasks(broker: Broker) -> list[tuple[float, Callable[[], object], st
     def every(key: str) -> float:
         return cfg.get_int(key) / 1000
 
-    def txn() -> TxnRuntime:  # made on first use (Broker.transactions), not at start
-        return broker.transactions
-
     tasks: list[tuple[float, Callable[[], object], str]] = [
         (every("log.retention.check.interval.ms"), broker.cleanup_logs, "retention"),
         (min(every("log.flush.scheduler.interval.ms"), 1.0), broker.flush_due, "flush"),
@@ -57,17 +50,18 @@ def periodic_tasks(broker: Broker) -> list[tuple[float, Callable[[], object], st
             broker.remove_expired_producers,
             "producer expiry",
         ),
+        # the transaction runtime is made on first use (Broker.transactions), not here
         (
             every("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
-            lambda: txn().abort_timed_out_transactions(),
+            lambda: broker.transactions.abort_timed_out_transactions(),
             "txn abort",
         ),
         (
             every("transaction.remove.expired.transaction.cleanup.interval.ms"),
-            lambda: txn().expire_transactional_ids(),
+            lambda: broker.transactions.expire_transactional_ids(),
             "txn expiry",
         ),
-        (MARKER_RETRY_S, lambda: txn().retry_markers(), "txn markers"),
+        (MARKER_RETRY_S, lambda: broker.transactions.retry_markers(), "txn markers"),
     ]
     if cfg.get_bool("log.cleaner.enable"):
         tasks.append((every("log.cleaner.backoff.ms"), broker.compact_logs, "log cleaner"))
