@@ -7,7 +7,11 @@ reference broker (in memory) for each configuration:
   1,000,000 x 100 B and 200,000 x 1 KB records, 3 partitions,
   acks=1 and acks=all, compression none and lz4,
 
-then one paced end-to-end latency run per broker at 10 MB/s (1 KB records).
+then, per configuration and broker, the same produce from bench/produce_load.py:
+batches encoded once and sent as fast as the broker answers (5x the records), which
+measures the broker where librdkafka measures itself (its producer tops out near
+900,000 records/s of 100 B on this machine whatever the broker), and one paced
+end-to-end latency run per broker at 10 MB/s (1 KB records).
 It also records each broker's start-to-ready time (spawn until the port
 accepts) and idle RSS (1 s after ready). Results go to a JSON-lines file; a
 table with strom/reference ratios is printed at the end. Quote ratios from one
@@ -33,12 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import produce_load
+
 from strom.testing.broker import BrokerProcess, strom_argv
 from strom.testing.reference import reference_argv_factory, reference_broker_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT.parent / "shared" / "tools"
 BROKERS = ("strom", "reference")
+LOAD_SCALE = 5  # the encoded-once load sends this many times the case's records
 
 
 @dataclass(frozen=True)
@@ -162,9 +169,40 @@ METRICS = [
 ]
 
 
-def print_table(results: dict[tuple[str, str], dict[str, Any] | None], names: list[str]) -> None:
+LOAD_METRICS = [
+    ("produce_msgs_s", "encoded-once load: produce rec/s"),
+    ("produce_MB_s", "encoded-once load: produce MB/s"),
+    ("broker_cpu_produce_s", "encoded-once load: broker CPU s"),
+]
+
+
+def run_load(proc: BrokerProcess, label: str, out: Path, case: Case, scale: int) -> dict[str, Any]:
+    print(f"--- {label}: encoded-once load, {case.name} x{scale}", flush=True)
+    try:
+        res = produce_load.run(
+            proc.bootstrap,
+            proc.pid,
+            messages=case.messages * scale,
+            size=case.size,
+            acks=case.acks,
+            compression=case.compression,
+        )
+    except (OSError, RuntimeError) as exc:
+        res = {"error": str(exc), "ok": False}
+    res["label"] = label
+    print(f"RESULT {json.dumps(res)}", flush=True)
+    with out.open("a") as f:
+        f.write(json.dumps(res) + "\n")
+    return res
+
+
+def print_table(
+    results: dict[tuple[str, str], dict[str, Any] | None],
+    names: list[str],
+    metrics: list[tuple[str, str]] = METRICS,
+) -> None:
     """One block per metric: a row per case with strom, reference and strom/reference."""
-    for key, title in METRICS:
+    for key, title in metrics:
         print(f"\n{title:34} {'strom':>12} {'reference':>12} {'ratio':>7}")
         for name in names:
             s = (results.get(("strom", name)) or {}).get(key)
@@ -192,6 +230,7 @@ def main() -> int:
     )
     print(f"results: {out}", flush=True)
     results: dict[tuple[str, str], dict[str, Any] | None] = {}
+    loads: dict[tuple[str, str], dict[str, Any] | None] = {}
     starts: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="strom-bench-") as tmp:
         work = Path(tmp)
@@ -209,6 +248,9 @@ def main() -> int:
                     ]  # fmt: skip
                     res = run_bench(tool, proc, kind, out, args, a.timeout)
                     results[(kind, case.name)] = res
+                with started(kind, work, ref_script) as proc:
+                    res = run_load(proc, kind, out, case, 1 if a.quick else LOAD_SCALE)
+                    loads[(kind, case.name)] = res if res.get("ok") else None
         latency: dict[str, Any] = {}
         lat_messages = 2_000 if a.quick else 20_000
         for kind in kinds:
@@ -221,6 +263,7 @@ def main() -> int:
                 res = run_bench(tool, proc, kind, out, args, a.timeout)
                 latency[kind] = (res or {}).get("latency")
     print_table(results, [c.name for c in todo])
+    print_table(loads, [c.name for c in todo], LOAD_METRICS)
     print("\nend-to-end latency at 10 MB/s (1 KB records, acks=all):")
     for kind, lat in latency.items():
         print(f"  {kind:10} {lat}")
@@ -228,7 +271,7 @@ def main() -> int:
     for kind, st in starts.items():
         print(f"  {kind:10} ready in {st['start_to_ready_s']} s, idle RSS {st['idle_rss_mb']} MB")
     print(f"\nresults: {out}")
-    return 0 if all(results.values()) else 1
+    return 0 if all(results.values()) and all(loads.values()) else 1
 
 
 if __name__ == "__main__":

@@ -445,8 +445,15 @@ def run_case(
 
 
 def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    if os.environ.get("PROFILER") == "perf":
+        cmd = ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", str(pid)]
+        cmd += ["-o", str(out), "--", "sleep", str(max(1, int(seconds)))]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        return proc
     cmd = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "500"]
-    cmd += ["--duration", str(max(1, int(seconds))), "--output", str(out), "--nonblocking"]
+    cmd += ["--duration", str(max(1, int(seconds))), "--output", str(out)]
+    cmd += ["--native"] if os.environ.get("PYSPY_NATIVE") else ["--nonblocking"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     return proc

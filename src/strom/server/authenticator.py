@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from strom.common.scram import ScramCredential
     from strom.server.listener_security import ListenerSecurity
     from strom.server.sasl_server import SaslServerSession
+    from strom.server.stream import ClientStream
 
 log = logging.getLogger(__name__)
 _API_KEY = struct.Struct(">h")
@@ -49,7 +50,7 @@ class FrameIO(Protocol):
     """What the authenticator needs of the connection."""
 
     peer: str
-    writer: asyncio.StreamWriter
+    stream: ClientStream
 
     async def read_frame(self, max_size: int) -> bytes | None: ...
 
@@ -116,7 +117,7 @@ class Authenticator:
         context = self.security.ssl_context
         assert context is not None
         try:
-            await io.writer.start_tls(context)
+            await io.stream.start_tls(context)
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             log.info("Failed authentication with %s (SSL handshake failed: %s)", io.peer, reason)
@@ -138,7 +139,7 @@ class Authenticator:
         return True
 
     def _tls_principal(self, io: FrameIO) -> bool:
-        cert = io.writer.get_extra_info("peercert")
+        cert = io.stream.get_extra_info("peercert")
         if not cert:
             self.principal = ANONYMOUS
             return True
@@ -164,12 +165,12 @@ class Authenticator:
                 log.info("Failed authentication with %s (%s)", io.peer, reply.reason)
                 await asyncio.sleep(self.security.failed_delay_ms / 1000)
                 if reply.data:
-                    io.writer.write(reply.data)
-                    await io.writer.drain()
+                    io.stream.write(reply.data)
+                    await io.stream.drain()
                 return False
             if reply.data:
-                io.writer.write(reply.data)
-                await io.writer.drain()
+                io.stream.write(reply.data)
+                await io.stream.drain()
         self.principal = session.principal
         self._expiry_ms = session.session_expiry_ms
         return True

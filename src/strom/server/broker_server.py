@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from strom.broker.broker import CLIENT_HOST, LISTENER_NAME, Broker
 from strom.broker.listeners import Listener
@@ -23,6 +25,7 @@ from strom.server.authenticator import Authenticator
 from strom.server.connection import Connection
 from strom.server.listener_security import ListenerSecurity, listener_security
 from strom.server.periodic import periodic_tasks, run_periodic
+from strom.server.stream import ClientStream
 
 log = logging.getLogger("strom.server")
 
@@ -47,11 +50,12 @@ class BrokerServer:
             security = listener_security(self.config, lst)
             self.securities[lst.name] = security
             self._listeners.append(lst)
-            server = await asyncio.start_server(
-                self._client_handler(lst),
+            on_client = self._client_handler(lst)
+            max_frame = self.config.get_int("socket.request.max.bytes")
+            server = await asyncio.get_running_loop().create_server(
+                functools.partial(ClientStream, max_frame, on_client),
                 lst.host,
                 lst.port,
-                limit=2**20,
                 start_serving=False,
             )
             self.servers.append(server)
@@ -78,24 +82,23 @@ class BrokerServer:
 
     def _client_handler(
         self, listener: Listener
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    ) -> Callable[[ClientStream], Coroutine[Any, Any, None]]:
         cfg = self.config
-        max_frame = cfg.get_int("socket.request.max.bytes")
         idle_ms = cfg.get_int("connections.max.idle.ms")
         buffers = (
             cfg.get_int("socket.send.buffer.bytes"),
             cfg.get_int("socket.receive.buffer.bytes"),
         )
 
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def on_client(stream: ClientStream) -> None:
             task = asyncio.current_task()
             assert task is not None
             self.connections.add(task)
-            peer = writer.get_extra_info("peername")
+            peer = stream.get_extra_info("peername")
             CLIENT_HOST.set(f"/{peer[0]}" if peer else "")  # JoinGroup records the host
             LISTENER_NAME.set(listener.name)
             SESSION.set(Session(client_host=peer[0] if peer else ""))
-            _set_buffers(writer, *buffers)
+            _set_buffers(stream, *buffers)
             metrics = self.broker.metrics
             metrics.on_connection(listener.name, opened=True)
             auth = None
@@ -104,12 +107,14 @@ class BrokerServer:
                 store = self.broker.store
                 auth = Authenticator(security, store.scram_credentials, peer[0] if peer else "")
             try:
-                conn = Connection(self.broker, reader, writer, max_frame, idle_ms, auth)
+                conn = Connection(self.broker, stream, idle_ms, auth)
                 await conn.serve()
             except asyncio.CancelledError:
-                # Shutdown cancels connection tasks; nothing awaits them, and asyncio's
-                # stream callback would log the cancellation as an error.
-                pass
+                # Shutdown cancels connection tasks; nothing awaits them.
+                stream.close()
+            except Exception:
+                log.exception("unexpected error serving %s", peer)
+                stream.close()
             finally:
                 self.connections.discard(task)
                 metrics.on_connection(listener.name, opened=False)
@@ -157,11 +162,11 @@ class BrokerServer:
             await cluster.controlled_shutdown()
 
 
-def _set_buffers(writer: asyncio.StreamWriter, send: int, receive: int) -> None:
+def _set_buffers(stream: ClientStream, send: int, receive: int) -> None:
     """socket.send.buffer.bytes / socket.receive.buffer.bytes (-1: the OS default)."""
     import socket
 
-    sock = writer.get_extra_info("socket")
+    sock = stream.get_extra_info("socket")
     if sock is None:
         return
     with contextlib.suppress(OSError):

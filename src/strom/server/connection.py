@@ -7,8 +7,9 @@ page-cache reads (os.pread). A frame that cannot be parsed, an unknown API
 key or an unsupported version closes this connection only; an unexpected
 error inside a handler is logged and answered with UNKNOWN_SERVER_ERROR.
 
-Per-request cost: one read takes whatever the socket holds, which may be several
-pipelined requests (strom.server.frames splits them without copying). Responses
+Per-request cost: one receive takes whatever the socket holds, which may be several
+pipelined requests, straight into the frame buffer they are handed out from
+(strom.server.stream, strom.server.frames: no copy after the kernel's). Responses
 are queued and written with one call when no complete request is left in what
 was read, or as soon as a request has to wait (a long-polling fetch, an acks=all
 produce), so a batch of pipelined requests costs one read and one write. The idle
@@ -46,15 +47,14 @@ from strom.protocol.frame import (
 from strom.protocol.generated import response_class
 from strom.protocol.wire import Chunk, is_buffer
 from strom.server.authenticator import Authenticator, Verdict
-from strom.server.frames import FrameSplitter
 from strom.server.sendfile import sendfile
+from strom.server.stream import ClientStream
 
 log = logging.getLogger(__name__)
 # Record data below this size is read from the page cache and sent with the
 # rest of the response in one write; larger ranges go out with sendfile,
 # whose set-up (drain, pause reading) costs more than copying small ranges.
 SENDFILE_MIN_BYTES = 64 * 1024
-READ_BYTES = 1 << 20  # at most this much is taken from the socket's buffer at once
 FLUSH_BYTES = 256 * 1024  # queued responses beyond this are written at once
 
 
@@ -100,25 +100,21 @@ class Connection:
     def __init__(
         self,
         broker: Broker,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        max_frame: int,
+        stream: ClientStream,
         idle_ms: int = -1,
         auth: Authenticator | None = None,
     ) -> None:
         self.broker = broker
-        self.reader = reader
-        self.writer = writer
-        self.max_frame = max_frame
+        self.stream = stream
         self.idle_s = idle_ms / 1000 if idle_ms > 0 else None
-        peer = writer.get_extra_info("peername")
+        peer = stream.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         tls = auth is not None and auth.security.ssl_context is not None  # (handshake later)
-        self.use_sendfile = writer.get_extra_info("sslcontext") is None and not tls
+        self.use_sendfile = stream.get_extra_info("sslcontext") is None and not tls
         # TLS and SASL listeners: authenticate first; kept for requests only while the
         # session can expire (KIP-368)
         self.auth = auth
-        self._frames = FrameSplitter(max_frame)
+        self._frames = stream.frames
         self._out: list[bytes | bytearray | memoryview] = []
         self._out_bytes = 0
         self._loop = asyncio.get_running_loop()
@@ -149,7 +145,7 @@ class Connection:
                 finally:
                     self._busy = False
                     del frame
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError:
             pass
         except (DecodeError, CloseConnection) as e:
             log.warning("closing connection from %s: %s", self.peer, e)
@@ -157,17 +153,15 @@ class Connection:
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
             self._write_queued()  # answers to the requests before a bad one still go out
-            self.writer.close()
+            self.stream.close()
             with contextlib.suppress(ConnectionError, OSError):
-                await self.writer.wait_closed()
+                await self.stream.wait_closed()
 
     async def _read_more(self) -> bool:
-        """Whatever the socket holds, fed to the frame splitter; False at its end."""
-        data = await self.reader.read(READ_BYTES)
-        if not data:
+        """More bytes in the frame buffer; False at the end of the stream."""
+        if not await self.stream.read_more():
             return False
         self._last_active = self._loop.time()
-        self._frames.feed(data)
         return True
 
     # -- authentication (TLS and SASL listeners) --------------------------------------
@@ -217,7 +211,7 @@ class Connection:
         else:
             self._idle_timer = None
             log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
-            self.writer.close()  # the pending read sees the end of the stream
+            self.stream.close()  # the pending read sees the end of the stream
 
     # -- requests ---------------------------------------------------------------------
     async def _process(self, frame: memoryview) -> None:
@@ -284,24 +278,24 @@ class Connection:
         """One write (one send syscall) for every queued part."""
         out = self._out
         if out:
-            self.writer.write(out[0] if len(out) == 1 else b"".join(out))
+            self.stream.write(out[0] if len(out) == 1 else b"".join(out))
             self._out = []
             self._out_bytes = 0
             self._last_active = self._loop.time()
 
     async def _flush(self) -> None:
         self._write_queued()
-        await self.writer.drain()
+        await self.stream.drain()
 
     async def _send_chunk(self, chunk: Chunk) -> None:
         fileno = getattr(chunk, "fileno", None)
         position = getattr(chunk, "position", None)
         if self.use_sendfile and isinstance(fileno, int) and isinstance(position, int):
-            sent = await sendfile(self.writer, fileno, position, chunk.length)
+            sent = await sendfile(self.stream, fileno, position, chunk.length)
             if sent is None:
                 self.use_sendfile = False
             elif sent == chunk.length:
                 return
             else:
                 raise ConnectionError(f"sendfile sent {sent} of {chunk.length} bytes")
-        self.writer.write(_read_exact(chunk))
+        self.stream.write(_read_exact(chunk))

@@ -1,68 +1,141 @@
-"""Size-prefixed request frames out of the bytes a connection reads; sans-IO.
+"""Size-prefixed request frames out of the bytes a connection receives; sans-IO.
 
-The connection reads whatever the socket has (one read may hold several pipelined
-requests, or part of one) and feeds it here; :meth:`FrameSplitter.next_frame`
-hands out complete frames without copying them (a memoryview of the chunk that
-was read, which is immutable). Only a frame that spans reads is assembled in a
-buffer, and each byte of it is copied once more at most. The size is checked
-against ``socket.request.max.bytes`` as soon as its four bytes are there, before
-any of the body is buffered.
+:class:`FrameBuffer` is the connection's receive buffer: the transport receives
+straight into it (:meth:`FrameBuffer.get_buffer`, asyncio's BufferedProtocol) and
+:meth:`FrameBuffer.next_frame` hands out complete frames as read-only views of it,
+so a request's bytes are copied once, by the kernel, and never again:
+
+- Small frames are received into a chunk (CHUNK bytes) that is filled front to
+  back and never written over: a frame handed out stays valid for as long as
+  anything holds it (a produce request's records, say). When the chunk's room
+  runs out, a new one is made and the start of a frame that spans the two is
+  copied over (at most one frame's head).
+- A frame larger than a chunk gets a buffer of exactly its size as soon as its
+  size is known; the rest of it is received straight into that buffer.
+
+The size is checked against ``socket.request.max.bytes`` as soon as its four
+bytes are there (in :meth:`next_frame`), before a buffer for the body is made.
 """
 
 from __future__ import annotations
 
+import collections
 import struct
 
 from strom.protocol.errors import DecodeError
 
 _SIZE = struct.Struct(">i")
+CHUNK = 32 * 1024  # bytes of small frames received into one buffer
+MIN_ROOM = 2048  # a chunk with less room than this is replaced before the next receive
 
 
-class FrameSplitter:
-    __slots__ = ("_data", "_need", "_pending", "_pos", "max_frame")
+class FrameBuffer:
+    __slots__ = ("_big", "_buf", "_end", "_filled", "_pos", "_ready", "chunk", "max_frame")
 
-    def __init__(self, max_frame: int) -> None:
+    def __init__(self, max_frame: int, chunk: int = CHUNK) -> None:
         self.max_frame = max_frame
-        self._data = b""  # the chunk being split
+        self.chunk = chunk
+        self._buf = bytearray()  # the chunk; [_pos:_end] received and not handed out
         self._pos = 0
-        self._pending = bytearray()  # the start of a frame that spans reads
-        self._need = 4  # bytes the pending buffer needs before it is worth splitting
+        self._end = 0
+        self._big: bytearray | None = None  # the body of a frame larger than a chunk
+        self._filled = 0  # bytes of _big received
+        # whole frames received before what the chunk (or _big) holds, in order
+        self._ready: collections.deque[memoryview] = collections.deque()
 
-    def feed(self, data: bytes) -> None:
-        """Bytes read from the socket (call only once next_frame returned None)."""
-        if self._pending:
-            self._pending += data
-            if len(self._pending) < self._need:
-                return
-            data = bytes(self._pending)
-            self._pending = bytearray()
-        self._data, self._pos = data, 0
+    # -- the transport's side ---------------------------------------------------------
+    def get_buffer(self) -> memoryview:
+        """Where the next receive goes (never empty)."""
+        if self._big is None:
+            room = len(self._buf) - self._end
+            missing = self._missing()
+            if room >= missing and (missing or room >= min(MIN_ROOM, self.chunk // 4 + 1)):
+                return memoryview(self._buf)[self._end :]
+            self._next_chunk()
+            if self._big is None:
+                return memoryview(self._buf)[self._end :]
+        return memoryview(self._big)[self._filled :]
 
+    def received(self, nbytes: int) -> None:
+        """``nbytes`` were written at the start of the last :meth:`get_buffer`."""
+        big = self._big
+        if big is None:
+            self._end += nbytes
+            return
+        self._filled += nbytes
+        if self._filled == len(big):  # what comes next goes to a chunk
+            self._ready.append(memoryview(big).toreadonly())
+            self._big = None
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Received bytes handed over rather than received in place (tests; transports
+        that are not buffered)."""
+        view = memoryview(data)
+        while view:
+            target = self.get_buffer()
+            n = min(len(target), len(view))
+            target[:n] = view[:n]
+            self.received(n)
+            view = view[n:]
+
+    # -- the connection's side --------------------------------------------------------
     def next_frame(self) -> memoryview | None:
-        """The next complete frame (without its size), or None until more is fed.
+        """The next complete frame (without its size), or None until more is received.
         DecodeError for a size outside 0..max_frame."""
-        data, pos = self._data, self._pos
-        left = len(data) - pos
-        if not left:
+        if self._ready:
+            return self._ready.popleft()
+        buf, pos = self._buf, self._pos
+        if self._end - pos < 4:
             return None
-        if left >= 4:
-            size = _SIZE.unpack_from(data, pos)[0]
-            if size < 0 or size > self.max_frame:
-                raise DecodeError(
-                    f"frame of {size} bytes is larger than socket.request.max.bytes="
-                    f"{self.max_frame}"
-                )
-            end = pos + 4 + size
-            if end <= len(data):
-                self._pos = end
-                return memoryview(data)[pos + 4 : end]
-            self._need = 4 + size
-        else:
-            self._need = 4
-        self._pending = bytearray(memoryview(data)[pos:])
-        self._data, self._pos = b"", 0
-        return None
+        size = _SIZE.unpack_from(buf, pos)[0]
+        if size < 0 or size > self.max_frame:
+            raise DecodeError(
+                f"frame of {size} bytes is larger than socket.request.max.bytes={self.max_frame}"
+            )
+        end = pos + 4 + size
+        if end > self._end:
+            return None
+        self._pos = end
+        return memoryview(buf)[pos + 4 : end].toreadonly()
 
     def buffered(self) -> int:
         """Bytes received and not yet handed out as frames."""
-        return len(self._data) - self._pos + len(self._pending)
+        ready = sum(4 + len(frame) for frame in self._ready) if self._ready else 0
+        big = 4 + self._filled if self._big is not None else 0
+        return ready + big + self._end - self._pos
+
+    # -- chunks -----------------------------------------------------------------------
+    def _missing(self) -> int:
+        """Bytes still missing from the frame begun in the chunk (0 when none is)."""
+        left = self._end - self._pos
+        if not left:
+            return 0
+        if left < 4:
+            return 4 - left
+        size = _SIZE.unpack_from(self._buf, self._pos)[0]
+        return max(0, 4 + size - left) if 0 <= size <= self.max_frame else 0
+
+    def _next_chunk(self) -> None:
+        """A new chunk, or a buffer for a large frame. Whole frames left in the old chunk
+        are queued as they are; only the head of a begun frame is copied over."""
+        buf, pos, end = self._buf, self._pos, self._end
+        size = -1
+        while end - pos >= 4:
+            size = _SIZE.unpack_from(buf, pos)[0]
+            if size < 0 or size > self.max_frame:
+                end = pos + 4  # refused when asked for; nothing after it is kept
+                break
+            if pos + 4 + size > end:
+                break
+            self._ready.append(memoryview(buf)[pos + 4 : pos + 4 + size].toreadonly())
+            pos += 4 + size
+        head = memoryview(buf)[pos:end]
+        if len(head) >= 4 and self.chunk - 4 < size <= self.max_frame:
+            big = bytearray(size)
+            big[: len(head) - 4] = head[4:]
+            self._big, self._filled = big, len(head) - 4
+            self._buf, self._pos, self._end = bytearray(), 0, 0
+            return
+        new = bytearray(self.chunk)
+        new[: len(head)] = head
+        self._buf, self._pos, self._end = new, 0, len(head)

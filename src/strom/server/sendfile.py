@@ -14,9 +14,22 @@ import asyncio
 import contextlib
 import os
 import select
+from typing import Any, Protocol
 
 _POLL_MS = 1000  # a blocked socket is polled again this often
 _SEND_TIMEOUT_S = 300.0  # a peer that reads nothing for this long is dropped
+
+
+class Writer(Protocol):
+    """What sendfile needs of the connection's writing side (a ClientStream, or
+    asyncio's StreamWriter)."""
+
+    @property
+    def transport(self) -> asyncio.WriteTransport: ...
+
+    async def drain(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
 
 
 class _FdFile:
@@ -35,9 +48,7 @@ class _FdFile:
         return pos
 
 
-async def sendfile(
-    writer: asyncio.StreamWriter, file_fd: int, position: int, count: int
-) -> int | None:
+async def sendfile(writer: Writer, file_fd: int, position: int, count: int) -> int | None:
     """Send ``count`` bytes of ``file_fd`` from ``position``: the bytes sent (fewer when
     the file shrank), or None when this transport cannot send files."""
     loop = asyncio.get_running_loop()
@@ -66,7 +77,7 @@ async def sendfile(
     return await asyncio.to_thread(_send_blocking, sock.fileno(), file_fd, position, count)
 
 
-async def _empty_write_buffer(writer: asyncio.StreamWriter) -> None:
+async def _empty_write_buffer(writer: Writer) -> None:
     transport = writer.transport
     if not transport.get_write_buffer_size():
         return
