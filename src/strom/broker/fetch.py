@@ -9,6 +9,7 @@ of the first partition with data is returned whole even above the byte limits
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from strom.broker.broker import Broker
 from strom.broker.fetch_sessions import FetchItem, new_context
@@ -28,6 +29,9 @@ from strom.protocol.wire import ChunkedRecords
 from strom.replication.partition import READ_COMMITTED, READ_UNCOMMITTED, Partition, ReadResult
 from strom.replication.replica_selector import ReplicaView, candidates, select_read_replica
 from strom.replication.truncation import diverging
+
+if TYPE_CHECKING:
+    from strom.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
 PartitionData = FetchResponse.PartitionData
@@ -56,7 +60,7 @@ class _FetchState:
 
 
 def _preferred_replica(
-    broker: Broker, st: _FetchState, part: Partition, fp: FetchRequest.FetchPartition
+    broker: Broker, st: _FetchState, part: Partition[PartitionLog], fp: FetchRequest.FetchPartition
 ) -> int | None:
     """KIP-392: the replica a consumer in another rack should read from, when it is not
     this leader (None: read here)."""
@@ -98,7 +102,7 @@ def _follower_read(
     )
 
 
-def _no_records(out: PartitionData, part: Partition) -> PartitionData:
+def _no_records(out: PartitionData, part: Partition[PartitionLog]) -> PartitionData:
     out.log_start_offset, out.high_watermark, out.last_stable_offset = part.offset_snapshot()
     out.records = b""
     return out
