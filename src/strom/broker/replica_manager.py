@@ -156,7 +156,8 @@ class ReplicaManager:
             if self.exists(tp):
                 raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        self.logs.get_log(tp)  # raises KAFKA_STORAGE_ERROR when its directory is offline
+        if p.log.offline or self.logs.offline_dirs:  # no second lookup per partition else
+            self.logs.get_log(tp)  # raises KAFKA_STORAGE_ERROR when its directory is offline
         return p
 
     def leader_partition(
