@@ -24,12 +24,12 @@ from strom.metadata.image import NO_LEADER, PartitionInfo
 from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.leader_epoch import LeaderEpochCache
-from strom.storage.log import FetchDataInfo
+from strom.storage.log import FetchDataInfo, PartitionLog
 from strom.storage.log_append import AppendInfo
 from strom.storage.txn_index import AbortedTxn
 
-READ_UNCOMMITTED = 0
-READ_COMMITTED = 1
+READ_UNCOMMITTED: Final = 0
+READ_COMMITTED: Final = 1
 
 
 class ReadResult(Value):
@@ -167,14 +167,6 @@ class ReplicaLog(Protocol):
     def append_as_follower(
         self, records: bytes | bytearray | memoryview, now_ms: int
     ) -> AppendInfo: ...
-
-    def read(
-        self, fetch_offset: int, max_bytes: int, max_offset: int | None, min_one_message: bool
-    ) -> FetchDataInfo: ...
-
-    def collect_aborted_transactions(
-        self, fetch_offset: int, upper_bound: int
-    ) -> list[AbortedTxn]: ...
 
 
 LogT = TypeVar("LogT", bound=ReplicaLog)
@@ -446,7 +438,7 @@ class Partition(Generic[LogT]):
 
     # -- reads -------------------------------------------------------------------------
     def read_records(
-        self,
+        self: Partition[PartitionLog],
         fetch_offset: int,
         max_bytes: int,
         isolation_level: int,
@@ -457,7 +449,8 @@ class Partition(Generic[LogT]):
     ) -> ReadResult:
         """Records from ``fetch_offset``: up to the log end for a follower's fetch, else
         up to the high watermark (or the last stable offset). ``on_follower``: a
-        consumer reads from this replica while it is a follower (KIP-392)."""
+        consumer reads from this replica while it is a follower (KIP-392). Only over a
+        PartitionLog, which compiled code then reads natively, not by attribute name."""
         if not on_follower:
             self.require_leader()
         log = self.log
