@@ -9,7 +9,7 @@ of the first partition with data is returned whole even above the byte limits
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from strom.broker.broker import Broker
 from strom.broker.fetch_sessions import FetchItem, new_context
@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 # Shared "not set" values of a partition's answer (assigned whole when set, never
 # changed in place): three objects fewer per partition and request, and the encoder
 # recognises its own defaults by identity instead of comparing them field by field.
-_NO_DIVERGING_EPOCH = DEFAULT_FetchResponse_EpochEndOffset
-_NO_CURRENT_LEADER = DEFAULT_FetchResponse_LeaderIdAndEpoch
-_NO_SNAPSHOT_ID = DEFAULT_FetchResponse_SnapshotId
+# Final: compiled, each is a C static, not a lookup in the module's dict per partition.
+_NO_DIVERGING_EPOCH: Final = DEFAULT_FetchResponse_EpochEndOffset
+_NO_CURRENT_LEADER: Final = DEFAULT_FetchResponse_LeaderIdAndEpoch
+_NO_SNAPSHOT_ID: Final = DEFAULT_FetchResponse_SnapshotId
 
 
 class _FetchState:
