@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from strom.broker.replica_fetcher import ReplicaFetcher
     from strom.common.types import TopicPartition
     from strom.replication.partition import Partition
+    from strom.storage.log import PartitionLog
 
 
 class ReplicaFetcherManager:
@@ -25,7 +26,7 @@ class ReplicaFetcherManager:
         self.fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
         self._where: dict[TopicPartition, tuple[int, int]] = {}
 
-    def follow(self, tp: TopicPartition, part: Partition) -> None:
+    def follow(self, tp: TopicPartition, part: Partition[PartitionLog]) -> None:
         """``part`` became (or stays with a new epoch) a follower of ``part.leader_id``."""
         self.unfollow(tp)
         if part.leader_id < 0:

@@ -22,11 +22,20 @@ from strom.metadata.store import TopicInfo
 from strom.protocol.api_versions import PRODUCE_MIN_ACCEPTED, ApiKey
 from strom.protocol.errors import CloseConnection, ErrorCode, KafkaError, RecordValidationError
 from strom.protocol.frame import RequestHeader
-from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
+from strom.protocol.generated.produce import (
+    ProduceRequest,
+    ProduceResponse,
+    ProduceResponse_BatchIndexAndErrorMessage,
+    ProduceResponse_LeaderIdAndEpoch,
+    ProduceResponse_NodeEndpoint,
+    ProduceResponse_TopicProduceResponse,
+)
+from strom.protocol.generated.produce import (
+    ProduceResponse_PartitionProduceResponse as PartitionResponse,
+)
 
 log = logging.getLogger(__name__)
 
-PartitionResponse = ProduceResponse.PartitionProduceResponse
 _RECORD_ERRORS = (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)
 ADMIN_CLIENT_ID = "__admin_client"  # Kafka's AdminUtils.ADMIN_CLIENT_ID: may write internal topics
 
@@ -34,7 +43,7 @@ ADMIN_CLIENT_ID = "__admin_client"  # Kafka's AdminUtils.ADMIN_CLIENT_ID: may wr
 def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResponse:
     resp = PartitionResponse(index=index, error_code=code, base_offset=-1, log_start_offset=-1)
     if message is not None and code in _RECORD_ERRORS:
-        resp.record_errors = [ProduceResponse.BatchIndexAndErrorMessage(0, message)]
+        resp.record_errors = [ProduceResponse_BatchIndexAndErrorMessage(0, message)]
         resp.error_message = message
     elif message is not None:
         resp.error_message = message
@@ -61,7 +70,7 @@ def _produce_partition(
     except RecordValidationError as e:
         resp = _error(tp.partition, e.code, e.message)
         resp.record_errors = [
-            ProduceResponse.BatchIndexAndErrorMessage(index, text)
+            ProduceResponse_BatchIndexAndErrorMessage(index, text)
             for index, text in e.record_errors
         ]
         return resp, -1
@@ -85,7 +94,7 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
     if resp.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
         p = broker.image.partition(tp)
         if p is not None and p.leader >= 0:
-            resp.current_leader = ProduceResponse.LeaderIdAndEpoch(p.leader, p.leader_epoch)
+            resp.current_leader = ProduceResponse_LeaderIdAndEpoch(p.leader, p.leader_epoch)
     return resp
 
 
@@ -127,7 +136,7 @@ def _node_endpoints(
         found = broker.broker_endpoint(node)
         if found is not None:
             info = broker.image.brokers[node]
-            endpoints.append(ProduceResponse.NodeEndpoint(node, found[0], found[1], info.rack))
+            endpoints.append(ProduceResponse_NodeEndpoint(node, found[0], found[1], info.rack))
     return endpoints
 
 
@@ -186,7 +195,7 @@ async def handle_produce(
                         appended.append(tp)
                     if acks == -1 and next_offset >= 0:
                         waiting.append(_Appended(tp, resp, next_offset))
-        out.append(ProduceResponse.TopicProduceResponse(name=td.name, partition_responses=parts))
+        out.append(ProduceResponse_TopicProduceResponse(name=td.name, partition_responses=parts))
     flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
     if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
         await broker.run_flush_jobs(flushes)

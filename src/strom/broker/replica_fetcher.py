@@ -39,6 +39,7 @@ from strom.storage.log_append import UnexpectedAppendOffsetError
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
+    from strom.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
 OFE = OffsetForLeaderEpochRequest
@@ -46,7 +47,7 @@ OFE = OffsetForLeaderEpochRequest
 
 @dataclass(slots=True)
 class _Follow:
-    part: Partition
+    part: Partition[PartitionLog]
     leader_epoch: int
     truncating: bool = True
     delayed_until_ms: int = 0
@@ -72,7 +73,7 @@ class ReplicaFetcher:
         self.response_max_bytes = cfg.get_int("replica.fetch.response.max.bytes")
         self.socket_timeout_ms = cfg.get_int("replica.socket.timeout.ms")
 
-    def add(self, tp: TopicPartition, part: Partition) -> None:
+    def add(self, tp: TopicPartition, part: Partition[PartitionLog]) -> None:
         self.partitions[tp] = _Follow(part, part.leader_epoch)
         self._wake.set()
 

@@ -32,6 +32,7 @@ from strom.storage.log_manager import LogManager
 # hosts, not at its start (issue 15).
 if TYPE_CHECKING:
     from strom.replication.partition import Partition
+    from strom.storage.log import PartitionLog
     from strom.storage.log_append import AppendInfo
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ReplicaManager:
         self.config = config
         self.logs = logs
         self.node_id = node_id
-        self.partitions: dict[TopicPartition, Partition] = {}
+        self.partitions: dict[TopicPartition, Partition[PartitionLog]] = {}
         # topic id -> name of the topics with a local replica (LeaderAndIsr names them
         # before UpdateMetadata does: followers fetch by topic id at once)
         self.topic_names: dict[bytes, str] = {}
@@ -64,8 +65,8 @@ class ReplicaManager:
         # acks=all: (required offset, future of the error code) per partition
         self._commit_waiters: dict[TopicPartition, list[tuple[int, asyncio.Future[ErrorCode]]]] = {}
         # Called when a local replica becomes a follower (the replica fetchers listen).
-        self.on_follower: Callable[[TopicPartition, Partition], None] | None = None
-        self.on_leader: Callable[[TopicPartition, Partition], None] | None = None
+        self.on_follower: Callable[[TopicPartition, Partition[PartitionLog]], None] | None = None
+        self.on_leader: Callable[[TopicPartition, Partition[PartitionLog]], None] | None = None
         # Whether the cluster has the partition (the broker's image): a partition with no
         # replica here is NOT_LEADER_OR_FOLLOWER when it exists, else unknown.
         self.exists: Callable[[TopicPartition], bool] = lambda tp: False
@@ -147,7 +148,7 @@ class ReplicaManager:
         for tp in [tp for tp in self.partitions if tp.topic == name]:
             self.stop_replica(tp, delete=True)
 
-    def get_partition(self, tp: TopicPartition) -> Partition:
+    def get_partition(self, tp: TopicPartition) -> Partition[PartitionLog]:
         """The local replica of ``tp``: NOT_LEADER_OR_FOLLOWER when the partition exists
         but has no replica here, UNKNOWN_TOPIC_OR_PARTITION when it does not exist."""
         p = self.partitions.get(tp)
@@ -155,10 +156,13 @@ class ReplicaManager:
             if self.exists(tp):
                 raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        self.logs.get_log(tp)  # raises KAFKA_STORAGE_ERROR when its directory is offline
+        if p.log.offline or self.logs.offline_dirs:  # no second lookup per partition else
+            self.logs.get_log(tp)  # raises KAFKA_STORAGE_ERROR when its directory is offline
         return p
 
-    def leader_partition(self, tp: TopicPartition, current_leader_epoch: int = -1) -> Partition:
+    def leader_partition(
+        self, tp: TopicPartition, current_leader_epoch: int = -1
+    ) -> Partition[PartitionLog]:
         """The local replica of ``tp`` if this broker leads it (Kafka's order: the
         partition, then the client's leader epoch, then leadership)."""
         p = self.get_partition(tp)

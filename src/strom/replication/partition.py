@@ -16,19 +16,20 @@ Leader epochs fence clients and followers both ways (KIP-320).
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from strom.common.types import TopicPartition
 from strom.common.values import Value
 from strom.metadata.image import NO_LEADER, PartitionInfo
 from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.storage.leader_epoch import LeaderEpochCache
 from strom.storage.log import FetchDataInfo, PartitionLog
 from strom.storage.log_append import AppendInfo
 from strom.storage.txn_index import AbortedTxn
 
-READ_UNCOMMITTED = 0
-READ_COMMITTED = 1
+READ_UNCOMMITTED: Final = 0
+READ_COMMITTED: Final = 1
 
 
 class ReadResult(Value):
@@ -135,13 +136,50 @@ class IsrChange(Value):
         self.new_isr = new_isr
 
 
-class Partition:
-    """The local replica of one partition."""
+class ReplicaLog(Protocol):
+    """What a Partition uses of its log: strom.storage.log.PartitionLog, or the
+    simulation's in-memory log (strom.testing.sim.memlog). Compiled with mypyc, a
+    Partition holds its log as a plain object, so either one will do."""
+
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def log_end_offset(self) -> int: ...
+    @property
+    def high_watermark(self) -> int: ...
+    @property
+    def last_stable_offset(self) -> int: ...
+    @property
+    def leader_epoch_cache(self) -> LeaderEpochCache: ...
+
+    def update_high_watermark(self, offset: int) -> int: ...
+
+    def append_as_leader(
+        self,
+        records: bytes | bytearray | memoryview,
+        leader_epoch: int,
+        now_ms: int,
+        *,
+        origin: AppendOrigin = ...,
+        before_append: Any = ...,
+    ) -> AppendInfo: ...
+
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, now_ms: int
+    ) -> AppendInfo: ...
+
+
+LogT = TypeVar("LogT", bound=ReplicaLog)
+
+
+class Partition(Generic[LogT]):
+    """The local replica of one partition, over a log of type ``LogT``
+    (``Partition[PartitionLog]`` in the broker)."""
 
     def __init__(
         self,
         tp: TopicPartition,
-        log: PartitionLog,
+        log: LogT,
         node_id: int,
         min_insync_replicas: int = 1,
         replica_lag_time_max_ms: int = 30_000,
@@ -400,7 +438,7 @@ class Partition:
 
     # -- reads -------------------------------------------------------------------------
     def read_records(
-        self,
+        self: Partition[PartitionLog],
         fetch_offset: int,
         max_bytes: int,
         isolation_level: int,
@@ -411,7 +449,8 @@ class Partition:
     ) -> ReadResult:
         """Records from ``fetch_offset``: up to the log end for a follower's fetch, else
         up to the high watermark (or the last stable offset). ``on_follower``: a
-        consumer reads from this replica while it is a follower (KIP-392)."""
+        consumer reads from this replica while it is a follower (KIP-392). Only over a
+        PartitionLog, which compiled code then reads natively, not by attribute name."""
         if not on_follower:
             self.require_leader()
         log = self.log

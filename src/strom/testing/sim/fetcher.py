@@ -17,6 +17,7 @@ from strom.replication.partition import Partition
 from strom.replication.truncation import truncation_for
 from strom.storage.log_append import UnexpectedAppendOffsetError
 from strom.testing.sim.leader import FetchPart, FetchResult, LeaderSide, log_of
+from strom.testing.sim.memlog import MemoryLog
 from strom.testing.sim.schedule import Timer
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Follow:
-    part: Partition
+    part: Partition[MemoryLog]
     leader_epoch: int
     truncating: bool = True
     delayed_until_ms: int = 0
@@ -223,7 +224,7 @@ class FetcherManager:
         self.where: dict[TopicPartition, int] = {}
         self.leader = LeaderSide(node)
 
-    def follow(self, tp: TopicPartition, part: Partition) -> None:
+    def follow(self, tp: TopicPartition, part: Partition[MemoryLog]) -> None:
         self.unfollow(tp)
         if part.leader_id < 0:
             return

@@ -32,7 +32,7 @@ def check_converged(world: World, tps: Sequence[TopicPartition]) -> None:
             raise Violation(f"{tp}: broker {state.leader} does not lead epoch {state.leader_epoch}")
         if set(state.isr) != set(replicas):
             raise Violation(f"{tp}: ISR {state.isr} never grew back to {replicas}")
-        _check_logs(world, tp, replicas, state.leader, part.log)  # type: ignore[arg-type]
+        _check_logs(world, tp, replicas, state.leader, part.log)
 
 
 def _check_logs(

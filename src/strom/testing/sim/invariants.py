@@ -95,14 +95,14 @@ class Checker:
                     f"after records that differ from another replica's"
                 )
 
-    def on_leader(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
+    def on_leader(self, node: SimNode, tp: TopicPartition, part: Partition[MemoryLog]) -> None:
         """``node`` became leader of ``tp`` with a new leader epoch."""
         epoch = part.leader_epoch
         first = self.epoch_leader.setdefault((tp, epoch), node.id)
         if first != node.id:
             raise Violation(f"two leaders of {tp} in leader epoch {epoch}: {first} and {node.id}")
         self.elections += 1
-        log: MemoryLog = part.log  # type: ignore[assignment]
+        log = part.log
         self.check_committed(tp, log, epoch, f"broker {node.id}")
         for offset, (value, acked_in) in sorted(self.acked.get(tp, {}).items()):
             if acked_in >= epoch:
@@ -114,7 +114,9 @@ class Checker:
                     f"(log end {log.log_end_offset})"
                 )
 
-    def on_leader_append(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
+    def on_leader_append(
+        self, node: SimNode, tp: TopicPartition, part: Partition[MemoryLog]
+    ) -> None:
         leader = self.epoch_leader.get((tp, part.leader_epoch))
         if leader != node.id:
             epoch = part.leader_epoch
@@ -122,10 +124,12 @@ class Checker:
                 f"broker {node.id} wrote to {tp} in leader epoch {epoch} led by {leader}"
             )
 
-    def on_high_watermark(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
+    def on_high_watermark(
+        self, node: SimNode, tp: TopicPartition, part: Partition[MemoryLog]
+    ) -> None:
         self._check_hw(node, tp, part)
 
-    def _check_hw(self, node: SimNode, tp: TopicPartition, part: Partition) -> None:
+    def _check_hw(self, node: SimNode, tp: TopicPartition, part: Partition[MemoryLog]) -> None:
         if not part.is_leader:
             return
         key = (node.id, node.incarnation, tp, part.leader_epoch)
@@ -138,7 +142,7 @@ class Checker:
             )
         self.leader_hw[key] = hw
         if hw > last and hw > 0:
-            self._committed(tp, part.leader_epoch, hw, part.log)  # type: ignore[arg-type]
+            self._committed(tp, part.leader_epoch, hw, part.log)
 
     def _committed(self, tp: TopicPartition, epoch: int, hw: int, log: MemoryLog) -> None:
         """The leader of ``epoch`` showed the high watermark ``hw``: its first ``hw``

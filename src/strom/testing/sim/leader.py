@@ -39,8 +39,8 @@ class FetchResult:
     diverging: tuple[int, int] | None = None
 
 
-def log_of(part: Partition) -> MemoryLog:
-    return part.log  # type: ignore[return-value]
+def log_of(part: Partition[MemoryLog]) -> MemoryLog:
+    return part.log
 
 
 # -- Fetch and OffsetForLeaderEpoch -------------------------------------------------
@@ -59,7 +59,7 @@ class LeaderSide:
         self.node = node
         self.parked: list[Parked] = []
 
-    def _leader(self, tp: TopicPartition, current_leader_epoch: int) -> Partition:
+    def _leader(self, tp: TopicPartition, current_leader_epoch: int) -> Partition[MemoryLog]:
         part = self.node.partitions.get(tp)
         if part is None:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)

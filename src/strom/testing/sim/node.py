@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from strom.common.types import TopicPartition
 from strom.metadata.image import PartitionInfo
@@ -24,7 +24,6 @@ from strom.protocol.generated.leader_and_isr import LeaderAndIsrRequest, LeaderA
 from strom.protocol.generated.stop_replica import StopReplicaRequest, StopReplicaResponse
 from strom.protocol.generated.update_metadata import UpdateMetadataRequest, UpdateMetadataResponse
 from strom.replication.partition import Partition
-from strom.storage.log import PartitionLog
 from strom.testing.sim import store as zs
 from strom.testing.sim.alter import AlterPartitionSender
 from strom.testing.sim.fetcher import FetcherManager
@@ -66,7 +65,7 @@ class SimNode:
         self.controller_epoch = -1
         self.controller_id = -1  # the image's controller (UpdateMetadata)
         self.leaders: dict[TopicPartition, tuple[int, int]] = {}  # leader, leader epoch
-        self.partitions: dict[TopicPartition, Partition] = {}
+        self.partitions: dict[TopicPartition, Partition[MemoryLog]] = {}
         self.waiters: dict[TopicPartition, list[Waiter]] = {}
         self.fetchers = FetcherManager(self)
         self.alter = AlterPartitionSender(self)
@@ -231,7 +230,7 @@ class SimNode:
                 log = self.disk[tp] = MemoryLog(f"{tp}@{self.id}", tp, self.world.checker.on_append)
             part = Partition(
                 tp,
-                cast(PartitionLog, log),
+                log,
                 self.id,
                 self.cfg.min_insync_replicas,
                 self.cfg.replica_lag_time_max_ms,
@@ -347,7 +346,9 @@ class SimNode:
             self._complete(tp, part, waiting)
         self.fetchers.wake(tp)
 
-    def _complete(self, tp: TopicPartition, part: Partition, waiting: list[Waiter]) -> None:
+    def _complete(
+        self, tp: TopicPartition, part: Partition[MemoryLog], waiting: list[Waiter]
+    ) -> None:
         for w in list(waiting):
             code = part.check_enough_replicas_reach(w.required)
             if code is not None:
