@@ -224,12 +224,27 @@ class Conn:
     scheduled: collections.deque[int] = field(default_factory=collections.deque)
     buf: bytearray = field(default_factory=bytearray)
     out: list[bytes] = field(default_factory=list)
+    pending: bytearray = field(default_factory=bytearray)  # encoded, not yet sent
+
+    def send(self) -> None:
+        """Send what the socket takes now, never blocking: a broker that has stopped
+        reading until its answers are read must not stall the reading of them."""
+        if self.out:
+            self.pending += b"".join(self.out)
+            self.out.clear()
+        if self.pending:
+            try:
+                n = self.sock.send(self.pending)
+            except BlockingIOError:
+                return
+            del self.pending[:n]
 
 
 def connect(bootstrap: str, frame: Callable[[], bytes]) -> Conn:
     host, _, port = bootstrap.rpartition(":")
     s = socket.create_connection((host, int(port)), timeout=30)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setblocking(False)
     return Conn(s, frame)
 
 
@@ -281,10 +296,10 @@ def run_step(conns: list[Conn], rate: int, seconds: float) -> tuple[list[int], i
             if overloaded:
                 break
             for c in conns:
-                if c.out:
-                    c.sock.sendall(b"".join(c.out))
-                    c.out.clear()
+                c.send()
             wait = 0.01 if sent >= total else max(0.0, (start + sent * interval - now) / 1e9)
+            if any(c.pending for c in conns):
+                wait = min(wait, 0.001)
             for key, _ in sel.select(wait):
                 done += _drain(key.data, time.perf_counter_ns(), lats)
     finally:
@@ -294,13 +309,21 @@ def run_step(conns: list[Conn], rate: int, seconds: float) -> tuple[list[int], i
 
 def settle(conns: list[Conn]) -> None:
     """Read what is still in flight (after an overloaded step) before the next one."""
+    sel = selectors.DefaultSelector()
     for c in conns:
-        c.sock.settimeout(30)
-        if c.out:
-            c.sock.sendall(b"".join(c.out))
-            c.out.clear()
-        while c.scheduled:
-            _drain(c, 0, [])
+        sel.register(c.sock, selectors.EVENT_READ, c)
+    try:
+        while any(c.scheduled for c in conns):
+            for c in conns:
+                c.send()
+            ready = sel.select(0.001 if any(c.pending for c in conns) else 30)
+            if not ready and not any(c.pending for c in conns):
+                raise TimeoutError("no answer for 30 s")
+            for key, _ in ready:
+                _drain(key.data, 0, [])
+    finally:
+        sel.close()
+    for c in conns:
         c.buf.clear()
 
 
