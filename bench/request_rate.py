@@ -27,6 +27,8 @@ Cases (strom and the reference broker in the same run, alternating who goes firs
     python bench/request_rate.py --follower         # also the follower cases
     python bench/request_rate.py --profile produce-acks1:10000 --brokers strom
         # py-spy samples the strom broker during that step; collapsed stacks to a file
+        # (PYSPY_NATIVE=1: with native frames; PROFILER=perf: `perf record -g` instead,
+        # which also sees the kernel's share)
 
 Figures only, never a timed assertion. The client runs on the same 2-core machine and
 costs CPU too: quote ratios from one run, not absolute figures.

@@ -22,10 +22,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strom.broker.dynamic_configs import DynamicConfigs
 from strom.broker.group_runtime import GroupRuntime
 from strom.broker.handlers import AUTHZ_RULES, handler_for, load_authorizer
 from strom.broker.inter_broker import inter_broker_security
@@ -39,7 +40,6 @@ from strom.broker.log_jobs import LogJobs
 from strom.broker.metrics import BrokerMetrics
 from strom.broker.replica_manager import ReplicaManager
 from strom.common.config import BrokerConfig, ConfigError
-from strom.common.security_config import listener_of, reconfigurable_listener_key
 from strom.common.types import Clock, SystemClock, TopicPartition
 from strom.metadata.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.metadata.store import BROKERS, USERS, MetadataStore
@@ -69,7 +69,7 @@ LISTENER_NAME: ContextVar[str] = ContextVar("strom_listener_name", default="")
 R = TypeVar("R")
 
 
-class Broker(LogJobs):
+class Broker(LogJobs, DynamicConfigs):
     def __init__(
         self, config: BrokerConfig, store: MetadataStore, clock: Clock | None = None
     ) -> None:
@@ -323,72 +323,6 @@ class Broker(LogJobs):
         except TimeoutError:
             return ready(self.image)
         return True
-
-    # -- configs -------------------------------------------------------------------
-    def _load_dynamic_configs(self) -> None:
-        """Dynamic broker configs stored by AlterConfigs. When the stored set no longer
-        passes the checks, the values that fail are dropped (with a warning), one by
-        one; the others still apply."""
-        for entity, per_broker in (("", False), (str(self.node_id), True)):
-            stored = dict(self.store.broker_configs(entity))
-            if stored:
-                try:
-                    self.check_dynamic_configs(per_broker, stored)
-                except ConfigError:
-                    stored = self._good_dynamic_configs(per_broker, stored)
-            self.config.set_dynamic(per_broker, stored)
-
-    def _good_dynamic_configs(self, per_broker: bool, stored: dict[str, str]) -> dict[str, str]:
-        good: dict[str, str] = {}
-        for key, value in stored.items():
-            try:
-                self.check_dynamic_configs(per_broker, {**good, key: value})
-                good[key] = value
-            except ConfigError as exc:
-                log.warning("ignoring stored dynamic config %s=%r: %s", key, value, exc)
-        return good
-
-    def check_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
-        """ConfigError unless ``configs`` may become this broker's (or the cluster
-        default's) dynamic configs: each value parses, and every topic's log config,
-        and a new topic's, is still valid with them."""
-        trial = self.config.with_dynamic(per_broker, configs)
-        self._check_listener_stores(trial, configs)
-        overrides = [info.configs for info in self.image.topics.values()]
-        for topic_overrides in [{}, *overrides]:
-            try:
-                LogConfig.from_topic_config(trial.topic_config_strings(topic_overrides))
-            except KafkaError as exc:
-                raise ConfigError(next(iter(configs), ""), exc.message or str(exc)) from None
-
-    def _check_listener_stores(self, trial: BrokerConfig, configs: Mapping[str, str]) -> None:
-        """A listener's new key or trust store must load (ConfigError otherwise)."""
-        names = {lst.name for lst in self.listeners}
-        for key in configs:
-            if reconfigurable_listener_key(key) is None:
-                continue
-            listener = listener_of(key)
-            if listener not in names:
-                raise ConfigError(key, f"{listener} is not a listener of this broker")
-            from strom.net.tls import server_context  # TLS listeners only
-
-            server_context(partial(trial.listener_get, listener))
-
-    def _listeners_changed(self) -> None:
-        if self.on_listeners_changed is not None:
-            self.on_listeners_changed()
-
-    async def apply_dynamic_configs(self, per_broker: bool, configs: Mapping[str, str]) -> None:
-        """Check, then store and apply this broker's (or the cluster default's) dynamic
-        configs; every topic's log picks up the new broker-level defaults. ConfigError
-        (and nothing changes) when they are invalid."""
-        self.check_dynamic_configs(per_broker, configs)
-        entity = str(self.node_id) if per_broker else ""
-        await self.store_call(self.store.set_broker_configs, entity, dict(configs))
-        self.config.set_dynamic(per_broker, configs)
-        for topic in self.image.topics.values():
-            self.replicas.update_topic_config(topic)
-        self._listeners_changed()
 
     def topic_log_config(self, topic: str | None) -> LogConfig:
         info = self.image.topic(topic) if topic is not None else None
