@@ -99,8 +99,13 @@ class Member:
 
     def _run(self) -> None:
         consumer = Consumer(self.conf)
+        plog = logging.getLogger(f"r10.{self.name}.producer")  # kept, not watched
+        plog.propagate = False
+        plog.setLevel(logging.DEBUG)
+        plog.addHandler(_Keep(self.shared, f"{self.name} producer"))
         producer = Producer({"bootstrap.servers": self.conf["bootstrap.servers"],
-                             "enable.idempotence": True, "linger.ms": 5})  # fmt: skip
+                             "enable.idempotence": True, "linger.ms": 5,
+                             "logger": plog})  # fmt: skip
         consumer.subscribe([self.source])
         try:
             while not self.stop_event.is_set():
@@ -124,7 +129,14 @@ class Member:
                     )
         for m in msgs:
             producer.produce(self.target, m.value(), m.key(), partition=m.partition())
-        producer.flush(30)
+        started = time.monotonic()
+        left = producer.flush(30)
+        took = time.monotonic() - started
+        if took > 5:  # in the kept log: where a member's silence went
+            with s.lock:
+                s.lines.append(
+                    f"{_stamp(time.time())} {self.name}: flush {took:.1f} s, {left} left"
+                )
         try:
             parts = consumer.commit(asynchronous=False)
         except KafkaException as exc:
@@ -142,6 +154,22 @@ class Member:
     def stop(self) -> None:
         self.stop_event.set()
         self.thread.join(60)
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+class _Keep(logging.Handler):
+    """librdkafka's log lines of a member's producer, kept beside the group log."""
+
+    def __init__(self, shared: Shared, who: str) -> None:
+        super().__init__()
+        self.shared, self.who = shared, who
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.shared.lock:
+            self.shared.lines.append(f"{_stamp(record.created)} {self.who}: {record.getMessage()}")
 
 
 class _Watch(logging.Handler):
@@ -238,7 +266,7 @@ def test_r10_rebalance_storms_while_coordinators_are_bounced(
     (tmp_path / "group-log.txt").write_text("\n".join(shared.lines))
     assert shared.group_log_lines > 100 and shared.commits > 30  # the watch watched
     assert shared.violations == [], shared.violations[:10]
-    assert shared.unknown == [], shared.unknown[:10]
+    assert shared.unknown == [], _with_context(shared)
     copied = read_all(cluster.bootstrap, f"{prefix}-t4", PARTITIONS)
     values = {r.value for r in copied}
     assert values == {b"r%06d" % i for i in range(RECORDS)}
@@ -253,6 +281,20 @@ def test_r10_rebalance_storms_while_coordinators_are_bounced(
         lost=RECORDS - len(values),
         coordinator_bounces=next_bounce - 1,
     )
+
+
+def _with_context(shared: Shared) -> str:
+    """The unknown-member lines, then each such member's last kept lines before its first
+    one (its group log and its producer's), so that CI's output says what led to it."""
+    out = list(shared.unknown[:10])
+    for name in dict.fromkeys(u.split(" ")[0].rstrip(":") for u in shared.unknown):
+        mine = [
+            i for i, line in enumerate(shared.lines) if f"[{name}#" in line or f" {name}" in line
+        ]
+        first = next((i for i in mine if any(u in shared.lines[i] for u in UNKNOWN)), None)
+        before = [shared.lines[i][:240] for i in mine if first is None or i <= first]
+        out += [f"--- {name}, the last kept lines before:", *before[-40:]]
+    return "\n".join(out)
 
 
 def _churn(rng: random.Random, members: list[Member], member: Callable[..., Member]) -> None:
