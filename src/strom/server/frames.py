@@ -67,17 +67,6 @@ class FrameBuffer:
             self._ready.append(memoryview(big).toreadonly())
             self._big = None
 
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Received bytes handed over rather than received in place (tests; transports
-        that are not buffered)."""
-        view = memoryview(data)
-        while view:
-            target = self.get_buffer()
-            n = min(len(target), len(view))
-            target[:n] = view[:n]
-            self.received(n)
-            view = view[n:]
-
     # -- the connection's side --------------------------------------------------------
     def next_frame(self) -> memoryview | None:
         """The next complete frame (without its size), or None until more is received.

@@ -45,7 +45,6 @@ class ClientStream(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
-        self._over_tls = False
 
     # -- asyncio.BufferedProtocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,7 +69,7 @@ class ClientStream(asyncio.BufferedProtocol):
         self._wake()
         # A plain socket stays open for the answers to what was received (TLS cannot
         # half-close; False closes it).
-        return not self._over_tls
+        return self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -147,4 +146,3 @@ class ClientStream(asyncio.BufferedProtocol):
         transport = await self._loop.start_tls(self.transport, self, context, server_side=True)
         assert transport is not None
         self._transport = transport
-        self._over_tls = True

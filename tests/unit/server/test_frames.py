@@ -17,10 +17,21 @@ def framed(*bodies: bytes) -> bytes:
     return b"".join(struct.pack(">i", len(b)) + b for b in bodies)
 
 
+def receive(s: FrameBuffer, data: bytes) -> None:
+    """As the transport does: into the buffer get_buffer gives, as much as fits."""
+    while data:
+        target = s.get_buffer()
+        assert len(target) > 0
+        n = min(len(target), len(data))
+        target[:n] = data[:n]
+        s.received(n)
+        data = data[n:]
+
+
 def split_all(splitter: FrameBuffer, reads: list[bytes]) -> list[bytes]:
     out: list[bytes] = []
     for data in reads:
-        splitter.feed(data)
+        receive(splitter, data)
         while (frame := splitter.next_frame()) is not None:
             out.append(bytes(frame))
     return out
@@ -49,17 +60,6 @@ def test_a_partial_frame_stays_buffered() -> None:
     s = FrameBuffer(100)
     assert split_all(s, [framed(b"abc")[:5]]) == []
     assert s.buffered() == 5
-
-
-def receive(s: FrameBuffer, data: bytes) -> None:
-    """As the transport does: into the buffer get_buffer gives, as much as fits."""
-    while data:
-        target = s.get_buffer()
-        assert len(target) > 0
-        n = min(len(target), len(data))
-        target[:n] = data[:n]
-        s.received(n)
-        data = data[n:]
 
 
 def test_a_frame_is_a_read_only_view_of_the_buffer_it_was_received_into() -> None:
@@ -127,7 +127,7 @@ def test_a_frame_spanning_chunks_keeps_its_head() -> None:
 @pytest.mark.parametrize("size", [-1, 101])
 def test_a_size_outside_the_limit_is_refused_before_the_body(size: int) -> None:
     s = FrameBuffer(100)
-    s.feed(struct.pack(">i", size))
+    receive(s, struct.pack(">i", size))
     s.get_buffer()  # receiving on is not refused; the size is, when the frame is asked for
     with pytest.raises(DecodeError, match=r"socket\.request\.max\.bytes=100"):
         s.next_frame()
