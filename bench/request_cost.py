@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import sys
 import tempfile
@@ -141,7 +142,8 @@ async def run(case: str, n: int, profile: bool, work: Path) -> float:
         us = (time.process_time() - t0) * 1e6 / len(frames)
         check_answer(case, response)
         if prof is not None:
-            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            top = int(os.environ.get("PROFILE_TOP", "25"))
+            pstats.Stats(prof).sort_stats("tottime").print_stats(top)
         return us
     finally:
         broker.shutdown()

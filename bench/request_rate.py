@@ -12,6 +12,9 @@ Cases (strom and the reference broker in the same run, alternating who goes firs
 
   produce-acks1        Produce v9, one record (100 B) per request, acks=1
   produce-acksall      the same with acks=all
+  metadata-none        Metadata v9 naming no topic (the brokers and the cluster id): a
+                       request whose handling costs little, so about the cost of a
+                       request's way in and out (loop, socket, connection) on its own
   fetch-1p             consumer Fetch v12 of 1 partition, returning its last record
   fetch-100p           consumer Fetch v12 of 100 caught-up partitions (max_wait 0), full
                        requests without a session (each names every partition)
@@ -66,7 +69,14 @@ from strom.testing.reference import reference_argv_factory, reference_broker_bin
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT.parent / "shared" / "tools"
 RATES = (1000, 2000, 5000, 10000, 15000, 20000, 25000, 30000, 40000, 50000)
-SINGLE_CASES = ("produce-acks1", "produce-acksall", "fetch-1p", "fetch-100p", "fetch-100p-session")
+SINGLE_CASES = (
+    "metadata-none",
+    "produce-acks1",
+    "produce-acksall",
+    "fetch-1p",
+    "fetch-100p",
+    "fetch-100p-session",
+)
 FOLLOWER_CASES = ("follower-100p", "follower-100p-session")
 PRODUCE_V, FETCH_V = 9, 12
 EPOCH_MARK = 0x5EC0_0E90
@@ -350,6 +360,9 @@ class Target:
 
 
 def make_frames(case: str, t: Target, setup: Wire, n_conns: int) -> list[Callable[[], bytes]]:
+    if case == "metadata-none":
+        frame = encode_request(RequestHeader(3, 9, 1, "rr-bench"), MetadataRequest(topics=[]))
+        return [lambda f=frame: f for _ in range(n_conns)]  # type: ignore[misc]
     if case.startswith("produce"):
         topic = f"rr-{case}"
         create_topic(setup, topic, 1)
