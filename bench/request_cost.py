@@ -9,9 +9,10 @@ internal time are printed for each case.
     python bench/request_cost.py                 # every case, 20,000 requests each
     python bench/request_cost.py --profile --cases produce-acks1
 
-Cases as in bench/request_rate.py: produce-acks1, produce-acksall (one record of
-100 B), fetch-1p (the last record of one partition), fetch-100p (100 caught-up
-partitions, no session), fetch-100p-session (the same in an incremental session).
+Cases as in bench/request_rate.py: metadata-none (naming no topic), produce-acks1,
+produce-acksall (one record of 100 B), fetch-1p (the last record of one partition),
+fetch-100p (100 caught-up partitions, no session), fetch-100p-session (the same in an
+incremental session).
 Figures only, never a timed assertion.
 """
 
@@ -34,6 +35,7 @@ from strom.common.types import TopicPartition
 from strom.protocol.frame import decode_request, encode_response, parse_request_header
 from strom.protocol.generated.create_topics import CreateTopicsRequest
 from strom.protocol.generated.fetch import FetchRequest
+from strom.protocol.generated.metadata import MetadataRequest
 from strom.protocol.generated.produce import ProduceRequest
 from strom.testing.inprocess import open_broker
 
@@ -47,7 +49,14 @@ from request_rate import (
     produce_frame,
 )
 
-CASES = ("produce-acks1", "produce-acksall", "fetch-1p", "fetch-100p", "fetch-100p-session")
+CASES = (
+    "metadata-none",
+    "produce-acks1",
+    "produce-acksall",
+    "fetch-1p",
+    "fetch-100p",
+    "fetch-100p-session",
+)
 
 
 async def serve(broker: Broker, frame: bytes) -> Any:
@@ -78,6 +87,8 @@ def _frame(req: Any, api_key: int, version: int) -> bytes:
 
 
 async def frames_for(broker: Broker, case: str, n: int) -> list[bytes]:
+    if case == "metadata-none":
+        return [_frame(MetadataRequest(topics=[]), 3, 9)] * n
     if case.startswith("produce"):
         await create(broker, case, 1)
         return [produce_frame(case, 1 if case == "produce-acks1" else -1)] * n
@@ -109,6 +120,10 @@ async def frames_for(broker: Broker, case: str, n: int) -> list[bytes]:
 
 def check_answer(case: str, response: Any) -> None:
     """The last answer carries no error (a failing setup would time error paths)."""
+    if case == "metadata-none":
+        if not response.brokers or response.topics:
+            raise SystemExit(f"{case}: unexpected answer {response}")
+        return
     if case.startswith("produce"):
         parts = [p for t in response.responses for p in t.partition_responses]
         want = 1
