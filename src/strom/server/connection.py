@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from strom.broker.api_versions import api_versions_response
@@ -69,15 +69,9 @@ def _read_exact(chunk: Chunk) -> bytes:
 
 
 @types.coroutine
-def _drive(
-    coro: Coroutine[Any, Any, Any], on_suspend: Callable[[], None]
-) -> Generator[Any, Any, Any]:
-    """``await coro``, calling ``on_suspend`` once if and when it first has to wait."""
-    try:
-        yielded = coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    on_suspend()
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """``await`` the rest of ``coro``, which has already run up to yielding ``yielded``
+    (what it waits for), passing on what the task sends or throws in (cancellation)."""
     while True:
         try:
             sent = yield yielded
@@ -125,26 +119,8 @@ class Connection:
     async def serve(self) -> None:
         self._arm_idle_timer(self._last_active)
         try:
-            if not await self._authenticate():
-                return
-            while True:
-                frame = self._frames.next_frame()
-                if frame is None:
-                    await self._flush()
-                    if not await self._read_more():
-                        return
-                    continue
-                verdict = await self._admit(frame)
-                if verdict is not Verdict.PROCESS:
-                    if verdict is Verdict.CLOSE:
-                        return
-                    continue
-                self._busy = True
-                try:
-                    await self._process(frame)
-                finally:
-                    self._busy = False
-                    del frame
+            if await self._authenticate():
+                await self._requests()
         except ConnectionError:
             pass
         except (DecodeError, CloseConnection) as e:
@@ -156,6 +132,37 @@ class Connection:
             self.stream.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await self.stream.wait_closed()
+
+    async def _requests(self) -> None:
+        """Serve requests until the end of the stream (or a verdict to close)."""
+        stream = self.stream
+        while True:
+            frame = self._frames.next_frame()
+            if frame is None:
+                # (_flush and _read_more inlined: once per wake-up, two coroutines fewer)
+                self._write_queued()
+                if stream.must_drain():
+                    await stream.drain()
+                if not await stream.read_more():
+                    return
+                self._last_active = self._loop.time()
+                continue
+            if self.auth is not None:
+                verdict = await self._admit(frame)
+                if verdict is not Verdict.PROCESS:
+                    if verdict is Verdict.CLOSE:
+                        return
+                    continue
+            self._busy = True
+            try:
+                # Most requests are answered without waiting: no coroutine is made
+                # for them (one per request and layer costs microseconds).
+                pending = self._process(frame)
+                if pending is not None:
+                    await pending
+            finally:
+                self._busy = False
+                del frame
 
     async def _read_more(self) -> bool:
         """More bytes in the frame buffer; False at the end of the stream."""
@@ -178,8 +185,7 @@ class Connection:
 
     async def _admit(self, frame: memoryview) -> Verdict:
         """Whether a request is processed (a re-authentication is handled here)."""
-        if self.auth is None:
-            return Verdict.PROCESS
+        assert self.auth is not None
         self._write_queued()  # the answers to earlier requests go out first
         return await self.auth.on_request(self, frame)
 
@@ -214,61 +220,112 @@ class Connection:
             self.stream.close()  # the pending read sees the end of the stream
 
     # -- requests ---------------------------------------------------------------------
-    async def _process(self, frame: memoryview) -> None:
+    def _process(self, frame: memoryview) -> Coroutine[Any, Any, None] | None:
+        """Handle one request up to queueing its answer; what is left when the handler
+        has to wait (or the answer needs sendfile or a flush) is returned to await."""
         started = time.perf_counter()
         header, r = parse_request_header(frame)
         allowed = BROKER_API_VERSIONS.get(header.api_key)
-        if header.api_key == API_VERSIONS_KEY and (
-            allowed is None or header.api_version > allowed[1]
-        ):
-            # Unknown version: answer in the v0 layout so any client can read it.
-            resp = api_versions_response(ErrorCode.UNSUPPORTED_VERSION)
-            await self._send(header, resp, version=0)
-            return
         if allowed is None or not allowed[0] <= header.api_version <= allowed[1]:
+            if header.api_key == API_VERSIONS_KEY and (
+                allowed is None or header.api_version > allowed[1]
+            ):
+                # Unknown version: answer in the v0 layout so any client can read it.
+                resp = api_versions_response(ErrorCode.UNSUPPORTED_VERSION)
+                return self._send(header, resp, 0)
             raise DecodeError(f"unsupported api key {header.api_key} version {header.api_version}")
         request = decode_request(header, r)
-        response = await self._dispatch(header, request)
+        coro = self.broker.handle(header, request)
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            response = stop.value
+        except Exception as e:
+            response = self._failed(header, request, e)
+        else:
+            # Answers queued for earlier requests leave as soon as this one has to wait.
+            self._write_queued()
+            return self._finish(header, request, coro, yielded, started)
+        return self._answer(header, request, response, started)
+
+    async def _finish(
+        self,
+        header: RequestHeader,
+        request: Any,
+        coro: Coroutine[Any, Any, Any],
+        yielded: Any,
+        started: float,
+    ) -> None:
+        """The rest of a request whose handler had to wait."""
+        try:
+            response = await _resume(coro, yielded)
+        except Exception as e:
+            response = self._failed(header, request, e)
+        pending = self._answer(header, request, response, started)
+        if pending is not None:
+            await pending
+
+    def _failed(self, header: RequestHeader, request: Any, exc: Exception) -> Any:
+        """The answer to a request whose handler raised ``exc``."""
+        if isinstance(exc, CloseConnection):
+            raise exc
+        if isinstance(exc, KafkaError):
+            return error_response(response_class(header.api_key), request, exc.code)
+        log.error(
+            "unexpected error handling api %d v%d from %s",
+            header.api_key,
+            header.api_version,
+            self.peer,
+            exc_info=exc,
+        )
+        return error_response(
+            response_class(header.api_key), request, ErrorCode.UNKNOWN_SERVER_ERROR
+        )
+
+    def _answer(
+        self, header: RequestHeader, request: Any, response: Any, started: float
+    ) -> Coroutine[Any, Any, None] | None:
+        pending = None
         if response is not None:
-            await self._send(header, response, header.api_version)
+            pending = self._send(header, response, header.api_version)
         # Kafka's TotalTimeMs (here: until the answer is queued for its write)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.broker.metrics.on_request(
             header.api_key, header.api_version, request, response, elapsed_ms
         )
-
-    async def _dispatch(self, header: RequestHeader, request: Any) -> Any:
-        try:
-            # Answers queued for earlier requests leave as soon as this one has to wait.
-            return await _drive(self.broker.handle(header, request), self._write_queued)
-        except CloseConnection:
-            raise
-        except KafkaError as e:
-            return error_response(response_class(header.api_key), request, e.code)
-        except Exception:
-            log.exception(
-                "unexpected error handling api %d v%d from %s",
-                header.api_key,
-                header.api_version,
-                self.peer,
-            )
-            return error_response(
-                response_class(header.api_key), request, ErrorCode.UNKNOWN_SERVER_ERROR
-            )
+        return pending
 
     # -- responses --------------------------------------------------------------------
-    async def _send(self, header: RequestHeader, response: Any, version: int) -> None:
+    def _send(
+        self, header: RequestHeader, response: Any, version: int
+    ) -> Coroutine[Any, Any, None] | None:
+        """Queue the answer's parts; what needs sendfile or a flush is returned to await."""
         chunks = encode_response(header.api_key, version, header.correlation_id, response)
-        for chunk in chunks:
-            if is_buffer(chunk):
-                self._queue(chunk)  # type: ignore[arg-type]
-            elif chunk.length < SENDFILE_MIN_BYTES or not self.use_sendfile:  # type: ignore[union-attr]
-                self._queue(_read_exact(chunk))  # type: ignore[arg-type]
-            else:
+        for i, chunk in enumerate(chunks):
+            if not self._queue_part(chunk):
+                return self._send_rest(chunks, i)
+        if self._out_bytes >= FLUSH_BYTES:
+            return self._flush()
+        return None
+
+    async def _send_rest(self, chunks: list[Any], start: int) -> None:
+        """The parts of an answer from the first that goes out with sendfile."""
+        for chunk in chunks[start:]:
+            if not self._queue_part(chunk):
                 await self._flush()
-                await self._send_chunk(chunk)  # type: ignore[arg-type]
+                await self._send_chunk(chunk)
         if self._out_bytes >= FLUSH_BYTES:
             await self._flush()
+
+    def _queue_part(self, chunk: bytes | bytearray | memoryview | Chunk) -> bool:
+        """Queue a part of an answer; False for record data that goes out with sendfile."""
+        if is_buffer(chunk):
+            self._queue(chunk)  # type: ignore[arg-type]
+        elif chunk.length < SENDFILE_MIN_BYTES or not self.use_sendfile:  # type: ignore[union-attr]
+            self._queue(_read_exact(chunk))  # type: ignore[arg-type]
+        else:
+            return False
+        return True
 
     def _queue(self, part: bytes | bytearray | memoryview) -> None:
         self._out.append(part)

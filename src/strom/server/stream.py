@@ -121,6 +121,10 @@ class ClientStream(asyncio.BufferedProtocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.transport.write(data)
 
+    def must_drain(self) -> bool:
+        """Whether drain() would wait or raise (a call cheaper than the coroutine)."""
+        return self._writing_paused or self._lost
+
     async def drain(self) -> None:
         if self._lost:
             raise ConnectionResetError("Connection lost")
