@@ -245,7 +245,7 @@ def _read_all(
 ) -> tuple[list[PartitionData | None], _FetchState]:
     """Read every item (in order): one PartitionData each, None where an incremental
     fetch has nothing to tell (see _unchanged)."""
-    st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
+    st = _FetchState(req, version, broker.fetch_max_bytes)
     st.preferred_replicas = broker.read_from_closest_replica and version >= 11
     parts: list[PartitionData | None] = []
     for item in items:
@@ -308,19 +308,20 @@ def _response(
 async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest) -> FetchResponse:
     version = header.api_version
     replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+    now = broker.now_ms()  # also the time of the answer, unless the fetch waits
     ctx = new_context(
         broker.fetch_sessions,
         version,
         req,
         replica_id >= 0,
         lambda topic_id: _topic_name(broker, topic_id),
-        broker.now_ms(),
+        now,
     )
     if ctx.error:
         return FetchResponse(error_code=ctx.error, session_id=0)
     parts, st = _read_all(broker, req, version, ctx.items)
     if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now):
-        deadline = broker.now_ms() + req.max_wait_ms
+        deadline = now + req.max_wait_ms
         tps = [TopicPartition(i.topic, i.req.partition) for i in ctx.items if i.topic is not None]
         while True:
             wait_ms = deadline - broker.now_ms()
@@ -330,5 +331,6 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
             parts, st = _read_all(broker, req, version, ctx.items)
             if st.total >= req.min_bytes or st.answer_now:
                 break
-    error, session_id, pairs = ctx.respond(parts, version >= 13, broker.now_ms())
+        now = broker.now_ms()
+    error, session_id, pairs = ctx.respond(parts, version >= 13, now)
     return _response(broker, st, error, session_id, pairs)

@@ -306,15 +306,16 @@ def new_context(
 ) -> FetchContext:
     """Kafka's FetchManager.newContext for one Fetch request."""
     uses_ids = version >= 13
-    requested = _requested(req, uses_ids, topic_names)
     session_id, epoch = (req.session_id, req.session_epoch) if version >= 7 else (0, FINAL_EPOCH)
-    if epoch in (INITIAL_EPOCH, FINAL_EPOCH):
+    if epoch == FINAL_EPOCH:  # sessionless: no keys, no session to make
         if session_id != INVALID_SESSION_ID:
             cache.remove(session_id)  # a full fetch closes the session it names
-        items = [item for _, item in requested]
-        keys = [key for key, _ in requested]
-        if epoch == FINAL_EPOCH:
-            return FetchContext(items, keys)
+        return FetchContext(_requested(req, uses_ids, topic_names, None), [])
+    keys: list[PartitionKey] = []
+    items = _requested(req, uses_ids, topic_names, keys)
+    if epoch == INITIAL_EPOCH:
+        if session_id != INVALID_SESSION_ID:
+            cache.remove(session_id)  # a full fetch closes the session it names
         return FetchContext(items, keys, cache=cache, privileged=is_follower)
     session = cache.get(session_id)
     if session is None:
@@ -323,10 +324,10 @@ def new_context(
         return FetchContext([], [], error=ErrorCode.INVALID_FETCH_SESSION_EPOCH)
     if session.uses_topic_ids != uses_ids:
         return FetchContext([], [], error=ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR)
-    session.update(requested, _forgotten(req, uses_ids))
+    session.update(zip(keys, items, strict=True), _forgotten(req, uses_ids))
     if not session.partitions:
         cache.remove(session.id)
-        return FetchContext([item for _, item in requested], [k for k, _ in requested])
+        return FetchContext(items, keys)
     cache.touch(session, now_ms)
     session.epoch = next_epoch(session.epoch)
     keys = list(session.partitions)
@@ -342,18 +343,22 @@ def _session_item(cached: CachedPartition, uses_ids: bool, topic_names: TopicNam
 
 
 def _requested(
-    req: FetchRequest, uses_ids: bool, topic_names: TopicNames
-) -> list[tuple[PartitionKey, FetchItem]]:
-    out: list[tuple[PartitionKey, FetchItem]] = []
+    req: FetchRequest, uses_ids: bool, topic_names: TopicNames, keys: list[PartitionKey] | None
+) -> list[FetchItem]:
+    """The request's partitions, in order; their session keys go to ``keys`` (None: a
+    sessionless fetch, which needs none)."""
+    out: list[FetchItem] = []
     for ft in req.topics:
         topic_key: bytes | str
         if uses_ids:
             name, topic_key = topic_names(ft.topic_id), ft.topic_id
         else:
             name = topic_key = ft.topic
+        topic_id = ft.topic_id
         for fp in ft.partitions:
-            key: PartitionKey = (topic_key, fp.partition)
-            out.append((key, FetchItem(name, ft.topic_id, fp)))
+            out.append(FetchItem(name, topic_id, fp))
+            if keys is not None:
+                keys.append((topic_key, fp.partition))
     return out
 
 
