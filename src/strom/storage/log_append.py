@@ -167,7 +167,7 @@ class LogAppend(LogCore):
         if before_append is not None:
             before_append(headers, self.log_end_offset)
         buf = bytearray(records)
-        append_time = now_ms if self.config.log_append_time else -1
+        append_time = now_ms if config.log_append_time else -1
         offset = self.log_end_offset
         position = 0
         stamped: list[BatchHeader] = []
@@ -243,15 +243,15 @@ class LogAppend(LogCore):
         if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
             self.flush_requested = True  # fsync in a storage thread; produce awaits it
         return AppendInfo(
-            first_offset=first,
-            last_offset=last,
-            log_append_time=append_time,
-            max_timestamp=max_timestamp,
-            offset_of_max_timestamp=offset_of_max,
-            log_start_offset=self.log_start_offset,
-            num_batches=len(headers),
-            valid_bytes=len(data),
-            batches=tuple(headers),
+            first,  # first_offset
+            last,  # last_offset
+            append_time,  # log_append_time
+            max_timestamp,
+            offset_of_max,  # offset_of_max_timestamp
+            self.log_start_offset,
+            len(headers),  # num_batches
+            len(data),  # valid_bytes
+            tuple(headers),  # batches
         )
 
     def roll(self, now_ms: int, base_offset: int | None = None) -> LogSegment:

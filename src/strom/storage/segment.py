@@ -276,7 +276,7 @@ class LogSegment(SegmentFiles):
             or (self.size > 0 and waited > segment_ms)
             or self.offset_index.is_full
             or self.time_index.is_full
-            or not self.can_convert_to_relative_offset(max_offset)
+            or not 0 <= max_offset - self.base_offset <= _INT32_MAX  # can_convert_...
         )
 
     # -- reading ---------------------------------------------------------------
