@@ -9,10 +9,11 @@ of the first partition with data is returned whole even above the byte limits
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from strom.broker.broker import Broker
-from strom.broker.fetch_sessions import FetchItem, new_context
+from strom.broker.fetch_sessions import CachedPartition, FetchItem, new_context
 from strom.broker.handlers import handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
@@ -214,29 +215,35 @@ def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
     return info.name if info is not None else broker.replicas.topic_names.get(topic_id)
 
 
-def _unchanged(broker: Broker, st: _FetchState, tp: TopicPartition, item: FetchItem) -> bool:
+def _unchanged(
+    partitions: dict[TopicPartition, Partition[PartitionLog]],
+    offline_dirs: set[Path],
+    isolation_level: int,
+    tp: TopicPartition,
+    item: FetchItem,
+    cached: CachedPartition,
+) -> bool:
     """A consumer's partition in an incremental fetch with nothing to tell: reading it
     would give no records, no error, and the high watermark and log start offset the
     session last answered, so it would be left out of the answer. Anything else (a
-    follower, whose fetch moves the ISR; a preferred replica; any doubt) is read."""
-    cached = item.cached
-    if cached is None or st.replica_id >= 0 or st.preferred_replicas:
-        return False
-    part = broker.replicas.partitions.get(tp)
-    if part is None or not part.is_leader:
+    follower, whose fetch moves the ISR; a preferred replica: the caller asks only for
+    consumers without one; any doubt) is read."""
+    part = partitions.get(tp)
+    if part is None or part.leader_id != part.node_id:  # is_leader
         return False
     fp = item.req
     if 0 <= fp.current_leader_epoch != part.leader_epoch:
         return False
     plog = part.log
-    if plog.offline or broker.logs.offline_dirs:
+    if plog.offline or offline_dirs:
         return False
     hw = plog.high_watermark
-    upper = part.last_stable_offset if st.req.isolation_level == READ_COMMITTED else hw
+    upper = part.last_stable_offset if isolation_level == READ_COMMITTED else hw
+    start = plog.log_start_offset
     return (
-        plog.log_start_offset <= upper <= fp.fetch_offset <= plog.log_end_offset
+        start <= upper <= fp.fetch_offset <= plog.log_end_offset
         and cached.high_watermark == hw
-        and cached.local_log_start_offset == plog.log_start_offset
+        and cached.local_log_start_offset == start
     )
 
 
@@ -247,6 +254,10 @@ def _read_all(
     fetch has nothing to tell (see _unchanged)."""
     st = _FetchState(req, version, broker.fetch_max_bytes)
     st.preferred_replicas = broker.read_from_closest_replica and version >= 11
+    may_skip = st.replica_id < 0 and not st.preferred_replicas  # see _unchanged
+    partitions = broker.replicas.partitions
+    offline_dirs = broker.logs.offline_dirs
+    isolation_level = req.isolation_level
     parts: list[PartitionData | None] = []
     for item in items:
         fp = item.req
@@ -260,14 +271,19 @@ def _read_all(
                     records=b"",
                 )
             )
+            continue
+        # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
+        # (about 120 ns of the interpreter per partition)
+        tp = tuple.__new__(TopicPartition, (item.topic, fp.partition))
+        cached = item.cached
+        if (
+            cached is not None
+            and may_skip
+            and _unchanged(partitions, offline_dirs, isolation_level, tp, item, cached)
+        ):
+            parts.append(None)
         else:
-            # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
-            # (about 120 ns of the interpreter per partition)
-            tp = tuple.__new__(TopicPartition, (item.topic, fp.partition))
-            if item.cached is not None and _unchanged(broker, st, tp, item):
-                parts.append(None)
-            else:
-                parts.append(_read_partition(broker, st, tp, fp))
+            parts.append(_read_partition(broker, st, tp, fp))
     return parts, st
 
 

@@ -71,13 +71,16 @@ class FetchItem:
         self.cached = cached
 
 
-class CachedPartition:
-    __slots__ = ("high_watermark", "local_log_start_offset", "req", "topic", "topic_id")
+class CachedPartition(FetchItem):
+    """A session's partition: what it last answered, and (a FetchItem whose ``cached``
+    is itself) the item an incremental fetch reads, made once per session, not once
+    per request."""
+
+    __slots__ = ("high_watermark", "local_log_start_offset")
 
     def __init__(self, item: FetchItem, high_watermark: int, local_log_start_offset: int) -> None:
-        self.topic = item.topic
-        self.topic_id = item.topic_id
-        self.req = item.req
+        super().__init__(item.topic, item.topic_id, item.req)
+        self.cached = self
         self.high_watermark = high_watermark
         self.local_log_start_offset = local_log_start_offset
 
@@ -331,14 +334,22 @@ def new_context(
     cache.touch(session, now_ms)
     session.epoch = next_epoch(session.epoch)
     keys = list(session.partitions)
-    items = [_session_item(c, uses_ids, topic_names) for c in session.partitions.values()]
+    if uses_ids:
+        items = [_session_item(c, True, topic_names) for c in session.partitions.values()]
+    else:  # by name: the session's partitions are the items
+        items = list(session.partitions.values())
     return FetchContext(items, keys, session=session, req_epoch=epoch)
 
 
 def _session_item(cached: CachedPartition, uses_ids: bool, topic_names: TopicNames) -> FetchItem:
-    # By id, the name is looked up every time: a topic deleted (and maybe created again
-    # under its name) is UNKNOWN_TOPIC_ID, never the new topic's partition.
-    name = topic_names(cached.topic_id) if uses_ids else cached.topic
+    """The item to read: the session's partition itself, unless (by id) its topic's name
+    changed. By id, the name is looked up every time: a topic deleted (and maybe created
+    again under its name) is UNKNOWN_TOPIC_ID, never the new topic's partition."""
+    if not uses_ids:
+        return cached
+    name = topic_names(cached.topic_id)
+    if name is not None and name == cached.topic:
+        return cached
     return FetchItem(name, cached.topic_id, cached.req, cached)
 
 
