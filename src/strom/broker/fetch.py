@@ -54,6 +54,7 @@ class _FetchState:
     def __init__(self, req: FetchRequest, version: int, fetch_max_bytes: int) -> None:
         self.req = req
         self.version = version
+        self.isolation_level = req.isolation_level
         self.replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
         cap = req.max_bytes if req.max_bytes > 0 else 0
         # fetch.max.bytes bounds consumers; followers are bounded by their own request
@@ -121,9 +122,9 @@ def _consumer_read(
     tp: TopicPartition,
     fp: FetchRequest.FetchPartition,
     out: PartitionData,
-) -> ReadResult | PartitionData:
-    """A consumer's fetch: records up to the high watermark, or (KIP-392) the answer
-    naming the replica to read from instead."""
+) -> ReadResult | None:
+    """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
+    ``out`` is the answer naming the replica to read from instead."""
     part = broker.replicas.get_partition(tp)
     part.check_leader_epoch(fp.current_leader_epoch)
     if st.preferred_replicas:  # else no call per partition to find there is none
@@ -131,14 +132,18 @@ def _consumer_read(
         if preferred is not None:
             out.preferred_read_replica = preferred
             st.answer_now = True
-            return _no_records(out, part)
-    limit = min(fp.partition_max_bytes, st.remaining)
+            _no_records(out, part)
+            return None
+    limit = fp.partition_max_bytes
+    if limit > st.remaining:
+        limit = st.remaining
     return part.read_records(
         fp.fetch_offset,
-        max(limit, 0),
-        st.req.isolation_level,
+        limit if limit > 0 else 0,
+        st.isolation_level,
         st.total == 0,
-        on_follower=not part.is_leader and st.version >= 11,
+        False,  # from_follower
+        part.leader_id != part.node_id and st.version >= 11,  # on_follower
     )
 
 
@@ -183,8 +188,8 @@ def _read_partition(
             res = found
         else:
             read = _consumer_read(broker, st, tp, fp, out)
-            if isinstance(read, PartitionData):
-                return read
+            if read is None:
+                return out
             res = read
     except KafkaError as e:
         return _failed(broker, st, tp, out, e.code)
@@ -193,7 +198,7 @@ def _read_partition(
     out.high_watermark = res.high_watermark
     out.last_stable_offset = res.last_stable_offset
     out.log_start_offset = res.log_start_offset
-    if st.req.isolation_level == READ_COMMITTED:
+    if st.isolation_level == READ_COMMITTED:
         out.aborted_transactions = [
             FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
             for a in res.aborted

@@ -445,7 +445,6 @@ class Partition(Generic[LogT]):
         max_bytes: int,
         isolation_level: int,
         min_one_message: bool,
-        *,
         from_follower: bool = False,
         on_follower: bool = False,
     ) -> ReadResult:
@@ -453,8 +452,8 @@ class Partition(Generic[LogT]):
         up to the high watermark (or the last stable offset). ``on_follower``: a
         consumer reads from this replica while it is a follower (KIP-392). Only over a
         PartitionLog, which compiled code then reads natively, not by attribute name."""
-        if not on_follower:
-            self.require_leader()
+        if not on_follower and self.leader_id != self.node_id:  # require_leader
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         log = self.log
         hw = log.high_watermark
         lso = log.last_stable_offset
