@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode
@@ -53,6 +53,8 @@ EXPECTED_FETCH_ERRORS = frozenset(
         ErrorCode.UNKNOWN_TOPIC_ID,
     }
 )
+_PRODUCE: Final = int(ApiKey.PRODUCE)  # compared with every request's key: a plain int
+_FETCH: Final = int(ApiKey.FETCH)
 _LENGTH = struct.Struct(">i")
 _BATCH_LENGTH_AT = 8
 _RECORDS_COUNT_AT = 57
@@ -174,10 +176,13 @@ class BrokerMetrics:
         latency = self.latency.get(api_key)
         if latency is None:
             latency = self.latency[api_key] = Histogram(LATENCY_BUCKETS_MS)
-        latency.observe(elapsed_ms)
-        if api_key == ApiKey.PRODUCE:
+        # Histogram.observe, written out (once per request)
+        latency.counts[bisect_left(latency.bounds, elapsed_ms)] += 1
+        latency.sum += elapsed_ms
+        latency.count += 1
+        if api_key == _PRODUCE:
             self._on_produce(request, response)
-        elif api_key == ApiKey.FETCH:
+        elif api_key == _FETCH:
             self._on_fetch(request, response, version)
         else:
             code = getattr(response, "error_code", 0)
@@ -191,8 +196,11 @@ class BrokerMetrics:
     def _on_produce(self, request: Any, response: Any) -> None:
         errors = _produce_errors(response)
         every = self.all_topics
+        topics = self.topics
         for td in request.topic_data:
-            stats = self.topic(td.name)
+            stats = topics.get(td.name)
+            if stats is None:
+                stats = self.topic(td.name)
             partitions = td.partition_data
             stats.produce_requests += len(partitions)
             every.produce_requests += len(partitions)
