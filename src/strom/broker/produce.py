@@ -98,9 +98,9 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
     return resp
 
 
-async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> None:
+async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> bool:
     """acks=all: each partition's answer once the ISR has its records (no task is made
-    for a partition already committed, as on a single node)."""
+    for a partition already committed, as on a single node). True if one failed."""
     timeout_s = max(timeout_ms, 0) / 1000
     replicas = broker.replicas
     done = [replicas.commit_status(w.tp, w.next_offset) for w in waiting]
@@ -114,11 +114,15 @@ async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_m
     else:
         waited = []
     results = iter(waited)
-    codes = [code if code is not None else next(results) for code in done]
-    for w, code in zip(waiting, codes, strict=True):
+    failed = False
+    for w, code in zip(waiting, done, strict=True):
+        if code is None:
+            code = next(results)
         if code != ErrorCode.NONE:
+            failed = True
             w.response.error_code = code
             _leader_hint(broker, w.tp, w.response)
+    return failed
 
 
 def _node_endpoints(
@@ -206,7 +210,7 @@ async def handle_produce(
     if acks == 0:
         _close_on_error(out)
         return None
-    if waiting:
-        await _wait_for_replicas(broker, waiting, req.timeout_ms)
-    endpoints = _node_endpoints(broker, out) if failed or waiting else []
+    if waiting and await _wait_for_replicas(broker, waiting, req.timeout_ms):
+        failed = True
+    endpoints = _node_endpoints(broker, out) if failed else []
     return ProduceResponse(responses=out, throttle_time_ms=0, node_endpoints=endpoints)
