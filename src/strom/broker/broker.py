@@ -104,6 +104,8 @@ class Broker(LogJobs, DynamicConfigs):
         self.replicas = ReplicaManager(config, self.logs, self.node_id)
         self.replicas.exists = lambda tp: self.image.partition(tp) is not None
         self._fetch_session_slots = config.get_int("max.incremental.fetch.session.cache.slots")
+        # read by every Fetch; not a dynamic config (DYNAMIC_BROKER_CONFIGS), so read once
+        self.fetch_max_bytes = config.get_int("fetch.max.bytes")
         self.read_from_closest_replica = selector_enabled(config.get_str("replica.selector.class"))
         self.replicas.on_follower = lambda tp, part: self.fetchers.follow(tp, part)
         self.replicas.on_leader = lambda tp, part: self._unfollow(tp)

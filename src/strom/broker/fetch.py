@@ -9,10 +9,11 @@ of the first partition with data is returned whole even above the byte limits
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from strom.broker.broker import Broker
-from strom.broker.fetch_sessions import FetchItem, new_context
+from strom.broker.fetch_sessions import CachedPartition, FetchItem, new_context
 from strom.broker.handlers import handles
 from strom.common.types import TopicPartition
 from strom.protocol.api_versions import ApiKey
@@ -53,6 +54,7 @@ class _FetchState:
     def __init__(self, req: FetchRequest, version: int, fetch_max_bytes: int) -> None:
         self.req = req
         self.version = version
+        self.isolation_level = req.isolation_level
         self.replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
         cap = req.max_bytes if req.max_bytes > 0 else 0
         # fetch.max.bytes bounds consumers; followers are bounded by their own request
@@ -120,9 +122,9 @@ def _consumer_read(
     tp: TopicPartition,
     fp: FetchRequest.FetchPartition,
     out: PartitionData,
-) -> ReadResult | PartitionData:
-    """A consumer's fetch: records up to the high watermark, or (KIP-392) the answer
-    naming the replica to read from instead."""
+) -> ReadResult | None:
+    """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
+    ``out`` is the answer naming the replica to read from instead."""
     part = broker.replicas.get_partition(tp)
     part.check_leader_epoch(fp.current_leader_epoch)
     if st.preferred_replicas:  # else no call per partition to find there is none
@@ -130,14 +132,18 @@ def _consumer_read(
         if preferred is not None:
             out.preferred_read_replica = preferred
             st.answer_now = True
-            return _no_records(out, part)
-    limit = min(fp.partition_max_bytes, st.remaining)
+            _no_records(out, part)
+            return None
+    limit = fp.partition_max_bytes
+    if limit > st.remaining:
+        limit = st.remaining
     return part.read_records(
         fp.fetch_offset,
-        max(limit, 0),
-        st.req.isolation_level,
+        limit if limit > 0 else 0,
+        st.isolation_level,
         st.total == 0,
-        on_follower=not part.is_leader and st.version >= 11,
+        False,  # from_follower
+        part.leader_id != part.node_id and st.version >= 11,  # on_follower
     )
 
 
@@ -182,8 +188,8 @@ def _read_partition(
             res = found
         else:
             read = _consumer_read(broker, st, tp, fp, out)
-            if isinstance(read, PartitionData):
-                return read
+            if read is None:
+                return out
             res = read
     except KafkaError as e:
         return _failed(broker, st, tp, out, e.code)
@@ -192,7 +198,7 @@ def _read_partition(
     out.high_watermark = res.high_watermark
     out.last_stable_offset = res.last_stable_offset
     out.log_start_offset = res.log_start_offset
-    if st.req.isolation_level == READ_COMMITTED:
+    if st.isolation_level == READ_COMMITTED:
         out.aborted_transactions = [
             FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
             for a in res.aborted
@@ -214,29 +220,35 @@ def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
     return info.name if info is not None else broker.replicas.topic_names.get(topic_id)
 
 
-def _unchanged(broker: Broker, st: _FetchState, tp: TopicPartition, item: FetchItem) -> bool:
+def _unchanged(
+    partitions: dict[TopicPartition, Partition[PartitionLog]],
+    offline_dirs: set[Path],
+    isolation_level: int,
+    tp: TopicPartition,
+    item: FetchItem,
+    cached: CachedPartition,
+) -> bool:
     """A consumer's partition in an incremental fetch with nothing to tell: reading it
     would give no records, no error, and the high watermark and log start offset the
     session last answered, so it would be left out of the answer. Anything else (a
-    follower, whose fetch moves the ISR; a preferred replica; any doubt) is read."""
-    cached = item.cached
-    if cached is None or st.replica_id >= 0 or st.preferred_replicas:
-        return False
-    part = broker.replicas.partitions.get(tp)
-    if part is None or not part.is_leader:
+    follower, whose fetch moves the ISR; a preferred replica: the caller asks only for
+    consumers without one; any doubt) is read."""
+    part = partitions.get(tp)
+    if part is None or part.leader_id != part.node_id:  # is_leader
         return False
     fp = item.req
     if 0 <= fp.current_leader_epoch != part.leader_epoch:
         return False
     plog = part.log
-    if plog.offline or broker.logs.offline_dirs:
+    if plog.offline or offline_dirs:
         return False
     hw = plog.high_watermark
-    upper = part.last_stable_offset if st.req.isolation_level == READ_COMMITTED else hw
+    upper = part.last_stable_offset if isolation_level == READ_COMMITTED else hw
+    start = plog.log_start_offset
     return (
-        plog.log_start_offset <= upper <= fp.fetch_offset <= plog.log_end_offset
+        start <= upper <= fp.fetch_offset <= plog.log_end_offset
         and cached.high_watermark == hw
-        and cached.local_log_start_offset == plog.log_start_offset
+        and cached.local_log_start_offset == start
     )
 
 
@@ -245,8 +257,12 @@ def _read_all(
 ) -> tuple[list[PartitionData | None], _FetchState]:
     """Read every item (in order): one PartitionData each, None where an incremental
     fetch has nothing to tell (see _unchanged)."""
-    st = _FetchState(req, version, broker.config.get_int("fetch.max.bytes"))
+    st = _FetchState(req, version, broker.fetch_max_bytes)
     st.preferred_replicas = broker.read_from_closest_replica and version >= 11
+    may_skip = st.replica_id < 0 and not st.preferred_replicas  # see _unchanged
+    partitions = broker.replicas.partitions
+    offline_dirs = broker.logs.offline_dirs
+    isolation_level = req.isolation_level
     parts: list[PartitionData | None] = []
     for item in items:
         fp = item.req
@@ -260,14 +276,19 @@ def _read_all(
                     records=b"",
                 )
             )
+            continue
+        # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
+        # (about 120 ns of the interpreter per partition)
+        tp = tuple.__new__(TopicPartition, (item.topic, fp.partition))
+        cached = item.cached
+        if (
+            cached is not None
+            and may_skip
+            and _unchanged(partitions, offline_dirs, isolation_level, tp, item, cached)
+        ):
+            parts.append(None)
         else:
-            # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
-            # (about 120 ns of the interpreter per partition)
-            tp = tuple.__new__(TopicPartition, (item.topic, fp.partition))
-            if item.cached is not None and _unchanged(broker, st, tp, item):
-                parts.append(None)
-            else:
-                parts.append(_read_partition(broker, st, tp, fp))
+            parts.append(_read_partition(broker, st, tp, fp))
     return parts, st
 
 
@@ -308,19 +329,20 @@ def _response(
 async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest) -> FetchResponse:
     version = header.api_version
     replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+    now = broker.now_ms()  # also the time of the answer, unless the fetch waits
     ctx = new_context(
         broker.fetch_sessions,
         version,
         req,
         replica_id >= 0,
         lambda topic_id: _topic_name(broker, topic_id),
-        broker.now_ms(),
+        now,
     )
     if ctx.error:
         return FetchResponse(error_code=ctx.error, session_id=0)
     parts, st = _read_all(broker, req, version, ctx.items)
     if not (st.total >= req.min_bytes or req.max_wait_ms <= 0 or st.answer_now):
-        deadline = broker.now_ms() + req.max_wait_ms
+        deadline = now + req.max_wait_ms
         tps = [TopicPartition(i.topic, i.req.partition) for i in ctx.items if i.topic is not None]
         while True:
             wait_ms = deadline - broker.now_ms()
@@ -330,5 +352,6 @@ async def handle_fetch(broker: Broker, header: RequestHeader, req: FetchRequest)
             parts, st = _read_all(broker, req, version, ctx.items)
             if st.total >= req.min_bytes or st.answer_now:
                 break
-    error, session_id, pairs = ctx.respond(parts, version >= 13, broker.now_ms())
+        now = broker.now_ms()
+    error, session_id, pairs = ctx.respond(parts, version >= 13, now)
     return _response(broker, st, error, session_id, pairs)

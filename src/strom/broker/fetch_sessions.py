@@ -71,13 +71,16 @@ class FetchItem:
         self.cached = cached
 
 
-class CachedPartition:
-    __slots__ = ("high_watermark", "local_log_start_offset", "req", "topic", "topic_id")
+class CachedPartition(FetchItem):
+    """A session's partition: what it last answered, and (a FetchItem whose ``cached``
+    is itself) the item an incremental fetch reads, made once per session, not once
+    per request."""
+
+    __slots__ = ("high_watermark", "local_log_start_offset")
 
     def __init__(self, item: FetchItem, high_watermark: int, local_log_start_offset: int) -> None:
-        self.topic = item.topic
-        self.topic_id = item.topic_id
-        self.req = item.req
+        super().__init__(item.topic, item.topic_id, item.req)
+        self.cached = self
         self.high_watermark = high_watermark
         self.local_log_start_offset = local_log_start_offset
 
@@ -306,15 +309,16 @@ def new_context(
 ) -> FetchContext:
     """Kafka's FetchManager.newContext for one Fetch request."""
     uses_ids = version >= 13
-    requested = _requested(req, uses_ids, topic_names)
     session_id, epoch = (req.session_id, req.session_epoch) if version >= 7 else (0, FINAL_EPOCH)
-    if epoch in (INITIAL_EPOCH, FINAL_EPOCH):
+    if epoch == FINAL_EPOCH:  # sessionless: no keys, no session to make
         if session_id != INVALID_SESSION_ID:
             cache.remove(session_id)  # a full fetch closes the session it names
-        items = [item for _, item in requested]
-        keys = [key for key, _ in requested]
-        if epoch == FINAL_EPOCH:
-            return FetchContext(items, keys)
+        return FetchContext(_requested(req, uses_ids, topic_names, None), [])
+    keys: list[PartitionKey] = []
+    items = _requested(req, uses_ids, topic_names, keys)
+    if epoch == INITIAL_EPOCH:
+        if session_id != INVALID_SESSION_ID:
+            cache.remove(session_id)  # a full fetch closes the session it names
         return FetchContext(items, keys, cache=cache, privileged=is_follower)
     session = cache.get(session_id)
     if session is None:
@@ -323,37 +327,49 @@ def new_context(
         return FetchContext([], [], error=ErrorCode.INVALID_FETCH_SESSION_EPOCH)
     if session.uses_topic_ids != uses_ids:
         return FetchContext([], [], error=ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR)
-    session.update(requested, _forgotten(req, uses_ids))
+    session.update(zip(keys, items, strict=True), _forgotten(req, uses_ids))
     if not session.partitions:
         cache.remove(session.id)
-        return FetchContext([item for _, item in requested], [k for k, _ in requested])
+        return FetchContext(items, keys)
     cache.touch(session, now_ms)
     session.epoch = next_epoch(session.epoch)
     keys = list(session.partitions)
-    items = [_session_item(c, uses_ids, topic_names) for c in session.partitions.values()]
+    if uses_ids:
+        items = [_session_item(c, True, topic_names) for c in session.partitions.values()]
+    else:  # by name: the session's partitions are the items
+        items = list(session.partitions.values())
     return FetchContext(items, keys, session=session, req_epoch=epoch)
 
 
 def _session_item(cached: CachedPartition, uses_ids: bool, topic_names: TopicNames) -> FetchItem:
-    # By id, the name is looked up every time: a topic deleted (and maybe created again
-    # under its name) is UNKNOWN_TOPIC_ID, never the new topic's partition.
-    name = topic_names(cached.topic_id) if uses_ids else cached.topic
+    """The item to read: the session's partition itself, unless (by id) its topic's name
+    changed. By id, the name is looked up every time: a topic deleted (and maybe created
+    again under its name) is UNKNOWN_TOPIC_ID, never the new topic's partition."""
+    if not uses_ids:
+        return cached
+    name = topic_names(cached.topic_id)
+    if name is not None and name == cached.topic:
+        return cached
     return FetchItem(name, cached.topic_id, cached.req, cached)
 
 
 def _requested(
-    req: FetchRequest, uses_ids: bool, topic_names: TopicNames
-) -> list[tuple[PartitionKey, FetchItem]]:
-    out: list[tuple[PartitionKey, FetchItem]] = []
+    req: FetchRequest, uses_ids: bool, topic_names: TopicNames, keys: list[PartitionKey] | None
+) -> list[FetchItem]:
+    """The request's partitions, in order; their session keys go to ``keys`` (None: a
+    sessionless fetch, which needs none)."""
+    out: list[FetchItem] = []
     for ft in req.topics:
         topic_key: bytes | str
         if uses_ids:
             name, topic_key = topic_names(ft.topic_id), ft.topic_id
         else:
             name = topic_key = ft.topic
+        topic_id = ft.topic_id
         for fp in ft.partitions:
-            key: PartitionKey = (topic_key, fp.partition)
-            out.append((key, FetchItem(name, ft.topic_id, fp)))
+            out.append(FetchItem(name, topic_id, fp))
+            if keys is not None:
+                keys.append((topic_key, fp.partition))
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from strom.protocol.api_versions import ApiKey
 from strom.protocol.errors import ErrorCode
@@ -53,6 +53,8 @@ EXPECTED_FETCH_ERRORS = frozenset(
         ErrorCode.UNKNOWN_TOPIC_ID,
     }
 )
+_PRODUCE: Final = int(ApiKey.PRODUCE)  # compared with every request's key: a plain int
+_FETCH: Final = int(ApiKey.FETCH)
 _LENGTH = struct.Struct(">i")
 _BATCH_LENGTH_AT = 8
 _RECORDS_COUNT_AT = 57
@@ -120,6 +122,20 @@ def batch_counts(records: bytes | memoryview) -> tuple[int, int]:
     return count, size
 
 
+def _produce_errors(response: Any) -> dict[tuple[str, int], int] | None:
+    """The error code of each failed partition of a produce answer by (topic, partition);
+    None (no dict made) when none failed."""
+    errors: dict[tuple[str, int], int] | None = None
+    if response is not None:
+        for t in response.responses:
+            for p in t.partition_responses:
+                if p.error_code:
+                    if errors is None:
+                        errors = {}
+                    errors[(t.name, p.index)] = p.error_code
+    return errors
+
+
 class BrokerMetrics:
     """The counters; ``on_*`` are called on the loop by the server and the broker."""
 
@@ -160,10 +176,13 @@ class BrokerMetrics:
         latency = self.latency.get(api_key)
         if latency is None:
             latency = self.latency[api_key] = Histogram(LATENCY_BUCKETS_MS)
-        latency.observe(elapsed_ms)
-        if api_key == ApiKey.PRODUCE:
+        # Histogram.observe, written out (once per request)
+        latency.counts[bisect_left(latency.bounds, elapsed_ms)] += 1
+        latency.sum += elapsed_ms
+        latency.count += 1
+        if api_key == _PRODUCE:
             self._on_produce(request, response)
-        elif api_key == ApiKey.FETCH:
+        elif api_key == _FETCH:
             self._on_fetch(request, response, version)
         else:
             code = getattr(response, "error_code", 0)
@@ -175,19 +194,18 @@ class BrokerMetrics:
         self.errors[key] = self.errors.get(key, 0) + 1
 
     def _on_produce(self, request: Any, response: Any) -> None:
-        errors: dict[tuple[str, int], int] = {}
-        if response is not None:
-            for t in response.responses:
-                for p in t.partition_responses:
-                    if p.error_code:
-                        errors[(t.name, p.index)] = p.error_code
+        errors = _produce_errors(response)
         every = self.all_topics
+        topics = self.topics
         for td in request.topic_data:
-            stats = self.topic(td.name)
-            for pd in td.partition_data:
-                stats.produce_requests += 1
-                every.produce_requests += 1
-                code = errors.get((td.name, pd.index), 0) if errors else 0
+            stats = topics.get(td.name)
+            if stats is None:
+                stats = self.topic(td.name)
+            partitions = td.partition_data
+            stats.produce_requests += len(partitions)
+            every.produce_requests += len(partitions)
+            for pd in partitions:
+                code = errors.get((td.name, pd.index), 0) if errors is not None else 0
                 if code:
                     self.on_error(ApiKey.PRODUCE, code)
                     if code not in EXPECTED_PRODUCE_ERRORS:
@@ -201,38 +219,41 @@ class BrokerMetrics:
                     every.bytes_in += size
 
     def _on_fetch(self, request: Any, response: Any, version: int) -> None:
+        """Each partition answered counts a fetch request of its topic; its records'
+        bytes count out (replication bytes for a follower), unless it failed."""
         if response is None:
             return
         if response.error_code:
             self.on_error(ApiKey.FETCH, response.error_code)
         follower = (request.replica_state.replica_id if version >= 15 else request.replica_id) >= 0
+        every = self.all_topics
         for t in response.responses:
             stats = self.topic(t.topic) if t.topic else None  # None: an unknown topic id
-            for p in t.partitions:
-                self._fetched(stats, p.error_code, p.records, follower)
+            partitions = t.partitions
+            every.fetch_requests += len(partitions)
+            size = 0
+            for p in partitions:
+                if p.error_code:
+                    self._fetch_failed(stats, p.error_code)
+                elif p.records is not None:
+                    size += len(p.records)  # ChunkedRecords too
+            if stats is None:
+                continue
+            stats.fetch_requests += len(partitions)
+            if follower:
+                stats.replication_bytes_out += size
+                every.replication_bytes_out += size
+            else:
+                stats.bytes_out += size
+                every.bytes_out += size
 
-    def _fetched(self, stats: TopicStats | None, code: int, records: Any, follower: bool) -> None:
-        """One partition of a fetch response."""
-        every = self.all_topics
-        every.fetch_requests += 1
-        if stats is not None:
-            stats.fetch_requests += 1
-        if code:
-            self.on_error(ApiKey.FETCH, code)
-            if code not in EXPECTED_FETCH_ERRORS:
-                every.failed_fetch_requests += 1
-                if stats is not None:
-                    stats.failed_fetch_requests += 1
-            return
-        size = len(records) if records is not None else 0  # ChunkedRecords too
-        if stats is None or not size:
-            return
-        if follower:
-            stats.replication_bytes_out += size
-            every.replication_bytes_out += size
-        else:
-            stats.bytes_out += size
-            every.bytes_out += size
+    def _fetch_failed(self, stats: TopicStats | None, code: int) -> None:
+        """A partition of a fetch response that carries an error."""
+        self.on_error(ApiKey.FETCH, code)
+        if code not in EXPECTED_FETCH_ERRORS:
+            self.all_topics.failed_fetch_requests += 1
+            if stats is not None:
+                stats.failed_fetch_requests += 1
 
     # -- replication and storage ----------------------------------------------------------
     def on_isr_change(self, old: Sequence[int], new: Sequence[int]) -> None:

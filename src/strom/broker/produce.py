@@ -63,7 +63,7 @@ def _produce_partition(
     broker: Broker, tp: TopicPartition, records: object, acks: int, now_ms: int
 ) -> tuple[PartitionResponse, int]:
     """The partition's answer and, when appended, the offset after its last record."""
-    if records is None or not isinstance(records, memoryview | bytes):
+    if records is None or not isinstance(records, (memoryview, bytes)):
         return _error(tp.partition, ErrorCode.CORRUPT_MESSAGE, "null records"), -1
     try:
         info = broker.replicas.append(tp, records, acks, now_ms)
@@ -98,9 +98,9 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
     return resp
 
 
-async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> None:
+async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> bool:
     """acks=all: each partition's answer once the ISR has its records (no task is made
-    for a partition already committed, as on a single node)."""
+    for a partition already committed, as on a single node). True if one failed."""
     timeout_s = max(timeout_ms, 0) / 1000
     replicas = broker.replicas
     done = [replicas.commit_status(w.tp, w.next_offset) for w in waiting]
@@ -114,11 +114,15 @@ async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_m
     else:
         waited = []
     results = iter(waited)
-    codes = [code if code is not None else next(results) for code in done]
-    for w, code in zip(waiting, codes, strict=True):
+    failed = False
+    for w, code in zip(waiting, done, strict=True):
+        if code is None:
+            code = next(results)
         if code != ErrorCode.NONE:
+            failed = True
             w.response.error_code = code
             _leader_hint(broker, w.tp, w.response)
+    return failed
 
 
 def _node_endpoints(
@@ -172,38 +176,41 @@ async def handle_produce(
     out: list[ProduceResponse.TopicProduceResponse] = []
     waiting: list[_Appended] = []
     appended: list[TopicPartition] = []
+    transactional_id = req.transactional_id
+    failed = False  # a partition answered an error: the answer may name leaders (KIP-951)
     for td in req.topic_data:
-        topic = broker.topic(td.name)
+        name = td.name
+        topic = broker.topic(name)
         parts: list[PartitionResponse] = []
         for pd in td.partition_data:
-            refusal = _refusal(header, acks, td.name, topic, pd.index)
-            if refusal is not None:
-                parts.append(refusal)
-            else:
-                tp = TopicPartition(td.name, pd.index)
+            index = pd.index
+            resp = _refusal(header, acks, name, topic, index)
+            if resp is None:
+                # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
+                tp = tuple.__new__(TopicPartition, (name, index))
                 refused = (
-                    await verify_transaction(broker, req.transactional_id, tp, pd.records)
-                    if req.transactional_id is not None
+                    await verify_transaction(broker, transactional_id, tp, pd.records)
+                    if transactional_id is not None
                     else ErrorCode.NONE
                 )
                 if refused:
-                    parts.append(_error(pd.index, refused, VERIFICATION_MESSAGES.get(refused)))
+                    resp = _error(index, refused, VERIFICATION_MESSAGES.get(refused))
                 else:
                     resp, next_offset = _produce_partition(broker, tp, pd.records, acks, now)
-                    parts.append(resp)
                     if not resp.error_code:
                         appended.append(tp)
                     if acks == -1 and next_offset >= 0:
                         waiting.append(_Appended(tp, resp, next_offset))
-        out.append(ProduceResponse_TopicProduceResponse(name=td.name, partition_responses=parts))
+            parts.append(resp)
+            failed = failed or resp.error_code != 0
+        out.append(ProduceResponse_TopicProduceResponse(name=name, partition_responses=parts))
     flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
     if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
         await broker.run_flush_jobs(flushes)
     if acks == 0:
         _close_on_error(out)
         return None
-    if waiting:
-        await _wait_for_replicas(broker, waiting, req.timeout_ms)
-    return ProduceResponse(
-        responses=out, throttle_time_ms=0, node_endpoints=_node_endpoints(broker, out)
-    )
+    if waiting and await _wait_for_replicas(broker, waiting, req.timeout_ms):
+        failed = True
+    endpoints = _node_endpoints(broker, out) if failed else []
+    return ProduceResponse(responses=out, throttle_time_ms=0, node_endpoints=endpoints)

@@ -178,12 +178,15 @@ class ReplicaManager:
         now_ms: int,
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
-        """Append as leader; ``origin`` COORDINATOR for coordinator records and markers."""
-        part = self.leader_partition(tp)
-        hw = part.high_watermark
+        """Append as leader; ``origin`` COORDINATOR for coordinator records and markers.
+        (append_records_to_leader requires leadership: :meth:`leader_partition` without
+        a leader epoch to check.)"""
+        part = self.get_partition(tp)
+        hw = part.log.high_watermark
         info = part.append_records_to_leader(records, acks, now_ms, origin)
-        self._wake_followers(tp)
-        if part.high_watermark != hw:
+        if self._append_waiters:
+            self._wake_followers(tp)
+        if part.log.high_watermark != hw:
             self.on_high_watermark(tp)
         return info
 
@@ -242,13 +245,15 @@ class ReplicaManager:
         """The high watermark of ``tp`` may have moved: complete acks=all waiters it
         passed, and wake long-polling fetches."""
         waiting = self._commit_waiters.get(tp)
-        part = self.partitions.get(tp)
-        if waiting and part is not None:
-            for required, fut in list(waiting):
-                code = part.check_enough_replicas_reach(required)
-                if code is not None and not fut.done():
-                    fut.set_result(code)
-        self._wake(tp)
+        if waiting:
+            part = self.partitions.get(tp)
+            if part is not None:
+                for required, fut in list(waiting):
+                    code = part.check_enough_replicas_reach(required)
+                    if code is not None and not fut.done():
+                        fut.set_result(code)
+        if self._waiters or self._append_waiters:
+            self._wake(tp)
 
     def _fail_commit_waiters(self, tp: TopicPartition, code: ErrorCode) -> None:
         for _, fut in self._commit_waiters.pop(tp, []):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from time import time_ns
 from typing import NamedTuple, Protocol
 
 
@@ -25,9 +26,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now_ms(self) -> int:
-        import time
-
-        return time.time_ns() // 1_000_000
+        return time_ns() // 1_000_000
 
 
 class FakeClock:

@@ -278,19 +278,20 @@ class Partition(Generic[LogT]):
     def maybe_increment_high_watermark(self, now_ms: int) -> bool:
         """Leader: move the high watermark to the lowest log end offset of the maximal
         ISR, and of the caught-up replicas about to join it; True when it moved."""
-        if not self.is_leader:
+        if self.leader_id != self.node_id:
             return False
         leader_end = self.log.log_end_offset
         new_hw = leader_end
-        maximal = self.maximal_isr
-        for r, f in self.followers.items():
-            if f.log_end_offset >= new_hw:
-                continue
-            joining = r not in maximal and f.is_caught_up(
-                leader_end, now_ms, self.replica_lag_time_max_ms
-            )
-            if r in maximal or joining:
-                new_hw = max(f.log_end_offset, 0)
+        if self.followers:  # else (a single replica) the log end offset
+            maximal = self.maximal_isr
+            for r, f in self.followers.items():
+                if f.log_end_offset >= new_hw:
+                    continue
+                joining = r not in maximal and f.is_caught_up(
+                    leader_end, now_ms, self.replica_lag_time_max_ms
+                )
+                if r in maximal or joining:
+                    new_hw = max(f.log_end_offset, 0)
         old = self.log.high_watermark
         if new_hw > old:
             self.log.update_high_watermark(new_hw)
@@ -401,7 +402,8 @@ class Partition(Generic[LogT]):
         now_ms: int,
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendInfo:
-        self.require_leader()
+        if self.leader_id != self.node_id:  # require_leader, without the call
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         if required_acks == -1 and len(self.isr) < self.min_insync_replicas:
             raise KafkaError(
                 ErrorCode.NOT_ENOUGH_REPLICAS,
@@ -443,7 +445,6 @@ class Partition(Generic[LogT]):
         max_bytes: int,
         isolation_level: int,
         min_one_message: bool,
-        *,
         from_follower: bool = False,
         on_follower: bool = False,
     ) -> ReadResult:
@@ -451,8 +452,8 @@ class Partition(Generic[LogT]):
         up to the high watermark (or the last stable offset). ``on_follower``: a
         consumer reads from this replica while it is a follower (KIP-392). Only over a
         PartitionLog, which compiled code then reads natively, not by attribute name."""
-        if not on_follower:
-            self.require_leader()
+        if not on_follower and self.leader_id != self.node_id:  # require_leader
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         log = self.log
         hw = log.high_watermark
         lso = log.last_stable_offset

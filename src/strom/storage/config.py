@@ -77,13 +77,17 @@ class LogConfig(Value):
 
     __slots__ = (
         "cleanup_policy",
+        "compact_enabled",
+        "delete_enabled",
         "delete_retention_ms",
         "file_delete_delay_ms",
         "flush_interval_messages",
         "flush_interval_ms",
         "index_interval_bytes",
+        "log_append_time",
         "max_compaction_lag_ms",
         "max_message_bytes",
+        "max_segment_ms",
         "message_timestamp_after_max_ms",
         "message_timestamp_before_max_ms",
         "message_timestamp_difference_max_ms",
@@ -96,6 +100,8 @@ class LogConfig(Value):
         "segment_bytes",
         "segment_index_bytes",
         "segment_ms",
+        "timestamp_after_max_ms",
+        "timestamp_before_max_ms",
     )
     FIELDS: ClassVar[tuple[str, ...]] = (
         "segment_bytes",
@@ -140,6 +146,17 @@ class LogConfig(Value):
     message_timestamp_before_max_ms: Final[int]  # LONG_MAX: difference.max.ms applies
     message_timestamp_after_max_ms: Final[int]  # LONG_MAX: difference.max.ms applies
     preallocate: Final[bool]  # new segment files are sized to segment.bytes up front
+    # Derived from the fields once (every produce reads them), not by properties:
+    delete_enabled: Final[bool]
+    compact_enabled: Final[bool]
+    # segment.ms, or max.compaction.lag.ms if smaller on a compacted topic: the active
+    # segment rolls in time for the cleaner (Kafka's LogConfig.maxSegmentMs)
+    max_segment_ms: Final[int]
+    # message.timestamp.before.max.ms (after), else message.timestamp.difference.max.ms
+    # while the former keeps its default (Kafka 3.6+, KIP-937)
+    timestamp_before_max_ms: Final[int]
+    timestamp_after_max_ms: Final[int]
+    log_append_time: Final[bool]  # message.timestamp.type is LogAppendTime
 
     def __init__(
         self,
@@ -184,41 +201,18 @@ class LogConfig(Value):
         self.message_timestamp_before_max_ms = message_timestamp_before_max_ms
         self.message_timestamp_after_max_ms = message_timestamp_after_max_ms
         self.preallocate = preallocate
-
-    @property
-    def delete_enabled(self) -> bool:
-        return "delete" in self.cleanup_policy  # only "delete" and "compact" pass the parser
-
-    @property
-    def compact_enabled(self) -> bool:
-        return "compact" in self.cleanup_policy
-
-    @property
-    def max_segment_ms(self) -> int:
-        """segment.ms, or max.compaction.lag.ms if smaller on a compacted topic: the
-        active segment rolls in time for the cleaner (Kafka's LogConfig.maxSegmentMs)."""
-        if self.compact_enabled and self.max_compaction_lag_ms > 0:
-            return min(self.max_compaction_lag_ms, self.segment_ms)
-        return self.segment_ms
-
-    @property
-    def timestamp_before_max_ms(self) -> int:
-        """message.timestamp.before.max.ms, else message.timestamp.difference.max.ms
-        while the former keeps its default (Kafka 3.6+, KIP-937)."""
-        if self.message_timestamp_before_max_ms != LONG_MAX:
-            return self.message_timestamp_before_max_ms
-        return self.message_timestamp_difference_max_ms
-
-    @property
-    def timestamp_after_max_ms(self) -> int:
-        """message.timestamp.after.max.ms, else message.timestamp.difference.max.ms."""
-        if self.message_timestamp_after_max_ms != LONG_MAX:
-            return self.message_timestamp_after_max_ms
-        return self.message_timestamp_difference_max_ms
-
-    @property
-    def log_append_time(self) -> bool:
-        return self.message_timestamp_type == LOG_APPEND_TIME
+        self.delete_enabled = "delete" in cleanup_policy  # only "delete" and "compact" parse
+        self.compact_enabled = "compact" in cleanup_policy
+        self.max_segment_ms = (
+            min(max_compaction_lag_ms, segment_ms)
+            if self.compact_enabled and max_compaction_lag_ms > 0
+            else segment_ms
+        )
+        difference = message_timestamp_difference_max_ms
+        before, after = message_timestamp_before_max_ms, message_timestamp_after_max_ms
+        self.timestamp_before_max_ms = before if before != LONG_MAX else difference
+        self.timestamp_after_max_ms = after if after != LONG_MAX else difference
+        self.log_append_time = message_timestamp_type == LOG_APPEND_TIME
 
     @staticmethod
     def known_names() -> frozenset[str]:

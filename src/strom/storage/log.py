@@ -157,8 +157,13 @@ class PartitionLog(LogAppend):
         limit = leo if max_offset is None else min(max_offset, leo)
         if fetch_offset >= limit:
             return _EMPTY_FETCH
+        segments = self.segments
+        # a fetch near the log end reads the active segment: no search among the segments
+        first = len(segments) - 1
+        if fetch_offset < segments[first].base_offset:
+            first = self.segment_index_for(fetch_offset)
         try:
-            for segment in self.segments[self.segment_index_for(fetch_offset) :]:
+            for segment in segments[first:]:
                 found = segment.read(fetch_offset, max_bytes, limit, min_one_message)
                 if found is not None:
                     if not found.length:

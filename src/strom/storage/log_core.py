@@ -121,6 +121,16 @@ class LogCore:
                     markers.update(control_markers(raw, [h]))
             self._track_producers(headers, markers)
 
+    def _track_appended(
+        self, data: bytes | bytearray | memoryview, headers: Sequence[BatchHeader]
+    ) -> None:
+        """The producers' state after an append of ``headers`` (``data``): nothing to do
+        for batches without a producer id (the producer state skips them)."""
+        for h in headers:
+            if h.producer_id >= 0:
+                self._track_producers(headers, control_markers(data, headers))
+                return
+
     def _track_producers(
         self, headers: Sequence[BatchHeader], markers: dict[int, ControlRecord]
     ) -> None:

@@ -138,6 +138,12 @@ class ProducerStateManager:
         self.dir = dir
         self.expiration_ms = expiration_ms
         self.producers: dict[int, ProducerStateEntry] = {}
+        # first_unstable_offset's answer for the dict ``_unstable_of`` (None: not known):
+        # read by every fetch of the partition, it walks every producer. Only the start
+        # and end of a transaction change it (update, _complete_txn); the dict is replaced
+        # whole by a load and by the log's truncation, which the identity check sees.
+        self._unstable: int | None = None
+        self._unstable_of: dict[int, ProducerStateEntry] | None = None
 
     # -- produce path ------------------------------------------------------------
     def find_duplicate(self, headers: Sequence[BatchHeader]) -> BatchMetadata | None:
@@ -221,6 +227,7 @@ class ProducerStateManager:
             entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
             if h.is_transactional and entry.current_txn_first_offset < 0:
                 entry.current_txn_first_offset = h.base_offset
+                self._unstable_of = None
         return aborted
 
     def _complete_txn(self, h: BatchHeader, marker: ControlRecord) -> AbortedTxn | None:
@@ -232,6 +239,7 @@ class ProducerStateManager:
         if first < 0:
             first = h.base_offset
         entry.current_txn_first_offset = -1
+        self._unstable_of = None
         entry.coordinator_epoch = marker.coordinator_epoch
         entry.producer_epoch = max(entry.producer_epoch, h.producer_epoch)
         entry.last_timestamp = max(entry.last_timestamp, h.max_timestamp)
@@ -243,14 +251,17 @@ class ProducerStateManager:
 
     def first_unstable_offset(self) -> int | None:
         """The first offset of the oldest ongoing transaction, None when there is none."""
-        if not self.producers:
-            return None
+        producers = self.producers
+        if self._unstable_of is producers:
+            return self._unstable
         firsts = [
             e.current_txn_first_offset
-            for e in self.producers.values()
+            for e in producers.values()
             if e.current_txn_first_offset >= 0
         ]
-        return min(firsts) if firsts else None
+        self._unstable = min(firsts) if firsts else None
+        self._unstable_of = producers
+        return self._unstable
 
     def ongoing_transactions(self) -> list[ProducerStateEntry]:
         return [e for e in self.producers.values() if e.current_txn_first_offset >= 0]

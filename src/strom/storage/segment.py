@@ -37,6 +37,7 @@ zeros past it are cut on roll and close, or by recovery after a crash.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar, Final
@@ -47,6 +48,8 @@ from strom.protocol.record_stream import stream_records
 from strom.protocol.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
+    LAST_OFFSET_DELTA_OFFSET,
+    LOG_OVERHEAD,
     MAGIC,
     MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
@@ -66,6 +69,9 @@ from strom.storage.segment_files import (
 
 _INT32_MAX: Final = 2**31 - 1
 _SCAN_CHUNK: Final = 8192
+# What a read needs of a batch header: base_offset, batch_length, last_offset_delta (one
+# unpack, no BatchHeader: a fetch scans headers without the other ten fields).
+_SCAN: Final = struct.Struct(f">qi{LAST_OFFSET_DELTA_OFFSET - LOG_OVERHEAD}xi")
 
 
 class TimestampAndOffset(Value):
@@ -123,6 +129,13 @@ class LogSegment(SegmentFiles):
         self.offset_of_max_timestamp_so_far = base_offset
         self.rolling_based_timestamp: int | None = None
         self.bytes_since_last_index_entry = 0
+        # The last batch of the file (position -1: not known), so that a fetch of it (a
+        # consumer at the log end) needs no index lookup and no scan. Known after an
+        # append to an empty or known tail, a recovery or read_next_offset; see _last_batch.
+        self.last_batch_position = -1
+        self.last_batch_size = 0
+        self.last_batch_base_offset = -1
+        self.last_batch_last_offset = -1
         if not self.needs_recovery:
             self._load_largest_timestamp()
             first = self._header_at(0)
@@ -166,12 +179,29 @@ class LogSegment(SegmentFiles):
         return None
 
     def read_next_offset(self) -> int:
-        """One past the last offset in the segment (base_offset when empty)."""
+        """One past the last offset in the segment (base_offset when empty). Learns the
+        last batch when the batches end at :attr:`size`."""
         _, position = self.offset_index.lookup(2**63 - 1)
         next_offset = self.base_offset
-        for _, header in self.iter_headers(position):
-            next_offset = header.next_offset
+        last: tuple[int, BatchHeader] | None = None
+        for found in self.iter_headers(position):
+            last = found
+        self.last_batch_position = -1
+        if last is not None:
+            self._set_last_batch(*last)
+            next_offset = last[1].next_offset
         return next_offset
+
+    def _set_last_batch(self, position: int, header: BatchHeader) -> None:
+        """``header`` at ``position`` is the file's last batch if it ends at :attr:`size`."""
+        size = header.size_in_bytes
+        if position + size == self.size:
+            self.last_batch_position = position
+            self.last_batch_size = size
+            self.last_batch_base_offset = header.base_offset
+            self.last_batch_last_offset = header.last_offset
+        else:
+            self.last_batch_position = -1
 
     def _load_largest_timestamp(self) -> None:
         timestamp, offset = self.time_index.last_entry
@@ -207,10 +237,21 @@ class LogSegment(SegmentFiles):
         while written < len(view):
             written += os.pwrite(self.file.fileno, view[written:], self.size + written)
         position = self.size
+        # the last batch is known after this append if the tail before it was
+        tail_known = position == 0 or (
+            self.last_batch_position >= 0
+            and self.last_batch_position + self.last_batch_size == position
+        )
+        last_position = position
         for header in headers:
             self._index_batch(header, position)
+            last_position = position
             position += header.size_in_bytes
         self.size += len(view)
+        if tail_known:
+            self._set_last_batch(last_position, headers[-1])
+        else:
+            self.last_batch_position = -1
 
     def can_convert_to_relative_offset(self, offset: int) -> bool:
         return 0 <= offset - self.base_offset <= _INT32_MAX
@@ -235,7 +276,7 @@ class LogSegment(SegmentFiles):
             or (self.size > 0 and waited > segment_ms)
             or self.offset_index.is_full
             or self.time_index.is_full
-            or not self.can_convert_to_relative_offset(max_offset)
+            or not 0 <= max_offset - self.base_offset <= _INT32_MAX  # can_convert_...
         )
 
     # -- reading ---------------------------------------------------------------
@@ -249,20 +290,62 @@ class LogSegment(SegmentFiles):
         Batches with base offset >= ``max_offset`` are left out. With
         ``min_one_message`` the first batch is returned even if too large.
         """
-        found = self.translate_offset(start_offset)
-        if found is None:
-            return None
-        start, _ = found
+        position = self.last_batch_position
+        if (
+            position >= 0
+            and start_offset >= self.last_batch_base_offset
+            and position + self.last_batch_size == self.size
+            # read as the scan would (a failing disk fails the fetch, as Kafka's read of
+            # the header does), only not parsed
+            and len(os.pread(self.file.fileno, BATCH_HEADER_SIZE, position)) == BATCH_HEADER_SIZE
+        ):
+            # the last batch (the only one with offsets >= start_offset), or none
+            if start_offset > self.last_batch_last_offset:
+                return None
+            size = self.last_batch_size
+            if self.last_batch_base_offset >= max_offset or (
+                size > max_bytes and not min_one_message
+            ):
+                size = 0
+            return FileSlice(self.file, position, size)
+        return self._scan(start_offset, max_bytes, max_offset, min_one_message)
+
+    def _scan(
+        self, start_offset: int, max_bytes: int, max_offset: int, min_one_message: bool
+    ) -> FileSlice | None:
+        """:meth:`read` from the offset index's entry: what :meth:`translate_offset` then
+        :meth:`iter_headers` would give, in one loop that unpacks three fields a batch."""
+        _, position = self.offset_index.lookup(start_offset)
+        end = self.size
+        fd = self.file.fileno
+        chunk = b""
+        chunk_start = position
+        start = -1
         length = 0
-        for _, header in self.iter_headers(start):
-            size = header.size_in_bytes
-            if header.base_offset >= max_offset:
+        while position + BATCH_HEADER_SIZE <= end:
+            at = position - chunk_start
+            if at + BATCH_HEADER_SIZE > len(chunk):
+                chunk = os.pread(fd, min(_SCAN_CHUNK, end - position), position)
+                chunk_start, at = position, 0
+                if len(chunk) < BATCH_HEADER_SIZE:
+                    break
+            base_offset, batch_length, last_offset_delta = _SCAN.unpack_from(chunk, at)
+            size = batch_length + LOG_OVERHEAD
+            if batch_length < MIN_BATCH_LENGTH or position + size > end:
                 break
-            if length + size > max_bytes:
-                if length == 0 and min_one_message:
+            if start < 0:
+                if base_offset + last_offset_delta < start_offset:
+                    position += size
+                    continue
+                start = position
+            if base_offset >= max_offset or length + size > max_bytes:
+                if length == 0 and min_one_message and base_offset < max_offset:
                     length = size
                 break
             length += size
+            position += size
+        if start < 0:
+            return None
         return FileSlice(self.file, start, length)
 
     def find_offset_by_timestamp(
@@ -322,18 +405,23 @@ class LogSegment(SegmentFiles):
         self.size = os.fstat(self.file.fileno).st_size
         position = 0
         min_offset = self.base_offset
+        last: tuple[int, BatchHeader] | None = None
         while (header := self._valid_batch_at(position, min_offset)) is not None:
             if self.rolling_based_timestamp is None:
                 self.rolling_based_timestamp = header.max_timestamp
             self._index_batch(header, position)
             if on_batch is not None:
                 on_batch(header)
+            last = (position, header)
             position += header.size_in_bytes
             min_offset = header.next_offset
         truncated = self.size - position
         if truncated:
             os.ftruncate(self.file.fileno, position)
             self.size = position
+        self.last_batch_position = -1
+        if last is not None:
+            self._set_last_batch(*last)
         self.needs_recovery = False
         return truncated
 
@@ -344,6 +432,7 @@ class LogSegment(SegmentFiles):
         self.time_index.truncate_to(offset)
         if found is None:
             return 0
+        self.last_batch_position = -1  # until read_next_offset finds it again
         position, _ = found
         truncated = self.size - position
         os.ftruncate(self.file.fileno, position)

@@ -10,6 +10,14 @@ import pytest
 from strom.common.config import BrokerConfig, ConfigError, ConfigSource
 
 
+def test_fetch_max_bytes_is_static() -> None:
+    """The broker reads fetch.max.bytes once (Broker.fetch_max_bytes): were it made
+    dynamic, a change would have to reach that copy."""
+    cfg = BrokerConfig({})
+    with pytest.raises(ConfigError, match="dynamically"):
+        cfg.set_dynamic(True, {"fetch.max.bytes": "2048"})
+
+
 def test_dynamic_layers_and_topic_defaults() -> None:
     cfg = BrokerConfig({"log.retention.hours": "24", "message.max.bytes": "5000"})
     assert cfg.topic_default("retention.ms")[:2] == (86_400_000, ConfigSource.STATIC_BROKER_CONFIG)
