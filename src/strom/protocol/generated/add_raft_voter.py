@@ -110,7 +110,7 @@ def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest_Listener
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return AddRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
+    return AddRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -128,7 +128,7 @@ def _d_AddRaftVoterRequest_0(r: Reader) -> AddRaftVoterRequest:
     v_voter_directory_id = r.uuid()
     v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AddRaftVoterRequest(cluster_id=v_cluster_id, timeout_ms=v_timeout_ms, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners)
+    return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners)
 
 def _e_AddRaftVoterResponse_0(self: AddRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -139,7 +139,7 @@ def _d_AddRaftVoterResponse_0(r: Reader) -> AddRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AddRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
 _ENC_AddRaftVoterRequest = (_e_AddRaftVoterRequest_0,)
 _DEC_AddRaftVoterRequest = (_d_AddRaftVoterRequest_0,)

@@ -83,7 +83,7 @@ def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer)
 def _d_AllocateProducerIdsRequest_0(r: Reader) -> AllocateProducerIdsRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return AllocateProducerIdsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch)
 
 def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Writer) -> None:
     w.buf += _S_ihqi.pack(self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len)
@@ -92,7 +92,7 @@ def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Write
 def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
     v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed(_S_ihqi)
     r.skip_tags()
-    return AllocateProducerIdsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id_start=v_producer_id_start, producer_id_len=v_producer_id_len)
+    return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len)
 
 _ENC_AllocateProducerIdsRequest = (_e_AllocateProducerIdsRequest_0,)
 _DEC_AllocateProducerIdsRequest = (_d_AllocateProducerIdsRequest_0,)

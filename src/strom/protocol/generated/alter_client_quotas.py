@@ -170,13 +170,13 @@ def _e_AlterClientQuotasRequest_EntityData_1(self: AlterClientQuotasRequest_Enti
 def _d_AlterClientQuotasRequest_EntityData_0(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name)
 
 def _d_AlterClientQuotasRequest_EntityData_1(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name)
 
 def _e_AlterClientQuotasRequest_OpData_0(self: AlterClientQuotasRequest_OpData, w: Writer) -> None:
     w.string(self.key)
@@ -190,13 +190,13 @@ def _e_AlterClientQuotasRequest_OpData_1(self: AlterClientQuotasRequest_OpData, 
 def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.string()
     v_value, v_remove = r.fixed(_S_do)
-    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
+    return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.cstring()
     v_value, v_remove = r.fixed(_S_do)
     r.skip_tags()
-    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
+    return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
     w_entity = self.entity
@@ -222,13 +222,13 @@ def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest_Entry
 def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest_EntryData:
     v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(r.array_len())]
     v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
+    return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest_EntryData:
     v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(r.carray_len())]
     v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
+    return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _e_AlterClientQuotasRequest_0(self: AlterClientQuotasRequest, w: Writer) -> None:
     w_entries = self.entries
@@ -248,13 +248,13 @@ def _e_AlterClientQuotasRequest_1(self: AlterClientQuotasRequest, w: Writer) -> 
 def _d_AlterClientQuotasRequest_0(r: Reader) -> AlterClientQuotasRequest:
     v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(r.array_len())]
     v_validate_only = r.bool()
-    return AlterClientQuotasRequest(entries=v_entries, validate_only=v_validate_only)
+    return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
     v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(r.carray_len())]
     v_validate_only = r.bool()
     r.skip_tags()
-    return AlterClientQuotasRequest(entries=v_entries, validate_only=v_validate_only)
+    return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
@@ -268,13 +268,13 @@ def _e_AlterClientQuotasResponse_EntityData_1(self: AlterClientQuotasResponse_En
 def _d_AlterClientQuotasResponse_EntityData_0(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _d_AlterClientQuotasResponse_EntityData_1(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
     w.int16(self.error_code)
@@ -297,14 +297,14 @@ def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResp
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _e_AlterClientQuotasResponse_0(self: AlterClientQuotasResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -324,13 +324,13 @@ def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -
 def _d_AlterClientQuotasResponse_0(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
     v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, entries=v_entries)
+    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
 def _d_AlterClientQuotasResponse_1(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
     v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, entries=v_entries)
+    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
 _ENC_AlterClientQuotasRequest = (_e_AlterClientQuotasRequest_0, _e_AlterClientQuotasRequest_1,)
 _DEC_AlterClientQuotasRequest = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)

@@ -140,13 +140,13 @@ def _e_AlterConfigsRequest_AlterableConfig_2(self: AlterConfigsRequest_Alterable
 def _d_AlterConfigsRequest_AlterableConfig_0(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(v_name, v_value)
 
 def _d_AlterConfigsRequest_AlterableConfig_2(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(v_name, v_value)
 
 def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
@@ -169,14 +169,14 @@ def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequ
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _e_AlterConfigsRequest_0(self: AlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -196,13 +196,13 @@ def _e_AlterConfigsRequest_2(self: AlterConfigsRequest, w: Writer) -> None:
 def _d_AlterConfigsRequest_0(r: Reader) -> AlterConfigsRequest:
     v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(r.array_len())]
     v_validate_only = r.bool()
-    return AlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
     v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(r.carray_len())]
     v_validate_only = r.bool()
     r.skip_tags()
-    return AlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -222,7 +222,7 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> AlterCo
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
@@ -230,7 +230,7 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterCo
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _e_AlterConfigsResponse_0(self: AlterConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -250,13 +250,13 @@ def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
 def _d_AlterConfigsResponse_0(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(r.array_len())]
-    return AlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_AlterConfigsResponse_2(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 _ENC_AlterConfigsRequest = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, _e_AlterConfigsRequest_2,)
 _DEC_AlterConfigsRequest = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)

@@ -194,7 +194,7 @@ def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest_B
 def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest_BrokerState:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return AlterPartitionRequest_BrokerState(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch)
 
 def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
@@ -228,21 +228,21 @@ def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, 0, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr = [r.int32() for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, v_leader_recovery_state, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr_with_epochs=v_new_isr_with_epochs, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, DEFAULT, v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -280,25 +280,25 @@ def _d_AlterPartitionRequest_TopicData_0(r: Reader) -> AlterPartitionRequest_Top
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_1(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_2(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
 def _e_AlterPartitionRequest_0(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -336,25 +336,25 @@ def _d_AlterPartitionRequest_0(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_1(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_2(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_3(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     v_topics = [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
@@ -379,14 +379,14 @@ def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionRespon
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_partition_epoch = r.int32()
     r.skip_tags()
-    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch)
+    return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch)
 
 def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     v_isr = [r.int32() for _ in range(r.carray_len())]
     v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
     r.skip_tags()
-    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -416,19 +416,19 @@ def _d_AlterPartitionResponse_TopicData_0(r: Reader) -> AlterPartitionResponse_T
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_1(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_id = r.uuid()
     v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData('', v_topic_id, v_partitions)
 
 def _e_AlterPartitionResponse_0(self: AlterPartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -458,19 +458,19 @@ def _d_AlterPartitionResponse_0(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_1(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_2(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 _ENC_AlterPartitionRequest = (_e_AlterPartitionRequest_0, _e_AlterPartitionRequest_1, _e_AlterPartitionRequest_2, _e_AlterPartitionRequest_3,)
 _DEC_AlterPartitionRequest = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)

@@ -160,7 +160,7 @@ def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> 
     n = r.cnarray_len()
     v_replicas = None if n < 0 else [r.int32() for _ in range(n)]
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest_ReassignablePartition(partition_index=v_partition_index, replicas=v_replicas)
+    return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas)
 
 def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartitionReassignmentsRequest_ReassignableTopic, w: Writer) -> None:
     w.cstring(self.name)
@@ -174,7 +174,7 @@ def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> Alte
     v_name = r.cstring()
     v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest_ReassignableTopic(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions)
 
 def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -188,7 +188,7 @@ def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassign
     v_timeout_ms = r.int32()
     v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
+    return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
 def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(self: AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -199,7 +199,7 @@ def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r: Re
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message)
+    return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(v_partition_index, v_error_code, v_error_message)
 
 def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: AlterPartitionReassignmentsResponse_ReassignableTopicResponse, w: Writer) -> None:
     w.cstring(self.name)
@@ -213,7 +213,7 @@ def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader
     v_name = r.cstring()
     v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions)
 
 def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -229,7 +229,7 @@ def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassig
     v_error_message = r.cnstring()
     v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses)
+    return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses)
 
 _ENC_AlterPartitionReassignmentsRequest = (_e_AlterPartitionReassignmentsRequest_0,)
 _DEC_AlterPartitionReassignmentsRequest = (_d_AlterPartitionReassignmentsRequest_0,)

@@ -154,13 +154,13 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLo
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(self: AlterReplicaLogDirsRequest_AlterReplicaLogDir, w: Writer) -> None:
     w.string(self.path)
@@ -180,13 +180,13 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirs
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.string()
     v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.cstring()
     v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _e_AlterReplicaLogDirsRequest_0(self: AlterReplicaLogDirsRequest, w: Writer) -> None:
     w_dirs = self.dirs
@@ -203,12 +203,12 @@ def _e_AlterReplicaLogDirsRequest_2(self: AlterReplicaLogDirsRequest, w: Writer)
 
 def _d_AlterReplicaLogDirsRequest_0(r: Reader) -> AlterReplicaLogDirsRequest:
     v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest(dirs=v_dirs)
+    return AlterReplicaLogDirsRequest(v_dirs)
 
 def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
     v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsRequest(dirs=v_dirs)
+    return AlterReplicaLogDirsRequest(v_dirs)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -219,12 +219,12 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(self: Alt
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:
     w.string(self.topic_name)
@@ -244,13 +244,13 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterRe
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.string()
     v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.cstring()
     v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _e_AlterReplicaLogDirsResponse_0(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -270,13 +270,13 @@ def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Write
 def _d_AlterReplicaLogDirsResponse_0(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
 def _d_AlterReplicaLogDirsResponse_2(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterReplicaLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
 _ENC_AlterReplicaLogDirsRequest = (_e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_2,)
 _DEC_AlterReplicaLogDirsRequest = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)

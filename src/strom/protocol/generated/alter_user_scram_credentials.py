@@ -139,7 +139,7 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> 
     v_name = r.cstring()
     v_mechanism = r.int8()
     r.skip_tags()
-    return AlterUserScramCredentialsRequest_ScramCredentialDeletion(name=v_name, mechanism=v_mechanism)
+    return AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism)
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest_ScramCredentialUpsertion, w: Writer) -> None:
     w.cstring(self.name)
@@ -154,7 +154,7 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r: Reader) ->
     v_salt = r.cbytes()
     v_salted_password = r.cbytes()
     r.skip_tags()
-    return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(name=v_name, mechanism=v_mechanism, iterations=v_iterations, salt=v_salt, salted_password=v_salted_password)
+    return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password)
 
 def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest, w: Writer) -> None:
     w_deletions = self.deletions
@@ -171,7 +171,7 @@ def _d_AlterUserScramCredentialsRequest_0(r: Reader) -> AlterUserScramCredential
     v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(r.carray_len())]
     v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterUserScramCredentialsRequest(deletions=v_deletions, upsertions=v_upsertions)
+    return AlterUserScramCredentialsRequest(v_deletions, v_upsertions)
 
 def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(self: AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
@@ -184,7 +184,7 @@ def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r: Re
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message)
+    return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message)
 
 def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -198,7 +198,7 @@ def _d_AlterUserScramCredentialsResponse_0(r: Reader) -> AlterUserScramCredentia
     v_throttle_time_ms = r.int32()
     v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return AlterUserScramCredentialsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results)
 
 _ENC_AlterUserScramCredentialsRequest = (_e_AlterUserScramCredentialsRequest_0,)
 _DEC_AlterUserScramCredentialsRequest = (_d_AlterUserScramCredentialsRequest_0,)

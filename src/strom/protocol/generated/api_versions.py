@@ -152,7 +152,7 @@ def _d_ApiVersionsRequest_3(r: Reader) -> ApiVersionsRequest:
     v_client_software_name = r.cstring()
     v_client_software_version = r.cstring()
     r.skip_tags()
-    return ApiVersionsRequest(client_software_name=v_client_software_name, client_software_version=v_client_software_version)
+    return ApiVersionsRequest(v_client_software_name, v_client_software_version)
 
 def _e_ApiVersionsResponse_ApiVersion_0(self: ApiVersionsResponse_ApiVersion, w: Writer) -> None:
     w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
@@ -163,12 +163,12 @@ def _e_ApiVersionsResponse_ApiVersion_3(self: ApiVersionsResponse_ApiVersion, w:
 
 def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse_ApiVersion:
     v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
-    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse_ApiVersion:
     v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
     r.skip_tags()
-    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
     pass
@@ -185,7 +185,7 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsRespon
     v_name = r.cstring()
     v_min_version, v_max_version = r.fixed(_S_hh)
     r.skip_tags()
-    return ApiVersionsResponse_SupportedFeatureKey(name=v_name, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
     pass
@@ -202,7 +202,7 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsRespon
     v_name = r.cstring()
     v_max_version_level, v_min_version_level = r.fixed(_S_hh)
     r.skip_tags()
-    return ApiVersionsResponse_FinalizedFeatureKey(name=v_name, max_version_level=v_max_version_level, min_version_level=v_min_version_level)
+    return ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level)
 
 def _e_ApiVersionsResponse_0(self: ApiVersionsResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -254,13 +254,13 @@ def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
 def _d_ApiVersionsResponse_0(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys)
+    return ApiVersionsResponse(v_error_code, v_api_keys)
 
 def _d_ApiVersionsResponse_1(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
     v_throttle_time_ms = r.int32()
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys, throttle_time_ms=v_throttle_time_ms)
+    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms)
 
 def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
@@ -270,7 +270,7 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_finalized_features_epoch: int = -1
     v_finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = list()
     v_zk_migration_ready: bool = False
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -286,7 +286,7 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
             v_zk_migration_ready = s.bool()
         else:
             r.skip(size)
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys, throttle_time_ms=v_throttle_time_ms, supported_features=v_supported_features, finalized_features_epoch=v_finalized_features_epoch, finalized_features=v_finalized_features, zk_migration_ready=v_zk_migration_ready)
+    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms, v_supported_features, v_finalized_features_epoch, v_finalized_features, v_zk_migration_ready)
 
 _ENC_ApiVersionsRequest = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_3, _e_ApiVersionsRequest_3,)
 _DEC_ApiVersionsRequest = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)

@@ -199,14 +199,14 @@ def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest_Par
 
 def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochRequest_PartitionData(v_partition_index, ZERO_UUID, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, voter_directory_id=v_voter_directory_id, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -226,13 +226,13 @@ def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest_TopicDa
 def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
@@ -251,7 +251,7 @@ def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRe
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return BeginQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    return BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -276,7 +276,7 @@ def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> No
 def _d_BeginQuorumEpochRequest_0(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.nstring()
     v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics)
+    return BeginQuorumEpochRequest(v_cluster_id, -1, v_topics)
 
 def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.cnstring()
@@ -284,7 +284,7 @@ def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
     v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return BeginQuorumEpochRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
+    return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints)
 
 def _e_BeginQuorumEpochResponse_PartitionData_0(self: BeginQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
@@ -295,12 +295,12 @@ def _e_BeginQuorumEpochResponse_PartitionData_1(self: BeginQuorumEpochResponse_P
 
 def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
-    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -320,13 +320,13 @@ def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse_Topic
 def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_BeginQuorumEpochResponse_NodeEndpoint_0(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
@@ -345,7 +345,7 @@ def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochRes
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return BeginQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_BeginQuorumEpochResponse_0(self: BeginQuorumEpochResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -373,20 +373,20 @@ def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> 
 def _d_BeginQuorumEpochResponse_0(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochResponse(error_code=v_error_code, topics=v_topics)
+    return BeginQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
         else:
             r.skip(size)
-    return BeginQuorumEpochResponse(error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
 _ENC_BeginQuorumEpochRequest = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpochRequest_1,)
 _DEC_BeginQuorumEpochRequest = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)

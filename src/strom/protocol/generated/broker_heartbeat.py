@@ -105,19 +105,19 @@ def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None
 def _d_BrokerHeartbeatRequest_0(r: Reader) -> BrokerHeartbeatRequest:
     v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
     r.skip_tags()
-    return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down)
+    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down)
 
 def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
     v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
     v_offline_log_dirs: list[bytes] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_offline_log_dirs = [s.uuid() for _ in range(s.carray_len())]
         else:
             r.skip(size)
-    return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down, offline_log_dirs=v_offline_log_dirs)
+    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, v_offline_log_dirs)
 
 def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ihooo.pack(self.throttle_time_ms, self.error_code, self.is_caught_up, self.is_fenced, self.should_shut_down)
@@ -126,7 +126,7 @@ def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> No
 def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
     v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed(_S_ihooo)
     r.skip_tags()
-    return BrokerHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, is_caught_up=v_is_caught_up, is_fenced=v_is_fenced, should_shut_down=v_should_shut_down)
+    return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down)
 
 _ENC_BrokerHeartbeatRequest = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)
 _DEC_BrokerHeartbeatRequest = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)

@@ -138,7 +138,7 @@ def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequ
     v_host = r.cstring()
     v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
-    return BrokerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    return BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
@@ -149,7 +149,7 @@ def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationReque
     v_name = r.cstring()
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return BrokerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_BrokerRegistrationRequest_0(self: BrokerRegistrationRequest, w: Writer) -> None:
     w.int32(self.broker_id)
@@ -231,7 +231,7 @@ def _d_BrokerRegistrationRequest_0(r: Reader) -> BrokerRegistrationRequest:
     v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
     v_rack = r.cnstring()
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack)
 
 def _d_BrokerRegistrationRequest_1(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
@@ -242,7 +242,7 @@ def _d_BrokerRegistrationRequest_1(r: Reader) -> BrokerRegistrationRequest:
     v_rack = r.cnstring()
     v_is_migrating_zk_broker = r.bool()
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker)
 
 def _d_BrokerRegistrationRequest_2(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
@@ -254,7 +254,7 @@ def _d_BrokerRegistrationRequest_2(r: Reader) -> BrokerRegistrationRequest:
     v_is_migrating_zk_broker = r.bool()
     v_log_dirs = [r.uuid() for _ in range(r.carray_len())]
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker, log_dirs=v_log_dirs)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs)
 
 def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
@@ -267,7 +267,7 @@ def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     v_log_dirs = [r.uuid() for _ in range(r.carray_len())]
     v_previous_broker_epoch = r.int64()
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker, log_dirs=v_log_dirs, previous_broker_epoch=v_previous_broker_epoch)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch)
 
 def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.throttle_time_ms, self.error_code, self.broker_epoch)
@@ -276,7 +276,7 @@ def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer)
 def _d_BrokerRegistrationResponse_0(r: Reader) -> BrokerRegistrationResponse:
     v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed(_S_ihq)
     r.skip_tags()
-    return BrokerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, broker_epoch=v_broker_epoch)
+    return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch)
 
 _ENC_BrokerRegistrationRequest = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)
 _DEC_BrokerRegistrationRequest = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)

@@ -181,7 +181,7 @@ def _d_ConsumerGroupDescribeRequest_0(r: Reader) -> ConsumerGroupDescribeRequest
     v_group_ids = [r.cstring() for _ in range(r.carray_len())]
     v_include_authorized_operations = r.bool()
     r.skip_tags()
-    return ConsumerGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
+    return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -197,7 +197,7 @@ def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ConsumerGro
     v_topic_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ConsumerGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
 def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -209,7 +209,7 @@ def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeRes
 def _d_ConsumerGroupDescribeResponse_Assignment_0(r: Reader) -> ConsumerGroupDescribeResponse_Assignment:
     v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupDescribeResponse_Assignment(v_topic_partitions)
 
 def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
@@ -256,7 +256,7 @@ def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescrib
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment)
+    return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment)
 
 def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescribeResponse_Member:
     v_member_id = r.cstring()
@@ -271,7 +271,7 @@ def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescrib
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_member_type = r.int8()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment, member_type=v_member_type)
+    return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment, v_member_type)
 
 def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
@@ -311,7 +311,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -323,7 +323,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -345,13 +345,13 @@ def _d_ConsumerGroupDescribeResponse_0(r: Reader) -> ConsumerGroupDescribeRespon
     v_throttle_time_ms = r.int32()
     v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
 def _d_ConsumerGroupDescribeResponse_1(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
 _ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
 _DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)

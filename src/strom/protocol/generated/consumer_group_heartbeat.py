@@ -158,7 +158,7 @@ def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGro
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -222,7 +222,7 @@ def _d_ConsumerGroupHeartbeatRequest_0(r: Reader) -> ConsumerGroupHeartbeatReque
     n = r.cnarray_len()
     v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, instance_id=v_instance_id, rack_id=v_rack_id, rebalance_timeout_ms=v_rebalance_timeout_ms, subscribed_topic_names=v_subscribed_topic_names, server_assignor=v_server_assignor, topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, None, v_server_assignor, v_topic_partitions)
 
 def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatRequest:
     v_group_id = r.cstring()
@@ -238,7 +238,7 @@ def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatReque
     n = r.cnarray_len()
     v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, instance_id=v_instance_id, rack_id=v_rack_id, rebalance_timeout_ms=v_rebalance_timeout_ms, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, server_assignor=v_server_assignor, topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_subscribed_topic_regex, v_server_assignor, v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -252,7 +252,7 @@ def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGr
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -264,7 +264,7 @@ def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatR
 def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse_Assignment:
     v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_0(self: ConsumerGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -285,7 +285,7 @@ def _d_ConsumerGroupHeartbeatResponse_0(r: Reader) -> ConsumerGroupHeartbeatResp
     v_member_epoch, v_heartbeat_interval_ms = r.fixed(_S_ii)
     v_assignment = None if r.int8() < 0 else _d_ConsumerGroupHeartbeatResponse_Assignment_0(r)
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, member_id=v_member_id, member_epoch=v_member_epoch, heartbeat_interval_ms=v_heartbeat_interval_ms, assignment=v_assignment)
+    return ConsumerGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
 _ENC_ConsumerGroupHeartbeatRequest = (_e_ConsumerGroupHeartbeatRequest_0, _e_ConsumerGroupHeartbeatRequest_1,)
 _DEC_ConsumerGroupHeartbeatRequest = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)

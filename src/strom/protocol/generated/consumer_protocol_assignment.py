@@ -69,7 +69,7 @@ def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignm
 def _d_ConsumerProtocolAssignment_TopicPartition_0(r: Reader) -> ConsumerProtocolAssignment_TopicPartition:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolAssignment_TopicPartition(topic=v_topic, partitions=v_partitions)
+    return ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer) -> None:
     w_assigned_partitions = self.assigned_partitions
@@ -81,7 +81,7 @@ def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer)
 def _d_ConsumerProtocolAssignment_0(r: Reader) -> ConsumerProtocolAssignment:
     v_assigned_partitions = [_d_ConsumerProtocolAssignment_TopicPartition_0(r) for _ in range(r.array_len())]
     v_user_data = r.nbytes()
-    return ConsumerProtocolAssignment(assigned_partitions=v_assigned_partitions, user_data=v_user_data)
+    return ConsumerProtocolAssignment(v_assigned_partitions, v_user_data)
 
 _ENC_ConsumerProtocolAssignment = (_e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0,)
 _DEC_ConsumerProtocolAssignment = (_d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0,)

@@ -81,7 +81,7 @@ def _d_ConsumerProtocolSubscription_TopicPartition_0(r: Reader) -> ConsumerProto
 def _d_ConsumerProtocolSubscription_TopicPartition_1(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolSubscription_TopicPartition(topic=v_topic, partitions=v_partitions)
+    return ConsumerProtocolSubscription_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolSubscription_0(self: ConsumerProtocolSubscription, w: Writer) -> None:
     w_topics = self.topics
@@ -129,20 +129,20 @@ def _e_ConsumerProtocolSubscription_3(self: ConsumerProtocolSubscription, w: Wri
 def _d_ConsumerProtocolSubscription_0(r: Reader) -> ConsumerProtocolSubscription:
     v_topics = [r.string() for _ in range(r.array_len())]
     v_user_data = r.nbytes()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data)
+    return ConsumerProtocolSubscription(v_topics, v_user_data)
 
 def _d_ConsumerProtocolSubscription_1(r: Reader) -> ConsumerProtocolSubscription:
     v_topics = [r.string() for _ in range(r.array_len())]
     v_user_data = r.nbytes()
     v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions)
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions)
 
 def _d_ConsumerProtocolSubscription_2(r: Reader) -> ConsumerProtocolSubscription:
     v_topics = [r.string() for _ in range(r.array_len())]
     v_user_data = r.nbytes()
     v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
     v_generation_id = r.int32()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions, generation_id=v_generation_id)
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id)
 
 def _d_ConsumerProtocolSubscription_3(r: Reader) -> ConsumerProtocolSubscription:
     v_topics = [r.string() for _ in range(r.array_len())]
@@ -150,7 +150,7 @@ def _d_ConsumerProtocolSubscription_3(r: Reader) -> ConsumerProtocolSubscription
     v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
     v_generation_id = r.int32()
     v_rack_id = r.nstring()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions, generation_id=v_generation_id, rack_id=v_rack_id)
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, v_rack_id)
 
 _ENC_ConsumerProtocolSubscription = (_e_ConsumerProtocolSubscription_0, _e_ConsumerProtocolSubscription_1, _e_ConsumerProtocolSubscription_2, _e_ConsumerProtocolSubscription_3,)
 _DEC_ConsumerProtocolSubscription = (_d_ConsumerProtocolSubscription_0, _d_ConsumerProtocolSubscription_1, _d_ConsumerProtocolSubscription_2, _d_ConsumerProtocolSubscription_3,)

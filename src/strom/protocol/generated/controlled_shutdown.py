@@ -101,16 +101,16 @@ def _e_ControlledShutdownRequest_3(self: ControlledShutdownRequest, w: Writer) -
 
 def _d_ControlledShutdownRequest_0(r: Reader) -> ControlledShutdownRequest:
     v_broker_id = r.int32()
-    return ControlledShutdownRequest(broker_id=v_broker_id)
+    return ControlledShutdownRequest(v_broker_id)
 
 def _d_ControlledShutdownRequest_2(r: Reader) -> ControlledShutdownRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _d_ControlledShutdownRequest_3(r: Reader) -> ControlledShutdownRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _e_ControlledShutdownResponse_RemainingPartition_0(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
     w.string(self.topic_name)
@@ -124,13 +124,13 @@ def _e_ControlledShutdownResponse_RemainingPartition_3(self: ControlledShutdownR
 def _d_ControlledShutdownResponse_RemainingPartition_0(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.string()
     v_partition_index = r.int32()
-    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index)
 
 def _d_ControlledShutdownResponse_RemainingPartition_3(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index)
 
 def _e_ControlledShutdownResponse_0(self: ControlledShutdownResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -150,13 +150,13 @@ def _e_ControlledShutdownResponse_3(self: ControlledShutdownResponse, w: Writer)
 def _d_ControlledShutdownResponse_0(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
     v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_0(r) for _ in range(r.array_len())]
-    return ControlledShutdownResponse(error_code=v_error_code, remaining_partitions=v_remaining_partitions)
+    return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
 def _d_ControlledShutdownResponse_3(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
     v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ControlledShutdownResponse(error_code=v_error_code, remaining_partitions=v_remaining_partitions)
+    return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
 _ENC_ControlledShutdownRequest = (_e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_2, _e_ControlledShutdownRequest_3,)
 _DEC_ControlledShutdownRequest = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)

@@ -130,7 +130,7 @@ def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistra
     v_host = r.cstring()
     v_port, v_security_protocol = r.fixed(_S_Hh)
     r.skip_tags()
-    return ControllerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    return ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
@@ -141,7 +141,7 @@ def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrat
     v_name = r.cstring()
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return ControllerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_ControllerRegistrationRequest_0(self: ControllerRegistrationRequest, w: Writer) -> None:
     w.int32(self.controller_id)
@@ -164,7 +164,7 @@ def _d_ControllerRegistrationRequest_0(r: Reader) -> ControllerRegistrationReque
     v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
     v_features = [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ControllerRegistrationRequest(controller_id=v_controller_id, incarnation_id=v_incarnation_id, zk_migration_ready=v_zk_migration_ready, listeners=v_listeners, features=v_features)
+    return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features)
 
 def _e_ControllerRegistrationResponse_0(self: ControllerRegistrationResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -175,7 +175,7 @@ def _d_ControllerRegistrationResponse_0(r: Reader) -> ControllerRegistrationResp
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ControllerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
 _ENC_ControllerRegistrationRequest = (_e_ControllerRegistrationRequest_0,)
 _DEC_ControllerRegistrationRequest = (_d_ControllerRegistrationRequest_0,)

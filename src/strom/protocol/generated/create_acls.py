@@ -144,7 +144,7 @@ def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest_AclCreati
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
@@ -153,7 +153,7 @@ def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest_AclCreati
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
@@ -163,7 +163,7 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreati
     v_host = r.cstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_CreateAclsRequest_0(self: CreateAclsRequest, w: Writer) -> None:
     w_creations = self.creations
@@ -186,16 +186,16 @@ def _e_CreateAclsRequest_2(self: CreateAclsRequest, w: Writer) -> None:
 
 def _d_CreateAclsRequest_0(r: Reader) -> CreateAclsRequest:
     v_creations = [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(r.array_len())]
-    return CreateAclsRequest(creations=v_creations)
+    return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_1(r: Reader) -> CreateAclsRequest:
     v_creations = [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(r.array_len())]
-    return CreateAclsRequest(creations=v_creations)
+    return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_2(r: Reader) -> CreateAclsRequest:
     v_creations = [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateAclsRequest(creations=v_creations)
+    return CreateAclsRequest(v_creations)
 
 def _e_CreateAclsResponse_AclCreationResult_0(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
     w.int16(self.error_code)
@@ -209,13 +209,13 @@ def _e_CreateAclsResponse_AclCreationResult_2(self: CreateAclsResponse_AclCreati
 def _d_CreateAclsResponse_AclCreationResult_0(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message)
 
 def _d_CreateAclsResponse_AclCreationResult_2(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message)
 
 def _e_CreateAclsResponse_0(self: CreateAclsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -235,13 +235,13 @@ def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
 def _d_CreateAclsResponse_0(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(r.array_len())]
-    return CreateAclsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreateAclsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreateAclsResponse_2(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateAclsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreateAclsResponse(v_throttle_time_ms, v_results)
 
 _ENC_CreateAclsRequest = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_CreateAclsRequest_2, _e_CreateAclsRequest_2,)
 _DEC_CreateAclsRequest = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)

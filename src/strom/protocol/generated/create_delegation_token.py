@@ -123,13 +123,13 @@ def _e_CreateDelegationTokenRequest_CreatableRenewers_2(self: CreateDelegationTo
 def _d_CreateDelegationTokenRequest_CreatableRenewers_0(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name)
 
 def _d_CreateDelegationTokenRequest_CreatableRenewers_2(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name)
 
 def _e_CreateDelegationTokenRequest_0(self: CreateDelegationTokenRequest, w: Writer) -> None:
     w_renewers = self.renewers
@@ -159,13 +159,13 @@ def _e_CreateDelegationTokenRequest_3(self: CreateDelegationTokenRequest, w: Wri
 def _d_CreateDelegationTokenRequest_0(r: Reader) -> CreateDelegationTokenRequest:
     v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r) for _ in range(r.array_len())]
     v_max_lifetime_ms = r.int64()
-    return CreateDelegationTokenRequest(renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_2(r: Reader) -> CreateDelegationTokenRequest:
     v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(r.carray_len())]
     v_max_lifetime_ms = r.int64()
     r.skip_tags()
-    return CreateDelegationTokenRequest(renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest:
     v_owner_principal_type = r.cnstring()
@@ -173,7 +173,7 @@ def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest
     v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(r.carray_len())]
     v_max_lifetime_ms = r.int64()
     r.skip_tags()
-    return CreateDelegationTokenRequest(owner_principal_type=v_owner_principal_type, owner_principal_name=v_owner_principal_name, renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms)
 
 def _e_CreateDelegationTokenResponse_0(self: CreateDelegationTokenResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -214,7 +214,7 @@ def _d_CreateDelegationTokenResponse_0(r: Reader) -> CreateDelegationTokenRespon
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_throttle_time_ms = r.int32()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenResponse:
     v_error_code = r.int16()
@@ -225,7 +225,7 @@ def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenRespon
     v_hmac = r.cbytes()
     v_throttle_time_ms = r.int32()
     r.skip_tags()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenResponse:
     v_error_code = r.int16()
@@ -238,7 +238,7 @@ def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenRespon
     v_hmac = r.cbytes()
     v_throttle_time_ms = r.int32()
     r.skip_tags()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 _ENC_CreateDelegationTokenRequest = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)
 _DEC_CreateDelegationTokenRequest = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)

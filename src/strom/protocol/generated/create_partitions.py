@@ -141,12 +141,12 @@ def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(self: CreatePartitio
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     v_broker_ids = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
 def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsRequest_CreatePartitionsTopic, w: Writer) -> None:
     w.string(self.name)
@@ -176,7 +176,7 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreateParti
     v_count = r.int32()
     n = r.narray_len()
     v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)]
-    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.cstring()
@@ -184,7 +184,7 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreateParti
     n = r.cnarray_len()
     v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)]
     r.skip_tags()
-    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _e_CreatePartitionsRequest_0(self: CreatePartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -204,13 +204,13 @@ def _e_CreatePartitionsRequest_2(self: CreatePartitionsRequest, w: Writer) -> No
 def _d_CreatePartitionsRequest_0(r: Reader) -> CreatePartitionsRequest:
     v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(r.array_len())]
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
     v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(r.carray_len())]
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
     r.skip_tags()
-    return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -227,14 +227,14 @@ def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r: Reader) -> Crea
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message)
 
 def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r: Reader) -> CreatePartitionsResponse_CreatePartitionsTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message)
 
 def _e_CreatePartitionsResponse_0(self: CreatePartitionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -254,13 +254,13 @@ def _e_CreatePartitionsResponse_2(self: CreatePartitionsResponse, w: Writer) -> 
 def _d_CreatePartitionsResponse_0(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r) for _ in range(r.array_len())]
-    return CreatePartitionsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreatePartitionsResponse_2(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreatePartitionsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
 _ENC_CreatePartitionsRequest = (_e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_2, _e_CreatePartitionsRequest_2,)
 _DEC_CreatePartitionsRequest = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)

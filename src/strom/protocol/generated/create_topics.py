@@ -198,13 +198,13 @@ def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsReques
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     v_broker_ids = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
 def _e_CreateTopicsRequest_CreatableTopicConfig_0(self: CreateTopicsRequest_CreatableTopicConfig, w: Writer) -> None:
     w.string(self.name)
@@ -218,13 +218,13 @@ def _e_CreateTopicsRequest_CreatableTopicConfig_5(self: CreateTopicsRequest_Crea
 def _d_CreateTopicsRequest_CreatableTopicConfig_0(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(v_name, v_value)
 
 def _d_CreateTopicsRequest_CreatableTopicConfig_5(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(v_name, v_value)
 
 def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest_CreatableTopic, w: Writer) -> None:
     w.string(self.name)
@@ -256,7 +256,7 @@ def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest_Cr
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(r.array_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(r.array_len())]
-    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
 def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.cstring()
@@ -264,7 +264,7 @@ def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest_Cr
     v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(r.carray_len())]
     v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
 def _e_CreateTopicsRequest_0(self: CreateTopicsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -291,18 +291,18 @@ def _e_CreateTopicsRequest_5(self: CreateTopicsRequest, w: Writer) -> None:
 def _d_CreateTopicsRequest_0(r: Reader) -> CreateTopicsRequest:
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(r.array_len())]
     v_timeout_ms = r.int32()
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    return CreateTopicsRequest(v_topics, v_timeout_ms)
 
 def _d_CreateTopicsRequest_1(r: Reader) -> CreateTopicsRequest:
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(r.array_len())]
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(r.carray_len())]
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
     r.skip_tags()
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse_CreatableTopicConfigs, w: Writer) -> None:
     pass
@@ -321,7 +321,7 @@ def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsRe
     v_value = r.cnstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     r.skip_tags()
-    return CreateTopicsResponse_CreatableTopicConfigs(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive)
+    return CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_0(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -374,13 +374,13 @@ def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse_Cr
 def _d_CreateTopicsResponse_CreatableTopicResult_0(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_1(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
@@ -390,14 +390,14 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
     n = r.cnarray_len()
     v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
     v_topic_config_error_code: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
@@ -408,14 +408,14 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
     n = r.cnarray_len()
     v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
     v_topic_config_error_code: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs)
 
 def _e_CreateTopicsResponse_0(self: CreateTopicsResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -454,28 +454,28 @@ def _e_CreateTopicsResponse_7(self: CreateTopicsResponse, w: Writer) -> None:
 
 def _d_CreateTopicsResponse_0(r: Reader) -> CreateTopicsResponse:
     v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_0(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(topics=v_topics)
+    return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_1(r: Reader) -> CreateTopicsResponse:
     v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(topics=v_topics)
+    return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_2(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_5(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_7(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_7(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 _ENC_CreateTopicsRequest = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5,)
 _DEC_CreateTopicsRequest = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)

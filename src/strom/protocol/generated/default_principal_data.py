@@ -55,7 +55,7 @@ def _d_DefaultPrincipalData_0(r: Reader) -> DefaultPrincipalData:
     v_name = r.cstring()
     v_token_authenticated = r.bool()
     r.skip_tags()
-    return DefaultPrincipalData(type=v_type, name=v_name, token_authenticated=v_token_authenticated)
+    return DefaultPrincipalData(v_type, v_name, v_token_authenticated)
 
 _ENC_DefaultPrincipalData = (_e_DefaultPrincipalData_0,)
 _DEC_DefaultPrincipalData = (_d_DefaultPrincipalData_0,)

@@ -176,7 +176,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest_Dele
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, 3, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
@@ -185,7 +185,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest_Dele
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
@@ -195,7 +195,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_Dele
     v_host_filter = r.cnstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _e_DeleteAclsRequest_0(self: DeleteAclsRequest, w: Writer) -> None:
     w_filters = self.filters
@@ -218,16 +218,16 @@ def _e_DeleteAclsRequest_2(self: DeleteAclsRequest, w: Writer) -> None:
 
 def _d_DeleteAclsRequest_0(r: Reader) -> DeleteAclsRequest:
     v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_0(r) for _ in range(r.array_len())]
-    return DeleteAclsRequest(filters=v_filters)
+    return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_1(r: Reader) -> DeleteAclsRequest:
     v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_1(r) for _ in range(r.array_len())]
-    return DeleteAclsRequest(filters=v_filters)
+    return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_2(r: Reader) -> DeleteAclsRequest:
     v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteAclsRequest(filters=v_filters)
+    return DeleteAclsRequest(v_filters)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
     w.int16(self.error_code)
@@ -267,7 +267,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
@@ -278,7 +278,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
@@ -290,7 +290,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsRespon
     v_host = r.cstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
     r.skip_tags()
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
     w.int16(self.error_code)
@@ -321,20 +321,20 @@ def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(r: Reader) -> DeleteAclsRespo
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _e_DeleteAclsResponse_0(self: DeleteAclsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -361,18 +361,18 @@ def _e_DeleteAclsResponse_2(self: DeleteAclsResponse, w: Writer) -> None:
 def _d_DeleteAclsResponse_0(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_1(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_2(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 _ENC_DeleteAclsRequest = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_DeleteAclsRequest_2, _e_DeleteAclsRequest_2,)
 _DEC_DeleteAclsRequest = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)

@@ -102,12 +102,12 @@ def _e_DeleteGroupsRequest_2(self: DeleteGroupsRequest, w: Writer) -> None:
 
 def _d_DeleteGroupsRequest_0(r: Reader) -> DeleteGroupsRequest:
     v_groups_names = [r.string() for _ in range(r.array_len())]
-    return DeleteGroupsRequest(groups_names=v_groups_names)
+    return DeleteGroupsRequest(v_groups_names)
 
 def _d_DeleteGroupsRequest_2(r: Reader) -> DeleteGroupsRequest:
     v_groups_names = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteGroupsRequest(groups_names=v_groups_names)
+    return DeleteGroupsRequest(v_groups_names)
 
 def _e_DeleteGroupsResponse_DeletableGroupResult_0(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.string(self.group_id)
@@ -121,13 +121,13 @@ def _e_DeleteGroupsResponse_DeletableGroupResult_2(self: DeleteGroupsResponse_De
 def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.string()
     v_error_code = r.int16()
-    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.cstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _e_DeleteGroupsResponse_0(self: DeleteGroupsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -147,13 +147,13 @@ def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
 def _d_DeleteGroupsResponse_0(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(r.array_len())]
-    return DeleteGroupsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
 def _d_DeleteGroupsResponse_2(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteGroupsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
 _ENC_DeleteGroupsRequest = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_2,)
 _DEC_DeleteGroupsRequest = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)

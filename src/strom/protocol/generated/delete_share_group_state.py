@@ -143,7 +143,7 @@ def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateR
 def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest_PartitionData:
     v_partition = r.int32()
     r.skip_tags()
-    return DeleteShareGroupStateRequest_PartitionData(partition=v_partition)
+    return DeleteShareGroupStateRequest_PartitionData(v_partition)
 
 def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest_DeleteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -157,7 +157,7 @@ def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareG
     v_topic_id = r.uuid()
     v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateRequest_DeleteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions)
 
 def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -171,7 +171,7 @@ def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest
     v_group_id = r.cstring()
     v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return DeleteShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_DeleteShareGroupStateResponse_PartitionResult_0(self: DeleteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -182,7 +182,7 @@ def _d_DeleteShareGroupStateResponse_PartitionResult_0(r: Reader) -> DeleteShare
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return DeleteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message)
 
 def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupStateResponse_DeleteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -196,7 +196,7 @@ def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteSha
     v_topic_id = r.uuid()
     v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateResponse_DeleteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions)
 
 def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -208,7 +208,7 @@ def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: W
 def _d_DeleteShareGroupStateResponse_0(r: Reader) -> DeleteShareGroupStateResponse:
     v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteShareGroupStateResponse(results=v_results)
+    return DeleteShareGroupStateResponse(v_results)
 
 _ENC_DeleteShareGroupStateRequest = (_e_DeleteShareGroupStateRequest_0,)
 _DEC_DeleteShareGroupStateRequest = (_d_DeleteShareGroupStateRequest_0,)

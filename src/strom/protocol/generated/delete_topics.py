@@ -134,7 +134,7 @@ def _d_DeleteTopicsRequest_DeleteTopicState_6(r: Reader) -> DeleteTopicsRequest_
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     r.skip_tags()
-    return DeleteTopicsRequest_DeleteTopicState(name=v_name, topic_id=v_topic_id)
+    return DeleteTopicsRequest_DeleteTopicState(v_name, v_topic_id)
 
 def _e_DeleteTopicsRequest_0(self: DeleteTopicsRequest, w: Writer) -> None:
     w_topic_names = self.topic_names
@@ -162,19 +162,19 @@ def _e_DeleteTopicsRequest_6(self: DeleteTopicsRequest, w: Writer) -> None:
 def _d_DeleteTopicsRequest_0(r: Reader) -> DeleteTopicsRequest:
     v_topic_names = [r.string() for _ in range(r.array_len())]
     v_timeout_ms = r.int32()
-    return DeleteTopicsRequest(topic_names=v_topic_names, timeout_ms=v_timeout_ms)
+    return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_4(r: Reader) -> DeleteTopicsRequest:
     v_topic_names = [r.cstring() for _ in range(r.carray_len())]
     v_timeout_ms = r.int32()
     r.skip_tags()
-    return DeleteTopicsRequest(topic_names=v_topic_names, timeout_ms=v_timeout_ms)
+    return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_6(r: Reader) -> DeleteTopicsRequest:
     v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(r.carray_len())]
     v_timeout_ms = r.int32()
     r.skip_tags()
-    return DeleteTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    return DeleteTopicsRequest(v_topics, DEFAULT, v_timeout_ms)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_0(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.string((self.name or ''))
@@ -201,20 +201,20 @@ def _e_DeleteTopicsResponse_DeletableTopicResult_6(self: DeleteTopicsResponse_De
 def _d_DeleteTopicsResponse_DeletableTopicResult_0(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_4(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_5(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cnstring()
@@ -222,7 +222,7 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsRes
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, v_topic_id, v_error_code, v_error_message)
 
 def _e_DeleteTopicsResponse_0(self: DeleteTopicsResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -263,30 +263,30 @@ def _e_DeleteTopicsResponse_6(self: DeleteTopicsResponse, w: Writer) -> None:
 
 def _d_DeleteTopicsResponse_0(r: Reader) -> DeleteTopicsResponse:
     v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(r.array_len())]
-    return DeleteTopicsResponse(responses=v_responses)
+    return DeleteTopicsResponse(0, v_responses)
 
 def _d_DeleteTopicsResponse_1(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(r.array_len())]
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_4(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_5(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_6(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 _ENC_DeleteTopicsRequest = (_e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_6,)
 _DEC_DeleteTopicsRequest = (_d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_6,)

@@ -116,12 +116,12 @@ def _e_DescribeClusterRequest_1(self: DescribeClusterRequest, w: Writer) -> None
 def _d_DescribeClusterRequest_0(r: Reader) -> DescribeClusterRequest:
     v_include_cluster_authorized_operations = r.bool()
     r.skip_tags()
-    return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations)
+    return DescribeClusterRequest(v_include_cluster_authorized_operations)
 
 def _d_DescribeClusterRequest_1(r: Reader) -> DescribeClusterRequest:
     v_include_cluster_authorized_operations, v_endpoint_type = r.fixed(_S_ob)
     r.skip_tags()
-    return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations, endpoint_type=v_endpoint_type)
+    return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type)
 
 def _e_DescribeClusterResponse_DescribeClusterBroker_0(self: DescribeClusterResponse_DescribeClusterBroker, w: Writer) -> None:
     w.int32(self.broker_id)
@@ -136,7 +136,7 @@ def _d_DescribeClusterResponse_DescribeClusterBroker_0(r: Reader) -> DescribeClu
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return DescribeClusterResponse_DescribeClusterBroker(broker_id=v_broker_id, host=v_host, port=v_port, rack=v_rack)
+    return DescribeClusterResponse_DescribeClusterBroker(v_broker_id, v_host, v_port, v_rack)
 
 def _e_DescribeClusterResponse_0(self: DescribeClusterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -171,7 +171,7 @@ def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
     v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(r.carray_len())]
     v_cluster_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeClusterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, cluster_id=v_cluster_id, controller_id=v_controller_id, brokers=v_brokers, cluster_authorized_operations=v_cluster_authorized_operations)
+    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
 def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -182,7 +182,7 @@ def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(r.carray_len())]
     v_cluster_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeClusterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, endpoint_type=v_endpoint_type, cluster_id=v_cluster_id, controller_id=v_controller_id, brokers=v_brokers, cluster_authorized_operations=v_cluster_authorized_operations)
+    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
 _ENC_DescribeClusterRequest = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)
 _DEC_DescribeClusterRequest = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)

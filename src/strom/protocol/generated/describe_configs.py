@@ -192,7 +192,7 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeCo
     v_resource_name = r.string()
     n = r.narray_len()
     v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)]
-    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
@@ -200,7 +200,7 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeCo
     n = r.cnarray_len()
     v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)]
     r.skip_tags()
-    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _e_DescribeConfigsRequest_0(self: DescribeConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -232,23 +232,23 @@ def _e_DescribeConfigsRequest_4(self: DescribeConfigsRequest, w: Writer) -> None
 
 def _d_DescribeConfigsRequest_0(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsRequest(resources=v_resources)
+    return DescribeConfigsRequest(v_resources)
 
 def _d_DescribeConfigsRequest_1(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
     v_include_synonyms = r.bool()
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms)
 
 def _d_DescribeConfigsRequest_3(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
     v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(r.carray_len())]
     v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
     r.skip_tags()
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     pass
@@ -271,14 +271,14 @@ def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r: Reader) -> DescribeCo
     v_name = r.string()
     v_value = r.nstring()
     v_source = r.int8()
-    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source)
 
 def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
     v_name = r.cstring()
     v_value = r.cnstring()
     v_source = r.int8()
     r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
@@ -321,14 +321,14 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r: Reader) -> Des
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_is_default, v_is_sensitive = r.fixed(_S_ooo)
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, is_default=v_is_default, is_sensitive=v_is_sensitive)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, v_is_default, -1, v_is_sensitive)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
@@ -337,7 +337,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> Des
     v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
     v_config_type = r.int8()
     v_documentation = r.nstring()
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.cstring()
@@ -347,7 +347,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> Des
     v_config_type = r.int8()
     v_documentation = r.cnstring()
     r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
     w.int16(self.error_code)
@@ -396,7 +396,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_0(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
@@ -404,7 +404,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
@@ -412,7 +412,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
@@ -421,7 +421,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeCon
     v_resource_name = r.cstring()
     v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _e_DescribeConfigsResponse_0(self: DescribeConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -455,23 +455,23 @@ def _e_DescribeConfigsResponse_4(self: DescribeConfigsResponse, w: Writer) -> No
 def _d_DescribeConfigsResponse_0(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_1(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_3(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_4(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 _ENC_DescribeConfigsRequest = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_3, _e_DescribeConfigsRequest_4,)
 _DEC_DescribeConfigsRequest = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)

@@ -150,13 +150,13 @@ def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(self: Descr
 def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name)
 
 def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name)
 
 def _e_DescribeDelegationTokenRequest_0(self: DescribeDelegationTokenRequest, w: Writer) -> None:
     w_owners = self.owners
@@ -180,13 +180,13 @@ def _e_DescribeDelegationTokenRequest_2(self: DescribeDelegationTokenRequest, w:
 def _d_DescribeDelegationTokenRequest_0(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.narray_len()
     v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)]
-    return DescribeDelegationTokenRequest(owners=v_owners)
+    return DescribeDelegationTokenRequest(v_owners)
 
 def _d_DescribeDelegationTokenRequest_2(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.cnarray_len()
     v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)]
     r.skip_tags()
-    return DescribeDelegationTokenRequest(owners=v_owners)
+    return DescribeDelegationTokenRequest(v_owners)
 
 def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(self: DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, w: Writer) -> None:
     w.string(self.principal_type)
@@ -200,13 +200,13 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(self: D
 def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name)
 
 def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: DescribeDelegationTokenResponse_DescribedDelegationToken, w: Writer) -> None:
     w.string(self.principal_type)
@@ -252,7 +252,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> 
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(r.array_len())]
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
@@ -262,7 +262,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> 
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
@@ -274,7 +274,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_hmac = r.cbytes()
     v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _e_DescribeDelegationTokenResponse_0(self: DescribeDelegationTokenResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -306,21 +306,21 @@ def _d_DescribeDelegationTokenResponse_0(r: Reader) -> DescribeDelegationTokenRe
     v_error_code = r.int16()
     v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(r.array_len())]
     v_throttle_time_ms = r.int32()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_2(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(r.carray_len())]
     v_throttle_time_ms = r.int32()
     r.skip_tags()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(r.carray_len())]
     v_throttle_time_ms = r.int32()
     r.skip_tags()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 _ENC_DescribeDelegationTokenRequest = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
 _DEC_DescribeDelegationTokenRequest = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)

@@ -146,18 +146,18 @@ def _e_DescribeGroupsRequest_5(self: DescribeGroupsRequest, w: Writer) -> None:
 
 def _d_DescribeGroupsRequest_0(r: Reader) -> DescribeGroupsRequest:
     v_groups = [r.string() for _ in range(r.array_len())]
-    return DescribeGroupsRequest(groups=v_groups)
+    return DescribeGroupsRequest(v_groups)
 
 def _d_DescribeGroupsRequest_3(r: Reader) -> DescribeGroupsRequest:
     v_groups = [r.string() for _ in range(r.array_len())]
     v_include_authorized_operations = r.bool()
-    return DescribeGroupsRequest(groups=v_groups, include_authorized_operations=v_include_authorized_operations)
+    return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _d_DescribeGroupsRequest_5(r: Reader) -> DescribeGroupsRequest:
     v_groups = [r.cstring() for _ in range(r.carray_len())]
     v_include_authorized_operations = r.bool()
     r.skip_tags()
-    return DescribeGroupsRequest(groups=v_groups, include_authorized_operations=v_include_authorized_operations)
+    return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _e_DescribeGroupsResponse_DescribedGroupMember_0(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
     w.string(self.member_id)
@@ -189,7 +189,7 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_0(r: Reader) -> DescribeGroup
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, None, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.string()
@@ -198,7 +198,7 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroup
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.cstring()
@@ -208,7 +208,7 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroup
     v_member_metadata = r.cbytes()
     v_member_assignment = r.cbytes()
     r.skip_tags()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
@@ -265,7 +265,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsRespo
     v_protocol_type = r.string()
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members)
 
 def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -275,7 +275,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsRespo
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -285,7 +285,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsRespo
     v_protocol_data = r.string()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(r.array_len())]
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -296,7 +296,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsRespo
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _e_DescribeGroupsResponse_0(self: DescribeGroupsResponse, w: Writer) -> None:
     w_groups = self.groups
@@ -335,28 +335,28 @@ def _e_DescribeGroupsResponse_5(self: DescribeGroupsResponse, w: Writer) -> None
 
 def _d_DescribeGroupsResponse_0(r: Reader) -> DescribeGroupsResponse:
     v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(groups=v_groups)
+    return DescribeGroupsResponse(0, v_groups)
 
 def _d_DescribeGroupsResponse_1(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_3(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_DescribeGroupsResponse_DescribedGroup_3(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_4(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_DescribeGroupsResponse_DescribedGroup_4(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_5(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_DescribeGroupsResponse_DescribedGroup_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 _ENC_DescribeGroupsRequest = (_e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_5,)
 _DEC_DescribeGroupsRequest = (_d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_5,)

@@ -166,13 +166,13 @@ def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequ
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
 def _e_DescribeLogDirsRequest_0(self: DescribeLogDirsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -196,13 +196,13 @@ def _e_DescribeLogDirsRequest_2(self: DescribeLogDirsRequest, w: Writer) -> None
 def _d_DescribeLogDirsRequest_0(r: Reader) -> DescribeLogDirsRequest:
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)]
-    return DescribeLogDirsRequest(topics=v_topics)
+    return DescribeLogDirsRequest(v_topics)
 
 def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)]
     r.skip_tags()
-    return DescribeLogDirsRequest(topics=v_topics)
+    return DescribeLogDirsRequest(v_topics)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(self: DescribeLogDirsResponse_DescribeLogDirsPartition, w: Writer) -> None:
     w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
@@ -213,12 +213,12 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(self: DescribeLogDirsR
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
-    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(self: DescribeLogDirsResponse_DescribeLogDirsTopic, w: Writer) -> None:
     w.string(self.name)
@@ -238,13 +238,13 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsRespo
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.string()
     v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.cstring()
     v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
     w.int16(self.error_code)
@@ -277,14 +277,14 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLog
     v_error_code = r.int16()
     v_log_dir = r.string()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
@@ -292,7 +292,7 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLog
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
     v_total_bytes, v_usable_bytes = r.fixed(_S_qq)
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics, total_bytes=v_total_bytes, usable_bytes=v_usable_bytes)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes)
 
 def _e_DescribeLogDirsResponse_0(self: DescribeLogDirsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -328,25 +328,25 @@ def _e_DescribeLogDirsResponse_4(self: DescribeLogDirsResponse, w: Writer) -> No
 def _d_DescribeLogDirsResponse_0(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_2(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_3(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
 def _d_DescribeLogDirsResponse_4(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
 _ENC_DescribeLogDirsRequest = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2,)
 _DEC_DescribeLogDirsRequest = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)

@@ -213,7 +213,7 @@ def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_Partiti
 def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest_PartitionData:
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeQuorumRequest_PartitionData(partition_index=v_partition_index)
+    return DescribeQuorumRequest_PartitionData(v_partition_index)
 
 def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -227,7 +227,7 @@ def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest_Top
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -239,7 +239,7 @@ def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
 def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
     v_topics = [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumRequest(topics=v_topics)
+    return DescribeQuorumRequest(v_topics)
 
 def _e_DescribeQuorumResponse_ReplicaState_0(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
     w.buf += _S_iq.pack(self.replica_id, self.log_end_offset)
@@ -258,19 +258,19 @@ def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse_Replic
 def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id, v_log_end_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset)
 
 def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_iqqq)
     r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
     v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_qqq)
     r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, replica_directory_id=v_replica_directory_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
@@ -315,14 +315,14 @@ def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumRespon
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
@@ -331,7 +331,7 @@ def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumRespon
     v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _e_DescribeQuorumResponse_TopicData_0(self: DescribeQuorumResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -361,19 +361,19 @@ def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse_T
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.buf.append(0)
@@ -393,7 +393,7 @@ def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse_Li
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return DescribeQuorumResponse_Listener(name=v_name, host=v_host, port=v_port)
+    return DescribeQuorumResponse_Listener(v_name, v_host, v_port)
 
 def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse_Node, w: Writer) -> None:
     w.buf.append(0)
@@ -414,7 +414,7 @@ def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse_Node:
     v_node_id = r.int32()
     v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse_Node(node_id=v_node_id, listeners=v_listeners)
+    return DescribeQuorumResponse_Node(v_node_id, v_listeners)
 
 def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -449,13 +449,13 @@ def _d_DescribeQuorumResponse_0(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     v_topics = [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, topics=v_topics)
+    return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_1(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     v_topics = [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, topics=v_topics)
+    return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
@@ -463,7 +463,7 @@ def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     v_topics = [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(r.carray_len())]
     v_nodes = [_d_DescribeQuorumResponse_Node_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, error_message=v_error_message, topics=v_topics, nodes=v_nodes)
+    return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes)
 
 _ENC_DescribeQuorumRequest = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0,)
 _DEC_DescribeQuorumRequest = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)

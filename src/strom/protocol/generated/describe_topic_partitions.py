@@ -185,7 +185,7 @@ def _e_DescribeTopicPartitionsRequest_TopicRequest_0(self: DescribeTopicPartitio
 def _d_DescribeTopicPartitionsRequest_TopicRequest_0(r: Reader) -> DescribeTopicPartitionsRequest_TopicRequest:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeTopicPartitionsRequest_TopicRequest(name=v_name)
+    return DescribeTopicPartitionsRequest_TopicRequest(v_name)
 
 def _e_DescribeTopicPartitionsRequest_Cursor_0(self: DescribeTopicPartitionsRequest_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -196,7 +196,7 @@ def _d_DescribeTopicPartitionsRequest_Cursor_0(r: Reader) -> DescribeTopicPartit
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsRequest_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    return DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -216,7 +216,7 @@ def _d_DescribeTopicPartitionsRequest_0(r: Reader) -> DescribeTopicPartitionsReq
     v_response_partition_limit = r.int32()
     v_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsRequest_Cursor_0(r)
     r.skip_tags()
-    return DescribeTopicPartitionsRequest(topics=v_topics, response_partition_limit=v_response_partition_limit, cursor=v_cursor)
+    return DescribeTopicPartitionsRequest(v_topics, v_response_partition_limit, v_cursor)
 
 def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
@@ -258,7 +258,7 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
     v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, eligible_leader_replicas=v_eligible_leader_replicas, last_known_elr=v_last_known_elr, offline_replicas=v_offline_replicas)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas)
 
 def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
@@ -280,7 +280,7 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r:
     v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsResponse_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -291,7 +291,7 @@ def _d_DescribeTopicPartitionsResponse_Cursor_0(r: Reader) -> DescribeTopicParti
     v_topic_name = r.cstring()
     v_partition_index = r.int32()
     r.skip_tags()
-    return DescribeTopicPartitionsResponse_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    return DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -311,7 +311,7 @@ def _d_DescribeTopicPartitionsResponse_0(r: Reader) -> DescribeTopicPartitionsRe
     v_topics = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r) for _ in range(r.carray_len())]
     v_next_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsResponse_Cursor_0(r)
     r.skip_tags()
-    return DescribeTopicPartitionsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, next_cursor=v_next_cursor)
+    return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor)
 
 _ENC_DescribeTopicPartitionsRequest = (_e_DescribeTopicPartitionsRequest_0,)
 _DEC_DescribeTopicPartitionsRequest = (_d_DescribeTopicPartitionsRequest_0,)

@@ -125,7 +125,7 @@ def _e_DescribeTransactionsRequest_0(self: DescribeTransactionsRequest, w: Write
 def _d_DescribeTransactionsRequest_0(r: Reader) -> DescribeTransactionsRequest:
     v_transactional_ids = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsRequest(transactional_ids=v_transactional_ids)
+    return DescribeTransactionsRequest(v_transactional_ids)
 
 def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic)
@@ -139,7 +139,7 @@ def _d_DescribeTransactionsResponse_TopicData_0(r: Reader) -> DescribeTransactio
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsResponse_TopicData(topic=v_topic, partitions=v_partitions)
+    return DescribeTransactionsResponse_TopicData(v_topic, v_partitions)
 
 def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransactionsResponse_TransactionState, w: Writer) -> None:
     w.int16(self.error_code)
@@ -159,7 +159,7 @@ def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTra
     v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqqh)
     v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsResponse_TransactionState(error_code=v_error_code, transactional_id=v_transactional_id, transaction_state=v_transaction_state, transaction_timeout_ms=v_transaction_timeout_ms, transaction_start_time_ms=v_transaction_start_time_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
+    return DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics)
 
 def _e_DescribeTransactionsResponse_0(self: DescribeTransactionsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -173,7 +173,7 @@ def _d_DescribeTransactionsResponse_0(r: Reader) -> DescribeTransactionsResponse
     v_throttle_time_ms = r.int32()
     v_transaction_states = [_d_DescribeTransactionsResponse_TransactionState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeTransactionsResponse(throttle_time_ms=v_throttle_time_ms, transaction_states=v_transaction_states)
+    return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states)
 
 _ENC_DescribeTransactionsRequest = (_e_DescribeTransactionsRequest_0,)
 _DEC_DescribeTransactionsRequest = (_d_DescribeTransactionsRequest_0,)

@@ -133,7 +133,7 @@ def _e_DescribeUserScramCredentialsRequest_UserName_0(self: DescribeUserScramCre
 def _d_DescribeUserScramCredentialsRequest_UserName_0(r: Reader) -> DescribeUserScramCredentialsRequest_UserName:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeUserScramCredentialsRequest_UserName(name=v_name)
+    return DescribeUserScramCredentialsRequest_UserName(v_name)
 
 def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsRequest, w: Writer) -> None:
     w_users = self.users
@@ -149,7 +149,7 @@ def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCred
     n = r.cnarray_len()
     v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)]
     r.skip_tags()
-    return DescribeUserScramCredentialsRequest(users=v_users)
+    return DescribeUserScramCredentialsRequest(v_users)
 
 def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserScramCredentialsResponse_CredentialInfo, w: Writer) -> None:
     w.buf += _S_bi.pack(self.mechanism, self.iterations)
@@ -158,7 +158,7 @@ def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserS
 def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse_CredentialInfo:
     v_mechanism, v_iterations = r.fixed(_S_bi)
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse_CredentialInfo(mechanism=v_mechanism, iterations=v_iterations)
+    return DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations)
 
 def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
@@ -176,7 +176,7 @@ def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     v_error_message = r.cnstring()
     v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message, credential_infos=v_credential_infos)
+    return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos)
 
 def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentialsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -192,7 +192,7 @@ def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCre
     v_error_message = r.cnstring()
     v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, results=v_results)
+    return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
 _ENC_DescribeUserScramCredentialsRequest = (_e_DescribeUserScramCredentialsRequest_0,)
 _DEC_DescribeUserScramCredentialsRequest = (_d_DescribeUserScramCredentialsRequest_0,)

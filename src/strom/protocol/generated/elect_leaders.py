@@ -146,13 +146,13 @@ def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest_TopicPart
 def _d_ElectLeadersRequest_TopicPartitions_0(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
+    return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
 def _d_ElectLeadersRequest_TopicPartitions_2(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
+    return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
 def _e_ElectLeadersRequest_0(self: ElectLeadersRequest, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -191,14 +191,14 @@ def _d_ElectLeadersRequest_0(r: Reader) -> ElectLeadersRequest:
     n = r.narray_len()
     v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
     v_timeout_ms = r.int32()
-    return ElectLeadersRequest(topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    return ElectLeadersRequest(0, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_1(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.narray_len()
     v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
     v_timeout_ms = r.int32()
-    return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
@@ -206,7 +206,7 @@ def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)]
     v_timeout_ms = r.int32()
     r.skip_tags()
-    return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_id, self.error_code)
@@ -220,13 +220,13 @@ def _e_ElectLeadersResponse_PartitionResult_2(self: ElectLeadersResponse_Partiti
 def _d_ElectLeadersResponse_PartitionResult_0(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
-    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message)
 
 def _d_ElectLeadersResponse_PartitionResult_2(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message)
 
 def _e_ElectLeadersResponse_ReplicaElectionResult_0(self: ElectLeadersResponse_ReplicaElectionResult, w: Writer) -> None:
     w.string(self.topic)
@@ -246,13 +246,13 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse_R
 def _d_ElectLeadersResponse_ReplicaElectionResult_0(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.string()
     v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
 def _d_ElectLeadersResponse_ReplicaElectionResult_2(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.cstring()
     v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
 def _e_ElectLeadersResponse_0(self: ElectLeadersResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -279,18 +279,18 @@ def _e_ElectLeadersResponse_2(self: ElectLeadersResponse, w: Writer) -> None:
 def _d_ElectLeadersResponse_0(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms = r.int32()
     v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, replica_election_results=v_replica_election_results)
+    return ElectLeadersResponse(v_throttle_time_ms, 0, v_replica_election_results)
 
 def _d_ElectLeadersResponse_1(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
+    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
 def _d_ElectLeadersResponse_2(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
+    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
 _ENC_ElectLeadersRequest = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, _e_ElectLeadersRequest_2,)
 _DEC_ElectLeadersRequest = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)

@@ -219,7 +219,7 @@ def _d_EndQuorumEpochRequest_ReplicaInfo_1(r: Reader) -> EndQuorumEpochRequest_R
     v_candidate_id = r.int32()
     v_candidate_directory_id = r.uuid()
     r.skip_tags()
-    return EndQuorumEpochRequest_ReplicaInfo(candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id)
+    return EndQuorumEpochRequest_ReplicaInfo(v_candidate_id, v_candidate_directory_id)
 
 def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
@@ -239,13 +239,13 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_Partiti
 def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_successors = [r.int32() for _ in range(r.array_len())]
-    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_successors=v_preferred_successors)
+    return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors)
 
 def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_candidates=v_preferred_candidates)
+    return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, DEFAULT, v_preferred_candidates)
 
 def _e_EndQuorumEpochRequest_TopicData_0(self: EndQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -265,13 +265,13 @@ def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest_TopicData, 
 def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
@@ -290,7 +290,7 @@ def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochReques
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return EndQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    return EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_EndQuorumEpochRequest_0(self: EndQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -314,14 +314,14 @@ def _e_EndQuorumEpochRequest_1(self: EndQuorumEpochRequest, w: Writer) -> None:
 def _d_EndQuorumEpochRequest_0(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.nstring()
     v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics)
+    return EndQuorumEpochRequest(v_cluster_id, v_topics)
 
 def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.cnstring()
     v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
     v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
+    return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints)
 
 def _e_EndQuorumEpochResponse_PartitionData_0(self: EndQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
@@ -332,12 +332,12 @@ def _e_EndQuorumEpochResponse_PartitionData_1(self: EndQuorumEpochResponse_Parti
 
 def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     r.skip_tags()
-    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -357,13 +357,13 @@ def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse_TopicData
 def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_EndQuorumEpochResponse_NodeEndpoint_0(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
@@ -382,7 +382,7 @@ def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochRespons
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return EndQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_EndQuorumEpochResponse_0(self: EndQuorumEpochResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -410,20 +410,20 @@ def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None
 def _d_EndQuorumEpochResponse_0(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochResponse(error_code=v_error_code, topics=v_topics)
+    return EndQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
     v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
         else:
             r.skip(size)
-    return EndQuorumEpochResponse(error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
 _ENC_EndQuorumEpochRequest = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochRequest_1,)
 _DEC_EndQuorumEpochRequest = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)

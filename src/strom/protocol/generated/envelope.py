@@ -85,7 +85,7 @@ def _d_EnvelopeRequest_0(r: Reader) -> EnvelopeRequest:
     v_request_principal = r.cnbytes()
     v_client_host_address = r.cbytes()
     r.skip_tags()
-    return EnvelopeRequest(request_data=v_request_data, request_principal=v_request_principal, client_host_address=v_client_host_address)
+    return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address)
 
 def _e_EnvelopeResponse_0(self: EnvelopeResponse, w: Writer) -> None:
     w.cnbytes(self.response_data)
@@ -96,7 +96,7 @@ def _d_EnvelopeResponse_0(r: Reader) -> EnvelopeResponse:
     v_response_data = r.cnbytes()
     v_error_code = r.int16()
     r.skip_tags()
-    return EnvelopeResponse(response_data=v_response_data, error_code=v_error_code)
+    return EnvelopeResponse(v_response_data, v_error_code)
 
 _ENC_EnvelopeRequest = (_e_EnvelopeRequest_0,)
 _DEC_EnvelopeRequest = (_d_EnvelopeRequest_0,)

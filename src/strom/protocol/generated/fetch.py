@@ -334,7 +334,7 @@ def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest_ReplicaState:
 def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest_ReplicaState:
     v_replica_id, v_replica_epoch = r.fixed(_S_iq)
     r.skip_tags()
-    return FetchRequest_ReplicaState(replica_id=v_replica_id, replica_epoch=v_replica_epoch)
+    return FetchRequest_ReplicaState(v_replica_id, v_replica_epoch)
 
 def _e_FetchRequest_FetchPartition_0(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition, self.fetch_offset, self.partition_max_bytes)
@@ -360,32 +360,32 @@ def _e_FetchRequest_FetchPartition_17(self: FetchRequest_FetchPartition, w: Writ
 
 def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_partition_max_bytes = r.fixed(_S_iqi)
-    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, -1, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_5(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iqqi)
-    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqqi)
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     r.skip_tags()
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     v_replica_directory_id: bytes = ZERO_UUID
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes, replica_directory_id=v_replica_directory_id)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes, v_replica_directory_id)
 
 def _e_FetchRequest_FetchTopic_0(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.string(self.topic)
@@ -435,35 +435,35 @@ def _e_FetchRequest_FetchTopic_17(self: FetchRequest_FetchTopic, w: Writer) -> N
 def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.cstring()
     v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _e_FetchRequest_ForgottenTopic_0(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     pass
@@ -497,19 +497,19 @@ def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
 def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.string()
     v_partitions = [r.int32() for _ in range(r.array_len())]
-    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic('', v_topic_id, v_partitions)
 
 def _e_FetchRequest_0(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iii.pack(self.replica_id, self.max_wait_ms, self.min_bytes)
@@ -656,41 +656,41 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
 def _d_FetchRequest_0(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes = r.fixed(_S_iii)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, topics=v_topics)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, 2147483647, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_3(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_4(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_5(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_7(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_9(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_11(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
     v_rack_id = r.string()
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
@@ -698,14 +698,14 @@ def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
@@ -713,14 +713,14 @@ def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
@@ -729,7 +729,7 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -739,7 +739,7 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
             v_replica_state = _d_FetchRequest_ReplicaState_15(s)
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
@@ -748,7 +748,7 @@ def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -758,7 +758,7 @@ def _d_FetchRequest_17(r: Reader) -> FetchRequest:
             v_replica_state = _d_FetchRequest_ReplicaState_15(s)
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _e_FetchResponse_EpochEndOffset_0(self: FetchResponse_EpochEndOffset, w: Writer) -> None:
     pass
@@ -773,7 +773,7 @@ def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse_EpochEndOffset
 def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse_EpochEndOffset:
     v_epoch, v_end_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return FetchResponse_EpochEndOffset(epoch=v_epoch, end_offset=v_end_offset)
+    return FetchResponse_EpochEndOffset(v_epoch, v_end_offset)
 
 def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     pass
@@ -788,7 +788,7 @@ def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse_LeaderIdAndE
 def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return FetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchResponse_SnapshotId_0(self: FetchResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
@@ -799,12 +799,12 @@ def _e_FetchResponse_SnapshotId_12(self: FetchResponse_SnapshotId, w: Writer) ->
 
 def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
-    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
     pass
@@ -821,12 +821,12 @@ def _d_FetchResponse_AbortedTransaction_0(r: Reader) -> FetchResponse_AbortedTra
 
 def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse_AbortedTransaction:
     v_producer_id, v_first_offset = r.fixed(_S_qq)
-    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse_AbortedTransaction:
     v_producer_id, v_first_offset = r.fixed(_S_qq)
     r.skip_tags()
-    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _e_FetchResponse_PartitionData_0(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.partition_index, self.error_code, self.high_watermark)
@@ -895,21 +895,21 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
 def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark = r.fixed(_S_ihq)
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, -1, -1, DEFAULT, DEFAULT, DEFAULT, DEFAULT, -1, v_records)
 
 def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, -1, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
@@ -917,7 +917,7 @@ def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
     v_preferred_read_replica = r.int32()
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, v_preferred_read_replica, v_records)
 
 def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
@@ -928,7 +928,7 @@ def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_diverging_epoch: FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
     v_current_leader: FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
     v_snapshot_id: FetchResponse_SnapshotId = FetchResponse_SnapshotId()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -941,7 +941,7 @@ def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
             v_snapshot_id = _d_FetchResponse_SnapshotId_12(s)
         else:
             r.skip(size)
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, diverging_epoch=v_diverging_epoch, current_leader=v_current_leader, snapshot_id=v_snapshot_id, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, v_diverging_epoch, v_current_leader, v_snapshot_id, v_aborted_transactions, v_preferred_read_replica, v_records)
 
 def _e_FetchResponse_FetchableTopicResponse_0(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
@@ -990,34 +990,34 @@ def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse_FetchableTopi
 def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.cstring()
     v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic_id = r.uuid()
     v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse_FetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions)
 
 def _e_FetchResponse_NodeEndpoint_0(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
     pass
@@ -1045,7 +1045,7 @@ def _d_FetchResponse_NodeEndpoint_16(r: Reader) -> FetchResponse_NodeEndpoint:
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return FetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return FetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_FetchResponse_0(self: FetchResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -1122,57 +1122,57 @@ def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
 
 def _d_FetchResponse_0(r: Reader) -> FetchResponse:
     v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
-    return FetchResponse(responses=v_responses)
+    return FetchResponse(0, 0, 0, v_responses)
 
 def _d_FetchResponse_1(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_4(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_5(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_7(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_11(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_12(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_13(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[FetchResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(s.carray_len())]
         else:
             r.skip(size)
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses, node_endpoints=v_node_endpoints)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints)
 
 _ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_3, _e_FetchRequest_4, _e_FetchRequest_5, _e_FetchRequest_5, _e_FetchRequest_7, _e_FetchRequest_7, _e_FetchRequest_9, _e_FetchRequest_9, _e_FetchRequest_11, _e_FetchRequest_12, _e_FetchRequest_13, _e_FetchRequest_13, _e_FetchRequest_15, _e_FetchRequest_15, _e_FetchRequest_17,)
 _DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)

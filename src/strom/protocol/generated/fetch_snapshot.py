@@ -235,7 +235,7 @@ def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, 
 def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchSnapshotRequest_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
@@ -259,21 +259,21 @@ def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotReque
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     r.skip_tags()
-    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position)
+    return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     v_replica_directory_id: bytes = ZERO_UUID
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position, replica_directory_id=v_replica_directory_id)
+    return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position, v_replica_directory_id)
 
 def _e_FetchSnapshotRequest_TopicSnapshot_0(self: FetchSnapshotRequest_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
@@ -295,13 +295,13 @@ def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest_T
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
@@ -333,27 +333,27 @@ def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
     v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
+    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics)
 
 def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
     v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(r.carray_len())]
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
+    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics)
 
 def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
@@ -362,7 +362,7 @@ def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId
 def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
     r.skip_tags()
-    return FetchSnapshotResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
@@ -371,7 +371,7 @@ def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_Lead
 def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return FetchSnapshotResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ih.pack(self.index, self.error_code)
@@ -391,14 +391,14 @@ def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResp
     v_size, v_position = r.fixed(_S_qq)
     v_unaligned_records = r.crecords()
     v_current_leader: FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_current_leader = _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(s)
         else:
             r.skip(size)
-    return FetchSnapshotResponse_PartitionSnapshot(index=v_index, error_code=v_error_code, snapshot_id=v_snapshot_id, current_leader=v_current_leader, size=v_size, position=v_position, unaligned_records=v_unaligned_records)
+    return FetchSnapshotResponse_PartitionSnapshot(v_index, v_error_code, v_snapshot_id, v_current_leader, v_size, v_position, v_unaligned_records)
 
 def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
@@ -412,7 +412,7 @@ def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse
     v_name = r.cstring()
     v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotResponse_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions)
 
 def _e_FetchSnapshotResponse_NodeEndpoint_0(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
@@ -432,7 +432,7 @@ def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse_
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return FetchSnapshotResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    return FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -462,20 +462,20 @@ def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FetchSnapshotResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
     v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
         else:
             r.skip(size)
-    return FetchSnapshotResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints)
 
 _ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_1,)
 _DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)

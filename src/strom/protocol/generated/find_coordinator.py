@@ -131,24 +131,24 @@ def _e_FindCoordinatorRequest_4(self: FindCoordinatorRequest, w: Writer) -> None
 
 def _d_FindCoordinatorRequest_0(r: Reader) -> FindCoordinatorRequest:
     v_key = r.string()
-    return FindCoordinatorRequest(key=v_key)
+    return FindCoordinatorRequest(v_key)
 
 def _d_FindCoordinatorRequest_1(r: Reader) -> FindCoordinatorRequest:
     v_key = r.string()
     v_key_type = r.int8()
-    return FindCoordinatorRequest(key=v_key, key_type=v_key_type)
+    return FindCoordinatorRequest(v_key, v_key_type)
 
 def _d_FindCoordinatorRequest_3(r: Reader) -> FindCoordinatorRequest:
     v_key = r.cstring()
     v_key_type = r.int8()
     r.skip_tags()
-    return FindCoordinatorRequest(key=v_key, key_type=v_key_type)
+    return FindCoordinatorRequest(v_key, v_key_type)
 
 def _d_FindCoordinatorRequest_4(r: Reader) -> FindCoordinatorRequest:
     v_key_type = r.int8()
     v_coordinator_keys = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return FindCoordinatorRequest(key_type=v_key_type, coordinator_keys=v_coordinator_keys)
+    return FindCoordinatorRequest('', v_key_type, v_coordinator_keys)
 
 def _e_FindCoordinatorResponse_Coordinator_0(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     pass
@@ -178,7 +178,7 @@ def _d_FindCoordinatorResponse_Coordinator_4(r: Reader) -> FindCoordinatorRespon
     v_port, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return FindCoordinatorResponse_Coordinator(key=v_key, node_id=v_node_id, host=v_host, port=v_port, error_code=v_error_code, error_message=v_error_message)
+    return FindCoordinatorResponse_Coordinator(v_key, v_node_id, v_host, v_port, v_error_code, v_error_message)
 
 def _e_FindCoordinatorResponse_0(self: FindCoordinatorResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.node_id)
@@ -212,7 +212,7 @@ def _d_FindCoordinatorResponse_0(r: Reader) -> FindCoordinatorResponse:
     v_error_code, v_node_id = r.fixed(_S_hi)
     v_host = r.string()
     v_port = r.int32()
-    return FindCoordinatorResponse(error_code=v_error_code, node_id=v_node_id, host=v_host, port=v_port)
+    return FindCoordinatorResponse(0, v_error_code, '', v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -220,7 +220,7 @@ def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, node_id=v_node_id, host=v_host, port=v_port)
+    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -229,13 +229,13 @@ def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
     v_host = r.cstring()
     v_port = r.int32()
     r.skip_tags()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, node_id=v_node_id, host=v_host, port=v_port)
+    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_4(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms = r.int32()
     v_coordinators = [_d_FindCoordinatorResponse_Coordinator_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, coordinators=v_coordinators)
+    return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators)
 
 _ENC_FindCoordinatorRequest = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_3, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4,)
 _DEC_FindCoordinatorRequest = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)

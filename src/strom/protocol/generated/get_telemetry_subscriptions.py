@@ -91,7 +91,7 @@ def _e_GetTelemetrySubscriptionsRequest_0(self: GetTelemetrySubscriptionsRequest
 def _d_GetTelemetrySubscriptionsRequest_0(r: Reader) -> GetTelemetrySubscriptionsRequest:
     v_client_instance_id = r.uuid()
     r.skip_tags()
-    return GetTelemetrySubscriptionsRequest(client_instance_id=v_client_instance_id)
+    return GetTelemetrySubscriptionsRequest(v_client_instance_id)
 
 def _e_GetTelemetrySubscriptionsResponse_0(self: GetTelemetrySubscriptionsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -116,7 +116,7 @@ def _d_GetTelemetrySubscriptionsResponse_0(r: Reader) -> GetTelemetrySubscriptio
     v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality = r.fixed(_S_iio)
     v_requested_metrics = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return GetTelemetrySubscriptionsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, accepted_compression_types=v_accepted_compression_types, push_interval_ms=v_push_interval_ms, telemetry_max_bytes=v_telemetry_max_bytes, delta_temporality=v_delta_temporality, requested_metrics=v_requested_metrics)
+    return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics)
 
 _ENC_GetTelemetrySubscriptionsRequest = (_e_GetTelemetrySubscriptionsRequest_0,)
 _DEC_GetTelemetrySubscriptionsRequest = (_d_GetTelemetrySubscriptionsRequest_0,)

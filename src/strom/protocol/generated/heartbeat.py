@@ -98,14 +98,14 @@ def _d_HeartbeatRequest_0(r: Reader) -> HeartbeatRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id)
 
 def _d_HeartbeatRequest_3(r: Reader) -> HeartbeatRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id)
 
 def _d_HeartbeatRequest_4(r: Reader) -> HeartbeatRequest:
     v_group_id = r.cstring()
@@ -113,7 +113,7 @@ def _d_HeartbeatRequest_4(r: Reader) -> HeartbeatRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     r.skip_tags()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id)
 
 def _e_HeartbeatResponse_0(self: HeartbeatResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -127,16 +127,16 @@ def _e_HeartbeatResponse_4(self: HeartbeatResponse, w: Writer) -> None:
 
 def _d_HeartbeatResponse_0(r: Reader) -> HeartbeatResponse:
     v_error_code = r.int16()
-    return HeartbeatResponse(error_code=v_error_code)
+    return HeartbeatResponse(0, v_error_code)
 
 def _d_HeartbeatResponse_1(r: Reader) -> HeartbeatResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_HeartbeatRequest = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
 _DEC_HeartbeatRequest = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)

@@ -145,14 +145,14 @@ def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(r: Reader) -> Incrementa
     v_name = r.string()
     v_config_operation = r.int8()
     v_value = r.nstring()
-    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(v_name, v_config_operation, v_value)
 
 def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_config_operation = r.int8()
     v_value = r.cnstring()
     r.skip_tags()
-    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(v_name, v_config_operation, v_value)
 
 def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
     w.int8(self.resource_type)
@@ -175,14 +175,14 @@ def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> Incre
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _e_IncrementalAlterConfigsRequest_0(self: IncrementalAlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -202,13 +202,13 @@ def _e_IncrementalAlterConfigsRequest_1(self: IncrementalAlterConfigsRequest, w:
 def _d_IncrementalAlterConfigsRequest_0(r: Reader) -> IncrementalAlterConfigsRequest:
     v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(r.array_len())]
     v_validate_only = r.bool()
-    return IncrementalAlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_IncrementalAlterConfigsRequest_1(r: Reader) -> IncrementalAlterConfigsRequest:
     v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(r.carray_len())]
     v_validate_only = r.bool()
     r.skip_tags()
-    return IncrementalAlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -228,7 +228,7 @@ def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader)
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader) -> IncrementalAlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
@@ -236,7 +236,7 @@ def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader)
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _e_IncrementalAlterConfigsResponse_0(self: IncrementalAlterConfigsResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -256,13 +256,13 @@ def _e_IncrementalAlterConfigsResponse_1(self: IncrementalAlterConfigsResponse, 
 def _d_IncrementalAlterConfigsResponse_0(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(r.array_len())]
-    return IncrementalAlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_IncrementalAlterConfigsResponse_1(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return IncrementalAlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 _ENC_IncrementalAlterConfigsRequest = (_e_IncrementalAlterConfigsRequest_0, _e_IncrementalAlterConfigsRequest_1,)
 _DEC_IncrementalAlterConfigsRequest = (_d_IncrementalAlterConfigsRequest_0, _d_IncrementalAlterConfigsRequest_1,)

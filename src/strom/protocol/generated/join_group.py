@@ -146,13 +146,13 @@ def _e_JoinGroupRequest_JoinGroupRequestProtocol_6(self: JoinGroupRequest_JoinGr
 def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata)
 
 def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.cstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata)
 
 def _e_JoinGroupRequest_0(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -216,7 +216,7 @@ def _d_JoinGroupRequest_0(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_protocol_type = r.string()
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, member_id=v_member_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, -1, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
@@ -224,7 +224,7 @@ def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_protocol_type = r.string()
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
@@ -233,7 +233,7 @@ def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_group_instance_id = r.nstring()
     v_protocol_type = r.string()
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
@@ -243,7 +243,7 @@ def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_protocol_type = r.cstring()
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
@@ -254,7 +254,7 @@ def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
     v_reason = r.cnstring()
     r.skip_tags()
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols, reason=v_reason)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason)
 
 def _e_JoinGroupResponse_JoinGroupResponseMember_0(self: JoinGroupResponse_JoinGroupResponseMember, w: Writer) -> None:
     w.string(self.member_id)
@@ -274,20 +274,20 @@ def _e_JoinGroupResponse_JoinGroupResponseMember_6(self: JoinGroupResponse_JoinG
 def _d_JoinGroupResponse_JoinGroupResponseMember_0(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, None, v_metadata)
 
 def _d_JoinGroupResponse_JoinGroupResponseMember_5(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_metadata = r.bytes_()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata)
 
 def _d_JoinGroupResponse_JoinGroupResponseMember_6(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata)
 
 def _e_JoinGroupResponse_0(self: JoinGroupResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.generation_id)
@@ -361,7 +361,7 @@ def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(0, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -369,7 +369,7 @@ def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -377,7 +377,7 @@ def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -386,7 +386,7 @@ def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     v_member_id = r.cstring()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -396,7 +396,7 @@ def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_member_id = r.cstring()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -407,7 +407,7 @@ def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_member_id = r.cstring()
     v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, leader=v_leader, skip_assignment=v_skip_assignment, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members)
 
 _ENC_JoinGroupRequest = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_5, _e_JoinGroupRequest_6, _e_JoinGroupRequest_6, _e_JoinGroupRequest_8, _e_JoinGroupRequest_8,)
 _DEC_JoinGroupRequest = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)

@@ -49,7 +49,7 @@ def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
 def _d_KRaftVersionRecord_0(r: Reader) -> KRaftVersionRecord:
     v_version, v_k_raft_version = r.fixed(_S_hh)
     r.skip_tags()
-    return KRaftVersionRecord(version=v_version, k_raft_version=v_k_raft_version)
+    return KRaftVersionRecord(v_version, v_k_raft_version)
 
 _ENC_KRaftVersionRecord = (_e_KRaftVersionRecord_0,)
 _DEC_KRaftVersionRecord = (_d_KRaftVersionRecord_0,)

@@ -75,13 +75,13 @@ def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage_Voter, w: Writer) -
 def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage_Voter:
     v_voter_id = r.int32()
     r.skip_tags()
-    return LeaderChangeMessage_Voter(voter_id=v_voter_id)
+    return LeaderChangeMessage_Voter(v_voter_id)
 
 def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     r.skip_tags()
-    return LeaderChangeMessage_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
+    return LeaderChangeMessage_Voter(v_voter_id, v_voter_directory_id)
 
 def _e_LeaderChangeMessage_0(self: LeaderChangeMessage, w: Writer) -> None:
     w.buf += _S_hi.pack(self.version, self.leader_id)
@@ -112,14 +112,14 @@ def _d_LeaderChangeMessage_0(r: Reader) -> LeaderChangeMessage:
     v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
     v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderChangeMessage(version=v_version, leader_id=v_leader_id, voters=v_voters, granting_voters=v_granting_voters)
+    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
     v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
     v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaderChangeMessage(version=v_version, leader_id=v_leader_id, voters=v_voters, granting_voters=v_granting_voters)
+    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 _ENC_LeaderChangeMessage = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
 _DEC_LeaderChangeMessage = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)

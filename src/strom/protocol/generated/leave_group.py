@@ -138,20 +138,20 @@ def _d_LeaveGroupRequest_MemberIdentity_0(r: Reader) -> LeaveGroupRequest_Member
 def _d_LeaveGroupRequest_MemberIdentity_3(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id)
 
 def _d_LeaveGroupRequest_MemberIdentity_4(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id)
 
 def _d_LeaveGroupRequest_MemberIdentity_5(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_reason = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id, reason=v_reason)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, v_reason)
 
 def _e_LeaveGroupRequest_0(self: LeaveGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -183,24 +183,24 @@ def _e_LeaveGroupRequest_5(self: LeaveGroupRequest, w: Writer) -> None:
 def _d_LeaveGroupRequest_0(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
     v_member_id = r.string()
-    return LeaveGroupRequest(group_id=v_group_id, member_id=v_member_id)
+    return LeaveGroupRequest(v_group_id, v_member_id)
 
 def _d_LeaveGroupRequest_3(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
     v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(r.array_len())]
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_4(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
     v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_5(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
     v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     pass
@@ -223,14 +223,14 @@ def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse_Memb
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_error_code = r.int16()
-    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -255,22 +255,22 @@ def _e_LeaveGroupResponse_4(self: LeaveGroupResponse, w: Writer) -> None:
 
 def _d_LeaveGroupResponse_0(r: Reader) -> LeaveGroupResponse:
     v_error_code = r.int16()
-    return LeaveGroupResponse(error_code=v_error_code)
+    return LeaveGroupResponse(0, v_error_code)
 
 def _d_LeaveGroupResponse_1(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code)
 
 def _d_LeaveGroupResponse_3(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(r.array_len())]
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
 def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
 _ENC_LeaveGroupRequest = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_3, _e_LeaveGroupRequest_4, _e_LeaveGroupRequest_5,)
 _DEC_LeaveGroupRequest = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)

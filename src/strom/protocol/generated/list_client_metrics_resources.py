@@ -97,7 +97,7 @@ def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(self: ListClie
 def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r: Reader) -> ListClientMetricsResourcesResponse_ClientMetricsResource:
     v_name = r.cstring()
     r.skip_tags()
-    return ListClientMetricsResourcesResponse_ClientMetricsResource(name=v_name)
+    return ListClientMetricsResourcesResponse_ClientMetricsResource(v_name)
 
 def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -111,7 +111,7 @@ def _d_ListClientMetricsResourcesResponse_0(r: Reader) -> ListClientMetricsResou
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListClientMetricsResourcesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_metrics_resources=v_client_metrics_resources)
+    return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources)
 
 _ENC_ListClientMetricsResourcesRequest = (_e_ListClientMetricsResourcesRequest_0,)
 _DEC_ListClientMetricsResourcesRequest = (_d_ListClientMetricsResourcesRequest_0,)

@@ -129,13 +129,13 @@ def _d_ListGroupsRequest_3(r: Reader) -> ListGroupsRequest:
 def _d_ListGroupsRequest_4(r: Reader) -> ListGroupsRequest:
     v_states_filter = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListGroupsRequest(states_filter=v_states_filter)
+    return ListGroupsRequest(v_states_filter)
 
 def _d_ListGroupsRequest_5(r: Reader) -> ListGroupsRequest:
     v_states_filter = [r.cstring() for _ in range(r.carray_len())]
     v_types_filter = [r.cstring() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListGroupsRequest(states_filter=v_states_filter, types_filter=v_types_filter)
+    return ListGroupsRequest(v_states_filter, v_types_filter)
 
 def _e_ListGroupsResponse_ListedGroup_0(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.string(self.group_id)
@@ -162,20 +162,20 @@ def _e_ListGroupsResponse_ListedGroup_5(self: ListGroupsResponse_ListedGroup, w:
 def _d_ListGroupsResponse_ListedGroup_0(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.string()
     v_protocol_type = r.string()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type)
 
 def _d_ListGroupsResponse_ListedGroup_3(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type)
 
 def _d_ListGroupsResponse_ListedGroup_4(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     v_group_state = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state)
 
 def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
@@ -183,7 +183,7 @@ def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedG
     v_group_state = r.cstring()
     v_group_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state, group_type=v_group_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type)
 
 def _e_ListGroupsResponse_0(self: ListGroupsResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -226,30 +226,30 @@ def _e_ListGroupsResponse_5(self: ListGroupsResponse, w: Writer) -> None:
 def _d_ListGroupsResponse_0(r: Reader) -> ListGroupsResponse:
     v_error_code = r.int16()
     v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
-    return ListGroupsResponse(error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(0, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_1(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_3(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_4(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 _ENC_ListGroupsRequest = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_3, _e_ListGroupsRequest_4, _e_ListGroupsRequest_5,)
 _DEC_ListGroupsRequest = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)

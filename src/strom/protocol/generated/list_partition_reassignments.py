@@ -142,7 +142,7 @@ def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r: R
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes)
 
 def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -160,7 +160,7 @@ def _d_ListPartitionReassignmentsRequest_0(r: Reader) -> ListPartitionReassignme
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)]
     r.skip_tags()
-    return ListPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
+    return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
 def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: ListPartitionReassignmentsResponse_OngoingPartitionReassignment, w: Writer) -> None:
     w.int32(self.partition_index)
@@ -184,7 +184,7 @@ def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r: Read
     v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
     v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(partition_index=v_partition_index, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas)
+    return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas)
 
 def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListPartitionReassignmentsResponse_OngoingTopicReassignment, w: Writer) -> None:
     w.cstring(self.name)
@@ -198,7 +198,7 @@ def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) 
     v_name = r.cstring()
     v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsResponse_OngoingTopicReassignment(name=v_name, partitions=v_partitions)
+    return ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions)
 
 def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -214,7 +214,7 @@ def _d_ListPartitionReassignmentsResponse_0(r: Reader) -> ListPartitionReassignm
     v_error_message = r.cnstring()
     v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListPartitionReassignmentsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, topics=v_topics)
+    return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics)
 
 _ENC_ListPartitionReassignmentsRequest = (_e_ListPartitionReassignmentsRequest_0,)
 _DEC_ListPartitionReassignmentsRequest = (_d_ListPartitionReassignmentsRequest_0,)

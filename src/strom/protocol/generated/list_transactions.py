@@ -124,14 +124,14 @@ def _d_ListTransactionsRequest_0(r: Reader) -> ListTransactionsRequest:
     v_state_filters = [r.cstring() for _ in range(r.carray_len())]
     v_producer_id_filters = [r.int64() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListTransactionsRequest(state_filters=v_state_filters, producer_id_filters=v_producer_id_filters)
+    return ListTransactionsRequest(v_state_filters, v_producer_id_filters)
 
 def _d_ListTransactionsRequest_1(r: Reader) -> ListTransactionsRequest:
     v_state_filters = [r.cstring() for _ in range(r.carray_len())]
     v_producer_id_filters = [r.int64() for _ in range(r.carray_len())]
     v_duration_filter = r.int64()
     r.skip_tags()
-    return ListTransactionsRequest(state_filters=v_state_filters, producer_id_filters=v_producer_id_filters, duration_filter=v_duration_filter)
+    return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter)
 
 def _e_ListTransactionsResponse_TransactionState_0(self: ListTransactionsResponse_TransactionState, w: Writer) -> None:
     w.cstring(self.transactional_id)
@@ -144,7 +144,7 @@ def _d_ListTransactionsResponse_TransactionState_0(r: Reader) -> ListTransaction
     v_producer_id = r.int64()
     v_transaction_state = r.cstring()
     r.skip_tags()
-    return ListTransactionsResponse_TransactionState(transactional_id=v_transactional_id, producer_id=v_producer_id, transaction_state=v_transaction_state)
+    return ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state)
 
 def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -163,7 +163,7 @@ def _d_ListTransactionsResponse_0(r: Reader) -> ListTransactionsResponse:
     v_unknown_state_filters = [r.cstring() for _ in range(r.carray_len())]
     v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ListTransactionsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, unknown_state_filters=v_unknown_state_filters, transaction_states=v_transaction_states)
+    return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states)
 
 _ENC_ListTransactionsRequest = (_e_ListTransactionsRequest_0, _e_ListTransactionsRequest_1,)
 _DEC_ListTransactionsRequest = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)

@@ -186,18 +186,18 @@ def _e_MetadataRequest_MetadataRequestTopic_10(self: MetadataRequest_MetadataReq
 
 def _d_MetadataRequest_MetadataRequestTopic_0(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.string()
-    return MetadataRequest_MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name)
 
 def _d_MetadataRequest_MetadataRequestTopic_9(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.cstring()
     r.skip_tags()
-    return MetadataRequest_MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name)
 
 def _d_MetadataRequest_MetadataRequestTopic_10(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_topic_id = r.uuid()
     v_name = r.cnstring()
     r.skip_tags()
-    return MetadataRequest_MetadataRequestTopic(topic_id=v_topic_id, name=v_name)
+    return MetadataRequest_MetadataRequestTopic(v_topic_id, v_name)
 
 def _e_MetadataRequest_0(self: MetadataRequest, w: Writer) -> None:
     w_topics = self.topics or []
@@ -269,45 +269,45 @@ def _e_MetadataRequest_11(self: MetadataRequest, w: Writer) -> None:
 
 def _d_MetadataRequest_0(r: Reader) -> MetadataRequest:
     v_topics = [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(r.array_len())]
-    return MetadataRequest(topics=v_topics)
+    return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_1(r: Reader) -> MetadataRequest:
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
-    return MetadataRequest(topics=v_topics)
+    return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_4(r: Reader) -> MetadataRequest:
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
     v_allow_auto_topic_creation = r.bool()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation)
 
 def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)]
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
     v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed(_S_oo)
     r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations)
 
 def _e_MetadataResponse_MetadataResponseBroker_0(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
     w.int32(self.node_id)
@@ -331,14 +331,14 @@ def _d_MetadataResponse_MetadataResponseBroker_0(r: Reader) -> MetadataResponse_
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port)
 
 def _d_MetadataResponse_MetadataResponseBroker_1(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
     v_rack = r.nstring()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack)
 
 def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
@@ -346,7 +346,7 @@ def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse_
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack)
 
 def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
@@ -409,21 +409,21 @@ def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataRespon
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes)
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes)
 
 def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     v_replica_nodes = [r.int32() for _ in range(r.array_len())]
     v_isr_nodes = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
@@ -431,7 +431,7 @@ def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataRespon
     v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
     w.int16(self.error_code)
@@ -517,28 +517,28 @@ def _d_MetadataResponse_MetadataResponseTopic_0(r: Reader) -> MetadataResponse_M
     v_error_code = r.int16()
     v_name = r.string()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, False, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
@@ -546,7 +546,7 @@ def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_M
     v_is_internal = r.bool()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
     v_topic_authorized_operations = r.int32()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
@@ -555,7 +555,7 @@ def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_M
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
@@ -565,7 +565,7 @@ def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
@@ -575,7 +575,7 @@ def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
     v_topic_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_MetadataResponse_0(self: MetadataResponse, w: Writer) -> None:
     w_brokers = self.brokers
@@ -724,20 +724,20 @@ def _e_MetadataResponse_12(self: MetadataResponse, w: Writer) -> None:
 def _d_MetadataResponse_0(r: Reader) -> MetadataResponse:
     v_brokers = [_d_MetadataResponse_MetadataResponseBroker_0(r) for _ in range(r.array_len())]
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_0(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, topics=v_topics)
+    return MetadataResponse(0, v_brokers, None, -1, v_topics)
 
 def _d_MetadataResponse_1(r: Reader) -> MetadataResponse:
     v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(0, v_brokers, None, v_controller_id, v_topics)
 
 def _d_MetadataResponse_2(r: Reader) -> MetadataResponse:
     v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(0, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_3(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -745,7 +745,7 @@ def _d_MetadataResponse_3(r: Reader) -> MetadataResponse:
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_5(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -753,7 +753,7 @@ def _d_MetadataResponse_5(r: Reader) -> MetadataResponse:
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_5(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_7(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -761,7 +761,7 @@ def _d_MetadataResponse_7(r: Reader) -> MetadataResponse:
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_7(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_8(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -770,7 +770,7 @@ def _d_MetadataResponse_8(r: Reader) -> MetadataResponse:
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_8(r) for _ in range(r.array_len())]
     v_cluster_authorized_operations = r.int32()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_9(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -780,7 +780,7 @@ def _d_MetadataResponse_9(r: Reader) -> MetadataResponse:
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(r.carray_len())]
     v_cluster_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -790,7 +790,7 @@ def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(r.carray_len())]
     v_cluster_authorized_operations = r.int32()
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_11(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -799,7 +799,7 @@ def _d_MetadataResponse_11(r: Reader) -> MetadataResponse:
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_12(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
@@ -808,7 +808,7 @@ def _d_MetadataResponse_12(r: Reader) -> MetadataResponse:
     v_controller_id = r.int32()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_12(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 _ENC_MetadataRequest = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_8, _e_MetadataRequest_9, _e_MetadataRequest_10, _e_MetadataRequest_11, _e_MetadataRequest_11,)
 _DEC_MetadataRequest = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)

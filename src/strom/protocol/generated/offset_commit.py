@@ -172,23 +172,23 @@ def _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(self: OffsetCommitRequ
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, -1, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_commit_timestamp = r.fixed(_S_iqq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, commit_timestamp=v_commit_timestamp, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, v_commit_timestamp, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata)
 
 def _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
@@ -222,23 +222,23 @@ def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest_
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _e_OffsetCommitRequest_0(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -308,14 +308,14 @@ def _e_OffsetCommitRequest_8(self: OffsetCommitRequest, w: Writer) -> None:
 def _d_OffsetCommitRequest_0(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, -1, '', None, -1, v_topics)
 
 def _d_OffsetCommitRequest_1(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_2(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
@@ -323,21 +323,21 @@ def _d_OffsetCommitRequest_2(r: Reader) -> OffsetCommitRequest:
     v_member_id = r.string()
     v_retention_time_ms = r.int64()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, retention_time_ms=v_retention_time_ms, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, v_retention_time_ms, v_topics)
 
 def _d_OffsetCommitRequest_5(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_6(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_7(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
@@ -345,7 +345,7 @@ def _d_OffsetCommitRequest_7(r: Reader) -> OffsetCommitRequest:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
 def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.cstring()
@@ -354,7 +354,7 @@ def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     v_group_instance_id = r.cnstring()
     v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
 def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(self: OffsetCommitResponse_OffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -365,12 +365,12 @@ def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(self: OffsetCommitRe
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(self: OffsetCommitResponse_OffsetCommitResponseTopic, w: Writer) -> None:
     w.string(self.name)
@@ -390,13 +390,13 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitRespon
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
 def _e_OffsetCommitResponse_0(self: OffsetCommitResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -421,18 +421,18 @@ def _e_OffsetCommitResponse_8(self: OffsetCommitResponse, w: Writer) -> None:
 
 def _d_OffsetCommitResponse_0(r: Reader) -> OffsetCommitResponse:
     v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse(topics=v_topics)
+    return OffsetCommitResponse(0, v_topics)
 
 def _d_OffsetCommitResponse_3(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetCommitResponse_8(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 _ENC_OffsetCommitRequest = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_5, _e_OffsetCommitRequest_6, _e_OffsetCommitRequest_7, _e_OffsetCommitRequest_8, _e_OffsetCommitRequest_8,)
 _DEC_OffsetCommitRequest = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)

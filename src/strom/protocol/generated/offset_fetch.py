@@ -249,13 +249,13 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest_Off
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.string()
     v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     r.skip_tags()
@@ -286,7 +286,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r: Reader) -> OffsetFetchRe
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes)
 
 def _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     pass
@@ -330,7 +330,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchReq
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
@@ -339,7 +339,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchReq
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics)
 
 def _e_OffsetFetchRequest_0(self: OffsetFetchRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -400,20 +400,20 @@ def _e_OffsetFetchRequest_9(self: OffsetFetchRequest, w: Writer) -> None:
 def _d_OffsetFetchRequest_0(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     v_topics = [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_2(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     n = r.narray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)]
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_6(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
     r.skip_tags()
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
@@ -421,19 +421,19 @@ def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
     v_require_stable = r.bool()
     r.skip_tags()
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics, require_stable=v_require_stable)
+    return OffsetFetchRequest(v_group_id, v_topics, DEFAULT, v_require_stable)
 
 def _d_OffsetFetchRequest_8(r: Reader) -> OffsetFetchRequest:
     v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(r.carray_len())]
     v_require_stable = r.bool()
     r.skip_tags()
-    return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
+    return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
     v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(r.carray_len())]
     v_require_stable = r.bool()
     r.skip_tags()
-    return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
+    return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
@@ -458,20 +458,20 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r: Reader) -> OffsetFe
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, -1, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     r.skip_tags()
@@ -505,18 +505,18 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopic_8(self: OffsetFetchResponse_
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     r.skip_tags()
@@ -546,7 +546,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetF
     v_metadata = r.cnstring()
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponsePartitions(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
     pass
@@ -573,7 +573,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r: Reader) -> OffsetFetch
     v_name = r.cstring()
     v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseTopics(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions)
 
 def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(self: OffsetFetchResponse_OffsetFetchResponseGroup, w: Writer) -> None:
     pass
@@ -602,7 +602,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchR
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(r.carray_len())]
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseGroup(group_id=v_group_id, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code)
 
 def _e_OffsetFetchResponse_0(self: OffsetFetchResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -652,37 +652,37 @@ def _e_OffsetFetchResponse_8(self: OffsetFetchResponse, w: Writer) -> None:
 
 def _d_OffsetFetchResponse_0(r: Reader) -> OffsetFetchResponse:
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse(topics=v_topics)
+    return OffsetFetchResponse(0, v_topics)
 
 def _d_OffsetFetchResponse_2(r: Reader) -> OffsetFetchResponse:
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
     v_error_code = r.int16()
-    return OffsetFetchResponse(topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(0, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_3(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
     v_error_code = r.int16()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_5(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r) for _ in range(r.array_len())]
     v_error_code = r.int16()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_6(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(r.carray_len())]
     v_error_code = r.int16()
     r.skip_tags()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_8(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return OffsetFetchResponse(v_throttle_time_ms, DEFAULT, 0, v_groups)
 
 _ENC_OffsetFetchRequest = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_6, _e_OffsetFetchRequest_7, _e_OffsetFetchRequest_8, _e_OffsetFetchRequest_9,)
 _DEC_OffsetFetchRequest = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)

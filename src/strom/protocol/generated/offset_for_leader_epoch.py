@@ -156,16 +156,16 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(self: OffsetForLea
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, -1, v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
     r.skip_tags()
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
     w.string(self.topic)
@@ -192,18 +192,18 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderE
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.cstring()
     v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _e_OffsetForLeaderEpochRequest_0(self: OffsetForLeaderEpochRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -234,22 +234,22 @@ def _e_OffsetForLeaderEpochRequest_4(self: OffsetForLeaderEpochRequest, w: Write
 
 def _d_OffsetForLeaderEpochRequest_0(r: Reader) -> OffsetForLeaderEpochRequest:
     v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(topics=v_topics)
+    return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_2(r: Reader) -> OffsetForLeaderEpochRequest:
     v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(topics=v_topics)
+    return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_3(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
     v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
+    return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_4(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
     v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
+    return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(self: OffsetForLeaderEpochResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_hiq.pack(self.error_code, self.partition, self.end_offset)
@@ -263,16 +263,16 @@ def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(self: OffsetForLeaderEpochR
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_end_offset = r.fixed(_S_hiq)
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, -1, v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
     r.skip_tags()
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:
     w.string(self.topic)
@@ -299,18 +299,18 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetFor
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.cstring()
     v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _e_OffsetForLeaderEpochResponse_0(self: OffsetForLeaderEpochResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -341,22 +341,22 @@ def _e_OffsetForLeaderEpochResponse_4(self: OffsetForLeaderEpochResponse, w: Wri
 
 def _d_OffsetForLeaderEpochResponse_0(r: Reader) -> OffsetForLeaderEpochResponse:
     v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(topics=v_topics)
+    return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_1(r: Reader) -> OffsetForLeaderEpochResponse:
     v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(topics=v_topics)
+    return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_2(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_4(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return OffsetForLeaderEpochResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
 _ENC_OffsetForLeaderEpochRequest = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_2, _e_OffsetForLeaderEpochRequest_3, _e_OffsetForLeaderEpochRequest_4,)
 _DEC_OffsetForLeaderEpochRequest = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)

@@ -89,7 +89,7 @@ def _d_PushTelemetryRequest_0(r: Reader) -> PushTelemetryRequest:
     v_subscription_id, v_terminating, v_compression_type = r.fixed(_S_iob)
     v_metrics = r.cbytes()
     r.skip_tags()
-    return PushTelemetryRequest(client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, terminating=v_terminating, compression_type=v_compression_type, metrics=v_metrics)
+    return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics)
 
 def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -98,7 +98,7 @@ def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
 def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return PushTelemetryResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return PushTelemetryResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_PushTelemetryRequest = (_e_PushTelemetryRequest_0,)
 _DEC_PushTelemetryRequest = (_d_PushTelemetryRequest_0,)

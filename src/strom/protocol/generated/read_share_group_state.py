@@ -171,7 +171,7 @@ def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateReque
 def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest_PartitionData:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ReadShareGroupStateRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    return ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest_ReadStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -185,7 +185,7 @@ def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupSt
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateRequest_ReadStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -199,7 +199,7 @@ def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     v_group_id = r.cstring()
     v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return ReadShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateResponse_StateBatch, w: Writer) -> None:
     w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
@@ -208,7 +208,7 @@ def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateRespons
 def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse_StateBatch:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
-    return ReadShareGroupStateResponse_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    return ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -226,7 +226,7 @@ def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGrou
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
     v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches)
 
 def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateResponse_ReadStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -240,7 +240,7 @@ def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGrou
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateResponse_ReadStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -252,7 +252,7 @@ def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Write
 def _d_ReadShareGroupStateResponse_0(r: Reader) -> ReadShareGroupStateResponse:
     v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateResponse(results=v_results)
+    return ReadShareGroupStateResponse(v_results)
 
 _ENC_ReadShareGroupStateRequest = (_e_ReadShareGroupStateRequest_0,)
 _DEC_ReadShareGroupStateRequest = (_d_ReadShareGroupStateRequest_0,)

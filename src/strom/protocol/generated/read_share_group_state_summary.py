@@ -149,7 +149,7 @@ def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupSta
 def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_PartitionData:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    return ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest_ReadStateSummaryData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -163,7 +163,7 @@ def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> Re
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -177,7 +177,7 @@ def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSumm
     v_group_id = r.cstring()
     v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest(group_id=v_group_id, topics=v_topics)
+    return ReadShareGroupStateSummaryRequest(v_group_id, v_topics)
 
 def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroupStateSummaryResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -190,7 +190,7 @@ def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadSh
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset)
+    return ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset)
 
 def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -204,7 +204,7 @@ def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) ->
     v_topic_id = r.uuid()
     v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResponse, w: Writer) -> None:
     w_results = self.results
@@ -216,7 +216,7 @@ def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResp
 def _d_ReadShareGroupStateSummaryResponse_0(r: Reader) -> ReadShareGroupStateSummaryResponse:
     v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse(results=v_results)
+    return ReadShareGroupStateSummaryResponse(v_results)
 
 _ENC_ReadShareGroupStateSummaryRequest = (_e_ReadShareGroupStateSummaryRequest_0,)
 _DEC_ReadShareGroupStateSummaryRequest = (_d_ReadShareGroupStateSummaryRequest_0,)

@@ -87,7 +87,7 @@ def _d_RemoveRaftVoterRequest_0(r: Reader) -> RemoveRaftVoterRequest:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     r.skip_tags()
-    return RemoveRaftVoterRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
+    return RemoveRaftVoterRequest(v_cluster_id, v_voter_id, v_voter_directory_id)
 
 def _e_RemoveRaftVoterResponse_0(self: RemoveRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -98,7 +98,7 @@ def _d_RemoveRaftVoterResponse_0(r: Reader) -> RemoveRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return RemoveRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return RemoveRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
 _ENC_RemoveRaftVoterRequest = (_e_RemoveRaftVoterRequest_0,)
 _DEC_RemoveRaftVoterRequest = (_d_RemoveRaftVoterRequest_0,)

@@ -86,13 +86,13 @@ def _e_RenewDelegationTokenRequest_2(self: RenewDelegationTokenRequest, w: Write
 def _d_RenewDelegationTokenRequest_0(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.bytes_()
     v_renew_period_ms = r.int64()
-    return RenewDelegationTokenRequest(hmac=v_hmac, renew_period_ms=v_renew_period_ms)
+    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _d_RenewDelegationTokenRequest_2(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.cbytes()
     v_renew_period_ms = r.int64()
     r.skip_tags()
-    return RenewDelegationTokenRequest(hmac=v_hmac, renew_period_ms=v_renew_period_ms)
+    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _e_RenewDelegationTokenResponse_0(self: RenewDelegationTokenResponse, w: Writer) -> None:
     w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
@@ -103,12 +103,12 @@ def _e_RenewDelegationTokenResponse_2(self: RenewDelegationTokenResponse, w: Wri
 
 def _d_RenewDelegationTokenResponse_0(r: Reader) -> RenewDelegationTokenResponse:
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse:
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
     r.skip_tags()
-    return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 _ENC_RenewDelegationTokenRequest = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
 _DEC_RenewDelegationTokenRequest = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)

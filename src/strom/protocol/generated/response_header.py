@@ -49,12 +49,12 @@ def _e_ResponseHeader_1(self: ResponseHeader, w: Writer) -> None:
 
 def _d_ResponseHeader_0(r: Reader) -> ResponseHeader:
     v_correlation_id = r.int32()
-    return ResponseHeader(correlation_id=v_correlation_id)
+    return ResponseHeader(v_correlation_id)
 
 def _d_ResponseHeader_1(r: Reader) -> ResponseHeader:
     v_correlation_id = r.int32()
     r.skip_tags()
-    return ResponseHeader(correlation_id=v_correlation_id)
+    return ResponseHeader(v_correlation_id)
 
 _ENC_ResponseHeader = (_e_ResponseHeader_0, _e_ResponseHeader_1,)
 _DEC_ResponseHeader = (_d_ResponseHeader_0, _d_ResponseHeader_1,)

@@ -83,12 +83,12 @@ def _e_SaslAuthenticateRequest_2(self: SaslAuthenticateRequest, w: Writer) -> No
 
 def _d_SaslAuthenticateRequest_0(r: Reader) -> SaslAuthenticateRequest:
     v_auth_bytes = r.bytes_()
-    return SaslAuthenticateRequest(auth_bytes=v_auth_bytes)
+    return SaslAuthenticateRequest(v_auth_bytes)
 
 def _d_SaslAuthenticateRequest_2(r: Reader) -> SaslAuthenticateRequest:
     v_auth_bytes = r.cbytes()
     r.skip_tags()
-    return SaslAuthenticateRequest(auth_bytes=v_auth_bytes)
+    return SaslAuthenticateRequest(v_auth_bytes)
 
 def _e_SaslAuthenticateResponse_0(self: SaslAuthenticateResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -112,14 +112,14 @@ def _d_SaslAuthenticateResponse_0(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_auth_bytes = r.bytes_()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes)
 
 def _d_SaslAuthenticateResponse_1(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_auth_bytes = r.bytes_()
     v_session_lifetime_ms = r.int64()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes, session_lifetime_ms=v_session_lifetime_ms)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
 def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
@@ -127,7 +127,7 @@ def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_auth_bytes = r.cbytes()
     v_session_lifetime_ms = r.int64()
     r.skip_tags()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes, session_lifetime_ms=v_session_lifetime_ms)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
 _ENC_SaslAuthenticateRequest = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
 _DEC_SaslAuthenticateRequest = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)

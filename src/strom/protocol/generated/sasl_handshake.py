@@ -75,7 +75,7 @@ def _e_SaslHandshakeRequest_0(self: SaslHandshakeRequest, w: Writer) -> None:
 
 def _d_SaslHandshakeRequest_0(r: Reader) -> SaslHandshakeRequest:
     v_mechanism = r.string()
-    return SaslHandshakeRequest(mechanism=v_mechanism)
+    return SaslHandshakeRequest(v_mechanism)
 
 def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -87,7 +87,7 @@ def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
 def _d_SaslHandshakeResponse_0(r: Reader) -> SaslHandshakeResponse:
     v_error_code = r.int16()
     v_mechanisms = [r.string() for _ in range(r.array_len())]
-    return SaslHandshakeResponse(error_code=v_error_code, mechanisms=v_mechanisms)
+    return SaslHandshakeResponse(v_error_code, v_mechanisms)
 
 _ENC_SaslHandshakeRequest = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
 _DEC_SaslHandshakeRequest = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)

@@ -218,7 +218,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowl
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
 def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequest_AcknowledgePartition, w: Writer) -> None:
     w.int32(self.partition_index)
@@ -232,7 +232,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(r: Reader) -> ShareAcknowl
     v_partition_index = r.int32()
     v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgePartition(partition_index=v_partition_index, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches)
 
 def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest_AcknowledgeTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -246,7 +246,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r: Reader) -> ShareAcknowledge
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgeTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions)
 
 def _e_ShareAcknowledgeRequest_0(self: ShareAcknowledgeRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
@@ -264,7 +264,7 @@ def _d_ShareAcknowledgeRequest_0(r: Reader) -> ShareAcknowledgeRequest:
     v_share_session_epoch = r.int32()
     v_topics = [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, topics=v_topics)
+    return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics)
 
 def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
@@ -273,7 +273,7 @@ def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeRespons
 def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ShareAcknowledgeResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -286,7 +286,7 @@ def _d_ShareAcknowledgeResponse_PartitionData_0(r: Reader) -> ShareAcknowledgeRe
     v_error_message = r.cnstring()
     v_current_leader = _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r)
     r.skip_tags()
-    return ShareAcknowledgeResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, current_leader=v_current_leader)
+    return ShareAcknowledgeResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_current_leader)
 
 def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -300,7 +300,7 @@ def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r: Reader) -> Sh
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions)
 
 def _e_ShareAcknowledgeResponse_NodeEndpoint_0(self: ShareAcknowledgeResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
@@ -315,7 +315,7 @@ def _d_ShareAcknowledgeResponse_NodeEndpoint_0(r: Reader) -> ShareAcknowledgeRes
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareAcknowledgeResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareAcknowledgeResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -336,7 +336,7 @@ def _d_ShareAcknowledgeResponse_0(r: Reader) -> ShareAcknowledgeResponse:
     v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(r.carray_len())]
     v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareAcknowledgeResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses, node_endpoints=v_node_endpoints)
+    return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
 _ENC_ShareAcknowledgeRequest = (_e_ShareAcknowledgeRequest_0,)
 _DEC_ShareAcknowledgeRequest = (_d_ShareAcknowledgeRequest_0,)

@@ -270,7 +270,7 @@ def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest_
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
 def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.partition_max_bytes)
@@ -284,7 +284,7 @@ def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest_FetchP
     v_partition_index, v_partition_max_bytes = r.fixed(_S_ii)
     v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest_FetchPartition(partition_index=v_partition_index, partition_max_bytes=v_partition_max_bytes, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches)
 
 def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest_FetchTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -298,7 +298,7 @@ def _d_ShareFetchRequest_FetchTopic_0(r: Reader) -> ShareFetchRequest_FetchTopic
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_FetchTopic(v_topic_id, v_partitions)
 
 def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest_ForgottenTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -312,7 +312,7 @@ def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest_Forgot
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions)
 
 def _e_ShareFetchRequest_0(self: ShareFetchRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
@@ -335,7 +335,7 @@ def _d_ShareFetchRequest_0(r: Reader) -> ShareFetchRequest:
     v_topics = [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(r.carray_len())]
     v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data)
 
 def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
@@ -344,7 +344,7 @@ def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse_LeaderIdAn
 def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse_LeaderIdAndEpoch:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     r.skip_tags()
-    return ShareFetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRecords, w: Writer) -> None:
     w.buf += _S_qqh.pack(self.first_offset, self.last_offset, self.delivery_count)
@@ -353,7 +353,7 @@ def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRec
 def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse_AcquiredRecords:
     v_first_offset, v_last_offset, v_delivery_count = r.fixed(_S_qqh)
     r.skip_tags()
-    return ShareFetchResponse_AcquiredRecords(first_offset=v_first_offset, last_offset=v_last_offset, delivery_count=v_delivery_count)
+    return ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count)
 
 def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -377,7 +377,7 @@ def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse_Parti
     v_records = r.crecords()
     v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, acknowledge_error_code=v_acknowledge_error_code, acknowledge_error_message=v_acknowledge_error_message, current_leader=v_current_leader, records=v_records, acquired_records=v_acquired_records)
+    return ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records)
 
 def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse_ShareFetchableTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -391,7 +391,7 @@ def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(r: Reader) -> ShareFetch
     v_topic_id = r.uuid()
     v_partitions = [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchResponse_ShareFetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions)
 
 def _e_ShareFetchResponse_NodeEndpoint_0(self: ShareFetchResponse_NodeEndpoint, w: Writer) -> None:
     w.int32(self.node_id)
@@ -406,7 +406,7 @@ def _d_ShareFetchResponse_NodeEndpoint_0(r: Reader) -> ShareFetchResponse_NodeEn
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareFetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareFetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -427,7 +427,7 @@ def _d_ShareFetchResponse_0(r: Reader) -> ShareFetchResponse:
     v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(r.carray_len())]
     v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareFetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses, node_endpoints=v_node_endpoints)
+    return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
 _ENC_ShareFetchRequest = (_e_ShareFetchRequest_0,)
 _DEC_ShareFetchRequest = (_d_ShareFetchRequest_0,)

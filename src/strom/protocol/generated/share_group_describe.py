@@ -173,7 +173,7 @@ def _d_ShareGroupDescribeRequest_0(r: Reader) -> ShareGroupDescribeRequest:
     v_group_ids = [r.cstring() for _ in range(r.carray_len())]
     v_include_authorized_operations = r.bool()
     r.skip_tags()
-    return ShareGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
+    return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -189,7 +189,7 @@ def _d_ShareGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ShareGroupDesc
     v_topic_name = r.cstring()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
 def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -201,7 +201,7 @@ def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_
 def _d_ShareGroupDescribeResponse_Assignment_0(r: Reader) -> ShareGroupDescribeResponse_Assignment:
     v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupDescribeResponse_Assignment(v_topic_partitions)
 
 def _e_ShareGroupDescribeResponse_Member_0(self: ShareGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
@@ -225,7 +225,7 @@ def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeRespo
     v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
     v_assignment = _d_ShareGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ShareGroupDescribeResponse_Member(member_id=v_member_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, assignment=v_assignment)
+    return ShareGroupDescribeResponse_Member(v_member_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_assignment)
 
 def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
     w.int16(self.error_code)
@@ -251,7 +251,7 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_members = [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
     v_authorized_operations = r.int32()
     r.skip_tags()
-    return ShareGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    return ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -265,7 +265,7 @@ def _d_ShareGroupDescribeResponse_0(r: Reader) -> ShareGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     v_groups = [_d_ShareGroupDescribeResponse_DescribedGroup_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
 _ENC_ShareGroupDescribeRequest = (_e_ShareGroupDescribeRequest_0,)
 _DEC_ShareGroupDescribeRequest = (_d_ShareGroupDescribeRequest_0,)

@@ -141,7 +141,7 @@ def _d_ShareGroupHeartbeatRequest_0(r: Reader) -> ShareGroupHeartbeatRequest:
     n = r.cnarray_len()
     v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
     r.skip_tags()
-    return ShareGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, rack_id=v_rack_id, subscribed_topic_names=v_subscribed_topic_names)
+    return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names)
 
 def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -155,7 +155,7 @@ def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHea
     v_topic_id = r.uuid()
     v_partitions = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -167,7 +167,7 @@ def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatRespons
 def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse_Assignment:
     v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return ShareGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
 def _e_ShareGroupHeartbeatResponse_0(self: ShareGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -188,7 +188,7 @@ def _d_ShareGroupHeartbeatResponse_0(r: Reader) -> ShareGroupHeartbeatResponse:
     v_member_epoch, v_heartbeat_interval_ms = r.fixed(_S_ii)
     v_assignment = None if r.int8() < 0 else _d_ShareGroupHeartbeatResponse_Assignment_0(r)
     r.skip_tags()
-    return ShareGroupHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, member_id=v_member_id, member_epoch=v_member_epoch, heartbeat_interval_ms=v_heartbeat_interval_ms, assignment=v_assignment)
+    return ShareGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
 _ENC_ShareGroupHeartbeatRequest = (_e_ShareGroupHeartbeatRequest_0,)
 _DEC_ShareGroupHeartbeatRequest = (_d_ShareGroupHeartbeatRequest_0,)

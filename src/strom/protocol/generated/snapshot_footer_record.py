@@ -47,7 +47,7 @@ def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:
 def _d_SnapshotFooterRecord_0(r: Reader) -> SnapshotFooterRecord:
     v_version = r.int16()
     r.skip_tags()
-    return SnapshotFooterRecord(version=v_version)
+    return SnapshotFooterRecord(v_version)
 
 _ENC_SnapshotFooterRecord = (_e_SnapshotFooterRecord_0,)
 _DEC_SnapshotFooterRecord = (_d_SnapshotFooterRecord_0,)

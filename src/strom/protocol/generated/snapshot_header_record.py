@@ -49,7 +49,7 @@ def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
 def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
     v_version, v_last_contained_log_timestamp = r.fixed(_S_hq)
     r.skip_tags()
-    return SnapshotHeaderRecord(version=v_version, last_contained_log_timestamp=v_last_contained_log_timestamp)
+    return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp)
 
 _ENC_SnapshotHeaderRecord = (_e_SnapshotHeaderRecord_0,)
 _DEC_SnapshotHeaderRecord = (_d_SnapshotHeaderRecord_0,)

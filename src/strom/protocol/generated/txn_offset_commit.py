@@ -170,18 +170,18 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(self: TxnOffsetC
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, v_committed_metadata)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata)
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(self: TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
@@ -208,18 +208,18 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommi
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.cstring()
     v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _e_TxnOffsetCommitRequest_0(self: TxnOffsetCommitRequest, w: Writer) -> None:
     w.string(self.transactional_id)
@@ -256,14 +256,14 @@ def _d_TxnOffsetCommitRequest_0(r: Reader) -> TxnOffsetCommitRequest:
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
+    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_2(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.string()
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
+    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.cstring()
@@ -273,7 +273,7 @@ def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     v_group_instance_id = r.cnstring()
     v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitRequest(transactional_id=v_transactional_id, group_id=v_group_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
+    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -284,12 +284,12 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(self: TxnOffse
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, w: Writer) -> None:
     w.string(self.name)
@@ -309,13 +309,13 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCom
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.string()
     v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.cstring()
     v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
 def _e_TxnOffsetCommitResponse_0(self: TxnOffsetCommitResponse, w: Writer) -> None:
     w.int32(self.throttle_time_ms)
@@ -335,13 +335,13 @@ def _e_TxnOffsetCommitResponse_3(self: TxnOffsetCommitResponse, w: Writer) -> No
 def _d_TxnOffsetCommitResponse_0(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
-    return TxnOffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_TxnOffsetCommitResponse_3(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return TxnOffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 _ENC_TxnOffsetCommitRequest = (_e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_2, _e_TxnOffsetCommitRequest_3, _e_TxnOffsetCommitRequest_3,)
 _DEC_TxnOffsetCommitRequest = (_d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_2, _d_TxnOffsetCommitRequest_3, _d_TxnOffsetCommitRequest_3,)

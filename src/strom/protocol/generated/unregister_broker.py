@@ -79,7 +79,7 @@ def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> No
 def _d_UnregisterBrokerRequest_0(r: Reader) -> UnregisterBrokerRequest:
     v_broker_id = r.int32()
     r.skip_tags()
-    return UnregisterBrokerRequest(broker_id=v_broker_id)
+    return UnregisterBrokerRequest(v_broker_id)
 
 def _e_UnregisterBrokerResponse_0(self: UnregisterBrokerResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -90,7 +90,7 @@ def _d_UnregisterBrokerResponse_0(r: Reader) -> UnregisterBrokerResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UnregisterBrokerResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
 _ENC_UnregisterBrokerRequest = (_e_UnregisterBrokerRequest_0,)
 _DEC_UnregisterBrokerRequest = (_d_UnregisterBrokerRequest_0,)

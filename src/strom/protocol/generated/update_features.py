@@ -132,13 +132,13 @@ def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequ
     v_feature = r.cstring()
     v_max_version_level, v_allow_downgrade = r.fixed(_S_ho)
     r.skip_tags()
-    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, allow_downgrade=v_allow_downgrade)
+    return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
     v_max_version_level, v_upgrade_type = r.fixed(_S_hb)
     r.skip_tags()
-    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, upgrade_type=v_upgrade_type)
+    return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type)
 
 def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
     w.int32(self.timeout_ms)
@@ -161,14 +161,14 @@ def _d_UpdateFeaturesRequest_0(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
     v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateFeaturesRequest(timeout_ms=v_timeout_ms, feature_updates=v_feature_updates)
+    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates)
 
 def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
     v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(r.carray_len())]
     v_validate_only = r.bool()
     r.skip_tags()
-    return UpdateFeaturesRequest(timeout_ms=v_timeout_ms, feature_updates=v_feature_updates, validate_only=v_validate_only)
+    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only)
 
 def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse_UpdatableFeatureResult, w: Writer) -> None:
     w.cstring(self.feature)
@@ -181,7 +181,7 @@ def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r: Reader) -> UpdateFeatu
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UpdateFeaturesResponse_UpdatableFeatureResult(feature=v_feature, error_code=v_error_code, error_message=v_error_message)
+    return UpdateFeaturesResponse_UpdatableFeatureResult(v_feature, v_error_code, v_error_message)
 
 def _e_UpdateFeaturesResponse_0(self: UpdateFeaturesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -202,13 +202,13 @@ def _d_UpdateFeaturesResponse_0(r: Reader) -> UpdateFeaturesResponse:
     v_error_message = r.cnstring()
     v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, results=v_results)
+    return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
 def _d_UpdateFeaturesResponse_2(r: Reader) -> UpdateFeaturesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
 _ENC_UpdateFeaturesRequest = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesRequest_1, _e_UpdateFeaturesRequest_1,)
 _DEC_UpdateFeaturesRequest = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)

@@ -242,7 +242,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> Update
     v_isr = [r.int32() for _ in range(r.array_len())]
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
@@ -251,7 +251,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> Update
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
@@ -259,7 +259,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> Update
     v_zk_version = r.int32()
     v_replicas = [r.int32() for _ in range(r.array_len())]
     v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
@@ -268,7 +268,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> Update
     v_replicas = [r.int32() for _ in range(r.carray_len())]
     v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataTopicState_0(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     pass
@@ -303,20 +303,20 @@ def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMeta
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.string()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_0(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     pass
@@ -346,14 +346,14 @@ def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r: Reader) -> UpdateMetada
     v_port = r.int32()
     v_host = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, '', v_security_protocol)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.string()
     v_listener = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
@@ -361,7 +361,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetada
     v_listener = r.cstring()
     v_security_protocol = r.int16()
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
     w.int32(self.id)
@@ -404,31 +404,31 @@ def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadata
     v_id = r.int32()
     v_v0_host = r.string()
     v_v0_port = r.int32()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, v0_host=v_v0_host, v0_port=v_v0_port)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, v_v0_host, v_v0_port)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
     v_rack = r.nstring()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(r.array_len())]
     v_rack = r.nstring()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(r.carray_len())]
     v_rack = r.cnstring()
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _e_UpdateMetadataRequest_0(self: UpdateMetadataRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
@@ -541,65 +541,65 @@ def _d_UpdateMetadataRequest_0(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_1(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_2(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_3(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_4(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_5(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(r.array_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_6(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_7(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
     v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
     v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
     v_type: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_type = s.int8()
         else:
             r.skip(size)
-    return UpdateMetadataRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, type=v_type, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, v_is_k_raft_controller, v_type, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _e_UpdateMetadataResponse_0(self: UpdateMetadataResponse, w: Writer) -> None:
     w.int16(self.error_code)
@@ -610,12 +610,12 @@ def _e_UpdateMetadataResponse_6(self: UpdateMetadataResponse, w: Writer) -> None
 
 def _d_UpdateMetadataResponse_0(r: Reader) -> UpdateMetadataResponse:
     v_error_code = r.int16()
-    return UpdateMetadataResponse(error_code=v_error_code)
+    return UpdateMetadataResponse(v_error_code)
 
 def _d_UpdateMetadataResponse_6(r: Reader) -> UpdateMetadataResponse:
     v_error_code = r.int16()
     r.skip_tags()
-    return UpdateMetadataResponse(error_code=v_error_code)
+    return UpdateMetadataResponse(v_error_code)
 
 _ENC_UpdateMetadataRequest = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
 _DEC_UpdateMetadataRequest = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)

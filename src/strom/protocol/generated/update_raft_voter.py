@@ -149,7 +149,7 @@ def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest_Li
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return UpdateRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
+    return UpdateRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
@@ -158,7 +158,7 @@ def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest
 def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest_KRaftVersionFeature:
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return UpdateRaftVoterRequest_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -178,7 +178,7 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
     v_k_raft_version_feature = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r)
     r.skip_tags()
-    return UpdateRaftVoterRequest(cluster_id=v_cluster_id, current_leader_epoch=v_current_leader_epoch, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners, k_raft_version_feature=v_k_raft_version_feature)
+    return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature)
 
 def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse_CurrentLeader, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
@@ -191,7 +191,7 @@ def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResp
     v_host = r.cstring()
     v_port = r.int32()
     r.skip_tags()
-    return UpdateRaftVoterResponse_CurrentLeader(leader_id=v_leader_id, leader_epoch=v_leader_epoch, host=v_host, port=v_port)
+    return UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -205,14 +205,14 @@ def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> No
 def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_current_leader: UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_current_leader = _d_UpdateRaftVoterResponse_CurrentLeader_0(s)
         else:
             r.skip(size)
-    return UpdateRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, current_leader=v_current_leader)
+    return UpdateRaftVoterResponse(v_throttle_time_ms, v_error_code, v_current_leader)
 
 _ENC_UpdateRaftVoterRequest = (_e_UpdateRaftVoterRequest_0,)
 _DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)

@@ -108,7 +108,7 @@ def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord_Endpoint:
     v_host = r.cstring()
     v_port = r.uint16()
     r.skip_tags()
-    return VotersRecord_Endpoint(name=v_name, host=v_host, port=v_port)
+    return VotersRecord_Endpoint(v_name, v_host, v_port)
 
 def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
@@ -117,7 +117,7 @@ def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature
 def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord_KRaftVersionFeature:
     v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
     r.skip_tags()
-    return VotersRecord_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    return VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_VotersRecord_Voter_0(self: VotersRecord_Voter, w: Writer) -> None:
     w.int32(self.voter_id)
@@ -135,7 +135,7 @@ def _d_VotersRecord_Voter_0(r: Reader) -> VotersRecord_Voter:
     v_endpoints = [_d_VotersRecord_Endpoint_0(r) for _ in range(r.carray_len())]
     v_k_raft_version_feature = _d_VotersRecord_KRaftVersionFeature_0(r)
     r.skip_tags()
-    return VotersRecord_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, endpoints=v_endpoints, k_raft_version_feature=v_k_raft_version_feature)
+    return VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature)
 
 def _e_VotersRecord_0(self: VotersRecord, w: Writer) -> None:
     w.int16(self.version)
@@ -149,7 +149,7 @@ def _d_VotersRecord_0(r: Reader) -> VotersRecord:
     v_version = r.int16()
     v_voters = [_d_VotersRecord_Voter_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return VotersRecord(version=v_version, voters=v_voters)
+    return VotersRecord(v_version, v_voters)
 
 _ENC_VotersRecord = (_e_VotersRecord_0,)
 _DEC_VotersRecord = (_d_VotersRecord_0,)

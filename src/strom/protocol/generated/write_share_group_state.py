@@ -171,7 +171,7 @@ def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateReques
 def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest_StateBatch:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
     r.skip_tags()
-    return WriteShareGroupStateRequest_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    return WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iiiq.pack(self.partition, self.state_epoch, self.leader_epoch, self.start_offset)
@@ -185,7 +185,7 @@ def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroup
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
     v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateRequest_PartitionData(partition=v_partition, state_epoch=v_state_epoch, leader_epoch=v_leader_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches)
 
 def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRequest_WriteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -199,7 +199,7 @@ def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGrou
     v_topic_id = r.uuid()
     v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateRequest_WriteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions)
 
 def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -213,7 +213,7 @@ def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     v_group_id = r.cstring()
     v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return WriteShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_WriteShareGroupStateResponse_PartitionResult_0(self: WriteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -224,7 +224,7 @@ def _d_WriteShareGroupStateResponse_PartitionResult_0(r: Reader) -> WriteShareGr
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return WriteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return WriteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message)
 
 def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStateResponse_WriteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -238,7 +238,7 @@ def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareG
     v_topic_id = r.uuid()
     v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateResponse_WriteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions)
 
 def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -250,7 +250,7 @@ def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Wri
 def _d_WriteShareGroupStateResponse_0(r: Reader) -> WriteShareGroupStateResponse:
     v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteShareGroupStateResponse(results=v_results)
+    return WriteShareGroupStateResponse(v_results)
 
 _ENC_WriteShareGroupStateRequest = (_e_WriteShareGroupStateRequest_0,)
 _DEC_WriteShareGroupStateRequest = (_d_WriteShareGroupStateRequest_0,)

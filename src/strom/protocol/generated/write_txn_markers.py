@@ -174,13 +174,13 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequ
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.string()
     v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.cstring()
     v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest_WritableTxnMarker, w: Writer) -> None:
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
@@ -203,14 +203,14 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersR
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(r.array_len())]
     v_coordinator_epoch = r.int32()
-    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(r.carray_len())]
     v_coordinator_epoch = r.int32()
     r.skip_tags()
-    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_0(self: WriteTxnMarkersRequest, w: Writer) -> None:
     w_markers = self.markers
@@ -227,12 +227,12 @@ def _e_WriteTxnMarkersRequest_1(self: WriteTxnMarkersRequest, w: Writer) -> None
 
 def _d_WriteTxnMarkersRequest_0(r: Reader) -> WriteTxnMarkersRequest:
     v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersRequest(markers=v_markers)
+    return WriteTxnMarkersRequest(v_markers)
 
 def _d_WriteTxnMarkersRequest_1(r: Reader) -> WriteTxnMarkersRequest:
     v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersRequest(markers=v_markers)
+    return WriteTxnMarkersRequest(v_markers)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -243,12 +243,12 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(self: WriteTxn
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -268,13 +268,13 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMark
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.string()
     v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.cstring()
     v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerResult, w: Writer) -> None:
     w.int64(self.producer_id)
@@ -294,13 +294,13 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersRe
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
 def _e_WriteTxnMarkersResponse_0(self: WriteTxnMarkersResponse, w: Writer) -> None:
     w_markers = self.markers
@@ -317,12 +317,12 @@ def _e_WriteTxnMarkersResponse_1(self: WriteTxnMarkersResponse, w: Writer) -> No
 
 def _d_WriteTxnMarkersResponse_0(r: Reader) -> WriteTxnMarkersResponse:
     v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse(markers=v_markers)
+    return WriteTxnMarkersResponse(v_markers)
 
 def _d_WriteTxnMarkersResponse_1(r: Reader) -> WriteTxnMarkersResponse:
     v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r) for _ in range(r.carray_len())]
     r.skip_tags()
-    return WriteTxnMarkersResponse(markers=v_markers)
+    return WriteTxnMarkersResponse(v_markers)
 
 _ENC_WriteTxnMarkersRequest = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRequest_1,)
 _DEC_WriteTxnMarkersRequest = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
