@@ -265,6 +265,8 @@ class Gen:
                     f"{ind}    {fn}({val}, {w})",
                 ]
             return [f"{ind}{fn}({val}, {w})"]
+        if t in FIXED:  # packed here: one method call fewer per field
+            return [f"{ind}{w}.buf += {self.struct_const(FIXED[t])}.pack({val})"]
         if t in PRIMITIVES:
             return [f"{ind}{w}.{t}({val})"]
         if not nullable and f.nullable.hi >= 0 and not f.is_array:
@@ -296,7 +298,10 @@ class Gen:
 
     def fixed_struct(self, run: list[Field], v: int) -> str:
         """The module constant (a struct.Struct) for a run of fixed-width fields."""
-        codes = "".join(self.fixed_code(f, v) or "" for f in run)
+        return self.struct_const("".join(self.fixed_code(f, v) or "" for f in run))
+
+    def struct_const(self, codes: str) -> str:
+        """The module constant of ``Struct(">" + codes)``."""
         const = "_S_" + codes.replace("?", "o")
         self.defaults[const] = f'Struct(">{codes}")'
         return const
@@ -352,7 +357,10 @@ class Gen:
                     lines.append("        t = Writer()")
                     lines.extend(self.enc_value(msg, f, v, True, f"self.{f.attr}", "t", "        "))
                     lines.append(f"        tags.append(({f.tag}, t))")
-                lines.append("    w.tagged(tags)")
+                lines.append("    if tags:")
+                lines.append("        w.tagged(tags)")
+                lines.append("    else:")
+                lines.append("        w.buf.append(0)")
         if not lines:
             lines.append("    pass")
         return lines
@@ -369,8 +377,11 @@ class Gen:
                     f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
                     f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)]",
                 ]
-            length = f"{r}.{'carray_len' if flex else 'array_len'}()"
-            return [f"{ind}{target} = [{item} for _ in range({length})]"]
+            # An empty array, common, without the list comprehension's call.
+            return [
+                f"{ind}n = {r}.{'carray_len' if flex else 'array_len'}()",
+                f"{ind}{target} = [{item} for _ in range(n)] if n else []",
+            ]
         if f.struct is not None and nullable:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
             return [f"{ind}{target} = None if {r}.int8() < 0 else {item}"]
@@ -409,15 +420,21 @@ class Gen:
                 tagged.append(f)
             else:
                 plain.append(f)
-        for run in self.runs(plain, v):
-            if len(run) > 1:
-                targets = ", ".join(f"v_{f.attr}" for f in run)
-                lines.append(f"    {targets} = r.fixed({self.fixed_struct(run, v)})")
+        runs = self.runs(plain, v)
+        tags_read = False
+        for i, run in enumerate(runs):
+            # A struct's last fixed-width fields and an empty tag section: one call.
+            with_tags = flex and not tagged and i == len(runs) - 1
+            if len(run) > 1 or (with_tags and self.fixed_code(run[0], v)):
+                targets = ", ".join(f"v_{f.attr}" for f in run) + ("," if len(run) == 1 else "")
+                method = "fixed_tags" if with_tags else "fixed"
+                lines.append(f"    {targets} = r.{method}({self.fixed_struct(run, v)})")
+                tags_read = with_tags
                 continue
             f = run[0]
             fflex = flex and not f.flexible_override
             lines.extend(self.dec_value(msg, f, v, fflex, "r", f"v_{f.attr}", "    "))
-        if flex:
+        if flex and not tags_read:
             if not tagged:
                 lines.append("    r.skip_tags()")
             else:

@@ -115,6 +115,23 @@ class Reader:
         self.pos = p + n
         return s.unpack_from(self.buf, p)
 
+    def fixed_tags(self, s: struct.Struct) -> tuple[Any, ...]:
+        """fixed(s), then skip_tags(): a struct that ends with fixed-width fields (one
+        call instead of two per struct; generated decoders)."""
+        p = self.pos
+        end = self.end
+        n = s.size
+        if p + n > end:
+            raise _short(n, p, end)
+        values = s.unpack_from(self.buf, p)
+        p += n
+        if p < end and self.buf[p] == 0:  # no tagged fields: the usual case
+            self.pos = p + 1
+        else:
+            self.pos = p
+            self.skip_tags()
+        return values
+
     def bool(self) -> bool:
         p = self.pos
         if p + 1 > self.end:
@@ -211,7 +228,7 @@ class Reader:
             raise _short(n, p, self.end)
         self.pos = p + n
         try:
-            return str(self.buf[p : p + n], "utf-8")
+            return self.buf[p : p + n].tobytes().decode()  # cheaper than str(view, "utf-8")
         except UnicodeDecodeError as e:
             raise DecodeError(f"invalid utf-8: {e}") from None
 
@@ -236,10 +253,26 @@ class Reader:
         return None if n < 0 else self._text(n)
 
     def cstring(self) -> str:
-        n = self._clen()
+        # _clen() and _text() written out: topic names, the commonest strings
+        p = self.pos
+        end = self.end
+        buf = self.buf
+        if p < end and buf[p] < 0x80:
+            n = buf[p] - 1
+            p += 1
+            self.pos = p
+        else:
+            n = self.uvarint() - 1
+            p = self.pos
         if n < 0:
             raise DecodeError("null string in a non-nullable field")
-        return self._text(n)
+        if p + n > end:
+            raise _short(n, p, end)
+        self.pos = p + n
+        try:
+            return buf[p : p + n].tobytes().decode()
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"invalid utf-8: {e}") from None
 
     def cnstring(self) -> str | None:
         n = self._clen()
@@ -405,19 +438,28 @@ class Writer:
 
     def string(self, v: str) -> None:
         b = v.encode()
-        self.buf += _I16.pack(len(b))
-        self.buf += b
+        buf = self.buf
+        buf += _I16.pack(len(b))
+        buf += b
 
     def nstring(self, v: str | None) -> None:
         if v is None:
             self.buf += b"\xff\xff"
-        else:
-            self.string(v)
+            return
+        b = v.encode()
+        buf = self.buf
+        buf += _I16.pack(len(b))
+        buf += b
 
     def cstring(self, v: str) -> None:
         b = v.encode()
-        self.uvarint(len(b) + 1)
-        self.buf += b
+        n = len(b) + 1
+        buf = self.buf
+        if n < 0x80:
+            buf.append(n)
+        else:
+            self.uvarint(n)
+        buf += b
 
     def cnstring(self, v: str | None) -> None:
         if v is None:
@@ -485,7 +527,10 @@ class Writer:
         self.buf += _I32.pack(n)
 
     def carray_len(self, n: int) -> None:
-        self.uvarint(n + 1)
+        if 0 <= n < 0x7F:
+            self.buf.append(n + 1)
+        else:
+            self.uvarint(n + 1)
 
     def sub(self) -> Writer:
         return Writer()

@@ -112,8 +112,7 @@ def _d_AddOffsetsToTxnResponse_0(r: Reader) -> AddOffsetsToTxnResponse:
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_AddOffsetsToTxnResponse_3(r: Reader) -> AddOffsetsToTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_AddOffsetsToTxnRequest = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)

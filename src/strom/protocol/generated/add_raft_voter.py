@@ -102,14 +102,13 @@ setattr(AddRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'er
 def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return AddRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
@@ -126,7 +125,8 @@ def _d_AddRaftVoterRequest_0(r: Reader) -> AddRaftVoterRequest:
     v_cluster_id = r.cnstring()
     v_timeout_ms, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
-    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners)
 
@@ -145,5 +145,6 @@ _ENC_AddRaftVoterRequest = (_e_AddRaftVoterRequest_0,)
 _DEC_AddRaftVoterRequest = (_d_AddRaftVoterRequest_0,)
 _ENC_AddRaftVoterResponse = (_e_AddRaftVoterResponse_0,)
 _DEC_AddRaftVoterResponse = (_d_AddRaftVoterResponse_0,)
+_S_H = Struct(">H")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")

@@ -81,8 +81,7 @@ def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsRequest_0(r: Reader) -> AllocateProducerIdsRequest:
-    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    r.skip_tags()
+    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
     return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch)
 
 def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Writer) -> None:
@@ -90,8 +89,7 @@ def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Write
     w.buf.append(0)
 
 def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed(_S_ihqi)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed_tags(_S_ihqi)
     return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len)
 
 _ENC_AllocateProducerIdsRequest = (_e_AllocateProducerIdsRequest_0,)

@@ -194,8 +194,7 @@ def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest_
 
 def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.cstring()
-    v_value, v_remove = r.fixed(_S_do)
-    r.skip_tags()
+    v_value, v_remove = r.fixed_tags(_S_do)
     return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
@@ -220,13 +219,17 @@ def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest_Entry
     w.buf.append(0)
 
 def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest_EntryData:
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(r.array_len())]
-    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest_EntryData:
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(r.carray_len())]
-    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
@@ -235,25 +238,26 @@ def _e_AlterClientQuotasRequest_0(self: AlterClientQuotasRequest, w: Writer) -> 
     w.array_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasRequest_EntryData_0(e_entries, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
 
 def _e_AlterClientQuotasRequest_1(self: AlterClientQuotasRequest, w: Writer) -> None:
     w_entries = self.entries
     w.carray_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasRequest_EntryData_1(e_entries, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_AlterClientQuotasRequest_0(r: Reader) -> AlterClientQuotasRequest:
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
     return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
+    n = r.carray_len()
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
     return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:
@@ -277,7 +281,7 @@ def _d_AlterClientQuotasResponse_EntityData_1(r: Reader) -> AlterClientQuotasRes
     return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w_entity = self.entity
     w.array_len(len(w_entity))
@@ -285,7 +289,7 @@ def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_Ent
         _e_AlterClientQuotasResponse_EntityData_0(e_entity, w)
 
 def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_entity = self.entity
     w.carray_len(len(w_entity))
@@ -296,25 +300,27 @@ def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse_Ent
 def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _e_AlterClientQuotasResponse_0(self: AlterClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_entries = self.entries
     w.array_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasResponse_EntryData_0(e_entries, w)
 
 def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_entries = self.entries
     w.carray_len(len(w_entries))
     for e_entries in w_entries:
@@ -323,12 +329,14 @@ def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -
 
 def _d_AlterClientQuotasResponse_0(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
 def _d_AlterClientQuotasResponse_1(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
@@ -337,3 +345,6 @@ _DEC_AlterClientQuotasRequest = (_d_AlterClientQuotasRequest_0, _d_AlterClientQu
 _ENC_AlterClientQuotasResponse = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
 _DEC_AlterClientQuotasResponse = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
 _S_do = Struct(">d?")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
+_S_o = Struct(">?")

@@ -149,7 +149,7 @@ def _d_AlterConfigsRequest_AlterableConfig_2(r: Reader) -> AlterConfigsRequest_A
     return AlterConfigsRequest_AlterableConfig(v_name, v_value)
 
 def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -157,7 +157,7 @@ def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_Alte
         _e_AlterConfigsRequest_AlterableConfig_0(e_configs, w)
 
 def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
     w.carray_len(len(w_configs))
@@ -168,13 +168,15 @@ def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest_Alte
 def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
     return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
@@ -183,37 +185,38 @@ def _e_AlterConfigsRequest_0(self: AlterConfigsRequest, w: Writer) -> None:
     w.array_len(len(w_resources))
     for e_resources in w_resources:
         _e_AlterConfigsRequest_AlterConfigsResource_0(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
 
 def _e_AlterConfigsRequest_2(self: AlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.carray_len(len(w_resources))
     for e_resources in w_resources:
         _e_AlterConfigsRequest_AlterConfigsResource_2(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_AlterConfigsRequest_0(r: Reader) -> AlterConfigsRequest:
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
     return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
+    n = r.carray_len()
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
     return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w.buf.append(0)
 
@@ -233,14 +236,14 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterCo
     return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _e_AlterConfigsResponse_0(self: AlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(e_responses, w)
 
 def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -249,12 +252,14 @@ def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
 
 def _d_AlterConfigsResponse_0(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
     return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_AlterConfigsResponse_2(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
@@ -262,3 +267,7 @@ _ENC_AlterConfigsRequest = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, 
 _DEC_AlterConfigsRequest = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)
 _ENC_AlterConfigsResponse = (_e_AlterConfigsResponse_0, _e_AlterConfigsResponse_0, _e_AlterConfigsResponse_2,)
 _DEC_AlterConfigsResponse = (_d_AlterConfigsResponse_0, _d_AlterConfigsResponse_0, _d_AlterConfigsResponse_2,)
+_S_b = Struct(">b")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
+_S_o = Struct(">?")

@@ -145,14 +145,14 @@ setattr(AlterPartitionReassignmentsResponse, '__annotations__', {'throttle_time_
 
 
 def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPartitionReassignmentsRequest_ReassignablePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_replicas = self.replicas
     if w_replicas is None:
         w.buf.append(0)
     else:
         w.carray_len(len(w_replicas))
         for e_replicas in w_replicas:
-            w.int32(e_replicas)
+            w.buf += _S_i.pack(e_replicas)
     w.buf.append(0)
 
 def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignablePartition:
@@ -172,12 +172,13 @@ def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartiti
 
 def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignableTopic:
     v_name = r.cstring()
-    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions)
 
 def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -186,7 +187,8 @@ def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsReq
 
 def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
-    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
@@ -211,7 +213,8 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: Alt
 
 def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse_ReassignableTopicResponse:
     v_name = r.cstring()
-    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions)
 
@@ -227,7 +230,8 @@ def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsRe
 def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses)
 
@@ -235,4 +239,5 @@ _ENC_AlterPartitionReassignmentsRequest = (_e_AlterPartitionReassignmentsRequest
 _DEC_AlterPartitionReassignmentsRequest = (_d_AlterPartitionReassignmentsRequest_0,)
 _ENC_AlterPartitionReassignmentsResponse = (_e_AlterPartitionReassignmentsResponse_0,)
 _DEC_AlterPartitionReassignmentsResponse = (_d_AlterPartitionReassignmentsResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -141,24 +141,26 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(self: AlterReplicaLo
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
@@ -179,12 +181,14 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirs
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.string()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.cstring()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
@@ -202,11 +206,13 @@ def _e_AlterReplicaLogDirsRequest_2(self: AlterReplicaLogDirsRequest, w: Writer)
     w.buf.append(0)
 
 def _d_AlterReplicaLogDirsRequest_0(r: Reader) -> AlterReplicaLogDirsRequest:
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest(v_dirs)
 
 def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest(v_dirs)
 
@@ -222,8 +228,7 @@ def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:
@@ -243,24 +248,26 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterRe
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.string()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _e_AlterReplicaLogDirsResponse_0(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(e_results, w)
 
 def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -269,12 +276,14 @@ def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Write
 
 def _d_AlterReplicaLogDirsResponse_0(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
 def _d_AlterReplicaLogDirsResponse_2(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
@@ -282,4 +291,5 @@ _ENC_AlterReplicaLogDirsRequest = (_e_AlterReplicaLogDirsRequest_0, _e_AlterRepl
 _DEC_AlterReplicaLogDirsRequest = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
 _ENC_AlterReplicaLogDirsResponse = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
 _DEC_AlterReplicaLogDirsResponse = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -132,13 +132,12 @@ setattr(AlterUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUserScramCredentialsRequest_ScramCredentialDeletion, w: Writer) -> None:
     w.cstring(self.name)
-    w.int8(self.mechanism)
+    w.buf += _S_b.pack(self.mechanism)
     w.buf.append(0)
 
 def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> AlterUserScramCredentialsRequest_ScramCredentialDeletion:
     v_name = r.cstring()
-    v_mechanism = r.int8()
-    r.skip_tags()
+    v_mechanism, = r.fixed_tags(_S_b)
     return AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism)
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest_ScramCredentialUpsertion, w: Writer) -> None:
@@ -168,14 +167,16 @@ def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest
     w.buf.append(0)
 
 def _d_AlterUserScramCredentialsRequest_0(r: Reader) -> AlterUserScramCredentialsRequest:
-    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(r.carray_len())]
-    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterUserScramCredentialsRequest(v_deletions, v_upsertions)
 
 def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(self: AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -187,7 +188,7 @@ def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r: Re
     return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message)
 
 def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -196,7 +197,8 @@ def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsRespon
 
 def _d_AlterUserScramCredentialsResponse_0(r: Reader) -> AlterUserScramCredentialsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results)
 
@@ -204,4 +206,7 @@ _ENC_AlterUserScramCredentialsRequest = (_e_AlterUserScramCredentialsRequest_0,)
 _DEC_AlterUserScramCredentialsRequest = (_d_AlterUserScramCredentialsRequest_0,)
 _ENC_AlterUserScramCredentialsResponse = (_e_AlterUserScramCredentialsResponse_0,)
 _DEC_AlterUserScramCredentialsResponse = (_d_AlterUserScramCredentialsResponse_0,)
+_S_b = Struct(">b")
 _S_bi = Struct(">bi")
+_S_h = Struct(">h")
+_S_i = Struct(">i")

@@ -166,8 +166,7 @@ def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse_ApiVer
     return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse_ApiVersion:
-    v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
-    r.skip_tags()
+    v_api_key, v_min_version, v_max_version = r.fixed_tags(_S_hhh)
     return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
@@ -183,8 +182,7 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse_SupportedFeatureKey:
     v_name = r.cstring()
-    v_min_version, v_max_version = r.fixed(_S_hh)
-    r.skip_tags()
+    v_min_version, v_max_version = r.fixed_tags(_S_hh)
     return ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
@@ -200,32 +198,31 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse_FinalizedFeatureKey:
     v_name = r.cstring()
-    v_max_version_level, v_min_version_level = r.fixed(_S_hh)
-    r.skip_tags()
+    v_max_version_level, v_min_version_level = r.fixed_tags(_S_hh)
     return ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level)
 
 def _e_ApiVersionsResponse_0(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.array_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_0(e_api_keys, w)
 
 def _e_ApiVersionsResponse_1(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.array_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_0(e_api_keys, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.carray_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_3(e_api_keys, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     tags: list[tuple[int, Writer]] = []
     if self.supported_features:
         t = Writer()
@@ -236,7 +233,7 @@ def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
         tags.append((0, t))
     if self.finalized_features_epoch != -1:
         t = Writer()
-        t.int64(self.finalized_features_epoch)
+        t.buf += _S_q.pack(self.finalized_features_epoch)
         tags.append((1, t))
     if self.finalized_features:
         t = Writer()
@@ -247,24 +244,30 @@ def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
         tags.append((2, t))
     if self.zk_migration_ready != False:
         t = Writer()
-        t.bool(self.zk_migration_ready)
+        t.buf += _S_o.pack(self.zk_migration_ready)
         tags.append((3, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ApiVersionsResponse_0(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
     return ApiVersionsResponse(v_error_code, v_api_keys)
 
 def _d_ApiVersionsResponse_1(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms)
 
 def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = list()
     v_finalized_features_epoch: int = -1
@@ -274,13 +277,15 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 1:
             s = r.sub(size)
             v_finalized_features_epoch = s.int64()
         elif tag == 2:
             s = r.sub(size)
-            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 3:
             s = r.sub(size)
             v_zk_migration_ready = s.bool()
@@ -292,5 +297,9 @@ _ENC_ApiVersionsRequest = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_
 _DEC_ApiVersionsRequest = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
 _ENC_ApiVersionsResponse = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
 _DEC_ApiVersionsResponse = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
+_S_h = Struct(">h")
 _S_hh = Struct(">hh")
 _S_hhh = Struct(">hhh")
+_S_i = Struct(">i")
+_S_o = Struct(">?")
+_S_q = Struct(">q")

@@ -173,12 +173,11 @@ setattr(AssignReplicasToDirsResponse, '__annotations__', {'throttle_time_ms': 'i
 
 
 def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsRequest_PartitionData_0(r: Reader) -> AssignReplicasToDirsRequest_PartitionData:
-    v_partition_index = r.int32()
-    r.skip_tags()
+    v_partition_index, = r.fixed_tags(_S_i)
     return AssignReplicasToDirsRequest_PartitionData(v_partition_index)
 
 def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest_TopicData, w: Writer) -> None:
@@ -191,7 +190,8 @@ def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest
 
 def _d_AssignReplicasToDirsRequest_TopicData_0(r: Reader) -> AssignReplicasToDirsRequest_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions)
 
@@ -205,7 +205,8 @@ def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsReq
 
 def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasToDirsRequest_DirectoryData:
     v_id = r.uuid()
-    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics)
 
@@ -219,7 +220,8 @@ def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Write
 
 def _d_AssignReplicasToDirsRequest_0(r: Reader) -> AssignReplicasToDirsRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories)
 
@@ -228,8 +230,7 @@ def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsRe
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse_PartitionData:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code)
 
 def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsResponse_TopicData, w: Writer) -> None:
@@ -242,7 +243,8 @@ def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsRespon
 
 def _d_AssignReplicasToDirsResponse_TopicData_0(r: Reader) -> AssignReplicasToDirsResponse_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions)
 
@@ -256,7 +258,8 @@ def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsRe
 
 def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicasToDirsResponse_DirectoryData:
     v_id = r.uuid()
-    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics)
 
@@ -270,7 +273,8 @@ def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Wri
 
 def _d_AssignReplicasToDirsResponse_0(r: Reader) -> AssignReplicasToDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories)
 
@@ -278,5 +282,6 @@ _ENC_AssignReplicasToDirsRequest = (_e_AssignReplicasToDirsRequest_0,)
 _DEC_AssignReplicasToDirsRequest = (_d_AssignReplicasToDirsRequest_0,)
 _ENC_AssignReplicasToDirsResponse = (_e_AssignReplicasToDirsResponse_0,)
 _DEC_AssignReplicasToDirsResponse = (_d_AssignReplicasToDirsResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_iq = Struct(">iq")

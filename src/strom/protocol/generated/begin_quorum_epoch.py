@@ -192,7 +192,7 @@ def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest_Par
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
 
 def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.uuid(self.voter_directory_id)
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
@@ -204,8 +204,7 @@ def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochReq
 def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
@@ -225,12 +224,14 @@ def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest_TopicDa
 
 def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
@@ -240,7 +241,7 @@ def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest_Le
 def _e_BeginQuorumEpochRequest_LeaderEndpoint_1(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
@@ -249,8 +250,7 @@ def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRe
 def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> None:
@@ -262,7 +262,7 @@ def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> No
 
 def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -275,14 +275,17 @@ def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> No
 
 def _d_BeginQuorumEpochRequest_0(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.nstring()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochRequest(v_cluster_id, -1, v_topics)
 
 def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
-    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints)
 
@@ -298,8 +301,7 @@ def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochRe
     return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    r.skip_tags()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
     return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
@@ -319,12 +321,14 @@ def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse_Topic
 
 def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
@@ -332,9 +336,9 @@ def _e_BeginQuorumEpochResponse_NodeEndpoint_0(self: BeginQuorumEpochResponse_No
     pass
 
 def _e_BeginQuorumEpochResponse_NodeEndpoint_1(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
@@ -343,19 +347,18 @@ def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochRes
 def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_BeginQuorumEpochResponse_0(self: BeginQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_BeginQuorumEpochResponse_TopicData_0(e_topics, w)
 
 def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -368,22 +371,28 @@ def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> 
         for e_node_endpoints in w_node_endpoints:
             _e_BeginQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_BeginQuorumEpochResponse_0(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
@@ -392,6 +401,9 @@ _ENC_BeginQuorumEpochRequest = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpoc
 _DEC_BeginQuorumEpochRequest = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
 _ENC_BeginQuorumEpochResponse = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
 _DEC_BeginQuorumEpochResponse = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
+_S_H = Struct(">H")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ihii = Struct(">ihii")
 _S_ii = Struct(">ii")
 _S_iii = Struct(">iii")

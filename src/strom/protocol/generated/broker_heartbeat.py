@@ -100,11 +100,13 @@ def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None
         for e_offline_log_dirs in w_offline_log_dirs:
             t.uuid(e_offline_log_dirs)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_BrokerHeartbeatRequest_0(r: Reader) -> BrokerHeartbeatRequest:
-    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
-    r.skip_tags()
+    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed_tags(_S_iqqoo)
     return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down)
 
 def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
@@ -114,7 +116,8 @@ def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_offline_log_dirs = [s.uuid() for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_offline_log_dirs = [s.uuid() for _ in range(n)] if n else []
         else:
             r.skip(size)
     return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, v_offline_log_dirs)
@@ -124,8 +127,7 @@ def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
-    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed(_S_ihooo)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed_tags(_S_ihooo)
     return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down)
 
 _ENC_BrokerHeartbeatRequest = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)

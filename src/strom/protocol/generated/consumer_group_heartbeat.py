@@ -151,22 +151,23 @@ def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartb
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatRequest_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_i.pack(self.rebalance_timeout_ms)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
         w.buf.append(0)
@@ -187,10 +188,10 @@ def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: W
 def _e_ConsumerGroupHeartbeatRequest_1(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_i.pack(self.rebalance_timeout_ms)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
         w.buf.append(0)
@@ -245,12 +246,13 @@ def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeart
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
@@ -262,7 +264,8 @@ def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatR
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse_Assignment:
-    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
@@ -291,5 +294,6 @@ _ENC_ConsumerGroupHeartbeatRequest = (_e_ConsumerGroupHeartbeatRequest_0, _e_Con
 _DEC_ConsumerGroupHeartbeatRequest = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
 _ENC_ConsumerGroupHeartbeatResponse = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
 _DEC_ConsumerGroupHeartbeatResponse = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")

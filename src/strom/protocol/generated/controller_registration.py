@@ -128,8 +128,7 @@ def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequ
 def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, v_security_protocol = r.fixed(_S_Hh)
-    r.skip_tags()
+    v_port, v_security_protocol = r.fixed_tags(_S_Hh)
     return ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest_Feature, w: Writer) -> None:
@@ -139,14 +138,13 @@ def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationReque
 
 def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest_Feature:
     v_name = r.cstring()
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_ControllerRegistrationRequest_0(self: ControllerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w.uuid(self.incarnation_id)
-    w.bool(self.zk_migration_ready)
+    w.buf += _S_o.pack(self.zk_migration_ready)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
     for e_listeners in w_listeners:
@@ -161,8 +159,10 @@ def _d_ControllerRegistrationRequest_0(r: Reader) -> ControllerRegistrationReque
     v_controller_id = r.int32()
     v_incarnation_id = r.uuid()
     v_zk_migration_ready = r.bool()
-    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features)
 
@@ -183,4 +183,6 @@ _ENC_ControllerRegistrationResponse = (_e_ControllerRegistrationResponse_0,)
 _DEC_ControllerRegistrationResponse = (_d_ControllerRegistrationResponse_0,)
 _S_Hh = Struct(">Hh")
 _S_hh = Struct(">hh")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_o = Struct(">?")

@@ -115,24 +115,24 @@ setattr(CreateAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'resu
 
 
 def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
-    w.int8(self.resource_pattern_type)
+    w.buf += _S_b.pack(self.resource_pattern_type)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
-    w.int8(self.resource_pattern_type)
+    w.buf += _S_b.pack(self.resource_pattern_type)
     w.cstring(self.principal)
     w.cstring(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
@@ -161,8 +161,7 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreati
     v_resource_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_CreateAclsRequest_0(self: CreateAclsRequest, w: Writer) -> None:
@@ -185,24 +184,27 @@ def _e_CreateAclsRequest_2(self: CreateAclsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_CreateAclsRequest_0(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(n)] if n else []
     return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_1(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(n)] if n else []
     return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_2(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateAclsRequest(v_creations)
 
 def _e_CreateAclsResponse_AclCreationResult_0(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
 
 def _e_CreateAclsResponse_AclCreationResult_2(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -218,14 +220,14 @@ def _d_CreateAclsResponse_AclCreationResult_2(r: Reader) -> CreateAclsResponse_A
     return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message)
 
 def _e_CreateAclsResponse_0(self: CreateAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_CreateAclsResponse_AclCreationResult_0(e_results, w)
 
 def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -234,12 +236,14 @@ def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
 
 def _d_CreateAclsResponse_0(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(n)] if n else []
     return CreateAclsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreateAclsResponse_2(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateAclsResponse(v_throttle_time_ms, v_results)
 
@@ -247,4 +251,7 @@ _ENC_CreateAclsRequest = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_Cre
 _DEC_CreateAclsRequest = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
 _ENC_CreateAclsResponse = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
 _DEC_CreateAclsResponse = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
+_S_b = Struct(">b")
 _S_bb = Struct(">bb")
+_S_h = Struct(">h")
+_S_i = Struct(">i")

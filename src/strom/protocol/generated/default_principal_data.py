@@ -47,15 +47,15 @@ setattr(DefaultPrincipalData, '__annotations__', {'type': 'str', 'name': 'str', 
 def _e_DefaultPrincipalData_0(self: DefaultPrincipalData, w: Writer) -> None:
     w.cstring(self.type)
     w.cstring(self.name)
-    w.bool(self.token_authenticated)
+    w.buf += _S_o.pack(self.token_authenticated)
     w.buf.append(0)
 
 def _d_DefaultPrincipalData_0(r: Reader) -> DefaultPrincipalData:
     v_type = r.cstring()
     v_name = r.cstring()
-    v_token_authenticated = r.bool()
-    r.skip_tags()
+    v_token_authenticated, = r.fixed_tags(_S_o)
     return DefaultPrincipalData(v_type, v_name, v_token_authenticated)
 
 _ENC_DefaultPrincipalData = (_e_DefaultPrincipalData_0,)
 _DEC_DefaultPrincipalData = (_d_DefaultPrincipalData_0,)
+_S_o = Struct(">?")

@@ -101,21 +101,23 @@ def _e_DeleteGroupsRequest_2(self: DeleteGroupsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DeleteGroupsRequest_0(r: Reader) -> DeleteGroupsRequest:
-    v_groups_names = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_groups_names = [r.string() for _ in range(n)] if n else []
     return DeleteGroupsRequest(v_groups_names)
 
 def _d_DeleteGroupsRequest_2(r: Reader) -> DeleteGroupsRequest:
-    v_groups_names = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups_names = [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteGroupsRequest(v_groups_names)
 
 def _e_DeleteGroupsResponse_DeletableGroupResult_0(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.string(self.group_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_DeleteGroupsResponse_DeletableGroupResult_2(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
@@ -125,19 +127,18 @@ def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsRes
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.cstring()
-    v_error_code = r.int16()
-    r.skip_tags()
+    v_error_code, = r.fixed_tags(_S_h)
     return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _e_DeleteGroupsResponse_0(self: DeleteGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DeleteGroupsResponse_DeletableGroupResult_0(e_results, w)
 
 def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -146,12 +147,14 @@ def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
 
 def _d_DeleteGroupsResponse_0(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(n)] if n else []
     return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
 def _d_DeleteGroupsResponse_2(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
@@ -159,3 +162,5 @@ _ENC_DeleteGroupsRequest = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, 
 _DEC_DeleteGroupsRequest = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)
 _ENC_DeleteGroupsResponse = (_e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_2,)
 _DEC_DeleteGroupsResponse = (_d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_2,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")

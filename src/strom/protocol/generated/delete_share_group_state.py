@@ -137,12 +137,11 @@ setattr(DeleteShareGroupStateResponse, '__annotations__', {'results': 'list[Dele
 
 
 def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
+    w.buf += _S_i.pack(self.partition)
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest_PartitionData:
-    v_partition = r.int32()
-    r.skip_tags()
+    v_partition, = r.fixed_tags(_S_i)
     return DeleteShareGroupStateRequest_PartitionData(v_partition)
 
 def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest_DeleteStateData, w: Writer) -> None:
@@ -155,7 +154,8 @@ def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStat
 
 def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareGroupStateRequest_DeleteStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions)
 
@@ -169,7 +169,8 @@ def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Wri
 
 def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateRequest(v_group_id, v_topics)
 
@@ -194,7 +195,8 @@ def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupS
 
 def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteShareGroupStateResponse_DeleteStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions)
 
@@ -206,7 +208,8 @@ def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: W
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateResponse_0(r: Reader) -> DeleteShareGroupStateResponse:
-    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateResponse(v_results)
 
@@ -214,4 +217,5 @@ _ENC_DeleteShareGroupStateRequest = (_e_DeleteShareGroupStateRequest_0,)
 _DEC_DeleteShareGroupStateRequest = (_d_DeleteShareGroupStateRequest_0,)
 _ENC_DeleteShareGroupStateResponse = (_e_DeleteShareGroupStateResponse_0,)
 _DEC_DeleteShareGroupStateResponse = (_d_DeleteShareGroupStateResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -146,12 +146,12 @@ setattr(DescribeClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'i
 
 def _e_DescribeClientQuotasRequest_ComponentData_0(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.string(self.entity_type)
-    w.int8(self.match_type)
+    w.buf += _S_b.pack(self.match_type)
     w.nstring(self.match)
 
 def _e_DescribeClientQuotasRequest_ComponentData_1(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.cstring(self.entity_type)
-    w.int8(self.match_type)
+    w.buf += _S_b.pack(self.match_type)
     w.cnstring(self.match)
     w.buf.append(0)
 
@@ -173,25 +173,26 @@ def _e_DescribeClientQuotasRequest_0(self: DescribeClientQuotasRequest, w: Write
     w.array_len(len(w_components))
     for e_components in w_components:
         _e_DescribeClientQuotasRequest_ComponentData_0(e_components, w)
-    w.bool(self.strict)
+    w.buf += _S_o.pack(self.strict)
 
 def _e_DescribeClientQuotasRequest_1(self: DescribeClientQuotasRequest, w: Writer) -> None:
     w_components = self.components
     w.carray_len(len(w_components))
     for e_components in w_components:
         _e_DescribeClientQuotasRequest_ComponentData_1(e_components, w)
-    w.bool(self.strict)
+    w.buf += _S_o.pack(self.strict)
     w.buf.append(0)
 
 def _d_DescribeClientQuotasRequest_0(r: Reader) -> DescribeClientQuotasRequest:
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(n)] if n else []
     v_strict = r.bool()
     return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _d_DescribeClientQuotasRequest_1(r: Reader) -> DescribeClientQuotasRequest:
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(r.carray_len())]
-    v_strict = r.bool()
-    r.skip_tags()
+    n = r.carray_len()
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(n)] if n else []
+    v_strict, = r.fixed_tags(_S_o)
     return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _e_DescribeClientQuotasResponse_EntityData_0(self: DescribeClientQuotasResponse_EntityData, w: Writer) -> None:
@@ -216,11 +217,11 @@ def _d_DescribeClientQuotasResponse_EntityData_1(r: Reader) -> DescribeClientQuo
 
 def _e_DescribeClientQuotasResponse_ValueData_0(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.string(self.key)
-    w.float64(self.value)
+    w.buf += _S_d.pack(self.value)
 
 def _e_DescribeClientQuotasResponse_ValueData_1(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.cstring(self.key)
-    w.float64(self.value)
+    w.buf += _S_d.pack(self.value)
     w.buf.append(0)
 
 def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuotasResponse_ValueData:
@@ -230,8 +231,7 @@ def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuot
 
 def _d_DescribeClientQuotasResponse_ValueData_1(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.cstring()
-    v_value = r.float64()
-    r.skip_tags()
+    v_value, = r.fixed_tags(_S_d)
     return DescribeClientQuotasResponse_ValueData(v_key, v_value)
 
 def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasResponse_EntryData, w: Writer) -> None:
@@ -256,13 +256,17 @@ def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasRespon
     w.buf.append(0)
 
 def _d_DescribeClientQuotasResponse_EntryData_0(r: Reader) -> DescribeClientQuotasResponse_EntryData:
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(n)] if n else []
     return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
 def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuotasResponse_EntryData:
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
@@ -308,4 +312,7 @@ _ENC_DescribeClientQuotasRequest = (_e_DescribeClientQuotasRequest_0, _e_Describ
 _DEC_DescribeClientQuotasRequest = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
 _ENC_DescribeClientQuotasResponse = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
 _DEC_DescribeClientQuotasResponse = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
+_S_b = Struct(">b")
+_S_d = Struct(">d")
 _S_ih = Struct(">ih")
+_S_o = Struct(">?")

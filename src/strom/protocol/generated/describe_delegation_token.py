@@ -251,7 +251,8 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.string()
     v_hmac = r.bytes_()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(n)] if n else []
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
@@ -260,7 +261,8 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
@@ -272,58 +274,62 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _e_DescribeDelegationTokenResponse_0(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.array_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_DescribeDelegationTokenResponse_2(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.carray_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _e_DescribeDelegationTokenResponse_3(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.carray_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _d_DescribeDelegationTokenResponse_0(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_2(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
+    n = r.carray_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
+    n = r.carray_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 _ENC_DescribeDelegationTokenRequest = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
 _DEC_DescribeDelegationTokenRequest = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
 _ENC_DescribeDelegationTokenResponse = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
 _DEC_DescribeDelegationTokenResponse = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_qqq = Struct(">qqq")

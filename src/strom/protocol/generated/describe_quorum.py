@@ -207,12 +207,11 @@ setattr(DescribeQuorumResponse, '__annotations__', {'error_code': 'int', 'error_
 
 
 def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest_PartitionData:
-    v_partition_index = r.int32()
-    r.skip_tags()
+    v_partition_index, = r.fixed_tags(_S_i)
     return DescribeQuorumRequest_PartitionData(v_partition_index)
 
 def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, w: Writer) -> None:
@@ -225,7 +224,8 @@ def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, 
 
 def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions)
 
@@ -237,7 +237,8 @@ def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
-    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumRequest(v_topics)
 
@@ -250,26 +251,23 @@ def _e_DescribeQuorumResponse_ReplicaState_1(self: DescribeQuorumResponse_Replic
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w.uuid(self.replica_directory_id)
     w.buf += _S_qqq.pack(self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset = r.fixed(_S_iq)
-    r.skip_tags()
+    v_replica_id, v_log_end_offset = r.fixed_tags(_S_iq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset)
 
 def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_iqqq)
-    r.skip_tags()
+    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_iqqq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
-    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_qqq)
-    r.skip_tags()
+    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_qqq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
@@ -312,15 +310,19 @@ def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse_Parti
 
 def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
@@ -328,8 +330,10 @@ def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumRespon
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_iiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
@@ -359,19 +363,22 @@ def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse_TopicData
 
 def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
@@ -381,7 +388,7 @@ def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse_Listener, 
 def _e_DescribeQuorumResponse_Listener_2(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Listener:
@@ -391,15 +398,14 @@ def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Li
 def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return DescribeQuorumResponse_Listener(v_name, v_host, v_port)
 
 def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse_Node, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_Node_2(self: DescribeQuorumResponse_Node, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
     for e_listeners in w_listeners:
@@ -412,12 +418,13 @@ def _d_DescribeQuorumResponse_Node_0(r: Reader) -> DescribeQuorumResponse_Node:
 
 def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse_Node:
     v_node_id = r.int32()
-    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_Node(v_node_id, v_listeners)
 
 def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -425,7 +432,7 @@ def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_1(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -433,7 +440,7 @@ def _e_DescribeQuorumResponse_1(self: DescribeQuorumResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_2(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -447,21 +454,25 @@ def _e_DescribeQuorumResponse_2(self: DescribeQuorumResponse, w: Writer) -> None
 
 def _d_DescribeQuorumResponse_0(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_1(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(r.carray_len())]
-    v_nodes = [_d_DescribeQuorumResponse_Node_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_nodes = [_d_DescribeQuorumResponse_Node_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes)
 
@@ -469,6 +480,9 @@ _ENC_DescribeQuorumRequest = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumReque
 _DEC_DescribeQuorumRequest = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
 _ENC_DescribeQuorumResponse = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
 _DEC_DescribeQuorumResponse = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
+_S_H = Struct(">H")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ihiiq = Struct(">ihiiq")
 _S_iiq = Struct(">iiq")

@@ -156,13 +156,12 @@ def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserS
     w.buf.append(0)
 
 def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse_CredentialInfo:
-    v_mechanism, v_iterations = r.fixed(_S_bi)
-    r.skip_tags()
+    v_mechanism, v_iterations = r.fixed_tags(_S_bi)
     return DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations)
 
 def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_credential_infos = self.credential_infos
     w.carray_len(len(w_credential_infos))
@@ -174,7 +173,8 @@ def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     v_user = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos)
 
@@ -190,7 +190,8 @@ def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentials
 def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCredentialsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
@@ -199,4 +200,5 @@ _DEC_DescribeUserScramCredentialsRequest = (_d_DescribeUserScramCredentialsReque
 _ENC_DescribeUserScramCredentialsResponse = (_e_DescribeUserScramCredentialsResponse_0,)
 _DEC_DescribeUserScramCredentialsResponse = (_d_DescribeUserScramCredentialsResponse_0,)
 _S_bi = Struct(">bi")
+_S_h = Struct(">h")
 _S_ih = Struct(">ih")

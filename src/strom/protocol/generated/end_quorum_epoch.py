@@ -208,7 +208,7 @@ def _e_EndQuorumEpochRequest_ReplicaInfo_0(self: EndQuorumEpochRequest_ReplicaIn
     pass
 
 def _e_EndQuorumEpochRequest_ReplicaInfo_1(self: EndQuorumEpochRequest_ReplicaInfo, w: Writer) -> None:
-    w.int32(self.candidate_id)
+    w.buf += _S_i.pack(self.candidate_id)
     w.uuid(self.candidate_directory_id)
     w.buf.append(0)
 
@@ -226,7 +226,7 @@ def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest_Partiti
     w_preferred_successors = self.preferred_successors
     w.array_len(len(w_preferred_successors))
     for e_preferred_successors in w_preferred_successors:
-        w.int32(e_preferred_successors)
+        w.buf += _S_i.pack(e_preferred_successors)
 
 def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
@@ -238,12 +238,14 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_Partiti
 
 def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    v_preferred_successors = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_preferred_successors = [r.int32() for _ in range(n)] if n else []
     return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors)
 
 def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, DEFAULT, v_preferred_candidates)
 
@@ -264,12 +266,14 @@ def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest_TopicData, 
 
 def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
@@ -279,7 +283,7 @@ def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest_Leader
 def _e_EndQuorumEpochRequest_LeaderEndpoint_1(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
@@ -288,8 +292,7 @@ def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochReques
 def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_EndQuorumEpochRequest_0(self: EndQuorumEpochRequest, w: Writer) -> None:
@@ -313,13 +316,16 @@ def _e_EndQuorumEpochRequest_1(self: EndQuorumEpochRequest, w: Writer) -> None:
 
 def _d_EndQuorumEpochRequest_0(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.nstring()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochRequest(v_cluster_id, v_topics)
 
 def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.cnstring()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
-    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints)
 
@@ -335,8 +341,7 @@ def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochRespon
     return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    r.skip_tags()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
     return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
@@ -356,12 +361,14 @@ def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse_TopicData
 
 def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
@@ -369,9 +376,9 @@ def _e_EndQuorumEpochResponse_NodeEndpoint_0(self: EndQuorumEpochResponse_NodeEn
     pass
 
 def _e_EndQuorumEpochResponse_NodeEndpoint_1(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
@@ -380,19 +387,18 @@ def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochRespons
 def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_EndQuorumEpochResponse_0(self: EndQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_EndQuorumEpochResponse_TopicData_0(e_topics, w)
 
 def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -405,22 +411,28 @@ def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None
         for e_node_endpoints in w_node_endpoints:
             _e_EndQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_EndQuorumEpochResponse_0(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
@@ -429,5 +441,8 @@ _ENC_EndQuorumEpochRequest = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochReque
 _DEC_EndQuorumEpochRequest = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
 _ENC_EndQuorumEpochResponse = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
 _DEC_EndQuorumEpochResponse = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
+_S_H = Struct(">H")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ihii = Struct(">ihii")
 _S_iii = Struct(">iii")

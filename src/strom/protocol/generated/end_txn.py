@@ -96,8 +96,7 @@ def _d_EndTxnRequest_0(r: Reader) -> EndTxnRequest:
 
 def _d_EndTxnRequest_3(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.cstring()
-    v_producer_id, v_producer_epoch, v_committed = r.fixed(_S_qho)
-    r.skip_tags()
+    v_producer_id, v_producer_epoch, v_committed = r.fixed_tags(_S_qho)
     return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed)
 
 def _e_EndTxnResponse_0(self: EndTxnResponse, w: Writer) -> None:
@@ -116,13 +115,11 @@ def _d_EndTxnResponse_0(r: Reader) -> EndTxnResponse:
     return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_3(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_5(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return EndTxnResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 _ENC_EndTxnRequest = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)

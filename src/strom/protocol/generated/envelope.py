@@ -89,16 +89,16 @@ def _d_EnvelopeRequest_0(r: Reader) -> EnvelopeRequest:
 
 def _e_EnvelopeResponse_0(self: EnvelopeResponse, w: Writer) -> None:
     w.cnbytes(self.response_data)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_EnvelopeResponse_0(r: Reader) -> EnvelopeResponse:
     v_response_data = r.cnbytes()
-    v_error_code = r.int16()
-    r.skip_tags()
+    v_error_code, = r.fixed_tags(_S_h)
     return EnvelopeResponse(v_response_data, v_error_code)
 
 _ENC_EnvelopeRequest = (_e_EnvelopeRequest_0,)
 _DEC_EnvelopeRequest = (_d_EnvelopeRequest_0,)
 _ENC_EnvelopeResponse = (_e_EnvelopeResponse_0,)
 _DEC_EnvelopeResponse = (_d_EnvelopeResponse_0,)
+_S_h = Struct(">h")

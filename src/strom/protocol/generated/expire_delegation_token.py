@@ -76,11 +76,11 @@ setattr(ExpireDelegationTokenResponse, '__annotations__', {'error_code': 'int', 
 
 def _e_ExpireDelegationTokenRequest_0(self: ExpireDelegationTokenRequest, w: Writer) -> None:
     w.bytes_(self.hmac)
-    w.int64(self.expiry_time_period_ms)
+    w.buf += _S_q.pack(self.expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenRequest_2(self: ExpireDelegationTokenRequest, w: Writer) -> None:
     w.cbytes(self.hmac)
-    w.int64(self.expiry_time_period_ms)
+    w.buf += _S_q.pack(self.expiry_time_period_ms)
     w.buf.append(0)
 
 def _d_ExpireDelegationTokenRequest_0(r: Reader) -> ExpireDelegationTokenRequest:
@@ -90,8 +90,7 @@ def _d_ExpireDelegationTokenRequest_0(r: Reader) -> ExpireDelegationTokenRequest
 
 def _d_ExpireDelegationTokenRequest_2(r: Reader) -> ExpireDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_expiry_time_period_ms = r.int64()
-    r.skip_tags()
+    v_expiry_time_period_ms, = r.fixed_tags(_S_q)
     return ExpireDelegationTokenRequest(v_hmac, v_expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenResponse_0(self: ExpireDelegationTokenResponse, w: Writer) -> None:
@@ -106,8 +105,7 @@ def _d_ExpireDelegationTokenResponse_0(r: Reader) -> ExpireDelegationTokenRespon
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_ExpireDelegationTokenResponse_2(r: Reader) -> ExpireDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    r.skip_tags()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 _ENC_ExpireDelegationTokenRequest = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)
@@ -115,3 +113,4 @@ _DEC_ExpireDelegationTokenRequest = (_d_ExpireDelegationTokenRequest_0, _d_Expir
 _ENC_ExpireDelegationTokenResponse = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
 _DEC_ExpireDelegationTokenResponse = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
 _S_hqi = Struct(">hqi")
+_S_q = Struct(">q")

@@ -332,8 +332,7 @@ def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest_ReplicaState:
     return FetchRequest_ReplicaState()
 
 def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest_ReplicaState:
-    v_replica_id, v_replica_epoch = r.fixed(_S_iq)
-    r.skip_tags()
+    v_replica_id, v_replica_epoch = r.fixed_tags(_S_iq)
     return FetchRequest_ReplicaState(v_replica_id, v_replica_epoch)
 
 def _e_FetchRequest_FetchPartition_0(self: FetchRequest_FetchPartition, w: Writer) -> None:
@@ -356,7 +355,10 @@ def _e_FetchRequest_FetchPartition_17(self: FetchRequest_FetchPartition, w: Writ
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_partition_max_bytes = r.fixed(_S_iqi)
@@ -371,8 +373,7 @@ def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest_FetchPartition:
     return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest_FetchPartition:
-    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
-    r.skip_tags()
+    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed_tags(_S_iiqiqi)
     return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest_FetchPartition:
@@ -434,34 +435,40 @@ def _e_FetchRequest_FetchTopic_17(self: FetchRequest_FetchTopic, w: Writer) -> N
 
 def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.cstring()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
@@ -473,14 +480,14 @@ def _e_FetchRequest_ForgottenTopic_7(self: FetchRequest_ForgottenTopic, w: Write
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_FetchRequest_ForgottenTopic_12(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
@@ -488,7 +495,7 @@ def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest_ForgottenTopic, w: Writ
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
@@ -496,18 +503,21 @@ def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
 
 def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_ForgottenTopic('', v_topic_id, v_partitions)
 
@@ -589,7 +599,10 @@ def _e_FetchRequest_12(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -607,7 +620,10 @@ def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -629,7 +645,10 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -651,51 +670,66 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
         t = Writer()
         _e_FetchRequest_ReplicaState_15(self.replica_state, t)
         tags.append((1, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchRequest_0(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes = r.fixed(_S_iii)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, 2147483647, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_3(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_4(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_5(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_7(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_9(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_11(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     v_rack_id = r.string()
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_12(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_12(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
@@ -709,8 +743,10 @@ def _d_FetchRequest_12(r: Reader) -> FetchRequest:
 
 def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
@@ -724,8 +760,10 @@ def _d_FetchRequest_13(r: Reader) -> FetchRequest:
 
 def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
@@ -743,8 +781,10 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
 
 def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_17(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_17(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
@@ -771,8 +811,7 @@ def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse_EpochEndOffset
     return FetchResponse_EpochEndOffset()
 
 def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse_EpochEndOffset:
-    v_epoch, v_end_offset = r.fixed(_S_iq)
-    r.skip_tags()
+    v_epoch, v_end_offset = r.fixed_tags(_S_iq)
     return FetchResponse_EpochEndOffset(v_epoch, v_end_offset)
 
 def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
@@ -786,8 +825,7 @@ def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse_LeaderIdAndE
     return FetchResponse_LeaderIdAndEpoch()
 
 def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchResponse_SnapshotId_0(self: FetchResponse_SnapshotId, w: Writer) -> None:
@@ -802,8 +840,7 @@ def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse_SnapshotId:
     return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
@@ -824,8 +861,7 @@ def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse_AbortedTra
     return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse_AbortedTransaction:
-    v_producer_id, v_first_offset = r.fixed(_S_qq)
-    r.skip_tags()
+    v_producer_id, v_first_offset = r.fixed_tags(_S_qq)
     return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _e_FetchResponse_PartitionData_0(self: FetchResponse_PartitionData, w: Writer) -> None:
@@ -863,7 +899,7 @@ def _e_FetchResponse_PartitionData_11(self: FetchResponse_PartitionData, w: Writ
         w.array_len(len(w_aborted_transactions))
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_4(e_aborted_transactions, w)
-    w.int32(self.preferred_read_replica)
+    w.buf += _S_i.pack(self.preferred_read_replica)
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writer) -> None:
@@ -875,7 +911,7 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
         w.carray_len(len(w_aborted_transactions))
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_12(e_aborted_transactions, w)
-    w.int32(self.preferred_read_replica)
+    w.buf += _S_i.pack(self.preferred_read_replica)
     w.crecords(self.records)
     tags: list[tuple[int, Writer]] = []
     if self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset:
@@ -890,7 +926,10 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
         t = Writer()
         _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
         tags.append((2, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark = r.fixed(_S_ihq)
@@ -989,33 +1028,39 @@ def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse_FetchableTopi
 
 def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.cstring()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions)
 
@@ -1026,9 +1071,9 @@ def _e_FetchResponse_NodeEndpoint_12(self: FetchResponse_NodeEndpoint, w: Writer
     w.buf.append(0)
 
 def _e_FetchResponse_NodeEndpoint_16(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -1054,21 +1099,21 @@ def _e_FetchResponse_0(self: FetchResponse, w: Writer) -> None:
         _e_FetchResponse_FetchableTopicResponse_0(e_responses, w)
 
 def _e_FetchResponse_1(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_0(e_responses, w)
 
 def _e_FetchResponse_4(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_4(e_responses, w)
 
 def _e_FetchResponse_5(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
@@ -1118,58 +1163,71 @@ def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
         for e_node_endpoints in w_node_endpoints:
             _e_FetchResponse_NodeEndpoint_16(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchResponse_0(r: Reader) -> FetchResponse:
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
     return FetchResponse(0, 0, 0, v_responses)
 
 def _d_FetchResponse_1(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_4(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_5(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_7(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_11(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_12(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_13(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints)
@@ -1183,6 +1241,7 @@ DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
 DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
 DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
 DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
+_S_i = Struct(">i")
 _S_ihi = Struct(">ihi")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")

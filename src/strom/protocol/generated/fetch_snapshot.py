@@ -233,32 +233,33 @@ def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, 
     w.buf.append(0)
 
 def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
-    w.int64(self.position)
+    w.buf += _S_q.pack(self.position)
     w.buf.append(0)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
-    w.int64(self.position)
+    w.buf += _S_q.pack(self.position)
     tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
-    v_position = r.int64()
-    r.skip_tags()
+    v_position, = r.fixed_tags(_S_q)
     return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
@@ -293,13 +294,15 @@ def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest_TopicSnap
 
 def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
@@ -314,7 +317,10 @@ def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
@@ -327,11 +333,15 @@ def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -344,7 +354,8 @@ def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
 
 def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -360,8 +371,7 @@ def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_LeaderIdAndEpoch, w: Writer) -> None:
@@ -369,8 +379,7 @@ def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_Lead
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_PartitionSnapshot, w: Writer) -> None:
@@ -383,7 +392,10 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_Par
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResponse_PartitionSnapshot:
     v_index, v_error_code = r.fixed(_S_ih)
@@ -410,7 +422,8 @@ def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSn
 
 def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions)
 
@@ -418,9 +431,9 @@ def _e_FetchSnapshotResponse_NodeEndpoint_0(self: FetchSnapshotResponse_NodeEndp
     w.buf.append(0)
 
 def _e_FetchSnapshotResponse_NodeEndpoint_1(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
@@ -430,8 +443,7 @@ def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_
 def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
@@ -456,23 +468,29 @@ def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
         for e_node_endpoints in w_node_endpoints:
             _e_FetchSnapshotResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints)
@@ -483,7 +501,10 @@ _ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotRespon
 _DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
 DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
+_S_H = Struct(">H")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
+_S_q = Struct(">q")
 _S_qi = Struct(">qi")
 _S_qq = Struct(">qq")

@@ -78,18 +78,18 @@ setattr(HeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error
 
 def _e_HeartbeatRequest_0(self: HeartbeatRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
 
 def _e_HeartbeatRequest_3(self: HeartbeatRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
 
 def _e_HeartbeatRequest_4(self: HeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.buf.append(0)
@@ -116,7 +116,7 @@ def _d_HeartbeatRequest_4(r: Reader) -> HeartbeatRequest:
     return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id)
 
 def _e_HeartbeatResponse_0(self: HeartbeatResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_HeartbeatResponse_1(self: HeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -134,12 +134,13 @@ def _d_HeartbeatResponse_1(r: Reader) -> HeartbeatResponse:
     return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_HeartbeatRequest = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
 _DEC_HeartbeatRequest = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
 _ENC_HeartbeatResponse = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
 _DEC_HeartbeatResponse = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -82,11 +82,11 @@ setattr(InitProducerIdResponse, '__annotations__', {'throttle_time_ms': 'int', '
 
 def _e_InitProducerIdRequest_0(self: InitProducerIdRequest, w: Writer) -> None:
     w.nstring(self.transactional_id)
-    w.int32(self.transaction_timeout_ms)
+    w.buf += _S_i.pack(self.transaction_timeout_ms)
 
 def _e_InitProducerIdRequest_2(self: InitProducerIdRequest, w: Writer) -> None:
     w.cnstring(self.transactional_id)
-    w.int32(self.transaction_timeout_ms)
+    w.buf += _S_i.pack(self.transaction_timeout_ms)
     w.buf.append(0)
 
 def _e_InitProducerIdRequest_3(self: InitProducerIdRequest, w: Writer) -> None:
@@ -101,14 +101,12 @@ def _d_InitProducerIdRequest_0(r: Reader) -> InitProducerIdRequest:
 
 def _d_InitProducerIdRequest_2(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms = r.int32()
-    r.skip_tags()
+    v_transaction_timeout_ms, = r.fixed_tags(_S_i)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms)
 
 def _d_InitProducerIdRequest_3(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqh)
-    r.skip_tags()
+    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed_tags(_S_iqh)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch)
 
 def _e_InitProducerIdResponse_0(self: InitProducerIdResponse, w: Writer) -> None:
@@ -123,13 +121,13 @@ def _d_InitProducerIdResponse_0(r: Reader) -> InitProducerIdResponse:
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 def _d_InitProducerIdResponse_2(r: Reader) -> InitProducerIdResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 _ENC_InitProducerIdRequest = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)
 _DEC_InitProducerIdRequest = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
 _ENC_InitProducerIdResponse = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
 _DEC_InitProducerIdResponse = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
+_S_i = Struct(">i")
 _S_ihqh = Struct(">ihqh")
 _S_iqh = Struct(">iqh")

@@ -145,8 +145,7 @@ def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGro
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest_PartitionData:
-    v_partition, v_state_epoch, v_start_offset = r.fixed(_S_iiq)
-    r.skip_tags()
+    v_partition, v_state_epoch, v_start_offset = r.fixed_tags(_S_iiq)
     return InitializeShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_start_offset)
 
 def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeShareGroupStateRequest_InitializeStateData, w: Writer) -> None:
@@ -159,7 +158,8 @@ def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeSh
 
 def _d_InitializeShareGroupStateRequest_InitializeStateData_0(r: Reader) -> InitializeShareGroupStateRequest_InitializeStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions)
 
@@ -173,7 +173,8 @@ def _e_InitializeShareGroupStateRequest_0(self: InitializeShareGroupStateRequest
 
 def _d_InitializeShareGroupStateRequest_0(r: Reader) -> InitializeShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateRequest(v_group_id, v_topics)
 
@@ -198,7 +199,8 @@ def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: Initializ
 
 def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(r: Reader) -> InitializeShareGroupStateResponse_InitializeStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions)
 
@@ -210,7 +212,8 @@ def _e_InitializeShareGroupStateResponse_0(self: InitializeShareGroupStateRespon
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateResponse_0(r: Reader) -> InitializeShareGroupStateResponse:
-    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateResponse(v_results)
 

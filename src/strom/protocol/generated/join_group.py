@@ -156,7 +156,7 @@ def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(r: Reader) -> JoinGroupReques
 
 def _e_JoinGroupRequest_0(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.session_timeout_ms)
+    w.buf += _S_i.pack(self.session_timeout_ms)
     w.string(self.member_id)
     w.string(self.protocol_type)
     w_protocols = self.protocols
@@ -215,7 +215,8 @@ def _d_JoinGroupRequest_0(r: Reader) -> JoinGroupRequest:
     v_session_timeout_ms = r.int32()
     v_member_id = r.string()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, -1, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
@@ -223,7 +224,8 @@ def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.string()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
@@ -232,7 +234,8 @@ def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
@@ -241,7 +244,8 @@ def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
@@ -251,7 +255,8 @@ def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     v_reason = r.cnstring()
     r.skip_tags()
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason)
@@ -347,7 +352,7 @@ def _e_JoinGroupResponse_9(self: JoinGroupResponse, w: Writer) -> None:
     w.cnstring(self.protocol_type)
     w.cnstring(self.protocol_name)
     w.cstring(self.leader)
-    w.bool(self.skip_assignment)
+    w.buf += _S_o.pack(self.skip_assignment)
     w.cstring(self.member_id)
     w_members = self.members
     w.carray_len(len(w_members))
@@ -360,7 +365,8 @@ def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
     return JoinGroupResponse(0, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
@@ -368,7 +374,8 @@ def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
@@ -376,7 +383,8 @@ def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(n)] if n else []
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
@@ -384,7 +392,8 @@ def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.cstring()
     v_leader = r.cstring()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
@@ -394,7 +403,8 @@ def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.cnstring()
     v_leader = r.cstring()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members)
 
@@ -405,7 +415,8 @@ def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_leader = r.cstring()
     v_skip_assignment = r.bool()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members)
 
@@ -414,5 +425,7 @@ _DEC_JoinGroupRequest = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGr
 _ENC_JoinGroupResponse = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
 _DEC_JoinGroupResponse = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
 _S_hi = Struct(">hi")
+_S_i = Struct(">i")
 _S_ihi = Struct(">ihi")
 _S_ii = Struct(">ii")
+_S_o = Struct(">?")

@@ -47,8 +47,7 @@ def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_KRaftVersionRecord_0(r: Reader) -> KRaftVersionRecord:
-    v_version, v_k_raft_version = r.fixed(_S_hh)
-    r.skip_tags()
+    v_version, v_k_raft_version = r.fixed_tags(_S_hh)
     return KRaftVersionRecord(v_version, v_k_raft_version)
 
 _ENC_KRaftVersionRecord = (_e_KRaftVersionRecord_0,)

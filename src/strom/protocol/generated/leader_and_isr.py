@@ -200,12 +200,12 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrReques
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
@@ -213,68 +213,68 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrReques
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.array_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.array_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_removing_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.carray_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_removing_replicas)
+    w.buf += _S_o.pack(self.is_new)
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
@@ -282,78 +282,94 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrReques
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.carray_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
+        w.buf += _S_i.pack(e_removing_replicas)
     w.buf += _S_ob.pack(self.is_new, self.leader_recovery_state)
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.array_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_is_new = r.bool()
-    r.skip_tags()
+    n = r.carray_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_is_new, = r.fixed_tags(_S_o)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_is_new, v_leader_recovery_state = r.fixed(_S_ob)
-    r.skip_tags()
+    n = r.carray_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_is_new, v_leader_recovery_state = r.fixed_tags(_S_ob)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
@@ -404,43 +420,48 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(r: Reader) -> LeaderAndIsrRe
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.string(self.host_name)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.host_name)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
@@ -452,8 +473,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRe
 def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.cstring()
-    v_port = r.int32()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_i)
     return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port)
 
 def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
@@ -550,53 +570,69 @@ def _e_LeaderAndIsrRequest_7(self: LeaderAndIsrRequest, w: Writer) -> None:
 
 def _d_LeaderAndIsrRequest_0(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_1(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_2(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_3(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_4(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_5(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_6(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_ioiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
@@ -620,13 +656,11 @@ def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAnd
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return LeaderAndIsrResponse_LeaderAndIsrPartitionError('', v_partition_index, v_error_code)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:
@@ -652,19 +686,20 @@ def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(r: Reader) -> LeaderAndIsrR
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
     v_topic_id = r.uuid()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors)
 
 def _e_LeaderAndIsrResponse_0(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.array_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
         _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(e_partition_errors, w)
 
 def _e_LeaderAndIsrResponse_4(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.carray_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
@@ -672,7 +707,7 @@ def _e_LeaderAndIsrResponse_4(self: LeaderAndIsrResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderAndIsrResponse_5(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -681,18 +716,21 @@ def _e_LeaderAndIsrResponse_5(self: LeaderAndIsrResponse, w: Writer) -> None:
 
 def _d_LeaderAndIsrResponse_0(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_4(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_5(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse(v_error_code, DEFAULT, v_topics)
 
@@ -700,10 +738,13 @@ _ENC_LeaderAndIsrRequest = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, 
 _DEC_LeaderAndIsrRequest = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
 _ENC_LeaderAndIsrResponse = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
 _DEC_LeaderAndIsrResponse = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")
 _S_iiii = Struct(">iiii")
 _S_iiq = Struct(">iiq")
 _S_iiqb = Struct(">iiqb")
 _S_ioiqb = Struct(">i?iqb")
+_S_o = Struct(">?")
 _S_ob = Struct(">?b")

@@ -64,17 +64,16 @@ setattr(LeaderChangeMessage, '__annotations__', {'version': 'int', 'leader_id': 
 
 
 def _e_LeaderChangeMessage_Voter_0(self: LeaderChangeMessage_Voter, w: Writer) -> None:
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.buf.append(0)
 
 def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage_Voter, w: Writer) -> None:
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.uuid(self.voter_directory_id)
     w.buf.append(0)
 
 def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage_Voter:
-    v_voter_id = r.int32()
-    r.skip_tags()
+    v_voter_id, = r.fixed_tags(_S_i)
     return LeaderChangeMessage_Voter(v_voter_id)
 
 def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage_Voter:
@@ -109,18 +108,23 @@ def _e_LeaderChangeMessage_1(self: LeaderChangeMessage, w: Writer) -> None:
 
 def _d_LeaderChangeMessage_0(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
-    v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
-    v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 _ENC_LeaderChangeMessage = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
 _DEC_LeaderChangeMessage = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
 _S_hi = Struct(">hi")
+_S_i = Struct(">i")

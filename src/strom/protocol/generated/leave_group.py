@@ -187,18 +187,21 @@ def _d_LeaveGroupRequest_0(r: Reader) -> LeaveGroupRequest:
 
 def _d_LeaveGroupRequest_3(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(n)] if n else []
     return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_4(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_5(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupRequest(v_group_id, '', v_members)
 
@@ -208,12 +211,12 @@ def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse_MemberRespon
 def _e_LeaveGroupResponse_MemberResponse_3(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_LeaveGroupResponse_MemberResponse_4(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_LeaveGroupResponse_MemberResponse_0(r: Reader) -> LeaveGroupResponse_MemberResponse:
@@ -228,12 +231,11 @@ def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse_Memb
 def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_error_code = r.int16()
-    r.skip_tags()
+    v_error_code, = r.fixed_tags(_S_h)
     return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_LeaveGroupResponse_1(self: LeaveGroupResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -263,12 +265,14 @@ def _d_LeaveGroupResponse_1(r: Reader) -> LeaveGroupResponse:
 
 def _d_LeaveGroupResponse_3(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(n)] if n else []
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
 def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
@@ -276,4 +280,5 @@ _ENC_LeaveGroupRequest = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_Lea
 _DEC_LeaveGroupRequest = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
 _ENC_LeaveGroupResponse = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
 _DEC_LeaveGroupResponse = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
+_S_h = Struct(">h")
 _S_ih = Struct(">ih")

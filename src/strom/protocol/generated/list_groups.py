@@ -127,13 +127,16 @@ def _d_ListGroupsRequest_3(r: Reader) -> ListGroupsRequest:
     return ListGroupsRequest()
 
 def _d_ListGroupsRequest_4(r: Reader) -> ListGroupsRequest:
-    v_states_filter = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_states_filter = [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsRequest(v_states_filter)
 
 def _d_ListGroupsRequest_5(r: Reader) -> ListGroupsRequest:
-    v_states_filter = [r.cstring() for _ in range(r.carray_len())]
-    v_types_filter = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_states_filter = [r.cstring() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_types_filter = [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsRequest(v_states_filter, v_types_filter)
 
@@ -186,7 +189,7 @@ def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedG
     return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type)
 
 def _e_ListGroupsResponse_0(self: ListGroupsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
@@ -225,29 +228,34 @@ def _e_ListGroupsResponse_5(self: ListGroupsResponse, w: Writer) -> None:
 
 def _d_ListGroupsResponse_0(r: Reader) -> ListGroupsResponse:
     v_error_code = r.int16()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
     return ListGroupsResponse(0, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_1(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_3(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_4(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
@@ -255,4 +263,5 @@ _ENC_ListGroupsRequest = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_Lis
 _DEC_ListGroupsRequest = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
 _ENC_ListGroupsResponse = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
 _DEC_ListGroupsResponse = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
+_S_h = Struct(">h")
 _S_ih = Struct(">ih")

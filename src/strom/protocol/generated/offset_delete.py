@@ -139,7 +139,7 @@ setattr(OffsetDeleteResponse, '__annotations__', {'error_code': 'int', 'throttle
 
 
 def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(self: OffsetDeleteRequest_OffsetDeleteRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
 
 def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestPartition:
     v_partition_index = r.int32()
@@ -154,7 +154,8 @@ def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest_
 
 def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(n)] if n else []
     return OffsetDeleteRequest_OffsetDeleteRequestTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
@@ -166,7 +167,8 @@ def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
 
 def _d_OffsetDeleteRequest_0(r: Reader) -> OffsetDeleteRequest:
     v_group_id = r.string()
-    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetDeleteRequest(v_group_id, v_topics)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse_OffsetDeleteResponsePartition, w: Writer) -> None:
@@ -185,7 +187,8 @@ def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteRespon
 
 def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(n)] if n else []
     return OffsetDeleteResponse_OffsetDeleteResponseTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
@@ -197,7 +200,8 @@ def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
 
 def _d_OffsetDeleteResponse_0(r: Reader) -> OffsetDeleteResponse:
     v_error_code, v_throttle_time_ms = r.fixed(_S_hi)
-    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics)
 
 _ENC_OffsetDeleteRequest = (_e_OffsetDeleteRequest_0,)
@@ -205,4 +209,5 @@ _DEC_OffsetDeleteRequest = (_d_OffsetDeleteRequest_0,)
 _ENC_OffsetDeleteResponse = (_e_OffsetDeleteResponse_0,)
 _DEC_OffsetDeleteResponse = (_d_OffsetDeleteResponse_0,)
 _S_hi = Struct(">hi")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -209,11 +209,11 @@ setattr(ProduceResponse, '__annotations__', {'responses': 'list[ProduceResponse_
 
 
 def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
-    w.int32(self.index)
+    w.buf += _S_i.pack(self.index)
     w.records(self.records)
 
 def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
-    w.int32(self.index)
+    w.buf += _S_i.pack(self.index)
     w.crecords(self.records)
     w.buf.append(0)
 
@@ -245,12 +245,14 @@ def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest_TopicProduceData, 
 
 def _d_ProduceRequest_TopicProduceData_0(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.string()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
 def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.cstring()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
@@ -280,19 +282,22 @@ def _e_ProduceRequest_9(self: ProduceRequest, w: Writer) -> None:
 
 def _d_ProduceRequest_0(r: Reader) -> ProduceRequest:
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest(None, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_3(r: Reader) -> ProduceRequest:
     v_transactional_id = r.nstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_9(r: Reader) -> ProduceRequest:
     v_transactional_id = r.cnstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
@@ -300,11 +305,11 @@ def _e_ProduceResponse_BatchIndexAndErrorMessage_0(self: ProduceResponse_BatchIn
     pass
 
 def _e_ProduceResponse_BatchIndexAndErrorMessage_8(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
-    w.int32(self.batch_index)
+    w.buf += _S_i.pack(self.batch_index)
     w.nstring(self.batch_index_error_message)
 
 def _e_ProduceResponse_BatchIndexAndErrorMessage_9(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
-    w.int32(self.batch_index)
+    w.buf += _S_i.pack(self.batch_index)
     w.cnstring(self.batch_index_error_message)
     w.buf.append(0)
 
@@ -340,8 +345,7 @@ def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse_LeaderId
     return ProduceResponse_LeaderIdAndEpoch()
 
 def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
@@ -382,7 +386,10 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse_Partiti
         t = Writer()
         _e_ProduceResponse_LeaderIdAndEpoch_10(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ProduceResponse_PartitionProduceResponse_0(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset = r.fixed(_S_ihq)
@@ -398,20 +405,23 @@ def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse_
 
 def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(n)] if n else []
     v_error_message = r.nstring()
     return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     r.skip_tags()
     return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     v_current_leader: ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
     for _ in range(r.tag_count()):
@@ -469,33 +479,39 @@ def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse_TopicProduc
 
 def _d_ProduceResponse_TopicProduceResponse_0(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_2(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_5(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_8(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_9(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_10(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
@@ -506,9 +522,9 @@ def _e_ProduceResponse_NodeEndpoint_9(self: ProduceResponse_NodeEndpoint, w: Wri
     w.buf.append(0)
 
 def _e_ProduceResponse_NodeEndpoint_10(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -538,35 +554,35 @@ def _e_ProduceResponse_1(self: ProduceResponse, w: Writer) -> None:
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_0(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_2(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_2(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_5(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_5(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_8(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_8(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_9(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_9(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
@@ -574,7 +590,7 @@ def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_10(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
         t = Writer()
@@ -583,47 +599,57 @@ def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
         for e_node_endpoints in w_node_endpoints:
             _e_ProduceResponse_NodeEndpoint_10(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ProduceResponse_0(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
     return ProduceResponse(v_responses)
 
 def _d_ProduceResponse_1(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_2(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_5(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_8(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_9(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
+    n = r.carray_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_node_endpoints: list[ProduceResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return ProduceResponse(v_responses, v_throttle_time_ms, v_node_endpoints)
@@ -635,6 +661,7 @@ _DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceRe
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
 DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
 _S_hi = Struct(">hi")
+_S_i = Struct(">i")
 _S_ihq = Struct(">ihq")
 _S_ihqq = Struct(">ihqq")
 _S_ihqqq = Struct(">ihqqq")

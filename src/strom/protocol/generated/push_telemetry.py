@@ -96,8 +96,7 @@ def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return PushTelemetryResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_PushTelemetryRequest = (_e_PushTelemetryRequest_0,)

@@ -169,8 +169,7 @@ def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateReque
     w.buf.append(0)
 
 def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
     return ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest_ReadStateData, w: Writer) -> None:
@@ -183,7 +182,8 @@ def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateReque
 
 def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupStateRequest_ReadStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions)
 
@@ -197,7 +197,8 @@ def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer)
 
 def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateRequest(v_group_id, v_topics)
 
@@ -206,8 +207,7 @@ def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateRespons
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
-    r.skip_tags()
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
     return ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse_PartitionResult, w: Writer) -> None:
@@ -224,7 +224,8 @@ def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGrou
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
-    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches)
 
@@ -238,7 +239,8 @@ def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateRe
 
 def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGroupStateResponse_ReadStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions)
 
@@ -250,7 +252,8 @@ def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Write
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_0(r: Reader) -> ReadShareGroupStateResponse:
-    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse(v_results)
 

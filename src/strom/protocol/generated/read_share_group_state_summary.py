@@ -147,8 +147,7 @@ def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupSta
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
+    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
     return ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest_ReadStateSummaryData, w: Writer) -> None:
@@ -161,7 +160,8 @@ def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareG
 
 def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_ReadStateSummaryData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions)
 
@@ -175,7 +175,8 @@ def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryReque
 
 def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSummaryRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest(v_group_id, v_topics)
 
@@ -188,8 +189,7 @@ def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroup
 def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_state_epoch, v_start_offset = r.fixed(_S_iq)
-    r.skip_tags()
+    v_state_epoch, v_start_offset = r.fixed_tags(_S_iq)
     return ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset)
 
 def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, w: Writer) -> None:
@@ -202,7 +202,8 @@ def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadSha
 
 def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_ReadStateSummaryResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions)
 
@@ -214,7 +215,8 @@ def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResp
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryResponse_0(r: Reader) -> ReadShareGroupStateSummaryResponse:
-    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse(v_results)
 

@@ -78,7 +78,7 @@ setattr(RemoveRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 
 
 def _e_RemoveRaftVoterRequest_0(self: RemoveRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.uuid(self.voter_directory_id)
     w.buf.append(0)
 
@@ -104,4 +104,5 @@ _ENC_RemoveRaftVoterRequest = (_e_RemoveRaftVoterRequest_0,)
 _DEC_RemoveRaftVoterRequest = (_d_RemoveRaftVoterRequest_0,)
 _ENC_RemoveRaftVoterResponse = (_e_RemoveRaftVoterResponse_0,)
 _DEC_RemoveRaftVoterResponse = (_d_RemoveRaftVoterResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

@@ -76,11 +76,11 @@ setattr(RenewDelegationTokenResponse, '__annotations__', {'error_code': 'int', '
 
 def _e_RenewDelegationTokenRequest_0(self: RenewDelegationTokenRequest, w: Writer) -> None:
     w.bytes_(self.hmac)
-    w.int64(self.renew_period_ms)
+    w.buf += _S_q.pack(self.renew_period_ms)
 
 def _e_RenewDelegationTokenRequest_2(self: RenewDelegationTokenRequest, w: Writer) -> None:
     w.cbytes(self.hmac)
-    w.int64(self.renew_period_ms)
+    w.buf += _S_q.pack(self.renew_period_ms)
     w.buf.append(0)
 
 def _d_RenewDelegationTokenRequest_0(r: Reader) -> RenewDelegationTokenRequest:
@@ -90,8 +90,7 @@ def _d_RenewDelegationTokenRequest_0(r: Reader) -> RenewDelegationTokenRequest:
 
 def _d_RenewDelegationTokenRequest_2(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_renew_period_ms = r.int64()
-    r.skip_tags()
+    v_renew_period_ms, = r.fixed_tags(_S_q)
     return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _e_RenewDelegationTokenResponse_0(self: RenewDelegationTokenResponse, w: Writer) -> None:
@@ -106,8 +105,7 @@ def _d_RenewDelegationTokenResponse_0(r: Reader) -> RenewDelegationTokenResponse
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    r.skip_tags()
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 _ENC_RenewDelegationTokenRequest = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
@@ -115,3 +113,4 @@ _DEC_RenewDelegationTokenRequest = (_d_RenewDelegationTokenRequest_0, _d_RenewDe
 _ENC_RenewDelegationTokenResponse = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
 _DEC_RenewDelegationTokenResponse = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
 _S_hqi = Struct(">hqi")
+_S_q = Struct(">q")

@@ -91,21 +91,21 @@ def _d_SaslAuthenticateRequest_2(r: Reader) -> SaslAuthenticateRequest:
     return SaslAuthenticateRequest(v_auth_bytes)
 
 def _e_SaslAuthenticateResponse_0(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w.bytes_(self.auth_bytes)
 
 def _e_SaslAuthenticateResponse_1(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w.bytes_(self.auth_bytes)
-    w.int64(self.session_lifetime_ms)
+    w.buf += _S_q.pack(self.session_lifetime_ms)
 
 def _e_SaslAuthenticateResponse_2(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.cbytes(self.auth_bytes)
-    w.int64(self.session_lifetime_ms)
+    w.buf += _S_q.pack(self.session_lifetime_ms)
     w.buf.append(0)
 
 def _d_SaslAuthenticateResponse_0(r: Reader) -> SaslAuthenticateResponse:
@@ -125,11 +125,12 @@ def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_auth_bytes = r.cbytes()
-    v_session_lifetime_ms = r.int64()
-    r.skip_tags()
+    v_session_lifetime_ms, = r.fixed_tags(_S_q)
     return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
 _ENC_SaslAuthenticateRequest = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
 _DEC_SaslAuthenticateRequest = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)
 _ENC_SaslAuthenticateResponse = (_e_SaslAuthenticateResponse_0, _e_SaslAuthenticateResponse_1, _e_SaslAuthenticateResponse_2,)
 _DEC_SaslAuthenticateResponse = (_d_SaslAuthenticateResponse_0, _d_SaslAuthenticateResponse_1, _d_SaslAuthenticateResponse_2,)
+_S_h = Struct(">h")
+_S_q = Struct(">q")

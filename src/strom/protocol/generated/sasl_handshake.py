@@ -78,7 +78,7 @@ def _d_SaslHandshakeRequest_0(r: Reader) -> SaslHandshakeRequest:
     return SaslHandshakeRequest(v_mechanism)
 
 def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_mechanisms = self.mechanisms
     w.array_len(len(w_mechanisms))
     for e_mechanisms in w_mechanisms:
@@ -86,10 +86,12 @@ def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
 
 def _d_SaslHandshakeResponse_0(r: Reader) -> SaslHandshakeResponse:
     v_error_code = r.int16()
-    v_mechanisms = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_mechanisms = [r.string() for _ in range(n)] if n else []
     return SaslHandshakeResponse(v_error_code, v_mechanisms)
 
 _ENC_SaslHandshakeRequest = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
 _DEC_SaslHandshakeRequest = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)
 _ENC_SaslHandshakeResponse = (_e_SaslHandshakeResponse_0, _e_SaslHandshakeResponse_0,)
 _DEC_SaslHandshakeResponse = (_d_SaslHandshakeResponse_0, _d_SaslHandshakeResponse_0,)
+_S_h = Struct(">h")

@@ -122,7 +122,7 @@ setattr(ShareGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'in
 def _e_ShareGroupHeartbeatRequest_0(self: ShareGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.rack_id)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
@@ -148,12 +148,13 @@ def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatRe
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
@@ -165,7 +166,8 @@ def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatRespons
     w.buf.append(0)
 
 def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse_Assignment:
-    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
@@ -194,5 +196,6 @@ _ENC_ShareGroupHeartbeatRequest = (_e_ShareGroupHeartbeatRequest_0,)
 _DEC_ShareGroupHeartbeatRequest = (_d_ShareGroupHeartbeatRequest_0,)
 _ENC_ShareGroupHeartbeatResponse = (_e_ShareGroupHeartbeatResponse_0,)
 _DEC_ShareGroupHeartbeatResponse = (_d_ShareGroupHeartbeatResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")

@@ -41,13 +41,13 @@ setattr(SnapshotFooterRecord, '__annotations__', {'version': 'int'})
 
 
 def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:
-    w.int16(self.version)
+    w.buf += _S_h.pack(self.version)
     w.buf.append(0)
 
 def _d_SnapshotFooterRecord_0(r: Reader) -> SnapshotFooterRecord:
-    v_version = r.int16()
-    r.skip_tags()
+    v_version, = r.fixed_tags(_S_h)
     return SnapshotFooterRecord(v_version)
 
 _ENC_SnapshotFooterRecord = (_e_SnapshotFooterRecord_0,)
 _DEC_SnapshotFooterRecord = (_d_SnapshotFooterRecord_0,)
+_S_h = Struct(">h")

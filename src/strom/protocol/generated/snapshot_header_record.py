@@ -47,8 +47,7 @@ def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
-    v_version, v_last_contained_log_timestamp = r.fixed(_S_hq)
-    r.skip_tags()
+    v_version, v_last_contained_log_timestamp = r.fixed_tags(_S_hq)
     return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp)
 
 _ENC_SnapshotHeaderRecord = (_e_SnapshotHeaderRecord_0,)

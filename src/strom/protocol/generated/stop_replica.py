@@ -172,7 +172,7 @@ setattr(StopReplicaResponse, '__annotations__', {'error_code': 'int', 'partition
 
 def _e_StopReplicaRequest_StopReplicaPartitionV0_0(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
 
 def _e_StopReplicaRequest_StopReplicaPartitionV0_1(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     pass
@@ -200,14 +200,14 @@ def _e_StopReplicaRequest_StopReplicaTopicV1_1(self: StopReplicaRequest_StopRepl
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
 
 def _e_StopReplicaRequest_StopReplicaTopicV1_2(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _e_StopReplicaRequest_StopReplicaTopicV1_3(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
@@ -218,12 +218,14 @@ def _d_StopReplicaRequest_StopReplicaTopicV1_0(r: Reader) -> StopReplicaRequest_
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_1(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.string()
-    v_partition_indexes = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
     return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_2(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
@@ -249,8 +251,7 @@ def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaR
     return StopReplicaRequest_StopReplicaPartitionState()
 
 def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
-    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed(_S_iio)
-    r.skip_tags()
+    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed_tags(_S_iio)
     return StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition)
 
 def _e_StopReplicaRequest_StopReplicaTopicState_0(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
@@ -276,7 +277,8 @@ def _d_StopReplicaRequest_StopReplicaTopicState_2(r: Reader) -> StopReplicaReque
 
 def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states)
 
@@ -320,29 +322,34 @@ def _e_StopReplicaRequest_4(self: StopReplicaRequest, w: Writer) -> None:
 
 def _d_StopReplicaRequest_0(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_delete_partitions = r.fixed(_S_iio)
-    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(n)] if n else []
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, -1, v_delete_partitions, v_ungrouped_partitions)
 
 def _d_StopReplicaRequest_1(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(n)] if n else []
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_2(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_3(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
 def _d_StopReplicaRequest_4(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
@@ -362,19 +369,18 @@ def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplica
 
 def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _e_StopReplicaResponse_0(self: StopReplicaResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.array_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
         _e_StopReplicaResponse_StopReplicaPartitionError_0(e_partition_errors, w)
 
 def _e_StopReplicaResponse_2(self: StopReplicaResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.carray_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
@@ -383,12 +389,14 @@ def _e_StopReplicaResponse_2(self: StopReplicaResponse, w: Writer) -> None:
 
 def _d_StopReplicaResponse_0(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(n)] if n else []
     return StopReplicaResponse(v_error_code, v_partition_errors)
 
 def _d_StopReplicaResponse_2(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaResponse(v_error_code, v_partition_errors)
 
@@ -396,6 +404,8 @@ _ENC_StopReplicaRequest = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_
 _DEC_StopReplicaRequest = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
 _ENC_StopReplicaResponse = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
 _DEC_StopReplicaResponse = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_iio = Struct(">ii?")
 _S_iiq = Struct(">iiq")

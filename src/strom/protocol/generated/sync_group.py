@@ -127,7 +127,7 @@ def _d_SyncGroupRequest_SyncGroupRequestAssignment_4(r: Reader) -> SyncGroupRequ
 
 def _e_SyncGroupRequest_0(self: SyncGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w_assignments = self.assignments
     w.array_len(len(w_assignments))
@@ -136,7 +136,7 @@ def _e_SyncGroupRequest_0(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_3(self: SyncGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w_assignments = self.assignments
@@ -146,7 +146,7 @@ def _e_SyncGroupRequest_3(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_4(self: SyncGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w_assignments = self.assignments
@@ -157,7 +157,7 @@ def _e_SyncGroupRequest_4(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_5(self: SyncGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cnstring(self.protocol_type)
@@ -172,7 +172,8 @@ def _d_SyncGroupRequest_0(r: Reader) -> SyncGroupRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, None, None, None, v_assignments)
 
 def _d_SyncGroupRequest_3(r: Reader) -> SyncGroupRequest:
@@ -180,7 +181,8 @@ def _d_SyncGroupRequest_3(r: Reader) -> SyncGroupRequest:
     v_generation_id = r.int32()
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
 def _d_SyncGroupRequest_4(r: Reader) -> SyncGroupRequest:
@@ -188,7 +190,8 @@ def _d_SyncGroupRequest_4(r: Reader) -> SyncGroupRequest:
     v_generation_id = r.int32()
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
@@ -199,12 +202,13 @@ def _d_SyncGroupRequest_5(r: Reader) -> SyncGroupRequest:
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments)
 
 def _e_SyncGroupResponse_0(self: SyncGroupResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.bytes_(self.assignment)
 
 def _e_SyncGroupResponse_1(self: SyncGroupResponse, w: Writer) -> None:
@@ -251,4 +255,6 @@ _ENC_SyncGroupRequest = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGr
 _DEC_SyncGroupRequest = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
 _ENC_SyncGroupResponse = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
 _DEC_SyncGroupResponse = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

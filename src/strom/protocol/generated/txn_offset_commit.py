@@ -207,17 +207,20 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommi
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.cstring()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
@@ -255,14 +258,16 @@ def _d_TxnOffsetCommitRequest_0(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.string()
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_2(r: Reader) -> TxnOffsetCommitRequest:
     v_transactional_id = r.string()
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
@@ -271,7 +276,8 @@ def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     v_producer_id, v_producer_epoch, v_generation_id = r.fixed(_S_qhi)
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics)
 
@@ -287,8 +293,7 @@ def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> 
     return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, w: Writer) -> None:
@@ -308,24 +313,26 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCom
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.cstring()
-    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
 def _e_TxnOffsetCommitResponse_0(self: TxnOffsetCommitResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(e_topics, w)
 
 def _e_TxnOffsetCommitResponse_3(self: TxnOffsetCommitResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -334,12 +341,14 @@ def _e_TxnOffsetCommitResponse_3(self: TxnOffsetCommitResponse, w: Writer) -> No
 
 def _d_TxnOffsetCommitResponse_0(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_TxnOffsetCommitResponse_3(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
@@ -347,6 +356,7 @@ _ENC_TxnOffsetCommitRequest = (_e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRe
 _DEC_TxnOffsetCommitRequest = (_d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_2, _d_TxnOffsetCommitRequest_3, _d_TxnOffsetCommitRequest_3,)
 _ENC_TxnOffsetCommitResponse = (_e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_3, _e_TxnOffsetCommitResponse_3,)
 _DEC_TxnOffsetCommitResponse = (_d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_3, _d_TxnOffsetCommitResponse_3,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_iq = Struct(">iq")
 _S_iqi = Struct(">iqi")

@@ -73,12 +73,11 @@ setattr(UnregisterBrokerResponse, '__annotations__', {'throttle_time_ms': 'int',
 
 
 def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.buf.append(0)
 
 def _d_UnregisterBrokerRequest_0(r: Reader) -> UnregisterBrokerRequest:
-    v_broker_id = r.int32()
-    r.skip_tags()
+    v_broker_id, = r.fixed_tags(_S_i)
     return UnregisterBrokerRequest(v_broker_id)
 
 def _e_UnregisterBrokerResponse_0(self: UnregisterBrokerResponse, w: Writer) -> None:
@@ -96,4 +95,5 @@ _ENC_UnregisterBrokerRequest = (_e_UnregisterBrokerRequest_0,)
 _DEC_UnregisterBrokerRequest = (_d_UnregisterBrokerRequest_0,)
 _ENC_UnregisterBrokerResponse = (_e_UnregisterBrokerResponse_0,)
 _DEC_UnregisterBrokerResponse = (_d_UnregisterBrokerResponse_0,)
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")

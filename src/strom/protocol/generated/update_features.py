@@ -130,18 +130,16 @@ def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest_Feat
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_allow_downgrade = r.fixed(_S_ho)
-    r.skip_tags()
+    v_max_version_level, v_allow_downgrade = r.fixed_tags(_S_ho)
     return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_upgrade_type = r.fixed(_S_hb)
-    r.skip_tags()
+    v_max_version_level, v_upgrade_type = r.fixed_tags(_S_hb)
     return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type)
 
 def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_feature_updates = self.feature_updates
     w.carray_len(len(w_feature_updates))
     for e_feature_updates in w_feature_updates:
@@ -149,30 +147,31 @@ def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_UpdateFeaturesRequest_1(self: UpdateFeaturesRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_feature_updates = self.feature_updates
     w.carray_len(len(w_feature_updates))
     for e_feature_updates in w_feature_updates:
         _e_UpdateFeaturesRequest_FeatureUpdateKey_1(e_feature_updates, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_UpdateFeaturesRequest_0(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates)
 
 def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
+    n = r.carray_len()
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only)
 
 def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse_UpdatableFeatureResult, w: Writer) -> None:
     w.cstring(self.feature)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -200,7 +199,8 @@ def _e_UpdateFeaturesResponse_2(self: UpdateFeaturesResponse, w: Writer) -> None
 def _d_UpdateFeaturesResponse_0(r: Reader) -> UpdateFeaturesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
@@ -214,6 +214,9 @@ _ENC_UpdateFeaturesRequest = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesReque
 _DEC_UpdateFeaturesRequest = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
 _ENC_UpdateFeaturesResponse = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
 _DEC_UpdateFeaturesResponse = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
+_S_h = Struct(">h")
 _S_hb = Struct(">hb")
 _S_ho = Struct(">h?")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_o = Struct(">?")

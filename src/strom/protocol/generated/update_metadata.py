@@ -179,12 +179,12 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadata
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
@@ -192,81 +192,92 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadata
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.carray_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
     w.buf.append(0)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replicas = [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
@@ -302,19 +313,22 @@ def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMeta
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states)
 
@@ -322,21 +336,21 @@ def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_0(self: UpdateMetadataReques
     pass
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.string(self.host)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_3(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.string(self.host)
     w.string(self.listener)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_6(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cstring(self.host)
     w.cstring(self.listener)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
     w.buf.append(0)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
@@ -359,24 +373,23 @@ def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetada
     v_port = r.int32()
     v_host = r.cstring()
     v_listener = r.cstring()
-    v_security_protocol = r.int16()
-    r.skip_tags()
+    v_security_protocol, = r.fixed_tags(_S_h)
     return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w.string(self.v0_host)
-    w.int32(self.v0_port)
+    w.buf += _S_i.pack(self.v0_port)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_1(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
         _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(e_endpoints, w)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -384,7 +397,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest_
     w.nstring(self.rack)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -392,7 +405,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest_
     w.nstring(self.rack)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_6(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.carray_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -408,24 +421,28 @@ def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadata
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
@@ -533,64 +550,85 @@ def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
     tags: list[tuple[int, Writer]] = []
     if self.type != 0:
         t = Writer()
-        t.int8(self.type)
+        t.buf += _S_b.pack(self.type)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_UpdateMetadataRequest_0(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_1(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_2(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_3(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_4(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_5(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_6(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_7(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     v_type: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -602,10 +640,10 @@ def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
     return UpdateMetadataRequest(v_controller_id, v_is_k_raft_controller, v_type, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _e_UpdateMetadataResponse_0(self: UpdateMetadataResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_UpdateMetadataResponse_6(self: UpdateMetadataResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_UpdateMetadataResponse_0(r: Reader) -> UpdateMetadataResponse:
@@ -613,14 +651,16 @@ def _d_UpdateMetadataResponse_0(r: Reader) -> UpdateMetadataResponse:
     return UpdateMetadataResponse(v_error_code)
 
 def _d_UpdateMetadataResponse_6(r: Reader) -> UpdateMetadataResponse:
-    v_error_code = r.int16()
-    r.skip_tags()
+    v_error_code, = r.fixed_tags(_S_h)
     return UpdateMetadataResponse(v_error_code)
 
 _ENC_UpdateMetadataRequest = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
 _DEC_UpdateMetadataRequest = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
 _ENC_UpdateMetadataResponse = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
 _DEC_UpdateMetadataResponse = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
+_S_b = Struct(">b")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ii = Struct(">ii")
 _S_iiii = Struct(">iiii")
 _S_iiq = Struct(">iiq")

@@ -141,14 +141,13 @@ setattr(UpdateRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 
 def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return UpdateRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest_KRaftVersionFeature, w: Writer) -> None:
@@ -156,8 +155,7 @@ def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest_KRaftVersionFeature:
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
@@ -175,7 +173,8 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     v_cluster_id = r.cnstring()
     v_current_leader_epoch, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
-    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     v_k_raft_version_feature = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r)
     r.skip_tags()
     return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature)
@@ -183,14 +182,13 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
 def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse_CurrentLeader, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse_CurrentLeader:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     v_host = r.cstring()
-    v_port = r.int32()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_i)
     return UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
@@ -200,7 +198,10 @@ def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> No
         t = Writer()
         _e_UpdateRaftVoterResponse_CurrentLeader_0(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -220,6 +221,8 @@ _ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
 _DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
 DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
+_S_H = Struct(">H")
 _S_hh = Struct(">hh")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 _S_ii = Struct(">ii")

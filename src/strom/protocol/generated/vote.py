@@ -188,16 +188,14 @@ def _e_VoteRequest_PartitionData_1(self: VoteRequest_PartitionData, w: Writer) -
     w.buf.append(0)
 
 def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest_PartitionData:
-    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed(_S_iiiiq)
-    r.skip_tags()
+    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iiiiq)
     return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, ZERO_UUID, ZERO_UUID, v_last_offset_epoch, v_last_offset)
 
 def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest_PartitionData:
     v_partition_index, v_candidate_epoch, v_candidate_id = r.fixed(_S_iii)
     v_candidate_directory_id = r.uuid()
     v_voter_directory_id = r.uuid()
-    v_last_offset_epoch, v_last_offset = r.fixed(_S_iq)
-    r.skip_tags()
+    v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iq)
     return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, v_candidate_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset)
 
 def _e_VoteRequest_TopicData_0(self: VoteRequest_TopicData, w: Writer) -> None:
@@ -218,13 +216,15 @@ def _e_VoteRequest_TopicData_1(self: VoteRequest_TopicData, w: Writer) -> None:
 
 def _d_VoteRequest_TopicData_0(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_VoteRequest_TopicData_1(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest_TopicData(v_topic_name, v_partitions)
 
@@ -238,7 +238,7 @@ def _e_VoteRequest_0(self: VoteRequest, w: Writer) -> None:
 
 def _e_VoteRequest_1(self: VoteRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -247,14 +247,16 @@ def _e_VoteRequest_1(self: VoteRequest, w: Writer) -> None:
 
 def _d_VoteRequest_0(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
-    v_topics = [_d_VoteRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest(v_cluster_id, -1, v_topics)
 
 def _d_VoteRequest_1(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
-    v_topics = [_d_VoteRequest_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteRequest_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest(v_cluster_id, v_voter_id, v_topics)
 
@@ -263,8 +265,7 @@ def _e_VoteResponse_PartitionData_0(self: VoteResponse_PartitionData, w: Writer)
     w.buf.append(0)
 
 def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed(_S_ihiio)
-    r.skip_tags()
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed_tags(_S_ihiio)
     return VoteResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted)
 
 def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None:
@@ -277,7 +278,8 @@ def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None
 
 def _d_VoteResponse_TopicData_0(r: Reader) -> VoteResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteResponse_TopicData(v_topic_name, v_partitions)
 
@@ -285,9 +287,9 @@ def _e_VoteResponse_NodeEndpoint_0(self: VoteResponse_NodeEndpoint, w: Writer) -
     w.buf.append(0)
 
 def _e_VoteResponse_NodeEndpoint_1(self: VoteResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
@@ -297,12 +299,11 @@ def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
 def _d_VoteResponse_NodeEndpoint_1(r: Reader) -> VoteResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
+    v_port, = r.fixed_tags(_S_H)
     return VoteResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -310,7 +311,7 @@ def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_VoteResponse_1(self: VoteResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -323,23 +324,29 @@ def _e_VoteResponse_1(self: VoteResponse, w: Writer) -> None:
         for e_node_endpoints in w_node_endpoints:
             _e_VoteResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+    if tags:
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_VoteResponse_0(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteResponse(v_error_code, v_topics)
 
 def _d_VoteResponse_1(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[VoteResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return VoteResponse(v_error_code, v_topics, v_node_endpoints)
@@ -348,6 +355,9 @@ _ENC_VoteRequest = (_e_VoteRequest_0, _e_VoteRequest_1,)
 _DEC_VoteRequest = (_d_VoteRequest_0, _d_VoteRequest_1,)
 _ENC_VoteResponse = (_e_VoteResponse_0, _e_VoteResponse_1,)
 _DEC_VoteResponse = (_d_VoteResponse_0, _d_VoteResponse_1,)
+_S_H = Struct(">H")
+_S_h = Struct(">h")
+_S_i = Struct(">i")
 _S_ihiio = Struct(">ihii?")
 _S_iii = Struct(">iii")
 _S_iiiiq = Struct(">iiiiq")

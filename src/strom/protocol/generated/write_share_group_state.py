@@ -169,8 +169,7 @@ def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateReques
     w.buf.append(0)
 
 def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
-    r.skip_tags()
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
     return WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest_PartitionData, w: Writer) -> None:
@@ -183,7 +182,8 @@ def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateReq
 
 def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest_PartitionData:
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
-    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches)
 
@@ -197,7 +197,8 @@ def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRe
 
 def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGroupStateRequest_WriteStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions)
 
@@ -211,7 +212,8 @@ def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Write
 
 def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest(v_group_id, v_topics)
 
@@ -236,7 +238,8 @@ def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStat
 
 def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareGroupStateResponse_WriteStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions)
 
@@ -248,7 +251,8 @@ def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Wri
     w.buf.append(0)
 
 def _d_WriteShareGroupStateResponse_0(r: Reader) -> WriteShareGroupStateResponse:
-    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateResponse(v_results)
 
