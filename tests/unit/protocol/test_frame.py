@@ -146,3 +146,50 @@ def test_request_header_edges(frame: bytes, client_id: str | None, body_at: int)
     header, r = parse_request_header(memoryview(frame))
     assert (header.api_key, header.correlation_id, header.client_id) == (3, 7, client_id)
     assert r.pos == body_at
+
+
+class _FileRange:
+    """A Chunk: record data that is not in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.length = len(data)
+
+    def read(self) -> bytes:
+        return self.data
+
+
+@pytest.mark.parametrize("version", [4, 11, 12])
+def test_response_chunks_pass_file_ranges_through(version: int) -> None:
+    from strom.protocol.generated.fetch import FetchResponse
+    from strom.protocol.wire import ChunkedRecords, is_buffer
+
+    ranges = [_FileRange(b"a" * 200), _FileRange(b"b" * 3), _FileRange(b"c" * 50)]
+    records = [
+        ChunkedRecords([ranges[0], ranges[1], b"mem", ranges[2]]),
+        ChunkedRecords([b"only in memory"]),
+        b"plain",
+    ]
+    partitions = [
+        FetchResponse.PartitionData(partition_index=i, records=r) for i, r in enumerate(records)
+    ]
+    response = FetchResponse(
+        responses=[FetchResponse.FetchableTopicResponse(topic="t", partitions=partitions)]
+    )
+    chunks = encode_response(1, version, 7, response)
+    assert [c for c in chunks if not is_buffer(c)] == ranges  # the same objects, in order
+    frame = b"".join(bytes(c) if is_buffer(c) else c.read() for c in chunks)  # type: ignore[arg-type, union-attr]
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    flat = [
+        FetchResponse.PartitionData(partition_index=i, records=bytes(r))
+        for i, r in enumerate(records)
+    ]
+    response.responses[0].partitions = flat
+    whole = encode_response(1, version, 7, response)
+    assert len(whole) == 1
+    assert bytes(whole[0]) == frame  # type: ignore[arg-type]
+    cid, decoded = decode_response(1, version, frame[4:])
+    assert cid == 7
+    assert [bytes(p.records) for p in decoded.responses[0].partitions] == [
+        bytes(r) for r in records
+    ]
