@@ -340,29 +340,37 @@ class Gen:
             if not tagged:
                 lines.append("    w.buf.append(0)")
             else:
-                lines.append("    tags: list[tuple[int, Writer]] = []")
-                for f in sorted(tagged, key=lambda x: x.tag):
-                    d, factory = self.default_expr(msg, f)
-                    if factory and f.is_array:
-                        cond = f"self.{f.attr}"
-                    elif factory:
-                        # compared with one shared default, not a new one per encode
-                        const = "DEFAULT_" + d.replace(".", "_")
-                        self.defaults[const] = f"{d}()"
-                        # (the shared default itself, as handlers pass it, is not compared)
-                        cond = f"self.{f.attr} is not {const} and self.{f.attr} != {const}"
-                    else:
-                        cond = f"self.{f.attr} != {d}"
-                    lines.append(f"    if {cond}:")
-                    lines.append("        t = Writer()")
-                    lines.extend(self.enc_value(msg, f, v, True, f"self.{f.attr}", "t", "        "))
-                    lines.append(f"        tags.append(({f.tag}, t))")
-                lines.append("    if tags:")
-                lines.append("        w.tagged(tags)")
-                lines.append("    else:")
-                lines.append("        w.buf.append(0)")
+                lines.extend(self.enc_tags(msg, tagged, v))
         if not lines:
             lines.append("    pass")
+        return lines
+
+    def enc_tags(self, msg: Message, tagged: list[Field], v: int) -> list[str]:
+        """The tag section: one zero byte unless a field differs from its default (the
+        list of tags is made only then)."""
+        conds: list[str] = []
+        for f in sorted(tagged, key=lambda x: x.tag):
+            d, factory = self.default_expr(msg, f)
+            if factory and f.is_array:
+                conds.append(f"self.{f.attr}")
+            elif factory:
+                # compared with one shared default, not a new one per encode
+                const = "DEFAULT_" + d.replace(".", "_")
+                self.defaults[const] = f"{d}()"
+                # (the shared default itself, as handlers pass it, is not compared)
+                conds.append(f"(self.{f.attr} is not {const} and self.{f.attr} != {const})")
+            else:
+                conds.append(f"self.{f.attr} != {d}")
+        lines = [f"    if {' or '.join(conds)}:", "        tags: list[tuple[int, Writer]] = []"]
+        for f, cond in zip(sorted(tagged, key=lambda x: x.tag), conds, strict=True):
+            ind = "        "
+            if len(conds) > 1:
+                lines.append(f"        if {cond}:")
+                ind += "    "
+            lines.append(f"{ind}t = Writer()")
+            lines.extend(self.enc_value(msg, f, v, True, f"self.{f.attr}", "t", ind))
+            lines.append(f"{ind}tags.append(({f.tag}, t))")
+        lines += ["        w.tagged(tags)", "    else:", "        w.buf.append(0)"]
         return lines
 
     # ---- decode -----------------------------------------------------
@@ -375,7 +383,7 @@ class Gen:
             if nullable:
                 return [
                     f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
-                    f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)]",
+                    f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)] if n else []",
                 ]
             # An empty array, common, without the list comprehension's call.
             return [
@@ -560,7 +568,7 @@ class Gen:
             "from __future__ import annotations",
             "",
             "from struct import Struct",
-            "from typing import ClassVar, TypeAlias",
+            "from typing import ClassVar, Final, TypeAlias",
             "",
             "from strom.protocol.errors import DecodeError",
             "from strom.protocol.message import DEFAULT, Default, Message",
@@ -577,14 +585,17 @@ class Gen:
             enc = self.enc_table[(m.name, m.root.name)]
             dec = self.dec_table[(m.name, m.root.name)]
             lo = m.valid.lo
-            out.append(f"_ENC_{m.name} = ({', '.join(enc[v] for v in range(lo, m.valid.hi + 1))},)")
-            out.append(f"_DEC_{m.name} = ({', '.join(dec[v] for v in range(lo, m.valid.hi + 1))},)")
+            encs = ", ".join(enc[v] for v in range(lo, m.valid.hi + 1))
+            decs = ", ".join(dec[v] for v in range(lo, m.valid.hi + 1))
+            out.append(f"_ENC_{m.name}: Final = ({encs},)")
+            out.append(f"_DEC_{m.name}: Final = ({decs},)")
         if any(name.startswith("DEFAULT_") for name in self.defaults):
             out.append(
                 "# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded);"
                 " handlers pass it where the field is absent"
             )
-        out.extend(f"{name} = {expr}" for name, expr in sorted(self.defaults.items()))
+        # Final: the mypyc build reads them directly rather than from the module's dict
+        out.extend(f"{name}: Final = {expr}" for name, expr in sorted(self.defaults.items()))
         return "\n".join(out) + "\n"
 
     def message_src(self, msg: Message) -> list[str]:

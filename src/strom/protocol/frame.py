@@ -14,7 +14,7 @@ that a client that does not know the broker's versions can read it.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -29,12 +29,15 @@ from strom.protocol.generated import (
 )
 from strom.protocol.wire import Chunk, Reader, Writer
 
-DEFAULT_MAX_FRAME = 104_857_600  # socket.request.max.bytes
-API_VERSIONS_KEY = 18
-_SIZE = struct.Struct(">i")
+DEFAULT_MAX_FRAME: Final = 104_857_600  # socket.request.max.bytes
+API_VERSIONS_KEY: Final = 18
+_SIZE: Final = struct.Struct(">i")
 # api_key, api_version, correlation_id and the client id's length: one unpack
-_REQUEST_HEAD = struct.Struct(">hhih")
-_RESPONSE_HEAD = struct.Struct(">ii")  # the size (written last) and the correlation id
+_REQUEST_HEAD: Final = struct.Struct(">hhih")
+_RESPONSE_HEAD: Final = struct.Struct(">ii")  # the size (written last) and the correlation id
+# Final: the mypyc build reads these directly rather than from the module's dict
+_REQUEST_HEADERS: Final = REQUEST_HEADERS
+_RESPONSE_FLEXIBLE: Final = RESPONSE_FLEXIBLE
 
 
 # A plain Python class in the mypyc build (setup.py): a compiled class must not derive
@@ -111,7 +114,7 @@ def parse_request_header(frame: bytes | memoryview) -> tuple[RequestHeader, Read
     if r.end < _REQUEST_HEAD.size:
         return _parse_short_header(r)
     api_key, api_version, correlation_id, n = _REQUEST_HEAD.unpack_from(r.buf, 0)
-    layout = REQUEST_HEADERS.get(api_key)
+    layout = _REQUEST_HEADERS.get(api_key)
     if layout is None:
         raise DecodeError(f"unknown api key {api_key}")
     r.pos = _REQUEST_HEAD.size
@@ -127,7 +130,7 @@ def _parse_short_header(r: Reader) -> tuple[RequestHeader, Reader]:
     api_key = r.int16()
     api_version = r.int16()
     correlation_id = r.int32()
-    if api_key not in REQUEST_HEADERS:
+    if api_key not in _REQUEST_HEADERS:
         raise DecodeError(f"unknown api key {api_key}")
     return RequestHeader(api_key, api_version, correlation_id, r.nstring()), r
 
@@ -154,7 +157,7 @@ def encode_request(header: RequestHeader, request: Any) -> bytes:
 def response_header_flexible(api_key: int, api_version: int) -> bool:
     if api_key == API_VERSIONS_KEY:
         return False
-    return api_version >= RESPONSE_FLEXIBLE[api_key]
+    return api_version >= _RESPONSE_FLEXIBLE[api_key]
 
 
 def encode_response(
@@ -164,7 +167,7 @@ def encode_response(
     w = Writer()
     head = w.buf
     head += _RESPONSE_HEAD.pack(0, correlation_id)  # the size is set below
-    if api_key != API_VERSIONS_KEY and api_version >= RESPONSE_FLEXIBLE[api_key]:
+    if api_key != API_VERSIONS_KEY and api_version >= _RESPONSE_FLEXIBLE[api_key]:
         head.append(0)
     response.encode(w, api_version)
     if not w.parts:

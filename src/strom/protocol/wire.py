@@ -10,22 +10,23 @@ chunks (file regions served with sendfile) without copying them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from strom.protocol.errors import DecodeError
 
 if TYPE_CHECKING:
     import uuid
 
-_I8 = struct.Struct(">b")
-_I16 = struct.Struct(">h")
-_U16 = struct.Struct(">H")
-_I32 = struct.Struct(">i")
-_U32 = struct.Struct(">I")
-_I64 = struct.Struct(">q")
-_F64 = struct.Struct(">d")
+# Final: the mypyc build reads a Final module constant directly, not from the module dict
+_I8: Final = struct.Struct(">b")
+_I16: Final = struct.Struct(">h")
+_U16: Final = struct.Struct(">H")
+_I32: Final = struct.Struct(">i")
+_U32: Final = struct.Struct(">I")
+_I64: Final = struct.Struct(">q")
+_F64: Final = struct.Struct(">d")
 
-ZERO_UUID = b"\x00" * 16
+ZERO_UUID: Final = b"\x00" * 16
 
 
 class Chunk(Protocol):
@@ -68,7 +69,7 @@ class ChunkedRecords:
 
 Records = bytes | bytearray | memoryview | ChunkedRecords
 Buffer = bytes | bytearray | memoryview
-_BUFFERS = (bytes, bytearray, memoryview)
+_BUFFERS: Final = (bytes, bytearray, memoryview)
 
 
 def is_buffer(part: object) -> bool:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -115,9 +115,9 @@ def _d_AddOffsetsToTxnResponse_3(r: Reader) -> AddOffsetsToTxnResponse:
     v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_AddOffsetsToTxnRequest = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)
-_DEC_AddOffsetsToTxnRequest = (_d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_3, _d_AddOffsetsToTxnRequest_3,)
-_ENC_AddOffsetsToTxnResponse = (_e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_3, _e_AddOffsetsToTxnResponse_3,)
-_DEC_AddOffsetsToTxnResponse = (_d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_3, _d_AddOffsetsToTxnResponse_3,)
-_S_ih = Struct(">ih")
-_S_qh = Struct(">qh")
+_ENC_AddOffsetsToTxnRequest: Final = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)
+_DEC_AddOffsetsToTxnRequest: Final = (_d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_3, _d_AddOffsetsToTxnRequest_3,)
+_ENC_AddOffsetsToTxnResponse: Final = (_e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_3, _e_AddOffsetsToTxnResponse_3,)
+_DEC_AddOffsetsToTxnResponse: Final = (_d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_3, _d_AddOffsetsToTxnResponse_3,)
+_S_ih: Final = Struct(">ih")
+_S_qh: Final = Struct(">qh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -387,11 +387,11 @@ def _d_AddPartitionsToTxnResponse_4(r: Reader) -> AddPartitionsToTxnResponse:
     r.skip_tags()
     return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction)
 
-_ENC_AddPartitionsToTxnRequest = (_e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_3, _e_AddPartitionsToTxnRequest_4, _e_AddPartitionsToTxnRequest_4,)
-_DEC_AddPartitionsToTxnRequest = (_d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_3, _d_AddPartitionsToTxnRequest_4, _d_AddPartitionsToTxnRequest_4,)
-_ENC_AddPartitionsToTxnResponse = (_e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_3, _e_AddPartitionsToTxnResponse_4, _e_AddPartitionsToTxnResponse_4,)
-_DEC_AddPartitionsToTxnResponse = (_d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_3, _d_AddPartitionsToTxnResponse_4, _d_AddPartitionsToTxnResponse_4,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_qh = Struct(">qh")
-_S_qho = Struct(">qh?")
+_ENC_AddPartitionsToTxnRequest: Final = (_e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_3, _e_AddPartitionsToTxnRequest_4, _e_AddPartitionsToTxnRequest_4,)
+_DEC_AddPartitionsToTxnRequest: Final = (_d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_3, _d_AddPartitionsToTxnRequest_4, _d_AddPartitionsToTxnRequest_4,)
+_ENC_AddPartitionsToTxnResponse: Final = (_e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_3, _e_AddPartitionsToTxnResponse_4, _e_AddPartitionsToTxnResponse_4,)
+_DEC_AddPartitionsToTxnResponse: Final = (_d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_3, _d_AddPartitionsToTxnResponse_4, _d_AddPartitionsToTxnResponse_4,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_qh: Final = Struct(">qh")
+_S_qho: Final = Struct(">qh?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -141,10 +141,10 @@ def _d_AddRaftVoterResponse_0(r: Reader) -> AddRaftVoterResponse:
     r.skip_tags()
     return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_AddRaftVoterRequest = (_e_AddRaftVoterRequest_0,)
-_DEC_AddRaftVoterRequest = (_d_AddRaftVoterRequest_0,)
-_ENC_AddRaftVoterResponse = (_e_AddRaftVoterResponse_0,)
-_DEC_AddRaftVoterResponse = (_d_AddRaftVoterResponse_0,)
-_S_H = Struct(">H")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_AddRaftVoterRequest: Final = (_e_AddRaftVoterRequest_0,)
+_DEC_AddRaftVoterRequest: Final = (_d_AddRaftVoterRequest_0,)
+_ENC_AddRaftVoterResponse: Final = (_e_AddRaftVoterResponse_0,)
+_DEC_AddRaftVoterResponse: Final = (_d_AddRaftVoterResponse_0,)
+_S_H: Final = Struct(">H")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

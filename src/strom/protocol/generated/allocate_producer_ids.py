@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -92,9 +92,9 @@ def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
     v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed_tags(_S_ihqi)
     return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len)
 
-_ENC_AllocateProducerIdsRequest = (_e_AllocateProducerIdsRequest_0,)
-_DEC_AllocateProducerIdsRequest = (_d_AllocateProducerIdsRequest_0,)
-_ENC_AllocateProducerIdsResponse = (_e_AllocateProducerIdsResponse_0,)
-_DEC_AllocateProducerIdsResponse = (_d_AllocateProducerIdsResponse_0,)
-_S_ihqi = Struct(">ihqi")
-_S_iq = Struct(">iq")
+_ENC_AllocateProducerIdsRequest: Final = (_e_AllocateProducerIdsRequest_0,)
+_DEC_AllocateProducerIdsRequest: Final = (_d_AllocateProducerIdsRequest_0,)
+_ENC_AllocateProducerIdsResponse: Final = (_e_AllocateProducerIdsResponse_0,)
+_DEC_AllocateProducerIdsResponse: Final = (_d_AllocateProducerIdsResponse_0,)
+_S_ihqi: Final = Struct(">ihqi")
+_S_iq: Final = Struct(">iq")

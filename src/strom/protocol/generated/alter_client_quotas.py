@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -340,11 +340,11 @@ def _d_AlterClientQuotasResponse_1(r: Reader) -> AlterClientQuotasResponse:
     r.skip_tags()
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
-_ENC_AlterClientQuotasRequest = (_e_AlterClientQuotasRequest_0, _e_AlterClientQuotasRequest_1,)
-_DEC_AlterClientQuotasRequest = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)
-_ENC_AlterClientQuotasResponse = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
-_DEC_AlterClientQuotasResponse = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
-_S_do = Struct(">d?")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
+_ENC_AlterClientQuotasRequest: Final = (_e_AlterClientQuotasRequest_0, _e_AlterClientQuotasRequest_1,)
+_DEC_AlterClientQuotasRequest: Final = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)
+_ENC_AlterClientQuotasResponse: Final = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
+_DEC_AlterClientQuotasResponse: Final = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
+_S_do: Final = Struct(">d?")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -263,11 +263,11 @@ def _d_AlterConfigsResponse_2(r: Reader) -> AlterConfigsResponse:
     r.skip_tags()
     return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_AlterConfigsRequest = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, _e_AlterConfigsRequest_2,)
-_DEC_AlterConfigsRequest = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)
-_ENC_AlterConfigsResponse = (_e_AlterConfigsResponse_0, _e_AlterConfigsResponse_0, _e_AlterConfigsResponse_2,)
-_DEC_AlterConfigsResponse = (_d_AlterConfigsResponse_0, _d_AlterConfigsResponse_0, _d_AlterConfigsResponse_2,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
+_ENC_AlterConfigsRequest: Final = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, _e_AlterConfigsRequest_2,)
+_DEC_AlterConfigsRequest: Final = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)
+_ENC_AlterConfigsResponse: Final = (_e_AlterConfigsResponse_0, _e_AlterConfigsResponse_0, _e_AlterConfigsResponse_2,)
+_DEC_AlterConfigsResponse: Final = (_d_AlterConfigsResponse_0, _d_AlterConfigsResponse_0, _d_AlterConfigsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

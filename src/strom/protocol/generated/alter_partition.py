@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -485,13 +485,13 @@ def _d_AlterPartitionResponse_2(r: Reader) -> AlterPartitionResponse:
     r.skip_tags()
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
-_ENC_AlterPartitionRequest = (_e_AlterPartitionRequest_0, _e_AlterPartitionRequest_1, _e_AlterPartitionRequest_2, _e_AlterPartitionRequest_3,)
-_DEC_AlterPartitionRequest = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)
-_ENC_AlterPartitionResponse = (_e_AlterPartitionResponse_0, _e_AlterPartitionResponse_1, _e_AlterPartitionResponse_2, _e_AlterPartitionResponse_2,)
-_DEC_AlterPartitionResponse = (_d_AlterPartitionResponse_0, _d_AlterPartitionResponse_1, _d_AlterPartitionResponse_2, _d_AlterPartitionResponse_2,)
-_S_bi = Struct(">bi")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ihii = Struct(">ihii")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
+_ENC_AlterPartitionRequest: Final = (_e_AlterPartitionRequest_0, _e_AlterPartitionRequest_1, _e_AlterPartitionRequest_2, _e_AlterPartitionRequest_3,)
+_DEC_AlterPartitionRequest: Final = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)
+_ENC_AlterPartitionResponse: Final = (_e_AlterPartitionResponse_0, _e_AlterPartitionResponse_1, _e_AlterPartitionResponse_2, _e_AlterPartitionResponse_2,)
+_DEC_AlterPartitionResponse: Final = (_d_AlterPartitionResponse_0, _d_AlterPartitionResponse_1, _d_AlterPartitionResponse_2, _d_AlterPartitionResponse_2,)
+_S_bi: Final = Struct(">bi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ihii: Final = Struct(">ihii")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")

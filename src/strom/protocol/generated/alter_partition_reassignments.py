@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -158,7 +158,7 @@ def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPar
 def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignablePartition:
     v_partition_index = r.int32()
     n = r.cnarray_len()
-    v_replicas = None if n < 0 else [r.int32() for _ in range(n)]
+    v_replicas = None if n < 0 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas)
 
@@ -235,9 +235,9 @@ def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassig
     r.skip_tags()
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses)
 
-_ENC_AlterPartitionReassignmentsRequest = (_e_AlterPartitionReassignmentsRequest_0,)
-_DEC_AlterPartitionReassignmentsRequest = (_d_AlterPartitionReassignmentsRequest_0,)
-_ENC_AlterPartitionReassignmentsResponse = (_e_AlterPartitionReassignmentsResponse_0,)
-_DEC_AlterPartitionReassignmentsResponse = (_d_AlterPartitionReassignmentsResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_AlterPartitionReassignmentsRequest: Final = (_e_AlterPartitionReassignmentsRequest_0,)
+_DEC_AlterPartitionReassignmentsRequest: Final = (_d_AlterPartitionReassignmentsRequest_0,)
+_ENC_AlterPartitionReassignmentsResponse: Final = (_e_AlterPartitionReassignmentsResponse_0,)
+_DEC_AlterPartitionReassignmentsResponse: Final = (_d_AlterPartitionReassignmentsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -287,9 +287,9 @@ def _d_AlterReplicaLogDirsResponse_2(r: Reader) -> AlterReplicaLogDirsResponse:
     r.skip_tags()
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
-_ENC_AlterReplicaLogDirsRequest = (_e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_2,)
-_DEC_AlterReplicaLogDirsRequest = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
-_ENC_AlterReplicaLogDirsResponse = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
-_DEC_AlterReplicaLogDirsResponse = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_AlterReplicaLogDirsRequest: Final = (_e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_2,)
+_DEC_AlterReplicaLogDirsRequest: Final = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
+_ENC_AlterReplicaLogDirsResponse: Final = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
+_DEC_AlterReplicaLogDirsResponse: Final = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

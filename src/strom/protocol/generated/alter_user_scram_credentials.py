@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -202,11 +202,11 @@ def _d_AlterUserScramCredentialsResponse_0(r: Reader) -> AlterUserScramCredentia
     r.skip_tags()
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results)
 
-_ENC_AlterUserScramCredentialsRequest = (_e_AlterUserScramCredentialsRequest_0,)
-_DEC_AlterUserScramCredentialsRequest = (_d_AlterUserScramCredentialsRequest_0,)
-_ENC_AlterUserScramCredentialsResponse = (_e_AlterUserScramCredentialsResponse_0,)
-_DEC_AlterUserScramCredentialsResponse = (_d_AlterUserScramCredentialsResponse_0,)
-_S_b = Struct(">b")
-_S_bi = Struct(">bi")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
+_ENC_AlterUserScramCredentialsRequest: Final = (_e_AlterUserScramCredentialsRequest_0,)
+_DEC_AlterUserScramCredentialsRequest: Final = (_d_AlterUserScramCredentialsRequest_0,)
+_ENC_AlterUserScramCredentialsResponse: Final = (_e_AlterUserScramCredentialsResponse_0,)
+_DEC_AlterUserScramCredentialsResponse: Final = (_d_AlterUserScramCredentialsResponse_0,)
+_S_b: Final = Struct(">b")
+_S_bi: Final = Struct(">bi")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

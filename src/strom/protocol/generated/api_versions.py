@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -223,30 +223,30 @@ def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_3(e_api_keys, w)
     w.buf += _S_i.pack(self.throttle_time_ms)
-    tags: list[tuple[int, Writer]] = []
-    if self.supported_features:
-        t = Writer()
-        w_supported_features = self.supported_features
-        t.carray_len(len(w_supported_features))
-        for e_supported_features in w_supported_features:
-            _e_ApiVersionsResponse_SupportedFeatureKey_3(e_supported_features, t)
-        tags.append((0, t))
-    if self.finalized_features_epoch != -1:
-        t = Writer()
-        t.buf += _S_q.pack(self.finalized_features_epoch)
-        tags.append((1, t))
-    if self.finalized_features:
-        t = Writer()
-        w_finalized_features = self.finalized_features
-        t.carray_len(len(w_finalized_features))
-        for e_finalized_features in w_finalized_features:
-            _e_ApiVersionsResponse_FinalizedFeatureKey_3(e_finalized_features, t)
-        tags.append((2, t))
-    if self.zk_migration_ready != False:
-        t = Writer()
-        t.buf += _S_o.pack(self.zk_migration_ready)
-        tags.append((3, t))
-    if tags:
+    if self.supported_features or self.finalized_features_epoch != -1 or self.finalized_features or self.zk_migration_ready != False:
+        tags: list[tuple[int, Writer]] = []
+        if self.supported_features:
+            t = Writer()
+            w_supported_features = self.supported_features
+            t.carray_len(len(w_supported_features))
+            for e_supported_features in w_supported_features:
+                _e_ApiVersionsResponse_SupportedFeatureKey_3(e_supported_features, t)
+            tags.append((0, t))
+        if self.finalized_features_epoch != -1:
+            t = Writer()
+            t.buf += _S_q.pack(self.finalized_features_epoch)
+            tags.append((1, t))
+        if self.finalized_features:
+            t = Writer()
+            w_finalized_features = self.finalized_features
+            t.carray_len(len(w_finalized_features))
+            for e_finalized_features in w_finalized_features:
+                _e_ApiVersionsResponse_FinalizedFeatureKey_3(e_finalized_features, t)
+            tags.append((2, t))
+        if self.zk_migration_ready != False:
+            t = Writer()
+            t.buf += _S_o.pack(self.zk_migration_ready)
+            tags.append((3, t))
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -293,13 +293,13 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
             r.skip(size)
     return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms, v_supported_features, v_finalized_features_epoch, v_finalized_features, v_zk_migration_ready)
 
-_ENC_ApiVersionsRequest = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_3, _e_ApiVersionsRequest_3,)
-_DEC_ApiVersionsRequest = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
-_ENC_ApiVersionsResponse = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
-_DEC_ApiVersionsResponse = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
-_S_h = Struct(">h")
-_S_hh = Struct(">hh")
-_S_hhh = Struct(">hhh")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
-_S_q = Struct(">q")
+_ENC_ApiVersionsRequest: Final = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_3, _e_ApiVersionsRequest_3,)
+_DEC_ApiVersionsRequest: Final = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
+_ENC_ApiVersionsResponse: Final = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
+_DEC_ApiVersionsResponse: Final = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
+_S_h: Final = Struct(">h")
+_S_hh: Final = Struct(">hh")
+_S_hhh: Final = Struct(">hhh")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -278,10 +278,10 @@ def _d_AssignReplicasToDirsResponse_0(r: Reader) -> AssignReplicasToDirsResponse
     r.skip_tags()
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories)
 
-_ENC_AssignReplicasToDirsRequest = (_e_AssignReplicasToDirsRequest_0,)
-_DEC_AssignReplicasToDirsRequest = (_d_AssignReplicasToDirsRequest_0,)
-_ENC_AssignReplicasToDirsResponse = (_e_AssignReplicasToDirsResponse_0,)
-_DEC_AssignReplicasToDirsResponse = (_d_AssignReplicasToDirsResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iq = Struct(">iq")
+_ENC_AssignReplicasToDirsRequest: Final = (_e_AssignReplicasToDirsRequest_0,)
+_DEC_AssignReplicasToDirsRequest: Final = (_d_AssignReplicasToDirsRequest_0,)
+_ENC_AssignReplicasToDirsResponse: Final = (_e_AssignReplicasToDirsResponse_0,)
+_DEC_AssignReplicasToDirsResponse: Final = (_d_AssignReplicasToDirsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -363,15 +363,14 @@ def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> 
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_BeginQuorumEpochResponse_TopicData_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_BeginQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -397,13 +396,13 @@ def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
             r.skip(size)
     return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_BeginQuorumEpochRequest = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpochRequest_1,)
-_DEC_BeginQuorumEpochRequest = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
-_ENC_BeginQuorumEpochResponse = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
-_DEC_BeginQuorumEpochResponse = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
-_S_H = Struct(">H")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ihii = Struct(">ihii")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
+_ENC_BeginQuorumEpochRequest: Final = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpochRequest_1,)
+_DEC_BeginQuorumEpochRequest: Final = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
+_ENC_BeginQuorumEpochResponse: Final = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
+_DEC_BeginQuorumEpochResponse: Final = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihii: Final = Struct(">ihii")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")

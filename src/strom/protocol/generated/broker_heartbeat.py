@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -92,15 +92,14 @@ def _e_BrokerHeartbeatRequest_0(self: BrokerHeartbeatRequest, w: Writer) -> None
 
 def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None:
     w.buf += _S_iqqoo.pack(self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down)
-    tags: list[tuple[int, Writer]] = []
     if self.offline_log_dirs:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_offline_log_dirs = self.offline_log_dirs
         t.carray_len(len(w_offline_log_dirs))
         for e_offline_log_dirs in w_offline_log_dirs:
             t.uuid(e_offline_log_dirs)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -130,9 +129,9 @@ def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
     v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed_tags(_S_ihooo)
     return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down)
 
-_ENC_BrokerHeartbeatRequest = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)
-_DEC_BrokerHeartbeatRequest = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)
-_ENC_BrokerHeartbeatResponse = (_e_BrokerHeartbeatResponse_0, _e_BrokerHeartbeatResponse_0,)
-_DEC_BrokerHeartbeatResponse = (_d_BrokerHeartbeatResponse_0, _d_BrokerHeartbeatResponse_0,)
-_S_ihooo = Struct(">ih???")
-_S_iqqoo = Struct(">iqq??")
+_ENC_BrokerHeartbeatRequest: Final = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)
+_DEC_BrokerHeartbeatRequest: Final = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)
+_ENC_BrokerHeartbeatResponse: Final = (_e_BrokerHeartbeatResponse_0, _e_BrokerHeartbeatResponse_0,)
+_DEC_BrokerHeartbeatResponse: Final = (_d_BrokerHeartbeatResponse_0, _d_BrokerHeartbeatResponse_0,)
+_S_ihooo: Final = Struct(">ih???")
+_S_iqqoo: Final = Struct(">iqq??")

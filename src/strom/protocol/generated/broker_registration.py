@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -283,13 +283,13 @@ def _d_BrokerRegistrationResponse_0(r: Reader) -> BrokerRegistrationResponse:
     v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed_tags(_S_ihq)
     return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch)
 
-_ENC_BrokerRegistrationRequest = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)
-_DEC_BrokerRegistrationRequest = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)
-_ENC_BrokerRegistrationResponse = (_e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0,)
-_DEC_BrokerRegistrationResponse = (_d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0,)
-_S_Hh = Struct(">Hh")
-_S_hh = Struct(">hh")
-_S_i = Struct(">i")
-_S_ihq = Struct(">ihq")
-_S_o = Struct(">?")
-_S_q = Struct(">q")
+_ENC_BrokerRegistrationRequest: Final = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)
+_DEC_BrokerRegistrationRequest: Final = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)
+_ENC_BrokerRegistrationResponse: Final = (_e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0,)
+_DEC_BrokerRegistrationResponse: Final = (_d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0,)
+_S_Hh: Final = Struct(">Hh")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ihq: Final = Struct(">ihq")
+_S_o: Final = Struct(">?")
+_S_q: Final = Struct(">q")

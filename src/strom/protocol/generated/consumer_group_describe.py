@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -358,12 +358,12 @@ def _d_ConsumerGroupDescribeResponse_1(r: Reader) -> ConsumerGroupDescribeRespon
     r.skip_tags()
     return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
-_ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
-_DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
-_ENC_ConsumerGroupDescribeResponse = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
-_DEC_ConsumerGroupDescribeResponse = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ii = Struct(">ii")
-_S_o = Struct(">?")
+_ENC_ConsumerGroupDescribeRequest: Final = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
+_DEC_ConsumerGroupDescribeRequest: Final = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
+_ENC_ConsumerGroupDescribeResponse: Final = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
+_DEC_ConsumerGroupDescribeResponse: Final = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -218,10 +218,10 @@ def _d_ConsumerGroupHeartbeatRequest_0(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, None, v_server_assignor, v_topic_partitions)
 
@@ -233,11 +233,11 @@ def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_subscribed_topic_regex, v_server_assignor, v_topic_partitions)
 
@@ -290,10 +290,10 @@ def _d_ConsumerGroupHeartbeatResponse_0(r: Reader) -> ConsumerGroupHeartbeatResp
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
-_ENC_ConsumerGroupHeartbeatRequest = (_e_ConsumerGroupHeartbeatRequest_0, _e_ConsumerGroupHeartbeatRequest_1,)
-_DEC_ConsumerGroupHeartbeatRequest = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
-_ENC_ConsumerGroupHeartbeatResponse = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
-_DEC_ConsumerGroupHeartbeatResponse = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_ConsumerGroupHeartbeatRequest: Final = (_e_ConsumerGroupHeartbeatRequest_0, _e_ConsumerGroupHeartbeatRequest_1,)
+_DEC_ConsumerGroupHeartbeatRequest: Final = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
+_ENC_ConsumerGroupHeartbeatResponse: Final = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
+_DEC_ConsumerGroupHeartbeatResponse: Final = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -85,6 +85,6 @@ def _d_ConsumerProtocolAssignment_0(r: Reader) -> ConsumerProtocolAssignment:
     v_user_data = r.nbytes()
     return ConsumerProtocolAssignment(v_assigned_partitions, v_user_data)
 
-_ENC_ConsumerProtocolAssignment = (_e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0,)
-_DEC_ConsumerProtocolAssignment = (_d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0,)
-_S_i = Struct(">i")
+_ENC_ConsumerProtocolAssignment: Final = (_e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0,)
+_DEC_ConsumerProtocolAssignment: Final = (_d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0,)
+_S_i: Final = Struct(">i")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -160,6 +160,6 @@ def _d_ConsumerProtocolSubscription_3(r: Reader) -> ConsumerProtocolSubscription
     v_rack_id = r.nstring()
     return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, v_rack_id)
 
-_ENC_ConsumerProtocolSubscription = (_e_ConsumerProtocolSubscription_0, _e_ConsumerProtocolSubscription_1, _e_ConsumerProtocolSubscription_2, _e_ConsumerProtocolSubscription_3,)
-_DEC_ConsumerProtocolSubscription = (_d_ConsumerProtocolSubscription_0, _d_ConsumerProtocolSubscription_1, _d_ConsumerProtocolSubscription_2, _d_ConsumerProtocolSubscription_3,)
-_S_i = Struct(">i")
+_ENC_ConsumerProtocolSubscription: Final = (_e_ConsumerProtocolSubscription_0, _e_ConsumerProtocolSubscription_1, _e_ConsumerProtocolSubscription_2, _e_ConsumerProtocolSubscription_3,)
+_DEC_ConsumerProtocolSubscription: Final = (_d_ConsumerProtocolSubscription_0, _d_ConsumerProtocolSubscription_1, _d_ConsumerProtocolSubscription_2, _d_ConsumerProtocolSubscription_3,)
+_S_i: Final = Struct(">i")

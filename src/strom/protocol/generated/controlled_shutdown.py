@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -158,10 +158,10 @@ def _d_ControlledShutdownResponse_3(r: Reader) -> ControlledShutdownResponse:
     r.skip_tags()
     return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
-_ENC_ControlledShutdownRequest = (_e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_2, _e_ControlledShutdownRequest_3,)
-_DEC_ControlledShutdownRequest = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)
-_ENC_ControlledShutdownResponse = (_e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_3,)
-_DEC_ControlledShutdownResponse = (_d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_3,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_iq = Struct(">iq")
+_ENC_ControlledShutdownRequest: Final = (_e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_2, _e_ControlledShutdownRequest_3,)
+_DEC_ControlledShutdownRequest: Final = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)
+_ENC_ControlledShutdownResponse: Final = (_e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_3,)
+_DEC_ControlledShutdownResponse: Final = (_d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")

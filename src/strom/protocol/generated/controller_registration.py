@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -177,12 +177,12 @@ def _d_ControllerRegistrationResponse_0(r: Reader) -> ControllerRegistrationResp
     r.skip_tags()
     return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_ControllerRegistrationRequest = (_e_ControllerRegistrationRequest_0,)
-_DEC_ControllerRegistrationRequest = (_d_ControllerRegistrationRequest_0,)
-_ENC_ControllerRegistrationResponse = (_e_ControllerRegistrationResponse_0,)
-_DEC_ControllerRegistrationResponse = (_d_ControllerRegistrationResponse_0,)
-_S_Hh = Struct(">Hh")
-_S_hh = Struct(">hh")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_o = Struct(">?")
+_ENC_ControllerRegistrationRequest: Final = (_e_ControllerRegistrationRequest_0,)
+_DEC_ControllerRegistrationRequest: Final = (_d_ControllerRegistrationRequest_0,)
+_ENC_ControllerRegistrationResponse: Final = (_e_ControllerRegistrationResponse_0,)
+_DEC_ControllerRegistrationResponse: Final = (_d_ControllerRegistrationResponse_0,)
+_S_Hh: Final = Struct(">Hh")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

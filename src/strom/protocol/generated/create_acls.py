@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -247,11 +247,11 @@ def _d_CreateAclsResponse_2(r: Reader) -> CreateAclsResponse:
     r.skip_tags()
     return CreateAclsResponse(v_throttle_time_ms, v_results)
 
-_ENC_CreateAclsRequest = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_CreateAclsRequest_2, _e_CreateAclsRequest_2,)
-_DEC_CreateAclsRequest = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
-_ENC_CreateAclsResponse = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
-_DEC_CreateAclsResponse = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
-_S_b = Struct(">b")
-_S_bb = Struct(">bb")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
+_ENC_CreateAclsRequest: Final = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_CreateAclsRequest_2, _e_CreateAclsRequest_2,)
+_DEC_CreateAclsRequest: Final = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
+_ENC_CreateAclsResponse: Final = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
+_DEC_CreateAclsResponse: Final = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

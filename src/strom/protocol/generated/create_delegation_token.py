@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -239,11 +239,11 @@ def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenRespon
     v_throttle_time_ms, = r.fixed_tags(_S_i)
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
-_ENC_CreateDelegationTokenRequest = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)
-_DEC_CreateDelegationTokenRequest = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)
-_ENC_CreateDelegationTokenResponse = (_e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_2, _e_CreateDelegationTokenResponse_3,)
-_DEC_CreateDelegationTokenResponse = (_d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_2, _d_CreateDelegationTokenResponse_3,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_q = Struct(">q")
-_S_qqq = Struct(">qqq")
+_ENC_CreateDelegationTokenRequest: Final = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)
+_DEC_CreateDelegationTokenRequest: Final = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)
+_ENC_CreateDelegationTokenResponse: Final = (_e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_2, _e_CreateDelegationTokenResponse_3,)
+_DEC_CreateDelegationTokenResponse: Final = (_d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_2, _d_CreateDelegationTokenResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_q: Final = Struct(">q")
+_S_qqq: Final = Struct(">qqq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -177,14 +177,14 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreateParti
     v_name = r.string()
     v_count = r.int32()
     n = r.narray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)]
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)] if n else []
     return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.cstring()
     v_count = r.int32()
     n = r.cnarray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)]
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
@@ -267,10 +267,10 @@ def _d_CreatePartitionsResponse_2(r: Reader) -> CreatePartitionsResponse:
     r.skip_tags()
     return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
-_ENC_CreatePartitionsRequest = (_e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_2, _e_CreatePartitionsRequest_2,)
-_DEC_CreatePartitionsRequest = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)
-_ENC_CreatePartitionsResponse = (_e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_2, _e_CreatePartitionsResponse_2,)
-_DEC_CreatePartitionsResponse = (_d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_2, _d_CreatePartitionsResponse_2,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_io = Struct(">i?")
+_ENC_CreatePartitionsRequest: Final = (_e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_2, _e_CreatePartitionsRequest_2,)
+_DEC_CreatePartitionsRequest: Final = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)
+_ENC_CreatePartitionsResponse: Final = (_e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_2, _e_CreatePartitionsResponse_2,)
+_DEC_CreatePartitionsResponse: Final = (_d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_2, _d_CreatePartitionsResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_io: Final = Struct(">i?")

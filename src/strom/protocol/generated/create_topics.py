@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -351,12 +351,11 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse_Cr
         w.carray_len(len(w_configs))
         for e_configs in w_configs:
             _e_CreateTopicsResponse_CreatableTopicConfigs_5(e_configs, w)
-    tags: list[tuple[int, Writer]] = []
     if self.topic_config_error_code != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.buf += _S_h.pack(self.topic_config_error_code)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -374,12 +373,11 @@ def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse_Cr
         w.carray_len(len(w_configs))
         for e_configs in w_configs:
             _e_CreateTopicsResponse_CreatableTopicConfigs_5(e_configs, w)
-    tags: list[tuple[int, Writer]] = []
     if self.topic_config_error_code != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.buf += _S_h.pack(self.topic_config_error_code)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -401,7 +399,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -419,7 +417,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -495,12 +493,12 @@ def _d_CreateTopicsResponse_7(r: Reader) -> CreateTopicsResponse:
     r.skip_tags()
     return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_CreateTopicsRequest = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5,)
-_DEC_CreateTopicsRequest = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)
-_ENC_CreateTopicsResponse = (_e_CreateTopicsResponse_0, _e_CreateTopicsResponse_1, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_7,)
-_DEC_CreateTopicsResponse = (_d_CreateTopicsResponse_0, _d_CreateTopicsResponse_1, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_7,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_io = Struct(">i?")
-_S_obo = Struct(">?b?")
+_ENC_CreateTopicsRequest: Final = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5,)
+_DEC_CreateTopicsRequest: Final = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)
+_ENC_CreateTopicsResponse: Final = (_e_CreateTopicsResponse_0, _e_CreateTopicsResponse_1, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_7,)
+_DEC_CreateTopicsResponse: Final = (_d_CreateTopicsResponse_0, _d_CreateTopicsResponse_1, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_7,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_io: Final = Struct(">i?")
+_S_obo: Final = Struct(">?b?")

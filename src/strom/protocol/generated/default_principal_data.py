@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -56,6 +56,6 @@ def _d_DefaultPrincipalData_0(r: Reader) -> DefaultPrincipalData:
     v_token_authenticated, = r.fixed_tags(_S_o)
     return DefaultPrincipalData(v_type, v_name, v_token_authenticated)
 
-_ENC_DefaultPrincipalData = (_e_DefaultPrincipalData_0,)
-_DEC_DefaultPrincipalData = (_d_DefaultPrincipalData_0,)
-_S_o = Struct(">?")
+_ENC_DefaultPrincipalData: Final = (_e_DefaultPrincipalData_0,)
+_DEC_DefaultPrincipalData: Final = (_d_DefaultPrincipalData_0,)
+_S_o: Final = Struct(">?")

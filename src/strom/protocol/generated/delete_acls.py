@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -381,11 +381,11 @@ def _d_DeleteAclsResponse_2(r: Reader) -> DeleteAclsResponse:
     r.skip_tags()
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
-_ENC_DeleteAclsRequest = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_DeleteAclsRequest_2, _e_DeleteAclsRequest_2,)
-_DEC_DeleteAclsRequest = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)
-_ENC_DeleteAclsResponse = (_e_DeleteAclsResponse_0, _e_DeleteAclsResponse_1, _e_DeleteAclsResponse_2, _e_DeleteAclsResponse_2,)
-_DEC_DeleteAclsResponse = (_d_DeleteAclsResponse_0, _d_DeleteAclsResponse_1, _d_DeleteAclsResponse_2, _d_DeleteAclsResponse_2,)
-_S_b = Struct(">b")
-_S_bb = Struct(">bb")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
+_ENC_DeleteAclsRequest: Final = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_DeleteAclsRequest_2, _e_DeleteAclsRequest_2,)
+_DEC_DeleteAclsRequest: Final = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)
+_ENC_DeleteAclsResponse: Final = (_e_DeleteAclsResponse_0, _e_DeleteAclsResponse_1, _e_DeleteAclsResponse_2, _e_DeleteAclsResponse_2,)
+_DEC_DeleteAclsResponse: Final = (_d_DeleteAclsResponse_0, _d_DeleteAclsResponse_1, _d_DeleteAclsResponse_2, _d_DeleteAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

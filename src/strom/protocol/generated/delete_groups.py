@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -158,9 +158,9 @@ def _d_DeleteGroupsResponse_2(r: Reader) -> DeleteGroupsResponse:
     r.skip_tags()
     return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
-_ENC_DeleteGroupsRequest = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_2,)
-_DEC_DeleteGroupsRequest = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)
-_ENC_DeleteGroupsResponse = (_e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_2,)
-_DEC_DeleteGroupsResponse = (_d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_2,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
+_ENC_DeleteGroupsRequest: Final = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_2,)
+_DEC_DeleteGroupsRequest: Final = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)
+_ENC_DeleteGroupsResponse: Final = (_e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_2,)
+_DEC_DeleteGroupsResponse: Final = (_d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

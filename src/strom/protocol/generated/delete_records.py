@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -281,10 +281,10 @@ def _d_DeleteRecordsResponse_2(r: Reader) -> DeleteRecordsResponse:
     r.skip_tags()
     return DeleteRecordsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_DeleteRecordsRequest = (_e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_2,)
-_DEC_DeleteRecordsRequest = (_d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_2,)
-_ENC_DeleteRecordsResponse = (_e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_2,)
-_DEC_DeleteRecordsResponse = (_d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_2,)
-_S_i = Struct(">i")
-_S_iq = Struct(">iq")
-_S_iqh = Struct(">iqh")
+_ENC_DeleteRecordsRequest: Final = (_e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_2,)
+_DEC_DeleteRecordsRequest: Final = (_d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_2,)
+_ENC_DeleteRecordsResponse: Final = (_e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_2,)
+_DEC_DeleteRecordsResponse: Final = (_d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_2,)
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")
+_S_iqh: Final = Struct(">iqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -213,9 +213,9 @@ def _d_DeleteShareGroupStateResponse_0(r: Reader) -> DeleteShareGroupStateRespon
     r.skip_tags()
     return DeleteShareGroupStateResponse(v_results)
 
-_ENC_DeleteShareGroupStateRequest = (_e_DeleteShareGroupStateRequest_0,)
-_DEC_DeleteShareGroupStateRequest = (_d_DeleteShareGroupStateRequest_0,)
-_ENC_DeleteShareGroupStateResponse = (_e_DeleteShareGroupStateResponse_0,)
-_DEC_DeleteShareGroupStateResponse = (_d_DeleteShareGroupStateResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_DeleteShareGroupStateRequest: Final = (_e_DeleteShareGroupStateRequest_0,)
+_DEC_DeleteShareGroupStateRequest: Final = (_d_DeleteShareGroupStateRequest_0,)
+_ENC_DeleteShareGroupStateResponse: Final = (_e_DeleteShareGroupStateResponse_0,)
+_DEC_DeleteShareGroupStateResponse: Final = (_d_DeleteShareGroupStateResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -293,9 +293,9 @@ def _d_DeleteTopicsResponse_6(r: Reader) -> DeleteTopicsResponse:
     r.skip_tags()
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_DeleteTopicsRequest = (_e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_6,)
-_DEC_DeleteTopicsRequest = (_d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_6,)
-_ENC_DeleteTopicsResponse = (_e_DeleteTopicsResponse_0, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_4, _e_DeleteTopicsResponse_5, _e_DeleteTopicsResponse_6,)
-_DEC_DeleteTopicsResponse = (_d_DeleteTopicsResponse_0, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_4, _d_DeleteTopicsResponse_5, _d_DeleteTopicsResponse_6,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
+_ENC_DeleteTopicsRequest: Final = (_e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_6,)
+_DEC_DeleteTopicsRequest: Final = (_d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_6,)
+_ENC_DeleteTopicsResponse: Final = (_e_DeleteTopicsResponse_0, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_4, _e_DeleteTopicsResponse_5, _e_DeleteTopicsResponse_6,)
+_DEC_DeleteTopicsResponse: Final = (_d_DeleteTopicsResponse_0, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_4, _d_DeleteTopicsResponse_5, _d_DeleteTopicsResponse_6,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

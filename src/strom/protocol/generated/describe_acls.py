@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -298,10 +298,10 @@ def _d_DescribeAclsResponse_2(r: Reader) -> DescribeAclsResponse:
     r.skip_tags()
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
-_ENC_DescribeAclsRequest = (_e_DescribeAclsRequest_0, _e_DescribeAclsRequest_1, _e_DescribeAclsRequest_2, _e_DescribeAclsRequest_2,)
-_DEC_DescribeAclsRequest = (_d_DescribeAclsRequest_0, _d_DescribeAclsRequest_1, _d_DescribeAclsRequest_2, _d_DescribeAclsRequest_2,)
-_ENC_DescribeAclsResponse = (_e_DescribeAclsResponse_0, _e_DescribeAclsResponse_1, _e_DescribeAclsResponse_2, _e_DescribeAclsResponse_2,)
-_DEC_DescribeAclsResponse = (_d_DescribeAclsResponse_0, _d_DescribeAclsResponse_1, _d_DescribeAclsResponse_2, _d_DescribeAclsResponse_2,)
-_S_b = Struct(">b")
-_S_bb = Struct(">bb")
-_S_ih = Struct(">ih")
+_ENC_DescribeAclsRequest: Final = (_e_DescribeAclsRequest_0, _e_DescribeAclsRequest_1, _e_DescribeAclsRequest_2, _e_DescribeAclsRequest_2,)
+_DEC_DescribeAclsRequest: Final = (_d_DescribeAclsRequest_0, _d_DescribeAclsRequest_1, _d_DescribeAclsRequest_2, _d_DescribeAclsRequest_2,)
+_ENC_DescribeAclsResponse: Final = (_e_DescribeAclsResponse_0, _e_DescribeAclsResponse_1, _e_DescribeAclsResponse_2, _e_DescribeAclsResponse_2,)
+_DEC_DescribeAclsResponse: Final = (_d_DescribeAclsResponse_0, _d_DescribeAclsResponse_1, _d_DescribeAclsResponse_2, _d_DescribeAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -297,22 +297,22 @@ def _d_DescribeClientQuotasResponse_0(r: Reader) -> DescribeClientQuotasResponse
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.narray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)]
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 
 def _d_DescribeClientQuotasResponse_1(r: Reader) -> DescribeClientQuotasResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.cnarray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)]
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 
-_ENC_DescribeClientQuotasRequest = (_e_DescribeClientQuotasRequest_0, _e_DescribeClientQuotasRequest_1,)
-_DEC_DescribeClientQuotasRequest = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
-_ENC_DescribeClientQuotasResponse = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
-_DEC_DescribeClientQuotasResponse = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
-_S_b = Struct(">b")
-_S_d = Struct(">d")
-_S_ih = Struct(">ih")
-_S_o = Struct(">?")
+_ENC_DescribeClientQuotasRequest: Final = (_e_DescribeClientQuotasRequest_0, _e_DescribeClientQuotasRequest_1,)
+_DEC_DescribeClientQuotasRequest: Final = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
+_ENC_DescribeClientQuotasResponse: Final = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
+_DEC_DescribeClientQuotasResponse: Final = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
+_S_b: Final = Struct(">b")
+_S_d: Final = Struct(">d")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -182,12 +182,12 @@ def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
-_ENC_DescribeClusterRequest = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)
-_DEC_DescribeClusterRequest = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)
-_ENC_DescribeClusterResponse = (_e_DescribeClusterResponse_0, _e_DescribeClusterResponse_1,)
-_DEC_DescribeClusterResponse = (_d_DescribeClusterResponse_0, _d_DescribeClusterResponse_1,)
-_S_b = Struct(">b")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_o = Struct(">?")
-_S_ob = Struct(">?b")
+_ENC_DescribeClusterRequest: Final = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)
+_DEC_DescribeClusterRequest: Final = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)
+_ENC_DescribeClusterResponse: Final = (_e_DescribeClusterResponse_0, _e_DescribeClusterResponse_1,)
+_DEC_DescribeClusterResponse: Final = (_d_DescribeClusterResponse_0, _d_DescribeClusterResponse_1,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")
+_S_ob: Final = Struct(">?b")

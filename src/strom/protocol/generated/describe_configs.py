@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -191,14 +191,14 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeCo
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.narray_len()
-    v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)]
+    v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)] if n else []
     return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.cnarray_len()
-    v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
@@ -486,14 +486,14 @@ def _d_DescribeConfigsResponse_4(r: Reader) -> DescribeConfigsResponse:
     r.skip_tags()
     return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
-_ENC_DescribeConfigsRequest = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_3, _e_DescribeConfigsRequest_4,)
-_DEC_DescribeConfigsRequest = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)
-_ENC_DescribeConfigsResponse = (_e_DescribeConfigsResponse_0, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_3, _e_DescribeConfigsResponse_4,)
-_DEC_DescribeConfigsResponse = (_d_DescribeConfigsResponse_0, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_3, _d_DescribeConfigsResponse_4,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
-_S_obo = Struct(">?b?")
-_S_oo = Struct(">??")
-_S_ooo = Struct(">???")
+_ENC_DescribeConfigsRequest: Final = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_3, _e_DescribeConfigsRequest_4,)
+_DEC_DescribeConfigsRequest: Final = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)
+_ENC_DescribeConfigsResponse: Final = (_e_DescribeConfigsResponse_0, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_3, _e_DescribeConfigsResponse_4,)
+_DEC_DescribeConfigsResponse: Final = (_d_DescribeConfigsResponse_0, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_3, _d_DescribeConfigsResponse_4,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_obo: Final = Struct(">?b?")
+_S_oo: Final = Struct(">??")
+_S_ooo: Final = Struct(">???")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -179,12 +179,12 @@ def _e_DescribeDelegationTokenRequest_2(self: DescribeDelegationTokenRequest, w:
 
 def _d_DescribeDelegationTokenRequest_0(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.narray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)]
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)] if n else []
     return DescribeDelegationTokenRequest(v_owners)
 
 def _d_DescribeDelegationTokenRequest_2(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.cnarray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)]
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenRequest(v_owners)
 
@@ -326,10 +326,10 @@ def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenRe
     v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
-_ENC_DescribeDelegationTokenRequest = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
-_DEC_DescribeDelegationTokenRequest = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
-_ENC_DescribeDelegationTokenResponse = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
-_DEC_DescribeDelegationTokenResponse = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_qqq = Struct(">qqq")
+_ENC_DescribeDelegationTokenRequest: Final = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
+_DEC_DescribeDelegationTokenRequest: Final = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
+_ENC_DescribeDelegationTokenResponse: Final = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
+_DEC_DescribeDelegationTokenResponse: Final = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_qqq: Final = Struct(">qqq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -368,10 +368,10 @@ def _d_DescribeGroupsResponse_5(r: Reader) -> DescribeGroupsResponse:
     r.skip_tags()
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
-_ENC_DescribeGroupsRequest = (_e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_5,)
-_DEC_DescribeGroupsRequest = (_d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_5,)
-_ENC_DescribeGroupsResponse = (_e_DescribeGroupsResponse_0, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_3, _e_DescribeGroupsResponse_4, _e_DescribeGroupsResponse_5,)
-_DEC_DescribeGroupsResponse = (_d_DescribeGroupsResponse_0, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_3, _d_DescribeGroupsResponse_4, _d_DescribeGroupsResponse_5,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
+_ENC_DescribeGroupsRequest: Final = (_e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_5,)
+_DEC_DescribeGroupsRequest: Final = (_d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_5,)
+_ENC_DescribeGroupsResponse: Final = (_e_DescribeGroupsResponse_0, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_3, _e_DescribeGroupsResponse_4, _e_DescribeGroupsResponse_5,)
+_DEC_DescribeGroupsResponse: Final = (_d_DescribeGroupsResponse_0, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_3, _d_DescribeGroupsResponse_4, _d_DescribeGroupsResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -197,12 +197,12 @@ def _e_DescribeLogDirsRequest_2(self: DescribeLogDirsRequest, w: Writer) -> None
 
 def _d_DescribeLogDirsRequest_0(r: Reader) -> DescribeLogDirsRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)] if n else []
     return DescribeLogDirsRequest(v_topics)
 
 def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsRequest(v_topics)
 
@@ -357,12 +357,12 @@ def _d_DescribeLogDirsResponse_4(r: Reader) -> DescribeLogDirsResponse:
     r.skip_tags()
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
-_ENC_DescribeLogDirsRequest = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2,)
-_DEC_DescribeLogDirsRequest = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)
-_ENC_DescribeLogDirsResponse = (_e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_2, _e_DescribeLogDirsResponse_3, _e_DescribeLogDirsResponse_4,)
-_DEC_DescribeLogDirsResponse = (_d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_2, _d_DescribeLogDirsResponse_3, _d_DescribeLogDirsResponse_4,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iqqo = Struct(">iqq?")
-_S_qq = Struct(">qq")
+_ENC_DescribeLogDirsRequest: Final = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2,)
+_DEC_DescribeLogDirsRequest: Final = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)
+_ENC_DescribeLogDirsResponse: Final = (_e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_2, _e_DescribeLogDirsResponse_3, _e_DescribeLogDirsResponse_4,)
+_DEC_DescribeLogDirsResponse: Final = (_d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_2, _d_DescribeLogDirsResponse_3, _d_DescribeLogDirsResponse_4,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iqqo: Final = Struct(">iqq?")
+_S_qq: Final = Struct(">qq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -231,10 +231,10 @@ def _d_DescribeProducersResponse_0(r: Reader) -> DescribeProducersResponse:
     r.skip_tags()
     return DescribeProducersResponse(v_throttle_time_ms, v_topics)
 
-_ENC_DescribeProducersRequest = (_e_DescribeProducersRequest_0,)
-_DEC_DescribeProducersRequest = (_d_DescribeProducersRequest_0,)
-_ENC_DescribeProducersResponse = (_e_DescribeProducersResponse_0,)
-_DEC_DescribeProducersResponse = (_d_DescribeProducersResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_qiiqiq = Struct(">qiiqiq")
+_ENC_DescribeProducersRequest: Final = (_e_DescribeProducersRequest_0,)
+_DEC_DescribeProducersRequest: Final = (_d_DescribeProducersRequest_0,)
+_ENC_DescribeProducersResponse: Final = (_e_DescribeProducersResponse_0,)
+_DEC_DescribeProducersResponse: Final = (_d_DescribeProducersResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_qiiqiq: Final = Struct(">qiiqiq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -476,16 +476,16 @@ def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes)
 
-_ENC_DescribeQuorumRequest = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0,)
-_DEC_DescribeQuorumRequest = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
-_ENC_DescribeQuorumResponse = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
-_DEC_DescribeQuorumResponse = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
-_S_H = Struct(">H")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ihiiq = Struct(">ihiiq")
-_S_iiq = Struct(">iiq")
-_S_iq = Struct(">iq")
-_S_iqqq = Struct(">iqqq")
-_S_qqq = Struct(">qqq")
+_ENC_DescribeQuorumRequest: Final = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0,)
+_DEC_DescribeQuorumRequest: Final = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
+_ENC_DescribeQuorumResponse: Final = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
+_DEC_DescribeQuorumResponse: Final = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ihiiq: Final = Struct(">ihiiq")
+_S_iiq: Final = Struct(">iiq")
+_S_iq: Final = Struct(">iq")
+_S_iqqq: Final = Struct(">iqqq")
+_S_qqq: Final = Struct(">qqq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -255,9 +255,9 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
     n = r.carray_len()
     v_isr_nodes = [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_eligible_leader_replicas = None if n < 0 else [r.int32() for _ in range(n)]
+    v_eligible_leader_replicas = None if n < 0 else [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)]
+    v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
     v_offline_replicas = [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
@@ -316,11 +316,11 @@ def _d_DescribeTopicPartitionsResponse_0(r: Reader) -> DescribeTopicPartitionsRe
     r.skip_tags()
     return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor)
 
-_ENC_DescribeTopicPartitionsRequest = (_e_DescribeTopicPartitionsRequest_0,)
-_DEC_DescribeTopicPartitionsRequest = (_d_DescribeTopicPartitionsRequest_0,)
-_ENC_DescribeTopicPartitionsResponse = (_e_DescribeTopicPartitionsResponse_0,)
-_DEC_DescribeTopicPartitionsResponse = (_d_DescribeTopicPartitionsResponse_0,)
-_S_h = Struct(">h")
-_S_hiii = Struct(">hiii")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
+_ENC_DescribeTopicPartitionsRequest: Final = (_e_DescribeTopicPartitionsRequest_0,)
+_DEC_DescribeTopicPartitionsRequest: Final = (_d_DescribeTopicPartitionsRequest_0,)
+_ENC_DescribeTopicPartitionsResponse: Final = (_e_DescribeTopicPartitionsResponse_0,)
+_DEC_DescribeTopicPartitionsResponse: Final = (_d_DescribeTopicPartitionsResponse_0,)
+_S_h: Final = Struct(">h")
+_S_hiii: Final = Struct(">hiii")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -179,10 +179,10 @@ def _d_DescribeTransactionsResponse_0(r: Reader) -> DescribeTransactionsResponse
     r.skip_tags()
     return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states)
 
-_ENC_DescribeTransactionsRequest = (_e_DescribeTransactionsRequest_0,)
-_DEC_DescribeTransactionsRequest = (_d_DescribeTransactionsRequest_0,)
-_ENC_DescribeTransactionsResponse = (_e_DescribeTransactionsResponse_0,)
-_DEC_DescribeTransactionsResponse = (_d_DescribeTransactionsResponse_0,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_iqqh = Struct(">iqqh")
+_ENC_DescribeTransactionsRequest: Final = (_e_DescribeTransactionsRequest_0,)
+_DEC_DescribeTransactionsRequest: Final = (_d_DescribeTransactionsRequest_0,)
+_ENC_DescribeTransactionsResponse: Final = (_e_DescribeTransactionsResponse_0,)
+_DEC_DescribeTransactionsResponse: Final = (_d_DescribeTransactionsResponse_0,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iqqh: Final = Struct(">iqqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -147,7 +147,7 @@ def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsR
 
 def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCredentialsRequest:
     n = r.cnarray_len()
-    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)]
+    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsRequest(v_users)
 
@@ -195,10 +195,10 @@ def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCre
     r.skip_tags()
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
-_ENC_DescribeUserScramCredentialsRequest = (_e_DescribeUserScramCredentialsRequest_0,)
-_DEC_DescribeUserScramCredentialsRequest = (_d_DescribeUserScramCredentialsRequest_0,)
-_ENC_DescribeUserScramCredentialsResponse = (_e_DescribeUserScramCredentialsResponse_0,)
-_DEC_DescribeUserScramCredentialsResponse = (_d_DescribeUserScramCredentialsResponse_0,)
-_S_bi = Struct(">bi")
-_S_h = Struct(">h")
-_S_ih = Struct(">ih")
+_ENC_DescribeUserScramCredentialsRequest: Final = (_e_DescribeUserScramCredentialsRequest_0,)
+_DEC_DescribeUserScramCredentialsRequest: Final = (_d_DescribeUserScramCredentialsRequest_0,)
+_ENC_DescribeUserScramCredentialsResponse: Final = (_e_DescribeUserScramCredentialsResponse_0,)
+_DEC_DescribeUserScramCredentialsResponse: Final = (_d_DescribeUserScramCredentialsResponse_0,)
+_S_bi: Final = Struct(">bi")
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

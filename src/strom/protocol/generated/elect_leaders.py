@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -191,21 +191,21 @@ def _e_ElectLeadersRequest_2(self: ElectLeadersRequest, w: Writer) -> None:
 
 def _d_ElectLeadersRequest_0(r: Reader) -> ElectLeadersRequest:
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return ElectLeadersRequest(0, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_1(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
@@ -298,10 +298,10 @@ def _d_ElectLeadersResponse_2(r: Reader) -> ElectLeadersResponse:
     r.skip_tags()
     return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
-_ENC_ElectLeadersRequest = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, _e_ElectLeadersRequest_2,)
-_DEC_ElectLeadersRequest = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)
-_ENC_ElectLeadersResponse = (_e_ElectLeadersResponse_0, _e_ElectLeadersResponse_1, _e_ElectLeadersResponse_2,)
-_DEC_ElectLeadersResponse = (_d_ElectLeadersResponse_0, _d_ElectLeadersResponse_1, _d_ElectLeadersResponse_2,)
-_S_b = Struct(">b")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_ElectLeadersRequest: Final = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, _e_ElectLeadersRequest_2,)
+_DEC_ElectLeadersRequest: Final = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)
+_ENC_ElectLeadersResponse: Final = (_e_ElectLeadersResponse_0, _e_ElectLeadersResponse_1, _e_ElectLeadersResponse_2,)
+_DEC_ElectLeadersResponse: Final = (_d_ElectLeadersResponse_0, _d_ElectLeadersResponse_1, _d_ElectLeadersResponse_2,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

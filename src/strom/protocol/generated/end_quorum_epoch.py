@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -403,15 +403,14 @@ def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_EndQuorumEpochResponse_TopicData_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_EndQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -437,12 +436,12 @@ def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
             r.skip(size)
     return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_EndQuorumEpochRequest = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochRequest_1,)
-_DEC_EndQuorumEpochRequest = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
-_ENC_EndQuorumEpochResponse = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
-_DEC_EndQuorumEpochResponse = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
-_S_H = Struct(">H")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ihii = Struct(">ihii")
-_S_iii = Struct(">iii")
+_ENC_EndQuorumEpochRequest: Final = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochRequest_1,)
+_DEC_EndQuorumEpochRequest: Final = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
+_ENC_EndQuorumEpochResponse: Final = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
+_DEC_EndQuorumEpochResponse: Final = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihii: Final = Struct(">ihii")
+_S_iii: Final = Struct(">iii")

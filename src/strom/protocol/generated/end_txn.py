@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -122,10 +122,10 @@ def _d_EndTxnResponse_5(r: Reader) -> EndTxnResponse:
     v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return EndTxnResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
-_ENC_EndTxnRequest = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)
-_DEC_EndTxnRequest = (_d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_3, _d_EndTxnRequest_3, _d_EndTxnRequest_3,)
-_ENC_EndTxnResponse = (_e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_3, _e_EndTxnResponse_3, _e_EndTxnResponse_5,)
-_DEC_EndTxnResponse = (_d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_3, _d_EndTxnResponse_3, _d_EndTxnResponse_5,)
-_S_ih = Struct(">ih")
-_S_ihqh = Struct(">ihqh")
-_S_qho = Struct(">qh?")
+_ENC_EndTxnRequest: Final = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)
+_DEC_EndTxnRequest: Final = (_d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_3, _d_EndTxnRequest_3, _d_EndTxnRequest_3,)
+_ENC_EndTxnResponse: Final = (_e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_3, _e_EndTxnResponse_3, _e_EndTxnResponse_5,)
+_DEC_EndTxnResponse: Final = (_d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_3, _d_EndTxnResponse_3, _d_EndTxnResponse_5,)
+_S_ih: Final = Struct(">ih")
+_S_ihqh: Final = Struct(">ihqh")
+_S_qho: Final = Struct(">qh?")

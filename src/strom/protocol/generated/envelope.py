@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -97,8 +97,8 @@ def _d_EnvelopeResponse_0(r: Reader) -> EnvelopeResponse:
     v_error_code, = r.fixed_tags(_S_h)
     return EnvelopeResponse(v_response_data, v_error_code)
 
-_ENC_EnvelopeRequest = (_e_EnvelopeRequest_0,)
-_DEC_EnvelopeRequest = (_d_EnvelopeRequest_0,)
-_ENC_EnvelopeResponse = (_e_EnvelopeResponse_0,)
-_DEC_EnvelopeResponse = (_d_EnvelopeResponse_0,)
-_S_h = Struct(">h")
+_ENC_EnvelopeRequest: Final = (_e_EnvelopeRequest_0,)
+_DEC_EnvelopeRequest: Final = (_d_EnvelopeRequest_0,)
+_ENC_EnvelopeResponse: Final = (_e_EnvelopeResponse_0,)
+_DEC_EnvelopeResponse: Final = (_d_EnvelopeResponse_0,)
+_S_h: Final = Struct(">h")

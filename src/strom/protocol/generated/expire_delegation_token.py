@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -108,9 +108,9 @@ def _d_ExpireDelegationTokenResponse_2(r: Reader) -> ExpireDelegationTokenRespon
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
-_ENC_ExpireDelegationTokenRequest = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)
-_DEC_ExpireDelegationTokenRequest = (_d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_2,)
-_ENC_ExpireDelegationTokenResponse = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
-_DEC_ExpireDelegationTokenResponse = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
-_S_hqi = Struct(">hqi")
-_S_q = Struct(">q")
+_ENC_ExpireDelegationTokenRequest: Final = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)
+_DEC_ExpireDelegationTokenRequest: Final = (_d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_2,)
+_ENC_ExpireDelegationTokenResponse: Final = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
+_DEC_ExpireDelegationTokenResponse: Final = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
+_S_hqi: Final = Struct(">hqi")
+_S_q: Final = Struct(">q")

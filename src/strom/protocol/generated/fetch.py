@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -350,12 +350,11 @@ def _e_FetchRequest_FetchPartition_12(self: FetchRequest_FetchPartition, w: Writ
 
 def _e_FetchRequest_FetchPartition_17(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
-    tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -594,12 +593,11 @@ def _e_FetchRequest_12(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_12(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -615,12 +613,11 @@ def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -636,16 +633,16 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
-    if self.cluster_id != None:
-        t = Writer()
-        t.cnstring(self.cluster_id)
-        tags.append((0, t))
-    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
-        t = Writer()
-        _e_FetchRequest_ReplicaState_15(self.replica_state, t)
-        tags.append((1, t))
-    if tags:
+    if self.cluster_id != None or (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+        tags: list[tuple[int, Writer]] = []
+        if self.cluster_id != None:
+            t = Writer()
+            t.cnstring(self.cluster_id)
+            tags.append((0, t))
+        if (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+            t = Writer()
+            _e_FetchRequest_ReplicaState_15(self.replica_state, t)
+            tags.append((1, t))
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -661,16 +658,16 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
-    if self.cluster_id != None:
-        t = Writer()
-        t.cnstring(self.cluster_id)
-        tags.append((0, t))
-    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
-        t = Writer()
-        _e_FetchRequest_ReplicaState_15(self.replica_state, t)
-        tags.append((1, t))
-    if tags:
+    if self.cluster_id != None or (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+        tags: list[tuple[int, Writer]] = []
+        if self.cluster_id != None:
+            t = Writer()
+            t.cnstring(self.cluster_id)
+            tags.append((0, t))
+        if (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+            t = Writer()
+            _e_FetchRequest_ReplicaState_15(self.replica_state, t)
+            tags.append((1, t))
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -913,20 +910,20 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
             _e_FetchResponse_AbortedTransaction_12(e_aborted_transactions, w)
     w.buf += _S_i.pack(self.preferred_read_replica)
     w.crecords(self.records)
-    tags: list[tuple[int, Writer]] = []
-    if self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset:
-        t = Writer()
-        _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
-        tags.append((0, t))
-    if self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch:
-        t = Writer()
-        _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
-        tags.append((1, t))
-    if self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId:
-        t = Writer()
-        _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
-        tags.append((2, t))
-    if tags:
+    if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset) or (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch) or (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
+        tags: list[tuple[int, Writer]] = []
+        if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset):
+            t = Writer()
+            _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
+            tags.append((0, t))
+        if (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch):
+            t = Writer()
+            _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
+            tags.append((1, t))
+        if (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
+            t = Writer()
+            _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
+            tags.append((2, t))
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -939,21 +936,21 @@ def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
 def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, -1, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, v_preferred_read_replica, v_records)
@@ -961,7 +958,7 @@ def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
 def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.cnarray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.crecords()
     v_diverging_epoch: FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
@@ -1155,15 +1152,14 @@ def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_13(e_responses, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_FetchResponse_NodeEndpoint_16(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -1232,30 +1228,30 @@ def _d_FetchResponse_16(r: Reader) -> FetchResponse:
             r.skip(size)
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints)
 
-_ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_3, _e_FetchRequest_4, _e_FetchRequest_5, _e_FetchRequest_5, _e_FetchRequest_7, _e_FetchRequest_7, _e_FetchRequest_9, _e_FetchRequest_9, _e_FetchRequest_11, _e_FetchRequest_12, _e_FetchRequest_13, _e_FetchRequest_13, _e_FetchRequest_15, _e_FetchRequest_15, _e_FetchRequest_17,)
-_DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
-_ENC_FetchResponse = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
-_DEC_FetchResponse = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
+_ENC_FetchRequest: Final = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_3, _e_FetchRequest_4, _e_FetchRequest_5, _e_FetchRequest_5, _e_FetchRequest_7, _e_FetchRequest_7, _e_FetchRequest_9, _e_FetchRequest_9, _e_FetchRequest_11, _e_FetchRequest_12, _e_FetchRequest_13, _e_FetchRequest_13, _e_FetchRequest_15, _e_FetchRequest_15, _e_FetchRequest_17,)
+_DEC_FetchRequest: Final = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
+_ENC_FetchResponse: Final = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
+_DEC_FetchResponse: Final = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
-DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
-DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
-_S_i = Struct(">i")
-_S_ihi = Struct(">ihi")
-_S_ihq = Struct(">ihq")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqq = Struct(">ihqqq")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
-_S_iiibii = Struct(">iiibii")
-_S_iiii = Struct(">iiii")
-_S_iiiib = Struct(">iiiib")
-_S_iiiibii = Struct(">iiiibii")
-_S_iiqiqi = Struct(">iiqiqi")
-_S_iiqqi = Struct(">iiqqi")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_iqqi = Struct(">iqqi")
-_S_qi = Struct(">qi")
-_S_qq = Struct(">qq")
+DEFAULT_FetchRequest_ReplicaState: Final = FetchRequest_ReplicaState()
+DEFAULT_FetchResponse_EpochEndOffset: Final = FetchResponse_EpochEndOffset()
+DEFAULT_FetchResponse_LeaderIdAndEpoch: Final = FetchResponse_LeaderIdAndEpoch()
+DEFAULT_FetchResponse_SnapshotId: Final = FetchResponse_SnapshotId()
+_S_i: Final = Struct(">i")
+_S_ihi: Final = Struct(">ihi")
+_S_ihq: Final = Struct(">ihq")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqq: Final = Struct(">ihqqq")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")
+_S_iiibii: Final = Struct(">iiibii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiiib: Final = Struct(">iiiib")
+_S_iiiibii: Final = Struct(">iiiibii")
+_S_iiqiqi: Final = Struct(">iiqiqi")
+_S_iiqqi: Final = Struct(">iiqqi")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_iqqi: Final = Struct(">iqqi")
+_S_qi: Final = Struct(">qi")
+_S_qq: Final = Struct(">qq")

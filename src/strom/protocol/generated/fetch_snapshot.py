@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -246,12 +246,11 @@ def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest_Parti
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_q.pack(self.position)
-    tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -312,12 +311,11 @@ def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotRequest_TopicSnapshot_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -328,12 +326,11 @@ def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotRequest_TopicSnapshot_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -387,12 +384,11 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_Par
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_qq.pack(self.size, self.position)
     w.crecords(self.unaligned_records)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
+    if (self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -460,15 +456,14 @@ def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotResponse_TopicSnapshot_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_FetchSnapshotResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -495,16 +490,16 @@ def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
             r.skip(size)
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints)
 
-_ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_1,)
-_DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
-_ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
-_DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
+_ENC_FetchSnapshotRequest: Final = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_1,)
+_DEC_FetchSnapshotRequest: Final = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
+_ENC_FetchSnapshotResponse: Final = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
+_DEC_FetchSnapshotResponse: Final = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
-_S_H = Struct(">H")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_q = Struct(">q")
-_S_qi = Struct(">qi")
-_S_qq = Struct(">qq")
+DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch: Final = FetchSnapshotResponse_LeaderIdAndEpoch()
+_S_H: Final = Struct(">H")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_q: Final = Struct(">q")
+_S_qi: Final = Struct(">qi")
+_S_qq: Final = Struct(">qq")

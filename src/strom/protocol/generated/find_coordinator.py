@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -237,11 +237,11 @@ def _d_FindCoordinatorResponse_4(r: Reader) -> FindCoordinatorResponse:
     r.skip_tags()
     return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators)
 
-_ENC_FindCoordinatorRequest = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_3, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4,)
-_DEC_FindCoordinatorRequest = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)
-_ENC_FindCoordinatorResponse = (_e_FindCoordinatorResponse_0, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_3, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4,)
-_DEC_FindCoordinatorResponse = (_d_FindCoordinatorResponse_0, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_3, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4,)
-_S_b = Struct(">b")
-_S_hi = Struct(">hi")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_FindCoordinatorRequest: Final = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_3, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4,)
+_DEC_FindCoordinatorRequest: Final = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)
+_ENC_FindCoordinatorResponse: Final = (_e_FindCoordinatorResponse_0, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_3, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4,)
+_DEC_FindCoordinatorResponse: Final = (_d_FindCoordinatorResponse_0, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_3, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4,)
+_S_b: Final = Struct(">b")
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

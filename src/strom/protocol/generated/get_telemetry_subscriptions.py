@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -120,11 +120,11 @@ def _d_GetTelemetrySubscriptionsResponse_0(r: Reader) -> GetTelemetrySubscriptio
     r.skip_tags()
     return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics)
 
-_ENC_GetTelemetrySubscriptionsRequest = (_e_GetTelemetrySubscriptionsRequest_0,)
-_DEC_GetTelemetrySubscriptionsRequest = (_d_GetTelemetrySubscriptionsRequest_0,)
-_ENC_GetTelemetrySubscriptionsResponse = (_e_GetTelemetrySubscriptionsResponse_0,)
-_DEC_GetTelemetrySubscriptionsResponse = (_d_GetTelemetrySubscriptionsResponse_0,)
-_S_b = Struct(">b")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iio = Struct(">ii?")
+_ENC_GetTelemetrySubscriptionsRequest: Final = (_e_GetTelemetrySubscriptionsRequest_0,)
+_DEC_GetTelemetrySubscriptionsRequest: Final = (_d_GetTelemetrySubscriptionsRequest_0,)
+_ENC_GetTelemetrySubscriptionsResponse: Final = (_e_GetTelemetrySubscriptionsResponse_0,)
+_DEC_GetTelemetrySubscriptionsResponse: Final = (_d_GetTelemetrySubscriptionsResponse_0,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iio: Final = Struct(">ii?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -137,10 +137,10 @@ def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
     v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_HeartbeatRequest = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
-_DEC_HeartbeatRequest = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
-_ENC_HeartbeatResponse = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
-_DEC_HeartbeatResponse = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_HeartbeatRequest: Final = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
+_DEC_HeartbeatRequest: Final = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
+_ENC_HeartbeatResponse: Final = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
+_DEC_HeartbeatResponse: Final = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -269,11 +269,11 @@ def _d_IncrementalAlterConfigsResponse_1(r: Reader) -> IncrementalAlterConfigsRe
     r.skip_tags()
     return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_IncrementalAlterConfigsRequest = (_e_IncrementalAlterConfigsRequest_0, _e_IncrementalAlterConfigsRequest_1,)
-_DEC_IncrementalAlterConfigsRequest = (_d_IncrementalAlterConfigsRequest_0, _d_IncrementalAlterConfigsRequest_1,)
-_ENC_IncrementalAlterConfigsResponse = (_e_IncrementalAlterConfigsResponse_0, _e_IncrementalAlterConfigsResponse_1,)
-_DEC_IncrementalAlterConfigsResponse = (_d_IncrementalAlterConfigsResponse_0, _d_IncrementalAlterConfigsResponse_1,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
+_ENC_IncrementalAlterConfigsRequest: Final = (_e_IncrementalAlterConfigsRequest_0, _e_IncrementalAlterConfigsRequest_1,)
+_DEC_IncrementalAlterConfigsRequest: Final = (_d_IncrementalAlterConfigsRequest_0, _d_IncrementalAlterConfigsRequest_1,)
+_ENC_IncrementalAlterConfigsResponse: Final = (_e_IncrementalAlterConfigsResponse_0, _e_IncrementalAlterConfigsResponse_1,)
+_DEC_IncrementalAlterConfigsResponse: Final = (_d_IncrementalAlterConfigsResponse_0, _d_IncrementalAlterConfigsResponse_1,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

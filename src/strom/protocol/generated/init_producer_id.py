@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -124,10 +124,10 @@ def _d_InitProducerIdResponse_2(r: Reader) -> InitProducerIdResponse:
     v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
-_ENC_InitProducerIdRequest = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)
-_DEC_InitProducerIdRequest = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
-_ENC_InitProducerIdResponse = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
-_DEC_InitProducerIdResponse = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
-_S_i = Struct(">i")
-_S_ihqh = Struct(">ihqh")
-_S_iqh = Struct(">iqh")
+_ENC_InitProducerIdRequest: Final = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)
+_DEC_InitProducerIdRequest: Final = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
+_ENC_InitProducerIdResponse: Final = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
+_DEC_InitProducerIdResponse: Final = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
+_S_i: Final = Struct(">i")
+_S_ihqh: Final = Struct(">ihqh")
+_S_iqh: Final = Struct(">iqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -217,9 +217,9 @@ def _d_InitializeShareGroupStateResponse_0(r: Reader) -> InitializeShareGroupSta
     r.skip_tags()
     return InitializeShareGroupStateResponse(v_results)
 
-_ENC_InitializeShareGroupStateRequest = (_e_InitializeShareGroupStateRequest_0,)
-_DEC_InitializeShareGroupStateRequest = (_d_InitializeShareGroupStateRequest_0,)
-_ENC_InitializeShareGroupStateResponse = (_e_InitializeShareGroupStateResponse_0,)
-_DEC_InitializeShareGroupStateResponse = (_d_InitializeShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_iiq = Struct(">iiq")
+_ENC_InitializeShareGroupStateRequest: Final = (_e_InitializeShareGroupStateRequest_0,)
+_DEC_InitializeShareGroupStateRequest: Final = (_d_InitializeShareGroupStateRequest_0,)
+_ENC_InitializeShareGroupStateResponse: Final = (_e_InitializeShareGroupStateResponse_0,)
+_DEC_InitializeShareGroupStateResponse: Final = (_d_InitializeShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iiq: Final = Struct(">iiq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -420,12 +420,12 @@ def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members)
 
-_ENC_JoinGroupRequest = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_5, _e_JoinGroupRequest_6, _e_JoinGroupRequest_6, _e_JoinGroupRequest_8, _e_JoinGroupRequest_8,)
-_DEC_JoinGroupRequest = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)
-_ENC_JoinGroupResponse = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
-_DEC_JoinGroupResponse = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
-_S_hi = Struct(">hi")
-_S_i = Struct(">i")
-_S_ihi = Struct(">ihi")
-_S_ii = Struct(">ii")
-_S_o = Struct(">?")
+_ENC_JoinGroupRequest: Final = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_5, _e_JoinGroupRequest_6, _e_JoinGroupRequest_6, _e_JoinGroupRequest_8, _e_JoinGroupRequest_8,)
+_DEC_JoinGroupRequest: Final = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)
+_ENC_JoinGroupResponse: Final = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
+_DEC_JoinGroupResponse: Final = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ihi: Final = Struct(">ihi")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

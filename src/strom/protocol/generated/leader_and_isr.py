@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -734,17 +734,17 @@ def _d_LeaderAndIsrResponse_5(r: Reader) -> LeaderAndIsrResponse:
     r.skip_tags()
     return LeaderAndIsrResponse(v_error_code, DEFAULT, v_topics)
 
-_ENC_LeaderAndIsrRequest = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, _e_LeaderAndIsrRequest_2, _e_LeaderAndIsrRequest_3, _e_LeaderAndIsrRequest_4, _e_LeaderAndIsrRequest_5, _e_LeaderAndIsrRequest_6, _e_LeaderAndIsrRequest_7,)
-_DEC_LeaderAndIsrRequest = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
-_ENC_LeaderAndIsrResponse = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
-_DEC_LeaderAndIsrResponse = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_iiq = Struct(">iiq")
-_S_iiqb = Struct(">iiqb")
-_S_ioiqb = Struct(">i?iqb")
-_S_o = Struct(">?")
-_S_ob = Struct(">?b")
+_ENC_LeaderAndIsrRequest: Final = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, _e_LeaderAndIsrRequest_2, _e_LeaderAndIsrRequest_3, _e_LeaderAndIsrRequest_4, _e_LeaderAndIsrRequest_5, _e_LeaderAndIsrRequest_6, _e_LeaderAndIsrRequest_7,)
+_DEC_LeaderAndIsrRequest: Final = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
+_ENC_LeaderAndIsrResponse: Final = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
+_DEC_LeaderAndIsrResponse: Final = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiq: Final = Struct(">iiq")
+_S_iiqb: Final = Struct(">iiqb")
+_S_ioiqb: Final = Struct(">i?iqb")
+_S_o: Final = Struct(">?")
+_S_ob: Final = Struct(">?b")

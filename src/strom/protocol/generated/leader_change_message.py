@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -124,7 +124,7 @@ def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
     r.skip_tags()
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
-_ENC_LeaderChangeMessage = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
-_DEC_LeaderChangeMessage = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
-_S_hi = Struct(">hi")
-_S_i = Struct(">i")
+_ENC_LeaderChangeMessage: Final = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
+_DEC_LeaderChangeMessage: Final = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")

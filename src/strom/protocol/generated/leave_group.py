@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -276,9 +276,9 @@ def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
     r.skip_tags()
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
-_ENC_LeaveGroupRequest = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_3, _e_LeaveGroupRequest_4, _e_LeaveGroupRequest_5,)
-_DEC_LeaveGroupRequest = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
-_ENC_LeaveGroupResponse = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
-_DEC_LeaveGroupResponse = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
-_S_h = Struct(">h")
-_S_ih = Struct(">ih")
+_ENC_LeaveGroupRequest: Final = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_3, _e_LeaveGroupRequest_4, _e_LeaveGroupRequest_5,)
+_DEC_LeaveGroupRequest: Final = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
+_ENC_LeaveGroupResponse: Final = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
+_DEC_LeaveGroupResponse: Final = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

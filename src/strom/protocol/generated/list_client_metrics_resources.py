@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -114,8 +114,8 @@ def _d_ListClientMetricsResourcesResponse_0(r: Reader) -> ListClientMetricsResou
     r.skip_tags()
     return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources)
 
-_ENC_ListClientMetricsResourcesRequest = (_e_ListClientMetricsResourcesRequest_0,)
-_DEC_ListClientMetricsResourcesRequest = (_d_ListClientMetricsResourcesRequest_0,)
-_ENC_ListClientMetricsResourcesResponse = (_e_ListClientMetricsResourcesResponse_0,)
-_DEC_ListClientMetricsResourcesResponse = (_d_ListClientMetricsResourcesResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_ListClientMetricsResourcesRequest: Final = (_e_ListClientMetricsResourcesRequest_0,)
+_DEC_ListClientMetricsResourcesRequest: Final = (_d_ListClientMetricsResourcesRequest_0,)
+_ENC_ListClientMetricsResourcesResponse: Final = (_e_ListClientMetricsResourcesResponse_0,)
+_DEC_ListClientMetricsResourcesResponse: Final = (_d_ListClientMetricsResourcesResponse_0,)
+_S_ih: Final = Struct(">ih")

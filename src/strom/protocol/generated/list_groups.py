@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -259,9 +259,9 @@ def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
-_ENC_ListGroupsRequest = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_3, _e_ListGroupsRequest_4, _e_ListGroupsRequest_5,)
-_DEC_ListGroupsRequest = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
-_ENC_ListGroupsResponse = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
-_DEC_ListGroupsResponse = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
-_S_h = Struct(">h")
-_S_ih = Struct(">ih")
+_ENC_ListGroupsRequest: Final = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_3, _e_ListGroupsRequest_4, _e_ListGroupsRequest_5,)
+_DEC_ListGroupsRequest: Final = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
+_ENC_ListGroupsResponse: Final = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
+_DEC_ListGroupsResponse: Final = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

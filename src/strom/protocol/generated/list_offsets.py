@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -472,16 +472,16 @@ def _d_ListOffsetsResponse_6(r: Reader) -> ListOffsetsResponse:
     r.skip_tags()
     return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_ListOffsetsRequest = (_e_ListOffsetsRequest_0, _e_ListOffsetsRequest_1, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_10,)
-_DEC_ListOffsetsRequest = (_d_ListOffsetsRequest_0, _d_ListOffsetsRequest_1, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_10,)
-_ENC_ListOffsetsResponse = (_e_ListOffsetsResponse_0, _e_ListOffsetsResponse_1, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6,)
-_DEC_ListOffsetsResponse = (_d_ListOffsetsResponse_0, _d_ListOffsetsResponse_1, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6,)
-_S_i = Struct(">i")
-_S_ib = Struct(">ib")
-_S_ih = Struct(">ih")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqi = Struct(">ihqqi")
-_S_iiq = Struct(">iiq")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_q = Struct(">q")
+_ENC_ListOffsetsRequest: Final = (_e_ListOffsetsRequest_0, _e_ListOffsetsRequest_1, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_10,)
+_DEC_ListOffsetsRequest: Final = (_d_ListOffsetsRequest_0, _d_ListOffsetsRequest_1, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_10,)
+_ENC_ListOffsetsResponse: Final = (_e_ListOffsetsResponse_0, _e_ListOffsetsResponse_1, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6,)
+_DEC_ListOffsetsResponse: Final = (_d_ListOffsetsResponse_0, _d_ListOffsetsResponse_1, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6,)
+_S_i: Final = Struct(">i")
+_S_ib: Final = Struct(">ib")
+_S_ih: Final = Struct(">ih")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqi: Final = Struct(">ihqqi")
+_S_iiq: Final = Struct(">iiq")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -159,7 +159,7 @@ def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsReque
 def _d_ListPartitionReassignmentsRequest_0(r: Reader) -> ListPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
@@ -222,9 +222,9 @@ def _d_ListPartitionReassignmentsResponse_0(r: Reader) -> ListPartitionReassignm
     r.skip_tags()
     return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics)
 
-_ENC_ListPartitionReassignmentsRequest = (_e_ListPartitionReassignmentsRequest_0,)
-_DEC_ListPartitionReassignmentsRequest = (_d_ListPartitionReassignmentsRequest_0,)
-_ENC_ListPartitionReassignmentsResponse = (_e_ListPartitionReassignmentsResponse_0,)
-_DEC_ListPartitionReassignmentsResponse = (_d_ListPartitionReassignmentsResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_ListPartitionReassignmentsRequest: Final = (_e_ListPartitionReassignmentsRequest_0,)
+_DEC_ListPartitionReassignmentsRequest: Final = (_d_ListPartitionReassignmentsRequest_0,)
+_ENC_ListPartitionReassignmentsResponse: Final = (_e_ListPartitionReassignmentsResponse_0,)
+_DEC_ListPartitionReassignmentsResponse: Final = (_d_ListPartitionReassignmentsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -170,9 +170,9 @@ def _d_ListTransactionsResponse_0(r: Reader) -> ListTransactionsResponse:
     r.skip_tags()
     return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states)
 
-_ENC_ListTransactionsRequest = (_e_ListTransactionsRequest_0, _e_ListTransactionsRequest_1,)
-_DEC_ListTransactionsRequest = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)
-_ENC_ListTransactionsResponse = (_e_ListTransactionsResponse_0, _e_ListTransactionsResponse_0,)
-_DEC_ListTransactionsResponse = (_d_ListTransactionsResponse_0, _d_ListTransactionsResponse_0,)
-_S_ih = Struct(">ih")
-_S_q = Struct(">q")
+_ENC_ListTransactionsRequest: Final = (_e_ListTransactionsRequest_0, _e_ListTransactionsRequest_1,)
+_DEC_ListTransactionsRequest: Final = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)
+_ENC_ListTransactionsResponse: Final = (_e_ListTransactionsResponse_0, _e_ListTransactionsResponse_0,)
+_DEC_ListTransactionsResponse: Final = (_d_ListTransactionsResponse_0, _d_ListTransactionsResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -274,36 +274,36 @@ def _d_MetadataRequest_0(r: Reader) -> MetadataRequest:
 
 def _d_MetadataRequest_1(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_4(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation = r.bool()
     return MetadataRequest(v_topics, v_allow_auto_topic_creation)
 
 def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed_tags(_S_oo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations)
 
@@ -844,14 +844,14 @@ def _d_MetadataResponse_12(r: Reader) -> MetadataResponse:
     r.skip_tags()
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
-_ENC_MetadataRequest = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_8, _e_MetadataRequest_9, _e_MetadataRequest_10, _e_MetadataRequest_11, _e_MetadataRequest_11,)
-_DEC_MetadataRequest = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)
-_ENC_MetadataResponse = (_e_MetadataResponse_0, _e_MetadataResponse_1, _e_MetadataResponse_2, _e_MetadataResponse_3, _e_MetadataResponse_3, _e_MetadataResponse_5, _e_MetadataResponse_5, _e_MetadataResponse_7, _e_MetadataResponse_8, _e_MetadataResponse_9, _e_MetadataResponse_10, _e_MetadataResponse_11, _e_MetadataResponse_12,)
-_DEC_MetadataResponse = (_d_MetadataResponse_0, _d_MetadataResponse_1, _d_MetadataResponse_2, _d_MetadataResponse_3, _d_MetadataResponse_3, _d_MetadataResponse_5, _d_MetadataResponse_5, _d_MetadataResponse_7, _d_MetadataResponse_8, _d_MetadataResponse_9, _d_MetadataResponse_10, _d_MetadataResponse_11, _d_MetadataResponse_12,)
-_S_h = Struct(">h")
-_S_hii = Struct(">hii")
-_S_hiii = Struct(">hiii")
-_S_i = Struct(">i")
-_S_o = Struct(">?")
-_S_oo = Struct(">??")
-_S_ooo = Struct(">???")
+_ENC_MetadataRequest: Final = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_8, _e_MetadataRequest_9, _e_MetadataRequest_10, _e_MetadataRequest_11, _e_MetadataRequest_11,)
+_DEC_MetadataRequest: Final = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)
+_ENC_MetadataResponse: Final = (_e_MetadataResponse_0, _e_MetadataResponse_1, _e_MetadataResponse_2, _e_MetadataResponse_3, _e_MetadataResponse_3, _e_MetadataResponse_5, _e_MetadataResponse_5, _e_MetadataResponse_7, _e_MetadataResponse_8, _e_MetadataResponse_9, _e_MetadataResponse_10, _e_MetadataResponse_11, _e_MetadataResponse_12,)
+_DEC_MetadataResponse: Final = (_d_MetadataResponse_0, _d_MetadataResponse_1, _d_MetadataResponse_2, _d_MetadataResponse_3, _d_MetadataResponse_3, _d_MetadataResponse_5, _d_MetadataResponse_5, _d_MetadataResponse_7, _d_MetadataResponse_8, _d_MetadataResponse_9, _d_MetadataResponse_10, _d_MetadataResponse_11, _d_MetadataResponse_12,)
+_S_h: Final = Struct(">h")
+_S_hii: Final = Struct(">hii")
+_S_hiii: Final = Struct(">hiii")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_oo: Final = Struct(">??")
+_S_ooo: Final = Struct(">???")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -449,13 +449,13 @@ def _d_OffsetCommitResponse_8(r: Reader) -> OffsetCommitResponse:
     r.skip_tags()
     return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
-_ENC_OffsetCommitRequest = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_5, _e_OffsetCommitRequest_6, _e_OffsetCommitRequest_7, _e_OffsetCommitRequest_8, _e_OffsetCommitRequest_8,)
-_DEC_OffsetCommitRequest = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)
-_ENC_OffsetCommitResponse = (_e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_8, _e_OffsetCommitResponse_8,)
-_DEC_OffsetCommitResponse = (_d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_8, _d_OffsetCommitResponse_8,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_iqq = Struct(">iqq")
-_S_q = Struct(">q")
+_ENC_OffsetCommitRequest: Final = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_5, _e_OffsetCommitRequest_6, _e_OffsetCommitRequest_7, _e_OffsetCommitRequest_8, _e_OffsetCommitRequest_8,)
+_DEC_OffsetCommitRequest: Final = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)
+_ENC_OffsetCommitResponse: Final = (_e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_8, _e_OffsetCommitResponse_8,)
+_DEC_OffsetCommitResponse: Final = (_d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_8, _d_OffsetCommitResponse_8,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_iqq: Final = Struct(">iqq")
+_S_q: Final = Struct(">q")

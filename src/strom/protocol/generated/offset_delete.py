@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -204,10 +204,10 @@ def _d_OffsetDeleteResponse_0(r: Reader) -> OffsetDeleteResponse:
     v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics)
 
-_ENC_OffsetDeleteRequest = (_e_OffsetDeleteRequest_0,)
-_DEC_OffsetDeleteRequest = (_d_OffsetDeleteRequest_0,)
-_ENC_OffsetDeleteResponse = (_e_OffsetDeleteResponse_0,)
-_DEC_OffsetDeleteResponse = (_d_OffsetDeleteResponse_0,)
-_S_hi = Struct(">hi")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_OffsetDeleteRequest: Final = (_e_OffsetDeleteRequest_0,)
+_DEC_OffsetDeleteRequest: Final = (_d_OffsetDeleteRequest_0,)
+_ENC_OffsetDeleteResponse: Final = (_e_OffsetDeleteResponse_0,)
+_DEC_OffsetDeleteResponse: Final = (_d_OffsetDeleteResponse_0,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -331,7 +331,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_6(r: Reader) -> OffsetFetchReq
 def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics)
 
@@ -340,7 +340,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchReq
     v_member_id = r.cnstring()
     v_member_epoch = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics)
 
@@ -409,20 +409,20 @@ def _d_OffsetFetchRequest_0(r: Reader) -> OffsetFetchRequest:
 def _d_OffsetFetchRequest_2(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_6(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
     v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest(v_group_id, v_topics, DEFAULT, v_require_stable)
 
@@ -694,12 +694,12 @@ def _d_OffsetFetchResponse_8(r: Reader) -> OffsetFetchResponse:
     r.skip_tags()
     return OffsetFetchResponse(v_throttle_time_ms, DEFAULT, 0, v_groups)
 
-_ENC_OffsetFetchRequest = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_6, _e_OffsetFetchRequest_7, _e_OffsetFetchRequest_8, _e_OffsetFetchRequest_9,)
-_DEC_OffsetFetchRequest = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)
-_ENC_OffsetFetchResponse = (_e_OffsetFetchResponse_0, _e_OffsetFetchResponse_0, _e_OffsetFetchResponse_2, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_5, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_8, _e_OffsetFetchResponse_8,)
-_DEC_OffsetFetchResponse = (_d_OffsetFetchResponse_0, _d_OffsetFetchResponse_0, _d_OffsetFetchResponse_2, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_5, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_8, _d_OffsetFetchResponse_8,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_o = Struct(">?")
+_ENC_OffsetFetchRequest: Final = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_6, _e_OffsetFetchRequest_7, _e_OffsetFetchRequest_8, _e_OffsetFetchRequest_9,)
+_DEC_OffsetFetchRequest: Final = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)
+_ENC_OffsetFetchResponse: Final = (_e_OffsetFetchResponse_0, _e_OffsetFetchResponse_0, _e_OffsetFetchResponse_2, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_5, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_8, _e_OffsetFetchResponse_8,)
+_DEC_OffsetFetchResponse: Final = (_d_OffsetFetchResponse_0, _d_OffsetFetchResponse_0, _d_OffsetFetchResponse_2, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_5, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_8, _d_OffsetFetchResponse_8,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_o: Final = Struct(">?")

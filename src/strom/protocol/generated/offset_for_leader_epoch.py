@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -370,12 +370,12 @@ def _d_OffsetForLeaderEpochResponse_4(r: Reader) -> OffsetForLeaderEpochResponse
     r.skip_tags()
     return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
-_ENC_OffsetForLeaderEpochRequest = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_2, _e_OffsetForLeaderEpochRequest_3, _e_OffsetForLeaderEpochRequest_4,)
-_DEC_OffsetForLeaderEpochRequest = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)
-_ENC_OffsetForLeaderEpochResponse = (_e_OffsetForLeaderEpochResponse_0, _e_OffsetForLeaderEpochResponse_1, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_4,)
-_DEC_OffsetForLeaderEpochResponse = (_d_OffsetForLeaderEpochResponse_0, _d_OffsetForLeaderEpochResponse_1, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_4,)
-_S_hiiq = Struct(">hiiq")
-_S_hiq = Struct(">hiq")
-_S_i = Struct(">i")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
+_ENC_OffsetForLeaderEpochRequest: Final = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_2, _e_OffsetForLeaderEpochRequest_3, _e_OffsetForLeaderEpochRequest_4,)
+_DEC_OffsetForLeaderEpochRequest: Final = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)
+_ENC_OffsetForLeaderEpochResponse: Final = (_e_OffsetForLeaderEpochResponse_0, _e_OffsetForLeaderEpochResponse_1, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_4,)
+_DEC_OffsetForLeaderEpochResponse: Final = (_d_OffsetForLeaderEpochResponse_0, _d_OffsetForLeaderEpochResponse_1, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_4,)
+_S_hiiq: Final = Struct(">hiiq")
+_S_hiq: Final = Struct(">hiq")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")

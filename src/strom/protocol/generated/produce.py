@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -381,12 +381,11 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse_Partiti
     for e_record_errors in w_record_errors:
         _e_ProduceResponse_BatchIndexAndErrorMessage_9(e_record_errors, w)
     w.cnstring(self.error_message)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_ProduceResponse_LeaderIdAndEpoch:
+    if (self.current_leader is not DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_ProduceResponse_LeaderIdAndEpoch):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_ProduceResponse_LeaderIdAndEpoch_10(self.current_leader, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -591,15 +590,14 @@ def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_10(e_responses, w)
     w.buf += _S_i.pack(self.throttle_time_ms)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_ProduceResponse_NodeEndpoint_10(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -654,15 +652,15 @@ def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
             r.skip(size)
     return ProduceResponse(v_responses, v_throttle_time_ms, v_node_endpoints)
 
-_ENC_ProduceRequest = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_9, _e_ProduceRequest_9, _e_ProduceRequest_9,)
-_DEC_ProduceRequest = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
-_ENC_ProduceResponse = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
-_DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
+_ENC_ProduceRequest: Final = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_9, _e_ProduceRequest_9, _e_ProduceRequest_9,)
+_DEC_ProduceRequest: Final = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
+_ENC_ProduceResponse: Final = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
+_DEC_ProduceResponse: Final = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
-_S_hi = Struct(">hi")
-_S_i = Struct(">i")
-_S_ihq = Struct(">ihq")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqq = Struct(">ihqqq")
-_S_ii = Struct(">ii")
+DEFAULT_ProduceResponse_LeaderIdAndEpoch: Final = ProduceResponse_LeaderIdAndEpoch()
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ihq: Final = Struct(">ihq")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqq: Final = Struct(">ihqqq")
+_S_ii: Final = Struct(">ii")

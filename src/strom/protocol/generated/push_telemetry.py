@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -99,9 +99,9 @@ def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
     v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return PushTelemetryResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_PushTelemetryRequest = (_e_PushTelemetryRequest_0,)
-_DEC_PushTelemetryRequest = (_d_PushTelemetryRequest_0,)
-_ENC_PushTelemetryResponse = (_e_PushTelemetryResponse_0,)
-_DEC_PushTelemetryResponse = (_d_PushTelemetryResponse_0,)
-_S_ih = Struct(">ih")
-_S_iob = Struct(">i?b")
+_ENC_PushTelemetryRequest: Final = (_e_PushTelemetryRequest_0,)
+_DEC_PushTelemetryRequest: Final = (_d_PushTelemetryRequest_0,)
+_ENC_PushTelemetryResponse: Final = (_e_PushTelemetryResponse_0,)
+_DEC_PushTelemetryResponse: Final = (_d_PushTelemetryResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iob: Final = Struct(">i?b")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -257,11 +257,11 @@ def _d_ReadShareGroupStateResponse_0(r: Reader) -> ReadShareGroupStateResponse:
     r.skip_tags()
     return ReadShareGroupStateResponse(v_results)
 
-_ENC_ReadShareGroupStateRequest = (_e_ReadShareGroupStateRequest_0,)
-_DEC_ReadShareGroupStateRequest = (_d_ReadShareGroupStateRequest_0,)
-_ENC_ReadShareGroupStateResponse = (_e_ReadShareGroupStateResponse_0,)
-_DEC_ReadShareGroupStateResponse = (_d_ReadShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
-_S_qqbh = Struct(">qqbh")
+_ENC_ReadShareGroupStateRequest: Final = (_e_ReadShareGroupStateRequest_0,)
+_DEC_ReadShareGroupStateRequest: Final = (_d_ReadShareGroupStateRequest_0,)
+_ENC_ReadShareGroupStateResponse: Final = (_e_ReadShareGroupStateResponse_0,)
+_DEC_ReadShareGroupStateResponse: Final = (_d_ReadShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")
+_S_qqbh: Final = Struct(">qqbh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -220,10 +220,10 @@ def _d_ReadShareGroupStateSummaryResponse_0(r: Reader) -> ReadShareGroupStateSum
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse(v_results)
 
-_ENC_ReadShareGroupStateSummaryRequest = (_e_ReadShareGroupStateSummaryRequest_0,)
-_DEC_ReadShareGroupStateSummaryRequest = (_d_ReadShareGroupStateSummaryRequest_0,)
-_ENC_ReadShareGroupStateSummaryResponse = (_e_ReadShareGroupStateSummaryResponse_0,)
-_DEC_ReadShareGroupStateSummaryResponse = (_d_ReadShareGroupStateSummaryResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
+_ENC_ReadShareGroupStateSummaryRequest: Final = (_e_ReadShareGroupStateSummaryRequest_0,)
+_DEC_ReadShareGroupStateSummaryRequest: Final = (_d_ReadShareGroupStateSummaryRequest_0,)
+_ENC_ReadShareGroupStateSummaryResponse: Final = (_e_ReadShareGroupStateSummaryResponse_0,)
+_DEC_ReadShareGroupStateSummaryResponse: Final = (_d_ReadShareGroupStateSummaryResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")

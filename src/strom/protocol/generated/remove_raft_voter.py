@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -100,9 +100,9 @@ def _d_RemoveRaftVoterResponse_0(r: Reader) -> RemoveRaftVoterResponse:
     r.skip_tags()
     return RemoveRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_RemoveRaftVoterRequest = (_e_RemoveRaftVoterRequest_0,)
-_DEC_RemoveRaftVoterRequest = (_d_RemoveRaftVoterRequest_0,)
-_ENC_RemoveRaftVoterResponse = (_e_RemoveRaftVoterResponse_0,)
-_DEC_RemoveRaftVoterResponse = (_d_RemoveRaftVoterResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_RemoveRaftVoterRequest: Final = (_e_RemoveRaftVoterRequest_0,)
+_DEC_RemoveRaftVoterRequest: Final = (_d_RemoveRaftVoterRequest_0,)
+_ENC_RemoveRaftVoterResponse: Final = (_e_RemoveRaftVoterResponse_0,)
+_DEC_RemoveRaftVoterResponse: Final = (_d_RemoveRaftVoterResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

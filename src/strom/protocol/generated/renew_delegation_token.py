@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -108,9 +108,9 @@ def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
-_ENC_RenewDelegationTokenRequest = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
-_DEC_RenewDelegationTokenRequest = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)
-_ENC_RenewDelegationTokenResponse = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
-_DEC_RenewDelegationTokenResponse = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
-_S_hqi = Struct(">hqi")
-_S_q = Struct(">q")
+_ENC_RenewDelegationTokenRequest: Final = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
+_DEC_RenewDelegationTokenRequest: Final = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)
+_ENC_RenewDelegationTokenResponse: Final = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
+_DEC_RenewDelegationTokenResponse: Final = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
+_S_hqi: Final = Struct(">hqi")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -55,6 +55,6 @@ def _d_ResponseHeader_1(r: Reader) -> ResponseHeader:
     v_correlation_id, = r.fixed_tags(_S_i)
     return ResponseHeader(v_correlation_id)
 
-_ENC_ResponseHeader = (_e_ResponseHeader_0, _e_ResponseHeader_1,)
-_DEC_ResponseHeader = (_d_ResponseHeader_0, _d_ResponseHeader_1,)
-_S_i = Struct(">i")
+_ENC_ResponseHeader: Final = (_e_ResponseHeader_0, _e_ResponseHeader_1,)
+_DEC_ResponseHeader: Final = (_d_ResponseHeader_0, _d_ResponseHeader_1,)
+_S_i: Final = Struct(">i")

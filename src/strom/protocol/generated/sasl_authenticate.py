@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -128,9 +128,9 @@ def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_session_lifetime_ms, = r.fixed_tags(_S_q)
     return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
-_ENC_SaslAuthenticateRequest = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
-_DEC_SaslAuthenticateRequest = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)
-_ENC_SaslAuthenticateResponse = (_e_SaslAuthenticateResponse_0, _e_SaslAuthenticateResponse_1, _e_SaslAuthenticateResponse_2,)
-_DEC_SaslAuthenticateResponse = (_d_SaslAuthenticateResponse_0, _d_SaslAuthenticateResponse_1, _d_SaslAuthenticateResponse_2,)
-_S_h = Struct(">h")
-_S_q = Struct(">q")
+_ENC_SaslAuthenticateRequest: Final = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
+_DEC_SaslAuthenticateRequest: Final = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)
+_ENC_SaslAuthenticateResponse: Final = (_e_SaslAuthenticateResponse_0, _e_SaslAuthenticateResponse_1, _e_SaslAuthenticateResponse_2,)
+_DEC_SaslAuthenticateResponse: Final = (_d_SaslAuthenticateResponse_0, _d_SaslAuthenticateResponse_1, _d_SaslAuthenticateResponse_2,)
+_S_h: Final = Struct(">h")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -90,8 +90,8 @@ def _d_SaslHandshakeResponse_0(r: Reader) -> SaslHandshakeResponse:
     v_mechanisms = [r.string() for _ in range(n)] if n else []
     return SaslHandshakeResponse(v_error_code, v_mechanisms)
 
-_ENC_SaslHandshakeRequest = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
-_DEC_SaslHandshakeRequest = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)
-_ENC_SaslHandshakeResponse = (_e_SaslHandshakeResponse_0, _e_SaslHandshakeResponse_0,)
-_DEC_SaslHandshakeResponse = (_d_SaslHandshakeResponse_0, _d_SaslHandshakeResponse_0,)
-_S_h = Struct(">h")
+_ENC_SaslHandshakeRequest: Final = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
+_DEC_SaslHandshakeRequest: Final = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)
+_ENC_SaslHandshakeResponse: Final = (_e_SaslHandshakeResponse_0, _e_SaslHandshakeResponse_0,)
+_DEC_SaslHandshakeResponse: Final = (_d_SaslHandshakeResponse_0, _d_SaslHandshakeResponse_0,)
+_S_h: Final = Struct(">h")

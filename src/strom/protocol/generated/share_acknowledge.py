@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -344,12 +344,12 @@ def _d_ShareAcknowledgeResponse_0(r: Reader) -> ShareAcknowledgeResponse:
     r.skip_tags()
     return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
-_ENC_ShareAcknowledgeRequest = (_e_ShareAcknowledgeRequest_0,)
-_DEC_ShareAcknowledgeRequest = (_d_ShareAcknowledgeRequest_0,)
-_ENC_ShareAcknowledgeResponse = (_e_ShareAcknowledgeResponse_0,)
-_DEC_ShareAcknowledgeResponse = (_d_ShareAcknowledgeResponse_0,)
-_S_b = Struct(">b")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_qq = Struct(">qq")
+_ENC_ShareAcknowledgeRequest: Final = (_e_ShareAcknowledgeRequest_0,)
+_DEC_ShareAcknowledgeRequest: Final = (_d_ShareAcknowledgeRequest_0,)
+_ENC_ShareAcknowledgeResponse: Final = (_e_ShareAcknowledgeResponse_0,)
+_DEC_ShareAcknowledgeResponse: Final = (_d_ShareAcknowledgeResponse_0,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_qq: Final = Struct(">qq")

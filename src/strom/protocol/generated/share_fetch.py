@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -437,15 +437,15 @@ def _d_ShareFetchResponse_0(r: Reader) -> ShareFetchResponse:
     r.skip_tags()
     return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
-_ENC_ShareFetchRequest = (_e_ShareFetchRequest_0,)
-_DEC_ShareFetchRequest = (_d_ShareFetchRequest_0,)
-_ENC_ShareFetchResponse = (_e_ShareFetchResponse_0,)
-_DEC_ShareFetchResponse = (_d_ShareFetchResponse_0,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_qq = Struct(">qq")
-_S_qqh = Struct(">qqh")
+_ENC_ShareFetchRequest: Final = (_e_ShareFetchRequest_0,)
+_DEC_ShareFetchRequest: Final = (_d_ShareFetchRequest_0,)
+_ENC_ShareFetchResponse: Final = (_e_ShareFetchResponse_0,)
+_DEC_ShareFetchResponse: Final = (_d_ShareFetchResponse_0,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_qq: Final = Struct(">qq")
+_S_qqh: Final = Struct(">qqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -271,11 +271,11 @@ def _d_ShareGroupDescribeResponse_0(r: Reader) -> ShareGroupDescribeResponse:
     r.skip_tags()
     return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
-_ENC_ShareGroupDescribeRequest = (_e_ShareGroupDescribeRequest_0,)
-_DEC_ShareGroupDescribeRequest = (_d_ShareGroupDescribeRequest_0,)
-_ENC_ShareGroupDescribeResponse = (_e_ShareGroupDescribeResponse_0,)
-_DEC_ShareGroupDescribeResponse = (_d_ShareGroupDescribeResponse_0,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ii = Struct(">ii")
-_S_o = Struct(">?")
+_ENC_ShareGroupDescribeRequest: Final = (_e_ShareGroupDescribeRequest_0,)
+_DEC_ShareGroupDescribeRequest: Final = (_d_ShareGroupDescribeRequest_0,)
+_ENC_ShareGroupDescribeResponse: Final = (_e_ShareGroupDescribeResponse_0,)
+_DEC_ShareGroupDescribeResponse: Final = (_d_ShareGroupDescribeResponse_0,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -139,7 +139,7 @@ def _d_ShareGroupHeartbeatRequest_0(r: Reader) -> ShareGroupHeartbeatRequest:
     v_member_epoch = r.int32()
     v_rack_id = r.cnstring()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names)
 
@@ -192,10 +192,10 @@ def _d_ShareGroupHeartbeatResponse_0(r: Reader) -> ShareGroupHeartbeatResponse:
     r.skip_tags()
     return ShareGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
-_ENC_ShareGroupHeartbeatRequest = (_e_ShareGroupHeartbeatRequest_0,)
-_DEC_ShareGroupHeartbeatRequest = (_d_ShareGroupHeartbeatRequest_0,)
-_ENC_ShareGroupHeartbeatResponse = (_e_ShareGroupHeartbeatResponse_0,)
-_DEC_ShareGroupHeartbeatResponse = (_d_ShareGroupHeartbeatResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_ShareGroupHeartbeatRequest: Final = (_e_ShareGroupHeartbeatRequest_0,)
+_DEC_ShareGroupHeartbeatRequest: Final = (_d_ShareGroupHeartbeatRequest_0,)
+_ENC_ShareGroupHeartbeatResponse: Final = (_e_ShareGroupHeartbeatResponse_0,)
+_DEC_ShareGroupHeartbeatResponse: Final = (_d_ShareGroupHeartbeatResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

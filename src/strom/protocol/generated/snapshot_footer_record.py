@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -48,6 +48,6 @@ def _d_SnapshotFooterRecord_0(r: Reader) -> SnapshotFooterRecord:
     v_version, = r.fixed_tags(_S_h)
     return SnapshotFooterRecord(v_version)
 
-_ENC_SnapshotFooterRecord = (_e_SnapshotFooterRecord_0,)
-_DEC_SnapshotFooterRecord = (_d_SnapshotFooterRecord_0,)
-_S_h = Struct(">h")
+_ENC_SnapshotFooterRecord: Final = (_e_SnapshotFooterRecord_0,)
+_DEC_SnapshotFooterRecord: Final = (_d_SnapshotFooterRecord_0,)
+_S_h: Final = Struct(">h")

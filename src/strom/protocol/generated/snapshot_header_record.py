@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -50,6 +50,6 @@ def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
     v_version, v_last_contained_log_timestamp = r.fixed_tags(_S_hq)
     return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp)
 
-_ENC_SnapshotHeaderRecord = (_e_SnapshotHeaderRecord_0,)
-_DEC_SnapshotHeaderRecord = (_d_SnapshotHeaderRecord_0,)
-_S_hq = Struct(">hq")
+_ENC_SnapshotHeaderRecord: Final = (_e_SnapshotHeaderRecord_0,)
+_DEC_SnapshotHeaderRecord: Final = (_d_SnapshotHeaderRecord_0,)
+_S_hq: Final = Struct(">hq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -400,14 +400,14 @@ def _d_StopReplicaResponse_2(r: Reader) -> StopReplicaResponse:
     r.skip_tags()
     return StopReplicaResponse(v_error_code, v_partition_errors)
 
-_ENC_StopReplicaRequest = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_StopReplicaRequest_2, _e_StopReplicaRequest_3, _e_StopReplicaRequest_4,)
-_DEC_StopReplicaRequest = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
-_ENC_StopReplicaResponse = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
-_DEC_StopReplicaResponse = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iio = Struct(">ii?")
-_S_iiq = Struct(">iiq")
-_S_iiqo = Struct(">iiq?")
-_S_ioiq = Struct(">i?iq")
+_ENC_StopReplicaRequest: Final = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_StopReplicaRequest_2, _e_StopReplicaRequest_3, _e_StopReplicaRequest_4,)
+_DEC_StopReplicaRequest: Final = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
+_ENC_StopReplicaResponse: Final = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
+_DEC_StopReplicaResponse: Final = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iio: Final = Struct(">ii?")
+_S_iiq: Final = Struct(">iiq")
+_S_iiqo: Final = Struct(">iiq?")
+_S_ioiq: Final = Struct(">i?iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -251,10 +251,10 @@ def _d_SyncGroupResponse_5(r: Reader) -> SyncGroupResponse:
     r.skip_tags()
     return SyncGroupResponse(v_throttle_time_ms, v_error_code, v_protocol_type, v_protocol_name, v_assignment)
 
-_ENC_SyncGroupRequest = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_3, _e_SyncGroupRequest_4, _e_SyncGroupRequest_5,)
-_DEC_SyncGroupRequest = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
-_ENC_SyncGroupResponse = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
-_DEC_SyncGroupResponse = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_SyncGroupRequest: Final = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_3, _e_SyncGroupRequest_4, _e_SyncGroupRequest_5,)
+_DEC_SyncGroupRequest: Final = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
+_ENC_SyncGroupResponse: Final = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
+_DEC_SyncGroupResponse: Final = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -352,13 +352,13 @@ def _d_TxnOffsetCommitResponse_3(r: Reader) -> TxnOffsetCommitResponse:
     r.skip_tags()
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
-_ENC_TxnOffsetCommitRequest = (_e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_2, _e_TxnOffsetCommitRequest_3, _e_TxnOffsetCommitRequest_3,)
-_DEC_TxnOffsetCommitRequest = (_d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_2, _d_TxnOffsetCommitRequest_3, _d_TxnOffsetCommitRequest_3,)
-_ENC_TxnOffsetCommitResponse = (_e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_3, _e_TxnOffsetCommitResponse_3,)
-_DEC_TxnOffsetCommitResponse = (_d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_3, _d_TxnOffsetCommitResponse_3,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_qh = Struct(">qh")
-_S_qhi = Struct(">qhi")
+_ENC_TxnOffsetCommitRequest: Final = (_e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_0, _e_TxnOffsetCommitRequest_2, _e_TxnOffsetCommitRequest_3, _e_TxnOffsetCommitRequest_3,)
+_DEC_TxnOffsetCommitRequest: Final = (_d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_0, _d_TxnOffsetCommitRequest_2, _d_TxnOffsetCommitRequest_3, _d_TxnOffsetCommitRequest_3,)
+_ENC_TxnOffsetCommitResponse: Final = (_e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_0, _e_TxnOffsetCommitResponse_3, _e_TxnOffsetCommitResponse_3,)
+_DEC_TxnOffsetCommitResponse: Final = (_d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_0, _d_TxnOffsetCommitResponse_3, _d_TxnOffsetCommitResponse_3,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_qh: Final = Struct(">qh")
+_S_qhi: Final = Struct(">qhi")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -91,9 +91,9 @@ def _d_UnregisterBrokerResponse_0(r: Reader) -> UnregisterBrokerResponse:
     r.skip_tags()
     return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_UnregisterBrokerRequest = (_e_UnregisterBrokerRequest_0,)
-_DEC_UnregisterBrokerRequest = (_d_UnregisterBrokerRequest_0,)
-_ENC_UnregisterBrokerResponse = (_e_UnregisterBrokerResponse_0,)
-_DEC_UnregisterBrokerResponse = (_d_UnregisterBrokerResponse_0,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
+_ENC_UnregisterBrokerRequest: Final = (_e_UnregisterBrokerRequest_0,)
+_DEC_UnregisterBrokerRequest: Final = (_d_UnregisterBrokerRequest_0,)
+_ENC_UnregisterBrokerResponse: Final = (_e_UnregisterBrokerResponse_0,)
+_DEC_UnregisterBrokerResponse: Final = (_d_UnregisterBrokerResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -210,13 +210,13 @@ def _d_UpdateFeaturesResponse_2(r: Reader) -> UpdateFeaturesResponse:
     r.skip_tags()
     return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_UpdateFeaturesRequest = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesRequest_1, _e_UpdateFeaturesRequest_1,)
-_DEC_UpdateFeaturesRequest = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
-_ENC_UpdateFeaturesResponse = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
-_DEC_UpdateFeaturesResponse = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
-_S_h = Struct(">h")
-_S_hb = Struct(">hb")
-_S_ho = Struct(">h?")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_o = Struct(">?")
+_ENC_UpdateFeaturesRequest: Final = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesRequest_1, _e_UpdateFeaturesRequest_1,)
+_DEC_UpdateFeaturesRequest: Final = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
+_ENC_UpdateFeaturesResponse: Final = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
+_DEC_UpdateFeaturesResponse: Final = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
+_S_h: Final = Struct(">h")
+_S_hb: Final = Struct(">hb")
+_S_ho: Final = Struct(">h?")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -547,12 +547,11 @@ def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
     w.carray_len(len(w_live_brokers))
     for e_live_brokers in w_live_brokers:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_6(e_live_brokers, w)
-    tags: list[tuple[int, Writer]] = []
     if self.type != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.buf += _S_b.pack(self.type)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -654,14 +653,14 @@ def _d_UpdateMetadataResponse_6(r: Reader) -> UpdateMetadataResponse:
     v_error_code, = r.fixed_tags(_S_h)
     return UpdateMetadataResponse(v_error_code)
 
-_ENC_UpdateMetadataRequest = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
-_DEC_UpdateMetadataRequest = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
-_ENC_UpdateMetadataResponse = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
-_DEC_UpdateMetadataResponse = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
-_S_b = Struct(">b")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_iiq = Struct(">iiq")
-_S_ioiq = Struct(">i?iq")
+_ENC_UpdateMetadataRequest: Final = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
+_DEC_UpdateMetadataRequest: Final = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
+_ENC_UpdateMetadataResponse: Final = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
+_DEC_UpdateMetadataResponse: Final = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiq: Final = Struct(">iiq")
+_S_ioiq: Final = Struct(">i?iq")

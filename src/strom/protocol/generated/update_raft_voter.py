@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -193,12 +193,11 @@ def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResp
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
+    if (self.current_leader is not DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != DEFAULT_UpdateRaftVoterResponse_CurrentLeader):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_UpdateRaftVoterResponse_CurrentLeader_0(self.current_leader, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -215,14 +214,14 @@ def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
             r.skip(size)
     return UpdateRaftVoterResponse(v_throttle_time_ms, v_error_code, v_current_leader)
 
-_ENC_UpdateRaftVoterRequest = (_e_UpdateRaftVoterRequest_0,)
-_DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)
-_ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
-_DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
+_ENC_UpdateRaftVoterRequest: Final = (_e_UpdateRaftVoterRequest_0,)
+_DEC_UpdateRaftVoterRequest: Final = (_d_UpdateRaftVoterRequest_0,)
+_ENC_UpdateRaftVoterResponse: Final = (_e_UpdateRaftVoterResponse_0,)
+_DEC_UpdateRaftVoterResponse: Final = (_d_UpdateRaftVoterResponse_0,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
-_S_H = Struct(">H")
-_S_hh = Struct(">hh")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+DEFAULT_UpdateRaftVoterResponse_CurrentLeader: Final = UpdateRaftVoterResponse_CurrentLeader()
+_S_H: Final = Struct(">H")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

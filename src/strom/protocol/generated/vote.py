@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -316,15 +316,14 @@ def _e_VoteResponse_1(self: VoteResponse, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_VoteResponse_TopicData_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_VoteResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    if tags:
         w.tagged(tags)
     else:
         w.buf.append(0)
@@ -351,14 +350,14 @@ def _d_VoteResponse_1(r: Reader) -> VoteResponse:
             r.skip(size)
     return VoteResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_VoteRequest = (_e_VoteRequest_0, _e_VoteRequest_1,)
-_DEC_VoteRequest = (_d_VoteRequest_0, _d_VoteRequest_1,)
-_ENC_VoteResponse = (_e_VoteResponse_0, _e_VoteResponse_1,)
-_DEC_VoteResponse = (_d_VoteResponse_0, _d_VoteResponse_1,)
-_S_H = Struct(">H")
-_S_h = Struct(">h")
-_S_i = Struct(">i")
-_S_ihiio = Struct(">ihii?")
-_S_iii = Struct(">iii")
-_S_iiiiq = Struct(">iiiiq")
-_S_iq = Struct(">iq")
+_ENC_VoteRequest: Final = (_e_VoteRequest_0, _e_VoteRequest_1,)
+_DEC_VoteRequest: Final = (_d_VoteRequest_0, _d_VoteRequest_1,)
+_ENC_VoteResponse: Final = (_e_VoteResponse_0, _e_VoteResponse_1,)
+_DEC_VoteResponse: Final = (_d_VoteResponse_0, _d_VoteResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihiio: Final = Struct(">ihii?")
+_S_iii: Final = Struct(">iii")
+_S_iiiiq: Final = Struct(">iiiiq")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -151,9 +151,9 @@ def _d_VotersRecord_0(r: Reader) -> VotersRecord:
     r.skip_tags()
     return VotersRecord(v_version, v_voters)
 
-_ENC_VotersRecord = (_e_VotersRecord_0,)
-_DEC_VotersRecord = (_d_VotersRecord_0,)
-_S_H = Struct(">H")
-_S_h = Struct(">h")
-_S_hh = Struct(">hh")
-_S_i = Struct(">i")
+_ENC_VotersRecord: Final = (_e_VotersRecord_0,)
+_DEC_VotersRecord: Final = (_d_VotersRecord_0,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")

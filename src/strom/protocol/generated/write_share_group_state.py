@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -256,10 +256,10 @@ def _d_WriteShareGroupStateResponse_0(r: Reader) -> WriteShareGroupStateResponse
     r.skip_tags()
     return WriteShareGroupStateResponse(v_results)
 
-_ENC_WriteShareGroupStateRequest = (_e_WriteShareGroupStateRequest_0,)
-_DEC_WriteShareGroupStateRequest = (_d_WriteShareGroupStateRequest_0,)
-_ENC_WriteShareGroupStateResponse = (_e_WriteShareGroupStateResponse_0,)
-_DEC_WriteShareGroupStateResponse = (_d_WriteShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_iiiq = Struct(">iiiq")
-_S_qqbh = Struct(">qqbh")
+_ENC_WriteShareGroupStateRequest: Final = (_e_WriteShareGroupStateRequest_0,)
+_DEC_WriteShareGroupStateRequest: Final = (_d_WriteShareGroupStateRequest_0,)
+_ENC_WriteShareGroupStateResponse: Final = (_e_WriteShareGroupStateResponse_0,)
+_DEC_WriteShareGroupStateResponse: Final = (_d_WriteShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iiiq: Final = Struct(">iiiq")
+_S_qqbh: Final = Struct(">qqbh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -334,11 +334,11 @@ def _d_WriteTxnMarkersResponse_1(r: Reader) -> WriteTxnMarkersResponse:
     r.skip_tags()
     return WriteTxnMarkersResponse(v_markers)
 
-_ENC_WriteTxnMarkersRequest = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRequest_1,)
-_DEC_WriteTxnMarkersRequest = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
-_ENC_WriteTxnMarkersResponse = (_e_WriteTxnMarkersResponse_0, _e_WriteTxnMarkersResponse_1,)
-_DEC_WriteTxnMarkersResponse = (_d_WriteTxnMarkersResponse_0, _d_WriteTxnMarkersResponse_1,)
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
-_S_q = Struct(">q")
-_S_qho = Struct(">qh?")
+_ENC_WriteTxnMarkersRequest: Final = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRequest_1,)
+_DEC_WriteTxnMarkersRequest: Final = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
+_ENC_WriteTxnMarkersResponse: Final = (_e_WriteTxnMarkersResponse_0, _e_WriteTxnMarkersResponse_1,)
+_DEC_WriteTxnMarkersResponse: Final = (_d_WriteTxnMarkersResponse_0, _d_WriteTxnMarkersResponse_1,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_q: Final = Struct(">q")
+_S_qho: Final = Struct(">qh?")
