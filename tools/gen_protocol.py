@@ -380,15 +380,17 @@ class Gen:
         nullable = v in f.nullable
         if f.is_array:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
+            # Arrays of no or one element, the commonest (one topic, one partition),
+            # without the list comprehension's call.
+            items = f"[{item}] if n == 1 else [{item} for _ in range(n)] if n else []"
             if nullable:
                 return [
                     f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
-                    f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)] if n else []",
+                    f"{ind}{target} = None if n < 0 else {items}",
                 ]
-            # An empty array, common, without the list comprehension's call.
             return [
                 f"{ind}n = {r}.{'carray_len' if flex else 'array_len'}()",
-                f"{ind}{target} = [{item} for _ in range(n)] if n else []",
+                f"{ind}{target} = {items}",
             ]
         if f.struct is not None and nullable:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)

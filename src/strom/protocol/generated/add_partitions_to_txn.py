@@ -188,13 +188,13 @@ def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(self: AddPartitionsTo
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions)
 
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions)
 
@@ -224,7 +224,7 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r: Reader) -> A
     v_transactional_id = r.cstring()
     v_producer_id, v_producer_epoch, v_verify_only = r.fixed(_S_qho)
     n = r.carray_len()
-    v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
+    v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(v_transactional_id, v_producer_id, v_producer_epoch, v_verify_only, v_topics)
 
@@ -256,20 +256,20 @@ def _d_AddPartitionsToTxnRequest_0(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.string()
     v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
     n = r.array_len()
-    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r) for _ in range(n)] if n else []
+    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r) for _ in range(n)] if n else []
     return AddPartitionsToTxnRequest(DEFAULT, v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics)
 
 def _d_AddPartitionsToTxnRequest_3(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.cstring()
     v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
     n = r.carray_len()
-    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
+    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnRequest(DEFAULT, v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics)
 
 def _d_AddPartitionsToTxnRequest_4(r: Reader) -> AddPartitionsToTxnRequest:
     n = r.carray_len()
-    v_transactions = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r) for _ in range(n)] if n else []
+    v_transactions = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnRequest(v_transactions)
 
@@ -306,13 +306,13 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(self: AddParti
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.string()
     n = r.array_len()
-    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r) for _ in range(n)] if n else []
+    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r) for _ in range(n)] if n else []
     return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.cstring()
     n = r.carray_len()
-    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r) for _ in range(n)] if n else []
+    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition)
 
@@ -340,7 +340,7 @@ def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(r: Reader) -> AddPa
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnResult:
     v_transactional_id = r.cstring()
     n = r.carray_len()
-    v_topic_results = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
+    v_topic_results = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnResponse_AddPartitionsToTxnResult(v_transactional_id, v_topic_results)
 
@@ -370,20 +370,20 @@ def _e_AddPartitionsToTxnResponse_4(self: AddPartitionsToTxnResponse, w: Writer)
 def _d_AddPartitionsToTxnResponse_0(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r) for _ in range(n)] if n else []
+    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r) for _ in range(n)] if n else []
     return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, DEFAULT, v_results_by_topic_v3_and_below)
 
 def _d_AddPartitionsToTxnResponse_3(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
+    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, DEFAULT, v_results_by_topic_v3_and_below)
 
 def _d_AddPartitionsToTxnResponse_4(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_results_by_transaction = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r) for _ in range(n)] if n else []
+    v_results_by_transaction = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction)
 

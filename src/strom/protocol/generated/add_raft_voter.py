@@ -126,7 +126,7 @@ def _d_AddRaftVoterRequest_0(r: Reader) -> AddRaftVoterRequest:
     v_timeout_ms, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r)] if n == 1 else [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners)
 

@@ -220,16 +220,16 @@ def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest_Entry
 
 def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest_EntryData:
     n = r.array_len()
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(n)] if n else []
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(n)] if n else []
+    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest_EntryData:
     n = r.carray_len()
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(n)] if n else []
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(n)] if n else []
+    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
@@ -250,13 +250,13 @@ def _e_AlterClientQuotasRequest_1(self: AlterClientQuotasRequest, w: Writer) -> 
 
 def _d_AlterClientQuotasRequest_0(r: Reader) -> AlterClientQuotasRequest:
     n = r.array_len()
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(n)] if n else []
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
     return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
     n = r.carray_len()
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(n)] if n else []
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(n)] if n else []
     v_validate_only, = r.fixed_tags(_S_o)
     return AlterClientQuotasRequest(v_entries, v_validate_only)
 
@@ -301,14 +301,14 @@ def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResp
     v_error_code = r.int16()
     v_error_message = r.nstring()
     n = r.array_len()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
@@ -330,13 +330,13 @@ def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -
 def _d_AlterClientQuotasResponse_0(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
 def _d_AlterClientQuotasResponse_1(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 

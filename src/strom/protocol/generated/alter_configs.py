@@ -169,14 +169,14 @@ def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequ
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r)] if n == 1 else [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
     return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.carray_len()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(n)] if n else []
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r)] if n == 1 else [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
@@ -197,13 +197,13 @@ def _e_AlterConfigsRequest_2(self: AlterConfigsRequest, w: Writer) -> None:
 
 def _d_AlterConfigsRequest_0(r: Reader) -> AlterConfigsRequest:
     n = r.array_len()
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r)] if n == 1 else [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
     return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
     n = r.carray_len()
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(n)] if n else []
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r)] if n == 1 else [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(n)] if n else []
     v_validate_only, = r.fixed_tags(_S_o)
     return AlterConfigsRequest(v_resources, v_validate_only)
 
@@ -253,13 +253,13 @@ def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
 def _d_AlterConfigsResponse_0(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r)] if n == 1 else [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
     return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_AlterConfigsResponse_2(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(n)] if n else []
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r)] if n == 1 else [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 

@@ -225,21 +225,21 @@ def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest_Partiti
 def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
-    v_new_isr = [r.int32() for _ in range(n)] if n else []
+    v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch, = r.fixed_tags(_S_i)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, 0, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
-    v_new_isr = [r.int32() for _ in range(n)] if n else []
+    v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, v_leader_recovery_state, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
-    v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(n)] if n else []
+    v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r)] if n == 1 else [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(n)] if n else []
     v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, DEFAULT, v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch)
 
@@ -278,28 +278,28 @@ def _e_AlterPartitionRequest_TopicData_3(self: AlterPartitionRequest_TopicData, 
 def _d_AlterPartitionRequest_TopicData_0(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_1(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_2(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
@@ -338,28 +338,28 @@ def _e_AlterPartitionRequest_3(self: AlterPartitionRequest, w: Writer) -> None:
 def _d_AlterPartitionRequest_0(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionRequest_TopicData_0(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_1(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionRequest_TopicData_1(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_2(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionRequest_TopicData_2(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_3(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionRequest_TopicData_3(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
@@ -384,14 +384,14 @@ def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse_Parti
 def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     n = r.carray_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch, = r.fixed_tags(_S_i)
     return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch)
 
 def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     n = r.carray_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch)
 
@@ -422,21 +422,21 @@ def _e_AlterPartitionResponse_TopicData_2(self: AlterPartitionResponse_TopicData
 def _d_AlterPartitionResponse_TopicData_0(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_1(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse_TopicData('', v_topic_id, v_partitions)
 
@@ -467,21 +467,21 @@ def _e_AlterPartitionResponse_2(self: AlterPartitionResponse, w: Writer) -> None
 def _d_AlterPartitionResponse_0(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionResponse_TopicData_0(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_1(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionResponse_TopicData_1(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_2(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionResponse_TopicData_2(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 

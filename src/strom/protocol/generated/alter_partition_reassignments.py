@@ -158,7 +158,7 @@ def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPar
 def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignablePartition:
     v_partition_index = r.int32()
     n = r.cnarray_len()
-    v_replicas = None if n < 0 else [r.int32() for _ in range(n)] if n else []
+    v_replicas = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas)
 
@@ -173,7 +173,7 @@ def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartiti
 def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignableTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions)
 
@@ -188,7 +188,7 @@ def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsReq
 def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
@@ -214,7 +214,7 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: Alt
 def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse_ReassignableTopicResponse:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions)
 
@@ -231,7 +231,7 @@ def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassig
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses)
 

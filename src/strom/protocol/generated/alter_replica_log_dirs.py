@@ -154,13 +154,13 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLo
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
@@ -182,13 +182,13 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirs
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.string()
     n = r.array_len()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
@@ -207,12 +207,12 @@ def _e_AlterReplicaLogDirsRequest_2(self: AlterReplicaLogDirsRequest, w: Writer)
 
 def _d_AlterReplicaLogDirsRequest_0(r: Reader) -> AlterReplicaLogDirsRequest:
     n = r.array_len()
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(n)] if n else []
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsRequest(v_dirs)
 
 def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
     n = r.carray_len()
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(n)] if n else []
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsRequest(v_dirs)
 
@@ -249,13 +249,13 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterRe
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
@@ -277,13 +277,13 @@ def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Write
 def _d_AlterReplicaLogDirsResponse_0(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(n)] if n else []
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
 def _d_AlterReplicaLogDirsResponse_2(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 

@@ -168,9 +168,9 @@ def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest
 
 def _d_AlterUserScramCredentialsRequest_0(r: Reader) -> AlterUserScramCredentialsRequest:
     n = r.carray_len()
-    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(n)] if n else []
+    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r)] if n == 1 else [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(n)] if n else []
+    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r)] if n == 1 else [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterUserScramCredentialsRequest(v_deletions, v_upsertions)
 
@@ -198,7 +198,7 @@ def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsRespon
 def _d_AlterUserScramCredentialsResponse_0(r: Reader) -> AlterUserScramCredentialsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r)] if n == 1 else [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results)
 

@@ -254,20 +254,20 @@ def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
 def _d_ApiVersionsResponse_0(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
     return ApiVersionsResponse(v_error_code, v_api_keys)
 
 def _d_ApiVersionsResponse_1(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms)
 
 def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(n)] if n else []
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = list()
     v_finalized_features_epoch: int = -1
@@ -278,14 +278,14 @@ def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(n)] if n else []
+            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s)] if n == 1 else [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 1:
             s = r.sub(size)
             v_finalized_features_epoch = s.int64()
         elif tag == 2:
             s = r.sub(size)
             n = s.carray_len()
-            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(n)] if n else []
+            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s)] if n == 1 else [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 3:
             s = r.sub(size)
             v_zk_migration_ready = s.bool()

@@ -191,7 +191,7 @@ def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest
 def _d_AssignReplicasToDirsRequest_TopicData_0(r: Reader) -> AssignReplicasToDirsRequest_TopicData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions)
 
@@ -206,7 +206,7 @@ def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsReq
 def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasToDirsRequest_DirectoryData:
     v_id = r.uuid()
     n = r.carray_len()
-    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics)
 
@@ -221,7 +221,7 @@ def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Write
 def _d_AssignReplicasToDirsRequest_0(r: Reader) -> AssignReplicasToDirsRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
     n = r.carray_len()
-    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(n)] if n else []
+    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories)
 
@@ -244,7 +244,7 @@ def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsRespon
 def _d_AssignReplicasToDirsResponse_TopicData_0(r: Reader) -> AssignReplicasToDirsResponse_TopicData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions)
 
@@ -259,7 +259,7 @@ def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsRe
 def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicasToDirsResponse_DirectoryData:
     v_id = r.uuid()
     n = r.carray_len()
-    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics)
 
@@ -274,7 +274,7 @@ def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Wri
 def _d_AssignReplicasToDirsResponse_0(r: Reader) -> AssignReplicasToDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(n)] if n else []
+    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories)
 

@@ -225,13 +225,13 @@ def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest_TopicDa
 def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r)] if n == 1 else [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
@@ -276,16 +276,16 @@ def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> No
 def _d_BeginQuorumEpochRequest_0(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.nstring()
     n = r.array_len()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r)] if n == 1 else [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochRequest(v_cluster_id, -1, v_topics)
 
 def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
+    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints)
 
@@ -322,13 +322,13 @@ def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse_Topic
 def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r)] if n == 1 else [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r)] if n == 1 else [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
@@ -378,20 +378,20 @@ def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> 
 def _d_BeginQuorumEpochResponse_0(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r)] if n == 1 else [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
     return BeginQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r)] if n == 1 else [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s)] if n == 1 else [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)

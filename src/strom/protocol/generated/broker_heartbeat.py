@@ -116,7 +116,7 @@ def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_offline_log_dirs = [s.uuid() for _ in range(n)] if n else []
+            v_offline_log_dirs = [s.uuid()] if n == 1 else [s.uuid() for _ in range(n)] if n else []
         else:
             r.skip(size)
     return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, v_offline_log_dirs)

@@ -226,9 +226,9 @@ def _d_BrokerRegistrationRequest_0(r: Reader) -> BrokerRegistrationRequest:
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     r.skip_tags()
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack)
@@ -238,9 +238,9 @@ def _d_BrokerRegistrationRequest_1(r: Reader) -> BrokerRegistrationRequest:
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     v_is_migrating_zk_broker, = r.fixed_tags(_S_o)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker)
@@ -250,13 +250,13 @@ def _d_BrokerRegistrationRequest_2(r: Reader) -> BrokerRegistrationRequest:
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     v_is_migrating_zk_broker = r.bool()
     n = r.carray_len()
-    v_log_dirs = [r.uuid() for _ in range(n)] if n else []
+    v_log_dirs = [r.uuid()] if n == 1 else [r.uuid() for _ in range(n)] if n else []
     r.skip_tags()
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs)
 
@@ -265,13 +265,13 @@ def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     v_is_migrating_zk_broker = r.bool()
     n = r.carray_len()
-    v_log_dirs = [r.uuid() for _ in range(n)] if n else []
+    v_log_dirs = [r.uuid()] if n == 1 else [r.uuid() for _ in range(n)] if n else []
     v_previous_broker_epoch, = r.fixed_tags(_S_q)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch)
 

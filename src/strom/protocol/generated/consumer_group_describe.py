@@ -179,7 +179,7 @@ def _e_ConsumerGroupDescribeRequest_0(self: ConsumerGroupDescribeRequest, w: Wri
 
 def _d_ConsumerGroupDescribeRequest_0(r: Reader) -> ConsumerGroupDescribeRequest:
     n = r.carray_len()
-    v_group_ids = [r.cstring() for _ in range(n)] if n else []
+    v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_include_authorized_operations, = r.fixed_tags(_S_o)
     return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
@@ -196,7 +196,7 @@ def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ConsumerGro
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
@@ -209,7 +209,7 @@ def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeRes
 
 def _d_ConsumerGroupDescribeResponse_Assignment_0(r: Reader) -> ConsumerGroupDescribeResponse_Assignment:
     n = r.carray_len()
-    v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupDescribeResponse_Assignment(v_topic_partitions)
 
@@ -254,7 +254,7 @@ def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescrib
     v_client_id = r.cstring()
     v_client_host = r.cstring()
     n = r.carray_len()
-    v_subscribed_topic_names = [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
@@ -269,7 +269,7 @@ def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescrib
     v_client_id = r.cstring()
     v_client_host = r.cstring()
     n = r.carray_len()
-    v_subscribed_topic_names = [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
@@ -312,7 +312,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     n = r.carray_len()
-    v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
+    v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
     v_authorized_operations, = r.fixed_tags(_S_i)
     return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
@@ -324,7 +324,7 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     n = r.carray_len()
-    v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(n)] if n else []
+    v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(n)] if n else []
     v_authorized_operations, = r.fixed_tags(_S_i)
     return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
@@ -347,14 +347,14 @@ def _e_ConsumerGroupDescribeResponse_1(self: ConsumerGroupDescribeResponse, w: W
 def _d_ConsumerGroupDescribeResponse_0(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
 def _d_ConsumerGroupDescribeResponse_1(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(n)] if n else []
+    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 

@@ -157,7 +157,7 @@ def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartb
 def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatRequest_TopicPartitions:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions)
 
@@ -218,10 +218,10 @@ def _d_ConsumerGroupHeartbeatRequest_0(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, None, v_server_assignor, v_topic_partitions)
 
@@ -233,11 +233,11 @@ def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_subscribed_topic_regex, v_server_assignor, v_topic_partitions)
 
@@ -252,7 +252,7 @@ def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeart
 def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
@@ -265,7 +265,7 @@ def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatR
 
 def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse_Assignment:
     n = r.carray_len()
-    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions)
 

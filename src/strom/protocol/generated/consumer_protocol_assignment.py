@@ -69,7 +69,7 @@ def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignm
 def _d_ConsumerProtocolAssignment_TopicPartition_0(r: Reader) -> ConsumerProtocolAssignment_TopicPartition:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer) -> None:
@@ -81,7 +81,7 @@ def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer)
 
 def _d_ConsumerProtocolAssignment_0(r: Reader) -> ConsumerProtocolAssignment:
     n = r.array_len()
-    v_assigned_partitions = [_d_ConsumerProtocolAssignment_TopicPartition_0(r) for _ in range(n)] if n else []
+    v_assigned_partitions = [_d_ConsumerProtocolAssignment_TopicPartition_0(r)] if n == 1 else [_d_ConsumerProtocolAssignment_TopicPartition_0(r) for _ in range(n)] if n else []
     v_user_data = r.nbytes()
     return ConsumerProtocolAssignment(v_assigned_partitions, v_user_data)
 

@@ -81,7 +81,7 @@ def _d_ConsumerProtocolSubscription_TopicPartition_0(r: Reader) -> ConsumerProto
 def _d_ConsumerProtocolSubscription_TopicPartition_1(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return ConsumerProtocolSubscription_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolSubscription_0(self: ConsumerProtocolSubscription, w: Writer) -> None:
@@ -129,33 +129,33 @@ def _e_ConsumerProtocolSubscription_3(self: ConsumerProtocolSubscription, w: Wri
 
 def _d_ConsumerProtocolSubscription_0(r: Reader) -> ConsumerProtocolSubscription:
     n = r.array_len()
-    v_topics = [r.string() for _ in range(n)] if n else []
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
     return ConsumerProtocolSubscription(v_topics, v_user_data)
 
 def _d_ConsumerProtocolSubscription_1(r: Reader) -> ConsumerProtocolSubscription:
     n = r.array_len()
-    v_topics = [r.string() for _ in range(n)] if n else []
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
     n = r.array_len()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
     return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions)
 
 def _d_ConsumerProtocolSubscription_2(r: Reader) -> ConsumerProtocolSubscription:
     n = r.array_len()
-    v_topics = [r.string() for _ in range(n)] if n else []
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
     n = r.array_len()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
     v_generation_id = r.int32()
     return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id)
 
 def _d_ConsumerProtocolSubscription_3(r: Reader) -> ConsumerProtocolSubscription:
     n = r.array_len()
-    v_topics = [r.string() for _ in range(n)] if n else []
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
     n = r.array_len()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
     v_generation_id = r.int32()
     v_rack_id = r.nstring()
     return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, v_rack_id)

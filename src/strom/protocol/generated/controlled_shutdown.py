@@ -148,13 +148,13 @@ def _e_ControlledShutdownResponse_3(self: ControlledShutdownResponse, w: Writer)
 def _d_ControlledShutdownResponse_0(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_0(r) for _ in range(n)] if n else []
+    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_0(r)] if n == 1 else [_d_ControlledShutdownResponse_RemainingPartition_0(r) for _ in range(n)] if n else []
     return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
 def _d_ControlledShutdownResponse_3(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_3(r) for _ in range(n)] if n else []
+    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_3(r)] if n == 1 else [_d_ControlledShutdownResponse_RemainingPartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 

@@ -160,9 +160,9 @@ def _d_ControllerRegistrationRequest_0(r: Reader) -> ControllerRegistrationReque
     v_incarnation_id = r.uuid()
     v_zk_migration_ready = r.bool()
     n = r.carray_len()
-    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_features = [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
+    v_features = [_d_ControllerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features)
 

@@ -185,17 +185,17 @@ def _e_CreateAclsRequest_2(self: CreateAclsRequest, w: Writer) -> None:
 
 def _d_CreateAclsRequest_0(r: Reader) -> CreateAclsRequest:
     n = r.array_len()
-    v_creations = [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(n)] if n else []
+    v_creations = [_d_CreateAclsRequest_AclCreation_0(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(n)] if n else []
     return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_1(r: Reader) -> CreateAclsRequest:
     n = r.array_len()
-    v_creations = [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(n)] if n else []
+    v_creations = [_d_CreateAclsRequest_AclCreation_1(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(n)] if n else []
     return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_2(r: Reader) -> CreateAclsRequest:
     n = r.carray_len()
-    v_creations = [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(n)] if n else []
+    v_creations = [_d_CreateAclsRequest_AclCreation_2(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateAclsRequest(v_creations)
 
@@ -237,13 +237,13 @@ def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
 def _d_CreateAclsResponse_0(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r)] if n == 1 else [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(n)] if n else []
     return CreateAclsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreateAclsResponse_2(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r)] if n == 1 else [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateAclsResponse(v_throttle_time_ms, v_results)
 

@@ -158,13 +158,13 @@ def _e_CreateDelegationTokenRequest_3(self: CreateDelegationTokenRequest, w: Wri
 
 def _d_CreateDelegationTokenRequest_0(r: Reader) -> CreateDelegationTokenRequest:
     n = r.array_len()
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r) for _ in range(n)] if n else []
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r) for _ in range(n)] if n else []
     v_max_lifetime_ms = r.int64()
     return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_2(r: Reader) -> CreateDelegationTokenRequest:
     n = r.carray_len()
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
     v_max_lifetime_ms, = r.fixed_tags(_S_q)
     return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
@@ -172,7 +172,7 @@ def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest
     v_owner_principal_type = r.cnstring()
     v_owner_principal_name = r.cnstring()
     n = r.carray_len()
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
     v_max_lifetime_ms, = r.fixed_tags(_S_q)
     return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms)
 

@@ -141,12 +141,12 @@ def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(self: CreatePartitio
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     n = r.array_len()
-    v_broker_ids = [r.int32() for _ in range(n)] if n else []
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
     n = r.carray_len()
-    v_broker_ids = [r.int32() for _ in range(n)] if n else []
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
@@ -177,14 +177,14 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreateParti
     v_name = r.string()
     v_count = r.int32()
     n = r.narray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)] if n else []
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)] if n else []
     return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.cstring()
     v_count = r.int32()
     n = r.cnarray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)] if n else []
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
@@ -205,13 +205,13 @@ def _e_CreatePartitionsRequest_2(self: CreatePartitionsRequest, w: Writer) -> No
 
 def _d_CreatePartitionsRequest_0(r: Reader) -> CreatePartitionsRequest:
     n = r.array_len()
-    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
     return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
     n = r.carray_len()
-    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
     return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
@@ -257,13 +257,13 @@ def _e_CreatePartitionsResponse_2(self: CreatePartitionsResponse, w: Writer) -> 
 def _d_CreatePartitionsResponse_0(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r)] if n == 1 else [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r) for _ in range(n)] if n else []
     return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreatePartitionsResponse_2(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r)] if n == 1 else [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 

@@ -198,13 +198,13 @@ def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsReques
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     n = r.array_len()
-    v_broker_ids = [r.int32() for _ in range(n)] if n else []
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
     n = r.carray_len()
-    v_broker_ids = [r.int32() for _ in range(n)] if n else []
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
@@ -257,18 +257,18 @@ def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest_Cr
     v_name = r.string()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.array_len()
-    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(n)] if n else []
+    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(n)] if n else []
+    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(n)] if n else []
     return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
 def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.cstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.carray_len()
-    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(n)] if n else []
+    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(n)] if n else []
+    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
@@ -296,19 +296,19 @@ def _e_CreateTopicsRequest_5(self: CreateTopicsRequest, w: Writer) -> None:
 
 def _d_CreateTopicsRequest_0(r: Reader) -> CreateTopicsRequest:
     n = r.array_len()
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return CreateTopicsRequest(v_topics, v_timeout_ms)
 
 def _d_CreateTopicsRequest_1(r: Reader) -> CreateTopicsRequest:
     n = r.array_len()
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
     return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
     n = r.carray_len()
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
     return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
@@ -399,7 +399,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -417,7 +417,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -465,31 +465,31 @@ def _e_CreateTopicsResponse_7(self: CreateTopicsResponse, w: Writer) -> None:
 
 def _d_CreateTopicsResponse_0(r: Reader) -> CreateTopicsResponse:
     n = r.array_len()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_0(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_0(r) for _ in range(n)] if n else []
     return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_1(r: Reader) -> CreateTopicsResponse:
     n = r.array_len()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
     return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_2(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
     return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_5(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_7(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_7(r) for _ in range(n)] if n else []
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_7(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_7(r) for _ in range(n)] if n else []
     r.skip_tags()
     return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 

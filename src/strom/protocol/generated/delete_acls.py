@@ -217,17 +217,17 @@ def _e_DeleteAclsRequest_2(self: DeleteAclsRequest, w: Writer) -> None:
 
 def _d_DeleteAclsRequest_0(r: Reader) -> DeleteAclsRequest:
     n = r.array_len()
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_0(r) for _ in range(n)] if n else []
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_0(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_0(r) for _ in range(n)] if n else []
     return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_1(r: Reader) -> DeleteAclsRequest:
     n = r.array_len()
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_1(r) for _ in range(n)] if n else []
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_1(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_1(r) for _ in range(n)] if n else []
     return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_2(r: Reader) -> DeleteAclsRequest:
     n = r.carray_len()
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_2(r) for _ in range(n)] if n else []
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_2(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteAclsRequest(v_filters)
 
@@ -322,21 +322,21 @@ def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(r: Reader) -> DeleteAclsRespo
     v_error_code = r.int16()
     v_error_message = r.nstring()
     n = r.array_len()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(n)] if n else []
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(n)] if n else []
     return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     n = r.array_len()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(n)] if n else []
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(n)] if n else []
     return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(n)] if n else []
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
@@ -365,19 +365,19 @@ def _e_DeleteAclsResponse_2(self: DeleteAclsResponse, w: Writer) -> None:
 def _d_DeleteAclsResponse_0(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r) for _ in range(n)] if n else []
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r) for _ in range(n)] if n else []
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_1(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r) for _ in range(n)] if n else []
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r) for _ in range(n)] if n else []
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_2(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r) for _ in range(n)] if n else []
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 

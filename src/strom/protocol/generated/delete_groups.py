@@ -102,12 +102,12 @@ def _e_DeleteGroupsRequest_2(self: DeleteGroupsRequest, w: Writer) -> None:
 
 def _d_DeleteGroupsRequest_0(r: Reader) -> DeleteGroupsRequest:
     n = r.array_len()
-    v_groups_names = [r.string() for _ in range(n)] if n else []
+    v_groups_names = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     return DeleteGroupsRequest(v_groups_names)
 
 def _d_DeleteGroupsRequest_2(r: Reader) -> DeleteGroupsRequest:
     n = r.carray_len()
-    v_groups_names = [r.cstring() for _ in range(n)] if n else []
+    v_groups_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteGroupsRequest(v_groups_names)
 
@@ -148,13 +148,13 @@ def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
 def _d_DeleteGroupsResponse_0(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r)] if n == 1 else [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(n)] if n else []
     return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
 def _d_DeleteGroupsResponse_2(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r)] if n == 1 else [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 

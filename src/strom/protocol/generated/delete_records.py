@@ -173,13 +173,13 @@ def _e_DeleteRecordsRequest_DeleteRecordsTopic_2(self: DeleteRecordsRequest_Dele
 def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r) for _ in range(n)] if n else []
     return DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions)
 
 def _d_DeleteRecordsRequest_DeleteRecordsTopic_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions)
 
@@ -200,13 +200,13 @@ def _e_DeleteRecordsRequest_2(self: DeleteRecordsRequest, w: Writer) -> None:
 
 def _d_DeleteRecordsRequest_0(r: Reader) -> DeleteRecordsRequest:
     n = r.array_len()
-    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return DeleteRecordsRequest(v_topics, v_timeout_ms)
 
 def _d_DeleteRecordsRequest_2(r: Reader) -> DeleteRecordsRequest:
     n = r.carray_len()
-    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r) for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteRecordsRequest(v_topics, v_timeout_ms)
 
@@ -243,13 +243,13 @@ def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(self: DeleteRecordsRespo
 def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r) for _ in range(n)] if n else []
     return DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions)
 
 def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions)
 
@@ -271,13 +271,13 @@ def _e_DeleteRecordsResponse_2(self: DeleteRecordsResponse, w: Writer) -> None:
 def _d_DeleteRecordsResponse_0(r: Reader) -> DeleteRecordsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r) for _ in range(n)] if n else []
     return DeleteRecordsResponse(v_throttle_time_ms, v_topics)
 
 def _d_DeleteRecordsResponse_2(r: Reader) -> DeleteRecordsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteRecordsResponse(v_throttle_time_ms, v_topics)
 

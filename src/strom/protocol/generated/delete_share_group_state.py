@@ -155,7 +155,7 @@ def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStat
 def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareGroupStateRequest_DeleteStateData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions)
 
@@ -170,7 +170,7 @@ def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Wri
 def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r)] if n == 1 else [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateRequest(v_group_id, v_topics)
 
@@ -196,7 +196,7 @@ def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupS
 def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteShareGroupStateResponse_DeleteStateResult:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions)
 
@@ -209,7 +209,7 @@ def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: W
 
 def _d_DeleteShareGroupStateResponse_0(r: Reader) -> DeleteShareGroupStateResponse:
     n = r.carray_len()
-    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r)] if n == 1 else [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteShareGroupStateResponse(v_results)
 

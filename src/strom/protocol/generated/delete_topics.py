@@ -161,19 +161,19 @@ def _e_DeleteTopicsRequest_6(self: DeleteTopicsRequest, w: Writer) -> None:
 
 def _d_DeleteTopicsRequest_0(r: Reader) -> DeleteTopicsRequest:
     n = r.array_len()
-    v_topic_names = [r.string() for _ in range(n)] if n else []
+    v_topic_names = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_4(r: Reader) -> DeleteTopicsRequest:
     n = r.carray_len()
-    v_topic_names = [r.cstring() for _ in range(n)] if n else []
+    v_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_6(r: Reader) -> DeleteTopicsRequest:
     n = r.carray_len()
-    v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r)] if n == 1 else [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteTopicsRequest(v_topics, DEFAULT, v_timeout_ms)
 
@@ -263,33 +263,33 @@ def _e_DeleteTopicsResponse_6(self: DeleteTopicsResponse, w: Writer) -> None:
 
 def _d_DeleteTopicsResponse_0(r: Reader) -> DeleteTopicsResponse:
     n = r.array_len()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
     return DeleteTopicsResponse(0, v_responses)
 
 def _d_DeleteTopicsResponse_1(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_4(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_4(r) for _ in range(n)] if n else []
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_4(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_5(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_5(r) for _ in range(n)] if n else []
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_5(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_6(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_6(r) for _ in range(n)] if n else []
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_6(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 

@@ -231,7 +231,7 @@ def _d_DescribeAclsResponse_DescribeAclsResource_0(r: Reader) -> DescribeAclsRes
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
+    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
     return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, 3, v_acls)
 
 def _d_DescribeAclsResponse_DescribeAclsResource_1(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
@@ -239,7 +239,7 @@ def _d_DescribeAclsResponse_DescribeAclsResource_1(r: Reader) -> DescribeAclsRes
     v_resource_name = r.string()
     v_pattern_type = r.int8()
     n = r.array_len()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
+    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
     return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls)
 
 def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
@@ -247,7 +247,7 @@ def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsRes
     v_resource_name = r.cstring()
     v_pattern_type = r.int8()
     n = r.carray_len()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_2(r) for _ in range(n)] if n else []
+    v_acls = [_d_DescribeAclsResponse_AclDescription_2(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls)
 
@@ -280,21 +280,21 @@ def _d_DescribeAclsResponse_0(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.array_len()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_0(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_0(r) for _ in range(n)] if n else []
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
 def _d_DescribeAclsResponse_1(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.array_len()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_1(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_1(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_1(r) for _ in range(n)] if n else []
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
 def _d_DescribeAclsResponse_2(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_2(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_2(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 

@@ -185,13 +185,13 @@ def _e_DescribeClientQuotasRequest_1(self: DescribeClientQuotasRequest, w: Write
 
 def _d_DescribeClientQuotasRequest_0(r: Reader) -> DescribeClientQuotasRequest:
     n = r.array_len()
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(n)] if n else []
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r)] if n == 1 else [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(n)] if n else []
     v_strict = r.bool()
     return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _d_DescribeClientQuotasRequest_1(r: Reader) -> DescribeClientQuotasRequest:
     n = r.carray_len()
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(n)] if n else []
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r)] if n == 1 else [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(n)] if n else []
     v_strict, = r.fixed_tags(_S_o)
     return DescribeClientQuotasRequest(v_components, v_strict)
 
@@ -257,16 +257,16 @@ def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasRespon
 
 def _d_DescribeClientQuotasResponse_EntryData_0(r: Reader) -> DescribeClientQuotasResponse_EntryData:
     n = r.array_len()
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(n)] if n else []
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(n)] if n else []
     return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
 def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuotasResponse_EntryData:
     n = r.carray_len()
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(n)] if n else []
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
@@ -297,14 +297,14 @@ def _d_DescribeClientQuotasResponse_0(r: Reader) -> DescribeClientQuotasResponse
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.narray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 
 def _d_DescribeClientQuotasResponse_1(r: Reader) -> DescribeClientQuotasResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.cnarray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 

@@ -167,7 +167,7 @@ def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
     v_cluster_id = r.cstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
+    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
@@ -178,7 +178,7 @@ def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_cluster_id = r.cstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
+    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 

@@ -191,14 +191,14 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeCo
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.narray_len()
-    v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)] if n else []
+    v_configuration_keys = None if n < 0 else [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.cnarray_len()
-    v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
+    v_configuration_keys = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
@@ -232,24 +232,24 @@ def _e_DescribeConfigsRequest_4(self: DescribeConfigsRequest, w: Writer) -> None
 
 def _d_DescribeConfigsRequest_0(r: Reader) -> DescribeConfigsRequest:
     n = r.array_len()
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
     return DescribeConfigsRequest(v_resources)
 
 def _d_DescribeConfigsRequest_1(r: Reader) -> DescribeConfigsRequest:
     n = r.array_len()
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
     v_include_synonyms = r.bool()
     return DescribeConfigsRequest(v_resources, v_include_synonyms)
 
 def _d_DescribeConfigsRequest_3(r: Reader) -> DescribeConfigsRequest:
     n = r.array_len()
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
     v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
     return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
     n = r.carray_len()
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(n)] if n else []
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(n)] if n else []
     v_include_synonyms, v_include_documentation = r.fixed_tags(_S_oo)
     return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
@@ -330,7 +330,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> Des
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     n = r.array_len()
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
@@ -338,7 +338,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> Des
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     n = r.array_len()
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
     v_config_type = r.int8()
     v_documentation = r.nstring()
     return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation)
@@ -348,7 +348,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> Des
     v_value = r.cnstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
     n = r.carray_len()
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r) for _ in range(n)] if n else []
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r) for _ in range(n)] if n else []
     v_config_type = r.int8()
     v_documentation = r.cnstring()
     r.skip_tags()
@@ -401,7 +401,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_0(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(n)] if n else []
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
@@ -410,7 +410,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(n)] if n else []
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
@@ -419,7 +419,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(n)] if n else []
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
@@ -428,7 +428,7 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeCon
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.carray_len()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(n)] if n else []
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
@@ -464,25 +464,25 @@ def _e_DescribeConfigsResponse_4(self: DescribeConfigsResponse, w: Writer) -> No
 def _d_DescribeConfigsResponse_0(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_1(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_3(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r) for _ in range(n)] if n else []
     return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_4(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 

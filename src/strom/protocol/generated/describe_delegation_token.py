@@ -179,12 +179,12 @@ def _e_DescribeDelegationTokenRequest_2(self: DescribeDelegationTokenRequest, w:
 
 def _d_DescribeDelegationTokenRequest_0(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.narray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)] if n else []
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r)] if n == 1 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)] if n else []
     return DescribeDelegationTokenRequest(v_owners)
 
 def _d_DescribeDelegationTokenRequest_2(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.cnarray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)] if n else []
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r)] if n == 1 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenRequest(v_owners)
 
@@ -252,7 +252,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> 
     v_token_id = r.string()
     v_hmac = r.bytes_()
     n = r.array_len()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(n)] if n else []
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(n)] if n else []
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
@@ -262,7 +262,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> 
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     n = r.carray_len()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
@@ -275,7 +275,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
     n = r.carray_len()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
@@ -308,21 +308,21 @@ def _e_DescribeDelegationTokenResponse_3(self: DescribeDelegationTokenResponse, 
 def _d_DescribeDelegationTokenResponse_0(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(n)] if n else []
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_2(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(n)] if n else []
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(n)] if n else []
     v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(n)] if n else []
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(n)] if n else []
     v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 

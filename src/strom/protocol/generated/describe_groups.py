@@ -146,18 +146,18 @@ def _e_DescribeGroupsRequest_5(self: DescribeGroupsRequest, w: Writer) -> None:
 
 def _d_DescribeGroupsRequest_0(r: Reader) -> DescribeGroupsRequest:
     n = r.array_len()
-    v_groups = [r.string() for _ in range(n)] if n else []
+    v_groups = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     return DescribeGroupsRequest(v_groups)
 
 def _d_DescribeGroupsRequest_3(r: Reader) -> DescribeGroupsRequest:
     n = r.array_len()
-    v_groups = [r.string() for _ in range(n)] if n else []
+    v_groups = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_include_authorized_operations = r.bool()
     return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _d_DescribeGroupsRequest_5(r: Reader) -> DescribeGroupsRequest:
     n = r.carray_len()
-    v_groups = [r.cstring() for _ in range(n)] if n else []
+    v_groups = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_include_authorized_operations, = r.fixed_tags(_S_o)
     return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
@@ -267,7 +267,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsRespo
     v_protocol_type = r.string()
     v_protocol_data = r.string()
     n = r.array_len()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members)
 
 def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
@@ -277,7 +277,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsRespo
     v_protocol_type = r.string()
     v_protocol_data = r.string()
     n = r.array_len()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
     v_authorized_operations = r.int32()
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
@@ -288,7 +288,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsRespo
     v_protocol_type = r.string()
     v_protocol_data = r.string()
     n = r.array_len()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(n)] if n else []
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(n)] if n else []
     v_authorized_operations = r.int32()
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
@@ -299,7 +299,7 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsRespo
     v_protocol_type = r.cstring()
     v_protocol_data = r.cstring()
     n = r.carray_len()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(n)] if n else []
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(n)] if n else []
     v_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
@@ -340,31 +340,31 @@ def _e_DescribeGroupsResponse_5(self: DescribeGroupsResponse, w: Writer) -> None
 
 def _d_DescribeGroupsResponse_0(r: Reader) -> DescribeGroupsResponse:
     n = r.array_len()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     return DescribeGroupsResponse(0, v_groups)
 
 def _d_DescribeGroupsResponse_1(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_3(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_3(r) for _ in range(n)] if n else []
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_3(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_3(r) for _ in range(n)] if n else []
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_4(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_4(r) for _ in range(n)] if n else []
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_4(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_4(r) for _ in range(n)] if n else []
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_5(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_5(r) for _ in range(n)] if n else []
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_5(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 

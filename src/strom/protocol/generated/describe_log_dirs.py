@@ -166,13 +166,13 @@ def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequ
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
@@ -197,12 +197,12 @@ def _e_DescribeLogDirsRequest_2(self: DescribeLogDirsRequest, w: Writer) -> None
 
 def _d_DescribeLogDirsRequest_0(r: Reader) -> DescribeLogDirsRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r)] if n == 1 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)] if n else []
     return DescribeLogDirsRequest(v_topics)
 
 def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r)] if n == 1 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsRequest(v_topics)
 
@@ -239,13 +239,13 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsRespo
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(n)] if n else []
     return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
@@ -280,14 +280,14 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLog
     v_error_code = r.int16()
     v_log_dir = r.string()
     n = r.array_len()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(n)] if n else []
     return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
@@ -295,7 +295,7 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLog
     v_error_code = r.int16()
     v_log_dir = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
     v_total_bytes, v_usable_bytes = r.fixed_tags(_S_qq)
     return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes)
 
@@ -333,27 +333,27 @@ def _e_DescribeLogDirsResponse_4(self: DescribeLogDirsResponse, w: Writer) -> No
 def _d_DescribeLogDirsResponse_0(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r) for _ in range(n)] if n else []
     return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_2(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_3(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
 def _d_DescribeLogDirsResponse_4(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 

@@ -159,7 +159,7 @@ def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest_To
 def _d_DescribeProducersRequest_TopicRequest_0(r: Reader) -> DescribeProducersRequest_TopicRequest:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes)
 
@@ -172,7 +172,7 @@ def _e_DescribeProducersRequest_0(self: DescribeProducersRequest, w: Writer) -> 
 
 def _d_DescribeProducersRequest_0(r: Reader) -> DescribeProducersRequest:
     n = r.carray_len()
-    v_topics = [_d_DescribeProducersRequest_TopicRequest_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeProducersRequest_TopicRequest_0(r)] if n == 1 else [_d_DescribeProducersRequest_TopicRequest_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeProducersRequest(v_topics)
 
@@ -197,7 +197,7 @@ def _d_DescribeProducersResponse_PartitionResponse_0(r: Reader) -> DescribeProdu
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(n)] if n else []
+    v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r)] if n == 1 else [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers)
 
@@ -212,7 +212,7 @@ def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse
 def _d_DescribeProducersResponse_TopicResponse_0(r: Reader) -> DescribeProducersResponse_TopicResponse:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeProducersResponse_PartitionResponse_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeProducersResponse_PartitionResponse_0(r)] if n == 1 else [_d_DescribeProducersResponse_PartitionResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeProducersResponse_TopicResponse(v_name, v_partitions)
 
@@ -227,7 +227,7 @@ def _e_DescribeProducersResponse_0(self: DescribeProducersResponse, w: Writer) -
 def _d_DescribeProducersResponse_0(r: Reader) -> DescribeProducersResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_DescribeProducersResponse_TopicResponse_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeProducersResponse_TopicResponse_0(r)] if n == 1 else [_d_DescribeProducersResponse_TopicResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeProducersResponse(v_throttle_time_ms, v_topics)
 

@@ -225,7 +225,7 @@ def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, 
 def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r)] if n == 1 else [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions)
 
@@ -238,7 +238,7 @@ def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
 
 def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
     n = r.carray_len()
-    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r)] if n == 1 else [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumRequest(v_topics)
 
@@ -311,18 +311,18 @@ def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse_Parti
 def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     n = r.carray_len()
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
     n = r.carray_len()
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
@@ -331,9 +331,9 @@ def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumRespon
     v_error_message = r.cnstring()
     v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_iiq)
     n = r.carray_len()
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
@@ -364,21 +364,21 @@ def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse_TopicData
 def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
@@ -419,7 +419,7 @@ def _d_DescribeQuorumResponse_Node_0(r: Reader) -> DescribeQuorumResponse_Node:
 def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse_Node:
     v_node_id = r.int32()
     n = r.carray_len()
-    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(n)] if n else []
+    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r)] if n == 1 else [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse_Node(v_node_id, v_listeners)
 
@@ -455,14 +455,14 @@ def _e_DescribeQuorumResponse_2(self: DescribeQuorumResponse, w: Writer) -> None
 def _d_DescribeQuorumResponse_0(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_1(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, '', v_topics)
 
@@ -470,9 +470,9 @@ def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_nodes = [_d_DescribeQuorumResponse_Node_2(r) for _ in range(n)] if n else []
+    v_nodes = [_d_DescribeQuorumResponse_Node_2(r)] if n == 1 else [_d_DescribeQuorumResponse_Node_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes)
 

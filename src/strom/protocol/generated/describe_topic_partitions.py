@@ -212,7 +212,7 @@ def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w:
 
 def _d_DescribeTopicPartitionsRequest_0(r: Reader) -> DescribeTopicPartitionsRequest:
     n = r.carray_len()
-    v_topics = [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r)] if n == 1 else [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r) for _ in range(n)] if n else []
     v_response_partition_limit = r.int32()
     v_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsRequest_Cursor_0(r)
     r.skip_tags()
@@ -251,15 +251,15 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
 def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r: Reader) -> DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     n = r.carray_len()
-    v_replica_nodes = [r.int32() for _ in range(n)] if n else []
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_isr_nodes = [r.int32() for _ in range(n)] if n else []
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_eligible_leader_replicas = None if n < 0 else [r.int32() for _ in range(n)] if n else []
+    v_eligible_leader_replicas = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)] if n else []
+    v_last_known_elr = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas)
 
@@ -281,7 +281,7 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r:
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
     n = r.carray_len()
-    v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r)] if n == 1 else [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(n)] if n else []
     v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
@@ -311,7 +311,7 @@ def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, 
 def _d_DescribeTopicPartitionsResponse_0(r: Reader) -> DescribeTopicPartitionsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r)] if n == 1 else [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r) for _ in range(n)] if n else []
     v_next_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsResponse_Cursor_0(r)
     r.skip_tags()
     return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor)

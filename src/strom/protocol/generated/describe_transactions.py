@@ -124,7 +124,7 @@ def _e_DescribeTransactionsRequest_0(self: DescribeTransactionsRequest, w: Write
 
 def _d_DescribeTransactionsRequest_0(r: Reader) -> DescribeTransactionsRequest:
     n = r.carray_len()
-    v_transactional_ids = [r.cstring() for _ in range(n)] if n else []
+    v_transactional_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeTransactionsRequest(v_transactional_ids)
 
@@ -139,7 +139,7 @@ def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsRespon
 def _d_DescribeTransactionsResponse_TopicData_0(r: Reader) -> DescribeTransactionsResponse_TopicData:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeTransactionsResponse_TopicData(v_topic, v_partitions)
 
@@ -160,7 +160,7 @@ def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTra
     v_transaction_state = r.cstring()
     v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqqh)
     n = r.carray_len()
-    v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r)] if n == 1 else [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics)
 
@@ -175,7 +175,7 @@ def _e_DescribeTransactionsResponse_0(self: DescribeTransactionsResponse, w: Wri
 def _d_DescribeTransactionsResponse_0(r: Reader) -> DescribeTransactionsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_transaction_states = [_d_DescribeTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
+    v_transaction_states = [_d_DescribeTransactionsResponse_TransactionState_0(r)] if n == 1 else [_d_DescribeTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states)
 

@@ -147,7 +147,7 @@ def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsR
 
 def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCredentialsRequest:
     n = r.cnarray_len()
-    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)] if n else []
+    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsRequest(v_users)
 
@@ -174,7 +174,7 @@ def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(n)] if n else []
+    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos)
 
@@ -191,7 +191,7 @@ def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCre
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 

@@ -146,13 +146,13 @@ def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest_TopicPart
 def _d_ElectLeadersRequest_TopicPartitions_0(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
 def _d_ElectLeadersRequest_TopicPartitions_2(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
@@ -191,21 +191,21 @@ def _e_ElectLeadersRequest_2(self: ElectLeadersRequest, w: Writer) -> None:
 
 def _d_ElectLeadersRequest_0(r: Reader) -> ElectLeadersRequest:
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return ElectLeadersRequest(0, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_1(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)] if n else []
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
@@ -247,13 +247,13 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse_R
 def _d_ElectLeadersResponse_ReplicaElectionResult_0(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.string()
     n = r.array_len()
-    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
 def _d_ElectLeadersResponse_ReplicaElectionResult_2(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(n)] if n else []
+    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r)] if n == 1 else [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
@@ -282,19 +282,19 @@ def _e_ElectLeadersResponse_2(self: ElectLeadersResponse, w: Writer) -> None:
 def _d_ElectLeadersResponse_0(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
     return ElectLeadersResponse(v_throttle_time_ms, 0, v_replica_election_results)
 
 def _d_ElectLeadersResponse_1(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.array_len()
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
     return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
 def _d_ElectLeadersResponse_2(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(n)] if n else []
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 

@@ -239,13 +239,13 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_Partiti
 def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     n = r.array_len()
-    v_preferred_successors = [r.int32() for _ in range(n)] if n else []
+    v_preferred_successors = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors)
 
 def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
     n = r.carray_len()
-    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(n)] if n else []
+    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, DEFAULT, v_preferred_candidates)
 
@@ -267,13 +267,13 @@ def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest_TopicData, 
 def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r)] if n == 1 else [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
@@ -317,15 +317,15 @@ def _e_EndQuorumEpochRequest_1(self: EndQuorumEpochRequest, w: Writer) -> None:
 def _d_EndQuorumEpochRequest_0(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.nstring()
     n = r.array_len()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r)] if n == 1 else [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochRequest(v_cluster_id, v_topics)
 
 def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
+    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints)
 
@@ -362,13 +362,13 @@ def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse_TopicData
 def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r)] if n == 1 else [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r)] if n == 1 else [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
@@ -418,20 +418,20 @@ def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None
 def _d_EndQuorumEpochResponse_0(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r)] if n == 1 else [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
     return EndQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r)] if n == 1 else [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s)] if n == 1 else [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)

@@ -435,39 +435,39 @@ def _e_FetchRequest_FetchTopic_17(self: FetchRequest_FetchTopic, w: Writer) -> N
 def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_0(r)] if n == 1 else [_d_FetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_5(r)] if n == 1 else [_d_FetchRequest_FetchPartition_5(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_9(r)] if n == 1 else [_d_FetchRequest_FetchPartition_9(r) for _ in range(n)] if n else []
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r)] if n == 1 else [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r)] if n == 1 else [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchRequest_FetchPartition_17(r)] if n == 1 else [_d_FetchRequest_FetchPartition_17(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
@@ -503,20 +503,20 @@ def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
 def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return FetchRequest_ForgottenTopic('', v_topic_id, v_partitions)
 
@@ -675,58 +675,58 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
 def _d_FetchRequest_0(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes = r.fixed(_S_iii)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, 2147483647, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_3(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_4(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_5(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_5(r)] if n == 1 else [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_7(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_5(r)] if n == 1 else [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_9(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_9(r)] if n == 1 else [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_11(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     n = r.array_len()
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_9(r)] if n == 1 else [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     v_rack_id = r.string()
     return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     n = r.carray_len()
-    v_topics = [_d_FetchRequest_FetchTopic_12(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_12(r)] if n == 1 else [_d_FetchRequest_FetchTopic_12(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
@@ -741,9 +741,9 @@ def _d_FetchRequest_12(r: Reader) -> FetchRequest:
 def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
     n = r.carray_len()
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_13(r)] if n == 1 else [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
@@ -758,9 +758,9 @@ def _d_FetchRequest_13(r: Reader) -> FetchRequest:
 def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
     n = r.carray_len()
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_13(r)] if n == 1 else [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
@@ -779,9 +779,9 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
 def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
     n = r.carray_len()
-    v_topics = [_d_FetchRequest_FetchTopic_17(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchRequest_FetchTopic_17(r)] if n == 1 else [_d_FetchRequest_FetchTopic_17(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
@@ -936,21 +936,21 @@ def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
 def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, -1, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.records()
     return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, v_preferred_read_replica, v_records)
@@ -958,7 +958,7 @@ def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
 def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.cnarray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)] if n else []
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.crecords()
     v_diverging_epoch: FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
@@ -1026,38 +1026,38 @@ def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse_FetchableTopi
 def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_0(r)] if n == 1 else [_d_FetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_4(r)] if n == 1 else [_d_FetchResponse_PartitionData_4(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_5(r)] if n == 1 else [_d_FetchResponse_PartitionData_5(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_11(r)] if n == 1 else [_d_FetchResponse_PartitionData_11(r) for _ in range(n)] if n else []
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_12(r)] if n == 1 else [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchResponse_PartitionData_12(r)] if n == 1 else [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions)
 
@@ -1166,64 +1166,64 @@ def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
 
 def _d_FetchResponse_0(r: Reader) -> FetchResponse:
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
     return FetchResponse(0, 0, 0, v_responses)
 
 def _d_FetchResponse_1(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_4(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_5(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_7(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_11(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     n = r.array_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(n)] if n else []
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_12(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     n = r.carray_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_13(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     n = r.carray_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
     n = r.carray_len()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s)] if n == 1 else [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints)

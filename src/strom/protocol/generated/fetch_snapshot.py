@@ -294,14 +294,14 @@ def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest_TopicSnap
 def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r)] if n == 1 else [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
@@ -338,7 +338,7 @@ def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
 def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
     n = r.carray_len()
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -352,7 +352,7 @@ def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
 def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
     n = r.carray_len()
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r)] if n == 1 else [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
@@ -419,7 +419,7 @@ def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSn
 def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse_TopicSnapshot:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions)
 
@@ -471,21 +471,21 @@ def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
 def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s)] if n == 1 else [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints)

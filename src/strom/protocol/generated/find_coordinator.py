@@ -146,7 +146,7 @@ def _d_FindCoordinatorRequest_3(r: Reader) -> FindCoordinatorRequest:
 def _d_FindCoordinatorRequest_4(r: Reader) -> FindCoordinatorRequest:
     v_key_type = r.int8()
     n = r.carray_len()
-    v_coordinator_keys = [r.cstring() for _ in range(n)] if n else []
+    v_coordinator_keys = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return FindCoordinatorRequest('', v_key_type, v_coordinator_keys)
 
@@ -233,7 +233,7 @@ def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
 def _d_FindCoordinatorResponse_4(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_coordinators = [_d_FindCoordinatorResponse_Coordinator_4(r) for _ in range(n)] if n else []
+    v_coordinators = [_d_FindCoordinatorResponse_Coordinator_4(r)] if n == 1 else [_d_FindCoordinatorResponse_Coordinator_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators)
 

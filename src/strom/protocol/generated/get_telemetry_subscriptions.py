@@ -113,10 +113,10 @@ def _d_GetTelemetrySubscriptionsResponse_0(r: Reader) -> GetTelemetrySubscriptio
     v_client_instance_id = r.uuid()
     v_subscription_id = r.int32()
     n = r.carray_len()
-    v_accepted_compression_types = [r.int8() for _ in range(n)] if n else []
+    v_accepted_compression_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality = r.fixed(_S_iio)
     n = r.carray_len()
-    v_requested_metrics = [r.cstring() for _ in range(n)] if n else []
+    v_requested_metrics = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics)
 

@@ -175,14 +175,14 @@ def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> Incre
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.array_len()
-    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
+    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
     return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.carray_len()
-    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(n)] if n else []
+    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
@@ -203,13 +203,13 @@ def _e_IncrementalAlterConfigsRequest_1(self: IncrementalAlterConfigsRequest, w:
 
 def _d_IncrementalAlterConfigsRequest_0(r: Reader) -> IncrementalAlterConfigsRequest:
     n = r.array_len()
-    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
+    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
     return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_IncrementalAlterConfigsRequest_1(r: Reader) -> IncrementalAlterConfigsRequest:
     n = r.carray_len()
-    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(n)] if n else []
+    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(n)] if n else []
     v_validate_only, = r.fixed_tags(_S_o)
     return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
@@ -259,13 +259,13 @@ def _e_IncrementalAlterConfigsResponse_1(self: IncrementalAlterConfigsResponse, 
 def _d_IncrementalAlterConfigsResponse_0(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r)] if n == 1 else [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
     return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_IncrementalAlterConfigsResponse_1(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r) for _ in range(n)] if n else []
+    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r)] if n == 1 else [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 

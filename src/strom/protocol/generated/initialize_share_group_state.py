@@ -159,7 +159,7 @@ def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeSh
 def _d_InitializeShareGroupStateRequest_InitializeStateData_0(r: Reader) -> InitializeShareGroupStateRequest_InitializeStateData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions)
 
@@ -174,7 +174,7 @@ def _e_InitializeShareGroupStateRequest_0(self: InitializeShareGroupStateRequest
 def _d_InitializeShareGroupStateRequest_0(r: Reader) -> InitializeShareGroupStateRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r)] if n == 1 else [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateRequest(v_group_id, v_topics)
 
@@ -200,7 +200,7 @@ def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: Initializ
 def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(r: Reader) -> InitializeShareGroupStateResponse_InitializeStateResult:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions)
 
@@ -213,7 +213,7 @@ def _e_InitializeShareGroupStateResponse_0(self: InitializeShareGroupStateRespon
 
 def _d_InitializeShareGroupStateResponse_0(r: Reader) -> InitializeShareGroupStateResponse:
     n = r.carray_len()
-    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r)] if n == 1 else [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return InitializeShareGroupStateResponse(v_results)
 

@@ -216,7 +216,7 @@ def _d_JoinGroupRequest_0(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_protocol_type = r.string()
     n = r.array_len()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, -1, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
@@ -225,7 +225,7 @@ def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_protocol_type = r.string()
     n = r.array_len()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
@@ -235,7 +235,7 @@ def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_group_instance_id = r.nstring()
     v_protocol_type = r.string()
     n = r.array_len()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
@@ -245,7 +245,7 @@ def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
     n = r.carray_len()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
@@ -256,7 +256,7 @@ def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
     n = r.carray_len()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     v_reason = r.cnstring()
     r.skip_tags()
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason)
@@ -366,7 +366,7 @@ def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     n = r.array_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
     return JoinGroupResponse(0, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
@@ -375,7 +375,7 @@ def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     n = r.array_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
@@ -384,7 +384,7 @@ def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     v_leader = r.string()
     v_member_id = r.string()
     n = r.array_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(n)] if n else []
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
@@ -393,7 +393,7 @@ def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     v_leader = r.cstring()
     v_member_id = r.cstring()
     n = r.carray_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
@@ -404,7 +404,7 @@ def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_leader = r.cstring()
     v_member_id = r.cstring()
     n = r.carray_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members)
 
@@ -416,7 +416,7 @@ def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_skip_assignment = r.bool()
     v_member_id = r.cstring()
     n = r.carray_len()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members)
 

@@ -303,72 +303,72 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndI
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.carray_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.carray_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new, = r.fixed_tags(_S_o)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.carray_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
     n = r.carray_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new, v_leader_recovery_state = r.fixed_tags(_S_ob)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state)
 
@@ -421,19 +421,19 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(r: Reader) -> LeaderAndIsrRe
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
@@ -441,7 +441,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r: Reader) -> LeaderAndIsrRe
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
@@ -449,7 +449,7 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r: Reader) -> LeaderAndIsrRe
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
@@ -571,68 +571,68 @@ def _e_LeaderAndIsrRequest_7(self: LeaderAndIsrRequest, w: Writer) -> None:
 def _d_LeaderAndIsrRequest_0(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_1(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_2(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.array_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_3(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.array_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_4(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.carray_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_5(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
     n = r.carray_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_6(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
     n = r.carray_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_ioiqb)
     n = r.carray_len()
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
@@ -687,7 +687,7 @@ def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(r: Reader) -> LeaderAndIsrR
 def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(n)] if n else []
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors)
 
@@ -717,20 +717,20 @@ def _e_LeaderAndIsrResponse_5(self: LeaderAndIsrResponse, w: Writer) -> None:
 def _d_LeaderAndIsrResponse_0(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(n)] if n else []
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(n)] if n else []
     return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_4(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(n)] if n else []
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_5(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderAndIsrResponse(v_error_code, DEFAULT, v_topics)
 

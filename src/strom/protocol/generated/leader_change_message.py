@@ -109,18 +109,18 @@ def _e_LeaderChangeMessage_1(self: LeaderChangeMessage, w: Writer) -> None:
 def _d_LeaderChangeMessage_0(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
     n = r.carray_len()
-    v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
+    v_voters = [_d_LeaderChangeMessage_Voter_0(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
     n = r.carray_len()
-    v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
+    v_voters = [_d_LeaderChangeMessage_Voter_1(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 

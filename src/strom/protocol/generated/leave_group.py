@@ -188,20 +188,20 @@ def _d_LeaveGroupRequest_0(r: Reader) -> LeaveGroupRequest:
 def _d_LeaveGroupRequest_3(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
     n = r.array_len()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(n)] if n else []
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(n)] if n else []
     return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_4(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(n)] if n else []
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_5(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(n)] if n else []
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupRequest(v_group_id, '', v_members)
 
@@ -266,13 +266,13 @@ def _d_LeaveGroupResponse_1(r: Reader) -> LeaveGroupResponse:
 def _d_LeaveGroupResponse_3(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.array_len()
-    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(n)] if n else []
+    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r)] if n == 1 else [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(n)] if n else []
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
 def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(n)] if n else []
+    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r)] if n == 1 else [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 

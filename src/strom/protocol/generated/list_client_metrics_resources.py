@@ -110,7 +110,7 @@ def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResp
 def _d_ListClientMetricsResourcesResponse_0(r: Reader) -> ListClientMetricsResourcesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(n)] if n else []
+    v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r)] if n == 1 else [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources)
 

@@ -128,15 +128,15 @@ def _d_ListGroupsRequest_3(r: Reader) -> ListGroupsRequest:
 
 def _d_ListGroupsRequest_4(r: Reader) -> ListGroupsRequest:
     n = r.carray_len()
-    v_states_filter = [r.cstring() for _ in range(n)] if n else []
+    v_states_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsRequest(v_states_filter)
 
 def _d_ListGroupsRequest_5(r: Reader) -> ListGroupsRequest:
     n = r.carray_len()
-    v_states_filter = [r.cstring() for _ in range(n)] if n else []
+    v_states_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_types_filter = [r.cstring() for _ in range(n)] if n else []
+    v_types_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsRequest(v_states_filter, v_types_filter)
 
@@ -229,33 +229,33 @@ def _e_ListGroupsResponse_5(self: ListGroupsResponse, w: Writer) -> None:
 def _d_ListGroupsResponse_0(r: Reader) -> ListGroupsResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
     return ListGroupsResponse(0, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_1(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.array_len()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_3(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(n)] if n else []
+    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_4(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(n)] if n else []
+    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(n)] if n else []
+    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 

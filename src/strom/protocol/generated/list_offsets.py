@@ -215,25 +215,25 @@ def _e_ListOffsetsRequest_ListOffsetsTopic_6(self: ListOffsetsRequest_ListOffset
 def _d_ListOffsetsRequest_ListOffsetsTopic_0(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_0(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_0(r) for _ in range(n)] if n else []
     return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_1(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_1(r) for _ in range(n)] if n else []
     return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_4(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_4(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_4(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_4(r) for _ in range(n)] if n else []
     return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_6(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_6(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
@@ -285,38 +285,38 @@ def _e_ListOffsetsRequest_10(self: ListOffsetsRequest, w: Writer) -> None:
 def _d_ListOffsetsRequest_0(r: Reader) -> ListOffsetsRequest:
     v_replica_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_0(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_0(r) for _ in range(n)] if n else []
     return ListOffsetsRequest(v_replica_id, 0, v_topics)
 
 def _d_ListOffsetsRequest_1(r: Reader) -> ListOffsetsRequest:
     v_replica_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
     return ListOffsetsRequest(v_replica_id, 0, v_topics)
 
 def _d_ListOffsetsRequest_2(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
     n = r.array_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_4(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
     n = r.array_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_4(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_4(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_4(r) for _ in range(n)] if n else []
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_6(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
     n = r.carray_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_10(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
     n = r.carray_len()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
     v_timeout_ms, = r.fixed_tags(_S_i)
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, v_timeout_ms)
 
@@ -340,7 +340,7 @@ def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(self: ListOffsetsRespo
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     n = r.array_len()
-    v_old_style_offsets = [r.int64() for _ in range(n)] if n else []
+    v_old_style_offsets = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
     return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, v_old_style_offsets)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
@@ -387,25 +387,25 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(self: ListOffsetsResponse_
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r) for _ in range(n)] if n else []
     return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r) for _ in range(n)] if n else []
     return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r) for _ in range(n)] if n else []
     return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
@@ -445,30 +445,30 @@ def _e_ListOffsetsResponse_6(self: ListOffsetsResponse, w: Writer) -> None:
 
 def _d_ListOffsetsResponse_0(r: Reader) -> ListOffsetsResponse:
     n = r.array_len()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r) for _ in range(n)] if n else []
     return ListOffsetsResponse(0, v_topics)
 
 def _d_ListOffsetsResponse_1(r: Reader) -> ListOffsetsResponse:
     n = r.array_len()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
     return ListOffsetsResponse(0, v_topics)
 
 def _d_ListOffsetsResponse_2(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
     return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
 def _d_ListOffsetsResponse_4(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r) for _ in range(n)] if n else []
     return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
 def _d_ListOffsetsResponse_6(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 

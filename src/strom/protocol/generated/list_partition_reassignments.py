@@ -141,7 +141,7 @@ def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self
 def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r: Reader) -> ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes)
 
@@ -159,7 +159,7 @@ def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsReque
 def _d_ListPartitionReassignmentsRequest_0(r: Reader) -> ListPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r)] if n == 1 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
@@ -182,11 +182,11 @@ def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: L
 def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingPartitionReassignment:
     v_partition_index = r.int32()
     n = r.carray_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_adding_replicas = [r.int32() for _ in range(n)] if n else []
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_removing_replicas = [r.int32() for _ in range(n)] if n else []
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas)
 
@@ -201,7 +201,7 @@ def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListP
 def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingTopicReassignment:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r)] if n == 1 else [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions)
 
@@ -218,7 +218,7 @@ def _d_ListPartitionReassignmentsResponse_0(r: Reader) -> ListPartitionReassignm
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r)] if n == 1 else [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics)
 

@@ -122,17 +122,17 @@ def _e_ListTransactionsRequest_1(self: ListTransactionsRequest, w: Writer) -> No
 
 def _d_ListTransactionsRequest_0(r: Reader) -> ListTransactionsRequest:
     n = r.carray_len()
-    v_state_filters = [r.cstring() for _ in range(n)] if n else []
+    v_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_producer_id_filters = [r.int64() for _ in range(n)] if n else []
+    v_producer_id_filters = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
     r.skip_tags()
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters)
 
 def _d_ListTransactionsRequest_1(r: Reader) -> ListTransactionsRequest:
     n = r.carray_len()
-    v_state_filters = [r.cstring() for _ in range(n)] if n else []
+    v_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_producer_id_filters = [r.int64() for _ in range(n)] if n else []
+    v_producer_id_filters = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
     v_duration_filter, = r.fixed_tags(_S_q)
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter)
 
@@ -164,9 +164,9 @@ def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> 
 def _d_ListTransactionsResponse_0(r: Reader) -> ListTransactionsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     n = r.carray_len()
-    v_unknown_state_filters = [r.cstring() for _ in range(n)] if n else []
+    v_unknown_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
+    v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r)] if n == 1 else [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states)
 

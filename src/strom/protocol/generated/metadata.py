@@ -269,41 +269,41 @@ def _e_MetadataRequest_11(self: MetadataRequest, w: Writer) -> None:
 
 def _d_MetadataRequest_0(r: Reader) -> MetadataRequest:
     n = r.array_len()
-    v_topics = [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_1(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_4(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation = r.bool()
     return MetadataRequest(v_topics, v_allow_auto_topic_creation)
 
 def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed_tags(_S_oo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations)
 
@@ -406,39 +406,39 @@ def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse_Metad
 def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     n = r.array_len()
-    v_replica_nodes = [r.int32() for _ in range(n)] if n else []
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_isr_nodes = [r.int32() for _ in range(n)] if n else []
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes)
 
 def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
     n = r.array_len()
-    v_replica_nodes = [r.int32() for _ in range(n)] if n else []
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_isr_nodes = [r.int32() for _ in range(n)] if n else []
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     n = r.array_len()
-    v_replica_nodes = [r.int32() for _ in range(n)] if n else []
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_isr_nodes = [r.int32() for _ in range(n)] if n else []
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
     n = r.carray_len()
-    v_replica_nodes = [r.int32() for _ in range(n)] if n else []
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_isr_nodes = [r.int32() for _ in range(n)] if n else []
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
@@ -526,7 +526,7 @@ def _d_MetadataResponse_MetadataResponseTopic_0(r: Reader) -> MetadataResponse_M
     v_error_code = r.int16()
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, False, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -534,7 +534,7 @@ def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse_M
     v_name = r.string()
     v_is_internal = r.bool()
     n = r.array_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -542,7 +542,7 @@ def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse_M
     v_name = r.string()
     v_is_internal = r.bool()
     n = r.array_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -550,7 +550,7 @@ def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse_M
     v_name = r.string()
     v_is_internal = r.bool()
     n = r.array_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -558,7 +558,7 @@ def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_M
     v_name = r.string()
     v_is_internal = r.bool()
     n = r.array_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
     v_topic_authorized_operations = r.int32()
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
@@ -567,7 +567,7 @@ def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_M
     v_name = r.cstring()
     v_is_internal = r.bool()
     n = r.carray_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
     v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
@@ -577,7 +577,7 @@ def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
     n = r.carray_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
     v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
@@ -587,7 +587,7 @@ def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
     n = r.carray_len()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
     v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
@@ -737,110 +737,110 @@ def _e_MetadataResponse_12(self: MetadataResponse, w: Writer) -> None:
 
 def _d_MetadataResponse_0(r: Reader) -> MetadataResponse:
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_0(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_0(r) for _ in range(n)] if n else []
     return MetadataResponse(0, v_brokers, None, -1, v_topics)
 
 def _d_MetadataResponse_1(r: Reader) -> MetadataResponse:
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
     return MetadataResponse(0, v_brokers, None, v_controller_id, v_topics)
 
 def _d_MetadataResponse_2(r: Reader) -> MetadataResponse:
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
     return MetadataResponse(0, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_3(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_5(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_5(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_5(r) for _ in range(n)] if n else []
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_7(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_7(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_7(r) for _ in range(n)] if n else []
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_8(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_8(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_8(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_8(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations = r.int32()
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_9(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_11(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
     r.skip_tags()
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_12(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_12(r) for _ in range(n)] if n else []
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_12(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_12(r) for _ in range(n)] if n else []
     r.skip_tags()
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 

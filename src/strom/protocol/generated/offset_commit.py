@@ -222,25 +222,25 @@ def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest_
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
     return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(n)] if n else []
     return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(n)] if n else []
     return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
@@ -312,7 +312,7 @@ def _e_OffsetCommitRequest_8(self: OffsetCommitRequest, w: Writer) -> None:
 def _d_OffsetCommitRequest_0(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, -1, '', None, -1, v_topics)
 
 def _d_OffsetCommitRequest_1(r: Reader) -> OffsetCommitRequest:
@@ -320,7 +320,7 @@ def _d_OffsetCommitRequest_1(r: Reader) -> OffsetCommitRequest:
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_2(r: Reader) -> OffsetCommitRequest:
@@ -329,7 +329,7 @@ def _d_OffsetCommitRequest_2(r: Reader) -> OffsetCommitRequest:
     v_member_id = r.string()
     v_retention_time_ms = r.int64()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, v_retention_time_ms, v_topics)
 
 def _d_OffsetCommitRequest_5(r: Reader) -> OffsetCommitRequest:
@@ -337,7 +337,7 @@ def _d_OffsetCommitRequest_5(r: Reader) -> OffsetCommitRequest:
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_6(r: Reader) -> OffsetCommitRequest:
@@ -345,7 +345,7 @@ def _d_OffsetCommitRequest_6(r: Reader) -> OffsetCommitRequest:
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_7(r: Reader) -> OffsetCommitRequest:
@@ -354,7 +354,7 @@ def _d_OffsetCommitRequest_7(r: Reader) -> OffsetCommitRequest:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
 def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
@@ -363,7 +363,7 @@ def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
@@ -400,13 +400,13 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitRespon
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
     return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
@@ -433,19 +433,19 @@ def _e_OffsetCommitResponse_8(self: OffsetCommitResponse, w: Writer) -> None:
 
 def _d_OffsetCommitResponse_0(r: Reader) -> OffsetCommitResponse:
     n = r.array_len()
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetCommitResponse(0, v_topics)
 
 def _d_OffsetCommitResponse_3(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetCommitResponse_8(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 

@@ -155,7 +155,7 @@ def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest_
 def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r)] if n == 1 else [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(n)] if n else []
     return OffsetDeleteRequest_OffsetDeleteRequestTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
@@ -168,7 +168,7 @@ def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
 def _d_OffsetDeleteRequest_0(r: Reader) -> OffsetDeleteRequest:
     v_group_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r)] if n == 1 else [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetDeleteRequest(v_group_id, v_topics)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse_OffsetDeleteResponsePartition, w: Writer) -> None:
@@ -188,7 +188,7 @@ def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteRespon
 def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponseTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r)] if n == 1 else [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(n)] if n else []
     return OffsetDeleteResponse_OffsetDeleteResponseTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
@@ -201,7 +201,7 @@ def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
 def _d_OffsetDeleteResponse_0(r: Reader) -> OffsetDeleteResponse:
     v_error_code, v_throttle_time_ms = r.fixed(_S_hi)
     n = r.array_len()
-    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r)] if n == 1 else [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics)
 
 _ENC_OffsetDeleteRequest: Final = (_e_OffsetDeleteRequest_0,)

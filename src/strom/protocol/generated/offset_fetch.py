@@ -249,13 +249,13 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest_Off
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
@@ -287,7 +287,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopics_6(r: Reader) -> OffsetFetchRe
 def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes)
 
@@ -331,7 +331,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_6(r: Reader) -> OffsetFetchReq
 def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics)
 
@@ -340,7 +340,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchReq
     v_member_id = r.cnstring()
     v_member_epoch = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics)
 
@@ -403,38 +403,38 @@ def _e_OffsetFetchRequest_9(self: OffsetFetchRequest, w: Writer) -> None:
 def _d_OffsetFetchRequest_0(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     n = r.array_len()
-    v_topics = [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_2(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
     return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_6(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
     v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest(v_group_id, v_topics, DEFAULT, v_require_stable)
 
 def _d_OffsetFetchRequest_8(r: Reader) -> OffsetFetchRequest:
     n = r.carray_len()
-    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(n)] if n else []
+    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(n)] if n else []
     v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
     n = r.carray_len()
-    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(n)] if n else []
+    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(n)] if n else []
     v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
@@ -507,19 +507,19 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopic_8(self: OffsetFetchResponse_
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(n)] if n else []
     return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(n)] if n else []
     return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
@@ -576,7 +576,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponseTopics_6(r: Reader) -> OffsetFetch
 def _d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopics:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions)
 
@@ -605,7 +605,7 @@ def _d_OffsetFetchResponse_OffsetFetchResponseGroup_6(r: Reader) -> OffsetFetchR
 def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(n)] if n else []
     v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code)
 
@@ -657,40 +657,40 @@ def _e_OffsetFetchResponse_8(self: OffsetFetchResponse, w: Writer) -> None:
 
 def _d_OffsetFetchResponse_0(r: Reader) -> OffsetFetchResponse:
     n = r.array_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
     return OffsetFetchResponse(0, v_topics)
 
 def _d_OffsetFetchResponse_2(r: Reader) -> OffsetFetchResponse:
     n = r.array_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
     return OffsetFetchResponse(0, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_3(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_5(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_6(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(n)] if n else []
     v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_8(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_groups = [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r) for _ in range(n)] if n else []
+    v_groups = [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetFetchResponse(v_throttle_time_ms, DEFAULT, 0, v_groups)
 

@@ -191,19 +191,19 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderE
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
@@ -236,24 +236,24 @@ def _e_OffsetForLeaderEpochRequest_4(self: OffsetForLeaderEpochRequest, w: Write
 
 def _d_OffsetForLeaderEpochRequest_0(r: Reader) -> OffsetForLeaderEpochRequest:
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_2(r: Reader) -> OffsetForLeaderEpochRequest:
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_3(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_4(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
@@ -304,19 +304,19 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetFor
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
     n = r.array_len()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(n)] if n else []
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
@@ -349,24 +349,24 @@ def _e_OffsetForLeaderEpochResponse_4(self: OffsetForLeaderEpochResponse, w: Wri
 
 def _d_OffsetForLeaderEpochResponse_0(r: Reader) -> OffsetForLeaderEpochResponse:
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_1(r: Reader) -> OffsetForLeaderEpochResponse:
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_2(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
     return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_4(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r) for _ in range(n)] if n else []
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 

@@ -246,13 +246,13 @@ def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest_TopicProduceData, 
 def _d_ProduceRequest_TopicProduceData_0(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.string()
     n = r.array_len()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(n)] if n else []
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r)] if n == 1 else [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
 def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(n)] if n else []
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r)] if n == 1 else [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
@@ -283,21 +283,21 @@ def _e_ProduceRequest_9(self: ProduceRequest, w: Writer) -> None:
 def _d_ProduceRequest_0(r: Reader) -> ProduceRequest:
     v_acks, v_timeout_ms = r.fixed(_S_hi)
     n = r.array_len()
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest(None, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_3(r: Reader) -> ProduceRequest:
     v_transactional_id = r.nstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
     n = r.array_len()
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_9(r: Reader) -> ProduceRequest:
     v_transactional_id = r.cnstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
     n = r.carray_len()
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(n)] if n else []
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
@@ -405,14 +405,14 @@ def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse_
 def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.array_len()
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(n)] if n else []
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(n)] if n else []
     v_error_message = r.nstring()
     return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.carray_len()
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     r.skip_tags()
     return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
@@ -420,7 +420,7 @@ def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse_
 def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.carray_len()
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     v_current_leader: ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
     for _ in range(r.tag_count()):
@@ -479,38 +479,38 @@ def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse_TopicProduc
 def _d_ProduceResponse_TopicProduceResponse_0(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_2(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_5(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_8(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
     n = r.array_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(n)] if n else []
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_9(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_10(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(n)] if n else []
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
@@ -604,42 +604,42 @@ def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
 
 def _d_ProduceResponse_0(r: Reader) -> ProduceResponse:
     n = r.array_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
     return ProduceResponse(v_responses)
 
 def _d_ProduceResponse_1(r: Reader) -> ProduceResponse:
     n = r.array_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_2(r: Reader) -> ProduceResponse:
     n = r.array_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_5(r: Reader) -> ProduceResponse:
     n = r.array_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_8(r: Reader) -> ProduceResponse:
     n = r.array_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_9(r: Reader) -> ProduceResponse:
     n = r.carray_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(n)] if n else []
     v_throttle_time_ms, = r.fixed_tags(_S_i)
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
     n = r.carray_len()
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(n)] if n else []
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_node_endpoints: list[ProduceResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
@@ -647,7 +647,7 @@ def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s)] if n == 1 else [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return ProduceResponse(v_responses, v_throttle_time_ms, v_node_endpoints)

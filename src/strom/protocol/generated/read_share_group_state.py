@@ -183,7 +183,7 @@ def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateReque
 def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupStateRequest_ReadStateData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions)
 
@@ -198,7 +198,7 @@ def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer)
 def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r)] if n == 1 else [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateRequest(v_group_id, v_topics)
 
@@ -225,7 +225,7 @@ def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGrou
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
     n = r.carray_len()
-    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(n)] if n else []
+    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches)
 
@@ -240,7 +240,7 @@ def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateRe
 def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGroupStateResponse_ReadStateResult:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions)
 
@@ -253,7 +253,7 @@ def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Write
 
 def _d_ReadShareGroupStateResponse_0(r: Reader) -> ReadShareGroupStateResponse:
     n = r.carray_len()
-    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateResponse(v_results)
 

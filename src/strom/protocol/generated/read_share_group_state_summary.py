@@ -161,7 +161,7 @@ def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareG
 def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_ReadStateSummaryData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions)
 
@@ -176,7 +176,7 @@ def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryReque
 def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSummaryRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryRequest(v_group_id, v_topics)
 
@@ -203,7 +203,7 @@ def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadSha
 def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_ReadStateSummaryResult:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions)
 
@@ -216,7 +216,7 @@ def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResp
 
 def _d_ReadShareGroupStateSummaryResponse_0(r: Reader) -> ReadShareGroupStateSummaryResponse:
     n = r.carray_len()
-    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ReadShareGroupStateSummaryResponse(v_results)
 

@@ -87,7 +87,7 @@ def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
 def _d_SaslHandshakeResponse_0(r: Reader) -> SaslHandshakeResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_mechanisms = [r.string() for _ in range(n)] if n else []
+    v_mechanisms = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     return SaslHandshakeResponse(v_error_code, v_mechanisms)
 
 _ENC_SaslHandshakeRequest: Final = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)

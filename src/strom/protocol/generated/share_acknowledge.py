@@ -217,7 +217,7 @@ def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequ
 def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     n = r.carray_len()
-    v_acknowledge_types = [r.int8() for _ in range(n)] if n else []
+    v_acknowledge_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
@@ -232,7 +232,7 @@ def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequ
 def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgePartition:
     v_partition_index = r.int32()
     n = r.carray_len()
-    v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
+    v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches)
 
@@ -247,7 +247,7 @@ def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest_
 def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgeTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions)
 
@@ -266,7 +266,7 @@ def _d_ShareAcknowledgeRequest_0(r: Reader) -> ShareAcknowledgeRequest:
     v_member_id = r.cnstring()
     v_share_session_epoch = r.int32()
     n = r.carray_len()
-    v_topics = [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics)
 
@@ -302,7 +302,7 @@ def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAckno
 def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r: Reader) -> ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions)
 
@@ -338,9 +338,9 @@ def _d_ShareAcknowledgeResponse_0(r: Reader) -> ShareAcknowledgeResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
+    v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 

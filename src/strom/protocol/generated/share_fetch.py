@@ -269,7 +269,7 @@ def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest_Acknowle
 def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
     n = r.carray_len()
-    v_acknowledge_types = [r.int8() for _ in range(n)] if n else []
+    v_acknowledge_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
@@ -284,7 +284,7 @@ def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest_FetchPartition
 def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest_FetchPartition:
     v_partition_index, v_partition_max_bytes = r.fixed(_S_ii)
     n = r.carray_len()
-    v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
+    v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r)] if n == 1 else [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches)
 
@@ -299,7 +299,7 @@ def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest_FetchTopic, w: Wri
 def _d_ShareFetchRequest_FetchTopic_0(r: Reader) -> ShareFetchRequest_FetchTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r)] if n == 1 else [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchRequest_FetchTopic(v_topic_id, v_partitions)
 
@@ -314,7 +314,7 @@ def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest_ForgottenTopic
 def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions)
 
@@ -337,9 +337,9 @@ def _d_ShareFetchRequest_0(r: Reader) -> ShareFetchRequest:
     v_member_id = r.cnstring()
     v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
     n = r.carray_len()
-    v_topics = [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_ShareFetchRequest_FetchTopic_0(r)] if n == 1 else [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(n)] if n else []
+    v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r)] if n == 1 else [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data)
 
@@ -380,7 +380,7 @@ def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse_Parti
     v_current_leader = _d_ShareFetchResponse_LeaderIdAndEpoch_0(r)
     v_records = r.crecords()
     n = r.carray_len()
-    v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(n)] if n else []
+    v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r)] if n == 1 else [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records)
 
@@ -395,7 +395,7 @@ def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse
 def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(r: Reader) -> ShareFetchResponse_ShareFetchableTopicResponse:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_ShareFetchResponse_PartitionData_0(r)] if n == 1 else [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions)
 
@@ -431,9 +431,9 @@ def _d_ShareFetchResponse_0(r: Reader) -> ShareFetchResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r)] if n == 1 else [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
+    v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r)] if n == 1 else [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 

@@ -171,7 +171,7 @@ def _e_ShareGroupDescribeRequest_0(self: ShareGroupDescribeRequest, w: Writer) -
 
 def _d_ShareGroupDescribeRequest_0(r: Reader) -> ShareGroupDescribeRequest:
     n = r.carray_len()
-    v_group_ids = [r.cstring() for _ in range(n)] if n else []
+    v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_include_authorized_operations, = r.fixed_tags(_S_o)
     return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
@@ -188,7 +188,7 @@ def _d_ShareGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ShareGroupDesc
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
@@ -201,7 +201,7 @@ def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_
 
 def _d_ShareGroupDescribeResponse_Assignment_0(r: Reader) -> ShareGroupDescribeResponse_Assignment:
     n = r.carray_len()
-    v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupDescribeResponse_Assignment(v_topic_partitions)
 
@@ -225,7 +225,7 @@ def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeRespo
     v_client_id = r.cstring()
     v_client_host = r.cstring()
     n = r.carray_len()
-    v_subscribed_topic_names = [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_assignment = _d_ShareGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
     return ShareGroupDescribeResponse_Member(v_member_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_assignment)
@@ -252,7 +252,7 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
     n = r.carray_len()
-    v_members = [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
+    v_members = [_d_ShareGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
     v_authorized_operations, = r.fixed_tags(_S_i)
     return ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
@@ -267,7 +267,7 @@ def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer)
 def _d_ShareGroupDescribeResponse_0(r: Reader) -> ShareGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_groups = [_d_ShareGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    v_groups = [_d_ShareGroupDescribeResponse_DescribedGroup_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups)
 

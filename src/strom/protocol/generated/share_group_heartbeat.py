@@ -139,7 +139,7 @@ def _d_ShareGroupHeartbeatRequest_0(r: Reader) -> ShareGroupHeartbeatRequest:
     v_member_epoch = r.int32()
     v_rack_id = r.cnstring()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)] if n else []
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names)
 
@@ -154,7 +154,7 @@ def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatRe
 def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [r.int32() for _ in range(n)] if n else []
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
@@ -167,7 +167,7 @@ def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatRespons
 
 def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse_Assignment:
     n = r.carray_len()
-    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
+    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r)] if n == 1 else [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions)
 

@@ -219,13 +219,13 @@ def _d_StopReplicaRequest_StopReplicaTopicV1_0(r: Reader) -> StopReplicaRequest_
 def _d_StopReplicaRequest_StopReplicaTopicV1_1(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.string()
     n = r.array_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_2(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
@@ -278,7 +278,7 @@ def _d_StopReplicaRequest_StopReplicaTopicState_2(r: Reader) -> StopReplicaReque
 def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states)
 
@@ -323,33 +323,33 @@ def _e_StopReplicaRequest_4(self: StopReplicaRequest, w: Writer) -> None:
 def _d_StopReplicaRequest_0(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_delete_partitions = r.fixed(_S_iio)
     n = r.array_len()
-    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(n)] if n else []
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, -1, v_delete_partitions, v_ungrouped_partitions)
 
 def _d_StopReplicaRequest_1(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
     n = r.array_len()
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(n)] if n else []
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_2(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
     n = r.carray_len()
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_3(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.carray_len()
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
 def _d_StopReplicaRequest_4(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
     n = r.carray_len()
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
@@ -390,13 +390,13 @@ def _e_StopReplicaResponse_2(self: StopReplicaResponse, w: Writer) -> None:
 def _d_StopReplicaResponse_0(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
     n = r.array_len()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(n)] if n else []
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r)] if n == 1 else [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(n)] if n else []
     return StopReplicaResponse(v_error_code, v_partition_errors)
 
 def _d_StopReplicaResponse_2(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(n)] if n else []
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r)] if n == 1 else [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(n)] if n else []
     r.skip_tags()
     return StopReplicaResponse(v_error_code, v_partition_errors)
 

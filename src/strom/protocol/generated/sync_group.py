@@ -173,7 +173,7 @@ def _d_SyncGroupRequest_0(r: Reader) -> SyncGroupRequest:
     v_generation_id = r.int32()
     v_member_id = r.string()
     n = r.array_len()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, None, None, None, v_assignments)
 
 def _d_SyncGroupRequest_3(r: Reader) -> SyncGroupRequest:
@@ -182,7 +182,7 @@ def _d_SyncGroupRequest_3(r: Reader) -> SyncGroupRequest:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     n = r.array_len()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
 def _d_SyncGroupRequest_4(r: Reader) -> SyncGroupRequest:
@@ -191,7 +191,7 @@ def _d_SyncGroupRequest_4(r: Reader) -> SyncGroupRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     n = r.carray_len()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
@@ -203,7 +203,7 @@ def _d_SyncGroupRequest_5(r: Reader) -> SyncGroupRequest:
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
     n = r.carray_len()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments)
 

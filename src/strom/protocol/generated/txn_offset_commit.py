@@ -208,19 +208,19 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(self: TxnOffsetCommi
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(n)] if n else []
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r: Reader) -> TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(n)] if n else []
+    v_partitions = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions)
 
@@ -259,7 +259,7 @@ def _d_TxnOffsetCommitRequest_0(r: Reader) -> TxnOffsetCommitRequest:
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     n = r.array_len()
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_2(r: Reader) -> TxnOffsetCommitRequest:
@@ -267,7 +267,7 @@ def _d_TxnOffsetCommitRequest_2(r: Reader) -> TxnOffsetCommitRequest:
     v_group_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     n = r.array_len()
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(n)] if n else []
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(r) for _ in range(n)] if n else []
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics)
 
 def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
@@ -277,7 +277,7 @@ def _d_TxnOffsetCommitRequest_3(r: Reader) -> TxnOffsetCommitRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(n)] if n else []
+    v_topics = [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r)] if n == 1 else [_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics)
 
@@ -314,13 +314,13 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(self: TxnOffsetCom
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r)] if n == 1 else [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(n)] if n else []
+    v_partitions = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r)] if n == 1 else [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions)
 
@@ -342,13 +342,13 @@ def _e_TxnOffsetCommitResponse_3(self: TxnOffsetCommitResponse, w: Writer) -> No
 def _d_TxnOffsetCommitResponse_0(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     n = r.array_len()
-    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r)] if n == 1 else [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_TxnOffsetCommitResponse_3(r: Reader) -> TxnOffsetCommitResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
-    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r) for _ in range(n)] if n else []
+    v_topics = [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r)] if n == 1 else [_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics)
 

@@ -158,14 +158,14 @@ def _e_UpdateFeaturesRequest_1(self: UpdateFeaturesRequest, w: Writer) -> None:
 def _d_UpdateFeaturesRequest_0(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
     n = r.carray_len()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(n)] if n else []
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r)] if n == 1 else [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates)
 
 def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
     n = r.carray_len()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(n)] if n else []
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r)] if n == 1 else [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(n)] if n else []
     v_validate_only, = r.fixed_tags(_S_o)
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only)
 
@@ -200,7 +200,7 @@ def _d_UpdateFeaturesResponse_0(r: Reader) -> UpdateFeaturesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.carray_len()
-    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r)] if n == 1 else [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 

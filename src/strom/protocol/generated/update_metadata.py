@@ -240,44 +240,44 @@ def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> Update
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.array_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
     n = r.array_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.array_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
     n = r.carray_len()
-    v_isr = [r.int32() for _ in range(n)] if n else []
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
     n = r.carray_len()
-    v_replicas = [r.int32() for _ in range(n)] if n else []
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
-    v_offline_replicas = [r.int32() for _ in range(n)] if n else []
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
@@ -314,13 +314,13 @@ def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMeta
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.string()
     n = r.array_len()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
@@ -328,7 +328,7 @@ def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMeta
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states)
 
@@ -422,27 +422,27 @@ def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadata
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     n = r.array_len()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     n = r.array_len()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     n = r.array_len()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(n)] if n else []
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
     n = r.carray_len()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(n)] if n else []
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     r.skip_tags()
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
@@ -559,75 +559,75 @@ def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
 def _d_UpdateMetadataRequest_0(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_1(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_2(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_3(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_4(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
     n = r.array_len()
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(n)] if n else []
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_5(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.array_len()
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(n)] if n else []
     n = r.array_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_6(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.carray_len()
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_7(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
     n = r.carray_len()
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
     n = r.carray_len()
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
     n = r.carray_len()
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     v_type: int = 0
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()

@@ -174,7 +174,7 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     v_current_leader_epoch, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
     n = r.carray_len()
-    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
+    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r)] if n == 1 else [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     v_k_raft_version_feature = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r)
     r.skip_tags()
     return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature)

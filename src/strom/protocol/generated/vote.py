@@ -217,14 +217,14 @@ def _e_VoteRequest_TopicData_1(self: VoteRequest_TopicData, w: Writer) -> None:
 def _d_VoteRequest_TopicData_0(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_VoteRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_VoteRequest_PartitionData_0(r)] if n == 1 else [_d_VoteRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_VoteRequest_TopicData_1(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_VoteRequest_PartitionData_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_VoteRequest_PartitionData_1(r)] if n == 1 else [_d_VoteRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest_TopicData(v_topic_name, v_partitions)
 
@@ -248,7 +248,7 @@ def _e_VoteRequest_1(self: VoteRequest, w: Writer) -> None:
 def _d_VoteRequest_0(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
     n = r.carray_len()
-    v_topics = [_d_VoteRequest_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_VoteRequest_TopicData_0(r)] if n == 1 else [_d_VoteRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest(v_cluster_id, -1, v_topics)
 
@@ -256,7 +256,7 @@ def _d_VoteRequest_1(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
     n = r.carray_len()
-    v_topics = [_d_VoteRequest_TopicData_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_VoteRequest_TopicData_1(r)] if n == 1 else [_d_VoteRequest_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteRequest(v_cluster_id, v_voter_id, v_topics)
 
@@ -279,7 +279,7 @@ def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None
 def _d_VoteResponse_TopicData_0(r: Reader) -> VoteResponse_TopicData:
     v_topic_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_VoteResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_VoteResponse_PartitionData_0(r)] if n == 1 else [_d_VoteResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteResponse_TopicData(v_topic_name, v_partitions)
 
@@ -331,21 +331,21 @@ def _e_VoteResponse_1(self: VoteResponse, w: Writer) -> None:
 def _d_VoteResponse_0(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_VoteResponse_TopicData_0(r)] if n == 1 else [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VoteResponse(v_error_code, v_topics)
 
 def _d_VoteResponse_1(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
     n = r.carray_len()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_VoteResponse_TopicData_0(r)] if n == 1 else [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[VoteResponse_NodeEndpoint] = list()
     for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             n = s.carray_len()
-            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
+            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s)] if n == 1 else [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
     return VoteResponse(v_error_code, v_topics, v_node_endpoints)

@@ -131,7 +131,7 @@ def _d_VotersRecord_Voter_0(r: Reader) -> VotersRecord_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     n = r.carray_len()
-    v_endpoints = [_d_VotersRecord_Endpoint_0(r) for _ in range(n)] if n else []
+    v_endpoints = [_d_VotersRecord_Endpoint_0(r)] if n == 1 else [_d_VotersRecord_Endpoint_0(r) for _ in range(n)] if n else []
     v_k_raft_version_feature = _d_VotersRecord_KRaftVersionFeature_0(r)
     r.skip_tags()
     return VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature)
@@ -147,7 +147,7 @@ def _e_VotersRecord_0(self: VotersRecord, w: Writer) -> None:
 def _d_VotersRecord_0(r: Reader) -> VotersRecord:
     v_version = r.int16()
     n = r.carray_len()
-    v_voters = [_d_VotersRecord_Voter_0(r) for _ in range(n)] if n else []
+    v_voters = [_d_VotersRecord_Voter_0(r)] if n == 1 else [_d_VotersRecord_Voter_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return VotersRecord(v_version, v_voters)
 

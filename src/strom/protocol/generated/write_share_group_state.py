@@ -183,7 +183,7 @@ def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateReq
 def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest_PartitionData:
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
     n = r.carray_len()
-    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(n)] if n else []
+    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches)
 
@@ -198,7 +198,7 @@ def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRe
 def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGroupStateRequest_WriteStateData:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions)
 
@@ -213,7 +213,7 @@ def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Write
 def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     v_group_id = r.cstring()
     n = r.carray_len()
-    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateRequest(v_group_id, v_topics)
 
@@ -239,7 +239,7 @@ def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStat
 def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareGroupStateResponse_WriteStateResult:
     v_topic_id = r.uuid()
     n = r.carray_len()
-    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions)
 
@@ -252,7 +252,7 @@ def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Wri
 
 def _d_WriteShareGroupStateResponse_0(r: Reader) -> WriteShareGroupStateResponse:
     n = r.carray_len()
-    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(n)] if n else []
+    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r)] if n == 1 else [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteShareGroupStateResponse(v_results)
 

@@ -174,13 +174,13 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequ
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.string()
     n = r.array_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partition_indexes = [r.int32() for _ in range(n)] if n else []
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
     return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
@@ -204,14 +204,14 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest_W
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     n = r.array_len()
-    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(n)] if n else []
     v_coordinator_epoch = r.int32()
     return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     n = r.carray_len()
-    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(n)] if n else []
     v_coordinator_epoch, = r.fixed_tags(_S_i)
     return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
@@ -230,12 +230,12 @@ def _e_WriteTxnMarkersRequest_1(self: WriteTxnMarkersRequest, w: Writer) -> None
 
 def _d_WriteTxnMarkersRequest_0(r: Reader) -> WriteTxnMarkersRequest:
     n = r.array_len()
-    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r) for _ in range(n)] if n else []
+    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r) for _ in range(n)] if n else []
     return WriteTxnMarkersRequest(v_markers)
 
 def _d_WriteTxnMarkersRequest_1(r: Reader) -> WriteTxnMarkersRequest:
     n = r.carray_len()
-    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r) for _ in range(n)] if n else []
+    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteTxnMarkersRequest(v_markers)
 
@@ -272,13 +272,13 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMark
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.string()
     n = r.array_len()
-    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(n)] if n else []
+    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(n)] if n else []
     return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.cstring()
     n = r.carray_len()
-    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(n)] if n else []
+    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
@@ -300,13 +300,13 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersRe
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     n = r.array_len()
-    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(n)] if n else []
+    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(n)] if n else []
     return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
     n = r.carray_len()
-    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(n)] if n else []
+    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
@@ -325,12 +325,12 @@ def _e_WriteTxnMarkersResponse_1(self: WriteTxnMarkersResponse, w: Writer) -> No
 
 def _d_WriteTxnMarkersResponse_0(r: Reader) -> WriteTxnMarkersResponse:
     n = r.array_len()
-    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r) for _ in range(n)] if n else []
+    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r) for _ in range(n)] if n else []
     return WriteTxnMarkersResponse(v_markers)
 
 def _d_WriteTxnMarkersResponse_1(r: Reader) -> WriteTxnMarkersResponse:
     n = r.carray_len()
-    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r) for _ in range(n)] if n else []
+    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
     return WriteTxnMarkersResponse(v_markers)
 
