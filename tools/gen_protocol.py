@@ -265,6 +265,8 @@ class Gen:
                     f"{ind}    {fn}({val}, {w})",
                 ]
             return [f"{ind}{fn}({val}, {w})"]
+        if t in FIXED:  # packed here: one method call fewer per field
+            return [f"{ind}{w}.buf += {self.struct_const(FIXED[t])}.pack({val})"]
         if t in PRIMITIVES:
             return [f"{ind}{w}.{t}({val})"]
         if not nullable and f.nullable.hi >= 0 and not f.is_array:
@@ -296,7 +298,10 @@ class Gen:
 
     def fixed_struct(self, run: list[Field], v: int) -> str:
         """The module constant (a struct.Struct) for a run of fixed-width fields."""
-        codes = "".join(self.fixed_code(f, v) or "" for f in run)
+        return self.struct_const("".join(self.fixed_code(f, v) or "" for f in run))
+
+    def struct_const(self, codes: str) -> str:
+        """The module constant of ``Struct(">" + codes)``."""
         const = "_S_" + codes.replace("?", "o")
         self.defaults[const] = f'Struct(">{codes}")'
         return const
@@ -335,26 +340,37 @@ class Gen:
             if not tagged:
                 lines.append("    w.buf.append(0)")
             else:
-                lines.append("    tags: list[tuple[int, Writer]] = []")
-                for f in sorted(tagged, key=lambda x: x.tag):
-                    d, factory = self.default_expr(msg, f)
-                    if factory and f.is_array:
-                        cond = f"self.{f.attr}"
-                    elif factory:
-                        # compared with one shared default, not a new one per encode
-                        const = "DEFAULT_" + d.replace(".", "_")
-                        self.defaults[const] = f"{d}()"
-                        # (the shared default itself, as handlers pass it, is not compared)
-                        cond = f"self.{f.attr} is not {const} and self.{f.attr} != {const}"
-                    else:
-                        cond = f"self.{f.attr} != {d}"
-                    lines.append(f"    if {cond}:")
-                    lines.append("        t = Writer()")
-                    lines.extend(self.enc_value(msg, f, v, True, f"self.{f.attr}", "t", "        "))
-                    lines.append(f"        tags.append(({f.tag}, t))")
-                lines.append("    w.tagged(tags)")
+                lines.extend(self.enc_tags(msg, tagged, v))
         if not lines:
             lines.append("    pass")
+        return lines
+
+    def enc_tags(self, msg: Message, tagged: list[Field], v: int) -> list[str]:
+        """The tag section: one zero byte unless a field differs from its default (the
+        list of tags is made only then)."""
+        conds: list[str] = []
+        for f in sorted(tagged, key=lambda x: x.tag):
+            d, factory = self.default_expr(msg, f)
+            if factory and f.is_array:
+                conds.append(f"self.{f.attr}")
+            elif factory:
+                # compared with one shared default, not a new one per encode
+                const = "DEFAULT_" + d.replace(".", "_")
+                self.defaults[const] = f"{d}()"
+                # (the shared default itself, as handlers pass it, is not compared)
+                conds.append(f"(self.{f.attr} is not {const} and self.{f.attr} != {const})")
+            else:
+                conds.append(f"self.{f.attr} != {d}")
+        lines = [f"    if {' or '.join(conds)}:", "        tags: list[tuple[int, Writer]] = []"]
+        for f, cond in zip(sorted(tagged, key=lambda x: x.tag), conds, strict=True):
+            ind = "        "
+            if len(conds) > 1:
+                lines.append(f"        if {cond}:")
+                ind += "    "
+            lines.append(f"{ind}t = Writer()")
+            lines.extend(self.enc_value(msg, f, v, True, f"self.{f.attr}", "t", ind))
+            lines.append(f"{ind}tags.append(({f.tag}, t))")
+        lines += ["        w.tagged(tags)", "    else:", "        w.buf.append(0)"]
         return lines
 
     # ---- decode -----------------------------------------------------
@@ -364,13 +380,18 @@ class Gen:
         nullable = v in f.nullable
         if f.is_array:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
+            # Arrays of no or one element, the commonest (one topic, one partition),
+            # without the list comprehension's call.
+            items = f"[{item}] if n == 1 else [{item} for _ in range(n)] if n else []"
             if nullable:
                 return [
                     f"{ind}n = {r}.{'cnarray_len' if flex else 'narray_len'}()",
-                    f"{ind}{target} = None if n < 0 else [{item} for _ in range(n)]",
+                    f"{ind}{target} = None if n < 0 else {items}",
                 ]
-            length = f"{r}.{'carray_len' if flex else 'array_len'}()"
-            return [f"{ind}{target} = [{item} for _ in range({length})]"]
+            return [
+                f"{ind}n = {r}.{'carray_len' if flex else 'array_len'}()",
+                f"{ind}{target} = {items}",
+            ]
         if f.struct is not None and nullable:
             item = self.dec_scalar(msg, f, f.elem, v, flex, False, r)
             return [f"{ind}{target} = None if {r}.int8() < 0 else {item}"]
@@ -409,15 +430,21 @@ class Gen:
                 tagged.append(f)
             else:
                 plain.append(f)
-        for run in self.runs(plain, v):
-            if len(run) > 1:
-                targets = ", ".join(f"v_{f.attr}" for f in run)
-                lines.append(f"    {targets} = r.fixed({self.fixed_struct(run, v)})")
+        runs = self.runs(plain, v)
+        tags_read = False
+        for i, run in enumerate(runs):
+            # A struct's last fixed-width fields and an empty tag section: one call.
+            with_tags = flex and not tagged and i == len(runs) - 1
+            if len(run) > 1 or (with_tags and self.fixed_code(run[0], v)):
+                targets = ", ".join(f"v_{f.attr}" for f in run) + ("," if len(run) == 1 else "")
+                method = "fixed_tags" if with_tags else "fixed"
+                lines.append(f"    {targets} = r.{method}({self.fixed_struct(run, v)})")
+                tags_read = with_tags
                 continue
             f = run[0]
             fflex = flex and not f.flexible_override
             lines.extend(self.dec_value(msg, f, v, fflex, "r", f"v_{f.attr}", "    "))
-        if flex:
+        if flex and not tags_read:
             if not tagged:
                 lines.append("    r.skip_tags()")
             else:
@@ -426,7 +453,7 @@ class Gen:
                     lines.append(
                         f"    v_{f.attr}: {self.py_type(msg, f)} = {d + '()' if factory else d}"
                     )
-                lines.append("    for _ in range(r._length(r.uvarint())):")
+                lines.append("    for _ in range(r.tag_count()):")
                 lines.append("        tag, size = r.tag_header()")
                 kw = "if"
                 for f in sorted(tagged, key=lambda x: x.tag):
@@ -438,9 +465,24 @@ class Gen:
                     kw = "elif"
                 lines.append("        else:")
                 lines.append("            r.skip(size)")
-        args = ", ".join(f"{f.attr}=v_{f.attr}" for f in present)
-        lines.append(f"    return {self.cls_ref(msg, st)}({args})")
+        lines.append(f"    return {self.cls_ref(msg, st)}({self.positional(msg, st, present)})")
         return lines
+
+    def positional(self, msg: Message, st: Struct, present: list[Field]) -> str:
+        """The constructor's arguments, positional (a keyword call costs about twice as
+        much in the interpreter): the decoded fields, and the defaults of absent ones
+        before the last decoded one (DEFAULT for a fresh list or struct, as when omitted)."""
+        names = {f.attr for f in present}
+        args: list[str] = []
+        for f in st.fields:
+            if f.attr in names:
+                args.append(f"v_{f.attr}")
+            else:
+                d, factory = self.default_expr(msg, f)
+                args.append("DEFAULT" if factory else d)
+        while args and not args[-1].startswith("v_"):
+            args.pop()
+        return ", ".join(args)
 
     # ---- structs ----------------------------------------------------
     def order(self, msg: Message) -> list[Struct]:
@@ -528,7 +570,7 @@ class Gen:
             "from __future__ import annotations",
             "",
             "from struct import Struct",
-            "from typing import ClassVar, TypeAlias",
+            "from typing import ClassVar, Final, TypeAlias",
             "",
             "from strom.protocol.errors import DecodeError",
             "from strom.protocol.message import DEFAULT, Default, Message",
@@ -545,14 +587,17 @@ class Gen:
             enc = self.enc_table[(m.name, m.root.name)]
             dec = self.dec_table[(m.name, m.root.name)]
             lo = m.valid.lo
-            out.append(f"_ENC_{m.name} = ({', '.join(enc[v] for v in range(lo, m.valid.hi + 1))},)")
-            out.append(f"_DEC_{m.name} = ({', '.join(dec[v] for v in range(lo, m.valid.hi + 1))},)")
+            encs = ", ".join(enc[v] for v in range(lo, m.valid.hi + 1))
+            decs = ", ".join(dec[v] for v in range(lo, m.valid.hi + 1))
+            out.append(f"_ENC_{m.name}: Final = ({encs},)")
+            out.append(f"_DEC_{m.name}: Final = ({decs},)")
         if any(name.startswith("DEFAULT_") for name in self.defaults):
             out.append(
                 "# DEFAULT_<struct>: the shared default of a tagged struct field (not encoded);"
                 " handlers pass it where the field is absent"
             )
-        out.extend(f"{name} = {expr}" for name, expr in sorted(self.defaults.items()))
+        # Final: the mypyc build reads them directly rather than from the module's dict
+        out.extend(f"{name}: Final = {expr}" for name, expr in sorted(self.defaults.items()))
         return "\n".join(out) + "\n"
 
     def message_src(self, msg: Message) -> list[str]:
@@ -616,25 +661,32 @@ def generate(schema_dir: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     index_req: list[str] = []
     index_resp: list[str] = []
+    req_headers: list[str] = []
+    resp_flexible: list[str] = []
     for mod, msgs in sorted(groups.items()):
         msgs.sort(key=lambda m: (m.kind != "request", m.name))
         files[f"{mod}.py"] = Gen(msgs).emit()
         for m in msgs:
+            flex = m.flexible.lo if m.flexible.hi >= 0 else 32767
             if m.api_key is not None and m.kind == "request":
                 index_req.append(f"    {m.api_key}: ({mod!r}, {m.name!r}),")
+                req_headers.append(f"    {m.api_key}: ({flex}, {m.valid.hi}),")
             if m.api_key is not None and m.kind == "response":
                 index_resp.append(f"    {m.api_key}: ({mod!r}, {m.name!r}),")
+                resp_flexible.append(f"    {m.api_key}: {flex},")
     files["__init__.py"] = (
         HEADER
         + '"""Kafka messages, generated from the JSON schemas; see tools/gen_protocol.py."""\n\n'
         + "from __future__ import annotations\n\n"
         + "import functools\nimport importlib\nfrom typing import Any\n\n"
-        + "REQUESTS: dict[int, tuple[str, str]] = {\n"
-        + "\n".join(sorted(index_req, key=_k))
-        + "\n}\n"
-        + "RESPONSES: dict[int, tuple[str, str]] = {\n"
-        + "\n".join(sorted(index_resp, key=_k))
-        + "\n}\n\n\n"
+        + _table("REQUESTS", "tuple[str, str]", index_req)
+        + _table("RESPONSES", "tuple[str, str]", index_resp)
+        + "# The header's layout without importing the message's module (strom.protocol.frame):\n"
+        + "# a request's (first flexible version, highest version); a response's first\n"
+        + "# flexible version (32767: none).\n"
+        + _table("REQUEST_HEADERS", "tuple[int, int]", req_headers)
+        + _table("RESPONSE_FLEXIBLE", "int", resp_flexible)
+        + "\n\n"
         + "@functools.cache\n"
         + "def request_class(api_key: int) -> Any:\n"
         + "    mod, name = REQUESTS[api_key]\n"
@@ -645,6 +697,11 @@ def generate(schema_dir: Path) -> dict[str, str]:
         + '    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)\n'
     )
     return files
+
+
+def _table(name: str, value_type: str, lines: list[str]) -> str:
+    """A dict literal by API key (``lines``: its entries, in any order)."""
+    return f"{name}: dict[int, {value_type}] = {{\n" + "\n".join(sorted(lines, key=_k)) + "\n}\n"
 
 
 def _k(line: str) -> int:

@@ -14,18 +14,30 @@ that a client that does not know the broker's versions can read it.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from mypy_extensions import mypyc_attr
 
 from strom.common.values import Value
 from strom.protocol.errors import DecodeError
-from strom.protocol.generated import REQUESTS, RESPONSES, request_class, response_class
+from strom.protocol.generated import (
+    REQUEST_HEADERS,
+    RESPONSE_FLEXIBLE,
+    RESPONSES,
+    request_class,
+    response_class,
+)
 from strom.protocol.wire import Chunk, Reader, Writer
 
-DEFAULT_MAX_FRAME = 104_857_600  # socket.request.max.bytes
-API_VERSIONS_KEY = 18
-_SIZE = struct.Struct(">i")
+DEFAULT_MAX_FRAME: Final = 104_857_600  # socket.request.max.bytes
+API_VERSIONS_KEY: Final = 18
+_SIZE: Final = struct.Struct(">i")
+# api_key, api_version, correlation_id and the client id's length: one unpack
+_REQUEST_HEAD: Final = struct.Struct(">hhih")
+_RESPONSE_HEAD: Final = struct.Struct(">ii")  # the size (written last) and the correlation id
+# Final: the mypyc build reads these directly rather than from the module's dict
+_REQUEST_HEADERS: Final = REQUEST_HEADERS
+_RESPONSE_FLEXIBLE: Final = RESPONSE_FLEXIBLE
 
 
 # A plain Python class in the mypyc build (setup.py): a compiled class must not derive
@@ -99,17 +111,28 @@ def parse_request_header(frame: bytes | memoryview) -> tuple[RequestHeader, Read
     Raises DecodeError for truncated headers and unknown API keys.
     """
     r = Reader(frame)
+    if r.end < _REQUEST_HEAD.size:
+        return _parse_short_header(r)
+    api_key, api_version, correlation_id, n = _REQUEST_HEAD.unpack_from(r.buf, 0)
+    layout = _REQUEST_HEADERS.get(api_key)
+    if layout is None:
+        raise DecodeError(f"unknown api key {api_key}")
+    r.pos = _REQUEST_HEAD.size
+    header = RequestHeader(api_key, api_version, correlation_id, None if n < 0 else r._text(n))
+    if layout[0] <= api_version <= layout[1]:
+        r.skip_tags()
+    return header, r
+
+
+def _parse_short_header(r: Reader) -> tuple[RequestHeader, Reader]:
+    """A frame too short for the one unpack, field by field (it raises the DecodeError
+    of the first field that is cut short, or of an unknown API key)."""
     api_key = r.int16()
     api_version = r.int16()
     correlation_id = r.int32()
-    if api_key not in REQUESTS:
+    if api_key not in _REQUEST_HEADERS:
         raise DecodeError(f"unknown api key {api_key}")
-    client_id = r.nstring()
-    header = RequestHeader(api_key, api_version, correlation_id, client_id)
-    cls = request_class(api_key)
-    if api_version >= cls.FIRST_FLEXIBLE_VERSION and api_version <= cls.MAX_VERSION:
-        r.skip_tags()
-    return header, r
+    return RequestHeader(api_key, api_version, correlation_id, r.nstring()), r
 
 
 def decode_request(header: RequestHeader, r: Reader) -> Any:
@@ -134,8 +157,7 @@ def encode_request(header: RequestHeader, request: Any) -> bytes:
 def response_header_flexible(api_key: int, api_version: int) -> bool:
     if api_key == API_VERSIONS_KEY:
         return False
-    cls = response_class(api_key)
-    return bool(api_version >= cls.FIRST_FLEXIBLE_VERSION)
+    return api_version >= _RESPONSE_FLEXIBLE[api_key]
 
 
 def encode_response(
@@ -143,19 +165,17 @@ def encode_response(
 ) -> list[bytes | bytearray | memoryview | Chunk]:
     """A response frame as chunks (size prefix first) ready to write in order."""
     w = Writer()
-    w.int32(0)  # size placeholder
-    w.int32(correlation_id)
-    if response_header_flexible(api_key, api_version):
-        w.buf.append(0)
+    head = w.buf
+    head += _RESPONSE_HEAD.pack(0, correlation_id)  # the size is set below
+    if api_key != API_VERSIONS_KEY and api_version >= _RESPONSE_FLEXIBLE[api_key]:
+        head.append(0)
     response.encode(w, api_version)
-    chunks = w.chunks()
-    size = w.size() - 4
-    first = chunks[0]
-    assert isinstance(first, (bytes, bytearray))
-    head = bytearray(first)
-    _SIZE.pack_into(head, 0, size)
-    chunks[0] = head
-    return chunks
+    if not w.parts:
+        _SIZE.pack_into(head, 0, len(head) - 4)
+        return [head]
+    # The head is the first part (Writer._splice hands its buffer over uncopied).
+    _SIZE.pack_into(head, 0, w.size() - 4)
+    return w.chunks()
 
 
 def decode_response(api_key: int, api_version: int, frame: bytes | memoryview) -> tuple[int, Any]:

@@ -10,22 +10,23 @@ chunks (file regions served with sendfile) without copying them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from strom.protocol.errors import DecodeError
 
 if TYPE_CHECKING:
     import uuid
 
-_I8 = struct.Struct(">b")
-_I16 = struct.Struct(">h")
-_U16 = struct.Struct(">H")
-_I32 = struct.Struct(">i")
-_U32 = struct.Struct(">I")
-_I64 = struct.Struct(">q")
-_F64 = struct.Struct(">d")
+# Final: the mypyc build reads a Final module constant directly, not from the module dict
+_I8: Final = struct.Struct(">b")
+_I16: Final = struct.Struct(">h")
+_U16: Final = struct.Struct(">H")
+_I32: Final = struct.Struct(">i")
+_U32: Final = struct.Struct(">I")
+_I64: Final = struct.Struct(">q")
+_F64: Final = struct.Struct(">d")
 
-ZERO_UUID = b"\x00" * 16
+ZERO_UUID: Final = b"\x00" * 16
 
 
 class Chunk(Protocol):
@@ -44,7 +45,10 @@ class ChunkedRecords:
 
     def __init__(self, parts: list[bytes | memoryview | Chunk]) -> None:
         self.parts = parts
-        self.length = sum(len(p) if isinstance(p, _BUFFERS) else p.length for p in parts)
+        length = 0
+        for p in parts:
+            length += len(p) if isinstance(p, _BUFFERS) else p.length
+        self.length = length
 
     def __len__(self) -> int:
         return self.length
@@ -65,7 +69,7 @@ class ChunkedRecords:
 
 Records = bytes | bytearray | memoryview | ChunkedRecords
 Buffer = bytes | bytearray | memoryview
-_BUFFERS = (bytes, bytearray, memoryview)
+_BUFFERS: Final = (bytes, bytearray, memoryview)
 
 
 def is_buffer(part: object) -> bool:
@@ -89,37 +93,100 @@ class Reader:
     def _take(self, n: int) -> int:
         p = self.pos
         if n < 0 or p + n > self.end:
-            raise DecodeError(f"need {n} bytes at {p}, have {self.end - p}")
+            raise _short(n, p, self.end)
         self.pos = p + n
         return p
 
+    # The fixed-width readers check the bounds themselves rather than through _take (one
+    # call fewer per field: they are most of a request's decoding).
     def int8(self) -> int:
-        return int(_I8.unpack_from(self.buf, self._take(1))[0])
+        p = self.pos
+        if p + 1 > self.end:
+            raise _short(1, p, self.end)
+        self.pos = p + 1
+        v: int = _I8.unpack_from(self.buf, p)[0]
+        return v
 
     def fixed(self, s: struct.Struct) -> tuple[Any, ...]:
         """Consecutive fixed-width fields, read with one unpack (generated decoders)."""
-        return s.unpack_from(self.buf, self._take(s.size))
+        p = self.pos
+        n = s.size
+        if p + n > self.end:
+            raise _short(n, p, self.end)
+        self.pos = p + n
+        return s.unpack_from(self.buf, p)
+
+    def fixed_tags(self, s: struct.Struct) -> tuple[Any, ...]:
+        """fixed(s), then skip_tags(): a struct that ends with fixed-width fields (one
+        call instead of two per struct; generated decoders)."""
+        p = self.pos
+        end = self.end
+        n = s.size
+        if p + n > end:
+            raise _short(n, p, end)
+        values = s.unpack_from(self.buf, p)
+        p += n
+        if p < end and self.buf[p] == 0:  # no tagged fields: the usual case
+            self.pos = p + 1
+        else:
+            self.pos = p
+            self.skip_tags()
+        return values
 
     def bool(self) -> bool:
-        return self.buf[self._take(1)] != 0
+        p = self.pos
+        if p + 1 > self.end:
+            raise _short(1, p, self.end)
+        self.pos = p + 1
+        return self.buf[p] != 0
 
     def int16(self) -> int:
-        return int(_I16.unpack_from(self.buf, self._take(2))[0])
+        p = self.pos
+        if p + 2 > self.end:
+            raise _short(2, p, self.end)
+        self.pos = p + 2
+        v: int = _I16.unpack_from(self.buf, p)[0]
+        return v
 
     def uint16(self) -> int:
-        return int(_U16.unpack_from(self.buf, self._take(2))[0])
+        p = self.pos
+        if p + 2 > self.end:
+            raise _short(2, p, self.end)
+        self.pos = p + 2
+        v: int = _U16.unpack_from(self.buf, p)[0]
+        return v
 
     def int32(self) -> int:
-        return int(_I32.unpack_from(self.buf, self._take(4))[0])
+        p = self.pos
+        if p + 4 > self.end:
+            raise _short(4, p, self.end)
+        self.pos = p + 4
+        v: int = _I32.unpack_from(self.buf, p)[0]
+        return v
 
     def uint32(self) -> int:
-        return int(_U32.unpack_from(self.buf, self._take(4))[0])
+        p = self.pos
+        if p + 4 > self.end:
+            raise _short(4, p, self.end)
+        self.pos = p + 4
+        v: int = _U32.unpack_from(self.buf, p)[0]
+        return v
 
     def int64(self) -> int:
-        return int(_I64.unpack_from(self.buf, self._take(8))[0])
+        p = self.pos
+        if p + 8 > self.end:
+            raise _short(8, p, self.end)
+        self.pos = p + 8
+        v: int = _I64.unpack_from(self.buf, p)[0]
+        return v
 
     def float64(self) -> float:
-        return float(_F64.unpack_from(self.buf, self._take(8))[0])
+        p = self.pos
+        if p + 8 > self.end:
+            raise _short(8, p, self.end)
+        self.pos = p + 8
+        v: float = _F64.unpack_from(self.buf, p)[0]
+        return v
 
     def uuid(self) -> bytes:
         p = self._take(16)
@@ -157,11 +224,24 @@ class Reader:
         return n
 
     def _text(self, n: int) -> str:
-        p = self._take(n)
+        p = self.pos
+        if n < 0 or p + n > self.end:
+            raise _short(n, p, self.end)
+        self.pos = p + n
         try:
-            return str(self.buf[p : p + n], "utf-8")
+            return self.buf[p : p + n].tobytes().decode()  # cheaper than str(view, "utf-8")
         except UnicodeDecodeError as e:
             raise DecodeError(f"invalid utf-8: {e}") from None
+
+    def _clen(self) -> int:
+        """A compact length: uvarint - 1 (-1 for null); one byte read inline, mostly."""
+        p = self.pos
+        if p < self.end:
+            b = self.buf[p]
+            if b < 0x80:
+                self.pos = p + 1
+                return b - 1
+        return self.uvarint() - 1
 
     def string(self) -> str:
         n = self.int16()
@@ -174,13 +254,29 @@ class Reader:
         return None if n < 0 else self._text(n)
 
     def cstring(self) -> str:
-        n = self.uvarint() - 1
+        # _clen() and _text() written out: topic names, the commonest strings
+        p = self.pos
+        end = self.end
+        buf = self.buf
+        if p < end and buf[p] < 0x80:
+            n = buf[p] - 1
+            p += 1
+            self.pos = p
+        else:
+            n = self.uvarint() - 1
+            p = self.pos
         if n < 0:
             raise DecodeError("null string in a non-nullable field")
-        return self._text(n)
+        if p + n > end:
+            raise _short(n, p, end)
+        self.pos = p + n
+        try:
+            return buf[p : p + n].tobytes().decode()
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"invalid utf-8: {e}") from None
 
     def cnstring(self) -> str | None:
-        n = self.uvarint() - 1
+        n = self._clen()
         return None if n < 0 else self._text(n)
 
     def _raw(self, n: int) -> bytes:
@@ -198,49 +294,60 @@ class Reader:
         return None if n < 0 else self._raw(n)
 
     def cbytes(self) -> bytes:
-        n = self.uvarint() - 1
+        n = self._clen()
         if n < 0:
             raise DecodeError("null bytes in a non-nullable field")
         return self._raw(n)
 
     def cnbytes(self) -> bytes | None:
-        n = self.uvarint() - 1
+        n = self._clen()
         return None if n < 0 else self._raw(n)
 
-    def records(self) -> memoryview | None:
-        n = self.int32()
+    def _view(self, n: int) -> memoryview | None:
         if n < 0:
             return None
-        p = self._take(n)
+        p = self.pos
+        if p + n > self.end:
+            raise _short(n, p, self.end)
+        self.pos = p + n
         return self.buf[p : p + n]
 
+    def records(self) -> memoryview | None:
+        return self._view(self.int32())
+
     def crecords(self) -> memoryview | None:
-        n = self.uvarint() - 1
+        return self._view(self._clen())
+
+    def _count(self, n: int) -> int:
         if n < 0:
-            return None
-        p = self._take(n)
-        return self.buf[p : p + n]
+            raise DecodeError("null array in a non-nullable field")
+        if n > self.end - self.pos:
+            raise DecodeError(f"length {n} exceeds remaining {self.end - self.pos}")
+        return n
 
     def array_len(self) -> int:
         """Length of a non-nullable classic array."""
-        n = self.int32()
-        if n < 0:
-            raise DecodeError("null array in a non-nullable field")
-        return self._length(n)
+        return self._count(self.int32())
 
     def narray_len(self) -> int:
         n = self.int32()
-        return -1 if n < 0 else self._length(n)
+        return -1 if n < 0 else self._count(n)
 
     def carray_len(self) -> int:
-        n = self.uvarint() - 1
-        if n < 0:
-            raise DecodeError("null array in a non-nullable field")
-        return self._length(n)
+        return self._count(self._clen())
 
     def cnarray_len(self) -> int:
-        n = self.uvarint() - 1
-        return -1 if n < 0 else self._length(n)
+        n = self._clen()
+        return -1 if n < 0 else self._count(n)
+
+    def tag_count(self) -> int:
+        """The number of tagged fields (generated decoders); an empty section, a single
+        zero byte, is the usual case."""
+        p = self.pos
+        if p < self.end and self.buf[p] == 0:
+            self.pos = p + 1
+            return 0
+        return self._length(self.uvarint())
 
     def tag_header(self) -> tuple[int, int]:
         tag = self.uvarint()
@@ -263,6 +370,10 @@ class Reader:
         for _ in range(self._length(self.uvarint())):
             _, size = self.tag_header()
             self._take(size)
+
+
+def _short(n: int, p: int, end: int) -> DecodeError:
+    return DecodeError(f"need {n} bytes at {p}, have {end - p}")
 
 
 def uvarint_bytes(v: int) -> bytes:
@@ -328,19 +439,28 @@ class Writer:
 
     def string(self, v: str) -> None:
         b = v.encode()
-        self.buf += _I16.pack(len(b))
-        self.buf += b
+        buf = self.buf
+        buf += _I16.pack(len(b))
+        buf += b
 
     def nstring(self, v: str | None) -> None:
         if v is None:
             self.buf += b"\xff\xff"
-        else:
-            self.string(v)
+            return
+        b = v.encode()
+        buf = self.buf
+        buf += _I16.pack(len(b))
+        buf += b
 
     def cstring(self, v: str) -> None:
         b = v.encode()
-        self.uvarint(len(b) + 1)
-        self.buf += b
+        n = len(b) + 1
+        buf = self.buf
+        if n < 0x80:
+            buf.append(n)
+        else:
+            self.uvarint(n)
+        buf += b
 
     def cnstring(self, v: str | None) -> None:
         if v is None:
@@ -374,9 +494,11 @@ class Writer:
                 if isinstance(p, _BUFFERS):
                     self.buf += p
                 else:
-                    self.parts.append(bytes(self.buf))
-                    self.buf = bytearray()
+                    # The buffer so far becomes a part as it is (not copied); a new one
+                    # takes what follows the chunk.
+                    self.parts.append(self.buf)
                     self.parts.append(p)
+                    self.buf = bytearray()
         else:
             self.buf += v
 
@@ -384,21 +506,32 @@ class Writer:
         if v is None:
             self.buf += b"\xff\xff\xff\xff"
             return
-        self.buf += _I32.pack(len(v))
+        self.buf += _I32.pack(v.length if isinstance(v, ChunkedRecords) else len(v))
         self._splice(v)
 
     def crecords(self, v: Records | None) -> None:
+        buf = self.buf
         if v is None:
-            self.buf.append(0)
-            return
-        self.uvarint(len(v) + 1)
-        self._splice(v)
+            buf.append(0)
+        elif isinstance(v, ChunkedRecords):
+            self.uvarint(v.length + 1)
+            self._splice(v)
+        else:
+            n = len(v) + 1
+            if n < 0x80:
+                buf.append(n)
+            else:
+                self.uvarint(n)
+            buf += v
 
     def array_len(self, n: int) -> None:
         self.buf += _I32.pack(n)
 
     def carray_len(self, n: int) -> None:
-        self.uvarint(n + 1)
+        if 0 <= n < 0x7F:
+            self.buf.append(n + 1)
+        else:
+            self.uvarint(n + 1)
 
     def sub(self) -> Writer:
         return Writer()
@@ -416,7 +549,7 @@ class Writer:
     def chunks(self) -> list[bytes | bytearray | memoryview | Chunk]:
         """Everything written, as buffers and chunks to send in order."""
         if self.parts:
-            return [*self.parts, bytes(self.buf)]
+            return [*self.parts, self.buf]
         return [self.buf]
 
     def getvalue(self) -> bytes:
@@ -426,6 +559,7 @@ class Writer:
         return bytes(out)
 
     def size(self) -> int:
-        return len(self.buf) + sum(
-            len(p) if isinstance(p, _BUFFERS) else p.length for p in self.parts
-        )
+        size = len(self.buf)
+        for p in self.parts:
+            size += len(p) if isinstance(p, _BUFFERS) else p.length
+        return size

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -91,14 +91,14 @@ def _d_AddOffsetsToTxnRequest_0(r: Reader) -> AddOffsetsToTxnRequest:
     v_transactional_id = r.string()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_group_id = r.string()
-    return AddOffsetsToTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, group_id=v_group_id)
+    return AddOffsetsToTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_group_id)
 
 def _d_AddOffsetsToTxnRequest_3(r: Reader) -> AddOffsetsToTxnRequest:
     v_transactional_id = r.cstring()
     v_producer_id, v_producer_epoch = r.fixed(_S_qh)
     v_group_id = r.cstring()
     r.skip_tags()
-    return AddOffsetsToTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, group_id=v_group_id)
+    return AddOffsetsToTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_group_id)
 
 def _e_AddOffsetsToTxnResponse_0(self: AddOffsetsToTxnResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -109,16 +109,15 @@ def _e_AddOffsetsToTxnResponse_3(self: AddOffsetsToTxnResponse, w: Writer) -> No
 
 def _d_AddOffsetsToTxnResponse_0(r: Reader) -> AddOffsetsToTxnResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return AddOffsetsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_AddOffsetsToTxnResponse_3(r: Reader) -> AddOffsetsToTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return AddOffsetsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_AddOffsetsToTxnRequest = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)
-_DEC_AddOffsetsToTxnRequest = (_d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_3, _d_AddOffsetsToTxnRequest_3,)
-_ENC_AddOffsetsToTxnResponse = (_e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_3, _e_AddOffsetsToTxnResponse_3,)
-_DEC_AddOffsetsToTxnResponse = (_d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_3, _d_AddOffsetsToTxnResponse_3,)
-_S_ih = Struct(">ih")
-_S_qh = Struct(">qh")
+_ENC_AddOffsetsToTxnRequest: Final = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)
+_DEC_AddOffsetsToTxnRequest: Final = (_d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_0, _d_AddOffsetsToTxnRequest_3, _d_AddOffsetsToTxnRequest_3,)
+_ENC_AddOffsetsToTxnResponse: Final = (_e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_0, _e_AddOffsetsToTxnResponse_3, _e_AddOffsetsToTxnResponse_3,)
+_DEC_AddOffsetsToTxnResponse: Final = (_d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_0, _d_AddOffsetsToTxnResponse_3, _d_AddOffsetsToTxnResponse_3,)
+_S_ih: Final = Struct(">ih")
+_S_qh: Final = Struct(">qh")

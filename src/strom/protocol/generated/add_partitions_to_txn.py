@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -175,26 +175,28 @@ def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(self: AddPartitionsTo
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions)
 
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTopic:
     v_name = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(name=v_name, partitions=v_partitions)
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions)
 
 def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(self: AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, w: Writer) -> None:
     pass
@@ -221,9 +223,10 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_3(r: Reader) -> A
 def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r: Reader) -> AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction:
     v_transactional_id = r.cstring()
     v_producer_id, v_producer_epoch, v_verify_only = r.fixed(_S_qho)
-    v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, verify_only=v_verify_only, topics=v_topics)
+    return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(v_transactional_id, v_producer_id, v_producer_epoch, v_verify_only, v_topics)
 
 def _e_AddPartitionsToTxnRequest_0(self: AddPartitionsToTxnRequest, w: Writer) -> None:
     w.string(self.v3_and_below_transactional_id)
@@ -252,20 +255,23 @@ def _e_AddPartitionsToTxnRequest_4(self: AddPartitionsToTxnRequest, w: Writer) -
 def _d_AddPartitionsToTxnRequest_0(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.string()
     v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
-    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r) for _ in range(r.array_len())]
-    return AddPartitionsToTxnRequest(v3_and_below_transactional_id=v_v3_and_below_transactional_id, v3_and_below_producer_id=v_v3_and_below_producer_id, v3_and_below_producer_epoch=v_v3_and_below_producer_epoch, v3_and_below_topics=v_v3_and_below_topics)
+    n = r.array_len()
+    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(r) for _ in range(n)] if n else []
+    return AddPartitionsToTxnRequest(DEFAULT, v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics)
 
 def _d_AddPartitionsToTxnRequest_3(r: Reader) -> AddPartitionsToTxnRequest:
     v_v3_and_below_transactional_id = r.cstring()
     v_v3_and_below_producer_id, v_v3_and_below_producer_epoch = r.fixed(_S_qh)
-    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_v3_and_below_topics = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnRequest(v3_and_below_transactional_id=v_v3_and_below_transactional_id, v3_and_below_producer_id=v_v3_and_below_producer_id, v3_and_below_producer_epoch=v_v3_and_below_producer_epoch, v3_and_below_topics=v_v3_and_below_topics)
+    return AddPartitionsToTxnRequest(DEFAULT, v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics)
 
 def _d_AddPartitionsToTxnRequest_4(r: Reader) -> AddPartitionsToTxnRequest:
-    v_transactions = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_transactions = [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r)] if n == 1 else [_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnRequest(transactions=v_transactions)
+    return AddPartitionsToTxnRequest(v_transactions)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.partition_error_code)
@@ -276,12 +282,11 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(self: AddP
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult:
     v_partition_index, v_partition_error_code = r.fixed(_S_ih)
-    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult:
-    v_partition_index, v_partition_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(partition_index=v_partition_index, partition_error_code=v_partition_error_code)
+    v_partition_index, v_partition_error_code = r.fixed_tags(_S_ih)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -300,14 +305,16 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(self: AddParti
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.string()
-    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r) for _ in range(r.array_len())]
-    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
+    n = r.array_len()
+    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r) for _ in range(n)] if n else []
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult:
     v_name = r.cstring()
-    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results_by_partition = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(name=v_name, results_by_partition=v_results_by_partition)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnResult, w: Writer) -> None:
     pass
@@ -332,19 +339,20 @@ def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_3(r: Reader) -> AddPa
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnResult:
     v_transactional_id = r.cstring()
-    v_topic_results = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_results = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnResponse_AddPartitionsToTxnResult(transactional_id=v_transactional_id, topic_results=v_topic_results)
+    return AddPartitionsToTxnResponse_AddPartitionsToTxnResult(v_transactional_id, v_topic_results)
 
 def _e_AddPartitionsToTxnResponse_0(self: AddPartitionsToTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results_by_topic_v3_and_below = self.results_by_topic_v3_and_below
     w.array_len(len(w_results_by_topic_v3_and_below))
     for e_results_by_topic_v3_and_below in w_results_by_topic_v3_and_below:
         _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(e_results_by_topic_v3_and_below, w)
 
 def _e_AddPartitionsToTxnResponse_3(self: AddPartitionsToTxnResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results_by_topic_v3_and_below = self.results_by_topic_v3_and_below
     w.carray_len(len(w_results_by_topic_v3_and_below))
     for e_results_by_topic_v3_and_below in w_results_by_topic_v3_and_below:
@@ -361,25 +369,29 @@ def _e_AddPartitionsToTxnResponse_4(self: AddPartitionsToTxnResponse, w: Writer)
 
 def _d_AddPartitionsToTxnResponse_0(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms = r.int32()
-    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r) for _ in range(r.array_len())]
-    return AddPartitionsToTxnResponse(throttle_time_ms=v_throttle_time_ms, results_by_topic_v3_and_below=v_results_by_topic_v3_and_below)
+    n = r.array_len()
+    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(r) for _ in range(n)] if n else []
+    return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, DEFAULT, v_results_by_topic_v3_and_below)
 
 def _d_AddPartitionsToTxnResponse_3(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms = r.int32()
-    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results_by_topic_v3_and_below = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnResponse(throttle_time_ms=v_throttle_time_ms, results_by_topic_v3_and_below=v_results_by_topic_v3_and_below)
+    return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, DEFAULT, v_results_by_topic_v3_and_below)
 
 def _d_AddPartitionsToTxnResponse_4(r: Reader) -> AddPartitionsToTxnResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_results_by_transaction = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results_by_transaction = [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r)] if n == 1 else [_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddPartitionsToTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results_by_transaction=v_results_by_transaction)
+    return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction)
 
-_ENC_AddPartitionsToTxnRequest = (_e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_3, _e_AddPartitionsToTxnRequest_4, _e_AddPartitionsToTxnRequest_4,)
-_DEC_AddPartitionsToTxnRequest = (_d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_3, _d_AddPartitionsToTxnRequest_4, _d_AddPartitionsToTxnRequest_4,)
-_ENC_AddPartitionsToTxnResponse = (_e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_3, _e_AddPartitionsToTxnResponse_4, _e_AddPartitionsToTxnResponse_4,)
-_DEC_AddPartitionsToTxnResponse = (_d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_3, _d_AddPartitionsToTxnResponse_4, _d_AddPartitionsToTxnResponse_4,)
-_S_ih = Struct(">ih")
-_S_qh = Struct(">qh")
-_S_qho = Struct(">qh?")
+_ENC_AddPartitionsToTxnRequest: Final = (_e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_0, _e_AddPartitionsToTxnRequest_3, _e_AddPartitionsToTxnRequest_4, _e_AddPartitionsToTxnRequest_4,)
+_DEC_AddPartitionsToTxnRequest: Final = (_d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_0, _d_AddPartitionsToTxnRequest_3, _d_AddPartitionsToTxnRequest_4, _d_AddPartitionsToTxnRequest_4,)
+_ENC_AddPartitionsToTxnResponse: Final = (_e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_0, _e_AddPartitionsToTxnResponse_3, _e_AddPartitionsToTxnResponse_4, _e_AddPartitionsToTxnResponse_4,)
+_DEC_AddPartitionsToTxnResponse: Final = (_d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_0, _d_AddPartitionsToTxnResponse_3, _d_AddPartitionsToTxnResponse_4, _d_AddPartitionsToTxnResponse_4,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_qh: Final = Struct(">qh")
+_S_qho: Final = Struct(">qh?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -102,15 +102,14 @@ setattr(AddRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 'er
 def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return AddRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return AddRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -126,9 +125,10 @@ def _d_AddRaftVoterRequest_0(r: Reader) -> AddRaftVoterRequest:
     v_cluster_id = r.cnstring()
     v_timeout_ms, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
-    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_AddRaftVoterRequest_Listener_0(r)] if n == 1 else [_d_AddRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AddRaftVoterRequest(cluster_id=v_cluster_id, timeout_ms=v_timeout_ms, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners)
+    return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners)
 
 def _e_AddRaftVoterResponse_0(self: AddRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -139,11 +139,12 @@ def _d_AddRaftVoterResponse_0(r: Reader) -> AddRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AddRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_AddRaftVoterRequest = (_e_AddRaftVoterRequest_0,)
-_DEC_AddRaftVoterRequest = (_d_AddRaftVoterRequest_0,)
-_ENC_AddRaftVoterResponse = (_e_AddRaftVoterResponse_0,)
-_DEC_AddRaftVoterResponse = (_d_AddRaftVoterResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_AddRaftVoterRequest: Final = (_e_AddRaftVoterRequest_0,)
+_DEC_AddRaftVoterRequest: Final = (_d_AddRaftVoterRequest_0,)
+_ENC_AddRaftVoterResponse: Final = (_e_AddRaftVoterResponse_0,)
+_DEC_AddRaftVoterResponse: Final = (_d_AddRaftVoterResponse_0,)
+_S_H: Final = Struct(">H")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -81,22 +81,20 @@ def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsRequest_0(r: Reader) -> AllocateProducerIdsRequest:
-    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    r.skip_tags()
-    return AllocateProducerIdsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch)
 
 def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Writer) -> None:
     w.buf += _S_ihqi.pack(self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed(_S_ihqi)
-    r.skip_tags()
-    return AllocateProducerIdsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id_start=v_producer_id_start, producer_id_len=v_producer_id_len)
+    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed_tags(_S_ihqi)
+    return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len)
 
-_ENC_AllocateProducerIdsRequest = (_e_AllocateProducerIdsRequest_0,)
-_DEC_AllocateProducerIdsRequest = (_d_AllocateProducerIdsRequest_0,)
-_ENC_AllocateProducerIdsResponse = (_e_AllocateProducerIdsResponse_0,)
-_DEC_AllocateProducerIdsResponse = (_d_AllocateProducerIdsResponse_0,)
-_S_ihqi = Struct(">ihqi")
-_S_iq = Struct(">iq")
+_ENC_AllocateProducerIdsRequest: Final = (_e_AllocateProducerIdsRequest_0,)
+_DEC_AllocateProducerIdsRequest: Final = (_d_AllocateProducerIdsRequest_0,)
+_ENC_AllocateProducerIdsResponse: Final = (_e_AllocateProducerIdsResponse_0,)
+_DEC_AllocateProducerIdsResponse: Final = (_d_AllocateProducerIdsResponse_0,)
+_S_ihqi: Final = Struct(">ihqi")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -170,13 +170,13 @@ def _e_AlterClientQuotasRequest_EntityData_1(self: AlterClientQuotasRequest_Enti
 def _d_AlterClientQuotasRequest_EntityData_0(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name)
 
 def _d_AlterClientQuotasRequest_EntityData_1(r: Reader) -> AlterClientQuotasRequest_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasRequest_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name)
 
 def _e_AlterClientQuotasRequest_OpData_0(self: AlterClientQuotasRequest_OpData, w: Writer) -> None:
     w.string(self.key)
@@ -190,13 +190,12 @@ def _e_AlterClientQuotasRequest_OpData_1(self: AlterClientQuotasRequest_OpData, 
 def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.string()
     v_value, v_remove = r.fixed(_S_do)
-    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
+    return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.cstring()
-    v_value, v_remove = r.fixed(_S_do)
-    r.skip_tags()
-    return AlterClientQuotasRequest_OpData(key=v_key, value=v_value, remove=v_remove)
+    v_value, v_remove = r.fixed_tags(_S_do)
+    return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
     w_entity = self.entity
@@ -220,41 +219,46 @@ def _e_AlterClientQuotasRequest_EntryData_1(self: AlterClientQuotasRequest_Entry
     w.buf.append(0)
 
 def _d_AlterClientQuotasRequest_EntryData_0(r: Reader) -> AlterClientQuotasRequest_EntryData:
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(r.array_len())]
-    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
+    n = r.array_len()
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntityData_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_ops = [_d_AlterClientQuotasRequest_OpData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_OpData_0(r) for _ in range(n)] if n else []
+    return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _d_AlterClientQuotasRequest_EntryData_1(r: Reader) -> AlterClientQuotasRequest_EntryData:
-    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(r.carray_len())]
-    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_AlterClientQuotasRequest_EntityData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntityData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_ops = [_d_AlterClientQuotasRequest_OpData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_OpData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterClientQuotasRequest_EntryData(entity=v_entity, ops=v_ops)
+    return AlterClientQuotasRequest_EntryData(v_entity, v_ops)
 
 def _e_AlterClientQuotasRequest_0(self: AlterClientQuotasRequest, w: Writer) -> None:
     w_entries = self.entries
     w.array_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasRequest_EntryData_0(e_entries, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
 
 def _e_AlterClientQuotasRequest_1(self: AlterClientQuotasRequest, w: Writer) -> None:
     w_entries = self.entries
     w.carray_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasRequest_EntryData_1(e_entries, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_AlterClientQuotasRequest_0(r: Reader) -> AlterClientQuotasRequest:
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_0(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntryData_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
-    return AlterClientQuotasRequest(entries=v_entries, validate_only=v_validate_only)
+    return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
-    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
-    return AlterClientQuotasRequest(entries=v_entries, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
+    return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
@@ -268,16 +272,16 @@ def _e_AlterClientQuotasResponse_EntityData_1(self: AlterClientQuotasResponse_En
 def _d_AlterClientQuotasResponse_EntityData_0(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _d_AlterClientQuotasResponse_EntityData_1(r: Reader) -> AlterClientQuotasResponse_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return AlterClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w_entity = self.entity
     w.array_len(len(w_entity))
@@ -285,7 +289,7 @@ def _e_AlterClientQuotasResponse_EntryData_0(self: AlterClientQuotasResponse_Ent
         _e_AlterClientQuotasResponse_EntityData_0(e_entity, w)
 
 def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse_EntryData, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_entity = self.entity
     w.carray_len(len(w_entity))
@@ -296,25 +300,27 @@ def _e_AlterClientQuotasResponse_EntryData_1(self: AlterClientQuotasResponse_Ent
 def _d_AlterClientQuotasResponse_EntryData_0(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    n = r.array_len()
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_0(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
+    return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _d_AlterClientQuotasResponse_EntryData_1(r: Reader) -> AlterClientQuotasResponse_EntryData:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_AlterClientQuotasResponse_EntityData_1(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterClientQuotasResponse_EntryData(error_code=v_error_code, error_message=v_error_message, entity=v_entity)
+    return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity)
 
 def _e_AlterClientQuotasResponse_0(self: AlterClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_entries = self.entries
     w.array_len(len(w_entries))
     for e_entries in w_entries:
         _e_AlterClientQuotasResponse_EntryData_0(e_entries, w)
 
 def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_entries = self.entries
     w.carray_len(len(w_entries))
     for e_entries in w_entries:
@@ -323,17 +329,22 @@ def _e_AlterClientQuotasResponse_1(self: AlterClientQuotasResponse, w: Writer) -
 
 def _d_AlterClientQuotasResponse_0(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(r.array_len())]
-    return AlterClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, entries=v_entries)
+    n = r.array_len()
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_0(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
+    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
 def _d_AlterClientQuotasResponse_1(r: Reader) -> AlterClientQuotasResponse:
     v_throttle_time_ms = r.int32()
-    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entries = [_d_AlterClientQuotasResponse_EntryData_1(r)] if n == 1 else [_d_AlterClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, entries=v_entries)
+    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries)
 
-_ENC_AlterClientQuotasRequest = (_e_AlterClientQuotasRequest_0, _e_AlterClientQuotasRequest_1,)
-_DEC_AlterClientQuotasRequest = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)
-_ENC_AlterClientQuotasResponse = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
-_DEC_AlterClientQuotasResponse = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
-_S_do = Struct(">d?")
+_ENC_AlterClientQuotasRequest: Final = (_e_AlterClientQuotasRequest_0, _e_AlterClientQuotasRequest_1,)
+_DEC_AlterClientQuotasRequest: Final = (_d_AlterClientQuotasRequest_0, _d_AlterClientQuotasRequest_1,)
+_ENC_AlterClientQuotasResponse: Final = (_e_AlterClientQuotasResponse_0, _e_AlterClientQuotasResponse_1,)
+_DEC_AlterClientQuotasResponse: Final = (_d_AlterClientQuotasResponse_0, _d_AlterClientQuotasResponse_1,)
+_S_do: Final = Struct(">d?")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

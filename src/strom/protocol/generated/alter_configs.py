@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -140,16 +140,16 @@ def _e_AlterConfigsRequest_AlterableConfig_2(self: AlterConfigsRequest_Alterable
 def _d_AlterConfigsRequest_AlterableConfig_0(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(v_name, v_value)
 
 def _d_AlterConfigsRequest_AlterableConfig_2(r: Reader) -> AlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return AlterConfigsRequest_AlterableConfig(name=v_name, value=v_value)
+    return AlterConfigsRequest_AlterableConfig(v_name, v_value)
 
 def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -157,7 +157,7 @@ def _e_AlterConfigsRequest_AlterConfigsResource_0(self: AlterConfigsRequest_Alte
         _e_AlterConfigsRequest_AlterableConfig_0(e_configs, w)
 
 def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
     w.carray_len(len(w_configs))
@@ -168,52 +168,55 @@ def _e_AlterConfigsRequest_AlterConfigsResource_2(self: AlterConfigsRequest_Alte
 def _d_AlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    n = r.array_len()
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_0(r)] if n == 1 else [_d_AlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
+    return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_AlterConfigsRequest_AlterConfigsResource_2(r: Reader) -> AlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
-    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_configs = [_d_AlterConfigsRequest_AlterableConfig_2(r)] if n == 1 else [_d_AlterConfigsRequest_AlterableConfig_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _e_AlterConfigsRequest_0(self: AlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.array_len(len(w_resources))
     for e_resources in w_resources:
         _e_AlterConfigsRequest_AlterConfigsResource_0(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
 
 def _e_AlterConfigsRequest_2(self: AlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.carray_len(len(w_resources))
     for e_resources in w_resources:
         _e_AlterConfigsRequest_AlterConfigsResource_2(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_AlterConfigsRequest_0(r: Reader) -> AlterConfigsRequest:
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_0(r)] if n == 1 else [_d_AlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
-    return AlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
-    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
-    return AlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r)] if n == 1 else [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
+    return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w.buf.append(0)
 
@@ -222,7 +225,7 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader) -> AlterCo
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
@@ -230,17 +233,17 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r: Reader) -> AlterCo
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return AlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _e_AlterConfigsResponse_0(self: AlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(e_responses, w)
 
 def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -249,16 +252,22 @@ def _e_AlterConfigsResponse_2(self: AlterConfigsResponse, w: Writer) -> None:
 
 def _d_AlterConfigsResponse_0(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(r.array_len())]
-    return AlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r)] if n == 1 else [_d_AlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
+    return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_AlterConfigsResponse_2(r: Reader) -> AlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r)] if n == 1 else [_d_AlterConfigsResponse_AlterConfigsResourceResponse_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return AlterConfigsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_AlterConfigsRequest = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, _e_AlterConfigsRequest_2,)
-_DEC_AlterConfigsRequest = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)
-_ENC_AlterConfigsResponse = (_e_AlterConfigsResponse_0, _e_AlterConfigsResponse_0, _e_AlterConfigsResponse_2,)
-_DEC_AlterConfigsResponse = (_d_AlterConfigsResponse_0, _d_AlterConfigsResponse_0, _d_AlterConfigsResponse_2,)
+_ENC_AlterConfigsRequest: Final = (_e_AlterConfigsRequest_0, _e_AlterConfigsRequest_0, _e_AlterConfigsRequest_2,)
+_DEC_AlterConfigsRequest: Final = (_d_AlterConfigsRequest_0, _d_AlterConfigsRequest_0, _d_AlterConfigsRequest_2,)
+_ENC_AlterConfigsResponse: Final = (_e_AlterConfigsResponse_0, _e_AlterConfigsResponse_0, _e_AlterConfigsResponse_2,)
+_DEC_AlterConfigsResponse: Final = (_d_AlterConfigsResponse_0, _d_AlterConfigsResponse_0, _d_AlterConfigsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -192,17 +192,16 @@ def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest_B
     return AlterPartitionRequest_BrokerState()
 
 def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest_BrokerState:
-    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    r.skip_tags()
-    return AlterPartitionRequest_BrokerState(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    return AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch)
 
 def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.leader_epoch)
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
     for e_new_isr in w_new_isr:
-        w.int32(e_new_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_new_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w.buf.append(0)
 
 def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
@@ -210,7 +209,7 @@ def _e_AlterPartitionRequest_PartitionData_1(self: AlterPartitionRequest_Partiti
     w_new_isr = self.new_isr
     w.carray_len(len(w_new_isr))
     for e_new_isr in w_new_isr:
-        w.int32(e_new_isr)
+        w.buf += _S_i.pack(e_new_isr)
     w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
@@ -225,24 +224,24 @@ def _e_AlterPartitionRequest_PartitionData_3(self: AlterPartitionRequest_Partiti
 
 def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
-    v_new_isr = [r.int32() for _ in range(r.carray_len())]
-    v_partition_epoch = r.int32()
-    r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, partition_epoch=v_partition_epoch)
+    n = r.carray_len()
+    v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_partition_epoch, = r.fixed_tags(_S_i)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, 0, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
-    v_new_isr = [r.int32() for _ in range(r.carray_len())]
-    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
-    r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr=v_new_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    n = r.carray_len()
+    v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, v_leader_recovery_state, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
-    v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(r.carray_len())]
-    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
-    r.skip_tags()
-    return AlterPartitionRequest_PartitionData(partition_index=v_partition_index, leader_epoch=v_leader_epoch, new_isr_with_epochs=v_new_isr_with_epochs, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    n = r.carray_len()
+    v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r)] if n == 1 else [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(n)] if n else []
+    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, DEFAULT, v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -278,27 +277,31 @@ def _e_AlterPartitionRequest_TopicData_3(self: AlterPartitionRequest_TopicData, 
 
 def _d_AlterPartitionRequest_TopicData_0(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_0(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_1(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_2(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
 def _d_AlterPartitionRequest_TopicData_3(r: Reader) -> AlterPartitionRequest_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionRequest_PartitionData_3(r)] if n == 1 else [_d_AlterPartitionRequest_PartitionData_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionRequest_TopicData('', v_topic_id, v_partitions)
 
 def _e_AlterPartitionRequest_0(self: AlterPartitionRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -334,35 +337,39 @@ def _e_AlterPartitionRequest_3(self: AlterPartitionRequest, w: Writer) -> None:
 
 def _d_AlterPartitionRequest_0(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_topics = [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionRequest_TopicData_0(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_1(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_topics = [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionRequest_TopicData_1(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_2(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_topics = [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionRequest_TopicData_2(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _d_AlterPartitionRequest_3(r: Reader) -> AlterPartitionRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_topics = [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionRequest_TopicData_3(r)] if n == 1 else [_d_AlterPartitionRequest_TopicData_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, topics=v_topics)
+    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics)
 
 def _e_AlterPartitionResponse_PartitionData_0(self: AlterPartitionResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w.buf.append(0)
 
 def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse_PartitionData, w: Writer) -> None:
@@ -370,23 +377,23 @@ def _e_AlterPartitionResponse_PartitionData_1(self: AlterPartitionResponse_Parti
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
+        w.buf += _S_i.pack(e_isr)
     w.buf += _S_bi.pack(self.leader_recovery_state, self.partition_epoch)
     w.buf.append(0)
 
 def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
-    v_partition_epoch = r.int32()
-    r.skip_tags()
-    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch)
+    n = r.carray_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_partition_epoch, = r.fixed_tags(_S_i)
+    return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch)
 
 def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
-    v_leader_recovery_state, v_partition_epoch = r.fixed(_S_bi)
-    r.skip_tags()
-    return AlterPartitionResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, isr=v_isr, leader_recovery_state=v_leader_recovery_state, partition_epoch=v_partition_epoch)
+    n = r.carray_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -414,21 +421,24 @@ def _e_AlterPartitionResponse_TopicData_2(self: AlterPartitionResponse_TopicData
 
 def _d_AlterPartitionResponse_TopicData_0(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_0(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_1(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions)
 
 def _d_AlterPartitionResponse_TopicData_2(r: Reader) -> AlterPartitionResponse_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionResponse_PartitionData_1(r)] if n == 1 else [_d_AlterPartitionResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AlterPartitionResponse_TopicData('', v_topic_id, v_partitions)
 
 def _e_AlterPartitionResponse_0(self: AlterPartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -456,28 +466,32 @@ def _e_AlterPartitionResponse_2(self: AlterPartitionResponse, w: Writer) -> None
 
 def _d_AlterPartitionResponse_0(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionResponse_TopicData_0(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_1(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionResponse_TopicData_1(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_AlterPartitionResponse_2(r: Reader) -> AlterPartitionResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionResponse_TopicData_2(r)] if n == 1 else [_d_AlterPartitionResponse_TopicData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics)
 
-_ENC_AlterPartitionRequest = (_e_AlterPartitionRequest_0, _e_AlterPartitionRequest_1, _e_AlterPartitionRequest_2, _e_AlterPartitionRequest_3,)
-_DEC_AlterPartitionRequest = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)
-_ENC_AlterPartitionResponse = (_e_AlterPartitionResponse_0, _e_AlterPartitionResponse_1, _e_AlterPartitionResponse_2, _e_AlterPartitionResponse_2,)
-_DEC_AlterPartitionResponse = (_d_AlterPartitionResponse_0, _d_AlterPartitionResponse_1, _d_AlterPartitionResponse_2, _d_AlterPartitionResponse_2,)
-_S_bi = Struct(">bi")
-_S_ih = Struct(">ih")
-_S_ihii = Struct(">ihii")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
+_ENC_AlterPartitionRequest: Final = (_e_AlterPartitionRequest_0, _e_AlterPartitionRequest_1, _e_AlterPartitionRequest_2, _e_AlterPartitionRequest_3,)
+_DEC_AlterPartitionRequest: Final = (_d_AlterPartitionRequest_0, _d_AlterPartitionRequest_1, _d_AlterPartitionRequest_2, _d_AlterPartitionRequest_3,)
+_ENC_AlterPartitionResponse: Final = (_e_AlterPartitionResponse_0, _e_AlterPartitionResponse_1, _e_AlterPartitionResponse_2, _e_AlterPartitionResponse_2,)
+_DEC_AlterPartitionResponse: Final = (_d_AlterPartitionResponse_0, _d_AlterPartitionResponse_1, _d_AlterPartitionResponse_2, _d_AlterPartitionResponse_2,)
+_S_bi: Final = Struct(">bi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ihii: Final = Struct(">ihii")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -145,22 +145,22 @@ setattr(AlterPartitionReassignmentsResponse, '__annotations__', {'throttle_time_
 
 
 def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(self: AlterPartitionReassignmentsRequest_ReassignablePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_replicas = self.replicas
     if w_replicas is None:
         w.buf.append(0)
     else:
         w.carray_len(len(w_replicas))
         for e_replicas in w_replicas:
-            w.int32(e_replicas)
+            w.buf += _S_i.pack(e_replicas)
     w.buf.append(0)
 
 def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignablePartition:
     v_partition_index = r.int32()
     n = r.cnarray_len()
-    v_replicas = None if n < 0 else [r.int32() for _ in range(n)]
+    v_replicas = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest_ReassignablePartition(partition_index=v_partition_index, replicas=v_replicas)
+    return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas)
 
 def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartitionReassignmentsRequest_ReassignableTopic, w: Writer) -> None:
     w.cstring(self.name)
@@ -172,12 +172,13 @@ def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(self: AlterPartiti
 
 def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r: Reader) -> AlterPartitionReassignmentsRequest_ReassignableTopic:
     v_name = r.cstring()
-    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest_ReassignableTopic(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions)
 
 def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -186,9 +187,10 @@ def _e_AlterPartitionReassignmentsRequest_0(self: AlterPartitionReassignmentsReq
 
 def _d_AlterPartitionReassignmentsRequest_0(r: Reader) -> AlterPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
-    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
+    return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
 def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(self: AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -199,7 +201,7 @@ def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r: Re
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message)
+    return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(v_partition_index, v_error_code, v_error_message)
 
 def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: AlterPartitionReassignmentsResponse_ReassignableTopicResponse, w: Writer) -> None:
     w.cstring(self.name)
@@ -211,9 +213,10 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(self: Alt
 
 def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse_ReassignableTopicResponse:
     v_name = r.cstring()
-    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(name=v_name, partitions=v_partitions)
+    return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions)
 
 def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -227,12 +230,14 @@ def _e_AlterPartitionReassignmentsResponse_0(self: AlterPartitionReassignmentsRe
 def _d_AlterPartitionReassignmentsResponse_0(r: Reader) -> AlterPartitionReassignmentsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r)] if n == 1 else [_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterPartitionReassignmentsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses)
+    return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses)
 
-_ENC_AlterPartitionReassignmentsRequest = (_e_AlterPartitionReassignmentsRequest_0,)
-_DEC_AlterPartitionReassignmentsRequest = (_d_AlterPartitionReassignmentsRequest_0,)
-_ENC_AlterPartitionReassignmentsResponse = (_e_AlterPartitionReassignmentsResponse_0,)
-_DEC_AlterPartitionReassignmentsResponse = (_d_AlterPartitionReassignmentsResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_AlterPartitionReassignmentsRequest: Final = (_e_AlterPartitionReassignmentsRequest_0,)
+_DEC_AlterPartitionReassignmentsRequest: Final = (_d_AlterPartitionReassignmentsRequest_0,)
+_ENC_AlterPartitionReassignmentsResponse: Final = (_e_AlterPartitionReassignmentsResponse_0,)
+_DEC_AlterPartitionReassignmentsResponse: Final = (_d_AlterPartitionReassignmentsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -141,26 +141,28 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(self: AlterReplicaLo
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(self: AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic:
     v_name = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(name=v_name, partitions=v_partitions)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions)
 
 def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(self: AlterReplicaLogDirsRequest_AlterReplicaLogDir, w: Writer) -> None:
     w.string(self.path)
@@ -179,14 +181,16 @@ def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(self: AlterReplicaLogDirs
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.string()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(r) for _ in range(n)] if n else []
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r: Reader) -> AlterReplicaLogDirsRequest_AlterReplicaLogDir:
     v_path = r.cstring()
-    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(path=v_path, topics=v_topics)
+    return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics)
 
 def _e_AlterReplicaLogDirsRequest_0(self: AlterReplicaLogDirsRequest, w: Writer) -> None:
     w_dirs = self.dirs
@@ -202,13 +206,15 @@ def _e_AlterReplicaLogDirsRequest_2(self: AlterReplicaLogDirsRequest, w: Writer)
     w.buf.append(0)
 
 def _d_AlterReplicaLogDirsRequest_0(r: Reader) -> AlterReplicaLogDirsRequest:
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsRequest(dirs=v_dirs)
+    n = r.array_len()
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(r) for _ in range(n)] if n else []
+    return AlterReplicaLogDirsRequest(v_dirs)
 
 def _d_AlterReplicaLogDirsRequest_2(r: Reader) -> AlterReplicaLogDirsRequest:
-    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_dirs = [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r)] if n == 1 else [_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterReplicaLogDirsRequest(dirs=v_dirs)
+    return AlterReplicaLogDirsRequest(v_dirs)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -219,12 +225,11 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(self: Alt
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:
     w.string(self.topic_name)
@@ -243,24 +248,26 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(self: AlterRe
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.string()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r) for _ in range(n)] if n else []
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult:
     v_topic_name = r.cstring()
-    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(topic_name=v_topic_name, partitions=v_partitions)
+    return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions)
 
 def _e_AlterReplicaLogDirsResponse_0(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(e_results, w)
 
 def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -269,17 +276,20 @@ def _e_AlterReplicaLogDirsResponse_2(self: AlterReplicaLogDirsResponse, w: Write
 
 def _d_AlterReplicaLogDirsResponse_0(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(r.array_len())]
-    return AlterReplicaLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(r) for _ in range(n)] if n else []
+    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
 def _d_AlterReplicaLogDirsResponse_2(r: Reader) -> AlterReplicaLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r)] if n == 1 else [_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterReplicaLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results)
 
-_ENC_AlterReplicaLogDirsRequest = (_e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_2,)
-_DEC_AlterReplicaLogDirsRequest = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
-_ENC_AlterReplicaLogDirsResponse = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
-_DEC_AlterReplicaLogDirsResponse = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
-_S_ih = Struct(">ih")
+_ENC_AlterReplicaLogDirsRequest: Final = (_e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_0, _e_AlterReplicaLogDirsRequest_2,)
+_DEC_AlterReplicaLogDirsRequest: Final = (_d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_0, _d_AlterReplicaLogDirsRequest_2,)
+_ENC_AlterReplicaLogDirsResponse: Final = (_e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_0, _e_AlterReplicaLogDirsResponse_2,)
+_DEC_AlterReplicaLogDirsResponse: Final = (_d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_0, _d_AlterReplicaLogDirsResponse_2,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -132,14 +132,13 @@ setattr(AlterUserScramCredentialsResponse, '__annotations__', {'throttle_time_ms
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUserScramCredentialsRequest_ScramCredentialDeletion, w: Writer) -> None:
     w.cstring(self.name)
-    w.int8(self.mechanism)
+    w.buf += _S_b.pack(self.mechanism)
     w.buf.append(0)
 
 def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> AlterUserScramCredentialsRequest_ScramCredentialDeletion:
     v_name = r.cstring()
-    v_mechanism = r.int8()
-    r.skip_tags()
-    return AlterUserScramCredentialsRequest_ScramCredentialDeletion(name=v_name, mechanism=v_mechanism)
+    v_mechanism, = r.fixed_tags(_S_b)
+    return AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism)
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest_ScramCredentialUpsertion, w: Writer) -> None:
     w.cstring(self.name)
@@ -154,7 +153,7 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r: Reader) ->
     v_salt = r.cbytes()
     v_salted_password = r.cbytes()
     r.skip_tags()
-    return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(name=v_name, mechanism=v_mechanism, iterations=v_iterations, salt=v_salt, salted_password=v_salted_password)
+    return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password)
 
 def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest, w: Writer) -> None:
     w_deletions = self.deletions
@@ -168,14 +167,16 @@ def _e_AlterUserScramCredentialsRequest_0(self: AlterUserScramCredentialsRequest
     w.buf.append(0)
 
 def _d_AlterUserScramCredentialsRequest_0(r: Reader) -> AlterUserScramCredentialsRequest:
-    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(r.carray_len())]
-    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_deletions = [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r)] if n == 1 else [_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_upsertions = [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r)] if n == 1 else [_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterUserScramCredentialsRequest(deletions=v_deletions, upsertions=v_upsertions)
+    return AlterUserScramCredentialsRequest(v_deletions, v_upsertions)
 
 def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(self: AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -184,10 +185,10 @@ def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r: Re
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message)
+    return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message)
 
 def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -196,12 +197,16 @@ def _e_AlterUserScramCredentialsResponse_0(self: AlterUserScramCredentialsRespon
 
 def _d_AlterUserScramCredentialsResponse_0(r: Reader) -> AlterUserScramCredentialsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r)] if n == 1 else [_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AlterUserScramCredentialsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results)
 
-_ENC_AlterUserScramCredentialsRequest = (_e_AlterUserScramCredentialsRequest_0,)
-_DEC_AlterUserScramCredentialsRequest = (_d_AlterUserScramCredentialsRequest_0,)
-_ENC_AlterUserScramCredentialsResponse = (_e_AlterUserScramCredentialsResponse_0,)
-_DEC_AlterUserScramCredentialsResponse = (_d_AlterUserScramCredentialsResponse_0,)
-_S_bi = Struct(">bi")
+_ENC_AlterUserScramCredentialsRequest: Final = (_e_AlterUserScramCredentialsRequest_0,)
+_DEC_AlterUserScramCredentialsRequest: Final = (_d_AlterUserScramCredentialsRequest_0,)
+_ENC_AlterUserScramCredentialsResponse: Final = (_e_AlterUserScramCredentialsResponse_0,)
+_DEC_AlterUserScramCredentialsResponse: Final = (_d_AlterUserScramCredentialsResponse_0,)
+_S_b: Final = Struct(">b")
+_S_bi: Final = Struct(">bi")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

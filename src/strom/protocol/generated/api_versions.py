@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -152,7 +152,7 @@ def _d_ApiVersionsRequest_3(r: Reader) -> ApiVersionsRequest:
     v_client_software_name = r.cstring()
     v_client_software_version = r.cstring()
     r.skip_tags()
-    return ApiVersionsRequest(client_software_name=v_client_software_name, client_software_version=v_client_software_version)
+    return ApiVersionsRequest(v_client_software_name, v_client_software_version)
 
 def _e_ApiVersionsResponse_ApiVersion_0(self: ApiVersionsResponse_ApiVersion, w: Writer) -> None:
     w.buf += _S_hhh.pack(self.api_key, self.min_version, self.max_version)
@@ -163,12 +163,11 @@ def _e_ApiVersionsResponse_ApiVersion_3(self: ApiVersionsResponse_ApiVersion, w:
 
 def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse_ApiVersion:
     v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
-    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse_ApiVersion:
-    v_api_key, v_min_version, v_max_version = r.fixed(_S_hhh)
-    r.skip_tags()
-    return ApiVersionsResponse_ApiVersion(api_key=v_api_key, min_version=v_min_version, max_version=v_max_version)
+    v_api_key, v_min_version, v_max_version = r.fixed_tags(_S_hhh)
+    return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
     pass
@@ -183,9 +182,8 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse_SupportedFeatureKey:
     v_name = r.cstring()
-    v_min_version, v_max_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return ApiVersionsResponse_SupportedFeatureKey(name=v_name, min_version=v_min_version, max_version=v_max_version)
+    v_min_version, v_max_version = r.fixed_tags(_S_hh)
+    return ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
     pass
@@ -200,97 +198,108 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse_FinalizedFeatureKey:
     v_name = r.cstring()
-    v_max_version_level, v_min_version_level = r.fixed(_S_hh)
-    r.skip_tags()
-    return ApiVersionsResponse_FinalizedFeatureKey(name=v_name, max_version_level=v_max_version_level, min_version_level=v_min_version_level)
+    v_max_version_level, v_min_version_level = r.fixed_tags(_S_hh)
+    return ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level)
 
 def _e_ApiVersionsResponse_0(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.array_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_0(e_api_keys, w)
 
 def _e_ApiVersionsResponse_1(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.array_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_0(e_api_keys, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ApiVersionsResponse_3(self: ApiVersionsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_api_keys = self.api_keys
     w.carray_len(len(w_api_keys))
     for e_api_keys in w_api_keys:
         _e_ApiVersionsResponse_ApiVersion_3(e_api_keys, w)
-    w.int32(self.throttle_time_ms)
-    tags: list[tuple[int, Writer]] = []
-    if self.supported_features:
-        t = Writer()
-        w_supported_features = self.supported_features
-        t.carray_len(len(w_supported_features))
-        for e_supported_features in w_supported_features:
-            _e_ApiVersionsResponse_SupportedFeatureKey_3(e_supported_features, t)
-        tags.append((0, t))
-    if self.finalized_features_epoch != -1:
-        t = Writer()
-        t.int64(self.finalized_features_epoch)
-        tags.append((1, t))
-    if self.finalized_features:
-        t = Writer()
-        w_finalized_features = self.finalized_features
-        t.carray_len(len(w_finalized_features))
-        for e_finalized_features in w_finalized_features:
-            _e_ApiVersionsResponse_FinalizedFeatureKey_3(e_finalized_features, t)
-        tags.append((2, t))
-    if self.zk_migration_ready != False:
-        t = Writer()
-        t.bool(self.zk_migration_ready)
-        tags.append((3, t))
-    w.tagged(tags)
+    w.buf += _S_i.pack(self.throttle_time_ms)
+    if self.supported_features or self.finalized_features_epoch != -1 or self.finalized_features or self.zk_migration_ready != False:
+        tags: list[tuple[int, Writer]] = []
+        if self.supported_features:
+            t = Writer()
+            w_supported_features = self.supported_features
+            t.carray_len(len(w_supported_features))
+            for e_supported_features in w_supported_features:
+                _e_ApiVersionsResponse_SupportedFeatureKey_3(e_supported_features, t)
+            tags.append((0, t))
+        if self.finalized_features_epoch != -1:
+            t = Writer()
+            t.buf += _S_q.pack(self.finalized_features_epoch)
+            tags.append((1, t))
+        if self.finalized_features:
+            t = Writer()
+            w_finalized_features = self.finalized_features
+            t.carray_len(len(w_finalized_features))
+            for e_finalized_features in w_finalized_features:
+                _e_ApiVersionsResponse_FinalizedFeatureKey_3(e_finalized_features, t)
+            tags.append((2, t))
+        if self.zk_migration_ready != False:
+            t = Writer()
+            t.buf += _S_o.pack(self.zk_migration_ready)
+            tags.append((3, t))
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ApiVersionsResponse_0(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys)
+    n = r.array_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
+    return ApiVersionsResponse(v_error_code, v_api_keys)
 
 def _d_ApiVersionsResponse_1(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_0(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys, throttle_time_ms=v_throttle_time_ms)
+    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms)
 
 def _d_ApiVersionsResponse_3(r: Reader) -> ApiVersionsResponse:
     v_error_code = r.int16()
-    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_api_keys = [_d_ApiVersionsResponse_ApiVersion_3(r)] if n == 1 else [_d_ApiVersionsResponse_ApiVersion_3(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = list()
     v_finalized_features_epoch: int = -1
     v_finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = list()
     v_zk_migration_ready: bool = False
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_supported_features = [_d_ApiVersionsResponse_SupportedFeatureKey_3(s)] if n == 1 else [_d_ApiVersionsResponse_SupportedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 1:
             s = r.sub(size)
             v_finalized_features_epoch = s.int64()
         elif tag == 2:
             s = r.sub(size)
-            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_finalized_features = [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s)] if n == 1 else [_d_ApiVersionsResponse_FinalizedFeatureKey_3(s) for _ in range(n)] if n else []
         elif tag == 3:
             s = r.sub(size)
             v_zk_migration_ready = s.bool()
         else:
             r.skip(size)
-    return ApiVersionsResponse(error_code=v_error_code, api_keys=v_api_keys, throttle_time_ms=v_throttle_time_ms, supported_features=v_supported_features, finalized_features_epoch=v_finalized_features_epoch, finalized_features=v_finalized_features, zk_migration_ready=v_zk_migration_ready)
+    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms, v_supported_features, v_finalized_features_epoch, v_finalized_features, v_zk_migration_ready)
 
-_ENC_ApiVersionsRequest = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_3, _e_ApiVersionsRequest_3,)
-_DEC_ApiVersionsRequest = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
-_ENC_ApiVersionsResponse = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
-_DEC_ApiVersionsResponse = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
-_S_hh = Struct(">hh")
-_S_hhh = Struct(">hhh")
+_ENC_ApiVersionsRequest: Final = (_e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_0, _e_ApiVersionsRequest_3, _e_ApiVersionsRequest_3,)
+_DEC_ApiVersionsRequest: Final = (_d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_0, _d_ApiVersionsRequest_3, _d_ApiVersionsRequest_3,)
+_ENC_ApiVersionsResponse: Final = (_e_ApiVersionsResponse_0, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_1, _e_ApiVersionsResponse_3, _e_ApiVersionsResponse_3,)
+_DEC_ApiVersionsResponse: Final = (_d_ApiVersionsResponse_0, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_1, _d_ApiVersionsResponse_3, _d_ApiVersionsResponse_3,)
+_S_h: Final = Struct(">h")
+_S_hh: Final = Struct(">hh")
+_S_hhh: Final = Struct(">hhh")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -173,13 +173,12 @@ setattr(AssignReplicasToDirsResponse, '__annotations__', {'throttle_time_ms': 'i
 
 
 def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsRequest_PartitionData_0(r: Reader) -> AssignReplicasToDirsRequest_PartitionData:
-    v_partition_index = r.int32()
-    r.skip_tags()
-    return AssignReplicasToDirsRequest_PartitionData(partition_index=v_partition_index)
+    v_partition_index, = r.fixed_tags(_S_i)
+    return AssignReplicasToDirsRequest_PartitionData(v_partition_index)
 
 def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -191,9 +190,10 @@ def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest
 
 def _d_AssignReplicasToDirsRequest_TopicData_0(r: Reader) -> AssignReplicasToDirsRequest_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AssignReplicasToDirsRequest_PartitionData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsRequest_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions)
 
 def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsRequest_DirectoryData, w: Writer) -> None:
     w.uuid(self.id)
@@ -205,9 +205,10 @@ def _e_AssignReplicasToDirsRequest_DirectoryData_0(self: AssignReplicasToDirsReq
 
 def _d_AssignReplicasToDirsRequest_DirectoryData_0(r: Reader) -> AssignReplicasToDirsRequest_DirectoryData:
     v_id = r.uuid()
-    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AssignReplicasToDirsRequest_TopicData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsRequest_DirectoryData(id=v_id, topics=v_topics)
+    return AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics)
 
 def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -219,18 +220,18 @@ def _e_AssignReplicasToDirsRequest_0(self: AssignReplicasToDirsRequest, w: Write
 
 def _d_AssignReplicasToDirsRequest_0(r: Reader) -> AssignReplicasToDirsRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_directories = [_d_AssignReplicasToDirsRequest_DirectoryData_0(r)] if n == 1 else [_d_AssignReplicasToDirsRequest_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, directories=v_directories)
+    return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories)
 
 def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse_PartitionData:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return AssignReplicasToDirsResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code)
 
 def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsResponse_TopicData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -242,9 +243,10 @@ def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsRespon
 
 def _d_AssignReplicasToDirsResponse_TopicData_0(r: Reader) -> AssignReplicasToDirsResponse_TopicData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_AssignReplicasToDirsResponse_PartitionData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsResponse_TopicData(topic_id=v_topic_id, partitions=v_partitions)
+    return AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions)
 
 def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsResponse_DirectoryData, w: Writer) -> None:
     w.uuid(self.id)
@@ -256,9 +258,10 @@ def _e_AssignReplicasToDirsResponse_DirectoryData_0(self: AssignReplicasToDirsRe
 
 def _d_AssignReplicasToDirsResponse_DirectoryData_0(r: Reader) -> AssignReplicasToDirsResponse_DirectoryData:
     v_id = r.uuid()
-    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_AssignReplicasToDirsResponse_TopicData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsResponse_DirectoryData(id=v_id, topics=v_topics)
+    return AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics)
 
 def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -270,13 +273,15 @@ def _e_AssignReplicasToDirsResponse_0(self: AssignReplicasToDirsResponse, w: Wri
 
 def _d_AssignReplicasToDirsResponse_0(r: Reader) -> AssignReplicasToDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_directories = [_d_AssignReplicasToDirsResponse_DirectoryData_0(r)] if n == 1 else [_d_AssignReplicasToDirsResponse_DirectoryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return AssignReplicasToDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, directories=v_directories)
+    return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories)
 
-_ENC_AssignReplicasToDirsRequest = (_e_AssignReplicasToDirsRequest_0,)
-_DEC_AssignReplicasToDirsRequest = (_d_AssignReplicasToDirsRequest_0,)
-_ENC_AssignReplicasToDirsResponse = (_e_AssignReplicasToDirsResponse_0,)
-_DEC_AssignReplicasToDirsResponse = (_d_AssignReplicasToDirsResponse_0,)
-_S_ih = Struct(">ih")
-_S_iq = Struct(">iq")
+_ENC_AssignReplicasToDirsRequest: Final = (_e_AssignReplicasToDirsRequest_0,)
+_DEC_AssignReplicasToDirsRequest: Final = (_d_AssignReplicasToDirsRequest_0,)
+_ENC_AssignReplicasToDirsResponse: Final = (_e_AssignReplicasToDirsResponse_0,)
+_DEC_AssignReplicasToDirsResponse: Final = (_d_AssignReplicasToDirsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -192,21 +192,20 @@ def _e_BeginQuorumEpochRequest_PartitionData_0(self: BeginQuorumEpochRequest_Par
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
 
 def _e_BeginQuorumEpochRequest_PartitionData_1(self: BeginQuorumEpochRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.uuid(self.voter_directory_id)
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochRequest_PartitionData(v_partition_index, ZERO_UUID, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return BeginQuorumEpochRequest_PartitionData(partition_index=v_partition_index, voter_directory_id=v_voter_directory_id, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -225,14 +224,16 @@ def _e_BeginQuorumEpochRequest_TopicData_1(self: BeginQuorumEpochRequest_TopicDa
 
 def _d_BeginQuorumEpochRequest_TopicData_0(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_0(r)] if n == 1 else [_d_BeginQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochRequest_TopicData_1(r: Reader) -> BeginQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_BeginQuorumEpochRequest_PartitionData_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return BeginQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
@@ -240,7 +241,7 @@ def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(self: BeginQuorumEpochRequest_Le
 def _e_BeginQuorumEpochRequest_LeaderEndpoint_1(self: BeginQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
@@ -249,9 +250,8 @@ def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRe
 def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return BeginQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -262,7 +262,7 @@ def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> No
 
 def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -275,16 +275,19 @@ def _e_BeginQuorumEpochRequest_1(self: BeginQuorumEpochRequest, w: Writer) -> No
 
 def _d_BeginQuorumEpochRequest_0(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.nstring()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_0(r)] if n == 1 else [_d_BeginQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
+    return BeginQuorumEpochRequest(v_cluster_id, -1, v_topics)
 
 def _d_BeginQuorumEpochRequest_1(r: Reader) -> BeginQuorumEpochRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
-    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
-    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_BeginQuorumEpochRequest_TopicData_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_leader_endpoints = [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r)] if n == 1 else [_d_BeginQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return BeginQuorumEpochRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
+    return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints)
 
 def _e_BeginQuorumEpochResponse_PartitionData_0(self: BeginQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
@@ -295,12 +298,11 @@ def _e_BeginQuorumEpochResponse_PartitionData_1(self: BeginQuorumEpochResponse_P
 
 def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    r.skip_tags()
-    return BeginQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
+    return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -319,22 +321,24 @@ def _e_BeginQuorumEpochResponse_TopicData_1(self: BeginQuorumEpochResponse_Topic
 
 def _d_BeginQuorumEpochResponse_TopicData_0(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_0(r)] if n == 1 else [_d_BeginQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_BeginQuorumEpochResponse_TopicData_1(r: Reader) -> BeginQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_BeginQuorumEpochResponse_PartitionData_1(r)] if n == 1 else [_d_BeginQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return BeginQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_BeginQuorumEpochResponse_NodeEndpoint_0(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
 def _e_BeginQuorumEpochResponse_NodeEndpoint_1(self: BeginQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
@@ -343,55 +347,62 @@ def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochRes
 def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return BeginQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_BeginQuorumEpochResponse_0(self: BeginQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_BeginQuorumEpochResponse_TopicData_0(e_topics, w)
 
 def _e_BeginQuorumEpochResponse_1(self: BeginQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_BeginQuorumEpochResponse_TopicData_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_BeginQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_BeginQuorumEpochResponse_0(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
-    return BeginQuorumEpochResponse(error_code=v_error_code, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_0(r)] if n == 1 else [_d_BeginQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
+    return BeginQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_BeginQuorumEpochResponse_1(r: Reader) -> BeginQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_BeginQuorumEpochResponse_TopicData_1(r)] if n == 1 else [_d_BeginQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s)] if n == 1 else [_d_BeginQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return BeginQuorumEpochResponse(error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_BeginQuorumEpochRequest = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpochRequest_1,)
-_DEC_BeginQuorumEpochRequest = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
-_ENC_BeginQuorumEpochResponse = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
-_DEC_BeginQuorumEpochResponse = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
-_S_ihii = Struct(">ihii")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
+_ENC_BeginQuorumEpochRequest: Final = (_e_BeginQuorumEpochRequest_0, _e_BeginQuorumEpochRequest_1,)
+_DEC_BeginQuorumEpochRequest: Final = (_d_BeginQuorumEpochRequest_0, _d_BeginQuorumEpochRequest_1,)
+_ENC_BeginQuorumEpochResponse: Final = (_e_BeginQuorumEpochResponse_0, _e_BeginQuorumEpochResponse_1,)
+_DEC_BeginQuorumEpochResponse: Final = (_d_BeginQuorumEpochResponse_0, _d_BeginQuorumEpochResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihii: Final = Struct(">ihii")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -92,45 +92,46 @@ def _e_BrokerHeartbeatRequest_0(self: BrokerHeartbeatRequest, w: Writer) -> None
 
 def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None:
     w.buf += _S_iqqoo.pack(self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down)
-    tags: list[tuple[int, Writer]] = []
     if self.offline_log_dirs:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_offline_log_dirs = self.offline_log_dirs
         t.carray_len(len(w_offline_log_dirs))
         for e_offline_log_dirs in w_offline_log_dirs:
             t.uuid(e_offline_log_dirs)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_BrokerHeartbeatRequest_0(r: Reader) -> BrokerHeartbeatRequest:
-    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
-    r.skip_tags()
-    return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down)
+    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed_tags(_S_iqqoo)
+    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down)
 
 def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
     v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed(_S_iqqoo)
     v_offline_log_dirs: list[bytes] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_offline_log_dirs = [s.uuid() for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_offline_log_dirs = [s.uuid()] if n == 1 else [s.uuid() for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return BrokerHeartbeatRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch, current_metadata_offset=v_current_metadata_offset, want_fence=v_want_fence, want_shut_down=v_want_shut_down, offline_log_dirs=v_offline_log_dirs)
+    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, v_offline_log_dirs)
 
 def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ihooo.pack(self.throttle_time_ms, self.error_code, self.is_caught_up, self.is_fenced, self.should_shut_down)
     w.buf.append(0)
 
 def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
-    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed(_S_ihooo)
-    r.skip_tags()
-    return BrokerHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, is_caught_up=v_is_caught_up, is_fenced=v_is_fenced, should_shut_down=v_should_shut_down)
+    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed_tags(_S_ihooo)
+    return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down)
 
-_ENC_BrokerHeartbeatRequest = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)
-_DEC_BrokerHeartbeatRequest = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)
-_ENC_BrokerHeartbeatResponse = (_e_BrokerHeartbeatResponse_0, _e_BrokerHeartbeatResponse_0,)
-_DEC_BrokerHeartbeatResponse = (_d_BrokerHeartbeatResponse_0, _d_BrokerHeartbeatResponse_0,)
-_S_ihooo = Struct(">ih???")
-_S_iqqoo = Struct(">iqq??")
+_ENC_BrokerHeartbeatRequest: Final = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)
+_DEC_BrokerHeartbeatRequest: Final = (_d_BrokerHeartbeatRequest_0, _d_BrokerHeartbeatRequest_1,)
+_ENC_BrokerHeartbeatResponse: Final = (_e_BrokerHeartbeatResponse_0, _e_BrokerHeartbeatResponse_0,)
+_DEC_BrokerHeartbeatResponse: Final = (_d_BrokerHeartbeatResponse_0, _d_BrokerHeartbeatResponse_0,)
+_S_ihooo: Final = Struct(">ih???")
+_S_iqqoo: Final = Struct(">iqq??")

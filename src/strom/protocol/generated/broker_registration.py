@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -136,9 +136,8 @@ def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest_List
 def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, v_security_protocol = r.fixed(_S_Hh)
-    r.skip_tags()
-    return BrokerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    v_port, v_security_protocol = r.fixed_tags(_S_Hh)
+    return BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
@@ -147,12 +146,11 @@ def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Featu
 
 def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationRequest_Feature:
     v_name = r.cstring()
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return BrokerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    return BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_BrokerRegistrationRequest_0(self: BrokerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.cluster_id)
     w.uuid(self.incarnation_id)
     w_listeners = self.listeners
@@ -167,7 +165,7 @@ def _e_BrokerRegistrationRequest_0(self: BrokerRegistrationRequest, w: Writer) -
     w.buf.append(0)
 
 def _e_BrokerRegistrationRequest_1(self: BrokerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.cluster_id)
     w.uuid(self.incarnation_id)
     w_listeners = self.listeners
@@ -179,11 +177,11 @@ def _e_BrokerRegistrationRequest_1(self: BrokerRegistrationRequest, w: Writer) -
     for e_features in w_features:
         _e_BrokerRegistrationRequest_Feature_0(e_features, w)
     w.cnstring(self.rack)
-    w.bool(self.is_migrating_zk_broker)
+    w.buf += _S_o.pack(self.is_migrating_zk_broker)
     w.buf.append(0)
 
 def _e_BrokerRegistrationRequest_2(self: BrokerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.cluster_id)
     w.uuid(self.incarnation_id)
     w_listeners = self.listeners
@@ -195,7 +193,7 @@ def _e_BrokerRegistrationRequest_2(self: BrokerRegistrationRequest, w: Writer) -
     for e_features in w_features:
         _e_BrokerRegistrationRequest_Feature_0(e_features, w)
     w.cnstring(self.rack)
-    w.bool(self.is_migrating_zk_broker)
+    w.buf += _S_o.pack(self.is_migrating_zk_broker)
     w_log_dirs = self.log_dirs
     w.carray_len(len(w_log_dirs))
     for e_log_dirs in w_log_dirs:
@@ -203,7 +201,7 @@ def _e_BrokerRegistrationRequest_2(self: BrokerRegistrationRequest, w: Writer) -
     w.buf.append(0)
 
 def _e_BrokerRegistrationRequest_3(self: BrokerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.cluster_id)
     w.uuid(self.incarnation_id)
     w_listeners = self.listeners
@@ -215,73 +213,83 @@ def _e_BrokerRegistrationRequest_3(self: BrokerRegistrationRequest, w: Writer) -
     for e_features in w_features:
         _e_BrokerRegistrationRequest_Feature_0(e_features, w)
     w.cnstring(self.rack)
-    w.bool(self.is_migrating_zk_broker)
+    w.buf += _S_o.pack(self.is_migrating_zk_broker)
     w_log_dirs = self.log_dirs
     w.carray_len(len(w_log_dirs))
     for e_log_dirs in w_log_dirs:
         w.uuid(e_log_dirs)
-    w.int64(self.previous_broker_epoch)
+    w.buf += _S_q.pack(self.previous_broker_epoch)
     w.buf.append(0)
 
 def _d_BrokerRegistrationRequest_0(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack)
 
 def _d_BrokerRegistrationRequest_1(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
-    v_is_migrating_zk_broker = r.bool()
-    r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker)
+    v_is_migrating_zk_broker, = r.fixed_tags(_S_o)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker)
 
 def _d_BrokerRegistrationRequest_2(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     v_is_migrating_zk_broker = r.bool()
-    v_log_dirs = [r.uuid() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_log_dirs = [r.uuid()] if n == 1 else [r.uuid() for _ in range(n)] if n else []
     r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker, log_dirs=v_log_dirs)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs)
 
 def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     v_broker_id = r.int32()
     v_cluster_id = r.cstring()
     v_incarnation_id = r.uuid()
-    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_BrokerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     v_is_migrating_zk_broker = r.bool()
-    v_log_dirs = [r.uuid() for _ in range(r.carray_len())]
-    v_previous_broker_epoch = r.int64()
-    r.skip_tags()
-    return BrokerRegistrationRequest(broker_id=v_broker_id, cluster_id=v_cluster_id, incarnation_id=v_incarnation_id, listeners=v_listeners, features=v_features, rack=v_rack, is_migrating_zk_broker=v_is_migrating_zk_broker, log_dirs=v_log_dirs, previous_broker_epoch=v_previous_broker_epoch)
+    n = r.carray_len()
+    v_log_dirs = [r.uuid()] if n == 1 else [r.uuid() for _ in range(n)] if n else []
+    v_previous_broker_epoch, = r.fixed_tags(_S_q)
+    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch)
 
 def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.throttle_time_ms, self.error_code, self.broker_epoch)
     w.buf.append(0)
 
 def _d_BrokerRegistrationResponse_0(r: Reader) -> BrokerRegistrationResponse:
-    v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed(_S_ihq)
-    r.skip_tags()
-    return BrokerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, broker_epoch=v_broker_epoch)
+    v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed_tags(_S_ihq)
+    return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch)
 
-_ENC_BrokerRegistrationRequest = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)
-_DEC_BrokerRegistrationRequest = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)
-_ENC_BrokerRegistrationResponse = (_e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0,)
-_DEC_BrokerRegistrationResponse = (_d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0,)
-_S_Hh = Struct(">Hh")
-_S_hh = Struct(">hh")
-_S_ihq = Struct(">ihq")
+_ENC_BrokerRegistrationRequest: Final = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)
+_DEC_BrokerRegistrationRequest: Final = (_d_BrokerRegistrationRequest_0, _d_BrokerRegistrationRequest_1, _d_BrokerRegistrationRequest_2, _d_BrokerRegistrationRequest_3, _d_BrokerRegistrationRequest_3,)
+_ENC_BrokerRegistrationResponse: Final = (_e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0, _e_BrokerRegistrationResponse_0,)
+_DEC_BrokerRegistrationResponse: Final = (_d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0, _d_BrokerRegistrationResponse_0,)
+_S_Hh: Final = Struct(">Hh")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ihq: Final = Struct(">ihq")
+_S_o: Final = Struct(">?")
+_S_q: Final = Struct(">q")

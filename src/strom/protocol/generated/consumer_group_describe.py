@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -174,14 +174,14 @@ def _e_ConsumerGroupDescribeRequest_0(self: ConsumerGroupDescribeRequest, w: Wri
     w.carray_len(len(w_group_ids))
     for e_group_ids in w_group_ids:
         w.cstring(e_group_ids)
-    w.bool(self.include_authorized_operations)
+    w.buf += _S_o.pack(self.include_authorized_operations)
     w.buf.append(0)
 
 def _d_ConsumerGroupDescribeRequest_0(r: Reader) -> ConsumerGroupDescribeRequest:
-    v_group_ids = [r.cstring() for _ in range(r.carray_len())]
-    v_include_authorized_operations = r.bool()
-    r.skip_tags()
-    return ConsumerGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
+    n = r.carray_len()
+    v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -189,15 +189,16 @@ def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescri
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupDescribeResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ConsumerGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
 def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -207,15 +208,16 @@ def _e_ConsumerGroupDescribeResponse_Assignment_0(self: ConsumerGroupDescribeRes
     w.buf.append(0)
 
 def _d_ConsumerGroupDescribeResponse_Assignment_0(r: Reader) -> ConsumerGroupDescribeResponse_Assignment:
-    v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupDescribeResponse_Assignment(v_topic_partitions)
 
 def _e_ConsumerGroupDescribeResponse_Member_0(self: ConsumerGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cstring(self.client_id)
     w.cstring(self.client_host)
     w_subscribed_topic_names = self.subscribed_topic_names
@@ -231,7 +233,7 @@ def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeRespons
     w.cstring(self.member_id)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cstring(self.client_id)
     w.cstring(self.client_host)
     w_subscribed_topic_names = self.subscribed_topic_names
@@ -241,7 +243,7 @@ def _e_ConsumerGroupDescribeResponse_Member_1(self: ConsumerGroupDescribeRespons
     w.cnstring(self.subscribed_topic_regex)
     _e_ConsumerGroupDescribeResponse_Assignment_0(self.assignment, w)
     _e_ConsumerGroupDescribeResponse_Assignment_0(self.target_assignment, w)
-    w.int8(self.member_type)
+    w.buf += _S_b.pack(self.member_type)
     w.buf.append(0)
 
 def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescribeResponse_Member:
@@ -251,12 +253,13 @@ def _d_ConsumerGroupDescribeResponse_Member_0(r: Reader) -> ConsumerGroupDescrib
     v_member_epoch = r.int32()
     v_client_id = r.cstring()
     v_client_host = r.cstring()
-    v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment)
+    return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment)
 
 def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescribeResponse_Member:
     v_member_id = r.cstring()
@@ -265,16 +268,16 @@ def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescrib
     v_member_epoch = r.int32()
     v_client_id = r.cstring()
     v_client_host = r.cstring()
-    v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
-    v_member_type = r.int8()
-    r.skip_tags()
-    return ConsumerGroupDescribeResponse_Member(member_id=v_member_id, instance_id=v_instance_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, assignment=v_assignment, target_assignment=v_target_assignment, member_type=v_member_type)
+    v_member_type, = r.fixed_tags(_S_b)
+    return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment, v_member_type)
 
 def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
@@ -284,11 +287,11 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescrib
     w.carray_len(len(w_members))
     for e_members in w_members:
         _e_ConsumerGroupDescribeResponse_Member_0(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
     w.buf.append(0)
 
 def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
@@ -298,7 +301,7 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_1(self: ConsumerGroupDescrib
     w.carray_len(len(w_members))
     for e_members in w_members:
         _e_ConsumerGroupDescribeResponse_Member_1(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
     w.buf.append(0)
 
 def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
@@ -308,10 +311,10 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_group_state = r.cstring()
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
-    v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
-    v_authorized_operations = r.int32()
-    r.skip_tags()
-    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    n = r.carray_len()
+    v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
+    v_authorized_operations, = r.fixed_tags(_S_i)
+    return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -320,13 +323,13 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_group_state = r.cstring()
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
-    v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(r.carray_len())]
-    v_authorized_operations = r.int32()
-    r.skip_tags()
-    return ConsumerGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    n = r.carray_len()
+    v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(n)] if n else []
+    v_authorized_operations, = r.fixed_tags(_S_i)
+    return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -334,7 +337,7 @@ def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: W
     w.buf.append(0)
 
 def _e_ConsumerGroupDescribeResponse_1(self: ConsumerGroupDescribeResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -343,18 +346,24 @@ def _e_ConsumerGroupDescribeResponse_1(self: ConsumerGroupDescribeResponse, w: W
 
 def _d_ConsumerGroupDescribeResponse_0(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
 def _d_ConsumerGroupDescribeResponse_1(r: Reader) -> ConsumerGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_DescribedGroup_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
-_ENC_ConsumerGroupDescribeRequest = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
-_DEC_ConsumerGroupDescribeRequest = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
-_ENC_ConsumerGroupDescribeResponse = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
-_DEC_ConsumerGroupDescribeResponse = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
-_S_ii = Struct(">ii")
+_ENC_ConsumerGroupDescribeRequest: Final = (_e_ConsumerGroupDescribeRequest_0, _e_ConsumerGroupDescribeRequest_0,)
+_DEC_ConsumerGroupDescribeRequest: Final = (_d_ConsumerGroupDescribeRequest_0, _d_ConsumerGroupDescribeRequest_0,)
+_ENC_ConsumerGroupDescribeResponse: Final = (_e_ConsumerGroupDescribeResponse_0, _e_ConsumerGroupDescribeResponse_1,)
+_DEC_ConsumerGroupDescribeResponse: Final = (_d_ConsumerGroupDescribeResponse_0, _d_ConsumerGroupDescribeResponse_1,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -151,22 +151,23 @@ def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(self: ConsumerGroupHeartb
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatRequest_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_i.pack(self.rebalance_timeout_ms)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
         w.buf.append(0)
@@ -187,10 +188,10 @@ def _e_ConsumerGroupHeartbeatRequest_0(self: ConsumerGroupHeartbeatRequest, w: W
 def _e_ConsumerGroupHeartbeatRequest_1(self: ConsumerGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.instance_id)
     w.cnstring(self.rack_id)
-    w.int32(self.rebalance_timeout_ms)
+    w.buf += _S_i.pack(self.rebalance_timeout_ms)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
         w.buf.append(0)
@@ -217,12 +218,12 @@ def _d_ConsumerGroupHeartbeatRequest_0(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, instance_id=v_instance_id, rack_id=v_rack_id, rebalance_timeout_ms=v_rebalance_timeout_ms, subscribed_topic_names=v_subscribed_topic_names, server_assignor=v_server_assignor, topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, None, v_server_assignor, v_topic_partitions)
 
 def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatRequest:
     v_group_id = r.cstring()
@@ -232,27 +233,28 @@ def _d_ConsumerGroupHeartbeatRequest_1(r: Reader) -> ConsumerGroupHeartbeatReque
     v_rack_id = r.cnstring()
     v_rebalance_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_subscribed_topic_regex = r.cnstring()
     v_server_assignor = r.cnstring()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, instance_id=v_instance_id, rack_id=v_rack_id, rebalance_timeout_ms=v_rebalance_timeout_ms, subscribed_topic_names=v_subscribed_topic_names, subscribed_topic_regex=v_subscribed_topic_regex, server_assignor=v_server_assignor, topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_subscribed_topic_regex, v_server_assignor, v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(self: ConsumerGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ConsumerGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -262,9 +264,10 @@ def _e_ConsumerGroupHeartbeatResponse_Assignment_0(self: ConsumerGroupHeartbeatR
     w.buf.append(0)
 
 def _d_ConsumerGroupHeartbeatResponse_Assignment_0(r: Reader) -> ConsumerGroupHeartbeatResponse_Assignment:
-    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r)] if n == 1 else [_d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
 def _e_ConsumerGroupHeartbeatResponse_0(self: ConsumerGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -285,11 +288,12 @@ def _d_ConsumerGroupHeartbeatResponse_0(r: Reader) -> ConsumerGroupHeartbeatResp
     v_member_epoch, v_heartbeat_interval_ms = r.fixed(_S_ii)
     v_assignment = None if r.int8() < 0 else _d_ConsumerGroupHeartbeatResponse_Assignment_0(r)
     r.skip_tags()
-    return ConsumerGroupHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, member_id=v_member_id, member_epoch=v_member_epoch, heartbeat_interval_ms=v_heartbeat_interval_ms, assignment=v_assignment)
+    return ConsumerGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
-_ENC_ConsumerGroupHeartbeatRequest = (_e_ConsumerGroupHeartbeatRequest_0, _e_ConsumerGroupHeartbeatRequest_1,)
-_DEC_ConsumerGroupHeartbeatRequest = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
-_ENC_ConsumerGroupHeartbeatResponse = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
-_DEC_ConsumerGroupHeartbeatResponse = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_ConsumerGroupHeartbeatRequest: Final = (_e_ConsumerGroupHeartbeatRequest_0, _e_ConsumerGroupHeartbeatRequest_1,)
+_DEC_ConsumerGroupHeartbeatRequest: Final = (_d_ConsumerGroupHeartbeatRequest_0, _d_ConsumerGroupHeartbeatRequest_1,)
+_ENC_ConsumerGroupHeartbeatResponse: Final = (_e_ConsumerGroupHeartbeatResponse_0, _e_ConsumerGroupHeartbeatResponse_0,)
+_DEC_ConsumerGroupHeartbeatResponse: Final = (_d_ConsumerGroupHeartbeatResponse_0, _d_ConsumerGroupHeartbeatResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -64,12 +64,13 @@ def _e_ConsumerProtocolAssignment_TopicPartition_0(self: ConsumerProtocolAssignm
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _d_ConsumerProtocolAssignment_TopicPartition_0(r: Reader) -> ConsumerProtocolAssignment_TopicPartition:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolAssignment_TopicPartition(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer) -> None:
     w_assigned_partitions = self.assigned_partitions
@@ -79,9 +80,11 @@ def _e_ConsumerProtocolAssignment_0(self: ConsumerProtocolAssignment, w: Writer)
     w.nbytes(self.user_data)
 
 def _d_ConsumerProtocolAssignment_0(r: Reader) -> ConsumerProtocolAssignment:
-    v_assigned_partitions = [_d_ConsumerProtocolAssignment_TopicPartition_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_assigned_partitions = [_d_ConsumerProtocolAssignment_TopicPartition_0(r)] if n == 1 else [_d_ConsumerProtocolAssignment_TopicPartition_0(r) for _ in range(n)] if n else []
     v_user_data = r.nbytes()
-    return ConsumerProtocolAssignment(assigned_partitions=v_assigned_partitions, user_data=v_user_data)
+    return ConsumerProtocolAssignment(v_assigned_partitions, v_user_data)
 
-_ENC_ConsumerProtocolAssignment = (_e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0,)
-_DEC_ConsumerProtocolAssignment = (_d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0,)
+_ENC_ConsumerProtocolAssignment: Final = (_e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0, _e_ConsumerProtocolAssignment_0,)
+_DEC_ConsumerProtocolAssignment: Final = (_d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0, _d_ConsumerProtocolAssignment_0,)
+_S_i: Final = Struct(">i")

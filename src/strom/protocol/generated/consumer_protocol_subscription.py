@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -73,15 +73,16 @@ def _e_ConsumerProtocolSubscription_TopicPartition_1(self: ConsumerProtocolSubsc
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _d_ConsumerProtocolSubscription_TopicPartition_0(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
     return ConsumerProtocolSubscription_TopicPartition()
 
 def _d_ConsumerProtocolSubscription_TopicPartition_1(r: Reader) -> ConsumerProtocolSubscription_TopicPartition:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ConsumerProtocolSubscription_TopicPartition(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return ConsumerProtocolSubscription_TopicPartition(v_topic, v_partitions)
 
 def _e_ConsumerProtocolSubscription_0(self: ConsumerProtocolSubscription, w: Writer) -> None:
     w_topics = self.topics
@@ -111,7 +112,7 @@ def _e_ConsumerProtocolSubscription_2(self: ConsumerProtocolSubscription, w: Wri
     w.array_len(len(w_owned_partitions))
     for e_owned_partitions in w_owned_partitions:
         _e_ConsumerProtocolSubscription_TopicPartition_1(e_owned_partitions, w)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
 
 def _e_ConsumerProtocolSubscription_3(self: ConsumerProtocolSubscription, w: Writer) -> None:
     w_topics = self.topics
@@ -123,34 +124,42 @@ def _e_ConsumerProtocolSubscription_3(self: ConsumerProtocolSubscription, w: Wri
     w.array_len(len(w_owned_partitions))
     for e_owned_partitions in w_owned_partitions:
         _e_ConsumerProtocolSubscription_TopicPartition_1(e_owned_partitions, w)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.nstring(self.rack_id)
 
 def _d_ConsumerProtocolSubscription_0(r: Reader) -> ConsumerProtocolSubscription:
-    v_topics = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data)
+    return ConsumerProtocolSubscription(v_topics, v_user_data)
 
 def _d_ConsumerProtocolSubscription_1(r: Reader) -> ConsumerProtocolSubscription:
-    v_topics = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions)
+    n = r.array_len()
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions)
 
 def _d_ConsumerProtocolSubscription_2(r: Reader) -> ConsumerProtocolSubscription:
-    v_topics = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
     v_generation_id = r.int32()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions, generation_id=v_generation_id)
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id)
 
 def _d_ConsumerProtocolSubscription_3(r: Reader) -> ConsumerProtocolSubscription:
-    v_topics = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_user_data = r.nbytes()
-    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_owned_partitions = [_d_ConsumerProtocolSubscription_TopicPartition_1(r)] if n == 1 else [_d_ConsumerProtocolSubscription_TopicPartition_1(r) for _ in range(n)] if n else []
     v_generation_id = r.int32()
     v_rack_id = r.nstring()
-    return ConsumerProtocolSubscription(topics=v_topics, user_data=v_user_data, owned_partitions=v_owned_partitions, generation_id=v_generation_id, rack_id=v_rack_id)
+    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, v_rack_id)
 
-_ENC_ConsumerProtocolSubscription = (_e_ConsumerProtocolSubscription_0, _e_ConsumerProtocolSubscription_1, _e_ConsumerProtocolSubscription_2, _e_ConsumerProtocolSubscription_3,)
-_DEC_ConsumerProtocolSubscription = (_d_ConsumerProtocolSubscription_0, _d_ConsumerProtocolSubscription_1, _d_ConsumerProtocolSubscription_2, _d_ConsumerProtocolSubscription_3,)
+_ENC_ConsumerProtocolSubscription: Final = (_e_ConsumerProtocolSubscription_0, _e_ConsumerProtocolSubscription_1, _e_ConsumerProtocolSubscription_2, _e_ConsumerProtocolSubscription_3,)
+_DEC_ConsumerProtocolSubscription: Final = (_d_ConsumerProtocolSubscription_0, _d_ConsumerProtocolSubscription_1, _d_ConsumerProtocolSubscription_2, _d_ConsumerProtocolSubscription_3,)
+_S_i: Final = Struct(">i")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -90,7 +90,7 @@ setattr(ControlledShutdownResponse, '__annotations__', {'error_code': 'int', 're
 
 
 def _e_ControlledShutdownRequest_0(self: ControlledShutdownRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
 
 def _e_ControlledShutdownRequest_2(self: ControlledShutdownRequest, w: Writer) -> None:
     w.buf += _S_iq.pack(self.broker_id, self.broker_epoch)
@@ -101,46 +101,44 @@ def _e_ControlledShutdownRequest_3(self: ControlledShutdownRequest, w: Writer) -
 
 def _d_ControlledShutdownRequest_0(r: Reader) -> ControlledShutdownRequest:
     v_broker_id = r.int32()
-    return ControlledShutdownRequest(broker_id=v_broker_id)
+    return ControlledShutdownRequest(v_broker_id)
 
 def _d_ControlledShutdownRequest_2(r: Reader) -> ControlledShutdownRequest:
     v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _d_ControlledShutdownRequest_3(r: Reader) -> ControlledShutdownRequest:
-    v_broker_id, v_broker_epoch = r.fixed(_S_iq)
-    r.skip_tags()
-    return ControlledShutdownRequest(broker_id=v_broker_id, broker_epoch=v_broker_epoch)
+    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _e_ControlledShutdownResponse_RemainingPartition_0(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
 
 def _e_ControlledShutdownResponse_RemainingPartition_3(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
     w.cstring(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_ControlledShutdownResponse_RemainingPartition_0(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.string()
     v_partition_index = r.int32()
-    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index)
 
 def _d_ControlledShutdownResponse_RemainingPartition_3(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.cstring()
-    v_partition_index = r.int32()
-    r.skip_tags()
-    return ControlledShutdownResponse_RemainingPartition(topic_name=v_topic_name, partition_index=v_partition_index)
+    v_partition_index, = r.fixed_tags(_S_i)
+    return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index)
 
 def _e_ControlledShutdownResponse_0(self: ControlledShutdownResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_remaining_partitions = self.remaining_partitions
     w.array_len(len(w_remaining_partitions))
     for e_remaining_partitions in w_remaining_partitions:
         _e_ControlledShutdownResponse_RemainingPartition_0(e_remaining_partitions, w)
 
 def _e_ControlledShutdownResponse_3(self: ControlledShutdownResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_remaining_partitions = self.remaining_partitions
     w.carray_len(len(w_remaining_partitions))
     for e_remaining_partitions in w_remaining_partitions:
@@ -149,17 +147,21 @@ def _e_ControlledShutdownResponse_3(self: ControlledShutdownResponse, w: Writer)
 
 def _d_ControlledShutdownResponse_0(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
-    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_0(r) for _ in range(r.array_len())]
-    return ControlledShutdownResponse(error_code=v_error_code, remaining_partitions=v_remaining_partitions)
+    n = r.array_len()
+    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_0(r)] if n == 1 else [_d_ControlledShutdownResponse_RemainingPartition_0(r) for _ in range(n)] if n else []
+    return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
 def _d_ControlledShutdownResponse_3(r: Reader) -> ControlledShutdownResponse:
     v_error_code = r.int16()
-    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_remaining_partitions = [_d_ControlledShutdownResponse_RemainingPartition_3(r)] if n == 1 else [_d_ControlledShutdownResponse_RemainingPartition_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ControlledShutdownResponse(error_code=v_error_code, remaining_partitions=v_remaining_partitions)
+    return ControlledShutdownResponse(v_error_code, v_remaining_partitions)
 
-_ENC_ControlledShutdownRequest = (_e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_2, _e_ControlledShutdownRequest_3,)
-_DEC_ControlledShutdownRequest = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)
-_ENC_ControlledShutdownResponse = (_e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_3,)
-_DEC_ControlledShutdownResponse = (_d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_3,)
-_S_iq = Struct(">iq")
+_ENC_ControlledShutdownRequest: Final = (_e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_0, _e_ControlledShutdownRequest_2, _e_ControlledShutdownRequest_3,)
+_DEC_ControlledShutdownRequest: Final = (_d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_0, _d_ControlledShutdownRequest_2, _d_ControlledShutdownRequest_3,)
+_ENC_ControlledShutdownResponse: Final = (_e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_0, _e_ControlledShutdownResponse_3,)
+_DEC_ControlledShutdownResponse: Final = (_d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_0, _d_ControlledShutdownResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -128,9 +128,8 @@ def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequ
 def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, v_security_protocol = r.fixed(_S_Hh)
-    r.skip_tags()
-    return ControllerRegistrationRequest_Listener(name=v_name, host=v_host, port=v_port, security_protocol=v_security_protocol)
+    v_port, v_security_protocol = r.fixed_tags(_S_Hh)
+    return ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest_Feature, w: Writer) -> None:
     w.cstring(self.name)
@@ -139,14 +138,13 @@ def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationReque
 
 def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest_Feature:
     v_name = r.cstring()
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return ControllerRegistrationRequest_Feature(name=v_name, min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    return ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_ControllerRegistrationRequest_0(self: ControllerRegistrationRequest, w: Writer) -> None:
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w.uuid(self.incarnation_id)
-    w.bool(self.zk_migration_ready)
+    w.buf += _S_o.pack(self.zk_migration_ready)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
     for e_listeners in w_listeners:
@@ -161,10 +159,12 @@ def _d_ControllerRegistrationRequest_0(r: Reader) -> ControllerRegistrationReque
     v_controller_id = r.int32()
     v_incarnation_id = r.uuid()
     v_zk_migration_ready = r.bool()
-    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(r.carray_len())]
-    v_features = [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_ControllerRegistrationRequest_Listener_0(r)] if n == 1 else [_d_ControllerRegistrationRequest_Listener_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_features = [_d_ControllerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_ControllerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ControllerRegistrationRequest(controller_id=v_controller_id, incarnation_id=v_incarnation_id, zk_migration_ready=v_zk_migration_ready, listeners=v_listeners, features=v_features)
+    return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features)
 
 def _e_ControllerRegistrationResponse_0(self: ControllerRegistrationResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -175,12 +175,14 @@ def _d_ControllerRegistrationResponse_0(r: Reader) -> ControllerRegistrationResp
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ControllerRegistrationResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_ControllerRegistrationRequest = (_e_ControllerRegistrationRequest_0,)
-_DEC_ControllerRegistrationRequest = (_d_ControllerRegistrationRequest_0,)
-_ENC_ControllerRegistrationResponse = (_e_ControllerRegistrationResponse_0,)
-_DEC_ControllerRegistrationResponse = (_d_ControllerRegistrationResponse_0,)
-_S_Hh = Struct(">Hh")
-_S_hh = Struct(">hh")
-_S_ih = Struct(">ih")
+_ENC_ControllerRegistrationRequest: Final = (_e_ControllerRegistrationRequest_0,)
+_DEC_ControllerRegistrationRequest: Final = (_d_ControllerRegistrationRequest_0,)
+_ENC_ControllerRegistrationResponse: Final = (_e_ControllerRegistrationResponse_0,)
+_DEC_ControllerRegistrationResponse: Final = (_d_ControllerRegistrationResponse_0,)
+_S_Hh: Final = Struct(">Hh")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

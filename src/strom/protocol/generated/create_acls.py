@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -115,24 +115,24 @@ setattr(CreateAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'resu
 
 
 def _e_CreateAclsRequest_AclCreation_0(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_1(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
-    w.int8(self.resource_pattern_type)
+    w.buf += _S_b.pack(self.resource_pattern_type)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_CreateAclsRequest_AclCreation_2(self: CreateAclsRequest_AclCreation, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
-    w.int8(self.resource_pattern_type)
+    w.buf += _S_b.pack(self.resource_pattern_type)
     w.cstring(self.principal)
     w.cstring(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
@@ -144,7 +144,7 @@ def _d_CreateAclsRequest_AclCreation_0(r: Reader) -> CreateAclsRequest_AclCreati
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
@@ -153,7 +153,7 @@ def _d_CreateAclsRequest_AclCreation_1(r: Reader) -> CreateAclsRequest_AclCreati
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreation:
     v_resource_type = r.int8()
@@ -161,9 +161,8 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreati
     v_resource_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
-    return CreateAclsRequest_AclCreation(resource_type=v_resource_type, resource_name=v_resource_name, resource_pattern_type=v_resource_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_CreateAclsRequest_0(self: CreateAclsRequest, w: Writer) -> None:
     w_creations = self.creations
@@ -185,47 +184,50 @@ def _e_CreateAclsRequest_2(self: CreateAclsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_CreateAclsRequest_0(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(r.array_len())]
-    return CreateAclsRequest(creations=v_creations)
+    n = r.array_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_0(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_0(r) for _ in range(n)] if n else []
+    return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_1(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(r.array_len())]
-    return CreateAclsRequest(creations=v_creations)
+    n = r.array_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_1(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_1(r) for _ in range(n)] if n else []
+    return CreateAclsRequest(v_creations)
 
 def _d_CreateAclsRequest_2(r: Reader) -> CreateAclsRequest:
-    v_creations = [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_creations = [_d_CreateAclsRequest_AclCreation_2(r)] if n == 1 else [_d_CreateAclsRequest_AclCreation_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateAclsRequest(creations=v_creations)
+    return CreateAclsRequest(v_creations)
 
 def _e_CreateAclsResponse_AclCreationResult_0(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
 
 def _e_CreateAclsResponse_AclCreationResult_2(self: CreateAclsResponse_AclCreationResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_CreateAclsResponse_AclCreationResult_0(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message)
 
 def _d_CreateAclsResponse_AclCreationResult_2(r: Reader) -> CreateAclsResponse_AclCreationResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreateAclsResponse_AclCreationResult(error_code=v_error_code, error_message=v_error_message)
+    return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message)
 
 def _e_CreateAclsResponse_0(self: CreateAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_CreateAclsResponse_AclCreationResult_0(e_results, w)
 
 def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -234,17 +236,22 @@ def _e_CreateAclsResponse_2(self: CreateAclsResponse, w: Writer) -> None:
 
 def _d_CreateAclsResponse_0(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(r.array_len())]
-    return CreateAclsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_CreateAclsResponse_AclCreationResult_0(r)] if n == 1 else [_d_CreateAclsResponse_AclCreationResult_0(r) for _ in range(n)] if n else []
+    return CreateAclsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreateAclsResponse_2(r: Reader) -> CreateAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_CreateAclsResponse_AclCreationResult_2(r)] if n == 1 else [_d_CreateAclsResponse_AclCreationResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateAclsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreateAclsResponse(v_throttle_time_ms, v_results)
 
-_ENC_CreateAclsRequest = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_CreateAclsRequest_2, _e_CreateAclsRequest_2,)
-_DEC_CreateAclsRequest = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
-_ENC_CreateAclsResponse = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
-_DEC_CreateAclsResponse = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
-_S_bb = Struct(">bb")
+_ENC_CreateAclsRequest: Final = (_e_CreateAclsRequest_0, _e_CreateAclsRequest_1, _e_CreateAclsRequest_2, _e_CreateAclsRequest_2,)
+_DEC_CreateAclsRequest: Final = (_d_CreateAclsRequest_0, _d_CreateAclsRequest_1, _d_CreateAclsRequest_2, _d_CreateAclsRequest_2,)
+_ENC_CreateAclsResponse: Final = (_e_CreateAclsResponse_0, _e_CreateAclsResponse_0, _e_CreateAclsResponse_2, _e_CreateAclsResponse_2,)
+_DEC_CreateAclsResponse: Final = (_d_CreateAclsResponse_0, _d_CreateAclsResponse_0, _d_CreateAclsResponse_2, _d_CreateAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

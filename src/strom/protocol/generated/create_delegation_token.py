@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -123,27 +123,27 @@ def _e_CreateDelegationTokenRequest_CreatableRenewers_2(self: CreateDelegationTo
 def _d_CreateDelegationTokenRequest_CreatableRenewers_0(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name)
 
 def _d_CreateDelegationTokenRequest_CreatableRenewers_2(r: Reader) -> CreateDelegationTokenRequest_CreatableRenewers:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return CreateDelegationTokenRequest_CreatableRenewers(principal_type=v_principal_type, principal_name=v_principal_name)
+    return CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name)
 
 def _e_CreateDelegationTokenRequest_0(self: CreateDelegationTokenRequest, w: Writer) -> None:
     w_renewers = self.renewers
     w.array_len(len(w_renewers))
     for e_renewers in w_renewers:
         _e_CreateDelegationTokenRequest_CreatableRenewers_0(e_renewers, w)
-    w.int64(self.max_lifetime_ms)
+    w.buf += _S_q.pack(self.max_lifetime_ms)
 
 def _e_CreateDelegationTokenRequest_2(self: CreateDelegationTokenRequest, w: Writer) -> None:
     w_renewers = self.renewers
     w.carray_len(len(w_renewers))
     for e_renewers in w_renewers:
         _e_CreateDelegationTokenRequest_CreatableRenewers_2(e_renewers, w)
-    w.int64(self.max_lifetime_ms)
+    w.buf += _S_q.pack(self.max_lifetime_ms)
     w.buf.append(0)
 
 def _e_CreateDelegationTokenRequest_3(self: CreateDelegationTokenRequest, w: Writer) -> None:
@@ -153,49 +153,50 @@ def _e_CreateDelegationTokenRequest_3(self: CreateDelegationTokenRequest, w: Wri
     w.carray_len(len(w_renewers))
     for e_renewers in w_renewers:
         _e_CreateDelegationTokenRequest_CreatableRenewers_2(e_renewers, w)
-    w.int64(self.max_lifetime_ms)
+    w.buf += _S_q.pack(self.max_lifetime_ms)
     w.buf.append(0)
 
 def _d_CreateDelegationTokenRequest_0(r: Reader) -> CreateDelegationTokenRequest:
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_0(r) for _ in range(n)] if n else []
     v_max_lifetime_ms = r.int64()
-    return CreateDelegationTokenRequest(renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_2(r: Reader) -> CreateDelegationTokenRequest:
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(r.carray_len())]
-    v_max_lifetime_ms = r.int64()
-    r.skip_tags()
-    return CreateDelegationTokenRequest(renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    n = r.carray_len()
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
+    v_max_lifetime_ms, = r.fixed_tags(_S_q)
+    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest:
     v_owner_principal_type = r.cnstring()
     v_owner_principal_name = r.cnstring()
-    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(r.carray_len())]
-    v_max_lifetime_ms = r.int64()
-    r.skip_tags()
-    return CreateDelegationTokenRequest(owner_principal_type=v_owner_principal_type, owner_principal_name=v_owner_principal_name, renewers=v_renewers, max_lifetime_ms=v_max_lifetime_ms)
+    n = r.carray_len()
+    v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
+    v_max_lifetime_ms, = r.fixed_tags(_S_q)
+    return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms)
 
 def _e_CreateDelegationTokenResponse_0(self: CreateDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string(self.principal_type)
     w.string(self.principal_name)
     w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.string(self.token_id)
     w.bytes_(self.hmac)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_CreateDelegationTokenResponse_2(self: CreateDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _e_CreateDelegationTokenResponse_3(self: CreateDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.principal_type)
     w.cstring(self.principal_name)
     w.cstring(self.token_requester_principal_type)
@@ -203,7 +204,7 @@ def _e_CreateDelegationTokenResponse_3(self: CreateDelegationTokenResponse, w: W
     w.buf += _S_qqq.pack(self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms)
     w.cstring(self.token_id)
     w.cbytes(self.hmac)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _d_CreateDelegationTokenResponse_0(r: Reader) -> CreateDelegationTokenResponse:
@@ -214,7 +215,7 @@ def _d_CreateDelegationTokenResponse_0(r: Reader) -> CreateDelegationTokenRespon
     v_token_id = r.string()
     v_hmac = r.bytes_()
     v_throttle_time_ms = r.int32()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenResponse:
     v_error_code = r.int16()
@@ -223,9 +224,8 @@ def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenRespon
     v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenResponse:
     v_error_code = r.int16()
@@ -236,12 +236,14 @@ def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenRespon
     v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
-    return CreateDelegationTokenResponse(error_code=v_error_code, principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp_ms=v_issue_timestamp_ms, expiry_timestamp_ms=v_expiry_timestamp_ms, max_timestamp_ms=v_max_timestamp_ms, token_id=v_token_id, hmac=v_hmac, throttle_time_ms=v_throttle_time_ms)
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
-_ENC_CreateDelegationTokenRequest = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)
-_DEC_CreateDelegationTokenRequest = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)
-_ENC_CreateDelegationTokenResponse = (_e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_2, _e_CreateDelegationTokenResponse_3,)
-_DEC_CreateDelegationTokenResponse = (_d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_2, _d_CreateDelegationTokenResponse_3,)
-_S_qqq = Struct(">qqq")
+_ENC_CreateDelegationTokenRequest: Final = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)
+_DEC_CreateDelegationTokenRequest: Final = (_d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_0, _d_CreateDelegationTokenRequest_2, _d_CreateDelegationTokenRequest_3,)
+_ENC_CreateDelegationTokenResponse: Final = (_e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_0, _e_CreateDelegationTokenResponse_2, _e_CreateDelegationTokenResponse_3,)
+_DEC_CreateDelegationTokenResponse: Final = (_d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_0, _d_CreateDelegationTokenResponse_2, _d_CreateDelegationTokenResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_q: Final = Struct(">q")
+_S_qqq: Final = Struct(">qqq")

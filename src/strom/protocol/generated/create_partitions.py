@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -130,27 +130,29 @@ def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(self: CreatePartitio
     w_broker_ids = self.broker_ids
     w.array_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
-        w.int32(e_broker_ids)
+        w.buf += _S_i.pack(e_broker_ids)
 
 def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(self: CreatePartitionsRequest_CreatePartitionsAssignment, w: Writer) -> None:
     w_broker_ids = self.broker_ids
     w.carray_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
-        w.int32(e_broker_ids)
+        w.buf += _S_i.pack(e_broker_ids)
     w.buf.append(0)
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
-    v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    n = r.array_len()
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
 def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsAssignment:
-    v_broker_ids = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return CreatePartitionsRequest_CreatePartitionsAssignment(broker_ids=v_broker_ids)
+    return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids)
 
 def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsRequest_CreatePartitionsTopic, w: Writer) -> None:
     w.string(self.name)
-    w.int32(self.count)
+    w.buf += _S_i.pack(self.count)
     w_assignments = self.assignments
     if w_assignments is None:
         w.array_len(-1)
@@ -161,7 +163,7 @@ def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(self: CreatePartitionsReq
 
 def _e_CreatePartitionsRequest_CreatePartitionsTopic_2(self: CreatePartitionsRequest_CreatePartitionsTopic, w: Writer) -> None:
     w.cstring(self.name)
-    w.int32(self.count)
+    w.buf += _S_i.pack(self.count)
     w_assignments = self.assignments
     if w_assignments is None:
         w.buf.append(0)
@@ -175,16 +177,16 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(r: Reader) -> CreateParti
     v_name = r.string()
     v_count = r.int32()
     n = r.narray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)]
-    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_0(r) for _ in range(n)] if n else []
+    return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(r: Reader) -> CreatePartitionsRequest_CreatePartitionsTopic:
     v_name = r.cstring()
     v_count = r.int32()
     n = r.cnarray_len()
-    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)]
+    v_assignments = None if n < 0 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsAssignment_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreatePartitionsRequest_CreatePartitionsTopic(name=v_name, count=v_count, assignments=v_assignments)
+    return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments)
 
 def _e_CreatePartitionsRequest_0(self: CreatePartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -202,24 +204,25 @@ def _e_CreatePartitionsRequest_2(self: CreatePartitionsRequest, w: Writer) -> No
     w.buf.append(0)
 
 def _d_CreatePartitionsRequest_0(r: Reader) -> CreatePartitionsRequest:
-    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
-    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(r.carray_len())]
-    v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    r.skip_tags()
-    return CreatePartitionsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(n)] if n else []
+    v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
+    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:
     w.string(self.name)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
 
 def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_2(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -227,24 +230,24 @@ def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r: Reader) -> Crea
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message)
 
 def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r: Reader) -> CreatePartitionsResponse_CreatePartitionsTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return CreatePartitionsResponse_CreatePartitionsTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message)
 
 def _e_CreatePartitionsResponse_0(self: CreatePartitionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(e_results, w)
 
 def _e_CreatePartitionsResponse_2(self: CreatePartitionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -253,17 +256,21 @@ def _e_CreatePartitionsResponse_2(self: CreatePartitionsResponse, w: Writer) -> 
 
 def _d_CreatePartitionsResponse_0(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r) for _ in range(r.array_len())]
-    return CreatePartitionsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r)] if n == 1 else [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(r) for _ in range(n)] if n else []
+    return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
 def _d_CreatePartitionsResponse_2(r: Reader) -> CreatePartitionsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r)] if n == 1 else [_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreatePartitionsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return CreatePartitionsResponse(v_throttle_time_ms, v_results)
 
-_ENC_CreatePartitionsRequest = (_e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_2, _e_CreatePartitionsRequest_2,)
-_DEC_CreatePartitionsRequest = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)
-_ENC_CreatePartitionsResponse = (_e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_2, _e_CreatePartitionsResponse_2,)
-_DEC_CreatePartitionsResponse = (_d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_2, _d_CreatePartitionsResponse_2,)
-_S_io = Struct(">i?")
+_ENC_CreatePartitionsRequest: Final = (_e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_0, _e_CreatePartitionsRequest_2, _e_CreatePartitionsRequest_2,)
+_DEC_CreatePartitionsRequest: Final = (_d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_0, _d_CreatePartitionsRequest_2, _d_CreatePartitionsRequest_2,)
+_ENC_CreatePartitionsResponse: Final = (_e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_0, _e_CreatePartitionsResponse_2, _e_CreatePartitionsResponse_2,)
+_DEC_CreatePartitionsResponse: Final = (_d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_0, _d_CreatePartitionsResponse_2, _d_CreatePartitionsResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_io: Final = Struct(">i?")

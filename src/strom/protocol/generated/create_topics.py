@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -181,30 +181,32 @@ setattr(CreateTopicsResponse, '__annotations__', {'throttle_time_ms': 'int', 'to
 
 
 def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(self: CreateTopicsRequest_CreatableReplicaAssignment, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_broker_ids = self.broker_ids
     w.array_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
-        w.int32(e_broker_ids)
+        w.buf += _S_i.pack(e_broker_ids)
 
 def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(self: CreateTopicsRequest_CreatableReplicaAssignment, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_broker_ids = self.broker_ids
     w.carray_len(len(w_broker_ids))
     for e_broker_ids in w_broker_ids:
-        w.int32(e_broker_ids)
+        w.buf += _S_i.pack(e_broker_ids)
     w.buf.append(0)
 
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
-    v_broker_ids = [r.int32() for _ in range(r.array_len())]
-    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    n = r.array_len()
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
 def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(r: Reader) -> CreateTopicsRequest_CreatableReplicaAssignment:
     v_partition_index = r.int32()
-    v_broker_ids = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_broker_ids = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateTopicsRequest_CreatableReplicaAssignment(partition_index=v_partition_index, broker_ids=v_broker_ids)
+    return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids)
 
 def _e_CreateTopicsRequest_CreatableTopicConfig_0(self: CreateTopicsRequest_CreatableTopicConfig, w: Writer) -> None:
     w.string(self.name)
@@ -218,13 +220,13 @@ def _e_CreateTopicsRequest_CreatableTopicConfig_5(self: CreateTopicsRequest_Crea
 def _d_CreateTopicsRequest_CreatableTopicConfig_0(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.string()
     v_value = r.nstring()
-    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(v_name, v_value)
 
 def _d_CreateTopicsRequest_CreatableTopicConfig_5(r: Reader) -> CreateTopicsRequest_CreatableTopicConfig:
     v_name = r.cstring()
     v_value = r.cnstring()
     r.skip_tags()
-    return CreateTopicsRequest_CreatableTopicConfig(name=v_name, value=v_value)
+    return CreateTopicsRequest_CreatableTopicConfig(v_name, v_value)
 
 def _e_CreateTopicsRequest_CreatableTopic_0(self: CreateTopicsRequest_CreatableTopic, w: Writer) -> None:
     w.string(self.name)
@@ -254,24 +256,28 @@ def _e_CreateTopicsRequest_CreatableTopic_5(self: CreateTopicsRequest_CreatableT
 def _d_CreateTopicsRequest_CreatableTopic_0(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.string()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
-    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(r.array_len())]
-    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(r.array_len())]
-    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    n = r.array_len()
+    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableReplicaAssignment_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopicConfig_0(r) for _ in range(n)] if n else []
+    return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
 def _d_CreateTopicsRequest_CreatableTopic_5(r: Reader) -> CreateTopicsRequest_CreatableTopic:
     v_name = r.cstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
-    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(r.carray_len())]
-    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_assignments = [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableReplicaAssignment_5(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_configs = [_d_CreateTopicsRequest_CreatableTopicConfig_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopicConfig_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateTopicsRequest_CreatableTopic(name=v_name, num_partitions=v_num_partitions, replication_factor=v_replication_factor, assignments=v_assignments, configs=v_configs)
+    return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs)
 
 def _e_CreateTopicsRequest_0(self: CreateTopicsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreateTopicsRequest_CreatableTopic_0(e_topics, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
 
 def _e_CreateTopicsRequest_1(self: CreateTopicsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -289,20 +295,22 @@ def _e_CreateTopicsRequest_5(self: CreateTopicsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_CreateTopicsRequest_0(r: Reader) -> CreateTopicsRequest:
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    return CreateTopicsRequest(v_topics, v_timeout_ms)
 
 def _d_CreateTopicsRequest_1(r: Reader) -> CreateTopicsRequest:
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_0(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
-    v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(r.carray_len())]
-    v_timeout_ms, v_validate_only = r.fixed(_S_io)
-    r.skip_tags()
-    return CreateTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(n)] if n else []
+    v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
+    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse_CreatableTopicConfigs, w: Writer) -> None:
     pass
@@ -319,22 +327,21 @@ def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsRe
 def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsResponse_CreatableTopicConfigs:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
-    r.skip_tags()
-    return CreateTopicsResponse_CreatableTopicConfigs(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive)
+    v_read_only, v_config_source, v_is_sensitive = r.fixed_tags(_S_obo)
+    return CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_0(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.string(self.name)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_1(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.string(self.name)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.cstring(self.name)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_configs = self.configs
@@ -344,17 +351,19 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(self: CreateTopicsResponse_Cr
         w.carray_len(len(w_configs))
         for e_configs in w_configs:
             _e_CreateTopicsResponse_CreatableTopicConfigs_5(e_configs, w)
-    tags: list[tuple[int, Writer]] = []
     if self.topic_config_error_code != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
-        t.int16(self.topic_config_error_code)
+        t.buf += _S_h.pack(self.topic_config_error_code)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:
     w.cstring(self.name)
     w.uuid(self.topic_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf += _S_ih.pack(self.num_partitions, self.replication_factor)
     w_configs = self.configs
@@ -364,23 +373,25 @@ def _e_CreateTopicsResponse_CreatableTopicResult_7(self: CreateTopicsResponse_Cr
         w.carray_len(len(w_configs))
         for e_configs in w_configs:
             _e_CreateTopicsResponse_CreatableTopicConfigs_5(e_configs, w)
-    tags: list[tuple[int, Writer]] = []
     if self.topic_config_error_code != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
-        t.int16(self.topic_config_error_code)
+        t.buf += _S_h.pack(self.topic_config_error_code)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_0(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_1(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
@@ -388,16 +399,16 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs)
 
 def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsResponse_CreatableTopicResult:
     v_name = r.cstring()
@@ -406,16 +417,16 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(r: Reader) -> CreateTopicsRes
     v_error_message = r.cnstring()
     v_num_partitions, v_replication_factor = r.fixed(_S_ih)
     n = r.cnarray_len()
-    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)]
+    v_configs = None if n < 0 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicConfigs_5(r) for _ in range(n)] if n else []
     v_topic_config_error_code: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_topic_config_error_code = s.int16()
         else:
             r.skip(size)
-    return CreateTopicsResponse_CreatableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message, topic_config_error_code=v_topic_config_error_code, num_partitions=v_num_partitions, replication_factor=v_replication_factor, configs=v_configs)
+    return CreateTopicsResponse_CreatableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs)
 
 def _e_CreateTopicsResponse_0(self: CreateTopicsResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -430,14 +441,14 @@ def _e_CreateTopicsResponse_1(self: CreateTopicsResponse, w: Writer) -> None:
         _e_CreateTopicsResponse_CreatableTopicResult_1(e_topics, w)
 
 def _e_CreateTopicsResponse_2(self: CreateTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_CreateTopicsResponse_CreatableTopicResult_1(e_topics, w)
 
 def _e_CreateTopicsResponse_5(self: CreateTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -445,7 +456,7 @@ def _e_CreateTopicsResponse_5(self: CreateTopicsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_CreateTopicsResponse_7(self: CreateTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -453,34 +464,41 @@ def _e_CreateTopicsResponse_7(self: CreateTopicsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_CreateTopicsResponse_0(r: Reader) -> CreateTopicsResponse:
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_0(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_0(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_0(r) for _ in range(n)] if n else []
+    return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_1(r: Reader) -> CreateTopicsResponse:
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
+    return CreateTopicsResponse(0, v_topics)
 
 def _d_CreateTopicsResponse_2(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(r.array_len())]
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_1(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_1(r) for _ in range(n)] if n else []
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_5(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_5(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
 def _d_CreateTopicsResponse_7(r: Reader) -> CreateTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_7(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_CreateTopicsResponse_CreatableTopicResult_7(r)] if n == 1 else [_d_CreateTopicsResponse_CreatableTopicResult_7(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return CreateTopicsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return CreateTopicsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_CreateTopicsRequest = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5,)
-_DEC_CreateTopicsRequest = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)
-_ENC_CreateTopicsResponse = (_e_CreateTopicsResponse_0, _e_CreateTopicsResponse_1, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_7,)
-_DEC_CreateTopicsResponse = (_d_CreateTopicsResponse_0, _d_CreateTopicsResponse_1, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_7,)
-_S_ih = Struct(">ih")
-_S_io = Struct(">i?")
-_S_obo = Struct(">?b?")
+_ENC_CreateTopicsRequest: Final = (_e_CreateTopicsRequest_0, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_1, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5, _e_CreateTopicsRequest_5,)
+_DEC_CreateTopicsRequest: Final = (_d_CreateTopicsRequest_0, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_1, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5, _d_CreateTopicsRequest_5,)
+_ENC_CreateTopicsResponse: Final = (_e_CreateTopicsResponse_0, _e_CreateTopicsResponse_1, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_2, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_5, _e_CreateTopicsResponse_7,)
+_DEC_CreateTopicsResponse: Final = (_d_CreateTopicsResponse_0, _d_CreateTopicsResponse_1, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_2, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_5, _d_CreateTopicsResponse_7,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_io: Final = Struct(">i?")
+_S_obo: Final = Struct(">?b?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -47,15 +47,15 @@ setattr(DefaultPrincipalData, '__annotations__', {'type': 'str', 'name': 'str', 
 def _e_DefaultPrincipalData_0(self: DefaultPrincipalData, w: Writer) -> None:
     w.cstring(self.type)
     w.cstring(self.name)
-    w.bool(self.token_authenticated)
+    w.buf += _S_o.pack(self.token_authenticated)
     w.buf.append(0)
 
 def _d_DefaultPrincipalData_0(r: Reader) -> DefaultPrincipalData:
     v_type = r.cstring()
     v_name = r.cstring()
-    v_token_authenticated = r.bool()
-    r.skip_tags()
-    return DefaultPrincipalData(type=v_type, name=v_name, token_authenticated=v_token_authenticated)
+    v_token_authenticated, = r.fixed_tags(_S_o)
+    return DefaultPrincipalData(v_type, v_name, v_token_authenticated)
 
-_ENC_DefaultPrincipalData = (_e_DefaultPrincipalData_0,)
-_DEC_DefaultPrincipalData = (_d_DefaultPrincipalData_0,)
+_ENC_DefaultPrincipalData: Final = (_e_DefaultPrincipalData_0,)
+_DEC_DefaultPrincipalData: Final = (_d_DefaultPrincipalData_0,)
+_S_o: Final = Struct(">?")

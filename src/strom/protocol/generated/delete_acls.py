@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -147,24 +147,24 @@ setattr(DeleteAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'filt
 
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_0(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_1(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
-    w.int8(self.pattern_type_filter)
+    w.buf += _S_b.pack(self.pattern_type_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsRequest_DeleteAclsFilter_2(self: DeleteAclsRequest_DeleteAclsFilter, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.cnstring(self.resource_name_filter)
-    w.int8(self.pattern_type_filter)
+    w.buf += _S_b.pack(self.pattern_type_filter)
     w.cnstring(self.principal_filter)
     w.cnstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
@@ -176,7 +176,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_0(r: Reader) -> DeleteAclsRequest_Dele
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, 3, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
@@ -185,7 +185,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_1(r: Reader) -> DeleteAclsRequest_Dele
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_DeleteAclsFilter:
     v_resource_type_filter = r.int8()
@@ -193,9 +193,8 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_Dele
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
-    return DeleteAclsRequest_DeleteAclsFilter(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _e_DeleteAclsRequest_0(self: DeleteAclsRequest, w: Writer) -> None:
     w_filters = self.filters
@@ -217,43 +216,46 @@ def _e_DeleteAclsRequest_2(self: DeleteAclsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DeleteAclsRequest_0(r: Reader) -> DeleteAclsRequest:
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_0(r) for _ in range(r.array_len())]
-    return DeleteAclsRequest(filters=v_filters)
+    n = r.array_len()
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_0(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_0(r) for _ in range(n)] if n else []
+    return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_1(r: Reader) -> DeleteAclsRequest:
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_1(r) for _ in range(r.array_len())]
-    return DeleteAclsRequest(filters=v_filters)
+    n = r.array_len()
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_1(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_1(r) for _ in range(n)] if n else []
+    return DeleteAclsRequest(v_filters)
 
 def _d_DeleteAclsRequest_2(r: Reader) -> DeleteAclsRequest:
-    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_filters = [_d_DeleteAclsRequest_DeleteAclsFilter_2(r)] if n == 1 else [_d_DeleteAclsRequest_DeleteAclsFilter_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteAclsRequest(filters=v_filters)
+    return DeleteAclsRequest(v_filters)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
-    w.int8(self.pattern_type)
+    w.buf += _S_b.pack(self.pattern_type)
     w.string(self.principal)
     w.string(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(self: DeleteAclsResponse_DeleteAclsMatchingAcl, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
-    w.int8(self.pattern_type)
+    w.buf += _S_b.pack(self.pattern_type)
     w.cstring(self.principal)
     w.cstring(self.host)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
@@ -267,7 +269,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
@@ -278,7 +280,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r: Reader) -> DeleteAclsRespon
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsResponse_DeleteAclsMatchingAcl:
     v_error_code = r.int16()
@@ -288,12 +290,11 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsRespon
     v_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
-    return DeleteAclsResponse_DeleteAclsMatchingAcl(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w_matching_acls = self.matching_acls
     w.array_len(len(w_matching_acls))
@@ -301,7 +302,7 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse_Dele
         _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(e_matching_acls, w)
 
 def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w_matching_acls = self.matching_acls
     w.array_len(len(w_matching_acls))
@@ -309,7 +310,7 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(self: DeleteAclsResponse_Dele
         _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(e_matching_acls, w)
 
 def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_matching_acls = self.matching_acls
     w.carray_len(len(w_matching_acls))
@@ -320,38 +321,41 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(self: DeleteAclsResponse_Dele
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    n = r.array_len()
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(r) for _ in range(n)] if n else []
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    n = r.array_len()
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(r) for _ in range(n)] if n else []
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(r: Reader) -> DeleteAclsResponse_DeleteAclsFilterResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_matching_acls = [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteAclsResponse_DeleteAclsFilterResult(error_code=v_error_code, error_message=v_error_message, matching_acls=v_matching_acls)
+    return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls)
 
 def _e_DeleteAclsResponse_0(self: DeleteAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_filter_results = self.filter_results
     w.array_len(len(w_filter_results))
     for e_filter_results in w_filter_results:
         _e_DeleteAclsResponse_DeleteAclsFilterResult_0(e_filter_results, w)
 
 def _e_DeleteAclsResponse_1(self: DeleteAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_filter_results = self.filter_results
     w.array_len(len(w_filter_results))
     for e_filter_results in w_filter_results:
         _e_DeleteAclsResponse_DeleteAclsFilterResult_1(e_filter_results, w)
 
 def _e_DeleteAclsResponse_2(self: DeleteAclsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_filter_results = self.filter_results
     w.carray_len(len(w_filter_results))
     for e_filter_results in w_filter_results:
@@ -360,22 +364,28 @@ def _e_DeleteAclsResponse_2(self: DeleteAclsResponse, w: Writer) -> None:
 
 def _d_DeleteAclsResponse_0(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    n = r.array_len()
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_0(r) for _ in range(n)] if n else []
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_1(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r) for _ in range(r.array_len())]
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    n = r.array_len()
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_1(r) for _ in range(n)] if n else []
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
 def _d_DeleteAclsResponse_2(r: Reader) -> DeleteAclsResponse:
     v_throttle_time_ms = r.int32()
-    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_filter_results = [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r)] if n == 1 else [_d_DeleteAclsResponse_DeleteAclsFilterResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteAclsResponse(throttle_time_ms=v_throttle_time_ms, filter_results=v_filter_results)
+    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results)
 
-_ENC_DeleteAclsRequest = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_DeleteAclsRequest_2, _e_DeleteAclsRequest_2,)
-_DEC_DeleteAclsRequest = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)
-_ENC_DeleteAclsResponse = (_e_DeleteAclsResponse_0, _e_DeleteAclsResponse_1, _e_DeleteAclsResponse_2, _e_DeleteAclsResponse_2,)
-_DEC_DeleteAclsResponse = (_d_DeleteAclsResponse_0, _d_DeleteAclsResponse_1, _d_DeleteAclsResponse_2, _d_DeleteAclsResponse_2,)
-_S_bb = Struct(">bb")
+_ENC_DeleteAclsRequest: Final = (_e_DeleteAclsRequest_0, _e_DeleteAclsRequest_1, _e_DeleteAclsRequest_2, _e_DeleteAclsRequest_2,)
+_DEC_DeleteAclsRequest: Final = (_d_DeleteAclsRequest_0, _d_DeleteAclsRequest_1, _d_DeleteAclsRequest_2, _d_DeleteAclsRequest_2,)
+_ENC_DeleteAclsResponse: Final = (_e_DeleteAclsResponse_0, _e_DeleteAclsResponse_1, _e_DeleteAclsResponse_2, _e_DeleteAclsResponse_2,)
+_DEC_DeleteAclsResponse: Final = (_d_DeleteAclsResponse_0, _d_DeleteAclsResponse_1, _d_DeleteAclsResponse_2, _d_DeleteAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -101,43 +101,44 @@ def _e_DeleteGroupsRequest_2(self: DeleteGroupsRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DeleteGroupsRequest_0(r: Reader) -> DeleteGroupsRequest:
-    v_groups_names = [r.string() for _ in range(r.array_len())]
-    return DeleteGroupsRequest(groups_names=v_groups_names)
+    n = r.array_len()
+    v_groups_names = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
+    return DeleteGroupsRequest(v_groups_names)
 
 def _d_DeleteGroupsRequest_2(r: Reader) -> DeleteGroupsRequest:
-    v_groups_names = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteGroupsRequest(groups_names=v_groups_names)
+    return DeleteGroupsRequest(v_groups_names)
 
 def _e_DeleteGroupsResponse_DeletableGroupResult_0(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.string(self.group_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_DeleteGroupsResponse_DeletableGroupResult_2(self: DeleteGroupsResponse_DeletableGroupResult, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.string()
     v_error_code = r.int16()
-    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.cstring()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return DeleteGroupsResponse_DeletableGroupResult(group_id=v_group_id, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _e_DeleteGroupsResponse_0(self: DeleteGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DeleteGroupsResponse_DeletableGroupResult_0(e_results, w)
 
 def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -146,16 +147,20 @@ def _e_DeleteGroupsResponse_2(self: DeleteGroupsResponse, w: Writer) -> None:
 
 def _d_DeleteGroupsResponse_0(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(r.array_len())]
-    return DeleteGroupsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_0(r)] if n == 1 else [_d_DeleteGroupsResponse_DeletableGroupResult_0(r) for _ in range(n)] if n else []
+    return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
 def _d_DeleteGroupsResponse_2(r: Reader) -> DeleteGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DeleteGroupsResponse_DeletableGroupResult_2(r)] if n == 1 else [_d_DeleteGroupsResponse_DeletableGroupResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteGroupsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DeleteGroupsResponse(v_throttle_time_ms, v_results)
 
-_ENC_DeleteGroupsRequest = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_2,)
-_DEC_DeleteGroupsRequest = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)
-_ENC_DeleteGroupsResponse = (_e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_2,)
-_DEC_DeleteGroupsResponse = (_d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_2,)
+_ENC_DeleteGroupsRequest: Final = (_e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_0, _e_DeleteGroupsRequest_2,)
+_DEC_DeleteGroupsRequest: Final = (_d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_0, _d_DeleteGroupsRequest_2,)
+_ENC_DeleteGroupsResponse: Final = (_e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_0, _e_DeleteGroupsResponse_2,)
+_DEC_DeleteGroupsResponse: Final = (_d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_0, _d_DeleteGroupsResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -149,12 +149,11 @@ def _e_DeleteRecordsRequest_DeleteRecordsPartition_2(self: DeleteRecordsRequest_
 
 def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(r: Reader) -> DeleteRecordsRequest_DeleteRecordsPartition:
     v_partition_index, v_offset = r.fixed(_S_iq)
-    return DeleteRecordsRequest_DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
+    return DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset)
 
 def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsPartition:
-    v_partition_index, v_offset = r.fixed(_S_iq)
-    r.skip_tags()
-    return DeleteRecordsRequest_DeleteRecordsPartition(partition_index=v_partition_index, offset=v_offset)
+    v_partition_index, v_offset = r.fixed_tags(_S_iq)
+    return DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset)
 
 def _e_DeleteRecordsRequest_DeleteRecordsTopic_0(self: DeleteRecordsRequest_DeleteRecordsTopic, w: Writer) -> None:
     w.string(self.name)
@@ -173,40 +172,43 @@ def _e_DeleteRecordsRequest_DeleteRecordsTopic_2(self: DeleteRecordsRequest_Dele
 
 def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.string()
-    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r) for _ in range(r.array_len())]
-    return DeleteRecordsRequest_DeleteRecordsTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsPartition_0(r) for _ in range(n)] if n else []
+    return DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions)
 
 def _d_DeleteRecordsRequest_DeleteRecordsTopic_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsTopic:
     v_name = r.cstring()
-    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsPartition_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteRecordsRequest_DeleteRecordsTopic(name=v_name, partitions=v_partitions)
+    return DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions)
 
 def _e_DeleteRecordsRequest_0(self: DeleteRecordsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_DeleteRecordsRequest_DeleteRecordsTopic_0(e_topics, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
 
 def _e_DeleteRecordsRequest_2(self: DeleteRecordsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_DeleteRecordsRequest_DeleteRecordsTopic_2(e_topics, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w.buf.append(0)
 
 def _d_DeleteRecordsRequest_0(r: Reader) -> DeleteRecordsRequest:
-    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsTopic_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
-    return DeleteRecordsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    return DeleteRecordsRequest(v_topics, v_timeout_ms)
 
 def _d_DeleteRecordsRequest_2(r: Reader) -> DeleteRecordsRequest:
-    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r) for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    r.skip_tags()
-    return DeleteRecordsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    n = r.carray_len()
+    v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r) for _ in range(n)] if n else []
+    v_timeout_ms, = r.fixed_tags(_S_i)
+    return DeleteRecordsRequest(v_topics, v_timeout_ms)
 
 def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(self: DeleteRecordsResponse_DeleteRecordsPartitionResult, w: Writer) -> None:
     w.buf += _S_iqh.pack(self.partition_index, self.low_watermark, self.error_code)
@@ -217,12 +219,11 @@ def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(self: DeleteRecordsR
 
 def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r: Reader) -> DeleteRecordsResponse_DeleteRecordsPartitionResult:
     v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
-    return DeleteRecordsResponse_DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
+    return DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code)
 
 def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsPartitionResult:
-    v_partition_index, v_low_watermark, v_error_code = r.fixed(_S_iqh)
-    r.skip_tags()
-    return DeleteRecordsResponse_DeleteRecordsPartitionResult(partition_index=v_partition_index, low_watermark=v_low_watermark, error_code=v_error_code)
+    v_partition_index, v_low_watermark, v_error_code = r.fixed_tags(_S_iqh)
+    return DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code)
 
 def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(self: DeleteRecordsResponse_DeleteRecordsTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -241,24 +242,26 @@ def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(self: DeleteRecordsRespo
 
 def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.string()
-    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r) for _ in range(r.array_len())]
-    return DeleteRecordsResponse_DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r) for _ in range(n)] if n else []
+    return DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions)
 
 def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsTopicResult:
     v_name = r.cstring()
-    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteRecordsResponse_DeleteRecordsTopicResult(name=v_name, partitions=v_partitions)
+    return DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions)
 
 def _e_DeleteRecordsResponse_0(self: DeleteRecordsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(e_topics, w)
 
 def _e_DeleteRecordsResponse_2(self: DeleteRecordsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -267,18 +270,21 @@ def _e_DeleteRecordsResponse_2(self: DeleteRecordsResponse, w: Writer) -> None:
 
 def _d_DeleteRecordsResponse_0(r: Reader) -> DeleteRecordsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r) for _ in range(r.array_len())]
-    return DeleteRecordsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(r) for _ in range(n)] if n else []
+    return DeleteRecordsResponse(v_throttle_time_ms, v_topics)
 
 def _d_DeleteRecordsResponse_2(r: Reader) -> DeleteRecordsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r)] if n == 1 else [_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteRecordsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return DeleteRecordsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_DeleteRecordsRequest = (_e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_2,)
-_DEC_DeleteRecordsRequest = (_d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_2,)
-_ENC_DeleteRecordsResponse = (_e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_2,)
-_DEC_DeleteRecordsResponse = (_d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_2,)
-_S_iq = Struct(">iq")
-_S_iqh = Struct(">iqh")
+_ENC_DeleteRecordsRequest: Final = (_e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_0, _e_DeleteRecordsRequest_2,)
+_DEC_DeleteRecordsRequest: Final = (_d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_0, _d_DeleteRecordsRequest_2,)
+_ENC_DeleteRecordsResponse: Final = (_e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_0, _e_DeleteRecordsResponse_2,)
+_DEC_DeleteRecordsResponse: Final = (_d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_0, _d_DeleteRecordsResponse_2,)
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")
+_S_iqh: Final = Struct(">iqh")

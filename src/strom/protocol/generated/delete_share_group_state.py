@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -137,13 +137,12 @@ setattr(DeleteShareGroupStateResponse, '__annotations__', {'results': 'list[Dele
 
 
 def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition)
+    w.buf += _S_i.pack(self.partition)
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest_PartitionData:
-    v_partition = r.int32()
-    r.skip_tags()
-    return DeleteShareGroupStateRequest_PartitionData(partition=v_partition)
+    v_partition, = r.fixed_tags(_S_i)
+    return DeleteShareGroupStateRequest_PartitionData(v_partition)
 
 def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest_DeleteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -155,9 +154,10 @@ def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStat
 
 def _d_DeleteShareGroupStateRequest_DeleteStateData_0(r: Reader) -> DeleteShareGroupStateRequest_DeleteStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_DeleteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteShareGroupStateRequest_DeleteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions)
 
 def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -169,9 +169,10 @@ def _e_DeleteShareGroupStateRequest_0(self: DeleteShareGroupStateRequest, w: Wri
 
 def _d_DeleteShareGroupStateRequest_0(r: Reader) -> DeleteShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r)] if n == 1 else [_d_DeleteShareGroupStateRequest_DeleteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return DeleteShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_DeleteShareGroupStateResponse_PartitionResult_0(self: DeleteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -182,7 +183,7 @@ def _d_DeleteShareGroupStateResponse_PartitionResult_0(r: Reader) -> DeleteShare
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return DeleteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message)
 
 def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupStateResponse_DeleteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -194,9 +195,10 @@ def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(self: DeleteShareGroupS
 
 def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(r: Reader) -> DeleteShareGroupStateResponse_DeleteStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DeleteShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_DeleteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteShareGroupStateResponse_DeleteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions)
 
 def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -206,12 +208,14 @@ def _e_DeleteShareGroupStateResponse_0(self: DeleteShareGroupStateResponse, w: W
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateResponse_0(r: Reader) -> DeleteShareGroupStateResponse:
-    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r)] if n == 1 else [_d_DeleteShareGroupStateResponse_DeleteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteShareGroupStateResponse(results=v_results)
+    return DeleteShareGroupStateResponse(v_results)
 
-_ENC_DeleteShareGroupStateRequest = (_e_DeleteShareGroupStateRequest_0,)
-_DEC_DeleteShareGroupStateRequest = (_d_DeleteShareGroupStateRequest_0,)
-_ENC_DeleteShareGroupStateResponse = (_e_DeleteShareGroupStateResponse_0,)
-_DEC_DeleteShareGroupStateResponse = (_d_DeleteShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_DeleteShareGroupStateRequest: Final = (_e_DeleteShareGroupStateRequest_0,)
+_DEC_DeleteShareGroupStateRequest: Final = (_d_DeleteShareGroupStateRequest_0,)
+_ENC_DeleteShareGroupStateResponse: Final = (_e_DeleteShareGroupStateResponse_0,)
+_DEC_DeleteShareGroupStateResponse: Final = (_d_DeleteShareGroupStateResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -134,21 +134,21 @@ def _d_DeleteTopicsRequest_DeleteTopicState_6(r: Reader) -> DeleteTopicsRequest_
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     r.skip_tags()
-    return DeleteTopicsRequest_DeleteTopicState(name=v_name, topic_id=v_topic_id)
+    return DeleteTopicsRequest_DeleteTopicState(v_name, v_topic_id)
 
 def _e_DeleteTopicsRequest_0(self: DeleteTopicsRequest, w: Writer) -> None:
     w_topic_names = self.topic_names
     w.array_len(len(w_topic_names))
     for e_topic_names in w_topic_names:
         w.string(e_topic_names)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
 
 def _e_DeleteTopicsRequest_4(self: DeleteTopicsRequest, w: Writer) -> None:
     w_topic_names = self.topic_names
     w.carray_len(len(w_topic_names))
     for e_topic_names in w_topic_names:
         w.cstring(e_topic_names)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w.buf.append(0)
 
 def _e_DeleteTopicsRequest_6(self: DeleteTopicsRequest, w: Writer) -> None:
@@ -156,65 +156,65 @@ def _e_DeleteTopicsRequest_6(self: DeleteTopicsRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_DeleteTopicsRequest_DeleteTopicState_6(e_topics, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w.buf.append(0)
 
 def _d_DeleteTopicsRequest_0(r: Reader) -> DeleteTopicsRequest:
-    v_topic_names = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topic_names = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
-    return DeleteTopicsRequest(topic_names=v_topic_names, timeout_ms=v_timeout_ms)
+    return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_4(r: Reader) -> DeleteTopicsRequest:
-    v_topic_names = [r.cstring() for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    r.skip_tags()
-    return DeleteTopicsRequest(topic_names=v_topic_names, timeout_ms=v_timeout_ms)
+    n = r.carray_len()
+    v_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    v_timeout_ms, = r.fixed_tags(_S_i)
+    return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_6(r: Reader) -> DeleteTopicsRequest:
-    v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    r.skip_tags()
-    return DeleteTopicsRequest(topics=v_topics, timeout_ms=v_timeout_ms)
+    n = r.carray_len()
+    v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r)] if n == 1 else [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(n)] if n else []
+    v_timeout_ms, = r.fixed_tags(_S_i)
+    return DeleteTopicsRequest(v_topics, DEFAULT, v_timeout_ms)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_0(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.string((self.name or ''))
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_4(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cstring((self.name or ''))
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_5(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cstring((self.name or ''))
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_6(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
     w.cnstring(self.name)
     w.uuid(self.topic_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_0(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.string()
     v_error_code = r.int16()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_4(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_5(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cnstring()
@@ -222,7 +222,7 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_6(r: Reader) -> DeleteTopicsRes
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return DeleteTopicsResponse_DeletableTopicResult(name=v_name, topic_id=v_topic_id, error_code=v_error_code, error_message=v_error_message)
+    return DeleteTopicsResponse_DeletableTopicResult(v_name, v_topic_id, v_error_code, v_error_message)
 
 def _e_DeleteTopicsResponse_0(self: DeleteTopicsResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -231,14 +231,14 @@ def _e_DeleteTopicsResponse_0(self: DeleteTopicsResponse, w: Writer) -> None:
         _e_DeleteTopicsResponse_DeletableTopicResult_0(e_responses, w)
 
 def _e_DeleteTopicsResponse_1(self: DeleteTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_DeleteTopicsResponse_DeletableTopicResult_0(e_responses, w)
 
 def _e_DeleteTopicsResponse_4(self: DeleteTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -246,7 +246,7 @@ def _e_DeleteTopicsResponse_4(self: DeleteTopicsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_DeleteTopicsResponse_5(self: DeleteTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -254,7 +254,7 @@ def _e_DeleteTopicsResponse_5(self: DeleteTopicsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_DeleteTopicsResponse_6(self: DeleteTopicsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -262,33 +262,40 @@ def _e_DeleteTopicsResponse_6(self: DeleteTopicsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DeleteTopicsResponse_0(r: Reader) -> DeleteTopicsResponse:
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(r.array_len())]
-    return DeleteTopicsResponse(responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
+    return DeleteTopicsResponse(0, v_responses)
 
 def _d_DeleteTopicsResponse_1(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(r.array_len())]
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_0(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_0(r) for _ in range(n)] if n else []
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_4(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_4(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_5(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_5(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
 def _d_DeleteTopicsResponse_6(r: Reader) -> DeleteTopicsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_DeleteTopicsResponse_DeletableTopicResult_6(r)] if n == 1 else [_d_DeleteTopicsResponse_DeletableTopicResult_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DeleteTopicsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return DeleteTopicsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_DeleteTopicsRequest = (_e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_6,)
-_DEC_DeleteTopicsRequest = (_d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_6,)
-_ENC_DeleteTopicsResponse = (_e_DeleteTopicsResponse_0, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_4, _e_DeleteTopicsResponse_5, _e_DeleteTopicsResponse_6,)
-_DEC_DeleteTopicsResponse = (_d_DeleteTopicsResponse_0, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_4, _d_DeleteTopicsResponse_5, _d_DeleteTopicsResponse_6,)
+_ENC_DeleteTopicsRequest: Final = (_e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_0, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_4, _e_DeleteTopicsRequest_6,)
+_DEC_DeleteTopicsRequest: Final = (_d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_0, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_4, _d_DeleteTopicsRequest_6,)
+_ENC_DeleteTopicsResponse: Final = (_e_DeleteTopicsResponse_0, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_1, _e_DeleteTopicsResponse_4, _e_DeleteTopicsResponse_5, _e_DeleteTopicsResponse_6,)
+_DEC_DeleteTopicsResponse: Final = (_d_DeleteTopicsResponse_0, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_1, _d_DeleteTopicsResponse_4, _d_DeleteTopicsResponse_5, _d_DeleteTopicsResponse_6,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")

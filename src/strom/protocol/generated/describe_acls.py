@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -128,24 +128,24 @@ setattr(DescribeAclsResponse, '__annotations__', {'throttle_time_ms': 'int', 'er
 
 
 def _e_DescribeAclsRequest_0(self: DescribeAclsRequest, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DescribeAclsRequest_1(self: DescribeAclsRequest, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.nstring(self.resource_name_filter)
-    w.int8(self.pattern_type_filter)
+    w.buf += _S_b.pack(self.pattern_type_filter)
     w.nstring(self.principal_filter)
     w.nstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
 
 def _e_DescribeAclsRequest_2(self: DescribeAclsRequest, w: Writer) -> None:
-    w.int8(self.resource_type_filter)
+    w.buf += _S_b.pack(self.resource_type_filter)
     w.cnstring(self.resource_name_filter)
-    w.int8(self.pattern_type_filter)
+    w.buf += _S_b.pack(self.pattern_type_filter)
     w.cnstring(self.principal_filter)
     w.cnstring(self.host_filter)
     w.buf += _S_bb.pack(self.operation, self.permission_type)
@@ -157,7 +157,7 @@ def _d_DescribeAclsRequest_0(r: Reader) -> DescribeAclsRequest:
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, 3, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DescribeAclsRequest_1(r: Reader) -> DescribeAclsRequest:
     v_resource_type_filter = r.int8()
@@ -166,7 +166,7 @@ def _d_DescribeAclsRequest_1(r: Reader) -> DescribeAclsRequest:
     v_principal_filter = r.nstring()
     v_host_filter = r.nstring()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
     v_resource_type_filter = r.int8()
@@ -174,9 +174,8 @@ def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
-    return DescribeAclsRequest(resource_type_filter=v_resource_type_filter, resource_name_filter=v_resource_name_filter, pattern_type_filter=v_pattern_type_filter, principal_filter=v_principal_filter, host_filter=v_host_filter, operation=v_operation, permission_type=v_permission_type)
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _e_DescribeAclsResponse_AclDescription_0(self: DescribeAclsResponse_AclDescription, w: Writer) -> None:
     w.string(self.principal)
@@ -193,17 +192,16 @@ def _d_DescribeAclsResponse_AclDescription_0(r: Reader) -> DescribeAclsResponse_
     v_principal = r.string()
     v_host = r.string()
     v_operation, v_permission_type = r.fixed(_S_bb)
-    return DescribeAclsResponse_AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    return DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type)
 
 def _d_DescribeAclsResponse_AclDescription_2(r: Reader) -> DescribeAclsResponse_AclDescription:
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed(_S_bb)
-    r.skip_tags()
-    return DescribeAclsResponse_AclDescription(principal=v_principal, host=v_host, operation=v_operation, permission_type=v_permission_type)
+    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    return DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type)
 
 def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_acls = self.acls
     w.array_len(len(w_acls))
@@ -211,18 +209,18 @@ def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse_De
         _e_DescribeAclsResponse_AclDescription_0(e_acls, w)
 
 def _e_DescribeAclsResponse_DescribeAclsResource_1(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
-    w.int8(self.pattern_type)
+    w.buf += _S_b.pack(self.pattern_type)
     w_acls = self.acls
     w.array_len(len(w_acls))
     for e_acls in w_acls:
         _e_DescribeAclsResponse_AclDescription_0(e_acls, w)
 
 def _e_DescribeAclsResponse_DescribeAclsResource_2(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
-    w.int8(self.pattern_type)
+    w.buf += _S_b.pack(self.pattern_type)
     w_acls = self.acls
     w.carray_len(len(w_acls))
     for e_acls in w_acls:
@@ -232,23 +230,26 @@ def _e_DescribeAclsResponse_DescribeAclsResource_2(self: DescribeAclsResponse_De
 def _d_DescribeAclsResponse_DescribeAclsResource_0(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, acls=v_acls)
+    n = r.array_len()
+    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
+    return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, 3, v_acls)
 
 def _d_DescribeAclsResponse_DescribeAclsResource_1(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
     v_pattern_type = r.int8()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
+    n = r.array_len()
+    v_acls = [_d_DescribeAclsResponse_AclDescription_0(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_0(r) for _ in range(n)] if n else []
+    return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls)
 
 def _d_DescribeAclsResponse_DescribeAclsResource_2(r: Reader) -> DescribeAclsResponse_DescribeAclsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     v_pattern_type = r.int8()
-    v_acls = [_d_DescribeAclsResponse_AclDescription_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acls = [_d_DescribeAclsResponse_AclDescription_2(r)] if n == 1 else [_d_DescribeAclsResponse_AclDescription_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeAclsResponse_DescribeAclsResource(resource_type=v_resource_type, resource_name=v_resource_name, pattern_type=v_pattern_type, acls=v_acls)
+    return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls)
 
 def _e_DescribeAclsResponse_0(self: DescribeAclsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -278,25 +279,29 @@ def _e_DescribeAclsResponse_2(self: DescribeAclsResponse, w: Writer) -> None:
 def _d_DescribeAclsResponse_0(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_0(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, resources=v_resources)
+    n = r.array_len()
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_0(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_0(r) for _ in range(n)] if n else []
+    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
 def _d_DescribeAclsResponse_1(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_1(r) for _ in range(r.array_len())]
-    return DescribeAclsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, resources=v_resources)
+    n = r.array_len()
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_1(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_1(r) for _ in range(n)] if n else []
+    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
 def _d_DescribeAclsResponse_2(r: Reader) -> DescribeAclsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_resources = [_d_DescribeAclsResponse_DescribeAclsResource_2(r)] if n == 1 else [_d_DescribeAclsResponse_DescribeAclsResource_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeAclsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, resources=v_resources)
+    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources)
 
-_ENC_DescribeAclsRequest = (_e_DescribeAclsRequest_0, _e_DescribeAclsRequest_1, _e_DescribeAclsRequest_2, _e_DescribeAclsRequest_2,)
-_DEC_DescribeAclsRequest = (_d_DescribeAclsRequest_0, _d_DescribeAclsRequest_1, _d_DescribeAclsRequest_2, _d_DescribeAclsRequest_2,)
-_ENC_DescribeAclsResponse = (_e_DescribeAclsResponse_0, _e_DescribeAclsResponse_1, _e_DescribeAclsResponse_2, _e_DescribeAclsResponse_2,)
-_DEC_DescribeAclsResponse = (_d_DescribeAclsResponse_0, _d_DescribeAclsResponse_1, _d_DescribeAclsResponse_2, _d_DescribeAclsResponse_2,)
-_S_bb = Struct(">bb")
-_S_ih = Struct(">ih")
+_ENC_DescribeAclsRequest: Final = (_e_DescribeAclsRequest_0, _e_DescribeAclsRequest_1, _e_DescribeAclsRequest_2, _e_DescribeAclsRequest_2,)
+_DEC_DescribeAclsRequest: Final = (_d_DescribeAclsRequest_0, _d_DescribeAclsRequest_1, _d_DescribeAclsRequest_2, _d_DescribeAclsRequest_2,)
+_ENC_DescribeAclsResponse: Final = (_e_DescribeAclsResponse_0, _e_DescribeAclsResponse_1, _e_DescribeAclsResponse_2, _e_DescribeAclsResponse_2,)
+_DEC_DescribeAclsResponse: Final = (_d_DescribeAclsResponse_0, _d_DescribeAclsResponse_1, _d_DescribeAclsResponse_2, _d_DescribeAclsResponse_2,)
+_S_b: Final = Struct(">b")
+_S_bb: Final = Struct(">bb")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -146,12 +146,12 @@ setattr(DescribeClientQuotasResponse, '__annotations__', {'throttle_time_ms': 'i
 
 def _e_DescribeClientQuotasRequest_ComponentData_0(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.string(self.entity_type)
-    w.int8(self.match_type)
+    w.buf += _S_b.pack(self.match_type)
     w.nstring(self.match)
 
 def _e_DescribeClientQuotasRequest_ComponentData_1(self: DescribeClientQuotasRequest_ComponentData, w: Writer) -> None:
     w.cstring(self.entity_type)
-    w.int8(self.match_type)
+    w.buf += _S_b.pack(self.match_type)
     w.cnstring(self.match)
     w.buf.append(0)
 
@@ -159,40 +159,41 @@ def _d_DescribeClientQuotasRequest_ComponentData_0(r: Reader) -> DescribeClientQ
     v_entity_type = r.string()
     v_match_type = r.int8()
     v_match = r.nstring()
-    return DescribeClientQuotasRequest_ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
+    return DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match)
 
 def _d_DescribeClientQuotasRequest_ComponentData_1(r: Reader) -> DescribeClientQuotasRequest_ComponentData:
     v_entity_type = r.cstring()
     v_match_type = r.int8()
     v_match = r.cnstring()
     r.skip_tags()
-    return DescribeClientQuotasRequest_ComponentData(entity_type=v_entity_type, match_type=v_match_type, match=v_match)
+    return DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match)
 
 def _e_DescribeClientQuotasRequest_0(self: DescribeClientQuotasRequest, w: Writer) -> None:
     w_components = self.components
     w.array_len(len(w_components))
     for e_components in w_components:
         _e_DescribeClientQuotasRequest_ComponentData_0(e_components, w)
-    w.bool(self.strict)
+    w.buf += _S_o.pack(self.strict)
 
 def _e_DescribeClientQuotasRequest_1(self: DescribeClientQuotasRequest, w: Writer) -> None:
     w_components = self.components
     w.carray_len(len(w_components))
     for e_components in w_components:
         _e_DescribeClientQuotasRequest_ComponentData_1(e_components, w)
-    w.bool(self.strict)
+    w.buf += _S_o.pack(self.strict)
     w.buf.append(0)
 
 def _d_DescribeClientQuotasRequest_0(r: Reader) -> DescribeClientQuotasRequest:
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_0(r)] if n == 1 else [_d_DescribeClientQuotasRequest_ComponentData_0(r) for _ in range(n)] if n else []
     v_strict = r.bool()
-    return DescribeClientQuotasRequest(components=v_components, strict=v_strict)
+    return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _d_DescribeClientQuotasRequest_1(r: Reader) -> DescribeClientQuotasRequest:
-    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(r.carray_len())]
-    v_strict = r.bool()
-    r.skip_tags()
-    return DescribeClientQuotasRequest(components=v_components, strict=v_strict)
+    n = r.carray_len()
+    v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r)] if n == 1 else [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(n)] if n else []
+    v_strict, = r.fixed_tags(_S_o)
+    return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _e_DescribeClientQuotasResponse_EntityData_0(self: DescribeClientQuotasResponse_EntityData, w: Writer) -> None:
     w.string(self.entity_type)
@@ -206,33 +207,32 @@ def _e_DescribeClientQuotasResponse_EntityData_1(self: DescribeClientQuotasRespo
 def _d_DescribeClientQuotasResponse_EntityData_0(r: Reader) -> DescribeClientQuotasResponse_EntityData:
     v_entity_type = r.string()
     v_entity_name = r.nstring()
-    return DescribeClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _d_DescribeClientQuotasResponse_EntityData_1(r: Reader) -> DescribeClientQuotasResponse_EntityData:
     v_entity_type = r.cstring()
     v_entity_name = r.cnstring()
     r.skip_tags()
-    return DescribeClientQuotasResponse_EntityData(entity_type=v_entity_type, entity_name=v_entity_name)
+    return DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name)
 
 def _e_DescribeClientQuotasResponse_ValueData_0(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.string(self.key)
-    w.float64(self.value)
+    w.buf += _S_d.pack(self.value)
 
 def _e_DescribeClientQuotasResponse_ValueData_1(self: DescribeClientQuotasResponse_ValueData, w: Writer) -> None:
     w.cstring(self.key)
-    w.float64(self.value)
+    w.buf += _S_d.pack(self.value)
     w.buf.append(0)
 
 def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.string()
     v_value = r.float64()
-    return DescribeClientQuotasResponse_ValueData(key=v_key, value=v_value)
+    return DescribeClientQuotasResponse_ValueData(v_key, v_value)
 
 def _d_DescribeClientQuotasResponse_ValueData_1(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.cstring()
-    v_value = r.float64()
-    r.skip_tags()
-    return DescribeClientQuotasResponse_ValueData(key=v_key, value=v_value)
+    v_value, = r.fixed_tags(_S_d)
+    return DescribeClientQuotasResponse_ValueData(v_key, v_value)
 
 def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasResponse_EntryData, w: Writer) -> None:
     w_entity = self.entity
@@ -256,15 +256,19 @@ def _e_DescribeClientQuotasResponse_EntryData_1(self: DescribeClientQuotasRespon
     w.buf.append(0)
 
 def _d_DescribeClientQuotasResponse_EntryData_0(r: Reader) -> DescribeClientQuotasResponse_EntryData:
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(r.array_len())]
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(r.array_len())]
-    return DescribeClientQuotasResponse_EntryData(entity=v_entity, values=v_values)
+    n = r.array_len()
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntityData_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_ValueData_0(r) for _ in range(n)] if n else []
+    return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
 def _d_DescribeClientQuotasResponse_EntryData_1(r: Reader) -> DescribeClientQuotasResponse_EntryData:
-    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(r.carray_len())]
-    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_entity = [_d_DescribeClientQuotasResponse_EntityData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntityData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_values = [_d_DescribeClientQuotasResponse_ValueData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_ValueData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeClientQuotasResponse_EntryData(entity=v_entity, values=v_values)
+    return DescribeClientQuotasResponse_EntryData(v_entity, v_values)
 
 def _e_DescribeClientQuotasResponse_0(self: DescribeClientQuotasResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -293,19 +297,22 @@ def _d_DescribeClientQuotasResponse_0(r: Reader) -> DescribeClientQuotasResponse
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
     n = r.narray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)]
-    return DescribeClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, entries=v_entries)
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_0(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntryData_0(r) for _ in range(n)] if n else []
+    return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 
 def _d_DescribeClientQuotasResponse_1(r: Reader) -> DescribeClientQuotasResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     n = r.cnarray_len()
-    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)]
+    v_entries = None if n < 0 else [_d_DescribeClientQuotasResponse_EntryData_1(r)] if n == 1 else [_d_DescribeClientQuotasResponse_EntryData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeClientQuotasResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, entries=v_entries)
+    return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries)
 
-_ENC_DescribeClientQuotasRequest = (_e_DescribeClientQuotasRequest_0, _e_DescribeClientQuotasRequest_1,)
-_DEC_DescribeClientQuotasRequest = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
-_ENC_DescribeClientQuotasResponse = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
-_DEC_DescribeClientQuotasResponse = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
-_S_ih = Struct(">ih")
+_ENC_DescribeClientQuotasRequest: Final = (_e_DescribeClientQuotasRequest_0, _e_DescribeClientQuotasRequest_1,)
+_DEC_DescribeClientQuotasRequest: Final = (_d_DescribeClientQuotasRequest_0, _d_DescribeClientQuotasRequest_1,)
+_ENC_DescribeClientQuotasResponse: Final = (_e_DescribeClientQuotasResponse_0, _e_DescribeClientQuotasResponse_1,)
+_DEC_DescribeClientQuotasResponse: Final = (_d_DescribeClientQuotasResponse_0, _d_DescribeClientQuotasResponse_1,)
+_S_b: Final = Struct(">b")
+_S_d: Final = Struct(">d")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

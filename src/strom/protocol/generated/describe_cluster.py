@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -106,7 +106,7 @@ setattr(DescribeClusterResponse, '__annotations__', {'throttle_time_ms': 'int', 
 
 
 def _e_DescribeClusterRequest_0(self: DescribeClusterRequest, w: Writer) -> None:
-    w.bool(self.include_cluster_authorized_operations)
+    w.buf += _S_o.pack(self.include_cluster_authorized_operations)
     w.buf.append(0)
 
 def _e_DescribeClusterRequest_1(self: DescribeClusterRequest, w: Writer) -> None:
@@ -114,19 +114,17 @@ def _e_DescribeClusterRequest_1(self: DescribeClusterRequest, w: Writer) -> None
     w.buf.append(0)
 
 def _d_DescribeClusterRequest_0(r: Reader) -> DescribeClusterRequest:
-    v_include_cluster_authorized_operations = r.bool()
-    r.skip_tags()
-    return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations)
+    v_include_cluster_authorized_operations, = r.fixed_tags(_S_o)
+    return DescribeClusterRequest(v_include_cluster_authorized_operations)
 
 def _d_DescribeClusterRequest_1(r: Reader) -> DescribeClusterRequest:
-    v_include_cluster_authorized_operations, v_endpoint_type = r.fixed(_S_ob)
-    r.skip_tags()
-    return DescribeClusterRequest(include_cluster_authorized_operations=v_include_cluster_authorized_operations, endpoint_type=v_endpoint_type)
+    v_include_cluster_authorized_operations, v_endpoint_type = r.fixed_tags(_S_ob)
+    return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type)
 
 def _e_DescribeClusterResponse_DescribeClusterBroker_0(self: DescribeClusterResponse_DescribeClusterBroker, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -136,31 +134,31 @@ def _d_DescribeClusterResponse_DescribeClusterBroker_0(r: Reader) -> DescribeClu
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return DescribeClusterResponse_DescribeClusterBroker(broker_id=v_broker_id, host=v_host, port=v_port, rack=v_rack)
+    return DescribeClusterResponse_DescribeClusterBroker(v_broker_id, v_host, v_port, v_rack)
 
 def _e_DescribeClusterResponse_0(self: DescribeClusterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_DescribeClusterResponse_DescribeClusterBroker_0(e_brokers, w)
-    w.int32(self.cluster_authorized_operations)
+    w.buf += _S_i.pack(self.cluster_authorized_operations)
     w.buf.append(0)
 
 def _e_DescribeClusterResponse_1(self: DescribeClusterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.endpoint_type)
+    w.buf += _S_b.pack(self.endpoint_type)
     w.cstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_DescribeClusterResponse_DescribeClusterBroker_0(e_brokers, w)
-    w.int32(self.cluster_authorized_operations)
+    w.buf += _S_i.pack(self.cluster_authorized_operations)
     w.buf.append(0)
 
 def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
@@ -168,10 +166,10 @@ def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
     v_error_message = r.cnstring()
     v_cluster_id = r.cstring()
     v_controller_id = r.int32()
-    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(r.carray_len())]
-    v_cluster_authorized_operations = r.int32()
-    r.skip_tags()
-    return DescribeClusterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, cluster_id=v_cluster_id, controller_id=v_controller_id, brokers=v_brokers, cluster_authorized_operations=v_cluster_authorized_operations)
+    n = r.carray_len()
+    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
+    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
 def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -179,14 +177,17 @@ def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_endpoint_type = r.int8()
     v_cluster_id = r.cstring()
     v_controller_id = r.int32()
-    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(r.carray_len())]
-    v_cluster_authorized_operations = r.int32()
-    r.skip_tags()
-    return DescribeClusterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, endpoint_type=v_endpoint_type, cluster_id=v_cluster_id, controller_id=v_controller_id, brokers=v_brokers, cluster_authorized_operations=v_cluster_authorized_operations)
+    n = r.carray_len()
+    v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
+    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
-_ENC_DescribeClusterRequest = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)
-_DEC_DescribeClusterRequest = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)
-_ENC_DescribeClusterResponse = (_e_DescribeClusterResponse_0, _e_DescribeClusterResponse_1,)
-_DEC_DescribeClusterResponse = (_d_DescribeClusterResponse_0, _d_DescribeClusterResponse_1,)
-_S_ih = Struct(">ih")
-_S_ob = Struct(">?b")
+_ENC_DescribeClusterRequest: Final = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)
+_DEC_DescribeClusterRequest: Final = (_d_DescribeClusterRequest_0, _d_DescribeClusterRequest_1,)
+_ENC_DescribeClusterResponse: Final = (_e_DescribeClusterResponse_0, _e_DescribeClusterResponse_1,)
+_DEC_DescribeClusterResponse: Final = (_d_DescribeClusterResponse_0, _d_DescribeClusterResponse_1,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")
+_S_ob: Final = Struct(">?b")

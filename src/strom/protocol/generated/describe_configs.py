@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -165,7 +165,7 @@ setattr(DescribeConfigsResponse, '__annotations__', {'throttle_time_ms': 'int', 
 
 
 def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsRequest_DescribeConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configuration_keys = self.configuration_keys
     if w_configuration_keys is None:
@@ -176,7 +176,7 @@ def _e_DescribeConfigsRequest_DescribeConfigsResource_0(self: DescribeConfigsReq
             w.string(e_configuration_keys)
 
 def _e_DescribeConfigsRequest_DescribeConfigsResource_4(self: DescribeConfigsRequest_DescribeConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w_configuration_keys = self.configuration_keys
     if w_configuration_keys is None:
@@ -191,16 +191,16 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_0(r: Reader) -> DescribeCo
     v_resource_type = r.int8()
     v_resource_name = r.string()
     n = r.narray_len()
-    v_configuration_keys = None if n < 0 else [r.string() for _ in range(n)]
-    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    v_configuration_keys = None if n < 0 else [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
+    return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _d_DescribeConfigsRequest_DescribeConfigsResource_4(r: Reader) -> DescribeConfigsRequest_DescribeConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     n = r.cnarray_len()
-    v_configuration_keys = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_configuration_keys = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeConfigsRequest_DescribeConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configuration_keys=v_configuration_keys)
+    return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys)
 
 def _e_DescribeConfigsRequest_0(self: DescribeConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -213,7 +213,7 @@ def _e_DescribeConfigsRequest_1(self: DescribeConfigsRequest, w: Writer) -> None
     w.array_len(len(w_resources))
     for e_resources in w_resources:
         _e_DescribeConfigsRequest_DescribeConfigsResource_0(e_resources, w)
-    w.bool(self.include_synonyms)
+    w.buf += _S_o.pack(self.include_synonyms)
 
 def _e_DescribeConfigsRequest_3(self: DescribeConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
@@ -231,24 +231,27 @@ def _e_DescribeConfigsRequest_4(self: DescribeConfigsRequest, w: Writer) -> None
     w.buf.append(0)
 
 def _d_DescribeConfigsRequest_0(r: Reader) -> DescribeConfigsRequest:
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsRequest(resources=v_resources)
+    n = r.array_len()
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
+    return DescribeConfigsRequest(v_resources)
 
 def _d_DescribeConfigsRequest_1(r: Reader) -> DescribeConfigsRequest:
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
     v_include_synonyms = r.bool()
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms)
 
 def _d_DescribeConfigsRequest_3(r: Reader) -> DescribeConfigsRequest:
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_0(r) for _ in range(n)] if n else []
     v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
-    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(r.carray_len())]
-    v_include_synonyms, v_include_documentation = r.fixed(_S_oo)
-    r.skip_tags()
-    return DescribeConfigsRequest(resources=v_resources, include_synonyms=v_include_synonyms, include_documentation=v_include_documentation)
+    n = r.carray_len()
+    v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(n)] if n else []
+    v_include_synonyms, v_include_documentation = r.fixed_tags(_S_oo)
+    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     pass
@@ -256,12 +259,12 @@ def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsRes
 def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     w.string(self.name)
     w.nstring(self.value)
-    w.int8(self.source)
+    w.buf += _S_b.pack(self.source)
 
 def _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
     w.cstring(self.name)
     w.cnstring(self.value)
-    w.int8(self.source)
+    w.buf += _S_b.pack(self.source)
     w.buf.append(0)
 
 def _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
@@ -271,14 +274,13 @@ def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r: Reader) -> DescribeCo
     v_name = r.string()
     v_value = r.nstring()
     v_source = r.int8()
-    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source)
 
 def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_source = r.int8()
-    r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsSynonym(name=v_name, value=v_value, source=v_source)
+    v_source, = r.fixed_tags(_S_b)
+    return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
     w.string(self.name)
@@ -302,7 +304,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(self: DescribeCon
     w.array_len(len(w_synonyms))
     for e_synonyms in w_synonyms:
         _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(e_synonyms, w)
-    w.int8(self.config_type)
+    w.buf += _S_b.pack(self.config_type)
     w.nstring(self.documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:
@@ -313,7 +315,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(self: DescribeCon
     w.carray_len(len(w_synonyms))
     for e_synonyms in w_synonyms:
         _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(e_synonyms, w)
-    w.int8(self.config_type)
+    w.buf += _S_b.pack(self.config_type)
     w.cnstring(self.documentation)
     w.buf.append(0)
 
@@ -321,38 +323,41 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r: Reader) -> Des
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_is_default, v_is_sensitive = r.fixed(_S_ooo)
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, is_default=v_is_default, is_sensitive=v_is_sensitive)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, v_is_default, -1, v_is_sensitive)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms)
+    n = r.array_len()
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.string()
     v_value = r.nstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r) for _ in range(n)] if n else []
     v_config_type = r.int8()
     v_documentation = r.nstring()
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResourceResult:
     v_name = r.cstring()
     v_value = r.cnstring()
     v_read_only, v_config_source, v_is_sensitive = r.fixed(_S_obo)
-    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_synonyms = [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r) for _ in range(n)] if n else []
     v_config_type = r.int8()
     v_documentation = r.cnstring()
     r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsResourceResult(name=v_name, value=v_value, read_only=v_read_only, config_source=v_config_source, is_sensitive=v_is_sensitive, synonyms=v_synonyms, config_type=v_config_type, documentation=v_documentation)
+    return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -360,9 +365,9 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_0(self: DescribeConfigsResp
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(e_configs, w)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResult_1(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -370,9 +375,9 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_1(self: DescribeConfigsResp
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(e_configs, w)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResult_3(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -380,9 +385,9 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_3(self: DescribeConfigsResp
         _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(e_configs, w)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResult_4(self: DescribeConfigsResponse_DescribeConfigsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
     w.carray_len(len(w_configs))
@@ -395,57 +400,61 @@ def _d_DescribeConfigsResponse_DescribeConfigsResult_0(r: Reader) -> DescribeCon
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    n = r.array_len()
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_1(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    n = r.array_len()
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_3(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    n = r.array_len()
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _d_DescribeConfigsResponse_DescribeConfigsResult_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsResult:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
-    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_configs = [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeConfigsResponse_DescribeConfigsResult(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs)
 
 def _e_DescribeConfigsResponse_0(self: DescribeConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DescribeConfigsResponse_DescribeConfigsResult_0(e_results, w)
 
 def _e_DescribeConfigsResponse_1(self: DescribeConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DescribeConfigsResponse_DescribeConfigsResult_1(e_results, w)
 
 def _e_DescribeConfigsResponse_3(self: DescribeConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DescribeConfigsResponse_DescribeConfigsResult_3(e_results, w)
 
 def _e_DescribeConfigsResponse_4(self: DescribeConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -454,29 +463,37 @@ def _e_DescribeConfigsResponse_4(self: DescribeConfigsResponse, w: Writer) -> No
 
 def _d_DescribeConfigsResponse_0(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_0(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_1(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_1(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_3(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r) for _ in range(r.array_len())]
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_3(r) for _ in range(n)] if n else []
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
 def _d_DescribeConfigsResponse_4(r: Reader) -> DescribeConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r)] if n == 1 else [_d_DescribeConfigsResponse_DescribeConfigsResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeConfigsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeConfigsResponse(v_throttle_time_ms, v_results)
 
-_ENC_DescribeConfigsRequest = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_3, _e_DescribeConfigsRequest_4,)
-_DEC_DescribeConfigsRequest = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)
-_ENC_DescribeConfigsResponse = (_e_DescribeConfigsResponse_0, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_3, _e_DescribeConfigsResponse_4,)
-_DEC_DescribeConfigsResponse = (_d_DescribeConfigsResponse_0, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_3, _d_DescribeConfigsResponse_4,)
-_S_obo = Struct(">?b?")
-_S_oo = Struct(">??")
-_S_ooo = Struct(">???")
+_ENC_DescribeConfigsRequest: Final = (_e_DescribeConfigsRequest_0, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_1, _e_DescribeConfigsRequest_3, _e_DescribeConfigsRequest_4,)
+_DEC_DescribeConfigsRequest: Final = (_d_DescribeConfigsRequest_0, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_1, _d_DescribeConfigsRequest_3, _d_DescribeConfigsRequest_4,)
+_ENC_DescribeConfigsResponse: Final = (_e_DescribeConfigsResponse_0, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_1, _e_DescribeConfigsResponse_3, _e_DescribeConfigsResponse_4,)
+_DEC_DescribeConfigsResponse: Final = (_d_DescribeConfigsResponse_0, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_1, _d_DescribeConfigsResponse_3, _d_DescribeConfigsResponse_4,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_obo: Final = Struct(">?b?")
+_S_oo: Final = Struct(">??")
+_S_ooo: Final = Struct(">???")

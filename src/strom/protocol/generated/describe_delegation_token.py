@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -150,13 +150,13 @@ def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(self: Descr
 def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name)
 
 def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r: Reader) -> DescribeDelegationTokenRequest_DescribeDelegationTokenOwner:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name)
 
 def _e_DescribeDelegationTokenRequest_0(self: DescribeDelegationTokenRequest, w: Writer) -> None:
     w_owners = self.owners
@@ -179,14 +179,14 @@ def _e_DescribeDelegationTokenRequest_2(self: DescribeDelegationTokenRequest, w:
 
 def _d_DescribeDelegationTokenRequest_0(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.narray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)]
-    return DescribeDelegationTokenRequest(owners=v_owners)
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r)] if n == 1 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(r) for _ in range(n)] if n else []
+    return DescribeDelegationTokenRequest(v_owners)
 
 def _d_DescribeDelegationTokenRequest_2(r: Reader) -> DescribeDelegationTokenRequest:
     n = r.cnarray_len()
-    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)]
+    v_owners = None if n < 0 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r)] if n == 1 else [_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeDelegationTokenRequest(owners=v_owners)
+    return DescribeDelegationTokenRequest(v_owners)
 
 def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(self: DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, w: Writer) -> None:
     w.string(self.principal_type)
@@ -200,13 +200,13 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(self: D
 def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.string()
     v_principal_name = r.string()
-    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer:
     v_principal_type = r.cstring()
     v_principal_name = r.cstring()
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(principal_type=v_principal_type, principal_name=v_principal_name)
+    return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name)
 
 def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(self: DescribeDelegationTokenResponse_DescribedDelegationToken, w: Writer) -> None:
     w.string(self.principal_type)
@@ -251,8 +251,9 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.string()
     v_hmac = r.bytes_()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(r.array_len())]
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    n = r.array_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(r) for _ in range(n)] if n else []
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
@@ -260,9 +261,10 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> DescribeDelegationTokenResponse_DescribedDelegationToken:
     v_principal_type = r.cstring()
@@ -272,58 +274,62 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r: Reader) -> 
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_renewers = [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeDelegationTokenResponse_DescribedDelegationToken(principal_type=v_principal_type, principal_name=v_principal_name, token_requester_principal_type=v_token_requester_principal_type, token_requester_principal_name=v_token_requester_principal_name, issue_timestamp=v_issue_timestamp, expiry_timestamp=v_expiry_timestamp, max_timestamp=v_max_timestamp, token_id=v_token_id, hmac=v_hmac, renewers=v_renewers)
+    return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers)
 
 def _e_DescribeDelegationTokenResponse_0(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.array_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_DescribeDelegationTokenResponse_2(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.carray_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _e_DescribeDelegationTokenResponse_3(self: DescribeDelegationTokenResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_tokens = self.tokens
     w.carray_len(len(w_tokens))
     for e_tokens in w_tokens:
         _e_DescribeDelegationTokenResponse_DescribedDelegationToken_3(e_tokens, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _d_DescribeDelegationTokenResponse_0(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_2(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    n = r.carray_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
-    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
-    return DescribeDelegationTokenResponse(error_code=v_error_code, tokens=v_tokens, throttle_time_ms=v_throttle_time_ms)
+    n = r.carray_len()
+    v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
-_ENC_DescribeDelegationTokenRequest = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
-_DEC_DescribeDelegationTokenRequest = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
-_ENC_DescribeDelegationTokenResponse = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
-_DEC_DescribeDelegationTokenResponse = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
-_S_qqq = Struct(">qqq")
+_ENC_DescribeDelegationTokenRequest: Final = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)
+_DEC_DescribeDelegationTokenRequest: Final = (_d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_0, _d_DescribeDelegationTokenRequest_2, _d_DescribeDelegationTokenRequest_2,)
+_ENC_DescribeDelegationTokenResponse: Final = (_e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_0, _e_DescribeDelegationTokenResponse_2, _e_DescribeDelegationTokenResponse_3,)
+_DEC_DescribeDelegationTokenResponse: Final = (_d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_0, _d_DescribeDelegationTokenResponse_2, _d_DescribeDelegationTokenResponse_3,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_qqq: Final = Struct(">qqq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -134,30 +134,32 @@ def _e_DescribeGroupsRequest_3(self: DescribeGroupsRequest, w: Writer) -> None:
     w.array_len(len(w_groups))
     for e_groups in w_groups:
         w.string(e_groups)
-    w.bool(self.include_authorized_operations)
+    w.buf += _S_o.pack(self.include_authorized_operations)
 
 def _e_DescribeGroupsRequest_5(self: DescribeGroupsRequest, w: Writer) -> None:
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
         w.cstring(e_groups)
-    w.bool(self.include_authorized_operations)
+    w.buf += _S_o.pack(self.include_authorized_operations)
     w.buf.append(0)
 
 def _d_DescribeGroupsRequest_0(r: Reader) -> DescribeGroupsRequest:
-    v_groups = [r.string() for _ in range(r.array_len())]
-    return DescribeGroupsRequest(groups=v_groups)
+    n = r.array_len()
+    v_groups = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
+    return DescribeGroupsRequest(v_groups)
 
 def _d_DescribeGroupsRequest_3(r: Reader) -> DescribeGroupsRequest:
-    v_groups = [r.string() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_groups = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
     v_include_authorized_operations = r.bool()
-    return DescribeGroupsRequest(groups=v_groups, include_authorized_operations=v_include_authorized_operations)
+    return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _d_DescribeGroupsRequest_5(r: Reader) -> DescribeGroupsRequest:
-    v_groups = [r.cstring() for _ in range(r.carray_len())]
-    v_include_authorized_operations = r.bool()
-    r.skip_tags()
-    return DescribeGroupsRequest(groups=v_groups, include_authorized_operations=v_include_authorized_operations)
+    n = r.carray_len()
+    v_groups = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _e_DescribeGroupsResponse_DescribedGroupMember_0(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
     w.string(self.member_id)
@@ -189,7 +191,7 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_0(r: Reader) -> DescribeGroup
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, None, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.string()
@@ -198,7 +200,7 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_4(r: Reader) -> DescribeGroup
     v_client_host = r.string()
     v_member_metadata = r.bytes_()
     v_member_assignment = r.bytes_()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroupsResponse_DescribedGroupMember:
     v_member_id = r.cstring()
@@ -208,10 +210,10 @@ def _d_DescribeGroupsResponse_DescribedGroupMember_5(r: Reader) -> DescribeGroup
     v_member_metadata = r.cbytes()
     v_member_assignment = r.cbytes()
     r.skip_tags()
-    return DescribeGroupsResponse_DescribedGroupMember(member_id=v_member_id, group_instance_id=v_group_instance_id, client_id=v_client_id, client_host=v_client_host, member_metadata=v_member_metadata, member_assignment=v_member_assignment)
+    return DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment)
 
 def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
     w.string(self.protocol_type)
@@ -222,7 +224,7 @@ def _e_DescribeGroupsResponse_DescribedGroup_0(self: DescribeGroupsResponse_Desc
         _e_DescribeGroupsResponse_DescribedGroupMember_0(e_members, w)
 
 def _e_DescribeGroupsResponse_DescribedGroup_3(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
     w.string(self.protocol_type)
@@ -231,10 +233,10 @@ def _e_DescribeGroupsResponse_DescribedGroup_3(self: DescribeGroupsResponse_Desc
     w.array_len(len(w_members))
     for e_members in w_members:
         _e_DescribeGroupsResponse_DescribedGroupMember_0(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
 
 def _e_DescribeGroupsResponse_DescribedGroup_4(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string(self.group_id)
     w.string(self.group_state)
     w.string(self.protocol_type)
@@ -243,10 +245,10 @@ def _e_DescribeGroupsResponse_DescribedGroup_4(self: DescribeGroupsResponse_Desc
     w.array_len(len(w_members))
     for e_members in w_members:
         _e_DescribeGroupsResponse_DescribedGroupMember_4(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
 
 def _e_DescribeGroupsResponse_DescribedGroup_5(self: DescribeGroupsResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
     w.cstring(self.protocol_type)
@@ -255,7 +257,7 @@ def _e_DescribeGroupsResponse_DescribedGroup_5(self: DescribeGroupsResponse_Desc
     w.carray_len(len(w_members))
     for e_members in w_members:
         _e_DescribeGroupsResponse_DescribedGroupMember_5(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
     w.buf.append(0)
 
 def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
@@ -264,8 +266,9 @@ def _d_DescribeGroupsResponse_DescribedGroup_0(r: Reader) -> DescribeGroupsRespo
     v_group_state = r.string()
     v_protocol_type = r.string()
     v_protocol_data = r.string()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members)
+    n = r.array_len()
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members)
 
 def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -273,9 +276,10 @@ def _d_DescribeGroupsResponse_DescribedGroup_3(r: Reader) -> DescribeGroupsRespo
     v_group_state = r.string()
     v_protocol_type = r.string()
     v_protocol_data = r.string()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_0(r) for _ in range(n)] if n else []
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -283,9 +287,10 @@ def _d_DescribeGroupsResponse_DescribedGroup_4(r: Reader) -> DescribeGroupsRespo
     v_group_state = r.string()
     v_protocol_type = r.string()
     v_protocol_data = r.string()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_4(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_4(r) for _ in range(n)] if n else []
     v_authorized_operations = r.int32()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsResponse_DescribedGroup:
     v_error_code = r.int16()
@@ -293,10 +298,10 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsRespo
     v_group_state = r.cstring()
     v_protocol_type = r.cstring()
     v_protocol_data = r.cstring()
-    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(r.carray_len())]
-    v_authorized_operations = r.int32()
-    r.skip_tags()
-    return DescribeGroupsResponse_DescribedGroup(error_code=v_error_code, group_id=v_group_id, group_state=v_group_state, protocol_type=v_protocol_type, protocol_data=v_protocol_data, members=v_members, authorized_operations=v_authorized_operations)
+    n = r.carray_len()
+    v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(n)] if n else []
+    v_authorized_operations, = r.fixed_tags(_S_i)
+    return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _e_DescribeGroupsResponse_0(self: DescribeGroupsResponse, w: Writer) -> None:
     w_groups = self.groups
@@ -305,28 +310,28 @@ def _e_DescribeGroupsResponse_0(self: DescribeGroupsResponse, w: Writer) -> None
         _e_DescribeGroupsResponse_DescribedGroup_0(e_groups, w)
 
 def _e_DescribeGroupsResponse_1(self: DescribeGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
         _e_DescribeGroupsResponse_DescribedGroup_0(e_groups, w)
 
 def _e_DescribeGroupsResponse_3(self: DescribeGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
         _e_DescribeGroupsResponse_DescribedGroup_3(e_groups, w)
 
 def _e_DescribeGroupsResponse_4(self: DescribeGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
         _e_DescribeGroupsResponse_DescribedGroup_4(e_groups, w)
 
 def _e_DescribeGroupsResponse_5(self: DescribeGroupsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -334,31 +339,39 @@ def _e_DescribeGroupsResponse_5(self: DescribeGroupsResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _d_DescribeGroupsResponse_0(r: Reader) -> DescribeGroupsResponse:
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    return DescribeGroupsResponse(0, v_groups)
 
 def _d_DescribeGroupsResponse_1(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_0(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_3(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_3(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_3(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_3(r) for _ in range(n)] if n else []
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_4(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_4(r) for _ in range(r.array_len())]
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_4(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_4(r) for _ in range(n)] if n else []
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
 def _d_DescribeGroupsResponse_5(r: Reader) -> DescribeGroupsResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_DescribeGroupsResponse_DescribedGroup_5(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroup_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeGroupsResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return DescribeGroupsResponse(v_throttle_time_ms, v_groups)
 
-_ENC_DescribeGroupsRequest = (_e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_5,)
-_DEC_DescribeGroupsRequest = (_d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_5,)
-_ENC_DescribeGroupsResponse = (_e_DescribeGroupsResponse_0, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_3, _e_DescribeGroupsResponse_4, _e_DescribeGroupsResponse_5,)
-_DEC_DescribeGroupsResponse = (_d_DescribeGroupsResponse_0, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_3, _d_DescribeGroupsResponse_4, _d_DescribeGroupsResponse_5,)
+_ENC_DescribeGroupsRequest: Final = (_e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_0, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_3, _e_DescribeGroupsRequest_5,)
+_DEC_DescribeGroupsRequest: Final = (_d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_0, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_3, _d_DescribeGroupsRequest_5,)
+_ENC_DescribeGroupsResponse: Final = (_e_DescribeGroupsResponse_0, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_1, _e_DescribeGroupsResponse_3, _e_DescribeGroupsResponse_4, _e_DescribeGroupsResponse_5,)
+_DEC_DescribeGroupsResponse: Final = (_d_DescribeGroupsResponse_0, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_1, _d_DescribeGroupsResponse_3, _d_DescribeGroupsResponse_4, _d_DescribeGroupsResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

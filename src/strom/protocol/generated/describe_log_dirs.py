@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -153,26 +153,28 @@ def _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(self: DescribeLogDirsRequ
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_DescribeLogDirsRequest_DescribableLogDirTopic_2(self: DescribeLogDirsRequest_DescribableLogDirTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
 def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r: Reader) -> DescribeLogDirsRequest_DescribableLogDirTopic:
     v_topic = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsRequest_DescribableLogDirTopic(topic=v_topic, partitions=v_partitions)
+    return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions)
 
 def _e_DescribeLogDirsRequest_0(self: DescribeLogDirsRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -195,14 +197,14 @@ def _e_DescribeLogDirsRequest_2(self: DescribeLogDirsRequest, w: Writer) -> None
 
 def _d_DescribeLogDirsRequest_0(r: Reader) -> DescribeLogDirsRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)]
-    return DescribeLogDirsRequest(topics=v_topics)
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r)] if n == 1 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_0(r) for _ in range(n)] if n else []
+    return DescribeLogDirsRequest(v_topics)
 
 def _d_DescribeLogDirsRequest_2(r: Reader) -> DescribeLogDirsRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r)] if n == 1 else [_d_DescribeLogDirsRequest_DescribableLogDirTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsRequest(topics=v_topics)
+    return DescribeLogDirsRequest(v_topics)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(self: DescribeLogDirsResponse_DescribeLogDirsPartition, w: Writer) -> None:
     w.buf += _S_iqqo.pack(self.partition_index, self.partition_size, self.offset_lag, self.is_future_key)
@@ -213,12 +215,11 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(self: DescribeLogDirsR
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
-    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
-    v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed(_S_iqqo)
-    r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsPartition(partition_index=v_partition_index, partition_size=v_partition_size, offset_lag=v_offset_lag, is_future_key=v_is_future_key)
+    v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed_tags(_S_iqqo)
+    return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(self: DescribeLogDirsResponse_DescribeLogDirsTopic, w: Writer) -> None:
     w.string(self.name)
@@ -237,17 +238,19 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(self: DescribeLogDirsRespo
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.string()
-    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r) for _ in range(n)] if n else []
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsTopic:
     v_name = r.cstring()
-    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsTopic(name=v_name, partitions=v_partitions)
+    return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string(self.log_dir)
     w_topics = self.topics
     w.array_len(len(w_topics))
@@ -255,7 +258,7 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(self: DescribeLogDirsResp
         _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(e_topics, w)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.log_dir)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -264,7 +267,7 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(self: DescribeLogDirsResp
     w.buf.append(0)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResponse_DescribeLogDirsResult, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.log_dir)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -276,33 +279,35 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_4(self: DescribeLogDirsResp
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.string()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(r) for _ in range(n)] if n else []
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsResult:
     v_error_code = r.int16()
     v_log_dir = r.cstring()
-    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(r.carray_len())]
-    v_total_bytes, v_usable_bytes = r.fixed(_S_qq)
-    r.skip_tags()
-    return DescribeLogDirsResponse_DescribeLogDirsResult(error_code=v_error_code, log_dir=v_log_dir, topics=v_topics, total_bytes=v_total_bytes, usable_bytes=v_usable_bytes)
+    n = r.carray_len()
+    v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
+    v_total_bytes, v_usable_bytes = r.fixed_tags(_S_qq)
+    return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes)
 
 def _e_DescribeLogDirsResponse_0(self: DescribeLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.array_len(len(w_results))
     for e_results in w_results:
         _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(e_results, w)
 
 def _e_DescribeLogDirsResponse_2(self: DescribeLogDirsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_results = self.results
     w.carray_len(len(w_results))
     for e_results in w_results:
@@ -327,31 +332,37 @@ def _e_DescribeLogDirsResponse_4(self: DescribeLogDirsResponse, w: Writer) -> No
 
 def _d_DescribeLogDirsResponse_0(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r) for _ in range(r.array_len())]
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    n = r.array_len()
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_0(r) for _ in range(n)] if n else []
+    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_2(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms = r.int32()
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results)
 
 def _d_DescribeLogDirsResponse_3(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
 def _d_DescribeLogDirsResponse_4(r: Reader) -> DescribeLogDirsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeLogDirsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, results=v_results)
+    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results)
 
-_ENC_DescribeLogDirsRequest = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2,)
-_DEC_DescribeLogDirsRequest = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)
-_ENC_DescribeLogDirsResponse = (_e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_2, _e_DescribeLogDirsResponse_3, _e_DescribeLogDirsResponse_4,)
-_DEC_DescribeLogDirsResponse = (_d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_2, _d_DescribeLogDirsResponse_3, _d_DescribeLogDirsResponse_4,)
-_S_ih = Struct(">ih")
-_S_iqqo = Struct(">iqq?")
-_S_qq = Struct(">qq")
+_ENC_DescribeLogDirsRequest: Final = (_e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_0, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2, _e_DescribeLogDirsRequest_2,)
+_DEC_DescribeLogDirsRequest: Final = (_d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_0, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2, _d_DescribeLogDirsRequest_2,)
+_ENC_DescribeLogDirsResponse: Final = (_e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_0, _e_DescribeLogDirsResponse_2, _e_DescribeLogDirsResponse_3, _e_DescribeLogDirsResponse_4,)
+_DEC_DescribeLogDirsResponse: Final = (_d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_0, _d_DescribeLogDirsResponse_2, _d_DescribeLogDirsResponse_3, _d_DescribeLogDirsResponse_4,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iqqo: Final = Struct(">iqq?")
+_S_qq: Final = Struct(">qq")

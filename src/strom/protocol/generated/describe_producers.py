@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -153,14 +153,15 @@ def _e_DescribeProducersRequest_TopicRequest_0(self: DescribeProducersRequest_To
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _d_DescribeProducersRequest_TopicRequest_0(r: Reader) -> DescribeProducersRequest_TopicRequest:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeProducersRequest_TopicRequest(name=v_name, partition_indexes=v_partition_indexes)
+    return DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes)
 
 def _e_DescribeProducersRequest_0(self: DescribeProducersRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -170,18 +171,18 @@ def _e_DescribeProducersRequest_0(self: DescribeProducersRequest, w: Writer) -> 
     w.buf.append(0)
 
 def _d_DescribeProducersRequest_0(r: Reader) -> DescribeProducersRequest:
-    v_topics = [_d_DescribeProducersRequest_TopicRequest_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeProducersRequest_TopicRequest_0(r)] if n == 1 else [_d_DescribeProducersRequest_TopicRequest_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeProducersRequest(topics=v_topics)
+    return DescribeProducersRequest(v_topics)
 
 def _e_DescribeProducersResponse_ProducerState_0(self: DescribeProducersResponse_ProducerState, w: Writer) -> None:
     w.buf += _S_qiiqiq.pack(self.producer_id, self.producer_epoch, self.last_sequence, self.last_timestamp, self.coordinator_epoch, self.current_txn_start_offset)
     w.buf.append(0)
 
 def _d_DescribeProducersResponse_ProducerState_0(r: Reader) -> DescribeProducersResponse_ProducerState:
-    v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed(_S_qiiqiq)
-    r.skip_tags()
-    return DescribeProducersResponse_ProducerState(producer_id=v_producer_id, producer_epoch=v_producer_epoch, last_sequence=v_last_sequence, last_timestamp=v_last_timestamp, coordinator_epoch=v_coordinator_epoch, current_txn_start_offset=v_current_txn_start_offset)
+    v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed_tags(_S_qiiqiq)
+    return DescribeProducersResponse_ProducerState(v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset)
 
 def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResponse_PartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -195,9 +196,10 @@ def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResp
 def _d_DescribeProducersResponse_PartitionResponse_0(r: Reader) -> DescribeProducersResponse_PartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_active_producers = [_d_DescribeProducersResponse_ProducerState_0(r)] if n == 1 else [_d_DescribeProducersResponse_ProducerState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeProducersResponse_PartitionResponse(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, active_producers=v_active_producers)
+    return DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers)
 
 def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse_TopicResponse, w: Writer) -> None:
     w.cstring(self.name)
@@ -209,12 +211,13 @@ def _e_DescribeProducersResponse_TopicResponse_0(self: DescribeProducersResponse
 
 def _d_DescribeProducersResponse_TopicResponse_0(r: Reader) -> DescribeProducersResponse_TopicResponse:
     v_name = r.cstring()
-    v_partitions = [_d_DescribeProducersResponse_PartitionResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeProducersResponse_PartitionResponse_0(r)] if n == 1 else [_d_DescribeProducersResponse_PartitionResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeProducersResponse_TopicResponse(name=v_name, partitions=v_partitions)
+    return DescribeProducersResponse_TopicResponse(v_name, v_partitions)
 
 def _e_DescribeProducersResponse_0(self: DescribeProducersResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -223,13 +226,15 @@ def _e_DescribeProducersResponse_0(self: DescribeProducersResponse, w: Writer) -
 
 def _d_DescribeProducersResponse_0(r: Reader) -> DescribeProducersResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_DescribeProducersResponse_TopicResponse_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeProducersResponse_TopicResponse_0(r)] if n == 1 else [_d_DescribeProducersResponse_TopicResponse_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeProducersResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return DescribeProducersResponse(v_throttle_time_ms, v_topics)
 
-_ENC_DescribeProducersRequest = (_e_DescribeProducersRequest_0,)
-_DEC_DescribeProducersRequest = (_d_DescribeProducersRequest_0,)
-_ENC_DescribeProducersResponse = (_e_DescribeProducersResponse_0,)
-_DEC_DescribeProducersResponse = (_d_DescribeProducersResponse_0,)
-_S_ih = Struct(">ih")
-_S_qiiqiq = Struct(">qiiqiq")
+_ENC_DescribeProducersRequest: Final = (_e_DescribeProducersRequest_0,)
+_DEC_DescribeProducersRequest: Final = (_d_DescribeProducersRequest_0,)
+_ENC_DescribeProducersResponse: Final = (_e_DescribeProducersResponse_0,)
+_DEC_DescribeProducersResponse: Final = (_d_DescribeProducersResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_qiiqiq: Final = Struct(">qiiqiq")

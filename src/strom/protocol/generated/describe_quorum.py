@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -207,13 +207,12 @@ setattr(DescribeQuorumResponse, '__annotations__', {'error_code': 'int', 'error_
 
 
 def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_PartitionData, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest_PartitionData:
-    v_partition_index = r.int32()
-    r.skip_tags()
-    return DescribeQuorumRequest_PartitionData(partition_index=v_partition_index)
+    v_partition_index, = r.fixed_tags(_S_i)
+    return DescribeQuorumRequest_PartitionData(v_partition_index)
 
 def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -225,9 +224,10 @@ def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, 
 
 def _d_DescribeQuorumRequest_TopicData_0(r: Reader) -> DescribeQuorumRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumRequest_PartitionData_0(r)] if n == 1 else [_d_DescribeQuorumRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -237,9 +237,10 @@ def _e_DescribeQuorumRequest_0(self: DescribeQuorumRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_DescribeQuorumRequest_0(r: Reader) -> DescribeQuorumRequest:
-    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumRequest_TopicData_0(r)] if n == 1 else [_d_DescribeQuorumRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumRequest(topics=v_topics)
+    return DescribeQuorumRequest(v_topics)
 
 def _e_DescribeQuorumResponse_ReplicaState_0(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
     w.buf += _S_iq.pack(self.replica_id, self.log_end_offset)
@@ -250,27 +251,24 @@ def _e_DescribeQuorumResponse_ReplicaState_1(self: DescribeQuorumResponse_Replic
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse_ReplicaState, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w.uuid(self.replica_directory_id)
     w.buf += _S_qqq.pack(self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp)
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset = r.fixed(_S_iq)
-    r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset)
+    v_replica_id, v_log_end_offset = r.fixed_tags(_S_iq)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset)
 
 def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_iqqq)
-    r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_iqqq)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
-    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed(_S_qqq)
-    r.skip_tags()
-    return DescribeQuorumResponse_ReplicaState(replica_id=v_replica_id, replica_directory_id=v_replica_directory_id, log_end_offset=v_log_end_offset, last_fetch_timestamp=v_last_fetch_timestamp, last_caught_up_timestamp=v_last_caught_up_timestamp)
+    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_qqq)
+    return DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiiq.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark)
@@ -312,26 +310,32 @@ def _e_DescribeQuorumResponse_PartitionData_2(self: DescribeQuorumResponse_Parti
 
 def _d_DescribeQuorumResponse_PartitionData_0(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_0(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_0(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_1(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_ihiiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_1(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_1(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _d_DescribeQuorumResponse_PartitionData_2(r: Reader) -> DescribeQuorumResponse_PartitionData:
     v_partition_index, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_leader_id, v_leader_epoch, v_high_watermark = r.fixed(_S_iiq)
-    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
-    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_current_voters = [_d_DescribeQuorumResponse_ReplicaState_2(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_observers = [_d_DescribeQuorumResponse_ReplicaState_2(r)] if n == 1 else [_d_DescribeQuorumResponse_ReplicaState_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, leader_id=v_leader_id, leader_epoch=v_leader_epoch, high_watermark=v_high_watermark, current_voters=v_current_voters, observers=v_observers)
+    return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers)
 
 def _e_DescribeQuorumResponse_TopicData_0(self: DescribeQuorumResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -359,21 +363,24 @@ def _e_DescribeQuorumResponse_TopicData_2(self: DescribeQuorumResponse_TopicData
 
 def _d_DescribeQuorumResponse_TopicData_0(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_0(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_1(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_1(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_DescribeQuorumResponse_TopicData_2(r: Reader) -> DescribeQuorumResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_DescribeQuorumResponse_PartitionData_2(r)] if n == 1 else [_d_DescribeQuorumResponse_PartitionData_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.buf.append(0)
@@ -381,7 +388,7 @@ def _e_DescribeQuorumResponse_Listener_0(self: DescribeQuorumResponse_Listener, 
 def _e_DescribeQuorumResponse_Listener_2(self: DescribeQuorumResponse_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Listener:
@@ -391,15 +398,14 @@ def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Li
 def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return DescribeQuorumResponse_Listener(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return DescribeQuorumResponse_Listener(v_name, v_host, v_port)
 
 def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse_Node, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_Node_2(self: DescribeQuorumResponse_Node, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w_listeners = self.listeners
     w.carray_len(len(w_listeners))
     for e_listeners in w_listeners:
@@ -412,12 +418,13 @@ def _d_DescribeQuorumResponse_Node_0(r: Reader) -> DescribeQuorumResponse_Node:
 
 def _d_DescribeQuorumResponse_Node_2(r: Reader) -> DescribeQuorumResponse_Node:
     v_node_id = r.int32()
-    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_DescribeQuorumResponse_Listener_2(r)] if n == 1 else [_d_DescribeQuorumResponse_Listener_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse_Node(node_id=v_node_id, listeners=v_listeners)
+    return DescribeQuorumResponse_Node(v_node_id, v_listeners)
 
 def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -425,7 +432,7 @@ def _e_DescribeQuorumResponse_0(self: DescribeQuorumResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_1(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -433,7 +440,7 @@ def _e_DescribeQuorumResponse_1(self: DescribeQuorumResponse, w: Writer) -> None
     w.buf.append(0)
 
 def _e_DescribeQuorumResponse_2(self: DescribeQuorumResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_topics = self.topics
     w.carray_len(len(w_topics))
@@ -447,31 +454,38 @@ def _e_DescribeQuorumResponse_2(self: DescribeQuorumResponse, w: Writer) -> None
 
 def _d_DescribeQuorumResponse_0(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_0(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, topics=v_topics)
+    return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_1(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_1(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, topics=v_topics)
+    return DescribeQuorumResponse(v_error_code, '', v_topics)
 
 def _d_DescribeQuorumResponse_2(r: Reader) -> DescribeQuorumResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(r.carray_len())]
-    v_nodes = [_d_DescribeQuorumResponse_Node_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeQuorumResponse_TopicData_2(r)] if n == 1 else [_d_DescribeQuorumResponse_TopicData_2(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_nodes = [_d_DescribeQuorumResponse_Node_2(r)] if n == 1 else [_d_DescribeQuorumResponse_Node_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeQuorumResponse(error_code=v_error_code, error_message=v_error_message, topics=v_topics, nodes=v_nodes)
+    return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes)
 
-_ENC_DescribeQuorumRequest = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0,)
-_DEC_DescribeQuorumRequest = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
-_ENC_DescribeQuorumResponse = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
-_DEC_DescribeQuorumResponse = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
-_S_ih = Struct(">ih")
-_S_ihiiq = Struct(">ihiiq")
-_S_iiq = Struct(">iiq")
-_S_iq = Struct(">iq")
-_S_iqqq = Struct(">iqqq")
-_S_qqq = Struct(">qqq")
+_ENC_DescribeQuorumRequest: Final = (_e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0, _e_DescribeQuorumRequest_0,)
+_DEC_DescribeQuorumRequest: Final = (_d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0, _d_DescribeQuorumRequest_0,)
+_ENC_DescribeQuorumResponse: Final = (_e_DescribeQuorumResponse_0, _e_DescribeQuorumResponse_1, _e_DescribeQuorumResponse_2,)
+_DEC_DescribeQuorumResponse: Final = (_d_DescribeQuorumResponse_0, _d_DescribeQuorumResponse_1, _d_DescribeQuorumResponse_2,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ihiiq: Final = Struct(">ihiiq")
+_S_iiq: Final = Struct(">iiq")
+_S_iq: Final = Struct(">iq")
+_S_iqqq: Final = Struct(">iqqq")
+_S_qqq: Final = Struct(">qqq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -185,25 +185,24 @@ def _e_DescribeTopicPartitionsRequest_TopicRequest_0(self: DescribeTopicPartitio
 def _d_DescribeTopicPartitionsRequest_TopicRequest_0(r: Reader) -> DescribeTopicPartitionsRequest_TopicRequest:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeTopicPartitionsRequest_TopicRequest(name=v_name)
+    return DescribeTopicPartitionsRequest_TopicRequest(v_name)
 
 def _e_DescribeTopicPartitionsRequest_Cursor_0(self: DescribeTopicPartitionsRequest_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsRequest_Cursor_0(r: Reader) -> DescribeTopicPartitionsRequest_Cursor:
     v_topic_name = r.cstring()
-    v_partition_index = r.int32()
-    r.skip_tags()
-    return DescribeTopicPartitionsRequest_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    v_partition_index, = r.fixed_tags(_S_i)
+    return DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w: Writer) -> None:
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_DescribeTopicPartitionsRequest_TopicRequest_0(e_topics, w)
-    w.int32(self.response_partition_limit)
+    w.buf += _S_i.pack(self.response_partition_limit)
     if self.cursor is None:
         w.int8(-1)
     else:
@@ -212,64 +211,68 @@ def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w:
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsRequest_0(r: Reader) -> DescribeTopicPartitionsRequest:
-    v_topics = [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r)] if n == 1 else [_d_DescribeTopicPartitionsRequest_TopicRequest_0(r) for _ in range(n)] if n else []
     v_response_partition_limit = r.int32()
     v_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsRequest_Cursor_0(r)
     r.skip_tags()
-    return DescribeTopicPartitionsRequest(topics=v_topics, response_partition_limit=v_response_partition_limit, cursor=v_cursor)
+    return DescribeTopicPartitionsRequest(v_topics, v_response_partition_limit, v_cursor)
 
 def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
-        w.int32(e_replica_nodes)
+        w.buf += _S_i.pack(e_replica_nodes)
     w_isr_nodes = self.isr_nodes
     w.carray_len(len(w_isr_nodes))
     for e_isr_nodes in w_isr_nodes:
-        w.int32(e_isr_nodes)
+        w.buf += _S_i.pack(e_isr_nodes)
     w_eligible_leader_replicas = self.eligible_leader_replicas
     if w_eligible_leader_replicas is None:
         w.buf.append(0)
     else:
         w.carray_len(len(w_eligible_leader_replicas))
         for e_eligible_leader_replicas in w_eligible_leader_replicas:
-            w.int32(e_eligible_leader_replicas)
+            w.buf += _S_i.pack(e_eligible_leader_replicas)
     w_last_known_elr = self.last_known_elr
     if w_last_known_elr is None:
         w.buf.append(0)
     else:
         w.carray_len(len(w_last_known_elr))
         for e_last_known_elr in w_last_known_elr:
-            w.int32(e_last_known_elr)
+            w.buf += _S_i.pack(e_last_known_elr)
     w_offline_replicas = self.offline_replicas
     w.carray_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r: Reader) -> DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
-    v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
-    v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_eligible_leader_replicas = None if n < 0 else [r.int32() for _ in range(n)]
+    v_eligible_leader_replicas = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.cnarray_len()
-    v_last_known_elr = None if n < 0 else [r.int32() for _ in range(n)]
-    v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
+    v_last_known_elr = None if n < 0 else [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, eligible_leader_replicas=v_eligible_leader_replicas, last_known_elr=v_last_known_elr, offline_replicas=v_offline_replicas)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas)
 
 def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(self: DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.name)
     w.uuid(self.topic_id)
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(e_partitions, w)
-    w.int32(self.topic_authorized_operations)
+    w.buf += _S_i.pack(self.topic_authorized_operations)
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r: Reader) -> DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic:
@@ -277,24 +280,23 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r:
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
-    v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(r.carray_len())]
-    v_topic_authorized_operations = r.int32()
-    r.skip_tags()
-    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    n = r.carray_len()
+    v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r)] if n == 1 else [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(n)] if n else []
+    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsResponse_Cursor, w: Writer) -> None:
     w.cstring(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w.buf.append(0)
 
 def _d_DescribeTopicPartitionsResponse_Cursor_0(r: Reader) -> DescribeTopicPartitionsResponse_Cursor:
     v_topic_name = r.cstring()
-    v_partition_index = r.int32()
-    r.skip_tags()
-    return DescribeTopicPartitionsResponse_Cursor(topic_name=v_topic_name, partition_index=v_partition_index)
+    v_partition_index, = r.fixed_tags(_S_i)
+    return DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -308,13 +310,17 @@ def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, 
 
 def _d_DescribeTopicPartitionsResponse_0(r: Reader) -> DescribeTopicPartitionsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r)] if n == 1 else [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r) for _ in range(n)] if n else []
     v_next_cursor = None if r.int8() < 0 else _d_DescribeTopicPartitionsResponse_Cursor_0(r)
     r.skip_tags()
-    return DescribeTopicPartitionsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, next_cursor=v_next_cursor)
+    return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor)
 
-_ENC_DescribeTopicPartitionsRequest = (_e_DescribeTopicPartitionsRequest_0,)
-_DEC_DescribeTopicPartitionsRequest = (_d_DescribeTopicPartitionsRequest_0,)
-_ENC_DescribeTopicPartitionsResponse = (_e_DescribeTopicPartitionsResponse_0,)
-_DEC_DescribeTopicPartitionsResponse = (_d_DescribeTopicPartitionsResponse_0,)
-_S_hiii = Struct(">hiii")
+_ENC_DescribeTopicPartitionsRequest: Final = (_e_DescribeTopicPartitionsRequest_0,)
+_DEC_DescribeTopicPartitionsRequest: Final = (_d_DescribeTopicPartitionsRequest_0,)
+_ENC_DescribeTopicPartitionsResponse: Final = (_e_DescribeTopicPartitionsResponse_0,)
+_DEC_DescribeTopicPartitionsResponse: Final = (_d_DescribeTopicPartitionsResponse_0,)
+_S_h: Final = Struct(">h")
+_S_hiii: Final = Struct(">hiii")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -123,26 +123,28 @@ def _e_DescribeTransactionsRequest_0(self: DescribeTransactionsRequest, w: Write
     w.buf.append(0)
 
 def _d_DescribeTransactionsRequest_0(r: Reader) -> DescribeTransactionsRequest:
-    v_transactional_ids = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_transactional_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeTransactionsRequest(transactional_ids=v_transactional_ids)
+    return DescribeTransactionsRequest(v_transactional_ids)
 
 def _e_DescribeTransactionsResponse_TopicData_0(self: DescribeTransactionsResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_DescribeTransactionsResponse_TopicData_0(r: Reader) -> DescribeTransactionsResponse_TopicData:
     v_topic = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeTransactionsResponse_TopicData(topic=v_topic, partitions=v_partitions)
+    return DescribeTransactionsResponse_TopicData(v_topic, v_partitions)
 
 def _e_DescribeTransactionsResponse_TransactionState_0(self: DescribeTransactionsResponse_TransactionState, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring(self.transactional_id)
     w.cstring(self.transaction_state)
     w.buf += _S_iqqh.pack(self.transaction_timeout_ms, self.transaction_start_time_ms, self.producer_id, self.producer_epoch)
@@ -157,12 +159,13 @@ def _d_DescribeTransactionsResponse_TransactionState_0(r: Reader) -> DescribeTra
     v_transactional_id = r.cstring()
     v_transaction_state = r.cstring()
     v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqqh)
-    v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_DescribeTransactionsResponse_TopicData_0(r)] if n == 1 else [_d_DescribeTransactionsResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeTransactionsResponse_TransactionState(error_code=v_error_code, transactional_id=v_transactional_id, transaction_state=v_transaction_state, transaction_timeout_ms=v_transaction_timeout_ms, transaction_start_time_ms=v_transaction_start_time_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch, topics=v_topics)
+    return DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics)
 
 def _e_DescribeTransactionsResponse_0(self: DescribeTransactionsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_transaction_states = self.transaction_states
     w.carray_len(len(w_transaction_states))
     for e_transaction_states in w_transaction_states:
@@ -171,12 +174,15 @@ def _e_DescribeTransactionsResponse_0(self: DescribeTransactionsResponse, w: Wri
 
 def _d_DescribeTransactionsResponse_0(r: Reader) -> DescribeTransactionsResponse:
     v_throttle_time_ms = r.int32()
-    v_transaction_states = [_d_DescribeTransactionsResponse_TransactionState_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_transaction_states = [_d_DescribeTransactionsResponse_TransactionState_0(r)] if n == 1 else [_d_DescribeTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeTransactionsResponse(throttle_time_ms=v_throttle_time_ms, transaction_states=v_transaction_states)
+    return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states)
 
-_ENC_DescribeTransactionsRequest = (_e_DescribeTransactionsRequest_0,)
-_DEC_DescribeTransactionsRequest = (_d_DescribeTransactionsRequest_0,)
-_ENC_DescribeTransactionsResponse = (_e_DescribeTransactionsResponse_0,)
-_DEC_DescribeTransactionsResponse = (_d_DescribeTransactionsResponse_0,)
-_S_iqqh = Struct(">iqqh")
+_ENC_DescribeTransactionsRequest: Final = (_e_DescribeTransactionsRequest_0,)
+_DEC_DescribeTransactionsRequest: Final = (_d_DescribeTransactionsRequest_0,)
+_ENC_DescribeTransactionsResponse: Final = (_e_DescribeTransactionsResponse_0,)
+_DEC_DescribeTransactionsResponse: Final = (_d_DescribeTransactionsResponse_0,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iqqh: Final = Struct(">iqqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -133,7 +133,7 @@ def _e_DescribeUserScramCredentialsRequest_UserName_0(self: DescribeUserScramCre
 def _d_DescribeUserScramCredentialsRequest_UserName_0(r: Reader) -> DescribeUserScramCredentialsRequest_UserName:
     v_name = r.cstring()
     r.skip_tags()
-    return DescribeUserScramCredentialsRequest_UserName(name=v_name)
+    return DescribeUserScramCredentialsRequest_UserName(v_name)
 
 def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsRequest, w: Writer) -> None:
     w_users = self.users
@@ -147,22 +147,21 @@ def _e_DescribeUserScramCredentialsRequest_0(self: DescribeUserScramCredentialsR
 
 def _d_DescribeUserScramCredentialsRequest_0(r: Reader) -> DescribeUserScramCredentialsRequest:
     n = r.cnarray_len()
-    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)]
+    v_users = None if n < 0 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsRequest_UserName_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeUserScramCredentialsRequest(users=v_users)
+    return DescribeUserScramCredentialsRequest(v_users)
 
 def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserScramCredentialsResponse_CredentialInfo, w: Writer) -> None:
     w.buf += _S_bi.pack(self.mechanism, self.iterations)
     w.buf.append(0)
 
 def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse_CredentialInfo:
-    v_mechanism, v_iterations = r.fixed(_S_bi)
-    r.skip_tags()
-    return DescribeUserScramCredentialsResponse_CredentialInfo(mechanism=v_mechanism, iterations=v_iterations)
+    v_mechanism, v_iterations = r.fixed_tags(_S_bi)
+    return DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations)
 
 def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, w: Writer) -> None:
     w.cstring(self.user)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w_credential_infos = self.credential_infos
     w.carray_len(len(w_credential_infos))
@@ -174,9 +173,10 @@ def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     v_user = r.cstring()
     v_error_code = r.int16()
     v_error_message = r.cnstring()
-    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_credential_infos = [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(user=v_user, error_code=v_error_code, error_message=v_error_message, credential_infos=v_credential_infos)
+    return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos)
 
 def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentialsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -190,13 +190,15 @@ def _e_DescribeUserScramCredentialsResponse_0(self: DescribeUserScramCredentials
 def _d_DescribeUserScramCredentialsResponse_0(r: Reader) -> DescribeUserScramCredentialsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r)] if n == 1 else [_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return DescribeUserScramCredentialsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, results=v_results)
+    return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
-_ENC_DescribeUserScramCredentialsRequest = (_e_DescribeUserScramCredentialsRequest_0,)
-_DEC_DescribeUserScramCredentialsRequest = (_d_DescribeUserScramCredentialsRequest_0,)
-_ENC_DescribeUserScramCredentialsResponse = (_e_DescribeUserScramCredentialsResponse_0,)
-_DEC_DescribeUserScramCredentialsResponse = (_d_DescribeUserScramCredentialsResponse_0,)
-_S_bi = Struct(">bi")
-_S_ih = Struct(">ih")
+_ENC_DescribeUserScramCredentialsRequest: Final = (_e_DescribeUserScramCredentialsRequest_0,)
+_DEC_DescribeUserScramCredentialsRequest: Final = (_d_DescribeUserScramCredentialsRequest_0,)
+_ENC_DescribeUserScramCredentialsResponse: Final = (_e_DescribeUserScramCredentialsResponse_0,)
+_DEC_DescribeUserScramCredentialsResponse: Final = (_d_DescribeUserScramCredentialsResponse_0,)
+_S_bi: Final = Struct(">bi")
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

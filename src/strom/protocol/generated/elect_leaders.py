@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -133,26 +133,28 @@ def _e_ElectLeadersRequest_TopicPartitions_0(self: ElectLeadersRequest_TopicPart
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_ElectLeadersRequest_TopicPartitions_2(self: ElectLeadersRequest_TopicPartitions, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ElectLeadersRequest_TopicPartitions_0(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
 def _d_ElectLeadersRequest_TopicPartitions_2(r: Reader) -> ElectLeadersRequest_TopicPartitions:
     v_topic = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ElectLeadersRequest_TopicPartitions(topic=v_topic, partitions=v_partitions)
+    return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions)
 
 def _e_ElectLeadersRequest_0(self: ElectLeadersRequest, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -162,10 +164,10 @@ def _e_ElectLeadersRequest_0(self: ElectLeadersRequest, w: Writer) -> None:
         w.array_len(len(w_topic_partitions))
         for e_topic_partitions in w_topic_partitions:
             _e_ElectLeadersRequest_TopicPartitions_0(e_topic_partitions, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
 
 def _e_ElectLeadersRequest_1(self: ElectLeadersRequest, w: Writer) -> None:
-    w.int8(self.election_type)
+    w.buf += _S_b.pack(self.election_type)
     w_topic_partitions = self.topic_partitions
     if w_topic_partitions is None:
         w.array_len(-1)
@@ -173,10 +175,10 @@ def _e_ElectLeadersRequest_1(self: ElectLeadersRequest, w: Writer) -> None:
         w.array_len(len(w_topic_partitions))
         for e_topic_partitions in w_topic_partitions:
             _e_ElectLeadersRequest_TopicPartitions_0(e_topic_partitions, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
 
 def _e_ElectLeadersRequest_2(self: ElectLeadersRequest, w: Writer) -> None:
-    w.int8(self.election_type)
+    w.buf += _S_b.pack(self.election_type)
     w_topic_partitions = self.topic_partitions
     if w_topic_partitions is None:
         w.buf.append(0)
@@ -184,29 +186,28 @@ def _e_ElectLeadersRequest_2(self: ElectLeadersRequest, w: Writer) -> None:
         w.carray_len(len(w_topic_partitions))
         for e_topic_partitions in w_topic_partitions:
             _e_ElectLeadersRequest_TopicPartitions_2(e_topic_partitions, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w.buf.append(0)
 
 def _d_ElectLeadersRequest_0(r: Reader) -> ElectLeadersRequest:
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
-    return ElectLeadersRequest(topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    return ElectLeadersRequest(0, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_1(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.narray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)]
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_0(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_0(r) for _ in range(n)] if n else []
     v_timeout_ms = r.int32()
-    return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.cnarray_len()
-    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)]
-    v_timeout_ms = r.int32()
-    r.skip_tags()
-    return ElectLeadersRequest(election_type=v_election_type, topic_partitions=v_topic_partitions, timeout_ms=v_timeout_ms)
+    v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)] if n else []
+    v_timeout_ms, = r.fixed_tags(_S_i)
+    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_id, self.error_code)
@@ -220,13 +221,13 @@ def _e_ElectLeadersResponse_PartitionResult_2(self: ElectLeadersResponse_Partiti
 def _d_ElectLeadersResponse_PartitionResult_0(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.nstring()
-    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message)
 
 def _d_ElectLeadersResponse_PartitionResult_2(r: Reader) -> ElectLeadersResponse_PartitionResult:
     v_partition_id, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ElectLeadersResponse_PartitionResult(partition_id=v_partition_id, error_code=v_error_code, error_message=v_error_message)
+    return ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message)
 
 def _e_ElectLeadersResponse_ReplicaElectionResult_0(self: ElectLeadersResponse_ReplicaElectionResult, w: Writer) -> None:
     w.string(self.topic)
@@ -245,17 +246,19 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_2(self: ElectLeadersResponse_R
 
 def _d_ElectLeadersResponse_ReplicaElectionResult_0(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.string()
-    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    n = r.array_len()
+    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_PartitionResult_0(r) for _ in range(n)] if n else []
+    return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
 def _d_ElectLeadersResponse_ReplicaElectionResult_2(r: Reader) -> ElectLeadersResponse_ReplicaElectionResult:
     v_topic = r.cstring()
-    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_result = [_d_ElectLeadersResponse_PartitionResult_2(r)] if n == 1 else [_d_ElectLeadersResponse_PartitionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ElectLeadersResponse_ReplicaElectionResult(topic=v_topic, partition_result=v_partition_result)
+    return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result)
 
 def _e_ElectLeadersResponse_0(self: ElectLeadersResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_replica_election_results = self.replica_election_results
     w.array_len(len(w_replica_election_results))
     for e_replica_election_results in w_replica_election_results:
@@ -278,22 +281,27 @@ def _e_ElectLeadersResponse_2(self: ElectLeadersResponse, w: Writer) -> None:
 
 def _d_ElectLeadersResponse_0(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms = r.int32()
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, replica_election_results=v_replica_election_results)
+    n = r.array_len()
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
+    return ElectLeadersResponse(v_throttle_time_ms, 0, v_replica_election_results)
 
 def _d_ElectLeadersResponse_1(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(r.array_len())]
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
+    n = r.array_len()
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_0(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_0(r) for _ in range(n)] if n else []
+    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
 def _d_ElectLeadersResponse_2(r: Reader) -> ElectLeadersResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replica_election_results = [_d_ElectLeadersResponse_ReplicaElectionResult_2(r)] if n == 1 else [_d_ElectLeadersResponse_ReplicaElectionResult_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ElectLeadersResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, replica_election_results=v_replica_election_results)
+    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results)
 
-_ENC_ElectLeadersRequest = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, _e_ElectLeadersRequest_2,)
-_DEC_ElectLeadersRequest = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)
-_ENC_ElectLeadersResponse = (_e_ElectLeadersResponse_0, _e_ElectLeadersResponse_1, _e_ElectLeadersResponse_2,)
-_DEC_ElectLeadersResponse = (_d_ElectLeadersResponse_0, _d_ElectLeadersResponse_1, _d_ElectLeadersResponse_2,)
-_S_ih = Struct(">ih")
+_ENC_ElectLeadersRequest: Final = (_e_ElectLeadersRequest_0, _e_ElectLeadersRequest_1, _e_ElectLeadersRequest_2,)
+_DEC_ElectLeadersRequest: Final = (_d_ElectLeadersRequest_0, _d_ElectLeadersRequest_1, _d_ElectLeadersRequest_2,)
+_ENC_ElectLeadersResponse: Final = (_e_ElectLeadersResponse_0, _e_ElectLeadersResponse_1, _e_ElectLeadersResponse_2,)
+_DEC_ElectLeadersResponse: Final = (_d_ElectLeadersResponse_0, _d_ElectLeadersResponse_1, _d_ElectLeadersResponse_2,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -208,7 +208,7 @@ def _e_EndQuorumEpochRequest_ReplicaInfo_0(self: EndQuorumEpochRequest_ReplicaIn
     pass
 
 def _e_EndQuorumEpochRequest_ReplicaInfo_1(self: EndQuorumEpochRequest_ReplicaInfo, w: Writer) -> None:
-    w.int32(self.candidate_id)
+    w.buf += _S_i.pack(self.candidate_id)
     w.uuid(self.candidate_directory_id)
     w.buf.append(0)
 
@@ -219,14 +219,14 @@ def _d_EndQuorumEpochRequest_ReplicaInfo_1(r: Reader) -> EndQuorumEpochRequest_R
     v_candidate_id = r.int32()
     v_candidate_directory_id = r.uuid()
     r.skip_tags()
-    return EndQuorumEpochRequest_ReplicaInfo(candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id)
+    return EndQuorumEpochRequest_ReplicaInfo(v_candidate_id, v_candidate_directory_id)
 
 def _e_EndQuorumEpochRequest_PartitionData_0(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
     w_preferred_successors = self.preferred_successors
     w.array_len(len(w_preferred_successors))
     for e_preferred_successors in w_preferred_successors:
-        w.int32(e_preferred_successors)
+        w.buf += _S_i.pack(e_preferred_successors)
 
 def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iii.pack(self.partition_index, self.leader_id, self.leader_epoch)
@@ -238,14 +238,16 @@ def _e_EndQuorumEpochRequest_PartitionData_1(self: EndQuorumEpochRequest_Partiti
 
 def _d_EndQuorumEpochRequest_PartitionData_0(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    v_preferred_successors = [r.int32() for _ in range(r.array_len())]
-    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_successors=v_preferred_successors)
+    n = r.array_len()
+    v_preferred_successors = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors)
 
 def _d_EndQuorumEpochRequest_PartitionData_1(r: Reader) -> EndQuorumEpochRequest_PartitionData:
     v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_iii)
-    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_preferred_candidates = [_d_EndQuorumEpochRequest_ReplicaInfo_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_ReplicaInfo_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return EndQuorumEpochRequest_PartitionData(partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, preferred_candidates=v_preferred_candidates)
+    return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, DEFAULT, v_preferred_candidates)
 
 def _e_EndQuorumEpochRequest_TopicData_0(self: EndQuorumEpochRequest_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -264,14 +266,16 @@ def _e_EndQuorumEpochRequest_TopicData_1(self: EndQuorumEpochRequest_TopicData, 
 
 def _d_EndQuorumEpochRequest_TopicData_0(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_0(r)] if n == 1 else [_d_EndQuorumEpochRequest_PartitionData_0(r) for _ in range(n)] if n else []
+    return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochRequest_TopicData_1(r: Reader) -> EndQuorumEpochRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_EndQuorumEpochRequest_PartitionData_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return EndQuorumEpochRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     pass
@@ -279,7 +283,7 @@ def _e_EndQuorumEpochRequest_LeaderEndpoint_0(self: EndQuorumEpochRequest_Leader
 def _e_EndQuorumEpochRequest_LeaderEndpoint_1(self: EndQuorumEpochRequest_LeaderEndpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
@@ -288,9 +292,8 @@ def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochReques
 def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return EndQuorumEpochRequest_LeaderEndpoint(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_EndQuorumEpochRequest_0(self: EndQuorumEpochRequest, w: Writer) -> None:
     w.nstring(self.cluster_id)
@@ -313,15 +316,18 @@ def _e_EndQuorumEpochRequest_1(self: EndQuorumEpochRequest, w: Writer) -> None:
 
 def _d_EndQuorumEpochRequest_0(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.nstring()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_0(r)] if n == 1 else [_d_EndQuorumEpochRequest_TopicData_0(r) for _ in range(n)] if n else []
+    return EndQuorumEpochRequest(v_cluster_id, v_topics)
 
 def _d_EndQuorumEpochRequest_1(r: Reader) -> EndQuorumEpochRequest:
     v_cluster_id = r.cnstring()
-    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(r.carray_len())]
-    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_EndQuorumEpochRequest_TopicData_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_TopicData_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_leader_endpoints = [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r)] if n == 1 else [_d_EndQuorumEpochRequest_LeaderEndpoint_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return EndQuorumEpochRequest(cluster_id=v_cluster_id, topics=v_topics, leader_endpoints=v_leader_endpoints)
+    return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints)
 
 def _e_EndQuorumEpochResponse_PartitionData_0(self: EndQuorumEpochResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihii.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch)
@@ -332,12 +338,11 @@ def _e_EndQuorumEpochResponse_PartitionData_1(self: EndQuorumEpochResponse_Parti
 
 def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
-    r.skip_tags()
-    return EndQuorumEpochResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
+    return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
     w.string(self.topic_name)
@@ -356,22 +361,24 @@ def _e_EndQuorumEpochResponse_TopicData_1(self: EndQuorumEpochResponse_TopicData
 
 def _d_EndQuorumEpochResponse_TopicData_0(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.string()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_0(r)] if n == 1 else [_d_EndQuorumEpochResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _d_EndQuorumEpochResponse_TopicData_1(r: Reader) -> EndQuorumEpochResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_EndQuorumEpochResponse_PartitionData_1(r)] if n == 1 else [_d_EndQuorumEpochResponse_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return EndQuorumEpochResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_EndQuorumEpochResponse_NodeEndpoint_0(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
     pass
 
 def _e_EndQuorumEpochResponse_NodeEndpoint_1(self: EndQuorumEpochResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
@@ -380,54 +387,61 @@ def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochRespons
 def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return EndQuorumEpochResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_EndQuorumEpochResponse_0(self: EndQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_EndQuorumEpochResponse_TopicData_0(e_topics, w)
 
 def _e_EndQuorumEpochResponse_1(self: EndQuorumEpochResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_EndQuorumEpochResponse_TopicData_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_EndQuorumEpochResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_EndQuorumEpochResponse_0(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(r.array_len())]
-    return EndQuorumEpochResponse(error_code=v_error_code, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_0(r)] if n == 1 else [_d_EndQuorumEpochResponse_TopicData_0(r) for _ in range(n)] if n else []
+    return EndQuorumEpochResponse(v_error_code, v_topics)
 
 def _d_EndQuorumEpochResponse_1(r: Reader) -> EndQuorumEpochResponse:
     v_error_code = r.int16()
-    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_EndQuorumEpochResponse_TopicData_1(r)] if n == 1 else [_d_EndQuorumEpochResponse_TopicData_1(r) for _ in range(n)] if n else []
     v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_EndQuorumEpochResponse_NodeEndpoint_1(s)] if n == 1 else [_d_EndQuorumEpochResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return EndQuorumEpochResponse(error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_EndQuorumEpochRequest = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochRequest_1,)
-_DEC_EndQuorumEpochRequest = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
-_ENC_EndQuorumEpochResponse = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
-_DEC_EndQuorumEpochResponse = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
-_S_ihii = Struct(">ihii")
-_S_iii = Struct(">iii")
+_ENC_EndQuorumEpochRequest: Final = (_e_EndQuorumEpochRequest_0, _e_EndQuorumEpochRequest_1,)
+_DEC_EndQuorumEpochRequest: Final = (_d_EndQuorumEpochRequest_0, _d_EndQuorumEpochRequest_1,)
+_ENC_EndQuorumEpochResponse: Final = (_e_EndQuorumEpochResponse_0, _e_EndQuorumEpochResponse_1,)
+_DEC_EndQuorumEpochResponse: Final = (_d_EndQuorumEpochResponse_0, _d_EndQuorumEpochResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihii: Final = Struct(">ihii")
+_S_iii: Final = Struct(">iii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -92,13 +92,12 @@ def _e_EndTxnRequest_3(self: EndTxnRequest, w: Writer) -> None:
 def _d_EndTxnRequest_0(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.string()
     v_producer_id, v_producer_epoch, v_committed = r.fixed(_S_qho)
-    return EndTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, committed=v_committed)
+    return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed)
 
 def _d_EndTxnRequest_3(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.cstring()
-    v_producer_id, v_producer_epoch, v_committed = r.fixed(_S_qho)
-    r.skip_tags()
-    return EndTxnRequest(transactional_id=v_transactional_id, producer_id=v_producer_id, producer_epoch=v_producer_epoch, committed=v_committed)
+    v_producer_id, v_producer_epoch, v_committed = r.fixed_tags(_S_qho)
+    return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed)
 
 def _e_EndTxnResponse_0(self: EndTxnResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -113,22 +112,20 @@ def _e_EndTxnResponse_5(self: EndTxnResponse, w: Writer) -> None:
 
 def _d_EndTxnResponse_0(r: Reader) -> EndTxnResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_3(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_5(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
-    r.skip_tags()
-    return EndTxnResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
+    return EndTxnResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
-_ENC_EndTxnRequest = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)
-_DEC_EndTxnRequest = (_d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_3, _d_EndTxnRequest_3, _d_EndTxnRequest_3,)
-_ENC_EndTxnResponse = (_e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_3, _e_EndTxnResponse_3, _e_EndTxnResponse_5,)
-_DEC_EndTxnResponse = (_d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_3, _d_EndTxnResponse_3, _d_EndTxnResponse_5,)
-_S_ih = Struct(">ih")
-_S_ihqh = Struct(">ihqh")
-_S_qho = Struct(">qh?")
+_ENC_EndTxnRequest: Final = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)
+_DEC_EndTxnRequest: Final = (_d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_0, _d_EndTxnRequest_3, _d_EndTxnRequest_3, _d_EndTxnRequest_3,)
+_ENC_EndTxnResponse: Final = (_e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_0, _e_EndTxnResponse_3, _e_EndTxnResponse_3, _e_EndTxnResponse_5,)
+_DEC_EndTxnResponse: Final = (_d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_0, _d_EndTxnResponse_3, _d_EndTxnResponse_3, _d_EndTxnResponse_5,)
+_S_ih: Final = Struct(">ih")
+_S_ihqh: Final = Struct(">ihqh")
+_S_qho: Final = Struct(">qh?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -85,20 +85,20 @@ def _d_EnvelopeRequest_0(r: Reader) -> EnvelopeRequest:
     v_request_principal = r.cnbytes()
     v_client_host_address = r.cbytes()
     r.skip_tags()
-    return EnvelopeRequest(request_data=v_request_data, request_principal=v_request_principal, client_host_address=v_client_host_address)
+    return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address)
 
 def _e_EnvelopeResponse_0(self: EnvelopeResponse, w: Writer) -> None:
     w.cnbytes(self.response_data)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_EnvelopeResponse_0(r: Reader) -> EnvelopeResponse:
     v_response_data = r.cnbytes()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return EnvelopeResponse(response_data=v_response_data, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return EnvelopeResponse(v_response_data, v_error_code)
 
-_ENC_EnvelopeRequest = (_e_EnvelopeRequest_0,)
-_DEC_EnvelopeRequest = (_d_EnvelopeRequest_0,)
-_ENC_EnvelopeResponse = (_e_EnvelopeResponse_0,)
-_DEC_EnvelopeResponse = (_d_EnvelopeResponse_0,)
+_ENC_EnvelopeRequest: Final = (_e_EnvelopeRequest_0,)
+_DEC_EnvelopeRequest: Final = (_d_EnvelopeRequest_0,)
+_ENC_EnvelopeResponse: Final = (_e_EnvelopeResponse_0,)
+_DEC_EnvelopeResponse: Final = (_d_EnvelopeResponse_0,)
+_S_h: Final = Struct(">h")

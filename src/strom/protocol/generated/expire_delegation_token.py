@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -76,23 +76,22 @@ setattr(ExpireDelegationTokenResponse, '__annotations__', {'error_code': 'int', 
 
 def _e_ExpireDelegationTokenRequest_0(self: ExpireDelegationTokenRequest, w: Writer) -> None:
     w.bytes_(self.hmac)
-    w.int64(self.expiry_time_period_ms)
+    w.buf += _S_q.pack(self.expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenRequest_2(self: ExpireDelegationTokenRequest, w: Writer) -> None:
     w.cbytes(self.hmac)
-    w.int64(self.expiry_time_period_ms)
+    w.buf += _S_q.pack(self.expiry_time_period_ms)
     w.buf.append(0)
 
 def _d_ExpireDelegationTokenRequest_0(r: Reader) -> ExpireDelegationTokenRequest:
     v_hmac = r.bytes_()
     v_expiry_time_period_ms = r.int64()
-    return ExpireDelegationTokenRequest(hmac=v_hmac, expiry_time_period_ms=v_expiry_time_period_ms)
+    return ExpireDelegationTokenRequest(v_hmac, v_expiry_time_period_ms)
 
 def _d_ExpireDelegationTokenRequest_2(r: Reader) -> ExpireDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_expiry_time_period_ms = r.int64()
-    r.skip_tags()
-    return ExpireDelegationTokenRequest(hmac=v_hmac, expiry_time_period_ms=v_expiry_time_period_ms)
+    v_expiry_time_period_ms, = r.fixed_tags(_S_q)
+    return ExpireDelegationTokenRequest(v_hmac, v_expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenResponse_0(self: ExpireDelegationTokenResponse, w: Writer) -> None:
     w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
@@ -103,15 +102,15 @@ def _e_ExpireDelegationTokenResponse_2(self: ExpireDelegationTokenResponse, w: W
 
 def _d_ExpireDelegationTokenResponse_0(r: Reader) -> ExpireDelegationTokenResponse:
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    return ExpireDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_ExpireDelegationTokenResponse_2(r: Reader) -> ExpireDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    r.skip_tags()
-    return ExpireDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
+    return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
-_ENC_ExpireDelegationTokenRequest = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)
-_DEC_ExpireDelegationTokenRequest = (_d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_2,)
-_ENC_ExpireDelegationTokenResponse = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
-_DEC_ExpireDelegationTokenResponse = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
-_S_hqi = Struct(">hqi")
+_ENC_ExpireDelegationTokenRequest: Final = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)
+_DEC_ExpireDelegationTokenRequest: Final = (_d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_0, _d_ExpireDelegationTokenRequest_2,)
+_ENC_ExpireDelegationTokenResponse: Final = (_e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_0, _e_ExpireDelegationTokenResponse_2,)
+_DEC_ExpireDelegationTokenResponse: Final = (_d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_0, _d_ExpireDelegationTokenResponse_2,)
+_S_hqi: Final = Struct(">hqi")
+_S_q: Final = Struct(">q")

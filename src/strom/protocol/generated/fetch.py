@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -332,9 +332,8 @@ def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest_ReplicaState:
     return FetchRequest_ReplicaState()
 
 def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest_ReplicaState:
-    v_replica_id, v_replica_epoch = r.fixed(_S_iq)
-    r.skip_tags()
-    return FetchRequest_ReplicaState(replica_id=v_replica_id, replica_epoch=v_replica_epoch)
+    v_replica_id, v_replica_epoch = r.fixed_tags(_S_iq)
+    return FetchRequest_ReplicaState(v_replica_id, v_replica_epoch)
 
 def _e_FetchRequest_FetchPartition_0(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition, self.fetch_offset, self.partition_max_bytes)
@@ -351,41 +350,42 @@ def _e_FetchRequest_FetchPartition_12(self: FetchRequest_FetchPartition, w: Writ
 
 def _e_FetchRequest_FetchPartition_17(self: FetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_iiqiqi.pack(self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes)
-    tags: list[tuple[int, Writer]] = []
     if self.replica_directory_id != ZERO_UUID:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchRequest_FetchPartition_0(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_partition_max_bytes = r.fixed(_S_iqi)
-    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, -1, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_5(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iqqi)
-    return FetchRequest_FetchPartition(partition=v_partition, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqqi)
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest_FetchPartition:
-    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
-    r.skip_tags()
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes)
+    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed_tags(_S_iiqiqi)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest_FetchPartition:
     v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed(_S_iiqiqi)
     v_replica_directory_id: bytes = ZERO_UUID
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchRequest_FetchPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, fetch_offset=v_fetch_offset, last_fetched_epoch=v_last_fetched_epoch, log_start_offset=v_log_start_offset, partition_max_bytes=v_partition_max_bytes, replica_directory_id=v_replica_directory_id)
+    return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes, v_replica_directory_id)
 
 def _e_FetchRequest_FetchTopic_0(self: FetchRequest_FetchTopic, w: Writer) -> None:
     w.string(self.topic)
@@ -434,36 +434,42 @@ def _e_FetchRequest_FetchTopic_17(self: FetchRequest_FetchTopic, w: Writer) -> N
 
 def _d_FetchRequest_FetchTopic_0(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_0(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_0(r)] if n == 1 else [_d_FetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_5(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_5(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_5(r)] if n == 1 else [_d_FetchRequest_FetchPartition_5(r) for _ in range(n)] if n else []
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_9(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.string()
-    v_partitions = [_d_FetchRequest_FetchPartition_9(r) for _ in range(r.array_len())]
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_9(r)] if n == 1 else [_d_FetchRequest_FetchPartition_9(r) for _ in range(n)] if n else []
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_12(r: Reader) -> FetchRequest_FetchTopic:
     v_topic = r.cstring()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r)] if n == 1 else [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_FetchTopic_13(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchRequest_FetchPartition_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_12(r)] if n == 1 else [_d_FetchRequest_FetchPartition_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _d_FetchRequest_FetchTopic_17(r: Reader) -> FetchRequest_FetchTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchRequest_FetchPartition_17(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchRequest_FetchPartition_17(r)] if n == 1 else [_d_FetchRequest_FetchPartition_17(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_FetchTopic('', v_topic_id, v_partitions)
 
 def _e_FetchRequest_ForgottenTopic_0(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     pass
@@ -473,14 +479,14 @@ def _e_FetchRequest_ForgottenTopic_7(self: FetchRequest_ForgottenTopic, w: Write
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
 
 def _e_FetchRequest_ForgottenTopic_12(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
     w.cstring(self.topic)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest_ForgottenTopic, w: Writer) -> None:
@@ -488,7 +494,7 @@ def _e_FetchRequest_ForgottenTopic_13(self: FetchRequest_ForgottenTopic, w: Writ
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
@@ -496,20 +502,23 @@ def _d_FetchRequest_ForgottenTopic_0(r: Reader) -> FetchRequest_ForgottenTopic:
 
 def _d_FetchRequest_ForgottenTopic_7(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.string()
-    v_partitions = [r.int32() for _ in range(r.array_len())]
-    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_12(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchRequest_ForgottenTopic(topic=v_topic, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchRequest_ForgottenTopic_13(r: Reader) -> FetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchRequest_ForgottenTopic('', v_topic_id, v_partitions)
 
 def _e_FetchRequest_0(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iii.pack(self.replica_id, self.max_wait_ms, self.min_bytes)
@@ -584,12 +593,14 @@ def _e_FetchRequest_12(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_12(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiiibii.pack(self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -602,12 +613,14 @@ def _e_FetchRequest_13(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -620,16 +633,19 @@ def _e_FetchRequest_15(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
-    if self.cluster_id != None:
-        t = Writer()
-        t.cnstring(self.cluster_id)
-        tags.append((0, t))
-    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
-        t = Writer()
-        _e_FetchRequest_ReplicaState_15(self.replica_state, t)
-        tags.append((1, t))
-    w.tagged(tags)
+    if self.cluster_id != None or (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+        tags: list[tuple[int, Writer]] = []
+        if self.cluster_id != None:
+            t = Writer()
+            t.cnstring(self.cluster_id)
+            tags.append((0, t))
+        if (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+            t = Writer()
+            _e_FetchRequest_ReplicaState_15(self.replica_state, t)
+            tags.append((1, t))
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
     w.buf += _S_iiibii.pack(self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch)
@@ -642,94 +658,113 @@ def _e_FetchRequest_17(self: FetchRequest, w: Writer) -> None:
     for e_forgotten_topics_data in w_forgotten_topics_data:
         _e_FetchRequest_ForgottenTopic_13(e_forgotten_topics_data, w)
     w.cstring(self.rack_id)
-    tags: list[tuple[int, Writer]] = []
-    if self.cluster_id != None:
-        t = Writer()
-        t.cnstring(self.cluster_id)
-        tags.append((0, t))
-    if self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState:
-        t = Writer()
-        _e_FetchRequest_ReplicaState_15(self.replica_state, t)
-        tags.append((1, t))
-    w.tagged(tags)
+    if self.cluster_id != None or (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+        tags: list[tuple[int, Writer]] = []
+        if self.cluster_id != None:
+            t = Writer()
+            t.cnstring(self.cluster_id)
+            tags.append((0, t))
+        if (self.replica_state is not DEFAULT_FetchRequest_ReplicaState and self.replica_state != DEFAULT_FetchRequest_ReplicaState):
+            t = Writer()
+            _e_FetchRequest_ReplicaState_15(self.replica_state, t)
+            tags.append((1, t))
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchRequest_0(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes = r.fixed(_S_iii)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, 2147483647, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_3(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, 0, 0, -1, v_topics)
 
 def _d_FetchRequest_4(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
-    v_topics = [_d_FetchRequest_FetchTopic_0(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_0(r)] if n == 1 else [_d_FetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_5(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level = r.fixed(_S_iiiib)
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_5(r)] if n == 1 else [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics)
 
 def _d_FetchRequest_7(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_5(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_5(r)] if n == 1 else [_d_FetchRequest_FetchTopic_5(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_9(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_9(r)] if n == 1 else [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data)
 
 def _d_FetchRequest_11(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_9(r) for _ in range(r.array_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_FetchRequest_FetchTopic_9(r)] if n == 1 else [_d_FetchRequest_FetchTopic_9(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_7(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_7(r) for _ in range(n)] if n else []
     v_rack_id = r.string()
-    return FetchRequest(replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(None, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_12(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_12(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_12(r)] if n == 1 else [_d_FetchRequest_FetchTopic_12(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_12(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_12(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_13(r: Reader) -> FetchRequest:
     v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_13(r)] if n == 1 else [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, v_replica_id, DEFAULT, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_15(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_13(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_13(r)] if n == 1 else [_d_FetchRequest_FetchTopic_13(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -739,16 +774,18 @@ def _d_FetchRequest_15(r: Reader) -> FetchRequest:
             v_replica_state = _d_FetchRequest_ReplicaState_15(s)
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _d_FetchRequest_17(r: Reader) -> FetchRequest:
     v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch = r.fixed(_S_iiibii)
-    v_topics = [_d_FetchRequest_FetchTopic_17(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchRequest_FetchTopic_17(r)] if n == 1 else [_d_FetchRequest_FetchTopic_17(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_FetchRequest_ForgottenTopic_13(r)] if n == 1 else [_d_FetchRequest_ForgottenTopic_13(r) for _ in range(n)] if n else []
     v_rack_id = r.cstring()
     v_cluster_id: str | None = None
     v_replica_state: FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -758,7 +795,7 @@ def _d_FetchRequest_17(r: Reader) -> FetchRequest:
             v_replica_state = _d_FetchRequest_ReplicaState_15(s)
         else:
             r.skip(size)
-    return FetchRequest(cluster_id=v_cluster_id, replica_state=v_replica_state, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, isolation_level=v_isolation_level, session_id=v_session_id, session_epoch=v_session_epoch, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data, rack_id=v_rack_id)
+    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id)
 
 def _e_FetchResponse_EpochEndOffset_0(self: FetchResponse_EpochEndOffset, w: Writer) -> None:
     pass
@@ -771,9 +808,8 @@ def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse_EpochEndOffset
     return FetchResponse_EpochEndOffset()
 
 def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse_EpochEndOffset:
-    v_epoch, v_end_offset = r.fixed(_S_iq)
-    r.skip_tags()
-    return FetchResponse_EpochEndOffset(epoch=v_epoch, end_offset=v_end_offset)
+    v_epoch, v_end_offset = r.fixed_tags(_S_iq)
+    return FetchResponse_EpochEndOffset(v_epoch, v_end_offset)
 
 def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     pass
@@ -786,9 +822,8 @@ def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse_LeaderIdAndE
     return FetchResponse_LeaderIdAndEpoch()
 
 def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return FetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchResponse_SnapshotId_0(self: FetchResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
@@ -799,12 +834,11 @@ def _e_FetchResponse_SnapshotId_12(self: FetchResponse_SnapshotId, w: Writer) ->
 
 def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse_SnapshotId:
     v_end_offset, v_epoch = r.fixed(_S_qi)
-    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
-    return FetchResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
     pass
@@ -821,12 +855,11 @@ def _d_FetchResponse_AbortedTransaction_0(r: Reader) -> FetchResponse_AbortedTra
 
 def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse_AbortedTransaction:
     v_producer_id, v_first_offset = r.fixed(_S_qq)
-    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse_AbortedTransaction:
-    v_producer_id, v_first_offset = r.fixed(_S_qq)
-    r.skip_tags()
-    return FetchResponse_AbortedTransaction(producer_id=v_producer_id, first_offset=v_first_offset)
+    v_producer_id, v_first_offset = r.fixed_tags(_S_qq)
+    return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _e_FetchResponse_PartitionData_0(self: FetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.partition_index, self.error_code, self.high_watermark)
@@ -863,7 +896,7 @@ def _e_FetchResponse_PartitionData_11(self: FetchResponse_PartitionData, w: Writ
         w.array_len(len(w_aborted_transactions))
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_4(e_aborted_transactions, w)
-    w.int32(self.preferred_read_replica)
+    w.buf += _S_i.pack(self.preferred_read_replica)
     w.records(self.records)
 
 def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writer) -> None:
@@ -875,60 +908,63 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
         w.carray_len(len(w_aborted_transactions))
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_12(e_aborted_transactions, w)
-    w.int32(self.preferred_read_replica)
+    w.buf += _S_i.pack(self.preferred_read_replica)
     w.crecords(self.records)
-    tags: list[tuple[int, Writer]] = []
-    if self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset:
-        t = Writer()
-        _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
-        tags.append((0, t))
-    if self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch:
-        t = Writer()
-        _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
-        tags.append((1, t))
-    if self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId:
-        t = Writer()
-        _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
-        tags.append((2, t))
-    w.tagged(tags)
+    if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset) or (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch) or (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
+        tags: list[tuple[int, Writer]] = []
+        if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset):
+            t = Writer()
+            _e_FetchResponse_EpochEndOffset_12(self.diverging_epoch, t)
+            tags.append((0, t))
+        if (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch):
+            t = Writer()
+            _e_FetchResponse_LeaderIdAndEpoch_12(self.current_leader, t)
+            tags.append((1, t))
+        if (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
+            t = Writer()
+            _e_FetchResponse_SnapshotId_12(self.snapshot_id, t)
+            tags.append((2, t))
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchResponse_PartitionData_0(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark = r.fixed(_S_ihq)
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, -1, -1, DEFAULT, DEFAULT, DEFAULT, DEFAULT, -1, v_records)
 
 def _d_FetchResponse_PartitionData_4(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset = r.fixed(_S_ihqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, -1, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_5(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, -1, v_records)
 
 def _d_FetchResponse_PartitionData_11(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.narray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_4(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_4(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.records()
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, DEFAULT, DEFAULT, DEFAULT, v_aborted_transactions, v_preferred_read_replica, v_records)
 
 def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
     v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset = r.fixed(_S_ihqqq)
     n = r.cnarray_len()
-    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)]
+    v_aborted_transactions = None if n < 0 else [_d_FetchResponse_AbortedTransaction_12(r)] if n == 1 else [_d_FetchResponse_AbortedTransaction_12(r) for _ in range(n)] if n else []
     v_preferred_read_replica = r.int32()
     v_records = r.crecords()
     v_diverging_epoch: FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
     v_current_leader: FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
     v_snapshot_id: FetchResponse_SnapshotId = FetchResponse_SnapshotId()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
@@ -941,7 +977,7 @@ def _d_FetchResponse_PartitionData_12(r: Reader) -> FetchResponse_PartitionData:
             v_snapshot_id = _d_FetchResponse_SnapshotId_12(s)
         else:
             r.skip(size)
-    return FetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, high_watermark=v_high_watermark, last_stable_offset=v_last_stable_offset, log_start_offset=v_log_start_offset, diverging_epoch=v_diverging_epoch, current_leader=v_current_leader, snapshot_id=v_snapshot_id, aborted_transactions=v_aborted_transactions, preferred_read_replica=v_preferred_read_replica, records=v_records)
+    return FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, v_diverging_epoch, v_current_leader, v_snapshot_id, v_aborted_transactions, v_preferred_read_replica, v_records)
 
 def _e_FetchResponse_FetchableTopicResponse_0(self: FetchResponse_FetchableTopicResponse, w: Writer) -> None:
     w.string(self.topic)
@@ -989,35 +1025,41 @@ def _e_FetchResponse_FetchableTopicResponse_13(self: FetchResponse_FetchableTopi
 
 def _d_FetchResponse_FetchableTopicResponse_0(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_0(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_0(r)] if n == 1 else [_d_FetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_4(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_4(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_4(r)] if n == 1 else [_d_FetchResponse_PartitionData_4(r) for _ in range(n)] if n else []
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_5(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_5(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_5(r)] if n == 1 else [_d_FetchResponse_PartitionData_5(r) for _ in range(n)] if n else []
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_11(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.string()
-    v_partitions = [_d_FetchResponse_PartitionData_11(r) for _ in range(r.array_len())]
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_FetchResponse_PartitionData_11(r)] if n == 1 else [_d_FetchResponse_PartitionData_11(r) for _ in range(n)] if n else []
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_12(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic = r.cstring()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchResponse_PartitionData_12(r)] if n == 1 else [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchResponse_FetchableTopicResponse(topic=v_topic, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions)
 
 def _d_FetchResponse_FetchableTopicResponse_13(r: Reader) -> FetchResponse_FetchableTopicResponse:
     v_topic_id = r.uuid()
-    v_partitions = [_d_FetchResponse_PartitionData_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchResponse_PartitionData_12(r)] if n == 1 else [_d_FetchResponse_PartitionData_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchResponse_FetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions)
 
 def _e_FetchResponse_NodeEndpoint_0(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
     pass
@@ -1026,9 +1068,9 @@ def _e_FetchResponse_NodeEndpoint_12(self: FetchResponse_NodeEndpoint, w: Writer
     w.buf.append(0)
 
 def _e_FetchResponse_NodeEndpoint_16(self: FetchResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -1045,7 +1087,7 @@ def _d_FetchResponse_NodeEndpoint_16(r: Reader) -> FetchResponse_NodeEndpoint:
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return FetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return FetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_FetchResponse_0(self: FetchResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -1054,21 +1096,21 @@ def _e_FetchResponse_0(self: FetchResponse, w: Writer) -> None:
         _e_FetchResponse_FetchableTopicResponse_0(e_responses, w)
 
 def _e_FetchResponse_1(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_0(e_responses, w)
 
 def _e_FetchResponse_4(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_4(e_responses, w)
 
 def _e_FetchResponse_5(self: FetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
@@ -1110,93 +1152,106 @@ def _e_FetchResponse_16(self: FetchResponse, w: Writer) -> None:
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_FetchResponse_FetchableTopicResponse_13(e_responses, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_FetchResponse_NodeEndpoint_16(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchResponse_0(r: Reader) -> FetchResponse:
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
-    return FetchResponse(responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    return FetchResponse(0, 0, 0, v_responses)
 
 def _d_FetchResponse_1(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_0(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_4(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_4(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_4(r) for _ in range(n)] if n else []
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_5(r: Reader) -> FetchResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
+    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses)
 
 def _d_FetchResponse_7(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_5(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_5(r) for _ in range(n)] if n else []
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_11(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(r.array_len())]
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_11(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_11(r) for _ in range(n)] if n else []
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_12(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_12(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_13(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses)
 
 def _d_FetchResponse_16(r: Reader) -> FetchResponse:
     v_throttle_time_ms, v_error_code, v_session_id = r.fixed(_S_ihi)
-    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_FetchResponse_FetchableTopicResponse_13(r)] if n == 1 else [_d_FetchResponse_FetchableTopicResponse_13(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_FetchResponse_NodeEndpoint_16(s)] if n == 1 else [_d_FetchResponse_NodeEndpoint_16(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return FetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, session_id=v_session_id, responses=v_responses, node_endpoints=v_node_endpoints)
+    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints)
 
-_ENC_FetchRequest = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_3, _e_FetchRequest_4, _e_FetchRequest_5, _e_FetchRequest_5, _e_FetchRequest_7, _e_FetchRequest_7, _e_FetchRequest_9, _e_FetchRequest_9, _e_FetchRequest_11, _e_FetchRequest_12, _e_FetchRequest_13, _e_FetchRequest_13, _e_FetchRequest_15, _e_FetchRequest_15, _e_FetchRequest_17,)
-_DEC_FetchRequest = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
-_ENC_FetchResponse = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
-_DEC_FetchResponse = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
+_ENC_FetchRequest: Final = (_e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_0, _e_FetchRequest_3, _e_FetchRequest_4, _e_FetchRequest_5, _e_FetchRequest_5, _e_FetchRequest_7, _e_FetchRequest_7, _e_FetchRequest_9, _e_FetchRequest_9, _e_FetchRequest_11, _e_FetchRequest_12, _e_FetchRequest_13, _e_FetchRequest_13, _e_FetchRequest_15, _e_FetchRequest_15, _e_FetchRequest_17,)
+_DEC_FetchRequest: Final = (_d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_0, _d_FetchRequest_3, _d_FetchRequest_4, _d_FetchRequest_5, _d_FetchRequest_5, _d_FetchRequest_7, _d_FetchRequest_7, _d_FetchRequest_9, _d_FetchRequest_9, _d_FetchRequest_11, _d_FetchRequest_12, _d_FetchRequest_13, _d_FetchRequest_13, _d_FetchRequest_15, _d_FetchRequest_15, _d_FetchRequest_17,)
+_ENC_FetchResponse: Final = (_e_FetchResponse_0, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_1, _e_FetchResponse_4, _e_FetchResponse_5, _e_FetchResponse_5, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_7, _e_FetchResponse_11, _e_FetchResponse_12, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_13, _e_FetchResponse_16, _e_FetchResponse_16,)
+_DEC_FetchResponse: Final = (_d_FetchResponse_0, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_1, _d_FetchResponse_4, _d_FetchResponse_5, _d_FetchResponse_5, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_7, _d_FetchResponse_11, _d_FetchResponse_12, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_13, _d_FetchResponse_16, _d_FetchResponse_16,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_FetchRequest_ReplicaState = FetchRequest_ReplicaState()
-DEFAULT_FetchResponse_EpochEndOffset = FetchResponse_EpochEndOffset()
-DEFAULT_FetchResponse_LeaderIdAndEpoch = FetchResponse_LeaderIdAndEpoch()
-DEFAULT_FetchResponse_SnapshotId = FetchResponse_SnapshotId()
-_S_ihi = Struct(">ihi")
-_S_ihq = Struct(">ihq")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqq = Struct(">ihqqq")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
-_S_iiibii = Struct(">iiibii")
-_S_iiii = Struct(">iiii")
-_S_iiiib = Struct(">iiiib")
-_S_iiiibii = Struct(">iiiibii")
-_S_iiqiqi = Struct(">iiqiqi")
-_S_iiqqi = Struct(">iiqqi")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_iqqi = Struct(">iqqi")
-_S_qi = Struct(">qi")
-_S_qq = Struct(">qq")
+DEFAULT_FetchRequest_ReplicaState: Final = FetchRequest_ReplicaState()
+DEFAULT_FetchResponse_EpochEndOffset: Final = FetchResponse_EpochEndOffset()
+DEFAULT_FetchResponse_LeaderIdAndEpoch: Final = FetchResponse_LeaderIdAndEpoch()
+DEFAULT_FetchResponse_SnapshotId: Final = FetchResponse_SnapshotId()
+_S_i: Final = Struct(">i")
+_S_ihi: Final = Struct(">ihi")
+_S_ihq: Final = Struct(">ihq")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqq: Final = Struct(">ihqqq")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")
+_S_iiibii: Final = Struct(">iiibii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiiib: Final = Struct(">iiiib")
+_S_iiiibii: Final = Struct(">iiiibii")
+_S_iiqiqi: Final = Struct(">iiqiqi")
+_S_iiqqi: Final = Struct(">iiqqi")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_iqqi: Final = Struct(">iqqi")
+_S_qi: Final = Struct(">qi")
+_S_qq: Final = Struct(">qq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -233,47 +233,47 @@ def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, 
     w.buf.append(0)
 
 def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
-    return FetchSnapshotRequest_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    return FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
-    w.int64(self.position)
+    w.buf += _S_q.pack(self.position)
     w.buf.append(0)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition, self.current_leader_epoch)
     _e_FetchSnapshotRequest_SnapshotId_0(self.snapshot_id, w)
-    w.int64(self.position)
-    tags: list[tuple[int, Writer]] = []
+    w.buf += _S_q.pack(self.position)
     if self.replica_directory_id != ZERO_UUID:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.uuid(self.replica_directory_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
-    v_position = r.int64()
-    r.skip_tags()
-    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position)
+    v_position, = r.fixed_tags(_S_q)
+    return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
     v_position = r.int64()
     v_replica_directory_id: bytes = ZERO_UUID
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_replica_directory_id = s.uuid()
         else:
             r.skip(size)
-    return FetchSnapshotRequest_PartitionSnapshot(partition=v_partition, current_leader_epoch=v_current_leader_epoch, snapshot_id=v_snapshot_id, position=v_position, replica_directory_id=v_replica_directory_id)
+    return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position, v_replica_directory_id)
 
 def _e_FetchSnapshotRequest_TopicSnapshot_0(self: FetchSnapshotRequest_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
@@ -293,15 +293,17 @@ def _e_FetchSnapshotRequest_TopicSnapshot_1(self: FetchSnapshotRequest_TopicSnap
 
 def _d_FetchSnapshotRequest_TopicSnapshot_0(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotRequest_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _d_FetchSnapshotRequest_TopicSnapshot_1(r: Reader) -> FetchSnapshotRequest_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotRequest_PartitionSnapshot_1(r)] if n == 1 else [_d_FetchSnapshotRequest_PartitionSnapshot_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchSnapshotRequest_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions)
 
 def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
@@ -309,12 +311,14 @@ def _e_FetchSnapshotRequest_0(self: FetchSnapshotRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotRequest_TopicSnapshot_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.replica_id, self.max_bytes)
@@ -322,68 +326,72 @@ def _e_FetchSnapshotRequest_1(self: FetchSnapshotRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotRequest_TopicSnapshot_1(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.cluster_id != None:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         t.cnstring(self.cluster_id)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotRequest_0(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotRequest_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
+    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics)
 
 def _d_FetchSnapshotRequest_1(r: Reader) -> FetchSnapshotRequest:
     v_replica_id, v_max_bytes = r.fixed(_S_ii)
-    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotRequest_TopicSnapshot_1(r)] if n == 1 else [_d_FetchSnapshotRequest_TopicSnapshot_1(r) for _ in range(n)] if n else []
     v_cluster_id: str | None = None
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_cluster_id = s.cnstring()
         else:
             r.skip(size)
-    return FetchSnapshotRequest(cluster_id=v_cluster_id, replica_id=v_replica_id, max_bytes=v_max_bytes, topics=v_topics)
+    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics)
 
 def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId, w: Writer) -> None:
     w.buf += _S_qi.pack(self.end_offset, self.epoch)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed(_S_qi)
-    r.skip_tags()
-    return FetchSnapshotResponse_SnapshotId(end_offset=v_end_offset, epoch=v_epoch)
+    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    return FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return FetchSnapshotResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ih.pack(self.index, self.error_code)
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_qq.pack(self.size, self.position)
     w.crecords(self.unaligned_records)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch:
+    if (self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResponse_PartitionSnapshot:
     v_index, v_error_code = r.fixed(_S_ih)
@@ -391,14 +399,14 @@ def _d_FetchSnapshotResponse_PartitionSnapshot_0(r: Reader) -> FetchSnapshotResp
     v_size, v_position = r.fixed(_S_qq)
     v_unaligned_records = r.crecords()
     v_current_leader: FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_current_leader = _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(s)
         else:
             r.skip(size)
-    return FetchSnapshotResponse_PartitionSnapshot(index=v_index, error_code=v_error_code, snapshot_id=v_snapshot_id, current_leader=v_current_leader, size=v_size, position=v_position, unaligned_records=v_unaligned_records)
+    return FetchSnapshotResponse_PartitionSnapshot(v_index, v_error_code, v_snapshot_id, v_current_leader, v_size, v_position, v_unaligned_records)
 
 def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSnapshot, w: Writer) -> None:
     w.cstring(self.name)
@@ -410,17 +418,18 @@ def _e_FetchSnapshotResponse_TopicSnapshot_0(self: FetchSnapshotResponse_TopicSn
 
 def _d_FetchSnapshotResponse_TopicSnapshot_0(r: Reader) -> FetchSnapshotResponse_TopicSnapshot:
     v_name = r.cstring()
-    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_FetchSnapshotResponse_PartitionSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_PartitionSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchSnapshotResponse_TopicSnapshot(name=v_name, partitions=v_partitions)
+    return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions)
 
 def _e_FetchSnapshotResponse_NodeEndpoint_0(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_FetchSnapshotResponse_NodeEndpoint_1(self: FetchSnapshotResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
@@ -430,9 +439,8 @@ def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_
 def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return FetchSnapshotResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -448,42 +456,50 @@ def _e_FetchSnapshotResponse_1(self: FetchSnapshotResponse, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_FetchSnapshotResponse_TopicSnapshot_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_FetchSnapshotResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_FetchSnapshotResponse_0(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FetchSnapshotResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics)
+    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics)
 
 def _d_FetchSnapshotResponse_1(r: Reader) -> FetchSnapshotResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_FetchSnapshotResponse_TopicSnapshot_0(r)] if n == 1 else [_d_FetchSnapshotResponse_TopicSnapshot_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_FetchSnapshotResponse_NodeEndpoint_1(s)] if n == 1 else [_d_FetchSnapshotResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return FetchSnapshotResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints)
 
-_ENC_FetchSnapshotRequest = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_1,)
-_DEC_FetchSnapshotRequest = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
-_ENC_FetchSnapshotResponse = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
-_DEC_FetchSnapshotResponse = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
+_ENC_FetchSnapshotRequest: Final = (_e_FetchSnapshotRequest_0, _e_FetchSnapshotRequest_1,)
+_DEC_FetchSnapshotRequest: Final = (_d_FetchSnapshotRequest_0, _d_FetchSnapshotRequest_1,)
+_ENC_FetchSnapshotResponse: Final = (_e_FetchSnapshotResponse_0, _e_FetchSnapshotResponse_1,)
+_DEC_FetchSnapshotResponse: Final = (_d_FetchSnapshotResponse_0, _d_FetchSnapshotResponse_1,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse_LeaderIdAndEpoch()
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_qi = Struct(">qi")
-_S_qq = Struct(">qq")
+DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch: Final = FetchSnapshotResponse_LeaderIdAndEpoch()
+_S_H: Final = Struct(">H")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_q: Final = Struct(">q")
+_S_qi: Final = Struct(">qi")
+_S_qq: Final = Struct(">qq")

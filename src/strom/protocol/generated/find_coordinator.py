@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -114,15 +114,15 @@ def _e_FindCoordinatorRequest_0(self: FindCoordinatorRequest, w: Writer) -> None
 
 def _e_FindCoordinatorRequest_1(self: FindCoordinatorRequest, w: Writer) -> None:
     w.string(self.key)
-    w.int8(self.key_type)
+    w.buf += _S_b.pack(self.key_type)
 
 def _e_FindCoordinatorRequest_3(self: FindCoordinatorRequest, w: Writer) -> None:
     w.cstring(self.key)
-    w.int8(self.key_type)
+    w.buf += _S_b.pack(self.key_type)
     w.buf.append(0)
 
 def _e_FindCoordinatorRequest_4(self: FindCoordinatorRequest, w: Writer) -> None:
-    w.int8(self.key_type)
+    w.buf += _S_b.pack(self.key_type)
     w_coordinator_keys = self.coordinator_keys
     w.carray_len(len(w_coordinator_keys))
     for e_coordinator_keys in w_coordinator_keys:
@@ -131,24 +131,24 @@ def _e_FindCoordinatorRequest_4(self: FindCoordinatorRequest, w: Writer) -> None
 
 def _d_FindCoordinatorRequest_0(r: Reader) -> FindCoordinatorRequest:
     v_key = r.string()
-    return FindCoordinatorRequest(key=v_key)
+    return FindCoordinatorRequest(v_key)
 
 def _d_FindCoordinatorRequest_1(r: Reader) -> FindCoordinatorRequest:
     v_key = r.string()
     v_key_type = r.int8()
-    return FindCoordinatorRequest(key=v_key, key_type=v_key_type)
+    return FindCoordinatorRequest(v_key, v_key_type)
 
 def _d_FindCoordinatorRequest_3(r: Reader) -> FindCoordinatorRequest:
     v_key = r.cstring()
-    v_key_type = r.int8()
-    r.skip_tags()
-    return FindCoordinatorRequest(key=v_key, key_type=v_key_type)
+    v_key_type, = r.fixed_tags(_S_b)
+    return FindCoordinatorRequest(v_key, v_key_type)
 
 def _d_FindCoordinatorRequest_4(r: Reader) -> FindCoordinatorRequest:
     v_key_type = r.int8()
-    v_coordinator_keys = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_coordinator_keys = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return FindCoordinatorRequest(key_type=v_key_type, coordinator_keys=v_coordinator_keys)
+    return FindCoordinatorRequest('', v_key_type, v_coordinator_keys)
 
 def _e_FindCoordinatorResponse_Coordinator_0(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     pass
@@ -158,7 +158,7 @@ def _e_FindCoordinatorResponse_Coordinator_3(self: FindCoordinatorResponse_Coord
 
 def _e_FindCoordinatorResponse_Coordinator_4(self: FindCoordinatorResponse_Coordinator, w: Writer) -> None:
     w.cstring(self.key)
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
     w.buf += _S_ih.pack(self.port, self.error_code)
     w.cnstring(self.error_message)
@@ -178,30 +178,30 @@ def _d_FindCoordinatorResponse_Coordinator_4(r: Reader) -> FindCoordinatorRespon
     v_port, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return FindCoordinatorResponse_Coordinator(key=v_key, node_id=v_node_id, host=v_host, port=v_port, error_code=v_error_code, error_message=v_error_message)
+    return FindCoordinatorResponse_Coordinator(v_key, v_node_id, v_host, v_port, v_error_code, v_error_message)
 
 def _e_FindCoordinatorResponse_0(self: FindCoordinatorResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.node_id)
     w.string(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
 
 def _e_FindCoordinatorResponse_1(self: FindCoordinatorResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.nstring(self.error_message)
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.string(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
 
 def _e_FindCoordinatorResponse_3(self: FindCoordinatorResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.cnstring(self.error_message)
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.buf.append(0)
 
 def _e_FindCoordinatorResponse_4(self: FindCoordinatorResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_coordinators = self.coordinators
     w.carray_len(len(w_coordinators))
     for e_coordinators in w_coordinators:
@@ -212,7 +212,7 @@ def _d_FindCoordinatorResponse_0(r: Reader) -> FindCoordinatorResponse:
     v_error_code, v_node_id = r.fixed(_S_hi)
     v_host = r.string()
     v_port = r.int32()
-    return FindCoordinatorResponse(error_code=v_error_code, node_id=v_node_id, host=v_host, port=v_port)
+    return FindCoordinatorResponse(0, v_error_code, '', v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -220,26 +220,28 @@ def _d_FindCoordinatorResponse_1(r: Reader) -> FindCoordinatorResponse:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, node_id=v_node_id, host=v_host, port=v_port)
+    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.int32()
-    r.skip_tags()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, node_id=v_node_id, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_i)
+    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_4(r: Reader) -> FindCoordinatorResponse:
     v_throttle_time_ms = r.int32()
-    v_coordinators = [_d_FindCoordinatorResponse_Coordinator_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_coordinators = [_d_FindCoordinatorResponse_Coordinator_4(r)] if n == 1 else [_d_FindCoordinatorResponse_Coordinator_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return FindCoordinatorResponse(throttle_time_ms=v_throttle_time_ms, coordinators=v_coordinators)
+    return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators)
 
-_ENC_FindCoordinatorRequest = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_3, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4,)
-_DEC_FindCoordinatorRequest = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)
-_ENC_FindCoordinatorResponse = (_e_FindCoordinatorResponse_0, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_3, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4,)
-_DEC_FindCoordinatorResponse = (_d_FindCoordinatorResponse_0, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_3, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4,)
-_S_hi = Struct(">hi")
-_S_ih = Struct(">ih")
+_ENC_FindCoordinatorRequest: Final = (_e_FindCoordinatorRequest_0, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_1, _e_FindCoordinatorRequest_3, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4, _e_FindCoordinatorRequest_4,)
+_DEC_FindCoordinatorRequest: Final = (_d_FindCoordinatorRequest_0, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_1, _d_FindCoordinatorRequest_3, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4, _d_FindCoordinatorRequest_4,)
+_ENC_FindCoordinatorResponse: Final = (_e_FindCoordinatorResponse_0, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_1, _e_FindCoordinatorResponse_3, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4, _e_FindCoordinatorResponse_4,)
+_DEC_FindCoordinatorResponse: Final = (_d_FindCoordinatorResponse_0, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_1, _d_FindCoordinatorResponse_3, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4, _d_FindCoordinatorResponse_4,)
+_S_b: Final = Struct(">b")
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -91,16 +91,16 @@ def _e_GetTelemetrySubscriptionsRequest_0(self: GetTelemetrySubscriptionsRequest
 def _d_GetTelemetrySubscriptionsRequest_0(r: Reader) -> GetTelemetrySubscriptionsRequest:
     v_client_instance_id = r.uuid()
     r.skip_tags()
-    return GetTelemetrySubscriptionsRequest(client_instance_id=v_client_instance_id)
+    return GetTelemetrySubscriptionsRequest(v_client_instance_id)
 
 def _e_GetTelemetrySubscriptionsResponse_0(self: GetTelemetrySubscriptionsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.uuid(self.client_instance_id)
-    w.int32(self.subscription_id)
+    w.buf += _S_i.pack(self.subscription_id)
     w_accepted_compression_types = self.accepted_compression_types
     w.carray_len(len(w_accepted_compression_types))
     for e_accepted_compression_types in w_accepted_compression_types:
-        w.int8(e_accepted_compression_types)
+        w.buf += _S_b.pack(e_accepted_compression_types)
     w.buf += _S_iio.pack(self.push_interval_ms, self.telemetry_max_bytes, self.delta_temporality)
     w_requested_metrics = self.requested_metrics
     w.carray_len(len(w_requested_metrics))
@@ -112,15 +112,19 @@ def _d_GetTelemetrySubscriptionsResponse_0(r: Reader) -> GetTelemetrySubscriptio
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_client_instance_id = r.uuid()
     v_subscription_id = r.int32()
-    v_accepted_compression_types = [r.int8() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_accepted_compression_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality = r.fixed(_S_iio)
-    v_requested_metrics = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_requested_metrics = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return GetTelemetrySubscriptionsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, accepted_compression_types=v_accepted_compression_types, push_interval_ms=v_push_interval_ms, telemetry_max_bytes=v_telemetry_max_bytes, delta_temporality=v_delta_temporality, requested_metrics=v_requested_metrics)
+    return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics)
 
-_ENC_GetTelemetrySubscriptionsRequest = (_e_GetTelemetrySubscriptionsRequest_0,)
-_DEC_GetTelemetrySubscriptionsRequest = (_d_GetTelemetrySubscriptionsRequest_0,)
-_ENC_GetTelemetrySubscriptionsResponse = (_e_GetTelemetrySubscriptionsResponse_0,)
-_DEC_GetTelemetrySubscriptionsResponse = (_d_GetTelemetrySubscriptionsResponse_0,)
-_S_ih = Struct(">ih")
-_S_iio = Struct(">ii?")
+_ENC_GetTelemetrySubscriptionsRequest: Final = (_e_GetTelemetrySubscriptionsRequest_0,)
+_DEC_GetTelemetrySubscriptionsRequest: Final = (_d_GetTelemetrySubscriptionsRequest_0,)
+_ENC_GetTelemetrySubscriptionsResponse: Final = (_e_GetTelemetrySubscriptionsResponse_0,)
+_DEC_GetTelemetrySubscriptionsResponse: Final = (_d_GetTelemetrySubscriptionsResponse_0,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iio: Final = Struct(">ii?")

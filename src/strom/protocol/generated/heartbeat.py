@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -78,18 +78,18 @@ setattr(HeartbeatResponse, '__annotations__', {'throttle_time_ms': 'int', 'error
 
 def _e_HeartbeatRequest_0(self: HeartbeatRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
 
 def _e_HeartbeatRequest_3(self: HeartbeatRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
 
 def _e_HeartbeatRequest_4(self: HeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.buf.append(0)
@@ -98,14 +98,14 @@ def _d_HeartbeatRequest_0(r: Reader) -> HeartbeatRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id)
 
 def _d_HeartbeatRequest_3(r: Reader) -> HeartbeatRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id)
 
 def _d_HeartbeatRequest_4(r: Reader) -> HeartbeatRequest:
     v_group_id = r.cstring()
@@ -113,10 +113,10 @@ def _d_HeartbeatRequest_4(r: Reader) -> HeartbeatRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     r.skip_tags()
-    return HeartbeatRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id)
 
 def _e_HeartbeatResponse_0(self: HeartbeatResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_HeartbeatResponse_1(self: HeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -127,19 +127,20 @@ def _e_HeartbeatResponse_4(self: HeartbeatResponse, w: Writer) -> None:
 
 def _d_HeartbeatResponse_0(r: Reader) -> HeartbeatResponse:
     v_error_code = r.int16()
-    return HeartbeatResponse(error_code=v_error_code)
+    return HeartbeatResponse(0, v_error_code)
 
 def _d_HeartbeatResponse_1(r: Reader) -> HeartbeatResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return HeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_HeartbeatRequest = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
-_DEC_HeartbeatRequest = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
-_ENC_HeartbeatResponse = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
-_DEC_HeartbeatResponse = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
-_S_ih = Struct(">ih")
+_ENC_HeartbeatRequest: Final = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)
+_DEC_HeartbeatRequest: Final = (_d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_0, _d_HeartbeatRequest_3, _d_HeartbeatRequest_4,)
+_ENC_HeartbeatResponse: Final = (_e_HeartbeatResponse_0, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_1, _e_HeartbeatResponse_4,)
+_DEC_HeartbeatResponse: Final = (_d_HeartbeatResponse_0, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_1, _d_HeartbeatResponse_4,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

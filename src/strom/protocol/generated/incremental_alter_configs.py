@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -132,12 +132,12 @@ setattr(IncrementalAlterConfigsResponse, '__annotations__', {'throttle_time_ms':
 
 def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(self: IncrementalAlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.string(self.name)
-    w.int8(self.config_operation)
+    w.buf += _S_b.pack(self.config_operation)
     w.nstring(self.value)
 
 def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(self: IncrementalAlterConfigsRequest_AlterableConfig, w: Writer) -> None:
     w.cstring(self.name)
-    w.int8(self.config_operation)
+    w.buf += _S_b.pack(self.config_operation)
     w.cnstring(self.value)
     w.buf.append(0)
 
@@ -145,17 +145,17 @@ def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(r: Reader) -> Incrementa
     v_name = r.string()
     v_config_operation = r.int8()
     v_value = r.nstring()
-    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(v_name, v_config_operation, v_value)
 
 def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterableConfig:
     v_name = r.cstring()
     v_config_operation = r.int8()
     v_value = r.cnstring()
     r.skip_tags()
-    return IncrementalAlterConfigsRequest_AlterableConfig(name=v_name, config_operation=v_config_operation, value=v_value)
+    return IncrementalAlterConfigsRequest_AlterableConfig(v_name, v_config_operation, v_value)
 
 def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
     w_configs = self.configs
     w.array_len(len(w_configs))
@@ -163,7 +163,7 @@ def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(self: IncrementalAl
         _e_IncrementalAlterConfigsRequest_AlterableConfig_0(e_configs, w)
 
 def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(self: IncrementalAlterConfigsRequest_AlterConfigsResource, w: Writer) -> None:
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w_configs = self.configs
     w.carray_len(len(w_configs))
@@ -174,52 +174,55 @@ def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(self: IncrementalAl
 def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(r.array_len())]
-    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    n = r.array_len()
+    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterableConfig_0(r) for _ in range(n)] if n else []
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r: Reader) -> IncrementalAlterConfigsRequest_AlterConfigsResource:
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
-    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_configs = [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterableConfig_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return IncrementalAlterConfigsRequest_AlterConfigsResource(resource_type=v_resource_type, resource_name=v_resource_name, configs=v_configs)
+    return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs)
 
 def _e_IncrementalAlterConfigsRequest_0(self: IncrementalAlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.array_len(len(w_resources))
     for e_resources in w_resources:
         _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
 
 def _e_IncrementalAlterConfigsRequest_1(self: IncrementalAlterConfigsRequest, w: Writer) -> None:
     w_resources = self.resources
     w.carray_len(len(w_resources))
     for e_resources in w_resources:
         _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(e_resources, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_IncrementalAlterConfigsRequest_0(r: Reader) -> IncrementalAlterConfigsRequest:
-    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(r) for _ in range(n)] if n else []
     v_validate_only = r.bool()
-    return IncrementalAlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _d_IncrementalAlterConfigsRequest_1(r: Reader) -> IncrementalAlterConfigsRequest:
-    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
-    return IncrementalAlterConfigsRequest(resources=v_resources, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
+    return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.string(self.resource_name)
 
 def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
-    w.int8(self.resource_type)
+    w.buf += _S_b.pack(self.resource_type)
     w.cstring(self.resource_name)
     w.buf.append(0)
 
@@ -228,7 +231,7 @@ def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r: Reader)
     v_error_message = r.nstring()
     v_resource_type = r.int8()
     v_resource_name = r.string()
-    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader) -> IncrementalAlterConfigsResponse_AlterConfigsResourceResponse:
     v_error_code = r.int16()
@@ -236,17 +239,17 @@ def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r: Reader)
     v_resource_type = r.int8()
     v_resource_name = r.cstring()
     r.skip_tags()
-    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(error_code=v_error_code, error_message=v_error_message, resource_type=v_resource_type, resource_name=v_resource_name)
+    return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name)
 
 def _e_IncrementalAlterConfigsResponse_0(self: IncrementalAlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(e_responses, w)
 
 def _e_IncrementalAlterConfigsResponse_1(self: IncrementalAlterConfigsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
@@ -255,16 +258,22 @@ def _e_IncrementalAlterConfigsResponse_1(self: IncrementalAlterConfigsResponse, 
 
 def _d_IncrementalAlterConfigsResponse_0(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(r.array_len())]
-    return IncrementalAlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r)] if n == 1 else [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(r) for _ in range(n)] if n else []
+    return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
 def _d_IncrementalAlterConfigsResponse_1(r: Reader) -> IncrementalAlterConfigsResponse:
     v_throttle_time_ms = r.int32()
-    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r)] if n == 1 else [_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return IncrementalAlterConfigsResponse(throttle_time_ms=v_throttle_time_ms, responses=v_responses)
+    return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses)
 
-_ENC_IncrementalAlterConfigsRequest = (_e_IncrementalAlterConfigsRequest_0, _e_IncrementalAlterConfigsRequest_1,)
-_DEC_IncrementalAlterConfigsRequest = (_d_IncrementalAlterConfigsRequest_0, _d_IncrementalAlterConfigsRequest_1,)
-_ENC_IncrementalAlterConfigsResponse = (_e_IncrementalAlterConfigsResponse_0, _e_IncrementalAlterConfigsResponse_1,)
-_DEC_IncrementalAlterConfigsResponse = (_d_IncrementalAlterConfigsResponse_0, _d_IncrementalAlterConfigsResponse_1,)
+_ENC_IncrementalAlterConfigsRequest: Final = (_e_IncrementalAlterConfigsRequest_0, _e_IncrementalAlterConfigsRequest_1,)
+_DEC_IncrementalAlterConfigsRequest: Final = (_d_IncrementalAlterConfigsRequest_0, _d_IncrementalAlterConfigsRequest_1,)
+_ENC_IncrementalAlterConfigsResponse: Final = (_e_IncrementalAlterConfigsResponse_0, _e_IncrementalAlterConfigsResponse_1,)
+_DEC_IncrementalAlterConfigsResponse: Final = (_d_IncrementalAlterConfigsResponse_0, _d_IncrementalAlterConfigsResponse_1,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -82,11 +82,11 @@ setattr(InitProducerIdResponse, '__annotations__', {'throttle_time_ms': 'int', '
 
 def _e_InitProducerIdRequest_0(self: InitProducerIdRequest, w: Writer) -> None:
     w.nstring(self.transactional_id)
-    w.int32(self.transaction_timeout_ms)
+    w.buf += _S_i.pack(self.transaction_timeout_ms)
 
 def _e_InitProducerIdRequest_2(self: InitProducerIdRequest, w: Writer) -> None:
     w.cnstring(self.transactional_id)
-    w.int32(self.transaction_timeout_ms)
+    w.buf += _S_i.pack(self.transaction_timeout_ms)
     w.buf.append(0)
 
 def _e_InitProducerIdRequest_3(self: InitProducerIdRequest, w: Writer) -> None:
@@ -97,19 +97,17 @@ def _e_InitProducerIdRequest_3(self: InitProducerIdRequest, w: Writer) -> None:
 def _d_InitProducerIdRequest_0(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.nstring()
     v_transaction_timeout_ms = r.int32()
-    return InitProducerIdRequest(transactional_id=v_transactional_id, transaction_timeout_ms=v_transaction_timeout_ms)
+    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms)
 
 def _d_InitProducerIdRequest_2(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms = r.int32()
-    r.skip_tags()
-    return InitProducerIdRequest(transactional_id=v_transactional_id, transaction_timeout_ms=v_transaction_timeout_ms)
+    v_transaction_timeout_ms, = r.fixed_tags(_S_i)
+    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms)
 
 def _d_InitProducerIdRequest_3(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed(_S_iqh)
-    r.skip_tags()
-    return InitProducerIdRequest(transactional_id=v_transactional_id, transaction_timeout_ms=v_transaction_timeout_ms, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
+    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed_tags(_S_iqh)
+    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch)
 
 def _e_InitProducerIdResponse_0(self: InitProducerIdResponse, w: Writer) -> None:
     w.buf += _S_ihqh.pack(self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch)
@@ -120,16 +118,16 @@ def _e_InitProducerIdResponse_2(self: InitProducerIdResponse, w: Writer) -> None
 
 def _d_InitProducerIdResponse_0(r: Reader) -> InitProducerIdResponse:
     v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
-    return InitProducerIdResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
+    return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 def _d_InitProducerIdResponse_2(r: Reader) -> InitProducerIdResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed(_S_ihqh)
-    r.skip_tags()
-    return InitProducerIdResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, producer_id=v_producer_id, producer_epoch=v_producer_epoch)
+    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
+    return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
-_ENC_InitProducerIdRequest = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)
-_DEC_InitProducerIdRequest = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
-_ENC_InitProducerIdResponse = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
-_DEC_InitProducerIdResponse = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
-_S_ihqh = Struct(">ihqh")
-_S_iqh = Struct(">iqh")
+_ENC_InitProducerIdRequest: Final = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)
+_DEC_InitProducerIdRequest: Final = (_d_InitProducerIdRequest_0, _d_InitProducerIdRequest_0, _d_InitProducerIdRequest_2, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3, _d_InitProducerIdRequest_3,)
+_ENC_InitProducerIdResponse: Final = (_e_InitProducerIdResponse_0, _e_InitProducerIdResponse_0, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2, _e_InitProducerIdResponse_2,)
+_DEC_InitProducerIdResponse: Final = (_d_InitProducerIdResponse_0, _d_InitProducerIdResponse_0, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2, _d_InitProducerIdResponse_2,)
+_S_i: Final = Struct(">i")
+_S_ihqh: Final = Struct(">ihqh")
+_S_iqh: Final = Struct(">iqh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -145,9 +145,8 @@ def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGro
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest_PartitionData:
-    v_partition, v_state_epoch, v_start_offset = r.fixed(_S_iiq)
-    r.skip_tags()
-    return InitializeShareGroupStateRequest_PartitionData(partition=v_partition, state_epoch=v_state_epoch, start_offset=v_start_offset)
+    v_partition, v_state_epoch, v_start_offset = r.fixed_tags(_S_iiq)
+    return InitializeShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_start_offset)
 
 def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeShareGroupStateRequest_InitializeStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -159,9 +158,10 @@ def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeSh
 
 def _d_InitializeShareGroupStateRequest_InitializeStateData_0(r: Reader) -> InitializeShareGroupStateRequest_InitializeStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_InitializeShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_InitializeShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return InitializeShareGroupStateRequest_InitializeStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions)
 
 def _e_InitializeShareGroupStateRequest_0(self: InitializeShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -173,9 +173,10 @@ def _e_InitializeShareGroupStateRequest_0(self: InitializeShareGroupStateRequest
 
 def _d_InitializeShareGroupStateRequest_0(r: Reader) -> InitializeShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r)] if n == 1 else [_d_InitializeShareGroupStateRequest_InitializeStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return InitializeShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return InitializeShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_InitializeShareGroupStateResponse_PartitionResult_0(self: InitializeShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -186,7 +187,7 @@ def _d_InitializeShareGroupStateResponse_PartitionResult_0(r: Reader) -> Initial
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return InitializeShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return InitializeShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message)
 
 def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: InitializeShareGroupStateResponse_InitializeStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -198,9 +199,10 @@ def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(self: Initializ
 
 def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(r: Reader) -> InitializeShareGroupStateResponse_InitializeStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_InitializeShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_InitializeShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return InitializeShareGroupStateResponse_InitializeStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions)
 
 def _e_InitializeShareGroupStateResponse_0(self: InitializeShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -210,13 +212,14 @@ def _e_InitializeShareGroupStateResponse_0(self: InitializeShareGroupStateRespon
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateResponse_0(r: Reader) -> InitializeShareGroupStateResponse:
-    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r)] if n == 1 else [_d_InitializeShareGroupStateResponse_InitializeStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return InitializeShareGroupStateResponse(results=v_results)
+    return InitializeShareGroupStateResponse(v_results)
 
-_ENC_InitializeShareGroupStateRequest = (_e_InitializeShareGroupStateRequest_0,)
-_DEC_InitializeShareGroupStateRequest = (_d_InitializeShareGroupStateRequest_0,)
-_ENC_InitializeShareGroupStateResponse = (_e_InitializeShareGroupStateResponse_0,)
-_DEC_InitializeShareGroupStateResponse = (_d_InitializeShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_iiq = Struct(">iiq")
+_ENC_InitializeShareGroupStateRequest: Final = (_e_InitializeShareGroupStateRequest_0,)
+_DEC_InitializeShareGroupStateRequest: Final = (_d_InitializeShareGroupStateRequest_0,)
+_ENC_InitializeShareGroupStateResponse: Final = (_e_InitializeShareGroupStateResponse_0,)
+_DEC_InitializeShareGroupStateResponse: Final = (_d_InitializeShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iiq: Final = Struct(">iiq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -146,17 +146,17 @@ def _e_JoinGroupRequest_JoinGroupRequestProtocol_6(self: JoinGroupRequest_JoinGr
 def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata)
 
 def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(r: Reader) -> JoinGroupRequest_JoinGroupRequestProtocol:
     v_name = r.cstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupRequest_JoinGroupRequestProtocol(name=v_name, metadata=v_metadata)
+    return JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata)
 
 def _e_JoinGroupRequest_0(self: JoinGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.session_timeout_ms)
+    w.buf += _S_i.pack(self.session_timeout_ms)
     w.string(self.member_id)
     w.string(self.protocol_type)
     w_protocols = self.protocols
@@ -215,16 +215,18 @@ def _d_JoinGroupRequest_0(r: Reader) -> JoinGroupRequest:
     v_session_timeout_ms = r.int32()
     v_member_id = r.string()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, member_id=v_member_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, -1, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_1(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
     v_session_timeout_ms, v_rebalance_timeout_ms = r.fixed(_S_ii)
     v_member_id = r.string()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, None, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_group_id = r.string()
@@ -232,8 +234,9 @@ def _d_JoinGroupRequest_5(r: Reader) -> JoinGroupRequest:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_protocol_type = r.string()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(r.array_len())]
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    n = r.array_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_0(r) for _ in range(n)] if n else []
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
@@ -241,9 +244,10 @@ def _d_JoinGroupRequest_6(r: Reader) -> JoinGroupRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols)
 
 def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_group_id = r.cstring()
@@ -251,10 +255,11 @@ def _d_JoinGroupRequest_8(r: Reader) -> JoinGroupRequest:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cstring()
-    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_protocols = [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r)] if n == 1 else [_d_JoinGroupRequest_JoinGroupRequestProtocol_6(r) for _ in range(n)] if n else []
     v_reason = r.cnstring()
     r.skip_tags()
-    return JoinGroupRequest(group_id=v_group_id, session_timeout_ms=v_session_timeout_ms, rebalance_timeout_ms=v_rebalance_timeout_ms, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocols=v_protocols, reason=v_reason)
+    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason)
 
 def _e_JoinGroupResponse_JoinGroupResponseMember_0(self: JoinGroupResponse_JoinGroupResponseMember, w: Writer) -> None:
     w.string(self.member_id)
@@ -274,20 +279,20 @@ def _e_JoinGroupResponse_JoinGroupResponseMember_6(self: JoinGroupResponse_JoinG
 def _d_JoinGroupResponse_JoinGroupResponseMember_0(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_metadata = r.bytes_()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, None, v_metadata)
 
 def _d_JoinGroupResponse_JoinGroupResponseMember_5(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_metadata = r.bytes_()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata)
 
 def _d_JoinGroupResponse_JoinGroupResponseMember_6(r: Reader) -> JoinGroupResponse_JoinGroupResponseMember:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_metadata = r.cbytes()
     r.skip_tags()
-    return JoinGroupResponse_JoinGroupResponseMember(member_id=v_member_id, group_instance_id=v_group_instance_id, metadata=v_metadata)
+    return JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata)
 
 def _e_JoinGroupResponse_0(self: JoinGroupResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.generation_id)
@@ -347,7 +352,7 @@ def _e_JoinGroupResponse_9(self: JoinGroupResponse, w: Writer) -> None:
     w.cnstring(self.protocol_type)
     w.cnstring(self.protocol_name)
     w.cstring(self.leader)
-    w.bool(self.skip_assignment)
+    w.buf += _S_o.pack(self.skip_assignment)
     w.cstring(self.member_id)
     w_members = self.members
     w.carray_len(len(w_members))
@@ -360,33 +365,37 @@ def _d_JoinGroupResponse_0(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
+    return JoinGroupResponse(0, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_2(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_0(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_0(r) for _ in range(n)] if n else []
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_5(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.string()
     v_leader = r.string()
     v_member_id = r.string()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(r.array_len())]
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    n = r.array_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_5(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_5(r) for _ in range(n)] if n else []
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_6(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
     v_protocol_name = r.cstring()
     v_leader = r.cstring()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -394,9 +403,10 @@ def _d_JoinGroupResponse_7(r: Reader) -> JoinGroupResponse:
     v_protocol_name = r.cnstring()
     v_leader = r.cstring()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, leader=v_leader, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members)
 
 def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_throttle_time_ms, v_error_code, v_generation_id = r.fixed(_S_ihi)
@@ -405,14 +415,17 @@ def _d_JoinGroupResponse_9(r: Reader) -> JoinGroupResponse:
     v_leader = r.cstring()
     v_skip_assignment = r.bool()
     v_member_id = r.cstring()
-    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_JoinGroupResponse_JoinGroupResponseMember_6(r)] if n == 1 else [_d_JoinGroupResponse_JoinGroupResponseMember_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return JoinGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, generation_id=v_generation_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, leader=v_leader, skip_assignment=v_skip_assignment, member_id=v_member_id, members=v_members)
+    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members)
 
-_ENC_JoinGroupRequest = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_5, _e_JoinGroupRequest_6, _e_JoinGroupRequest_6, _e_JoinGroupRequest_8, _e_JoinGroupRequest_8,)
-_DEC_JoinGroupRequest = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)
-_ENC_JoinGroupResponse = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
-_DEC_JoinGroupResponse = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
-_S_hi = Struct(">hi")
-_S_ihi = Struct(">ihi")
-_S_ii = Struct(">ii")
+_ENC_JoinGroupRequest: Final = (_e_JoinGroupRequest_0, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_1, _e_JoinGroupRequest_5, _e_JoinGroupRequest_6, _e_JoinGroupRequest_6, _e_JoinGroupRequest_8, _e_JoinGroupRequest_8,)
+_DEC_JoinGroupRequest: Final = (_d_JoinGroupRequest_0, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_1, _d_JoinGroupRequest_5, _d_JoinGroupRequest_6, _d_JoinGroupRequest_6, _d_JoinGroupRequest_8, _d_JoinGroupRequest_8,)
+_ENC_JoinGroupResponse: Final = (_e_JoinGroupResponse_0, _e_JoinGroupResponse_0, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_2, _e_JoinGroupResponse_5, _e_JoinGroupResponse_6, _e_JoinGroupResponse_7, _e_JoinGroupResponse_7, _e_JoinGroupResponse_9,)
+_DEC_JoinGroupResponse: Final = (_d_JoinGroupResponse_0, _d_JoinGroupResponse_0, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_2, _d_JoinGroupResponse_5, _d_JoinGroupResponse_6, _d_JoinGroupResponse_7, _d_JoinGroupResponse_7, _d_JoinGroupResponse_9,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ihi: Final = Struct(">ihi")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -47,10 +47,9 @@ def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_KRaftVersionRecord_0(r: Reader) -> KRaftVersionRecord:
-    v_version, v_k_raft_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return KRaftVersionRecord(version=v_version, k_raft_version=v_k_raft_version)
+    v_version, v_k_raft_version = r.fixed_tags(_S_hh)
+    return KRaftVersionRecord(v_version, v_k_raft_version)
 
-_ENC_KRaftVersionRecord = (_e_KRaftVersionRecord_0,)
-_DEC_KRaftVersionRecord = (_d_KRaftVersionRecord_0,)
-_S_hh = Struct(">hh")
+_ENC_KRaftVersionRecord: Final = (_e_KRaftVersionRecord_0,)
+_DEC_KRaftVersionRecord: Final = (_d_KRaftVersionRecord_0,)
+_S_hh: Final = Struct(">hh")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -200,12 +200,12 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(self: LeaderAndIsrReques
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
@@ -213,68 +213,68 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(self: LeaderAndIsrReques
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.array_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.array_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_removing_replicas)
+    w.buf += _S_o.pack(self.is_new)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.carray_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
-    w.bool(self.is_new)
+        w.buf += _S_i.pack(e_removing_replicas)
+    w.buf += _S_o.pack(self.is_new)
     w.buf.append(0)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrRequest_LeaderAndIsrPartitionState, w: Writer) -> None:
@@ -282,79 +282,95 @@ def _e_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(self: LeaderAndIsrReques
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.partition_epoch)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.partition_epoch)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.carray_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
+        w.buf += _S_i.pack(e_removing_replicas)
     w.buf += _S_ob.pack(self.is_new, self.leader_recovery_state)
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas)
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, DEFAULT, DEFAULT, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.array_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_is_new = r.bool()
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_is_new = r.bool()
-    r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new)
+    n = r.carray_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_is_new, = r.fixed_tags(_S_o)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_partition_epoch = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_is_new, v_leader_recovery_state = r.fixed(_S_ob)
-    r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, partition_epoch=v_partition_epoch, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas, is_new=v_is_new, leader_recovery_state=v_leader_recovery_state)
+    n = r.carray_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    v_is_new, v_leader_recovery_state = r.fixed_tags(_S_ob)
+    return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
     pass
@@ -404,57 +420,61 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(r: Reader) -> LeaderAndIsrRe
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    n = r.array_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_2(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    n = r.array_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_3(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.string(self.host_name)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(self: LeaderAndIsrRequest_LeaderAndIsrLiveLeader, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.cstring(self.host_name)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.buf.append(0)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.string()
     v_port = r.int32()
-    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
+    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.cstring()
-    v_port = r.int32()
-    r.skip_tags()
-    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(broker_id=v_broker_id, host_name=v_host_name, port=v_port)
+    v_port, = r.fixed_tags(_S_i)
+    return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port)
 
 def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
@@ -550,55 +570,71 @@ def _e_LeaderAndIsrRequest_7(self: LeaderAndIsrRequest, w: Writer) -> None:
 
 def _d_LeaderAndIsrRequest_0(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_leaders=v_live_leaders)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_1(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_leaders=v_live_leaders)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_1(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, DEFAULT, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_2(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    n = r.array_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_2(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_3(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(r.array_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(r.array_len())]
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    n = r.array_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_3(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r) for _ in range(n)] if n else []
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_4(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_4(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_5(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_5(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_6(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_iiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _d_LeaderAndIsrRequest_7(r: Reader) -> LeaderAndIsrRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type = r.fixed(_S_ioiqb)
-    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_leaders = [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r)] if n == 1 else [_d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, type=v_type, topic_states=v_topic_states, live_leaders=v_live_leaders)
+    return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, DEFAULT, v_topic_states, v_live_leaders)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(self: LeaderAndIsrResponse_LeaderAndIsrPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
@@ -616,18 +652,16 @@ def _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(self: LeaderAndIsrRespo
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.string()
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return LeaderAndIsrResponse_LeaderAndIsrPartitionError(partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return LeaderAndIsrResponse_LeaderAndIsrPartitionError('', v_partition_index, v_error_code)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:
     pass
@@ -652,19 +686,20 @@ def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_4(r: Reader) -> LeaderAndIsrR
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrTopicError:
     v_topic_id = r.uuid()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrResponse_LeaderAndIsrTopicError(topic_id=v_topic_id, partition_errors=v_partition_errors)
+    return LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors)
 
 def _e_LeaderAndIsrResponse_0(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.array_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
         _e_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(e_partition_errors, w)
 
 def _e_LeaderAndIsrResponse_4(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.carray_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
@@ -672,7 +707,7 @@ def _e_LeaderAndIsrResponse_4(self: LeaderAndIsrResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_LeaderAndIsrResponse_5(self: LeaderAndIsrResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -681,29 +716,35 @@ def _e_LeaderAndIsrResponse_5(self: LeaderAndIsrResponse, w: Writer) -> None:
 
 def _d_LeaderAndIsrResponse_0(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(r.array_len())]
-    return LeaderAndIsrResponse(error_code=v_error_code, partition_errors=v_partition_errors)
+    n = r.array_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r) for _ in range(n)] if n else []
+    return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_4(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrResponse(error_code=v_error_code, partition_errors=v_partition_errors)
+    return LeaderAndIsrResponse(v_error_code, v_partition_errors)
 
 def _d_LeaderAndIsrResponse_5(r: Reader) -> LeaderAndIsrResponse:
     v_error_code = r.int16()
-    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r)] if n == 1 else [_d_LeaderAndIsrResponse_LeaderAndIsrTopicError_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderAndIsrResponse(error_code=v_error_code, topics=v_topics)
+    return LeaderAndIsrResponse(v_error_code, DEFAULT, v_topics)
 
-_ENC_LeaderAndIsrRequest = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, _e_LeaderAndIsrRequest_2, _e_LeaderAndIsrRequest_3, _e_LeaderAndIsrRequest_4, _e_LeaderAndIsrRequest_5, _e_LeaderAndIsrRequest_6, _e_LeaderAndIsrRequest_7,)
-_DEC_LeaderAndIsrRequest = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
-_ENC_LeaderAndIsrResponse = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
-_DEC_LeaderAndIsrResponse = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_iiq = Struct(">iiq")
-_S_iiqb = Struct(">iiqb")
-_S_ioiqb = Struct(">i?iqb")
-_S_ob = Struct(">?b")
+_ENC_LeaderAndIsrRequest: Final = (_e_LeaderAndIsrRequest_0, _e_LeaderAndIsrRequest_1, _e_LeaderAndIsrRequest_2, _e_LeaderAndIsrRequest_3, _e_LeaderAndIsrRequest_4, _e_LeaderAndIsrRequest_5, _e_LeaderAndIsrRequest_6, _e_LeaderAndIsrRequest_7,)
+_DEC_LeaderAndIsrRequest: Final = (_d_LeaderAndIsrRequest_0, _d_LeaderAndIsrRequest_1, _d_LeaderAndIsrRequest_2, _d_LeaderAndIsrRequest_3, _d_LeaderAndIsrRequest_4, _d_LeaderAndIsrRequest_5, _d_LeaderAndIsrRequest_6, _d_LeaderAndIsrRequest_7,)
+_ENC_LeaderAndIsrResponse: Final = (_e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_0, _e_LeaderAndIsrResponse_4, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5, _e_LeaderAndIsrResponse_5,)
+_DEC_LeaderAndIsrResponse: Final = (_d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_0, _d_LeaderAndIsrResponse_4, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5, _d_LeaderAndIsrResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiq: Final = Struct(">iiq")
+_S_iiqb: Final = Struct(">iiqb")
+_S_ioiqb: Final = Struct(">i?iqb")
+_S_o: Final = Struct(">?")
+_S_ob: Final = Struct(">?b")

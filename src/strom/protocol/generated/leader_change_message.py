@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -64,24 +64,23 @@ setattr(LeaderChangeMessage, '__annotations__', {'version': 'int', 'leader_id': 
 
 
 def _e_LeaderChangeMessage_Voter_0(self: LeaderChangeMessage_Voter, w: Writer) -> None:
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.buf.append(0)
 
 def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage_Voter, w: Writer) -> None:
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.uuid(self.voter_directory_id)
     w.buf.append(0)
 
 def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage_Voter:
-    v_voter_id = r.int32()
-    r.skip_tags()
-    return LeaderChangeMessage_Voter(voter_id=v_voter_id)
+    v_voter_id, = r.fixed_tags(_S_i)
+    return LeaderChangeMessage_Voter(v_voter_id)
 
 def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     r.skip_tags()
-    return LeaderChangeMessage_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
+    return LeaderChangeMessage_Voter(v_voter_id, v_voter_directory_id)
 
 def _e_LeaderChangeMessage_0(self: LeaderChangeMessage, w: Writer) -> None:
     w.buf += _S_hi.pack(self.version, self.leader_id)
@@ -109,18 +108,23 @@ def _e_LeaderChangeMessage_1(self: LeaderChangeMessage, w: Writer) -> None:
 
 def _d_LeaderChangeMessage_0(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
-    v_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_voters = [_d_LeaderChangeMessage_Voter_0(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_0(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderChangeMessage(version=v_version, leader_id=v_leader_id, voters=v_voters, granting_voters=v_granting_voters)
+    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
 def _d_LeaderChangeMessage_1(r: Reader) -> LeaderChangeMessage:
     v_version, v_leader_id = r.fixed(_S_hi)
-    v_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
-    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_voters = [_d_LeaderChangeMessage_Voter_1(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_granting_voters = [_d_LeaderChangeMessage_Voter_1(r)] if n == 1 else [_d_LeaderChangeMessage_Voter_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaderChangeMessage(version=v_version, leader_id=v_leader_id, voters=v_voters, granting_voters=v_granting_voters)
+    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters)
 
-_ENC_LeaderChangeMessage = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
-_DEC_LeaderChangeMessage = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
-_S_hi = Struct(">hi")
+_ENC_LeaderChangeMessage: Final = (_e_LeaderChangeMessage_0, _e_LeaderChangeMessage_1,)
+_DEC_LeaderChangeMessage: Final = (_d_LeaderChangeMessage_0, _d_LeaderChangeMessage_1,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")

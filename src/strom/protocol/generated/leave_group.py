@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -138,20 +138,20 @@ def _d_LeaveGroupRequest_MemberIdentity_0(r: Reader) -> LeaveGroupRequest_Member
 def _d_LeaveGroupRequest_MemberIdentity_3(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id)
 
 def _d_LeaveGroupRequest_MemberIdentity_4(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id)
 
 def _d_LeaveGroupRequest_MemberIdentity_5(r: Reader) -> LeaveGroupRequest_MemberIdentity:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
     v_reason = r.cnstring()
     r.skip_tags()
-    return LeaveGroupRequest_MemberIdentity(member_id=v_member_id, group_instance_id=v_group_instance_id, reason=v_reason)
+    return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, v_reason)
 
 def _e_LeaveGroupRequest_0(self: LeaveGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -183,24 +183,27 @@ def _e_LeaveGroupRequest_5(self: LeaveGroupRequest, w: Writer) -> None:
 def _d_LeaveGroupRequest_0(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
     v_member_id = r.string()
-    return LeaveGroupRequest(group_id=v_group_id, member_id=v_member_id)
+    return LeaveGroupRequest(v_group_id, v_member_id)
 
 def _d_LeaveGroupRequest_3(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.string()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(r.array_len())]
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    n = r.array_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_3(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_3(r) for _ in range(n)] if n else []
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_4(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_4(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _d_LeaveGroupRequest_5(r: Reader) -> LeaveGroupRequest:
     v_group_id = r.cstring()
-    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupRequest_MemberIdentity_5(r)] if n == 1 else [_d_LeaveGroupRequest_MemberIdentity_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaveGroupRequest(group_id=v_group_id, members=v_members)
+    return LeaveGroupRequest(v_group_id, '', v_members)
 
 def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     pass
@@ -208,12 +211,12 @@ def _e_LeaveGroupResponse_MemberResponse_0(self: LeaveGroupResponse_MemberRespon
 def _e_LeaveGroupResponse_MemberResponse_3(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_LeaveGroupResponse_MemberResponse_4(self: LeaveGroupResponse_MemberResponse, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_LeaveGroupResponse_MemberResponse_0(r: Reader) -> LeaveGroupResponse_MemberResponse:
@@ -223,17 +226,16 @@ def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse_Memb
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
     v_error_code = r.int16()
-    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return LeaveGroupResponse_MemberResponse(member_id=v_member_id, group_instance_id=v_group_instance_id, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_LeaveGroupResponse_1(self: LeaveGroupResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -255,25 +257,28 @@ def _e_LeaveGroupResponse_4(self: LeaveGroupResponse, w: Writer) -> None:
 
 def _d_LeaveGroupResponse_0(r: Reader) -> LeaveGroupResponse:
     v_error_code = r.int16()
-    return LeaveGroupResponse(error_code=v_error_code)
+    return LeaveGroupResponse(0, v_error_code)
 
 def _d_LeaveGroupResponse_1(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code)
 
 def _d_LeaveGroupResponse_3(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(r.array_len())]
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
+    n = r.array_len()
+    v_members = [_d_LeaveGroupResponse_MemberResponse_3(r)] if n == 1 else [_d_LeaveGroupResponse_MemberResponse_3(r) for _ in range(n)] if n else []
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
 def _d_LeaveGroupResponse_4(r: Reader) -> LeaveGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_members = [_d_LeaveGroupResponse_MemberResponse_4(r)] if n == 1 else [_d_LeaveGroupResponse_MemberResponse_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return LeaveGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, members=v_members)
+    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members)
 
-_ENC_LeaveGroupRequest = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_3, _e_LeaveGroupRequest_4, _e_LeaveGroupRequest_5,)
-_DEC_LeaveGroupRequest = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
-_ENC_LeaveGroupResponse = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
-_DEC_LeaveGroupResponse = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
-_S_ih = Struct(">ih")
+_ENC_LeaveGroupRequest: Final = (_e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_0, _e_LeaveGroupRequest_3, _e_LeaveGroupRequest_4, _e_LeaveGroupRequest_5,)
+_DEC_LeaveGroupRequest: Final = (_d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_0, _d_LeaveGroupRequest_3, _d_LeaveGroupRequest_4, _d_LeaveGroupRequest_5,)
+_ENC_LeaveGroupResponse: Final = (_e_LeaveGroupResponse_0, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_1, _e_LeaveGroupResponse_3, _e_LeaveGroupResponse_4, _e_LeaveGroupResponse_4,)
+_DEC_LeaveGroupResponse: Final = (_d_LeaveGroupResponse_0, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_1, _d_LeaveGroupResponse_3, _d_LeaveGroupResponse_4, _d_LeaveGroupResponse_4,)
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -97,7 +97,7 @@ def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(self: ListClie
 def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r: Reader) -> ListClientMetricsResourcesResponse_ClientMetricsResource:
     v_name = r.cstring()
     r.skip_tags()
-    return ListClientMetricsResourcesResponse_ClientMetricsResource(name=v_name)
+    return ListClientMetricsResourcesResponse_ClientMetricsResource(v_name)
 
 def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -109,12 +109,13 @@ def _e_ListClientMetricsResourcesResponse_0(self: ListClientMetricsResourcesResp
 
 def _d_ListClientMetricsResourcesResponse_0(r: Reader) -> ListClientMetricsResourcesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_client_metrics_resources = [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r)] if n == 1 else [_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListClientMetricsResourcesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, client_metrics_resources=v_client_metrics_resources)
+    return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources)
 
-_ENC_ListClientMetricsResourcesRequest = (_e_ListClientMetricsResourcesRequest_0,)
-_DEC_ListClientMetricsResourcesRequest = (_d_ListClientMetricsResourcesRequest_0,)
-_ENC_ListClientMetricsResourcesResponse = (_e_ListClientMetricsResourcesResponse_0,)
-_DEC_ListClientMetricsResourcesResponse = (_d_ListClientMetricsResourcesResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_ListClientMetricsResourcesRequest: Final = (_e_ListClientMetricsResourcesRequest_0,)
+_DEC_ListClientMetricsResourcesRequest: Final = (_d_ListClientMetricsResourcesRequest_0,)
+_ENC_ListClientMetricsResourcesResponse: Final = (_e_ListClientMetricsResourcesResponse_0,)
+_DEC_ListClientMetricsResourcesResponse: Final = (_d_ListClientMetricsResourcesResponse_0,)
+_S_ih: Final = Struct(">ih")

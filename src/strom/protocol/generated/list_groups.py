@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -127,15 +127,18 @@ def _d_ListGroupsRequest_3(r: Reader) -> ListGroupsRequest:
     return ListGroupsRequest()
 
 def _d_ListGroupsRequest_4(r: Reader) -> ListGroupsRequest:
-    v_states_filter = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_states_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return ListGroupsRequest(states_filter=v_states_filter)
+    return ListGroupsRequest(v_states_filter)
 
 def _d_ListGroupsRequest_5(r: Reader) -> ListGroupsRequest:
-    v_states_filter = [r.cstring() for _ in range(r.carray_len())]
-    v_types_filter = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_states_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_types_filter = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return ListGroupsRequest(states_filter=v_states_filter, types_filter=v_types_filter)
+    return ListGroupsRequest(v_states_filter, v_types_filter)
 
 def _e_ListGroupsResponse_ListedGroup_0(self: ListGroupsResponse_ListedGroup, w: Writer) -> None:
     w.string(self.group_id)
@@ -162,20 +165,20 @@ def _e_ListGroupsResponse_ListedGroup_5(self: ListGroupsResponse_ListedGroup, w:
 def _d_ListGroupsResponse_ListedGroup_0(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.string()
     v_protocol_type = r.string()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type)
 
 def _d_ListGroupsResponse_ListedGroup_3(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type)
 
 def _d_ListGroupsResponse_ListedGroup_4(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
     v_protocol_type = r.cstring()
     v_group_state = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state)
 
 def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedGroup:
     v_group_id = r.cstring()
@@ -183,10 +186,10 @@ def _d_ListGroupsResponse_ListedGroup_5(r: Reader) -> ListGroupsResponse_ListedG
     v_group_state = r.cstring()
     v_group_type = r.cstring()
     r.skip_tags()
-    return ListGroupsResponse_ListedGroup(group_id=v_group_id, protocol_type=v_protocol_type, group_state=v_group_state, group_type=v_group_type)
+    return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type)
 
 def _e_ListGroupsResponse_0(self: ListGroupsResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_groups = self.groups
     w.array_len(len(w_groups))
     for e_groups in w_groups:
@@ -225,34 +228,40 @@ def _e_ListGroupsResponse_5(self: ListGroupsResponse, w: Writer) -> None:
 
 def _d_ListGroupsResponse_0(r: Reader) -> ListGroupsResponse:
     v_error_code = r.int16()
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
-    return ListGroupsResponse(error_code=v_error_code, groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
+    return ListGroupsResponse(0, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_1(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(r.array_len())]
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    n = r.array_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_0(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_0(r) for _ in range(n)] if n else []
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_3(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_3(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_4(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_4(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
 def _d_ListGroupsResponse_5(r: Reader) -> ListGroupsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ListGroupsResponse_ListedGroup_5(r)] if n == 1 else [_d_ListGroupsResponse_ListedGroup_5(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListGroupsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, groups=v_groups)
+    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups)
 
-_ENC_ListGroupsRequest = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_3, _e_ListGroupsRequest_4, _e_ListGroupsRequest_5,)
-_DEC_ListGroupsRequest = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
-_ENC_ListGroupsResponse = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
-_DEC_ListGroupsResponse = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
-_S_ih = Struct(">ih")
+_ENC_ListGroupsRequest: Final = (_e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_0, _e_ListGroupsRequest_3, _e_ListGroupsRequest_4, _e_ListGroupsRequest_5,)
+_DEC_ListGroupsRequest: Final = (_d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_0, _d_ListGroupsRequest_3, _d_ListGroupsRequest_4, _d_ListGroupsRequest_5,)
+_ENC_ListGroupsResponse: Final = (_e_ListGroupsResponse_0, _e_ListGroupsResponse_1, _e_ListGroupsResponse_1, _e_ListGroupsResponse_3, _e_ListGroupsResponse_4, _e_ListGroupsResponse_5,)
+_DEC_ListGroupsResponse: Final = (_d_ListGroupsResponse_0, _d_ListGroupsResponse_1, _d_ListGroupsResponse_1, _d_ListGroupsResponse_3, _d_ListGroupsResponse_4, _d_ListGroupsResponse_5,)
+_S_h: Final = Struct(">h")
+_S_ih: Final = Struct(">ih")

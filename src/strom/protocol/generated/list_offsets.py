@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -169,20 +169,19 @@ def _e_ListOffsetsRequest_ListOffsetsPartition_6(self: ListOffsetsRequest_ListOf
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_0(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_timestamp, v_max_num_offsets = r.fixed(_S_iqi)
-    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp, max_num_offsets=v_max_num_offsets)
+    return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, -1, v_timestamp, v_max_num_offsets)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_1(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_timestamp = r.fixed(_S_iq)
-    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, timestamp=v_timestamp)
+    return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, -1, v_timestamp)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_4(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
     v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
-    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
+    return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_6(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
-    v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed(_S_iiq)
-    r.skip_tags()
-    return ListOffsetsRequest_ListOffsetsPartition(partition_index=v_partition_index, current_leader_epoch=v_current_leader_epoch, timestamp=v_timestamp)
+    v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed_tags(_S_iiq)
+    return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp)
 
 def _e_ListOffsetsRequest_ListOffsetsTopic_0(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
     w.string(self.name)
@@ -215,34 +214,38 @@ def _e_ListOffsetsRequest_ListOffsetsTopic_6(self: ListOffsetsRequest_ListOffset
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_0(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_0(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_0(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_0(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_1(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_1(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_1(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_4(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_4(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_4(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_4(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _d_ListOffsetsRequest_ListOffsetsTopic_6(r: Reader) -> ListOffsetsRequest_ListOffsetsTopic:
     v_name = r.cstring()
-    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ListOffsetsRequest_ListOffsetsPartition_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsPartition_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListOffsetsRequest_ListOffsetsTopic(name=v_name, partitions=v_partitions)
+    return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions)
 
 def _e_ListOffsetsRequest_0(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_0(e_topics, w)
 
 def _e_ListOffsetsRequest_1(self: ListOffsetsRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -276,48 +279,53 @@ def _e_ListOffsetsRequest_10(self: ListOffsetsRequest, w: Writer) -> None:
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_6(e_topics, w)
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w.buf.append(0)
 
 def _d_ListOffsetsRequest_0(r: Reader) -> ListOffsetsRequest:
     v_replica_id = r.int32()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_0(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest(replica_id=v_replica_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_0(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_0(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest(v_replica_id, 0, v_topics)
 
 def _d_ListOffsetsRequest_1(r: Reader) -> ListOffsetsRequest:
     v_replica_id = r.int32()
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest(replica_id=v_replica_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest(v_replica_id, 0, v_topics)
 
 def _d_ListOffsetsRequest_2(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_1(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_1(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_4(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_4(r) for _ in range(r.array_len())]
-    return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_4(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_4(r) for _ in range(n)] if n else []
+    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_6(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics)
+    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics)
 
 def _d_ListOffsetsRequest_10(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
-    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(r.carray_len())]
-    v_timeout_ms = r.int32()
-    r.skip_tags()
-    return ListOffsetsRequest(replica_id=v_replica_id, isolation_level=v_isolation_level, topics=v_topics, timeout_ms=v_timeout_ms)
+    n = r.carray_len()
+    v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
+    v_timeout_ms, = r.fixed_tags(_S_i)
+    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, v_timeout_ms)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w_old_style_offsets = self.old_style_offsets
     w.array_len(len(w_old_style_offsets))
     for e_old_style_offsets in w_old_style_offsets:
-        w.int64(e_old_style_offsets)
+        w.buf += _S_q.pack(e_old_style_offsets)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
     w.buf += _S_ihqq.pack(self.partition_index, self.error_code, self.timestamp, self.offset)
@@ -331,21 +339,21 @@ def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(self: ListOffsetsRespo
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    v_old_style_offsets = [r.int64() for _ in range(r.array_len())]
-    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, old_style_offsets=v_old_style_offsets)
+    n = r.array_len()
+    v_old_style_offsets = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, v_old_style_offsets)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code, v_timestamp, v_offset = r.fixed(_S_ihqq)
-    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, DEFAULT, v_timestamp, v_offset)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
     v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
-    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, DEFAULT, v_timestamp, v_offset, v_leader_epoch)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
-    v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed(_S_ihqqi)
-    r.skip_tags()
-    return ListOffsetsResponse_ListOffsetsPartitionResponse(partition_index=v_partition_index, error_code=v_error_code, timestamp=v_timestamp, offset=v_offset, leader_epoch=v_leader_epoch)
+    v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed_tags(_S_ihqqi)
+    return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, DEFAULT, v_timestamp, v_offset, v_leader_epoch)
 
 def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:
     w.string(self.name)
@@ -378,24 +386,28 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(self: ListOffsetsResponse_
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.string()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsTopicResponse:
     v_name = r.cstring()
-    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListOffsetsResponse_ListOffsetsTopicResponse(name=v_name, partitions=v_partitions)
+    return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions)
 
 def _e_ListOffsetsResponse_0(self: ListOffsetsResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -410,21 +422,21 @@ def _e_ListOffsetsResponse_1(self: ListOffsetsResponse, w: Writer) -> None:
         _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(e_topics, w)
 
 def _e_ListOffsetsResponse_2(self: ListOffsetsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(e_topics, w)
 
 def _e_ListOffsetsResponse_4(self: ListOffsetsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_ListOffsetsResponse_ListOffsetsTopicResponse_4(e_topics, w)
 
 def _e_ListOffsetsResponse_6(self: ListOffsetsResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -432,37 +444,44 @@ def _e_ListOffsetsResponse_6(self: ListOffsetsResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_ListOffsetsResponse_0(r: Reader) -> ListOffsetsResponse:
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_0(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse(0, v_topics)
 
 def _d_ListOffsetsResponse_1(r: Reader) -> ListOffsetsResponse:
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse(0, v_topics)
 
 def _d_ListOffsetsResponse_2(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_1(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
 def _d_ListOffsetsResponse_4(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r) for _ in range(r.array_len())]
-    return ListOffsetsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_4(r) for _ in range(n)] if n else []
+    return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
 def _d_ListOffsetsResponse_6(r: Reader) -> ListOffsetsResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r)] if n == 1 else [_d_ListOffsetsResponse_ListOffsetsTopicResponse_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListOffsetsResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return ListOffsetsResponse(v_throttle_time_ms, v_topics)
 
-_ENC_ListOffsetsRequest = (_e_ListOffsetsRequest_0, _e_ListOffsetsRequest_1, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_10,)
-_DEC_ListOffsetsRequest = (_d_ListOffsetsRequest_0, _d_ListOffsetsRequest_1, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_10,)
-_ENC_ListOffsetsResponse = (_e_ListOffsetsResponse_0, _e_ListOffsetsResponse_1, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6,)
-_DEC_ListOffsetsResponse = (_d_ListOffsetsResponse_0, _d_ListOffsetsResponse_1, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6,)
-_S_ib = Struct(">ib")
-_S_ih = Struct(">ih")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqi = Struct(">ihqqi")
-_S_iiq = Struct(">iiq")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
+_ENC_ListOffsetsRequest: Final = (_e_ListOffsetsRequest_0, _e_ListOffsetsRequest_1, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_2, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_4, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_6, _e_ListOffsetsRequest_10,)
+_DEC_ListOffsetsRequest: Final = (_d_ListOffsetsRequest_0, _d_ListOffsetsRequest_1, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_2, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_4, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_6, _d_ListOffsetsRequest_10,)
+_ENC_ListOffsetsResponse: Final = (_e_ListOffsetsResponse_0, _e_ListOffsetsResponse_1, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_2, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_4, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6, _e_ListOffsetsResponse_6,)
+_DEC_ListOffsetsResponse: Final = (_d_ListOffsetsResponse_0, _d_ListOffsetsResponse_1, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_2, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_4, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6, _d_ListOffsetsResponse_6,)
+_S_i: Final = Struct(">i")
+_S_ib: Final = Struct(">ib")
+_S_ih: Final = Struct(">ih")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqi: Final = Struct(">ihqqi")
+_S_iiq: Final = Struct(">iiq")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_q: Final = Struct(">q")

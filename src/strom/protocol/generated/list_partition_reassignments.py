@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -135,17 +135,18 @@ def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(self
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r: Reader) -> ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes)
 
 def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_topics = self.topics
     if w_topics is None:
         w.buf.append(0)
@@ -158,33 +159,36 @@ def _e_ListPartitionReassignmentsRequest_0(self: ListPartitionReassignmentsReque
 def _d_ListPartitionReassignmentsRequest_0(r: Reader) -> ListPartitionReassignmentsRequest:
     v_timeout_ms = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r)] if n == 1 else [_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListPartitionReassignmentsRequest(timeout_ms=v_timeout_ms, topics=v_topics)
+    return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics)
 
 def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(self: ListPartitionReassignmentsResponse_OngoingPartitionReassignment, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_adding_replicas = self.adding_replicas
     w.carray_len(len(w_adding_replicas))
     for e_adding_replicas in w_adding_replicas:
-        w.int32(e_adding_replicas)
+        w.buf += _S_i.pack(e_adding_replicas)
     w_removing_replicas = self.removing_replicas
     w.carray_len(len(w_removing_replicas))
     for e_removing_replicas in w_removing_replicas:
-        w.int32(e_removing_replicas)
+        w.buf += _S_i.pack(e_removing_replicas)
     w.buf.append(0)
 
 def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingPartitionReassignment:
     v_partition_index = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_adding_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_removing_replicas = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(partition_index=v_partition_index, replicas=v_replicas, adding_replicas=v_adding_replicas, removing_replicas=v_removing_replicas)
+    return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas)
 
 def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListPartitionReassignmentsResponse_OngoingTopicReassignment, w: Writer) -> None:
     w.cstring(self.name)
@@ -196,9 +200,10 @@ def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(self: ListP
 
 def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r: Reader) -> ListPartitionReassignmentsResponse_OngoingTopicReassignment:
     v_name = r.cstring()
-    v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r)] if n == 1 else [_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListPartitionReassignmentsResponse_OngoingTopicReassignment(name=v_name, partitions=v_partitions)
+    return ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions)
 
 def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -212,12 +217,14 @@ def _e_ListPartitionReassignmentsResponse_0(self: ListPartitionReassignmentsResp
 def _d_ListPartitionReassignmentsResponse_0(r: Reader) -> ListPartitionReassignmentsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r)] if n == 1 else [_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListPartitionReassignmentsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, topics=v_topics)
+    return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics)
 
-_ENC_ListPartitionReassignmentsRequest = (_e_ListPartitionReassignmentsRequest_0,)
-_DEC_ListPartitionReassignmentsRequest = (_d_ListPartitionReassignmentsRequest_0,)
-_ENC_ListPartitionReassignmentsResponse = (_e_ListPartitionReassignmentsResponse_0,)
-_DEC_ListPartitionReassignmentsResponse = (_d_ListPartitionReassignmentsResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_ListPartitionReassignmentsRequest: Final = (_e_ListPartitionReassignmentsRequest_0,)
+_DEC_ListPartitionReassignmentsRequest: Final = (_d_ListPartitionReassignmentsRequest_0,)
+_ENC_ListPartitionReassignmentsResponse: Final = (_e_ListPartitionReassignmentsResponse_0,)
+_DEC_ListPartitionReassignmentsResponse: Final = (_d_ListPartitionReassignmentsResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

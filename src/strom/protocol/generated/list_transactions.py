@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -105,7 +105,7 @@ def _e_ListTransactionsRequest_0(self: ListTransactionsRequest, w: Writer) -> No
     w_producer_id_filters = self.producer_id_filters
     w.carray_len(len(w_producer_id_filters))
     for e_producer_id_filters in w_producer_id_filters:
-        w.int64(e_producer_id_filters)
+        w.buf += _S_q.pack(e_producer_id_filters)
     w.buf.append(0)
 
 def _e_ListTransactionsRequest_1(self: ListTransactionsRequest, w: Writer) -> None:
@@ -116,26 +116,29 @@ def _e_ListTransactionsRequest_1(self: ListTransactionsRequest, w: Writer) -> No
     w_producer_id_filters = self.producer_id_filters
     w.carray_len(len(w_producer_id_filters))
     for e_producer_id_filters in w_producer_id_filters:
-        w.int64(e_producer_id_filters)
-    w.int64(self.duration_filter)
+        w.buf += _S_q.pack(e_producer_id_filters)
+    w.buf += _S_q.pack(self.duration_filter)
     w.buf.append(0)
 
 def _d_ListTransactionsRequest_0(r: Reader) -> ListTransactionsRequest:
-    v_state_filters = [r.cstring() for _ in range(r.carray_len())]
-    v_producer_id_filters = [r.int64() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_producer_id_filters = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
     r.skip_tags()
-    return ListTransactionsRequest(state_filters=v_state_filters, producer_id_filters=v_producer_id_filters)
+    return ListTransactionsRequest(v_state_filters, v_producer_id_filters)
 
 def _d_ListTransactionsRequest_1(r: Reader) -> ListTransactionsRequest:
-    v_state_filters = [r.cstring() for _ in range(r.carray_len())]
-    v_producer_id_filters = [r.int64() for _ in range(r.carray_len())]
-    v_duration_filter = r.int64()
-    r.skip_tags()
-    return ListTransactionsRequest(state_filters=v_state_filters, producer_id_filters=v_producer_id_filters, duration_filter=v_duration_filter)
+    n = r.carray_len()
+    v_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_producer_id_filters = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
+    v_duration_filter, = r.fixed_tags(_S_q)
+    return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter)
 
 def _e_ListTransactionsResponse_TransactionState_0(self: ListTransactionsResponse_TransactionState, w: Writer) -> None:
     w.cstring(self.transactional_id)
-    w.int64(self.producer_id)
+    w.buf += _S_q.pack(self.producer_id)
     w.cstring(self.transaction_state)
     w.buf.append(0)
 
@@ -144,7 +147,7 @@ def _d_ListTransactionsResponse_TransactionState_0(r: Reader) -> ListTransaction
     v_producer_id = r.int64()
     v_transaction_state = r.cstring()
     r.skip_tags()
-    return ListTransactionsResponse_TransactionState(transactional_id=v_transactional_id, producer_id=v_producer_id, transaction_state=v_transaction_state)
+    return ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state)
 
 def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -160,13 +163,16 @@ def _e_ListTransactionsResponse_0(self: ListTransactionsResponse, w: Writer) -> 
 
 def _d_ListTransactionsResponse_0(r: Reader) -> ListTransactionsResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    v_unknown_state_filters = [r.cstring() for _ in range(r.carray_len())]
-    v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_unknown_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_transaction_states = [_d_ListTransactionsResponse_TransactionState_0(r)] if n == 1 else [_d_ListTransactionsResponse_TransactionState_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ListTransactionsResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, unknown_state_filters=v_unknown_state_filters, transaction_states=v_transaction_states)
+    return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states)
 
-_ENC_ListTransactionsRequest = (_e_ListTransactionsRequest_0, _e_ListTransactionsRequest_1,)
-_DEC_ListTransactionsRequest = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)
-_ENC_ListTransactionsResponse = (_e_ListTransactionsResponse_0, _e_ListTransactionsResponse_0,)
-_DEC_ListTransactionsResponse = (_d_ListTransactionsResponse_0, _d_ListTransactionsResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_ListTransactionsRequest: Final = (_e_ListTransactionsRequest_0, _e_ListTransactionsRequest_1,)
+_DEC_ListTransactionsRequest: Final = (_d_ListTransactionsRequest_0, _d_ListTransactionsRequest_1,)
+_ENC_ListTransactionsResponse: Final = (_e_ListTransactionsResponse_0, _e_ListTransactionsResponse_0,)
+_DEC_ListTransactionsResponse: Final = (_d_ListTransactionsResponse_0, _d_ListTransactionsResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -186,18 +186,18 @@ def _e_MetadataRequest_MetadataRequestTopic_10(self: MetadataRequest_MetadataReq
 
 def _d_MetadataRequest_MetadataRequestTopic_0(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.string()
-    return MetadataRequest_MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name)
 
 def _d_MetadataRequest_MetadataRequestTopic_9(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_name = r.cstring()
     r.skip_tags()
-    return MetadataRequest_MetadataRequestTopic(name=v_name)
+    return MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name)
 
 def _d_MetadataRequest_MetadataRequestTopic_10(r: Reader) -> MetadataRequest_MetadataRequestTopic:
     v_topic_id = r.uuid()
     v_name = r.cnstring()
     r.skip_tags()
-    return MetadataRequest_MetadataRequestTopic(topic_id=v_topic_id, name=v_name)
+    return MetadataRequest_MetadataRequestTopic(v_topic_id, v_name)
 
 def _e_MetadataRequest_0(self: MetadataRequest, w: Writer) -> None:
     w_topics = self.topics or []
@@ -222,7 +222,7 @@ def _e_MetadataRequest_4(self: MetadataRequest, w: Writer) -> None:
         w.array_len(len(w_topics))
         for e_topics in w_topics:
             _e_MetadataRequest_MetadataRequestTopic_0(e_topics, w)
-    w.bool(self.allow_auto_topic_creation)
+    w.buf += _S_o.pack(self.allow_auto_topic_creation)
 
 def _e_MetadataRequest_8(self: MetadataRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -268,62 +268,60 @@ def _e_MetadataRequest_11(self: MetadataRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_MetadataRequest_0(r: Reader) -> MetadataRequest:
-    v_topics = [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(r.array_len())]
-    return MetadataRequest(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_1(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
-    return MetadataRequest(topics=v_topics)
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
+    return MetadataRequest(v_topics)
 
 def _d_MetadataRequest_4(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation = r.bool()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation)
 
 def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_0(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_0(r) for _ in range(n)] if n else []
     v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)]
-    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
-    r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)] if n else []
+    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
-    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed(_S_ooo)
-    r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_cluster_authorized_operations=v_include_cluster_authorized_operations, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
+    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)]
-    v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed(_S_oo)
-    r.skip_tags()
-    return MetadataRequest(topics=v_topics, allow_auto_topic_creation=v_allow_auto_topic_creation, include_topic_authorized_operations=v_include_topic_authorized_operations)
+    v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
+    v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed_tags(_S_oo)
+    return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations)
 
 def _e_MetadataResponse_MetadataResponseBroker_0(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.string(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
 
 def _e_MetadataResponse_MetadataResponseBroker_1(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.string(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.nstring(self.rack)
 
 def _e_MetadataResponse_MetadataResponseBroker_9(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -331,14 +329,14 @@ def _d_MetadataResponse_MetadataResponseBroker_0(r: Reader) -> MetadataResponse_
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port)
 
 def _d_MetadataResponse_MetadataResponseBroker_1(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
     v_host = r.string()
     v_port = r.int32()
     v_rack = r.nstring()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack)
 
 def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse_MetadataResponseBroker:
     v_node_id = r.int32()
@@ -346,95 +344,106 @@ def _d_MetadataResponse_MetadataResponseBroker_9(r: Reader) -> MetadataResponse_
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return MetadataResponse_MetadataResponseBroker(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack)
 
 def _e_MetadataResponse_MetadataResponsePartition_0(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
-        w.int32(e_replica_nodes)
+        w.buf += _S_i.pack(e_replica_nodes)
     w_isr_nodes = self.isr_nodes
     w.array_len(len(w_isr_nodes))
     for e_isr_nodes in w_isr_nodes:
-        w.int32(e_isr_nodes)
+        w.buf += _S_i.pack(e_isr_nodes)
 
 def _e_MetadataResponse_MetadataResponsePartition_5(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hii.pack(self.error_code, self.partition_index, self.leader_id)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
-        w.int32(e_replica_nodes)
+        w.buf += _S_i.pack(e_replica_nodes)
     w_isr_nodes = self.isr_nodes
     w.array_len(len(w_isr_nodes))
     for e_isr_nodes in w_isr_nodes:
-        w.int32(e_isr_nodes)
+        w.buf += _S_i.pack(e_isr_nodes)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponsePartition_7(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.array_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
-        w.int32(e_replica_nodes)
+        w.buf += _S_i.pack(e_replica_nodes)
     w_isr_nodes = self.isr_nodes
     w.array_len(len(w_isr_nodes))
     for e_isr_nodes in w_isr_nodes:
-        w.int32(e_isr_nodes)
+        w.buf += _S_i.pack(e_isr_nodes)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponsePartition_9(self: MetadataResponse_MetadataResponsePartition, w: Writer) -> None:
     w.buf += _S_hiii.pack(self.error_code, self.partition_index, self.leader_id, self.leader_epoch)
     w_replica_nodes = self.replica_nodes
     w.carray_len(len(w_replica_nodes))
     for e_replica_nodes in w_replica_nodes:
-        w.int32(e_replica_nodes)
+        w.buf += _S_i.pack(e_replica_nodes)
     w_isr_nodes = self.isr_nodes
     w.carray_len(len(w_isr_nodes))
     for e_isr_nodes in w_isr_nodes:
-        w.int32(e_isr_nodes)
+        w.buf += _S_i.pack(e_isr_nodes)
     w_offline_replicas = self.offline_replicas
     w.carray_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
     w.buf.append(0)
 
 def _d_MetadataResponse_MetadataResponsePartition_0(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
-    v_replica_nodes = [r.int32() for _ in range(r.array_len())]
-    v_isr_nodes = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes)
+    n = r.array_len()
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes)
 
 def _d_MetadataResponse_MetadataResponsePartition_5(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id = r.fixed(_S_hii)
-    v_replica_nodes = [r.int32() for _ in range(r.array_len())]
-    v_isr_nodes = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    n = r.array_len()
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_7(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
-    v_replica_nodes = [r.int32() for _ in range(r.array_len())]
-    v_isr_nodes = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    n = r.array_len()
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _d_MetadataResponse_MetadataResponsePartition_9(r: Reader) -> MetadataResponse_MetadataResponsePartition:
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = r.fixed(_S_hiii)
-    v_replica_nodes = [r.int32() for _ in range(r.carray_len())]
-    v_isr_nodes = [r.int32() for _ in range(r.carray_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replica_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_isr_nodes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return MetadataResponse_MetadataResponsePartition(error_code=v_error_code, partition_index=v_partition_index, leader_id=v_leader_id, leader_epoch=v_leader_epoch, replica_nodes=v_replica_nodes, isr_nodes=v_isr_nodes, offline_replicas=v_offline_replicas)
+    return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas)
 
 def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string((self.name or ''))
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
@@ -442,140 +451,145 @@ def _e_MetadataResponse_MetadataResponseTopic_0(self: MetadataResponse_MetadataR
         _e_MetadataResponse_MetadataResponsePartition_0(e_partitions, w)
 
 def _e_MetadataResponse_MetadataResponseTopic_1(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string((self.name or ''))
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_0(e_partitions, w)
 
 def _e_MetadataResponse_MetadataResponseTopic_5(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string((self.name or ''))
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_5(e_partitions, w)
 
 def _e_MetadataResponse_MetadataResponseTopic_7(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string((self.name or ''))
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_7(e_partitions, w)
 
 def _e_MetadataResponse_MetadataResponseTopic_8(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.string((self.name or ''))
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.array_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_7(e_partitions, w)
-    w.int32(self.topic_authorized_operations)
+    w.buf += _S_i.pack(self.topic_authorized_operations)
 
 def _e_MetadataResponse_MetadataResponseTopic_9(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring((self.name or ''))
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_9(e_partitions, w)
-    w.int32(self.topic_authorized_operations)
+    w.buf += _S_i.pack(self.topic_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataResponse_MetadataResponseTopic_10(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cstring((self.name or ''))
     w.uuid(self.topic_id)
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_9(e_partitions, w)
-    w.int32(self.topic_authorized_operations)
+    w.buf += _S_i.pack(self.topic_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataResponse_MetadataResponseTopic_12(self: MetadataResponse_MetadataResponseTopic, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.name)
     w.uuid(self.topic_id)
-    w.bool(self.is_internal)
+    w.buf += _S_o.pack(self.is_internal)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
         _e_MetadataResponse_MetadataResponsePartition_9(e_partitions, w)
-    w.int32(self.topic_authorized_operations)
+    w.buf += _S_i.pack(self.topic_authorized_operations)
     w.buf.append(0)
 
 def _d_MetadataResponse_MetadataResponseTopic_0(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, False, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_1(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_0(r) for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_5(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_5(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_5(r) for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_7(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions)
 
 def _d_MetadataResponse_MetadataResponseTopic_8(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.string()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_7(r) for _ in range(n)] if n else []
     v_topic_authorized_operations = r.int32()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cstring()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
-    v_topic_authorized_operations = r.int32()
-    r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    n = r.carray_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cstring()
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
-    v_topic_authorized_operations = r.int32()
-    r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    n = r.carray_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_MetadataResponseTopic:
     v_error_code = r.int16()
     v_name = r.cnstring()
     v_topic_id = r.uuid()
     v_is_internal = r.bool()
-    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(r.carray_len())]
-    v_topic_authorized_operations = r.int32()
-    r.skip_tags()
-    return MetadataResponse_MetadataResponseTopic(error_code=v_error_code, name=v_name, topic_id=v_topic_id, is_internal=v_is_internal, partitions=v_partitions, topic_authorized_operations=v_topic_authorized_operations)
+    n = r.carray_len()
+    v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
+    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_MetadataResponse_0(self: MetadataResponse, w: Writer) -> None:
     w_brokers = self.brokers
@@ -592,7 +606,7 @@ def _e_MetadataResponse_1(self: MetadataResponse, w: Writer) -> None:
     w.array_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -604,103 +618,103 @@ def _e_MetadataResponse_2(self: MetadataResponse, w: Writer) -> None:
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
     w.nstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_1(e_topics, w)
 
 def _e_MetadataResponse_3(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.array_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
     w.nstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_1(e_topics, w)
 
 def _e_MetadataResponse_5(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.array_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
     w.nstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_5(e_topics, w)
 
 def _e_MetadataResponse_7(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.array_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
     w.nstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_7(e_topics, w)
 
 def _e_MetadataResponse_8(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.array_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_1(e_brokers, w)
     w.nstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_8(e_topics, w)
-    w.int32(self.cluster_authorized_operations)
+    w.buf += _S_i.pack(self.cluster_authorized_operations)
 
 def _e_MetadataResponse_9(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_9(e_brokers, w)
     w.cnstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_9(e_topics, w)
-    w.int32(self.cluster_authorized_operations)
+    w.buf += _S_i.pack(self.cluster_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataResponse_10(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_9(e_brokers, w)
     w.cnstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_MetadataResponse_MetadataResponseTopic_10(e_topics, w)
-    w.int32(self.cluster_authorized_operations)
+    w.buf += _S_i.pack(self.cluster_authorized_operations)
     w.buf.append(0)
 
 def _e_MetadataResponse_11(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_9(e_brokers, w)
     w.cnstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -708,13 +722,13 @@ def _e_MetadataResponse_11(self: MetadataResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_MetadataResponse_12(self: MetadataResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_brokers = self.brokers
     w.carray_len(len(w_brokers))
     for e_brokers in w_brokers:
         _e_MetadataResponse_MetadataResponseBroker_9(e_brokers, w)
     w.cnstring(self.cluster_id)
-    w.int32(self.controller_id)
+    w.buf += _S_i.pack(self.controller_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -722,99 +736,122 @@ def _e_MetadataResponse_12(self: MetadataResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_MetadataResponse_0(r: Reader) -> MetadataResponse:
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_0(r) for _ in range(r.array_len())]
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_0(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, topics=v_topics)
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_0(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_0(r) for _ in range(n)] if n else []
+    return MetadataResponse(0, v_brokers, None, -1, v_topics)
 
 def _d_MetadataResponse_1(r: Reader) -> MetadataResponse:
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, controller_id=v_controller_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    return MetadataResponse(0, v_brokers, None, v_controller_id, v_topics)
 
 def _d_MetadataResponse_2(r: Reader) -> MetadataResponse:
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    return MetadataResponse(0, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_3(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_1(r) for _ in range(n)] if n else []
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_5(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_5(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_5(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_5(r) for _ in range(n)] if n else []
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_7(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_7(r) for _ in range(r.array_len())]
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_7(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_7(r) for _ in range(n)] if n else []
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_8(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_1(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_1(r) for _ in range(n)] if n else []
     v_cluster_id = r.nstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_8(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_8(r) for _ in range(n)] if n else []
     v_cluster_authorized_operations = r.int32()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_9(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(r.carray_len())]
-    v_cluster_authorized_operations = r.int32()
-    r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    n = r.carray_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(n)] if n else []
+    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(r.carray_len())]
-    v_cluster_authorized_operations = r.int32()
-    r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics, cluster_authorized_operations=v_cluster_authorized_operations)
+    n = r.carray_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
+    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_11(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
 def _d_MetadataResponse_12(r: Reader) -> MetadataResponse:
     v_throttle_time_ms = r.int32()
-    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_brokers = [_d_MetadataResponse_MetadataResponseBroker_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseBroker_9(r) for _ in range(n)] if n else []
     v_cluster_id = r.cnstring()
     v_controller_id = r.int32()
-    v_topics = [_d_MetadataResponse_MetadataResponseTopic_12(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_MetadataResponse_MetadataResponseTopic_12(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_12(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return MetadataResponse(throttle_time_ms=v_throttle_time_ms, brokers=v_brokers, cluster_id=v_cluster_id, controller_id=v_controller_id, topics=v_topics)
+    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics)
 
-_ENC_MetadataRequest = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_8, _e_MetadataRequest_9, _e_MetadataRequest_10, _e_MetadataRequest_11, _e_MetadataRequest_11,)
-_DEC_MetadataRequest = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)
-_ENC_MetadataResponse = (_e_MetadataResponse_0, _e_MetadataResponse_1, _e_MetadataResponse_2, _e_MetadataResponse_3, _e_MetadataResponse_3, _e_MetadataResponse_5, _e_MetadataResponse_5, _e_MetadataResponse_7, _e_MetadataResponse_8, _e_MetadataResponse_9, _e_MetadataResponse_10, _e_MetadataResponse_11, _e_MetadataResponse_12,)
-_DEC_MetadataResponse = (_d_MetadataResponse_0, _d_MetadataResponse_1, _d_MetadataResponse_2, _d_MetadataResponse_3, _d_MetadataResponse_3, _d_MetadataResponse_5, _d_MetadataResponse_5, _d_MetadataResponse_7, _d_MetadataResponse_8, _d_MetadataResponse_9, _d_MetadataResponse_10, _d_MetadataResponse_11, _d_MetadataResponse_12,)
-_S_hii = Struct(">hii")
-_S_hiii = Struct(">hiii")
-_S_oo = Struct(">??")
-_S_ooo = Struct(">???")
+_ENC_MetadataRequest: Final = (_e_MetadataRequest_0, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_1, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_4, _e_MetadataRequest_8, _e_MetadataRequest_9, _e_MetadataRequest_10, _e_MetadataRequest_11, _e_MetadataRequest_11,)
+_DEC_MetadataRequest: Final = (_d_MetadataRequest_0, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_1, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_4, _d_MetadataRequest_8, _d_MetadataRequest_9, _d_MetadataRequest_10, _d_MetadataRequest_11, _d_MetadataRequest_11,)
+_ENC_MetadataResponse: Final = (_e_MetadataResponse_0, _e_MetadataResponse_1, _e_MetadataResponse_2, _e_MetadataResponse_3, _e_MetadataResponse_3, _e_MetadataResponse_5, _e_MetadataResponse_5, _e_MetadataResponse_7, _e_MetadataResponse_8, _e_MetadataResponse_9, _e_MetadataResponse_10, _e_MetadataResponse_11, _e_MetadataResponse_12,)
+_DEC_MetadataResponse: Final = (_d_MetadataResponse_0, _d_MetadataResponse_1, _d_MetadataResponse_2, _d_MetadataResponse_3, _d_MetadataResponse_3, _d_MetadataResponse_5, _d_MetadataResponse_5, _d_MetadataResponse_7, _d_MetadataResponse_8, _d_MetadataResponse_9, _d_MetadataResponse_10, _d_MetadataResponse_11, _d_MetadataResponse_12,)
+_S_h: Final = Struct(">h")
+_S_hii: Final = Struct(">hii")
+_S_hiii: Final = Struct(">hiii")
+_S_i: Final = Struct(">i")
+_S_o: Final = Struct(">?")
+_S_oo: Final = Struct(">??")
+_S_ooo: Final = Struct(">???")

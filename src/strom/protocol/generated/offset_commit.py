@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -172,23 +172,23 @@ def _e_OffsetCommitRequest_OffsetCommitRequestPartition_8(self: OffsetCommitRequ
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, -1, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_commit_timestamp = r.fixed(_S_iqq)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, commit_timestamp=v_commit_timestamp, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, v_commit_timestamp, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.nstring()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestPartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_committed_metadata = r.cnstring()
     r.skip_tags()
-    return OffsetCommitRequest_OffsetCommitRequestPartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, committed_metadata=v_committed_metadata)
+    return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata)
 
 def _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(self: OffsetCommitRequest_OffsetCommitRequestTopic, w: Writer) -> None:
     w.string(self.name)
@@ -221,24 +221,28 @@ def _e_OffsetCommitRequest_OffsetCommitRequestTopic_8(self: OffsetCommitRequest_
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_0(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_1(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_6(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r: Reader) -> OffsetCommitRequest_OffsetCommitRequestTopic:
     v_name = r.cstring()
-    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestPartition_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetCommitRequest_OffsetCommitRequestTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions)
 
 def _e_OffsetCommitRequest_0(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -249,7 +253,7 @@ def _e_OffsetCommitRequest_0(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_1(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.string(self.member_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
@@ -258,9 +262,9 @@ def _e_OffsetCommitRequest_1(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_2(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.string(self.member_id)
-    w.int64(self.retention_time_ms)
+    w.buf += _S_q.pack(self.retention_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
@@ -268,7 +272,7 @@ def _e_OffsetCommitRequest_2(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_5(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.string(self.member_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
@@ -277,7 +281,7 @@ def _e_OffsetCommitRequest_5(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_6(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.string(self.member_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
@@ -286,7 +290,7 @@ def _e_OffsetCommitRequest_6(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_7(self: OffsetCommitRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w_topics = self.topics
@@ -296,7 +300,7 @@ def _e_OffsetCommitRequest_7(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _e_OffsetCommitRequest_8(self: OffsetCommitRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id_or_member_epoch)
+    w.buf += _S_i.pack(self.generation_id_or_member_epoch)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w_topics = self.topics
@@ -307,54 +311,61 @@ def _e_OffsetCommitRequest_8(self: OffsetCommitRequest, w: Writer) -> None:
 
 def _d_OffsetCommitRequest_0(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, -1, '', None, -1, v_topics)
 
 def _d_OffsetCommitRequest_1(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_1(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_2(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     v_retention_time_ms = r.int64()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, retention_time_ms=v_retention_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, v_retention_time_ms, v_topics)
 
 def _d_OffsetCommitRequest_5(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_6(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics)
 
 def _d_OffsetCommitRequest_7(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.string()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(r.array_len())]
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_6(r) for _ in range(n)] if n else []
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
 def _d_OffsetCommitRequest_8(r: Reader) -> OffsetCommitRequest:
     v_group_id = r.cstring()
     v_generation_id_or_member_epoch = r.int32()
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r)] if n == 1 else [_d_OffsetCommitRequest_OffsetCommitRequestTopic_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetCommitRequest(group_id=v_group_id, generation_id_or_member_epoch=v_generation_id_or_member_epoch, member_id=v_member_id, group_instance_id=v_group_instance_id, topics=v_topics)
+    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics)
 
 def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(self: OffsetCommitResponse_OffsetCommitResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -365,12 +376,11 @@ def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(self: OffsetCommitRe
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return OffsetCommitResponse_OffsetCommitResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(self: OffsetCommitResponse_OffsetCommitResponseTopic, w: Writer) -> None:
     w.string(self.name)
@@ -389,14 +399,16 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(self: OffsetCommitRespon
 
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r) for _ in range(n)] if n else []
+    return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
 def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponseTopic:
     v_name = r.cstring()
-    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetCommitResponse_OffsetCommitResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions)
 
 def _e_OffsetCommitResponse_0(self: OffsetCommitResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -405,14 +417,14 @@ def _e_OffsetCommitResponse_0(self: OffsetCommitResponse, w: Writer) -> None:
         _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(e_topics, w)
 
 def _e_OffsetCommitResponse_3(self: OffsetCommitResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(e_topics, w)
 
 def _e_OffsetCommitResponse_8(self: OffsetCommitResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -420,25 +432,30 @@ def _e_OffsetCommitResponse_8(self: OffsetCommitResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_OffsetCommitResponse_0(r: Reader) -> OffsetCommitResponse:
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
+    return OffsetCommitResponse(0, v_topics)
 
 def _d_OffsetCommitResponse_3(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_0(r) for _ in range(n)] if n else []
+    return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetCommitResponse_8(r: Reader) -> OffsetCommitResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r)] if n == 1 else [_d_OffsetCommitResponse_OffsetCommitResponseTopic_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetCommitResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetCommitResponse(v_throttle_time_ms, v_topics)
 
-_ENC_OffsetCommitRequest = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_5, _e_OffsetCommitRequest_6, _e_OffsetCommitRequest_7, _e_OffsetCommitRequest_8, _e_OffsetCommitRequest_8,)
-_DEC_OffsetCommitRequest = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)
-_ENC_OffsetCommitResponse = (_e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_8, _e_OffsetCommitResponse_8,)
-_DEC_OffsetCommitResponse = (_d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_8, _d_OffsetCommitResponse_8,)
-_S_ih = Struct(">ih")
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
-_S_iqq = Struct(">iqq")
+_ENC_OffsetCommitRequest: Final = (_e_OffsetCommitRequest_0, _e_OffsetCommitRequest_1, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_2, _e_OffsetCommitRequest_5, _e_OffsetCommitRequest_6, _e_OffsetCommitRequest_7, _e_OffsetCommitRequest_8, _e_OffsetCommitRequest_8,)
+_DEC_OffsetCommitRequest: Final = (_d_OffsetCommitRequest_0, _d_OffsetCommitRequest_1, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_2, _d_OffsetCommitRequest_5, _d_OffsetCommitRequest_6, _d_OffsetCommitRequest_7, _d_OffsetCommitRequest_8, _d_OffsetCommitRequest_8,)
+_ENC_OffsetCommitResponse: Final = (_e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_0, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_3, _e_OffsetCommitResponse_8, _e_OffsetCommitResponse_8,)
+_DEC_OffsetCommitResponse: Final = (_d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_0, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_3, _d_OffsetCommitResponse_8, _d_OffsetCommitResponse_8,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_iqq: Final = Struct(">iqq")
+_S_q: Final = Struct(">q")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -139,11 +139,11 @@ setattr(OffsetDeleteResponse, '__annotations__', {'error_code': 'int', 'throttle
 
 
 def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(self: OffsetDeleteRequest_OffsetDeleteRequestPartition, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
 
 def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestPartition:
     v_partition_index = r.int32()
-    return OffsetDeleteRequest_OffsetDeleteRequestPartition(partition_index=v_partition_index)
+    return OffsetDeleteRequest_OffsetDeleteRequestPartition(v_partition_index)
 
 def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest_OffsetDeleteRequestTopic, w: Writer) -> None:
     w.string(self.name)
@@ -154,8 +154,9 @@ def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(self: OffsetDeleteRequest_
 
 def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r: Reader) -> OffsetDeleteRequest_OffsetDeleteRequestTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteRequest_OffsetDeleteRequestTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r)] if n == 1 else [_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(r) for _ in range(n)] if n else []
+    return OffsetDeleteRequest_OffsetDeleteRequestTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -166,15 +167,16 @@ def _e_OffsetDeleteRequest_0(self: OffsetDeleteRequest, w: Writer) -> None:
 
 def _d_OffsetDeleteRequest_0(r: Reader) -> OffsetDeleteRequest:
     v_group_id = r.string()
-    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteRequest(group_id=v_group_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r)] if n == 1 else [_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetDeleteRequest(v_group_id, v_topics)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(self: OffsetDeleteResponse_OffsetDeleteResponsePartition, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
 
 def _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponsePartition:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return OffsetDeleteResponse_OffsetDeleteResponsePartition(partition_index=v_partition_index, error_code=v_error_code)
+    return OffsetDeleteResponse_OffsetDeleteResponsePartition(v_partition_index, v_error_code)
 
 def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteResponse_OffsetDeleteResponseTopic, w: Writer) -> None:
     w.string(self.name)
@@ -185,8 +187,9 @@ def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(self: OffsetDeleteRespon
 
 def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r: Reader) -> OffsetDeleteResponse_OffsetDeleteResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteResponse_OffsetDeleteResponseTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r)] if n == 1 else [_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(r) for _ in range(n)] if n else []
+    return OffsetDeleteResponse_OffsetDeleteResponseTopic(v_name, v_partitions)
 
 def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
     w.buf += _S_hi.pack(self.error_code, self.throttle_time_ms)
@@ -197,12 +200,14 @@ def _e_OffsetDeleteResponse_0(self: OffsetDeleteResponse, w: Writer) -> None:
 
 def _d_OffsetDeleteResponse_0(r: Reader) -> OffsetDeleteResponse:
     v_error_code, v_throttle_time_ms = r.fixed(_S_hi)
-    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetDeleteResponse(error_code=v_error_code, throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r)] if n == 1 else [_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(r) for _ in range(n)] if n else []
+    return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics)
 
-_ENC_OffsetDeleteRequest = (_e_OffsetDeleteRequest_0,)
-_DEC_OffsetDeleteRequest = (_d_OffsetDeleteRequest_0,)
-_ENC_OffsetDeleteResponse = (_e_OffsetDeleteResponse_0,)
-_DEC_OffsetDeleteResponse = (_d_OffsetDeleteResponse_0,)
-_S_hi = Struct(">hi")
-_S_ih = Struct(">ih")
+_ENC_OffsetDeleteRequest: Final = (_e_OffsetDeleteRequest_0,)
+_DEC_OffsetDeleteRequest: Final = (_d_OffsetDeleteRequest_0,)
+_ENC_OffsetDeleteResponse: Final = (_e_OffsetDeleteResponse_0,)
+_DEC_OffsetDeleteResponse: Final = (_d_OffsetDeleteResponse_0,)
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -233,14 +233,14 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(self: OffsetFetchRequest_Off
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
 
 def _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest_OffsetFetchRequestTopic, w: Writer) -> None:
@@ -248,14 +248,16 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopic_8(self: OffsetFetchRequest_Off
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.string()
-    v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    n = r.array_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopic_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopic:
     r.skip_tags()
@@ -272,7 +274,7 @@ def _e_OffsetFetchRequest_OffsetFetchRequestTopics_8(self: OffsetFetchRequest_Of
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
@@ -284,9 +286,10 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopics_6(r: Reader) -> OffsetFetchRe
 
 def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestTopics:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestTopics(name=v_name, partition_indexes=v_partition_indexes)
+    return OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes)
 
 def _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     pass
@@ -308,7 +311,7 @@ def _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(self: OffsetFetchRequest_Off
 def _e_OffsetFetchRequest_OffsetFetchRequestGroup_9(self: OffsetFetchRequest_OffsetFetchRequestGroup, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cnstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w_topics = self.topics
     if w_topics is None:
         w.buf.append(0)
@@ -328,18 +331,18 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_6(r: Reader) -> OffsetFetchReq
 def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics)
 
 def _d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r: Reader) -> OffsetFetchRequest_OffsetFetchRequestGroup:
     v_group_id = r.cstring()
     v_member_id = r.cnstring()
     v_member_epoch = r.int32()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopics_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchRequest_OffsetFetchRequestGroup(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, topics=v_topics)
+    return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics)
 
 def _e_OffsetFetchRequest_0(self: OffsetFetchRequest, w: Writer) -> None:
     w.string(self.group_id)
@@ -378,7 +381,7 @@ def _e_OffsetFetchRequest_7(self: OffsetFetchRequest, w: Writer) -> None:
         w.carray_len(len(w_topics))
         for e_topics in w_topics:
             _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(e_topics, w)
-    w.bool(self.require_stable)
+    w.buf += _S_o.pack(self.require_stable)
     w.buf.append(0)
 
 def _e_OffsetFetchRequest_8(self: OffsetFetchRequest, w: Writer) -> None:
@@ -386,7 +389,7 @@ def _e_OffsetFetchRequest_8(self: OffsetFetchRequest, w: Writer) -> None:
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
         _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(e_groups, w)
-    w.bool(self.require_stable)
+    w.buf += _S_o.pack(self.require_stable)
     w.buf.append(0)
 
 def _e_OffsetFetchRequest_9(self: OffsetFetchRequest, w: Writer) -> None:
@@ -394,61 +397,61 @@ def _e_OffsetFetchRequest_9(self: OffsetFetchRequest, w: Writer) -> None:
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
         _e_OffsetFetchRequest_OffsetFetchRequestGroup_9(e_groups, w)
-    w.bool(self.require_stable)
+    w.buf += _S_o.pack(self.require_stable)
     w.buf.append(0)
 
 def _d_OffsetFetchRequest_0(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
-    v_topics = [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(r.array_len())]
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_2(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.string()
     n = r.narray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)]
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_0(r) for _ in range(n)] if n else []
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_6(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics)
+    return OffsetFetchRequest(v_group_id, v_topics)
 
 def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
-    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)]
-    v_require_stable = r.bool()
-    r.skip_tags()
-    return OffsetFetchRequest(group_id=v_group_id, topics=v_topics, require_stable=v_require_stable)
+    v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
+    v_require_stable, = r.fixed_tags(_S_o)
+    return OffsetFetchRequest(v_group_id, v_topics, DEFAULT, v_require_stable)
 
 def _d_OffsetFetchRequest_8(r: Reader) -> OffsetFetchRequest:
-    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(r.carray_len())]
-    v_require_stable = r.bool()
-    r.skip_tags()
-    return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
+    n = r.carray_len()
+    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(n)] if n else []
+    v_require_stable, = r.fixed_tags(_S_o)
+    return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
-    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(r.carray_len())]
-    v_require_stable = r.bool()
-    r.skip_tags()
-    return OffsetFetchRequest(groups=v_groups, require_stable=v_require_stable)
+    n = r.carray_len()
+    v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(n)] if n else []
+    v_require_stable, = r.fixed_tags(_S_o)
+    return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iq.pack(self.partition_index, self.committed_offset)
     w.nstring(self.metadata)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_5(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.nstring(self.metadata)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_8(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
@@ -458,20 +461,19 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r: Reader) -> OffsetFe
     v_partition_index, v_committed_offset = r.fixed(_S_iq)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, -1, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.nstring()
     v_error_code = r.int16()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponsePartition(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     r.skip_tags()
@@ -504,19 +506,22 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopic_8(self: OffsetFetchResponse_
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_0(r) for _ in range(n)] if n else []
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.string()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r) for _ in range(n)] if n else []
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     v_name = r.cstring()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseTopic(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopic_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopic:
     r.skip_tags()
@@ -531,7 +536,7 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_6(self: OffsetFetchResp
 def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(self: OffsetFetchResponse_OffsetFetchResponsePartitions, w: Writer) -> None:
     w.buf += _S_iqi.pack(self.partition_index, self.committed_offset, self.committed_leader_epoch)
     w.cnstring(self.metadata)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
@@ -544,9 +549,8 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_6(r: Reader) -> OffsetF
 def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
-    v_error_code = r.int16()
-    r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponsePartitions(partition_index=v_partition_index, committed_offset=v_committed_offset, committed_leader_epoch=v_committed_leader_epoch, metadata=v_metadata, error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
     pass
@@ -571,9 +575,10 @@ def _d_OffsetFetchResponse_OffsetFetchResponseTopics_6(r: Reader) -> OffsetFetch
 
 def _d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseTopics:
     v_name = r.cstring()
-    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseTopics(name=v_name, partitions=v_partitions)
+    return OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions)
 
 def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(self: OffsetFetchResponse_OffsetFetchResponseGroup, w: Writer) -> None:
     pass
@@ -587,7 +592,7 @@ def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(self: OffsetFetchResponse_
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(e_topics, w)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_OffsetFetchResponse_OffsetFetchResponseGroup_0(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
@@ -599,10 +604,10 @@ def _d_OffsetFetchResponse_OffsetFetchResponseGroup_6(r: Reader) -> OffsetFetchR
 
 def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponseGroup:
     v_group_id = r.cstring()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(r.carray_len())]
-    v_error_code = r.int16()
-    r.skip_tags()
-    return OffsetFetchResponse_OffsetFetchResponseGroup(group_id=v_group_id, topics=v_topics, error_code=v_error_code)
+    n = r.carray_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(n)] if n else []
+    v_error_code, = r.fixed_tags(_S_h)
+    return OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code)
 
 def _e_OffsetFetchResponse_0(self: OffsetFetchResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -615,35 +620,35 @@ def _e_OffsetFetchResponse_2(self: OffsetFetchResponse, w: Writer) -> None:
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(e_topics, w)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_OffsetFetchResponse_3(self: OffsetFetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(e_topics, w)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_OffsetFetchResponse_5(self: OffsetFetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopic_5(e_topics, w)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_OffsetFetchResponse_6(self: OffsetFetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(e_topics, w)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _e_OffsetFetchResponse_8(self: OffsetFetchResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -651,42 +656,50 @@ def _e_OffsetFetchResponse_8(self: OffsetFetchResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_OffsetFetchResponse_0(r: Reader) -> OffsetFetchResponse:
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
-    return OffsetFetchResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
+    return OffsetFetchResponse(0, v_topics)
 
 def _d_OffsetFetchResponse_2(r: Reader) -> OffsetFetchResponse:
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
-    return OffsetFetchResponse(topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(0, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_3(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_0(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_5(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_5(r) for _ in range(n)] if n else []
     v_error_code = r.int16()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_6(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(r.carray_len())]
-    v_error_code = r.int16()
-    r.skip_tags()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics, error_code=v_error_code)
+    n = r.carray_len()
+    v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(n)] if n else []
+    v_error_code, = r.fixed_tags(_S_h)
+    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_8(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetFetchResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return OffsetFetchResponse(v_throttle_time_ms, DEFAULT, 0, v_groups)
 
-_ENC_OffsetFetchRequest = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_6, _e_OffsetFetchRequest_7, _e_OffsetFetchRequest_8, _e_OffsetFetchRequest_9,)
-_DEC_OffsetFetchRequest = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)
-_ENC_OffsetFetchResponse = (_e_OffsetFetchResponse_0, _e_OffsetFetchResponse_0, _e_OffsetFetchResponse_2, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_5, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_8, _e_OffsetFetchResponse_8,)
-_DEC_OffsetFetchResponse = (_d_OffsetFetchResponse_0, _d_OffsetFetchResponse_0, _d_OffsetFetchResponse_2, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_5, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_8, _d_OffsetFetchResponse_8,)
-_S_iq = Struct(">iq")
-_S_iqi = Struct(">iqi")
+_ENC_OffsetFetchRequest: Final = (_e_OffsetFetchRequest_0, _e_OffsetFetchRequest_0, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_2, _e_OffsetFetchRequest_6, _e_OffsetFetchRequest_7, _e_OffsetFetchRequest_8, _e_OffsetFetchRequest_9,)
+_DEC_OffsetFetchRequest: Final = (_d_OffsetFetchRequest_0, _d_OffsetFetchRequest_0, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_2, _d_OffsetFetchRequest_6, _d_OffsetFetchRequest_7, _d_OffsetFetchRequest_8, _d_OffsetFetchRequest_9,)
+_ENC_OffsetFetchResponse: Final = (_e_OffsetFetchResponse_0, _e_OffsetFetchResponse_0, _e_OffsetFetchResponse_2, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_3, _e_OffsetFetchResponse_5, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_6, _e_OffsetFetchResponse_8, _e_OffsetFetchResponse_8,)
+_DEC_OffsetFetchResponse: Final = (_d_OffsetFetchResponse_0, _d_OffsetFetchResponse_0, _d_OffsetFetchResponse_2, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_3, _d_OffsetFetchResponse_5, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_6, _d_OffsetFetchResponse_8, _d_OffsetFetchResponse_8,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_iq: Final = Struct(">iq")
+_S_iqi: Final = Struct(">iqi")
+_S_o: Final = Struct(">?")

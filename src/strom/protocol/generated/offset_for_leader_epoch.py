@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -156,16 +156,15 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(self: OffsetForLea
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_leader_epoch = r.fixed(_S_ii)
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, -1, v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
     v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
-    v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed(_S_iii)
-    r.skip_tags()
-    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(partition=v_partition, current_leader_epoch=v_current_leader_epoch, leader_epoch=v_leader_epoch)
+    v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed_tags(_S_iii)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
     w.string(self.topic)
@@ -191,19 +190,22 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(self: OffsetForLeaderE
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.string()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderTopic:
     v_topic = r.cstring()
-    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions)
 
 def _e_OffsetForLeaderEpochRequest_0(self: OffsetForLeaderEpochRequest, w: Writer) -> None:
     w_topics = self.topics
@@ -218,14 +220,14 @@ def _e_OffsetForLeaderEpochRequest_2(self: OffsetForLeaderEpochRequest, w: Write
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(e_topics, w)
 
 def _e_OffsetForLeaderEpochRequest_3(self: OffsetForLeaderEpochRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(e_topics, w)
 
 def _e_OffsetForLeaderEpochRequest_4(self: OffsetForLeaderEpochRequest, w: Writer) -> None:
-    w.int32(self.replica_id)
+    w.buf += _S_i.pack(self.replica_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -233,23 +235,27 @@ def _e_OffsetForLeaderEpochRequest_4(self: OffsetForLeaderEpochRequest, w: Write
     w.buf.append(0)
 
 def _d_OffsetForLeaderEpochRequest_0(r: Reader) -> OffsetForLeaderEpochRequest:
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_2(r: Reader) -> OffsetForLeaderEpochRequest:
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochRequest(-2, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_3(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
 def _d_OffsetForLeaderEpochRequest_4(r: Reader) -> OffsetForLeaderEpochRequest:
     v_replica_id = r.int32()
-    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r)] if n == 1 else [_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetForLeaderEpochRequest(replica_id=v_replica_id, topics=v_topics)
+    return OffsetForLeaderEpochRequest(v_replica_id, v_topics)
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(self: OffsetForLeaderEpochResponse_EpochEndOffset, w: Writer) -> None:
     w.buf += _S_hiq.pack(self.error_code, self.partition, self.end_offset)
@@ -263,16 +269,15 @@ def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(self: OffsetForLeaderEpochR
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_end_offset = r.fixed(_S_hiq)
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, -1, v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
     v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
-    v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed(_S_hiiq)
-    r.skip_tags()
-    return OffsetForLeaderEpochResponse_EpochEndOffset(error_code=v_error_code, partition=v_partition, leader_epoch=v_leader_epoch, end_offset=v_end_offset)
+    v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed_tags(_S_hiiq)
+    return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:
     w.string(self.topic)
@@ -298,19 +303,22 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(self: OffsetFor
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_0(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.string()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r: Reader) -> OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult:
     v_topic = r.cstring()
-    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(topic=v_topic, partitions=v_partitions)
+    return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions)
 
 def _e_OffsetForLeaderEpochResponse_0(self: OffsetForLeaderEpochResponse, w: Writer) -> None:
     w_topics = self.topics
@@ -325,14 +333,14 @@ def _e_OffsetForLeaderEpochResponse_1(self: OffsetForLeaderEpochResponse, w: Wri
         _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(e_topics, w)
 
 def _e_OffsetForLeaderEpochResponse_2(self: OffsetForLeaderEpochResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(e_topics, w)
 
 def _e_OffsetForLeaderEpochResponse_4(self: OffsetForLeaderEpochResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -340,29 +348,34 @@ def _e_OffsetForLeaderEpochResponse_4(self: OffsetForLeaderEpochResponse, w: Wri
     w.buf.append(0)
 
 def _d_OffsetForLeaderEpochResponse_0(r: Reader) -> OffsetForLeaderEpochResponse:
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_1(r: Reader) -> OffsetForLeaderEpochResponse:
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochResponse(0, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_2(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(r.array_len())]
-    return OffsetForLeaderEpochResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(r) for _ in range(n)] if n else []
+    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
 def _d_OffsetForLeaderEpochResponse_4(r: Reader) -> OffsetForLeaderEpochResponse:
     v_throttle_time_ms = r.int32()
-    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r)] if n == 1 else [_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return OffsetForLeaderEpochResponse(throttle_time_ms=v_throttle_time_ms, topics=v_topics)
+    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics)
 
-_ENC_OffsetForLeaderEpochRequest = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_2, _e_OffsetForLeaderEpochRequest_3, _e_OffsetForLeaderEpochRequest_4,)
-_DEC_OffsetForLeaderEpochRequest = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)
-_ENC_OffsetForLeaderEpochResponse = (_e_OffsetForLeaderEpochResponse_0, _e_OffsetForLeaderEpochResponse_1, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_4,)
-_DEC_OffsetForLeaderEpochResponse = (_d_OffsetForLeaderEpochResponse_0, _d_OffsetForLeaderEpochResponse_1, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_4,)
-_S_hiiq = Struct(">hiiq")
-_S_hiq = Struct(">hiq")
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
+_ENC_OffsetForLeaderEpochRequest: Final = (_e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_0, _e_OffsetForLeaderEpochRequest_2, _e_OffsetForLeaderEpochRequest_3, _e_OffsetForLeaderEpochRequest_4,)
+_DEC_OffsetForLeaderEpochRequest: Final = (_d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_0, _d_OffsetForLeaderEpochRequest_2, _d_OffsetForLeaderEpochRequest_3, _d_OffsetForLeaderEpochRequest_4,)
+_ENC_OffsetForLeaderEpochResponse: Final = (_e_OffsetForLeaderEpochResponse_0, _e_OffsetForLeaderEpochResponse_1, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_2, _e_OffsetForLeaderEpochResponse_4,)
+_DEC_OffsetForLeaderEpochResponse: Final = (_d_OffsetForLeaderEpochResponse_0, _d_OffsetForLeaderEpochResponse_1, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_2, _d_OffsetForLeaderEpochResponse_4,)
+_S_hiiq: Final = Struct(">hiiq")
+_S_hiq: Final = Struct(">hiq")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_iii: Final = Struct(">iii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -209,24 +209,24 @@ setattr(ProduceResponse, '__annotations__', {'responses': 'list[ProduceResponse_
 
 
 def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
-    w.int32(self.index)
+    w.buf += _S_i.pack(self.index)
     w.records(self.records)
 
 def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
-    w.int32(self.index)
+    w.buf += _S_i.pack(self.index)
     w.crecords(self.records)
     w.buf.append(0)
 
 def _d_ProduceRequest_PartitionProduceData_0(r: Reader) -> ProduceRequest_PartitionProduceData:
     v_index = r.int32()
     v_records = r.records()
-    return ProduceRequest_PartitionProduceData(index=v_index, records=v_records)
+    return ProduceRequest_PartitionProduceData(v_index, v_records)
 
 def _d_ProduceRequest_PartitionProduceData_9(r: Reader) -> ProduceRequest_PartitionProduceData:
     v_index = r.int32()
     v_records = r.crecords()
     r.skip_tags()
-    return ProduceRequest_PartitionProduceData(index=v_index, records=v_records)
+    return ProduceRequest_PartitionProduceData(v_index, v_records)
 
 def _e_ProduceRequest_TopicProduceData_0(self: ProduceRequest_TopicProduceData, w: Writer) -> None:
     w.string(self.name)
@@ -245,14 +245,16 @@ def _e_ProduceRequest_TopicProduceData_9(self: ProduceRequest_TopicProduceData, 
 
 def _d_ProduceRequest_TopicProduceData_0(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.string()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(r.array_len())]
-    return ProduceRequest_TopicProduceData(name=v_name, partition_data=v_partition_data)
+    n = r.array_len()
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_0(r)] if n == 1 else [_d_ProduceRequest_PartitionProduceData_0(r) for _ in range(n)] if n else []
+    return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
 def _d_ProduceRequest_TopicProduceData_9(r: Reader) -> ProduceRequest_TopicProduceData:
     v_name = r.cstring()
-    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_data = [_d_ProduceRequest_PartitionProduceData_9(r)] if n == 1 else [_d_ProduceRequest_PartitionProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ProduceRequest_TopicProduceData(name=v_name, partition_data=v_partition_data)
+    return ProduceRequest_TopicProduceData(v_name, v_partition_data)
 
 def _e_ProduceRequest_0(self: ProduceRequest, w: Writer) -> None:
     w.buf += _S_hi.pack(self.acks, self.timeout_ms)
@@ -280,31 +282,34 @@ def _e_ProduceRequest_9(self: ProduceRequest, w: Writer) -> None:
 
 def _d_ProduceRequest_0(r: Reader) -> ProduceRequest:
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
-    return ProduceRequest(acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
+    n = r.array_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
+    return ProduceRequest(None, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_3(r: Reader) -> ProduceRequest:
     v_transactional_id = r.nstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(r.array_len())]
-    return ProduceRequest(transactional_id=v_transactional_id, acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
+    n = r.array_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_0(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_0(r) for _ in range(n)] if n else []
+    return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
 def _d_ProduceRequest_9(r: Reader) -> ProduceRequest:
     v_transactional_id = r.cnstring()
     v_acks, v_timeout_ms = r.fixed(_S_hi)
-    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_data = [_d_ProduceRequest_TopicProduceData_9(r)] if n == 1 else [_d_ProduceRequest_TopicProduceData_9(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ProduceRequest(transactional_id=v_transactional_id, acks=v_acks, timeout_ms=v_timeout_ms, topic_data=v_topic_data)
+    return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data)
 
 def _e_ProduceResponse_BatchIndexAndErrorMessage_0(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
     pass
 
 def _e_ProduceResponse_BatchIndexAndErrorMessage_8(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
-    w.int32(self.batch_index)
+    w.buf += _S_i.pack(self.batch_index)
     w.nstring(self.batch_index_error_message)
 
 def _e_ProduceResponse_BatchIndexAndErrorMessage_9(self: ProduceResponse_BatchIndexAndErrorMessage, w: Writer) -> None:
-    w.int32(self.batch_index)
+    w.buf += _S_i.pack(self.batch_index)
     w.cnstring(self.batch_index_error_message)
     w.buf.append(0)
 
@@ -314,13 +319,13 @@ def _d_ProduceResponse_BatchIndexAndErrorMessage_0(r: Reader) -> ProduceResponse
 def _d_ProduceResponse_BatchIndexAndErrorMessage_8(r: Reader) -> ProduceResponse_BatchIndexAndErrorMessage:
     v_batch_index = r.int32()
     v_batch_index_error_message = r.nstring()
-    return ProduceResponse_BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
+    return ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message)
 
 def _d_ProduceResponse_BatchIndexAndErrorMessage_9(r: Reader) -> ProduceResponse_BatchIndexAndErrorMessage:
     v_batch_index = r.int32()
     v_batch_index_error_message = r.cnstring()
     r.skip_tags()
-    return ProduceResponse_BatchIndexAndErrorMessage(batch_index=v_batch_index, batch_index_error_message=v_batch_index_error_message)
+    return ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message)
 
 def _e_ProduceResponse_LeaderIdAndEpoch_0(self: ProduceResponse_LeaderIdAndEpoch, w: Writer) -> None:
     pass
@@ -340,9 +345,8 @@ def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse_LeaderId
     return ProduceResponse_LeaderIdAndEpoch()
 
 def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return ProduceResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
     w.buf += _S_ihq.pack(self.index, self.error_code, self.base_offset)
@@ -377,51 +381,56 @@ def _e_ProduceResponse_PartitionProduceResponse_10(self: ProduceResponse_Partiti
     for e_record_errors in w_record_errors:
         _e_ProduceResponse_BatchIndexAndErrorMessage_9(e_record_errors, w)
     w.cnstring(self.error_message)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_ProduceResponse_LeaderIdAndEpoch:
+    if (self.current_leader is not DEFAULT_ProduceResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_ProduceResponse_LeaderIdAndEpoch):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_ProduceResponse_LeaderIdAndEpoch_10(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ProduceResponse_PartitionProduceResponse_0(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset = r.fixed(_S_ihq)
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset)
 
 def _d_ProduceResponse_PartitionProduceResponse_2(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms = r.fixed(_S_ihqq)
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms)
 
 def _d_ProduceResponse_PartitionProduceResponse_5(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset)
 
 def _d_ProduceResponse_PartitionProduceResponse_8(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_8(r) for _ in range(n)] if n else []
     v_error_message = r.nstring()
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_9(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     r.skip_tags()
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message)
 
 def _d_ProduceResponse_PartitionProduceResponse_10(r: Reader) -> ProduceResponse_PartitionProduceResponse:
     v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset = r.fixed(_S_ihqqq)
-    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_record_errors = [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r)] if n == 1 else [_d_ProduceResponse_BatchIndexAndErrorMessage_9(r) for _ in range(n)] if n else []
     v_error_message = r.cnstring()
     v_current_leader: ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_current_leader = _d_ProduceResponse_LeaderIdAndEpoch_10(s)
         else:
             r.skip(size)
-    return ProduceResponse_PartitionProduceResponse(index=v_index, error_code=v_error_code, base_offset=v_base_offset, log_append_time_ms=v_log_append_time_ms, log_start_offset=v_log_start_offset, record_errors=v_record_errors, error_message=v_error_message, current_leader=v_current_leader)
+    return ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message, v_current_leader)
 
 def _e_ProduceResponse_TopicProduceResponse_0(self: ProduceResponse_TopicProduceResponse, w: Writer) -> None:
     w.string(self.name)
@@ -469,35 +478,41 @@ def _e_ProduceResponse_TopicProduceResponse_10(self: ProduceResponse_TopicProduc
 
 def _d_ProduceResponse_TopicProduceResponse_0(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(r.array_len())]
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_0(r) for _ in range(n)] if n else []
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_2(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(r.array_len())]
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_2(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_2(r) for _ in range(n)] if n else []
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_5(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(r.array_len())]
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_5(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_5(r) for _ in range(n)] if n else []
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_8(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.string()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(r.array_len())]
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    n = r.array_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_8(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_8(r) for _ in range(n)] if n else []
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_9(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_9(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_9(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _d_ProduceResponse_TopicProduceResponse_10(r: Reader) -> ProduceResponse_TopicProduceResponse:
     v_name = r.cstring()
-    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_responses = [_d_ProduceResponse_PartitionProduceResponse_10(r)] if n == 1 else [_d_ProduceResponse_PartitionProduceResponse_10(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ProduceResponse_TopicProduceResponse(name=v_name, partition_responses=v_partition_responses)
+    return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses)
 
 def _e_ProduceResponse_NodeEndpoint_0(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
     pass
@@ -506,9 +521,9 @@ def _e_ProduceResponse_NodeEndpoint_9(self: ProduceResponse_NodeEndpoint, w: Wri
     w.buf.append(0)
 
 def _e_ProduceResponse_NodeEndpoint_10(self: ProduceResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -525,7 +540,7 @@ def _d_ProduceResponse_NodeEndpoint_10(r: Reader) -> ProduceResponse_NodeEndpoin
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ProduceResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ProduceResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_ProduceResponse_0(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
@@ -538,35 +553,35 @@ def _e_ProduceResponse_1(self: ProduceResponse, w: Writer) -> None:
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_0(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_2(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_2(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_5(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_5(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_8(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.array_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_8(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
 
 def _e_ProduceResponse_9(self: ProduceResponse, w: Writer) -> None:
     w_responses = self.responses
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_9(e_responses, w)
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w.buf.append(0)
 
 def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
@@ -574,68 +589,78 @@ def _e_ProduceResponse_10(self: ProduceResponse, w: Writer) -> None:
     w.carray_len(len(w_responses))
     for e_responses in w_responses:
         _e_ProduceResponse_TopicProduceResponse_10(e_responses, w)
-    w.int32(self.throttle_time_ms)
-    tags: list[tuple[int, Writer]] = []
+    w.buf += _S_i.pack(self.throttle_time_ms)
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_ProduceResponse_NodeEndpoint_10(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_ProduceResponse_0(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(r.array_len())]
-    return ProduceResponse(responses=v_responses)
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
+    return ProduceResponse(v_responses)
 
 def _d_ProduceResponse_1(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_0(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_0(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms)
+    return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_2(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_2(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_2(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms)
+    return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_5(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_5(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_5(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms)
+    return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_8(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_8(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_8(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms)
+    return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_9(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(r.carray_len())]
-    v_throttle_time_ms = r.int32()
-    r.skip_tags()
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms)
+    n = r.carray_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(n)] if n else []
+    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:
-    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_ProduceResponse_TopicProduceResponse_10(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_10(r) for _ in range(n)] if n else []
     v_throttle_time_ms = r.int32()
     v_node_endpoints: list[ProduceResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_ProduceResponse_NodeEndpoint_10(s)] if n == 1 else [_d_ProduceResponse_NodeEndpoint_10(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return ProduceResponse(responses=v_responses, throttle_time_ms=v_throttle_time_ms, node_endpoints=v_node_endpoints)
+    return ProduceResponse(v_responses, v_throttle_time_ms, v_node_endpoints)
 
-_ENC_ProduceRequest = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_9, _e_ProduceRequest_9, _e_ProduceRequest_9,)
-_DEC_ProduceRequest = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
-_ENC_ProduceResponse = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
-_DEC_ProduceResponse = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
+_ENC_ProduceRequest: Final = (_e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_0, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_3, _e_ProduceRequest_9, _e_ProduceRequest_9, _e_ProduceRequest_9,)
+_DEC_ProduceRequest: Final = (_d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_0, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_3, _d_ProduceRequest_9, _d_ProduceRequest_9, _d_ProduceRequest_9,)
+_ENC_ProduceResponse: Final = (_e_ProduceResponse_0, _e_ProduceResponse_1, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_2, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_5, _e_ProduceResponse_8, _e_ProduceResponse_9, _e_ProduceResponse_10, _e_ProduceResponse_10,)
+_DEC_ProduceResponse: Final = (_d_ProduceResponse_0, _d_ProduceResponse_1, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_2, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_5, _d_ProduceResponse_8, _d_ProduceResponse_9, _d_ProduceResponse_10, _d_ProduceResponse_10,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_ProduceResponse_LeaderIdAndEpoch = ProduceResponse_LeaderIdAndEpoch()
-_S_hi = Struct(">hi")
-_S_ihq = Struct(">ihq")
-_S_ihqq = Struct(">ihqq")
-_S_ihqqq = Struct(">ihqqq")
-_S_ii = Struct(">ii")
+DEFAULT_ProduceResponse_LeaderIdAndEpoch: Final = ProduceResponse_LeaderIdAndEpoch()
+_S_hi: Final = Struct(">hi")
+_S_i: Final = Struct(">i")
+_S_ihq: Final = Struct(">ihq")
+_S_ihqq: Final = Struct(">ihqq")
+_S_ihqqq: Final = Struct(">ihqqq")
+_S_ii: Final = Struct(">ii")

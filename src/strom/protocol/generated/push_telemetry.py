@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -89,20 +89,19 @@ def _d_PushTelemetryRequest_0(r: Reader) -> PushTelemetryRequest:
     v_subscription_id, v_terminating, v_compression_type = r.fixed(_S_iob)
     v_metrics = r.cbytes()
     r.skip_tags()
-    return PushTelemetryRequest(client_instance_id=v_client_instance_id, subscription_id=v_subscription_id, terminating=v_terminating, compression_type=v_compression_type, metrics=v_metrics)
+    return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics)
 
 def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
     w.buf.append(0)
 
 def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
-    v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return PushTelemetryResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code)
+    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    return PushTelemetryResponse(v_throttle_time_ms, v_error_code)
 
-_ENC_PushTelemetryRequest = (_e_PushTelemetryRequest_0,)
-_DEC_PushTelemetryRequest = (_d_PushTelemetryRequest_0,)
-_ENC_PushTelemetryResponse = (_e_PushTelemetryResponse_0,)
-_DEC_PushTelemetryResponse = (_d_PushTelemetryResponse_0,)
-_S_ih = Struct(">ih")
-_S_iob = Struct(">i?b")
+_ENC_PushTelemetryRequest: Final = (_e_PushTelemetryRequest_0,)
+_DEC_PushTelemetryRequest: Final = (_d_PushTelemetryRequest_0,)
+_ENC_PushTelemetryResponse: Final = (_e_PushTelemetryResponse_0,)
+_DEC_PushTelemetryResponse: Final = (_d_PushTelemetryResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iob: Final = Struct(">i?b")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -169,9 +169,8 @@ def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateReque
     w.buf.append(0)
 
 def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return ReadShareGroupStateRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
+    return ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest_ReadStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -183,9 +182,10 @@ def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateReque
 
 def _d_ReadShareGroupStateRequest_ReadStateData_0(r: Reader) -> ReadShareGroupStateRequest_ReadStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_ReadShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateRequest_ReadStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -197,18 +197,18 @@ def _e_ReadShareGroupStateRequest_0(self: ReadShareGroupStateRequest, w: Writer)
 
 def _d_ReadShareGroupStateRequest_0(r: Reader) -> ReadShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ReadShareGroupStateRequest_ReadStateData_0(r)] if n == 1 else [_d_ReadShareGroupStateRequest_ReadStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return ReadShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateResponse_StateBatch, w: Writer) -> None:
     w.buf += _S_qqbh.pack(self.first_offset, self.last_offset, self.delivery_state, self.delivery_count)
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
-    r.skip_tags()
-    return ReadShareGroupStateResponse_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
+    return ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -224,9 +224,10 @@ def _d_ReadShareGroupStateResponse_PartitionResult_0(r: Reader) -> ReadShareGrou
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     v_state_epoch, v_start_offset = r.fixed(_S_iq)
-    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_state_batches = [_d_ReadShareGroupStateResponse_StateBatch_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches)
 
 def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateResponse_ReadStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -238,9 +239,10 @@ def _e_ReadShareGroupStateResponse_ReadStateResult_0(self: ReadShareGroupStateRe
 
 def _d_ReadShareGroupStateResponse_ReadStateResult_0(r: Reader) -> ReadShareGroupStateResponse_ReadStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateResponse_ReadStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -250,15 +252,16 @@ def _e_ReadShareGroupStateResponse_0(self: ReadShareGroupStateResponse, w: Write
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_0(r: Reader) -> ReadShareGroupStateResponse:
-    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_ReadShareGroupStateResponse_ReadStateResult_0(r)] if n == 1 else [_d_ReadShareGroupStateResponse_ReadStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateResponse(results=v_results)
+    return ReadShareGroupStateResponse(v_results)
 
-_ENC_ReadShareGroupStateRequest = (_e_ReadShareGroupStateRequest_0,)
-_DEC_ReadShareGroupStateRequest = (_d_ReadShareGroupStateRequest_0,)
-_ENC_ReadShareGroupStateResponse = (_e_ReadShareGroupStateResponse_0,)
-_DEC_ReadShareGroupStateResponse = (_d_ReadShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
-_S_qqbh = Struct(">qqbh")
+_ENC_ReadShareGroupStateRequest: Final = (_e_ReadShareGroupStateRequest_0,)
+_DEC_ReadShareGroupStateRequest: Final = (_d_ReadShareGroupStateRequest_0,)
+_ENC_ReadShareGroupStateResponse: Final = (_e_ReadShareGroupStateResponse_0,)
+_DEC_ReadShareGroupStateResponse: Final = (_d_ReadShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")
+_S_qqbh: Final = Struct(">qqbh")

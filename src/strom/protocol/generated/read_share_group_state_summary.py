@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -147,9 +147,8 @@ def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupSta
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return ReadShareGroupStateSummaryRequest_PartitionData(partition=v_partition, leader_epoch=v_leader_epoch)
+    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
+    return ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest_ReadStateSummaryData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -161,9 +160,10 @@ def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareG
 
 def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_ReadStateSummaryData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -175,9 +175,10 @@ def _e_ReadShareGroupStateSummaryRequest_0(self: ReadShareGroupStateSummaryReque
 
 def _d_ReadShareGroupStateSummaryRequest_0(r: Reader) -> ReadShareGroupStateSummaryRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateSummaryRequest(group_id=v_group_id, topics=v_topics)
+    return ReadShareGroupStateSummaryRequest(v_group_id, v_topics)
 
 def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroupStateSummaryResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -188,9 +189,8 @@ def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroup
 def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_state_epoch, v_start_offset = r.fixed(_S_iq)
-    r.skip_tags()
-    return ReadShareGroupStateSummaryResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message, state_epoch=v_state_epoch, start_offset=v_start_offset)
+    v_state_epoch, v_start_offset = r.fixed_tags(_S_iq)
+    return ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset)
 
 def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -202,9 +202,10 @@ def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadSha
 
 def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_ReadStateSummaryResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(topic_id=v_topic_id, partitions=v_partitions)
+    return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions)
 
 def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResponse, w: Writer) -> None:
     w_results = self.results
@@ -214,14 +215,15 @@ def _e_ReadShareGroupStateSummaryResponse_0(self: ReadShareGroupStateSummaryResp
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryResponse_0(r: Reader) -> ReadShareGroupStateSummaryResponse:
-    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r)] if n == 1 else [_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ReadShareGroupStateSummaryResponse(results=v_results)
+    return ReadShareGroupStateSummaryResponse(v_results)
 
-_ENC_ReadShareGroupStateSummaryRequest = (_e_ReadShareGroupStateSummaryRequest_0,)
-_DEC_ReadShareGroupStateSummaryRequest = (_d_ReadShareGroupStateSummaryRequest_0,)
-_ENC_ReadShareGroupStateSummaryResponse = (_e_ReadShareGroupStateSummaryResponse_0,)
-_DEC_ReadShareGroupStateSummaryResponse = (_d_ReadShareGroupStateSummaryResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iq = Struct(">iq")
+_ENC_ReadShareGroupStateSummaryRequest: Final = (_e_ReadShareGroupStateSummaryRequest_0,)
+_DEC_ReadShareGroupStateSummaryRequest: Final = (_d_ReadShareGroupStateSummaryRequest_0,)
+_ENC_ReadShareGroupStateSummaryResponse: Final = (_e_ReadShareGroupStateSummaryResponse_0,)
+_DEC_ReadShareGroupStateSummaryResponse: Final = (_d_ReadShareGroupStateSummaryResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -78,7 +78,7 @@ setattr(RemoveRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 
 
 def _e_RemoveRaftVoterRequest_0(self: RemoveRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.uuid(self.voter_directory_id)
     w.buf.append(0)
 
@@ -87,7 +87,7 @@ def _d_RemoveRaftVoterRequest_0(r: Reader) -> RemoveRaftVoterRequest:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
     r.skip_tags()
-    return RemoveRaftVoterRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id)
+    return RemoveRaftVoterRequest(v_cluster_id, v_voter_id, v_voter_directory_id)
 
 def _e_RemoveRaftVoterResponse_0(self: RemoveRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -98,10 +98,11 @@ def _d_RemoveRaftVoterResponse_0(r: Reader) -> RemoveRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return RemoveRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return RemoveRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_RemoveRaftVoterRequest = (_e_RemoveRaftVoterRequest_0,)
-_DEC_RemoveRaftVoterRequest = (_d_RemoveRaftVoterRequest_0,)
-_ENC_RemoveRaftVoterResponse = (_e_RemoveRaftVoterResponse_0,)
-_DEC_RemoveRaftVoterResponse = (_d_RemoveRaftVoterResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_RemoveRaftVoterRequest: Final = (_e_RemoveRaftVoterRequest_0,)
+_DEC_RemoveRaftVoterRequest: Final = (_d_RemoveRaftVoterRequest_0,)
+_ENC_RemoveRaftVoterResponse: Final = (_e_RemoveRaftVoterResponse_0,)
+_DEC_RemoveRaftVoterResponse: Final = (_d_RemoveRaftVoterResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -76,23 +76,22 @@ setattr(RenewDelegationTokenResponse, '__annotations__', {'error_code': 'int', '
 
 def _e_RenewDelegationTokenRequest_0(self: RenewDelegationTokenRequest, w: Writer) -> None:
     w.bytes_(self.hmac)
-    w.int64(self.renew_period_ms)
+    w.buf += _S_q.pack(self.renew_period_ms)
 
 def _e_RenewDelegationTokenRequest_2(self: RenewDelegationTokenRequest, w: Writer) -> None:
     w.cbytes(self.hmac)
-    w.int64(self.renew_period_ms)
+    w.buf += _S_q.pack(self.renew_period_ms)
     w.buf.append(0)
 
 def _d_RenewDelegationTokenRequest_0(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.bytes_()
     v_renew_period_ms = r.int64()
-    return RenewDelegationTokenRequest(hmac=v_hmac, renew_period_ms=v_renew_period_ms)
+    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _d_RenewDelegationTokenRequest_2(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_renew_period_ms = r.int64()
-    r.skip_tags()
-    return RenewDelegationTokenRequest(hmac=v_hmac, renew_period_ms=v_renew_period_ms)
+    v_renew_period_ms, = r.fixed_tags(_S_q)
+    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _e_RenewDelegationTokenResponse_0(self: RenewDelegationTokenResponse, w: Writer) -> None:
     w.buf += _S_hqi.pack(self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms)
@@ -103,15 +102,15 @@ def _e_RenewDelegationTokenResponse_2(self: RenewDelegationTokenResponse, w: Wri
 
 def _d_RenewDelegationTokenResponse_0(r: Reader) -> RenewDelegationTokenResponse:
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed(_S_hqi)
-    r.skip_tags()
-    return RenewDelegationTokenResponse(error_code=v_error_code, expiry_timestamp_ms=v_expiry_timestamp_ms, throttle_time_ms=v_throttle_time_ms)
+    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
+    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
-_ENC_RenewDelegationTokenRequest = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
-_DEC_RenewDelegationTokenRequest = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)
-_ENC_RenewDelegationTokenResponse = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
-_DEC_RenewDelegationTokenResponse = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
-_S_hqi = Struct(">hqi")
+_ENC_RenewDelegationTokenRequest: Final = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)
+_DEC_RenewDelegationTokenRequest: Final = (_d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_0, _d_RenewDelegationTokenRequest_2,)
+_ENC_RenewDelegationTokenResponse: Final = (_e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_0, _e_RenewDelegationTokenResponse_2,)
+_DEC_RenewDelegationTokenResponse: Final = (_d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_0, _d_RenewDelegationTokenResponse_2,)
+_S_hqi: Final = Struct(">hqi")
+_S_q: Final = Struct(">q")

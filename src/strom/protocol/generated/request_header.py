@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -60,19 +60,19 @@ def _e_RequestHeader_2(self: RequestHeader, w: Writer) -> None:
 
 def _d_RequestHeader_0(r: Reader) -> RequestHeader:
     v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
-    return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id)
+    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id)
 
 def _d_RequestHeader_1(r: Reader) -> RequestHeader:
     v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
     v_client_id = r.nstring()
-    return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id, client_id=v_client_id)
+    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, v_client_id)
 
 def _d_RequestHeader_2(r: Reader) -> RequestHeader:
     v_request_api_key, v_request_api_version, v_correlation_id = r.fixed(_S_hhi)
     v_client_id = r.nstring()
     r.skip_tags()
-    return RequestHeader(request_api_key=v_request_api_key, request_api_version=v_request_api_version, correlation_id=v_correlation_id, client_id=v_client_id)
+    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, v_client_id)
 
-_ENC_RequestHeader = (_e_RequestHeader_0, _e_RequestHeader_1, _e_RequestHeader_2,)
-_DEC_RequestHeader = (_d_RequestHeader_0, _d_RequestHeader_1, _d_RequestHeader_2,)
-_S_hhi = Struct(">hhi")
+_ENC_RequestHeader: Final = (_e_RequestHeader_0, _e_RequestHeader_1, _e_RequestHeader_2,)
+_DEC_RequestHeader: Final = (_d_RequestHeader_0, _d_RequestHeader_1, _d_RequestHeader_2,)
+_S_hhi: Final = Struct(">hhi")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -41,20 +41,20 @@ setattr(ResponseHeader, '__annotations__', {'correlation_id': 'int'})
 
 
 def _e_ResponseHeader_0(self: ResponseHeader, w: Writer) -> None:
-    w.int32(self.correlation_id)
+    w.buf += _S_i.pack(self.correlation_id)
 
 def _e_ResponseHeader_1(self: ResponseHeader, w: Writer) -> None:
-    w.int32(self.correlation_id)
+    w.buf += _S_i.pack(self.correlation_id)
     w.buf.append(0)
 
 def _d_ResponseHeader_0(r: Reader) -> ResponseHeader:
     v_correlation_id = r.int32()
-    return ResponseHeader(correlation_id=v_correlation_id)
+    return ResponseHeader(v_correlation_id)
 
 def _d_ResponseHeader_1(r: Reader) -> ResponseHeader:
-    v_correlation_id = r.int32()
-    r.skip_tags()
-    return ResponseHeader(correlation_id=v_correlation_id)
+    v_correlation_id, = r.fixed_tags(_S_i)
+    return ResponseHeader(v_correlation_id)
 
-_ENC_ResponseHeader = (_e_ResponseHeader_0, _e_ResponseHeader_1,)
-_DEC_ResponseHeader = (_d_ResponseHeader_0, _d_ResponseHeader_1,)
+_ENC_ResponseHeader: Final = (_e_ResponseHeader_0, _e_ResponseHeader_1,)
+_DEC_ResponseHeader: Final = (_d_ResponseHeader_0, _d_ResponseHeader_1,)
+_S_i: Final = Struct(">i")

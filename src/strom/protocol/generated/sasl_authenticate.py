@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -83,53 +83,54 @@ def _e_SaslAuthenticateRequest_2(self: SaslAuthenticateRequest, w: Writer) -> No
 
 def _d_SaslAuthenticateRequest_0(r: Reader) -> SaslAuthenticateRequest:
     v_auth_bytes = r.bytes_()
-    return SaslAuthenticateRequest(auth_bytes=v_auth_bytes)
+    return SaslAuthenticateRequest(v_auth_bytes)
 
 def _d_SaslAuthenticateRequest_2(r: Reader) -> SaslAuthenticateRequest:
     v_auth_bytes = r.cbytes()
     r.skip_tags()
-    return SaslAuthenticateRequest(auth_bytes=v_auth_bytes)
+    return SaslAuthenticateRequest(v_auth_bytes)
 
 def _e_SaslAuthenticateResponse_0(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w.bytes_(self.auth_bytes)
 
 def _e_SaslAuthenticateResponse_1(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.nstring(self.error_message)
     w.bytes_(self.auth_bytes)
-    w.int64(self.session_lifetime_ms)
+    w.buf += _S_q.pack(self.session_lifetime_ms)
 
 def _e_SaslAuthenticateResponse_2(self: SaslAuthenticateResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.cbytes(self.auth_bytes)
-    w.int64(self.session_lifetime_ms)
+    w.buf += _S_q.pack(self.session_lifetime_ms)
     w.buf.append(0)
 
 def _d_SaslAuthenticateResponse_0(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_auth_bytes = r.bytes_()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes)
 
 def _d_SaslAuthenticateResponse_1(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.nstring()
     v_auth_bytes = r.bytes_()
     v_session_lifetime_ms = r.int64()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes, session_lifetime_ms=v_session_lifetime_ms)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
 def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_auth_bytes = r.cbytes()
-    v_session_lifetime_ms = r.int64()
-    r.skip_tags()
-    return SaslAuthenticateResponse(error_code=v_error_code, error_message=v_error_message, auth_bytes=v_auth_bytes, session_lifetime_ms=v_session_lifetime_ms)
+    v_session_lifetime_ms, = r.fixed_tags(_S_q)
+    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
-_ENC_SaslAuthenticateRequest = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
-_DEC_SaslAuthenticateRequest = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)
-_ENC_SaslAuthenticateResponse = (_e_SaslAuthenticateResponse_0, _e_SaslAuthenticateResponse_1, _e_SaslAuthenticateResponse_2,)
-_DEC_SaslAuthenticateResponse = (_d_SaslAuthenticateResponse_0, _d_SaslAuthenticateResponse_1, _d_SaslAuthenticateResponse_2,)
+_ENC_SaslAuthenticateRequest: Final = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)
+_DEC_SaslAuthenticateRequest: Final = (_d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_0, _d_SaslAuthenticateRequest_2,)
+_ENC_SaslAuthenticateResponse: Final = (_e_SaslAuthenticateResponse_0, _e_SaslAuthenticateResponse_1, _e_SaslAuthenticateResponse_2,)
+_DEC_SaslAuthenticateResponse: Final = (_d_SaslAuthenticateResponse_0, _d_SaslAuthenticateResponse_1, _d_SaslAuthenticateResponse_2,)
+_S_h: Final = Struct(">h")
+_S_q: Final = Struct(">q")

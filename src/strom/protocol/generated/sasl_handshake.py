@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -75,10 +75,10 @@ def _e_SaslHandshakeRequest_0(self: SaslHandshakeRequest, w: Writer) -> None:
 
 def _d_SaslHandshakeRequest_0(r: Reader) -> SaslHandshakeRequest:
     v_mechanism = r.string()
-    return SaslHandshakeRequest(mechanism=v_mechanism)
+    return SaslHandshakeRequest(v_mechanism)
 
 def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_mechanisms = self.mechanisms
     w.array_len(len(w_mechanisms))
     for e_mechanisms in w_mechanisms:
@@ -86,10 +86,12 @@ def _e_SaslHandshakeResponse_0(self: SaslHandshakeResponse, w: Writer) -> None:
 
 def _d_SaslHandshakeResponse_0(r: Reader) -> SaslHandshakeResponse:
     v_error_code = r.int16()
-    v_mechanisms = [r.string() for _ in range(r.array_len())]
-    return SaslHandshakeResponse(error_code=v_error_code, mechanisms=v_mechanisms)
+    n = r.array_len()
+    v_mechanisms = [r.string()] if n == 1 else [r.string() for _ in range(n)] if n else []
+    return SaslHandshakeResponse(v_error_code, v_mechanisms)
 
-_ENC_SaslHandshakeRequest = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
-_DEC_SaslHandshakeRequest = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)
-_ENC_SaslHandshakeResponse = (_e_SaslHandshakeResponse_0, _e_SaslHandshakeResponse_0,)
-_DEC_SaslHandshakeResponse = (_d_SaslHandshakeResponse_0, _d_SaslHandshakeResponse_0,)
+_ENC_SaslHandshakeRequest: Final = (_e_SaslHandshakeRequest_0, _e_SaslHandshakeRequest_0,)
+_DEC_SaslHandshakeRequest: Final = (_d_SaslHandshakeRequest_0, _d_SaslHandshakeRequest_0,)
+_ENC_SaslHandshakeResponse: Final = (_e_SaslHandshakeResponse_0, _e_SaslHandshakeResponse_0,)
+_DEC_SaslHandshakeResponse: Final = (_d_SaslHandshakeResponse_0, _d_SaslHandshakeResponse_0,)
+_S_h: Final = Struct(">h")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -211,17 +211,18 @@ def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(self: ShareAcknowledgeRequ
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
     for e_acknowledge_types in w_acknowledge_types:
-        w.int8(e_acknowledge_types)
+        w.buf += _S_b.pack(e_acknowledge_types)
     w.buf.append(0)
 
 def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
-    v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acknowledge_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
 def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequest_AcknowledgePartition, w: Writer) -> None:
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
     w_acknowledgement_batches = self.acknowledgement_batches
     w.carray_len(len(w_acknowledgement_batches))
     for e_acknowledgement_batches in w_acknowledgement_batches:
@@ -230,9 +231,10 @@ def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(self: ShareAcknowledgeRequ
 
 def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgePartition:
     v_partition_index = r.int32()
-    v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acknowledgement_batches = [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgePartition(partition_index=v_partition_index, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches)
 
 def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest_AcknowledgeTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -244,14 +246,15 @@ def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(self: ShareAcknowledgeRequest_
 
 def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r: Reader) -> ShareAcknowledgeRequest_AcknowledgeTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgePartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeRequest_AcknowledgeTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions)
 
 def _e_ShareAcknowledgeRequest_0(self: ShareAcknowledgeRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
     w.cnstring(self.member_id)
-    w.int32(self.share_session_epoch)
+    w.buf += _S_i.pack(self.share_session_epoch)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -262,18 +265,18 @@ def _d_ShareAcknowledgeRequest_0(r: Reader) -> ShareAcknowledgeRequest:
     v_group_id = r.cnstring()
     v_member_id = r.cnstring()
     v_share_session_epoch = r.int32()
-    v_topics = [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r)] if n == 1 else [_d_ShareAcknowledgeRequest_AcknowledgeTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, topics=v_topics)
+    return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics)
 
 def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return ShareAcknowledgeResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -286,7 +289,7 @@ def _d_ShareAcknowledgeResponse_PartitionData_0(r: Reader) -> ShareAcknowledgeRe
     v_error_message = r.cnstring()
     v_current_leader = _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r)
     r.skip_tags()
-    return ShareAcknowledgeResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, current_leader=v_current_leader)
+    return ShareAcknowledgeResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_current_leader)
 
 def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -298,14 +301,15 @@ def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(self: ShareAckno
 
 def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r: Reader) -> ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ShareAcknowledgeResponse_PartitionData_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions)
 
 def _e_ShareAcknowledgeResponse_NodeEndpoint_0(self: ShareAcknowledgeResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -315,7 +319,7 @@ def _d_ShareAcknowledgeResponse_NodeEndpoint_0(r: Reader) -> ShareAcknowledgeRes
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareAcknowledgeResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareAcknowledgeResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -333,15 +337,19 @@ def _e_ShareAcknowledgeResponse_0(self: ShareAcknowledgeResponse, w: Writer) -> 
 def _d_ShareAcknowledgeResponse_0(r: Reader) -> ShareAcknowledgeResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(r.carray_len())]
-    v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_node_endpoints = [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r)] if n == 1 else [_d_ShareAcknowledgeResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareAcknowledgeResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses, node_endpoints=v_node_endpoints)
+    return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
-_ENC_ShareAcknowledgeRequest = (_e_ShareAcknowledgeRequest_0,)
-_DEC_ShareAcknowledgeRequest = (_d_ShareAcknowledgeRequest_0,)
-_ENC_ShareAcknowledgeResponse = (_e_ShareAcknowledgeResponse_0,)
-_DEC_ShareAcknowledgeResponse = (_d_ShareAcknowledgeResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_qq = Struct(">qq")
+_ENC_ShareAcknowledgeRequest: Final = (_e_ShareAcknowledgeRequest_0,)
+_DEC_ShareAcknowledgeRequest: Final = (_d_ShareAcknowledgeRequest_0,)
+_ENC_ShareAcknowledgeResponse: Final = (_e_ShareAcknowledgeResponse_0,)
+_DEC_ShareAcknowledgeResponse: Final = (_d_ShareAcknowledgeResponse_0,)
+_S_b: Final = Struct(">b")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_qq: Final = Struct(">qq")

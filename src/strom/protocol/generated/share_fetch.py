@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -263,14 +263,15 @@ def _e_ShareFetchRequest_AcknowledgementBatch_0(self: ShareFetchRequest_Acknowle
     w_acknowledge_types = self.acknowledge_types
     w.carray_len(len(w_acknowledge_types))
     for e_acknowledge_types in w_acknowledge_types:
-        w.int8(e_acknowledge_types)
+        w.buf += _S_b.pack(e_acknowledge_types)
     w.buf.append(0)
 
 def _d_ShareFetchRequest_AcknowledgementBatch_0(r: Reader) -> ShareFetchRequest_AcknowledgementBatch:
     v_first_offset, v_last_offset = r.fixed(_S_qq)
-    v_acknowledge_types = [r.int8() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acknowledge_types = [r.int8()] if n == 1 else [r.int8() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchRequest_AcknowledgementBatch(first_offset=v_first_offset, last_offset=v_last_offset, acknowledge_types=v_acknowledge_types)
+    return ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types)
 
 def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest_FetchPartition, w: Writer) -> None:
     w.buf += _S_ii.pack(self.partition_index, self.partition_max_bytes)
@@ -282,9 +283,10 @@ def _e_ShareFetchRequest_FetchPartition_0(self: ShareFetchRequest_FetchPartition
 
 def _d_ShareFetchRequest_FetchPartition_0(r: Reader) -> ShareFetchRequest_FetchPartition:
     v_partition_index, v_partition_max_bytes = r.fixed(_S_ii)
-    v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acknowledgement_batches = [_d_ShareFetchRequest_AcknowledgementBatch_0(r)] if n == 1 else [_d_ShareFetchRequest_AcknowledgementBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchRequest_FetchPartition(partition_index=v_partition_index, partition_max_bytes=v_partition_max_bytes, acknowledgement_batches=v_acknowledgement_batches)
+    return ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches)
 
 def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest_FetchTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -296,23 +298,25 @@ def _e_ShareFetchRequest_FetchTopic_0(self: ShareFetchRequest_FetchTopic, w: Wri
 
 def _d_ShareFetchRequest_FetchTopic_0(r: Reader) -> ShareFetchRequest_FetchTopic:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ShareFetchRequest_FetchPartition_0(r)] if n == 1 else [_d_ShareFetchRequest_FetchPartition_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchRequest_FetchTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_FetchTopic(v_topic_id, v_partitions)
 
 def _e_ShareFetchRequest_ForgottenTopic_0(self: ShareFetchRequest_ForgottenTopic, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ShareFetchRequest_ForgottenTopic_0(r: Reader) -> ShareFetchRequest_ForgottenTopic:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchRequest_ForgottenTopic(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions)
 
 def _e_ShareFetchRequest_0(self: ShareFetchRequest, w: Writer) -> None:
     w.cnstring(self.group_id)
@@ -332,33 +336,33 @@ def _d_ShareFetchRequest_0(r: Reader) -> ShareFetchRequest:
     v_group_id = r.cnstring()
     v_member_id = r.cnstring()
     v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes = r.fixed(_S_iiii)
-    v_topics = [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(r.carray_len())]
-    v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_ShareFetchRequest_FetchTopic_0(r)] if n == 1 else [_d_ShareFetchRequest_FetchTopic_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_forgotten_topics_data = [_d_ShareFetchRequest_ForgottenTopic_0(r)] if n == 1 else [_d_ShareFetchRequest_ForgottenTopic_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchRequest(group_id=v_group_id, member_id=v_member_id, share_session_epoch=v_share_session_epoch, max_wait_ms=v_max_wait_ms, min_bytes=v_min_bytes, max_bytes=v_max_bytes, topics=v_topics, forgotten_topics_data=v_forgotten_topics_data)
+    return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data)
 
 def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.buf.append(0)
 
 def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed(_S_ii)
-    r.skip_tags()
-    return ShareFetchResponse_LeaderIdAndEpoch(leader_id=v_leader_id, leader_epoch=v_leader_epoch)
+    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    return ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRecords, w: Writer) -> None:
     w.buf += _S_qqh.pack(self.first_offset, self.last_offset, self.delivery_count)
     w.buf.append(0)
 
 def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse_AcquiredRecords:
-    v_first_offset, v_last_offset, v_delivery_count = r.fixed(_S_qqh)
-    r.skip_tags()
-    return ShareFetchResponse_AcquiredRecords(first_offset=v_first_offset, last_offset=v_last_offset, delivery_count=v_delivery_count)
+    v_first_offset, v_last_offset, v_delivery_count = r.fixed_tags(_S_qqh)
+    return ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count)
 
 def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
     w.cnstring(self.error_message)
-    w.int16(self.acknowledge_error_code)
+    w.buf += _S_h.pack(self.acknowledge_error_code)
     w.cnstring(self.acknowledge_error_message)
     _e_ShareFetchResponse_LeaderIdAndEpoch_0(self.current_leader, w)
     w.crecords(self.records)
@@ -375,9 +379,10 @@ def _d_ShareFetchResponse_PartitionData_0(r: Reader) -> ShareFetchResponse_Parti
     v_acknowledge_error_message = r.cnstring()
     v_current_leader = _d_ShareFetchResponse_LeaderIdAndEpoch_0(r)
     v_records = r.crecords()
-    v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_acquired_records = [_d_ShareFetchResponse_AcquiredRecords_0(r)] if n == 1 else [_d_ShareFetchResponse_AcquiredRecords_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, error_message=v_error_message, acknowledge_error_code=v_acknowledge_error_code, acknowledge_error_message=v_acknowledge_error_message, current_leader=v_current_leader, records=v_records, acquired_records=v_acquired_records)
+    return ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records)
 
 def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse_ShareFetchableTopicResponse, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -389,14 +394,15 @@ def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(self: ShareFetchResponse
 
 def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(r: Reader) -> ShareFetchResponse_ShareFetchableTopicResponse:
     v_topic_id = r.uuid()
-    v_partitions = [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_ShareFetchResponse_PartitionData_0(r)] if n == 1 else [_d_ShareFetchResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchResponse_ShareFetchableTopicResponse(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions)
 
 def _e_ShareFetchResponse_NodeEndpoint_0(self: ShareFetchResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cnstring(self.rack)
     w.buf.append(0)
 
@@ -406,7 +412,7 @@ def _d_ShareFetchResponse_NodeEndpoint_0(r: Reader) -> ShareFetchResponse_NodeEn
     v_port = r.int32()
     v_rack = r.cnstring()
     r.skip_tags()
-    return ShareFetchResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port, rack=v_rack)
+    return ShareFetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack)
 
 def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -424,17 +430,22 @@ def _e_ShareFetchResponse_0(self: ShareFetchResponse, w: Writer) -> None:
 def _d_ShareFetchResponse_0(r: Reader) -> ShareFetchResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(r.carray_len())]
-    v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_responses = [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r)] if n == 1 else [_d_ShareFetchResponse_ShareFetchableTopicResponse_0(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_node_endpoints = [_d_ShareFetchResponse_NodeEndpoint_0(r)] if n == 1 else [_d_ShareFetchResponse_NodeEndpoint_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareFetchResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, responses=v_responses, node_endpoints=v_node_endpoints)
+    return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints)
 
-_ENC_ShareFetchRequest = (_e_ShareFetchRequest_0,)
-_DEC_ShareFetchRequest = (_d_ShareFetchRequest_0,)
-_ENC_ShareFetchResponse = (_e_ShareFetchResponse_0,)
-_DEC_ShareFetchResponse = (_d_ShareFetchResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_qq = Struct(">qq")
-_S_qqh = Struct(">qqh")
+_ENC_ShareFetchRequest: Final = (_e_ShareFetchRequest_0,)
+_DEC_ShareFetchRequest: Final = (_d_ShareFetchRequest_0,)
+_ENC_ShareFetchResponse: Final = (_e_ShareFetchResponse_0,)
+_DEC_ShareFetchResponse: Final = (_d_ShareFetchResponse_0,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_qq: Final = Struct(">qq")
+_S_qqh: Final = Struct(">qqh")

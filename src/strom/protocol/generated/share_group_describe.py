@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -166,14 +166,14 @@ def _e_ShareGroupDescribeRequest_0(self: ShareGroupDescribeRequest, w: Writer) -
     w.carray_len(len(w_group_ids))
     for e_group_ids in w_group_ids:
         w.cstring(e_group_ids)
-    w.bool(self.include_authorized_operations)
+    w.buf += _S_o.pack(self.include_authorized_operations)
     w.buf.append(0)
 
 def _d_ShareGroupDescribeRequest_0(r: Reader) -> ShareGroupDescribeRequest:
-    v_group_ids = [r.cstring() for _ in range(r.carray_len())]
-    v_include_authorized_operations = r.bool()
-    r.skip_tags()
-    return ShareGroupDescribeRequest(group_ids=v_group_ids, include_authorized_operations=v_include_authorized_operations)
+    n = r.carray_len()
+    v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
+    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -181,15 +181,16 @@ def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResp
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ShareGroupDescribeResponse_TopicPartitions_0(r: Reader) -> ShareGroupDescribeResponse_TopicPartitions:
     v_topic_id = r.uuid()
     v_topic_name = r.cstring()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupDescribeResponse_TopicPartitions(topic_id=v_topic_id, topic_name=v_topic_name, partitions=v_partitions)
+    return ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions)
 
 def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -199,14 +200,15 @@ def _e_ShareGroupDescribeResponse_Assignment_0(self: ShareGroupDescribeResponse_
     w.buf.append(0)
 
 def _d_ShareGroupDescribeResponse_Assignment_0(r: Reader) -> ShareGroupDescribeResponse_Assignment:
-    v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ShareGroupDescribeResponse_TopicPartitions_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupDescribeResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupDescribeResponse_Assignment(v_topic_partitions)
 
 def _e_ShareGroupDescribeResponse_Member_0(self: ShareGroupDescribeResponse_Member, w: Writer) -> None:
     w.cstring(self.member_id)
     w.cnstring(self.rack_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cstring(self.client_id)
     w.cstring(self.client_host)
     w_subscribed_topic_names = self.subscribed_topic_names
@@ -222,13 +224,14 @@ def _d_ShareGroupDescribeResponse_Member_0(r: Reader) -> ShareGroupDescribeRespo
     v_member_epoch = r.int32()
     v_client_id = r.cstring()
     v_client_host = r.cstring()
-    v_subscribed_topic_names = [r.cstring() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_subscribed_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     v_assignment = _d_ShareGroupDescribeResponse_Assignment_0(r)
     r.skip_tags()
-    return ShareGroupDescribeResponse_Member(member_id=v_member_id, rack_id=v_rack_id, member_epoch=v_member_epoch, client_id=v_client_id, client_host=v_client_host, subscribed_topic_names=v_subscribed_topic_names, assignment=v_assignment)
+    return ShareGroupDescribeResponse_Member(v_member_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_assignment)
 
 def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.cstring(self.group_id)
     w.cstring(self.group_state)
@@ -238,7 +241,7 @@ def _e_ShareGroupDescribeResponse_DescribedGroup_0(self: ShareGroupDescribeRespo
     w.carray_len(len(w_members))
     for e_members in w_members:
         _e_ShareGroupDescribeResponse_Member_0(e_members, w)
-    w.int32(self.authorized_operations)
+    w.buf += _S_i.pack(self.authorized_operations)
     w.buf.append(0)
 
 def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescribeResponse_DescribedGroup:
@@ -248,13 +251,13 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_group_state = r.cstring()
     v_group_epoch, v_assignment_epoch = r.fixed(_S_ii)
     v_assignor_name = r.cstring()
-    v_members = [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(r.carray_len())]
-    v_authorized_operations = r.int32()
-    r.skip_tags()
-    return ShareGroupDescribeResponse_DescribedGroup(error_code=v_error_code, error_message=v_error_message, group_id=v_group_id, group_state=v_group_state, group_epoch=v_group_epoch, assignment_epoch=v_assignment_epoch, assignor_name=v_assignor_name, members=v_members, authorized_operations=v_authorized_operations)
+    n = r.carray_len()
+    v_members = [_d_ShareGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
+    v_authorized_operations, = r.fixed_tags(_S_i)
+    return ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer) -> None:
-    w.int32(self.throttle_time_ms)
+    w.buf += _S_i.pack(self.throttle_time_ms)
     w_groups = self.groups
     w.carray_len(len(w_groups))
     for e_groups in w_groups:
@@ -263,12 +266,16 @@ def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer)
 
 def _d_ShareGroupDescribeResponse_0(r: Reader) -> ShareGroupDescribeResponse:
     v_throttle_time_ms = r.int32()
-    v_groups = [_d_ShareGroupDescribeResponse_DescribedGroup_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_groups = [_d_ShareGroupDescribeResponse_DescribedGroup_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_DescribedGroup_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupDescribeResponse(throttle_time_ms=v_throttle_time_ms, groups=v_groups)
+    return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups)
 
-_ENC_ShareGroupDescribeRequest = (_e_ShareGroupDescribeRequest_0,)
-_DEC_ShareGroupDescribeRequest = (_d_ShareGroupDescribeRequest_0,)
-_ENC_ShareGroupDescribeResponse = (_e_ShareGroupDescribeResponse_0,)
-_DEC_ShareGroupDescribeResponse = (_d_ShareGroupDescribeResponse_0,)
-_S_ii = Struct(">ii")
+_ENC_ShareGroupDescribeRequest: Final = (_e_ShareGroupDescribeRequest_0,)
+_DEC_ShareGroupDescribeRequest: Final = (_d_ShareGroupDescribeRequest_0,)
+_ENC_ShareGroupDescribeResponse: Final = (_e_ShareGroupDescribeResponse_0,)
+_DEC_ShareGroupDescribeResponse: Final = (_d_ShareGroupDescribeResponse_0,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_o: Final = Struct(">?")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -122,7 +122,7 @@ setattr(ShareGroupHeartbeatResponse, '__annotations__', {'throttle_time_ms': 'in
 def _e_ShareGroupHeartbeatRequest_0(self: ShareGroupHeartbeatRequest, w: Writer) -> None:
     w.cstring(self.group_id)
     w.cstring(self.member_id)
-    w.int32(self.member_epoch)
+    w.buf += _S_i.pack(self.member_epoch)
     w.cnstring(self.rack_id)
     w_subscribed_topic_names = self.subscribed_topic_names
     if w_subscribed_topic_names is None:
@@ -139,23 +139,24 @@ def _d_ShareGroupHeartbeatRequest_0(r: Reader) -> ShareGroupHeartbeatRequest:
     v_member_epoch = r.int32()
     v_rack_id = r.cnstring()
     n = r.cnarray_len()
-    v_subscribed_topic_names = None if n < 0 else [r.cstring() for _ in range(n)]
+    v_subscribed_topic_names = None if n < 0 else [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupHeartbeatRequest(group_id=v_group_id, member_id=v_member_id, member_epoch=v_member_epoch, rack_id=v_rack_id, subscribed_topic_names=v_subscribed_topic_names)
+    return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names)
 
 def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(self: ShareGroupHeartbeatResponse_TopicPartitions, w: Writer) -> None:
     w.uuid(self.topic_id)
     w_partitions = self.partitions
     w.carray_len(len(w_partitions))
     for e_partitions in w_partitions:
-        w.int32(e_partitions)
+        w.buf += _S_i.pack(e_partitions)
     w.buf.append(0)
 
 def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(r: Reader) -> ShareGroupHeartbeatResponse_TopicPartitions:
     v_topic_id = r.uuid()
-    v_partitions = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupHeartbeatResponse_TopicPartitions(topic_id=v_topic_id, partitions=v_partitions)
+    return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions)
 
 def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatResponse_Assignment, w: Writer) -> None:
     w_topic_partitions = self.topic_partitions
@@ -165,9 +166,10 @@ def _e_ShareGroupHeartbeatResponse_Assignment_0(self: ShareGroupHeartbeatRespons
     w.buf.append(0)
 
 def _d_ShareGroupHeartbeatResponse_Assignment_0(r: Reader) -> ShareGroupHeartbeatResponse_Assignment:
-    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_partitions = [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r)] if n == 1 else [_d_ShareGroupHeartbeatResponse_TopicPartitions_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return ShareGroupHeartbeatResponse_Assignment(topic_partitions=v_topic_partitions)
+    return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions)
 
 def _e_ShareGroupHeartbeatResponse_0(self: ShareGroupHeartbeatResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -188,11 +190,12 @@ def _d_ShareGroupHeartbeatResponse_0(r: Reader) -> ShareGroupHeartbeatResponse:
     v_member_epoch, v_heartbeat_interval_ms = r.fixed(_S_ii)
     v_assignment = None if r.int8() < 0 else _d_ShareGroupHeartbeatResponse_Assignment_0(r)
     r.skip_tags()
-    return ShareGroupHeartbeatResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, member_id=v_member_id, member_epoch=v_member_epoch, heartbeat_interval_ms=v_heartbeat_interval_ms, assignment=v_assignment)
+    return ShareGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment)
 
-_ENC_ShareGroupHeartbeatRequest = (_e_ShareGroupHeartbeatRequest_0,)
-_DEC_ShareGroupHeartbeatRequest = (_d_ShareGroupHeartbeatRequest_0,)
-_ENC_ShareGroupHeartbeatResponse = (_e_ShareGroupHeartbeatResponse_0,)
-_DEC_ShareGroupHeartbeatResponse = (_d_ShareGroupHeartbeatResponse_0,)
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+_ENC_ShareGroupHeartbeatRequest: Final = (_e_ShareGroupHeartbeatRequest_0,)
+_DEC_ShareGroupHeartbeatRequest: Final = (_d_ShareGroupHeartbeatRequest_0,)
+_ENC_ShareGroupHeartbeatResponse: Final = (_e_ShareGroupHeartbeatResponse_0,)
+_DEC_ShareGroupHeartbeatResponse: Final = (_d_ShareGroupHeartbeatResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

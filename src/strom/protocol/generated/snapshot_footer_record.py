@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -41,13 +41,13 @@ setattr(SnapshotFooterRecord, '__annotations__', {'version': 'int'})
 
 
 def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:
-    w.int16(self.version)
+    w.buf += _S_h.pack(self.version)
     w.buf.append(0)
 
 def _d_SnapshotFooterRecord_0(r: Reader) -> SnapshotFooterRecord:
-    v_version = r.int16()
-    r.skip_tags()
-    return SnapshotFooterRecord(version=v_version)
+    v_version, = r.fixed_tags(_S_h)
+    return SnapshotFooterRecord(v_version)
 
-_ENC_SnapshotFooterRecord = (_e_SnapshotFooterRecord_0,)
-_DEC_SnapshotFooterRecord = (_d_SnapshotFooterRecord_0,)
+_ENC_SnapshotFooterRecord: Final = (_e_SnapshotFooterRecord_0,)
+_DEC_SnapshotFooterRecord: Final = (_d_SnapshotFooterRecord_0,)
+_S_h: Final = Struct(">h")

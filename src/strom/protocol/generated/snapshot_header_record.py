@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -47,10 +47,9 @@ def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
-    v_version, v_last_contained_log_timestamp = r.fixed(_S_hq)
-    r.skip_tags()
-    return SnapshotHeaderRecord(version=v_version, last_contained_log_timestamp=v_last_contained_log_timestamp)
+    v_version, v_last_contained_log_timestamp = r.fixed_tags(_S_hq)
+    return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp)
 
-_ENC_SnapshotHeaderRecord = (_e_SnapshotHeaderRecord_0,)
-_DEC_SnapshotHeaderRecord = (_d_SnapshotHeaderRecord_0,)
-_S_hq = Struct(">hq")
+_ENC_SnapshotHeaderRecord: Final = (_e_SnapshotHeaderRecord_0,)
+_DEC_SnapshotHeaderRecord: Final = (_d_SnapshotHeaderRecord_0,)
+_S_hq: Final = Struct(">hq")

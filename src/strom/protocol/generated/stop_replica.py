@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -172,7 +172,7 @@ setattr(StopReplicaResponse, '__annotations__', {'error_code': 'int', 'partition
 
 def _e_StopReplicaRequest_StopReplicaPartitionV0_0(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     w.string(self.topic_name)
-    w.int32(self.partition_index)
+    w.buf += _S_i.pack(self.partition_index)
 
 def _e_StopReplicaRequest_StopReplicaPartitionV0_1(self: StopReplicaRequest_StopReplicaPartitionV0, w: Writer) -> None:
     pass
@@ -183,7 +183,7 @@ def _e_StopReplicaRequest_StopReplicaPartitionV0_2(self: StopReplicaRequest_Stop
 def _d_StopReplicaRequest_StopReplicaPartitionV0_0(r: Reader) -> StopReplicaRequest_StopReplicaPartitionV0:
     v_topic_name = r.string()
     v_partition_index = r.int32()
-    return StopReplicaRequest_StopReplicaPartitionV0(topic_name=v_topic_name, partition_index=v_partition_index)
+    return StopReplicaRequest_StopReplicaPartitionV0(v_topic_name, v_partition_index)
 
 def _d_StopReplicaRequest_StopReplicaPartitionV0_1(r: Reader) -> StopReplicaRequest_StopReplicaPartitionV0:
     return StopReplicaRequest_StopReplicaPartitionV0()
@@ -200,14 +200,14 @@ def _e_StopReplicaRequest_StopReplicaTopicV1_1(self: StopReplicaRequest_StopRepl
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
 
 def _e_StopReplicaRequest_StopReplicaTopicV1_2(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _e_StopReplicaRequest_StopReplicaTopicV1_3(self: StopReplicaRequest_StopReplicaTopicV1, w: Writer) -> None:
@@ -218,14 +218,16 @@ def _d_StopReplicaRequest_StopReplicaTopicV1_0(r: Reader) -> StopReplicaRequest_
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_1(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.string()
-    v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return StopReplicaRequest_StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
+    n = r.array_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_2(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaRequest_StopReplicaTopicV1(name=v_name, partition_indexes=v_partition_indexes)
+    return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes)
 
 def _d_StopReplicaRequest_StopReplicaTopicV1_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicV1:
     r.skip_tags()
@@ -249,9 +251,8 @@ def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaR
     return StopReplicaRequest_StopReplicaPartitionState()
 
 def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
-    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed(_S_iio)
-    r.skip_tags()
-    return StopReplicaRequest_StopReplicaPartitionState(partition_index=v_partition_index, leader_epoch=v_leader_epoch, delete_partition=v_delete_partition)
+    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed_tags(_S_iio)
+    return StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition)
 
 def _e_StopReplicaRequest_StopReplicaTopicState_0(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
     pass
@@ -276,9 +277,10 @@ def _d_StopReplicaRequest_StopReplicaTopicState_2(r: Reader) -> StopReplicaReque
 
 def _d_StopReplicaRequest_StopReplicaTopicState_3(r: Reader) -> StopReplicaRequest_StopReplicaTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_StopReplicaRequest_StopReplicaPartitionState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaPartitionState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaRequest_StopReplicaTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states)
 
 def _e_StopReplicaRequest_0(self: StopReplicaRequest, w: Writer) -> None:
     w.buf += _S_iio.pack(self.controller_id, self.controller_epoch, self.delete_partitions)
@@ -320,31 +322,36 @@ def _e_StopReplicaRequest_4(self: StopReplicaRequest, w: Writer) -> None:
 
 def _d_StopReplicaRequest_0(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_delete_partitions = r.fixed(_S_iio)
-    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(r.array_len())]
-    return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, delete_partitions=v_delete_partitions, ungrouped_partitions=v_ungrouped_partitions)
+    n = r.array_len()
+    v_ungrouped_partitions = [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaPartitionV0_0(r) for _ in range(n)] if n else []
+    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, -1, v_delete_partitions, v_ungrouped_partitions)
 
 def _d_StopReplicaRequest_1(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(r.array_len())]
-    return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, delete_partitions=v_delete_partitions, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_1(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicV1_1(r) for _ in range(n)] if n else []
+    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_2(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions = r.fixed(_S_iiqo)
-    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_StopReplicaRequest_StopReplicaTopicV1_2(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicV1_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, delete_partitions=v_delete_partitions, topics=v_topics)
+    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, DEFAULT, v_topics)
 
 def _d_StopReplicaRequest_3(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states)
+    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
 def _d_StopReplicaRequest_4(r: Reader) -> StopReplicaRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
-    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_StopReplicaRequest_StopReplicaTopicState_3(r)] if n == 1 else [_d_StopReplicaRequest_StopReplicaTopicState_3(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states)
+    return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, False, DEFAULT, DEFAULT, v_topic_states)
 
 def _e_StopReplicaResponse_StopReplicaPartitionError_0(self: StopReplicaResponse_StopReplicaPartitionError, w: Writer) -> None:
     w.string(self.topic_name)
@@ -358,23 +365,22 @@ def _e_StopReplicaResponse_StopReplicaPartitionError_2(self: StopReplicaResponse
 def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.string()
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return StopReplicaResponse_StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    return StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return StopReplicaResponse_StopReplicaPartitionError(topic_name=v_topic_name, partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _e_StopReplicaResponse_0(self: StopReplicaResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.array_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
         _e_StopReplicaResponse_StopReplicaPartitionError_0(e_partition_errors, w)
 
 def _e_StopReplicaResponse_2(self: StopReplicaResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_partition_errors = self.partition_errors
     w.carray_len(len(w_partition_errors))
     for e_partition_errors in w_partition_errors:
@@ -383,21 +389,25 @@ def _e_StopReplicaResponse_2(self: StopReplicaResponse, w: Writer) -> None:
 
 def _d_StopReplicaResponse_0(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(r.array_len())]
-    return StopReplicaResponse(error_code=v_error_code, partition_errors=v_partition_errors)
+    n = r.array_len()
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_0(r)] if n == 1 else [_d_StopReplicaResponse_StopReplicaPartitionError_0(r) for _ in range(n)] if n else []
+    return StopReplicaResponse(v_error_code, v_partition_errors)
 
 def _d_StopReplicaResponse_2(r: Reader) -> StopReplicaResponse:
     v_error_code = r.int16()
-    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_errors = [_d_StopReplicaResponse_StopReplicaPartitionError_2(r)] if n == 1 else [_d_StopReplicaResponse_StopReplicaPartitionError_2(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return StopReplicaResponse(error_code=v_error_code, partition_errors=v_partition_errors)
+    return StopReplicaResponse(v_error_code, v_partition_errors)
 
-_ENC_StopReplicaRequest = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_StopReplicaRequest_2, _e_StopReplicaRequest_3, _e_StopReplicaRequest_4,)
-_DEC_StopReplicaRequest = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
-_ENC_StopReplicaResponse = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
-_DEC_StopReplicaResponse = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
-_S_ih = Struct(">ih")
-_S_iio = Struct(">ii?")
-_S_iiq = Struct(">iiq")
-_S_iiqo = Struct(">iiq?")
-_S_ioiq = Struct(">i?iq")
+_ENC_StopReplicaRequest: Final = (_e_StopReplicaRequest_0, _e_StopReplicaRequest_1, _e_StopReplicaRequest_2, _e_StopReplicaRequest_3, _e_StopReplicaRequest_4,)
+_DEC_StopReplicaRequest: Final = (_d_StopReplicaRequest_0, _d_StopReplicaRequest_1, _d_StopReplicaRequest_2, _d_StopReplicaRequest_3, _d_StopReplicaRequest_4,)
+_ENC_StopReplicaResponse: Final = (_e_StopReplicaResponse_0, _e_StopReplicaResponse_0, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2, _e_StopReplicaResponse_2,)
+_DEC_StopReplicaResponse: Final = (_d_StopReplicaResponse_0, _d_StopReplicaResponse_0, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2, _d_StopReplicaResponse_2,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_iio: Final = Struct(">ii?")
+_S_iiq: Final = Struct(">iiq")
+_S_iiqo: Final = Struct(">iiq?")
+_S_ioiq: Final = Struct(">i?iq")

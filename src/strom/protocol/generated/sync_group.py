@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -117,17 +117,17 @@ def _e_SyncGroupRequest_SyncGroupRequestAssignment_4(self: SyncGroupRequest_Sync
 def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(r: Reader) -> SyncGroupRequest_SyncGroupRequestAssignment:
     v_member_id = r.string()
     v_assignment = r.bytes_()
-    return SyncGroupRequest_SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
+    return SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment)
 
 def _d_SyncGroupRequest_SyncGroupRequestAssignment_4(r: Reader) -> SyncGroupRequest_SyncGroupRequestAssignment:
     v_member_id = r.cstring()
     v_assignment = r.cbytes()
     r.skip_tags()
-    return SyncGroupRequest_SyncGroupRequestAssignment(member_id=v_member_id, assignment=v_assignment)
+    return SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment)
 
 def _e_SyncGroupRequest_0(self: SyncGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w_assignments = self.assignments
     w.array_len(len(w_assignments))
@@ -136,7 +136,7 @@ def _e_SyncGroupRequest_0(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_3(self: SyncGroupRequest, w: Writer) -> None:
     w.string(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.string(self.member_id)
     w.nstring(self.group_instance_id)
     w_assignments = self.assignments
@@ -146,7 +146,7 @@ def _e_SyncGroupRequest_3(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_4(self: SyncGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w_assignments = self.assignments
@@ -157,7 +157,7 @@ def _e_SyncGroupRequest_4(self: SyncGroupRequest, w: Writer) -> None:
 
 def _e_SyncGroupRequest_5(self: SyncGroupRequest, w: Writer) -> None:
     w.cstring(self.group_id)
-    w.int32(self.generation_id)
+    w.buf += _S_i.pack(self.generation_id)
     w.cstring(self.member_id)
     w.cnstring(self.group_instance_id)
     w.cnstring(self.protocol_type)
@@ -172,25 +172,28 @@ def _d_SyncGroupRequest_0(r: Reader) -> SyncGroupRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(r.array_len())]
-    return SyncGroupRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, assignments=v_assignments)
+    n = r.array_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
+    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, None, None, None, v_assignments)
 
 def _d_SyncGroupRequest_3(r: Reader) -> SyncGroupRequest:
     v_group_id = r.string()
     v_generation_id = r.int32()
     v_member_id = r.string()
     v_group_instance_id = r.nstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(r.array_len())]
-    return SyncGroupRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, assignments=v_assignments)
+    n = r.array_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_0(r) for _ in range(n)] if n else []
+    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
 def _d_SyncGroupRequest_4(r: Reader) -> SyncGroupRequest:
     v_group_id = r.cstring()
     v_generation_id = r.int32()
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return SyncGroupRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, assignments=v_assignments)
+    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments)
 
 def _d_SyncGroupRequest_5(r: Reader) -> SyncGroupRequest:
     v_group_id = r.cstring()
@@ -199,12 +202,13 @@ def _d_SyncGroupRequest_5(r: Reader) -> SyncGroupRequest:
     v_group_instance_id = r.cnstring()
     v_protocol_type = r.cnstring()
     v_protocol_name = r.cnstring()
-    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_assignments = [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r)] if n == 1 else [_d_SyncGroupRequest_SyncGroupRequestAssignment_4(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return SyncGroupRequest(group_id=v_group_id, generation_id=v_generation_id, member_id=v_member_id, group_instance_id=v_group_instance_id, protocol_type=v_protocol_type, protocol_name=v_protocol_name, assignments=v_assignments)
+    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments)
 
 def _e_SyncGroupResponse_0(self: SyncGroupResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.bytes_(self.assignment)
 
 def _e_SyncGroupResponse_1(self: SyncGroupResponse, w: Writer) -> None:
@@ -226,18 +230,18 @@ def _e_SyncGroupResponse_5(self: SyncGroupResponse, w: Writer) -> None:
 def _d_SyncGroupResponse_0(r: Reader) -> SyncGroupResponse:
     v_error_code = r.int16()
     v_assignment = r.bytes_()
-    return SyncGroupResponse(error_code=v_error_code, assignment=v_assignment)
+    return SyncGroupResponse(0, v_error_code, None, None, v_assignment)
 
 def _d_SyncGroupResponse_1(r: Reader) -> SyncGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_assignment = r.bytes_()
-    return SyncGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, assignment=v_assignment)
+    return SyncGroupResponse(v_throttle_time_ms, v_error_code, None, None, v_assignment)
 
 def _d_SyncGroupResponse_4(r: Reader) -> SyncGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_assignment = r.cbytes()
     r.skip_tags()
-    return SyncGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, assignment=v_assignment)
+    return SyncGroupResponse(v_throttle_time_ms, v_error_code, None, None, v_assignment)
 
 def _d_SyncGroupResponse_5(r: Reader) -> SyncGroupResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
@@ -245,10 +249,12 @@ def _d_SyncGroupResponse_5(r: Reader) -> SyncGroupResponse:
     v_protocol_name = r.cnstring()
     v_assignment = r.cbytes()
     r.skip_tags()
-    return SyncGroupResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, protocol_type=v_protocol_type, protocol_name=v_protocol_name, assignment=v_assignment)
+    return SyncGroupResponse(v_throttle_time_ms, v_error_code, v_protocol_type, v_protocol_name, v_assignment)
 
-_ENC_SyncGroupRequest = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_3, _e_SyncGroupRequest_4, _e_SyncGroupRequest_5,)
-_DEC_SyncGroupRequest = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
-_ENC_SyncGroupResponse = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
-_DEC_SyncGroupResponse = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
-_S_ih = Struct(">ih")
+_ENC_SyncGroupRequest: Final = (_e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_0, _e_SyncGroupRequest_3, _e_SyncGroupRequest_4, _e_SyncGroupRequest_5,)
+_DEC_SyncGroupRequest: Final = (_d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_0, _d_SyncGroupRequest_3, _d_SyncGroupRequest_4, _d_SyncGroupRequest_5,)
+_ENC_SyncGroupResponse: Final = (_e_SyncGroupResponse_0, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_1, _e_SyncGroupResponse_4, _e_SyncGroupResponse_5,)
+_DEC_SyncGroupResponse: Final = (_d_SyncGroupResponse_0, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_1, _d_SyncGroupResponse_4, _d_SyncGroupResponse_5,)
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

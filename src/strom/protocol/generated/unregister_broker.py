@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -73,13 +73,12 @@ setattr(UnregisterBrokerResponse, '__annotations__', {'throttle_time_ms': 'int',
 
 
 def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> None:
-    w.int32(self.broker_id)
+    w.buf += _S_i.pack(self.broker_id)
     w.buf.append(0)
 
 def _d_UnregisterBrokerRequest_0(r: Reader) -> UnregisterBrokerRequest:
-    v_broker_id = r.int32()
-    r.skip_tags()
-    return UnregisterBrokerRequest(broker_id=v_broker_id)
+    v_broker_id, = r.fixed_tags(_S_i)
+    return UnregisterBrokerRequest(v_broker_id)
 
 def _e_UnregisterBrokerResponse_0(self: UnregisterBrokerResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -90,10 +89,11 @@ def _d_UnregisterBrokerResponse_0(r: Reader) -> UnregisterBrokerResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UnregisterBrokerResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_UnregisterBrokerRequest = (_e_UnregisterBrokerRequest_0,)
-_DEC_UnregisterBrokerRequest = (_d_UnregisterBrokerRequest_0,)
-_ENC_UnregisterBrokerResponse = (_e_UnregisterBrokerResponse_0,)
-_DEC_UnregisterBrokerResponse = (_d_UnregisterBrokerResponse_0,)
-_S_ih = Struct(">ih")
+_ENC_UnregisterBrokerRequest: Final = (_e_UnregisterBrokerRequest_0,)
+_DEC_UnregisterBrokerRequest: Final = (_d_UnregisterBrokerRequest_0,)
+_ENC_UnregisterBrokerResponse: Final = (_e_UnregisterBrokerResponse_0,)
+_DEC_UnregisterBrokerResponse: Final = (_d_UnregisterBrokerResponse_0,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -130,18 +130,16 @@ def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest_Feat
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_allow_downgrade = r.fixed(_S_ho)
-    r.skip_tags()
-    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, allow_downgrade=v_allow_downgrade)
+    v_max_version_level, v_allow_downgrade = r.fixed_tags(_S_ho)
+    return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_upgrade_type = r.fixed(_S_hb)
-    r.skip_tags()
-    return UpdateFeaturesRequest_FeatureUpdateKey(feature=v_feature, max_version_level=v_max_version_level, upgrade_type=v_upgrade_type)
+    v_max_version_level, v_upgrade_type = r.fixed_tags(_S_hb)
+    return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type)
 
 def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_feature_updates = self.feature_updates
     w.carray_len(len(w_feature_updates))
     for e_feature_updates in w_feature_updates:
@@ -149,30 +147,31 @@ def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_UpdateFeaturesRequest_1(self: UpdateFeaturesRequest, w: Writer) -> None:
-    w.int32(self.timeout_ms)
+    w.buf += _S_i.pack(self.timeout_ms)
     w_feature_updates = self.feature_updates
     w.carray_len(len(w_feature_updates))
     for e_feature_updates in w_feature_updates:
         _e_UpdateFeaturesRequest_FeatureUpdateKey_1(e_feature_updates, w)
-    w.bool(self.validate_only)
+    w.buf += _S_o.pack(self.validate_only)
     w.buf.append(0)
 
 def _d_UpdateFeaturesRequest_0(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r)] if n == 1 else [_d_UpdateFeaturesRequest_FeatureUpdateKey_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateFeaturesRequest(timeout_ms=v_timeout_ms, feature_updates=v_feature_updates)
+    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates)
 
 def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
-    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(r.carray_len())]
-    v_validate_only = r.bool()
-    r.skip_tags()
-    return UpdateFeaturesRequest(timeout_ms=v_timeout_ms, feature_updates=v_feature_updates, validate_only=v_validate_only)
+    n = r.carray_len()
+    v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r)] if n == 1 else [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(n)] if n else []
+    v_validate_only, = r.fixed_tags(_S_o)
+    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only)
 
 def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse_UpdatableFeatureResult, w: Writer) -> None:
     w.cstring(self.feature)
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.cnstring(self.error_message)
     w.buf.append(0)
 
@@ -181,7 +180,7 @@ def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r: Reader) -> UpdateFeatu
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UpdateFeaturesResponse_UpdatableFeatureResult(feature=v_feature, error_code=v_error_code, error_message=v_error_message)
+    return UpdateFeaturesResponse_UpdatableFeatureResult(v_feature, v_error_code, v_error_message)
 
 def _e_UpdateFeaturesResponse_0(self: UpdateFeaturesResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
@@ -200,20 +199,24 @@ def _e_UpdateFeaturesResponse_2(self: UpdateFeaturesResponse, w: Writer) -> None
 def _d_UpdateFeaturesResponse_0(r: Reader) -> UpdateFeaturesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r)] if n == 1 else [_d_UpdateFeaturesResponse_UpdatableFeatureResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message, results=v_results)
+    return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results)
 
 def _d_UpdateFeaturesResponse_2(r: Reader) -> UpdateFeaturesResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return UpdateFeaturesResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, error_message=v_error_message)
+    return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message)
 
-_ENC_UpdateFeaturesRequest = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesRequest_1, _e_UpdateFeaturesRequest_1,)
-_DEC_UpdateFeaturesRequest = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
-_ENC_UpdateFeaturesResponse = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
-_DEC_UpdateFeaturesResponse = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
-_S_hb = Struct(">hb")
-_S_ho = Struct(">h?")
-_S_ih = Struct(">ih")
+_ENC_UpdateFeaturesRequest: Final = (_e_UpdateFeaturesRequest_0, _e_UpdateFeaturesRequest_1, _e_UpdateFeaturesRequest_1,)
+_DEC_UpdateFeaturesRequest: Final = (_d_UpdateFeaturesRequest_0, _d_UpdateFeaturesRequest_1, _d_UpdateFeaturesRequest_1,)
+_ENC_UpdateFeaturesResponse: Final = (_e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_0, _e_UpdateFeaturesResponse_2,)
+_DEC_UpdateFeaturesResponse: Final = (_d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_0, _d_UpdateFeaturesResponse_2,)
+_S_h: Final = Struct(">h")
+_S_hb: Final = Struct(">hb")
+_S_ho: Final = Struct(">h?")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_o: Final = Struct(">?")

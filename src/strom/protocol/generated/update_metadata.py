@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -179,12 +179,12 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_0(self: UpdateMetadata
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.string(self.topic_name)
@@ -192,83 +192,94 @@ def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_4(self: UpdateMetadata
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_5(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.array_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.array_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.array_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataPartitionState_6(self: UpdateMetadataRequest_UpdateMetadataPartitionState, w: Writer) -> None:
     w.buf += _S_iiii.pack(self.partition_index, self.controller_epoch, self.leader, self.leader_epoch)
     w_isr = self.isr
     w.carray_len(len(w_isr))
     for e_isr in w_isr:
-        w.int32(e_isr)
-    w.int32(self.zk_version)
+        w.buf += _S_i.pack(e_isr)
+    w.buf += _S_i.pack(self.zk_version)
     w_replicas = self.replicas
     w.carray_len(len(w_replicas))
     for e_replicas in w_replicas:
-        w.int32(e_replicas)
+        w.buf += _S_i.pack(e_replicas)
     w_offline_replicas = self.offline_replicas
     w.carray_len(len(w_offline_replicas))
     for e_offline_replicas in w_offline_replicas:
-        w.int32(e_offline_replicas)
+        w.buf += _S_i.pack(e_offline_replicas)
     w.buf.append(0)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas)
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_topic_name = r.string()
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(topic_name=v_topic_name, partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.array_len())]
+    n = r.array_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.array_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    n = r.array_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.array_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataPartitionState:
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = r.fixed(_S_iiii)
-    v_isr = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     v_zk_version = r.int32()
-    v_replicas = [r.int32() for _ in range(r.carray_len())]
-    v_offline_replicas = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_offline_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataPartitionState(partition_index=v_partition_index, controller_epoch=v_controller_epoch, leader=v_leader, leader_epoch=v_leader_epoch, isr=v_isr, zk_version=v_zk_version, replicas=v_replicas, offline_replicas=v_offline_replicas)
+    return UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas)
 
 def _e_UpdateMetadataRequest_UpdateMetadataTopicState_0(self: UpdateMetadataRequest_UpdateMetadataTopicState, w: Writer) -> None:
     pass
@@ -302,41 +313,44 @@ def _d_UpdateMetadataRequest_UpdateMetadataTopicState_0(r: Reader) -> UpdateMeta
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.string()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    n = r.array_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_5(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states)
 
 def _d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r: Reader) -> UpdateMetadataRequest_UpdateMetadataTopicState:
     v_topic_name = r.cstring()
     v_topic_id = r.uuid()
-    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataTopicState(topic_name=v_topic_name, topic_id=v_topic_id, partition_states=v_partition_states)
+    return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_0(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
     pass
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.string(self.host)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_3(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.string(self.host)
     w.string(self.listener)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataEndpoint_6(self: UpdateMetadataRequest_UpdateMetadataEndpoint, w: Writer) -> None:
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.cstring(self.host)
     w.cstring(self.listener)
-    w.int16(self.security_protocol)
+    w.buf += _S_h.pack(self.security_protocol)
     w.buf.append(0)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_0(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
@@ -346,37 +360,36 @@ def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r: Reader) -> UpdateMetada
     v_port = r.int32()
     v_host = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, '', v_security_protocol)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.string()
     v_listener = r.string()
     v_security_protocol = r.int16()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataEndpoint:
     v_port = r.int32()
     v_host = r.cstring()
     v_listener = r.cstring()
-    v_security_protocol = r.int16()
-    r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataEndpoint(port=v_port, host=v_host, listener=v_listener, security_protocol=v_security_protocol)
+    v_security_protocol, = r.fixed_tags(_S_h)
+    return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w.string(self.v0_host)
-    w.int32(self.v0_port)
+    w.buf += _S_i.pack(self.v0_port)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_1(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
         _e_UpdateMetadataRequest_UpdateMetadataEndpoint_1(e_endpoints, w)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -384,7 +397,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_2(self: UpdateMetadataRequest_
     w.nstring(self.rack)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.array_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -392,7 +405,7 @@ def _e_UpdateMetadataRequest_UpdateMetadataBroker_3(self: UpdateMetadataRequest_
     w.nstring(self.rack)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_6(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
-    w.int32(self.id)
+    w.buf += _S_i.pack(self.id)
     w_endpoints = self.endpoints
     w.carray_len(len(w_endpoints))
     for e_endpoints in w_endpoints:
@@ -404,31 +417,35 @@ def _d_UpdateMetadataRequest_UpdateMetadataBroker_0(r: Reader) -> UpdateMetadata
     v_id = r.int32()
     v_v0_host = r.string()
     v_v0_port = r.int32()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, v0_host=v_v0_host, v0_port=v_v0_port)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, v_v0_host, v_v0_port)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_1(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints)
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_2(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_1(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_3(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_3(r) for _ in range(n)] if n else []
     v_rack = r.nstring()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _d_UpdateMetadataRequest_UpdateMetadataBroker_6(r: Reader) -> UpdateMetadataRequest_UpdateMetadataBroker:
     v_id = r.int32()
-    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_endpoints = [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
     r.skip_tags()
-    return UpdateMetadataRequest_UpdateMetadataBroker(id=v_id, endpoints=v_endpoints, rack=v_rack)
+    return UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack)
 
 def _e_UpdateMetadataRequest_0(self: UpdateMetadataRequest, w: Writer) -> None:
     w.buf += _S_ii.pack(self.controller_id, self.controller_epoch)
@@ -530,98 +547,120 @@ def _e_UpdateMetadataRequest_8(self: UpdateMetadataRequest, w: Writer) -> None:
     w.carray_len(len(w_live_brokers))
     for e_live_brokers in w_live_brokers:
         _e_UpdateMetadataRequest_UpdateMetadataBroker_6(e_live_brokers, w)
-    tags: list[tuple[int, Writer]] = []
     if self.type != 0:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
-        t.int8(self.type)
+        t.buf += _S_b.pack(self.type)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_UpdateMetadataRequest_0(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_0(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_1(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_1(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_2(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_2(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_3(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_0(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_4(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch = r.fixed(_S_ii)
-    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, ungrouped_partition_states=v_ungrouped_partition_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_ungrouped_partition_states = [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataPartitionState_4(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, DEFAULT, v_live_brokers)
 
 def _d_UpdateMetadataRequest_5(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(r.array_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(r.array_len())]
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    n = r.array_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_5(r) for _ in range(n)] if n else []
+    n = r.array_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_3(r) for _ in range(n)] if n else []
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_6(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_6(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_7(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_controller_epoch, v_broker_epoch = r.fixed(_S_iiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return UpdateMetadataRequest(controller_id=v_controller_id, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _d_UpdateMetadataRequest_8(r: Reader) -> UpdateMetadataRequest:
     v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch = r.fixed(_S_ioiq)
-    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(r.carray_len())]
-    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topic_states = [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataTopicState_7(r) for _ in range(n)] if n else []
+    n = r.carray_len()
+    v_live_brokers = [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r)] if n == 1 else [_d_UpdateMetadataRequest_UpdateMetadataBroker_6(r) for _ in range(n)] if n else []
     v_type: int = 0
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_type = s.int8()
         else:
             r.skip(size)
-    return UpdateMetadataRequest(controller_id=v_controller_id, is_k_raft_controller=v_is_k_raft_controller, type=v_type, controller_epoch=v_controller_epoch, broker_epoch=v_broker_epoch, topic_states=v_topic_states, live_brokers=v_live_brokers)
+    return UpdateMetadataRequest(v_controller_id, v_is_k_raft_controller, v_type, v_controller_epoch, v_broker_epoch, DEFAULT, v_topic_states, v_live_brokers)
 
 def _e_UpdateMetadataResponse_0(self: UpdateMetadataResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
 
 def _e_UpdateMetadataResponse_6(self: UpdateMetadataResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w.buf.append(0)
 
 def _d_UpdateMetadataResponse_0(r: Reader) -> UpdateMetadataResponse:
     v_error_code = r.int16()
-    return UpdateMetadataResponse(error_code=v_error_code)
+    return UpdateMetadataResponse(v_error_code)
 
 def _d_UpdateMetadataResponse_6(r: Reader) -> UpdateMetadataResponse:
-    v_error_code = r.int16()
-    r.skip_tags()
-    return UpdateMetadataResponse(error_code=v_error_code)
+    v_error_code, = r.fixed_tags(_S_h)
+    return UpdateMetadataResponse(v_error_code)
 
-_ENC_UpdateMetadataRequest = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
-_DEC_UpdateMetadataRequest = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
-_ENC_UpdateMetadataResponse = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
-_DEC_UpdateMetadataResponse = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
-_S_ii = Struct(">ii")
-_S_iiii = Struct(">iiii")
-_S_iiq = Struct(">iiq")
-_S_ioiq = Struct(">i?iq")
+_ENC_UpdateMetadataRequest: Final = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)
+_DEC_UpdateMetadataRequest: Final = (_d_UpdateMetadataRequest_0, _d_UpdateMetadataRequest_1, _d_UpdateMetadataRequest_2, _d_UpdateMetadataRequest_3, _d_UpdateMetadataRequest_4, _d_UpdateMetadataRequest_5, _d_UpdateMetadataRequest_6, _d_UpdateMetadataRequest_7, _d_UpdateMetadataRequest_8,)
+_ENC_UpdateMetadataResponse: Final = (_e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_0, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6, _e_UpdateMetadataResponse_6,)
+_DEC_UpdateMetadataResponse: Final = (_d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_0, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6, _d_UpdateMetadataResponse_6,)
+_S_b: Final = Struct(">b")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ii: Final = Struct(">ii")
+_S_iiii: Final = Struct(">iiii")
+_S_iiq: Final = Struct(">iiq")
+_S_ioiq: Final = Struct(">i?iq")

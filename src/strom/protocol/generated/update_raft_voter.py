@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -141,24 +141,22 @@ setattr(UpdateRaftVoterResponse, '__annotations__', {'throttle_time_ms': 'int', 
 def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest_Listener, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return UpdateRaftVoterRequest_Listener(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return UpdateRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest_KRaftVersionFeature:
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return UpdateRaftVoterRequest_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    return UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -175,51 +173,55 @@ def _d_UpdateRaftVoterRequest_0(r: Reader) -> UpdateRaftVoterRequest:
     v_cluster_id = r.cnstring()
     v_current_leader_epoch, v_voter_id = r.fixed(_S_ii)
     v_voter_directory_id = r.uuid()
-    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_listeners = [_d_UpdateRaftVoterRequest_Listener_0(r)] if n == 1 else [_d_UpdateRaftVoterRequest_Listener_0(r) for _ in range(n)] if n else []
     v_k_raft_version_feature = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r)
     r.skip_tags()
-    return UpdateRaftVoterRequest(cluster_id=v_cluster_id, current_leader_epoch=v_current_leader_epoch, voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, listeners=v_listeners, k_raft_version_feature=v_k_raft_version_feature)
+    return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature)
 
 def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse_CurrentLeader, w: Writer) -> None:
     w.buf += _S_ii.pack(self.leader_id, self.leader_epoch)
     w.cstring(self.host)
-    w.int32(self.port)
+    w.buf += _S_i.pack(self.port)
     w.buf.append(0)
 
 def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse_CurrentLeader:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     v_host = r.cstring()
-    v_port = r.int32()
-    r.skip_tags()
-    return UpdateRaftVoterResponse_CurrentLeader(leader_id=v_leader_id, leader_epoch=v_leader_epoch, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_i)
+    return UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:
     w.buf += _S_ih.pack(self.throttle_time_ms, self.error_code)
-    tags: list[tuple[int, Writer]] = []
-    if self.current_leader is not DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != DEFAULT_UpdateRaftVoterResponse_CurrentLeader:
+    if (self.current_leader is not DEFAULT_UpdateRaftVoterResponse_CurrentLeader and self.current_leader != DEFAULT_UpdateRaftVoterResponse_CurrentLeader):
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         _e_UpdateRaftVoterResponse_CurrentLeader_0(self.current_leader, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_UpdateRaftVoterResponse_0(r: Reader) -> UpdateRaftVoterResponse:
     v_throttle_time_ms, v_error_code = r.fixed(_S_ih)
     v_current_leader: UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
             v_current_leader = _d_UpdateRaftVoterResponse_CurrentLeader_0(s)
         else:
             r.skip(size)
-    return UpdateRaftVoterResponse(throttle_time_ms=v_throttle_time_ms, error_code=v_error_code, current_leader=v_current_leader)
+    return UpdateRaftVoterResponse(v_throttle_time_ms, v_error_code, v_current_leader)
 
-_ENC_UpdateRaftVoterRequest = (_e_UpdateRaftVoterRequest_0,)
-_DEC_UpdateRaftVoterRequest = (_d_UpdateRaftVoterRequest_0,)
-_ENC_UpdateRaftVoterResponse = (_e_UpdateRaftVoterResponse_0,)
-_DEC_UpdateRaftVoterResponse = (_d_UpdateRaftVoterResponse_0,)
+_ENC_UpdateRaftVoterRequest: Final = (_e_UpdateRaftVoterRequest_0,)
+_DEC_UpdateRaftVoterRequest: Final = (_d_UpdateRaftVoterRequest_0,)
+_ENC_UpdateRaftVoterResponse: Final = (_e_UpdateRaftVoterResponse_0,)
+_DEC_UpdateRaftVoterResponse: Final = (_d_UpdateRaftVoterResponse_0,)
 # DEFAULT_<struct>: the shared default of a tagged struct field (not encoded); handlers pass it where the field is absent
-DEFAULT_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse_CurrentLeader()
-_S_hh = Struct(">hh")
-_S_ih = Struct(">ih")
-_S_ii = Struct(">ii")
+DEFAULT_UpdateRaftVoterResponse_CurrentLeader: Final = UpdateRaftVoterResponse_CurrentLeader()
+_S_H: Final = Struct(">H")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_ii: Final = Struct(">ii")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -188,17 +188,15 @@ def _e_VoteRequest_PartitionData_1(self: VoteRequest_PartitionData, w: Writer) -
     w.buf.append(0)
 
 def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest_PartitionData:
-    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed(_S_iiiiq)
-    r.skip_tags()
-    return VoteRequest_PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
+    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iiiiq)
+    return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, ZERO_UUID, ZERO_UUID, v_last_offset_epoch, v_last_offset)
 
 def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest_PartitionData:
     v_partition_index, v_candidate_epoch, v_candidate_id = r.fixed(_S_iii)
     v_candidate_directory_id = r.uuid()
     v_voter_directory_id = r.uuid()
-    v_last_offset_epoch, v_last_offset = r.fixed(_S_iq)
-    r.skip_tags()
-    return VoteRequest_PartitionData(partition_index=v_partition_index, candidate_epoch=v_candidate_epoch, candidate_id=v_candidate_id, candidate_directory_id=v_candidate_directory_id, voter_directory_id=v_voter_directory_id, last_offset_epoch=v_last_offset_epoch, last_offset=v_last_offset)
+    v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iq)
+    return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, v_candidate_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset)
 
 def _e_VoteRequest_TopicData_0(self: VoteRequest_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -218,15 +216,17 @@ def _e_VoteRequest_TopicData_1(self: VoteRequest_TopicData, w: Writer) -> None:
 
 def _d_VoteRequest_TopicData_0(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteRequest_PartitionData_0(r)] if n == 1 else [_d_VoteRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteRequest_TopicData(v_topic_name, v_partitions)
 
 def _d_VoteRequest_TopicData_1(r: Reader) -> VoteRequest_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteRequest_PartitionData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteRequest_PartitionData_1(r)] if n == 1 else [_d_VoteRequest_PartitionData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteRequest_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteRequest_TopicData(v_topic_name, v_partitions)
 
 def _e_VoteRequest_0(self: VoteRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
@@ -238,7 +238,7 @@ def _e_VoteRequest_0(self: VoteRequest, w: Writer) -> None:
 
 def _e_VoteRequest_1(self: VoteRequest, w: Writer) -> None:
     w.cnstring(self.cluster_id)
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -247,25 +247,26 @@ def _e_VoteRequest_1(self: VoteRequest, w: Writer) -> None:
 
 def _d_VoteRequest_0(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
-    v_topics = [_d_VoteRequest_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteRequest_TopicData_0(r)] if n == 1 else [_d_VoteRequest_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteRequest(cluster_id=v_cluster_id, topics=v_topics)
+    return VoteRequest(v_cluster_id, -1, v_topics)
 
 def _d_VoteRequest_1(r: Reader) -> VoteRequest:
     v_cluster_id = r.cnstring()
     v_voter_id = r.int32()
-    v_topics = [_d_VoteRequest_TopicData_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteRequest_TopicData_1(r)] if n == 1 else [_d_VoteRequest_TopicData_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteRequest(cluster_id=v_cluster_id, voter_id=v_voter_id, topics=v_topics)
+    return VoteRequest(v_cluster_id, v_voter_id, v_topics)
 
 def _e_VoteResponse_PartitionData_0(self: VoteResponse_PartitionData, w: Writer) -> None:
     w.buf += _S_ihiio.pack(self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.vote_granted)
     w.buf.append(0)
 
 def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed(_S_ihiio)
-    r.skip_tags()
-    return VoteResponse_PartitionData(partition_index=v_partition_index, error_code=v_error_code, leader_id=v_leader_id, leader_epoch=v_leader_epoch, vote_granted=v_vote_granted)
+    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed_tags(_S_ihiio)
+    return VoteResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted)
 
 def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None:
     w.cstring(self.topic_name)
@@ -277,17 +278,18 @@ def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None
 
 def _d_VoteResponse_TopicData_0(r: Reader) -> VoteResponse_TopicData:
     v_topic_name = r.cstring()
-    v_partitions = [_d_VoteResponse_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_VoteResponse_PartitionData_0(r)] if n == 1 else [_d_VoteResponse_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteResponse_TopicData(topic_name=v_topic_name, partitions=v_partitions)
+    return VoteResponse_TopicData(v_topic_name, v_partitions)
 
 def _e_VoteResponse_NodeEndpoint_0(self: VoteResponse_NodeEndpoint, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_VoteResponse_NodeEndpoint_1(self: VoteResponse_NodeEndpoint, w: Writer) -> None:
-    w.int32(self.node_id)
+    w.buf += _S_i.pack(self.node_id)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
@@ -297,12 +299,11 @@ def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
 def _d_VoteResponse_NodeEndpoint_1(r: Reader) -> VoteResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return VoteResponse_NodeEndpoint(node_id=v_node_id, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return VoteResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -310,45 +311,53 @@ def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _e_VoteResponse_1(self: VoteResponse, w: Writer) -> None:
-    w.int16(self.error_code)
+    w.buf += _S_h.pack(self.error_code)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_VoteResponse_TopicData_0(e_topics, w)
-    tags: list[tuple[int, Writer]] = []
     if self.node_endpoints:
+        tags: list[tuple[int, Writer]] = []
         t = Writer()
         w_node_endpoints = self.node_endpoints
         t.carray_len(len(w_node_endpoints))
         for e_node_endpoints in w_node_endpoints:
             _e_VoteResponse_NodeEndpoint_1(e_node_endpoints, t)
         tags.append((0, t))
-    w.tagged(tags)
+        w.tagged(tags)
+    else:
+        w.buf.append(0)
 
 def _d_VoteResponse_0(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteResponse_TopicData_0(r)] if n == 1 else [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VoteResponse(error_code=v_error_code, topics=v_topics)
+    return VoteResponse(v_error_code, v_topics)
 
 def _d_VoteResponse_1(r: Reader) -> VoteResponse:
     v_error_code = r.int16()
-    v_topics = [_d_VoteResponse_TopicData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_VoteResponse_TopicData_0(r)] if n == 1 else [_d_VoteResponse_TopicData_0(r) for _ in range(n)] if n else []
     v_node_endpoints: list[VoteResponse_NodeEndpoint] = list()
-    for _ in range(r._length(r.uvarint())):
+    for _ in range(r.tag_count()):
         tag, size = r.tag_header()
         if tag == 0:
             s = r.sub(size)
-            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(s.carray_len())]
+            n = s.carray_len()
+            v_node_endpoints = [_d_VoteResponse_NodeEndpoint_1(s)] if n == 1 else [_d_VoteResponse_NodeEndpoint_1(s) for _ in range(n)] if n else []
         else:
             r.skip(size)
-    return VoteResponse(error_code=v_error_code, topics=v_topics, node_endpoints=v_node_endpoints)
+    return VoteResponse(v_error_code, v_topics, v_node_endpoints)
 
-_ENC_VoteRequest = (_e_VoteRequest_0, _e_VoteRequest_1,)
-_DEC_VoteRequest = (_d_VoteRequest_0, _d_VoteRequest_1,)
-_ENC_VoteResponse = (_e_VoteResponse_0, _e_VoteResponse_1,)
-_DEC_VoteResponse = (_d_VoteResponse_0, _d_VoteResponse_1,)
-_S_ihiio = Struct(">ihii?")
-_S_iii = Struct(">iii")
-_S_iiiiq = Struct(">iiiiq")
-_S_iq = Struct(">iq")
+_ENC_VoteRequest: Final = (_e_VoteRequest_0, _e_VoteRequest_1,)
+_DEC_VoteRequest: Final = (_d_VoteRequest_0, _d_VoteRequest_1,)
+_ENC_VoteResponse: Final = (_e_VoteResponse_0, _e_VoteResponse_1,)
+_DEC_VoteResponse: Final = (_d_VoteResponse_0, _d_VoteResponse_1,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_i: Final = Struct(">i")
+_S_ihiio: Final = Struct(">ihii?")
+_S_iii: Final = Struct(">iii")
+_S_iiiiq: Final = Struct(">iiiiq")
+_S_iq: Final = Struct(">iq")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -100,27 +100,25 @@ setattr(VotersRecord, '__annotations__', {'version': 'int', 'voters': 'list[Vote
 def _e_VotersRecord_Endpoint_0(self: VotersRecord_Endpoint, w: Writer) -> None:
     w.cstring(self.name)
     w.cstring(self.host)
-    w.uint16(self.port)
+    w.buf += _S_H.pack(self.port)
     w.buf.append(0)
 
 def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord_Endpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port = r.uint16()
-    r.skip_tags()
-    return VotersRecord_Endpoint(name=v_name, host=v_host, port=v_port)
+    v_port, = r.fixed_tags(_S_H)
+    return VotersRecord_Endpoint(v_name, v_host, v_port)
 
 def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature, w: Writer) -> None:
     w.buf += _S_hh.pack(self.min_supported_version, self.max_supported_version)
     w.buf.append(0)
 
 def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord_KRaftVersionFeature:
-    v_min_supported_version, v_max_supported_version = r.fixed(_S_hh)
-    r.skip_tags()
-    return VotersRecord_KRaftVersionFeature(min_supported_version=v_min_supported_version, max_supported_version=v_max_supported_version)
+    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    return VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_VotersRecord_Voter_0(self: VotersRecord_Voter, w: Writer) -> None:
-    w.int32(self.voter_id)
+    w.buf += _S_i.pack(self.voter_id)
     w.uuid(self.voter_directory_id)
     w_endpoints = self.endpoints
     w.carray_len(len(w_endpoints))
@@ -132,13 +130,14 @@ def _e_VotersRecord_Voter_0(self: VotersRecord_Voter, w: Writer) -> None:
 def _d_VotersRecord_Voter_0(r: Reader) -> VotersRecord_Voter:
     v_voter_id = r.int32()
     v_voter_directory_id = r.uuid()
-    v_endpoints = [_d_VotersRecord_Endpoint_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_endpoints = [_d_VotersRecord_Endpoint_0(r)] if n == 1 else [_d_VotersRecord_Endpoint_0(r) for _ in range(n)] if n else []
     v_k_raft_version_feature = _d_VotersRecord_KRaftVersionFeature_0(r)
     r.skip_tags()
-    return VotersRecord_Voter(voter_id=v_voter_id, voter_directory_id=v_voter_directory_id, endpoints=v_endpoints, k_raft_version_feature=v_k_raft_version_feature)
+    return VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature)
 
 def _e_VotersRecord_0(self: VotersRecord, w: Writer) -> None:
-    w.int16(self.version)
+    w.buf += _S_h.pack(self.version)
     w_voters = self.voters
     w.carray_len(len(w_voters))
     for e_voters in w_voters:
@@ -147,10 +146,14 @@ def _e_VotersRecord_0(self: VotersRecord, w: Writer) -> None:
 
 def _d_VotersRecord_0(r: Reader) -> VotersRecord:
     v_version = r.int16()
-    v_voters = [_d_VotersRecord_Voter_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_voters = [_d_VotersRecord_Voter_0(r)] if n == 1 else [_d_VotersRecord_Voter_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return VotersRecord(version=v_version, voters=v_voters)
+    return VotersRecord(v_version, v_voters)
 
-_ENC_VotersRecord = (_e_VotersRecord_0,)
-_DEC_VotersRecord = (_d_VotersRecord_0,)
-_S_hh = Struct(">hh")
+_ENC_VotersRecord: Final = (_e_VotersRecord_0,)
+_DEC_VotersRecord: Final = (_d_VotersRecord_0,)
+_S_H: Final = Struct(">H")
+_S_h: Final = Struct(">h")
+_S_hh: Final = Struct(">hh")
+_S_i: Final = Struct(">i")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -169,9 +169,8 @@ def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateReques
     w.buf.append(0)
 
 def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed(_S_qqbh)
-    r.skip_tags()
-    return WriteShareGroupStateRequest_StateBatch(first_offset=v_first_offset, last_offset=v_last_offset, delivery_state=v_delivery_state, delivery_count=v_delivery_count)
+    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
+    return WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest_PartitionData, w: Writer) -> None:
     w.buf += _S_iiiq.pack(self.partition, self.state_epoch, self.leader_epoch, self.start_offset)
@@ -183,9 +182,10 @@ def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateReq
 
 def _d_WriteShareGroupStateRequest_PartitionData_0(r: Reader) -> WriteShareGroupStateRequest_PartitionData:
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = r.fixed(_S_iiiq)
-    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_state_batches = [_d_WriteShareGroupStateRequest_StateBatch_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_StateBatch_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteShareGroupStateRequest_PartitionData(partition=v_partition, state_epoch=v_state_epoch, leader_epoch=v_leader_epoch, start_offset=v_start_offset, state_batches=v_state_batches)
+    return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches)
 
 def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRequest_WriteStateData, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -197,9 +197,10 @@ def _e_WriteShareGroupStateRequest_WriteStateData_0(self: WriteShareGroupStateRe
 
 def _d_WriteShareGroupStateRequest_WriteStateData_0(r: Reader) -> WriteShareGroupStateRequest_WriteStateData:
     v_topic_id = r.uuid()
-    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_WriteShareGroupStateRequest_PartitionData_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_PartitionData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteShareGroupStateRequest_WriteStateData(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions)
 
 def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Writer) -> None:
     w.cstring(self.group_id)
@@ -211,9 +212,10 @@ def _e_WriteShareGroupStateRequest_0(self: WriteShareGroupStateRequest, w: Write
 
 def _d_WriteShareGroupStateRequest_0(r: Reader) -> WriteShareGroupStateRequest:
     v_group_id = r.cstring()
-    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_WriteShareGroupStateRequest_WriteStateData_0(r)] if n == 1 else [_d_WriteShareGroupStateRequest_WriteStateData_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteShareGroupStateRequest(group_id=v_group_id, topics=v_topics)
+    return WriteShareGroupStateRequest(v_group_id, v_topics)
 
 def _e_WriteShareGroupStateResponse_PartitionResult_0(self: WriteShareGroupStateResponse_PartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition, self.error_code)
@@ -224,7 +226,7 @@ def _d_WriteShareGroupStateResponse_PartitionResult_0(r: Reader) -> WriteShareGr
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
     r.skip_tags()
-    return WriteShareGroupStateResponse_PartitionResult(partition=v_partition, error_code=v_error_code, error_message=v_error_message)
+    return WriteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message)
 
 def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStateResponse_WriteStateResult, w: Writer) -> None:
     w.uuid(self.topic_id)
@@ -236,9 +238,10 @@ def _e_WriteShareGroupStateResponse_WriteStateResult_0(self: WriteShareGroupStat
 
 def _d_WriteShareGroupStateResponse_WriteStateResult_0(r: Reader) -> WriteShareGroupStateResponse_WriteStateResult:
     v_topic_id = r.uuid()
-    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_WriteShareGroupStateResponse_PartitionResult_0(r)] if n == 1 else [_d_WriteShareGroupStateResponse_PartitionResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteShareGroupStateResponse_WriteStateResult(topic_id=v_topic_id, partitions=v_partitions)
+    return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions)
 
 def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Writer) -> None:
     w_results = self.results
@@ -248,14 +251,15 @@ def _e_WriteShareGroupStateResponse_0(self: WriteShareGroupStateResponse, w: Wri
     w.buf.append(0)
 
 def _d_WriteShareGroupStateResponse_0(r: Reader) -> WriteShareGroupStateResponse:
-    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_results = [_d_WriteShareGroupStateResponse_WriteStateResult_0(r)] if n == 1 else [_d_WriteShareGroupStateResponse_WriteStateResult_0(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteShareGroupStateResponse(results=v_results)
+    return WriteShareGroupStateResponse(v_results)
 
-_ENC_WriteShareGroupStateRequest = (_e_WriteShareGroupStateRequest_0,)
-_DEC_WriteShareGroupStateRequest = (_d_WriteShareGroupStateRequest_0,)
-_ENC_WriteShareGroupStateResponse = (_e_WriteShareGroupStateResponse_0,)
-_DEC_WriteShareGroupStateResponse = (_d_WriteShareGroupStateResponse_0,)
-_S_ih = Struct(">ih")
-_S_iiiq = Struct(">iiiq")
-_S_qqbh = Struct(">qqbh")
+_ENC_WriteShareGroupStateRequest: Final = (_e_WriteShareGroupStateRequest_0,)
+_DEC_WriteShareGroupStateRequest: Final = (_d_WriteShareGroupStateRequest_0,)
+_ENC_WriteShareGroupStateResponse: Final = (_e_WriteShareGroupStateResponse_0,)
+_DEC_WriteShareGroupStateResponse: Final = (_d_WriteShareGroupStateResponse_0,)
+_S_ih: Final = Struct(">ih")
+_S_iiiq: Final = Struct(">iiiq")
+_S_qqbh: Final = Struct(">qqbh")

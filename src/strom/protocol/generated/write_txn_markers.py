@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from strom.protocol.errors import DecodeError
 from strom.protocol.message import DEFAULT, Default, Message
@@ -161,26 +161,28 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(self: WriteTxnMarkersRequ
     w_partition_indexes = self.partition_indexes
     w.array_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(self: WriteTxnMarkersRequest_WritableTxnMarkerTopic, w: Writer) -> None:
     w.cstring(self.name)
     w_partition_indexes = self.partition_indexes
     w.carray_len(len(w_partition_indexes))
     for e_partition_indexes in w_partition_indexes:
-        w.int32(e_partition_indexes)
+        w.buf += _S_i.pack(e_partition_indexes)
     w.buf.append(0)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.string()
-    v_partition_indexes = [r.int32() for _ in range(r.array_len())]
-    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    n = r.array_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarkerTopic:
     v_name = r.cstring()
-    v_partition_indexes = [r.int32() for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partition_indexes = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(name=v_name, partition_indexes=v_partition_indexes)
+    return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest_WritableTxnMarker, w: Writer) -> None:
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
@@ -188,7 +190,7 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(self: WriteTxnMarkersRequest_W
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(e_topics, w)
-    w.int32(self.coordinator_epoch)
+    w.buf += _S_i.pack(self.coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest_WritableTxnMarker, w: Writer) -> None:
     w.buf += _S_qho.pack(self.producer_id, self.producer_epoch, self.transaction_result)
@@ -196,21 +198,22 @@ def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(self: WriteTxnMarkersRequest_W
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
         _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(e_topics, w)
-    w.int32(self.coordinator_epoch)
+    w.buf += _S_i.pack(self.coordinator_epoch)
     w.buf.append(0)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
-    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(r.array_len())]
+    n = r.array_len()
+    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(r) for _ in range(n)] if n else []
     v_coordinator_epoch = r.int32()
-    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersRequest_WritableTxnMarker:
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
-    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(r.carray_len())]
-    v_coordinator_epoch = r.int32()
-    r.skip_tags()
-    return WriteTxnMarkersRequest_WritableTxnMarker(producer_id=v_producer_id, producer_epoch=v_producer_epoch, transaction_result=v_transaction_result, topics=v_topics, coordinator_epoch=v_coordinator_epoch)
+    n = r.carray_len()
+    v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(n)] if n else []
+    v_coordinator_epoch, = r.fixed_tags(_S_i)
+    return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_0(self: WriteTxnMarkersRequest, w: Writer) -> None:
     w_markers = self.markers
@@ -226,13 +229,15 @@ def _e_WriteTxnMarkersRequest_1(self: WriteTxnMarkersRequest, w: Writer) -> None
     w.buf.append(0)
 
 def _d_WriteTxnMarkersRequest_0(r: Reader) -> WriteTxnMarkersRequest:
-    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersRequest(markers=v_markers)
+    n = r.array_len()
+    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarker_0(r) for _ in range(n)] if n else []
+    return WriteTxnMarkersRequest(v_markers)
 
 def _d_WriteTxnMarkersRequest_1(r: Reader) -> WriteTxnMarkersRequest:
-    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_markers = [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarker_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteTxnMarkersRequest(markers=v_markers)
+    return WriteTxnMarkersRequest(v_markers)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, w: Writer) -> None:
     w.buf += _S_ih.pack(self.partition_index, self.error_code)
@@ -243,12 +248,11 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(self: WriteTxn
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
     v_partition_index, v_error_code = r.fixed(_S_ih)
-    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
-    v_partition_index, v_error_code = r.fixed(_S_ih)
-    r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(partition_index=v_partition_index, error_code=v_error_code)
+    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, w: Writer) -> None:
     w.string(self.name)
@@ -267,24 +271,26 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(self: WriteTxnMark
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.string()
-    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    n = r.array_len()
+    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r) for _ in range(n)] if n else []
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerTopicResult:
     v_name = r.cstring()
-    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_partitions = [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(name=v_name, partitions=v_partitions)
+    return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerResult, w: Writer) -> None:
-    w.int64(self.producer_id)
+    w.buf += _S_q.pack(self.producer_id)
     w_topics = self.topics
     w.array_len(len(w_topics))
     for e_topics in w_topics:
         _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(e_topics, w)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersResponse_WritableTxnMarkerResult, w: Writer) -> None:
-    w.int64(self.producer_id)
+    w.buf += _S_q.pack(self.producer_id)
     w_topics = self.topics
     w.carray_len(len(w_topics))
     for e_topics in w_topics:
@@ -293,14 +299,16 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(self: WriteTxnMarkersRe
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
-    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    n = r.array_len()
+    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(r) for _ in range(n)] if n else []
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerResult:
     v_producer_id = r.int64()
-    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_topics = [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteTxnMarkersResponse_WritableTxnMarkerResult(producer_id=v_producer_id, topics=v_topics)
+    return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics)
 
 def _e_WriteTxnMarkersResponse_0(self: WriteTxnMarkersResponse, w: Writer) -> None:
     w_markers = self.markers
@@ -316,17 +324,21 @@ def _e_WriteTxnMarkersResponse_1(self: WriteTxnMarkersResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _d_WriteTxnMarkersResponse_0(r: Reader) -> WriteTxnMarkersResponse:
-    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r) for _ in range(r.array_len())]
-    return WriteTxnMarkersResponse(markers=v_markers)
+    n = r.array_len()
+    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(r) for _ in range(n)] if n else []
+    return WriteTxnMarkersResponse(v_markers)
 
 def _d_WriteTxnMarkersResponse_1(r: Reader) -> WriteTxnMarkersResponse:
-    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r) for _ in range(r.carray_len())]
+    n = r.carray_len()
+    v_markers = [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r)] if n == 1 else [_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(r) for _ in range(n)] if n else []
     r.skip_tags()
-    return WriteTxnMarkersResponse(markers=v_markers)
+    return WriteTxnMarkersResponse(v_markers)
 
-_ENC_WriteTxnMarkersRequest = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRequest_1,)
-_DEC_WriteTxnMarkersRequest = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
-_ENC_WriteTxnMarkersResponse = (_e_WriteTxnMarkersResponse_0, _e_WriteTxnMarkersResponse_1,)
-_DEC_WriteTxnMarkersResponse = (_d_WriteTxnMarkersResponse_0, _d_WriteTxnMarkersResponse_1,)
-_S_ih = Struct(">ih")
-_S_qho = Struct(">qh?")
+_ENC_WriteTxnMarkersRequest: Final = (_e_WriteTxnMarkersRequest_0, _e_WriteTxnMarkersRequest_1,)
+_DEC_WriteTxnMarkersRequest: Final = (_d_WriteTxnMarkersRequest_0, _d_WriteTxnMarkersRequest_1,)
+_ENC_WriteTxnMarkersResponse: Final = (_e_WriteTxnMarkersResponse_0, _e_WriteTxnMarkersResponse_1,)
+_DEC_WriteTxnMarkersResponse: Final = (_d_WriteTxnMarkersResponse_0, _d_WriteTxnMarkersResponse_1,)
+_S_i: Final = Struct(">i")
+_S_ih: Final = Struct(">ih")
+_S_q: Final = Struct(">q")
+_S_qho: Final = Struct(">qh?")
