@@ -98,30 +98,45 @@ def _leader_hint(broker: Broker, tp: TopicPartition, resp: PartitionResponse) ->
     return resp
 
 
-async def _wait_for_replicas(broker: Broker, waiting: list[_Appended], timeout_ms: int) -> bool:
-    """acks=all: each partition's answer once the ISR has its records (no task is made
-    for a partition already committed, as on a single node). True if one failed."""
+def _settle(broker: Broker, w: _Appended, code: int) -> bool:
+    """acks=all: ``w``'s answer given the commit's outcome; True if it failed."""
+    if code == ErrorCode.NONE:
+        return False
+    w.response.error_code = code
+    _leader_hint(broker, w.tp, w.response)
+    return True
+
+
+def _committed(broker: Broker, waiting: list[_Appended]) -> tuple[bool, list[_Appended]]:
+    """acks=all, without waiting: whether a partition failed already, and the partitions
+    whose ISR does not have their records yet (none on a single node)."""
+    replicas = broker.replicas
+    failed = False
+    pending: list[_Appended] = []
+    for w in waiting:
+        code = replicas.commit_status(w.tp, w.next_offset)
+        if code is None:
+            pending.append(w)
+        elif _settle(broker, w, code):
+            failed = True
+    return failed, pending
+
+
+async def _wait_for_replicas(broker: Broker, pending: list[_Appended], timeout_ms: int) -> bool:
+    """acks=all: each pending partition's answer once the ISR has its records. True if
+    one failed."""
     timeout_s = max(timeout_ms, 0) / 1000
     replicas = broker.replicas
-    done = [replicas.commit_status(w.tp, w.next_offset) for w in waiting]
-    pending = [w for w, code in zip(waiting, done, strict=True) if code is None]
     if len(pending) == 1:
         waited = [await replicas.wait_for_commit(pending[0].tp, pending[0].next_offset, timeout_s)]
-    elif pending:
+    else:
         waited = await asyncio.gather(
             *(replicas.wait_for_commit(w.tp, w.next_offset, timeout_s) for w in pending)
         )
-    else:
-        waited = []
-    results = iter(waited)
     failed = False
-    for w, code in zip(waiting, done, strict=True):
-        if code is None:
-            code = next(results)
-        if code != ErrorCode.NONE:
+    for w, code in zip(pending, waited, strict=True):
+        if _settle(broker, w, code):
             failed = True
-            w.response.error_code = code
-            _leader_hint(broker, w.tp, w.response)
     return failed
 
 
@@ -210,7 +225,10 @@ async def handle_produce(
     if acks == 0:
         _close_on_error(out)
         return None
-    if waiting and await _wait_for_replicas(broker, waiting, req.timeout_ms):
-        failed = True
+    if waiting:
+        # (a call, not a coroutine, when every partition is committed already)
+        settled_failed, pending = _committed(broker, waiting)
+        waited_failed = bool(pending) and await _wait_for_replicas(broker, pending, req.timeout_ms)
+        failed = failed or settled_failed or waited_failed
     endpoints = _node_endpoints(broker, out) if failed else []
     return ProduceResponse(responses=out, throttle_time_ms=0, node_endpoints=endpoints)
