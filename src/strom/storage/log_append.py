@@ -20,6 +20,7 @@ from strom.common.values import Value
 from strom.protocol.append_origin import AppendOrigin
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.records import (
+    LOG_OVERHEAD,
     BatchHeader,
     parse_header,
     set_log_append_time,
@@ -98,6 +99,41 @@ class AppendInfo(Value):
         self.batches = batches
 
 
+def _stamp(
+    buf: bytearray, headers: Sequence[BatchHeader], offset: int, leader_epoch: int, append_time: int
+) -> list[BatchHeader]:
+    """Stamp base offsets from ``offset``, ``leader_epoch`` and (when >= 0) LogAppendTime
+    into the batches of ``buf`` in place; their headers as stamped."""
+    position = 0
+    stamped: list[BatchHeader] = []
+    for h in headers:
+        stamp_batch(buf, position, offset, leader_epoch)
+        if append_time >= 0:  # attributes, max timestamp and CRC change: read them back
+            set_log_append_time(buf, position, append_time)
+            stamped.append(parse_header(buf, position))
+        else:  # the header as stamped, without parsing it again
+            stamped.append(
+                BatchHeader(
+                    offset,
+                    h.batch_length,
+                    leader_epoch,
+                    h.magic,
+                    h.crc,
+                    h.attributes,
+                    h.last_offset_delta,
+                    h.base_timestamp,
+                    h.max_timestamp,
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    h.records_count,
+                )
+            )
+        position += h.batch_length + LOG_OVERHEAD
+        offset += h.last_offset_delta + 1
+    return stamped
+
+
 class LogAppend(LogCore):
     """Appends to a partition log: the leader's (validated, offsets and epoch stamped)
     and the followers' (offsets as replicated), and the roll to a new segment."""
@@ -150,36 +186,31 @@ class LogAppend(LogCore):
                 )
             if config.compact_enabled:
                 require_keys(records, headers, self.dir.name)
-        duplicate = self.producer_state.find_duplicate(headers)
-        if duplicate is not None:
-            return AppendInfo(
-                duplicate.first_offset,
-                duplicate.last_offset,
-                -1,
-                duplicate.timestamp,
-                duplicate.last_offset,
-                self.log_start_offset,
-                0,
-                0,
-                (),
-            )
-        self.producer_state.check(headers)
+        # a lone batch without a producer id is neither a retry nor in the producer state
+        with_producer = len(headers) != 1 or headers[0].producer_id >= 0
+        if with_producer:
+            duplicate = self.producer_state.find_duplicate(headers)
+            if duplicate is not None:
+                return AppendInfo(
+                    duplicate.first_offset,
+                    duplicate.last_offset,
+                    -1,
+                    duplicate.timestamp,
+                    duplicate.last_offset,
+                    self.log_start_offset,
+                    0,
+                    0,
+                    (),
+                )
+            self.producer_state.check(headers)
         if before_append is not None:
             before_append(headers, self.log_end_offset)
         buf = bytearray(records)
         append_time = now_ms if config.log_append_time else -1
-        offset = self.log_end_offset
-        position = 0
-        stamped: list[BatchHeader] = []
-        for header in headers:
-            stamp_batch(buf, position, offset, leader_epoch)
-            if append_time >= 0:
-                set_log_append_time(buf, position, append_time)
-            stamped.append(parse_header(buf, position))
-            position += header.size_in_bytes
-            offset += header.last_offset_delta + 1
+        stamped = _stamp(buf, headers, self.log_end_offset, leader_epoch, append_time)
         info = self._append(buf, stamped, now_ms, append_time)
-        self._track_appended(buf, stamped)
+        if with_producer:
+            self._track_appended(buf, stamped)
         return info
 
     @guard_io
@@ -222,13 +253,11 @@ class LogAppend(LogCore):
                 max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
         first, last = headers[0].base_offset, headers[-1].last_offset
         segment = self.active_segment
+        config = self.config
+        # positional: a call by keyword costs more (batches_size, max_timestamp, max_offset,
+        # now_ms, segment_bytes, segment_ms)
         if segment.should_roll(
-            batches_size=len(data),
-            max_timestamp=max_timestamp,
-            max_offset=last,
-            now_ms=now_ms,
-            segment_bytes=self.config.segment_bytes,
-            segment_ms=self.config.max_segment_ms,
+            len(data), max_timestamp, last, now_ms, config.segment_bytes, config.max_segment_ms
         ):
             segment = self.roll(now_ms, first)
         segment.append(data, headers)
@@ -240,7 +269,7 @@ class LogAppend(LogCore):
                 epochs.assign(epoch, header.base_offset)
                 latest = epochs.latest_epoch
         self.log_end_offset = last + 1
-        if self.log_end_offset - self.recovery_point >= self.config.flush_interval_messages:
+        if self.log_end_offset - self.recovery_point >= config.flush_interval_messages:
             self.flush_requested = True  # fsync in a storage thread; produce awaits it
         return AppendInfo(
             first,  # first_offset

@@ -233,21 +233,36 @@ class LogSegment(SegmentFiles):
         if self.rolling_based_timestamp is None:
             self.rolling_based_timestamp = headers[0].max_timestamp
         view = memoryview(data)
-        written = 0
-        while written < len(view):
-            written += os.pwrite(self.file.fileno, view[written:], self.size + written)
-        position = self.size
+        length = len(view)
+        start = self.size
+        fd = self.file.fileno
+        written = os.pwrite(fd, view, start)  # whole, but for a short write
+        while written < length:
+            written += os.pwrite(fd, view[written:], start + written)
         # the last batch is known after this append if the tail before it was
-        tail_known = position == 0 or (
+        tail_known = start == 0 or (
             self.last_batch_position >= 0
-            and self.last_batch_position + self.last_batch_size == position
+            and self.last_batch_position + self.last_batch_size == start
         )
-        last_position = position
-        for header in headers:
-            self._index_batch(header, position)
-            last_position = position
-            position += header.size_in_bytes
-        self.size += len(view)
+        position = last_position = start
+        if len(headers) == 1:  # _index_batch, without the call
+            header = headers[0]
+            if header.max_timestamp > self.max_timestamp_so_far:
+                self.max_timestamp_so_far = header.max_timestamp
+                self.offset_of_max_timestamp_so_far = header.base_offset + header.last_offset_delta
+            if self.bytes_since_last_index_entry > self.index_interval_bytes:
+                self.offset_index.append(header.base_offset + header.last_offset_delta, position)
+                self.time_index.maybe_append(
+                    self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far
+                )
+                self.bytes_since_last_index_entry = 0
+            self.bytes_since_last_index_entry += header.batch_length + LOG_OVERHEAD
+        else:
+            for header in headers:
+                self._index_batch(header, position)
+                last_position = position
+                position += header.size_in_bytes
+        self.size = start + length
         if tail_known:
             self._set_last_batch(last_position, headers[-1])
         else:
@@ -258,7 +273,6 @@ class LogSegment(SegmentFiles):
 
     def should_roll(
         self,
-        *,
         batches_size: int,
         max_timestamp: int,
         max_offset: int,

@@ -36,6 +36,23 @@ def test_append_assigns_offsets_and_reads_back(tmp_path: Path) -> None:
     log.close()
 
 
+@pytest.mark.parametrize("timestamp_type", ["CreateTime", "LogAppendTime"])
+@pytest.mark.parametrize("origin", [AppendOrigin.CLIENT, AppendOrigin.COORDINATOR])
+def test_appended_headers_are_the_stored_headers(
+    tmp_path: Path, timestamp_type: str, origin: AppendOrigin
+) -> None:
+    """AppendInfo.batches (made from the validated headers, not parsed again when only the
+    offset and epoch change) equal the headers of the bytes written."""
+    log = open_log(tmp_path, LogConfig(message_timestamp_type=timestamp_type))
+    log.append_as_leader(make_batch(2), leader_epoch=3, now_ms=NOW, origin=origin)
+    batches = make_batch(3) if origin == AppendOrigin.CLIENT else make_batch(3) + make_batch(1)
+    info = log.append_as_leader(batches, leader_epoch=7, now_ms=NOW + 1, origin=origin)
+    stored = [s.read() for s in log.read(2, 1 << 20).slices]
+    assert list(info.batches) == validate_batches(b"".join(stored), 1 << 20)
+    assert info.batches[0].base_offset == 2 and info.batches[0].partition_leader_epoch == 7
+    log.close()
+
+
 def test_read_from_mid_batch_offset_returns_containing_batch(tmp_path: Path) -> None:
     log = open_log(tmp_path, SMALL)
     for _ in range(20):
