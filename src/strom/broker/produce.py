@@ -79,12 +79,9 @@ def _produce_partition(
     except OSError as e:
         log.error("storage error on %s: %s", tp, e)
         return _error(tp.partition, ErrorCode.KAFKA_STORAGE_ERROR, str(e)), -1
+    # positionally: index, error_code, base_offset, log_append_time_ms, log_start_offset
     resp = PartitionResponse(
-        index=tp.partition,
-        error_code=0,
-        base_offset=info.first_offset,
-        log_append_time_ms=info.log_append_time,
-        log_start_offset=info.log_start_offset,
+        tp.partition, 0, info.first_offset, info.log_append_time, info.log_start_offset
     )
     return resp, info.last_offset + 1 if info.last_offset >= 0 else -1
 
@@ -193,13 +190,23 @@ async def handle_produce(
     appended: list[TopicPartition] = []
     transactional_id = req.transactional_id
     failed = False  # a partition answered an error: the answer may name leaders (KIP-951)
+    # _refusal's checks of the request, read once: a partition is refused by it only when
+    # these fail or its index is out of range
+    request_ok = header.api_version >= PRODUCE_MIN_ACCEPTED and acks in (0, 1, -1)
     for td in req.topic_data:
         name = td.name
         topic = broker.topic(name)
+        partitions = (
+            len(topic.partitions)
+            if request_ok
+            and topic is not None
+            and (name not in INTERNAL_TOPICS or header.client_id == ADMIN_CLIENT_ID)
+            else 0  # every partition goes through _refusal
+        )
         parts: list[PartitionResponse] = []
         for pd in td.partition_data:
             index = pd.index
-            resp = _refusal(header, acks, name, topic, index)
+            resp = None if 0 <= index < partitions else _refusal(header, acks, name, topic, index)
             if resp is None:
                 # tuple.__new__: TopicPartition() runs NamedTuple's Python-level __new__
                 tp = tuple.__new__(TopicPartition, (name, index))
@@ -219,7 +226,7 @@ async def handle_produce(
             parts.append(resp)
             failed = failed or resp.error_code != 0
         out.append(ProduceResponse_TopicProduceResponse(name=name, partition_responses=parts))
-    flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms())
+    flushes = broker.logs.requested_flush_jobs_by(appended, broker.now_ms)  # clock if needed
     if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
         await broker.run_flush_jobs(flushes)
     if acks == 0:

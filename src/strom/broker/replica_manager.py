@@ -181,7 +181,9 @@ class ReplicaManager:
         """Append as leader; ``origin`` COORDINATOR for coordinator records and markers.
         (append_records_to_leader requires leadership: :meth:`leader_partition` without
         a leader epoch to check.)"""
-        part = self.get_partition(tp)
+        part = self.partitions.get(tp)
+        if part is None or part.log.offline or self.logs.offline_dirs:
+            part = self.get_partition(tp)  # its error, or the partition (once checked)
         hw = part.log.high_watermark
         info = part.append_records_to_leader(records, acks, now_ms, origin)
         if self._append_waiters:

@@ -19,7 +19,7 @@ checkpoints are written and only then the clean-shutdown marker
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from strom.common.types import TopicPartition
@@ -116,10 +116,20 @@ class LogManager(LogDirs):
     def requested_flush_jobs(self, tps: Iterable[TopicPartition], now_ms: int) -> list[FlushJob]:
         """Flushes of the logs of ``tps`` that reached flush.messages (the produce path:
         a dictionary lookup per partition, no walk over every log)."""
+        return self.requested_flush_jobs_by(tps, lambda: now_ms)
+
+    def requested_flush_jobs_by(
+        self, tps: Iterable[TopicPartition], clock: Callable[[], int]
+    ) -> list[FlushJob]:
+        """:meth:`requested_flush_jobs` reading ``clock`` (once) only when a log of ``tps``
+        requested a flush: most produces need no second look at the clock."""
         jobs: list[FlushJob] = []
+        now_ms: int | None = None
         for tp in tps:
             log = self._logs.get(tp)
             if log is not None and log.flush_requested:
+                if now_ms is None:
+                    now_ms = clock()
                 job = log.flush_job(now_ms)
                 if job is not None:
                     jobs.append(job)

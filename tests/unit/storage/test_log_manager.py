@@ -10,6 +10,7 @@ from strom.common.types import TopicPartition
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.checkpoint import read_offsets
 from strom.storage.config import LogConfig
+from strom.storage.jobs import run_inline
 from strom.storage.log_dirs import CLEAN_SHUTDOWN_FILE
 from strom.storage.log_manager import LogManager
 
@@ -182,3 +183,26 @@ def test_logs_survive_many_restarts(tmp_path: Path) -> None:
             log.append_as_leader(make_batch(2), round_number, NOW)
         assert [r.offset for r in read_all(log)] == list(range(10 * (round_number + 1)))
         manager.shutdown()
+
+
+def test_requested_flushes_read_the_clock_only_when_a_log_asks(tmp_path: Path) -> None:
+    manager = _manager([tmp_path], LogConfig(flush_interval_messages=3))
+    tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
+    logs = [manager.create_log(tp, NOW) for tp in tps]
+    reads: list[int] = []
+
+    def clock() -> int:
+        reads.append(NOW)
+        return NOW
+
+    logs[0].append_as_leader(make_batch(2), 0, NOW)
+    logs[1].append_as_leader(make_batch(1), 0, NOW)
+    assert manager.requested_flush_jobs_by(tps, clock) == [] and reads == []
+    logs[0].append_as_leader(make_batch(1), 0, NOW)
+    logs[1].append_as_leader(make_batch(2), 0, NOW)
+    jobs = manager.requested_flush_jobs_by([*tps, TopicPartition("u", 0)], clock)
+    assert len(jobs) == 2 and reads == [NOW]  # both logs asked; one read
+    run_inline(jobs)
+    assert [log.recovery_point for log in logs] == [3, 3]
+    assert manager.requested_flush_jobs(tps, NOW) == []
+    manager.shutdown()
