@@ -55,10 +55,11 @@ EXPECTED_FETCH_ERRORS = frozenset(
 )
 _PRODUCE: Final = int(ApiKey.PRODUCE)  # compared with every request's key: a plain int
 _FETCH: Final = int(ApiKey.FETCH)
-_LENGTH = struct.Struct(">i")
 _BATCH_LENGTH_AT = 8
 _RECORDS_COUNT_AT = 57
 _BATCH_HEADER = 61
+# a batch's length and record count in one unpack, from _BATCH_LENGTH_AT
+_LENGTH_AND_COUNT = struct.Struct(f">i{_RECORDS_COUNT_AT - _BATCH_LENGTH_AT - 4}xi")
 
 
 class Histogram:
@@ -117,8 +118,9 @@ def batch_counts(records: bytes | memoryview) -> tuple[int, int]:
     count = 0
     position = 0
     while position + _BATCH_HEADER <= size:
-        count += _LENGTH.unpack_from(records, position + _RECORDS_COUNT_AT)[0]
-        position += 12 + _LENGTH.unpack_from(records, position + _BATCH_LENGTH_AT)[0]
+        length, records_count = _LENGTH_AND_COUNT.unpack_from(records, position + _BATCH_LENGTH_AT)
+        count += records_count
+        position += 12 + length
     return count, size
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strom.broker.metrics import BrokerMetrics
+from strom.broker.metrics import BrokerMetrics, batch_counts
 from strom.protocol.errors import ErrorCode
 from strom.protocol.generated.fetch import FetchRequest, FetchResponse
 from strom.protocol.generated.produce import ProduceRequest, ProduceResponse
@@ -79,3 +79,11 @@ def test_fetch_counts() -> None:
         (1, ErrorCode.UNKNOWN_SERVER_ERROR): 2,
     }
     assert metrics.requests == {(1, 12): 3} and metrics.latency[1].count == 3
+
+
+def test_batch_counts_reads_every_batch_header() -> None:
+    three = build_batch([(None, b"x", (), 1), (b"k", b"y", (), 2), (None, None, (), 3)])
+    assert batch_counts(BATCH) == (2, len(BATCH))
+    assert batch_counts(memoryview(BATCH + three)) == (5, len(BATCH) + len(three))
+    assert batch_counts(BATCH + b"\0" * 60) == (2, len(BATCH) + 60)  # a short tail: no batch
+    assert batch_counts(b"") == (0, 0)
