@@ -65,6 +65,8 @@ class _FetchState:
         self.answer_now = False
         self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
         self.preferred_replicas = False  # KIP-392 selection applies
+        # the answer naming the replica to read from, when _consumer_read returned None
+        self.redirected: PartitionData | None = None
 
 
 def _preferred_replica(
@@ -117,22 +119,19 @@ def _no_records(out: PartitionData, part: Partition[PartitionLog]) -> PartitionD
 
 
 def _consumer_read(
-    broker: Broker,
-    st: _FetchState,
-    tp: TopicPartition,
-    fp: FetchRequest.FetchPartition,
-    out: PartitionData,
+    broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> ReadResult | None:
     """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
-    ``out`` is the answer naming the replica to read from instead."""
+    ``st.redirected`` is the answer naming the replica to read from instead."""
     part = broker.replicas.get_partition(tp)
     part.check_leader_epoch(fp.current_leader_epoch)
     if st.preferred_replicas:  # else no call per partition to find there is none
         preferred = _preferred_replica(broker, st, part, fp)
         if preferred is not None:
+            out = _blank(tp.partition)
             out.preferred_read_replica = preferred
             st.answer_now = True
-            _no_records(out, part)
+            st.redirected = _no_records(out, part)
             return None
     limit = fp.partition_max_bytes
     if limit > st.remaining:
@@ -167,52 +166,73 @@ def _failed(
     return out
 
 
+def _blank(partition: int) -> PartitionData:
+    """A partition's answer before its values are known (the error paths)."""
+    # positionally: the generated constructor's keyword handling costs as much again
+    return PartitionData(
+        partition,
+        0,  # error_code
+        -1,  # high_watermark
+        -1,  # last_stable_offset
+        -1,  # log_start_offset
+        _NO_DIVERGING_EPOCH,
+        _NO_CURRENT_LEADER,
+        _NO_SNAPSHOT_ID,
+        [],  # aborted_transactions
+        -1,  # preferred_read_replica
+        None,  # records
+    )
+
+
 def _read_partition(
     broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> PartitionData:
-    out = PartitionData(
-        partition_index=tp.partition,
-        high_watermark=-1,
-        last_stable_offset=-1,
-        diverging_epoch=_NO_DIVERGING_EPOCH,
-        current_leader=_NO_CURRENT_LEADER,
-        snapshot_id=_NO_SNAPSHOT_ID,
-    )
     try:
         if st.replica_id >= 0:
             found = _follower_read(broker, st, tp, fp)
             if isinstance(found, tuple):
+                out = _blank(tp.partition)
                 out.diverging_epoch = FetchResponse_EpochEndOffset(*found)
                 st.answer_now = True
                 return _no_records(out, broker.replicas.partitions[tp])
             res = found
         else:
-            read = _consumer_read(broker, st, tp, fp, out)
+            read = _consumer_read(broker, st, tp, fp)
             if read is None:
-                return out
+                assert st.redirected is not None
+                return st.redirected
             res = read
     except KafkaError as e:
-        return _failed(broker, st, tp, out, e.code)
+        return _failed(broker, st, tp, _blank(tp.partition), e.code)
     except OSError:
-        return _failed(broker, st, tp, out, ErrorCode.KAFKA_STORAGE_ERROR)
-    out.high_watermark = res.high_watermark
-    out.last_stable_offset = res.last_stable_offset
-    out.log_start_offset = res.log_start_offset
+        return _failed(broker, st, tp, _blank(tp.partition), ErrorCode.KAFKA_STORAGE_ERROR)
+    aborted: list[FetchResponse_AbortedTransaction] | None = None
     if st.isolation_level == READ_COMMITTED:
-        out.aborted_transactions = [
+        aborted = [
             FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
             for a in res.aborted
         ]
-    else:
-        out.aborted_transactions = None
-    if res.data is not None and res.data.slices:
-        out.records = ChunkedRecords(list(res.data.slices))
-        size = out.records.length
+    data = res.data
+    records: ChunkedRecords | bytes = b""
+    if data is not None and data.slices:
+        records = ChunkedRecords(list(data.slices))
+        size = records.length
         st.total += size
         st.remaining -= size
-    else:
-        out.records = b""
-    return out
+    # the answer made once, positionally, with its final values
+    return PartitionData(
+        tp.partition,
+        0,  # error_code
+        res.high_watermark,
+        res.last_stable_offset,
+        res.log_start_offset,
+        _NO_DIVERGING_EPOCH,
+        _NO_CURRENT_LEADER,
+        _NO_SNAPSHOT_ID,
+        aborted,
+        -1,  # preferred_read_replica
+        records,
+    )
 
 
 def _topic_name(broker: Broker, topic_id: bytes) -> str | None:
