@@ -123,8 +123,15 @@ def _consumer_read(
 ) -> ReadResult | None:
     """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
     ``st.redirected`` is the answer naming the replica to read from instead."""
-    part = broker.replicas.get_partition(tp)
-    part.check_leader_epoch(fp.current_leader_epoch)
+    replicas = broker.replicas
+    # get_partition and check_leader_epoch called only when they would not just return
+    # (two calls fewer per partition)
+    part = replicas.partitions.get(tp)
+    if part is None or part.log.offline or broker.logs.offline_dirs:
+        part = replicas.get_partition(tp)
+    epoch = fp.current_leader_epoch
+    if epoch >= 0 and epoch != part.leader_epoch:
+        part.check_leader_epoch(epoch)
     if st.preferred_replicas:  # else no call per partition to find there is none
         preferred = _preferred_replica(broker, st, part, fp)
         if preferred is not None:
