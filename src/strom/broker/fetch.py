@@ -65,8 +65,6 @@ class _FetchState:
         self.answer_now = False
         self.leaders: set[int] = set()  # named in current_leader (KIP-951 node endpoints)
         self.preferred_replicas = False  # KIP-392 selection applies
-        # the answer naming the replica to read from, when _consumer_read returned None
-        self.redirected: PartitionData | None = None
 
 
 def _preferred_replica(
@@ -118,39 +116,22 @@ def _no_records(out: PartitionData, part: Partition[PartitionLog]) -> PartitionD
     return out
 
 
-def _consumer_read(
-    broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
-) -> ReadResult | None:
-    """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
-    ``st.redirected`` is the answer naming the replica to read from instead."""
-    replicas = broker.replicas
-    # get_partition and check_leader_epoch called only when they would not just return
-    # (two calls fewer per partition)
-    part = replicas.partitions.get(tp)
-    if part is None or part.log.offline or broker.logs.offline_dirs:
-        part = replicas.get_partition(tp)
-    epoch = fp.current_leader_epoch
-    if epoch >= 0 and epoch != part.leader_epoch:
-        part.check_leader_epoch(epoch)
-    if st.preferred_replicas:  # else no call per partition to find there is none
-        preferred = _preferred_replica(broker, st, part, fp)
-        if preferred is not None:
-            out = _blank(tp.partition)
-            out.preferred_read_replica = preferred
-            st.answer_now = True
-            st.redirected = _no_records(out, part)
-            return None
-    limit = fp.partition_max_bytes
-    if limit > st.remaining:
-        limit = st.remaining
-    return part.read_records(
-        fp.fetch_offset,
-        limit if limit > 0 else 0,
-        st.isolation_level,
-        st.total == 0,
-        False,  # from_follower
-        part.leader_id != part.node_id and st.version >= 11,  # on_follower
-    )
+def _redirect(
+    broker: Broker,
+    st: _FetchState,
+    tp: TopicPartition,
+    fp: FetchRequest.FetchPartition,
+    part: Partition[PartitionLog],
+) -> PartitionData | None:
+    """KIP-392: the answer naming the replica a consumer should read from instead of
+    this one, None when it reads here."""
+    preferred = _preferred_replica(broker, st, part, fp)
+    if preferred is None:
+        return None
+    out = _blank(tp.partition)
+    out.preferred_read_replica = preferred
+    st.answer_now = True
+    return _no_records(out, part)
 
 
 def _failed(
@@ -191,6 +172,14 @@ def _blank(partition: int) -> PartitionData:
     )
 
 
+def _aborted(res: ReadResult) -> list[FetchResponse_AbortedTransaction]:
+    """read_committed: the aborted transactions among the records read."""
+    return [
+        FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+        for a in res.aborted
+    ]
+
+
 def _read_partition(
     broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> PartitionData:
@@ -203,22 +192,35 @@ def _read_partition(
                 st.answer_now = True
                 return _no_records(out, broker.replicas.partitions[tp])
             res = found
-        else:
-            read = _consumer_read(broker, st, tp, fp)
-            if read is None:
-                assert st.redirected is not None
-                return st.redirected
-            res = read
+        else:  # a consumer's fetch: records up to the high watermark (written out here)
+            replicas = broker.replicas
+            # get_partition and check_leader_epoch called only when they would not just
+            # return (two calls fewer per partition)
+            part = replicas.partitions.get(tp)
+            if part is None or part.log.offline or broker.logs.offline_dirs:
+                part = replicas.get_partition(tp)
+            epoch = fp.current_leader_epoch
+            if epoch >= 0 and epoch != part.leader_epoch:
+                part.check_leader_epoch(epoch)
+            if st.preferred_replicas:  # else no call per partition to find there is none
+                redirected = _redirect(broker, st, tp, fp, part)
+                if redirected is not None:
+                    return redirected
+            limit = fp.partition_max_bytes
+            remaining = st.remaining
+            res = part.read_records(
+                fp.fetch_offset,
+                (limit if limit < remaining else remaining) if limit > 0 and remaining > 0 else 0,
+                st.isolation_level,
+                st.total == 0,
+                False,  # from_follower
+                part.leader_id != part.node_id and st.version >= 11,  # on_follower
+            )
     except KafkaError as e:
         return _failed(broker, st, tp, _blank(tp.partition), e.code)
     except OSError:
         return _failed(broker, st, tp, _blank(tp.partition), ErrorCode.KAFKA_STORAGE_ERROR)
-    aborted: list[FetchResponse_AbortedTransaction] | None = None
-    if st.isolation_level == READ_COMMITTED:
-        aborted = [
-            FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
-            for a in res.aborted
-        ]
+    aborted = _aborted(res) if st.isolation_level == READ_COMMITTED else None
     data = res.data
     records: ChunkedRecords | bytes = b""
     if data is not None and data.slices:
