@@ -909,7 +909,11 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_12(e_aborted_transactions, w)
     w.buf += _S_i.pack(self.preferred_read_replica)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset) or (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch) or (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
         tags: list[tuple[int, Writer]] = []
         if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset):

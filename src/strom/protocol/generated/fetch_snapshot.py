@@ -383,7 +383,11 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_Par
     w.buf += _S_ih.pack(self.index, self.error_code)
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_qq.pack(self.size, self.position)
-    w.crecords(self.unaligned_records)
+    w_unaligned_records = self.unaligned_records
+    if w_unaligned_records is not None and not w_unaligned_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_unaligned_records)
     if (self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch):
         tags: list[tuple[int, Writer]] = []
         t = Writer()

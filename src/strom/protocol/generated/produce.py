@@ -214,7 +214,11 @@ def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProdu
 
 def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
     w.buf += _S_i.pack(self.index)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     w.buf.append(0)
 
 def _d_ProduceRequest_PartitionProduceData_0(r: Reader) -> ProduceRequest_PartitionProduceData:

@@ -365,7 +365,11 @@ def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData
     w.buf += _S_h.pack(self.acknowledge_error_code)
     w.cnstring(self.acknowledge_error_message)
     _e_ShareFetchResponse_LeaderIdAndEpoch_0(self.current_leader, w)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     w_acquired_records = self.acquired_records
     w.carray_len(len(w_acquired_records))
     for e_acquired_records in w_acquired_records:
