@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,7 +273,18 @@ class Gen:
         if not nullable and f.nullable.hi >= 0 and not f.is_array:
             val = f"({val} or {'b' if t == 'bytes' else ''}'')"
         if t == "records":
-            return [f"{ind}{w}.{'crecords' if flex else 'records'}({val})"]
+            if not flex:
+                return [f"{ind}{w}.records({val})"]
+            # no records (a caught-up partition's fetch): the one byte of an empty
+            # compact field written here, without a call (crecords writes the same)
+            n = f"w_{f.attr}"
+            return [
+                f"{ind}{n} = {val}",
+                f"{ind}if {n} is not None and not {n}:",
+                f"{ind}    {w}.buf.append(1)",
+                f"{ind}else:",
+                f"{ind}    {w}.crecords({n})",
+            ]
         if t == "bytes":
             method = "bytes_" if not nullable else "nbytes"
             if flex:
@@ -437,8 +449,22 @@ class Gen:
             with_tags = flex and not tagged and i == len(runs) - 1
             if len(run) > 1 or (with_tags and self.fixed_code(run[0], v)):
                 targets = ", ".join(f"v_{f.attr}" for f in run) + ("," if len(run) == 1 else "")
-                method = "fixed_tags" if with_tags else "fixed"
-                lines.append(f"    {targets} = r.{method}({self.fixed_struct(run, v)})")
+                const = self.fixed_struct(run, v)
+                if with_tags:
+                    # fixed_tags' usual case (the fields, then an empty tag section)
+                    # written here: one call fewer per struct, as with a fetch's
+                    # partitions; anything else (too short, tags) goes through it.
+                    size = struct.calcsize(">" + "".join(self.fixed_code(f, v) or "" for f in run))
+                    lines += [
+                        "    r_pos = r.pos",
+                        f"    if r_pos + {size} < r.end and r.buf[r_pos + {size}] == 0:",
+                        f"        {targets} = {const}.unpack_from(r.buf, r_pos)",
+                        f"        r.pos = r_pos + {size + 1}",
+                        "    else:",
+                        f"        {targets} = r.fixed_tags({const})",
+                    ]
+                else:
+                    lines.append(f"    {targets} = r.fixed({const})")
                 tags_read = with_tags
                 continue
             f = run[0]

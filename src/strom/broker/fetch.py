@@ -116,35 +116,22 @@ def _no_records(out: PartitionData, part: Partition[PartitionLog]) -> PartitionD
     return out
 
 
-def _consumer_read(
+def _redirect(
     broker: Broker,
     st: _FetchState,
     tp: TopicPartition,
     fp: FetchRequest.FetchPartition,
-    out: PartitionData,
-) -> ReadResult | None:
-    """A consumer's fetch: records up to the high watermark, or (KIP-392) None when
-    ``out`` is the answer naming the replica to read from instead."""
-    part = broker.replicas.get_partition(tp)
-    part.check_leader_epoch(fp.current_leader_epoch)
-    if st.preferred_replicas:  # else no call per partition to find there is none
-        preferred = _preferred_replica(broker, st, part, fp)
-        if preferred is not None:
-            out.preferred_read_replica = preferred
-            st.answer_now = True
-            _no_records(out, part)
-            return None
-    limit = fp.partition_max_bytes
-    if limit > st.remaining:
-        limit = st.remaining
-    return part.read_records(
-        fp.fetch_offset,
-        limit if limit > 0 else 0,
-        st.isolation_level,
-        st.total == 0,
-        False,  # from_follower
-        part.leader_id != part.node_id and st.version >= 11,  # on_follower
-    )
+    part: Partition[PartitionLog],
+) -> PartitionData | None:
+    """KIP-392: the answer naming the replica a consumer should read from instead of
+    this one, None when it reads here."""
+    preferred = _preferred_replica(broker, st, part, fp)
+    if preferred is None:
+        return None
+    out = _blank(tp.partition)
+    out.preferred_read_replica = preferred
+    st.answer_now = True
+    return _no_records(out, part)
 
 
 def _failed(
@@ -167,52 +154,94 @@ def _failed(
     return out
 
 
+def _blank(partition: int) -> PartitionData:
+    """A partition's answer before its values are known (the error paths)."""
+    # positionally: the generated constructor's keyword handling costs as much again
+    return PartitionData(
+        partition,
+        0,  # error_code
+        -1,  # high_watermark
+        -1,  # last_stable_offset
+        -1,  # log_start_offset
+        _NO_DIVERGING_EPOCH,
+        _NO_CURRENT_LEADER,
+        _NO_SNAPSHOT_ID,
+        [],  # aborted_transactions
+        -1,  # preferred_read_replica
+        None,  # records
+    )
+
+
+def _aborted(res: ReadResult) -> list[FetchResponse_AbortedTransaction]:
+    """read_committed: the aborted transactions among the records read."""
+    return [
+        FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+        for a in res.aborted
+    ]
+
+
 def _read_partition(
     broker: Broker, st: _FetchState, tp: TopicPartition, fp: FetchRequest.FetchPartition
 ) -> PartitionData:
-    out = PartitionData(
-        partition_index=tp.partition,
-        high_watermark=-1,
-        last_stable_offset=-1,
-        diverging_epoch=_NO_DIVERGING_EPOCH,
-        current_leader=_NO_CURRENT_LEADER,
-        snapshot_id=_NO_SNAPSHOT_ID,
-    )
     try:
         if st.replica_id >= 0:
             found = _follower_read(broker, st, tp, fp)
             if isinstance(found, tuple):
+                out = _blank(tp.partition)
                 out.diverging_epoch = FetchResponse_EpochEndOffset(*found)
                 st.answer_now = True
                 return _no_records(out, broker.replicas.partitions[tp])
             res = found
-        else:
-            read = _consumer_read(broker, st, tp, fp, out)
-            if read is None:
-                return out
-            res = read
+        else:  # a consumer's fetch: records up to the high watermark (written out here)
+            replicas = broker.replicas
+            # get_partition and check_leader_epoch called only when they would not just
+            # return (two calls fewer per partition)
+            part = replicas.partitions.get(tp)
+            if part is None or part.log.offline or broker.logs.offline_dirs:
+                part = replicas.get_partition(tp)
+            epoch = fp.current_leader_epoch
+            if epoch >= 0 and epoch != part.leader_epoch:
+                part.check_leader_epoch(epoch)
+            if st.preferred_replicas:  # else no call per partition to find there is none
+                redirected = _redirect(broker, st, tp, fp, part)
+                if redirected is not None:
+                    return redirected
+            limit = fp.partition_max_bytes
+            remaining = st.remaining
+            res = part.read_records(
+                fp.fetch_offset,
+                (limit if limit < remaining else remaining) if limit > 0 and remaining > 0 else 0,
+                st.isolation_level,
+                st.total == 0,
+                False,  # from_follower
+                part.leader_id != part.node_id and st.version >= 11,  # on_follower
+            )
     except KafkaError as e:
-        return _failed(broker, st, tp, out, e.code)
+        return _failed(broker, st, tp, _blank(tp.partition), e.code)
     except OSError:
-        return _failed(broker, st, tp, out, ErrorCode.KAFKA_STORAGE_ERROR)
-    out.high_watermark = res.high_watermark
-    out.last_stable_offset = res.last_stable_offset
-    out.log_start_offset = res.log_start_offset
-    if st.isolation_level == READ_COMMITTED:
-        out.aborted_transactions = [
-            FetchResponse_AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
-            for a in res.aborted
-        ]
-    else:
-        out.aborted_transactions = None
-    if res.data is not None and res.data.slices:
-        out.records = ChunkedRecords(list(res.data.slices))
-        size = out.records.length
+        return _failed(broker, st, tp, _blank(tp.partition), ErrorCode.KAFKA_STORAGE_ERROR)
+    aborted = _aborted(res) if st.isolation_level == READ_COMMITTED else None
+    data = res.data
+    records: ChunkedRecords | bytes = b""
+    if data is not None and data.slices:
+        records = ChunkedRecords(list(data.slices))
+        size = records.length
         st.total += size
         st.remaining -= size
-    else:
-        out.records = b""
-    return out
+    # the answer made once, positionally, with its final values
+    return PartitionData(
+        tp.partition,
+        0,  # error_code
+        res.high_watermark,
+        res.last_stable_offset,
+        res.log_start_offset,
+        _NO_DIVERGING_EPOCH,
+        _NO_CURRENT_LEADER,
+        _NO_SNAPSHOT_ID,
+        aborted,
+        -1,  # preferred_read_replica
+        records,
+    )
 
 
 def _topic_name(broker: Broker, topic_id: bytes) -> str | None:

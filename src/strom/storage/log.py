@@ -154,7 +154,7 @@ class PartitionLog(LogAppend):
                 ErrorCode.OFFSET_OUT_OF_RANGE,
                 f"offset {fetch_offset} is outside [{self.log_start_offset}, {leo}]",
             )
-        limit = leo if max_offset is None else min(max_offset, leo)
+        limit = leo if max_offset is None or max_offset > leo else max_offset  # no min() call
         if fetch_offset >= limit:
             return _EMPTY_FETCH
         segments = self.segments

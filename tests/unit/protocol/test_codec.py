@@ -138,3 +138,27 @@ def test_unknown_tagged_fields_are_skipped() -> None:
     w.buf += b"xyz"
     req = ApiVersionsRequest.decode(Reader(w.getvalue()), 3)
     assert (req.client_software_name, req.client_software_version) == ("c", "1")
+
+
+def test_fixed_fields_then_tags_decode_alike_inline_and_through_fixed_tags() -> None:
+    """A struct of fixed-width fields and its tag section (a fetch's partitions): the
+    decoders read the usual empty section inline; cut short at every byte, bounded by
+    the reader's end (a zero byte beyond it), or with tags, they read as fixed_tags."""
+    from strom.protocol.generated import fetch
+
+    part = fetch.FetchRequest_FetchPartition(3, 7, 100, 6, 0, 1 << 20)
+    w = Writer()
+    fetch._e_FetchRequest_FetchPartition_12(part, w)
+    wire = bytes(w.getvalue())
+    assert wire[-1] == 0
+    decode = fetch._d_FetchRequest_FetchPartition_12
+    assert decode(Reader(wire)) == part
+    for cut in range(len(wire)):
+        with pytest.raises(DecodeError):
+            decode(Reader(wire[:cut] + b"\x00\x00", 0, cut))
+        with pytest.raises(DecodeError):
+            decode(Reader(wire[:cut]))
+    tagged = wire[:-1] + b"\x01\x63\x02ab"  # an unknown tag, skipped
+    r = Reader(tagged + b"rest")
+    assert decode(r) == part
+    assert r.pos == len(tagged)

@@ -112,7 +112,12 @@ def _d_AddOffsetsToTxnResponse_0(r: Reader) -> AddOffsetsToTxnResponse:
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_AddOffsetsToTxnResponse_3(r: Reader) -> AddOffsetsToTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_throttle_time_ms, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_AddOffsetsToTxnRequest: Final = (_e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_0, _e_AddOffsetsToTxnRequest_3, _e_AddOffsetsToTxnRequest_3,)

@@ -285,7 +285,12 @@ def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(r: Reader)
     return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code)
 
 def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(r: Reader) -> AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult:
-    v_partition_index, v_partition_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_partition_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_partition_error_code = r.fixed_tags(_S_ih)
     return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code)
 
 def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(self: AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, w: Writer) -> None:

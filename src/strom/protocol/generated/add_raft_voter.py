@@ -108,7 +108,12 @@ def _e_AddRaftVoterRequest_Listener_0(self: AddRaftVoterRequest_Listener, w: Wri
 def _d_AddRaftVoterRequest_Listener_0(r: Reader) -> AddRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return AddRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_AddRaftVoterRequest_0(self: AddRaftVoterRequest, w: Writer) -> None:

@@ -81,7 +81,12 @@ def _e_AllocateProducerIdsRequest_0(self: AllocateProducerIdsRequest, w: Writer)
     w.buf.append(0)
 
 def _d_AllocateProducerIdsRequest_0(r: Reader) -> AllocateProducerIdsRequest:
-    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_broker_id, v_broker_epoch = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
     return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch)
 
 def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Writer) -> None:
@@ -89,7 +94,12 @@ def _e_AllocateProducerIdsResponse_0(self: AllocateProducerIdsResponse, w: Write
     w.buf.append(0)
 
 def _d_AllocateProducerIdsResponse_0(r: Reader) -> AllocateProducerIdsResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed_tags(_S_ihqi)
+    r_pos = r.pos
+    if r_pos + 18 < r.end and r.buf[r_pos + 18] == 0:
+        v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = _S_ihqi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 19
+    else:
+        v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = r.fixed_tags(_S_ihqi)
     return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len)
 
 _ENC_AllocateProducerIdsRequest: Final = (_e_AllocateProducerIdsRequest_0,)

@@ -194,7 +194,12 @@ def _d_AlterClientQuotasRequest_OpData_0(r: Reader) -> AlterClientQuotasRequest_
 
 def _d_AlterClientQuotasRequest_OpData_1(r: Reader) -> AlterClientQuotasRequest_OpData:
     v_key = r.cstring()
-    v_value, v_remove = r.fixed_tags(_S_do)
+    r_pos = r.pos
+    if r_pos + 9 < r.end and r.buf[r_pos + 9] == 0:
+        v_value, v_remove = _S_do.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 10
+    else:
+        v_value, v_remove = r.fixed_tags(_S_do)
     return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove)
 
 def _e_AlterClientQuotasRequest_EntryData_0(self: AlterClientQuotasRequest_EntryData, w: Writer) -> None:
@@ -257,7 +262,12 @@ def _d_AlterClientQuotasRequest_0(r: Reader) -> AlterClientQuotasRequest:
 def _d_AlterClientQuotasRequest_1(r: Reader) -> AlterClientQuotasRequest:
     n = r.carray_len()
     v_entries = [_d_AlterClientQuotasRequest_EntryData_1(r)] if n == 1 else [_d_AlterClientQuotasRequest_EntryData_1(r) for _ in range(n)] if n else []
-    v_validate_only, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_validate_only, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_validate_only, = r.fixed_tags(_S_o)
     return AlterClientQuotasRequest(v_entries, v_validate_only)
 
 def _e_AlterClientQuotasResponse_EntityData_0(self: AlterClientQuotasResponse_EntityData, w: Writer) -> None:

@@ -204,7 +204,12 @@ def _d_AlterConfigsRequest_0(r: Reader) -> AlterConfigsRequest:
 def _d_AlterConfigsRequest_2(r: Reader) -> AlterConfigsRequest:
     n = r.carray_len()
     v_resources = [_d_AlterConfigsRequest_AlterConfigsResource_2(r)] if n == 1 else [_d_AlterConfigsRequest_AlterConfigsResource_2(r) for _ in range(n)] if n else []
-    v_validate_only, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_validate_only, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_validate_only, = r.fixed_tags(_S_o)
     return AlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(self: AlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:

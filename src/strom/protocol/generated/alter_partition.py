@@ -192,7 +192,12 @@ def _d_AlterPartitionRequest_BrokerState_0(r: Reader) -> AlterPartitionRequest_B
     return AlterPartitionRequest_BrokerState()
 
 def _d_AlterPartitionRequest_BrokerState_3(r: Reader) -> AlterPartitionRequest_BrokerState:
-    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_broker_id, v_broker_epoch = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
     return AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch)
 
 def _e_AlterPartitionRequest_PartitionData_0(self: AlterPartitionRequest_PartitionData, w: Writer) -> None:
@@ -226,21 +231,36 @@ def _d_AlterPartitionRequest_PartitionData_0(r: Reader) -> AlterPartitionRequest
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
     v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_partition_epoch, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_epoch, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_epoch, = r.fixed_tags(_S_i)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, 0, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_1(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
     v_new_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_leader_recovery_state, v_partition_epoch = _S_bi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, DEFAULT, v_leader_recovery_state, v_partition_epoch)
 
 def _d_AlterPartitionRequest_PartitionData_3(r: Reader) -> AlterPartitionRequest_PartitionData:
     v_partition_index, v_leader_epoch = r.fixed(_S_ii)
     n = r.carray_len()
     v_new_isr_with_epochs = [_d_AlterPartitionRequest_BrokerState_3(r)] if n == 1 else [_d_AlterPartitionRequest_BrokerState_3(r) for _ in range(n)] if n else []
-    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_leader_recovery_state, v_partition_epoch = _S_bi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, DEFAULT, v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionRequest_TopicData_0(self: AlterPartitionRequest_TopicData, w: Writer) -> None:
@@ -385,14 +405,24 @@ def _d_AlterPartitionResponse_PartitionData_0(r: Reader) -> AlterPartitionRespon
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     n = r.carray_len()
     v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_partition_epoch, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_epoch, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_epoch, = r.fixed_tags(_S_i)
     return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch)
 
 def _d_AlterPartitionResponse_PartitionData_1(r: Reader) -> AlterPartitionResponse_PartitionData:
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed(_S_ihii)
     n = r.carray_len()
     v_isr = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_leader_recovery_state, v_partition_epoch = _S_bi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_leader_recovery_state, v_partition_epoch = r.fixed_tags(_S_bi)
     return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch)
 
 def _e_AlterPartitionResponse_TopicData_0(self: AlterPartitionResponse_TopicData, w: Writer) -> None:

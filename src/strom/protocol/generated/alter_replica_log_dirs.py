@@ -228,7 +228,12 @@ def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(r: Reader
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(r: Reader) -> AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code)
 
 def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(self: AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, w: Writer) -> None:

@@ -137,7 +137,12 @@ def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(self: AlterUse
 
 def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(r: Reader) -> AlterUserScramCredentialsRequest_ScramCredentialDeletion:
     v_name = r.cstring()
-    v_mechanism, = r.fixed_tags(_S_b)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_mechanism, = _S_b.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_mechanism, = r.fixed_tags(_S_b)
     return AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism)
 
 def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(self: AlterUserScramCredentialsRequest_ScramCredentialUpsertion, w: Writer) -> None:

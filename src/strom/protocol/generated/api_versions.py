@@ -166,7 +166,12 @@ def _d_ApiVersionsResponse_ApiVersion_0(r: Reader) -> ApiVersionsResponse_ApiVer
     return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _d_ApiVersionsResponse_ApiVersion_3(r: Reader) -> ApiVersionsResponse_ApiVersion:
-    v_api_key, v_min_version, v_max_version = r.fixed_tags(_S_hhh)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_api_key, v_min_version, v_max_version = _S_hhh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_api_key, v_min_version, v_max_version = r.fixed_tags(_S_hhh)
     return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_SupportedFeatureKey_0(self: ApiVersionsResponse_SupportedFeatureKey, w: Writer) -> None:
@@ -182,7 +187,12 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_SupportedFeatureKey_3(r: Reader) -> ApiVersionsResponse_SupportedFeatureKey:
     v_name = r.cstring()
-    v_min_version, v_max_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_min_version, v_max_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_min_version, v_max_version = r.fixed_tags(_S_hh)
     return ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version)
 
 def _e_ApiVersionsResponse_FinalizedFeatureKey_0(self: ApiVersionsResponse_FinalizedFeatureKey, w: Writer) -> None:
@@ -198,7 +208,12 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_0(r: Reader) -> ApiVersionsRespon
 
 def _d_ApiVersionsResponse_FinalizedFeatureKey_3(r: Reader) -> ApiVersionsResponse_FinalizedFeatureKey:
     v_name = r.cstring()
-    v_max_version_level, v_min_version_level = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_max_version_level, v_min_version_level = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_max_version_level, v_min_version_level = r.fixed_tags(_S_hh)
     return ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level)
 
 def _e_ApiVersionsResponse_0(self: ApiVersionsResponse, w: Writer) -> None:

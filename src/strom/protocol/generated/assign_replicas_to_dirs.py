@@ -177,7 +177,12 @@ def _e_AssignReplicasToDirsRequest_PartitionData_0(self: AssignReplicasToDirsReq
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsRequest_PartitionData_0(r: Reader) -> AssignReplicasToDirsRequest_PartitionData:
-    v_partition_index, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_index, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_index, = r.fixed_tags(_S_i)
     return AssignReplicasToDirsRequest_PartitionData(v_partition_index)
 
 def _e_AssignReplicasToDirsRequest_TopicData_0(self: AssignReplicasToDirsRequest_TopicData, w: Writer) -> None:
@@ -230,7 +235,12 @@ def _e_AssignReplicasToDirsResponse_PartitionData_0(self: AssignReplicasToDirsRe
     w.buf.append(0)
 
 def _d_AssignReplicasToDirsResponse_PartitionData_0(r: Reader) -> AssignReplicasToDirsResponse_PartitionData:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code)
 
 def _e_AssignReplicasToDirsResponse_TopicData_0(self: AssignReplicasToDirsResponse_TopicData, w: Writer) -> None:

@@ -204,7 +204,12 @@ def _d_BeginQuorumEpochRequest_PartitionData_0(r: Reader) -> BeginQuorumEpochReq
 def _d_BeginQuorumEpochRequest_PartitionData_1(r: Reader) -> BeginQuorumEpochRequest_PartitionData:
     v_partition_index = r.int32()
     v_voter_directory_id = r.uuid()
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochRequest_TopicData_0(self: BeginQuorumEpochRequest_TopicData, w: Writer) -> None:
@@ -250,7 +255,12 @@ def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> BeginQuorumEpochRe
 def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> BeginQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_BeginQuorumEpochRequest_0(self: BeginQuorumEpochRequest, w: Writer) -> None:
@@ -301,7 +311,12 @@ def _d_BeginQuorumEpochResponse_PartitionData_0(r: Reader) -> BeginQuorumEpochRe
     return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_BeginQuorumEpochResponse_PartitionData_1(r: Reader) -> BeginQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch = _S_ihii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
     return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_BeginQuorumEpochResponse_TopicData_0(self: BeginQuorumEpochResponse_TopicData, w: Writer) -> None:
@@ -347,7 +362,12 @@ def _d_BeginQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> BeginQuorumEpochRes
 def _d_BeginQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> BeginQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_BeginQuorumEpochResponse_0(self: BeginQuorumEpochResponse, w: Writer) -> None:

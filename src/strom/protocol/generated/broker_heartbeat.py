@@ -105,7 +105,12 @@ def _e_BrokerHeartbeatRequest_1(self: BrokerHeartbeatRequest, w: Writer) -> None
         w.buf.append(0)
 
 def _d_BrokerHeartbeatRequest_0(r: Reader) -> BrokerHeartbeatRequest:
-    v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed_tags(_S_iqqoo)
+    r_pos = r.pos
+    if r_pos + 22 < r.end and r.buf[r_pos + 22] == 0:
+        v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = _S_iqqoo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 23
+    else:
+        v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = r.fixed_tags(_S_iqqoo)
     return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down)
 
 def _d_BrokerHeartbeatRequest_1(r: Reader) -> BrokerHeartbeatRequest:
@@ -126,7 +131,12 @@ def _e_BrokerHeartbeatResponse_0(self: BrokerHeartbeatResponse, w: Writer) -> No
     w.buf.append(0)
 
 def _d_BrokerHeartbeatResponse_0(r: Reader) -> BrokerHeartbeatResponse:
-    v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed_tags(_S_ihooo)
+    r_pos = r.pos
+    if r_pos + 9 < r.end and r.buf[r_pos + 9] == 0:
+        v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = _S_ihooo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 10
+    else:
+        v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = r.fixed_tags(_S_ihooo)
     return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down)
 
 _ENC_BrokerHeartbeatRequest: Final = (_e_BrokerHeartbeatRequest_0, _e_BrokerHeartbeatRequest_1,)

@@ -136,7 +136,12 @@ def _e_BrokerRegistrationRequest_Listener_0(self: BrokerRegistrationRequest_List
 def _d_BrokerRegistrationRequest_Listener_0(r: Reader) -> BrokerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, v_security_protocol = r.fixed_tags(_S_Hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_port, v_security_protocol = _S_Hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_port, v_security_protocol = r.fixed_tags(_S_Hh)
     return BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Feature, w: Writer) -> None:
@@ -146,7 +151,12 @@ def _e_BrokerRegistrationRequest_Feature_0(self: BrokerRegistrationRequest_Featu
 
 def _d_BrokerRegistrationRequest_Feature_0(r: Reader) -> BrokerRegistrationRequest_Feature:
     v_name = r.cstring()
-    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_min_supported_version, v_max_supported_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_BrokerRegistrationRequest_0(self: BrokerRegistrationRequest, w: Writer) -> None:
@@ -242,7 +252,12 @@ def _d_BrokerRegistrationRequest_1(r: Reader) -> BrokerRegistrationRequest:
     n = r.carray_len()
     v_features = [_d_BrokerRegistrationRequest_Feature_0(r)] if n == 1 else [_d_BrokerRegistrationRequest_Feature_0(r) for _ in range(n)] if n else []
     v_rack = r.cnstring()
-    v_is_migrating_zk_broker, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_is_migrating_zk_broker, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_is_migrating_zk_broker, = r.fixed_tags(_S_o)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker)
 
 def _d_BrokerRegistrationRequest_2(r: Reader) -> BrokerRegistrationRequest:
@@ -272,7 +287,12 @@ def _d_BrokerRegistrationRequest_3(r: Reader) -> BrokerRegistrationRequest:
     v_is_migrating_zk_broker = r.bool()
     n = r.carray_len()
     v_log_dirs = [r.uuid()] if n == 1 else [r.uuid() for _ in range(n)] if n else []
-    v_previous_broker_epoch, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_previous_broker_epoch, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_previous_broker_epoch, = r.fixed_tags(_S_q)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch)
 
 def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer) -> None:
@@ -280,7 +300,12 @@ def _e_BrokerRegistrationResponse_0(self: BrokerRegistrationResponse, w: Writer)
     w.buf.append(0)
 
 def _d_BrokerRegistrationResponse_0(r: Reader) -> BrokerRegistrationResponse:
-    v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed_tags(_S_ihq)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_throttle_time_ms, v_error_code, v_broker_epoch = _S_ihq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_throttle_time_ms, v_error_code, v_broker_epoch = r.fixed_tags(_S_ihq)
     return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch)
 
 _ENC_BrokerRegistrationRequest: Final = (_e_BrokerRegistrationRequest_0, _e_BrokerRegistrationRequest_1, _e_BrokerRegistrationRequest_2, _e_BrokerRegistrationRequest_3, _e_BrokerRegistrationRequest_3,)

@@ -180,7 +180,12 @@ def _e_ConsumerGroupDescribeRequest_0(self: ConsumerGroupDescribeRequest, w: Wri
 def _d_ConsumerGroupDescribeRequest_0(r: Reader) -> ConsumerGroupDescribeRequest:
     n = r.carray_len()
     v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
-    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_include_authorized_operations, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_include_authorized_operations, = r.fixed_tags(_S_o)
     return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(self: ConsumerGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
@@ -273,7 +278,12 @@ def _d_ConsumerGroupDescribeResponse_Member_1(r: Reader) -> ConsumerGroupDescrib
     v_subscribed_topic_regex = r.cnstring()
     v_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
     v_target_assignment = _d_ConsumerGroupDescribeResponse_Assignment_0(r)
-    v_member_type, = r.fixed_tags(_S_b)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_member_type, = _S_b.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_member_type, = r.fixed_tags(_S_b)
     return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment, v_member_type)
 
 def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(self: ConsumerGroupDescribeResponse_DescribedGroup, w: Writer) -> None:
@@ -313,7 +323,12 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ConsumerGrou
     v_assignor_name = r.cstring()
     n = r.carray_len()
     v_members = [_d_ConsumerGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
-    v_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_authorized_operations, = r.fixed_tags(_S_i)
     return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGroupDescribeResponse_DescribedGroup:
@@ -325,7 +340,12 @@ def _d_ConsumerGroupDescribeResponse_DescribedGroup_1(r: Reader) -> ConsumerGrou
     v_assignor_name = r.cstring()
     n = r.carray_len()
     v_members = [_d_ConsumerGroupDescribeResponse_Member_1(r)] if n == 1 else [_d_ConsumerGroupDescribeResponse_Member_1(r) for _ in range(n)] if n else []
-    v_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_authorized_operations, = r.fixed_tags(_S_i)
     return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ConsumerGroupDescribeResponse_0(self: ConsumerGroupDescribeResponse, w: Writer) -> None:

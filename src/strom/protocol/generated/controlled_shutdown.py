@@ -108,7 +108,12 @@ def _d_ControlledShutdownRequest_2(r: Reader) -> ControlledShutdownRequest:
     return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _d_ControlledShutdownRequest_3(r: Reader) -> ControlledShutdownRequest:
-    v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_broker_id, v_broker_epoch = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_broker_id, v_broker_epoch = r.fixed_tags(_S_iq)
     return ControlledShutdownRequest(v_broker_id, v_broker_epoch)
 
 def _e_ControlledShutdownResponse_RemainingPartition_0(self: ControlledShutdownResponse_RemainingPartition, w: Writer) -> None:
@@ -127,7 +132,12 @@ def _d_ControlledShutdownResponse_RemainingPartition_0(r: Reader) -> ControlledS
 
 def _d_ControlledShutdownResponse_RemainingPartition_3(r: Reader) -> ControlledShutdownResponse_RemainingPartition:
     v_topic_name = r.cstring()
-    v_partition_index, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_index, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_index, = r.fixed_tags(_S_i)
     return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index)
 
 def _e_ControlledShutdownResponse_0(self: ControlledShutdownResponse, w: Writer) -> None:

@@ -128,7 +128,12 @@ def _e_ControllerRegistrationRequest_Listener_0(self: ControllerRegistrationRequ
 def _d_ControllerRegistrationRequest_Listener_0(r: Reader) -> ControllerRegistrationRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, v_security_protocol = r.fixed_tags(_S_Hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_port, v_security_protocol = _S_Hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_port, v_security_protocol = r.fixed_tags(_S_Hh)
     return ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol)
 
 def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationRequest_Feature, w: Writer) -> None:
@@ -138,7 +143,12 @@ def _e_ControllerRegistrationRequest_Feature_0(self: ControllerRegistrationReque
 
 def _d_ControllerRegistrationRequest_Feature_0(r: Reader) -> ControllerRegistrationRequest_Feature:
     v_name = r.cstring()
-    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_min_supported_version, v_max_supported_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version)
 
 def _e_ControllerRegistrationRequest_0(self: ControllerRegistrationRequest, w: Writer) -> None:

@@ -161,7 +161,12 @@ def _d_CreateAclsRequest_AclCreation_2(r: Reader) -> CreateAclsRequest_AclCreati
     v_resource_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_operation, v_permission_type = _S_bb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_CreateAclsRequest_0(self: CreateAclsRequest, w: Writer) -> None:

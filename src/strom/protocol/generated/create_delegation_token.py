@@ -165,7 +165,12 @@ def _d_CreateDelegationTokenRequest_0(r: Reader) -> CreateDelegationTokenRequest
 def _d_CreateDelegationTokenRequest_2(r: Reader) -> CreateDelegationTokenRequest:
     n = r.carray_len()
     v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
-    v_max_lifetime_ms, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_max_lifetime_ms, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_max_lifetime_ms, = r.fixed_tags(_S_q)
     return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms)
 
 def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest:
@@ -173,7 +178,12 @@ def _d_CreateDelegationTokenRequest_3(r: Reader) -> CreateDelegationTokenRequest
     v_owner_principal_name = r.cnstring()
     n = r.carray_len()
     v_renewers = [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r)] if n == 1 else [_d_CreateDelegationTokenRequest_CreatableRenewers_2(r) for _ in range(n)] if n else []
-    v_max_lifetime_ms, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_max_lifetime_ms, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_max_lifetime_ms, = r.fixed_tags(_S_q)
     return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms)
 
 def _e_CreateDelegationTokenResponse_0(self: CreateDelegationTokenResponse, w: Writer) -> None:
@@ -224,7 +234,12 @@ def _d_CreateDelegationTokenResponse_2(r: Reader) -> CreateDelegationTokenRespon
     v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_throttle_time_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_throttle_time_ms, = r.fixed_tags(_S_i)
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenResponse:
@@ -236,7 +251,12 @@ def _d_CreateDelegationTokenResponse_3(r: Reader) -> CreateDelegationTokenRespon
     v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = r.fixed(_S_qqq)
     v_token_id = r.cstring()
     v_hmac = r.cbytes()
-    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_throttle_time_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_throttle_time_ms, = r.fixed_tags(_S_i)
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms)
 
 _ENC_CreateDelegationTokenRequest: Final = (_e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_0, _e_CreateDelegationTokenRequest_2, _e_CreateDelegationTokenRequest_3,)

@@ -212,7 +212,12 @@ def _d_CreatePartitionsRequest_0(r: Reader) -> CreatePartitionsRequest:
 def _d_CreatePartitionsRequest_2(r: Reader) -> CreatePartitionsRequest:
     n = r.carray_len()
     v_topics = [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r)] if n == 1 else [_d_CreatePartitionsRequest_CreatePartitionsTopic_2(r) for _ in range(n)] if n else []
-    v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_timeout_ms, v_validate_only = _S_io.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
     return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(self: CreatePartitionsResponse_CreatePartitionsTopicResult, w: Writer) -> None:

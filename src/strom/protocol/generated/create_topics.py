@@ -309,7 +309,12 @@ def _d_CreateTopicsRequest_1(r: Reader) -> CreateTopicsRequest:
 def _d_CreateTopicsRequest_5(r: Reader) -> CreateTopicsRequest:
     n = r.carray_len()
     v_topics = [_d_CreateTopicsRequest_CreatableTopic_5(r)] if n == 1 else [_d_CreateTopicsRequest_CreatableTopic_5(r) for _ in range(n)] if n else []
-    v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_timeout_ms, v_validate_only = _S_io.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_timeout_ms, v_validate_only = r.fixed_tags(_S_io)
     return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only)
 
 def _e_CreateTopicsResponse_CreatableTopicConfigs_0(self: CreateTopicsResponse_CreatableTopicConfigs, w: Writer) -> None:
@@ -327,7 +332,12 @@ def _d_CreateTopicsResponse_CreatableTopicConfigs_0(r: Reader) -> CreateTopicsRe
 def _d_CreateTopicsResponse_CreatableTopicConfigs_5(r: Reader) -> CreateTopicsResponse_CreatableTopicConfigs:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_read_only, v_config_source, v_is_sensitive = r.fixed_tags(_S_obo)
+    r_pos = r.pos
+    if r_pos + 3 < r.end and r.buf[r_pos + 3] == 0:
+        v_read_only, v_config_source, v_is_sensitive = _S_obo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 4
+    else:
+        v_read_only, v_config_source, v_is_sensitive = r.fixed_tags(_S_obo)
     return CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive)
 
 def _e_CreateTopicsResponse_CreatableTopicResult_0(self: CreateTopicsResponse_CreatableTopicResult, w: Writer) -> None:

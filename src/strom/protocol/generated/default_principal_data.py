@@ -53,7 +53,12 @@ def _e_DefaultPrincipalData_0(self: DefaultPrincipalData, w: Writer) -> None:
 def _d_DefaultPrincipalData_0(r: Reader) -> DefaultPrincipalData:
     v_type = r.cstring()
     v_name = r.cstring()
-    v_token_authenticated, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_token_authenticated, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_token_authenticated, = r.fixed_tags(_S_o)
     return DefaultPrincipalData(v_type, v_name, v_token_authenticated)
 
 _ENC_DefaultPrincipalData: Final = (_e_DefaultPrincipalData_0,)

@@ -193,7 +193,12 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(r: Reader) -> DeleteAclsRequest_Dele
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_operation, v_permission_type = _S_bb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _e_DeleteAclsRequest_0(self: DeleteAclsRequest, w: Writer) -> None:
@@ -290,7 +295,12 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(r: Reader) -> DeleteAclsRespon
     v_pattern_type = r.int8()
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_operation, v_permission_type = _S_bb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type)
 
 def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(self: DeleteAclsResponse_DeleteAclsFilterResult, w: Writer) -> None:

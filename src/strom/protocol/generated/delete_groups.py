@@ -127,7 +127,12 @@ def _d_DeleteGroupsResponse_DeletableGroupResult_0(r: Reader) -> DeleteGroupsRes
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_2(r: Reader) -> DeleteGroupsResponse_DeletableGroupResult:
     v_group_id = r.cstring()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code)
 
 def _e_DeleteGroupsResponse_0(self: DeleteGroupsResponse, w: Writer) -> None:

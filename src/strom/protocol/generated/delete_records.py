@@ -152,7 +152,12 @@ def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(r: Reader) -> DeleteRecords
     return DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset)
 
 def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(r: Reader) -> DeleteRecordsRequest_DeleteRecordsPartition:
-    v_partition_index, v_offset = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_partition_index, v_offset = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_partition_index, v_offset = r.fixed_tags(_S_iq)
     return DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset)
 
 def _e_DeleteRecordsRequest_DeleteRecordsTopic_0(self: DeleteRecordsRequest_DeleteRecordsTopic, w: Writer) -> None:
@@ -207,7 +212,12 @@ def _d_DeleteRecordsRequest_0(r: Reader) -> DeleteRecordsRequest:
 def _d_DeleteRecordsRequest_2(r: Reader) -> DeleteRecordsRequest:
     n = r.carray_len()
     v_topics = [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r)] if n == 1 else [_d_DeleteRecordsRequest_DeleteRecordsTopic_2(r) for _ in range(n)] if n else []
-    v_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteRecordsRequest(v_topics, v_timeout_ms)
 
 def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(self: DeleteRecordsResponse_DeleteRecordsPartitionResult, w: Writer) -> None:
@@ -222,7 +232,12 @@ def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(r: Reader) -> Delete
     return DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code)
 
 def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(r: Reader) -> DeleteRecordsResponse_DeleteRecordsPartitionResult:
-    v_partition_index, v_low_watermark, v_error_code = r.fixed_tags(_S_iqh)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_partition_index, v_low_watermark, v_error_code = _S_iqh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_partition_index, v_low_watermark, v_error_code = r.fixed_tags(_S_iqh)
     return DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code)
 
 def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(self: DeleteRecordsResponse_DeleteRecordsTopicResult, w: Writer) -> None:

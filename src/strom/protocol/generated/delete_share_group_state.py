@@ -141,7 +141,12 @@ def _e_DeleteShareGroupStateRequest_PartitionData_0(self: DeleteShareGroupStateR
     w.buf.append(0)
 
 def _d_DeleteShareGroupStateRequest_PartitionData_0(r: Reader) -> DeleteShareGroupStateRequest_PartitionData:
-    v_partition, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition, = r.fixed_tags(_S_i)
     return DeleteShareGroupStateRequest_PartitionData(v_partition)
 
 def _e_DeleteShareGroupStateRequest_DeleteStateData_0(self: DeleteShareGroupStateRequest_DeleteStateData, w: Writer) -> None:

@@ -168,13 +168,23 @@ def _d_DeleteTopicsRequest_0(r: Reader) -> DeleteTopicsRequest:
 def _d_DeleteTopicsRequest_4(r: Reader) -> DeleteTopicsRequest:
     n = r.carray_len()
     v_topic_names = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
-    v_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteTopicsRequest(DEFAULT, v_topic_names, v_timeout_ms)
 
 def _d_DeleteTopicsRequest_6(r: Reader) -> DeleteTopicsRequest:
     n = r.carray_len()
     v_topics = [_d_DeleteTopicsRequest_DeleteTopicState_6(r)] if n == 1 else [_d_DeleteTopicsRequest_DeleteTopicState_6(r) for _ in range(n)] if n else []
-    v_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_timeout_ms, = r.fixed_tags(_S_i)
     return DeleteTopicsRequest(v_topics, DEFAULT, v_timeout_ms)
 
 def _e_DeleteTopicsResponse_DeletableTopicResult_0(self: DeleteTopicsResponse_DeletableTopicResult, w: Writer) -> None:
@@ -206,7 +216,12 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_0(r: Reader) -> DeleteTopicsRes
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_4(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:
     v_name = r.cstring()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code)
 
 def _d_DeleteTopicsResponse_DeletableTopicResult_5(r: Reader) -> DeleteTopicsResponse_DeletableTopicResult:

@@ -174,7 +174,12 @@ def _d_DescribeAclsRequest_2(r: Reader) -> DescribeAclsRequest:
     v_pattern_type_filter = r.int8()
     v_principal_filter = r.cnstring()
     v_host_filter = r.cnstring()
-    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_operation, v_permission_type = _S_bb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type)
 
 def _e_DescribeAclsResponse_AclDescription_0(self: DescribeAclsResponse_AclDescription, w: Writer) -> None:
@@ -197,7 +202,12 @@ def _d_DescribeAclsResponse_AclDescription_0(r: Reader) -> DescribeAclsResponse_
 def _d_DescribeAclsResponse_AclDescription_2(r: Reader) -> DescribeAclsResponse_AclDescription:
     v_principal = r.cstring()
     v_host = r.cstring()
-    v_operation, v_permission_type = r.fixed_tags(_S_bb)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_operation, v_permission_type = _S_bb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_operation, v_permission_type = r.fixed_tags(_S_bb)
     return DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type)
 
 def _e_DescribeAclsResponse_DescribeAclsResource_0(self: DescribeAclsResponse_DescribeAclsResource, w: Writer) -> None:

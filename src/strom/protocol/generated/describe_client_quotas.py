@@ -192,7 +192,12 @@ def _d_DescribeClientQuotasRequest_0(r: Reader) -> DescribeClientQuotasRequest:
 def _d_DescribeClientQuotasRequest_1(r: Reader) -> DescribeClientQuotasRequest:
     n = r.carray_len()
     v_components = [_d_DescribeClientQuotasRequest_ComponentData_1(r)] if n == 1 else [_d_DescribeClientQuotasRequest_ComponentData_1(r) for _ in range(n)] if n else []
-    v_strict, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_strict, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_strict, = r.fixed_tags(_S_o)
     return DescribeClientQuotasRequest(v_components, v_strict)
 
 def _e_DescribeClientQuotasResponse_EntityData_0(self: DescribeClientQuotasResponse_EntityData, w: Writer) -> None:
@@ -231,7 +236,12 @@ def _d_DescribeClientQuotasResponse_ValueData_0(r: Reader) -> DescribeClientQuot
 
 def _d_DescribeClientQuotasResponse_ValueData_1(r: Reader) -> DescribeClientQuotasResponse_ValueData:
     v_key = r.cstring()
-    v_value, = r.fixed_tags(_S_d)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_value, = _S_d.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_value, = r.fixed_tags(_S_d)
     return DescribeClientQuotasResponse_ValueData(v_key, v_value)
 
 def _e_DescribeClientQuotasResponse_EntryData_0(self: DescribeClientQuotasResponse_EntryData, w: Writer) -> None:

@@ -114,11 +114,21 @@ def _e_DescribeClusterRequest_1(self: DescribeClusterRequest, w: Writer) -> None
     w.buf.append(0)
 
 def _d_DescribeClusterRequest_0(r: Reader) -> DescribeClusterRequest:
-    v_include_cluster_authorized_operations, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_include_cluster_authorized_operations, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_include_cluster_authorized_operations, = r.fixed_tags(_S_o)
     return DescribeClusterRequest(v_include_cluster_authorized_operations)
 
 def _d_DescribeClusterRequest_1(r: Reader) -> DescribeClusterRequest:
-    v_include_cluster_authorized_operations, v_endpoint_type = r.fixed_tags(_S_ob)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_include_cluster_authorized_operations, v_endpoint_type = _S_ob.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_include_cluster_authorized_operations, v_endpoint_type = r.fixed_tags(_S_ob)
     return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type)
 
 def _e_DescribeClusterResponse_DescribeClusterBroker_0(self: DescribeClusterResponse_DescribeClusterBroker, w: Writer) -> None:
@@ -168,7 +178,12 @@ def _d_DescribeClusterResponse_0(r: Reader) -> DescribeClusterResponse:
     v_controller_id = r.int32()
     n = r.carray_len()
     v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
-    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_cluster_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
 def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
@@ -179,7 +194,12 @@ def _d_DescribeClusterResponse_1(r: Reader) -> DescribeClusterResponse:
     v_controller_id = r.int32()
     n = r.carray_len()
     v_brokers = [_d_DescribeClusterResponse_DescribeClusterBroker_0(r)] if n == 1 else [_d_DescribeClusterResponse_DescribeClusterBroker_0(r) for _ in range(n)] if n else []
-    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_cluster_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations)
 
 _ENC_DescribeClusterRequest: Final = (_e_DescribeClusterRequest_0, _e_DescribeClusterRequest_1,)

@@ -250,7 +250,12 @@ def _d_DescribeConfigsRequest_3(r: Reader) -> DescribeConfigsRequest:
 def _d_DescribeConfigsRequest_4(r: Reader) -> DescribeConfigsRequest:
     n = r.carray_len()
     v_resources = [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r)] if n == 1 else [_d_DescribeConfigsRequest_DescribeConfigsResource_4(r) for _ in range(n)] if n else []
-    v_include_synonyms, v_include_documentation = r.fixed_tags(_S_oo)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_include_synonyms, v_include_documentation = _S_oo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_include_synonyms, v_include_documentation = r.fixed_tags(_S_oo)
     return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation)
 
 def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(self: DescribeConfigsResponse_DescribeConfigsSynonym, w: Writer) -> None:
@@ -279,7 +284,12 @@ def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(r: Reader) -> DescribeCo
 def _d_DescribeConfigsResponse_DescribeConfigsSynonym_4(r: Reader) -> DescribeConfigsResponse_DescribeConfigsSynonym:
     v_name = r.cstring()
     v_value = r.cnstring()
-    v_source, = r.fixed_tags(_S_b)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_source, = _S_b.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_source, = r.fixed_tags(_S_b)
     return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source)
 
 def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(self: DescribeConfigsResponse_DescribeConfigsResourceResult, w: Writer) -> None:

@@ -316,14 +316,24 @@ def _d_DescribeDelegationTokenResponse_2(r: Reader) -> DescribeDelegationTokenRe
     v_error_code = r.int16()
     n = r.carray_len()
     v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(r) for _ in range(n)] if n else []
-    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_throttle_time_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 def _d_DescribeDelegationTokenResponse_3(r: Reader) -> DescribeDelegationTokenResponse:
     v_error_code = r.int16()
     n = r.carray_len()
     v_tokens = [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r)] if n == 1 else [_d_DescribeDelegationTokenResponse_DescribedDelegationToken_3(r) for _ in range(n)] if n else []
-    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_throttle_time_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_throttle_time_ms, = r.fixed_tags(_S_i)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms)
 
 _ENC_DescribeDelegationTokenRequest: Final = (_e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_0, _e_DescribeDelegationTokenRequest_2, _e_DescribeDelegationTokenRequest_2,)

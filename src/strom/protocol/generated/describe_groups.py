@@ -158,7 +158,12 @@ def _d_DescribeGroupsRequest_3(r: Reader) -> DescribeGroupsRequest:
 def _d_DescribeGroupsRequest_5(r: Reader) -> DescribeGroupsRequest:
     n = r.carray_len()
     v_groups = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
-    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_include_authorized_operations, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_include_authorized_operations, = r.fixed_tags(_S_o)
     return DescribeGroupsRequest(v_groups, v_include_authorized_operations)
 
 def _e_DescribeGroupsResponse_DescribedGroupMember_0(self: DescribeGroupsResponse_DescribedGroupMember, w: Writer) -> None:
@@ -300,7 +305,12 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(r: Reader) -> DescribeGroupsRespo
     v_protocol_data = r.cstring()
     n = r.carray_len()
     v_members = [_d_DescribeGroupsResponse_DescribedGroupMember_5(r)] if n == 1 else [_d_DescribeGroupsResponse_DescribedGroupMember_5(r) for _ in range(n)] if n else []
-    v_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations)
 
 def _e_DescribeGroupsResponse_0(self: DescribeGroupsResponse, w: Writer) -> None:

@@ -218,7 +218,12 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(r: Reader) -> Describe
     return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_2(r: Reader) -> DescribeLogDirsResponse_DescribeLogDirsPartition:
-    v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed_tags(_S_iqqo)
+    r_pos = r.pos
+    if r_pos + 21 < r.end and r.buf[r_pos + 21] == 0:
+        v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = _S_iqqo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 22
+    else:
+        v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = r.fixed_tags(_S_iqqo)
     return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key)
 
 def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(self: DescribeLogDirsResponse_DescribeLogDirsTopic, w: Writer) -> None:
@@ -296,7 +301,12 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_4(r: Reader) -> DescribeLog
     v_log_dir = r.cstring()
     n = r.carray_len()
     v_topics = [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r)] if n == 1 else [_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(r) for _ in range(n)] if n else []
-    v_total_bytes, v_usable_bytes = r.fixed_tags(_S_qq)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_total_bytes, v_usable_bytes = _S_qq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_total_bytes, v_usable_bytes = r.fixed_tags(_S_qq)
     return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes)
 
 def _e_DescribeLogDirsResponse_0(self: DescribeLogDirsResponse, w: Writer) -> None:

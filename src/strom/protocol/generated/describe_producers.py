@@ -181,7 +181,12 @@ def _e_DescribeProducersResponse_ProducerState_0(self: DescribeProducersResponse
     w.buf.append(0)
 
 def _d_DescribeProducersResponse_ProducerState_0(r: Reader) -> DescribeProducersResponse_ProducerState:
-    v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed_tags(_S_qiiqiq)
+    r_pos = r.pos
+    if r_pos + 36 < r.end and r.buf[r_pos + 36] == 0:
+        v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = _S_qiiqiq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 37
+    else:
+        v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = r.fixed_tags(_S_qiiqiq)
     return DescribeProducersResponse_ProducerState(v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset)
 
 def _e_DescribeProducersResponse_PartitionResponse_0(self: DescribeProducersResponse_PartitionResponse, w: Writer) -> None:

@@ -211,7 +211,12 @@ def _e_DescribeQuorumRequest_PartitionData_0(self: DescribeQuorumRequest_Partiti
     w.buf.append(0)
 
 def _d_DescribeQuorumRequest_PartitionData_0(r: Reader) -> DescribeQuorumRequest_PartitionData:
-    v_partition_index, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_index, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_index, = r.fixed_tags(_S_i)
     return DescribeQuorumRequest_PartitionData(v_partition_index)
 
 def _e_DescribeQuorumRequest_TopicData_0(self: DescribeQuorumRequest_TopicData, w: Writer) -> None:
@@ -257,17 +262,32 @@ def _e_DescribeQuorumResponse_ReplicaState_2(self: DescribeQuorumResponse_Replic
     w.buf.append(0)
 
 def _d_DescribeQuorumResponse_ReplicaState_0(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_replica_id, v_log_end_offset = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_replica_id, v_log_end_offset = r.fixed_tags(_S_iq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset)
 
 def _d_DescribeQuorumResponse_ReplicaState_1(r: Reader) -> DescribeQuorumResponse_ReplicaState:
-    v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_iqqq)
+    r_pos = r.pos
+    if r_pos + 28 < r.end and r.buf[r_pos + 28] == 0:
+        v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = _S_iqqq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 29
+    else:
+        v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_iqqq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _d_DescribeQuorumResponse_ReplicaState_2(r: Reader) -> DescribeQuorumResponse_ReplicaState:
     v_replica_id = r.int32()
     v_replica_directory_id = r.uuid()
-    v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_qqq)
+    r_pos = r.pos
+    if r_pos + 24 < r.end and r.buf[r_pos + 24] == 0:
+        v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = _S_qqq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 25
+    else:
+        v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp = r.fixed_tags(_S_qqq)
     return DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp)
 
 def _e_DescribeQuorumResponse_PartitionData_0(self: DescribeQuorumResponse_PartitionData, w: Writer) -> None:
@@ -398,7 +418,12 @@ def _d_DescribeQuorumResponse_Listener_0(r: Reader) -> DescribeQuorumResponse_Li
 def _d_DescribeQuorumResponse_Listener_2(r: Reader) -> DescribeQuorumResponse_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return DescribeQuorumResponse_Listener(v_name, v_host, v_port)
 
 def _e_DescribeQuorumResponse_Node_0(self: DescribeQuorumResponse_Node, w: Writer) -> None:

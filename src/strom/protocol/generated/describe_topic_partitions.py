@@ -194,7 +194,12 @@ def _e_DescribeTopicPartitionsRequest_Cursor_0(self: DescribeTopicPartitionsRequ
 
 def _d_DescribeTopicPartitionsRequest_Cursor_0(r: Reader) -> DescribeTopicPartitionsRequest_Cursor:
     v_topic_name = r.cstring()
-    v_partition_index, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_index, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_index, = r.fixed_tags(_S_i)
     return DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsRequest_0(self: DescribeTopicPartitionsRequest, w: Writer) -> None:
@@ -282,7 +287,12 @@ def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(r:
     v_is_internal = r.bool()
     n = r.carray_len()
     v_partitions = [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r)] if n == 1 else [_d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(r) for _ in range(n)] if n else []
-    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_topic_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsResponse_Cursor, w: Writer) -> None:
@@ -292,7 +302,12 @@ def _e_DescribeTopicPartitionsResponse_Cursor_0(self: DescribeTopicPartitionsRes
 
 def _d_DescribeTopicPartitionsResponse_Cursor_0(r: Reader) -> DescribeTopicPartitionsResponse_Cursor:
     v_topic_name = r.cstring()
-    v_partition_index, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_partition_index, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_partition_index, = r.fixed_tags(_S_i)
     return DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index)
 
 def _e_DescribeTopicPartitionsResponse_0(self: DescribeTopicPartitionsResponse, w: Writer) -> None:

@@ -156,7 +156,12 @@ def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(self: DescribeUserS
     w.buf.append(0)
 
 def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(r: Reader) -> DescribeUserScramCredentialsResponse_CredentialInfo:
-    v_mechanism, v_iterations = r.fixed_tags(_S_bi)
+    r_pos = r.pos
+    if r_pos + 5 < r.end and r.buf[r_pos + 5] == 0:
+        v_mechanism, v_iterations = _S_bi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 6
+    else:
+        v_mechanism, v_iterations = r.fixed_tags(_S_bi)
     return DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations)
 
 def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(self: DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, w: Writer) -> None:

@@ -206,7 +206,12 @@ def _d_ElectLeadersRequest_2(r: Reader) -> ElectLeadersRequest:
     v_election_type = r.int8()
     n = r.cnarray_len()
     v_topic_partitions = None if n < 0 else [_d_ElectLeadersRequest_TopicPartitions_2(r)] if n == 1 else [_d_ElectLeadersRequest_TopicPartitions_2(r) for _ in range(n)] if n else []
-    v_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_timeout_ms, = r.fixed_tags(_S_i)
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms)
 
 def _e_ElectLeadersResponse_PartitionResult_0(self: ElectLeadersResponse_PartitionResult, w: Writer) -> None:

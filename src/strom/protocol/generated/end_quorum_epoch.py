@@ -292,7 +292,12 @@ def _d_EndQuorumEpochRequest_LeaderEndpoint_0(r: Reader) -> EndQuorumEpochReques
 def _d_EndQuorumEpochRequest_LeaderEndpoint_1(r: Reader) -> EndQuorumEpochRequest_LeaderEndpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port)
 
 def _e_EndQuorumEpochRequest_0(self: EndQuorumEpochRequest, w: Writer) -> None:
@@ -341,7 +346,12 @@ def _d_EndQuorumEpochResponse_PartitionData_0(r: Reader) -> EndQuorumEpochRespon
     return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _d_EndQuorumEpochResponse_PartitionData_1(r: Reader) -> EndQuorumEpochResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch = _S_ihii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch = r.fixed_tags(_S_ihii)
     return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch)
 
 def _e_EndQuorumEpochResponse_TopicData_0(self: EndQuorumEpochResponse_TopicData, w: Writer) -> None:
@@ -387,7 +397,12 @@ def _d_EndQuorumEpochResponse_NodeEndpoint_0(r: Reader) -> EndQuorumEpochRespons
 def _d_EndQuorumEpochResponse_NodeEndpoint_1(r: Reader) -> EndQuorumEpochResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_EndQuorumEpochResponse_0(self: EndQuorumEpochResponse, w: Writer) -> None:

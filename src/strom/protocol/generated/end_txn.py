@@ -96,7 +96,12 @@ def _d_EndTxnRequest_0(r: Reader) -> EndTxnRequest:
 
 def _d_EndTxnRequest_3(r: Reader) -> EndTxnRequest:
     v_transactional_id = r.cstring()
-    v_producer_id, v_producer_epoch, v_committed = r.fixed_tags(_S_qho)
+    r_pos = r.pos
+    if r_pos + 11 < r.end and r.buf[r_pos + 11] == 0:
+        v_producer_id, v_producer_epoch, v_committed = _S_qho.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 12
+    else:
+        v_producer_id, v_producer_epoch, v_committed = r.fixed_tags(_S_qho)
     return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed)
 
 def _e_EndTxnResponse_0(self: EndTxnResponse, w: Writer) -> None:
@@ -115,11 +120,21 @@ def _d_EndTxnResponse_0(r: Reader) -> EndTxnResponse:
     return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_3(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_throttle_time_ms, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return EndTxnResponse(v_throttle_time_ms, v_error_code)
 
 def _d_EndTxnResponse_5(r: Reader) -> EndTxnResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = _S_ihqh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return EndTxnResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 _ENC_EndTxnRequest: Final = (_e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_0, _e_EndTxnRequest_3, _e_EndTxnRequest_3, _e_EndTxnRequest_3,)

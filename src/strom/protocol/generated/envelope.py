@@ -94,7 +94,12 @@ def _e_EnvelopeResponse_0(self: EnvelopeResponse, w: Writer) -> None:
 
 def _d_EnvelopeResponse_0(r: Reader) -> EnvelopeResponse:
     v_response_data = r.cnbytes()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return EnvelopeResponse(v_response_data, v_error_code)
 
 _ENC_EnvelopeRequest: Final = (_e_EnvelopeRequest_0,)

@@ -90,7 +90,12 @@ def _d_ExpireDelegationTokenRequest_0(r: Reader) -> ExpireDelegationTokenRequest
 
 def _d_ExpireDelegationTokenRequest_2(r: Reader) -> ExpireDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_expiry_time_period_ms, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_expiry_time_period_ms, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_expiry_time_period_ms, = r.fixed_tags(_S_q)
     return ExpireDelegationTokenRequest(v_hmac, v_expiry_time_period_ms)
 
 def _e_ExpireDelegationTokenResponse_0(self: ExpireDelegationTokenResponse, w: Writer) -> None:
@@ -105,7 +110,12 @@ def _d_ExpireDelegationTokenResponse_0(r: Reader) -> ExpireDelegationTokenRespon
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_ExpireDelegationTokenResponse_2(r: Reader) -> ExpireDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = _S_hqi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 _ENC_ExpireDelegationTokenRequest: Final = (_e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_0, _e_ExpireDelegationTokenRequest_2,)

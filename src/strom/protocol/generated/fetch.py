@@ -332,7 +332,12 @@ def _d_FetchRequest_ReplicaState_12(r: Reader) -> FetchRequest_ReplicaState:
     return FetchRequest_ReplicaState()
 
 def _d_FetchRequest_ReplicaState_15(r: Reader) -> FetchRequest_ReplicaState:
-    v_replica_id, v_replica_epoch = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_replica_id, v_replica_epoch = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_replica_id, v_replica_epoch = r.fixed_tags(_S_iq)
     return FetchRequest_ReplicaState(v_replica_id, v_replica_epoch)
 
 def _e_FetchRequest_FetchPartition_0(self: FetchRequest_FetchPartition, w: Writer) -> None:
@@ -372,7 +377,12 @@ def _d_FetchRequest_FetchPartition_9(r: Reader) -> FetchRequest_FetchPartition:
     return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_12(r: Reader) -> FetchRequest_FetchPartition:
-    v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed_tags(_S_iiqiqi)
+    r_pos = r.pos
+    if r_pos + 32 < r.end and r.buf[r_pos + 32] == 0:
+        v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = _S_iiqiqi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 33
+    else:
+        v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes = r.fixed_tags(_S_iiqiqi)
     return FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes)
 
 def _d_FetchRequest_FetchPartition_17(r: Reader) -> FetchRequest_FetchPartition:
@@ -808,7 +818,12 @@ def _d_FetchResponse_EpochEndOffset_0(r: Reader) -> FetchResponse_EpochEndOffset
     return FetchResponse_EpochEndOffset()
 
 def _d_FetchResponse_EpochEndOffset_12(r: Reader) -> FetchResponse_EpochEndOffset:
-    v_epoch, v_end_offset = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_epoch, v_end_offset = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_epoch, v_end_offset = r.fixed_tags(_S_iq)
     return FetchResponse_EpochEndOffset(v_epoch, v_end_offset)
 
 def _e_FetchResponse_LeaderIdAndEpoch_0(self: FetchResponse_LeaderIdAndEpoch, w: Writer) -> None:
@@ -822,7 +837,12 @@ def _d_FetchResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchResponse_LeaderIdAndE
     return FetchResponse_LeaderIdAndEpoch()
 
 def _d_FetchResponse_LeaderIdAndEpoch_12(r: Reader) -> FetchResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchResponse_SnapshotId_0(self: FetchResponse_SnapshotId, w: Writer) -> None:
@@ -837,7 +857,12 @@ def _d_FetchResponse_SnapshotId_0(r: Reader) -> FetchResponse_SnapshotId:
     return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _d_FetchResponse_SnapshotId_12(r: Reader) -> FetchResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_end_offset, v_epoch = _S_qi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchResponse_AbortedTransaction_0(self: FetchResponse_AbortedTransaction, w: Writer) -> None:
@@ -858,7 +883,12 @@ def _d_FetchResponse_AbortedTransaction_4(r: Reader) -> FetchResponse_AbortedTra
     return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _d_FetchResponse_AbortedTransaction_12(r: Reader) -> FetchResponse_AbortedTransaction:
-    v_producer_id, v_first_offset = r.fixed_tags(_S_qq)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_producer_id, v_first_offset = _S_qq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_producer_id, v_first_offset = r.fixed_tags(_S_qq)
     return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset)
 
 def _e_FetchResponse_PartitionData_0(self: FetchResponse_PartitionData, w: Writer) -> None:
@@ -909,7 +939,11 @@ def _e_FetchResponse_PartitionData_12(self: FetchResponse_PartitionData, w: Writ
         for e_aborted_transactions in w_aborted_transactions:
             _e_FetchResponse_AbortedTransaction_12(e_aborted_transactions, w)
     w.buf += _S_i.pack(self.preferred_read_replica)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset) or (self.current_leader is not DEFAULT_FetchResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchResponse_LeaderIdAndEpoch) or (self.snapshot_id is not DEFAULT_FetchResponse_SnapshotId and self.snapshot_id != DEFAULT_FetchResponse_SnapshotId):
         tags: list[tuple[int, Writer]] = []
         if (self.diverging_epoch is not DEFAULT_FetchResponse_EpochEndOffset and self.diverging_epoch != DEFAULT_FetchResponse_EpochEndOffset):

@@ -233,7 +233,12 @@ def _e_FetchSnapshotRequest_SnapshotId_0(self: FetchSnapshotRequest_SnapshotId, 
     w.buf.append(0)
 
 def _d_FetchSnapshotRequest_SnapshotId_0(r: Reader) -> FetchSnapshotRequest_SnapshotId:
-    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_end_offset, v_epoch = _S_qi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotRequest_PartitionSnapshot_0(self: FetchSnapshotRequest_PartitionSnapshot, w: Writer) -> None:
@@ -258,7 +263,12 @@ def _e_FetchSnapshotRequest_PartitionSnapshot_1(self: FetchSnapshotRequest_Parti
 def _d_FetchSnapshotRequest_PartitionSnapshot_0(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
     v_partition, v_current_leader_epoch = r.fixed(_S_ii)
     v_snapshot_id = _d_FetchSnapshotRequest_SnapshotId_0(r)
-    v_position, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_position, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_position, = r.fixed_tags(_S_q)
     return FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position)
 
 def _d_FetchSnapshotRequest_PartitionSnapshot_1(r: Reader) -> FetchSnapshotRequest_PartitionSnapshot:
@@ -368,7 +378,12 @@ def _e_FetchSnapshotResponse_SnapshotId_0(self: FetchSnapshotResponse_SnapshotId
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_SnapshotId_0(r: Reader) -> FetchSnapshotResponse_SnapshotId:
-    v_end_offset, v_epoch = r.fixed_tags(_S_qi)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_end_offset, v_epoch = _S_qi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_end_offset, v_epoch = r.fixed_tags(_S_qi)
     return FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch)
 
 def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_LeaderIdAndEpoch, w: Writer) -> None:
@@ -376,14 +391,23 @@ def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(self: FetchSnapshotResponse_Lead
     w.buf.append(0)
 
 def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(r: Reader) -> FetchSnapshotResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_FetchSnapshotResponse_PartitionSnapshot_0(self: FetchSnapshotResponse_PartitionSnapshot, w: Writer) -> None:
     w.buf += _S_ih.pack(self.index, self.error_code)
     _e_FetchSnapshotResponse_SnapshotId_0(self.snapshot_id, w)
     w.buf += _S_qq.pack(self.size, self.position)
-    w.crecords(self.unaligned_records)
+    w_unaligned_records = self.unaligned_records
+    if w_unaligned_records is not None and not w_unaligned_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_unaligned_records)
     if (self.current_leader is not DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch and self.current_leader != DEFAULT_FetchSnapshotResponse_LeaderIdAndEpoch):
         tags: list[tuple[int, Writer]] = []
         t = Writer()
@@ -439,7 +463,12 @@ def _d_FetchSnapshotResponse_NodeEndpoint_0(r: Reader) -> FetchSnapshotResponse_
 def _d_FetchSnapshotResponse_NodeEndpoint_1(r: Reader) -> FetchSnapshotResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_FetchSnapshotResponse_0(self: FetchSnapshotResponse, w: Writer) -> None:

@@ -140,7 +140,12 @@ def _d_FindCoordinatorRequest_1(r: Reader) -> FindCoordinatorRequest:
 
 def _d_FindCoordinatorRequest_3(r: Reader) -> FindCoordinatorRequest:
     v_key = r.cstring()
-    v_key_type, = r.fixed_tags(_S_b)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_key_type, = _S_b.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_key_type, = r.fixed_tags(_S_b)
     return FindCoordinatorRequest(v_key, v_key_type)
 
 def _d_FindCoordinatorRequest_4(r: Reader) -> FindCoordinatorRequest:
@@ -227,7 +232,12 @@ def _d_FindCoordinatorResponse_3(r: Reader) -> FindCoordinatorResponse:
     v_error_message = r.cnstring()
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_port, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_port, = r.fixed_tags(_S_i)
     return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port)
 
 def _d_FindCoordinatorResponse_4(r: Reader) -> FindCoordinatorResponse:

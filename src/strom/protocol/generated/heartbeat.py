@@ -134,7 +134,12 @@ def _d_HeartbeatResponse_1(r: Reader) -> HeartbeatResponse:
     return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 def _d_HeartbeatResponse_4(r: Reader) -> HeartbeatResponse:
-    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_throttle_time_ms, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return HeartbeatResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_HeartbeatRequest: Final = (_e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_0, _e_HeartbeatRequest_3, _e_HeartbeatRequest_4,)

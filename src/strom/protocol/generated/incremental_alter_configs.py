@@ -210,7 +210,12 @@ def _d_IncrementalAlterConfigsRequest_0(r: Reader) -> IncrementalAlterConfigsReq
 def _d_IncrementalAlterConfigsRequest_1(r: Reader) -> IncrementalAlterConfigsRequest:
     n = r.carray_len()
     v_resources = [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r)] if n == 1 else [_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(r) for _ in range(n)] if n else []
-    v_validate_only, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_validate_only, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_validate_only, = r.fixed_tags(_S_o)
     return IncrementalAlterConfigsRequest(v_resources, v_validate_only)
 
 def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(self: IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, w: Writer) -> None:

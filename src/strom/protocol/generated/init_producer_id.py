@@ -101,12 +101,22 @@ def _d_InitProducerIdRequest_0(r: Reader) -> InitProducerIdRequest:
 
 def _d_InitProducerIdRequest_2(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_transaction_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_transaction_timeout_ms, = r.fixed_tags(_S_i)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms)
 
 def _d_InitProducerIdRequest_3(r: Reader) -> InitProducerIdRequest:
     v_transactional_id = r.cnstring()
-    v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed_tags(_S_iqh)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_transaction_timeout_ms, v_producer_id, v_producer_epoch = _S_iqh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_transaction_timeout_ms, v_producer_id, v_producer_epoch = r.fixed_tags(_S_iqh)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch)
 
 def _e_InitProducerIdResponse_0(self: InitProducerIdResponse, w: Writer) -> None:
@@ -121,7 +131,12 @@ def _d_InitProducerIdResponse_0(r: Reader) -> InitProducerIdResponse:
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 def _d_InitProducerIdResponse_2(r: Reader) -> InitProducerIdResponse:
-    v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = _S_ihqh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = r.fixed_tags(_S_ihqh)
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch)
 
 _ENC_InitProducerIdRequest: Final = (_e_InitProducerIdRequest_0, _e_InitProducerIdRequest_0, _e_InitProducerIdRequest_2, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3, _e_InitProducerIdRequest_3,)

@@ -145,7 +145,12 @@ def _e_InitializeShareGroupStateRequest_PartitionData_0(self: InitializeShareGro
     w.buf.append(0)
 
 def _d_InitializeShareGroupStateRequest_PartitionData_0(r: Reader) -> InitializeShareGroupStateRequest_PartitionData:
-    v_partition, v_state_epoch, v_start_offset = r.fixed_tags(_S_iiq)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_partition, v_state_epoch, v_start_offset = _S_iiq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_partition, v_state_epoch, v_start_offset = r.fixed_tags(_S_iiq)
     return InitializeShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_start_offset)
 
 def _e_InitializeShareGroupStateRequest_InitializeStateData_0(self: InitializeShareGroupStateRequest_InitializeStateData, w: Writer) -> None:

@@ -47,7 +47,12 @@ def _e_KRaftVersionRecord_0(self: KRaftVersionRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_KRaftVersionRecord_0(r: Reader) -> KRaftVersionRecord:
-    v_version, v_k_raft_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_version, v_k_raft_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_version, v_k_raft_version = r.fixed_tags(_S_hh)
     return KRaftVersionRecord(v_version, v_k_raft_version)
 
 _ENC_KRaftVersionRecord: Final = (_e_KRaftVersionRecord_0,)

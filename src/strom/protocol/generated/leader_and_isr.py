@@ -355,7 +355,12 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_4(r: Reader) -> LeaderAndI
     v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
     v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_is_new, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_is_new, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_is_new, = r.fixed_tags(_S_o)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new)
 
 def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrPartitionState:
@@ -369,7 +374,12 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrPartitionState_6(r: Reader) -> LeaderAndI
     v_adding_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
     n = r.carray_len()
     v_removing_replicas = [r.int32()] if n == 1 else [r.int32() for _ in range(n)] if n else []
-    v_is_new, v_leader_recovery_state = r.fixed_tags(_S_ob)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_is_new, v_leader_recovery_state = _S_ob.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_is_new, v_leader_recovery_state = r.fixed_tags(_S_ob)
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state)
 
 def _e_LeaderAndIsrRequest_LeaderAndIsrTopicState_0(self: LeaderAndIsrRequest_LeaderAndIsrTopicState, w: Writer) -> None:
@@ -473,7 +483,12 @@ def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_0(r: Reader) -> LeaderAndIsrRe
 def _d_LeaderAndIsrRequest_LeaderAndIsrLiveLeader_4(r: Reader) -> LeaderAndIsrRequest_LeaderAndIsrLiveLeader:
     v_broker_id = r.int32()
     v_host_name = r.cstring()
-    v_port, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_port, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_port, = r.fixed_tags(_S_i)
     return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port)
 
 def _e_LeaderAndIsrRequest_0(self: LeaderAndIsrRequest, w: Writer) -> None:
@@ -656,11 +671,21 @@ def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_0(r: Reader) -> LeaderAnd
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_4(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _d_LeaderAndIsrResponse_LeaderAndIsrPartitionError_5(r: Reader) -> LeaderAndIsrResponse_LeaderAndIsrPartitionError:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return LeaderAndIsrResponse_LeaderAndIsrPartitionError('', v_partition_index, v_error_code)
 
 def _e_LeaderAndIsrResponse_LeaderAndIsrTopicError_0(self: LeaderAndIsrResponse_LeaderAndIsrTopicError, w: Writer) -> None:

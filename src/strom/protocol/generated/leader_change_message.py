@@ -73,7 +73,12 @@ def _e_LeaderChangeMessage_Voter_1(self: LeaderChangeMessage_Voter, w: Writer) -
     w.buf.append(0)
 
 def _d_LeaderChangeMessage_Voter_0(r: Reader) -> LeaderChangeMessage_Voter:
-    v_voter_id, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_voter_id, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_voter_id, = r.fixed_tags(_S_i)
     return LeaderChangeMessage_Voter(v_voter_id)
 
 def _d_LeaderChangeMessage_Voter_1(r: Reader) -> LeaderChangeMessage_Voter:

@@ -231,7 +231,12 @@ def _d_LeaveGroupResponse_MemberResponse_3(r: Reader) -> LeaveGroupResponse_Memb
 def _d_LeaveGroupResponse_MemberResponse_4(r: Reader) -> LeaveGroupResponse_MemberResponse:
     v_member_id = r.cstring()
     v_group_instance_id = r.cnstring()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code)
 
 def _e_LeaveGroupResponse_0(self: LeaveGroupResponse, w: Writer) -> None:

@@ -180,7 +180,12 @@ def _d_ListOffsetsRequest_ListOffsetsPartition_4(r: Reader) -> ListOffsetsReques
     return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp)
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_6(r: Reader) -> ListOffsetsRequest_ListOffsetsPartition:
-    v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed_tags(_S_iiq)
+    r_pos = r.pos
+    if r_pos + 16 < r.end and r.buf[r_pos + 16] == 0:
+        v_partition_index, v_current_leader_epoch, v_timestamp = _S_iiq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 17
+    else:
+        v_partition_index, v_current_leader_epoch, v_timestamp = r.fixed_tags(_S_iiq)
     return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp)
 
 def _e_ListOffsetsRequest_ListOffsetsTopic_0(self: ListOffsetsRequest_ListOffsetsTopic, w: Writer) -> None:
@@ -317,7 +322,12 @@ def _d_ListOffsetsRequest_10(r: Reader) -> ListOffsetsRequest:
     v_replica_id, v_isolation_level = r.fixed(_S_ib)
     n = r.carray_len()
     v_topics = [_d_ListOffsetsRequest_ListOffsetsTopic_6(r)] if n == 1 else [_d_ListOffsetsRequest_ListOffsetsTopic_6(r) for _ in range(n)] if n else []
-    v_timeout_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_timeout_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_timeout_ms, = r.fixed_tags(_S_i)
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, v_timeout_ms)
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(self: ListOffsetsResponse_ListOffsetsPartitionResponse, w: Writer) -> None:
@@ -352,7 +362,12 @@ def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(r: Reader) -> ListOffs
     return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, DEFAULT, v_timestamp, v_offset, v_leader_epoch)
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(r: Reader) -> ListOffsetsResponse_ListOffsetsPartitionResponse:
-    v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed_tags(_S_ihqqi)
+    r_pos = r.pos
+    if r_pos + 26 < r.end and r.buf[r_pos + 26] == 0:
+        v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = _S_ihqqi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 27
+    else:
+        v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch = r.fixed_tags(_S_ihqqi)
     return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, DEFAULT, v_timestamp, v_offset, v_leader_epoch)
 
 def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(self: ListOffsetsResponse_ListOffsetsTopicResponse, w: Writer) -> None:

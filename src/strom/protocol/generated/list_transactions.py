@@ -133,7 +133,12 @@ def _d_ListTransactionsRequest_1(r: Reader) -> ListTransactionsRequest:
     v_state_filters = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
     n = r.carray_len()
     v_producer_id_filters = [r.int64()] if n == 1 else [r.int64() for _ in range(n)] if n else []
-    v_duration_filter, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_duration_filter, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_duration_filter, = r.fixed_tags(_S_q)
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter)
 
 def _e_ListTransactionsResponse_TransactionState_0(self: ListTransactionsResponse_TransactionState, w: Writer) -> None:

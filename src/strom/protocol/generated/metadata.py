@@ -292,19 +292,34 @@ def _d_MetadataRequest_8(r: Reader) -> MetadataRequest:
 def _d_MetadataRequest_9(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_9(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_9(r) for _ in range(n)] if n else []
-    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
+    r_pos = r.pos
+    if r_pos + 3 < r.end and r.buf[r_pos + 3] == 0:
+        v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = _S_ooo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 4
+    else:
+        v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_10(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
-    v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
+    r_pos = r.pos
+    if r_pos + 3 < r.end and r.buf[r_pos + 3] == 0:
+        v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = _S_ooo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 4
+    else:
+        v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations = r.fixed_tags(_S_ooo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations)
 
 def _d_MetadataRequest_11(r: Reader) -> MetadataRequest:
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_MetadataRequest_MetadataRequestTopic_10(r)] if n == 1 else [_d_MetadataRequest_MetadataRequestTopic_10(r) for _ in range(n)] if n else []
-    v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed_tags(_S_oo)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_allow_auto_topic_creation, v_include_topic_authorized_operations = _S_oo.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_allow_auto_topic_creation, v_include_topic_authorized_operations = r.fixed_tags(_S_oo)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations)
 
 def _e_MetadataResponse_MetadataResponseBroker_0(self: MetadataResponse_MetadataResponseBroker, w: Writer) -> None:
@@ -568,7 +583,12 @@ def _d_MetadataResponse_MetadataResponseTopic_9(r: Reader) -> MetadataResponse_M
     v_is_internal = r.bool()
     n = r.carray_len()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
-    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_topic_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -578,7 +598,12 @@ def _d_MetadataResponse_MetadataResponseTopic_10(r: Reader) -> MetadataResponse_
     v_is_internal = r.bool()
     n = r.carray_len()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
-    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_topic_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_MetadataResponseTopic:
@@ -588,7 +613,12 @@ def _d_MetadataResponse_MetadataResponseTopic_12(r: Reader) -> MetadataResponse_
     v_is_internal = r.bool()
     n = r.carray_len()
     v_partitions = [_d_MetadataResponse_MetadataResponsePartition_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponsePartition_9(r) for _ in range(n)] if n else []
-    v_topic_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_topic_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_topic_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations)
 
 def _e_MetadataResponse_0(self: MetadataResponse, w: Writer) -> None:
@@ -808,7 +838,12 @@ def _d_MetadataResponse_9(r: Reader) -> MetadataResponse:
     v_controller_id = r.int32()
     n = r.carray_len()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_9(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_9(r) for _ in range(n)] if n else []
-    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_cluster_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
@@ -819,7 +854,12 @@ def _d_MetadataResponse_10(r: Reader) -> MetadataResponse:
     v_controller_id = r.int32()
     n = r.carray_len()
     v_topics = [_d_MetadataResponse_MetadataResponseTopic_10(r)] if n == 1 else [_d_MetadataResponse_MetadataResponseTopic_10(r) for _ in range(n)] if n else []
-    v_cluster_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_cluster_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_cluster_authorized_operations, = r.fixed_tags(_S_i)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations)
 
 def _d_MetadataResponse_11(r: Reader) -> MetadataResponse:

@@ -379,7 +379,12 @@ def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(r: Reader) -> Offset
     return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_OffsetCommitResponse_OffsetCommitResponsePartition_8(r: Reader) -> OffsetCommitResponse_OffsetCommitResponsePartition:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(self: OffsetCommitResponse_OffsetCommitResponseTopic, w: Writer) -> None:

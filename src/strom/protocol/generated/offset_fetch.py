@@ -423,19 +423,34 @@ def _d_OffsetFetchRequest_7(r: Reader) -> OffsetFetchRequest:
     v_group_id = r.cstring()
     n = r.cnarray_len()
     v_topics = None if n < 0 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestTopic_6(r) for _ in range(n)] if n else []
-    v_require_stable, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_require_stable, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest(v_group_id, v_topics, DEFAULT, v_require_stable)
 
 def _d_OffsetFetchRequest_8(r: Reader) -> OffsetFetchRequest:
     n = r.carray_len()
     v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_8(r) for _ in range(n)] if n else []
-    v_require_stable, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_require_stable, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _d_OffsetFetchRequest_9(r: Reader) -> OffsetFetchRequest:
     n = r.carray_len()
     v_groups = [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r)] if n == 1 else [_d_OffsetFetchRequest_OffsetFetchRequestGroup_9(r) for _ in range(n)] if n else []
-    v_require_stable, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_require_stable, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_require_stable, = r.fixed_tags(_S_o)
     return OffsetFetchRequest('', DEFAULT, v_groups, v_require_stable)
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(self: OffsetFetchResponse_OffsetFetchResponsePartition, w: Writer) -> None:
@@ -472,7 +487,12 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartition_5(r: Reader) -> OffsetFe
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_6(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartition:
@@ -549,7 +569,12 @@ def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_6(r: Reader) -> OffsetF
 def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_8(r: Reader) -> OffsetFetchResponse_OffsetFetchResponsePartitions:
     v_partition_index, v_committed_offset, v_committed_leader_epoch = r.fixed(_S_iqi)
     v_metadata = r.cnstring()
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code)
 
 def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(self: OffsetFetchResponse_OffsetFetchResponseTopics, w: Writer) -> None:
@@ -606,7 +631,12 @@ def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(r: Reader) -> OffsetFetchR
     v_group_id = r.cstring()
     n = r.carray_len()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopics_8(r) for _ in range(n)] if n else []
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code)
 
 def _e_OffsetFetchResponse_0(self: OffsetFetchResponse, w: Writer) -> None:
@@ -684,7 +714,12 @@ def _d_OffsetFetchResponse_6(r: Reader) -> OffsetFetchResponse:
     v_throttle_time_ms = r.int32()
     n = r.carray_len()
     v_topics = [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r)] if n == 1 else [_d_OffsetFetchResponse_OffsetFetchResponseTopic_6(r) for _ in range(n)] if n else []
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code)
 
 def _d_OffsetFetchResponse_8(r: Reader) -> OffsetFetchResponse:

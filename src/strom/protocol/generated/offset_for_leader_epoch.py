@@ -163,7 +163,12 @@ def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(r: Reader) -> Offs
     return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(r: Reader) -> OffsetForLeaderEpochRequest_OffsetForLeaderPartition:
-    v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed_tags(_S_iii)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_partition, v_current_leader_epoch, v_leader_epoch = _S_iii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_partition, v_current_leader_epoch, v_leader_epoch = r.fixed_tags(_S_iii)
     return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch)
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(self: OffsetForLeaderEpochRequest_OffsetForLeaderTopic, w: Writer) -> None:
@@ -276,7 +281,12 @@ def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(r: Reader) -> OffsetForLead
     return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(r: Reader) -> OffsetForLeaderEpochResponse_EpochEndOffset:
-    v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed_tags(_S_hiiq)
+    r_pos = r.pos
+    if r_pos + 18 < r.end and r.buf[r_pos + 18] == 0:
+        v_error_code, v_partition, v_leader_epoch, v_end_offset = _S_hiiq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 19
+    else:
+        v_error_code, v_partition, v_leader_epoch, v_end_offset = r.fixed_tags(_S_hiiq)
     return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset)
 
 def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(self: OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, w: Writer) -> None:

@@ -214,7 +214,11 @@ def _e_ProduceRequest_PartitionProduceData_0(self: ProduceRequest_PartitionProdu
 
 def _e_ProduceRequest_PartitionProduceData_9(self: ProduceRequest_PartitionProduceData, w: Writer) -> None:
     w.buf += _S_i.pack(self.index)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     w.buf.append(0)
 
 def _d_ProduceRequest_PartitionProduceData_0(r: Reader) -> ProduceRequest_PartitionProduceData:
@@ -345,7 +349,12 @@ def _d_ProduceResponse_LeaderIdAndEpoch_9(r: Reader) -> ProduceResponse_LeaderId
     return ProduceResponse_LeaderIdAndEpoch()
 
 def _d_ProduceResponse_LeaderIdAndEpoch_10(r: Reader) -> ProduceResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ProduceResponse_PartitionProduceResponse_0(self: ProduceResponse_PartitionProduceResponse, w: Writer) -> None:
@@ -634,7 +643,12 @@ def _d_ProduceResponse_8(r: Reader) -> ProduceResponse:
 def _d_ProduceResponse_9(r: Reader) -> ProduceResponse:
     n = r.carray_len()
     v_responses = [_d_ProduceResponse_TopicProduceResponse_9(r)] if n == 1 else [_d_ProduceResponse_TopicProduceResponse_9(r) for _ in range(n)] if n else []
-    v_throttle_time_ms, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_throttle_time_ms, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_throttle_time_ms, = r.fixed_tags(_S_i)
     return ProduceResponse(v_responses, v_throttle_time_ms)
 
 def _d_ProduceResponse_10(r: Reader) -> ProduceResponse:

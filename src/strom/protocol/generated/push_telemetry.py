@@ -96,7 +96,12 @@ def _e_PushTelemetryResponse_0(self: PushTelemetryResponse, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_PushTelemetryResponse_0(r: Reader) -> PushTelemetryResponse:
-    v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_throttle_time_ms, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_throttle_time_ms, v_error_code = r.fixed_tags(_S_ih)
     return PushTelemetryResponse(v_throttle_time_ms, v_error_code)
 
 _ENC_PushTelemetryRequest: Final = (_e_PushTelemetryRequest_0,)

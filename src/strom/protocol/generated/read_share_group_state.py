@@ -169,7 +169,12 @@ def _e_ReadShareGroupStateRequest_PartitionData_0(self: ReadShareGroupStateReque
     w.buf.append(0)
 
 def _d_ReadShareGroupStateRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_partition, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
     return ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateRequest_ReadStateData_0(self: ReadShareGroupStateRequest_ReadStateData, w: Writer) -> None:
@@ -207,7 +212,12 @@ def _e_ReadShareGroupStateResponse_StateBatch_0(self: ReadShareGroupStateRespons
     w.buf.append(0)
 
 def _d_ReadShareGroupStateResponse_StateBatch_0(r: Reader) -> ReadShareGroupStateResponse_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
+    r_pos = r.pos
+    if r_pos + 19 < r.end and r.buf[r_pos + 19] == 0:
+        v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _S_qqbh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 20
+    else:
+        v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
     return ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_ReadShareGroupStateResponse_PartitionResult_0(self: ReadShareGroupStateResponse_PartitionResult, w: Writer) -> None:

@@ -147,7 +147,12 @@ def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(self: ReadShareGroupSta
     w.buf.append(0)
 
 def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(r: Reader) -> ReadShareGroupStateSummaryRequest_PartitionData:
-    v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_partition, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_partition, v_leader_epoch = r.fixed_tags(_S_ii)
     return ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch)
 
 def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(self: ReadShareGroupStateSummaryRequest_ReadStateSummaryData, w: Writer) -> None:
@@ -189,7 +194,12 @@ def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(self: ReadShareGroup
 def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(r: Reader) -> ReadShareGroupStateSummaryResponse_PartitionResult:
     v_partition, v_error_code = r.fixed(_S_ih)
     v_error_message = r.cnstring()
-    v_state_epoch, v_start_offset = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_state_epoch, v_start_offset = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_state_epoch, v_start_offset = r.fixed_tags(_S_iq)
     return ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset)
 
 def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(self: ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, w: Writer) -> None:

@@ -90,7 +90,12 @@ def _d_RenewDelegationTokenRequest_0(r: Reader) -> RenewDelegationTokenRequest:
 
 def _d_RenewDelegationTokenRequest_2(r: Reader) -> RenewDelegationTokenRequest:
     v_hmac = r.cbytes()
-    v_renew_period_ms, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_renew_period_ms, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_renew_period_ms, = r.fixed_tags(_S_q)
     return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms)
 
 def _e_RenewDelegationTokenResponse_0(self: RenewDelegationTokenResponse, w: Writer) -> None:
@@ -105,7 +110,12 @@ def _d_RenewDelegationTokenResponse_0(r: Reader) -> RenewDelegationTokenResponse
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 def _d_RenewDelegationTokenResponse_2(r: Reader) -> RenewDelegationTokenResponse:
-    v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
+    r_pos = r.pos
+    if r_pos + 14 < r.end and r.buf[r_pos + 14] == 0:
+        v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = _S_hqi.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 15
+    else:
+        v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = r.fixed_tags(_S_hqi)
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms)
 
 _ENC_RenewDelegationTokenRequest: Final = (_e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_0, _e_RenewDelegationTokenRequest_2,)

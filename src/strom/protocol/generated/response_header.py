@@ -52,7 +52,12 @@ def _d_ResponseHeader_0(r: Reader) -> ResponseHeader:
     return ResponseHeader(v_correlation_id)
 
 def _d_ResponseHeader_1(r: Reader) -> ResponseHeader:
-    v_correlation_id, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_correlation_id, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_correlation_id, = r.fixed_tags(_S_i)
     return ResponseHeader(v_correlation_id)
 
 _ENC_ResponseHeader: Final = (_e_ResponseHeader_0, _e_ResponseHeader_1,)

@@ -125,7 +125,12 @@ def _d_SaslAuthenticateResponse_2(r: Reader) -> SaslAuthenticateResponse:
     v_error_code = r.int16()
     v_error_message = r.cnstring()
     v_auth_bytes = r.cbytes()
-    v_session_lifetime_ms, = r.fixed_tags(_S_q)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_session_lifetime_ms, = _S_q.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_session_lifetime_ms, = r.fixed_tags(_S_q)
     return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms)
 
 _ENC_SaslAuthenticateRequest: Final = (_e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_0, _e_SaslAuthenticateRequest_2,)

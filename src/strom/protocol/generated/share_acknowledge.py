@@ -275,7 +275,12 @@ def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(self: ShareAcknowledgeRespons
     w.buf.append(0)
 
 def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareAcknowledgeResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareAcknowledgeResponse_PartitionData_0(self: ShareAcknowledgeResponse_PartitionData, w: Writer) -> None:

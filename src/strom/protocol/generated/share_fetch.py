@@ -348,7 +348,12 @@ def _e_ShareFetchResponse_LeaderIdAndEpoch_0(self: ShareFetchResponse_LeaderIdAn
     w.buf.append(0)
 
 def _d_ShareFetchResponse_LeaderIdAndEpoch_0(r: Reader) -> ShareFetchResponse_LeaderIdAndEpoch:
-    v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
+    r_pos = r.pos
+    if r_pos + 8 < r.end and r.buf[r_pos + 8] == 0:
+        v_leader_id, v_leader_epoch = _S_ii.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 9
+    else:
+        v_leader_id, v_leader_epoch = r.fixed_tags(_S_ii)
     return ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch)
 
 def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRecords, w: Writer) -> None:
@@ -356,7 +361,12 @@ def _e_ShareFetchResponse_AcquiredRecords_0(self: ShareFetchResponse_AcquiredRec
     w.buf.append(0)
 
 def _d_ShareFetchResponse_AcquiredRecords_0(r: Reader) -> ShareFetchResponse_AcquiredRecords:
-    v_first_offset, v_last_offset, v_delivery_count = r.fixed_tags(_S_qqh)
+    r_pos = r.pos
+    if r_pos + 18 < r.end and r.buf[r_pos + 18] == 0:
+        v_first_offset, v_last_offset, v_delivery_count = _S_qqh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 19
+    else:
+        v_first_offset, v_last_offset, v_delivery_count = r.fixed_tags(_S_qqh)
     return ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count)
 
 def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData, w: Writer) -> None:
@@ -365,7 +375,11 @@ def _e_ShareFetchResponse_PartitionData_0(self: ShareFetchResponse_PartitionData
     w.buf += _S_h.pack(self.acknowledge_error_code)
     w.cnstring(self.acknowledge_error_message)
     _e_ShareFetchResponse_LeaderIdAndEpoch_0(self.current_leader, w)
-    w.crecords(self.records)
+    w_records = self.records
+    if w_records is not None and not w_records:
+        w.buf.append(1)
+    else:
+        w.crecords(w_records)
     w_acquired_records = self.acquired_records
     w.carray_len(len(w_acquired_records))
     for e_acquired_records in w_acquired_records:

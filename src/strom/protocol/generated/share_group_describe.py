@@ -172,7 +172,12 @@ def _e_ShareGroupDescribeRequest_0(self: ShareGroupDescribeRequest, w: Writer) -
 def _d_ShareGroupDescribeRequest_0(r: Reader) -> ShareGroupDescribeRequest:
     n = r.carray_len()
     v_group_ids = [r.cstring()] if n == 1 else [r.cstring() for _ in range(n)] if n else []
-    v_include_authorized_operations, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_include_authorized_operations, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_include_authorized_operations, = r.fixed_tags(_S_o)
     return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_TopicPartitions_0(self: ShareGroupDescribeResponse_TopicPartitions, w: Writer) -> None:
@@ -253,7 +258,12 @@ def _d_ShareGroupDescribeResponse_DescribedGroup_0(r: Reader) -> ShareGroupDescr
     v_assignor_name = r.cstring()
     n = r.carray_len()
     v_members = [_d_ShareGroupDescribeResponse_Member_0(r)] if n == 1 else [_d_ShareGroupDescribeResponse_Member_0(r) for _ in range(n)] if n else []
-    v_authorized_operations, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_authorized_operations, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_authorized_operations, = r.fixed_tags(_S_i)
     return ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations)
 
 def _e_ShareGroupDescribeResponse_0(self: ShareGroupDescribeResponse, w: Writer) -> None:

@@ -45,7 +45,12 @@ def _e_SnapshotFooterRecord_0(self: SnapshotFooterRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_SnapshotFooterRecord_0(r: Reader) -> SnapshotFooterRecord:
-    v_version, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_version, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_version, = r.fixed_tags(_S_h)
     return SnapshotFooterRecord(v_version)
 
 _ENC_SnapshotFooterRecord: Final = (_e_SnapshotFooterRecord_0,)

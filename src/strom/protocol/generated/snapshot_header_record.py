@@ -47,7 +47,12 @@ def _e_SnapshotHeaderRecord_0(self: SnapshotHeaderRecord, w: Writer) -> None:
     w.buf.append(0)
 
 def _d_SnapshotHeaderRecord_0(r: Reader) -> SnapshotHeaderRecord:
-    v_version, v_last_contained_log_timestamp = r.fixed_tags(_S_hq)
+    r_pos = r.pos
+    if r_pos + 10 < r.end and r.buf[r_pos + 10] == 0:
+        v_version, v_last_contained_log_timestamp = _S_hq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 11
+    else:
+        v_version, v_last_contained_log_timestamp = r.fixed_tags(_S_hq)
     return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp)
 
 _ENC_SnapshotHeaderRecord: Final = (_e_SnapshotHeaderRecord_0,)

@@ -251,7 +251,12 @@ def _d_StopReplicaRequest_StopReplicaPartitionState_2(r: Reader) -> StopReplicaR
     return StopReplicaRequest_StopReplicaPartitionState()
 
 def _d_StopReplicaRequest_StopReplicaPartitionState_3(r: Reader) -> StopReplicaRequest_StopReplicaPartitionState:
-    v_partition_index, v_leader_epoch, v_delete_partition = r.fixed_tags(_S_iio)
+    r_pos = r.pos
+    if r_pos + 9 < r.end and r.buf[r_pos + 9] == 0:
+        v_partition_index, v_leader_epoch, v_delete_partition = _S_iio.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 10
+    else:
+        v_partition_index, v_leader_epoch, v_delete_partition = r.fixed_tags(_S_iio)
     return StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition)
 
 def _e_StopReplicaRequest_StopReplicaTopicState_0(self: StopReplicaRequest_StopReplicaTopicState, w: Writer) -> None:
@@ -369,7 +374,12 @@ def _d_StopReplicaResponse_StopReplicaPartitionError_0(r: Reader) -> StopReplica
 
 def _d_StopReplicaResponse_StopReplicaPartitionError_2(r: Reader) -> StopReplicaResponse_StopReplicaPartitionError:
     v_topic_name = r.cstring()
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code)
 
 def _e_StopReplicaResponse_0(self: StopReplicaResponse, w: Writer) -> None:

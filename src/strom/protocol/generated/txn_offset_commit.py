@@ -293,7 +293,12 @@ def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(r: Reader) -> 
     return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(r: Reader) -> TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code)
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(self: TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, w: Writer) -> None:

@@ -77,7 +77,12 @@ def _e_UnregisterBrokerRequest_0(self: UnregisterBrokerRequest, w: Writer) -> No
     w.buf.append(0)
 
 def _d_UnregisterBrokerRequest_0(r: Reader) -> UnregisterBrokerRequest:
-    v_broker_id, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_broker_id, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_broker_id, = r.fixed_tags(_S_i)
     return UnregisterBrokerRequest(v_broker_id)
 
 def _e_UnregisterBrokerResponse_0(self: UnregisterBrokerResponse, w: Writer) -> None:

@@ -130,12 +130,22 @@ def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(self: UpdateFeaturesRequest_Feat
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_allow_downgrade = r.fixed_tags(_S_ho)
+    r_pos = r.pos
+    if r_pos + 3 < r.end and r.buf[r_pos + 3] == 0:
+        v_max_version_level, v_allow_downgrade = _S_ho.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 4
+    else:
+        v_max_version_level, v_allow_downgrade = r.fixed_tags(_S_ho)
     return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade)
 
 def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(r: Reader) -> UpdateFeaturesRequest_FeatureUpdateKey:
     v_feature = r.cstring()
-    v_max_version_level, v_upgrade_type = r.fixed_tags(_S_hb)
+    r_pos = r.pos
+    if r_pos + 3 < r.end and r.buf[r_pos + 3] == 0:
+        v_max_version_level, v_upgrade_type = _S_hb.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 4
+    else:
+        v_max_version_level, v_upgrade_type = r.fixed_tags(_S_hb)
     return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type)
 
 def _e_UpdateFeaturesRequest_0(self: UpdateFeaturesRequest, w: Writer) -> None:
@@ -166,7 +176,12 @@ def _d_UpdateFeaturesRequest_1(r: Reader) -> UpdateFeaturesRequest:
     v_timeout_ms = r.int32()
     n = r.carray_len()
     v_feature_updates = [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r)] if n == 1 else [_d_UpdateFeaturesRequest_FeatureUpdateKey_1(r) for _ in range(n)] if n else []
-    v_validate_only, = r.fixed_tags(_S_o)
+    r_pos = r.pos
+    if r_pos + 1 < r.end and r.buf[r_pos + 1] == 0:
+        v_validate_only, = _S_o.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 2
+    else:
+        v_validate_only, = r.fixed_tags(_S_o)
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only)
 
 def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(self: UpdateFeaturesResponse_UpdatableFeatureResult, w: Writer) -> None:

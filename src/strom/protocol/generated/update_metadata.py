@@ -373,7 +373,12 @@ def _d_UpdateMetadataRequest_UpdateMetadataEndpoint_6(r: Reader) -> UpdateMetada
     v_port = r.int32()
     v_host = r.cstring()
     v_listener = r.cstring()
-    v_security_protocol, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_security_protocol, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_security_protocol, = r.fixed_tags(_S_h)
     return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol)
 
 def _e_UpdateMetadataRequest_UpdateMetadataBroker_0(self: UpdateMetadataRequest_UpdateMetadataBroker, w: Writer) -> None:
@@ -650,7 +655,12 @@ def _d_UpdateMetadataResponse_0(r: Reader) -> UpdateMetadataResponse:
     return UpdateMetadataResponse(v_error_code)
 
 def _d_UpdateMetadataResponse_6(r: Reader) -> UpdateMetadataResponse:
-    v_error_code, = r.fixed_tags(_S_h)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_error_code, = _S_h.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_error_code, = r.fixed_tags(_S_h)
     return UpdateMetadataResponse(v_error_code)
 
 _ENC_UpdateMetadataRequest: Final = (_e_UpdateMetadataRequest_0, _e_UpdateMetadataRequest_1, _e_UpdateMetadataRequest_2, _e_UpdateMetadataRequest_3, _e_UpdateMetadataRequest_4, _e_UpdateMetadataRequest_5, _e_UpdateMetadataRequest_6, _e_UpdateMetadataRequest_7, _e_UpdateMetadataRequest_8,)

@@ -147,7 +147,12 @@ def _e_UpdateRaftVoterRequest_Listener_0(self: UpdateRaftVoterRequest_Listener, 
 def _d_UpdateRaftVoterRequest_Listener_0(r: Reader) -> UpdateRaftVoterRequest_Listener:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return UpdateRaftVoterRequest_Listener(v_name, v_host, v_port)
 
 def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest_KRaftVersionFeature, w: Writer) -> None:
@@ -155,7 +160,12 @@ def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(self: UpdateRaftVoterRequest
     w.buf.append(0)
 
 def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(r: Reader) -> UpdateRaftVoterRequest_KRaftVersionFeature:
-    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_min_supported_version, v_max_supported_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_UpdateRaftVoterRequest_0(self: UpdateRaftVoterRequest, w: Writer) -> None:
@@ -188,7 +198,12 @@ def _e_UpdateRaftVoterResponse_CurrentLeader_0(self: UpdateRaftVoterResponse_Cur
 def _d_UpdateRaftVoterResponse_CurrentLeader_0(r: Reader) -> UpdateRaftVoterResponse_CurrentLeader:
     v_leader_id, v_leader_epoch = r.fixed(_S_ii)
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_port, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_port, = r.fixed_tags(_S_i)
     return UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port)
 
 def _e_UpdateRaftVoterResponse_0(self: UpdateRaftVoterResponse, w: Writer) -> None:

@@ -188,14 +188,24 @@ def _e_VoteRequest_PartitionData_1(self: VoteRequest_PartitionData, w: Writer) -
     w.buf.append(0)
 
 def _d_VoteRequest_PartitionData_0(r: Reader) -> VoteRequest_PartitionData:
-    v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iiiiq)
+    r_pos = r.pos
+    if r_pos + 24 < r.end and r.buf[r_pos + 24] == 0:
+        v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = _S_iiiiq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 25
+    else:
+        v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iiiiq)
     return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, ZERO_UUID, ZERO_UUID, v_last_offset_epoch, v_last_offset)
 
 def _d_VoteRequest_PartitionData_1(r: Reader) -> VoteRequest_PartitionData:
     v_partition_index, v_candidate_epoch, v_candidate_id = r.fixed(_S_iii)
     v_candidate_directory_id = r.uuid()
     v_voter_directory_id = r.uuid()
-    v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iq)
+    r_pos = r.pos
+    if r_pos + 12 < r.end and r.buf[r_pos + 12] == 0:
+        v_last_offset_epoch, v_last_offset = _S_iq.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 13
+    else:
+        v_last_offset_epoch, v_last_offset = r.fixed_tags(_S_iq)
     return VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, v_candidate_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset)
 
 def _e_VoteRequest_TopicData_0(self: VoteRequest_TopicData, w: Writer) -> None:
@@ -265,7 +275,12 @@ def _e_VoteResponse_PartitionData_0(self: VoteResponse_PartitionData, w: Writer)
     w.buf.append(0)
 
 def _d_VoteResponse_PartitionData_0(r: Reader) -> VoteResponse_PartitionData:
-    v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed_tags(_S_ihiio)
+    r_pos = r.pos
+    if r_pos + 15 < r.end and r.buf[r_pos + 15] == 0:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = _S_ihiio.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 16
+    else:
+        v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = r.fixed_tags(_S_ihiio)
     return VoteResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted)
 
 def _e_VoteResponse_TopicData_0(self: VoteResponse_TopicData, w: Writer) -> None:
@@ -299,7 +314,12 @@ def _d_VoteResponse_NodeEndpoint_0(r: Reader) -> VoteResponse_NodeEndpoint:
 def _d_VoteResponse_NodeEndpoint_1(r: Reader) -> VoteResponse_NodeEndpoint:
     v_node_id = r.int32()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return VoteResponse_NodeEndpoint(v_node_id, v_host, v_port)
 
 def _e_VoteResponse_0(self: VoteResponse, w: Writer) -> None:

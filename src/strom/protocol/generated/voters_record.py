@@ -106,7 +106,12 @@ def _e_VotersRecord_Endpoint_0(self: VotersRecord_Endpoint, w: Writer) -> None:
 def _d_VotersRecord_Endpoint_0(r: Reader) -> VotersRecord_Endpoint:
     v_name = r.cstring()
     v_host = r.cstring()
-    v_port, = r.fixed_tags(_S_H)
+    r_pos = r.pos
+    if r_pos + 2 < r.end and r.buf[r_pos + 2] == 0:
+        v_port, = _S_H.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 3
+    else:
+        v_port, = r.fixed_tags(_S_H)
     return VotersRecord_Endpoint(v_name, v_host, v_port)
 
 def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature, w: Writer) -> None:
@@ -114,7 +119,12 @@ def _e_VotersRecord_KRaftVersionFeature_0(self: VotersRecord_KRaftVersionFeature
     w.buf.append(0)
 
 def _d_VotersRecord_KRaftVersionFeature_0(r: Reader) -> VotersRecord_KRaftVersionFeature:
-    v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_min_supported_version, v_max_supported_version = _S_hh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_min_supported_version, v_max_supported_version = r.fixed_tags(_S_hh)
     return VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version)
 
 def _e_VotersRecord_Voter_0(self: VotersRecord_Voter, w: Writer) -> None:

@@ -169,7 +169,12 @@ def _e_WriteShareGroupStateRequest_StateBatch_0(self: WriteShareGroupStateReques
     w.buf.append(0)
 
 def _d_WriteShareGroupStateRequest_StateBatch_0(r: Reader) -> WriteShareGroupStateRequest_StateBatch:
-    v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
+    r_pos = r.pos
+    if r_pos + 19 < r.end and r.buf[r_pos + 19] == 0:
+        v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _S_qqbh.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 20
+    else:
+        v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = r.fixed_tags(_S_qqbh)
     return WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count)
 
 def _e_WriteShareGroupStateRequest_PartitionData_0(self: WriteShareGroupStateRequest_PartitionData, w: Writer) -> None:

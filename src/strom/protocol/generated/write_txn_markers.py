@@ -212,7 +212,12 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(r: Reader) -> WriteTxnMarkersR
     v_producer_id, v_producer_epoch, v_transaction_result = r.fixed(_S_qho)
     n = r.carray_len()
     v_topics = [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r)] if n == 1 else [_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(r) for _ in range(n)] if n else []
-    v_coordinator_epoch, = r.fixed_tags(_S_i)
+    r_pos = r.pos
+    if r_pos + 4 < r.end and r.buf[r_pos + 4] == 0:
+        v_coordinator_epoch, = _S_i.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 5
+    else:
+        v_coordinator_epoch, = r.fixed_tags(_S_i)
     return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch)
 
 def _e_WriteTxnMarkersRequest_0(self: WriteTxnMarkersRequest, w: Writer) -> None:
@@ -251,7 +256,12 @@ def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(r: Reader) -> 
     return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(r: Reader) -> WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult:
-    v_partition_index, v_error_code = r.fixed_tags(_S_ih)
+    r_pos = r.pos
+    if r_pos + 6 < r.end and r.buf[r_pos + 6] == 0:
+        v_partition_index, v_error_code = _S_ih.unpack_from(r.buf, r_pos)
+        r.pos = r_pos + 7
+    else:
+        v_partition_index, v_error_code = r.fixed_tags(_S_ih)
     return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code)
 
 def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(self: WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, w: Writer) -> None:
