@@ -60,20 +60,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from request_rate import (
     EPOCH_MARK,
     PRODUCE_V,
+    SINGLE_CASES,
     FetchSpec,
     fetch_frame,
     one_record_batch,
     produce_frame,
 )
 
-CASES = (
-    "metadata-none",
-    "produce-acks1",
-    "produce-acksall",
-    "fetch-1p",
-    "fetch-100p",
-    "fetch-100p-session",
-)
+CASES = SINGLE_CASES
 
 
 async def serve(broker: Broker, frame: bytes) -> Any:
