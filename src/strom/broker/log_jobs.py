@@ -63,7 +63,7 @@ class LogJobs:
     async def flush_requested(self, tps: Iterable[TopicPartition]) -> None:
         """flush.messages: fsync the logs of ``tps`` that reached it (Kafka flushes
         before the produce is answered), in a storage thread."""
-        await self.run_flush_jobs(self.logs.requested_flush_jobs(tps, self.now_ms()))
+        await self.run_flush_jobs(self.logs.requested_flush_jobs(tps, self.now_ms))
 
     async def run_flush_jobs(self, jobs: Sequence[FlushJob]) -> int:
         """fsync in a storage thread; each flush's time goes to the metrics."""

@@ -226,7 +226,7 @@ async def handle_produce(
             parts.append(resp)
             failed = failed or resp.error_code != 0
         out.append(ProduceResponse_TopicProduceResponse(name=name, partition_responses=parts))
-    flushes = broker.logs.requested_flush_jobs_by(appended, broker.now_ms)  # clock if needed
+    flushes = broker.logs.requested_flush_jobs(appended, broker.now_ms)  # clock if needed
     if flushes:  # flush.messages: fsynced (in a storage thread) before the answer
         await broker.run_flush_jobs(flushes)
     if acks == 0:

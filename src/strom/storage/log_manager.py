@@ -113,16 +113,12 @@ class LogManager(LogDirs):
                 jobs.append(job)
         return jobs
 
-    def requested_flush_jobs(self, tps: Iterable[TopicPartition], now_ms: int) -> list[FlushJob]:
-        """Flushes of the logs of ``tps`` that reached flush.messages (the produce path:
-        a dictionary lookup per partition, no walk over every log)."""
-        return self.requested_flush_jobs_by(tps, lambda: now_ms)
-
-    def requested_flush_jobs_by(
+    def requested_flush_jobs(
         self, tps: Iterable[TopicPartition], clock: Callable[[], int]
     ) -> list[FlushJob]:
-        """:meth:`requested_flush_jobs` reading ``clock`` (once) only when a log of ``tps``
-        requested a flush: most produces need no second look at the clock."""
+        """Flushes of the logs of ``tps`` that reached flush.messages (the produce path:
+        a dictionary lookup per partition, no walk over every log). ``clock`` is read
+        (once) only when one of them asked: most produces need no look at the clock."""
         jobs: list[FlushJob] = []
         now_ms: int | None = None
         for tp in tps:

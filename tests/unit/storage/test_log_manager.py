@@ -197,12 +197,12 @@ def test_requested_flushes_read_the_clock_only_when_a_log_asks(tmp_path: Path) -
 
     logs[0].append_as_leader(make_batch(2), 0, NOW)
     logs[1].append_as_leader(make_batch(1), 0, NOW)
-    assert manager.requested_flush_jobs_by(tps, clock) == [] and reads == []
+    assert manager.requested_flush_jobs(tps, clock) == [] and reads == []
     logs[0].append_as_leader(make_batch(1), 0, NOW)
     logs[1].append_as_leader(make_batch(2), 0, NOW)
-    jobs = manager.requested_flush_jobs_by([*tps, TopicPartition("u", 0)], clock)
+    jobs = manager.requested_flush_jobs([*tps, TopicPartition("u", 0)], clock)
     assert len(jobs) == 2 and reads == [NOW]  # both logs asked; one read
     run_inline(jobs)
     assert [log.recovery_point for log in logs] == [3, 3]
-    assert manager.requested_flush_jobs(tps, NOW) == []
+    assert manager.requested_flush_jobs(tps, clock) == []
     manager.shutdown()
