@@ -1,5 +1,5 @@
 """A broker process says at start whether it runs the compiled modules of the optional
-mypyc build (``mypyc: 23 of 23 modules``) or pure Python (``0 of 23``); CI's compiled
+mypyc build (``mypyc: 27 of 27 modules``) or pure Python (``0 of 27``); CI's compiled
 phase (STROM_EXPECT_COMPILED=1) checks that its brokers, not only the test process,
 run compiled."""
 

@@ -46,15 +46,16 @@ class FrameBuffer:
     # -- the transport's side ---------------------------------------------------------
     def get_buffer(self) -> memoryview:
         """Where the next receive goes (never empty)."""
-        if self._big is None:
+        big = self._big
+        if big is None:
             room = len(self._buf) - self._end
             missing = self._missing()
             if room >= missing and (missing or room >= min(MIN_ROOM, self.chunk // 4 + 1)):
                 return memoryview(self._buf)[self._end :]
-            self._next_chunk()
-            if self._big is None:
+            big = self._next_chunk()
+            if big is None:
                 return memoryview(self._buf)[self._end :]
-        return memoryview(self._big)[self._filled :]
+        return memoryview(big)[self._filled :]
 
     def received(self, nbytes: int) -> None:
         """``nbytes`` were written at the start of the last :meth:`get_buffer`."""
@@ -104,9 +105,9 @@ class FrameBuffer:
         size = _SIZE.unpack_from(self._buf, self._pos)[0]
         return max(0, 4 + size - left) if 0 <= size <= self.max_frame else 0
 
-    def _next_chunk(self) -> None:
-        """A new chunk, or a buffer for a large frame. Whole frames left in the old chunk
-        are queued as they are; only the head of a begun frame is copied over."""
+    def _next_chunk(self) -> bytearray | None:
+        """A new chunk, or a buffer for a large frame (returned). Whole frames left in the
+        old chunk are queued as they are; only the head of a begun frame is copied over."""
         buf, pos, end = self._buf, self._pos, self._end
         size = -1
         while end - pos >= 4:
@@ -124,7 +125,8 @@ class FrameBuffer:
             big[: len(head) - 4] = head[4:]
             self._big, self._filled = big, len(head) - 4
             self._buf, self._pos, self._end = bytearray(), 0, 0
-            return
+            return big
         new = bytearray(self.chunk)
         new[: len(head)] = head
         self._buf, self._pos, self._end = new, 0, len(head)
+        return None
