@@ -11,7 +11,10 @@ then, per configuration and broker, the same produce from bench/produce_load.py:
 batches encoded once and sent as fast as the broker answers (5x the records), which
 measures the broker where librdkafka measures itself (its producer tops out near
 900,000 records/s of 100 B on this machine whatever the broker), and one paced
-end-to-end latency run per broker at 10 MB/s (1 KB records).
+end-to-end latency run per broker at 10 MB/s (1 KB records) (bench/latency_trace.py
+splits that one by the times each record was on the wire). The same produce loop with
+no broker at all (librdkafka only queueing) is timed too: no broker can show more
+records/s than that in the librdkafka rows.
 It also records each broker's start-to-ready time (spawn until the port
 accepts) and idle RSS (1 s after ready). Results go to a JSON-lines file; a
 table with strom/reference ratios is printed at the end. Quote ratios from one
@@ -144,6 +147,32 @@ def measure_start(kind: str, work: Path, ref_script: Path, out: Path) -> dict[st
     return res
 
 
+CEILING = """
+import sys, time
+from confluent_kafka import Producer
+size, n = int(sys.argv[1]), int(sys.argv[2])
+p = Producer({"bootstrap.servers": "127.0.0.1:1", "queue.buffering.max.messages": n + 1,
+              "queue.buffering.max.kbytes": 2097151, "linger.ms": 5, "log_level": 0})
+payloads = [bytes([65 + i % 26]) * size for i in range(1000)]
+cb = lambda err, msg: None
+t0 = time.perf_counter()
+for i in range(n):
+    p.produce("t", payloads[i % 1000], callback=cb)
+    if (i & 1023) == 0:
+        p.poll(0)
+print(round(n / (time.perf_counter() - t0)))
+"""
+
+
+def client_ceiling(size: int, messages: int) -> int | None:
+    """Records/s of kafka-bench's produce loop with no broker at all (librdkafka only
+    queues them; no batch is sent, no delivery report runs): a bound on what any broker
+    can show in the librdkafka rows."""
+    args = [str(size), str(min(messages, 1_000_000))]
+    done = subprocess.run([sys.executable, "-c", CEILING, *args], capture_output=True, text=True)
+    return int(done.stdout) if done.returncode == 0 and done.stdout.strip().isdigit() else None
+
+
 def ratio(a: Any, b: Any) -> str:
     if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
         return "-"
@@ -271,6 +300,9 @@ def main() -> int:
     print("\nend-to-end latency at 10 MB/s (1 KB records, acks=all):")
     for kind, lat in latency.items():
         print(f"  {kind:10} {lat}")
+    print("\nlibrdkafka's produce loop with no broker (queueing only), records/s:")
+    for size, messages in sorted({(c.size, c.messages) for c in todo}):
+        print(f"  {size:>5} B  {fmt(client_ceiling(size, messages)):>12}")
     print("\nstart-to-ready and idle RSS:")
     for kind, st in starts.items():
         print(f"  {kind:10} ready in {st['start_to_ready_s']} s, idle RSS {st['idle_rss_mb']} MB")
