@@ -2,11 +2,10 @@
 
 ``STROM_MYPYC=1`` makes setup.py compile these modules (the codec, the produce and
 fetch path and the connection layer, where bench/request_cost.py's profile shows the
-interpreter is the cost)
-into C extensions with mypyc; a plain install leaves every module pure Python, and the
-pure modules are the fallback: a compiled wheel ships the ``.py`` files too. Everything
-behaves the same either way. ``strom.compiled()`` and the broker's start-up log line
-(``mypyc: 27 of 27 modules``) say which is in use.
+interpreter is the cost) into C extensions with mypyc; a plain install leaves every
+module pure Python, and the pure modules are the fallback: a compiled wheel ships the
+``.py`` files too. Everything behaves the same either way. ``strom.compiled()`` and the
+broker's start-up log line (``mypyc: 27 of 27 modules``) say which is in use.
 
 This file is read by setup.py (``runpy``) before strom is installed, so it imports no
 other strom module at its top.
