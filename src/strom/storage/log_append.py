@@ -247,20 +247,11 @@ class LogAppend(LogCore):
         now_ms: int,
         append_time: int,
     ) -> AppendInfo:
-        h = headers[0]
-        first = h.base_offset
-        if len(headers) == 1:  # the loop below for one batch, written out
-            last = first + h.last_offset_delta
-            if h.max_timestamp > -1:
-                max_timestamp, offset_of_max = h.max_timestamp, last
-            else:
-                max_timestamp, offset_of_max = -1, first
-        else:
-            max_timestamp, offset_of_max = -1, first
-            for header in headers:
-                if header.max_timestamp > max_timestamp:
-                    max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
-            last = headers[-1].last_offset
+        first, last = headers[0].base_offset, headers[-1].last_offset
+        max_timestamp, offset_of_max = -1, first
+        for header in headers:
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
         segment = self.active_segment
         config = self.config
         # positional: a call by keyword costs more (batches_size, max_timestamp, max_offset,

@@ -245,23 +245,10 @@ class LogSegment(SegmentFiles):
             and self.last_batch_position + self.last_batch_size == start
         )
         position = last_position = start
-        if len(headers) == 1:  # _index_batch, without the call
-            header = headers[0]
-            if header.max_timestamp > self.max_timestamp_so_far:
-                self.max_timestamp_so_far = header.max_timestamp
-                self.offset_of_max_timestamp_so_far = header.base_offset + header.last_offset_delta
-            if self.bytes_since_last_index_entry > self.index_interval_bytes:
-                self.offset_index.append(header.base_offset + header.last_offset_delta, position)
-                self.time_index.maybe_append(
-                    self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far
-                )
-                self.bytes_since_last_index_entry = 0
-            self.bytes_since_last_index_entry += header.batch_length + LOG_OVERHEAD
-        else:
-            for header in headers:
-                self._index_batch(header, position)
-                last_position = position
-                position += header.size_in_bytes
+        for header in headers:
+            self._index_batch(header, position)
+            last_position = position
+            position += header.size_in_bytes
         self.size = start + length
         if tail_known:
             self._set_last_batch(last_position, headers[-1])
