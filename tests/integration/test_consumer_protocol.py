@@ -401,6 +401,31 @@ def _send(bootstrap: str, *requests: Any, version: int | None = None) -> list[An
     return asyncio.run(go())
 
 
+def test_a_consumer_that_only_assigns_commits_again_and_again(
+    broker: BrokerProcess, topic6: str
+) -> None:
+    # librdkafka's KIP-848 consumer commits without subscribing with generation -1 and a
+    # member id of its own; the first commit makes an empty classic group, which must take
+    # the next ones too (Kafka's validateOffsetCommit; confluent-kafka-python's own suite
+    # does this in test_consumer_topicpartition_metadata)
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as CkTopicPartition
+
+    group = group_name()
+    conf = {"bootstrap.servers": broker.bootstrap, "group.id": group}
+    consumer = Consumer({**conf, "group.protocol": "consumer"})
+    try:
+        for offset in (1, 2, 3):
+            [committed] = consumer.commit(
+                offsets=[CkTopicPartition(topic6, 0, offset)], asynchronous=False
+            )
+            assert committed.error is None, committed.error
+        [got] = consumer.committed([CkTopicPartition(topic6, 0)], timeout=10)
+        assert got.offset == 3
+    finally:
+        consumer.close()
+
+
 def test_heartbeat_and_describe_errors(broker: BrokerProcess) -> None:
     from strom.protocol.errors import ErrorCode
     from strom.protocol.generated.consumer_group_describe import ConsumerGroupDescribeRequest

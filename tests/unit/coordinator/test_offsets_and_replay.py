@@ -70,6 +70,21 @@ def test_commit_errors() -> None:
     assert h.shard.fetch_offsets("g", [("t", 0)])[("t", 0)].offset == 1  # type: ignore[union-attr]
 
 
+def test_an_empty_group_takes_commits_without_a_generation_whatever_the_member_id() -> None:
+    # Kafka's validateOffsetCommit: generation -1 to an Empty group comes from an admin
+    # client or a consumer without group management (a KIP-848 consumer that only assigns
+    # sends its own member id): accepted, the second time too, when the group exists
+    h = Harness()
+    for _ in range(2):
+        assert h.commit({("t", 0): (1, "")}, member_id="its-own-id") == {("t", 0): E.NONE}
+    assert h.state() is S.EMPTY
+    assert h.commit({("t", 0): (1, "")}, generation=0, member_id="its-own-id") == {
+        ("t", 0): E.UNKNOWN_MEMBER_ID
+    }
+    h.form(1)
+    assert h.commit({("t", 0): (1, "")}, member_id="its-own-id") == {("t", 0): E.UNKNOWN_MEMBER_ID}
+
+
 def test_commit_to_unknown_partition() -> None:
     h = Harness()
     req = CommitRequest("g", partitions=[OffsetCommit("t", 9, 1), OffsetCommit("t", 0, 1)])

@@ -178,3 +178,30 @@ class ShardBase:
         if member_id not in group.members:
             return ErrorCode.UNKNOWN_MEMBER_ID
         return None
+
+    def classic_commit_error(
+        self,
+        group: ClassicGroup,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        transactional: bool,
+    ) -> ErrorCode | None:
+        """Kafka's checks of an (Txn)OffsetCommit to a classic group (validateOffsetCommit)."""
+        if group.is_(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_(GroupState.EMPTY):
+            # an admin client, or a consumer without group management (whatever member
+            # id it sends): it may commit while the group is empty
+            return None
+        if generation_id >= 0 or member_id or instance_id is not None:
+            error = self.validate_current_member(group, member_id, instance_id)
+            if error is not None:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not transactional and not group.is_(GroupState.EMPTY):
+            # only members commit to a group with members (a transactional commit of an
+            # older version names no member)
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return None

@@ -125,19 +125,12 @@ class OffsetOps(ShardBase):
                 return ErrorCode.ILLEGAL_GENERATION
             self.get_or_create_group(req.group_id, now_ms)
             return None
-        if group.is_(S.DEAD):
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if req.generation_id >= 0 or req.member_id or req.group_instance_id is not None:
-            error = self.validate_current_member(group, req.member_id, req.group_instance_id)
-            if error is not None:
-                return error
-            if req.generation_id != group.generation_id:
-                return ErrorCode.ILLEGAL_GENERATION
-        elif not group.is_(S.EMPTY):
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if group.is_(S.COMPLETING_REBALANCE):
+        error = self.classic_commit_error(
+            group, req.generation_id, req.member_id, req.group_instance_id, transactional=False
+        )
+        if error is None and group.is_(S.COMPLETING_REBALANCE):
             return ErrorCode.REBALANCE_IN_PROGRESS
-        return None
+        return error
 
     @staticmethod
     def _offset_record(

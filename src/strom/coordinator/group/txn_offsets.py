@@ -20,7 +20,7 @@ from strom.coordinator.group.records import (
     CoordinatorRecord,
     offset_commit_record,
 )
-from strom.coordinator.group.state import ClassicGroup, GroupState
+from strom.coordinator.group.state import ClassicGroup
 from strom.protocol.errors import ErrorCode
 from strom.protocol.group_records import (
     OffsetCommitKey,
@@ -54,17 +54,9 @@ class TxnOffsetOps(ShardBase):
         if group is None:
             self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=now_ms)
             return None
-        if group.is_(GroupState.DEAD):
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if group_instance_id is not None:
-            current = group.static_members.get(group_instance_id)
-            if current is not None and current != member_id:
-                return ErrorCode.FENCED_INSTANCE_ID
-        if member_id and member_id not in group.members:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if generation_id >= 0 and generation_id != group.generation_id:
-            return ErrorCode.ILLEGAL_GENERATION
-        return None
+        return self.classic_commit_error(
+            group, generation_id, member_id, group_instance_id, transactional=True
+        )
 
     def txn_offset_records(
         self,

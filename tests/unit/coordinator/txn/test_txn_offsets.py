@@ -6,6 +6,7 @@ from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.coordinator import GroupCoordinatorShard
 from strom.coordinator.group.offsets import OffsetCommit
 from strom.protocol.errors import ErrorCode
+from tests.unit.coordinator.harness import Harness
 
 NOW = 1_700_000_000_000
 
@@ -54,8 +55,30 @@ def test_replay_of_transactional_records_and_markers() -> None:
     assert loaded.fetch_offsets("g", [("t", 0)])[("t", 0)] is not None
 
 
-def test_member_checks() -> None:
+def test_member_checks_of_an_empty_group() -> None:
     shard = _shard()
-    shard.txn_commit_error("g", -1, "", None, NOW)
-    assert shard.txn_commit_error("g", -1, "stranger", None, NOW) == ErrorCode.UNKNOWN_MEMBER_ID
-    assert shard.txn_commit_error("g", 5, "", None, NOW) == ErrorCode.ILLEGAL_GENERATION
+    assert shard.txn_commit_error("g", -1, "", None, NOW) is None  # creates the group
+    # generation -1 to an empty group: any member id (Kafka's validateOffsetCommit)
+    assert shard.txn_commit_error("g", -1, "stranger", None, NOW) is None
+    # a generation names a member, which must be one
+    assert shard.txn_commit_error("g", 5, "", None, NOW) == ErrorCode.UNKNOWN_MEMBER_ID
+    assert shard.txn_commit_error("g", 5, "stranger", None, NOW) == ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def test_member_checks_of_a_group_with_members() -> None:
+    h = Harness()
+    [member] = h.form(1)
+    generation = h.group().generation_id
+    shard = h.shard
+    # an older TxnOffsetCommit names no member: accepted (only non-transactional commits
+    # to a group with members must come from a member)
+    assert shard.txn_commit_error("g", -1, "", None, h.now) is None
+    assert shard.txn_commit_error("g", -1, "stranger", None, h.now) == ErrorCode.UNKNOWN_MEMBER_ID
+    assert shard.txn_commit_error("g", generation, member, None, h.now) is None
+    assert (
+        shard.txn_commit_error("g", generation + 1, member, None, h.now)
+        == ErrorCode.ILLEGAL_GENERATION
+    )
+    assert shard.txn_commit_error("g", generation, member, "instance", h.now) == (
+        ErrorCode.UNKNOWN_MEMBER_ID
+    )
