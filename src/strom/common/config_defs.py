@@ -343,8 +343,34 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {d.name: d for d, _ in _TOPIC}
 TOPIC_SYNONYMS: dict[str, tuple[tuple[str, int], ...]] = {d.name: syn for d, syn in _TOPIC}
 
 
-# Broker configs AlterConfigs may change at runtime (Kafka's DynamicLogConfig): the
-# broker-level defaults of topic configs. They apply to every topic at once.
+# Configs Kafka changes at runtime (its DynamicConfig.ALL_DYNAMIC_CONFIGS) that strom
+# takes but that have no effect in strom (ConfigDef.no_effect): AlterConfigs stores and
+# describes them as Kafka's does (librdkafka's admin test sets one on a broker).
+KAFKA_DYNAMIC_WITHOUT_EFFECT: tuple[str, ...] = (
+    "ssl.protocol",
+    "ssl.provider",
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
+    "ssl.secure.random.implementation",
+    "ssl.engine.factory.class",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.kinit.cmd",
+    "sasl.kerberos.ticket.renew.window.factor",
+    "sasl.kerberos.ticket.renew.jitter",
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.kerberos.principal.to.local.rules",
+    "sasl.login.refresh.window.factor",
+    "sasl.login.refresh.window.jitter",
+    "sasl.login.refresh.min.period.seconds",
+    "sasl.login.refresh.buffer.seconds",
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "log.cleaner.threads",
+)
+
+# Broker configs AlterConfigs may change at runtime: the broker-level defaults of topic
+# configs (Kafka's DynamicLogConfig), which apply to every topic at once, and the above.
 DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(
     key for syn in TOPIC_SYNONYMS.values() for key, _ in syn if key in BROKER_CONFIGS
-)
+) | frozenset(KAFKA_DYNAMIC_WITHOUT_EFFECT)

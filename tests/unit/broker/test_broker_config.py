@@ -49,6 +49,22 @@ def test_only_topic_defaults_change_at_runtime() -> None:
     assert cfg.dynamic_broker == {} and cfg.dynamic_default == {}
 
 
+def test_kafkas_runtime_settings_without_effect_here_change_at_runtime() -> None:
+    from strom.common.config_defs import BROKER_CONFIGS, KAFKA_DYNAMIC_WITHOUT_EFFECT
+
+    assert all(BROKER_CONFIGS[key].no_effect for key in KAFKA_DYNAMIC_WITHOUT_EFFECT)
+    cfg = BrokerConfig({})
+    cfg.set_dynamic(True, {"sasl.kerberos.min.time.before.relogin": "58000"})
+    assert cfg.get("sasl.kerberos.min.time.before.relogin") == 58_000
+    assert cfg.source_of("sasl.kerberos.min.time.before.relogin") == (
+        ConfigSource.DYNAMIC_BROKER_CONFIG
+    )
+    with pytest.raises(ConfigError):  # values are still checked
+        cfg.set_dynamic(True, {"num.io.threads": "many"})
+    with pytest.raises(ConfigError, match="Cannot update these configs dynamically"):
+        cfg.set_dynamic(True, {"sasl.enabled.mechanisms": "PLAIN"})  # has an effect here
+
+
 def test_a_bad_stored_dynamic_value_is_dropped_alone(tmp_path: Path) -> None:
     from strom.testing.inprocess import open_broker
 
