@@ -325,6 +325,49 @@ def test_clean_leave_rebalances_immediately(
     assert time.monotonic() - started < 10  # far below the 30 s session timeout
 
 
+def test_a_group_is_deletable_as_soon_as_its_last_member_is_gone(
+    broker: BrokerProcess, topic6: str
+) -> None:
+    # Kafka empties a group the moment its last member leaves or its session expires (the
+    # rebalance that starts then completes at once). librdkafka's own admin test closes
+    # static members (which send no LeaveGroup), sleeps their 6 s session timeout and
+    # deletes the groups: the DeleteGroups must not see the group still rebalancing.
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    produce_acked(broker.bootstrap, topic6, [(p, None, b"x") for p in range(PARTITIONS)])
+    for static in (False, True):
+        group = group_name()
+        conf = {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 60_000,  # only the commit at close
+        }
+        if static:
+            conf |= {"group.instance.id": "the-one", "session.timeout.ms": 6000}
+        consumer = Consumer(conf)
+        consumer.subscribe([topic6])
+        got = 0
+
+        def read(c: Any = consumer) -> bool:
+            nonlocal got
+            msg = c.poll(0.2)
+            got += msg is not None and msg.error() is None
+            return got == PARTITIONS
+
+        wait_for(read, 30, "the records")
+        # its last request, the commit of what it read, is answered before close returns:
+        # the session of a static member ends session.timeout.ms after it
+        consumer.close()
+        if static:
+            time.sleep(6.0)  # the session timeout: the member is due to expire now
+        [deleted] = admin.delete_consumer_groups([group]).values()
+        deleted.result(10)
+
+
 CHILD = """
 import sys, time
 from confluent_kafka import Consumer

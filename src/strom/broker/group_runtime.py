@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.05
+
+
+def sleep_until(now_ms: int, deadlines: list[int], most_s: float) -> float:
+    """Seconds until the earliest deadline (none: ``most_s``), between 0 and ``most_s``."""
+    if not deadlines:
+        return most_s
+    return min(most_s, max(0.0, (min(deadlines) - now_ms) / 1000))
+
+
 LOAD_READ_BYTES: Final = 1 << 20
 
 
@@ -300,9 +309,16 @@ class GroupRuntime:
             for partition, shard in list(self.shards.items()):
                 await self.execute(partition, shard.expire(now))
 
+    def _sleep_s(self) -> float:
+        """Until the earliest timer of any shard, at most TICK_S (a timer set meanwhile
+        waits for the next wake-up): a session expires when it is due, as in Kafka's
+        purgatory, not up to a tick later."""
+        deadlines = [d for s in self.shards.values() if (d := s.next_deadline_ms()) is not None]
+        return sleep_until(self.broker.now_ms(), deadlines, TICK_S)
+
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._sleep_s())
             try:
                 await self.tick()
             except Exception:

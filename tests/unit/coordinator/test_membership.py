@@ -11,6 +11,7 @@ from strom.coordinator.group.state import (
     IllegalStateTransition,
 )
 from strom.protocol.errors import ErrorCode as E
+from strom.protocol.generated.leave_group import LeaveGroupRequest
 from tests.unit.coordinator.harness import Harness
 
 S = GroupState
@@ -285,3 +286,28 @@ def test_store_failure_on_sync_propagates_error_and_rebalances() -> None:
     resp = h.responses[h.sync(a, 1, {a: b"x"})]
     assert resp.error_code == E.NOT_COORDINATOR
     assert h.state() is S.PREPARING_REBALANCE
+
+
+def test_the_last_member_gone_empties_the_group_at_once() -> None:
+    # Kafka's prepareRebalance tries to complete the join at once (tryCompleteElseWatch):
+    # with no member left the group is Empty before any timer fires, so a DeleteGroups
+    # right after a consumer's close, or right after its session expired, succeeds
+    h = Harness()
+    [a] = h.form(1)
+    req = LeaveGroupRequest(group_id="g", members=[LeaveGroupRequest.MemberIdentity(a, None)])
+    h.run(h.shard.leave_group(1_000, req, h.now))  # no tick after it
+    assert h.state() is S.EMPTY
+    [b] = h.form(1, session_ms=6_000)
+    h.advance(5_999)
+    assert h.state() is S.STABLE
+    h.advance(1)  # the session's deadline: one tick removes the member and empties the group
+    assert h.state() is S.EMPTY and b not in h.group().members
+
+
+def test_the_runtime_sleeps_until_the_earliest_timer() -> None:
+    from strom.broker.group_runtime import sleep_until
+
+    assert sleep_until(1_000, [], 0.05) == 0.05
+    assert sleep_until(1_000, [1_020, 1_007], 0.05) == 0.007
+    assert sleep_until(1_000, [990], 0.05) == 0.0
+    assert sleep_until(1_000, [9_000], 0.05) == 0.05

@@ -86,6 +86,9 @@ class RebalanceOps(ShardBase):
             group.group_id,
             group.generation_id,
         )
+        # Kafka's tryCompleteElseWatch: a join every member already awaits completes now
+        # (the last member gone: the group is Empty before the next request sees it)
+        self.maybe_complete_join(group, now_ms, result)
 
     def maybe_complete_join(
         self, group: ClassicGroup, now_ms: int, result: CoordinatorResult
