@@ -18,13 +18,11 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from strom.testing import BrokerProcess
-from strom.testing.broker import free_port
+from strom.testing.broker import BrokerFactory, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,11 +41,9 @@ NOT_RUN = {
 FEWEST_PASSED = 50  # 53 of 3.0.12's tests run here: fewer means the suite did not run
 
 
-@pytest.fixture(scope="module")
-def suite_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    port = free_port()
+def suite_settings(port: int) -> dict[str, str]:
     listener = f"PLAINTEXT://127.0.0.1:{port}"
-    settings = {
+    return {
         "broker.id": "0",
         "listeners": listener,
         "advertised.listeners": listener,
@@ -65,15 +61,17 @@ def suite_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPro
         "group.min.session.timeout.ms": "1000",
         "group.initial.rebalance.delay.ms": "0",
     }
-    with BrokerProcess(tmp_path_factory.mktemp("kafka-python-suite"), settings, port=port) as b:
-        yield b
 
 
-def test_kafka_python_integration_suite(suite_broker: BrokerProcess, tmp_path: Path) -> None:
+def test_kafka_python_integration_suite(
+    broker_factory: BrokerFactory, require_strom: None, tmp_path: Path
+) -> None:
     if not (SUITE / "test" / "integration" / "conftest.py").is_file():
         pytest.fail(
             f"kafka-python's suite is not fetched: bash {ROOT}/tests/kafka_python_suite/fetch.sh"
         )
+    port = free_port()
+    suite_broker = broker_factory(suite_settings(port), port=port)
     report = tmp_path / "report.xml"
     env = {
         **os.environ,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.05
+LOAD_READ_BYTES: Final = 1 << 20
 
 
 def sleep_until(now_ms: int, deadlines: list[int], most_s: float) -> float:
@@ -46,9 +47,6 @@ def sleep_until(now_ms: int, deadlines: list[int], most_s: float) -> float:
     if not deadlines:
         return most_s
     return min(most_s, max(0.0, (min(deadlines) - now_ms) / 1000))
-
-
-LOAD_READ_BYTES: Final = 1 << 20
 
 
 def group_config(broker: Broker) -> GroupConfig:
